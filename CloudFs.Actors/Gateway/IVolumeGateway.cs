@@ -1,0 +1,23 @@
+// What the front ends (NBD, HTTP) need of volumes; the actor layer implements it over the sharded VolumeActors.
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Gateway;
+
+/// <summary>
+/// Block access to volumes for NBD and HTTP. Offsets and lengths are bytes, 512-aligned.
+/// Errors are the engine's exceptions (<see cref="InvalidRangeException"/>, <see cref="LogFullException"/>,
+/// <see cref="DataCorruptionException"/>, <see cref="NotPrimaryException"/>, <see cref="VolumeNotFoundException"/>).
+/// </summary>
+public interface IVolumeGateway
+{
+    Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default);
+    Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default);
+    ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default);
+    /// <summary>Completes once appended; with <paramref name="fua"/> once durable.</summary>
+    ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default);
+    /// <summary>WRITE_ZEROES and TRIM: the range reads as zeros afterwards.</summary>
+    ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default);
+    /// <summary>Every write completed before the call is durable when this completes (covers all connections).</summary>
+    ValueTask FlushAsync(Id160 volume, CancellationToken ct = default);
+    ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default);
+}

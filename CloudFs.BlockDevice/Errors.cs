@@ -1,0 +1,51 @@
+// The engine's error vocabulary: each maps to one NBD error and one HTTP status in the front ends.
+namespace CloudFs.BlockDevice;
+
+/// <summary>Base of every error the engine reports on purpose; the message is one clear sentence.</summary>
+public class CloudFsException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>No such volume on this node (NBD: ENOENT on open, HTTP 404).</summary>
+public sealed class VolumeNotFoundException(Id160 volume)
+    : CloudFsException($"volume {volume} is not held by this node")
+{ public Id160 Volume { get; } = volume; }
+
+/// <summary>No such version in the volume's history (HTTP 404).</summary>
+public sealed class UnknownVersionException(Id160 version)
+    : CloudFsException($"version {version} is not known to this node")
+{ public Id160 Version { get; } = version; }
+
+/// <summary>The version exists but the entries after it were reclaimed by compaction (HTTP 410).</summary>
+public sealed class VersionCompactedException(Id160 version, long oldestStreamableLsn)
+    : CloudFsException($"the history after version {version} was compacted away; the oldest streamable lsn is {oldestStreamableLsn}")
+{ public Id160 Version { get; } = version; }
+
+/// <summary>Misaligned or out-of-range request (NBD: EINVAL, HTTP 416/400).</summary>
+public sealed class InvalidRangeException(string message) : CloudFsException(message);
+
+/// <summary>The log has no free segment left (NBD: ENOSPC, HTTP 507).</summary>
+public sealed class LogFullException(string message) : CloudFsException(message);
+
+/// <summary>A stored block failed its checksum: the range cannot be returned (NBD: EIO, HTTP 500).</summary>
+public sealed class DataCorruptionException(Id160 volume, long offset, long length, string detail)
+    : CloudFsException($"volume {volume}: stored data at bytes {offset}..{offset + length - 1} failed its checksum ({detail})")
+{
+    public Id160 Volume { get; } = volume;
+    public long Offset { get; } = offset;
+    public long Length { get; } = length;
+}
+
+/// <summary>This node cannot extend the volume's chain: it does not hold the secret (NBD: EPERM, HTTP 403/redirect).</summary>
+public sealed class NotPrimaryException(Id160 volume)
+    : CloudFsException($"this node is not the primary of volume {volume} (it does not hold the volume's secret)")
+{ public Id160 Volume { get; } = volume; }
+
+/// <summary>An entry of a stream (or of the log) broke a rule: checksum, chain, lsn, bounds (HTTP 400/409).</summary>
+public sealed class EntryRejectedException(string reason, long entryIndex, bool isFork = false)
+    : CloudFsException(reason)
+{
+    public long EntryIndex { get; } = entryIndex;
+    public bool IsFork { get; } = isFork;
+}
+
+/// <summary>The device cannot be opened the way it was asked (held by another process, wrong host id, too small).</summary>
+public sealed class DeviceException(string message, Exception? inner = null) : CloudFsException(message, inner);

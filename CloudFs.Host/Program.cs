@@ -1,0 +1,1 @@
+namespace CloudFs.Host; internal static class Program { public static int Main(string[] args) => 0; }
