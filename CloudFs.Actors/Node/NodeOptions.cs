@@ -1,0 +1,19 @@
+// What `cloudfs node` was asked for; every field is a CLI flag and a HOCON setting (cloudfs { }).
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Node;
+
+public sealed record NodeOptions
+{
+    public string DevicePath { get; init; } = "data/cloudfs.log";
+    public long Size { get; init; } = 4L << 30;
+    public Id160? HostId { get; init; }
+    public string Listen { get; init; } = "127.0.0.1";
+    public int AkkaPort { get; init; } = 4053;
+    public int HttpPort { get; init; } = 8090;
+    public int NbdPort { get; init; } = 10809;
+    /// <summary>Other nodes to join, "IP" or "IP:PORT" (akka port).</summary>
+    public IReadOnlyList<string> Seeds { get; init; } = [];
+    /// <summary>Extra HOCON layered over hocon/cloudfs.conf.</summary>
+    public string? ConfigFile { get; init; }
+}
