@@ -17,6 +17,12 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// </summary>
     public static LogStore Open(LogStoreOptions options) => throw new NotImplementedException();
 
+    /// <summary>
+    /// Zeroes the device header and checkpoint slots so the next Open formats it (`cloudfs nuke`).
+    /// Refuses (DeviceException) a device another process or store holds.
+    /// </summary>
+    public static void Nuke(string path) => throw new NotImplementedException();
+
     public Id160 HostId => throw new NotImplementedException();
     public Guid DeviceId => throw new NotImplementedException();
     /// <summary>True when the device is driven with O_DIRECT, false on the buffered fallback.</summary>
