@@ -121,7 +121,7 @@ public sealed partial class LogStore
                 if (Crc32C.Compute(payload) != crc) { _options.Log?.Invoke($"checkpoint generation {gen} fails its checksum; ignoring it"); continue; }
                 best = Checkpoint.Decode(gen, payload, _layout.SegmentCount);
             }
-            catch (Exception ex) when (ex is FormatException or CloudFsException or ArgumentException)
+            catch (Exception ex) when (ex is FormatException or InvalidDataException or CloudFsException or ArgumentException)
             {
                 _options.Log?.Invoke($"checkpoint slot at {slot} is unusable: {ex.Message}");
             }

@@ -147,4 +147,25 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     }
 
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>Tests: makes everything so far durable and returns where the next entry goes (device offset).</summary>
+    internal async Task<long> DurablePositionAsync()
+    {
+        long offset = 0;
+        var barrier = new BarrierItem(p => offset = p.Offset);
+        _appender.Enqueue(barrier);
+        await barrier.Done.Task.ConfigureAwait(false);
+        return offset;
+    }
+
+    /// <summary>Tests: stops like a crash would leave the device: no checkpoint at close (written entries stay in the page cache).</summary>
+    internal void CloseWithoutCheckpoint()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _appender.Dispose();
+        _readPool.Dispose();
+        _device.Dispose();
+    }
+
+    internal DeviceHeader Layout => _layout;
 }
