@@ -78,9 +78,9 @@ public sealed partial class LogStore
         var e = run.Extent;
         var vol = _volumes[run.Volume];
         long copied = 0;
-        for (var done = 0; done < e.Count; done += MaxEntryBlocks)
+        for (var done = 0; done < e.Count; done += MaxBlocksPerEntry)
         {
-            var n = Math.Min(MaxEntryBlocks, e.Count - done);
+            var n = Math.Min(MaxBlocksPerEntry, e.Count - done);
             var part = new Extent(e.Start + done, n, e.LogBlock + done, e.EntryBlock);
             var data = new byte[n * BlockSize];
             ReadRun(vol, part, data);

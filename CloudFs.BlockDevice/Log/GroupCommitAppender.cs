@@ -107,9 +107,8 @@ internal sealed class GroupCommitAppender : IDisposable
                     if (e.Done.Task.IsCompleted) break;
                     var refused = _sink.Admit(e);
                     if (refused is not null) { e.Buffer.Dispose(); e.Done.TrySetException(refused); break; }
-                    if (!Place(e))
+                    if (Place(e) is { } full)
                     {
-                        var full = new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {e.Buffer.Length} bytes");
                         _sink.Rejected(e, full);
                         e.Buffer.Dispose();
                         e.Done.TrySetException(full);
@@ -160,16 +159,18 @@ internal sealed class GroupCommitAppender : IDisposable
     }
 
     /// <summary>Copies a sealed entry into the staging buffer, moving to the next segment when it does not fit.</summary>
-    private bool Place(EntryItem e)
+    private Exception? Place(EntryItem e)
     {
         var size = e.Buffer.Length;
+        if (size + 2 * SegmentRecord.Size > _layout.SegmentSize)
+            return new InvalidRangeException($"an entry of {size} bytes does not fit a {_layout.SegmentSize}-byte segment");
         var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
         // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
         if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
         {
             var seq = _nextSeq;
             var next = _segments.Allocate(_segIndex, seq);
-            if (next < 0) return false;
+            if (next < 0) return new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
             _nextSeq++;
             SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
             WriteStaging();
@@ -185,7 +186,7 @@ internal sealed class GroupCommitAppender : IDisposable
         EntryCodec.Seal(e.Buffer.Span, _segSeq);
         e.Buffer.Span.CopyTo(Reserve(size));
         Interlocked.Add(ref _bytesAppended, size);
-        return true;
+        return null;
     }
 
     private Span<byte> Reserve(int n)

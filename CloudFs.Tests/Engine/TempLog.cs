@@ -9,7 +9,7 @@ internal sealed class TempLog : IDisposable
     public string Path => System.IO.Path.Combine(Dir, "log");
     public List<string> Messages { get; } = new();
 
-    public LogStoreOptions Options(long size = 16 << 20, int segment = 64 << 10, Id160? host = null) => new()
+    public LogStoreOptions Options(long size = 16 << 20, int segment = 256 << 10, Id160? host = null) => new()
     {
         Path = Path,
         CreateSize = size,
@@ -20,7 +20,7 @@ internal sealed class TempLog : IDisposable
         Log = m => { lock (Messages) Messages.Add(m); },
     };
 
-    public LogStore Open(long size = 16 << 20, int segment = 64 << 10, Id160? host = null) => LogStore.Open(Options(size, segment, host));
+    public LogStore Open(long size = 16 << 20, int segment = 256 << 10, Id160? host = null) => LogStore.Open(Options(size, segment, host));
 
     /// <summary>Overwrites bytes of the device file (the store must be closed).</summary>
     public void Poke(long offset, ReadOnlySpan<byte> bytes)
