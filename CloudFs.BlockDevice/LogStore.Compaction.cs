@@ -29,7 +29,10 @@ public sealed partial class LogStore
     }
 
     /// <summary>Reclaims segments with enough dead bytes, online, crash-safe.</summary>
-    public async Task<CompactionResult> CompactAsync(CancellationToken ct = default)
+    public Task<CompactionResult> CompactAsync(CancellationToken ct = default) => CompactAsync(checkpoint: true, ct);
+
+    /// <summary>Tests pass checkpoint=false to leave relocations to be replayed (segments then stay in use).</summary>
+    internal async Task<CompactionResult> CompactAsync(bool checkpoint, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         await _compactionGate.WaitAsync(ct).ConfigureAwait(false);
@@ -61,7 +64,7 @@ public sealed partial class LogStore
                 compacted.Add(seg);
             }
             var freed = 0;
-            if (compacted.Count > 0)
+            if (compacted.Count > 0 && checkpoint)
             {
                 foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
                 await WriteCheckpointAsync(ct).ConfigureAwait(false);
