@@ -238,6 +238,18 @@ public sealed class ExtentIndex
         _count++;
     }
 
+    /// <summary>How many of this index's pages are the very same objects as <paramref name="other"/>'s (copy-on-write check).</summary>
+    internal int PagesSharedWith(ExtentIndex other)
+    {
+        var theirs = new HashSet<ExtentPage>(ReferenceEqualityComparer.Instance);
+        for (int p = 0; p < other._n; p++) theirs.Add(other._pages[p]);
+        int shared = 0;
+        for (int p = 0; p < _n; p++) if (theirs.Contains(_pages[p])) shared++;
+        return shared;
+    }
+
+    internal int PageCount => _n;
+
     private void ThrowIfFrozen()
     {
         if (_frozen) throw new InvalidOperationException("This extent index is a frozen snapshot; only Relocate may change it.");
