@@ -8,8 +8,8 @@ using FsCheck.Xunit;
 
 public sealed class ExtentIndexProperties
 {
-    [Property(MaxTest = 300)]
-    public void Every_index_agrees_with_the_block_model_after_random_operations(uint[] ops, byte capacitySeed)
+    [Property(Arbitrary = [typeof(IndexOpArbitrary)], MaxTest = 300)]
+    public void Every_index_agrees_with_the_block_model_after_random_operations(IndexOp[] ops, byte capacitySeed)
     {
         var s = new IndexScenario(4 + capacitySeed % 4);
         for (int i = 0; i < ops.Length; i++)
@@ -20,8 +20,8 @@ public sealed class ExtentIndexProperties
         s.CheckEverything("at the end");
     }
 
-    [Property(MaxTest = 200)]
-    public void Checkpoint_form_round_trips_exactly(uint[] ops, byte[] trailer)
+    [Property(Arbitrary = [typeof(IndexOpArbitrary)], MaxTest = 200)]
+    public void Checkpoint_form_round_trips_exactly(IndexOp[] ops, byte[] trailer)
     {
         var s = new IndexScenario(4);
         foreach (var op in ops) s.Apply(op, allowSnapshots: false);
@@ -40,8 +40,8 @@ public sealed class ExtentIndexProperties
         IndexChecks.LookupMatches(back, s.LiveModel, 0, IndexScenario.Blocks, "written after read back");
     }
 
-    [Property(MaxTest = 100)]
-    public void Every_truncation_of_a_checkpoint_is_refused(uint[] ops)
+    [Property(Arbitrary = [typeof(IndexOpArbitrary)], MaxTest = 100)]
+    public void Every_truncation_of_a_checkpoint_is_refused(IndexOp[] ops)
     {
         var s = new IndexScenario(4);
         foreach (var op in ops) s.Apply(op, allowSnapshots: false);
@@ -52,8 +52,8 @@ public sealed class ExtentIndexProperties
             Assert.Throws<InvalidDataException>(() => ExtentIndex.ReadFrom(bytes.AsSpan(0, len), out _));
     }
 
-    [Property(MaxTest = 300)]
-    public void Garbled_checkpoint_is_refused_or_reads_as_a_well_formed_index(uint[] ops, int where, byte xor, byte[] garbage)
+    [Property(Arbitrary = [typeof(IndexOpArbitrary)], MaxTest = 300)]
+    public void Garbled_checkpoint_is_refused_or_reads_as_a_well_formed_index(IndexOp[] ops, int where, byte xor, byte[] garbage)
     {
         var s = new IndexScenario(4);
         foreach (var op in ops) s.Apply(op, allowSnapshots: false);

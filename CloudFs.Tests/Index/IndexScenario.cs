@@ -1,5 +1,5 @@
-// Drives an ExtentIndex and a BlockModel side by side through a sequence of random operations, each decoded
-// from one uint so FsCheck can generate and shrink plain arrays.
+// Drives an ExtentIndex and a BlockModel side by side through a sequence of random operations, checking
+// each step that can be checked.
 namespace CloudFs.Tests.Index;
 
 using CloudFs.BlockDevice.Index;
@@ -25,14 +25,12 @@ internal sealed class IndexScenario
     /// <summary>Every index alive in the scenario: the live one, the snapshots, and all branch parents.</summary>
     internal IEnumerable<(ExtentIndex Index, BlockModel Model)> All => _models.Select(kv => (kv.Key, kv.Value));
 
-    internal void Apply(uint op, bool allowSnapshots = true)
+    internal void Apply(IndexOp op, bool allowSnapshots = true)
     {
-        int kind = (int)(op % 10);
-        long start = (op >> 8 & 0xFF) % Blocks;
-        int count = 1 + (int)((op >> 16 & 0xFF) % 24);
-        uint extra = op >> 24;
-        if (start + count > Blocks) count = (int)(Blocks - start);
-        switch (kind)
+        long start = op.Start;
+        int count = (int)Math.Min(op.Count, Blocks - start);
+        uint extra = (uint)op.Extra;
+        switch (op.Kind)
         {
             case 0 or 1 or 2 or 3:
                 InsertData(start, count, extra);
@@ -53,7 +51,7 @@ internal sealed class IndexScenario
                 RelocateEverywhere(start, count, (int)(extra % 4));
                 break;
             default:
-                IndexChecks.LookupMatches(Live, LiveModel, start, count, $"lookup after op {op:X8}");
+                IndexChecks.LookupMatches(Live, LiveModel, start, count, $"lookup after {op}");
                 break;
         }
     }
