@@ -37,6 +37,7 @@ internal static class AppendSmallBench
         Task.WaitAll(tasks);
         var elapsed = stop.Elapsed.TotalSeconds;
         Console.WriteLine($"RESULT append-4k {ops / elapsed:F0} IOPS ({ops} durable appends in {elapsed:F2} s, direct={store.IsDirectIo})");
+        Console.Error.WriteLine($"writer: {store.WriterStats}");
         store.CloseWithoutCheckpoint();
         BenchArgs.Cleanup(path);
         return 0;

@@ -23,6 +23,8 @@ internal static class BenchArgs
     {
         File.Delete(path);
         File.Delete(path + ".keys");
+        // Allocated up front like fio's own file (fio fallocates it), so both sides write into allocated blocks.
+        using (var p = System.Diagnostics.Process.Start("fallocate", ["-l", size.ToString(), path])) p.WaitForExit();
         return LogStore.Open(new LogStoreOptions { Path = path, CreateSize = size, CheckpointBytes = checkpointBytes });
     }
 
