@@ -260,8 +260,7 @@ public sealed class ExtentIndex
     /// <summary>Index of the last page whose first start is at or before <paramref name="key"/>, or -1.</summary>
     private int FloorPage(long key)
     {
-        int r = _keys.AsSpan(0, _n).BinarySearch(key);
-        return r >= 0 ? r : ~r - 1;
+        return SortedSearch.Floor(_keys, _n, key);
     }
 
     private ExtentPage Writable(int p)
