@@ -19,6 +19,9 @@ public readonly record struct Extent(long Start, int Count, long LogBlock, long 
 /// A two-level B+-tree: a root of (first start, page) pairs searched by binary search, over leaf pages of
 /// sorted, non-overlapping extents. Pages are copy-on-write between an index and its snapshots: each index
 /// carries an owner token, and a page whose token is not the index's own is copied before it is changed.
+/// Insert and Remove never write a page or root array another index can see, so a snapshot may be read (looked
+/// up, enumerated, serialized) on another thread while its live index keeps changing. Relocate is the exception:
+/// it updates shared pages in place, so it must not run while another thread reads an index sharing them.
 /// </summary>
 public sealed class ExtentIndex
 {
@@ -34,6 +37,7 @@ public sealed class ExtentIndex
     private ExtentPage[] _pages;
     private int _n;                 // pages in use; every page in use holds at least one extent
     private long _count;
+    private int _lastPage;          // where the previous lookup started: sequential reads skip the root search
 
     public ExtentIndex() : this(DefaultPageCapacity) { }
 
@@ -88,7 +92,9 @@ public sealed class ExtentIndex
         long pos = start;
         if (_n > 0)
         {
-            int p = FloorPage(start);
+            int p = _lastPage;
+            if ((uint)p >= (uint)_n || _keys[p] > start || (p + 1 < _n && _keys[p + 1] <= start))
+                _lastPage = p = FloorPage(start);
             int i;
             if (p < 0) { p = 0; i = 0; }
             else
@@ -260,8 +266,7 @@ public sealed class ExtentIndex
     /// <summary>Index of the last page whose first start is at or before <paramref name="key"/>, or -1.</summary>
     private int FloorPage(long key)
     {
-        int r = _keys.AsSpan(0, _n).BinarySearch(key);
-        return r >= 0 ? r : ~r - 1;
+        return SortedSearch.Floor(_keys, _n, key);
     }
 
     private ExtentPage Writable(int p)

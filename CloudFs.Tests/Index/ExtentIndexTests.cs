@@ -176,4 +176,43 @@ public sealed class ExtentIndexTests
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Remove(0, -1));
         Assert.Equal([new Extent(0, 4, 10, 1)], index.Enumerate().ToList());
     }
+
+    [Fact]
+    public void Lookup_allocates_nothing_once_the_output_list_has_room()
+    {
+        var parent = new ExtentIndex(pageCapacity: 8);
+        for (int i = 0; i < 1000; i++) parent.Insert(i * 3, 2, 10_000 + i * 2, i);
+        var branch = parent.Branch();
+        for (int i = 0; i < 300; i++) branch.Insert(i * 7, 1, 90_000 + i, 5000 + i);
+        var output = new List<Extent>(256);
+        void Run()
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                output.Clear();
+                branch.Lookup(i * 13 % 3000, 1 + i % 40, output);
+            }
+        }
+        Run();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Sequential_and_random_lookups_agree_with_a_fresh_search()
+    {
+        // Lookups reuse the page found last time; jumping around must never return a stale page's answer.
+        var index = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 200; i++) index.Insert(i * 5, 3, 1000 + i * 3, i);
+        var rng = new Random(7);
+        for (int k = 0; k < 2000; k++)
+        {
+            long at = k % 3 == 0 ? rng.Next(1000) : k % 1000;
+            var got = Look(index, at, 1);
+            long slot = at / 5, off = at % 5;
+            if (off < 3) Assert.Equal([new Extent(at, 1, 1000 + slot * 3 + off, slot)], got);
+            else Assert.Empty(got);
+        }
+    }
 }
