@@ -114,17 +114,25 @@ internal sealed class NbdConnection
                         slot.Fail(error);
                         continue;
                     }
-                    await ReserveAsync(slot, request.Length, ct);
+                    if (!TryReserve(slot, request.Length)) await ReserveAsync(slot, request.Length, ct);
                     var payload = slot.RentPayload((int)request.Length);
-                    if (!await ReadPayloadAsync(reader, payload, ct))
+                    // Inline rather than a helper: this loop's awaits reuse the connection's one state machine.
+                    int copied = CopyBuffered(reader, payload.Span);
+                    while (copied < payload.Length)
                     {
-                        Log?.Invoke($"nbd {_peer}: stream ended inside a WRITE payload; closing");
-                        return;
+                        var more = await reader.ReadAsync(ct);
+                        int take = CopyFrom(reader, more, payload.Span[copied..]);
+                        copied += take;
+                        if (take == 0 && more.IsCompleted)
+                        {
+                            Log?.Invoke($"nbd {_peer}: stream ended inside a WRITE payload; closing");
+                            return;
+                        }
                     }
                 }
                 else if (error == 0 && request.Type == NbdProtocol.CmdRead)
                 {
-                    await ReserveAsync(slot, request.Length, ct);
+                    if (!TryReserve(slot, request.Length)) await ReserveAsync(slot, request.Length, ct);
                     slot.RentPayload((int)request.Length);
                 }
 
@@ -212,7 +220,17 @@ internal sealed class NbdConnection
         lock (_free) return _free[--_freeCount];
     }
 
-    /// <summary>Waits until <paramref name="length"/> more payload bytes fit the in-flight budget.</summary>
+    /// <summary>Counts <paramref name="length"/> payload bytes against the in-flight budget if they fit now.</summary>
+    private bool TryReserve(NbdRequestSlot slot, long length)
+    {
+        long inFlight = Volatile.Read(ref _inFlightBytes);
+        if (inFlight != 0 && inFlight + length > InFlightByteBudget) return false;
+        Interlocked.Add(ref _inFlightBytes, length);
+        slot.ReservedBytes = length;
+        return true;
+    }
+
+    /// <summary>Waits until <paramref name="length"/> more payload bytes fit the in-flight budget (the slow path).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReserveAsync(NbdRequestSlot slot, long length, CancellationToken ct)
     {
@@ -229,21 +247,17 @@ internal sealed class NbdConnection
         slot.ReservedBytes = length;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<bool> ReadPayloadAsync(PipeReader reader, Memory<byte> destination, CancellationToken ct)
+    /// <summary>Copies what the pipe already holds into <paramref name="destination"/> without waiting (the common case).</summary>
+    private static int CopyBuffered(PipeReader reader, Span<byte> destination) =>
+        reader.TryRead(out var result) ? CopyFrom(reader, result, destination) : 0;
+
+    private static int CopyFrom(PipeReader reader, ReadResult result, Span<byte> destination)
     {
-        int copied = 0;
-        while (copied < destination.Length)
-        {
-            var result = await reader.ReadAsync(ct);
-            var buffer = result.Buffer;
-            int take = (int)Math.Min(buffer.Length, destination.Length - copied);
-            buffer.Slice(0, take).CopyTo(destination.Span[copied..]);
-            copied += take;
-            reader.AdvanceTo(buffer.GetPosition(take));
-            if (take == 0 && result.IsCompleted) return false;
-        }
-        return true;
+        var buffer = result.Buffer;
+        int take = (int)Math.Min(buffer.Length, destination.Length);
+        buffer.Slice(0, take).CopyTo(destination);
+        reader.AdvanceTo(buffer.GetPosition(take));
+        return take;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
