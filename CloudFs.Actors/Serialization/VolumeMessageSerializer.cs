@@ -26,6 +26,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string MapManifest = "M";
     private const string MapResultManifest = "MR";
     private const string FailureManifest = "X";
+    private const string StatusManifest = "S";
+    private const string StatusResultManifest = "SR";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -43,6 +45,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         Map => MapManifest,
         MapResult => MapResultManifest,
         VolumeFailure => FailureManifest,
+        GetVolumeStatus => StatusManifest,
+        VolumeStatus => StatusResultManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -73,6 +77,14 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         }),
         MapResult m => MapResultToBinary(m),
         VolumeFailure m => FailureToBinary(m),
+        GetVolumeStatus m => m.VolumeId.ToArray(),
+        VolumeStatus m => Fixed(18, m, static (s, m) =>
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(s, m.Lsn);
+            s[8] = m.Exists ? (byte)1 : (byte)0;
+            s[9] = m.RecoveredFromHead ? (byte)1 : (byte)0;
+            BinaryPrimitives.WriteInt64LittleEndian(s[10..], m.ReplayedHeaders);
+        }),
         _ => throw Unknown(obj.GetType().FullName),
     };
 
@@ -91,6 +103,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 MapManifest => new Map(new Id160(Exact(bytes, IdSize + 16)), I64(bytes, IdSize), I64(bytes, IdSize + 8)),
                 MapResultManifest => MapResultFromBinary(bytes),
                 FailureManifest => FailureFromBinary(bytes),
+                StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
+                StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
                 _ => throw Unknown($"manifest '{manifest}'"),
             };
         }
