@@ -1,6 +1,7 @@
 // Loads the node's HOCON: the embedded hocon/cloudfs.conf, an optional file over it, and the flags over both.
 using System.Globalization;
 using Akka.Configuration;
+using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
 
@@ -18,8 +19,9 @@ public static class CloudFsConfig
     public static Config Default() => Embedded.Value;
 
     /// <summary>
-    /// The node's effective config: the flags of <paramref name="options"/> over options.ConfigFile over the embedded defaults.
-    /// Seeds become akka.cluster.seed-nodes; with none the node joins itself (done in CloudFsNode, the port may be 0).
+    /// The node's effective config: the flags of <paramref name="options"/> over options.ConfigFile over the embedded
+    /// defaults. A flag left at its NodeOptions default does not override the file. Seeds become
+    /// akka.cluster.seed-nodes; with none the node joins itself (CloudFsNode: the port may be 0 until bound).
     /// </summary>
     public static Config Build(NodeOptions options)
     {
@@ -29,19 +31,63 @@ public static class CloudFsConfig
             if (!File.Exists(file)) throw new FileNotFoundException($"the config file {file} does not exist", file);
             config = ConfigurationFactory.ParseString(File.ReadAllText(file)).WithFallback(config);
         }
-        var seeds = options.Seeds.Select(s => $"\"{SeedAddress(s)}\"");
-        var flags = string.Join('\n',
-            $"cloudfs.device = {Quote(options.DevicePath)}",
-            $"cloudfs.size = {options.Size.ToString(CultureInfo.InvariantCulture)}",
-            $"cloudfs.listen = {Quote(options.Listen)}",
-            $"cloudfs.akka-port = {options.AkkaPort}",
-            $"cloudfs.http-port = {options.HttpPort}",
-            $"cloudfs.nbd-port = {options.NbdPort}",
-            options.HostId is { } host ? $"cloudfs.host-id = \"{host}\"" : "",
-            $"akka.remote.dot-netty.tcp.hostname = {Quote(options.Listen)}",
-            $"akka.remote.dot-netty.tcp.port = {options.AkkaPort}",
-            options.Seeds.Count > 0 ? $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]" : "");
-        return ConfigurationFactory.ParseString(flags).WithFallback(config);
+        var defaults = new NodeOptions();
+        var flags = new List<string>();
+        if (options.DevicePath != defaults.DevicePath) flags.Add($"cloudfs.device = {Quote(options.DevicePath)}");
+        if (options.Size != defaults.Size) flags.Add($"cloudfs.size = {options.Size.ToString(CultureInfo.InvariantCulture)}");
+        if (options.HostId is { } host) flags.Add($"cloudfs.host-id = \"{host}\"");
+        if (options.Listen != defaults.Listen) flags.Add($"cloudfs.listen = {Quote(options.Listen)}");
+        if (options.AkkaPort != defaults.AkkaPort) flags.Add($"cloudfs.akka-port = {options.AkkaPort}");
+        if (options.HttpPort != defaults.HttpPort) flags.Add($"cloudfs.http-port = {options.HttpPort}");
+        if (options.NbdPort != defaults.NbdPort) flags.Add($"cloudfs.nbd-port = {options.NbdPort}");
+        if (options.Seeds.Count > 0) flags.Add($"cloudfs.seeds = [{string.Join(", ", options.Seeds.Select(Quote))}]");
+        config = ConfigurationFactory.ParseString(string.Join('\n', flags)).WithFallback(config);
+
+        // Akka's own settings follow the cloudfs ones, so a config file may set either.
+        var seeds = config.GetStringList("cloudfs.seeds", []).Select(s => Quote(SeedAddress(s)));
+        var akka = string.Join('\n',
+            $"akka.remote.dot-netty.tcp.hostname = {Quote(config.GetString("cloudfs.listen"))}",
+            $"akka.remote.dot-netty.tcp.port = {config.GetInt("cloudfs.akka-port")}",
+            $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]");
+        return ConfigurationFactory.ParseString(akka).WithFallback(config);
+    }
+
+    /// <summary>The NodeOptions a config stands for (what the node really runs with).</summary>
+    public static NodeOptions ToOptions(Config config, string? configFile)
+    {
+        var host = config.GetString("cloudfs.host-id", "");
+        return new NodeOptions
+        {
+            DevicePath = config.GetString("cloudfs.device"),
+            Size = config.GetByteSize("cloudfs.size") ?? new NodeOptions().Size,
+            HostId = string.IsNullOrEmpty(host) ? null : Id160.Parse(host),
+            Listen = config.GetString("cloudfs.listen"),
+            AkkaPort = config.GetInt("cloudfs.akka-port"),
+            HttpPort = config.GetInt("cloudfs.http-port"),
+            NbdPort = config.GetInt("cloudfs.nbd-port"),
+            Seeds = config.GetStringList("cloudfs.seeds", []).ToArray(),
+            ConfigFile = configFile,
+        };
+    }
+
+    /// <summary>The engine's settings from the cloudfs { } section.</summary>
+    public static LogStoreOptions ToStoreOptions(Config config, Action<string>? log)
+    {
+        var options = ToOptions(config, null);
+        var keyFile = config.GetString("cloudfs.key-file", "");
+        return new LogStoreOptions
+        {
+            Path = options.DevicePath,
+            CreateSize = options.Size,
+            HostId = options.HostId,
+            SegmentSize = (int)(config.GetByteSize("cloudfs.segment-size") ?? 16 << 20),
+            CheckpointInterval = config.GetTimeSpan("cloudfs.checkpoint-interval"),
+            CheckpointBytes = config.GetByteSize("cloudfs.checkpoint-bytes") ?? 256L << 20,
+            KeyFilePath = string.IsNullOrEmpty(keyFile) ? null : keyFile,
+            DirectIo = config.GetBoolean("cloudfs.direct-io", true),
+            CompactionThreshold = config.GetDouble("cloudfs.compaction.threshold", 0.2),
+            Log = log,
+        };
     }
 
     /// <summary>"IP" or "IP:PORT" (akka port, default 4053) as the akka.tcp address of a cloudfs node.</summary>
