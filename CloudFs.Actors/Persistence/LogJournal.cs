@@ -20,6 +20,8 @@ public sealed class LogJournal : AsyncWriteJournal, IWithUnboundedStash
     private readonly ConcurrentDictionary<string, Task> _inFlight = new(StringComparer.Ordinal);
     // The highest sequence number ever reported per persistence id: it never goes down.
     private readonly ConcurrentDictionary<string, long> _highest = new(StringComparer.Ordinal);
+    // Sequence numbers rejected since the writer's last recovery, per persistence id (see Skip).
+    private readonly ConcurrentDictionary<string, long> _skipped = new(StringComparer.Ordinal);
     private LogStore _store = null!;
     private DeletedMarkers _deleted = null!;
 
@@ -102,7 +104,6 @@ public sealed class LogJournal : AsyncWriteJournal, IWithUnboundedStash
                 if (_inFlight.TryGetValue(write.PersistenceId, out var last) && last.IsCompleted)
                     _inFlight.TryRemove(new KeyValuePair<string, Task>(write.PersistenceId, last));
         }
-        foreach (var write in writes) Raise(write.PersistenceId, write.HighestSequenceNr);
         return rejections is null ? null! : rejections.ToImmutableList();
     }
 
@@ -113,23 +114,34 @@ public sealed class LogJournal : AsyncWriteJournal, IWithUnboundedStash
             return (null, new ArgumentException($"persistence id '{write.PersistenceId}' is not a volume id (40 hex characters)"));
         var events = (IImmutableList<IPersistentRepresentation>)write.Payload;
         if (events.Count != 1)
-            return (null, new NotSupportedException($"the CloudFS journal stores one event per atomic write, got {events.Count}"));
+            return (null, Skip(write.PersistenceId, events.Count,
+                new NotSupportedException($"the CloudFS journal stores one event per atomic write, got {events.Count}")));
         var persistent = events[0];
-        var lsn = persistent.SequenceNr;
+        var lsn = persistent.SequenceNr - _skipped.GetValueOrDefault(write.PersistenceId);
         var token = _cts.Token;
-        switch (persistent.Payload)
+        try
         {
-            case DataWritten e:
-                return (_store.AppendDataAsync(volume, lsn, e.Offset, e.Data, e.Durable, token).AsTask(), null);
-            case ZeroesWritten e:
-                return (_store.AppendZeroAsync(volume, lsn, e.Offset, e.Length, e.Durable, token).AsTask(), null);
-            default:
-                // Rejected: not stored. Its lsn is filled with an empty zero entry (a no-op) so the volume's chain
-                // keeps lsn = sequence number and the writer can go on persisting after OnPersistRejected.
-                var filler = _store.AppendZeroAsync(volume, lsn, 0, 0, durable: false, token).AsTask();
-                return (filler, new NotSupportedException(
-                    $"the CloudFS journal stores only volume data and zero events, not {persistent.Payload?.GetType().FullName ?? "null"}"));
+            return persistent.Payload switch
+            {
+                DataWritten e => (_store.AppendDataAsync(volume, lsn, e.Offset, e.Data, e.Durable, token).AsTask(), null),
+                ZeroesWritten e => (_store.AppendZeroAsync(volume, lsn, e.Offset, e.Length, e.Durable, token).AsTask(), null),
+                var other => (null, Skip(write.PersistenceId, 1, new NotSupportedException(
+                    $"the CloudFS journal stores only volume data and zero events, not {other?.GetType().FullName ?? "null"}"))),
+            };
         }
+        catch (CloudFsException e)
+        {
+            // The engine refused the entry before taking an lsn (range, ownership, unknown volume): nothing stored.
+            return (null, Skip(write.PersistenceId, 1, e));
+        }
+    }
+
+    // A rejected event used a sequence number but no lsn: later events of the same writer map to lsn = seqNr - skipped,
+    // so the writer goes on after OnPersistRejected. Its next recovery reads the head again and starts from lsn.
+    private Exception Skip(string persistenceId, int count, Exception rejection)
+    {
+        _skipped.AddOrUpdate(persistenceId, count, (_, old) => old + count);
+        return rejection;
     }
 
     public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
@@ -139,6 +151,8 @@ public sealed class LogJournal : AsyncWriteJournal, IWithUnboundedStash
             try { await pending.ConfigureAwait(false); }
             catch { /* the writer was told; the head below is the truth */ }
         }
+        // A recovering writer restarts its numbering at the head: stored events only.
+        _skipped.TryRemove(persistenceId, out _);
         var head = Id160.TryParse(persistenceId, out var volume) ? _store.GetVolume(volume)?.Lsn ?? 0 : 0;
         return Raise(persistenceId, head);
     }
