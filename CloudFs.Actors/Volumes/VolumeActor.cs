@@ -1,5 +1,5 @@
 // A volume as a sharded persistent entity: recovers from the engine's head (+ header replay), turns writes into
-// pipelined journal events (PersistAllAsync: no flush per write), and serves reads and maps from the engine's index.
+// pipelined journal events (PersistAsync: no flush per write), and serves reads and maps from the engine's index.
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
@@ -112,8 +112,12 @@ public sealed class VolumeActor : UntypedPersistentActor
         if (decision.Events.Count == 0) { replyTo.Tell(new VolumeAck(_state.Lsn)); return; }
         var pending = new PendingCommand(replyTo, decision.Events.Count);
         for (var i = 0; i < decision.Events.Count; i++) _awaiting.Enqueue(pending);
-        // Async persist: later commands keep flowing into the journal while these are written (group commit).
-        PersistAllAsync(decision.Events, _onStored);
+        // Async persist, one atomic write per event (one engine entry each): later commands keep flowing into the
+        // journal while these are written, and the engine group-commits them.
+        // (PersistAllAsync would make one multi-event atomic write, which the journal cannot store atomically.)
+#pragma warning disable AK1006
+        foreach (var e in decision.Events) PersistAsync(e, _onStored);
+#pragma warning restore AK1006
     }
 
     private void OnStored(IVolumeEvent e)

@@ -68,7 +68,9 @@ public sealed class CloudFsNodeTests(NodeFixture fixture) : IClassFixture<NodeFi
         var line = Assert.Single(list.Volumes, v => v.Id == volume.ToString());
         Assert.Equal((8L << 20, VolumeMode.Async, Node.HostId.ToString(), volume.ToString()), (line.Size, line.Mode, line.Primary, line.Version));
         Assert.Equal([Node.HostId.ToString()], line.Replicas);
-        Assert.Equal(line, await Node.Management.Ask<IManagementMessage>(new GetVolume(volume.ToString()), Timeout));
+        var single = Assert.IsType<VolumeSummary>(await Node.Management.Ask<IManagementMessage>(new GetVolume(volume.ToString()), Timeout));
+        Assert.Equal((line.Id, line.Size, line.Version), (single.Id, single.Size, single.Version));
+        Assert.Equal(line.Replicas, single.Replicas);
 
         var refused = Assert.IsType<CommandFailed>(await Node.Management.Ask<IManagementMessage>(new CreateVolume(2, 8 << 20, VolumeMode.Sync), Timeout));
         Assert.Equal("only 1 host(s) found", refused.Reason);

@@ -33,7 +33,7 @@ public abstract class StoreTestKit : Akka.TestKit.Xunit2.TestKit
     {
         Path = Path.Combine(dir, "log"),
         CreateSize = 64 << 20,
-        SegmentSize = 1 << 20,
+        SegmentSize = 4 << 20,
         CheckpointBytes = long.MaxValue,
         CheckpointInterval = TimeSpan.FromHours(1),
     };
