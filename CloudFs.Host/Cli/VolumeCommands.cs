@@ -33,12 +33,19 @@ internal static class VolumeCommands
             },
         };
         var size = CliOptions.Size("Volume size, thin-provisioned (bytes, or with K, M, G, T) [default: 8G]");
-        var mode = new Option<string>("--mode")
+        var mode = new Option<VolumeMode>("--mode")
         {
+            HelpName = "sync|async",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (text is "sync") return VolumeMode.Sync;
+                if (text is "async") return VolumeMode.Async;
+                r.AddError($"'{text}' is not a mode (sync or async)");
+                return VolumeMode.Async;
+            },
             Description = "async: a write is acknowledged once appended on the primary; sync: once on a majority of replicas",
-            DefaultValueFactory = _ => "async",
         };
-        mode.AcceptOnlyFromAmong("sync", "async");
         var contact = CliOptions.Contact();
         var command = new Command("newdisk", "Create a volume with N replicas (default 3). Prints the chosen hosts to stderr and the new volume id to stdout.")
         {
@@ -49,7 +56,7 @@ internal static class VolumeCommands
             var bytes = parse.GetValue(size) ?? DefaultVolumeSize;
             if (bytes % LogStore.BlockSize != 0)
                 throw new CliException($"the volume size must be a multiple of {LogStore.BlockSize} bytes", CloudFsCli.ExitUsage);
-            var request = new CreateVolume(parse.GetValue(replicas), bytes, parse.GetValue(mode) == "sync" ? VolumeMode.Sync : VolumeMode.Async);
+            var request = new CreateVolume(parse.GetValue(replicas), bytes, parse.GetValue(mode));
             var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, request, TimeSpan.FromSeconds(60), ct);
             foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
             await io.Out.WriteLineAsync(created.VolumeId);
