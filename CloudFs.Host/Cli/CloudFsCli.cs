@@ -47,15 +47,18 @@ internal static class CloudFsCli
             await io.Out.FlushAsync(ct);
             return code;
         }
-        catch (Exception e) when (Describe(e) is { } reason)
+        catch (Exception e)
         {
+            // Still one sentence for the operator; the stack trace only on request (it is a bug, not bad input).
+            var reason = Describe(e) ?? $"internal error ({e.GetType().Name}: {e.Message}); set CLOUDFS_DEBUG=1 for the stack trace";
             await io.Err.WriteLineAsync($"cloudfs: {reason}");
+            if (Describe(e) is null && Environment.GetEnvironmentVariable("CLOUDFS_DEBUG") is "1") await io.Err.WriteLineAsync(e.ToString());
             await io.Err.FlushAsync(CancellationToken.None);
             return e is CliException ce ? ce.ExitCode : 1;
         }
     }
 
-    /// <summary>The one sentence an operator sees for a failure; null for a bug (let it crash with a stack trace).</summary>
+    /// <summary>The one sentence an operator sees for a failure; null for a bug.</summary>
     internal static string? Describe(Exception e) => e switch
     {
         CliException c => c.Message,
