@@ -85,6 +85,35 @@ public sealed class CliTests
         Assert.Contains("cannot reach the node", error);
     }
 
+    [Fact]
+    public async Task Node_on_a_busy_port_refuses_before_touching_the_device()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse("127.0.0.20"), 8090);
+        listener.Start();
+        var dir = Directory.CreateTempSubdirectory("cloudfs-cli-");
+        try
+        {
+            var device = Path.Combine(dir.FullName, "sub", "node.log");
+            var (code, output, error) = await Run("node", "--listen", "127.0.0.20", "--device", device);
+            Assert.Equal(1, code);
+            Assert.Equal("", output);
+            Assert.Equal("cloudfs: the HTTP port 127.0.0.20:8090 is already in use (another node running?)", error.Trim());
+            Assert.False(Directory.Exists(Path.Combine(dir.FullName, "sub")));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Nuke_of_a_missing_path_fails_with_one_sentence()
+    {
+        var (code, _, error) = await Run("nuke", "/nonexistent/cloudfs.log");
+        Assert.Equal(1, code);
+        Assert.Equal("cloudfs: /nonexistent/cloudfs.log does not exist", error.Trim());
+    }
+
     [Theory]
     [InlineData("4096", 4096L)]
     [InlineData("8G", 8L << 30)]
