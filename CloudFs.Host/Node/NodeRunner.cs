@@ -15,6 +15,9 @@ internal static class NodeRunner
 {
     public static async Task<int> RunAsync(NodeOptions options, CliIo io, CancellationToken ct)
     {
+        // Libraries (Akka's standard-out logger) write to Console.Out: send that to stderr so that stdout carries
+        // exactly one line, the ready line.
+        if (ReferenceEquals(io.Out, Console.Out)) Console.SetOut(Console.Error);
         var listen = IPAddress.Parse(options.Listen);
         var gate = new object();
         void Log(string line) { lock (gate) io.Err.WriteLine($"cloudfs: {line}"); }

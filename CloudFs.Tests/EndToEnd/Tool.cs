@@ -76,9 +76,15 @@ internal static class Tool
         RunAsync("bash", ["-c", $"set -euo pipefail; cd '{Repo.Root}'; {script}"], timeout ?? TimeSpan.FromSeconds(180));
 
     /// <summary>qemu-io with its commands on one raw NBD image; exit 0 means every command (and pattern check) passed.</summary>
-    public static Task<ToolResult> QemuIo(string uri, params string[] commands)
+    public static Task<ToolResult> QemuIo(string uri, params string[] commands) => QemuIo(uri, readOnly: false, commands);
+
+    /// <summary>As <see cref="QemuIo(string, string[])"/>, opened read-only (-r): a replica exports its volume read-only.</summary>
+    public static Task<ToolResult> QemuIoReadOnly(string uri, params string[] commands) => QemuIo(uri, readOnly: true, commands);
+
+    private static Task<ToolResult> QemuIo(string uri, bool readOnly, string[] commands)
     {
         var args = new List<string> { "-f", "raw" };
+        if (readOnly) args.Add("-r");
         foreach (var c in commands) { args.Add("-c"); args.Add(c); }
         args.Add(uri);
         return RunAsync("qemu-io", args, TimeSpan.FromSeconds(120));
