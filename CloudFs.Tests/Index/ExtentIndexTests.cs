@@ -233,4 +233,23 @@ public sealed class ExtentIndexTests
             else Assert.Empty(got);
         }
     }
+
+    [Fact]
+    public void A_reader_that_began_before_a_frozen_index_was_relocated_finishes_on_the_tree_it_started_on()
+    {
+        // Branch parents and checkpoint snapshots are read without the relocating volume's lock: a reader must see
+        // one whole tree, before or after, never a tree being changed under it.
+        var live = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 64; i++) live.Insert(i * 10, 8, 1000 + i * 8, i);
+        var snap = live.Snapshot();
+        var before = snap.Enumerate().ToList();
+        using var reader = snap.Enumerate().GetEnumerator();
+        Assert.True(reader.MoveNext());
+        var seen = new List<Extent> { reader.Current };
+        for (int i = 1; i < 64; i += 2) Assert.Equal(4, snap.Relocate(i * 10 + 2, 4, 1000 + i * 8 + 2, 100_000 + i * 8 + 2, 1000 + i));
+        while (reader.MoveNext()) seen.Add(reader.Current);
+        Assert.Equal(before, seen);
+        Assert.Equal(64 + 2 * 32, snap.Count);
+        Assert.Equal([new Extent(12, 4, 100_010, 1001)], Look(snap, 12, 4));
+    }
 }
