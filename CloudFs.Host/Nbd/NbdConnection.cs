@@ -84,7 +84,7 @@ internal sealed class NbdConnection
             {
                 // Replies wait while requests are already buffered, and go out together once the reader runs dry.
                 var pendingRead = reader.ReadAtLeastAsync(NbdProtocol.RequestHeaderSize, ct);
-                if (!pendingRead.IsCompleted && deferring)
+                if (!pendingRead.IsCompleted)
                 {
                     _replies.Kick();
                     deferring = false;
@@ -113,7 +113,11 @@ internal sealed class NbdConnection
                 if (request.Type == NbdProtocol.CmdDisc) return;
 
                 var pendingSlot = _slotsAvailable.WaitAsync(ct);
-                if (!pendingSlot.IsCompleted) _replies.Kick(); // the slots come back only through the writer
+                if (!pendingSlot.IsCompleted)
+                {
+                    _replies.Kick(); // the slots come back only through the writer
+                    deferring = false;
+                }
                 await pendingSlot;
                 var slot = taken = TakeSlot();
                 slot.Begin(request);
@@ -125,6 +129,7 @@ internal sealed class NbdConnection
                     {
                         // The payload still follows on the wire: consume it so the next header is framed right.
                         _replies.Kick();
+                        deferring = false;
                         if (!await SkipAsync(reader, request.Length, ct)) return;
                         taken = null;
                         slot.Fail(error);
@@ -133,6 +138,7 @@ internal sealed class NbdConnection
                     if (!TryReserve(slot, request.Length))
                     {
                         _replies.Kick();
+                        deferring = false;
                         await ReserveAsync(slot, request.Length, ct);
                     }
                     var payload = slot.RentPayload((int)request.Length);
@@ -141,7 +147,11 @@ internal sealed class NbdConnection
                     while (copied < payload.Length)
                     {
                         var pendingPayload = reader.ReadAsync(ct);
-                        if (!pendingPayload.IsCompleted) _replies.Kick();
+                        if (!pendingPayload.IsCompleted)
+                        {
+                            _replies.Kick();
+                            deferring = false;
+                        }
                         var more = await pendingPayload;
                         int take = CopyFrom(reader, more, payload.Span[copied..]);
                         copied += take;
@@ -157,6 +167,7 @@ internal sealed class NbdConnection
                     if (!TryReserve(slot, request.Length))
                     {
                         _replies.Kick();
+                        deferring = false;
                         await ReserveAsync(slot, request.Length, ct);
                     }
                     slot.RentPayload((int)request.Length);

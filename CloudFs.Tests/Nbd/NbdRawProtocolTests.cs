@@ -282,6 +282,25 @@ public class NbdRawProtocolTests
         Assert.Equal(4096u, BinaryPrimitives.ReadUInt32BigEndian(one.AsSpan(4)));
     }
 
+    [Fact]
+    public async Task Disposing_the_server_closes_open_connections_promptly()
+    {
+        var nbd = NbdTestServer.Start();
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        using var idle = RawNbdClient.Connect(nbd.Port);
+        idle.Go(id.ToString());
+        using var haggling = RawNbdClient.Connect(nbd.Port);
+        await PollAsync(() => nbd.Server.ConnectionCount == 2, "both connections to be accepted");
+
+        var started = DateTime.UtcNow;
+        await nbd.DisposeAsync();
+
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), "dispose waited for idle clients");
+        Assert.Equal(0, nbd.Server.ConnectionCount);
+        Assert.True(idle.ServerClosed());
+        Assert.True(haggling.ServerClosed());
+    }
+
     private static (ushort Flags, ushort Type, ulong Cookie, byte[] Payload) ReceiveChunk(RawNbdClient client)
     {
         var h = client.Receive(20);

@@ -144,6 +144,35 @@ public class NbdRealClientTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Nbdcopy_over_four_connections_round_trips_an_image()
+    {
+        await using var nbd = NbdTestServer.Start(output: output);
+        var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
+        var dir = Directory.CreateTempSubdirectory("cloudfs-nbdcopy-");
+        try
+        {
+            var image = new byte[NbdTestServer.DefaultSize];
+            new Random(42).NextBytes(image.AsSpan(0, 6 * 1024 * 1024)); // the tail stays zero: nbdcopy may skip it
+            var source = Path.Combine(dir.FullName, "source.raw");
+            var copy = Path.Combine(dir.FullName, "copy.raw");
+            await File.WriteAllBytesAsync(source, image);
+
+            // CAN_MULTI_CONN lets nbdcopy spread the copy over several connections and flush on just one.
+            (await ExternalTool.RunAsync("nbdcopy", "--connections=4", "--threads=4", "--flush", source, nbd.Uri(id))).AssertSuccess();
+            Assert.True(nbd.Server.ConnectionsAccepted >= 4, $"nbdcopy opened {nbd.Server.ConnectionsAccepted} connections, expected 4 (multi-conn)");
+            Assert.True(nbd.Gateway.Peek(id, 0, image.Length).AsSpan().SequenceEqual(image), "the volume holds the image");
+            Assert.True(nbd.Gateway.Flushes >= 1, "nbdcopy --flush should reach the gateway");
+
+            (await ExternalTool.RunAsync("nbdcopy", "--connections=4", "--threads=4", nbd.Uri(id), copy)).AssertSuccess();
+            Assert.True((await File.ReadAllBytesAsync(copy)).AsSpan().SequenceEqual(image), "the image read back over NBD is the one written");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Fio_verifies_crc32c_over_the_nbd_engine_at_queue_depth_16()
     {
         await using var nbd = NbdTestServer.Start(output: output);
