@@ -213,8 +213,11 @@ internal sealed class NbdConnection
                     slot.Await(_gateway.WriteZeroesAsync(session.Volume, offset, request.Length, request.Fua, ct));
                     break;
                 case NbdProtocol.CmdBlockStatus:
-                    slot.AwaitMap(_gateway.MapAsync(session.Volume, offset, request.Length, ct));
+                {
+                    var (from, length) = request.StatusWindow();
+                    slot.AwaitMap(_gateway.MapAsync(session.Volume, from, Math.Min(length, session.SizeBytes - from), ct));
                     break;
+                }
                 default:
                     slot.Fail(NbdErrors.EINVAL);
                     break;
