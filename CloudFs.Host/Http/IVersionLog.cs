@@ -19,6 +19,14 @@ internal sealed class LogStoreVersionLog(LogStore store) : IVersionLog
 {
     public IReadOnlyList<VolumeInfo> ListVolumes() => store.ListVolumes();
     public LogUsage Usage => store.Usage;
-    public Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct) => store.StreamAsync(afterVersion, destination, follow, ct);
+    public Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct)
+    {
+        // SPEC.md: the base id streams everything, the creation entry included, so that a node that never
+        // held the volume can apply it; any later version streams the entries after it.
+        var (volume, _) = store.FindVersion(afterVersion);
+        return afterVersion == volume
+            ? store.StreamAsync(volume, 0, destination, follow, ct)
+            : store.StreamAsync(afterVersion, destination, follow, ct);
+    }
     public Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct) => store.ApplyAsync(source, ct);
 }

@@ -18,14 +18,18 @@ internal static class NodeRunner
         // Libraries (Akka's standard-out logger) write to Console.Out: send that to stderr so that stdout carries
         // exactly one line, the ready line.
         if (ReferenceEquals(io.Out, Console.Out)) Console.SetOut(Console.Error);
-        var listen = IPAddress.Parse(options.Listen);
         var gate = new object();
         void Log(string line) { lock (gate) io.Err.WriteLine($"cloudfs: {line}"); }
 
-        if (PortCheck.FirstBusy(listen, [("akka", options.AkkaPort), ("HTTP", options.HttpPort), ("NBD", options.NbdPort)]) is { } busy)
+        // What the node will run with (flags over --config over the defaults), checked before anything starts.
+        var planned = Planned(options);
+        if (!IPAddress.TryParse(planned.Listen, out var listen))
+            throw new CliException($"'{planned.Listen}' (cloudfs.listen) is not an IP address");
+        var ports = new[] { ("akka", planned.AkkaPort), ("HTTP", planned.HttpPort), ("NBD", planned.NbdPort) }.Where(p => p.Item2 != 0);
+        if (PortCheck.FirstBusy(listen, ports) is { } busy)
             throw new CliException(busy);
-        var directory = Path.GetDirectoryName(Path.GetFullPath(options.DevicePath));
-        if (directory is not null && !options.DevicePath.StartsWith("/dev/", StringComparison.Ordinal)) Directory.CreateDirectory(directory);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(planned.DevicePath));
+        if (directory is not null && !planned.DevicePath.StartsWith("/dev/", StringComparison.Ordinal)) Directory.CreateDirectory(directory);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         void OnSignal(PosixSignalContext signal)
@@ -82,6 +86,18 @@ internal static class NodeRunner
             if (nbd is not null) await nbd.DisposeAsync();
             await node.DisposeAsync();
             Log("node stopped");
+        }
+    }
+
+    private static NodeOptions Planned(NodeOptions options)
+    {
+        try
+        {
+            return CloudFsConfig.ToOptions(CloudFsConfig.Build(options), options.ConfigFile);
+        }
+        catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FormatException or FileNotFoundException)
+        {
+            throw new CliException($"the configuration is not valid: {e.Message}", CloudFsCli.ExitUsage);
         }
     }
 
