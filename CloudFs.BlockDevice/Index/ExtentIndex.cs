@@ -19,13 +19,13 @@ public readonly record struct Extent(long Start, int Count, long LogBlock, long 
 /// A two-level B+-tree: a root of (first start, page) pairs searched by binary search, over leaf pages of
 /// sorted, non-overlapping extents. Pages are copy-on-write between an index and its snapshots: each index
 /// carries an owner token, and a page whose token is not the index's own is copied before it is changed.
-/// Insert and Remove never write a page or root array another index can see, so a snapshot may be read (looked
-/// up, enumerated, serialized) on another thread while its live index keeps changing. Relocate is the exception:
-/// it updates shared pages in place, so it must not run while another thread reads an index sharing them.
+/// No operation writes a page or root array another index can see, so a snapshot or branch parent may be read
+/// (looked up, enumerated, serialized) on other threads while the live index changes; a frozen index may even be
+/// read while it is itself relocated (see <see cref="Relocate"/>). A live index needs its caller's lock.
 /// </summary>
 public sealed class ExtentIndex
 {
-    /// <summary>Extents per page: big enough that the root stays small (1 M extents → ~4 K pages), small enough
+    /// <summary>Extents per page: big enough that the root stays small (1 M extents → 4–8 K pages), small enough
     /// that an insert's shift and a copy-on-write page copy stay cheap (7 KiB).</summary>
     public const int DefaultPageCapacity = 256;
 

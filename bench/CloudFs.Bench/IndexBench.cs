@@ -63,6 +63,16 @@ internal static class IndexBench
         }
         Report("single-block lookups", lookups, sw.Stop(), $"lookups/s ({100.0 * found / lookups:F0} % hit)");
 
+        // A sequential reader: each lookup starts on the page the previous one ended on (no root search).
+        sw.Restart();
+        for (int i = 0; i < lookups; i++)
+        {
+            output.Clear();
+            index.Lookup(i % volume, 1, output);
+            found += output.Count;
+        }
+        Report("sequential single-block lookups", lookups, sw.Stop(), "lookups/s");
+
         int rangeLookups = lookups / 10;
         sw.Restart();
         for (int i = 0; i < rangeLookups; i++)
