@@ -16,6 +16,7 @@ internal sealed class NbdConnection
     public const long InFlightByteBudget = 128L * 1024 * 1024;
 
     private readonly Socket _socket;
+    private readonly TimeSpan _handshakeTimeout;
     private readonly IVolumeGateway _gateway;
     private readonly string _peer;
     private readonly SemaphoreSlim _slotsAvailable = new(MaxInFlight, MaxInFlight);
@@ -27,8 +28,9 @@ internal sealed class NbdConnection
     private NbdSession? _session;
     private CancellationTokenSource? _cts;
 
-    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log)
+    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, TimeSpan handshakeTimeout)
     {
+        _handshakeTimeout = handshakeTimeout;
         _socket = socket;
         _gateway = gateway;
         Log = log;
@@ -50,7 +52,17 @@ internal sealed class NbdConnection
         try
         {
             var handshake = new NbdHandshake(reader, writer, _gateway, Log, _peer);
-            _session = await handshake.RunAsync(ct);
+            using (var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                // A client that connects and never picks an export would otherwise hold its socket forever.
+                handshakeTimeout.CancelAfter(_handshakeTimeout);
+                try { _session = await handshake.RunAsync(handshakeTimeout.Token); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    Log?.Invoke($"nbd {_peer}: no export chosen within {_handshakeTimeout.TotalSeconds:0.#} s; closing");
+                    return;
+                }
+            }
             drain = handshake.DrainBeforeClose;
             if (_session is not null) await TransmitAsync(_session, reader, writer, ct);
         }

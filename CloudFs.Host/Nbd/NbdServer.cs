@@ -29,6 +29,9 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>The port actually bound (useful when port 0 was asked); valid after <see cref="Start"/>.</summary>
     public int Port { get; private set; }
 
+    /// <summary>How long a client may take from connecting to choosing an export before it is dropped.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Connections currently open (for tests and metrics).</summary>
     public int ConnectionCount => _connections.Count;
 
@@ -74,7 +77,7 @@ public sealed class NbdServer : IAsyncDisposable
             }
             Interlocked.Increment(ref _accepted);
             socket.NoDelay = true; // replies are small and latency-bound: never let Nagle hold them back
-            var connection = new NbdConnection(socket, _gateway, _log);
+            var connection = new NbdConnection(socket, _gateway, _log, HandshakeTimeout);
             _connections[connection] = RunConnectionAsync(connection, ct);
         }
     }

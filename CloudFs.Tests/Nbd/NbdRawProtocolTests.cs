@@ -318,6 +318,80 @@ public class NbdRawProtocolTests
         Assert.True(haggling.ServerClosed());
     }
 
+    [Fact]
+    public async Task A_client_that_never_chooses_an_export_is_dropped_after_the_handshake_timeout()
+    {
+        await using var nbd = NbdTestServer.Start(handshakeTimeout: TimeSpan.FromMilliseconds(300));
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        using var slow = RawNbdClient.Connect(nbd.Port);
+        using var prompt = RawNbdClient.Connect(nbd.Port);
+        prompt.Go(id.ToString());
+
+        Assert.True(slow.ServerClosed());
+        Assert.Contains(nbd.Log, line => line.Contains("no export chosen"));
+        // The timeout covers haggling only: a connection in transmission stays open however idle.
+        prompt.SendRequest(NbdProtocol.CmdRead, 5, 0, 512);
+        Assert.Equal((0u, 5ul), prompt.ReceiveSimpleReply());
+    }
+
+    [Fact]
+    public async Task Export_name_enters_transmission_with_or_without_the_zero_padding()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        foreach (bool noZeroes in new[] { true, false })
+        {
+            using var client = RawNbdClient.Connect(nbd.Port, noZeroes);
+            client.SendOption(NbdProtocol.OptExportName, Encoding.ASCII.GetBytes(id.ToString()));
+            var reply = client.Receive(noZeroes ? 10 : 134);
+            Assert.Equal(1024ul * 1024, BinaryPrimitives.ReadUInt64BigEndian(reply));
+            Assert.NotEqual(0, BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(8)) & NbdProtocol.FlagSendFlush);
+            Assert.All(reply[10..], b => Assert.Equal(0, b));
+            client.SendRequest(NbdProtocol.CmdRead, 1, 0, 512);
+            Assert.Equal((0u, 1ul), client.ReceiveSimpleReply());
+        }
+
+        // OPT_EXPORT_NAME cannot be refused with a reply: an unknown export just ends the connection.
+        using var unknown = RawNbdClient.Connect(nbd.Port);
+        unknown.SendOption(NbdProtocol.OptExportName, Encoding.ASCII.GetBytes(Id160.Random().ToString()));
+        Assert.True(unknown.ServerClosed());
+    }
+
+    [Fact]
+    public async Task List_meta_context_offers_base_allocation_only()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        using var client = RawNbdClient.Connect(nbd.Port);
+        client.SendOption(NbdProtocol.OptStructuredReply, default);
+        Assert.Equal(NbdProtocol.RepAck, client.ReceiveOptionReply().Type);
+
+        List<string> Query(params string[] queries)
+        {
+            var name = Encoding.ASCII.GetBytes(id.ToString());
+            var data = new List<byte>();
+            void U32(uint v) { var b = new byte[4]; BinaryPrimitives.WriteUInt32BigEndian(b, v); data.AddRange(b); }
+            U32((uint)name.Length);
+            data.AddRange(name);
+            U32((uint)queries.Length);
+            foreach (var q in queries) { U32((uint)q.Length); data.AddRange(Encoding.UTF8.GetBytes(q)); }
+            client.SendOption(NbdProtocol.OptListMetaContext, data.ToArray());
+            var found = new List<string>();
+            while (true)
+            {
+                var (_, type, payload) = client.ReceiveOptionReply();
+                if (type == NbdProtocol.RepAck) return found;
+                Assert.Equal(NbdProtocol.RepMetaContext, type);
+                found.Add(Encoding.UTF8.GetString(payload.AsSpan(4)));
+            }
+        }
+
+        Assert.Equal(["base:allocation"], Query());
+        Assert.Equal(["base:allocation"], Query("base:"));
+        Assert.Equal(["base:allocation"], Query("base:allocation", "qemu:dirty-bitmap:x"));
+        Assert.Empty(Query("qemu:allocation-depth"));
+    }
+
     private static (ushort Flags, ushort Type, ulong Cookie, byte[] Payload) ReceiveChunk(RawNbdClient client)
     {
         var h = client.Receive(20);
