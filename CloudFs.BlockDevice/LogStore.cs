@@ -1,5 +1,12 @@
 // The engine's front door: one log on one device holding every volume of this host.
-// Thread-safe: any number of callers; appends are group-committed by one writer.
+// Thread-safe: any number of callers; appends are group-committed by one writer. The work is split by concern into
+// the LogStore.*.cs partial files (append, read, recovery, checkpoint, streams, compaction) over Device/, Format/, Log/.
+using System.Collections.Concurrent;
+using CloudFs.BlockDevice.Device;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
 namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore : IAsyncDisposable, IDisposable
@@ -10,101 +17,158 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// <summary>Largest extent one entry carries (blocks); larger writes become several entries.</summary>
     public const int MaxEntryBlocks = 2048;
 
+    private readonly LogStoreOptions _options;
+    private readonly LogDevice _device;
+    private readonly DeviceHeader _layout;
+    private readonly SegmentTable _segments;
+    private readonly KeyFile _keys;
+    private readonly ConcurrentDictionary<Id160, VolumeState> _volumes = new();
+    private readonly AlignedBufferPool _readPool = new(ReadChunk + 2 * AlignedBuffer.Alignment, 16);
+    private readonly EntryMetaCache _metaCache = new(64L << 20);
+    private GroupCommitAppender _appender = null!;
+    private int _disposed;
+
+    private LogStore(LogStoreOptions options, LogDevice device, DeviceHeader layout, KeyFile keys)
+    {
+        _options = options;
+        _device = device;
+        _layout = layout;
+        _keys = keys;
+        _segments = new SegmentTable(layout.SegmentCount);
+    }
+
     /// <summary>
     /// Opens (and pins: exclusive lock / O_EXCL) the device. A device whose header is zero is formatted;
     /// otherwise the newer valid checkpoint is loaded and the log rolled forward to the last good entry.
     /// Throws <see cref="DeviceException"/> when the device is held elsewhere or the host id differs.
     /// </summary>
-    public static LogStore Open(LogStoreOptions options) => throw new NotImplementedException();
+    public static LogStore Open(LogStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.SegmentSize < 65536 || options.SegmentSize % AlignedBuffer.Alignment != 0)
+            throw new DeviceException($"segment size {options.SegmentSize} must be a multiple of 4096 and at least 64 KiB");
+        var device = LogDevice.Open(options.Path, options.CreateSize, options.DirectIo, options.Log);
+        try
+        {
+            var layout = ReadOrFormat(device, options);
+            var keyPath = options.KeyFilePath ?? (device.IsBlockDevice
+                ? throw new DeviceException($"{device.Path} is a block device: LogStoreOptions.KeyFilePath must name the key file")
+                : device.Path + ".keys");
+            var store = new LogStore(options, device, layout, KeyFile.Load(keyPath));
+            store.Recover();
+            return store;
+        }
+        catch
+        {
+            device.Dispose();
+            throw;
+        }
+    }
+
+    private static DeviceHeader ReadOrFormat(LogDevice device, LogStoreOptions options)
+    {
+        using var page = new AlignedBuffer(DeviceHeader.Size);
+        device.Read(page.Span, 0);
+        if (DeviceHeader.TryDecode(page.Span, out var header, out var error))
+        {
+            if (options.HostId is { } want && want != header.HostId)
+                throw new DeviceException($"device {device.Path} belongs to host {header.HostId}, not {want}");
+            return header;
+        }
+        if (error is not null)
+            throw new DeviceException($"{device.Path}: {error}; refusing to format over it (run `cloudfs nuke` first)");
+        var seed = new byte[8];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(seed);
+        // A random first seq: entries left by an earlier format of this device never carry a seq this one uses.
+        var initialSeq = (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(seed) >> 2) + 1;
+        header = DeviceHeader.Layout(options.HostId ?? Id160.Random(), device.Size, options.SegmentSize, initialSeq);
+        page.Span.Clear();
+        device.Write(page.Span, header.CheckpointSlotA);
+        device.Write(page.Span, header.CheckpointSlotB);
+        device.Write(page.Span, header.FirstSegmentOffset);
+        device.Flush();
+        header.Encode(page.Span);
+        device.Write(page.Span, 0);
+        device.Flush();
+        options.Log?.Invoke($"formatted {device.Path}: host {header.HostId}, device {header.DeviceId}, {header.SegmentCount} segments of {header.SegmentSize} bytes");
+        return header;
+    }
 
     /// <summary>
     /// Zeroes the device header and checkpoint slots so the next Open formats it (`cloudfs nuke`).
     /// Refuses (DeviceException) a device another process or store holds.
     /// </summary>
-    public static void Nuke(string path) => throw new NotImplementedException();
+    public static void Nuke(string path) => LogDevice.Nuke(path);
 
-    public Id160 HostId => throw new NotImplementedException();
-    public Guid DeviceId => throw new NotImplementedException();
+    public Id160 HostId => _layout.HostId;
+    public Guid DeviceId => _layout.DeviceId;
     /// <summary>True when the device is driven with O_DIRECT, false on the buffered fallback.</summary>
-    public bool IsDirectIo => throw new NotImplementedException();
-    public LogUsage Usage => throw new NotImplementedException();
+    public bool IsDirectIo => _device.IsDirectIo;
 
-    public IReadOnlyList<VolumeInfo> ListVolumes() => throw new NotImplementedException();
-    public VolumeInfo? GetVolume(Id160 volume) => throw new NotImplementedException();
+    public LogUsage Usage
+    {
+        get
+        {
+            var (states, _) = _segments.Copy();
+            var free = states.Count(s => s == SegmentState.Free);
+            long live = 0;
+            foreach (var v in _volumes.Values)
+                lock (v.IndexLock)
+                    foreach (var e in v.Index.Enumerate())
+                        if (!e.IsZero) live += (long)e.Count * BlockSize;
+            var capacity = (long)_layout.SegmentCount * _layout.SegmentSize;
+            return new LogUsage(capacity, (long)(states.Length - free) * _layout.SegmentSize, _layout.SegmentSize, states.Length, free, live);
+        }
+    }
 
-    /// <summary>Creates a volume: a fresh secret view-stamp (kept in the key file, never in the log) and a creation entry, durable on return.</summary>
-    public Task<VolumeInfo> CreateVolumeAsync(long sizeBytes, VolumeMode mode, IReadOnlyList<Id160> replicas, CancellationToken ct = default)
-        => throw new NotImplementedException();
+    public IReadOnlyList<VolumeInfo> ListVolumes() =>
+        _volumes.Values.Where(v => v.Committed).Select(Info).OrderBy(v => v.BaseId).ToList();
 
-    /// <summary>Creates a writable volume whose unwritten ranges read through to the frozen version <paramref name="fromVersion"/> of a volume held here.</summary>
-    public Task<VolumeInfo> BranchAsync(Id160 fromVersion, CancellationToken ct = default) => throw new NotImplementedException();
+    public VolumeInfo? GetVolume(Id160 volume) =>
+        _volumes.TryGetValue(volume, out var v) && v.Committed ? Info(v) : null;
 
-    /// <summary>
-    /// Appends one entry for <paramref name="volume"/> whose lsn must be <paramref name="expectedLsn"/> (head + 1):
-    /// data of at most <see cref="MaxEntryBlocks"/> blocks, 512-aligned. All-zero blocks are not stored.
-    /// Completes once the entry is in the log (durable too when <paramref name="durable"/>), in log order.
-    /// </summary>
-    public ValueTask<AppendResult> AppendDataAsync(Id160 volume, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable, CancellationToken ct = default)
-        => throw new NotImplementedException();
+    private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
 
-    /// <summary>Appends one entry that zeroes (or trims) a 512-aligned range of any length.</summary>
-    public ValueTask<AppendResult> AppendZeroAsync(Id160 volume, long expectedLsn, long offset, long length, bool durable, CancellationToken ct = default)
-        => throw new NotImplementedException();
+    private VolumeState Volume(Id160 volume) =>
+        _volumes.TryGetValue(volume, out var v) && v.Committed ? v : throw new VolumeNotFoundException(volume);
 
-    /// <summary>Convenience for tests and benchmarks: splits a write into entries with the next lsns.</summary>
-    public ValueTask<AppendResult> WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool durable = false, CancellationToken ct = default)
-        => throw new NotImplementedException();
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
-    public ValueTask<AppendResult> WriteZeroesAsync(Id160 volume, long offset, long length, bool durable = false, CancellationToken ct = default)
-        => throw new NotImplementedException();
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        Exception? error = null;
+        try { await WriteCheckpointAsync(CancellationToken.None).ConfigureAwait(false); }
+        catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
+        _appender.Dispose();
+        _readPool.Dispose();
+        _device.Dispose();
+        _ = error;
+    }
 
-    /// <summary>Makes every entry appended before the call durable (one fdatasync for everything pending).</summary>
-    public ValueTask FlushAsync(CancellationToken ct = default) => throw new NotImplementedException();
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    /// <summary>
-    /// Reads a 512-aligned range as of the current head: the last written bytes, zeros for holes (no disk access).
-    /// A stored block whose checksum fails throws <see cref="DataCorruptionException"/> for the range.
-    /// </summary>
-    public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default)
-        => throw new NotImplementedException();
+    /// <summary>Tests: makes everything so far durable and returns where the next entry goes (device offset).</summary>
+    internal async Task<long> DurablePositionAsync()
+    {
+        long offset = 0;
+        var barrier = new BarrierItem(p => offset = p.Offset);
+        _appender.Enqueue(barrier);
+        await barrier.Done.Task.ConfigureAwait(false);
+        return offset;
+    }
 
-    /// <summary>Allocated ranges and holes over [offset, offset+length).</summary>
-    public IReadOnlyList<MappedRange> Map(Id160 volume, long offset, long length) => throw new NotImplementedException();
+    /// <summary>Tests: stops like a crash would leave the device: no checkpoint at close (written entries stay in the page cache).</summary>
+    internal void CloseWithoutCheckpoint()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _appender.Dispose();
+        _readPool.Dispose();
+        _device.Dispose();
+    }
 
-    /// <summary>Headers of the volume's entries with lsn in [fromLsn, toLsn], at most <paramref name="max"/>, oldest first; reads headers only.</summary>
-    public IReadOnlyList<EntryHeaderInfo> ReadHeaders(Id160 volume, long fromLsn, long toLsn, long max) => throw new NotImplementedException();
+    internal DeviceHeader Layout => _layout;
 
-    /// <summary>Lsn of a version of a volume held here (the base id has lsn 1), or throws <see cref="UnknownVersionException"/>.</summary>
-    public (Id160 Volume, long Lsn) FindVersion(Id160 version) => throw new NotImplementedException();
-
-    /// <summary>
-    /// Writes every entry after <paramref name="afterVersion"/> up to the head, byte for byte as in the log.
-    /// With <paramref name="follow"/> it then keeps writing new entries until cancelled.
-    /// Throws <see cref="UnknownVersionException"/> / <see cref="VersionCompactedException"/> before writing anything.
-    /// </summary>
-    public Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct = default)
-        => throw new NotImplementedException();
-
-    /// <summary>
-    /// Reads a stream and appends its entries in order, each verified first (checksums, chain, lsn, bounds).
-    /// The first bad entry stops the apply; entries before it stay applied and durable.
-    /// </summary>
-    public Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct = default) => throw new NotImplementedException();
-
-    /// <summary>Writes a checkpoint now (into the older slot) after making the log durable.</summary>
-    public Task CheckpointAsync(CancellationToken ct = default) => throw new NotImplementedException();
-
-    /// <summary>Checkpoints when the interval or byte threshold says so; the node calls it from a timer.</summary>
-    public Task MaybeCheckpointAsync(CancellationToken ct = default) => throw new NotImplementedException();
-
-    /// <summary>Reclaims segments with enough dead bytes, online, crash-safe.</summary>
-    public Task<CompactionResult> CompactAsync(CancellationToken ct = default) => throw new NotImplementedException();
-
-    /// <summary>Raised after an entry is appended (in log order), for live streams and replicas.</summary>
-#pragma warning disable CS0067 // API stub until the engine lands
-    public event Action<EntryHeaderInfo>? EntryAppended;
-#pragma warning restore CS0067
-
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
-    public void Dispose() => throw new NotImplementedException();
+    /// <summary>Benchmarks: what the writer thread spent its time on.</summary>
+    internal string WriterStats => _appender.Stats.ToString();
 }

@@ -35,6 +35,8 @@ public enum EntryKind : ushort
     Zero = 3,
     Branch = 4,
     ViewChange = 5,
+    /// <summary>Compaction's copy of live blocks; not part of any chain (never streamed).</summary>
+    Relocation = 6,
 }
 
 /// <summary>An entry's header as recovery and journal replay see it: no volume data is read to produce it.</summary>

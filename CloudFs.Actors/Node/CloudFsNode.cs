@@ -1,24 +1,113 @@
 // One running node: the ActorSystem (cluster member), the pinned log store, sharded volumes and the
 // management actor. The host's front ends (NBD, HTTP, CLI) talk to it through Gateway and Management.
 using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Client;
+using Akka.Event;
+using CloudFs.Actors.Devices;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Management;
+using CloudFs.Actors.Persistence;
+using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
 
 public sealed class CloudFsNode : IAsyncDisposable
 {
-    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and management.</summary>
-    public static Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default) => throw new NotImplementedException();
+    public const string SystemName = "cloudfs";
+    public const string VolumeTypeName = "volume";
 
-    public ActorSystem System => throw new NotImplementedException();
-    public LogStore Store => throw new NotImplementedException();
-    public Id160 HostId => throw new NotImplementedException();
-    public NodeOptions Options => throw new NotImplementedException();
-    public IVolumeGateway Gateway => throw new NotImplementedException();
+    private int _disposed;
+
+    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes)
+    {
+        System = system;
+        Store = store;
+        Options = options;
+        Gateway = gateway;
+        Management = management;
+        Volumes = volumes;
+    }
+
+    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and management.</summary>
+    public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
+    {
+        var config = CloudFsConfig.Build(options);
+        var system = ActorSystem.Create(SystemName, config);
+        try
+        {
+            var log = system.Log;
+            var storeOptions = CloudFsConfig.ToStoreOptions(config, message => log.Info("engine: {0}", message));
+            var compaction = config.GetBoolean("cloudfs.compaction.enabled", true) ? config.GetTimeSpan("cloudfs.compaction.interval") : (TimeSpan?)null;
+            var checkpointTick = TimeSpan.FromTicks(Math.Clamp(storeOptions.CheckpointInterval.Ticks / 5, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond));
+            system.ActorOf(BlockDeviceActor.Props(new BlockDeviceActor.Settings(storeOptions, checkpointTick, compaction)), BlockDeviceActor.Name);
+            // A device that cannot be opened (held elsewhere, wrong host id) ends the start here with the engine's error.
+            var store = await CloudFsStorage.Get(system).StoreAsync.WaitAsync(ct).ConfigureAwait(false);
+
+            var cluster = Cluster.Get(system);
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            if (config.GetStringList("akka.cluster.seed-nodes", []).Count == 0) cluster.Join(cluster.SelfAddress);
+            var joinTimeout = config.GetTimeSpan("cloudfs.join-timeout", TimeSpan.FromSeconds(60));
+            try
+            {
+                await up.Task.WaitAsync(joinTimeout, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"the node did not become an Up member of the cluster within {joinTimeout.TotalSeconds:0} s (seeds: {string.Join(", ", options.Seeds)})");
+            }
+
+            Address Self() => cluster.SelfAddress;
+            var volumes = await ClusterSharding.Get(system).StartAsync(
+                VolumeTypeName,
+                entityId => VolumeActor.Props(Id160.Parse(entityId)),
+                ClusterShardingSettings.Create(system),
+                VolumeMessageExtractor.Instance,
+                new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self),
+                PoisonPill.Instance).ConfigureAwait(false);
+
+            var management = system.ActorOf(
+                ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5))),
+                ManagementActor.Name);
+            ClusterClientReceptionist.Get(system).RegisterService(management);
+
+            var effective = CloudFsConfig.ToOptions(config, options.ConfigFile) with
+            {
+                AkkaPort = cluster.SelfAddress.Port ?? options.AkkaPort,
+                HostId = store.HostId,
+            };
+            var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)));
+            log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
+            return new CloudFsNode(system, store, effective, gateway, management, volumes);
+        }
+        catch
+        {
+            await system.Terminate().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public ActorSystem System { get; }
+    public LogStore Store { get; }
+    public Id160 HostId => Store.HostId;
+    /// <summary>What the node runs with (config file and flags resolved; AkkaPort is the bound port).</summary>
+    public NodeOptions Options { get; }
+    public IVolumeGateway Gateway { get; }
     /// <summary>The management actor; answers <see cref="Management.IManagementMessage"/> requests.</summary>
-    public IActorRef Management => throw new NotImplementedException();
+    public IActorRef Management { get; }
+    /// <summary>The volume shard region (entity id = volume id hex).</summary>
+    public IActorRef Volumes { get; }
 
     /// <summary>Leaves the cluster, writes a checkpoint, releases the device.</summary>
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        // Leaving hands shards off and stops the volume actors; the actor system's end stops the block-device
+        // actor last of ours, which checkpoints and releases the device.
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
+        await System.WhenTerminated.ConfigureAwait(false);
+    }
 }

@@ -15,37 +15,160 @@ public readonly record struct Extent(long Start, int Count, long LogBlock, long 
     public long End => Start + Count;
 }
 
+/// <summary>
+/// A two-level B+-tree: a root of (first start, page) pairs searched by binary search, over leaf pages of
+/// sorted, non-overlapping extents. Pages are copy-on-write between an index and its snapshots: each index
+/// carries an owner token, and a page whose token is not the index's own is copied before it is changed.
+/// Insert and Remove never write a page or root array another index can see, so a snapshot may be read (looked
+/// up, enumerated, serialized) on another thread while its live index keeps changing. Relocate is the exception:
+/// it updates shared pages in place, so it must not run while another thread reads an index sharing them.
+/// </summary>
 public sealed class ExtentIndex
 {
+    /// <summary>Extents per page: big enough that the root stays small (1 M extents → ~4 K pages), small enough
+    /// that an insert's shift and a copy-on-write page copy stay cheap (7 KiB).</summary>
+    public const int DefaultPageCapacity = 256;
+
+    private readonly int _pageCapacity;
+    private readonly bool _frozen;
+    private readonly ExtentIndex? _parent;
+    private object _owner = new();
+    // Replaced whole (never changed in place) when a frozen index is relocated, so a reader that loaded it once
+    // sees one consistent tree even while another thread relocates.
+    private Root _root;
+    private long _count;
+    private int _lastPage;          // where the previous lookup started: sequential reads skip the root search
+
+    public ExtentIndex() : this(DefaultPageCapacity) { }
+
+    /// <summary>An empty index with leaf pages of <paramref name="pageCapacity"/> extents (tests use tiny pages).</summary>
+    public ExtentIndex(int pageCapacity) : this(pageCapacity, frozen: false, parent: null) { }
+
+    private ExtentIndex(int pageCapacity, bool frozen, ExtentIndex? parent)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pageCapacity, 4);
+        _pageCapacity = pageCapacity;
+        _frozen = frozen;
+        _parent = parent;
+        _root = new Root(4);
+    }
+
+    /// <summary>True for snapshots (and branch parents): Insert and Remove refuse, Relocate still works.</summary>
+    public bool IsFrozen => _frozen;
+
     /// <summary>Maps [start, start+count) to log blocks, replacing whatever overlapped (older extents are split or trimmed).</summary>
-    public void Insert(long start, int count, long logBlock, long entryBlock) => throw new NotImplementedException();
+    public void Insert(long start, int count, long logBlock, long entryBlock)
+    {
+        ThrowIfFrozen();
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfLessThan(logBlock, Extent.ZeroLogBlock);
+        if (start > long.MaxValue - count) throw new ArgumentOutOfRangeException(nameof(count), "start + count overflows");
+        if (logBlock > long.MaxValue - count) throw new ArgumentOutOfRangeException(nameof(logBlock), "logBlock + count overflows");
+        if (count == 0) return;
+        InsertCore(start, count, logBlock, entryBlock);
+    }
 
     /// <summary>Makes [start, start+count) a hole (unwritten; a branch falls through to its parent there).</summary>
-    public void Remove(long start, long count) => throw new NotImplementedException();
+    public void Remove(long start, long count)
+    {
+        ThrowIfFrozen();
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        if (count == 0) return;
+        long end = start > long.MaxValue - count ? long.MaxValue : start + count;
+        RemoveCore(start, end);
+    }
 
     /// <summary>
     /// Appends to <paramref name="output"/>, in order, the extents covering [start, start+count), clipped to it.
     /// Gaps are holes. For a branch, gaps are resolved through the frozen parent.
     /// </summary>
-    public void Lookup(long start, long count, List<Extent> output) => throw new NotImplementedException();
+    public void Lookup(long start, long count, List<Extent> output)
+    {
+        if (count <= 0) return;
+        long end = start > long.MaxValue - count ? long.MaxValue : start + count;
+        long pos = start;
+        var r = _root;
+        if (r.N > 0)
+        {
+            int p = _lastPage;
+            if ((uint)p >= (uint)r.N || r.Keys[p] > start || (p + 1 < r.N && r.Keys[p + 1] <= start))
+                _lastPage = p = FloorPage(r, start);
+            int i;
+            if (p < 0) { p = 0; i = 0; }
+            else
+            {
+                var first = r.Pages[p];
+                i = first.Floor(start);
+                if (i < 0) i = 0;
+                else if (first.End(i) <= start) i++;
+            }
+            for (; p < r.N; p++, i = 0)
+            {
+                var page = r.Pages[p];
+                var starts = page.Starts;
+                for (; i < page.Length; i++)
+                {
+                    long s = starts[i];
+                    if (s >= end) goto done;
+                    long cs = s > start ? s : start;
+                    if (cs > pos && _parent is not null) _parent.Lookup(pos, cs - pos, output);
+                    long e = s + page.Counts[i];
+                    long ce = e < end ? e : end;
+                    long log = page.Logs[i];
+                    output.Add(new Extent(cs, (int)(ce - cs), Shift(log, cs - s), page.Entries[i]));
+                    pos = ce;
+                }
+            }
+        }
+    done:
+        if (pos < end && _parent is not null) _parent.Lookup(pos, end - pos, output);
+    }
 
     /// <summary>Number of extents held (not counting a parent's).</summary>
-    public long Count => throw new NotImplementedException();
+    public long Count => _count;
 
-    /// <summary>Approximate bytes of memory held (not counting a parent's).</summary>
-    public long MemoryBytes => throw new NotImplementedException();
+    /// <summary>Approximate bytes of memory held (not counting a parent's). Pages shared with a snapshot count in both.</summary>
+    public long MemoryBytes
+    {
+        get
+        {
+            var r = _root;
+            return 64 + 32 + 24L * 2 + (long)r.Keys.Length * 16 + (long)r.N * (48 + 4 * 24 + (long)_pageCapacity * (8 + 4 + 8 + 8));
+        }
+    }
 
     /// <summary>A frozen copy that later changes to this index do not affect (copy-on-write; cheap).</summary>
-    public ExtentIndex Snapshot() => throw new NotImplementedException();
+    public ExtentIndex Snapshot()
+    {
+        var snap = new ExtentIndex(_pageCapacity, frozen: true, _parent)
+        {
+            _root = _root.Copy(extra: 0),
+            _count = _count,
+        };
+        // Every page is now shared: a new token makes this index copy a page before its first change to it.
+        _owner = new object();
+        return snap;
+    }
 
     /// <summary>A new empty index whose holes read through to a frozen snapshot of this one (a branch).</summary>
-    public ExtentIndex Branch() => throw new NotImplementedException();
+    public ExtentIndex Branch() => new(_pageCapacity, frozen: false, Snapshot());
 
     /// <summary>The frozen parent of a branch, or null.</summary>
-    public ExtentIndex? Parent => throw new NotImplementedException();
+    public ExtentIndex? Parent => _parent;
 
     /// <summary>Every extent of this index (not the parent's) in logical order.</summary>
-    public IEnumerable<Extent> Enumerate() => throw new NotImplementedException();
+    public IEnumerable<Extent> Enumerate()
+    {
+        var r = _root;
+        for (int p = 0; p < r.N; p++)
+        {
+            var page = r.Pages[p];
+            for (int i = 0; i < page.Length; i++)
+                yield return new Extent(page.Starts[i], page.Counts[i], page.Logs[i], page.Entries[i]);
+        }
+    }
 
     /// <summary>
     /// Compaction: the parts of [start, start+count) that still map to the log blocks starting at
@@ -53,10 +176,318 @@ public sealed class ExtentIndex
     /// Parts overwritten since are left alone. Works on frozen snapshots too (bytes do not change, only where they live).
     /// Returns the number of blocks moved.
     /// </summary>
-    public long Relocate(long start, int count, long oldLogBlock, long newLogBlock, long newEntryBlock) => throw new NotImplementedException();
+    /// <remarks>
+    /// Every index referencing the old blocks must be relocated on its own: pages shared with other indexes are
+    /// copied, never changed in place, because those indexes may be read meanwhile under other locks (a branch
+    /// parent is read by the branch's volume) or on other threads (a checkpoint serialising a snapshot), and a
+    /// reader must never see a half-moved extent. A frozen index is changed on a private copy of its tree that is
+    /// then published whole, so any number of threads may read it during a Relocate. Blocks of the range already at
+    /// the new place with the new entry count as moved, so replaying a relocation (after a crash) is harmless and
+    /// reports the same number.
+    /// </remarks>
+    public long Relocate(long start, int count, long oldLogBlock, long newLogBlock, long newEntryBlock)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfNegative(oldLogBlock);
+        ArgumentOutOfRangeException.ThrowIfNegative(newLogBlock);
+        if (start > long.MaxValue - count || oldLogBlock > long.MaxValue - count || newLogBlock > long.MaxValue - count)
+            throw new ArgumentOutOfRangeException(nameof(count), "range overflows");
+        if (count == 0) return 0;
+        // Most indexes do not reference most moved runs: find out without copying anything.
+        long moved = RelocateScan(start, count, oldLogBlock, newLogBlock, newEntryBlock, apply: false);
+        if (moved < 0) return ~moved;
+        if (!_frozen) return RelocateScan(start, count, oldLogBlock, newLogBlock, newEntryBlock, apply: true);
+        // A fresh owner token: the private copy copies every page it touches, so published pages never change.
+        var work = new ExtentIndex(_pageCapacity, frozen: false, _parent) { _root = _root.Copy(extra: 4), _count = _count };
+        moved = work.RelocateScan(start, count, oldLogBlock, newLogBlock, newEntryBlock, apply: true);
+        Volatile.Write(ref _root, work._root);
+        _count = work._count;
+        return moved;
+    }
+
+    /// <summary>
+    /// Without <paramref name="apply"/>: the blocks already at the new place as ~count when nothing still points at
+    /// the old place, else a non-negative number. With it: moves them and returns the blocks moved.
+    /// </summary>
+    private long RelocateScan(long start, int count, long oldLogBlock, long newLogBlock, long newEntryBlock, bool apply)
+    {
+        var r = _root;
+        if (r.N == 0) return ~0L;
+        long end = start + count;
+        long oldDelta = oldLogBlock - start, newDelta = newLogBlock - start;
+        long moved = 0;
+        bool any = false;
+        // At most two partial pieces (the first and last overlapping extents); they need a split, done after the scan.
+        long p1s = -1, p1e = -1, p2s = -1, p2e = -1;
+        int p = FloorPage(r, start), i;
+        if (p < 0) { p = 0; i = 0; }
+        else
+        {
+            i = r.Pages[p].Floor(start);
+            if (i < 0) i = 0;
+            else if (r.Pages[p].End(i) <= start) i++;
+        }
+        for (; p < r.N; p++, i = 0)
+        {
+            var page = r.Pages[p];
+            for (; i < page.Length; i++)
+            {
+                long s = page.Starts[i];
+                if (s >= end) goto scanned;
+                long e = s + page.Counts[i], log = page.Logs[i];
+                long cs = Math.Max(s, start), ce = Math.Min(e, end);
+                if (log != Extent.ZeroLogBlock && log - s == newDelta && page.Entries[i] == newEntryBlock) { moved += ce - cs; continue; }
+                if (log == Extent.ZeroLogBlock || log - s != oldDelta) continue;
+                any = true;
+                if (!apply) return 0;
+                moved += ce - cs;
+                if (cs == s && ce == e)
+                {
+                    page = Writable(p);
+                    page.Logs[i] = newLogBlock + (s - start);
+                    page.Entries[i] = newEntryBlock;
+                }
+                else if (p1s < 0) { p1s = cs; p1e = ce; }
+                else { p2s = cs; p2e = ce; }
+            }
+        }
+    scanned:
+        if (!apply) return any ? 0 : ~moved;
+        if (p1s >= 0) InsertCore(p1s, (int)(p1e - p1s), newLogBlock + (p1s - start), newEntryBlock);
+        if (p2s >= 0) InsertCore(p2s, (int)(p2e - p2s), newLogBlock + (p2s - start), newEntryBlock);
+        return moved;
+    }
 
     /// <summary>Compact binary form for checkpoints (little-endian, documented in docs/FORMAT.md).</summary>
-    public void WriteTo(System.Buffers.IBufferWriter<byte> output) => throw new NotImplementedException();
+    public void WriteTo(System.Buffers.IBufferWriter<byte> output) => ExtentIndexFormat.Write(this, output);
 
-    public static ExtentIndex ReadFrom(ReadOnlySpan<byte> input, out int consumed) => throw new NotImplementedException();
+    public static ExtentIndex ReadFrom(ReadOnlySpan<byte> input, out int consumed) => ExtentIndexFormat.Read(input, out consumed);
+
+    // ---- internals -------------------------------------------------------------------------------------------
+
+    /// <summary>Appends an extent after every extent held (used by ReadFrom; the caller guarantees order).</summary>
+    internal void AppendSorted(long start, int count, long log, long entry)
+    {
+        if (_root.N == 0 || _root.Pages[_root.N - 1].Length == _pageCapacity)
+            InsertPage(_root.N, new ExtentPage(_pageCapacity, _owner), start);
+        var page = _root.Pages[_root.N - 1];
+        page.Set(page.Length++, start, count, log, entry);
+        _count++;
+    }
+
+    /// <summary>How many of this index's pages are the very same objects as <paramref name="other"/>'s (copy-on-write check).</summary>
+    internal int PagesSharedWith(ExtentIndex other)
+    {
+        var theirs = new HashSet<ExtentPage>(ReferenceEqualityComparer.Instance);
+        var o = other._root;
+        var r = _root;
+        for (int p = 0; p < o.N; p++) theirs.Add(o.Pages[p]);
+        int shared = 0;
+        for (int p = 0; p < r.N; p++) if (theirs.Contains(r.Pages[p])) shared++;
+        return shared;
+    }
+
+    internal int PageCount => _root.N;
+
+    private void ThrowIfFrozen()
+    {
+        if (_frozen) throw new InvalidOperationException("This extent index is a frozen snapshot; only Relocate may change it.");
+    }
+
+    private static long Shift(long log, long by) => log == Extent.ZeroLogBlock ? log : log + by;
+
+    /// <summary>Index of the last page whose first start is at or before <paramref name="key"/>, or -1.</summary>
+    private static int FloorPage(Root r, long key) => SortedSearch.Floor(r.Keys, r.N, key);
+
+    private ExtentPage Writable(int p)
+    {
+        var page = _root.Pages[p];
+        if (!ReferenceEquals(page.Owner, _owner)) _root.Pages[p] = page = page.CloneFor(_owner);
+        return page;
+    }
+
+    private void InsertPage(int p, ExtentPage page, long key)
+    {
+        if (_root.N == _root.Pages.Length)
+        {
+            Array.Resize(ref _root.Pages, _root.N * 2);
+            Array.Resize(ref _root.Keys, _root.N * 2);
+        }
+        Array.Copy(_root.Pages, p, _root.Pages, p + 1, _root.N - p);
+        Array.Copy(_root.Keys, p, _root.Keys, p + 1, _root.N - p);
+        _root.Pages[p] = page;
+        _root.Keys[p] = key;
+        _root.N++;
+    }
+
+    private void RemovePages(int p, int k)
+    {
+        Array.Copy(_root.Pages, p + k, _root.Pages, p, _root.N - p - k);
+        Array.Copy(_root.Keys, p + k, _root.Keys, p, _root.N - p - k);
+        _root.N -= k;
+        Array.Clear(_root.Pages, _root.N, k);
+    }
+
+    private void InsertCore(long start, int count, long log, long entry)
+    {
+        long end = start + count;
+        RemoveCore(start, end);
+        int p, i;
+        if (_root.N == 0)
+        {
+            InsertPage(0, new ExtentPage(_pageCapacity, _owner), start);
+            p = 0; i = 0;
+        }
+        else
+        {
+            p = FloorPage(_root, start);
+            if (p < 0) { p = 0; i = 0; }
+            else i = _root.Pages[p].Floor(start) + 1;
+        }
+        var page = _root.Pages[p];
+        bool mergePrev = i > 0 && Mergeable(page, i - 1, start, count, log, entry);
+        bool mergeNext = i < page.Length && Mergeable(page, i, start, count, log, entry);
+        if (mergePrev && mergeNext && (long)page.Counts[i - 1] + count + page.Counts[i] <= int.MaxValue)
+        {
+            page = Writable(p);
+            page.Counts[i - 1] += count + page.Counts[i];
+            page.RemoveRange(i, 1);
+            _count--;
+        }
+        else if (mergePrev)
+        {
+            Writable(p).Counts[i - 1] += count;
+        }
+        else if (mergeNext)
+        {
+            page = Writable(p);
+            page.Starts[i] = start;
+            page.Counts[i] += count;
+            page.Logs[i] = log;
+            if (i == 0) _root.Keys[p] = start;
+        }
+        else
+        {
+            InsertAt(p, i, start, count, log, entry);
+        }
+    }
+
+    /// <summary>True when [start, start+count) → log joins the extent at <paramref name="j"/> in both spaces with the same entry.</summary>
+    private static bool Mergeable(ExtentPage page, int j, long start, int count, long log, long entry)
+    {
+        if (page.Entries[j] != entry) return false;
+        long s = page.Starts[j], l = page.Logs[j];
+        int c = page.Counts[j];
+        if ((long)c + count > int.MaxValue) return false;
+        if (s + c == start) return log == Extent.ZeroLogBlock ? l == Extent.ZeroLogBlock : l != Extent.ZeroLogBlock && l + c == log;
+        if (start + count == s) return log == Extent.ZeroLogBlock ? l == Extent.ZeroLogBlock : l != Extent.ZeroLogBlock && log + count == l;
+        return false;
+    }
+
+    private void InsertAt(int p, int i, long start, int count, long log, long entry)
+    {
+        var page = Writable(p);
+        if (page.Length == _pageCapacity)
+        {
+            // Appending at a page's end (sequential writes) leaves the page full; otherwise split it in half.
+            int keep = i == _pageCapacity ? _pageCapacity : _pageCapacity / 2;
+            var right = new ExtentPage(_pageCapacity, _owner);
+            page.MoveTailTo(keep, right);
+            if (i >= keep && (i > keep || keep == _pageCapacity))
+            {
+                // The new extent goes to the right page; it becomes its first extent when i == keep.
+                right.InsertAt(i - keep, start, count, log, entry);
+                InsertPage(p + 1, right, right.Starts[0]);
+                _count++;
+                return;
+            }
+            InsertPage(p + 1, right, right.Starts[0]);
+        }
+        page.InsertAt(i, start, count, log, entry);
+        if (i == 0) _root.Keys[p] = start;
+        _count++;
+    }
+
+    /// <summary>Makes [start, end) a hole: splits, trims and drops what overlaps.</summary>
+    private void RemoveCore(long start, long end)
+    {
+        if (_root.N == 0) return;
+        int p = FloorPage(_root, start), i;
+        if (p < 0) { p = 0; i = 0; }
+        else
+        {
+            i = _root.Pages[p].Floor(start);
+            if (i < 0) i = 0;
+            else if (_root.Pages[p].End(i) <= start) i++;
+        }
+        while (p < _root.N)
+        {
+            var page = _root.Pages[p];
+            if (i >= page.Length) { p++; i = 0; continue; }
+            long s = page.Starts[i];
+            if (s >= end) return;
+            long e = page.End(i);
+            if (s < start)
+            {
+                page = Writable(p);
+                page.Counts[i] = (int)(start - s);
+                if (e > end)
+                {
+                    // An overwrite inside one extent: keep its head, re-add its tail after the hole.
+                    InsertAt(p, i + 1, end, (int)(e - end), Shift(page.Logs[i], end - s), page.Entries[i]);
+                    return;
+                }
+                i++;
+                continue;
+            }
+            if (e > end)
+            {
+                page = Writable(p);
+                page.Starts[i] = end;
+                page.Counts[i] = (int)(e - end);
+                page.Logs[i] = Shift(page.Logs[i], end - s);
+                if (i == 0) _root.Keys[p] = end;
+                return;
+            }
+            if (i == 0 && page.End(page.Length - 1) <= end)
+            {
+                // Whole pages inside the hole go at once.
+                int q = p;
+                long dropped = 0;
+                while (q < _root.N && _root.Pages[q].End(_root.Pages[q].Length - 1) <= end) dropped += _root.Pages[q++].Length;
+                RemovePages(p, q - p);
+                _count -= dropped;
+                continue;
+            }
+            int k = i;
+            while (k < page.Length && page.End(k) <= end) k++;
+            page = Writable(p);
+            page.RemoveRange(i, k - i);
+            _count -= k - i;
+            if (i == 0) _root.Keys[p] = page.Starts[0];
+        }
+    }
+
+    /// <summary>The top level: each page's first start (searched) and the page.</summary>
+    private sealed class Root
+    {
+        internal long[] Keys;           // Keys[p] == Pages[p].Starts[0]
+        internal ExtentPage[] Pages;
+        internal int N;                 // pages in use; every page in use holds at least one extent
+
+        internal Root(int capacity)
+        {
+            Keys = new long[capacity];
+            Pages = new ExtentPage[capacity];
+        }
+
+        internal Root Copy(int extra)
+        {
+            var c = new Root(Math.Max(N + extra, 1)) { N = N };
+            Array.Copy(Keys, c.Keys, N);
+            Array.Copy(Pages, c.Pages, N);
+            return c;
+        }
+    }
 }

@@ -1,0 +1,199 @@
+// The management actor (/user/cloudfs-management, registered with the ClusterClient receptionist): answers the
+// CLI's management protocol on this node — volumes through the engine, cluster and sharding through Akka.
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using CloudFs.Actors.Node;
+using CloudFs.Actors.Serialization;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Management;
+
+public sealed class ManagementActor : ReceiveActor
+{
+    public const string Name = "cloudfs-management";
+    public const string Path = "/user/" + Name;
+
+    private readonly LogStore _store;
+    private readonly Id160 _hostId;
+    private readonly TimeSpan _askTimeout;
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ActorSystem _system = Context.System;
+
+    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout) =>
+        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout));
+
+    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout)
+    {
+        _store = store;
+        _hostId = hostId;
+        _askTimeout = askTimeout;
+
+        Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
+        Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
+        Receive<ListVolumes>(_ => Sender.Tell(new VolumeList(_store.ListVolumes().Select(Summarize).ToArray())));
+        Receive<GetVolume>(g => Sender.Tell(Id160.TryParse(g.VolumeId, out var id) && _store.GetVolume(id) is { } info
+            ? Summarize(info)
+            : new CommandFailed($"no volume {g.VolumeId} on this cluster")));
+        Receive<BranchVolume>(Answer<BranchVolume>(BranchAsync));
+        Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
+        Receive<ClusterCommand>(c => Sender.Tell(RunClusterCommand(c)));
+        Receive<ShardingCommand>(Answer<ShardingCommand>(ShardingAsync));
+        Receive<IManagementMessage>(m => Sender.Tell(new CommandFailed($"the management actor does not answer {m.GetType().Name}")));
+    }
+
+    // Slow answers run beside the actor (it keeps answering, e.g. another node's GetHostAddress), and any
+    // exception becomes a CommandFailed with one clear sentence: the CLI never waits for a timeout.
+    private Action<T> Answer<T>(Func<T, Task<IManagementMessage>> handler) => message =>
+    {
+        var replyTo = Sender;
+        _ = Run();
+
+        async Task Run()
+        {
+            try
+            {
+                replyTo.Tell(await handler(message).ConfigureAwait(false));
+            }
+            catch (Exception e)
+            {
+                _log.Warning("management request {0} failed: {1}", typeof(T).Name, e.Message);
+                replyTo.Tell(new CommandFailed(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message));
+            }
+        }
+    };
+
+    private HostAddress OwnAddress() => new(_hostId.ToString(), _cluster.SelfAddress.ToString());
+
+    /// <summary>Members that can take a replica: Up and reachable.</summary>
+    private IReadOnlyList<Member> LiveHosts() => _cluster.State.Members
+        .Where(m => m.Status == MemberStatus.Up && !_cluster.State.Unreachable.Contains(m))
+        .ToArray();
+
+    private async Task<IManagementMessage> CreateAsync(CreateVolume c)
+    {
+        if (c.Replicas < 1) return new CommandFailed($"a volume needs at least 1 replica, not {c.Replicas}");
+        if (c.SizeBytes <= 0 || c.SizeBytes % LogStore.BlockSize != 0)
+            return new CommandFailed($"a volume size must be a positive multiple of {LogStore.BlockSize} bytes, not {c.SizeBytes}");
+        var hosts = LiveHosts().Count;
+        if (c.Replicas > hosts) return new CommandFailed($"only {hosts} host(s) found");
+        if (c.Replicas > 1)
+            return new CommandFailed($"volumes with {c.Replicas} replicas need the placement service, which this version does not run yet");
+        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId]);
+        _log.Info("created volume {0} ({1} bytes, {2})", info.BaseId, info.SizeBytes, ManagementFormat.Mode(info.Mode));
+        return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
+    }
+
+    private async Task<IManagementMessage> BranchAsync(BranchVolume b)
+    {
+        if (!Id160.TryParse(b.Version, out var version)) return new CommandFailed($"'{b.Version}' is not a version id (40 hex characters)");
+        var info = await _store.BranchAsync(version);
+        return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
+    }
+
+    private VolumeSummary Summarize(VolumeInfo v) => new(
+        v.BaseId.ToString(), v.SizeBytes, v.Mode,
+        v.IsWritable ? _hostId.ToString() : null,
+        v.Replicas.Count == 0 ? [_hostId.ToString()] : v.Replicas.Select(r => r.ToString()).ToArray(),
+        v.CurrentVersion.ToString());
+
+    private async Task<IManagementMessage> ShowClusterAsync(ShowCluster _)
+    {
+        var state = _cluster.State;
+        var lines = await Task.WhenAll(state.Members.OrderBy(m => m.Address.ToString(), StringComparer.Ordinal).Select(async m =>
+        {
+            var reachable = !state.Unreachable.Contains(m);
+            return new MemberLine(m.Address.ToString(), m.Roles.OrderBy(r => r, StringComparer.Ordinal).ToArray(),
+                m.Status.ToString(), reachable ? "Reachable" : "Unreachable", reachable ? await HostIdOf(m.Address) : "-");
+        }));
+        return new ClusterMembers(lines, state.Leader?.ToString(), _cluster.SelfAddress.ToString());
+    }
+
+    // Host ids are a cluster-wide registry kept by the management actors themselves: each one knows its own.
+    private async Task<string> HostIdOf(Address member)
+    {
+        if (member == _cluster.SelfAddress) return _hostId.ToString();
+        try
+        {
+            var other = _system.ActorSelection(new RootActorPath(member) / "user" / Name);
+            return (await other.Ask<HostAddress>(GetHostAddress.Instance, _askTimeout)).HostId;
+        }
+        catch (Exception)
+        {
+            return "-";
+        }
+    }
+
+    private IManagementMessage RunClusterCommand(ClusterCommand c)
+    {
+        var state = _cluster.State;
+        switch (c.Verb)
+        {
+            case "leader":
+                return new CommandOutput((state.Leader?.ToString() ?? "no leader") + "\n");
+            case "status":
+                return new CommandOutput($"{_cluster.SelfAddress} {_cluster.SelfMember.Status}\n");
+            case "down-unreachable":
+                var unreachable = state.Unreachable.Select(m => m.Address).ToArray();
+                foreach (var a in unreachable) _cluster.Down(a);
+                return new CommandOutput(unreachable.Length == 0
+                    ? "no unreachable members\n"
+                    : string.Concat(unreachable.Select(a => $"downed {a}\n")));
+            case "join" or "leave" or "down":
+                if (string.IsNullOrWhiteSpace(c.Address)) return new CommandFailed($"cluster {c.Verb} needs an address");
+                Address address;
+                try { address = ParseAddress(c.Address); }
+                catch (Exception e) { return new CommandFailed($"'{c.Address}' is not a node address: {e.Message}"); }
+                if (c.Verb == "join") _cluster.Join(address);
+                else if (c.Verb == "leave") _cluster.Leave(address);
+                else _cluster.Down(address);
+                return new CommandOutput($"{c.Verb} {address}\n");
+            default:
+                return new CommandFailed($"unknown cluster command '{c.Verb}' (leader, status, down-unreachable, join, leave, down)");
+        }
+    }
+
+    /// <summary>A full akka address, or "IP[:PORT]" of a cloudfs node.</summary>
+    public static Address ParseAddress(string text) =>
+        Address.Parse(text.Contains("://", StringComparison.Ordinal) ? text : CloudFsConfig.SeedAddress(text));
+
+    private async Task<IManagementMessage> ShardingAsync(ShardingCommand c)
+    {
+        var sharding = ClusterSharding.Get(_system);
+        var types = sharding.ShardTypeNames.OrderBy(t => t, StringComparer.Ordinal).ToArray();
+        switch (c.Verb)
+        {
+            case "regions":
+            {
+                var text = new System.Text.StringBuilder();
+                foreach (var type in types)
+                {
+                    var regions = await sharding.ShardRegion(type).Ask<CurrentRegions>(GetCurrentRegions.Instance, _askTimeout);
+                    foreach (var a in regions.Regions.OrderBy(a => a.ToString(), StringComparer.Ordinal)) text.Append(type).Append(' ').Append(a).Append('\n');
+                }
+                return new CommandOutput(text.Length == 0 ? "no shard regions\n" : text.ToString());
+            }
+            case "stats":
+            {
+                var text = new System.Text.StringBuilder();
+                foreach (var type in types)
+                {
+                    var stats = await sharding.ShardRegion(type).Ask<ClusterShardingStats>(new GetClusterShardingStats(_askTimeout), _askTimeout + _askTimeout);
+                    foreach (var (address, region) in stats.Regions.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal))
+                    {
+                        text.Append(type).Append(' ').Append(address).Append(": ").Append(region.Stats.Count).Append(" shard(s), ")
+                            .Append(region.Stats.Values.Sum()).Append(" entit(y/ies)\n");
+                        foreach (var (shard, entities) in region.Stats.OrderBy(s => s.Key, StringComparer.Ordinal))
+                            text.Append("  ").Append(shard).Append(' ').Append(entities).Append('\n');
+                    }
+                }
+                return new CommandOutput(text.Length == 0 ? "no shard regions\n" : text.ToString());
+            }
+            default:
+                return new CommandFailed($"unknown sharding command '{c.Verb}' (regions, stats)");
+        }
+    }
+}

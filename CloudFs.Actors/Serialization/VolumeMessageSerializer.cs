@@ -1,0 +1,207 @@
+// Binary serializer for the data-plane (volume commands, queries, replies): short constant manifests,
+// little-endian fields with BinaryPrimitives, block data copied exactly once into the outgoing frame.
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Runtime.Serialization;
+using System.Text;
+using Akka.Actor;
+using Akka.Serialization;
+using CloudFs.Actors.Volumes;
+using CloudFs.Actors.Volumes.Commands;
+using CloudFs.Actors.Volumes.Queries;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Serialization;
+
+public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    public const int Id = 4612;
+
+    private const string WriteManifest = "W";
+    private const string WriteZeroesManifest = "Z";
+    private const string FlushManifest = "F";
+    private const string AckManifest = "A";
+    private const string ReadManifest = "R";
+    private const string ReadResultManifest = "RR";
+    private const string MapManifest = "M";
+    private const string MapResultManifest = "MR";
+    private const string FailureManifest = "X";
+    private const string StatusManifest = "S";
+    private const string StatusResultManifest = "SR";
+
+    private const int IdSize = Id160.Size;
+    private const int MappedRangeSize = 17;
+
+    public override int Identifier => Id;
+
+    public override string Manifest(object o) => o switch
+    {
+        Write => WriteManifest,
+        WriteZeroes => WriteZeroesManifest,
+        Flush => FlushManifest,
+        VolumeAck => AckManifest,
+        Read => ReadManifest,
+        ReadResult => ReadResultManifest,
+        Map => MapManifest,
+        MapResult => MapResultManifest,
+        VolumeFailure => FailureManifest,
+        GetVolumeStatus => StatusManifest,
+        VolumeStatus => StatusResultManifest,
+        _ => throw Unknown(o.GetType().FullName),
+    };
+
+    public override byte[] ToBinary(object obj) => obj switch
+    {
+        Write m => WriteToBinary(m),
+        WriteZeroes m => Fixed(IdSize + 17, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.Length);
+            s[IdSize + 16] = m.Fua ? (byte)1 : (byte)0;
+        }),
+        Flush m => m.VolumeId.ToArray(),
+        VolumeAck m => Fixed(8, m, static (s, m) => BinaryPrimitives.WriteInt64LittleEndian(s, m.Lsn)),
+        Read m => Fixed(IdSize + 12, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 8)..], m.Length);
+        }),
+        ReadResult m => ReadResultToBinary(m),
+        Map m => Fixed(IdSize + 16, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.Length);
+        }),
+        MapResult m => MapResultToBinary(m),
+        VolumeFailure m => FailureToBinary(m),
+        GetVolumeStatus m => m.VolumeId.ToArray(),
+        VolumeStatus m => Fixed(18, m, static (s, m) =>
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(s, m.Lsn);
+            s[8] = m.Exists ? (byte)1 : (byte)0;
+            s[9] = m.RecoveredFromHead ? (byte)1 : (byte)0;
+            BinaryPrimitives.WriteInt64LittleEndian(s[10..], m.ReplayedHeaders);
+        }),
+        _ => throw Unknown(obj.GetType().FullName),
+    };
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        try
+        {
+            return manifest switch
+            {
+                WriteManifest => new Write(new Id160(bytes), I64(bytes, IdSize), bytes.AsMemory(IdSize + 9), Bool(bytes, IdSize + 8)),
+                WriteZeroesManifest => new WriteZeroes(new Id160(Exact(bytes, IdSize + 17)), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16)),
+                FlushManifest => new Flush(new Id160(Exact(bytes, IdSize))),
+                AckManifest => new VolumeAck(I64(Exact(bytes, 8), 0)),
+                ReadManifest => new Read(new Id160(Exact(bytes, IdSize + 12)), I64(bytes, IdSize), I32(bytes, IdSize + 8)),
+                ReadResultManifest => new ReadResult(bytes),
+                MapManifest => new Map(new Id160(Exact(bytes, IdSize + 16)), I64(bytes, IdSize), I64(bytes, IdSize + 8)),
+                MapResultManifest => MapResultFromBinary(bytes),
+                FailureManifest => FailureFromBinary(bytes),
+                StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
+                StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
+                _ => throw Unknown($"manifest '{manifest}'"),
+            };
+        }
+        catch (Exception e) when (e is ArgumentException or ArgumentOutOfRangeException or IndexOutOfRangeException or DecoderFallbackException)
+        {
+            throw new SerializationException($"a volume message with manifest '{manifest}' is malformed ({bytes.Length} bytes)", e);
+        }
+    }
+
+    // The one copy of the block data: into the frame, right after the fixed header.
+    private static byte[] WriteToBinary(Write m)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(IdSize + 9 + m.Data.Length);
+        m.VolumeId.WriteTo(buffer);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize), m.Offset);
+        buffer[IdSize + 8] = m.Fua ? (byte)1 : (byte)0;
+        m.Data.Span.CopyTo(buffer.AsSpan(IdSize + 9));
+        return buffer;
+    }
+
+    // A reply that owns a whole array goes out as is; a slice is copied once.
+    private static byte[] ReadResultToBinary(ReadResult m) =>
+        MemoryMarshal.TryGetArray(m.Data, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : m.Data.ToArray();
+
+    private static byte[] MapResultToBinary(MapResult m)
+    {
+        var buffer = new byte[4 + m.Ranges.Count * MappedRangeSize];
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, m.Ranges.Count);
+        var s = buffer.AsSpan(4);
+        foreach (var r in m.Ranges)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(s, r.Offset);
+            BinaryPrimitives.WriteInt64LittleEndian(s[8..], r.Length);
+            s[16] = r.Allocated ? (byte)1 : (byte)0;
+            s = s[MappedRangeSize..];
+        }
+        return buffer;
+    }
+
+    private static MapResult MapResultFromBinary(byte[] bytes)
+    {
+        var count = I32(bytes, 0);
+        if (count < 0 || bytes.Length != 4 + (long)count * MappedRangeSize)
+            throw new SerializationException($"a map result claims {count} ranges in {bytes.Length} bytes");
+        var ranges = new MappedRange[count];
+        var s = bytes.AsSpan(4);
+        for (var i = 0; i < count; i++, s = s[MappedRangeSize..])
+            ranges[i] = new MappedRange(BinaryPrimitives.ReadInt64LittleEndian(s), BinaryPrimitives.ReadInt64LittleEndian(s[8..]), s[16] != 0);
+        return new MapResult(ranges);
+    }
+
+    private static byte[] FailureToBinary(VolumeFailure m)
+    {
+        var text = Encoding.UTF8.GetBytes(m.Message);
+        var buffer = new byte[1 + IdSize + 16 + text.Length];
+        buffer[0] = (byte)m.Kind;
+        m.VolumeId.WriteTo(buffer.AsSpan(1));
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(1 + IdSize), m.Offset);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(1 + IdSize + 8), m.Length);
+        text.CopyTo(buffer.AsSpan(1 + IdSize + 16));
+        return buffer;
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
+    private static VolumeFailure FailureFromBinary(byte[] bytes)
+    {
+        if (bytes.Length < 1 + IdSize + 16) throw new SerializationException($"a volume failure of {bytes.Length} bytes is too short");
+        var kind = (VolumeErrorKind)bytes[0];
+        if (!Enum.IsDefined(kind)) throw new SerializationException($"unknown volume error kind {bytes[0]}");
+        return new VolumeFailure(kind, new Id160(bytes.AsSpan(1)), I64(bytes, 1 + IdSize), I64(bytes, 1 + IdSize + 8),
+            StrictUtf8.GetString(bytes, 1 + IdSize + 16, bytes.Length - (1 + IdSize + 16)));
+    }
+
+    private static byte[] Fixed<T>(int size, T message, SpanAction<T> write)
+    {
+        var buffer = new byte[size];
+        write(buffer, message);
+        return buffer;
+    }
+
+    private delegate void SpanAction<in T>(Span<byte> span, T message);
+
+    private static byte[] Exact(byte[] bytes, int size) =>
+        bytes.Length == size ? bytes : throw new SerializationException($"expected {size} bytes, got {bytes.Length}");
+
+    private static long I64(byte[] b, int at) => BinaryPrimitives.ReadInt64LittleEndian(b.AsSpan(at));
+    private static int I32(byte[] b, int at) => BinaryPrimitives.ReadInt32LittleEndian(b.AsSpan(at));
+    private static bool Bool(byte[] b, int at) => b[at] switch
+    {
+        0 => false,
+        1 => true,
+        var x => throw new SerializationException($"a flag byte must be 0 or 1, got {x}"),
+    };
+
+    private static SerializationException Unknown(string? what) =>
+        new($"the CloudFS volume serializer does not know {what}");
+}

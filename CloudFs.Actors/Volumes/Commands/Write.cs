@@ -1,0 +1,8 @@
+// Command: write 512-aligned bytes at an offset; answered with VolumeAck once appended (durable with Fua).
+using CloudFs.Actors.Serialization;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Volumes.Commands;
+
+/// <summary>The sender keeps <paramref name="Data"/> unchanged until the reply (no copy is taken in-process).</summary>
+public sealed record Write(Id160 VolumeId, long Offset, ReadOnlyMemory<byte> Data, bool Fua) : IWithVolumeId, IVolumeProtocolMessage;

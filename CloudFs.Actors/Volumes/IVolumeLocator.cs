@@ -1,0 +1,18 @@
+// Which cluster members hold a volume's data: the allocation strategy places the volume's shard only there.
+using Akka.Actor;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Volumes;
+
+public interface IVolumeLocator
+{
+    /// <summary>Addresses of the members whose logs hold <paramref name="volume"/> (empty when none is known).</summary>
+    IReadOnlyCollection<Address> HoldersOf(Id160 volume);
+}
+
+/// <summary>One node: the volume is here when this node's log holds it.</summary>
+public sealed class LocalVolumeLocator(LogStore store, Func<Address> selfAddress) : IVolumeLocator
+{
+    public IReadOnlyCollection<Address> HoldersOf(Id160 volume) =>
+        store.GetVolume(volume) is null ? [] : [selfAddress()];
+}

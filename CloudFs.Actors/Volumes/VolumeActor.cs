@@ -1,0 +1,189 @@
+// A volume as a sharded persistent entity: recovers from the engine's head (+ header replay), turns writes into
+// pipelined journal events (PersistAsync: no flush per write), and serves reads and maps from the engine's index.
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using Akka.Persistence;
+using CloudFs.Actors.Persistence;
+using CloudFs.Actors.Volumes.Commands;
+using CloudFs.Actors.Volumes.Events;
+using CloudFs.Actors.Volumes.Queries;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Volumes;
+
+public sealed class VolumeActor : UntypedPersistentActor
+{
+    public const string JournalId = "cloudfs.persistence.journal";
+    public const string SnapshotStoreId = "cloudfs.persistence.snapshot-store";
+
+    private readonly Id160 _volume;
+    private readonly string _persistenceId;
+    private readonly LogStore _store;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    // One element per event in flight, in journal order; a command's element repeats once per event.
+    private readonly Queue<PendingCommand> _awaiting = new();
+    private readonly Action<IVolumeEvent> _onStored;
+    private VolumeState _state;
+    private bool _recoveredFromHead;
+    private long _replayedHeaders;
+
+    public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
+
+    public VolumeActor(Id160 volume)
+    {
+        _volume = volume;
+        _persistenceId = volume.ToString();
+        _store = CloudFsStorage.Get(Context.System).Store;
+        _state = VolumeState.Unknown(volume);
+        _onStored = OnStored;
+        JournalPluginId = JournalId;
+        SnapshotPluginId = SnapshotStoreId;
+    }
+
+    public override string PersistenceId => _persistenceId;
+
+    private sealed class PendingCommand(IActorRef replyTo, int events)
+    {
+        public readonly IActorRef ReplyTo = replyTo;
+        public int Remaining = events;
+        public Exception? Error;
+    }
+
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer { Snapshot: VolumeHead head }:
+                _state = VolumeState.FromHead(head.Info);
+                _recoveredFromHead = true;
+                break;
+            case EntryReplayed e:
+                _state = _state.Apply(e, e.Header.Lsn);
+                _replayedHeaders++;
+                break;
+            case RecoveryCompleted:
+                // Without a usable snapshot the replay gave lsn and version; size, mode and ownership come from the engine.
+                if (_store.GetVolume(_volume) is { } info)
+                    _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn) };
+                else
+                    _state = _state with { Exists = false };
+                if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                break;
+        }
+    }
+
+    protected override void OnCommand(object message)
+    {
+        switch (message)
+        {
+            case Write w:
+                Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender);
+                break;
+            case WriteZeroes z:
+                Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender);
+                break;
+            case Flush:
+                if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
+                // Deferred behind the writes in flight, so a flush also covers writes not yet acknowledged.
+                DeferAsync(Sender, replyTo => _ = FlushAndReply(replyTo));
+                break;
+            case Read r:
+                if (_state.CheckRead(r.Offset, r.Length) is { } readError) { Sender.Tell(Failure(readError)); break; }
+                // The engine reads synchronously (pread): off the actor's thread, so reads of one volume run in
+                // parallel and never hold up its writes.
+                var replyTo = Sender;
+                _ = Task.Run(() => ReadAndReply(r, replyTo));
+                break;
+            case Map m:
+                if (_state.CheckRead(m.Offset, Math.Min(m.Length, VolumeState.MaxReadBytes)) is { } mapError) { Sender.Tell(Failure(mapError)); break; }
+                try { Sender.Tell(new MapResult(_store.Map(_volume, m.Offset, m.Length))); }
+                catch (Exception e) { Sender.Tell(Failure(e)); }
+                break;
+            case GetVolumeStatus:
+                Sender.Tell(new VolumeStatus(_state.Lsn, _state.Exists, _recoveredFromHead, _replayedHeaders));
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void Persist(Decision decision, IActorRef replyTo)
+    {
+        if (decision.Error is { } error) { replyTo.Tell(Failure(error)); return; }
+        if (decision.Events.Count == 0) { replyTo.Tell(new VolumeAck(_state.Lsn)); return; }
+        var pending = new PendingCommand(replyTo, decision.Events.Count);
+        for (var i = 0; i < decision.Events.Count; i++) _awaiting.Enqueue(pending);
+        // Async persist, one atomic write per event (one engine entry each): later commands keep flowing into the
+        // journal while these are written, and the engine group-commits them.
+        // (PersistAllAsync would make one multi-event atomic write, which the journal cannot store atomically.)
+#pragma warning disable AK1006
+        foreach (var e in decision.Events) PersistAsync(e, _onStored);
+#pragma warning restore AK1006
+    }
+
+    private void OnStored(IVolumeEvent e)
+    {
+        _state = _state.Apply(e, LastSequenceNr);
+        Settle(null);
+    }
+
+    private void Settle(Exception? error)
+    {
+        var pending = _awaiting.Dequeue();
+        pending.Error ??= error;
+        if (--pending.Remaining > 0) return;
+        pending.ReplyTo.Tell(pending.Error is null ? new VolumeAck(_state.Lsn) : Failure(pending.Error));
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Warning("volume {0}: event {1} rejected by the journal: {2}", _persistenceId, sequenceNr, cause.Message);
+        _state = _state with { Lsn = sequenceNr };
+        Settle(cause);
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        // The actor stops after this (Akka's rule); every writer in flight hears why, then the next message
+        // recovers a fresh actor from the engine's head.
+        while (_awaiting.Count > 0)
+        {
+            var pending = _awaiting.Dequeue();
+            if (pending.Remaining <= 0) continue;
+            pending.Remaining = 0;
+            pending.ReplyTo.Tell(Failure(cause));
+        }
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    private async Task FlushAndReply(IActorRef replyTo)
+    {
+        try
+        {
+            await _store.FlushAsync().ConfigureAwait(false);
+            replyTo.Tell(new VolumeAck(_state.Lsn));
+        }
+        catch (Exception e)
+        {
+            replyTo.Tell(Failure(e));
+        }
+    }
+
+    private async Task ReadAndReply(Read r, IActorRef replyTo)
+    {
+        try
+        {
+            var buffer = GC.AllocateUninitializedArray<byte>(r.Length);
+            await _store.ReadAsync(_volume, r.Offset, buffer).ConfigureAwait(false);
+            replyTo.Tell(new ReadResult(buffer));
+        }
+        catch (Exception e)
+        {
+            replyTo.Tell(Failure(e));
+        }
+    }
+
+    private VolumeFailure Failure(Exception e) => VolumeFailure.From(_volume, e);
+}

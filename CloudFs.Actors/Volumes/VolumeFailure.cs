@@ -1,0 +1,48 @@
+// Reply to any volume command that failed: the engine's error, carried so the gateway can rethrow the same kind.
+using System.Runtime.ExceptionServices;
+using CloudFs.Actors.Serialization;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Volumes;
+
+public enum VolumeErrorKind : byte
+{
+    Other = 0,
+    InvalidRange = 1,
+    LogFull = 2,
+    DataCorruption = 3,
+    NotPrimary = 4,
+    VolumeNotFound = 5,
+}
+
+/// <param name="Local">The original exception when sender and receiver share a process; never serialized.</param>
+public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Offset, long Length, string Message, Exception? Local = null)
+    : IVolumeProtocolMessage
+{
+    public static VolumeFailure From(Id160 volume, Exception e)
+    {
+        if (e is AggregateException { InnerExceptions.Count: 1 } agg) e = agg.InnerExceptions[0];
+        return e switch
+        {
+            InvalidRangeException => new(VolumeErrorKind.InvalidRange, volume, 0, 0, e.Message, e),
+            LogFullException => new(VolumeErrorKind.LogFull, volume, 0, 0, e.Message, e),
+            DataCorruptionException d => new(VolumeErrorKind.DataCorruption, d.Volume, d.Offset, d.Length, e.Message, e),
+            NotPrimaryException => new(VolumeErrorKind.NotPrimary, volume, 0, 0, e.Message, e),
+            VolumeNotFoundException => new(VolumeErrorKind.VolumeNotFound, volume, 0, 0, e.Message, e),
+            _ => new(VolumeErrorKind.Other, volume, 0, 0, e.Message, e),
+        };
+    }
+
+    /// <summary>The engine exception this failure stands for (the original one in-process).</summary>
+    public Exception ToException() => Local ?? Kind switch
+    {
+        VolumeErrorKind.InvalidRange => new InvalidRangeException(Message),
+        VolumeErrorKind.LogFull => new LogFullException(Message),
+        VolumeErrorKind.DataCorruption => new DataCorruptionException(VolumeId, Offset, Length, Message),
+        VolumeErrorKind.NotPrimary => new NotPrimaryException(VolumeId),
+        VolumeErrorKind.VolumeNotFound => new VolumeNotFoundException(VolumeId),
+        _ => new CloudFsException(Message),
+    };
+
+    public void Throw() => ExceptionDispatchInfo.Throw(ToException());
+}

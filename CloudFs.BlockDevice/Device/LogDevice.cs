@@ -1,0 +1,146 @@
+// The raw device under the log: a regular file or a block device, opened O_DIRECT where possible and pinned
+// (flock for files, O_EXCL for block devices) so a second process or `cloudfs nuke` is refused while it is held.
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace CloudFs.BlockDevice.Device;
+
+internal sealed class LogDevice : IDisposable
+{
+    private readonly SafeFileHandle _handle;
+    private readonly int _fd;
+
+    public string Path { get; }
+    public long Size { get; }
+    public bool IsBlockDevice { get; }
+    public bool IsDirectIo { get; }
+
+    private LogDevice(string path, SafeFileHandle handle, int fd, long size, bool isBlock, bool direct)
+    {
+        Path = path; _handle = handle; _fd = fd; Size = size; IsBlockDevice = isBlock; IsDirectIo = direct;
+    }
+
+    /// <summary>Opens and pins the device; a missing regular file is created sparse with <paramref name="createSize"/>.</summary>
+    public static LogDevice Open(string path, long createSize, bool directIo, Action<string>? log)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        var isBlock = IsBlockDevicePath(full);
+        var fd = OpenPinned(full, createSize, directIo, isBlock, log, out var direct);
+        try
+        {
+            var size = NativeMethods.Lseek(fd, 0, NativeMethods.SEEK_END);
+            if (size < 0) throw new DeviceException($"cannot size {full}: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+            return new LogDevice(full, new SafeFileHandle(fd, ownsHandle: true), fd, size & ~(AlignedBuffer.Alignment - 1L), isBlock, direct);
+        }
+        catch
+        {
+            NativeMethods.Close(fd);
+            throw;
+        }
+    }
+
+    /// <summary>True when the resolved path names a kernel block device (it has an entry in /sys/class/block).</summary>
+    public static bool IsBlockDevicePath(string fullPath)
+    {
+        string resolved = fullPath;
+        try
+        {
+            if (File.ResolveLinkTarget(fullPath, returnFinalTarget: true) is { } target) resolved = target.FullName;
+        }
+        catch (IOException) { }
+        return resolved.StartsWith("/dev/", StringComparison.Ordinal) && Directory.Exists("/sys/class/block/" + System.IO.Path.GetFileName(resolved));
+    }
+
+    private static int OpenPinned(string path, long createSize, bool directIo, bool isBlock, Action<string>? log, out bool direct)
+    {
+        var baseFlags = NativeMethods.O_RDWR | NativeMethods.O_CLOEXEC | (isBlock ? NativeMethods.O_EXCL : 0);
+        if (!isBlock && !File.Exists(path))
+        {
+            if (createSize <= 0 || createSize % AlignedBuffer.Alignment != 0)
+                throw new DeviceException($"cannot create {path}: the size {createSize} is not a positive multiple of 4096");
+            var cfd = NativeMethods.Open(path, NativeMethods.O_RDWR | NativeMethods.O_CREAT | NativeMethods.O_CLOEXEC, Convert.ToInt32("600", 8));
+            if (cfd < 0) throw new DeviceException($"cannot create {path}: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+            // Sparse: only the extent the log writes takes space.
+            var rc = NativeMethods.Ftruncate(cfd, createSize);
+            var err = Marshal.GetLastPInvokeError();
+            NativeMethods.Close(cfd);
+            if (rc != 0) throw new DeviceException($"cannot size {path} to {createSize} bytes: {NativeMethods.Describe(err)}");
+        }
+
+        direct = directIo;
+        var fd = NativeMethods.Open(path, baseFlags | (directIo ? NativeMethods.O_DIRECT : 0), 0);
+        if (fd < 0 && directIo && Marshal.GetLastPInvokeError() == NativeMethods.EINVAL)
+        {
+            direct = false;
+            log?.Invoke($"{path}: the filesystem refuses O_DIRECT; using buffered I/O with fdatasync");
+            fd = NativeMethods.Open(path, baseFlags, 0);
+        }
+        if (fd < 0)
+        {
+            var err = Marshal.GetLastPInvokeError();
+            throw err == NativeMethods.EBUSY
+                ? new DeviceException($"device {path} is held by another process (exclusive open refused)")
+                : new DeviceException($"cannot open {path}: {NativeMethods.Describe(err)}");
+        }
+        if (!isBlock && NativeMethods.Flock(fd, NativeMethods.LOCK_EX | NativeMethods.LOCK_NB) != 0)
+        {
+            var err = Marshal.GetLastPInvokeError();
+            NativeMethods.Close(fd);
+            throw err == NativeMethods.EWOULDBLOCK
+                ? new DeviceException($"device {path} is held by another process or store (it is locked)")
+                : new DeviceException($"cannot lock {path}: {NativeMethods.Describe(err)}");
+        }
+        return fd;
+    }
+
+    /// <summary>Writes an aligned span at an aligned offset (whole, or throws).</summary>
+    public void Write(ReadOnlySpan<byte> data, long offset)
+    {
+        if (offset < 0 || offset + data.Length > Size) throw new DeviceException($"write at {offset}+{data.Length} is beyond the end of {Path}");
+        RandomAccess.Write(_handle, data, offset);
+    }
+
+    /// <summary>Reads an aligned span at an aligned offset; throws when the device returns less.</summary>
+    public void Read(Span<byte> destination, long offset)
+    {
+        if (offset < 0 || offset + destination.Length > Size) throw new DeviceException($"read at {offset}+{destination.Length} is beyond the end of {Path}");
+        var done = 0;
+        while (done < destination.Length)
+        {
+            var n = RandomAccess.Read(_handle, destination[done..], offset + done);
+            if (n <= 0) throw new DeviceException($"short read from {Path} at {offset + done}");
+            done += n;
+        }
+    }
+
+    /// <summary>Makes every completed write durable (one fdatasync).</summary>
+    public void Flush()
+    {
+        if (NativeMethods.Fdatasync(_fd) != 0)
+            throw new DeviceException($"fdatasync of {Path} failed: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+    }
+
+    /// <summary>
+    /// Zeroes the device header and both checkpoint slot headers so the next open formats the device.
+    /// Pins the device the same way Open does, so a held device is refused.
+    /// </summary>
+    public static void Nuke(string path)
+    {
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new DeviceException($"cannot nuke {full}: no such file or device");
+        using var dev = Open(full, 0, directIo: true, log: null);
+        using var page = new AlignedBuffer(AlignedBuffer.Alignment);
+        var offsets = new List<long> { 0 };
+        dev.Read(page.Span, 0);
+        if (Format.DeviceHeader.TryDecode(page.Span, out var header, out _))
+        {
+            offsets.Add(header.CheckpointSlotA);
+            offsets.Add(header.CheckpointSlotB);
+        }
+        page.Span.Clear();
+        foreach (var o in offsets) dev.Write(page.Span, o);
+        dev.Flush();
+    }
+
+    public void Dispose() => _handle.Dispose();
+}

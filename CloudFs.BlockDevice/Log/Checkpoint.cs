@@ -1,0 +1,143 @@
+// A checkpoint: the roll-forward start, segment states and every volume's head, lsn table and index chain, in one
+// CRC-protected payload written to the older of the two slots (docs/FORMAT.md, "Checkpoints").
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using CloudFs.BlockDevice.Index;
+
+namespace CloudFs.BlockDevice.Log;
+
+internal sealed record VolumeCheckpoint(
+    Id160 BaseId, long SizeBytes, VolumeMode Mode, Id160[] Replicas, Id160? BranchedFrom,
+    long Lsn, Id160 Version, Id160 HeadParent, Id160 HeadDigest, long OldestStreamableLsn,
+    long[] LsnBlocks, ulong[] LsnPrefixes, long LsnCount, ExtentIndex Index);
+
+internal sealed record CheckpointData(ulong Generation, WriterPosition Position, SegmentState[] States, ulong[] Seqs, List<VolumeCheckpoint> Volumes);
+
+internal static class Checkpoint
+{
+    public const int HeaderSize = 512;
+    private static ReadOnlySpan<byte> Magic => "CFSCKPT1"u8;
+
+    /// <summary>Serializes a checkpoint: slot header (512 bytes) followed by the payload.</summary>
+    public static ArrayBufferWriter<byte> Encode(CheckpointData c, Guid deviceId)
+    {
+        var w = new ArrayBufferWriter<byte>(1 << 16);
+        w.GetSpan(HeaderSize)[..HeaderSize].Clear();
+        w.Advance(HeaderSize);
+        I32(w, c.Position.Segment); U64(w, c.Position.Seq); I64(w, c.Position.Offset); U64(w, c.Position.NextSeq);
+        I32(w, c.States.Length);
+        for (var i = 0; i < c.States.Length; i++) { U8(w, (byte)c.States[i]); U64(w, c.Seqs[i]); }
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes)
+        {
+            Id(w, v.BaseId); I64(w, v.SizeBytes); U8(w, (byte)v.Mode);
+            U8(w, (byte)v.Replicas.Length);
+            foreach (var r in v.Replicas) Id(w, r);
+            U8(w, v.BranchedFrom is null ? (byte)0 : (byte)1);
+            if (v.BranchedFrom is { } b) Id(w, b);
+            I64(w, v.Lsn); Id(w, v.Version); Id(w, v.HeadParent); Id(w, v.HeadDigest); I64(w, v.OldestStreamableLsn);
+            I64(w, v.LsnCount);
+            w.Write(MemoryMarshal.AsBytes(v.LsnBlocks.AsSpan(0, (int)v.LsnCount)));
+            w.Write(MemoryMarshal.AsBytes(v.LsnPrefixes.AsSpan(0, (int)v.LsnCount)));
+            // The index chain from the root: a branch's parents are frozen snapshots that WriteTo does not include.
+            var chain = new List<ExtentIndex>();
+            for (var x = v.Index; x is not null; x = x.Parent) chain.Add(x);
+            U8(w, (byte)chain.Count);
+            for (var i = chain.Count - 1; i >= 0; i--)
+            {
+                var tmp = new ArrayBufferWriter<byte>();
+                chain[i].WriteTo(tmp);
+                I64(w, tmp.WrittenCount);
+                w.Write(tmp.WrittenSpan);
+            }
+        }
+        var all = w.WrittenMemory.Span;
+        var payload = all[HeaderSize..];
+        var h = MemoryMarshal.AsMemory(w.WrittenMemory).Span[..HeaderSize];
+        Magic.CopyTo(h);
+        deviceId.TryWriteBytes(h[8..]);
+        BinaryPrimitives.WriteUInt64LittleEndian(h[24..], c.Generation);
+        BinaryPrimitives.WriteInt64LittleEndian(h[32..], payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[40..], Format.Crc32C.Compute(payload));
+        BinaryPrimitives.WriteUInt32LittleEndian(h[44..], Format.Crc32C.Compute(h[..44]));
+        return w;
+    }
+
+    /// <summary>Reads the slot header: generation and payload length, or false when the slot holds no valid checkpoint.</summary>
+    public static bool TryReadHeader(ReadOnlySpan<byte> h, Guid deviceId, long slotSize, out ulong generation, out long payloadLength, out uint payloadCrc)
+    {
+        generation = 0; payloadLength = 0; payloadCrc = 0;
+        if (!h[..8].SequenceEqual(Magic)) return false;
+        if (BinaryPrimitives.ReadUInt32LittleEndian(h[44..]) != Format.Crc32C.Compute(h[..44])) return false;
+        if (new Guid(h.Slice(8, 16)) != deviceId) return false;
+        generation = BinaryPrimitives.ReadUInt64LittleEndian(h[24..]);
+        payloadLength = BinaryPrimitives.ReadInt64LittleEndian(h[32..]);
+        payloadCrc = BinaryPrimitives.ReadUInt32LittleEndian(h[40..]);
+        return payloadLength > 0 && payloadLength <= slotSize - HeaderSize;
+    }
+
+    /// <summary>Parses a payload whose CRC was verified; still bounds-checks every length (throws FormatException).</summary>
+    public static CheckpointData Decode(ulong generation, ReadOnlySpan<byte> p, int segmentCount)
+    {
+        var r = new Reader(p);
+        var pos = new WriterPosition(r.I32(), r.U64(), r.I64(), r.U64());
+        var n = r.I32();
+        if (n != segmentCount) throw new FormatException("the checkpoint's segment count differs from the device's");
+        var states = new SegmentState[n];
+        var seqs = new ulong[n];
+        for (var i = 0; i < n; i++) { states[i] = (SegmentState)r.U8(); seqs[i] = r.U64(); }
+        var vols = new List<VolumeCheckpoint>();
+        var vc = r.I32();
+        for (var k = 0; k < vc; k++)
+        {
+            var baseId = r.Id(); var size = r.I64(); var mode = (VolumeMode)r.U8();
+            var reps = new Id160[r.U8()];
+            for (var i = 0; i < reps.Length; i++) reps[i] = r.Id();
+            Id160? branched = r.U8() != 0 ? r.Id() : null;
+            var lsn = r.I64(); var version = r.Id(); var parent = r.Id(); var digest = r.Id(); var oldest = r.I64();
+            var count = r.I64();
+            if (count != lsn || count < 0 || count > int.MaxValue) throw new FormatException("the checkpoint's lsn table does not match the head");
+            var blocks = MemoryMarshal.Cast<byte, long>(r.Bytes(checked((int)count * 8))).ToArray();
+            var prefixes = MemoryMarshal.Cast<byte, ulong>(r.Bytes(checked((int)count * 8))).ToArray();
+            int depth = r.U8();
+            if (depth < 1) throw new FormatException("a volume without an index");
+            ExtentIndex? index = null;
+            for (var d = 0; d < depth; d++)
+            {
+                var len = r.I64();
+                if (len < 0 || len > int.MaxValue) throw new FormatException("a bad index length");
+                var level = ExtentIndex.ReadFrom(r.Bytes((int)len), out _);
+                if (index is null) { index = level; continue; }
+                var child = index.Branch();
+                foreach (var e in level.Enumerate()) child.Insert(e.Start, e.Count, e.LogBlock, e.EntryBlock);
+                index = child;
+            }
+            vols.Add(new VolumeCheckpoint(baseId, size, mode, reps, branched, lsn, version, parent, digest, oldest, blocks, prefixes, count, index!));
+        }
+        return new CheckpointData(generation, pos, states, seqs, vols);
+    }
+
+    private static void U8(ArrayBufferWriter<byte> w, byte v) { w.GetSpan(1)[0] = v; w.Advance(1); }
+    private static void I32(ArrayBufferWriter<byte> w, int v) { BinaryPrimitives.WriteInt32LittleEndian(w.GetSpan(4), v); w.Advance(4); }
+    private static void I64(ArrayBufferWriter<byte> w, long v) { BinaryPrimitives.WriteInt64LittleEndian(w.GetSpan(8), v); w.Advance(8); }
+    private static void U64(ArrayBufferWriter<byte> w, ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(w.GetSpan(8), v); w.Advance(8); }
+    private static void Id(ArrayBufferWriter<byte> w, Id160 v) { v.WriteTo(w.GetSpan(Id160.Size)); w.Advance(Id160.Size); }
+
+    private ref struct Reader(ReadOnlySpan<byte> s)
+    {
+        private ReadOnlySpan<byte> _s = s;
+        public ReadOnlySpan<byte> Bytes(int n)
+        {
+            if (n < 0 || n > _s.Length) throw new FormatException("the checkpoint payload is truncated");
+            var r = _s[..n];
+            _s = _s[n..];
+            return r;
+        }
+        public byte U8() => Bytes(1)[0];
+        public int I32() => BinaryPrimitives.ReadInt32LittleEndian(Bytes(4));
+        public long I64() => BinaryPrimitives.ReadInt64LittleEndian(Bytes(8));
+        public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(8));
+        public Id160 Id() => new(Bytes(Id160.Size));
+    }
+}

@@ -1,0 +1,267 @@
+// The one writer of the log: packs every entry queued while the previous write was in flight into ONE aligned write,
+// satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order.
+using CloudFs.BlockDevice.Device;
+using CloudFs.BlockDevice.Format;
+
+namespace CloudFs.BlockDevice.Log;
+
+internal sealed class GroupCommitAppender : IDisposable
+{
+    private const int Page = AlignedBuffer.Alignment;
+    private const int StagingSize = 8 << 20;
+
+    private readonly LogDevice _device;
+    private readonly DeviceHeader _layout;
+    private readonly SegmentTable _segments;
+    private readonly IAppendSink _sink;
+    private readonly Action<string>? _log;
+    private readonly object _gate = new();
+    private List<LogRequest> _queue = new(), _batch = new();
+    private readonly Thread _thread;
+    private bool _stopping;
+    private Exception? _fault;
+
+    // Writer-thread state. The staging buffer mirrors the device from _stageBase (4 KiB aligned): it always starts with
+    // the partial page the last write ended in, so every write is whole aligned pages (O_DIRECT) and rewrites that page.
+    private readonly AlignedBuffer _staging = new(StagingSize);
+    private long _stageBase;
+    private int _stageLen, _stageWritten;
+    private int _segIndex;
+    private ulong _segSeq, _nextSeq;
+    private long _bytesAppended;
+
+    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, Action<string>? log)
+    {
+        _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log;
+        _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
+        _stageBase = start.Offset & ~(long)(Page - 1);
+        _stageLen = (int)(start.Offset - _stageBase);
+        // Re-read the partial page before the append point: the first write rewrites it.
+        if (_stageLen > 0) _device.Read(_staging.Span[..Page], _stageBase);
+        _stageWritten = _stageLen;
+        if (needSegmentHeader)
+        {
+            SegmentRecord.Header(layout.DeviceId, _segSeq, _segIndex).Encode(_staging.Span.Slice(_stageLen, SegmentRecord.Size));
+            _stageLen += SegmentRecord.Size;
+        }
+        _thread = new Thread(Run) { IsBackground = true, Name = "cloudfs-log-writer" };
+        _thread.Start();
+    }
+
+    /// <summary>Bytes of entries appended since the store opened (the checkpoint trigger reads it).</summary>
+    public long BytesAppended => Interlocked.Read(ref _bytesAppended);
+
+    /// <summary>Writer-thread counters for profiling (benchmarks print them).</summary>
+    internal readonly AppenderStats Stats = new();
+
+    public void Enqueue(LogRequest r)
+    {
+        lock (_gate)
+        {
+            if (_stopping || _fault is not null)
+            {
+                Fail(r, _fault ?? new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
+                return;
+            }
+            _queue.Add(r);
+            if (_queue.Count == 1) Monitor.Pulse(_gate);
+        }
+    }
+
+    private void Run()
+    {
+        while (true)
+        {
+            lock (_gate)
+            {
+                while (_queue.Count == 0 && !_stopping) Monitor.Wait(_gate);
+                if (_queue.Count == 0) return;
+                (_queue, _batch) = (_batch, _queue);
+                Stats.Batches++;
+                Stats.Requests += _batch.Count;
+            }
+            try
+            {
+                if (_fault is not null) throw _fault;
+                ProcessBatch(_batch);
+            }
+            catch (Exception ex)
+            {
+                // A device error leaves the log's tail unknown: refuse everything from now on.
+                _fault ??= new DeviceException($"the log device failed: {ex.Message}", ex);
+                _log?.Invoke(_fault.Message);
+                foreach (var r in _batch) Fail(r, _fault);
+                _placed.Clear();
+                _flushes.Clear();
+            }
+            _batch.Clear();
+        }
+    }
+
+    private readonly List<EntryItem> _placed = new();
+    private bool _commitNow, _syncPending;
+    private readonly List<FlushItem> _flushes = new();
+
+    private void ProcessBatch(List<LogRequest> batch)
+    {
+        ref var sync = ref _syncPending;
+        sync = false;
+        foreach (var r in batch)
+        {
+            switch (r)
+            {
+                case EntryItem e:
+                    if (e.Done.Task.IsCompleted) break;
+                    var refused = _sink.Admit(e);
+                    if (refused is not null) { e.Buffer.Dispose(); e.Done.TrySetException(refused); break; }
+                    if (Place(e) is { } full)
+                    {
+                        _sink.Rejected(e, full);
+                        e.Buffer.Dispose();
+                        e.Done.TrySetException(full);
+                        break;
+                    }
+                    _sink.Placed(e);
+                    _placed.Add(e);
+                    sync |= e.Durable;
+                    break;
+                case FlushItem f:
+                    _flushes.Add(f);
+                    sync = true;
+                    break;
+                case BarrierItem b:
+                    Commit(ref sync, forceSync: true);
+                    try
+                    {
+                        b.Run(new WriterPosition(_segIndex, _segSeq, _stageBase + _stageLen, _nextSeq));
+                        b.Done.TrySetResult();
+                    }
+                    catch (Exception ex) { b.Done.TrySetException(ex); }
+                    break;
+            }
+        }
+        Commit(ref sync, forceSync: false);
+    }
+
+    /// <summary>Writes what is staged, syncs if asked, then applies and completes in log order.</summary>
+    private void Commit(ref bool sync, bool forceSync)
+    {
+        WriteStaging();
+        if (sync || forceSync)
+        {
+            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _device.Flush();
+            Stats.SyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            Stats.Syncs++;
+        }
+        sync = false;
+        foreach (var e in _placed)
+        {
+            try
+            {
+                _sink.Applied(e);
+                e.AfterWrite?.Invoke(e);
+                e.Done.TrySetResult(new AppendResult(e.Lsn, e.Version));
+            }
+            catch (Exception ex) { e.Done.TrySetException(ex); }
+            e.Buffer.Dispose();
+        }
+        _placed.Clear();
+        foreach (var f in _flushes) f.Done.TrySetResult();
+        _flushes.Clear();
+    }
+
+    /// <summary>Copies a sealed entry into the staging buffer, moving to the next segment when it does not fit.</summary>
+    private Exception? Place(EntryItem e)
+    {
+        var size = e.Buffer.Length;
+        if (size + 2 * SegmentRecord.Size > _layout.SegmentSize)
+            return new InvalidRangeException($"an entry of {size} bytes does not fit a {_layout.SegmentSize}-byte segment");
+        var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
+        // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
+        if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
+        {
+            var seq = _nextSeq;
+            var next = _segments.Allocate(_segIndex, seq);
+            if (next < 0) return new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
+            _nextSeq++;
+            SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
+            WriteStaging();
+            _segments.Set(_segIndex, SegmentState.Used, _segSeq);
+            _segIndex = next;
+            _segSeq = seq;
+            _stageBase = _layout.SegmentOffset(next);
+            _stageLen = _stageWritten = 0;
+            SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
+        }
+        if (_stageLen + size > StagingSize) _commitNow = true;
+        if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
+        e.DeviceOffset = _stageBase + _stageLen;
+        EntryCodec.Seal(e.Buffer.Span, _segSeq);
+        e.Buffer.Span.CopyTo(Reserve(size));
+        Interlocked.Add(ref _bytesAppended, size);
+        return null;
+    }
+
+    private Span<byte> Reserve(int n)
+    {
+        var s = _staging.Span.Slice(_stageLen, n);
+        _stageLen += n;
+        return s;
+    }
+
+    private void WriteStaging()
+    {
+        if (_stageLen == _stageWritten) return;
+        var end = (_stageLen + Page - 1) & ~(Page - 1);
+        _staging.Span[_stageLen..end].Clear();
+        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        _device.Write(_staging.Span[..end], _stageBase);
+        Stats.WriteTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        Stats.Writes++;
+        Stats.WriteBytes += end;
+        var keep = _stageLen & ~(Page - 1);
+        var tail = _stageLen - keep;
+        if (keep > 0)
+        {
+            _staging.Span.Slice(keep, tail).CopyTo(_staging.Span);
+            _stageBase += keep;
+            _stageLen = tail;
+        }
+        _stageWritten = _stageLen;
+    }
+
+    private static void Fail(LogRequest r, Exception ex)
+    {
+        switch (r)
+        {
+            case EntryItem e: e.Buffer.Dispose(); e.Done.TrySetException(ex); break;
+            case FlushItem f: f.Done.TrySetException(ex); break;
+            case BarrierItem b: b.Done.TrySetException(ex); break;
+        }
+    }
+
+    /// <summary>Drains the queue (everything enqueued before is written) and stops the writer thread.</summary>
+    public void Stop()
+    {
+        lock (_gate) { _stopping = true; Monitor.Pulse(_gate); }
+        _thread.Join();
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        ((IDisposable)_staging).Dispose();
+    }
+}
+
+internal sealed class AppenderStats
+{
+    public long Batches, Requests, Writes, WriteBytes, WriteTicks, Syncs, SyncTicks;
+
+    public override string ToString()
+    {
+        static double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+        return $"batches {Batches} (avg {(Batches == 0 ? 0 : Requests / (double)Batches):F1} requests), writes {Writes} (avg {(Writes == 0 ? 0 : WriteBytes / Writes / 1024)} KiB, {Ms(WriteTicks):F0} ms), syncs {Syncs} ({Ms(SyncTicks):F0} ms)";
+    }
+}

@@ -1,0 +1,51 @@
+// What callers hand the group-commit writer: entries to append, flush requests, and barriers (checkpoint capture).
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice.Log;
+
+internal abstract class LogRequest;
+
+internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKind kind, long lsn, Id160 version, int epoch, bool durable) : LogRequest
+{
+    public EntryBuffer Buffer { get; } = buffer;
+    public VolumeState? Volume { get; } = volume;
+    public EntryKind Kind { get; } = kind;
+    public long Lsn { get; } = lsn;
+    public Id160 Version { get; } = version;
+    public int Epoch { get; } = epoch;
+    public bool Durable { get; } = durable;
+    /// <summary>The entry's clear chain id when this node extends the chain (zero for applied and relocation entries).</summary>
+    public Id160 ClearId { get; init; }
+    /// <summary>Byte offset of the entry on the device, set by the writer when it is placed.</summary>
+    public long DeviceOffset { get; set; } = -1;
+    /// <summary>Extra work for the writer thread after the entry is written (compaction's relocation bookkeeping).</summary>
+    public Action<EntryItem>? AfterWrite { get; init; }
+    public TaskCompletionSource<AppendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+internal sealed class FlushItem : LogRequest
+{
+    public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>Runs on the writer thread once everything queued before it is written, durable and applied.</summary>
+internal sealed class BarrierItem(Action<WriterPosition> run) : LogRequest
+{
+    public Action<WriterPosition> Run { get; } = run;
+    public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>Where the next entry goes: the roll-forward start a checkpoint records.</summary>
+internal readonly record struct WriterPosition(int Segment, ulong Seq, long Offset, ulong NextSeq);
+
+/// <summary>The store's side of appending: chain admission on the writer thread, and applying written entries.</summary>
+internal interface IAppendSink
+{
+    /// <summary>Null to place the entry, or why it can no longer be appended (its chain was abandoned).</summary>
+    Exception? Admit(EntryItem e);
+    void Placed(EntryItem e);
+    void Rejected(EntryItem e, Exception error);
+    /// <summary>The entry is on the device (durable if asked): index, lsn table, head, events.</summary>
+    void Applied(EntryItem e);
+}

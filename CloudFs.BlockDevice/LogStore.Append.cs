@@ -1,0 +1,236 @@
+// Appending: volume creation and branches, data and zero entries, flushes; the chain is extended under a short
+// per-volume lock, digests and CRCs are computed by the caller's thread before it.
+using System.Buffers.Binary;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore : IAppendSink
+{
+    /// <summary>
+    /// Blocks one entry may carry on this device: <see cref="MaxEntryBlocks"/>, unless a segment is too small to hold
+    /// such an entry (with its CRC table and the segment's header and end record).
+    /// </summary>
+    public int MaxBlocksPerEntry =>
+        (int)Math.Min(MaxEntryBlocks, (_layout.SegmentSize - 2 * SegmentRecord.Size) / BlockSize - 1 - EntryHeader.TableSectorsFor(MaxEntryBlocks));
+
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>Creates a volume: a fresh secret view-stamp (kept in the key file, never in the log) and a creation entry, durable on return.</summary>
+    public Task<VolumeInfo> CreateVolumeAsync(long sizeBytes, VolumeMode mode, IReadOnlyList<Id160> replicas, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        if (sizeBytes <= 0 || sizeBytes % BlockSize != 0) throw new InvalidRangeException($"a volume size must be a positive multiple of {BlockSize} bytes, not {sizeBytes}");
+        if (replicas.Count > CreatePayload.MaxReplicas) throw new InvalidRangeException($"at most {CreatePayload.MaxReplicas} replicas");
+        return CreateAsync(new CreatePayload(sizeBytes, mode, replicas.ToArray()), EntryKind.Create, () => new ExtentIndex(), ct);
+    }
+
+    /// <summary>Creates a writable volume whose unwritten ranges read through to the frozen version <paramref name="fromVersion"/> of a volume held here.</summary>
+    public Task<VolumeInfo> BranchAsync(Id160 fromVersion, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var (srcId, lsn) = FindVersion(fromVersion);
+        var src = Volume(srcId);
+        var payload = new CreatePayload(src.SizeBytes, src.Mode, src.Replicas, fromVersion, srcId);
+        return CreateAsync(payload, EntryKind.Branch, () => BranchIndex(src, lsn), ct);
+    }
+
+    private async Task<VolumeInfo> CreateAsync(CreatePayload payload, EntryKind kind, Func<ExtentIndex> index, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        Span<byte> p = stackalloc byte[EntryHeader.BitmapBytes];
+        var n = payload.Encode(p);
+        var buf = EntryCodec.BuildMetadata(kind, Id160.Zero, 0, p[..n], Now);
+        var secret = new byte[VersionChain.SecretSize];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(secret);
+        var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
+        var id = VersionChain.NextId(secret, Id160.Zero, digest);
+        var baseId = VersionChain.PublicOf(id);
+        EntryCodec.SetChain(buf.Span, baseId, 1, Id160.Zero, baseId);
+        // The secret is durable in the key file before the creation entry can be acknowledged.
+        _keys.Add(baseId, secret);
+        var vol = new VolumeState(baseId, payload.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, secret, index())
+        {
+            PendingLsn = 1, PendingId = id, PendingVersion = baseId,
+        };
+        if (!_volumes.TryAdd(baseId, vol)) throw new CloudFsException($"volume {baseId} already exists");
+        var item = new EntryItem(buf, vol, kind, 1, baseId, 0, durable: true) { ClearId = id };
+        _appender.Enqueue(item);
+        try { await item.Done.Task.ConfigureAwait(false); }
+        catch { _volumes.TryRemove(baseId, out _); throw; }
+        return Info(vol);
+    }
+
+    /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/>, frozen, as the parent of a new branch.</summary>
+    private ExtentIndex BranchIndex(VolumeState src, long lsn)
+    {
+        lock (src.IndexLock)
+            if (lsn == src.Lsn) return src.Index.Branch();
+        // An older version: rebuild its index by replaying the headers of entries 1..lsn (no data is read).
+        ExtentIndex rebuilt;
+        LsnTable lsns;
+        lock (src.IndexLock) { rebuilt = src.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex(); lsns = src.Lsns; }
+        if (lsn < src.OldestStreamableLsn) throw new VersionCompactedException(VersionChain.PublicOf(Id160.Zero), src.OldestStreamableLsn);
+        var meta = new byte[EntryHeader.Size * 17];
+        for (long l = 1; l <= lsn; l++)
+        {
+            long block;
+            lock (src.IndexLock) block = lsns.BlockOf(l);
+            var h = ReadEntryMeta(block, meta, src.BaseId);
+            IndexEntry(rebuilt, meta, h, block);
+        }
+        return rebuilt.Branch();
+    }
+
+    /// <summary>
+    /// Appends one entry for <paramref name="volume"/> whose lsn must be <paramref name="expectedLsn"/> (head + 1):
+    /// data of at most <see cref="MaxEntryBlocks"/> blocks, 512-aligned. All-zero blocks are not stored.
+    /// Completes once the entry is in the log (durable too when <paramref name="durable"/>), in log order.
+    /// </summary>
+    public ValueTask<AppendResult> AppendDataAsync(Id160 volume, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, data.Length);
+        if (data.Length == 0 || data.Length > MaxBlocksPerEntry * BlockSize)
+            throw new InvalidRangeException($"one entry carries 1..{MaxBlocksPerEntry} blocks here, not {data.Length} bytes");
+        var buf = EntryCodec.BuildData(EntryKind.Data, volume, offset / BlockSize, data.Span, Now);
+        return new ValueTask<AppendResult>(Submit(vol, expectedLsn, buf, EntryKind.Data, durable).Done.Task);
+    }
+
+    /// <summary>Appends one entry that zeroes (or trims) a 512-aligned range of any length.</summary>
+    public ValueTask<AppendResult> AppendZeroAsync(Id160 volume, long expectedLsn, long offset, long length, bool durable, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, length);
+        if (length == 0) throw new InvalidRangeException("a zero entry needs a positive length");
+        Span<byte> p = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
+        var buf = EntryCodec.BuildMetadata(EntryKind.Zero, volume, offset / BlockSize, p, Now);
+        return new ValueTask<AppendResult>(Submit(vol, expectedLsn, buf, EntryKind.Zero, durable).Done.Task);
+    }
+
+    /// <summary>Convenience for tests and benchmarks: splits a write into entries with the next lsns.</summary>
+    public async ValueTask<AppendResult> WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool durable = false, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, data.Length);
+        if (data.Length == 0) throw new InvalidRangeException("nothing to write");
+        var max = MaxBlocksPerEntry * BlockSize;
+        var parts = new List<Task<AppendResult>>();
+        for (var done = 0; done < data.Length; done += max)
+        {
+            var chunk = data.Slice(done, Math.Min(max, data.Length - done));
+            var buf = EntryCodec.BuildData(EntryKind.Data, volume, (offset + done) / BlockSize, chunk.Span, Now);
+            parts.Add(Submit(vol, -1, buf, EntryKind.Data, durable && done + chunk.Length == data.Length).Done.Task);
+        }
+        // In order: the first failure is the reason (later parts fail only because they chained onto it).
+        AppendResult last = default;
+        foreach (var p in parts) last = await p.ConfigureAwait(false);
+        return last;
+    }
+
+    public ValueTask<AppendResult> WriteZeroesAsync(Id160 volume, long offset, long length, bool durable = false, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, length);
+        if (length == 0) throw new InvalidRangeException("nothing to zero");
+        Span<byte> p = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
+        var buf = EntryCodec.BuildMetadata(EntryKind.Zero, volume, offset / BlockSize, p, Now);
+        return new ValueTask<AppendResult>(Submit(vol, -1, buf, EntryKind.Zero, durable).Done.Task);
+    }
+
+    /// <summary>Makes every entry appended before the call durable (one fdatasync for everything pending).</summary>
+    public ValueTask FlushAsync(CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var f = new FlushItem();
+        _appender.Enqueue(f);
+        return new ValueTask(f.Done.Task.WaitAsync(ct));
+    }
+
+    private static void CheckRange(VolumeState vol, long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset % BlockSize != 0 || length % BlockSize != 0)
+            throw new InvalidRangeException($"offset {offset} and length {length} must be non-negative multiples of {BlockSize}");
+        if (offset + length > vol.SizeBytes)
+            throw new InvalidRangeException($"bytes {offset}..{offset + length} are beyond the end of volume {vol.BaseId} ({vol.SizeBytes} bytes)");
+    }
+
+    /// <summary>Extends the chain under the volume's lock and queues the entry (inside the lock: per-volume log order = lsn order).</summary>
+    private EntryItem Submit(VolumeState vol, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable)
+    {
+        var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
+        lock (vol.ChainLock)
+        {
+            if (vol.Secret is null) { buf.Dispose(); throw new NotPrimaryException(vol.BaseId); }
+            var lsn = vol.PendingLsn + 1;
+            if (expectedLsn >= 0 && expectedLsn != lsn)
+            {
+                buf.Dispose();
+                throw new EntryRejectedException($"volume {vol.BaseId}: expected lsn {expectedLsn} but the next lsn is {lsn}", 0);
+            }
+            var id = VersionChain.NextId(vol.Secret, vol.PendingId, digest);
+            var version = VersionChain.PublicOf(id);
+            EntryCodec.SetChain(buf.Span, vol.BaseId, lsn, vol.PendingId, version);
+            vol.PendingLsn = lsn;
+            vol.PendingId = id;
+            vol.PendingVersion = version;
+            var item = new EntryItem(buf, vol, kind, lsn, version, vol.Epoch, durable) { ClearId = id };
+            _appender.Enqueue(item);
+            return item;
+        }
+    }
+
+    // ---- IAppendSink: runs on the writer thread ----
+
+    Exception? IAppendSink.Admit(EntryItem e)
+    {
+        var v = e.Volume;
+        if (v is null || e.Kind == EntryKind.Relocation) return null;
+        if (e.Epoch != Volatile.Read(ref v.Epoch) || e.Lsn != v.WriterLsn + 1)
+            return new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} was built on an entry that failed to append", e.Lsn);
+        return null;
+    }
+
+    void IAppendSink.Placed(EntryItem e)
+    {
+        if (e.Volume is not { } v || e.Kind == EntryKind.Relocation) return;
+        v.WriterLsn = e.Lsn;
+        v.WriterVersion = e.Version;
+        v.WriterId = e.ClearId;
+    }
+
+    void IAppendSink.Rejected(EntryItem e, Exception error)
+    {
+        if (e.Volume is not { } v || e.Kind == EntryKind.Relocation) return;
+        // Entries queued after this one were chained onto it: abandon them and restart the chain at the writer's head.
+        lock (v.ChainLock)
+        {
+            v.Epoch++;
+            v.PendingLsn = v.WriterLsn;
+            v.PendingVersion = v.WriterVersion;
+            v.PendingId = v.WriterId;
+        }
+    }
+
+    void IAppendSink.Applied(EntryItem e)
+    {
+        if (e.Kind == EntryKind.Relocation) return;
+        var v = e.Volume!;
+        var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
+        Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
+        _changedSinceCheckpoint = true;
+        EntryAppended?.Invoke(info);
+    }
+
+    /// <summary>Raised after an entry is appended (in log order), for live streams and replicas.</summary>
+    public event Action<EntryHeaderInfo>? EntryAppended;
+}

@@ -1,0 +1,86 @@
+// Checkpoints: captured on the writer thread at a barrier (so heads, indexes and the roll-forward position agree),
+// serialized off it from copy-on-write snapshots, written into the older slot, then made durable.
+using CloudFs.BlockDevice.Device;
+using CloudFs.BlockDevice.Log;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    private readonly SemaphoreSlim _checkpointGate = new(1, 1);
+    private DateTime _lastCheckpoint;
+
+
+    /// <summary>Writes a checkpoint now (into the older slot) after making the log durable.</summary>
+    public Task CheckpointAsync(CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        return WriteCheckpointAsync(ct);
+    }
+
+    /// <summary>Checkpoints when the interval or byte threshold says so; the node calls it from a timer.</summary>
+    public Task MaybeCheckpointAsync(CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var due = Interlocked.Read(ref _bytesSinceCheckpoint) >= _options.CheckpointBytes
+                  || (_changedSinceCheckpoint && DateTime.UtcNow - _lastCheckpoint >= _options.CheckpointInterval);
+        return due ? WriteCheckpointAsync(ct) : Task.CompletedTask;
+    }
+
+    private async Task WriteCheckpointAsync(CancellationToken ct)
+    {
+        await _checkpointGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            CheckpointData? data = null;
+            var barrier = new BarrierItem(pos => data = Capture(pos));
+            _appender.Enqueue(barrier);
+            await barrier.Done.Task.ConfigureAwait(false);
+            var reclaimed = new HashSet<int>();
+            for (var i = 0; i < data!.States.Length; i++)
+                if (data.States[i] == SegmentState.Reclaimed) reclaimed.Add(i);
+            await Task.Run(() => WriteSlot(data), ct).ConfigureAwait(false);
+            OnCheckpointDurable(reclaimed);
+        }
+        finally { _checkpointGate.Release(); }
+    }
+
+    /// <summary>Runs on the writer thread: everything before is written, durable and applied; nothing moves meanwhile.</summary>
+    private CheckpointData Capture(WriterPosition pos)
+    {
+        var (states, seqs) = _segments.Copy();
+        var vols = new List<VolumeCheckpoint>();
+        foreach (var v in _volumes.Values)
+        {
+            if (!v.Committed) continue;
+            lock (v.IndexLock)
+            {
+                var (blocks, prefixes, count) = v.Lsns.Capture();
+                vols.Add(new VolumeCheckpoint(v.BaseId, v.SizeBytes, v.Mode, v.Replicas, v.BranchedFrom, v.Lsn, v.Version, v.HeadParent,
+                    v.HeadDigest, v.OldestStreamableLsn, blocks, prefixes, count, v.Index.Snapshot()));
+            }
+        }
+        _checkpointGeneration++;
+        Interlocked.Exchange(ref _bytesSinceCheckpoint, 0);
+        _changedSinceCheckpoint = false;
+        _lastCheckpoint = DateTime.UtcNow;
+        return new CheckpointData(_checkpointGeneration, pos, states, seqs, vols);
+    }
+
+    private void WriteSlot(CheckpointData data)
+    {
+        var bytes = Checkpoint.Encode(data, _layout.DeviceId);
+        var len = bytes.WrittenCount;
+        if (len > _layout.CheckpointSlotSize)
+        {
+            _options.Log?.Invoke($"checkpoint of {len} bytes does not fit its {_layout.CheckpointSlotSize}-byte slot; recovery keeps rolling forward from the previous one");
+            throw new LogFullException($"the checkpoint ({len} bytes) does not fit the checkpoint slot ({_layout.CheckpointSlotSize} bytes)");
+        }
+        var slot = data.Generation % 2 == 1 ? _layout.CheckpointSlotA : _layout.CheckpointSlotB;
+        var total = (len + AlignedBuffer.Alignment - 1) & ~(AlignedBuffer.Alignment - 1);
+        using var buf = new AlignedBuffer(total);
+        bytes.WrittenSpan.CopyTo(buf.Span);
+        _device.Write(buf.Span, slot);
+        _device.Flush();
+    }
+}

@@ -1,0 +1,67 @@
+// Applying an entry that is in the log to its volume's in-memory state: index, lsn table, head. The same code runs for
+// live appends (writer thread), stream applies and recovery, so all three always agree.
+using System.Buffers.Binary;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    private long _bytesSinceCheckpoint;
+    private volatile bool _changedSinceCheckpoint;
+
+    private static EntryHeaderInfo ApplyCommitted(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)
+    {
+        if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
+        lock (v.IndexLock)
+        {
+            IndexEntry(v.Index, meta, h, entryBlock);
+            v.Lsns.Add(entryBlock, h.Version);
+            v.Lsn = h.Lsn;
+            v.Version = h.Version;
+            v.HeadParent = h.Parent;
+            v.HeadDigest = h.Digest;
+            if (h.Kind is EntryKind.Create or EntryKind.Branch) v.Committed = true;
+        }
+        return InfoOf(h, meta);
+    }
+
+    /// <summary>Maps an entry's blocks into an index: stored runs to their log blocks, zero runs to holes (or explicit zeros over a branch parent).</summary>
+    private static void IndexEntry(ExtentIndex index, ReadOnlySpan<byte> meta, EntryHeader h, long entryBlock)
+    {
+        var zeroHides = index.Parent is not null;
+        void Zero(long start, long count)
+        {
+            if (!zeroHides) { index.Remove(start, count); return; }
+            for (long o = 0; o < count;)
+            {
+                var n = (int)Math.Min(count - o, 1 << 30);
+                index.Insert(start + o, n, Extent.ZeroLogBlock, entryBlock);
+                o += n;
+            }
+        }
+        switch (h.Kind)
+        {
+            case EntryKind.Data:
+            {
+                var dataStart = entryBlock + h.MetaSectors;
+                var k = 0;
+                for (var i = 0; i < h.BlockCount;)
+                {
+                    var stored = EntryHeader.IsStored(meta, i);
+                    var j = i + 1;
+                    while (j < h.BlockCount && EntryHeader.IsStored(meta, j) == stored) j++;
+                    if (stored) { index.Insert(h.FirstBlock + i, j - i, dataStart + k, entryBlock); k += j - i; }
+                    else Zero(h.FirstBlock + i, j - i);
+                    i = j;
+                }
+                break;
+            }
+            case EntryKind.Zero:
+                Zero(h.FirstBlock, BinaryPrimitives.ReadInt64LittleEndian(meta[EntryHeader.OffBitmap..]));
+                break;
+        }
+    }
+}

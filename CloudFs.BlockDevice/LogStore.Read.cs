@@ -1,0 +1,195 @@
+// Reading: index lookup, holes as zeros without I/O, stored runs with aligned reads verified block by block against
+// the entry's CRCs; and the header-only views (Map, ReadHeaders, FindVersion).
+using System.Buffers.Binary;
+using CloudFs.BlockDevice.Device;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    private const int ReadChunk = 1 << 20;
+    private const int Page = AlignedBuffer.Alignment;
+
+    [ThreadStatic] private static List<Extent>? t_extents;
+
+    /// <summary>
+    /// Reads a 512-aligned range as of the current head: the last written bytes, zeros for holes (no disk access).
+    /// A stored block whose checksum fails throws <see cref="DataCorruptionException"/> for the range.
+    /// </summary>
+    public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, destination.Length);
+        ct.ThrowIfCancellationRequested();
+        var extents = t_extents ??= new List<Extent>();
+        extents.Clear();
+        var first = offset / BlockSize;
+        lock (vol.IndexLock) vol.Index.Lookup(first, destination.Length / BlockSize, extents);
+        var dest = destination.Span;
+        var covered = 0L;
+        foreach (var e in extents)
+        {
+            var at = (int)((e.Start - first) * BlockSize);
+            if ((e.Start - first) * BlockSize > covered) dest[(int)covered..at].Clear();
+            var len = e.Count * BlockSize;
+            if (e.IsZero) dest.Slice(at, len).Clear();
+            else ReadRun(vol, e, dest.Slice(at, len));
+            covered = at + len;
+        }
+        if (covered < dest.Length) dest[(int)covered..].Clear();
+        extents.Clear();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Reads one stored run in chunks with aligned reads and checks every block against its CRC.</summary>
+    private void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
+    {
+        var meta = GetEntryMeta(vol, e);
+        int stored = BinaryPrimitives.ReadUInt16LittleEndian(meta.AsSpan(EntryHeader.OffStoredCount));
+        var dataStart = e.EntryBlock + 1 + EntryHeader.TableSectorsFor(stored);
+        var buffer = _readPool.Rent();
+        try
+        {
+            for (var done = 0; done < e.Count;)
+            {
+                var n = Math.Min(e.Count - done, ReadChunk / BlockSize);
+                var byteOff = (e.LogBlock + done) * BlockSize;
+                var aligned = byteOff & ~(long)(Page - 1);
+                var lead = (int)(byteOff - aligned);
+                var total = (lead + n * BlockSize + Page - 1) & ~(Page - 1);
+                var span = buffer.Span[..total];
+                _device.Read(span, aligned);
+                for (var i = 0; i < n; i++)
+                {
+                    var block = span.Slice(lead + i * BlockSize, BlockSize);
+                    var k = (int)(e.LogBlock + done + i - dataStart);
+                    if (k < 0 || k >= stored || Crc32C.Compute(block) != EntryCodec.GetBlockCrc(meta, k))
+                        throw new DataCorruptionException(vol.BaseId, (e.Start + done + i) * BlockSize, BlockSize,
+                            $"log block {e.LogBlock + done + i} of the entry at log block {e.EntryBlock}");
+                    block.CopyTo(dest.Slice((done + i) * BlockSize, BlockSize));
+                }
+                done += n;
+            }
+        }
+        finally { _readPool.Return(buffer); }
+    }
+
+    private byte[] GetEntryMeta(VolumeState vol, Extent e)
+    {
+        if (_metaCache.Get(e.EntryBlock) is { } cached) return cached;
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        try { ReadEntryMeta(e.EntryBlock, meta, vol.BaseId); }
+        catch (CloudFsException ex) when (ex is not DataCorruptionException)
+        {
+            throw new DataCorruptionException(vol.BaseId, e.Start * BlockSize, (long)e.Count * BlockSize, ex.Message);
+        }
+        int stored = BinaryPrimitives.ReadUInt16LittleEndian(meta.AsSpan(EntryHeader.OffStoredCount));
+        var exact = meta.AsSpan(0, EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(stored))).ToArray();
+        _metaCache.Put(e.EntryBlock, exact);
+        return exact;
+    }
+
+    /// <summary>Reads and checks (parse + header CRC) the header and CRC-table sectors of the entry at <paramref name="entryBlock"/>.</summary>
+    private EntryHeader ReadEntryMeta(long entryBlock, byte[] meta, Id160 volume)
+    {
+        var buffer = _readPool.Rent();
+        try
+        {
+            var byteOff = entryBlock * BlockSize;
+            var aligned = byteOff & ~(long)(Page - 1);
+            var lead = (int)(byteOff - aligned);
+            var maxMeta = EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks));
+            var total = (int)Math.Min((lead + maxMeta + Page - 1) & ~(Page - 1), _device.Size - aligned);
+            _device.Read(buffer.Span[..total], aligned);
+            var s = buffer.Span[lead..total];
+            if (!EntryHeader.TryParse(s, out var h, out var err))
+                throw new DataCorruptionException(volume, 0, 0, $"the entry header at log block {entryBlock} is unreadable: {err}");
+            var metaLen = EntryHeader.Size * h.MetaSectors;
+            if (!EntryCodec.HeaderCrcMatches(s[..metaLen]))
+                throw new DataCorruptionException(volume, h.FirstBlock * BlockSize, (long)h.BlockCount * BlockSize, $"the entry header at log block {entryBlock} fails its checksum");
+            s[..metaLen].CopyTo(meta);
+            return h;
+        }
+        finally { _readPool.Return(buffer); }
+    }
+
+    /// <summary>Allocated ranges and holes over [offset, offset+length).</summary>
+    public IReadOnlyList<MappedRange> Map(Id160 volume, long offset, long length)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, length);
+        var extents = new List<Extent>();
+        lock (vol.IndexLock) vol.Index.Lookup(offset / BlockSize, length / BlockSize, extents);
+        var result = new List<MappedRange>();
+        void Add(long off, long len, bool alloc)
+        {
+            if (len <= 0) return;
+            if (result.Count > 0 && result[^1] is var last && last.Allocated == alloc && last.Offset + last.Length == off)
+                result[^1] = last with { Length = last.Length + len };
+            else result.Add(new MappedRange(off, len, alloc));
+        }
+        var pos = offset;
+        foreach (var e in extents)
+        {
+            Add(pos, e.Start * BlockSize - pos, false);
+            Add(e.Start * BlockSize, (long)e.Count * BlockSize, !e.IsZero);
+            pos = e.End * BlockSize;
+        }
+        Add(pos, offset + length - pos, false);
+        return result;
+    }
+
+    /// <summary>Headers of the volume's entries with lsn in [fromLsn, toLsn], at most <paramref name="max"/>, oldest first; reads headers only.</summary>
+    public IReadOnlyList<EntryHeaderInfo> ReadHeaders(Id160 volume, long fromLsn, long toLsn, long max)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        long head, oldest;
+        LsnTable lsns;
+        lock (vol.IndexLock) { head = vol.Lsn; oldest = vol.OldestStreamableLsn; lsns = vol.Lsns; }
+        var result = new List<EntryHeaderInfo>();
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        for (var l = Math.Max(fromLsn, Math.Max(1, oldest)); l <= Math.Min(toLsn, head) && result.Count < max; l++)
+        {
+            long block;
+            lock (vol.IndexLock) block = lsns.BlockOf(l);
+            var h = ReadEntryMeta(block, meta, vol.BaseId);
+            result.Add(InfoOf(h, meta));
+        }
+        return result;
+    }
+
+    private static EntryHeaderInfo InfoOf(EntryHeader h, ReadOnlySpan<byte> header) =>
+        new(h.Volume, h.Lsn, h.Kind, h.Version, h.FirstBlock * BlockSize, h.CoveredBlocks(header) * BlockSize, h.TimestampUnixMs);
+
+    /// <summary>Lsn of a version of a volume held here (the base id has lsn 1), or throws <see cref="UnknownVersionException"/>.</summary>
+    public (Id160 Volume, long Lsn) FindVersion(Id160 version)
+    {
+        ThrowIfDisposed();
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        foreach (var vol in _volumes.Values)
+        {
+            if (!vol.Committed) continue;
+            long lsn, block;
+            lock (vol.IndexLock)
+            {
+                if (vol.Version == version) return (vol.BaseId, vol.Lsn);
+                lsn = vol.Lsns.Find(version);
+                if (lsn == 0) continue;
+                block = vol.Lsns.BlockOf(lsn);
+            }
+            // The map is keyed by a prefix: confirm the full id from the header.
+            try
+            {
+                if (ReadEntryMeta(block, meta, vol.BaseId).Version == version) return (vol.BaseId, lsn);
+            }
+            catch (DataCorruptionException) { }
+        }
+        throw new UnknownVersionException(version);
+    }
+}

@@ -1,0 +1,133 @@
+// Opening an existing log: load the newer valid checkpoint (or start at the first segment), then roll forward
+// through the log applying every entry that verifies and follows its volume's chain.
+using CloudFs.BlockDevice.Device;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    private ulong _checkpointGeneration;
+
+    /// <summary>How the last open went (tests and benchmarks read it).</summary>
+    internal (bool FromCheckpoint, ulong Generation, long EntriesReplayed, string StopReason) LastRecovery { get; private set; }
+
+    private void Recover()
+    {
+        var start = new WriterPosition(0, _layout.InitialSegmentSeq, _layout.SegmentOffset(0), _layout.InitialSegmentSeq + 1);
+        var cp = LoadNewestCheckpoint();
+        if (cp is not null)
+        {
+            _checkpointGeneration = cp.Generation;
+            for (var i = 0; i < cp.States.Length; i++)
+                _segments.Set(i, cp.States[i] is SegmentState.Reclaimed ? SegmentState.Free : cp.States[i], cp.Seqs[i]);
+            foreach (var v in cp.Volumes)
+            {
+                var state = new VolumeState(v.BaseId, v.SizeBytes, v.Mode, v.Replicas, v.BranchedFrom, _keys.Get(v.BaseId), v.Index)
+                {
+                    Lsns = LsnTable.Restore(v.LsnBlocks, v.LsnPrefixes),
+                    OldestStreamableLsn = v.OldestStreamableLsn,
+                    Committed = true,
+                };
+                state.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
+                _volumes[v.BaseId] = state;
+            }
+            start = cp.Position;
+        }
+        var recovery = new Recovery(_device, _layout, _segments, _options.Log);
+        var (pos, needHeader) = recovery.RollForward(start, ReplayEntry);
+        foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
+        LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
+        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, _options.Log);
+        _lastCheckpoint = DateTime.UtcNow;
+    }
+
+    /// <summary>Chain rules of recovery: null to accept (and apply) the entry, otherwise why the log ends here.</summary>
+    private string? ReplayEntry(ReadOnlyMemory<byte> entry, EntryHeader h, long deviceOffset)
+    {
+        var span = entry.Span;
+        var block = deviceOffset / BlockSize;
+        switch (h.Kind)
+        {
+            case EntryKind.Create or EntryKind.Branch:
+            {
+                if (_volumes.ContainsKey(h.Volume)) return $"a second creation entry for volume {h.Volume}";
+                var error = CheckCreation(span, h, out var payload);
+                if (error is not null) return error;
+                ExtentIndex index;
+                if (h.Kind == EntryKind.Branch)
+                {
+                    if (!_volumes.TryGetValue(payload!.SourceVolume!.Value, out var src)) return $"the branch source volume {payload.SourceVolume} is unknown";
+                    long lsn;
+                    try { lsn = FindVersion(payload.SourceVersion!.Value).Lsn; }
+                    catch (UnknownVersionException) { return $"the branch source version {payload.SourceVersion} is unknown"; }
+                    index = BranchIndex(src, lsn);
+                }
+                else index = new ExtentIndex();
+                var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, _keys.Get(h.Volume), index);
+                _volumes[h.Volume] = v;
+                ApplyCommitted(v, span, block);
+                return null;
+            }
+            case EntryKind.Relocation:
+                return ReplayRelocation(span, h, block);
+            default:
+            {
+                if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
+                var error = CheckChain(v, h);
+                if (error is not null) return error;
+                ApplyCommitted(v, span, block);
+                return null;
+            }
+        }
+    }
+
+    /// <summary>The rules a creation (or branch) entry obeys wherever it comes from.</summary>
+    private static string? CheckCreation(ReadOnlySpan<byte> span, EntryHeader h, out CreatePayload? payload)
+    {
+        payload = null;
+        if (h.Lsn != 1 || !h.Parent.IsZero || h.Version != h.Volume) return "a creation entry must have lsn 1, no parent and version = volume id";
+        payload = CreatePayload.Decode(span.Slice(EntryHeader.OffBitmap, h.PayloadLength), h.Kind == EntryKind.Branch);
+        return payload is null ? "the creation entry's payload is malformed" : null;
+    }
+
+    /// <summary>lsn == head + 1 and H(parent) == head version: the entry extends exactly this chain.</summary>
+    private static string? CheckChain(VolumeState v, EntryHeader h)
+    {
+        if (h.Kind is EntryKind.Create or EntryKind.Branch) return $"a second creation entry for volume {h.Volume}";
+        if (h.Lsn != v.Lsn + 1) return $"volume {v.BaseId}: lsn {h.Lsn} does not follow the head lsn {v.Lsn}";
+        if (VersionChain.PublicOf(h.Parent) != v.Version) return $"volume {v.BaseId}: the entry at lsn {h.Lsn} does not chain onto version {v.Version}";
+        return null;
+    }
+
+    private CheckpointData? LoadNewestCheckpoint()
+    {
+        CheckpointData? best = null;
+        using var head = new AlignedBuffer(AlignedBuffer.Alignment);
+        foreach (var slot in new[] { _layout.CheckpointSlotA, _layout.CheckpointSlotB })
+        {
+            try
+            {
+                _device.Read(head.Span, slot);
+                if (!Checkpoint.TryReadHeader(head.Span, _layout.DeviceId, _layout.CheckpointSlotSize, out var gen, out var len, out var crc)) continue;
+                if (best is not null && gen <= best.Generation) continue;
+                var total = (int)((Checkpoint.HeaderSize + len + AlignedBuffer.Alignment - 1) & ~(long)(AlignedBuffer.Alignment - 1));
+                using var buf = new AlignedBuffer(total);
+                _device.Read(buf.Span, slot);
+                var payload = buf.Span.Slice(Checkpoint.HeaderSize, (int)len);
+                if (Crc32C.Compute(payload) != crc) { _options.Log?.Invoke($"checkpoint generation {gen} fails its checksum; ignoring it"); continue; }
+                best = Checkpoint.Decode(gen, payload, _layout.SegmentCount);
+            }
+            catch (Exception ex) when (ex is FormatException or InvalidDataException or CloudFsException or ArgumentException)
+            {
+                _options.Log?.Invoke($"checkpoint slot at {slot} is unusable: {ex.Message}");
+            }
+        }
+        if (best is not null) _options.Log?.Invoke($"loaded checkpoint generation {best.Generation}");
+        else _options.Log?.Invoke("no valid checkpoint: rolling forward from the first segment");
+        return best;
+    }
+}

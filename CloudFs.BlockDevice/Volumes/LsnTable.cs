@@ -1,0 +1,51 @@
+// Per volume: lsn → log block of its entry header and version prefix, append-only (8+8 bytes per entry), so
+// streams, ReadHeaders and FindVersion work without scanning the log.
+namespace CloudFs.BlockDevice.Volumes;
+
+internal sealed class LsnTable
+{
+    // Elements below Count never change, so a checkpoint can capture (arrays, count) without copying.
+    private long[] _blocks = new long[16];
+    private ulong[] _prefixes = new ulong[16];
+    private readonly Dictionary<ulong, long> _byPrefix = new();
+
+    public long Count { get; private set; }
+
+    public void Add(long entryBlock, Id160 version)
+    {
+        if (Count == _blocks.Length)
+        {
+            Array.Resize(ref _blocks, _blocks.Length * 2);
+            Array.Resize(ref _prefixes, _prefixes.Length * 2);
+        }
+        var p = VersionChain.Prefix(version);
+        _blocks[Count] = entryBlock;
+        _prefixes[Count] = p;
+        Count++;
+        _byPrefix.TryAdd(p, Count);
+    }
+
+    /// <summary>Log block of the entry with <paramref name="lsn"/> (1-based).</summary>
+    public long BlockOf(long lsn) => _blocks[lsn - 1];
+
+    /// <summary>The lsn whose version starts with the prefix of <paramref name="version"/> (caller verifies the full id), or 0.</summary>
+    public long Find(Id160 version) => _byPrefix.GetValueOrDefault(VersionChain.Prefix(version));
+
+    public (long[] Blocks, ulong[] Prefixes, long Count) Capture() => (_blocks, _prefixes, Count);
+
+    public static LsnTable Restore(ReadOnlySpan<long> blocks, ReadOnlySpan<ulong> prefixes)
+    {
+        var t = new LsnTable();
+        var n = Math.Max(16, blocks.Length);
+        t._blocks = new long[n];
+        t._prefixes = new ulong[n];
+        blocks.CopyTo(t._blocks);
+        prefixes.CopyTo(t._prefixes);
+        t.Count = blocks.Length;
+        for (var i = 0; i < blocks.Length; i++) t._byPrefix.TryAdd(prefixes[i], i + 1);
+        return t;
+    }
+
+    /// <summary>Compaction moved an entry's header: streams and header reads follow it there.</summary>
+    public void Move(long lsn, long newBlock) => _blocks[lsn - 1] = newBlock;
+}

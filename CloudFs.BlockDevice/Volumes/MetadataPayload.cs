@@ -1,0 +1,48 @@
+// The small payloads of metadata entries (Create, Branch, Zero), kept in the header's bit-vector area.
+using System.Buffers.Binary;
+
+namespace CloudFs.BlockDevice.Volumes;
+
+internal sealed record CreatePayload(long SizeBytes, VolumeMode Mode, Id160[] Replicas, Id160? SourceVersion = null, Id160? SourceVolume = null)
+{
+    public const int MaxReplicas = 10;
+
+    public int Encode(Span<byte> p)
+    {
+        var o = 0;
+        if (SourceVersion is { } sv)
+        {
+            sv.WriteTo(p);
+            SourceVolume!.Value.WriteTo(p[20..]);
+            o = 40;
+        }
+        BinaryPrimitives.WriteInt64LittleEndian(p[o..], SizeBytes);
+        p[o + 8] = (byte)Mode;
+        p[o + 9] = (byte)Replicas.Length;
+        o += 10;
+        foreach (var r in Replicas) { r.WriteTo(p[o..]); o += Id160.Size; }
+        return o;
+    }
+
+    public static CreatePayload? Decode(ReadOnlySpan<byte> p, bool isBranch)
+    {
+        var o = 0;
+        Id160? sv = null, svol = null;
+        if (isBranch)
+        {
+            if (p.Length < 40) return null;
+            sv = new Id160(p);
+            svol = new Id160(p[20..]);
+            o = 40;
+        }
+        if (p.Length < o + 10) return null;
+        var size = BinaryPrimitives.ReadInt64LittleEndian(p[o..]);
+        var mode = p[o + 8];
+        int n = p[o + 9];
+        o += 10;
+        if (size <= 0 || size % LogStore.BlockSize != 0 || mode > 1 || n > MaxReplicas || p.Length != o + n * Id160.Size) return null;
+        var reps = new Id160[n];
+        for (var i = 0; i < n; i++) reps[i] = new Id160(p[(o + i * Id160.Size)..]);
+        return new CreatePayload(size, (VolumeMode)mode, reps, sv, svol);
+    }
+}

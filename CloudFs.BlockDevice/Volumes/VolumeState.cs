@@ -1,0 +1,50 @@
+// Everything the engine keeps in memory about one volume: identity, its chain heads, its index and lsn table.
+using CloudFs.BlockDevice.Index;
+
+namespace CloudFs.BlockDevice.Volumes;
+
+internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode, Id160[] replicas, Id160? branchedFrom, byte[]? secret, ExtentIndex index)
+{
+    public Id160 BaseId { get; } = baseId;
+    public long SizeBytes { get; } = sizeBytes;
+    public VolumeMode Mode { get; } = mode;
+    public Id160[] Replicas { get; } = replicas;
+    public Id160? BranchedFrom { get; } = branchedFrom;
+    public byte[]? Secret { get; } = secret;
+
+    /// <summary>Guards the submit-side chain (Pending*, Epoch): ids are computed in submission order.</summary>
+    public object ChainLock { get; } = new();
+    public long PendingLsn;
+    public Id160 PendingId, PendingVersion;
+    public int Epoch;
+
+    /// <summary>Writer-thread only: the head of what the writer has placed in the log.</summary>
+    public long WriterLsn;
+    public Id160 WriterId, WriterVersion;
+
+    /// <summary>Guards the committed state below (index, lsn table, head) against concurrent readers.</summary>
+    public object IndexLock { get; } = new();
+    public ExtentIndex Index { get; set; } = index;
+    public LsnTable Lsns { get; set; } = new();
+    public long Lsn;
+    public Id160 Version, HeadParent, HeadDigest;
+    public long OldestStreamableLsn = 1;
+    /// <summary>Set once the creation entry is in the log (a volume is listed only then).</summary>
+    public bool Committed;
+
+    public bool IsWritable => Secret is not null;
+
+    /// <summary>Sets every head (pending, writer, committed) to the committed entry, as after recovery.</summary>
+    public void ResetHeads(long lsn, Id160 version, Id160 parent, Id160 digest)
+    {
+        Lsn = PendingLsn = WriterLsn = lsn;
+        Version = PendingVersion = WriterVersion = version;
+        HeadParent = parent;
+        HeadDigest = digest;
+        // The clear id of the head is never stored: its holder recomputes it from the head's parent and digest.
+        var id = Secret is null ? Id160.Zero : VersionChain.NextId(Secret, parent, digest);
+        PendingId = WriterId = id;
+    }
+
+    public VolumeInfo ToInfo() => new(BaseId, SizeBytes, Mode, Version, Lsn, BranchedFrom, Replicas, IsWritable);
+}

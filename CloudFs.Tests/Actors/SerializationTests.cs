@@ -1,0 +1,180 @@
+// Round trips of the data-plane binary serializer and the Hyperion adapter, as bound by hocon/cloudfs.conf.
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.Serialization;
+using CloudFs.Actors.Management;
+using CloudFs.Actors.Node;
+using CloudFs.Actors.Serialization;
+using CloudFs.Actors.Volumes;
+using CloudFs.Actors.Volumes.Commands;
+using CloudFs.Actors.Volumes.Queries;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Actors;
+
+public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config LocalConfig = ConfigurationFactory.ParseString("akka.actor.provider = local")
+        .WithFallback(CloudFsConfig.Default());
+
+    public SerializationTests() : base(LocalConfig, "serialization-tests") { }
+
+    private object RoundTrip(object message, Type expectedSerializer)
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(message);
+        Assert.IsType(expectedSerializer, serializer);
+        var bytes = serializer.ToBinary(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        return Sys.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
+    }
+
+    [Fact]
+    public void Write_round_trips_with_its_data()
+    {
+        var volume = Id160.Random();
+        var data = new byte[4096];
+        Random.Shared.NextBytes(data);
+        var back = Assert.IsType<Write>(RoundTrip(new Write(volume, 8192, data, Fua: true), typeof(VolumeMessageSerializer)));
+        Assert.Equal(volume, back.VolumeId);
+        Assert.Equal(8192, back.Offset);
+        Assert.True(back.Fua);
+        Assert.Equal(data, back.Data.ToArray());
+    }
+
+    [Fact]
+    public void Write_of_a_slice_carries_only_the_slice()
+    {
+        var buffer = new byte[2048];
+        buffer.AsSpan(512, 1024).Fill(7);
+        var serializer = Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));
+        var bytes = serializer.ToBinary(new Write(Id160.Zero, 0, buffer.AsMemory(512, 1024), false));
+        Assert.Equal(Id160.Size + 9 + 1024, bytes.Length);
+        var back = (Write)((SerializerWithStringManifest)serializer).FromBinary(bytes, "W");
+        Assert.All(back.Data.ToArray(), b => Assert.Equal(7, b));
+    }
+
+    [Fact]
+    public void Every_volume_message_round_trips()
+    {
+        var volume = Id160.Random();
+        object[] messages =
+        [
+            new WriteZeroes(volume, 512, 1L << 33, false),
+            new Flush(volume),
+            new VolumeAck(42),
+            new Read(volume, 1024, 65536),
+            new Map(volume, 0, 1L << 30),
+            new MapResult([new MappedRange(0, 4096, true), new MappedRange(4096, 1L << 20, false)]),
+            new GetVolumeStatus(volume),
+            new VolumeStatus(17, true, true, 0),
+        ];
+        foreach (var message in messages)
+        {
+            var back = RoundTrip(message, typeof(VolumeMessageSerializer));
+            if (message is MapResult map) Assert.Equal(map.Ranges, ((MapResult)back).Ranges);
+            else Assert.Equal(message, back);
+        }
+    }
+
+    [Fact]
+    public void ReadResult_round_trips_and_a_whole_array_is_not_copied()
+    {
+        var data = new byte[8192];
+        Random.Shared.NextBytes(data);
+        var serializer = Sys.Serialization.FindSerializerFor(new ReadResult(data));
+        Assert.Same(data, serializer.ToBinary(new ReadResult(data)));
+        var back = Assert.IsType<ReadResult>(RoundTrip(new ReadResult(data), typeof(VolumeMessageSerializer)));
+        Assert.Equal(data, back.Data.ToArray());
+    }
+
+    [Fact]
+    public void VolumeFailure_round_trips_to_the_same_engine_exception()
+    {
+        var volume = Id160.Random();
+        var corrupt = VolumeFailure.From(volume, new DataCorruptionException(volume, 4096, 512, "crc mismatch"));
+        var back = Assert.IsType<VolumeFailure>(RoundTrip(corrupt, typeof(VolumeMessageSerializer)));
+        Assert.Null(back.Local);
+        var e = Assert.IsType<DataCorruptionException>(back.ToException());
+        Assert.Equal((volume, 4096L, 512L), (e.Volume, e.Offset, e.Length));
+
+        var full = Assert.IsType<VolumeFailure>(RoundTrip(VolumeFailure.From(volume, new LogFullException("the log is full")), typeof(VolumeMessageSerializer)));
+        Assert.IsType<LogFullException>(full.ToException());
+        Assert.Equal("the log is full", full.ToException().Message);
+        var notPrimary = Assert.IsType<VolumeFailure>(RoundTrip(VolumeFailure.From(volume, new NotPrimaryException(volume)), typeof(VolumeMessageSerializer)));
+        Assert.Equal(volume, Assert.IsType<NotPrimaryException>(notPrimary.ToException()).Volume);
+    }
+
+    [Fact]
+    public void Volume_serializer_refuses_unknown_types_and_malformed_bytes()
+    {
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));
+        Assert.Throws<SerializationException>(() => serializer.ToBinary("not a volume message"));
+        Assert.Throws<SerializationException>(() => serializer.Manifest(42));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[20], "nope"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[5], "W"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[21], "F"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary([1, 0, 0, 0, 0, 0], "MR"));
+        var badFlag = new byte[Id160.Size + 9];
+        badFlag[Id160.Size + 8] = 9;
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(badFlag, "W"));
+    }
+
+    [Fact]
+    public void Management_messages_round_trip_through_hyperion()
+    {
+        object[] messages =
+        [
+            new CreateVolume(3, 8L << 30, VolumeMode.Sync),
+            new ListVolumes(),
+            new ShowCluster(),
+            new GetVolume(Id160.Random().ToString()),
+            new ClusterCommand("join", "127.0.0.2:4053"),
+            new ShardingCommand("stats"),
+            new CommandOutput("hello\n"),
+            new CommandFailed("only 1 host(s) found"),
+            GetHostAddress.Instance,
+        ];
+        foreach (var message in messages)
+            Assert.Equal(message, RoundTrip(message, typeof(HyperionSerializer)));
+    }
+
+    [Fact]
+    public void Management_messages_with_lists_round_trip_whatever_list_type_was_used()
+    {
+        List<string> replicas = ["a", "b"];
+        var list = new VolumeList([new VolumeSummary("id", 512, VolumeMode.Async, null, replicas, "v")]);
+        var back = Assert.IsType<VolumeList>(RoundTrip(list, typeof(HyperionSerializer)));
+        var summary = Assert.Single(back.Volumes);
+        Assert.Equal(["a", "b"], summary.Replicas);
+        Assert.Null(summary.Primary);
+
+        var created = Assert.IsType<VolumeCreated>(RoundTrip(new VolumeCreated("x", [new HostAddress("h", "akka.tcp://cloudfs@127.0.0.1:4053")]), typeof(HyperionSerializer)));
+        Assert.Equal("h", Assert.Single(created.Hosts).HostId);
+
+        var members = new ClusterMembers([new MemberLine("addr", ["host-1"], "Up", "Reachable", "h")], "addr", "addr");
+        var membersBack = Assert.IsType<ClusterMembers>(RoundTrip(members, typeof(HyperionSerializer)));
+        Assert.Equal(["host-1"], Assert.Single(membersBack.Members).Roles);
+    }
+
+    private sealed record NotAllowed(string Text);
+
+    [Fact]
+    public void Hyperion_adapter_refuses_types_outside_the_protocol()
+    {
+        var adapter = new HyperionSerializer((ExtendedActorSystem)Sys);
+        var e = Assert.Throws<SerializationException>(() => adapter.ToBinary(new NotAllowed("x")));
+        Assert.Contains(typeof(NotAllowed).FullName!, e.Message);
+
+        // A stream naming an arbitrary type (what a forged frame would do) is refused before anything is built.
+        var plain = new Hyperion.Serializer();
+        using var forged = new MemoryStream();
+        plain.Serialize(new NotAllowed("x"), forged);
+        Assert.Throws<SerializationException>(() => adapter.FromBinary(forged.ToArray(), null));
+        // An allowed message carrying a type outside the list inside it is refused as well (the type filter).
+        using var nested = new MemoryStream();
+        plain.Serialize(new VolumeCreated("x", new List<HostAddress> { new("h", "a") }), nested);
+        Assert.Throws<SerializationException>(() => adapter.FromBinary(nested.ToArray(), null));
+        Assert.Throws<SerializationException>(() => adapter.FromBinary([0xff, 0x01, 0x02], null));
+    }
+}

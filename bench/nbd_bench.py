@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""fio over NBD: CloudFS vs the references of shared/BENCHMARKING.md, alternating, same run.
+
+Starts nbdkit's file plugin, qemu-nbd on qcow2 (optional) and a CloudFS node on the same disk, runs each fio shape
+against each server in turn for several rounds, and prints median IOPS/MB/s, p99 latency and the ratio
+CloudFS / reference as Markdown lines for BENCHMARKS.md. Everything stays on 127.0.0.1 and stops by itself.
+"""
+import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SHAPES = {
+    "randwrite-4k-qd32": ["--rw=randwrite", "--bs=4k", "--iodepth=32"],
+    "randread-4k-qd32": ["--rw=randread", "--bs=4k", "--iodepth=32"],
+    "seqwrite-1m-qd16": ["--rw=write", "--bs=1M", "--iodepth=16"],
+    "seqread-1m-qd16": ["--rw=read", "--bs=1M", "--iodepth=16"],
+    "syncwrite-4k-qd1": ["--rw=write", "--bs=4k", "--iodepth=1", "--fsync=1"],
+    "mixed-70-30-qd64": ["--rw=randrw", "--rwmixread=70", "--bs=4k", "--iodepth=64"],
+}
+
+
+def need(tool):
+    if shutil.which(tool) is None:
+        sys.exit(f"nbd_bench: {tool} is not installed (apt-get install {'qemu-utils' if tool.startswith('qemu') else tool})")
+
+
+def wait_port(host, port, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def fio(uri, shape, size, runtime):
+    cmd = ["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--size={size}", "--time_based",
+           f"--runtime={runtime}", "--output-format=json", "--group_reporting"] + SHAPES[shape]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=runtime + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"fio failed on {uri} ({shape}): {out.stderr.strip()[:400]}")
+    job = json.loads(out.stdout[out.stdout.index("{"):])["jobs"][0]
+    iops = job["read"]["iops"] + job["write"]["iops"]
+    bw = (job["read"]["bw_bytes"] + job["write"]["bw_bytes"]) / 1e6
+    lat = job["write"] if job["write"]["iops"] > 0 else job["read"]
+    p99 = lat.get("clat_ns", {}).get("percentile", {}).get("99.000000", 0) / 1000.0
+    return {"iops": iops, "mbps": bw, "p99_us": p99}
+
+
+def prefill(uri, size):
+    subprocess.run(["fio", "--name=fill", "--ioengine=nbd", f"--uri={uri}", f"--size={size}", "--rw=write",
+                    "--bs=1M", "--iodepth=16", "--output-format=json"], capture_output=True, check=True, timeout=600)
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--shapes", default=",".join(SHAPES))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runtime", type=int, default=10)
+    ap.add_argument("--size", default="1G", help="volume / file size")
+    ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"), help="work directory (on the disk under test)")
+    ap.add_argument("--qemu-nbd", action="store_true", help="also measure qemu-nbd on qcow2")
+    args = ap.parse_args()
+    for t in ("fio", "nbdkit"):
+        need(t)
+    shapes = args.shapes.split(",")
+    os.makedirs(args.dir, exist_ok=True)
+    work = tempfile.mkdtemp(dir=args.dir)
+    procs = []
+    try:
+        size_bytes = int(subprocess.run(["numfmt", "--from=iec", args.size], capture_output=True, text=True).stdout)
+        raw = os.path.join(work, "nbdkit.img")
+        with open(raw, "wb") as f:
+            f.truncate(size_bytes)
+        procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10900", "-i", "127.0.0.1", "file", raw],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        servers = {"nbdkit": "nbd://127.0.0.1:10900/"}
+        if args.qemu_nbd:
+            need("qemu-nbd")
+            q = os.path.join(work, "ref.qcow2")
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", q, args.size], check=True)
+            procs.append(subprocess.Popen(["qemu-nbd", "-f", "qcow2", "-p", "10901", "-b", "127.0.0.1", "-x", "", q],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            servers["qemu-nbd"] = "nbd://127.0.0.1:10901/"
+        node = subprocess.Popen([os.path.join(REPO, "cloudfs"), "node", "--device", os.path.join(work, "cloudfs.log"),
+                                 "--size", "8G", "--akka-port", "4153", "--http-port", "8190", "--nbd-port", "10909"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(node)
+        end = time.time() + 120
+        for line in node.stdout:
+            if "ready" in line:
+                break
+            if time.time() > end:
+                raise RuntimeError("cloudfs node did not get ready")
+        vol = subprocess.run([os.path.join(REPO, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
+                              "--contact", "127.0.0.1:4153"], capture_output=True, text=True, check=True).stdout.strip()
+        servers["cloudfs"] = f"nbd://127.0.0.1:10909/{vol}"
+        for name, uri in servers.items():
+            wait_port("127.0.0.1", int(uri.split(":")[2].split("/")[0]))
+            if any("read" in s for s in shapes):
+                prefill(uri, args.size)
+        results = {}
+        for shape in shapes:
+            for r in range(args.rounds):
+                for name, uri in (servers.items() if r % 2 == 0 else reversed(list(servers.items()))):
+                    results.setdefault((shape, name), []).append(fio(uri, shape, args.size, args.runtime))
+        peak = rss_kib(node.pid)
+        print(f"\n| shape | server | median IOPS | median MB/s | median p99 (us) | CloudFS / server |")
+        print("|---|---|---|---|---|---|")
+        for shape in shapes:
+            c = results[(shape, "cloudfs")]
+            cm = statistics.median(x["iops"] for x in c)
+            for name in servers:
+                rs = results[(shape, name)]
+                m = statistics.median(x["iops"] for x in rs)
+                mb = statistics.median(x["mbps"] for x in rs)
+                p99 = statistics.median(x["p99_us"] for x in rs)
+                ratio = "" if name == "cloudfs" else f"{cm / m:.2f}x" if m else "n/a"
+                print(f"| {shape} | {name} | {m:,.0f} | {mb:,.1f} | {p99:,.0f} | {ratio} |")
+        print(f"\ncloudfs node peak RSS (VmHWM): {peak / 1024:.0f} MiB")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
