@@ -12,11 +12,12 @@ internal sealed class NbdConnection
 {
     /// <summary>Requests in flight per connection; the reader stops reading (TCP backpressure) beyond this.</summary>
     public const int MaxInFlight = 64;
-    /// <summary>Payload bytes in flight per connection (64 × 32 MiB would be 2 GiB); one request may always proceed.</summary>
-    public const long InFlightByteBudget = 128L * 1024 * 1024;
+    /// <summary>Default payload bytes in flight per connection (64 × 32 MiB would be 2 GiB); one request may always proceed.</summary>
+    public const long DefaultInFlightByteBudget = 128L * 1024 * 1024;
 
     private readonly Socket _socket;
     private readonly TimeSpan _handshakeTimeout;
+    private readonly long _byteBudget;
     private readonly IVolumeGateway _gateway;
     private readonly string _peer;
     private readonly SemaphoreSlim _slotsAvailable = new(MaxInFlight, MaxInFlight);
@@ -28,8 +29,9 @@ internal sealed class NbdConnection
     private NbdSession? _session;
     private CancellationTokenSource? _cts;
 
-    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, TimeSpan handshakeTimeout)
+    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, TimeSpan handshakeTimeout, long byteBudget)
     {
+        _byteBudget = byteBudget;
         _handshakeTimeout = handshakeTimeout;
         _socket = socket;
         _gateway = gateway;
@@ -277,7 +279,7 @@ internal sealed class NbdConnection
     private bool TryReserve(NbdRequestSlot slot, long length)
     {
         long inFlight = Volatile.Read(ref _inFlightBytes);
-        if (inFlight != 0 && inFlight + length > InFlightByteBudget) return false;
+        if (inFlight != 0 && inFlight + length > _byteBudget) return false;
         Interlocked.Add(ref _inFlightBytes, length);
         slot.ReservedBytes = length;
         return true;
@@ -290,7 +292,7 @@ internal sealed class NbdConnection
         while (true)
         {
             long inFlight = Volatile.Read(ref _inFlightBytes);
-            if (inFlight == 0 || inFlight + length <= InFlightByteBudget) break;
+            if (inFlight == 0 || inFlight + length <= _byteBudget) break;
             var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _bytesReleased, released);
             if (Volatile.Read(ref _inFlightBytes) != inFlight) continue; // released meanwhile: look again

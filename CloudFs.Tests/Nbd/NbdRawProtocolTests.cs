@@ -392,6 +392,38 @@ public class NbdRawProtocolTests
         Assert.Empty(Query("qemu:allocation-depth"));
     }
 
+    [Fact]
+    public async Task Large_reads_in_flight_are_bounded_by_the_byte_budget()
+    {
+        const int size = 256 * 1024;
+        const int fit = 4;
+        await using var nbd = NbdTestServer.Start(inFlightBytes: fit * size);
+        var id = nbd.Gateway.AddVolume(4 * 1024 * 1024);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int started = 0;
+        nbd.Gateway.SetReadGate(id, _ =>
+        {
+            Interlocked.Increment(ref started);
+            return release.Task;
+        });
+        using var client = RawNbdClient.Connect(nbd.Port);
+        client.Go(id.ToString());
+        const int max = size;
+
+        for (ulong i = 0; i < (ulong)fit + 2; i++) client.SendRequest(NbdProtocol.CmdRead, i, (i % 2) * (ulong)max, max);
+        await PollAsync(() => Volatile.Read(ref started) >= fit, $"{fit} large reads to reach the gateway");
+        Assert.Equal(fit, Volatile.Read(ref started)); // the rest wait for buffer budget, not for a slot
+
+        release.SetResult();
+        var data = new byte[max];
+        for (int i = 0; i < fit + 2; i++)
+        {
+            Assert.Equal(0u, client.ReceiveSimpleReply().Error);
+            client.ReceiveInto(data);
+        }
+        Assert.Equal(fit + 2, Volatile.Read(ref started));
+    }
+
     private static (ushort Flags, ushort Type, ulong Cookie, byte[] Payload) ReceiveChunk(RawNbdClient client)
     {
         var h = client.Receive(20);
