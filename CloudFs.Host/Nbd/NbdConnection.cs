@@ -80,9 +80,11 @@ internal sealed class NbdConnection
         finally
         {
             if (drain) await HalfCloseAndDrainAsync(reader);
-            await reader.CompleteAsync();
-            await writer.CompleteAsync();
+            // Every reply worth sending was flushed by the handshake or the reply writer. Close the socket before
+            // completing the pipes, so completing cannot block on flushing to a peer that stopped reading.
             await stream.DisposeAsync();
+            try { await reader.CompleteAsync(); } catch (Exception) { /* the stream is gone */ }
+            try { await writer.CompleteAsync(); } catch (Exception) { /* nothing left to deliver */ }
         }
     }
 
