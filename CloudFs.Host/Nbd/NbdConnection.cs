@@ -137,7 +137,7 @@ internal sealed class NbdConnection
                 await pendingSlot;
                 var slot = taken = TakeSlot();
                 slot.Begin(request);
-                uint error = request.Validate(session);
+                uint error = request.Validate(session, out var reason);
 
                 if (request.Type == NbdProtocol.CmdWrite)
                 {
@@ -148,7 +148,7 @@ internal sealed class NbdConnection
                         deferring = false;
                         if (!await SkipAsync(reader, request.Length, ct)) return;
                         taken = null;
-                        slot.Fail(error);
+                        slot.Fail(error, reason);
                         continue;
                     }
                     if (!TryReserve(slot, request.Length))
@@ -190,7 +190,7 @@ internal sealed class NbdConnection
                 }
 
                 taken = null;
-                if (error != 0) slot.Fail(error);
+                if (error != 0) slot.Fail(error, reason);
                 else Dispatch(slot, session, ct);
             }
         }

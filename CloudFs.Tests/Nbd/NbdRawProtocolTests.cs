@@ -271,6 +271,8 @@ public class NbdRawProtocolTests
         var (flagsE, typeE, cookieE, payloadE) = ReceiveChunk(client);
         Assert.Equal((NbdProtocol.ReplyFlagDone, NbdProtocol.ReplyTypeError, 3ul), (flagsE, typeE, cookieE));
         Assert.Equal(NbdErrors.EINVAL, BinaryPrimitives.ReadUInt32BigEndian(payloadE));
+        int messageLength = BinaryPrimitives.ReadUInt16BigEndian(payloadE.AsSpan(4));
+        Assert.Equal("the range extends past the end of the export", Encoding.UTF8.GetString(payloadE, 6, messageLength));
 
         client.SendRequest(NbdProtocol.CmdBlockStatus, 4, 0, 16384);
         var (flagsB, typeB, cookieB, payloadB) = ReceiveChunk(client);
