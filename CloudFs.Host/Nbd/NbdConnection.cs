@@ -12,10 +12,12 @@ internal sealed class NbdConnection
 {
     /// <summary>Requests in flight per connection; the reader stops reading (TCP backpressure) beyond this.</summary>
     public const int MaxInFlight = 64;
-    /// <summary>Payload bytes in flight per connection (64 × 32 MiB would be 2 GiB); one request may always proceed.</summary>
-    public const long InFlightByteBudget = 128L * 1024 * 1024;
+    /// <summary>Default payload bytes in flight per connection (64 × 32 MiB would be 2 GiB); one request may always proceed.</summary>
+    public const long DefaultInFlightByteBudget = 128L * 1024 * 1024;
 
     private readonly Socket _socket;
+    private readonly TimeSpan _handshakeTimeout;
+    private readonly long _byteBudget;
     private readonly IVolumeGateway _gateway;
     private readonly string _peer;
     private readonly SemaphoreSlim _slotsAvailable = new(MaxInFlight, MaxInFlight);
@@ -27,8 +29,10 @@ internal sealed class NbdConnection
     private NbdSession? _session;
     private CancellationTokenSource? _cts;
 
-    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log)
+    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, TimeSpan handshakeTimeout, long byteBudget)
     {
+        _byteBudget = byteBudget;
+        _handshakeTimeout = handshakeTimeout;
         _socket = socket;
         _gateway = gateway;
         Log = log;
@@ -50,7 +54,17 @@ internal sealed class NbdConnection
         try
         {
             var handshake = new NbdHandshake(reader, writer, _gateway, Log, _peer);
-            _session = await handshake.RunAsync(ct);
+            using (var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                // A client that connects and never picks an export would otherwise hold its socket forever.
+                handshakeTimeout.CancelAfter(_handshakeTimeout);
+                try { _session = await handshake.RunAsync(handshakeTimeout.Token); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    Log?.Invoke($"nbd {_peer}: no export chosen within {_handshakeTimeout.TotalSeconds:0.#} s; closing");
+                    return;
+                }
+            }
             drain = handshake.DrainBeforeClose;
             if (_session is not null) await TransmitAsync(_session, reader, writer, ct);
         }
@@ -66,9 +80,11 @@ internal sealed class NbdConnection
         finally
         {
             if (drain) await HalfCloseAndDrainAsync(reader);
-            await reader.CompleteAsync();
-            await writer.CompleteAsync();
+            // Every reply worth sending was flushed by the handshake or the reply writer. Close the socket before
+            // completing the pipes, so completing cannot block on flushing to a peer that stopped reading.
             await stream.DisposeAsync();
+            try { await reader.CompleteAsync(); } catch (Exception) { /* the stream is gone */ }
+            try { await writer.CompleteAsync(); } catch (Exception) { /* nothing left to deliver */ }
         }
     }
 
@@ -121,7 +137,7 @@ internal sealed class NbdConnection
                 await pendingSlot;
                 var slot = taken = TakeSlot();
                 slot.Begin(request);
-                uint error = request.Validate(session);
+                uint error = request.Validate(session, out var reason);
 
                 if (request.Type == NbdProtocol.CmdWrite)
                 {
@@ -132,7 +148,7 @@ internal sealed class NbdConnection
                         deferring = false;
                         if (!await SkipAsync(reader, request.Length, ct)) return;
                         taken = null;
-                        slot.Fail(error);
+                        slot.Fail(error, reason);
                         continue;
                     }
                     if (!TryReserve(slot, request.Length))
@@ -174,7 +190,7 @@ internal sealed class NbdConnection
                 }
 
                 taken = null;
-                if (error != 0) slot.Fail(error);
+                if (error != 0) slot.Fail(error, reason);
                 else Dispatch(slot, session, ct);
             }
         }
@@ -265,7 +281,7 @@ internal sealed class NbdConnection
     private bool TryReserve(NbdRequestSlot slot, long length)
     {
         long inFlight = Volatile.Read(ref _inFlightBytes);
-        if (inFlight != 0 && inFlight + length > InFlightByteBudget) return false;
+        if (inFlight != 0 && inFlight + length > _byteBudget) return false;
         Interlocked.Add(ref _inFlightBytes, length);
         slot.ReservedBytes = length;
         return true;
@@ -278,7 +294,7 @@ internal sealed class NbdConnection
         while (true)
         {
             long inFlight = Volatile.Read(ref _inFlightBytes);
-            if (inFlight == 0 || inFlight + length <= InFlightByteBudget) break;
+            if (inFlight == 0 || inFlight + length <= _byteBudget) break;
             var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _bytesReleased, released);
             if (Volatile.Read(ref _inFlightBytes) != inFlight) continue; // released meanwhile: look again

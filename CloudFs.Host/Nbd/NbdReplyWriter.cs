@@ -98,27 +98,33 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
                 await new ValueTask<bool>(this, _signal.Version);
                 continue;
             }
+            long unflushed = 0;
             for (int i = 0; i < count; i++)
             {
                 var slot = _batch[i];
                 _batch[i] = null!;
                 if (!_broken)
                 {
-                    try { Write(slot); }
+                    try { unflushed += Write(slot); }
                     catch (Exception e) { Broke(e); }
                 }
                 // The reply is copied into the pipe: the slot and its buffer can serve the next request now.
                 _owner.Release(slot);
+                // One flush per batch; big reads flush early so they do not pile up in the pipe unsent.
+                if (_broken || (i + 1 < count && unflushed < FlushThreshold)) continue;
+                unflushed = 0;
+                try
+                {
+                    var flushed = await _writer.FlushAsync(ct);
+                    if (flushed.IsCompleted || flushed.IsCanceled) _broken = true;
+                }
+                catch (Exception e) { Broke(e); }
             }
-            if (_broken) continue;
-            try
-            {
-                var flushed = await _writer.FlushAsync(ct);
-                if (flushed.IsCompleted || flushed.IsCanceled) _broken = true;
-            }
-            catch (Exception e) { Broke(e); }
         }
     }
+
+    /// <summary>Bytes of replies written to the pipe after which a batch flushes before going on.</summary>
+    private const long FlushThreshold = 1024 * 1024;
 
     private void Broke(Exception e)
     {
@@ -127,14 +133,15 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
         _owner.ReplyWriteFailed(e);
     }
 
-    private void Write(NbdRequestSlot slot)
+    /// <summary>Copies one reply into the pipe; returns roughly how many bytes that was.</summary>
+    private int Write(NbdRequestSlot slot)
     {
         var request = slot.Request;
         if (slot.Error != 0)
         {
             if (_structured) WriteStructuredError(request.Cookie, slot.Error, slot.ErrorMessage ?? NbdErrors.Describe(slot.Error));
             else WriteSimple(request.Cookie, slot.Error);
-            return;
+            return NbdProtocol.StructuredReplyHeaderSize;
         }
         switch (request.Type)
         {
@@ -163,6 +170,7 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
                 WriteSimple(request.Cookie, 0);
                 break;
         }
+        return NbdProtocol.StructuredReplyHeaderSize + slot.PayloadLength;
     }
 
     private void WriteSimple(ulong cookie, uint error)

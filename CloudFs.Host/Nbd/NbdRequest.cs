@@ -29,24 +29,23 @@ internal readonly record struct NbdRequest(uint Magic, ushort Flags, ushort Type
     /// trims or status queries past the end; ENOSPC for writes past the end; EPERM for writes to a read-only export.
     /// Checked here so the gateway only ever sees aligned, in-range requests of the size the server advertised.
     /// </summary>
-    public uint Validate(NbdSession session)
+    public uint Validate(NbdSession session, out string? reason)
     {
-        if ((Flags & ~NbdProtocol.CmdFlagsKnown) != 0) return NbdErrors.EINVAL;
+        reason = null;
+        if ((Flags & ~NbdProtocol.CmdFlagsKnown) != 0) return Invalid("unknown or unadvertised command flag", out reason);
         // Flags that only mean something to one command are refused elsewhere (FUA is harmless, so tolerated).
-        if ((Flags & NbdProtocol.CmdFlagDf) != 0 && Type != NbdProtocol.CmdRead) return NbdErrors.EINVAL;
-        if ((Flags & NbdProtocol.CmdFlagReqOne) != 0 && Type != NbdProtocol.CmdBlockStatus) return NbdErrors.EINVAL;
-        if ((Flags & NbdProtocol.CmdFlagNoHole) != 0 && Type != NbdProtocol.CmdWriteZeroes) return NbdErrors.EINVAL;
+        if ((Flags & NbdProtocol.CmdFlagDf) != 0 && Type != NbdProtocol.CmdRead) return Invalid("DF applies to READ only", out reason);
+        if ((Flags & NbdProtocol.CmdFlagReqOne) != 0 && Type != NbdProtocol.CmdBlockStatus) return Invalid("REQ_ONE applies to BLOCK_STATUS only", out reason);
+        if ((Flags & NbdProtocol.CmdFlagNoHole) != 0 && Type != NbdProtocol.CmdWriteZeroes) return Invalid("NO_HOLE applies to WRITE_ZEROES only", out reason);
         bool writes = false;
         switch (Type)
         {
             case NbdProtocol.CmdFlush:
                 return 0; // Offset and length of FLUSH are reserved; tolerate whatever the client sent.
             case NbdProtocol.CmdRead:
-                if (Length > NbdProtocol.MaximumPayload) return NbdErrors.EINVAL;
-                break;
             case NbdProtocol.CmdWrite:
-                if (Length > NbdProtocol.MaximumPayload) return NbdErrors.EINVAL;
-                writes = true;
+                if (Length > NbdProtocol.MaximumPayload) return Invalid("length exceeds the 32 MiB maximum block size", out reason);
+                writes = Type == NbdProtocol.CmdWrite;
                 break;
             case NbdProtocol.CmdWriteZeroes:
                 writes = true;
@@ -54,19 +53,36 @@ internal readonly record struct NbdRequest(uint Magic, ushort Flags, ushort Type
             case NbdProtocol.CmdTrim:
                 break;
             case NbdProtocol.CmdBlockStatus:
-                if (!session.BaseAllocation) return NbdErrors.EINVAL; // no meta context was selected
+                if (!session.BaseAllocation) return Invalid("no meta context selected: negotiate base:allocation first", out reason);
                 // The length of a status query is only a hint: an unaligned one is answered in whole blocks.
-                if (Length == 0 || Offset % NbdProtocol.MinimumBlockSize != 0) return NbdErrors.EINVAL;
-                return Offset > (ulong)session.SizeBytes || Length > (ulong)session.SizeBytes - Offset ? NbdErrors.EINVAL : 0;
+                if (Length == 0) return Invalid("zero length", out reason);
+                if (Offset % NbdProtocol.MinimumBlockSize != 0) return Invalid("offset is not a multiple of 512", out reason);
+                if (Offset > (ulong)session.SizeBytes || Length > (ulong)session.SizeBytes - Offset)
+                    return Invalid("the range extends past the end of the export", out reason);
+                return 0;
             default:
-                return NbdErrors.EINVAL; // CACHE, RESIZE, anything unknown: not advertised
+                return Invalid("unknown or unadvertised command", out reason); // CACHE, RESIZE, …
         }
-        if (Length == 0) return NbdErrors.EINVAL;
-        if (Offset % NbdProtocol.MinimumBlockSize != 0 || Length % NbdProtocol.MinimumBlockSize != 0) return NbdErrors.EINVAL;
+        if (Length == 0) return Invalid("zero length", out reason);
+        if (Offset % NbdProtocol.MinimumBlockSize != 0 || Length % NbdProtocol.MinimumBlockSize != 0)
+            return Invalid("offset and length must be multiples of 512", out reason);
         if (Offset > (ulong)session.SizeBytes || Length > (ulong)session.SizeBytes - Offset)
+        {
+            reason = "the range extends past the end of the export";
             return writes ? NbdErrors.ENOSPC : NbdErrors.EINVAL;
-        if (session.ReadOnly && (writes || Type == NbdProtocol.CmdTrim)) return NbdErrors.EPERM;
+        }
+        if (session.ReadOnly && (writes || Type == NbdProtocol.CmdTrim))
+        {
+            reason = "the export is read-only: this node does not hold the volume's secret";
+            return NbdErrors.EPERM;
+        }
         return 0;
+    }
+
+    private static uint Invalid(string why, out string? reason)
+    {
+        reason = why;
+        return NbdErrors.EINVAL;
     }
 
     /// <summary>

@@ -29,6 +29,15 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>The port actually bound (useful when port 0 was asked); valid after <see cref="Start"/>.</summary>
     public int Port { get; private set; }
 
+    /// <summary>How long a client may take from connecting to choosing an export before it is dropped.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// READ and WRITE payload bytes one connection may hold in flight; beyond it the connection stops reading
+    /// requests until replies drain (a single request larger than this still proceeds alone).
+    /// </summary>
+    public long InFlightBytesPerConnection { get; init; } = NbdConnection.DefaultInFlightByteBudget;
+
     /// <summary>Connections currently open (for tests and metrics).</summary>
     public int ConnectionCount => _connections.Count;
 
@@ -74,7 +83,7 @@ public sealed class NbdServer : IAsyncDisposable
             }
             Interlocked.Increment(ref _accepted);
             socket.NoDelay = true; // replies are small and latency-bound: never let Nagle hold them back
-            var connection = new NbdConnection(socket, _gateway, _log);
+            var connection = new NbdConnection(socket, _gateway, _log, HandshakeTimeout, InFlightBytesPerConnection);
             _connections[connection] = RunConnectionAsync(connection, ct);
         }
     }

@@ -271,6 +271,8 @@ public class NbdRawProtocolTests
         var (flagsE, typeE, cookieE, payloadE) = ReceiveChunk(client);
         Assert.Equal((NbdProtocol.ReplyFlagDone, NbdProtocol.ReplyTypeError, 3ul), (flagsE, typeE, cookieE));
         Assert.Equal(NbdErrors.EINVAL, BinaryPrimitives.ReadUInt32BigEndian(payloadE));
+        int messageLength = BinaryPrimitives.ReadUInt16BigEndian(payloadE.AsSpan(4));
+        Assert.Equal("the range extends past the end of the export", Encoding.UTF8.GetString(payloadE, 6, messageLength));
 
         client.SendRequest(NbdProtocol.CmdBlockStatus, 4, 0, 16384);
         var (flagsB, typeB, cookieB, payloadB) = ReceiveChunk(client);
@@ -316,6 +318,112 @@ public class NbdRawProtocolTests
         Assert.Equal(0, nbd.Server.ConnectionCount);
         Assert.True(idle.ServerClosed());
         Assert.True(haggling.ServerClosed());
+    }
+
+    [Fact]
+    public async Task A_client_that_never_chooses_an_export_is_dropped_after_the_handshake_timeout()
+    {
+        await using var nbd = NbdTestServer.Start(handshakeTimeout: TimeSpan.FromMilliseconds(300));
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        using var slow = RawNbdClient.Connect(nbd.Port);
+        using var prompt = RawNbdClient.Connect(nbd.Port);
+        prompt.Go(id.ToString());
+
+        Assert.True(slow.ServerClosed());
+        Assert.Contains(nbd.Log, line => line.Contains("no export chosen"));
+        // The timeout covers haggling only: a connection in transmission stays open however idle.
+        prompt.SendRequest(NbdProtocol.CmdRead, 5, 0, 512);
+        Assert.Equal((0u, 5ul), prompt.ReceiveSimpleReply());
+    }
+
+    [Fact]
+    public async Task Export_name_enters_transmission_with_or_without_the_zero_padding()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        foreach (bool noZeroes in new[] { true, false })
+        {
+            using var client = RawNbdClient.Connect(nbd.Port, noZeroes);
+            client.SendOption(NbdProtocol.OptExportName, Encoding.ASCII.GetBytes(id.ToString()));
+            var reply = client.Receive(noZeroes ? 10 : 134);
+            Assert.Equal(1024ul * 1024, BinaryPrimitives.ReadUInt64BigEndian(reply));
+            Assert.NotEqual(0, BinaryPrimitives.ReadUInt16BigEndian(reply.AsSpan(8)) & NbdProtocol.FlagSendFlush);
+            Assert.All(reply[10..], b => Assert.Equal(0, b));
+            client.SendRequest(NbdProtocol.CmdRead, 1, 0, 512);
+            Assert.Equal((0u, 1ul), client.ReceiveSimpleReply());
+        }
+
+        // OPT_EXPORT_NAME cannot be refused with a reply: an unknown export just ends the connection.
+        using var unknown = RawNbdClient.Connect(nbd.Port);
+        unknown.SendOption(NbdProtocol.OptExportName, Encoding.ASCII.GetBytes(Id160.Random().ToString()));
+        Assert.True(unknown.ServerClosed());
+    }
+
+    [Fact]
+    public async Task List_meta_context_offers_base_allocation_only()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        using var client = RawNbdClient.Connect(nbd.Port);
+        client.SendOption(NbdProtocol.OptStructuredReply, default);
+        Assert.Equal(NbdProtocol.RepAck, client.ReceiveOptionReply().Type);
+
+        List<string> Query(params string[] queries)
+        {
+            var name = Encoding.ASCII.GetBytes(id.ToString());
+            var data = new List<byte>();
+            void U32(uint v) { var b = new byte[4]; BinaryPrimitives.WriteUInt32BigEndian(b, v); data.AddRange(b); }
+            U32((uint)name.Length);
+            data.AddRange(name);
+            U32((uint)queries.Length);
+            foreach (var q in queries) { U32((uint)q.Length); data.AddRange(Encoding.UTF8.GetBytes(q)); }
+            client.SendOption(NbdProtocol.OptListMetaContext, data.ToArray());
+            var found = new List<string>();
+            while (true)
+            {
+                var (_, type, payload) = client.ReceiveOptionReply();
+                if (type == NbdProtocol.RepAck) return found;
+                Assert.Equal(NbdProtocol.RepMetaContext, type);
+                found.Add(Encoding.UTF8.GetString(payload.AsSpan(4)));
+            }
+        }
+
+        Assert.Equal(["base:allocation"], Query());
+        Assert.Equal(["base:allocation"], Query("base:"));
+        Assert.Equal(["base:allocation"], Query("base:allocation", "qemu:dirty-bitmap:x"));
+        Assert.Empty(Query("qemu:allocation-depth"));
+    }
+
+    [Fact]
+    public async Task Large_reads_in_flight_are_bounded_by_the_byte_budget()
+    {
+        const int size = 256 * 1024;
+        const int fit = 4;
+        await using var nbd = NbdTestServer.Start(inFlightBytes: fit * size);
+        var id = nbd.Gateway.AddVolume(4 * 1024 * 1024);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int started = 0;
+        nbd.Gateway.SetReadGate(id, _ =>
+        {
+            Interlocked.Increment(ref started);
+            return release.Task;
+        });
+        using var client = RawNbdClient.Connect(nbd.Port);
+        client.Go(id.ToString());
+        const int max = size;
+
+        for (ulong i = 0; i < (ulong)fit + 2; i++) client.SendRequest(NbdProtocol.CmdRead, i, (i % 2) * (ulong)max, max);
+        await PollAsync(() => Volatile.Read(ref started) >= fit, $"{fit} large reads to reach the gateway");
+        Assert.Equal(fit, Volatile.Read(ref started)); // the rest wait for buffer budget, not for a slot
+
+        release.SetResult();
+        var data = new byte[max];
+        for (int i = 0; i < fit + 2; i++)
+        {
+            Assert.Equal(0u, client.ReceiveSimpleReply().Error);
+            client.ReceiveInto(data);
+        }
+        Assert.Equal(fit + 2, Volatile.Read(ref started));
     }
 
     private static (ushort Flags, ushort Type, ulong Cookie, byte[] Payload) ReceiveChunk(RawNbdClient client)

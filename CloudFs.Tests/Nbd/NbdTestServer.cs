@@ -22,7 +22,7 @@ public sealed class NbdTestServer : IAsyncDisposable
     public ConcurrentQueue<string> Log { get; } = new();
     public int Port => Server.Port;
 
-    public static NbdTestServer Start(MemoryVolumeGateway? gateway = null, ITestOutputHelper? output = null)
+    public static NbdTestServer Start(MemoryVolumeGateway? gateway = null, ITestOutputHelper? output = null, TimeSpan? handshakeTimeout = null, long? inFlightBytes = null)
     {
         gateway ??= new MemoryVolumeGateway();
         NbdTestServer? result = null;
@@ -31,7 +31,11 @@ public sealed class NbdTestServer : IAsyncDisposable
             result?.Log.Enqueue(line);
             try { output?.WriteLine(line); }
             catch (InvalidOperationException) { } // a line logged after the test ended
-        });
+        })
+        {
+            HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(60),
+            InFlightBytesPerConnection = inFlightBytes ?? NbdConnection.DefaultInFlightByteBudget,
+        };
         result = new NbdTestServer(gateway, server);
         server.Start();
         return result;
