@@ -10,6 +10,13 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore : IAppendSink
 {
+    /// <summary>
+    /// Blocks one entry may carry on this device: <see cref="MaxEntryBlocks"/>, unless a segment is too small to hold
+    /// such an entry (with its CRC table and the segment's header and end record).
+    /// </summary>
+    public int MaxBlocksPerEntry =>
+        (int)Math.Min(MaxEntryBlocks, (_layout.SegmentSize - 2 * SegmentRecord.Size) / BlockSize - 1 - EntryHeader.TableSectorsFor(MaxEntryBlocks));
+
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     /// <summary>Creates a volume: a fresh secret view-stamp (kept in the key file, never in the log) and a creation entry, durable on return.</summary>
@@ -88,8 +95,8 @@ public sealed partial class LogStore : IAppendSink
         ThrowIfDisposed();
         var vol = Volume(volume);
         CheckRange(vol, offset, data.Length);
-        if (data.Length == 0 || data.Length > MaxEntryBlocks * BlockSize)
-            throw new InvalidRangeException($"one entry carries 1..{MaxEntryBlocks} blocks, not {data.Length} bytes");
+        if (data.Length == 0 || data.Length > MaxBlocksPerEntry * BlockSize)
+            throw new InvalidRangeException($"one entry carries 1..{MaxBlocksPerEntry} blocks here, not {data.Length} bytes");
         var buf = EntryCodec.BuildData(EntryKind.Data, volume, offset / BlockSize, data.Span, Now);
         return new ValueTask<AppendResult>(Submit(vol, expectedLsn, buf, EntryKind.Data, durable).Done.Task);
     }
@@ -114,15 +121,18 @@ public sealed partial class LogStore : IAppendSink
         var vol = Volume(volume);
         CheckRange(vol, offset, data.Length);
         if (data.Length == 0) throw new InvalidRangeException("nothing to write");
-        const int max = MaxEntryBlocks * BlockSize;
-        Task<AppendResult>? last = null;
+        var max = MaxBlocksPerEntry * BlockSize;
+        var parts = new List<Task<AppendResult>>();
         for (var done = 0; done < data.Length; done += max)
         {
             var chunk = data.Slice(done, Math.Min(max, data.Length - done));
             var buf = EntryCodec.BuildData(EntryKind.Data, volume, (offset + done) / BlockSize, chunk.Span, Now);
-            last = Submit(vol, -1, buf, EntryKind.Data, durable && done + chunk.Length == data.Length).Done.Task;
+            parts.Add(Submit(vol, -1, buf, EntryKind.Data, durable && done + chunk.Length == data.Length).Done.Task);
         }
-        return await last!.ConfigureAwait(false);
+        // In order: the first failure is the reason (later parts fail only because they chained onto it).
+        AppendResult last = default;
+        foreach (var p in parts) last = await p.ConfigureAwait(false);
+        return last;
     }
 
     public ValueTask<AppendResult> WriteZeroesAsync(Id160 volume, long offset, long length, bool durable = false, CancellationToken ct = default)

@@ -29,7 +29,10 @@ public sealed partial class LogStore
     }
 
     /// <summary>Reclaims segments with enough dead bytes, online, crash-safe.</summary>
-    public async Task<CompactionResult> CompactAsync(CancellationToken ct = default)
+    public Task<CompactionResult> CompactAsync(CancellationToken ct = default) => CompactAsync(checkpoint: true, ct);
+
+    /// <summary>Tests pass checkpoint=false to leave relocations to be replayed (segments then stay in use).</summary>
+    internal async Task<CompactionResult> CompactAsync(bool checkpoint, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         await _compactionGate.WaitAsync(ct).ConfigureAwait(false);
@@ -61,7 +64,7 @@ public sealed partial class LogStore
                 compacted.Add(seg);
             }
             var freed = 0;
-            if (compacted.Count > 0)
+            if (compacted.Count > 0 && checkpoint)
             {
                 foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
                 await WriteCheckpointAsync(ct).ConfigureAwait(false);
@@ -78,9 +81,9 @@ public sealed partial class LogStore
         var e = run.Extent;
         var vol = _volumes[run.Volume];
         long copied = 0;
-        for (var done = 0; done < e.Count; done += MaxEntryBlocks)
+        for (var done = 0; done < e.Count; done += MaxBlocksPerEntry)
         {
-            var n = Math.Min(MaxEntryBlocks, e.Count - done);
+            var n = Math.Min(MaxBlocksPerEntry, e.Count - done);
             var part = new Extent(e.Start + done, n, e.LogBlock + done, e.EntryBlock);
             var data = new byte[n * BlockSize];
             ReadRun(vol, part, data);

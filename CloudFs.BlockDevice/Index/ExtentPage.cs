@@ -39,8 +39,7 @@ internal sealed class ExtentPage
     /// <summary>Index of the last extent starting at or before <paramref name="key"/>, or -1.</summary>
     internal int Floor(long key)
     {
-        int r = Starts.AsSpan(0, Length).BinarySearch(key);
-        return r >= 0 ? r : ~r - 1;
+        return SortedSearch.Floor(Starts, Length, key);
     }
 
     internal void Set(int i, long start, int count, long log, long entry)

@@ -51,6 +51,9 @@ internal sealed class GroupCommitAppender : IDisposable
     /// <summary>Bytes of entries appended since the store opened (the checkpoint trigger reads it).</summary>
     public long BytesAppended => Interlocked.Read(ref _bytesAppended);
 
+    /// <summary>Writer-thread counters for profiling (benchmarks print them).</summary>
+    internal readonly AppenderStats Stats = new();
+
     public void Enqueue(LogRequest r)
     {
         lock (_gate)
@@ -74,6 +77,8 @@ internal sealed class GroupCommitAppender : IDisposable
                 while (_queue.Count == 0 && !_stopping) Monitor.Wait(_gate);
                 if (_queue.Count == 0) return;
                 (_queue, _batch) = (_batch, _queue);
+                Stats.Batches++;
+                Stats.Requests += _batch.Count;
             }
             try
             {
@@ -94,11 +99,13 @@ internal sealed class GroupCommitAppender : IDisposable
     }
 
     private readonly List<EntryItem> _placed = new();
+    private bool _commitNow, _syncPending;
     private readonly List<FlushItem> _flushes = new();
 
     private void ProcessBatch(List<LogRequest> batch)
     {
-        var sync = false;
+        ref var sync = ref _syncPending;
+        sync = false;
         foreach (var r in batch)
         {
             switch (r)
@@ -107,9 +114,8 @@ internal sealed class GroupCommitAppender : IDisposable
                     if (e.Done.Task.IsCompleted) break;
                     var refused = _sink.Admit(e);
                     if (refused is not null) { e.Buffer.Dispose(); e.Done.TrySetException(refused); break; }
-                    if (!Place(e))
+                    if (Place(e) is { } full)
                     {
-                        var full = new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {e.Buffer.Length} bytes");
                         _sink.Rejected(e, full);
                         e.Buffer.Dispose();
                         e.Done.TrySetException(full);
@@ -141,7 +147,13 @@ internal sealed class GroupCommitAppender : IDisposable
     private void Commit(ref bool sync, bool forceSync)
     {
         WriteStaging();
-        if (sync || forceSync) _device.Flush();
+        if (sync || forceSync)
+        {
+            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _device.Flush();
+            Stats.SyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            Stats.Syncs++;
+        }
         sync = false;
         foreach (var e in _placed)
         {
@@ -160,16 +172,18 @@ internal sealed class GroupCommitAppender : IDisposable
     }
 
     /// <summary>Copies a sealed entry into the staging buffer, moving to the next segment when it does not fit.</summary>
-    private bool Place(EntryItem e)
+    private Exception? Place(EntryItem e)
     {
         var size = e.Buffer.Length;
+        if (size + 2 * SegmentRecord.Size > _layout.SegmentSize)
+            return new InvalidRangeException($"an entry of {size} bytes does not fit a {_layout.SegmentSize}-byte segment");
         var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
         // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
         if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
         {
             var seq = _nextSeq;
             var next = _segments.Allocate(_segIndex, seq);
-            if (next < 0) return false;
+            if (next < 0) return new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
             _nextSeq++;
             SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
             WriteStaging();
@@ -180,12 +194,13 @@ internal sealed class GroupCommitAppender : IDisposable
             _stageLen = _stageWritten = 0;
             SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
         }
-        if (_stageLen + size > StagingSize) WriteStaging();
+        if (_stageLen + size > StagingSize) _commitNow = true;
+        if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
         e.DeviceOffset = _stageBase + _stageLen;
         EntryCodec.Seal(e.Buffer.Span, _segSeq);
         e.Buffer.Span.CopyTo(Reserve(size));
         Interlocked.Add(ref _bytesAppended, size);
-        return true;
+        return null;
     }
 
     private Span<byte> Reserve(int n)
@@ -200,7 +215,11 @@ internal sealed class GroupCommitAppender : IDisposable
         if (_stageLen == _stageWritten) return;
         var end = (_stageLen + Page - 1) & ~(Page - 1);
         _staging.Span[_stageLen..end].Clear();
+        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         _device.Write(_staging.Span[..end], _stageBase);
+        Stats.WriteTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        Stats.Writes++;
+        Stats.WriteBytes += end;
         var keep = _stageLen & ~(Page - 1);
         var tail = _stageLen - keep;
         if (keep > 0)
@@ -233,5 +252,16 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         Stop();
         ((IDisposable)_staging).Dispose();
+    }
+}
+
+internal sealed class AppenderStats
+{
+    public long Batches, Requests, Writes, WriteBytes, WriteTicks, Syncs, SyncTicks;
+
+    public override string ToString()
+    {
+        static double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+        return $"batches {Batches} (avg {(Batches == 0 ? 0 : Requests / (double)Batches):F1} requests), writes {Writes} (avg {(Writes == 0 ? 0 : WriteBytes / Writes / 1024)} KiB, {Ms(WriteTicks):F0} ms), syncs {Syncs} ({Ms(SyncTicks):F0} ms)";
     }
 }

@@ -151,17 +151,35 @@ public sealed class ExtentIndexTests
     }
 
     [Fact]
-    public void Relocate_of_whole_extents_on_a_shared_page_moves_them_for_every_sharer_once()
+    public void Relocate_of_whole_extents_never_changes_an_index_sharing_the_page()
     {
         var live = new ExtentIndex();
         live.Insert(0, 10, 1000, 1);
         live.Insert(10, 10, 2000, 2);
         var snap = live.Snapshot();
         Assert.Equal(10, snap.Relocate(0, 10, 1000, 6000, 3));
-        // Same bytes, new place: the live index sharing the page sees it too, and relocating it reports the blocks as moved.
-        Assert.Equal([new Extent(0, 10, 6000, 3), new Extent(10, 10, 2000, 2)], live.Enumerate().ToList());
+        Assert.Equal([new Extent(0, 10, 6000, 3), new Extent(10, 10, 2000, 2)], snap.Enumerate().ToList());
+        Assert.Equal([new Extent(0, 10, 1000, 1), new Extent(10, 10, 2000, 2)], live.Enumerate().ToList());
         Assert.Equal(10, live.Relocate(0, 10, 1000, 6000, 3));
-        Assert.Equal(live.PageCount, snap.PagesSharedWith(live));
+        Assert.Equal(snap.Enumerate().ToList(), live.Enumerate().ToList());
+        // Replaying the same relocation (recovery rolls it forward again) changes nothing and reports the same count.
+        Assert.Equal(10, live.Relocate(0, 10, 1000, 6000, 3));
+        Assert.Equal(snap.Enumerate().ToList(), live.Enumerate().ToList());
+    }
+
+    [Fact]
+    public void Relocate_of_a_frozen_index_publishes_a_new_tree_and_leaves_held_pages_alone()
+    {
+        var live = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 40; i++) live.Insert(i * 10, 5, 1000 + i * 5, i);
+        var snap = live.Snapshot();
+        int sharedBefore = snap.PagesSharedWith(live);
+        Assert.Equal(3, snap.Relocate(101, 3, 1051, 8000, 99));   // splits the extent at 100 in the snapshot only
+        Assert.Equal(sharedBefore - 1, snap.PagesSharedWith(live));
+        Assert.Equal([new Extent(100, 1, 1050, 10), new Extent(101, 3, 8000, 99), new Extent(104, 1, 1054, 10)], Look(snap, 100, 5));
+        Assert.Equal([new Extent(100, 5, 1050, 10)], Look(live, 100, 5));
+        Assert.Equal(42, snap.Count);
+        Assert.Equal(40, live.Count);
     }
 
     [Fact]
@@ -175,5 +193,63 @@ public sealed class ExtentIndexTests
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Insert(long.MaxValue - 2, 4, 10, 1));
         Assert.Throws<ArgumentOutOfRangeException>(() => index.Remove(0, -1));
         Assert.Equal([new Extent(0, 4, 10, 1)], index.Enumerate().ToList());
+    }
+
+    [Fact]
+    public void Lookup_allocates_nothing_once_the_output_list_has_room()
+    {
+        var parent = new ExtentIndex(pageCapacity: 8);
+        for (int i = 0; i < 1000; i++) parent.Insert(i * 3, 2, 10_000 + i * 2, i);
+        var branch = parent.Branch();
+        for (int i = 0; i < 300; i++) branch.Insert(i * 7, 1, 90_000 + i, 5000 + i);
+        var output = new List<Extent>(256);
+        void Run()
+        {
+            for (int i = 0; i < 2000; i++)
+            {
+                output.Clear();
+                branch.Lookup(i * 13 % 3000, 1 + i % 40, output);
+            }
+        }
+        Run();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Run();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void Sequential_and_random_lookups_agree_with_a_fresh_search()
+    {
+        // Lookups reuse the page found last time; jumping around must never return a stale page's answer.
+        var index = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 200; i++) index.Insert(i * 5, 3, 1000 + i * 3, i);
+        var rng = new Random(7);
+        for (int k = 0; k < 2000; k++)
+        {
+            long at = k % 3 == 0 ? rng.Next(1000) : k % 1000;
+            var got = Look(index, at, 1);
+            long slot = at / 5, off = at % 5;
+            if (off < 3) Assert.Equal([new Extent(at, 1, 1000 + slot * 3 + off, slot)], got);
+            else Assert.Empty(got);
+        }
+    }
+
+    [Fact]
+    public void A_reader_that_began_before_a_frozen_index_was_relocated_finishes_on_the_tree_it_started_on()
+    {
+        // Branch parents and checkpoint snapshots are read without the relocating volume's lock: a reader must see
+        // one whole tree, before or after, never a tree being changed under it.
+        var live = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 64; i++) live.Insert(i * 10, 8, 1000 + i * 8, i);
+        var snap = live.Snapshot();
+        var before = snap.Enumerate().ToList();
+        using var reader = snap.Enumerate().GetEnumerator();
+        Assert.True(reader.MoveNext());
+        var seen = new List<Extent> { reader.Current };
+        for (int i = 1; i < 64; i += 2) Assert.Equal(4, snap.Relocate(i * 10 + 2, 4, 1000 + i * 8 + 2, 100_000 + i * 8 + 2, 1000 + i));
+        while (reader.MoveNext()) seen.Add(reader.Current);
+        Assert.Equal(before, seen);
+        Assert.Equal(64 + 2 * 32, snap.Count);
+        Assert.Equal([new Extent(12, 4, 100_010, 1001)], Look(snap, 12, 4));
     }
 }

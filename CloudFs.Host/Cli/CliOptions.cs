@@ -1,0 +1,86 @@
+// Options shared by several commands (--contact, --http) and the typed parsers that refuse bad values at parse time.
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Cli;
+
+internal static class CliOptions
+{
+    public const int DefaultAkkaPort = 4053;
+    public const int DefaultHttpPort = 8090;
+
+    public static Option<IReadOnlyList<IPEndPoint>> Contact() => new("--contact")
+    {
+        Description = "Cluster nodes to ask, IP[:PORT],... (akka port, default 4053)",
+        HelpName = "IP[:PORT],...",
+        DefaultValueFactory = _ => [new IPEndPoint(IPAddress.Loopback, DefaultAkkaPort)],
+        CustomParser = r => AddressList(r, DefaultAkkaPort),
+    };
+
+    public static Option<IPEndPoint> Http() => new("--http")
+    {
+        Description = "The node's HTTP API, IP[:PORT] (default 127.0.0.1:8090)",
+        HelpName = "IP[:PORT]",
+        DefaultValueFactory = _ => new IPEndPoint(IPAddress.Loopback, DefaultHttpPort),
+        CustomParser = r => Address(r, DefaultHttpPort),
+    };
+
+    /// <summary>--size; null when not given (the description names the default in operator units).</summary>
+    public static Option<long?> Size(string description) => new("--size")
+    {
+        Description = description,
+        HelpName = "SIZE",
+        CustomParser = r => Size(r),
+    };
+
+    public static long Size(ArgumentResult r)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (SizeParser.TryParse(text, out var bytes) && bytes > 0) return bytes;
+        r.AddError($"'{text}' is not a size (bytes, or a number with K, M, G or T, e.g. 8G)");
+        return 0;
+    }
+
+    public static Id160 Id(ArgumentResult r, string what)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (Id160.TryParse(text, out var id)) return id;
+        r.AddError($"'{text}' is not a {what} (40 hex characters)");
+        return default;
+    }
+
+    public static int Port(ArgumentResult r)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
+            return port;
+        r.AddError($"'{text}' is not a port number (1-65535)");
+        return 0;
+    }
+
+    /// <summary>An IP address written out in full (IPAddress.TryParse alone would take "1.2.3" as 1.2.0.3).</summary>
+    public static bool TryParseIp(string text, out IPAddress ip)
+    {
+        ip = IPAddress.None;
+        var full = text.Contains(':') || text.Count(c => c == '.') == 3;
+        return full && IPAddress.TryParse(text, out ip!);
+    }
+
+    public static IPEndPoint Address(ArgumentResult r, int defaultPort)
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (AddressParser.TryParse(text, defaultPort, out var ep)) return ep;
+        r.AddError($"'{text}' is not an address (IP or IP:PORT)");
+        return null!;
+    }
+
+    public static IReadOnlyList<IPEndPoint> AddressList(ArgumentResult r, int defaultPort)
+    {
+        var text = string.Join(',', r.Tokens.Select(t => t.Value));
+        if (AddressParser.TryParseList(text, defaultPort, out var list, out var bad)) return list;
+        r.AddError($"'{bad}' is not an address (IP or IP:PORT)");
+        return [];
+    }
+}

@@ -1,0 +1,85 @@
+// The `cloudfs` command tree (System.CommandLine): parses, reports usage errors in one sentence,
+// and turns every failure of a command into "cloudfs: <reason>" on stderr with a non-zero exit.
+using System.CommandLine;
+using System.Net.Http;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Cli;
+
+internal static class CloudFsCli
+{
+    public const int ExitUsage = 2;
+
+    public static RootCommand Build(CliIo io)
+    {
+        var root = new RootCommand("CloudFS: replicated, versioned virtual disks served over NBD and HTTP.");
+        root.Subcommands.Add(NodeCommand.Create(io));
+        root.Subcommands.Add(NukeCommand.Create(io));
+        foreach (var c in VolumeCommands.Create(io)) root.Subcommands.Add(c);
+        foreach (var c in StreamCommands.Create(io)) root.Subcommands.Add(c);
+        foreach (var c in ClusterCommands.Create(io)) root.Subcommands.Add(c);
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, CliIo io, CancellationToken ct = default)
+    {
+        var root = Build(io);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            var path = CommandPath(parse.CommandResult.Command);
+            var message = parse.Errors[0].Message.TrimEnd('.');
+            await io.Err.WriteLineAsync($"{path}: {message}. See '{path} --help'.");
+            await io.Err.FlushAsync(ct);
+            return ExitUsage;
+        }
+        var config = new InvocationConfiguration
+        {
+            Output = io.Out,
+            Error = io.Err,
+            // `node` stops on SIGINT/SIGTERM itself (PosixSignalRegistration), after a clean shutdown.
+            ProcessTerminationTimeout = null,
+            EnableDefaultExceptionHandler = false,
+        };
+        try
+        {
+            var code = await parse.InvokeAsync(config, ct);
+            await io.Out.FlushAsync(ct);
+            return code;
+        }
+        catch (Exception e)
+        {
+            // Still one sentence for the operator; the stack trace only on request (it is a bug, not bad input).
+            var reason = Describe(e) ?? $"internal error ({e.GetType().Name}: {e.Message}); set CLOUDFS_DEBUG=1 for the stack trace";
+            await io.Err.WriteLineAsync($"cloudfs: {reason}");
+            if (Describe(e) is null && Environment.GetEnvironmentVariable("CLOUDFS_DEBUG") is "1") await io.Err.WriteLineAsync(e.ToString());
+            await io.Err.FlushAsync(CancellationToken.None);
+            return e is CliException ce ? ce.ExitCode : 1;
+        }
+    }
+
+    /// <summary>The one sentence an operator sees for a failure; null for a bug.</summary>
+    internal static string? Describe(Exception e) => e switch
+    {
+        CliException c => c.Message,
+        CloudFsException c => c.Message,
+        TimeoutException t => t.Message,
+        HttpRequestException h => h.InnerException is System.Net.Sockets.SocketException s
+            ? $"cannot reach the node ({s.Message.ToLowerInvariant()}); is `cloudfs node` running there?"
+            : h.Message,
+        TaskCanceledException => "interrupted",
+        OperationCanceledException => "interrupted",
+        IOException io => io.Message,
+        UnauthorizedAccessException u => u.Message,
+        _ => null,
+    };
+
+    private static string CommandPath(Command command)
+    {
+        var names = new List<string>();
+        for (var c = command; c is not null; c = c.Parents.OfType<Command>().FirstOrDefault())
+            names.Add(c is RootCommand ? "cloudfs" : c.Name);
+        names.Reverse();
+        return string.Join(' ', names);
+    }
+}

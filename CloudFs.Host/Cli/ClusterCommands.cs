@@ -1,0 +1,95 @@
+// `cloudfs cluster …` and `cloudfs sharding …`: the Petabridge.Cmd-style inspection commands, answered by the management actor.
+using System.CommandLine;
+using System.Net;
+using CloudFs.Actors.Management;
+
+namespace CloudFs.Host.Cli;
+
+internal static class ClusterCommands
+{
+    public static IEnumerable<Command> Create(CliIo io)
+    {
+        var cluster = new Command("cluster", "Inspect and change cluster membership.");
+        cluster.Subcommands.Add(Show(io));
+        cluster.Subcommands.Add(Verb(io, "leader", "Print the cluster leader's address."));
+        cluster.Subcommands.Add(Verb(io, "status", "Print this cluster's status as the contacted node sees it."));
+        cluster.Subcommands.Add(Verb(io, "down-unreachable", "Mark every unreachable member down."));
+        cluster.Subcommands.Add(AddressVerb(io, "join", "Make the contacted node join the cluster at ADDR."));
+        cluster.Subcommands.Add(AddressVerb(io, "leave", "Make the member at ADDR leave the cluster gracefully."));
+        cluster.Subcommands.Add(AddressVerb(io, "down", "Mark the member at ADDR down."));
+        yield return cluster;
+
+        var sharding = new Command("sharding", "Inspect cluster sharding (where volumes' entities live).");
+        sharding.Subcommands.Add(Sharding(io, "regions", "List the shard regions."));
+        sharding.Subcommands.Add(Sharding(io, "stats", "Print shard and entity counts per region."));
+        yield return sharding;
+    }
+
+    internal static IEnumerable<string> ShowLines(ClusterMembers members)
+    {
+        foreach (var m in members.Members)
+        {
+            var roles = m.Roles.Count == 0 ? "-" : string.Join(',', m.Roles);
+            yield return $"{m.Address} {roles} {m.Status} {m.Reachability} {(string.IsNullOrEmpty(m.HostId) ? "-" : m.HostId)}";
+        }
+        yield return $"Count: {members.Members.Count}";
+    }
+
+    private static Command Show(CliIo io)
+    {
+        var contact = CliOptions.Contact();
+        var command = new Command("show", "One line per member (address, roles, status, reachability, host id), then Count: N.") { contact };
+        command.SetAction(async (parse, ct) =>
+        {
+            var members = await ManagementCall.AskAsync<ClusterMembers>(parse.GetValue(contact)!, new ShowCluster(), ManagementCall.DefaultTimeout, ct);
+            foreach (var line in ShowLines(members)) await io.Out.WriteLineAsync(line);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Verb(CliIo io, string verb, string description)
+    {
+        var contact = CliOptions.Contact();
+        var command = new Command(verb, description) { contact };
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, new ClusterCommand(verb, null), ct));
+        return command;
+    }
+
+    private static Command AddressVerb(CliIo io, string verb, string description)
+    {
+        var address = new Argument<string>("ADDR") { Description = "The member, IP[:PORT] or its full akka address" };
+        address.Validators.Add(r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (!text.Contains("://", StringComparison.Ordinal) && !AddressParser.TryParse(text, CliOptions.DefaultAkkaPort, out _))
+                r.AddError($"'{text}' is not a member address (IP[:PORT] or akka.tcp://cloudfs@IP:PORT)");
+        });
+        var contact = CliOptions.Contact();
+        var command = new Command(verb, description) { address, contact };
+        command.SetAction((parse, ct) =>
+        {
+            var text = parse.GetValue(address)!;
+            var normalized = text.Contains("://", StringComparison.Ordinal) || !AddressParser.TryParse(text, CliOptions.DefaultAkkaPort, out var ep)
+                ? text
+                : AddressParser.Format(ep);
+            return Print(io, parse.GetValue(contact)!, new ClusterCommand(verb, normalized), ct);
+        });
+        return command;
+    }
+
+    private static Command Sharding(CliIo io, string verb, string description)
+    {
+        var contact = CliOptions.Contact();
+        var command = new Command(verb, description) { contact };
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, new ShardingCommand(verb), ct));
+        return command;
+    }
+
+    private static async Task<int> Print(CliIo io, IReadOnlyList<IPEndPoint> contacts, IManagementMessage request, CancellationToken ct)
+    {
+        var output = await ManagementCall.AskAsync<CommandOutput>(contacts, request, ManagementCall.DefaultTimeout, ct);
+        await io.Out.WriteAsync(output.Text.EndsWith('\n') ? output.Text : output.Text + "\n");
+        return 0;
+    }
+}

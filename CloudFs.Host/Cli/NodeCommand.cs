@@ -1,0 +1,87 @@
+// `cloudfs node`: turns the flags into NodeOptions and runs the node until SIGINT/SIGTERM.
+using System.CommandLine;
+using System.Net;
+using CloudFs.Actors.Node;
+using CloudFs.BlockDevice;
+using CloudFs.Host.Node;
+
+namespace CloudFs.Host.Cli;
+
+internal static class NodeCommand
+{
+    public static Command Create(CliIo io)
+    {
+        var defaults = new NodeOptions();
+        var device = new Option<string>("--device")
+        {
+            Description = $"The log: a regular file (created sparse when missing) or a raw block device [default: {defaults.DevicePath}]",
+            HelpName = "PATH",
+        };
+        var size = CliOptions.Size($"Size of a log file created on first use (bytes, or with K, M, G, T) [default: {SizeParser.Describe(defaults.Size)}]");
+        var hostId = new Option<Id160?>("--host-id")
+        {
+            Description = "This host's id (40 hex); generated once and kept in the device header when omitted",
+            HelpName = "HEX40",
+            CustomParser = r => CliOptions.Id(r, "host id"),
+        };
+        var listen = new Option<IPAddress?>("--listen")
+        {
+            Description = $"The IP address every port binds to [default: {defaults.Listen}]",
+            HelpName = "IP",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (CliOptions.TryParseIp(text, out var ip)) return ip;
+                r.AddError($"'{text}' is not an IP address");
+                return IPAddress.None;
+            },
+        };
+        var seeds = new Option<IReadOnlyList<IPEndPoint>>("--seeds")
+        {
+            Description = "Other nodes to join, IP[:PORT],... (akka port, default 4053)",
+            HelpName = "IP[:PORT],...",
+            CustomParser = r => CliOptions.AddressList(r, defaults.AkkaPort),
+        };
+        var akkaPort = PortOption("--akka-port", "Akka.NET cluster remoting port", defaults.AkkaPort);
+        var httpPort = PortOption("--http-port", "HTTP port (heads, streams, byte ranges, metrics)", defaults.HttpPort);
+        var nbdPort = PortOption("--nbd-port", "NBD port (qemu, fio, nbd-client)", defaults.NbdPort);
+        var config = new Option<FileInfo?>("--config")
+        {
+            Description = "Extra HOCON layered over the built-in configuration",
+            HelpName = "FILE",
+        };
+
+        var command = new Command("node", "Start a node: a one-node cluster on 127.0.0.1 unless --seeds names others. Prints one line when ready; stops on SIGINT/SIGTERM.")
+        {
+            device, size, hostId, listen, seeds, akkaPort, httpPort, nbdPort, config,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var configFile = parse.GetValue(config);
+            if (configFile is not null && !configFile.Exists)
+                throw new CliException($"the configuration file {configFile.FullName} does not exist", CloudFsCli.ExitUsage);
+            var options = defaults with
+            {
+                DevicePath = parse.GetValue(device) ?? defaults.DevicePath,
+                Size = parse.GetValue(size) ?? defaults.Size,
+                HostId = parse.GetValue(hostId),
+                Listen = parse.GetValue(listen)?.ToString() ?? defaults.Listen,
+                Seeds = (parse.GetValue(seeds) ?? []).Select(AddressParser.Format).ToArray(),
+                AkkaPort = parse.GetValue(akkaPort),
+                HttpPort = parse.GetValue(httpPort),
+                NbdPort = parse.GetValue(nbdPort),
+                ConfigFile = configFile?.FullName,
+            };
+            return await NodeRunner.RunAsync(options, io, ct);
+        });
+        return command;
+    }
+
+    private static Option<int> PortOption(string name, string description, int defaultPort) => new(name)
+    {
+        Description = description,
+        HelpName = "N",
+        DefaultValueFactory = _ => defaultPort,
+        CustomParser = CliOptions.Port,
+    };
+}

@@ -1,0 +1,98 @@
+// The HTTP client commands: heads, stream VERSION (binary to stdout) and apply (stdin to POST /log).
+using System.CommandLine;
+using System.Net;
+using System.Net.Http.Headers;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Cli;
+
+internal static class StreamCommands
+{
+    public static IEnumerable<Command> Create(CliIo io)
+    {
+        yield return Heads(io);
+        yield return Stream(io);
+        yield return Apply(io);
+    }
+
+    private static Uri BaseUri(IPEndPoint http) => new($"http://{AddressParser.Format(http)}/");
+
+    private static HttpClient Client(bool streaming) => new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) })
+    {
+        Timeout = streaming ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(60),
+    };
+
+    /// <summary>A non-2xx answer: the server's one-line reason becomes the CLI's error.</summary>
+    private static async Task EnsureSuccess(HttpResponseMessage response, string what, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode) return;
+        var body = (await response.Content.ReadAsStringAsync(ct)).Trim();
+        var reason = body.Length > 0 ? body.Split('\n')[0] : response.ReasonPhrase ?? "";
+        throw new CliException($"{what} failed: HTTP {(int)response.StatusCode} {reason}");
+    }
+
+    private static Command Heads(CliIo io)
+    {
+        var http = CliOptions.Http();
+        var command = new Command("heads", "Print <base id>:<current version id> for every volume the node holds (GET /heads).") { http };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = Client(streaming: false);
+            using var response = await client.GetAsync(new Uri(BaseUri(parse.GetValue(http)!), "heads"), ct);
+            await EnsureSuccess(response, "GET /heads", ct);
+            await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Stream(CliIo io)
+    {
+        var version = new Argument<Id160>("VERSION")
+        {
+            Description = "Stream the entries after this version (a volume's base id streams everything)",
+            CustomParser = r => CliOptions.Id(r, "version id"),
+        };
+        var follow = new Option<bool>("--follow") { Description = "Keep streaming new entries as they are written, until interrupted" };
+        var http = CliOptions.Http();
+        var command = new Command("stream", "Write the binary stream of a volume's entries after VERSION to stdout (GET /stream).") { version, follow, http };
+        command.SetAction(async (parse, ct) =>
+        {
+            var query = parse.GetValue(version).ToString() + (parse.GetValue(follow) ? "&follow=1" : "");
+            using var client = Client(streaming: true);
+            using var response = await client.GetAsync(new Uri(BaseUri(parse.GetValue(http)!), "stream?" + query), HttpCompletionOption.ResponseHeadersRead, ct);
+            await EnsureSuccess(response, "GET /stream", ct);
+            await using var body = await response.Content.ReadAsStreamAsync(ct);
+            await using var stdout = io.OpenStdout();
+            try
+            {
+                await body.CopyToAsync(stdout, 1 << 20, ct);
+            }
+            catch (OperationCanceledException) when (parse.GetValue(follow))
+            {
+                // Interrupting --follow is the normal way to end it.
+            }
+            await stdout.FlushAsync(CancellationToken.None);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Apply(CliIo io)
+    {
+        var http = CliOptions.Http();
+        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = Client(streaming: true);
+            await using var stdin = io.OpenStdin();
+            using var content = new StreamContent(stdin, 1 << 20);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var response = await client.PostAsync(new Uri(BaseUri(parse.GetValue(http)!), "log"), content, ct);
+            await EnsureSuccess(response, "POST /log", ct);
+            await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,46 @@
+// The two shapes of `cloudfs ls`: six white-space separated fields per line, or a JSON array with the same six fields.
+using System.Globalization;
+using System.Text.Json;
+using CloudFs.Actors.Management;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Cli;
+
+internal static class VolumeListFormat
+{
+    public static string Mode(VolumeMode mode) => mode == VolumeMode.Sync ? "sync" : "async";
+
+    public static string Line(VolumeSummary v) => string.Join(' ',
+        v.Id,
+        v.Size.ToString(CultureInfo.InvariantCulture),
+        Mode(v.Mode),
+        string.IsNullOrEmpty(v.Primary) ? "-" : v.Primary,
+        v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas),
+        v.Version);
+
+    public static void WriteJson(Utf8JsonWriter json, VolumeSummary v)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", v.Id);
+        json.WriteNumber("size", v.Size);
+        json.WriteString("mode", Mode(v.Mode));
+        if (string.IsNullOrEmpty(v.Primary)) json.WriteNull("primary"); else json.WriteString("primary", v.Primary);
+        json.WriteStartArray("replicas");
+        foreach (var r in v.Replicas) json.WriteStringValue(r);
+        json.WriteEndArray();
+        json.WriteString("version", v.Version);
+        json.WriteEndObject();
+    }
+
+    public static string Json(IReadOnlyList<VolumeSummary> volumes)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartArray();
+            foreach (var v in volumes) WriteJson(json, v);
+            json.WriteEndArray();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+    }
+}

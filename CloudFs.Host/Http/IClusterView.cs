@@ -1,0 +1,51 @@
+// What the HTTP API asks of the cluster: members and volumes for /cluster, and where a volume's primary serves HTTP.
+using Akka.Actor;
+using CloudFs.Actors.Management;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Http;
+
+internal interface IClusterView
+{
+    Task<ClusterMembers> MembersAsync(CancellationToken ct);
+    Task<VolumeList> VolumesAsync(CancellationToken ct);
+    /// <summary>"IP:PORT" of the HTTP API of the volume's primary, or null when no primary is known.</summary>
+    Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct);
+}
+
+/// <summary>The production view: asks the node's management actor.</summary>
+internal sealed class ManagementClusterView(IActorRef management, int httpPort) : IClusterView
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Ask<ClusterMembers>(new ShowCluster(), ct);
+    public Task<VolumeList> VolumesAsync(CancellationToken ct) => Ask<VolumeList>(new ListVolumes(), ct);
+
+    public async Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct)
+    {
+        var summary = await Ask<VolumeSummary>(new GetVolume(volume.ToString()), ct);
+        if (string.IsNullOrEmpty(summary.Primary)) return null;
+        var members = await MembersAsync(ct);
+        var member = members.Members.FirstOrDefault(m => m.HostId == summary.Primary);
+        // Every node of a cluster uses the same ports on its own address (SPEC.md), so the primary's
+        // HTTP API is its akka host with this node's HTTP port.
+        return member is null ? null : HostOf(member.Address) is { } host ? $"{host}:{httpPort}" : null;
+    }
+
+    internal static string? HostOf(string akkaAddress)
+    {
+        try { return Address.Parse(akkaAddress).Host; }
+        catch (UriFormatException) { return null; }
+    }
+
+    private async Task<T> Ask<T>(IManagementMessage request, CancellationToken ct) where T : IManagementMessage
+    {
+        var answer = await management.Ask<IManagementMessage>(request, Timeout, ct);
+        return answer switch
+        {
+            T t => t,
+            CommandFailed f => throw new CloudFsException(f.Reason),
+            _ => throw new CloudFsException($"the management actor answered {answer.GetType().Name} to {request.GetType().Name}"),
+        };
+    }
+}

@@ -1,0 +1,32 @@
+// What the HTTP API needs of the node's log for /heads, /stream, POST /log and the log-usage metrics.
+// The only HTTP paths that talk to the engine directly; block data goes through IVolumeGateway.
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Http;
+
+internal interface IVersionLog
+{
+    IReadOnlyList<VolumeInfo> ListVolumes();
+    LogUsage Usage { get; }
+    /// <summary>As <see cref="LogStore.StreamAsync"/>: throws UnknownVersion/VersionCompacted before writing anything.</summary>
+    Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct);
+    /// <summary>As <see cref="LogStore.ApplyAsync"/>: stops at the first bad entry, keeping the ones before it.</summary>
+    Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct);
+}
+
+/// <summary>The production <see cref="IVersionLog"/>: the node's LogStore.</summary>
+internal sealed class LogStoreVersionLog(LogStore store) : IVersionLog
+{
+    public IReadOnlyList<VolumeInfo> ListVolumes() => store.ListVolumes();
+    public LogUsage Usage => store.Usage;
+    public Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct)
+    {
+        // SPEC.md: the base id streams everything, the creation entry included, so that a node that never
+        // held the volume can apply it; any later version streams the entries after it.
+        var (volume, _) = store.FindVersion(afterVersion);
+        return afterVersion == volume
+            ? store.StreamAsync(volume, 0, destination, follow, ct)
+            : store.StreamAsync(afterVersion, destination, follow, ct);
+    }
+    public Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct) => store.ApplyAsync(source, ct);
+}

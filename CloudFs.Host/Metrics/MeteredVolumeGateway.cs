@@ -1,0 +1,98 @@
+// Wraps the node's IVolumeGateway so that NBD and HTTP I/O is counted and timed in one place.
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using CloudFs.Actors.Gateway;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Metrics;
+
+internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics metrics) : IVolumeGateway
+{
+    public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => inner.ListAsync(ct);
+    public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) => inner.GetAsync(volume, ct);
+    public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
+        => inner.MapAsync(volume, offset, length, ct);
+
+    // Pooled builders: the per-request state machine is reused instead of allocated on every I/O.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        var start = Begin();
+        try
+        {
+            await inner.ReadAsync(volume, offset, destination, ct);
+            metrics.Reads.Inc();
+            metrics.ReadBytes.Inc(destination.Length);
+        }
+        catch
+        {
+            metrics.ReadErrors.Inc();
+            throw;
+        }
+        finally { End(metrics.ReadLatency, start); }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
+    {
+        var start = Begin();
+        try
+        {
+            await inner.WriteAsync(volume, offset, data, fua, ct);
+            metrics.Writes.Inc();
+            metrics.WrittenBytes.Inc(data.Length);
+        }
+        catch
+        {
+            metrics.WriteErrors.Inc();
+            throw;
+        }
+        finally { End(metrics.WriteLatency, start); }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default)
+    {
+        var start = Begin();
+        try
+        {
+            await inner.WriteZeroesAsync(volume, offset, length, fua, ct);
+            metrics.ZeroWrites.Inc();
+        }
+        catch
+        {
+            metrics.WriteErrors.Inc();
+            throw;
+        }
+        finally { End(metrics.WriteLatency, start); }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask FlushAsync(Id160 volume, CancellationToken ct = default)
+    {
+        var start = Begin();
+        try
+        {
+            await inner.FlushAsync(volume, ct);
+            metrics.Flushes.Inc();
+        }
+        catch
+        {
+            metrics.FlushErrors.Inc();
+            throw;
+        }
+        finally { End(metrics.FlushLatency, start); }
+    }
+
+    private long Begin()
+    {
+        metrics.InFlight.Inc();
+        return Stopwatch.GetTimestamp();
+    }
+
+    private void End(Prometheus.Histogram histogram, long start)
+    {
+        metrics.InFlight.Dec();
+        histogram.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
+    }
+}

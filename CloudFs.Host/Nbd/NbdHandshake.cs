@@ -1,0 +1,348 @@
+// The fixed-newstyle handshake: greeting, client flags, then option haggling until the client picks an export
+// (OPT_GO / OPT_EXPORT_NAME), aborts, or breaks the protocol. Runs once per connection, so it favours clarity over speed.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Text;
+using CloudFs.Actors.Gateway;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Nbd;
+
+internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolumeGateway gateway, Action<string>? log, string peer)
+{
+    private bool _noZeroes;
+    private bool _structured;
+    private Id160? _metaVolume;
+    private bool _metaBaseAllocation;
+
+    /// <summary>
+    /// True when the handshake ended on an error reply the client must still read (e.g. an oversized option):
+    /// the connection should half-close and drain rather than reset, so the reply is not lost.
+    /// </summary>
+    public bool DrainBeforeClose { get; private set; }
+
+    /// <summary>The negotiated session, or null when the connection must close (abort, EOF, protocol violation).</summary>
+    public async Task<NbdSession?> RunAsync(CancellationToken ct)
+    {
+        var greeting = writer.GetSpan(18);
+        BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdProtocol.NbdMagic);
+        BinaryPrimitives.WriteUInt64BigEndian(greeting[8..], NbdProtocol.OptionMagic);
+        BinaryPrimitives.WriteUInt16BigEndian(greeting[16..], NbdProtocol.FlagFixedNewstyle | NbdProtocol.FlagNoZeroes);
+        writer.Advance(18);
+        await writer.FlushAsync(ct);
+
+        var clientFlagBytes = await ReadExactAsync(4, ct);
+        if (clientFlagBytes is null) return null;
+        uint clientFlags = BinaryPrimitives.ReadUInt32BigEndian(clientFlagBytes);
+        if ((clientFlags & ~(NbdProtocol.ClientFlagFixedNewstyle | NbdProtocol.ClientFlagNoZeroes)) != 0)
+        {
+            // The protocol requires dropping a client that sets flags the server did not offer.
+            log?.Invoke($"nbd {peer}: client flags 0x{clientFlags:x} include unknown bits; closing");
+            return null;
+        }
+        _noZeroes = (clientFlags & NbdProtocol.ClientFlagNoZeroes) != 0;
+
+        while (true)
+        {
+            var header = await ReadExactAsync(16, ct);
+            if (header is null) return null;
+            ulong magic = BinaryPrimitives.ReadUInt64BigEndian(header);
+            uint option = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(8));
+            uint length = BinaryPrimitives.ReadUInt32BigEndian(header.AsSpan(12));
+            if (magic != NbdProtocol.OptionMagic)
+            {
+                log?.Invoke($"nbd {peer}: bad option magic 0x{magic:x16}; closing");
+                return null;
+            }
+            if (length > NbdProtocol.MaximumOptionLength)
+            {
+                // We will not buffer (or skip) an arbitrarily long option: say why, then end the connection politely.
+                WriteOptionReply(option, NbdProtocol.RepErrTooBig,
+                    $"option {option} carries {length} bytes; this server accepts at most {NbdProtocol.MaximumOptionLength}");
+                await writer.FlushAsync(ct);
+                log?.Invoke($"nbd {peer}: option {option} of {length} bytes is too big; closing");
+                DrainBeforeClose = true;
+                return null;
+            }
+            var data = length == 0 ? [] : await ReadExactAsync((int)length, ct);
+            if (data is null) return null;
+
+            switch (option)
+            {
+                case NbdProtocol.OptExportName:
+                {
+                    var session = await ExportNameAsync(data, ct);
+                    if (session is null) log?.Invoke($"nbd {peer}: OPT_EXPORT_NAME for unknown export '{Printable(data)}'; closing");
+                    return session;
+                }
+                case NbdProtocol.OptAbort:
+                    WriteOptionReply(option, NbdProtocol.RepAck);
+                    await writer.FlushAsync(ct);
+                    DrainBeforeClose = true;
+                    return null;
+                case NbdProtocol.OptList:
+                    await ListAsync(data, ct);
+                    break;
+                case NbdProtocol.OptInfo:
+                case NbdProtocol.OptGo:
+                {
+                    var session = await InfoOrGoAsync(option, data, ct);
+                    if (session is not null && option == NbdProtocol.OptGo)
+                    {
+                        await writer.FlushAsync(ct);
+                        return session;
+                    }
+                    break;
+                }
+                case NbdProtocol.OptStructuredReply:
+                    if (data.Length != 0) WriteOptionReply(option, NbdProtocol.RepErrInvalid, "OPT_STRUCTURED_REPLY takes no data");
+                    else
+                    {
+                        _structured = true;
+                        WriteOptionReply(option, NbdProtocol.RepAck);
+                    }
+                    break;
+                case NbdProtocol.OptListMetaContext:
+                case NbdProtocol.OptSetMetaContext:
+                    await MetaContextAsync(option, data, ct);
+                    break;
+                default:
+                    // Includes STARTTLS (this server runs without TLS) and extended headers.
+                    WriteOptionReply(option, NbdProtocol.RepErrUnsup, $"option {option} is not supported by this server");
+                    break;
+            }
+            await writer.FlushAsync(ct);
+        }
+    }
+
+    private async Task<NbdSession?> ExportNameAsync(byte[] data, CancellationToken ct)
+    {
+        var volume = await ResolveAsync(data, ct);
+        if (volume is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
+        var session = SessionFor(volume);
+        int size = _noZeroes ? 10 : 134;
+        var reply = writer.GetSpan(size)[..size];
+        reply.Clear();
+        BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)session.SizeBytes);
+        BinaryPrimitives.WriteUInt16BigEndian(reply[8..], session.TransmissionFlags);
+        writer.Advance(size);
+        await writer.FlushAsync(ct);
+        return session;
+    }
+
+    private async Task ListAsync(byte[] data, CancellationToken ct)
+    {
+        if (data.Length != 0)
+        {
+            WriteOptionReply(NbdProtocol.OptList, NbdProtocol.RepErrInvalid, "OPT_LIST takes no data");
+            return;
+        }
+        IReadOnlyList<VolumeInfo> volumes;
+        try { volumes = await gateway.ListAsync(ct); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log?.Invoke($"nbd {peer}: listing volumes failed: {e.Message}");
+            WriteOptionReply(NbdProtocol.OptList, NbdProtocol.RepErrPolicy, "the volume list is unavailable: " + e.Message);
+            return;
+        }
+        foreach (var volume in volumes)
+        {
+            var name = Encoding.UTF8.GetBytes(volume.BaseId.ToString());
+            var description = Encoding.UTF8.GetBytes(Describe(volume));
+            var payload = new byte[4 + name.Length + description.Length];
+            BinaryPrimitives.WriteUInt32BigEndian(payload, (uint)name.Length);
+            name.CopyTo(payload, 4);
+            description.CopyTo(payload, 4 + name.Length);
+            WriteOptionReply(NbdProtocol.OptList, NbdProtocol.RepServer, payload);
+        }
+        WriteOptionReply(NbdProtocol.OptList, NbdProtocol.RepAck);
+    }
+
+    private async Task<NbdSession?> InfoOrGoAsync(uint option, byte[] data, CancellationToken ct)
+    {
+        // Data: u32 name length, name, u16 number of info requests, that many u16 info types.
+        if (data.Length < 6) return Invalid(option, "the option is shorter than its fixed fields");
+        uint nameLength = BinaryPrimitives.ReadUInt32BigEndian(data);
+        if (nameLength > data.Length - 6) return Invalid(option, "the export name runs past the option data");
+        int countAt = 4 + (int)nameLength;
+        int requests = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(countAt));
+        if (data.Length != countAt + 2 + 2 * requests) return Invalid(option, "the number of information requests does not match the option length");
+        bool wantName = false, wantDescription = false;
+        for (int i = 0; i < requests; i++)
+        {
+            ushort info = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(countAt + 2 + 2 * i));
+            wantName |= info == NbdProtocol.InfoName;
+            wantDescription |= info == NbdProtocol.InfoDescription;
+        }
+
+        var volume = await ResolveAsync(data.AsMemory(4, (int)nameLength), ct);
+        if (volume is null)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrUnknown,
+                $"no volume named '{Printable(data.AsSpan(4, (int)nameLength))}' on this node (the export name is a 40-hex volume id)");
+            return null;
+        }
+        var session = SessionFor(volume);
+
+        Span<byte> export = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt16BigEndian(export, NbdProtocol.InfoExport);
+        BinaryPrimitives.WriteUInt64BigEndian(export[2..], (ulong)session.SizeBytes);
+        BinaryPrimitives.WriteUInt16BigEndian(export[10..], session.TransmissionFlags);
+        WriteOptionReply(option, NbdProtocol.RepInfo, export);
+        if (wantName) WriteInfoString(option, NbdProtocol.InfoName, volume.BaseId.ToString());
+        if (wantDescription) WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume));
+        // Always sent: the server enforces 512-byte alignment, so every client must learn it.
+        Span<byte> sizes = stackalloc byte[14];
+        BinaryPrimitives.WriteUInt16BigEndian(sizes, NbdProtocol.InfoBlockSize);
+        BinaryPrimitives.WriteUInt32BigEndian(sizes[2..], NbdProtocol.MinimumBlockSize);
+        BinaryPrimitives.WriteUInt32BigEndian(sizes[6..], NbdProtocol.PreferredBlockSize);
+        BinaryPrimitives.WriteUInt32BigEndian(sizes[10..], NbdProtocol.MaximumPayload);
+        WriteOptionReply(option, NbdProtocol.RepInfo, sizes);
+        WriteOptionReply(option, NbdProtocol.RepAck);
+        return session;
+    }
+
+    private async Task MetaContextAsync(uint option, byte[] data, CancellationToken ct)
+    {
+        bool set = option == NbdProtocol.OptSetMetaContext;
+        if (!_structured)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrInvalid, "meta contexts need structured replies to be negotiated first");
+            return;
+        }
+        // Data: u32 export name length, name, u32 number of queries, then each query as u32 length + string.
+        if (data.Length < 8 || BinaryPrimitives.ReadUInt32BigEndian(data) > data.Length - 8)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrInvalid, "the export name runs past the option data");
+            return;
+        }
+        int nameLength = (int)BinaryPrimitives.ReadUInt32BigEndian(data);
+        int at = 4 + nameLength;
+        uint queries = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at));
+        at += 4;
+        bool matched = queries == 0 && !set; // An empty list asks for every context; an empty set selects none.
+        for (uint i = 0; i < queries; i++)
+        {
+            if (data.Length - at < 4 || BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at)) > data.Length - at - 4)
+            {
+                WriteOptionReply(option, NbdProtocol.RepErrInvalid, "a meta context query runs past the option data");
+                return;
+            }
+            int queryLength = (int)BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at));
+            var query = data.AsSpan(at + 4, queryLength);
+            at += 4 + queryLength;
+            matched |= query.SequenceEqual("base:allocation"u8) || (!set && query.SequenceEqual("base:"u8));
+        }
+        if (at != data.Length)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrInvalid, "trailing bytes after the meta context queries");
+            return;
+        }
+        var volume = await ResolveAsync(data.AsMemory(4, nameLength), ct);
+        if (volume is null)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrUnknown, $"no volume named '{Printable(data.AsSpan(4, nameLength))}' on this node");
+            return;
+        }
+        if (matched)
+        {
+            var name = Encoding.UTF8.GetBytes(NbdProtocol.BaseAllocation);
+            var payload = new byte[4 + name.Length];
+            // Ids in a LIST reply are reserved (zero); SET hands out the id BLOCK_STATUS replies will carry.
+            BinaryPrimitives.WriteUInt32BigEndian(payload, set ? NbdProtocol.BaseAllocationContextId : 0);
+            name.CopyTo(payload, 4);
+            WriteOptionReply(option, NbdProtocol.RepMetaContext, payload);
+        }
+        if (set)
+        {
+            _metaVolume = volume.BaseId;
+            _metaBaseAllocation = matched;
+        }
+        WriteOptionReply(option, NbdProtocol.RepAck);
+    }
+
+    private NbdSession SessionFor(VolumeInfo volume) => new(
+        volume.BaseId,
+        volume.SizeBytes,
+        NbdSession.FlagsFor(volume, _structured),
+        _structured,
+        // Contexts chosen for another export do not carry over to this one.
+        _metaBaseAllocation && _metaVolume == volume.BaseId);
+
+    /// <summary>The volume an export name designates: its 40-hex id, or "" for the only volume when there is one.</summary>
+    private async Task<VolumeInfo?> ResolveAsync(ReadOnlyMemory<byte> name, CancellationToken ct)
+    {
+        try
+        {
+            if (name.Length == 0)
+            {
+                var all = await gateway.ListAsync(ct);
+                return all.Count == 1 ? all[0] : null;
+            }
+            if (name.Length != 2 * Id160.Size) return null;
+            var text = Encoding.ASCII.GetString(name.Span);
+            return Id160.TryParse(text, out var id) ? await gateway.GetAsync(id, ct) : null;
+        }
+        catch (VolumeNotFoundException) { return null; }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log?.Invoke($"nbd {peer}: looking up export '{Printable(name.Span)}' failed: {e.Message}");
+            return null;
+        }
+    }
+
+    private NbdSession? Invalid(uint option, string message)
+    {
+        WriteOptionReply(option, NbdProtocol.RepErrInvalid, message);
+        return null;
+    }
+
+    private void WriteInfoString(uint option, ushort info, string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        var payload = new byte[2 + bytes.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(payload, info);
+        bytes.CopyTo(payload, 2);
+        WriteOptionReply(option, NbdProtocol.RepInfo, payload);
+    }
+
+    private void WriteOptionReply(uint option, uint type, string message) =>
+        WriteOptionReply(option, type, Encoding.UTF8.GetBytes(message));
+
+    private void WriteOptionReply(uint option, uint type, ReadOnlySpan<byte> payload = default)
+    {
+        var span = writer.GetSpan(20 + payload.Length);
+        BinaryPrimitives.WriteUInt64BigEndian(span, NbdProtocol.OptionReplyMagic);
+        BinaryPrimitives.WriteUInt32BigEndian(span[8..], option);
+        BinaryPrimitives.WriteUInt32BigEndian(span[12..], type);
+        BinaryPrimitives.WriteUInt32BigEndian(span[16..], (uint)payload.Length);
+        payload.CopyTo(span[20..]);
+        writer.Advance(20 + payload.Length);
+    }
+
+    /// <summary>Exactly <paramref name="count"/> bytes, or null when the client closed first.</summary>
+    private async Task<byte[]?> ReadExactAsync(int count, CancellationToken ct)
+    {
+        var result = await reader.ReadAtLeastAsync(count, ct);
+        var buffer = result.Buffer;
+        if (buffer.Length < count)
+        {
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            return null;
+        }
+        var bytes = buffer.Slice(0, count).ToArray();
+        reader.AdvanceTo(buffer.GetPosition(count));
+        return bytes;
+    }
+
+    private static string Describe(VolumeInfo volume) =>
+        $"CloudFS volume, {volume.SizeBytes} bytes, {volume.Mode.ToString().ToLowerInvariant()}, lsn {volume.Lsn}, version {volume.CurrentVersion}"
+        + (volume.IsWritable ? "" : ", read-only replica");
+
+    private static string Printable(ReadOnlySpan<byte> name)
+    {
+        var text = Encoding.UTF8.GetString(name[..Math.Min(name.Length, 80)]);
+        return new string(text.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+    }
+}

@@ -1,0 +1,101 @@
+// The NBD listener (SPEC "NBD on port 10809"): accepts TCP clients and runs one NbdConnection per client over the
+// volume gateway. A failing connection never affects the listener or the other connections.
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using CloudFs.Actors.Gateway;
+
+namespace CloudFs.Host.Nbd;
+
+public sealed class NbdServer : IAsyncDisposable
+{
+    private readonly IVolumeGateway _gateway;
+    private readonly IPEndPoint _endpoint;
+    private readonly Action<string>? _log;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<NbdConnection, Task> _connections = new();
+    private Socket? _listener;
+    private Task? _acceptLoop;
+    private int _disposed;
+    private long _accepted;
+
+    public NbdServer(IVolumeGateway gateway, IPEndPoint endpoint, Action<string>? log = null)
+    {
+        _gateway = gateway;
+        _endpoint = endpoint;
+        _log = log;
+    }
+
+    /// <summary>The port actually bound (useful when port 0 was asked); valid after <see cref="Start"/>.</summary>
+    public int Port { get; private set; }
+
+    /// <summary>Connections currently open (for tests and metrics).</summary>
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Connections accepted since start (for tests and metrics).</summary>
+    public long ConnectionsAccepted => Interlocked.Read(ref _accepted);
+
+    public void Start()
+    {
+        if (_listener is not null) throw new InvalidOperationException("the NBD server is already started");
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var listener = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(_endpoint);
+            listener.Listen(128);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+        _listener = listener;
+        Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        _acceptLoop = AcceptLoopAsync(listener, _stopping.Token);
+        _log?.Invoke($"nbd: listening on {listener.LocalEndPoint}");
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            Socket socket;
+            try { socket = await listener.AcceptAsync(ct); }
+            catch (OperationCanceledException) { return; }
+            catch (ObjectDisposedException) { return; }
+            catch (SocketException e)
+            {
+                // A client that resets before accept completes is not the listener's failure.
+                if (ct.IsCancellationRequested) return;
+                _log?.Invoke($"nbd: accept failed: {e.Message}");
+                continue;
+            }
+            Interlocked.Increment(ref _accepted);
+            socket.NoDelay = true; // replies are small and latency-bound: never let Nagle hold them back
+            var connection = new NbdConnection(socket, _gateway, _log);
+            _connections[connection] = RunConnectionAsync(connection, ct);
+        }
+    }
+
+    private async Task RunConnectionAsync(NbdConnection connection, CancellationToken ct)
+    {
+        await Task.Yield(); // never run a connection's handshake on the accept loop
+        try { await connection.RunAsync(ct); }
+        catch (Exception e) { _log?.Invoke($"nbd: connection ended with {e.GetType().Name}: {e.Message}"); }
+        finally { _connections.TryRemove(connection, out _); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _stopping.Cancel();
+        _listener?.Dispose();
+        if (_acceptLoop is not null) await _acceptLoop;
+        var open = _connections.Values.ToArray();
+        try { await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(10)); }
+        catch (TimeoutException) { _log?.Invoke($"nbd: {open.Count(t => !t.IsCompleted)} connections did not close within 10 s"); }
+        _stopping.Dispose();
+    }
+}

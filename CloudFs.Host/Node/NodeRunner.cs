@@ -1,0 +1,116 @@
+// `cloudfs node`: starts the CloudFsNode, the NBD server and the HTTP API in that order, prints the one
+// ready line, and on SIGINT/SIGTERM stops them in reverse order (the node writes its checkpoint last).
+using System.Net;
+using System.Runtime.InteropServices;
+using CloudFs.Actors.Node;
+using CloudFs.BlockDevice;
+using CloudFs.Host.Cli;
+using CloudFs.Host.Http;
+using CloudFs.Host.Metrics;
+using CloudFs.Host.Nbd;
+
+namespace CloudFs.Host.Node;
+
+internal static class NodeRunner
+{
+    public static async Task<int> RunAsync(NodeOptions options, CliIo io, CancellationToken ct)
+    {
+        // Libraries (Akka's standard-out logger) write to Console.Out: send that to stderr so that stdout carries
+        // exactly one line, the ready line.
+        if (ReferenceEquals(io.Out, Console.Out)) Console.SetOut(Console.Error);
+        var gate = new object();
+        void Log(string line) { lock (gate) io.Err.WriteLine($"cloudfs: {line}"); }
+
+        // What the node will run with (flags over --config over the defaults), checked before anything starts.
+        var planned = Planned(options);
+        if (!IPAddress.TryParse(planned.Listen, out var listen))
+            throw new CliException($"'{planned.Listen}' (cloudfs.listen) is not an IP address");
+        var ports = new[] { ("akka", planned.AkkaPort), ("HTTP", planned.HttpPort), ("NBD", planned.NbdPort) }.Where(p => p.Item2 != 0);
+        if (PortCheck.FirstBusy(listen, ports) is { } busy)
+            throw new CliException(busy);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(planned.DevicePath));
+        if (directory is not null && !planned.DevicePath.StartsWith("/dev/", StringComparison.Ordinal)) Directory.CreateDirectory(directory);
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        void OnSignal(PosixSignalContext signal)
+        {
+            signal.Cancel = true; // we exit on our own once everything is closed
+            Log($"{signal.Signal} received, stopping");
+            stop.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        CloudFsNode node;
+        try
+        {
+            node = await CloudFsNode.StartAsync(options, stop.Token);
+        }
+        catch (Exception e) when (Reason(e) is { } reason)
+        {
+            throw new CliException($"cannot start the node: {reason}");
+        }
+
+        HttpApi? http = null;
+        NbdServer? nbd = null;
+        try
+        {
+            var effective = node.Options;
+            var metrics = new HostMetrics(Prometheus.Metrics.DefaultRegistry);
+            var log = new LogStoreVersionLog(node.Store);
+            metrics.ObserveLog(() => node.Store.Usage, () => node.Store.ListVolumes().Count);
+            var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
+
+            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log);
+            try { nbd.Start(); }
+            catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the NBD server on {listen}:{effective.NbdPort}: {reason}"); }
+
+            var allowRemoteLog = node.System.Settings.Config.GetBoolean("cloudfs.http.allow-remote-log", false);
+            http = new HttpApi(new HttpApiOptions(new IPEndPoint(listen, effective.HttpPort)) { AllowRemoteLog = allowRemoteLog },
+                gateway, log, new ManagementClusterView(node.Management, effective.HttpPort), metrics, Log);
+            try { await http.StartAsync(stop.Token); }
+            catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the HTTP API on {listen}:{effective.HttpPort}: {reason}"); }
+
+            lock (gate)
+            {
+                io.Out.WriteLine($"cloudfs: node {node.HostId} ready (akka {listen}:{effective.AkkaPort}, http {listen}:{http.BoundEndPoint.Port}, nbd {listen}:{nbd.Port}, device {effective.DevicePath})");
+                io.Out.Flush();
+            }
+            try { await Task.Delay(Timeout.Infinite, stop.Token); }
+            catch (OperationCanceledException) { }
+            return 0;
+        }
+        finally
+        {
+            if (http is not null) await http.DisposeAsync();
+            if (nbd is not null) await nbd.DisposeAsync();
+            await node.DisposeAsync();
+            Log("node stopped");
+        }
+    }
+
+    private static NodeOptions Planned(NodeOptions options)
+    {
+        try
+        {
+            return CloudFsConfig.ToOptions(CloudFsConfig.Build(options), options.ConfigFile);
+        }
+        catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FormatException or FileNotFoundException)
+        {
+            throw new CliException($"the configuration is not valid: {e.Message}", CloudFsCli.ExitUsage);
+        }
+    }
+
+    /// <summary>The operator's sentence for a start-up failure (engine errors may arrive wrapped); null for a bug.</summary>
+    private static string? Reason(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is CloudFsException or CliException) return x.Message;
+            if (x is System.Net.Sockets.SocketException s) return s.Message;
+            if (x is IOException io) return io.Message;
+            if (x is UnauthorizedAccessException u) return u.Message;
+        }
+        return e is OperationCanceledException ? "interrupted while starting" : null;
+    }
+}

@@ -1,0 +1,165 @@
+// One real `./cloudfs node` process for the end-to-end tests: started on its own loopback address with the
+// default ports, ready when it prints its ready line, stopped with SIGTERM or killed with SIGKILL.
+using System.Diagnostics;
+using System.Net.Http;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace CloudFs.Tests.EndToEnd;
+
+internal sealed partial class NodeProcess : IAsyncDisposable
+{
+    // Generous: the first start may build the Release host while other test classes compete for 2 cores.
+    public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(300);
+
+    private readonly Process _process;
+    private readonly StringBuilder _stderr = new();
+    private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Listen { get; }
+    public string Device { get; }
+    public string ReadyLine { get; private set; } = "";
+    /// <summary>The host id the ready line names.</summary>
+    public string HostId { get; private set; } = "";
+    public string HttpBase => $"http://{Listen}:8090";
+    public string Nbd(string volume) => $"nbd://{Listen}:10809/{volume}";
+    public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    private NodeProcess(string listen, string device, IEnumerable<string> extra)
+    {
+        Listen = listen;
+        Device = device;
+        var psi = new ProcessStartInfo(Repo.CloudFsScript)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = Repo.Root,
+        };
+        foreach (var a in new[] { "node", "--listen", listen, "--device", device }.Concat(extra)) psi.ArgumentList.Add(a);
+        _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        _process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (_stderr) _stderr.Append("[stdout] ").AppendLine(e.Data);
+            if (e.Data.StartsWith("cloudfs: node ", StringComparison.Ordinal) && e.Data.Contains(" ready (", StringComparison.Ordinal))
+                _ready.TrySetResult(e.Data);
+        };
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.AppendLine(e.Data); };
+        _process.Exited += (_, _) => _ready.TrySetException(new InvalidOperationException($"the node exited ({_process.ExitCode}) before it was ready"));
+    }
+
+    /// <summary>Starts the node and waits for its ready line; fails with the node's output when it does not come.</summary>
+    public static async Task<NodeProcess> StartAsync(string listen, string device, params string[] extra)
+    {
+        var args = extra.Contains("--size") ? extra : [.. extra, "--size", "1G"];
+        var node = new NodeProcess(listen, device, args);
+        node._process.Start();
+        node._process.BeginOutputReadLine();
+        node._process.BeginErrorReadLine();
+        try
+        {
+            node.ReadyLine = await node._ready.Task.WaitAsync(ReadyTimeout);
+        }
+        catch (Exception e)
+        {
+            await node.DisposeAsync();
+            Assert.Fail($"node on {listen} did not become ready: {e.Message}\n{node.Stderr}");
+        }
+        node.HostId = ReadyHostId().Match(node.ReadyLine).Groups[1].Value;
+        return node;
+    }
+
+    /// <summary>Starts a node that is expected to refuse to start; returns its exit code and stderr.</summary>
+    public static async Task<(int Code, string Stderr)> StartExpectingFailureAsync(string listen, string device, params string[] extra)
+    {
+        var node = new NodeProcess(listen, device, extra.Contains("--size") ? extra : [.. extra, "--size", "1G"]);
+        node._process.Start();
+        node._process.BeginOutputReadLine();
+        node._process.BeginErrorReadLine();
+        using var cts = new CancellationTokenSource(ReadyTimeout);
+        var exited = node._process.WaitForExitAsync(cts.Token);
+        var first = await Task.WhenAny(exited, node._ready.Task);
+        if (first == node._ready.Task && node._ready.Task.IsCompletedSuccessfully)
+        {
+            await node.DisposeAsync();
+            Assert.Fail($"the node on {listen} started although it should have refused:\n{node.Stderr}");
+        }
+        await exited;
+        node._process.WaitForExit(); // drains the output events
+        return (node._process.ExitCode, node.Stderr);
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("^cloudfs: node ([0-9a-f]{40}) ready")]
+    private static partial System.Text.RegularExpressions.Regex ReadyHostId();
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SysKill(int pid, int signal);
+
+    /// <summary>SIGTERM, then waits for a clean exit; returns the exit code.</summary>
+    public async Task<int> StopAsync()
+    {
+        if (_process.HasExited) return _process.ExitCode;
+        SysKill(_process.Id, 15);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try { await _process.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+            Assert.Fail($"the node on {Listen} did not stop within 60 s of SIGTERM\n{Stderr}");
+        }
+        _process.WaitForExit();
+        return _process.ExitCode;
+    }
+
+    /// <summary>kill -9: no shutdown code runs.</summary>
+    public async Task KillAsync()
+    {
+        if (_process.HasExited) return;
+        SysKill(_process.Id, 9);
+        await _process.WaitForExitAsync();
+    }
+
+    public async Task<string> HeadsAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        return await http.GetStringAsync($"{HttpBase}/heads");
+    }
+
+    /// <summary>The /heads line of one volume ("base:current").</summary>
+    public async Task<string> HeadAsync(string volume)
+    {
+        var heads = await HeadsAsync();
+        var line = heads.Split('\n').FirstOrDefault(l => l.StartsWith(volume + ":", StringComparison.Ordinal));
+        Assert.True(line is not null, $"volume {volume} is not in /heads of {Listen}:\n{heads}");
+        return line!;
+    }
+
+    /// <summary>`cloudfs newdisk 1 --size SIZE` against this node; returns the volume id.</summary>
+    public async Task<string> NewDiskAsync(string size = "64M")
+    {
+        var result = (await Tool.CloudFs("newdisk", "1", "--size", size, "--contact", Listen)).AssertOk();
+        var id = result.Out.Trim();
+        Assert.Matches("^[0-9a-f]{40}$", id);
+        return id;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                SysKill(_process.Id, 15);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                try { await _process.WaitForExitAsync(cts.Token); }
+                catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); }
+            }
+        }
+        catch (InvalidOperationException) { /* never started */ }
+        _process.Dispose();
+    }
+}

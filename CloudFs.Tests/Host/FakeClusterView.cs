@@ -1,0 +1,20 @@
+// An IClusterView for the HTTP API's tests: a fixed member list and an optional primary address.
+using CloudFs.Actors.Management;
+using CloudFs.BlockDevice;
+using CloudFs.Host.Http;
+
+namespace CloudFs.Tests.Host;
+
+internal sealed class FakeClusterView : IClusterView
+{
+    public string? Primary;
+    public readonly List<VolumeSummary> Volumes = [];
+
+    public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Task.FromResult(new ClusterMembers(
+        [new MemberLine("akka.tcp://cloudfs@127.0.0.1:4053", ["cloudfs"], "Up", "Reachable", new string('a', 40))],
+        "akka.tcp://cloudfs@127.0.0.1:4053", "akka.tcp://cloudfs@127.0.0.1:4053"));
+
+    public Task<VolumeList> VolumesAsync(CancellationToken ct) => Task.FromResult(new VolumeList(Volumes));
+
+    public Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct) => Task.FromResult(Primary);
+}

@@ -1,0 +1,247 @@
+// The HTTP API over fakes of the gateway, the log and the cluster: statuses, headers and bytes of every endpoint.
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using CloudFs.BlockDevice;
+using CloudFs.Host.Http;
+using CloudFs.Host.Metrics;
+using Prometheus;
+
+namespace CloudFs.Tests.Host;
+
+public sealed class HttpApiTests : IAsyncLifetime
+{
+    private readonly FakeVolumeGateway _gateway = new();
+    private readonly FakeVersionLog _log = new();
+    private readonly FakeClusterView _cluster = new();
+    private HttpApi _api = null!;
+    private HttpClient _http = null!;
+    private Id160 _volume;
+    private const long Size = 1 << 20;
+
+    public async Task InitializeAsync()
+    {
+        _volume = _gateway.Add(Size);
+        var data = _gateway.Data(_volume);
+        for (var i = 0; i < data.Length; i++) data[i] = (byte)(i * 7 + i / 512);
+        var metrics = new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
+        metrics.ObserveLog(() => _log.Usage, () => 1);
+        _api = new HttpApi(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0)) { ChunkSize = 4096 },
+            new MeteredVolumeGateway(_gateway, metrics), _log, _cluster, metrics, null);
+        await _api.StartAsync(CancellationToken.None);
+        _http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{_api.BoundEndPoint.Port}/") };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _api.DisposeAsync();
+    }
+
+    private Task<HttpResponseMessage> Get(string path, string? range = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        if (range is not null) request.Headers.TryAddWithoutValidation("Range", range);
+        return _http.SendAsync(request);
+    }
+
+    private Task<HttpResponseMessage> Put(Id160 volume, string? contentRange, byte[] body)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Put, $"volumes/{volume}") { Content = new ByteArrayContent(body) };
+        if (contentRange is not null) request.Content.Headers.TryAddWithoutValidation("Content-Range", contentRange);
+        return _http.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Heads_prints_base_and_current_version_per_volume()
+    {
+        var a = Id160.Random();
+        var b = Id160.Random();
+        _log.Volumes.Add(new VolumeInfo(a, Size, VolumeMode.Async, a, 1, null, [], true));
+        _log.Volumes.Add(new VolumeInfo(b, Size, VolumeMode.Async, a, 9, null, [], true));
+        using var response = await Get("heads");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/plain", response.Content.Headers.ContentType!.MediaType);
+        var lines = (await response.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[] { $"{a}:{a}", $"{b}:{a}" }.Order(), lines.Order());
+    }
+
+    [Fact]
+    public async Task Unaligned_range_get_answers_206_with_exactly_those_bytes()
+    {
+        using var response = await Get($"volumes/{_volume}", "bytes=1000-9999");
+        Assert.Equal(HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.Equal($"bytes 1000-9999/{Size}", response.Content.Headers.GetValues("Content-Range").Single());
+        var body = await response.Content.ReadAsByteArrayAsync();
+        Assert.Equal(_gateway.Data(_volume).AsSpan(1000, 9000).ToArray(), body);
+    }
+
+    [Fact]
+    public async Task Suffix_and_open_ranges_follow_rfc_7233()
+    {
+        using var suffix = await Get($"volumes/{_volume}", "bytes=-100");
+        Assert.Equal(HttpStatusCode.PartialContent, suffix.StatusCode);
+        Assert.Equal(_gateway.Data(_volume).AsSpan((int)Size - 100).ToArray(), await suffix.Content.ReadAsByteArrayAsync());
+        using var open = await Get($"volumes/{_volume}", $"bytes={Size - 600}-");
+        Assert.Equal($"bytes {Size - 600}-{Size - 1}/{Size}", open.Content.Headers.GetValues("Content-Range").Single());
+        Assert.Equal(600, (await open.Content.ReadAsByteArrayAsync()).Length);
+    }
+
+    [Fact]
+    public async Task Get_without_range_returns_the_whole_volume()
+    {
+        using var response = await Get($"volumes/{_volume}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(_gateway.Data(_volume), await response.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task Range_past_the_end_is_416_and_the_node_keeps_serving()
+    {
+        using var response = await Get($"volumes/{_volume}", $"bytes={Size}-{Size + 10}");
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, response.StatusCode);
+        Assert.Equal($"bytes */{Size}", response.Content.Headers.GetValues("Content-Range").Single());
+        using var again = await Get($"volumes/{_volume}", "bytes=0-511");
+        Assert.Equal(HttpStatusCode.PartialContent, again.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("bytes=abc")]
+    [InlineData("bytes=10-5")]
+    [InlineData("bytes=0-1,5-6")]
+    [InlineData("bytes")]
+    public async Task Malformed_range_is_400_with_a_reason(string range)
+    {
+        using var response = await Get($"volumes/{_volume}", range);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.False(string.IsNullOrWhiteSpace(await response.Content.ReadAsStringAsync()));
+    }
+
+    [Fact]
+    public async Task Unknown_volume_is_404_and_a_malformed_id_400()
+    {
+        using var unknown = await Get($"volumes/{Id160.Random()}", "bytes=0-511");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("not held by this node", await unknown.Content.ReadAsStringAsync());
+        using var bad = await Get("volumes/xyz");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task Aligned_put_writes_the_bytes_and_flushes()
+    {
+        var body = Enumerable.Range(0, 8192).Select(i => (byte)(255 - i % 251)).ToArray();
+        using var response = await Put(_volume, "bytes 4096-12287/*", body);
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal(body, _gateway.Data(_volume).AsSpan(4096, 8192).ToArray());
+        Assert.Equal(1, _gateway.Flushes);
+        using var back = await Get($"volumes/{_volume}", "bytes=4096-12287");
+        Assert.Equal(body, await back.Content.ReadAsByteArrayAsync());
+    }
+
+    [Theory]
+    [InlineData("bytes 100-611/*", 512, HttpStatusCode.BadRequest)]          // misaligned
+    [InlineData("bytes 0-1023/*", 512, HttpStatusCode.BadRequest)]           // short body
+    [InlineData(null, 512, HttpStatusCode.BadRequest)]                       // no Content-Range
+    [InlineData("bytes 1048576-1049087/*", 512, HttpStatusCode.RequestedRangeNotSatisfiable)] // past the end
+    [InlineData("bytes 0-511/4096", 512, HttpStatusCode.BadRequest)]         // wrong total
+    public async Task Bad_put_is_refused_and_writes_nothing(string? contentRange, int bodyLength, HttpStatusCode expected)
+    {
+        var before = _gateway.Data(_volume).ToArray();
+        using var response = await Put(_volume, contentRange, new byte[bodyLength]);
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal(0, _gateway.Writes);
+        Assert.Equal(before, _gateway.Data(_volume));
+    }
+
+    [Fact]
+    public async Task Put_on_a_replica_redirects_to_the_primary_or_conflicts_when_none_is_known()
+    {
+        var replica = _gateway.Add(Size, writable: false);
+        using var noPrimary = await Put(replica, "bytes 0-511/*", new byte[512]);
+        Assert.Equal(HttpStatusCode.Conflict, noPrimary.StatusCode);
+        _cluster.Primary = "127.0.0.2:8090";
+        using var redirect = await Put(replica, "bytes 0-511/*", new byte[512]);
+        Assert.Equal(HttpStatusCode.TemporaryRedirect, redirect.StatusCode);
+        Assert.Equal($"http://127.0.0.2:8090/volumes/{replica}", redirect.Headers.Location!.ToString());
+        Assert.Equal(0, _gateway.Writes);
+    }
+
+    [Fact]
+    public async Task Corrupt_stored_data_is_500_for_that_range_only()
+    {
+        _gateway.Corrupt = (8192, 512);
+        using var bad = await Get($"volumes/{_volume}", "bytes=8192-8703");
+        Assert.Equal(HttpStatusCode.InternalServerError, bad.StatusCode);
+        Assert.Contains("checksum", await bad.Content.ReadAsStringAsync());
+        using var good = await Get($"volumes/{_volume}", "bytes=0-8191");
+        Assert.Equal(HttpStatusCode.PartialContent, good.StatusCode);
+    }
+
+    [Fact]
+    public async Task Stream_answers_bytes_for_a_known_version_404_unknown_410_compacted_400_malformed()
+    {
+        using var ok = await Get($"stream?{_log.Known}");
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal("application/octet-stream", ok.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(_log.StreamBytes, await ok.Content.ReadAsByteArrayAsync());
+        using var unknown = await Get($"stream?{Id160.Random()}");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("not known", await unknown.Content.ReadAsStringAsync());
+        using var gone = await Get($"stream?{_log.Compacted}&follow=0");
+        Assert.Equal(HttpStatusCode.Gone, gone.StatusCode);
+        using var malformed = await Get("stream?nothex");
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+    }
+
+    [Fact]
+    public async Task Post_log_stops_at_the_bad_entry_with_400_and_keeps_the_ones_before()
+    {
+        using var content = new ByteArrayContent("ENTRY001ENTRY002BADENTRYENTRY004"u8.ToArray());
+        using var response = await _http.PostAsync("log", content);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("2 entries before it were applied", await response.Content.ReadAsStringAsync());
+        Assert.Equal(["ENTRY001", "ENTRY002"], _log.Applied);
+        using var fine = await _http.PostAsync("log", new ByteArrayContent("ENTRY005"u8.ToArray()));
+        Assert.Equal(HttpStatusCode.OK, fine.StatusCode);
+        Assert.Contains("applied 1 entries", await fine.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Metrics_report_io_and_log_usage_in_prometheus_text()
+    {
+        (await Get($"volumes/{_volume}", "bytes=0-4095")).Dispose();
+        (await Put(_volume, "bytes 0-511/*", new byte[512])).Dispose();
+        using var response = await Get("metrics");
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("cloudfs_reads_total 1", text);
+        Assert.Contains("cloudfs_writes_total 1", text);
+        Assert.Contains("cloudfs_read_bytes_total 4096", text);
+        Assert.Contains("cloudfs_write_latency_seconds_count 1", text);
+        Assert.Contains($"cloudfs_log_capacity_bytes {1L << 30}", text);
+        Assert.Contains("cloudfs_log_free_segments 61", text);
+    }
+
+    [Fact]
+    public async Task Cluster_answers_json_with_members_and_volumes()
+    {
+        _cluster.Volumes.Add(new CloudFs.Actors.Management.VolumeSummary(_volume.ToString(), Size, VolumeMode.Sync, null, ["h1"], _volume.ToString()));
+        using var response = await Get("cluster");
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.MediaType);
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("Up", json.RootElement.GetProperty("members")[0].GetProperty("status").GetString());
+        var volume = json.RootElement.GetProperty("volumes")[0];
+        Assert.Equal(_volume.ToString(), volume.GetProperty("id").GetString());
+        Assert.Equal("sync", volume.GetProperty("mode").GetString());
+        Assert.Equal(JsonValueKind.Null, volume.GetProperty("primary").ValueKind);
+    }
+
+    [Fact]
+    public async Task Unknown_path_is_404_with_a_hint()
+    {
+        using var response = await Get("nope");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("/heads", await response.Content.ReadAsStringAsync());
+    }
+}

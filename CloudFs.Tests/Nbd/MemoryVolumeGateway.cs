@@ -1,0 +1,158 @@
+// A test double of IVolumeGateway that keeps volumes in memory with the engine's semantics: zeros where nothing was
+// written, allocation tracked per 512-byte sector for MapAsync, the engine's exceptions for bad ranges, plus faults
+// a test can switch on (log full, not primary, corrupt range, a gate that holds reads).
+using CloudFs.Actors.Gateway;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Nbd;
+
+public sealed class MemoryVolumeGateway : IVolumeGateway
+{
+    public const int Sector = 512;
+
+    private sealed class Volume(VolumeInfo info)
+    {
+        public VolumeInfo Info = info;
+        public readonly byte[] Data = new byte[info.SizeBytes];
+        public readonly bool[] Allocated = new bool[info.SizeBytes / Sector];
+        public Exception? WriteFault;
+        public (long Offset, long Length)? CorruptRange;
+        public Func<long, Task>? ReadGate;
+    }
+
+    private readonly Dictionary<Id160, Volume> _volumes = new();
+    private long _flushes;
+
+    public long Flushes => Interlocked.Read(ref _flushes);
+
+    public Id160 AddVolume(long sizeBytes, bool writable = true)
+    {
+        if (sizeBytes % Sector != 0) throw new ArgumentException("size must be a multiple of 512", nameof(sizeBytes));
+        var id = Id160.Random();
+        var info = new VolumeInfo(id, sizeBytes, VolumeMode.Async, id, 1, null, [], writable);
+        lock (_volumes) _volumes[id] = new Volume(info);
+        return id;
+    }
+
+    /// <summary>Every later write/zero on the volume throws this (null clears it).</summary>
+    public void SetWriteFault(Id160 volume, Exception? fault) { lock (_volumes) Get(volume).WriteFault = fault; }
+
+    /// <summary>Reads overlapping this range fail their checksum, as a flipped byte on disk would.</summary>
+    public void Corrupt(Id160 volume, long offset, long length) { lock (_volumes) Get(volume).CorruptRange = (offset, length); }
+
+    /// <summary>Each read awaits this (given the read's offset) before it copies: lets a test complete reads out of order.</summary>
+    public void SetReadGate(Id160 volume, Func<long, Task>? gate) { lock (_volumes) Get(volume).ReadGate = gate; }
+
+    /// <summary>A copy of stored bytes, to check what the server wrote.</summary>
+    public byte[] Peek(Id160 volume, long offset, int length)
+    {
+        var v = Get(volume);
+        lock (v) return v.Data.AsSpan((int)offset, length).ToArray();
+    }
+
+    public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default)
+    {
+        lock (_volumes) return Task.FromResult<IReadOnlyList<VolumeInfo>>(_volumes.Values.Select(v => v.Info).OrderBy(i => i.BaseId).ToList());
+    }
+
+    public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default)
+    {
+        lock (_volumes) return Task.FromResult(_volumes.TryGetValue(volume, out var v) ? v.Info : null);
+    }
+
+    public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        Check(v, offset, destination.Length);
+        if (v.CorruptRange is { } bad && offset < bad.Offset + bad.Length && bad.Offset < offset + destination.Length)
+            throw new DataCorruptionException(volume, bad.Offset, bad.Length, "crc32c mismatch (injected)");
+        if (v.ReadGate is { } gate) return GatedReadAsync(v, gate, offset, destination);
+        lock (v) v.Data.AsSpan((int)offset, destination.Length).CopyTo(destination.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    private static async ValueTask GatedReadAsync(Volume v, Func<long, Task> gate, long offset, Memory<byte> destination)
+    {
+        await gate(offset);
+        lock (v) v.Data.AsSpan((int)offset, destination.Length).CopyTo(destination.Span);
+    }
+
+    public ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        CheckWritable(v);
+        Check(v, offset, data.Length);
+        lock (v)
+        {
+            data.Span.CopyTo(v.Data.AsSpan((int)offset));
+            v.Allocated.AsSpan((int)(offset / Sector), data.Length / Sector).Fill(true);
+        }
+        if (fua) Interlocked.Increment(ref _flushes);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        CheckWritable(v);
+        Check(v, offset, length);
+        lock (v)
+        {
+            v.Data.AsSpan((int)offset, (int)length).Clear();
+            v.Allocated.AsSpan((int)(offset / Sector), (int)(length / Sector)).Fill(false);
+        }
+        if (fua) Interlocked.Increment(ref _flushes);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default)
+    {
+        Get(volume);
+        Interlocked.Increment(ref _flushes);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        Check(v, offset, length);
+        var ranges = new List<MappedRange>();
+        lock (v)
+        {
+            long start = offset;
+            bool state = v.Allocated[offset / Sector];
+            for (long at = offset + Sector; at <= offset + length; at += Sector)
+            {
+                if (at == offset + length || v.Allocated[at / Sector] != state)
+                {
+                    ranges.Add(new MappedRange(start, at - start, state));
+                    if (at < offset + length)
+                    {
+                        start = at;
+                        state = v.Allocated[at / Sector];
+                    }
+                }
+            }
+        }
+        return ValueTask.FromResult<IReadOnlyList<MappedRange>>(ranges);
+    }
+
+    private Volume Get(Id160 volume)
+    {
+        lock (_volumes) return _volumes.TryGetValue(volume, out var v) ? v : throw new VolumeNotFoundException(volume);
+    }
+
+    private static void Check(Volume v, long offset, long length)
+    {
+        if (offset % Sector != 0 || length % Sector != 0)
+            throw new InvalidRangeException($"offset {offset} and length {length} must be multiples of {Sector}");
+        if (offset < 0 || length <= 0 || offset + length > v.Info.SizeBytes)
+            throw new InvalidRangeException($"bytes {offset}+{length} are outside the volume's {v.Info.SizeBytes} bytes");
+    }
+
+    private static void CheckWritable(Volume v)
+    {
+        if (!v.Info.IsWritable) throw new NotPrimaryException(v.Info.BaseId);
+        if (v.WriteFault is { } fault) throw fault;
+    }
+}
