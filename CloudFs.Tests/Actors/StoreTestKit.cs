@@ -35,7 +35,7 @@ public abstract class StoreTestKit : Akka.TestKit.Xunit2.TestKit
     {
         Path = Path.Combine(dir, "log"),
         CreateSize = 64 << 20,
-        SegmentSize = 4 << 20,
+        SegmentSize = 1 << 20, // small: an entry of the largest size does not fit, the actor splits to fit
         CheckpointBytes = long.MaxValue,
         CheckpointInterval = TimeSpan.FromHours(1),
     };
