@@ -76,10 +76,3 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
         return null;
     }
 }
-
-/// <summary>What a command becomes: events to persist (possibly none), or the reason it is refused.</summary>
-public readonly record struct Decision(IReadOnlyList<IVolumeEvent> Events, Exception? Error)
-{
-    public static Decision Accepted(IReadOnlyList<IVolumeEvent> events) => new(events, null);
-    public static Decision Refused(Exception error) => new([], error);
-}
