@@ -48,7 +48,8 @@ public static class CloudFsConfig
         var akka = string.Join('\n',
             $"akka.remote.dot-netty.tcp.hostname = {Quote(config.GetString("cloudfs.listen"))}",
             $"akka.remote.dot-netty.tcp.port = {config.GetInt("cloudfs.akka-port")}",
-            $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]");
+            $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]",
+            $"akka.cluster.sharding.passivate-idle-entity-after = {Quote(config.GetString("cloudfs.volumes.passivate-idle-after"))}");
         return ConfigurationFactory.ParseString(akka).WithFallback(config);
     }
 

@@ -129,6 +129,12 @@ public sealed class LogJournal : AsyncWriteJournal, IWithUnboundedStash
                     $"the CloudFS journal stores only volume data and zero events, not {other?.GetType().FullName ?? "null"}"))),
             };
         }
+        catch (EntryRejectedException e)
+        {
+            // The volume's head moved under the writer (entries appended by someone else): a storage failure, so the
+            // writer stops and its next incarnation recovers from the real head.
+            return (Task.FromException(e), null);
+        }
         catch (CloudFsException e)
         {
             // The engine refused the entry before taking an lsn (range, ownership, unknown volume): nothing stored.

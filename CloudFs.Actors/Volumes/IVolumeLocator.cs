@@ -9,10 +9,3 @@ public interface IVolumeLocator
     /// <summary>Addresses of the members whose logs hold <paramref name="volume"/> (empty when none is known).</summary>
     IReadOnlyCollection<Address> HoldersOf(Id160 volume);
 }
-
-/// <summary>One node: the volume is here when this node's log holds it.</summary>
-public sealed class LocalVolumeLocator(LogStore store, Func<Address> selfAddress) : IVolumeLocator
-{
-    public IReadOnlyCollection<Address> HoldersOf(Id160 volume) =>
-        store.GetVolume(volume) is null ? [] : [selfAddress()];
-}

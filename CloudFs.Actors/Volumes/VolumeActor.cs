@@ -24,6 +24,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     // One element per event in flight, in journal order; a command's element repeats once per event.
     private readonly Queue<PendingCommand> _awaiting = new();
     private readonly Action<IVolumeEvent> _onStored;
+    private readonly int _eventBytes;
     private VolumeState _state;
     private bool _recoveredFromHead;
     private long _replayedHeaders;
@@ -35,6 +36,7 @@ public sealed class VolumeActor : UntypedPersistentActor
         _volume = volume;
         _persistenceId = volume.ToString();
         _store = CloudFsStorage.Get(Context.System).Store;
+        _eventBytes = _store.MaxBlocksPerEntry * LogStore.BlockSize;
         _state = VolumeState.Unknown(volume);
         _onStored = OnStored;
         JournalPluginId = JournalId;
@@ -55,7 +57,7 @@ public sealed class VolumeActor : UntypedPersistentActor
         switch (message)
         {
             case SnapshotOffer { Snapshot: VolumeHead head }:
-                _state = VolumeState.FromHead(head.Info);
+                _state = VolumeState.FromHead(head.Info) with { EventBytes = _eventBytes };
                 _recoveredFromHead = true;
                 break;
             case EntryReplayed e:
@@ -65,7 +67,7 @@ public sealed class VolumeActor : UntypedPersistentActor
             case RecoveryCompleted:
                 // Without a usable snapshot the replay gave lsn and version; size, mode and ownership come from the engine.
                 if (_store.GetVolume(_volume) is { } info)
-                    _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn) };
+                    _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn), EventBytes = _eventBytes };
                 else
                     _state = _state with { Exists = false };
                 if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));

@@ -5,16 +5,6 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes;
 
-public enum VolumeErrorKind : byte
-{
-    Other = 0,
-    InvalidRange = 1,
-    LogFull = 2,
-    DataCorruption = 3,
-    NotPrimary = 4,
-    VolumeNotFound = 5,
-}
-
 /// <param name="Local">The original exception when sender and receiver share a process; never serialized.</param>
 public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Offset, long Length, string Message, Exception? Local = null)
     : IVolumeProtocolMessage

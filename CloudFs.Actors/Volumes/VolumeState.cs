@@ -10,6 +10,10 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
     /// <summary>Largest event payload: one engine entry.</summary>
     public const int MaxEventBytes = LogStore.MaxEntryBlocks * LogStore.BlockSize;
 
+    /// <summary>Largest payload of one event on this store (smaller than <see cref="MaxEventBytes"/> when its
+    /// segments are small: an entry never spans segments).</summary>
+    public int EventBytes { get; init; } = MaxEventBytes;
+
     /// <summary>Largest read one message may ask for (NBD clients ask 32 MiB at most).</summary>
     public const int MaxReadBytes = 32 << 20;
 
@@ -30,12 +34,12 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
     {
         if (CheckWritable(offset, data.Length) is { } error) return Decision.Refused(error);
         var durable = fua || Mode == VolumeMode.Sync;
-        var events = new IVolumeEvent[(data.Length + MaxEventBytes - 1) / MaxEventBytes];
+        var events = new IVolumeEvent[(data.Length + EventBytes - 1) / EventBytes];
         for (var i = 0; i < events.Length; i++)
         {
-            var at = i * MaxEventBytes;
+            var at = i * EventBytes;
             // Only the last event of a multi-entry write needs to wait for durability: the flush covers all before it.
-            events[i] = new DataWritten(offset + at, data.Slice(at, Math.Min(MaxEventBytes, data.Length - at)), durable && i == events.Length - 1);
+            events[i] = new DataWritten(offset + at, data.Slice(at, Math.Min(EventBytes, data.Length - at)), durable && i == events.Length - 1);
         }
         return Decision.Accepted(events);
     }
@@ -71,11 +75,4 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
             return new InvalidRangeException($"bytes {offset}..{offset + length - 1} lie beyond the end of volume {VolumeId} ({SizeBytes} bytes)");
         return null;
     }
-}
-
-/// <summary>What a command becomes: events to persist (possibly none), or the reason it is refused.</summary>
-public readonly record struct Decision(IReadOnlyList<IVolumeEvent> Events, Exception? Error)
-{
-    public static Decision Accepted(IReadOnlyList<IVolumeEvent> events) => new(events, null);
-    public static Decision Refused(Exception error) => new([], error);
 }

@@ -35,7 +35,7 @@ public sealed class ConfigTests
     public void Flags_override_a_config_file_which_overrides_the_defaults()
     {
         var file = Path.Combine(Path.GetTempPath(), $"cloudfs-config-{Guid.NewGuid():N}.conf");
-        File.WriteAllText(file, "cloudfs { http-port = 9999, nbd-port = 11111, checkpoint-interval = 2s, device = \"/from/file\" }");
+        File.WriteAllText(file, "cloudfs { http-port = 9999, nbd-port = 11111, checkpoint-interval = 2s, device = \"/from/file\", volumes.passivate-idle-after = 3m }");
         try
         {
             var host = Id160.Random();
@@ -51,6 +51,7 @@ public sealed class ConfigTests
             Assert.Equal(host, options.HostId);
             Assert.Equal(TimeSpan.FromSeconds(2), CloudFsConfig.ToStoreOptions(config, null).CheckpointInterval);
             Assert.Equal("127.0.0.9", config.GetString("akka.remote.dot-netty.tcp.hostname"));
+            Assert.Equal(TimeSpan.FromMinutes(3), config.GetTimeSpan("akka.cluster.sharding.passivate-idle-entity-after"));
             Assert.Equal(0, config.GetInt("akka.remote.dot-netty.tcp.port"));
             Assert.Equal(["akka.tcp://cloudfs@127.0.0.2:4053", "akka.tcp://cloudfs@127.0.0.3:5000"], config.GetStringList("akka.cluster.seed-nodes"));
         }

@@ -144,6 +144,17 @@ public sealed class LogJournalTests : StoreTestKit
     }
 
     [Fact]
+    public async Task A_write_whose_lsn_was_taken_by_someone_else_fails_the_batch()
+    {
+        var pid = await VolumeWithFiveWritesAsync();
+        await Store.WriteAsync(Id160.Parse(pid), 0, Pattern(512, 99)); // lsn 7, behind the journal's back
+        _journal.Tell(new WriteMessages([Atomic(pid, 7, Data(7))], _sender.Ref, 1));
+        Assert.IsType<EntryRejectedException>(_sender.ExpectMsg<WriteMessagesFailed>().Cause);
+        _sender.ExpectMsg<WriteMessageFailure>();
+        Assert.Equal(7, Replay(pid, 0, 0, 0).Highest); // a recovering writer starts after the real head
+    }
+
+    [Fact]
     public async Task An_unknown_volume_replays_nothing()
     {
         var (headers, highest) = Replay(Id160.Random().ToString(), 1, long.MaxValue, long.MaxValue);

@@ -171,7 +171,11 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         using var forged = new MemoryStream();
         plain.Serialize(new NotAllowed("x"), forged);
         Assert.Throws<SerializationException>(() => adapter.FromBinary(forged.ToArray(), null));
-        // An allowed message carrying a type outside the list inside it is refused as well (the type filter).
+        // Allowed types named in the stream (not by index) pass the filter ...
+        using var named = new MemoryStream();
+        plain.Serialize(new VolumeCreated("x", new[] { new HostAddress("h", "a") }), named);
+        Assert.Equal("h", Assert.Single(Assert.IsType<VolumeCreated>(adapter.FromBinary(named.ToArray(), null)).Hosts).HostId);
+        // ... but an allowed message carrying a type outside the list inside it is refused (the type filter).
         using var nested = new MemoryStream();
         plain.Serialize(new VolumeCreated("x", new List<HostAddress> { new("h", "a") }), nested);
         Assert.Throws<SerializationException>(() => adapter.FromBinary(nested.ToArray(), null));

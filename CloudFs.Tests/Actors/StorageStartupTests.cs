@@ -11,7 +11,7 @@ using CloudFs.BlockDevice;
 namespace CloudFs.Tests.Actors;
 
 public sealed class StorageStartupTests() : Akka.TestKit.Xunit2.TestKit(
-    ConfigurationFactory.ParseString("akka.actor.provider = local").WithFallback(CloudFsConfig.Default()), "storage-startup-tests"), IDisposable
+    ConfigurationFactory.ParseString("akka.actor.provider = local\nakka.test.single-expect-default = 15s").WithFallback(CloudFsConfig.Default()), "storage-startup-tests"), IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("cloudfs-startup-").FullName;
 

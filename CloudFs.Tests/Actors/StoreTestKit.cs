@@ -12,6 +12,8 @@ public abstract class StoreTestKit : Akka.TestKit.Xunit2.TestKit
     private static readonly Config LocalConfig = ConfigurationFactory.ParseString("""
         akka.actor.provider = local
         akka.loglevel = WARNING
+        # The machine running the suite is shared and slow at times; these are upper bounds, not sleeps.
+        akka.test.single-expect-default = 15s
         """).WithFallback(CloudFsConfig.Default());
 
     protected StoreTestKit(string name, string? config = null)
@@ -33,7 +35,7 @@ public abstract class StoreTestKit : Akka.TestKit.Xunit2.TestKit
     {
         Path = Path.Combine(dir, "log"),
         CreateSize = 64 << 20,
-        SegmentSize = 4 << 20,
+        SegmentSize = 1 << 20, // small: an entry of the largest size does not fit, the actor splits to fit
         CheckpointBytes = long.MaxValue,
         CheckpointInterval = TimeSpan.FromHours(1),
     };

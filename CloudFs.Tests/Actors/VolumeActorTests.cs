@@ -53,7 +53,8 @@ public sealed class VolumeActorTests : StoreTestKit
     public async Task A_large_write_becomes_several_entries_and_one_reply()
     {
         var (volume, actor) = await StartAsync();
-        var data = Pattern(VolumeState.MaxEventBytes * 2 + 512, 7);
+        var eventBytes = Store.MaxBlocksPerEntry * LogStore.BlockSize;
+        var data = Pattern(eventBytes * 2 + 512, 7);
         actor.Tell(new Write(volume, 0, data, Fua: true));
         Assert.Equal(4, ExpectMsg<VolumeAck>().Lsn);
         ExpectNoMsg(TimeSpan.FromMilliseconds(100));

@@ -24,6 +24,13 @@ public sealed class VolumeStateTests
     }
 
     [Fact]
+    public void A_store_with_small_segments_gets_smaller_events()
+    {
+        var events = (State() with { EventBytes = 64 << 10 }).Decide(0, new byte[200 << 10], false).Events.Cast<DataWritten>().ToArray();
+        Assert.Equal([64L << 10, 64L << 10, 64L << 10, 8L << 10], events.Select(e => e.Length));
+    }
+
+    [Fact]
     public void Fua_makes_only_the_last_event_of_a_write_durable()
     {
         var events = State().Decide(0, new byte[VolumeState.MaxEventBytes + 512], fua: true).Events.Cast<DataWritten>().ToArray();

@@ -1,0 +1,12 @@
+// The kinds of engine error a volume reply can carry; each maps to one engine exception (and one NBD errno).
+namespace CloudFs.Actors.Volumes;
+
+public enum VolumeErrorKind : byte
+{
+    Other = 0,
+    InvalidRange = 1,
+    LogFull = 2,
+    DataCorruption = 3,
+    NotPrimary = 4,
+    VolumeNotFound = 5,
+}
