@@ -168,4 +168,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     }
 
     internal DeviceHeader Layout => _layout;
+
+    /// <summary>Benchmarks: what the writer thread spent its time on.</summary>
+    internal string WriterStats => _appender.Stats.ToString();
 }

@@ -90,7 +90,10 @@ public sealed class VolumeActor : UntypedPersistentActor
                 break;
             case Read r:
                 if (_state.CheckRead(r.Offset, r.Length) is { } readError) { Sender.Tell(Failure(readError)); break; }
-                _ = ReadAndReply(r, Sender);
+                // The engine reads synchronously (pread): off the actor's thread, so reads of one volume run in
+                // parallel and never hold up its writes.
+                var replyTo = Sender;
+                _ = Task.Run(() => ReadAndReply(r, replyTo));
                 break;
             case Map m:
                 if (_state.CheckRead(m.Offset, Math.Min(m.Length, VolumeState.MaxReadBytes)) is { } mapError) { Sender.Tell(Failure(mapError)); break; }

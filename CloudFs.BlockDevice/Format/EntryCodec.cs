@@ -8,6 +8,9 @@ namespace CloudFs.BlockDevice.Format;
 /// <summary>An encoded entry in a pooled array; returned to the pool once written.</summary>
 internal sealed class EntryBuffer(byte[] array, int length) : IDisposable
 {
+    /// <summary>Entries reach 1 MiB + 9 KiB, above ArrayPool.Shared's largest bucket: a pool sized for them.</summary>
+    public static readonly ArrayPool<byte> Pool = ArrayPool<byte>.Create(2 << 20, 64);
+
     public byte[] Array { get; private set; } = array;
     public int Length { get; } = length;
     public Span<byte> Span => Array.AsSpan(0, Length);
@@ -15,7 +18,7 @@ internal sealed class EntryBuffer(byte[] array, int length) : IDisposable
 
     public void Dispose()
     {
-        if (Array.Length > 0) ArrayPool<byte>.Shared.Return(Array);
+        if (Array.Length > 0) Pool.Return(Array);
         Array = [];
     }
 }
@@ -29,7 +32,7 @@ internal static class EntryCodec
     public static EntryBuffer Allocate(int stored)
     {
         var len = EntryHeader.TotalBytesFor(stored);
-        var arr = ArrayPool<byte>.Shared.Rent(len);
+        var arr = EntryBuffer.Pool.Rent(len);
         System.Array.Clear(arr, 0, EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(stored)));
         return new EntryBuffer(arr, len);
     }

@@ -33,9 +33,9 @@ public sealed class ExtentIndex
     private readonly bool _frozen;
     private readonly ExtentIndex? _parent;
     private object _owner = new();
-    private long[] _keys;           // _keys[p] == _pages[p].Starts[0]
-    private ExtentPage[] _pages;
-    private int _n;                 // pages in use; every page in use holds at least one extent
+    // Replaced whole (never changed in place) when a frozen index is relocated, so a reader that loaded it once
+    // sees one consistent tree even while another thread relocates.
+    private Root _root;
     private long _count;
     private int _lastPage;          // where the previous lookup started: sequential reads skip the root search
 
@@ -50,8 +50,7 @@ public sealed class ExtentIndex
         _pageCapacity = pageCapacity;
         _frozen = frozen;
         _parent = parent;
-        _keys = new long[4];
-        _pages = new ExtentPage[4];
+        _root = new Root(4);
     }
 
     /// <summary>True for snapshots (and branch parents): Insert and Remove refuse, Relocate still works.</summary>
@@ -90,23 +89,24 @@ public sealed class ExtentIndex
         if (count <= 0) return;
         long end = start > long.MaxValue - count ? long.MaxValue : start + count;
         long pos = start;
-        if (_n > 0)
+        var r = _root;
+        if (r.N > 0)
         {
             int p = _lastPage;
-            if ((uint)p >= (uint)_n || _keys[p] > start || (p + 1 < _n && _keys[p + 1] <= start))
-                _lastPage = p = FloorPage(start);
+            if ((uint)p >= (uint)r.N || r.Keys[p] > start || (p + 1 < r.N && r.Keys[p + 1] <= start))
+                _lastPage = p = FloorPage(r, start);
             int i;
             if (p < 0) { p = 0; i = 0; }
             else
             {
-                var first = _pages[p];
+                var first = r.Pages[p];
                 i = first.Floor(start);
                 if (i < 0) i = 0;
                 else if (first.End(i) <= start) i++;
             }
-            for (; p < _n; p++, i = 0)
+            for (; p < r.N; p++, i = 0)
             {
-                var page = _pages[p];
+                var page = r.Pages[p];
                 var starts = page.Starts;
                 for (; i < page.Length; i++)
                 {
@@ -130,17 +130,21 @@ public sealed class ExtentIndex
     public long Count => _count;
 
     /// <summary>Approximate bytes of memory held (not counting a parent's). Pages shared with a snapshot count in both.</summary>
-    public long MemoryBytes =>
-        64 + 24L * 2 + (long)_keys.Length * 16 + (long)_n * (48 + 4 * 24 + (long)_pageCapacity * (8 + 4 + 8 + 8));
+    public long MemoryBytes
+    {
+        get
+        {
+            var r = _root;
+            return 64 + 32 + 24L * 2 + (long)r.Keys.Length * 16 + (long)r.N * (48 + 4 * 24 + (long)_pageCapacity * (8 + 4 + 8 + 8));
+        }
+    }
 
     /// <summary>A frozen copy that later changes to this index do not affect (copy-on-write; cheap).</summary>
     public ExtentIndex Snapshot()
     {
         var snap = new ExtentIndex(_pageCapacity, frozen: true, _parent)
         {
-            _keys = _keys.AsSpan(0, Math.Max(_n, 1)).ToArray(),
-            _pages = _pages.AsSpan(0, Math.Max(_n, 1)).ToArray(),
-            _n = _n,
+            _root = _root.Copy(extra: 0),
             _count = _count,
         };
         // Every page is now shared: a new token makes this index copy a page before its first change to it.
@@ -157,9 +161,10 @@ public sealed class ExtentIndex
     /// <summary>Every extent of this index (not the parent's) in logical order.</summary>
     public IEnumerable<Extent> Enumerate()
     {
-        for (int p = 0; p < _n; p++)
+        var r = _root;
+        for (int p = 0; p < r.N; p++)
         {
-            var page = _pages[p];
+            var page = r.Pages[p];
             for (int i = 0; i < page.Length; i++)
                 yield return new Extent(page.Starts[i], page.Counts[i], page.Logs[i], page.Entries[i]);
         }
@@ -172,11 +177,13 @@ public sealed class ExtentIndex
     /// Returns the number of blocks moved.
     /// </summary>
     /// <remarks>
-    /// A whole extent in a page shared with other indexes (snapshots, branch parents) is updated in place, for all
-    /// of them at once: a shared page means they all map those blocks to the same old place, and the bytes at the
-    /// new place are the same. Only splitting an extent copies the page first. So that the result does not depend
-    /// on sharing, blocks of the range already at the new place (with the new entry) count as moved too:
-    /// relocating every index that references the old blocks, in any order, gives each its full count.
+    /// Every index referencing the old blocks must be relocated on its own: pages shared with other indexes are
+    /// copied, never changed in place, because those indexes may be read meanwhile under other locks (a branch
+    /// parent is read by the branch's volume) or on other threads (a checkpoint serialising a snapshot), and a
+    /// reader must never see a half-moved extent. A frozen index is changed on a private copy of its tree that is
+    /// then published whole, so any number of threads may read it during a Relocate. Blocks of the range already at
+    /// the new place with the new entry count as moved, so replaying a relocation (after a crash) is harmless and
+    /// reports the same number.
     /// </remarks>
     public long Relocate(long start, int count, long oldLogBlock, long newLogBlock, long newEntryBlock)
     {
@@ -186,23 +193,44 @@ public sealed class ExtentIndex
         ArgumentOutOfRangeException.ThrowIfNegative(newLogBlock);
         if (start > long.MaxValue - count || oldLogBlock > long.MaxValue - count || newLogBlock > long.MaxValue - count)
             throw new ArgumentOutOfRangeException(nameof(count), "range overflows");
-        if (count == 0 || _n == 0) return 0;
+        if (count == 0) return 0;
+        // Most indexes do not reference most moved runs: find out without copying anything.
+        long moved = RelocateScan(start, count, oldLogBlock, newLogBlock, newEntryBlock, apply: false);
+        if (moved < 0) return ~moved;
+        if (!_frozen) return RelocateScan(start, count, oldLogBlock, newLogBlock, newEntryBlock, apply: true);
+        // A fresh owner token: the private copy copies every page it touches, so published pages never change.
+        var work = new ExtentIndex(_pageCapacity, frozen: false, _parent) { _root = _root.Copy(extra: 4), _count = _count };
+        moved = work.RelocateScan(start, count, oldLogBlock, newLogBlock, newEntryBlock, apply: true);
+        Volatile.Write(ref _root, work._root);
+        _count = work._count;
+        return moved;
+    }
+
+    /// <summary>
+    /// Without <paramref name="apply"/>: the blocks already at the new place as ~count when nothing still points at
+    /// the old place, else a non-negative number. With it: moves them and returns the blocks moved.
+    /// </summary>
+    private long RelocateScan(long start, int count, long oldLogBlock, long newLogBlock, long newEntryBlock, bool apply)
+    {
+        var r = _root;
+        if (r.N == 0) return ~0L;
         long end = start + count;
         long oldDelta = oldLogBlock - start, newDelta = newLogBlock - start;
         long moved = 0;
+        bool any = false;
         // At most two partial pieces (the first and last overlapping extents); they need a split, done after the scan.
         long p1s = -1, p1e = -1, p2s = -1, p2e = -1;
-        int p = FloorPage(start), i;
+        int p = FloorPage(r, start), i;
         if (p < 0) { p = 0; i = 0; }
         else
         {
-            i = _pages[p].Floor(start);
+            i = r.Pages[p].Floor(start);
             if (i < 0) i = 0;
-            else if (_pages[p].End(i) <= start) i++;
+            else if (r.Pages[p].End(i) <= start) i++;
         }
-        for (; p < _n; p++, i = 0)
+        for (; p < r.N; p++, i = 0)
         {
-            var page = _pages[p];
+            var page = r.Pages[p];
             for (; i < page.Length; i++)
             {
                 long s = page.Starts[i];
@@ -211,9 +239,12 @@ public sealed class ExtentIndex
                 long cs = Math.Max(s, start), ce = Math.Min(e, end);
                 if (log != Extent.ZeroLogBlock && log - s == newDelta && page.Entries[i] == newEntryBlock) { moved += ce - cs; continue; }
                 if (log == Extent.ZeroLogBlock || log - s != oldDelta) continue;
+                any = true;
+                if (!apply) return 0;
                 moved += ce - cs;
                 if (cs == s && ce == e)
                 {
+                    page = Writable(p);
                     page.Logs[i] = newLogBlock + (s - start);
                     page.Entries[i] = newEntryBlock;
                 }
@@ -222,6 +253,7 @@ public sealed class ExtentIndex
             }
         }
     scanned:
+        if (!apply) return any ? 0 : ~moved;
         if (p1s >= 0) InsertCore(p1s, (int)(p1e - p1s), newLogBlock + (p1s - start), newEntryBlock);
         if (p2s >= 0) InsertCore(p2s, (int)(p2e - p2s), newLogBlock + (p2s - start), newEntryBlock);
         return moved;
@@ -237,9 +269,9 @@ public sealed class ExtentIndex
     /// <summary>Appends an extent after every extent held (used by ReadFrom; the caller guarantees order).</summary>
     internal void AppendSorted(long start, int count, long log, long entry)
     {
-        if (_n == 0 || _pages[_n - 1].Length == _pageCapacity)
-            InsertPage(_n, new ExtentPage(_pageCapacity, _owner), start);
-        var page = _pages[_n - 1];
+        if (_root.N == 0 || _root.Pages[_root.N - 1].Length == _pageCapacity)
+            InsertPage(_root.N, new ExtentPage(_pageCapacity, _owner), start);
+        var page = _root.Pages[_root.N - 1];
         page.Set(page.Length++, start, count, log, entry);
         _count++;
     }
@@ -248,13 +280,15 @@ public sealed class ExtentIndex
     internal int PagesSharedWith(ExtentIndex other)
     {
         var theirs = new HashSet<ExtentPage>(ReferenceEqualityComparer.Instance);
-        for (int p = 0; p < other._n; p++) theirs.Add(other._pages[p]);
+        var o = other._root;
+        var r = _root;
+        for (int p = 0; p < o.N; p++) theirs.Add(o.Pages[p]);
         int shared = 0;
-        for (int p = 0; p < _n; p++) if (theirs.Contains(_pages[p])) shared++;
+        for (int p = 0; p < r.N; p++) if (theirs.Contains(r.Pages[p])) shared++;
         return shared;
     }
 
-    internal int PageCount => _n;
+    internal int PageCount => _root.N;
 
     private void ThrowIfFrozen()
     {
@@ -264,38 +298,35 @@ public sealed class ExtentIndex
     private static long Shift(long log, long by) => log == Extent.ZeroLogBlock ? log : log + by;
 
     /// <summary>Index of the last page whose first start is at or before <paramref name="key"/>, or -1.</summary>
-    private int FloorPage(long key)
-    {
-        return SortedSearch.Floor(_keys, _n, key);
-    }
+    private static int FloorPage(Root r, long key) => SortedSearch.Floor(r.Keys, r.N, key);
 
     private ExtentPage Writable(int p)
     {
-        var page = _pages[p];
-        if (!ReferenceEquals(page.Owner, _owner)) _pages[p] = page = page.CloneFor(_owner);
+        var page = _root.Pages[p];
+        if (!ReferenceEquals(page.Owner, _owner)) _root.Pages[p] = page = page.CloneFor(_owner);
         return page;
     }
 
     private void InsertPage(int p, ExtentPage page, long key)
     {
-        if (_n == _pages.Length)
+        if (_root.N == _root.Pages.Length)
         {
-            Array.Resize(ref _pages, _n * 2);
-            Array.Resize(ref _keys, _n * 2);
+            Array.Resize(ref _root.Pages, _root.N * 2);
+            Array.Resize(ref _root.Keys, _root.N * 2);
         }
-        Array.Copy(_pages, p, _pages, p + 1, _n - p);
-        Array.Copy(_keys, p, _keys, p + 1, _n - p);
-        _pages[p] = page;
-        _keys[p] = key;
-        _n++;
+        Array.Copy(_root.Pages, p, _root.Pages, p + 1, _root.N - p);
+        Array.Copy(_root.Keys, p, _root.Keys, p + 1, _root.N - p);
+        _root.Pages[p] = page;
+        _root.Keys[p] = key;
+        _root.N++;
     }
 
     private void RemovePages(int p, int k)
     {
-        Array.Copy(_pages, p + k, _pages, p, _n - p - k);
-        Array.Copy(_keys, p + k, _keys, p, _n - p - k);
-        _n -= k;
-        Array.Clear(_pages, _n, k);
+        Array.Copy(_root.Pages, p + k, _root.Pages, p, _root.N - p - k);
+        Array.Copy(_root.Keys, p + k, _root.Keys, p, _root.N - p - k);
+        _root.N -= k;
+        Array.Clear(_root.Pages, _root.N, k);
     }
 
     private void InsertCore(long start, int count, long log, long entry)
@@ -303,18 +334,18 @@ public sealed class ExtentIndex
         long end = start + count;
         RemoveCore(start, end);
         int p, i;
-        if (_n == 0)
+        if (_root.N == 0)
         {
             InsertPage(0, new ExtentPage(_pageCapacity, _owner), start);
             p = 0; i = 0;
         }
         else
         {
-            p = FloorPage(start);
+            p = FloorPage(_root, start);
             if (p < 0) { p = 0; i = 0; }
-            else i = _pages[p].Floor(start) + 1;
+            else i = _root.Pages[p].Floor(start) + 1;
         }
-        var page = _pages[p];
+        var page = _root.Pages[p];
         bool mergePrev = i > 0 && Mergeable(page, i - 1, start, count, log, entry);
         bool mergeNext = i < page.Length && Mergeable(page, i, start, count, log, entry);
         if (mergePrev && mergeNext && (long)page.Counts[i - 1] + count + page.Counts[i] <= int.MaxValue)
@@ -334,7 +365,7 @@ public sealed class ExtentIndex
             page.Starts[i] = start;
             page.Counts[i] += count;
             page.Logs[i] = log;
-            if (i == 0) _keys[p] = start;
+            if (i == 0) _root.Keys[p] = start;
         }
         else
         {
@@ -374,25 +405,25 @@ public sealed class ExtentIndex
             InsertPage(p + 1, right, right.Starts[0]);
         }
         page.InsertAt(i, start, count, log, entry);
-        if (i == 0) _keys[p] = start;
+        if (i == 0) _root.Keys[p] = start;
         _count++;
     }
 
     /// <summary>Makes [start, end) a hole: splits, trims and drops what overlaps.</summary>
     private void RemoveCore(long start, long end)
     {
-        if (_n == 0) return;
-        int p = FloorPage(start), i;
+        if (_root.N == 0) return;
+        int p = FloorPage(_root, start), i;
         if (p < 0) { p = 0; i = 0; }
         else
         {
-            i = _pages[p].Floor(start);
+            i = _root.Pages[p].Floor(start);
             if (i < 0) i = 0;
-            else if (_pages[p].End(i) <= start) i++;
+            else if (_root.Pages[p].End(i) <= start) i++;
         }
-        while (p < _n)
+        while (p < _root.N)
         {
-            var page = _pages[p];
+            var page = _root.Pages[p];
             if (i >= page.Length) { p++; i = 0; continue; }
             long s = page.Starts[i];
             if (s >= end) return;
@@ -416,7 +447,7 @@ public sealed class ExtentIndex
                 page.Starts[i] = end;
                 page.Counts[i] = (int)(e - end);
                 page.Logs[i] = Shift(page.Logs[i], end - s);
-                if (i == 0) _keys[p] = end;
+                if (i == 0) _root.Keys[p] = end;
                 return;
             }
             if (i == 0 && page.End(page.Length - 1) <= end)
@@ -424,7 +455,7 @@ public sealed class ExtentIndex
                 // Whole pages inside the hole go at once.
                 int q = p;
                 long dropped = 0;
-                while (q < _n && _pages[q].End(_pages[q].Length - 1) <= end) dropped += _pages[q++].Length;
+                while (q < _root.N && _root.Pages[q].End(_root.Pages[q].Length - 1) <= end) dropped += _root.Pages[q++].Length;
                 RemovePages(p, q - p);
                 _count -= dropped;
                 continue;
@@ -434,7 +465,29 @@ public sealed class ExtentIndex
             page = Writable(p);
             page.RemoveRange(i, k - i);
             _count -= k - i;
-            if (i == 0) _keys[p] = page.Starts[0];
+            if (i == 0) _root.Keys[p] = page.Starts[0];
+        }
+    }
+
+    /// <summary>The top level: each page's first start (searched) and the page.</summary>
+    private sealed class Root
+    {
+        internal long[] Keys;           // Keys[p] == Pages[p].Starts[0]
+        internal ExtentPage[] Pages;
+        internal int N;                 // pages in use; every page in use holds at least one extent
+
+        internal Root(int capacity)
+        {
+            Keys = new long[capacity];
+            Pages = new ExtentPage[capacity];
+        }
+
+        internal Root Copy(int extra)
+        {
+            var c = new Root(Math.Max(N + extra, 1)) { N = N };
+            Array.Copy(Keys, c.Keys, N);
+            Array.Copy(Pages, c.Pages, N);
+            return c;
         }
     }
 }

@@ -51,6 +51,9 @@ internal sealed class GroupCommitAppender : IDisposable
     /// <summary>Bytes of entries appended since the store opened (the checkpoint trigger reads it).</summary>
     public long BytesAppended => Interlocked.Read(ref _bytesAppended);
 
+    /// <summary>Writer-thread counters for profiling (benchmarks print them).</summary>
+    internal readonly AppenderStats Stats = new();
+
     public void Enqueue(LogRequest r)
     {
         lock (_gate)
@@ -74,6 +77,8 @@ internal sealed class GroupCommitAppender : IDisposable
                 while (_queue.Count == 0 && !_stopping) Monitor.Wait(_gate);
                 if (_queue.Count == 0) return;
                 (_queue, _batch) = (_batch, _queue);
+                Stats.Batches++;
+                Stats.Requests += _batch.Count;
             }
             try
             {
@@ -94,11 +99,13 @@ internal sealed class GroupCommitAppender : IDisposable
     }
 
     private readonly List<EntryItem> _placed = new();
+    private bool _commitNow, _syncPending;
     private readonly List<FlushItem> _flushes = new();
 
     private void ProcessBatch(List<LogRequest> batch)
     {
-        var sync = false;
+        ref var sync = ref _syncPending;
+        sync = false;
         foreach (var r in batch)
         {
             switch (r)
@@ -140,7 +147,13 @@ internal sealed class GroupCommitAppender : IDisposable
     private void Commit(ref bool sync, bool forceSync)
     {
         WriteStaging();
-        if (sync || forceSync) _device.Flush();
+        if (sync || forceSync)
+        {
+            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _device.Flush();
+            Stats.SyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+            Stats.Syncs++;
+        }
         sync = false;
         foreach (var e in _placed)
         {
@@ -181,7 +194,8 @@ internal sealed class GroupCommitAppender : IDisposable
             _stageLen = _stageWritten = 0;
             SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
         }
-        if (_stageLen + size > StagingSize) WriteStaging();
+        if (_stageLen + size > StagingSize) _commitNow = true;
+        if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
         e.DeviceOffset = _stageBase + _stageLen;
         EntryCodec.Seal(e.Buffer.Span, _segSeq);
         e.Buffer.Span.CopyTo(Reserve(size));
@@ -201,7 +215,11 @@ internal sealed class GroupCommitAppender : IDisposable
         if (_stageLen == _stageWritten) return;
         var end = (_stageLen + Page - 1) & ~(Page - 1);
         _staging.Span[_stageLen..end].Clear();
+        var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         _device.Write(_staging.Span[..end], _stageBase);
+        Stats.WriteTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+        Stats.Writes++;
+        Stats.WriteBytes += end;
         var keep = _stageLen & ~(Page - 1);
         var tail = _stageLen - keep;
         if (keep > 0)
@@ -234,5 +252,16 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         Stop();
         ((IDisposable)_staging).Dispose();
+    }
+}
+
+internal sealed class AppenderStats
+{
+    public long Batches, Requests, Writes, WriteBytes, WriteTicks, Syncs, SyncTicks;
+
+    public override string ToString()
+    {
+        static double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+        return $"batches {Batches} (avg {(Batches == 0 ? 0 : Requests / (double)Batches):F1} requests), writes {Writes} (avg {(Writes == 0 ? 0 : WriteBytes / Writes / 1024)} KiB, {Ms(WriteTicks):F0} ms), syncs {Syncs} ({Ms(SyncTicks):F0} ms)";
     }
 }

@@ -79,9 +79,22 @@ internal sealed class NbdConnection
         NbdRequestSlot? taken = null; // a slot taken but not yet handed to the gateway or the writer
         try
         {
+            bool deferring = false;
             while (true)
             {
-                var result = await reader.ReadAtLeastAsync(NbdProtocol.RequestHeaderSize, ct);
+                // Replies wait while requests are already buffered, and go out together once the reader runs dry.
+                var pendingRead = reader.ReadAtLeastAsync(NbdProtocol.RequestHeaderSize, ct);
+                if (!pendingRead.IsCompleted)
+                {
+                    _replies.Kick();
+                    deferring = false;
+                }
+                var result = await pendingRead;
+                if (!deferring)
+                {
+                    _replies.Defer();
+                    deferring = true;
+                }
                 var buffer = result.Buffer;
                 if (buffer.Length < NbdProtocol.RequestHeaderSize)
                 {
@@ -99,7 +112,13 @@ internal sealed class NbdConnection
                 }
                 if (request.Type == NbdProtocol.CmdDisc) return;
 
-                await _slotsAvailable.WaitAsync(ct);
+                var pendingSlot = _slotsAvailable.WaitAsync(ct);
+                if (!pendingSlot.IsCompleted)
+                {
+                    _replies.Kick(); // the slots come back only through the writer
+                    deferring = false;
+                }
+                await pendingSlot;
                 var slot = taken = TakeSlot();
                 slot.Begin(request);
                 uint error = request.Validate(session);
@@ -109,18 +128,31 @@ internal sealed class NbdConnection
                     if (error != 0)
                     {
                         // The payload still follows on the wire: consume it so the next header is framed right.
+                        _replies.Kick();
+                        deferring = false;
                         if (!await SkipAsync(reader, request.Length, ct)) return;
                         taken = null;
                         slot.Fail(error);
                         continue;
                     }
-                    if (!TryReserve(slot, request.Length)) await ReserveAsync(slot, request.Length, ct);
+                    if (!TryReserve(slot, request.Length))
+                    {
+                        _replies.Kick();
+                        deferring = false;
+                        await ReserveAsync(slot, request.Length, ct);
+                    }
                     var payload = slot.RentPayload((int)request.Length);
                     // Inline rather than a helper: this loop's awaits reuse the connection's one state machine.
                     int copied = CopyBuffered(reader, payload.Span);
                     while (copied < payload.Length)
                     {
-                        var more = await reader.ReadAsync(ct);
+                        var pendingPayload = reader.ReadAsync(ct);
+                        if (!pendingPayload.IsCompleted)
+                        {
+                            _replies.Kick();
+                            deferring = false;
+                        }
+                        var more = await pendingPayload;
                         int take = CopyFrom(reader, more, payload.Span[copied..]);
                         copied += take;
                         if (take == 0 && more.IsCompleted)
@@ -132,7 +164,12 @@ internal sealed class NbdConnection
                 }
                 else if (error == 0 && request.Type == NbdProtocol.CmdRead)
                 {
-                    if (!TryReserve(slot, request.Length)) await ReserveAsync(slot, request.Length, ct);
+                    if (!TryReserve(slot, request.Length))
+                    {
+                        _replies.Kick();
+                        deferring = false;
+                        await ReserveAsync(slot, request.Length, ct);
+                    }
                     slot.RentPayload((int)request.Length);
                 }
 
@@ -144,6 +181,7 @@ internal sealed class NbdConnection
         finally
         {
             if (taken is not null) Release(taken);
+            _replies.Kick();
             // Every request read so far gets its reply before the connection closes.
             for (int i = 0; i < MaxInFlight; i++) await _slotsAvailable.WaitAsync(CancellationToken.None);
             _replies.Stop();
@@ -175,8 +213,11 @@ internal sealed class NbdConnection
                     slot.Await(_gateway.WriteZeroesAsync(session.Volume, offset, request.Length, request.Fua, ct));
                     break;
                 case NbdProtocol.CmdBlockStatus:
-                    slot.AwaitMap(_gateway.MapAsync(session.Volume, offset, request.Length, ct));
+                {
+                    var (from, length) = request.StatusWindow();
+                    slot.AwaitMap(_gateway.MapAsync(session.Volume, from, Math.Min(length, session.SizeBytes - from), ct));
                     break;
+                }
                 default:
                     slot.Fail(NbdErrors.EINVAL);
                     break;

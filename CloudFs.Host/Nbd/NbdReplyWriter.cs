@@ -15,9 +15,11 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
     private readonly NbdConnection _owner;
     private readonly Queue<NbdRequestSlot> _ready;
     private readonly NbdRequestSlot[] _batch;
-    // Continuations run on the thread pool so a request completing inline never writes on the reader's thread.
-    private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = true };
+    // An idle writer resumes on the thread that completed the request: no thread-pool hop between a gateway
+    // completion and its reply (the hop doubled QD1 latency). A busy writer picks new replies up in its next batch.
+    private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = false };
     private bool _waiting;
+    private bool _deferred;
     private bool _stopping;
     private bool _broken;
 
@@ -36,8 +38,30 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
         lock (_ready)
         {
             _ready.Enqueue(slot);
-            wake = _waiting;
-            _waiting = false;
+            wake = _waiting && !_deferred;
+            if (wake) _waiting = false;
+        }
+        if (wake) _signal.SetResult(true);
+    }
+
+    /// <summary>
+    /// The reader is working through requests already buffered: hold replies back so they leave in one flush when
+    /// the reader runs dry (<see cref="Kick"/>), instead of one send per reply.
+    /// </summary>
+    public void Defer()
+    {
+        lock (_ready) _deferred = true;
+    }
+
+    /// <summary>The reader is about to wait (for the socket, a slot, or budget): write whatever is queued now.</summary>
+    public void Kick()
+    {
+        bool wake;
+        lock (_ready)
+        {
+            _deferred = false;
+            wake = _waiting && _ready.Count > 0;
+            if (wake) _waiting = false;
         }
         if (wake) _signal.SetResult(true);
     }
@@ -49,6 +73,7 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
         lock (_ready)
         {
             _stopping = true;
+            _deferred = false;
             wake = _waiting;
             _waiting = false;
         }

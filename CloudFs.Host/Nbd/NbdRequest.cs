@@ -1,4 +1,4 @@
-// One transmission-phase request header (28 bytes on the wire) and its parser.
+// One transmission-phase request header (28 bytes on the wire), its parser, and the checks the protocol asks of it.
 using System.Buffers;
 using System.Buffers.Binary;
 
@@ -24,33 +24,62 @@ internal readonly record struct NbdRequest(uint Magic, ushort Flags, ushort Type
     }
 
     /// <summary>
-    /// The error this request earns before it reaches the gateway (0 when it is well-formed for this session).
+    /// The error this request earns before it reaches the gateway (0 when it is well-formed for this session), as
+    /// proto.md's "Error values" names it: EINVAL for unknown commands or flags, misalignment, oversize, and reads,
+    /// trims or status queries past the end; ENOSPC for writes past the end; EPERM for writes to a read-only export.
     /// Checked here so the gateway only ever sees aligned, in-range requests of the size the server advertised.
     /// </summary>
     public uint Validate(NbdSession session)
     {
         if ((Flags & ~NbdProtocol.CmdFlagsKnown) != 0) return NbdErrors.EINVAL;
+        // Flags that only mean something to one command are refused elsewhere (FUA is harmless, so tolerated).
+        if ((Flags & NbdProtocol.CmdFlagDf) != 0 && Type != NbdProtocol.CmdRead) return NbdErrors.EINVAL;
+        if ((Flags & NbdProtocol.CmdFlagReqOne) != 0 && Type != NbdProtocol.CmdBlockStatus) return NbdErrors.EINVAL;
+        if ((Flags & NbdProtocol.CmdFlagNoHole) != 0 && Type != NbdProtocol.CmdWriteZeroes) return NbdErrors.EINVAL;
+        bool writes = false;
         switch (Type)
         {
             case NbdProtocol.CmdFlush:
-                return 0; // Offset and length of FLUSH carry no meaning; tolerate whatever the client sent.
+                return 0; // Offset and length of FLUSH are reserved; tolerate whatever the client sent.
             case NbdProtocol.CmdRead:
-            case NbdProtocol.CmdWrite:
                 if (Length > NbdProtocol.MaximumPayload) return NbdErrors.EINVAL;
                 break;
-            case NbdProtocol.CmdTrim:
+            case NbdProtocol.CmdWrite:
+                if (Length > NbdProtocol.MaximumPayload) return NbdErrors.EINVAL;
+                writes = true;
+                break;
             case NbdProtocol.CmdWriteZeroes:
+                writes = true;
+                break;
+            case NbdProtocol.CmdTrim:
                 break;
             case NbdProtocol.CmdBlockStatus:
                 if (!session.BaseAllocation) return NbdErrors.EINVAL; // no meta context was selected
-                break;
+                // The length of a status query is only a hint: an unaligned one is answered in whole blocks.
+                if (Length == 0 || Offset % NbdProtocol.MinimumBlockSize != 0) return NbdErrors.EINVAL;
+                return Offset > (ulong)session.SizeBytes || Length > (ulong)session.SizeBytes - Offset ? NbdErrors.EINVAL : 0;
             default:
                 return NbdErrors.EINVAL; // CACHE, RESIZE, anything unknown: not advertised
         }
         if (Length == 0) return NbdErrors.EINVAL;
         if (Offset % NbdProtocol.MinimumBlockSize != 0 || Length % NbdProtocol.MinimumBlockSize != 0) return NbdErrors.EINVAL;
-        if (Offset > (ulong)session.SizeBytes || Length > (ulong)session.SizeBytes - Offset) return NbdErrors.EINVAL;
-        if (session.ReadOnly && Type is NbdProtocol.CmdWrite or NbdProtocol.CmdTrim or NbdProtocol.CmdWriteZeroes) return NbdErrors.EPERM;
+        if (Offset > (ulong)session.SizeBytes || Length > (ulong)session.SizeBytes - Offset)
+            return writes ? NbdErrors.ENOSPC : NbdErrors.EINVAL;
+        if (session.ReadOnly && (writes || Type == NbdProtocol.CmdTrim)) return NbdErrors.EPERM;
         return 0;
+    }
+
+    /// <summary>
+    /// The window a BLOCK_STATUS reply describes: the requested range with its end rounded up to a whole block
+    /// (the final descriptor may reach past an unaligned request), or down for REQ_ONE, whose single descriptor
+    /// must not exceed the request. The export size is a whole number of blocks, so the window stays inside it.
+    /// </summary>
+    public (long Offset, long Length) StatusWindow()
+    {
+        const long block = NbdProtocol.MinimumBlockSize;
+        long length = Length;
+        if (length % block != 0)
+            length = ReqOne && length > block ? length / block * block : (length + block - 1) / block * block;
+        return ((long)Offset, Math.Min(length, uint.MaxValue / block * block)); // a descriptor length is a u32
     }
 }

@@ -119,8 +119,9 @@ internal sealed class NbdRequestSlot
     /// </summary>
     private void EncodeBlockStatus(IReadOnlyList<MappedRange> ranges)
     {
-        ulong position = Request.Offset;
-        ulong end = Request.Offset + Request.Length;
+        var (from, length) = Request.StatusWindow();
+        ulong position = (ulong)from;
+        ulong end = (ulong)(from + length);
         int maxExtents = Request.ReqOne ? 1 : Math.Min(MaximumExtents, ranges.Count * 2 + 1);
         var buffer = RentPayload(4 + 8 * maxExtents).Span;
         BinaryPrimitives.WriteUInt32BigEndian(buffer, NbdProtocol.BaseAllocationContextId);

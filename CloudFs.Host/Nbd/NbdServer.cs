@@ -17,6 +17,7 @@ public sealed class NbdServer : IAsyncDisposable
     private Socket? _listener;
     private Task? _acceptLoop;
     private int _disposed;
+    private long _accepted;
 
     public NbdServer(IVolumeGateway gateway, IPEndPoint endpoint, Action<string>? log = null)
     {
@@ -30,6 +31,9 @@ public sealed class NbdServer : IAsyncDisposable
 
     /// <summary>Connections currently open (for tests and metrics).</summary>
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Connections accepted since start (for tests and metrics).</summary>
+    public long ConnectionsAccepted => Interlocked.Read(ref _accepted);
 
     public void Start()
     {
@@ -68,6 +72,7 @@ public sealed class NbdServer : IAsyncDisposable
                 _log?.Invoke($"nbd: accept failed: {e.Message}");
                 continue;
             }
+            Interlocked.Increment(ref _accepted);
             socket.NoDelay = true; // replies are small and latency-bound: never let Nagle hold them back
             var connection = new NbdConnection(socket, _gateway, _log);
             _connections[connection] = RunConnectionAsync(connection, ct);

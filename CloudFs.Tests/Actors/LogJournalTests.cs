@@ -132,6 +132,18 @@ public sealed class LogJournalTests : StoreTestKit
     }
 
     [Fact]
+    public async Task Highest_sequence_number_waits_for_writes_in_flight()
+    {
+        var pid = await VolumeWithFiveWritesAsync();
+        var writes = Enumerable.Range(7, 20).Select(lsn => (IPersistentEnvelope)Atomic(pid, lsn, Data(lsn))).ToArray();
+        _journal.Tell(new WriteMessages(writes, _sender.Ref, 1));
+        var replayer = CreateTestProbe();
+        _journal.Tell(new ReplayMessages(26, long.MaxValue, long.MaxValue, pid, replayer.Ref)); // sent before any write is confirmed
+        Assert.Equal(26, replayer.ExpectMsg<ReplayedMessage>().Persistent.SequenceNr);
+        Assert.Equal(26, replayer.ExpectMsg<RecoverySuccess>().HighestSequenceNr);
+    }
+
+    [Fact]
     public async Task An_unknown_volume_replays_nothing()
     {
         var (headers, highest) = Replay(Id160.Random().ToString(), 1, long.MaxValue, long.MaxValue);

@@ -24,7 +24,7 @@ public sealed class DeviceTests
     {
         using var t = new TempLog();
         using var s = t.Open();
-        var ex = Assert.Throws<DeviceException>(() => t.Open());
+        var ex = Assert.Throws<DeviceException>(() => LogStore.Open(t.Options()));
         Assert.Contains(t.Path, ex.Message);
         Assert.Contains("held", ex.Message);
     }
@@ -38,6 +38,7 @@ public sealed class DeviceTests
         {
             device = s.DeviceId;
             var ex = Assert.Throws<DeviceException>(() => LogStore.Nuke(t.Path));
+            Assert.Contains(t.Path, ex.Message);
             Assert.Contains("held", ex.Message);
         }
         using var again = t.Open();
@@ -71,6 +72,7 @@ public sealed class DeviceTests
             before = s.DeviceId;
             await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, []);
         }
+        t.ReadAll();
         LogStore.Nuke(t.Path);
         Assert.All(t.Peek(0, 4096), b => Assert.Equal(0, b));
         await using var again = t.Open();

@@ -16,7 +16,7 @@ public sealed class LogStoreTests
 
     private static long Find(TempLog t, byte[] needle)
     {
-        var all = File.ReadAllBytes(t.Path);
+        var all = t.ReadAll();
         var at = all.AsSpan().IndexOf(needle.AsSpan(0, 64));
         Assert.True(at >= 0, "pattern not found in the log");
         return at;
@@ -295,7 +295,7 @@ public sealed class LogStoreTests
         if (OperatingSystem.IsLinux()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(t.Path + ".keys"));
         // The secret is nowhere in the log.
         var secret = Convert.FromHexString(keys.Split('\n').First(l => l.StartsWith(v.ToString())).Split(' ')[1]);
-        Assert.Equal(-1, File.ReadAllBytes(t.Path).AsSpan().IndexOf(secret));
+        Assert.Equal(-1, t.ReadAll().AsSpan().IndexOf(secret));
         File.Delete(t.Path + ".keys");
         await using var again = t.Open();
         Assert.False(again.GetVolume(v)!.IsWritable);

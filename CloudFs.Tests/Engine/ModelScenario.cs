@@ -51,7 +51,7 @@ internal sealed class ModelScenario(Func<LogStoreOptions> options, Action<long, 
 
     public async Task RunAsync(IEnumerable<ModelOp> ops)
     {
-        _store = LogStore.Open(options());
+        _store = TempLog.OpenRetrying(options());
         try
         {
             _vol = (await _store.CreateVolumeAsync((long)volumeBlocks * B, VolumeMode.Async, [])).BaseId;
@@ -115,7 +115,7 @@ internal sealed class ModelScenario(Func<LogStoreOptions> options, Action<long, 
                 break;
             case ReopenOp:
                 await _store.DisposeAsync();
-                _store = LogStore.Open(options());
+                _store = TempLog.OpenRetrying(options());
                 await CheckAll("after reopen");
                 await MarkDurable();
                 break;
@@ -146,7 +146,7 @@ internal sealed class ModelScenario(Func<LogStoreOptions> options, Action<long, 
             if (c.Garble) new Random(c.Seed).NextBytes(bytes);
             poke(at, bytes);
         }
-        _store = LogStore.Open(options());
+        _store = TempLog.OpenRetrying(options());
         var lsn = _store.GetVolume(_vol)!.Lsn;
         var survived = lsn - _durableLsn;
         Assert.True(survived >= 0 && survived <= _unflushed.Count, $"after the crash the head lsn is {lsn}, the flushed lsn was {_durableLsn} with {_unflushed.Count} later writes");

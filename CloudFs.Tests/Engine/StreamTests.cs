@@ -109,7 +109,7 @@ public sealed class StreamTests
         Id160 v;
         await using (var a = ta.Open()) v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
         // A copy of the primary's device and keys: two primaries that both extend lsn 2 differently.
-        File.Copy(ta.Path, tc.Path);
+        File.WriteAllBytes(tc.Path, ta.ReadAll());
         File.Copy(ta.Path + ".keys", tc.Path + ".keys");
         await using var a1 = ta.Open();
         await using var a2 = tc.Open();

@@ -20,12 +20,48 @@ internal sealed class TempLog : IDisposable
         Log = m => { lock (Messages) Messages.Add(m); },
     };
 
-    public LogStore Open(long size = 16 << 20, int segment = 256 << 10, Id160? host = null) => LogStore.Open(Options(size, segment, host));
+    public LogStore Open(long size = 16 << 20, int segment = 256 << 10, Id160? host = null) => OpenRetrying(Options(size, segment, host));
+
+    /// <summary>
+    /// Opens a store that was just closed. A child process another test class is starting (between fork and exec)
+    /// can hold a copy of the closed descriptor, and so its lock, for a moment: retry that refusal until a deadline.
+    /// </summary>
+    public static LogStore OpenRetrying(LogStoreOptions options)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try { return LogStore.Open(options); }
+            catch (DeviceException e) when (e.Message.Contains("held") && DateTime.UtcNow < deadline) { Thread.Sleep(20); }
+        }
+    }
+
+    public byte[] ReadAll()
+    {
+        using var fs = OpenFile(FileAccess.Read);
+        var b = new byte[fs.Length];
+        fs.ReadExactly(b);
+        return b;
+    }
+
+    /// <summary>
+    /// Opens the closed device file. A child process another test is starting (fork before exec) can hold a copy of
+    /// the store's locked descriptor for a moment: retry until a deadline instead of failing on that race.
+    /// </summary>
+    private FileStream OpenFile(FileAccess access)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try { return new FileStream(Path, FileMode.Open, access); }
+            catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(20); }
+        }
+    }
 
     /// <summary>Overwrites bytes of the device file (the store must be closed).</summary>
     public void Poke(long offset, ReadOnlySpan<byte> bytes)
     {
-        using var fs = new FileStream(Path, FileMode.Open, FileAccess.ReadWrite);
+        using var fs = OpenFile(FileAccess.ReadWrite);
         fs.Position = offset;
         fs.Write(bytes);
         fs.Flush(true);
@@ -33,7 +69,7 @@ internal sealed class TempLog : IDisposable
 
     public byte[] Peek(long offset, int length)
     {
-        using var fs = new FileStream(Path, FileMode.Open, FileAccess.Read);
+        using var fs = OpenFile(FileAccess.Read);
         fs.Position = offset;
         var b = new byte[length];
         fs.ReadExactly(b);

@@ -151,17 +151,35 @@ public sealed class ExtentIndexTests
     }
 
     [Fact]
-    public void Relocate_of_whole_extents_on_a_shared_page_moves_them_for_every_sharer_once()
+    public void Relocate_of_whole_extents_never_changes_an_index_sharing_the_page()
     {
         var live = new ExtentIndex();
         live.Insert(0, 10, 1000, 1);
         live.Insert(10, 10, 2000, 2);
         var snap = live.Snapshot();
         Assert.Equal(10, snap.Relocate(0, 10, 1000, 6000, 3));
-        // Same bytes, new place: the live index sharing the page sees it too, and relocating it reports the blocks as moved.
-        Assert.Equal([new Extent(0, 10, 6000, 3), new Extent(10, 10, 2000, 2)], live.Enumerate().ToList());
+        Assert.Equal([new Extent(0, 10, 6000, 3), new Extent(10, 10, 2000, 2)], snap.Enumerate().ToList());
+        Assert.Equal([new Extent(0, 10, 1000, 1), new Extent(10, 10, 2000, 2)], live.Enumerate().ToList());
         Assert.Equal(10, live.Relocate(0, 10, 1000, 6000, 3));
-        Assert.Equal(live.PageCount, snap.PagesSharedWith(live));
+        Assert.Equal(snap.Enumerate().ToList(), live.Enumerate().ToList());
+        // Replaying the same relocation (recovery rolls it forward again) changes nothing and reports the same count.
+        Assert.Equal(10, live.Relocate(0, 10, 1000, 6000, 3));
+        Assert.Equal(snap.Enumerate().ToList(), live.Enumerate().ToList());
+    }
+
+    [Fact]
+    public void Relocate_of_a_frozen_index_publishes_a_new_tree_and_leaves_held_pages_alone()
+    {
+        var live = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 40; i++) live.Insert(i * 10, 5, 1000 + i * 5, i);
+        var snap = live.Snapshot();
+        int sharedBefore = snap.PagesSharedWith(live);
+        Assert.Equal(3, snap.Relocate(101, 3, 1051, 8000, 99));   // splits the extent at 100 in the snapshot only
+        Assert.Equal(sharedBefore - 1, snap.PagesSharedWith(live));
+        Assert.Equal([new Extent(100, 1, 1050, 10), new Extent(101, 3, 8000, 99), new Extent(104, 1, 1054, 10)], Look(snap, 100, 5));
+        Assert.Equal([new Extent(100, 5, 1050, 10)], Look(live, 100, 5));
+        Assert.Equal(42, snap.Count);
+        Assert.Equal(40, live.Count);
     }
 
     [Fact]
@@ -214,5 +232,24 @@ public sealed class ExtentIndexTests
             if (off < 3) Assert.Equal([new Extent(at, 1, 1000 + slot * 3 + off, slot)], got);
             else Assert.Empty(got);
         }
+    }
+
+    [Fact]
+    public void A_reader_that_began_before_a_frozen_index_was_relocated_finishes_on_the_tree_it_started_on()
+    {
+        // Branch parents and checkpoint snapshots are read without the relocating volume's lock: a reader must see
+        // one whole tree, before or after, never a tree being changed under it.
+        var live = new ExtentIndex(pageCapacity: 4);
+        for (int i = 0; i < 64; i++) live.Insert(i * 10, 8, 1000 + i * 8, i);
+        var snap = live.Snapshot();
+        var before = snap.Enumerate().ToList();
+        using var reader = snap.Enumerate().GetEnumerator();
+        Assert.True(reader.MoveNext());
+        var seen = new List<Extent> { reader.Current };
+        for (int i = 1; i < 64; i += 2) Assert.Equal(4, snap.Relocate(i * 10 + 2, 4, 1000 + i * 8 + 2, 100_000 + i * 8 + 2, 1000 + i));
+        while (reader.MoveNext()) seen.Add(reader.Current);
+        Assert.Equal(before, seen);
+        Assert.Equal(64 + 2 * 32, snap.Count);
+        Assert.Equal([new Extent(12, 4, 100_010, 1001)], Look(snap, 12, 4));
     }
 }

@@ -122,7 +122,7 @@ public class NbdRawProtocolTests
 
         // Out of range and misaligned writes: their payload must be skipped or the next header would be misread.
         client.SendRequest(NbdProtocol.CmdWrite, 2, 1024 * 1024, 4096, payload: new byte[4096]);
-        Assert.Equal((NbdErrors.EINVAL, 2ul), client.ReceiveSimpleReply());
+        Assert.Equal((NbdErrors.ENOSPC, 2ul), client.ReceiveSimpleReply()); // proto.md: a write past the end is ENOSPC
         client.SendRequest(NbdProtocol.CmdWrite, 3, 100, 1000, payload: new byte[1000]);
         Assert.Equal((NbdErrors.EINVAL, 3ul), client.ReceiveSimpleReply());
         var oversize = new byte[NbdProtocol.MaximumPayload + 4096];
@@ -133,6 +133,12 @@ public class NbdRawProtocolTests
         Assert.Equal((NbdErrors.EINVAL, 5ul), client.ReceiveSimpleReply());
         client.SendRequest(NbdProtocol.CmdRead, 6, 0, 4096, flags: 1 << 9); // unknown request flag
         Assert.Equal((NbdErrors.EINVAL, 6ul), client.ReceiveSimpleReply());
+        client.SendRequest(NbdProtocol.CmdWrite, 16, 0, 512, flags: NbdProtocol.CmdFlagDf, payload: new byte[512]); // DF is for reads
+        Assert.Equal((NbdErrors.EINVAL, 16ul), client.ReceiveSimpleReply());
+        client.SendRequest(NbdProtocol.CmdRead, 26, 1024 * 1024 - 512, 1024); // read past the end
+        Assert.Equal((NbdErrors.EINVAL, 26ul), client.ReceiveSimpleReply());
+        client.SendRequest(NbdProtocol.CmdTrim, 36, 0, 0); // zero length
+        Assert.Equal((NbdErrors.EINVAL, 36ul), client.ReceiveSimpleReply());
 
         var data = Enumerable.Repeat((byte)0x7e, 4096).ToArray();
         client.SendRequest(NbdProtocol.CmdWrite, 7, 8192, 4096, payload: data);
@@ -280,6 +286,36 @@ public class NbdRawProtocolTests
         var one = ReceiveChunk(client).Payload;
         Assert.Equal(12, one.Length);
         Assert.Equal(4096u, BinaryPrimitives.ReadUInt32BigEndian(one.AsSpan(4)));
+
+        // An unaligned status length is a hint: answered in whole blocks (libnbd asks for INT32_MAX at a time).
+        client.SendRequest(NbdProtocol.CmdBlockStatus, 6, 4096, 1000);
+        var hint = ReceiveChunk(client);
+        Assert.Equal(NbdProtocol.ReplyTypeBlockStatus, hint.Type);
+        Assert.Equal(12, hint.Payload.Length);
+        Assert.Equal((1024u, 0u), (BinaryPrimitives.ReadUInt32BigEndian(hint.Payload.AsSpan(4)), BinaryPrimitives.ReadUInt32BigEndian(hint.Payload.AsSpan(8))));
+
+        client.SendRequest(NbdProtocol.CmdBlockStatus, 7, 1024 * 1024 - 512, 1024); // past the end
+        var past = ReceiveChunk(client);
+        Assert.Equal((NbdProtocol.ReplyTypeError, NbdErrors.EINVAL), (past.Type, BinaryPrimitives.ReadUInt32BigEndian(past.Payload)));
+    }
+
+    [Fact]
+    public async Task Disposing_the_server_closes_open_connections_promptly()
+    {
+        var nbd = NbdTestServer.Start();
+        var id = nbd.Gateway.AddVolume(1024 * 1024);
+        using var idle = RawNbdClient.Connect(nbd.Port);
+        idle.Go(id.ToString());
+        using var haggling = RawNbdClient.Connect(nbd.Port);
+        await PollAsync(() => nbd.Server.ConnectionCount == 2, "both connections to be accepted");
+
+        var started = DateTime.UtcNow;
+        await nbd.DisposeAsync();
+
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5), "dispose waited for idle clients");
+        Assert.Equal(0, nbd.Server.ConnectionCount);
+        Assert.True(idle.ServerClosed());
+        Assert.True(haggling.ServerClosed());
     }
 
     private static (ushort Flags, ushort Type, ulong Cookie, byte[] Payload) ReceiveChunk(RawNbdClient client)

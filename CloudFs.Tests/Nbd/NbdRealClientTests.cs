@@ -1,14 +1,15 @@
 // The NBD server driven by the real clients users run (nbdinfo, qemu-io, qemu-img, fio) as separate processes.
 using System.Text.Json;
+using Xunit.Abstractions;
 
 namespace CloudFs.Tests.Nbd;
 
-public class NbdRealClientTests
+public class NbdRealClientTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task Nbdinfo_lists_every_volume_as_an_export()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var a = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
         var b = nbd.Gateway.AddVolume(4 * 1024 * 1024);
 
@@ -24,7 +25,7 @@ public class NbdRealClientTests
     [Fact]
     public async Task Nbdinfo_sees_the_size_block_sizes_and_capabilities_of_a_volume()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
 
         var info = (await ExternalTool.RunAsync("nbdinfo", "--json", nbd.Uri(id))).AssertSuccess();
@@ -44,7 +45,7 @@ public class NbdRealClientTests
     [Fact]
     public async Task A_volume_this_node_cannot_write_is_exported_read_only()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var replica = nbd.Gateway.AddVolume(1024 * 1024, writable: false);
 
         (await ExternalTool.RunAsync("nbdinfo", "--is", "readonly", nbd.Uri(replica))).AssertSuccess();
@@ -53,7 +54,7 @@ public class NbdRealClientTests
     [Fact]
     public async Task An_unknown_export_is_refused_by_name()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         nbd.Gateway.AddVolume(1024 * 1024);
 
         var result = await ExternalTool.RunAsync("nbdinfo", nbd.Uri(CloudFs.BlockDevice.Id160.Random()));
@@ -65,7 +66,7 @@ public class NbdRealClientTests
     [Fact]
     public async Task Qemu_io_writes_zeroes_discards_flushes_and_reads_back_patterns()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
 
         (await ExternalTool.RunAsync("qemu-io", "-f", "raw", nbd.Uri(id),
@@ -94,7 +95,7 @@ public class NbdRealClientTests
     [Fact]
     public async Task Qemu_io_misaligned_writes_are_made_whole_by_the_advertised_block_size()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
 
         // qemu honours the 512-byte minimum from NBD_INFO_BLOCK_SIZE with read-modify-write; bytes around stay intact.
@@ -114,7 +115,7 @@ public class NbdRealClientTests
     [Fact]
     public async Task Nbdinfo_map_and_qemu_img_map_see_holes_and_data()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
         (await ExternalTool.RunAsync("qemu-io", "-f", "raw", nbd.Uri(id), "-c", "write -P 0x5a 1M 64k", "-c", "write -P 0x5b 4M 8k")).AssertSuccess();
 
@@ -143,9 +144,38 @@ public class NbdRealClientTests
     }
 
     [Fact]
+    public async Task Nbdcopy_over_four_connections_round_trips_an_image()
+    {
+        await using var nbd = NbdTestServer.Start(output: output);
+        var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
+        var dir = Directory.CreateTempSubdirectory("cloudfs-nbdcopy-");
+        try
+        {
+            var image = new byte[NbdTestServer.DefaultSize];
+            new Random(42).NextBytes(image.AsSpan(0, 6 * 1024 * 1024)); // the tail stays zero: nbdcopy may skip it
+            var source = Path.Combine(dir.FullName, "source.raw");
+            var copy = Path.Combine(dir.FullName, "copy.raw");
+            await File.WriteAllBytesAsync(source, image);
+
+            // CAN_MULTI_CONN lets nbdcopy spread the copy over several connections and flush on just one.
+            (await ExternalTool.RunAsync("nbdcopy", "--connections=4", "--threads=4", "--flush", source, nbd.Uri(id))).AssertSuccess();
+            Assert.True(nbd.Server.ConnectionsAccepted >= 4, $"nbdcopy opened {nbd.Server.ConnectionsAccepted} connections, expected 4 (multi-conn)");
+            Assert.True(nbd.Gateway.Peek(id, 0, image.Length).AsSpan().SequenceEqual(image), "the volume holds the image");
+            Assert.True(nbd.Gateway.Flushes >= 1, "nbdcopy --flush should reach the gateway");
+
+            (await ExternalTool.RunAsync("nbdcopy", "--connections=4", "--threads=4", nbd.Uri(id), copy)).AssertSuccess();
+            Assert.True((await File.ReadAllBytesAsync(copy)).AsSpan().SequenceEqual(image), "the image read back over NBD is the one written");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Fio_verifies_crc32c_over_the_nbd_engine_at_queue_depth_16()
     {
-        await using var nbd = NbdTestServer.Start();
+        await using var nbd = NbdTestServer.Start(output: output);
         var id = nbd.Gateway.AddVolume(NbdTestServer.DefaultSize);
 
         var fio = await ExternalTool.RunAsync("fio",

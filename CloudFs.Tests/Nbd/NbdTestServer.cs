@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Nbd;
+using Xunit.Abstractions;
 
 namespace CloudFs.Tests.Nbd;
 
@@ -21,11 +22,16 @@ public sealed class NbdTestServer : IAsyncDisposable
     public ConcurrentQueue<string> Log { get; } = new();
     public int Port => Server.Port;
 
-    public static NbdTestServer Start(MemoryVolumeGateway? gateway = null)
+    public static NbdTestServer Start(MemoryVolumeGateway? gateway = null, ITestOutputHelper? output = null)
     {
         gateway ??= new MemoryVolumeGateway();
         NbdTestServer? result = null;
-        var server = new NbdServer(gateway, new IPEndPoint(IPAddress.Loopback, 0), line => result?.Log.Enqueue(line));
+        var server = new NbdServer(gateway, new IPEndPoint(IPAddress.Loopback, 0), line =>
+        {
+            result?.Log.Enqueue(line);
+            try { output?.WriteLine(line); }
+            catch (InvalidOperationException) { } // a line logged after the test ended
+        });
         result = new NbdTestServer(gateway, server);
         server.Start();
         return result;
