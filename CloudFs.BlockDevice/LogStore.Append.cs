@@ -228,7 +228,9 @@ public sealed partial class LogStore : IAppendSink
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;
-        EntryAppended?.Invoke(info);
+        // A subscriber's failure must not turn a written entry into a failed append.
+        try { EntryAppended?.Invoke(info); }
+        catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
     }
 
     /// <summary>Raised after an entry is appended (in log order), for live streams and replicas.</summary>

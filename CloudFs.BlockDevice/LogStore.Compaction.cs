@@ -147,6 +147,7 @@ public sealed partial class LogStore
     private void OnCheckpointDurable(IReadOnlySet<int> reclaimed)
     {
         if (reclaimed.Count == 0) return;
+        WaitForEarlierReads();
         foreach (var seg in reclaimed)
         {
             var first = _layout.SegmentOffset(seg) / BlockSize;

@@ -14,6 +14,16 @@ public sealed partial class LogStore
     private const int Page = AlignedBuffer.Alignment;
 
     [ThreadStatic] private static List<Extent>? t_extents;
+    private long _readEpoch;
+    private readonly long[] _readers = new long[2];
+
+    /// <summary>Waits until every read that started before now has finished (compaction, before freeing segments).</summary>
+    private void WaitForEarlierReads()
+    {
+        var old = Interlocked.Increment(ref _readEpoch) - 1;
+        var spin = new SpinWait();
+        while (Interlocked.Read(ref _readers[old & 1]) != 0) spin.SpinOnce();
+    }
 
     /// <summary>
     /// Reads a 512-aligned range as of the current head: the last written bytes, zeros for holes (no disk access).
@@ -25,24 +35,35 @@ public sealed partial class LogStore
         var vol = Volume(volume);
         CheckRange(vol, offset, destination.Length);
         ct.ThrowIfCancellationRequested();
+        // Between its lookup and its I/O a read holds a ticket: compaction frees a segment only when every read
+        // that could have looked up the old place has finished (the new place is in the index before that).
+        var epoch = Volatile.Read(ref _readEpoch);
+        Interlocked.Increment(ref _readers[epoch & 1]);
+        try { ReadCore(vol, offset / BlockSize, destination.Span); }
+        finally { Interlocked.Decrement(ref _readers[epoch & 1]); }
+        return ValueTask.CompletedTask;
+    }
+
+    private void ReadCore(VolumeState vol, long first, Span<byte> dest)
+    {
         var extents = t_extents ??= new List<Extent>();
         extents.Clear();
-        var first = offset / BlockSize;
-        lock (vol.IndexLock) vol.Index.Lookup(first, destination.Length / BlockSize, extents);
-        var dest = destination.Span;
-        var covered = 0L;
-        foreach (var e in extents)
+        try
         {
-            var at = (int)((e.Start - first) * BlockSize);
-            if ((e.Start - first) * BlockSize > covered) dest[(int)covered..at].Clear();
-            var len = e.Count * BlockSize;
-            if (e.IsZero) dest.Slice(at, len).Clear();
-            else ReadRun(vol, e, dest.Slice(at, len));
-            covered = at + len;
+            lock (vol.IndexLock) vol.Index.Lookup(first, dest.Length / BlockSize, extents);
+            var covered = 0L;
+            foreach (var e in extents)
+            {
+                var at = (int)((e.Start - first) * BlockSize);
+                if (at > covered) dest[(int)covered..at].Clear();
+                var len = e.Count * BlockSize;
+                if (e.IsZero) dest.Slice(at, len).Clear();
+                else ReadRun(vol, e, dest.Slice(at, len));
+                covered = at + len;
+            }
+            if (covered < dest.Length) dest[(int)covered..].Clear();
         }
-        if (covered < dest.Length) dest[(int)covered..].Clear();
-        extents.Clear();
-        return ValueTask.CompletedTask;
+        finally { extents.Clear(); }
     }
 
     /// <summary>Reads one stored run in chunks with aligned reads and checks every block against its CRC.</summary>

@@ -11,15 +11,17 @@ internal sealed class EntryBuffer(byte[] array, int length) : IDisposable
     /// <summary>Entries reach 1 MiB + 9 KiB, above ArrayPool.Shared's largest bucket: a pool sized for them.</summary>
     public static readonly ArrayPool<byte> Pool = ArrayPool<byte>.Create(2 << 20, 64);
 
-    public byte[] Array { get; private set; } = array;
+    private byte[] _array = array;
+    public byte[] Array => _array;
     public int Length { get; } = length;
     public Span<byte> Span => Array.AsSpan(0, Length);
     public Span<byte> Header => Array.AsSpan(0, EntryHeader.Size);
 
+    /// <summary>Returns the array to the pool once, even if two threads race to dispose (a device failure path).</summary>
     public void Dispose()
     {
-        if (Array.Length > 0) Pool.Return(Array);
-        Array = [];
+        var a = Interlocked.Exchange(ref _array, []);
+        if (a.Length > 0) Pool.Return(a);
     }
 }
 

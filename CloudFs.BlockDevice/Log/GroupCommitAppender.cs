@@ -17,7 +17,7 @@ internal sealed class GroupCommitAppender : IDisposable
     private readonly Action<string>? _log;
     private readonly object _gate = new();
     private List<LogRequest> _queue = new(), _batch = new();
-    private readonly Thread _thread;
+    private readonly Thread _thread, _completer;
     private bool _stopping;
     private Exception? _fault;
 
@@ -46,6 +46,8 @@ internal sealed class GroupCommitAppender : IDisposable
         }
         _thread = new Thread(Run) { IsBackground = true, Name = "cloudfs-log-writer" };
         _thread.Start();
+        _completer = new Thread(CompleteLoop) { IsBackground = true, Name = "cloudfs-log-completer" };
+        _completer.Start();
     }
 
     /// <summary>Bytes of entries appended since the store opened (the checkpoint trigger reads it).</summary>
@@ -143,32 +145,87 @@ internal sealed class GroupCommitAppender : IDisposable
         Commit(ref sync, forceSync: false);
     }
 
-    /// <summary>Writes what is staged, syncs if asked, then applies and completes in log order.</summary>
+    /// <summary>
+    /// Writes what is staged and hands the written entries (and flush requests) to the completion thread, which syncs
+    /// if any of them asked for it, then applies and completes them in log order. The writer meanwhile packs and
+    /// writes the next batch, so one group's fdatasync overlaps the next group's write.
+    /// </summary>
     private void Commit(ref bool sync, bool forceSync)
     {
         WriteStaging();
-        if (sync || forceSync)
+        lock (_syncGate)
         {
-            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            _device.Flush();
-            Stats.SyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
-            Stats.Syncs++;
+            _toComplete.AddRange(_placed);
+            _toFlush.AddRange(_flushes);
+            _needSync |= sync || forceSync;
+            Monitor.PulseAll(_syncGate);
+            // A barrier needs everything before it durable and applied, with nothing moving.
+            if (forceSync)
+                while (_toComplete.Count > 0 || _toFlush.Count > 0 || _needSync || _completing) Monitor.Wait(_syncGate);
         }
         sync = false;
-        foreach (var e in _placed)
+        _placed.Clear();
+        _flushes.Clear();
+        if (_fault is not null) throw _fault;
+    }
+
+    private readonly object _syncGate = new();
+    private List<EntryItem> _toComplete = new(), _completing1 = new();
+    private List<FlushItem> _toFlush = new(), _flushing1 = new();
+    private bool _needSync, _completing, _syncStopping;
+
+    private void CompleteLoop()
+    {
+        while (true)
         {
+            bool needSync;
+            lock (_syncGate)
+            {
+                while (_toComplete.Count == 0 && _toFlush.Count == 0 && !_needSync && !_syncStopping) Monitor.Wait(_syncGate);
+                if (_toComplete.Count == 0 && _toFlush.Count == 0 && !_needSync) return;
+                (_toComplete, _completing1) = (_completing1, _toComplete);
+                (_toFlush, _flushing1) = (_flushing1, _toFlush);
+                needSync = _needSync;
+                _needSync = false;
+                _completing = true;
+            }
             try
             {
-                _sink.Applied(e);
-                e.AfterWrite?.Invoke(e);
-                e.Done.TrySetResult(new AppendResult(e.Lsn, e.Version));
+                if (needSync)
+                {
+                    var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                    _device.Flush();
+                    Stats.SyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
+                    Stats.Syncs++;
+                }
+                foreach (var e in _completing1)
+                {
+                    try
+                    {
+                        _sink.Applied(e);
+                        e.AfterWrite?.Invoke(e);
+                        e.Done.TrySetResult(new AppendResult(e.Lsn, e.Version));
+                    }
+                    catch (Exception ex) { e.Done.TrySetException(ex); }
+                    e.Buffer.Dispose();
+                }
+                foreach (var f in _flushing1) f.Done.TrySetResult();
             }
-            catch (Exception ex) { e.Done.TrySetException(ex); }
-            e.Buffer.Dispose();
+            catch (Exception ex)
+            {
+                _fault ??= new DeviceException($"the log device failed to sync: {ex.Message}", ex);
+                _log?.Invoke(_fault.Message);
+                foreach (var e in _completing1) Fail(e, _fault);
+                foreach (var f in _flushing1) Fail(f, _fault);
+            }
+            _completing1.Clear();
+            _flushing1.Clear();
+            lock (_syncGate)
+            {
+                _completing = false;
+                Monitor.PulseAll(_syncGate);
+            }
         }
-        _placed.Clear();
-        foreach (var f in _flushes) f.Done.TrySetResult();
-        _flushes.Clear();
     }
 
     /// <summary>Copies a sealed entry into the staging buffer, moving to the next segment when it does not fit.</summary>
@@ -246,6 +303,8 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         lock (_gate) { _stopping = true; Monitor.Pulse(_gate); }
         _thread.Join();
+        lock (_syncGate) { _syncStopping = true; Monitor.PulseAll(_syncGate); }
+        _completer.Join();
     }
 
     public void Dispose()
