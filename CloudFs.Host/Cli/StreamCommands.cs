@@ -86,7 +86,7 @@ internal static class StreamCommands
         {
             using var client = Client(streaming: true);
             await using var stdin = io.OpenStdin();
-            using var content = new StreamContent(stdin, 1 << 20);
+            using var content = new LiveStreamContent(stdin);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             using var response = await client.PostAsync(new Uri(BaseUri(parse.GetValue(http)!), "log"), content, ct);
             await EnsureSuccess(response, "POST /log", ct);

@@ -76,9 +76,13 @@ internal static class NodeRunner
                 io.Out.WriteLine($"cloudfs: node {node.HostId} ready (akka {listen}:{effective.AkkaPort}, http {listen}:{http.BoundEndPoint.Port}, nbd {listen}:{nbd.Port}, device {effective.DevicePath})");
                 io.Out.Flush();
             }
-            try { await Task.Delay(Timeout.Infinite, stop.Token); }
-            catch (OperationCanceledException) { }
-            return 0;
+            // Serve until a signal, or until the actor system ends on its own (a fatal error inside the node):
+            // then the process must not linger half-alive with its ports open.
+            var signalled = Task.Delay(Timeout.Infinite, stop.Token);
+            var finished = await Task.WhenAny(signalled, node.System.WhenTerminated);
+            if (finished == signalled) return 0;
+            Log("the node's actor system stopped unexpectedly; shutting down");
+            return 1;
         }
         finally
         {

@@ -59,6 +59,37 @@ public sealed class StreamReplicationTests(TwoNodes nodes) : IClassFixture<TwoNo
     }
 
     [Fact]
+    public async Task Stream_follow_piped_into_apply_replicates_new_writes_live()
+    {
+        var volume = await A.NewDiskAsync("32M");
+        using var pipe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Tool.Require("bash"))
+        {
+            ArgumentList = { "-c", $"set -o pipefail; ./cloudfs stream {volume} --follow --http {A.Listen} | ./cloudfs apply --http {B.Listen}" },
+            WorkingDirectory = Repo.Root,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            foreach (var pattern in new[] { 0x51, 0x52 })
+            {
+                (await Tool.QemuIo(A.Nbd(volume), $"write -P {pattern} {pattern - 0x50}M 64k", "flush")).AssertOk();
+                var expected = await A.HeadAsync(volume);
+                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+                while (!(await B.HeadsAsync()).Contains(expected) && DateTime.UtcNow < deadline && !pipe.HasExited)
+                    await Task.Delay(100);
+                Assert.True((await B.HeadsAsync()).Contains(expected), $"B did not reach {expected}; pipeline exited: {pipe.HasExited}");
+            }
+        }
+        finally
+        {
+            pipe.Kill(entireProcessTree: true);
+            await pipe.WaitForExitAsync();
+        }
+        await AssertIdenticalAsync(volume);
+    }
+
+    [Fact]
     public async Task Curl_post_log_applies_a_stream_from_get_stream()
     {
         var volume = await VolumeWithDataAsync();
