@@ -35,35 +35,39 @@ public sealed partial class LogStore
         var vol = Volume(volume);
         CheckRange(vol, offset, destination.Length);
         ct.ThrowIfCancellationRequested();
-        // Between its lookup and its I/O a read holds a ticket: compaction frees a segment only when every read
-        // that could have looked up the old place has finished (the new place is in the index before that).
-        var epoch = Volatile.Read(ref _readEpoch);
-        Interlocked.Increment(ref _readers[epoch & 1]);
-        try { ReadCore(vol, offset / BlockSize, destination.Span); }
-        finally { Interlocked.Decrement(ref _readers[epoch & 1]); }
-        return ValueTask.CompletedTask;
-    }
-
-    private void ReadCore(VolumeState vol, long first, Span<byte> dest)
-    {
         var extents = t_extents ??= new List<Extent>();
         extents.Clear();
-        try
+        var first = offset / BlockSize;
+        lock (vol.IndexLock) vol.Index.Lookup(first, destination.Length / BlockSize, extents);
+        var stored = false;
+        foreach (var e in extents) stored |= !e.IsZero;
+        if (!stored)
         {
-            lock (vol.IndexLock) vol.Index.Lookup(first, dest.Length / BlockSize, extents);
-            var covered = 0L;
-            foreach (var e in extents)
-            {
-                var at = (int)((e.Start - first) * BlockSize);
-                if (at > covered) dest[(int)covered..at].Clear();
-                var len = e.Count * BlockSize;
-                if (e.IsZero) dest.Slice(at, len).Clear();
-                else ReadRun(vol, e, dest.Slice(at, len));
-                covered = at + len;
-            }
-            if (covered < dest.Length) dest[(int)covered..].Clear();
+            // Holes and zeroed runs only: answered from the index, no disk access, no thread hop.
+            destination.Span.Clear();
+            extents.Clear();
+            return ValueTask.CompletedTask;
         }
-        finally { extents.Clear(); }
+        // Device reads block their thread (pread): run them on the pool so a connection's reads proceed in parallel
+        // instead of queueing behind each other on the caller's thread.
+        var runs = extents.ToArray();
+        extents.Clear();
+        return new ValueTask(Task.Run(() => Fill(vol, first, runs, destination.Span), ct));
+    }
+
+    private void Fill(VolumeState vol, long first, Extent[] extents, Span<byte> dest)
+    {
+        var covered = 0L;
+        foreach (var e in extents)
+        {
+            var at = (int)((e.Start - first) * BlockSize);
+            if (at > covered) dest[(int)covered..at].Clear();
+            var len = e.Count * BlockSize;
+            if (e.IsZero) dest.Slice(at, len).Clear();
+            else ReadRun(vol, e, dest.Slice(at, len));
+            covered = at + len;
+        }
+        if (covered < dest.Length) dest[(int)covered..].Clear();
     }
 
     /// <summary>Reads one stored run in chunks with aligned reads and checks every block against its CRC.</summary>

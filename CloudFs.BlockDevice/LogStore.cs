@@ -127,6 +127,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     public VolumeInfo? GetVolume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? Info(v) : null;
 
+    /// <summary>True when this store holds the volume and its secret, i.e. can extend its chain (cheap: no allocation).</summary>
+    public bool IsWritable(Id160 volume) => _volumes.TryGetValue(volume, out var v) && v.Committed && v.IsWritable;
+
     private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
 
     private VolumeState Volume(Id160 volume) =>

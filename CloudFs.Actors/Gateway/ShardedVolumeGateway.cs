@@ -1,5 +1,5 @@
-// IVolumeGateway over the volume shard region: one Ask per request, replies mapped back to the engine's exceptions
-// so the front ends can turn them into NBD errnos and HTTP statuses. On the hot path: nothing else happens here.
+// IVolumeGateway over the volume shard region: one Ask per request (reads on the primary go to its engine directly),
+// replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
 using Akka.Actor;
 using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
@@ -15,7 +15,15 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
 
     public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) => Task.FromResult(store.GetVolume(volume));
 
-    public async ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default)
+    public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
+        // On the primary the engine's index is the one its VolumeActor appends through, updated before a write is
+        // acknowledged: reading it directly sees every acknowledged write and spares each read an ask round trip
+        // through the write pipeline. Anywhere else (a replica, issue 4) the read goes to the volume's actor.
+        store.IsWritable(volume)
+            ? store.ReadAsync(volume, offset, destination, ct)
+            : ReadThroughActorAsync(volume, offset, destination, ct);
+
+    private async ValueTask ReadThroughActorAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct)
     {
         var reply = await AskAsync(volume, new Read(volume, offset, destination.Length), ct).ConfigureAwait(false);
         var data = Expect<ReadResult>(reply).Data;
