@@ -73,6 +73,7 @@ def main():
     ap.add_argument("--size", default="1G", help="volume / file size")
     ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"), help="work directory (on the disk under test)")
     ap.add_argument("--qemu-nbd", action="store_true", help="also measure qemu-nbd on qcow2")
+    ap.add_argument("--nocache", action="store_true", help="also measure nbdkit's file plugin with cache=none")
     args = ap.parse_args()
     for t in ("fio", "nbdkit"):
         need(t)
@@ -88,6 +89,15 @@ def main():
         procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10900", "-i", "127.0.0.1", "file", raw],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         servers = {"nbdkit": "nbd://127.0.0.1:10900/"}
+        if args.nocache:
+            # The same plugin told to keep the file out of the page cache: closer to CloudFS's O_DIRECT log, so the
+            # ratio against it separates "served from RAM" from "slower software".
+            raw2 = os.path.join(work, "nbdkit-nocache.img")
+            with open(raw2, "wb") as f:
+                f.truncate(size_bytes)
+            procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10902", "-i", "127.0.0.1", "file", raw2, "cache=none"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            servers["nbdkit-cache=none"] = "nbd://127.0.0.1:10902/"
         if args.qemu_nbd:
             need("qemu-nbd")
             q = os.path.join(work, "ref.qcow2")
