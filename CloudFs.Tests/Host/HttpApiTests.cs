@@ -1,17 +1,18 @@
-// The HTTP API over fakes of the gateway, the log and the cluster: statuses, headers and bytes of every endpoint.
+// The HTTP API over test doubles of the gateway, the log and the cluster: statuses, headers and bytes of every endpoint.
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Http;
 using CloudFs.Host.Metrics;
+using CloudFs.Tests.Doubles;
 using Prometheus;
 
 namespace CloudFs.Tests.Host;
 
 public sealed class HttpApiTests : IAsyncLifetime
 {
-    private readonly FakeVolumeGateway _gateway = new();
+    private readonly MemoryVolumeGateway _gateway = new();
     private readonly FakeVersionLog _log = new();
     private readonly FakeClusterView _cluster = new();
     private HttpApi _api = null!;
@@ -21,7 +22,7 @@ public sealed class HttpApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _volume = _gateway.Add(Size);
+        _volume = _gateway.AddVolume(Size);
         var data = _gateway.Data(_volume);
         for (var i = 0; i < data.Length; i++) data[i] = (byte)(i * 7 + i / 512);
         var metrics = new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
@@ -157,7 +158,7 @@ public sealed class HttpApiTests : IAsyncLifetime
     [Fact]
     public async Task Put_on_a_replica_redirects_to_the_primary_or_conflicts_when_none_is_known()
     {
-        var replica = _gateway.Add(Size, writable: false);
+        var replica = _gateway.AddVolume(Size, writable: false);
         using var noPrimary = await Put(replica, "bytes 0-511/*", new byte[512]);
         Assert.Equal(HttpStatusCode.Conflict, noPrimary.StatusCode);
         _cluster.Primary = "127.0.0.2:8090";
@@ -170,7 +171,7 @@ public sealed class HttpApiTests : IAsyncLifetime
     [Fact]
     public async Task Corrupt_stored_data_is_500_for_that_range_only()
     {
-        _gateway.Corrupt = (8192, 512);
+        _gateway.Corrupt(_volume, 8192, 512);
         using var bad = await Get($"volumes/{_volume}", "bytes=8192-8703");
         Assert.Equal(HttpStatusCode.InternalServerError, bad.StatusCode);
         Assert.Contains("checksum", await bad.Content.ReadAsStringAsync());

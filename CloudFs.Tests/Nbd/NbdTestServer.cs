@@ -5,6 +5,8 @@ using CloudFs.BlockDevice;
 using CloudFs.Host.Nbd;
 using Xunit.Abstractions;
 
+using CloudFs.Tests.Doubles;
+
 namespace CloudFs.Tests.Nbd;
 
 public sealed class NbdTestServer : IAsyncDisposable

@@ -4,7 +4,7 @@
 using CloudFs.Actors.Gateway;
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Tests.Nbd;
+namespace CloudFs.Tests.Doubles;
 
 public sealed class MemoryVolumeGateway : IVolumeGateway
 {
@@ -21,9 +21,13 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
     }
 
     private readonly Dictionary<Id160, Volume> _volumes = new();
-    private long _flushes;
+    private long _flushes, _writes;
 
+    /// <summary>FLUSH requests and FUA writes seen.</summary>
     public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>Writes and zero-writes that changed a volume.</summary>
+    public long Writes => Interlocked.Read(ref _writes);
 
     public Id160 AddVolume(long sizeBytes, bool writable = true)
     {
@@ -42,6 +46,9 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
 
     /// <summary>Each read awaits this (given the read's offset) before it copies: lets a test complete reads out of order.</summary>
     public void SetReadGate(Id160 volume, Func<long, Task>? gate) { lock (_volumes) Get(volume).ReadGate = gate; }
+
+    /// <summary>The volume's live bytes: a test may seed them before a front end reads them.</summary>
+    public byte[] Data(Id160 volume) => Get(volume).Data;
 
     /// <summary>A copy of stored bytes, to check what the server wrote.</summary>
     public byte[] Peek(Id160 volume, long offset, int length)
@@ -87,6 +94,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
             data.Span.CopyTo(v.Data.AsSpan((int)offset));
             v.Allocated.AsSpan((int)(offset / Sector), data.Length / Sector).Fill(true);
         }
+        Interlocked.Increment(ref _writes);
         if (fua) Interlocked.Increment(ref _flushes);
         return ValueTask.CompletedTask;
     }
@@ -101,6 +109,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
             v.Data.AsSpan((int)offset, (int)length).Clear();
             v.Allocated.AsSpan((int)(offset / Sector), (int)(length / Sector)).Fill(false);
         }
+        Interlocked.Increment(ref _writes);
         if (fua) Interlocked.Increment(ref _flushes);
         return ValueTask.CompletedTask;
     }
