@@ -102,7 +102,8 @@ def main():
             need("qemu-nbd")
             q = os.path.join(work, "ref.qcow2")
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", q, args.size], check=True)
-            procs.append(subprocess.Popen(["qemu-nbd", "-f", "qcow2", "-p", "10901", "-b", "127.0.0.1", "-x", "", q],
+            # -t: keep serving after a client leaves (the readiness probe is one); -e: fio and the probe at once.
+            procs.append(subprocess.Popen(["qemu-nbd", "-t", "-e", "8", "-f", "qcow2", "-p", "10901", "-b", "127.0.0.1", q],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             servers["qemu-nbd"] = "nbd://127.0.0.1:10901/"
         node = subprocess.Popen([os.path.join(REPO, "cloudfs"), "node", "--device", os.path.join(work, "cloudfs.log"),
