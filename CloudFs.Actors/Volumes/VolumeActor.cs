@@ -92,10 +92,9 @@ public sealed class VolumeActor : UntypedPersistentActor
                 break;
             case Read r:
                 if (_state.CheckRead(r.Offset, r.Length) is { } readError) { Sender.Tell(Failure(readError)); break; }
-                // The engine reads synchronously (pread): off the actor's thread, so reads of one volume run in
-                // parallel and never hold up its writes.
-                var replyTo = Sender;
-                _ = Task.Run(() => ReadAndReply(r, replyTo));
+                // The engine runs device reads on the thread pool itself (holes answer at once), so reads of one
+                // volume run in parallel and never hold up its writes; no second hop is needed here.
+                _ = ReadAndReply(r, Sender);
                 break;
             case Map m:
                 if (_state.CheckRead(m.Offset, Math.Min(m.Length, VolumeState.MaxReadBytes)) is { } mapError) { Sender.Tell(Failure(mapError)); break; }
