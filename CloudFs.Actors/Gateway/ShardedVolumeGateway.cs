@@ -1,6 +1,10 @@
 // IVolumeGateway over the volume shard region: one Ask per request (reads on the primary go to its engine directly),
 // replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
+// Requests for a volume whose primary is another host travel in chunks of at most 1 MiB (far below the frame size),
+// and "not the primary" answers are retried while a failover moves the volume (up to the ask timeout).
 using Akka.Actor;
+using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Management;
 using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Queries;
@@ -8,32 +12,74 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Gateway;
 
-public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout) : IVolumeGateway
+/// <param name="placement">The placement singleton's proxy: volumes this host's log does not hold are looked up there.</param>
+public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null) : IVolumeGateway
 {
+    /// <summary>Largest block payload of one remote message.</summary>
+    public const int RemoteChunk = 1 << 20;
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
     // Listing needs no actor: the volumes this node holds are in its engine.
     public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => Task.FromResult(store.ListVolumes());
 
-    public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) => Task.FromResult(store.GetVolume(volume));
+    public async Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default)
+    {
+        if (store.GetVolume(volume) is { } local) return local;
+        if (placement is null) return null;
+        // Not held here: any node serves any volume, through its primary.
+        try
+        {
+            var list = await placement.Ask<VolumeList>(ListClusterVolumes.Instance, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            var id = volume.ToString();
+            return list.Volumes.FirstOrDefault(v => v.Id == id) is { } s
+                ? new VolumeInfo(volume, s.Size, s.Mode, Id160.Parse(s.Version), 0, null, s.Replicas.Select(Id160.Parse).ToArray(), false)
+                : null;
+        }
+        catch (AskTimeoutException)
+        {
+            return null;
+        }
+    }
 
     public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
         // On the primary the engine's index is the one its VolumeActor appends through, updated before a write is
         // acknowledged: reading it directly sees every acknowledged write and spares each read an ask round trip
-        // through the write pipeline. Anywhere else (a replica, issue 4) the read goes to the volume's actor.
+        // through the write pipeline. Anywhere else the read goes to the volume's actor on the primary.
         store.IsWritable(volume)
             ? store.ReadAsync(volume, offset, destination, ct)
             : ReadThroughActorAsync(volume, offset, destination, ct);
 
     private async ValueTask ReadThroughActorAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct)
     {
-        var reply = await AskAsync(volume, new Read(volume, offset, destination.Length), ct).ConfigureAwait(false);
-        var data = Expect<ReadResult>(reply).Data;
-        if (data.Length != destination.Length)
-            throw new CloudFsException($"volume {volume} answered a read of {destination.Length} bytes with {data.Length} bytes");
-        data.Span.CopyTo(destination.Span);
+        var pieces = new List<Task>();
+        for (var at = 0; at < destination.Length; at += RemoteChunk)
+        {
+            var slice = destination.Slice(at, Math.Min(RemoteChunk, destination.Length - at));
+            var from = offset + at;
+            pieces.Add(Task.Run(async () =>
+            {
+                var data = Expect<ReadResult>(await AskAsync(volume, new Read(volume, from, slice.Length), ct).ConfigureAwait(false)).Data;
+                if (data.Length != slice.Length)
+                    throw new CloudFsException($"volume {volume} answered a read of {slice.Length} bytes with {data.Length} bytes");
+                data.Span.CopyTo(slice.Span);
+            }, ct));
+        }
+        await Task.WhenAll(pieces).ConfigureAwait(false);
     }
 
-    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default) =>
-        Expect<VolumeAck>(await AskAsync(volume, new Write(volume, offset, data, fua), ct).ConfigureAwait(false));
+    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
+    {
+        if (data.Length <= RemoteChunk || store.IsWritable(volume))
+        {
+            Expect<VolumeAck>(await AskAsync(volume, new Write(volume, offset, data, fua), ct).ConfigureAwait(false));
+            return;
+        }
+        // To a remote primary: 1 MiB pieces in flight together (the actor keeps their order).
+        var pieces = new List<Task<object>>();
+        for (var at = 0; at < data.Length; at += RemoteChunk)
+            pieces.Add(AskAsync(volume, new Write(volume, offset + at, data.Slice(at, Math.Min(RemoteChunk, data.Length - at)), fua), ct));
+        foreach (var reply in await Task.WhenAll(pieces).ConfigureAwait(false)) Expect<VolumeAck>(reply);
+    }
 
     public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
         Expect<VolumeAck>(await AskAsync(volume, new WriteZeroes(volume, offset, length, fua), ct).ConfigureAwait(false));
@@ -46,15 +92,31 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
 
     private async Task<object> AskAsync(Id160 volume, IWithVolumeId message, CancellationToken ct)
     {
-        try
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
         {
-            return await region.Ask<object>(message, timeout, ct).ConfigureAwait(false);
-        }
-        catch (AskTimeoutException e)
-        {
-            throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s", e);
+            var left = deadline - DateTime.UtcNow;
+            object reply;
+            try
+            {
+                reply = await region.Ask<object>(message, left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), ct).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException e)
+            {
+                throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s", e);
+            }
+            // While a failover moves the volume, the old or a not-yet-current actor answers "not the primary".
+            if (reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary } && placement is not null && Replicated(volume) && DateTime.UtcNow + RetryDelay < deadline)
+            {
+                await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
+                continue;
+            }
+            return reply;
         }
     }
+
+    // Only a volume with replicas can have its primary move; anything else answers "not the primary" for good.
+    private bool Replicated(Id160 volume) => store.GetVolume(volume) is not { } info || info.Replicas.Count > 1;
 
     private static T Expect<T>(object reply) => reply switch
     {

@@ -5,6 +5,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Event;
+using CloudFs.Actors.Cluster;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
@@ -22,22 +23,23 @@ public sealed class ManagementActor : ReceiveActor
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ActorSystem _system = Context.System;
+    private readonly IActorRef? _placement;
 
-    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout) =>
-        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout));
+    /// <param name="placement">The placement singleton's proxy; null runs volumes on this node alone (tests).</param>
+    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement = null) =>
+        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, placement));
 
-    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout)
+    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement)
     {
         _store = store;
         _hostId = hostId;
         _askTimeout = askTimeout;
+        _placement = placement;
 
         Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
         Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
-        Receive<ListVolumes>(_ => Sender.Tell(new VolumeList(_store.ListVolumes().Select(Summarize).ToArray())));
-        Receive<GetVolume>(g => Sender.Tell(Id160.TryParse(g.VolumeId, out var id) && _store.GetVolume(id) is { } info
-            ? Summarize(info)
-            : new CommandFailed($"no volume {g.VolumeId} on this cluster")));
+        Receive<ListVolumes>(Answer<ListVolumes>(_ => ListAsync()));
+        Receive<GetVolume>(Answer<GetVolume>(GetAsync));
         Receive<BranchVolume>(Answer<BranchVolume>(BranchAsync));
         Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
         Receive<ClusterCommand>(c => Sender.Tell(RunClusterCommand(c)));
@@ -80,8 +82,13 @@ public sealed class ManagementActor : ReceiveActor
             return new CommandFailed($"a volume size must be a positive multiple of {LogStore.BlockSize} bytes, not {c.SizeBytes}");
         var hosts = LiveHosts().Count;
         if (c.Replicas > hosts) return new CommandFailed($"only {hosts} host(s) found");
-        if (c.Replicas > 1)
-            return new CommandFailed($"volumes with {c.Replicas} replicas need the placement service, which this version does not run yet");
+        if (_placement is not null)
+        {
+            // Placement chooses the hosts, prepares each, commits on the primary, and waits for the replicas.
+            try { return await _placement.Ask<IManagementMessage>(new PlaceVolume(c.Replicas, c.SizeBytes, c.Mode), _askTimeout * 8); }
+            catch (AskTimeoutException) { return new CommandFailed("the placement service did not answer; no volume may have been created, check with `cloudfs ls`"); }
+        }
+        if (c.Replicas > 1) return new CommandFailed($"volumes with {c.Replicas} replicas need the placement service, which this node does not run");
         var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId]);
         _log.Info("created volume {0} ({1} bytes, {2})", info.BaseId, info.SizeBytes, ManagementFormat.Mode(info.Mode));
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
@@ -92,6 +99,25 @@ public sealed class ManagementActor : ReceiveActor
         if (!Id160.TryParse(b.Version, out var version)) return new CommandFailed($"'{b.Version}' is not a version id (40 hex characters)");
         var info = await _store.BranchAsync(version);
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
+    }
+
+    /// <summary>Every volume of the cluster from placement (which asks every host's log); this node's own when it cannot answer.</summary>
+    private async Task<IManagementMessage> ListAsync()
+    {
+        if (_placement is not null)
+        {
+            try { return await _placement.Ask<VolumeList>(ListClusterVolumes.Instance, _askTimeout); }
+            catch (AskTimeoutException) { _log.Warning("the placement service did not answer; listing this node's volumes only"); }
+        }
+        return new VolumeList(_store.ListVolumes().Select(Summarize).ToArray());
+    }
+
+    private async Task<IManagementMessage> GetAsync(GetVolume g)
+    {
+        var list = (VolumeList)await ListAsync();
+        return list.Volumes.FirstOrDefault(v => v.Id == g.VolumeId.ToLowerInvariant()) is { } found
+            ? found
+            : new CommandFailed($"no volume {g.VolumeId} on this cluster");
     }
 
     private VolumeSummary Summarize(VolumeInfo v) => new(

@@ -4,6 +4,8 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
+using Akka.Cluster.Tools.Singleton;
+using CloudFs.Actors.Cluster;
 using Akka.Event;
 using CloudFs.Actors.Devices;
 using CloudFs.Actors.Gateway;
@@ -61,16 +63,33 @@ public sealed class CloudFsNode : IAsyncDisposable
             }
 
             Address Self() => cluster.SelfAddress;
+            // The placement singleton (on the oldest member) and this member's proxy to it.
+            var placementSettings = new PlacementSettings(
+                config.GetTimeSpan("cloudfs.placement.tick", TimeSpan.FromSeconds(1)),
+                config.GetTimeSpan("cloudfs.placement.ask-timeout", TimeSpan.FromSeconds(2)),
+                config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)));
+            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(placementSettings), PoisonPill.Instance,
+                ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
+            var placement = system.ActorOf(ClusterSingletonProxy.Props("/user/" + PlacementActor.Name,
+                ClusterSingletonProxySettings.Create(system)), PlacementActor.Name + "-proxy");
+
             var volumes = await ClusterSharding.Get(system).StartAsync(
                 VolumeTypeName,
                 entityId => VolumeActor.Props(Id160.Parse(entityId)),
                 ClusterShardingSettings.Create(system),
                 VolumeMessageExtractor.Instance,
-                new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self),
+                new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement),
                 PoisonPill.Instance).ConfigureAwait(false);
 
+            var followers = new FollowerSettings(
+                config.GetTimeSpan("cloudfs.replication.ask-timeout", TimeSpan.FromSeconds(10)),
+                config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
+                config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
+                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? PullEntries.DefaultMaxBytes));
+            system.ActorOf(HostAgent.Props(store, placement, volumes, followers), HostAgent.Name);
+
             var management = system.ActorOf(
-                ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5))),
+                ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5)), placement),
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
 
@@ -79,7 +98,7 @@ public sealed class CloudFsNode : IAsyncDisposable
                 AkkaPort = cluster.SelfAddress.Port ?? options.AkkaPort,
                 HostId = store.HostId,
             };
-            var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)));
+            var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement);
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
             return new CloudFsNode(system, store, effective, gateway, management, volumes);
         }

@@ -6,6 +6,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using Akka.Actor;
 using Akka.Serialization;
+using CloudFs.Actors.Cluster;
 using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Queries;
@@ -28,6 +29,9 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string FailureManifest = "X";
     private const string StatusManifest = "S";
     private const string StatusResultManifest = "SR";
+    private const string PullManifest = "PE";
+    private const string ChunkManifest = "EC";
+    private const string ReplicaAckManifest = "RA";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -47,6 +51,9 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         VolumeFailure => FailureManifest,
         GetVolumeStatus => StatusManifest,
         VolumeStatus => StatusResultManifest,
+        PullEntries => PullManifest,
+        EntryChunk => ChunkManifest,
+        ReplicaAck => ReplicaAckManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -85,6 +92,20 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             s[9] = m.RecoveredFromHead ? (byte)1 : (byte)0;
             BinaryPrimitives.WriteInt64LittleEndian(s[10..], m.ReplayedHeaders);
         }),
+        PullEntries m => Fixed(IdSize + 16, m, static (s, m) =>
+        {
+            m.Volume.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.AfterLsn);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 8)..], m.MaxBytes);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 12)..], m.WaitMs);
+        }),
+        EntryChunk m => ChunkToBinary(m),
+        ReplicaAck m => Fixed(2 * IdSize + 8, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            m.Host.WriteTo(s[IdSize..]);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Lsn);
+        }),
         _ => throw Unknown(obj.GetType().FullName),
     };
 
@@ -105,6 +126,11 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 FailureManifest => FailureFromBinary(bytes),
                 StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
                 StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
+                PullManifest => new PullEntries(new Id160(Exact(bytes, IdSize + 16)), I64(bytes, IdSize), I32(bytes, IdSize + 8), I32(bytes, IdSize + 12)),
+                ChunkManifest => bytes.Length < 16
+                    ? throw new SerializationException($"an entry chunk of {bytes.Length} bytes is too short")
+                    : new EntryChunk(I64(bytes, 0), I64(bytes, 8), bytes.AsMemory(16)),
+                ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 8)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize)),
                 _ => throw Unknown($"manifest '{manifest}'"),
             };
         }
@@ -130,6 +156,16 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         MemoryMarshal.TryGetArray(m.Data, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
             ? segment.Array
             : m.Data.ToArray();
+
+    // The one copy of the entries: into the frame, after the two lsns.
+    private static byte[] ChunkToBinary(EntryChunk m)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(16 + m.Data.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer, m.LastLsn);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(8), m.HeadLsn);
+        m.Data.Span.CopyTo(buffer.AsSpan(16));
+        return buffer;
+    }
 
     private static byte[] MapResultToBinary(MapResult m)
     {

@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using CloudFs.Actors.Cluster;
 using CloudFs.Actors.Persistence;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Events;
@@ -26,6 +27,11 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly Action<IVolumeEvent> _onStored;
     private readonly int _eventBytes;
     private VolumeState _state;
+    // Sync volumes with replicas: acknowledgements wait until a majority of the replica set holds the write durably
+    // (this host counts as one once its own write is durable). Host → highest durable lsn it reported.
+    private readonly Dictionary<Id160, long> _replicaAcks = new();
+    private readonly Queue<(long Lsn, IActorRef ReplyTo)> _awaitingQuorum = new();
+    private int _replicaCount = 1;
     private bool _recoveredFromHead;
     private long _replayedHeaders;
 
@@ -67,7 +73,10 @@ public sealed class VolumeActor : UntypedPersistentActor
             case RecoveryCompleted:
                 // Without a usable snapshot the replay gave lsn and version; size, mode and ownership come from the engine.
                 if (_store.GetVolume(_volume) is { } info)
+                {
                     _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn), EventBytes = _eventBytes };
+                    _replicaCount = Math.Max(1, info.Replicas.Count);
+                }
                 else
                     _state = _state with { Exists = false };
                 if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
@@ -80,10 +89,16 @@ public sealed class VolumeActor : UntypedPersistentActor
         switch (message)
         {
             case Write w:
+                if (TakenOver()) break;
                 Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender);
                 break;
             case WriteZeroes z:
+                if (TakenOver()) break;
                 Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender);
+                break;
+            case ReplicaAck a:
+                if (!_replicaAcks.TryGetValue(a.Host, out var had) || a.Lsn > had) _replicaAcks[a.Host] = a.Lsn;
+                ReleaseQuorum();
                 break;
             case Flush:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
@@ -135,7 +150,39 @@ public sealed class VolumeActor : UntypedPersistentActor
         var pending = _awaiting.Dequeue();
         pending.Error ??= error;
         if (--pending.Remaining > 0) return;
-        pending.ReplyTo.Tell(pending.Error is null ? new VolumeAck(_state.Lsn) : Failure(pending.Error));
+        if (pending.Error is not null) { pending.ReplyTo.Tell(Failure(pending.Error)); return; }
+        if (_state.Mode != VolumeMode.Sync || _replicaCount < 2) { pending.ReplyTo.Tell(new VolumeAck(_state.Lsn)); return; }
+        _awaitingQuorum.Enqueue((_state.Lsn, pending.ReplyTo));
+        ReleaseQuorum();
+    }
+
+    /// <summary>Acknowledges every sync write that a majority of the replica set now holds.</summary>
+    private void ReleaseQuorum()
+    {
+        if (_awaitingQuorum.Count == 0) return;
+        var others = Placement.Majority(_replicaCount) - 1;
+        long held;
+        if (others <= 0) held = long.MaxValue;
+        else if (_replicaAcks.Count < others) return;
+        else held = _replicaAcks.Values.OrderByDescending(l => l).ElementAt(others - 1);
+        while (_awaitingQuorum.Count > 0 && _awaitingQuorum.Peek().Lsn <= held)
+        {
+            var (lsn, replyTo) = _awaitingQuorum.Dequeue();
+            replyTo.Tell(new VolumeAck(lsn));
+        }
+    }
+
+    /// <summary>
+    /// True when this host became the volume's writer (a failover) after this actor recovered as a reader: the actor
+    /// then answers "not the primary" and passivates, and the gateway's retry meets a fresh actor recovered from the
+    /// engine's new head (journal sequence numbers included).
+    /// </summary>
+    private bool TakenOver()
+    {
+        if (_state.IsWritable || !_store.IsWritable(_volume)) return false;
+        Sender.Tell(Failure(new NotPrimaryException(_volume)));
+        Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        return true;
     }
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)

@@ -338,7 +338,7 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
 
     private static string Describe(VolumeInfo volume) =>
         $"CloudFS volume, {volume.SizeBytes} bytes, {volume.Mode.ToString().ToLowerInvariant()}, lsn {volume.Lsn}, version {volume.CurrentVersion}"
-        + (volume.IsWritable ? "" : ", read-only replica");
+        + (volume.IsWritable ? "" : NbdSession.Writable(volume) ? ", served through its primary" : ", read-only replica");
 
     private static string Printable(ReadOnlySpan<byte> name)
     {

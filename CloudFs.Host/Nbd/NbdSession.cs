@@ -20,7 +20,11 @@ internal sealed record NbdSession(
             | NbdProtocol.FlagSendTrim | NbdProtocol.FlagSendWriteZeroes | NbdProtocol.FlagCanMultiConn);
         // A READ reply is always one chunk, so "don't fragment" is free to offer once structured replies exist.
         if (structuredReplies) flags |= NbdProtocol.FlagSendDf;
-        if (!volume.IsWritable) flags |= NbdProtocol.FlagReadOnly;
+        if (!Writable(volume)) flags |= NbdProtocol.FlagReadOnly;
         return flags;
     }
+
+    /// <summary>Writable through this node: its own writable volumes, and replicated volumes (written through their
+    /// primary, wherever it is). A lone copy without the secret (e.g. applied from a stream) is read-only.</summary>
+    public static bool Writable(VolumeInfo volume) => volume.IsWritable || volume.Replicas.Count > 1;
 }

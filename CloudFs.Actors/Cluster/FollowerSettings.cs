@@ -1,0 +1,7 @@
+// How a follower paces itself (cloudfs.replication { } in hocon).
+namespace CloudFs.Actors.Cluster;
+
+public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, TimeSpan RetryDelay, int ChunkBytes)
+{
+    public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), PullEntries.DefaultMaxBytes);
+}

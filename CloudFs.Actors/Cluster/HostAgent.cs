@@ -1,0 +1,199 @@
+// A host's agent (/user/cloudfs-host): answers the placement singleton and the other hosts about this host's log
+// (describe, report volumes, prepare/create, fence, shares, take-over, versions), serves entry chunks to followers,
+// and runs one follower per volume this host replicates but is not the primary of.
+using Akka.Actor;
+using Akka.Event;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Cluster;
+
+public sealed class HostAgent : ReceiveActor
+{
+    public const string Name = "cloudfs-host";
+    public const string Path = "/user/" + Name;
+
+    private readonly LogStore _store;
+    private readonly IActorRef _placement;
+    private readonly IActorRef _volumes;
+    private readonly FollowerSettings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _address;
+    // Volumes fenced for a failover: no follower restarts for them until placement says whom to follow.
+    private readonly HashSet<Id160> _fenced = new();
+
+    public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings) =>
+        Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings));
+
+    public HostAgent(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings)
+    {
+        _store = store;
+        _placement = placement;
+        _volumes = volumes;
+        _settings = settings;
+        _address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
+
+        Receive<DescribeHost>(_ => Sender.Tell(Describe()));
+        Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray())));
+        Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
+        Receive<CreateLocalVolume>(c => Reply(Sender, CreateAsync(c)));
+        Receive<FollowVolume>(f =>
+        {
+            if (Id160.TryParse(f.Volume, out var v))
+            {
+                _fenced.Remove(v);
+                // Placement knows another host is the primary: follow it even if this host's log still holds the
+                // secret of an older view (a primary that came back).
+                EnsureFollower(v, force: true);
+            }
+            Sender.Tell(new Following(f.Volume));
+        });
+        Receive<AwaitVolume>(a => Reply(Sender, AwaitAsync(a)));
+        Receive<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
+        Receive<ReleaseShare>(r => Reply(Sender, ReleaseAsync(r)));
+        Receive<RequestShare>(r => Sender.Tell(SealFor(r)));
+        Receive<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
+        Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
+        Receive<PullEntries>(p => Reply(Sender, PullAsync(p)));
+        Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
+        Receive<Terminated>(_ => { });
+    }
+
+    protected override void PreStart()
+    {
+        // Every volume held here that another host writes: follow it (its follower asks placement for the primary).
+        foreach (var v in _store.ListVolumes())
+            if (!v.IsWritable && v.BranchedFrom is null && v.Replicas.Count > 1) EnsureFollower(v.BaseId, force: false);
+    }
+
+    private HostDescription Describe()
+    {
+        var usage = _store.Usage;
+        return new HostDescription(_store.HostId.ToString(), _address, _store.HostPublicKey, (long)usage.FreeSegments * usage.SegmentSize);
+    }
+
+    private Vote Prepare(PrepareVolume p)
+    {
+        var usage = _store.Usage;
+        // Thin provisioning: a volume needs room to grow, not its whole size; a host with no free segment votes no.
+        if (usage.FreeSegments == 0) return new Vote(false, $"host {_store.HostId} has no free space in its log");
+        return new Vote(true, null);
+    }
+
+    private async Task<object> CreateAsync(CreateLocalVolume c)
+    {
+        var replicas = c.Replicas.Select(Id160.Parse).ToArray();
+        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, replicas).ConfigureAwait(false);
+        _log.Info("created volume {0} as its primary (replicas {1})", info.BaseId, string.Join(",", c.Replicas));
+        return ToReport(info);
+    }
+
+    private async Task<object> AwaitAsync(AwaitVolume a)
+    {
+        var volume = Id160.Parse(a.Volume);
+        var deadline = DateTime.UtcNow.AddMilliseconds(a.TimeoutMs);
+        while (true)
+        {
+            if (_store.GetVolume(volume) is { } info) return new VolumeHeld(ToReport(info));
+            if (DateTime.UtcNow >= deadline) return new ControlFailed($"host {_store.HostId} did not receive volume {volume} within {a.TimeoutMs} ms");
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<object> FenceAsync(FenceVolume f)
+    {
+        var volume = Id160.Parse(f.Volume);
+        _fenced.Add(volume);
+        await StopFollowerAsync(volume).ConfigureAwait(false);
+        return new Fenced(_store.HostId.ToString(), _store.GetVolume(volume) is { } info ? ToReport(info) : null);
+    }
+
+    private async Task<object> ReleaseAsync(ReleaseShare r)
+    {
+        var volume = Id160.Parse(r.Volume);
+        // Releasing a share is a vote for the new primary: stop acknowledging the old one first.
+        _fenced.Add(volume);
+        await StopFollowerAsync(volume).ConfigureAwait(false);
+        return ShareDto.From(_store.ReleaseShare(volume, new ShareHolder(Id160.Parse(r.RecipientHost), r.RecipientKey)));
+    }
+
+    private object SealFor(RequestShare r)
+    {
+        try
+        {
+            var volume = Id160.Parse(r.Volume);
+            var host = Id160.Parse(r.Host);
+            var info = _store.GetVolume(volume) ?? throw new VolumeNotFoundException(volume);
+            if (!info.Replicas.Contains(host))
+                return new ControlFailed($"host {host} is not in the replica set of volume {volume}");
+            var share = _store.SealShares(volume, [new ShareHolder(host, r.PublicKey)]);
+            return ShareDto.From(share[0]);
+        }
+        catch (Exception e) when (e is CloudFsException or FormatException)
+        {
+            return new ControlFailed(e.Message);
+        }
+    }
+
+    private async Task<object> TakeOverAsync(TakeOverVolume t)
+    {
+        var volume = Id160.Parse(t.Volume);
+        _fenced.Add(volume);
+        await StopFollowerAsync(volume).ConfigureAwait(false);
+        var info = await _store.TakeOverAsync(volume, t.Shares.Select(s => s.ToShare()).ToArray(), t.Replicas.Select(Id160.Parse).ToArray()).ConfigureAwait(false);
+        _log.Warning("took over volume {0} as its primary at lsn {1} (view {2})", volume, info.Lsn, info.ViewNumber);
+        return ToReport(info);
+    }
+
+    private object VersionAt(GetVersionAt g)
+    {
+        try
+        {
+            return new VersionAnswer(_store.VersionAt(Id160.Parse(g.Volume), g.Lsn).ToString());
+        }
+        catch (Exception e) when (e is CloudFsException or FormatException)
+        {
+            return new VersionAnswer(null);
+        }
+    }
+
+    private async Task<object> PullAsync(PullEntries p)
+    {
+        var max = Math.Clamp(p.MaxBytes, 64 << 10, 2 << 20);
+        if (_store.GetVolume(p.Volume) is { } info && info.Lsn <= p.AfterLsn && p.WaitMs > 0)
+            await _store.WaitForAppendAsync(p.Volume, p.AfterLsn, TimeSpan.FromMilliseconds(Math.Min(p.WaitMs, 10_000))).ConfigureAwait(false);
+        var run = await Task.Run(() => _store.ReadEntries(p.Volume, p.AfterLsn, max)).ConfigureAwait(false);
+        return new EntryChunk(run.LastLsn, run.HeadLsn, run.Data);
+    }
+
+    private void EnsureFollower(Id160 volume, bool force)
+    {
+        if (_fenced.Contains(volume) || (!force && _store.IsWritable(volume))) return;
+        var name = volume.ToString();
+        if (!Context.Child(name).IsNobody()) return;
+        Context.Watch(Context.ActorOf(VolumeFollower.Props(volume, _store, _placement, _volumes, _settings), name));
+    }
+
+    private async Task StopFollowerAsync(Id160 volume)
+    {
+        var child = Context.Child(volume.ToString());
+        if (child.IsNobody()) return;
+        // The follower stops its pull loop and its apply before it stops: nothing more is applied after this.
+        await child.GracefulStop(TimeSpan.FromSeconds(10), VolumeFollower.Stop.Instance).ConfigureAwait(false);
+    }
+
+    // Slow answers run beside the actor; an exception becomes a ControlFailed with one sentence.
+    private void Reply(IActorRef replyTo, Task<object> work)
+    {
+        work.ContinueWith(t => t.IsCompletedSuccessfully
+                ? t.Result
+                : new ControlFailed(t.Exception?.GetBaseException().Message ?? "cancelled"),
+            TaskContinuationOptions.ExecuteSynchronously).PipeTo(replyTo);
+    }
+
+    internal static VolumeReport ToReport(VolumeInfo v) => new(
+        v.BaseId.ToString(), v.SizeBytes, v.Mode, v.Replicas.Select(r => r.ToString()).ToArray(), v.Lsn,
+        v.CurrentVersion.ToString(), v.IsWritable, v.ViewNumber, v.BranchedFrom?.ToString());
+}
+
+/// <summary>A follower's end, told to its agent.</summary>
+internal sealed record FollowerStopped(Id160 Volume, string Reason);

@@ -1,0 +1,72 @@
+// Node-to-node control messages of the cluster (Hyperion adapter): what the placement singleton and the other hosts
+// ask a host's agent (/user/cloudfs-host). Ids travel as 40-hex strings, keys and shares as byte arrays.
+using CloudFs.Actors.Serialization;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Cluster;
+
+/// <summary>Answered with <see cref="HostDescription"/>.</summary>
+public sealed record DescribeHost : IControlMessage
+{
+    public static readonly DescribeHost Instance = new();
+}
+
+/// <summary>A host: its id, member address, the public key shares are sealed for, and whether its log has room.</summary>
+public sealed record HostDescription(string HostId, string Address, byte[] PublicKey, long FreeBytes) : IControlMessage;
+
+/// <summary>Answered with <see cref="VolumeReports"/>: every volume this host's log holds.</summary>
+public sealed record ReportVolumes : IControlMessage
+{
+    public static readonly ReportVolumes Instance = new();
+}
+
+/// <summary>One volume as one host's log holds it.</summary>
+public sealed record VolumeReport(
+    string Id, long Size, VolumeMode Mode, string[] Replicas, long Lsn, string Version, bool Writable,
+    long ViewNumber, string? BranchedFrom) : IControlMessage;
+
+public sealed record VolumeReports(string HostId, VolumeReport[] Volumes) : IControlMessage;
+
+/// <summary>Phase one of creation: can this host take a new volume of this size? Answered with <see cref="Vote"/>.</summary>
+public sealed record PrepareVolume(long SizeBytes) : IControlMessage;
+public sealed record Vote(bool Yes, string? Reason) : IControlMessage;
+
+/// <summary>Phase two on the chosen primary: create the volume here; answered with the new volume's <see cref="VolumeReport"/>.</summary>
+public sealed record CreateLocalVolume(long SizeBytes, VolumeMode Mode, string[] Replicas) : IControlMessage;
+
+/// <summary>Follow the volume's primary (start, or keep, this host's follower); answered with <see cref="Following"/>.</summary>
+public sealed record FollowVolume(string Volume) : IControlMessage;
+public sealed record Following(string Volume) : IControlMessage;
+
+/// <summary>Answered with <see cref="VolumeHeld"/> once this host's log holds the volume (or with a failure after the timeout).</summary>
+public sealed record AwaitVolume(string Volume, long TimeoutMs) : IControlMessage;
+public sealed record VolumeHeld(VolumeReport Volume) : IControlMessage;
+
+/// <summary>Failover, step one: stop following the volume (this host acknowledges nothing more from the old primary);
+/// answered with <see cref="Fenced"/> and what this host holds.</summary>
+public sealed record FenceVolume(string Volume) : IControlMessage;
+public sealed record Fenced(string HostId, VolumeReport? Volume) : IControlMessage;
+
+/// <summary>A secret share in transit: sealed for <see cref="Host"/> only.</summary>
+public sealed record ShareDto(string Volume, string Host, string View, byte[] Payload) : IControlMessage
+{
+    public static ShareDto From(SealedShare s) => new(s.Volume.ToString(), s.Host.ToString(), s.View.ToString(), s.Payload);
+    public SealedShare ToShare() => new(Id160.Parse(Volume), Id160.Parse(Host), Id160.Parse(View), Payload);
+}
+
+/// <summary>Failover, step two, on the other fenced replicas: this host's share, re-sealed for the new primary.</summary>
+public sealed record ReleaseShare(string Volume, string RecipientHost, byte[] RecipientKey) : IControlMessage;
+
+/// <summary>A replica asks the primary for its share of the current view (sealed for it); answered with a <see cref="ShareDto"/>.</summary>
+public sealed record RequestShare(string Volume, string Host, byte[] PublicKey) : IControlMessage;
+
+/// <summary>Failover, step three, on the chosen replica: recover the secret and append the view change; answered with
+/// its new <see cref="VolumeReport"/>.</summary>
+public sealed record TakeOverVolume(string Volume, ShareDto[] Shares, string[] Replicas) : IControlMessage;
+
+/// <summary>The public version at an lsn on this host (a returning replica looks for the common version); answered with <see cref="VersionAnswer"/>.</summary>
+public sealed record GetVersionAt(string Volume, long Lsn) : IControlMessage;
+public sealed record VersionAnswer(string? Version) : IControlMessage;
+
+/// <summary>Any refusal between hosts: one clear sentence.</summary>
+public sealed record ControlFailed(string Reason) : IControlMessage;

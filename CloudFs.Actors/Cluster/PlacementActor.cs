@@ -1,0 +1,317 @@
+// The placement singleton: knows every host (id, address, key) and every volume's replica set and primary, rebuilt
+// from the hosts' own logs each round (nothing of its own to lose when it moves). It creates volumes (prepare on
+// each chosen host, then commit on the primary, then the replicas follow), keeps every replica following its
+// primary, and fails a volume over when its primary's host is lost: fence a majority, pick the most up-to-date,
+// collect shares, take over.
+using Akka.Actor;
+using Akka.Event;
+using CloudFs.Actors.Management;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Cluster;
+
+public sealed record PlacementSettings(TimeSpan Tick, TimeSpan AskTimeout, TimeSpan CreateTimeout)
+{
+    public static readonly PlacementSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20));
+}
+
+public sealed class PlacementActor : ReceiveActor, IWithTimers
+{
+    public const string Name = "cloudfs-placement";
+
+    /// <summary>One volume as the hosts' reports describe it.</summary>
+    private sealed record VolumeRecord(string Id, long Size, VolumeMode Mode, string[] Replicas, string? Primary, long Lsn,
+        string Version, long View, string? BranchedFrom, IReadOnlyDictionary<string, VolumeReport> Reports);
+
+    private sealed record Tick
+    {
+        public static readonly Tick Instance = new();
+    }
+
+    private sealed record Gathered(IReadOnlyList<HostDescription> Hosts, IReadOnlyList<VolumeReports> Reports);
+    private sealed record Created(VolumeReport Volume, string Primary);
+    private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
+
+    private readonly PlacementSettings _settings;
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly ActorSystem _system = Context.System;
+    private readonly Dictionary<string, HostDescription> _hosts = new();
+    private Dictionary<string, VolumeRecord> _volumes = new();
+    private readonly HashSet<string> _failovers = new();
+    private readonly List<IActorRef> _listers = new();
+    private bool _gathering;
+    private bool _gatheredOnce;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(PlacementSettings settings) => Akka.Actor.Props.Create(() => new PlacementActor(settings));
+
+    public PlacementActor(PlacementSettings settings)
+    {
+        _settings = settings;
+        Receive<Tick>(_ => Gather());
+        Receive<Gathered>(OnGathered);
+        Receive<PlaceVolume>(p => Create(p, Sender));
+        Receive<Created>(c =>
+        {
+            var v = c.Volume;
+            _volumes[v.Id] = new VolumeRecord(v.Id, v.Size, v.Mode, v.Replicas, c.Primary, v.Lsn, v.Version, v.ViewNumber, v.BranchedFrom,
+                new Dictionary<string, VolumeReport> { [c.Primary] = v });
+        });
+        Receive<WhereIsPrimary>(w => Sender.Tell(PrimaryOf(w.Volume)));
+        Receive<GetPrimaryTable>(_ =>
+        {
+            var rows = _volumes.Values.Select(r => (r.Id, Address: LiveAddressOf(r.Primary))).Where(r => r.Address is not null).ToArray();
+            Sender.Tell(new PrimaryTable(rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Address!).ToArray()));
+        });
+        Receive<ListClusterVolumes>(_ =>
+        {
+            // Answered after a fresh round, so `cloudfs ls` right after a write shows its version.
+            _listers.Add(Sender);
+            Gather();
+        });
+        Receive<FailoverEnded>(f =>
+        {
+            _failovers.Remove(f.Volume);
+            if (f.Error is not null) _log.Warning("failover of volume {0} failed: {1}", f.Volume, f.Error);
+            else _log.Warning("volume {0} failed over to host {1}", f.Volume, f.NewPrimary);
+            if (f.NewPrimary is not null && _volumes.TryGetValue(f.Volume, out var r)) _volumes[f.Volume] = r with { Primary = f.NewPrimary };
+            Gather();
+        });
+    }
+
+    protected override void PreStart()
+    {
+        Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.Zero, _settings.Tick);
+    }
+
+    private PrimaryIs PrimaryOf(string volume)
+    {
+        if (!_volumes.TryGetValue(volume, out var r)) return new PrimaryIs(volume, false, null, null);
+        var address = LiveAddressOf(r.Primary);
+        return address is null ? new PrimaryIs(volume, true, null, null) : new PrimaryIs(volume, true, r.Primary, address);
+    }
+
+    /// <summary>Members that are Up and reachable, by address.</summary>
+    private HashSet<string> LiveAddresses()
+    {
+        var state = _cluster.State;
+        return state.Members.Where(m => m.Status == Akka.Cluster.MemberStatus.Up && !state.Unreachable.Contains(m))
+            .Select(m => m.Address.ToString()).ToHashSet();
+    }
+
+    private string? LiveAddressOf(string? host) =>
+        host is not null && _hosts.TryGetValue(host, out var d) && LiveAddresses().Contains(d.Address) ? d.Address : null;
+
+    private IReadOnlyList<HostDescription> LiveHosts()
+    {
+        var live = LiveAddresses();
+        return _hosts.Values.Where(h => live.Contains(h.Address)).ToArray();
+    }
+
+    private ActorSelection Agent(string address) => _system.ActorSelection(address + HostAgent.Path);
+
+    // ---- gathering: every live host describes itself and reports the volumes in its log ----
+
+    private void Gather()
+    {
+        if (_gathering) return;
+        _gathering = true;
+        var addresses = LiveAddresses().ToArray();
+        var timeout = _settings.AskTimeout;
+        var self = Self;
+        _ = Run();
+
+        async Task Run()
+        {
+            var hosts = await Task.WhenAll(addresses.Select(a => Try(Agent(a).Ask<HostDescription>(DescribeHost.Instance, timeout)))).ConfigureAwait(false);
+            var reports = await Task.WhenAll(addresses.Select(a => Try(Agent(a).Ask<VolumeReports>(ReportVolumes.Instance, timeout)))).ConfigureAwait(false);
+            self.Tell(new Gathered(hosts.OfType<HostDescription>().ToArray(), reports.OfType<VolumeReports>().ToArray()));
+        }
+    }
+
+    private static async Task<T?> Try<T>(Task<T> ask) where T : class
+    {
+        try { return await ask.ConfigureAwait(false); }
+        catch (Exception) { return null; }
+    }
+
+    private void OnGathered(Gathered g)
+    {
+        _gathering = false;
+        _gatheredOnce = true;
+        foreach (var h in g.Hosts) _hosts[h.HostId] = h;
+        var previous = _volumes;
+        _volumes = Merge(g.Reports, previous);
+        foreach (var lister in _listers) lister.Tell(List());
+        _listers.Clear();
+        foreach (var r in _volumes.Values) Reconcile(r);
+    }
+
+    private Dictionary<string, VolumeRecord> Merge(IReadOnlyList<VolumeReports> reports, Dictionary<string, VolumeRecord> previous)
+    {
+        var byVolume = new Dictionary<string, Dictionary<string, VolumeReport>>();
+        foreach (var host in reports)
+        foreach (var v in host.Volumes)
+        {
+            if (!byVolume.TryGetValue(v.Id, out var d)) byVolume[v.Id] = d = new Dictionary<string, VolumeReport>();
+            d[host.HostId] = v;
+        }
+        var merged = new Dictionary<string, VolumeRecord>();
+        foreach (var (id, held) in byVolume)
+        {
+            // The newest view decides the replica set; its writable holder with the longest chain is the primary.
+            var newest = held.Values.OrderByDescending(r => r.ViewNumber).ThenByDescending(r => r.Lsn).First();
+            var primary = held.Where(kv => kv.Value.Writable && kv.Value.ViewNumber == newest.ViewNumber)
+                .OrderByDescending(kv => kv.Value.Lsn).Select(kv => kv.Key).FirstOrDefault();
+            // A primary that did not answer this round (unreachable, busy) is still the primary until a failover says otherwise.
+            if (primary is null && previous.TryGetValue(id, out var before)) primary = before.Primary;
+            var version = primary is not null && held.TryGetValue(primary, out var p) ? p : newest;
+            merged[id] = new VolumeRecord(id, newest.Size, newest.Mode, newest.Replicas, primary, version.Lsn, version.Version,
+                newest.ViewNumber, newest.BranchedFrom, held);
+        }
+        // Volumes only the unreachable know of stay known (with no live holder) until someone reports them again.
+        foreach (var (id, r) in previous)
+            if (!merged.ContainsKey(id)) merged[id] = r;
+        return merged;
+    }
+
+    private void Reconcile(VolumeRecord r)
+    {
+        if (r.BranchedFrom is not null || r.Replicas.Length < 2) return;
+        var primaryAddress = LiveAddressOf(r.Primary);
+        if (primaryAddress is null)
+        {
+            if (!_failovers.Contains(r.Id)) StartFailover(r);
+            return;
+        }
+        // Every other live replica follows the primary (idempotent; a replica that misses the volume pulls it whole).
+        foreach (var host in r.Replicas)
+            if (host != r.Primary && LiveAddressOf(host) is { } address)
+                Agent(address).Tell(new FollowVolume(r.Id));
+    }
+
+    // ---- creation: prepare on every chosen host, commit on the primary, then the replicas follow ----
+
+    private void Create(PlaceVolume p, IActorRef replyTo)
+    {
+        var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
+        if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
+        if (!_gatheredOnce) { replyTo.Tell(new CommandFailed("the placement service is still collecting the hosts; try again in a second")); return; }
+        if (live.Length < p.Replicas) { replyTo.Tell(new CommandFailed($"only {live.Length} host(s) found")); return; }
+        // The volume id depends on the primary's fresh secret, so it cannot be known before creation: the set is
+        // placed by a random key (uniform, so volumes spread evenly), the nearest host being the primary.
+        var key = Id160.Random();
+        var byId = live.ToDictionary(h => Id160.Parse(h.HostId));
+        var chosen = Placement.Nearest(key, byId.Keys, p.Replicas).Select(id => byId[id]).ToArray();
+        var self = Self;
+        var log = _log;
+        var timeout = _settings.AskTimeout;
+        var createTimeout = _settings.CreateTimeout;
+        _ = Run();
+
+        async Task Run()
+        {
+            try
+            {
+                var votes = await Task.WhenAll(chosen.Select(async h =>
+                    (Host: h, Vote: await Try(Agent(h.Address).Ask<Vote>(new PrepareVolume(p.SizeBytes), timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
+                foreach (var (host, vote) in votes)
+                {
+                    if (vote is null) { replyTo.Tell(new CommandFailed($"host {host.HostId} ({host.Address}) did not answer; no volume was created")); return; }
+                    if (!vote.Yes) { replyTo.Tell(new CommandFailed($"host {host.HostId} cannot take the volume: {vote.Reason}; no volume was created")); return; }
+                }
+                var primary = chosen[0];
+                var reply = await Agent(primary.Address).Ask<object>(new CreateLocalVolume(p.SizeBytes, p.Mode, chosen.Select(h => h.HostId).ToArray()), createTimeout).ConfigureAwait(false);
+                if (reply is not VolumeReport created)
+                {
+                    replyTo.Tell(new CommandFailed($"host {primary.HostId} could not create the volume: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}"));
+                    return;
+                }
+                // Committed: the creation entry is durable on the primary and lists the replica set; the replicas
+                // pull it (and everything after it) from there, now or whenever they come back.
+                self.Tell(new Created(created, primary.HostId));
+                var waits = chosen.Skip(1).Select(async h =>
+                {
+                    Agent(h.Address).Tell(new FollowVolume(created.Id));
+                    var held = await Try(Agent(h.Address).Ask<object>(new AwaitVolume(created.Id, (long)createTimeout.TotalMilliseconds), createTimeout + timeout)).ConfigureAwait(false);
+                    return held is VolumeHeld;
+                });
+                var ok = await Task.WhenAll(waits).ConfigureAwait(false);
+                if (ok.Any(x => !x))
+                    // A replica that missed it catches up from the primary when it returns (the creation entry names it).
+                    log.Warning("volume {0}: {1} replica(s) did not receive it yet; they will catch up", created.Id, ok.Count(x => !x));
+                replyTo.Tell(new VolumeCreated(created.Id, chosen.Select(h => new HostAddress(h.HostId, h.Address)).ToArray()));
+            }
+            catch (Exception e)
+            {
+                replyTo.Tell(new CommandFailed($"creating the volume failed: {e.GetBaseException().Message}"));
+            }
+        }
+    }
+
+    // ---- failover ----
+
+    private void StartFailover(VolumeRecord r)
+    {
+        var candidates = r.Replicas.Where(h => h != r.Primary)
+            .Select(h => (Host: h, Address: LiveAddressOf(h), Description: _hosts.GetValueOrDefault(h)))
+            .Where(c => c.Address is not null && c.Description is not null)
+            .Select(c => (c.Host, Address: c.Address!, Key: c.Description!.PublicKey))
+            .ToArray();
+        var majority = Placement.Majority(r.Replicas.Length);
+        if (candidates.Length < majority) return; // the minority side never fails over
+        _failovers.Add(r.Id);
+        var self = Self;
+        var timeout = _settings.AskTimeout;
+        var log = _log;
+        log.Warning("volume {0}: primary {1} is lost; failing over among {2}", r.Id, r.Primary ?? "-", string.Join(",", candidates.Select(c => c.Host)));
+        _ = Run();
+
+        async Task Run()
+        {
+            try
+            {
+                // 1. Fence: each candidate stops following (acknowledging) the old primary and says what it holds.
+                var fenced = (await Task.WhenAll(candidates.Select(async c =>
+                        (c.Host, c.Address, c.Key, Fenced: await Try(Agent(c.Address).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
+                    .ConfigureAwait(false))
+                    .Where(x => x.Fenced?.Volume is not null).ToArray();
+                if (fenced.Length < majority)
+                {
+                    self.Tell(new FailoverEnded(r.Id, null, $"only {fenced.Length} of {r.Replicas.Length} replicas answered; a majority ({majority}) is needed"));
+                    return;
+                }
+                // 2. The most up-to-date: every write acknowledged in sync mode is on a majority, so on one of these.
+                var volumeId = Id160.Parse(r.Id);
+                var chosen = fenced.OrderByDescending(x => x.Fenced!.Volume!.Lsn).ThenBy(x => Id160.Parse(x.Host).Xor(volumeId)).First();
+                // 3. Shares of the secret, re-sealed for the chosen host by the others.
+                var shares = (await Task.WhenAll(fenced.Where(x => x.Host != chosen.Host).Select(x =>
+                        Try(Agent(x.Address).Ask<ShareDto>(new ReleaseShare(r.Id, chosen.Host, chosen.Key), timeout)))).ConfigureAwait(false))
+                    .OfType<ShareDto>().ToArray();
+                // 4. Take over: the view change, the chosen host first in the replica set.
+                var replicas = new[] { chosen.Host }.Concat(r.Replicas.Where(h => h != chosen.Host)).ToArray();
+                var reply = await Agent(chosen.Address).Ask<object>(new TakeOverVolume(r.Id, shares, replicas), timeout * 5).ConfigureAwait(false);
+                if (reply is not VolumeReport)
+                {
+                    self.Tell(new FailoverEnded(r.Id, null, (reply as ControlFailed)?.Reason ?? reply.GetType().Name));
+                    return;
+                }
+                self.Tell(new FailoverEnded(r.Id, chosen.Host, null));
+                // 5. The others follow the new primary (lifts their fence).
+                foreach (var x in fenced.Where(x => x.Host != chosen.Host)) Agent(x.Address).Tell(new FollowVolume(r.Id));
+            }
+            catch (Exception e)
+            {
+                self.Tell(new FailoverEnded(r.Id, null, e.GetBaseException().Message));
+            }
+        }
+    }
+
+    // ---- listing ----
+
+    private VolumeList List() => new(_volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal)
+        .Select(r => new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas, r.Version))
+        .ToArray());
+}

@@ -1,0 +1,26 @@
+// Messages to the placement singleton (Hyperion adapter): create a volume, find a volume's primary, list volumes.
+using CloudFs.Actors.Serialization;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Cluster;
+
+/// <summary>Create a volume with N replicas; answered with a Management.VolumeCreated or a Management.CommandFailed.</summary>
+public sealed record PlaceVolume(int Replicas, long SizeBytes, VolumeMode Mode) : IControlMessage;
+
+/// <summary>Answered with <see cref="PrimaryIs"/>.</summary>
+public sealed record WhereIsPrimary(string Volume) : IControlMessage;
+/// <summary>HostId and Address are null while no live primary is known; Known is false for a volume no host reported.</summary>
+public sealed record PrimaryIs(string Volume, bool Known, string? HostId, string? Address) : IControlMessage;
+
+/// <summary>Every volume's primary member address (the shard allocation strategy's rebalance check).</summary>
+public sealed record GetPrimaryTable : IControlMessage
+{
+    public static readonly GetPrimaryTable Instance = new();
+}
+public sealed record PrimaryTable(string[] Volumes, string[] Addresses) : IControlMessage;
+
+/// <summary>Every volume in the cluster; answered with a Management.VolumeList.</summary>
+public sealed record ListClusterVolumes : IControlMessage
+{
+    public static readonly ListClusterVolumes Instance = new();
+}

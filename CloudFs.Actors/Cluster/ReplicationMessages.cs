@@ -1,0 +1,21 @@
+// Data-plane messages of replication (binary VolumeMessageSerializer, never Hyperion): a follower pulls entry chunks
+// from the primary's host agent, and acknowledges what it made durable to the volume's actor on the primary.
+using CloudFs.Actors.Serialization;
+using CloudFs.Actors.Volumes;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Cluster;
+
+/// <summary>The entries after <paramref name="AfterLsn"/>, at most about <paramref name="MaxBytes"/>; when there are none
+/// yet, the primary waits up to <paramref name="WaitMs"/> for the next append (long poll). Answered with <see cref="EntryChunk"/>.</summary>
+public sealed record PullEntries(Id160 Volume, long AfterLsn, int MaxBytes, int WaitMs) : IVolumeProtocolMessage
+{
+    /// <summary>Chunks stay far below Akka's frame size (hocon: maximum-frame-size = 4 MiB).</summary>
+    public const int DefaultMaxBytes = 1 << 20;
+}
+
+/// <summary>Whole entries, as in the log; empty when nothing newer arrived within the wait.</summary>
+public sealed record EntryChunk(long LastLsn, long HeadLsn, ReadOnlyMemory<byte> Data) : IVolumeProtocolMessage;
+
+/// <summary>A replica host holds the volume durably up to <paramref name="Lsn"/>; routed through sharding to the primary's VolumeActor.</summary>
+public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Lsn) : IWithVolumeId, IVolumeProtocolMessage;

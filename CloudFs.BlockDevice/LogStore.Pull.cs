@@ -1,0 +1,77 @@
+// Pulling a version stream in bounded chunks (replicas follow their primary this way): the raw entries after an lsn,
+// at most about maxBytes at a time, and a wait for the next append of a volume (long poll for live following).
+namespace CloudFs.BlockDevice;
+
+/// <summary>A run of whole entries of one volume, byte for byte as <see cref="LogStore.StreamAsync(Id160, long, Stream, bool, CancellationToken)"/> writes them.</summary>
+/// <param name="LastLsn">Lsn of the last entry in <paramref name="Data"/> (the requested after-lsn when it is empty).</param>
+/// <param name="HeadLsn">The volume's head lsn when the chunk was read.</param>
+public sealed record EntryRun(byte[] Data, long LastLsn, long HeadLsn);
+
+public sealed partial class LogStore
+{
+    /// <summary>
+    /// The entries of <paramref name="volume"/> after <paramref name="afterLsn"/> (0 includes the creation entry), whole
+    /// entries only, as many as fit in <paramref name="maxBytes"/> (at least one when any is newer). Each entry is
+    /// verified as it is read. Throws <see cref="VersionCompactedException"/> when the first one was compacted away.
+    /// </summary>
+    public EntryRun ReadEntries(Id160 volume, long afterLsn, int maxBytes)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        if (afterLsn < 0) throw new InvalidRangeException("the lsn to read after is negative");
+        long head, oldest;
+        lock (vol.IndexLock) { head = vol.Lsn; oldest = vol.OldestStreamableLsn; }
+        if (afterLsn > head) throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
+        if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
+        var parts = new List<byte[]>();
+        var total = 0;
+        var last = afterLsn;
+        for (var lsn = afterLsn + 1; lsn <= head; lsn++)
+        {
+            var entry = ReadEntryForStream(vol, lsn);
+            if (parts.Count > 0 && total + entry.Length > maxBytes) break;
+            parts.Add(entry);
+            total += entry.Length;
+            last = lsn;
+        }
+        if (parts.Count == 1) return new EntryRun(parts[0], last, head);
+        var data = GC.AllocateUninitializedArray<byte>(total);
+        var at = 0;
+        foreach (var p in parts) { p.CopyTo(data, at); at += p.Length; }
+        return new EntryRun(data, last, head);
+    }
+
+    /// <summary>
+    /// Completes when <paramref name="volume"/>'s head lsn is beyond <paramref name="afterLsn"/> (at once if it already
+    /// is), or after <paramref name="timeout"/>; true when there is something newer to read.
+    /// </summary>
+    public async Task<bool> WaitForAppendAsync(Id160 volume, long afterLsn, TimeSpan timeout, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        var newer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnAppended(EntryHeaderInfo info)
+        {
+            if (info.Volume == volume && info.Lsn > afterLsn) newer.TrySetResult();
+        }
+        EntryAppended += OnAppended;
+        try
+        {
+            // Checked after subscribing, so an append between the check and the subscription is not missed.
+            lock (vol.IndexLock) if (vol.Lsn > afterLsn) return true;
+            try
+            {
+                await newer.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
+                return true;
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
+        finally
+        {
+            EntryAppended -= OnAppended;
+        }
+    }
+}
