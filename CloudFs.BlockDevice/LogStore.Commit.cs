@@ -24,6 +24,7 @@ public sealed partial class LogStore
             v.HeadParent = h.Parent;
             v.HeadDigest = h.Digest;
             if (h.Kind is EntryKind.Create or EntryKind.Branch) v.Committed = true;
+            if (h.Kind == EntryKind.ViewChange) ApplyView(v, meta, h);
         }
         return InfoOf(h, meta);
     }

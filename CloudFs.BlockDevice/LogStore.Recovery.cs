@@ -31,6 +31,8 @@ public sealed partial class LogStore
                     Lsns = LsnTable.Restore(v.LsnBlocks, v.LsnPrefixes),
                     OldestStreamableLsn = v.OldestStreamableLsn,
                     Committed = true,
+                    ViewNumber = v.ViewNumber,
+                    View = v.View ?? v.BaseId,
                 };
                 state.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
                 _volumes[v.BaseId] = state;
@@ -40,6 +42,7 @@ public sealed partial class LogStore
         var recovery = new Recovery(_device, _layout, _segments, _options.Log);
         var (pos, needHeader) = recovery.RollForward(start, ReplayEntry);
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
+        SettleKeys();
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
         _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, _options.Log);
         _lastCheckpoint = DateTime.UtcNow;
@@ -77,7 +80,7 @@ public sealed partial class LogStore
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
-                var error = CheckChain(v, h);
+                var error = CheckChain(v, h) ?? CheckViewChange(span, h);
                 if (error is not null) return error;
                 ApplyCommitted(v, span, block);
                 return null;

@@ -174,12 +174,13 @@ public sealed partial class LogStore
                 index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn);
             }
             else index = new ExtentIndex();
-            var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, _keys.Get(h.Volume), index)
+            var secret = CreatorSecret(h, out var clearId);
+            var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, secret, index)
             {
-                PendingLsn = 1, PendingVersion = h.Version,
+                PendingLsn = 1, PendingVersion = h.Version, PendingId = clearId,
             };
             if (!_volumes.TryAdd(h.Volume, v)) return (null, null, false, true);
-            var item = new EntryItem(buf, v, h.Kind, 1, h.Version, 0, durable: false);
+            var item = new EntryItem(buf, v, h.Kind, 1, h.Version, 0, durable: false) { ClearId = clearId };
             _appender.Enqueue(item);
             return (item, null, false, false);
         }
@@ -197,6 +198,9 @@ public sealed partial class LogStore
             if (h.Lsn != vol.PendingLsn + 1) return (null, $"volume {vol.BaseId}: lsn {h.Lsn} does not follow the head lsn {vol.PendingLsn}", false, false);
             if (VersionChain.PublicOf(h.Parent) != vol.PendingVersion)
                 return (null, $"volume {vol.BaseId}: the entry at lsn {h.Lsn} does not chain onto version {vol.PendingVersion} (a fork)", true, false);
+            if (CheckViewChange(buf.Span, h) is { } viewError) return (null, viewError, false, false);
+            // Another host extended this chain: whatever secret this host held no longer regenerates the head.
+            StepDownLocked(vol);
             vol.PendingLsn = h.Lsn;
             vol.PendingVersion = h.Version;
             vol.PendingId = Id160.Zero;

@@ -8,6 +8,7 @@ public enum VolumeMode : byte { Async = 0, Sync = 1 }
 /// <param name="CurrentVersion">Public id of the newest entry (equal to BaseId when nothing was written).</param>
 /// <param name="Lsn">Lsn of the newest entry (the creation entry has lsn 1).</param>
 /// <param name="BranchedFrom">The frozen version this volume branched from, if it is a branch.</param>
+/// <param name="Replicas">The replica set, the primary first, as of the newest view-change entry (or creation).</param>
 /// <param name="IsWritable">True when this node holds the volume's secret and so can extend its chain.</param>
 public sealed record VolumeInfo(
     Id160 BaseId,
@@ -17,7 +18,14 @@ public sealed record VolumeInfo(
     long Lsn,
     Id160? BranchedFrom,
     IReadOnlyList<Id160> Replicas,
-    bool IsWritable);
+    bool IsWritable)
+{
+    /// <summary>How many view changes the volume's chain holds (0 until the first failover).</summary>
+    public long ViewNumber { get; init; }
+
+    /// <summary>Public version of the entry that began the current view: the base id, or the newest view-change entry's.</summary>
+    public Id160 View { get; init; }
+}
 
 /// <summary>The head after an append: the new entry's lsn and public version id.</summary>
 public readonly record struct AppendResult(long Lsn, Id160 Version);

@@ -10,7 +10,12 @@ namespace CloudFs.BlockDevice.Log;
 internal sealed record VolumeCheckpoint(
     Id160 BaseId, long SizeBytes, VolumeMode Mode, Id160[] Replicas, Id160? BranchedFrom,
     long Lsn, Id160 Version, Id160 HeadParent, Id160 HeadDigest, long OldestStreamableLsn,
-    long[] LsnBlocks, ulong[] LsnPrefixes, long LsnCount, ExtentIndex Index);
+    long[] LsnBlocks, ulong[] LsnPrefixes, long LsnCount, ExtentIndex Index)
+{
+    /// <summary>The committed view (0 and the base id before any view change); kept in the payload's view section.</summary>
+    public long ViewNumber { get; init; }
+    public Id160? View { get; init; }
+}
 
 internal sealed record CheckpointData(ulong Generation, WriterPosition Position, SegmentState[] States, ulong[] Seqs, List<VolumeCheckpoint> Volumes);
 
@@ -52,6 +57,9 @@ internal static class Checkpoint
                 w.Write(tmp.WrittenSpan);
             }
         }
+        // The view section follows every volume, so a checkpoint written before it existed still reads (no views).
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes) { Id(w, v.BaseId); I64(w, v.ViewNumber); Id(w, v.View ?? v.BaseId); }
         var all = w.WrittenMemory.Span;
         var payload = all[HeaderSize..];
         var h = MemoryMarshal.AsMemory(w.WrittenMemory).Span[..HeaderSize];
@@ -115,6 +123,17 @@ internal static class Checkpoint
             }
             vols.Add(new VolumeCheckpoint(baseId, size, mode, reps, branched, lsn, version, parent, digest, oldest, blocks, prefixes, count, index!));
         }
+        if (r.Remaining > 0)
+        {
+            var views = r.I32();
+            if (views != vols.Count) throw new FormatException("the checkpoint's view section does not match its volumes");
+            for (var k = 0; k < views; k++)
+            {
+                var id = r.Id(); var number = r.I64(); var view = r.Id();
+                if (id != vols[k].BaseId || number < 0) throw new FormatException("the checkpoint's view section is inconsistent");
+                vols[k] = vols[k] with { ViewNumber = number, View = view };
+            }
+        }
         return new CheckpointData(generation, pos, states, seqs, vols);
     }
 
@@ -127,6 +146,7 @@ internal static class Checkpoint
     private ref struct Reader(ReadOnlySpan<byte> s)
     {
         private ReadOnlySpan<byte> _s = s;
+        public int Remaining => _s.Length;
         public ReadOnlySpan<byte> Bytes(int n)
         {
             if (n < 0 || n > _s.Length) throw new FormatException("the checkpoint payload is truncated");

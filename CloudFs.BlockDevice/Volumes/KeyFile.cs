@@ -1,6 +1,9 @@
-// The host-private key file: volume id → secret view-stamp, the only place a secret is kept (never in the log or a stream).
-// Rewritten atomically (temp file, fsync, rename, directory fsync) before a creation entry is acknowledged.
+// The host-private key file: volume id → secret view-stamp, this host's ECDH private key, and the secret shares this
+// host holds for other primaries. The only place any of them is kept (never in the log or a stream). Rewritten
+// atomically (temp file, fsync, rename, directory fsync) before whatever depends on it is acknowledged.
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
 using CloudFs.BlockDevice.Device;
 
 namespace CloudFs.BlockDevice.Volumes;
@@ -10,8 +13,13 @@ namespace CloudFs.BlockDevice.Volumes;
 
 internal sealed class KeyFile
 {
+    private const string HostKeyTag = "host-key";
+    private const string ShareTag = "share";
+
     private readonly string _path;
     private readonly Dictionary<Id160, byte[]> _secrets = new();
+    private readonly Dictionary<Id160, (Id160 View, SecretShare Share)> _shares = new();
+    private HostKey? _hostKey;
     private readonly object _gate = new();
 
     private KeyFile(string path) => _path = path;
@@ -28,11 +36,42 @@ internal sealed class KeyFile
             n++;
             if (line.Length == 0 || line[0] == '#') continue;
             var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (parts.Length != 2 || !Id160.TryParse(parts[0], out var vol) || parts[1].Length != 2 * VersionChain.SecretSize)
+            if (!k.TryParseLine(parts))
                 throw new DeviceException($"key file {k._path} line {n} is malformed");
-            k._secrets[vol] = Convert.FromHexString(parts[1]);
         }
         return k;
+    }
+
+    private bool TryParseLine(string[] parts)
+    {
+        if (parts.Length == 2 && parts[0] == HostKeyTag)
+        {
+            if (_hostKey is not null || !TryHex(parts[1], -1, out var der)) return false;
+            try { _hostKey = HostKey.FromPkcs8(der); }
+            catch (CryptographicException) { return false; }
+            return true;
+        }
+        if (parts.Length == 4 && parts[0] == ShareTag)
+        {
+            if (!Id160.TryParse(parts[1], out var vol) || !Id160.TryParse(parts[2], out var view) || !TryHex(parts[3], SecretShare.Size, out var b)) return false;
+            if (SecretShare.Decode(b) is not { } share) return false;
+            _shares[vol] = (view, share);
+            return true;
+        }
+        if (parts.Length == 2 && Id160.TryParse(parts[0], out var volume) && TryHex(parts[1], VersionChain.SecretSize, out var secret))
+        {
+            _secrets[volume] = secret;
+            return true;
+        }
+        return false;
+    }
+
+    private static bool TryHex(string text, int bytes, out byte[] value)
+    {
+        value = [];
+        if (text.Length % 2 != 0 || (bytes >= 0 && text.Length != 2 * bytes) || text.Length == 0) return false;
+        try { value = Convert.FromHexString(text); return true; }
+        catch (FormatException) { return false; }
     }
 
     public byte[]? Get(Id160 volume) { lock (_gate) return _secrets.GetValueOrDefault(volume); }
@@ -42,25 +81,72 @@ internal sealed class KeyFile
         lock (_gate)
         {
             _secrets[volume] = secret;
-            var tmp = _path + ".tmp";
-            var text = "# CloudFS volume secrets: volume-id secret-view-stamp (host-private, mode 0600)\n" +
-                       string.Concat(_secrets.Select(kv => $"{kv.Key} {Convert.ToHexStringLower(kv.Value)}\n"));
-            using (var fs = new FileStream(tmp, new FileStreamOptions
-                   {
-                       Mode = FileMode.Create, Access = FileAccess.Write,
-                       UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
-                   }))
+            Save();
+        }
+    }
+
+    /// <summary>This host's ECDH key, generated and made durable on first use, the same across restarts.</summary>
+    public HostKey HostKey
+    {
+        get
+        {
+            lock (_gate)
             {
-                fs.Write(System.Text.Encoding.ASCII.GetBytes(text));
-                fs.Flush(flushToDisk: true);
+                if (_hostKey is not null) return _hostKey;
+                _hostKey = HostKey.Generate();
+                Save();
+                return _hostKey;
             }
-            File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            File.Move(tmp, _path, overwrite: true);
-            var dir = System.IO.Path.GetDirectoryName(_path)!;
-            var dfd = NativeMethods.Open(dir, NativeMethods.O_RDONLY | NativeMethods.O_CLOEXEC, 0);
-            if (dfd < 0) throw new DeviceException($"cannot open {dir} to sync the key file: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
-            try { NativeMethods.Fsync(dfd); }
-            finally { NativeMethods.Close(dfd); }
+        }
+    }
+
+    /// <summary>The share this host holds of <paramref name="volume"/>'s secret, and the view it belongs to.</summary>
+    public (Id160 View, SecretShare Share)? GetShare(Id160 volume)
+    {
+        lock (_gate) return _shares.TryGetValue(volume, out var s) ? s : null;
+    }
+
+    /// <summary>Keeps (durably, replacing the volume's previous one) the share of <paramref name="volume"/>'s view <paramref name="view"/>.</summary>
+    public void PutShare(Id160 volume, Id160 view, SecretShare share)
+    {
+        lock (_gate)
+        {
+            _shares[volume] = (view, share);
+            Save();
+        }
+    }
+
+    private void Save()
+    {
+        var text = new StringBuilder("# CloudFS host secrets (host-private, mode 0600): \"host-key PKCS8\", \"VOLUME SECRET\", \"share VOLUME VIEW SHARE\"\n");
+        if (_hostKey is not null) text.Append(HostKeyTag).Append(' ').Append(Convert.ToHexStringLower(_hostKey.ExportPkcs8())).Append('\n');
+        foreach (var (vol, secret) in _secrets) text.Append($"{vol} {Convert.ToHexStringLower(secret)}\n");
+        foreach (var (vol, (view, share)) in _shares) text.Append($"{ShareTag} {vol} {view} {Convert.ToHexStringLower(share.Encode())}\n");
+        var tmp = _path + ".tmp";
+        using (var fs = new FileStream(tmp, new FileStreamOptions
+               {
+                   Mode = FileMode.Create, Access = FileAccess.Write,
+                   UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+               }))
+        {
+            fs.Write(Encoding.ASCII.GetBytes(text.ToString()));
+            fs.Flush(flushToDisk: true);
+        }
+        File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        File.Move(tmp, _path, overwrite: true);
+        var dir = System.IO.Path.GetDirectoryName(_path)!;
+        var dfd = NativeMethods.Open(dir, NativeMethods.O_RDONLY | NativeMethods.O_CLOEXEC, 0);
+        if (dfd < 0) throw new DeviceException($"cannot open {dir} to sync the key file: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+        try { NativeMethods.Fsync(dfd); }
+        finally { NativeMethods.Close(dfd); }
+    }
+
+    /// <summary>Forgets the volume's secret (durably): this host no longer extends the volume's chain.</summary>
+    public void Remove(Id160 volume)
+    {
+        lock (_gate)
+        {
+            if (_secrets.Remove(volume)) Save();
         }
     }
 }

@@ -8,9 +8,17 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public Id160 BaseId { get; } = baseId;
     public long SizeBytes { get; } = sizeBytes;
     public VolumeMode Mode { get; } = mode;
-    public Id160[] Replicas { get; } = replicas;
+    /// <summary>The replica set, the primary first; replaced by each view-change entry (under IndexLock).</summary>
+    public Id160[] Replicas { get; set; } = replicas;
     public Id160? BranchedFrom { get; } = branchedFrom;
-    public byte[]? Secret { get; } = secret;
+    /// <summary>The secret view-stamp when this host can extend the chain; changed under ChainLock only.</summary>
+    public byte[]? Secret { get; set; } = secret;
+    /// <summary>The view <see cref="Secret"/> belongs to (its first entry's version); set with Secret under ChainLock.</summary>
+    public Id160 SecretView = baseId;
+
+    /// <summary>The committed view: its number (0 until the first view change) and the version of the entry that began it.</summary>
+    public long ViewNumber;
+    public Id160 View = baseId;
 
     /// <summary>Guards the submit-side chain (Pending*, Epoch): ids are computed in submission order.</summary>
     public object ChainLock { get; } = new();
@@ -46,5 +54,9 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
         PendingId = WriterId = id;
     }
 
-    public VolumeInfo ToInfo() => new(BaseId, SizeBytes, Mode, Version, Lsn, BranchedFrom, Replicas, IsWritable);
+    public VolumeInfo ToInfo() => new(BaseId, SizeBytes, Mode, Version, Lsn, BranchedFrom, Replicas, IsWritable)
+    {
+        ViewNumber = ViewNumber,
+        View = View,
+    };
 }

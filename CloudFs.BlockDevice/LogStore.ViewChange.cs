@@ -1,0 +1,320 @@
+// Secret shares and view change: the primary splits its secret view-stamp into Shamir shares sealed for the replica
+// hosts; on failover a replica recovers the secret from a majority of shares and appends a view-change entry under a
+// new secret, so a stale primary can no longer extend the chain the replicas accept. Also the writability rule:
+// a host is a volume's writer iff its key-file secret regenerates the volume's head.
+using System.Security.Cryptography;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    /// <summary>Subsets of shares TakeOverAsync tries before giving up (C(10,5) = 252 covers any replica set).</summary>
+    private const int MaxShareCombinations = 4096;
+
+    /// <summary>This host's P-256 ECDH public key (SubjectPublicKeyInfo DER); the private part is only in the key file.</summary>
+    public byte[] HostPublicKey => _keys.HostKey.PublicKey;
+
+    /// <summary>
+    /// Splits the current view's secret into one share per holder, any majority (holders.Count / 2 + 1) of which
+    /// recover it, each sealed for that holder's public key. Only on the writable host (else <see cref="NotPrimaryException"/>).
+    /// </summary>
+    public IReadOnlyList<SealedShare> SealShares(Id160 volume, IReadOnlyList<ShareHolder> holders)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(holders);
+        var vol = Volume(volume);
+        if (holders.Count == 0 || holders.Count > 255) throw new CloudFsException($"volume {volume}: shares are split among 1..255 holders, not {holders.Count}");
+        if (holders.Select(h => h.Host).Distinct().Count() != holders.Count) throw new CloudFsException($"volume {volume}: a host appears twice among the share holders");
+        byte[] secret;
+        Id160 view;
+        lock (vol.ChainLock)
+        {
+            if (vol.Secret is null) throw new NotPrimaryException(volume);
+            secret = vol.Secret;
+            view = vol.SecretView;
+        }
+        var keys = new ECDiffieHellman[holders.Count];
+        try
+        {
+            for (var i = 0; i < holders.Count; i++)
+                keys[i] = HostKey.ImportPublic(holders[i].PublicKey ?? [], out var error)
+                          ?? throw new CloudFsException($"share holder {holders[i].Host}: its public key is unusable ({error})");
+            var n = holders.Count;
+            var k = n / 2 + 1;
+            var ys = Shamir.Split(secret, n, k);
+            var sealedShares = new SealedShare[n];
+            for (var i = 0; i < n; i++)
+            {
+                var plain = new SecretShare((byte)(i + 1), (byte)k, (byte)n, ys[i]).Encode();
+                sealedShares[i] = new SealedShare(volume, holders[i].Host, view, HostKey.Seal(keys[i], plain, ShareContext(volume, holders[i].Host, view)));
+                CryptographicOperations.ZeroMemory(plain);
+                CryptographicOperations.ZeroMemory(ys[i]);
+            }
+            return sealedShares;
+        }
+        finally
+        {
+            foreach (var key in keys) key?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Opens a share sealed for this host and keeps it durably in the key file (replacing the volume's previous
+    /// share) before returning. A share for another host, one that does not open, or one for a view older than the
+    /// volume's current view here is refused with <see cref="CloudFsException"/>, and nothing is stored.
+    /// </summary>
+    public void StoreShare(SealedShare share)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(share);
+        if (share.Host != HostId)
+            throw new CloudFsException($"the share of volume {share.Volume} is sealed for host {share.Host}, not for this host {HostId}");
+        var opened = OpenShare(share, out var error)
+                     ?? throw new CloudFsException($"the share of volume {share.Volume} for view {share.View} is refused: {error}");
+        // A share may arrive before the volume (or its newest view) has been streamed here, so an unknown view is
+        // accepted; a view this host knows to be behind the current one is stale and must not replace a good share.
+        if (_volumes.TryGetValue(share.Volume, out var vol) && vol.Committed)
+        {
+            Id160 current;
+            lock (vol.IndexLock) current = vol.View;
+            if (share.View != current && IsVersionOf(share.Volume, share.View))
+                throw new CloudFsException($"the share of volume {share.Volume} is for view {share.View}, which is older than the current view {current}");
+        }
+        _keys.PutShare(share.Volume, share.View, opened);
+    }
+
+    /// <summary>This host's share of the volume's current view, re-sealed for <paramref name="recipient"/> (a new primary taking over).</summary>
+    public SealedShare ReleaseShare(Id160 volume, ShareHolder recipient)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(recipient);
+        var vol = Volume(volume);
+        Id160 view;
+        lock (vol.IndexLock) view = vol.View;
+        var held = _keys.GetShare(volume) ?? throw new CloudFsException($"this host holds no share of volume {volume}");
+        if (held.View != view)
+            throw new CloudFsException($"this host's share of volume {volume} is for view {held.View}, not for the current view {view}");
+        using var key = HostKey.ImportPublic(recipient.PublicKey ?? [], out var error)
+                        ?? throw new CloudFsException($"host {recipient.Host}: its public key is unusable ({error})");
+        var plain = held.Share.Encode();
+        try { return new SealedShare(volume, recipient.Host, view, HostKey.Seal(key, plain, ShareContext(volume, recipient.Host, view))); }
+        finally { CryptographicOperations.ZeroMemory(plain); }
+    }
+
+    /// <summary>
+    /// Failover: recovers the current view's secret from <paramref name="shares"/> (sealed for this host) and this
+    /// host's own share, checks it regenerates the local head, then appends a durable view-change entry under a new
+    /// secret naming <paramref name="replicas"/> (this host first). The volume is writable here on return.
+    /// Not enough good shares: <see cref="CloudFsException"/>, nothing appended. A host that is already the writer
+    /// needs no shares (a view change that only changes the replica set).
+    /// </summary>
+    public async Task<VolumeInfo> TakeOverAsync(Id160 volume, IReadOnlyList<SealedShare> shares, IReadOnlyList<Id160> replicas, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(shares);
+        ArgumentNullException.ThrowIfNull(replicas);
+        var vol = Volume(volume);
+        if (replicas.Count == 0 || replicas.Count > CreatePayload.MaxReplicas)
+            throw new CloudFsException($"volume {volume}: a replica set has 1..{CreatePayload.MaxReplicas} hosts, not {replicas.Count}");
+        if (replicas[0] != HostId) throw new CloudFsException($"volume {volume}: the new replica set must name this host {HostId} first (the primary)");
+        if (replicas.Distinct().Count() != replicas.Count) throw new CloudFsException($"volume {volume}: a host appears twice in the new replica set");
+        ct.ThrowIfCancellationRequested();
+        // Everything queued before (applied entries above all) must be in the head the secret is checked against.
+        await FlushAsync(ct).ConfigureAwait(false);
+
+        byte[]? oldSecret;
+        Id160 oldSecretView;
+        byte[] next;
+        EntryItem item;
+        lock (vol.ChainLock)
+        {
+            long lsn, viewNumber;
+            Id160 version, parent, digest, view;
+            lock (vol.IndexLock)
+            {
+                (lsn, version, parent, digest, view, viewNumber) = (vol.Lsn, vol.Version, vol.HeadParent, vol.HeadDigest, vol.View, vol.ViewNumber);
+            }
+            if (vol.PendingLsn != lsn)
+                throw new CloudFsException($"volume {volume}: entries are still being appended (lsn {vol.PendingLsn} queued, {lsn} committed); take over once they are in");
+            oldSecret = vol.Secret;
+            oldSecretView = vol.SecretView;
+            var secret = oldSecret is not null && Regenerates(oldSecret, parent, digest, version)
+                ? oldSecret
+                : RecoverSecret(vol, shares, view, parent, digest, version);
+            var parentId = VersionChain.NextId(secret, parent, digest);
+
+            Span<byte> p = stackalloc byte[EntryHeader.BitmapBytes];
+            var n = new ViewChangePayload(viewNumber + 1, replicas.ToArray()).Encode(p);
+            var buf = EntryCodec.BuildMetadata(EntryKind.ViewChange, volume, 0, p[..n], Now);
+            next = new byte[VersionChain.SecretSize];
+            RandomNumberGenerator.Fill(next);
+            var id = VersionChain.NextId(next, parentId, new Id160(buf.Span[EntryHeader.OffDigest..]));
+            var newVersion = VersionChain.PublicOf(id);
+            EntryCodec.SetChain(buf.Span, volume, lsn + 1, parentId, newVersion);
+            // The new secret is durable in the key file before the view-change entry can be acknowledged.
+            try { _keys.Add(volume, next); }
+            catch { buf.Dispose(); throw; }
+            vol.Secret = next;
+            vol.SecretView = newVersion;
+            vol.PendingLsn = lsn + 1;
+            vol.PendingId = id;
+            vol.PendingVersion = newVersion;
+            item = new EntryItem(buf, vol, EntryKind.ViewChange, lsn + 1, newVersion, vol.Epoch, durable: true) { ClearId = id };
+            _appender.Enqueue(item);
+        }
+        try { await item.Done.Task.ConfigureAwait(false); }
+        catch
+        {
+            // The entry never made it: this host is back to what it was (the writer with the old secret, or not the writer).
+            lock (vol.ChainLock)
+                if (ReferenceEquals(vol.Secret, next)) { vol.Secret = oldSecret; vol.SecretView = oldSecretView; }
+            if (oldSecret is not null) _keys.Add(volume, oldSecret);
+            else _keys.Remove(volume);
+            throw;
+        }
+        _options.Log?.Invoke($"volume {volume}: took over as primary, view {item.Version} at lsn {item.Lsn}");
+        return Info(vol);
+    }
+
+    /// <summary>Opens the given shares and this host's own, and finds a threshold subset whose secret regenerates the head.</summary>
+    private byte[] RecoverSecret(VolumeState vol, IReadOnlyList<SealedShare> shares, Id160 view, Id160 parent, Id160 digest, Id160 version)
+    {
+        var candidates = new List<SecretShare>();
+        var refused = new List<string>();
+        if (_keys.GetShare(vol.BaseId) is { } own)
+        {
+            if (own.View == view) candidates.Add(own.Share);
+            else refused.Add($"this host's own share is for view {own.View}");
+        }
+        foreach (var s in shares)
+        {
+            if (s is null) continue;
+            if (s.Volume != vol.BaseId) { refused.Add($"a share is for volume {s.Volume}"); continue; }
+            if (s.Host != HostId) { refused.Add($"a share is sealed for host {s.Host}"); continue; }
+            if (s.View != view) { refused.Add($"a share is for view {s.View}"); continue; }
+            if (OpenShare(s, out var error) is { } opened)
+            {
+                if (!candidates.Any(c => c.X == opened.X && c.Y.AsSpan().SequenceEqual(opened.Y))) candidates.Add(opened);
+            }
+            else refused.Add(error!);
+        }
+        var tries = 0;
+        // Shares of one split agree on the threshold; try each threshold seen, with every subset of distinct x.
+        foreach (var group in candidates.GroupBy(c => c.Threshold).OrderBy(g => g.Key))
+        {
+            var list = group.ToList();
+            var k = group.Key;
+            if (list.Count < k) continue;
+            foreach (var subset in Subsets(list.Count, k))
+            {
+                if (++tries > MaxShareCombinations) break;
+                var picked = subset.Select(i => list[i]).ToList();
+                if (picked.Select(c => c.X).Distinct().Count() != k) continue;
+                var secret = Shamir.Combine(picked.Select(c => (c.X, c.Y)).ToList());
+                if (Regenerates(secret, parent, digest, version)) return secret;
+                CryptographicOperations.ZeroMemory(secret);
+            }
+        }
+        var needed = candidates.Count == 0 ? "a majority of the replica set" : $"{candidates.Min(c => c.Threshold)}";
+        var why = refused.Count == 0 ? "" : $" (refused: {string.Join("; ", refused.Distinct())})";
+        throw new CloudFsException(
+            $"volume {vol.BaseId}: the {candidates.Count} usable share(s) of view {view} do not recover a secret that regenerates the head {version}; {needed} good shares are needed{why}");
+    }
+
+    /// <summary>Every k-subset of 0..n-1, as index arrays, in lexicographic order.</summary>
+    private static IEnumerable<int[]> Subsets(int n, int k)
+    {
+        var idx = Enumerable.Range(0, k).ToArray();
+        while (true)
+        {
+            yield return idx;
+            var i = k - 1;
+            while (i >= 0 && idx[i] == n - k + i) i--;
+            if (i < 0) yield break;
+            idx[i]++;
+            for (var j = i + 1; j < k; j++) idx[j] = idx[j - 1] + 1;
+        }
+    }
+
+    private SecretShare? OpenShare(SealedShare share, out string? error)
+    {
+        var plain = _keys.HostKey.Open(share.Payload ?? [], ShareContext(share.Volume, share.Host, share.View), out error);
+        if (plain is null) return null;
+        var opened = SecretShare.Decode(plain);
+        CryptographicOperations.ZeroMemory(plain);
+        if (opened is null) error = "the opened share is malformed";
+        return opened;
+    }
+
+    /// <summary>The associated data of a sealed share: volume ‖ recipient host ‖ view, so a share cannot be moved between them.</summary>
+    private static byte[] ShareContext(Id160 volume, Id160 host, Id160 view)
+    {
+        var b = new byte[3 * Id160.Size];
+        volume.WriteTo(b);
+        host.WriteTo(b.AsSpan(Id160.Size));
+        view.WriteTo(b.AsSpan(2 * Id160.Size));
+        return b;
+    }
+
+    private bool IsVersionOf(Id160 volume, Id160 version)
+    {
+        try { return FindVersion(version).Volume == volume; }
+        catch (UnknownVersionException) { return false; }
+    }
+
+    /// <summary>The writability test: the secret's next id from the head's parent and digest is the head's version.</summary>
+    private static bool Regenerates(ReadOnlySpan<byte> secret, Id160 parent, Id160 digest, Id160 version) =>
+        VersionChain.PublicOf(VersionChain.NextId(secret, parent, digest)) == version;
+
+    /// <summary>The key-file secret of a volume whose creation entry is being applied, if it regenerates that entry.</summary>
+    private byte[]? CreatorSecret(EntryHeader creation, out Id160 clearId)
+    {
+        clearId = Id160.Zero;
+        if (_keys.Get(creation.Volume) is not { } s || !Regenerates(s, creation.Parent, creation.Digest, creation.Version)) return null;
+        clearId = VersionChain.NextId(s, creation.Parent, creation.Digest);
+        return s;
+    }
+
+    /// <summary>At open: the host key exists, and a volume keeps its secret only if it regenerates the recovered head.</summary>
+    private void SettleKeys()
+    {
+        _ = _keys.HostKey;
+        foreach (var v in _volumes.Values)
+        {
+            if (v.Secret is not { } s) continue;
+            if (Regenerates(s, v.HeadParent, v.HeadDigest, v.Version)) { v.SecretView = v.View; continue; }
+            _options.Log?.Invoke($"volume {v.BaseId}: the key file's secret does not regenerate the head {v.Version}; this host is not its writer");
+            v.Secret = null;
+            v.PendingId = v.WriterId = Id160.Zero;
+            _keys.Remove(v.BaseId);
+        }
+    }
+
+    /// <summary>Under ChainLock, when another host's entry extends the chain: this host is no longer the writer.</summary>
+    private void StepDownLocked(VolumeState vol)
+    {
+        if (vol.Secret is null) return;
+        vol.Secret = null;
+        _keys.Remove(vol.BaseId);
+        _options.Log?.Invoke($"volume {vol.BaseId}: another host extends its chain; this host is no longer its writer");
+    }
+
+    /// <summary>The rules a view-change entry's payload obeys wherever it comes from (null for other kinds).</summary>
+    private static string? CheckViewChange(ReadOnlySpan<byte> entry, EntryHeader h) =>
+        h.Kind != EntryKind.ViewChange || ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not null
+            ? null
+            : $"volume {h.Volume}: the view-change entry at lsn {h.Lsn} has a malformed payload";
+
+    /// <summary>Under IndexLock, for a committed view-change entry: the new replica set and view.</summary>
+    private static void ApplyView(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
+    {
+        var p = ViewChangePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength))
+                ?? throw new InvalidOperationException($"a verified view-change entry of volume {h.Volume} has a malformed payload");
+        v.Replicas = p.Replicas;
+        v.ViewNumber = p.ViewNumber;
+        v.View = h.Version;
+    }
+}
