@@ -63,4 +63,45 @@ internal sealed class KeyFile
             finally { NativeMethods.Close(dfd); }
         }
     }
+
+    /// <summary>
+    /// Forgets a volume's secret (this node no longer extends its chain), rewriting the file atomically like
+    /// <see cref="Add"/>: durable on return. Nothing to do when the secret is not held.
+    /// </summary>
+    public void Remove(Id160 volume)
+    {
+        lock (_gate)
+        {
+            if (!_secrets.ContainsKey(volume)) return;
+            var removed = _secrets[volume];
+            _secrets.Remove(volume);
+            try
+            {
+                var tmp = _path + ".tmp";
+                var text = "# CloudFS volume secrets: volume-id secret-view-stamp (host-private, mode 0600)\n" +
+                           string.Concat(_secrets.Select(kv => $"{kv.Key} {Convert.ToHexStringLower(kv.Value)}\n"));
+                using (var fs = new FileStream(tmp, new FileStreamOptions
+                       {
+                           Mode = FileMode.Create, Access = FileAccess.Write,
+                           UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+                       }))
+                {
+                    fs.Write(System.Text.Encoding.ASCII.GetBytes(text));
+                    fs.Flush(flushToDisk: true);
+                }
+                File.Move(tmp, _path, overwrite: true);
+                var dir = System.IO.Path.GetDirectoryName(_path)!;
+                var dfd = NativeMethods.Open(dir, NativeMethods.O_RDONLY | NativeMethods.O_CLOEXEC, 0);
+                if (dfd < 0) throw new DeviceException($"cannot open {dir} to sync the key file: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+                try { NativeMethods.Fsync(dfd); }
+                finally { NativeMethods.Close(dfd); }
+            }
+            catch
+            {
+                // The file still holds it: so must memory, or a restart would differ from what ran.
+                _secrets[volume] = removed;
+                throw;
+            }
+        }
+    }
 }

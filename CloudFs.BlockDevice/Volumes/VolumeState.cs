@@ -10,7 +10,8 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public VolumeMode Mode { get; } = mode;
     public Id160[] Replicas { get; } = replicas;
     public Id160? BranchedFrom { get; } = branchedFrom;
-    public byte[]? Secret { get; } = secret;
+    /// <summary>Null when this node cannot extend the chain (a replica, or a volume whose fork was split off).</summary>
+    public byte[]? Secret { get; set; } = secret;
 
     /// <summary>Guards the submit-side chain (Pending*, Epoch): ids are computed in submission order.</summary>
     public object ChainLock { get; } = new();
