@@ -195,6 +195,7 @@ public sealed partial class LogStore : IAppendSink
     {
         var v = e.Volume;
         if (v is null || e.Kind == EntryKind.Relocation) return null;
+        if (e.Kind == EntryKind.Rewind) return AdmitRewind(e, v);
         if (e.Epoch != Volatile.Read(ref v.Epoch) || e.Lsn != v.WriterLsn + 1)
             return new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} was built on an entry that failed to append", e.Lsn);
         return null;
@@ -203,6 +204,7 @@ public sealed partial class LogStore : IAppendSink
     void IAppendSink.Placed(EntryItem e)
     {
         if (e.Volume is not { } v || e.Kind == EntryKind.Relocation) return;
+        // A rewind's lsn and version are the entry it goes back to: the next entry chains onto that one.
         v.WriterLsn = e.Lsn;
         v.WriterVersion = e.Version;
         v.WriterId = e.ClearId;
@@ -223,7 +225,8 @@ public sealed partial class LogStore : IAppendSink
 
     void IAppendSink.Applied(EntryItem e)
     {
-        if (e.Kind == EntryKind.Relocation) return;
+        // Relocations and rewinds change the committed state in their AfterWrite step instead.
+        if (e.Kind is EntryKind.Relocation or EntryKind.Rewind) return;
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);

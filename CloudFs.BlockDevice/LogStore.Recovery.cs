@@ -77,6 +77,8 @@ public sealed partial class LogStore
             }
             case EntryKind.Relocation:
                 return ReplayRelocation(span, h, block);
+            case EntryKind.Rewind:
+                return ReplayRewind(span, h);
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";

@@ -45,6 +45,8 @@ public enum EntryKind : ushort
     ViewChange = 5,
     /// <summary>Compaction's copy of live blocks; not part of any chain (never streamed).</summary>
     Relocation = 6,
+    /// <summary>A fork split: the volume's head goes back to an earlier lsn (local only, never streamed).</summary>
+    Rewind = 7,
 }
 
 /// <summary>An entry's header as recovery and journal replay see it: no volume data is read to produce it.</summary>

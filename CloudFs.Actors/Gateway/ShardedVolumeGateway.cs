@@ -3,7 +3,7 @@
 // Requests for a volume whose primary is another host travel in chunks of at most 1 MiB (far below the frame size),
 // and "not the primary" answers are retried while a failover moves the volume (up to the ask timeout).
 using Akka.Actor;
-using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Replication;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;

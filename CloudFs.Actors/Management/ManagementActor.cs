@@ -5,7 +5,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Event;
-using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Replication;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;

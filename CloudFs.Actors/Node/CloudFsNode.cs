@@ -5,7 +5,7 @@ using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Cluster.Tools.Singleton;
-using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Replication;
 using Akka.Event;
 using CloudFs.Actors.Devices;
 using CloudFs.Actors.Gateway;

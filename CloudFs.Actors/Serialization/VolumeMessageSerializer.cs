@@ -6,7 +6,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using Akka.Actor;
 using Akka.Serialization;
-using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Replication;
 using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Queries;

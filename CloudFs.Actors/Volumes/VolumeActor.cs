@@ -4,7 +4,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
-using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Replication;
 using CloudFs.Actors.Persistence;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Events;

@@ -4,7 +4,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
-using CloudFs.Actors.Cluster;
+using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes;

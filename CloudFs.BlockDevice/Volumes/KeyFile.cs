@@ -149,4 +149,5 @@ internal sealed class KeyFile
             if (_secrets.Remove(volume)) Save();
         }
     }
+
 }

@@ -46,6 +46,22 @@ internal sealed class LsnTable
         return t;
     }
 
+    /// <summary>
+    /// Forgets the entries after <paramref name="count"/> (a fork split rewinds the volume). The arrays are copied, not
+    /// cut in place: a checkpoint may still be serialising the captured ones, whose elements must not change under it.
+    /// </summary>
+    public void Truncate(long count)
+    {
+        if (count < 0 || count > Count) throw new ArgumentOutOfRangeException(nameof(count));
+        for (var i = count; i < Count; i++)
+            if (_byPrefix.TryGetValue(_prefixes[i], out var at) && at == i + 1) _byPrefix.Remove(_prefixes[i]);
+        var blocks = new long[_blocks.Length];
+        var prefixes = new ulong[_prefixes.Length];
+        Array.Copy(_blocks, blocks, count);
+        Array.Copy(_prefixes, prefixes, count);
+        (_blocks, _prefixes, Count) = (blocks, prefixes, count);
+    }
+
     /// <summary>Compaction moved an entry's header: streams and header reads follow it there.</summary>
     public void Move(long lsn, long newBlock) => _blocks[lsn - 1] = newBlock;
 }

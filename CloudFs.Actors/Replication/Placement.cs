@@ -3,7 +3,7 @@
 // it is among the nearest of.
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 public static class Placement
 {

@@ -2,7 +2,7 @@
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 /// <summary>Create a volume with N replicas; answered with a Management.VolumeCreated or a Management.CommandFailed.</summary>
 public sealed record PlaceVolume(int Replicas, long SizeBytes, VolumeMode Mode) : IControlMessage;

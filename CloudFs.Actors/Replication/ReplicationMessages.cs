@@ -4,7 +4,7 @@ using CloudFs.Actors.Serialization;
 using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 /// <summary>The entries after <paramref name="AfterLsn"/>, at most about <paramref name="MaxBytes"/>; when there are none
 /// yet, the primary waits up to <paramref name="WaitMs"/> for the next append (long poll). Answered with <see cref="EntryChunk"/>.</summary>

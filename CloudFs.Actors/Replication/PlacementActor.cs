@@ -8,7 +8,7 @@ using Akka.Event;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 public sealed record PlacementSettings(TimeSpan Tick, TimeSpan AskTimeout, TimeSpan CreateTimeout)
 {

@@ -5,7 +5,7 @@ using Akka.Actor;
 using Akka.Event;
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 public sealed class HostAgent : ReceiveActor
 {

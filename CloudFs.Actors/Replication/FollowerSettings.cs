@@ -1,5 +1,5 @@
 // How a follower paces itself (cloudfs.replication { } in hocon).
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, TimeSpan RetryDelay, int ChunkBytes)
 {

@@ -3,7 +3,7 @@
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
 
-namespace CloudFs.Actors.Cluster;
+namespace CloudFs.Actors.Replication;
 
 /// <summary>Answered with <see cref="HostDescription"/>.</summary>
 public sealed record DescribeHost : IControlMessage

@@ -1,0 +1,200 @@
+// Forks: where two chains of a volume part (VersionAt), and splitting a divergent suffix off into a branch while the
+// volume itself goes back to the common entry (a local Rewind entry, docs/FORMAT.md) so it can follow the other chain.
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    /// <summary>
+    /// The public version of <paramref name="volume"/>'s entry at <paramref name="lsn"/> (1..head), from its header only.
+    /// Throws <see cref="VolumeNotFoundException"/>, <see cref="InvalidRangeException"/> (lsn out of range) or
+    /// <see cref="VersionCompactedException"/> (the header was reclaimed by compaction).
+    /// </summary>
+    public Id160 VersionAt(Id160 volume, long lsn)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        long block;
+        lock (vol.IndexLock)
+        {
+            if (lsn < 1 || lsn > vol.Lsn) throw new InvalidRangeException($"volume {volume} holds lsns 1..{vol.Lsn}, not {lsn}");
+            if (lsn == vol.Lsn) return vol.Version;
+            if (lsn < vol.OldestStreamableLsn) throw new VersionCompactedException(volume, vol.OldestStreamableLsn);
+            block = vol.Lsns.BlockOf(lsn);
+        }
+        if (_metaCache.Get(block) is { } cached && EntryHeader.TryParse(cached, out var c, out _) && c.Lsn == lsn && c.Volume == volume)
+            return c.Version;
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        return HeaderAt(vol, block, lsn, meta).Version;
+    }
+
+    /// <summary>
+    /// Keeps the entries of <paramref name="volume"/> after <paramref name="keepLsn"/> (a divergent suffix) as a new
+    /// writable branch of the current head, which reads exactly as the volume reads now, and rewinds the volume to
+    /// <paramref name="keepLsn"/>: index, lsn table and heads as they were then, no longer writable here (its secret is
+    /// dropped, in memory and in the key file). Durable on return and across a crash at any point: the branch entry is
+    /// written first, then the secret is gone, then a Rewind entry; a split interrupted before the rewind is durable is
+    /// finished by calling this again (it reuses the unwritten branch). Entries of the other chain from keepLsn+1 then
+    /// apply. Appends to the volume must not race with this (the split fails, rewinding nothing, if the head moves).
+    /// Returns the branch. Throws <see cref="InvalidRangeException"/> unless 1 &lt;= keepLsn &lt; head, and
+    /// <see cref="VersionCompactedException"/> when compaction reclaimed headers the rewound index must be rebuilt from.
+    /// </summary>
+    public async Task<VolumeInfo> SplitForkAsync(Id160 volume, long keepLsn, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckKeepLsn(vol, keepLsn);
+        // No compaction until the rewound index is in place: before that it is in no list compaction relocates.
+        await _compactionGate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // The abandoned chain can no longer be extended here: the secret goes from memory, then durably from the key
+            // file, before the rewind can be durable (a restart must never find the rewound volume writable).
+            lock (vol.ChainLock) vol.Secret = null;
+            _keys.Remove(volume);
+            // Every entry queued before now is applied: the head checked below is final.
+            var flush = new FlushItem();
+            _appender.Enqueue(flush);
+            await flush.Done.Task.ConfigureAwait(false);
+            var (head, headVersion) = CheckKeepLsn(vol, keepLsn);
+            var (index, keep) = IndexAt(vol, keepLsn);
+            var branch = UnwrittenBranchOf(headVersion) ?? (await BranchAsync(headVersion, CancellationToken.None).ConfigureAwait(false)).BaseId;
+            await AppendRewindAsync(vol, keep, new RewindPayload(head, headVersion, branch), index).ConfigureAwait(false);
+            _options.Log?.Invoke($"volume {volume}: lsns {keepLsn + 1}..{head} kept as branch {branch}; the volume is back at lsn {keepLsn}");
+            return GetVolume(branch) ?? throw new VolumeNotFoundException(branch);
+        }
+        finally { _compactionGate.Release(); }
+    }
+
+    private static (long Head, Id160 Version) CheckKeepLsn(VolumeState vol, long keepLsn)
+    {
+        lock (vol.IndexLock)
+        {
+            if (keepLsn < 1 || keepLsn >= vol.Lsn)
+                throw new InvalidRangeException($"volume {vol.BaseId}: the lsn to keep must be in 1..{vol.Lsn - 1} (the head is lsn {vol.Lsn}), not {keepLsn}");
+            // The rewound index is rebuilt from the headers of lsns 1..keepLsn: all of them must still be in the log.
+            if (vol.OldestStreamableLsn > 1) throw new VersionCompactedException(vol.BaseId, vol.OldestStreamableLsn);
+            return (vol.Lsn, vol.Version);
+        }
+    }
+
+    /// <summary>A branch of exactly <paramref name="version"/> with no entry of its own: what an interrupted split left.</summary>
+    private Id160? UnwrittenBranchOf(Id160 version)
+    {
+        foreach (var v in _volumes.Values)
+            lock (v.IndexLock)
+                if (v.Committed && v.BranchedFrom == version && v.Lsn == 1) return v.BaseId;
+        return null;
+    }
+
+    /// <summary>
+    /// The volume's index as of <paramref name="lsn"/>, rebuilt from the headers of entries 1..lsn (no data is read),
+    /// over the same frozen parent when the volume is a branch; and that entry's header.
+    /// </summary>
+    private (ExtentIndex Index, EntryHeader Keep) IndexAt(VolumeState vol, long lsn)
+    {
+        ExtentIndex index;
+        lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        EntryHeader h = default;
+        for (long l = 1; l <= lsn; l++)
+        {
+            long block;
+            lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
+            h = HeaderAt(vol, block, l, meta);
+            IndexEntry(index, meta, h, block);
+        }
+        return (index, h);
+    }
+
+    /// <summary>The checked header (and CRC table, into <paramref name="meta"/>) of the volume's entry <paramref name="lsn"/>.</summary>
+    private EntryHeader HeaderAt(VolumeState vol, long block, long lsn, byte[] meta)
+    {
+        var h = ReadEntryMeta(block, meta, vol.BaseId);
+        if (h.Lsn != lsn || h.Volume != vol.BaseId)
+            throw new DataCorruptionException(vol.BaseId, 0, 0, $"the entry at log block {block} is not lsn {lsn} of the volume");
+        return h;
+    }
+
+    /// <summary>Queues the Rewind entry behind everything the volume has queued; it takes effect, in log order, once durable.</summary>
+    private async Task AppendRewindAsync(VolumeState vol, EntryHeader keep, RewindPayload from, ExtentIndex index)
+    {
+        var payload = new byte[RewindPayload.Size];
+        from.Encode(payload);
+        var buf = EntryCodec.BuildMetadata(EntryKind.Rewind, vol.BaseId, 0, payload, Now);
+        // Its lsn and version name the entry the volume goes back to; the writer's head becomes that entry.
+        EntryCodec.SetChain(buf.Span, vol.BaseId, keep.Lsn, Id160.Zero, keep.Version);
+        EntryItem item;
+        lock (vol.ChainLock)
+        {
+            if (vol.PendingLsn != from.FromLsn || vol.PendingVersion != from.FromVersion)
+            {
+                buf.Dispose();
+                throw new CloudFsException($"volume {vol.BaseId} changed while its fork was being split; it was not rewound");
+            }
+            item = new EntryItem(buf, vol, EntryKind.Rewind, keep.Lsn, keep.Version, vol.Epoch, durable: true)
+            {
+                AfterWrite = _ => ApplyRewind(vol, keep, index),
+            };
+            vol.PendingLsn = keep.Lsn;
+            vol.PendingVersion = keep.Version;
+            vol.PendingId = Id160.Zero;
+            _appender.Enqueue(item);
+        }
+        await item.Done.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Writer thread: a rewind is placed only onto the exact head it was built for (what recovery checks too).</summary>
+    private static Exception? AdmitRewind(EntryItem e, VolumeState v)
+    {
+        var from = RewindPayload.Decode(e.Buffer.Span.Slice(EntryHeader.OffBitmap, RewindPayload.Size));
+        if (from is { } f && e.Epoch == Volatile.Read(ref v.Epoch) && v.WriterLsn == f.FromLsn && v.WriterVersion == f.FromVersion) return null;
+        // Entries queued after the rewind chained onto it: abandon them and restart the chain at the writer's head.
+        lock (v.ChainLock)
+        {
+            v.Epoch++;
+            v.PendingLsn = v.WriterLsn;
+            v.PendingVersion = v.WriterVersion;
+            v.PendingId = v.WriterId;
+        }
+        return new CloudFsException($"volume {v.BaseId} changed while its fork was being split; it was not rewound");
+    }
+
+    /// <summary>The committed state goes back to <paramref name="keep"/> (after the rewind entry is written, or on replay).</summary>
+    private void ApplyRewind(VolumeState vol, EntryHeader keep, ExtentIndex index)
+    {
+        lock (vol.IndexLock)
+        {
+            vol.Index = index;
+            vol.Lsns.Truncate(keep.Lsn);
+            vol.Lsn = keep.Lsn;
+            vol.Version = keep.Version;
+            vol.HeadParent = keep.Parent;
+            vol.HeadDigest = keep.Digest;
+        }
+        _changedSinceCheckpoint = true;
+    }
+
+    /// <summary>Recovery: a rewind applies only to the exact head it names, and only when the entry it keeps is the one it names.</summary>
+    private string? ReplayRewind(ReadOnlySpan<byte> span, EntryHeader h)
+    {
+        if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"a rewind of unknown volume {h.Volume}";
+        if (RewindPayload.Decode(span.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not { } from) return "a rewind entry with a malformed payload";
+        if (v.Lsn != from.FromLsn || v.Version != from.FromVersion)
+            return $"volume {v.BaseId}: a rewind from lsn {from.FromLsn} does not match the head (lsn {v.Lsn})";
+        if (h.Lsn >= from.FromLsn) return $"volume {v.BaseId}: a rewind to lsn {h.Lsn} does not go back from lsn {from.FromLsn}";
+        if (v.OldestStreamableLsn > 1) return $"volume {v.BaseId}: a rewind over compacted history";
+        try
+        {
+            var (index, keep) = IndexAt(v, h.Lsn);
+            if (keep.Version != h.Version) return $"volume {v.BaseId}: the rewind keeps version {h.Version} at lsn {h.Lsn}, but the log holds {keep.Version}";
+            ApplyRewind(v, keep, index);
+            return null;
+        }
+        catch (DataCorruptionException ex) { return ex.Message; }
+    }
+}
