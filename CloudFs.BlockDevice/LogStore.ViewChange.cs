@@ -289,7 +289,7 @@ public sealed partial class LogStore
             _options.Log?.Invoke($"volume {v.BaseId}: the key file's secret does not regenerate the head {v.Version}; this host is not its writer");
             v.Secret = null;
             v.PendingId = v.WriterId = Id160.Zero;
-            _keys.Remove(v.BaseId);
+            ForgetSecret(v.BaseId);
         }
     }
 
@@ -298,8 +298,21 @@ public sealed partial class LogStore
     {
         if (vol.Secret is null) return;
         vol.Secret = null;
-        _keys.Remove(vol.BaseId);
         _options.Log?.Invoke($"volume {vol.BaseId}: another host extends its chain; this host is no longer its writer");
+        ForgetSecret(vol.BaseId);
+    }
+
+    /// <summary>
+    /// Drops a secret that no longer regenerates the head from the key file. A failure to rewrite the file is only
+    /// logged: the secret is already out of memory, and at the next open it fails the regeneration test again.
+    /// </summary>
+    private void ForgetSecret(Id160 volume)
+    {
+        try { _keys.Remove(volume); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CloudFsException)
+        {
+            _options.Log?.Invoke($"volume {volume}: could not drop its stale secret from the key file: {e.Message}");
+        }
     }
 
     /// <summary>The rules a view-change entry's payload obeys wherever it comes from (null for other kinds).</summary>
