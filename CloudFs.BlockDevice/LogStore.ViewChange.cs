@@ -15,7 +15,7 @@ public sealed partial class LogStore
     private const int MaxShareCombinations = 4096;
 
     /// <summary>This host's P-256 ECDH public key (SubjectPublicKeyInfo DER); the private part is only in the key file.</summary>
-    public byte[] HostPublicKey => _keys.HostKey.PublicKey;
+    public byte[] HostPublicKey => (byte[])_keys.HostKey.PublicKey.Clone();
 
     /// <summary>
     /// Splits the current view's secret into one share per holder, any majority (holders.Count / 2 + 1) of which
@@ -154,7 +154,9 @@ public sealed partial class LogStore
             var id = VersionChain.NextId(next, parentId, new Id160(buf.Span[EntryHeader.OffDigest..]));
             var newVersion = VersionChain.PublicOf(id);
             EntryCodec.SetChain(buf.Span, volume, lsn + 1, parentId, newVersion);
-            // The new secret is durable in the key file before the view-change entry can be acknowledged.
+            // The new secret is durable in the key file before the view-change entry can be acknowledged. (A writer
+            // that crashes between the two has replaced its own secret by s' with the entry missing: at the next
+            // open s' does not regenerate the head, so it takes over again with a majority of shares.)
             try { _keys.Add(volume, next); }
             catch { buf.Dispose(); throw; }
             vol.Secret = next;
