@@ -161,6 +161,35 @@ public sealed class ViewChangeTests
     }
 
     [Fact]
+    public async Task After_a_view_change_old_shares_are_stale_until_the_new_primary_seals_its_own()
+    {
+        await using var h = await ThreeHosts.StartAsync();
+        var oldShares = h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.A), ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C)]);
+        var (common, taken) = await FailOverToB(h);
+        await ThreeHosts.Ship(h.B, h.Volume, common, h.C);
+
+        // C's share belongs to the old view: it is not released, and an old-view share is not stored over it.
+        var e = Assert.Throws<CloudFsException>(() => h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B)));
+        Assert.Contains("not for the current view", e.Message);
+        e = Assert.Throws<CloudFsException>(() => h.C.StoreShare(oldShares[2]));
+        Assert.Contains("older than the current view", e.Message);
+        // The old primary cannot seal anything any more once it follows the new view.
+        await ThreeHosts.Ship(h.B, h.Volume, common, h.A);
+        Assert.Throws<NotPrimaryException>(() => h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.A)]));
+
+        // The new primary's shares are for the new view; with them C can hand B's successor (A) its share.
+        var fresh = h.B.SealShares(h.Volume, [ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C), ThreeHosts.Holder(h.A)]);
+        Assert.All(fresh, s => Assert.Equal(taken.View, s.View));
+        foreach (var (store, share) in new[] { (h.B, fresh[0]), (h.C, fresh[1]), (h.A, fresh[2]) }) store.StoreShare(share);
+        var again = await h.A.TakeOverAsync(h.Volume, [h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.A))], [h.A.HostId, h.B.HostId, h.C.HostId]);
+        Assert.True(again.IsWritable);
+        Assert.Equal(2, again.ViewNumber);
+        await ThreeHosts.Ship(h.A, h.Volume, taken.Lsn, h.B);
+        Assert.False(h.B.IsWritable(h.Volume));
+        Assert.Equal(again.CurrentVersion, h.B.GetVolume(h.Volume)!.CurrentVersion);
+    }
+
+    [Fact]
     public async Task Writability_and_view_survive_restarts_and_recovery_replays_the_view_change()
     {
         await using var h = await ThreeHosts.StartAsync();
