@@ -15,7 +15,7 @@ public sealed partial class LogStore
     private const int MaxShareCombinations = 4096;
 
     /// <summary>This host's P-256 ECDH public key (SubjectPublicKeyInfo DER); the private part is only in the key file.</summary>
-    public byte[] HostPublicKey => _keys.HostKey.PublicKey;
+    public byte[] HostPublicKey => (byte[])_keys.HostKey.PublicKey.Clone();
 
     /// <summary>
     /// Splits the current view's secret into one share per holder, any majority (holders.Count / 2 + 1) of which
@@ -154,7 +154,9 @@ public sealed partial class LogStore
             var id = VersionChain.NextId(next, parentId, new Id160(buf.Span[EntryHeader.OffDigest..]));
             var newVersion = VersionChain.PublicOf(id);
             EntryCodec.SetChain(buf.Span, volume, lsn + 1, parentId, newVersion);
-            // The new secret is durable in the key file before the view-change entry can be acknowledged.
+            // The new secret is durable in the key file before the view-change entry can be acknowledged. (A writer
+            // that crashes between the two has replaced its own secret by s' with the entry missing: at the next
+            // open s' does not regenerate the head, so it takes over again with a majority of shares.)
             try { _keys.Add(volume, next); }
             catch { buf.Dispose(); throw; }
             vol.Secret = next;
@@ -289,7 +291,7 @@ public sealed partial class LogStore
             _options.Log?.Invoke($"volume {v.BaseId}: the key file's secret does not regenerate the head {v.Version}; this host is not its writer");
             v.Secret = null;
             v.PendingId = v.WriterId = Id160.Zero;
-            _keys.Remove(v.BaseId);
+            ForgetSecret(v.BaseId);
         }
     }
 
@@ -298,8 +300,21 @@ public sealed partial class LogStore
     {
         if (vol.Secret is null) return;
         vol.Secret = null;
-        _keys.Remove(vol.BaseId);
         _options.Log?.Invoke($"volume {vol.BaseId}: another host extends its chain; this host is no longer its writer");
+        ForgetSecret(vol.BaseId);
+    }
+
+    /// <summary>
+    /// Drops a secret that no longer regenerates the head from the key file. A failure to rewrite the file is only
+    /// logged: the secret is already out of memory, and at the next open it fails the regeneration test again.
+    /// </summary>
+    private void ForgetSecret(Id160 volume)
+    {
+        try { _keys.Remove(volume); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CloudFsException)
+        {
+            _options.Log?.Invoke($"volume {volume}: could not drop its stale secret from the key file: {e.Message}");
+        }
     }
 
     /// <summary>The rules a view-change entry's payload obeys wherever it comes from (null for other kinds).</summary>

@@ -40,7 +40,7 @@ internal sealed class HostKey : IDisposable
         catch { k.Dispose(); throw; }
     }
 
-    public byte[] ExportPkcs8() => _key.ExportPkcs8PrivateKey();
+    public byte[] ExportPkcs8() { lock (_key) return _key.ExportPkcs8PrivateKey(); }
 
     /// <summary>Imports another host's public key; null (with the reason) when it is not a P-256 SubjectPublicKeyInfo.</summary>
     public static ECDiffieHellman? ImportPublic(ReadOnlySpan<byte> spki, out string? error)
@@ -92,7 +92,8 @@ internal sealed class HostKey : IDisposable
                 Curve = ECCurve.NamedCurves.nistP256,
                 Q = new ECPoint { X = payload.Slice(2, 32).ToArray(), Y = payload.Slice(2 + 32, 32).ToArray() },
             });
-            shared = _key.DeriveRawSecretAgreement(eph.PublicKey);
+            // One private key object, possibly used by several volumes' callers at once: derive one at a time.
+            lock (_key) shared = _key.DeriveRawSecretAgreement(eph.PublicKey);
         }
         catch (CryptographicException) { error = "the sealed share's ephemeral key is not a point of P-256"; return null; }
         Span<byte> okm = stackalloc byte[KeySize + NonceSize];

@@ -80,8 +80,9 @@ internal sealed class KeyFile
     {
         lock (_gate)
         {
+            var old = _secrets.GetValueOrDefault(volume);
             _secrets[volume] = secret;
-            Save();
+            SaveOrUndo(() => { if (old is null) _secrets.Remove(volume); else _secrets[volume] = old; });
         }
     }
 
@@ -93,9 +94,10 @@ internal sealed class KeyFile
             lock (_gate)
             {
                 if (_hostKey is not null) return _hostKey;
-                _hostKey = HostKey.Generate();
-                Save();
-                return _hostKey;
+                var key = HostKey.Generate();
+                _hostKey = key;
+                SaveOrUndo(() => { _hostKey = null; key.Dispose(); });
+                return key;
             }
         }
     }
@@ -111,9 +113,17 @@ internal sealed class KeyFile
     {
         lock (_gate)
         {
+            var had = _shares.TryGetValue(volume, out var old);
             _shares[volume] = (view, share);
-            Save();
+            SaveOrUndo(() => { if (had) _shares[volume] = old; else _shares.Remove(volume); });
         }
+    }
+
+    /// <summary>Writes the file; when that fails, undoes the change in memory too, so a restart sees what ran.</summary>
+    private void SaveOrUndo(Action undo)
+    {
+        try { Save(); }
+        catch { undo(); throw; }
     }
 
     private void Save()
@@ -141,12 +151,16 @@ internal sealed class KeyFile
         finally { NativeMethods.Close(dfd); }
     }
 
-    /// <summary>Forgets the volume's secret (durably): this host no longer extends the volume's chain.</summary>
+    /// <summary>
+    /// Forgets a volume's secret (this node no longer extends its chain), rewriting the file atomically like
+    /// <see cref="Add"/>: durable on return. Nothing to do when the secret is not held.
+    /// </summary>
     public void Remove(Id160 volume)
     {
         lock (_gate)
         {
-            if (_secrets.Remove(volume)) Save();
+            if (!_secrets.Remove(volume, out var removed)) return;
+            SaveOrUndo(() => _secrets[volume] = removed);
         }
     }
 

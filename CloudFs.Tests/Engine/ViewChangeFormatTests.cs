@@ -1,0 +1,73 @@
+// The formats around view changes: a forged view-change entry with a malformed payload is refused by apply, and a
+// checkpoint written before the view section existed still reads (as view 0).
+using System.Buffers.Binary;
+using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.Tests.Engine;
+
+public sealed class ViewChangeFormatTests
+{
+    [Fact]
+    public async Task A_chained_view_change_entry_with_a_malformed_payload_is_refused_and_changes_nothing()
+    {
+        await using var h = await ThreeHosts.StartAsync();
+        // Forge with the real secret (read from A's key file), so only the payload is wrong: no replica, view 0.
+        var secret = Convert.FromHexString(File.ReadAllLines(h.LogA.Path + ".keys").Single(l => l.StartsWith(h.Volume.ToString())).Split(' ')[1]);
+        var ms = new MemoryStream();
+        await h.A.StreamAsync(h.Volume, 0, ms, follow: false);
+        var all = ms.ToArray();
+        var head = h.A.GetVolume(h.Volume)!;
+        EntryHeader last = default;
+        for (var at = 0; at < all.Length;)
+        {
+            Assert.True(EntryHeader.TryParse(all.AsSpan(at), out last, out _));
+            at += last.TotalBytes;
+        }
+        Assert.Equal(head.Lsn, last.Lsn);
+        var parentId = VersionChain.NextId(secret, last.Parent, last.Digest);
+
+        var payload = new byte[9 + 20];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, 0);
+        payload[8] = 1;
+        using var buf = EntryCodec.BuildMetadata(EntryKind.ViewChange, h.Volume, 0, payload, 1);
+        var id = VersionChain.NextId(secret, parentId, new Id160(buf.Span[EntryHeader.OffDigest..]));
+        EntryCodec.SetChain(buf.Span, h.Volume, head.Lsn + 1, parentId, VersionChain.PublicOf(id));
+        EntryCodec.Seal(buf.Span, 0);
+
+        var before = h.C.GetVolume(h.Volume)!;
+        var r = await h.C.ApplyAsync(new MemoryStream(buf.Span.ToArray()));
+        Assert.False(r.Ok);
+        Assert.Contains("malformed payload", r.Error);
+        Assert.Equal(0, r.Applied);
+        var after = h.C.GetVolume(h.Volume)!;
+        Assert.Equal((before.Lsn, before.CurrentVersion, before.ViewNumber), (after.Lsn, after.CurrentVersion, after.ViewNumber));
+    }
+
+    [Fact]
+    public void A_checkpoint_without_the_view_section_reads_as_view_zero_and_one_with_it_keeps_the_view()
+    {
+        var volume = Id160.Random();
+        var view = Id160.Random();
+        var data = new CheckpointData(7, new WriterPosition(0, 5, 4096, 6), [SegmentState.Current], [5],
+        [
+            new VolumeCheckpoint(volume, 1 << 20, VolumeMode.Sync, [Id160.Random()], null, 0, volume, Id160.Zero, Id160.Zero, 1,
+                [], [], 0, new ExtentIndex()) { ViewNumber = 3, View = view },
+        ]);
+        var bytes = Checkpoint.Encode(data, Guid.NewGuid()).WrittenSpan[Checkpoint.HeaderSize..].ToArray();
+
+        var read = Checkpoint.Decode(7, bytes, 1).Volumes.Single();
+        Assert.Equal((3L, (Id160?)view), (read.ViewNumber, read.View));
+
+        // The view section is the payload's tail: i32 count + per volume (id, i64 view number, view id).
+        var old = Checkpoint.Decode(7, bytes.AsSpan(0, bytes.Length - (4 + 48)), 1).Volumes.Single();
+        Assert.Equal((0L, (Id160?)null), (old.ViewNumber, old.View));
+
+        // A view section that names another volume is refused.
+        bytes[^48] ^= 1;
+        Assert.Throws<FormatException>(() => Checkpoint.Decode(7, bytes, 1));
+    }
+}
