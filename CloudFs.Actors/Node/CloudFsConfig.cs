@@ -50,7 +50,14 @@ public static class CloudFsConfig
             $"akka.remote.dot-netty.tcp.port = {config.GetInt("cloudfs.akka-port")}",
             $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]",
             $"akka.cluster.sharding.passivate-idle-entity-after = {Quote(config.GetString("cloudfs.volumes.passivate-idle-after"))}");
-        return ConfigurationFactory.ParseString(akka).WithFallback(config);
+        // The cluster tools' own defaults (and serializers) from the start: a message from a member that started
+        // sooner must never meet a serializer this member would only register when the extension is first used.
+        return ConfigurationFactory.ParseString(akka).WithFallback(config)
+            .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.Client.ClusterClientReceptionist.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig())
+            .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig());
     }
 
     /// <summary>The NodeOptions a config stands for (what the node really runs with).</summary>

@@ -1,0 +1,62 @@
+// The cluster's messages on the wire: control messages through the Hyperion adapter (keys and shares as byte
+// arrays), replication's data plane through the binary serializer (entries copied once, never Hyperion).
+using Akka.Configuration;
+using CloudFs.Actors.Node;
+using CloudFs.Actors.Replication;
+using CloudFs.Actors.Serialization;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Cluster;
+
+public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config LocalConfig = ConfigurationFactory.ParseString("akka.actor.provider = local")
+        .WithFallback(CloudFsConfig.Default());
+
+    public ClusterSerializationTests() : base(LocalConfig, "cluster-serialization-tests") { }
+
+    private T RoundTrip<T>(T message, Type expectedSerializer) where T : notnull
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(message);
+        Assert.IsType(expectedSerializer, serializer);
+        var bytes = serializer.ToBinary(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        return Assert.IsType<T>(Sys.Serialization.Deserialize(bytes, serializer.Identifier, manifest));
+    }
+
+    [Fact]
+    public void Control_messages_round_trip_through_hyperion_with_their_byte_arrays()
+    {
+        var key = new byte[91];
+        Random.Shared.NextBytes(key);
+        var d = RoundTrip(new HostDescription(Id160.Random().ToString(), "akka.tcp://cloudfs@127.0.0.1:4053", key, 123), typeof(HyperionSerializer));
+        Assert.Equal(key, d.PublicKey);
+        Assert.Equal(123, d.FreeBytes);
+
+        var report = new VolumeReport(Id160.Random().ToString(), 1 << 20, VolumeMode.Sync, [Id160.Random().ToString(), Id160.Random().ToString()], 7,
+            Id160.Random().ToString(), true, 2, null);
+        var reports = RoundTrip(new VolumeReports(Id160.Random().ToString(), [report]), typeof(HyperionSerializer));
+        Assert.Equal(report.Replicas, Assert.Single(reports.Volumes).Replicas);
+        Assert.Equal(report with { Replicas = reports.Volumes[0].Replicas }, reports.Volumes[0]);
+
+        var share = new ShareDto(Id160.Random().ToString(), Id160.Random().ToString(), Id160.Random().ToString(), key);
+        var take = RoundTrip(new TakeOverVolume(share.Volume, [share], [share.Host]), typeof(HyperionSerializer));
+        Assert.Equal(key, Assert.Single(take.Shares).Payload);
+        Assert.Equal(new PrimaryIs("v", true, "h", "a"), RoundTrip(new PrimaryIs("v", true, "h", "a"), typeof(HyperionSerializer)));
+        Assert.IsType<Fenced>(RoundTrip(new Fenced("h", null), typeof(HyperionSerializer)));
+    }
+
+    [Fact]
+    public void Replication_data_messages_round_trip_through_the_binary_serializer()
+    {
+        var volume = Id160.Random();
+        var data = new byte[5000];
+        Random.Shared.NextBytes(data);
+        var chunk = RoundTrip(new EntryChunk(9, 12, data), typeof(VolumeMessageSerializer));
+        Assert.Equal((9L, 12L), (chunk.LastLsn, chunk.HeadLsn));
+        Assert.Equal(data, chunk.Data.ToArray());
+        Assert.Equal(new PullEntries(volume, 3, 1 << 20, 2000), RoundTrip(new PullEntries(volume, 3, 1 << 20, 2000), typeof(VolumeMessageSerializer)));
+        var host = Id160.Random();
+        Assert.Equal(new ReplicaAck(volume, host, 42), RoundTrip(new ReplicaAck(volume, host, 42), typeof(VolumeMessageSerializer)));
+    }
+}

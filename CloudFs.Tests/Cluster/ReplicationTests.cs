@@ -1,0 +1,130 @@
+// Three in-process nodes: placement of a 3-replica volume, replicas following the primary in both modes, writes
+// through any node, failover when the primary's host dies, and the old primary catching up when it returns.
+using Akka.Actor;
+using CloudFs.Actors.Management;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Cluster;
+
+public sealed class ReplicationTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private static byte[] Pattern(int length, int seed)
+    {
+        var b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
+    private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, VolumeMode mode, int via = 0)
+    {
+        var reply = await Eventually.Value(async () =>
+            await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, mode), Timeout) switch
+            {
+                VolumeCreated c => c,
+                CommandFailed f when f.Reason.Contains("still collecting", StringComparison.Ordinal) => null,
+                var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
+            }, Timeout, "volume created");
+        return reply;
+    }
+
+    private static Task HeadsAgree(TestCluster cluster, Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>
+        Eventually.Until(() =>
+        {
+            var heads = nodes.Select(n => n.Node.Store.GetVolume(volume)).ToArray();
+            return heads.All(h => h is not null && h.Lsn >= atLeastLsn) && heads.Select(h => h!.CurrentVersion).Distinct().Count() == 1;
+        }, Timeout, $"every replica of {volume} at the same version, lsn ≥ {atLeastLsn}");
+
+    private static async Task AssertBytes(Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long offset, byte[] expected)
+    {
+        foreach (var n in nodes)
+        {
+            var back = new byte[expected.Length];
+            await n.Node.Store.ReadAsync(volume, offset, back);
+            Assert.True(expected.AsSpan().SequenceEqual(back), $"host {n.Node.HostId} holds other bytes at {offset}");
+        }
+    }
+
+    [Fact]
+    public async Task Newdisk_3_places_one_replica_per_host_and_every_replica_follows_the_primary()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        foreach (var mode in new[] { VolumeMode.Sync, VolumeMode.Async })
+        {
+            var created = await CreateAsync(cluster, 3, mode);
+            var volume = Id160.Parse(created.VolumeId);
+            Assert.Equal(3, created.Hosts.Select(h => h.HostId).Distinct().Count());
+            var all = cluster.Live.Select(n => new CloudFsNodeRef(n)).ToArray();
+            var primary = cluster.NodeOf(created.Hosts[0].HostId);
+            Assert.True(primary.Store.IsWritable(volume));
+            Assert.All(all.Where(n => n.Node != primary), n => Assert.False(n.Node.Store.IsWritable(volume)));
+
+            // Written through a node that is not the primary: the write travels to the primary, then to every replica.
+            var other = cluster.Live.First(n => n != primary);
+            var data = Pattern(3 << 20, 7);
+            await other.Gateway.WriteAsync(volume, 1 << 20, data, fua: true);
+            await HeadsAgree(cluster, volume, all, 3);
+            await AssertBytes(volume, all, 1 << 20, data);
+
+            var back = new byte[data.Length];
+            await other.Gateway.ReadAsync(volume, 1 << 20, back);
+            Assert.Equal(data, back);
+
+            var list = Assert.IsType<VolumeList>(await cluster[1].Management.Ask<IManagementMessage>(new ListVolumes(), Timeout));
+            var line = Assert.Single(list.Volumes, v => v.Id == created.VolumeId);
+            Assert.Equal(primary.HostId.ToString(), line.Primary);
+            Assert.Equal(3, line.Replicas.Count);
+            Assert.Equal(mode, line.Mode);
+        }
+    }
+
+    [Fact]
+    public async Task Asking_for_more_replicas_than_live_hosts_fails_and_creates_nothing()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var reply = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(3, 64 << 20, VolumeMode.Sync), Timeout);
+        Assert.Equal("only 2 host(s) found", Assert.IsType<CommandFailed>(reply).Reason);
+        Assert.All(cluster.Live, n => Assert.Empty(n.Store.ListVolumes()));
+    }
+
+    [Fact]
+    public async Task When_the_primary_dies_a_replica_takes_over_with_every_acknowledged_write_and_the_old_primary_catches_up()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var created = await CreateAsync(cluster, 3, VolumeMode.Sync);
+        var volume = Id160.Parse(created.VolumeId);
+        var primaryIndex = cluster.IndexOf(created.Hosts[0].HostId);
+        var data = Pattern(1 << 20, 11);
+        await cluster[primaryIndex].Gateway.WriteAsync(volume, 0, data, fua: true);
+        var acknowledgedLsn = cluster[primaryIndex].Store.GetVolume(volume)!.Lsn;
+
+        await cluster.CrashAsync(primaryIndex);
+        var survivor = cluster.Live.First();
+        // Writable through a survivor once the failover is done (the write is retried while the volume moves).
+        var more = Pattern(1 << 20, 12);
+        var started = DateTime.UtcNow;
+        await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 1 << 20, more, fua: true); return "written"; },
+            TimeSpan.FromSeconds(40), "a write through a survivor after the failover");
+        var took = DateTime.UtcNow - started;
+
+        var survivors = cluster.Live.Select(n => new CloudFsNodeRef(n)).ToArray();
+        var newPrimary = survivors.Single(n => n.Node.Store.IsWritable(volume)).Node;
+        Assert.True(newPrimary.Store.GetVolume(volume)!.ViewNumber >= 1);
+        await HeadsAgree(cluster, volume, survivors, acknowledgedLsn + 2);
+        await AssertBytes(volume, survivors, 0, data);
+        await AssertBytes(volume, survivors, 1 << 20, more);
+
+        // The old primary comes back: it follows the new primary and ends with the same head, no longer writable.
+        await cluster.RestartAsync(primaryIndex);
+        var everyone = cluster.Live.Select(n => new CloudFsNodeRef(n)).ToArray();
+        await HeadsAgree(cluster, volume, everyone, acknowledgedLsn + 2);
+        Assert.False(cluster[primaryIndex].Store.IsWritable(volume));
+        await AssertBytes(volume, everyone, 0, data);
+        await AssertBytes(volume, everyone, 1 << 20, more);
+        Assert.True(took < TimeSpan.FromSeconds(40), $"failover took {took.TotalSeconds:0.0} s");
+    }
+}
+
+/// <summary>A node as a test sees it (records compare by reference here).</summary>
+public sealed record CloudFsNodeRef(CloudFs.Actors.Node.CloudFsNode Node);

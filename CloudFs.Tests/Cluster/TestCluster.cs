@@ -1,0 +1,116 @@
+// Several CloudFsNodes in the test process, joined into one cluster over loopback (akka port 0, temp devices).
+// Crash() ends a node the way a dead host ends: no leaving, so the others must detect it and down it.
+using CloudFs.Actors.Node;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Cluster;
+
+public sealed class TestCluster : IAsyncDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cloudfs-cluster-").FullName;
+    private readonly string _crashConfig;
+    public List<CloudFsNode?> Nodes { get; } = new();
+
+    private TestCluster()
+    {
+        // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
+        _crashConfig = Path.Combine(_dir, "crash.conf");
+        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\n");
+    }
+
+    public static async Task<TestCluster> StartAsync(int count)
+    {
+        var cluster = new TestCluster();
+        try
+        {
+            for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
+            await cluster.WaitForMembersAsync(count);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    private NodeOptions Options(int i, int? seedPort) => new()
+    {
+        DevicePath = Path.Combine(_dir, $"node{i}.log"),
+        Size = 256 << 20,
+        AkkaPort = 0,
+        Listen = "127.0.0.1",
+        Seeds = seedPort is { } p ? [$"127.0.0.1:{p}"] : [],
+        ConfigFile = _crashConfig,
+    };
+
+    private int? SeedPort => Nodes.FirstOrDefault(n => n is not null)?.Options.AkkaPort;
+
+    public async Task<CloudFsNode> StartNodeAsync(int i) =>
+        await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60));
+
+    public CloudFsNode this[int i] => Nodes[i] ?? throw new InvalidOperationException($"node {i} is down");
+
+    public CloudFsNode NodeOf(string hostId) => Nodes.First(n => n is not null && n.HostId.ToString() == hostId)!;
+
+    public int IndexOf(string hostId) => Nodes.FindIndex(n => n is not null && n.HostId.ToString() == hostId);
+
+    public IEnumerable<CloudFsNode> Live => Nodes.Where(n => n is not null)!;
+
+    public async Task WaitForMembersAsync(int count) =>
+        await Eventually.Until(() => Live.All(n => Akka.Cluster.Cluster.Get(n.System).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == count),
+            TimeSpan.FromSeconds(60), $"{count} Up members");
+
+    /// <summary>Ends node <paramref name="i"/> as a crash would (no leaving); its device is released for a restart.</summary>
+    public async Task CrashAsync(int i)
+    {
+        var node = this[i];
+        Nodes[i] = null;
+        await node.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    public async Task RestartAsync(int i)
+    {
+        Nodes[i] = await CloudFsNode.StartAsync(Options(i, Live.First().Options.AkkaPort)).WaitAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Enumerable.Reverse(Nodes).Where(n => n is not null))
+        {
+            try { await node!.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30)); }
+            catch (Exception) { /* best effort: the test already reported its own failure */ }
+        }
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+}
+
+/// <summary>Polls a condition until it holds or the timeout passes (no fixed sleeps in tests).</summary>
+public static class Eventually
+{
+    public static async Task Until(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    public static async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        Exception? last = null;
+        while (true)
+        {
+            try
+            {
+                if (await probe() is { } value) return value;
+            }
+            catch (Exception e) { last = e; }
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}" + (last is null ? "" : $" (last error: {last.Message})"));
+            await Task.Delay(100);
+        }
+    }
+}
