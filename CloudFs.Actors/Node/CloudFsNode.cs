@@ -63,6 +63,9 @@ public sealed class CloudFsNode : IAsyncDisposable
             }
 
             Address Self() => cluster.SelfAddress;
+            bool Reachable(Address member) =>
+                cluster.State.Members.Any(m => m.Address == member && m.Status == MemberStatus.Up) &&
+                !cluster.State.Unreachable.Any(m => m.Address == member);
             // The placement singleton (on the oldest member) and this member's proxy to it.
             var placementSettings = new PlacementSettings(
                 config.GetTimeSpan("cloudfs.placement.tick", TimeSpan.FromSeconds(1)),
@@ -78,7 +81,7 @@ public sealed class CloudFsNode : IAsyncDisposable
                 entityId => VolumeActor.Props(Id160.Parse(entityId)),
                 ClusterShardingSettings.Create(system),
                 VolumeMessageExtractor.Instance,
-                new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement),
+                new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement, Reachable),
                 PoisonPill.Instance).ConfigureAwait(false);
 
             var followers = new FollowerSettings(

@@ -11,7 +11,10 @@ namespace CloudFs.Actors.Volumes;
 
 /// <param name="placement">The placement singleton (its proxy); null for the local-only rule.</param>
 /// <param name="selfAddress">This member's address: a local region's path carries no host, so it stands for it.</param>
-public sealed class VolumeAllocationStrategy(IVolumeLocator locator, Func<Address> selfAddress, IActorRef? placement = null, TimeSpan? primaryWait = null)
+/// <param name="reachable">Whether a member is Up and reachable: a shard on an unreachable member is never handed off
+/// (the hand-off would wait for that member's answer); it is reallocated once the member is removed.</param>
+public sealed class VolumeAllocationStrategy(IVolumeLocator locator, Func<Address> selfAddress, IActorRef? placement = null,
+    Func<Address, bool>? reachable = null, TimeSpan? primaryWait = null)
     : IShardAllocationStrategy
 {
     private readonly TimeSpan _primaryWait = primaryWait ?? TimeSpan.FromSeconds(15);
@@ -73,6 +76,7 @@ public sealed class VolumeAllocationStrategy(IVolumeLocator locator, Func<Addres
         foreach (var (region, shards) in allocations)
         {
             var at = AddressOf(region);
+            if (reachable is not null && !reachable(at)) continue;
             foreach (var shard in shards)
                 if (!inProgress.Contains(shard) && primaries.TryGetValue(shard, out var primary) && primary != at && regionAddresses.Contains(primary))
                     move.Add(shard);
