@@ -18,8 +18,11 @@ public sealed partial class LogStore
     public byte[] HostPublicKey => (byte[])_keys.HostKey.PublicKey.Clone();
 
     /// <summary>
-    /// Splits the current view's secret into one share per holder, any majority (holders.Count / 2 + 1) of which
-    /// recover it, each sealed for that holder's public key. Only on the writable host (else <see cref="NotPrimaryException"/>).
+    /// The shares of the current view's secret for <paramref name="holders"/>, each sealed for that holder's public key.
+    /// The secret is split once per view among the volume's whole replica set (share x = the holder's position in it,
+    /// threshold = a majority of it), deterministically: shares sealed at different times for different holders
+    /// combine. A holder outside the replica set is refused. A volume without a recorded replica set splits among
+    /// the holders given. Only on the writable host (else <see cref="NotPrimaryException"/>).
     /// </summary>
     public IReadOnlyList<SealedShare> SealShares(Id160 volume, IReadOnlyList<ShareHolder> holders)
     {
@@ -42,16 +45,27 @@ public sealed partial class LogStore
             for (var i = 0; i < holders.Count; i++)
                 keys[i] = HostKey.ImportPublic(holders[i].PublicKey ?? [], out var error)
                           ?? throw new CloudFsException($"share holder {holders[i].Host}: its public key is unusable ({error})");
-            var n = holders.Count;
+            Id160[] set;
+            lock (vol.IndexLock) set = vol.Replicas.Length > 0 ? vol.Replicas : holders.Select(h => h.Host).ToArray();
+            var n = set.Length;
+            if (n > 255) throw new CloudFsException($"volume {volume}: shares are split among 1..255 hosts, not {n}");
             var k = n / 2 + 1;
-            var ys = Shamir.Split(secret, n, k);
-            var sealedShares = new SealedShare[n];
-            for (var i = 0; i < n; i++)
+            var ys = Shamir.Split(secret, n, k, view.ToArray());
+            var sealedShares = new SealedShare[holders.Count];
+            try
             {
-                var plain = new SecretShare((byte)(i + 1), (byte)k, (byte)n, ys[i]).Encode();
-                sealedShares[i] = new SealedShare(volume, holders[i].Host, view, HostKey.Seal(keys[i], plain, ShareContext(volume, holders[i].Host, view)));
-                CryptographicOperations.ZeroMemory(plain);
-                CryptographicOperations.ZeroMemory(ys[i]);
+                for (var i = 0; i < holders.Count; i++)
+                {
+                    var at = Array.IndexOf(set, holders[i].Host);
+                    if (at < 0) throw new CloudFsException($"volume {volume}: host {holders[i].Host} is not in its replica set");
+                    var plain = new SecretShare((byte)(at + 1), (byte)k, (byte)n, ys[at]).Encode();
+                    sealedShares[i] = new SealedShare(volume, holders[i].Host, view, HostKey.Seal(keys[i], plain, ShareContext(volume, holders[i].Host, view)));
+                    CryptographicOperations.ZeroMemory(plain);
+                }
+            }
+            finally
+            {
+                foreach (var y in ys) CryptographicOperations.ZeroMemory(y);
             }
             return sealedShares;
         }

@@ -38,7 +38,15 @@ internal static class Shamir
     /// Splits <paramref name="secret"/> into <paramref name="count"/> shares (share i has x = i + 1), any
     /// <paramref name="threshold"/> of which recover it. Each share is as long as the secret.
     /// </summary>
-    public static byte[][] Split(ReadOnlySpan<byte> secret, int count, int threshold)
+    public static byte[][] Split(ReadOnlySpan<byte> secret, int count, int threshold) => Split(secret, count, threshold, null);
+
+    /// <summary>
+    /// As <see cref="Split(ReadOnlySpan{byte}, int, int)"/>, but with the polynomial's coefficients derived from the
+    /// secret and <paramref name="context"/> (HKDF-SHA256) instead of drawn at random: every split of one secret in one
+    /// context gives the same shares, so shares sealed at different times (one replica now, another after it comes
+    /// back) combine. Fewer than the threshold still reveal nothing without breaking HKDF.
+    /// </summary>
+    public static byte[][] Split(ReadOnlySpan<byte> secret, int count, int threshold, byte[]? context)
     {
         if (count < 1 || count > 255) throw new ArgumentOutOfRangeException(nameof(count), "1..255 shares");
         if (threshold < 1 || threshold > count) throw new ArgumentOutOfRangeException(nameof(threshold), "the threshold is 1..count");
@@ -46,9 +54,14 @@ internal static class Shamir
         for (var i = 0; i < count; i++) shares[i] = new byte[secret.Length];
         // One random polynomial of degree threshold-1 per byte, constant term = the secret byte.
         Span<byte> coeffs = stackalloc byte[threshold];
+        var derived = context is null || threshold == 1
+            ? null
+            : HKDF.DeriveKey(HashAlgorithmName.SHA256, secret.ToArray(), secret.Length * (threshold - 1), context,
+                System.Text.Encoding.ASCII.GetBytes("cloudfs shamir coefficients"));
         for (var b = 0; b < secret.Length; b++)
         {
-            RandomNumberGenerator.Fill(coeffs);
+            if (derived is null) RandomNumberGenerator.Fill(coeffs);
+            else derived.AsSpan(b * (threshold - 1), threshold - 1).CopyTo(coeffs[1..]);
             coeffs[0] = secret[b];
             for (var i = 0; i < count; i++)
             {
@@ -60,6 +73,7 @@ internal static class Shamir
             }
         }
         coeffs.Clear();
+        if (derived is not null) CryptographicOperations.ZeroMemory(derived);
         return shares;
     }
 

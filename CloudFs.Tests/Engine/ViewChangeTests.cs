@@ -143,19 +143,23 @@ public sealed class ViewChangeTests
     }
 
     [Fact]
-    public async Task Shares_from_different_splits_are_sorted_out_by_trying_subsets()
+    public async Task Shares_sealed_one_holder_at_a_time_combine_and_one_alone_is_never_enough()
     {
         await using var h = await ThreeHosts.StartAsync();
-        h.ShareSecret();
-        // A re-seals (a second split of the same secret): C stores the new share, B keeps the old one. B's own
-        // share and C's mix two polynomials; A's share from the new split completes a consistent pair with C's.
-        var second = h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.A), ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C)]);
-        h.A.StoreShare(second[0]);
-        h.C.StoreShare(second[2]);
-        var fromC = h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
-        await Assert.ThrowsAsync<CloudFsException>(() => h.B.TakeOverAsync(h.Volume, [fromC], [h.B.HostId, h.C.HostId]));
-        var fromA = h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
-        var taken = await h.B.TakeOverAsync(h.Volume, [fromC, fromA], [h.B.HostId, h.C.HostId]);
+        // The primary seals for each replica separately (as it does when each one connects): the split is the same
+        // every time (it is over the whole replica set, per view), so the shares combine ...
+        var forB = Assert.Single(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
+        var forC = Assert.Single(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.C)]));
+        var forBAgain = Assert.Single(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
+        h.B.StoreShare(forB);
+        h.C.StoreShare(forC);
+        // ... and a share sealed for one holder alone is not the whole secret: B cannot take over with its own.
+        await Assert.ThrowsAsync<CloudFsException>(() => h.B.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]));
+        // A host outside the replica set gets no share at all.
+        var stranger = Id160.Random();
+        Assert.Throws<CloudFsException>(() => h.A.SealShares(h.Volume, [new ShareHolder(stranger, ThreeHosts.Holder(h.B).PublicKey)]));
+        h.B.StoreShare(forBAgain);
+        var taken = await h.B.TakeOverAsync(h.Volume, [h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.C.HostId]);
         Assert.True(taken.IsWritable);
         Assert.Equal([h.B.HostId, h.C.HostId], taken.Replicas);
     }
