@@ -13,8 +13,12 @@ using CloudFs.BlockDevice;
 namespace CloudFs.Actors.Gateway;
 
 /// <param name="placement">The placement singleton's proxy: volumes this host's log does not hold are looked up there.</param>
-public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null) : IVolumeGateway
+/// <param name="attemptTimeout">One attempt of a request to a replicated volume (retried until <paramref name="timeout"/>).</param>
+public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null, TimeSpan? attemptTimeout = null)
+    : IVolumeGateway
 {
+    private readonly TimeSpan attemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(1);
+
     /// <summary>Largest block payload of one remote message.</summary>
     public const int RemoteChunk = 1 << 20;
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
@@ -93,16 +97,23 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     private async Task<object> AskAsync(Id160 volume, IWithVolumeId message, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
+        // A replicated volume's primary may be a host that just died: its shard stays allocated there until the
+        // cluster removes it, and a request sent there is lost. Such requests are asked again after a short attempt
+        // timeout (a block write or read may be repeated safely), until the whole ask timeout has passed.
+        var retry = placement is not null && Replicated(volume);
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s");
+            var attempt = retry && left > attemptTimeout ? attemptTimeout : left;
             object reply;
             try
             {
-                reply = await region.Ask<object>(message, left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1), ct).ConfigureAwait(false);
+                reply = await region.Ask<object>(message, attempt, ct).ConfigureAwait(false);
             }
             catch (AskTimeoutException e)
             {
+                if (retry && DateTime.UtcNow < deadline) continue;
                 throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s", e);
             }
             // While a failover moves the volume, the old or a not-yet-current actor answers "not the primary".

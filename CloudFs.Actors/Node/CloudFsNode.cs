@@ -90,6 +90,8 @@ public sealed class CloudFsNode : IAsyncDisposable
                 config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
                 (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? PullEntries.DefaultMaxBytes));
             system.ActorOf(HostAgent.Props(store, placement, volumes, followers), HostAgent.Name);
+            if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
+                system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);
 
             var management = system.ActorOf(
                 ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5)), placement),
@@ -101,7 +103,8 @@ public sealed class CloudFsNode : IAsyncDisposable
                 AkkaPort = cluster.SelfAddress.Port ?? options.AkkaPort,
                 HostId = store.HostId,
             };
-            var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement);
+            var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
+                config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
             return new CloudFsNode(system, store, effective, gateway, management, volumes);
         }

@@ -39,6 +39,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, HostDescription> _hosts = new();
     private Dictionary<string, VolumeRecord> _volumes = new();
     private readonly HashSet<string> _failovers = new();
+    private readonly HashSet<Akka.Cluster.UniqueAddress> _lost = new();
     private readonly List<IActorRef> _listers = new();
     private bool _gathering;
     private bool _gatheredOnce;
@@ -51,6 +52,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     {
         _settings = settings;
         Receive<Tick>(_ => Gather());
+        // Cluster.State lags behind the events a subscriber receives: what was lost is tracked from the events too.
+        Receive<Akka.Cluster.ClusterEvent.UnreachableMember>(u =>
+        {
+            _lost.Add(u.Member.UniqueAddress);
+            OnMemberLost(u.Member.Address);
+        });
+        Receive<Akka.Cluster.ClusterEvent.ReachableMember>(r => _lost.Remove(r.Member.UniqueAddress));
+        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m =>
+        {
+            _lost.Add(m.Member.UniqueAddress);
+            OnMemberLost(m.Member.Address);
+        });
+        Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
         Receive<Gathered>(OnGathered);
         Receive<PlaceVolume>(p => Create(p, Sender));
         Receive<Created>(c =>
@@ -84,6 +98,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.Zero, _settings.Tick);
+        // A primary that becomes unreachable starts its volumes' failover at once, not at the next round.
+        _cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(Akka.Cluster.ClusterEvent.UnreachableMember), typeof(Akka.Cluster.ClusterEvent.ReachableMember),
+            typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+    }
+
+    protected override void PostStop() => _cluster.Unsubscribe(Self);
+
+    private void OnMemberLost(Address member)
+    {
+        var address = member.ToString();
+        foreach (var r in _volumes.Values)
+            if (r.Primary is not null && _hosts.TryGetValue(r.Primary, out var h) && h.Address == address) Reconcile(r);
     }
 
     private PrimaryIs PrimaryOf(string volume)
@@ -97,7 +124,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private HashSet<string> LiveAddresses()
     {
         var state = _cluster.State;
-        return state.Members.Where(m => m.Status == Akka.Cluster.MemberStatus.Up && !state.Unreachable.Contains(m))
+        return state.Members.Where(m => m.Status == Akka.Cluster.MemberStatus.Up && !state.Unreachable.Contains(m) && !_lost.Contains(m.UniqueAddress))
             .Select(m => m.Address.ToString()).ToHashSet();
     }
 

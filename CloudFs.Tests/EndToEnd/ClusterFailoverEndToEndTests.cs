@@ -1,0 +1,120 @@
+// Three real nodes on 127.0.0.31-33 (default ports, seeds pointing at each other): `cloudfs newdisk 3`, writes with
+// qemu-io through one node, the same head on all three; kill -9 the primary → writable through a survivor within
+// 10 s with nothing acknowledged lost; the old primary restarts and ends on the same head; then the same with a
+// replica killed instead.
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace CloudFs.Tests.EndToEnd;
+
+// Alone: the 10 s failover goal is measured on a machine not also running the rest of the suite.
+[CollectionDefinition(nameof(ClusterFailoverCollection), DisableParallelization = true)]
+public sealed class ClusterFailoverCollection;
+
+[Collection(nameof(ClusterFailoverCollection))]
+public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
+{
+    private static readonly string[] Addresses = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
+    private static readonly string Seeds = string.Join(",", Addresses);
+    private readonly TempDir _dir = new();
+    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+
+    public async Task InitializeAsync()
+    {
+        for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+        await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out.Contains("Count: 3"), TimeSpan.FromSeconds(60), "three members");
+    }
+
+    private Task<NodeProcess> StartAsync(int i) =>
+        NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
+
+    public async Task DisposeAsync()
+    {
+        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    private async Task HeadsAgree(string volume, IEnumerable<int> nodes)
+    {
+        string[] heads = [];
+        await Until(async () =>
+        {
+            heads = await Task.WhenAll(nodes.Select(i => _nodes[i]!.HeadAsync(volume)));
+            return heads.Distinct().Count() == 1 && !heads[0].StartsWith(volume + ":" + volume, StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(30), $"the same head of {volume} on nodes {string.Join(",", nodes)}");
+    }
+
+    private static async Task<string> PrimaryOf(string volume, string contact)
+    {
+        var json = (await Tool.CloudFs("ls", "--json", "--contact", contact)).AssertOk().Out;
+        foreach (var v in JsonDocument.Parse(json).RootElement.EnumerateArray())
+            if (v.GetProperty("id").GetString() == volume) return v.GetProperty("primary").GetString()!;
+        Assert.Fail($"volume {volume} is not in `cloudfs ls`:\n{json}");
+        return "";
+    }
+
+    private int IndexOf(string hostId) => Array.FindIndex(_nodes, n => n?.HostId == hostId);
+
+    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds; returns how long that took.</summary>
+    private async Task<TimeSpan> WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        ToolResult last = null!;
+        await Until(async () => (last = await Tool.QemuIo(_nodes[i]!.Nbd(volume), command)).Code == 0, timeout,
+            $"`{command}` through {Addresses[i]} (last: {last?.Err})");
+        return clock.Elapsed;
+    }
+
+    [Fact]
+    public async Task Newdisk_3_survives_kill_9_of_the_primary_and_then_of_a_replica()
+    {
+        var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk();
+        var volume = created.Out.Trim();
+        Assert.Matches("^[0-9a-f]{40}$", volume);
+        foreach (var n in _nodes) Assert.Contains(n!.HostId, created.Err);
+
+        // Written through the second node, whichever is primary; acknowledged means on a majority (sync).
+        (await Tool.QemuIo(_nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "write -P 0x6b 4M 512k", "flush")).AssertOk();
+        await HeadsAgree(volume, [0, 1, 2]);
+
+        // kill -9 the primary.
+        var primary = IndexOf(await PrimaryOf(volume, Addresses[1]));
+        Assert.True(primary >= 0);
+        var survivors = Enumerable.Range(0, 3).Where(i => i != primary).ToArray();
+        await _nodes[primary]!.KillAsync();
+        await _nodes[primary]!.DisposeAsync();
+        _nodes[primary] = null;
+        var took = await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60));
+        (await Tool.QemuIoReadOnly(_nodes[survivors[1]]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k")).AssertOk();
+        await HeadsAgree(volume, survivors);
+        Assert.True(took <= TimeSpan.FromSeconds(10), $"the volume was writable again only after {took.TotalSeconds:0.0} s (goal: 10 s)\n" +
+            string.Join("\n", survivors.Select(i => _nodes[i]!.Stderr)));
+
+        // The old primary comes back: it follows the new primary and ends on the same head.
+        _nodes[primary] = await StartAsync(primary);
+        await HeadsAgree(volume, [0, 1, 2]);
+        (await Tool.QemuIoReadOnly(_nodes[primary]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k")).AssertOk();
+
+        // Now a replica dies instead: writes go on (a majority remains), and it catches up when it returns.
+        var newPrimary = IndexOf(await PrimaryOf(volume, Addresses[survivors[0]]));
+        var replica = Enumerable.Range(0, 3).First(i => i != newPrimary);
+        await _nodes[replica]!.KillAsync();
+        await _nodes[replica]!.DisposeAsync();
+        _nodes[replica] = null;
+        var writeTook = await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60));
+        _nodes[replica] = await StartAsync(replica);
+        await HeadsAgree(volume, [0, 1, 2]);
+        (await Tool.QemuIoReadOnly(_nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
+        Assert.True(writeTook <= TimeSpan.FromSeconds(10), $"with a replica down a write took {writeTook.TotalSeconds:0.0} s");
+    }
+}
