@@ -149,8 +149,11 @@ public sealed class HostAgent : ReceiveActor
     {
         var volume = Id160.Parse(c.Volume);
         if (!_store.IsWritable(volume)) return new ControlFailed($"host {_store.HostId} is not the primary of volume {volume}");
-        // The writer's own view change: its secret suffices (no shares), the new set is in the log from now on.
-        var info = await _store.TakeOverAsync(volume, [], c.Replicas.Select(Id160.Parse).ToArray()).ConfigureAwait(false);
+        // The writer's own view change (its secret suffices), made by the volume's actor between its writes.
+        var reply = await _volumes.Ask<object>(new Volumes.Commands.ChangeReplicaSet(volume, c.Replicas.Select(Id160.Parse).ToArray()),
+            TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        if (reply is Volumes.VolumeFailure f) return new ControlFailed(f.Message);
+        var info = _store.GetVolume(volume) ?? throw new VolumeNotFoundException(volume);
         _log.Warning("volume {0}: replica set is now {1} (view {2})", volume, string.Join(",", c.Replicas), info.ViewNumber);
         return ToReport(info);
     }

@@ -13,7 +13,7 @@ namespace CloudFs.Actors.Replication;
 /// <param name="ReplaceAfter">A replica host absent this long is replaced by another host, which streams the volume whole.</param>
 public sealed record PlacementSettings(TimeSpan Tick, TimeSpan AskTimeout, TimeSpan CreateTimeout, TimeSpan ReplaceAfter)
 {
-    public static readonly PlacementSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20), TimeSpan.FromMinutes(10));
+    public static readonly PlacementSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(20), TimeSpan.FromMinutes(10));
 }
 
 public sealed class PlacementActor : ReceiveActor, IWithTimers
@@ -46,8 +46,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, DateTime> _absentSince = new();
     private readonly HashSet<string> _replacing = new();
     private readonly List<IActorRef> _listers = new();
+    private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds)> _creates = new();
     private bool _gathering;
-    private bool _gatheredOnce;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -71,7 +71,12 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         });
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
         Receive<Gathered>(OnGathered);
-        Receive<PlaceVolume>(p => Create(p, Sender));
+        // Decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
+        Receive<PlaceVolume>(p =>
+        {
+            _creates.Add((p, Sender, 0));
+            Gather();
+        });
         Receive<Created>(c =>
         {
             var v = c.Volume;
@@ -178,18 +183,28 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private void OnGathered(Gathered g)
     {
         _gathering = false;
-        _gatheredOnce = true;
         foreach (var h in g.Hosts) _hosts[h.HostId] = h;
         var previous = _volumes;
         _volumes = Merge(g.Reports, previous);
         foreach (var lister in _listers) lister.Tell(List());
         _listers.Clear();
+        var creates = _creates.ToArray();
+        _creates.Clear();
+        foreach (var (request, replyTo, rounds) in creates)
+        {
+            // A member that is Up but did not answer this round (busy, just joined) gets two more rounds.
+            if (LiveHosts().Count(h => h.FreeBytes > 0) < request.Replicas && LiveAddresses().Count >= request.Replicas && rounds < 2)
+                _creates.Add((request, replyTo, rounds + 1));
+            else
+                Create(request, replyTo);
+        }
         var live = LiveAddresses();
         var now = DateTime.UtcNow;
         foreach (var (host, d) in _hosts)
             if (live.Contains(d.Address)) _absentSince.Remove(host);
             else _absentSince.TryAdd(host, now);
         foreach (var r in _volumes.Values) Reconcile(r);
+        if (_creates.Count > 0) Gather();
     }
 
     private Dictionary<string, VolumeRecord> Merge(IReadOnlyList<VolumeReports> reports, Dictionary<string, VolumeRecord> previous)
@@ -279,7 +294,6 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     {
         var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
         if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
-        if (!_gatheredOnce) { replyTo.Tell(new CommandFailed("the placement service is still collecting the hosts; try again in a second")); return; }
         if (live.Length < p.Replicas) { replyTo.Tell(new CommandFailed($"only {live.Length} host(s) found")); return; }
         // The volume id depends on the primary's fresh secret, so it cannot be known before creation: the set is
         // placed by a random key (uniform, so volumes spread evenly), the nearest host being the primary.

@@ -6,6 +6,7 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Cluster;
 
+[Collection(nameof(ClusterCollection))]
 public sealed class ReplicationTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
@@ -19,14 +20,11 @@ public sealed class ReplicationTests
 
     private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, VolumeMode mode, int via = 0)
     {
-        var reply = await Eventually.Value(async () =>
-            await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, mode), Timeout) switch
-            {
-                VolumeCreated c => c,
-                CommandFailed f when f.Reason.Contains("still collecting", StringComparison.Ordinal) => null,
-                var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-            }, Timeout, "volume created");
-        return reply;
+        return await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, mode), Timeout) switch
+        {
+            VolumeCreated c => c,
+            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
+        };
     }
 
     private static Task HeadsAgree(TestCluster cluster, Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>
