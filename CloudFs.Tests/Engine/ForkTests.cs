@@ -139,6 +139,7 @@ public sealed class ForkTests
         // The rewind is the last entry: one sector right before the append point.
         Assert.True(EntryHeader.TryParse(ta.Peek(end - LogStore.BlockSize, LogStore.BlockSize), out var last, out var err), err);
         Assert.Equal(EntryKind.Rewind, last.Kind);
+        var rewindEntry = ta.Peek(end - LogStore.BlockSize, LogStore.BlockSize);
         DeviceImage.Copy(ta.Path, after);
         DeviceImage.Copy(ta.Path, before);
         before.Poke(end - LogStore.BlockSize, new byte[LogStore.BlockSize]);
@@ -152,6 +153,9 @@ public sealed class ForkTests
             Assert.Equal(aBytes, await Read(s, branch.BaseId));
             Assert.True((await s.ApplyAsync(await Stream(c, v, k))).Ok);
             Assert.Equal(cBytes, await Read(s, v));
+            // A rewind is local: a stream that carries one is refused, by either apply.
+            Assert.Contains("never streamed", (await s.ApplyAsync(new MemoryStream(rewindEntry))).Error);
+            Assert.Contains("never streamed", (await s.ApplyLiveAsync(new MemoryStream(rewindEntry), _ => { })).Error);
         }
 
         // It did not: the volume is as before the split but no longer writable, the branch exists, and splitting again
