@@ -236,6 +236,9 @@ public sealed partial class LogStore : IAppendSink
         catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
     }
 
-    /// <summary>Raised after an entry is appended (in log order), for live streams and replicas.</summary>
+    /// <summary>
+    /// Raised after an entry is appended (in log order), for live streams and replicas. For a Rewind (a fork split) the
+    /// lsn and version are the entry the volume went back to.
+    /// </summary>
     public event Action<EntryHeaderInfo>? EntryAppended;
 }

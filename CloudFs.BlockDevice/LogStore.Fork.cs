@@ -177,6 +177,9 @@ public sealed partial class LogStore
             vol.HeadDigest = keep.Digest;
         }
         _changedSinceCheckpoint = true;
+        // Live streams of the volume wake up and end (their chain was abandoned); no one listens during recovery.
+        try { EntryAppended?.Invoke(new EntryHeaderInfo(vol.BaseId, keep.Lsn, EntryKind.Rewind, keep.Version, 0, 0, Now)); }
+        catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
     }
 
     /// <summary>Recovery: a rewind applies only to the exact head it names, and only when the entry it keeps is the one it names.</summary>

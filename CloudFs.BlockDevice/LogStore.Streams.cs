@@ -49,6 +49,8 @@ public sealed partial class LogStore
             {
                 long head;
                 lock (vol.IndexLock) head = vol.Lsn;
+                // A fork split rewound the volume below what was sent: the rest of this chain is not the volume's any more.
+                if (head < next - 1) break;
                 for (; next <= head; next++)
                 {
                     ct.ThrowIfCancellationRequested();

@@ -225,6 +225,32 @@ public sealed class ForkTests
     }
 
     [Fact]
+    public async Task A_following_stream_of_a_volume_ends_when_a_split_rewinds_it()
+    {
+        using var ta = new TempLog();
+        using var tc = new TempLog();
+        var (v, k, _) = await SharedHistory(ta, tc);
+        await using var c = tc.Open();
+        await using var a = ta.Open();
+        await Diverge(a, c, v);
+        var total = (await Stream(a, v, 0)).Length;
+        var pipe = new System.IO.Pipelines.Pipe();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var sending = a.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
+        long received = 0;
+        while (received < total)
+        {
+            var r = await pipe.Reader.ReadAsync(cts.Token);
+            received += r.Buffer.Length;
+            pipe.Reader.AdvanceTo(r.Buffer.End);
+        }
+        Assert.False(sending.IsCompleted);
+        await a.SplitForkAsync(v, k);
+        // The follower sees the stream end (it then resubscribes and finds the fork), not a wait for lsns that never come.
+        await sending.WaitAsync(cts.Token);
+    }
+
+    [Fact]
     public async Task A_split_that_keeps_nothing_out_of_range_is_refused_and_changes_nothing()
     {
         using var ta = new TempLog();
