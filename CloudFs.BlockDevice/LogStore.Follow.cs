@@ -79,7 +79,13 @@ public sealed partial class LogStore
             heads.Clear();
             batchBytes = 0;
             dirty = false;
+            while (inFlight.TryPeek(out var done) && done.IsCompleted) _ = inFlight.Dequeue();
         }
+
+        // A device slower than the source: admission waits for the oldest flush instead of queueing without bound.
+        Task TooManyFlushes() => inFlight.Count <= LiveFlushesInFlight
+            ? Task.CompletedTask
+            : inFlight.Dequeue().ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         void NoteHead(EntryHeader h)
         {
@@ -90,15 +96,24 @@ public sealed partial class LogStore
             dirty = true;
         }
 
+        Task<bool>? waiting = null;
         try
         {
             while (!last.IsFaulted)
             {
                 if (!channel.Reader.TryRead(out var next))
                 {
-                    // The source has nothing ready: make what was admitted durable now, not when more arrives.
-                    FlushPoint();
-                    if (!await channel.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) break;
+                    // The source has nothing ready: make what was admitted durable now, not when more arrives. While
+                    // a flush is in flight, what arrives meanwhile waits for the next one (group commit: one fdatasync
+                    // for all of it instead of one per entry).
+                    if (last.IsCompleted) FlushPoint();
+                    waiting ??= channel.Reader.WaitToReadAsync(ct).AsTask();
+                    if (dirty) await Task.WhenAny(waiting, last).ConfigureAwait(false);
+                    else await waiting.ConfigureAwait(false);
+                    if (!waiting.IsCompleted) continue;
+                    var more = await waiting.ConfigureAwait(false);
+                    waiting = null;
+                    if (!more) break;
                     continue;
                 }
                 if (next.Error is not null) { error = next.Error; break; }
@@ -125,9 +140,7 @@ public sealed partial class LogStore
                 batchBytes += h.TotalBytes;
                 if (batch.Count < LiveFlushEntries && batchBytes < LiveFlushBytes) continue;
                 FlushPoint();
-                while (inFlight.TryPeek(out var done) && done.IsCompleted) _ = inFlight.Dequeue();
-                if (inFlight.Count > LiveFlushesInFlight)
-                    await inFlight.Dequeue().ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+                await TooManyFlushes().ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { cancelled = true; }
