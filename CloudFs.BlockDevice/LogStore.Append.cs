@@ -229,6 +229,7 @@ public sealed partial class LogStore : IAppendSink
         if (e.Kind is EntryKind.Relocation or EntryKind.Rewind) return;
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
+        OfferToLiveTails(v, e);
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;
         // A subscriber's failure must not turn a written entry into a failed append.

@@ -36,10 +36,13 @@ public sealed partial class LogStore
         if (afterLsn + 1 < oldest) throw new VersionCompactedException(version ?? vol.BaseId, oldest);
         Channel<long>? wake = null;
         Action<EntryHeaderInfo>? handler = null;
+        LiveTail? tail = null;
         if (follow)
         {
             wake = Channel.CreateBounded<long>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
             handler = info => { if (info.Volume == volume) wake.Writer.TryWrite(info.Lsn); };
+            tail = new LiveTail(volume);
+            _liveTails.TryAdd(tail, 0);
             EntryAppended += handler;
         }
         try
@@ -54,7 +57,7 @@ public sealed partial class LogStore
                 for (; next <= head; next++)
                 {
                     ct.ThrowIfCancellationRequested();
-                    var bytes = ReadEntryForStream(vol, next);
+                    var bytes = tail?.Take(next) ?? ReadEntryForStream(vol, next);
                     await destination.WriteAsync(bytes, ct).ConfigureAwait(false);
                 }
                 if (!follow) break;
@@ -66,6 +69,7 @@ public sealed partial class LogStore
         finally
         {
             if (handler is not null) EntryAppended -= handler;
+            if (tail is not null) _liveTails.TryRemove(tail, out _);
         }
     }
 
