@@ -57,7 +57,13 @@ public sealed partial class LogStore
                 for (; next <= head; next++)
                 {
                     ct.ThrowIfCancellationRequested();
-                    var bytes = tail?.Take(next) ?? ReadEntryForStream(vol, next);
+                    if (tail?.Take(next) is { } kept)
+                    {
+                        try { await destination.WriteAsync(kept.Array.AsMemory(0, kept.Length), ct).ConfigureAwait(false); }
+                        finally { LiveTail.Return(kept.Array); }
+                        continue;
+                    }
+                    var bytes = ReadEntryForStream(vol, next);
                     await destination.WriteAsync(bytes, ct).ConfigureAwait(false);
                 }
                 if (!follow) break;
@@ -69,7 +75,7 @@ public sealed partial class LogStore
         finally
         {
             if (handler is not null) EntryAppended -= handler;
-            if (tail is not null) _liveTails.TryRemove(tail, out _);
+            if (tail is not null) { _liveTails.TryRemove(tail, out _); tail.Clear(); }
         }
     }
 
