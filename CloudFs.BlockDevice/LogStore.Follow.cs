@@ -37,7 +37,8 @@ public sealed partial class LogStore
     /// durable head when it grew (entries already held count: they are durable here too). Runs until the source ends, a
     /// bad entry, or <paramref name="ct"/>; on cancellation what was applied is still made durable and reported, then
     /// <see cref="OperationCanceledException"/> is thrown. A source that fails (I/O error) ends it like a truncated
-    /// stream: an <see cref="ApplyResult"/> whose Error says so. IsFork is set exactly when the refused entry conflicts
+    /// stream: an <see cref="ApplyResult"/> whose Error says so. On return a read of the source may still be pending
+    /// (when the source ignores cancellation); disposing the source ends it. IsFork is set exactly when the refused entry conflicts
     /// with the chain held here (another version at a held lsn, or a next lsn that does not chain onto the head).
     /// </summary>
     public async Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, CancellationToken ct = default)
@@ -46,7 +47,7 @@ public sealed partial class LogStore
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(onDurable);
         var channel = Channel.CreateBounded<StreamedEntry>(new BoundedChannelOptions(LiveReadAhead) { SingleReader = true, SingleWriter = true });
-        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var reader = Task.Run(() => ReadVerifiedEntriesAsync(source, channel.Writer, stopReading.Token), CancellationToken.None);
 
         long applied = 0, index = 0, batchBytes = 0;
@@ -157,9 +158,14 @@ public sealed partial class LogStore
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { cancelled = true; }
         finally
         {
+            // Not awaited: a source whose read ignores cancellation would hold this up until the caller disposes it.
             await stopReading.CancelAsync().ConfigureAwait(false);
-            await reader.ConfigureAwait(false);
-            while (channel.Reader.TryRead(out var left)) left.Buffer?.Dispose();
+            _ = reader.ContinueWith(r =>
+            {
+                if (r.Exception is { } ex) _options.Log?.Invoke($"a live apply's stream reader failed: {ex.GetBaseException().Message}");
+                while (channel.Reader.TryRead(out var left)) left.Buffer?.Dispose();
+                stopReading.Dispose();
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         // Everything applied so far becomes durable and is reported, even when the stream stopped at a bad entry.
         FlushPoint();

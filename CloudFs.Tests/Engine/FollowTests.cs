@@ -148,6 +148,32 @@ public sealed class FollowTests
         Assert.Equal(a.VersionAt(v, 3), b.GetVolume(v)!.CurrentVersion);
     }
 
+    /// <summary>A source that delivers some bytes and then fails like a dropped connection.</summary>
+    private sealed class BreakingStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
+            Position < Length ? base.ReadAsync(buffer, ct) : ValueTask.FromException<int>(new IOException("connection reset by peer"));
+    }
+
+    [Fact]
+    public async Task Live_apply_of_a_source_that_breaks_keeps_what_arrived_and_says_why_it_stopped()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        for (var i = 0; i < 3; i++) await a.WriteAsync(v, i * 4096L, TempLog.Pattern(4096, 20 + i));
+        await using var b = tb.Open();
+        var reports = new List<ApplyProgress>();
+        var r = await b.ApplyLiveAsync(new BreakingStream(await StreamBytes(a, v)), reports.Add);
+        Assert.False(r.Ok);
+        Assert.False(r.IsFork);
+        Assert.Equal(4, r.Applied);
+        Assert.Contains("connection reset by peer", r.Error);
+        Assert.Equal(4, reports[^1].Lsn);
+        Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
+    }
+
     [Fact]
     public async Task Live_apply_reports_a_fork_for_a_conflicting_chain_but_not_for_a_gap()
     {
