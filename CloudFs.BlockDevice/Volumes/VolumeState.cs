@@ -10,7 +10,7 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public VolumeMode Mode { get; } = mode;
     public Id160[] Replicas { get; } = replicas;
     public Id160? BranchedFrom { get; } = branchedFrom;
-    /// <summary>Null when this node cannot extend the chain (a replica, or a volume whose fork was split off).</summary>
+    /// <summary>The secret view-stamp when this host can extend the chain; changed under ChainLock only.</summary>
     public byte[]? Secret { get; set; } = secret;
 
     /// <summary>Guards the submit-side chain (Pending*, Epoch): ids are computed in submission order.</summary>
