@@ -67,22 +67,15 @@ public sealed partial class LogStore : IAppendSink
     /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/>, frozen, as the parent of a new branch.</summary>
     private ExtentIndex BranchIndex(VolumeState src, long lsn)
     {
+        long oldest;
         lock (src.IndexLock)
-            if (lsn == src.Lsn) return src.Index.Branch();
-        // An older version: rebuild its index by replaying the headers of entries 1..lsn (no data is read).
-        ExtentIndex rebuilt;
-        LsnTable lsns;
-        lock (src.IndexLock) { rebuilt = src.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex(); lsns = src.Lsns; }
-        if (lsn < src.OldestStreamableLsn) throw new VersionCompactedException(VersionChain.PublicOf(Id160.Zero), src.OldestStreamableLsn);
-        var meta = new byte[EntryHeader.Size * 17];
-        for (long l = 1; l <= lsn; l++)
         {
-            long block;
-            lock (src.IndexLock) block = lsns.BlockOf(l);
-            var h = ReadEntryMeta(block, meta, src.BaseId);
-            IndexEntry(rebuilt, meta, h, block);
+            if (lsn == src.Lsn) return src.Index.Branch();
+            oldest = src.OldestStreamableLsn;
         }
-        return rebuilt.Branch();
+        // An older version: rebuilt from the headers of entries 1..lsn (no data is read), so all of them must be there.
+        if (oldest > 1) throw new VersionCompactedException(src.BaseId, oldest);
+        return IndexAt(src, lsn).Index.Branch();
     }
 
     /// <summary>

@@ -100,15 +100,30 @@ public sealed partial class LogStore
         ExtentIndex index;
         lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        using var window = new HeaderWindow(_device, meta.Length);
         EntryHeader h = default;
         for (long l = 1; l <= lsn; l++)
         {
             long block;
             lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
-            h = HeaderAt(vol, block, l, meta);
+            h = CheckedHeader(vol, window.At(block), block, l, meta);
             IndexEntry(index, meta, h, block);
         }
         return (index, h);
+    }
+
+    /// <summary>Parses and checks (header CRC, lsn, volume) the entry whose log starts at <paramref name="s"/>; its meta goes to <paramref name="meta"/>.</summary>
+    private static EntryHeader CheckedHeader(VolumeState vol, ReadOnlySpan<byte> s, long block, long lsn, byte[] meta)
+    {
+        if (!EntryHeader.TryParse(s, out var h, out var err))
+            throw new DataCorruptionException(vol.BaseId, 0, 0, $"the entry header at log block {block} is unreadable: {err}");
+        var metaLen = EntryHeader.Size * h.MetaSectors;
+        if (metaLen > s.Length || !EntryCodec.HeaderCrcMatches(s[..metaLen]))
+            throw new DataCorruptionException(vol.BaseId, h.FirstBlock * BlockSize, (long)h.BlockCount * BlockSize, $"the entry header at log block {block} fails its checksum");
+        if (h.Lsn != lsn || h.Volume != vol.BaseId)
+            throw new DataCorruptionException(vol.BaseId, 0, 0, $"the entry at log block {block} is not lsn {lsn} of the volume");
+        s[..metaLen].CopyTo(meta);
+        return h;
     }
 
     /// <summary>The checked header (and CRC table, into <paramref name="meta"/>) of the volume's entry <paramref name="lsn"/>.</summary>
