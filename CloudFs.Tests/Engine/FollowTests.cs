@@ -237,6 +237,9 @@ public sealed class FollowTests
                 await a.WriteAsync(v, off, TempLog.Pattern(64 << 10, 100 * round + off / 4096));
         Assert.True((await a.CompactAsync()).SegmentsCompacted > 0, "nothing was compacted");
         Assert.Throws<VersionCompactedException>(() => a.VersionAt(v, 2));
+        // A fork split needs every kept header: refused, and nothing changes (the volume stays writable).
+        await Assert.ThrowsAsync<VersionCompactedException>(() => a.SplitForkAsync(v, 2));
+        Assert.True(a.IsWritable(v));
         var head = a.GetVolume(v)!;
         Assert.Equal(head.CurrentVersion, a.VersionAt(v, head.Lsn));
     }

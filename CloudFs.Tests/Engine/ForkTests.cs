@@ -225,6 +225,42 @@ public sealed class ForkTests
     }
 
     [Fact]
+    public async Task A_split_of_a_branch_keeps_reading_through_to_its_frozen_parent()
+    {
+        using var ta = new TempLog();
+        using var tc = new TempLog();
+        Id160 b;
+        long k;
+        byte[] atK;
+        await using (var a0 = ta.Open())
+        {
+            var src = (await a0.CreateVolumeAsync(VolumeSize, VolumeMode.Async, [])).BaseId;
+            await a0.WriteAsync(src, 0, TempLog.Pattern(VolumeSize, 1));
+            b = (await a0.BranchAsync(a0.GetVolume(src)!.CurrentVersion)).BaseId;
+            await a0.WriteAsync(src, 0, TempLog.Pattern(64 << 10, 2)); // the source moves on; the branch must not see it
+            await a0.WriteAsync(b, 128 << 10, TempLog.Pattern(8192, 3));
+            await a0.WriteZeroesAsync(b, 256 << 10, 16384);
+            k = a0.GetVolume(b)!.Lsn;
+            atK = await Read(a0, b);
+        }
+        File.WriteAllBytes(tc.Path, ta.ReadAll());
+        File.Copy(ta.Path + ".keys", tc.Path + ".keys");
+        await using var c = tc.Open();
+        await using var a = ta.Open();
+        // A's suffix overwrites parent data and un-zeroes the zeroed range; C's suffix writes elsewhere.
+        await a.WriteAsync(b, 0, TempLog.Pattern(8192, 4));
+        await a.WriteAsync(b, 256 << 10, TempLog.Pattern(4096, 5));
+        await c.WriteAsync(b, 512 << 10, TempLog.Pattern(4096, 6));
+        var aBytes = await Read(a, b);
+
+        var kept = await a.SplitForkAsync(b, k);
+        Assert.Equal(aBytes, await Read(a, kept.BaseId));
+        Assert.Equal(atK, await Read(a, b));
+        Assert.True((await a.ApplyAsync(await Stream(c, b, k))).Ok);
+        Assert.Equal(await Read(c, b), await Read(a, b));
+    }
+
+    [Fact]
     public async Task A_following_stream_of_a_volume_ends_when_a_split_rewinds_it()
     {
         using var ta = new TempLog();
