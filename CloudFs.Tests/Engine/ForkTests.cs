@@ -143,6 +143,20 @@ public sealed class ForkTests
         DeviceImage.Copy(ta.Path, after);
         DeviceImage.Copy(ta.Path, before);
         before.Poke(end - LogStore.BlockSize, new byte[LogStore.BlockSize]);
+        // A well-formed rewind that names another head (checksums and digest made to match) is not applied either.
+        using var forged = new TempLog();
+        DeviceImage.Copy(ta.Path, forged);
+        var bad = (byte[])rewindEntry.Clone();
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bad.AsSpan(EntryHeader.OffBitmap), aHead.Lsn + 1);
+        EntryCodec.WriteDigest(bad, EntryCodec.ComputeDigest(bad));
+        EntryCodec.Seal(bad, last.SegmentSeq);
+        forged.Poke(end - LogStore.BlockSize, bad);
+        await using (var s = TempLog.OpenRetrying(forged.Options()))
+        {
+            Assert.Contains("does not match the head", s.LastRecovery.StopReason);
+            Assert.Equal(aHead.CurrentVersion, s.GetVolume(v)!.CurrentVersion);
+            Assert.Equal(aBytes, await Read(s, v));
+        }
 
         // The rewind reached the log: replay rewinds the volume again (no checkpoint was taken after it).
         await using (var s = TempLog.OpenRetrying(after.Options()))
