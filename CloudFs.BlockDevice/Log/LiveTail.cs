@@ -6,8 +6,8 @@ namespace CloudFs.BlockDevice.Log;
 
 internal sealed class LiveTail(Id160 volume)
 {
-    /// <summary>Copies kept for a follower that lags; older ones are dropped (it reads those from the device).</summary>
-    private const long MaxBytes = 8L << 20;
+    /// <summary>Copies kept for a follower that lags (per open stream); older ones are dropped, it reads those from the device.</summary>
+    private const long MaxBytes = 4L << 20;
 
     private readonly Queue<(long Lsn, byte[] Array, int Length)> _entries = new();
     private readonly object _gate = new();
