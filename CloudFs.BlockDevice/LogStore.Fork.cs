@@ -36,9 +36,9 @@ public sealed partial class LogStore
     /// Keeps the entries of <paramref name="volume"/> after <paramref name="keepLsn"/> (a divergent suffix) as a new
     /// writable branch of the current head, which reads exactly as the volume reads now, and rewinds the volume to
     /// <paramref name="keepLsn"/>: index, lsn table and heads as they were then, no longer writable here (its secret is
-    /// dropped, in memory and in the key file). Durable on return and across a crash at any point: the branch entry is
-    /// written first, then the secret is gone, then a Rewind entry; a split interrupted before the rewind is durable is
-    /// finished by calling this again (it reuses the unwritten branch). Entries of the other chain from keepLsn+1 then
+    /// dropped, in memory and in the key file). Durable on return and across a crash at any point: the secret goes first
+    /// (nothing more chains onto the suffix), then the branch entry is written, then a Rewind entry; a split interrupted
+    /// before the rewind is durable is finished by calling this again (it reuses the unwritten branch). Entries of the other chain from keepLsn+1 then
     /// apply. Appends to the volume must not race with this (the split fails, rewinding nothing, if the head moves).
     /// Returns the branch. Throws <see cref="InvalidRangeException"/> unless 1 &lt;= keepLsn &lt; head, and
     /// <see cref="VersionCompactedException"/> when compaction reclaimed headers the rewound index must be rebuilt from.
