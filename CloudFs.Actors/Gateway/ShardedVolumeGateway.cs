@@ -22,6 +22,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     /// <summary>Largest block payload of one remote message.</summary>
     public const int RemoteChunk = 1 << 20;
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxAttemptInterval = TimeSpan.FromSeconds(8);
 
     // Listing needs no actor: the volumes this node holds are in its engine.
     public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => Task.FromResult(store.ListVolumes());
@@ -115,7 +116,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             {
                 asks.Add(region.Ask<object>(message, left, ct));
                 nextAttempt = retry ? now + interval : DateTime.MaxValue;
-                interval += interval;
+                if (interval < MaxAttemptInterval) interval += interval;
             }
             var wait = nextAttempt == DateTime.MaxValue || nextAttempt - now > left ? left : nextAttempt - now;
             var timer = Task.Delay(wait, ct);
@@ -138,6 +139,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             {
                 await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
                 nextAttempt = DateTime.UtcNow;
+                interval = attemptTimeout;
                 continue;
             }
             return reply;
