@@ -6,48 +6,54 @@ internal sealed class ExtentPage
 {
     // Columns rather than an array of Extent: 28 bytes per extent with no padding, and the
     // search only reads Starts.
-    internal readonly long[] Starts;
-    internal readonly int[] Counts;
-    internal readonly long[] Logs;
-    internal readonly long[] Entries;
+    private readonly long[] _starts;
+    private readonly int[] _counts;
+    private readonly long[] _logs;
+    private readonly long[] _entries;
     internal int Length;
-    internal readonly object Owner;
+    internal readonly long Owner;
 
-    internal ExtentPage(int capacity, object owner)
+    internal ExtentPage(int capacity, long owner)
     {
-        Starts = new long[capacity];
-        Counts = new int[capacity];
-        Logs = new long[capacity];
-        Entries = new long[capacity];
+        _starts = new long[capacity];
+        _counts = new int[capacity];
+        _logs = new long[capacity];
+        _entries = new long[capacity];
         Owner = owner;
     }
 
-    internal int Capacity => Starts.Length;
+    internal int Capacity => _starts.Length;
+    internal object Identity => this;
 
-    internal long End(int i) => Starts[i] + Counts[i];
+    internal long Start(int i) => _starts[i];
+    internal int Count(int i) => _counts[i];
+    internal long Log(int i) => _logs[i];
+    internal long Entry(int i) => _entries[i];
+    internal long End(int i) => _starts[i] + _counts[i];
+    internal void SetStart(int i, long v) => _starts[i] = v;
+    internal void SetCount(int i, int v) => _counts[i] = v;
+    internal void SetLog(int i, long v) => _logs[i] = v;
+    internal void SetEntry(int i, long v) => _entries[i] = v;
 
-    internal ExtentPage CloneFor(object owner)
+    internal ExtentPage CloneFor(long owner)
     {
         var p = new ExtentPage(Capacity, owner) { Length = Length };
-        Array.Copy(Starts, p.Starts, Length);
-        Array.Copy(Counts, p.Counts, Length);
-        Array.Copy(Logs, p.Logs, Length);
-        Array.Copy(Entries, p.Entries, Length);
+        Array.Copy(_starts, p._starts, Length);
+        Array.Copy(_counts, p._counts, Length);
+        Array.Copy(_logs, p._logs, Length);
+        Array.Copy(_entries, p._entries, Length);
         return p;
     }
 
     /// <summary>Index of the last extent starting at or before <paramref name="key"/>, or -1.</summary>
-    internal int Floor(long key)
-    {
-        return SortedSearch.Floor(Starts, Length, key);
-    }
+    internal int Floor(long key) => SortedSearch.Floor(_starts, Length, key);
 
     internal void Set(int i, long start, int count, long log, long entry)
     {
-        Starts[i] = start;
-        Counts[i] = count;
-        Logs[i] = log;
-        Entries[i] = entry;
+        _starts[i] = start;
+        _counts[i] = count;
+        _logs[i] = log;
+        _entries[i] = entry;
     }
 
     internal void InsertAt(int i, long start, int count, long log, long entry)
@@ -55,10 +61,10 @@ internal sealed class ExtentPage
         int tail = Length - i;
         if (tail > 0)
         {
-            Array.Copy(Starts, i, Starts, i + 1, tail);
-            Array.Copy(Counts, i, Counts, i + 1, tail);
-            Array.Copy(Logs, i, Logs, i + 1, tail);
-            Array.Copy(Entries, i, Entries, i + 1, tail);
+            Array.Copy(_starts, i, _starts, i + 1, tail);
+            Array.Copy(_counts, i, _counts, i + 1, tail);
+            Array.Copy(_logs, i, _logs, i + 1, tail);
+            Array.Copy(_entries, i, _entries, i + 1, tail);
         }
         Set(i, start, count, log, entry);
         Length++;
@@ -69,22 +75,21 @@ internal sealed class ExtentPage
         int tail = Length - i - n;
         if (tail > 0)
         {
-            Array.Copy(Starts, i + n, Starts, i, tail);
-            Array.Copy(Counts, i + n, Counts, i, tail);
-            Array.Copy(Logs, i + n, Logs, i, tail);
-            Array.Copy(Entries, i + n, Entries, i, tail);
+            Array.Copy(_starts, i + n, _starts, i, tail);
+            Array.Copy(_counts, i + n, _counts, i, tail);
+            Array.Copy(_logs, i + n, _logs, i, tail);
+            Array.Copy(_entries, i + n, _entries, i, tail);
         }
         Length -= n;
     }
 
-    /// <summary>Moves the extents from <paramref name="from"/> on to the (empty) page <paramref name="to"/>.</summary>
     internal void MoveTailTo(int from, ExtentPage to)
     {
         int n = Length - from;
-        Array.Copy(Starts, from, to.Starts, 0, n);
-        Array.Copy(Counts, from, to.Counts, 0, n);
-        Array.Copy(Logs, from, to.Logs, 0, n);
-        Array.Copy(Entries, from, to.Entries, 0, n);
+        Array.Copy(_starts, from, to._starts, 0, n);
+        Array.Copy(_counts, from, to._counts, 0, n);
+        Array.Copy(_logs, from, to._logs, 0, n);
+        Array.Copy(_entries, from, to._entries, 0, n);
         to.Length = n;
         Length = from;
     }
