@@ -138,7 +138,7 @@ public sealed class ExtentIndex
         get
         {
             var r = _root;
-            return 64 + 32 + 24L * 2 + (long)r.Keys.Length * 16 + (long)r.N * (48 + 4 * 24 + (long)_pageCapacity * (8 + 4 + 8 + 8));
+            return 64 + 32 + 24L * 3 + (long)r.Keys.Length * 16 + r.Summary.Length * 8L + r.N * ExtentPage.BytesFor(_pageCapacity);
         }
     }
 

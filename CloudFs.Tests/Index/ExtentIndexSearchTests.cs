@@ -73,4 +73,21 @@ public sealed class ExtentIndexSearchTests
         }
         IndexChecks.OwnExtentsMatch(snap, snapModel, "snapshot at the end");
     }
+
+    [Fact]
+    public void Pages_bigger_than_256_extents_search_their_longer_summary()
+    {
+        // Sequential writes fill pages to the brim: 300 extents need 19 summary slots, past the 16 one vector count reads.
+        var index = new ExtentIndex(pageCapacity: 300);
+        var model = new BlockModel(Blocks, null);
+        for (int i = 0; i < 2_400; i++)
+        {
+            index.Insert(i * 8, 5, 10_000 + i * 5, i);
+            model.Insert(i * 8, 5, 10_000 + i * 5, i);
+        }
+        index.Insert(4_003, 2, 777_000, 9_999);     // splits a full page in the middle
+        model.Insert(4_003, 2, 777_000, 9_999);
+        Assert.InRange(index.PageCount, 8, 10);
+        for (long b = 0; b < 2_400 * 8; b += 3) IndexChecks.LookupMatches(index, model, b, 1, $"block {b}");
+    }
 }
