@@ -19,8 +19,9 @@ public readonly record struct Extent(long Start, int Count, long LogBlock, long 
 }
 
 /// <summary>
-/// A two-level B+-tree: a root of (first start, page) pairs searched by binary search, over leaf pages of
-/// sorted, non-overlapping extents. Pages are copy-on-write between an index and its snapshots: each index
+/// A two-level B+-tree: a root of (first start, page) pairs over leaf pages of sorted, non-overlapping extents.
+/// Both levels are searched through a summary of every 16th key and then one run of 16 keys, so a random lookup
+/// on a big index waits for about one cold cache line of page data (see BENCHMARKS.md). Pages are copy-on-write between an index and its snapshots: each index
 /// carries an owner token, and a page whose token is not the index's own is copied before it is changed.
 /// No operation writes a page or root array another index can see, so a snapshot or branch parent may be read
 /// (looked up, enumerated, serialized) on other threads while the live index changes; a frozen index may even be
