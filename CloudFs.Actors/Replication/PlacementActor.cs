@@ -64,6 +64,13 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             OnMemberLost(u.Member.Address);
         });
         Receive<Akka.Cluster.ClusterEvent.ReachableMember>(r => _lost.Remove(r.Member.UniqueAddress));
+        // Downed (e.g. by the crash detector): fail over now, while the leader waits for the failure detector to see it
+        // unreachable before it can remove it.
+        Receive<Akka.Cluster.ClusterEvent.MemberDowned>(m =>
+        {
+            _lost.Add(m.Member.UniqueAddress);
+            OnMemberLost(m.Member.Address);
+        });
         Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(m =>
         {
             _lost.Add(m.Member.UniqueAddress);
@@ -117,7 +124,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         // A primary that becomes unreachable starts its volumes' failover at once, not at the next round.
         _cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
             typeof(Akka.Cluster.ClusterEvent.UnreachableMember), typeof(Akka.Cluster.ClusterEvent.ReachableMember),
-            typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+            typeof(Akka.Cluster.ClusterEvent.MemberRemoved), typeof(Akka.Cluster.ClusterEvent.MemberDowned));
     }
 
     protected override void PostStop() => _cluster.Unsubscribe(Self);
