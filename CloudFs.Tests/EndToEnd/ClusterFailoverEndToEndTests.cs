@@ -112,5 +112,14 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
         await HeadsAgree(volume, [0, 1, 2]);
         (await Tool.QemuIoReadOnly(_nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
         Assert.True(writeTook <= TimeSpan.FromSeconds(10), $"with a replica down a write took {writeTook.TotalSeconds:0.0} s");
+
+        // HTTP: a PUT to a node that is not the primary is redirected to the primary's node (SPEC.md).
+        var notPrimary = Enumerable.Range(0, 3).First(i => i != newPrimary);
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(30) };
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"{_nodes[notPrimary]!.HttpBase}/volumes/{volume}") { Content = new ByteArrayContent(new byte[512]) };
+        put.Content.Headers.ContentRange = new System.Net.Http.Headers.ContentRangeHeaderValue(0, 511, 64 << 20);
+        using var redirected = await http.SendAsync(put);
+        Assert.Equal(System.Net.HttpStatusCode.TemporaryRedirect, redirected.StatusCode);
+        Assert.StartsWith(_nodes[newPrimary]!.HttpBase, redirected.Headers.Location!.ToString());
     }
 }
