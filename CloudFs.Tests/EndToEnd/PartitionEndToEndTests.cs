@@ -1,0 +1,173 @@
+// Three real nodes, each in its own network namespace on one bridge (NetnsLab): a sync volume on all three, then
+// the primary is cut off the network. Its side must not acknowledge a sync write; the majority side fails over and
+// does; after healing (the old primary restarts when the split brain resolver downed it) there is one history: the
+// same head everywhere, every acknowledged write on every node, and a divergent suffix kept as a branch volume.
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace CloudFs.Tests.EndToEnd;
+
+// Alone, like the failover test: failover timing is measured on a machine not also running the rest of the suite.
+[CollectionDefinition(nameof(PartitionCollection), DisableParallelization = true)]
+public sealed class PartitionCollection;
+
+[Collection(nameof(PartitionCollection))]
+public sealed class PartitionEndToEndTests : IAsyncLifetime
+{
+    // The majority side must be writable again within this (failure detector 3-5 s, SBR stable-after 2 s, shard
+    // hand-off; ClusterFailoverEndToEndTests holds the 10 s goal for a crash, a partition is found only by timeouts).
+    private static readonly TimeSpan FailoverBound = TimeSpan.FromSeconds(15);
+    // How long the isolated primary gets to (wrongly) acknowledge a sync write.
+    private const string IsolatedWriteTimeout = "15";
+
+    private readonly TempDir _dir = new();
+    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+    private NetnsLab? _lab;
+    private string _seeds = "";
+
+    public async Task InitializeAsync()
+    {
+        _lab = await NetnsLab.CreateAsync(3);
+        _seeds = string.Join(",", Enumerable.Range(0, 3).Select(_lab.Address));
+        // Build (if needed) here, outside the namespaces, once.
+        (await Tool.CloudFs("--help")).AssertOk();
+        for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+        await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", _lab.Address(0))).Out.Contains("Count: 3"),
+            TimeSpan.FromSeconds(60), "three members");
+    }
+
+    private Task<NodeProcess> StartAsync(int i) =>
+        NodeProcess.StartInAsync(_lab!.Namespace(i), _lab.Address(i), _dir.File($"node{i}.log"), "--seeds", _seeds, "--size", "512M");
+
+    public async Task DisposeAsync()
+    {
+        // Processes first: a namespace with a process in it outlives `ip netns del`.
+        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        if (_lab is not null) await _lab.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(200);
+        }
+    }
+
+    private string Nbd(int i, string volume) => $"nbd://{_lab!.Address(i)}:10809/{volume}";
+
+    private string AllStderr() => string.Join("\n", _nodes.Select((n, i) => $"--- node {i}:\n{n?.Stderr}"));
+
+    private static async Task<JsonElement[]> Volumes(string contact)
+    {
+        var json = (await Tool.CloudFs("ls", "--json", "--contact", contact)).AssertOk().Out;
+        return [.. JsonDocument.Parse(json).RootElement.EnumerateArray()];
+    }
+
+    private static async Task<string> PrimaryOf(string volume, string contact)
+    {
+        foreach (var v in await Volumes(contact))
+            if (v.GetProperty("id").GetString() == volume) return v.GetProperty("primary").GetString()!;
+        Assert.Fail($"volume {volume} is not in `cloudfs ls`");
+        return "";
+    }
+
+    /// <summary>This node's /heads line of the volume, read from inside its namespace (works while it is cut off).</summary>
+    private async Task<string?> HeadInside(int i, string volume)
+    {
+        var r = await _lab!.ExecAsync(i, TimeSpan.FromSeconds(10), "curl", "-s", "--max-time", "2", $"http://{_lab.Address(i)}:8090/heads");
+        return r.Code != 0 ? null : r.Out.Split('\n').FirstOrDefault(l => l.StartsWith(volume + ":", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Partitioned_primary_cannot_acknowledge_sync_writes_and_healing_leaves_one_history()
+    {
+        var lab = _lab!;
+        var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", lab.Address(0))).AssertOk();
+        var volume = created.Out.Trim();
+        Assert.Matches("^[0-9a-f]{40}$", volume);
+        (await Tool.QemuIo(Nbd(1, volume), "write -P 0x5a 0 1M", "flush")).AssertOk();
+        string[] heads = [];
+        await Until(async () =>
+        {
+            heads = await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)));
+            return heads.Distinct().Count() == 1 && !heads[0].StartsWith(volume + ":" + volume, StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(30), $"the same head of {volume} on all three");
+        var headBefore = heads[0];
+
+        var primaryHost = await PrimaryOf(volume, lab.Address(0));
+        var primary = Array.FindIndex(_nodes, n => n!.HostId == primaryHost);
+        Assert.True(primary >= 0, "the primary is none of the three nodes");
+        var majority = Enumerable.Range(0, 3).Where(i => i != primary).ToArray();
+
+        await lab.CutAsync(primary);
+
+        // The isolated primary: a sync write through its own NBD (from inside its namespace) is never acknowledged.
+        var isolated = lab.ExecAsync(primary, TimeSpan.FromSeconds(60), "timeout", IsolatedWriteTimeout,
+            "qemu-io", "-f", "raw", "-c", "write -P 0xee 2M 64k", "-c", "flush", Nbd(primary, volume));
+        // Meanwhile its head, as long as it answers: a changed head is a suffix the majority never saw.
+        string? isolatedHead = null;
+        var watch = Task.Run(async () =>
+        {
+            while (!isolated.IsCompleted)
+            {
+                if (await HeadInside(primary, volume) is { } h) isolatedHead = h;
+                await Task.Delay(300);
+            }
+        });
+
+        // The majority side fails over and acknowledges a write.
+        var clock = Stopwatch.StartNew();
+        ToolResult last = null!;
+        await Until(async () => (last = await Tool.QemuIo(Nbd(majority[0], volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
+            TimeSpan.FromSeconds(60), $"a sync write through the majority side (last: {last?.Err})\n{AllStderr()}");
+        var failover = clock.Elapsed;
+
+        var isolatedResult = await isolated;
+        await watch;
+        Assert.True(isolatedResult.Code != 0, $"the isolated primary acknowledged a sync write:\n{isolatedResult}");
+        (await Tool.QemuIoReadOnly(Nbd(majority[1], volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k")).AssertOk();
+        Assert.True(failover <= FailoverBound, $"the majority side was writable only after {failover.TotalSeconds:0.0} s\n{AllStderr()}");
+
+        // Heal. The old primary comes back as a member: restarted if the split brain resolver downed it (an Akka
+        // member that was downed cannot rejoin without a restart).
+        await lab.HealAsync(primary);
+        var old = _nodes[primary]!;
+        await Until(async () => old.HasExited || (await Tool.CloudFs("cluster", "show", "--contact", lab.Address(majority[0]))).Out.Contains("Count: 3"),
+            TimeSpan.FromSeconds(60), "the old primary either rejoins or stops after being downed");
+        if (old.HasExited)
+        {
+            var oldStderr = old.Stderr;
+            await old.DisposeAsync();
+            _nodes[primary] = null;
+            _nodes[primary] = await StartAsync(primary);
+            await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", lab.Address(majority[0]))).Out.Contains("Count: 3"),
+                TimeSpan.FromSeconds(60), $"the restarted old primary rejoins\n{oldStderr}\n{AllStderr()}");
+        }
+
+        // One history: the same head on all three, past the failover write, and every acknowledged write everywhere.
+        await Until(async () =>
+        {
+            heads = await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)));
+            return heads.Distinct().Count() == 1 && heads[0] != headBefore;
+        }, TimeSpan.FromSeconds(60), $"one head of {volume} on all three after healing (last: {string.Join(" ", heads)})\n{AllStderr()}");
+        for (var i = 0; i < 3; i++)
+            (await Tool.QemuIoReadOnly(Nbd(i, volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k")).AssertOk();
+
+        // A suffix the isolated primary appended on its own is not lost: it is a separate branch volume in `cloudfs ls`.
+        var listed = await Volumes(lab.Address(majority[0]));
+        if (isolatedHead is not null && isolatedHead != headBefore)
+        {
+            var others = listed.Where(v => v.GetProperty("id").GetString() != volume).ToArray();
+            Assert.True(others.Length >= 1, $"the isolated primary's head moved to {isolatedHead}, but `cloudfs ls` shows no branch:\n" +
+                string.Join("\n", listed.Select(v => v.ToString())) + "\n" + AllStderr());
+        }
+        else
+        {
+            Assert.Single(listed);
+        }
+    }
+}
