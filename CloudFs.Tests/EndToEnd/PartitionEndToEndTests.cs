@@ -168,8 +168,11 @@ public sealed class PartitionEndToEndTests(ITestOutputHelper output) : IAsyncLif
         // The majority side fails over and acknowledges a write.
         var clock = Stopwatch.StartNew();
         ToolResult last = null!;
-        await Until(async () => (last = await Tool.QemuIo(Nbd(majority[0], volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
-            TimeSpan.FromSeconds(60), () => $"a sync write through the majority side (last: {last?.Err})\n{AllStderr()}");
+        // Each attempt bounded (like a client that reconnects): one that went to the old primary before the view change
+        // may wait for its replicas far longer than the volume takes to become writable again.
+        await Until(async () => (last = await Tool.RunAsync("timeout", ["5", Tool.Require("qemu-io"), "-f", "raw", "-c", "write -P 0x7c 8M 64k", "-c", "flush",
+                Nbd(majority[0], volume)], TimeSpan.FromSeconds(30))).Code == 0,
+            TimeSpan.FromSeconds(60), () => $"a sync write through the majority side (last: {last})\n{AllStderr()}");
         var failover = clock.Elapsed;
 
         var isolatedResult = await isolated;
