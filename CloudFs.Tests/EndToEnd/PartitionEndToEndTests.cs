@@ -14,8 +14,12 @@ namespace CloudFs.Tests.EndToEnd;
 public sealed class PartitionCollection;
 
 [Collection(nameof(PartitionCollection))]
-public sealed class PartitionEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
+    // The log lines that say why a node stopped (downed by the split brain resolver, quarantined ...).
+    [System.Text.RegularExpressions.GeneratedRegex(@"UNREACHABLE|SBR took|as \[Down\]|marked as DOWN|[Qq]uarantin|stopped unexpectedly|Exiting with")]
+    private static partial System.Text.RegularExpressions.Regex WhyStopped();
+
     // The majority side must be writable again within this (failure detector 3-5 s, SBR stable-after 2 s, shard
     // hand-off; ClusterFailoverEndToEndTests holds the 10 s goal for a crash, a partition is found only by timeouts).
     private static readonly TimeSpan FailoverBound = TimeSpan.FromSeconds(15);
@@ -64,7 +68,9 @@ public sealed class PartitionEndToEndTests(ITestOutputHelper output) : IAsyncLif
                 if (_nodes[i] is not { HasExited: true } gone) continue;
                 stopped.Append($"--- node {i} before its restart:\n{gone.Stderr}\n");
                 Assert.True(restarts[i]++ < 2, $"node {i} stopped a third time while waiting for {what}\n{stopped}");
-                output.WriteLine($"node {i} stopped (exit {gone.ExitCode}) while waiting for {what}; restarting it");
+                output.WriteLine($"node {i} stopped (exit {gone.ExitCode}) while waiting for {what}; restarting it. Why:");
+                foreach (var line in gone.Stderr.Split('\n').Where(l => WhyStopped().IsMatch(l)))
+                    output.WriteLine("  " + (line.Length > 400 ? line[..400] : line));
                 await gone.DisposeAsync();
                 _nodes[i] = null;
                 _nodes[i] = await StartAsync(i);
@@ -207,8 +213,13 @@ public sealed class PartitionEndToEndTests(ITestOutputHelper output) : IAsyncLif
         if (isolatedHead is not null && isolatedHead != headBefore)
         {
             var others = listed.Where(v => v.GetProperty("id").GetString() != volume).ToArray();
-            Assert.True(others.Length >= 1, $"the isolated primary's head moved to {isolatedHead}, but `cloudfs ls` shows no branch:\n" +
+            Assert.True(others.Length == 1, $"the isolated primary's head moved to {isolatedHead}, but `cloudfs ls` shows no one branch:\n" +
                 string.Join("\n", listed.Select(v => v.ToString())) + "\n" + AllStderr());
+            // The branch holds what the isolated primary wrote (on top of the common history); the volume does not.
+            var branch = others[0].GetProperty("id").GetString()!;
+            var readBranch = await Tool.QemuIoReadOnly(Nbd(primary, branch), "read -P 0xee 2M 64k", "read -P 0x5a 0 1M");
+            Assert.True(readBranch.Code == 0, $"the branch {branch} does not hold the isolated primary's write:\n{readBranch}\n{AllStderr()}");
+            (await Tool.QemuIoReadOnly(Nbd(majority[0], volume), "read -P 0 2M 64k")).AssertOk();
         }
         else
         {
