@@ -67,22 +67,15 @@ public sealed partial class LogStore : IAppendSink
     /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/>, frozen, as the parent of a new branch.</summary>
     private ExtentIndex BranchIndex(VolumeState src, long lsn)
     {
+        long oldest;
         lock (src.IndexLock)
-            if (lsn == src.Lsn) return src.Index.Branch();
-        // An older version: rebuild its index by replaying the headers of entries 1..lsn (no data is read).
-        ExtentIndex rebuilt;
-        LsnTable lsns;
-        lock (src.IndexLock) { rebuilt = src.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex(); lsns = src.Lsns; }
-        if (lsn < src.OldestStreamableLsn) throw new VersionCompactedException(VersionChain.PublicOf(Id160.Zero), src.OldestStreamableLsn);
-        var meta = new byte[EntryHeader.Size * 17];
-        for (long l = 1; l <= lsn; l++)
         {
-            long block;
-            lock (src.IndexLock) block = lsns.BlockOf(l);
-            var h = ReadEntryMeta(block, meta, src.BaseId);
-            IndexEntry(rebuilt, meta, h, block);
+            if (lsn == src.Lsn) return src.Index.Branch();
+            oldest = src.OldestStreamableLsn;
         }
-        return rebuilt.Branch();
+        // An older version: rebuilt from the headers of entries 1..lsn (no data is read), so all of them must be there.
+        if (oldest > 1) throw new VersionCompactedException(src.BaseId, oldest);
+        return IndexAt(src, lsn).Index.Branch();
     }
 
     /// <summary>
@@ -229,6 +222,7 @@ public sealed partial class LogStore : IAppendSink
         if (e.Kind is EntryKind.Relocation or EntryKind.Rewind) return;
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
+        OfferToLiveTails(v, e);
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;
         // A subscriber's failure must not turn a written entry into a failed append.
@@ -236,6 +230,9 @@ public sealed partial class LogStore : IAppendSink
         catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
     }
 
-    /// <summary>Raised after an entry is appended (in log order), for live streams and replicas.</summary>
+    /// <summary>
+    /// Raised after an entry is appended (in log order), for live streams and replicas. For a Rewind (a fork split) the
+    /// lsn and version are the entry the volume went back to.
+    /// </summary>
     public event Action<EntryHeaderInfo>? EntryAppended;
 }

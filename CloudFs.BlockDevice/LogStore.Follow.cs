@@ -16,6 +16,17 @@ public sealed partial class LogStore
     /// <summary>Flushes admitted but not yet durable before admission waits (bounds what a slow device queues up).</summary>
     private const int LiveFlushesInFlight = 4;
 
+    /// <summary>The live tails of the following streams open now (few: one per replica of a volume held here).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<LiveTail, byte> _liveTails = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>Completion thread, before followers are woken: each following stream of the volume keeps a copy.</summary>
+    private void OfferToLiveTails(Volumes.VolumeState v, EntryItem e)
+    {
+        if (_liveTails.IsEmpty) return;
+        foreach (var tail in _liveTails.Keys)
+            if (tail.Volume == v.BaseId) tail.Offer(e.Lsn, e.Buffer.Span);
+    }
+
     /// <summary>One item from the reader: a verified entry, or why the stream stops (Buffer null).</summary>
     private readonly record struct StreamedEntry(EntryBuffer? Buffer, EntryHeader Header, string? Error);
 
@@ -26,7 +37,8 @@ public sealed partial class LogStore
     /// durable head when it grew (entries already held count: they are durable here too). Runs until the source ends, a
     /// bad entry, or <paramref name="ct"/>; on cancellation what was applied is still made durable and reported, then
     /// <see cref="OperationCanceledException"/> is thrown. A source that fails (I/O error) ends it like a truncated
-    /// stream: an <see cref="ApplyResult"/> whose Error says so. IsFork is set exactly when the refused entry conflicts
+    /// stream: an <see cref="ApplyResult"/> whose Error says so. On return a read of the source may still be pending
+    /// (when the source ignores cancellation); disposing the source ends it. IsFork is set exactly when the refused entry conflicts
     /// with the chain held here (another version at a held lsn, or a next lsn that does not chain onto the head).
     /// </summary>
     public async Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, CancellationToken ct = default)
@@ -35,7 +47,7 @@ public sealed partial class LogStore
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(onDurable);
         var channel = Channel.CreateBounded<StreamedEntry>(new BoundedChannelOptions(LiveReadAhead) { SingleReader = true, SingleWriter = true });
-        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var stopReading = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var reader = Task.Run(() => ReadVerifiedEntriesAsync(source, channel.Writer, stopReading.Token), CancellationToken.None);
 
         long applied = 0, index = 0, batchBytes = 0;
@@ -79,7 +91,13 @@ public sealed partial class LogStore
             heads.Clear();
             batchBytes = 0;
             dirty = false;
+            while (inFlight.TryPeek(out var done) && done.IsCompleted) _ = inFlight.Dequeue();
         }
+
+        // A device slower than the source: admission waits for the oldest flush instead of queueing without bound.
+        Task TooManyFlushes() => inFlight.Count <= LiveFlushesInFlight
+            ? Task.CompletedTask
+            : inFlight.Dequeue().ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         void NoteHead(EntryHeader h)
         {
@@ -90,15 +108,24 @@ public sealed partial class LogStore
             dirty = true;
         }
 
+        Task<bool>? waiting = null;
         try
         {
             while (!last.IsFaulted)
             {
                 if (!channel.Reader.TryRead(out var next))
                 {
-                    // The source has nothing ready: make what was admitted durable now, not when more arrives.
-                    FlushPoint();
-                    if (!await channel.Reader.WaitToReadAsync(ct).ConfigureAwait(false)) break;
+                    // The source has nothing ready: make what was admitted durable now, not when more arrives. While
+                    // a flush is in flight, what arrives meanwhile waits for the next one (group commit: one fdatasync
+                    // for all of it instead of one per entry).
+                    if (last.IsCompleted) FlushPoint();
+                    waiting ??= channel.Reader.WaitToReadAsync(ct).AsTask();
+                    if (dirty) await Task.WhenAny(waiting, last).ConfigureAwait(false);
+                    else await waiting.ConfigureAwait(false);
+                    if (!waiting.IsCompleted) continue;
+                    var more = await waiting.ConfigureAwait(false);
+                    waiting = null;
+                    if (!more) break;
                     continue;
                 }
                 if (next.Error is not null) { error = next.Error; break; }
@@ -125,17 +152,20 @@ public sealed partial class LogStore
                 batchBytes += h.TotalBytes;
                 if (batch.Count < LiveFlushEntries && batchBytes < LiveFlushBytes) continue;
                 FlushPoint();
-                while (inFlight.TryPeek(out var done) && done.IsCompleted) _ = inFlight.Dequeue();
-                if (inFlight.Count > LiveFlushesInFlight)
-                    await inFlight.Dequeue().ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+                await TooManyFlushes().ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { cancelled = true; }
         finally
         {
+            // Not awaited: a source whose read ignores cancellation would hold this up until the caller disposes it.
             await stopReading.CancelAsync().ConfigureAwait(false);
-            await reader.ConfigureAwait(false);
-            while (channel.Reader.TryRead(out var left)) left.Buffer?.Dispose();
+            _ = reader.ContinueWith(r =>
+            {
+                if (r.Exception is { } ex) _options.Log?.Invoke($"a live apply's stream reader failed: {ex.GetBaseException().Message}");
+                while (channel.Reader.TryRead(out var left)) left.Buffer?.Dispose();
+                stopReading.Dispose();
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
         // Everything applied so far becomes durable and is reported, even when the stream stopped at a bad entry.
         FlushPoint();

@@ -36,9 +36,9 @@ public sealed partial class LogStore
     /// Keeps the entries of <paramref name="volume"/> after <paramref name="keepLsn"/> (a divergent suffix) as a new
     /// writable branch of the current head, which reads exactly as the volume reads now, and rewinds the volume to
     /// <paramref name="keepLsn"/>: index, lsn table and heads as they were then, no longer writable here (its secret is
-    /// dropped, in memory and in the key file). Durable on return and across a crash at any point: the branch entry is
-    /// written first, then the secret is gone, then a Rewind entry; a split interrupted before the rewind is durable is
-    /// finished by calling this again (it reuses the unwritten branch). Entries of the other chain from keepLsn+1 then
+    /// dropped, in memory and in the key file). Durable on return and across a crash at any point: the secret goes first
+    /// (nothing more chains onto the suffix), then the branch entry is written, then a Rewind entry; a split interrupted
+    /// before the rewind is durable is finished by calling this again (it reuses the unwritten branch). Entries of the other chain from keepLsn+1 then
     /// apply. Appends to the volume must not race with this (the split fails, rewinding nothing, if the head moves).
     /// Returns the branch. Throws <see cref="InvalidRangeException"/> unless 1 &lt;= keepLsn &lt; head, and
     /// <see cref="VersionCompactedException"/> when compaction reclaimed headers the rewound index must be rebuilt from.
@@ -100,15 +100,30 @@ public sealed partial class LogStore
         ExtentIndex index;
         lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        using var window = new HeaderWindow(_device, meta.Length);
         EntryHeader h = default;
         for (long l = 1; l <= lsn; l++)
         {
             long block;
             lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
-            h = HeaderAt(vol, block, l, meta);
+            h = CheckedHeader(vol, window.At(block), block, l, meta);
             IndexEntry(index, meta, h, block);
         }
         return (index, h);
+    }
+
+    /// <summary>Parses and checks (header CRC, lsn, volume) the entry whose log starts at <paramref name="s"/>; its meta goes to <paramref name="meta"/>.</summary>
+    private static EntryHeader CheckedHeader(VolumeState vol, ReadOnlySpan<byte> s, long block, long lsn, byte[] meta)
+    {
+        if (!EntryHeader.TryParse(s, out var h, out var err))
+            throw new DataCorruptionException(vol.BaseId, 0, 0, $"the entry header at log block {block} is unreadable: {err}");
+        var metaLen = EntryHeader.Size * h.MetaSectors;
+        if (metaLen > s.Length || !EntryCodec.HeaderCrcMatches(s[..metaLen]))
+            throw new DataCorruptionException(vol.BaseId, h.FirstBlock * BlockSize, (long)h.BlockCount * BlockSize, $"the entry header at log block {block} fails its checksum");
+        if (h.Lsn != lsn || h.Volume != vol.BaseId)
+            throw new DataCorruptionException(vol.BaseId, 0, 0, $"the entry at log block {block} is not lsn {lsn} of the volume");
+        s[..metaLen].CopyTo(meta);
+        return h;
     }
 
     /// <summary>The checked header (and CRC table, into <paramref name="meta"/>) of the volume's entry <paramref name="lsn"/>.</summary>
@@ -177,6 +192,11 @@ public sealed partial class LogStore
             vol.HeadDigest = keep.Digest;
         }
         _changedSinceCheckpoint = true;
+        foreach (var tail in _liveTails.Keys)
+            if (tail.Volume == vol.BaseId) tail.Clear();
+        // Live streams of the volume wake up and end (their chain was abandoned); no one listens during recovery.
+        try { EntryAppended?.Invoke(new EntryHeaderInfo(vol.BaseId, keep.Lsn, EntryKind.Rewind, keep.Version, 0, 0, Now)); }
+        catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
     }
 
     /// <summary>Recovery: a rewind applies only to the exact head it names, and only when the entry it keeps is the one it names.</summary>

@@ -36,10 +36,13 @@ public sealed partial class LogStore
         if (afterLsn + 1 < oldest) throw new VersionCompactedException(version ?? vol.BaseId, oldest);
         Channel<long>? wake = null;
         Action<EntryHeaderInfo>? handler = null;
+        LiveTail? tail = null;
         if (follow)
         {
             wake = Channel.CreateBounded<long>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
             handler = info => { if (info.Volume == volume) wake.Writer.TryWrite(info.Lsn); };
+            tail = new LiveTail(volume);
+            _liveTails.TryAdd(tail, 0);
             EntryAppended += handler;
         }
         try
@@ -49,9 +52,17 @@ public sealed partial class LogStore
             {
                 long head;
                 lock (vol.IndexLock) head = vol.Lsn;
+                // A fork split rewound the volume below what was sent: the rest of this chain is not the volume's any more.
+                if (head < next - 1) break;
                 for (; next <= head; next++)
                 {
                     ct.ThrowIfCancellationRequested();
+                    if (tail?.Take(next) is { } kept)
+                    {
+                        try { await destination.WriteAsync(kept.Array.AsMemory(0, kept.Length), ct).ConfigureAwait(false); }
+                        finally { LiveTail.Return(kept.Array); }
+                        continue;
+                    }
                     var bytes = ReadEntryForStream(vol, next);
                     await destination.WriteAsync(bytes, ct).ConfigureAwait(false);
                 }
@@ -64,6 +75,7 @@ public sealed partial class LogStore
         finally
         {
             if (handler is not null) EntryAppended -= handler;
+            if (tail is not null) { _liveTails.TryRemove(tail, out _); tail.Clear(); }
         }
     }
 

@@ -101,6 +101,31 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     public static void Nuke(string path) => LogDevice.Nuke(path);
 
     public Id160 HostId => _layout.HostId;
+
+    /// <summary>
+    /// The host id in the header of the device or file at <paramref name="path"/>, read without opening it for the log
+    /// (a node announces it before it opens its log); null when there is no such file or it is not formatted.
+    /// </summary>
+    public static Id160? PeekHostId(string path)
+    {
+        try
+        {
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var page = new byte[AlignedBuffer.Alignment];
+            var got = 0;
+            while (got < page.Length)
+            {
+                var n = fs.Read(page, got, page.Length - got);
+                if (n == 0) return null;
+                got += n;
+            }
+            return Format.DeviceHeader.TryDecode(page, out var header, out _) ? header.HostId : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
     public Guid DeviceId => _layout.DeviceId;
     /// <summary>True when the device is driven with O_DIRECT, false on the buffered fallback.</summary>
     public bool IsDirectIo => _device.IsDirectIo;

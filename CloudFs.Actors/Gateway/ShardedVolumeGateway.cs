@@ -22,6 +22,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     /// <summary>Largest block payload of one remote message.</summary>
     public const int RemoteChunk = 1 << 20;
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxAttemptInterval = TimeSpan.FromSeconds(8);
 
     // Listing needs no actor: the volumes this node holds are in its engine.
     public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => Task.FromResult(store.ListVolumes());
@@ -98,28 +99,47 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     {
         var deadline = DateTime.UtcNow + timeout;
         // A replicated volume's primary may be a host that just died: its shard stays allocated there until the
-        // cluster removes it, and a request sent there is lost. Such requests are asked again after a short attempt
-        // timeout (a block write or read may be repeated safely), until the whole ask timeout has passed.
+        // cluster removes it, and a request sent there is lost. So when no answer came within attemptTimeout the
+        // request is sent again (and again after 2x, 4x ... that time), while the earlier attempts are still awaited:
+        // a primary that is only slow still answers, a dead one is replaced by the failover. Repeating a block write
+        // or read is harmless, and messages to one actor keep their order.
         var retry = placement is not null && Replicated(volume);
+        var asks = new List<Task<object>>();
+        var interval = attemptTimeout;
+        var nextAttempt = DateTime.UtcNow;
         while (true)
         {
-            var left = deadline - DateTime.UtcNow;
+            var now = DateTime.UtcNow;
+            var left = deadline - now;
             if (left <= TimeSpan.Zero) throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s");
-            var attempt = retry && left > attemptTimeout ? attemptTimeout : left;
+            if (now >= nextAttempt)
+            {
+                asks.Add(region.Ask<object>(message, left, ct));
+                nextAttempt = retry ? now + interval : DateTime.MaxValue;
+                if (interval < MaxAttemptInterval) interval += interval;
+            }
+            var wait = nextAttempt == DateTime.MaxValue || nextAttempt - now > left ? left : nextAttempt - now;
+            var timer = Task.Delay(wait, ct);
+            var first = await Task.WhenAny(asks.Append<Task>(timer)).ConfigureAwait(false);
+            if (first == timer) { await timer.ConfigureAwait(false); continue; }
+            var ask = (Task<object>)first;
+            asks.Remove(ask);
             object reply;
             try
             {
-                reply = await region.Ask<object>(message, attempt, ct).ConfigureAwait(false);
+                reply = await ask.ConfigureAwait(false);
             }
             catch (AskTimeoutException e)
             {
-                if (retry && DateTime.UtcNow < deadline) continue;
+                if (asks.Count > 0) continue;
                 throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s", e);
             }
             // While a failover moves the volume, the old or a not-yet-current actor answers "not the primary".
-            if (reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary } && placement is not null && Replicated(volume) && DateTime.UtcNow + RetryDelay < deadline)
+            if (reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary } && retry && DateTime.UtcNow + RetryDelay < deadline)
             {
                 await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
+                nextAttempt = DateTime.UtcNow;
+                interval = attemptTimeout;
                 continue;
             }
             return reply;

@@ -133,7 +133,10 @@ public sealed class ManagementActor : ReceiveActor
         {
             var reachable = !state.Unreachable.Contains(m);
             return new MemberLine(m.Address.ToString(), m.Roles.OrderBy(r => r, StringComparer.Ordinal).ToArray(),
-                m.Status.ToString(), reachable ? "Reachable" : "Unreachable", reachable ? await HostIdOf(m.Address) : "-");
+                m.Status.ToString(), reachable ? "Reachable" : "Unreachable",
+                m.Roles.FirstOrDefault(r => r.StartsWith(CloudFsConfig.HostRolePrefix, StringComparison.Ordinal)) is { } role
+                    ? role[CloudFsConfig.HostRolePrefix.Length..]
+                    : reachable ? await HostIdOf(m.Address) : "-");
         }));
         return new ClusterMembers(lines, state.Leader?.ToString(), _cluster.SelfAddress.ToString());
     }

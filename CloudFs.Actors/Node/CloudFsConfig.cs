@@ -60,6 +60,25 @@ public static class CloudFsConfig
             .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig());
     }
 
+    /// <summary>Prefix of the cluster role every member carries: "host:" and its host id.</summary>
+    public const string HostRolePrefix = "host:";
+
+    /// <summary>
+    /// Each member carries its host id as the cluster role "host:&lt;id&gt;", so every member knows every host id from
+    /// gossip. The id is the one given, else the one in the device header, else a fresh one the log is then formatted
+    /// with (a different id for a formatted device is still refused when the log opens).
+    /// </summary>
+    public static Config WithHostRole(Config config)
+    {
+        var given = config.GetString("cloudfs.host-id", "");
+        var id = given.Length > 0 ? given : (LogStore.PeekHostId(config.GetString("cloudfs.device")) ?? Id160.Random()).ToString();
+        var roles = config.GetStringList("akka.cluster.roles", []).Where(r => !r.StartsWith(HostRolePrefix, StringComparison.Ordinal))
+            .Append(HostRolePrefix + id.ToLowerInvariant());
+        return ConfigurationFactory.ParseString(
+                $"cloudfs.host-id = \"{id}\"\nakka.cluster.roles = [{string.Join(", ", roles.Select(Quote))}]")
+            .WithFallback(config);
+    }
+
     /// <summary>The NodeOptions a config stands for (what the node really runs with).</summary>
     public static NodeOptions ToOptions(Config config, string? configFile)
     {

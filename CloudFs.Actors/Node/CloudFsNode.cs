@@ -36,7 +36,7 @@ public sealed class CloudFsNode : IAsyncDisposable
     /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and management.</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
-        var config = CloudFsConfig.Build(options);
+        var config = CloudFsConfig.WithHostRole(CloudFsConfig.Build(options));
         var system = ActorSystem.Create(SystemName, config);
         try
         {
@@ -69,8 +69,9 @@ public sealed class CloudFsNode : IAsyncDisposable
             // The placement singleton (on the oldest member) and this member's proxy to it.
             var placementSettings = new PlacementSettings(
                 config.GetTimeSpan("cloudfs.placement.tick", TimeSpan.FromSeconds(1)),
-                config.GetTimeSpan("cloudfs.placement.ask-timeout", TimeSpan.FromSeconds(2)),
-                config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)));
+                config.GetTimeSpan("cloudfs.placement.ask-timeout", TimeSpan.FromSeconds(3)),
+                config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)),
+                config.GetTimeSpan("cloudfs.placement.replace-after", TimeSpan.FromMinutes(10)));
             system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(placementSettings), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
             var placement = system.ActorOf(ClusterSingletonProxy.Props("/user/" + PlacementActor.Name,

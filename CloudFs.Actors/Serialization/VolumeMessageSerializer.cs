@@ -32,6 +32,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string PullManifest = "PE";
     private const string ChunkManifest = "EC";
     private const string ReplicaAckManifest = "RA";
+    private const string ChangeReplicasManifest = "CR";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -54,6 +55,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         PullEntries => PullManifest,
         EntryChunk => ChunkManifest,
         ReplicaAck => ReplicaAckManifest,
+        ChangeReplicaSet => ChangeReplicasManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -106,6 +108,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             m.Host.WriteTo(s[IdSize..]);
             BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Lsn);
         }),
+        ChangeReplicaSet m => ChangeReplicasToBinary(m),
         _ => throw Unknown(obj.GetType().FullName),
     };
 
@@ -130,6 +133,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 ChunkManifest => bytes.Length < 16
                     ? throw new SerializationException($"an entry chunk of {bytes.Length} bytes is too short")
                     : new EntryChunk(I64(bytes, 0), I64(bytes, 8), bytes.AsMemory(16)),
+                ChangeReplicasManifest => ChangeReplicasFromBinary(bytes),
                 ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 8)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize)),
                 _ => throw Unknown($"manifest '{manifest}'"),
             };
@@ -156,6 +160,23 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         MemoryMarshal.TryGetArray(m.Data, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
             ? segment.Array
             : m.Data.ToArray();
+
+    private static byte[] ChangeReplicasToBinary(ChangeReplicaSet m)
+    {
+        var buffer = new byte[IdSize * (1 + m.Replicas.Length)];
+        m.VolumeId.WriteTo(buffer);
+        for (var i = 0; i < m.Replicas.Length; i++) m.Replicas[i].WriteTo(buffer.AsSpan(IdSize * (1 + i)));
+        return buffer;
+    }
+
+    private static ChangeReplicaSet ChangeReplicasFromBinary(byte[] bytes)
+    {
+        if (bytes.Length < 2 * IdSize || bytes.Length % IdSize != 0)
+            throw new SerializationException($"a replica-set change of {bytes.Length} bytes is malformed");
+        var replicas = new Id160[bytes.Length / IdSize - 1];
+        for (var i = 0; i < replicas.Length; i++) replicas[i] = new Id160(bytes.AsSpan(IdSize * (1 + i)));
+        return new ChangeReplicaSet(new Id160(bytes), replicas);
+    }
 
     // The one copy of the entries: into the frame, after the two lsns.
     private static byte[] ChunkToBinary(EntryChunk m)

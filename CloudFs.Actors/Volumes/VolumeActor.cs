@@ -32,6 +32,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly Dictionary<Id160, long> _replicaAcks = new();
     private readonly Queue<(long Lsn, IActorRef ReplyTo)> _awaitingQuorum = new();
     private int _replicaCount = 1;
+    private bool _changingReplicas;
     private bool _recoveredFromHead;
     private long _replayedHeaders;
 
@@ -84,10 +85,38 @@ public sealed class VolumeActor : UntypedPersistentActor
         }
     }
 
+    /// <summary>A replica-set change ended; the actor then recovers afresh (its sequence numbers must include the
+    /// view-change entry the engine appended).</summary>
+    private sealed record ReplicaSetChangeEnded(IActorRef ReplyTo, VolumeInfo? Info, Exception? Error);
+
+    /// <summary>Thrown to restart (recover) the actor after its head moved outside the journal.</summary>
+    private sealed class HeadMovedException(string message) : Exception(message);
+
     protected override void OnCommand(object message)
     {
+        if (_changingReplicas)
+        {
+            // Everything waits until the view change is in the log; the restart that follows unstashes it.
+            if (message is ReplicaSetChangeEnded ended)
+            {
+                ended.ReplyTo.Tell(ended.Error is null ? new VolumeAck(ended.Info!.Lsn) : Failure(ended.Error));
+                throw new HeadMovedException($"volume {_persistenceId}: the replica set changed (a view change); recovering from the new head");
+            }
+            Stash.Stash();
+            return;
+        }
         switch (message)
         {
+            case ChangeReplicaSet c:
+                if (!_state.IsWritable) { Sender.Tell(Failure(new NotPrimaryException(_volume))); break; }
+                _changingReplicas = true;
+                var changeReplyTo = Sender;
+                // After every write in flight is in the log (the engine refuses a view change beside appends).
+                DeferAsync(c, _ => _store.TakeOverAsync(_volume, [], c.Replicas)
+                    .ContinueWith(t => new ReplicaSetChangeEnded(changeReplyTo, t.IsCompletedSuccessfully ? t.Result : null,
+                        t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException() ?? new OperationCanceledException()))
+                    .PipeTo(Self));
+                break;
             case Write w:
                 if (TakenOver()) break;
                 Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender);

@@ -7,11 +7,7 @@ using System.Text.Json;
 
 namespace CloudFs.Tests.EndToEnd;
 
-// Alone: the 10 s failover goal is measured on a machine not also running the rest of the suite.
-[CollectionDefinition(nameof(ClusterFailoverCollection), DisableParallelization = true)]
-public sealed class ClusterFailoverCollection;
-
-[Collection(nameof(ClusterFailoverCollection))]
+[Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
