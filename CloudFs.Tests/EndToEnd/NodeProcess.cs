@@ -27,11 +27,13 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
-    private NodeProcess(string listen, string device, IEnumerable<string> extra)
+    private NodeProcess(string listen, string device, IEnumerable<string> extra, string? netns = null)
     {
         Listen = listen;
         Device = device;
-        var psi = new ProcessStartInfo(Repo.CloudFsScript)
+        // In a network namespace: `ip netns exec NS ./cloudfs ...` execs the script in place, so the process (and
+        // its pid for SIGTERM/SIGKILL) is the node itself.
+        var psi = new ProcessStartInfo(netns is null ? Repo.CloudFsScript : Tool.Require("ip"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -39,6 +41,7 @@ internal sealed partial class NodeProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Repo.Root,
         };
+        if (netns is not null) foreach (var a in new[] { "netns", "exec", netns, Repo.CloudFsScript }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { "node", "--listen", listen, "--device", device }.Concat(extra)) psi.ArgumentList.Add(a);
         _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         _process.OutputDataReceived += (_, e) =>
@@ -53,10 +56,15 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the node and waits for its ready line; fails with the node's output when it does not come.</summary>
-    public static async Task<NodeProcess> StartAsync(string listen, string device, params string[] extra)
+    public static Task<NodeProcess> StartAsync(string listen, string device, params string[] extra) =>
+        StartInAsync(null, listen, device, extra);
+
+    /// <summary>As <see cref="StartAsync"/>, inside network namespace <paramref name="netns"/> (null: this one).
+    /// Run `./cloudfs --help` first so that the build happens outside the namespace.</summary>
+    public static async Task<NodeProcess> StartInAsync(string? netns, string listen, string device, params string[] extra)
     {
         var args = extra.Contains("--size") ? extra : [.. extra, "--size", "1G"];
-        var node = new NodeProcess(listen, device, args);
+        var node = new NodeProcess(listen, device, args, netns);
         node._process.Start();
         node._process.BeginOutputReadLine();
         node._process.BeginErrorReadLine();

@@ -1,5 +1,5 @@
-// Runs the external programs the end-to-end tests drive (cloudfs, qemu-io, qemu-img, nbdinfo, fio, curl) and
-// fails, naming the tool, when one is not installed.
+// Runs the external programs the end-to-end tests drive (cloudfs, qemu-io, qemu-img, nbdinfo, fio, curl, ip,
+// docker-compose) and fails, naming the tool, when one is not installed.
 using System.Diagnostics;
 using System.Text;
 
@@ -21,7 +21,8 @@ internal static class Tool
     private static readonly Dictionary<string, string> Packages = new()
     {
         ["qemu-io"] = "qemu-utils", ["qemu-img"] = "qemu-utils", ["nbdinfo"] = "libnbd-bin", ["nbdsh"] = "libnbd-bin",
-        ["fio"] = "fio", ["curl"] = "curl", ["bash"] = "bash",
+        ["fio"] = "fio", ["curl"] = "curl", ["bash"] = "bash", ["docker-compose"] = "docker-compose", ["ip"] = "iproute2",
+        ["timeout"] = "coreutils",
     };
 
     /// <summary>The tool's full path; a missing tool fails the test with its name (./run-tests installs them).</summary>

@@ -1,0 +1,46 @@
+// Validates docker-compose.yml with Debian's docker-compose 1.29 (`config` needs no Docker engine): the file parses,
+// and it describes three nodes that each listen on their own address and list all three as seeds (SPEC.md).
+namespace CloudFs.Tests.EndToEnd;
+
+public sealed class ComposeFileTests
+{
+    private static string ComposeFile => Path.Combine(Repo.Root, "docker-compose.yml");
+
+    [Fact]
+    public async Task Compose_file_is_valid_for_docker_compose()
+    {
+        var result = await Tool.RunAsync("docker-compose", ["-f", ComposeFile, "config", "-q"], TimeSpan.FromSeconds(60));
+        Assert.True(result.Code == 0, $"docker-compose rejects docker-compose.yml:\n{result}");
+        Assert.Equal("", result.Err.Trim());
+    }
+
+    [Fact]
+    public async Task Compose_file_runs_three_nodes_each_seeded_with_all_three()
+    {
+        var result = (await Tool.RunAsync("docker-compose", ["-f", ComposeFile, "config"], TimeSpan.FromSeconds(60))).AssertOk();
+        var services = ComposeServices.Parse(result.Out);
+        Assert.True(services.Count == 3, $"expected three services, found {services.Count}:\n{result.Out}");
+
+        var listens = new List<string>();
+        foreach (var s in services)
+        {
+            Assert.True(s.Command.Count > 0 && s.Command[0] == "node", $"{s.Name}: the command must be `cloudfs node ...`, is [{string.Join(' ', s.Command)}]");
+            var listen = s.Option("--listen");
+            Assert.True(listen is not null, $"{s.Name}: no --listen in [{string.Join(' ', s.Command)}]");
+            Assert.True(s.Addresses.Contains(listen), $"{s.Name}: listens on {listen} but its network address is [{string.Join(',', s.Addresses)}]");
+            listens.Add(listen!);
+            var device = s.Option("--device");
+            Assert.True(device is not null && device.StartsWith("/data/", StringComparison.Ordinal), $"{s.Name}: its log must be under /data, is {device}");
+            Assert.True(s.Volumes.Any(v => v.Split(':') is [_, "/data", ..]), $"{s.Name}: no volume mounted at /data: [{string.Join(", ", s.Volumes)}]");
+            Assert.True(s.Ports.Count > 0, $"{s.Name}: publishes no ports");
+        }
+        Assert.Equal(3, listens.Distinct().Count());
+        foreach (var s in services)
+        {
+            var seeds = s.Option("--seeds");
+            Assert.True(seeds is not null, $"{s.Name}: no --seeds in [{string.Join(' ', s.Command)}]");
+            var listed = seeds!.Split(',').Select(a => a.Split(':')[0]).Order().ToArray();
+            Assert.True(listed.SequenceEqual(listens.Order()), $"{s.Name}: --seeds {seeds} must list all three nodes ({string.Join(',', listens)})");
+        }
+    }
+}
