@@ -51,6 +51,18 @@ public sealed class HostAgent : ReceiveActor
         Receive<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
         Receive<ReleaseShare>(r => Reply(Sender, ReleaseAsync(r)));
         Receive<RequestShare>(r => Sender.Tell(SealFor(r)));
+        Receive<KeepShare>(k =>
+        {
+            try
+            {
+                _store.StoreShare(k.Share.ToShare());
+                Sender.Tell(new ShareKept(k.Share.Volume));
+            }
+            catch (Exception e) when (e is CloudFsException or FormatException)
+            {
+                Sender.Tell(new ControlFailed(e.Message));
+            }
+        });
         Receive<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
         Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));

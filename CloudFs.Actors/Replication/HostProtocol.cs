@@ -57,6 +57,10 @@ public sealed record ShareDto(string Volume, string Host, string View, byte[] Pa
 /// <summary>Failover, step two, on the other fenced replicas: this host's share, re-sealed for the new primary.</summary>
 public sealed record ReleaseShare(string Volume, string RecipientHost, byte[] RecipientKey) : IControlMessage;
 
+/// <summary>Keep this share (sealed for this host) in the key file; answered with <see cref="ShareKept"/> or a failure.</summary>
+public sealed record KeepShare(ShareDto Share) : IControlMessage;
+public sealed record ShareKept(string Volume) : IControlMessage;
+
 /// <summary>A replica asks the primary for its share of the current view (sealed for it); answered with a <see cref="ShareDto"/>.</summary>
 public sealed record RequestShare(string Volume, string Host, byte[] PublicKey) : IControlMessage;
 

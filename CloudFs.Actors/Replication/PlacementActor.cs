@@ -45,6 +45,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     // Replica hosts seen absent (not Up and reachable), since when; and volumes whose replica set is being changed.
     private readonly Dictionary<string, DateTime> _absentSince = new();
     private readonly HashSet<string> _replacing = new();
+    // A failover that failed is tried again no sooner than this (the next round, not in a tight loop).
+    private readonly Dictionary<string, DateTime> _failoverAfter = new();
     private readonly List<IActorRef> _listers = new();
     private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds)> _creates = new();
     private bool _gathering;
@@ -111,7 +113,11 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         Receive<FailoverEnded>(f =>
         {
             _failovers.Remove(f.Volume);
-            if (f.Error is not null) _log.Warning("failover of volume {0} failed: {1}", f.Volume, f.Error);
+            if (f.Error is not null)
+            {
+                _failoverAfter[f.Volume] = DateTime.UtcNow + _settings.Tick;
+                _log.Warning("failover of volume {0} failed: {1}", f.Volume, f.Error);
+            }
             else _log.Warning("volume {0} failed over to host {1}", f.Volume, f.NewPrimary);
             if (f.NewPrimary is not null && _volumes.TryGetValue(f.Volume, out var r)) _volumes[f.Volume] = r with { Primary = f.NewPrimary };
             Gather();
@@ -248,7 +254,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var primaryAddress = LiveAddressOf(r.Primary);
         if (primaryAddress is null)
         {
-            if (!_failovers.Contains(r.Id)) StartFailover(r);
+            if (!_failovers.Contains(r.Id) && (!_failoverAfter.TryGetValue(r.Id, out var after) || DateTime.UtcNow >= after)) StartFailover(r);
             return;
         }
         // Every other live replica follows the primary (idempotent; a replica that misses the volume pulls it whole).
@@ -336,6 +342,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 self.Tell(new Created(created, primary.HostId));
                 var waits = chosen.Skip(1).Select(async h =>
                 {
+                    // Its share of the secret first (a failover needs a majority of shares from the first write on),
+                    // then the volume itself.
+                    if (await Try(Agent(primary.Address).Ask<ShareDto>(new RequestShare(created.Id, h.HostId, h.PublicKey), timeout)).ConfigureAwait(false) is { } share)
+                        await Try(Agent(h.Address).Ask<ShareKept>(new KeepShare(share), timeout)).ConfigureAwait(false);
                     Agent(h.Address).Tell(new FollowVolume(created.Id));
                     var held = await Try(Agent(h.Address).Ask<object>(new AwaitVolume(created.Id, (long)createTimeout.TotalMilliseconds), createTimeout + timeout)).ConfigureAwait(false);
                     return held is VolumeHeld;

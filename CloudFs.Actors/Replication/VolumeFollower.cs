@@ -179,6 +179,7 @@ public sealed class VolumeFollower : ReceiveActor
         {
             case ShareDto share:
                 _store.StoreShare(share.ToShare());
+                _log.Info("replica of volume {0}: holds its share of the secret of view {1}", _volume, share.View);
                 break;
             case ControlFailed f:
                 _log.Warning("replica of volume {0}: no share of the secret from the primary: {1}", _volume, f.Reason);
