@@ -45,8 +45,9 @@ public sealed partial class LogStore
             await barrier.Done.Task.ConfigureAwait(false);
             var (live, runs) = Compactor.ScanLive(_layout, snapshot.Select(x => (x.Volume, x.Index)));
             var (states, _) = _segments.Copy();
+            var retained = RetainedSegments();
             var candidates = Enumerable.Range(0, states.Length)
-                .Where(i => states[i] == SegmentState.Used && 1.0 - (double)live[i] / _layout.SegmentSize >= _options.CompactionThreshold)
+                .Where(i => states[i] == SegmentState.Used && !retained.Contains(i) && 1.0 - (double)live[i] / _layout.SegmentSize >= _options.CompactionThreshold)
                 .OrderBy(i => live[i]).ToList();
             // Keep a free segment in hand for the copies: compacting into a full log would fail half way.
             var budget = Math.Max(0L, (long)(_segments.FreeCount - 1) * _layout.SegmentSize);

@@ -172,13 +172,14 @@ public sealed class HostAgent : ReceiveActor
 
     private object VersionAt(GetVersionAt g)
     {
+        if (!Id160.TryParse(g.Volume, out var volume) || _store.GetVolume(volume) is not { } info) return new VersionAnswer(null, 0);
         try
         {
-            return new VersionAnswer(_store.VersionAt(Id160.Parse(g.Volume), g.Lsn).ToString());
+            return new VersionAnswer(_store.VersionAt(volume, g.Lsn).ToString(), info.Lsn);
         }
-        catch (Exception e) when (e is CloudFsException or FormatException)
+        catch (CloudFsException)
         {
-            return new VersionAnswer(null);
+            return new VersionAnswer(null, info.Lsn);
         }
     }
 

@@ -74,7 +74,8 @@ public sealed record ChangeReplicas(string Volume, string[] Replicas) : IControl
 
 /// <summary>The public version at an lsn on this host (a returning replica looks for the common version); answered with <see cref="VersionAnswer"/>.</summary>
 public sealed record GetVersionAt(string Volume, long Lsn) : IControlMessage;
-public sealed record VersionAnswer(string? Version) : IControlMessage;
+/// <summary>Version null: no entry at that lsn here (beyond HeadLsn, or compacted away when at or below it).</summary>
+public sealed record VersionAnswer(string? Version, long HeadLsn) : IControlMessage;
 
 /// <summary>Any refusal between hosts: one clear sentence.</summary>
 public sealed record ControlFailed(string Reason) : IControlMessage;

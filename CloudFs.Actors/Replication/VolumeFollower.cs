@@ -169,7 +169,11 @@ public sealed class VolumeFollower : ReceiveActor
     private async Task<bool> SameAtAsync(ActorSelection agent, long lsn, CancellationToken ct)
     {
         var answer = await agent.Ask<VersionAnswer>(new GetVersionAt(_volume.ToString(), lsn), _settings.AskTimeout, ct).ConfigureAwait(false);
-        return answer.Version is { } v && v == _store.VersionAt(_volume, lsn).ToString();
+        if (answer.Version is not null) return answer.Version == _store.VersionAt(_volume, lsn).ToString();
+        // Beyond the primary's head: this host's entry there is not on its chain. At or below it: compacted away,
+        // which says nothing about a fork; never split on that.
+        if (lsn > answer.HeadLsn) return false;
+        throw new CloudFsException($"the primary no longer holds lsn {lsn} (compacted away); this replica cannot chain on and needs a full resync");
     }
 
     private async Task FetchShareAsync(ActorSelection agent, CancellationToken ct)

@@ -128,6 +128,8 @@ public sealed class VolumeActor : UntypedPersistentActor
             case ReplicaAck a:
                 if (!_replicaAcks.TryGetValue(a.Host, out var had) || a.Lsn > had) _replicaAcks[a.Host] = a.Lsn;
                 ReleaseQuorum();
+                // Compaction may drop what every other replica holds, never what one of them still needs.
+                if (_replicaAcks.Count >= _replicaCount - 1 && _replicaCount > 1) _store.SetStreamFloor(_volume, _replicaAcks.Values.Min());
                 break;
             case Flush:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
