@@ -70,7 +70,8 @@ public sealed class CloudFsNode : IAsyncDisposable
             var placementSettings = new PlacementSettings(
                 config.GetTimeSpan("cloudfs.placement.tick", TimeSpan.FromSeconds(1)),
                 config.GetTimeSpan("cloudfs.placement.ask-timeout", TimeSpan.FromSeconds(2)),
-                config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)));
+                config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)),
+                config.GetTimeSpan("cloudfs.placement.replace-after", TimeSpan.FromMinutes(10)));
             system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(placementSettings), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
             var placement = system.ActorOf(ClusterSingletonProxy.Props("/user/" + PlacementActor.Name,

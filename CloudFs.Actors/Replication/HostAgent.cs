@@ -53,6 +53,7 @@ public sealed class HostAgent : ReceiveActor
         Receive<RequestShare>(r => Sender.Tell(SealFor(r)));
         Receive<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
         Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
+        Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
         Receive<PullEntries>(p => Reply(Sender, PullAsync(p)));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(_ => { });
@@ -141,6 +142,16 @@ public sealed class HostAgent : ReceiveActor
         await StopFollowerAsync(volume).ConfigureAwait(false);
         var info = await _store.TakeOverAsync(volume, t.Shares.Select(s => s.ToShare()).ToArray(), t.Replicas.Select(Id160.Parse).ToArray()).ConfigureAwait(false);
         _log.Warning("took over volume {0} as its primary at lsn {1} (view {2})", volume, info.Lsn, info.ViewNumber);
+        return ToReport(info);
+    }
+
+    private async Task<object> ChangeReplicasAsync(ChangeReplicas c)
+    {
+        var volume = Id160.Parse(c.Volume);
+        if (!_store.IsWritable(volume)) return new ControlFailed($"host {_store.HostId} is not the primary of volume {volume}");
+        // The writer's own view change: its secret suffices (no shares), the new set is in the log from now on.
+        var info = await _store.TakeOverAsync(volume, [], c.Replicas.Select(Id160.Parse).ToArray()).ConfigureAwait(false);
+        _log.Warning("volume {0}: replica set is now {1} (view {2})", volume, string.Join(",", c.Replicas), info.ViewNumber);
         return ToReport(info);
     }
 

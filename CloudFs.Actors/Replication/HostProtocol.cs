@@ -64,6 +64,10 @@ public sealed record RequestShare(string Volume, string Host, byte[] PublicKey) 
 /// its new <see cref="VolumeReport"/>.</summary>
 public sealed record TakeOverVolume(string Volume, ShareDto[] Shares, string[] Replicas) : IControlMessage;
 
+/// <summary>On the primary: a view change that replaces the replica set (a lost host by a new one); answered with the
+/// new <see cref="VolumeReport"/>.</summary>
+public sealed record ChangeReplicas(string Volume, string[] Replicas) : IControlMessage;
+
 /// <summary>The public version at an lsn on this host (a returning replica looks for the common version); answered with <see cref="VersionAnswer"/>.</summary>
 public sealed record GetVersionAt(string Volume, long Lsn) : IControlMessage;
 public sealed record VersionAnswer(string? Version) : IControlMessage;

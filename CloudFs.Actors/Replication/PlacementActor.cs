@@ -10,9 +10,10 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Replication;
 
-public sealed record PlacementSettings(TimeSpan Tick, TimeSpan AskTimeout, TimeSpan CreateTimeout)
+/// <param name="ReplaceAfter">A replica host absent this long is replaced by another host, which streams the volume whole.</param>
+public sealed record PlacementSettings(TimeSpan Tick, TimeSpan AskTimeout, TimeSpan CreateTimeout, TimeSpan ReplaceAfter)
 {
-    public static readonly PlacementSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20));
+    public static readonly PlacementSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(20), TimeSpan.FromMinutes(10));
 }
 
 public sealed class PlacementActor : ReceiveActor, IWithTimers
@@ -31,6 +32,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private sealed record Gathered(IReadOnlyList<HostDescription> Hosts, IReadOnlyList<VolumeReports> Reports);
     private sealed record Created(VolumeReport Volume, string Primary);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
+    private sealed record ReplacementEnded(string Volume, string? Error);
 
     private readonly PlacementSettings _settings;
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
@@ -40,6 +42,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private Dictionary<string, VolumeRecord> _volumes = new();
     private readonly HashSet<string> _failovers = new();
     private readonly HashSet<Akka.Cluster.UniqueAddress> _lost = new();
+    // Replica hosts seen absent (not Up and reachable), since when; and volumes whose replica set is being changed.
+    private readonly Dictionary<string, DateTime> _absentSince = new();
+    private readonly HashSet<string> _replacing = new();
     private readonly List<IActorRef> _listers = new();
     private bool _gathering;
     private bool _gatheredOnce;
@@ -83,6 +88,12 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         {
             // Answered after a fresh round, so `cloudfs ls` right after a write shows its version.
             _listers.Add(Sender);
+            Gather();
+        });
+        Receive<ReplacementEnded>(r =>
+        {
+            _replacing.Remove(r.Volume);
+            if (r.Error is not null) _log.Warning("replacing a lost replica of volume {0} failed: {1}", r.Volume, r.Error);
             Gather();
         });
         Receive<FailoverEnded>(f =>
@@ -173,6 +184,11 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         _volumes = Merge(g.Reports, previous);
         foreach (var lister in _listers) lister.Tell(List());
         _listers.Clear();
+        var live = LiveAddresses();
+        var now = DateTime.UtcNow;
+        foreach (var (host, d) in _hosts)
+            if (live.Contains(d.Address)) _absentSince.Remove(host);
+            else _absentSince.TryAdd(host, now);
         foreach (var r in _volumes.Values) Reconcile(r);
     }
 
@@ -217,6 +233,44 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         foreach (var host in r.Replicas)
             if (host != r.Primary && LiveAddressOf(host) is { } address)
                 Agent(address).Tell(new FollowVolume(r.Id));
+        ReplaceLongAbsent(r, primaryAddress);
+    }
+
+    /// <summary>A replica host absent longer than ReplaceAfter is replaced by the nearest live host (XOR distance to
+    /// the volume id) outside the set: the primary records the new set with a view change, the new host streams it.</summary>
+    private void ReplaceLongAbsent(VolumeRecord r, string primaryAddress)
+    {
+        if (_replacing.Contains(r.Id)) return;
+        var now = DateTime.UtcNow;
+        var gone = r.Replicas.FirstOrDefault(h => h != r.Primary && _absentSince.TryGetValue(h, out var since) && now - since >= _settings.ReplaceAfter);
+        if (gone is null) return;
+        var candidates = LiveHosts().Where(h => h.FreeBytes > 0 && !r.Replicas.Contains(h.HostId)).Select(h => Id160.Parse(h.HostId));
+        var chosen = Placement.Nearest(Id160.Parse(r.Id), candidates, 1);
+        if (chosen.Count == 0) return;
+        var replacement = chosen[0].ToString();
+        var replicas = r.Replicas.Select(h => h == gone ? replacement : h).ToArray();
+        _replacing.Add(r.Id);
+        _log.Warning("volume {0}: replica host {1} has been away for {2:0} s; replacing it with {3}", r.Id, gone,
+            (now - _absentSince[gone]).TotalSeconds, replacement);
+        var self = Self;
+        var timeout = _settings.AskTimeout;
+        var newAddress = _hosts[replacement].Address;
+        _ = Run();
+
+        async Task Run()
+        {
+            try
+            {
+                var reply = await Agent(primaryAddress).Ask<object>(new ChangeReplicas(r.Id, replicas), timeout * 5).ConfigureAwait(false);
+                if (reply is not VolumeReport) { self.Tell(new ReplacementEnded(r.Id, (reply as ControlFailed)?.Reason ?? reply.GetType().Name)); return; }
+                Agent(newAddress).Tell(new FollowVolume(r.Id));
+                self.Tell(new ReplacementEnded(r.Id, null));
+            }
+            catch (Exception e)
+            {
+                self.Tell(new ReplacementEnded(r.Id, e.GetBaseException().Message));
+            }
+        }
     }
 
     // ---- creation: prepare on every chosen host, commit on the primary, then the replicas follow ----

@@ -104,6 +104,9 @@ public sealed class VolumeFollower : ReceiveActor
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var host = _store.HostId;
         var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => _volumes.Tell(new ReplicaAck(_volume, host, p.Lsn)), stop.Token);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long moved = 0, from = after;
+        var caughtUp = false;
         try
         {
             while (!apply.IsCompleted)
@@ -117,9 +120,19 @@ public sealed class VolumeFollower : ReceiveActor
                     _settings.AskTimeout + _settings.PollWait, ct).ConfigureAwait(false);
                 if (reply is ControlFailed f) throw new CloudFsException($"the primary refused the pull: {f.Reason}");
                 if (reply is not EntryChunk chunk) throw new CloudFsException($"unexpected answer {reply.GetType().Name} to a pull");
-                if (chunk.Data.Length == 0) continue;
-                await pipe.Writer.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
-                after = chunk.LastLsn;
+                if (chunk.Data.Length > 0)
+                {
+                    await pipe.Writer.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
+                    after = chunk.LastLsn;
+                    moved += chunk.Data.Length;
+                }
+                if (!caughtUp && chunk.LastLsn >= chunk.HeadLsn)
+                {
+                    // Only the missing suffix moves: report how much that was.
+                    caughtUp = true;
+                    _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
+                        _volume, moved, from + 1, after, clock.Elapsed.TotalSeconds);
+                }
             }
         }
         finally

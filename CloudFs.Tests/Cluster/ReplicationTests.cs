@@ -124,6 +124,34 @@ public sealed class ReplicationTests
         await AssertBytes(volume, everyone, 1 << 20, more);
         Assert.True(took < TimeSpan.FromSeconds(40), $"failover took {took.TotalSeconds:0.0} s");
     }
+
+    [Fact]
+    public async Task A_replica_host_away_past_replace_after_is_replaced_and_the_new_host_streams_the_volume_whole()
+    {
+        await using var cluster = await TestCluster.StartAsync(4);
+        var created = await CreateAsync(cluster, 3, VolumeMode.Async);
+        var volume = Id160.Parse(created.VolumeId);
+        var primary = cluster.NodeOf(created.Hosts[0].HostId);
+        var data = Pattern(2 << 20, 21);
+        await primary.Gateway.WriteAsync(volume, 0, data, fua: true);
+        var outsider = cluster.Live.Single(n => created.Hosts.All(h => h.HostId != n.HostId.ToString()));
+        Assert.Null(outsider.Store.GetVolume(volume));
+
+        var lost = cluster.IndexOf(created.Hosts[2].HostId);
+        var lostHost = created.Hosts[2].HostId;
+        await cluster.CrashAsync(lost);
+        // After replace-after (3 s here) the outsider joins the replica set and receives everything.
+        var holders = new[] { primary, outsider }.Select(n => new CloudFsNodeRef(n)).ToArray();
+        await HeadsAgree(cluster, volume, holders, 3);
+        await AssertBytes(volume, holders, 0, data);
+        var replicas = primary.Store.GetVolume(volume)!.Replicas.Select(r => r.ToString()).ToArray();
+        Assert.Contains(outsider.HostId.ToString(), replicas);
+        Assert.DoesNotContain(lostHost, replicas);
+        Assert.Equal(primary.HostId.ToString(), replicas[0]);
+        // And it keeps following: a later write reaches it too.
+        await primary.Gateway.WriteAsync(volume, 4 << 20, Pattern(4096, 22), fua: true);
+        await HeadsAgree(cluster, volume, holders, primary.Store.GetVolume(volume)!.Lsn);
+    }
 }
 
 /// <summary>A node as a test sees it (records compare by reference here).</summary>
