@@ -16,7 +16,7 @@ CLOUDFS = os.path.join(REPO, "cloudfs")
 ONE = "127.0.0.54"
 THREE = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 READY = re.compile(r"^cloudfs: node ([0-9a-f]{40}) ready")
-CAUGHT_UP = re.compile(r"caught up.*?(\d+) bytes")
+CAUGHT_UP = re.compile(r"caught up.*?(\d+) bytes.*? in ([0-9.]+) s")
 
 
 def log(msg):
@@ -145,7 +145,11 @@ def qemu_write(uri, cmd, timeout=20):
 def fio_measured(node, uri, shape, size, runtime):
     """One fio run, plus the serving node's own mean write latency over it (cloudfs_write_latency_seconds)."""
     s0, c0 = node.metric("cloudfs_write_latency_seconds_sum"), node.metric("cloudfs_write_latency_seconds_count")
-    res = nb.fio(uri, shape, size, runtime)
+    try:
+        res = nb.fio(uri, shape, size, runtime)
+    except RuntimeError as e:  # a failed run counts as 0 and the benchmark goes on: the table says how many failed
+        log(str(e))
+        res = {"iops": 0.0, "mbps": 0.0, "p99_us": 0.0, "failed": True}
     s1, c1 = node.metric("cloudfs_write_latency_seconds_sum"), node.metric("cloudfs_write_latency_seconds_count")
     res["node_write_ms"] = (s1 - s0) / (c1 - c0) * 1000 if c1 > c0 else 0.0
     return res
@@ -206,8 +210,11 @@ def main():
         if any("read" in s for s in shapes):
             for name in ("one-node", "3-node sync", "3-node async"):
                 t0 = time.time()
-                nb.prefill(targets[name][1], args.size)
-                log(f"prefilled {name} ({args.size}) in {time.time() - t0:.1f} s")
+                r = subprocess.run(["fio", "--name=fill", "--ioengine=nbd", f"--uri={targets[name][1]}",
+                                    f"--size={args.size}", "--rw=write", "--bs=1M", "--iodepth=16"],
+                                   capture_output=True, text=True, timeout=1200)
+                log(f"prefilled {name} ({args.size}) in {time.time() - t0:.1f} s"
+                    + ("" if r.returncode == 0 else f": FAILED {r.stderr.strip()[:300]}"))
 
         results = {}
         for shape in shapes:
@@ -228,8 +235,11 @@ def main():
                 m = statistics.median(x["iops"] for x in rs)
                 mb = statistics.median(x["mbps"] for x in rs)
                 lat = statistics.median(x["node_write_ms"] for x in rs)
-                per = ", ".join(f"{x['iops'] / b['iops']:.2f}" for x, b in zip(rs, base))
-                ratio = "1" if name == "one-node" else f"**{m / bm:.2f}x** ({per})"
+                per = ", ".join(f"{x['iops'] / b['iops']:.2f}" if b["iops"] else "n/a" for x, b in zip(rs, base))
+                failed = sum(1 for x in rs if x.get("failed"))
+                if failed:
+                    per += f"; {failed} of {len(rs)} runs FAILED"
+                ratio = "1" if name == "one-node" else f"**{m / bm:.2f}x** ({per})" if bm else per
                 lat_s = f"{lat:.2f}" if "write" in shape else ""
                 print(f"| {shape} | {name} | {m:,.0f} | {mb:,.1f} | {lat_s} | {ratio} |", flush=True)
         one.stop()
@@ -277,9 +287,10 @@ def main():
         until(lambda: replica.head(vsync) == target, 600, f"{replica.addr} catches up", every=0.05)
         done = time.time()
         used1 = replica.metric("cloudfs_log_used_bytes")
-        said = [int(m.group(1)) for l in replica.lines for m in [CAUGHT_UP.search(l)] if m]
-        moved = said[-1] if said else missed
-        src = "its 'caught up' log line" if said else "volume data written"
+        said = [(int(m.group(1)), float(m.group(2))) for l in replica.lines if vsync in l for m in [CAUGHT_UP.search(l)] if m]
+        moved = sum(b for b, _ in said) if said else missed
+        src = (f"its 'caught up' log lines: {', '.join(f'{b:,} B in {t:.2f} s' for b, t in said)}" if said
+               else "volume data written")
         print(f"\ncatch-up of {args.catchup} ({missed:,} bytes written while {replica.addr} was down): "
               f"{done - launched:.2f} s from launch ({ready - launched:.2f} s to the ready line, "
               f"{done - ready:.2f} s from ready to the primary's head) -> "
