@@ -26,8 +26,9 @@ def log(msg):
 class Node:
     """One `./cloudfs node` process; its output goes to a file and is scanned for the ready line."""
 
-    def __init__(self, addr, device, size, seeds, logdir):
+    def __init__(self, addr, device, size, seeds, logdir, config=None):
         self.addr, self.device, self.size, self.seeds, self.logdir = addr, device, size, seeds, logdir
+        self.config = config
         self.proc = None
         self.host_id = None
         self.lines = []
@@ -39,6 +40,8 @@ class Node:
         cmd = [CLOUDFS, "node", "--listen", self.addr, "--device", self.device, "--size", self.size]
         if self.seeds:
             cmd += ["--seeds", ",".join(self.seeds)]
+        if self.config:
+            cmd += ["--config", self.config]
         self.started_at = time.time()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
         ready = threading.Event()
@@ -170,6 +173,9 @@ def main():
     ap.add_argument("--failovers", type=int, default=3)
     ap.add_argument("--catchup", default="1G", help="data written while a replica is down")
     ap.add_argument("--no-replica-path", action="store_true", help="skip fio through a non-primary node")
+    ap.add_argument("--no-compaction", action="store_true",
+                    help="cloudfs.compaction.enabled = off on every node (compaction on a primary currently cuts off "
+                         "lagging replicas: see BENCHMARKS.md, Cluster)")
     ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"))
     args = ap.parse_args()
     for t in ("fio", "qemu-io"):
@@ -187,9 +193,15 @@ def main():
     signal.signal(signal.SIGINT, on_signal)
     keep_logs = False
     try:
-        one = Node(ONE, os.path.join(work, "one.dev"), args.device_size, None, work)
+        config = None
+        if args.no_compaction:
+            config = os.path.join(work, "no-compaction.conf")
+            with open(config, "w") as f:
+                f.write("cloudfs.compaction.enabled = off\n")
+        one = Node(ONE, os.path.join(work, "one.dev"), args.device_size, None, work, config)
         nodes.append(one)
-        three = [Node(a, os.path.join(work, f"n{i}.dev"), args.device_size, THREE, work) for i, a in enumerate(THREE)]
+        three = [Node(a, os.path.join(work, f"n{i}.dev"), args.device_size, THREE, work, config)
+                 for i, a in enumerate(THREE)]
         nodes.extend(three)
         one.start()
         for n in three:
