@@ -163,6 +163,11 @@ def heads_agree(nodes, volume):
     return heads[0] is not None and len(set(heads)) == 1 and not heads[0].startswith(f"{volume}:{volume}")
 
 
+def dead_nodes(nodes):
+    """Which nodes have exited, with their exit code (3: the split brain resolver downed it and it shut itself down)."""
+    return ", ".join(f"{n.addr} exited with {n.proc.returncode}" for n in nodes if n.proc and n.proc.poll() is not None)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shapes", default="randwrite-4k-qd32,seqwrite-1m-qd16,randread-4k-qd32")
@@ -173,6 +178,7 @@ def main():
     ap.add_argument("--failovers", type=int, default=3)
     ap.add_argument("--catchup", default="1G", help="data written while a replica is down")
     ap.add_argument("--no-replica-path", action="store_true", help="skip fio through a non-primary node")
+    ap.add_argument("--no-fio", action="store_true", help="only failover and catch-up (no one-node cluster)")
     ap.add_argument("--no-compaction", action="store_true",
                     help="cloudfs.compaction.enabled = off on every node (compaction on a primary currently cuts off "
                          "lagging replicas: see BENCHMARKS.md, Cluster)")
@@ -198,24 +204,28 @@ def main():
             config = os.path.join(work, "no-compaction.conf")
             with open(config, "w") as f:
                 f.write("cloudfs.compaction.enabled = off\n")
+        if args.no_fio:
+            shapes = []
         one = Node(ONE, os.path.join(work, "one.dev"), args.device_size, None, work, config)
-        nodes.append(one)
+        if shapes:
+            nodes.append(one)
         three = [Node(a, os.path.join(work, f"n{i}.dev"), args.device_size, THREE, work, config)
                  for i, a in enumerate(THREE)]
         nodes.extend(three)
-        one.start()
+        if shapes:
+            one.start()
         for n in three:
             n.start()
         until(lambda: members_up(THREE[0], 3), 120, "three members Up")
         log("clusters up")
-        vol1 = cli("newdisk", "1", "--size", args.size, "--mode", "async", "--contact", ONE).strip()
+        vol1 = cli("newdisk", "1", "--size", args.size, "--mode", "async", "--contact", ONE).strip() if shapes else None
         vsync = cli("newdisk", "3", "--size", args.size, "--mode", "sync", "--contact", THREE[0]).strip()
         vasync = cli("newdisk", "3", "--size", args.size, "--mode", "async", "--contact", THREE[0]).strip()
         by_id = {n.host_id: n for n in three}
         psync, pasync = by_id[primary_of(vsync, THREE[0])], by_id[primary_of(vasync, THREE[0])]
         other = next(n for n in three if n is not psync)
         log(f"volumes: one-node {vol1}, sync {vsync} (primary {psync.addr}), async {vasync} (primary {pasync.addr})")
-        targets = {"one-node": (one, one.nbd(vol1)), "3-node sync": (psync, psync.nbd(vsync)),
+        targets = {"one-node": (one, one.nbd(vol1) if vol1 else None), "3-node sync": (psync, psync.nbd(vsync)),
                    "3-node async": (pasync, pasync.nbd(vasync))}
         if not args.no_replica_path:
             targets["3-node sync via non-primary"] = (other, other.nbd(vsync))
@@ -237,8 +247,9 @@ def main():
                     results.setdefault((shape, name), []).append(res)
                     log(f"{shape} round {r + 1} {name}: {res['iops']:,.0f} IOPS {res['mbps']:,.1f} MB/s "
                         f"(node's mean write latency {res['node_write_ms']:.2f} ms)")
-        print("\n| shape | target | median IOPS | median MB/s | node's mean write latency (ms) | / one-node (per round) |")
-        print("|---|---|---|---|---|---|")
+        if shapes:
+            print("\n| shape | target | median IOPS | median MB/s | node's mean write latency (ms) | / one-node (per round) |")
+            print("|---|---|---|---|---|---|")
         for shape in shapes:
             base = results[(shape, "one-node")]
             bm = statistics.median(x["iops"] for x in base)
@@ -254,13 +265,15 @@ def main():
                 ratio = "1" if name == "one-node" else f"**{m / bm:.2f}x** ({per})" if bm else per
                 lat_s = f"{lat:.2f}" if "write" in shape else ""
                 print(f"| {shape} | {name} | {m:,.0f} | {mb:,.1f} | {lat_s} | {ratio} |", flush=True)
-        one.stop()
-        nodes.remove(one)
+        if one in nodes:
+            one.stop()
+            nodes.remove(one)
 
         # Failover: kill -9 the sync volume's primary; time until a write through a survivor is acknowledged.
         times = []
         for r in range(args.failovers):
-            until(lambda: members_up(THREE[0] if three[0].alive() else THREE[1], 3), 120, "three members Up")
+            until(lambda: members_up(THREE[0] if three[0].alive() else THREE[1], 3), 120,
+                  f"three members Up ({dead_nodes(three) or 'all three processes alive'})")
             until(lambda: heads_agree(three, vsync), 60, "heads agree before the kill")
             victim = by_id[primary_of(vsync, THREE[0])]
             survivor = next(n for n in three if n is not victim)
@@ -311,6 +324,8 @@ def main():
               flush=True)
     except BaseException:
         keep_logs = True
+        if dead_nodes(nodes):
+            log(f"nodes that died on their own: {dead_nodes(nodes)}")
         raise
     finally:
         for n in nodes:
