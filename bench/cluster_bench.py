@@ -168,6 +168,19 @@ def dead_nodes(nodes):
     return ", ".join(f"{n.addr} exited with {n.proc.returncode}" for n in nodes if n.proc and n.proc.poll() is not None)
 
 
+def newdisk3(size, mode, three, attempts=5):
+    """`newdisk 3`, again after the members are Up when a member was briefly unreachable ("only 2 host(s) found"): on
+    a loaded machine late heartbeats make members unreachable for a few seconds, which is setup noise here."""
+    for attempt in range(attempts):
+        try:
+            return cli("newdisk", "3", "--size", size, "--mode", mode, "--contact", THREE[0]).strip()
+        except RuntimeError as e:
+            if attempt == attempts - 1 or "host(s) found" not in str(e):
+                raise
+            log(f"{e}; waiting for three members Up again")
+            until(lambda: members_up(THREE[0], 3), 120, f"three members Up ({dead_nodes(three) or 'all alive'})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shapes", default="randwrite-4k-qd32,seqwrite-1m-qd16,randread-4k-qd32")
@@ -219,8 +232,8 @@ def main():
         until(lambda: members_up(THREE[0], 3), 120, "three members Up")
         log("clusters up")
         vol1 = cli("newdisk", "1", "--size", args.size, "--mode", "async", "--contact", ONE).strip() if shapes else None
-        vsync = cli("newdisk", "3", "--size", args.size, "--mode", "sync", "--contact", THREE[0]).strip()
-        vasync = cli("newdisk", "3", "--size", args.size, "--mode", "async", "--contact", THREE[0]).strip()
+        vsync = newdisk3(args.size, "sync", three)
+        vasync = newdisk3(args.size, "async", three)
         by_id = {n.host_id: n for n in three}
         psync, pasync = by_id[primary_of(vsync, THREE[0])], by_id[primary_of(vasync, THREE[0])]
         other = next(n for n in three if n is not psync)
