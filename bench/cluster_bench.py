@@ -283,6 +283,8 @@ def main():
             nodes.remove(one)
 
         # Failover: kill -9 the sync volume's primary; time until a write through a survivor is acknowledged.
+        if not qemu_write(psync.nbd(vsync), "write -P 0x3f 0 1M", timeout=120):  # heads move off the base version
+            raise RuntimeError(f"a first write to the sync volume through {psync.addr} failed")
         times = []
         for r in range(args.failovers):
             until(lambda: members_up(THREE[0] if three[0].alive() else THREE[1], 3), 120,
