@@ -189,7 +189,7 @@ def main():
     ap.add_argument("--size", default="1G", help="volume size (fio's range)")
     ap.add_argument("--device-size", default="12G", help="each node's log file (sparse)")
     ap.add_argument("--failovers", type=int, default=3)
-    ap.add_argument("--catchup", default="1G", help="data written while a replica is down")
+    ap.add_argument("--catchup", default="1G", help="data written while a replica is down (0: no catch-up phase)")
     ap.add_argument("--no-replica-path", action="store_true", help="skip fio through a non-primary node")
     ap.add_argument("--no-fio", action="store_true", help="only failover and catch-up (no one-node cluster)")
     ap.add_argument("--no-compaction", action="store_true",
@@ -283,7 +283,7 @@ def main():
             nodes.remove(one)
 
         # Failover: kill -9 the sync volume's primary; time until a write through a survivor is acknowledged.
-        if not qemu_write(psync.nbd(vsync), "write -P 0x3f 0 1M", timeout=120):  # heads move off the base version
+        if args.failovers and not qemu_write(psync.nbd(vsync), "write -P 0x3f 0 1M", timeout=120):  # heads move off the base version
             raise RuntimeError(f"a first write to the sync volume through {psync.addr} failed")
         times = []
         for r in range(args.failovers):
@@ -308,6 +308,8 @@ def main():
                   f"({', '.join(f'{t:.2f}' for t in times)})", flush=True)
 
         # Catch-up: a replica misses ARGS.CATCHUP of writes, then returns; time until its head equals the primary's.
+        if args.catchup == "0":
+            return
         until(lambda: members_up(THREE[0], 3), 120, "three members Up")
         until(lambda: heads_agree(three, vsync), 60, "heads agree before catch-up")
         primary = by_id[primary_of(vsync, THREE[0])]
