@@ -100,7 +100,9 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
         // A replicated volume's primary may be a host that just died: its shard stays allocated there until the
         // cluster removes it, and a request sent there is lost. Such requests are asked again after a short attempt
         // timeout (a block write or read may be repeated safely), until the whole ask timeout has passed.
-        var retry = placement is not null && Replicated(volume);
+        // Not when this host is the primary: its actor is local and alive, only slow (a sync write waits for a
+        // majority), and re-sending appends the same write again, which slows it further until every ask times out.
+        var retry = placement is not null && Replicated(volume) && !store.IsWritable(volume);
         while (true)
         {
             var left = deadline - DateTime.UtcNow;
