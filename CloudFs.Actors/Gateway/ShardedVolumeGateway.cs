@@ -103,7 +103,10 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
         // request is sent again (and again after 2x, 4x ... that time), while the earlier attempts are still awaited:
         // a primary that is only slow still answers, a dead one is replaced by the failover. Repeating a block write
         // or read is harmless, and messages to one actor keep their order.
-        var retry = placement is not null && Replicated(volume);
+        // The same holds for any volume whose actor was stopped by a storage failure (a request that reached it while
+        // it stopped is lost; the next one meets a fresh actor). Large local writes are not repeated.
+        var retry = placement is not null && (Replicated(volume) || message is not Write { Data.Length: > RemoteChunk });
+        var retryNotPrimary = placement is not null && Replicated(volume);
         var asks = new List<Task<object>>();
         var interval = attemptTimeout;
         var nextAttempt = DateTime.UtcNow;
@@ -135,7 +138,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
                 throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s", e);
             }
             // While a failover moves the volume, the old or a not-yet-current actor answers "not the primary".
-            if (reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary } && retry && DateTime.UtcNow + RetryDelay < deadline)
+            if (reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary } && retryNotPrimary && DateTime.UtcNow + RetryDelay < deadline)
             {
                 await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
                 nextAttempt = DateTime.UtcNow;

@@ -87,6 +87,24 @@ public sealed class ReplicationTests
     }
 
     [Fact]
+    public async Task A_host_that_fails_during_creation_leaves_no_volume_on_any_host()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        // Let placement know all three, then one host's agent dies while its member stays Up: it is still chosen,
+        // but cannot vote.
+        var first = await CreateAsync(cluster, 3, VolumeMode.Sync);
+        var before = cluster.Live.ToDictionary(n => n.HostId, n => n.Store.ListVolumes().Count);
+        cluster[2].System.ActorSelection("/user/" + CloudFs.Actors.Replication.HostAgent.Name).Tell(Akka.Actor.PoisonPill.Instance);
+
+        var reply = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(3, 64 << 20, VolumeMode.Sync), Timeout);
+        var failed = Assert.IsType<CommandFailed>(reply);
+        Assert.Contains("no volume was created", failed.Reason);
+        // Nothing new anywhere: not on the primary that would have been chosen, not on the other replica.
+        Assert.All(cluster.Live, n => Assert.Equal(before[n.HostId], n.Store.ListVolumes().Count));
+        Assert.All(cluster.Live, n => Assert.NotNull(n.Store.GetVolume(Id160.Parse(first.VolumeId))));
+    }
+
+    [Fact]
     public async Task When_the_primary_dies_a_replica_takes_over_with_every_acknowledged_write_and_the_old_primary_catches_up()
     {
         await using var cluster = await TestCluster.StartAsync(3);

@@ -1,0 +1,89 @@
+// Placement by XOR distance (deterministic, spread, little movement), the majority rule, and the allocation rule
+// that moves a volume's shard only when it sits on a live member other than its primary.
+using System.Collections.Immutable;
+using Akka.Actor;
+using CloudFs.Actors.Replication;
+using CloudFs.Actors.Volumes;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Cluster;
+
+public sealed class PlacementTests
+{
+    private static readonly Id160[] Hosts = Enumerable.Range(0, 10).Select(_ => Id160.Random()).ToArray();
+
+    [Fact]
+    public void The_replica_set_is_the_nearest_hosts_by_xor_nearest_first_and_the_same_every_time()
+    {
+        var key = Id160.Random();
+        var set = Placement.Nearest(key, Hosts, 3);
+        Assert.Equal(3, set.Count);
+        Assert.Equal(set, Placement.Nearest(key, Hosts.Reverse(), 3));
+        var rest = Hosts.Except(set).ToArray();
+        Assert.All(rest, h => Assert.True(h.Xor(key).CompareTo(set[^1].Xor(key)) > 0));
+        Assert.True(set[0].Xor(key).CompareTo(set[1].Xor(key)) < 0 && set[1].Xor(key).CompareTo(set[2].Xor(key)) < 0);
+    }
+
+    [Fact]
+    public void Volumes_spread_evenly_and_a_host_leaving_moves_only_its_own()
+    {
+        var keys = Enumerable.Range(0, 6000).Select(_ => Id160.Random()).ToArray();
+        var load = Hosts.ToDictionary(h => h, _ => 0);
+        foreach (var k in keys) foreach (var h in Placement.Nearest(k, Hosts, 3)) load[h]++;
+        // 18000 placements over 10 hosts: 1800 each on average; XOR metric spreads within a factor of ~2.
+        Assert.All(load.Values, n => Assert.InRange(n, 900, 3600));
+
+        var gone = Hosts[3];
+        var without = Hosts.Where(h => h != gone).ToArray();
+        foreach (var k in keys)
+        {
+            var before = Placement.Nearest(k, Hosts, 3);
+            var after = Placement.Nearest(k, without, 3);
+            // Sets without the departed host do not change; sets with it change by that host only.
+            Assert.Equal(before.Where(h => h != gone).Count(), before.Intersect(after).Count());
+        }
+    }
+
+    [Fact]
+    public void A_majority_of_the_replica_set()
+    {
+        Assert.Equal([1, 2, 2, 3, 3], new[] { 1, 2, 3, 4, 5 }.Select(Placement.Majority));
+    }
+
+    private sealed class NoHolders : IVolumeLocator
+    {
+        public IReadOnlyCollection<Address> HoldersOf(Id160 volume) => [];
+    }
+
+    [Fact]
+    public void Rebalancing_moves_only_shards_away_from_their_live_primary()
+    {
+        using var system = ActorSystem.Create("placement-tests", "akka.actor.provider = local");
+        var a = new Address("akka.tcp", "cloudfs", "127.0.0.1", 1);
+        var b = new Address("akka.tcp", "cloudfs", "127.0.0.2", 1);
+        var dead = new Address("akka.tcp", "cloudfs", "127.0.0.3", 1);
+        var regionA = system.ActorOf(Props.Empty, "a");
+        var strategy = new VolumeAllocationStrategy(new NoHolders(), () => a, placement: null, reachable: x => x != dead);
+        // Remote regions carry their member's address in the path.
+        var regionB = new FakeRegion(b, system);
+        var regionDead = new FakeRegion(dead, system);
+        var v1 = Id160.Random().ToString(); // on A, primary B: moves
+        var v2 = Id160.Random().ToString(); // on B, primary B: stays
+        var v3 = Id160.Random().ToString(); // on the unreachable member: never handed off from there
+        var v4 = Id160.Random().ToString(); // primary unknown: stays
+        var allocations = ImmutableDictionary<IActorRef, IImmutableList<string>>.Empty
+            .Add(regionA, ImmutableList.Create(v1, v4))
+            .Add(regionB, ImmutableList.Create(v2))
+            .Add(regionDead, ImmutableList.Create(v3));
+        var table = new PrimaryTable([v1, v2, v3], [b.ToString(), b.ToString(), b.ToString()]);
+        Assert.Equal([v1], strategy.Misplaced(allocations, ImmutableHashSet<string>.Empty, table));
+        Assert.Empty(strategy.Misplaced(allocations, ImmutableHashSet.Create(v1), table));
+    }
+
+    /// <summary>An actor ref whose path names a remote member (only its address is used by the strategy).</summary>
+    private sealed class FakeRegion(Address address, ActorSystem system) : MinimalActorRef
+    {
+        public override ActorPath Path { get; } = new RootActorPath(address) / "system" / "sharding" / "volume";
+        public override IActorRefProvider Provider { get; } = ((ExtendedActorSystem)system).Provider;
+    }
+}
