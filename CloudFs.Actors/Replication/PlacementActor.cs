@@ -216,6 +216,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         foreach (var (host, d) in _hosts)
             if (live.Contains(d.Address)) _absentSince.Remove(host);
             else _absentSince.TryAdd(host, now);
+        // A replica host this singleton never saw (it died before the singleton moved here) is absent too.
+        foreach (var r in _volumes.Values)
+            foreach (var host in r.Replicas)
+                if (!_hosts.ContainsKey(host)) _absentSince.TryAdd(host, now);
         foreach (var r in _volumes.Values) Reconcile(r);
         if (_creates.Count > 0) Gather();
     }

@@ -32,6 +32,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly Dictionary<Id160, long> _replicaAcks = new();
     private readonly Queue<(long Lsn, IActorRef ReplyTo)> _awaitingQuorum = new();
     private int _replicaCount = 1;
+    private HashSet<Id160> _replicas = new();
     private bool _changingReplicas;
     private bool _recoveredFromHead;
     private long _replayedHeaders;
@@ -77,6 +78,7 @@ public sealed class VolumeActor : UntypedPersistentActor
                 {
                     _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn), EventBytes = _eventBytes };
                     _replicaCount = Math.Max(1, info.Replicas.Count);
+                    _replicas = info.Replicas.ToHashSet();
                 }
                 else
                     _state = _state with { Exists = false };
@@ -126,6 +128,8 @@ public sealed class VolumeActor : UntypedPersistentActor
                 Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender);
                 break;
             case ReplicaAck a:
+                // Only the replica set counts (a host replaced while it was away may still follow for a while).
+                if (!_replicas.Contains(a.Host) || a.Host == _store.HostId) break;
                 if (!_replicaAcks.TryGetValue(a.Host, out var had) || a.Lsn > had) _replicaAcks[a.Host] = a.Lsn;
                 ReleaseQuorum();
                 // Compaction may drop what every other replica holds, never what one of them still needs.
