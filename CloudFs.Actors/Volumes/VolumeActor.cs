@@ -199,7 +199,8 @@ public sealed class VolumeActor : UntypedPersistentActor
         long held;
         if (others <= 0) held = long.MaxValue;
         else if (_replicaAcks.Count < others) return;
-        else held = _replicaAcks.Values.OrderByDescending(l => l).ElementAt(others - 1);
+        // The common case (3 replicas: one other host needed) is the highest ack, without sorting on every ack.
+        else held = others == 1 ? _replicaAcks.Values.Max() : _replicaAcks.Values.OrderByDescending(l => l).ElementAt(others - 1);
         while (_awaitingQuorum.Count > 0 && _awaitingQuorum.Peek().Lsn <= held)
         {
             var (lsn, replyTo) = _awaitingQuorum.Dequeue();
