@@ -74,6 +74,8 @@ internal sealed class VolumeFeeder : ReceiveActor
                 return;
             }
             var newer = await _store.WaitForAppendAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
+            // A host that lost the volume to a view change appends nothing more: its followers must find the new primary.
+            if (!newer && !_store.IsWritable(volume)) throw new CloudFsException($"this host is no longer the primary of volume {volume}");
             var run = newer ? _store.ReadEntries(volume, after, max) : null;
             _follower.Tell(new FeedChunk(_request.Feed, seq, run?.LastLsn ?? after, run?.HeadLsn ?? after, run?.Data ?? ReadOnlyMemory<byte>.Empty), self);
             if (run is not null) after = run.LastLsn;
