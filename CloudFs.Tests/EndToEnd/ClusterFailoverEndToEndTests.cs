@@ -4,11 +4,12 @@
 // old primary restarts and ends on the same head; then the same with a replica killed instead.
 using System.Diagnostics;
 using System.Text.Json;
+using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
-public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
+public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
     private static readonly string Seeds = string.Join(",", Addresses);
@@ -17,8 +18,26 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
-        await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out.Contains("Count: 3"), TimeSpan.FromSeconds(60), "three members");
+        // xunit does not dispose a class whose InitializeAsync failed: the nodes started so far are stopped here, or
+        // they would hold the addresses for the next run.
+        try
+        {
+            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            var show = "";
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!(show = (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out).Contains("Count: 3"))
+            {
+                if (DateTime.UtcNow > deadline)
+                    Assert.Fail($"not three members within 60 s; last `cluster show`:\n{show}\n" +
+                        string.Join("\n", _nodes.Select((n, i) => $"node {Addresses[i]}{(n!.HasExited ? $" exited ({n.ExitCode})" : "")}:\n{n.Stderr}")));
+                await Task.Delay(100);
+            }
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
     }
 
     private Task<NodeProcess> StartAsync(int i) =>
@@ -115,6 +134,7 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
         const int primary = 0;
         var survivors = new[] { 1, 2 };
         var took = await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60), await Kill(primary));
+        output.WriteLine($"kill -9 of the primary and singleton host: writable through {Addresses[survivors[0]]} after {took.TotalSeconds:0.00} s");
         Assert.Contains(placementStarted, _nodes[survivors[0]]!.Stderr + _nodes[survivors[1]]!.Stderr);
         (await Tool.QemuIoReadOnly(_nodes[survivors[1]]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k")).AssertOk();
         await HeadsAgree(volume, survivors);
@@ -133,6 +153,7 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
         var newPrimary = IndexOf(await PrimaryOf(volume, Addresses[survivors[0]]));
         var replica = Enumerable.Range(0, 3).First(i => i != newPrimary);
         var writeTook = await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60), await Kill(replica));
+        output.WriteLine($"kill -9 of a replica: a write through the primary after {writeTook.TotalSeconds:0.00} s");
         _nodes[replica] = await StartAsync(replica);
         await HeadsAgree(volume, [0, 1, 2]);
         (await Tool.QemuIoReadOnly(_nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
