@@ -13,8 +13,9 @@ public sealed class CrashDetector : ReceiveActor
 {
     public const string Name = "cloudfs-crash-detector";
 
-    private enum Verdict { Refused, Accepts, NoAnswer }
-    private sealed record Probed(Address Member, Verdict Verdict);
+    private enum Verdict { Refused, Accepts, Unclear, NoAnswer }
+    private readonly record struct Outcome(Verdict Verdict, string Detail);
+    private sealed record Probed(Address Member, Outcome Outcome);
 
     // How long a port that still accepts connections after its member's connection dropped is probed again.
     private static readonly TimeSpan AcceptingWindow = TimeSpan.FromSeconds(3);
@@ -35,10 +36,9 @@ public sealed class CrashDetector : ReceiveActor
         Receive<Probed>(p =>
         {
             _probing.Remove(p.Member);
-            if (p.Verdict != Verdict.Refused)
+            if (p.Outcome.Verdict != Verdict.Refused)
             {
-                _log.Info("member {0} lost its connection but its port {1}: left to the failure detector", p.Member,
-                    p.Verdict == Verdict.Accepts ? "still accepts connections" : "does not answer");
+                _log.Info("member {0} lost its connection but its port {1}: left to the failure detector", p.Member, p.Outcome.Detail);
                 return;
             }
             var member = _cluster.State.Members.FirstOrDefault(m => m.Address == p.Member);
@@ -66,45 +66,54 @@ public sealed class CrashDetector : ReceiveActor
         if (member == _cluster.SelfAddress || member.Host is null || member.Port is null || !_probing.Add(member)) return;
         if (!_cluster.State.Members.Any(m => m.Address == member && m.Status == Akka.Cluster.MemberStatus.Up)) { _probing.Remove(member); return; }
         var timeout = _probeTimeout;
-        ProbeAsync(member.Host, member.Port.Value, timeout).PipeTo(Self, success: verdict => new Probed(member, verdict),
-            failure: _ => new Probed(member, Verdict.NoAnswer));
+        ProbeAsync(member.Host, member.Port.Value, timeout).PipeTo(Self, success: outcome => new Probed(member, outcome),
+            failure: e => new Probed(member, new Outcome(Verdict.Unclear, e.GetBaseException().Message)));
     }
 
     /// <summary>Refused twice in a row, a moment apart: a process being restarted on the same port is not mistaken for
-    /// a dead one. A port that still accepts is probed again for a while: a killed process's connections can drop
-    /// before its listening socket is closed (the kernel tears a large process down for a moment), and probing only
-    /// once then would leave a dead member to the failure detector.</summary>
-    private static async Task<Verdict> ProbeAsync(string host, int port, TimeSpan timeout)
+    /// a dead one. A port that still accepts, or answers with another error (a reset), is probed again for a while: a
+    /// killed process's connections can drop before its listening socket is closed (the kernel tears a large process
+    /// down for a moment), and probing only once then would leave a dead member to the failure detector.</summary>
+    private static async Task<Outcome> ProbeAsync(string host, int port, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + AcceptingWindow;
         var refusals = 0;
         while (true)
         {
             var outcome = await ConnectAsync(host, port, timeout).ConfigureAwait(false);
-            if (outcome == Verdict.NoAnswer) return outcome; // silence (timeout, unreachable network): the failure detector decides
-            refusals = outcome == Verdict.Refused ? refusals + 1 : 0;
-            if (refusals == 2) return Verdict.Refused;
-            if (refusals == 0 && DateTime.UtcNow >= deadline) return Verdict.Accepts;
+            if (outcome.Verdict == Verdict.NoAnswer) return outcome; // silence (timeout, unreachable network): the failure detector decides
+            refusals = outcome.Verdict == Verdict.Refused ? refusals + 1 : 0;
+            if (refusals == 2) return outcome;
+            if (refusals == 0 && DateTime.UtcNow >= deadline) return outcome;
             await Task.Delay(200).ConfigureAwait(false);
         }
     }
 
-    private static async Task<Verdict> ConnectAsync(string host, int port, TimeSpan timeout)
+    private static async Task<Outcome> ConnectAsync(string host, int port, TimeSpan timeout)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         using var cts = new CancellationTokenSource(timeout);
         try
         {
             await socket.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
-            return Verdict.Accepts;
+            return new Outcome(Verdict.Accepts, "still accepts connections");
         }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
         {
-            return Verdict.Refused;
+            return new Outcome(Verdict.Refused, "refuses connections");
         }
-        catch (Exception)
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.HostUnreachable or SocketError.HostDown
+                                             or SocketError.NetworkUnreachable or SocketError.NetworkDown)
         {
-            return Verdict.NoAnswer;
+            return new Outcome(Verdict.NoAnswer, $"does not answer ({e.SocketErrorCode})");
+        }
+        catch (OperationCanceledException)
+        {
+            return new Outcome(Verdict.NoAnswer, $"does not answer within {timeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e)
+        {
+            return new Outcome(Verdict.Unclear, $"answers with an error ({(e as SocketException)?.SocketErrorCode.ToString() ?? e.GetType().Name})");
         }
     }
 }
