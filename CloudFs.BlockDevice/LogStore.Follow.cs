@@ -43,15 +43,18 @@ public sealed partial class LogStore
     /// with the chain held here (another version at a held lsn, or a next lsn that does not chain onto the head).
     /// </summary>
     public Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, CancellationToken ct = default) =>
-        ApplyLiveAsync(source, onDurable, null, ct);
+        ApplyLiveAsync(source, onDurable, null, null, ct);
 
     /// <summary>
     /// As <see cref="ApplyLiveAsync(Stream, Action{ApplyProgress}, CancellationToken)"/>, and <paramref name="onWritten"/>
     /// is called with a volume's head each time an entry is in the log (written, not yet flushed: as a local write
     /// before the next flush); entries already held count at once. It runs on the log's completion path: it must be
-    /// quick, and a report may overtake one for an earlier lsn (keep the highest).
+    /// quick, and a report may overtake one for an earlier lsn (keep the highest). With <paramref name="flushes"/> (a
+    /// stream of one volume), a pause of the stream flushes only what was asked for or has waited its MaxDelay; the
+    /// every-256-entries / 4 MiB flushes and the final one stay.
     /// </summary>
-    public async Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, Action<ApplyProgress>? onWritten, CancellationToken ct = default)
+    public async Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, Action<ApplyProgress>? onWritten,
+        LiveFlushes? flushes, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(source);
@@ -61,6 +64,8 @@ public sealed partial class LogStore
         var reader = Task.Run(() => ReadVerifiedEntriesAsync(source, channel.Writer, stopReading.Token), CancellationToken.None);
 
         long applied = 0, index = 0, batchBytes = 0;
+        // The last lsn admitted, the last lsn a flush point covered, and when the oldest unflushed entry was admitted.
+        long admittedLsn = 0, flushedLsn = 0, dirtySince = 0;
         Id160? volume = null, head = null;
         string? error = null;
         var fork = false;
@@ -99,6 +104,7 @@ public sealed partial class LogStore
         void FlushPoint()
         {
             if (!dirty) return;
+            flushedLsn = admittedLsn;
             var flush = new FlushItem();
             _appender.Enqueue(flush);
             last = ReportWhenDurableAsync(last, batch.ToArray(), flush, heads.ToArray());
@@ -117,11 +123,20 @@ public sealed partial class LogStore
 
         void NoteHead(EntryHeader h)
         {
+            if (!dirty) dirtySince = Environment.TickCount64;
+            admittedLsn = h.Lsn;
             var p = new ApplyProgress(h.Volume, h.Lsn, h.Version);
             var i = heads.FindIndex(x => x.Volume == h.Volume);
             if (i < 0) heads.Add(p);
             else heads[i] = p;
             dirty = true;
+        }
+
+        // Without a pacing policy every pause of the source is a flush point; with one, only a requested or overdue one.
+        long FlushDueIn()
+        {
+            if (flushes is null || flushes.Wanted > flushedLsn) return 0;
+            return Math.Max(0, (long)flushes.MaxDelay.TotalMilliseconds - (Environment.TickCount64 - dirtySince));
         }
 
         Task<bool>? waiting = null;
@@ -131,12 +146,16 @@ public sealed partial class LogStore
             {
                 if (!channel.Reader.TryRead(out var next))
                 {
-                    // The source has nothing ready: make what was admitted durable now, not when more arrives. While
-                    // a flush is in flight, what arrives meanwhile waits for the next one (group commit: one fdatasync
-                    // for all of it instead of one per entry).
-                    if (last.IsCompleted) FlushPoint();
+                    // The source has nothing ready: make what was admitted durable now (when due), not when more arrives.
+                    // While a flush is in flight, what arrives meanwhile waits for the next one (group commit: one
+                    // fdatasync for all of it instead of one per entry).
+                    var dueIn = dirty ? FlushDueIn() : long.MaxValue;
+                    if (last.IsCompleted && dueIn == 0) { FlushPoint(); dueIn = long.MaxValue; }
                     waiting ??= channel.Reader.WaitToReadAsync(ct).AsTask();
-                    if (dirty) await Task.WhenAny(waiting, last).ConfigureAwait(false);
+                    if (dirty && !last.IsCompleted) await Task.WhenAny(waiting, last).ConfigureAwait(false);
+                    else if (dirty && flushes is not null)
+                        await Task.WhenAny(waiting, flushes.NextRequest(flushedLsn), Task.Delay(TimeSpan.FromMilliseconds(Math.Max(1, dueIn)), ct)).ConfigureAwait(false);
+                    else if (dirty) await Task.WhenAny(waiting, last).ConfigureAwait(false);
                     else await waiting.ConfigureAwait(false);
                     if (!waiting.IsCompleted) continue;
                     var more = await waiting.ConfigureAwait(false);
@@ -177,7 +196,9 @@ public sealed partial class LogStore
                 batch.Add(item!.Done.Task);
                 applied++;
                 batchBytes += h.TotalBytes;
-                if (batch.Count < LiveFlushEntries && batchBytes < LiveFlushBytes) continue;
+                // A requested lsn is flushed as soon as it is admitted, even while the source keeps streaming.
+                var requested = flushes is not null && flushes.Wanted > flushedLsn && flushes.Wanted <= admittedLsn && last.IsCompleted;
+                if (!requested && batch.Count < LiveFlushEntries && batchBytes < LiveFlushBytes) continue;
                 FlushPoint();
                 await TooManyFlushes().ConfigureAwait(false);
             }

@@ -199,4 +199,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     /// <summary>Benchmarks: what the writer thread spent its time on.</summary>
     internal string WriterStats => _appender.Stats.ToString();
+
+    /// <summary>How many times the log device was flushed (fdatasync) since the store opened.</summary>
+    internal long DeviceSyncs => Volatile.Read(ref _appender.Stats.Syncs);
 }

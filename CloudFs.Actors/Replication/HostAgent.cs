@@ -20,6 +20,8 @@ public sealed class HostAgent : ReceiveActor
     private readonly string _address;
     // Volumes fenced for a failover: no follower restarts for them until placement says whom to follow.
     private readonly HashSet<Id160> _fenced = new();
+    // The feeders of each volume this host is the primary of (one per subscribed follower).
+    private readonly Dictionary<Id160, HashSet<IActorRef>> _feeders = new();
 
     public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings) =>
         Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings));
@@ -71,12 +73,23 @@ public sealed class HostAgent : ReceiveActor
         {
             // One feeder per subscription; a second one with the same id (a resent request) is not started twice.
             var name = $"feed-{(ulong)f.Feed:x16}";
-            if (Context.Child(name).IsNobody())
-                Context.ActorOf(VolumeFeeder.Props(_store, f, Sender, _settings.PollWait, _settings.AskTimeout + _settings.AskTimeout), name);
+            if (!Context.Child(name).IsNobody()) return;
+            var feeder = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, Sender, _settings.PollWait, _settings.AskTimeout + _settings.AskTimeout), name));
+            if (!_feeders.TryGetValue(f.Volume, out var set)) _feeders[f.Volume] = set = new HashSet<IActorRef>();
+            set.Add(feeder);
+        });
+        Receive<WantDurable>(w =>
+        {
+            if (_feeders.TryGetValue(w.Volume, out var set))
+                foreach (var feeder in set) feeder.Tell(w);
         });
         Receive<FeedStop>(s => Context.Child($"feed-{(ulong)s.Feed:x16}").Tell(s));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
-        Receive<Terminated>(_ => { });
+        Receive<Terminated>(t =>
+        {
+            foreach (var (volume, set) in _feeders)
+                if (set.Remove(t.ActorRef) && set.Count == 0) { _feeders.Remove(volume); break; }
+        });
     }
 
     protected override void PreStart()

@@ -40,6 +40,13 @@ public sealed record FeedChunk(long Feed, long Seq, long LastLsn, long HeadLsn, 
 /// <summary>The follower took chunk <paramref name="Seq"/> in: the feeder may send one more.</summary>
 public sealed record FeedCredit(long Feed, long Seq) : IVolumeProtocolMessage;
 
+/// <summary>The primary waits for <paramref name="Lsn"/> to be durable on a majority (a FUA write or a FLUSH): the
+/// follower flushes as soon as it holds it, instead of at its next scheduled flush.</summary>
+public sealed record FeedFlush(long Feed, long Lsn) : IVolumeProtocolMessage;
+
+/// <summary>Local, from a volume's actor to its host's agent: tell the volume's followers that <paramref name="Lsn"/> must become durable.</summary>
+public sealed record WantDurable(Id160 Volume, long Lsn);
+
 /// <summary>The follower ends the feed (it stops or starts another one).</summary>
 public sealed record FeedStop(long Feed) : IVolumeProtocolMessage;
 

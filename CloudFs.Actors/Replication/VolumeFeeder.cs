@@ -33,6 +33,7 @@ internal sealed class VolumeFeeder : ReceiveActor
         _credits = new SemaphoreSlim(Math.Clamp(request.Window, 1, 64));
         Receive<FeedCredit>(c => { if (c.Feed == _request.Feed) _credits.Release(); });
         Receive<FeedStop>(_ => Context.Stop(Self));
+        Receive<WantDurable>(w => _follower.Tell(new FeedFlush(_request.Feed, w.Lsn), Self));
         Receive<Terminated>(_ => Context.Stop(Self));
         Receive<LoopEnded>(e =>
         {

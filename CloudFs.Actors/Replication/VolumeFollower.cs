@@ -30,6 +30,13 @@ public sealed class VolumeFollower : ReceiveActor
     /// <summary>Chunks the primary may push before the follower took the first in (each at most the chunk size).</summary>
     private const int FeedWindow = 4;
 
+    /// <summary>
+    /// Entries are written as they arrive and flushed when the primary asks (a FUA write or FLUSH waits for a durable
+    /// majority), or at the latest this long after they arrived (what bounds the compaction floor's lag), not at every
+    /// pause of the feed.
+    /// </summary>
+    private static readonly TimeSpan FlushDelay = TimeSpan.FromSeconds(1);
+
     private readonly Id160 _volume;
     private readonly LogStore _store;
     private readonly IActorRef _placement;
@@ -43,6 +50,8 @@ public sealed class VolumeFollower : ReceiveActor
     // acknowledgement is sent per turn of the actor however many entries completed meanwhile.
     private long _written, _durable;
     private int _ackPending;
+    // The flush pacing of the subscription in progress (the primary's flush requests go to it).
+    private volatile LiveFlushes? _flushes;
     // What the primary's feeders push, in arrival order; the loop drops what belongs to an earlier subscription.
     private readonly Channel<(object Message, IActorRef Sender)> _inbox = Channel.CreateUnbounded<(object, IActorRef)>(new UnboundedChannelOptions { SingleReader = true });
     private IActorRef _self = ActorRefs.Nobody;
@@ -72,6 +81,7 @@ public sealed class VolumeFollower : ReceiveActor
         Receive<FeedChunk>(c => _inbox.Writer.TryWrite((c, Sender)));
         Receive<FeedEnded>(e => _inbox.Writer.TryWrite((e, Sender)));
         Receive<SendAck>(_ => Acknowledge());
+        Receive<FeedFlush>(f => _flushes?.Request(f.Lsn));
     }
 
     private void Acknowledge()
@@ -105,6 +115,7 @@ public sealed class VolumeFollower : ReceiveActor
         Receive<Stop>(_ => { });
         Receive<FeedChunk>(_ => { });
         Receive<FeedEnded>(_ => { });
+        Receive<FeedFlush>(_ => { });
         Receive<SendAck>(_ => Acknowledge());
     }
 
@@ -155,7 +166,8 @@ public sealed class VolumeFollower : ReceiveActor
         // rewound it below what it acknowledged before).
         Volatile.Write(ref _written, after);
         Volatile.Write(ref _durable, after);
-        var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), stop.Token);
+        var flushes = _flushes = new LiveFlushes(FlushDelay);
+        var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long moved = 0, from = after;
         var caughtUp = false;

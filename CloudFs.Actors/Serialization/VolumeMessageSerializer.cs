@@ -38,6 +38,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string FeedCreditManifest = "FK";
     private const string FeedStopManifest = "FS";
     private const string FeedEndedManifest = "FE";
+    private const string FeedFlushManifest = "FD";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -66,6 +67,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         FeedCredit => FeedCreditManifest,
         FeedStop => FeedStopManifest,
         FeedEnded => FeedEndedManifest,
+        FeedFlush => FeedFlushManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -135,6 +137,11 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[8..], m.Seq);
         }),
         FeedStop m => Fixed(8, m, static (s, m) => BinaryPrimitives.WriteInt64LittleEndian(s, m.Feed)),
+        FeedFlush m => Fixed(16, m, static (s, m) =>
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(s, m.Feed);
+            BinaryPrimitives.WriteInt64LittleEndian(s[8..], m.Lsn);
+        }),
         FeedEnded m => FeedEndedToBinary(m),
         _ => throw Unknown(obj.GetType().FullName),
     };
@@ -167,6 +174,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                     : new FeedChunk(I64(bytes, 0), I64(bytes, 8), I64(bytes, 16), I64(bytes, 24), bytes.AsMemory(32)),
                 FeedCreditManifest => new FeedCredit(I64(Exact(bytes, 16), 0), I64(bytes, 8)),
                 FeedStopManifest => new FeedStop(I64(Exact(bytes, 8), 0)),
+                FeedFlushManifest => new FeedFlush(I64(Exact(bytes, 16), 0), I64(bytes, 8)),
                 FeedEndedManifest => bytes.Length < 9
                     ? throw new SerializationException($"a feed end of {bytes.Length} bytes is too short")
                     : new FeedEnded(I64(bytes, 0), Bool(bytes, 8), StrictUtf8.GetString(bytes, 9, bytes.Length - 9)),

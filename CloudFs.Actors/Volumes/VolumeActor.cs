@@ -31,6 +31,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     // host counts as one once its own write is stored); a FUA write or a flush once a majority holds it durably.
     private SyncQuorum<IActorRef> _quorum = new(1);
     private readonly Action<IActorRef, long> _acknowledge = static (replyTo, lsn) => replyTo.Tell(new VolumeAck(lsn));
+    // This host's agent, which passes flush requests on to the volume's feeders.
+    private readonly ActorSelection _hostAgent = Context.System.ActorSelection(HostAgent.Path);
     private int _replicaCount = 1;
     private HashSet<Id160> _replicas = new();
     private bool _changingReplicas;
@@ -141,8 +143,7 @@ public sealed class VolumeActor : UntypedPersistentActor
                 if (_quorum.DurableByAll is { } floor) _store.SetStreamFloor(_volume, floor);
                 break;
             case FlushedHere f:
-                _quorum.Wait(f.ReplyTo, f.Lsn, durable: true);
-                _quorum.Release(_acknowledge);
+                WaitDurable(f.ReplyTo, f.Lsn);
                 break;
             case Flush:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
@@ -196,8 +197,17 @@ public sealed class VolumeActor : UntypedPersistentActor
         if (--pending.Remaining > 0) return;
         if (pending.Error is not null) { pending.ReplyTo.Tell(Failure(pending.Error)); return; }
         if (!IsReplicatedSync) { pending.ReplyTo.Tell(new VolumeAck(_state.Lsn)); return; }
-        _quorum.Wait(pending.ReplyTo, _state.Lsn, pending.Fua);
+        if (pending.Fua) { WaitDurable(pending.ReplyTo, _state.Lsn); return; }
+        _quorum.Wait(pending.ReplyTo, _state.Lsn, durable: false);
         _quorum.Release(_acknowledge);
+    }
+
+    /// <summary>A FUA write or flush waits for a durable majority: the followers are asked to flush up to it now.</summary>
+    private void WaitDurable(IActorRef replyTo, long lsn)
+    {
+        _quorum.Wait(replyTo, lsn, durable: true);
+        _quorum.Release(_acknowledge);
+        if (_quorum.Waiting > 0) _hostAgent.Tell(new WantDurable(_volume, lsn));
     }
 
     private bool IsReplicatedSync => _state.Mode == VolumeMode.Sync && _replicaCount > 1;

@@ -65,6 +65,7 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(new FollowFrom(volume, 5, -7, 4, 1 << 20), RoundTrip(new FollowFrom(volume, 5, -7, 4, 1 << 20), typeof(VolumeMessageSerializer)));
         Assert.Equal(new FeedCredit(-7, 3), RoundTrip(new FeedCredit(-7, 3), typeof(VolumeMessageSerializer)));
         Assert.Equal(new FeedStop(-7), RoundTrip(new FeedStop(-7), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new FeedFlush(-7, 99), RoundTrip(new FeedFlush(-7, 99), typeof(VolumeMessageSerializer)));
         Assert.Equal(new FeedEnded(-7, true, "compacted: lsn 4 ✓"), RoundTrip(new FeedEnded(-7, true, "compacted: lsn 4 ✓"), typeof(VolumeMessageSerializer)));
     }
 }

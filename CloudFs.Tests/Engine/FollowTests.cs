@@ -128,7 +128,7 @@ public sealed class FollowTests
         {
             var written = new List<ApplyProgress>();
             var durable = new List<ApplyProgress>();
-            var r = await b.ApplyLiveAsync(new MemoryStream(stream), p => { lock (durable) durable.Add(p); }, p => { lock (written) written.Add(p); });
+            var r = await b.ApplyLiveAsync(new MemoryStream(stream), p => { lock (durable) durable.Add(p); }, p => { lock (written) written.Add(p); }, null);
             Assert.Null(r.Error);
             // Written reports run on the log's completion path and may trail the apply's end by a moment.
             await WaitUntil(() => { lock (written) return written.Count == 11; }, $"a written report per entry ({pass})");
@@ -136,6 +136,56 @@ public sealed class FollowTests
             Assert.All(written, p => Assert.Equal(a.VersionAt(v, p.Lsn), p.Version));
             Assert.Equal(11, durable[^1].Lsn);
         }
+    }
+
+    [Fact]
+    public async Task Paced_live_apply_flushes_only_when_asked_or_when_an_entry_waited_its_max_delay()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [])).BaseId;
+        for (var i = 0; i < 12; i++) await a.WriteAsync(v, i * 4096L, TempLog.Pattern(4096, 60 + i));
+        var entries = Entries(await StreamBytes(a, v));
+        await using var b = tb.Open();
+        long written = 0, durable = 0;
+        void Raise(ref long field, long lsn) { lock (entries) field = Math.Max(field, lsn); }
+        long Read(ref long field) { lock (entries) return field; }
+
+        var pipe = new Pipe();
+        var flushes = new LiveFlushes(TimeSpan.FromHours(1));
+        var applying = b.ApplyLiveAsync(pipe.Reader.AsStream(), p => Raise(ref durable, p.Lsn), p => Raise(ref written, p.Lsn), flushes);
+        var syncsBefore = b.DeviceSyncs;
+        // Fed one entry at a time, each written before the next: every pause is one an unpaced apply would flush at.
+        for (var i = 0; i < 8; i++)
+        {
+            await pipe.Writer.WriteAsync(entries[i]);
+            var lsn = i + 1;
+            await WaitUntil(() => Read(ref written) == lsn, $"lsn {lsn} written");
+        }
+        Assert.Equal(syncsBefore, b.DeviceSyncs);
+        Assert.Equal(0, Read(ref durable));
+
+        // Asked for lsn 10 before it arrives: flushed as soon as it is admitted.
+        flushes.Request(10);
+        await pipe.Writer.WriteAsync(entries[8]);
+        await pipe.Writer.WriteAsync(entries[9]);
+        await WaitUntil(() => Read(ref durable) >= 10, "lsn 10 durable after the request");
+        Assert.True(b.DeviceSyncs > syncsBefore);
+
+        // Nothing asked: a pause still flushes once the oldest unflushed entry is MaxDelay old.
+        await pipe.Writer.CompleteAsync();
+        var r = await applying;
+        Assert.Null(r.Error);
+        using var tc = new TempLog();
+        await using var c = tc.Open();
+        var pipe2 = new Pipe();
+        var durable2 = 0L;
+        var applying2 = c.ApplyLiveAsync(pipe2.Reader.AsStream(), p => Raise(ref durable2, p.Lsn), null, new LiveFlushes(TimeSpan.FromMilliseconds(200)));
+        foreach (var e in entries.Take(3)) await pipe2.Writer.WriteAsync(e);
+        await WaitUntil(() => Read(ref durable2) == 3, "lsn 3 durable after the max delay, with the stream still open");
+        await pipe2.Writer.CompleteAsync();
+        Assert.Null((await applying2).Error);
     }
 
     [Fact]
