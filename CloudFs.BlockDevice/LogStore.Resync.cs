@@ -30,10 +30,11 @@ public sealed partial class LogStore
     /// The next piece of a full resync of <paramref name="volume"/>: with <paramref name="transfer"/> zero, a new transfer
     /// as of the volume's current head (its index is frozen for it); otherwise the piece of that transfer starting at
     /// <paramref name="fromBlock"/> (the previous piece's NextBlock; asking for the same piece again repeats it).
-    /// At most about <paramref name="maxBytes"/> (at least one entry); all-zero and unwritten ranges are not sent.
-    /// Throws <see cref="ResyncRefusedException"/> for an unknown or expired transfer or a piece out of order.
+    /// At most about <paramref name="maxBytes"/> (at least one entry); all-zero and unwritten ranges are not sent. No entry
+    /// carries more than <paramref name="maxEntryBlocks"/> blocks (the receiver's <see cref="MaxBlocksPerEntry"/>: its
+    /// segments must hold them). Throws <see cref="ResyncRefusedException"/> for an unknown or expired transfer or a piece out of order.
     /// </summary>
-    public async Task<ResyncChunk> ReadResyncAsync(Id160 volume, Id160 transfer, long fromBlock, int maxBytes, CancellationToken ct = default)
+    public async Task<ResyncChunk> ReadResyncAsync(Id160 volume, Id160 transfer, long fromBlock, int maxBytes, int maxEntryBlocks = ResyncEntryBlocks, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
@@ -64,10 +65,13 @@ public sealed partial class LogStore
                 throw new ResyncRefusedException($"resync transfer {transfer} of volume {volume} is unknown here (it expired or the node restarted); start a new one");
         }
         var s = src!;
-        return await Task.Run(() => NextResyncPiece(s, fromBlock, Math.Max(maxBytes, 64 << 10)), ct).ConfigureAwait(false);
+        maxBytes = Math.Max(maxBytes, 64 << 10);
+        // An entry fits the piece (header and CRC table included) and the receiver's segments.
+        var window = Math.Clamp(maxBytes / BlockSize - 16, 16, Math.Max(16, Math.Min(ResyncEntryBlocks, maxEntryBlocks)));
+        return await Task.Run(() => NextResyncPiece(s, fromBlock, maxBytes, window), ct).ConfigureAwait(false);
     }
 
-    private ResyncChunk NextResyncPiece(ResyncSource src, long fromBlock, int maxBytes)
+    private ResyncChunk NextResyncPiece(ResyncSource src, long fromBlock, int maxBytes, int window)
     {
         lock (src.Gate)
         {
@@ -86,7 +90,7 @@ public sealed partial class LogStore
             {
                 while (pos < end)
                 {
-                    var n = (int)Math.Min(ResyncEntryBlocks, end - pos);
+                    var n = (int)Math.Min(window, end - pos);
                     extents.Clear();
                     lock (vol.IndexLock) src.Snapshot.Lookup(pos, n, extents);
                     long first = -1, last = -1;
@@ -207,6 +211,8 @@ public sealed partial class LogStore
                 if (h.Kind is not (EntryKind.ResyncData or EntryKind.ResyncCommit))
                     throw Refuse(st, $"resync entry {entries}: a {h.Kind} entry is not part of a resync");
                 if (rest.Length < h.TotalBytes) throw Refuse(st, $"resync entry {entries}: the piece ends inside the entry");
+                if (h.BlockCount > MaxBlocksPerEntry)
+                    throw Refuse(st, $"resync entry {entries}: {h.BlockCount} blocks do not fit this log's segments (at most {MaxBlocksPerEntry}); ask for smaller entries");
                 var entry = rest[..h.TotalBytes];
                 if (EntryCodec.Verify(entry, out _) is { } bad) throw Refuse(st, $"resync entry {entries} (block {h.FirstBlock}): {bad}");
                 st = StagingFor(h, st);
