@@ -67,6 +67,7 @@ public sealed class HostAgent : ReceiveActor
         Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
         Receive<PullEntries>(p => Reply(Sender, PullAsync(p)));
+        Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(_ => { });
     }
