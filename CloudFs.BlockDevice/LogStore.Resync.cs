@@ -127,7 +127,7 @@ public sealed partial class LogStore
             {
                 parts.Add(BuildResyncCommit(src));
                 src.Complete = true;
-                _options.Log?.Invoke($"volume {vol.BaseId}: resync transfer {src.Transfer} read whole ({src.Pieces} pieces, {src.StoredBlocks * BlockSize} bytes)");
+                _options.Log?.Invoke($"volume {vol.BaseId}: resync transfer {src.Transfer} read whole ({src.Pieces} entries, {src.StoredBlocks * BlockSize} bytes)");
             }
             var chunk = new ResyncChunk(src.Transfer, src.Lsn, src.Version, Concat(parts, total + (src.Complete ? parts[^1].Length : 0)), pos, src.Complete);
             src.LastFrom = fromBlock;
@@ -374,7 +374,7 @@ public sealed partial class LogStore
         lock (_resyncLock)
         {
             foreach (var st in _staging.Values)
-                _options.Log?.Invoke($"volume {st.Volume}: resync transfer {st.Transfer} was never committed; its {st.Pieces} staged pieces are dead space");
+                _options.Log?.Invoke($"volume {st.Volume}: resync transfer {st.Transfer} was never committed; its {st.Pieces} staged entries are dead space");
             _staging.Clear();
         }
     }
