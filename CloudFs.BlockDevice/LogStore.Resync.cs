@@ -12,8 +12,8 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore
 {
-    /// <summary>Blocks one resync piece entry covers at most: well under a 1 MiB message with its header and table.</summary>
-    private const int ResyncEntryBlocks = 1024;
+    /// <summary>Blocks one resync entry covers at most: two such entries with their tables fit a 1 MiB message.</summary>
+    private const int ResyncEntryBlocks = 960;
     private static readonly TimeSpan ResyncSourceIdle = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan ResyncSourceDone = TimeSpan.FromSeconds(30);
 
@@ -21,8 +21,26 @@ public sealed partial class LogStore
     private readonly Dictionary<Id160, StagedResync> _staging = new();
     private readonly Dictionary<Id160, ResyncSource> _sources = new();
 
-    /// <summary>True while a resync is being received: a checkpoint now would skip pieces replay must see.</summary>
-    private bool ResyncStaging { get { lock (_resyncLock) return _staging.Count > 0; } }
+    /// <summary>
+    /// True while a resync is being received: a checkpoint now would skip pieces replay must see. A transfer nobody
+    /// fed for <see cref="ResyncSourceIdle"/> is abandoned here, so a lost receiver never stops checkpoints for good.
+    /// </summary>
+    private bool ResyncStaging
+    {
+        get
+        {
+            var now = DateTime.UtcNow;
+            lock (_resyncLock)
+            {
+                foreach (var st in _staging.Values.Where(st => now - st.LastUse > ResyncSourceIdle).ToList())
+                {
+                    _staging.Remove(st.Transfer);
+                    _options.Log?.Invoke($"resync transfer {st.Transfer} of volume {st.Volume} was idle too long; abandoned");
+                }
+                return _staging.Count > 0;
+            }
+        }
+    }
 
     // ---------------- sender ----------------
 
@@ -84,6 +102,8 @@ public sealed partial class LogStore
             var parts = new List<byte[]>();
             var total = 0;
             var pos = fromBlock;
+            // The totals move only once the piece is whole: a failed read leaves the transfer where it was.
+            var (pieces, storedBlocks, digest) = (src.Pieces, src.StoredBlocks, src.Digest);
             var extents = new List<Extent>();
             var data = ArrayPool<byte>.Shared.Rent(ResyncEntryBlocks * BlockSize);
             try
@@ -91,37 +111,21 @@ public sealed partial class LogStore
                 while (pos < end)
                 {
                     var n = (int)Math.Min(window, end - pos);
-                    extents.Clear();
-                    lock (vol.IndexLock) src.Snapshot.Lookup(pos, n, extents);
-                    long first = -1, last = -1;
-                    foreach (var e in extents)
-                        if (!e.IsZero) { if (first < 0) first = e.Start; last = e.End; }
-                    if (first < 0) { pos += n; continue; }
-                    var span = (int)(last - first);
-                    // Worst case (every block stored): stop before the piece would outgrow maxBytes.
-                    if (parts.Count > 0 && total + EntryHeader.TotalBytesFor(span) > maxBytes) break;
-                    var bytes = data.AsSpan(0, span * BlockSize);
-                    bytes.Clear();
-                    foreach (var e in extents)
-                        if (!e.IsZero) ReadRun(vol, e, bytes.Slice((int)(e.Start - first) * BlockSize, e.Count * BlockSize));
-                    using (var buf = EntryCodec.BuildData(EntryKind.ResyncData, vol.BaseId, first, bytes, Now))
+                    var entry = ReadResyncWindow(src, pos, n, extents, data, parts.Count == 0 ? int.MaxValue : maxBytes - total);
+                    if (entry is { Length: 0 }) break; // the piece is full
+                    if (entry is not null)
                     {
-                        int stored = BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]);
-                        if (stored > 0)
-                        {
-                            EntryCodec.SetChain(buf.Span, vol.BaseId, src.Lsn, src.Transfer, Id160.Zero);
-                            EntryCodec.Seal(buf.Span, 0);
-                            parts.Add(buf.Span.ToArray());
-                            total += buf.Length;
-                            src.Pieces++;
-                            src.StoredBlocks += stored;
-                            src.Digest = ResyncManifest.Chain(src.Digest, new Id160(buf.Span[EntryHeader.OffDigest..]));
-                        }
+                        parts.Add(entry);
+                        total += entry.Length;
+                        pieces++;
+                        storedBlocks += BinaryPrimitives.ReadUInt16LittleEndian(entry.AsSpan(EntryHeader.OffStoredCount));
+                        digest = ResyncManifest.Chain(digest, new Id160(entry.AsSpan(EntryHeader.OffDigest)));
                     }
                     pos += n;
                 }
             }
             finally { ArrayPool<byte>.Shared.Return(data); }
+            (src.Pieces, src.StoredBlocks, src.Digest) = (pieces, storedBlocks, digest);
             src.NextBlock = pos;
             if (pos >= end)
             {
@@ -134,6 +138,40 @@ public sealed partial class LogStore
             src.LastChunk = chunk;
             return chunk;
         }
+    }
+
+    /// <summary>
+    /// The ResyncData entry for the live blocks of [pos, pos+n) of the snapshot; null when there are none; empty when
+    /// it might not fit in <paramref name="room"/> bytes (judged before reading, as if every block were stored).
+    /// </summary>
+    private byte[]? ReadResyncWindow(ResyncSource src, long pos, int n, List<Extent> extents, byte[] data, int room)
+    {
+        var vol = src.Volume;
+        extents.Clear();
+        // Counted as a reader from the lookup to the end of the reads: compaction frees no segment meanwhile, and a
+        // lookup after a free already sees the relocated places.
+        var epoch = Interlocked.Read(ref _readEpoch) & 1;
+        Interlocked.Increment(ref _readers[epoch]);
+        try
+        {
+            lock (vol.IndexLock) src.Snapshot.Lookup(pos, n, extents);
+            long first = -1, last = -1;
+            foreach (var e in extents)
+                if (!e.IsZero) { if (first < 0) first = e.Start; last = e.End; }
+            if (first < 0) return null;
+            var span = (int)(last - first);
+            if (EntryHeader.TotalBytesFor(span) > room) return [];
+            var bytes = data.AsSpan(0, span * BlockSize);
+            bytes.Clear();
+            foreach (var e in extents)
+                if (!e.IsZero) ReadRun(vol, e, bytes.Slice((int)(e.Start - first) * BlockSize, e.Count * BlockSize));
+            using var buf = EntryCodec.BuildData(EntryKind.ResyncData, vol.BaseId, first, bytes, Now);
+            if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) == 0) return null;
+            EntryCodec.SetChain(buf.Span, vol.BaseId, src.Lsn, src.Transfer, Id160.Zero);
+            EntryCodec.Seal(buf.Span, 0);
+            return buf.Span.ToArray();
+        }
+        finally { Interlocked.Decrement(ref _readers[epoch]); }
     }
 
     private static byte[] Concat(List<byte[]> parts, int total)
@@ -219,6 +257,7 @@ public sealed partial class LogStore
                 if (h.Kind == EntryKind.ResyncData)
                 {
                     st.Count(h.FirstBlock, h.BlockCount, h.StoredCount, h.Digest);
+                    st.LastUse = DateTime.UtcNow;
                     var buf = EntryCodec.Allocate(h.StoredCount);
                     entry.CopyTo(buf.Span);
                     var staged = st;

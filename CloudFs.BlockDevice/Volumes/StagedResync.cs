@@ -17,6 +17,7 @@ internal sealed class StagedResync(Id160 transfer, Id160 volume, long lsn)
     public long StoredBlocks;
     public long EndBlock;
     public Id160 Digest;
+    public DateTime LastUse = DateTime.UtcNow;
 
     /// <summary>Counts a piece in, in log order (the same order on the live path and in replay).</summary>
     public void Count(long firstBlock, int blockCount, int stored, Id160 pieceDigest)
