@@ -33,6 +33,14 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
     /// <summary>Fetches and installs the volume whole; returns the lsn it was installed at (pulling goes on after it).</summary>
     public async Task<long> RunAsync(ActorSelection agent, CancellationToken ct)
     {
+        // A copy at or beyond the primary's head cannot be replaced by one as of that head (the resync is refused), and
+        // over compacted history its chain cannot be compared either: say so instead of fetching for nothing.
+        if (store.GetVolume(volume) is { } local)
+        {
+            var head = (await agent.Ask<VersionAnswer>(new GetVersionAt(volume.ToString(), 0), settings.AskTimeout, ct).ConfigureAwait(false)).HeadLsn;
+            if (local.Lsn >= head)
+                throw new CloudFsException($"this host holds lsn {local.Lsn}, not behind the primary's head {head}, and the primary compacted the history needed to compare the chains; the replica cannot follow until an operator resolves it");
+        }
         var clock = Stopwatch.StartNew();
         var transfer = Id160.Zero;
         long from = 0, bytes = 0, pieces = 0;
