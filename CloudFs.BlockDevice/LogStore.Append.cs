@@ -223,6 +223,7 @@ public sealed partial class LogStore : IAppendSink
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         OfferToLiveTails(v, e);
+        v.Recent?.Offer(e.Lsn, e.Buffer.Span);
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;
         // A subscriber's failure must not turn a written entry into a failed append.

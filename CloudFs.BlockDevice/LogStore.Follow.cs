@@ -1,6 +1,7 @@
 // Live stream apply (a replica following its primary): a reader task parses and verifies entries while this side
-// admits them; whenever the source has nothing ready, or every ~4 MiB / 256 entries, one flush makes everything admitted
-// so far durable and the durable head is reported, so a sync volume can count this replica's acknowledgement.
+// admits them; each entry's write is reported as soon as it is in the log (what a sync write waits for), and whenever
+// the source has nothing ready, or every ~4 MiB / 256 entries, one flush makes everything admitted so far durable and
+// the durable head is reported (what a flush or FUA write waits for).
 using System.Threading.Channels;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
@@ -41,7 +42,16 @@ public sealed partial class LogStore
     /// (when the source ignores cancellation); disposing the source ends it. IsFork is set exactly when the refused entry conflicts
     /// with the chain held here (another version at a held lsn, or a next lsn that does not chain onto the head).
     /// </summary>
-    public async Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, CancellationToken ct = default)
+    public Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, CancellationToken ct = default) =>
+        ApplyLiveAsync(source, onDurable, null, ct);
+
+    /// <summary>
+    /// As <see cref="ApplyLiveAsync(Stream, Action{ApplyProgress}, CancellationToken)"/>, and <paramref name="onWritten"/>
+    /// is called with a volume's head each time an entry is in the log (written, not yet flushed: as a local write
+    /// before the next flush); entries already held count at once. It runs on the log's completion path: it must be
+    /// quick, and a report may overtake one for an earlier lsn (keep the highest).
+    /// </summary>
+    public async Task<ApplyResult> ApplyLiveAsync(Stream source, Action<ApplyProgress> onDurable, Action<ApplyProgress>? onWritten, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(source);
@@ -68,6 +78,12 @@ public sealed partial class LogStore
             reported[p.Volume] = p.Lsn;
             // The caller's failure must not undo or stop a durable apply.
             try { onDurable(p); }
+            catch (Exception ex) { _options.Log?.Invoke($"an ApplyLiveAsync progress handler failed: {ex.Message}"); }
+        }
+
+        void ReportWritten(ApplyProgress p)
+        {
+            try { onWritten!(p); }
             catch (Exception ex) { _options.Log?.Invoke($"an ApplyLiveAsync progress handler failed: {ex.Message}"); }
         }
 
@@ -146,7 +162,18 @@ public sealed partial class LogStore
                 volume = h.Volume;
                 head = h.Version;
                 NoteHead(h);
-                if (skip) { next.Buffer!.Dispose(); continue; }
+                if (skip)
+                {
+                    next.Buffer!.Dispose();
+                    if (onWritten is not null) ReportWritten(new ApplyProgress(h.Volume, h.Lsn, h.Version));
+                    continue;
+                }
+                if (onWritten is not null)
+                {
+                    var written = new ApplyProgress(h.Volume, h.Lsn, h.Version);
+                    _ = item!.Done.Task.ContinueWith((t, p) => { if (t.IsCompletedSuccessfully) ReportWritten((ApplyProgress)p!); },
+                        written, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
                 batch.Add(item!.Done.Task);
                 applied++;
                 batchBytes += h.TotalBytes;

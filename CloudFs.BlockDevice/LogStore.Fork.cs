@@ -192,6 +192,7 @@ public sealed partial class LogStore
             vol.HeadDigest = keep.Digest;
         }
         _changedSinceCheckpoint = true;
+        vol.Recent?.Clear();
         foreach (var tail in _liveTails.Keys)
             if (tail.Volume == vol.BaseId) tail.Clear();
         // Live streams of the volume wake up and end (their chain was abandoned); no one listens during recovery.

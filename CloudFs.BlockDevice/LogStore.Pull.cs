@@ -23,18 +23,26 @@ public sealed partial class LogStore
         lock (vol.IndexLock) { head = vol.Lsn; oldest = vol.OldestStreamableLsn; }
         if (afterLsn > head) throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
         if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
+        // A replicated volume's writer keeps its last entries from now on: a replica that keeps up reads them here.
+        var recent = vol.Recent;
+        if (recent is null && vol.IsWritable && vol.Replicas.Length > 1)
+            lock (vol.IndexLock) recent = vol.Recent ??= new Log.RecentEntries();
         var parts = new List<byte[]>();
         var total = 0;
         var last = afterLsn;
+        var shared = false;
         for (var lsn = afterLsn + 1; lsn <= head; lsn++)
         {
-            var entry = ReadEntryForStream(vol, lsn);
+            var kept = recent?.Get(lsn);
+            shared |= kept is not null;
+            var entry = kept ?? ReadEntryForStream(vol, lsn);
             if (parts.Count > 0 && total + entry.Length > maxBytes) break;
             parts.Add(entry);
             total += entry.Length;
             last = lsn;
         }
-        if (parts.Count == 1) return new EntryRun(parts[0], last, head);
+        // A kept entry is shared with later pulls: the run is always a copy of it.
+        if (parts.Count == 1 && !shared) return new EntryRun(parts[0], last, head);
         var data = GC.AllocateUninitializedArray<byte>(total);
         var at = 0;
         foreach (var p in parts) { p.CopyTo(data, at); at += p.Length; }

@@ -210,7 +210,8 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    keep_logs = False
+    # CLUSTER_BENCH_KEEP=1 keeps the nodes' logs after a good run too (they are always kept after a failure).
+    keep_logs = bool(os.environ.get("CLUSTER_BENCH_KEEP"))
     try:
         config = None
         if args.no_compaction:
@@ -348,7 +349,7 @@ def main():
         for n in nodes:
             n.kill9() if keep_logs else n.stop()
         if keep_logs:
-            log(f"failed: node logs kept in {work} (remove it when done)")
+            log(f"node logs kept in {work} (remove it when done)")
             for f in os.listdir(work):
                 if f.endswith(".dev"):
                     os.remove(os.path.join(work, f))  # the log devices are big; the node output is what helps

@@ -67,6 +67,14 @@ public sealed class HostAgent : ReceiveActor
         Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
         Receive<PullEntries>(p => Reply(Sender, PullAsync(p)));
+        Receive<FollowFrom>(f =>
+        {
+            // One feeder per subscription; a second one with the same id (a resent request) is not started twice.
+            var name = $"feed-{(ulong)f.Feed:x16}";
+            if (Context.Child(name).IsNobody())
+                Context.ActorOf(VolumeFeeder.Props(_store, f, Sender, _settings.PollWait, _settings.AskTimeout + _settings.AskTimeout), name);
+        });
+        Receive<FeedStop>(s => Context.Child($"feed-{(ulong)s.Feed:x16}").Tell(s));
         Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(_ => { });

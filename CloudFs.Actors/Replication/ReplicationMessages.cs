@@ -17,8 +17,34 @@ public sealed record PullEntries(Id160 Volume, long AfterLsn, int MaxBytes, int 
 /// <summary>Whole entries, as in the log; empty when nothing newer arrived within the wait.</summary>
 public sealed record EntryChunk(long LastLsn, long HeadLsn, ReadOnlyMemory<byte> Data) : IVolumeProtocolMessage;
 
-/// <summary>A replica host holds the volume durably up to <paramref name="Lsn"/>; routed through sharding to the primary's VolumeActor.</summary>
-public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Lsn) : IWithVolumeId, IVolumeProtocolMessage;
+/// <summary>
+/// A replica host holds the volume's entries up to <paramref name="Lsn"/> in its log (written, as a local write is
+/// before a flush), and durably (flushed) up to <paramref name="DurableLsn"/>; routed through sharding to the
+/// primary's VolumeActor. Sync writes wait for the first from a majority, flushes and FUA writes for the second.
+/// </summary>
+public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Lsn, long DurableLsn) : IWithVolumeId, IVolumeProtocolMessage;
+
+/// <summary>
+/// A follower asks the primary's host agent to push the entries after <paramref name="AfterLsn"/>, in chunks of at most
+/// about <paramref name="MaxBytes"/>, with at most <paramref name="Window"/> chunks unacknowledged. The sender (the
+/// follower) receives <see cref="FeedChunk"/>s tagged with <paramref name="Feed"/>, its own id for this subscription.
+/// </summary>
+public sealed record FollowFrom(Id160 Volume, long AfterLsn, long Feed, int Window, int MaxBytes) : IVolumeProtocolMessage;
+
+/// <summary>
+/// Chunk <paramref name="Seq"/> (0, 1, ...) of a feed: whole entries, as in the log, the last one
+/// <paramref name="LastLsn"/>; empty when nothing was appended for a while (it tells the follower the feed is alive).
+/// </summary>
+public sealed record FeedChunk(long Feed, long Seq, long LastLsn, long HeadLsn, ReadOnlyMemory<byte> Data) : IVolumeProtocolMessage;
+
+/// <summary>The follower took chunk <paramref name="Seq"/> in: the feeder may send one more.</summary>
+public sealed record FeedCredit(long Feed, long Seq) : IVolumeProtocolMessage;
+
+/// <summary>The follower ends the feed (it stops or starts another one).</summary>
+public sealed record FeedStop(long Feed) : IVolumeProtocolMessage;
+
+/// <summary>The feeder cannot go on: <paramref name="Compacted"/> when the entries the follower needs were compacted away.</summary>
+public sealed record FeedEnded(long Feed, bool Compacted, string Reason) : IVolumeProtocolMessage;
 
 /// <summary>
 /// A replica that cannot chain on (the primary compacted the history it needs) asks for the volume whole: a zero

@@ -1,8 +1,10 @@
 // One replica of one volume on this host: asks placement for the primary, fetches its share of the secret, checks
 // that its own head is on the primary's chain (a divergent suffix is split off as a branch, never dropped), then
-// pulls entry chunks from the primary's agent and applies them to the local log, acknowledging every durable head
-// to the primary's VolumeActor (sync volumes count these acknowledgements).
+// subscribes to the primary's feed of entry chunks (pushed as they are appended, a window of chunks in flight) and
+// applies them to the local log, acknowledging every durable head to the primary's VolumeActor (sync volumes count
+// these acknowledgements).
 using System.IO.Pipelines;
+using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.BlockDevice;
@@ -19,6 +21,15 @@ public sealed class VolumeFollower : ReceiveActor
 
     private sealed record LoopEnded(string Reason);
 
+    /// <summary>Sends the volume's actor on the primary what this host now holds (one message for many entries).</summary>
+    private sealed record SendAck
+    {
+        public static readonly SendAck Instance = new();
+    }
+
+    /// <summary>Chunks the primary may push before the follower took the first in (each at most the chunk size).</summary>
+    private const int FeedWindow = 4;
+
     private readonly Id160 _volume;
     private readonly LogStore _store;
     private readonly IActorRef _placement;
@@ -28,6 +39,13 @@ public sealed class VolumeFollower : ReceiveActor
     private readonly CancellationTokenSource _cts = new();
     private readonly ActorSystem _system = Context.System;
     private Task? _loop;
+    // This host's written and durable heads on the primary's chain, set from the log's completion path; one
+    // acknowledgement is sent per turn of the actor however many entries completed meanwhile.
+    private long _written, _durable;
+    private int _ackPending;
+    // What the primary's feeders push, in arrival order; the loop drops what belongs to an earlier subscription.
+    private readonly Channel<(object Message, IActorRef Sender)> _inbox = Channel.CreateUnbounded<(object, IActorRef)>(new UnboundedChannelOptions { SingleReader = true });
+    private IActorRef _self = ActorRefs.Nobody;
 
     public static Props Props(Id160 volume, LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings) =>
         Akka.Actor.Props.Create(() => new VolumeFollower(volume, store, placement, volumes, settings));
@@ -51,17 +69,48 @@ public sealed class VolumeFollower : ReceiveActor
             Context.Parent.Tell(new FollowerStopped(_volume, e.Reason));
             Context.Stop(Self);
         });
+        Receive<FeedChunk>(c => _inbox.Writer.TryWrite((c, Sender)));
+        Receive<FeedEnded>(e => _inbox.Writer.TryWrite((e, Sender)));
+        Receive<SendAck>(_ => Acknowledge());
+    }
+
+    private void Acknowledge()
+    {
+        // Cleared before reading: a completion after this line schedules another acknowledgement.
+        Volatile.Write(ref _ackPending, 0);
+        _volumes.Tell(new ReplicaAck(_volume, _store.HostId, Volatile.Read(ref _written), Volatile.Read(ref _durable)));
+    }
+
+    private void Held(long written, long durable)
+    {
+        Raise(ref _written, written);
+        Raise(ref _durable, durable);
+        if (Interlocked.Exchange(ref _ackPending, 1) == 0) _self.Tell(SendAck.Instance);
+    }
+
+    private static void Raise(ref long field, long value)
+    {
+        var seen = Volatile.Read(ref field);
+        while (value > seen)
+        {
+            var was = Interlocked.CompareExchange(ref field, value, seen);
+            if (was == seen) return;
+            seen = was;
+        }
     }
 
     private void Stopping()
     {
         Receive<LoopEnded>(_ => Context.Stop(Self));
         Receive<Stop>(_ => { });
+        Receive<FeedChunk>(_ => { });
+        Receive<FeedEnded>(_ => { });
+        Receive<SendAck>(_ => Acknowledge());
     }
 
     protected override void PreStart()
     {
-        var self = Self;
+        var self = _self = Self;
         _loop = Task.Run(() => RunAsync(_cts.Token));
         _loop.ContinueWith(t => new LoopEnded(t.IsFaulted ? t.Exception!.GetBaseException().Message : "done"),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
@@ -102,11 +151,17 @@ public sealed class VolumeFollower : ReceiveActor
 
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var host = _store.HostId;
-        var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => _volumes.Tell(new ReplicaAck(_volume, host, p.Lsn)), stop.Token);
+        // What this host holds is measured on the primary's chain from the common head on (a split may have
+        // rewound it below what it acknowledged before).
+        Volatile.Write(ref _written, after);
+        Volatile.Write(ref _durable, after);
+        var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), stop.Token);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long moved = 0, from = after;
         var caughtUp = false;
+        var feed = Random.Shared.NextInt64();
+        agent.Tell(new FollowFrom(_volume, after, feed, FeedWindow, _settings.ChunkBytes), _self);
+        long seq = 0;
         try
         {
             while (!apply.IsCompleted)
@@ -116,27 +171,38 @@ public sealed class VolumeFollower : ReceiveActor
                     await FetchShareAsync(agent, ct).ConfigureAwait(false);
                     shared = true;
                 }
-                var reply = await agent.Ask<object>(new PullEntries(_volume, after, _settings.ChunkBytes, (int)_settings.PollWait.TotalMilliseconds),
-                    _settings.AskTimeout + _settings.PollWait, ct).ConfigureAwait(false);
-                if (reply is ControlFailed f) throw new CloudFsException($"the primary refused the pull: {f.Reason}");
-                if (reply is not EntryChunk chunk) throw new CloudFsException($"unexpected answer {reply.GetType().Name} to a pull");
-                if (chunk.Data.Length > 0)
+                var (message, feeder) = await NextFromFeedAsync(ct).ConfigureAwait(false);
+                switch (message)
                 {
-                    await pipe.Writer.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
-                    after = chunk.LastLsn;
-                    moved += chunk.Data.Length;
-                }
-                if (!caughtUp && chunk.LastLsn >= chunk.HeadLsn)
-                {
-                    // Only the missing suffix moves: report how much that was.
-                    caughtUp = true;
-                    _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
-                        _volume, moved, from + 1, after, clock.Elapsed.TotalSeconds);
+                    case FeedEnded e when e.Feed == feed:
+                        throw new CloudFsException(e.Compacted
+                            ? $"the primary no longer holds the entries after lsn {after} (compacted away); this replica cannot chain on and needs a full resync: {e.Reason}"
+                            : $"the primary ended the feed: {e.Reason}");
+                    case FeedChunk c when c.Feed == feed:
+                        if (c.Seq != seq) throw new CloudFsException($"the primary's feed skipped from chunk {seq} to {c.Seq}");
+                        seq++;
+                        if (c.Data.Length > 0)
+                        {
+                            await pipe.Writer.WriteAsync(c.Data, ct).ConfigureAwait(false);
+                            after = c.LastLsn;
+                            moved += c.Data.Length;
+                        }
+                        // Taken in (the pipe bounds what waits for the apply): the feeder may send one more.
+                        feeder.Tell(new FeedCredit(feed, c.Seq), _self);
+                        if (!caughtUp && c.LastLsn >= c.HeadLsn)
+                        {
+                            // Only the missing suffix moves: report how much that was.
+                            caughtUp = true;
+                            _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
+                                _volume, moved, from + 1, after, clock.Elapsed.TotalSeconds);
+                        }
+                        break;
                 }
             }
         }
         finally
         {
+            agent.Tell(new FeedStop(feed), _self);
             await pipe.Writer.CompleteAsync().ConfigureAwait(false);
             ApplyResult result;
             try { result = await apply.ConfigureAwait(false); }
@@ -157,8 +223,23 @@ public sealed class VolumeFollower : ReceiveActor
         catch (ResyncNeededException e) { _log.Info("replica of volume {0}: {1}", _volume, e.Message); after = -1; }
         if (after >= 0 && !await Resync.IsNeededAsync(agent, _volume, after, _settings.AskTimeout, ct).ConfigureAwait(false)) return after;
         var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, ct).ConfigureAwait(false);
-        _volumes.Tell(new ReplicaAck(_volume, _store.HostId, lsn));
+        // Acknowledged at once: the primary's stream floor may rise to the installed lsn.
+        Held(lsn, lsn);
         return lsn;
+    }
+
+    /// <summary>The next message a feeder pushed; the primary sends at least an empty chunk every poll-wait, so a
+    /// silence much longer than that means it is gone or cut off.</summary>
+    private async Task<(object Message, IActorRef Sender)> NextFromFeedAsync(CancellationToken ct)
+    {
+        var silence = _settings.AskTimeout + _settings.PollWait;
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        wait.CancelAfter(silence);
+        try { return await _inbox.Reader.ReadAsync(wait.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new CloudFsException($"no word from the primary's feed for {silence.TotalSeconds:0} s");
+        }
     }
 
     /// <summary>The lsn to pull after: this host's head when the primary holds the same version there; otherwise the

@@ -27,10 +27,10 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly Action<IVolumeEvent> _onStored;
     private readonly int _eventBytes;
     private VolumeState _state;
-    // Sync volumes with replicas: acknowledgements wait until a majority of the replica set holds the write durably
-    // (this host counts as one once its own write is durable). Host → highest durable lsn it reported.
-    private readonly Dictionary<Id160, long> _replicaAcks = new();
-    private readonly Queue<(long Lsn, IActorRef ReplyTo)> _awaitingQuorum = new();
+    // Sync volumes with replicas: a write is acknowledged once a majority of the replica set holds it in its log (this
+    // host counts as one once its own write is stored); a FUA write or a flush once a majority holds it durably.
+    private SyncQuorum<IActorRef> _quorum = new(1);
+    private readonly Action<IActorRef, long> _acknowledge = static (replyTo, lsn) => replyTo.Tell(new VolumeAck(lsn));
     private int _replicaCount = 1;
     private HashSet<Id160> _replicas = new();
     private bool _changingReplicas;
@@ -53,9 +53,10 @@ public sealed class VolumeActor : UntypedPersistentActor
 
     public override string PersistenceId => _persistenceId;
 
-    private sealed class PendingCommand(IActorRef replyTo, int events)
+    private sealed class PendingCommand(IActorRef replyTo, int events, bool fua)
     {
         public readonly IActorRef ReplyTo = replyTo;
+        public readonly bool Fua = fua;
         public int Remaining = events;
         public Exception? Error;
     }
@@ -78,6 +79,7 @@ public sealed class VolumeActor : UntypedPersistentActor
                 {
                     _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn), EventBytes = _eventBytes };
                     _replicaCount = Math.Max(1, info.Replicas.Count);
+                    _quorum = new SyncQuorum<IActorRef>(_replicaCount);
                     _replicas = info.Replicas.ToHashSet();
                 }
                 else
@@ -90,6 +92,9 @@ public sealed class VolumeActor : UntypedPersistentActor
     /// <summary>A replica-set change ended; the actor then recovers afresh (its sequence numbers must include the
     /// view-change entry the engine appended).</summary>
     private sealed record ReplicaSetChangeEnded(IActorRef ReplyTo, VolumeInfo? Info, Exception? Error);
+
+    /// <summary>A flush of a sync volume is durable here up to <paramref name="Lsn"/>; it waits for a durable majority.</summary>
+    private sealed record FlushedHere(long Lsn, IActorRef ReplyTo);
 
     /// <summary>Thrown to restart (recover) the actor after its head moved outside the journal.</summary>
     private sealed class HeadMovedException(string message) : Exception(message);
@@ -121,24 +126,28 @@ public sealed class VolumeActor : UntypedPersistentActor
                 break;
             case Write w:
                 if (TakenOver()) break;
-                Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender);
+                Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender, w.Fua);
                 break;
             case WriteZeroes z:
                 if (TakenOver()) break;
-                Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender);
+                Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender, z.Fua);
                 break;
             case ReplicaAck a:
                 // Only the replica set counts (a host replaced while it was away may still follow for a while).
                 if (!_replicas.Contains(a.Host) || a.Host == _store.HostId) break;
-                if (!_replicaAcks.TryGetValue(a.Host, out var had) || a.Lsn > had) _replicaAcks[a.Host] = a.Lsn;
-                ReleaseQuorum();
-                // Compaction may drop what every other replica holds, never what one of them still needs.
-                if (_replicaAcks.Count >= _replicaCount - 1 && _replicaCount > 1) _store.SetStreamFloor(_volume, _replicaAcks.Values.Min());
+                _quorum.Acknowledged(a.Host, a.Lsn, a.DurableLsn);
+                _quorum.Release(_acknowledge);
+                // Compaction may drop what every other replica holds durably, never what one of them still needs.
+                if (_quorum.DurableByAll is { } floor) _store.SetStreamFloor(_volume, floor);
+                break;
+            case FlushedHere f:
+                _quorum.Wait(f.ReplyTo, f.Lsn, durable: true);
+                _quorum.Release(_acknowledge);
                 break;
             case Flush:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
                 // Deferred behind the writes in flight, so a flush also covers writes not yet acknowledged.
-                DeferAsync(Sender, replyTo => _ = FlushAndReply(replyTo));
+                DeferAsync(Sender, replyTo => _ = FlushAndReply(replyTo, _state.Lsn, IsReplicatedSync ? Self : null));
                 break;
             case Read r:
                 if (_state.CheckRead(r.Offset, r.Length) is { } readError) { Sender.Tell(Failure(readError)); break; }
@@ -160,11 +169,11 @@ public sealed class VolumeActor : UntypedPersistentActor
         }
     }
 
-    private void Persist(Decision decision, IActorRef replyTo)
+    private void Persist(Decision decision, IActorRef replyTo, bool fua)
     {
         if (decision.Error is { } error) { replyTo.Tell(Failure(error)); return; }
         if (decision.Events.Count == 0) { replyTo.Tell(new VolumeAck(_state.Lsn)); return; }
-        var pending = new PendingCommand(replyTo, decision.Events.Count);
+        var pending = new PendingCommand(replyTo, decision.Events.Count, fua);
         for (var i = 0; i < decision.Events.Count; i++) _awaiting.Enqueue(pending);
         // Async persist, one atomic write per event (one engine entry each): later commands keep flowing into the
         // journal while these are written, and the engine group-commits them.
@@ -186,27 +195,12 @@ public sealed class VolumeActor : UntypedPersistentActor
         pending.Error ??= error;
         if (--pending.Remaining > 0) return;
         if (pending.Error is not null) { pending.ReplyTo.Tell(Failure(pending.Error)); return; }
-        if (_state.Mode != VolumeMode.Sync || _replicaCount < 2) { pending.ReplyTo.Tell(new VolumeAck(_state.Lsn)); return; }
-        _awaitingQuorum.Enqueue((_state.Lsn, pending.ReplyTo));
-        ReleaseQuorum();
+        if (!IsReplicatedSync) { pending.ReplyTo.Tell(new VolumeAck(_state.Lsn)); return; }
+        _quorum.Wait(pending.ReplyTo, _state.Lsn, pending.Fua);
+        _quorum.Release(_acknowledge);
     }
 
-    /// <summary>Acknowledges every sync write that a majority of the replica set now holds.</summary>
-    private void ReleaseQuorum()
-    {
-        if (_awaitingQuorum.Count == 0) return;
-        var others = Placement.Majority(_replicaCount) - 1;
-        long held;
-        if (others <= 0) held = long.MaxValue;
-        else if (_replicaAcks.Count < others) return;
-        // The common case (3 replicas: one other host needed) is the highest ack, without sorting on every ack.
-        else held = others == 1 ? _replicaAcks.Values.Max() : _replicaAcks.Values.OrderByDescending(l => l).ElementAt(others - 1);
-        while (_awaitingQuorum.Count > 0 && _awaitingQuorum.Peek().Lsn <= held)
-        {
-            var (lsn, replyTo) = _awaitingQuorum.Dequeue();
-            replyTo.Tell(new VolumeAck(lsn));
-        }
-    }
+    private bool IsReplicatedSync => _state.Mode == VolumeMode.Sync && _replicaCount > 1;
 
     /// <summary>
     /// True when this host became the volume's writer (a failover) after this actor recovered as a reader: the actor
@@ -242,12 +236,15 @@ public sealed class VolumeActor : UntypedPersistentActor
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
-    private async Task FlushAndReply(IActorRef replyTo)
+    /// <param name="quorum">The actor, when the flush must also wait for a durable majority (a replicated sync volume).</param>
+    private async Task FlushAndReply(IActorRef replyTo, long lsn, IActorRef? quorum)
     {
         try
         {
             await _store.FlushAsync().ConfigureAwait(false);
-            replyTo.Tell(new VolumeAck(_state.Lsn));
+            // A sync volume's flush is done when a majority of the replica set holds everything before it durably.
+            if (quorum is not null) quorum.Tell(new FlushedHere(lsn, replyTo));
+            else replyTo.Tell(new VolumeAck(lsn));
         }
         catch (Exception e)
         {

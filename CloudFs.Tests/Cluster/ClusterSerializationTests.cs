@@ -57,6 +57,14 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(data, chunk.Data.ToArray());
         Assert.Equal(new PullEntries(volume, 3, 1 << 20, 2000), RoundTrip(new PullEntries(volume, 3, 1 << 20, 2000), typeof(VolumeMessageSerializer)));
         var host = Id160.Random();
-        Assert.Equal(new ReplicaAck(volume, host, 42), RoundTrip(new ReplicaAck(volume, host, 42), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new ReplicaAck(volume, host, 42, 40), RoundTrip(new ReplicaAck(volume, host, 42, 40), typeof(VolumeMessageSerializer)));
+
+        var pushed = RoundTrip(new FeedChunk(-7, 3, 9, 12, data), typeof(VolumeMessageSerializer));
+        Assert.Equal((-7L, 3L, 9L, 12L), (pushed.Feed, pushed.Seq, pushed.LastLsn, pushed.HeadLsn));
+        Assert.Equal(data, pushed.Data.ToArray());
+        Assert.Equal(new FollowFrom(volume, 5, -7, 4, 1 << 20), RoundTrip(new FollowFrom(volume, 5, -7, 4, 1 << 20), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new FeedCredit(-7, 3), RoundTrip(new FeedCredit(-7, 3), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new FeedStop(-7), RoundTrip(new FeedStop(-7), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new FeedEnded(-7, true, "compacted: lsn 4 ✓"), RoundTrip(new FeedEnded(-7, true, "compacted: lsn 4 ✓"), typeof(VolumeMessageSerializer)));
     }
 }

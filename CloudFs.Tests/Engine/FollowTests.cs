@@ -114,6 +114,31 @@ public sealed class FollowTests
     }
 
     [Fact]
+    public async Task Live_apply_reports_each_entry_once_written_and_entries_already_held_at_once()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [])).BaseId;
+        for (var i = 0; i < 10; i++) await a.WriteAsync(v, i * 4096L, TempLog.Pattern(4096, 40 + i));
+        var stream = await StreamBytes(a, v);
+        await using var b = tb.Open();
+
+        foreach (var pass in new[] { "new entries", "entries already held" })
+        {
+            var written = new List<ApplyProgress>();
+            var durable = new List<ApplyProgress>();
+            var r = await b.ApplyLiveAsync(new MemoryStream(stream), p => { lock (durable) durable.Add(p); }, p => { lock (written) written.Add(p); });
+            Assert.Null(r.Error);
+            // Written reports run on the log's completion path and may trail the apply's end by a moment.
+            await WaitUntil(() => { lock (written) return written.Count == 11; }, $"a written report per entry ({pass})");
+            Assert.Equal(Enumerable.Range(1, 11).Select(l => (long)l), written.Select(p => p.Lsn).Order());
+            Assert.All(written, p => Assert.Equal(a.VersionAt(v, p.Lsn), p.Version));
+            Assert.Equal(11, durable[^1].Lsn);
+        }
+    }
+
+    [Fact]
     public async Task Live_apply_stops_at_a_flipped_byte_with_the_same_result_as_apply()
     {
         using var ta = new TempLog();

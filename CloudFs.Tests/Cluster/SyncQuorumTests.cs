@@ -1,0 +1,85 @@
+// The sync volume's quorum rule on its own: writes wait for a majority holding them in their logs, FUA writes and
+// flushes for a majority holding them durably; the primary counts as one; the compaction floor needs every replica.
+using CloudFs.Actors.Volumes;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Tests.Cluster;
+
+public sealed class SyncQuorumTests
+{
+    private static List<(string Waiter, long Lsn)> Released(SyncQuorum<string> q)
+    {
+        var released = new List<(string, long)>();
+        q.Release((w, lsn) => released.Add((w, lsn)));
+        return released;
+    }
+
+    [Fact]
+    public void With_three_replicas_a_write_waits_for_one_other_host_to_hold_it_and_a_fua_write_for_it_to_be_durable()
+    {
+        var q = new SyncQuorum<string>(3);
+        var (b, c) = (Id160.Random(), Id160.Random());
+        q.Wait("w5", 5, durable: false);
+        q.Wait("fua6", 6, durable: true);
+        q.Wait("w7", 7, durable: false);
+        Assert.Empty(Released(q));
+
+        q.Acknowledged(b, written: 6, durable: 2);
+        Assert.Equal([("w5", 5L)], Released(q));
+        // Another host's report does not add up with the first: the best single host counts.
+        q.Acknowledged(c, written: 4, durable: 4);
+        Assert.Empty(Released(q));
+        q.Acknowledged(c, written: 8, durable: 5);
+        Assert.Equal([("w7", 7L)], Released(q));
+        Assert.Equal(1, q.Waiting);
+        q.Acknowledged(b, written: 6, durable: 6);
+        Assert.Equal([("fua6", 6L)], Released(q));
+        Assert.Equal(0, q.Waiting);
+    }
+
+    [Fact]
+    public void With_five_replicas_the_second_best_host_decides_and_reports_never_go_back()
+    {
+        var q = new SyncQuorum<string>(5);
+        var hosts = Enumerable.Range(0, 4).Select(_ => Id160.Random()).ToArray();
+        q.Wait("w10", 10, durable: false);
+        q.Acknowledged(hosts[0], 50, 50);
+        Assert.Empty(Released(q));
+        q.Acknowledged(hosts[1], 9, 9);
+        Assert.Empty(Released(q));
+        // A late, lower report changes nothing.
+        q.Acknowledged(hosts[0], 3, 3);
+        q.Acknowledged(hosts[1], 10, 0);
+        Assert.Equal([("w10", 10L)], Released(q));
+    }
+
+    [Fact]
+    public void A_flush_waiting_durably_does_not_hold_up_later_writes_and_waiters_leave_in_lsn_order()
+    {
+        var q = new SyncQuorum<string>(3);
+        var b = Id160.Random();
+        q.Wait("flush9", 9, durable: true);
+        q.Wait("w12", 12, durable: false);
+        q.Wait("w11", 11, durable: false);
+        q.Acknowledged(b, written: 12, durable: 8);
+        Assert.Equal([("w11", 11L), ("w12", 12L)], Released(q));
+        q.Acknowledged(b, written: 12, durable: 9);
+        Assert.Equal([("flush9", 9L)], Released(q));
+    }
+
+    [Fact]
+    public void A_single_replica_volume_never_waits_and_the_floor_needs_every_other_replica()
+    {
+        var one = new SyncQuorum<string>(1);
+        one.Wait("w", 3, durable: true);
+        Assert.Equal([("w", 3L)], Released(one));
+        Assert.Null(one.DurableByAll);
+
+        var q = new SyncQuorum<string>(3);
+        var (b, c) = (Id160.Random(), Id160.Random());
+        q.Acknowledged(b, 20, 15);
+        Assert.Null(q.DurableByAll);
+        q.Acknowledged(c, 30, 12);
+        Assert.Equal(12, q.DurableByAll);
+    }
+}

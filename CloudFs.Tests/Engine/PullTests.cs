@@ -1,0 +1,82 @@
+// Pulling a volume's entries in bounded runs (how replicas are fed): byte for byte the volume's stream, and on the
+// writer of a replicated volume the entries appended since the first pull come from memory, not the device.
+using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Device;
+using Microsoft.Win32.SafeHandles;
+
+namespace CloudFs.Tests.Engine;
+
+public sealed class PullTests
+{
+    private static async Task<byte[]> StreamBytes(LogStore s, Id160 v, long afterLsn)
+    {
+        var ms = new MemoryStream();
+        await s.StreamAsync(v, afterLsn, ms, follow: false);
+        return ms.ToArray();
+    }
+
+    /// <summary>Overwrites, on the device under the running store, the first 512 bytes of every place holding <paramref name="block"/>.</summary>
+    private static int Garble(string path, byte[] block)
+    {
+        // Plain open(2): .NET's FileStream would take a flock, which the running store's exclusive lock refuses.
+        var fd = NativeMethods.Open(path, NativeMethods.O_RDWR | NativeMethods.O_CLOEXEC, 0);
+        Assert.True(fd >= 0, $"cannot open {path}");
+        using var handle = new SafeFileHandle(fd, ownsHandle: true);
+        var image = new byte[RandomAccess.GetLength(handle)];
+        RandomAccess.Read(handle, image, 0);
+        var found = 0;
+        for (var at = image.AsSpan().IndexOf(block.AsSpan(0, 512)); at >= 0;)
+        {
+            RandomAccess.Write(handle, Enumerable.Repeat((byte)0xA5, 512).ToArray(), at);
+            found++;
+            var next = image.AsSpan(at + 512).IndexOf(block.AsSpan(0, 512));
+            at = next < 0 ? -1 : at + 512 + next;
+        }
+        return found;
+    }
+
+    [Fact]
+    public async Task A_replicated_volumes_writer_serves_entries_appended_after_the_first_pull_from_memory()
+    {
+        using var t = new TempLog();
+        await using var a = t.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
+        var first = a.ReadEntries(v, 0, 1 << 20);
+        Assert.Equal(1, first.LastLsn);
+
+        var blocks = Enumerable.Range(0, 20).Select(i => TempLog.Pattern(4096, 100 + i)).ToArray();
+        for (var i = 0; i < blocks.Length; i++) await a.WriteAsync(v, i * 4096L, blocks[i], durable: true);
+        var expected = await StreamBytes(a, v, 1);
+
+        // In bounded runs of whole entries, byte for byte the stream.
+        var pulled = new MemoryStream();
+        for (long after = 1; after < 21;)
+        {
+            var run = a.ReadEntries(v, after, 20_000);
+            Assert.True(run.Data.Length <= 20_000 || run.LastLsn == after + 1, "a run beyond its bound holds more than one entry");
+            Assert.Equal(21, run.HeadLsn);
+            pulled.Write(run.Data);
+            after = run.LastLsn;
+        }
+        Assert.Equal(expected, pulled.ToArray());
+
+        // The device copies of those entries are now garbled: the device no longer serves them, the writer's memory does.
+        foreach (var b in blocks) Assert.True(Garble(t.Path, b) >= 1, "a written block was not found on the device");
+        await Assert.ThrowsAsync<DataCorruptionException>(() => StreamBytes(a, v, 1));
+        Assert.Equal(expected, a.ReadEntries(v, 1, 4 << 20).Data);
+    }
+
+    [Fact]
+    public async Task A_volume_nobody_replicates_is_pulled_from_the_device()
+    {
+        using var t = new TempLog();
+        await using var a = t.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        Assert.Equal(1, a.ReadEntries(v, 0, 1 << 20).LastLsn);
+        var block = TempLog.Pattern(4096, 7);
+        await a.WriteAsync(v, 0, block, durable: true);
+        Assert.True(Garble(t.Path, block) >= 1);
+        // No copy is kept for an unreplicated volume: the garbled device copy is detected, never returned.
+        Assert.Throws<DataCorruptionException>(() => a.ReadEntries(v, 1, 1 << 20));
+    }
+}
