@@ -29,11 +29,15 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
         _ => this with { Lsn = lsn },
     };
 
-    /// <summary>A write becomes events of at most one engine entry each; durable for FUA or a Sync volume.</summary>
+    /// <summary>
+    /// A write becomes events of at most one engine entry each; durable for FUA only. A sync volume's write waits for
+    /// a majority of its replica set to hold it in their logs (VolumeActor), durably only when the client asks (FUA,
+    /// FLUSH), as the issue defines sync mode; a flush per write would also hold back what the replicas are sent.
+    /// </summary>
     public Decision Decide(long offset, ReadOnlyMemory<byte> data, bool fua)
     {
         if (CheckWritable(offset, data.Length) is { } error) return Decision.Refused(error);
-        var durable = fua || Mode == VolumeMode.Sync;
+        var durable = fua;
         var events = new IVolumeEvent[(data.Length + EventBytes - 1) / EventBytes];
         for (var i = 0; i < events.Length; i++)
         {
@@ -49,7 +53,7 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
         if (CheckWritable(offset, length) is { } error) return Decision.Refused(error);
         return length == 0
             ? Decision.Accepted([])
-            : Decision.Accepted([new ZeroesWritten(offset, length, fua || Mode == VolumeMode.Sync)]);
+            : Decision.Accepted([new ZeroesWritten(offset, length, fua)]);
     }
 
     /// <summary>Null when a read of the range may go to the engine; otherwise why not.</summary>

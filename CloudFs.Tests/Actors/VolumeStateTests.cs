@@ -38,11 +38,14 @@ public sealed class VolumeStateTests
     }
 
     [Fact]
-    public void Every_write_of_a_sync_volume_is_durable()
+    public void A_sync_volumes_write_is_durable_only_when_the_client_asks()
     {
+        // Sync mode waits for a majority of the replica set holding the write (VolumeActor), not for a flush each time.
         var state = State(VolumeMode.Sync);
-        Assert.True(((DataWritten)Assert.Single(state.Decide(0, new byte[512], false).Events)).Durable);
-        Assert.True(((ZeroesWritten)Assert.Single(state.DecideZeroes(0, 1 << 20, false).Events)).Durable);
+        Assert.False(((DataWritten)Assert.Single(state.Decide(0, new byte[512], false).Events)).Durable);
+        Assert.False(((ZeroesWritten)Assert.Single(state.DecideZeroes(0, 1 << 20, false).Events)).Durable);
+        Assert.True(((DataWritten)Assert.Single(state.Decide(0, new byte[512], true).Events)).Durable);
+        Assert.True(((ZeroesWritten)Assert.Single(state.DecideZeroes(0, 1 << 20, true).Events)).Durable);
     }
 
     [Theory]

@@ -1,14 +1,15 @@
 // Three real nodes on 127.0.0.31-33 (default ports, seeds pointing at each other): `cloudfs newdisk 3`, writes with
-// qemu-io through one node, the same head on all three; kill -9 the primary → writable through a survivor within
-// 10 s with nothing acknowledged lost; the old primary restarts and ends on the same head; then the same with a
-// replica killed instead.
+// qemu-io through one node, the same head on all three; kill -9 of the host that runs both the placement singleton (the
+// oldest member) and the volume's primary → writable through a survivor within 10 s with nothing acknowledged lost; the
+// old primary restarts and ends on the same head; then the same with a replica killed instead.
 using System.Diagnostics;
 using System.Text.Json;
+using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
-public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
+public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
     private static readonly string Seeds = string.Join(",", Addresses);
@@ -17,8 +18,26 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
-        await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out.Contains("Count: 3"), TimeSpan.FromSeconds(60), "three members");
+        // xunit does not dispose a class whose InitializeAsync failed: the nodes started so far are stopped here, or
+        // they would hold the addresses for the next run.
+        try
+        {
+            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            var show = "";
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+            while (!(show = (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out).Contains("Count: 3"))
+            {
+                if (DateTime.UtcNow > deadline)
+                    Assert.Fail($"not three members within 60 s; last `cluster show`:\n{show}\n" +
+                        string.Join("\n", _nodes.Select((n, i) => $"node {Addresses[i]}{(n!.HasExited ? $" exited ({n.ExitCode})" : "")}:\n{n.Stderr}")));
+                await Task.Delay(100);
+            }
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
     }
 
     private Task<NodeProcess> StartAsync(int i) =>
@@ -61,42 +80,68 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
 
     private int IndexOf(string hostId) => Array.FindIndex(_nodes, n => n?.HostId == hostId);
 
-    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds; returns how long that took.</summary>
-    private async Task<TimeSpan> WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout)
+    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds; returns how long that took
+    /// since <paramref name="clock"/> started.</summary>
+    private async Task<TimeSpan> WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout, Stopwatch clock)
     {
-        var clock = Stopwatch.StartNew();
         ToolResult last = null!;
         await Until(async () => (last = await Tool.QemuIo(_nodes[i]!.Nbd(volume), command)).Code == 0, timeout,
             $"`{command}` through {Addresses[i]} (last: {last?.Err})");
         return clock.Elapsed;
     }
 
-    [Fact]
-    public async Task Newdisk_3_survives_kill_9_of_the_primary_and_then_of_a_replica()
+    /// <summary>Kills node <paramref name="i"/> with SIGKILL; the returned clock runs from the signal.</summary>
+    private async Task<Stopwatch> Kill(int i)
     {
-        var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk();
-        var volume = created.Out.Trim();
-        Assert.Matches("^[0-9a-f]{40}$", volume);
-        foreach (var n in _nodes) Assert.Contains(n!.HostId, created.Err);
+        var clock = Stopwatch.StartNew();
+        await _nodes[i]!.KillAsync();
+        await _nodes[i]!.DisposeAsync();
+        _nodes[i] = null;
+        return clock;
+    }
+
+    /// <summary>Creates sync volumes of 3 replicas until one has its primary on node <paramref name="primary"/> (the
+    /// primary is the host nearest a random key, so each try has a one in three chance; 30 tries all miss with
+    /// probability 5e-6).</summary>
+    private async Task<string> NewdiskWithPrimaryOn(int primary)
+    {
+        for (var attempt = 0; attempt < 30; attempt++)
+        {
+            var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk();
+            var volume = created.Out.Trim();
+            Assert.Matches("^[0-9a-f]{40}$", volume);
+            foreach (var n in _nodes) Assert.Contains(n!.HostId, created.Err);
+            if (IndexOf(await PrimaryOf(volume, Addresses[1])) == primary) return volume;
+        }
+        Assert.Fail($"no volume of 30 got its primary on {Addresses[primary]}");
+        return "";
+    }
+
+    [Fact]
+    public async Task Newdisk_3_survives_kill_9_of_the_primary_and_singleton_host_and_then_of_a_replica()
+    {
+        // Node 0 started first, so it is the oldest member and runs the placement singleton (and the shard coordinator):
+        // killing it makes both move before the volume can fail over, the slowest case of a primary's death.
+        const string placementStarted = "started singleton actor [akka://cloudfs/user/cloudfs-placement/singleton]";
+        await Until(() => Task.FromResult(_nodes[0]!.Stderr.Contains(placementStarted)), TimeSpan.FromSeconds(30), $"the placement singleton on {Addresses[0]}");
+        var volume = await NewdiskWithPrimaryOn(0);
 
         // Written through the second node, whichever is primary; acknowledged means on a majority (sync).
         (await Tool.QemuIo(_nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "write -P 0x6b 4M 512k", "flush")).AssertOk();
         await HeadsAgree(volume, [0, 1, 2]);
 
-        // kill -9 the primary.
-        var primary = IndexOf(await PrimaryOf(volume, Addresses[1]));
-        Assert.True(primary >= 0);
-        var survivors = Enumerable.Range(0, 3).Where(i => i != primary).ToArray();
-        await _nodes[primary]!.KillAsync();
-        await _nodes[primary]!.DisposeAsync();
-        _nodes[primary] = null;
-        var took = await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60));
+        // kill -9 the primary, which also runs the placement singleton.
+        const int primary = 0;
+        var survivors = new[] { 1, 2 };
+        var took = await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60), await Kill(primary));
+        output.WriteLine($"kill -9 of the primary and singleton host: writable through {Addresses[survivors[0]]} after {took.TotalSeconds:0.00} s");
+        Assert.Contains(placementStarted, _nodes[survivors[0]]!.Stderr + _nodes[survivors[1]]!.Stderr);
         (await Tool.QemuIoReadOnly(_nodes[survivors[1]]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k")).AssertOk();
         await HeadsAgree(volume, survivors);
-        // The goal is 10 s, met when a replica host dies (median 7.6 s in BENCHMARKS.md); when the killed primary also
-        // ran the placement singleton, the singleton must move first and it can take ~15 s. The bound keeps the test
-        // honest without making it flaky.
-        Assert.True(took <= TimeSpan.FromSeconds(20), $"the volume was writable again only after {took.TotalSeconds:0.0} s (goal: 10 s)\n" +
+        // The goal (issue 4): a dead primary is replaced within 10 s, also when its host ran the placement singleton
+        // (the crash detector quarantines and downs it, the leader removes it at once, the singletons move after their
+        // removal margin: ~5 s measured, docs/CLUSTER.md).
+        Assert.True(took <= TimeSpan.FromSeconds(10), $"the volume was writable again only after {took.TotalSeconds:0.0} s (goal: 10 s)\n" +
             string.Join("\n", survivors.Select(i => _nodes[i]!.Stderr)));
 
         // The old primary comes back: it follows the new primary and ends on the same head.
@@ -107,10 +152,8 @@ public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
         // Now a replica dies instead: writes go on (a majority remains), and it catches up when it returns.
         var newPrimary = IndexOf(await PrimaryOf(volume, Addresses[survivors[0]]));
         var replica = Enumerable.Range(0, 3).First(i => i != newPrimary);
-        await _nodes[replica]!.KillAsync();
-        await _nodes[replica]!.DisposeAsync();
-        _nodes[replica] = null;
-        var writeTook = await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60));
+        var writeTook = await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60), await Kill(replica));
+        output.WriteLine($"kill -9 of a replica: a write through the primary after {writeTook.TotalSeconds:0.00} s");
         _nodes[replica] = await StartAsync(replica);
         await HeadsAgree(volume, [0, 1, 2]);
         (await Tool.QemuIoReadOnly(_nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
