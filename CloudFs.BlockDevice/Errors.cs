@@ -49,3 +49,6 @@ public sealed class EntryRejectedException(string reason, long entryIndex, bool 
 
 /// <summary>The device cannot be opened the way it was asked (held by another process, wrong host id, too small).</summary>
 public sealed class DeviceException(string message, Exception? inner = null) : CloudFsException(message, inner);
+
+/// <summary>A full resync cannot go on: a piece is forged or missing, the transfer is unknown, or the replica is ahead (HTTP 409).</summary>
+public sealed class ResyncRefusedException(string message) : CloudFsException(message);

@@ -218,8 +218,8 @@ public sealed partial class LogStore : IAppendSink
 
     void IAppendSink.Applied(EntryItem e)
     {
-        // Relocations and rewinds change the committed state in their AfterWrite step instead.
-        if (e.Kind is EntryKind.Relocation or EntryKind.Rewind) return;
+        // Relocations, rewinds and resyncs change the committed state in their AfterWrite step instead.
+        if (e.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) return;
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         OfferToLiveTails(v, e);

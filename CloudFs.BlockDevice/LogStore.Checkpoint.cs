@@ -36,6 +36,8 @@ public sealed partial class LogStore
             var barrier = new BarrierItem(pos => data = Capture(pos));
             _appender.Enqueue(barrier);
             await barrier.Done.Task.ConfigureAwait(false);
+            // A resync is being staged: its pieces before the barrier would not be replayed from this checkpoint.
+            if (data is null) return;
             var reclaimed = new HashSet<int>();
             for (var i = 0; i < data!.States.Length; i++)
                 if (data.States[i] == SegmentState.Reclaimed) reclaimed.Add(i);
@@ -46,8 +48,9 @@ public sealed partial class LogStore
     }
 
     /// <summary>Runs on the writer thread: everything before is written, durable and applied; nothing moves meanwhile.</summary>
-    private CheckpointData Capture(WriterPosition pos)
+    private CheckpointData? Capture(WriterPosition pos)
     {
+        if (ResyncStaging) return null;
         var (states, seqs) = _segments.Copy();
         var vols = new List<VolumeCheckpoint>();
         foreach (var v in _volumes.Values)

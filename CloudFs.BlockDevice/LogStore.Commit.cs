@@ -45,7 +45,7 @@ public sealed partial class LogStore
         }
         switch (h.Kind)
         {
-            case EntryKind.Data:
+            case EntryKind.Data or EntryKind.ResyncData:
             {
                 var dataStart = entryBlock + h.MetaSectors;
                 var k = 0;

@@ -25,6 +25,9 @@ public sealed partial class LogStore
                 for (var x = v.Index; x is not null; x = x.Parent)
                     if (seen.Add(x)) result.Add((v.BaseId, x, v));
         }
+        // A resync's staged copy (replica) and the snapshot a resync is sent from (primary) hold live blocks too.
+        foreach (var (volume, index, owner) in ResyncIndexes())
+            if (seen.Add(index)) result.Add((volume, index, owner));
         return result;
     }
 
@@ -80,7 +83,7 @@ public sealed partial class LogStore
     private async Task<long> RelocateRunAsync(LiveRun run)
     {
         var e = run.Extent;
-        var vol = _volumes[run.Volume];
+        var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : StagingOwner(run.Volume);
         long copied = 0;
         for (var done = 0; done < e.Count; done += MaxBlocksPerEntry)
         {

@@ -41,6 +41,7 @@ public sealed partial class LogStore
         }
         var recovery = new Recovery(_device, _layout, _segments, _options.Log);
         var (pos, needHeader) = recovery.RollForward(start, ReplayEntry);
+        DropUncommittedResyncs();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
         SettleKeys();
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
@@ -79,6 +80,10 @@ public sealed partial class LogStore
                 return ReplayRelocation(span, h, block);
             case EntryKind.Rewind:
                 return ReplayRewind(span, h);
+            case EntryKind.ResyncData:
+                return ReplayResyncData(span, h, block);
+            case EntryKind.ResyncCommit:
+                return ReplayResyncCommit(span, h, block);
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";

@@ -120,7 +120,7 @@ public sealed partial class LogStore
             if (got == 0) break;
             if (got < header.Length) { error = $"entry {index}: the stream ends inside an entry header"; break; }
             if (!EntryHeader.TryParse(header, out var h, out var perr)) { error = $"entry {index}: {perr}"; break; }
-            if (h.Kind is EntryKind.Relocation or EntryKind.Rewind) { error = $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed"; break; }
+            if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) { error = $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed"; break; }
             var buf = EntryCodec.Allocate(h.StoredCount);
             header.CopyTo(buf.Span);
             var rest = buf.Span.Length - header.Length;

@@ -47,6 +47,10 @@ public enum EntryKind : ushort
     Relocation = 6,
     /// <summary>A fork split: the volume's head goes back to an earlier lsn (local only, never streamed).</summary>
     Rewind = 7,
+    /// <summary>A full resync's piece: live blocks of a volume as of one lsn, outside every chain (staged until its commit).</summary>
+    ResyncData = 8,
+    /// <summary>A full resync's commit: installs the staged blocks as the volume at that lsn, atomically (never streamed).</summary>
+    ResyncCommit = 9,
 }
 
 /// <summary>An entry's header as recovery and journal replay see it: no volume data is read to produce it.</summary>
@@ -66,3 +70,17 @@ public sealed record ApplyResult(long Applied, Id160? Volume, Id160? Head, strin
 }
 
 public sealed record CompactionResult(int SegmentsCompacted, long BytesCopied, int SegmentsFreed);
+
+/// <summary>
+/// One piece of a full resync as the sender reads it: whole ResyncData entries (and, in the last piece, the ResyncCommit
+/// entry), byte for byte as the receiver writes them, for <see cref="LogStore.ApplyResyncAsync"/>.
+/// </summary>
+/// <param name="Transfer">The transfer this piece belongs to: name it to ask for the next piece.</param>
+/// <param name="Lsn">The lsn the volume is transferred as of; ordinary entries after it follow.</param>
+/// <param name="Version">The volume's version at <paramref name="Lsn"/>.</param>
+/// <param name="NextBlock">Where the next piece starts (logical block); ask with it.</param>
+/// <param name="Complete">True for the last piece (it ends with the commit entry).</param>
+public sealed record ResyncChunk(Id160 Transfer, long Lsn, Id160 Version, byte[] Data, long NextBlock, bool Complete);
+
+/// <summary>What applying a resync piece did; <paramref name="Committed"/> once the volume is installed, durable, at <paramref name="Lsn"/>.</summary>
+public sealed record ResyncProgress(Id160 Volume, Id160 Transfer, long Pieces, long Bytes, bool Committed, long Lsn, Id160 Version);

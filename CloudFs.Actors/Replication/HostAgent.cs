@@ -84,6 +84,7 @@ public sealed class HostAgent : ReceiveActor
                 foreach (var feeder in set) feeder.Tell(w);
         });
         Receive<FeedStop>(s => Context.Child($"feed-{(ulong)s.Feed:x16}").Tell(s));
+        Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(t =>
         {

@@ -52,3 +52,14 @@ public sealed record FeedStop(long Feed) : IVolumeProtocolMessage;
 
 /// <summary>The feeder cannot go on: <paramref name="Compacted"/> when the entries the follower needs were compacted away.</summary>
 public sealed record FeedEnded(long Feed, bool Compacted, string Reason) : IVolumeProtocolMessage;
+
+/// <summary>
+/// A replica that cannot chain on (the primary compacted the history it needs) asks for the volume whole: a zero
+/// <paramref name="Transfer"/> starts a transfer as of the primary's head, then each piece is asked for from the
+/// previous one's NextBlock. Entries carry at most <paramref name="MaxEntryBlocks"/> blocks (the replica's segments
+/// must hold them). Answered with <see cref="ResyncPiece"/> (or ControlFailed).
+/// </summary>
+public sealed record ReadResync(Id160 Volume, Id160 Transfer, long FromBlock, int MaxBytes, int MaxEntryBlocks) : IVolumeProtocolMessage;
+
+/// <summary>One piece of a full resync: whole resync entries (the last piece ends with the commit), at most about 1 MiB.</summary>
+public sealed record ResyncPiece(Id160 Transfer, long Lsn, long NextBlock, bool Complete, ReadOnlyMemory<byte> Data) : IVolumeProtocolMessage;

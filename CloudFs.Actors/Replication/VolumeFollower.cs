@@ -155,7 +155,7 @@ public sealed class VolumeFollower : ReceiveActor
 
     private async Task FollowAsync(ActorSelection agent, CancellationToken ct)
     {
-        var after = await CommonHeadAsync(agent, ct).ConfigureAwait(false);
+        var after = await StartAfterAsync(agent, ct).ConfigureAwait(false);
         // The share of the current view's secret comes once this host holds the volume (a new replica first
         // applies the creation entry).
         var shared = false;
@@ -224,6 +224,22 @@ public sealed class VolumeFollower : ReceiveActor
         }
     }
 
+    /// <summary>
+    /// Where pulling starts: the common head with the primary, or, when the primary compacted away the history this
+    /// replica needs to chain on (a new replica, or one far behind), the lsn a full resync installed the volume at.
+    /// </summary>
+    private async Task<long> StartAfterAsync(ActorSelection agent, CancellationToken ct)
+    {
+        long after;
+        try { after = await CommonHeadAsync(agent, ct).ConfigureAwait(false); }
+        catch (ResyncNeededException e) { _log.Info("replica of volume {0}: {1}", _volume, e.Message); after = -1; }
+        if (after >= 0 && !await Resync.IsNeededAsync(agent, _volume, after, _settings.AskTimeout, ct).ConfigureAwait(false)) return after;
+        var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, ct).ConfigureAwait(false);
+        // Acknowledged at once: the primary's stream floor may rise to the installed lsn.
+        Held(lsn, lsn);
+        return lsn;
+    }
+
     /// <summary>The next message a feeder pushed; the primary sends at least an empty chunk every poll-wait, so a
     /// silence much longer than that means it is gone or cut off.</summary>
     private async Task<(object Message, IActorRef Sender)> NextFromFeedAsync(CancellationToken ct)
@@ -265,7 +281,7 @@ public sealed class VolumeFollower : ReceiveActor
         // Beyond the primary's head: this host's entry there is not on its chain. At or below it: compacted away,
         // which says nothing about a fork; never split on that.
         if (lsn > answer.HeadLsn) return false;
-        throw new CloudFsException($"the primary no longer holds lsn {lsn} (compacted away); this replica cannot chain on and needs a full resync");
+        throw new ResyncNeededException(lsn);
     }
 
     private async Task FetchShareAsync(ActorSelection agent, CancellationToken ct)

@@ -33,6 +33,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ChunkManifest = "EC";
     private const string ReplicaAckManifest = "RA";
     private const string ChangeReplicasManifest = "CR";
+    private const string ReadResyncManifest = "RS";
+    private const string ResyncPieceManifest = "RP";
     private const string FollowFromManifest = "FF";
     private const string FeedChunkManifest = "FC";
     private const string FeedCreditManifest = "FK";
@@ -62,6 +64,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         EntryChunk => ChunkManifest,
         ReplicaAck => ReplicaAckManifest,
         ChangeReplicaSet => ChangeReplicasManifest,
+        ReadResync => ReadResyncManifest,
+        ResyncPiece => ResyncPieceManifest,
         FollowFrom => FollowFromManifest,
         FeedChunk => FeedChunkManifest,
         FeedCredit => FeedCreditManifest,
@@ -122,6 +126,15 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize + 8)..], m.DurableLsn);
         }),
         ChangeReplicaSet m => ChangeReplicasToBinary(m),
+        ReadResync m => Fixed(2 * IdSize + 16, m, static (s, m) =>
+        {
+            m.Volume.WriteTo(s);
+            m.Transfer.WriteTo(s[IdSize..]);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.FromBlock);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(2 * IdSize + 8)..], m.MaxBytes);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(2 * IdSize + 12)..], m.MaxEntryBlocks);
+        }),
+        ResyncPiece m => ResyncPieceToBinary(m),
         FollowFrom m => Fixed(IdSize + 24, m, static (s, m) =>
         {
             m.Volume.WriteTo(s);
@@ -168,6 +181,11 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                     ? throw new SerializationException($"an entry chunk of {bytes.Length} bytes is too short")
                     : new EntryChunk(I64(bytes, 0), I64(bytes, 8), bytes.AsMemory(16)),
                 ChangeReplicasManifest => ChangeReplicasFromBinary(bytes),
+                ReadResyncManifest => new ReadResync(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)),
+                    I64(bytes, 2 * IdSize), I32(bytes, 2 * IdSize + 8), I32(bytes, 2 * IdSize + 12)),
+                ResyncPieceManifest => bytes.Length < ResyncPieceHeader
+                    ? throw new SerializationException($"a resync piece of {bytes.Length} bytes is too short")
+                    : new ResyncPiece(new Id160(bytes), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16), bytes.AsMemory(ResyncPieceHeader)),
                 FollowFromManifest => new FollowFrom(new Id160(Exact(bytes, IdSize + 24)), I64(bytes, IdSize), I64(bytes, IdSize + 8), I32(bytes, IdSize + 16), I32(bytes, IdSize + 20)),
                 FeedChunkManifest => bytes.Length < 32
                     ? throw new SerializationException($"a feed chunk of {bytes.Length} bytes is too short")
@@ -229,6 +247,20 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         BinaryPrimitives.WriteInt64LittleEndian(buffer, m.LastLsn);
         BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(8), m.HeadLsn);
         m.Data.Span.CopyTo(buffer.AsSpan(16));
+        return buffer;
+    }
+
+    private const int ResyncPieceHeader = IdSize + 17;
+
+    // Like an entry chunk: the entries copied once, after the transfer id, lsn, next block and the last-piece flag.
+    private static byte[] ResyncPieceToBinary(ResyncPiece m)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(ResyncPieceHeader + m.Data.Length);
+        m.Transfer.WriteTo(buffer);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize), m.Lsn);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize + 8), m.NextBlock);
+        buffer[IdSize + 16] = m.Complete ? (byte)1 : (byte)0;
+        m.Data.Span.CopyTo(buffer.AsSpan(ResyncPieceHeader));
         return buffer;
     }
 

@@ -48,7 +48,8 @@ internal readonly record struct EntryHeader(
         if (BinaryPrimitives.ReadUInt32LittleEndian(s) != Magic) { error = "no entry magic"; return false; }
         if (s[OffVersionByte] != FormatVersion) { error = $"unsupported entry format version {s[OffVersionByte]}"; return false; }
         var kind = (EntryKind)s[OffKind];
-        if (kind is not (EntryKind.Create or EntryKind.Data or EntryKind.Zero or EntryKind.Branch or EntryKind.ViewChange or EntryKind.Relocation or EntryKind.Rewind))
+        if (kind is not (EntryKind.Create or EntryKind.Data or EntryKind.Zero or EntryKind.Branch or EntryKind.ViewChange or EntryKind.Relocation or EntryKind.Rewind
+            or EntryKind.ResyncData or EntryKind.ResyncCommit))
         { error = $"unknown entry kind {(int)kind}"; return false; }
         int payload = BinaryPrimitives.ReadUInt16LittleEndian(s[OffPayloadLength..]);
         int blocks = BinaryPrimitives.ReadUInt16LittleEndian(s[OffBlockCount..]);
@@ -57,7 +58,7 @@ internal readonly record struct EntryHeader(
         var first = BinaryPrimitives.ReadInt64LittleEndian(s[OffFirstBlock..]);
         if (lsn < 1) { error = $"lsn {lsn} is not positive"; return false; }
         if (first < 0) { error = "negative first block"; return false; }
-        if (kind is EntryKind.Data or EntryKind.Relocation)
+        if (kind is EntryKind.Data or EntryKind.Relocation or EntryKind.ResyncData or EntryKind.ResyncCommit)
         {
             if (blocks < 1 || blocks > LogStore.MaxEntryBlocks) { error = $"block count {blocks} is out of 1..{LogStore.MaxEntryBlocks}"; return false; }
             if (stored > blocks) { error = "more stored blocks than blocks"; return false; }

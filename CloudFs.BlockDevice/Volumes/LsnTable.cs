@@ -25,6 +25,24 @@ internal sealed class LsnTable
         _byPrefix.TryAdd(p, Count);
     }
 
+    /// <summary>
+    /// A volume installed by a full resync at <paramref name="lsn"/>: lsns 1..lsn-1 were never held here (they point at
+    /// the resync commit too, below the oldest streamable lsn, and are not in the version map); lsn itself is the commit
+    /// entry, which carries that lsn's version.
+    /// </summary>
+    public static LsnTable Seeded(long lsn, long commitBlock, Id160 version)
+    {
+        var t = new LsnTable();
+        var n = Math.Max(16, lsn + 16);
+        t._blocks = new long[n];
+        t._prefixes = new ulong[n];
+        Array.Fill(t._blocks, commitBlock, 0, (int)lsn);
+        t._prefixes[lsn - 1] = VersionChain.Prefix(version);
+        t.Count = lsn;
+        t._byPrefix[t._prefixes[lsn - 1]] = lsn;
+        return t;
+    }
+
     /// <summary>Log block of the entry with <paramref name="lsn"/> (1-based).</summary>
     public long BlockOf(long lsn) => _blocks[lsn - 1];
 

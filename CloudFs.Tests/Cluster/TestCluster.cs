@@ -11,16 +11,19 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly string _crashConfig;
     public List<CloudFsNode?> Nodes { get; } = new();
 
-    private TestCluster()
+    private TestCluster(string extraConfig)
     {
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
-        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n");
+        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
     }
 
-    public static async Task<TestCluster> StartAsync(int count)
+    public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
+
+    /// <summary>As above with more HOCON for every node (e.g. small segments, so compaction reclaims history soon).</summary>
+    public static async Task<TestCluster> StartAsync(int count, string extraConfig)
     {
-        var cluster = new TestCluster();
+        var cluster = new TestCluster(extraConfig);
         try
         {
             for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));

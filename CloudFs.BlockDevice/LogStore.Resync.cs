@@ -1,0 +1,420 @@
+// Full resync: a volume moved whole as of one lsn when the history before it was compacted away. The sender reads
+// the live blocks of a frozen snapshot in bounded pieces of ResyncData entries and ends with a ResyncCommit entry; the
+// receiver stages the pieces apart from the volume and installs them atomically with the commit (docs/FORMAT.md).
+using System.Buffers;
+using System.Buffers.Binary;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Volumes;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    /// <summary>Blocks one resync entry covers at most: two such entries with their tables fit a 1 MiB message.</summary>
+    private const int ResyncEntryBlocks = 960;
+    private static readonly TimeSpan ResyncSourceIdle = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan ResyncSourceDone = TimeSpan.FromSeconds(30);
+
+    private readonly object _resyncLock = new();
+    private readonly Dictionary<Id160, StagedResync> _staging = new();
+    private readonly Dictionary<Id160, ResyncSource> _sources = new();
+
+    /// <summary>
+    /// True while a resync is being received: a checkpoint now would skip pieces replay must see. A transfer nobody
+    /// fed for <see cref="ResyncSourceIdle"/> is abandoned here, so a lost receiver never stops checkpoints for good.
+    /// </summary>
+    private bool ResyncStaging
+    {
+        get
+        {
+            var now = DateTime.UtcNow;
+            lock (_resyncLock)
+            {
+                foreach (var st in _staging.Values.Where(st => now - st.LastUse > ResyncSourceIdle).ToList())
+                {
+                    _staging.Remove(st.Transfer);
+                    _options.Log?.Invoke($"resync transfer {st.Transfer} of volume {st.Volume} was idle too long; abandoned");
+                }
+                return _staging.Count > 0;
+            }
+        }
+    }
+
+    // ---------------- sender ----------------
+
+    /// <summary>
+    /// The next piece of a full resync of <paramref name="volume"/>: with <paramref name="transfer"/> zero, a new transfer
+    /// as of the volume's current head (its index is frozen for it); otherwise the piece of that transfer starting at
+    /// <paramref name="fromBlock"/> (the previous piece's NextBlock; asking for the same piece again repeats it).
+    /// At most about <paramref name="maxBytes"/> (at least one entry); all-zero and unwritten ranges are not sent. No entry
+    /// carries more than <paramref name="maxEntryBlocks"/> blocks (the receiver's <see cref="MaxBlocksPerEntry"/>: its
+    /// segments must hold them). Throws <see cref="ResyncRefusedException"/> for an unknown or expired transfer or a piece out of order.
+    /// </summary>
+    public async Task<ResyncChunk> ReadResyncAsync(Id160 volume, Id160 transfer, long fromBlock, int maxBytes, int maxEntryBlocks = ResyncEntryBlocks, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        PruneResyncSources();
+        ResyncSource? src = null;
+        if (transfer.IsZero)
+        {
+            // At a barrier: everything applied so far is in the snapshot, and the head matches it exactly.
+            var barrier = new BarrierItem(_ =>
+            {
+                lock (vol.IndexLock)
+                {
+                    var head = new ResyncManifest(vol.SizeBytes, vol.Mode, vol.Replicas, vol.BranchedFrom, vol.ViewNumber, vol.View,
+                        vol.HeadParent, vol.HeadDigest, 0, 0, Id160.Zero);
+                    src = new ResyncSource(Id160.Random(), vol, vol.Lsn, vol.Version, vol.Index.Snapshot(), head);
+                }
+                lock (_resyncLock) _sources[src.Transfer] = src;
+            });
+            _appender.Enqueue(barrier);
+            await barrier.Done.Task.ConfigureAwait(false);
+            fromBlock = 0;
+            _options.Log?.Invoke($"volume {volume}: sending a full resync as of lsn {src!.Lsn} (transfer {src.Transfer})");
+        }
+        else
+        {
+            lock (_resyncLock) _sources.TryGetValue(transfer, out src);
+            if (src is null || src.Volume.BaseId != volume)
+                throw new ResyncRefusedException($"resync transfer {transfer} of volume {volume} is unknown here (it expired or the node restarted); start a new one");
+        }
+        var s = src!;
+        maxBytes = Math.Max(maxBytes, 64 << 10);
+        // An entry fits the piece (header and CRC table included) and the receiver's segments.
+        var window = Math.Clamp(maxBytes / BlockSize - 16, 16, Math.Max(16, Math.Min(ResyncEntryBlocks, maxEntryBlocks)));
+        return await Task.Run(() => NextResyncPiece(s, fromBlock, maxBytes, window), ct).ConfigureAwait(false);
+    }
+
+    private ResyncChunk NextResyncPiece(ResyncSource src, long fromBlock, int maxBytes, int window)
+    {
+        lock (src.Gate)
+        {
+            src.LastUse = DateTime.UtcNow;
+            if (fromBlock == src.LastFrom && src.LastChunk is { } again) return again;
+            if (src.Complete || fromBlock != src.NextBlock)
+                throw new ResyncRefusedException($"resync transfer {src.Transfer}: the next piece starts at block {src.NextBlock}, not {fromBlock}");
+            var vol = src.Volume;
+            var end = src.Head.SizeBytes / BlockSize;
+            var parts = new List<byte[]>();
+            var total = 0;
+            var pos = fromBlock;
+            // The totals move only once the piece is whole: a failed read leaves the transfer where it was.
+            var (pieces, storedBlocks, digest) = (src.Pieces, src.StoredBlocks, src.Digest);
+            var extents = new List<Extent>();
+            var data = ArrayPool<byte>.Shared.Rent(ResyncEntryBlocks * BlockSize);
+            try
+            {
+                while (pos < end)
+                {
+                    var n = (int)Math.Min(window, end - pos);
+                    var entry = ReadResyncWindow(src, pos, n, extents, data, parts.Count == 0 ? int.MaxValue : maxBytes - total);
+                    if (entry is { Length: 0 }) break; // the piece is full
+                    if (entry is not null)
+                    {
+                        parts.Add(entry);
+                        total += entry.Length;
+                        pieces++;
+                        storedBlocks += BinaryPrimitives.ReadUInt16LittleEndian(entry.AsSpan(EntryHeader.OffStoredCount));
+                        digest = ResyncManifest.Chain(digest, new Id160(entry.AsSpan(EntryHeader.OffDigest)));
+                    }
+                    pos += n;
+                }
+            }
+            finally { ArrayPool<byte>.Shared.Return(data); }
+            (src.Pieces, src.StoredBlocks, src.Digest) = (pieces, storedBlocks, digest);
+            src.NextBlock = pos;
+            if (pos >= end)
+            {
+                parts.Add(BuildResyncCommit(src));
+                src.Complete = true;
+                _options.Log?.Invoke($"volume {vol.BaseId}: resync transfer {src.Transfer} read whole ({src.Pieces} entries, {src.StoredBlocks * BlockSize} bytes)");
+            }
+            var chunk = new ResyncChunk(src.Transfer, src.Lsn, src.Version, Concat(parts, total + (src.Complete ? parts[^1].Length : 0)), pos, src.Complete);
+            src.LastFrom = fromBlock;
+            src.LastChunk = chunk;
+            return chunk;
+        }
+    }
+
+    /// <summary>
+    /// The ResyncData entry for the live blocks of [pos, pos+n) of the snapshot; null when there are none; empty when
+    /// it might not fit in <paramref name="room"/> bytes (judged before reading, as if every block were stored).
+    /// </summary>
+    private byte[]? ReadResyncWindow(ResyncSource src, long pos, int n, List<Extent> extents, byte[] data, int room)
+    {
+        var vol = src.Volume;
+        extents.Clear();
+        // Counted as a reader from the lookup to the end of the reads: compaction frees no segment meanwhile, and a
+        // lookup after a free already sees the relocated places.
+        var epoch = Interlocked.Read(ref _readEpoch) & 1;
+        Interlocked.Increment(ref _readers[epoch]);
+        try
+        {
+            lock (vol.IndexLock) src.Snapshot.Lookup(pos, n, extents);
+            long first = -1, last = -1;
+            foreach (var e in extents)
+                if (!e.IsZero) { if (first < 0) first = e.Start; last = e.End; }
+            if (first < 0) return null;
+            var span = (int)(last - first);
+            if (EntryHeader.TotalBytesFor(span) > room) return [];
+            var bytes = data.AsSpan(0, span * BlockSize);
+            bytes.Clear();
+            foreach (var e in extents)
+                if (!e.IsZero) ReadRun(vol, e, bytes.Slice((int)(e.Start - first) * BlockSize, e.Count * BlockSize));
+            using var buf = EntryCodec.BuildData(EntryKind.ResyncData, vol.BaseId, first, bytes, Now);
+            if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) == 0) return null;
+            EntryCodec.SetChain(buf.Span, vol.BaseId, src.Lsn, src.Transfer, Id160.Zero);
+            EntryCodec.Seal(buf.Span, 0);
+            return buf.Span.ToArray();
+        }
+        finally { Interlocked.Decrement(ref _readers[epoch]); }
+    }
+
+    private static byte[] Concat(List<byte[]> parts, int total)
+    {
+        if (parts.Count == 1) return parts[0];
+        var all = GC.AllocateUninitializedArray<byte>(total);
+        var at = 0;
+        foreach (var p in parts) { p.CopyTo(all, at); at += p.Length; }
+        return all;
+    }
+
+    private static byte[] BuildResyncCommit(ResyncSource src)
+    {
+        Span<byte> block = stackalloc byte[BlockSize];
+        (src.Head with { Pieces = src.Pieces, StoredBlocks = src.StoredBlocks, PiecesDigest = src.Digest }).Encode(block);
+        using var buf = EntryCodec.BuildData(EntryKind.ResyncCommit, src.Volume.BaseId, 0, block, Now);
+        EntryCodec.SetChain(buf.Span, src.Volume.BaseId, src.Lsn, src.Transfer, src.Version);
+        EntryCodec.Seal(buf.Span, 0);
+        return buf.Span.ToArray();
+    }
+
+    /// <summary>Forgets finished and abandoned transfers, so their snapshots stop holding dead blocks alive.</summary>
+    private void PruneResyncSources()
+    {
+        var now = DateTime.UtcNow;
+        lock (_resyncLock)
+            foreach (var (id, s) in _sources.ToList())
+                if (now - s.LastUse > (s.Complete ? ResyncSourceDone : ResyncSourceIdle)) _sources.Remove(id);
+    }
+
+    /// <summary>Indexes a resync holds apart from the volumes: staged copies (receiver) and sending snapshots (sender).</summary>
+    private List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> ResyncIndexes()
+    {
+        PruneResyncSources();
+        var list = new List<(Id160, ExtentIndex, VolumeState)>();
+        lock (_resyncLock)
+        {
+            foreach (var st in _staging.Values) list.Add((st.Volume, st.Index, st.Owner));
+            foreach (var s in _sources.Values) list.Add((s.Volume.BaseId, s.Snapshot, s.Volume));
+        }
+        return list;
+    }
+
+    /// <summary>The stand-in owner of a staged copy of a volume not held yet (compaction reads through it).</summary>
+    private VolumeState StagingOwner(Id160 volume)
+    {
+        lock (_resyncLock)
+            foreach (var st in _staging.Values)
+                if (st.Volume == volume) return st.Owner;
+        throw new VolumeNotFoundException(volume);
+    }
+
+    // ---------------- receiver ----------------
+
+    /// <summary>
+    /// Applies one piece of a full resync (as <see cref="ReadResyncAsync"/> returned it): every entry is verified (CRCs,
+    /// digest, transfer, lsn) and staged apart from the volume; the commit entry checks the totals and digest of all the
+    /// pieces and then, durably and in one entry, makes the staged copy the volume at the transfer's lsn (replacing an
+    /// older copy held here). A bad piece is refused with <see cref="ResyncRefusedException"/>: the transfer is abandoned
+    /// and the volume, if held, stays as it was. A volume held here at or beyond the transfer's lsn is refused too.
+    /// </summary>
+    public async Task<ResyncProgress> ApplyResyncAsync(ReadOnlyMemory<byte> piece, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var pending = new List<Task<AppendResult>>();
+        StagedResync? st = null;
+        long entries = 0;
+        try
+        {
+            for (var at = 0; at < piece.Length;)
+            {
+                ct.ThrowIfCancellationRequested();
+                var rest = piece.Span[at..];
+                if (!EntryHeader.TryParse(rest, out var h, out var perr)) throw Refuse(st, $"resync entry {entries}: {perr}");
+                if (h.Kind is not (EntryKind.ResyncData or EntryKind.ResyncCommit))
+                    throw Refuse(st, $"resync entry {entries}: a {h.Kind} entry is not part of a resync");
+                if (rest.Length < h.TotalBytes) throw Refuse(st, $"resync entry {entries}: the piece ends inside the entry");
+                if (h.BlockCount > MaxBlocksPerEntry)
+                    throw Refuse(st, $"resync entry {entries}: {h.BlockCount} blocks do not fit this log's segments (at most {MaxBlocksPerEntry}); ask for smaller entries");
+                var entry = rest[..h.TotalBytes];
+                if (EntryCodec.Verify(entry, out _) is { } bad) throw Refuse(st, $"resync entry {entries} (block {h.FirstBlock}): {bad}");
+                st = StagingFor(h, st);
+                if (h.Kind == EntryKind.ResyncData)
+                {
+                    st.Count(h.FirstBlock, h.BlockCount, h.StoredCount, h.Digest);
+                    st.LastUse = DateTime.UtcNow;
+                    var buf = EntryCodec.Allocate(h.StoredCount);
+                    entry.CopyTo(buf.Span);
+                    var staged = st;
+                    var item = new EntryItem(buf, null, EntryKind.ResyncData, h.Lsn, Id160.Zero, 0, durable: false)
+                    {
+                        AfterWrite = w => StageIndex(staged, w.Buffer.Span, w.DeviceOffset / BlockSize),
+                    };
+                    _appender.Enqueue(item);
+                    pending.Add(item.Done.Task);
+                }
+                else
+                {
+                    if (at + h.TotalBytes != piece.Length) throw Refuse(st, "the resync commit is not the last entry of its piece");
+                    var commit = piece.Slice(at, h.TotalBytes);
+                    await Task.WhenAll(pending).ConfigureAwait(false);
+                    return await CommitResyncAsync(st, commit, h, entries + 1, piece.Length).ConfigureAwait(false);
+                }
+                at += h.TotalBytes;
+                entries++;
+            }
+            await Task.WhenAll(pending).ConfigureAwait(false);
+            return new ResyncProgress(st?.Volume ?? Id160.Zero, st?.Transfer ?? Id160.Zero, entries, piece.Length, false, st?.Lsn ?? 0, Id160.Zero);
+        }
+        catch (Exception ex) when (ex is not ResyncRefusedException && st is not null)
+        {
+            AbortResync(st.Transfer);
+            throw;
+        }
+    }
+
+    /// <summary>Abandons a transfer being received: its staged pieces become dead space, the volume stays as it was.</summary>
+    public void AbortResync(Id160 transfer)
+    {
+        bool removed;
+        lock (_resyncLock) removed = _staging.Remove(transfer);
+        if (removed) _options.Log?.Invoke($"resync transfer {transfer} abandoned; the staged pieces are dead space");
+    }
+
+    private ResyncRefusedException Refuse(StagedResync? st, string reason)
+    {
+        if (st is not null) AbortResync(st.Transfer);
+        return new ResyncRefusedException(reason);
+    }
+
+    /// <summary>The staging of the entry's transfer, begun at its first entry; the entry must name the same volume and lsn.</summary>
+    private StagedResync StagingFor(EntryHeader h, StagedResync? current)
+    {
+        var transfer = h.Parent;
+        lock (_resyncLock)
+        {
+            if (_staging.TryGetValue(transfer, out var st))
+            {
+                if (st.Volume != h.Volume || st.Lsn != h.Lsn)
+                    throw Refuse(st, $"resync transfer {transfer}: an entry names volume {h.Volume} lsn {h.Lsn}, not {st.Volume} lsn {st.Lsn}");
+                return st;
+            }
+            if (current is not null)
+                throw Refuse(current, $"resync transfer {current.Transfer}: an entry of another transfer {transfer} is mixed in");
+            if (_volumes.TryGetValue(h.Volume, out var held) && held.Committed)
+                lock (held.IndexLock)
+                    if (held.Lsn >= h.Lsn)
+                        throw new ResyncRefusedException($"volume {h.Volume} is held here at lsn {held.Lsn}, not behind the resync's lsn {h.Lsn}");
+            st = new StagedResync(transfer, h.Volume, h.Lsn);
+            _staging[transfer] = st;
+            _options.Log?.Invoke($"volume {h.Volume}: receiving a full resync as of lsn {h.Lsn} (transfer {transfer})");
+            return st;
+        }
+    }
+
+    private async Task<ResyncProgress> CommitResyncAsync(StagedResync st, ReadOnlyMemory<byte> entry, EntryHeader h, long entries, long bytes)
+    {
+        var manifest = h.StoredCount == 1 && h.BlockCount == 1 && h.FirstBlock == 0
+            ? ResyncManifest.Decode(entry.Span.Slice(EntryHeader.Size * h.MetaSectors, BlockSize))
+            : null;
+        if (manifest is null) throw Refuse(st, $"resync transfer {st.Transfer}: the commit's manifest is malformed");
+        if (st.Check(manifest) is { } err) throw Refuse(st, err);
+        if (_volumes.TryGetValue(st.Volume, out var held) && held.Committed)
+        {
+            // The old copy's chain is over here: a secret for it must not make the installed copy look writable.
+            lock (held.ChainLock) held.Secret = null;
+            if (_keys.Get(st.Volume) is not null) _keys.Remove(st.Volume);
+        }
+        var buf = EntryCodec.Allocate(1);
+        entry.Span.CopyTo(buf.Span);
+        var item = new EntryItem(buf, null, EntryKind.ResyncCommit, h.Lsn, h.Version, 0, durable: true)
+        {
+            AfterWrite = w => InstallResync(st, manifest, h, w.DeviceOffset / BlockSize),
+        };
+        _appender.Enqueue(item);
+        try { await item.Done.Task.ConfigureAwait(false); }
+        catch { AbortResync(st.Transfer); throw; }
+        _options.Log?.Invoke($"volume {st.Volume}: full resync installed at lsn {h.Lsn} ({st.StoredBlocks * BlockSize} bytes of data)");
+        return new ResyncProgress(st.Volume, st.Transfer, entries, bytes, true, h.Lsn, h.Version);
+    }
+
+    private static void StageIndex(StagedResync st, ReadOnlySpan<byte> entry, long entryBlock)
+    {
+        if (!EntryHeader.TryParse(entry, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
+        lock (st.Owner.IndexLock) IndexEntry(st.Index, entry, h, entryBlock);
+    }
+
+    /// <summary>The commit is in the log: the staged copy becomes the volume, at the transfer's lsn (writer thread or replay).</summary>
+    private void InstallResync(StagedResync st, ResyncManifest m, EntryHeader h, long commitBlock)
+    {
+        var v = new VolumeState(st.Volume, m.SizeBytes, m.Mode, m.Replicas, m.BranchedFrom, null, st.Index)
+        {
+            Lsns = LsnTable.Seeded(h.Lsn, commitBlock, h.Version),
+            OldestStreamableLsn = h.Lsn + 1,
+            Committed = true,
+            ViewNumber = m.ViewNumber,
+            View = m.View,
+        };
+        v.ResetHeads(h.Lsn, h.Version, m.HeadParent, m.HeadDigest);
+        lock (st.Owner.IndexLock)
+        {
+            _volumes[st.Volume] = v;
+            lock (_resyncLock) _staging.Remove(st.Transfer);
+        }
+        _changedSinceCheckpoint = true;
+    }
+
+    // ---------------- replay ----------------
+
+    private string? ReplayResyncData(ReadOnlySpan<byte> span, EntryHeader h, long block)
+    {
+        StagedResync? st;
+        lock (_resyncLock)
+        {
+            if (!_staging.TryGetValue(h.Parent, out st)) _staging[h.Parent] = st = new StagedResync(h.Parent, h.Volume, h.Lsn);
+        }
+        if (st.Volume != h.Volume || st.Lsn != h.Lsn) return $"resync transfer {h.Parent}: an entry names another volume or lsn";
+        st.Count(h.FirstBlock, h.BlockCount, h.StoredCount, h.Digest);
+        lock (st.Owner.IndexLock) IndexEntry(st.Index, span, h, block);
+        return null;
+    }
+
+    private string? ReplayResyncCommit(ReadOnlySpan<byte> span, EntryHeader h, long block)
+    {
+        StagedResync? st;
+        lock (_resyncLock) _staging.TryGetValue(h.Parent, out st);
+        st ??= new StagedResync(h.Parent, h.Volume, h.Lsn);
+        var m = h.StoredCount == 1 ? ResyncManifest.Decode(span.Slice(EntryHeader.Size * h.MetaSectors, BlockSize)) : null;
+        if (m is null) return $"resync transfer {h.Parent}: the commit's manifest is malformed";
+        if (st.Volume != h.Volume || st.Lsn != h.Lsn) return $"resync transfer {h.Parent}: the commit names another volume or lsn";
+        if (st.Check(m) is { } err) return err;
+        InstallResync(st, m, h, block);
+        return null;
+    }
+
+    /// <summary>After replay: a transfer whose commit never reached the log is abandoned (the volume stays as it was).</summary>
+    private void DropUncommittedResyncs()
+    {
+        lock (_resyncLock)
+        {
+            foreach (var st in _staging.Values)
+                _options.Log?.Invoke($"volume {st.Volume}: resync transfer {st.Transfer} was never committed; its {st.Pieces} staged entries are dead space");
+            _staging.Clear();
+        }
+    }
+}
