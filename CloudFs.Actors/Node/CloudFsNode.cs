@@ -89,7 +89,7 @@ public sealed class CloudFsNode : IAsyncDisposable
                 config.GetTimeSpan("cloudfs.replication.ask-timeout", TimeSpan.FromSeconds(10)),
                 config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
                 config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
-                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? PullEntries.DefaultMaxBytes));
+                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowFrom.DefaultMaxBytes));
             system.ActorOf(HostAgent.Props(store, placement, volumes, followers), HostAgent.Name);
             if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
                 system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);

@@ -3,5 +3,5 @@ namespace CloudFs.Actors.Replication;
 
 public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, TimeSpan RetryDelay, int ChunkBytes)
 {
-    public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), PullEntries.DefaultMaxBytes);
+    public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), FollowFrom.DefaultMaxBytes);
 }

@@ -68,7 +68,6 @@ public sealed class HostAgent : ReceiveActor
         Receive<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
         Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
-        Receive<PullEntries>(p => Reply(Sender, PullAsync(p)));
         Receive<FollowFrom>(f =>
         {
             // One feeder per subscription; a second one with the same id (a resent request) is not started twice.
@@ -203,15 +202,6 @@ public sealed class HostAgent : ReceiveActor
         {
             return new VersionAnswer(null, info.Lsn);
         }
-    }
-
-    private async Task<object> PullAsync(PullEntries p)
-    {
-        var max = Math.Clamp(p.MaxBytes, 64 << 10, 2 << 20);
-        if (_store.GetVolume(p.Volume) is { } info && info.Lsn <= p.AfterLsn && p.WaitMs > 0)
-            await _store.WaitForAppendAsync(p.Volume, p.AfterLsn, TimeSpan.FromMilliseconds(Math.Min(p.WaitMs, 10_000))).ConfigureAwait(false);
-        var run = await Task.Run(() => _store.ReadEntries(p.Volume, p.AfterLsn, max)).ConfigureAwait(false);
-        return new EntryChunk(run.LastLsn, run.HeadLsn, run.Data);
     }
 
     private void EnsureFollower(Id160 volume, bool force)

@@ -1,21 +1,10 @@
-// Data-plane messages of replication (binary VolumeMessageSerializer, never Hyperion): a follower pulls entry chunks
-// from the primary's host agent, and acknowledges what it made durable to the volume's actor on the primary.
+// Data-plane messages of replication (binary VolumeMessageSerializer, never Hyperion): the primary's host agent feeds
+// entry chunks to each follower, which acknowledges what it holds to the volume's actor on the primary.
 using CloudFs.Actors.Serialization;
 using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Replication;
-
-/// <summary>The entries after <paramref name="AfterLsn"/>, at most about <paramref name="MaxBytes"/>; when there are none
-/// yet, the primary waits up to <paramref name="WaitMs"/> for the next append (long poll). Answered with <see cref="EntryChunk"/>.</summary>
-public sealed record PullEntries(Id160 Volume, long AfterLsn, int MaxBytes, int WaitMs) : IVolumeProtocolMessage
-{
-    /// <summary>Chunks stay far below Akka's frame size (hocon: maximum-frame-size = 4 MiB).</summary>
-    public const int DefaultMaxBytes = 1 << 20;
-}
-
-/// <summary>Whole entries, as in the log; empty when nothing newer arrived within the wait.</summary>
-public sealed record EntryChunk(long LastLsn, long HeadLsn, ReadOnlyMemory<byte> Data) : IVolumeProtocolMessage;
 
 /// <summary>
 /// A replica host holds the volume's entries up to <paramref name="Lsn"/> in its log (written, as a local write is
@@ -29,7 +18,11 @@ public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Lsn, long Durab
 /// about <paramref name="MaxBytes"/>, with at most <paramref name="Window"/> chunks unacknowledged. The sender (the
 /// follower) receives <see cref="FeedChunk"/>s tagged with <paramref name="Feed"/>, its own id for this subscription.
 /// </summary>
-public sealed record FollowFrom(Id160 Volume, long AfterLsn, long Feed, int Window, int MaxBytes) : IVolumeProtocolMessage;
+public sealed record FollowFrom(Id160 Volume, long AfterLsn, long Feed, int Window, int MaxBytes) : IVolumeProtocolMessage
+{
+    /// <summary>Chunks stay far below Akka's frame size (hocon: maximum-frame-size = 4 MiB).</summary>
+    public const int DefaultMaxBytes = 1 << 20;
+}
 
 /// <summary>
 /// Chunk <paramref name="Seq"/> (0, 1, ...) of a feed: whole entries, as in the log, the last one

@@ -29,8 +29,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string FailureManifest = "X";
     private const string StatusManifest = "S";
     private const string StatusResultManifest = "SR";
-    private const string PullManifest = "PE";
-    private const string ChunkManifest = "EC";
     private const string ReplicaAckManifest = "RA";
     private const string ChangeReplicasManifest = "CR";
     private const string ReadResyncManifest = "RS";
@@ -60,8 +58,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         VolumeFailure => FailureManifest,
         GetVolumeStatus => StatusManifest,
         VolumeStatus => StatusResultManifest,
-        PullEntries => PullManifest,
-        EntryChunk => ChunkManifest,
         ReplicaAck => ReplicaAckManifest,
         ChangeReplicaSet => ChangeReplicasManifest,
         ReadResync => ReadResyncManifest,
@@ -110,14 +106,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             s[9] = m.RecoveredFromHead ? (byte)1 : (byte)0;
             BinaryPrimitives.WriteInt64LittleEndian(s[10..], m.ReplayedHeaders);
         }),
-        PullEntries m => Fixed(IdSize + 16, m, static (s, m) =>
-        {
-            m.Volume.WriteTo(s);
-            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.AfterLsn);
-            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 8)..], m.MaxBytes);
-            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 12)..], m.WaitMs);
-        }),
-        EntryChunk m => ChunkToBinary(m),
         ReplicaAck m => Fixed(2 * IdSize + 16, m, static (s, m) =>
         {
             m.VolumeId.WriteTo(s);
@@ -176,10 +164,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 FailureManifest => FailureFromBinary(bytes),
                 StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
                 StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
-                PullManifest => new PullEntries(new Id160(Exact(bytes, IdSize + 16)), I64(bytes, IdSize), I32(bytes, IdSize + 8), I32(bytes, IdSize + 12)),
-                ChunkManifest => bytes.Length < 16
-                    ? throw new SerializationException($"an entry chunk of {bytes.Length} bytes is too short")
-                    : new EntryChunk(I64(bytes, 0), I64(bytes, 8), bytes.AsMemory(16)),
                 ChangeReplicasManifest => ChangeReplicasFromBinary(bytes),
                 ReadResyncManifest => new ReadResync(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)),
                     I64(bytes, 2 * IdSize), I32(bytes, 2 * IdSize + 8), I32(bytes, 2 * IdSize + 12)),
@@ -238,16 +222,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         var replicas = new Id160[bytes.Length / IdSize - 1];
         for (var i = 0; i < replicas.Length; i++) replicas[i] = new Id160(bytes.AsSpan(IdSize * (1 + i)));
         return new ChangeReplicaSet(new Id160(bytes), replicas);
-    }
-
-    // The one copy of the entries: into the frame, after the two lsns.
-    private static byte[] ChunkToBinary(EntryChunk m)
-    {
-        var buffer = GC.AllocateUninitializedArray<byte>(16 + m.Data.Length);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer, m.LastLsn);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(8), m.HeadLsn);
-        m.Data.Span.CopyTo(buffer.AsSpan(16));
-        return buffer;
     }
 
     private const int ResyncPieceHeader = IdSize + 17;

@@ -52,10 +52,6 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
         var volume = Id160.Random();
         var data = new byte[5000];
         Random.Shared.NextBytes(data);
-        var chunk = RoundTrip(new EntryChunk(9, 12, data), typeof(VolumeMessageSerializer));
-        Assert.Equal((9L, 12L), (chunk.LastLsn, chunk.HeadLsn));
-        Assert.Equal(data, chunk.Data.ToArray());
-        Assert.Equal(new PullEntries(volume, 3, 1 << 20, 2000), RoundTrip(new PullEntries(volume, 3, 1 << 20, 2000), typeof(VolumeMessageSerializer)));
         var host = Id160.Random();
         Assert.Equal(new ReplicaAck(volume, host, 42, 40), RoundTrip(new ReplicaAck(volume, host, 42, 40), typeof(VolumeMessageSerializer)));
 
