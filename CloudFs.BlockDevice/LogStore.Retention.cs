@@ -14,8 +14,12 @@ public sealed partial class LogStore
     /// entries up to there unstreamable, never the ones after. Until it is set, a replicated volume's writer keeps
     /// every entry streamable.
     /// </summary>
-    public void SetStreamFloor(Id160 volume, long lsn) =>
+    public void SetStreamFloor(Id160 volume, long lsn)
+    {
         _streamFloors.AddOrUpdate(volume, lsn, (_, old) => Math.Max(old, lsn));
+        // The in-memory copies every replica already holds durably are no longer needed (an idle volume keeps none).
+        if (_volumes.TryGetValue(volume, out var v)) v.Recent?.DropThrough(lsn);
+    }
 
     /// <summary>Segments holding entries a replica may still need (see <see cref="SetStreamFloor"/>).</summary>
     private HashSet<int> RetainedSegments()

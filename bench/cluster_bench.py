@@ -186,6 +186,9 @@ def main():
     ap.add_argument("--shapes", default="randwrite-4k-qd32,seqwrite-1m-qd16,randread-4k-qd32")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runtime", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="seconds of each shape on every target before the measured rounds, not reported (the nodes' "
+                         "JIT recompiles hot code in the background for the first seconds under load)")
     ap.add_argument("--size", default="1G", help="volume size (fio's range)")
     ap.add_argument("--device-size", default="12G", help="each node's log file (sparse)")
     ap.add_argument("--failovers", type=int, default=3)
@@ -254,6 +257,10 @@ def main():
 
         results = {}
         for shape in shapes:
+            if args.warmup > 0:
+                for name, (node, uri) in targets.items():
+                    nb.fio(uri, shape, args.size, args.warmup)
+                log(f"{shape}: every target warmed up for {args.warmup} s")
             for r in range(args.rounds):
                 order = list(targets.items()) if r % 2 == 0 else list(reversed(targets.items()))
                 for name, (node, uri) in order:

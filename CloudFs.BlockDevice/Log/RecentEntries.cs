@@ -7,8 +7,9 @@ namespace CloudFs.BlockDevice.Log;
 
 internal sealed class RecentEntries
 {
-    /// <summary>Bytes of entries kept; a replica further behind reads the older ones from the device.</summary>
-    private const long MaxBytes = 8L << 20;
+    /// <summary>Bytes of entries kept; a replica further behind reads the older ones from the device. Copies every
+    /// replica holds durably are dropped sooner (<see cref="DropThrough"/>), so an idle volume costs nothing.</summary>
+    private const long MaxBytes = 4L << 20;
 
     // A ring of consecutive lsns: _ring[(_start + i) % Length] holds lsn _firstLsn + i. The arrays are never changed
     // once kept, so a reader may use one after the lock is released.
@@ -32,14 +33,7 @@ internal sealed class RecentEntries
             _ring[(_start + _count) % _ring.Length] = copy;
             _count++;
             _bytes += copy.Length;
-            while (_bytes > MaxBytes && _count > 1)
-            {
-                _bytes -= _ring[_start].Length;
-                _ring[_start] = null!;
-                _start = (_start + 1) % _ring.Length;
-                _count--;
-                _firstLsn++;
-            }
+            while (_bytes > MaxBytes && _count > 1) DropOldest();
         }
     }
 
@@ -53,10 +47,26 @@ internal sealed class RecentEntries
         }
     }
 
+    /// <summary>Forgets the copies of lsns up to <paramref name="lsn"/> (every replica holds them).</summary>
+    public void DropThrough(long lsn)
+    {
+        lock (_gate)
+            while (_count > 0 && _firstLsn <= lsn) DropOldest();
+    }
+
     /// <summary>Forgets every copy (the volume was rewound: the lsns after the kept entry will be another chain's).</summary>
     public void Clear()
     {
         lock (_gate) Reset();
+    }
+
+    private void DropOldest()
+    {
+        _bytes -= _ring[_start].Length;
+        _ring[_start] = null!;
+        _start = (_start + 1) % _ring.Length;
+        _count--;
+        _firstLsn++;
     }
 
     private void Reset()

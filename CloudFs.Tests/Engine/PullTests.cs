@@ -67,6 +67,21 @@ public sealed class PullTests
     }
 
     [Fact]
+    public async Task Copies_every_replica_holds_durably_are_dropped_and_read_from_the_device_again()
+    {
+        using var t = new TempLog();
+        await using var a = t.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
+        a.ReadEntries(v, 0, 1 << 20);
+        var block = TempLog.Pattern(4096, 9);
+        await a.WriteAsync(v, 0, block, durable: true);
+        a.SetStreamFloor(v, 2);
+        Assert.True(Garble(t.Path, block) >= 1);
+        // The memory copy of lsn 2 was dropped with the floor: the device copy is read, and found garbled.
+        Assert.Throws<DataCorruptionException>(() => a.ReadEntries(v, 1, 1 << 20));
+    }
+
+    [Fact]
     public async Task A_volume_nobody_replicates_is_pulled_from_the_device()
     {
         using var t = new TempLog();
