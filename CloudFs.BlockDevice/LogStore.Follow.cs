@@ -48,8 +48,8 @@ public sealed partial class LogStore
     /// <summary>
     /// As <see cref="ApplyLiveAsync(Stream, Action{ApplyProgress}, CancellationToken)"/>, and <paramref name="onWritten"/>
     /// is called with a volume's head each time an entry is in the log (written, not yet flushed: as a local write
-    /// before the next flush); entries already held count at once. It runs on the log's completion path: it must be
-    /// quick, and a report may overtake one for an earlier lsn (keep the highest). With <paramref name="flushes"/> (a
+    /// before the next flush); entries already held count at once. It runs on a pool thread right after each write
+    /// completes: it must be quick, and a report may overtake one for an earlier lsn (keep the highest). With <paramref name="flushes"/> (a
     /// stream of one volume), a pause of the stream flushes only what was asked for or has waited its MaxDelay; the
     /// every-256-entries / 4 MiB flushes and the final one stay.
     /// </summary>

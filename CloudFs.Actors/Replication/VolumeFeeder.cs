@@ -55,11 +55,8 @@ internal sealed class VolumeFeeder : ReceiveActor
         }, TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
     }
 
-    protected override void PostStop()
-    {
-        _cts.Cancel();
-        _cts.Dispose();
-    }
+    // Not disposed: the loop may still be between two awaits on its token when the actor stops.
+    protected override void PostStop() => _cts.Cancel();
 
     private async Task RunAsync(IActorRef self, CancellationToken ct)
     {

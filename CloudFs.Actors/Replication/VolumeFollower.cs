@@ -1,8 +1,8 @@
 // One replica of one volume on this host: asks placement for the primary, fetches its share of the secret, checks
 // that its own head is on the primary's chain (a divergent suffix is split off as a branch, never dropped), then
 // subscribes to the primary's feed of entry chunks (pushed as they are appended, a window of chunks in flight) and
-// applies them to the local log, acknowledging every durable head to the primary's VolumeActor (sync volumes count
-// these acknowledgements).
+// applies them to the local log, acknowledging what it holds (written, and durable) to the primary's VolumeActor (sync
+// volumes count these acknowledgements).
 using System.IO.Pipelines;
 using System.Threading.Channels;
 using Akka.Actor;
@@ -225,7 +225,7 @@ public sealed class VolumeFollower : ReceiveActor
     }
 
     /// <summary>
-    /// Where pulling starts: the common head with the primary, or, when the primary compacted away the history this
+    /// Where the feed starts: the common head with the primary, or, when the primary compacted away the history this
     /// replica needs to chain on (a new replica, or one far behind), the lsn a full resync installed the volume at.
     /// </summary>
     private async Task<long> StartAfterAsync(ActorSelection agent, CancellationToken ct)
