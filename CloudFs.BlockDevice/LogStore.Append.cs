@@ -222,7 +222,7 @@ public sealed partial class LogStore : IAppendSink
         if (e.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) return;
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
-        OfferToLiveTails(v, e);
+        // Completion thread, before followers are woken: a followed volume keeps a copy for them.
         v.Recent?.Offer(e.Lsn, e.Buffer.Span);
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;

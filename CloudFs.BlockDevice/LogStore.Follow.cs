@@ -17,17 +17,6 @@ public sealed partial class LogStore
     /// <summary>Flushes admitted but not yet durable before admission waits (bounds what a slow device queues up).</summary>
     private const int LiveFlushesInFlight = 4;
 
-    /// <summary>The live tails of the following streams open now (few: one per replica of a volume held here).</summary>
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<LiveTail, byte> _liveTails = new(ReferenceEqualityComparer.Instance);
-
-    /// <summary>Completion thread, before followers are woken: each following stream of the volume keeps a copy.</summary>
-    private void OfferToLiveTails(Volumes.VolumeState v, EntryItem e)
-    {
-        if (_liveTails.IsEmpty) return;
-        foreach (var tail in _liveTails.Keys)
-            if (tail.Volume == v.BaseId) tail.Offer(e.Lsn, e.Buffer.Span);
-    }
-
     /// <summary>One item from the reader: a verified entry, or why the stream stops (Buffer null).</summary>
     private readonly record struct StreamedEntry(EntryBuffer? Buffer, EntryHeader Header, string? Error);
 

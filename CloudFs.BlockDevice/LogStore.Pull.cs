@@ -1,11 +1,13 @@
-// Pulling a version stream in bounded chunks (replicas follow their primary this way): the raw entries after an lsn,
-// at most about maxBytes at a time, and a wait for the next append of a volume (long poll for live following).
+// Reading a version stream in bounded runs (the primary feeds its replicas this way): the raw entries after an lsn, at
+// most about maxBytes at a time, and a wait for the next append of a volume.
+using System.Buffers;
+
 namespace CloudFs.BlockDevice;
 
 /// <summary>A run of whole entries of one volume, byte for byte as <see cref="LogStore.StreamAsync(Id160, long, Stream, bool, CancellationToken)"/> writes them.</summary>
 /// <param name="LastLsn">Lsn of the last entry in <paramref name="Data"/> (the requested after-lsn when it is empty).</param>
 /// <param name="HeadLsn">The volume's head lsn when the chunk was read.</param>
-public sealed record EntryRun(byte[] Data, long LastLsn, long HeadLsn);
+public sealed record EntryRun(ReadOnlyMemory<byte> Data, long LastLsn, long HeadLsn);
 
 public sealed partial class LogStore
 {
@@ -24,29 +26,28 @@ public sealed partial class LogStore
         if (afterLsn > head) throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
         if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
         // A replicated volume's writer keeps its last entries from now on: a replica that keeps up reads them here.
-        var recent = vol.Recent;
-        if (recent is null && vol.IsWritable && vol.Replicas.Length > 1)
-            lock (vol.IndexLock) recent = vol.Recent ??= new Log.RecentEntries();
-        var parts = new List<byte[]>();
-        var total = 0;
+        var recent = vol.IsWritable && vol.Replicas.Length > 1 ? KeepRecent(vol) : vol.Recent;
+        var run = new ArrayBufferWriter<byte>(64 << 10);
         var last = afterLsn;
-        var shared = false;
         for (var lsn = afterLsn + 1; lsn <= head; lsn++)
         {
-            var kept = recent?.Get(lsn);
-            shared |= kept is not null;
-            var entry = kept ?? ReadEntryForStream(vol, lsn);
-            if (parts.Count > 0 && total + entry.Length > maxBytes) break;
-            parts.Add(entry);
-            total += entry.Length;
+            var kept = recent?.LengthOf(lsn);
+            var entry = kept is null ? ReadEntryForStream(vol, lsn) : null;
+            var length = kept ?? entry!.Length;
+            if (run.WrittenCount > 0 && run.WrittenCount + length > maxBytes) break;
+            // Dropped since it was measured: read from the device after all.
+            if (entry is null && !recent!.CopyTo(lsn, run)) entry = ReadEntryForStream(vol, lsn);
+            if (entry is not null) run.Write(entry);
             last = lsn;
         }
-        // A kept entry is shared with later pulls: the run is always a copy of it.
-        if (parts.Count == 1 && !shared) return new EntryRun(parts[0], last, head);
-        var data = GC.AllocateUninitializedArray<byte>(total);
-        var at = 0;
-        foreach (var p in parts) { p.CopyTo(data, at); at += p.Length; }
-        return new EntryRun(data, last, head);
+        return new EntryRun(run.WrittenMemory, last, head);
+    }
+
+    /// <summary>The volume's in-memory copies of its last entries, started now if it had none (it then keeps every new entry).</summary>
+    private static Log.RecentEntries KeepRecent(Volumes.VolumeState vol)
+    {
+        if (vol.Recent is { } recent) return recent;
+        lock (vol.IndexLock) return vol.Recent ??= new Log.RecentEntries();
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 // Version streams: the raw entries of a volume after a version, as in the log (segment seq zeroed, header CRC
 // recomputed), optionally following new appends; and applying such a stream with full verification of every entry.
+using System.Buffers;
 using System.Threading.Channels;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
@@ -36,13 +37,14 @@ public sealed partial class LogStore
         if (afterLsn + 1 < oldest) throw new VersionCompactedException(version ?? vol.BaseId, oldest);
         Channel<long>? wake = null;
         Action<EntryHeaderInfo>? handler = null;
-        LiveTail? tail = null;
+        // A live stream keeps up from memory: the volume keeps its last entries from now on. A one-shot stream (mostly
+        // older history) reads the device.
+        var recent = follow ? KeepRecent(vol) : null;
+        var copy = recent is null ? null : new ArrayBufferWriter<byte>();
         if (follow)
         {
             wake = Channel.CreateBounded<long>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
             handler = info => { if (info.Volume == volume) wake.Writer.TryWrite(info.Lsn); };
-            tail = new LiveTail(volume);
-            _liveTails.TryAdd(tail, 0);
             EntryAppended += handler;
         }
         try
@@ -57,10 +59,10 @@ public sealed partial class LogStore
                 for (; next <= head; next++)
                 {
                     ct.ThrowIfCancellationRequested();
-                    if (tail?.Take(next) is { } kept)
+                    copy?.ResetWrittenCount();
+                    if (copy is not null && recent!.CopyTo(next, copy))
                     {
-                        try { await destination.WriteAsync(kept.Array.AsMemory(0, kept.Length), ct).ConfigureAwait(false); }
-                        finally { LiveTail.Return(kept.Array); }
+                        await destination.WriteAsync(copy.WrittenMemory, ct).ConfigureAwait(false);
                         continue;
                     }
                     var bytes = ReadEntryForStream(vol, next);
@@ -75,7 +77,6 @@ public sealed partial class LogStore
         finally
         {
             if (handler is not null) EntryAppended -= handler;
-            if (tail is not null) { _liveTails.TryRemove(tail, out _); tail.Clear(); }
         }
     }
 

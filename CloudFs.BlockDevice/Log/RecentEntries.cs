@@ -1,19 +1,20 @@
-// The last entries a replicated volume's writer appended, kept in stream form (segment seq zeroed, header CRC
-// resealed) once a replica pulls the volume: a replica that keeps up is served from memory, not by reading each entry
-// back from the device (two direct reads per entry, the cost that dominated a sync write's round trip).
+// The last entries of a volume that someone follows, kept in stream form (segment seq zeroed, header CRC resealed) in
+// pooled arrays: a replica fed by the writer, or a live stream (StreamAsync with follow), that keeps up is served from
+// memory instead of reading each entry back from the device (two direct reads per entry).
+using System.Buffers;
 using CloudFs.BlockDevice.Format;
 
 namespace CloudFs.BlockDevice.Log;
 
 internal sealed class RecentEntries
 {
-    /// <summary>Bytes of entries kept; a replica further behind reads the older ones from the device. Copies every
-    /// replica holds durably are dropped sooner (<see cref="DropThrough"/>), so an idle volume costs nothing.</summary>
+    /// <summary>Bytes of entries kept; a follower further behind reads the older ones from the device. Copies every
+    /// replica holds durably are dropped sooner (<see cref="DropThrough"/>), so an idle replicated volume keeps none.</summary>
     private const long MaxBytes = 4L << 20;
 
-    // A ring of consecutive lsns: _ring[(_start + i) % Length] holds lsn _firstLsn + i. The arrays are never changed
-    // once kept, so a reader may use one after the lock is released.
-    private byte[][] _ring = new byte[64][];
+    // A ring of consecutive lsns: _ring[(_start + i) % Length] holds lsn _firstLsn + i, in an array of EntryBuffer.Pool
+    // (returned when dropped). Readers copy out under the lock.
+    private (byte[] Array, int Length)[] _ring = new (byte[], int)[64];
     private int _start, _count;
     private long _firstLsn;
     private long _bytes;
@@ -22,28 +23,36 @@ internal sealed class RecentEntries
     /// <summary>Completion thread, in lsn order: keeps a stream-form copy of the entry just written.</summary>
     public void Offer(long lsn, ReadOnlySpan<byte> entry)
     {
-        var copy = entry.ToArray();
-        EntryCodec.Seal(copy, 0);
+        var copy = EntryBuffer.Pool.Rent(entry.Length);
+        entry.CopyTo(copy);
+        EntryCodec.Seal(copy.AsSpan(0, entry.Length), 0);
         lock (_gate)
         {
             // Only consecutive lsns are kept (after a rewind the lsns that follow are another chain's).
             if (_count > 0 && lsn != _firstLsn + _count) Reset();
             if (_count == 0) _firstLsn = lsn;
             if (_count == _ring.Length) Grow();
-            _ring[(_start + _count) % _ring.Length] = copy;
+            _ring[(_start + _count) % _ring.Length] = (copy, entry.Length);
             _count++;
-            _bytes += copy.Length;
+            _bytes += entry.Length;
             while (_bytes > MaxBytes && _count > 1) DropOldest();
         }
     }
 
-    /// <summary>The stream form of the entry with <paramref name="lsn"/>, or null when it is not kept.</summary>
-    public byte[]? Get(long lsn)
+    /// <summary>The length of the entry with <paramref name="lsn"/> when it is kept.</summary>
+    public int? LengthOf(long lsn)
+    {
+        lock (_gate) return Find(lsn) is { } i ? _ring[i].Length : null;
+    }
+
+    /// <summary>Appends the stream form of the entry with <paramref name="lsn"/> to <paramref name="output"/>; false when it is not kept.</summary>
+    public bool CopyTo(long lsn, IBufferWriter<byte> output)
     {
         lock (_gate)
         {
-            if (_count == 0 || lsn < _firstLsn || lsn >= _firstLsn + _count) return null;
-            return _ring[(_start + (int)(lsn - _firstLsn)) % _ring.Length];
+            if (Find(lsn) is not { } i) return false;
+            output.Write(_ring[i].Array.AsSpan(0, _ring[i].Length));
+            return true;
         }
     }
 
@@ -60,10 +69,14 @@ internal sealed class RecentEntries
         lock (_gate) Reset();
     }
 
+    private int? Find(long lsn) =>
+        _count == 0 || lsn < _firstLsn || lsn >= _firstLsn + _count ? null : (int)((_start + (lsn - _firstLsn)) % _ring.Length);
+
     private void DropOldest()
     {
         _bytes -= _ring[_start].Length;
-        _ring[_start] = null!;
+        EntryBuffer.Pool.Return(_ring[_start].Array);
+        _ring[_start] = default;
         _start = (_start + 1) % _ring.Length;
         _count--;
         _firstLsn++;
@@ -71,14 +84,13 @@ internal sealed class RecentEntries
 
     private void Reset()
     {
-        Array.Clear(_ring);
-        _start = _count = 0;
-        _bytes = 0;
+        while (_count > 0) DropOldest();
+        _start = 0;
     }
 
     private void Grow()
     {
-        var bigger = new byte[_ring.Length * 2][];
+        var bigger = new (byte[], int)[_ring.Length * 2];
         for (var i = 0; i < _count; i++) bigger[i] = _ring[(_start + i) % _ring.Length];
         _ring = bigger;
         _start = 0;

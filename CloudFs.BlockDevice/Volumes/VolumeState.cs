@@ -37,7 +37,7 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public long Lsn;
     public Id160 Version, HeadParent, HeadDigest;
     public long OldestStreamableLsn = 1;
-    /// <summary>The writer's last entries in stream form, once a replica pulls the volume (null until then).</summary>
+    /// <summary>The last entries in stream form, once a replica or a live stream follows the volume (null until then).</summary>
     public Log.RecentEntries? Recent;
     /// <summary>Set once the creation entry is in the log (a volume is listed only then).</summary>
     public bool Committed;
