@@ -23,8 +23,9 @@ public sealed class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes)
+    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes, ReplicationCounters replication)
     {
+        Replication = replication;
         System = system;
         Store = store;
         Options = options;
@@ -85,11 +86,13 @@ public sealed class CloudFsNode : IAsyncDisposable
                 new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement, Reachable),
                 PoisonPill.Instance).ConfigureAwait(false);
 
+            var replication = new ReplicationCounters();
             var followers = new FollowerSettings(
                 config.GetTimeSpan("cloudfs.replication.ask-timeout", TimeSpan.FromSeconds(10)),
                 config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
                 config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
-                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowFrom.DefaultMaxBytes));
+                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowFrom.DefaultMaxBytes))
+            { Counters = replication };
             system.ActorOf(HostAgent.Props(store, placement, volumes, followers), HostAgent.Name);
             if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
                 system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);
@@ -107,7 +110,7 @@ public sealed class CloudFsNode : IAsyncDisposable
             var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
                 config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
-            return new CloudFsNode(system, store, effective, gateway, management, volumes);
+            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication);
         }
         catch
         {
@@ -118,6 +121,9 @@ public sealed class CloudFsNode : IAsyncDisposable
 
     public ActorSystem System { get; }
     public LogStore Store { get; }
+
+    /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
+    public ReplicationCounters Replication { get; }
     public Id160 HostId => Store.HostId;
     /// <summary>What the node runs with (config file and flags resolved; AkkaPort is the bound port).</summary>
     public NodeOptions Options { get; }

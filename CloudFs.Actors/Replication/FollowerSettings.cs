@@ -3,5 +3,8 @@ namespace CloudFs.Actors.Replication;
 
 public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, TimeSpan RetryDelay, int ChunkBytes)
 {
+    /// <summary>Where the node's feeders and followers count what they move (its metrics).</summary>
+    public ReplicationCounters Counters { get; init; } = new();
+
     public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), FollowFrom.DefaultMaxBytes);
 }

@@ -73,7 +73,7 @@ public sealed class HostAgent : ReceiveActor
             // One feeder per subscription; a second one with the same id (a resent request) is not started twice.
             var name = $"feed-{(ulong)f.Feed:x16}";
             if (!Context.Child(name).IsNobody()) return;
-            var feeder = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, Sender, _settings.PollWait, _settings.AskTimeout + _settings.AskTimeout), name));
+            var feeder = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, Sender, _settings.PollWait, _settings.AskTimeout + _settings.AskTimeout, _settings.Counters), name));
             if (!_feeders.TryGetValue(f.Volume, out var set)) _feeders[f.Volume] = set = new HashSet<IActorRef>();
             set.Add(feeder);
         });

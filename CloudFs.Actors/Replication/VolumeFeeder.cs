@@ -17,14 +17,16 @@ internal sealed class VolumeFeeder : ReceiveActor
     private readonly TimeSpan _keepAlive;
     private readonly TimeSpan _idleLimit;
     private readonly SemaphoreSlim _credits;
+    private readonly ReplicationCounters _counters;
     private readonly CancellationTokenSource _cts = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public static Props Props(LogStore store, FollowFrom request, IActorRef follower, TimeSpan keepAlive, TimeSpan idleLimit) =>
-        Akka.Actor.Props.Create(() => new VolumeFeeder(store, request, follower, keepAlive, idleLimit));
+    public static Props Props(LogStore store, FollowFrom request, IActorRef follower, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters) =>
+        Akka.Actor.Props.Create(() => new VolumeFeeder(store, request, follower, keepAlive, idleLimit, counters));
 
-    public VolumeFeeder(LogStore store, FollowFrom request, IActorRef follower, TimeSpan keepAlive, TimeSpan idleLimit)
+    public VolumeFeeder(LogStore store, FollowFrom request, IActorRef follower, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters)
     {
+        _counters = counters;
         _store = store;
         _request = request;
         _follower = follower;
@@ -76,7 +78,11 @@ internal sealed class VolumeFeeder : ReceiveActor
             if (!newer && !_store.IsWritable(volume)) throw new CloudFsException($"this host is no longer the primary of volume {volume}");
             var run = newer ? _store.ReadEntries(volume, after, max) : null;
             _follower.Tell(new FeedChunk(_request.Feed, seq, run?.LastLsn ?? after, run?.HeadLsn ?? after, run?.Data ?? ReadOnlyMemory<byte>.Empty), self);
-            if (run is not null) after = run.LastLsn;
+            if (run is not null)
+            {
+                _counters.Fed(run.LastLsn - after, run.Data.Length);
+                after = run.LastLsn;
+            }
         }
     }
 }

@@ -46,9 +46,12 @@ public sealed class VolumeFollower : ReceiveActor
     private readonly CancellationTokenSource _cts = new();
     private readonly ActorSystem _system = Context.System;
     private Task? _loop;
-    // This host's written and durable heads on the primary's chain, set from the log's completion path; one
-    // acknowledgement is sent per turn of the actor however many entries completed meanwhile.
+    // This host's written and durable heads on the primary's chain, set from the log's completion path. An
+    // acknowledgement goes out when the last entry of a chunk is written or when more is durable, not per entry (each
+    // one is a message through sharding to the primary), and one per turn of the actor however many are due.
+    private readonly object _ackGate = new();
     private long _written, _durable;
+    private readonly Queue<long> _chunkEnds = new();   // the last lsn of each chunk handed to the apply and not yet written
     private int _ackPending;
     // The flush pacing of the subscription in progress (the primary's flush requests go to it).
     private volatile LiveFlushes? _flushes;
@@ -88,25 +91,48 @@ public sealed class VolumeFollower : ReceiveActor
     {
         // Cleared before reading: a completion after this line schedules another acknowledgement.
         Volatile.Write(ref _ackPending, 0);
-        _volumes.Tell(new ReplicaAck(_volume, _store.HostId, Volatile.Read(ref _written), Volatile.Read(ref _durable)));
+        long written, durable;
+        lock (_ackGate) { written = _written; durable = _durable; }
+        _volumes.Tell(new ReplicaAck(_volume, _store.HostId, written, durable));
+        _settings.Counters.Acked();
     }
 
     private void Held(long written, long durable)
     {
-        Raise(ref _written, written);
-        Raise(ref _durable, durable);
-        if (Interlocked.Exchange(ref _ackPending, 1) == 0) _self.Tell(SendAck.Instance);
+        bool due;
+        lock (_ackGate)
+        {
+            var endOfChunk = false;
+            if (written > _written)
+            {
+                _written = written;
+                while (_chunkEnds.Count > 0 && _chunkEnds.Peek() <= written)
+                {
+                    _chunkEnds.Dequeue();
+                    endOfChunk = true;
+                }
+            }
+            var moreDurable = durable > _durable;
+            if (moreDurable) _durable = durable;
+            due = endOfChunk || moreDurable || (_chunkEnds.Count == 0 && written == _written);
+        }
+        if (due && Interlocked.Exchange(ref _ackPending, 1) == 0) _self.Tell(SendAck.Instance);
     }
 
-    private static void Raise(ref long field, long value)
+    /// <summary>A subscription starts from <paramref name="after"/>: what this host holds is measured from there.</summary>
+    private void HeldFrom(long after)
     {
-        var seen = Volatile.Read(ref field);
-        while (value > seen)
+        lock (_ackGate)
         {
-            var was = Interlocked.CompareExchange(ref field, value, seen);
-            if (was == seen) return;
-            seen = was;
+            _written = _durable = after;
+            _chunkEnds.Clear();
         }
+    }
+
+    /// <summary>Before a chunk goes to the apply: its last entry's write is what acknowledges it.</summary>
+    private void ChunkSent(long lastLsn)
+    {
+        lock (_ackGate) _chunkEnds.Enqueue(lastLsn);
     }
 
     private void Stopping()
@@ -164,8 +190,7 @@ public sealed class VolumeFollower : ReceiveActor
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // What this host holds is measured on the primary's chain from the common head on (a split may have
         // rewound it below what it acknowledged before).
-        Volatile.Write(ref _written, after);
-        Volatile.Write(ref _durable, after);
+        HeldFrom(after);
         var flushes = _flushes = new LiveFlushes(FlushDelay);
         var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -195,7 +220,9 @@ public sealed class VolumeFollower : ReceiveActor
                         seq++;
                         if (c.Data.Length > 0)
                         {
+                            ChunkSent(c.LastLsn);
                             await pipe.Writer.WriteAsync(c.Data, ct).ConfigureAwait(false);
+                            _settings.Counters.Received();
                             after = c.LastLsn;
                             moved += c.Data.Length;
                         }

@@ -1,4 +1,5 @@
 // The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage.
+using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 using Prometheus;
 
@@ -27,6 +28,8 @@ internal sealed class HostMetrics
     private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes;
     private Func<LogUsage?>? _usage;
     private Func<int>? _volumeCount;
+    private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks;
+    private ReplicationCounters? _replication;
 
     public HostMetrics(CollectorRegistry registry)
     {
@@ -52,6 +55,11 @@ internal sealed class HostMetrics
         _segments = f.CreateGauge("cloudfs_log_segments", "Segments of the log.");
         _freeSegments = f.CreateGauge("cloudfs_log_free_segments", "Free segments of the log.");
         _volumes = f.CreateGauge("cloudfs_volumes", "Volumes held in this node's log.");
+        _feedChunks = f.CreateCounter("cloudfs_feed_chunks_total", "Feed chunks of entries this node sent to its replicas as a primary.");
+        _feedEntries = f.CreateCounter("cloudfs_feed_entries_total", "Entries in those chunks (entries per chunk: how well the feed batches).");
+        _feedBytes = f.CreateCounter("cloudfs_feed_bytes_total", "Bytes of entries in those chunks.");
+        _replicaChunks = f.CreateCounter("cloudfs_replica_chunks_total", "Feed chunks of entries this node received as a replica.");
+        _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
         registry.AddBeforeCollectCallback(Refresh);
     }
 
@@ -62,8 +70,19 @@ internal sealed class HostMetrics
         _volumeCount = volumeCount;
     }
 
+    /// <summary>Where the replication counters come from; read at each scrape.</summary>
+    public void ObserveReplication(ReplicationCounters counters) => _replication = counters;
+
     private void Refresh()
     {
+        if (_replication is { } r)
+        {
+            _feedChunks.IncTo(r.FeedChunks);
+            _feedEntries.IncTo(r.FeedEntries);
+            _feedBytes.IncTo(r.FeedBytes);
+            _replicaChunks.IncTo(r.ChunksReceived);
+            _replicaAcks.IncTo(r.AcksSent);
+        }
         try
         {
             if (_usage?.Invoke() is { } u)

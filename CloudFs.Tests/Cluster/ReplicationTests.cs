@@ -78,6 +78,38 @@ public sealed class ReplicationTests
     }
 
     [Fact]
+    public async Task A_replica_acknowledges_once_per_chunk_it_writes_not_once_per_entry()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var created = await CreateAsync(cluster, 3, VolumeMode.Sync);
+        var volume = Id160.Parse(created.VolumeId);
+        var primary = cluster.NodeOf(created.Hosts[0].HostId);
+        var replicas = cluster.Live.Where(n => n != primary).ToArray();
+        var before = replicas.ToDictionary(n => n.HostId, n => (n.Replication.AcksSent, n.Replication.ChunksReceived));
+        var fed = (primary.Replication.FeedChunks, primary.Replication.FeedEntries);
+
+        // 256 sync writes in flight at once: the primary appends them in a few group commits, so each feed chunk
+        // carries many entries.
+        var writes = Enumerable.Range(0, 256).Select(i => primary.Gateway.WriteAsync(volume, i * 4096L, Pattern(4096, i), fua: false).AsTask());
+        await Task.WhenAll(writes);
+        var head = primary.Store.GetVolume(volume)!.Lsn;
+        await HeadsAgree(cluster, volume, cluster.Live.Select(n => new CloudFsNodeRef(n)), head);
+
+        var chunks = primary.Replication.FeedChunks - fed.FeedChunks;
+        var entries = primary.Replication.FeedEntries - fed.FeedEntries;
+        Assert.True(entries >= 2 * 256, $"the primary fed {entries} entries to its two replicas (expected at least 512)");
+        Assert.True(entries >= 4 * chunks, $"{entries} entries in {chunks} chunks: the feed did not batch, so this test cannot tell per-chunk from per-entry acknowledgements");
+        foreach (var r in replicas)
+        {
+            var acks = r.Replication.AcksSent - before[r.HostId].AcksSent;
+            var received = r.Replication.ChunksReceived - before[r.HostId].ChunksReceived;
+            // One per chunk written, plus one per flush that made more durable (the 1 s pacing, a few at most here).
+            Assert.True(acks <= received + 8, $"replica {r.HostId} sent {acks} acknowledgements for {received} chunks ({entries / 2} entries)");
+            Assert.True(acks > 0, $"replica {r.HostId} acknowledged nothing");
+        }
+    }
+
+    [Fact]
     public async Task Asking_for_more_replicas_than_live_hosts_fails_and_creates_nothing()
     {
         await using var cluster = await TestCluster.StartAsync(2);
