@@ -201,7 +201,19 @@ public sealed partial class LogStore : IAppendSink
         v.WriterLsn = e.Lsn;
         v.WriterVersion = e.Version;
         v.WriterId = e.ClearId;
+        if (!IsStreamed(e.Kind)) return;
+        // A followed volume keeps a copy now, before the entry is on the device: its replicas are fed in parallel with
+        // this host's own write (see ReadEntries with unwritten), as DRBD sends to its peer while it writes locally.
+        if (v.Recent is { } recent)
+        {
+            recent.Offer(e.Lsn, e.Buffer.Span);
+            v.Appended.Raise();
+        }
     }
+
+    /// <summary>Entries that travel in a volume's stream as they are (the others change the committed state in their AfterWrite step).</summary>
+    private static bool IsStreamed(EntryKind kind) =>
+        kind is not (EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit);
 
     void IAppendSink.Rejected(EntryItem e, Exception error)
     {
@@ -219,11 +231,10 @@ public sealed partial class LogStore : IAppendSink
     void IAppendSink.Applied(EntryItem e)
     {
         // Relocations, rewinds and resyncs change the committed state in their AfterWrite step instead.
-        if (e.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) return;
+        if (!IsStreamed(e.Kind)) return;
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
-        // Completion thread, before followers are woken: a followed volume keeps a copy for them.
-        v.Recent?.Offer(e.Lsn, e.Buffer.Span);
+        v.Appended.Raise();
         Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;
         // A subscriber's failure must not turn a written entry into a failed append.

@@ -1,5 +1,5 @@
 // Reading a version stream in bounded runs (the primary feeds its replicas this way): the raw entries after an lsn, at
-// most about maxBytes at a time, and a wait for the next append of a volume.
+// most about maxBytes at a time (with the ones placed and not yet written when asked), and waits for the next entry.
 using System.Buffers;
 
 namespace CloudFs.BlockDevice;
@@ -16,17 +16,26 @@ public sealed partial class LogStore
     /// entries only, as many as fit in <paramref name="maxBytes"/> (at least one when any is newer). Each entry is
     /// verified as it is read. Throws <see cref="VersionCompactedException"/> when the first one was compacted away.
     /// </summary>
-    public EntryRun ReadEntries(Id160 volume, long afterLsn, int maxBytes)
+    public EntryRun ReadEntries(Id160 volume, long afterLsn, int maxBytes) => ReadEntries(volume, afterLsn, maxBytes, unwritten: false);
+
+    /// <summary>
+    /// <see cref="ReadEntries(Id160, long, int)"/>; with <paramref name="unwritten"/> the run goes on past the volume's
+    /// head with the entries this host has placed in its log's write queue and not yet written (kept in memory from
+    /// the moment they are placed), so a replica can be fed while this host writes its own copy. Such an entry is on
+    /// the device a moment later, unless this host dies or its device fails first: then it was never acknowledged.
+    /// </summary>
+    public EntryRun ReadEntries(Id160 volume, long afterLsn, int maxBytes, bool unwritten)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
         if (afterLsn < 0) throw new InvalidRangeException("the lsn to read after is negative");
         long head, oldest;
         lock (vol.IndexLock) { head = vol.Lsn; oldest = vol.OldestStreamableLsn; }
-        if (afterLsn > head) throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
-        if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
         // A replicated volume's writer keeps its last entries from now on: a replica that keeps up reads them here.
         var recent = vol.IsWritable && vol.Replicas.Length > 1 ? KeepRecent(vol) : vol.Recent;
+        if (afterLsn > head && !(unwritten && afterLsn <= Volatile.Read(ref vol.WriterLsn)))
+            throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
+        if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
         var run = new ArrayBufferWriter<byte>(64 << 10);
         var last = afterLsn;
         for (var lsn = afterLsn + 1; lsn <= head; lsn++)
@@ -40,7 +49,59 @@ public sealed partial class LogStore
             if (entry is not null) run.Write(entry);
             last = lsn;
         }
-        return new EntryRun(run.WrittenMemory, last, head);
+        // Placed and not written yet: only the in-memory copies exist (the device does not hold them yet).
+        if (unwritten && recent is not null && last >= head)
+            for (var lsn = last + 1; recent.LengthOf(lsn) is { } length; lsn++)
+            {
+                if (run.WrittenCount > 0 && run.WrittenCount + length > maxBytes) break;
+                if (!recent.CopyTo(lsn, run)) break;
+                last = lsn;
+            }
+        return new EntryRun(run.WrittenMemory, last, Math.Max(head, last));
+    }
+
+    /// <summary>The lsn of the last entry of <paramref name="volume"/> placed in the log's write queue (at or beyond its head).</summary>
+    public long PlacedLsn(Id160 volume) => Volatile.Read(ref Volume(volume).WriterLsn);
+
+    /// <summary>Completes with true once <paramref name="volume"/>'s head is at <paramref name="lsn"/> or beyond (false after <paramref name="timeout"/>).</summary>
+    public async Task<bool> WaitForHeadAsync(Id160 volume, long lsn, TimeSpan timeout, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var next = vol.Appended.Next();
+            lock (vol.IndexLock) if (vol.Lsn >= lsn) return true;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return false;
+            try { await next.WaitAsync(left, ct).ConfigureAwait(false); }
+            catch (TimeoutException) { return false; }
+        }
+    }
+
+    /// <summary>
+    /// Completes with true when <see cref="ReadEntries(Id160, long, int, bool)"/> with unwritten has an entry after
+    /// <paramref name="afterLsn"/> to return (one was applied, or placed and kept in memory), or with false after
+    /// <paramref name="timeout"/>. Waits on the volume's own signal: no subscription to every volume's appends.
+    /// </summary>
+    public async Task<bool> WaitForEntryAsync(Id160 volume, long afterLsn, TimeSpan timeout, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            // Taken before looking, so a raise between the look and the wait is not missed.
+            var next = vol.Appended.Next();
+            long head;
+            lock (vol.IndexLock) head = vol.Lsn;
+            if (head > afterLsn || vol.Recent?.LengthOf(afterLsn + 1) is not null) return true;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) return false;
+            try { await next.WaitAsync(left, ct).ConfigureAwait(false); }
+            catch (TimeoutException) { return false; }
+        }
     }
 
     /// <summary>The volume's in-memory copies of its last entries, started now if it had none (it then keeps every new entry).</summary>
@@ -48,39 +109,5 @@ public sealed partial class LogStore
     {
         if (vol.Recent is { } recent) return recent;
         lock (vol.IndexLock) return vol.Recent ??= new Log.RecentEntries();
-    }
-
-    /// <summary>
-    /// Completes when <paramref name="volume"/>'s head lsn is beyond <paramref name="afterLsn"/> (at once if it already
-    /// is), or after <paramref name="timeout"/>; true when there is something newer to read.
-    /// </summary>
-    public async Task<bool> WaitForAppendAsync(Id160 volume, long afterLsn, TimeSpan timeout, CancellationToken ct = default)
-    {
-        ThrowIfDisposed();
-        var vol = Volume(volume);
-        var newer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnAppended(EntryHeaderInfo info)
-        {
-            if (info.Volume == volume && info.Lsn > afterLsn) newer.TrySetResult();
-        }
-        EntryAppended += OnAppended;
-        try
-        {
-            // Checked after subscribing, so an append between the check and the subscription is not missed.
-            lock (vol.IndexLock) if (vol.Lsn > afterLsn) return true;
-            try
-            {
-                await newer.Task.WaitAsync(timeout, ct).ConfigureAwait(false);
-                return true;
-            }
-            catch (TimeoutException)
-            {
-                return false;
-            }
-        }
-        finally
-        {
-            EntryAppended -= OnAppended;
-        }
     }
 }

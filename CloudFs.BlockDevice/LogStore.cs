@@ -130,6 +130,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// <summary>True when the device is driven with O_DIRECT, false on the buffered fallback.</summary>
     public bool IsDirectIo => _device.IsDirectIo;
 
+    /// <summary>Tests only: runs on the writer before each device write.</summary>
+    internal Action? BeforeDeviceWrite { get => _device.BeforeWrite; set => _device.BeforeWrite = value; }
+
     public LogUsage Usage
     {
         get

@@ -66,7 +66,18 @@ public sealed class HostAgent : ReceiveActor
             }
         });
         Receive<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
-        Receive<GetVersionAt>(g => Sender.Tell(VersionAt(g)));
+        Receive<GetVersionAt>(g =>
+        {
+            if (Id160.TryParse(g.Volume, out var v) && _store.GetVolume(v) is { } info && g.Lsn > info.Lsn && g.Lsn <= _store.PlacedLsn(v))
+            {
+                // Fed to the replica before this host's own write of it completed (feeds run in parallel with it):
+                // answered once it is written, so a replica that asks at that moment is not taken for a fork.
+                _store.WaitForHeadAsync(v, g.Lsn, _settings.AskTimeout / 2)
+                    .ContinueWith(_ => VersionAt(g), TaskContinuationOptions.ExecuteSynchronously).PipeTo(Sender);
+                return;
+            }
+            Sender.Tell(VersionAt(g));
+        });
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
         Receive<FollowFrom>(f =>
         {

@@ -1,6 +1,7 @@
-// The primary's side of one follower's feed: pushes the volume's new entries to the follower as soon as they are in
-// the log (no request per chunk, so a sync write waits for one trip, not for the next pull), at most a window of
-// chunks unacknowledged, and an empty chunk when nothing was appended for a while so the follower knows it is alive.
+// The primary's side of one follower's feed: pushes the volume's new entries to the follower as soon as they are placed
+// in this host's log, in parallel with its own write of them (no request per chunk, so a sync write waits for one trip,
+// not for the next pull, nor for the primary's write before the replica's), at most a window of chunks unacknowledged,
+// and an empty chunk when nothing was appended for a while so the follower knows it is alive.
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.BlockDevice;
@@ -73,10 +74,11 @@ internal sealed class VolumeFeeder : ReceiveActor
                 _log.Info("feed of volume {0} to {1}: no chunk taken for {2}; ended", volume, _follower.Path, _idleLimit);
                 return;
             }
-            var newer = await _store.WaitForAppendAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
+            var newer = await _store.WaitForEntryAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
             // A host that lost the volume to a view change appends nothing more: its followers must find the new primary.
             if (!newer && !_store.IsWritable(volume)) throw new CloudFsException($"this host is no longer the primary of volume {volume}");
-            var run = newer ? _store.ReadEntries(volume, after, max) : null;
+            // Entries are fed as soon as they are placed in this host's log, in parallel with its own write.
+            var run = newer ? _store.ReadEntries(volume, after, max, unwritten: true) : null;
             _follower.Tell(new FeedChunk(_request.Feed, seq, run?.LastLsn ?? after, run?.HeadLsn ?? after, run?.Data ?? ReadOnlyMemory<byte>.Empty), self);
             if (run is not null)
             {

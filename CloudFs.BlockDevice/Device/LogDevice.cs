@@ -94,8 +94,12 @@ internal sealed class LogDevice : IDisposable
     }
 
     /// <summary>Writes an aligned span at an aligned offset (whole, or throws).</summary>
+    /// <summary>Tests only: runs before each write (to hold the writer while an entry is placed but not written).</summary>
+    internal Action? BeforeWrite;
+
     public void Write(ReadOnlySpan<byte> data, long offset)
     {
+        BeforeWrite?.Invoke();
         if (offset < 0 || offset + data.Length > Size) throw new DeviceException($"write at {offset}+{data.Length} is beyond the end of {Path}");
         RandomAccess.Write(_handle, data, offset);
     }

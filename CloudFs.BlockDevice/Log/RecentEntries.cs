@@ -1,6 +1,7 @@
 // The last entries of a volume that someone follows, kept in stream form (segment seq zeroed, header CRC resealed) in
-// pooled arrays: a replica fed by the writer, or a live stream (StreamAsync with follow), that keeps up is served from
-// memory instead of reading each entry back from the device (two direct reads per entry).
+// pooled arrays from the moment the writer places them: a replica fed by the writer (even before this host's own write
+// of the entry completes), or a live stream (StreamAsync with follow), that keeps up is served from memory instead of
+// reading each entry back from the device (two direct reads per entry).
 using System.Buffers;
 using CloudFs.BlockDevice.Format;
 
@@ -20,7 +21,8 @@ internal sealed class RecentEntries
     private long _bytes;
     private readonly object _gate = new();
 
-    /// <summary>Completion thread, in lsn order: keeps a stream-form copy of the entry just written.</summary>
+    /// <summary>Writer thread, in lsn order: keeps a stream-form copy of the entry just placed in the log (its own
+    /// write to the device follows; readers only take lsns beyond the volume's head when they ask for unwritten ones).</summary>
     public void Offer(long lsn, ReadOnlySpan<byte> entry)
     {
         var copy = EntryBuffer.Pool.Rent(entry.Length);

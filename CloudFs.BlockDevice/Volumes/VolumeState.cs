@@ -39,6 +39,8 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public long OldestStreamableLsn = 1;
     /// <summary>The last entries in stream form, once a replica or a live stream follows the volume (null until then).</summary>
     public Log.RecentEntries? Recent;
+    /// <summary>Raised when an entry of the volume is placed in the log or applied (replicas' feeders wait on it).</summary>
+    public Log.AppendSignal Appended { get; } = new();
     /// <summary>Set once the creation entry is in the log (a volume is listed only then).</summary>
     public bool Committed;
 

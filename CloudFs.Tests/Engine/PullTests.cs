@@ -36,6 +36,47 @@ public sealed class PullTests
     }
 
     [Fact]
+    public async Task A_replicas_feed_gets_an_entry_as_soon_as_it_is_placed_while_the_writers_own_write_is_still_held()
+    {
+        using var t = new TempLog();
+        await using var a = t.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
+        Assert.Equal(1, a.ReadEntries(v, 0, 1 << 20).LastLsn);   // a replica subscribed: the writer keeps copies
+
+        using var hold = new ManualResetEventSlim(false);
+        using var held = new ManualResetEventSlim(false);
+        a.BeforeDeviceWrite = () => { held.Set(); hold.Wait(TimeSpan.FromSeconds(30)); };
+        var data = TempLog.Pattern(4096, 7);
+        var write = a.WriteAsync(v, 8192, data, durable: false).AsTask();
+        try
+        {
+            Assert.True(held.Wait(TimeSpan.FromSeconds(10)), "the writer never reached the device");
+            Assert.True(await a.WaitForEntryAsync(v, 1, TimeSpan.FromSeconds(10)), "the placed entry was not signalled");
+            // Not written yet: the head has not moved and a plain read of the entries has nothing new ...
+            Assert.Equal(1, a.GetVolume(v)!.Lsn);
+            Assert.Equal(2, a.PlacedLsn(v));
+            Assert.Equal(0, a.ReadEntries(v, 1, 1 << 20).Data.Length);
+            Assert.False(await a.WaitForHeadAsync(v, 2, TimeSpan.FromMilliseconds(50)));
+            // ... but the feed has it, byte for byte what the stream will hold once it is written.
+            var early = a.ReadEntries(v, 1, 1 << 20, unwritten: true);
+            Assert.Equal(2, early.LastLsn);
+            Assert.False(write.IsCompleted);
+
+            hold.Set();
+            await write;
+            Assert.True(await a.WaitForHeadAsync(v, 2, TimeSpan.FromSeconds(10)));
+            Assert.Equal(await StreamBytes(a, v, 1), early.Data.ToArray());
+            // Nothing beyond what was placed: a follower further on is refused.
+            Assert.Throws<InvalidRangeException>(() => a.ReadEntries(v, 3, 1 << 20, unwritten: true));
+        }
+        finally
+        {
+            a.BeforeDeviceWrite = null;
+            hold.Set();
+        }
+    }
+
+    [Fact]
     public async Task A_replicated_volumes_writer_serves_entries_appended_after_the_first_pull_from_memory()
     {
         using var t = new TempLog();
