@@ -86,39 +86,69 @@ internal readonly struct ExtentPage
     /// <summary>Index of the last extent starting at or before <paramref name="key"/>, or -1.</summary>
     internal int Floor(long key)
     {
-        var a = _a;
-        int n = (int)a[LengthSlot], startsAt = (int)a[StartsAtSlot], rowsAt = (int)a[RowsAtSlot];
-        // The slots a search reads must exist whatever the header says (the runs are read without bounds checks).
-        if ((uint)n > (uint)(rowsAt - startsAt) || (uint)startsAt < Header + Run || (uint)rowsAt > (uint)a.Length
-            || rowsAt - startsAt < RoundUp(n) || (long)n * RowBytes > (a.Length - (long)rowsAt) * 8)
-            throw new InvalidOperationException("Corrupt extent page.");
-        if (n == 0 || a[startsAt] > key) return -1;
-        int runs = (n + Run - 1) / Run;
-        ref long r = ref MemoryMarshal.GetArrayDataReference(a);
-        ref long summary = ref Unsafe.Add(ref r, Header);
-        if (runs > startsAt - Header) throw new InvalidOperationException("Corrupt extent page.");
-        int run = runs <= Run ? SortedSearch.CountAtMost16(ref summary, runs, key) - 1 : SortedSearch.Floor(ref summary, runs, key);
-        int first = run * Run;
-        PrefetchRows(ref Unsafe.Add(ref r, rowsAt), first);
-        return first + SortedSearch.CountAtMost16(ref Unsafe.Add(ref r, startsAt + first), Math.Min(Run, n - first), key) - 1;
+        int first = FindRun(key);
+        return first < 0 ? -1 : FloorInRun(first, key);
     }
 
     /// <summary>
-    /// Asks for the rows of the 16 extents from <paramref name="first"/> while their starts are being loaded: the
-    /// row the search picks is then already on its way instead of a second cold miss after the first.
+    /// The first of the 16 extents whose run holds the floor of <paramref name="key"/> (found in the summary), or -1
+    /// when every extent starts after it. Starts loading that run's starts and rows; <see cref="FloorInRun"/> then
+    /// finishes. A batched lookup runs this for many keys before finishing any, so their cache misses overlap.
+    /// </summary>
+    internal int FindRun(long key)
+    {
+        var a = _a;
+        int n = Validated(a);
+        if (n == 0 || a[(int)a[StartsAtSlot]] > key) return -1;
+        int runs = (n + Run - 1) / Run;
+        ref long r = ref MemoryMarshal.GetArrayDataReference(a);
+        ref long summary = ref Unsafe.Add(ref r, Header);
+        int run = runs <= Run ? SortedSearch.CountAtMost16(ref summary, runs, key) - 1 : SortedSearch.Floor(ref summary, runs, key);
+        int first = run * Run;
+        ref long starts = ref Unsafe.Add(ref r, (int)a[StartsAtSlot] + first);
+        Prefetch(ref starts, Run * sizeof(long));
+        Prefetch(ref Unsafe.AddByteOffset(ref Unsafe.Add(ref r, (int)a[RowsAtSlot]), first * RowBytes), Run * RowBytes);
+        return first;
+    }
+
+    /// <summary>Index of the last extent starting at or before <paramref name="key"/>, given the run from <see cref="FindRun"/>.</summary>
+    internal int FloorInRun(int first, long key)
+    {
+        var a = _a;
+        int n = Validated(a);
+        if ((uint)first >= (uint)n) throw new ArgumentOutOfRangeException(nameof(first));
+        ref long starts = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), (int)a[StartsAtSlot] + first);
+        return first + SortedSearch.CountAtMost16(ref starts, Math.Min(Run, n - first), key) - 1;
+    }
+
+    /// <summary>Asks for the page's header and summary (the first lines of its array), which a search reads first.</summary>
+    internal void PrefetchHead() => Prefetch(ref MemoryMarshal.GetArrayDataReference(_a), (Header + Run) * sizeof(long));
+
+    /// <summary>
+    /// The page's length, after checking that every slot a search reads without bounds checks exists whatever the
+    /// header says (summary, 16-key runs of starts, rows).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void PrefetchRows(ref long rows, int first)
+    private static int Validated(long[] a)
+    {
+        long n = a[LengthSlot], startsAt = a[StartsAtSlot], rowsAt = a[RowsAtSlot];
+        if ((ulong)n > (ulong)(rowsAt - startsAt) || startsAt < Header + Run || (ulong)rowsAt > (ulong)a.Length
+            || rowsAt - startsAt < RoundUp((int)n) || (n + Run - 1) / Run > startsAt - Header || n * RowBytes > (a.Length - rowsAt) * 8)
+            throw new InvalidOperationException("Corrupt extent page.");
+        return (int)n;
+    }
+
+    /// <summary>
+    /// Prefetches the cache lines of <paramref name="bytes"/> bytes from <paramref name="at"/>. A prefetch never
+    /// faults, and a stale address (the GC moved the array meanwhile) only makes it useless.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Prefetch(ref long at, int bytes)
     {
         if (!Sse.IsSupported) return;
-        // A prefetch never faults, and a stale address (the GC moved the array meanwhile) only makes it useless.
-        byte* p = (byte*)Unsafe.AsPointer(ref rows) + first * RowBytes;
-        Sse.Prefetch0(p);
-        Sse.Prefetch0(p + 64);
-        Sse.Prefetch0(p + 128);
-        Sse.Prefetch0(p + 192);
-        Sse.Prefetch0(p + 256);
-        Sse.Prefetch0(p + Run * RowBytes - 1);
+        byte* p = (byte*)Unsafe.AsPointer(ref at);
+        for (int o = 0; o < bytes; o += 64) Sse.Prefetch0(p + o);
+        Sse.Prefetch0(p + bytes - 1);
     }
 
     private void Resummarize(int i)
