@@ -98,14 +98,15 @@ public sealed class ExtentIndex
         if (r.N > 0)
         {
             int p = _lastPage;
-            if ((uint)p >= (uint)r.N || r.Keys[p] > start || (p + 1 < r.N && r.Keys[p + 1] <= start))
-                _lastPage = p = FloorPage(r, start);
+            bool samePage = (uint)p < (uint)r.N && r.Keys[p] <= start && (p + 1 >= r.N || r.Keys[p + 1] > start);
+            if (!samePage) _lastPage = p = FloorPage(r, start);
             int i;
             if (p < 0) { p = 0; i = 0; }
             else
             {
                 var first = r.Pages[p];
-                i = first.Floor(start);
+                // On the page of the previous lookup (a sequential reader) its lines are cached: no prefetch.
+                i = first.Floor(start, prefetchRows: !samePage);
                 if (i < 0) i = 0;
                 else
                 {

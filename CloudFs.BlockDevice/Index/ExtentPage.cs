@@ -73,7 +73,7 @@ internal readonly struct ExtentPage
     internal void SetEntry(int i, long v) => BinaryPrimitives.WriteInt64LittleEndian(Row(i, EntryAt), v);
 
     private Span<byte> Rows => MemoryMarshal.AsBytes(_a.AsSpan(RowsAt));
-    private Span<byte> Row(int i, int field) => Rows.Slice(i * RowBytes + field, RowBytes - field);
+    private Span<byte> Row(int i, int field) => MemoryMarshal.AsBytes(_a.AsSpan()).Slice(RowsAt * sizeof(long) + i * RowBytes + field, RowBytes - field);
 
     internal ExtentPage CloneFor(long owner)
     {
@@ -84,70 +84,81 @@ internal readonly struct ExtentPage
     }
 
     /// <summary>Index of the last extent starting at or before <paramref name="key"/>, or -1.</summary>
-    internal int Floor(long key)
+    internal int Floor(long key) => Floor(key, prefetchRows: true);
+
+    /// <summary>The same, asking for the rows of the run searched (worth it unless the page was just read).</summary>
+    internal int Floor(long key, bool prefetchRows)
     {
-        int first = FindRun(key);
-        return first < 0 ? -1 : FloorInRun(first, key);
+        var a = _a;
+        int n = (int)a[LengthSlot], startsAt = (int)a[StartsAtSlot];
+        if (n <= 0 || a[startsAt] > key) return -1;
+        int first = RunOf(a, n, key);
+        // The row the search picks is then on its way while the starts are compared, not a second miss after them.
+        if (prefetchRows) Prefetch(a, (long)a[RowsAtSlot] * sizeof(long) + first * RowBytes, Run * RowBytes);
+        return FloorIn(a, n, startsAt, first, key);
     }
 
     /// <summary>
     /// The first of the 16 extents whose run holds the floor of <paramref name="key"/> (found in the summary), or -1
-    /// when every extent starts after it. Starts loading that run's starts and rows; <see cref="FloorInRun"/> then
-    /// finishes. A batched lookup runs this for many keys before finishing any, so their cache misses overlap.
+    /// when every extent starts after it; asks for that run's starts and rows, which <see cref="FloorInRun"/> reads.
+    /// A batched lookup runs this for many keys before finishing any, so their cache misses overlap.
     /// </summary>
     internal int FindRun(long key)
     {
         var a = _a;
-        int n = Validated(a);
-        if (n == 0 || a[(int)a[StartsAtSlot]] > key) return -1;
-        int runs = (n + Run - 1) / Run;
-        ref long r = ref MemoryMarshal.GetArrayDataReference(a);
-        ref long summary = ref Unsafe.Add(ref r, Header);
-        int run = runs <= Run ? SortedSearch.CountAtMost16(ref summary, runs, key) - 1 : SortedSearch.Floor(ref summary, runs, key);
-        int first = run * Run;
-        ref long starts = ref Unsafe.Add(ref r, (int)a[StartsAtSlot] + first);
-        Prefetch(ref starts, Run * sizeof(long));
-        Prefetch(ref Unsafe.AddByteOffset(ref Unsafe.Add(ref r, (int)a[RowsAtSlot]), first * RowBytes), Run * RowBytes);
+        int n = (int)a[LengthSlot], startsAt = (int)a[StartsAtSlot];
+        if (n <= 0 || a[startsAt] > key) return -1;
+        int first = RunOf(a, n, key);
+        Prefetch(a, ((long)startsAt + first) * sizeof(long), Run * sizeof(long));
+        Prefetch(a, (long)a[RowsAtSlot] * sizeof(long) + first * RowBytes, Run * RowBytes);
         return first;
     }
 
-    /// <summary>Index of the last extent starting at or before <paramref name="key"/>, given the run from <see cref="FindRun"/>.</summary>
-    internal int FloorInRun(int first, long key)
+    /// <summary>Index of the last extent starting at or before <paramref name="key"/>, given its run from <see cref="FindRun"/>.</summary>
+    internal int FloorInRun(int first, long key) => FloorIn(_a, (int)_a[LengthSlot], (int)_a[StartsAtSlot], first, key);
+
+    /// <summary>Asks for the page's header and summary (the first lines of its array), which a search reads first.</summary>
+    internal void PrefetchHead() => Prefetch(_a, 0, (Header + Run) * sizeof(long));
+
+    /// <summary>The first extent of the run of 16 that holds the floor of <paramref name="key"/> (≥ the page's first start).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int RunOf(long[] a, int n, long key)
     {
-        var a = _a;
-        int n = Validated(a);
-        if ((uint)first >= (uint)n) throw new ArgumentOutOfRangeException(nameof(first));
-        ref long starts = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), (int)a[StartsAtSlot] + first);
+        int runs = (n + Run - 1) / Run;
+        // The summary is read without bounds checks (16 slots at once when there are at most 16 runs).
+        if ((uint)(Header + Math.Max(runs, Run)) > (uint)a.Length) throw Corrupt();
+        ref long summary = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), Header);
+        int run = runs <= Run ? SortedSearch.CountAtMost16(ref summary, runs, key) - 1 : SortedSearch.Floor(ref summary, runs, key);
+        return run * Run;
+    }
+
+    /// <summary>The floor of <paramref name="key"/> within the run of 16 starts from <paramref name="first"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int FloorIn(long[] a, int n, int startsAt, int first, long key)
+    {
+        // The run is read whole without bounds checks: its 16 slots must exist whatever the header says.
+        if (first < 0 || first >= n || startsAt < 0 || (long)startsAt + first + Run > a.Length) throw Corrupt();
+        ref long starts = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), startsAt + first);
         return first + SortedSearch.CountAtMost16(ref starts, Math.Min(Run, n - first), key) - 1;
     }
 
-    /// <summary>Asks for the page's header and summary (the first lines of its array), which a search reads first.</summary>
-    internal void PrefetchHead() => Prefetch(ref MemoryMarshal.GetArrayDataReference(_a), (Header + Run) * sizeof(long));
+    private static InvalidOperationException Corrupt() => new("Corrupt extent page.");
 
     /// <summary>
-    /// The page's length, after checking that every slot a search reads without bounds checks exists whatever the
-    /// header says (summary, 16-key runs of starts, rows).
+    /// Prefetches the cache lines of <paramref name="bytes"/> (≤ 320) bytes at byte <paramref name="offset"/> of the
+    /// array's data. A prefetch never faults, and a stale address (the GC moved the array meanwhile) only makes it useless.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Validated(long[] a)
-    {
-        long n = a[LengthSlot], startsAt = a[StartsAtSlot], rowsAt = a[RowsAtSlot];
-        if ((ulong)n > (ulong)(rowsAt - startsAt) || startsAt < Header + Run || (ulong)rowsAt > (ulong)a.Length
-            || rowsAt - startsAt < RoundUp((int)n) || (n + Run - 1) / Run > startsAt - Header || n * RowBytes > (a.Length - rowsAt) * 8)
-            throw new InvalidOperationException("Corrupt extent page.");
-        return (int)n;
-    }
-
-    /// <summary>
-    /// Prefetches the cache lines of <paramref name="bytes"/> bytes from <paramref name="at"/>. A prefetch never
-    /// faults, and a stale address (the GC moved the array meanwhile) only makes it useless.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Prefetch(ref long at, int bytes)
+    private static unsafe void Prefetch(long[] a, long offset, int bytes)
     {
         if (!Sse.IsSupported) return;
-        byte* p = (byte*)Unsafe.AsPointer(ref at);
-        for (int o = 0; o < bytes; o += 64) Sse.Prefetch0(p + o);
+        byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(a)) + offset;
+        // Unrolled (bytes is a constant where this is inlined): lines 64 apart from p, and the one holding the last byte.
+        Sse.Prefetch0(p);
+        if (bytes > 64) Sse.Prefetch0(p + 64);
+        if (bytes > 128) Sse.Prefetch0(p + 128);
+        if (bytes > 192) Sse.Prefetch0(p + 192);
+        if (bytes > 256) Sse.Prefetch0(p + 256);
         Sse.Prefetch0(p + bytes - 1);
     }
 
