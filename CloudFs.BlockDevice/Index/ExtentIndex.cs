@@ -118,6 +118,8 @@ public sealed class ExtentIndex
                         output.Add(new Extent(start, (int)(end - start), Shift(first.Log(i), start - s), first.Entry(i)));
                         return;
                     }
+                    // One block that the extent found does not cover is a hole: nothing to add unless a parent has it.
+                    if (count == 1 && _parent is null) return;
                     if (e <= start) i++;
                 }
             }
