@@ -110,12 +110,13 @@ public sealed class ExtentIndex
                 if (i < 0) i = 0;
                 else
                 {
-                    long s = first.Start(i), e = s + first.Count(i);
+                    first.Read(i, out long s, out int c, out long log, out long entry);
+                    long e = s + c;
                     if (e >= end)
                     {
                         // The usual read: one extent covers it all. Answered without the general loop's bookkeeping,
                         // which keeps a lookup short enough for the CPU to overlap the next one's cache misses.
-                        output.Add(new Extent(start, (int)(end - start), Shift(first.Log(i), start - s), first.Entry(i)));
+                        output.Add(new Extent(start, (int)(end - start), Shift(log, start - s), entry));
                         return;
                     }
                     // One block that the extent found does not cover is a hole: nothing to add unless a parent has it.
@@ -192,11 +193,10 @@ public sealed class ExtentIndex
             if (runs[k] >= 0)
             {
                 var page = r.Pages[pages[k]];
-                int i = page.FloorInRun(runs[k], b);
-                long s = page.Start(i);
-                if (s + page.Count(i) > b)
+                page.Read(page.FloorInRun(runs[k], b), out long s, out int c, out long log, out long entry);
+                if (s + c > b)
                 {
-                    results[k] = new Extent(b, 1, Shift(page.Log(i), b - s), page.Entry(i));
+                    results[k] = new Extent(b, 1, Shift(log, b - s), entry);
                     continue;
                 }
             }

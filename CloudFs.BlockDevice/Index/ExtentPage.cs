@@ -62,6 +62,18 @@ internal readonly struct ExtentPage
     internal long Entry(int i) => BinaryPrimitives.ReadInt64LittleEndian(Row(i, EntryAt));
     internal long End(int i) => Start(i) + Count(i);
 
+    /// <summary>Extent <paramref name="i"/> whole, with one bounds check per array (a lookup's last step reads all of it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Read(int i, out long start, out int count, out long log, out long entry)
+    {
+        var a = _a;
+        start = a[(int)a[StartsAtSlot] + i];
+        var row = MemoryMarshal.AsBytes(a.AsSpan()).Slice((int)a[RowsAtSlot] * sizeof(long) + i * RowBytes, RowBytes);
+        count = BinaryPrimitives.ReadInt32LittleEndian(row);
+        log = BinaryPrimitives.ReadInt64LittleEndian(row[LogAt..]);
+        entry = BinaryPrimitives.ReadInt64LittleEndian(row[EntryAt..]);
+    }
+
     internal void SetStart(int i, long v)
     {
         _a[StartsAt + i] = v;
