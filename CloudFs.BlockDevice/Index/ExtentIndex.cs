@@ -466,10 +466,8 @@ public sealed class ExtentIndex
     /// <summary>True when [start, start+count) → log joins the extent at <paramref name="j"/> in both spaces with the same entry.</summary>
     private static bool Mergeable(ExtentPage page, int j, long start, int count, long log, long entry)
     {
-        if (page.Entry(j) != entry) return false;
-        long s = page.Start(j), l = page.Log(j);
-        int c = page.Count(j);
-        if ((long)c + count > int.MaxValue) return false;
+        page.Read(j, out long s, out int c, out long l, out long e);
+        if (e != entry || (long)c + count > int.MaxValue) return false;
         if (s + c == start) return log == Extent.ZeroLogBlock ? l == Extent.ZeroLogBlock : l != Extent.ZeroLogBlock && l + c == log;
         if (start + count == s) return log == Extent.ZeroLogBlock ? l == Extent.ZeroLogBlock : l != Extent.ZeroLogBlock && log + count == l;
         return false;

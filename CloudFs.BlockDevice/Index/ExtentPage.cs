@@ -183,9 +183,10 @@ internal readonly struct ExtentPage
     internal void Set(int i, long start, int count, long log, long entry)
     {
         SetStart(i, start);
-        SetCount(i, count);
-        SetLog(i, log);
-        SetEntry(i, entry);
+        var row = MemoryMarshal.AsBytes(_a.AsSpan()).Slice(RowsAt * sizeof(long) + i * RowBytes, RowBytes);
+        BinaryPrimitives.WriteInt32LittleEndian(row, count);
+        BinaryPrimitives.WriteInt64LittleEndian(row[LogAt..], log);
+        BinaryPrimitives.WriteInt64LittleEndian(row[EntryAt..], entry);
     }
 
     internal void InsertAt(int i, long start, int count, long log, long entry)
