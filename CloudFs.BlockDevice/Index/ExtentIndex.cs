@@ -432,7 +432,8 @@ public sealed class ExtentIndex
         {
             p = FloorPage(_root, start);
             if (p < 0) { p = 0; i = 0; }
-            else i = _root.Pages[p].Floor(start) + 1;
+            // RemoveCore just searched the same page: its lines are cached, no prefetch.
+            else i = _root.Pages[p].Floor(start, prefetchRows: false) + 1;
         }
         var page = _root.Pages[p];
         bool mergePrev = i > 0 && Mergeable(page, i - 1, start, count, log, entry);
