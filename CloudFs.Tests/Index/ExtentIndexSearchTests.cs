@@ -1,5 +1,6 @@
-// The index's search structures on indexes big enough to use them: the root's summary of every 16th page over
-// hundreds of pages, kept right while pages split, merge away, and are copied by snapshots and relocation.
+// The index's search structures on indexes big enough to use them: the root's summary of every 16th page and its top
+// of every 256th, over hundreds to thousands of pages, kept right while pages split, merge away, and are copied by
+// snapshots and relocation.
 namespace CloudFs.Tests.Index;
 
 using CloudFs.BlockDevice.Index;
@@ -89,5 +90,47 @@ public sealed class ExtentIndexSearchTests
         model.Insert(4_003, 2, 777_000, 9_999);
         Assert.InRange(index.PageCount, 8, 10);
         for (long b = 0; b < 2_400 * 8; b += 3) IndexChecks.LookupMatches(index, model, b, 1, $"block {b}");
+    }
+    [Fact]
+    public void A_root_of_more_than_8192_pages_searches_through_its_top_level()
+    {
+        // Appends fill pages of 4 to the brim: 10 000 pages, 625 summary slots, 40 top slots (past the 32 the vector
+        // counts read, so the top is binary searched). Then removes drop whole pages and writes split others.
+        const int Extents = 40_000, Space = Extents * 3;
+        var index = new ExtentIndex(pageCapacity: 4);
+        var model = new BlockModel(Space, null);
+        for (int i = 0; i < Extents; i++)
+        {
+            index.Insert(i * 3L, 2, 100_000 + i * 2L, i);
+            model.Insert(i * 3L, 2, 100_000 + i * 2L, i);
+        }
+        Assert.True(index.PageCount > 8192, $"only {index.PageCount} pages");
+        var snap = index.Snapshot();
+        var snapModel = model.Clone();
+        var rng = new Random(5);
+        for (int op = 0; op < 3_000; op++)
+        {
+            long at = rng.Next(Space - 400);
+            int n = 1 + rng.Next(300);
+            if (op % 4 == 0) { index.Remove(at, n); model.Remove(at, n); }
+            else { index.Insert(at, 1, 9_000_000 + op, 500_000 + op); model.Insert(at, 1, 9_000_000 + op, 500_000 + op); }
+        }
+        var probes = new List<long>();
+        for (long b = 0; b < Space; b += 5) probes.Add(b);
+        foreach (long b in probes)
+        {
+            IndexChecks.LookupMatches(index, model, b, 1, $"live block {b}");
+            IndexChecks.LookupMatches(snap, snapModel, b, 1, $"snapshot block {b}");
+        }
+        // The batched search goes through the same root.
+        var results = new Extent[probes.Count];
+        index.LookupMany(probes.ToArray(), results);
+        var one = new List<Extent>();
+        for (int k = 0; k < probes.Count; k++)
+        {
+            one.Clear();
+            index.Lookup(probes[k], 1, one);
+            Assert.Equal(one.Count == 0 ? new Extent(probes[k], 0, Extent.ZeroLogBlock, 0) : one[0], results[k]);
+        }
     }
 }
