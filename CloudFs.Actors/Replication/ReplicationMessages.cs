@@ -21,7 +21,7 @@ public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Lsn, long Durab
 public sealed record FollowFrom(Id160 Volume, long AfterLsn, long Feed, int Window, int MaxBytes) : IVolumeProtocolMessage
 {
     /// <summary>Chunks stay far below Akka's frame size (hocon: maximum-frame-size = 4 MiB).</summary>
-    public const int DefaultMaxBytes = 1 << 20;
+    public const int DefaultMaxBytes = 64 << 10;
 }
 
 /// <summary>
