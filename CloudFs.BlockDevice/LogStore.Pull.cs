@@ -64,20 +64,11 @@ public sealed partial class LogStore
     public long PlacedLsn(Id160 volume) => Volatile.Read(ref Volume(volume).WriterLsn);
 
     /// <summary>Completes with true once <paramref name="volume"/>'s head is at <paramref name="lsn"/> or beyond (false after <paramref name="timeout"/>).</summary>
-    public async Task<bool> WaitForHeadAsync(Id160 volume, long lsn, TimeSpan timeout, CancellationToken ct = default)
+    public Task<bool> WaitForHeadAsync(Id160 volume, long lsn, TimeSpan timeout, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var next = vol.Appended.Next();
-            lock (vol.IndexLock) if (vol.Lsn >= lsn) return true;
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero) return false;
-            try { await next.WaitAsync(left, ct).ConfigureAwait(false); }
-            catch (TimeoutException) { return false; }
-        }
+        return WaitUntilAsync(vol, () => { lock (vol.IndexLock) return vol.Lsn >= lsn; }, timeout, ct);
     }
 
     /// <summary>
@@ -85,18 +76,27 @@ public sealed partial class LogStore
     /// <paramref name="afterLsn"/> to return (one was applied, or placed and kept in memory), or with false after
     /// <paramref name="timeout"/>. Waits on the volume's own signal: no subscription to every volume's appends.
     /// </summary>
-    public async Task<bool> WaitForEntryAsync(Id160 volume, long afterLsn, TimeSpan timeout, CancellationToken ct = default)
+    public Task<bool> WaitForEntryAsync(Id160 volume, long afterLsn, TimeSpan timeout, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
+        return WaitUntilAsync(vol, () =>
+        {
+            lock (vol.IndexLock) if (vol.Lsn > afterLsn) return true;
+            return vol.Recent?.LengthOf(afterLsn + 1) is not null;
+        }, timeout, ct);
+    }
+
+    /// <summary>True as soon as <paramref name="done"/> holds, looked at again each time the volume's signal is raised;
+    /// false after <paramref name="timeout"/>.</summary>
+    private static async Task<bool> WaitUntilAsync(Volumes.VolumeState vol, Func<bool> done, TimeSpan timeout, CancellationToken ct)
+    {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             // Taken before looking, so a raise between the look and the wait is not missed.
             var next = vol.Appended.Next();
-            long head;
-            lock (vol.IndexLock) head = vol.Lsn;
-            if (head > afterLsn || vol.Recent?.LengthOf(afterLsn + 1) is not null) return true;
+            if (done()) return true;
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero) return false;
             try { await next.WaitAsync(left, ct).ConfigureAwait(false); }
