@@ -2,6 +2,7 @@
 // replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
 // Requests for a volume whose primary is another host travel in chunks of at most 1 MiB (far below the frame size),
 // and "not the primary" answers are retried while a failover moves the volume (up to the ask timeout).
+// Writes carry a request id, so an actor that already has a request ignores its repeated attempts.
 using Akka.Actor;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Management;
@@ -23,6 +24,15 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     public const int RemoteChunk = 1 << 20;
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
     private static readonly TimeSpan MaxAttemptInterval = TimeSpan.FromSeconds(8);
+    // Request ids: a random start per process, so two gateways' ids do not meet in practice; 0 means "none".
+    private static long s_requestIds = Random.Shared.NextInt64();
+
+    private static long NextRequestId()
+    {
+        long id;
+        while ((id = Interlocked.Increment(ref s_requestIds)) == 0) { }
+        return id;
+    }
 
     // Listing needs no actor: the volumes this node holds are in its engine.
     public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => Task.FromResult(store.ListVolumes());
@@ -76,18 +86,18 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     {
         if (data.Length <= RemoteChunk || store.IsWritable(volume))
         {
-            Expect<VolumeAck>(await AskAsync(volume, new Write(volume, offset, data, fua), ct).ConfigureAwait(false));
+            Expect<VolumeAck>(await AskAsync(volume, new Write(volume, offset, data, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
             return;
         }
         // To a remote primary: 1 MiB pieces in flight together (the actor keeps their order).
         var pieces = new List<Task<object>>();
         for (var at = 0; at < data.Length; at += RemoteChunk)
-            pieces.Add(AskAsync(volume, new Write(volume, offset + at, data.Slice(at, Math.Min(RemoteChunk, data.Length - at)), fua), ct));
+            pieces.Add(AskAsync(volume, new Write(volume, offset + at, data.Slice(at, Math.Min(RemoteChunk, data.Length - at)), fua) { RequestId = NextRequestId() }, ct));
         foreach (var reply in await Task.WhenAll(pieces).ConfigureAwait(false)) Expect<VolumeAck>(reply);
     }
 
     public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
-        Expect<VolumeAck>(await AskAsync(volume, new WriteZeroes(volume, offset, length, fua), ct).ConfigureAwait(false));
+        Expect<VolumeAck>(await AskAsync(volume, new WriteZeroes(volume, offset, length, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
 
     public async ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
         Expect<VolumeAck>(await AskAsync(volume, new Flush(volume), ct).ConfigureAwait(false));
@@ -101,13 +111,17 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
         // A replicated volume's primary may be a host that just died: its shard stays allocated there until the
         // cluster removes it, and a request sent there is lost. So when no answer came within attemptTimeout the
         // request is sent again (and again after 2x, 4x ... that time), while the earlier attempts are still awaited:
-        // a primary that is only slow still answers, a dead one is replaced by the failover. Repeating a block write
-        // or read is harmless, and messages to one actor keep their order.
+        // a primary that is only slow still answers, a dead one is replaced by the failover.
         // The same holds for any volume whose actor was stopped by a storage failure (a request that reached it while
         // it stopped is lost; the next one meets a fresh actor). Large local writes are not repeated.
+        // A write's attempts share its request id: the actor that has it ignores the others, so a slow write is
+        // appended once. A fresh actor applies it again, the same bytes at the same place, and messages to one actor
+        // keep their order. Repeated attempts carry a copy of the data: they may be delivered or serialized after the
+        // first answer, when the caller has reused its buffer.
         var retry = placement is not null && (Replicated(volume) || message is not Write { Data.Length: > RemoteChunk });
         var retryNotPrimary = placement is not null && Replicated(volume);
         var asks = new List<Task<object>>();
+        var attempts = 0;
         var interval = attemptTimeout;
         var nextAttempt = DateTime.UtcNow;
         while (true)
@@ -117,6 +131,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             if (left <= TimeSpan.Zero) throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s");
             if (now >= nextAttempt)
             {
+                if (attempts++ == 1 && message is Write w) message = w with { Data = w.Data.ToArray() };
                 asks.Add(region.Ask<object>(message, left, ct));
                 nextAttempt = retry ? now + interval : DateTime.MaxValue;
                 if (interval < MaxAttemptInterval) interval += interval;

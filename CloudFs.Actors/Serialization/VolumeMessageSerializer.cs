@@ -74,12 +74,13 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     public override byte[] ToBinary(object obj) => obj switch
     {
         Write m => WriteToBinary(m),
-        WriteZeroes m => Fixed(IdSize + 17, m, static (s, m) =>
+        WriteZeroes m => Fixed(IdSize + 25, m, static (s, m) =>
         {
             m.VolumeId.WriteTo(s);
             BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
             BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.Length);
             s[IdSize + 16] = m.Fua ? (byte)1 : (byte)0;
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 17)..], m.RequestId);
         }),
         Flush m => m.VolumeId.ToArray(),
         VolumeAck m => Fixed(8, m, static (s, m) => BinaryPrimitives.WriteInt64LittleEndian(s, m.Lsn)),
@@ -153,8 +154,11 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         {
             return manifest switch
             {
-                WriteManifest => new Write(new Id160(bytes), I64(bytes, IdSize), bytes.AsMemory(IdSize + 9), Bool(bytes, IdSize + 8)),
-                WriteZeroesManifest => new WriteZeroes(new Id160(Exact(bytes, IdSize + 17)), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16)),
+                WriteManifest => bytes.Length < WriteHeader
+                    ? throw new SerializationException($"a write of {bytes.Length} bytes is too short")
+                    : new Write(new Id160(bytes), I64(bytes, IdSize), bytes.AsMemory(WriteHeader), Bool(bytes, IdSize + 8)) { RequestId = I64(bytes, IdSize + 9) },
+                WriteZeroesManifest => new WriteZeroes(new Id160(Exact(bytes, IdSize + 25)), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16))
+                    { RequestId = I64(bytes, IdSize + 17) },
                 FlushManifest => new Flush(new Id160(Exact(bytes, IdSize))),
                 AckManifest => new VolumeAck(I64(Exact(bytes, 8), 0)),
                 ReadManifest => new Read(new Id160(Exact(bytes, IdSize + 12)), I64(bytes, IdSize), I32(bytes, IdSize + 8)),
@@ -190,14 +194,18 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         }
     }
 
+    // Volume id, offset, FUA flag, request id; then the block data.
+    private const int WriteHeader = IdSize + 17;
+
     // The one copy of the block data: into the frame, right after the fixed header.
     private static byte[] WriteToBinary(Write m)
     {
-        var buffer = GC.AllocateUninitializedArray<byte>(IdSize + 9 + m.Data.Length);
+        var buffer = GC.AllocateUninitializedArray<byte>(WriteHeader + m.Data.Length);
         m.VolumeId.WriteTo(buffer);
         BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize), m.Offset);
         buffer[IdSize + 8] = m.Fua ? (byte)1 : (byte)0;
-        m.Data.Span.CopyTo(buffer.AsSpan(IdSize + 9));
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize + 9), m.RequestId);
+        m.Data.Span.CopyTo(buffer.AsSpan(WriteHeader));
         return buffer;
     }
 

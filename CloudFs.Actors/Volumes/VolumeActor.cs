@@ -37,6 +37,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     private HashSet<Id160> _replicas = new();
     private bool _changingReplicas;
     private bool _recoveredFromHead;
+    // The gateway repeats a write that is slow to answer; the repeats of one this actor has taken are ignored.
+    private readonly RecentRequests _requests = new(8192);
     private long _replayedHeaders;
 
     public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
@@ -127,11 +129,11 @@ public sealed class VolumeActor : UntypedPersistentActor
                     .PipeTo(Self));
                 break;
             case Write w:
-                if (TakenOver()) break;
+                if (TakenOver() || Repeated(w.RequestId)) break;
                 Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender, w.Fua);
                 break;
             case WriteZeroes z:
-                if (TakenOver()) break;
+                if (TakenOver() || Repeated(z.RequestId)) break;
                 Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender, z.Fua);
                 break;
             case ReplicaAck a:
@@ -222,6 +224,15 @@ public sealed class VolumeActor : UntypedPersistentActor
         if (_state.IsWritable || !_store.IsWritable(_volume)) return false;
         Sender.Tell(Failure(new NotPrimaryException(_volume)));
         Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        return true;
+    }
+
+    /// <summary>True for a repeated attempt of a request this actor already has: its answer goes to the first
+    /// attempt, which the gateway still awaits.</summary>
+    private bool Repeated(long requestId)
+    {
+        if (_requests.Admit(requestId)) return false;
+        _log.Debug("volume {0}: request {1} repeated by the gateway; already taken", _persistenceId, requestId);
         return true;
     }
 

@@ -35,10 +35,11 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         var volume = Id160.Random();
         var data = new byte[4096];
         Random.Shared.NextBytes(data);
-        var back = Assert.IsType<Write>(RoundTrip(new Write(volume, 8192, data, Fua: true), typeof(VolumeMessageSerializer)));
+        var back = Assert.IsType<Write>(RoundTrip(new Write(volume, 8192, data, Fua: true) { RequestId = -77 }, typeof(VolumeMessageSerializer)));
         Assert.Equal(volume, back.VolumeId);
         Assert.Equal(8192, back.Offset);
         Assert.True(back.Fua);
+        Assert.Equal(-77, back.RequestId);
         Assert.Equal(data, back.Data.ToArray());
     }
 
@@ -49,7 +50,7 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         buffer.AsSpan(512, 1024).Fill(7);
         var serializer = Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));
         var bytes = serializer.ToBinary(new Write(Id160.Zero, 0, buffer.AsMemory(512, 1024), false));
-        Assert.Equal(Id160.Size + 9 + 1024, bytes.Length);
+        Assert.Equal(Id160.Size + 17 + 1024, bytes.Length);
         var back = (Write)((SerializerWithStringManifest)serializer).FromBinary(bytes, "W");
         Assert.All(back.Data.ToArray(), b => Assert.Equal(7, b));
     }
@@ -61,6 +62,7 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         object[] messages =
         [
             new WriteZeroes(volume, 512, 1L << 33, false),
+            new WriteZeroes(volume, 0, 4096, true) { RequestId = long.MaxValue },
             new Flush(volume),
             new VolumeAck(42),
             new Read(volume, 1024, 65536),
@@ -115,7 +117,9 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[5], "W"));
         Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[21], "F"));
         Assert.Throws<SerializationException>(() => serializer.FromBinary([1, 0, 0, 0, 0, 0], "MR"));
-        var badFlag = new byte[Id160.Size + 9];
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[Id160.Size + 16], "W"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[Id160.Size + 24], "Z"));
+        var badFlag = new byte[Id160.Size + 17];
         badFlag[Id160.Size + 8] = 9;
         Assert.Throws<SerializationException>(() => serializer.FromBinary(badFlag, "W"));
     }

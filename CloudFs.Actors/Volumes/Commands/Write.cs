@@ -5,4 +5,8 @@ using CloudFs.BlockDevice;
 namespace CloudFs.Actors.Volumes.Commands;
 
 /// <summary>The sender keeps <paramref name="Data"/> unchanged until the reply (no copy is taken in-process).</summary>
-public sealed record Write(Id160 VolumeId, long Offset, ReadOnlyMemory<byte> Data, bool Fua) : IWithVolumeId, IVolumeProtocolMessage;
+public sealed record Write(Id160 VolumeId, long Offset, ReadOnlyMemory<byte> Data, bool Fua) : IWithVolumeId, IVolumeProtocolMessage
+{
+    /// <summary>Names the request across the gateway's repeated attempts, so the actor applies it once (0: none).</summary>
+    public long RequestId { get; init; }
+}

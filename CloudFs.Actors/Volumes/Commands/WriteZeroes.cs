@@ -4,4 +4,8 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes.Commands;
 
-public sealed record WriteZeroes(Id160 VolumeId, long Offset, long Length, bool Fua) : IWithVolumeId, IVolumeProtocolMessage;
+public sealed record WriteZeroes(Id160 VolumeId, long Offset, long Length, bool Fua) : IWithVolumeId, IVolumeProtocolMessage
+{
+    /// <summary>As <see cref="Write.RequestId"/>.</summary>
+    public long RequestId { get; init; }
+}
