@@ -17,6 +17,23 @@ public sealed partial class LogStore
     private long _readEpoch;
     private readonly long[] _readers = new long[2];
 
+    /// <summary>
+    /// Counts a reader from its index lookup to the end of its device reads: compaction frees no segment meanwhile,
+    /// and a lookup after a free already sees the relocated places. Returns the slot to pass to <see cref="ExitRead"/>.
+    /// </summary>
+    private long EnterRead()
+    {
+        var slot = Interlocked.Read(ref _readEpoch) & 1;
+        Interlocked.Increment(ref _readers[slot]);
+        return slot;
+    }
+
+    private void ExitRead(long slot) => Interlocked.Decrement(ref _readers[slot]);
+
+    /// <summary>Tests only: readers counted now, and how many times compaction waited for earlier readers.</summary>
+    internal long ReadersInFlight => Interlocked.Read(ref _readers[0]) + Interlocked.Read(ref _readers[1]);
+    internal long ReadEpoch => Interlocked.Read(ref _readEpoch);
+
     /// <summary>Waits until every read that started before now has finished (compaction, before freeing segments).</summary>
     private void WaitForEarlierReads()
     {
@@ -38,21 +55,29 @@ public sealed partial class LogStore
         var extents = t_extents ??= new List<Extent>();
         extents.Clear();
         var first = offset / BlockSize;
-        lock (vol.IndexLock) vol.Index.Lookup(first, destination.Length / BlockSize, extents);
+        // A reader from the lookup on: the places it finds are not freed and reused before its reads are done.
+        var slot = EnterRead();
+        try { lock (vol.IndexLock) vol.Index.Lookup(first, destination.Length / BlockSize, extents); }
+        catch { ExitRead(slot); throw; }
         var stored = false;
         foreach (var e in extents) stored |= !e.IsZero;
         if (!stored)
         {
             // Holes and zeroed runs only: answered from the index, no disk access, no thread hop.
+            ExitRead(slot);
             destination.Span.Clear();
             extents.Clear();
             return ValueTask.CompletedTask;
         }
         // Device reads block their thread (pread): run them on the pool so a connection's reads proceed in parallel
-        // instead of queueing behind each other on the caller's thread.
+        // instead of queueing behind each other on the caller's thread. (No token for Task.Run: the reader must end.)
         var runs = extents.ToArray();
         extents.Clear();
-        return new ValueTask(Task.Run(() => Fill(vol, first, runs, destination.Span), ct));
+        return new ValueTask(Task.Run(() =>
+        {
+            try { Fill(vol, first, runs, destination.Span); }
+            finally { ExitRead(slot); }
+        }));
     }
 
     private void Fill(VolumeState vol, long first, Extent[] extents, Span<byte> dest)

@@ -150,8 +150,7 @@ public sealed partial class LogStore
         extents.Clear();
         // Counted as a reader from the lookup to the end of the reads: compaction frees no segment meanwhile, and a
         // lookup after a free already sees the relocated places.
-        var epoch = Interlocked.Read(ref _readEpoch) & 1;
-        Interlocked.Increment(ref _readers[epoch]);
+        var slot = EnterRead();
         try
         {
             lock (vol.IndexLock) src.Snapshot.Lookup(pos, n, extents);
@@ -171,7 +170,7 @@ public sealed partial class LogStore
             EntryCodec.Seal(buf.Span, 0);
             return buf.Span.ToArray();
         }
-        finally { Interlocked.Decrement(ref _readers[epoch]); }
+        finally { ExitRead(slot); }
     }
 
     private static byte[] Concat(List<byte[]> parts, int total)

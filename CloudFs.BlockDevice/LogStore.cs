@@ -132,6 +132,8 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     /// <summary>Tests only: runs on the writer before each device write.</summary>
     internal Action? BeforeDeviceWrite { get => _device.BeforeWrite; set => _device.BeforeWrite = value; }
+    /// <summary>Tests only: runs on a reader before each device read.</summary>
+    internal Action? BeforeDeviceRead { get => _device.BeforeRead; set => _device.BeforeRead = value; }
 
     public LogUsage Usage
     {

@@ -93,10 +93,13 @@ internal sealed class LogDevice : IDisposable
         return fd;
     }
 
-    /// <summary>Writes an aligned span at an aligned offset (whole, or throws).</summary>
     /// <summary>Tests only: runs before each write (to hold the writer while an entry is placed but not written).</summary>
     internal Action? BeforeWrite;
 
+    /// <summary>Tests only: runs before each read (to hold a reader between its index lookup and its reads).</summary>
+    internal Action? BeforeRead;
+
+    /// <summary>Writes an aligned span at an aligned offset (whole, or throws).</summary>
     public void Write(ReadOnlySpan<byte> data, long offset)
     {
         BeforeWrite?.Invoke();
@@ -107,6 +110,7 @@ internal sealed class LogDevice : IDisposable
     /// <summary>Reads an aligned span at an aligned offset; throws when the device returns less.</summary>
     public void Read(Span<byte> destination, long offset)
     {
+        BeforeRead?.Invoke();
         if (offset < 0 || offset + destination.Length > Size) throw new DeviceException($"read at {offset}+{destination.Length} is beyond the end of {Path}");
         var done = 0;
         while (done < destination.Length)

@@ -52,6 +52,64 @@ public sealed class CompactionTests
     }
 
     [Fact]
+    public async Task A_read_that_looked_up_its_places_before_a_compaction_is_waited_for_before_they_are_freed()
+    {
+        using var t = new TempLog();
+        var size = 1 << 20;
+        await using var s = t.Open(size: 24 << 20, segment: 256 << 10);
+        var v = (await s.CreateVolumeAsync(size, VolumeMode.Async, [])).BaseId;
+        // 64 KiB stays live in the first segments; everything else there is overwritten, so they are compacted.
+        var kept = TempLog.Pattern(64 << 10, 1);
+        await s.WriteAsync(v, 0, kept);
+        for (var round = 0; round < 3; round++)
+            for (var off = 64 << 10; off < size; off += 64 << 10)
+                await s.WriteAsync(v, off, TempLog.Pattern(64 << 10, round * 100 + off / 4096));
+
+        // Hold the read between its index lookup and its device reads.
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var first = 0;
+        s.BeforeDeviceRead = () =>
+        {
+            if (Interlocked.Exchange(ref first, 1) != 0) return;
+            held.Set();
+            release.Wait(TimeSpan.FromSeconds(30));
+        };
+        var back = new byte[64 << 10];
+        Task<CompactionResult> compaction;
+        Task reading;
+        try
+        {
+            reading = s.ReadAsync(v, 0, back).AsTask();
+            Assert.True(held.Wait(TimeSpan.FromSeconds(30)), "the read did not reach the device");
+            Assert.Equal(1, s.ReadersInFlight);
+            var epoch = s.ReadEpoch;
+            compaction = s.CompactAsync();
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (s.ReadEpoch == epoch && !compaction.IsCompleted)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the compaction never came to free segments");
+                await Task.Delay(5);
+            }
+            // The compaction is waiting for the held read: the segments it found its data in are not freed yet.
+            Assert.False(compaction.IsCompleted, "the compaction freed segments under a read in progress");
+        }
+        finally
+        {
+            release.Set();
+            s.BeforeDeviceRead = null;
+        }
+        await reading.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(kept, back);
+        var result = await compaction.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(result.SegmentsFreed > 0, "nothing was freed");
+        Assert.Equal(0, s.ReadersInFlight);
+        var again = new byte[64 << 10];
+        await s.ReadAsync(v, 0, again);
+        Assert.Equal(kept, again);
+    }
+
+    [Fact]
     public async Task Relocations_are_replayed_after_a_crash_only_where_the_index_still_points_at_the_old_place()
     {
         using var t = new TempLog();
