@@ -10,8 +10,10 @@ namespace CloudFs.BlockDevice.Log;
 internal sealed class RecentEntries
 {
     /// <summary>Bytes of entries kept; a follower further behind reads the older ones from the device. Copies every
-    /// replica holds durably are dropped sooner (<see cref="DropThrough"/>), so an idle replicated volume keeps none.</summary>
-    private const long MaxBytes = 4L << 20;
+    /// replica holds durably are dropped sooner (<see cref="DropThrough"/>), so an idle replicated volume keeps none.
+    /// Enough for a client's 16 writes of 1 MiB in flight: entries are kept from the moment they are placed, and with
+    /// less they were dropped before the feed took them, then read back from the device once written.</summary>
+    private const long MaxBytes = 16L << 20;
 
     // A ring of consecutive lsns: _ring[(_start + i) % Length] holds lsn _firstLsn + i, in an array of EntryBuffer.Pool
     // (returned when dropped). Readers copy out under the lock.
