@@ -15,7 +15,9 @@ namespace CloudFs.Actors.Gateway;
 
 /// <param name="placement">The placement singleton's proxy: volumes this host's log does not hold are looked up there.</param>
 /// <param name="attemptTimeout">One attempt of a request to a replicated volume (retried until <paramref name="timeout"/>).</param>
-public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null, TimeSpan? attemptTimeout = null)
+/// <param name="counters">Where the repeated attempts are counted (the node's metrics).</param>
+public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null, TimeSpan? attemptTimeout = null,
+    ReplicationCounters? counters = null)
     : IVolumeGateway
 {
     private readonly TimeSpan attemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(1);
@@ -131,7 +133,8 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             if (left <= TimeSpan.Zero) throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s");
             if (now >= nextAttempt)
             {
-                if (attempts++ == 1 && message is Write w) message = w with { Data = w.Data.ToArray() };
+                if (attempts++ > 0) counters?.Repeated();
+                if (attempts == 2 && message is Write w) message = w with { Data = w.Data.ToArray() };
                 asks.Add(region.Ask<object>(message, left, ct));
                 nextAttempt = retry ? now + interval : DateTime.MaxValue;
                 if (interval < MaxAttemptInterval) interval += interval;

@@ -28,7 +28,7 @@ internal sealed class HostMetrics
     private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes;
     private Func<LogUsage?>? _usage;
     private Func<int>? _volumeCount;
-    private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks;
+    private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
 
     public HostMetrics(CollectorRegistry registry)
@@ -60,6 +60,8 @@ internal sealed class HostMetrics
         _feedBytes = f.CreateCounter("cloudfs_feed_bytes_total", "Bytes of entries in those chunks.");
         _replicaChunks = f.CreateCounter("cloudfs_replica_chunks_total", "Feed chunks of entries this node received as a replica.");
         _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
+        _repeats = f.CreateCounter("cloudfs_gateway_repeats_total",
+            "Volume requests this node sent again after no answer within cloudfs.volumes.attempt-timeout (a slow or lost primary).");
         registry.AddBeforeCollectCallback(Refresh);
     }
 
@@ -82,6 +84,7 @@ internal sealed class HostMetrics
             _feedBytes.IncTo(r.FeedBytes);
             _replicaChunks.IncTo(r.ChunksReceived);
             _replicaAcks.IncTo(r.AcksSent);
+            _repeats.IncTo(r.RequestsRepeated);
         }
         try
         {

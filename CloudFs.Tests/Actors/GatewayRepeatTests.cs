@@ -60,7 +60,8 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         var seen = new ConcurrentQueue<Write>();
         var relay = node.System.ActorOf(Props.Create(() => new Relay(node.Volumes, seen)));
         // Attempts every 20, 40, 80 ms ...: a write held at the device is asked again several times.
-        var gateway = new ShardedVolumeGateway(relay, node.Store, Timeout, placement: relay, attemptTimeout: TimeSpan.FromMilliseconds(20));
+        var counters = new CloudFs.Actors.Replication.ReplicationCounters();
+        var gateway = new ShardedVolumeGateway(relay, node.Store, Timeout, placement: relay, attemptTimeout: TimeSpan.FromMilliseconds(20), counters: counters);
         var lsnBefore = node.Store.GetVolume(volume)!.Lsn;
 
         var data = new byte[65536];
@@ -87,6 +88,7 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         Assert.Single(attempts.Select(a => a.RequestId).Distinct());
         Assert.NotEqual(0, attempts[0].RequestId);
         Assert.All(attempts.Skip(1), a => Assert.Equal(original, a.Data.ToArray()));
+        Assert.Equal(attempts.Length - 1, counters.RequestsRepeated);
         relay.Tell(new Relay.Release());
         await gateway.FlushAsync(volume);
 

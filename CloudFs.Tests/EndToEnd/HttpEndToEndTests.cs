@@ -68,6 +68,7 @@ public sealed class HttpEndToEndTests(HttpNode fixture) : IClassFixture<HttpNode
         Assert.Matches(@"cloudfs_reads_total [1-9]", text);
         Assert.Matches(@"cloudfs_log_capacity_bytes [1-9]", text);
         Assert.Contains("cloudfs_write_latency_seconds_bucket", text);
+        Assert.Matches(@"cloudfs_gateway_repeats_total [0-9]", text);
     }
 
     [Fact]
