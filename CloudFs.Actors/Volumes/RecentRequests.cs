@@ -9,8 +9,9 @@ namespace CloudFs.Actors.Volumes;
 /// </summary>
 internal sealed class RecentRequests(int capacity)
 {
-    private readonly HashSet<long> _ids = new(capacity);
-    private readonly Queue<long> _order = new(capacity);
+    // Grown as requests come (not sized up front): an idle volume's actor holds next to nothing.
+    private readonly HashSet<long> _ids = new();
+    private readonly Queue<long> _order = new();
 
     /// <summary>True for a request to take (id 0, or one not seen within the window), and remembers it.</summary>
     public bool Admit(long id)
