@@ -26,6 +26,18 @@ public sealed partial class LogStore
     /// </summary>
     public EntryRun ReadEntries(Id160 volume, long afterLsn, int maxBytes, bool unwritten)
     {
+        var run = new ArrayBufferWriter<byte>(64 << 10);
+        var (last, head) = ReadEntries(volume, afterLsn, maxBytes, unwritten, run);
+        return new EntryRun(run.WrittenMemory, last, head);
+    }
+
+    /// <summary>
+    /// <see cref="ReadEntries(Id160, long, int, bool)"/> appended to <paramref name="into"/> (a feed reuses one buffer
+    /// for every chunk, after its own frame header): returns the last lsn appended (<paramref name="afterLsn"/> when
+    /// none) and the volume's head.
+    /// </summary>
+    public (long LastLsn, long HeadLsn) ReadEntries(Id160 volume, long afterLsn, int maxBytes, bool unwritten, ArrayBufferWriter<byte> into)
+    {
         ThrowIfDisposed();
         var vol = Volume(volume);
         if (afterLsn < 0) throw new InvalidRangeException("the lsn to read after is negative");
@@ -36,14 +48,15 @@ public sealed partial class LogStore
         if (afterLsn > head && !(unwritten && afterLsn <= Volatile.Read(ref vol.WriterLsn)))
             throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
         if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
-        var run = new ArrayBufferWriter<byte>(64 << 10);
+        var run = into;
+        var start = into.WrittenCount;
         var last = afterLsn;
         for (var lsn = afterLsn + 1; lsn <= head; lsn++)
         {
             var kept = recent?.LengthOf(lsn);
             var entry = kept is null ? ReadEntryForStream(vol, lsn) : null;
             var length = kept ?? entry!.Length;
-            if (run.WrittenCount > 0 && run.WrittenCount + length > maxBytes) break;
+            if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
             // Dropped since it was measured: read from the device after all.
             if (entry is null && !recent!.CopyTo(lsn, run)) entry = ReadEntryForStream(vol, lsn);
             if (entry is not null) run.Write(entry);
@@ -53,11 +66,11 @@ public sealed partial class LogStore
         if (unwritten && recent is not null && last >= head)
             for (var lsn = last + 1; recent.LengthOf(lsn) is { } length; lsn++)
             {
-                if (run.WrittenCount > 0 && run.WrittenCount + length > maxBytes) break;
+                if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
                 if (!recent.CopyTo(lsn, run)) break;
                 last = lsn;
             }
-        return new EntryRun(run.WrittenMemory, last, Math.Max(head, last));
+        return (last, Math.Max(head, last));
     }
 
     /// <summary>The lsn of the last entry of <paramref name="volume"/> placed in the log's write queue (at or beyond its head).</summary>

@@ -91,9 +91,13 @@ public sealed class CloudFsNode : IAsyncDisposable
                 config.GetTimeSpan("cloudfs.replication.ask-timeout", TimeSpan.FromSeconds(10)),
                 config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
                 config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
-                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowFrom.DefaultMaxBytes))
+                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowerSettings.DefaultChunkBytes))
             { Counters = replication };
-            system.ActorOf(HostAgent.Props(store, placement, volumes, followers), HostAgent.Name);
+            // The feed port listens where the cluster port does; it ends with the actor system (a crash too).
+            var feeds = FeedServer.Bind(config.GetString("cloudfs.listen"), config.GetInt("cloudfs.replication.feed-port", 0), followers.AskTimeout, log);
+            system.RegisterOnTermination(feeds.Dispose);
+            var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port), HostAgent.Name);
+            feeds.Serve(agent);
             if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
                 system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);
 

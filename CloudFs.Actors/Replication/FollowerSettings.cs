@@ -6,5 +6,8 @@ public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, Ti
     /// <summary>Where the node's feeders and followers count what they move (its metrics).</summary>
     public ReplicationCounters Counters { get; init; } = new();
 
-    public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), FollowFrom.DefaultMaxBytes);
+    /// <summary>Most bytes of entries in one chunk of a feed, unless configured (cloudfs.replication.chunk).</summary>
+    public const int DefaultChunkBytes = 64 << 10;
+
+    public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), DefaultChunkBytes);
 }

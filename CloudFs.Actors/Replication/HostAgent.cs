@@ -1,6 +1,6 @@
 // A host's agent (/user/cloudfs-host): answers the placement singleton and the other hosts about this host's log
-// (describe, report volumes, prepare/create, fence, shares, take-over, versions), serves entry chunks to followers,
-// and runs one follower per volume this host replicates but is not the primary of.
+// (describe, report volumes, prepare/create, fence, shares, take-over, versions), starts a feeder for each follower
+// that connects to the feed port, and runs one follower per volume this host replicates but is not the primary of.
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.BlockDevice;
@@ -20,19 +20,24 @@ public sealed class HostAgent : ReceiveActor
     private readonly string _address;
     // Volumes fenced for a failover: no follower restarts for them until placement says whom to follow.
     private readonly HashSet<Id160> _fenced = new();
-    // The feeders of each volume this host is the primary of (one per subscribed follower).
+    // The feeders of each volume this host is the primary of (one per connected follower).
     private readonly Dictionary<Id160, HashSet<IActorRef>> _feeders = new();
+    private readonly FeedEndpoint _feedEndpoint;
+    private long _feedsServed;
 
-    public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings) =>
-        Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings));
+    public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort) =>
+        Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings, feedPort));
 
-    public HostAgent(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings)
+    public HostAgent(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort)
     {
         _store = store;
         _placement = placement;
         _volumes = volumes;
         _settings = settings;
-        _address = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
+        var self = Akka.Cluster.Cluster.Get(Context.System).SelfAddress;
+        _address = self.ToString();
+        // Other hosts reach the feed port at the address they reach this member at.
+        _feedEndpoint = new FeedEndpoint(self.Host, feedPort);
 
         Receive<DescribeHost>(_ => Sender.Tell(Describe()));
         Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray())));
@@ -79,13 +84,12 @@ public sealed class HostAgent : ReceiveActor
             Sender.Tell(VersionAt(g));
         });
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
-        Receive<FollowFrom>(f =>
+        Receive<WhereIsFeed>(_ => Sender.Tell(_feedEndpoint));
+        Receive<ServeFeed>(f =>
         {
-            // One feeder per subscription; a second one with the same id (a resent request) is not started twice.
-            var name = $"feed-{(ulong)f.Feed:x16}";
-            if (!Context.Child(name).IsNobody()) return;
-            var feeder = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, Sender, _settings.PollWait, _settings.AskTimeout + _settings.AskTimeout, _settings.Counters), name));
-            if (!_feeders.TryGetValue(f.Volume, out var set)) _feeders[f.Volume] = set = new HashSet<IActorRef>();
+            var feeder = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, _volumes, _settings.PollWait,
+                _settings.AskTimeout + _settings.AskTimeout, _settings.Counters), $"feed-{++_feedsServed}"));
+            if (!_feeders.TryGetValue(f.Hello.Volume, out var set)) _feeders[f.Hello.Volume] = set = new HashSet<IActorRef>();
             set.Add(feeder);
         });
         Receive<WantDurable>(w =>
@@ -93,7 +97,6 @@ public sealed class HostAgent : ReceiveActor
             if (_feeders.TryGetValue(w.Volume, out var set))
                 foreach (var feeder in set) feeder.Tell(w);
         });
-        Receive<FeedStop>(s => Context.Child($"feed-{(ulong)s.Feed:x16}").Tell(s));
         Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(t =>

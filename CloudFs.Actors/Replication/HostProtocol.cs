@@ -79,3 +79,12 @@ public sealed record VersionAnswer(string? Version, long HeadLsn) : IControlMess
 
 /// <summary>Any refusal between hosts: one clear sentence.</summary>
 public sealed record ControlFailed(string Reason) : IControlMessage;
+
+/// <summary>A replica asks the primary's agent where its feed port is; answered with <see cref="FeedEndpoint"/>.</summary>
+public sealed record WhereIsFeed : IControlMessage
+{
+    public static readonly WhereIsFeed Instance = new();
+}
+
+/// <summary>Where a host serves feeds: its member address's host and its feed port.</summary>
+public sealed record FeedEndpoint(string Host, int Port) : IControlMessage;

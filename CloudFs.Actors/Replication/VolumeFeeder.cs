@@ -1,7 +1,13 @@
-// The primary's side of one follower's feed: pushes the volume's new entries to the follower as soon as they are placed
-// in this host's log, in parallel with its own write of them (no request per chunk, so a sync write waits for one trip,
-// not for the next pull, nor for the primary's write before the replica's), at most a window of chunks unacknowledged,
-// and an empty chunk when nothing was appended for a while so the follower knows it is alive.
+// The primary's side of one follower's feed, over the connection the follower opened to this host's feed port
+// (FeedWire): pushes the volume's new entries as soon as they are placed in this host's log, in parallel with its own
+// write of them (so a sync write waits for one trip, not for the primary's write before the replica's), one socket
+// write per chunk, and an empty chunk when nothing was appended for a while so the follower knows it is alive. TCP's
+// own flow control bounds what is in flight. The follower's acknowledgements come back on the same connection and go
+// to the volume's actor; a follower silent for the idle limit (it acknowledges every keepalive) ends the feed.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.BlockDevice;
@@ -10,81 +16,162 @@ namespace CloudFs.Actors.Replication;
 
 internal sealed class VolumeFeeder : ReceiveActor
 {
-    private sealed record LoopEnded(string? Error, bool Compacted);
+    private sealed record LoopEnded(string Reason);
 
     private readonly LogStore _store;
-    private readonly FollowFrom _request;
-    private readonly IActorRef _follower;
+    private readonly FeedWire.Hello _hello;
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly IActorRef _volumes;
     private readonly TimeSpan _keepAlive;
     private readonly TimeSpan _idleLimit;
-    private readonly SemaphoreSlim _credits;
     private readonly ReplicationCounters _counters;
     private readonly CancellationTokenSource _cts = new();
+    // Chunks (the loop) and flush requests (the actor) share the connection: one frame at a time.
+    private readonly SemaphoreSlim _sending = new(1, 1);
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public static Props Props(LogStore store, FollowFrom request, IActorRef follower, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters) =>
-        Akka.Actor.Props.Create(() => new VolumeFeeder(store, request, follower, keepAlive, idleLimit, counters));
+    public static Props Props(LogStore store, ServeFeed feed, IActorRef volumes, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters) =>
+        Akka.Actor.Props.Create(() => new VolumeFeeder(store, feed, volumes, keepAlive, idleLimit, counters));
 
-    public VolumeFeeder(LogStore store, FollowFrom request, IActorRef follower, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters)
+    public VolumeFeeder(LogStore store, ServeFeed feed, IActorRef volumes, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters)
     {
-        _counters = counters;
         _store = store;
-        _request = request;
-        _follower = follower;
+        _hello = feed.Hello;
+        _socket = feed.Socket;
+        _stream = new NetworkStream(_socket, ownsSocket: true);
+        _volumes = volumes;
         _keepAlive = keepAlive;
         _idleLimit = idleLimit;
-        _credits = new SemaphoreSlim(Math.Clamp(request.Window, 1, 64));
-        Receive<FeedCredit>(c => { if (c.Feed == _request.Feed) _credits.Release(); });
-        Receive<FeedStop>(_ => Context.Stop(Self));
-        Receive<WantDurable>(w => _follower.Tell(new FeedFlush(_request.Feed, w.Lsn), Self));
-        Receive<Terminated>(_ => Context.Stop(Self));
+        _counters = counters;
+        Receive<WantDurable>(w => _ = SendFlushAsync(w.Lsn));
         Receive<LoopEnded>(e =>
         {
-            if (e.Error is not null) _follower.Tell(new FeedEnded(_request.Feed, e.Compacted, e.Error));
+            _log.Info("feed of volume {0} to host {1} ended: {2}", _hello.Volume, _hello.Follower, e.Reason);
             Context.Stop(Self);
         });
     }
 
     protected override void PreStart()
     {
-        Context.Watch(_follower);
         var self = Self;
-        Task.Run(() => RunAsync(self, _cts.Token)).ContinueWith(t => t.Exception?.GetBaseException() switch
+        var ct = _cts.Token;
+        var feed = Task.Run(() => FeedAsync(ct));
+        var acks = Task.Run(() => ReadAcksAsync(ct));
+        // Whichever ends first ends the feed (the actor's stop cancels the other).
+        Task.WhenAny(feed, acks).Unwrap().ContinueWith(t => new LoopEnded(t.Exception?.GetBaseException() switch
         {
-            null => new LoopEnded(null, false),
-            OperationCanceledException => new LoopEnded(null, false),
-            VersionCompactedException c => new LoopEnded(c.Message, true),
-            var e => new LoopEnded(e.Message, false),
-        }, TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
+            null => t.IsCanceled ? "cancelled" : t.Result,
+            OperationCanceledException => "cancelled",
+            var e => e.Message,
+        }), TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
     }
 
-    // Not disposed: the loop may still be between two awaits on its token when the actor stops.
-    protected override void PostStop() => _cts.Cancel();
-
-    private async Task RunAsync(IActorRef self, CancellationToken ct)
+    protected override void PostStop()
     {
-        var volume = _request.Volume;
-        var after = _request.AfterLsn;
-        var max = Math.Clamp(_request.MaxBytes, 64 << 10, 2 << 20);
-        for (long seq = 0; !ct.IsCancellationRequested; seq++)
+        // Not disposed: the loops may still be between two awaits on its token.
+        _cts.Cancel();
+        _stream.Dispose();
+    }
+
+    private async Task<string> FeedAsync(CancellationToken ct)
+    {
+        var volume = _hello.Volume;
+        var after = _hello.AfterLsn;
+        var max = Math.Clamp(_hello.MaxBytes, 64 << 10, 2 << 20);
+        const int prefix = FeedWire.FrameHeaderSize + FeedWire.ChunkPrefixSize;
+        // One buffer for every chunk: the frame header, then the entries appended behind it.
+        var frame = new ArrayBufferWriter<byte>(prefix + max);
+        try
         {
-            // A follower that stopped taking chunks (gone without a word, or stuck) ends the feed after a while.
-            if (!await _credits.WaitAsync(_idleLimit, ct).ConfigureAwait(false))
+            while (true)
             {
-                _log.Info("feed of volume {0} to {1}: no chunk taken for {2}; ended", volume, _follower.Path, _idleLimit);
-                return;
+                var newer = await _store.WaitForEntryAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
+                // A host that lost the volume to a view change appends nothing more: its followers must find the new primary.
+                if (!newer && !_store.IsWritable(volume)) throw new CloudFsException($"this host is no longer the primary of volume {volume}");
+                frame.ResetWrittenCount();
+                frame.Advance(prefix);
+                // Entries are fed as soon as they are placed in this host's log, in parallel with its own write.
+                var (last, head) = newer ? _store.ReadEntries(volume, after, max, unwritten: true, frame) : (after, after);
+                var bytes = frame.WrittenCount - prefix;
+                var header = MemoryMarshal.AsMemory(frame.WrittenMemory).Span;
+                FeedWire.WriteFrameHeader(header, FeedWire.Chunk, FeedWire.ChunkPrefixSize + bytes);
+                BinaryPrimitives.WriteInt64LittleEndian(header[FeedWire.FrameHeaderSize..], last);
+                BinaryPrimitives.WriteInt64LittleEndian(header[(FeedWire.FrameHeaderSize + 8)..], head);
+                await SendAsync(frame.WrittenMemory, ct).ConfigureAwait(false);
+                if (last > after)
+                {
+                    _counters.Fed(last - after, bytes);
+                    after = last;
+                }
             }
-            var newer = await _store.WaitForEntryAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
-            // A host that lost the volume to a view change appends nothing more: its followers must find the new primary.
-            if (!newer && !_store.IsWritable(volume)) throw new CloudFsException($"this host is no longer the primary of volume {volume}");
-            // Entries are fed as soon as they are placed in this host's log, in parallel with its own write.
-            var run = newer ? _store.ReadEntries(volume, after, max, unwritten: true) : null;
-            _follower.Tell(new FeedChunk(_request.Feed, seq, run?.LastLsn ?? after, run?.HeadLsn ?? after, run?.Data ?? ReadOnlyMemory<byte>.Empty), self);
-            if (run is not null)
+        }
+        catch (Exception e) when (e is CloudFsException && !ct.IsCancellationRequested)
+        {
+            // Tell the follower why (best effort: it may be the connection that failed).
+            try { await SendAsync(FeedWire.EncodeEnd(e is VersionCompactedException, e.Message), ct).ConfigureAwait(false); }
+            catch (Exception) { }
+            return e.Message;
+        }
+    }
+
+    private async Task<string> ReadAcksAsync(CancellationToken ct)
+    {
+        var ack = new byte[FeedWire.AckSize];
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        while (true)
+        {
+            quiet.CancelAfter(_idleLimit);
+            try
             {
-                _counters.Fed(run.LastLsn - after, run.Data.Length);
-                after = run.LastLsn;
+                await _stream.ReadExactlyAsync(ack, quiet.Token).ConfigureAwait(false);
             }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                return $"no word from the replica for {_idleLimit.TotalSeconds:0} s";
+            }
+            catch (EndOfStreamException)
+            {
+                return "the replica closed the connection";
+            }
+            var written = BinaryPrimitives.ReadInt64LittleEndian(ack.AsSpan(1));
+            var durable = BinaryPrimitives.ReadInt64LittleEndian(ack.AsSpan(9));
+            if (ack[0] != FeedWire.Ack || written < 0 || durable < 0)
+                throw new FeedProtocolException($"malformed acknowledgement from host {_hello.Follower} (kind {ack[0]}, lsns {written}, {durable})");
+            // The volume's actor counts only hosts of its replica set.
+            _volumes.Tell(new ReplicaAck(_hello.Volume, _hello.Follower, written, durable));
+        }
+    }
+
+    private async Task SendFlushAsync(long lsn)
+    {
+        var frame = new byte[FeedWire.FrameHeaderSize + 8];
+        FeedWire.WriteFrameHeader(frame, FeedWire.Flush, 8);
+        BinaryPrimitives.WriteInt64LittleEndian(frame.AsSpan(FeedWire.FrameHeaderSize), lsn);
+        try { await SendAsync(frame, _cts.Token).ConfigureAwait(false); }
+        catch (Exception) { }   // the feed is ending; the follower flushes within its flush delay anyway
+    }
+
+    /// <summary>One frame, whole; a follower that takes nothing in for the idle limit (TCP's window stays shut) ends the feed.</summary>
+    private async Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken ct)
+    {
+        await _sending.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            using var stuck = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            stuck.CancelAfter(_idleLimit);
+            try
+            {
+                await _stream.WriteAsync(frame, stuck.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new CloudFsException($"the replica took nothing in for {_idleLimit.TotalSeconds:0} s");
+            }
+        }
+        finally
+        {
+            _sending.Release();
         }
     }
 }

@@ -1,9 +1,11 @@
 // One replica of one volume on this host: asks placement for the primary, fetches its share of the secret, checks
 // that its own head is on the primary's chain (a divergent suffix is split off as a branch, never dropped), then
-// subscribes to the primary's feed of entry chunks (pushed as they are appended, a window of chunks in flight) and
-// applies them to the local log, acknowledging what it holds (written, and durable) to the primary's VolumeActor (sync
-// volumes count these acknowledgements).
+// connects to the primary's feed port (FeedWire) and applies the chunks of entries pushed there (as they are appended)
+// to the local log, acknowledging on the same connection what it holds, written and durable (the primary's feeder hands
+// the acknowledgements to the volume's actor; sync volumes count them).
+using System.Buffers.Binary;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Event;
@@ -20,15 +22,6 @@ public sealed class VolumeFollower : ReceiveActor
     }
 
     private sealed record LoopEnded(string Reason);
-
-    /// <summary>Sends the volume's actor on the primary what this host now holds (one message for many entries).</summary>
-    private sealed record SendAck
-    {
-        public static readonly SendAck Instance = new();
-    }
-
-    /// <summary>Chunks the primary may push before the follower took the first in (each at most the chunk size).</summary>
-    private const int FeedWindow = 4;
 
     /// <summary>
     /// Entries are written as they arrive and flushed when the primary asks (a FUA write or FLUSH waits for a durable
@@ -47,17 +40,13 @@ public sealed class VolumeFollower : ReceiveActor
     private readonly ActorSystem _system = Context.System;
     private Task? _loop;
     // This host's written and durable heads on the primary's chain, set from the log's completion path. An
-    // acknowledgement goes out when the last entry of a chunk is written or when more is durable, not per entry (each
-    // one is a message through sharding to the primary), and one per turn of the actor however many are due.
+    // acknowledgement goes out when the last entry of a chunk is written or when more is durable, not per entry, and
+    // one at a time however many are due (the sender takes the latest heads when it gets to it).
     private readonly object _ackGate = new();
     private long _written, _durable;
     private readonly Queue<long> _chunkEnds = new();   // the last lsn of each chunk handed to the apply and not yet written
-    private int _ackPending;
-    // The flush pacing of the subscription in progress (the primary's flush requests go to it).
-    private volatile LiveFlushes? _flushes;
-    // What the primary's feeders push, in arrival order; the loop drops what belongs to an earlier subscription.
-    private readonly Channel<(object Message, IActorRef Sender)> _inbox = Channel.CreateUnbounded<(object, IActorRef)>(new UnboundedChannelOptions { SingleReader = true });
-    private IActorRef _self = ActorRefs.Nobody;
+    private readonly Channel<bool> _ackDue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
+        { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
     public static Props Props(Id160 volume, LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings) =>
         Akka.Actor.Props.Create(() => new VolumeFollower(volume, store, placement, volumes, settings));
@@ -81,20 +70,22 @@ public sealed class VolumeFollower : ReceiveActor
             Context.Parent.Tell(new FollowerStopped(_volume, e.Reason));
             Context.Stop(Self);
         });
-        Receive<FeedChunk>(c => _inbox.Writer.TryWrite((c, Sender)));
-        Receive<FeedEnded>(e => _inbox.Writer.TryWrite((e, Sender)));
-        Receive<SendAck>(_ => Acknowledge());
-        Receive<FeedFlush>(f => _flushes?.Request(f.Lsn));
     }
 
-    private void Acknowledge()
+    /// <summary>Sends what this host holds whenever it is due, one acknowledgement at a time, until the feed ends.</summary>
+    private async Task SendAcksAsync(Stream feed, CancellationToken ct)
     {
-        // Cleared before reading: a completion after this line schedules another acknowledgement.
-        Volatile.Write(ref _ackPending, 0);
-        long written, durable;
-        lock (_ackGate) { written = _written; durable = _durable; }
-        _volumes.Tell(new ReplicaAck(_volume, _store.HostId, written, durable));
-        _settings.Counters.Acked();
+        var frame = new byte[FeedWire.AckSize];
+        while (await _ackDue.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+        {
+            // Taken before reading the heads: a completion after this line makes another acknowledgement due.
+            _ackDue.Reader.TryRead(out _);
+            long written, durable;
+            lock (_ackGate) { written = _written; durable = _durable; }
+            FeedWire.EncodeLsnPair(frame, FeedWire.Ack, written, durable);
+            await feed.WriteAsync(frame, ct).ConfigureAwait(false);
+            _settings.Counters.Acked();
+        }
     }
 
     private void Held(long written, long durable)
@@ -116,7 +107,7 @@ public sealed class VolumeFollower : ReceiveActor
             if (moreDurable) _durable = durable;
             due = endOfChunk || moreDurable || (_chunkEnds.Count == 0 && written == _written);
         }
-        if (due && Interlocked.Exchange(ref _ackPending, 1) == 0) _self.Tell(SendAck.Instance);
+        if (due) _ackDue.Writer.TryWrite(true);
     }
 
     /// <summary>A subscription starts from <paramref name="after"/>: what this host holds is measured from there.</summary>
@@ -139,15 +130,11 @@ public sealed class VolumeFollower : ReceiveActor
     {
         Receive<LoopEnded>(_ => Context.Stop(Self));
         Receive<Stop>(_ => { });
-        Receive<FeedChunk>(_ => { });
-        Receive<FeedEnded>(_ => { });
-        Receive<FeedFlush>(_ => { });
-        Receive<SendAck>(_ => Acknowledge());
     }
 
     protected override void PreStart()
     {
-        var self = _self = Self;
+        var self = Self;
         _loop = Task.Run(() => RunAsync(_cts.Token));
         _loop.ContinueWith(t => new LoopEnded(t.IsFaulted ? t.Exception!.GetBaseException().Message : "done"),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
@@ -186,68 +173,126 @@ public sealed class VolumeFollower : ReceiveActor
         // applies the creation entry).
         var shared = false;
 
+        var endpoint = await agent.Ask<FeedEndpoint>(WhereIsFeed.Instance, _settings.AskTimeout, ct).ConfigureAwait(false);
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        FeedWire.Tune(socket);
+        using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            connect.CancelAfter(_settings.AskTimeout);
+            try { await socket.ConnectAsync(endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new CloudFsException($"no connection to the primary's feed port {endpoint.Host}:{endpoint.Port} within {_settings.AskTimeout.TotalSeconds:0} s");
+            }
+        }
+        await using var feed = new NetworkStream(socket, ownsSocket: false);
+        await feed.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(_volume, _store.HostId, after, _settings.ChunkBytes)), ct).ConfigureAwait(false);
+
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // What this host holds is measured on the primary's chain from the common head on (a split may have
         // rewound it below what it acknowledged before).
         HeldFrom(after);
-        var flushes = _flushes = new LiveFlushes(FlushDelay);
+        var flushes = new LiveFlushes(FlushDelay);
         var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
+        var acks = SendAcksAsync(feed, stop.Token);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long moved = 0, from = after;
         var caughtUp = false;
-        var feed = Random.Shared.NextInt64();
-        agent.Tell(new FollowFrom(_volume, after, feed, FeedWindow, _settings.ChunkBytes), _self);
-        long seq = 0;
+        // The primary sends at least an empty chunk every poll-wait: a silence much longer than that means it is gone
+        // or cut off.
+        var silence = _settings.AskTimeout + _settings.PollWait;
+        using var quiet = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var scratch = new byte[FeedWire.FrameHeaderSize + FeedWire.ChunkPrefixSize];
         try
         {
-            while (!apply.IsCompleted)
+            while (!apply.IsCompleted && !acks.IsCompleted)
             {
                 if (!shared && _store.GetVolume(_volume) is not null)
                 {
                     await FetchShareAsync(agent, ct).ConfigureAwait(false);
                     shared = true;
                 }
-                var (message, feeder) = await NextFromFeedAsync(ct).ConfigureAwait(false);
-                switch (message)
+                quiet.CancelAfter(silence);
+                try
                 {
-                    case FeedEnded e when e.Feed == feed:
-                        throw new CloudFsException(e.Compacted
-                            ? $"the primary no longer holds the entries after lsn {after} (compacted away); this replica cannot chain on and needs a full resync: {e.Reason}"
-                            : $"the primary ended the feed: {e.Reason}");
-                    case FeedChunk c when c.Feed == feed:
-                        if (c.Seq != seq) throw new CloudFsException($"the primary's feed skipped from chunk {seq} to {c.Seq}");
-                        seq++;
-                        if (c.Data.Length > 0)
-                        {
-                            ChunkSent(c.LastLsn);
-                            await pipe.Writer.WriteAsync(c.Data, ct).ConfigureAwait(false);
-                            _settings.Counters.Received();
-                            after = c.LastLsn;
-                            moved += c.Data.Length;
-                        }
-                        // Taken in (the pipe bounds what waits for the apply): the feeder may send one more.
-                        feeder.Tell(new FeedCredit(feed, c.Seq), _self);
-                        if (!caughtUp && c.LastLsn >= c.HeadLsn)
-                        {
-                            // Only the missing suffix moves: report how much that was.
-                            caughtUp = true;
-                            _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
-                                _volume, moved, from + 1, after, clock.Elapsed.TotalSeconds);
-                        }
-                        break;
+                    var (kind, length) = await FeedWire.ReadFrameHeaderAsync(feed, scratch, quiet.Token).ConfigureAwait(false);
+                    switch (kind)
+                    {
+                        case FeedWire.Chunk when length >= FeedWire.ChunkPrefixSize:
+                            await feed.ReadExactlyAsync(scratch.AsMemory(0, FeedWire.ChunkPrefixSize), quiet.Token).ConfigureAwait(false);
+                            var last = BinaryPrimitives.ReadInt64LittleEndian(scratch);
+                            var head = BinaryPrimitives.ReadInt64LittleEndian(scratch.AsSpan(8));
+                            var bytes = length - FeedWire.ChunkPrefixSize;
+                            if (bytes > 0)
+                            {
+                                ChunkSent(last);
+                                await CopyToPipeAsync(feed, pipe.Writer, bytes, quiet.Token).ConfigureAwait(false);
+                                if ((await pipe.Writer.FlushAsync(ct).ConfigureAwait(false)).IsCompleted) break;
+                                _settings.Counters.Received();
+                                after = last;
+                                moved += bytes;
+                            }
+                            // A keepalive is answered, so the primary knows this replica is alive.
+                            else _ackDue.Writer.TryWrite(true);
+                            if (!caughtUp && last >= head)
+                            {
+                                // Only the missing suffix moves: report how much that was.
+                                caughtUp = true;
+                                _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
+                                    _volume, moved, from + 1, after, clock.Elapsed.TotalSeconds);
+                            }
+                            break;
+                        case FeedWire.Flush when length == 8:
+                            await feed.ReadExactlyAsync(scratch.AsMemory(0, 8), quiet.Token).ConfigureAwait(false);
+                            flushes.Request(BinaryPrimitives.ReadInt64LittleEndian(scratch));
+                            break;
+                        case FeedWire.End when length >= 1:
+                            var end = new byte[length];
+                            await feed.ReadExactlyAsync(end, quiet.Token).ConfigureAwait(false);
+                            var reason = System.Text.Encoding.UTF8.GetString(end, 1, length - 1);
+                            throw new CloudFsException(end[0] == 1
+                                ? $"the primary no longer holds the entries after lsn {after} (compacted away); this replica cannot chain on and needs a full resync: {reason}"
+                                : $"the primary ended the feed: {reason}");
+                        default:
+                            throw new FeedProtocolException($"malformed feed frame from the primary (kind {kind}, {length} bytes)");
+                    }
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    throw new CloudFsException($"no word from the primary's feed for {silence.TotalSeconds:0} s");
+                }
+                catch (EndOfStreamException)
+                {
+                    throw new CloudFsException("the primary closed the feed");
                 }
             }
         }
         finally
         {
-            agent.Tell(new FeedStop(feed), _self);
+            stop.Cancel();
+            socket.Dispose();
             await pipe.Writer.CompleteAsync().ConfigureAwait(false);
             ApplyResult result;
             try { result = await apply.ConfigureAwait(false); }
             catch (OperationCanceledException) { result = new ApplyResult(0, null, null, null); }
             if (result.Error is not null)
                 _log.Warning("replica of volume {0}: the primary's stream was refused: {1}", _volume, result.Error);
+            try { await acks.ConfigureAwait(false); }
+            catch (Exception) { }   // the connection is gone; the next one acknowledges afresh
+        }
+    }
+
+    /// <summary>Moves <paramref name="bytes"/> of entries from the connection straight into the apply's pipe.</summary>
+    private static async Task CopyToPipeAsync(Stream feed, PipeWriter pipe, int bytes, CancellationToken ct)
+    {
+        while (bytes > 0)
+        {
+            var memory = pipe.GetMemory(Math.Min(bytes, 64 << 10));
+            var n = await feed.ReadAsync(memory[..Math.Min(bytes, memory.Length)], ct).ConfigureAwait(false);
+            if (n == 0) throw new EndOfStreamException();
+            pipe.Advance(n);
+            bytes -= n;
         }
     }
 
@@ -265,20 +310,6 @@ public sealed class VolumeFollower : ReceiveActor
         // Acknowledged at once: the primary's stream floor may rise to the installed lsn.
         Held(lsn, lsn);
         return lsn;
-    }
-
-    /// <summary>The next message a feeder pushed; the primary sends at least an empty chunk every poll-wait, so a
-    /// silence much longer than that means it is gone or cut off.</summary>
-    private async Task<(object Message, IActorRef Sender)> NextFromFeedAsync(CancellationToken ct)
-    {
-        var silence = _settings.AskTimeout + _settings.PollWait;
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        wait.CancelAfter(silence);
-        try { return await _inbox.Reader.ReadAsync(wait.Token).ConfigureAwait(false); }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            throw new CloudFsException($"no word from the primary's feed for {silence.TotalSeconds:0} s");
-        }
     }
 
     /// <summary>The lsn to pull after: this host's head when the primary holds the same version there; otherwise the

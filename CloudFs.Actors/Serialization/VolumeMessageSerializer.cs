@@ -33,12 +33,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ChangeReplicasManifest = "CR";
     private const string ReadResyncManifest = "RS";
     private const string ResyncPieceManifest = "RP";
-    private const string FollowFromManifest = "FF";
-    private const string FeedChunkManifest = "FC";
-    private const string FeedCreditManifest = "FK";
-    private const string FeedStopManifest = "FS";
-    private const string FeedEndedManifest = "FE";
-    private const string FeedFlushManifest = "FD";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -62,12 +56,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ChangeReplicaSet => ChangeReplicasManifest,
         ReadResync => ReadResyncManifest,
         ResyncPiece => ResyncPieceManifest,
-        FollowFrom => FollowFromManifest,
-        FeedChunk => FeedChunkManifest,
-        FeedCredit => FeedCreditManifest,
-        FeedStop => FeedStopManifest,
-        FeedEnded => FeedEndedManifest,
-        FeedFlush => FeedFlushManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -124,27 +112,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt32LittleEndian(s[(2 * IdSize + 12)..], m.MaxEntryBlocks);
         }),
         ResyncPiece m => ResyncPieceToBinary(m),
-        FollowFrom m => Fixed(IdSize + 24, m, static (s, m) =>
-        {
-            m.Volume.WriteTo(s);
-            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.AfterLsn);
-            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.Feed);
-            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 16)..], m.Window);
-            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 20)..], m.MaxBytes);
-        }),
-        FeedChunk m => FeedChunkToBinary(m),
-        FeedCredit m => Fixed(16, m, static (s, m) =>
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(s, m.Feed);
-            BinaryPrimitives.WriteInt64LittleEndian(s[8..], m.Seq);
-        }),
-        FeedStop m => Fixed(8, m, static (s, m) => BinaryPrimitives.WriteInt64LittleEndian(s, m.Feed)),
-        FeedFlush m => Fixed(16, m, static (s, m) =>
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(s, m.Feed);
-            BinaryPrimitives.WriteInt64LittleEndian(s[8..], m.Lsn);
-        }),
-        FeedEnded m => FeedEndedToBinary(m),
         _ => throw Unknown(obj.GetType().FullName),
     };
 
@@ -174,16 +141,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 ResyncPieceManifest => bytes.Length < ResyncPieceHeader
                     ? throw new SerializationException($"a resync piece of {bytes.Length} bytes is too short")
                     : new ResyncPiece(new Id160(bytes), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16), bytes.AsMemory(ResyncPieceHeader)),
-                FollowFromManifest => new FollowFrom(new Id160(Exact(bytes, IdSize + 24)), I64(bytes, IdSize), I64(bytes, IdSize + 8), I32(bytes, IdSize + 16), I32(bytes, IdSize + 20)),
-                FeedChunkManifest => bytes.Length < 32
-                    ? throw new SerializationException($"a feed chunk of {bytes.Length} bytes is too short")
-                    : new FeedChunk(I64(bytes, 0), I64(bytes, 8), I64(bytes, 16), I64(bytes, 24), bytes.AsMemory(32)),
-                FeedCreditManifest => new FeedCredit(I64(Exact(bytes, 16), 0), I64(bytes, 8)),
-                FeedStopManifest => new FeedStop(I64(Exact(bytes, 8), 0)),
-                FeedFlushManifest => new FeedFlush(I64(Exact(bytes, 16), 0), I64(bytes, 8)),
-                FeedEndedManifest => bytes.Length < 9
-                    ? throw new SerializationException($"a feed end of {bytes.Length} bytes is too short")
-                    : new FeedEnded(I64(bytes, 0), Bool(bytes, 8), StrictUtf8.GetString(bytes, 9, bytes.Length - 9)),
                 ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize), I64(bytes, 2 * IdSize + 8)),
                 _ => throw Unknown($"manifest '{manifest}'"),
             };
@@ -243,28 +200,6 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize + 8), m.NextBlock);
         buffer[IdSize + 16] = m.Complete ? (byte)1 : (byte)0;
         m.Data.Span.CopyTo(buffer.AsSpan(ResyncPieceHeader));
-        return buffer;
-    }
-
-    // The one copy of the entries of a pushed chunk: into the frame, after feed, seq and the two lsns.
-    private static byte[] FeedChunkToBinary(FeedChunk m)
-    {
-        var buffer = GC.AllocateUninitializedArray<byte>(32 + m.Data.Length);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer, m.Feed);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(8), m.Seq);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(16), m.LastLsn);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(24), m.HeadLsn);
-        m.Data.Span.CopyTo(buffer.AsSpan(32));
-        return buffer;
-    }
-
-    private static byte[] FeedEndedToBinary(FeedEnded m)
-    {
-        var reason = Encoding.UTF8.GetBytes(m.Reason);
-        var buffer = new byte[9 + reason.Length];
-        BinaryPrimitives.WriteInt64LittleEndian(buffer, m.Feed);
-        buffer[8] = m.Compacted ? (byte)1 : (byte)0;
-        reason.CopyTo(buffer, 9);
         return buffer;
     }
 
