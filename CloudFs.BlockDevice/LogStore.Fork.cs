@@ -33,6 +33,41 @@ public sealed partial class LogStore
     }
 
     /// <summary>
+    /// Whether <paramref name="volume"/>'s entry at <paramref name="lsn"/> here has <paramref name="version"/>: from its
+    /// header while the log holds it; once compaction reclaimed the header, from the lsn table's version map, which
+    /// keeps a 64-bit prefix of every version this log appended (a volume installed by a full resync has none below
+    /// the lsn it was installed at: false there, as for an lsn beyond the head).
+    /// </summary>
+    public bool HoldsVersionAt(Id160 volume, long lsn, Id160 version)
+    {
+        ThrowIfDisposed();
+        if (GetVolume(volume) is null || lsn < 1) return false;
+        try { return VersionAt(volume, lsn) == version; }
+        catch (VersionCompactedException)
+        {
+            var vol = Volume(volume);
+            lock (vol.IndexLock) return vol.Lsns.Find(version) == lsn;
+        }
+        catch (InvalidRangeException) { return false; }
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="volume"/> as it reads now as a writable branch of its head (a copy about to be replaced
+    /// by a full resync while nobody can tell whether it is on the primary's chain): a branch of exactly the head
+    /// version with no entry of its own is reused, so asking again (after a crash or a failed resync) makes no second
+    /// one. Returns the branch.
+    /// </summary>
+    public async Task<VolumeInfo> KeepAsBranchAsync(Id160 volume, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        Id160 head;
+        lock (vol.IndexLock) head = vol.Version;
+        if (UnwrittenBranchOf(head) is { } kept) return GetVolume(kept) ?? throw new VolumeNotFoundException(kept);
+        return await BranchAsync(head, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Keeps the entries of <paramref name="volume"/> after <paramref name="keepLsn"/> (a divergent suffix) as a new
     /// writable branch of the current head, which reads exactly as the volume reads now, and rewinds the volume to
     /// <paramref name="keepLsn"/>: index, lsn table and heads as they were then, no longer writable here (its secret is

@@ -83,6 +83,8 @@ public sealed class HostAgent : ReceiveActor
             }
             Sender.Tell(VersionAt(g));
         });
+        Receive<HoldsVersion>(h => Sender.Tell(new VersionHeld(Id160.TryParse(h.Volume, out var v) && Id160.TryParse(h.Version, out var version)
+            && _store.HoldsVersionAt(v, h.Lsn, version))));
         Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
         Receive<WhereIsFeed>(_ => Sender.Tell(_feedEndpoint));
         Receive<ServeFeed>(f =>

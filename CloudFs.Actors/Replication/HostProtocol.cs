@@ -88,3 +88,8 @@ public sealed record WhereIsFeed : IControlMessage
 
 /// <summary>Where a host serves feeds: its member address's host and its feed port.</summary>
 public sealed record FeedEndpoint(string Host, int Port) : IControlMessage;
+
+/// <summary>Does the primary's chain have <paramref name="Version"/> at <paramref name="Lsn"/> (also when compaction
+/// reclaimed that entry's header)? A replica asks before a full resync replaces its copy; answered with <see cref="VersionHeld"/>.</summary>
+public sealed record HoldsVersion(string Volume, long Lsn, string Version) : IControlMessage;
+public sealed record VersionHeld(bool Held) : IControlMessage;

@@ -306,6 +306,19 @@ public sealed class VolumeFollower : ReceiveActor
         try { after = await CommonHeadAsync(agent, ct).ConfigureAwait(false); }
         catch (ResyncNeededException e) { _log.Info("replica of volume {0}: {1}", _volume, e.Message); after = -1; }
         if (after >= 0 && !await Resync.IsNeededAsync(agent, _volume, after, _settings.AskTimeout, ct).ConfigureAwait(false)) return after;
+        // A copy of unknown standing (the primary compacted the history needed to compare the chains) may hold a
+        // suffix the primary never had (an async write acknowledged by an old primary): unless the primary holds this
+        // head, the copy is kept as a branch before the resync replaces it, never dropped.
+        if (after < 0 && _store.GetVolume(_volume) is { } local && local.Lsn > 0)
+        {
+            var held = await agent.Ask<VersionHeld>(new HoldsVersion(_volume.ToString(), local.Lsn, local.CurrentVersion.ToString()), _settings.AskTimeout, ct).ConfigureAwait(false);
+            if (!held.Held)
+            {
+                var branch = await _store.KeepAsBranchAsync(_volume, ct).ConfigureAwait(false);
+                _log.Warning("volume {0}: this host's copy at lsn {1} is not known to be on the primary's chain, whose history to compare is compacted away; it is kept as branch {2} before a full resync",
+                    _volume, local.Lsn, branch.BaseId);
+            }
+        }
         var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, ct).ConfigureAwait(false);
         // Acknowledged at once: the primary's stream floor may rise to the installed lsn.
         Held(lsn, lsn);

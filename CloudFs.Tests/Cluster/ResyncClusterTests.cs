@@ -69,6 +69,67 @@ public sealed class ResyncClusterTests
         await AssertBytes(volume, now, model);
     }
 
+    [Fact]
+    public async Task A_returning_primary_whose_suffix_cannot_be_compared_keeps_it_as_a_branch_before_the_full_resync()
+    {
+        // Four hosts (the fourth keeps the cluster up while the volume's three are down), no replacement of absent
+        // replicas during the test, compaction only when asked.
+        await using var cluster = await TestCluster.StartAsync(4,
+            "cloudfs.segment-size = 256KiB\ncloudfs.compaction.enabled = off\ncloudfs.placement.replace-after = 10m\n");
+        var created = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(3, VolumeSize, VolumeMode.Async), Timeout) switch
+        {
+            VolumeCreated c => c,
+            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
+        };
+        var volume = Id160.Parse(created.VolumeId);
+        var (p, r1, r2) = (cluster.IndexOf(created.Hosts[0].HostId), cluster.IndexOf(created.Hosts[1].HostId), cluster.IndexOf(created.Hosts[2].HostId));
+        for (var round = 0; round < 3; round++)
+            for (var off = 0; off < 2 << 20; off += 256 << 10)
+                await cluster[p].Gateway.WriteAsync(volume, off, Random(256 << 10, round * 100 + off / 4096), fua: round == 2 && off == (2 << 20) - (256 << 10));
+        await HeadsAgree(volume, new[] { p, r1, r2 }.Select(i => new CloudFsNodeRef(cluster[i])), cluster[p].Store.GetVolume(volume)!.Lsn);
+        // The replicas compact the shared history away (a replica keeps nothing back for others).
+        foreach (var r in new[] { r1, r2 })
+            Assert.True((await cluster[r].Store.CompactAsync()).SegmentsCompacted > 0, "a replica compacted nothing");
+
+        // Both replicas go down, and the primary acknowledges async writes alone: a suffix only it holds.
+        await cluster.CrashAsync(r1);
+        await cluster.CrashAsync(r2);
+        for (var i = 0; i < 3; i++) await cluster[p].Gateway.WriteAsync(volume, (4 << 20) + i * 4096L, Random(4096, 500 + i), fua: i == 2);
+        var suffixHead = cluster[p].Store.GetVolume(volume)!;
+        var suffixCopy = new byte[VolumeSize];
+        await cluster[p].Store.ReadAsync(volume, 0, suffixCopy);
+        await cluster.CrashAsync(p);
+
+        // The replicas return and one of them takes over (two of three hold shares), then writes past the old head.
+        await cluster.RestartAsync(r1);
+        await cluster.RestartAsync(r2);
+        var survivor = cluster[r1];
+        await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 6 << 20, Random(4096, 900), fua: true); return "written"; },
+            TimeSpan.FromSeconds(60), "a write through a returned replica after the failover");
+        var newPrimary = new[] { r1, r2 }.Select(i => cluster[i]).Single(n => n.Store.IsWritable(volume));
+        for (var i = 0; newPrimary.Store.GetVolume(volume)!.Lsn <= suffixHead.Lsn + 1; i++)
+            await survivor.Gateway.WriteAsync(volume, (6 << 20) + i * 4096L, Random(4096, 901 + i), fua: true);
+        var newHead = newPrimary.Store.GetVolume(volume)!.Lsn;
+
+        // The old primary returns. The new primary compacted the history the chains would be compared over, so nobody
+        // can tell where they part: the old copy is kept whole as a branch, then replaced by a full resync.
+        await cluster.RestartAsync(p);
+        await HeadsAgree(volume, new[] { p, r1, r2 }.Select(i => new CloudFsNodeRef(cluster[i])), newHead);
+        Assert.False(cluster[p].Store.IsWritable(volume));
+        Assert.Throws<VersionCompactedException>(() => cluster[p].Store.VersionAt(volume, 1));   // installed by a resync
+        var branch = Assert.Single(cluster[p].Store.ListVolumes(), v => v.BranchedFrom == suffixHead.CurrentVersion);
+        var back = new byte[VolumeSize];
+        await cluster[p].Store.ReadAsync(branch.BaseId, 0, back);
+        Assert.True(suffixCopy.AsSpan().SequenceEqual(back), "the branch does not read as the old primary's copy did");
+    }
+
+    private static byte[] Random(int length, int seed)
+    {
+        var b = new byte[length];
+        new Random(seed).NextBytes(b);
+        return b;
+    }
+
     private static Task HeadsAgree(Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>
         Eventually.Until(() =>
         {

@@ -315,4 +315,38 @@ public sealed class ForkTests
         Assert.True(a.IsWritable(v));
         Assert.Single(a.ListVolumes());
     }
+    [Fact]
+    public async Task A_version_is_known_held_at_its_lsn_after_compaction_and_a_copy_kept_as_a_branch_is_kept_once()
+    {
+        using var t = new TempLog();
+        await using var s = t.Open(size: 24 << 20, segment: 256 << 10);
+        var v = (await s.CreateVolumeAsync(VolumeSize, VolumeMode.Async, [])).BaseId;
+        var early = new List<(long Lsn, Id160 Version)>();
+        for (var round = 0; round < 4; round++)
+            for (var off = 0; off < VolumeSize; off += 64 << 10)
+            {
+                await s.WriteAsync(v, off, TempLog.Pattern(64 << 10, round * 100 + off / 4096));
+                if (round == 0) early.Add((s.GetVolume(v)!.Lsn, s.GetVolume(v)!.CurrentVersion));
+            }
+        var (lsn, version) = early[2];
+        Assert.True(s.HoldsVersionAt(v, lsn, version), "from the entry's header");
+        Assert.False(s.HoldsVersionAt(v, lsn, early[3].Version));
+        Assert.True((await s.CompactAsync()).SegmentsCompacted > 0, "nothing was compacted");
+        Assert.Throws<VersionCompactedException>(() => s.VersionAt(v, lsn));
+        // The header is gone; the lsn table's version map still tells which version was at that lsn.
+        Assert.True(s.HoldsVersionAt(v, lsn, version));
+        Assert.False(s.HoldsVersionAt(v, lsn, early[3].Version));
+        Assert.False(s.HoldsVersionAt(v, lsn + 1, version));
+        Assert.False(s.HoldsVersionAt(v, s.GetVolume(v)!.Lsn + 1, version));
+        Assert.False(s.HoldsVersionAt(Id160.Random(), lsn, version));
+
+        var before = await Read(s, v);
+        var head = s.GetVolume(v)!.CurrentVersion;
+        var branch = await s.KeepAsBranchAsync(v);
+        Assert.Equal(head, branch.BranchedFrom);
+        Assert.Equal(before, await Read(s, branch.BaseId));
+        // Asked again (a resync that failed after it): the same branch, not a second one.
+        Assert.Equal(branch.BaseId, (await s.KeepAsBranchAsync(v)).BaseId);
+        Assert.Equal(2, s.ListVolumes().Count);
+    }
 }
