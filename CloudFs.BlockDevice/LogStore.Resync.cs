@@ -232,7 +232,15 @@ public sealed partial class LogStore
     /// older copy held here). A bad piece is refused with <see cref="ResyncRefusedException"/>: the transfer is abandoned
     /// and the volume, if held, stays as it was. A volume held here at or beyond the transfer's lsn is refused too.
     /// </summary>
-    public async Task<ResyncProgress> ApplyResyncAsync(ReadOnlyMemory<byte> piece, CancellationToken ct = default)
+    public Task<ResyncProgress> ApplyResyncAsync(ReadOnlyMemory<byte> piece, CancellationToken ct = default) =>
+        ApplyResyncAsync(piece, replaceAhead: false, ct);
+
+    /// <summary>
+    /// <see cref="ApplyResyncAsync(ReadOnlyMemory{byte}, CancellationToken)"/>; with <paramref name="replaceAhead"/> a
+    /// copy held here at or beyond the transfer's lsn is replaced too (its holder kept it as a branch first: it is on
+    /// another chain than the primary's).
+    /// </summary>
+    public async Task<ResyncProgress> ApplyResyncAsync(ReadOnlyMemory<byte> piece, bool replaceAhead, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         var pending = new List<Task<AppendResult>>();
@@ -252,7 +260,7 @@ public sealed partial class LogStore
                     throw Refuse(st, $"resync entry {entries}: {h.BlockCount} blocks do not fit this log's segments (at most {MaxBlocksPerEntry}); ask for smaller entries");
                 var entry = rest[..h.TotalBytes];
                 if (EntryCodec.Verify(entry, out _) is { } bad) throw Refuse(st, $"resync entry {entries} (block {h.FirstBlock}): {bad}");
-                st = StagingFor(h, st);
+                st = StagingFor(h, st, replaceAhead);
                 if (h.Kind == EntryKind.ResyncData)
                 {
                     st.Count(h.FirstBlock, h.BlockCount, h.StoredCount, h.Digest);
@@ -302,7 +310,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>The staging of the entry's transfer, begun at its first entry; the entry must name the same volume and lsn.</summary>
-    private StagedResync StagingFor(EntryHeader h, StagedResync? current)
+    private StagedResync StagingFor(EntryHeader h, StagedResync? current, bool replaceAhead)
     {
         var transfer = h.Parent;
         lock (_resyncLock)
@@ -315,7 +323,7 @@ public sealed partial class LogStore
             }
             if (current is not null)
                 throw Refuse(current, $"resync transfer {current.Transfer}: an entry of another transfer {transfer} is mixed in");
-            if (_volumes.TryGetValue(h.Volume, out var held) && held.Committed)
+            if (!replaceAhead && _volumes.TryGetValue(h.Volume, out var held) && held.Committed)
                 lock (held.IndexLock)
                     if (held.Lsn >= h.Lsn)
                         throw new ResyncRefusedException($"volume {h.Volume} is held here at lsn {held.Lsn}, not behind the resync's lsn {h.Lsn}");

@@ -9,9 +9,11 @@ using CloudFs.BlockDevice;
 namespace CloudFs.Actors.Replication;
 
 /// <summary>The primary no longer holds the lsn this replica must chain on from: only a full resync can help.</summary>
-public sealed class ResyncNeededException(long lsn)
-    : CloudFsException($"the primary no longer holds lsn {lsn} (compacted away); this replica needs a full resync")
+public sealed class ResyncNeededException(long lsn, string message) : CloudFsException(message)
 {
+    public ResyncNeededException(long lsn)
+        : this(lsn, $"the primary no longer holds lsn {lsn} (compacted away); this replica needs a full resync") { }
+
     public long Lsn { get; } = lsn;
 }
 
@@ -30,12 +32,16 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
         return answer.Version is null && after + 1 <= answer.HeadLsn;
     }
 
-    /// <summary>Fetches and installs the volume whole; returns the lsn it was installed at (pulling goes on after it).</summary>
-    public async Task<long> RunAsync(ActorSelection agent, CancellationToken ct)
+    /// <summary>
+    /// Fetches and installs the volume whole; returns the lsn it was installed at (pulling goes on after it). With
+    /// <paramref name="replaceAhead"/> (the copy held here was kept as a branch) a copy at or beyond the primary's head
+    /// is replaced too.
+    /// </summary>
+    public async Task<long> RunAsync(ActorSelection agent, bool replaceAhead, CancellationToken ct)
     {
         // A copy at or beyond the primary's head cannot be replaced by one as of that head (the resync is refused), and
         // over compacted history its chain cannot be compared either: say so instead of fetching for nothing.
-        if (store.GetVolume(volume) is { } local)
+        if (!replaceAhead && store.GetVolume(volume) is { } local)
         {
             var head = (await agent.Ask<VersionAnswer>(new GetVersionAt(volume.ToString(), 0), settings.AskTimeout, ct).ConfigureAwait(false)).HeadLsn;
             if (local.Lsn >= head)
@@ -57,7 +63,7 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
                 if (transfer.IsZero)
                     log.Info("replica of volume {0}: the primary compacted the history this replica needs; full resync as of lsn {1}", volume, piece.Lsn);
                 transfer = piece.Transfer;
-                var progress = await store.ApplyResyncAsync(piece.Data, ct).ConfigureAwait(false);
+                var progress = await store.ApplyResyncAsync(piece.Data, replaceAhead, ct).ConfigureAwait(false);
                 bytes += piece.Data.Length;
                 pieces++;
                 if (piece.Complete)

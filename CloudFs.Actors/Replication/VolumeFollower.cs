@@ -309,17 +309,20 @@ public sealed class VolumeFollower : ReceiveActor
         // A copy of unknown standing (the primary compacted the history needed to compare the chains) may hold a
         // suffix the primary never had (an async write acknowledged by an old primary): unless the primary holds this
         // head, the copy is kept as a branch before the resync replaces it, never dropped.
+        var kept = false;
         if (after < 0 && _store.GetVolume(_volume) is { } local && local.Lsn > 0)
         {
             var held = await agent.Ask<VersionHeld>(new HoldsVersion(_volume.ToString(), local.Lsn, local.CurrentVersion.ToString()), _settings.AskTimeout, ct).ConfigureAwait(false);
             if (!held.Held)
             {
                 var branch = await _store.KeepAsBranchAsync(_volume, ct).ConfigureAwait(false);
-                _log.Warning("volume {0}: this host's copy at lsn {1} is not known to be on the primary's chain, whose history to compare is compacted away; it is kept as branch {2} before a full resync",
+                _log.Warning("volume {0}: this host's copy at lsn {1} is not known to be on the primary's chain, and the history to compare them is compacted away; it is kept as branch {2} before a full resync",
                     _volume, local.Lsn, branch.BaseId);
+                kept = true;
             }
         }
-        var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, ct).ConfigureAwait(false);
+        // A copy kept as a branch is replaced even when it is ahead of the primary's head.
+        var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, kept, ct).ConfigureAwait(false);
         // Acknowledged at once: the primary's stream floor may rise to the installed lsn.
         Held(lsn, lsn);
         return lsn;
@@ -339,7 +342,13 @@ public sealed class VolumeFollower : ReceiveActor
             var mid = lo + (hi - lo) / 2;
             if (await SameAtAsync(agent, mid, ct).ConfigureAwait(false)) lo = mid; else hi = mid;
         }
-        var branch = await _store.SplitForkAsync(_volume, lo, ct).ConfigureAwait(false);
+        VolumeInfo branch;
+        try { branch = await _store.SplitForkAsync(_volume, lo, ct).ConfigureAwait(false); }
+        catch (VersionCompactedException e)
+        {
+            // This host's own history up to lo is compacted: the suffix cannot be split off at lo, only kept whole.
+            throw new ResyncNeededException(lo, $"this host's entries after lsn {lo} are not on the primary's chain, and its own history up to there is compacted away ({e.Message}), so they cannot be split off; the copy needs a full resync");
+        }
         _log.Warning("volume {0}: this host's entries {1}..{2} are not on the primary's chain; they are kept as branch {3}",
             _volume, lo + 1, lsn, branch.BaseId);
         return lo;
@@ -348,7 +357,15 @@ public sealed class VolumeFollower : ReceiveActor
     private async Task<bool> SameAtAsync(ActorSelection agent, long lsn, CancellationToken ct)
     {
         var answer = await agent.Ask<VersionAnswer>(new GetVersionAt(_volume.ToString(), lsn), _settings.AskTimeout, ct).ConfigureAwait(false);
-        if (answer.Version is not null) return answer.Version == _store.VersionAt(_volume, lsn).ToString();
+        if (answer.Version is not null)
+        {
+            try { return answer.Version == _store.VersionAt(_volume, lsn).ToString(); }
+            catch (VersionCompactedException e)
+            {
+                // Below this host's head (its head's version is always known): its own history there is compacted.
+                throw new ResyncNeededException(lsn, $"this host's copy is not on the primary's chain at its head, and its own history at lsn {lsn} is compacted away ({e.Message}), so the chains cannot be compared there; the copy needs a full resync");
+            }
+        }
         // Beyond the primary's head: this host's entry there is not on its chain. At or below it: compacted away,
         // which says nothing about a fork; never split on that.
         if (lsn > answer.HeadLsn) return false;

@@ -69,8 +69,15 @@ public sealed class ResyncClusterTests
         await AssertBytes(volume, now, model);
     }
 
-    [Fact]
-    public async Task A_returning_primary_whose_suffix_cannot_be_compared_keeps_it_as_a_branch_before_the_full_resync()
+    /// <param name="compacted">Whose history is compacted: the replicas' (the new primary cannot answer for the
+    /// lsns the chains would be compared at) or the old primary's own (its suffix cannot be split off).</param>
+    /// <param name="suffix">Writes only the old primary holds.</param>
+    /// <param name="ahead">Whether the old primary's copy ends beyond the new primary's head when it returns.</param>
+    [Theory]
+    [InlineData("replicas", 3, false)]
+    [InlineData("replicas", 12, true)]
+    [InlineData("old primary", 3, false)]
+    public async Task A_returning_primary_whose_suffix_cannot_be_compared_keeps_it_as_a_branch_before_the_full_resync(string compacted, int suffix, bool ahead)
     {
         // Four hosts (the fourth keeps the cluster up while the volume's three are down), no replacement of absent
         // replicas during the test, compaction only when asked.
@@ -87,14 +94,18 @@ public sealed class ResyncClusterTests
             for (var off = 0; off < 2 << 20; off += 256 << 10)
                 await cluster[p].Gateway.WriteAsync(volume, off, Random(256 << 10, round * 100 + off / 4096), fua: round == 2 && off == (2 << 20) - (256 << 10));
         await HeadsAgree(volume, new[] { p, r1, r2 }.Select(i => new CloudFsNodeRef(cluster[i])), cluster[p].Store.GetVolume(volume)!.Lsn);
-        // The replicas compact the shared history away (a replica keeps nothing back for others).
-        foreach (var r in new[] { r1, r2 })
-            Assert.True((await cluster[r].Store.CompactAsync()).SegmentsCompacted > 0, "a replica compacted nothing");
+        // The shared history is compacted away (a replica keeps nothing back for others; the primary, nothing that
+        // every replica holds durably).
+        foreach (var r in compacted == "replicas" ? new[] { r1, r2 } : new[] { p })
+        {
+            var store = cluster[r].Store;
+            await Eventually.Value(async () => (await store.CompactAsync()).SegmentsCompacted > 0 ? "compacted" : null, Timeout, $"host {store.HostId} compacted");
+        }
 
         // Both replicas go down, and the primary acknowledges async writes alone: a suffix only it holds.
         await cluster.CrashAsync(r1);
         await cluster.CrashAsync(r2);
-        for (var i = 0; i < 3; i++) await cluster[p].Gateway.WriteAsync(volume, (4 << 20) + i * 4096L, Random(4096, 500 + i), fua: i == 2);
+        for (var i = 0; i < suffix; i++) await cluster[p].Gateway.WriteAsync(volume, (4 << 20) + i * 4096L, Random(4096, 500 + i), fua: i == suffix - 1);
         var suffixHead = cluster[p].Store.GetVolume(volume)!;
         var suffixCopy = new byte[VolumeSize];
         await cluster[p].Store.ReadAsync(volume, 0, suffixCopy);
@@ -107,14 +118,17 @@ public sealed class ResyncClusterTests
         await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 6 << 20, Random(4096, 900), fua: true); return "written"; },
             TimeSpan.FromSeconds(60), "a write through a returned replica after the failover");
         var newPrimary = new[] { r1, r2 }.Select(i => cluster[i]).Single(n => n.Store.IsWritable(volume));
-        for (var i = 0; newPrimary.Store.GetVolume(volume)!.Lsn <= suffixHead.Lsn + 1; i++)
+        for (var i = 0; !ahead && newPrimary.Store.GetVolume(volume)!.Lsn <= suffixHead.Lsn + 1; i++)
             await survivor.Gateway.WriteAsync(volume, (6 << 20) + i * 4096L, Random(4096, 901 + i), fua: true);
         var newHead = newPrimary.Store.GetVolume(volume)!.Lsn;
+        Assert.Equal(ahead, suffixHead.Lsn >= newHead);
 
         // The old primary returns. The new primary compacted the history the chains would be compared over, so nobody
         // can tell where they part: the old copy is kept whole as a branch, then replaced by a full resync.
         await cluster.RestartAsync(p);
-        await HeadsAgree(volume, new[] { p, r1, r2 }.Select(i => new CloudFsNodeRef(cluster[i])), newHead);
+        var holders = new[] { p, r1, r2 }.Select(i => new CloudFsNodeRef(cluster[i])).ToArray();
+        await Eventually.Until(() => holders.All(h => h.Node.Store.GetVolume(volume)?.CurrentVersion == newPrimary.Store.GetVolume(volume)!.CurrentVersion),
+            Timeout, "every replica at the new primary's version");
         Assert.False(cluster[p].Store.IsWritable(volume));
         Assert.Throws<VersionCompactedException>(() => cluster[p].Store.VersionAt(volume, 1));   // installed by a resync
         var branch = Assert.Single(cluster[p].Store.ListVolumes(), v => v.BranchedFrom == suffixHead.CurrentVersion);
