@@ -225,7 +225,7 @@ public sealed class HostAgent : ReceiveActor
         if (_fenced.Contains(volume) || (!force && _store.IsWritable(volume))) return;
         var name = volume.ToString();
         if (!Context.Child(name).IsNobody()) return;
-        Context.Watch(Context.ActorOf(VolumeFollower.Props(volume, _store, _placement, _volumes, _settings), name));
+        Context.Watch(Context.ActorOf(VolumeFollower.Props(volume, _store, _placement, _settings), name));
     }
 
     private async Task StopFollowerAsync(Id160 volume)

@@ -33,7 +33,6 @@ public sealed class VolumeFollower : ReceiveActor
     private readonly Id160 _volume;
     private readonly LogStore _store;
     private readonly IActorRef _placement;
-    private readonly IActorRef _volumes;
     private readonly FollowerSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly CancellationTokenSource _cts = new();
@@ -48,15 +47,14 @@ public sealed class VolumeFollower : ReceiveActor
     private readonly Channel<bool> _ackDue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
         { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
-    public static Props Props(Id160 volume, LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings) =>
-        Akka.Actor.Props.Create(() => new VolumeFollower(volume, store, placement, volumes, settings));
+    public static Props Props(Id160 volume, LogStore store, IActorRef placement, FollowerSettings settings) =>
+        Akka.Actor.Props.Create(() => new VolumeFollower(volume, store, placement, settings));
 
-    public VolumeFollower(Id160 volume, LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings)
+    public VolumeFollower(Id160 volume, LogStore store, IActorRef placement, FollowerSettings settings)
     {
         _volume = volume;
         _store = store;
         _placement = placement;
-        _volumes = volumes;
         _settings = settings;
         Receive<Stop>(_ =>
         {
