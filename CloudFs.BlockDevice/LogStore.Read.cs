@@ -11,6 +11,7 @@ namespace CloudFs.BlockDevice;
 public sealed partial class LogStore
 {
     private const int ReadChunk = 1 << 20;
+    private const int SmallReadChunk = 64 << 10;
     private const int Page = AlignedBuffer.Alignment;
 
     [ThreadStatic] private static List<Extent>? t_extents;
@@ -31,6 +32,9 @@ public sealed partial class LogStore
     private void ExitRead(long slot) => Interlocked.Decrement(ref _readers[slot]);
 
     /// <summary>Tests only: readers counted now, and how many times compaction waited for earlier readers.</summary>
+    /// <summary>Read buffers allocated so far, small and large (tests).</summary>
+    internal (long Small, long Large) ReadBuffersCreated => _readPool.Created;
+
     internal long ReadersInFlight => Interlocked.Read(ref _readers[0]) + Interlocked.Read(ref _readers[1]);
     internal long ReadEpoch => Interlocked.Read(ref _readEpoch);
 
@@ -101,7 +105,7 @@ public sealed partial class LogStore
         var meta = GetEntryMeta(vol, e);
         int stored = BinaryPrimitives.ReadUInt16LittleEndian(meta.AsSpan(EntryHeader.OffStoredCount));
         var dataStart = e.EntryBlock + 1 + EntryHeader.TableSectorsFor(stored);
-        var buffer = _readPool.Rent();
+        var buffer = _readPool.Rent((int)Math.Min(e.Count, ReadChunk / BlockSize) * BlockSize + 2 * Page);
         try
         {
             for (var done = 0; done < e.Count;)
@@ -146,13 +150,13 @@ public sealed partial class LogStore
     /// <summary>Reads and checks (parse + header CRC) the header and CRC-table sectors of the entry at <paramref name="entryBlock"/>.</summary>
     private EntryHeader ReadEntryMeta(long entryBlock, byte[] meta, Id160 volume)
     {
-        var buffer = _readPool.Rent();
+        var maxMeta = EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks));
+        var buffer = _readPool.Rent(maxMeta + 2 * Page);
         try
         {
             var byteOff = entryBlock * BlockSize;
             var aligned = byteOff & ~(long)(Page - 1);
             var lead = (int)(byteOff - aligned);
-            var maxMeta = EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks));
             var total = (int)Math.Min((lead + maxMeta + Page - 1) & ~(Page - 1), _device.Size - aligned);
             _device.Read(buffer.Span[..total], aligned);
             var s = buffer.Span[lead..total];

@@ -23,7 +23,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     private readonly SegmentTable _segments;
     private readonly KeyFile _keys;
     private readonly ConcurrentDictionary<Id160, VolumeState> _volumes = new();
-    private readonly AlignedBufferPool _readPool = new(ReadChunk + 2 * AlignedBuffer.Alignment, 16);
+    private readonly ReadBufferPool _readPool = new(SmallReadChunk + 2 * AlignedBuffer.Alignment, 64, ReadChunk + 2 * AlignedBuffer.Alignment, 16);
     private readonly EntryMetaCache _metaCache = new(64L << 20);
     private GroupCommitAppender _appender = null!;
     private int _disposed;

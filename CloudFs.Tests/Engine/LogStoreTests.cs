@@ -50,6 +50,30 @@ public sealed class LogStoreTests
     }
 
     [Fact]
+    public async Task Small_reads_take_small_buffers_and_only_large_runs_take_a_1_MiB_one()
+    {
+        // A 1 MiB buffer for every 4 KiB read, with dozens in flight, grew a node's resident memory past 1 GiB
+        // under random reads (BENCHMARKS.md, fio over NBD).
+        using var t = new TempLog();
+        Id160 v;
+        await using (var w = t.Open(size: 32 << 20))
+        {
+            v = (await w.CreateVolumeAsync(8 << 20, VolumeMode.Async, [])).BaseId;
+            for (var i = 0; i < 128; i++) await w.WriteAsync(v, i * 16384L, TempLog.Pattern(4096, i));
+            await w.WriteAsync(v, 4 << 20, TempLog.Pattern(1 << 20, 999));
+        }
+        // Reopened: no entry header is cached, so every read also reads its entry's header.
+        await using var s = t.Open(size: 32 << 20);
+        await Task.WhenAll(Enumerable.Range(0, 128).Select(i => Task.Run(async () =>
+            Assert.Equal(TempLog.Pattern(4096, i), await Read(s, v, i * 16384L, 4096)))));
+        var (small, large) = s.ReadBuffersCreated;
+        Assert.Equal(0, large);
+        Assert.InRange(small, 1, 128);
+        Assert.Equal(TempLog.Pattern(1 << 20, 999), await Read(s, v, 4 << 20, 1 << 20));
+        Assert.True(s.ReadBuffersCreated.Large >= 1, "a 1 MiB run was read without a large buffer");
+    }
+
+    [Fact]
     public async Task Reopen_after_a_clean_close_starts_from_the_checkpoint()
     {
         using var t = new TempLog();
