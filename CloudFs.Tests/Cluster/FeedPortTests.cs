@@ -7,6 +7,7 @@ using Akka.Actor;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
+using CloudFs.Tests.Engine;
 
 namespace CloudFs.Tests.Cluster;
 
@@ -53,13 +54,6 @@ public sealed class FeedPortTests
         catch (IOException) { return true; }   // reset
     }
 
-    private static byte[] Random4k()
-    {
-        var b = new byte[4096];
-        Random.Shared.NextBytes(b);
-        return b;
-    }
-
     /// <summary>Reads chunk frames (skipping keepalives) until one ends at <paramref name="lsn"/>; fails on any other frame.</summary>
     private static async Task<long> ReadChunksUntilAsync(Stream feed, long lsn)
     {
@@ -83,7 +77,7 @@ public sealed class FeedPortTests
         var volume = await CreateAsync(cluster, 2);
         var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
         var replica = cluster.Live.Single(n => n != primary);
-        for (var i = 0; i < 3; i++) await primary.Gateway.WriteAsync(volume, i * 4096L, Random4k(), fua: false);
+        for (var i = 0; i < 3; i++) await primary.Gateway.WriteAsync(volume, i * 4096L, TempLog.Pattern(4096, i + 1), fua: false);
         // The real replica is gone: a sync write (a majority of two is both) now completes only when this connection,
         // speaking for the replica's host, acknowledges it.
         await cluster.CrashAsync(cluster.IndexOf(replica.HostId.ToString()));
@@ -93,7 +87,7 @@ public sealed class FeedPortTests
         Assert.True(await ReadChunksUntilAsync(feed, head) > 3 * 4096, "the creation entry and three 4 KiB writes");
 
         var ack = new byte[FeedWire.AckSize];
-        var write = primary.Gateway.WriteAsync(volume, 0, Random4k(), fua: false).AsTask();
+        var write = primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 10), fua: false).AsTask();
         await ReadChunksUntilAsync(feed, head + 1);
         Assert.False(write.IsCompleted, "a sync write completed with no replica holding it");
         FeedWire.EncodeLsnPair(ack, FeedWire.Ack, head + 1, head);
@@ -101,7 +95,7 @@ public sealed class FeedPortTests
         await write.WaitAsync(Timeout);
 
         // A FUA write waits for a durable majority: the primary asks the replica to flush, on the same connection.
-        var fua = primary.Gateway.WriteAsync(volume, 4096, Random4k(), fua: true).AsTask();
+        var fua = primary.Gateway.WriteAsync(volume, 4096, TempLog.Pattern(4096, 11), fua: true).AsTask();
         await ReadChunksUntilAsync(feed, head + 2);
         FeedWire.EncodeLsnPair(ack, FeedWire.Ack, head + 2, head);
         await feed.WriteAsync(ack);

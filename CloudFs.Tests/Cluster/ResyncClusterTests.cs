@@ -3,6 +3,7 @@
 using Akka.Actor;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
+using CloudFs.Tests.Engine;
 
 namespace CloudFs.Tests.Cluster;
 
@@ -92,7 +93,7 @@ public sealed class ResyncClusterTests
         var (p, r1, r2) = (cluster.IndexOf(created.Hosts[0].HostId), cluster.IndexOf(created.Hosts[1].HostId), cluster.IndexOf(created.Hosts[2].HostId));
         for (var round = 0; round < 3; round++)
             for (var off = 0; off < 2 << 20; off += 256 << 10)
-                await cluster[p].Gateway.WriteAsync(volume, off, Random(256 << 10, round * 100 + off / 4096), fua: round == 2 && off == (2 << 20) - (256 << 10));
+                await cluster[p].Gateway.WriteAsync(volume, off, TempLog.Pattern(256 << 10, round * 100 + off / 4096), fua: round == 2 && off == (2 << 20) - (256 << 10));
         await HeadsAgree(volume, new[] { p, r1, r2 }.Select(i => new CloudFsNodeRef(cluster[i])), cluster[p].Store.GetVolume(volume)!.Lsn);
         // The shared history is compacted away (a replica keeps nothing back for others; the primary, nothing that
         // every replica holds durably).
@@ -105,7 +106,7 @@ public sealed class ResyncClusterTests
         // Both replicas go down, and the primary acknowledges async writes alone: a suffix only it holds.
         await cluster.CrashAsync(r1);
         await cluster.CrashAsync(r2);
-        for (var i = 0; i < suffix; i++) await cluster[p].Gateway.WriteAsync(volume, (4 << 20) + i * 4096L, Random(4096, 500 + i), fua: i == suffix - 1);
+        for (var i = 0; i < suffix; i++) await cluster[p].Gateway.WriteAsync(volume, (4 << 20) + i * 4096L, TempLog.Pattern(4096, 500 + i), fua: i == suffix - 1);
         var suffixHead = cluster[p].Store.GetVolume(volume)!;
         var suffixCopy = new byte[VolumeSize];
         await cluster[p].Store.ReadAsync(volume, 0, suffixCopy);
@@ -115,11 +116,11 @@ public sealed class ResyncClusterTests
         await cluster.RestartAsync(r1);
         await cluster.RestartAsync(r2);
         var survivor = cluster[r1];
-        await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 6 << 20, Random(4096, 900), fua: true); return "written"; },
+        await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 6 << 20, TempLog.Pattern(4096, 900), fua: true); return "written"; },
             TimeSpan.FromSeconds(60), "a write through a returned replica after the failover");
         var newPrimary = new[] { r1, r2 }.Select(i => cluster[i]).Single(n => n.Store.IsWritable(volume));
         for (var i = 0; !ahead && newPrimary.Store.GetVolume(volume)!.Lsn <= suffixHead.Lsn + 1; i++)
-            await survivor.Gateway.WriteAsync(volume, (6 << 20) + i * 4096L, Random(4096, 901 + i), fua: true);
+            await survivor.Gateway.WriteAsync(volume, (6 << 20) + i * 4096L, TempLog.Pattern(4096, 901 + i), fua: true);
         var newHead = newPrimary.Store.GetVolume(volume)!.Lsn;
         Assert.Equal(ahead, suffixHead.Lsn >= newHead);
 
@@ -135,13 +136,6 @@ public sealed class ResyncClusterTests
         var back = new byte[VolumeSize];
         await cluster[p].Store.ReadAsync(branch.BaseId, 0, back);
         Assert.True(suffixCopy.AsSpan().SequenceEqual(back), "the branch does not read as the old primary's copy did");
-    }
-
-    private static byte[] Random(int length, int seed)
-    {
-        var b = new byte[length];
-        new Random(seed).NextBytes(b);
-        return b;
     }
 
     private static Task HeadsAgree(Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>
