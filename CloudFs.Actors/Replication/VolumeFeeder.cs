@@ -29,6 +29,8 @@ internal sealed class VolumeFeeder : ReceiveActor
     private readonly CancellationTokenSource _cts = new();
     // Chunks (the loop) and flush requests (the actor) share the connection: one frame at a time.
     private readonly SemaphoreSlim _sending = new(1, 1);
+    // One per feed, armed for the idle limit around each send (under _sending): no token source per frame.
+    private readonly CancellationTokenSource _stuck;
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public static Props Props(LogStore store, ServeFeed feed, IActorRef volumes, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters) =>
@@ -44,6 +46,7 @@ internal sealed class VolumeFeeder : ReceiveActor
         _keepAlive = keepAlive;
         _idleLimit = idleLimit;
         _counters = counters;
+        _stuck = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
         Receive<WantDurable>(w => _ = SendFlushAsync(w.Lsn));
         Receive<LoopEnded>(e =>
         {
@@ -158,16 +161,17 @@ internal sealed class VolumeFeeder : ReceiveActor
         await _sending.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            using var stuck = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            stuck.CancelAfter(_idleLimit);
+            // ct is the feed's own token (_cts), which _stuck is linked to.
+            _stuck.CancelAfter(_idleLimit);
             try
             {
-                await _stream.WriteAsync(frame, stuck.Token).ConfigureAwait(false);
+                await _stream.WriteAsync(frame, _stuck.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new CloudFsException($"the replica took nothing in for {_idleLimit.TotalSeconds:0} s");
             }
+            _stuck.CancelAfter(Timeout.InfiniteTimeSpan);
         }
         finally
         {
