@@ -18,6 +18,9 @@ public sealed partial class LogStore
         lock (v.IndexLock)
         {
             IndexEntry(v.Index, meta, h, entryBlock);
+            // A write over a damaged range makes it whole again (the blocks it covers are new).
+            if (v.Damage.Count > 0 && h.Kind is EntryKind.Data or EntryKind.Zero)
+                v.Damage.Clear(h.FirstBlock * BlockSize, h.CoveredBlocks(meta) * BlockSize);
             v.Lsns.Add(entryBlock, h.Version);
             v.Lsn = h.Lsn;
             v.Version = h.Version;

@@ -61,8 +61,21 @@ public sealed partial class LogStore
         var first = offset / BlockSize;
         // A reader from the lookup on: the places it finds are not freed and reused before its reads are done.
         var slot = EnterRead();
-        try { lock (vol.IndexLock) vol.Index.Lookup(first, destination.Length / BlockSize, extents); }
+        DamagedRange? damaged;
+        try
+        {
+            lock (vol.IndexLock)
+            {
+                damaged = vol.Damage.Count == 0 ? null : vol.Damage.FirstOverlap(offset, destination.Length);
+                if (damaged is null) vol.Index.Lookup(first, destination.Length / BlockSize, extents);
+            }
+        }
         catch { ExitRead(slot); throw; }
+        if (damaged is { } d)
+        {
+            ExitRead(slot);
+            throw new DataCorruptionException(volume, d.Offset, d.Length, d.Reason);
+        }
         var stored = false;
         foreach (var e in extents) stored |= !e.IsZero;
         if (!stored)

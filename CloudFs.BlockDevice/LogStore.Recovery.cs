@@ -34,6 +34,7 @@ public sealed partial class LogStore
                     ViewNumber = v.ViewNumber,
                     View = v.View ?? v.BaseId,
                 };
+                foreach (var d in v.Damage) state.Damage.Add(d.Offset, d.Length, d.Reason);
                 state.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
                 _volumes[v.BaseId] = state;
             }

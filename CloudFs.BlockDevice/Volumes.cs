@@ -25,6 +25,17 @@ public sealed record VolumeInfo(
 
     /// <summary>Public version of the entry that began the current view: the base id, or the newest view-change entry's.</summary>
     public Id160 View { get; init; }
+
+    /// <summary>The ranges this host cannot serve (failed checksums, entries lost to corruption); empty when whole.</summary>
+    public IReadOnlyList<DamagedRange> Damage { get; init; } = [];
+
+    public bool IsDamaged => Damage.Count > 0;
+}
+
+/// <summary>A byte range of a volume that this host cannot serve, and why (which log position, which lsns).</summary>
+public readonly record struct DamagedRange(long Offset, long Length, string Reason)
+{
+    public long End => Offset + Length;
 }
 
 /// <summary>The head after an append: the new entry's lsn and public version id.</summary>

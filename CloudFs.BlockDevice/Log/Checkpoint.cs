@@ -15,6 +15,8 @@ internal sealed record VolumeCheckpoint(
     /// <summary>The committed view (0 and the base id before any view change); kept in the payload's view section.</summary>
     public long ViewNumber { get; init; }
     public Id160? View { get; init; }
+    /// <summary>The ranges this host cannot serve; kept in the payload's damage section.</summary>
+    public DamagedRange[] Damage { get; init; } = [];
 }
 
 internal sealed record CheckpointData(ulong Generation, WriterPosition Position, SegmentState[] States, ulong[] Seqs, List<VolumeCheckpoint> Volumes);
@@ -60,6 +62,20 @@ internal static class Checkpoint
         // The view section follows every volume, so a checkpoint written before it existed still reads (no views).
         I32(w, c.Volumes.Count);
         foreach (var v in c.Volumes) { Id(w, v.BaseId); I64(w, v.ViewNumber); Id(w, v.View ?? v.BaseId); }
+        // The damage section, last for the same reason: older payloads read as no damage.
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes)
+        {
+            Id(w, v.BaseId);
+            I32(w, v.Damage.Length);
+            foreach (var d in v.Damage)
+            {
+                I64(w, d.Offset); I64(w, d.Length);
+                var reason = System.Text.Encoding.UTF8.GetBytes(d.Reason);
+                I32(w, reason.Length);
+                w.Write(reason);
+            }
+        }
         var all = w.WrittenMemory.Span;
         var payload = all[HeaderSize..];
         var h = MemoryMarshal.AsMemory(w.WrittenMemory).Span[..HeaderSize];
@@ -132,6 +148,25 @@ internal static class Checkpoint
                 var id = r.Id(); var number = r.I64(); var view = r.Id();
                 if (id != vols[k].BaseId || number < 0) throw new FormatException("the checkpoint's view section is inconsistent");
                 vols[k] = vols[k] with { ViewNumber = number, View = view };
+            }
+        }
+        if (r.Remaining > 0)
+        {
+            var damaged = r.I32();
+            if (damaged != vols.Count) throw new FormatException("the checkpoint's damage section does not match its volumes");
+            for (var k = 0; k < damaged; k++)
+            {
+                if (r.Id() != vols[k].BaseId) throw new FormatException("the checkpoint's damage section is inconsistent");
+                var count = r.I32();
+                if (count < 0 || count > r.Remaining / 20) throw new FormatException("the checkpoint's damage section has a bad range count");
+                var ranges = new DamagedRange[count];
+                for (var i = 0; i < count; i++)
+                {
+                    var offset = r.I64(); var length = r.I64(); var len = r.I32();
+                    if (offset < 0 || length <= 0 || len < 0) throw new FormatException("the checkpoint's damage section has a bad range");
+                    ranges[i] = new DamagedRange(offset, length, System.Text.Encoding.UTF8.GetString(r.Bytes(len)));
+                }
+                vols[k] = vols[k] with { Damage = ranges };
             }
         }
         return new CheckpointData(generation, pos, states, seqs, vols);

@@ -37,6 +37,8 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public long Lsn;
     public Id160 Version, HeadParent, HeadDigest;
     public long OldestStreamableLsn = 1;
+    /// <summary>What this host cannot serve of the volume (under IndexLock); reads that touch it fail.</summary>
+    public DamageMap Damage { get; set; } = new();
     /// <summary>The last entries in stream form, once a replica or a live stream follows the volume (null until then).</summary>
     public Log.RecentEntries? Recent;
     /// <summary>Raised when an entry of the volume is placed in the log or applied (replicas' feeders wait on it).</summary>
@@ -62,5 +64,6 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     {
         ViewNumber = ViewNumber,
         View = View,
+        Damage = Damage.Count == 0 ? [] : Damage.Snapshot(),
     };
 }
