@@ -8,9 +8,14 @@ using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
 
-public sealed partial class LogStore
+public sealed partial class LogStore : IReplaySink
 {
     private ulong _checkpointGeneration;
+    // Roll-forward only: spans of durable log skipped so far, and how many had been skipped when each volume's head
+    // was applied (a volume may jump lsns only over a span skipped after its head).
+    private int _replaySkips;
+    private SkippedSpan _lastSkip;
+    private readonly Dictionary<Id160, int> _headSkips = new();
 
     /// <summary>How the last open went (tests and benchmarks read it).</summary>
     internal (bool FromCheckpoint, ulong Generation, long EntriesReplayed, string StopReason) LastRecovery { get; private set; }
@@ -40,14 +45,88 @@ public sealed partial class LogStore
             }
             start = cp.Position;
         }
-        var recovery = new Recovery(_device, _layout, _segments, _options.Log);
-        var (pos, needHeader) = recovery.RollForward(start, ReplayEntry);
+        var recovery = new Recovery(_device, _layout, _segments, _options.Log, ReportError);
+        var (pos, needHeader) = recovery.RollForward(start, this);
+        _headSkips.Clear();
         DropUncommittedResyncs();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
         SettleKeys();
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
-        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, _options.Log);
+        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log);
+        var damaged = _volumes.Values.Where(v => v.Damage.Count > 0).ToList();
+        foreach (var v in damaged)
+            ReportError($"volume {v.BaseId} is damaged on this host: {v.Damage.Count} range(s) read as EIO until written again or repaired, "
+                                 + $"first {v.Damage.Snapshot()[0].Offset}+{v.Damage.Snapshot()[0].Length}: {v.Damage.Snapshot()[0].Reason}");
         _lastCheckpoint = DateTime.UtcNow;
+    }
+
+    /// <summary>One line about something an operator must act on (damage, a failed device).</summary>
+    private void ReportError(string message) => (_options.LogError ?? _options.Log)?.Invoke(message);
+
+    string? IReplaySink.Accept(in ReplayedEntry e)
+    {
+        var refused = ReplayEntry(e.Bytes, e.Header, e.DeviceOffset);
+        if (refused is null && e.BadBlocks is { Length: > 0 } bad) MarkBadBlocks(e.Bytes.Span, e.Header, e.DeviceOffset / BlockSize, bad);
+        return refused;
+    }
+
+    void IReplaySink.Skipped(in SkippedSpan span)
+    {
+        _replaySkips++;
+        _lastSkip = span;
+    }
+
+    /// <summary>
+    /// Stored blocks of a replayed entry that fail their checksums: each one the volume's index still maps there becomes
+    /// damage (EIO until written again or repaired), with one log line per block.
+    /// </summary>
+    private void MarkBadBlocks(ReadOnlySpan<byte> entry, EntryHeader h, long entryBlock, int[] bad)
+    {
+        if (h.Kind is not (EntryKind.Data or EntryKind.Relocation) || !_volumes.TryGetValue(h.Volume, out var v)) return;
+        var dataStart = entryBlock + h.MetaSectors;
+        var k = 0;
+        var hits = new List<Index.Extent>(1);
+        for (var i = 0; i < h.BlockCount; i++)
+        {
+            if (!EntryHeader.IsStored(entry, i)) continue;
+            if (Array.IndexOf(bad, k) >= 0)
+            {
+                var logical = h.FirstBlock + i;
+                var logBlock = dataStart + k;
+                lock (v.IndexLock)
+                {
+                    hits.Clear();
+                    v.Index.Lookup(logical, 1, hits);
+                    if (hits.Count == 1 && hits[0].LogBlock == logBlock)
+                    {
+                        var reason = $"the block stored at log block {logBlock} (entry lsn {h.Lsn} at log block {entryBlock}) fails its checksum";
+                        v.Damage.Add(logical * BlockSize, BlockSize, reason);
+                        ReportError($"recovery: volume {v.BaseId} bytes {logical * BlockSize}..{logical * BlockSize + BlockSize - 1}: {reason}; it reads as EIO until written again or repaired");
+                    }
+                }
+            }
+            k++;
+        }
+    }
+
+    /// <summary>
+    /// The entries of <paramref name="v"/> between its head and <paramref name="h"/> were in a span recovery skipped:
+    /// their lsns are kept (not streamable, like compacted history; the last one's version is known from h's parent) and
+    /// the whole volume is damaged until written again or repaired, since what they wrote is unknown.
+    /// </summary>
+    private void BridgeLostEntries(VolumeState v, EntryHeader h)
+    {
+        var first = v.Lsn + 1;
+        var last = h.Lsn - 1;
+        var at = _layout.SegmentOffset(_lastSkip.Segment) + _lastSkip.FromOffset;
+        var reason = $"entries lsn {first}..{last} were lost to corruption at log position {at} (segment {_lastSkip.Segment} bytes {_lastSkip.FromOffset}..{_lastSkip.ToOffset - 1})";
+        lock (v.IndexLock)
+        {
+            for (var l = first; l <= last; l++) v.Lsns.Add(at / BlockSize, l == last ? VersionChain.PublicOf(h.Parent) : Id160.Zero);
+            v.OldestStreamableLsn = Math.Max(v.OldestStreamableLsn, h.Lsn);
+            v.Damage.Add(0, v.SizeBytes, reason);
+        }
+        ReportError($"recovery: volume {v.BaseId}: {reason}; what they wrote reads as EIO until written again or repaired");
     }
 
     /// <summary>Chain rules of recovery: null to accept (and apply) the entry, otherwise why the log ends here.</summary>
@@ -75,6 +154,7 @@ public sealed partial class LogStore
                 var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, _keys.Get(h.Volume), index);
                 _volumes[h.Volume] = v;
                 ApplyCommitted(v, span, block);
+                _headSkips[h.Volume] = _replaySkips;
                 return null;
             }
             case EntryKind.Relocation:
@@ -88,9 +168,17 @@ public sealed partial class LogStore
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
-                var error = CheckChain(v, h) ?? CheckViewChange(span, h);
+                var error = CheckViewChange(span, h) ?? CheckChain(v, h);
+                // A jump over lsns lost in a span skipped after the volume's head: chain on with a gap.
+                if (error is not null && CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
+                    && h.Lsn > v.Lsn + 1 && _replaySkips > _headSkips.GetValueOrDefault(v.BaseId))
+                {
+                    BridgeLostEntries(v, h);
+                    error = null;
+                }
                 if (error is not null) return error;
                 ApplyCommitted(v, span, block);
+                _headSkips[v.BaseId] = _replaySkips;
                 return null;
             }
         }

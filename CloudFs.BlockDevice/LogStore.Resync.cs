@@ -60,6 +60,10 @@ public sealed partial class LogStore
         ResyncSource? src = null;
         if (transfer.IsZero)
         {
+            // A damaged copy would hand on stale or unreadable blocks as if they were the volume.
+            lock (vol.IndexLock)
+                if (vol.Damage.Count > 0)
+                    throw new ResyncRefusedException($"volume {volume} is damaged on this host ({vol.Damage.Snapshot()[0].Reason}): it cannot be the source of a full resync");
             // At a barrier: everything applied so far is in the snapshot, and the head matches it exactly.
             var barrier = new BarrierItem(_ =>
             {

@@ -31,4 +31,7 @@ public sealed record LogStoreOptions
 
     /// <summary>Where the engine says what it did (format, recovery, fallbacks). Null: silent.</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Where the engine reports what an operator must act on: damaged data, a failed device. Null: <see cref="Log"/>.</summary>
+    public Action<string>? LogError { get; init; }
 }

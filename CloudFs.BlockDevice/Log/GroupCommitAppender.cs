@@ -9,6 +9,8 @@ internal sealed class GroupCommitAppender : IDisposable
 {
     private const int Page = AlignedBuffer.Alignment;
     private const int StagingSize = 8 << 20;
+    /// <summary>How long a durable mark waits for the next batch to carry it before it is written alone.</summary>
+    private static readonly TimeSpan MarkDelay = TimeSpan.FromMilliseconds(2);
 
     private readonly LogDevice _device;
     private readonly DeviceHeader _layout;
@@ -20,6 +22,8 @@ internal sealed class GroupCommitAppender : IDisposable
     private readonly Thread _thread, _completer;
     private bool _stopping;
     private Exception? _fault;
+    // The newest durable end the completer has synced (under _gate), and the newest the writer has placed a mark for.
+    private LogPosition _markWanted, _markPlaced;
 
     // Writer-thread state. The staging buffer mirrors the device from _stageBase (4 KiB aligned): it always starts with
     // the partial page the last write ended in, so every write is whole aligned pages (O_DIRECT) and rewrites that page.
@@ -30,7 +34,9 @@ internal sealed class GroupCommitAppender : IDisposable
     private ulong _segSeq, _nextSeq;
     private long _bytesAppended;
 
-    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, Action<string>? log)
+    /// <param name="leaveSegment">Records of this segment's seq lie after <paramref name="start"/> (a torn tail):
+    /// end the segment there and go on in a new one, so no later recovery mistakes them for this log's.</param>
+    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, bool leaveSegment, Action<string>? log)
     {
         _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log;
         _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
@@ -44,6 +50,8 @@ internal sealed class GroupCommitAppender : IDisposable
             SegmentRecord.Header(layout.DeviceId, _segSeq, _segIndex).Encode(_staging.Span.Slice(_stageLen, SegmentRecord.Size));
             _stageLen += SegmentRecord.Size;
         }
+        else if (leaveSegment && !SwitchSegment())
+            _log?.Invoke($"recovery: no free segment to leave segment {_segIndex} after its torn tail; continuing in it");
         _thread = new Thread(Run) { IsBackground = true, Name = "cloudfs-log-writer" };
         _thread.Start();
         _completer = new Thread(CompleteLoop) { IsBackground = true, Name = "cloudfs-log-completer" };
@@ -74,18 +82,37 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         while (true)
         {
+            LogPosition mark;
             lock (_gate)
             {
-                while (_queue.Count == 0 && !_stopping) Monitor.Wait(_gate);
-                if (_queue.Count == 0) return;
+                var waited = false;
+                while (_queue.Count == 0)
+                {
+                    // A durable mark rides with the next batch; when none comes soon (or the writer stops), it goes alone.
+                    if (_markWanted > _markPlaced && _fault is null)
+                    {
+                        if (_stopping || waited) break;
+                        waited = !Monitor.Wait(_gate, MarkDelay);
+                        continue;
+                    }
+                    if (_stopping) return;
+                    Monitor.Wait(_gate);
+                }
                 (_queue, _batch) = (_batch, _queue);
                 Stats.Batches++;
                 Stats.Requests += _batch.Count;
+                mark = _markWanted;
             }
             try
             {
                 if (_fault is not null) throw _fault;
-                ProcessBatch(_batch);
+                if (mark > _markPlaced) PlaceMark(mark);
+                if (_batch.Count > 0) ProcessBatch(_batch);
+                else
+                {
+                    var none = false;
+                    Commit(ref none, forceSync: false);
+                }
             }
             catch (Exception ex)
             {
@@ -155,6 +182,7 @@ internal sealed class GroupCommitAppender : IDisposable
         WriteStaging();
         lock (_syncGate)
         {
+            _writtenUpTo = new LogPosition(_segSeq, _stageBase + _stageLen);
             _toComplete.AddRange(_placed);
             _toFlush.AddRange(_flushes);
             _needSync |= sync || forceSync;
@@ -170,6 +198,8 @@ internal sealed class GroupCommitAppender : IDisposable
     }
 
     private readonly object _syncGate = new();
+    // What the writer has written so far (set in Commit, under _syncGate): a sync started after it covers it.
+    private LogPosition _writtenUpTo;
     private List<EntryItem> _toComplete = new(), _completing1 = new();
     private List<FlushItem> _toFlush = new(), _flushing1 = new();
     private bool _needSync, _completing, _syncStopping;
@@ -179,6 +209,7 @@ internal sealed class GroupCommitAppender : IDisposable
         while (true)
         {
             bool needSync;
+            LogPosition upTo;
             lock (_syncGate)
             {
                 while (_toComplete.Count == 0 && _toFlush.Count == 0 && !_needSync && !_syncStopping) Monitor.Wait(_syncGate);
@@ -186,6 +217,7 @@ internal sealed class GroupCommitAppender : IDisposable
                 (_toComplete, _completing1) = (_completing1, _toComplete);
                 (_toFlush, _flushing1) = (_flushing1, _toFlush);
                 needSync = _needSync;
+                upTo = _writtenUpTo;
                 _needSync = false;
                 _completing = true;
             }
@@ -197,6 +229,12 @@ internal sealed class GroupCommitAppender : IDisposable
                     _device.Flush();
                     Stats.SyncTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
                     Stats.Syncs++;
+                    // Asked for before anything is acknowledged, so a writer that drains its queue still places it.
+                    lock (_gate)
+                    {
+                        if (upTo > _markWanted) _markWanted = upTo;
+                        Monitor.Pulse(_gate);
+                    }
                 }
                 foreach (var e in _completing1)
                 {
@@ -234,23 +272,7 @@ internal sealed class GroupCommitAppender : IDisposable
         var size = e.Buffer.Length;
         if (size + 2 * SegmentRecord.Size > _layout.SegmentSize)
             return new InvalidRangeException($"an entry of {size} bytes does not fit a {_layout.SegmentSize}-byte segment");
-        var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
-        // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
-        if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
-        {
-            var seq = _nextSeq;
-            var next = _segments.Allocate(_segIndex, seq);
-            if (next < 0) return new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
-            _nextSeq++;
-            SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
-            WriteStaging();
-            _segments.Set(_segIndex, SegmentState.Used, _segSeq);
-            _segIndex = next;
-            _segSeq = seq;
-            _stageBase = _layout.SegmentOffset(next);
-            _stageLen = _stageWritten = 0;
-            SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
-        }
+        if (MakeRoom(size) is { } full) return full;
         if (_stageLen + size > StagingSize) _commitNow = true;
         if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
         e.DeviceOffset = _stageBase + _stageLen;
@@ -258,6 +280,45 @@ internal sealed class GroupCommitAppender : IDisposable
         e.Buffer.Span.CopyTo(Reserve(size));
         Interlocked.Add(ref _bytesAppended, size);
         return null;
+    }
+
+    /// <summary>
+    /// Places a durable mark: everything before <paramref name="durable"/> was synced. Best effort: a log with no
+    /// segment left for it goes without (recovery then treats what follows the last mark as a possible torn tail).
+    /// </summary>
+    private void PlaceMark(LogPosition durable)
+    {
+        if (MakeRoom(DurableMark.Size) is not null) return;
+        new DurableMark(_layout.DeviceId, _segSeq, _segIndex, durable).Encode(Reserve(DurableMark.Size));
+        _markPlaced = durable;
+    }
+
+    /// <summary>Moves to the next segment (end record, new header) when <paramref name="size"/> bytes do not fit this one.</summary>
+    private Exception? MakeRoom(int size)
+    {
+        var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
+        // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
+        if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
+            return SwitchSegment() ? null : new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
+        return null;
+    }
+
+    /// <summary>Ends this segment here with an end record and continues in a newly allocated one; false when none is free.</summary>
+    private bool SwitchSegment()
+    {
+        var seq = _nextSeq;
+        var next = _segments.Allocate(_segIndex, seq);
+        if (next < 0) return false;
+        _nextSeq++;
+        SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
+        WriteStaging();
+        _segments.Set(_segIndex, SegmentState.Used, _segSeq);
+        _segIndex = next;
+        _segSeq = seq;
+        _stageBase = _layout.SegmentOffset(next);
+        _stageLen = _stageWritten = 0;
+        SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
+        return true;
     }
 
     private Span<byte> Reserve(int n)

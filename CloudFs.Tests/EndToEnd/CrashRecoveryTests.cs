@@ -79,6 +79,37 @@ public sealed class CrashRecoveryTests : IDisposable
         (await Tool.QemuIo(restarted.Nbd(volume), "read -P 0x3c 4M 64k", "read -P 0 0 1M")).AssertOk();
     }
 
+    [Fact]
+    public async Task A_flipped_byte_before_the_last_flush_costs_no_later_write_after_kill_9()
+    {
+        var device = _dir.File("durable-flip.log");
+        string volume, head;
+        await using (var node = await NodeProcess.StartAsync("127.0.0.41", device, "--size", "256M"))
+        {
+            volume = await node.NewDiskAsync("32M");
+            (await Tool.QemuIo(node.Nbd(volume), "write -P 0x5a 0 64k", "write -P 0x3c 1M 64k", "flush")).AssertOk();
+            head = await node.HeadAsync(volume);
+            // Before any checkpoint covers the writes: recovery must roll forward over the damaged entry.
+            await node.KillAsync();
+        }
+        var position = FindRun(device, 0x5a, 8192);
+        Assert.True(position >= 0, "the written pattern is stored as is in the device file");
+        await using (var file = new FileStream(device, FileMode.Open, FileAccess.ReadWrite))
+        {
+            file.Position = position + 100;
+            var b = file.ReadByte();
+            file.Position = position + 100;
+            file.WriteByte((byte)(b ^ 0xff));
+        }
+
+        await using var restarted = await NodeProcess.StartAsync("127.0.0.41", device, "--size", "256M");
+        Assert.Equal(head, await restarted.HeadAsync(volume));
+        (await Tool.QemuIo(restarted.Nbd(volume), "read -P 0x3c 1M 64k")).AssertOk();
+        var bad = await Tool.QemuIo(restarted.Nbd(volume), "read 0 64k");
+        Assert.Contains("Input/output error", bad.Out + bad.Err);
+        Assert.Contains("fails its checksum", restarted.Stderr);
+    }
+
     private static long FindRun(string path, byte value, int length)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 20);

@@ -62,12 +62,14 @@ public sealed class ViewChangeFormatTests
         var read = Checkpoint.Decode(7, bytes, 1).Volumes.Single();
         Assert.Equal((3L, (Id160?)view), (read.ViewNumber, read.View));
 
-        // The view section is the payload's tail: i32 count + per volume (id, i64 view number, view id).
-        var old = Checkpoint.Decode(7, bytes.AsSpan(0, bytes.Length - (4 + 48)), 1).Volumes.Single();
+        // The view section comes after the volumes: i32 count + per volume (id, i64 view number, view id); then the
+        // damage section: i32 count + per volume (id, i32 range count, ranges).
+        const int damage = 4 + 24;
+        var old = Checkpoint.Decode(7, bytes.AsSpan(0, bytes.Length - damage - (4 + 48)), 1).Volumes.Single();
         Assert.Equal((0L, (Id160?)null), (old.ViewNumber, old.View));
 
         // A view section that names another volume is refused.
-        bytes[^48] ^= 1;
+        bytes[^(48 + damage)] ^= 1;
         Assert.Throws<FormatException>(() => Checkpoint.Decode(7, bytes, 1));
     }
 }
