@@ -74,6 +74,7 @@ def main():
     ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"), help="work directory (on the disk under test)")
     ap.add_argument("--qemu-nbd", action="store_true", help="also measure qemu-nbd on qcow2")
     ap.add_argument("--nocache", action="store_true", help="also measure nbdkit's file plugin with cache=none")
+    ap.add_argument("--against", metavar="CHECKOUT", help="also measure the CloudFS build of another checkout (A/B: its ./cloudfs, e.g. a git worktree of the previous main)")
     args = ap.parse_args()
     for t in ("fio", "nbdkit"):
         need(t)
@@ -106,19 +107,25 @@ def main():
             procs.append(subprocess.Popen(["qemu-nbd", "-t", "-e", "8", "-f", "qcow2", "-p", "10901", "-b", "127.0.0.1", q],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             servers["qemu-nbd"] = "nbd://127.0.0.1:10901/"
-        node = subprocess.Popen([os.path.join(REPO, "cloudfs"), "node", "--device", os.path.join(work, "cloudfs.log"),
-                                 "--size", "8G", "--akka-port", "4153", "--http-port", "8190", "--nbd-port", "10909"],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        procs.append(node)
-        end = time.time() + 120
-        for line in node.stdout:
-            if "ready" in line:
-                break
-            if time.time() > end:
-                raise RuntimeError("cloudfs node did not get ready")
-        vol = subprocess.run([os.path.join(REPO, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
-                              "--contact", "127.0.0.1:4153"], capture_output=True, text=True, check=True).stdout.strip()
-        servers["cloudfs"] = f"nbd://127.0.0.1:10909/{vol}"
+        def start_cloudfs(repo, name, akka, http, nbd):
+            node = subprocess.Popen([os.path.join(repo, "cloudfs"), "node", "--device", os.path.join(work, f"{name}.log"),
+                                     "--size", "8G", "--akka-port", str(akka), "--http-port", str(http), "--nbd-port", str(nbd)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            procs.append(node)
+            end = time.time() + 300
+            for line in node.stdout:
+                if "ready" in line:
+                    break
+                if time.time() > end:
+                    raise RuntimeError(f"{name} node did not get ready")
+            vol = subprocess.run([os.path.join(repo, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
+                                  "--contact", f"127.0.0.1:{akka}"], capture_output=True, text=True, check=True).stdout.strip()
+            servers[name] = f"nbd://127.0.0.1:{nbd}/{vol}"
+            return node
+
+        node = start_cloudfs(REPO, "cloudfs", 4153, 8190, 10909)
+        if args.against:
+            start_cloudfs(os.path.abspath(args.against), "cloudfs-against", 4154, 8191, 10910)
         for name, uri in servers.items():
             wait_port("127.0.0.1", int(uri.split(":")[2].split("/")[0]))
             if any("read" in s for s in shapes):
