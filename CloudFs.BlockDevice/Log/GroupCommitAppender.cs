@@ -1,5 +1,6 @@
 // The one writer of the log: packs every entry queued while the previous write was in flight into ONE aligned write,
 // satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order.
+using System.Diagnostics;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 
@@ -30,9 +31,17 @@ internal sealed class GroupCommitAppender : IDisposable
     private ulong _segSeq, _nextSeq;
     private long _bytesAppended;
 
-    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, Action<string>? log)
+    // Room: the segments kept for compaction, and the ordinary entries waiting for compaction to free some.
+    private readonly SpaceRules _space;
+    private readonly SpaceWaiters _waiting;
+    private bool _segFromReserve;
+    private static readonly LogFullException NoRoom = new("no free segment outside the reserve");
+
+    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, Action<string>? log, SpaceRules? space = null)
     {
         _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log;
+        _space = space ?? SpaceRules.None;
+        _waiting = new SpaceWaiters(_space.MaxWait);
         _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
         _stageBase = start.Offset & ~(long)(Page - 1);
         _stageLen = (int)(start.Offset - _stageBase);
@@ -56,6 +65,26 @@ internal sealed class GroupCommitAppender : IDisposable
     /// <summary>Writer-thread counters for profiling (benchmarks print them).</summary>
     internal readonly AppenderStats Stats = new();
 
+    /// <summary>Requests waiting for room now; entries that ever waited; entries that gave up waiting (LogFullException).</summary>
+    public int Waiting => _waiting.Count;
+    public long AppendsWaited => _waiting.Waited;
+    public long AppendsRefused => _waiting.Refused;
+
+    /// <summary>Segments were freed: the waiting entries try again.</summary>
+    public void SpaceFreed()
+    {
+        lock (_gate) { _waiting.SignalFreed(); Monitor.Pulse(_gate); }
+    }
+
+    /// <summary>
+    /// A compaction pass that scanned the log at <paramref name="stamp"/> (a Stopwatch timestamp taken on the writer
+    /// thread, in a barrier) could free nothing: entries that were already waiting then fail.
+    /// </summary>
+    public void RefuseWaiting(long stamp)
+    {
+        lock (_gate) { _waiting.SignalRefuse(stamp); Monitor.Pulse(_gate); }
+    }
+
     public void Enqueue(LogRequest r)
     {
         lock (_gate)
@@ -76,9 +105,18 @@ internal sealed class GroupCommitAppender : IDisposable
         {
             lock (_gate)
             {
-                while (_queue.Count == 0 && !_stopping) Monitor.Wait(_gate);
-                if (_queue.Count == 0) return;
+                while (_queue.Count == 0 && !_stopping && !_waiting.Due(Stopwatch.GetTimestamp()))
+                    Monitor.Wait(_gate, _waiting.MillisUntilDue(Stopwatch.GetTimestamp()));
+                var retry = _waiting.Due(Stopwatch.GetTimestamp());
+                if (_queue.Count == 0 && !retry)
+                {
+                    // Stopping: what still waits for room will not get it from this store.
+                    foreach (var r in _waiting.TakeAll()) Fail(r, new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
+                    return;
+                }
                 (_queue, _batch) = (_batch, _queue);
+                // What waits for room tries again first, in its order (space was freed, or its wait is over).
+                if (retry) _batch.InsertRange(0, _waiting.TakeAll());
                 Stats.Batches++;
                 Stats.Requests += _batch.Count;
             }
@@ -93,6 +131,7 @@ internal sealed class GroupCommitAppender : IDisposable
                 _fault ??= new DeviceException($"the log device failed: {ex.Message}", ex);
                 _log?.Invoke(_fault.Message);
                 foreach (var r in _batch) Fail(r, _fault);
+                foreach (var r in _waiting.TakeAll()) Fail(r, _fault);
                 _placed.Clear();
                 _flushes.Clear();
             }
@@ -108,15 +147,26 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         ref var sync = ref _syncPending;
         sync = false;
+        var now = Stopwatch.GetTimestamp();
         foreach (var r in batch)
         {
+            // Behind a waiting entry, ordinary entries and flushes keep their order; compaction's entries and barriers go on.
+            if (_waiting.Count > 0 && r is FlushItem or EntryItem { Kind: not EntryKind.Relocation }) { _waiting.Add(r, now); continue; }
             switch (r)
             {
                 case EntryItem e:
                     if (e.Done.Task.IsCompleted) break;
                     var refused = _sink.Admit(e);
                     if (refused is not null) { e.Buffer.Dispose(); e.Done.TrySetException(refused); break; }
-                    if (Place(e) is { } full)
+                    var full = Place(e);
+                    if (ReferenceEquals(full, NoRoom))
+                    {
+                        // Wait (without holding up the writer) for compaction to free a segment, unless that is over.
+                        if (_waiting.GiveUpReason(e, now) is not { } why) { _waiting.Add(e, now); _space.Wanted(); break; }
+                        _waiting.CountRefused();
+                        full = new LogFullException($"the log is full: no free segment outside the {_space.ReserveSegments} kept for compaction, and {why}");
+                    }
+                    if (full is not null)
                     {
                         _sink.Rejected(e, full);
                         e.Buffer.Dispose();
@@ -234,13 +284,25 @@ internal sealed class GroupCommitAppender : IDisposable
         var size = e.Buffer.Length;
         if (size + 2 * SegmentRecord.Size > _layout.SegmentSize)
             return new InvalidRangeException($"an entry of {size} bytes does not fit a {_layout.SegmentSize}-byte segment");
+        // Only compaction's relocations may take the reserved segments: they can always copy live data forward.
+        var reserved = e.Kind == EntryKind.Relocation ? 0 : _space.ReserveSegments;
+        if (_segFromReserve && reserved > 0)
+        {
+            // A segment opened from the reserve stays compaction's until the reserve is whole again.
+            if (_segments.FreeCount <= reserved) return NoRoom;
+            _segFromReserve = false;
+        }
         var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
         // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
         if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
         {
             var seq = _nextSeq;
-            var next = _segments.Allocate(_segIndex, seq);
-            if (next < 0) return new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
+            var fromReserve = _segments.FreeCount <= _space.ReserveSegments;
+            var next = _segments.Allocate(_segIndex, seq, reserved);
+            if (next < 0)
+                return e.Kind == EntryKind.Relocation
+                    ? new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes")
+                    : NoRoom;
             _nextSeq++;
             SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
             WriteStaging();
@@ -250,6 +312,8 @@ internal sealed class GroupCommitAppender : IDisposable
             _stageBase = _layout.SegmentOffset(next);
             _stageLen = _stageWritten = 0;
             SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
+            _segFromReserve = fromReserve;
+            _space.Wanted();
         }
         if (_stageLen + size > StagingSize) _commitNow = true;
         if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
