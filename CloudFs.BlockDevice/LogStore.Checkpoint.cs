@@ -27,7 +27,8 @@ public sealed partial class LogStore
         return due ? WriteCheckpointAsync(ct) : Task.CompletedTask;
     }
 
-    private async Task WriteCheckpointAsync(CancellationToken ct)
+    /// <summary>Returns how many reclaimed segments it freed.</summary>
+    private async Task<int> WriteCheckpointAsync(CancellationToken ct)
     {
         await _checkpointGate.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -37,12 +38,12 @@ public sealed partial class LogStore
             _appender.Enqueue(barrier);
             await barrier.Done.Task.ConfigureAwait(false);
             // A resync is being staged: its pieces before the barrier would not be replayed from this checkpoint.
-            if (data is null) return;
+            if (data is null) return 0;
             var reclaimed = new HashSet<int>();
             for (var i = 0; i < data!.States.Length; i++)
                 if (data.States[i] == SegmentState.Reclaimed) reclaimed.Add(i);
             await Task.Run(() => WriteSlot(data), ct).ConfigureAwait(false);
-            OnCheckpointDurable(reclaimed);
+            return OnCheckpointDurable(reclaimed);
         }
         finally { _checkpointGate.Release(); }
     }

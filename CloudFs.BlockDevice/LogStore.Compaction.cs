@@ -1,5 +1,6 @@
-// Compaction: copy the live blocks of mostly-dead segments forward in Relocation entries (outside every chain), move
-// the indexes with ExtentIndex.Relocate, and free the segments once a checkpoint that no longer needs them is durable.
+// Compaction: copy the live blocks of mostly-dead segments forward in Relocation entries (outside every chain, into the
+// segments kept for them), move the indexes with ExtentIndex.Relocate, and free the segments once a checkpoint that no
+// longer needs them is durable. When it runs by itself: LogStore.Space.cs.
 using System.Buffers.Binary;
 using CloudFs.BlockDevice.Compaction;
 using CloudFs.BlockDevice.Format;
@@ -31,63 +32,104 @@ public sealed partial class LogStore
         return result;
     }
 
-    /// <summary>Reclaims segments with enough dead bytes, online, crash-safe.</summary>
+    /// <summary>
+    /// Reclaims segments with enough dead bytes, online, crash-safe. While free space is short (the low-water mark is
+    /// reached or appends wait for room) any segment whose copy frees space qualifies, not only those past the threshold.
+    /// </summary>
     public Task<CompactionResult> CompactAsync(CancellationToken ct = default) => CompactAsync(checkpoint: true, ct);
 
     /// <summary>Tests pass checkpoint=false to leave relocations to be replayed (segments then stay in use).</summary>
-    internal async Task<CompactionResult> CompactAsync(bool checkpoint, CancellationToken ct = default)
+    internal async Task<CompactionResult> CompactAsync(bool checkpoint, CancellationToken ct = default) =>
+        (await CompactPassAsync(checkpoint, ct).ConfigureAwait(false)).Result;
+
+    /// <summary>One pass; also when (Stopwatch timestamp on the writer thread) it took its picture of the live data.</summary>
+    private async Task<(CompactionResult Result, long ScannedAt)> CompactPassAsync(bool checkpoint, CancellationToken ct)
     {
         ThrowIfDisposed();
         await _compactionGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            var pressed = SpaceIsShort;
             // Scan a consistent picture: a barrier on the writer thread sees every applied entry and no index moving.
             List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> snapshot = null!;
-            var barrier = new BarrierItem(_ => snapshot = AllIndexes().Select(x => (x.Volume, x.Index.Snapshot(), x.Owner)).ToList());
+            long scannedAt = 0;
+            var barrier = new BarrierItem(_ =>
+            {
+                scannedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                snapshot = AllIndexes().Select(x => (x.Volume, x.Index.Snapshot(), x.Owner)).ToList();
+            });
             _appender.Enqueue(barrier);
             await barrier.Done.Task.ConfigureAwait(false);
             var (live, runs) = Compactor.ScanLive(_layout, snapshot.Select(x => (x.Volume, x.Index)));
             var (states, _) = _segments.Copy();
-            var retained = RetainedSegments();
-            var candidates = Enumerable.Range(0, states.Length)
-                .Where(i => states[i] == SegmentState.Used && !retained.Contains(i) && 1.0 - (double)live[i] / _layout.SegmentSize >= _options.CompactionThreshold)
-                .OrderBy(i => live[i]).ToList();
-            // Keep a free segment in hand for the copies: compacting into a full log would fail half way.
-            var budget = Math.Max(0L, (long)(_segments.FreeCount - 1) * _layout.SegmentSize);
+            // The copies go into the segments kept for them: ordinary appends may take every other free one meanwhile.
+            var free = _segments.FreeCount;
+            var budgetSegments = _reserveSegments > 0 ? Math.Min(free, _reserveSegments) : Math.Max(0, free - 1);
+            var plan = Compactor.Plan(_layout, states, live, runs, RetainedSegments(), pressed ? null : _options.CompactionThreshold,
+                budgetSegments * Compactor.UsableBytes(_layout, RelocationPieceBlocks), RelocationPieceBlocks);
             long copied = 0;
             var compacted = new HashSet<int>();
-            foreach (var seg in candidates)
+            try
             {
-                ct.ThrowIfCancellationRequested();
-                var need = live[seg] + (runs.TryGetValue(seg, out var l) ? l.Count * 2L * BlockSize : 0);
-                if (need > budget) break;
-                budget -= need;
-                if (runs.TryGetValue(seg, out var list))
-                    foreach (var run in list) copied += await RelocateRunAsync(run).ConfigureAwait(false);
-                MarkCompacted(seg);
-                compacted.Add(seg);
+                foreach (var seg in plan)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    if (runs.TryGetValue(seg, out var list)) copied += await RelocateAsync(list).ConfigureAwait(false);
+                    MarkCompacted(seg);
+                    compacted.Add(seg);
+                }
             }
+            catch (LogFullException e)
+            {
+                // The plan keeps within the reserve, so this should not happen; what was copied whole is still reclaimed.
+                _options.Log?.Invoke($"compaction stopped after {compacted.Count} segment(s): {e.Message}");
+            }
+            foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
+            // The next durable checkpoint frees them (also one taken on the timer, should this one not be written).
+            if (compacted.Count > 0) _changedSinceCheckpoint = true;
             var freed = 0;
-            if (compacted.Count > 0 && checkpoint)
-            {
-                foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
-                await WriteCheckpointAsync(ct).ConfigureAwait(false);
-                freed = compacted.Count(s => _segments.StateOf(s) == SegmentState.Free);
-            }
-            return new CompactionResult(compacted.Count, copied, freed);
+            if (checkpoint && (compacted.Count > 0 || _segments.Copy().States.Contains(SegmentState.Reclaimed)))
+                freed = await WriteCheckpointAsync(ct).ConfigureAwait(false);
+            Interlocked.Increment(ref _passCount);
+            Interlocked.Add(ref _segmentsCompacted, compacted.Count);
+            Interlocked.Add(ref _bytesCopied, copied);
+            return (new CompactionResult(compacted.Count, copied, freed), scannedAt);
         }
         finally { _compactionGate.Release(); }
     }
 
-    /// <summary>Copies one live run (verified against its CRCs) into Relocation entries and moves every index that still points at it.</summary>
-    private async Task<long> RelocateRunAsync(LiveRun run)
+    /// <summary>
+    /// Blocks in one relocation entry: small enough that the tail a segment cannot fit (at most one entry) stays a
+    /// sixteenth of it, so the plan's room estimate holds on small segments too.
+    /// </summary>
+    private int RelocationPieceBlocks => Math.Max(1, Math.Min(MaxBlocksPerEntry, _layout.SegmentSize / 16 / BlockSize));
+
+    /// <summary>Copies a segment's live runs (verified against their CRCs) into relocation entries, all in flight together.</summary>
+    private async Task<long> RelocateAsync(List<LiveRun> runs)
+    {
+        var pending = new List<Task>();
+        long copied = 0;
+        try
+        {
+            foreach (var run in runs) copied += RelocateRun(run, pending);
+        }
+        finally
+        {
+            // Whatever was queued completes (or fails) before the caller moves on.
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        return copied;
+    }
+
+    /// <summary>Queues one live run's relocation entries; each moves every index that still points at the old place once written.</summary>
+    private long RelocateRun(LiveRun run, List<Task> pending)
     {
         var e = run.Extent;
         var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : StagingOwner(run.Volume);
         long copied = 0;
-        for (var done = 0; done < e.Count; done += MaxBlocksPerEntry)
+        for (var done = 0; done < e.Count; done += RelocationPieceBlocks)
         {
-            var n = Math.Min(MaxBlocksPerEntry, e.Count - done);
+            var n = Math.Min(RelocationPieceBlocks, e.Count - done);
             var part = new Extent(e.Start + done, n, e.LogBlock + done, e.EntryBlock);
             var data = new byte[n * BlockSize];
             ReadRun(vol, part, data);
@@ -108,7 +150,7 @@ public sealed partial class LogStore
                 AfterWrite = w => ApplyRelocation(part.Start, n, part.LogBlock, w.DeviceOffset / BlockSize),
             };
             _appender.Enqueue(item);
-            await item.Done.Task.ConfigureAwait(false);
+            pending.Add(item.Done.Task);
             copied += (long)n * BlockSize;
         }
         return copied;
@@ -148,15 +190,19 @@ public sealed partial class LogStore
         _metaCache.Invalidate(first, end);
     }
 
-    private void OnCheckpointDurable(IReadOnlySet<int> reclaimed)
+    private int OnCheckpointDurable(IReadOnlySet<int> reclaimed)
     {
-        if (reclaimed.Count == 0) return;
+        if (reclaimed.Count == 0) return 0;
         WaitForEarlierReads();
         foreach (var seg in reclaimed)
         {
             var first = _layout.SegmentOffset(seg) / BlockSize;
             _metaCache.Invalidate(first, first + _layout.SegmentSize / BlockSize);
         }
-        _segments.FreeReclaimed(reclaimed);
+        var freed = _segments.FreeReclaimed(reclaimed);
+        Interlocked.Add(ref _segmentsFreed, freed);
+        // Appends waiting for room try again.
+        if (freed > 0) _appender.SpaceFreed();
+        return freed;
     }
 }

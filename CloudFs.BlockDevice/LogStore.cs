@@ -35,6 +35,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         _layout = layout;
         _keys = keys;
         _segments = new SegmentTable(layout.SegmentCount);
+        SetSpaceRules();
     }
 
     /// <summary>
@@ -170,6 +171,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await StopPassesAsync().ConfigureAwait(false);
         Exception? error = null;
         try { await WriteCheckpointAsync(CancellationToken.None).ConfigureAwait(false); }
         catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
@@ -195,6 +197,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     internal void CloseWithoutCheckpoint()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        StopPassesAsync().GetAwaiter().GetResult();
         _appender.Dispose();
         _readPool.Dispose();
         _device.Dispose();

@@ -26,8 +26,26 @@ public sealed record LogStoreOptions
     /// <summary>Use O_DIRECT where the filesystem allows it; false forces buffered I/O + fdatasync.</summary>
     public bool DirectIo { get; init; } = true;
 
-    /// <summary>Compaction picks segments with at least this fraction of dead bytes.</summary>
+    /// <summary>Compaction picks segments with at least this fraction of dead bytes (while free space is not short).</summary>
     public double CompactionThreshold { get; init; } = 0.2;
+
+    /// <summary>
+    /// This fraction of the log's segments (rounded up) is kept for compaction's relocations: ordinary appends see the
+    /// log as full that much earlier, so compaction can always copy live data forward and free segments.
+    /// </summary>
+    public double CompactionReserve { get; init; } = 0.02;
+
+    /// <summary>Compaction starts by itself (not only when asked) when no more than this fraction of the segments (rounded up) is free.</summary>
+    public double CompactionLowWater { get; init; } = 0.1;
+
+    /// <summary>False: compaction runs only when asked (CompactAsync), never by itself on free space.</summary>
+    public bool AutoCompaction { get; init; } = true;
+
+    /// <summary>
+    /// How long an append that would need one of the reserved segments waits for compaction to free space before it
+    /// fails with LogFullException; it fails at once when compaction finds nothing to free.
+    /// </summary>
+    public TimeSpan SpaceWaitLimit { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Where the engine says what it did (format, recovery, fallbacks). Null: silent.</summary>
     public Action<string>? Log { get; init; }

@@ -83,6 +83,14 @@ public sealed record ApplyResult(long Applied, Id160? Volume, Id160? Head, strin
 public sealed record CompactionResult(int SegmentsCompacted, long BytesCopied, int SegmentsFreed);
 
 /// <summary>
+/// Compaction and the appends that waited for it, since the store opened: passes run, segments compacted and freed,
+/// live bytes copied forward; entries that waited for a free segment, entries that failed for want of one after
+/// waiting (LogFullException), entries waiting now; and the free segments only compaction may take.
+/// </summary>
+public sealed record CompactionStats(long Passes, long SegmentsCompacted, long BytesCopied, long SegmentsFreed,
+    long AppendsWaited, long AppendsRefused, int AppendsWaiting, int ReserveSegments);
+
+/// <summary>
 /// One piece of a full resync as the sender reads it: whole ResyncData entries (and, in the last piece, the ResyncCommit
 /// entry), byte for byte as the receiver writes them, for <see cref="LogStore.ApplyResyncAsync"/>.
 /// </summary>

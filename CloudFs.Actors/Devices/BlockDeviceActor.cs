@@ -1,5 +1,6 @@
 // The one owner of the node's device: opens and pins the LogStore, publishes it through CloudFsStorage, drives
-// checkpoints and compaction from timers, and writes a final checkpoint when it stops (LogStore.Dispose).
+// checkpoints and compaction from timers (the engine also starts compaction itself when free space runs short), and
+// writes a final checkpoint when it stops (LogStore.Dispose).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Persistence;

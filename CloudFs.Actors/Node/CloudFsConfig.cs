@@ -113,6 +113,10 @@ public static class CloudFsConfig
             KeyFilePath = string.IsNullOrEmpty(keyFile) ? null : keyFile,
             DirectIo = config.GetBoolean("cloudfs.direct-io", true),
             CompactionThreshold = config.GetDouble("cloudfs.compaction.threshold", 0.2),
+            CompactionReserve = config.GetDouble("cloudfs.compaction.reserve"),
+            CompactionLowWater = config.GetDouble("cloudfs.compaction.low-water"),
+            AutoCompaction = config.GetBoolean("cloudfs.compaction.enabled"),
+            SpaceWaitLimit = config.GetTimeSpan("cloudfs.compaction.max-wait"),
             Log = log,
         };
     }

@@ -1,7 +1,9 @@
 // Compaction's bookkeeping: which log blocks are live (referenced by any index or branch-parent snapshot) and how
-// many live bytes each segment holds, computed by scanning the indexes when compaction runs.
+// many live bytes each segment holds, computed by scanning the indexes when compaction runs; and which segments a pass
+// compacts within the room it may use.
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
 
 namespace CloudFs.BlockDevice.Compaction;
 
@@ -32,6 +34,55 @@ internal static class Compactor
             }
         }
         return (live, runs);
+    }
+
+    /// <summary>Bytes the relocation entries (of at most <paramref name="pieceBlocks"/> blocks each) for a run of <paramref name="blocks"/> take.</summary>
+    public static long CopyBytes(int blocks, int pieceBlocks)
+    {
+        var whole = blocks / pieceBlocks;
+        var rest = blocks % pieceBlocks;
+        return (long)whole * EntryHeader.TotalBytesFor(pieceBlocks) + (rest > 0 ? EntryHeader.TotalBytesFor(rest) : 0);
+    }
+
+    /// <summary>
+    /// Room relocation entries surely get out of one segment: all of it but its header and end record and the tail an
+    /// entry that does not fit leaves behind.
+    /// </summary>
+    public static long UsableBytes(DeviceHeader layout, int pieceBlocks) =>
+        layout.SegmentSize - 2L * SegmentRecord.Size - EntryHeader.TotalBytesFor(pieceBlocks);
+
+    /// <summary>
+    /// The segments to compact, cheapest copy first. Each must take less room to copy than a segment gives (or it frees
+    /// nothing), and all the copies together must fit <paramref name="budget"/> bytes. With a <paramref name="threshold"/>
+    /// a segment must also be at least that fraction dead; without one (free space is short) any segment that gains
+    /// counts, but copies that together free less than one segment are not worth their writes. Empty segments cost nothing.
+    /// </summary>
+    public static List<int> Plan(DeviceHeader layout, IReadOnlyList<SegmentState> states, long[] live,
+        Dictionary<int, List<LiveRun>> runs, IReadOnlySet<int> retained, double? threshold, long budget, int pieceBlocks)
+    {
+        var usable = UsableBytes(layout, pieceBlocks);
+        var candidates = new List<(int Segment, long Cost)>();
+        for (var i = 0; i < states.Count; i++)
+        {
+            if (states[i] != SegmentState.Used || retained.Contains(i)) continue;
+            if (threshold is { } t && 1.0 - (double)live[i] / layout.SegmentSize < t) continue;
+            long cost = 0;
+            if (runs.TryGetValue(i, out var list))
+                foreach (var r in list) cost += CopyBytes(r.Extent.Count, pieceBlocks);
+            if (cost < usable) candidates.Add((i, cost));
+        }
+        candidates.Sort((a, b) => a.Cost != b.Cost ? a.Cost.CompareTo(b.Cost) : a.Segment.CompareTo(b.Segment));
+        var plan = new List<int>();
+        long spent = 0, gain = 0;
+        foreach (var (seg, cost) in candidates)
+        {
+            if (spent + cost > budget) break;
+            spent += cost;
+            plan.Add(seg);
+            if (cost > 0) gain += usable - cost;
+        }
+        if (threshold is null && spent > 0 && gain < usable) plan.RemoveAll(seg => runs.ContainsKey(seg));
+        return plan;
     }
 
     public static int SegmentOf(DeviceHeader layout, long logBlock)

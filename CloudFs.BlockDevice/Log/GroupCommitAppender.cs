@@ -1,5 +1,6 @@
 // The one writer of the log: packs every entry queued while the previous write was in flight into ONE aligned write,
 // satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order.
+using System.Diagnostics;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 
@@ -34,11 +35,19 @@ internal sealed class GroupCommitAppender : IDisposable
     private ulong _segSeq, _nextSeq;
     private long _bytesAppended;
 
+    // Room: the segments kept for compaction, and the ordinary entries waiting for compaction to free some.
+    private readonly SpaceRules _space;
+    private readonly SpaceWaiters _waiting;
+    private bool _segFromReserve;
+    private static readonly LogFullException NoRoom = new("no free segment outside the reserve");
+
     /// <param name="leaveSegment">Records of this segment's seq lie after <paramref name="start"/> (a torn tail):
     /// end the segment there and go on in a new one, so no later recovery mistakes them for this log's.</param>
-    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, bool leaveSegment, Action<string>? log)
+    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, bool leaveSegment, Action<string>? log, SpaceRules? space = null)
     {
         _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log;
+        _space = space ?? SpaceRules.None;
+        _waiting = new SpaceWaiters(_space.MaxWait);
         _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
         _stageBase = start.Offset & ~(long)(Page - 1);
         _stageLen = (int)(start.Offset - _stageBase);
@@ -50,7 +59,7 @@ internal sealed class GroupCommitAppender : IDisposable
             SegmentRecord.Header(layout.DeviceId, _segSeq, _segIndex).Encode(_staging.Span.Slice(_stageLen, SegmentRecord.Size));
             _stageLen += SegmentRecord.Size;
         }
-        else if (leaveSegment && !SwitchSegment())
+        else if (leaveSegment && !SwitchSegment(reserved: 0))
             _log?.Invoke($"recovery: no free segment to leave segment {_segIndex} after its torn tail; continuing in it");
         _thread = new Thread(Run) { IsBackground = true, Name = "cloudfs-log-writer" };
         _thread.Start();
@@ -63,6 +72,26 @@ internal sealed class GroupCommitAppender : IDisposable
 
     /// <summary>Writer-thread counters for profiling (benchmarks print them).</summary>
     internal readonly AppenderStats Stats = new();
+
+    /// <summary>Requests waiting for room now; entries that ever waited; entries that gave up waiting (LogFullException).</summary>
+    public int Waiting => _waiting.Count;
+    public long AppendsWaited => _waiting.Waited;
+    public long AppendsRefused => _waiting.Refused;
+
+    /// <summary>Segments were freed: the waiting entries try again.</summary>
+    public void SpaceFreed()
+    {
+        lock (_gate) { _waiting.SignalFreed(); Monitor.Pulse(_gate); }
+    }
+
+    /// <summary>
+    /// A compaction pass that scanned the log at <paramref name="stamp"/> (a Stopwatch timestamp taken on the writer
+    /// thread, in a barrier) could free nothing: entries that were already waiting then fail.
+    /// </summary>
+    public void RefuseWaiting(long stamp)
+    {
+        lock (_gate) { _waiting.SignalRefuse(stamp); Monitor.Pulse(_gate); }
+    }
 
     public void Enqueue(LogRequest r)
     {
@@ -85,20 +114,34 @@ internal sealed class GroupCommitAppender : IDisposable
             LogPosition mark;
             lock (_gate)
             {
-                var waited = false;
-                while (_queue.Count == 0)
+                var markWaited = false;
+                long now;
+                while (true)
                 {
+                    now = Stopwatch.GetTimestamp();
+                    if (_queue.Count > 0 || _waiting.Due(now)) break;
                     // A durable mark rides with the next batch; when none comes soon (or the writer stops), it goes alone.
                     if (_markWanted > _markPlaced && _fault is null)
                     {
-                        if (_stopping || waited) break;
-                        waited = !Monitor.Wait(_gate, MarkDelay);
+                        if (_stopping || markWaited) break;
+                        var due = _waiting.MillisUntilDue(now);
+                        var delay = (int)MarkDelay.TotalMilliseconds;
+                        markWaited = !Monitor.Wait(_gate, due == Timeout.Infinite ? delay : Math.Min(delay, due));
                         continue;
                     }
-                    if (_stopping) return;
-                    Monitor.Wait(_gate);
+                    if (_stopping) break;
+                    Monitor.Wait(_gate, _waiting.MillisUntilDue(now));
+                }
+                var retry = _waiting.Due(now);
+                if (_queue.Count == 0 && !retry && !(_markWanted > _markPlaced && _fault is null))
+                {
+                    // Stopping: what still waits for room will not get it from this store.
+                    foreach (var r in _waiting.TakeAll()) Fail(r, new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
+                    return;
                 }
                 (_queue, _batch) = (_batch, _queue);
+                // What waits for room tries again first, in its order (space was freed, or its wait is over).
+                if (retry) _batch.InsertRange(0, _waiting.TakeAll());
                 Stats.Batches++;
                 Stats.Requests += _batch.Count;
                 mark = _markWanted;
@@ -120,6 +163,7 @@ internal sealed class GroupCommitAppender : IDisposable
                 _fault ??= new DeviceException($"the log device failed: {ex.Message}", ex);
                 _log?.Invoke(_fault.Message);
                 foreach (var r in _batch) Fail(r, _fault);
+                foreach (var r in _waiting.TakeAll()) Fail(r, _fault);
                 _placed.Clear();
                 _flushes.Clear();
             }
@@ -135,15 +179,26 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         ref var sync = ref _syncPending;
         sync = false;
+        var now = Stopwatch.GetTimestamp();
         foreach (var r in batch)
         {
+            // Behind a waiting entry, ordinary entries and flushes keep their order; compaction's entries and barriers go on.
+            if (_waiting.Count > 0 && r is FlushItem or EntryItem { Kind: not EntryKind.Relocation }) { _waiting.Add(r, now); continue; }
             switch (r)
             {
                 case EntryItem e:
                     if (e.Done.Task.IsCompleted) break;
                     var refused = _sink.Admit(e);
                     if (refused is not null) { e.Buffer.Dispose(); e.Done.TrySetException(refused); break; }
-                    if (Place(e) is { } full)
+                    var full = Place(e);
+                    if (ReferenceEquals(full, NoRoom))
+                    {
+                        // Wait (without holding up the writer) for compaction to free a segment, unless that is over.
+                        if (_waiting.GiveUpReason(e, now) is not { } why) { _waiting.Add(e, now); _space.Wanted(); break; }
+                        _waiting.CountRefused();
+                        full = new LogFullException($"the log is full: no free segment outside the {_space.ReserveSegments} kept for compaction, and {why}");
+                    }
+                    if (full is not null)
                     {
                         _sink.Rejected(e, full);
                         e.Buffer.Dispose();
@@ -272,7 +327,15 @@ internal sealed class GroupCommitAppender : IDisposable
         var size = e.Buffer.Length;
         if (size + 2 * SegmentRecord.Size > _layout.SegmentSize)
             return new InvalidRangeException($"an entry of {size} bytes does not fit a {_layout.SegmentSize}-byte segment");
-        if (MakeRoom(size) is { } full) return full;
+        // Only compaction's relocations may take the reserved segments: they can always copy live data forward.
+        var reserved = e.Kind == EntryKind.Relocation ? 0 : _space.ReserveSegments;
+        if (_segFromReserve && reserved > 0)
+        {
+            // A segment opened from the reserve stays compaction's until the reserve is whole again.
+            if (_segments.FreeCount <= reserved) return NoRoom;
+            _segFromReserve = false;
+        }
+        if (MakeRoom(size, reserved) is { } full) return e.Kind == EntryKind.Relocation ? full : NoRoom;
         if (_stageLen + size > StagingSize) _commitNow = true;
         if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
         e.DeviceOffset = _stageBase + _stageLen;
@@ -288,26 +351,34 @@ internal sealed class GroupCommitAppender : IDisposable
     /// </summary>
     private void PlaceMark(LogPosition durable)
     {
-        if (MakeRoom(DurableMark.Size) is not null) return;
+        // A mark never takes a segment kept for compaction; without room it is given up (the next sync brings another).
+        if (MakeRoom(DurableMark.Size, _space.ReserveSegments) is not null) { _markPlaced = durable; return; }
         new DurableMark(_layout.DeviceId, _segSeq, _segIndex, durable).Encode(Reserve(DurableMark.Size));
         _markPlaced = durable;
     }
 
     /// <summary>Moves to the next segment (end record, new header) when <paramref name="size"/> bytes do not fit this one.</summary>
-    private Exception? MakeRoom(int size)
+    private Exception? MakeRoom(int size, int reserved)
     {
         var segEnd = _layout.SegmentOffset(_segIndex) + _layout.SegmentSize;
         // An entry never spans segments; the last 512 bytes of a segment are kept for its end record.
         if (_stageBase + _stageLen + size + SegmentRecord.Size > segEnd)
-            return SwitchSegment() ? null : new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
+        {
+            if (!SwitchSegment(reserved)) return new LogFullException($"the log is full: no free segment of {_layout.SegmentCount} for an entry of {size} bytes");
+            _space.Wanted();
+        }
         return null;
     }
 
-    /// <summary>Ends this segment here with an end record and continues in a newly allocated one; false when none is free.</summary>
-    private bool SwitchSegment()
+    /// <summary>
+    /// Ends this segment here with an end record and continues in a newly allocated one, leaving <paramref name="reserved"/>
+    /// free segments alone; false when there is none to take.
+    /// </summary>
+    private bool SwitchSegment(int reserved)
     {
         var seq = _nextSeq;
-        var next = _segments.Allocate(_segIndex, seq);
+        var fromReserve = _segments.FreeCount <= _space.ReserveSegments;
+        var next = _segments.Allocate(_segIndex, seq, reserved);
         if (next < 0) return false;
         _nextSeq++;
         SegmentRecord.End(_layout.DeviceId, _segSeq, _segIndex, next, seq).Encode(Reserve(SegmentRecord.Size));
@@ -318,6 +389,7 @@ internal sealed class GroupCommitAppender : IDisposable
         _stageBase = _layout.SegmentOffset(next);
         _stageLen = _stageWritten = 0;
         SegmentRecord.Header(_layout.DeviceId, seq, next).Encode(Reserve(SegmentRecord.Size));
+        _segFromReserve = fromReserve;
         return true;
     }
 

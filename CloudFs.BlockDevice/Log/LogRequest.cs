@@ -4,7 +4,11 @@ using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice.Log;
 
-internal abstract class LogRequest;
+internal abstract class LogRequest
+{
+    /// <summary>When (Stopwatch timestamp) the request began to wait for room in the log; 0 while it has not.</summary>
+    public long WaitingSince { get; set; }
+}
 
 internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKind kind, long lsn, Id160 version, int epoch, bool durable) : LogRequest
 {

@@ -1,4 +1,5 @@
-// The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage.
+// The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage,
+// compaction and the writes that waited for it.
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 using Prometheus;
@@ -28,6 +29,9 @@ internal sealed class HostMetrics
     private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes;
     private Func<LogUsage?>? _usage;
     private Func<int>? _volumeCount;
+    private readonly Gauge _reserveSegments, _spaceWaiting;
+    private readonly Counter _compactionPasses, _compactedSegments, _compactionCopied, _freedSegments, _spaceWaits, _spaceRefused;
+    private Func<CompactionStats?>? _compaction;
     private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
 
@@ -55,6 +59,16 @@ internal sealed class HostMetrics
         _segments = f.CreateGauge("cloudfs_log_segments", "Segments of the log.");
         _freeSegments = f.CreateGauge("cloudfs_log_free_segments", "Free segments of the log.");
         _volumes = f.CreateGauge("cloudfs_volumes", "Volumes held in this node's log.");
+        _reserveSegments = f.CreateGauge("cloudfs_log_reserve_segments",
+            "Free segments kept for compaction's copies (cloudfs.compaction.reserve): writes see the log as full when only these are free.");
+        _spaceWaiting = f.CreateGauge("cloudfs_log_space_waiting", "Writes waiting now for compaction to free a segment.");
+        _spaceWaits = f.CreateCounter("cloudfs_log_space_waits_total", "Writes (log entries) that had to wait for compaction to free a segment.");
+        _spaceRefused = f.CreateCounter("cloudfs_log_space_refused_total",
+            "Writes (log entries) that failed with ENOSPC after waiting: compaction found nothing to free, or not within cloudfs.compaction.max-wait.");
+        _compactionPasses = f.CreateCounter("cloudfs_compaction_passes_total", "Compaction passes run (on the timer or because free space was short).");
+        _compactedSegments = f.CreateCounter("cloudfs_compaction_segments_total", "Segments compaction emptied.");
+        _compactionCopied = f.CreateCounter("cloudfs_compaction_copied_bytes_total", "Live bytes compaction copied forward.");
+        _freedSegments = f.CreateCounter("cloudfs_compaction_freed_segments_total", "Segments that became free again after a checkpoint.");
         _feedChunks = f.CreateCounter("cloudfs_feed_chunks_total", "Feed chunks of entries this node sent to its replicas as a primary.");
         _feedEntries = f.CreateCounter("cloudfs_feed_entries_total", "Entries in those chunks (entries per chunk: how well the feed batches).");
         _feedBytes = f.CreateCounter("cloudfs_feed_bytes_total", "Bytes of entries in those chunks.");
@@ -71,6 +85,9 @@ internal sealed class HostMetrics
         _usage = usage;
         _volumeCount = volumeCount;
     }
+
+    /// <summary>Where the compaction counters come from; read at each scrape.</summary>
+    public void ObserveCompaction(Func<CompactionStats?> stats) => _compaction = stats;
 
     /// <summary>Where the replication counters come from; read at each scrape.</summary>
     public void ObserveReplication(ReplicationCounters counters) => _replication = counters;
@@ -97,6 +114,17 @@ internal sealed class HostMetrics
                 _freeSegments.Set(u.FreeSegments);
             }
             if (_volumeCount is not null) _volumes.Set(_volumeCount());
+            if (_compaction?.Invoke() is { } c)
+            {
+                _reserveSegments.Set(c.ReserveSegments);
+                _spaceWaiting.Set(c.AppendsWaiting);
+                _spaceWaits.IncTo(c.AppendsWaited);
+                _spaceRefused.IncTo(c.AppendsRefused);
+                _compactionPasses.IncTo(c.Passes);
+                _compactedSegments.IncTo(c.SegmentsCompacted);
+                _compactionCopied.IncTo(c.BytesCopied);
+                _freedSegments.IncTo(c.SegmentsFreed);
+            }
         }
         catch (ObjectDisposedException)
         {

@@ -64,6 +64,7 @@ internal static class NodeRunner
             var metrics = new HostMetrics(Prometheus.Metrics.DefaultRegistry);
             var log = new LogStoreVersionLog(node.Store);
             metrics.ObserveLog(() => node.Store.Usage, () => node.Store.ListVolumes().Count);
+            metrics.ObserveCompaction(() => node.Store.CompactionStats);
             metrics.ObserveReplication(node.Replication);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 

@@ -27,6 +27,8 @@ public sealed class HttpApiTests : IAsyncLifetime
         for (var i = 0; i < data.Length; i++) data[i] = (byte)(i * 7 + i / 512);
         var metrics = new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
         metrics.ObserveLog(() => _log.Usage, () => 1);
+        metrics.ObserveCompaction(() => new CompactionStats(Passes: 3, SegmentsCompacted: 5, BytesCopied: 4096, SegmentsFreed: 4,
+            AppendsWaited: 7, AppendsRefused: 1, AppendsWaiting: 2, ReserveSegments: 2));
         _api = new HttpApi(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0)) { ChunkSize = 4096 },
             new MeteredVolumeGateway(_gateway, metrics), _log, _cluster, metrics, null);
         await _api.StartAsync(CancellationToken.None);
@@ -222,6 +224,14 @@ public sealed class HttpApiTests : IAsyncLifetime
         Assert.Contains("cloudfs_write_latency_seconds_count 1", text);
         Assert.Contains($"cloudfs_log_capacity_bytes {1L << 30}", text);
         Assert.Contains("cloudfs_log_free_segments 61", text);
+        Assert.Contains("cloudfs_log_reserve_segments 2", text);
+        Assert.Contains("cloudfs_log_space_waiting 2", text);
+        Assert.Contains("cloudfs_log_space_waits_total 7", text);
+        Assert.Contains("cloudfs_log_space_refused_total 1", text);
+        Assert.Contains("cloudfs_compaction_passes_total 3", text);
+        Assert.Contains("cloudfs_compaction_segments_total 5", text);
+        Assert.Contains("cloudfs_compaction_copied_bytes_total 4096", text);
+        Assert.Contains("cloudfs_compaction_freed_segments_total 4", text);
     }
 
     [Fact]
