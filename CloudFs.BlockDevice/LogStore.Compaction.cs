@@ -75,7 +75,6 @@ public sealed partial class LogStore
                 {
                     ct.ThrowIfCancellationRequested();
                     if (runs.TryGetValue(seg, out var list)) copied += await RelocateAsync(list).ConfigureAwait(false);
-                    MarkCompacted(seg);
                     compacted.Add(seg);
                 }
             }
@@ -83,6 +82,10 @@ public sealed partial class LogStore
             {
                 // The plan keeps within the reserve, so this should not happen; what was copied whole is still reclaimed.
                 _options.Log?.Invoke($"compaction stopped after {compacted.Count} segment(s): {e.Message}");
+            }
+            finally
+            {
+                MarkCompacted(compacted);
             }
             foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
             // The next durable checkpoint frees them (also one taken on the timer, should this one not be written).
@@ -172,22 +175,27 @@ public sealed partial class LogStore
     }
 
     /// <summary>Entries whose headers lived in a compacted segment can no longer be streamed.</summary>
-    private void MarkCompacted(int seg)
+    private void MarkCompacted(IReadOnlySet<int> segs)
     {
-        var first = (_layout.SegmentOffset(seg)) / BlockSize;
-        var end = first + _layout.SegmentSize / BlockSize;
+        if (segs.Count == 0) return;
+        // One scan per volume from its newest entry down to the first in any of the segments (not one per segment:
+        // under pressure a pass compacts many, and the index lock is held meanwhile).
         foreach (var v in _volumes.Values)
         {
             lock (v.IndexLock)
             {
                 for (var l = v.Lsns.Count; l >= v.OldestStreamableLsn; l--)
                 {
-                    var b = v.Lsns.BlockOf(l);
-                    if (b >= first && b < end) { v.OldestStreamableLsn = l + 1; break; }
+                    var seg = Compactor.SegmentOf(_layout, v.Lsns.BlockOf(l));
+                    if (seg >= 0 && segs.Contains(seg)) { v.OldestStreamableLsn = l + 1; break; }
                 }
             }
         }
-        _metaCache.Invalidate(first, end);
+        foreach (var seg in segs)
+        {
+            var first = _layout.SegmentOffset(seg) / BlockSize;
+            _metaCache.Invalidate(first, first + _layout.SegmentSize / BlockSize);
+        }
     }
 
     private int OnCheckpointDurable(IReadOnlySet<int> reclaimed)

@@ -61,8 +61,12 @@ public sealed partial class LogStore
             var helped = false;
             try
             {
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var (r, scannedAt) = await CompactPassAsync(checkpoint: true, _stopPasses.Token).ConfigureAwait(false);
                 helped = r.SegmentsFreed > 0;
+                if (r.SegmentsCompacted > 0)
+                    _options.Log?.Invoke($"compaction (free space short): {r.SegmentsCompacted} segment(s) compacted, {r.BytesCopied} bytes copied, " +
+                        $"{r.SegmentsFreed} freed in {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms; {_segments.FreeCount} free");
                 if (r.SegmentsCompacted == 0 && !helped && _appender.Waiting > 0)
                 {
                     // Nothing it could free: live data (and what replicas still need) fills the log. The appends that

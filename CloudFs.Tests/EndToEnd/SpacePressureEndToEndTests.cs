@@ -18,7 +18,7 @@ public sealed class SpacePressureEndToEndTests : IDisposable
         string[] Job(string uri) =>
         [
             "--name=overwrite", "--ioengine=nbd", $"--uri={uri}", "--rw=write", "--bs=1M", "--iodepth=8", "--size=256M",
-            "--verify=crc32c", "--verify_fatal=1",
+            "--verify=crc32c", "--verify_fatal=1", "--verify_state_save=0",
         ];
         await using (var node = await NodeProcess.StartAsync("127.0.1.1", device, "--size", "1G"))
         {
