@@ -45,7 +45,7 @@ public sealed partial class LogStore
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
         SettleKeys();
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
-        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, _options.Log);
+        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, OnDeviceFailed);
         _lastCheckpoint = DateTime.UtcNow;
     }
 

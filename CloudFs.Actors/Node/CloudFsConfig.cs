@@ -98,7 +98,9 @@ public static class CloudFsConfig
     }
 
     /// <summary>The engine's settings from the cloudfs { } section.</summary>
-    public static LogStoreOptions ToStoreOptions(Config config, Action<string>? log)
+    /// <param name="log">What the engine did (info).</param>
+    /// <param name="logError">What the engine cannot go on from (a failed device); null: <paramref name="log"/>.</param>
+    public static LogStoreOptions ToStoreOptions(Config config, Action<string>? log, Action<string>? logError = null)
     {
         var options = ToOptions(config, null);
         var keyFile = config.GetString("cloudfs.key-file", "");
@@ -114,6 +116,7 @@ public static class CloudFsConfig
             DirectIo = config.GetBoolean("cloudfs.direct-io", true),
             CompactionThreshold = config.GetDouble("cloudfs.compaction.threshold", 0.2),
             Log = log,
+            LogError = logError,
         };
     }
 

@@ -1,5 +1,6 @@
 // The one writer of the log: packs every entry queued while the previous write was in flight into ONE aligned write,
-// satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order.
+// satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order. A failed write or
+// fdatasync fails the requests it was for and every later one, for good: nothing is acknowledged that is not durable.
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 
@@ -10,16 +11,18 @@ internal sealed class GroupCommitAppender : IDisposable
     private const int Page = AlignedBuffer.Alignment;
     private const int StagingSize = 8 << 20;
 
-    private readonly LogDevice _device;
+    private readonly ILogDevice _device;
     private readonly DeviceHeader _layout;
     private readonly SegmentTable _segments;
     private readonly IAppendSink _sink;
-    private readonly Action<string>? _log;
+    private readonly Action<Exception> _faulted;
     private readonly object _gate = new();
     private List<LogRequest> _queue = new(), _batch = new();
     private readonly Thread _thread, _completer;
     private bool _stopping;
     private Exception? _fault;
+    // The batch item the writer is at: a failure fails it and the items after it (the ones before were handed on).
+    private int _batchAt;
 
     // Writer-thread state. The staging buffer mirrors the device from _stageBase (4 KiB aligned): it always starts with
     // the partial page the last write ended in, so every write is whole aligned pages (O_DIRECT) and rewrites that page.
@@ -30,9 +33,10 @@ internal sealed class GroupCommitAppender : IDisposable
     private ulong _segSeq, _nextSeq;
     private long _bytesAppended;
 
-    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, Action<string>? log)
+    /// <param name="faulted">Told the first failure (the store reports it and stops taking writes).</param>
+    public GroupCommitAppender(ILogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, Action<Exception> faulted)
     {
-        _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log;
+        _device = device; _layout = layout; _segments = segments; _sink = sink; _faulted = faulted;
         _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
         _stageBase = start.Offset & ~(long)(Page - 1);
         _stageLen = (int)(start.Offset - _stageBase);
@@ -60,9 +64,9 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         lock (_gate)
         {
-            if (_stopping || _fault is not null)
+            if (_stopping || Volatile.Read(ref _fault) is not null)
             {
-                Fail(r, _fault ?? new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
+                Fail(r, Volatile.Read(ref _fault) ?? new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
                 return;
             }
             _queue.Add(r);
@@ -82,17 +86,20 @@ internal sealed class GroupCommitAppender : IDisposable
                 Stats.Batches++;
                 Stats.Requests += _batch.Count;
             }
+            _batchAt = 0;
             try
             {
-                if (_fault is not null) throw _fault;
+                if (Volatile.Read(ref _fault) is { } fault) throw fault;
                 ProcessBatch(_batch);
             }
             catch (Exception ex)
             {
-                // A device error leaves the log's tail unknown: refuse everything from now on.
-                _fault ??= new DeviceException($"the log device failed: {ex.Message}", ex);
-                _log?.Invoke(_fault.Message);
-                foreach (var r in _batch) Fail(r, _fault);
+                // A device error leaves the log's tail unknown: refuse everything from now on. What was handed to the
+                // completion thread is completed or failed there; the rest of the batch fails here.
+                var fault = SetFault(ex);
+                foreach (var e in _placed) Fail(e, fault);
+                foreach (var f in _flushes) Fail(f, fault);
+                for (var i = _batchAt; i < _batch.Count; i++) Fail(_batch[i], fault);
                 _placed.Clear();
                 _flushes.Clear();
             }
@@ -108,9 +115,9 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         ref var sync = ref _syncPending;
         sync = false;
-        foreach (var r in batch)
+        for (; _batchAt < batch.Count; _batchAt++)
         {
-            switch (r)
+            switch (batch[_batchAt])
             {
                 case EntryItem e:
                     if (e.Done.Task.IsCompleted) break;
@@ -166,7 +173,15 @@ internal sealed class GroupCommitAppender : IDisposable
         sync = false;
         _placed.Clear();
         _flushes.Clear();
-        if (_fault is not null) throw _fault;
+        if (Volatile.Read(ref _fault) is { } fault) throw fault;
+    }
+
+    /// <summary>Records the first failure (sticky: every later request fails with it), reports it once, returns it.</summary>
+    private Exception SetFault(Exception ex)
+    {
+        var fault = ex as DeviceException ?? new DeviceException($"the log writer of {_device.Path} failed: {ex.Message}", ex);
+        if (Interlocked.CompareExchange(ref _fault, fault, null) is null) _faulted(fault);
+        return Volatile.Read(ref _fault)!;
     }
 
     private readonly object _syncGate = new();
@@ -176,6 +191,8 @@ internal sealed class GroupCommitAppender : IDisposable
 
     private void CompleteLoop()
     {
+        // Set when a sync failed here: every group after that one fails too (it chains onto entries never applied).
+        Exception? failed = null;
         while (true)
         {
             bool needSync;
@@ -191,6 +208,7 @@ internal sealed class GroupCommitAppender : IDisposable
             }
             try
             {
+                if (failed is not null) throw failed;
                 if (needSync)
                 {
                     var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -213,10 +231,9 @@ internal sealed class GroupCommitAppender : IDisposable
             }
             catch (Exception ex)
             {
-                _fault ??= new DeviceException($"the log device failed to sync: {ex.Message}", ex);
-                _log?.Invoke(_fault.Message);
-                foreach (var e in _completing1) Fail(e, _fault);
-                foreach (var f in _flushing1) Fail(f, _fault);
+                failed = SetFault(ex);
+                foreach (var e in _completing1) Fail(e, failed);
+                foreach (var f in _flushing1) Fail(f, failed);
             }
             _completing1.Clear();
             _flushing1.Clear();

@@ -5,7 +5,7 @@ using CloudFs.BlockDevice.Format;
 
 namespace CloudFs.BlockDevice.Log;
 
-internal sealed class Recovery(LogDevice device, DeviceHeader layout, SegmentTable segments, Action<string>? log)
+internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTable segments, Action<string>? log)
 {
     public long EntriesReplayed { get; private set; }
     public string StopReason { get; private set; } = "";
