@@ -176,7 +176,8 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         _volumes.TryGetValue(volume, out var v) && v.Committed ? Info(v) : null;
 
     /// <summary>True when this store holds the volume and its secret, i.e. can extend its chain (cheap: no allocation);
-    /// false for every volume once the device failed.</summary>
+    /// false for every volume once the device failed. (VolumeInfo.IsWritable still says whose secret it holds: a
+    /// failed writer is the one placement fails over, and its writes fail with the device's error.)</summary>
     public bool IsWritable(Id160 volume) => _volumes.TryGetValue(volume, out var v) && v.Committed && v.IsWritable && !_deviceFailed.Task.IsCompleted;
 
     private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
