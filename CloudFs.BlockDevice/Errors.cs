@@ -47,8 +47,15 @@ public sealed class EntryRejectedException(string reason, long entryIndex, bool 
     public bool IsFork { get; } = isFork;
 }
 
-/// <summary>The device cannot be opened the way it was asked (held by another process, wrong host id, too small).</summary>
-public sealed class DeviceException(string message, Exception? inner = null) : CloudFsException(message, inner);
+/// <summary>
+/// The device cannot be opened the way it was asked (held by another process, wrong host id, too small), or one of
+/// its reads, writes or flushes failed (NBD: EIO, HTTP 503). <see cref="Errno"/> is what the kernel returned, 0 when
+/// the failure is not an errno.
+/// </summary>
+public sealed class DeviceException(string message, Exception? inner = null, int errno = 0) : CloudFsException(message, inner)
+{
+    public int Errno { get; } = errno;
+}
 
 /// <summary>A full resync cannot go on: a piece is forged or missing, the transfer is unknown, or the replica is ahead (HTTP 409).</summary>
 public sealed class ResyncRefusedException(string message) : CloudFsException(message);

@@ -164,6 +164,8 @@ public sealed partial class LogStore : IAppendSink
         lock (vol.ChainLock)
         {
             if (vol.Secret is null) { buf.Dispose(); throw new NotPrimaryException(vol.BaseId); }
+            // After a device failure the pending lsn is past entries that failed: the device's error, not an lsn mismatch.
+            if (DeviceFailure is { } failed) { buf.Dispose(); throw new DeviceException(failed.Message, failed, failed.Errno); }
             var lsn = vol.PendingLsn + 1;
             if (expectedLsn >= 0 && expectedLsn != lsn)
             {

@@ -52,7 +52,7 @@ public sealed partial class LogStore : IReplaySink
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
         SettleKeys();
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
-        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log,
+        _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log, OnDeviceFailed,
             new SpaceRules(_reserveSegments, _options.SpaceWaitLimit, OnSpaceWanted));
         var damaged = _volumes.Values.Where(v => v.Damage.Count > 0).ToList();
         foreach (var v in damaged)

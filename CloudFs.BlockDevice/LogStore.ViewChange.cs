@@ -100,7 +100,11 @@ public sealed partial class LogStore
         _keys.PutShare(share.Volume, share.View, opened);
     }
 
-    /// <summary>This host's share of the volume's current view, re-sealed for <paramref name="recipient"/> (a new primary taking over).</summary>
+    /// <summary>
+    /// This host's share of the volume's current view, re-sealed for <paramref name="recipient"/> (a new primary taking
+    /// over). The writer holds no share but the secret: it releases the share its own position in the replica set has
+    /// in the split (a writer whose log device failed hands over to a replica; the secret is in the key file).
+    /// </summary>
     public SealedShare ReleaseShare(Id160 volume, ShareHolder recipient)
     {
         ThrowIfDisposed();
@@ -108,14 +112,43 @@ public sealed partial class LogStore
         var vol = Volume(volume);
         Id160 view;
         lock (vol.IndexLock) view = vol.View;
-        var held = _keys.GetShare(volume) ?? throw new CloudFsException($"this host holds no share of volume {volume}");
-        if (held.View != view)
-            throw new CloudFsException($"this host's share of volume {volume} is for view {held.View}, not for the current view {view}");
+        SecretShare share;
+        if (_keys.GetShare(volume) is { } held)
+        {
+            if (held.View != view)
+                throw new CloudFsException($"this host's share of volume {volume} is for view {held.View}, not for the current view {view}");
+            share = held.Share;
+        }
+        else share = WriterShare(vol, view) ?? throw new CloudFsException($"this host holds no share of volume {volume}");
         using var key = HostKey.ImportPublic(recipient.PublicKey ?? [], out var error)
                         ?? throw new CloudFsException($"host {recipient.Host}: its public key is unusable ({error})");
-        var plain = held.Share.Encode();
+        var plain = share.Encode();
         try { return new SealedShare(volume, recipient.Host, view, HostKey.Seal(key, plain, ShareContext(volume, recipient.Host, view))); }
         finally { CryptographicOperations.ZeroMemory(plain); }
+    }
+
+    /// <summary>The writer's own share of <paramref name="view"/>, from the same split <see cref="SealShares"/> makes; null when
+    /// this host is not the writer of that view or not in the replica set.</summary>
+    private SecretShare? WriterShare(VolumeState vol, Id160 view)
+    {
+        byte[] secret;
+        lock (vol.ChainLock)
+        {
+            if (vol.Secret is null || vol.SecretView != view) return null;
+            secret = vol.Secret;
+        }
+        Id160[] set;
+        lock (vol.IndexLock) set = vol.Replicas;
+        var at = Array.IndexOf(set, HostId);
+        if (at < 0 || set.Length > 255) return null;
+        var n = set.Length;
+        var k = n / 2 + 1;
+        var ys = Shamir.Split(secret, n, k, view.ToArray());
+        try { return new SecretShare((byte)(at + 1), (byte)k, (byte)n, (byte[])ys[at].Clone()); }
+        finally
+        {
+            foreach (var y in ys) CryptographicOperations.ZeroMemory(y);
+        }
     }
 
     /// <summary>

@@ -18,7 +18,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     public const int MaxEntryBlocks = 2048;
 
     private readonly LogStoreOptions _options;
-    private readonly LogDevice _device;
+    private readonly ILogDevice _device;
     private readonly DeviceHeader _layout;
     private readonly SegmentTable _segments;
     private readonly KeyFile _keys;
@@ -26,9 +26,10 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     private readonly ReadBufferPool _readPool = new(SmallReadChunk + 2 * AlignedBuffer.Alignment, 64, ReadChunk + 2 * AlignedBuffer.Alignment, 16);
     private readonly EntryMetaCache _metaCache = new(64L << 20);
     private GroupCommitAppender _appender = null!;
+    private readonly TaskCompletionSource<DeviceException> _deviceFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
 
-    private LogStore(LogStoreOptions options, LogDevice device, DeviceHeader layout, KeyFile keys)
+    private LogStore(LogStoreOptions options, ILogDevice device, DeviceHeader layout, KeyFile keys)
     {
         _options = options;
         _device = device;
@@ -48,14 +49,18 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (options.SegmentSize < 65536 || options.SegmentSize % AlignedBuffer.Alignment != 0)
             throw new DeviceException($"segment size {options.SegmentSize} must be a multiple of 4096 and at least 64 KiB");
-        var device = LogDevice.Open(options.Path, options.CreateSize, options.DirectIo, options.Log);
+        ILogDevice device = FileDevice.Open(options.Path, options.CreateSize, options.DirectIo, options.Log);
+        LogStore? store = null;
         try
         {
+            if (options.WrapDevice is { } wrap) device = wrap(device);
+            // A failed write or fdatasync, whoever issues it, fails every later one: the store is then failed for good.
+            device = new FailStopDevice(device, e => store?.OnDeviceFailed(e));
             var layout = ReadOrFormat(device, options);
-            var keyPath = options.KeyFilePath ?? (device.IsBlockDevice
+            var keyPath = options.KeyFilePath ?? (device.Kind == DeviceKind.BlockDevice
                 ? throw new DeviceException($"{device.Path} is a block device: LogStoreOptions.KeyFilePath must name the key file")
                 : device.Path + ".keys");
-            var store = new LogStore(options, device, layout, KeyFile.Load(keyPath));
+            store = new LogStore(options, device, layout, KeyFile.Load(keyPath));
             store.Recover();
             return store;
         }
@@ -66,7 +71,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         }
     }
 
-    private static DeviceHeader ReadOrFormat(LogDevice device, LogStoreOptions options)
+    private static DeviceHeader ReadOrFormat(ILogDevice device, LogStoreOptions options)
     {
         using var page = new AlignedBuffer(DeviceHeader.Size);
         device.Read(page.Span, 0);
@@ -99,7 +104,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// Zeroes the device header and checkpoint slots so the next Open formats it (`cloudfs nuke`).
     /// Refuses (DeviceException) a device another process or store holds.
     /// </summary>
-    public static void Nuke(string path) => LogDevice.Nuke(path);
+    public static void Nuke(string path) => FileDevice.Nuke(path);
 
     public Id160 HostId => _layout.HostId;
 
@@ -131,10 +136,23 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// <summary>True when the device is driven with O_DIRECT, false on the buffered fallback.</summary>
     public bool IsDirectIo => _device.IsDirectIo;
 
-    /// <summary>Tests only: runs on the writer before each device write.</summary>
-    internal Action? BeforeDeviceWrite { get => _device.BeforeWrite; set => _device.BeforeWrite = value; }
-    /// <summary>Tests only: runs on a reader before each device read.</summary>
-    internal Action? BeforeDeviceRead { get => _device.BeforeRead; set => _device.BeforeRead = value; }
+    /// <summary>
+    /// Why the device failed (a write or fdatasync error, or the log writer's own failure); null while it works. From
+    /// then on every append, flush and checkpoint fails, for good: only a restart on a good device brings the store back.
+    /// Reads go on while the device reads.
+    /// </summary>
+    public DeviceException? DeviceFailure => _deviceFailed.Task.IsCompleted ? _deviceFailed.Task.Result : null;
+
+    /// <summary>Completes, once, when the device fails (see <see cref="DeviceFailure"/>).</summary>
+    public Task<DeviceException> DeviceFailed => _deviceFailed.Task;
+
+    /// <summary>The first failure of the device or the log writer: reported once, as an error, and signalled.</summary>
+    private void OnDeviceFailed(Exception error)
+    {
+        var e = error as DeviceException ?? new DeviceException($"the log writer of {_device.Path} failed: {error.Message}", error);
+        if (!_deviceFailed.TrySetResult(e)) return;
+        (_options.LogError ?? _options.Log)?.Invoke($"{e.Message}; the log takes no more writes until the node is restarted on a good device");
+    }
 
     public LogUsage Usage
     {
@@ -158,8 +176,10 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     public VolumeInfo? GetVolume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? Info(v) : null;
 
-    /// <summary>True when this store holds the volume and its secret, i.e. can extend its chain (cheap: no allocation).</summary>
-    public bool IsWritable(Id160 volume) => _volumes.TryGetValue(volume, out var v) && v.Committed && v.IsWritable;
+    /// <summary>True when this store holds the volume and its secret, i.e. can extend its chain (cheap: no allocation);
+    /// false for every volume once the device failed. (VolumeInfo.IsWritable still says whose secret it holds: a
+    /// failed writer is the one placement fails over, and its writes fail with the device's error.)</summary>
+    public bool IsWritable(Id160 volume) => _volumes.TryGetValue(volume, out var v) && v.Committed && v.IsWritable && !_deviceFailed.Task.IsCompleted;
 
     private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
 

@@ -1,4 +1,6 @@
 // Settings of one log store (one device); read once from HOCON by the node.
+using CloudFs.BlockDevice.Device;
+
 namespace CloudFs.BlockDevice;
 
 public sealed record LogStoreOptions
@@ -50,6 +52,9 @@ public sealed record LogStoreOptions
     /// <summary>Where the engine says what it did (format, recovery, fallbacks). Null: silent.</summary>
     public Action<string>? Log { get; init; }
 
-    /// <summary>Where the engine reports what an operator must act on: damaged data, a failed device. Null: <see cref="Log"/>.</summary>
+    /// <summary>Where the engine reports what it cannot go on from (the node logs it at ERROR): a failed device, once. Null: <see cref="Log"/>.</summary>
     public Action<string>? LogError { get; init; }
+
+    /// <summary>Tests: wraps the opened device (in a FaultyDevice) before the store uses it.</summary>
+    internal Func<ILogDevice, ILogDevice>? WrapDevice { get; init; }
 }

@@ -1,6 +1,6 @@
 // The one owner of the node's device: opens and pins the LogStore, publishes it through CloudFsStorage, drives
-// checkpoints and compaction from timers (the engine also starts compaction itself when free space runs short), and
-// writes a final checkpoint when it stops (LogStore.Dispose).
+// checkpoints and compaction from timers (not once the device failed; the engine also starts compaction itself when
+// free space runs short), and writes a final checkpoint when it stops (LogStore.Dispose).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Persistence;
@@ -69,7 +69,8 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
 
     private void OnTick(Tick tick)
     {
-        if (_store is null) return;
+        // A failed device takes no checkpoint or relocation (the engine reported the failure once, at ERROR).
+        if (_store is null || _store.DeviceFailure is not null) return;
         // One of each at a time: a slow checkpoint is not stacked up behind itself.
         if (tick.Compaction ? _compactionRunning : _checkpointRunning) return;
         if (tick.Compaction)
@@ -87,7 +88,7 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
     private void OnDone(Done done)
     {
         if (done.Compaction) _compactionRunning = false; else _checkpointRunning = false;
-        if (done.Error is { } e and not OperationCanceledException)
+        if (done.Error is { } e and not OperationCanceledException && _store?.DeviceFailure is null)
             _log.Error(e, "CloudFS {0} failed; the log stays valid and the next tick tries again", done.Compaction ? "compaction" : "checkpoint");
         else if (done.Result is { SegmentsCompacted: > 0 } r)
             _log.Info("compaction: {0} segment(s) compacted, {1} bytes copied, {2} segment(s) freed", r.SegmentsCompacted, r.BytesCopied, r.SegmentsFreed);

@@ -1,7 +1,8 @@
 // IVolumeGateway over the volume shard region: one Ask per request (reads on the primary go to its engine directly),
 // replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
 // Requests for a volume whose primary is another host travel in chunks of at most 1 MiB (far below the frame size),
-// and "not the primary" answers are retried while a failover moves the volume (up to the ask timeout).
+// and "not the primary" answers, and writes failed by the primary's log device, are retried while a failover moves the
+// volume (up to the ask timeout).
 // Writes carry a request id, so an actor that already has a request ignores its repeated attempts.
 using Akka.Actor;
 using CloudFs.Actors.Replication;
@@ -155,8 +156,12 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
                 if (asks.Count > 0) continue;
                 throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s", e);
             }
-            // While a failover moves the volume, the old or a not-yet-current actor answers "not the primary".
-            if (reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary } && retryNotPrimary && DateTime.UtcNow + RetryDelay < deadline)
+            // While a failover moves the volume, the old or a not-yet-current actor answers "not the primary". A primary
+            // whose log device failed fails writes until placement has handed the volume to a healthy replica, which
+            // then appends them (durably where asked): a real success on a majority, not a retried fdatasync.
+            var moving = reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary }
+                         || reply is VolumeFailure { Kind: VolumeErrorKind.DeviceFailed } && IsWrite(message);
+            if (moving && retryNotPrimary && DateTime.UtcNow + RetryDelay < deadline)
             {
                 await Task.Delay(RetryDelay, ct).ConfigureAwait(false);
                 nextAttempt = DateTime.UtcNow;
@@ -166,6 +171,8 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             return reply;
         }
     }
+
+    private static bool IsWrite(IWithVolumeId message) => message is Write or WriteZeroes or Flush;
 
     // Only a volume with replicas can have its primary move; anything else answers "not the primary" for good.
     private bool Replicated(Id160 volume) => store.GetVolume(volume) is not { } info || info.Replicas.Count > 1;

@@ -15,9 +15,24 @@ public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> H
 public sealed record BranchVolume(string Version) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
-/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none.</summary>
-public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version) : IManagementMessage;
-public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes) : IManagementMessage;
+/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Health "healthy", or "degraded"
+/// when a replica host is away or its log device failed; Parent the version a branch was made from.</summary>
+public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version,
+    string Health = VolumeHealth.Healthy, string? Parent = null) : IManagementMessage;
+
+/// <summary>The volumes; FailedHosts: the hosts whose log device failed (as placement knows them; null when not asked of placement).</summary>
+public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes, IReadOnlyList<HostFailure>? FailedHosts = null) : IManagementMessage;
+
+/// <summary>A host whose log device failed: it is primary of nothing and takes no volume until restarted on a good device.</summary>
+public sealed record HostFailure(string HostId, string Address, string Reason) : IManagementMessage;
+
+/// <summary>The health values of `cloudfs ls` (SPEC.md) that CloudFS reports so far.</summary>
+public static class VolumeHealth
+{
+    public const string Healthy = "healthy";
+    /// <summary>A host of the replica set is away or its log device failed (the volume runs on the others).</summary>
+    public const string Degraded = "degraded";
+}
 
 // Cluster inspection (Petabridge.Cmd's commands, offered by the host itself)
 public sealed record ShowCluster : IManagementMessage;

@@ -98,7 +98,9 @@ public static class CloudFsConfig
     }
 
     /// <summary>The engine's settings from the cloudfs { } section.</summary>
-    public static LogStoreOptions ToStoreOptions(Config config, Action<string>? log)
+    /// <param name="log">What the engine did (info).</param>
+    /// <param name="logError">What the engine cannot go on from (a failed device); null: <paramref name="log"/>.</param>
+    public static LogStoreOptions ToStoreOptions(Config config, Action<string>? log, Action<string>? logError = null)
     {
         var options = ToOptions(config, null);
         var keyFile = config.GetString("cloudfs.key-file", "");
@@ -118,6 +120,7 @@ public static class CloudFsConfig
             AutoCompaction = config.GetBoolean("cloudfs.compaction.enabled"),
             SpaceWaitLimit = config.GetTimeSpan("cloudfs.compaction.max-wait"),
             Log = log,
+            LogError = logError,
         };
     }
 

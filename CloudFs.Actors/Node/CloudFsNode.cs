@@ -42,7 +42,8 @@ public sealed class CloudFsNode : IAsyncDisposable
         try
         {
             var log = system.Log;
-            var storeOptions = CloudFsConfig.ToStoreOptions(config, message => log.Info("engine: {0}", message)) with { LogError = message => log.Error("engine: {0}", message) };
+            var storeOptions = CloudFsConfig.ToStoreOptions(config, message => log.Info("engine: {0}", message), message => log.Error("engine: {0}", message));
+            if (options.AdjustStore is { } adjust) storeOptions = adjust(storeOptions);
             var compaction = config.GetBoolean("cloudfs.compaction.enabled", true) ? config.GetTimeSpan("cloudfs.compaction.interval") : (TimeSpan?)null;
             var checkpointTick = TimeSpan.FromTicks(Math.Clamp(storeOptions.CheckpointInterval.Ticks / 5, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond));
             system.ActorOf(BlockDeviceActor.Props(new BlockDeviceActor.Settings(storeOptions, checkpointTick, compaction)), BlockDeviceActor.Name);

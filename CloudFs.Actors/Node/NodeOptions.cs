@@ -16,4 +16,7 @@ public sealed record NodeOptions
     public IReadOnlyList<string> Seeds { get; init; } = [];
     /// <summary>Extra HOCON layered over hocon/cloudfs.conf.</summary>
     public string? ConfigFile { get; init; }
+
+    /// <summary>Tests: adjusts the engine's settings the config gave (e.g. to put a fault-injecting device under the log).</summary>
+    internal Func<LogStoreOptions, LogStoreOptions>? AdjustStore { get; init; }
 }

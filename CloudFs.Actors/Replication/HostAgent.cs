@@ -1,6 +1,8 @@
 // A host's agent (/user/cloudfs-host): answers the placement singleton and the other hosts about this host's log
 // (describe, report volumes, prepare/create, fence, shares, take-over, versions), starts a feeder for each follower
 // that connects to the feed port, and runs one follower per volume this host replicates but is not the primary of.
+// When the log device fails, it stops its followers and tells placement, which hands this host's volumes to healthy
+// replicas; the host stays failed until it is restarted on a good device.
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.BlockDevice;
@@ -24,6 +26,11 @@ public sealed class HostAgent : ReceiveActor
     private readonly Dictionary<Id160, HashSet<IActorRef>> _feeders = new();
     private readonly FeedEndpoint _feedEndpoint;
     private long _feedsServed;
+    // Why the log device failed; null while it works.
+    private string? _deviceFailure;
+
+    /// <summary>The engine's word that the device failed (told once).</summary>
+    private sealed record DeviceFailedHere(string Reason);
 
     public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort) =>
         Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings, feedPort));
@@ -42,6 +49,7 @@ public sealed class HostAgent : ReceiveActor
         Receive<DescribeHost>(_ => Sender.Tell(Describe()));
         Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray())));
         Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
+        Receive<DeviceFailedHere>(OnDeviceFailed);
         Receive<CreateLocalVolume>(c => Reply(Sender, CreateAsync(c)));
         Receive<FollowVolume>(f =>
         {
@@ -110,6 +118,7 @@ public sealed class HostAgent : ReceiveActor
 
     protected override void PreStart()
     {
+        _store.DeviceFailed.PipeTo(Self, success: e => new DeviceFailedHere(e.Message));
         // Every volume held here that another host writes: follow it (its follower asks placement for the primary).
         foreach (var v in _store.ListVolumes())
             if (!v.IsWritable && v.BranchedFrom is null && v.Replicas.Count > 1) EnsureFollower(v.BaseId, force: false);
@@ -118,11 +127,28 @@ public sealed class HostAgent : ReceiveActor
     private HostDescription Describe()
     {
         var usage = _store.Usage;
-        return new HostDescription(_store.HostId.ToString(), _address, _store.HostPublicKey, (long)usage.FreeSegments * usage.SegmentSize);
+        return new HostDescription(_store.HostId.ToString(), _address, _store.HostPublicKey, (long)usage.FreeSegments * usage.SegmentSize, _deviceFailure);
+    }
+
+    /// <summary>
+    /// The log device failed (the engine logged it, once, at ERROR): this host acknowledges nothing more as a replica
+    /// and gives up its primaries. Placement, told at once (and in every description after), fails its volumes over
+    /// to healthy replicas as if it had died. Only a restart on a good device brings it back.
+    /// </summary>
+    private void OnDeviceFailed(DeviceFailedHere failed)
+    {
+        if (_deviceFailure is not null) return;
+        _deviceFailure = failed.Reason;
+        foreach (var child in Context.GetChildren())
+            if (Id160.TryParse(child.Path.Name, out _)) child.Tell(VolumeFollower.Stop.Instance);
+        var primaries = _store.ListVolumes().Count(v => v.IsWritable && v.Replicas.Count > 1);
+        _log.Warning("host {0} gives up its {1} replicated volume(s) as primary and stops following: its log device failed", _store.HostId, primaries);
+        _placement.Tell(new HostDeviceFailed(_store.HostId.ToString(), _address, failed.Reason));
     }
 
     private Vote Prepare(PrepareVolume p)
     {
+        if (_deviceFailure is not null) return new Vote(false, $"the log device of host {_store.HostId} failed: {_deviceFailure}");
         var usage = _store.Usage;
         // Thin provisioning: a volume needs room to grow, not its whole size; a host with no free segment votes no.
         if (usage.FreeSegments == 0) return new Vote(false, $"host {_store.HostId} has no free space in its log");
@@ -222,7 +248,7 @@ public sealed class HostAgent : ReceiveActor
 
     private void EnsureFollower(Id160 volume, bool force)
     {
-        if (_fenced.Contains(volume) || (!force && _store.IsWritable(volume))) return;
+        if (_deviceFailure is not null || _fenced.Contains(volume) || (!force && _store.IsWritable(volume))) return;
         var name = volume.ToString();
         if (!Context.Child(name).IsNobody()) return;
         Context.Watch(Context.ActorOf(VolumeFollower.Props(volume, _store, _placement, _settings), name));

@@ -11,8 +11,9 @@ public sealed record DescribeHost : IControlMessage
     public static readonly DescribeHost Instance = new();
 }
 
-/// <summary>A host: its id, member address, the public key shares are sealed for, and whether its log has room.</summary>
-public sealed record HostDescription(string HostId, string Address, byte[] PublicKey, long FreeBytes) : IControlMessage;
+/// <summary>A host: its id, member address, the public key shares are sealed for, whether its log has room, and why its
+/// log device failed (null while it works; a failed host is primary of nothing and takes no volume).</summary>
+public sealed record HostDescription(string HostId, string Address, byte[] PublicKey, long FreeBytes, string? DeviceFailure = null) : IControlMessage;
 
 /// <summary>Answered with <see cref="VolumeReports"/>: every volume this host's log holds.</summary>
 public sealed record ReportVolumes : IControlMessage

@@ -2,7 +2,8 @@
 // from the hosts' own logs each round (nothing of its own to lose when it moves). It creates volumes (prepare on
 // each chosen host, then commit on the primary, then the replicas follow), keeps every replica following its
 // primary, and fails a volume over when its primary's host is lost: fence a majority, pick the most up-to-date,
-// collect shares, take over.
+// collect shares, take over. A host whose log device failed counts as lost for everything but its vote: it is primary
+// of nothing and chosen for nothing, yet it still fences and releases its share (they are in its key file).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Management;
@@ -29,7 +30,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         public static readonly Tick Instance = new();
     }
 
-    private sealed record Gathered(IReadOnlyList<HostDescription> Hosts, IReadOnlyList<VolumeReports> Reports);
+    private sealed record Gathered(IReadOnlyList<HostDescription> Hosts, IReadOnlyList<VolumeReports> Reports, DateTime Started);
     private sealed record Created(VolumeReport Volume, string Primary);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
     private sealed record ReplacementEnded(string Volume, string? Error);
@@ -48,6 +49,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     // A failover that failed is tried again no sooner than this (the next round, not in a tight loop).
     private readonly Dictionary<string, DateTime> _failoverAfter = new();
     private readonly List<IActorRef> _listers = new();
+    // Hosts whose log device failed, by host id (their own word): until the host describes itself healthy again, which
+    // only a new incarnation on a good device does.
+    private readonly Dictionary<string, (string Address, string Reason, DateTime Since)> _deviceFailed = new();
     private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds)> _creates = new();
     private bool _gathering;
 
@@ -80,6 +84,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         });
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
         Receive<Gathered>(OnGathered);
+        Receive<HostDeviceFailed>(f => OnDeviceFailed(f.HostId, f.Address, f.Reason));
         // Decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
         Receive<PlaceVolume>(p =>
         {
@@ -142,6 +147,17 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             if (r.Primary is not null && _hosts.TryGetValue(r.Primary, out var h) && h.Address == address) Reconcile(r);
     }
 
+    private bool DeviceFailed(string? host) => host is not null && _deviceFailed.ContainsKey(host);
+
+    private void OnDeviceFailed(string host, string address, string reason)
+    {
+        if (!_deviceFailed.TryAdd(host, (address, reason, DateTime.UtcNow))) return;
+        _log.Warning("host {0} ({1}): its log device failed ({2}); its volumes fail over to healthy replicas and it is chosen for nothing until it is restarted on a good device",
+            host, address, reason);
+        foreach (var r in _volumes.Values)
+            if (r.Primary == host) Reconcile(r);
+    }
+
     private PrimaryIs PrimaryOf(string volume)
     {
         if (!_volumes.TryGetValue(volume, out var r)) return new PrimaryIs(volume, false, null, null);
@@ -157,13 +173,14 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             .Select(m => m.Address.ToString()).ToHashSet();
     }
 
+    /// <summary>The address of a host that is Up, reachable and whose device works; null otherwise.</summary>
     private string? LiveAddressOf(string? host) =>
-        host is not null && _hosts.TryGetValue(host, out var d) && LiveAddresses().Contains(d.Address) ? d.Address : null;
+        host is not null && !DeviceFailed(host) && _hosts.TryGetValue(host, out var d) && LiveAddresses().Contains(d.Address) ? d.Address : null;
 
     private IReadOnlyList<HostDescription> LiveHosts()
     {
         var live = LiveAddresses();
-        return _hosts.Values.Where(h => live.Contains(h.Address)).ToArray();
+        return _hosts.Values.Where(h => live.Contains(h.Address) && !DeviceFailed(h.HostId)).ToArray();
     }
 
     private ActorSelection Agent(string address) => _system.ActorSelection(address + HostAgent.Path);
@@ -177,13 +194,14 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var addresses = LiveAddresses().ToArray();
         var timeout = _settings.AskTimeout;
         var self = Self;
+        var started = DateTime.UtcNow;
         _ = Run();
 
         async Task Run()
         {
             var hosts = await Task.WhenAll(addresses.Select(a => Try(Agent(a).Ask<HostDescription>(DescribeHost.Instance, timeout)))).ConfigureAwait(false);
             var reports = await Task.WhenAll(addresses.Select(a => Try(Agent(a).Ask<VolumeReports>(ReportVolumes.Instance, timeout)))).ConfigureAwait(false);
-            self.Tell(new Gathered(hosts.OfType<HostDescription>().ToArray(), reports.OfType<VolumeReports>().ToArray()));
+            self.Tell(new Gathered(hosts.OfType<HostDescription>().ToArray(), reports.OfType<VolumeReports>().ToArray(), started));
         }
     }
 
@@ -196,7 +214,14 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private void OnGathered(Gathered g)
     {
         _gathering = false;
-        foreach (var h in g.Hosts) _hosts[h.HostId] = h;
+        foreach (var h in g.Hosts)
+        {
+            _hosts[h.HostId] = h;
+            if (h.DeviceFailure is not null) OnDeviceFailed(h.HostId, h.Address, h.DeviceFailure);
+            // Healthy in a description asked for after the failure was known: a new incarnation on a good device.
+            else if (_deviceFailed.TryGetValue(h.HostId, out var failed) && failed.Since < g.Started && _deviceFailed.Remove(h.HostId))
+                _log.Warning("host {0} ({1}) is back with a working log device", h.HostId, h.Address);
+        }
         var previous = _volumes;
         _volumes = Merge(g.Reports, previous);
         foreach (var lister in _listers) lister.Tell(List());
@@ -214,7 +239,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var live = LiveAddresses();
         var now = DateTime.UtcNow;
         foreach (var (host, d) in _hosts)
-            if (live.Contains(d.Address)) _absentSince.Remove(host);
+            if (live.Contains(d.Address) && !DeviceFailed(host)) _absentSince.Remove(host);
             else _absentSince.TryAdd(host, now);
         // A replica host this singleton never saw (it died before the singleton moved here) is absent too.
         foreach (var r in _volumes.Values)
@@ -377,12 +402,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             .Select(c => (c.Host, Address: c.Address!, Key: c.Description!.PublicKey))
             .ToArray();
         var majority = Placement.Majority(r.Replicas.Length);
-        if (candidates.Length < majority) return; // the minority side never fails over
+        // Hosts of the set whose log device failed but that still run (the failed primary above all): never chosen,
+        // but they fence (their log takes nothing more anyway) and release their share, which is in their key file,
+        // not on the failed device. They are witnesses.
+        var live = LiveAddresses();
+        var witnesses = r.Replicas.Where(DeviceFailed)
+            .Select(h => _hosts.GetValueOrDefault(h)).OfType<HostDescription>().Where(d => live.Contains(d.Address)).ToArray();
+        if (candidates.Length + witnesses.Length < majority) return; // the minority side never fails over
         _failovers.Add(r.Id);
         var self = Self;
         var timeout = _settings.AskTimeout;
         var log = _log;
-        log.Warning("volume {0}: primary {1} is lost; failing over among {2}", r.Id, r.Primary ?? "-", string.Join(",", candidates.Select(c => c.Host)));
+        log.Warning("volume {0}: primary {1} is lost{2}; failing over among {3}", r.Id, r.Primary ?? "-",
+            DeviceFailed(r.Primary) ? " (its log device failed)" : "", string.Join(",", candidates.Select(c => c.Host)));
         _ = Run();
 
         async Task Run()
@@ -394,7 +426,15 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                         (c.Host, c.Address, c.Key, Fenced: await Try(Agent(c.Address).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
                     .ConfigureAwait(false))
                     .Where(x => x.Fenced?.Volume is not null).ToArray();
-                if (fenced.Length < majority)
+                var witnessHeads = (await Task.WhenAll(witnesses.Select(async w =>
+                        (w.Address, Fenced: await Try(Agent(w.Address).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
+                    .ConfigureAwait(false))
+                    .Where(x => x.Fenced?.Volume is not null).ToArray();
+                // A witness counts toward the majority only when a candidate holds its whole head: then every
+                // acknowledged write it holds is on the chosen one, and it can append nothing more.
+                var longest = fenced.Length == 0 ? -1 : fenced.Max(x => x.Fenced!.Volume!.Lsn);
+                var counted = witnessHeads.Where(w => w.Fenced!.Volume!.Lsn <= longest).ToArray();
+                if (fenced.Length == 0 || fenced.Length + counted.Length < majority)
                 {
                     self.Tell(new FailoverEnded(r.Id, null, $"only {fenced.Length} of {r.Replicas.Length} replicas answered; a majority ({majority}) is needed"));
                     return;
@@ -402,9 +442,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 // 2. The most up-to-date: every write acknowledged in sync mode is on a majority, so on one of these.
                 var volumeId = Id160.Parse(r.Id);
                 var chosen = fenced.OrderByDescending(x => x.Fenced!.Volume!.Lsn).ThenBy(x => Id160.Parse(x.Host).Xor(volumeId)).First();
-                // 3. Shares of the secret, re-sealed for the chosen host by the others.
-                var shares = (await Task.WhenAll(fenced.Where(x => x.Host != chosen.Host).Select(x =>
-                        Try(Agent(x.Address).Ask<ShareDto>(new ReleaseShare(r.Id, chosen.Host, chosen.Key), timeout)))).ConfigureAwait(false))
+                // 3. Shares of the secret, re-sealed for the chosen host by the others (witnesses too).
+                var releasers = fenced.Where(x => x.Host != chosen.Host).Select(x => x.Address).Concat(witnessHeads.Select(w => w.Address));
+                var shares = (await Task.WhenAll(releasers.Select(address =>
+                        Try(Agent(address).Ask<ShareDto>(new ReleaseShare(r.Id, chosen.Host, chosen.Key), timeout)))).ConfigureAwait(false))
                     .OfType<ShareDto>().ToArray();
                 // 4. Take over: the view change, the chosen host first in the replica set.
                 var replicas = new[] { chosen.Host }.Concat(r.Replicas.Where(h => h != chosen.Host)).ToArray();
@@ -427,7 +468,17 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     // ---- listing ----
 
-    private VolumeList List() => new(_volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal)
-        .Select(r => new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas, r.Version))
-        .ToArray());
+    private VolumeList List()
+    {
+        var volumes = _volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal).Select(r =>
+        {
+            var replicas = r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas;
+            // Degraded: a host of the set is away or its device failed (the volume runs on the others, if a majority).
+            var health = r.Primary is null || replicas.Any(h => LiveAddressOf(h) is null) ? VolumeHealth.Degraded : VolumeHealth.Healthy;
+            return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, health, r.BranchedFrom);
+        }).ToArray();
+        var failed = _deviceFailed.OrderBy(f => f.Key, StringComparer.Ordinal)
+            .Select(f => new HostFailure(f.Key, f.Value.Address, f.Value.Reason)).ToArray();
+        return new VolumeList(volumes, failed);
+    }
 }

@@ -19,6 +19,10 @@ public sealed record GetPrimaryTable : IControlMessage
 }
 public sealed record PrimaryTable(string[] Volumes, string[] Addresses) : IControlMessage;
 
+/// <summary>A host's log device failed (it says so at once, and in every HostDescription after): the volumes it is the
+/// primary of fail over as if it had died, and it is chosen for nothing until it comes back on a good device.</summary>
+public sealed record HostDeviceFailed(string HostId, string Address, string Reason) : IControlMessage;
+
 /// <summary>Every volume in the cluster; answered with a Management.VolumeList.</summary>
 public sealed record ListClusterVolumes : IControlMessage
 {

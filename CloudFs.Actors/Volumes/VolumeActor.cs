@@ -238,7 +238,9 @@ public sealed class VolumeActor : UntypedPersistentActor
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        _log.Warning("volume {0}: event {1} rejected by the journal: {2}", _persistenceId, sequenceNr, cause.Message);
+        // A failed device was reported once, at ERROR, by the engine; each write it refuses after that is not news.
+        if (cause is DeviceException) _log.Debug("volume {0}: event {1} refused, the log device failed: {2}", _persistenceId, sequenceNr, cause.Message);
+        else _log.Warning("volume {0}: event {1} rejected by the journal: {2}", _persistenceId, sequenceNr, cause.Message);
         _state = _state with { Lsn = sequenceNr };
         Settle(cause);
     }
@@ -254,7 +256,11 @@ public sealed class VolumeActor : UntypedPersistentActor
             pending.Remaining = 0;
             pending.ReplyTo.Tell(Failure(cause));
         }
-        base.OnPersistFailure(cause, @event, sequenceNr);
+        // The base logs an error; a failed device was already reported once, at ERROR, by the engine.
+        if (cause.GetBaseException() is DeviceException e)
+            _log.Warning("volume {0}: event {1} was not stored, the log device failed; the actor stops ({2})", _persistenceId, sequenceNr, e.Message);
+        else
+            base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
     /// <param name="quorum">The actor, when the flush must also wait for a durable majority (a replicated sync volume).</param>

@@ -9,4 +9,6 @@ public enum VolumeErrorKind : byte
     DataCorruption = 3,
     NotPrimary = 4,
     VolumeNotFound = 5,
+    /// <summary>The log device of the volume's host failed a write or flush (DeviceException; NBD EIO).</summary>
+    DeviceFailed = 6,
 }

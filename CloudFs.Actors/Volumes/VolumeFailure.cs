@@ -19,6 +19,7 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
             DataCorruptionException d => new(VolumeErrorKind.DataCorruption, d.Volume, d.Offset, d.Length, e.Message, e),
             NotPrimaryException => new(VolumeErrorKind.NotPrimary, volume, 0, 0, e.Message, e),
             VolumeNotFoundException => new(VolumeErrorKind.VolumeNotFound, volume, 0, 0, e.Message, e),
+            DeviceException => new(VolumeErrorKind.DeviceFailed, volume, 0, 0, e.Message, e),
             _ => new(VolumeErrorKind.Other, volume, 0, 0, e.Message, e),
         };
     }
@@ -31,6 +32,7 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
         VolumeErrorKind.DataCorruption => new DataCorruptionException(VolumeId, Offset, Length, Message),
         VolumeErrorKind.NotPrimary => new NotPrimaryException(VolumeId),
         VolumeErrorKind.VolumeNotFound => new VolumeNotFoundException(VolumeId),
+        VolumeErrorKind.DeviceFailed => new DeviceException(Message),
         _ => new CloudFsException(Message),
     };
 

@@ -1,5 +1,6 @@
 // The one writer of the log: packs every entry queued while the previous write was in flight into ONE aligned write,
-// satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order.
+// satisfies all flush requests with ONE fdatasync, and completes entries strictly in log order. A failed write or
+// fdatasync fails the requests it was for and every later one, for good: nothing is acknowledged that is not durable.
 using System.Diagnostics;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
@@ -13,11 +14,12 @@ internal sealed class GroupCommitAppender : IDisposable
     /// <summary>How long a durable mark waits for the next batch to carry it before it is written alone.</summary>
     private static readonly TimeSpan MarkDelay = TimeSpan.FromMilliseconds(2);
 
-    private readonly LogDevice _device;
+    private readonly ILogDevice _device;
     private readonly DeviceHeader _layout;
     private readonly SegmentTable _segments;
     private readonly IAppendSink _sink;
     private readonly Action<string>? _log;
+    private readonly Action<Exception> _faulted;
     private readonly object _gate = new();
     private List<LogRequest> _queue = new(), _batch = new();
     private readonly Thread _thread, _completer;
@@ -25,6 +27,8 @@ internal sealed class GroupCommitAppender : IDisposable
     private Exception? _fault;
     // The newest durable end the completer has synced (under _gate), and the newest the writer has placed a mark for.
     private LogPosition _markWanted, _markPlaced;
+    // The batch item the writer is at: a failure fails it and the items after it (the ones before were handed on).
+    private int _batchAt;
 
     // Writer-thread state. The staging buffer mirrors the device from _stageBase (4 KiB aligned): it always starts with
     // the partial page the last write ended in, so every write is whole aligned pages (O_DIRECT) and rewrites that page.
@@ -43,9 +47,11 @@ internal sealed class GroupCommitAppender : IDisposable
 
     /// <param name="leaveSegment">Records of this segment's seq lie after <paramref name="start"/> (a torn tail):
     /// end the segment there and go on in a new one, so no later recovery mistakes them for this log's.</param>
-    public GroupCommitAppender(LogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, bool leaveSegment, Action<string>? log, SpaceRules? space = null)
+    /// <param name="faulted">Told the first failure (the store reports it and stops taking writes).</param>
+    public GroupCommitAppender(ILogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, bool leaveSegment,
+        Action<string>? log, Action<Exception> faulted, SpaceRules? space = null)
     {
-        _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log;
+        _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log; _faulted = faulted;
         _space = space ?? SpaceRules.None;
         _waiting = new SpaceWaiters(_space.MaxWait);
         _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
@@ -97,9 +103,9 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         lock (_gate)
         {
-            if (_stopping || _fault is not null)
+            if (_stopping || Volatile.Read(ref _fault) is not null)
             {
-                Fail(r, _fault ?? new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
+                Fail(r, Volatile.Read(ref _fault) ?? new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
                 return;
             }
             _queue.Add(r);
@@ -121,7 +127,7 @@ internal sealed class GroupCommitAppender : IDisposable
                     now = Stopwatch.GetTimestamp();
                     if (_queue.Count > 0 || _waiting.Due(now)) break;
                     // A durable mark rides with the next batch; when none comes soon (or the writer stops), it goes alone.
-                    if (_markWanted > _markPlaced && _fault is null)
+                    if (_markWanted > _markPlaced && Volatile.Read(ref _fault) is null)
                     {
                         if (_stopping || markWaited) break;
                         var due = _waiting.MillisUntilDue(now);
@@ -133,7 +139,7 @@ internal sealed class GroupCommitAppender : IDisposable
                     Monitor.Wait(_gate, _waiting.MillisUntilDue(now));
                 }
                 var retry = _waiting.Due(now);
-                if (_queue.Count == 0 && !retry && !(_markWanted > _markPlaced && _fault is null))
+                if (_queue.Count == 0 && !retry && !(_markWanted > _markPlaced && Volatile.Read(ref _fault) is null))
                 {
                     // Stopping: what still waits for room will not get it from this store.
                     foreach (var r in _waiting.TakeAll()) Fail(r, new ObjectDisposedException(nameof(LogStore), "the log store is closed"));
@@ -146,9 +152,10 @@ internal sealed class GroupCommitAppender : IDisposable
                 Stats.Requests += _batch.Count;
                 mark = _markWanted;
             }
+            _batchAt = 0;
             try
             {
-                if (_fault is not null) throw _fault;
+                if (Volatile.Read(ref _fault) is { } fault) throw fault;
                 if (mark > _markPlaced) PlaceMark(mark);
                 if (_batch.Count > 0) ProcessBatch(_batch);
                 else
@@ -159,11 +166,13 @@ internal sealed class GroupCommitAppender : IDisposable
             }
             catch (Exception ex)
             {
-                // A device error leaves the log's tail unknown: refuse everything from now on.
-                _fault ??= new DeviceException($"the log device failed: {ex.Message}", ex);
-                _log?.Invoke(_fault.Message);
-                foreach (var r in _batch) Fail(r, _fault);
-                foreach (var r in _waiting.TakeAll()) Fail(r, _fault);
+                // A device error leaves the log's tail unknown: refuse everything from now on. What was handed to the
+                // completion thread is completed or failed there; the rest of the batch fails here.
+                var fault = SetFault(ex);
+                foreach (var e in _placed) Fail(e, fault);
+                foreach (var f in _flushes) Fail(f, fault);
+                for (var i = _batchAt; i < _batch.Count; i++) Fail(_batch[i], fault);
+                foreach (var r in _waiting.TakeAll()) Fail(r, fault);
                 _placed.Clear();
                 _flushes.Clear();
             }
@@ -180,8 +189,9 @@ internal sealed class GroupCommitAppender : IDisposable
         ref var sync = ref _syncPending;
         sync = false;
         var now = Stopwatch.GetTimestamp();
-        foreach (var r in batch)
+        for (; _batchAt < batch.Count; _batchAt++)
         {
+            var r = batch[_batchAt];
             // Behind a waiting entry, ordinary entries and flushes keep their order; compaction's entries and barriers go on.
             if (_waiting.Count > 0 && r is FlushItem or EntryItem { Kind: not EntryKind.Relocation }) { _waiting.Add(r, now); continue; }
             switch (r)
@@ -249,7 +259,15 @@ internal sealed class GroupCommitAppender : IDisposable
         sync = false;
         _placed.Clear();
         _flushes.Clear();
-        if (_fault is not null) throw _fault;
+        if (Volatile.Read(ref _fault) is { } fault) throw fault;
+    }
+
+    /// <summary>Records the first failure (sticky: every later request fails with it), reports it once, returns it.</summary>
+    private Exception SetFault(Exception ex)
+    {
+        var fault = ex as DeviceException ?? new DeviceException($"the log writer of {_device.Path} failed: {ex.Message}", ex);
+        if (Interlocked.CompareExchange(ref _fault, fault, null) is null) _faulted(fault);
+        return Volatile.Read(ref _fault)!;
     }
 
     private readonly object _syncGate = new();
@@ -261,6 +279,8 @@ internal sealed class GroupCommitAppender : IDisposable
 
     private void CompleteLoop()
     {
+        // Set when a sync failed here: every group after that one fails too (it chains onto entries never applied).
+        Exception? failed = null;
         while (true)
         {
             bool needSync;
@@ -278,6 +298,7 @@ internal sealed class GroupCommitAppender : IDisposable
             }
             try
             {
+                if (failed is not null) throw failed;
                 if (needSync)
                 {
                     var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -306,10 +327,9 @@ internal sealed class GroupCommitAppender : IDisposable
             }
             catch (Exception ex)
             {
-                _fault ??= new DeviceException($"the log device failed to sync: {ex.Message}", ex);
-                _log?.Invoke(_fault.Message);
-                foreach (var e in _completing1) Fail(e, _fault);
-                foreach (var f in _flushing1) Fail(f, _fault);
+                failed = SetFault(ex);
+                foreach (var e in _completing1) Fail(e, failed);
+                foreach (var f in _flushing1) Fail(f, failed);
             }
             _completing1.Clear();
             _flushing1.Clear();

@@ -4,7 +4,7 @@ using CloudFs.BlockDevice.Device;
 
 namespace CloudFs.BlockDevice.Log;
 
-internal sealed class HeaderWindow(LogDevice device, int maxMeta) : IDisposable
+internal sealed class HeaderWindow(ILogDevice device, int maxMeta) : IDisposable
 {
     private const int WindowBytes = 256 << 10;
     private readonly AlignedBuffer _buffer = new(WindowBytes);

@@ -24,7 +24,7 @@ internal interface IReplaySink
     void Skipped(in SkippedSpan span);
 }
 
-internal sealed class Recovery(LogDevice device, DeviceHeader layout, SegmentTable segments, Action<string>? log, Action<string> error)
+internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTable segments, Action<string>? log, Action<string> error)
 {
     private const int Sector = SegmentRecord.Size;
 

@@ -1,4 +1,5 @@
-// The two shapes of `cloudfs ls`: six white-space separated fields per line, or a JSON array with the same six fields.
+// The two shapes of `cloudfs ls` (SPEC.md): white-space separated fields per line (id, size, mode, primary, replicas,
+// version, name, health, parent), or a JSON array of objects with the same fields. Volumes have no names yet: `-`.
 using System.Globalization;
 using System.Text.Json;
 using CloudFs.Actors.Management;
@@ -16,7 +17,10 @@ internal static class VolumeListFormat
         Mode(v.Mode),
         string.IsNullOrEmpty(v.Primary) ? "-" : v.Primary,
         v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas),
-        v.Version);
+        v.Version,
+        "-",
+        v.Health,
+        v.Parent ?? "-");
 
     public static void WriteJson(Utf8JsonWriter json, VolumeSummary v)
     {
@@ -29,6 +33,9 @@ internal static class VolumeListFormat
         foreach (var r in v.Replicas) json.WriteStringValue(r);
         json.WriteEndArray();
         json.WriteString("version", v.Version);
+        json.WriteNull("name");
+        json.WriteString("health", v.Health);
+        if (v.Parent is null) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
         json.WriteEndObject();
     }
 

@@ -426,6 +426,7 @@ internal sealed class HttpApi : IAsyncDisposable
         json.WriteStartObject();
         json.WriteString("self", members.SelfAddress);
         if (members.Leader is null) json.WriteNull("leader"); else json.WriteString("leader", members.Leader);
+        var failed = (volumes.FailedHosts ?? []).ToDictionary(f => f.HostId);
         json.WriteStartArray("members");
         foreach (var m in members.Members)
         {
@@ -437,6 +438,9 @@ internal sealed class HttpApi : IAsyncDisposable
             json.WriteString("status", m.Status);
             json.WriteString("reachability", m.Reachability);
             json.WriteString("hostId", m.HostId);
+            // A host whose log device failed is primary of nothing until it is restarted on a good device.
+            json.WriteString("device", failed.ContainsKey(m.HostId) ? "failed" : "ok");
+            if (failed.TryGetValue(m.HostId, out var failure)) json.WriteString("deviceError", failure.Reason);
             json.WriteEndObject();
         }
         json.WriteEndArray();

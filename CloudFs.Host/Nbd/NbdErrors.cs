@@ -29,6 +29,9 @@ internal static class NbdErrors
             case DataCorruptionException:
                 log?.Invoke($"nbd: {context}: {error.Message}");
                 return EIO;
+            case DeviceException:
+                // The log device of the volume's primary failed: the node said so once, at ERROR; no line per request.
+                return EIO;
             case VolumeNotFoundException:
                 // The volume went away under an open connection (deleted or moved): nothing on it can succeed.
                 log?.Invoke($"nbd: {context}: {error.Message}");

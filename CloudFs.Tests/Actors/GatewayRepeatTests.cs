@@ -68,7 +68,7 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         new Random(5).NextBytes(data);
         var original = data.ToArray();
         using var hold = new ManualResetEventSlim();
-        node.Store.BeforeDeviceWrite = () => hold.Wait(Timeout);
+        fixture.Device.BeforeWrite = () => hold.Wait(Timeout);
         Task write;
         try
         {
@@ -78,7 +78,7 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         finally
         {
             hold.Set();
-            node.Store.BeforeDeviceWrite = null;
+            fixture.Device.BeforeWrite = null;
         }
         await write.WaitAsync(Timeout);
 

@@ -1,7 +1,9 @@
 // Several CloudFsNodes in the test process, joined into one cluster over loopback (akka port 0, temp devices).
-// Crash() ends a node the way a dead host ends: no leaving, so the others must detect it and down it.
+// Crash() ends a node the way a dead host ends: no leaving, so the others must detect it and down it. Each node's log
+// is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one).
 using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Device;
 
 namespace CloudFs.Tests.Cluster;
 
@@ -10,6 +12,7 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly string _dir = Directory.CreateTempSubdirectory("cloudfs-cluster-").FullName;
     private readonly string _crashConfig;
     public List<CloudFsNode?> Nodes { get; } = new();
+    private readonly Dictionary<int, FaultyDevice> _devices = new();
 
     private TestCluster(string extraConfig)
     {
@@ -45,7 +48,14 @@ public sealed class TestCluster : IAsyncDisposable
         Listen = "127.0.0.1",
         Seeds = seedPort is { } p ? [$"127.0.0.1:{p}"] : [],
         ConfigFile = _crashConfig,
+        AdjustStore = o => o with { WrapDevice = d => { var faulty = new FaultyDevice(d); lock (_devices) _devices[i] = faulty; return faulty; } },
     };
+
+    /// <summary>The device under node <paramref name="i"/>'s log (of its current incarnation): fail it to fail the node's disk.</summary>
+    internal FaultyDevice Device(int i)
+    {
+        lock (_devices) return _devices[i];
+    }
 
     private int? SeedPort => Nodes.FirstOrDefault(n => n is not null)?.Options.AkkaPort;
 

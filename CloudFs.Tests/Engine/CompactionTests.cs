@@ -56,7 +56,7 @@ public sealed class CompactionTests
     {
         using var t = new TempLog();
         var size = 1 << 20;
-        await using var s = t.Open(size: 24 << 20, segment: 256 << 10);
+        await using var s = t.OpenFaulty(out var device, size: 24 << 20, segment: 256 << 10);
         var v = (await s.CreateVolumeAsync(size, VolumeMode.Async, [])).BaseId;
         // 64 KiB stays live in the first segments; everything else there is overwritten, so they are compacted.
         var kept = TempLog.Pattern(64 << 10, 1);
@@ -69,7 +69,7 @@ public sealed class CompactionTests
         using var held = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
         var first = 0;
-        s.BeforeDeviceRead = () =>
+        device.BeforeRead = () =>
         {
             if (Interlocked.Exchange(ref first, 1) != 0) return;
             held.Set();
@@ -97,7 +97,7 @@ public sealed class CompactionTests
         finally
         {
             release.Set();
-            s.BeforeDeviceRead = null;
+            device.BeforeRead = null;
         }
         await reading.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(kept, back);

@@ -124,7 +124,7 @@ public sealed class CorruptionRecoveryTests
             Assert.Equal(a, await Read(again, v, 0, 8192));
             Assert.Equal(b, await Read(again, v, 8192, 8192));
             Assert.False(again.GetVolume(v)!.IsDamaged);
-            Assert.Contains(t.Messages, m => m.Contains("one flipped bit"));
+            Assert.Contains(t.Errors, m => m.Contains("one flipped bit"));
             again.CloseWithoutCheckpoint();
         }
         // Corrected on disk too: the header verifies as it was written.
@@ -162,7 +162,7 @@ public sealed class CorruptionRecoveryTests
             // What the lost entry wrote is unknown: the rest of the volume is not served, rather than served stale.
             await Assert.ThrowsAsync<DataCorruptionException>(async () => await Read(again, v, 0, 8192));
             Assert.Contains(info.Damage, d => d.Reason.Contains($"lsn {lastV.Lsn - 1}..{lastV.Lsn - 1} were lost"));
-            Assert.Contains(t.Messages, m => m.Contains("skipped, not truncated"));
+            Assert.Contains(t.Errors, m => m.Contains("skipped, not truncated"));
             // A stream from before the lost entry cannot be served; from after it, it can.
             Assert.Equal(lastV.Lsn, again.ReadHeaders(v, 1, long.MaxValue, 100).First().Lsn);
             await again.WriteAsync(v, 0, a, durable: true);

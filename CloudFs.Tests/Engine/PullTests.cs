@@ -39,13 +39,13 @@ public sealed class PullTests
     public async Task A_replicas_feed_gets_an_entry_as_soon_as_it_is_placed_while_the_writers_own_write_is_still_held()
     {
         using var t = new TempLog();
-        await using var a = t.Open();
+        await using var a = t.OpenFaulty(out var device);
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
         Assert.Equal(1, a.ReadEntries(v, 0, 1 << 20).LastLsn);   // a replica subscribed: the writer keeps copies
 
         using var hold = new ManualResetEventSlim(false);
         using var held = new ManualResetEventSlim(false);
-        a.BeforeDeviceWrite = () => { held.Set(); hold.Wait(TimeSpan.FromSeconds(30)); };
+        device.BeforeWrite = () => { held.Set(); hold.Wait(TimeSpan.FromSeconds(30)); };
         var data = TempLog.Pattern(4096, 7);
         var write = a.WriteAsync(v, 8192, data, durable: false).AsTask();
         try
@@ -71,7 +71,7 @@ public sealed class PullTests
         }
         finally
         {
-            a.BeforeDeviceWrite = null;
+            device.BeforeWrite = null;
             hold.Set();
         }
     }

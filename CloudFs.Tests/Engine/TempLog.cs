@@ -1,5 +1,6 @@
 // A log file in a private temp directory for one test, with small segments; deleted with the directory afterwards.
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Device;
 
 namespace CloudFs.Tests.Engine;
 
@@ -8,6 +9,8 @@ internal sealed class TempLog : IDisposable
     public string Dir { get; } = Directory.CreateTempSubdirectory("cloudfs-engine-").FullName;
     public string Path => System.IO.Path.Combine(Dir, "log");
     public List<string> Messages { get; } = new();
+    /// <summary>What the engine reported as errors (LogStoreOptions.LogError: the node logs these at ERROR).</summary>
+    public List<string> Errors { get; } = new();
 
     public LogStoreOptions Options(long size = 16 << 20, int segment = 256 << 10, Id160? host = null) => new()
     {
@@ -18,9 +21,22 @@ internal sealed class TempLog : IDisposable
         CheckpointBytes = long.MaxValue,
         CheckpointInterval = TimeSpan.FromHours(1),
         Log = m => { lock (Messages) Messages.Add(m); },
+        LogError = m => { lock (Errors) Errors.Add(m); },
     };
 
     public LogStore Open(long size = 16 << 20, int segment = 256 << 10, Id160? host = null) => OpenRetrying(Options(size, segment, host));
+
+    /// <summary>Opens the store over a <see cref="FaultyDevice"/> around the real file: the test injects faults or holds I/O through it.</summary>
+    public LogStore OpenFaulty(out FaultyDevice device, long size = 16 << 20, int segment = 256 << 10) =>
+        OpenFaulty(Options(size, segment), out device);
+
+    public static LogStore OpenFaulty(LogStoreOptions options, out FaultyDevice device)
+    {
+        FaultyDevice? faulty = null;
+        var store = OpenRetrying(options with { WrapDevice = d => faulty = new FaultyDevice(d) });
+        device = faulty!;
+        return store;
+    }
 
     /// <summary>
     /// Opens a store that was just closed. A child process another test class is starting (between fork and exec)

@@ -66,6 +66,21 @@ public sealed class ViewChangeTests
     }
 
     [Fact]
+    public async Task The_writer_releases_the_share_of_its_own_position_and_a_replica_takes_over_with_it()
+    {
+        await using var h = await ThreeHosts.StartAsync();
+        // As in the cluster: the replicas keep their shares, the writer keeps the secret and no share.
+        h.B.StoreShare(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.B)])[0]);
+        Assert.Throws<CloudFsException>(() => h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B)));
+
+        // B's own share and the one A's position has: a majority of three (a writer whose device failed does this).
+        var fromA = h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
+        var taken = await h.B.TakeOverAsync(h.Volume, [fromA], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        Assert.True(taken.IsWritable);
+        Assert.Equal(1, taken.ViewNumber);
+    }
+
+    [Fact]
     public async Task A_stale_primary_cannot_extend_the_chain_after_a_view_change()
     {
         await using var h = await ThreeHosts.StartAsync();

@@ -138,18 +138,19 @@ public sealed class CliTests
     private static readonly VolumeSummary Sample = new(new string('1', 40), 8L << 30, VolumeMode.Async, null, [new string('2', 40), new string('3', 40)], new string('4', 40));
 
     [Fact]
-    public void Ls_line_has_the_six_fields_in_order_with_a_dash_for_no_primary()
+    public void Ls_line_has_the_spec_fields_in_order_with_a_dash_for_no_primary_name_or_parent()
     {
-        var fields = VolumeListFormat.Line(Sample).Split(' ');
-        Assert.Equal([Sample.Id, "8589934592", "async", "-", $"{Sample.Replicas[0]},{Sample.Replicas[1]}", Sample.Version], fields);
+        var fields = VolumeListFormat.Line(Sample with { Health = "degraded" }).Split(' ');
+        Assert.Equal([Sample.Id, "8589934592", "async", "-", $"{Sample.Replicas[0]},{Sample.Replicas[1]}", Sample.Version, "-", "degraded", "-"], fields);
     }
 
     [Fact]
-    public void Ls_json_has_the_six_named_fields()
+    public void Ls_json_has_the_spec_named_fields()
     {
         using var json = JsonDocument.Parse(VolumeListFormat.Json([Sample with { Primary = new string('2', 40), Mode = VolumeMode.Sync }]));
         var v = json.RootElement[0];
-        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version"], v.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent"], v.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("healthy", v.GetProperty("health").GetString());
         Assert.Equal(8L << 30, v.GetProperty("size").GetInt64());
         Assert.Equal("sync", v.GetProperty("mode").GetString());
         Assert.Equal(2, v.GetProperty("replicas").GetArrayLength());

@@ -9,12 +9,13 @@ internal sealed class FakeClusterView : IClusterView
 {
     public string? Primary;
     public readonly List<VolumeSummary> Volumes = [];
+    public readonly List<HostFailure> FailedHosts = [];
 
     public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Task.FromResult(new ClusterMembers(
         [new MemberLine("akka.tcp://cloudfs@127.0.0.1:4053", ["cloudfs"], "Up", "Reachable", new string('a', 40))],
         "akka.tcp://cloudfs@127.0.0.1:4053", "akka.tcp://cloudfs@127.0.0.1:4053"));
 
-    public Task<VolumeList> VolumesAsync(CancellationToken ct) => Task.FromResult(new VolumeList(Volumes));
+    public Task<VolumeList> VolumesAsync(CancellationToken ct) => Task.FromResult(new VolumeList(Volumes, FailedHosts));
 
     public Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct) => Task.FromResult(Primary);
 }

@@ -246,6 +246,22 @@ public sealed class HttpApiTests : IAsyncLifetime
         Assert.Equal(_volume.ToString(), volume.GetProperty("id").GetString());
         Assert.Equal("sync", volume.GetProperty("mode").GetString());
         Assert.Equal(JsonValueKind.Null, volume.GetProperty("primary").ValueKind);
+        Assert.Equal("ok", json.RootElement.GetProperty("members")[0].GetProperty("device").GetString());
+    }
+
+    [Fact]
+    public async Task Cluster_marks_a_host_whose_log_device_failed_and_its_volumes_degraded()
+    {
+        var host = new string('a', 40);
+        _cluster.FailedHosts.Add(new CloudFs.Actors.Management.HostFailure(host, "akka.tcp://cloudfs@127.0.0.1:4053", "fdatasync of /x failed: errno 5 (Input/output error)"));
+        _cluster.Volumes.Add(new CloudFs.Actors.Management.VolumeSummary(_volume.ToString(), Size, VolumeMode.Sync, null, [host, "h2", "h3"], _volume.ToString(),
+            CloudFs.Actors.Management.VolumeHealth.Degraded));
+        using var response = await Get("cluster");
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var member = json.RootElement.GetProperty("members")[0];
+        Assert.Equal("failed", member.GetProperty("device").GetString());
+        Assert.Contains("errno 5", member.GetProperty("deviceError").GetString());
+        Assert.Equal("degraded", json.RootElement.GetProperty("volumes")[0].GetProperty("health").GetString());
     }
 
     [Fact]

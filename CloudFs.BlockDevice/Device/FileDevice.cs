@@ -1,27 +1,28 @@
-// The raw device under the log: a regular file or a block device, opened O_DIRECT where possible and pinned
+// The real device under the log: a regular file or a block device, opened O_DIRECT where possible and pinned
 // (flock for files, O_EXCL for block devices) so a second process or `cloudfs nuke` is refused while it is held.
+// Every failed read, write or fdatasync is a DeviceException naming the device, the operation and the errno.
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace CloudFs.BlockDevice.Device;
 
-internal sealed class LogDevice : IDisposable
+internal sealed class FileDevice : ILogDevice
 {
     private readonly SafeFileHandle _handle;
     private readonly int _fd;
 
     public string Path { get; }
     public long Size { get; }
-    public bool IsBlockDevice { get; }
+    public DeviceKind Kind { get; }
     public bool IsDirectIo { get; }
 
-    private LogDevice(string path, SafeFileHandle handle, int fd, long size, bool isBlock, bool direct)
+    private FileDevice(string path, SafeFileHandle handle, int fd, long size, bool isBlock, bool direct)
     {
-        Path = path; _handle = handle; _fd = fd; Size = size; IsBlockDevice = isBlock; IsDirectIo = direct;
+        Path = path; _handle = handle; _fd = fd; Size = size; Kind = isBlock ? DeviceKind.BlockDevice : DeviceKind.File; IsDirectIo = direct;
     }
 
     /// <summary>Opens and pins the device; a missing regular file is created sparse with <paramref name="createSize"/>.</summary>
-    public static LogDevice Open(string path, long createSize, bool directIo, Action<string>? log)
+    public static FileDevice Open(string path, long createSize, bool directIo, Action<string>? log)
     {
         var full = System.IO.Path.GetFullPath(path);
         var isBlock = IsBlockDevicePath(full);
@@ -30,7 +31,7 @@ internal sealed class LogDevice : IDisposable
         {
             var size = NativeMethods.Lseek(fd, 0, NativeMethods.SEEK_END);
             if (size < 0) throw new DeviceException($"cannot size {full}: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
-            return new LogDevice(full, new SafeFileHandle(fd, ownsHandle: true), fd, size & ~(AlignedBuffer.Alignment - 1L), isBlock, direct);
+            return new FileDevice(full, new SafeFileHandle(fd, ownsHandle: true), fd, size & ~(AlignedBuffer.Alignment - 1L), isBlock, direct);
         }
         catch
         {
@@ -93,39 +94,46 @@ internal sealed class LogDevice : IDisposable
         return fd;
     }
 
-    /// <summary>Tests only: runs before each write (to hold the writer while an entry is placed but not written).</summary>
-    internal Action? BeforeWrite;
-
-    /// <summary>Tests only: runs before each read (to hold a reader between its index lookup and its reads).</summary>
-    internal Action? BeforeRead;
-
     /// <summary>Writes an aligned span at an aligned offset (whole, or throws).</summary>
-    public void Write(ReadOnlySpan<byte> data, long offset)
+    public unsafe void Write(ReadOnlySpan<byte> data, long offset)
     {
-        BeforeWrite?.Invoke();
         if (offset < 0 || offset + data.Length > Size) throw new DeviceException($"write at {offset}+{data.Length} is beyond the end of {Path}");
-        RandomAccess.Write(_handle, data, offset);
+        var done = 0;
+        fixed (byte* p = data)
+            while (done < data.Length)
+            {
+                // A short count is retried for the rest; the kernel then reports why it stopped (ENOSPC, EIO).
+                var n = NativeMethods.Pwrite(_fd, p + done, data.Length - done, offset + done);
+                if (n > 0) { done += (int)n; continue; }
+                var errno = n < 0 ? Marshal.GetLastPInvokeError() : NativeMethods.EIO;
+                if (n < 0 && errno == NativeMethods.EINTR) continue;
+                throw new DeviceException($"write of {data.Length} bytes at offset {offset} to {Path} failed after {done} bytes: {NativeMethods.Describe(errno)}", errno: errno);
+            }
     }
 
-    /// <summary>Reads an aligned span at an aligned offset; throws when the device returns less.</summary>
-    public void Read(Span<byte> destination, long offset)
+    /// <summary>Reads an aligned span at an aligned offset; throws when the device fails or returns less.</summary>
+    public unsafe void Read(Span<byte> destination, long offset)
     {
-        BeforeRead?.Invoke();
         if (offset < 0 || offset + destination.Length > Size) throw new DeviceException($"read at {offset}+{destination.Length} is beyond the end of {Path}");
         var done = 0;
-        while (done < destination.Length)
-        {
-            var n = RandomAccess.Read(_handle, destination[done..], offset + done);
-            if (n <= 0) throw new DeviceException($"short read from {Path} at {offset + done}");
-            done += n;
-        }
+        fixed (byte* p = destination)
+            while (done < destination.Length)
+            {
+                var n = NativeMethods.Pread(_fd, p + done, destination.Length - done, offset + done);
+                if (n > 0) { done += (int)n; continue; }
+                if (n == 0) throw new DeviceException($"short read from {Path} at {offset + done}: the device ended", errno: NativeMethods.EIO);
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == NativeMethods.EINTR) continue;
+                throw new DeviceException($"read of {destination.Length} bytes at offset {offset} from {Path} failed: {NativeMethods.Describe(errno)}", errno: errno);
+            }
     }
 
     /// <summary>Makes every completed write durable (one fdatasync).</summary>
     public void Flush()
     {
-        if (NativeMethods.Fdatasync(_fd) != 0)
-            throw new DeviceException($"fdatasync of {Path} failed: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+        if (NativeMethods.Fdatasync(_fd) == 0) return;
+        var errno = Marshal.GetLastPInvokeError();
+        throw new DeviceException($"fdatasync of {Path} failed: {NativeMethods.Describe(errno)}", errno: errno);
     }
 
     /// <summary>

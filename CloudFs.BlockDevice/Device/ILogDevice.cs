@@ -1,0 +1,36 @@
+// What the log stores its bytes on, and all the log knows of it (after microsoft/FASTER's IDevice): aligned reads and
+// writes, a flush that makes completed writes durable, its size, path and kind. FileDevice is the real one; the
+// store wraps it in a FailStopDevice, and tests put a FaultyDevice in between.
+namespace CloudFs.BlockDevice.Device;
+
+internal enum DeviceKind
+{
+    /// <summary>A regular file (created sparse when missing, pinned with flock).</summary>
+    File,
+    /// <summary>A kernel block device (pinned with O_EXCL).</summary>
+    BlockDevice,
+}
+
+internal interface ILogDevice : IDisposable
+{
+    /// <summary>The full path it was opened at (what every error message names).</summary>
+    string Path { get; }
+
+    /// <summary>Usable bytes: a multiple of 4 KiB.</summary>
+    long Size { get; }
+
+    DeviceKind Kind { get; }
+
+    /// <summary>True when driven with O_DIRECT, false on the buffered fallback (fdatasync still makes writes durable).</summary>
+    bool IsDirectIo { get; }
+
+    /// <summary>Writes a 4 KiB aligned span at a 4 KiB aligned offset, all of it, or throws <see cref="DeviceException"/>
+    /// (then any part of it may have landed).</summary>
+    void Write(ReadOnlySpan<byte> data, long offset);
+
+    /// <summary>Reads a 4 KiB aligned span at a 4 KiB aligned offset, all of it, or throws <see cref="DeviceException"/>.</summary>
+    void Read(Span<byte> destination, long offset);
+
+    /// <summary>Makes every completed write durable (fdatasync), or throws <see cref="DeviceException"/>.</summary>
+    void Flush();
+}

@@ -1,0 +1,87 @@
+// A disk that fails on command, as the issue that asked for device failover reproduced it: an nbdkit memory disk
+// behind the error filter, mounted as a file with nbdfuse. While the trigger file exists every write to the disk
+// fails with EIO; the node's log lives on the mounted file.
+using System.Diagnostics;
+
+namespace CloudFs.Tests.EndToEnd;
+
+internal sealed class FaultyDisk : IAsyncDisposable
+{
+    private readonly string _dir;
+    private readonly List<Process> _processes = new();
+    private string Socket => System.IO.Path.Combine(_dir, "nbd.sock");
+    private string Trigger => System.IO.Path.Combine(_dir, "fail-writes");
+    private string Mount => System.IO.Path.Combine(_dir, "mnt");
+
+    /// <summary>The file the node uses as its device.</summary>
+    public string Path => System.IO.Path.Combine(Mount, "log");
+
+    private FaultyDisk(string dir) => _dir = dir;
+
+    /// <summary>A fresh disk of <paramref name="size"/> (nbdkit syntax, e.g. "512M") mounted under <paramref name="dir"/>.</summary>
+    public static async Task<FaultyDisk> StartAsync(string dir, string size)
+    {
+        var disk = new FaultyDisk(dir);
+        Directory.CreateDirectory(disk.Mount);
+        try
+        {
+            disk.Start("nbdkit", "-f", "-U", disk.Socket, "--filter=error", "memory", size,
+                "error-pwrite=EIO", "error-pwrite-rate=100%", $"error-pwrite-file={disk.Trigger}");
+            await disk.Until(() => File.Exists(disk.Socket), "nbdkit's socket");
+            // nbdfuse serves the mount in the foreground until it is unmounted or killed.
+            disk.Start("nbdfuse", disk.Path, "--unix", disk.Socket);
+            await disk.Until(() => File.Exists(disk.Path) && new FileInfo(disk.Path).Length > 0, "the nbdfuse mount");
+            return disk;
+        }
+        catch
+        {
+            await disk.DisposeAsync();
+            throw;
+        }
+    }
+
+    private void Start(string tool, params string[] args)
+    {
+        var psi = new ProcessStartInfo(Tool.Require(tool)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes.Add(process);
+    }
+
+    /// <summary>Every write to the disk fails with EIO from now on.</summary>
+    public void FailWrites() => File.WriteAllText(Trigger, "");
+
+    /// <summary>Writes work again.</summary>
+    public void Heal() => File.Delete(Trigger);
+
+    private async Task Until(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition())
+        {
+            if (_processes.FirstOrDefault(p => p.HasExited) is { } gone)
+                Assert.Fail($"{gone.StartInfo.FileName} exited ({gone.ExitCode}) before {what} appeared (is /dev/fuse there?)");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"{what} did not appear within 30 s");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Tool.RunAsync("umount", "-l", Mount);
+        // nbdfuse first (it ends with its mount), then nbdkit.
+        foreach (var process in Enumerable.Reverse(_processes))
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+                await process.WaitForExitAsync();
+            }
+            process.Dispose();
+        }
+    }
+}
