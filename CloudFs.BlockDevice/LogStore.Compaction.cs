@@ -62,8 +62,17 @@ public sealed partial class LogStore
                 var need = live[seg] + (runs.TryGetValue(seg, out var l) ? l.Count * 2L * BlockSize : 0);
                 if (need > budget) break;
                 budget -= need;
+                var damaged = false;
                 if (runs.TryGetValue(seg, out var list))
-                    foreach (var run in list) copied += await RelocateRunAsync(run).ConfigureAwait(false);
+                    foreach (var run in list)
+                    {
+                        var (bytes, bad) = await RelocateRunAsync(run).ConfigureAwait(false);
+                        copied += bytes;
+                        damaged |= bad;
+                    }
+                // A segment still holding bad blocks stays: their entry headers hold the checksums a repair verifies
+                // against, and the indexes still point there (reads fail on them, as the damage maps say).
+                if (damaged) continue;
                 MarkCompacted(seg);
                 compacted.Add(seg);
             }
@@ -79,39 +88,77 @@ public sealed partial class LogStore
         finally { _compactionGate.Release(); }
     }
 
-    /// <summary>Copies one live run (verified against its CRCs) into Relocation entries and moves every index that still points at it.</summary>
-    private async Task<long> RelocateRunAsync(LiveRun run)
+    /// <summary>
+    /// Copies one live run (verified against its CRCs) into Relocation entries and moves every index that still points
+    /// at it. Blocks that fail their checksums are never copied (a copy would give them fresh, good checksums): they are
+    /// marked damaged and left where they are, and Bad is true.
+    /// </summary>
+    private async Task<(long Copied, bool Bad)> RelocateRunAsync(LiveRun run)
     {
         var e = run.Extent;
         var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : StagingOwner(run.Volume);
         long copied = 0;
+        var anyBad = false;
+        var bad = new List<BadRun>();
         for (var done = 0; done < e.Count; done += MaxBlocksPerEntry)
         {
             var n = Math.Min(MaxBlocksPerEntry, e.Count - done);
             var part = new Extent(e.Start + done, n, e.LogBlock + done, e.EntryBlock);
             var data = new byte[n * BlockSize];
-            ReadRun(vol, part, data);
-            var meta = GetEntryMeta(vol, part);
-            var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
-            var buf = EntryCodec.BuildData(EntryKind.Relocation, run.Volume, part.Start, data, Now);
-            if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) != n)
+            bad.Clear();
+            ReadRunChecked(vol, part, data, bad);
+            var at = 0;
+            foreach (var b in bad)
             {
-                // A stored block that is all zero cannot happen (zero blocks are never stored); refuse to move it rather than lose it.
-                buf.Dispose();
-                throw new DataCorruptionException(run.Volume, part.Start * BlockSize, (long)n * BlockSize, "a stored block reads as zeros");
+                MarkDamaged(part.Start + b.At, b.Count, part.LogBlock + b.At, b.Reason);
+                if (b.At > at) copied += await RelocateBlocksAsync(vol, run.Volume, part, at, b.At - at, data, repair: false).ConfigureAwait(false);
+                at = b.At + b.Count;
             }
-            EntryCodec.SetChain(buf.Span, run.Volume, lsn, Id160.Zero, Id160.Zero);
-            // The old place rides in the parent field (relocations are outside every chain): replay moves only what still points there.
-            BinaryPrimitives.WriteInt64LittleEndian(buf.Span[EntryHeader.OffParent..], part.LogBlock);
-            var item = new EntryItem(buf, vol, EntryKind.Relocation, lsn, Id160.Zero, 0, durable: false)
-            {
-                AfterWrite = w => ApplyRelocation(part.Start, n, part.LogBlock, w.DeviceOffset / BlockSize),
-            };
-            _appender.Enqueue(item);
-            await item.Done.Task.ConfigureAwait(false);
-            copied += (long)n * BlockSize;
+            anyBad |= bad.Count > 0;
+            if (at < n) copied += await RelocateBlocksAsync(vol, run.Volume, part, at, n - at, data, repair: false).ConfigureAwait(false);
         }
-        return copied;
+        return (copied, anyBad);
+    }
+
+    /// <summary>The flags byte of a Relocation entry, after the old log block in its parent field.</summary>
+    private const int RelocationFlagsOffset = EntryHeader.OffParent + 8;
+    /// <summary>Flag: the old place failed its checksum and these bytes came from a replica, checked against the old entry's CRCs.</summary>
+    private const byte RelocationRepairFlag = 1;
+
+    /// <summary>
+    /// Appends blocks [at, at+count) of <paramref name="part"/> (their verified bytes at the same place in
+    /// <paramref name="data"/>) in one Relocation entry and, once it is written, moves every index that still points at
+    /// their old place; a repair also clears the damage of what now reads from the new place. Returns the bytes copied.
+    /// </summary>
+    private async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair)
+    {
+        var meta = GetEntryMeta(vol, part);
+        var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
+        var start = part.Start + at;
+        var oldLogBlock = part.LogBlock + at;
+        var buf = EntryCodec.BuildData(EntryKind.Relocation, volume, start, data.AsSpan(at * BlockSize, count * BlockSize), Now);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) != count)
+        {
+            // A stored block that is all zero cannot happen (zero blocks are never stored); refuse to move it rather than lose it.
+            buf.Dispose();
+            throw new DataCorruptionException(volume, start * BlockSize, (long)count * BlockSize, "a stored block reads as zeros");
+        }
+        EntryCodec.SetChain(buf.Span, volume, lsn, Id160.Zero, Id160.Zero);
+        // The old place rides in the parent field (relocations are outside every chain): replay moves only what still points there.
+        BinaryPrimitives.WriteInt64LittleEndian(buf.Span[EntryHeader.OffParent..], oldLogBlock);
+        if (repair) buf.Span[RelocationFlagsOffset] = RelocationRepairFlag;
+        var item = new EntryItem(buf, vol, EntryKind.Relocation, lsn, Id160.Zero, 0, durable: false)
+        {
+            AfterWrite = w =>
+            {
+                var newEntry = w.DeviceOffset / BlockSize;
+                ApplyRelocation(start, count, oldLogBlock, newEntry);
+                if (repair) ClearRepaired(start, count, newEntry + 1 + EntryHeader.TableSectorsFor(count));
+            },
+        };
+        _appender.Enqueue(item);
+        await item.Done.Task.ConfigureAwait(false);
+        return (long)count * BlockSize;
     }
 
     private void ApplyRelocation(long start, int count, long oldLogBlock, long newEntryBlock)
@@ -126,6 +173,8 @@ public sealed partial class LogStore
         if (h.StoredCount != h.BlockCount) return "a relocation entry must store every block";
         var old = BinaryPrimitives.ReadInt64LittleEndian(span[EntryHeader.OffParent..]);
         ApplyRelocation(h.FirstBlock, h.BlockCount, old, block);
+        // A repair written after the checkpoint that still lists its damage: what it restored is whole again.
+        if ((span[RelocationFlagsOffset] & RelocationRepairFlag) != 0) ClearRepaired(h.FirstBlock, h.BlockCount, block + h.MetaSectors);
         return null;
     }
 
