@@ -7,10 +7,11 @@ namespace CloudFs.Actors.Management;
 
 public static class ManagementFormat
 {
-    /// <summary>One `cloudfs ls` line: id, size, mode, primary (`-`), replicas (comma-joined), version.</summary>
+    /// <summary>One `cloudfs ls` line: id, size, mode, primary (`-`), replicas (comma-joined), version, name (`-`),
+    /// health, parent version (`-`).</summary>
     public static string VolumeLine(VolumeSummary v) => string.Join(' ',
         v.Id, v.Size.ToString(CultureInfo.InvariantCulture), Mode(v.Mode), v.Primary ?? "-",
-        v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas), v.Version);
+        v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas), v.Version, v.Name ?? "-", v.Health, v.Parent ?? "-");
 
     public static string VolumeLines(VolumeList list)
     {
@@ -19,7 +20,7 @@ public static class ManagementFormat
         return text.ToString();
     }
 
-    /// <summary>`cloudfs ls --json`: an array of objects with id, size, mode, primary, replicas, version.</summary>
+    /// <summary>`cloudfs ls --json`: an array of objects with id, size, mode, primary, replicas, version, name, health, parent.</summary>
     public static string VolumesJson(VolumeList list)
     {
         using var buffer = new MemoryStream();
@@ -37,6 +38,9 @@ public static class ManagementFormat
                 foreach (var r in v.Replicas) json.WriteStringValue(r);
                 json.WriteEndArray();
                 json.WriteString("version", v.Version);
+                if (v.Name is null) json.WriteNull("name"); else json.WriteString("name", v.Name);
+                json.WriteString("health", v.Health);
+                if (v.Parent is null) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
                 json.WriteEndObject();
             }
             json.WriteEndArray();

@@ -15,9 +15,38 @@ public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> H
 public sealed record BranchVolume(string Version) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
-/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none.</summary>
-public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version) : IManagementMessage;
+/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null until volumes have
+/// names; Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch).</summary>
+public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version,
+    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null) : IManagementMessage;
 public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes) : IManagementMessage;
+
+// Integrity: `cloudfs scrub [VOLUME]` and `cloudfs verify VOLUME [--deep]`
+public sealed record ScrubVolumes(string? Volume) : IManagementMessage;
+/// <summary>What one host's scrub read; Error when it could not scrub (unreachable, does not hold the volume).</summary>
+public sealed record ScrubHostLine(string HostId, long BytesVerified, long BadBlocks, double Seconds, string? Error) : IManagementMessage;
+/// <summary>A bad range on one host: Status "repaired" (restored from another replica) or "damaged" (still cannot be served there).</summary>
+public sealed record ScrubRangeLine(string Volume, string HostId, long Offset, long Length, string Status, string Reason) : IManagementMessage;
+public sealed record ScrubReport(ScrubHostLine[] Hosts, ScrubRangeLine[] Ranges) : IManagementMessage
+{
+    /// <summary>Every host scrubbed and nothing is left damaged.</summary>
+    public bool Clean => Hosts.All(h => h.Error is null) && Ranges.All(r => r.Status != "damaged");
+}
+
+public sealed record VerifyVolume(string Volume, bool Deep) : IManagementMessage;
+/// <summary>One replica's head and how it compares with the primary's: "equal", "behind by N entries", "ahead by N
+/// entries", "diverged", "missing" or "unreachable" (", N bytes damaged" appended when it reports damage).</summary>
+public sealed record VerifyReplicaLine(string HostId, long Lsn, string Version, string Status, bool Equal) : IManagementMessage;
+/// <summary>A range whose content is not the same on every replica: the hosts whose copy differs from the others'.</summary>
+public sealed record VerifyRangeLine(long Offset, long Length, string[] Hosts, string Why) : IManagementMessage;
+/// <param name="Lsn">With Deep: the version the digests were compared at (0 when no common version was found).</param>
+/// <param name="Note">Why the deep comparison could not be made, if it could not.</param>
+public sealed record VerifyReport(string Volume, VerifyReplicaLine[] Replicas, bool Deep, long Lsn, string? Version, long RangeBytes, long Ranges,
+    VerifyRangeLine[] Differences, string? Note) : IManagementMessage
+{
+    /// <summary>Every replica at the same version and, with Deep, every range alike on all of them.</summary>
+    public bool Equal => Replicas.All(r => r.Equal) && Differences.Length == 0 && Note is null;
+}
 
 // Cluster inspection (Petabridge.Cmd's commands, offered by the host itself)
 public sealed record ShowCluster : IManagementMessage;

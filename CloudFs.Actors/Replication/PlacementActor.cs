@@ -428,6 +428,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     // ---- listing ----
 
     private VolumeList List() => new(_volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal)
-        .Select(r => new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas, r.Version))
+        .Select(r => new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas, r.Version,
+            Health: VolumeHealth.Of(r.Reports.Values), Parent: r.BranchedFrom))
         .ToArray());
 }

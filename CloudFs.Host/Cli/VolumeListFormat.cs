@@ -1,4 +1,4 @@
-// The two shapes of `cloudfs ls`: six white-space separated fields per line, or a JSON array with the same six fields.
+// The two shapes of `cloudfs ls`: nine white-space separated fields per line, or a JSON array with the same nine fields.
 using System.Globalization;
 using System.Text.Json;
 using CloudFs.Actors.Management;
@@ -16,7 +16,10 @@ internal static class VolumeListFormat
         Mode(v.Mode),
         string.IsNullOrEmpty(v.Primary) ? "-" : v.Primary,
         v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas),
-        v.Version);
+        v.Version,
+        string.IsNullOrEmpty(v.Name) ? "-" : v.Name,
+        v.Health,
+        string.IsNullOrEmpty(v.Parent) ? "-" : v.Parent);
 
     public static void WriteJson(Utf8JsonWriter json, VolumeSummary v)
     {
@@ -29,6 +32,9 @@ internal static class VolumeListFormat
         foreach (var r in v.Replicas) json.WriteStringValue(r);
         json.WriteEndArray();
         json.WriteString("version", v.Version);
+        if (string.IsNullOrEmpty(v.Name)) json.WriteNull("name"); else json.WriteString("name", v.Name);
+        json.WriteString("health", v.Health);
+        if (string.IsNullOrEmpty(v.Parent)) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
         json.WriteEndObject();
     }
 

@@ -65,6 +65,7 @@ internal static class NodeRunner
             var log = new LogStoreVersionLog(node.Store);
             metrics.ObserveLog(() => node.Store.Usage, () => node.Store.ListVolumes().Count);
             metrics.ObserveReplication(node.Replication);
+            metrics.ObserveIntegrity(node.Store.ScrubStats, node.Store.ListVolumes);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
             nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log);

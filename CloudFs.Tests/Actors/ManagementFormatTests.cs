@@ -10,17 +10,17 @@ public sealed class ManagementFormatTests
     private static readonly string A = new('a', 40), B = new('b', 40), C = new('c', 40), V = new('f', 40);
 
     [Fact]
-    public void Ls_prints_six_fields_in_spec_order()
+    public void Ls_prints_nine_fields_in_spec_order()
     {
         var list = new VolumeList([
             new VolumeSummary(A, 8L << 30, VolumeMode.Sync, B, [B, C], V),
-            new VolumeSummary(C, 512, VolumeMode.Async, null, [B], A),
+            new VolumeSummary(C, 512, VolumeMode.Async, null, [B], A, Health: VolumeHealth.Damaged, Parent: V),
         ]);
-        Assert.Equal($"{A} 8589934592 sync {B} {B},{C} {V}\n{C} 512 async - {B} {A}\n", ManagementFormat.VolumeLines(list));
+        Assert.Equal($"{A} 8589934592 sync {B} {B},{C} {V} - healthy -\n{C} 512 async - {B} {A} - damaged {V}\n", ManagementFormat.VolumeLines(list));
     }
 
     [Fact]
-    public void Ls_json_has_the_six_fields()
+    public void Ls_json_has_the_nine_fields()
     {
         var json = ManagementFormat.VolumesJson(new VolumeList([new VolumeSummary(A, 1024, VolumeMode.Async, null, [B], V)]));
         using var doc = JsonDocument.Parse(json);
@@ -31,6 +31,9 @@ public sealed class ManagementFormatTests
         Assert.Equal(JsonValueKind.Null, v.GetProperty("primary").ValueKind);
         Assert.Equal([B], v.GetProperty("replicas").EnumerateArray().Select(r => r.GetString()));
         Assert.Equal(V, v.GetProperty("version").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("name").ValueKind);
+        Assert.Equal("healthy", v.GetProperty("health").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("parent").ValueKind);
     }
 
     [Fact]

@@ -22,7 +22,7 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
     }
 
     [Fact]
-    public async Task Newdisk_prints_the_id_on_stdout_and_the_hosts_on_stderr_and_ls_shows_six_fields()
+    public async Task Newdisk_prints_the_id_on_stdout_and_the_hosts_on_stderr_and_ls_shows_nine_fields()
     {
         var r = (await Tool.CloudFs("newdisk", "1", "--size", "16M", "--contact", Node.Listen)).AssertOk();
         var volume = r.Out.Trim();
@@ -31,12 +31,13 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
 
         var ls = (await Tool.CloudFs("ls", "--contact", Node.Listen)).AssertOk();
         var fields = ls.Out.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Single(f => f.Length > 0 && f[0] == volume);
-        Assert.Equal(6, fields.Length);
+        Assert.Equal(9, fields.Length);
         Assert.Equal((16L << 20).ToString(), fields[1]);
         Assert.Equal("async", fields[2]);
         Assert.Equal(Node.HostId, fields[3]);
         Assert.Equal(Node.HostId, fields[4]);
         Assert.Equal(volume, fields[5]);
+        Assert.Equal(["-", "healthy", "-"], fields[6..]);
 
         using var json = JsonDocument.Parse((await Tool.CloudFs("ls", "--json", "--contact", Node.Listen)).AssertOk().Out);
         var v = json.RootElement.EnumerateArray().Single(e => e.GetProperty("id").GetString() == volume);
@@ -45,6 +46,9 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
         Assert.Equal(Node.HostId, v.GetProperty("primary").GetString());
         Assert.Equal(Node.HostId, v.GetProperty("replicas")[0].GetString());
         Assert.Equal(volume, v.GetProperty("version").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("name").ValueKind);
+        Assert.Equal("healthy", v.GetProperty("health").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("parent").ValueKind);
     }
 
     [Fact]
