@@ -79,39 +79,85 @@ public sealed partial class LogStore
                 if (!e.IsZero) yield return (e, staged);
     }
 
+    /// <summary>What one chunk of a scrub read and found.</summary>
+    private sealed record ChunkResult(long Verified, long Bad, long Moved, long Read, List<ScrubFinding> Findings);
+
     private async Task<ScrubResult> VerifyAsync(ScrubPlan plan, ulong[] seqs, long bytesPerSecond, Stopwatch clock, CancellationToken ct)
     {
+        // Unthrottled, several chunks are read (and checked) at once: a device with queues of its own reads them in
+        // parallel, as fio does with an I/O depth above one. Throttled, one at a time is plenty.
+        var depth = bytesPerSecond > 0 ? 1 : Math.Max(1, ScrubReadsInFlight);
+        var buffers = new AlignedBuffer[depth];
+        var pending = new Queue<Task<ChunkResult>>();
         var findings = new List<ScrubFinding>();
         long verified = 0, read = 0, bad = 0, moved = 0;
-        using var buffer = new AlignedBuffer(ScrubChunkBytes + Page);
-        foreach (var chunk in plan.Chunks)
+        void Add(ChunkResult r)
         {
-            ct.ThrowIfCancellationRequested();
-            // Counted as a reader while the chunk is read: a segment compaction reclaims after this point is not freed
-            // under the read, and one it reclaimed before (its blocks now live elsewhere) is skipped.
-            var slot = EnterRead();
-            bool current;
-            try
+            verified += r.Verified;
+            bad += r.Bad;
+            moved += r.Moved;
+            read += r.Read;
+            findings.AddRange(r.Findings);
+        }
+        try
+        {
+            for (var i = 0; i < depth; i++) buffers[i] = new AlignedBuffer(ScrubChunkBytes + Page);
+            for (var c = 0; c < plan.Chunks.Count; c++)
             {
-                current = _segments.StateOf(chunk.Segment) is SegmentState.Used or SegmentState.Current && _segments.SeqOf(chunk.Segment) == seqs[chunk.Segment];
-                if (current) _device.Read(buffer.Span[..chunk.Length], chunk.Offset);
+                ct.ThrowIfCancellationRequested();
+                // The chunk depth places back used the same buffer: it is done before this one starts.
+                if (pending.Count == depth)
+                {
+                    Add(await pending.Dequeue().ConfigureAwait(false));
+                    await PaceAsync(bytesPerSecond, read, clock, ct).ConfigureAwait(false);
+                }
+                var chunk = plan.Chunks[c];
+                var buffer = buffers[c % depth];
+                pending.Enqueue(Task.Run(() => VerifyChunk(plan, chunk, buffer, seqs), CancellationToken.None));
             }
-            finally { ExitRead(slot); }
-            for (var i = chunk.First; i < chunk.First + chunk.Count; i++)
-            {
-                var entry = plan.Entries[i];
-                long live = 0;
-                foreach (var s in entry.Spans) live += s.Count;
-                if (!current) { moved += live; continue; }
-                var (v, b) = VerifyEntry(entry, buffer.Span[..chunk.Length], chunk.Offset, seqs[chunk.Segment], findings);
-                verified += v;
-                bad += b;
-            }
-            if (current) read += chunk.Length;
-            await PaceAsync(bytesPerSecond, read, clock, ct).ConfigureAwait(false);
+            while (pending.Count > 0) Add(await pending.Dequeue().ConfigureAwait(false));
+        }
+        finally
+        {
+            // Never free a buffer a read still fills (after a cancellation or a failed chunk).
+            foreach (var t in pending)
+                try { await t.ConfigureAwait(false); } catch (Exception) { }
+            foreach (var b in buffers) ((IDisposable?)b)?.Dispose();
         }
         ScrubStats.Verified(verified * BlockSize);
         return new ScrubResult(verified * BlockSize, read, bad, moved, findings, clock.Elapsed);
+    }
+
+    /// <summary>Chunks a scrub reads at once when it is not throttled (benchmarks compare other depths).</summary>
+    internal int ScrubReadsInFlight { get; set; } = 4;
+
+    private ChunkResult VerifyChunk(ScrubPlan plan, ScrubChunk chunk, AlignedBuffer buffer, ulong[] seqs)
+    {
+        // Counted as a reader while the chunk is read: a segment compaction reclaims after this point is not freed
+        // under the read, and one it reclaimed before (its blocks now live elsewhere) is skipped.
+        var slot = EnterRead();
+        bool current;
+        try
+        {
+            current = _segments.StateOf(chunk.Segment) is SegmentState.Used or SegmentState.Current && _segments.SeqOf(chunk.Segment) == seqs[chunk.Segment];
+            if (current) _device.Read(buffer.Span[..chunk.Length], chunk.Offset);
+        }
+        finally { ExitRead(slot); }
+        var findings = new List<ScrubFinding>();
+        long verified = 0, bad = 0, moved = 0;
+        for (var i = chunk.First; i < chunk.First + chunk.Count; i++)
+        {
+            var entry = plan.Entries[i];
+            if (!current)
+            {
+                foreach (var s in entry.Spans) moved += s.Count;
+                continue;
+            }
+            var (v, b) = VerifyEntry(entry, buffer.Span[..chunk.Length], chunk.Offset, seqs[chunk.Segment], findings);
+            verified += v;
+            bad += b;
+        }
+        return new ChunkResult(verified, bad, moved, current ? chunk.Length : 0, findings);
     }
 
     /// <summary>
