@@ -93,6 +93,8 @@ public sealed partial class LogStore
         long verified = 0, read = 0, bad = 0, moved = 0;
         void Add(ChunkResult r)
         {
+            // Counted as it goes: a background pass at a few MiB/s takes hours, and /metrics shows its progress.
+            ScrubStats.Verified(r.Verified * BlockSize);
             verified += r.Verified;
             bad += r.Bad;
             moved += r.Moved;
@@ -124,7 +126,6 @@ public sealed partial class LogStore
                 try { await t.ConfigureAwait(false); } catch (Exception) { }
             foreach (var b in buffers) ((IDisposable?)b)?.Dispose();
         }
-        ScrubStats.Verified(verified * BlockSize);
         return new ScrubResult(verified * BlockSize, read, bad, moved, findings, clock.Elapsed);
     }
 

@@ -15,6 +15,9 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
     public const string Name = "cloudfs-integrity";
     public const string Path = "/user/" + Name;
 
+    /// <summary>Ranges one scrub answer lists at most (a disk gone bad in many places would not fit one message).</summary>
+    public const int MaxRangesListed = 10_000;
+
     private sealed record BackgroundTick
     {
         public static readonly BackgroundTick Instance = new();
@@ -140,9 +143,11 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
                         v.Replicas.Count > 1 ? d.Reason + (problem is null ? "" : $"; not repaired: {problem}") : d.Reason + "; the volume has no other replica"));
             }
             ranges.Sort((a, b) => (a.Volume, a.Offset).CompareTo((b.Volume, b.Offset)));
+            var leftOut = Math.Max(0, ranges.Count - MaxRangesListed);
+            if (leftOut > 0) ranges.RemoveRange(MaxRangesListed, leftOut);
             _log.Info("scrub asked for: {0} bytes verified in {1:0.0} s, {2} bad block(s), {3} range(s) repaired, {4} still damaged",
                 result.BytesVerified, result.Elapsed.TotalSeconds, result.BadBlocks, ranges.Count(r => r.Repaired), ranges.Count(r => !r.Repaired));
-            return new HostScrubbed(_store.HostId.ToString(), result.BytesVerified, result.BytesRead, result.BadBlocks, result.Elapsed.TotalSeconds, ranges.ToArray());
+            return new HostScrubbed(_store.HostId.ToString(), result.BytesVerified, result.BytesRead, result.BadBlocks, result.Elapsed.TotalSeconds, ranges.ToArray(), leftOut);
         }
         finally { _scrubGate.Release(); }
     }

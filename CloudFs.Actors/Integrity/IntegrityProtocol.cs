@@ -14,8 +14,9 @@ public sealed record ScrubHost(string? Volume) : IControlMessage;
 public sealed record HostScrubRange(string Volume, long Offset, long Length, bool Repaired, string Reason) : IControlMessage;
 
 /// <summary>What one host's scrub read and found. <paramref name="Ranges"/>: what it repaired and every range of the
-/// scrubbed volumes still damaged here afterwards (also damage known before this scrub).</summary>
-public sealed record HostScrubbed(string HostId, long BytesVerified, long BytesRead, long BadBlocks, double Seconds, HostScrubRange[] Ranges) : IControlMessage;
+/// scrubbed volumes still damaged here afterwards (also damage known before this scrub), at most
+/// <see cref="IntegrityAgent.MaxRangesListed"/>; <paramref name="RangesLeftOut"/> counts the rest.</summary>
+public sealed record HostScrubbed(string HostId, long BytesVerified, long BytesRead, long BadBlocks, double Seconds, HostScrubRange[] Ranges, long RangesLeftOut = 0) : IControlMessage;
 
 /// <summary>This host's head of a volume and how much of it it cannot serve; answered with <see cref="ReplicaState"/>.</summary>
 public sealed record DescribeReplica(string Volume) : IControlMessage;

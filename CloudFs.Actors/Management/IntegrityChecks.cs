@@ -42,16 +42,18 @@ internal sealed class IntegrityChecks(ActorSystem system, Func<Task<VolumeList>>
         })).ConfigureAwait(false);
         var lines = new List<ScrubHostLine>();
         var ranges = new List<ScrubRangeLine>();
+        long leftOut = 0;
         foreach (var (host, answer) in answers)
         {
             if (answer is HostScrubbed h)
             {
+                leftOut += h.RangesLeftOut;
                 lines.Add(new ScrubHostLine(host, h.BytesVerified, h.BadBlocks, h.Seconds, null));
                 ranges.AddRange(h.Ranges.Select(r => new ScrubRangeLine(r.Volume, host, r.Offset, r.Length, r.Repaired ? "repaired" : "damaged", r.Reason)));
             }
             else lines.Add(new ScrubHostLine(host, 0, 0, 0, (answer as ControlFailed)?.Reason ?? $"unexpected answer {answer.GetType().Name}"));
         }
-        return new ScrubReport(lines.ToArray(), ranges.OrderBy(r => r.Volume, StringComparer.Ordinal).ThenBy(r => r.Offset).ThenBy(r => r.HostId, StringComparer.Ordinal).ToArray());
+        return new ScrubReport(lines.ToArray(), ranges.OrderBy(r => r.Volume, StringComparer.Ordinal).ThenBy(r => r.Offset).ThenBy(r => r.HostId, StringComparer.Ordinal).ToArray(), leftOut);
     }
 
     public async Task<IManagementMessage> VerifyAsync(VerifyVolume v)

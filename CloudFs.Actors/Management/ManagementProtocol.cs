@@ -27,10 +27,11 @@ public sealed record ScrubVolumes(string? Volume) : IManagementMessage;
 public sealed record ScrubHostLine(string HostId, long BytesVerified, long BadBlocks, double Seconds, string? Error) : IManagementMessage;
 /// <summary>A bad range on one host: Status "repaired" (restored from another replica) or "damaged" (still cannot be served there).</summary>
 public sealed record ScrubRangeLine(string Volume, string HostId, long Offset, long Length, string Status, string Reason) : IManagementMessage;
-public sealed record ScrubReport(ScrubHostLine[] Hosts, ScrubRangeLine[] Ranges) : IManagementMessage
+/// <param name="RangesLeftOut">Bad ranges the hosts found but did not list (each lists at most 10,000).</param>
+public sealed record ScrubReport(ScrubHostLine[] Hosts, ScrubRangeLine[] Ranges, long RangesLeftOut = 0) : IManagementMessage
 {
     /// <summary>Every host scrubbed and nothing is left damaged.</summary>
-    public bool Clean => Hosts.All(h => h.Error is null) && Ranges.All(r => r.Status != "damaged");
+    public bool Clean => Hosts.All(h => h.Error is null) && Ranges.All(r => r.Status != "damaged") && RangesLeftOut == 0;
 }
 
 public sealed record VerifyVolume(string Volume, bool Deep) : IManagementMessage;

@@ -429,6 +429,6 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     private VolumeList List() => new(_volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal)
         .Select(r => new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas, r.Version,
-            Health: VolumeHealth.Of(r.Reports.Values), Parent: r.BranchedFrom))
+            Health: VolumeHealth.Of(r.Reports.Where(h => r.Replicas.Length == 0 || r.Replicas.Contains(h.Key)).Select(h => h.Value)), Parent: r.BranchedFrom))
         .ToArray());
 }

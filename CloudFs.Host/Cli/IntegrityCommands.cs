@@ -44,6 +44,7 @@ internal static class IntegrityCommands
             else
             {
                 foreach (var line in ScrubLines(report)) await io.Out.WriteLineAsync(line);
+                if (report.RangesLeftOut > 0) await io.Err.WriteLineAsync($"{report.RangesLeftOut} more bad range(s) not listed (each host lists at most 10,000)");
                 foreach (var h in report.Hosts)
                     await io.Err.WriteLineAsync(h.Error is { } error
                         ? $"host {h.HostId}: not scrubbed: {error}"
@@ -85,6 +86,7 @@ internal static class IntegrityCommands
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteNumber("ranges_left_out", report.RangesLeftOut);
         json.WriteBoolean("clean", report.Clean);
         json.WriteEndObject();
     });
