@@ -105,6 +105,27 @@ public sealed class ScrubClusterTests
     }
 
     [Fact]
+    public async Task The_background_scrub_finds_a_bad_block_on_a_replica_and_restores_it_from_another()
+    {
+        // A pass every second at 64 MiB/s, so the test need not wait a week.
+        await using var cluster = await TestCluster.StartAsync(3, "cloudfs.scrub { first-delay = 1s, interval = 1s, rate = 64MiB }\n");
+        var (volume, primary) = await CreateAsync(cluster, 3);
+        var replica = cluster.Live.First(n => n != primary);
+        var data = TempLog.Pattern(64 << 10, 5);
+        await primary.Gateway.WriteAsync(volume, 0, data, fua: true);
+        await HeadsAgree(cluster, volume, primary.Store.GetVolume(volume)!.Lsn);
+        var bad = replica.Store.ScrubStats.BadBlocks;
+        Flip(replica, volume, 32 << 10);
+
+        await Eventually.Until(() => replica.Replication.BlocksRepaired == 1 && replica.Store.ScrubStats.BadBlocks > bad && !replica.Store.GetVolume(volume)!.IsDamaged,
+            Timeout, "the replica's background scrub found the block and restored it");
+        var back = new byte[data.Length];
+        await replica.Store.ReadAsync(volume, 0, back);
+        Assert.Equal(data, back);
+        Assert.True(replica.Store.ScrubStats.Passes > 0);
+    }
+
+    [Fact]
     public async Task A_volume_with_one_replica_stays_damaged_fails_exactly_that_range_and_shows_damaged()
     {
         await using var cluster = await TestCluster.StartAsync(1);
