@@ -32,6 +32,8 @@ public sealed class DataCorruptionException(Id160 volume, long offset, long leng
     public Id160 Volume { get; } = volume;
     public long Offset { get; } = offset;
     public long Length { get; } = length;
+    /// <summary>What failed, where in the log (the damage map keeps it as the range's reason).</summary>
+    public string Detail { get; } = detail;
 }
 
 /// <summary>This node cannot extend the volume's chain: it does not hold the secret (NBD: EPERM, HTTP 403/redirect).</summary>

@@ -74,7 +74,14 @@ public sealed partial class LogStore
                 foreach (var seg in plan)
                 {
                     ct.ThrowIfCancellationRequested();
-                    if (runs.TryGetValue(seg, out var list)) copied += await RelocateAsync(list).ConfigureAwait(false);
+                    if (runs.TryGetValue(seg, out var list))
+                    {
+                        var (bytes, bad) = await RelocateAsync(list).ConfigureAwait(false);
+                        copied += bytes;
+                        // A segment still holding bad blocks stays: their entry headers hold the checksums a repair
+                        // verifies against, and the indexes still point there (reads fail on them, as the damage maps say).
+                        if (bad) continue;
+                    }
                     compacted.Add(seg);
                 }
             }
@@ -107,56 +114,111 @@ public sealed partial class LogStore
     /// </summary>
     private int RelocationPieceBlocks => Math.Max(1, Math.Min(MaxBlocksPerEntry, _layout.SegmentSize / 16 / BlockSize));
 
-    /// <summary>Copies a segment's live runs (verified against their CRCs) into relocation entries, all in flight together.</summary>
-    private async Task<long> RelocateAsync(List<LiveRun> runs)
+    /// <summary>
+    /// Copies a segment's live runs (verified against their CRCs) into relocation entries, all in flight together; Bad
+    /// is true when some block failed its checksum and was left where it is.
+    /// </summary>
+    private async Task<(long Copied, bool Bad)> RelocateAsync(List<LiveRun> runs)
     {
         var pending = new List<Task>();
         long copied = 0;
+        var bad = false;
         try
         {
-            foreach (var run in runs) copied += RelocateRun(run, pending);
+            foreach (var run in runs)
+            {
+                var (bytes, anyBad) = RelocateRun(run, pending);
+                copied += bytes;
+                bad |= anyBad;
+            }
         }
         finally
         {
             // Whatever was queued completes (or fails) before the caller moves on.
             await Task.WhenAll(pending).ConfigureAwait(false);
         }
-        return copied;
+        return (copied, bad);
     }
 
-    /// <summary>Queues one live run's relocation entries; each moves every index that still points at the old place once written.</summary>
-    private long RelocateRun(LiveRun run, List<Task> pending)
+    /// <summary>
+    /// Queues one live run's relocation entries; each moves every index that still points at the old place once written.
+    /// Blocks that fail their checksums are never copied (a copy would give them fresh, good checksums): they are marked
+    /// damaged and left where they are, and Bad is true.
+    /// </summary>
+    private (long Copied, bool Bad) RelocateRun(LiveRun run, List<Task> pending)
     {
         var e = run.Extent;
         var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : StagingOwner(run.Volume);
         long copied = 0;
+        var anyBad = false;
+        var bad = new List<BadRun>();
         for (var done = 0; done < e.Count; done += RelocationPieceBlocks)
         {
             var n = Math.Min(RelocationPieceBlocks, e.Count - done);
             var part = new Extent(e.Start + done, n, e.LogBlock + done, e.EntryBlock);
             var data = new byte[n * BlockSize];
-            ReadRun(vol, part, data);
-            var meta = GetEntryMeta(vol, part);
-            var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
-            var buf = EntryCodec.BuildData(EntryKind.Relocation, run.Volume, part.Start, data, Now);
-            if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) != n)
+            bad.Clear();
+            ReadRunChecked(vol, part, data, bad);
+            var at = 0;
+            foreach (var b in bad)
             {
-                // A stored block that is all zero cannot happen (zero blocks are never stored); refuse to move it rather than lose it.
-                buf.Dispose();
-                throw new DataCorruptionException(run.Volume, part.Start * BlockSize, (long)n * BlockSize, "a stored block reads as zeros");
+                MarkDamaged(part.Start + b.At, b.Count, part.LogBlock + b.At, b.Reason);
+                if (b.At > at) { pending.Add(EnqueueRelocation(vol, run.Volume, part, at, b.At - at, data, repair: false)); copied += (long)(b.At - at) * BlockSize; }
+                at = b.At + b.Count;
             }
-            EntryCodec.SetChain(buf.Span, run.Volume, lsn, Id160.Zero, Id160.Zero);
-            // The old place rides in the parent field (relocations are outside every chain): replay moves only what still points there.
-            BinaryPrimitives.WriteInt64LittleEndian(buf.Span[EntryHeader.OffParent..], part.LogBlock);
-            var item = new EntryItem(buf, vol, EntryKind.Relocation, lsn, Id160.Zero, 0, durable: false)
-            {
-                AfterWrite = w => ApplyRelocation(part.Start, n, part.LogBlock, w.DeviceOffset / BlockSize),
-            };
-            _appender.Enqueue(item);
-            pending.Add(item.Done.Task);
-            copied += (long)n * BlockSize;
+            anyBad |= bad.Count > 0;
+            if (at < n) { pending.Add(EnqueueRelocation(vol, run.Volume, part, at, n - at, data, repair: false)); copied += (long)(n - at) * BlockSize; }
         }
-        return copied;
+        return (copied, anyBad);
+    }
+
+    /// <summary>The flags byte of a Relocation entry, after the old log block in its parent field.</summary>
+    private const int RelocationFlagsOffset = EntryHeader.OffParent + 8;
+    /// <summary>Flag: the old place failed its checksum and these bytes came from a replica, checked against the old entry's CRCs.</summary>
+    private const byte RelocationRepairFlag = 1;
+
+    /// <summary>
+    /// Appends blocks [at, at+count) of <paramref name="part"/> (their verified bytes at the same place in
+    /// <paramref name="data"/>) in one Relocation entry and waits for it: see <see cref="EnqueueRelocation"/>.
+    /// </summary>
+    private async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair)
+    {
+        await EnqueueRelocation(vol, volume, part, at, count, data, repair).ConfigureAwait(false);
+        return (long)count * BlockSize;
+    }
+
+    /// <summary>
+    /// Queues blocks [at, at+count) of <paramref name="part"/> in one Relocation entry; once it is written, every index
+    /// that still points at their old place moves, and a repair also clears the damage of what now reads from the new place.
+    /// </summary>
+    private Task EnqueueRelocation(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair)
+    {
+        var meta = GetEntryMeta(vol, part);
+        var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
+        var start = part.Start + at;
+        var oldLogBlock = part.LogBlock + at;
+        var buf = EntryCodec.BuildData(EntryKind.Relocation, volume, start, data.AsSpan(at * BlockSize, count * BlockSize), Now);
+        if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) != count)
+        {
+            // A stored block that is all zero cannot happen (zero blocks are never stored); refuse to move it rather than lose it.
+            buf.Dispose();
+            throw new DataCorruptionException(volume, start * BlockSize, (long)count * BlockSize, "a stored block reads as zeros");
+        }
+        EntryCodec.SetChain(buf.Span, volume, lsn, Id160.Zero, Id160.Zero);
+        // The old place rides in the parent field (relocations are outside every chain): replay moves only what still points there.
+        BinaryPrimitives.WriteInt64LittleEndian(buf.Span[EntryHeader.OffParent..], oldLogBlock);
+        if (repair) buf.Span[RelocationFlagsOffset] = RelocationRepairFlag;
+        var item = new EntryItem(buf, vol, EntryKind.Relocation, lsn, Id160.Zero, 0, durable: false)
+        {
+            AfterWrite = w =>
+            {
+                var newEntry = w.DeviceOffset / BlockSize;
+                ApplyRelocation(start, count, oldLogBlock, newEntry);
+                if (repair) ClearRepaired(start, count, newEntry + 1 + EntryHeader.TableSectorsFor(count));
+            },
+        };
+        _appender.Enqueue(item);
+        return item.Done.Task;
     }
 
     private void ApplyRelocation(long start, int count, long oldLogBlock, long newEntryBlock)
@@ -171,6 +233,8 @@ public sealed partial class LogStore
         if (h.StoredCount != h.BlockCount) return "a relocation entry must store every block";
         var old = BinaryPrimitives.ReadInt64LittleEndian(span[EntryHeader.OffParent..]);
         ApplyRelocation(h.FirstBlock, h.BlockCount, old, block);
+        // A repair written after the checkpoint that still lists its damage: what it restored is whole again.
+        if ((span[RelocationFlagsOffset] & RelocationRepairFlag) != 0) ClearRepaired(h.FirstBlock, h.BlockCount, block + h.MetaSectors);
         return null;
     }
 

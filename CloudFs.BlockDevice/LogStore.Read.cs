@@ -112,13 +112,51 @@ public sealed partial class LogStore
         if (covered < dest.Length) dest[(int)covered..].Clear();
     }
 
-    /// <summary>Reads one stored run in chunks with aligned reads and checks every block against its CRC.</summary>
+    /// <summary>
+    /// Reads one stored run in chunks with aligned reads and checks every block against its CRC. A block that fails (or
+    /// a run whose entry header fails) is marked in the damage map of every volume that reads it, then the read throws
+    /// <see cref="DataCorruptionException"/> for exactly the bad blocks.
+    /// </summary>
     private void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
     {
-        var meta = GetEntryMeta(vol, e);
+        if (ReadRunChecked(vol, e, dest, null) is not { } bad) return;
+        MarkDamaged(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);
+        throw new DataCorruptionException(vol.BaseId, (e.Start + bad.At) * BlockSize, (long)bad.Count * BlockSize, bad.Reason);
+    }
+
+    /// <summary>Blocks [At, At+Count) of a run (relative to its start) that cannot be served, and why.</summary>
+    private readonly record struct BadRun(int At, int Count, string Reason);
+
+    /// <summary>
+    /// Reads and verifies one stored run into <paramref name="dest"/>. With <paramref name="all"/> null it stops at the
+    /// first bad block and returns it; otherwise it reads on, adds every bad run (consecutive bad blocks as one) to
+    /// <paramref name="all"/> and returns the first. Null when every block verifies. Bad blocks' bytes in
+    /// <paramref name="dest"/> are whatever the device returned: never to be used.
+    /// </summary>
+    private BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all)
+    {
+        byte[] meta;
+        try { meta = GetEntryMeta(vol, e); }
+        catch (DataCorruptionException ex)
+        {
+            // No checksums to check the blocks against: none of them can be served.
+            var whole = new BadRun(0, e.Count, ex.Detail);
+            all?.Add(whole);
+            return whole;
+        }
         int stored = BinaryPrimitives.ReadUInt16LittleEndian(meta.AsSpan(EntryHeader.OffStoredCount));
         var dataStart = e.EntryBlock + 1 + EntryHeader.TableSectorsFor(stored);
         var buffer = _readPool.Rent((int)Math.Min(e.Count, ReadChunk / BlockSize) * BlockSize + 2 * Page);
+        BadRun? first = null;
+        var badFrom = -1;
+        void EndBad(int at)
+        {
+            if (badFrom < 0) return;
+            var run = new BadRun(badFrom, at - badFrom, BadBlocksReason(e.LogBlock + badFrom, at - badFrom, e.EntryBlock, meta));
+            first ??= run;
+            all?.Add(run);
+            badFrom = -1;
+        }
         try
         {
             for (var done = 0; done < e.Count;)
@@ -135,12 +173,18 @@ public sealed partial class LogStore
                     var block = span.Slice(lead + i * BlockSize, BlockSize);
                     var k = (int)(e.LogBlock + done + i - dataStart);
                     if (k < 0 || k >= stored || Crc32C.Compute(block) != EntryCodec.GetBlockCrc(meta, k))
-                        throw new DataCorruptionException(vol.BaseId, (e.Start + done + i) * BlockSize, BlockSize,
-                            $"log block {e.LogBlock + done + i} of the entry at log block {e.EntryBlock}");
+                    {
+                        if (badFrom < 0) badFrom = done + i;
+                        continue;
+                    }
+                    EndBad(done + i);
+                    if (first is not null && all is null) return first;
                     block.CopyTo(dest.Slice((done + i) * BlockSize, BlockSize));
                 }
                 done += n;
             }
+            EndBad(e.Count);
+            return first;
         }
         finally { _readPool.Return(buffer); }
     }
@@ -182,6 +226,15 @@ public sealed partial class LogStore
             return h;
         }
         finally { _readPool.Return(buffer); }
+    }
+
+    /// <summary>Tests: the device byte offset of the stored block at <paramref name="offset"/> of a volume (-1 for a hole or zeros).</summary>
+    internal long DeviceOffsetOf(Id160 volume, long offset)
+    {
+        var vol = Volume(volume);
+        var extents = new List<Extent>();
+        lock (vol.IndexLock) vol.Index.Lookup(offset / BlockSize, 1, extents);
+        return extents.Count == 1 && !extents[0].IsZero ? extents[0].LogBlock * BlockSize : -1;
     }
 
     /// <summary>Allocated ranges and holes over [offset, offset+length).</summary>

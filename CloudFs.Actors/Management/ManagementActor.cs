@@ -26,15 +26,17 @@ public sealed class ManagementActor : ReceiveActor
     private readonly IActorRef? _placement;
 
     /// <param name="placement">The placement singleton's proxy; null runs volumes on this node alone (tests).</param>
-    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement = null) =>
-        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, placement));
+    /// <param name="commandTimeout">How long one host's scrub or digest may take (cloudfs.scrub.command-timeout).</param>
+    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement = null, TimeSpan? commandTimeout = null) =>
+        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, placement, commandTimeout ?? TimeSpan.FromHours(24)));
 
-    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement)
+    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement, TimeSpan commandTimeout)
     {
         _store = store;
         _hostId = hostId;
         _askTimeout = askTimeout;
         _placement = placement;
+        var integrity = new IntegrityChecks(Context.System, async () => (VolumeList)await ListAsync(), askTimeout, commandTimeout);
 
         Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
         Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
@@ -44,6 +46,8 @@ public sealed class ManagementActor : ReceiveActor
         Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
         Receive<ClusterCommand>(c => Sender.Tell(RunClusterCommand(c)));
         Receive<ShardingCommand>(Answer<ShardingCommand>(ShardingAsync));
+        Receive<ScrubVolumes>(Answer<ScrubVolumes>(integrity.ScrubAsync));
+        Receive<VerifyVolume>(Answer<VerifyVolume>(integrity.VerifyAsync));
         Receive<IManagementMessage>(m => Sender.Tell(new CommandFailed($"the management actor does not answer {m.GetType().Name}")));
     }
 
@@ -124,7 +128,8 @@ public sealed class ManagementActor : ReceiveActor
         v.BaseId.ToString(), v.SizeBytes, v.Mode,
         v.IsWritable ? _hostId.ToString() : null,
         v.Replicas.Count == 0 ? [_hostId.ToString()] : v.Replicas.Select(r => r.ToString()).ToArray(),
-        v.CurrentVersion.ToString());
+        v.CurrentVersion.ToString(),
+        Health: VolumeHealth.Of([HostAgent.ToReport(v)], hostMissing: false), Parent: v.BranchedFrom?.ToString());
 
     private async Task<IManagementMessage> ShowClusterAsync(ShowCluster _)
     {

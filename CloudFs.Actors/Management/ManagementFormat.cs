@@ -7,10 +7,11 @@ namespace CloudFs.Actors.Management;
 
 public static class ManagementFormat
 {
-    /// <summary>One `cloudfs ls` line: id, size, mode, primary (`-`), replicas (comma-joined), version, name (`-`), health, parent (`-`).</summary>
+    /// <summary>One `cloudfs ls` line: id, size, mode, primary (`-`), replicas (comma-joined), version, name (`-`),
+    /// health, parent version (`-`).</summary>
     public static string VolumeLine(VolumeSummary v) => string.Join(' ',
         v.Id, v.Size.ToString(CultureInfo.InvariantCulture), Mode(v.Mode), v.Primary ?? "-",
-        v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas), v.Version, "-", v.Health, v.Parent ?? "-");
+        v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas), v.Version, v.Name ?? "-", v.Health, v.Parent ?? "-");
 
     public static string VolumeLines(VolumeList list)
     {
@@ -37,7 +38,7 @@ public static class ManagementFormat
                 foreach (var r in v.Replicas) json.WriteStringValue(r);
                 json.WriteEndArray();
                 json.WriteString("version", v.Version);
-                json.WriteNull("name");
+                if (v.Name is null) json.WriteNull("name"); else json.WriteString("name", v.Name);
                 json.WriteString("health", v.Health);
                 if (v.Parent is null) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
                 json.WriteEndObject();

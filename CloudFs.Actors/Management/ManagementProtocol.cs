@@ -15,10 +15,10 @@ public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> H
 public sealed record BranchVolume(string Version) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
-/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Health "healthy", or "degraded"
-/// when a replica host is away or its log device failed; Parent the version a branch was made from.</summary>
+/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null until volumes have
+/// names; Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch).</summary>
 public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version,
-    string Health = VolumeHealth.Healthy, string? Parent = null) : IManagementMessage;
+    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null) : IManagementMessage;
 
 /// <summary>The volumes; FailedHosts: the hosts whose log device failed (as placement knows them; null when not asked of placement).</summary>
 public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes, IReadOnlyList<HostFailure>? FailedHosts = null) : IManagementMessage;
@@ -26,12 +26,32 @@ public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes, IReadOnlyL
 /// <summary>A host whose log device failed: it is primary of nothing and takes no volume until restarted on a good device.</summary>
 public sealed record HostFailure(string HostId, string Address, string Reason) : IManagementMessage;
 
-/// <summary>The health values of `cloudfs ls` (SPEC.md) that CloudFS reports so far.</summary>
-public static class VolumeHealth
+// Integrity: `cloudfs scrub [VOLUME]` and `cloudfs verify VOLUME [--deep]`
+public sealed record ScrubVolumes(string? Volume) : IManagementMessage;
+/// <summary>What one host's scrub read; Error when it could not scrub (unreachable, does not hold the volume).</summary>
+public sealed record ScrubHostLine(string HostId, long BytesVerified, long BadBlocks, double Seconds, string? Error) : IManagementMessage;
+/// <summary>A bad range on one host: Status "repaired" (restored from another replica) or "damaged" (still cannot be served there).</summary>
+public sealed record ScrubRangeLine(string Volume, string HostId, long Offset, long Length, string Status, string Reason) : IManagementMessage;
+/// <param name="RangesLeftOut">Bad ranges the hosts found but did not list (each lists at most 10,000).</param>
+public sealed record ScrubReport(ScrubHostLine[] Hosts, ScrubRangeLine[] Ranges, long RangesLeftOut = 0) : IManagementMessage
 {
-    public const string Healthy = "healthy";
-    /// <summary>A host of the replica set is away or its log device failed (the volume runs on the others).</summary>
-    public const string Degraded = "degraded";
+    /// <summary>Every host scrubbed and nothing is left damaged.</summary>
+    public bool Clean => Hosts.All(h => h.Error is null) && Ranges.All(r => r.Status != "damaged") && RangesLeftOut == 0;
+}
+
+public sealed record VerifyVolume(string Volume, bool Deep) : IManagementMessage;
+/// <summary>One replica's head and how it compares with the primary's: "equal", "behind by N entries", "ahead by N
+/// entries", "diverged", "missing" or "unreachable" (", N bytes damaged" appended when it reports damage).</summary>
+public sealed record VerifyReplicaLine(string HostId, long Lsn, string Version, string Status, bool Equal) : IManagementMessage;
+/// <summary>A range whose content is not the same on every replica: the hosts whose copy differs from the others'.</summary>
+public sealed record VerifyRangeLine(long Offset, long Length, string[] Hosts, string Why) : IManagementMessage;
+/// <param name="Lsn">With Deep: the version the digests were compared at (0 when no common version was found).</param>
+/// <param name="Note">Why the deep comparison could not be made, if it could not.</param>
+public sealed record VerifyReport(string Volume, VerifyReplicaLine[] Replicas, bool Deep, long Lsn, string? Version, long RangeBytes, long Ranges,
+    VerifyRangeLine[] Differences, string? Note) : IManagementMessage
+{
+    /// <summary>Every replica at the same version and, with Deep, every range alike on all of them.</summary>
+    public bool Equal => Replicas.All(r => r.Equal) && Differences.Length == 0 && Note is null;
 }
 
 // Cluster inspection (Petabridge.Cmd's commands, offered by the host itself)

@@ -9,6 +9,7 @@ using CloudFs.Actors.Replication;
 using Akka.Event;
 using CloudFs.Actors.Devices;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Persistence;
 using CloudFs.Actors.Volumes;
@@ -99,11 +100,13 @@ public sealed class CloudFsNode : IAsyncDisposable
             system.RegisterOnTermination(feeds.Dispose);
             var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port), HostAgent.Name);
             feeds.Serve(agent);
+            system.ActorOf(IntegrityAgent.Props(store, ScrubSettings.From(config), replication), IntegrityAgent.Name);
             if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
                 system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);
 
             var management = system.ActorOf(
-                ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5)), placement),
+                ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5)), placement,
+                    config.GetTimeSpan("cloudfs.scrub.command-timeout", TimeSpan.FromHours(24))),
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
 

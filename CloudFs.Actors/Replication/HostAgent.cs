@@ -273,7 +273,7 @@ public sealed class HostAgent : ReceiveActor
 
     internal static VolumeReport ToReport(VolumeInfo v) => new(
         v.BaseId.ToString(), v.SizeBytes, v.Mode, v.Replicas.Select(r => r.ToString()).ToArray(), v.Lsn,
-        v.CurrentVersion.ToString(), v.IsWritable, v.ViewNumber, v.BranchedFrom?.ToString());
+        v.CurrentVersion.ToString(), v.IsWritable, v.ViewNumber, v.BranchedFrom?.ToString(), v.Damage.Sum(d => d.Length));
 }
 
 /// <summary>A follower's end, told to its agent.</summary>

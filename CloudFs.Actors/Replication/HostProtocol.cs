@@ -21,10 +21,10 @@ public sealed record ReportVolumes : IControlMessage
     public static readonly ReportVolumes Instance = new();
 }
 
-/// <summary>One volume as one host's log holds it.</summary>
+/// <summary>One volume as one host's log holds it; <paramref name="DamagedBytes"/>: how much of it this host cannot serve.</summary>
 public sealed record VolumeReport(
     string Id, long Size, VolumeMode Mode, string[] Replicas, long Lsn, string Version, bool Writable,
-    long ViewNumber, string? BranchedFrom) : IControlMessage;
+    long ViewNumber, string? BranchedFrom, long DamagedBytes = 0) : IControlMessage;
 
 public sealed record VolumeReports(string HostId, VolumeReport[] Volumes) : IControlMessage;
 

@@ -473,9 +473,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var volumes = _volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal).Select(r =>
         {
             var replicas = r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas;
-            // Degraded: a host of the set is away or its device failed (the volume runs on the others, if a majority).
-            var health = r.Primary is null || replicas.Any(h => LiveAddressOf(h) is null) ? VolumeHealth.Degraded : VolumeHealth.Healthy;
-            return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, health, r.BranchedFrom);
+            // A host of the set is away or its device failed (the volume runs on the others, if a majority).
+            var missing = r.Primary is null || replicas.Any(h => LiveAddressOf(h) is null);
+            var health = VolumeHealth.Of(r.Reports.Where(h => replicas.Contains(h.Key)).Select(h => h.Value), missing);
+            return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, Health: health, Parent: r.BranchedFrom);
         }).ToArray();
         var failed = _deviceFailed.OrderBy(f => f.Key, StringComparer.Ordinal)
             .Select(f => new HostFailure(f.Key, f.Value.Address, f.Value.Reason)).ToArray();

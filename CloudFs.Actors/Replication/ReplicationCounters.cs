@@ -1,11 +1,12 @@
 // What a node's replication moved, for its metrics: feeds it served as a primary, acknowledgements it sent as a
-// replica, and requests its gateway asked again of a primary that was slow to answer. One instance per node (shared
-// by its host agent, feeders, followers and gateway); read at each scrape.
+// replica, requests its gateway asked again of a primary that was slow to answer, and blocks it restored from other
+// replicas. One instance per node (shared by its host agent, feeders, followers, gateway and integrity agent); read at
+// each scrape.
 namespace CloudFs.Actors.Replication;
 
 public sealed class ReplicationCounters
 {
-    private long _chunks, _entries, _bytes, _received, _acks, _repeats;
+    private long _chunks, _entries, _bytes, _received, _acks, _repeats, _repairReads, _repaired, _refused;
 
     /// <summary>Feed chunks this node sent as a primary (keepalives not counted).</summary>
     public long FeedChunks => Volatile.Read(ref _chunks);
@@ -21,6 +22,13 @@ public sealed class ReplicationCounters
     /// that is slow, or gone and not yet replaced).</summary>
     public long RequestsRepeated => Volatile.Read(ref _repeats);
 
+    /// <summary>Client reads that met a bad block here and were served after restoring it from another replica.</summary>
+    public long RepairReads => Volatile.Read(ref _repairReads);
+    /// <summary>Blocks restored from another replica (checked against this host's own checksums).</summary>
+    public long BlocksRepaired => Volatile.Read(ref _repaired);
+    /// <summary>Blocks another replica sent for a repair that this host refused (wrong bytes, another version).</summary>
+    public long RepairBlocksRefused => Volatile.Read(ref _refused);
+
     internal void Fed(long entries, int bytes)
     {
         Interlocked.Increment(ref _chunks);
@@ -31,4 +39,11 @@ public sealed class ReplicationCounters
     internal void Received() => Interlocked.Increment(ref _received);
     internal void Acked() => Interlocked.Increment(ref _acks);
     internal void Repeated() => Interlocked.Increment(ref _repeats);
+    internal void ReadRepaired() => Interlocked.Increment(ref _repairReads);
+
+    internal void Repaired(long blocks, long refused)
+    {
+        Interlocked.Add(ref _repaired, blocks);
+        Interlocked.Add(ref _refused, refused);
+    }
 }

@@ -6,6 +6,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using Akka.Actor;
 using Akka.Serialization;
+using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
@@ -33,6 +34,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ChangeReplicasManifest = "CR";
     private const string ReadResyncManifest = "RS";
     private const string ResyncPieceManifest = "RP";
+    private const string ReadForRepairManifest = "FR";
+    private const string ReplicaCopyManifest = "FC";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -56,6 +59,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ChangeReplicaSet => ChangeReplicasManifest,
         ReadResync => ReadResyncManifest,
         ResyncPiece => ResyncPieceManifest,
+        ReadForRepair => ReadForRepairManifest,
+        ReplicaCopy => ReplicaCopyManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -112,6 +117,15 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt32LittleEndian(s[(2 * IdSize + 12)..], m.MaxEntryBlocks);
         }),
         ResyncPiece m => ResyncPieceToBinary(m),
+        ReadForRepair m => Fixed(2 * IdSize + 20, m, static (s, m) =>
+        {
+            m.Volume.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(IdSize + 8)..], m.Length);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 12)..], m.AskerLsn);
+            m.AskerVersion.WriteTo(s[(IdSize + 20)..]);
+        }),
+        ReplicaCopy m => ReplicaCopyToBinary(m),
         _ => throw Unknown(obj.GetType().FullName),
     };
 
@@ -141,6 +155,11 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 ResyncPieceManifest => bytes.Length < ResyncPieceHeader
                     ? throw new SerializationException($"a resync piece of {bytes.Length} bytes is too short")
                     : new ResyncPiece(new Id160(bytes), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16), bytes.AsMemory(ResyncPieceHeader)),
+                ReadForRepairManifest => new ReadForRepair(new Id160(Exact(bytes, 2 * IdSize + 20)), I64(bytes, IdSize), I32(bytes, IdSize + 8),
+                    I64(bytes, IdSize + 12), new Id160(bytes.AsSpan(IdSize + 20))),
+                ReplicaCopyManifest => bytes.Length < ReplicaCopyHeader
+                    ? throw new SerializationException($"a replica copy of {bytes.Length} bytes is too short")
+                    : new ReplicaCopy(I64(bytes, 0), new Id160(bytes.AsSpan(8)), Bool(bytes, 8 + IdSize), I64(bytes, 9 + IdSize), bytes.AsMemory(ReplicaCopyHeader)),
                 ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize), I64(bytes, 2 * IdSize + 8)),
                 _ => throw Unknown($"manifest '{manifest}'"),
             };
@@ -200,6 +219,20 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize + 8), m.NextBlock);
         buffer[IdSize + 16] = m.Complete ? (byte)1 : (byte)0;
         m.Data.Span.CopyTo(buffer.AsSpan(ResyncPieceHeader));
+        return buffer;
+    }
+
+    // Head lsn, head version, holds-the-asker's-head flag, newest source lsn; then the blocks, copied once.
+    private const int ReplicaCopyHeader = 8 + IdSize + 1 + 8;
+
+    private static byte[] ReplicaCopyToBinary(ReplicaCopy m)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(ReplicaCopyHeader + m.Data.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer, m.HeadLsn);
+        m.HeadVersion.WriteTo(buffer.AsSpan(8));
+        buffer[8 + IdSize] = m.HoldsAskerHead ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(9 + IdSize), m.NewestSourceLsn);
+        m.Data.Span.CopyTo(buffer.AsSpan(ReplicaCopyHeader));
         return buffer;
     }
 

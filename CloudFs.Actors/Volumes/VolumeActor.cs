@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Persistence;
 using CloudFs.Actors.Volumes.Commands;
@@ -33,6 +34,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly Action<IActorRef, long> _acknowledge = static (replyTo, lsn) => replyTo.Tell(new VolumeAck(lsn));
     // This host's agent, which passes flush requests on to the volume's feeders.
     private readonly ActorSelection _hostAgent = Context.System.ActorSelection(HostAgent.Path);
+    // This host's integrity agent: a read that meets a bad block asks it to restore the block from another replica.
+    private readonly ActorSelection _integrity = Context.System.ActorSelection(IntegrityAgent.Path);
     private int _replicaCount = 1;
     private HashSet<Id160> _replicas = new();
     private bool _changingReplicas;
@@ -156,7 +159,7 @@ public sealed class VolumeActor : UntypedPersistentActor
                 if (_state.CheckRead(r.Offset, r.Length) is { } readError) { Sender.Tell(Failure(readError)); break; }
                 // The engine runs device reads on the thread pool itself (holes answer at once), so reads of one
                 // volume run in parallel and never hold up its writes; no second hop is needed here.
-                _ = ReadAndReply(r, Sender);
+                _ = ReadAndReply(r, Sender, _replicaCount > 1);
                 break;
             case Map m:
                 if (_state.CheckRead(m.Offset, Math.Min(m.Length, VolumeState.MaxReadBytes)) is { } mapError) { Sender.Tell(Failure(mapError)); break; }
@@ -279,12 +282,22 @@ public sealed class VolumeActor : UntypedPersistentActor
         }
     }
 
-    private async Task ReadAndReply(Read r, IActorRef replyTo)
+    /// <param name="replicated">The volume has other replicas: a block that fails its checksum here is restored from
+    /// one of them (checked against this host's own checksum) and the read is answered from the repaired log.</param>
+    private async Task ReadAndReply(Read r, IActorRef replyTo, bool replicated)
     {
         try
         {
             var buffer = GC.AllocateUninitializedArray<byte>(r.Length);
-            await _store.ReadAsync(_volume, r.Offset, buffer).ConfigureAwait(false);
+            try
+            {
+                await _store.ReadAsync(_volume, r.Offset, buffer).ConfigureAwait(false);
+            }
+            catch (DataCorruptionException) when (replicated)
+            {
+                if (!await RepairedAsync(r).ConfigureAwait(false)) throw;
+                await _store.ReadAsync(_volume, r.Offset, buffer).ConfigureAwait(false);
+            }
             replyTo.Tell(new ReadResult(buffer));
         }
         catch (Exception e)
@@ -292,6 +305,24 @@ public sealed class VolumeActor : UntypedPersistentActor
             replyTo.Tell(Failure(e));
         }
     }
+
+    /// <summary>True when the integrity agent restored the read's range from another replica (nothing there is damaged now).</summary>
+    private async Task<bool> RepairedAsync(Read r)
+    {
+        try
+        {
+            var repair = await _integrity.Ask<RangeRepaired>(new RepairRange(_volume, r.Offset, r.Length, ForRead: true), RepairTimeout).ConfigureAwait(false);
+            return !repair.StillDamaged;
+        }
+        catch (Exception)
+        {
+            // No answer, or a refusal: the read fails with the damage it met.
+            return false;
+        }
+    }
+
+    /// <summary>A repair is one plan, one round trip to a replica and one append: seconds mean a replica is unreachable.</summary>
+    private static readonly TimeSpan RepairTimeout = TimeSpan.FromSeconds(10);
 
     private VolumeFailure Failure(Exception e) => VolumeFailure.From(_volume, e);
 }

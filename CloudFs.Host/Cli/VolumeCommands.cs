@@ -67,9 +67,9 @@ internal static class VolumeCommands
 
     private static Command List(CliIo io)
     {
-        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (id, size, mode, primary, replicas, version)" };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (id, size, mode, primary, replicas, version, name, health, parent)" };
         var contact = CliOptions.Contact();
-        var command = new Command("ls", "List volumes, one per line: id, size in bytes, mode, primary host id (- when none), replica host ids, current version id.")
+        var command = new Command("ls", "List volumes, one per line: id, size in bytes, mode, primary host id (- when none), replica host ids, current version id, name (- when none), health, parent version (- unless a branch).")
         {
             json, contact,
         };

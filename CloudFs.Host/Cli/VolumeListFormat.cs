@@ -1,5 +1,4 @@
-// The two shapes of `cloudfs ls` (SPEC.md): white-space separated fields per line (id, size, mode, primary, replicas,
-// version, name, health, parent), or a JSON array of objects with the same fields. Volumes have no names yet: `-`.
+// The two shapes of `cloudfs ls`: nine white-space separated fields per line, or a JSON array with the same nine fields.
 using System.Globalization;
 using System.Text.Json;
 using CloudFs.Actors.Management;
@@ -18,9 +17,9 @@ internal static class VolumeListFormat
         string.IsNullOrEmpty(v.Primary) ? "-" : v.Primary,
         v.Replicas.Count == 0 ? "-" : string.Join(',', v.Replicas),
         v.Version,
-        "-",
+        string.IsNullOrEmpty(v.Name) ? "-" : v.Name,
         v.Health,
-        v.Parent ?? "-");
+        string.IsNullOrEmpty(v.Parent) ? "-" : v.Parent);
 
     public static void WriteJson(Utf8JsonWriter json, VolumeSummary v)
     {
@@ -33,9 +32,9 @@ internal static class VolumeListFormat
         foreach (var r in v.Replicas) json.WriteStringValue(r);
         json.WriteEndArray();
         json.WriteString("version", v.Version);
-        json.WriteNull("name");
+        if (string.IsNullOrEmpty(v.Name)) json.WriteNull("name"); else json.WriteString("name", v.Name);
         json.WriteString("health", v.Health);
-        if (v.Parent is null) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
+        if (string.IsNullOrEmpty(v.Parent)) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
         json.WriteEndObject();
     }
 

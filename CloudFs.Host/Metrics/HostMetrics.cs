@@ -1,5 +1,5 @@
 // The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage,
-// compaction and the writes that waited for it.
+// compaction and the writes that waited for it, replication, scrubs and repairs, and how much this node cannot serve.
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 using Prometheus;
@@ -34,6 +34,10 @@ internal sealed class HostMetrics
     private Func<CompactionStats?>? _compaction;
     private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
+    private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused;
+    private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
+    private ScrubStats? _scrub;
+    private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
 
     public HostMetrics(CollectorRegistry registry)
     {
@@ -76,6 +80,17 @@ internal sealed class HostMetrics
         _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
         _repeats = f.CreateCounter("cloudfs_gateway_repeats_total",
             "Volume requests this node sent again after no answer within cloudfs.volumes.attempt-timeout (a slow or lost primary).");
+        _scrubBytes = f.CreateCounter("cloudfs_scrub_bytes_total", "Live stored bytes scrubs read and checked against their checksums.");
+        _scrubBad = f.CreateCounter("cloudfs_scrub_bad_blocks_total", "Stored blocks scrubs found failing their checksums (each time found).");
+        _scrubPasses = f.CreateCounter("cloudfs_scrub_passes_total", "Scrubs (background or cloudfs scrub) that read every block they were to read.");
+        _scrubRunning = f.CreateGauge("cloudfs_scrub_running", "Scrubs reading this node's log now.");
+        _scrubLastEnd = f.CreateGauge("cloudfs_scrub_last_pass_end_seconds", "When the last complete scrub ended (Unix time; 0 before the first).");
+        _repairReads = f.CreateCounter("cloudfs_repair_reads_total", "Client reads that met a bad block here and were served after restoring it from another replica.");
+        _repairBlocks = f.CreateCounter("cloudfs_repair_blocks_total", "Blocks restored from another replica (checked against this node's own checksums).");
+        _repairRefused = f.CreateCounter("cloudfs_repair_refused_blocks_total",
+            "Blocks another replica sent for a repair that this node refused (another version, or bytes that do not match its checksum).");
+        _damagedBytes = f.CreateGauge("cloudfs_damaged_bytes", "Bytes of volumes this node cannot serve (its damage maps): cloudfs scrub repairs what a replica holds.");
+        _damagedVolumes = f.CreateGauge("cloudfs_damaged_volumes", "Volumes with ranges this node cannot serve (`cloudfs ls` shows them damaged).");
         registry.AddBeforeCollectCallback(Refresh);
     }
 
@@ -92,6 +107,13 @@ internal sealed class HostMetrics
     /// <summary>Where the replication counters come from; read at each scrape.</summary>
     public void ObserveReplication(ReplicationCounters counters) => _replication = counters;
 
+    /// <summary>Where the scrub totals and the volumes' damage come from; read at each scrape.</summary>
+    public void ObserveIntegrity(ScrubStats scrub, Func<IReadOnlyList<VolumeInfo>> volumes)
+    {
+        _scrub = scrub;
+        _volumeInfos = volumes;
+    }
+
     private void Refresh()
     {
         if (_replication is { } r)
@@ -102,6 +124,17 @@ internal sealed class HostMetrics
             _replicaChunks.IncTo(r.ChunksReceived);
             _replicaAcks.IncTo(r.AcksSent);
             _repeats.IncTo(r.RequestsRepeated);
+            _repairReads.IncTo(r.RepairReads);
+            _repairBlocks.IncTo(r.BlocksRepaired);
+            _repairRefused.IncTo(r.RepairBlocksRefused);
+        }
+        if (_scrub is { } scrub)
+        {
+            _scrubBytes.IncTo(scrub.BytesVerified);
+            _scrubBad.IncTo(scrub.BadBlocks);
+            _scrubPasses.IncTo(scrub.Passes);
+            _scrubRunning.Set(scrub.Running);
+            _scrubLastEnd.Set(scrub.LastPassEndUnixSeconds);
         }
         try
         {
@@ -124,6 +157,11 @@ internal sealed class HostMetrics
                 _compactedSegments.IncTo(c.SegmentsCompacted);
                 _compactionCopied.IncTo(c.BytesCopied);
                 _freedSegments.IncTo(c.SegmentsFreed);
+            }
+            if (_volumeInfos?.Invoke() is { } infos)
+            {
+                _damagedBytes.Set(infos.Sum(v => v.Damage.Sum(d => d.Length)));
+                _damagedVolumes.Set(infos.Count(v => v.IsDamaged));
             }
         }
         catch (ObjectDisposedException)

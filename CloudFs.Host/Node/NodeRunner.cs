@@ -66,6 +66,7 @@ internal static class NodeRunner
             metrics.ObserveLog(() => node.Store.Usage, () => node.Store.ListVolumes().Count);
             metrics.ObserveCompaction(() => node.Store.CompactionStats);
             metrics.ObserveReplication(node.Replication);
+            metrics.ObserveIntegrity(node.Store.ScrubStats, node.Store.ListVolumes);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
             nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log);

@@ -10,17 +10,17 @@ public sealed class ManagementFormatTests
     private static readonly string A = new('a', 40), B = new('b', 40), C = new('c', 40), V = new('f', 40);
 
     [Fact]
-    public void Ls_prints_the_fields_in_spec_order_with_health_and_parent()
+    public void Ls_prints_nine_fields_in_spec_order()
     {
         var list = new VolumeList([
-            new VolumeSummary(A, 8L << 30, VolumeMode.Sync, B, [B, C], V, VolumeHealth.Degraded),
-            new VolumeSummary(C, 512, VolumeMode.Async, null, [B], A, Parent: V),
+            new VolumeSummary(A, 8L << 30, VolumeMode.Sync, B, [B, C], V, Health: VolumeHealth.Degraded),
+            new VolumeSummary(C, 512, VolumeMode.Async, null, [B], A, Health: VolumeHealth.Damaged, Parent: V),
         ]);
-        Assert.Equal($"{A} 8589934592 sync {B} {B},{C} {V} - degraded -\n{C} 512 async - {B} {A} - healthy {V}\n", ManagementFormat.VolumeLines(list));
+        Assert.Equal($"{A} 8589934592 sync {B} {B},{C} {V} - degraded -\n{C} 512 async - {B} {A} - damaged {V}\n", ManagementFormat.VolumeLines(list));
     }
 
     [Fact]
-    public void Ls_json_has_the_spec_fields()
+    public void Ls_json_has_the_nine_fields()
     {
         var json = ManagementFormat.VolumesJson(new VolumeList([new VolumeSummary(A, 1024, VolumeMode.Async, null, [B], V)]));
         using var doc = JsonDocument.Parse(json);

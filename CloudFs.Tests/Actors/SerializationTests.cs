@@ -3,6 +3,7 @@ using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Configuration;
 using Akka.Serialization;
+using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Serialization;
@@ -10,6 +11,7 @@ using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
+using CloudFs.Tests.Engine;
 
 namespace CloudFs.Tests.Actors;
 
@@ -159,6 +161,40 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         var members = new ClusterMembers([new MemberLine("addr", ["host-1"], "Up", "Reachable", "h")], "addr", "addr");
         var membersBack = Assert.IsType<ClusterMembers>(RoundTrip(members, typeof(HyperionSerializer)));
         Assert.Equal(["host-1"], Assert.Single(membersBack.Members).Roles);
+    }
+
+    [Fact]
+    public void Repair_messages_round_trip_with_their_blocks()
+    {
+        var volume = Id160.Random();
+        var version = Id160.Random();
+        var ask = new ReadForRepair(volume, 1L << 33, 4096, 77, version);
+        Assert.Equal(ask, RoundTrip(ask, typeof(VolumeMessageSerializer)));
+        var data = TempLog.Pattern(4096, 5);
+        var copy = Assert.IsType<ReplicaCopy>(RoundTrip(new ReplicaCopy(78, version, true, 76, data), typeof(VolumeMessageSerializer)));
+        Assert.Equal((78L, version, true, 76L), (copy.HeadLsn, copy.HeadVersion, copy.HoldsAskerHead, copy.NewestSourceLsn));
+        Assert.Equal(data, copy.Data.ToArray());
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(ask);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[10], "FC"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[2 * Id160.Size + 19], "FR"));
+    }
+
+    [Fact]
+    public void Integrity_messages_round_trip_through_hyperion()
+    {
+        var scrubbed = new HostScrubbed("h", 1 << 20, 2 << 20, 1, 0.5, [new HostScrubRange("v", 512, 512, true, "log block 9 fails its checksum")]);
+        var back = Assert.IsType<HostScrubbed>(RoundTrip(scrubbed, typeof(HyperionSerializer)));
+        Assert.Equal(scrubbed.Ranges, back.Ranges);
+        var digested = Assert.IsType<VolumeDigested>(RoundTrip(new VolumeDigested("h", 3, "v", 1 << 20, new byte[40], [0, 1]), typeof(HyperionSerializer)));
+        Assert.Equal([0, 1], digested.Unreadable);
+        var report = new ScrubReport([new ScrubHostLine("h", 1, 0, 1, null)], [new ScrubRangeLine("v", "h", 0, 512, "damaged", "r")]);
+        var reportBack = Assert.IsType<ScrubReport>(RoundTrip(report, typeof(HyperionSerializer)));
+        Assert.False(reportBack.Clean);
+        var verify = new VerifyReport("v", [new VerifyReplicaLine("h", 3, "x", "equal", true)], true, 3, "x", 1 << 20, 64, [new VerifyRangeLine(0, 1 << 20, ["h"], "different content")], null);
+        Assert.Equal(["h"], Assert.Single(Assert.IsType<VerifyReport>(RoundTrip(verify, typeof(HyperionSerializer))).Differences).Hosts);
+        foreach (var m in new object[] { new ScrubHost(null), new ScrubHost("v"), new DescribeReplica("v"), new ReplicaState("h", true, 3, "x", 512),
+                     new DigestVolume("v", 1 << 20, 3, 5000), new ScrubVolumes(null), new VerifyVolume("v", true) })
+            Assert.Equal(m, RoundTrip(m, typeof(HyperionSerializer)));
     }
 
     private sealed record NotAllowed(string Text);

@@ -22,7 +22,7 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
     }
 
     [Fact]
-    public async Task Newdisk_prints_the_id_on_stdout_and_the_hosts_on_stderr_and_ls_shows_the_spec_fields()
+    public async Task Newdisk_prints_the_id_on_stdout_and_the_hosts_on_stderr_and_ls_shows_nine_fields()
     {
         var r = (await Tool.CloudFs("newdisk", "1", "--size", "16M", "--contact", Node.Listen)).AssertOk();
         var volume = r.Out.Trim();
@@ -46,7 +46,9 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
         Assert.Equal(Node.HostId, v.GetProperty("primary").GetString());
         Assert.Equal(Node.HostId, v.GetProperty("replicas")[0].GetString());
         Assert.Equal(volume, v.GetProperty("version").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("name").ValueKind);
         Assert.Equal("healthy", v.GetProperty("health").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("parent").ValueKind);
     }
 
     [Fact]

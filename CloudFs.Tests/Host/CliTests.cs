@@ -49,7 +49,7 @@ public sealed class CliTests
     {
         var names = ((IEnumerable<object[]>)AllCommands()).Select(d => (string)d[0]).ToHashSet();
         foreach (var c in new[] { "node", "nuke", "newdisk", "ls", "info", "heads", "branch", "stream", "apply", "cluster show", "cluster leader", "cluster status",
-                     "cluster down-unreachable", "cluster join", "cluster leave", "cluster down", "sharding regions", "sharding stats" })
+                     "cluster down-unreachable", "cluster join", "cluster leave", "cluster down", "sharding regions", "sharding stats", "scrub", "verify" })
             Assert.Contains(c, names);
     }
 
@@ -64,6 +64,9 @@ public sealed class CliTests
     [InlineData("newdisk 0")]
     [InlineData("newdisk 1 --mode fast")]
     [InlineData("info nothex")]
+    [InlineData("scrub nothex")]
+    [InlineData("verify")]
+    [InlineData("verify nothex --deep")]
     [InlineData("stream")]
     [InlineData("heads --http 300.1.1.1")]
     [InlineData("cluster")]
@@ -138,19 +141,22 @@ public sealed class CliTests
     private static readonly VolumeSummary Sample = new(new string('1', 40), 8L << 30, VolumeMode.Async, null, [new string('2', 40), new string('3', 40)], new string('4', 40));
 
     [Fact]
-    public void Ls_line_has_the_spec_fields_in_order_with_a_dash_for_no_primary_name_or_parent()
+    public void Ls_line_has_the_nine_fields_in_order_with_dashes_for_what_is_not_there()
     {
-        var fields = VolumeListFormat.Line(Sample with { Health = "degraded" }).Split(' ');
-        Assert.Equal([Sample.Id, "8589934592", "async", "-", $"{Sample.Replicas[0]},{Sample.Replicas[1]}", Sample.Version, "-", "degraded", "-"], fields);
+        var fields = VolumeListFormat.Line(Sample).Split(' ');
+        Assert.Equal([Sample.Id, "8589934592", "async", "-", $"{Sample.Replicas[0]},{Sample.Replicas[1]}", Sample.Version, "-", "healthy", "-"], fields);
+        var branch = VolumeListFormat.Line(Sample with { Health = "damaged", Parent = new string('5', 40) }).Split(' ');
+        Assert.Equal(["-", "damaged", new string('5', 40)], branch[6..]);
     }
 
     [Fact]
-    public void Ls_json_has_the_spec_named_fields()
+    public void Ls_json_has_the_nine_named_fields()
     {
         using var json = JsonDocument.Parse(VolumeListFormat.Json([Sample with { Primary = new string('2', 40), Mode = VolumeMode.Sync }]));
         var v = json.RootElement[0];
         Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent"], v.EnumerateObject().Select(p => p.Name));
         Assert.Equal("healthy", v.GetProperty("health").GetString());
+        Assert.Equal(JsonValueKind.Null, v.GetProperty("parent").ValueKind);
         Assert.Equal(8L << 30, v.GetProperty("size").GetInt64());
         Assert.Equal("sync", v.GetProperty("mode").GetString());
         Assert.Equal(2, v.GetProperty("replicas").GetArrayLength());

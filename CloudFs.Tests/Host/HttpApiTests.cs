@@ -255,7 +255,7 @@ public sealed class HttpApiTests : IAsyncLifetime
         var host = new string('a', 40);
         _cluster.FailedHosts.Add(new CloudFs.Actors.Management.HostFailure(host, "akka.tcp://cloudfs@127.0.0.1:4053", "fdatasync of /x failed: errno 5 (Input/output error)"));
         _cluster.Volumes.Add(new CloudFs.Actors.Management.VolumeSummary(_volume.ToString(), Size, VolumeMode.Sync, null, [host, "h2", "h3"], _volume.ToString(),
-            CloudFs.Actors.Management.VolumeHealth.Degraded));
+            Health: CloudFs.Actors.Management.VolumeHealth.Degraded));
         using var response = await Get("cluster");
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var member = json.RootElement.GetProperty("members")[0];

@@ -1,0 +1,97 @@
+// Repairing one host's bad blocks from the volume's other replicas: for each piece of a damaged range, plan what fails
+// here (with this host's own checksums), ask another replica's integrity agent for its copy, and let the engine accept
+// only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync).
+using Akka.Actor;
+using Akka.Event;
+using CloudFs.Actors.Replication;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Integrity;
+
+/// <summary>Blocks restored, blocks whose replica copies were refused, and the first reason a piece stayed damaged.</summary>
+public sealed record RepairReport(long Repaired, long Refused, string? Problem)
+{
+    public static readonly RepairReport None = new(0, 0, null);
+    public RepairReport Add(RepairReport o) => new(Repaired + o.Repaired, Refused + o.Refused, Problem ?? o.Problem);
+}
+
+public sealed class ReplicaRepair(LogStore store, ActorSystem system, ReplicationCounters counters, TimeSpan askTimeout, ILoggingAdapter log)
+{
+    private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(system);
+
+    /// <summary>Repairs every damaged range of <paramref name="volume"/> here that another replica can restore.</summary>
+    public async Task<RepairReport> RepairDamageAsync(Id160 volume, CancellationToken ct)
+    {
+        var report = RepairReport.None;
+        if (store.GetVolume(volume) is not { IsDamaged: true } info) return report;
+        foreach (var d in info.Damage) report = report.Add(await RepairRangeAsync(volume, d.Offset, d.Length, ct).ConfigureAwait(false));
+        return report;
+    }
+
+    /// <summary>
+    /// Restores what fails its checksum here in [offset, offset+length) of <paramref name="volume"/> from its other
+    /// replicas (each asked in turn until every bad block is restored). Only stored ranges are read; holes cost nothing.
+    /// </summary>
+    public async Task<RepairReport> RepairRangeAsync(Id160 volume, long offset, long length, CancellationToken ct)
+    {
+        var info = store.GetVolume(volume);
+        if (info is null) return new RepairReport(0, 0, $"volume {volume} is not held here");
+        var others = info.Replicas.Where(h => h != store.HostId).Select(h => h.ToString()).ToArray();
+        if (others.Length == 0) return new RepairReport(0, 0, $"volume {volume} has no other replica to repair from");
+        var report = RepairReport.None;
+        foreach (var allocated in store.Map(volume, offset, length))
+        {
+            if (!allocated.Allocated) continue;
+            for (var at = allocated.Offset; at < allocated.Offset + allocated.Length; at += LogStore.MaxRepairBytes)
+            {
+                ct.ThrowIfCancellationRequested();
+                var piece = Math.Min(LogStore.MaxRepairBytes, allocated.Offset + allocated.Length - at);
+                report = report.Add(await RepairPieceAsync(volume, at, piece, others, ct).ConfigureAwait(false));
+            }
+        }
+        return report;
+    }
+
+    private async Task<RepairReport> RepairPieceAsync(Id160 volume, long offset, long length, string[] others, CancellationToken ct)
+    {
+        var plan = await store.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
+        var report = plan.Unrepairable.Count == 0
+            ? RepairReport.None
+            : new RepairReport(0, 0, $"bytes {plan.Unrepairable[0].Offset}..{plan.Unrepairable[0].End - 1} cannot be checked here: {plan.Unrepairable[0].Reason}");
+        var hosts = HostDirectory.Live(_cluster);
+        foreach (var host in others)
+        {
+            if (plan.Blocks.Count == 0) break;
+            if (!hosts.TryGetValue(host, out var address)) { report = report.Add(new RepairReport(0, 0, $"replica host {host} is not reachable")); continue; }
+            var agent = system.ActorSelection(address + IntegrityAgent.Path);
+            object reply;
+            try
+            {
+                reply = await agent.Ask<object>(new ReadForRepair(volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion), askTimeout, ct)
+                    .ConfigureAwait(false);
+            }
+            catch (AskTimeoutException)
+            {
+                report = report.Add(new RepairReport(0, 0, $"replica host {host} did not answer within {askTimeout.TotalSeconds:0.#} s"));
+                continue;
+            }
+            if (reply is not ReplicaCopy copy)
+            {
+                report = report.Add(new RepairReport(0, 0, $"replica host {host} cannot serve it: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}"));
+                continue;
+            }
+            var outcome = await store.ApplyRepairAsync(plan, copy.ToBlocks(), ct).ConfigureAwait(false);
+            counters.Repaired(outcome.Repaired, outcome.Refused);
+            if (outcome.Repaired > 0)
+                log.Info("volume {0}: {1} block(s) of bytes {2}..{3} restored from replica host {4}", volume, outcome.Repaired,
+                    plan.FetchOffset, plan.FetchOffset + plan.FetchLength - 1, host);
+            if (outcome.Refused > 0)
+                log.Warning("volume {0}: replica host {1}'s copy of {2} block(s) refused: {3}", volume, host, outcome.Refused, outcome.Refusal);
+            report = report.Add(new RepairReport(outcome.Repaired, outcome.Refused, outcome.Refusal));
+            // What is still bad is asked of the next replica.
+            if (outcome.Refused > 0) plan = await store.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
+            else break;
+        }
+        return report;
+    }
+}

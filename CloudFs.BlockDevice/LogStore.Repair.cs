@@ -1,0 +1,202 @@
+// Repair from a replica, in three steps: this host lists the blocks of a range that fail their checksums here with its
+// own CRCs (PlanRepairAsync); a replica reads the same range (ReadForRepairAsync); this host accepts the replica's bytes
+// only where they are the same version of the block and match its own CRC, and writes them as a Relocation entry flagged
+// as a repair, which moves every index off the bad place and clears the damage (ApplyRepairAsync).
+using System.Buffers.Binary;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
+
+namespace CloudFs.BlockDevice;
+
+public sealed partial class LogStore
+{
+    /// <summary>Most bytes one repair step plans, fetches and writes (one message between hosts).</summary>
+    public const int MaxRepairBytes = 1 << 20;
+
+    /// <summary>
+    /// Reads [offset, offset+length) of <paramref name="volume"/> here (at most <see cref="MaxRepairBytes"/>) and lists
+    /// the stored blocks that fail their checksums, with this host's CRC of each, and its head. What fails is marked in
+    /// the damage maps as a read would. Blocks whose entry header fails are listed as unrepairable (nothing to check a
+    /// replica's copy against). The damage map is not consulted: this looks at the blocks themselves.
+    /// </summary>
+    public Task<RepairPlan> PlanRepairAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, length);
+        if (length > MaxRepairBytes) throw new InvalidRangeException($"a repair step covers at most {MaxRepairBytes} bytes, not {length}");
+        return Task.Run(() =>
+        {
+            var extents = new List<Extent>();
+            long head;
+            Id160 version;
+            var blocks = new List<RepairBlock>();
+            var unrepairable = new List<DamagedRange>();
+            // A reader from the lookup to the end of its reads: the places it finds are not freed meanwhile.
+            var slot = EnterRead();
+            try
+            {
+                lock (vol.IndexLock)
+                {
+                    vol.Index.Lookup(offset / BlockSize, length / BlockSize, extents);
+                    head = vol.Lsn;
+                    version = vol.Version;
+                }
+                var scratch = new byte[length];
+                var bad = new List<BadRun>();
+                foreach (var e in extents)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    if (e.IsZero) continue;
+                    byte[] meta;
+                    try { meta = GetEntryMeta(vol, e); }
+                    catch (DataCorruptionException ex)
+                    {
+                        MarkDamaged(e.Start, e.Count, e.LogBlock, ex.Detail);
+                        unrepairable.Add(new DamagedRange(e.Start * BlockSize, (long)e.Count * BlockSize, ex.Detail));
+                        continue;
+                    }
+                    bad.Clear();
+                    ReadRunChecked(vol, e, scratch.AsSpan((int)((e.Start * BlockSize) - offset), e.Count * BlockSize), bad);
+                    if (bad.Count == 0) continue;
+                    int stored = BinaryPrimitives.ReadUInt16LittleEndian(meta.AsSpan(EntryHeader.OffStoredCount));
+                    var dataStart = e.EntryBlock + 1 + EntryHeader.TableSectorsFor(stored);
+                    var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
+                    foreach (var b in bad)
+                    {
+                        MarkDamaged(e.Start + b.At, b.Count, e.LogBlock + b.At, b.Reason);
+                        for (var i = b.At; i < b.At + b.Count; i++)
+                        {
+                            var k = e.LogBlock + i - dataStart;
+                            if (k < 0 || k >= stored)
+                                unrepairable.Add(new DamagedRange((e.Start + i) * BlockSize, BlockSize, $"log block {e.LogBlock + i} lies outside the stored blocks of its entry at log block {e.EntryBlock}"));
+                            else blocks.Add(new RepairBlock(e.Start + i, e.LogBlock + i, e.EntryBlock, EntryCodec.GetBlockCrc(meta, (int)k), lsn));
+                        }
+                    }
+                }
+            }
+            finally { ExitRead(slot); }
+            return new RepairPlan(volume, head, version, blocks, unrepairable);
+        }, ct);
+    }
+
+    /// <summary>
+    /// A replica's side of a repair: [offset, offset+length) of <paramref name="volume"/> as this host reads it now
+    /// (verified against its own CRCs: a range damaged here throws <see cref="DataCorruptionException"/>), with its
+    /// head, whether its chain holds the asker's head (<paramref name="askerLsn"/>, <paramref name="askerVersion"/>),
+    /// and the newest lsn any block of the range was written at here (0 for holes).
+    /// </summary>
+    public async Task<ReplicaBlocks> ReadForRepairAsync(Id160 volume, long offset, int length, long askerLsn, Id160 askerVersion, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        CheckRange(vol, offset, length);
+        if (length <= 0 || length > MaxRepairBytes) throw new InvalidRangeException($"a repair step covers 1..{MaxRepairBytes} bytes, not {length}");
+        var holds = askerLsn >= 1 && HoldsVersionAt(volume, askerLsn, askerVersion);
+        return await Task.Run(() =>
+        {
+            var extents = new List<Extent>();
+            long head;
+            Id160 version;
+            var slot = EnterRead();
+            try
+            {
+                lock (vol.IndexLock)
+                {
+                    if (vol.Damage.Count > 0 && vol.Damage.FirstOverlap(offset, length) is { } d)
+                        throw new DataCorruptionException(volume, d.Offset, d.Length, d.Reason);
+                    vol.Index.Lookup(offset / BlockSize, length / BlockSize, extents);
+                    head = vol.Lsn;
+                    version = vol.Version;
+                }
+                var data = new byte[length];
+                Fill(vol, offset / BlockSize, extents.ToArray(), data);
+                long newest = 0;
+                foreach (var e in extents)
+                {
+                    // Zeros never match a stored block's CRC at the asker (zero blocks are never stored): no lsn needed.
+                    if (e.IsZero) continue;
+                    var meta = GetEntryMeta(vol, e);
+                    newest = Math.Max(newest, BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn)));
+                }
+                // The asker's head checked before the lookup may have been passed since, never lost: still held.
+                return new ReplicaBlocks(head, version, holds, newest, data);
+            }
+            finally { ExitRead(slot); }
+        }, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Restores the blocks of <paramref name="plan"/> from <paramref name="replica"/>'s copy. The copy is used only where
+    /// it is the same version of the block as this host's: both chains agree up to a common lsn C (the lower of the two
+    /// heads, which the other side holds), and neither host's copy of the block was written after C; and only where its
+    /// bytes match this host's own CRC of the block (a replica's bytes are never taken on trust). Accepted blocks are
+    /// appended in Relocation entries flagged as repairs; once written, every index that still points at the bad place
+    /// moves to them and the damage they cover is cleared. Returns what was restored and what was refused.
+    /// </summary>
+    public async Task<RepairOutcome> ApplyRepairAsync(RepairPlan plan, ReplicaBlocks replica, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(replica);
+        var vol = Volume(plan.Volume);
+        if (plan.Blocks.Count == 0) return new RepairOutcome(0, 0, null);
+        RepairOutcome RefuseAll(string why) => new(0, plan.Blocks.Count, why);
+        if (replica.Data.Length != plan.FetchLength)
+            return RefuseAll($"the replica sent {replica.Data.Length} bytes for a range of {plan.FetchLength}");
+        long common;
+        if (replica.HeadLsn >= plan.HeadLsn)
+        {
+            if (!replica.HoldsAskerHead) return RefuseAll($"the replica's chain does not hold this host's head (lsn {plan.HeadLsn}, version {plan.HeadVersion})");
+            common = plan.HeadLsn;
+        }
+        else
+        {
+            if (replica.HeadLsn < 1 || !HoldsVersionAt(plan.Volume, replica.HeadLsn, replica.HeadVersion))
+                return RefuseAll($"the replica's head (lsn {replica.HeadLsn}, version {replica.HeadVersion}) is not on this host's chain");
+            common = replica.HeadLsn;
+        }
+        if (replica.NewestSourceLsn > common)
+            return RefuseAll($"the replica's copy of the range was written at lsn {replica.NewestSourceLsn}, after lsn {common}, the newest version both hosts hold");
+
+        long refused = 0;
+        string? refusal = null;
+        var good = new List<RepairBlock>();
+        foreach (var b in plan.Blocks)
+        {
+            ct.ThrowIfCancellationRequested();
+            var bytes = replica.Data.Span.Slice((int)(b.Block * BlockSize - plan.FetchOffset), BlockSize);
+            if (b.SourceLsn > common)
+            {
+                refused++;
+                refusal ??= $"block {b.Block} was written here at lsn {b.SourceLsn}, after the replica's head (lsn {common})";
+            }
+            else if (Crc32C.Compute(bytes) != b.Crc)
+            {
+                refused++;
+                refusal ??= $"the replica's copy of block {b.Block} does not match this host's checksum of it (log block {b.LogBlock})";
+            }
+            else good.Add(b);
+        }
+        long repaired = 0;
+        for (var i = 0; i < good.Count;)
+        {
+            // One Relocation entry per run of blocks that are consecutive here in both the volume and the log, of one entry.
+            var j = i + 1;
+            while (j < good.Count && j - i < MaxBlocksPerEntry && good[j].Block == good[j - 1].Block + 1 && good[j].LogBlock == good[j - 1].LogBlock + 1
+                   && good[j].EntryBlock == good[i].EntryBlock)
+                j++;
+            var n = j - i;
+            var run = new byte[n * BlockSize];
+            for (var k = 0; k < n; k++)
+                replica.Data.Span.Slice((int)(good[i + k].Block * BlockSize - plan.FetchOffset), BlockSize).CopyTo(run.AsSpan(k * BlockSize));
+            var part = new Extent(good[i].Block, n, good[i].LogBlock, good[i].EntryBlock);
+            await RelocateBlocksAsync(vol, plan.Volume, part, 0, n, run, repair: true).ConfigureAwait(false);
+            repaired += n;
+            i = j;
+        }
+        if (repaired > 0)
+            _options.Log?.Invoke($"volume {plan.Volume}: {repaired} block(s) restored from a replica, checked against this host's checksums");
+        return new RepairOutcome(repaired, refused, refusal);
+    }
+}

@@ -1,0 +1,33 @@
+// The records of a repair from a replica: what fails here (with this host's own checksums), what a replica sends back,
+// and what the repair did with it. The protocol is in LogStore.Repair.cs and docs/FORMAT.md ("Repair").
+namespace CloudFs.BlockDevice;
+
+/// <summary>A stored block that fails its checksum here and that a replica's copy may replace.</summary>
+/// <param name="Block">The logical block.</param>
+/// <param name="LogBlock">Where it is stored here (the place the repair moves the indexes away from).</param>
+/// <param name="EntryBlock">The header holding its CRC.</param>
+/// <param name="Crc">This host's own CRC32C of the block: a replica's bytes are accepted only if they match it.</param>
+/// <param name="SourceLsn">The lsn of the write the block comes from here (a Relocation keeps it; a resync's pieces carry the lsn they were taken at, which is no earlier).</param>
+public readonly record struct RepairBlock(long Block, long LogBlock, long EntryBlock, uint Crc, long SourceLsn);
+
+/// <summary>
+/// What a repair of one range of a volume needs from a replica: the blocks that fail here, and this host's head (the
+/// replica must be on the same chain). <see cref="Unrepairable"/> lists what cannot be checked at all (its entry header
+/// fails), which no replica's bytes can restore.
+/// </summary>
+public sealed record RepairPlan(Id160 Volume, long HeadLsn, Id160 HeadVersion, IReadOnlyList<RepairBlock> Blocks, IReadOnlyList<DamagedRange> Unrepairable)
+{
+    /// <summary>The byte range to fetch: from the first bad block to the end of the last (length 0 when there is none).</summary>
+    public long FetchOffset => Blocks.Count == 0 ? 0 : Blocks[0].Block * LogStore.BlockSize;
+    public int FetchLength => Blocks.Count == 0 ? 0 : (int)((Blocks[^1].Block + 1 - Blocks[0].Block) * LogStore.BlockSize);
+}
+
+/// <summary>
+/// A replica's copy of a range for a repair, read and verified there, with what the asker needs to tell whether it is
+/// the same version of those blocks: the replica's head, whether its chain holds the asker's head, and the newest lsn
+/// any block of the range was written at there.
+/// </summary>
+public sealed record ReplicaBlocks(long HeadLsn, Id160 HeadVersion, bool HoldsAskerHead, long NewestSourceLsn, ReadOnlyMemory<byte> Data);
+
+/// <summary>What a repair did: blocks restored, blocks whose replica copy was refused (and the first reason).</summary>
+public sealed record RepairOutcome(long Repaired, long Refused, string? Refusal);
