@@ -15,6 +15,7 @@ internal static class CloudFsCli
         var root = new RootCommand("CloudFS: replicated, versioned virtual disks served over NBD and HTTP.");
         root.Subcommands.Add(NodeCommand.Create(io));
         root.Subcommands.Add(NukeCommand.Create(io));
+        root.Subcommands.Add(CertCommands.Create(io));
         foreach (var c in VolumeCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in StreamCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in ClusterCommands.Create(io)) root.Subcommands.Add(c);
