@@ -1,6 +1,8 @@
-// The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage.
+// The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage,
+// replication, and the NBD server's connections and payload bytes.
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
+using CloudFs.Host.Nbd;
 using Prometheus;
 
 namespace CloudFs.Host.Metrics;
@@ -30,6 +32,9 @@ internal sealed class HostMetrics
     private Func<int>? _volumeCount;
     private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
+    private readonly Gauge _nbdConnections, _nbdPayloadBytes;
+    private readonly Counter _nbdRefused, _nbdPayloadTimeouts;
+    private NbdServer? _nbd;
 
     public HostMetrics(CollectorRegistry registry)
     {
@@ -62,6 +67,10 @@ internal sealed class HostMetrics
         _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
         _repeats = f.CreateCounter("cloudfs_gateway_repeats_total",
             "Volume requests this node sent again after no answer within cloudfs.volumes.attempt-timeout (a slow or lost primary).");
+        _nbdConnections = f.CreateGauge("cloudfs_nbd_connections", "NBD connections open (at most cloudfs.nbd.max-connections).");
+        _nbdPayloadBytes = f.CreateGauge("cloudfs_nbd_payload_bytes_in_flight", "READ and WRITE payload bytes NBD connections hold (at most cloudfs.nbd.in-flight-bytes).");
+        _nbdRefused = f.CreateCounter("cloudfs_nbd_connections_refused_total", "NBD connections closed at once because cloudfs.nbd.max-connections were open.");
+        _nbdPayloadTimeouts = f.CreateCounter("cloudfs_nbd_payload_timeouts_total", "NBD connections dropped because a WRITE payload did not arrive within cloudfs.nbd.payload-timeout.");
         registry.AddBeforeCollectCallback(Refresh);
     }
 
@@ -75,8 +84,18 @@ internal sealed class HostMetrics
     /// <summary>Where the replication counters come from; read at each scrape.</summary>
     public void ObserveReplication(ReplicationCounters counters) => _replication = counters;
 
+    /// <summary>Where the NBD gauges come from; read at each scrape.</summary>
+    public void ObserveNbd(NbdServer nbd) => _nbd = nbd;
+
     private void Refresh()
     {
+        if (_nbd is { } nbd)
+        {
+            _nbdConnections.Set(nbd.ConnectionCount);
+            _nbdPayloadBytes.Set(nbd.PayloadBytesInFlight);
+            _nbdRefused.IncTo(nbd.ConnectionsRefused);
+            _nbdPayloadTimeouts.IncTo(nbd.PayloadTimeouts);
+        }
         if (_replication is { } r)
         {
             _feedChunks.IncTo(r.FeedChunks);
