@@ -71,6 +71,7 @@ def main():
     os.makedirs(args.dir, exist_ok=True)
     work = tempfile.mkdtemp(prefix="tls-", dir=args.dir)
     nodes = []
+    ok = False
     try:
         subprocess.run([CLOUDFS, "cert", "init", f"{work}/ca"], check=True, capture_output=True)
         subprocess.run([CLOUDFS, "cert", "issue", f"{work}/ca", "--host-id", "7e5700000000000000000000000000000000b001",
@@ -113,6 +114,7 @@ def main():
         print(f"| {args.client}, {shape} | {p:,.0f} IOPS | {t:,.0f} IOPS | {t / p:.2f}x | "
               f"{statistics.median(cpu['plain']):.0f} ms / {statistics.median(cpu['tls']):.0f} ms |")
         print(f"runs: plain {', '.join(f'{v:,.0f}' for v in iops['plain'])}; tls {', '.join(f'{v:,.0f}' for v in iops['tls'])}")
+        ok = True
     finally:
         for node in nodes:
             node.terminate()
@@ -121,9 +123,14 @@ def main():
                 node.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 node.kill()
-        for f in os.listdir(work):
-            if f.endswith(".log"):
-                os.remove(os.path.join(work, f))
+        # The work directory (certificates, the nodes' output) stays only when the run failed.
+        if ok:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            for f in os.listdir(work):
+                if f.endswith(".log"):
+                    os.remove(os.path.join(work, f))
+            print(f"nbd_tls_bench: the nodes' output is in {work}", file=sys.stderr)
 
 
 if __name__ == "__main__":
