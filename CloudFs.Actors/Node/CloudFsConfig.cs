@@ -40,6 +40,8 @@ public static class CloudFsConfig
         if (options.AkkaPort != defaults.AkkaPort) flags.Add($"cloudfs.akka-port = {options.AkkaPort}");
         if (options.HttpPort != defaults.HttpPort) flags.Add($"cloudfs.http-port = {options.HttpPort}");
         if (options.NbdPort != defaults.NbdPort) flags.Add($"cloudfs.nbd-port = {options.NbdPort}");
+        if (options.TlsDirectory is { Length: > 0 } tls) flags.Add($"cloudfs.tls.directory = {Quote(tls)}");
+        if (options.Insecure) flags.Add("cloudfs.tls.insecure = on");
         if (options.Seeds.Count > 0) flags.Add($"cloudfs.seeds = [{string.Join(", ", options.Seeds.Select(Quote))}]");
         config = ConfigurationFactory.ParseString(string.Join('\n', flags)).WithFallback(config);
 
@@ -93,6 +95,8 @@ public static class CloudFsConfig
             HttpPort = config.GetInt("cloudfs.http-port"),
             NbdPort = config.GetInt("cloudfs.nbd-port"),
             Seeds = config.GetStringList("cloudfs.seeds", []).ToArray(),
+            TlsDirectory = config.GetString("cloudfs.tls.directory", "") is { Length: > 0 } tls ? tls : null,
+            Insecure = config.GetBoolean("cloudfs.tls.insecure", false),
             ConfigFile = configFile,
         };
     }

@@ -14,6 +14,10 @@ public sealed record NodeOptions
     public int NbdPort { get; init; } = 10809;
     /// <summary>Other nodes to join, "IP" or "IP:PORT" (akka port).</summary>
     public IReadOnlyList<string> Seeds { get; init; } = [];
+    /// <summary>A node certificate directory (`cloudfs cert issue`): every channel uses TLS with it. Null: no TLS.</summary>
+    public string? TlsDirectory { get; init; }
+    /// <summary>Listen on an address other than loopback without TLS (refused otherwise).</summary>
+    public bool Insecure { get; init; }
     /// <summary>Extra HOCON layered over hocon/cloudfs.conf.</summary>
     public string? ConfigFile { get; init; }
 

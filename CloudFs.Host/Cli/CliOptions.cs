@@ -27,6 +27,14 @@ internal static class CliOptions
         CustomParser = r => Address(r, DefaultHttpPort),
     };
 
+    /// <summary>--tls DIR for a command that talks to a node (default: $CLOUDFS_TLS); null: plain.</summary>
+    public static Option<string?> Tls() => new("--tls")
+    {
+        Description = "Talk to a cluster that uses TLS, presenting the certificate in DIR (an operator's or a node's; default $CLOUDFS_TLS)",
+        HelpName = "DIR",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CLOUDFS_TLS") is { Length: > 0 } dir ? dir : null,
+    };
+
     /// <summary>--size; null when not given (the description names the default in operator units).</summary>
     public static Option<long?> Size(string description) => new("--size")
     {

@@ -15,6 +15,7 @@ internal static class CloudFsCli
         var root = new RootCommand("CloudFS: replicated, versioned virtual disks served over NBD and HTTP.");
         root.Subcommands.Add(NodeCommand.Create(io));
         root.Subcommands.Add(NukeCommand.Create(io));
+        root.Subcommands.Add(CertCommands.Create(io));
         foreach (var c in VolumeCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in StreamCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in IntegrityCommands.Create(io)) root.Subcommands.Add(c);
@@ -65,9 +66,13 @@ internal static class CloudFsCli
         CliException c => c.Message,
         CloudFsException c => c.Message,
         TimeoutException t => t.Message,
-        HttpRequestException h => h.InnerException is System.Net.Sockets.SocketException s
-            ? $"cannot reach the node ({s.Message.ToLowerInvariant()}); is `cloudfs node` running there?"
-            : h.Message,
+        HttpRequestException { InnerException: System.Net.Sockets.SocketException s } =>
+            $"cannot reach the node ({s.Message.ToLowerInvariant()}); is `cloudfs node` running there?",
+        HttpRequestException { InnerException: System.Security.Authentication.AuthenticationException a } =>
+            $"TLS with the node failed ({a.Message.TrimEnd('.')}); --tls must name a certificate directory of the node's cluster, and the node must run with --tls",
+        HttpRequestException { InnerException: IOException } h =>
+            $"{h.Message.TrimEnd('.')} (a node that runs with --tls answers only HTTPS: pass --tls DIR)",
+        HttpRequestException h => h.Message,
         TaskCanceledException => "interrupted",
         OperationCanceledException => "interrupted",
         IOException io => io.Message,

@@ -45,6 +45,15 @@ internal static class NodeCommand
         var akkaPort = PortOption("--akka-port", "Akka.NET cluster remoting port", defaults.AkkaPort);
         var httpPort = PortOption("--http-port", "HTTP port (heads, streams, byte ranges, metrics)", defaults.HttpPort);
         var nbdPort = PortOption("--nbd-port", "NBD port (qemu, fio, nbd-client)", defaults.NbdPort);
+        var tls = new Option<string?>("--tls")
+        {
+            Description = "A node certificate directory (cloudfs cert issue): HTTPS, and NBD with STARTTLS, with certificates of the cluster authority",
+            HelpName = "DIR",
+        };
+        var insecure = new Option<bool>("--insecure")
+        {
+            Description = "Allow listening on an address other than loopback without --tls (anyone who reaches it could read and write every volume)",
+        };
         var config = new Option<FileInfo?>("--config")
         {
             Description = "Extra HOCON layered over the built-in configuration",
@@ -53,7 +62,7 @@ internal static class NodeCommand
 
         var command = new Command("node", "Start a node: a one-node cluster on 127.0.0.1 unless --seeds names others. Prints one line when ready; stops on SIGINT/SIGTERM.")
         {
-            device, size, hostId, listen, seeds, akkaPort, httpPort, nbdPort, config,
+            device, size, hostId, listen, seeds, akkaPort, httpPort, nbdPort, tls, insecure, config,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -70,6 +79,8 @@ internal static class NodeCommand
                 AkkaPort = parse.GetValue(akkaPort),
                 HttpPort = parse.GetValue(httpPort),
                 NbdPort = parse.GetValue(nbdPort),
+                TlsDirectory = parse.GetValue(tls) is { Length: > 0 } dir ? Path.GetFullPath(dir) : null,
+                Insecure = parse.GetValue(insecure),
                 ConfigFile = configFile?.FullName,
             };
             return await NodeRunner.RunAsync(options, io, ct);

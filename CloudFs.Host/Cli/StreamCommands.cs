@@ -1,4 +1,4 @@
-// The HTTP client commands: heads, stream VERSION (binary to stdout) and apply (stdin to POST /log).
+// The HTTP client commands: heads, stream VERSION (binary to stdout) and apply (stdin to POST /log); --tls for HTTPS.
 using System.CommandLine;
 using System.Net;
 using System.Net.Http.Headers;
@@ -15,13 +15,6 @@ internal static class StreamCommands
         yield return Apply(io);
     }
 
-    private static Uri BaseUri(IPEndPoint http) => new($"http://{AddressParser.Format(http)}/");
-
-    private static HttpClient Client(bool streaming) => new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) })
-    {
-        Timeout = streaming ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(60),
-    };
-
     /// <summary>A non-2xx answer: the server's one-line reason becomes the CLI's error.</summary>
     private static async Task EnsureSuccess(HttpResponseMessage response, string what, CancellationToken ct)
     {
@@ -34,11 +27,12 @@ internal static class StreamCommands
     private static Command Heads(CliIo io)
     {
         var http = CliOptions.Http();
-        var command = new Command("heads", "Print <base id>:<current version id> for every volume the node holds (GET /heads).") { http };
+        var tls = CliOptions.Tls();
+        var command = new Command("heads", "Print <base id>:<current version id> for every volume the node holds (GET /heads).") { http, tls };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = Client(streaming: false);
-            using var response = await client.GetAsync(new Uri(BaseUri(parse.GetValue(http)!), "heads"), ct);
+            using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: false);
+            using var response = await client.Client.GetAsync(client.For("heads"), ct);
             await EnsureSuccess(response, "GET /heads", ct);
             await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
             return 0;
@@ -55,12 +49,13 @@ internal static class StreamCommands
         };
         var follow = new Option<bool>("--follow") { Description = "Keep streaming new entries as they are written, until interrupted" };
         var http = CliOptions.Http();
-        var command = new Command("stream", "Write the binary stream of a volume's entries after VERSION to stdout (GET /stream).") { version, follow, http };
+        var tls = CliOptions.Tls();
+        var command = new Command("stream", "Write the binary stream of a volume's entries after VERSION to stdout (GET /stream).") { version, follow, http, tls };
         command.SetAction(async (parse, ct) =>
         {
             var query = parse.GetValue(version).ToString() + (parse.GetValue(follow) ? "&follow=1" : "");
-            using var client = Client(streaming: true);
-            using var response = await client.GetAsync(new Uri(BaseUri(parse.GetValue(http)!), "stream?" + query), HttpCompletionOption.ResponseHeadersRead, ct);
+            using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: true);
+            using var response = await client.Client.GetAsync(client.For("stream?" + query), HttpCompletionOption.ResponseHeadersRead, ct);
             await EnsureSuccess(response, "GET /stream", ct);
             await using var body = await response.Content.ReadAsStreamAsync(ct);
             await using var stdout = io.OpenStdout();
@@ -81,14 +76,15 @@ internal static class StreamCommands
     private static Command Apply(CliIo io)
     {
         var http = CliOptions.Http();
-        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http };
+        var tls = CliOptions.Tls();
+        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http, tls };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = Client(streaming: true);
+            using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: true);
             await using var stdin = io.OpenStdin();
             using var content = new LiveStreamContent(stdin);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            using var response = await client.PostAsync(new Uri(BaseUri(parse.GetValue(http)!), "log"), content, ct);
+            using var response = await client.Client.PostAsync(client.For("log"), content, ct);
             await EnsureSuccess(response, "POST /log", ct);
             await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
             return 0;

@@ -1,5 +1,5 @@
 // The node's HTTP API on Kestrel: /heads, /stream, POST /log (the log itself), /volumes/<id> byte ranges
-// (through IVolumeGateway, the same path as NBD), /metrics and /cluster.
+// (through IVolumeGateway, the same path as NBD), /metrics and /cluster. HTTPS with --tls (ClientCertificateGate).
 using System.Buffers;
 using System.Net;
 using System.Text;
@@ -8,27 +8,21 @@ using CloudFs.Actors.Gateway;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Cli;
 using CloudFs.Host.Metrics;
+using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 
 namespace CloudFs.Host.Http;
-
-internal sealed record HttpApiOptions(IPEndPoint Endpoint)
-{
-    /// <summary>POST /log from addresses other than loopback (cloudfs.http.allow-remote-log).</summary>
-    public bool AllowRemoteLog { get; init; }
-    /// <summary>Bytes read from the gateway per step of a GET; a multiple of 512.</summary>
-    public int ChunkSize { get; init; } = 1 << 20;
-    /// <summary>Largest PUT body: it is buffered whole so that a short body writes nothing.</summary>
-    public int MaxPutBytes { get; init; } = 32 << 20;
-}
 
 internal sealed class HttpApi : IAsyncDisposable
 {
@@ -62,15 +56,30 @@ internal sealed class HttpApi : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, QuietHostLifetime>();
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(options.Endpoint);
+            k.Listen(options.Endpoint, listen =>
+            {
+                if (options.Tls is not { } tls) return;
+                listen.UseHttps(new HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = tls.Certificate,
+                    // Asked for, not required: the open endpoints serve anyone; ClientCertificateGate judges the rest,
+                    // so a refused client gets a status and a reason instead of a failed handshake.
+                    ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                    ClientCertificateValidation = (_, _, _) => true,
+                    CheckCertificateRevocation = false,
+                    SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                });
+            });
             k.AddServerHeader = false;
-            // Streams (POST /log, /stream?…&follow=1) are long and may idle; PUT bodies are bounded by MaxPutBytes.
-            k.Limits.MaxRequestBodySize = null;
-            k.Limits.MinRequestBodyDataRate = null;
+            // Bodies are bounded in size and rate; POST /log lifts both for its request (a stream of any length that
+            // may idle: `cloudfs stream --follow | cloudfs apply`). Responses (/stream?…&follow=1) may idle too.
+            k.Limits.MaxRequestBodySize = options.MaxPutBytes;
+            k.Limits.MinRequestBodyDataRate = options.MinBodyRate > 0 ? new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(options.MinBodyRate, options.MinBodyRateGrace) : null;
             k.Limits.MinResponseDataRate = null;
         });
         _app = builder.Build();
         _app.Use(Guard);
+        if (options.Tls is { } credentials) _app.Use(new ClientCertificateGate(credentials).InvokeAsync);
         _app.MapGet("/heads", Heads);
         _app.MapGet("/stream", Stream);
         _app.MapPost("/log", Log);
@@ -190,6 +199,9 @@ internal sealed class HttpApi : IAsyncDisposable
             await Reply(ctx, StatusCodes.Status403Forbidden, "POST /log is accepted from loopback only (set cloudfs.http.allow-remote-log = on to allow other addresses)");
             return;
         }
+        // A stream has no length limit and may idle between entries (stream --follow | apply): lift both limits for it.
+        if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = null;
+        if (ctx.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate) rate.MinDataRate = null;
         ApplyResult result;
         try
         {
@@ -211,7 +223,7 @@ internal sealed class HttpApi : IAsyncDisposable
         await Reply(ctx, status, $"entry {result.Applied + 1} of the stream was refused: {result.Error} ({result.Applied} entries before it were applied)");
     }
 
-    private static async Task DrainAsync(HttpContext ctx)
+    internal static async Task DrainAsync(HttpContext ctx)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(64 << 10);
         try
@@ -254,7 +266,7 @@ internal sealed class HttpApi : IAsyncDisposable
         if (primary is not null && primary != self)
         {
             ctx.Response.StatusCode = StatusCodes.Status307TemporaryRedirect;
-            ctx.Response.Headers.Location = $"http://{primary}{ctx.Request.Path}{ctx.Request.QueryString}";
+            ctx.Response.Headers.Location = $"{ctx.Request.Scheme}://{primary}{ctx.Request.Path}{ctx.Request.QueryString}";
             ctx.Response.ContentType = PlainText;
             await ctx.Response.WriteAsync($"volume {volume} is served by its primary at {primary}\n");
             return true;

@@ -1,7 +1,9 @@
 // The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage,
-// compaction and the writes that waited for it, replication, scrubs and repairs, and how much this node cannot serve.
+// compaction and the writes that waited for it, replication, scrubs and repairs, how much this node cannot serve,
+// and the NBD server's connections and payload bytes.
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
+using CloudFs.Host.Nbd;
 using Prometheus;
 
 namespace CloudFs.Host.Metrics;
@@ -38,6 +40,9 @@ internal sealed class HostMetrics
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
     private ScrubStats? _scrub;
     private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
+    private readonly Gauge _nbdConnections, _nbdPayloadBytes;
+    private readonly Counter _nbdRefused, _nbdPayloadTimeouts;
+    private NbdServer? _nbd;
 
     public HostMetrics(CollectorRegistry registry)
     {
@@ -91,6 +96,10 @@ internal sealed class HostMetrics
             "Blocks another replica sent for a repair that this node refused (another version, or bytes that do not match its checksum).");
         _damagedBytes = f.CreateGauge("cloudfs_damaged_bytes", "Bytes of volumes this node cannot serve (its damage maps): cloudfs scrub repairs what a replica holds.");
         _damagedVolumes = f.CreateGauge("cloudfs_damaged_volumes", "Volumes with ranges this node cannot serve (`cloudfs ls` shows them damaged).");
+        _nbdConnections = f.CreateGauge("cloudfs_nbd_connections", "NBD connections open (at most cloudfs.nbd.max-connections).");
+        _nbdPayloadBytes = f.CreateGauge("cloudfs_nbd_payload_bytes_in_flight", "READ and WRITE payload bytes NBD connections hold (at most cloudfs.nbd.in-flight-bytes).");
+        _nbdRefused = f.CreateCounter("cloudfs_nbd_connections_refused_total", "NBD connections closed at once because cloudfs.nbd.max-connections were open.");
+        _nbdPayloadTimeouts = f.CreateCounter("cloudfs_nbd_payload_timeouts_total", "NBD connections dropped because a WRITE payload did not arrive within cloudfs.nbd.payload-timeout.");
         registry.AddBeforeCollectCallback(Refresh);
     }
 
@@ -113,9 +122,18 @@ internal sealed class HostMetrics
         _scrub = scrub;
         _volumeInfos = volumes;
     }
+    /// <summary>Where the NBD gauges come from; read at each scrape.</summary>
+    public void ObserveNbd(NbdServer nbd) => _nbd = nbd;
 
     private void Refresh()
     {
+        if (_nbd is { } nbd)
+        {
+            _nbdConnections.Set(nbd.ConnectionCount);
+            _nbdPayloadBytes.Set(nbd.PayloadBytesInFlight);
+            _nbdRefused.IncTo(nbd.ConnectionsRefused);
+            _nbdPayloadTimeouts.IncTo(nbd.PayloadTimeouts);
+        }
         if (_replication is { } r)
         {
             _feedChunks.IncTo(r.FeedChunks);

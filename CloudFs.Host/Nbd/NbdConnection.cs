@@ -12,12 +12,9 @@ internal sealed class NbdConnection
 {
     /// <summary>Requests in flight per connection; the reader stops reading (TCP backpressure) beyond this.</summary>
     public const int MaxInFlight = 64;
-    /// <summary>Default payload bytes in flight per connection (64 × 32 MiB would be 2 GiB); one request may always proceed.</summary>
-    public const long DefaultInFlightByteBudget = 128L * 1024 * 1024;
 
     private readonly Socket _socket;
-    private readonly TimeSpan _handshakeTimeout;
-    private readonly long _byteBudget;
+    private readonly NbdConnectionLimits _limits;
     private readonly IVolumeGateway _gateway;
     private readonly string _peer;
     private readonly SemaphoreSlim _slotsAvailable = new(MaxInFlight, MaxInFlight);
@@ -29,10 +26,9 @@ internal sealed class NbdConnection
     private NbdSession? _session;
     private CancellationTokenSource? _cts;
 
-    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, TimeSpan handshakeTimeout, long byteBudget)
+    public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, NbdConnectionLimits limits)
     {
-        _byteBudget = byteBudget;
-        _handshakeTimeout = handshakeTimeout;
+        _limits = limits;
         _socket = socket;
         _gateway = gateway;
         Log = log;
@@ -47,26 +43,24 @@ internal sealed class NbdConnection
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(serverToken);
         _cts = cts;
         var ct = cts.Token;
-        var stream = new NetworkStream(_socket, ownsSocket: true);
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024, leaveOpen: true));
-        var writer = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024, leaveOpen: true));
+        var transport = new NbdTransport(_socket);
         bool drain = false;
         try
         {
-            var handshake = new NbdHandshake(reader, writer, _gateway, Log, _peer);
+            var handshake = new NbdHandshake(transport, _gateway, Log, _peer, _limits.Tls);
             using (var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 // A client that connects and never picks an export would otherwise hold its socket forever.
-                handshakeTimeout.CancelAfter(_handshakeTimeout);
+                handshakeTimeout.CancelAfter(_limits.HandshakeTimeout);
                 try { _session = await handshake.RunAsync(handshakeTimeout.Token); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
-                    Log?.Invoke($"nbd {_peer}: no export chosen within {_handshakeTimeout.TotalSeconds:0.#} s; closing");
+                    Log?.Invoke($"nbd {_peer}: no export chosen within {_limits.HandshakeTimeout.TotalSeconds:0.#} s; closing");
                     return;
                 }
             }
             drain = handshake.DrainBeforeClose;
-            if (_session is not null) await TransmitAsync(_session, reader, writer, ct);
+            if (_session is not null) await TransmitAsync(_session, transport.Reader, transport.Writer, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
@@ -79,19 +73,18 @@ internal sealed class NbdConnection
         }
         finally
         {
-            if (drain) await HalfCloseAndDrainAsync(reader);
-            // Every reply worth sending was flushed by the handshake or the reply writer. Close the socket before
-            // completing the pipes, so completing cannot block on flushing to a peer that stopped reading.
-            await stream.DisposeAsync();
-            try { await reader.CompleteAsync(); } catch (Exception) { /* the stream is gone */ }
-            try { await writer.CompleteAsync(); } catch (Exception) { /* nothing left to deliver */ }
+            if (drain) await HalfCloseAndDrainAsync(transport);
+            // Every reply worth sending was flushed by the handshake or the reply writer.
+            await transport.DisposeAsync();
         }
     }
 
     private async Task TransmitAsync(NbdSession session, PipeReader reader, PipeWriter writer, CancellationToken ct)
     {
-        _replies = new NbdReplyWriter(writer, session.StructuredReplies, this, MaxInFlight);
+        _replies = new NbdReplyWriter(writer, session.StructuredReplies, this, MaxInFlight, _limits.PayloadTimeout);
         var writerTask = _replies.RunAsync(ct);
+        // One per connection, armed only while a WRITE payload is awaited (no timer per request).
+        using var stalled = CancellationTokenSource.CreateLinkedTokenSource(ct);
         NbdRequestSlot? taken = null; // a slot taken but not yet handed to the gateway or the writer
         try
         {
@@ -160,22 +153,38 @@ internal sealed class NbdConnection
                     var payload = slot.RentPayload((int)request.Length);
                     // Inline rather than a helper: this loop's awaits reuse the connection's one state machine.
                     int copied = CopyBuffered(reader, payload.Span);
-                    while (copied < payload.Length)
+                    if (copied < payload.Length)
                     {
-                        var pendingPayload = reader.ReadAsync(ct);
-                        if (!pendingPayload.IsCompleted)
+                        // The rest must arrive within payload-timeout: a client that stops mid-payload must not hold
+                        // the buffer (up to 32 MiB) and its budget forever. Idle connections between requests may wait.
+                        stalled.CancelAfter(_limits.PayloadTimeout);
+                        try
                         {
-                            _replies.Kick();
-                            deferring = false;
+                            while (copied < payload.Length)
+                            {
+                                var pendingPayload = reader.ReadAsync(stalled.Token);
+                                if (!pendingPayload.IsCompleted)
+                                {
+                                    _replies.Kick();
+                                    deferring = false;
+                                }
+                                var more = await pendingPayload;
+                                int take = CopyFrom(reader, more, payload.Span[copied..]);
+                                copied += take;
+                                if (take == 0 && more.IsCompleted)
+                                {
+                                    Log?.Invoke($"nbd {_peer}: stream ended inside a WRITE payload; closing");
+                                    return;
+                                }
+                            }
                         }
-                        var more = await pendingPayload;
-                        int take = CopyFrom(reader, more, payload.Span[copied..]);
-                        copied += take;
-                        if (take == 0 && more.IsCompleted)
+                        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                         {
-                            Log?.Invoke($"nbd {_peer}: stream ended inside a WRITE payload; closing");
+                            _limits.PayloadTimedOut?.Invoke();
+                            Log?.Invoke($"nbd {_peer}: a WRITE payload of {request.Length} bytes did not arrive within {_limits.PayloadTimeout.TotalSeconds:0.#} s ({copied} came); closing");
                             return;
                         }
+                        stalled.CancelAfter(Timeout.InfiniteTimeSpan);
                     }
                 }
                 else if (error == 0 && request.Type == NbdProtocol.CmdRead)
@@ -255,6 +264,7 @@ internal sealed class NbdConnection
         if (slot.ReservedBytes != 0)
         {
             Interlocked.Add(ref _inFlightBytes, -slot.ReservedBytes);
+            _limits.NodeBudget.Return(slot.ReservedBytes);
             slot.ReservedBytes = 0;
             Interlocked.Exchange(ref _bytesReleased, null)?.TrySetResult();
         }
@@ -277,29 +287,32 @@ internal sealed class NbdConnection
         lock (_free) return _free[--_freeCount];
     }
 
-    /// <summary>Counts <paramref name="length"/> payload bytes against the in-flight budget if they fit now.</summary>
+    /// <summary>Counts <paramref name="length"/> payload bytes against the connection's and the node's budgets if they fit now.</summary>
     private bool TryReserve(NbdRequestSlot slot, long length)
     {
         long inFlight = Volatile.Read(ref _inFlightBytes);
-        if (inFlight != 0 && inFlight + length > _byteBudget) return false;
+        if (inFlight != 0 && inFlight + length > _limits.ConnectionBudget) return false;
+        if (!_limits.NodeBudget.TryTake(length)) return false;
         Interlocked.Add(ref _inFlightBytes, length);
         slot.ReservedBytes = length;
         return true;
     }
 
-    /// <summary>Waits until <paramref name="length"/> more payload bytes fit the in-flight budget (the slow path).</summary>
+    /// <summary>Waits until <paramref name="length"/> more payload bytes fit the connection's budget, then the node's (the slow path).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReserveAsync(NbdRequestSlot slot, long length, CancellationToken ct)
     {
         while (true)
         {
             long inFlight = Volatile.Read(ref _inFlightBytes);
-            if (inFlight == 0 || inFlight + length <= _byteBudget) break;
+            if (inFlight == 0 || inFlight + length <= _limits.ConnectionBudget) break;
             var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _bytesReleased, released);
             if (Volatile.Read(ref _inFlightBytes) != inFlight) continue; // released meanwhile: look again
             await released.Task.WaitAsync(ct);
         }
+        // Only the reader reserves, so the connection's share cannot shrink while the node's is awaited.
+        if (!_limits.NodeBudget.TryTake(length)) await _limits.NodeBudget.TakeAsync(length, ct);
         Interlocked.Add(ref _inFlightBytes, length);
         slot.ReservedBytes = length;
     }
@@ -336,11 +349,12 @@ internal sealed class NbdConnection
     /// After a final error reply, closing with unread input would reset the connection and could destroy the reply
     /// before the client reads it; so half-close, and read (and drop) what the client still sends, for a short while.
     /// </summary>
-    private async Task HalfCloseAndDrainAsync(PipeReader reader)
+    private async Task HalfCloseAndDrainAsync(NbdTransport transport)
     {
         try
         {
-            _socket.Shutdown(SocketShutdown.Send);
+            transport.ShutdownSend();
+            var reader = transport.Reader;
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             long dropped = 0;
             while (dropped < 16 * 1024 * 1024)

@@ -1,16 +1,24 @@
 // The fixed-newstyle handshake: greeting, client flags, then option haggling until the client picks an export
-// (OPT_GO / OPT_EXPORT_NAME), aborts, or breaks the protocol. Runs once per connection, so it favours clarity over speed.
+// (OPT_GO / OPT_EXPORT_NAME), aborts, or breaks the protocol. With TLS configured the server is in the protocol's
+// FORCEDTLS mode: before NBD_OPT_STARTTLS every option but ABORT is answered NBD_REP_ERR_TLS_REQD and
+// OPT_EXPORT_NAME closes the connection. Runs once per connection, so it favours clarity over speed.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Text;
+using System.Security.Authentication;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Security;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
 
-internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolumeGateway gateway, Action<string>? log, string peer)
+internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gateway, Action<string>? log, string peer, ClusterTls? tls = null)
 {
+    // The transport's current pipes: they move onto the TLS stream at NBD_OPT_STARTTLS.
+    private PipeReader Reader => transport.Reader;
+    private PipeWriter Writer => transport.Writer;
+
     private bool _noZeroes;
     private bool _structured;
     private Id160? _metaVolume;
@@ -25,12 +33,12 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
     /// <summary>The negotiated session, or null when the connection must close (abort, EOF, protocol violation).</summary>
     public async Task<NbdSession?> RunAsync(CancellationToken ct)
     {
-        var greeting = writer.GetSpan(18);
+        var greeting = Writer.GetSpan(18);
         BinaryPrimitives.WriteUInt64BigEndian(greeting, NbdProtocol.NbdMagic);
         BinaryPrimitives.WriteUInt64BigEndian(greeting[8..], NbdProtocol.OptionMagic);
         BinaryPrimitives.WriteUInt16BigEndian(greeting[16..], NbdProtocol.FlagFixedNewstyle | NbdProtocol.FlagNoZeroes);
-        writer.Advance(18);
-        await writer.FlushAsync(ct);
+        Writer.Advance(18);
+        await Writer.FlushAsync(ct);
 
         var clientFlagBytes = await ReadExactAsync(4, ct);
         if (clientFlagBytes is null) return null;
@@ -42,6 +50,12 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
             return null;
         }
         _noZeroes = (clientFlags & NbdProtocol.ClientFlagNoZeroes) != 0;
+        if (tls is not null && (clientFlags & NbdProtocol.ClientFlagFixedNewstyle) == 0)
+        {
+            // STARTTLS needs fixed newstyle; without it the client can only enter transmission in plain text.
+            log?.Invoke($"nbd {peer}: the client cannot negotiate TLS (no fixed newstyle) and this node requires it; closing");
+            return null;
+        }
 
         while (true)
         {
@@ -60,7 +74,7 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
                 // We will not buffer (or skip) an arbitrarily long option: say why, then end the connection politely.
                 WriteOptionReply(option, NbdProtocol.RepErrTooBig,
                     $"option {option} carries {length} bytes; this server accepts at most {NbdProtocol.MaximumOptionLength}");
-                await writer.FlushAsync(ct);
+                await Writer.FlushAsync(ct);
                 log?.Invoke($"nbd {peer}: option {option} of {length} bytes is too big; closing");
                 DrainBeforeClose = true;
                 return null;
@@ -68,8 +82,28 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
             var data = length == 0 ? [] : await ReadExactAsync((int)length, ct);
             if (data is null) return null;
 
+            if (tls is not null && !transport.IsTls && option is not (NbdProtocol.OptStartTls or NbdProtocol.OptAbort))
+            {
+                if (option == NbdProtocol.OptExportName)
+                {
+                    // This option cannot be answered with an error: the protocol says to close.
+                    log?.Invoke($"nbd {peer}: OPT_EXPORT_NAME without TLS on a node that requires it; closing");
+                    return null;
+                }
+                WriteOptionReply(option, NbdProtocol.RepErrTlsReqd,
+                    "this node requires TLS: send NBD_OPT_STARTTLS first (qemu: tls-creds-x509; nbdinfo: nbds:// with tls-certificates=DIR)");
+                await Writer.FlushAsync(ct);
+                continue;
+            }
+
             switch (option)
             {
+                case NbdProtocol.OptStartTls:
+                    if (tls is null) WriteOptionReply(option, NbdProtocol.RepErrUnsup, "this node runs without TLS (cloudfs node --tls DIR enables it)");
+                    else if (transport.IsTls) WriteOptionReply(option, NbdProtocol.RepErrInvalid, "TLS is already running on this connection");
+                    else if (data.Length != 0) WriteOptionReply(option, NbdProtocol.RepErrInvalid, "NBD_OPT_STARTTLS takes no data");
+                    else if (!await StartTlsAsync(tls, ct)) return null;
+                    break;
                 case NbdProtocol.OptExportName:
                 {
                     var session = await ExportNameAsync(data, ct);
@@ -78,7 +112,7 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
                 }
                 case NbdProtocol.OptAbort:
                     WriteOptionReply(option, NbdProtocol.RepAck);
-                    await writer.FlushAsync(ct);
+                    await Writer.FlushAsync(ct);
                     DrainBeforeClose = true;
                     return null;
                 case NbdProtocol.OptList:
@@ -90,7 +124,7 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
                     var session = await InfoOrGoAsync(option, data, ct);
                     if (session is not null && option == NbdProtocol.OptGo)
                     {
-                        await writer.FlushAsync(ct);
+                        await Writer.FlushAsync(ct);
                         return session;
                     }
                     break;
@@ -108,11 +142,31 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
                     await MetaContextAsync(option, data, ct);
                     break;
                 default:
-                    // Includes STARTTLS (this server runs without TLS) and extended headers.
+                    // Includes extended headers.
                     WriteOptionReply(option, NbdProtocol.RepErrUnsup, $"option {option} is not supported by this server");
                     break;
             }
-            await writer.FlushAsync(ct);
+            await Writer.FlushAsync(ct);
+        }
+    }
+
+    /// <summary>ACK, then the TLS handshake; false when the connection must close (the client broke the protocol or
+    /// its certificate was refused: after the ACK there is no way back to plain text).</summary>
+    private async Task<bool> StartTlsAsync(ClusterTls tls, CancellationToken ct)
+    {
+        WriteOptionReply(NbdProtocol.OptStartTls, NbdProtocol.RepAck);
+        await Writer.FlushAsync(ct);
+        string? refusal = null;
+        try
+        {
+            if (await transport.StartTlsAsync(tls, reason => refusal = reason, ct)) return true;
+            log?.Invoke($"nbd {peer}: the client sent data after NBD_OPT_STARTTLS before its ACK; closing");
+            return false;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or CertificateException)
+        {
+            log?.Invoke($"nbd {peer}: TLS refused: {refusal ?? e.Message}");
+            return false;
         }
     }
 
@@ -122,12 +176,12 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
         if (volume is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
         var session = SessionFor(volume);
         int size = _noZeroes ? 10 : 134;
-        var reply = writer.GetSpan(size)[..size];
+        var reply = Writer.GetSpan(size)[..size];
         reply.Clear();
         BinaryPrimitives.WriteUInt64BigEndian(reply, (ulong)session.SizeBytes);
         BinaryPrimitives.WriteUInt16BigEndian(reply[8..], session.TransmissionFlags);
-        writer.Advance(size);
-        await writer.FlushAsync(ct);
+        Writer.Advance(size);
+        await Writer.FlushAsync(ct);
         return session;
     }
 
@@ -312,27 +366,27 @@ internal sealed class NbdHandshake(PipeReader reader, PipeWriter writer, IVolume
 
     private void WriteOptionReply(uint option, uint type, ReadOnlySpan<byte> payload = default)
     {
-        var span = writer.GetSpan(20 + payload.Length);
+        var span = Writer.GetSpan(20 + payload.Length);
         BinaryPrimitives.WriteUInt64BigEndian(span, NbdProtocol.OptionReplyMagic);
         BinaryPrimitives.WriteUInt32BigEndian(span[8..], option);
         BinaryPrimitives.WriteUInt32BigEndian(span[12..], type);
         BinaryPrimitives.WriteUInt32BigEndian(span[16..], (uint)payload.Length);
         payload.CopyTo(span[20..]);
-        writer.Advance(20 + payload.Length);
+        Writer.Advance(20 + payload.Length);
     }
 
     /// <summary>Exactly <paramref name="count"/> bytes, or null when the client closed first.</summary>
     private async Task<byte[]?> ReadExactAsync(int count, CancellationToken ct)
     {
-        var result = await reader.ReadAtLeastAsync(count, ct);
+        var result = await Reader.ReadAtLeastAsync(count, ct);
         var buffer = result.Buffer;
         if (buffer.Length < count)
         {
-            reader.AdvanceTo(buffer.Start, buffer.End);
+            Reader.AdvanceTo(buffer.Start, buffer.End);
             return null;
         }
         var bytes = buffer.Slice(0, count).ToArray();
-        reader.AdvanceTo(buffer.GetPosition(count));
+        Reader.AdvanceTo(buffer.GetPosition(count));
         return bytes;
     }
 

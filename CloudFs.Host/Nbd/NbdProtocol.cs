@@ -34,6 +34,7 @@ internal static class NbdProtocol
     public const uint RepErrUnsup = 0x80000000 | 1;
     public const uint RepErrPolicy = 0x80000000 | 2;
     public const uint RepErrInvalid = 0x80000000 | 3;
+    public const uint RepErrTlsReqd = 0x80000000 | 5;
     public const uint RepErrUnknown = 0x80000000 | 6;
     public const uint RepErrTooBig = 0x80000000 | 9;
 

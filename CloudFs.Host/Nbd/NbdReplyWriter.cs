@@ -11,6 +11,7 @@ namespace CloudFs.Host.Nbd;
 internal sealed class NbdReplyWriter : IValueTaskSource<bool>
 {
     private readonly PipeWriter _writer;
+    private readonly TimeSpan _stallTimeout;
     private readonly bool _structured;
     private readonly NbdConnection _owner;
     private readonly Queue<NbdRequestSlot> _ready;
@@ -23,8 +24,9 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
     private bool _stopping;
     private bool _broken;
 
-    public NbdReplyWriter(PipeWriter writer, bool structured, NbdConnection owner, int capacity)
+    public NbdReplyWriter(PipeWriter writer, bool structured, NbdConnection owner, int capacity, TimeSpan stallTimeout)
     {
+        _stallTimeout = stallTimeout;
         _writer = writer;
         _structured = structured;
         _owner = owner;
@@ -82,6 +84,8 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
 
     public async Task RunAsync(CancellationToken ct)
     {
+        // One per connection, armed only while a flush waits for the client.
+        using var stalled = CancellationTokenSource.CreateLinkedTokenSource(ct);
         while (true)
         {
             int count = 0;
@@ -115,8 +119,25 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
                 unflushed = 0;
                 try
                 {
-                    var flushed = await _writer.FlushAsync(ct);
-                    if (flushed.IsCompleted || flushed.IsCanceled) _broken = true;
+                    var pending = _writer.FlushAsync(stalled.Token);
+                    if (pending.IsCompleted)
+                    {
+                        var flushed = pending.Result;
+                        if (flushed.IsCompleted || flushed.IsCanceled) _broken = true;
+                    }
+                    else
+                    {
+                        // A client that takes in nothing for the stall timeout ends its connection: its replies would
+                        // otherwise hold their buffers and the node's payload budget for as long as it likes.
+                        stalled.CancelAfter(_stallTimeout);
+                        var flushed = await pending;
+                        stalled.CancelAfter(Timeout.InfiniteTimeSpan);
+                        if (flushed.IsCompleted || flushed.IsCanceled) _broken = true;
+                    }
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    Broke(new TimeoutException($"the client took in no reply for {_stallTimeout.TotalSeconds:0.#} s"));
                 }
                 catch (Exception e) { Broke(e); }
             }

@@ -1,9 +1,11 @@
 // The NBD listener (SPEC "NBD on port 10809"): accepts TCP clients and runs one NbdConnection per client over the
-// volume gateway. A failing connection never affects the listener or the other connections.
+// volume gateway, within the node's limits (connections, payload bytes, stall timeouts; TLS when configured).
+// A failing connection never affects the listener or the other connections.
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Security;
 
 namespace CloudFs.Host.Nbd;
 
@@ -18,6 +20,10 @@ public sealed class NbdServer : IAsyncDisposable
     private Task? _acceptLoop;
     private int _disposed;
     private long _accepted;
+    private long _refused;
+    private long _payloadTimeouts;
+    private long _lastRefusalLog = Environment.TickCount64 - 10_000;
+    private NbdConnectionLimits? _limits;
 
     public NbdServer(IVolumeGateway gateway, IPEndPoint endpoint, Action<string>? log = null)
     {
@@ -29,20 +35,29 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>The port actually bound (useful when port 0 was asked); valid after <see cref="Start"/>.</summary>
     public int Port { get; private set; }
 
-    /// <summary>How long a client may take from connecting to choosing an export before it is dropped.</summary>
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Limits and time-outs (cloudfs.nbd); read when the server starts.</summary>
+    public NbdSettings Settings { get; init; } = new();
 
-    /// <summary>
-    /// READ and WRITE payload bytes one connection may hold in flight; beyond it the connection stops reading
-    /// requests until replies drain (a single request larger than this still proceeds alone).
-    /// </summary>
-    public long InFlightBytesPerConnection { get; init; } = NbdConnection.DefaultInFlightByteBudget;
+    /// <summary>With credentials, every client must upgrade to TLS (NBD_OPT_STARTTLS) with a certificate of the cluster.</summary>
+    public ClusterTls? Tls { get; init; }
 
     /// <summary>Connections currently open (for tests and metrics).</summary>
     public int ConnectionCount => _connections.Count;
 
     /// <summary>Connections accepted since start (for tests and metrics).</summary>
     public long ConnectionsAccepted => Interlocked.Read(ref _accepted);
+
+    /// <summary>Connections closed at once because <see cref="NbdSettings.MaxConnections"/> were open.</summary>
+    public long ConnectionsRefused => Interlocked.Read(ref _refused);
+
+    /// <summary>Connections dropped because a WRITE payload did not arrive within <see cref="NbdSettings.PayloadTimeout"/>.</summary>
+    public long PayloadTimeouts => Interlocked.Read(ref _payloadTimeouts);
+
+    /// <summary>READ and WRITE payload bytes all connections hold now.</summary>
+    public long PayloadBytesInFlight => _limits?.NodeBudget.InUse ?? 0;
+
+    /// <summary>Connections waiting for the node's payload budget.</summary>
+    public int PayloadBudgetWaiters => _limits?.NodeBudget.Waiting ?? 0;
 
     public void Start()
     {
@@ -60,6 +75,11 @@ public sealed class NbdServer : IAsyncDisposable
             listener.Dispose();
             throw;
         }
+        _limits = new NbdConnectionLimits(Tls, Settings.HandshakeTimeout, Settings.PayloadTimeout, Settings.ConnectionInFlightBytes,
+            new NbdPayloadBudget(Settings.InFlightBytes))
+        {
+            PayloadTimedOut = () => Interlocked.Increment(ref _payloadTimeouts),
+        };
         _listener = listener;
         Port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         _acceptLoop = AcceptLoopAsync(listener, _stopping.Token);
@@ -81,11 +101,29 @@ public sealed class NbdServer : IAsyncDisposable
                 _log?.Invoke($"nbd: accept failed: {e.Message}");
                 continue;
             }
+            if (_connections.Count >= Settings.MaxConnections)
+            {
+                Refuse(socket);
+                continue;
+            }
             Interlocked.Increment(ref _accepted);
             socket.NoDelay = true; // replies are small and latency-bound: never let Nagle hold them back
-            var connection = new NbdConnection(socket, _gateway, _log, HandshakeTimeout, InFlightBytesPerConnection);
+            var connection = new NbdConnection(socket, _gateway, _log, _limits!);
             _connections[connection] = RunConnectionAsync(connection, ct);
         }
+    }
+
+    /// <summary>Closes a connection beyond the cap before the greeting (NBD has no way to say why earlier than that);
+    /// the log says so at most every 10 s.</summary>
+    private void Refuse(Socket socket)
+    {
+        var peer = socket.RemoteEndPoint?.ToString() ?? "?";
+        var refused = Interlocked.Increment(ref _refused);
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastRefusalLog);
+        if (now - last >= 10_000 && Interlocked.CompareExchange(ref _lastRefusalLog, now, last) == last)
+            _log?.Invoke($"nbd: refused a connection from {peer}: {Settings.MaxConnections} connections are open (cloudfs.nbd.max-connections; {refused} refused so far)");
+        socket.Dispose();
     }
 
     private async Task RunConnectionAsync(NbdConnection connection, CancellationToken ct)

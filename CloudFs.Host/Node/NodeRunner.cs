@@ -22,9 +22,15 @@ internal static class NodeRunner
         void Log(string line) { lock (gate) io.Err.WriteLine($"cloudfs: {line}"); }
 
         // What the node will run with (flags over --config over the defaults), checked before anything starts.
-        var planned = Planned(options);
+        var (config, planned) = Planned(options);
         if (!IPAddress.TryParse(planned.Listen, out var listen))
             throw new CliException($"'{planned.Listen}' (cloudfs.listen) is not an IP address");
+        // Trust first: a node that must not listen here says so before anything else is looked at.
+        var (tls, trusted) = NodeTrust.Check(options, planned, listen, Log);
+        using var _ = tls;
+        options = trusted;
+        var nbdSettings = Read(() => NbdSettings.From(config));
+        var httpOptions = Read(() => HttpApiOptions.From(config, new IPEndPoint(listen, planned.HttpPort), tls));
         var ports = new[] { ("akka", planned.AkkaPort), ("HTTP", planned.HttpPort), ("NBD", planned.NbdPort) }.Where(p => p.Item2 != 0);
         if (PortCheck.FirstBusy(listen, ports) is { } busy)
             throw new CliException(busy);
@@ -69,19 +75,22 @@ internal static class NodeRunner
             metrics.ObserveIntegrity(node.Store.ScrubStats, node.Store.ListVolumes);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
-            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log);
+            if (tls is not null && node.HostId != tls.HostId)
+                throw new CliException($"the node started as host {node.HostId}, but its certificate names host {tls.HostId}");
+            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log) { Settings = nbdSettings, Tls = tls };
+            metrics.ObserveNbd(nbd);
             try { nbd.Start(); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the NBD server on {listen}:{effective.NbdPort}: {reason}"); }
 
-            var allowRemoteLog = node.System.Settings.Config.GetBoolean("cloudfs.http.allow-remote-log", false);
-            http = new HttpApi(new HttpApiOptions(new IPEndPoint(listen, effective.HttpPort)) { AllowRemoteLog = allowRemoteLog },
+            http = new HttpApi(httpOptions with { Endpoint = new IPEndPoint(listen, effective.HttpPort) },
                 gateway, log, new ManagementClusterView(node.Management, effective.HttpPort), metrics, Log);
             try { await http.StartAsync(stop.Token); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the HTTP API on {listen}:{effective.HttpPort}: {reason}"); }
 
             lock (gate)
             {
-                io.Out.WriteLine($"cloudfs: node {node.HostId} ready (akka {listen}:{effective.AkkaPort}, http {listen}:{http.BoundEndPoint.Port}, nbd {listen}:{nbd.Port}, device {effective.DevicePath})");
+                var secured = tls is null ? "" : $", tls {tls.Directory}";
+                io.Out.WriteLine($"cloudfs: node {node.HostId} ready (akka {listen}:{effective.AkkaPort}, {(tls is null ? "http" : "https")} {listen}:{http.BoundEndPoint.Port}, nbd {listen}:{nbd.Port}, device {effective.DevicePath}{secured})");
                 io.Out.Flush();
             }
             // Serve until a signal, or until the actor system ends on its own (a fatal error inside the node):
@@ -101,13 +110,28 @@ internal static class NodeRunner
         }
     }
 
-    private static NodeOptions Planned(NodeOptions options)
+    /// <summary>The config the node will run with and the options it stands for; an invalid one is a usage error.</summary>
+    private static (Akka.Configuration.Config Config, NodeOptions Options) Planned(NodeOptions options)
     {
         try
         {
-            return CloudFsConfig.ToOptions(CloudFsConfig.Build(options), options.ConfigFile);
+            var config = CloudFsConfig.Build(options);
+            return (config, CloudFsConfig.ToOptions(config, options.ConfigFile));
         }
         catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FormatException or FileNotFoundException)
+        {
+            throw new CliException($"the configuration is not valid: {e.Message}", CloudFsCli.ExitUsage);
+        }
+    }
+
+    /// <summary>A typed settings object read from the config; an invalid value is a usage error.</summary>
+    private static T Read<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FormatException)
         {
             throw new CliException($"the configuration is not valid: {e.Message}", CloudFsCli.ExitUsage);
         }

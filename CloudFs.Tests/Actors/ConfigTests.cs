@@ -76,4 +76,15 @@ public sealed class ConfigTests
     {
         Assert.Throws<FormatException>(() => CloudFsConfig.SeedAddress(text));
     }
+
+    [Fact]
+    public void Tls_and_insecure_flags_become_settings_and_come_back_as_options()
+    {
+        Assert.Equal((null, false), (CloudFsConfig.ToOptions(CloudFsConfig.Default(), null).TlsDirectory, CloudFsConfig.ToOptions(CloudFsConfig.Default(), null).Insecure));
+        var config = CloudFsConfig.Build(new NodeOptions { TlsDirectory = "/etc/cloudfs/node1", Insecure = true });
+        Assert.Equal("/etc/cloudfs/node1", config.GetString("cloudfs.tls.directory"));
+        Assert.True(config.GetBoolean("cloudfs.tls.insecure"));
+        var options = CloudFsConfig.ToOptions(config, null);
+        Assert.Equal(("/etc/cloudfs/node1", true), (options.TlsDirectory, options.Insecure));
+    }
 }

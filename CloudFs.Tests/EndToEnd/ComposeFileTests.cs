@@ -1,5 +1,6 @@
 // Validates docker-compose.yml with Debian's docker-compose 1.29 (`config` needs no Docker engine): the file parses,
-// and it describes three nodes that each listen on their own address and list all three as seeds (SPEC.md).
+// and it describes three nodes that each listen on their own address and list all three as seeds (SPEC.md), with TLS
+// from certificates a one-shot service makes before they start (docs/SECURITY.md).
 namespace CloudFs.Tests.EndToEnd;
 
 public sealed class ComposeFileTests
@@ -18,8 +19,8 @@ public sealed class ComposeFileTests
     public async Task Compose_file_runs_three_nodes_each_seeded_with_all_three()
     {
         var result = (await Tool.RunAsync("docker-compose", ["-f", ComposeFile, "config"], TimeSpan.FromSeconds(60))).AssertOk();
-        var services = ComposeServices.Parse(result.Out);
-        Assert.True(services.Count == 3, $"expected three services, found {services.Count}:\n{result.Out}");
+        var services = ComposeServices.Parse(result.Out).Where(s => s.Command.FirstOrDefault() == "node").ToList();
+        Assert.True(services.Count == 3, $"expected three node services, found {services.Count}:\n{result.Out}");
 
         var listens = new List<string>();
         foreach (var s in services)
@@ -41,6 +42,38 @@ public sealed class ComposeFileTests
             Assert.True(seeds is not null, $"{s.Name}: no --seeds in [{string.Join(' ', s.Command)}]");
             var listed = seeds!.Split(',').Select(a => a.Split(':')[0]).Order().ToArray();
             Assert.True(listed.SequenceEqual(listens.Order()), $"{s.Name}: --seeds {seeds} must list all three nodes ({string.Join(',', listens)})");
+        }
+    }
+
+    [Fact]
+    public async Task Compose_file_runs_the_nodes_with_TLS_from_certificates_a_one_shot_service_makes_first()
+    {
+        var result = (await Tool.RunAsync("docker-compose", ["-f", ComposeFile, "config"], TimeSpan.FromSeconds(60))).AssertOk();
+        var all = ComposeServices.Parse(result.Out);
+        var nodes = all.Where(s => s.Command.FirstOrDefault() == "node").ToList();
+        var oneShots = all.Except(nodes).ToList();
+        var certs = Assert.Single(oneShots);
+        var script = string.Join(' ', certs.Entrypoint.Concat(certs.Command));
+        Assert.Contains("cert init /ca", script);
+        Assert.Contains("cert issue /ca --client", script);
+        Assert.True(certs.Volumes.Any(v => v.StartsWith("ca:/ca", StringComparison.Ordinal)) && certs.Volumes.Any(v => v.StartsWith("certs:/certs", StringComparison.Ordinal)),
+            $"{certs.Name} must write into the volumes ca and certs: [{string.Join(", ", certs.Volumes)}]");
+        // Made once: a second run keeps what the first made (cert init refuses an existing authority).
+        Assert.Contains("[ -f /ca/ca-cert.pem ] ||", script);
+
+        foreach (var node in nodes)
+        {
+            var tls = node.Option("--tls");
+            Assert.True(tls is not null && tls.StartsWith("/certs/", StringComparison.Ordinal), $"{node.Name}: no --tls /certs/... in [{string.Join(' ', node.Command)}]");
+            Assert.Contains($"--out /certs/{tls!["/certs/".Length..].Replace(node.Name, "node$$n", StringComparison.Ordinal)}", script);
+            // The certificate names the node's address: the loop's n is the node's number, its address's last digit.
+            var listen = node.Option("--listen")!;
+            Assert.EndsWith(node.Name[^1..], listen);
+            Assert.Contains($"--addr \"{listen[..^1]}$$n,", script);
+            Assert.Equal("service_completed_successfully", node.DependsOn.GetValueOrDefault(certs.Name));
+            Assert.Contains("certs:/certs:ro", node.Volumes);
+            Assert.DoesNotContain(node.Volumes, v => v.StartsWith("ca:", StringComparison.Ordinal)); // the authority's key stays off the nodes
+            Assert.DoesNotContain("--insecure", node.Command);
         }
     }
 }

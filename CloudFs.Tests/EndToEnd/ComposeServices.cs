@@ -1,9 +1,14 @@
 // Reads the services out of `docker-compose config` (block-style YAML as docker-compose 1.29 prints it): each
-// service's command, network addresses, volumes and ports. Just enough YAML for that output, no YAML library.
+// service's entrypoint, command, network addresses, volumes, ports and the conditions it depends on. Just enough YAML
+// for that output, no YAML library.
 namespace CloudFs.Tests.EndToEnd;
 
 internal sealed record ComposeService(string Name, List<string> Command, List<string> Addresses, List<string> Volumes, List<string> Ports)
 {
+    public List<string> Entrypoint { get; } = [];
+    /// <summary>Service name → condition ("service_started" when none is printed).</summary>
+    public Dictionary<string, string> DependsOn { get; } = [];
+
     /// <summary>The value after <paramref name="flag"/> in the command, or null when absent.</summary>
     public string? Option(string flag)
     {
@@ -19,8 +24,9 @@ internal static class ComposeServices
         var services = new List<ComposeService>();
         ComposeService? current = null;
         string? section = null; // the service's key being read (command, volumes, ports, networks)
+        string? dependency = null; // the service named last under depends_on
         var inServices = false;
-        foreach (var raw in yaml.Split('\n'))
+        foreach (var raw in JoinQuotedScalars(yaml.Split('\n')))
         {
             var line = raw.TrimEnd('\r');
             if (line.Trim().Length == 0) continue;
@@ -40,6 +46,16 @@ internal static class ComposeServices
             if (indent == 4 && !text.StartsWith("- ", StringComparison.Ordinal)) { section = text.Split(':')[0]; continue; }
             switch (section)
             {
+                case "entrypoint" when text.StartsWith("- ", StringComparison.Ordinal):
+                    current.Entrypoint.Add(Unquote(text[2..])); break;
+                case "depends_on" when text.StartsWith("- ", StringComparison.Ordinal):
+                    current.DependsOn[Unquote(text[2..])] = "service_started"; break;
+                case "depends_on" when indent == 6 && text.EndsWith(':'):
+                    dependency = text.TrimEnd(':');
+                    current.DependsOn[dependency] = "service_started";
+                    break;
+                case "depends_on" when text.StartsWith("condition:", StringComparison.Ordinal) && dependency is not null:
+                    current.DependsOn[dependency] = text["condition:".Length..].Trim(); break;
                 case "command" when text.StartsWith("- ", StringComparison.Ordinal):
                     current.Command.Add(Unquote(text[2..])); break;
                 case "volumes" when text.StartsWith("- ", StringComparison.Ordinal):
@@ -55,5 +71,45 @@ internal static class ComposeServices
         return services;
     }
 
-    private static string Unquote(string s) => s.Trim().Trim('\'', '"');
+    private static string Unquote(string s)
+    {
+        s = s.Trim();
+        if (s.Length >= 2 && s[0] == '"' && s[^1] == '"')
+            return s[1..^1].Replace("\\n", "\n", StringComparison.Ordinal).Replace("\\\"", "\"", StringComparison.Ordinal);
+        return s.Trim('\'', '"');
+    }
+
+    /// <summary>
+    /// Joins a double-quoted scalar that docker-compose folded over several lines (a script) back into one line:
+    /// a line ending in '\' continues without a space, and a leading "\ " keeps its space.
+    /// </summary>
+    private static IEnumerable<string> JoinQuotedScalars(IEnumerable<string> lines)
+    {
+        string? open = null;
+        foreach (var raw in lines)
+        {
+            var line = raw.TrimEnd('\r');
+            if (open is null)
+            {
+                var item = line.TrimStart();
+                if (item.StartsWith("- \"", StringComparison.Ordinal) && !ClosesQuote(item[3..])) { open = line; continue; }
+                yield return line;
+                continue;
+            }
+            var next = line.TrimStart();
+            if (next.StartsWith("\\ ", StringComparison.Ordinal)) next = next[1..];
+            open = open.EndsWith('\\') ? open[..^1] + next : open + " " + next;
+            if (ClosesQuote(next)) { yield return open; open = null; }
+        }
+        if (open is not null) yield return open;
+    }
+
+    /// <summary>True when <paramref name="text"/> ends with a '"' that is not escaped.</summary>
+    private static bool ClosesQuote(string text)
+    {
+        if (!text.EndsWith('"')) return false;
+        var backslashes = 0;
+        for (var i = text.Length - 2; i >= 0 && text[i] == '\\'; i--) backslashes++;
+        return backslashes % 2 == 0;
+    }
 }

@@ -81,8 +81,9 @@ public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : I
         }, timeout, () => $"{what} (last: {show})\n{stopped}{AllStderr()}");
     }
 
+    // --insecure: the namespaces' addresses are not loopback, and this test is about partitions, not trust.
     private Task<NodeProcess> StartAsync(int i) =>
-        NodeProcess.StartInAsync(_lab!.Namespace(i), _lab.Address(i), _dir.File($"node{i}.log"), "--seeds", _seeds, "--size", "512M");
+        NodeProcess.StartInAsync(_lab!.Namespace(i), _lab.Address(i), _dir.File($"node{i}.log"), "--seeds", _seeds, "--size", "512M", "--insecure");
 
     public async Task DisposeAsync()
     {

@@ -49,7 +49,7 @@ public sealed class CliTests
     {
         var names = ((IEnumerable<object[]>)AllCommands()).Select(d => (string)d[0]).ToHashSet();
         foreach (var c in new[] { "node", "nuke", "newdisk", "ls", "info", "heads", "branch", "stream", "apply", "cluster show", "cluster leader", "cluster status",
-                     "cluster down-unreachable", "cluster join", "cluster leave", "cluster down", "sharding regions", "sharding stats", "scrub", "verify" })
+                     "cluster down-unreachable", "cluster join", "cluster leave", "cluster down", "sharding regions", "sharding stats", "scrub", "verify", "cert init", "cert issue" })
             Assert.Contains(c, names);
     }
 

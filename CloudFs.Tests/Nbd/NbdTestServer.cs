@@ -1,6 +1,7 @@
 // An NbdServer on 127.0.0.1 with an ephemeral port over a MemoryVolumeGateway: what every NBD test starts.
 using System.Collections.Concurrent;
 using System.Net;
+using CloudFs.Actors.Security;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Nbd;
 using Xunit.Abstractions;
@@ -24,7 +25,8 @@ public sealed class NbdTestServer : IAsyncDisposable
     public ConcurrentQueue<string> Log { get; } = new();
     public int Port => Server.Port;
 
-    public static NbdTestServer Start(MemoryVolumeGateway? gateway = null, ITestOutputHelper? output = null, TimeSpan? handshakeTimeout = null, long? inFlightBytes = null)
+    public static NbdTestServer Start(MemoryVolumeGateway? gateway = null, ITestOutputHelper? output = null, TimeSpan? handshakeTimeout = null, long? inFlightBytes = null,
+        NbdSettings? settings = null, ClusterTls? tls = null)
     {
         gateway ??= new MemoryVolumeGateway();
         NbdTestServer? result = null;
@@ -35,8 +37,12 @@ public sealed class NbdTestServer : IAsyncDisposable
             catch (InvalidOperationException) { } // a line logged after the test ended
         })
         {
-            HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(60),
-            InFlightBytesPerConnection = inFlightBytes ?? NbdConnection.DefaultInFlightByteBudget,
+            Settings = (settings ?? new NbdSettings()) with
+            {
+                HandshakeTimeout = handshakeTimeout ?? settings?.HandshakeTimeout ?? TimeSpan.FromSeconds(60),
+                ConnectionInFlightBytes = inFlightBytes ?? settings?.ConnectionInFlightBytes ?? new NbdSettings().ConnectionInFlightBytes,
+            },
+            Tls = tls,
         };
         result = new NbdTestServer(gateway, server);
         server.Start();

@@ -1,9 +1,13 @@
 // A deliberately minimal NBD client over a raw socket, for traffic real clients refuse to send (bad magics,
-// unknown commands, option garbage, truncated headers) and for checking pipelining and allocation precisely.
+// unknown commands, option garbage, truncated headers) and for checking pipelining and allocation precisely;
+// StartTls upgrades it with NBD_OPT_STARTTLS (then it reads and writes through the TLS stream).
 using System.Buffers.Binary;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text;
+using CloudFs.Actors.Security;
 using CloudFs.Host.Nbd;
 
 namespace CloudFs.Tests.Nbd;
@@ -12,13 +16,14 @@ public sealed class RawNbdClient : IDisposable
 {
     private readonly Socket _socket;
     private readonly byte[] _header = new byte[32];
+    private SslStream? _tls;
 
     private RawNbdClient(Socket socket) => _socket = socket;
 
-    public static RawNbdClient Connect(int port, bool noZeroes = true)
+    public static RawNbdClient Connect(int port, bool noZeroes = true, IPAddress? address = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 10_000 };
-        socket.Connect(new IPEndPoint(IPAddress.Loopback, port));
+        socket.Connect(new IPEndPoint(address ?? IPAddress.Loopback, port));
         var client = new RawNbdClient(socket);
         var greeting = client.Receive(18);
         Assert.Equal(NbdProtocol.NbdMagic, BinaryPrimitives.ReadUInt64BigEndian(greeting));
@@ -31,8 +36,29 @@ public sealed class RawNbdClient : IDisposable
 
     public Socket Socket => _socket;
 
+    /// <summary>
+    /// NBD_OPT_STARTTLS, then the TLS handshake presenting <paramref name="client"/>'s client certificate (none when
+    /// null) and accepting a node certificate of its authority. Throws when the server refuses either.
+    /// </summary>
+    public void StartTls(ClusterTls? client, ClusterTls trust)
+    {
+        SendOption(NbdProtocol.OptStartTls, default);
+        var (_, type, _) = ReceiveOptionReply();
+        Assert.Equal(NbdProtocol.RepAck, type);
+        var stream = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var options = new SslClientAuthenticationOptions
+        {
+            TargetHost = "127.0.0.1",
+            RemoteCertificateValidationCallback = (_, c, _, _) => trust.TryValidateServer(c, null, out _),
+        };
+        if (client is not null) options.ClientCertificates = [client.ClientCertificate];
+        stream.AuthenticateAsClient(options);
+        _tls = stream;
+    }
+
     public void Send(ReadOnlySpan<byte> bytes)
     {
+        if (_tls is not null) { _tls.Write(bytes); return; }
         while (!bytes.IsEmpty) bytes = bytes[_socket.Send(bytes)..];
     }
 
@@ -47,7 +73,7 @@ public sealed class RawNbdClient : IDisposable
     {
         while (!buffer.IsEmpty)
         {
-            int n = _socket.Receive(buffer);
+            int n = _tls is not null ? _tls.Read(buffer) : _socket.Receive(buffer);
             if (n == 0) throw new EndOfStreamException("the server closed the connection");
             buffer = buffer[n..];
         }
@@ -61,10 +87,13 @@ public sealed class RawNbdClient : IDisposable
             var one = new byte[1];
             while (true)
             {
-                int n = _socket.Receive(one);
+                int n = _tls is not null ? _tls.Read(one) : _socket.Receive(one);
                 if (n == 0) return true;
             }
         }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.TimedOut }) { return false; }
+        catch (IOException) { return true; } // a reset under TLS
+        catch (AuthenticationException) { return true; }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset) { return true; }
         catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut) { return false; }
     }
@@ -141,5 +170,9 @@ public sealed class RawNbdClient : IDisposable
         return (BinaryPrimitives.ReadUInt32BigEndian(h[4..]), BinaryPrimitives.ReadUInt64BigEndian(h[8..]));
     }
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _tls?.Dispose();
+        _socket.Dispose();
+    }
 }

@@ -1,0 +1,55 @@
+// The CLI's HTTP client for a node's API: plain HTTP, or with --tls DIR HTTPS presenting DIR's client certificate and
+// accepting only a node certificate of the same cluster authority.
+using System.Net;
+using System.Net.Http;
+using System.Security.Authentication;
+using CloudFs.Actors.Security;
+
+namespace CloudFs.Host.Cli;
+
+internal sealed class HttpCliClient : IDisposable
+{
+    private readonly ClusterTls? _tls;
+
+    private HttpCliClient(ClusterTls? tls, HttpClient client, Uri baseUri)
+    {
+        _tls = tls;
+        Client = client;
+        BaseUri = baseUri;
+    }
+
+    public HttpClient Client { get; }
+    /// <summary>http://IP:PORT/ or https://IP:PORT/.</summary>
+    public Uri BaseUri { get; }
+
+    /// <summary>A client for the node at <paramref name="http"/>; with <paramref name="tlsDirectory"/> (a node's or an operator's) over HTTPS.</summary>
+    public static HttpCliClient Create(IPEndPoint http, string? tlsDirectory, bool streaming)
+    {
+        ClusterTls? tls = null;
+        if (tlsDirectory is { Length: > 0 })
+        {
+            try { tls = ClusterTls.Load(tlsDirectory); }
+            catch (CertificateException e) { throw new CliException($"--tls {tlsDirectory}: {e.Message}"); }
+        }
+        var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) };
+        if (tls is not null)
+        {
+            handler.SslOptions.ClientCertificates = [tls.ClientCertificate];
+            handler.SslOptions.EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13;
+            handler.SslOptions.CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            // The node's identity is its host id in a certificate of this cluster, not the address typed here.
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.TryValidateServer(certificate, null, out _);
+        }
+        var client = new HttpClient(handler) { Timeout = streaming ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(60) };
+        var scheme = tls is null ? "http" : "https";
+        return new HttpCliClient(tls, client, new Uri($"{scheme}://{AddressParser.Format(http)}/"));
+    }
+
+    public Uri For(string relative) => new(BaseUri, relative);
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        _tls?.Dispose();
+    }
+}

@@ -1,0 +1,15 @@
+// What every connection of one NBD server shares: its TLS credentials, its time limits and the node's payload budget.
+using CloudFs.Actors.Security;
+
+namespace CloudFs.Host.Nbd;
+
+internal sealed record NbdConnectionLimits(
+    ClusterTls? Tls,
+    TimeSpan HandshakeTimeout,
+    TimeSpan PayloadTimeout,
+    long ConnectionBudget,
+    NbdPayloadBudget NodeBudget)
+{
+    /// <summary>Called when a connection is dropped because a WRITE payload stalled (for the metrics).</summary>
+    public Action? PayloadTimedOut { get; init; }
+}
