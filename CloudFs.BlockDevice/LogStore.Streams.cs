@@ -106,13 +106,16 @@ public sealed partial class LogStore
     /// Reads a stream and appends its entries in order, each verified first (checksums, chain, lsn, bounds).
     /// The first bad entry stops the apply; entries before it stay applied and durable.
     /// </summary>
-    public async Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct = default)
+    /// <param name="import">False: a creation or branch entry of a volume this host does not hold stops the apply
+    /// (refused, nothing of it applied): taking in a volume from elsewhere is an import, which the caller asks for.</param>
+    public async Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct = default, bool import = true)
     {
         ThrowIfDisposed();
         long applied = 0, index = 0;
         Id160? volume = null, head = null;
         string? error = null;
         var fork = false;
+        var refused = false;
         var pending = new List<Task<AppendResult>>();
         var header = new byte[EntryHeader.Size];
         while (true)
@@ -122,6 +125,12 @@ public sealed partial class LogStore
             if (got < header.Length) { error = $"entry {index}: the stream ends inside an entry header"; break; }
             if (!EntryHeader.TryParse(header, out var h, out var perr)) { error = $"entry {index}: {perr}"; break; }
             if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) { error = $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed"; break; }
+            if (!import && h.Kind is EntryKind.Create or EntryKind.Branch && !_volumes.ContainsKey(h.Volume))
+            {
+                error = $"volume {h.Volume} is not held by this host, and a stream that creates it here is an import: ask for one (POST /log?import=1, cloudfs apply --import)";
+                refused = true;
+                break;
+            }
             var buf = EntryCodec.Allocate(h.StoredCount);
             header.CopyTo(buf.Span);
             var rest = buf.Span.Length - header.Length;
@@ -155,7 +164,7 @@ public sealed partial class LogStore
         {
             error ??= ex.Message;
         }
-        return new ApplyResult(applied, volume, head, error, fork);
+        return new ApplyResult(applied, volume, head, error, fork, refused);
     }
 
     private static async Task<int> ReadFullAsync(Stream s, Memory<byte> into, CancellationToken ct)
