@@ -106,13 +106,18 @@ public sealed partial class LogStore
     /// Reads a stream and appends its entries in order, each verified first (checksums, chain, lsn, bounds).
     /// The first bad entry stops the apply; entries before it stay applied and durable.
     /// </summary>
-    public async Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct = default)
+    /// <param name="import">False: a creation or branch entry of a volume this host does not hold stops the apply
+    /// (refused, nothing of it applied): taking in a volume from elsewhere is an import, which the caller asks for.</param>
+    public async Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct = default, bool import = true)
     {
         ThrowIfDisposed();
         long applied = 0, index = 0;
         Id160? volume = null, head = null;
         string? error = null;
         var fork = false;
+        var refused = false;
+        // The view number each volume's last view change in this stream set (its commit may not have happened yet).
+        var views = new Dictionary<Id160, long>();
         var pending = new List<Task<AppendResult>>();
         var header = new byte[EntryHeader.Size];
         while (true)
@@ -122,6 +127,12 @@ public sealed partial class LogStore
             if (got < header.Length) { error = $"entry {index}: the stream ends inside an entry header"; break; }
             if (!EntryHeader.TryParse(header, out var h, out var perr)) { error = $"entry {index}: {perr}"; break; }
             if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) { error = $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed"; break; }
+            if (!import && h.Kind is EntryKind.Create or EntryKind.Branch && !_volumes.ContainsKey(h.Volume))
+            {
+                error = $"volume {h.Volume} is not held by this host, and a stream that creates it here is an import: ask for one (POST /log?import=1, cloudfs apply --import)";
+                refused = true;
+                break;
+            }
             var buf = EntryCodec.Allocate(h.StoredCount);
             header.CopyTo(buf.Span);
             var rest = buf.Span.Length - header.Length;
@@ -129,6 +140,8 @@ public sealed partial class LogStore
             { buf.Dispose(); error = $"entry {index}: the stream ends inside the entry"; break; }
             var bad = EntryCodec.Verify(buf.Span, out _);
             if (bad is not null) { buf.Dispose(); error = $"entry {index} (lsn {h.Lsn}): {bad}"; break; }
+            if (h.Kind == EntryKind.ViewChange && NotTheNextView(buf.Span, h, views) is { } viewError)
+            { buf.Dispose(); error = $"entry {index} (lsn {h.Lsn}): {viewError}"; break; }
             var (item, reason, isFork, skip) = AdmitApplied(buf, h);
             if (reason is not null) { buf.Dispose(); error = $"entry {index} (lsn {h.Lsn}): {reason}"; fork = isFork; break; }
             index++;
@@ -155,7 +168,29 @@ public sealed partial class LogStore
         {
             error ??= ex.Message;
         }
-        return new ApplyResult(applied, volume, head, error, fork);
+        return new ApplyResult(applied, volume, head, error, fork, refused);
+    }
+
+    /// <summary>
+    /// A streamed view change is applied only as the volume's next view: its number is the current view number + 1
+    /// (counting the view changes earlier in the same stream). An entry this host already holds is left to the chain
+    /// check (a repeat is harmless). Why only here and not in live apply or replay: a Rewind keeps the view number of
+    /// a rewound suffix (docs/FORMAT.md), so the other chain's next view may repeat a number this host has seen.
+    /// </summary>
+    private string? NotTheNextView(ReadOnlySpan<byte> entry, EntryHeader h, Dictionary<Id160, long> views)
+    {
+        if (ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not { } p) return null; // the chain check names it
+        long current = 0;
+        if (_volumes.TryGetValue(h.Volume, out var vol))
+        {
+            if (h.Lsn <= Volatile.Read(ref vol.PendingLsn)) { views[h.Volume] = p.ViewNumber; return null; }
+            current = Volatile.Read(ref vol.ViewNumber);
+        }
+        current = Math.Max(current, views.GetValueOrDefault(h.Volume));
+        if (p.ViewNumber != current + 1)
+            return $"volume {h.Volume}: the view change names view {p.ViewNumber}, but the next view is {current + 1}";
+        views[h.Volume] = p.ViewNumber;
+        return null;
     }
 
     private static async Task<int> ReadFullAsync(Stream s, Memory<byte> into, CancellationToken ct)

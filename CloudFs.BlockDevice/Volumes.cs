@@ -75,7 +75,9 @@ public sealed record EntryHeaderInfo(
     long TimestampUnixMs);
 
 /// <summary>Result of applying a stream: how many entries were applied and, if it stopped early, why.</summary>
-public sealed record ApplyResult(long Applied, Id160? Volume, Id160? Head, string? Error, bool IsFork = false)
+/// <param name="IsRefused">The stream was refused before its entries were looked at: it creates a volume and the caller
+/// did not ask for an import.</param>
+public sealed record ApplyResult(long Applied, Id160? Volume, Id160? Head, string? Error, bool IsFork = false, bool IsRefused = false)
 {
     public bool Ok => Error is null;
 }

@@ -22,8 +22,8 @@ public sealed class HostAgent : ReceiveActor
     private readonly string _address;
     // Volumes fenced for a failover: no follower restarts for them until placement says whom to follow.
     private readonly HashSet<Id160> _fenced = new();
-    // The feeders of each volume this host is the primary of (one per connected follower).
-    private readonly Dictionary<Id160, HashSet<IActorRef>> _feeders = new();
+    // The feeders of each volume this host is the primary of: one per replica host (a newer connection replaces an older).
+    private readonly Dictionary<Id160, Dictionary<Id160, IActorRef>> _feeders = new();
     private readonly FeedEndpoint _feedEndpoint;
     private long _feedsServed;
     // Why the log device failed; null while it works.
@@ -97,22 +97,36 @@ public sealed class HostAgent : ReceiveActor
         Receive<WhereIsFeed>(_ => Sender.Tell(_feedEndpoint));
         Receive<ServeFeed>(f =>
         {
-            var feeder = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, _volumes, _settings.PollWait,
+            if (RefusedFeed(f.Hello) is { } refusal)
+            {
+                _log.Warning("feed port: refused a feed of volume {0} to host {1}: {2}", f.Hello.Volume, f.Hello.Follower, refusal);
+                _ = FeedWire.RefuseAsync(f.Socket, refusal);
+                return;
+            }
+            if (!_feeders.TryGetValue(f.Hello.Volume, out var feeders)) _feeders[f.Hello.Volume] = feeders = new Dictionary<Id160, IActorRef>();
+            // One feed per replica host: a host that connects again (its old connection may not have noticed yet that
+            // it is dead) replaces the old one, which stops, and its acknowledgements with it.
+            if (feeders.Remove(f.Hello.Follower, out var older)) Context.Stop(older);
+            feeders[f.Hello.Follower] = Context.Watch(Context.ActorOf(VolumeFeeder.Props(_store, f, _volumes, _settings.PollWait,
                 _settings.AskTimeout + _settings.AskTimeout, _settings.Counters), $"feed-{++_feedsServed}"));
-            if (!_feeders.TryGetValue(f.Hello.Volume, out var set)) _feeders[f.Hello.Volume] = set = new HashSet<IActorRef>();
-            set.Add(feeder);
         });
         Receive<WantDurable>(w =>
         {
-            if (_feeders.TryGetValue(w.Volume, out var set))
-                foreach (var feeder in set) feeder.Tell(w);
+            if (_feeders.TryGetValue(w.Volume, out var feeders))
+                foreach (var feeder in feeders.Values) feeder.Tell(w);
         });
         Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(t =>
         {
-            foreach (var (volume, set) in _feeders)
-                if (set.Remove(t.ActorRef) && set.Count == 0) { _feeders.Remove(volume); break; }
+            foreach (var (volume, feeders) in _feeders)
+                foreach (var (host, feeder) in feeders)
+                    if (feeder.Equals(t.ActorRef))
+                    {
+                        feeders.Remove(host);
+                        if (feeders.Count == 0) _feeders.Remove(volume);
+                        return;
+                    }
         });
     }
 
@@ -122,6 +136,21 @@ public sealed class HostAgent : ReceiveActor
         // Every volume held here that another host writes: follow it (its follower asks placement for the primary).
         foreach (var v in _store.ListVolumes())
             if (!v.IsWritable && v.BranchedFrom is null && v.Replicas.Count > 1) EnsureFollower(v.BaseId, force: false);
+    }
+
+    /// <summary>Why a follower's hello is refused, or null: only a host of the volume's replica set other than this one
+    /// is fed, from a position this host holds (a position beyond it would let the follower acknowledge what it was
+    /// never sent).</summary>
+    private string? RefusedFeed(FeedWire.Hello hello)
+    {
+        if (_store.GetVolume(hello.Volume) is not { } info) return new VolumeNotFoundException(hello.Volume).Message;
+        if (hello.Follower == _store.HostId) return $"host {hello.Follower} is this host; it does not feed itself";
+        if (!info.Replicas.Contains(hello.Follower))
+            return $"host {hello.Follower} is not in the replica set of volume {hello.Volume} ({string.Join(",", info.Replicas)})";
+        var placed = _store.PlacedLsn(hello.Volume);
+        if (hello.AfterLsn > placed)
+            return $"host {hello.Follower} asks for the entries after lsn {hello.AfterLsn}, beyond lsn {placed}, the last this host holds of volume {hello.Volume}";
+        return null;
     }
 
     private HostDescription Describe()

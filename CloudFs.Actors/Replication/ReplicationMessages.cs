@@ -9,10 +9,14 @@ namespace CloudFs.Actors.Replication;
 
 /// <summary>
 /// A replica host holds the volume's entries up to <paramref name="Lsn"/> in its log (written, as a local write is
-/// before a flush), and durably (flushed) up to <paramref name="DurableLsn"/>; routed through sharding to the
-/// primary's VolumeActor. Sync writes wait for the first from a majority, flushes and FUA writes for the second.
+/// before a flush), and durably (flushed) up to <paramref name="DurableLsn"/>, as acknowledged on the primary's feed
+/// connection numbered <paramref name="Feed"/> (never beyond what that connection carried); routed through sharding to
+/// the primary's VolumeActor. Sync writes wait for the first from a majority, flushes and FUA writes for the second.
 /// </summary>
-public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Lsn, long DurableLsn) : IWithVolumeId, IVolumeProtocolMessage;
+public sealed record ReplicaAck(Id160 VolumeId, Id160 Host, long Feed, long Lsn, long DurableLsn) : IWithVolumeId, IVolumeProtocolMessage;
+
+/// <summary>The feed connection <paramref name="Feed"/> of a replica host ended: what it acknowledged no longer counts.</summary>
+public sealed record ReplicaFeedEnded(Id160 VolumeId, Id160 Host, long Feed) : IWithVolumeId, IVolumeProtocolMessage;
 
 /// <summary>Local, from a volume's actor to its host's agent: tell the volume's followers that <paramref name="Lsn"/> must become durable.</summary>
 public sealed record WantDurable(Id160 Volume, long Lsn);

@@ -3,7 +3,9 @@
 // write of them (so a sync write waits for one trip, not for the primary's write before the replica's), one socket
 // write per chunk, and an empty chunk when nothing was appended for a while so the follower knows it is alive. TCP's
 // own flow control bounds what is in flight. The follower's acknowledgements come back on the same connection and go
-// to the volume's actor; a follower silent for the idle limit (it acknowledges every keepalive) ends the feed.
+// to the volume's actor, numbered with this feed; an acknowledgement beyond what this connection carried ends the feed
+// (a protocol violation), and when the feed ends the actor is told, so the host's acknowledgements stop counting. A
+// follower silent for the idle limit (it acknowledges every keepalive) ends the feed.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
@@ -17,6 +19,9 @@ namespace CloudFs.Actors.Replication;
 internal sealed class VolumeFeeder : ReceiveActor
 {
     private sealed record LoopEnded(string Reason);
+
+    // Feeds are numbered in the order they start, process-wide: a volume's actor tells a host's newer feed from an older one.
+    private static long s_feeds;
 
     private readonly LogStore _store;
     private readonly FeedWire.Hello _hello;
@@ -32,6 +37,10 @@ internal sealed class VolumeFeeder : ReceiveActor
     // One per feed, armed for the idle limit around each send (under _sending): no token source per frame.
     private readonly CancellationTokenSource _stuck;
     private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly long _feed = Interlocked.Increment(ref s_feeds);
+    // The last lsn this connection carried (or the one its hello started after, which the host agent checked this host
+    // holds): the most a replica can acknowledge on it.
+    private long _sent;
 
     public static Props Props(LogStore store, ServeFeed feed, IActorRef volumes, TimeSpan keepAlive, TimeSpan idleLimit, ReplicationCounters counters) =>
         Akka.Actor.Props.Create(() => new VolumeFeeder(store, feed, volumes, keepAlive, idleLimit, counters));
@@ -46,6 +55,7 @@ internal sealed class VolumeFeeder : ReceiveActor
         _keepAlive = keepAlive;
         _idleLimit = idleLimit;
         _counters = counters;
+        _sent = feed.Hello.AfterLsn;
         _stuck = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
         Receive<WantDurable>(w => _ = SendFlushAsync(w.Lsn));
         Receive<LoopEnded>(e =>
@@ -73,6 +83,9 @@ internal sealed class VolumeFeeder : ReceiveActor
     protected override void PostStop()
     {
         // Not disposed: the loops may still be between two awaits on its token.
+        // What the replica acknowledged on this connection stops counting (its next connection counts afresh); told
+        // before the connection closes, so nothing that follows its close is counted with it.
+        _volumes.Tell(new ReplicaFeedEnded(_hello.Volume, _hello.Follower, _feed));
         _cts.Cancel();
         _stream.Dispose();
     }
@@ -101,6 +114,8 @@ internal sealed class VolumeFeeder : ReceiveActor
                 FeedWire.WriteFrameHeader(header, FeedWire.Chunk, FeedWire.ChunkPrefixSize + bytes);
                 BinaryPrimitives.WriteInt64LittleEndian(header[FeedWire.FrameHeaderSize..], last);
                 BinaryPrimitives.WriteInt64LittleEndian(header[(FeedWire.FrameHeaderSize + 8)..], head);
+                // Before the write: the replica may acknowledge the chunk before the write call returns here.
+                if (last > after) Volatile.Write(ref _sent, last);
                 await SendAsync(frame.WrittenMemory, ct).ConfigureAwait(false);
                 if (last > after)
                 {
@@ -141,8 +156,12 @@ internal sealed class VolumeFeeder : ReceiveActor
             var durable = BinaryPrimitives.ReadInt64LittleEndian(ack.AsSpan(9));
             if (ack[0] != FeedWire.Ack || written < 0 || durable < 0)
                 throw new FeedProtocolException($"malformed acknowledgement from host {_hello.Follower} (kind {ack[0]}, lsns {written}, {durable})");
+            // A replica holds at most what it was sent: an acknowledgement beyond that is a lie, and ends the feed.
+            var sent = Volatile.Read(ref _sent);
+            if (written > sent || durable > sent)
+                throw new FeedProtocolException($"host {_hello.Follower} acknowledged lsns {written}, {durable} of volume {_hello.Volume}, beyond lsn {sent}, the last this connection carried");
             // The volume's actor counts only hosts of its replica set.
-            _volumes.Tell(new ReplicaAck(_hello.Volume, _hello.Follower, written, durable));
+            _volumes.Tell(new ReplicaAck(_hello.Volume, _hello.Follower, _feed, written, durable));
         }
     }
 

@@ -31,6 +31,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string StatusManifest = "S";
     private const string StatusResultManifest = "SR";
     private const string ReplicaAckManifest = "RA";
+    private const string ReplicaFeedEndedManifest = "RE";
     private const string ChangeReplicasManifest = "CR";
     private const string ReadResyncManifest = "RS";
     private const string ResyncPieceManifest = "RP";
@@ -56,6 +57,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         GetVolumeStatus => StatusManifest,
         VolumeStatus => StatusResultManifest,
         ReplicaAck => ReplicaAckManifest,
+        ReplicaFeedEnded => ReplicaFeedEndedManifest,
         ChangeReplicaSet => ChangeReplicasManifest,
         ReadResync => ReadResyncManifest,
         ResyncPiece => ResyncPieceManifest,
@@ -100,12 +102,19 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             s[9] = m.RecoveredFromHead ? (byte)1 : (byte)0;
             BinaryPrimitives.WriteInt64LittleEndian(s[10..], m.ReplayedHeaders);
         }),
-        ReplicaAck m => Fixed(2 * IdSize + 16, m, static (s, m) =>
+        ReplicaAck m => Fixed(2 * IdSize + 24, m, static (s, m) =>
         {
             m.VolumeId.WriteTo(s);
             m.Host.WriteTo(s[IdSize..]);
             BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Lsn);
             BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize + 8)..], m.DurableLsn);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize + 16)..], m.Feed);
+        }),
+        ReplicaFeedEnded m => Fixed(2 * IdSize + 8, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            m.Host.WriteTo(s[IdSize..]);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Feed);
         }),
         ChangeReplicaSet m => ChangeReplicasToBinary(m),
         ReadResync m => Fixed(2 * IdSize + 16, m, static (s, m) =>
@@ -160,7 +169,9 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 ReplicaCopyManifest => bytes.Length < ReplicaCopyHeader
                     ? throw new SerializationException($"a replica copy of {bytes.Length} bytes is too short")
                     : new ReplicaCopy(I64(bytes, 0), new Id160(bytes.AsSpan(8)), Bool(bytes, 8 + IdSize), I64(bytes, 9 + IdSize), bytes.AsMemory(ReplicaCopyHeader)),
-                ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize), I64(bytes, 2 * IdSize + 8)),
+                ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 24)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize + 16),
+                    I64(bytes, 2 * IdSize), I64(bytes, 2 * IdSize + 8)),
+                ReplicaFeedEndedManifest => new ReplicaFeedEnded(new Id160(Exact(bytes, 2 * IdSize + 8)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize)),
                 _ => throw Unknown($"manifest '{manifest}'"),
             };
         }

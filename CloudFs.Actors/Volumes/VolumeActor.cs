@@ -142,10 +142,14 @@ public sealed class VolumeActor : UntypedPersistentActor
             case ReplicaAck a:
                 // Only the replica set counts (a host replaced while it was away may still follow for a while).
                 if (!_replicas.Contains(a.Host) || a.Host == _store.HostId) break;
-                _quorum.Acknowledged(a.Host, a.Lsn, a.DurableLsn);
+                _quorum.Acknowledged(a.Host, a.Feed, a.Lsn, a.DurableLsn);
                 _quorum.Release(_acknowledge);
                 // Compaction may drop what every other replica holds durably, never what one of them still needs.
                 if (_quorum.DurableByAll is { } floor) _store.SetStreamFloor(_volume, floor);
+                break;
+            case ReplicaFeedEnded e:
+                // A host counts only while its feed is connected (it counts again from its next feed's reports).
+                _quorum.Withdrawn(e.Host, e.Feed);
                 break;
             case FlushedHere f:
                 WaitDurable(f.ReplyTo, f.Lsn);

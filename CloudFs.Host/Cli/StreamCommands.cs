@@ -77,14 +77,15 @@ internal static class StreamCommands
     {
         var http = CliOptions.Http();
         var tls = CliOptions.Tls();
-        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http, tls };
+        var import = new Option<bool>("--import") { Description = "The stream may create a volume the node does not hold (a copy taken in from elsewhere); without it, such a stream is refused" };
+        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http, tls, import };
         command.SetAction(async (parse, ct) =>
         {
             using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: true);
             await using var stdin = io.OpenStdin();
             using var content = new LiveStreamContent(stdin);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            using var response = await client.Client.PostAsync(client.For("log"), content, ct);
+            using var response = await client.Client.PostAsync(client.For(parse.GetValue(import) ? "log?import=1" : "log"), content, ct);
             await EnsureSuccess(response, "POST /log", ct);
             await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
             return 0;

@@ -205,7 +205,9 @@ internal sealed class HttpApi : IAsyncDisposable
         ApplyResult result;
         try
         {
-            result = await _log.ApplyAsync(ctx.Request.Body, ctx.RequestAborted);
+            // An import (a volume this host does not hold, created from the stream) is asked for explicitly.
+            var import = ctx.Request.Query["import"].ToString() is "1" or "true" or "on";
+            result = await _log.ApplyAsync(ctx.Request.Body, import, ctx.RequestAborted);
         }
         catch (EntryRejectedException e)
         {
@@ -219,7 +221,7 @@ internal sealed class HttpApi : IAsyncDisposable
         }
         // Read the rest so the client gets the answer instead of a reset while it is still sending.
         await DrainAsync(ctx);
-        var status = result.IsFork ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest;
+        var status = result.IsRefused ? StatusCodes.Status403Forbidden : result.IsFork ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest;
         await Reply(ctx, status, $"entry {result.Applied + 1} of the stream was refused: {result.Error} ({result.Applied} entries before it were applied)");
     }
 

@@ -10,8 +10,9 @@ internal interface IVersionLog
     LogUsage Usage { get; }
     /// <summary>As <see cref="LogStore.StreamAsync"/>: throws UnknownVersion/VersionCompacted before writing anything.</summary>
     Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct);
-    /// <summary>As <see cref="LogStore.ApplyAsync"/>: stops at the first bad entry, keeping the ones before it.</summary>
-    Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct);
+    /// <summary>As <see cref="LogStore.ApplyAsync"/>: stops at the first bad entry, keeping the ones before it; a stream
+    /// that creates a volume this host does not hold is refused unless <paramref name="import"/>.</summary>
+    Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct);
 }
 
 /// <summary>The production <see cref="IVersionLog"/>: the node's LogStore.</summary>
@@ -28,5 +29,5 @@ internal sealed class LogStoreVersionLog(LogStore store) : IVersionLog
             ? store.StreamAsync(volume, 0, destination, follow, ct)
             : store.StreamAsync(afterVersion, destination, follow, ct);
     }
-    public Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct) => store.ApplyAsync(source, ct);
+    public Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct) => store.ApplyAsync(source, ct, import);
 }

@@ -53,7 +53,8 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
     {
         var volume = Id160.Random();
         var host = Id160.Random();
-        Assert.Equal(new ReplicaAck(volume, host, 42, 40), RoundTrip(new ReplicaAck(volume, host, 42, 40), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new ReplicaAck(volume, host, 7, 42, 40), RoundTrip(new ReplicaAck(volume, host, 7, 42, 40), typeof(VolumeMessageSerializer)));
+        Assert.Equal(new ReplicaFeedEnded(volume, host, 7), RoundTrip(new ReplicaFeedEnded(volume, host, 7), typeof(VolumeMessageSerializer)));
 
     }
 }

@@ -1,6 +1,7 @@
 // The feed port, spoken to by hand: a hello gets the volume's entries as chunk frames, and a replica's
-// acknowledgements on the same connection reach the volume's actor; malformed hellos, unknown volumes and malformed
-// acknowledgements end that one connection with a reason, and the node goes on serving its volumes and feeds.
+// acknowledgements on the same connection reach the volume's actor; malformed hellos, unknown volumes, hosts outside
+// the replica set and malformed acknowledgements end that one connection with a reason, and the node goes on serving
+// its volumes and feeds. An acknowledgement counts only for what its connection carried, and only while it is open.
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using Akka.Actor;
@@ -136,9 +137,10 @@ public sealed class FeedPortTests
         }
 
         // A well-formed hello, then an acknowledgement of a kind that does not exist: that feed ends.
+        var replicaHost = cluster.Live.Single(n => n != primary).HostId;
         await using (var forged = await ConnectAsync(endpoint))
         {
-            await forged.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, Id160.Random(), 0, 64 << 10)));
+            await forged.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, replicaHost, 0, 64 << 10)));
             var (kind, _) = await ReadFrameAsync(forged);
             Assert.Equal(FeedWire.Chunk, kind);
             var bad = new byte[FeedWire.AckSize];
@@ -158,6 +160,130 @@ public sealed class FeedPortTests
         var back = new byte[data.Length];
         await replica.Store.ReadAsync(volume, 1 << 20, back);
         Assert.Equal(data, back);
+    }
+
+    /// <summary>The reason of the end frame the primary sends before it closes the connection.</summary>
+    private static async Task<string> RefusalAsync(Stream feed)
+    {
+        var (kind, body) = await ReadFrameAsync(feed);
+        Assert.Equal(FeedWire.End, kind);
+        Assert.True(await ClosedAsync(feed));
+        return System.Text.Encoding.UTF8.GetString(body, 1, body.Length - 1);
+    }
+
+    /// <summary>Reads frames until a flush request, which it returns the lsn of; fails on an end frame.</summary>
+    private static async Task<long> FlushRequestAsync(Stream feed)
+    {
+        while (true)
+        {
+            var (kind, body) = await ReadFrameAsync(feed);
+            Assert.NotEqual(FeedWire.End, kind);
+            if (kind == FeedWire.Flush) return BinaryPrimitives.ReadInt64LittleEndian(body);
+        }
+    }
+
+    private static async Task AckAsync(Stream feed, long written, long durable)
+    {
+        var ack = new byte[FeedWire.AckSize];
+        FeedWire.EncodeLsnPair(ack, FeedWire.Ack, written, durable);
+        await feed.WriteAsync(ack);
+    }
+
+    [Fact]
+    public async Task A_hello_for_a_host_outside_the_replica_set_or_for_the_primary_itself_is_refused_with_the_reason()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var volume = await CreateAsync(cluster, 2);
+        var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
+        var outsider = cluster.Live.Single(n => !primary.Store.GetVolume(volume)!.Replicas.Contains(n.HostId));
+        var endpoint = await EndpointAsync(cluster, cluster.IndexOf(primary.HostId.ToString()));
+
+        await using (var stranger = await ConnectAsync(endpoint))
+        {
+            await stranger.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, outsider.HostId, 0, 64 << 10)));
+            Assert.Contains($"host {outsider.HostId} is not in the replica set of volume {volume}", await RefusalAsync(stranger));
+        }
+        await using (var itself = await ConnectAsync(endpoint))
+        {
+            await itself.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, primary.HostId, 0, 64 << 10)));
+            Assert.Contains("is this host", await RefusalAsync(itself));
+        }
+        // A replica that claims to hold more than the primary has would be able to acknowledge what it was never sent.
+        var replica = cluster.Live.Single(n => n != primary && n != outsider);
+        await using (var ahead = await ConnectAsync(endpoint))
+        {
+            await ahead.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, replica.HostId, long.MaxValue, 64 << 10)));
+            Assert.Contains("beyond lsn", await RefusalAsync(ahead));
+        }
+    }
+
+    [Fact]
+    public async Task A_fake_replica_that_acknowledges_more_than_it_was_sent_is_cut_off_and_a_fua_write_waits_for_a_real_acknowledgement()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var volume = await CreateAsync(cluster, 2);
+        var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
+        var replica = cluster.Live.Single(n => n != primary);
+        await primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 1), fua: true);
+        await cluster.CrashAsync(cluster.IndexOf(replica.HostId.ToString()));
+        var endpoint = await EndpointAsync(cluster, cluster.IndexOf(primary.HostId.ToString()));
+        var head = primary.Store.GetVolume(volume)!.Lsn;
+
+        // Speaking for the stopped replica, it claims to hold everything there will ever be.
+        await using (var fake = await ConnectAsync(endpoint))
+        {
+            await fake.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, replica.HostId, 0, 64 << 10)));
+            await ReadChunksUntilAsync(fake, head);
+            await AckAsync(fake, long.MaxValue, long.MaxValue);
+            Assert.True(await ClosedAsync(fake), "the primary kept a feed that acknowledged entries it never sent");
+        }
+
+        // A FUA write now needs the replica's host to hold it durably: the primary asks for that on the next feed, and
+        // the write waits until that feed acknowledges it.
+        await using var feed = await ConnectAsync(endpoint);
+        await feed.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, replica.HostId, head, 64 << 10)));
+        await ReadFrameAsync(feed);   // a keepalive: the feed is up
+        var fua = primary.Gateway.WriteAsync(volume, 4096, TempLog.Pattern(4096, 2), fua: true).AsTask();
+        Assert.Equal(head + 1, await FlushRequestAsync(feed));
+        Assert.False(fua.IsCompleted, "a FUA write completed with only a forged acknowledgement behind it");
+        await AckAsync(feed, head + 1, head + 1);
+        await fua.WaitAsync(Timeout);
+    }
+
+    [Fact]
+    public async Task A_replicas_acknowledgements_stop_counting_when_its_feed_connection_ends()
+    {
+        await using var cluster = await TestCluster.StartAsync(2);
+        var volume = await CreateAsync(cluster, 2);
+        var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
+        var replica = cluster.Live.Single(n => n != primary);
+        await primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 1), fua: true);
+        await cluster.CrashAsync(cluster.IndexOf(replica.HostId.ToString()));
+        var endpoint = await EndpointAsync(cluster, cluster.IndexOf(primary.HostId.ToString()));
+        var head = primary.Store.GetVolume(volume)!.Lsn;
+
+        // A connection that holds everything durably: a flush completes on its word.
+        await using (var first = await ConnectAsync(endpoint))
+        {
+            await first.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, replica.HostId, 0, 64 << 10)));
+            await ReadChunksUntilAsync(first, head);
+            await AckAsync(first, head, head);
+            var flush = primary.Gateway.FlushAsync(volume).AsTask();
+            await flush.WaitAsync(Timeout);
+            // It hangs up (and the primary closes its side once its feeder stopped).
+            first.Socket.Shutdown(SocketShutdown.Send);
+            Assert.True(await ClosedAsync(first));
+        }
+
+        // The host's word went with its connection: the next flush waits for the next connection to say it again.
+        await using var second = await ConnectAsync(endpoint);
+        await second.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(volume, replica.HostId, head, 64 << 10)));
+        await ReadFrameAsync(second);   // a keepalive: the feed is up
+        var again = primary.Gateway.FlushAsync(volume).AsTask();
+        Assert.Equal(head, await FlushRequestAsync(second));
+        Assert.False(again.IsCompleted, "a flush completed on the word of a connection that had ended");
+        await AckAsync(second, head, head);
+        await again.WaitAsync(Timeout);
     }
 
     [Fact]

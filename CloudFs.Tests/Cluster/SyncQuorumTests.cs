@@ -24,15 +24,15 @@ public sealed class SyncQuorumTests
         q.Wait("w7", 7, durable: false);
         Assert.Empty(Released(q));
 
-        q.Acknowledged(b, written: 6, durable: 2);
+        q.Acknowledged(b, feed: 1, written: 6, durable: 2);
         Assert.Equal([("w5", 5L)], Released(q));
         // Another host's report does not add up with the first: the best single host counts.
-        q.Acknowledged(c, written: 4, durable: 4);
+        q.Acknowledged(c, feed: 1, written: 4, durable: 4);
         Assert.Empty(Released(q));
-        q.Acknowledged(c, written: 8, durable: 5);
+        q.Acknowledged(c, feed: 1, written: 8, durable: 5);
         Assert.Equal([("w7", 7L)], Released(q));
         Assert.Equal(1, q.Waiting);
-        q.Acknowledged(b, written: 6, durable: 6);
+        q.Acknowledged(b, feed: 1, written: 6, durable: 6);
         Assert.Equal([("fua6", 6L)], Released(q));
         Assert.Equal(0, q.Waiting);
     }
@@ -43,13 +43,13 @@ public sealed class SyncQuorumTests
         var q = new SyncQuorum<string>(5);
         var hosts = Enumerable.Range(0, 4).Select(_ => Id160.Random()).ToArray();
         q.Wait("w10", 10, durable: false);
-        q.Acknowledged(hosts[0], 50, 50);
+        q.Acknowledged(hosts[0], feed: 1, written: 50, durable: 50);
         Assert.Empty(Released(q));
-        q.Acknowledged(hosts[1], 9, 9);
+        q.Acknowledged(hosts[1], feed: 1, written: 9, durable: 9);
         Assert.Empty(Released(q));
         // A late, lower report changes nothing.
-        q.Acknowledged(hosts[0], 3, 3);
-        q.Acknowledged(hosts[1], 10, 0);
+        q.Acknowledged(hosts[0], feed: 1, written: 3, durable: 3);
+        q.Acknowledged(hosts[1], feed: 1, written: 10, durable: 0);
         Assert.Equal([("w10", 10L)], Released(q));
     }
 
@@ -61,9 +61,9 @@ public sealed class SyncQuorumTests
         q.Wait("flush9", 9, durable: true);
         q.Wait("w12", 12, durable: false);
         q.Wait("w11", 11, durable: false);
-        q.Acknowledged(b, written: 12, durable: 8);
+        q.Acknowledged(b, feed: 1, written: 12, durable: 8);
         Assert.Equal([("w11", 11L), ("w12", 12L)], Released(q));
-        q.Acknowledged(b, written: 12, durable: 9);
+        q.Acknowledged(b, feed: 1, written: 12, durable: 9);
         Assert.Equal([("flush9", 9L)], Released(q));
     }
 
@@ -77,9 +77,44 @@ public sealed class SyncQuorumTests
 
         var q = new SyncQuorum<string>(3);
         var (b, c) = (Id160.Random(), Id160.Random());
-        q.Acknowledged(b, 20, 15);
+        q.Acknowledged(b, feed: 1, written: 20, durable: 15);
         Assert.Null(q.DurableByAll);
-        q.Acknowledged(c, 30, 12);
+        q.Acknowledged(c, feed: 1, written: 30, durable: 12);
         Assert.Equal(12, q.DurableByAll);
+    }
+
+    [Fact]
+    public void A_host_whose_feed_ended_no_longer_counts_until_its_next_feed_reports()
+    {
+        var q = new SyncQuorum<string>(3);
+        var b = Id160.Random();
+        q.Acknowledged(b, feed: 1, written: 10, durable: 10);
+        q.Withdrawn(b, feed: 1);
+        q.Wait("fua5", 5, durable: true);
+        Assert.Empty(Released(q));
+        // A report of the ended feed that arrives after its end (they travel separately) is not counted either.
+        q.Acknowledged(b, feed: 1, written: 10, durable: 10);
+        Assert.Empty(Released(q));
+        // The next connection counts from what it reports itself, not from what the last one did.
+        q.Acknowledged(b, feed: 2, written: 4, durable: 4);
+        Assert.Empty(Released(q));
+        q.Acknowledged(b, feed: 2, written: 5, durable: 5);
+        Assert.Equal([("fua5", 5L)], Released(q));
+    }
+
+    [Fact]
+    public void A_newer_feed_replaces_an_older_ones_reports_and_the_older_ones_late_reports_and_end_change_nothing()
+    {
+        var q = new SyncQuorum<string>(3);
+        var b = Id160.Random();
+        q.Acknowledged(b, feed: 1, written: 50, durable: 50);
+        q.Acknowledged(b, feed: 2, written: 3, durable: 3);
+        q.Wait("w4", 4, durable: false);
+        Assert.Empty(Released(q));
+        q.Acknowledged(b, feed: 1, written: 60, durable: 60);
+        q.Withdrawn(b, feed: 1);
+        Assert.Empty(Released(q));
+        q.Acknowledged(b, feed: 2, written: 4, durable: 3);
+        Assert.Equal([("w4", 4L)], Released(q));
     }
 }

@@ -48,7 +48,7 @@ public sealed class StreamReplicationTests(TwoNodes nodes) : IClassFixture<TwoNo
     public async Task Stream_piped_into_apply_on_a_second_node_gives_the_same_head_and_bytes()
     {
         var volume = await VolumeWithDataAsync();
-        (await Tool.Bash($"./cloudfs stream {volume} --http {A.Listen} | ./cloudfs apply --http {B.Listen}")).AssertOk();
+        (await Tool.Bash($"./cloudfs stream {volume} --http {A.Listen} | ./cloudfs apply --import --http {B.Listen}")).AssertOk();
         await AssertIdenticalAsync(volume);
 
         // Later writes follow as a stream after the head the target already has.
@@ -59,12 +59,31 @@ public sealed class StreamReplicationTests(TwoNodes nodes) : IClassFixture<TwoNo
     }
 
     [Fact]
+    public async Task A_stream_that_creates_a_volume_the_node_does_not_hold_is_refused_with_403_unless_it_is_an_import()
+    {
+        var volume = await VolumeWithDataAsync();
+        var file = nodes.Dir.File($"{volume[..8]}.import");
+        (await Tool.Bash($"./cloudfs stream {volume} --http {A.Listen} > '{file}'")).AssertOk();
+
+        var apply = await Tool.Bash($"./cloudfs apply --http {B.Listen} < '{file}'");
+        Assert.NotEqual(0, apply.Code);
+        Assert.Contains("HTTP 403", apply.Err);
+        Assert.Contains("is an import", apply.Err);
+        var curl = await Tool.RunAsync("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", file, "-X", "POST", $"{B.HttpBase}/log");
+        Assert.Equal("403", curl.Out);
+        Assert.DoesNotContain(volume, await B.HeadsAsync());
+
+        (await Tool.Bash($"./cloudfs apply --import --http {B.Listen} < '{file}'")).AssertOk();
+        await AssertIdenticalAsync(volume);
+    }
+
+    [Fact]
     public async Task Stream_follow_piped_into_apply_replicates_new_writes_live()
     {
         var volume = await A.NewDiskAsync("32M");
         using var pipe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Tool.Require("bash"))
         {
-            ArgumentList = { "-c", $"set -o pipefail; ./cloudfs stream {volume} --follow --http {A.Listen} | ./cloudfs apply --http {B.Listen}" },
+            ArgumentList = { "-c", $"set -o pipefail; ./cloudfs stream {volume} --follow --http {A.Listen} | ./cloudfs apply --import --http {B.Listen}" },
             WorkingDirectory = Repo.Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -96,7 +115,7 @@ public sealed class StreamReplicationTests(TwoNodes nodes) : IClassFixture<TwoNo
         var file = nodes.Dir.File($"{volume[..8]}.stream");
         (await Tool.RunAsync("curl", "-sS", "--fail-with-body", "-o", file, $"{A.HttpBase}/stream?{volume}")).AssertOk();
         Assert.True(new FileInfo(file).Length > 3 * 64 * 1024, "the stream carries the written data");
-        (await Tool.RunAsync("curl", "-sS", "--fail-with-body", "-T", file, "-X", "POST", $"{B.HttpBase}/log")).AssertOk();
+        (await Tool.RunAsync("curl", "-sS", "--fail-with-body", "-T", file, "-X", "POST", $"{B.HttpBase}/log?import=1")).AssertOk();
         await AssertIdenticalAsync(volume);
     }
 
@@ -113,11 +132,11 @@ public sealed class StreamReplicationTests(TwoNodes nodes) : IClassFixture<TwoNo
         bytes[at + 1000] ^= 0xff;
         await File.WriteAllBytesAsync(file, bytes);
 
-        var apply = await Tool.Bash($"./cloudfs apply --http {B.Listen} < '{file}'");
+        var apply = await Tool.Bash($"./cloudfs apply --import --http {B.Listen} < '{file}'");
         Assert.NotEqual(0, apply.Code);
         Assert.Contains("HTTP 4", apply.Err);
 
-        var curl = await Tool.RunAsync("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", file, "-X", "POST", $"{B.HttpBase}/log");
+        var curl = await Tool.RunAsync("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", file, "-X", "POST", $"{B.HttpBase}/log?import=1");
         Assert.StartsWith("4", curl.Out);
 
         // B holds a prefix of A's chain: its head is a version A knows, not A's head, and the 0x33 write is absent.

@@ -28,6 +28,34 @@ public sealed class StreamTests
     }
 
     [Fact]
+    public async Task A_stream_that_creates_a_volume_is_refused_unless_it_is_an_import_and_a_held_volumes_entries_are_not()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open(size: 32 << 20, segment: 1 << 20);
+        await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
+        var v = await Populate(a);
+        var whole = new MemoryStream();
+        await a.StreamAsync(v, 0, whole, follow: false);
+
+        var refused = await b.ApplyAsync(new MemoryStream(whole.ToArray()), import: false);
+        Assert.True(refused.IsRefused);
+        Assert.Contains("is an import", refused.Error);
+        Assert.Equal(0, refused.Applied);
+        Assert.Null(b.GetVolume(v));
+
+        Assert.True((await b.ApplyAsync(new MemoryStream(whole.ToArray()), import: true)).Ok);
+        // Once held, its later entries need no import.
+        await a.WriteAsync(v, 0, TempLog.Pattern(4096, 9));
+        var tail = new MemoryStream();
+        await a.StreamAsync(b.GetVolume(v)!.CurrentVersion, tail, follow: false);
+        tail.Position = 0;
+        var more = await b.ApplyAsync(tail, import: false);
+        Assert.True(more.Ok, more.Error);
+        Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
+    }
+
+    [Fact]
     public async Task A_stream_applied_to_another_store_gives_identical_heads_and_bytes()
     {
         using var ta = new TempLog();

@@ -1,5 +1,5 @@
-// The formats around view changes: a forged view-change entry with a malformed payload is refused by apply, and a
-// checkpoint written before the view section existed still reads (as view 0).
+// The formats around view changes: a forged view-change entry with a malformed payload, or one that is not the next
+// view, is refused by apply, and a checkpoint written before the view section existed still reads (as view 0).
 using System.Buffers.Binary;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Format;
@@ -45,6 +45,55 @@ public sealed class ViewChangeFormatTests
         Assert.Equal(0, r.Applied);
         var after = h.C.GetVolume(h.Volume)!;
         Assert.Equal((before.Lsn, before.CurrentVersion, before.ViewNumber), (after.Lsn, after.CurrentVersion, after.ViewNumber));
+    }
+
+    /// <summary>A view change chained onto C's head with the writer A's real secret (read from its key file): only its payload can be wrong.</summary>
+    private static async Task<byte[]> ChainedViewChangeAsync(ThreeHosts h, long viewNumber, Id160[] replicas)
+    {
+        var secret = Convert.FromHexString(File.ReadAllLines(h.LogA.Path + ".keys").Single(l => l.StartsWith(h.Volume.ToString())).Split(' ')[1]);
+        var ms = new MemoryStream();
+        await h.C.StreamAsync(h.Volume, 0, ms, follow: false);
+        var all = ms.ToArray();
+        EntryHeader last = default;
+        for (var at = 0; at < all.Length; at += last.TotalBytes) Assert.True(EntryHeader.TryParse(all.AsSpan(at), out last, out _));
+        var parentId = VersionChain.NextId(secret, last.Parent, last.Digest);
+        var payload = new byte[9 + 20 * replicas.Length];
+        BinaryPrimitives.WriteInt64LittleEndian(payload, viewNumber);
+        payload[8] = (byte)replicas.Length;
+        for (var i = 0; i < replicas.Length; i++) replicas[i].WriteTo(payload.AsSpan(9 + 20 * i));
+        using var buf = EntryCodec.BuildMetadata(EntryKind.ViewChange, h.Volume, 0, payload, 1);
+        var id = VersionChain.NextId(secret, parentId, new Id160(buf.Span[EntryHeader.OffDigest..]));
+        EntryCodec.SetChain(buf.Span, h.Volume, last.Lsn + 1, parentId, VersionChain.PublicOf(id));
+        EntryCodec.Seal(buf.Span, 0);
+        return buf.Span.ToArray();
+    }
+
+    [Fact]
+    public async Task A_streamed_view_change_that_is_not_the_next_view_is_refused_and_changes_nothing()
+    {
+        await using var h = await ThreeHosts.StartAsync();
+        Assert.Equal(0, h.C.GetVolume(h.Volume)!.ViewNumber);
+        // The first view change names view 1.
+        var first = await h.C.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, 1, [h.A.HostId, h.B.HostId, h.C.HostId])));
+        Assert.True(first.Ok, first.Error);
+        var before = h.C.GetVolume(h.Volume)!;
+        Assert.Equal(1, before.ViewNumber);
+        var outsider = Id160.Random();
+        // A view that repeats the current one, and views that skip ahead, all naming a replica set of one outsider.
+        foreach (var view in new[] { 1, 3, long.MaxValue })
+        {
+            var r = await h.C.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, view, [outsider])));
+            Assert.False(r.Ok);
+            Assert.Contains($"the next view is {before.ViewNumber + 1}", r.Error);
+            Assert.Equal(0, r.Applied);
+            var after = h.C.GetVolume(h.Volume)!;
+            Assert.Equal((before.Lsn, before.CurrentVersion, before.ViewNumber), (after.Lsn, after.CurrentVersion, after.ViewNumber));
+            Assert.Equal(before.Replicas, after.Replicas);
+        }
+        // The next view is applied.
+        var next = await h.C.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, before.ViewNumber + 1, [h.A.HostId, h.C.HostId])));
+        Assert.True(next.Ok, next.Error);
+        Assert.Equal(before.ViewNumber + 1, h.C.GetVolume(h.Volume)!.ViewNumber);
     }
 
     [Fact]

@@ -22,7 +22,7 @@ internal sealed class FakeVersionLog : IVersionLog
         await destination.WriteAsync(StreamBytes, ct);
     }
 
-    public async Task<ApplyResult> ApplyAsync(Stream source, CancellationToken ct)
+    public async Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct)
     {
         var entry = new byte[8];
         long applied = 0;
