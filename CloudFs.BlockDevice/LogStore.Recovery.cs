@@ -54,10 +54,12 @@ public sealed partial class LogStore : IReplaySink
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
         _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log, OnDeviceFailed,
             new SpaceRules(_reserveSegments, _options.SpaceWaitLimit, OnSpaceWanted));
-        var damaged = _volumes.Values.Where(v => v.Damage.Count > 0).ToList();
-        foreach (var v in damaged)
+        foreach (var v in _volumes.Values.Where(v => v.Damage.Count > 0))
+        {
+            var first = v.Damage.Snapshot()[0];
             ReportError($"volume {v.BaseId} is damaged on this host: {v.Damage.Count} range(s) read as EIO until written again or repaired, "
-                        + $"first {v.Damage.Snapshot()[0].Offset}+{v.Damage.Snapshot()[0].Length}: {v.Damage.Snapshot()[0].Reason}");
+                        + $"first {first.Offset}+{first.Length}: {first.Reason}");
+        }
         _lastCheckpoint = DateTime.UtcNow;
     }
 

@@ -30,10 +30,6 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
 
     public long EntriesReplayed { get; private set; }
     public string StopReason { get; private set; } = "";
-    /// <summary>Records with one flipped bit that recovery corrected (and rewrote in place).</summary>
-    public int RecordsCorrected { get; private set; }
-    /// <summary>Spans of durable log skipped as unreadable.</summary>
-    public int SpansSkipped { get; private set; }
     /// <summary>True when records of the current segment's seq lie after the end: the writer must not reuse that seq there.</summary>
     public bool StaleAfterEnd { get; private set; }
 
@@ -134,7 +130,6 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
 
     private void Skip(IReplaySink sink, in SkippedSpan span, long pos)
     {
-        SpansSkipped++;
         error($"recovery: segment {span.Segment} bytes {span.FromOffset}..{span.ToOffset - 1} (log position {pos}) hold no readable entry "
                     + $"({span.Reason}) but were flushed before later entries: skipped, not truncated{(span.Hint is { } hint ? $"; the header there claims {hint}" : "")}");
         sink.Skipped(span);
@@ -245,7 +240,6 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
             if (valid(seg[rel..]))
             {
                 RewriteSectors(seg, rel, pos, sectors);
-                RecordsCorrected++;
                 error($"recovery: the record at log position {pos} had one flipped bit (bit {bit}); corrected and rewritten");
                 return true;
             }

@@ -6,6 +6,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using Akka.Actor;
 using CloudFs.Actors.Management;
+using CloudFs.Actors.Node;
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 using CloudFs.Tests.Engine;
@@ -30,6 +31,18 @@ public sealed class FeedPortTests
     private static async Task<Id160> CreateAsync(TestCluster cluster, int replicas) =>
         Id160.Parse(Assert.IsType<VolumeCreated>(await cluster[0].Management.Ask<IManagementMessage>(
             new CreateVolume(replicas, 16 << 20, VolumeMode.Sync), Timeout)).VolumeId);
+
+    /// <summary>A sync volume on both nodes, written once durably, with its replica's node stopped: its feed port is free to speak for it.</summary>
+    private static async Task<(Id160 Volume, CloudFsNode Primary, CloudFsNode Replica, FeedEndpoint Endpoint, long Head)> ReplicaStoppedAsync(TestCluster cluster)
+    {
+        var volume = await CreateAsync(cluster, 2);
+        var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
+        var replica = cluster.Live.Single(n => n != primary);
+        await primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 1), fua: true);
+        await cluster.CrashAsync(cluster.IndexOf(replica.HostId.ToString()));
+        var endpoint = await EndpointAsync(cluster, cluster.IndexOf(primary.HostId.ToString()));
+        return (volume, primary, replica, endpoint, primary.Store.GetVolume(volume)!.Lsn);
+    }
 
     /// <summary>The next frame from the primary: its kind and body.</summary>
     private static async Task<(byte Kind, byte[] Body)> ReadFrameAsync(Stream s)
@@ -221,13 +234,7 @@ public sealed class FeedPortTests
     public async Task A_fake_replica_that_acknowledges_more_than_it_was_sent_is_cut_off_and_a_fua_write_waits_for_a_real_acknowledgement()
     {
         await using var cluster = await TestCluster.StartAsync(2);
-        var volume = await CreateAsync(cluster, 2);
-        var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
-        var replica = cluster.Live.Single(n => n != primary);
-        await primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 1), fua: true);
-        await cluster.CrashAsync(cluster.IndexOf(replica.HostId.ToString()));
-        var endpoint = await EndpointAsync(cluster, cluster.IndexOf(primary.HostId.ToString()));
-        var head = primary.Store.GetVolume(volume)!.Lsn;
+        var (volume, primary, replica, endpoint, head) = await ReplicaStoppedAsync(cluster);
 
         // Speaking for the stopped replica, it claims to hold everything there will ever be.
         await using (var fake = await ConnectAsync(endpoint))
@@ -254,13 +261,7 @@ public sealed class FeedPortTests
     public async Task A_replicas_acknowledgements_stop_counting_when_its_feed_connection_ends()
     {
         await using var cluster = await TestCluster.StartAsync(2);
-        var volume = await CreateAsync(cluster, 2);
-        var primary = cluster.Live.Single(n => n.Store.IsWritable(volume));
-        var replica = cluster.Live.Single(n => n != primary);
-        await primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 1), fua: true);
-        await cluster.CrashAsync(cluster.IndexOf(replica.HostId.ToString()));
-        var endpoint = await EndpointAsync(cluster, cluster.IndexOf(primary.HostId.ToString()));
-        var head = primary.Store.GetVolume(volume)!.Lsn;
+        var (volume, primary, replica, endpoint, head) = await ReplicaStoppedAsync(cluster);
 
         // A connection that holds everything durably: a flush completes on its word.
         await using (var first = await ConnectAsync(endpoint))

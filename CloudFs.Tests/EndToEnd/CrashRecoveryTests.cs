@@ -64,13 +64,7 @@ public sealed class CrashRecoveryTests : IDisposable
         // Find the 0xc7 data in the log by its pattern and flip one byte of it.
         var position = FindRun(device, 0xc7, 4096);
         Assert.True(position >= 0, "the written pattern is stored as is in the device file");
-        await using (var file = new FileStream(device, FileMode.Open, FileAccess.ReadWrite))
-        {
-            file.Position = position + 777;
-            var b = file.ReadByte();
-            file.Position = position + 777;
-            file.WriteByte((byte)(b ^ 0x01));
-        }
+        FlipByte(device, position + 777, 0x01);
 
         await using var restarted = await NodeProcess.StartAsync("127.0.0.14", device, "--size", "256M");
         var bad = await Tool.QemuIo(restarted.Nbd(volume), "read 1M 64k");
@@ -94,13 +88,7 @@ public sealed class CrashRecoveryTests : IDisposable
         }
         var position = FindRun(device, 0x5a, 8192);
         Assert.True(position >= 0, "the written pattern is stored as is in the device file");
-        await using (var file = new FileStream(device, FileMode.Open, FileAccess.ReadWrite))
-        {
-            file.Position = position + 100;
-            var b = file.ReadByte();
-            file.Position = position + 100;
-            file.WriteByte((byte)(b ^ 0xff));
-        }
+        FlipByte(device, position + 100, 0xff);
 
         await using var restarted = await NodeProcess.StartAsync("127.0.0.41", device, "--size", "256M");
         Assert.Equal(head, await restarted.HeadAsync(volume));
@@ -108,6 +96,16 @@ public sealed class CrashRecoveryTests : IDisposable
         var bad = await Tool.QemuIo(restarted.Nbd(volume), "read 0 64k");
         Assert.Contains("Input/output error", bad.Out + bad.Err);
         Assert.Contains("fails its checksum", restarted.Stderr);
+    }
+
+    /// <summary>XORs one byte of the (stopped) node's device file with <paramref name="mask"/>.</summary>
+    private static void FlipByte(string path, long offset, byte mask)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+        file.Position = offset;
+        var b = file.ReadByte();
+        file.Position = offset;
+        file.WriteByte((byte)(b ^ mask));
     }
 
     private static long FindRun(string path, byte value, int length)

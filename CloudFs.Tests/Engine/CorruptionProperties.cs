@@ -17,15 +17,7 @@ public sealed class CorruptionProperties
 
     private static Gen<Case> Cases()
     {
-        Gen<ModelOp> write = from blocks in Gen.Choose(1, 64)
-                             from block in Gen.Choose(0, VolumeBlocks - blocks)
-                             from seed in Gen.Choose(0, int.MaxValue)
-                             from mask in Gen.Choose(0, 7)
-                             select (ModelOp)new WriteOp(block, blocks, seed, mask);
-        Gen<ModelOp> zero = from blocks in Gen.Choose(1, VolumeBlocks / 2)
-                            from block in Gen.Choose(0, VolumeBlocks - blocks)
-                            select (ModelOp)new ZeroOp(block, blocks);
-        var op = Gen.Frequency((12, write), (2, zero), (3, Gen.Constant<ModelOp>(new FlushOp())));
+        var op = Gen.Frequency((12, ModelScenario.Writes(VolumeBlocks, 64)), (2, ModelScenario.Zeroes(VolumeBlocks)), (3, Gen.Constant<ModelOp>(new FlushOp())));
         return from n in Gen.Choose(3, 40)
                from ops in Gen.ArrayOf(op, n)
                from tear in Gen.Choose(0, 2)
@@ -59,14 +51,13 @@ public sealed class CorruptionProperties
                 switch (op)
                 {
                     case WriteOp w:
-                        var data = Data(w);
-                        await store.WriteAsync(v, (long)w.Block * B, data);
-                        data.CopyTo(model, w.Block * B);
+                        await store.WriteAsync(v, (long)w.Block * B, ModelScenario.DataOf(w));
+                        ModelScenario.ApplyTo(model, op);
                         unflushed.Add(op);
                         break;
                     case ZeroOp z:
                         await store.WriteZeroesAsync(v, (long)z.Block * B, (long)z.Blocks * B);
-                        model.AsSpan(z.Block * B, z.Blocks * B).Clear();
+                        ModelScenario.ApplyTo(model, op);
                         unflushed.Add(op);
                         break;
                     case FlushOp:
@@ -102,11 +93,7 @@ public sealed class CorruptionProperties
             var lsn = store.GetVolume(v)!.Lsn;
             Assert.True(lsn >= durableLsn && lsn - durableLsn <= unflushed.Count, $"the head lsn {lsn} is not the flushed {durableLsn} plus some of {unflushed.Count} later writes");
             var expected = (byte[])durable.Clone();
-            foreach (var op in unflushed.Take((int)(lsn - durableLsn)))
-            {
-                if (op is WriteOp w) Data(w).CopyTo(expected, w.Block * B);
-                else if (op is ZeroOp z) expected.AsSpan(z.Block * B, z.Blocks * B).Clear();
-            }
+            foreach (var op in unflushed.Take((int)(lsn - durableLsn))) ModelScenario.ApplyTo(expected, op);
             var bad = await CheckAsync(store, v, expected, _ => true, "after the flip");
             // New writes land after the durable entries: a crash and a reopen later, everything still reads.
             var fresh = TempLog.Pattern(4 * B, c.TearSeed);
@@ -131,14 +118,5 @@ public sealed class CorruptionProperties
             Assert.True(back.AsSpan().SequenceEqual(expected.AsSpan(i * B, B)), $"{when}: block {i} differs from the flushed data");
         }
         return failed;
-    }
-
-    private static byte[] Data(WriteOp w)
-    {
-        var d = new byte[w.Blocks * B];
-        new Random(w.Seed).NextBytes(d);
-        for (var i = 0; i < w.Blocks; i++)
-            if (((i + w.Seed) & 7 & w.ZeroMask) == 1) d.AsSpan(i * B, B).Clear();
-        return d;
     }
 }

@@ -20,16 +20,24 @@ internal sealed class ModelScenario(Func<LogStoreOptions> options, Action<long, 
 {
     private const int B = LogStore.BlockSize;
 
+    /// <summary>A write of 1..maxBlocks blocks of random data (some blocks all zero) anywhere in the volume.</summary>
+    public static Gen<ModelOp> Writes(int volumeBlocks, int maxBlocks) =>
+        from blocks in Gen.Choose(1, maxBlocks)
+        from block in Gen.Choose(0, volumeBlocks - blocks)
+        from seed in Gen.Choose(0, int.MaxValue)
+        from mask in Gen.Choose(0, 7)
+        select (ModelOp)new WriteOp(block, blocks, seed, mask);
+
+    /// <summary>A zero-write of up to half the volume.</summary>
+    public static Gen<ModelOp> Zeroes(int volumeBlocks) =>
+        from blocks in Gen.Choose(1, volumeBlocks / 2)
+        from block in Gen.Choose(0, volumeBlocks - blocks)
+        select (ModelOp)new ZeroOp(block, blocks);
+
     public static Gen<ModelOp[]> Ops(int volumeBlocks, int maxBlocks, int maxOps)
     {
-        Gen<ModelOp> write = from blocks in Gen.Choose(1, maxBlocks)
-                             from block in Gen.Choose(0, volumeBlocks - blocks)
-                             from seed in Gen.Choose(0, int.MaxValue)
-                             from mask in Gen.Choose(0, 7)
-                             select (ModelOp)new WriteOp(block, blocks, seed, mask);
-        Gen<ModelOp> zero = from blocks in Gen.Choose(1, volumeBlocks / 2)
-                            from block in Gen.Choose(0, volumeBlocks - blocks)
-                            select (ModelOp)new ZeroOp(block, blocks);
+        var write = Writes(volumeBlocks, maxBlocks);
+        var zero = Zeroes(volumeBlocks);
         Gen<ModelOp> read = from blocks in Gen.Choose(1, volumeBlocks / 2)
                             from block in Gen.Choose(0, volumeBlocks - blocks)
                             select (ModelOp)new ReadOp(block, blocks);
@@ -71,7 +79,7 @@ internal sealed class ModelScenario(Func<LogStoreOptions> options, Action<long, 
         _unflushed.Clear();
     }
 
-    private static byte[] DataOf(WriteOp w)
+    public static byte[] DataOf(WriteOp w)
     {
         var d = new byte[w.Blocks * B];
         new Random(w.Seed).NextBytes(d);
@@ -81,7 +89,8 @@ internal sealed class ModelScenario(Func<LogStoreOptions> options, Action<long, 
         return d;
     }
 
-    private static void ApplyTo(byte[] model, ModelOp op)
+    /// <summary>What a write or zero-write does to the model's bytes.</summary>
+    public static void ApplyTo(byte[] model, ModelOp op)
     {
         switch (op)
         {

@@ -50,19 +50,12 @@ public sealed class NbdDeviceFailureTests : IAsyncLifetime
 
         (await ExternalTool.RunAsync("nbdsh", "-u", uri, "-c", "h.pwrite(b'\\x5a' * 65536, 0, nbd.CMD_FLAG_FUA)")).AssertSuccess();
         _device.Fail(DeviceOp.Write);
-        var result = (await ExternalTool.RunAsync("nbdsh", ["-u", uri, "-c", """
-            def errno_of(f):
-                try:
-                    f()
-                    return 0
-                except nbd.Error as e:
-                    return e.errno
+        var r = await NbdErrorTests.NbdshAsync(uri, """
             print("write", errno_of(lambda: h.pwrite(b"x" * 4096, 65536)))
             print("zero", errno_of(lambda: h.zero(4096, 131072)))
             print("flush", errno_of(lambda: h.flush()))
             print("read", h.pread(65536, 0) == b"\x5a" * 65536)
-            """])).AssertSuccess();
-        var r = result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', 2)).ToDictionary(p => p[0], p => p[1].Trim());
+            """);
         Assert.Equal("EIO", r["write"]);
         Assert.Equal("EIO", r["zero"]);
         Assert.Equal("EIO", r["flush"]);

@@ -15,7 +15,8 @@ public class NbdErrorTests
                 return e.errno
         """;
 
-    private static async Task<Dictionary<string, string>> NbdshAsync(string uri, string script)
+    /// <summary>Runs a Python script in nbdsh against <paramref name="uri"/> with errno_of(f) defined; its "key value" lines as a dictionary.</summary>
+    internal static async Task<Dictionary<string, string>> NbdshAsync(string uri, string script)
     {
         var result = (await ExternalTool.RunAsync("nbdsh", "-u", uri, "-c", "h.set_strict_mode(0)", "-c", ErrnoOf + "\n" + script)).AssertSuccess();
         return result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
