@@ -1,5 +1,6 @@
 // One running node: the ActorSystem (cluster member), the pinned log store, sharded volumes and the
 // management actor. The host's front ends (NBD, HTTP, CLI) talk to it through Gateway and Management.
+using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
@@ -63,6 +64,14 @@ public sealed class CloudFsNode : IAsyncDisposable
             catch (TimeoutException)
             {
                 throw new TimeoutException($"the node did not become an Up member of the cluster within {joinTimeout.TotalSeconds:0} s (seeds: {string.Join(", ", options.Seeds)})");
+            }
+            // The Up callback and Cluster.State (what placement and management count as live hosts) hear of the
+            // event separately; a node is ready only when both do, so a create right after start finds this host.
+            var seen = Stopwatch.StartNew();
+            while (!cluster.State.Members.Any(m => m.UniqueAddress == cluster.SelfUniqueAddress && m.Status == MemberStatus.Up))
+            {
+                if (seen.Elapsed > joinTimeout) throw new TimeoutException("the node's own view of the cluster never showed it Up");
+                await Task.Delay(5, ct).ConfigureAwait(false);
             }
 
             Address Self() => cluster.SelfAddress;
