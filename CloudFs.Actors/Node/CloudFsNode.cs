@@ -13,6 +13,7 @@ using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Persistence;
+using CloudFs.Actors.Security;
 using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
@@ -25,8 +26,9 @@ public sealed class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes, ReplicationCounters replication)
+    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes, ReplicationCounters replication, ClusterTls? tls)
     {
+        Tls = tls;
         Replication = replication;
         System = system;
         Store = store;
@@ -40,7 +42,12 @@ public sealed class CloudFsNode : IAsyncDisposable
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
         var config = CloudFsConfig.WithHostRole(CloudFsConfig.Build(options));
-        var system = ActorSystem.Create(SystemName, config);
+        // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it.
+        var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
+        ActorSystem system;
+        try { system = ActorSystem.Create(SystemName, config); }
+        catch { tls?.Dispose(); throw; }
+        if (tls is not null) system.RegisterOnTermination(tls.Dispose);
         try
         {
             var log = system.Log;
@@ -127,7 +134,7 @@ public sealed class CloudFsNode : IAsyncDisposable
             var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
                 config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)), replication);
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
-            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication);
+            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication, tls);
         }
         catch
         {
@@ -138,6 +145,8 @@ public sealed class CloudFsNode : IAsyncDisposable
 
     public ActorSystem System { get; }
     public LogStore Store { get; }
+    /// <summary>The node's certificate directory loaded (null without --tls); disposed with the actor system.</summary>
+    public ClusterTls? Tls { get; }
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
