@@ -40,7 +40,7 @@ internal sealed class HostMetrics
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
     private ScrubStats? _scrub;
     private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
-    private readonly Gauge _nbdConnections, _nbdPayloadBytes;
+    private readonly Gauge _nbdConnections, _nbdPayloadBytes, _nbdBufferBytes;
     private readonly Counter _nbdRefused, _nbdPayloadTimeouts;
     private NbdServer? _nbd;
 
@@ -98,6 +98,7 @@ internal sealed class HostMetrics
         _damagedVolumes = f.CreateGauge("cloudfs_damaged_volumes", "Volumes with ranges this node cannot serve (`cloudfs ls` shows them damaged).");
         _nbdConnections = f.CreateGauge("cloudfs_nbd_connections", "NBD connections open (at most cloudfs.nbd.max-connections).");
         _nbdPayloadBytes = f.CreateGauge("cloudfs_nbd_payload_bytes_in_flight", "READ and WRITE payload bytes NBD connections hold (at most cloudfs.nbd.in-flight-bytes).");
+        _nbdBufferBytes = f.CreateGauge("cloudfs_nbd_payload_buffer_bytes", "Mapped bytes of large (1 MiB and up) NBD payload buffers: held by requests or kept for reuse (at most cloudfs.nbd.retained-payload-bytes idle).");
         _nbdRefused = f.CreateCounter("cloudfs_nbd_connections_refused_total", "NBD connections closed at once because cloudfs.nbd.max-connections were open.");
         _nbdPayloadTimeouts = f.CreateCounter("cloudfs_nbd_payload_timeouts_total", "NBD connections dropped because a WRITE payload did not arrive within cloudfs.nbd.payload-timeout.");
         registry.AddBeforeCollectCallback(Refresh);
@@ -131,6 +132,7 @@ internal sealed class HostMetrics
         {
             _nbdConnections.Set(nbd.ConnectionCount);
             _nbdPayloadBytes.Set(nbd.PayloadBytesInFlight);
+            _nbdBufferBytes.Set(nbd.PayloadBufferBytes);
             _nbdRefused.IncTo(nbd.ConnectionsRefused);
             _nbdPayloadTimeouts.IncTo(nbd.PayloadTimeouts);
         }

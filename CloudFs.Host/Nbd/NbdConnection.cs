@@ -205,7 +205,7 @@ internal sealed class NbdConnection
         }
         finally
         {
-            if (taken is not null) Release(taken);
+            if (taken is not null) Release(taken, keep: false); // a payload cut off: its memory goes back
             _replies.Kick();
             // Every request read so far gets its reply before the connection closes.
             for (int i = 0; i < MaxInFlight; i++) await _slotsAvailable.WaitAsync(CancellationToken.None);
@@ -224,10 +224,10 @@ internal sealed class NbdConnection
             switch (request.Type)
             {
                 case NbdProtocol.CmdRead:
-                    slot.Await(_gateway.ReadAsync(session.Volume, offset, slot.Buffer.AsMemory(0, slot.PayloadLength), ct));
+                    slot.Await(_gateway.ReadAsync(session.Volume, offset, slot.Payload, ct));
                     break;
                 case NbdProtocol.CmdWrite:
-                    slot.Await(_gateway.WriteAsync(session.Volume, offset, slot.Buffer.AsMemory(0, slot.PayloadLength), request.Fua, ct));
+                    slot.Await(_gateway.WriteAsync(session.Volume, offset, slot.Payload, request.Fua, ct));
                     break;
                 case NbdProtocol.CmdFlush:
                     slot.Await(_gateway.FlushAsync(session.Volume, ct));
@@ -255,12 +255,15 @@ internal sealed class NbdConnection
     }
 
     /// <summary>Called by a slot when its outcome is known (possibly on the reader's thread, possibly on a pool thread).</summary>
+    /// <summary>The server's payload buffers, shared by its connections.</summary>
+    internal PayloadBufferPool Buffers => _limits.Buffers;
+
     internal void Completed(NbdRequestSlot slot) => _replies!.Enqueue(slot);
 
     /// <summary>Called by the reply writer once the slot's reply is in the pipe.</summary>
-    internal void Release(NbdRequestSlot slot)
+    internal void Release(NbdRequestSlot slot, bool keep = true)
     {
-        slot.ReturnBuffer();
+        slot.ReturnBuffer(keep);
         if (slot.ReservedBytes != 0)
         {
             Interlocked.Add(ref _inFlightBytes, -slot.ReservedBytes);

@@ -1,4 +1,5 @@
-// What every connection of one NBD server shares: its TLS credentials, its time limits and the node's payload budget.
+// What every connection of one NBD server shares: its TLS credentials, its time limits, the node's payload budget and
+// its payload buffers.
 using CloudFs.Actors.Security;
 
 namespace CloudFs.Host.Nbd;
@@ -8,7 +9,8 @@ internal sealed record NbdConnectionLimits(
     TimeSpan HandshakeTimeout,
     TimeSpan PayloadTimeout,
     long ConnectionBudget,
-    NbdPayloadBudget NodeBudget)
+    NbdPayloadBudget NodeBudget,
+    PayloadBufferPool Buffers)
 {
     /// <summary>Called when a connection is dropped because a WRITE payload stalled (for the metrics).</summary>
     public Action? PayloadTimedOut { get; init; }

@@ -172,19 +172,19 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
                 WriteStructuredHeader(span, request.Cookie, NbdProtocol.ReplyTypeOffsetData, 8 + slot.PayloadLength);
                 BinaryPrimitives.WriteUInt64BigEndian(span[NbdProtocol.StructuredReplyHeaderSize..], request.Offset);
                 _writer.Advance(NbdProtocol.StructuredReplyHeaderSize + 8);
-                _writer.Write(slot.Buffer.AsSpan(0, slot.PayloadLength));
+                _writer.Write(slot.Payload.Span);
                 break;
             }
             case NbdProtocol.CmdRead:
                 WriteSimple(request.Cookie, 0);
-                _writer.Write(slot.Buffer.AsSpan(0, slot.PayloadLength));
+                _writer.Write(slot.Payload.Span);
                 break;
             case NbdProtocol.CmdBlockStatus:
             {
                 var span = _writer.GetSpan(NbdProtocol.StructuredReplyHeaderSize);
                 WriteStructuredHeader(span, request.Cookie, NbdProtocol.ReplyTypeBlockStatus, slot.PayloadLength);
                 _writer.Advance(NbdProtocol.StructuredReplyHeaderSize);
-                _writer.Write(slot.Buffer.AsSpan(0, slot.PayloadLength));
+                _writer.Write(slot.Payload.Span);
                 break;
             }
             default:

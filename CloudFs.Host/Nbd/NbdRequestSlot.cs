@@ -1,6 +1,5 @@
 // The reusable state of one in-flight request: its header, its pooled payload buffer, and the outcome of the
 // gateway call. A connection owns a fixed set of slots, so a request costs no allocation beyond pooled buffers.
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using CloudFs.BlockDevice;
@@ -24,10 +23,11 @@ internal sealed class NbdRequestSlot
     }
 
     public NbdRequest Request { get; private set; }
-    /// <summary>Rented from the shared pool: WRITE data, READ data, or BLOCK_STATUS descriptors.</summary>
-    public byte[]? Buffer { get; private set; }
-    /// <summary>Bytes of <see cref="Buffer"/> that make up the reply payload (READ: the request length).</summary>
-    public int PayloadLength { get; private set; }
+    /// <summary>The rented payload: WRITE data, READ data, or BLOCK_STATUS descriptors (empty when none).</summary>
+    public Memory<byte> Payload => _payload.Memory;
+    private PayloadBuffer _payload;
+    /// <summary>Bytes of <see cref="Payload"/> that make up the reply payload (READ: the request length).</summary>
+    public int PayloadLength => _payload.Length;
     /// <summary>Bytes counted against the connection's in-flight budget; returned when the slot is released.</summary>
     public long ReservedBytes { get; set; }
     /// <summary>The NBD error of the reply (0: success).</summary>
@@ -39,22 +39,20 @@ internal sealed class NbdRequestSlot
         Request = request;
         Error = 0;
         ErrorMessage = null;
-        PayloadLength = 0;
     }
 
     public Memory<byte> RentPayload(int length)
     {
-        Buffer = ArrayPool<byte>.Shared.Rent(length);
-        PayloadLength = length;
-        return Buffer.AsMemory(0, length);
+        _payload = _owner.Buffers.Rent(length);
+        return _payload.Memory;
     }
 
-    /// <summary>Returns the pooled buffer; called once the reply has been copied out.</summary>
-    public void ReturnBuffer()
+    /// <summary>Returns the payload buffer once the reply has been copied out; <paramref name="keep"/> false when its
+    /// connection was dropped (a large buffer then goes back to the operating system).</summary>
+    public void ReturnBuffer(bool keep = true)
     {
-        if (Buffer is not null) ArrayPool<byte>.Shared.Return(Buffer);
-        Buffer = null;
-        PayloadLength = 0;
+        _owner.Buffers.Return(_payload, keep);
+        _payload = default;
     }
 
     /// <summary>Completes the request with an error without calling the gateway.</summary>
@@ -172,6 +170,6 @@ internal sealed class NbdRequestSlot
             BinaryPrimitives.WriteUInt32BigEndian(buffer[(8 + 8 * count)..], pendingFlags);
             count++;
         }
-        PayloadLength = 4 + 8 * count;
+        _payload = _payload with { Length = 4 + 8 * count };
     }
 }

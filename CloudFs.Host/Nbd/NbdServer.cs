@@ -57,6 +57,9 @@ public sealed class NbdServer : IAsyncDisposable
     public long PayloadBytesInFlight => _limits?.NodeBudget.InUse ?? 0;
 
     /// <summary>Connections waiting for the node's payload budget.</summary>
+    /// <summary>Bytes of large payload buffers that exist (held by requests, or kept for reuse up to the retained bound).</summary>
+    public long PayloadBufferBytes => _limits?.Buffers.MappedBytes ?? 0;
+
     public int PayloadBudgetWaiters => _limits?.NodeBudget.Waiting ?? 0;
 
     public void Start()
@@ -76,7 +79,7 @@ public sealed class NbdServer : IAsyncDisposable
             throw;
         }
         _limits = new NbdConnectionLimits(Tls, Settings.HandshakeTimeout, Settings.PayloadTimeout, Settings.ConnectionInFlightBytes,
-            new NbdPayloadBudget(Settings.InFlightBytes))
+            new NbdPayloadBudget(Settings.InFlightBytes), new PayloadBufferPool(Settings.RetainedPayloadBytes))
         {
             PayloadTimedOut = () => Interlocked.Increment(ref _payloadTimeouts),
         };
@@ -143,6 +146,7 @@ public sealed class NbdServer : IAsyncDisposable
         var open = _connections.Values.ToArray();
         try { await Task.WhenAll(open).WaitAsync(TimeSpan.FromSeconds(10)); }
         catch (TimeoutException) { _log?.Invoke($"nbd: {open.Count(t => !t.IsCompleted)} connections did not close within 10 s"); }
+        _limits?.Buffers.Clear();
         _stopping.Dispose();
     }
 }

@@ -13,6 +13,8 @@ public sealed record NbdSettings
     public long ConnectionInFlightBytes { get; init; } = 128L << 20;
     /// <summary>How long a WRITE's payload may take to arrive, and a batch of replies to be taken in, before the connection is dropped.</summary>
     public TimeSpan PayloadTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Bytes of large (≥ 1 MiB) payload buffers kept for reuse while idle; the rest go back to the operating system.</summary>
+    public long RetainedPayloadBytes { get; init; } = 64L << 20;
     /// <summary>How long a client may take from connecting (TLS included) to choosing an export.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
@@ -26,10 +28,11 @@ public sealed record NbdSettings
             ConnectionInFlightBytes = config.GetByteSize("cloudfs.nbd.connection-in-flight-bytes") ?? defaults.ConnectionInFlightBytes,
             PayloadTimeout = config.GetTimeSpan("cloudfs.nbd.payload-timeout", defaults.PayloadTimeout),
             HandshakeTimeout = config.GetTimeSpan("cloudfs.nbd.handshake-timeout", defaults.HandshakeTimeout),
+            RetainedPayloadBytes = config.GetByteSize("cloudfs.nbd.retained-payload-bytes") ?? defaults.RetainedPayloadBytes,
         };
         if (settings.MaxConnections <= 0 || settings.InFlightBytes <= 0 || settings.ConnectionInFlightBytes <= 0
-            || settings.PayloadTimeout <= TimeSpan.Zero || settings.HandshakeTimeout <= TimeSpan.Zero)
-            throw new FormatException("cloudfs.nbd: max-connections, in-flight-bytes, connection-in-flight-bytes, payload-timeout and handshake-timeout must be positive");
+            || settings.PayloadTimeout <= TimeSpan.Zero || settings.HandshakeTimeout <= TimeSpan.Zero || settings.RetainedPayloadBytes < 0)
+            throw new FormatException("cloudfs.nbd: max-connections, in-flight-bytes, connection-in-flight-bytes, payload-timeout and handshake-timeout must be positive, retained-payload-bytes not negative");
         return settings;
     }
 }

@@ -47,6 +47,36 @@ public sealed class NbdLimitsTests
     }
 
     [Fact]
+    public async Task Large_payload_buffers_go_back_to_the_system_when_their_connection_is_dropped_and_idle_ones_are_kept_only_up_to_the_bound()
+    {
+        await using var nbd = NbdTestServer.Start(settings: new NbdSettings { PayloadTimeout = TimeSpan.FromSeconds(1), RetainedPayloadBytes = 4 << 20 });
+        var id = nbd.Gateway.AddVolume(64 << 20);
+        using var client = RawNbdClient.Connect(nbd.Port);
+        client.Go(id.ToString());
+
+        // Eight 2 MiB writes in flight at once: eight mapped buffers, of which the bound keeps two once they are idle.
+        var data = new byte[2 << 20];
+        for (ulong i = 0; i < 8; i++)
+        {
+            data.AsSpan().Fill((byte)(i + 1));
+            client.SendRequest(NbdProtocol.CmdWrite, i, i * (2ul << 20), 2 << 20, payload: data);
+        }
+        for (int i = 0; i < 8; i++) Assert.Equal(0u, client.ReceiveSimpleReply().Error);
+        for (ulong i = 0; i < 8; i++) Assert.All(nbd.Gateway.Peek(id, (long)(i * (2ul << 20)), 2 << 20), b => Assert.Equal((byte)(i + 1), b));
+        await Poll(() => nbd.Server.PayloadBytesInFlight == 0, "the writes' bytes to come back");
+        Assert.InRange(nbd.Server.PayloadBufferBytes, 2 << 20, 4 << 20);
+
+        // A 16 MiB write of which 64 KiB arrive: its buffer exists while it waits, and is unmapped when it is dropped.
+        using var stalled = RawNbdClient.Connect(nbd.Port);
+        stalled.Go(id.ToString());
+        stalled.SendRequest(NbdProtocol.CmdWrite, 1, 0, 16 << 20, payload: new byte[64 << 10]);
+        await Poll(() => nbd.Server.PayloadBufferBytes >= 16 << 20, "the stalled payload's buffer to be mapped");
+        await Poll(() => nbd.Server.ConnectionCount == 1, "the stalled connection to be dropped");
+        await Poll(() => nbd.Server.PayloadBufferBytes <= 4 << 20, "the stalled payload's buffer to be unmapped");
+        Assert.Equal(0, nbd.Server.PayloadBytesInFlight);
+    }
+
+    [Fact]
     public async Task A_client_that_takes_in_no_replies_is_dropped_after_the_timeout_and_its_bytes_come_back()
     {
         await using var nbd = NbdTestServer.Start(settings: new NbdSettings { PayloadTimeout = TimeSpan.FromSeconds(1) });
