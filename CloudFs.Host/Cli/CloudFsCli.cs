@@ -26,9 +26,19 @@ internal static class CloudFsCli
     public static async Task<int> RunAsync(string[] args, CliIo io, CancellationToken ct = default)
     {
         var root = Build(io);
+        // `cloudfs help [COMMAND...]` is `cloudfs [COMMAND...] --help`, as in git and rbd.
+        if (args is ["help", .. var topic]) args = [.. topic, "--help"];
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
+            // A word where a command belongs is named, not reported as a missing command.
+            if (parse.UnmatchedTokens.FirstOrDefault() is { } unknown && !unknown.StartsWith('-') && parse.CommandResult.Command.Subcommands.Count > 0)
+            {
+                var at = CommandPath(parse.CommandResult.Command);
+                await io.Err.WriteLineAsync($"{at}: unknown command '{unknown}'. See '{at} --help'.");
+                await io.Err.FlushAsync(ct);
+                return ExitUsage;
+            }
             var path = CommandPath(parse.CommandResult.Command);
             var message = parse.Errors[0].Message.TrimEnd('.');
             await io.Err.WriteLineAsync($"{path}: {message}. See '{path} --help'.");

@@ -44,6 +44,27 @@ public sealed class CliTests
         Assert.Contains(command.Split(' ')[^1], output);
     }
 
+    [Theory]
+    [InlineData("lsx", "cloudfs: unknown command 'lsx'. See 'cloudfs --help'.")]
+    [InlineData("cluster shwo", "cloudfs cluster: unknown command 'shwo'. See 'cloudfs cluster --help'.")]
+    public async Task An_unknown_command_is_named(string command, string expected)
+    {
+        var (code, _, err) = await Run(command.Split(' '));
+        Assert.Equal(CloudFsCli.ExitUsage, code);
+        Assert.Equal(expected, err.Trim());
+    }
+
+    [Fact]
+    public async Task Help_is_a_command_too()
+    {
+        var (code, output, _) = await Run("help");
+        Assert.Equal(0, code);
+        Assert.Contains("newdisk", output);
+        (code, output, _) = await Run("help", "cluster", "show");
+        Assert.Equal(0, code);
+        Assert.Contains("cluster show [options]", output);
+    }
+
     [Fact]
     public void The_spec_commands_all_exist()
     {
