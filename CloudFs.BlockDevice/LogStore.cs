@@ -49,6 +49,8 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         ArgumentNullException.ThrowIfNull(options);
         if (options.SegmentSize < 65536 || options.SegmentSize % AlignedBuffer.Alignment != 0)
             throw new DeviceException($"segment size {options.SegmentSize} must be a multiple of 4096 and at least 64 KiB");
+        // A file this open creates is removed again when the open fails (too small, say): a refusal leaves nothing behind.
+        var created = !File.Exists(options.Path) && !options.Path.StartsWith("/dev/", StringComparison.Ordinal);
         ILogDevice device = FileDevice.Open(options.Path, options.CreateSize, options.DirectIo, options.Log);
         LogStore? store = null;
         try
@@ -67,6 +69,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         catch
         {
             device.Dispose();
+            if (created) File.Delete(options.Path);
             throw;
         }
     }

@@ -35,7 +35,8 @@ internal static class NodeRunner
         if (PortCheck.FirstBusy(listen, ports) is { } busy)
             throw new CliException(busy);
         var directory = Path.GetDirectoryName(Path.GetFullPath(planned.DevicePath));
-        if (directory is not null && !planned.DevicePath.StartsWith("/dev/", StringComparison.Ordinal)) Directory.CreateDirectory(directory);
+        var madeDirectory = directory is not null && !planned.DevicePath.StartsWith("/dev/", StringComparison.Ordinal) && !Directory.Exists(directory);
+        if (madeDirectory) Directory.CreateDirectory(directory!);
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         void OnSignal(PosixSignalContext signal)
@@ -59,6 +60,8 @@ internal static class NodeRunner
         }
         catch (Exception e) when (Reason(e) is { } reason)
         {
+            // A refused start leaves nothing behind: the engine removes a log file it created, this the directory.
+            if (madeDirectory && !Directory.EnumerateFileSystemEntries(directory!).Any()) Directory.Delete(directory!);
             throw new CliException($"cannot start the node: {reason}");
         }
 

@@ -20,6 +20,20 @@ public sealed class DeviceTests
     }
 
     [Fact]
+    public void A_file_too_small_for_a_log_is_refused_and_left_behind_only_when_it_was_there_before()
+    {
+        using var t = new TempLog();
+        var e = Assert.Throws<DeviceException>(() => LogStore.Open(t.Options(size: 1 << 20)));
+        Assert.Contains("too small", e.Message);
+        Assert.False(File.Exists(t.Path), "the refused open left the file it created");
+
+        // A file that was there before is the operator's: refused, but kept as it was.
+        File.WriteAllBytes(t.Path, new byte[1 << 20]);
+        Assert.Throws<DeviceException>(() => LogStore.Open(t.Options(size: 1 << 20)));
+        Assert.Equal(1 << 20, new FileInfo(t.Path).Length);
+    }
+
+    [Fact]
     public void Second_open_of_a_held_device_is_refused()
     {
         using var t = new TempLog();
