@@ -56,10 +56,11 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
         }
         catch (Exception e)
         {
-            // The node reports this and stops; nothing was changed on the device.
+            // The node reports this and stops; nothing was changed on the device. An expected refusal (held, too
+            // small, another host's) is the node's one sentence; only a bug gets its stack trace here too.
             _openError = e;
             storage.Fail(e);
-            _log.Error(e, "cannot open the CloudFS device {0}", _settings.Options.Path);
+            if (e is not CloudFsException) _log.Error(e, "cannot open the CloudFS device {0}", _settings.Options.Path);
             return;
         }
         Timers.StartPeriodicTimer("checkpoint", new Tick(false), _settings.CheckpointTick);
