@@ -42,6 +42,7 @@ public static class CloudFsConfig
         if (options.NbdPort != defaults.NbdPort) flags.Add($"cloudfs.nbd-port = {options.NbdPort}");
         if (options.TlsDirectory is { Length: > 0 } tls) flags.Add($"cloudfs.tls.directory = {Quote(tls)}");
         if (options.Insecure) flags.Add("cloudfs.tls.insecure = on");
+        if (options.LogLevel is { } level) flags.Add($"cloudfs.log-level = {Quote(level)}");
         if (options.Seeds.Count > 0) flags.Add($"cloudfs.seeds = [{string.Join(", ", options.Seeds.Select(Quote))}]");
         config = ConfigurationFactory.ParseString(string.Join('\n', flags)).WithFallback(config);
 
@@ -51,6 +52,7 @@ public static class CloudFsConfig
             $"akka.remote.dot-netty.tcp.hostname = {Quote(config.GetString("cloudfs.listen"))}",
             $"akka.remote.dot-netty.tcp.port = {config.GetInt("cloudfs.akka-port")}",
             $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]",
+            $"akka.loglevel = {AkkaLevel(config.GetString("cloudfs.log-level", "info"))}",
             $"akka.cluster.sharding.passivate-idle-entity-after = {Quote(config.GetString("cloudfs.volumes.passivate-idle-after"))}");
         // The cluster tools' own defaults (and serializers) from the start: a message from a member that started
         // sooner must never meet a serializer this member would only register when the extension is first used.
@@ -61,6 +63,15 @@ public static class CloudFsConfig
             .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig())
             .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig());
     }
+
+    /// <summary>The akka.loglevel that lets NodeLogger see every event cloudfs.log-level asks for.</summary>
+    private static string AkkaLevel(string level) => NodeLogger.ParseLevel(level) switch
+    {
+        Akka.Event.LogLevel.ErrorLevel => "ERROR",
+        Akka.Event.LogLevel.WarningLevel => "WARNING",
+        Akka.Event.LogLevel.InfoLevel => "INFO",
+        _ => "DEBUG",
+    };
 
     /// <summary>Prefix of the cluster role every member carries: "host:" and its host id.</summary>
     public const string HostRolePrefix = "host:";
@@ -97,6 +108,7 @@ public static class CloudFsConfig
             Seeds = config.GetStringList("cloudfs.seeds", []).ToArray(),
             TlsDirectory = config.GetString("cloudfs.tls.directory", "") is { Length: > 0 } tls ? tls : null,
             Insecure = config.GetBoolean("cloudfs.tls.insecure", false),
+            LogLevel = config.GetString("cloudfs.log-level", "info"),
             ConfigFile = configFile,
         };
     }

@@ -18,6 +18,8 @@ public sealed record NodeOptions
     public string? TlsDirectory { get; init; }
     /// <summary>Listen on an address other than loopback without TLS (refused otherwise).</summary>
     public bool Insecure { get; init; }
+    /// <summary>error, warning, info or debug (cloudfs.log-level); null: the config's (info).</summary>
+    public string? LogLevel { get; init; }
     /// <summary>Extra HOCON layered over hocon/cloudfs.conf.</summary>
     public string? ConfigFile { get; init; }
 

@@ -54,6 +54,18 @@ internal static class NodeCommand
         {
             Description = "Allow listening on an address other than loopback without --tls (anyone who reaches it could read and write every volume)",
         };
+        var logLevel = new Option<string?>("--log-level")
+        {
+            Description = "What the node logs: error, warning, info (default: CloudFS's own events, the framework's warnings) or debug (everything)",
+            HelpName = "error|warning|info|debug",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (text is "error" or "warning" or "info" or "debug") return text;
+                r.AddError($"'{text}' is not a log level (error, warning, info or debug)");
+                return null;
+            },
+        };
         var config = new Option<FileInfo?>("--config")
         {
             Description = "Extra HOCON layered over the built-in configuration",
@@ -62,7 +74,7 @@ internal static class NodeCommand
 
         var command = new Command("node", "Start a node: a one-node cluster on 127.0.0.1 unless --seeds names others. Prints one line when ready; stops on SIGINT/SIGTERM.")
         {
-            device, size, hostId, listen, seeds, akkaPort, httpPort, nbdPort, tls, insecure, config,
+            device, size, hostId, listen, seeds, akkaPort, httpPort, nbdPort, tls, insecure, logLevel, config,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -81,6 +93,7 @@ internal static class NodeCommand
                 NbdPort = parse.GetValue(nbdPort),
                 TlsDirectory = parse.GetValue(tls) is { Length: > 0 } dir ? Path.GetFullPath(dir) : null,
                 Insecure = parse.GetValue(insecure),
+                LogLevel = parse.GetValue(logLevel),
                 ConfigFile = configFile?.FullName,
             };
             return await NodeRunner.RunAsync(options, io, ct);

@@ -31,6 +31,19 @@ public sealed class ConfigTests
         Assert.Equal(new LogStoreOptions { Path = "data/cloudfs.log" } with { Log = null }, store with { Log = null });
     }
 
+    [Theory]
+    [InlineData(null, "INFO")]
+    [InlineData("debug", "DEBUG")]
+    [InlineData("warning", "WARNING")]
+    public void The_log_level_flag_sets_what_the_node_logs(string? level, string akkaLevel)
+    {
+        var c = CloudFsConfig.Build(new NodeOptions { LogLevel = level });
+        Assert.Equal(akkaLevel, c.GetString("akka.loglevel"));
+        Assert.Equal(level ?? "info", c.GetString("cloudfs.log-level"));
+        Assert.Contains("CloudFs.Actors.Node.NodeLogger, CloudFs.Actors", c.GetStringList("akka.loggers"));
+        Assert.Throws<FormatException>(() => CloudFsConfig.Build(new NodeOptions { LogLevel = "verbose" }));
+    }
+
     [Fact]
     public void Flags_override_a_config_file_which_overrides_the_defaults()
     {

@@ -115,7 +115,7 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
         Assert.Equal("failed", member.GetProperty("device").GetString());
         Assert.Contains("errno 5", member.GetProperty("deviceError").GetString());
         // One ERROR line on the failed node names the device and the errno.
-        var errorLines = _nodes[failed]!.Stderr.Split('\n').Where(l => l.StartsWith("[ERROR]", StringComparison.Ordinal) && l.Contains(_disks[failed]!.Path)).ToArray();
+        var errorLines = _nodes[failed]!.Stderr.Split('\n').Where(l => l.Contains(" ERROR [", StringComparison.Ordinal) && l.Contains(_disks[failed]!.Path)).ToArray();
         var line = Assert.Single(errorLines);
         Assert.Contains("errno 5", line);
 

@@ -80,6 +80,7 @@ public sealed class CliTests
     [InlineData("node --size 12Q")]
     [InlineData("node --http-port 70000")]
     [InlineData("node --host-id abc")]
+    [InlineData("node --log-level verbose")]
     [InlineData("node --seeds 127.0.0.2:x")]
     [InlineData("newdisk zero")]
     [InlineData("newdisk 0")]

@@ -1,0 +1,61 @@
+// The node's log lines on stderr: "2026-12-04T00:24:58.587Z INFO  [source] message", UTC, ISO 8601. CloudFS's own
+// events from cloudfs.log-level up; the framework's (Akka's remoting, cluster, sharding) from WARNING up unless the
+// level is debug, so an operator reads what the node did, not how Akka did it. A cause's stack trace only at debug.
+using Akka.Actor;
+using Akka.Dispatch;
+using Akka.Event;
+
+namespace CloudFs.Actors.Node;
+
+public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMessageQueueSemantics>
+{
+    private readonly LogLevel _own;
+    private readonly LogLevel _framework;
+    private readonly TextWriter _out = Console.Error;
+
+    public NodeLogger()
+    {
+        _own = ParseLevel(Context.System.Settings.Config.GetString("cloudfs.log-level", "info"));
+        _framework = _own == LogLevel.DebugLevel ? LogLevel.DebugLevel : LogLevel.WarningLevel;
+        Receive<InitializeLogger>(_ => Sender.Tell(new LoggerInitialized()));
+        Receive<LogEvent>(Write);
+    }
+
+    /// <summary>The Akka level of a cloudfs.log-level value (error, warning, info, debug); refuses anything else.</summary>
+    public static LogLevel ParseLevel(string level) => level.Trim().ToLowerInvariant() switch
+    {
+        "error" => LogLevel.ErrorLevel,
+        "warning" or "warn" => LogLevel.WarningLevel,
+        "info" => LogLevel.InfoLevel,
+        "debug" => LogLevel.DebugLevel,
+        _ => throw new FormatException($"'{level}' is not a log level (error, warning, info, debug)"),
+    };
+
+    /// <summary>True for CloudFS's own events (the logging class is ours); false for the framework's.</summary>
+    private static bool Own(LogEvent e) => e.LogClass?.Namespace?.StartsWith("CloudFs", StringComparison.Ordinal) == true;
+
+    private void Write(LogEvent e)
+    {
+        if (e.LogLevel() < (Own(e) ? _own : _framework)) return;
+        var level = e.LogLevel() switch
+        {
+            LogLevel.ErrorLevel => "ERROR",
+            LogLevel.WarningLevel => "WARN ",
+            LogLevel.InfoLevel => "INFO ",
+            _ => "DEBUG",
+        };
+        var line = $"{e.Timestamp.ToUniversalTime():yyyy-MM-dd'T'HH:mm:ss.fff'Z'} {level} [{Source(e.LogSource)}] {e.Message}";
+        if (e is Error { Cause: { } cause })
+            line += _own == LogLevel.DebugLevel ? $"{Environment.NewLine}{cause}" : $": {cause.GetType().Name}: {cause.Message}";
+        lock (_out) _out.WriteLine(line);
+    }
+
+    /// <summary>An actor path's last element or a logger's class name: enough to tell where a line came from.</summary>
+    private static string Source(string source)
+    {
+        var slash = source.LastIndexOf('/');
+        var name = slash >= 0 ? source[(slash + 1)..] : source;
+        var hash = name.IndexOf('#');
+        return hash > 0 ? name[..hash] : name;
+    }
+}
