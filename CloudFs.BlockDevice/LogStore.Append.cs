@@ -203,6 +203,7 @@ public sealed partial class LogStore : IAppendSink
         v.WriterLsn = e.Lsn;
         v.WriterVersion = e.Version;
         v.WriterId = e.ClearId;
+        if (e.ViewNumber >= 0) v.WriterViewNumber = e.ViewNumber;
         if (!IsStreamed(e.Kind)) return;
         // A followed volume keeps a copy now, before the entry is on the device: its replicas are fed in parallel with
         // this host's own write (see ReadEntries with unwritten), as DRBD sends to its peer while it writes locally.
@@ -221,13 +222,7 @@ public sealed partial class LogStore : IAppendSink
     {
         if (e.Volume is not { } v || e.Kind == EntryKind.Relocation) return;
         // Entries queued after this one were chained onto it: abandon them and restart the chain at the writer's head.
-        lock (v.ChainLock)
-        {
-            v.Epoch++;
-            v.PendingLsn = v.WriterLsn;
-            v.PendingVersion = v.WriterVersion;
-            v.PendingId = v.WriterId;
-        }
+        lock (v.ChainLock) v.RestartAtWriterHead();
     }
 
     void IAppendSink.Applied(EntryItem e)

@@ -96,9 +96,9 @@ public sealed partial class LogStore
             _appender.Enqueue(flush);
             await flush.Done.Task.ConfigureAwait(false);
             var (head, headVersion) = CheckKeepLsn(vol, keepLsn);
-            var (index, keep) = IndexAt(vol, keepLsn);
+            var (index, keep, view) = IndexAt(vol, keepLsn);
             var branch = UnwrittenBranchOf(headVersion) ?? (await BranchAsync(headVersion, CancellationToken.None).ConfigureAwait(false)).BaseId;
-            await AppendRewindAsync(vol, keep, new RewindPayload(head, headVersion, branch), index).ConfigureAwait(false);
+            await AppendRewindAsync(vol, keep, new RewindPayload(head, headVersion, branch), index, view).ConfigureAwait(false);
             _options.Log?.Invoke($"volume {volume}: lsns {keepLsn + 1}..{head} kept as branch {branch}; the volume is back at lsn {keepLsn}");
             return GetVolume(branch) ?? throw new VolumeNotFoundException(branch);
         }
@@ -128,23 +128,27 @@ public sealed partial class LogStore
 
     /// <summary>
     /// The volume's index as of <paramref name="lsn"/>, rebuilt from the headers of entries 1..lsn (no data is read),
-    /// over the same frozen parent when the volume is a branch; and that entry's header.
+    /// over the same frozen parent when the volume is a branch; that entry's header; and the view in force there (the
+    /// last view change at or before it, else the creation entry's replica set as view 0).
     /// </summary>
-    private (ExtentIndex Index, EntryHeader Keep) IndexAt(VolumeState vol, long lsn)
+    private (ExtentIndex Index, EntryHeader Keep, VolumeView View) IndexAt(VolumeState vol, long lsn)
     {
         ExtentIndex index;
         lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
         using var window = new HeaderWindow(_device, meta.Length);
         EntryHeader h = default;
+        VolumeView? view = null;
         for (long l = 1; l <= lsn; l++)
         {
             long block;
             lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
             h = CheckedHeader(vol, window.At(block), block, l, meta);
             IndexEntry(index, meta, h, block);
+            view = VolumeView.After(view, h, meta)
+                   ?? throw new DataCorruptionException(vol.BaseId, 0, 0, $"the {h.Kind} entry at log block {block} (lsn {l}) has a malformed payload");
         }
-        return (index, h);
+        return (index, h, view!);
     }
 
     /// <summary>Parses and checks (header CRC, lsn, volume) the entry whose log starts at <paramref name="s"/>; its meta goes to <paramref name="meta"/>.</summary>
@@ -171,7 +175,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>Queues the Rewind entry behind everything the volume has queued; it takes effect, in log order, once durable.</summary>
-    private async Task AppendRewindAsync(VolumeState vol, EntryHeader keep, RewindPayload from, ExtentIndex index)
+    private async Task AppendRewindAsync(VolumeState vol, EntryHeader keep, RewindPayload from, ExtentIndex index, VolumeView view)
     {
         var payload = new byte[RewindPayload.Size];
         from.Encode(payload);
@@ -188,11 +192,14 @@ public sealed partial class LogStore
             }
             item = new EntryItem(buf, vol, EntryKind.Rewind, keep.Lsn, keep.Version, vol.Epoch, durable: true)
             {
-                AfterWrite = _ => ApplyRewind(vol, keep, index),
+                ViewNumber = view.Number,
+                AfterWrite = _ => ApplyRewind(vol, keep, index, view),
             };
             vol.PendingLsn = keep.Lsn;
             vol.PendingVersion = keep.Version;
             vol.PendingId = Id160.Zero;
+            // The rewound suffix's view changes go with it: the other chain's next view follows the view at keep.
+            vol.PendingViewNumber = view.Number;
             _appender.Enqueue(item);
         }
         await item.Done.Task.ConfigureAwait(false);
@@ -204,22 +211,19 @@ public sealed partial class LogStore
         var from = RewindPayload.Decode(e.Buffer.Span.Slice(EntryHeader.OffBitmap, RewindPayload.Size));
         if (from is { } f && e.Epoch == Volatile.Read(ref v.Epoch) && v.WriterLsn == f.FromLsn && v.WriterVersion == f.FromVersion) return null;
         // Entries queued after the rewind chained onto it: abandon them and restart the chain at the writer's head.
-        lock (v.ChainLock)
-        {
-            v.Epoch++;
-            v.PendingLsn = v.WriterLsn;
-            v.PendingVersion = v.WriterVersion;
-            v.PendingId = v.WriterId;
-        }
+        lock (v.ChainLock) v.RestartAtWriterHead();
         return new CloudFsException($"volume {v.BaseId} changed while its fork was being split; it was not rewound");
     }
 
-    /// <summary>The committed state goes back to <paramref name="keep"/> (after the rewind entry is written, or on replay).</summary>
-    private void ApplyRewind(VolumeState vol, EntryHeader keep, ExtentIndex index)
+    /// <summary>The committed state goes back to <paramref name="keep"/> and its view (after the rewind entry is written, or on replay).</summary>
+    private void ApplyRewind(VolumeState vol, EntryHeader keep, ExtentIndex index, VolumeView view)
     {
         lock (vol.IndexLock)
         {
             vol.Index = index;
+            vol.Replicas = view.Replicas;
+            vol.ViewNumber = view.Number;
+            vol.View = view.Version;
             vol.Lsns.Truncate(keep.Lsn);
             vol.Lsn = keep.Lsn;
             vol.Version = keep.Version;
@@ -245,9 +249,9 @@ public sealed partial class LogStore
         if (v.OldestStreamableLsn > 1) return $"volume {v.BaseId}: a rewind over compacted history";
         try
         {
-            var (index, keep) = IndexAt(v, h.Lsn);
+            var (index, keep, view) = IndexAt(v, h.Lsn);
             if (keep.Version != h.Version) return $"volume {v.BaseId}: the rewind keeps version {h.Version} at lsn {h.Lsn}, but the log holds {keep.Version}";
-            ApplyRewind(v, keep, index);
+            ApplyRewind(v, keep, index, view);
             return null;
         }
         catch (DataCorruptionException ex) { return ex.Message; }

@@ -180,11 +180,27 @@ public sealed partial class LogStore : IReplaySink
                     error = null;
                 }
                 if (error is not null) return error;
+                if (h.Kind == EntryKind.ViewChange) NoteViewOutOfOrder(v, span, h);
                 ApplyCommitted(v, span, block);
                 _headSkips[v.BaseId] = _replaySkips;
                 return null;
             }
         }
+    }
+
+    /// <summary>
+    /// Replay of this host's own log does not refuse a view change that is not the next view: the entry verified and
+    /// chains on, so this host's writer took it, and the entries after it may be acknowledged writes; ending the log
+    /// there would lose them. Only an older build can have written one (before every path checked the number, or after
+    /// a fork split that kept the rewound suffix's view), since a corrupted entry fails its CRC or digest. The volume
+    /// takes the number the entry names, as that build did, and one line says so.
+    /// </summary>
+    private void NoteViewOutOfOrder(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h)
+    {
+        if (ViewChangePayload.Decode(span.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not { } p || p.ViewNumber == v.ViewNumber + 1) return;
+        ReportError($"recovery: volume {v.BaseId}: the view change at lsn {h.Lsn} names view {p.ViewNumber}, but the next view was {v.ViewNumber + 1}; "
+                    + $"an older build wrote it, and it is kept as the log has it (the volume is now at view {p.ViewNumber}); a replica that "
+                    + "streams the volume from before it refuses it");
     }
 
     /// <summary>The rules a creation (or branch) entry obeys wherever it comes from.</summary>

@@ -345,6 +345,10 @@ public sealed partial class LogStore
             : null;
         if (manifest is null) throw Refuse(st, $"resync transfer {st.Transfer}: the commit's manifest is malformed");
         if (st.Check(manifest) is { } err) throw Refuse(st, err);
+        // The entries after L are admitted as next views of the manifest's view (AdmitChainedLocked): view 0 is the
+        // base id's, any later view a view-change entry's version.
+        if ((manifest.ViewNumber == 0) != (manifest.View == st.Volume))
+            throw Refuse(st, $"resync transfer {st.Transfer}: the commit names view {manifest.ViewNumber} with view id {manifest.View}, which do not agree (view 0 is the volume id's)");
         if (_volumes.TryGetValue(st.Volume, out var held) && held.Committed)
         {
             // The old copy's chain is over here: a secret for it must not make the installed copy look writable.

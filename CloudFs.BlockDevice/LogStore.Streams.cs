@@ -116,8 +116,6 @@ public sealed partial class LogStore
         string? error = null;
         var fork = false;
         var refused = false;
-        // The view number each volume's last view change in this stream set (its commit may not have happened yet).
-        var views = new Dictionary<Id160, long>();
         var pending = new List<Task<AppendResult>>();
         var header = new byte[EntryHeader.Size];
         while (true)
@@ -140,8 +138,6 @@ public sealed partial class LogStore
             { buf.Dispose(); error = $"entry {index}: the stream ends inside the entry"; break; }
             var bad = EntryCodec.Verify(buf.Span, out _);
             if (bad is not null) { buf.Dispose(); error = $"entry {index} (lsn {h.Lsn}): {bad}"; break; }
-            if (h.Kind == EntryKind.ViewChange && NotTheNextView(buf.Span, h, views) is { } viewError)
-            { buf.Dispose(); error = $"entry {index} (lsn {h.Lsn}): {viewError}"; break; }
             var (item, reason, isFork, skip) = AdmitApplied(buf, h);
             if (reason is not null) { buf.Dispose(); error = $"entry {index} (lsn {h.Lsn}): {reason}"; fork = isFork; break; }
             index++;
@@ -169,28 +165,6 @@ public sealed partial class LogStore
             error ??= ex.Message;
         }
         return new ApplyResult(applied, volume, head, error, fork, refused);
-    }
-
-    /// <summary>
-    /// A streamed view change is applied only as the volume's next view: its number is the current view number + 1
-    /// (counting the view changes earlier in the same stream). An entry this host already holds is left to the chain
-    /// check (a repeat is harmless). Why only here and not in live apply or replay: a Rewind keeps the view number of
-    /// a rewound suffix (docs/FORMAT.md), so the other chain's next view may repeat a number this host has seen.
-    /// </summary>
-    private string? NotTheNextView(ReadOnlySpan<byte> entry, EntryHeader h, Dictionary<Id160, long> views)
-    {
-        if (ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not { } p) return null; // the chain check names it
-        long current = 0;
-        if (_volumes.TryGetValue(h.Volume, out var vol))
-        {
-            if (h.Lsn <= Volatile.Read(ref vol.PendingLsn)) { views[h.Volume] = p.ViewNumber; return null; }
-            current = Volatile.Read(ref vol.ViewNumber);
-        }
-        current = Math.Max(current, views.GetValueOrDefault(h.Volume));
-        if (p.ViewNumber != current + 1)
-            return $"volume {h.Volume}: the view change names view {p.ViewNumber}, but the next view is {current + 1}";
-        views[h.Volume] = p.ViewNumber;
-        return null;
     }
 
     private static async Task<int> ReadFullAsync(Stream s, Memory<byte> into, CancellationToken ct)
@@ -246,15 +220,8 @@ public sealed partial class LogStore
             if (h.Lsn != vol.PendingLsn + 1) return (null, $"volume {vol.BaseId}: lsn {h.Lsn} does not follow the head lsn {vol.PendingLsn}", false, false);
             if (VersionChain.PublicOf(h.Parent) != vol.PendingVersion)
                 return (null, $"volume {vol.BaseId}: the entry at lsn {h.Lsn} does not chain onto version {vol.PendingVersion} (a fork)", true, false);
-            if (CheckViewChange(buf.Span, h) is { } viewError) return (null, viewError, false, false);
-            // Another host extended this chain: whatever secret this host held no longer regenerates the head.
-            StepDownLocked(vol);
-            vol.PendingLsn = h.Lsn;
-            vol.PendingVersion = h.Version;
-            vol.PendingId = Id160.Zero;
-            var item = new EntryItem(buf, vol, h.Kind, h.Lsn, h.Version, vol.Epoch, durable: false);
-            _appender.Enqueue(item);
-            return (item, null, false, false);
+            var refused = AdmitChainedLocked(vol, buf, h, Id160.Zero, durable: false, out var item);
+            return (item, refused, false, false);
         }
     }
 

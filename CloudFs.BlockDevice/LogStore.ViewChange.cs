@@ -178,11 +178,11 @@ public sealed partial class LogStore
         EntryItem item;
         lock (vol.ChainLock)
         {
-            long lsn, viewNumber;
+            long lsn;
             Id160 version, parent, digest, view;
             lock (vol.IndexLock)
             {
-                (lsn, version, parent, digest, view, viewNumber) = (vol.Lsn, vol.Version, vol.HeadParent, vol.HeadDigest, vol.View, vol.ViewNumber);
+                (lsn, version, parent, digest, view) = (vol.Lsn, vol.Version, vol.HeadParent, vol.HeadDigest, vol.View);
             }
             if (vol.PendingLsn != lsn)
                 throw new CloudFsException($"volume {volume}: entries are still being appended (lsn {vol.PendingLsn} queued, {lsn} committed); take over once they are in");
@@ -194,7 +194,7 @@ public sealed partial class LogStore
             var parentId = VersionChain.NextId(secret, parent, digest);
 
             Span<byte> p = stackalloc byte[EntryHeader.BitmapBytes];
-            var n = new ViewChangePayload(viewNumber + 1, replicas.ToArray()).Encode(p);
+            var n = new ViewChangePayload(vol.PendingViewNumber + 1, replicas.ToArray()).Encode(p);
             var buf = EntryCodec.BuildMetadata(EntryKind.ViewChange, volume, 0, p[..n], Now);
             next = new byte[VersionChain.SecretSize];
             RandomNumberGenerator.Fill(next);
@@ -208,11 +208,18 @@ public sealed partial class LogStore
             catch { buf.Dispose(); throw; }
             vol.Secret = next;
             vol.SecretView = newVersion;
-            vol.PendingLsn = lsn + 1;
-            vol.PendingId = id;
-            vol.PendingVersion = newVersion;
-            item = new EntryItem(buf, vol, EntryKind.ViewChange, lsn + 1, newVersion, vol.Epoch, durable: true) { ClearId = id };
-            _appender.Enqueue(item);
+            if (!EntryHeader.TryParse(buf.Span, out var h, out var perr)) throw new InvalidOperationException($"a built view-change entry failed to parse: {perr}");
+            // Through the same door as every other chained entry (its number is the next view by construction).
+            if (AdmitChainedLocked(vol, buf, h, id, durable: true, out var queued) is { } refused)
+            {
+                buf.Dispose();
+                vol.Secret = oldSecret;
+                vol.SecretView = oldSecretView;
+                if (oldSecret is not null) _keys.Add(volume, oldSecret);
+                else _keys.Remove(volume);
+                throw new CloudFsException(refused);
+            }
+            item = queued!;
         }
         try { await item.Done.Task.ConfigureAwait(false); }
         catch
@@ -369,6 +376,40 @@ public sealed partial class LogStore
         h.Kind != EntryKind.ViewChange || ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not null
             ? null
             : $"volume {h.Volume}: the view-change entry at lsn {h.Lsn} has a malformed payload";
+
+    /// <summary>
+    /// Under ChainLock: the one door through which an entry other than the writer's own data and zeroes extends a
+    /// volume's chain, at lsn PendingLsn + 1 (the caller checked lsn and parent): every entry of a stream or a feed
+    /// (ApplyAsync: POST /log, cloudfs apply; ApplyLiveAsync: a replica following its primary, also after a full
+    /// resync) and this host's own view change (TakeOverAsync). A view change must be well formed and the volume's
+    /// next view: its number is the view number at the pending head + 1 (view changes queued before it count; after a
+    /// fork split, the view at the rewind point). Otherwise the reason is returned and nothing changes: no step-down,
+    /// the pending head stays, nothing is queued; the caller stops there, so nothing after it is admitted either.
+    /// Else an entry of another host (<paramref name="clearId"/> zero) ends this host's writership, the pending head
+    /// (and view) move to the entry and it is queued for the writer.
+    /// </summary>
+    private string? AdmitChainedLocked(VolumeState vol, EntryBuffer buf, EntryHeader h, Id160 clearId, bool durable, out EntryItem? item)
+    {
+        item = null;
+        long viewNumber = -1;
+        if (h.Kind == EntryKind.ViewChange)
+        {
+            if (ViewChangePayload.Decode(buf.Span.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not { } p)
+                return $"volume {h.Volume}: the view-change entry at lsn {h.Lsn} has a malformed payload";
+            if (p.ViewNumber != vol.PendingViewNumber + 1)
+                return $"volume {h.Volume}: the view change at lsn {h.Lsn} names view {p.ViewNumber}, but the next view is {vol.PendingViewNumber + 1}";
+            viewNumber = p.ViewNumber;
+        }
+        // Another host extended this chain: whatever secret this host held no longer regenerates the head.
+        if (clearId.IsZero) StepDownLocked(vol);
+        vol.PendingLsn = h.Lsn;
+        vol.PendingVersion = h.Version;
+        vol.PendingId = clearId;
+        if (viewNumber >= 0) vol.PendingViewNumber = viewNumber;
+        item = new EntryItem(buf, vol, h.Kind, h.Lsn, h.Version, vol.Epoch, durable) { ClearId = clearId, ViewNumber = viewNumber };
+        _appender.Enqueue(item);
+        return null;
+    }
 
     /// <summary>Under IndexLock, for a committed view-change entry: the new replica set and view.</summary>
     private static void ApplyView(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)

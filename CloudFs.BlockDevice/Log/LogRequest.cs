@@ -23,6 +23,8 @@ internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKi
     public Id160 ClearId { get; init; }
     /// <summary>Byte offset of the entry on the device, set by the writer when it is placed.</summary>
     public long DeviceOffset { get; set; } = -1;
+    /// <summary>A view change or rewind: the volume's view number once the writer has placed it (-1: unchanged).</summary>
+    public long ViewNumber { get; init; } = -1;
     /// <summary>Extra work for the writer thread after the entry is written (compaction's relocation bookkeeping).</summary>
     public Action<EntryItem>? AfterWrite { get; init; }
     public TaskCompletionSource<AppendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

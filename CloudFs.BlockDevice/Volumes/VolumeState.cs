@@ -24,11 +24,14 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public object ChainLock { get; } = new();
     public long PendingLsn;
     public Id160 PendingId, PendingVersion;
+    /// <summary>The view number at the pending head: the next view change queued must name this + 1.</summary>
+    public long PendingViewNumber;
     public int Epoch;
 
-    /// <summary>Writer-thread only: the head of what the writer has placed in the log.</summary>
+    /// <summary>Writer-thread only: the head of what the writer has placed in the log, and the view number there.</summary>
     public long WriterLsn;
     public Id160 WriterId, WriterVersion;
+    public long WriterViewNumber;
 
     /// <summary>Guards the committed state below (index, lsn table, head) against concurrent readers.</summary>
     public object IndexLock { get; } = new();
@@ -48,16 +51,30 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
 
     public bool IsWritable => Secret is not null;
 
-    /// <summary>Sets every head (pending, writer, committed) to the committed entry, as after recovery.</summary>
+    /// <summary>Sets every head (pending, writer, committed) to the committed entry and view, as after recovery.</summary>
     public void ResetHeads(long lsn, Id160 version, Id160 parent, Id160 digest)
     {
         Lsn = PendingLsn = WriterLsn = lsn;
+        PendingViewNumber = WriterViewNumber = ViewNumber;
         Version = PendingVersion = WriterVersion = version;
         HeadParent = parent;
         HeadDigest = digest;
         // The clear id of the head is never stored: its holder recomputes it from the head's parent and digest.
         var id = Secret is null ? Id160.Zero : VersionChain.NextId(Secret, parent, digest);
         PendingId = WriterId = id;
+    }
+
+    /// <summary>
+    /// Under ChainLock, when an entry failed to append: the entries queued after it chained onto it, so they are
+    /// abandoned (a new epoch) and the chain restarts at what the writer has placed.
+    /// </summary>
+    public void RestartAtWriterHead()
+    {
+        Epoch++;
+        PendingLsn = WriterLsn;
+        PendingVersion = WriterVersion;
+        PendingId = WriterId;
+        PendingViewNumber = WriterViewNumber;
     }
 
     public VolumeInfo ToInfo() => new(BaseId, SizeBytes, Mode, Version, Lsn, BranchedFrom, Replicas, IsWritable)

@@ -1,0 +1,26 @@
+// The view in force at an entry of a volume's chain: its number, the version of the view-change entry that began it
+// (the base id before the first view change) and its replica set. A fork split rewinds a volume to the view of the
+// entry it keeps, derived from the chain's headers 1..k (docs/FORMAT.md, "Fork splits").
+namespace CloudFs.BlockDevice.Volumes;
+
+internal sealed record VolumeView(long Number, Id160 Version, Id160[] Replicas)
+{
+    /// <summary>
+    /// The view after entry <paramref name="h"/> (whose header and payload are in <paramref name="meta"/>), given the
+    /// view before it (null before the creation entry): a creation or branch entry begins view 0, a view change the
+    /// view it names (its own number, whatever came before: replay adopts it the same way); any other entry keeps it.
+    /// </summary>
+    public static VolumeView? After(VolumeView? before, Format.EntryHeader h, ReadOnlySpan<byte> meta)
+    {
+        var payload = meta.Slice(Format.EntryHeader.OffBitmap, h.PayloadLength);
+        switch (h.Kind)
+        {
+            case EntryKind.Create or EntryKind.Branch:
+                return CreatePayload.Decode(payload, h.Kind == EntryKind.Branch) is { } c ? new VolumeView(0, h.Volume, c.Replicas) : null;
+            case EntryKind.ViewChange:
+                return ViewChangePayload.Decode(payload) is { } v ? new VolumeView(v.ViewNumber, h.Version, v.Replicas) : null;
+            default:
+                return before;
+        }
+    }
+}
