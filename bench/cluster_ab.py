@@ -84,16 +84,23 @@ def main():
                 results[name].append(iops)
                 print(f"round {r + 1} {name}: {iops:,.0f} IOPS, mean latency {lat_us / 1000:.2f} ms "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                # On a loaded machine a cluster sometimes does not form (late heartbeats): that round is left out.
+                print(f"round {r + 1} {name}: FAILED, left out ({str(e).splitlines()[0][:200]}; "
+                      f"load {os.getloadavg()[0]:.1f})", flush=True)
             finally:
                 for n in nodes:
                     if n.proc and n.proc.poll() is None:
                         n.kill9()
                 subprocess.run(["rm", "-rf", work])
     for name, _, _, _ in builds:
+        if not results[name]:
+            print(f"{name}: no round completed")
+            continue
         print(f"{name}: median {statistics.median(results[name]):,.0f} IOPS ({', '.join(f'{x:,.0f}' for x in results[name])})")
     if args.tls:
         for name, _, _, with_tls in builds:
-            if with_tls:
+            if with_tls and results[name] and results[name[:-len("+tls")]]:
                 plain = results[name[:-len("+tls")]]
                 per = ", ".join(f"{t / p:.2f}" for t, p in zip(results[name], plain) if p)
                 print(f"{name} / plain: {statistics.median(results[name]) / statistics.median(plain):.2f}x "
