@@ -4,10 +4,14 @@ round by round (ABBA...), each round on a fresh cluster on 127.0.0.51-53. Prints
 the medians. For changes whose effect is smaller than the run-to-run noise of the full cluster benchmark.
 
   bench/cluster_ab.py --build before=/tmp/cf-a --build after=/tmp/cf-b[:/path/extra.conf] --rounds 3 [--qd 32]
+  bench/cluster_ab.py --build head=CloudFs.Host/bin/Release/net10.0 --tls --rounds 4
 
 A build is a directory holding cloudfs.dll (copy CloudFs.Host/bin/Release/net10.0 there); the optional config file is
-passed to every node with --config. Environment variables for the nodes go in front of the command as usual."""
-import argparse, os, statistics, subprocess, sys, tempfile
+passed to every node with --config. Environment variables for the nodes go in front of the command as usual.
+--tls runs every build twice, as NAME (plain) and NAME+tls (every node with --tls: certificates from `cloudfs cert`,
+made once per run), with the libnbd client bench/nbd_load.py for both (fio's nbd engine has no TLS): random writes of
+--bs with --qd in flight on one connection to the primary, for --runtime s after --ramp s of the same unmeasured."""
+import argparse, os, shutil, statistics, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_bench as cb  # noqa: E402  (nodes, newdisk, primary lookup)
@@ -23,7 +27,13 @@ def main():
     ap.add_argument("--qd", type=int, default=32)
     ap.add_argument("--ramp", type=int, default=8)
     ap.add_argument("--runtime", type=int, default=12)
+    ap.add_argument("--tls", action="store_true", help="each build plain and with --tls, the libnbd client for both")
     args = ap.parse_args()
+    if args.tls:
+        if subprocess.run(["/usr/bin/python3", "-c", "import nbd"], capture_output=True).returncode != 0:
+            sys.exit("cluster_ab: --tls needs the system python's nbd module (apt-get install python3-libnbd)")
+        if args.rw != "randwrite":
+            sys.exit("cluster_ab: --tls measures random writes only (bench/nbd_load.py)")
     builds = []
     for b in args.build:
         name, _, rest = b.partition("=")
@@ -34,11 +44,24 @@ def main():
         with open(runner, "w") as f:
             f.write(f'#!/bin/sh\nexec dotnet "{os.path.abspath(directory)}/cloudfs.dll" "$@"\n')
         os.chmod(runner, 0o755)
-        builds.append((name, runner, config or None))
-    results = {name: [] for name, _, _ in builds}
+        builds.append((name, runner, config or None, False))
+        if args.tls:
+            builds.append((name + "+tls", runner, config or None, True))
+    certificates = None
+    if args.tls:
+        certificates = tempfile.mkdtemp(prefix="cloudfs-ab-tls-")
+        cb.CLOUDFS = builds[0][1]
+        cb.make_certificates(certificates, cb.THREE)
+    tls = cb.TLS
+    results = {name: [] for name, _, _, _ in builds}
     for r in range(args.rounds):
-        for name, runner, config in (builds if r % 2 == 0 else list(reversed(builds))):
+        for name, runner, config, with_tls in (builds if r % 2 == 0 else list(reversed(builds))):
             cb.CLOUDFS = runner
+            cb.TLS = tls if with_tls else None
+            if with_tls:
+                os.environ["CLOUDFS_TLS"] = tls["client"]
+            else:
+                os.environ.pop("CLOUDFS_TLS", None)
             work = tempfile.mkdtemp(prefix="cloudfs-ab-")
             nodes = [cb.Node(a, os.path.join(work, f"n{i}.dev"), "4G", cb.THREE, work, config) for i, a in enumerate(cb.THREE)]
             try:
@@ -47,6 +70,11 @@ def main():
                 cb.until(lambda: cb.members_up(cb.THREE[0], 3), 120, "three members Up")
                 volume = cb.newdisk3("256M", args.mode, nodes)
                 primary = {n.host_id: n for n in nodes}[cb.primary_of(volume, cb.THREE[0])]
+                if args.tls:
+                    iops = libnbd_load(primary.nbd(volume), args)
+                    results[name].append(iops)
+                    print(f"round {r + 1} {name}: {iops:,.0f} IOPS (libnbd, load {os.getloadavg()[0]:.1f})", flush=True)
+                    continue
                 out = subprocess.run(["fio", "--name=ab", "--ioengine=nbd", f"--uri={primary.nbd(volume)}", "--size=256M",
                                       f"--rw={args.rw}", f"--bs={args.bs}", f"--iodepth={args.qd}", "--time_based",
                                       f"--ramp_time={args.ramp}", f"--runtime={args.runtime}", "--output-format=terse",
@@ -56,13 +84,43 @@ def main():
                 results[name].append(iops)
                 print(f"round {r + 1} {name}: {iops:,.0f} IOPS, mean latency {lat_us / 1000:.2f} ms "
                       f"(load {os.getloadavg()[0]:.1f})", flush=True)
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                # On a loaded machine a cluster sometimes does not form (late heartbeats): that round is left out.
+                print(f"round {r + 1} {name}: FAILED, left out ({str(e).splitlines()[0][:200]}; "
+                      f"load {os.getloadavg()[0]:.1f})", flush=True)
             finally:
                 for n in nodes:
                     if n.proc and n.proc.poll() is None:
                         n.kill9()
                 subprocess.run(["rm", "-rf", work])
-    for name, _, _ in builds:
+    for name, _, _, _ in builds:
+        if not results[name]:
+            print(f"{name}: no round completed")
+            continue
         print(f"{name}: median {statistics.median(results[name]):,.0f} IOPS ({', '.join(f'{x:,.0f}' for x in results[name])})")
+    if args.tls:
+        for name, _, _, with_tls in builds:
+            if with_tls and results[name] and results[name[:-len("+tls")]]:
+                plain = results[name[:-len("+tls")]]
+                per = ", ".join(f"{t / p:.2f}" for t, p in zip(results[name], plain) if p)
+                print(f"{name} / plain: {statistics.median(results[name]) / statistics.median(plain):.2f}x "
+                      f"(per round: {per})")
+        shutil.rmtree(certificates, ignore_errors=True)
+
+
+def libnbd_load(uri, args):
+    """bench/nbd_load.py: an unmeasured ramp, then the measured run; its requests per second."""
+    load = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_load.py")
+    common = ["--qd", str(args.qd), "--bs", str(parse_size(args.bs))]
+    subprocess.run(["/usr/bin/python3", load, uri, str(args.ramp), *common], check=True, capture_output=True, timeout=args.ramp + 120)
+    out = subprocess.run(["/usr/bin/python3", load, uri, str(args.runtime), *common], check=True, capture_output=True,
+                         text=True, timeout=args.runtime + 120)
+    return float(out.stdout.strip())
+
+
+def parse_size(text):
+    units = {"k": 1 << 10, "m": 1 << 20}
+    return int(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ catch-up throughput of a replica that missed 1 GiB.
 Real `./cloudfs node` processes: the one-node cluster on 127.0.0.54, the 3-node cluster on 127.0.0.51-53, default
 ports. Every node is killed at the end (also on Ctrl-C). Prints Markdown lines for BENCHMARKS.md.
 """
-import argparse, json, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, json, os, re, shutil, signal, ssl, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd_bench as nb  # noqa: E402  (fio runner and shapes shared with the one-node benchmark)
@@ -17,6 +17,27 @@ ONE = "127.0.0.54"
 THREE = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 READY = re.compile(r"^cloudfs: node ([0-9a-f]{40}) ready")
 CAUGHT_UP = re.compile(r"(?:caught up|full resync).*?(\d+) bytes.*? in ([0-9.]+) s")
+# Set by make_certificates: every Node started afterwards runs with --tls, HTTP is HTTPS and NBD URIs are nbds://.
+TLS = None
+
+
+def make_certificates(work, addrs):
+    """A cluster authority in WORK/ca, a node certificate per address (WORK/tls/ADDR) and an operator's (WORK/tls/bench),
+    which the CLI (CLOUDFS_TLS), HTTP requests and NBD clients present from then on."""
+    global TLS
+    cert = lambda *a: subprocess.run([CLOUDFS, "cert", *a], check=True, capture_output=True, cwd=REPO)
+    cert("init", os.path.join(work, "ca"))
+    nodes = {}
+    for i, addr in enumerate(addrs):
+        nodes[addr] = os.path.join(work, "tls", addr)
+        cert("issue", os.path.join(work, "ca"), "--host-id", f"be0c{i + 1:036x}", "--addr", addr, "--out", nodes[addr])
+    client = os.path.join(work, "tls", "bench")
+    cert("issue", os.path.join(work, "ca"), "--client", "bench", "--out", client)
+    context = ssl.create_default_context(cafile=os.path.join(client, "ca-cert.pem"))
+    context.check_hostname = False  # a node's identity is its host id; the address is not what is checked here
+    context.load_cert_chain(os.path.join(client, "client-cert.pem"), os.path.join(client, "client-key.pem"))
+    os.environ["CLOUDFS_TLS"] = client
+    TLS = {"nodes": nodes, "client": client, "context": context}
 
 
 def log(msg):
@@ -42,6 +63,8 @@ class Node:
             cmd += ["--seeds", ",".join(self.seeds)]
         if self.config:
             cmd += ["--config", self.config]
+        if TLS:
+            cmd += ["--tls", TLS["nodes"][self.addr]]
         self.started_at = time.time()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
         ready = threading.Event()
@@ -83,7 +106,8 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
     def http(self, path, timeout=10):
-        with urllib.request.urlopen(f"http://{self.addr}:8090{path}", timeout=timeout) as r:
+        scheme, context = ("https", TLS["context"]) if TLS else ("http", None)
+        with urllib.request.urlopen(f"{scheme}://{self.addr}:8090{path}", timeout=timeout, context=context) as r:
             return r.read().decode()
 
     def head(self, volume):
@@ -101,6 +125,9 @@ class Node:
         return total
 
     def nbd(self, volume):
+        """The volume's NBD URI (libnbd's; fio's nbd engine takes only nbd://, so with TLS it is for libnbd clients)."""
+        if TLS:
+            return f"nbds://{self.addr}:10809/{volume}?tls-certificates={TLS['client']}"
         return f"nbd://{self.addr}:10809/{volume}"
 
 

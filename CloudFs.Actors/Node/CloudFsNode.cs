@@ -58,6 +58,9 @@ public sealed class CloudFsNode : IAsyncDisposable
             system.ActorOf(BlockDeviceActor.Props(new BlockDeviceActor.Settings(storeOptions, checkpointTick, compaction)), BlockDeviceActor.Name);
             // A device that cannot be opened (held elsewhere, wrong host id) ends the start here with the engine's error.
             var store = await CloudFsStorage.Get(system).StoreAsync.WaitAsync(ct).ConfigureAwait(false);
+            // The cluster's channels prove this host's id with the certificate: it must be this host's.
+            if (tls is not null && tls.HostId != store.HostId)
+                throw new CertificateException($"the certificate in {tls.Directory} is {tls.Identity}'s, but this node is host {store.HostId}");
 
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -110,9 +113,10 @@ public sealed class CloudFsNode : IAsyncDisposable
                 config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
                 config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
                 (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowerSettings.DefaultChunkBytes))
-            { Counters = replication };
-            // The feed port listens where the cluster port does; it ends with the actor system (a crash too).
-            var feeds = FeedServer.Bind(config.GetString("cloudfs.listen"), config.GetInt("cloudfs.replication.feed-port", 0), followers.AskTimeout, log);
+            { Counters = replication, Tls = tls };
+            // The feed port listens where the cluster port does, over mutual TLS with --tls; it ends with the actor
+            // system (a crash too).
+            var feeds = FeedServer.Bind(config.GetString("cloudfs.listen"), config.GetInt("cloudfs.replication.feed-port", 0), followers.AskTimeout, tls, log);
             system.RegisterOnTermination(feeds.Dispose);
             var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port), HostAgent.Name);
             feeds.Serve(agent);

@@ -1,10 +1,13 @@
 // A host's feed port (cloudfs.replication.feed-port): accepts the connections of other hosts' followers, reads each
 // one's hello (FeedWire) and hands the connection to the host's agent, which starts a feeder for it. A connection that
-// does not say a valid hello within the hello timeout is closed, and nothing else happens.
+// does not say a valid hello within the hello timeout is closed, and nothing else happens. With the node's
+// certificates (--tls) it speaks TLS only and takes only a node certificate of the cluster whose host id is the one the
+// hello names: a replica is fed, and its acknowledgements count, only as the host it proves to be.
 using System.Net;
 using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Event;
+using CloudFs.Actors.Security;
 
 namespace CloudFs.Actors.Replication;
 
@@ -13,20 +16,25 @@ public sealed class FeedServer : IDisposable
     private readonly Socket _listener;
     private readonly CancellationTokenSource _cts = new();
     private readonly TimeSpan _helloTimeout;
+    private readonly ClusterTls? _tls;
     private readonly ILoggingAdapter _log;
 
-    private FeedServer(Socket listener, TimeSpan helloTimeout, ILoggingAdapter log)
+    private FeedServer(Socket listener, TimeSpan helloTimeout, ClusterTls? tls, ILoggingAdapter log)
     {
         _listener = listener;
         _helloTimeout = helloTimeout;
+        _tls = tls;
         _log = log;
     }
 
     /// <summary>The bound port (the configured one, or the one the system chose for 0).</summary>
     public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
 
-    /// <summary>Binds <paramref name="address"/>:<paramref name="port"/> (0: any free port); serves nothing before <see cref="Serve"/>.</summary>
-    public static FeedServer Bind(string address, int port, TimeSpan helloTimeout, ILoggingAdapter log)
+    /// <summary>
+    /// Binds <paramref name="address"/>:<paramref name="port"/> (0: any free port); serves nothing before <see cref="Serve"/>.
+    /// With <paramref name="tls"/> (the node's certificates) it serves over mutual TLS only.
+    /// </summary>
+    public static FeedServer Bind(string address, int port, TimeSpan helloTimeout, ClusterTls? tls, ILoggingAdapter log)
     {
         var ip = IPAddress.TryParse(address, out var parsed) ? parsed : Dns.GetHostAddresses(address).First();
         var listener = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
@@ -40,7 +48,7 @@ public sealed class FeedServer : IDisposable
             listener.Dispose();
             throw new InvalidOperationException($"cannot listen for feeds on {address}:{port}: {e.Message}", e);
         }
-        return new FeedServer(listener, helloTimeout, log);
+        return new FeedServer(listener, helloTimeout, tls, log);
     }
 
     /// <summary>Accepts connections from now on and hands each one that says hello to <paramref name="agent"/>.</summary>
@@ -64,30 +72,54 @@ public sealed class FeedServer : IDisposable
 
     private async Task HelloAsync(Socket socket, IActorRef agent, CancellationToken ct)
     {
+        var peer = Peer(socket);
+        FeedConnection? connection = null;
         try
         {
-            FeedWire.Tune(socket);
-            var hello = new byte[FeedWire.HelloSize];
+            FeedWire.Hello hello;
+            // The TLS handshake and the hello together get the hello timeout: a silent peer holds nothing for longer.
             using (var wait = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 wait.CancelAfter(_helloTimeout);
-                await ReceiveExactlyAsync(socket, hello, wait.Token).ConfigureAwait(false);
+                connection = await FeedConnection.AcceptAsync(socket, _tls, wait.Token).ConfigureAwait(false);
+                var bytes = new byte[FeedWire.HelloSize];
+                await ReceiveExactlyAsync(connection.Stream, bytes, wait.Token).ConfigureAwait(false);
+                hello = FeedWire.DecodeHello(bytes);
             }
-            agent.Tell(new ServeFeed(FeedWire.DecodeHello(hello), socket));
+            if (Impostor(connection, hello) is { } refusal)
+            {
+                _log.Warning("feed port: refused a connection from {0}: {1}", peer, refusal);
+                _ = connection.RefuseAsync(refusal);
+                return;
+            }
+            agent.Tell(new ServeFeed(hello, connection));
         }
         catch (Exception e)
         {
             if (!ct.IsCancellationRequested)
-                _log.Warning("feed port: refused a connection from {0}: {1}", Peer(socket), e is OperationCanceledException ? "no hello in time" : e.Message);
-            socket.Dispose();
+                _log.Warning("feed port: refused a connection from {0}: {1}", peer, e is OperationCanceledException ? "no hello in time" : e.Message);
+            if (connection is not null) connection.Dispose();
+            else socket.Dispose();
         }
     }
 
-    private static async Task ReceiveExactlyAsync(Socket socket, byte[] buffer, CancellationToken ct)
+    /// <summary>Over TLS, why the hello is not that of the host the certificate proves (null when it is, or without TLS).</summary>
+    private string? Impostor(FeedConnection connection, FeedWire.Hello hello)
+    {
+        if (_tls is null) return null;
+        var certificate = connection.Peer!;
+        if (certificate.HostId is not { } host)
+            return $"it presented {certificate}'s certificate, not a node's: only a replica host is fed";
+        if (host != hello.Follower)
+            return $"its hello says host {hello.Follower}, but its certificate is host {host}'s";
+        return null;
+    }
+
+    private static async Task ReceiveExactlyAsync(Stream stream, byte[] buffer, CancellationToken ct)
     {
         for (var have = 0; have < buffer.Length;)
         {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(have), SocketFlags.None, ct).ConfigureAwait(false);
+            var n = await stream.ReadAsync(buffer.AsMemory(have), ct).ConfigureAwait(false);
             if (n == 0) throw new FeedProtocolException($"the connection closed after {have} bytes of a hello");
             have += n;
         }

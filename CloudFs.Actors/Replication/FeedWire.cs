@@ -79,22 +79,6 @@ internal static class FeedWire
         return b;
     }
 
-    /// <summary>Says why in an end frame (best effort, within a few seconds) and closes the connection.</summary>
-    public static async Task RefuseAsync(Socket socket, string reason)
-    {
-        try
-        {
-            using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await socket.SendAsync(EncodeEnd(false, reason), SocketFlags.None, wait.Token).ConfigureAwait(false);
-            socket.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception) { }   // the peer is gone already
-        finally
-        {
-            socket.Dispose();
-        }
-    }
-
     public static void EncodeLsnPair(Span<byte> b, byte kind, long first, long second)
     {
         b[0] = kind;

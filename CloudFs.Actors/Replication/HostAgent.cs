@@ -100,7 +100,7 @@ public sealed class HostAgent : ReceiveActor
             if (RefusedFeed(f.Hello) is { } refusal)
             {
                 _log.Warning("feed port: refused a feed of volume {0} to host {1}: {2}", f.Hello.Volume, f.Hello.Follower, refusal);
-                _ = FeedWire.RefuseAsync(f.Socket, refusal);
+                _ = f.Connection.RefuseAsync(refusal);
                 return;
             }
             if (!_feeders.TryGetValue(f.Hello.Volume, out var feeders)) _feeders[f.Hello.Volume] = feeders = new Dictionary<Id160, IActorRef>();

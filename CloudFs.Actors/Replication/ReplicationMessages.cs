@@ -21,9 +21,9 @@ public sealed record ReplicaFeedEnded(Id160 VolumeId, Id160 Host, long Feed) : I
 /// <summary>Local, from a volume's actor to its host's agent: tell the volume's followers that <paramref name="Lsn"/> must become durable.</summary>
 public sealed record WantDurable(Id160 Volume, long Lsn);
 
-/// <summary>Local, from the feed port to the host's agent: a replica's follower connected and said hello; the agent
-/// starts a feeder that owns <paramref name="Socket"/>.</summary>
-internal sealed record ServeFeed(FeedWire.Hello Hello, System.Net.Sockets.Socket Socket);
+/// <summary>Local, from the feed port to the host's agent: a replica's follower connected and said hello (over TLS, as
+/// the host its certificate names); the agent starts a feeder that owns <paramref name="Connection"/>.</summary>
+internal sealed record ServeFeed(FeedWire.Hello Hello, FeedConnection Connection);
 
 /// <summary>
 /// A replica that cannot chain on (the primary compacted the history it needs) asks for the volume whole: a zero

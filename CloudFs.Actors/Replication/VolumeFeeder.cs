@@ -5,10 +5,10 @@
 // own flow control bounds what is in flight. The follower's acknowledgements come back on the same connection and go
 // to the volume's actor, numbered with this feed; an acknowledgement beyond what this connection carried ends the feed
 // (a protocol violation), and when the feed ends the actor is told, so the host's acknowledgements stop counting. A
-// follower silent for the idle limit (it acknowledges every keepalive) ends the feed.
+// follower silent for the idle limit (it acknowledges every keepalive) ends the feed. Over TLS (FeedConnection) the
+// follower is the host its certificate names, and a chunk is still one socket write.
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Event;
@@ -25,8 +25,8 @@ internal sealed class VolumeFeeder : ReceiveActor
 
     private readonly LogStore _store;
     private readonly FeedWire.Hello _hello;
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly FeedConnection _connection;
+    private readonly Stream _stream;
     private readonly IActorRef _volumes;
     private readonly TimeSpan _keepAlive;
     private readonly TimeSpan _idleLimit;
@@ -49,8 +49,8 @@ internal sealed class VolumeFeeder : ReceiveActor
     {
         _store = store;
         _hello = feed.Hello;
-        _socket = feed.Socket;
-        _stream = new NetworkStream(_socket, ownsSocket: true);
+        _connection = feed.Connection;
+        _stream = feed.Connection.Stream;
         _volumes = volumes;
         _keepAlive = keepAlive;
         _idleLimit = idleLimit;
@@ -87,7 +87,7 @@ internal sealed class VolumeFeeder : ReceiveActor
         // before the connection closes, so nothing that follows its close is counted with it.
         _volumes.Tell(new ReplicaFeedEnded(_hello.Volume, _hello.Follower, _feed));
         _cts.Cancel();
-        _stream.Dispose();
+        _connection.Dispose();
     }
 
     private async Task<string> FeedAsync(CancellationToken ct)
@@ -184,7 +184,7 @@ internal sealed class VolumeFeeder : ReceiveActor
             _stuck.CancelAfter(_idleLimit);
             try
             {
-                await _stream.WriteAsync(frame, _stuck.Token).ConfigureAwait(false);
+                await _connection.SendAsync(frame, _stuck.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {

@@ -2,10 +2,10 @@
 // that its own head is on the primary's chain (a divergent suffix is split off as a branch, never dropped), then
 // connects to the primary's feed port (FeedWire) and applies the chunks of entries pushed there (as they are appended)
 // to the local log, acknowledging on the same connection what it holds, written and durable (the primary's feeder hands
-// the acknowledgements to the volume's actor; sync volumes count them).
+// the acknowledgements to the volume's actor; sync volumes count them). With the node's certificates the connection is
+// mutual TLS, and the feed port must prove to be the primary's host (FeedConnection).
 using System.Buffers.Binary;
 using System.IO.Pipelines;
-using System.Net.Sockets;
 using System.Threading.Channels;
 using Akka.Actor;
 using Akka.Event;
@@ -71,7 +71,7 @@ public sealed class VolumeFollower : ReceiveActor
     }
 
     /// <summary>Sends what this host holds whenever it is due, one acknowledgement at a time, until the feed ends.</summary>
-    private async Task SendAcksAsync(Stream feed, CancellationToken ct)
+    private async Task SendAcksAsync(FeedConnection feed, CancellationToken ct)
     {
         var frame = new byte[FeedWire.AckSize];
         while (await _ackDue.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
@@ -81,7 +81,7 @@ public sealed class VolumeFollower : ReceiveActor
             long written, durable;
             lock (_ackGate) { written = _written; durable = _durable; }
             FeedWire.EncodeLsnPair(frame, FeedWire.Ack, written, durable);
-            await feed.WriteAsync(frame, ct).ConfigureAwait(false);
+            await feed.SendAsync(frame, ct).ConfigureAwait(false);
             _settings.Counters.Acked();
         }
     }
@@ -150,7 +150,7 @@ public sealed class VolumeFollower : ReceiveActor
                 if (primary.HostId is null || primary.Address is null) { await Task.Delay(_settings.RetryDelay, ct).ConfigureAwait(false); continue; }
                 if (primary.HostId == _store.HostId.ToString()) return;
                 var agent = _system.ActorSelection(primary.Address + HostAgent.Path);
-                await FollowAsync(agent, ct).ConfigureAwait(false);
+                await FollowAsync(agent, Id160.Parse(primary.HostId), ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -164,7 +164,7 @@ public sealed class VolumeFollower : ReceiveActor
         }
     }
 
-    private async Task FollowAsync(ActorSelection agent, CancellationToken ct)
+    private async Task FollowAsync(ActorSelection agent, Id160 primary, CancellationToken ct)
     {
         var after = await StartAfterAsync(agent, ct).ConfigureAwait(false);
         // The share of the current view's secret comes once this host holds the volume (a new replica first
@@ -172,19 +172,19 @@ public sealed class VolumeFollower : ReceiveActor
         var shared = false;
 
         var endpoint = await agent.Ask<FeedEndpoint>(WhereIsFeed.Instance, _settings.AskTimeout, ct).ConfigureAwait(false);
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        FeedWire.Tune(socket);
+        FeedConnection connection;
         using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
             connect.CancelAfter(_settings.AskTimeout);
-            try { await socket.ConnectAsync(endpoint.Host, endpoint.Port, connect.Token).ConfigureAwait(false); }
+            try { connection = await FeedConnection.ConnectAsync(endpoint.Host, endpoint.Port, primary, _settings.Tls, connect.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new CloudFsException($"no connection to the primary's feed port {endpoint.Host}:{endpoint.Port} within {_settings.AskTimeout.TotalSeconds:0} s");
             }
         }
-        await using var feed = new NetworkStream(socket, ownsSocket: false);
-        await feed.WriteAsync(FeedWire.EncodeHello(new FeedWire.Hello(_volume, _store.HostId, after, _settings.ChunkBytes)), ct).ConfigureAwait(false);
+        using var _ = connection;
+        var feed = connection.Stream;
+        await connection.SendAsync(FeedWire.EncodeHello(new FeedWire.Hello(_volume, _store.HostId, after, _settings.ChunkBytes)), ct).ConfigureAwait(false);
 
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -193,7 +193,7 @@ public sealed class VolumeFollower : ReceiveActor
         HeldFrom(after);
         var flushes = new LiveFlushes(FlushDelay);
         var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
-        var acks = SendAcksAsync(feed, stop.Token);
+        var acks = SendAcksAsync(connection, stop.Token);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         long moved = 0, from = after;
         var caughtUp = false;
@@ -269,7 +269,7 @@ public sealed class VolumeFollower : ReceiveActor
         finally
         {
             stop.Cancel();
-            socket.Dispose();
+            connection.Dispose();
             await pipe.Writer.CompleteAsync().ConfigureAwait(false);
             ApplyResult result;
             try { result = await apply.ConfigureAwait(false); }

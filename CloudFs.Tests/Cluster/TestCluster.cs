@@ -1,9 +1,11 @@
 // Several CloudFsNodes in the test process, joined into one cluster over loopback (akka port 0, temp devices).
 // Crash() ends a node the way a dead host ends: no leaving, so the others must detect it and down it. Each node's log
-// is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one).
+// is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one). Given a test
+// authority, each node runs with --tls: a node certificate of its own host id (the same one across restarts).
 using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Device;
+using CloudFs.Tests.Security;
 
 namespace CloudFs.Tests.Cluster;
 
@@ -13,9 +15,15 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly string _crashConfig;
     public List<CloudFsNode?> Nodes { get; } = new();
     private readonly Dictionary<int, FaultyDevice> _devices = new();
+    private readonly TestAuthority? _authority;
+    private readonly string _listen;
+    // Node i's host id and certificate directory, with an authority.
+    private readonly Dictionary<int, (Id160 Host, string Directory)> _certificates = new();
 
-    private TestCluster(string extraConfig)
+    private TestCluster(string extraConfig, TestAuthority? authority = null, string listen = "127.0.0.1")
     {
+        _authority = authority;
+        _listen = listen;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
         File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
@@ -24,9 +32,12 @@ public sealed class TestCluster : IAsyncDisposable
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
 
     /// <summary>As above with more HOCON for every node (e.g. small segments, so compaction reclaims history soon).</summary>
-    public static async Task<TestCluster> StartAsync(int count, string extraConfig)
+    public static Task<TestCluster> StartAsync(int count, string extraConfig) => StartAsync(count, extraConfig, null);
+
+    /// <summary>As above, every node with --tls (certificates from <paramref name="authority"/>), listening on <paramref name="listen"/>.</summary>
+    internal static async Task<TestCluster> StartAsync(int count, string extraConfig, TestAuthority? authority, string listen = "127.0.0.1")
     {
-        var cluster = new TestCluster(extraConfig);
+        var cluster = new TestCluster(extraConfig, authority, listen);
         try
         {
             for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
@@ -45,11 +56,30 @@ public sealed class TestCluster : IAsyncDisposable
         DevicePath = Path.Combine(_dir, $"node{i}.log"),
         Size = 256 << 20,
         AkkaPort = 0,
-        Listen = "127.0.0.1",
-        Seeds = seedPort is { } p ? [$"127.0.0.1:{p}"] : [],
+        Listen = _listen,
+        Seeds = seedPort is { } p ? [$"{_listen}:{p}"] : [],
         ConfigFile = _crashConfig,
+        HostId = Certificate(i)?.Host,
+        TlsDirectory = Certificate(i)?.Directory,
         AdjustStore = o => o with { WrapDevice = d => { var faulty = new FaultyDevice(d); lock (_devices) _devices[i] = faulty; return faulty; } },
     };
+
+    /// <summary>Node <paramref name="i"/>'s certificate directory (with an authority; null without).</summary>
+    internal string? CertificateDirectory(int i) => Certificate(i)?.Directory;
+
+    private (Id160 Host, string Directory)? Certificate(int i)
+    {
+        if (_authority is null) return null;
+        lock (_certificates)
+        {
+            if (!_certificates.TryGetValue(i, out var issued))
+            {
+                var host = Id160.Random();
+                _certificates[i] = issued = (host, _authority.Node($"node{i}-{host}", host, _listen));
+            }
+            return issued;
+        }
+    }
 
     /// <summary>The device under node <paramref name="i"/>'s log (of its current incarnation): fail it to fail the node's disk.</summary>
     internal FaultyDevice Device(int i)
