@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""NBD over TLS vs plain NBD on the same CloudFS build, side by side (issue 12: TLS randwrite >= 0.8x of plain; with
---nodes 3, a 3-node cluster with --tls on every channel vs one without, sync volumes: >= 0.85x).
+"""NBD over TLS vs plain NBD on the same CloudFS build, side by side (issue 12: TLS randwrite >= 0.8x of plain).
 
 Makes a cluster authority and certificates with `./cloudfs cert`, starts two one-node clusters from this
 repository's build, one with --tls (127.0.4.21) and one without (127.0.4.22), creates a volume on each, and runs the
@@ -8,16 +7,14 @@ same libnbd client against both, alternating round by round (plain, TLS, TLS, pl
 4 KiB writes, 32 in flight on one connection; fio's nbd engine has no TLS, so fio cannot be the client for both), or
 nbdcopy (--client nbdcopy: a 4 KiB-request copy of nbdkit's random plugin, sequential, 32 requests in flight). Reports
 median IOPS, the ratio TLS / plain, and each node's CPU time per 1,000 requests (from /proc, user + system).
-Everything stays on 127.0.4.21-22 and stops by itself. With --nodes 3 the TLS cluster is 127.0.4.21, .23, .24 and the
-plain one 127.0.4.22, .25, .26; the volume has three replicas (--mode, default sync) and the client talks to its primary.
+Everything stays on 127.0.4.21-22 and stops by itself.
 """
-import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLOUDFS = os.path.join(REPO, "cloudfs")
 LOAD = os.path.join(REPO, "bench", "nbd_load.py")
 TLS_ADDR, PLAIN_ADDR = "127.0.4.21", "127.0.4.22"
-TLS_MORE, PLAIN_MORE = ["127.0.4.23", "127.0.4.24"], ["127.0.4.25", "127.0.4.26"]
 
 
 def need(tool, package):
@@ -63,8 +60,6 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load on each node first")
     ap.add_argument("--copy-size", default="256M", help="bytes nbdcopy writes per run")
     ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"), help="work directory (on the disk under test)")
-    ap.add_argument("--nodes", type=int, choices=[1, 3], default=1, help="nodes per cluster (3: a replicated volume)")
-    ap.add_argument("--mode", choices=["sync", "async"], default="sync", help="the volume's mode with --nodes 3")
     args = ap.parse_args()
     need("nbdinfo", "libnbd-bin")
     if args.client == "nbdcopy":
@@ -79,37 +74,19 @@ def main():
     ok = False
     try:
         subprocess.run([CLOUDFS, "cert", "init", f"{work}/ca"], check=True, capture_output=True)
+        subprocess.run([CLOUDFS, "cert", "issue", f"{work}/ca", "--host-id", "7e5700000000000000000000000000000000b001",
+                        "--addr", TLS_ADDR, "--out", f"{work}/node"], check=True, capture_output=True)
         subprocess.run([CLOUDFS, "cert", "issue", f"{work}/ca", "--client", "bench", "--out", f"{work}/client"], check=True, capture_output=True)
-        tls_addrs = [TLS_ADDR] + (TLS_MORE if args.nodes == 3 else [])
-        plain_addrs = [PLAIN_ADDR] + (PLAIN_MORE if args.nodes == 3 else [])
-        by_addr = {}
-        for i, addr in enumerate(tls_addrs):
-            subprocess.run([CLOUDFS, "cert", "issue", f"{work}/ca", "--host-id", f"7e5700000000000000000000000000000000b00{i + 1}",
-                            "--addr", addr, "--out", f"{work}/node{i + 1}"], check=True, capture_output=True)
-        for i, addr in enumerate(tls_addrs):
-            seeds = ["--seeds", ",".join(tls_addrs)] if args.nodes > 1 else []
-            by_addr[addr] = start_node(work, f"tls{i + 1}", addr, ["--tls", f"{work}/node{i + 1}", *seeds])
-            nodes.append(by_addr[addr])
-        for i, addr in enumerate(plain_addrs):
-            seeds = ["--seeds", ",".join(plain_addrs)] if args.nodes > 1 else []
-            by_addr[addr] = start_node(work, f"plain{i + 1}", addr, seeds)
-            nodes.append(by_addr[addr])
-        volume, primary = {}, {}
+        tls = start_node(work, "tls", TLS_ADDR, ["--tls", f"{work}/node"])
+        nodes.append(tls)
+        plain = start_node(work, "plain", PLAIN_ADDR, [])
+        nodes.append(plain)
+        volume = {}
         for name, addr, extra in (("tls", TLS_ADDR, ["--tls", f"{work}/client"]), ("plain", PLAIN_ADDR, [])):
-            replicas = ["3", "--mode", args.mode] if args.nodes == 3 else ["1"]
-            for attempt in range(30):  # a 3-node cluster takes a moment to have every member Up
-                made = subprocess.run([CLOUDFS, "newdisk", *replicas, "--size", args.size, "--contact", addr, *extra],
-                                      capture_output=True, text=True)
-                if made.returncode == 0:
-                    break
-                time.sleep(1)
-            else:
-                raise RuntimeError(f"newdisk on the {name} cluster failed: {made.stderr.strip()}")
-            volume[name] = made.stdout.strip()
-            primary[name] = re.search(r"@([0-9.]+):", made.stderr.splitlines()[0]).group(1)
-        uris = {"plain": f"nbd://{primary['plain']}/{volume['plain']}",
-                "tls": f"nbds://{primary['tls']}/{volume['tls']}?tls-certificates={work}/client"}
-        tls, plain = by_addr[primary["tls"]], by_addr[primary["plain"]]
+            volume[name] = subprocess.run([CLOUDFS, "newdisk", "1", "--size", args.size, "--contact", addr], check=True,
+                                          capture_output=True, text=True).stdout.strip()
+        uris = {"plain": f"nbd://{PLAIN_ADDR}/{volume['plain']}",
+                "tls": f"nbds://{TLS_ADDR}/{volume['tls']}?tls-certificates={work}/client"}
         pids = {"plain": plain.pid, "tls": tls.pid}
         ops = 0
         if args.client == "nbdcopy":
@@ -131,8 +108,6 @@ def main():
                 cpu[name].append(used / requests * 1000 * 1000)  # ms of node CPU per 1,000 requests
                 print(f"round {r + 1} {name}: {value:,.0f} IOPS, node CPU {cpu[name][-1]:.1f} ms per 1,000 requests", file=sys.stderr)
         p, t = statistics.median(iops["plain"]), statistics.median(iops["tls"])
-        cluster = "one node" if args.nodes == 1 else f"3 nodes, {args.mode} volume of 3 replicas"
-        print(f"{cluster}; node CPU is the primary's")
         print(f"| client | plain | TLS | TLS / plain | node CPU per 1,000 requests, plain / TLS |")
         print(f"|---|---|---|---|---|")
         shape = f"random 4 KiB writes, QD{args.qd}" if args.client == "libnbd" else f"sequential 4 KiB writes, QD{args.qd}"
