@@ -1,9 +1,11 @@
 // Several CloudFsNodes in the test process, joined into one cluster over loopback (akka port 0, temp devices).
 // Crash() ends a node the way a dead host ends: no leaving, so the others must detect it and down it. Each node's log
-// is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one).
+// is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one). StartTlsAsync runs
+// every node with --tls: a certificate of one test authority per node (its host id), remoting over mutual TLS.
 using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Device;
+using CloudFs.Tests.Security;
 
 namespace CloudFs.Tests.Cluster;
 
@@ -13,9 +15,12 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly string _crashConfig;
     public List<CloudFsNode?> Nodes { get; } = new();
     private readonly Dictionary<int, FaultyDevice> _devices = new();
+    // With TLS: node i's host id and certificate directory (the same across restarts).
+    private readonly Dictionary<int, (Id160 Host, string Directory)> _certificates = new();
 
-    private TestCluster(string extraConfig)
+    private TestCluster(string extraConfig, bool tls)
     {
+        Authority = tls ? new TestAuthority() : null;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
         File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
@@ -24,9 +29,14 @@ public sealed class TestCluster : IAsyncDisposable
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
 
     /// <summary>As above with more HOCON for every node (e.g. small segments, so compaction reclaims history soon).</summary>
-    public static async Task<TestCluster> StartAsync(int count, string extraConfig)
+    public static Task<TestCluster> StartAsync(int count, string extraConfig) => StartAsync(count, extraConfig, tls: false);
+
+    /// <summary>Nodes with --tls: each with its own node certificate of <see cref="Authority"/>.</summary>
+    public static Task<TestCluster> StartTlsAsync(int count, string extraConfig = "") => StartAsync(count, extraConfig, tls: true);
+
+    private static async Task<TestCluster> StartAsync(int count, string extraConfig, bool tls)
     {
-        var cluster = new TestCluster(extraConfig);
+        var cluster = new TestCluster(extraConfig, tls);
         try
         {
             for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
@@ -40,8 +50,13 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>The authority of a cluster started with <see cref="StartTlsAsync"/>; null without TLS.</summary>
+    internal TestAuthority? Authority { get; }
+
     private NodeOptions Options(int i, int? seedPort) => new()
     {
+        HostId = Certificate(i)?.Host,
+        TlsDirectory = Certificate(i)?.Directory,
         DevicePath = Path.Combine(_dir, $"node{i}.log"),
         Size = 256 << 20,
         AkkaPort = 0,
@@ -50,6 +65,20 @@ public sealed class TestCluster : IAsyncDisposable
         ConfigFile = _crashConfig,
         AdjustStore = o => o with { WrapDevice = d => { var faulty = new FaultyDevice(d); lock (_devices) _devices[i] = faulty; return faulty; } },
     };
+
+    private (Id160 Host, string Directory)? Certificate(int i)
+    {
+        if (Authority is null) return null;
+        lock (_certificates)
+        {
+            if (!_certificates.TryGetValue(i, out var issued))
+            {
+                var host = Id160.Random();
+                _certificates[i] = issued = (host, Authority.Node($"node{i}", host, "127.0.0.1"));
+            }
+            return issued;
+        }
+    }
 
     /// <summary>The device under node <paramref name="i"/>'s log (of its current incarnation): fail it to fail the node's disk.</summary>
     internal FaultyDevice Device(int i)
@@ -95,6 +124,7 @@ public sealed class TestCluster : IAsyncDisposable
             catch (Exception) { /* best effort: the test already reported its own failure */ }
         }
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        Authority?.Dispose();
     }
 }
 
