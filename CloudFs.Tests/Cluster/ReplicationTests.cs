@@ -48,6 +48,12 @@ public sealed class ReplicationTests
     public async Task Newdisk_3_places_one_replica_per_host_and_every_replica_follows_the_primary()
     {
         await using var cluster = await TestCluster.StartAsync(3);
+        await EveryReplicaFollowsThePrimary(cluster);
+    }
+
+    /// <summary>The scenario of the test above on any 3-node cluster (TlsClusterTests runs it with TLS).</summary>
+    internal static async Task EveryReplicaFollowsThePrimary(TestCluster cluster)
+    {
         foreach (var mode in new[] { VolumeMode.Sync, VolumeMode.Async })
         {
             var created = await CreateAsync(cluster, 3, mode);
@@ -140,6 +146,12 @@ public sealed class ReplicationTests
     public async Task When_the_primary_dies_a_replica_takes_over_with_every_acknowledged_write_and_the_old_primary_catches_up()
     {
         await using var cluster = await TestCluster.StartAsync(3);
+        await AReplicaTakesOverAndTheOldPrimaryCatchesUp(cluster);
+    }
+
+    /// <summary>The scenario of the test above on any 3-node cluster (TlsClusterTests runs it with TLS).</summary>
+    internal static async Task AReplicaTakesOverAndTheOldPrimaryCatchesUp(TestCluster cluster)
+    {
         var created = await CreateAsync(cluster, 3, VolumeMode.Sync);
         var volume = Id160.Parse(created.VolumeId);
         var primaryIndex = cluster.IndexOf(created.Hosts[0].HostId);
