@@ -55,8 +55,8 @@ public sealed class ManagementClient : IAsyncDisposable
             """).WithFallback(CloudFsConfig.Default());
         ManagementClient? created = null;
         // The CLI believes only nodes: an operator's certificate on the other end is not the cluster answering.
-        var system = ActorSystem.Create("cloudfs-cli", RemotingTls.Setup(config, tls, RemotingPeers.NodesOnly,
-            refused => created?._hopeless.TrySetResult($"the node at {string.Join(", ", contacts)} is not one of the cluster of this certificate directory: {refused}")));
+        var system = RemotingTls.CreateSystem("cloudfs-cli", config, tls, RemotingPeers.NodesOnly,
+            refused => created?._hopeless.TrySetResult($"the node at {string.Join(", ", contacts)} is not one of the cluster of this certificate directory: {refused}"));
         var client = system.ActorOf(ClusterClient.Props(ClusterClientSettings.Create(system).WithInitialContacts(paths)), "management-client");
         created = new ManagementClient(system, client, string.Join(", ", contacts), tls is not null);
         var watcher = system.ActorOf(Props.Create(() => new AssociationWatcher(created.AssociationFailed, () => Volatile.Write(ref created._associated, 1))), "association-watcher");

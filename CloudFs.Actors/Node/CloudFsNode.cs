@@ -46,7 +46,7 @@ public sealed class CloudFsNode : IAsyncDisposable
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
         ActorSystem system;
-        try { system = ActorSystem.Create(SystemName, RemotingTls.Setup(config, tls, RemotingPeers.NodesAndOperators)); }
+        try { system = RemotingTls.CreateSystem(SystemName, config, tls, RemotingPeers.NodesAndOperators); }
         catch { tls?.Dispose(); throw; }
         if (tls is not null) system.RegisterOnTermination(tls.Dispose);
         try

@@ -27,15 +27,16 @@ public static class RemotingTls
     public static string Scheme(bool tls) => tls ? TlsScheme : PlainScheme;
 
     /// <summary>
-    /// The ActorSystem's setup: <paramref name="config"/> (which must say <see cref="EnableSsl"/> when
-    /// <paramref name="tls"/> is given) and, with TLS, DotNetty's SSL setup presenting <paramref name="tls"/>'s
-    /// certificate, and the log filter that prints each refused peer once, without a stack trace.
+    /// The ActorSystem's setup for remoting over TLS: <paramref name="config"/> (which must say <see cref="EnableSsl"/>),
+    /// DotNetty's SSL setup presenting <paramref name="tls"/>'s certificate, and the log filter that prints each
+    /// refused peer once, without a stack trace.
     /// </summary>
-    public static ActorSystemSetup Setup(Config config, ClusterTls? tls, RemotingPeers admit, Action<string>? refused = null)
-    {
-        var bootstrap = BootstrapSetup.Create().WithConfig(config);
-        return tls is null ? ActorSystemSetup.Create(bootstrap) : bootstrap.And(SslSetup(tls, admit, refused)).And(RemotingTlsLogFilter.Setup());
-    }
+    public static ActorSystemSetup Setup(Config config, ClusterTls tls, RemotingPeers admit, Action<string>? refused = null) =>
+        BootstrapSetup.Create().WithConfig(config).And(SslSetup(tls, admit, refused)).And(RemotingTlsLogFilter.Setup());
+
+    /// <summary>The actor system <paramref name="name"/>: plain remoting without <paramref name="tls"/>, else <see cref="Setup"/>'s.</summary>
+    public static ActorSystem CreateSystem(string name, Config config, ClusterTls? tls, RemotingPeers admit, Action<string>? refused = null) =>
+        tls is null ? ActorSystem.Create(name, config) : ActorSystem.Create(name, Setup(config, tls, admit, refused));
 
     /// <summary>
     /// Mutual TLS with <paramref name="tls"/>'s certificate (a node's; the CLI's client certificate). Our own validator
