@@ -20,11 +20,20 @@ public sealed class ReplicationTests
 
     private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, VolumeMode mode, int via = 0)
     {
-        return await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, mode), Timeout) switch
+        // Right after start, on a loaded machine, a member can be Up before every node sees it Up ("only 2 host(s)
+        // found"): asked again until every host counts, as an operator would.
+        var deadline = DateTime.UtcNow + Timeout;
+        while (true)
         {
-            VolumeCreated c => c,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
+            var reply = await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, mode), Timeout);
+            if (reply is VolumeCreated c) return c;
+            if (reply is CommandFailed { Reason: var reason } && reason.StartsWith("only ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(200);
+                continue;
+            }
+            throw new InvalidOperationException($"creation failed: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}");
+        }
     }
 
     private static Task HeadsAgree(TestCluster cluster, Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>
