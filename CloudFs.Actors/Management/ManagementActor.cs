@@ -7,6 +7,7 @@ using Akka.Cluster.Sharding;
 using Akka.Event;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Node;
+using CloudFs.Actors.Security;
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
 
@@ -179,7 +180,7 @@ public sealed class ManagementActor : ReceiveActor
             case "join" or "leave" or "down":
                 if (string.IsNullOrWhiteSpace(c.Address)) return new CommandFailed($"cluster {c.Verb} needs an address");
                 Address address;
-                try { address = ParseAddress(c.Address); }
+                try { address = ParseAddress(c.Address, _cluster.SelfAddress.Protocol); }
                 catch (Exception e) { return new CommandFailed($"'{c.Address}' is not a node address: {e.Message}"); }
                 if (c.Verb == "join") _cluster.Join(address);
                 else if (c.Verb == "leave") _cluster.Leave(address);
@@ -190,9 +191,10 @@ public sealed class ManagementActor : ReceiveActor
         }
     }
 
-    /// <summary>A full akka address, or "IP[:PORT]" of a cloudfs node.</summary>
-    public static Address ParseAddress(string text) =>
-        Address.Parse(text.Contains("://", StringComparison.Ordinal) ? text : CloudFsConfig.SeedAddress(text));
+    /// <summary>A full akka address, or "IP[:PORT]" of a cloudfs node of a cluster whose addresses have <paramref name="protocol"/>
+    /// (akka.tcp, or akka.ssl.tcp with remoting TLS).</summary>
+    public static Address ParseAddress(string text, string protocol) =>
+        Address.Parse(text.Contains("://", StringComparison.Ordinal) ? text : CloudFsConfig.SeedAddress(text, protocol == RemotingTls.TlsScheme));
 
     private async Task<IManagementMessage> ShardingAsync(ShardingCommand c)
     {

@@ -47,8 +47,12 @@ public static class CloudFsConfig
         config = ConfigurationFactory.ParseString(string.Join('\n', flags)).WithFallback(config);
 
         // Akka's own settings follow the cloudfs ones, so a config file may set either.
-        var seeds = config.GetStringList("cloudfs.seeds", []).Select(s => Quote(SeedAddress(s)));
+        // With a certificate directory remoting runs over TLS (CloudFsNode adds the certificate), and its addresses
+        // become akka.ssl.tcp://: seeds must be named with the scheme the members really have.
+        var remotingTls = config.GetString("cloudfs.tls.directory", "").Length > 0;
+        var seeds = config.GetStringList("cloudfs.seeds", []).Select(s => Quote(SeedAddress(s, remotingTls)));
         var akka = string.Join('\n',
+            remotingTls ? Security.RemotingTls.EnableSsl : "",
             $"akka.remote.dot-netty.tcp.hostname = {Quote(config.GetString("cloudfs.listen"))}",
             $"akka.remote.dot-netty.tcp.port = {config.GetInt("cloudfs.akka-port")}",
             $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]",
@@ -140,11 +144,12 @@ public static class CloudFsConfig
         };
     }
 
-    /// <summary>"IP" or "IP:PORT" (akka port, default 4053) as the akka.tcp address of a cloudfs node.</summary>
-    public static string SeedAddress(string seed)
+    /// <summary>"IP" or "IP:PORT" (akka port, default 4053) as the address of a cloudfs node: akka.tcp://, or
+    /// akka.ssl.tcp:// for a cluster whose remoting runs over TLS.</summary>
+    public static string SeedAddress(string seed, bool tls = false)
     {
         var (host, port) = SplitHostPort(seed, 4053);
-        return $"akka.tcp://cloudfs@{host}:{port}";
+        return $"{Security.RemotingTls.Scheme(tls)}://cloudfs@{host}:{port}";
     }
 
     public static (string Host, int Port) SplitHostPort(string text, int defaultPort)

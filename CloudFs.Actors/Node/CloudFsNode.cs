@@ -42,10 +42,11 @@ public sealed class CloudFsNode : IAsyncDisposable
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
         var config = CloudFsConfig.WithHostRole(CloudFsConfig.Build(options));
-        // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it.
+        // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
+        // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
         ActorSystem system;
-        try { system = ActorSystem.Create(SystemName, config); }
+        try { system = RemotingTls.CreateSystem(SystemName, config, tls, RemotingPeers.NodesAndOperators); }
         catch { tls?.Dispose(); throw; }
         if (tls is not null) system.RegisterOnTermination(tls.Dispose);
         try

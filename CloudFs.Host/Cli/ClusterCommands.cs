@@ -38,10 +38,11 @@ internal static class ClusterCommands
     private static Command Show(CliIo io)
     {
         var contact = CliOptions.Contact();
-        var command = new Command("show", "One line per member (address, roles, status, reachability, host id), then Count: N.") { contact };
+        var tls = CliOptions.Tls();
+        var command = new Command("show", "One line per member (address, roles, status, reachability, host id), then Count: N.") { contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var members = await ManagementCall.AskAsync<ClusterMembers>(parse.GetValue(contact)!, new ShowCluster(), ManagementCall.DefaultTimeout, ct);
+            var members = await ManagementCall.AskAsync<ClusterMembers>(parse.GetValue(contact)!, parse.GetValue(tls), new ShowCluster(), ManagementCall.DefaultTimeout, ct);
             foreach (var line in ShowLines(members)) await io.Out.WriteLineAsync(line);
             return 0;
         });
@@ -51,8 +52,9 @@ internal static class ClusterCommands
     private static Command Verb(CliIo io, string verb, string description)
     {
         var contact = CliOptions.Contact();
-        var command = new Command(verb, description) { contact };
-        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, new ClusterCommand(verb, null), ct));
+        var tls = CliOptions.Tls();
+        var command = new Command(verb, description) { contact, tls };
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), new ClusterCommand(verb, null), ct));
         return command;
     }
 
@@ -63,17 +65,18 @@ internal static class ClusterCommands
         {
             var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
             if (!text.Contains("://", StringComparison.Ordinal) && !AddressParser.TryParse(text, CliOptions.DefaultAkkaPort, out _))
-                r.AddError($"'{text}' is not a member address (IP[:PORT] or akka.tcp://cloudfs@IP:PORT)");
+                r.AddError($"'{text}' is not a member address (IP[:PORT], or akka.tcp://cloudfs@IP:PORT, akka.ssl.tcp:// with TLS)");
         });
         var contact = CliOptions.Contact();
-        var command = new Command(verb, description) { address, contact };
+        var tls = CliOptions.Tls();
+        var command = new Command(verb, description) { address, contact, tls };
         command.SetAction((parse, ct) =>
         {
             var text = parse.GetValue(address)!;
             var normalized = text.Contains("://", StringComparison.Ordinal) || !AddressParser.TryParse(text, CliOptions.DefaultAkkaPort, out var ep)
                 ? text
                 : AddressParser.Format(ep);
-            return Print(io, parse.GetValue(contact)!, new ClusterCommand(verb, normalized), ct);
+            return Print(io, parse.GetValue(contact)!, parse.GetValue(tls), new ClusterCommand(verb, normalized), ct);
         });
         return command;
     }
@@ -81,14 +84,15 @@ internal static class ClusterCommands
     private static Command Sharding(CliIo io, string verb, string description)
     {
         var contact = CliOptions.Contact();
-        var command = new Command(verb, description) { contact };
-        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, new ShardingCommand(verb), ct));
+        var tls = CliOptions.Tls();
+        var command = new Command(verb, description) { contact, tls };
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), new ShardingCommand(verb), ct));
         return command;
     }
 
-    private static async Task<int> Print(CliIo io, IReadOnlyList<IPEndPoint> contacts, IManagementMessage request, CancellationToken ct)
+    private static async Task<int> Print(CliIo io, IReadOnlyList<IPEndPoint> contacts, string? tlsDirectory, IManagementMessage request, CancellationToken ct)
     {
-        var output = await ManagementCall.AskAsync<CommandOutput>(contacts, request, ManagementCall.DefaultTimeout, ct);
+        var output = await ManagementCall.AskAsync<CommandOutput>(contacts, tlsDirectory, request, ManagementCall.DefaultTimeout, ct);
         await io.Out.WriteAsync(output.Text.EndsWith('\n') ? output.Text : output.Text + "\n");
         return 0;
     }

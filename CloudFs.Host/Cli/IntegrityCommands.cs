@@ -30,16 +30,17 @@ internal static class IntegrityCommands
         };
         var json = new Option<bool>("--json") { Description = "Print a JSON object (hosts, ranges, clean)" };
         var contact = CliOptions.Contact();
+        var tls = CliOptions.Tls();
         var command = new Command("scrub",
             "Read and verify every stored block (of VOLUME, or of every volume) on every host holding it, repair from another replica where one " +
             "holds the same version, and print one line per bad range: volume, host, offset, length, repaired|damaged, reason. " +
             "Exits 1 when damage remains.")
         {
-            volume, json, contact,
+            volume, json, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var report = await ManagementCall.AskAsync<ScrubReport>(parse.GetValue(contact)!, new ScrubVolumes(parse.GetValue(volume)?.ToString()), LongTimeout, ct);
+            var report = await ManagementCall.AskAsync<ScrubReport>(parse.GetValue(contact)!, parse.GetValue(tls), new ScrubVolumes(parse.GetValue(volume)?.ToString()), LongTimeout, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(ScrubJson(report));
             else
             {
@@ -97,16 +98,17 @@ internal static class IntegrityCommands
         var deep = new Option<bool>("--deep") { Description = "Also compare a digest of every live block across the replicas, at one version, and name the ranges that differ" };
         var json = new Option<bool>("--json") { Description = "Print a JSON object (replicas, and with --deep the ranges that differ)" };
         var contact = CliOptions.Contact();
+        var tls = CliOptions.Tls();
         var command = new Command("verify",
             "Compare the replicas of VOLUME: one line per replica host (host, lsn, version, status: equal, behind or ahead by N entries, diverged, " +
             "missing, unreachable). --deep: one line per range whose content differs (offset, length, hosts, why). Exits 1 unless all are equal.")
         {
-            volume, deep, json, contact,
+            volume, deep, json, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
             var isDeep = parse.GetValue(deep);
-            var report = await ManagementCall.AskAsync<VerifyReport>(parse.GetValue(contact)!, new VerifyVolume(parse.GetValue(volume).ToString(), isDeep),
+            var report = await ManagementCall.AskAsync<VerifyReport>(parse.GetValue(contact)!, parse.GetValue(tls), new VerifyVolume(parse.GetValue(volume).ToString(), isDeep),
                 isDeep ? LongTimeout : ManagementCall.DefaultTimeout, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(VerifyJson(report));
             else

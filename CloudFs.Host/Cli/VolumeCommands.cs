@@ -47,9 +47,10 @@ internal static class VolumeCommands
             Description = "async: a write is acknowledged once appended on the primary; sync: once on a majority of replicas",
         };
         var contact = CliOptions.Contact();
+        var tls = CliOptions.Tls();
         var command = new Command("newdisk", "Create a volume with N replicas (default 3). Prints the chosen hosts to stderr and the new volume id to stdout.")
         {
-            replicas, size, mode, contact,
+            replicas, size, mode, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -57,7 +58,7 @@ internal static class VolumeCommands
             if (bytes % LogStore.BlockSize != 0)
                 throw new CliException($"the volume size must be a multiple of {LogStore.BlockSize} bytes", CloudFsCli.ExitUsage);
             var request = new CreateVolume(parse.GetValue(replicas), bytes, parse.GetValue(mode));
-            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, request, TimeSpan.FromSeconds(60), ct);
+            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), request, TimeSpan.FromSeconds(60), ct);
             foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
             await io.Out.WriteLineAsync(created.VolumeId);
             return 0;
@@ -69,13 +70,14 @@ internal static class VolumeCommands
     {
         var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (id, size, mode, primary, replicas, version, name, health, parent)" };
         var contact = CliOptions.Contact();
+        var tls = CliOptions.Tls();
         var command = new Command("ls", "List volumes, one per line: id, size in bytes, mode, primary host id (- when none), replica host ids, current version id, name (- when none), health, parent version (- unless a branch).")
         {
-            json, contact,
+            json, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var list = await ManagementCall.AskAsync<VolumeList>(parse.GetValue(contact)!, new ListVolumes(), ManagementCall.DefaultTimeout, ct);
+            var list = await ManagementCall.AskAsync<VolumeList>(parse.GetValue(contact)!, parse.GetValue(tls), new ListVolumes(), ManagementCall.DefaultTimeout, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(VolumeListFormat.Json(list.Volumes));
             else foreach (var v in list.Volumes) await io.Out.WriteLineAsync(VolumeListFormat.Line(v));
             return 0;
@@ -87,10 +89,11 @@ internal static class VolumeCommands
     {
         var id = new Argument<Id160>("ID") { Description = "The volume id", CustomParser = r => CliOptions.Id(r, "volume id") };
         var contact = CliOptions.Contact();
-        var command = new Command("info", "Print the volume's current version id.") { id, contact };
+        var tls = CliOptions.Tls();
+        var command = new Command("info", "Print the volume's current version id.") { id, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var volume = await ManagementCall.AskAsync<VolumeSummary>(parse.GetValue(contact)!, new GetVolume(parse.GetValue(id).ToString()), ManagementCall.DefaultTimeout, ct);
+            var volume = await ManagementCall.AskAsync<VolumeSummary>(parse.GetValue(contact)!, parse.GetValue(tls), new GetVolume(parse.GetValue(id).ToString()), ManagementCall.DefaultTimeout, ct);
             await io.Out.WriteLineAsync(volume.Version);
             return 0;
         });
@@ -101,10 +104,11 @@ internal static class VolumeCommands
     {
         var version = new Argument<Id160>("VERSION") { Description = "The version to branch from", CustomParser = r => CliOptions.Id(r, "version id") };
         var contact = CliOptions.Contact();
-        var command = new Command("branch", "Create a writable volume from a version; prints the new volume id.") { version, contact };
+        var tls = CliOptions.Tls();
+        var command = new Command("branch", "Create a writable volume from a version; prints the new volume id.") { version, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, new BranchVolume(parse.GetValue(version).ToString()), TimeSpan.FromSeconds(60), ct);
+            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), new BranchVolume(parse.GetValue(version).ToString()), TimeSpan.FromSeconds(60), ct);
             foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
             await io.Out.WriteLineAsync(created.VolumeId);
             return 0;

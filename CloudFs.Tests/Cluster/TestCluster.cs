@@ -1,7 +1,8 @@
 // Several CloudFsNodes in the test process, joined into one cluster over loopback (akka port 0, temp devices).
 // Crash() ends a node the way a dead host ends: no leaving, so the others must detect it and down it. Each node's log
 // is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one). Given a test
-// authority, each node runs with --tls: a node certificate of its own host id (the same one across restarts).
+// authority (or StartTlsAsync), each node runs with --tls: a node certificate of its own host id (the same one across
+// restarts), on remoting, the feed port, HTTP and NBD.
 using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Device;
@@ -16,13 +17,15 @@ public sealed class TestCluster : IAsyncDisposable
     public List<CloudFsNode?> Nodes { get; } = new();
     private readonly Dictionary<int, FaultyDevice> _devices = new();
     private readonly TestAuthority? _authority;
+    private readonly bool _ownsAuthority;
     private readonly string _listen;
     // Node i's host id and certificate directory, with an authority.
     private readonly Dictionary<int, (Id160 Host, string Directory)> _certificates = new();
 
-    private TestCluster(string extraConfig, TestAuthority? authority = null, string listen = "127.0.0.1")
+    private TestCluster(string extraConfig, TestAuthority? authority = null, string listen = "127.0.0.1", bool ownsAuthority = false)
     {
         _authority = authority;
+        _ownsAuthority = ownsAuthority;
         _listen = listen;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
@@ -35,9 +38,18 @@ public sealed class TestCluster : IAsyncDisposable
     public static Task<TestCluster> StartAsync(int count, string extraConfig) => StartAsync(count, extraConfig, null);
 
     /// <summary>As above, every node with --tls (certificates from <paramref name="authority"/>), listening on <paramref name="listen"/>.</summary>
-    internal static async Task<TestCluster> StartAsync(int count, string extraConfig, TestAuthority? authority, string listen = "127.0.0.1")
+    internal static Task<TestCluster> StartAsync(int count, string extraConfig, TestAuthority? authority, string listen = "127.0.0.1") =>
+        StartAsync(new TestCluster(extraConfig, authority, listen), count);
+
+    /// <summary>Nodes with --tls: each with its own node certificate of a test authority of its own (<see cref="Authority"/>).</summary>
+    public static Task<TestCluster> StartTlsAsync(int count, string extraConfig = "") =>
+        StartAsync(new TestCluster(extraConfig, new TestAuthority(), ownsAuthority: true), count);
+
+    /// <summary>The authority the nodes' certificates come from (null without TLS).</summary>
+    internal TestAuthority? Authority => _authority;
+
+    private static async Task<TestCluster> StartAsync(TestCluster cluster, int count)
     {
-        var cluster = new TestCluster(extraConfig, authority, listen);
         try
         {
             for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
@@ -125,6 +137,7 @@ public sealed class TestCluster : IAsyncDisposable
             catch (Exception) { /* best effort: the test already reported its own failure */ }
         }
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+        if (_ownsAuthority) _authority?.Dispose();
     }
 }
 

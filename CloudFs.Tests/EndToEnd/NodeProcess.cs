@@ -24,6 +24,8 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     public string HttpBase => $"http://{Listen}:8090";
     public string Nbd(string volume) => $"nbd://{Listen}:10809/{volume}";
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+    /// <summary>The node's --tls directory (null without): the CLI calls of these helpers present it.</summary>
+    public string? Tls { get; }
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
@@ -31,6 +33,9 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     {
         Listen = listen;
         Device = device;
+        var args = extra.ToArray();
+        var tls = Array.IndexOf(args, "--tls");
+        Tls = tls >= 0 && tls + 1 < args.Length ? args[tls + 1] : null;
         // In a network namespace: `ip netns exec NS ./cloudfs ...` execs the script in place, so the process (and
         // its pid for SIGTERM/SIGKILL) is the node itself.
         var psi = new ProcessStartInfo(netns is null ? Repo.CloudFsScript : Tool.Require("ip"))
@@ -146,10 +151,10 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         return line!;
     }
 
-    /// <summary>`cloudfs newdisk 1 --size SIZE` against this node; returns the volume id.</summary>
+    /// <summary>`cloudfs newdisk 1 --size SIZE` against this node (with its --tls directory); returns the volume id.</summary>
     public async Task<string> NewDiskAsync(string size = "64M")
     {
-        var result = (await Tool.CloudFs("newdisk", "1", "--size", size, "--contact", Listen)).AssertOk();
+        var result = (await Tool.CloudFs(["newdisk", "1", "--size", size, "--contact", Listen, .. Tls is null ? [] : new[] { "--tls", Tls }])).AssertOk();
         var id = result.Out.Trim();
         Assert.Matches("^[0-9a-f]{40}$", id);
         return id;
