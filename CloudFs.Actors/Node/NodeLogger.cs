@@ -12,6 +12,8 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
     private readonly LogLevel _own;
     private readonly LogLevel _framework;
     private readonly TextWriter _out = Console.Error;
+    // The system's log filters (LogFilterSetup, e.g. RemotingTlsLogFilter): a logger applies them itself.
+    private readonly LogFilterEvaluator _filter = Context.System.Settings.LogFilter;
 
     public NodeLogger()
     {
@@ -37,6 +39,7 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
     private void Write(LogEvent e)
     {
         if (e.LogLevel() < (Own(e) ? _own : _framework)) return;
+        if (!_filter.ShouldTryKeepMessage(e, out _)) return; // its expanded text is Akka's whole default line, not ours
         var level = e.LogLevel() switch
         {
             LogLevel.ErrorLevel => "ERROR",
@@ -50,11 +53,13 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
         lock (_out) _out.WriteLine(line);
     }
 
-    /// <summary>An actor path's last element or a logger's class name: enough to tell where a line came from.</summary>
+    /// <summary>An actor path's last element, or a logger's name without its "(akka://system)" suffix.</summary>
     private static string Source(string source)
     {
+        var paren = source.IndexOf(" (", StringComparison.Ordinal);
+        if (paren > 0) source = source[..paren];
         var slash = source.LastIndexOf('/');
-        var name = slash >= 0 ? source[(slash + 1)..] : source;
+        var name = slash >= 0 && slash < source.Length - 1 ? source[(slash + 1)..] : source;
         var hash = name.IndexOf('#');
         return hash > 0 ? name[..hash] : name;
     }
