@@ -14,8 +14,12 @@ public sealed class TestCluster : IAsyncDisposable
     public List<CloudFsNode?> Nodes { get; } = new();
     private readonly Dictionary<int, FaultyDevice> _devices = new();
 
-    private TestCluster(string extraConfig)
+    // Tests: changes each node's options (its listen address, host id, certificate directory) before it starts.
+    private readonly Func<int, NodeOptions, NodeOptions>? _adjust;
+
+    private TestCluster(string extraConfig, Func<int, NodeOptions, NodeOptions>? adjust = null)
     {
+        _adjust = adjust;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
         File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
@@ -24,9 +28,12 @@ public sealed class TestCluster : IAsyncDisposable
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
 
     /// <summary>As above with more HOCON for every node (e.g. small segments, so compaction reclaims history soon).</summary>
-    public static async Task<TestCluster> StartAsync(int count, string extraConfig)
+    public static Task<TestCluster> StartAsync(int count, string extraConfig) => StartAsync(count, extraConfig, null);
+
+    /// <summary>As above, each node's options changed by <paramref name="adjust"/> (node index, options) first.</summary>
+    public static async Task<TestCluster> StartAsync(int count, string extraConfig, Func<int, NodeOptions, NodeOptions>? adjust)
     {
-        var cluster = new TestCluster(extraConfig);
+        var cluster = new TestCluster(extraConfig, adjust);
         try
         {
             for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
@@ -40,13 +47,19 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    private NodeOptions Options(int i, int? seedPort) => new()
+    private NodeOptions Options(int i, int? seedPort)
+    {
+        var options = BaseOptions(i, seedPort);
+        return _adjust is null ? options : _adjust(i, options);
+    }
+
+    private NodeOptions BaseOptions(int i, int? seedPort) => new()
     {
         DevicePath = Path.Combine(_dir, $"node{i}.log"),
         Size = 256 << 20,
         AkkaPort = 0,
         Listen = "127.0.0.1",
-        Seeds = seedPort is { } p ? [$"127.0.0.1:{p}"] : [],
+        Seeds = seedPort is { } p ? [$"{SeedHost}:{p}"] : [],
         ConfigFile = _crashConfig,
         AdjustStore = o => o with { WrapDevice = d => { var faulty = new FaultyDevice(d); lock (_devices) _devices[i] = faulty; return faulty; } },
     };
@@ -58,6 +71,7 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     private int? SeedPort => Nodes.FirstOrDefault(n => n is not null)?.Options.AkkaPort;
+    private string SeedHost => Nodes.FirstOrDefault(n => n is not null)?.Options.Listen ?? "127.0.0.1";
 
     public async Task<CloudFsNode> StartNodeAsync(int i) =>
         await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60));
