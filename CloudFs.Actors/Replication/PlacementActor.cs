@@ -1,4 +1,4 @@
-// The placement singleton: knows every host (id, address, key) and every volume's replica set and primary, rebuilt
+// The placement singleton: knows every host (id, address) and every volume's replica set and primary, rebuilt
 // from the hosts' own logs each round (nothing of its own to lose when it moves). It creates volumes (prepare on
 // each chosen host, then commit on the primary, then the replicas follow), keeps every replica following its
 // primary, and fails a volume over when its primary's host is lost: fence a majority, pick the most up-to-date,
