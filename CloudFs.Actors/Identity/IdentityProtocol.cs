@@ -14,3 +14,10 @@ public sealed record ProveIdentity(string Verifier, byte[] Nonce) : IControlMess
 /// ECDSA signature with that certificate's key over <see cref="IdentityStatement"/>; both null without TLS.
 /// </summary>
 public sealed record IdentityProof(string HostId, string Address, byte[] SealingKey, byte[]? Certificate, byte[]? Signature) : IControlMessage;
+
+/// <summary>A host agent that just started tells the other members' verifiers it can prove itself now: a verifier
+/// that asked before the agent existed (its member is Up a moment before its agent starts) asks again at once.</summary>
+public sealed record ReadyToProve : IControlMessage
+{
+    public static readonly ReadyToProve Instance = new();
+}

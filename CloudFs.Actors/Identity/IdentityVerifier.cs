@@ -48,6 +48,15 @@ public sealed class IdentityVerifier : ReceiveActor, IWithTimers
         Receive<ClusterEvent.MemberRemoved>(m => Forget(m.Member.UniqueAddress, removed: true));
         Receive<ClusterEvent.IMemberEvent>(_ => { });
         Receive<Attempt>(a => Ask(a.Member));
+        Receive<ReadyToProve>(_ =>
+        {
+            var from = Sender.Path.Address;
+            foreach (var member in _pending.Keys.Where(m => m.Address == from).ToArray())
+            {
+                Timers.Cancel(member);
+                Ask(member);
+            }
+        });
         Receive<Answered>(OnAnswered);
     }
 

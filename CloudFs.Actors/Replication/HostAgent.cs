@@ -147,6 +147,11 @@ public sealed class HostAgent : ReceiveActor
 
     protected override void PreStart()
     {
+        // The members that saw this one Up before this agent existed asked for a proof nobody answered: ask again now.
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        foreach (var m in cluster.State.Members)
+            if (m.UniqueAddress != cluster.SelfUniqueAddress)
+                Context.ActorSelection(m.Address + "/user/" + IdentityVerifier.Name).Tell(ReadyToProve.Instance, Self);
         _store.DeviceFailed.PipeTo(Self, success: e => new DeviceFailedHere(e.Message));
         // Every volume held here that another host writes: follow it (its follower asks placement for the primary).
         foreach (var v in _store.ListVolumes())

@@ -265,9 +265,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         foreach (var (request, replyTo, rounds, since) in creates)
         {
             // A member that is Up but did not answer this round (busy, just joined) gets two more rounds, and one whose
-            // proof is under way the time of an ask.
+            // proof is under way (it joined a moment ago) up to three asks long.
             if (LiveHosts().Count(h => h.FreeBytes > 0) < request.Replicas && LiveAddresses().Count >= request.Replicas
-                && (rounds < 2 || (proving && now - since < _settings.AskTimeout)))
+                && (rounds < 2 || (proving && now - since < _settings.AskTimeout * 3)))
                 _creates.Add((request, replyTo, rounds + 1, since));
             else
                 Create(request, replyTo);
