@@ -10,6 +10,7 @@ using CloudFs.Actors.Replication;
 using Akka.Event;
 using CloudFs.Actors.Devices;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Identity;
 using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Persistence;
@@ -26,9 +27,11 @@ public sealed class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes, ReplicationCounters replication, ClusterTls? tls)
+    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes,
+        ReplicationCounters replication, ClusterTls? tls, ProvenHosts provenHosts)
     {
         Tls = tls;
+        ProvenHosts = provenHosts;
         Replication = replication;
         System = system;
         Store = store;
@@ -89,13 +92,16 @@ public sealed class CloudFsNode : IAsyncDisposable
             bool Reachable(Address member) =>
                 cluster.State.Members.Any(m => m.Address == member && m.Status == MemberStatus.Up) &&
                 !cluster.State.Unreachable.Any(m => m.Address == member);
+            // The members this node verified (identity proofs): placement and share sealing trust only these.
+            var proven = new ProvenHosts(certified: tls is not null);
+            var identity = IdentitySettings.From(config);
             // The placement singleton (on the oldest member) and this member's proxy to it.
             var placementSettings = new PlacementSettings(
                 config.GetTimeSpan("cloudfs.placement.tick", TimeSpan.FromSeconds(1)),
                 config.GetTimeSpan("cloudfs.placement.ask-timeout", TimeSpan.FromSeconds(3)),
                 config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)),
                 config.GetTimeSpan("cloudfs.placement.replace-after", TimeSpan.FromMinutes(10)));
-            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(placementSettings), PoisonPill.Instance,
+            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(placementSettings, proven), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
             var placement = system.ActorOf(ClusterSingletonProxy.Props("/user/" + PlacementActor.Name,
                 ClusterSingletonProxySettings.Create(system)), PlacementActor.Name + "-proxy");
@@ -119,8 +125,12 @@ public sealed class CloudFsNode : IAsyncDisposable
             // system (a crash too).
             var feeds = FeedServer.Bind(config.GetString("cloudfs.listen"), config.GetInt("cloudfs.replication.feed-port", 0), followers.AskTimeout, tls, log);
             system.RegisterOnTermination(feeds.Dispose);
-            var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port), HostAgent.Name);
+            var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port, proven, tls, identity.Wait), HostAgent.Name);
             feeds.Serve(agent);
+            // This node is the host it runs as (`cloudfs node` checked its certificate names that host, NodeTrust), so
+            // a create right after start counts it; every other member proves itself to the verifier.
+            proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.HostPublicKey, tls?.Identity));
+            system.ActorOf(IdentityVerifier.Props(proven, tls, store.HostId, identity), IdentityVerifier.Name);
             system.ActorOf(IntegrityAgent.Props(store, ScrubSettings.From(config), replication), IntegrityAgent.Name);
             if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
                 system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);
@@ -139,7 +149,7 @@ public sealed class CloudFsNode : IAsyncDisposable
             var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
                 config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)), replication);
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
-            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication, tls);
+            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication, tls, proven);
         }
         catch
         {
@@ -152,6 +162,8 @@ public sealed class CloudFsNode : IAsyncDisposable
     public LogStore Store { get; }
     /// <summary>The node's certificate directory loaded (null without --tls); disposed with the actor system.</summary>
     public ClusterTls? Tls { get; }
+    /// <summary>The members this node has verified to be the hosts they say (identity proofs).</summary>
+    public ProvenHosts ProvenHosts { get; }
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }

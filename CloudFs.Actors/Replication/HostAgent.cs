@@ -2,9 +2,12 @@
 // (describe, report volumes, prepare/create, fence, shares, take-over, versions), starts a feeder for each follower
 // that connects to the feed port, and runs one follower per volume this host replicates but is not the primary of.
 // When the log device fails, it stops its followers and tells placement, which hands this host's volumes to healthy
-// replicas; the host stays failed until it is restarted on a good device.
+// replicas; the host stays failed until it is restarted on a good device. It proves this host's identity to the
+// members that ask (IdentityVerifier), and seals shares only to the keys this node's ProvenHosts holds.
 using Akka.Actor;
 using Akka.Event;
+using CloudFs.Actors.Identity;
+using CloudFs.Actors.Security;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Replication;
@@ -20,6 +23,9 @@ public sealed class HostAgent : ReceiveActor
     private readonly FollowerSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _address;
+    private readonly ProvenHosts _proven;
+    private readonly ClusterTls? _tls;
+    private readonly TimeSpan _proofWait;
     // Volumes fenced for a failover: no follower restarts for them until placement says whom to follow.
     private readonly HashSet<Id160> _fenced = new();
     // The feeders of each volume this host is the primary of: one per replica host (a newer connection replaces an older).
@@ -32,12 +38,20 @@ public sealed class HostAgent : ReceiveActor
     /// <summary>The engine's word that the device failed (told once).</summary>
     private sealed record DeviceFailedHere(string Reason);
 
-    public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort) =>
-        Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings, feedPort));
+    /// <param name="proven">This node's directory of verified members: the only keys shares are sealed to.</param>
+    /// <param name="tls">This node's certificates (its proofs are signed with them); null without TLS.</param>
+    /// <param name="proofWait">How long a share request waits for a proof under way (a host that joined a moment ago).</param>
+    public static Props Props(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort,
+        ProvenHosts proven, ClusterTls? tls, TimeSpan proofWait) =>
+        Akka.Actor.Props.Create(() => new HostAgent(store, placement, volumes, settings, feedPort, proven, tls, proofWait));
 
-    public HostAgent(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort)
+    public HostAgent(LogStore store, IActorRef placement, IActorRef volumes, FollowerSettings settings, int feedPort,
+        ProvenHosts proven, ClusterTls? tls, TimeSpan proofWait)
     {
         _store = store;
+        _proven = proven;
+        _tls = tls;
+        _proofWait = proofWait;
         _placement = placement;
         _volumes = volumes;
         _settings = settings;
@@ -64,8 +78,9 @@ public sealed class HostAgent : ReceiveActor
         });
         Receive<AwaitVolume>(a => Reply(Sender, AwaitAsync(a)));
         Receive<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
-        Receive<ReleaseShare>(r => Reply(Sender, ReleaseAsync(r)));
-        Receive<RequestShare>(r => Sender.Tell(SealFor(r)));
+        Receive<ProveIdentity>(p => Sender.Tell(ProofCheck.Prove(p, _store.HostId, _address, _store.HostPublicKey, _tls)));
+        Receive<ReleaseShare>(r => Reply(Sender, ReleaseAsync(r, Sender)));
+        Receive<RequestShare>(r => Reply(Sender, SealForAsync(r, Sender)));
         Receive<KeepShare>(k =>
         {
             try
@@ -132,6 +147,11 @@ public sealed class HostAgent : ReceiveActor
 
     protected override void PreStart()
     {
+        // The members that saw this one Up before this agent existed asked for a proof nobody answered: ask again now.
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        foreach (var m in cluster.State.Members)
+            if (m.UniqueAddress != cluster.SelfUniqueAddress)
+                Context.ActorSelection(m.Address + "/user/" + IdentityVerifier.Name).Tell(ReadyToProve.Instance, Self);
         _store.DeviceFailed.PipeTo(Self, success: e => new DeviceFailedHere(e.Message));
         // Every volume held here that another host writes: follow it (its follower asks placement for the primary).
         foreach (var v in _store.ListVolumes())
@@ -156,7 +176,7 @@ public sealed class HostAgent : ReceiveActor
     private HostDescription Describe()
     {
         var usage = _store.Usage;
-        return new HostDescription(_store.HostId.ToString(), _address, _store.HostPublicKey, (long)usage.FreeSegments * usage.SegmentSize, _deviceFailure);
+        return new HostDescription(_store.HostId.ToString(), _address, (long)usage.FreeSegments * usage.SegmentSize, _deviceFailure);
     }
 
     /// <summary>
@@ -212,31 +232,51 @@ public sealed class HostAgent : ReceiveActor
         return new Fenced(_store.HostId.ToString(), _store.GetVolume(volume) is { } info ? ToReport(info) : null);
     }
 
-    private async Task<object> ReleaseAsync(ReleaseShare r)
+    private async Task<object> ReleaseAsync(ReleaseShare r, IActorRef sender)
     {
         var volume = Id160.Parse(r.Volume);
+        var recipient = await ShareRecipientAsync(volume, r.RecipientHost, sender).ConfigureAwait(false);
+        if (recipient.Refusal is { } refusal) return refusal;
         // Releasing a share is a vote for the new primary: stop acknowledging the old one first.
         _fenced.Add(volume);
         await StopFollowerAsync(volume).ConfigureAwait(false);
-        return ShareDto.From(_store.ReleaseShare(volume, new ShareHolder(Id160.Parse(r.RecipientHost), r.RecipientKey)));
+        return ShareDto.From(_store.ReleaseShare(volume, recipient.Holder!));
     }
 
-    private object SealFor(RequestShare r)
+    private async Task<object> SealForAsync(RequestShare r, IActorRef sender)
     {
+        var volume = Id160.Parse(r.Volume);
+        var recipient = await ShareRecipientAsync(volume, r.Host, sender).ConfigureAwait(false);
+        if (recipient.Refusal is { } refusal) return refusal;
         try
         {
-            var volume = Id160.Parse(r.Volume);
-            var host = Id160.Parse(r.Host);
-            var info = _store.GetVolume(volume) ?? throw new VolumeNotFoundException(volume);
-            if (!info.Replicas.Contains(host))
-                return new ControlFailed($"host {host} is not in the replica set of volume {volume}");
-            var share = _store.SealShares(volume, [new ShareHolder(host, r.PublicKey)]);
-            return ShareDto.From(share[0]);
+            return ShareDto.From(_store.SealShares(volume, [recipient.Holder!])[0]);
         }
         catch (Exception e) when (e is CloudFsException or FormatException)
         {
             return new ControlFailed(e.Message);
         }
+    }
+
+    /// <summary>
+    /// Whom a share of <paramref name="volume"/> may be sealed for, or why not: the recipient must be a host of the
+    /// volume's replica set as this host's own log records it, and a member this node has verified (its key is the one
+    /// it proved, never one a message names); the request must come from this node or a verified member. So whoever
+    /// asks, only the certified host of the replica set can open the share.
+    /// </summary>
+    private async Task<(ShareHolder? Holder, ControlFailed? Refusal)> ShareRecipientAsync(Id160 volume, string recipientText, IActorRef sender)
+    {
+        if (!Id160.TryParse(recipientText, out var host)) return (null, new ControlFailed($"'{recipientText}' is not a host id"));
+        if (_store.GetVolume(volume) is not { } info) return (null, new ControlFailed(new VolumeNotFoundException(volume).Message));
+        if (!info.Replicas.Contains(host))
+            return (null, new ControlFailed($"host {host} is not in the replica set of volume {volume} ({string.Join(",", info.Replicas)}); no share is sealed for it"));
+        var from = sender.Path.Address;
+        if (!from.HasLocalScope && from.ToString() != _address
+            && await _proven.WaitAsync(p => p.OfAddress(from.ToString()), _proofWait).ConfigureAwait(false) is null)
+            return (null, new ControlFailed($"a share of volume {volume} was asked for by {from}, which is not a member that proved its identity to host {_store.HostId}"));
+        if (await _proven.WaitAsync(p => p.OfHost(host), _proofWait).ConfigureAwait(false) is not { } proven)
+            return (null, new ControlFailed($"host {host} has not proved its identity to host {_store.HostId} (no member is verified as that host); no share of volume {volume} is sealed for it"));
+        return (new ShareHolder(host, proven.SealingKey), null);
     }
 
     private async Task<object> TakeOverAsync(TakeOverVolume t)

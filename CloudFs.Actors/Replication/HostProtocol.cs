@@ -11,9 +11,10 @@ public sealed record DescribeHost : IControlMessage
     public static readonly DescribeHost Instance = new();
 }
 
-/// <summary>A host: its id, member address, the public key shares are sealed for, whether its log has room, and why its
-/// log device failed (null while it works; a failed host is primary of nothing and takes no volume).</summary>
-public sealed record HostDescription(string HostId, string Address, byte[] PublicKey, long FreeBytes, string? DeviceFailure = null) : IControlMessage;
+/// <summary>A host: its id, member address, whether its log has room, and why its log device failed (null while it
+/// works; a failed host is primary of nothing and takes no volume). The key shares are sealed to is not here: only an
+/// identity proof (CloudFs.Actors.Identity) says it.</summary>
+public sealed record HostDescription(string HostId, string Address, long FreeBytes, string? DeviceFailure = null) : IControlMessage;
 
 /// <summary>Answered with <see cref="VolumeReports"/>: every volume this host's log holds.</summary>
 public sealed record ReportVolumes : IControlMessage
@@ -55,15 +56,17 @@ public sealed record ShareDto(string Volume, string Host, string View, byte[] Pa
     public SealedShare ToShare() => new(Id160.Parse(Volume), Id160.Parse(Host), Id160.Parse(View), Payload);
 }
 
-/// <summary>Failover, step two, on the other fenced replicas: this host's share, re-sealed for the new primary.</summary>
-public sealed record ReleaseShare(string Volume, string RecipientHost, byte[] RecipientKey) : IControlMessage;
+/// <summary>Failover, step two, on the other fenced replicas: this host's share, re-sealed for the new primary
+/// <paramref name="RecipientHost"/>, a host of the replica set, to the key it proved to this host (never one named here).</summary>
+public sealed record ReleaseShare(string Volume, string RecipientHost) : IControlMessage;
 
 /// <summary>Keep this share (sealed for this host) in the key file; answered with <see cref="ShareKept"/> or a failure.</summary>
 public sealed record KeepShare(ShareDto Share) : IControlMessage;
 public sealed record ShareKept(string Volume) : IControlMessage;
 
-/// <summary>A replica asks the primary for its share of the current view (sealed for it); answered with a <see cref="ShareDto"/>.</summary>
-public sealed record RequestShare(string Volume, string Host, byte[] PublicKey) : IControlMessage;
+/// <summary>The share of the current view for <paramref name="Host"/>, a host of the replica set, sealed to the key it
+/// proved to the primary (never one named here); answered with a <see cref="ShareDto"/> or a <see cref="ControlFailed"/>.</summary>
+public sealed record RequestShare(string Volume, string Host) : IControlMessage;
 
 /// <summary>Failover, step three, on the chosen replica: recover the secret and append the view change; answered with
 /// its new <see cref="VolumeReport"/>.</summary>

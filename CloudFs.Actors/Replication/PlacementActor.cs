@@ -1,11 +1,14 @@
-// The placement singleton: knows every host (id, address, key) and every volume's replica set and primary, rebuilt
+// The placement singleton: knows every host (id, address) and every volume's replica set and primary, rebuilt
 // from the hosts' own logs each round (nothing of its own to lose when it moves). It creates volumes (prepare on
 // each chosen host, then commit on the primary, then the replicas follow), keeps every replica following its
 // primary, and fails a volume over when its primary's host is lost: fence a majority, pick the most up-to-date,
 // collect shares, take over. A host whose log device failed counts as lost for everything but its vote: it is primary
 // of nothing and chosen for nothing, yet it still fences and releases its share (they are in its key file).
+// Only members that proved their identity to this node (its ProvenHosts) are hosts it chooses: for a new volume, a
+// replacement, a failover, or to follow a primary; a member that failed its proof is never one.
 using Akka.Actor;
 using Akka.Event;
+using CloudFs.Actors.Identity;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 
@@ -30,12 +33,13 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         public static readonly Tick Instance = new();
     }
 
-    private sealed record Gathered(IReadOnlyList<HostDescription> Hosts, IReadOnlyList<VolumeReports> Reports, DateTime Started);
+    private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started);
     private sealed record Created(VolumeReport Volume, string Primary);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
     private sealed record ReplacementEnded(string Volume, string? Error);
 
     private readonly PlacementSettings _settings;
+    private readonly ProvenHosts _proven;
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(Context.System);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ActorSystem _system = Context.System;
@@ -52,16 +56,18 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     // Hosts whose log device failed, by host id (their own word): until the host describes itself healthy again, which
     // only a new incarnation on a good device does.
     private readonly Dictionary<string, (string Address, string Reason, DateTime Since)> _deviceFailed = new();
-    private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds)> _creates = new();
+    private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds, DateTime Since)> _creates = new();
     private bool _gathering;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(PlacementSettings settings) => Akka.Actor.Props.Create(() => new PlacementActor(settings));
+    /// <param name="proven">The directory of verified members of the node this singleton runs on.</param>
+    public static Props Props(PlacementSettings settings, ProvenHosts proven) => Akka.Actor.Props.Create(() => new PlacementActor(settings, proven));
 
-    public PlacementActor(PlacementSettings settings)
+    public PlacementActor(PlacementSettings settings, ProvenHosts proven)
     {
         _settings = settings;
+        _proven = proven;
         Receive<Tick>(_ => Gather());
         // Cluster.State lags behind the events a subscriber receives: what was lost is tracked from the events too.
         Receive<Akka.Cluster.ClusterEvent.UnreachableMember>(u =>
@@ -88,7 +94,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         // Decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
         Receive<PlaceVolume>(p =>
         {
-            _creates.Add((p, Sender, 0));
+            _creates.Add((p, Sender, 0, DateTime.UtcNow));
             Gather();
         });
         Receive<Created>(c =>
@@ -165,23 +171,37 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         return address is null ? new PrimaryIs(volume, true, null, null) : new PrimaryIs(volume, true, r.Primary, address);
     }
 
-    /// <summary>Members that are Up and reachable, by address.</summary>
+    /// <summary>Members that are Up and reachable and did not fail their identity proof, by address.</summary>
     private HashSet<string> LiveAddresses()
     {
         var state = _cluster.State;
         return state.Members.Where(m => m.Status == Akka.Cluster.MemberStatus.Up && !state.Unreachable.Contains(m) && !_lost.Contains(m.UniqueAddress))
-            .Select(m => m.Address.ToString()).ToHashSet();
+            .Select(m => m.Address.ToString()).Where(a => !_proven.IsRefused(a)).ToHashSet();
     }
 
-    /// <summary>The address of a host that is Up, reachable and whose device works; null otherwise.</summary>
-    private string? LiveAddressOf(string? host) =>
-        host is not null && !DeviceFailed(host) && _hosts.TryGetValue(host, out var d) && LiveAddresses().Contains(d.Address) ? d.Address : null;
-
-    private IReadOnlyList<HostDescription> LiveHosts()
+    /// <summary>Where a host is: at the member that proved to be it; else, while a proof is under way, where it
+    /// describes itself. Null when neither (or the member there failed its proof).</summary>
+    private string? AddressOf(string host)
     {
-        var live = LiveAddresses();
-        return _hosts.Values.Where(h => live.Contains(h.Address) && !DeviceFailed(h.HostId)).ToArray();
+        if (Id160.TryParse(host, out var id) && _proven.OfHost(id) is { } proven) return proven.Address;
+        return _hosts.TryGetValue(host, out var d) && !_proven.IsRefused(d.Address) ? d.Address : null;
     }
+
+    /// <summary>The address of a host that is Up, reachable and whose device works; null otherwise. A host whose proof is
+    /// still under way counts here (its primaries are not failed over for it), but it is chosen for nothing.</summary>
+    private string? LiveAddressOf(string? host) =>
+        host is not null && !DeviceFailed(host) && AddressOf(host) is { } address && LiveAddresses().Contains(address) ? address : null;
+
+    /// <summary>The address of a host that proved its identity to this node and is Up and reachable; null otherwise.</summary>
+    private string? ProvenLiveAddressOf(string? host) =>
+        host is not null && Id160.TryParse(host, out var id) && _proven.OfHost(id) is { } proven && LiveAddresses().Contains(proven.Address) ? proven.Address : null;
+
+    /// <summary>As <see cref="ProvenLiveAddressOf"/>, of a host whose device works: a host placement may choose.</summary>
+    private string? ChoosableAddressOf(string? host) => DeviceFailed(host) ? null : ProvenLiveAddressOf(host);
+
+    /// <summary>The hosts placement may choose for a volume: proven, Up, reachable, with a working device.</summary>
+    private IReadOnlyList<HostDescription> LiveHosts() =>
+        _hosts.Values.Where(h => ChoosableAddressOf(h.HostId) == h.Address).ToArray();
 
     private ActorSelection Agent(string address) => _system.ActorSelection(address + HostAgent.Path);
 
@@ -199,9 +219,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
         async Task Run()
         {
-            var hosts = await Task.WhenAll(addresses.Select(a => Try(Agent(a).Ask<HostDescription>(DescribeHost.Instance, timeout)))).ConfigureAwait(false);
-            var reports = await Task.WhenAll(addresses.Select(a => Try(Agent(a).Ask<VolumeReports>(ReportVolumes.Instance, timeout)))).ConfigureAwait(false);
-            self.Tell(new Gathered(hosts.OfType<HostDescription>().ToArray(), reports.OfType<VolumeReports>().ToArray(), started));
+            var hosts = await Task.WhenAll(addresses.Select(async a => (a, await Try(Agent(a).Ask<HostDescription>(DescribeHost.Instance, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
+            var reports = await Task.WhenAll(addresses.Select(async a => (a, await Try(Agent(a).Ask<VolumeReports>(ReportVolumes.Instance, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
+            self.Tell(new Gathered(hosts.Where(h => h.Item2 is not null).Select(h => (h.a, h.Item2!)).ToArray(),
+                reports.Where(r => r.Item2 is not null).Select(r => (r.a, r.Item2!)).ToArray(), started));
         }
     }
 
@@ -211,11 +232,21 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         catch (Exception) { return null; }
     }
 
+    /// <summary>False when the member at <paramref name="address"/> speaks for a host it is not: it failed its proof, or
+    /// another member proved to be that host, or (with its proof done) it proved to be another host.</summary>
+    private bool SpeaksFor(string address, string host)
+    {
+        if (_proven.IsRefused(address)) return false;
+        if (_proven.OfAddress(address) is { } at) return at.HostId.ToString() == host;
+        return !Id160.TryParse(host, out var id) || _proven.OfHost(id) is null;
+    }
+
     private void OnGathered(Gathered g)
     {
         _gathering = false;
-        foreach (var h in g.Hosts)
+        foreach (var (address, h) in g.Hosts)
         {
+            if (h.Address != address || !SpeaksFor(address, h.HostId)) continue;
             _hosts[h.HostId] = h;
             if (h.DeviceFailure is not null) OnDeviceFailed(h.HostId, h.Address, h.DeviceFailure);
             // Healthy in a description asked for after the failure was known: a new incarnation on a good device.
@@ -223,30 +254,34 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 _log.Warning("host {0} ({1}) is back with a working log device", h.HostId, h.Address);
         }
         var previous = _volumes;
-        _volumes = Merge(g.Reports, previous);
+        _volumes = Merge(g.Reports.Where(r => SpeaksFor(r.Address, r.Reports.HostId)).Select(r => r.Reports).ToArray(), previous);
         foreach (var lister in _listers) lister.Tell(List());
         _listers.Clear();
         var creates = _creates.ToArray();
         _creates.Clear();
-        foreach (var (request, replyTo, rounds) in creates)
+        var now = DateTime.UtcNow;
+        // Members Up whose identity proof to this node is still under way (they joined a moment ago).
+        var proving = LiveAddresses().Any(a => _proven.OfAddress(a) is null);
+        foreach (var (request, replyTo, rounds, since) in creates)
         {
-            // A member that is Up but did not answer this round (busy, just joined) gets two more rounds.
-            if (LiveHosts().Count(h => h.FreeBytes > 0) < request.Replicas && LiveAddresses().Count >= request.Replicas && rounds < 2)
-                _creates.Add((request, replyTo, rounds + 1));
+            // A member that is Up but did not answer this round (busy, just joined) gets two more rounds, and one whose
+            // proof is under way (it joined a moment ago) up to three asks long.
+            if (LiveHosts().Count(h => h.FreeBytes > 0) < request.Replicas && LiveAddresses().Count >= request.Replicas
+                && (rounds < 2 || (proving && now - since < _settings.AskTimeout * 3)))
+                _creates.Add((request, replyTo, rounds + 1, since));
             else
                 Create(request, replyTo);
         }
-        var live = LiveAddresses();
-        var now = DateTime.UtcNow;
-        foreach (var (host, d) in _hosts)
-            if (live.Contains(d.Address) && !DeviceFailed(host)) _absentSince.Remove(host);
+        foreach (var host in _hosts.Keys)
+            if (LiveAddressOf(host) is not null) _absentSince.Remove(host);
             else _absentSince.TryAdd(host, now);
         // A replica host this singleton never saw (it died before the singleton moved here) is absent too.
         foreach (var r in _volumes.Values)
             foreach (var host in r.Replicas)
                 if (!_hosts.ContainsKey(host)) _absentSince.TryAdd(host, now);
         foreach (var r in _volumes.Values) Reconcile(r);
-        if (_creates.Count > 0) Gather();
+        // Asked again soon, not at once: a proof under way takes a round trip, not a busy loop of rounds.
+        if (_creates.Count > 0) Timers.StartSingleTimer("creates", Tick.Instance, TimeSpan.FromMilliseconds(50));
     }
 
     private Dictionary<string, VolumeRecord> Merge(IReadOnlyList<VolumeReports> reports, Dictionary<string, VolumeRecord> previous)
@@ -288,7 +323,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         }
         // Every other live replica follows the primary (idempotent; a replica that misses the volume pulls it whole).
         foreach (var host in r.Replicas)
-            if (host != r.Primary && LiveAddressOf(host) is { } address)
+            if (host != r.Primary && ChoosableAddressOf(host) is { } address)
                 Agent(address).Tell(new FollowVolume(r.Id));
         ReplaceLongAbsent(r, primaryAddress);
     }
@@ -311,7 +346,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             (now - _absentSince[gone]).TotalSeconds, replacement);
         var self = Self;
         var timeout = _settings.AskTimeout;
-        var newAddress = _hosts[replacement].Address;
+        var newAddress = ChoosableAddressOf(replacement)!;
         _ = Run();
 
         async Task Run()
@@ -373,7 +408,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 {
                     // Its share of the secret first (a failover needs a majority of shares from the first write on),
                     // then the volume itself.
-                    if (await Try(Agent(primary.Address).Ask<ShareDto>(new RequestShare(created.Id, h.HostId, h.PublicKey), timeout)).ConfigureAwait(false) is { } share)
+                    // Sealed by the primary to the key the host proved to it: placement names the host, never a key.
+                    if (await Try(Agent(primary.Address).Ask<ShareDto>(new RequestShare(created.Id, h.HostId), timeout)).ConfigureAwait(false) is { } share)
                         await Try(Agent(h.Address).Ask<ShareKept>(new KeepShare(share), timeout)).ConfigureAwait(false);
                     Agent(h.Address).Tell(new FollowVolume(created.Id));
                     var held = await Try(Agent(h.Address).Ask<object>(new AwaitVolume(created.Id, (long)createTimeout.TotalMilliseconds), createTimeout + timeout)).ConfigureAwait(false);
@@ -397,17 +433,15 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private void StartFailover(VolumeRecord r)
     {
         var candidates = r.Replicas.Where(h => h != r.Primary)
-            .Select(h => (Host: h, Address: LiveAddressOf(h), Description: _hosts.GetValueOrDefault(h)))
-            .Where(c => c.Address is not null && c.Description is not null)
-            .Select(c => (c.Host, Address: c.Address!, Key: c.Description!.PublicKey))
+            .Select(h => (Host: h, Address: ChoosableAddressOf(h)))
+            .Where(c => c.Address is not null)
+            .Select(c => (c.Host, Address: c.Address!))
             .ToArray();
         var majority = Placement.Majority(r.Replicas.Length);
         // Hosts of the set whose log device failed but that still run (the failed primary above all): never chosen,
         // but they fence (their log takes nothing more anyway) and release their share, which is in their key file,
         // not on the failed device. They are witnesses.
-        var live = LiveAddresses();
-        var witnesses = r.Replicas.Where(DeviceFailed)
-            .Select(h => _hosts.GetValueOrDefault(h)).OfType<HostDescription>().Where(d => live.Contains(d.Address)).ToArray();
+        var witnesses = r.Replicas.Where(DeviceFailed).Select(ProvenLiveAddressOf).OfType<string>().ToArray();
         if (candidates.Length + witnesses.Length < majority) return; // the minority side never fails over
         _failovers.Add(r.Id);
         var self = Self;
@@ -423,11 +457,11 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             {
                 // 1. Fence: each candidate stops following (acknowledging) the old primary and says what it holds.
                 var fenced = (await Task.WhenAll(candidates.Select(async c =>
-                        (c.Host, c.Address, c.Key, Fenced: await Try(Agent(c.Address).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
+                        (c.Host, c.Address, Fenced: await Try(Agent(c.Address).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
                     .ConfigureAwait(false))
                     .Where(x => x.Fenced?.Volume is not null).ToArray();
                 var witnessHeads = (await Task.WhenAll(witnesses.Select(async w =>
-                        (w.Address, Fenced: await Try(Agent(w.Address).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
+                        (Address: w, Fenced: await Try(Agent(w).Ask<Fenced>(new FenceVolume(r.Id), timeout * 3)).ConfigureAwait(false))))
                     .ConfigureAwait(false))
                     .Where(x => x.Fenced?.Volume is not null).ToArray();
                 // A witness counts toward the majority only when a candidate holds its whole head: then every
@@ -442,10 +476,11 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 // 2. The most up-to-date: every write acknowledged in sync mode is on a majority, so on one of these.
                 var volumeId = Id160.Parse(r.Id);
                 var chosen = fenced.OrderByDescending(x => x.Fenced!.Volume!.Lsn).ThenBy(x => Id160.Parse(x.Host).Xor(volumeId)).First();
-                // 3. Shares of the secret, re-sealed for the chosen host by the others (witnesses too).
+                // 3. Shares of the secret, re-sealed for the chosen host by the others (witnesses too), each to the key
+                //    the chosen host proved to that host.
                 var releasers = fenced.Where(x => x.Host != chosen.Host).Select(x => x.Address).Concat(witnessHeads.Select(w => w.Address));
                 var shares = (await Task.WhenAll(releasers.Select(address =>
-                        Try(Agent(address).Ask<ShareDto>(new ReleaseShare(r.Id, chosen.Host, chosen.Key), timeout)))).ConfigureAwait(false))
+                        Try(Agent(address).Ask<ShareDto>(new ReleaseShare(r.Id, chosen.Host), timeout)))).ConfigureAwait(false))
                     .OfType<ShareDto>().ToArray();
                 // 4. Take over: the view change, the chosen host first in the replica set.
                 var replicas = new[] { chosen.Host }.Concat(r.Replicas.Where(h => h != chosen.Host)).ToArray();

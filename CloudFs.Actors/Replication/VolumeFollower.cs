@@ -372,7 +372,7 @@ public sealed class VolumeFollower : ReceiveActor
 
     private async Task FetchShareAsync(ActorSelection agent, CancellationToken ct)
     {
-        var reply = await agent.Ask<object>(new RequestShare(_volume.ToString(), _store.HostId.ToString(), _store.HostPublicKey), _settings.AskTimeout, ct).ConfigureAwait(false);
+        var reply = await agent.Ask<object>(new RequestShare(_volume.ToString(), _store.HostId.ToString()), _settings.AskTimeout, ct).ConfigureAwait(false);
         switch (reply)
         {
             case ShareDto share:

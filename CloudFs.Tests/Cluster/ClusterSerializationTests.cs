@@ -1,6 +1,7 @@
 // The cluster's messages on the wire: control messages through the Hyperion adapter (keys and shares as byte
 // arrays), replication's data plane through the binary serializer (entries copied once, never Hyperion).
 using Akka.Configuration;
+using CloudFs.Actors.Identity;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Serialization;
@@ -29,8 +30,7 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
     {
         var key = new byte[91];
         Random.Shared.NextBytes(key);
-        var d = RoundTrip(new HostDescription(Id160.Random().ToString(), "akka.tcp://cloudfs@127.0.0.1:4053", key, 123), typeof(HyperionSerializer));
-        Assert.Equal(key, d.PublicKey);
+        var d = RoundTrip(new HostDescription(Id160.Random().ToString(), "akka.tcp://cloudfs@127.0.0.1:4053", 123), typeof(HyperionSerializer));
         Assert.Equal(123, d.FreeBytes);
 
         var report = new VolumeReport(Id160.Random().ToString(), 1 << 20, VolumeMode.Sync, [Id160.Random().ToString(), Id160.Random().ToString()], 7,
@@ -46,6 +46,20 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
         Assert.IsType<Fenced>(RoundTrip(new Fenced("h", null), typeof(HyperionSerializer)));
         Assert.Equal(new FeedEndpoint("127.0.0.2", 40411), RoundTrip(new FeedEndpoint("127.0.0.2", 40411), typeof(HyperionSerializer)));
         Assert.IsType<WhereIsFeed>(RoundTrip(WhereIsFeed.Instance, typeof(HyperionSerializer)));
+
+        // Share requests name a host, never a key: the key is the one that host proved.
+        Assert.Equal(new RequestShare("v", "h"), RoundTrip(new RequestShare("v", "h"), typeof(HyperionSerializer)));
+        Assert.Equal(new ReleaseShare("v", "h"), RoundTrip(new ReleaseShare("v", "h"), typeof(HyperionSerializer)));
+        var nonce = new byte[32];
+        Random.Shared.NextBytes(nonce);
+        Assert.Equal(nonce, RoundTrip(new ProveIdentity("h", nonce), typeof(HyperionSerializer)).Nonce);
+        var signed = RoundTrip(new IdentityProof("h", "akka.tcp://cloudfs@127.0.0.1:4053", key, nonce, key), typeof(HyperionSerializer));
+        Assert.Equal(key, signed.SealingKey);
+        Assert.Equal(nonce, signed.Certificate);
+        Assert.Equal(key, signed.Signature);
+        var plain = RoundTrip(new IdentityProof("h", "akka.tcp://cloudfs@127.0.0.1:4053", key, null, null), typeof(HyperionSerializer));
+        Assert.Null(plain.Certificate);
+        Assert.Null(plain.Signature);
     }
 
     [Fact]

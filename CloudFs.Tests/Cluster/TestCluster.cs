@@ -22,11 +22,16 @@ public sealed class TestCluster : IAsyncDisposable
     // Node i's host id and certificate directory, with an authority.
     private readonly Dictionary<int, (Id160 Host, string Directory)> _certificates = new();
 
-    private TestCluster(string extraConfig, TestAuthority? authority = null, string listen = "127.0.0.1", bool ownsAuthority = false)
+    // Tests: changes each node's options (its listen address, host id, certificate directory) before it starts.
+    private readonly Func<int, NodeOptions, NodeOptions>? _adjust;
+
+    private TestCluster(string extraConfig, TestAuthority? authority = null, string listen = "127.0.0.1", bool ownsAuthority = false,
+        Func<int, NodeOptions, NodeOptions>? adjust = null)
     {
         _authority = authority;
         _ownsAuthority = ownsAuthority;
         _listen = listen;
+        _adjust = adjust;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
         File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
@@ -35,7 +40,7 @@ public sealed class TestCluster : IAsyncDisposable
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
 
     /// <summary>As above with more HOCON for every node (e.g. small segments, so compaction reclaims history soon).</summary>
-    public static Task<TestCluster> StartAsync(int count, string extraConfig) => StartAsync(count, extraConfig, null);
+    public static Task<TestCluster> StartAsync(int count, string extraConfig) => StartAsync(new TestCluster(extraConfig), count);
 
     /// <summary>As above, every node with --tls (certificates from <paramref name="authority"/>), listening on <paramref name="listen"/>.</summary>
     internal static Task<TestCluster> StartAsync(int count, string extraConfig, TestAuthority? authority, string listen = "127.0.0.1") =>
@@ -44,6 +49,10 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Nodes with --tls: each with its own node certificate of a test authority of its own (<see cref="Authority"/>).</summary>
     public static Task<TestCluster> StartTlsAsync(int count, string extraConfig = "") =>
         StartAsync(new TestCluster(extraConfig, new TestAuthority(), ownsAuthority: true), count);
+
+    /// <summary>As above, each node's options changed by <paramref name="adjust"/> (node index, options) first.</summary>
+    public static Task<TestCluster> StartAsync(int count, string extraConfig, Func<int, NodeOptions, NodeOptions>? adjust) =>
+        StartAsync(new TestCluster(extraConfig, adjust: adjust), count);
 
     /// <summary>The authority the nodes' certificates come from (null without TLS).</summary>
     internal TestAuthority? Authority => _authority;
@@ -63,13 +72,19 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    private NodeOptions Options(int i, int? seedPort) => new()
+    private NodeOptions Options(int i, int? seedPort)
+    {
+        var options = BaseOptions(i, seedPort);
+        return _adjust is null ? options : _adjust(i, options);
+    }
+
+    private NodeOptions BaseOptions(int i, int? seedPort) => new()
     {
         DevicePath = Path.Combine(_dir, $"node{i}.log"),
         Size = 256 << 20,
         AkkaPort = 0,
         Listen = _listen,
-        Seeds = seedPort is { } p ? [$"{_listen}:{p}"] : [],
+        Seeds = seedPort is { } p ? [$"{SeedHost}:{p}"] : [],
         ConfigFile = _crashConfig,
         HostId = Certificate(i)?.Host,
         TlsDirectory = Certificate(i)?.Directory,
@@ -100,6 +115,7 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     private int? SeedPort => Nodes.FirstOrDefault(n => n is not null)?.Options.AkkaPort;
+    private string SeedHost => Nodes.FirstOrDefault(n => n is not null)?.Options.Listen ?? _listen;
 
     public async Task<CloudFsNode> StartNodeAsync(int i) =>
         await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60));

@@ -1,0 +1,166 @@
+// A host speaks only as itself: members prove their host id to each other (with TLS, with a node certificate of the
+// cluster authority), a member whose certificate names another host is downed and never chosen, and a share is sealed
+// only to the key a replica-set host proved, whoever asks for it. In-process nodes on 127.0.6.x; with TLS on at the
+// application level (remoting itself still plain), the proofs alone must hold.
+using Akka.Actor;
+using Akka.Configuration;
+using CloudFs.Actors.Identity;
+using CloudFs.Actors.Management;
+using CloudFs.Actors.Node;
+using CloudFs.Actors.Replication;
+using CloudFs.BlockDevice;
+using CloudFs.Tests.Security;
+
+namespace CloudFs.Tests.Cluster;
+
+[Collection(nameof(ClusterCollection))]
+public sealed class HostIdentityTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Node i listens on 127.0.6.(first + i) with host id ids[i] and a certificate naming certified(i).</summary>
+    private static Task<TestCluster> StartAsync(int count, int first, Id160[] ids, TestAuthority? ca, Func<int, Id160>? certified = null) =>
+        TestCluster.StartAsync(count, "", (i, o) => o with
+        {
+            Listen = $"127.0.6.{first + i}",
+            HostId = ids[i],
+            TlsDirectory = ca?.Node($"node{i}", (certified ?? (j => ids[j]))(i), $"127.0.6.{first + i}"),
+        });
+
+    private static async Task<VolumeCreated> CreateAsync(CloudFsNode via, int replicas)
+    {
+        return await via.Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, VolumeMode.Sync), Timeout) switch
+        {
+            VolumeCreated c => c,
+            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
+        };
+    }
+
+    private static string AddressOf(CloudFsNode node) => Akka.Cluster.Cluster.Get(node.System).SelfAddress.ToString();
+
+    private static Task<object> AskAgent(CloudFsNode from, CloudFsNode to, object message) =>
+        from.System.ActorSelection(AddressOf(to) + HostAgent.Path).Ask<object>(message, Timeout);
+
+    private static Task EveryoneProvesEveryone(TestCluster cluster, bool certified) =>
+        Eventually.Until(() => cluster.Live.All(n => cluster.Live.All(m =>
+                n.ProvenHosts.OfHost(m.HostId) is { } p && p.Address == AddressOf(m) && (p.Certificate?.HostId == m.HostId) == certified)),
+            Timeout, "every node has verified every member as its host");
+
+    [Fact]
+    public async Task Members_prove_their_certified_host_ids_and_a_volume_fails_over_with_shares_sealed_to_the_proven_keys()
+    {
+        using var ca = new TestAuthority();
+        var ids = Enumerable.Range(0, 3).Select(_ => Id160.Random()).ToArray();
+        await using var cluster = await StartAsync(3, 1, ids, ca);
+        await EveryoneProvesEveryone(cluster, certified: true);
+
+        var created = await CreateAsync(cluster[0], 3);
+        var volume = Id160.Parse(created.VolumeId);
+        var primaryIndex = cluster.IndexOf(created.Hosts[0].HostId);
+        var data = new byte[1 << 16];
+        Random.Shared.NextBytes(data);
+        await cluster[primaryIndex].Gateway.WriteAsync(volume, 0, data, fua: true);
+
+        // The failover's shares are re-sealed by the survivors for the chosen host, to the key it proved to them.
+        await cluster.CrashAsync(primaryIndex);
+        var survivor = cluster.Live.First();
+        await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 1 << 16, data, fua: true); return "written"; },
+            TimeSpan.FromSeconds(40), "a write through a survivor after the failover");
+        var back = new byte[data.Length];
+        await survivor.Gateway.ReadAsync(volume, 0, back);
+        Assert.Equal(data, back);
+        Assert.Single(cluster.Live, n => n.Store.IsWritable(volume));
+    }
+
+    [Fact]
+    public async Task A_member_whose_certificate_names_another_host_is_downed_and_never_chosen_as_a_replica()
+    {
+        using var ca = new TestAuthority();
+        var ids = Enumerable.Range(0, 4).Select(_ => Id160.Random()).ToArray();
+        // Node 3 runs as host ids[3] (its role) but holds host ids[1]'s valid certificate.
+        await using var cluster = await StartAsync(3, 11, ids, ca, certified: i => i == 3 ? ids[1] : ids[i]);
+        await EveryoneProvesEveryone(cluster, certified: true);
+        var impostor = await cluster.StartNodeAsync(3);
+        cluster.Nodes.Add(impostor);
+        var address = AddressOf(impostor);
+
+        // The first honest node to check it refuses and downs it (the others then see it downed, not Up).
+        string? reason = null;
+        await Eventually.Until(() => (reason = cluster.Nodes.Take(3).Select(n => n!.ProvenHosts.RefusalOf(address)).FirstOrDefault(r => r is not null)) is not null,
+            Timeout, "an honest node refused the member with another host's certificate");
+        Assert.Contains(address, reason);
+        Assert.Contains($"host:{ids[3]}", reason);
+        Assert.Contains($"its certificate names host {ids[1]}", reason);
+        Assert.All(cluster.Nodes.Take(3), n => Assert.Null(n!.ProvenHosts.OfHost(ids[3])));
+        // Downed: gone from every honest node's view of the cluster.
+        await Eventually.Until(() => cluster.Nodes.Take(3).All(n =>
+                !Akka.Cluster.Cluster.Get(n!.System).State.Members.Any(m => m.Address.ToString() == address && m.Status == Akka.Cluster.MemberStatus.Up)),
+            Timeout, "the impostor is no longer an Up member anywhere");
+
+        var created = await CreateAsync(cluster[0], 3);
+        Assert.Equal(ids.Take(3).Select(i => i.ToString()).Order(), created.Hosts.Select(h => h.HostId).Order());
+        var four = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(4, 64 << 20, VolumeMode.Sync), Timeout);
+        Assert.Equal("only 3 host(s) found", Assert.IsType<CommandFailed>(four).Reason);
+    }
+
+    [Fact]
+    public async Task A_share_asked_for_a_replica_host_is_sealed_to_that_hosts_proven_key_so_the_asker_cannot_open_it()
+    {
+        using var ca = new TestAuthority();
+        var ids = Enumerable.Range(0, 3).Select(_ => Id160.Random()).ToArray();
+        await using var cluster = await StartAsync(3, 21, ids, ca);
+        await EveryoneProvesEveryone(cluster, certified: true);
+        var created = await CreateAsync(cluster[0], 2);
+        var volume = created.VolumeId;
+        var primary = cluster.NodeOf(created.Hosts[0].HostId);
+        var replica = cluster.NodeOf(created.Hosts[1].HostId);
+        var asker = cluster.Live.Single(n => n != primary && n != replica);
+
+        // A member outside the replica set asks the primary for the replica's share: sealed for the replica's key.
+        var share = Assert.IsType<ShareDto>(await AskAgent(asker, primary, new RequestShare(volume, replica.HostId.ToString())));
+        Assert.Equal(replica.HostId.ToString(), share.Host);
+        var stolen = Assert.Throws<CloudFsException>(() => asker.Store.StoreShare(share.ToShare() with { Host = asker.HostId }));
+        Assert.Contains("refused", stolen.Message);
+        replica.Store.StoreShare(share.ToShare());
+
+        // ... and the replica for its share re-sealed for the primary: sealed for the primary's key.
+        var released = Assert.IsType<ShareDto>(await AskAgent(asker, replica, new ReleaseShare(volume, primary.HostId.ToString())));
+        Assert.Throws<CloudFsException>(() => asker.Store.StoreShare(released.ToShare() with { Host = asker.HostId }));
+
+        // A recipient outside the replica set is refused by both.
+        var notReplica = asker.HostId.ToString();
+        Assert.Contains("is not in the replica set", Assert.IsType<ControlFailed>(await AskAgent(asker, primary, new RequestShare(volume, notReplica))).Reason);
+        Assert.Contains("is not in the replica set", Assert.IsType<ControlFailed>(await AskAgent(asker, replica, new ReleaseShare(volume, notReplica))).Reason);
+    }
+
+    [Fact]
+    public async Task A_share_asked_for_by_a_process_outside_the_cluster_or_for_a_host_not_proven_is_refused()
+    {
+        var ids = Enumerable.Range(0, 3).Select(_ => Id160.Random()).ToArray();
+        await using var cluster = await StartAsync(3, 31, ids, ca: null);
+        await EveryoneProvesEveryone(cluster, certified: false);
+        var created = await CreateAsync(cluster[0], 3);
+        var volume = created.VolumeId;
+        var primary = cluster.NodeOf(created.Hosts[0].HostId);
+        var replica = created.Hosts[1].HostId;
+
+        // A plain actor system that never joined, naming a real replica host (the attack of issue 12, item 1).
+        var outsiderConfig = ConfigurationFactory.ParseString("akka.actor.provider = remote\nakka.remote.dot-netty.tcp.hostname = \"127.0.6.40\"\nakka.remote.dot-netty.tcp.port = 0")
+            .WithFallback(CloudFsConfig.Default());
+        using (var outsider = ActorSystem.Create(CloudFsNode.SystemName, outsiderConfig))
+        {
+            var reply = await outsider.ActorSelection(AddressOf(primary) + HostAgent.Path).Ask<object>(new RequestShare(volume, replica), Timeout);
+            Assert.Contains("not a member that proved its identity", Assert.IsType<ControlFailed>(reply).Reason);
+            await outsider.Terminate();
+        }
+
+        // A replica host whose member is gone is no longer proven: no share is sealed for it.
+        var gone = cluster.IndexOf(created.Hosts[2].HostId);
+        var goneId = cluster[gone].HostId;
+        await cluster.CrashAsync(gone);
+        await Eventually.Until(() => primary.ProvenHosts.OfHost(goneId) is null, Timeout, "the primary forgot the crashed host");
+        var asker = cluster.NodeOf(replica);
+        var refused = Assert.IsType<ControlFailed>(await AskAgent(asker, primary, new RequestShare(volume, goneId.ToString())));
+        Assert.Contains("has not proved its identity", refused.Reason);
+    }
+}
