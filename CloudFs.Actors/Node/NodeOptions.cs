@@ -25,4 +25,7 @@ public sealed record NodeOptions
 
     /// <summary>Tests: adjusts the engine's settings the config gave (e.g. to put a fault-injecting device under the log).</summary>
     internal Func<LogStoreOptions, LogStoreOptions>? AdjustStore { get; init; }
+
+    /// <summary>Tests: an impostor's build, which runs with another host's certificate instead of refusing to start.</summary>
+    internal bool Impostor { get; init; }
 }

@@ -25,6 +25,8 @@ public sealed class HostIdentityTests
             Listen = $"127.0.6.{first + i}",
             HostId = ids[i],
             TlsDirectory = ca?.Node($"node{i}", (certified ?? (j => ids[j]))(i), $"127.0.6.{first + i}"),
+            // An honest node refuses to start with another host's certificate; an impostor runs a build that does not.
+            Impostor = certified is not null && certified(i) != ids[i],
         });
 
     private static async Task<VolumeCreated> CreateAsync(CloudFsNode via, int replicas)
