@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Persistence;
@@ -43,6 +44,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     // The gateway repeats a write that is slow to answer; the repeats of one this actor has taken are ignored.
     private readonly RecentRequests _requests = new(8192);
     private long _replayedHeaders;
+    private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
 
     public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
 
@@ -92,6 +94,8 @@ public sealed class VolumeActor : UntypedPersistentActor
                 else
                     _state = _state with { Exists = false };
                 if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                // The writer of its volume takes this node's requests for it directly (ShardedVolumeGateway).
+                else if (_state.IsWritable) _writers.Register(_volume, Self);
                 break;
         }
     }
@@ -241,6 +245,22 @@ public sealed class VolumeActor : UntypedPersistentActor
         if (_requests.Admit(requestId)) return false;
         _log.Debug("volume {0}: request {1} repeated by the gateway; already taken", _persistenceId, requestId);
         return true;
+    }
+
+    protected override void PostStop()
+    {
+        // Requests told to this actor from now on are dead letters, which the gateway sends again through the region.
+        _writers.Unregister(_volume, Self);
+        // So are the ones it took and will not answer now: an ask repeats after its attempt timeout, a direct request
+        // has no timer and must be told (the same bytes at the same place again, as a repeat would write them).
+        static void Abandon(IActorRef replyTo)
+        {
+            if (replyTo is LocalReply reply) reply.Lost();
+        }
+        foreach (var pending in _awaiting)
+            if (pending.Remaining > 0) Abandon(pending.ReplyTo);
+        _quorum.Abandon(Abandon);
+        base.PostStop();
     }
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
