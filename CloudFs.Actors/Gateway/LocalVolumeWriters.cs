@@ -44,6 +44,7 @@ public sealed class LocalVolumeWriters : IExtension
             Receive<DeadLetter>(d =>
             {
                 if (d.Sender is LocalReply reply) reply.Lost();
+                else if (d.Message is IAnswersTo { ReplyTo: LocalReply waiting }) waiting.Lost();
             });
         }
 
