@@ -104,7 +104,16 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
         Expect<VolumeAck>(await SendAsync(volume, new WriteZeroes(volume, offset, length, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
 
-    public async ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
+    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
+        // Written here and needing no quorum: every write acknowledged so far is an entry of this node's log, so one
+        // flush of the log makes them durable, and no actor needs to see it. A replicated sync volume's flush waits for
+        // a durable majority, which its actor counts.
+        local is not null && local.TryGet(volume, out _) && store.IsWritable(volume) && store.GetVolume(volume) is { } info
+        && !(info.Mode == VolumeMode.Sync && info.Replicas.Count > 1)
+            ? store.FlushAsync(ct)
+            : FlushThroughActorAsync(volume, ct);
+
+    private async ValueTask FlushThroughActorAsync(Id160 volume, CancellationToken ct) =>
         Expect<VolumeAck>(await SendAsync(volume, new Flush(volume), ct).ConfigureAwait(false));
 
     public async ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>

@@ -65,6 +65,33 @@ public sealed class GatewayLocalWriterTests(NodeFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task A_flush_of_an_unreplicated_volume_written_here_syncs_the_log_without_asking_any_actor()
+    {
+        var node = fixture.Node;
+        var volume = await CreateAsync();
+        var writers = LocalVolumeWriters.Get(node.System);
+        Assert.True(writers.TryGet(volume, out var live));
+        await node.Gateway.WriteAsync(volume, 0, Pattern(13), fua: false).AsTask().WaitAsync(Timeout);
+        var seen = new ConcurrentQueue<object>();
+        // Neither the region nor the volume's writer answers: a flush sent to either would not complete.
+        var silent = node.System.ActorOf(Props.Create(() => new Recorder(null, seen)));
+        writers.Register(volume, silent);
+        try
+        {
+            var gateway = new ShardedVolumeGateway(silent, node.Store, Timeout, local: writers);
+            var flushesBefore = fixture.Device.Flushes;
+            await gateway.FlushAsync(volume).AsTask().WaitAsync(Timeout);
+
+            Assert.Empty(seen);
+            Assert.True(fixture.Device.Flushes > flushesBefore);
+        }
+        finally
+        {
+            writers.Register(volume, live);
+        }
+    }
+
+    [Fact]
     public async Task A_write_told_to_a_writer_that_has_stopped_is_sent_through_the_shard_region()
     {
         var node = fixture.Node;
