@@ -3,7 +3,7 @@
 
 Starts nbdkit's file plugin, qemu-nbd on qcow2 (optional) and a CloudFS node on the same disk, runs each fio shape
 against each server in turn for several rounds, and prints median IOPS/MB/s, p99 latency and the ratio
-CloudFS / reference as Markdown lines for BENCHMARKS.md. Everything stays on 127.0.0.1 and stops by itself.
+CloudFS / reference as Markdown lines for BENCHMARKS.md. Everything stays on one loopback address (--host, 127.0.0.1 unless told) and stops by itself.
 """
 import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -74,11 +74,14 @@ def main():
     ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"), help="work directory (on the disk under test)")
     ap.add_argument("--qemu-nbd", action="store_true", help="also measure qemu-nbd on qcow2")
     ap.add_argument("--nocache", action="store_true", help="also measure nbdkit's file plugin with cache=none")
+    ap.add_argument("--host", default="127.0.0.1", help="loopback address every server listens on (so two runs on one machine do not meet)")
+    ap.add_argument("--perf", metavar="DIR", help="record an on-CPU profile (perf record -g; .NET perf map on, W^X off so perf can resolve jitted code) of this checkout's node during the first round of each shape into DIR/SHAPE.data")
     ap.add_argument("--against", metavar="CHECKOUT", help="also measure the CloudFS build of another checkout (A/B: its ./cloudfs, e.g. a git worktree of the previous main)")
     args = ap.parse_args()
     for t in ("fio", "nbdkit"):
         need(t)
     shapes = args.shapes.split(",")
+    host = args.host
     os.makedirs(args.dir, exist_ok=True)
     work = tempfile.mkdtemp(dir=args.dir)
     procs = []
@@ -87,30 +90,31 @@ def main():
         raw = os.path.join(work, "nbdkit.img")
         with open(raw, "wb") as f:
             f.truncate(size_bytes)
-        procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10900", "-i", "127.0.0.1", "file", raw],
+        procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10900", "-i", host, "file", raw],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        servers = {"nbdkit": "nbd://127.0.0.1:10900/"}
+        servers = {"nbdkit": f"nbd://{host}:10900/"}
         if args.nocache:
             # The same plugin told to keep the file out of the page cache: closer to CloudFS's O_DIRECT log, so the
             # ratio against it separates "served from RAM" from "slower software".
             raw2 = os.path.join(work, "nbdkit-nocache.img")
             with open(raw2, "wb") as f:
                 f.truncate(size_bytes)
-            procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10902", "-i", "127.0.0.1", "file", raw2, "cache=none"],
+            procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10902", "-i", host, "file", raw2, "cache=none"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            servers["nbdkit-cache=none"] = "nbd://127.0.0.1:10902/"
+            servers["nbdkit-cache=none"] = f"nbd://{host}:10902/"
         if args.qemu_nbd:
             need("qemu-nbd")
             q = os.path.join(work, "ref.qcow2")
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", q, args.size], check=True)
             # -t: keep serving after a client leaves (the readiness probe is one); -e: fio and the probe at once.
-            procs.append(subprocess.Popen(["qemu-nbd", "-t", "-e", "8", "-f", "qcow2", "-p", "10901", "-b", "127.0.0.1", q],
+            procs.append(subprocess.Popen(["qemu-nbd", "-t", "-e", "8", "-f", "qcow2", "-p", "10901", "-b", host, q],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            servers["qemu-nbd"] = "nbd://127.0.0.1:10901/"
+            servers["qemu-nbd"] = f"nbd://{host}:10901/"
         def start_cloudfs(repo, name, akka, http, nbd):
             node = subprocess.Popen([os.path.join(repo, "cloudfs"), "node", "--device", os.path.join(work, f"{name}.log"),
-                                     "--size", "8G", "--akka-port", str(akka), "--http-port", str(http), "--nbd-port", str(nbd)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                     "--size", "8G", "--listen", host, "--akka-port", str(akka), "--http-port", str(http), "--nbd-port", str(nbd)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    env=dict(os.environ, DOTNET_PerfMapEnabled="1", DOTNET_EnableWriteXorExecute="0") if args.perf else None)
             procs.append(node)
             end = time.time() + 300
             for line in node.stdout:
@@ -119,22 +123,31 @@ def main():
                 if time.time() > end:
                     raise RuntimeError(f"{name} node did not get ready")
             vol = subprocess.run([os.path.join(repo, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
-                                  "--contact", f"127.0.0.1:{akka}"], capture_output=True, text=True, check=True).stdout.strip()
-            servers[name] = f"nbd://127.0.0.1:{nbd}/{vol}"
+                                  "--contact", f"{host}:{akka}"], capture_output=True, text=True, check=True).stdout.strip()
+            servers[name] = f"nbd://{host}:{nbd}/{vol}"
             return node
 
         node = start_cloudfs(REPO, "cloudfs", 4153, 8190, 10909)
         if args.against:
             start_cloudfs(os.path.abspath(args.against), "cloudfs-against", 4154, 8191, 10910)
         for name, uri in servers.items():
-            wait_port("127.0.0.1", int(uri.split(":")[2].split("/")[0]))
+            wait_port(host, int(uri.split(":")[2].split("/")[0]))
             if any("read" in s for s in shapes):
                 prefill(uri, args.size)
         results = {}
         for shape in shapes:
             for r in range(args.rounds):
                 for name, uri in (servers.items() if r % 2 == 0 else reversed(list(servers.items()))):
+                    rec = None
+                    if args.perf and r == 0 and name == "cloudfs":
+                        need("perf")
+                        os.makedirs(args.perf, exist_ok=True)
+                        # Skips the first second (fio connecting, ramping up) and stops before fio does.
+                        rec = subprocess.Popen(["bash", "-c", f"sleep 1; exec perf record -g -F 999 -p {node.pid} -o {os.path.join(args.perf, shape + '.data')} -- sleep {max(1, args.runtime - 2)}"],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     results.setdefault((shape, name), []).append(fio(uri, shape, args.size, args.runtime))
+                    if rec is not None:
+                        rec.wait()
         peak = rss_kib(node.pid)
         print(f"\n| shape | server | median IOPS | median MB/s | median p99 (us) | CloudFS / server |")
         print("|---|---|---|---|---|---|")

@@ -1,5 +1,6 @@
-// IVolumeGateway over the volume shard region: one Ask per request (reads on the primary go to its engine directly),
-// replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
+// IVolumeGateway over the volume shard region: requests for a volume whose writer (primary) is an actor on this node
+// are told to it directly (no ask, no timer, no shard hops); others are one Ask each (reads on the primary go to its
+// engine directly); replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
 // Requests for a volume whose primary is another host travel in chunks of at most 1 MiB (far below the frame size),
 // and "not the primary" answers, and writes failed by the primary's log device, are retried while a failover moves the
 // volume (up to the ask timeout).
@@ -17,8 +18,9 @@ namespace CloudFs.Actors.Gateway;
 /// <param name="placement">The placement singleton's proxy: volumes this host's log does not hold are looked up there.</param>
 /// <param name="attemptTimeout">One attempt of a request to a replicated volume (retried until <paramref name="timeout"/>).</param>
 /// <param name="counters">Where the repeated attempts are counted (the node's metrics).</param>
+/// <param name="local">The volume actors of this node that are their volume's writer: told directly (null: always the region).</param>
 public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null, TimeSpan? attemptTimeout = null,
-    ReplicationCounters? counters = null)
+    ReplicationCounters? counters = null, LocalVolumeWriters? local = null)
     : IVolumeGateway
 {
     private readonly TimeSpan attemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(1);
@@ -89,7 +91,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     {
         if (data.Length <= RemoteChunk || store.IsWritable(volume))
         {
-            Expect<VolumeAck>(await AskAsync(volume, new Write(volume, offset, data, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
+            Expect<VolumeAck>(await SendAsync(volume, new Write(volume, offset, data, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
             return;
         }
         // To a remote primary: 1 MiB pieces in flight together (the actor keeps their order).
@@ -100,13 +102,42 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     }
 
     public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
-        Expect<VolumeAck>(await AskAsync(volume, new WriteZeroes(volume, offset, length, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
+        Expect<VolumeAck>(await SendAsync(volume, new WriteZeroes(volume, offset, length, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
 
-    public async ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
-        Expect<VolumeAck>(await AskAsync(volume, new Flush(volume), ct).ConfigureAwait(false));
+    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
+        // Written here and needing no quorum: every write acknowledged so far is an entry of this node's log, so one
+        // flush of the log makes them durable, and no actor needs to see it. A replicated sync volume's flush waits for
+        // a durable majority, which its actor counts.
+        local is not null && local.TryGet(volume, out _) && store.IsWritable(volume) && store.GetVolume(volume) is { } info
+        && !(info.Mode == VolumeMode.Sync && info.Replicas.Count > 1)
+            ? store.FlushAsync(ct)
+            : FlushThroughActorAsync(volume, ct);
+
+    private async ValueTask FlushThroughActorAsync(Id160 volume, CancellationToken ct) =>
+        Expect<VolumeAck>(await SendAsync(volume, new Flush(volume), ct).ConfigureAwait(false));
 
     public async ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
-        Expect<MapResult>(await AskAsync(volume, new Map(volume, offset, length), ct).ConfigureAwait(false)).Ranges;
+        Expect<MapResult>(await SendAsync(volume, new Map(volume, offset, length), ct).ConfigureAwait(false)).Ranges;
+
+    /// <summary>To this node's writer of the volume when there is one, else through the region (with repeats).</summary>
+    private Task<object> SendAsync(Id160 volume, IWithVolumeId message, CancellationToken ct) =>
+        local is not null && local.TryGet(volume, out var writer) ? TellLocalAsync(writer, volume, message, ct) : AskAsync(volume, message, ct);
+
+    private async Task<object> TellLocalAsync(IActorRef writer, Id160 volume, IWithVolumeId message, CancellationToken ct)
+    {
+        // No timer: an actor that is alive answers every request (its failures included), and one that stopped turns
+        // the request into a dead letter, which LocalVolumeWriters hands back here.
+        var reply = new LocalReply(local!);
+        writer.Tell(message, reply);
+        var answer = await reply.Answer.ConfigureAwait(false);
+        // Lost (the actor stopped after it was looked up), or this node is no longer the writer (a failover moved the
+        // volume), or its log device failed: the region finds the volume's current actor and repeats as it must.
+        if (ReferenceEquals(answer, LocalReply.LostRequest)
+            || answer is VolumeFailure { Kind: VolumeErrorKind.NotPrimary }
+            || answer is VolumeFailure { Kind: VolumeErrorKind.DeviceFailed } && IsWrite(message) && placement is not null && Replicated(volume))
+            return await AskAsync(volume, message, ct).ConfigureAwait(false);
+        return answer;
+    }
 
     private async Task<object> AskAsync(Id160 volume, IWithVolumeId message, CancellationToken ct)
     {

@@ -147,7 +147,7 @@ public sealed class CloudFsNode : IAsyncDisposable
                 HostId = store.HostId,
             };
             var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
-                config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)), replication);
+                config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)), replication, LocalVolumeWriters.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
             return new CloudFsNode(system, store, effective, gateway, management, volumes, replication, tls, proven);
         }

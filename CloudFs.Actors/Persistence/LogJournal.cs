@@ -1,5 +1,6 @@
 // Akka.Persistence journal over the engine: persistence id = volume id (40 hex), sequence number = lsn.
 // Each persisted volume event is one engine entry; replay yields entry headers only, never volume data.
+// VolumeActor recovers through it but appends its writes to the engine itself (no relay per write).
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Akka.Actor;

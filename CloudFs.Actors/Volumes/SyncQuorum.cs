@@ -47,6 +47,13 @@ internal sealed class SyncQuorum<T>(int replicaCount)
         Release(_awaitingDurable, Held(static h => h.Durable), release);
     }
 
+    /// <summary>Hands every waiter to <paramref name="abandon"/> and forgets it (the actor that holds them stops).</summary>
+    public void Abandon(Action<T> abandon)
+    {
+        while (_awaitingWritten.TryDequeue(out var w, out _)) abandon(w);
+        while (_awaitingDurable.TryDequeue(out var d, out _)) abandon(d);
+    }
+
     /// <summary>The lowest lsn every other host of the replica set holds durably, once each has reported (else null).</summary>
     public long? DurableByAll => _held.Count > 0 && _held.Count >= replicaCount - 1 ? _held.Values.Min(h => h.Durable) : null;
 

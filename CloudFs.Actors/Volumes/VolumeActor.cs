@@ -1,9 +1,11 @@
-// A volume as a sharded persistent entity: recovers from the engine's head (+ header replay), turns writes into
-// pipelined journal events (PersistAsync: no flush per write), and serves reads and maps from the engine's index.
+// A volume as a sharded persistent entity: recovers from the engine's head (+ header replay), is the one writer of
+// its volume's chain (it hands each write's entries to the engine itself, in order, no journal relay and no flush per
+// write; the log's completions answer the client), and serves reads and maps from the engine's index.
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Persistence;
@@ -23,9 +25,12 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly string _persistenceId;
     private readonly LogStore _store;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    // One element per event in flight, in journal order; a command's element repeats once per event.
-    private readonly Queue<PendingCommand> _awaiting = new();
-    private readonly Action<IVolumeEvent> _onStored;
+    // This actor's entries in the engine, not yet completed (their completions answer the clients).
+    private readonly AppendsInFlight _inFlight;
+    // An entry failed in the log: everything waits until the rest are done, then the actor recovers its head.
+    private bool _recoveringHead;
+    // A replica-set change waiting for the entries in flight to complete.
+    private (ChangeReplicaSet Change, IActorRef ReplyTo)? _change;
     private readonly int _eventBytes;
     private VolumeState _state;
     // Sync volumes with replicas: a write is acknowledged once a majority of the replica set holds it in its log (this
@@ -43,6 +48,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     // The gateway repeats a write that is slow to answer; the repeats of one this actor has taken are ignored.
     private readonly RecentRequests _requests = new(8192);
     private long _replayedHeaders;
+    private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
 
     public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
 
@@ -53,20 +59,12 @@ public sealed class VolumeActor : UntypedPersistentActor
         _store = CloudFsStorage.Get(Context.System).Store;
         _eventBytes = _store.MaxBlocksPerEntry * LogStore.BlockSize;
         _state = VolumeState.Unknown(volume);
-        _onStored = OnStored;
+        _inFlight = new AppendsInFlight(volume, Self);
         JournalPluginId = JournalId;
         SnapshotPluginId = SnapshotStoreId;
     }
 
     public override string PersistenceId => _persistenceId;
-
-    private sealed class PendingCommand(IActorRef replyTo, int events, bool fua)
-    {
-        public readonly IActorRef ReplyTo = replyTo;
-        public readonly bool Fua = fua;
-        public int Remaining = events;
-        public Exception? Error;
-    }
 
     protected override void OnRecover(object message)
     {
@@ -88,10 +86,13 @@ public sealed class VolumeActor : UntypedPersistentActor
                     _replicaCount = Math.Max(1, info.Replicas.Count);
                     _quorum = new SyncQuorum<IActorRef>(_replicaCount);
                     _replicas = info.Replicas.ToHashSet();
+                    _inFlight.WaitsForQuorum = IsReplicatedSync;
                 }
                 else
                     _state = _state with { Exists = false };
                 if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                // The writer of its volume takes this node's requests for it directly (ShardedVolumeGateway).
+                else if (_state.IsWritable) _writers.Register(_volume, Self);
                 break;
         }
     }
@@ -101,7 +102,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     private sealed record ReplicaSetChangeEnded(IActorRef ReplyTo, VolumeInfo? Info, Exception? Error);
 
     /// <summary>A flush of a sync volume is durable here up to <paramref name="Lsn"/>; it waits for a durable majority.</summary>
-    private sealed record FlushedHere(long Lsn, IActorRef ReplyTo);
+    private sealed record FlushedHere(long Lsn, IActorRef ReplyTo) : IAnswersTo;
 
     /// <summary>Thrown to restart (recover) the actor after its head moved outside the journal.</summary>
     private sealed class HeadMovedException(string message) : Exception(message);
@@ -116,7 +117,15 @@ public sealed class VolumeActor : UntypedPersistentActor
                 ended.ReplyTo.Tell(ended.Error is null ? new VolumeAck(ended.Info!.Lsn) : Failure(ended.Error));
                 throw new HeadMovedException($"volume {_persistenceId}: the replica set changed (a view change); recovering from the new head");
             }
-            Stash.Stash();
+            if (message is AppendsDrained && _change is not null) StartChange();
+            else if (message is not AppendsDrained) Stash.Stash();
+            return;
+        }
+        if (_recoveringHead)
+        {
+            // The entries chained onto the failed one fail too; once none is left the head is the log's again.
+            if (message is AppendsDrained) throw new HeadMovedException($"volume {_persistenceId}: an entry failed in the log; recovering from the head");
+            if (message is not AppendFailed) Stash.Stash();
             return;
         }
         switch (message)
@@ -124,20 +133,33 @@ public sealed class VolumeActor : UntypedPersistentActor
             case ChangeReplicaSet c:
                 if (!_state.IsWritable) { Sender.Tell(Failure(new NotPrimaryException(_volume))); break; }
                 _changingReplicas = true;
-                var changeReplyTo = Sender;
+                _change = (c, Sender);
                 // After every write in flight is in the log (the engine refuses a view change beside appends).
-                DeferAsync(c, _ => _store.TakeOverAsync(_volume, [], c.Replicas)
-                    .ContinueWith(t => new ReplicaSetChangeEnded(changeReplyTo, t.IsCompletedSuccessfully ? t.Result : null,
-                        t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException() ?? new OperationCanceledException()))
-                    .PipeTo(Self));
+                if (_inFlight.DrainedOrNotify()) StartChange();
                 break;
             case Write w:
                 if (TakenOver() || Repeated(w.RequestId)) break;
-                Persist(_state.Decide(w.Offset, w.Data, w.Fua), Sender, w.Fua);
+                Append(_state.Decide(w.Offset, w.Data, w.Fua), Sender, w.Fua);
                 break;
             case WriteZeroes z:
                 if (TakenOver() || Repeated(z.RequestId)) break;
-                Persist(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender, z.Fua);
+                Append(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender, z.Fua);
+                break;
+            case WriteStored stored:
+                // A replicated sync volume's write is in this host's log: it waits for a majority of the replica set.
+                if (stored.Write.Fua) { WaitDurable(stored.ReplyTo, stored.Lsn); break; }
+                _quorum.Wait(stored.ReplyTo, stored.Lsn, durable: false);
+                _quorum.Release(_acknowledge);
+                break;
+            case AppendFailed failed:
+                // Its client was told by the completion. The entries queued after it were chained onto it and fail too,
+                // and the engine restarted the chain at its last written entry: recover from there once they are done.
+                if (failed.Error.GetBaseException() is DeviceException) _log.Debug("volume {0}: an entry failed, the log device failed: {1}", _persistenceId, failed.Error.Message);
+                else _log.Warning("volume {0}: an entry failed in the log ({1}); recovering from the head", _persistenceId, failed.Error.Message);
+                _recoveringHead = true;
+                if (_inFlight.DrainedOrNotify()) throw new HeadMovedException($"volume {_persistenceId}: an entry failed in the log; recovering from the head");
+                break;
+            case AppendsDrained:
                 break;
             case ReplicaAck a:
                 // Only the replica set counts (a host replaced while it was away may still follow for a while).
@@ -156,8 +178,9 @@ public sealed class VolumeActor : UntypedPersistentActor
                 break;
             case Flush:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
-                // Deferred behind the writes in flight, so a flush also covers writes not yet acknowledged.
-                DeferAsync(Sender, replyTo => _ = FlushAndReply(replyTo, _state.Lsn, IsReplicatedSync ? Self : null));
+                // The entries of every write taken so far are already queued in the log, so the flush covers them too
+                // (also those not yet acknowledged).
+                _ = FlushAndReply(Sender, _state.Lsn, IsReplicatedSync ? Self : null);
                 break;
             case Read r:
                 if (_state.CheckRead(r.Offset, r.Length) is { } readError) { Sender.Tell(Failure(readError)); break; }
@@ -179,36 +202,51 @@ public sealed class VolumeActor : UntypedPersistentActor
         }
     }
 
-    private void Persist(Decision decision, IActorRef replyTo, bool fua)
+    /// <summary>
+    /// Hands the write's entries to the engine, in order, each expected at the next lsn: the engine builds, chains and
+    /// queues them at once (group commit), and their completions answer <paramref name="replyTo"/> (PendingWrite).
+    /// </summary>
+    private void Append(Decision decision, IActorRef replyTo, bool fua)
     {
         if (decision.Error is { } error) { replyTo.Tell(Failure(error)); return; }
         if (decision.Events.Count == 0) { replyTo.Tell(new VolumeAck(_state.Lsn)); return; }
-        var pending = new PendingCommand(replyTo, decision.Events.Count, fua);
-        for (var i = 0; i < decision.Events.Count; i++) _awaiting.Enqueue(pending);
-        // Async persist, one atomic write per event (one engine entry each): later commands keep flowing into the
-        // journal while these are written, and the engine group-commits them.
-        // (PersistAllAsync would make one multi-event atomic write, which the journal cannot store atomically.)
-#pragma warning disable AK1006
-        foreach (var e in decision.Events) PersistAsync(e, _onStored);
-#pragma warning restore AK1006
+        var pending = new PendingWrite(replyTo, decision.Events.Count, fua, _inFlight);
+        var lsn = _state.Lsn;
+        for (var i = 0; i < decision.Events.Count; i++)
+        {
+            ValueTask<AppendResult> append;
+            try
+            {
+                append = decision.Events[i] switch
+                {
+                    DataWritten d => _store.AppendDataAsync(_volume, lsn + 1, d.Offset, d.Data, d.Durable),
+                    ZeroesWritten z => _store.AppendZeroAsync(_volume, lsn + 1, z.Offset, z.Length, z.Durable),
+                    var other => throw new NotSupportedException($"a volume appends data and zero entries, not {other.GetType().Name}"),
+                };
+            }
+            catch (Exception e)
+            {
+                // Refused before it took an lsn (range, ownership, a failed device), or the head moved under this actor
+                // (someone else appended): nothing of this entry or the ones after it is stored.
+                for (var j = i; j < decision.Events.Count; j++) pending.Refused(e);
+                if (e is EntryRejectedException) _inFlight.Failed(e);
+                break;
+            }
+            lsn++;
+            pending.Track(append);
+        }
+        if (lsn != _state.Lsn) _state = _state with { Lsn = lsn };
     }
 
-    private void OnStored(IVolumeEvent e)
+    /// <summary>The replica-set change, once no entry of this actor's is in flight.</summary>
+    private void StartChange()
     {
-        _state = _state.Apply(e, LastSequenceNr);
-        Settle(null);
-    }
-
-    private void Settle(Exception? error)
-    {
-        var pending = _awaiting.Dequeue();
-        pending.Error ??= error;
-        if (--pending.Remaining > 0) return;
-        if (pending.Error is not null) { pending.ReplyTo.Tell(Failure(pending.Error)); return; }
-        if (!IsReplicatedSync) { pending.ReplyTo.Tell(new VolumeAck(_state.Lsn)); return; }
-        if (pending.Fua) { WaitDurable(pending.ReplyTo, _state.Lsn); return; }
-        _quorum.Wait(pending.ReplyTo, _state.Lsn, durable: false);
-        _quorum.Release(_acknowledge);
+        var (change, replyTo) = _change!.Value;
+        _change = null;
+        _store.TakeOverAsync(_volume, [], change.Replicas)
+            .ContinueWith(t => new ReplicaSetChangeEnded(replyTo, t.IsCompletedSuccessfully ? t.Result : null,
+                t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException() ?? new OperationCanceledException()))
+            .PipeTo(Self);
     }
 
     /// <summary>A FUA write or flush waits for a durable majority: the followers are asked to flush up to it now.</summary>
@@ -243,31 +281,19 @@ public sealed class VolumeActor : UntypedPersistentActor
         return true;
     }
 
-    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    protected override void PostStop()
     {
-        // A failed device was reported once, at ERROR, by the engine; each write it refuses after that is not news.
-        if (cause is DeviceException) _log.Debug("volume {0}: event {1} refused, the log device failed: {2}", _persistenceId, sequenceNr, cause.Message);
-        else _log.Warning("volume {0}: event {1} rejected by the journal: {2}", _persistenceId, sequenceNr, cause.Message);
-        _state = _state with { Lsn = sequenceNr };
-        Settle(cause);
-    }
-
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
-    {
-        // The actor stops after this (Akka's rule); every writer in flight hears why, then the next message
-        // recovers a fresh actor from the engine's head.
-        while (_awaiting.Count > 0)
+        // Requests told to this actor from now on are dead letters, which the gateway sends again through the region.
+        _writers.Unregister(_volume, Self);
+        // So are the ones it took and will not answer now: an ask repeats after its attempt timeout, a direct request
+        // has no timer and must be told (the same bytes at the same place again, as a repeat would write them).
+        static void Abandon(IActorRef replyTo)
         {
-            var pending = _awaiting.Dequeue();
-            if (pending.Remaining <= 0) continue;
-            pending.Remaining = 0;
-            pending.ReplyTo.Tell(Failure(cause));
+            if (replyTo is LocalReply reply) reply.Lost();
         }
-        // The base logs an error; a failed device was already reported once, at ERROR, by the engine.
-        if (cause.GetBaseException() is DeviceException e)
-            _log.Warning("volume {0}: event {1} was not stored, the log device failed; the actor stops ({2})", _persistenceId, sequenceNr, e.Message);
-        else
-            base.OnPersistFailure(cause, @event, sequenceNr);
+        // (Writes still in the log answer from their completions; a sync volume's WriteStored becomes a dead letter.)
+        _quorum.Abandon(Abandon);
+        base.PostStop();
     }
 
     /// <param name="quorum">The actor, when the flush must also wait for a durable majority (a replicated sync volume).</param>
