@@ -23,15 +23,7 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         try
         {
             for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
-            var show = "";
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (!(show = (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out).Contains("Count: 3"))
-            {
-                if (DateTime.UtcNow > deadline)
-                    Assert.Fail($"not three members within 60 s; last `cluster show`:\n{show}\n" +
-                        string.Join("\n", _nodes.Select((n, i) => $"node {Addresses[i]}{(n!.HasExited ? $" exited ({n.ExitCode})" : "")}:\n{n.Stderr}")));
-                await Task.Delay(100);
-            }
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
         {

@@ -18,12 +18,7 @@ public sealed class ScrubEndToEndTests : IAsyncLifetime
         {
             for (var i = 0; i < 3; i++)
                 _nodes[i] = await NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "256M");
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-            while (!(await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out.Contains("Count: 3"))
-            {
-                if (DateTime.UtcNow > deadline) Assert.Fail("not three members within 60 s:\n" + string.Join("\n", _nodes.Select(n => n!.Stderr)));
-                await Task.Delay(100);
-            }
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
         {
