@@ -54,7 +54,8 @@ public sealed class CloudFsNode : IAsyncDisposable
         if (tls is not null) system.RegisterOnTermination(tls.Dispose);
         try
         {
-            var log = system.Log;
+            // CloudFS's own logger (not system.Log, whose events NodeLogger counts as the framework's): the engine's lines.
+            var log = Logging.GetLogger(system, typeof(CloudFsNode));
             var storeOptions = CloudFsConfig.ToStoreOptions(config, message => log.Info("engine: {0}", message), message => log.Error("engine: {0}", message));
             if (options.AdjustStore is { } adjust) storeOptions = adjust(storeOptions);
             var compaction = config.GetBoolean("cloudfs.compaction.enabled", true) ? config.GetTimeSpan("cloudfs.compaction.interval") : (TimeSpan?)null;

@@ -137,6 +137,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        // The operator's answer to "where does placement run" (the framework's own line is below the node's log level).
+        _log.Info("placement service started on this member ({0})", _cluster.SelfAddress);
         Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.Zero, _settings.Tick);
         // A primary that becomes unreachable starts its volumes' failover at once, not at the next round.
         _cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,

@@ -114,7 +114,7 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
     {
         // Node 0 started first, so it is the oldest member and runs the placement singleton (and the shard coordinator):
         // killing it makes both move before the volume can fail over, the slowest case of a primary's death.
-        const string placementStarted = "started singleton actor [akka://cloudfs/user/cloudfs-placement/singleton]";
+        const string placementStarted = "placement service started on this member";
         await Until(() => Task.FromResult(_nodes[0]!.Stderr.Contains(placementStarted)), TimeSpan.FromSeconds(30), $"the placement singleton on {Addresses[0]}");
         var volume = await NewdiskWithPrimaryOn(0);
 
