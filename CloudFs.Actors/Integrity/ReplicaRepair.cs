@@ -18,6 +18,9 @@ public sealed record RepairReport(long Repaired, long Refused, string? Problem)
 public sealed class ReplicaRepair(LogStore store, ActorSystem system, ReplicationCounters counters, TimeSpan askTimeout, ILoggingAdapter log)
 {
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(system);
+    // Repairs run one at a time: a read repeated by its gateway, or a scrub, meeting the block a repair is restoring
+    // waits for it and then finds nothing left to do, instead of fetching and appending the same blocks twice.
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
     /// <summary>Repairs every damaged range of <paramref name="volume"/> here that another replica can restore.</summary>
     public async Task<RepairReport> RepairDamageAsync(Id160 volume, CancellationToken ct)
@@ -33,6 +36,16 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
     /// replicas (each asked in turn until every bad block is restored). Only stored ranges are read; holes cost nothing.
     /// </summary>
     public async Task<RepairReport> RepairRangeAsync(Id160 volume, long offset, long length, CancellationToken ct)
+    {
+        await _oneAtATime.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await RepairRangeAloneAsync(volume, offset, length, ct).ConfigureAwait(false);
+        }
+        finally { _oneAtATime.Release(); }
+    }
+
+    private async Task<RepairReport> RepairRangeAloneAsync(Id160 volume, long offset, long length, CancellationToken ct)
     {
         var info = store.GetVolume(volume);
         if (info is null) return new RepairReport(0, 0, $"volume {volume} is not held here");
