@@ -26,6 +26,9 @@ public sealed class HostAgent : ReceiveActor
     private readonly ProvenHosts _proven;
     private readonly ClusterTls? _tls;
     private readonly TimeSpan _proofWait;
+    private readonly PlacementAuthority _authority;
+    // Placement's commands, run once their sender is known to speak for placement.
+    private readonly Dictionary<Type, Action<object>> _fromPlacement = new();
     // Volumes fenced for a failover: no follower restarts for them until placement says whom to follow.
     private readonly HashSet<Id160> _fenced = new();
     // The feeders of each volume this host is the primary of: one per replica host (a newer connection replaces an older).
@@ -37,6 +40,12 @@ public sealed class HostAgent : ReceiveActor
 
     /// <summary>The engine's word that the device failed (told once).</summary>
     private sealed record DeviceFailedHere(string Reason);
+
+    /// <summary>A placement command whose sender was checked off the actor's thread (the view had to catch up).</summary>
+    private sealed record PlacementChecked(object Command, string? Refusal);
+
+    /// <summary>A share release whose recipient was checked off the actor's thread.</summary>
+    private sealed record ReleaseRecipientChecked(ReleaseShare Release, ShareHolder? Holder, ControlFailed? Refusal);
 
     /// <param name="proven">This node's directory of verified members: the only keys shares are sealed to.</param>
     /// <param name="tls">This node's certificates (its proofs are signed with them); null without TLS.</param>
@@ -55,7 +64,9 @@ public sealed class HostAgent : ReceiveActor
         _placement = placement;
         _volumes = volumes;
         _settings = settings;
-        var self = Akka.Cluster.Cluster.Get(Context.System).SelfAddress;
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        _authority = new PlacementAuthority(cluster, proven, proofWait);
+        var self = cluster.SelfAddress;
         _address = self.ToString();
         // Other hosts reach the feed port at the address they reach this member at.
         _feedEndpoint = new FeedEndpoint(self.Host, feedPort);
@@ -64,8 +75,8 @@ public sealed class HostAgent : ReceiveActor
         Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray())));
         Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
         Receive<DeviceFailedHere>(OnDeviceFailed);
-        Receive<CreateLocalVolume>(c => Reply(Sender, CreateAsync(c)));
-        Receive<FollowVolume>(f =>
+        FromPlacement<CreateLocalVolume>(c => Reply(Sender, CreateAsync(c)));
+        FromPlacement<FollowVolume>(f =>
         {
             if (Id160.TryParse(f.Volume, out var v))
             {
@@ -77,11 +88,23 @@ public sealed class HostAgent : ReceiveActor
             Sender.Tell(new Following(f.Volume));
         });
         Receive<AwaitVolume>(a => Reply(Sender, AwaitAsync(a)));
-        Receive<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
+        FromPlacement<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
         Receive<ProveIdentity>(p => Sender.Tell(ProofCheck.Prove(p, _store.HostId, _address, _store.HostPublicKey, _tls)));
-        Receive<ReleaseShare>(r => Reply(Sender, ReleaseAsync(r, Sender)));
+        FromPlacement<ReleaseShare>(r =>
+        {
+            // The recipient's proof may take a moment: checked beside the actor, the release itself runs here.
+            var sender = Sender;
+            ShareRecipientAsync(Id160.Parse(r.Volume), r.RecipientHost, sender).PipeTo(Self, sender,
+                x => new ReleaseRecipientChecked(r, x.Holder, x.Refusal),
+                e => new ReleaseRecipientChecked(r, null, new ControlFailed(e.GetBaseException().Message)));
+        });
+        Receive<ReleaseRecipientChecked>(c =>
+        {
+            if (c.Refusal is { } refusal) Sender.Tell(refusal);
+            else Reply(Sender, ReleaseAsync(Id160.Parse(c.Release.Volume), c.Holder!));
+        });
         Receive<RequestShare>(r => Reply(Sender, SealForAsync(r, Sender)));
-        Receive<KeepShare>(k =>
+        FromPlacement<KeepShare>(k =>
         {
             try
             {
@@ -93,7 +116,7 @@ public sealed class HostAgent : ReceiveActor
                 Sender.Tell(new ControlFailed(e.Message));
             }
         });
-        Receive<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
+        FromPlacement<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
         Receive<GetVersionAt>(g =>
         {
             if (Id160.TryParse(g.Volume, out var v) && _store.GetVolume(v) is { } info && g.Lsn > info.Lsn && g.Lsn <= _store.PlacedLsn(v))
@@ -108,7 +131,12 @@ public sealed class HostAgent : ReceiveActor
         });
         Receive<HoldsVersion>(h => Sender.Tell(new VersionHeld(Id160.TryParse(h.Volume, out var v) && Id160.TryParse(h.Version, out var version)
             && _store.HoldsVersionAt(v, h.Lsn, version))));
-        Receive<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
+        FromPlacement<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
+        Receive<PlacementChecked>(c =>
+        {
+            if (c.Refusal is null) _fromPlacement[c.Command.GetType()](c.Command);
+            else Refuse(c.Refusal);
+        });
         Receive<WhereIsFeed>(_ => Sender.Tell(_feedEndpoint));
         Receive<ServeFeed>(f =>
         {
@@ -232,15 +260,33 @@ public sealed class HostAgent : ReceiveActor
         return new Fenced(_store.HostId.ToString(), _store.GetVolume(volume) is { } info ? ToReport(info) : null);
     }
 
-    private async Task<object> ReleaseAsync(ReleaseShare r, IActorRef sender)
+    private async Task<object> ReleaseAsync(Id160 volume, ShareHolder recipient)
     {
-        var volume = Id160.Parse(r.Volume);
-        var recipient = await ShareRecipientAsync(volume, r.RecipientHost, sender).ConfigureAwait(false);
-        if (recipient.Refusal is { } refusal) return refusal;
         // Releasing a share is a vote for the new primary: stop acknowledging the old one first.
         _fenced.Add(volume);
         await StopFollowerAsync(volume).ConfigureAwait(false);
-        return ShareDto.From(_store.ReleaseShare(volume, recipient.Holder!));
+        return ShareDto.From(_store.ReleaseShare(volume, recipient));
+    }
+
+    /// <summary>
+    /// <paramref name="handle"/> runs <typeparamref name="T"/> only when its sender speaks for placement (this node,
+    /// or the proven member placement runs on); anything else is answered with one sentence and changes nothing.
+    /// </summary>
+    private void FromPlacement<T>(Action<T> handle) where T : class
+    {
+        _fromPlacement[typeof(T)] = m => handle((T)m);
+        Receive<T>(m =>
+        {
+            var command = typeof(T).Name;
+            if (_authority.RefusalNow(Sender, command) is null) { handle(m); return; }
+            _authority.RefusalAsync(Sender, command).PipeTo(Self, Sender, r => new PlacementChecked(m, r), e => new PlacementChecked(m, e.GetBaseException().Message));
+        });
+    }
+
+    private void Refuse(string refusal)
+    {
+        _log.Warning("refused: {0}", refusal);
+        if (!Sender.IsNobody()) Sender.Tell(new ControlFailed(refusal));
     }
 
     private async Task<object> SealForAsync(RequestShare r, IActorRef sender)
@@ -270,6 +316,7 @@ public sealed class HostAgent : ReceiveActor
         if (_store.GetVolume(volume) is not { } info) return (null, new ControlFailed(new VolumeNotFoundException(volume).Message));
         if (!info.Replicas.Contains(host))
             return (null, new ControlFailed($"host {host} is not in the replica set of volume {volume} ({string.Join(",", info.Replicas)}); no share is sealed for it"));
+        if (sender.IsNobody()) return (null, new ControlFailed($"a share of volume {volume} was asked for with no sender to answer; refused"));
         var from = sender.Path.Address;
         if (!from.HasLocalScope && from.ToString() != _address
             && await _proven.WaitAsync(p => p.OfAddress(from.ToString()), _proofWait).ConfigureAwait(false) is null)

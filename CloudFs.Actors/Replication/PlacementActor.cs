@@ -89,6 +89,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             OnMemberLost(m.Member.Address);
         });
         Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
+        // A host's answer to FollowVolume: it follows (nothing to do), or it did not take the command from here.
+        Receive<Following>(_ => { });
+        Receive<ControlFailed>(f => _log.Warning("a host refused placement's command: {0}", f.Reason));
         Receive<Gathered>(OnGathered);
         Receive<HostDeviceFailed>(f => OnDeviceFailed(f.HostId, f.Address, f.Reason));
         // Decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
@@ -357,7 +360,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             {
                 var reply = await Agent(primaryAddress).Ask<object>(new ChangeReplicas(r.Id, replicas), timeout * 5).ConfigureAwait(false);
                 if (reply is not VolumeReport) { self.Tell(new ReplacementEnded(r.Id, (reply as ControlFailed)?.Reason ?? reply.GetType().Name)); return; }
-                Agent(newAddress).Tell(new FollowVolume(r.Id));
+                Agent(newAddress).Tell(new FollowVolume(r.Id), self);
                 self.Tell(new ReplacementEnded(r.Id, null));
             }
             catch (Exception e)
@@ -413,7 +416,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                     // Sealed by the primary to the key the host proved to it: placement names the host, never a key.
                     if (await Try(Agent(primary.Address).Ask<ShareDto>(new RequestShare(created.Id, h.HostId), timeout)).ConfigureAwait(false) is { } share)
                         await Try(Agent(h.Address).Ask<ShareKept>(new KeepShare(share), timeout)).ConfigureAwait(false);
-                    Agent(h.Address).Tell(new FollowVolume(created.Id));
+                    Agent(h.Address).Tell(new FollowVolume(created.Id), self);
                     var held = await Try(Agent(h.Address).Ask<object>(new AwaitVolume(created.Id, (long)createTimeout.TotalMilliseconds), createTimeout + timeout)).ConfigureAwait(false);
                     return held is VolumeHeld;
                 });
@@ -494,7 +497,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 }
                 self.Tell(new FailoverEnded(r.Id, chosen.Host, null));
                 // 5. The others follow the new primary (lifts their fence).
-                foreach (var x in fenced.Where(x => x.Host != chosen.Host)) Agent(x.Address).Tell(new FollowVolume(r.Id));
+                foreach (var x in fenced.Where(x => x.Host != chosen.Host)) Agent(x.Address).Tell(new FollowVolume(r.Id), self);
             }
             catch (Exception e)
             {

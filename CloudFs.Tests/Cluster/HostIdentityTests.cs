@@ -1,6 +1,7 @@
 // A host speaks only as itself: members prove their host id to each other (with TLS, with a node certificate of the
-// cluster authority), a member whose certificate names another host is downed and never chosen, and a share is sealed
-// only to the key a replica-set host proved, whoever asks for it. In-process nodes on 127.0.6.x; with TLS on at the
+// cluster authority), a member whose certificate names another host is downed and never chosen, a share is sealed
+// only to the key a replica-set host proved, whoever asks for it, and only placement's member can make a replica fence
+// itself or re-seal its share. In-process nodes on 127.0.6.x; with TLS on at the
 // application level (remoting itself still plain), the proofs alone must hold.
 using Akka.Actor;
 using Akka.Configuration;
@@ -105,8 +106,16 @@ public sealed class HostIdentityTests
         Assert.Equal("only 3 host(s) found", Assert.IsType<CommandFailed>(four).Reason);
     }
 
+    /// <summary>The member the placement singleton runs on: the oldest Up member.</summary>
+    private static CloudFsNode PlacementNode(TestCluster cluster)
+    {
+        var oldest = Akka.Cluster.Cluster.Get(cluster.Live.First().System).State.Members
+            .Where(m => m.Status == Akka.Cluster.MemberStatus.Up).OrderBy(m => m, Akka.Cluster.Member.AgeOrdering).First().Address.ToString();
+        return cluster.Live.Single(n => AddressOf(n) == oldest);
+    }
+
     [Fact]
-    public async Task A_share_asked_for_a_replica_host_is_sealed_to_that_hosts_proven_key_so_the_asker_cannot_open_it()
+    public async Task A_share_is_sealed_only_to_a_replica_hosts_proven_key_and_released_only_at_placements_word()
     {
         using var ca = new TestAuthority();
         var ids = Enumerable.Range(0, 3).Select(_ => Id160.Random()).ToArray();
@@ -117,6 +126,8 @@ public sealed class HostIdentityTests
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
         var replica = cluster.NodeOf(created.Hosts[1].HostId);
         var asker = cluster.Live.Single(n => n != primary && n != replica);
+        var placement = PlacementNode(cluster);
+        var member = cluster.Live.First(n => n != placement && n != replica);
 
         // A member outside the replica set asks the primary for the replica's share: sealed for the replica's key.
         var share = Assert.IsType<ShareDto>(await AskAgent(asker, primary, new RequestShare(volume, replica.HostId.ToString())));
@@ -125,14 +136,22 @@ public sealed class HostIdentityTests
         Assert.Contains("refused", stolen.Message);
         replica.Store.StoreShare(share.ToShare());
 
-        // ... and the replica for its share re-sealed for the primary: sealed for the primary's key.
-        var released = Assert.IsType<ShareDto>(await AskAgent(asker, replica, new ReleaseShare(volume, primary.HostId.ToString())));
-        Assert.Throws<CloudFsException>(() => asker.Store.StoreShare(released.ToShare() with { Host = asker.HostId }));
+        // A proven member that does not run placement cannot make the replica fence itself or re-seal its share.
+        foreach (var command in new object[] { new ReleaseShare(volume, primary.HostId.ToString()), new FenceVolume(volume) })
+            Assert.Contains("which is not the member placement runs on", Assert.IsType<ControlFailed>(await AskAgent(member, replica, command)).Reason);
+        // ... and changed nothing: the replica still acknowledges, so a durable write on the 2-host sync volume completes.
+        var data = new byte[4096];
+        await primary.Gateway.WriteAsync(Id160.Parse(volume), 0, data, fua: true).AsTask().WaitAsync(Timeout);
+
+        // Placement's own release is sealed for the primary's key: no other host can open it.
+        var released = Assert.IsType<ShareDto>(await AskAgent(placement, replica, new ReleaseShare(volume, primary.HostId.ToString())));
+        var other = cluster.Live.First(n => n != primary);
+        Assert.Throws<CloudFsException>(() => other.Store.StoreShare(released.ToShare() with { Host = other.HostId }));
 
         // A recipient outside the replica set is refused by both.
         var notReplica = asker.HostId.ToString();
         Assert.Contains("is not in the replica set", Assert.IsType<ControlFailed>(await AskAgent(asker, primary, new RequestShare(volume, notReplica))).Reason);
-        Assert.Contains("is not in the replica set", Assert.IsType<ControlFailed>(await AskAgent(asker, replica, new ReleaseShare(volume, notReplica))).Reason);
+        Assert.Contains("is not in the replica set", Assert.IsType<ControlFailed>(await AskAgent(placement, replica, new ReleaseShare(volume, notReplica))).Reason);
     }
 
     [Fact]
