@@ -1,5 +1,5 @@
 // The node's HTTP API on Kestrel: /heads, /stream, POST /log (the log itself), /volumes/<id> byte ranges
-// (through IVolumeGateway, the same path as NBD), /metrics and /cluster. HTTPS with --tls (ClientCertificateGate).
+// (through IVolumeGateway, the same path as NBD), /metrics, /cluster, /health and /ready. HTTPS with --tls (ClientCertificateGate).
 using System.Buffers;
 using System.Net;
 using System.Text;
@@ -86,9 +86,11 @@ internal sealed class HttpApi : IAsyncDisposable
         _app.MapMethods("/volumes/{id}", ["GET", "HEAD"], ReadVolume);
         _app.MapPut("/volumes/{id}", WriteVolume);
         _app.MapGet("/cluster", Cluster);
+        _app.MapMethods("/health", ["GET", "HEAD"], ctx => Health(ctx, _cluster.Unhealthy));
+        _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
         _app.MapMetrics("/metrics", metrics.Registry);
         _app.MapFallback(ctx => Reply(ctx, StatusCodes.Status404NotFound,
-            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster"));
+            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready"));
     }
 
     /// <summary>The address Kestrel bound (the real port when the options asked for port 0).</summary>
@@ -430,6 +432,10 @@ internal sealed class HttpApi : IAsyncDisposable
         }
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
     }
+
+    /// <summary>200 "ok", or 503 with the reason (load balancers, compose and Kubernetes probes read the status).</summary>
+    private static Task Health(HttpContext ctx, string? problem) =>
+        problem is null ? Reply(ctx, StatusCodes.Status200OK, "ok") : Reply(ctx, StatusCodes.Status503ServiceUnavailable, problem);
 
     private async Task Cluster(HttpContext ctx)
     {

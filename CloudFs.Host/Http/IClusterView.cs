@@ -1,4 +1,5 @@
-// What the HTTP API asks of the cluster: members and volumes for /cluster, and where a volume's primary serves HTTP.
+// What the HTTP API asks of the cluster: members and volumes for /cluster, where a volume's primary serves HTTP, and
+// whether this node can serve (/health) and should be sent work (/ready).
 using Akka.Actor;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
@@ -11,11 +12,28 @@ internal interface IClusterView
     Task<VolumeList> VolumesAsync(CancellationToken ct);
     /// <summary>"IP:PORT" of the HTTP API of the volume's primary, or null when no primary is known.</summary>
     Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct);
+    /// <summary>Why this node cannot serve at all (its log device failed); null while it can.</summary>
+    string? Unhealthy { get; }
+    /// <summary>Why this node should not be sent work (unhealthy, not an Up member, stopping); null once it has joined and recovered.</summary>
+    string? NotReady { get; }
 }
 
-/// <summary>The production view: asks the node's management actor.</summary>
-internal sealed class ManagementClusterView(IActorRef management, int httpPort) : IClusterView
+/// <summary>The production view: asks the node's management actor; health from its engine and its cluster member.</summary>
+internal sealed class ManagementClusterView(IActorRef management, int httpPort, LogStore store, Akka.Cluster.Cluster cluster) : IClusterView
 {
+    public string? Unhealthy => store.DeviceFailure is { } failed ? $"the log device failed: {failed.Message}" : null;
+
+    public string? NotReady
+    {
+        get
+        {
+            if (Unhealthy is { } reason) return reason;
+            if (cluster.IsTerminated) return "this node has left the cluster";
+            var status = cluster.SelfMember.Status;
+            return status == Akka.Cluster.MemberStatus.Up ? null : $"this node is {status.ToString().ToLowerInvariant()} in the cluster, not up";
+        }
+    }
+
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Ask<ClusterMembers>(new ShowCluster(), ct);

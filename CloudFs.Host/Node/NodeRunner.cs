@@ -86,7 +86,7 @@ internal static class NodeRunner
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the NBD server on {listen}:{effective.NbdPort}: {reason}"); }
 
             http = new HttpApi(httpOptions with { Endpoint = new IPEndPoint(listen, effective.HttpPort) },
-                gateway, log, new ManagementClusterView(node.Management, effective.HttpPort), metrics, Log);
+                gateway, log, new ManagementClusterView(node.Management, effective.HttpPort, node.Store, Akka.Cluster.Cluster.Get(node.System)), metrics, Log);
             try { await http.StartAsync(stop.Token); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the HTTP API on {listen}:{effective.HttpPort}: {reason}"); }
 

@@ -118,6 +118,12 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
         var errorLines = _nodes[failed]!.Stderr.Split('\n').Where(l => l.Contains(" ERROR [", StringComparison.Ordinal) && l.Contains(_disks[failed]!.Path)).ToArray();
         var line = Assert.Single(errorLines);
         Assert.Contains("errno 5", line);
+        // Its probes say so, with the reason; the others stay healthy and ready.
+        var health = await Tool.RunAsync("curl", "-s", "-w", "\n%{http_code}", $"{_nodes[failed]!.HttpBase}/health");
+        Assert.EndsWith("\n503", health.Out.TrimEnd());
+        Assert.Contains("the log device failed", health.Out);
+        Assert.EndsWith("\n503", (await Tool.RunAsync("curl", "-s", "-w", "\n%{http_code}", $"{_nodes[failed]!.HttpBase}/ready")).Out.TrimEnd());
+        Assert.Equal("ok\n\n200", (await Tool.RunAsync("curl", "-s", "-w", "\n%{http_code}", $"{_nodes[others[0]]!.HttpBase}/ready")).Out.TrimEnd());
 
         // Everything acknowledged is there, read through the failed node too (it serves the volume from the new primary).
         (await Tool.QemuIo(_nodes[failed]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x66 1M 1M")).AssertOk();

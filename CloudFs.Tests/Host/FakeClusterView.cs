@@ -10,6 +10,8 @@ internal sealed class FakeClusterView : IClusterView
     public string? Primary;
     public readonly List<VolumeSummary> Volumes = [];
     public readonly List<HostFailure> FailedHosts = [];
+    public string? Unhealthy { get; set; }
+    public string? NotReady { get; set; }
 
     public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Task.FromResult(new ClusterMembers(
         [new MemberLine("akka.tcp://cloudfs@127.0.0.1:4053", ["cloudfs"], "Up", "Reachable", new string('a', 40))],

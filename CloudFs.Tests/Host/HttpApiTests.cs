@@ -70,6 +70,25 @@ public sealed class HttpApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Health_and_ready_answer_200_ok_while_the_node_serves_and_503_with_the_reason_when_it_cannot()
+    {
+        foreach (var path in new[] { "health", "ready" })
+        {
+            using var ok = await Get(path);
+            Assert.Equal((HttpStatusCode.OK, "ok\n"), (ok.StatusCode, await ok.Content.ReadAsStringAsync()));
+        }
+
+        _cluster.NotReady = "this node is joining in the cluster, not up";
+        using (var joining = await Get("ready"))
+            Assert.Equal((HttpStatusCode.ServiceUnavailable, "this node is joining in the cluster, not up\n"), (joining.StatusCode, await joining.Content.ReadAsStringAsync()));
+        using (var alive = await Get("health")) Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+
+        _cluster.Unhealthy = "the log device failed: EIO";
+        using var failed = await Get("health");
+        Assert.Equal((HttpStatusCode.ServiceUnavailable, "the log device failed: EIO\n"), (failed.StatusCode, await failed.Content.ReadAsStringAsync()));
+    }
+
+    [Fact]
     public async Task Unaligned_range_get_answers_206_with_exactly_those_bytes()
     {
         using var response = await Get($"volumes/{_volume}", "bytes=1000-9999");
