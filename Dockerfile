@@ -8,7 +8,11 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0
 RUN apt-get update && apt-get install -y --no-install-recommends qemu-utils libnbd-bin curl && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app .
+# `cloudfs` on PATH (docker exec), and the entry point: no arguments = one node on the container's address.
+COPY docker/cloudfs docker/entrypoint.sh /usr/local/bin/
+RUN chmod 0755 /usr/local/bin/cloudfs /usr/local/bin/entrypoint.sh
 VOLUME /data
 EXPOSE 4053 8090 10809
-ENTRYPOINT ["dotnet", "/app/cloudfs.dll"]
-CMD ["node", "--device", "/data/cloudfs.log"]
+# 200 while the node serves; docker-compose.yml probes /ready over HTTPS instead.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s CMD curl -fsS "http://$(hostname -i | cut -d' ' -f1):8090/health" || exit 1
+ENTRYPOINT ["entrypoint.sh"]

@@ -1,6 +1,7 @@
 // Validates docker-compose.yml with Debian's docker-compose 1.29 (`config` needs no Docker engine): the file parses,
 // and it describes three nodes that each listen on their own address and list all three as seeds (SPEC.md), with TLS
-// from certificates a one-shot service makes before they start (docs/SECURITY.md).
+// from certificates a one-shot service makes before they start (docs/SECURITY.md), and a /ready healthcheck each; and
+// the image's entry point (docker/entrypoint.sh) with stand-ins for the commands it runs.
 namespace CloudFs.Tests.EndToEnd;
 
 public sealed class ComposeFileTests
@@ -75,5 +76,40 @@ public sealed class ComposeFileTests
             Assert.DoesNotContain(node.Volumes, v => v.StartsWith("ca:", StringComparison.Ordinal)); // the authority's key stays off the nodes
             Assert.DoesNotContain("--insecure", node.Command);
         }
+    }
+
+    [Fact]
+    public async Task Compose_file_probes_each_nodes_ready_endpoint_over_https_checked_against_the_authority()
+    {
+        var result = (await Tool.RunAsync("docker-compose", ["-f", ComposeFile, "config"], TimeSpan.FromSeconds(60))).AssertOk();
+        foreach (var node in ComposeServices.Parse(result.Out).Where(s => s.Command.FirstOrDefault() == "node"))
+        {
+            Assert.True(node.Healthcheck.Count == 2 && node.Healthcheck[0] == "CMD-SHELL", $"{node.Name}: healthcheck [{string.Join(", ", node.Healthcheck)}]");
+            var probe = node.Healthcheck[1];
+            Assert.Contains("curl -fsS --cacert /certs/", probe);
+            Assert.Contains("https://", probe);
+            Assert.EndsWith(":8090/ready", probe);
+        }
+    }
+
+    [Fact]
+    public async Task The_images_entry_point_runs_one_node_on_the_containers_address_and_passes_commands_through()
+    {
+        // docker/entrypoint.sh with a `cloudfs` and a `hostname` that print what they were asked (no Docker engine here).
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("cloudfs"), "#!/bin/sh\necho \"cloudfs $*\"\n");
+        File.WriteAllText(dir.File("hostname"), "#!/bin/sh\necho '172.17.0.5 fd00::5'\n");
+        (await Tool.RunAsync("chmod", ["755", dir.File("cloudfs"), dir.File("hostname")], TimeSpan.FromSeconds(10))).AssertOk();
+        var script = Path.Combine(Repo.Root, "docker", "entrypoint.sh");
+        var path = $"{dir.Path}:{Environment.GetEnvironmentVariable("PATH")}";
+
+        var plain = (await Tool.RunAsync("env", ["PATH=" + path, "sh", script], TimeSpan.FromSeconds(10))).AssertOk();
+        Assert.Equal("cloudfs node --device /data/cloudfs.log --listen 172.17.0.5 --insecure", plain.Out.Trim());
+        var passed = (await Tool.RunAsync("env", ["PATH=" + path, "sh", script, "ls", "--json"], TimeSpan.FromSeconds(10))).AssertOk();
+        Assert.Equal("cloudfs ls --json", passed.Out.Trim());
+        Assert.Contains("exec dotnet /app/cloudfs.dll \"$@\"", File.ReadAllText(Path.Combine(Repo.Root, "docker", "cloudfs")));
+        var dockerfile = File.ReadAllText(Path.Combine(Repo.Root, "Dockerfile"));
+        Assert.Contains("COPY docker/cloudfs docker/entrypoint.sh /usr/local/bin/", dockerfile);
+        Assert.Contains("ENTRYPOINT [\"entrypoint.sh\"]", dockerfile);
     }
 }

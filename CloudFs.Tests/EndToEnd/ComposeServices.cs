@@ -1,11 +1,13 @@
 // Reads the services out of `docker-compose config` (block-style YAML as docker-compose 1.29 prints it): each
-// service's entrypoint, command, network addresses, volumes, ports and the conditions it depends on. Just enough YAML
+// service's entrypoint, command, healthcheck, network addresses, volumes, ports and the conditions it depends on. Just enough YAML
 // for that output, no YAML library.
 namespace CloudFs.Tests.EndToEnd;
 
 internal sealed record ComposeService(string Name, List<string> Command, List<string> Addresses, List<string> Volumes, List<string> Ports)
 {
     public List<string> Entrypoint { get; } = [];
+    /// <summary>The healthcheck's test (["CMD-SHELL", "…"]), empty when there is none.</summary>
+    public List<string> Healthcheck { get; } = [];
     /// <summary>Service name → condition ("service_started" when none is printed).</summary>
     public Dictionary<string, string> DependsOn { get; } = [];
 
@@ -56,6 +58,11 @@ internal static class ComposeServices
                     break;
                 case "depends_on" when text.StartsWith("condition:", StringComparison.Ordinal) && dependency is not null:
                     current.DependsOn[dependency] = text["condition:".Length..].Trim(); break;
+                case "healthcheck" when text.StartsWith("- ", StringComparison.Ordinal):
+                    current.Healthcheck.Add(Unquote(text[2..])); break;
+                // A long plain scalar folded onto the next line, deeper than its "- ".
+                case "healthcheck" when indent > 6 && current.Healthcheck.Count > 0:
+                    current.Healthcheck[^1] += " " + text; break;
                 case "command" when text.StartsWith("- ", StringComparison.Ordinal):
                     current.Command.Add(Unquote(text[2..])); break;
                 case "volumes" when text.StartsWith("- ", StringComparison.Ordinal):
