@@ -1,5 +1,5 @@
 // Marker of the node-to-node control messages the Hyperion adapter may carry (besides the management protocol).
 namespace CloudFs.Actors.Serialization;
 
-/// <summary>Small control messages between CloudFS nodes; bound to <see cref="HyperionSerializer"/> in HOCON.</summary>
+/// <summary>Small control messages between CloudFS nodes; bound to <see cref="ControlMessageSerializer"/> in HOCON.</summary>
 public interface IControlMessage;

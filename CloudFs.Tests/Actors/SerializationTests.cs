@@ -142,7 +142,7 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
             GetHostAddress.Instance,
         ];
         foreach (var message in messages)
-            Assert.Equal(message, RoundTrip(message, typeof(HyperionSerializer)));
+            Assert.Equal(message, RoundTrip(message, typeof(ControlMessageSerializer)));
     }
 
     [Fact]
@@ -150,16 +150,16 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     {
         List<string> replicas = ["a", "b"];
         var list = new VolumeList([new VolumeSummary("id", 512, VolumeMode.Async, null, replicas, "v")]);
-        var back = Assert.IsType<VolumeList>(RoundTrip(list, typeof(HyperionSerializer)));
+        var back = Assert.IsType<VolumeList>(RoundTrip(list, typeof(ControlMessageSerializer)));
         var summary = Assert.Single(back.Volumes);
         Assert.Equal(["a", "b"], summary.Replicas);
         Assert.Null(summary.Primary);
 
-        var created = Assert.IsType<VolumeCreated>(RoundTrip(new VolumeCreated("x", [new HostAddress("h", "akka.tcp://cloudfs@127.0.0.1:4053")]), typeof(HyperionSerializer)));
+        var created = Assert.IsType<VolumeCreated>(RoundTrip(new VolumeCreated("x", [new HostAddress("h", "akka.tcp://cloudfs@127.0.0.1:4053")]), typeof(ControlMessageSerializer)));
         Assert.Equal("h", Assert.Single(created.Hosts).HostId);
 
         var members = new ClusterMembers([new MemberLine("addr", ["host-1"], "Up", "Reachable", "h")], "addr", "addr");
-        var membersBack = Assert.IsType<ClusterMembers>(RoundTrip(members, typeof(HyperionSerializer)));
+        var membersBack = Assert.IsType<ClusterMembers>(RoundTrip(members, typeof(ControlMessageSerializer)));
         Assert.Equal(["host-1"], Assert.Single(membersBack.Members).Roles);
     }
 
@@ -183,26 +183,26 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     public void Integrity_messages_round_trip_through_hyperion()
     {
         var scrubbed = new HostScrubbed("h", 1 << 20, 2 << 20, 1, 0.5, [new HostScrubRange("v", 512, 512, true, "log block 9 fails its checksum")]);
-        var back = Assert.IsType<HostScrubbed>(RoundTrip(scrubbed, typeof(HyperionSerializer)));
+        var back = Assert.IsType<HostScrubbed>(RoundTrip(scrubbed, typeof(ControlMessageSerializer)));
         Assert.Equal(scrubbed.Ranges, back.Ranges);
-        var digested = Assert.IsType<VolumeDigested>(RoundTrip(new VolumeDigested("h", 3, "v", 1 << 20, new byte[40], [0, 1]), typeof(HyperionSerializer)));
+        var digested = Assert.IsType<VolumeDigested>(RoundTrip(new VolumeDigested("h", 3, "v", 1 << 20, new byte[40], [0, 1]), typeof(ControlMessageSerializer)));
         Assert.Equal([0, 1], digested.Unreadable);
         var report = new ScrubReport([new ScrubHostLine("h", 1, 0, 1, null)], [new ScrubRangeLine("v", "h", 0, 512, "damaged", "r")]);
-        var reportBack = Assert.IsType<ScrubReport>(RoundTrip(report, typeof(HyperionSerializer)));
+        var reportBack = Assert.IsType<ScrubReport>(RoundTrip(report, typeof(ControlMessageSerializer)));
         Assert.False(reportBack.Clean);
         var verify = new VerifyReport("v", [new VerifyReplicaLine("h", 3, "x", "equal", true)], true, 3, "x", 1 << 20, 64, [new VerifyRangeLine(0, 1 << 20, ["h"], "different content")], null);
-        Assert.Equal(["h"], Assert.Single(Assert.IsType<VerifyReport>(RoundTrip(verify, typeof(HyperionSerializer))).Differences).Hosts);
+        Assert.Equal(["h"], Assert.Single(Assert.IsType<VerifyReport>(RoundTrip(verify, typeof(ControlMessageSerializer))).Differences).Hosts);
         foreach (var m in new object[] { new ScrubHost(null), new ScrubHost("v"), new DescribeReplica("v"), new ReplicaState("h", true, 3, "x", 512),
                      new DigestVolume("v", 1 << 20, 3, 5000), new ScrubVolumes(null), new VerifyVolume("v", true) })
-            Assert.Equal(m, RoundTrip(m, typeof(HyperionSerializer)));
+            Assert.Equal(m, RoundTrip(m, typeof(ControlMessageSerializer)));
     }
 
     private sealed record NotAllowed(string Text);
 
     [Fact]
-    public void Hyperion_adapter_refuses_types_outside_the_protocol()
+    public void The_control_message_serializer_refuses_types_outside_the_protocol()
     {
-        var adapter = new HyperionSerializer((ExtendedActorSystem)Sys);
+        var adapter = new ControlMessageSerializer((ExtendedActorSystem)Sys);
         var e = Assert.Throws<SerializationException>(() => adapter.ToBinary(new NotAllowed("x")));
         Assert.Contains(typeof(NotAllowed).FullName!, e.Message);
 

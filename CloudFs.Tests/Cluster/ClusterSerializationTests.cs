@@ -30,34 +30,34 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
     {
         var key = new byte[91];
         Random.Shared.NextBytes(key);
-        var d = RoundTrip(new HostDescription(Id160.Random().ToString(), "akka.tcp://cloudfs@127.0.0.1:4053", 123), typeof(HyperionSerializer));
+        var d = RoundTrip(new HostDescription(Id160.Random().ToString(), "akka.tcp://cloudfs@127.0.0.1:4053", 123), typeof(ControlMessageSerializer));
         Assert.Equal(123, d.FreeBytes);
 
         var report = new VolumeReport(Id160.Random().ToString(), 1 << 20, VolumeMode.Sync, [Id160.Random().ToString(), Id160.Random().ToString()], 7,
             Id160.Random().ToString(), true, 2, null);
-        var reports = RoundTrip(new VolumeReports(Id160.Random().ToString(), [report]), typeof(HyperionSerializer));
+        var reports = RoundTrip(new VolumeReports(Id160.Random().ToString(), [report]), typeof(ControlMessageSerializer));
         Assert.Equal(report.Replicas, Assert.Single(reports.Volumes).Replicas);
         Assert.Equal(report with { Replicas = reports.Volumes[0].Replicas }, reports.Volumes[0]);
 
         var share = new ShareDto(Id160.Random().ToString(), Id160.Random().ToString(), Id160.Random().ToString(), key);
-        var take = RoundTrip(new TakeOverVolume(share.Volume, [share], [share.Host]), typeof(HyperionSerializer));
+        var take = RoundTrip(new TakeOverVolume(share.Volume, [share], [share.Host]), typeof(ControlMessageSerializer));
         Assert.Equal(key, Assert.Single(take.Shares).Payload);
-        Assert.Equal(new PrimaryIs("v", true, "h", "a"), RoundTrip(new PrimaryIs("v", true, "h", "a"), typeof(HyperionSerializer)));
-        Assert.IsType<Fenced>(RoundTrip(new Fenced("h", null), typeof(HyperionSerializer)));
-        Assert.Equal(new FeedEndpoint("127.0.0.2", 40411), RoundTrip(new FeedEndpoint("127.0.0.2", 40411), typeof(HyperionSerializer)));
-        Assert.IsType<WhereIsFeed>(RoundTrip(WhereIsFeed.Instance, typeof(HyperionSerializer)));
+        Assert.Equal(new PrimaryIs("v", true, "h", "a"), RoundTrip(new PrimaryIs("v", true, "h", "a"), typeof(ControlMessageSerializer)));
+        Assert.IsType<Fenced>(RoundTrip(new Fenced("h", null), typeof(ControlMessageSerializer)));
+        Assert.Equal(new FeedEndpoint("127.0.0.2", 40411), RoundTrip(new FeedEndpoint("127.0.0.2", 40411), typeof(ControlMessageSerializer)));
+        Assert.IsType<WhereIsFeed>(RoundTrip(WhereIsFeed.Instance, typeof(ControlMessageSerializer)));
 
         // Share requests name a host, never a key: the key is the one that host proved.
-        Assert.Equal(new RequestShare("v", "h"), RoundTrip(new RequestShare("v", "h"), typeof(HyperionSerializer)));
-        Assert.Equal(new ReleaseShare("v", "h"), RoundTrip(new ReleaseShare("v", "h"), typeof(HyperionSerializer)));
+        Assert.Equal(new RequestShare("v", "h"), RoundTrip(new RequestShare("v", "h"), typeof(ControlMessageSerializer)));
+        Assert.Equal(new ReleaseShare("v", "h"), RoundTrip(new ReleaseShare("v", "h"), typeof(ControlMessageSerializer)));
         var nonce = new byte[32];
         Random.Shared.NextBytes(nonce);
-        Assert.Equal(nonce, RoundTrip(new ProveIdentity("h", nonce), typeof(HyperionSerializer)).Nonce);
-        var signed = RoundTrip(new IdentityProof("h", "akka.tcp://cloudfs@127.0.0.1:4053", key, nonce, key), typeof(HyperionSerializer));
+        Assert.Equal(nonce, RoundTrip(new ProveIdentity("h", nonce), typeof(ControlMessageSerializer)).Nonce);
+        var signed = RoundTrip(new IdentityProof("h", "akka.tcp://cloudfs@127.0.0.1:4053", key, nonce, key), typeof(ControlMessageSerializer));
         Assert.Equal(key, signed.SealingKey);
         Assert.Equal(nonce, signed.Certificate);
         Assert.Equal(key, signed.Signature);
-        var plain = RoundTrip(new IdentityProof("h", "akka.tcp://cloudfs@127.0.0.1:4053", key, null, null), typeof(HyperionSerializer));
+        var plain = RoundTrip(new IdentityProof("h", "akka.tcp://cloudfs@127.0.0.1:4053", key, null, null), typeof(ControlMessageSerializer));
         Assert.Null(plain.Certificate);
         Assert.Null(plain.Signature);
     }

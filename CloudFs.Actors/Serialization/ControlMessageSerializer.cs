@@ -1,20 +1,22 @@
-// The project's own small Akka serializer over Hyperion (Akka.Serialization.Hyperion is not installable here),
-// restricted to the management protocol and control messages: anything else is refused in both directions.
+// Akka.Serialization.Hyperion restricted to the management protocol and control messages: only their types are
+// known (written as an index), a type filter refuses every other type name in a stream, and anything else is refused
+// in both directions.
 using System.Collections.Frozen;
 using System.Runtime.Serialization;
 using Akka.Actor;
+using Akka.Serialization;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 using Hyperion;
 
 namespace CloudFs.Actors.Serialization;
 
-public sealed class HyperionSerializer : Akka.Serialization.Serializer
+public sealed class ControlMessageSerializer(ExtendedActorSystem system) : HyperionSerializer(system, Restricted)
 {
     public const int Id = 4611;
 
     /// <summary>The message types this serializer accepts as a whole message.</summary>
-    public static readonly FrozenSet<Type> RootTypes = typeof(HyperionSerializer).Assembly.GetTypes()
+    public static readonly FrozenSet<Type> RootTypes = typeof(ControlMessageSerializer).Assembly.GetTypes()
         .Where(t => t is { IsClass: true, IsAbstract: false } &&
                     (typeof(IManagementMessage).IsAssignableFrom(t) || typeof(IControlMessage).IsAssignableFrom(t)))
         .ToFrozenSet();
@@ -27,50 +29,31 @@ public sealed class HyperionSerializer : Akka.Serialization.Serializer
         .OrderBy(t => t.FullName, StringComparer.Ordinal)
         .ToArray();
 
-    private readonly Hyperion.Serializer _hyperion;
-
-    public HyperionSerializer(ExtendedActorSystem system) : base(system)
-    {
-        _hyperion = new Hyperion.Serializer(new SerializerOptions(
-            versionTolerance: false,
-            preserveObjectReferences: false,
-            surrogates: null,
-            serializerFactories: null,
-            knownTypes: KnownTypes,
-            ignoreISerializable: true,
-            packageNameOverrides: null,
-            disallowUnsafeTypes: true,
-            typeFilter: new KnownTypeFilter(KnownTypes)));
-    }
+    private static readonly HyperionSerializerSettings Restricted = new(
+        preserveObjectReferences: false,
+        versionTolerance: false,
+        knownTypesProvider: typeof(ControlMessageTypes),
+        packageNameOverrides: [],
+        surrogates: [],
+        disallowUnsafeType: true,
+        typeFilter: new KnownTypeFilter(KnownTypes));
 
     public override int Identifier => Id;
-    public override bool IncludeManifest => false;
 
     public override byte[] ToBinary(object obj)
     {
         if (!RootTypes.Contains(obj.GetType()))
             throw new SerializationException(
-                $"the CloudFS Hyperion serializer does not serialize {obj.GetType().FullName}: it carries only the management protocol and control messages");
-        using var stream = new MemoryStream(256);
-        _hyperion.Serialize(Normalize(obj), stream);
-        return stream.ToArray();
+                $"the CloudFS control message serializer does not serialize {obj.GetType().FullName}: it carries only the management protocol and control messages");
+        return base.ToBinary(Normalize(obj));
     }
 
     public override object FromBinary(byte[] bytes, Type? type)
     {
-        object result;
-        try
-        {
-            using var stream = new MemoryStream(bytes, writable: false);
-            result = _hyperion.Deserialize<object>(stream);
-        }
-        catch (Exception e) when (e is not SerializationException)
-        {
-            throw new SerializationException($"a Hyperion message could not be read: {e.Message}", e);
-        }
+        var result = base.FromBinary(bytes, type);
         if (result is null || !RootTypes.Contains(result.GetType()))
             throw new SerializationException(
-                $"the CloudFS Hyperion serializer refuses a message of type {result?.GetType().FullName ?? "null"}");
+                $"the CloudFS control message serializer refuses a message of type {result?.GetType().FullName ?? "null"}");
         return result;
     }
 
@@ -88,6 +71,12 @@ public sealed class HyperionSerializer : Akka.Serialization.Serializer
 
     private static VolumeSummary Normalize(VolumeSummary m) => m with { Replicas = m.Replicas.ToArray() };
     private static MemberLine Normalize(MemberLine m) => m with { Roles = m.Roles.ToArray() };
+
+    /// <summary>The known types, for Hyperion (it makes one with its default constructor).</summary>
+    private sealed class ControlMessageTypes : IKnownTypesProvider
+    {
+        public IEnumerable<Type> GetKnownTypes() => KnownTypes;
+    }
 
     /// <summary>Refuses every type name Hyperion would otherwise load from the stream.</summary>
     private sealed class KnownTypeFilter(IEnumerable<Type> allowed) : ITypeFilter
