@@ -148,11 +148,11 @@ public static class CloudFsConfig
         LogError = logError,
     };
 
-    /// <summary>"IP" or "IP:PORT" (akka port, default 4053) as the address of a cloudfs node: akka.tcp://, or
+    /// <summary>"IP" or "IP:PORT" (akka port, default the built-in cloudfs.akka-port, 4053) as the address of a cloudfs node: akka.tcp://, or
     /// akka.ssl.tcp:// for a cluster whose remoting runs over TLS.</summary>
     public static string SeedAddress(string seed, bool tls = false)
     {
-        var (host, port) = SplitHostPort(seed, 4053);
+        var (host, port) = SplitHostPort(seed, CloudFsSettings.Default.Node.AkkaPort);
         return $"{Security.RemotingTls.Scheme(tls)}://cloudfs@{host}:{port}";
     }
 

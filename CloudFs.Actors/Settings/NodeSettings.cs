@@ -30,7 +30,7 @@ public sealed record NodeSettings(string Device, long Size, Id160? HostId, LogLe
         var seeds = r.List("cloudfs.seeds");
         foreach (var seed in seeds)
         {
-            try { CloudFsConfig.SplitHostPort(seed, 4053); }
+            try { CloudFsConfig.SplitHostPort(seed, defaultPort: 1); } // only the form is checked here
             catch (FormatException) { throw r.Invalid("cloudfs.seeds", "a list of \"IP\" or \"IP:PORT\""); }
         }
         return new NodeSettings(
