@@ -36,6 +36,31 @@ public sealed class SettingsTests
     }
 
     [Fact]
+    public void Every_setting_in_the_conf_has_a_comment()
+    {
+        // A setting's line follows its comment directly, or follows another setting that shares the comment.
+        var path = new List<string>();
+        string? previous = null;
+        var uncommented = new List<string>();
+        foreach (var raw in ConfText().Split('\n'))
+        {
+            var line = raw.Trim();
+            var setting = System.Text.RegularExpressions.Regex.Match(line, @"^([a-z][a-z0-9.-]*)\s*=");
+            if (line.EndsWith('{')) path.Add(line.TrimEnd('{').Trim());
+            else if (line == "}") path.RemoveAt(path.Count - 1);
+            else if (setting.Success && path.Count > 0 && path[0] == "cloudfs")
+            {
+                var key = string.Join('.', path.Append(setting.Groups[1].Value));
+                var settingBefore = previous is not null && System.Text.RegularExpressions.Regex.IsMatch(previous, @"^[a-z][a-z0-9.-]*\s*=");
+                if (!AkkaSections.Any(section => key.StartsWith(section + ".", StringComparison.Ordinal)) && previous?.StartsWith('#') != true && !settingBefore)
+                    uncommented.Add(key);
+            }
+            previous = line;
+        }
+        Assert.Empty(uncommented);
+    }
+
+    [Fact]
     public void The_defaults_are_the_conf_s_values()
     {
         // Read back through each kind of value (size, duration, fraction, flag, level, list).
