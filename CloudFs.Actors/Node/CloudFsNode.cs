@@ -134,11 +134,8 @@ public sealed class CloudFsNode : IAsyncDisposable
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
 
-            var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile) with
-            {
-                AkkaPort = cluster.SelfAddress.Port ?? options.AkkaPort,
-                HostId = store.HostId,
-            };
+            settings = settings with { Node = settings.Node with { AkkaPort = cluster.SelfAddress.Port ?? settings.Node.AkkaPort, HostId = store.HostId } };
+            var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile);
             var gateway = new ShardedVolumeGateway(volumes, store, settings.Volumes.AskTimeout, settings.Volumes.AttemptTimeout, placement, replication,
                 LocalVolumeWriters.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
@@ -161,7 +158,7 @@ public sealed class CloudFsNode : IAsyncDisposable
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
     public Id160 HostId => Store.HostId;
-    /// <summary>Every setting the node runs with, read once at start.</summary>
+    /// <summary>Every setting the node runs with, read once at start (Node.AkkaPort is the bound port, Node.HostId the log's).</summary>
     public CloudFsSettings Settings { get; }
     /// <summary>What the node runs with (config file and flags resolved; AkkaPort is the bound port).</summary>
     public NodeOptions Options { get; }
