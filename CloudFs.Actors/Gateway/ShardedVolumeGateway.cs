@@ -15,15 +15,15 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Gateway;
 
+/// <param name="timeout">A request fails after this long (cloudfs.volumes.ask-timeout).</param>
 /// <param name="placement">The placement singleton's proxy: volumes this host's log does not hold are looked up there.</param>
 /// <param name="attemptTimeout">One attempt of a request to a replicated volume (retried until <paramref name="timeout"/>).</param>
 /// <param name="counters">Where the repeated attempts are counted (the node's metrics).</param>
 /// <param name="local">The volume actors of this node that are their volume's writer: told directly (null: always the region).</param>
-public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, IActorRef? placement = null, TimeSpan? attemptTimeout = null,
+public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, TimeSpan attemptTimeout, IActorRef? placement = null,
     ReplicationCounters? counters = null, LocalVolumeWriters? local = null)
     : IVolumeGateway
 {
-    private readonly TimeSpan attemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(1);
 
     /// <summary>Largest block payload of one remote message.</summary>
     public const int RemoteChunk = 1 << 20;

@@ -11,6 +11,7 @@ using Akka.Event;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Identity;

@@ -6,6 +6,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Replication;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Integrity;

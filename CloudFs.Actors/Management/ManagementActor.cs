@@ -28,10 +28,10 @@ public sealed class ManagementActor : ReceiveActor
 
     /// <param name="placement">The placement singleton's proxy; null runs volumes on this node alone (tests).</param>
     /// <param name="commandTimeout">How long one host's scrub or digest may take (cloudfs.scrub.command-timeout).</param>
-    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement = null, TimeSpan? commandTimeout = null) =>
-        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, placement, commandTimeout ?? TimeSpan.FromHours(24)));
+    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement = null) =>
+        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, commandTimeout, placement));
 
-    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, IActorRef? placement, TimeSpan commandTimeout)
+    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement)
     {
         _store = store;
         _hostId = hostId;

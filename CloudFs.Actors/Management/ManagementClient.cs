@@ -9,6 +9,7 @@ using Akka.Configuration;
 using Akka.Remote;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 
 namespace CloudFs.Actors.Management;
 
@@ -40,7 +41,7 @@ public sealed class ManagementClient : IAsyncDisposable
         if (contacts.Count == 0) throw new ArgumentException("at least one contact node (IP[:PORT]) is needed", nameof(contacts));
         var addresses = contacts.Select(c => CloudFsConfig.SeedAddress(c, tls is not null)).ToArray();
         var paths = addresses.Select(a => ActorPath.Parse(a + "/system/receptionist")).ToImmutableHashSet();
-        var (host, port) = CloudFsConfig.SplitHostPort(contacts[0], 4053);
+        var (host, port) = CloudFsConfig.SplitHostPort(contacts[0], CloudFsSettings.Default.Node.AkkaPort);
         // The node answers to this address: bind where the route to the first contact leaves this machine.
         var config = ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote

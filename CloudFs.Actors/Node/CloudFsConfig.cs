@@ -1,6 +1,7 @@
 // Loads the node's HOCON: the embedded hocon/cloudfs.conf, an optional file over it, and the flags over both.
 using System.Globalization;
 using Akka.Configuration;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
@@ -23,7 +24,13 @@ public static class CloudFsConfig
     /// defaults. A flag left at its NodeOptions default does not override the file. Seeds become
     /// akka.cluster.seed-nodes; with none the node joins itself (CloudFsNode: the port may be 0 until bound).
     /// </summary>
-    public static Config Build(NodeOptions options)
+    public static Config Build(NodeOptions options) => Load(options).Config;
+
+    /// <summary>
+    /// The node's effective config (<see cref="Build"/>) and its settings, read once from it. A missing or wrong setting is a
+    /// <see cref="SettingsException"/> naming it, before anything starts.
+    /// </summary>
+    public static (Config Config, CloudFsSettings Settings) Load(NodeOptions options)
     {
         var config = Default();
         if (options.ConfigFile is { } file)
@@ -46,18 +53,24 @@ public static class CloudFsConfig
         if (options.Seeds.Count > 0) flags.Add($"cloudfs.seeds = [{string.Join(", ", options.Seeds.Select(Quote))}]");
         config = ConfigurationFactory.ParseString(string.Join('\n', flags)).WithFallback(config);
 
-        // Akka's own settings follow the cloudfs ones, so a config file may set either.
+        var settings = CloudFsSettings.From(config);
+        return (WithAkka(config, settings), settings);
+    }
+
+    /// <summary>Akka's own settings follow the cloudfs ones, so a config file may set either.</summary>
+    private static Config WithAkka(Config config, CloudFsSettings settings)
+    {
         // With a certificate directory remoting runs over TLS (CloudFsNode adds the certificate), and its addresses
         // become akka.ssl.tcp://: seeds must be named with the scheme the members really have.
-        var remotingTls = config.GetString("cloudfs.tls.directory", "").Length > 0;
-        var seeds = config.GetStringList("cloudfs.seeds", []).Select(s => Quote(SeedAddress(s, remotingTls)));
+        var remotingTls = settings.Tls.Directory is not null;
+        var seeds = settings.Node.Seeds.Select(s => Quote(SeedAddress(s, remotingTls)));
         var akka = string.Join('\n',
             remotingTls ? Security.RemotingTls.EnableSsl : "",
-            $"akka.remote.dot-netty.tcp.hostname = {Quote(config.GetString("cloudfs.listen"))}",
-            $"akka.remote.dot-netty.tcp.port = {config.GetInt("cloudfs.akka-port")}",
+            $"akka.remote.dot-netty.tcp.hostname = {Quote(settings.Node.Listen)}",
+            $"akka.remote.dot-netty.tcp.port = {settings.Node.AkkaPort}",
             $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]",
-            $"akka.loglevel = {AkkaLevel(config.GetString("cloudfs.log-level", "info"))}",
-            $"akka.cluster.sharding.passivate-idle-entity-after = {Quote(config.GetString("cloudfs.volumes.passivate-idle-after"))}");
+            $"akka.loglevel = {AkkaLevel(settings.Node.LogLevel)}",
+            $"akka.cluster.sharding.passivate-idle-entity-after = {(long)settings.Volumes.PassivateIdleAfter.TotalMilliseconds}ms");
         // The cluster tools' own defaults (and serializers) from the start: a message from a member that started
         // sooner must never meet a serializer this member would only register when the extension is first used.
         return ConfigurationFactory.ParseString(akka).WithFallback(config)
@@ -69,7 +82,7 @@ public static class CloudFsConfig
     }
 
     /// <summary>The akka.loglevel that lets NodeLogger see every event cloudfs.log-level asks for.</summary>
-    private static string AkkaLevel(string level) => NodeLogger.ParseLevel(level) switch
+    private static string AkkaLevel(Akka.Event.LogLevel level) => level switch
     {
         Akka.Event.LogLevel.ErrorLevel => "ERROR",
         Akka.Event.LogLevel.WarningLevel => "WARNING",
@@ -83,72 +96,63 @@ public static class CloudFsConfig
     /// <summary>
     /// Each member carries its host id as the cluster role "host:&lt;id&gt;", so every member knows every host id from
     /// gossip. The id is the one given, else the one in the device header, else a fresh one the log is then formatted
-    /// with (a different id for a formatted device is still refused when the log opens).
+    /// with (a different id for a formatted device is still refused when the log opens). The settings come back with that id.
     /// </summary>
-    public static Config WithHostRole(Config config)
+    public static (Config Config, CloudFsSettings Settings) WithHostRole(Config config, CloudFsSettings settings)
     {
-        var given = config.GetString("cloudfs.host-id", "");
-        var id = given.Length > 0 ? given : (LogStore.PeekHostId(config.GetString("cloudfs.device")) ?? Id160.Random()).ToString();
+        var id = settings.Node.HostId ?? LogStore.PeekHostId(settings.Node.Device) ?? Id160.Random();
         var roles = config.GetStringList("akka.cluster.roles", []).Where(r => !r.StartsWith(HostRolePrefix, StringComparison.Ordinal))
-            .Append(HostRolePrefix + id.ToLowerInvariant());
-        return ConfigurationFactory.ParseString(
+            .Append(HostRolePrefix + id.ToString().ToLowerInvariant());
+        var withRole = ConfigurationFactory.ParseString(
                 $"cloudfs.host-id = \"{id}\"\nakka.cluster.roles = [{string.Join(", ", roles.Select(Quote))}]")
             .WithFallback(config);
+        return (withRole, settings with { Node = settings.Node with { HostId = id } });
     }
 
-    /// <summary>The NodeOptions a config stands for (what the node really runs with).</summary>
-    public static NodeOptions ToOptions(Config config, string? configFile)
+    /// <summary>The NodeOptions the settings stand for (what the node really runs with).</summary>
+    public static NodeOptions ToOptions(CloudFsSettings settings, string? configFile) => new()
     {
-        var host = config.GetString("cloudfs.host-id", "");
-        return new NodeOptions
-        {
-            DevicePath = config.GetString("cloudfs.device"),
-            Size = config.GetByteSize("cloudfs.size") ?? new NodeOptions().Size,
-            HostId = string.IsNullOrEmpty(host) ? null : Id160.Parse(host),
-            Listen = config.GetString("cloudfs.listen"),
-            AkkaPort = config.GetInt("cloudfs.akka-port"),
-            HttpPort = config.GetInt("cloudfs.http-port"),
-            NbdPort = config.GetInt("cloudfs.nbd-port"),
-            Seeds = config.GetStringList("cloudfs.seeds", []).ToArray(),
-            TlsDirectory = config.GetString("cloudfs.tls.directory", "") is { Length: > 0 } tls ? tls : null,
-            Insecure = config.GetBoolean("cloudfs.tls.insecure", false),
-            LogLevel = config.GetString("cloudfs.log-level", "info"),
-            ConfigFile = configFile,
-        };
-    }
+        DevicePath = settings.Node.Device,
+        Size = settings.Node.Size,
+        HostId = settings.Node.HostId,
+        Listen = settings.Node.Listen,
+        AkkaPort = settings.Node.AkkaPort,
+        HttpPort = settings.Node.HttpPort,
+        NbdPort = settings.Node.NbdPort,
+        Seeds = settings.Node.Seeds,
+        TlsDirectory = settings.Tls.Directory,
+        Insecure = settings.Tls.Insecure,
+        LogLevel = settings.Node.LogLevel.ToString().Replace("Level", "").ToLowerInvariant(),
+        ConfigFile = configFile,
+    };
 
-    /// <summary>The engine's settings from the cloudfs { } section.</summary>
+    /// <summary>The engine's settings.</summary>
     /// <param name="log">What the engine did (info).</param>
     /// <param name="logError">What the engine cannot go on from (a failed device); null: <paramref name="log"/>.</param>
-    public static LogStoreOptions ToStoreOptions(Config config, Action<string>? log, Action<string>? logError = null)
+    public static LogStoreOptions ToStoreOptions(CloudFsSettings settings, Action<string>? log, Action<string>? logError = null) => new()
     {
-        var options = ToOptions(config, null);
-        var keyFile = config.GetString("cloudfs.key-file", "");
-        return new LogStoreOptions
-        {
-            Path = options.DevicePath,
-            CreateSize = options.Size,
-            HostId = options.HostId,
-            SegmentSize = (int)(config.GetByteSize("cloudfs.segment-size") ?? 16 << 20),
-            CheckpointInterval = config.GetTimeSpan("cloudfs.checkpoint-interval"),
-            CheckpointBytes = config.GetByteSize("cloudfs.checkpoint-bytes") ?? 256L << 20,
-            KeyFilePath = string.IsNullOrEmpty(keyFile) ? null : keyFile,
-            DirectIo = config.GetBoolean("cloudfs.direct-io", true),
-            CompactionThreshold = config.GetDouble("cloudfs.compaction.threshold", 0.2),
-            CompactionReserve = config.GetDouble("cloudfs.compaction.reserve"),
-            CompactionLowWater = config.GetDouble("cloudfs.compaction.low-water"),
-            AutoCompaction = config.GetBoolean("cloudfs.compaction.enabled"),
-            SpaceWaitLimit = config.GetTimeSpan("cloudfs.compaction.max-wait"),
-            Log = log,
-            LogError = logError,
-        };
-    }
+        Path = settings.Node.Device,
+        CreateSize = settings.Node.Size,
+        HostId = settings.Node.HostId,
+        SegmentSize = settings.Log.SegmentSize,
+        CheckpointInterval = settings.Log.CheckpointInterval,
+        CheckpointBytes = settings.Log.CheckpointBytes,
+        KeyFilePath = settings.Log.KeyFile,
+        DirectIo = settings.Log.DirectIo,
+        CompactionThreshold = settings.Compaction.Threshold,
+        CompactionReserve = settings.Compaction.Reserve,
+        CompactionLowWater = settings.Compaction.LowWater,
+        AutoCompaction = settings.Compaction.Enabled,
+        SpaceWaitLimit = settings.Compaction.MaxWait,
+        Log = log,
+        LogError = logError,
+    };
 
-    /// <summary>"IP" or "IP:PORT" (akka port, default 4053) as the address of a cloudfs node: akka.tcp://, or
+    /// <summary>"IP" or "IP:PORT" (akka port, default the built-in cloudfs.akka-port, 4053) as the address of a cloudfs node: akka.tcp://, or
     /// akka.ssl.tcp:// for a cluster whose remoting runs over TLS.</summary>
     public static string SeedAddress(string seed, bool tls = false)
     {
-        var (host, port) = SplitHostPort(seed, 4053);
+        var (host, port) = SplitHostPort(seed, CloudFsSettings.Default.Node.AkkaPort);
         return $"{Security.RemotingTls.Scheme(tls)}://cloudfs@{host}:{port}";
     }
 

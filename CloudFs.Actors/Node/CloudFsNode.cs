@@ -15,6 +15,7 @@ using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Persistence;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
@@ -27,9 +28,10 @@ public sealed class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes,
-        ReplicationCounters replication, ClusterTls? tls, ProvenHosts provenHosts)
+    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, CloudFsSettings settings, IVolumeGateway gateway, IActorRef management,
+        IActorRef volumes, ReplicationCounters replication, ClusterTls? tls, ProvenHosts provenHosts)
     {
+        Settings = settings;
         Tls = tls;
         ProvenHosts = provenHosts;
         Replication = replication;
@@ -44,7 +46,9 @@ public sealed class CloudFsNode : IAsyncDisposable
     /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and management.</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
-        var config = CloudFsConfig.WithHostRole(CloudFsConfig.Build(options));
+        // Every setting is read here, once; a missing or wrong one ends the start before anything is opened.
+        var (config, settings) = CloudFsConfig.Load(options);
+        (config, settings) = CloudFsConfig.WithHostRole(config, settings);
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
@@ -56,9 +60,9 @@ public sealed class CloudFsNode : IAsyncDisposable
         {
             // CloudFS's own logger (not system.Log, whose events NodeLogger counts as the framework's): the engine's lines.
             var log = Logging.GetLogger(system, typeof(CloudFsNode));
-            var storeOptions = CloudFsConfig.ToStoreOptions(config, message => log.Info("engine: {0}", message), message => log.Error("engine: {0}", message));
+            var storeOptions = CloudFsConfig.ToStoreOptions(settings, message => log.Info("engine: {0}", message), message => log.Error("engine: {0}", message));
             if (options.AdjustStore is { } adjust) storeOptions = adjust(storeOptions);
-            var compaction = config.GetBoolean("cloudfs.compaction.enabled", true) ? config.GetTimeSpan("cloudfs.compaction.interval") : (TimeSpan?)null;
+            var compaction = settings.Compaction.Enabled ? settings.Compaction.Interval : (TimeSpan?)null;
             var checkpointTick = TimeSpan.FromTicks(Math.Clamp(storeOptions.CheckpointInterval.Ticks / 5, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond));
             system.ActorOf(BlockDeviceActor.Props(new BlockDeviceActor.Settings(storeOptions, checkpointTick, compaction)), BlockDeviceActor.Name);
             // A device that cannot be opened (held elsewhere, wrong host id) ends the start here with the engine's error.
@@ -70,8 +74,8 @@ public sealed class CloudFsNode : IAsyncDisposable
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
-            if (config.GetStringList("akka.cluster.seed-nodes", []).Count == 0) cluster.Join(cluster.SelfAddress);
-            var joinTimeout = config.GetTimeSpan("cloudfs.join-timeout", TimeSpan.FromSeconds(60));
+            if (settings.Node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
+            var joinTimeout = settings.Node.JoinTimeout;
             try
             {
                 await up.Task.WaitAsync(joinTimeout, ct).ConfigureAwait(false);
@@ -95,14 +99,8 @@ public sealed class CloudFsNode : IAsyncDisposable
                 !cluster.State.Unreachable.Any(m => m.Address == member);
             // The members this node verified (identity proofs): placement and share sealing trust only these.
             var proven = new ProvenHosts(certified: tls is not null);
-            var identity = IdentitySettings.From(config);
             // The placement singleton (on the oldest member) and this member's proxy to it.
-            var placementSettings = new PlacementSettings(
-                config.GetTimeSpan("cloudfs.placement.tick", TimeSpan.FromSeconds(1)),
-                config.GetTimeSpan("cloudfs.placement.ask-timeout", TimeSpan.FromSeconds(3)),
-                config.GetTimeSpan("cloudfs.placement.create-timeout", TimeSpan.FromSeconds(20)),
-                config.GetTimeSpan("cloudfs.placement.replace-after", TimeSpan.FromMinutes(10)));
-            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(placementSettings, proven), PoisonPill.Instance,
+            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(settings.Placement, proven), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
             var placement = system.ActorOf(ClusterSingletonProxy.Props("/user/" + PlacementActor.Name,
                 ClusterSingletonProxySettings.Create(system)), PlacementActor.Name + "-proxy");
@@ -116,41 +114,32 @@ public sealed class CloudFsNode : IAsyncDisposable
                 PoisonPill.Instance).ConfigureAwait(false);
 
             var replication = new ReplicationCounters();
-            var followers = new FollowerSettings(
-                config.GetTimeSpan("cloudfs.replication.ask-timeout", TimeSpan.FromSeconds(10)),
-                config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
-                config.GetTimeSpan("cloudfs.replication.retry-delay", TimeSpan.FromMilliseconds(500)),
-                (int)Math.Min(2 << 20, config.GetByteSize("cloudfs.replication.chunk") ?? FollowerSettings.DefaultChunkBytes))
-            { Counters = replication, Tls = tls };
+            var followers = FollowerSettings.From(settings.Replication) with { Counters = replication, Tls = tls };
             // The feed port listens where the cluster port does, over mutual TLS with --tls; it ends with the actor
             // system (a crash too).
-            var feeds = FeedServer.Bind(config.GetString("cloudfs.listen"), config.GetInt("cloudfs.replication.feed-port", 0), followers.AskTimeout, tls, log);
+            var feeds = FeedServer.Bind(settings.Node.Listen, settings.Replication.FeedPort, followers.AskTimeout, tls, log);
             system.RegisterOnTermination(feeds.Dispose);
-            var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port, proven, tls, identity.Wait), HostAgent.Name);
+            var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port, proven, tls, settings.Identity.Wait), HostAgent.Name);
             feeds.Serve(agent);
             // This node is the host it runs as (`cloudfs node` checked its certificate names that host, NodeTrust), so
             // a create right after start counts it; every other member proves itself to the verifier.
             proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.HostPublicKey, tls?.Identity));
-            system.ActorOf(IdentityVerifier.Props(proven, tls, store.HostId, identity), IdentityVerifier.Name);
-            system.ActorOf(IntegrityAgent.Props(store, ScrubSettings.From(config), replication), IntegrityAgent.Name);
-            if (config.GetBoolean("cloudfs.crash-detection.enabled", true))
-                system.ActorOf(CrashDetector.Props(config.GetTimeSpan("cloudfs.crash-detection.probe-timeout", TimeSpan.FromSeconds(1))), CrashDetector.Name);
+            system.ActorOf(IdentityVerifier.Props(proven, tls, store.HostId, settings.Identity), IdentityVerifier.Name);
+            system.ActorOf(IntegrityAgent.Props(store, settings.Scrub, replication), IntegrityAgent.Name);
+            if (settings.CrashDetection.Enabled)
+                system.ActorOf(CrashDetector.Props(settings.CrashDetection.ProbeTimeout), CrashDetector.Name);
 
             var management = system.ActorOf(
-                ManagementActor.Props(store, store.HostId, config.GetTimeSpan("cloudfs.management.ask-timeout", TimeSpan.FromSeconds(5)), placement,
-                    config.GetTimeSpan("cloudfs.scrub.command-timeout", TimeSpan.FromHours(24))),
+                ManagementActor.Props(store, store.HostId, settings.Management.AskTimeout, settings.Scrub.CommandTimeout, placement),
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
 
-            var effective = CloudFsConfig.ToOptions(config, options.ConfigFile) with
-            {
-                AkkaPort = cluster.SelfAddress.Port ?? options.AkkaPort,
-                HostId = store.HostId,
-            };
-            var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
-                config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)), replication, LocalVolumeWriters.Get(system));
+            settings = settings with { Node = settings.Node with { AkkaPort = cluster.SelfAddress.Port ?? settings.Node.AkkaPort, HostId = store.HostId } };
+            var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile);
+            var gateway = new ShardedVolumeGateway(volumes, store, settings.Volumes.AskTimeout, settings.Volumes.AttemptTimeout, placement, replication,
+                LocalVolumeWriters.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
-            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication, tls, proven);
+            return new CloudFsNode(system, store, effective, settings, gateway, management, volumes, replication, tls, proven);
         }
         catch
         {
@@ -169,6 +158,8 @@ public sealed class CloudFsNode : IAsyncDisposable
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
     public Id160 HostId => Store.HostId;
+    /// <summary>Every setting the node runs with, read once at start (Node.AkkaPort is the bound port, Node.HostId the log's).</summary>
+    public CloudFsSettings Settings { get; }
     /// <summary>What the node runs with (config file and flags resolved; AkkaPort is the bound port).</summary>
     public NodeOptions Options { get; }
     public IVolumeGateway Gateway { get; }

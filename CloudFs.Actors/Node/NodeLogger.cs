@@ -17,7 +17,7 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
 
     public NodeLogger()
     {
-        _own = ParseLevel(Context.System.Settings.Config.GetString("cloudfs.log-level", "info"));
+        _own = Settings.NodeSettings.LogLevelOf(Context.System.Settings.Config);
         _framework = _own == LogLevel.DebugLevel ? LogLevel.DebugLevel : LogLevel.WarningLevel;
         Receive<InitializeLogger>(_ => Sender.Tell(new LoggerInitialized()));
         Receive<LogEvent>(Write);

@@ -1,17 +1,21 @@
-// What `cloudfs node` was asked for; every field is a CLI flag and a HOCON setting (cloudfs { }).
+// What `cloudfs node` was asked for; every field is a CLI flag and a HOCON setting (cloudfs { }). A field left as it is
+// holds the built-in hocon/cloudfs.conf's value (no default of its own) and does not override a --config file.
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
 
 public sealed record NodeOptions
 {
-    public string DevicePath { get; init; } = "data/cloudfs.log";
-    public long Size { get; init; } = 4L << 30;
+    private static NodeSettings Builtin => CloudFsSettings.Default.Node;
+
+    public string DevicePath { get; init; } = Builtin.Device;
+    public long Size { get; init; } = Builtin.Size;
     public Id160? HostId { get; init; }
-    public string Listen { get; init; } = "127.0.0.1";
-    public int AkkaPort { get; init; } = 4053;
-    public int HttpPort { get; init; } = 8090;
-    public int NbdPort { get; init; } = 10809;
+    public string Listen { get; init; } = Builtin.Listen;
+    public int AkkaPort { get; init; } = Builtin.AkkaPort;
+    public int HttpPort { get; init; } = Builtin.HttpPort;
+    public int NbdPort { get; init; } = Builtin.NbdPort;
     /// <summary>Other nodes to join, "IP" or "IP:PORT" (akka port).</summary>
     public IReadOnlyList<string> Seeds { get; init; } = [];
     /// <summary>A node certificate directory (`cloudfs cert issue`): every channel uses TLS with it. Null: no TLS.</summary>

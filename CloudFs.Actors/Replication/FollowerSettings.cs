@@ -1,5 +1,6 @@
-// How a follower paces itself (cloudfs.replication { } in hocon).
+// How a follower paces itself (cloudfs.replication { } in hocon), with the node's counters and certificates.
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 
 namespace CloudFs.Actors.Replication;
 
@@ -11,8 +12,7 @@ public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, Ti
     /// <summary>The node's certificates (--tls): feeds are then mutual TLS, and only the primary's host is followed. Null: plain.</summary>
     public ClusterTls? Tls { get; init; }
 
-    /// <summary>Most bytes of entries in one chunk of a feed, unless configured (cloudfs.replication.chunk).</summary>
-    public const int DefaultChunkBytes = 64 << 10;
-
-    public static readonly FollowerSettings Default = new(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), TimeSpan.FromMilliseconds(500), DefaultChunkBytes);
+    /// <summary>The follower's part of cloudfs.replication { }.</summary>
+    public static FollowerSettings From(ReplicationSettings replication) =>
+        new(replication.AskTimeout, replication.PollWait, replication.RetryDelay, replication.ChunkBytes);
 }

@@ -10,15 +10,10 @@ using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Identity;
 using CloudFs.Actors.Management;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Replication;
-
-/// <param name="ReplaceAfter">A replica host absent this long is replaced by another host, which streams the volume whole.</param>
-public sealed record PlacementSettings(TimeSpan Tick, TimeSpan AskTimeout, TimeSpan CreateTimeout, TimeSpan ReplaceAfter)
-{
-    public static readonly PlacementSettings Default = new(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(20), TimeSpan.FromMinutes(10));
-}
 
 public sealed class PlacementActor : ReceiveActor, IWithTimers
 {

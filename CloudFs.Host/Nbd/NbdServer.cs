@@ -6,6 +6,7 @@ using System.Net;
 using System.Net.Sockets;
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 
 namespace CloudFs.Host.Nbd;
 
@@ -36,7 +37,7 @@ public sealed class NbdServer : IAsyncDisposable
     public int Port { get; private set; }
 
     /// <summary>Limits and time-outs (cloudfs.nbd); read when the server starts.</summary>
-    public NbdSettings Settings { get; init; } = new();
+    public required NbdSettings Settings { get; init; }
 
     /// <summary>With credentials, every client must upgrade to TLS (NBD_OPT_STARTTLS) with a certificate of the cluster.</summary>
     public ClusterTls? Tls { get; init; }

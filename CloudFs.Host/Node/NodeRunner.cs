@@ -3,6 +3,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using CloudFs.Actors.Node;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Cli;
 using CloudFs.Host.Http;
@@ -22,15 +23,13 @@ internal static class NodeRunner
         void Log(string line) { lock (gate) io.Err.WriteLine($"cloudfs: {line}"); }
 
         // What the node will run with (flags over --config over the defaults), checked before anything starts.
-        var (config, planned) = Planned(options);
-        if (!IPAddress.TryParse(planned.Listen, out var listen))
-            throw new CliException($"'{planned.Listen}' (cloudfs.listen) is not an IP address");
+        // Every setting is checked here: a missing or wrong one is refused before any file or port is touched.
+        var (_, planned) = Planned(options);
+        var listen = IPAddress.Parse(planned.Listen); // the settings checked it
         // Trust first: a node that must not listen here says so before anything else is looked at.
         var (tls, trusted) = NodeTrust.Check(options, planned, listen, Log);
         using var _ = tls;
         options = trusted;
-        var nbdSettings = Read(() => NbdSettings.From(config));
-        var httpOptions = Read(() => HttpApiOptions.From(config, new IPEndPoint(listen, planned.HttpPort), tls));
         var ports = new[] { ("akka", planned.AkkaPort), ("HTTP", planned.HttpPort), ("NBD", planned.NbdPort) }.Where(p => p.Item2 != 0);
         if (PortCheck.FirstBusy(listen, ports) is { } busy)
             throw new CliException(busy);
@@ -80,12 +79,12 @@ internal static class NodeRunner
 
             if (tls is not null && node.HostId != tls.HostId)
                 throw new CliException($"the node started as host {node.HostId}, but its certificate names host {tls.HostId}");
-            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log) { Settings = nbdSettings, Tls = tls };
+            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log) { Settings = node.Settings.Nbd, Tls = tls };
             metrics.ObserveNbd(nbd);
             try { nbd.Start(); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the NBD server on {listen}:{effective.NbdPort}: {reason}"); }
 
-            http = new HttpApi(httpOptions with { Endpoint = new IPEndPoint(listen, effective.HttpPort) },
+            http = new HttpApi(new HttpApiOptions(new IPEndPoint(listen, effective.HttpPort), node.Settings.Http) { Tls = tls },
                 gateway, log, new ManagementClusterView(node.Management, effective.HttpPort, node.Store, Akka.Cluster.Cluster.Get(node.System)), metrics, Log);
             try { await http.StartAsync(stop.Token); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the HTTP API on {listen}:{effective.HttpPort}: {reason}"); }
@@ -113,28 +112,15 @@ internal static class NodeRunner
         }
     }
 
-    /// <summary>The config the node will run with and the options it stands for; an invalid one is a usage error.</summary>
-    private static (Akka.Configuration.Config Config, NodeOptions Options) Planned(NodeOptions options)
+    /// <summary>The settings the node will run with and the options they stand for; an invalid one is a usage error.</summary>
+    private static (CloudFsSettings Settings, NodeOptions Options) Planned(NodeOptions options)
     {
         try
         {
-            var config = CloudFsConfig.Build(options);
-            return (config, CloudFsConfig.ToOptions(config, options.ConfigFile));
+            var (_, settings) = CloudFsConfig.Load(options);
+            return (settings, CloudFsConfig.ToOptions(settings, options.ConfigFile));
         }
-        catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FormatException or FileNotFoundException)
-        {
-            throw new CliException($"the configuration is not valid: {e.Message}", CloudFsCli.ExitUsage);
-        }
-    }
-
-    /// <summary>A typed settings object read from the config; an invalid value is a usage error.</summary>
-    private static T Read<T>(Func<T> read)
-    {
-        try
-        {
-            return read();
-        }
-        catch (Exception e) when (e is Akka.Configuration.ConfigurationException or FormatException)
+        catch (Exception e) when (e is SettingsException or Akka.Configuration.ConfigurationException or FormatException or FileNotFoundException)
         {
             throw new CliException($"the configuration is not valid: {e.Message}", CloudFsCli.ExitUsage);
         }

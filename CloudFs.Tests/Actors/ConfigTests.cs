@@ -1,5 +1,6 @@
 // hocon/cloudfs.conf as embedded and as layered by CloudFsNode: defaults, file over defaults, flags over both.
 using CloudFs.Actors.Node;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Actors;
@@ -27,7 +28,7 @@ public sealed class ConfigTests
         Assert.Equal("cloudfs.persistence.snapshot-store", c.GetString("akka.persistence.snapshot-store.plugin"));
         Assert.Equal("cluster", c.GetString("akka.actor.provider"));
         Assert.Equal(TimeSpan.FromSeconds(5), c.GetTimeSpan("cloudfs.checkpoint-interval"));
-        var store = CloudFsConfig.ToStoreOptions(c, null);
+        var store = CloudFsConfig.ToStoreOptions(CloudFsSettings.From(c), null);
         Assert.Equal(new LogStoreOptions { Path = "data/cloudfs.log" } with { Log = null }, store with { Log = null });
     }
 
@@ -41,7 +42,8 @@ public sealed class ConfigTests
         Assert.Equal(akkaLevel, c.GetString("akka.loglevel"));
         Assert.Equal(level ?? "info", c.GetString("cloudfs.log-level"));
         Assert.Contains("CloudFs.Actors.Node.NodeLogger, CloudFs.Actors", c.GetStringList("akka.loggers"));
-        Assert.Throws<FormatException>(() => CloudFsConfig.Build(new NodeOptions { LogLevel = "verbose" }));
+        var e = Assert.Throws<SettingsException>(() => CloudFsConfig.Build(new NodeOptions { LogLevel = "verbose" }));
+        Assert.Equal("the setting cloudfs.log-level = verbose is not a log level (error, warning, info or debug)", e.Message);
     }
 
     [Fact]
@@ -52,17 +54,18 @@ public sealed class ConfigTests
         try
         {
             var host = Id160.Random();
-            var config = CloudFsConfig.Build(new NodeOptions
+            var (config, settings) = CloudFsConfig.Load(new NodeOptions
             {
                 ConfigFile = file, NbdPort = 12345, AkkaPort = 0, Listen = "127.0.0.9", HostId = host,
                 Seeds = ["127.0.0.2", "127.0.0.3:5000"],
             });
-            var options = CloudFsConfig.ToOptions(config, file);
+            var options = CloudFsConfig.ToOptions(settings, file);
             Assert.Equal(9999, options.HttpPort);          // file
             Assert.Equal(12345, options.NbdPort);          // flag over file
             Assert.Equal("/from/file", options.DevicePath); // flag left at its default does not override
             Assert.Equal(host, options.HostId);
-            Assert.Equal(TimeSpan.FromSeconds(2), CloudFsConfig.ToStoreOptions(config, null).CheckpointInterval);
+            Assert.Equal(TimeSpan.FromSeconds(2), CloudFsConfig.ToStoreOptions(settings, null).CheckpointInterval);
+            Assert.Equal(TimeSpan.FromMinutes(3), settings.Volumes.PassivateIdleAfter);
             Assert.Equal("127.0.0.9", config.GetString("akka.remote.dot-netty.tcp.hostname"));
             Assert.Equal(TimeSpan.FromMinutes(3), config.GetTimeSpan("akka.cluster.sharding.passivate-idle-entity-after"));
             Assert.Equal(0, config.GetInt("akka.remote.dot-netty.tcp.port"));
@@ -93,11 +96,11 @@ public sealed class ConfigTests
     [Fact]
     public void Tls_and_insecure_flags_become_settings_and_come_back_as_options()
     {
-        Assert.Equal((null, false), (CloudFsConfig.ToOptions(CloudFsConfig.Default(), null).TlsDirectory, CloudFsConfig.ToOptions(CloudFsConfig.Default(), null).Insecure));
-        var config = CloudFsConfig.Build(new NodeOptions { TlsDirectory = "/etc/cloudfs/node1", Insecure = true });
+        Assert.Equal((null, false), (CloudFsConfig.ToOptions(CloudFsSettings.Default, null).TlsDirectory, CloudFsConfig.ToOptions(CloudFsSettings.Default, null).Insecure));
+        var (config, settings) = CloudFsConfig.Load(new NodeOptions { TlsDirectory = "/etc/cloudfs/node1", Insecure = true });
         Assert.Equal("/etc/cloudfs/node1", config.GetString("cloudfs.tls.directory"));
         Assert.True(config.GetBoolean("cloudfs.tls.insecure"));
-        var options = CloudFsConfig.ToOptions(config, null);
+        var options = CloudFsConfig.ToOptions(settings, null);
         Assert.Equal(("/etc/cloudfs/node1", true), (options.TlsDirectory, options.Insecure));
     }
 }

@@ -48,7 +48,7 @@ public sealed class GatewayLocalWriterTests(NodeFixture fixture) : IClassFixture
         var seen = new ConcurrentQueue<object>();
         // A region that never answers: a request sent there would not complete.
         var silent = node.System.ActorOf(Props.Create(() => new Recorder(null, seen)));
-        var gateway = new ShardedVolumeGateway(silent, node.Store, Timeout, local: LocalVolumeWriters.Get(node.System));
+        var gateway = new ShardedVolumeGateway(silent, node.Store, Timeout, node.Settings.Volumes.AttemptTimeout, local: LocalVolumeWriters.Get(node.System));
         var lsnBefore = node.Store.GetVolume(volume)!.Lsn;
 
         var data = Pattern(11);
@@ -78,7 +78,7 @@ public sealed class GatewayLocalWriterTests(NodeFixture fixture) : IClassFixture
         writers.Register(volume, silent);
         try
         {
-            var gateway = new ShardedVolumeGateway(silent, node.Store, Timeout, local: writers);
+            var gateway = new ShardedVolumeGateway(silent, node.Store, Timeout, node.Settings.Volumes.AttemptTimeout, local: writers);
             var flushesBefore = fixture.Device.Flushes;
             await gateway.FlushAsync(volume).AsTask().WaitAsync(Timeout);
 
@@ -104,7 +104,7 @@ public sealed class GatewayLocalWriterTests(NodeFixture fixture) : IClassFixture
         writers.Register(volume, stopped);
         var seen = new ConcurrentQueue<object>();
         var region = node.System.ActorOf(Props.Create(() => new Recorder(node.Volumes, seen)));
-        var gateway = new ShardedVolumeGateway(region, node.Store, Timeout, local: writers);
+        var gateway = new ShardedVolumeGateway(region, node.Store, Timeout, node.Settings.Volumes.AttemptTimeout, local: writers);
         try
         {
             var data = Pattern(12);

@@ -2,6 +2,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Http;
 using CloudFs.Host.Metrics;
@@ -29,7 +30,7 @@ public sealed class HttpApiTests : IAsyncLifetime
         metrics.ObserveLog(() => _log.Usage, () => 1);
         metrics.ObserveCompaction(() => new CompactionStats(Passes: 3, SegmentsCompacted: 5, BytesCopied: 4096, SegmentsFreed: 4,
             AppendsWaited: 7, AppendsRefused: 1, AppendsWaiting: 2, ReserveSegments: 2));
-        _api = new HttpApi(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0)) { ChunkSize = 4096 },
+        _api = new HttpApi(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0), CloudFsSettings.Default.Http) { ChunkSize = 4096 },
             new MeteredVolumeGateway(_gateway, metrics), _log, _cluster, metrics, null);
         await _api.StartAsync(CancellationToken.None);
         _http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{_api.BoundEndPoint.Port}/") };

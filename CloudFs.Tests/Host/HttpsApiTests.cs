@@ -6,6 +6,7 @@ using System.Net.Http;
 using System.Net.Sockets;
 using System.Text;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Http;
 using CloudFs.Host.Metrics;
@@ -29,7 +30,7 @@ public sealed class HttpsApiTests : IAsyncLifetime
         _node = _ca.LoadNode("node", null, "127.0.0.1");
         _admin = ClusterTls.Load(_ca.Operator("admin"));
         _volume = _gateway.AddVolume(1 << 20);
-        _api = await StartAsync(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0)) { Tls = _node });
+        _api = await StartAsync(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0), CloudFsSettings.Default.Http) { Tls = _node });
     }
 
     public async Task DisposeAsync()
@@ -151,7 +152,7 @@ public sealed class HttpsApiTests : IAsyncLifetime
     [Fact]
     public async Task A_request_body_slower_than_the_minimum_rate_ends_its_request()
     {
-        await using var api = await StartAsync(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0))
+        await using var api = await StartAsync(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0), CloudFsSettings.Default.Http)
         {
             MinBodyRate = 1000,
             MinBodyRateGrace = TimeSpan.FromSeconds(2),
@@ -181,7 +182,7 @@ public sealed class HttpsApiTests : IAsyncLifetime
     [Fact]
     public async Task POST_log_takes_a_stream_longer_than_the_body_limit_that_other_requests_keep()
     {
-        await using var api = await StartAsync(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0)) { MaxPutBytes = 4096 });
+        await using var api = await StartAsync(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0), CloudFsSettings.Default.Http) { MaxPutBytes = 4096 });
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{api.BoundEndPoint.Port}/") };
         var stream = Enumerable.Range(0, 2048).SelectMany(i => Encoding.ASCII.GetBytes($"ENTRY{i % 1000:000}")).ToArray(); // 16 KiB
 

@@ -42,7 +42,7 @@ public sealed class NbdDeviceFailureTests : IAsyncLifetime
     {
         var created = Assert.IsType<VolumeCreated>(await _node.Management.Ask<IManagementMessage>(new CreateVolume(1, 16 << 20, VolumeMode.Sync), Timeout));
         var volume = Id160.Parse(created.VolumeId);
-        await using var server = new NbdServer(_node.Gateway, new IPEndPoint(IPAddress.Loopback, 0), null);
+        await using var server = new NbdServer(_node.Gateway, new IPEndPoint(IPAddress.Loopback, 0), null) { Settings = _node.Settings.Nbd };
         server.Start();
         var uri = $"nbd://127.0.0.1:{server.Port}/{volume}";
 

@@ -3,6 +3,7 @@
 // node's payload budget holds a connection back until bytes come back.
 using System.Net;
 using System.Net.Sockets;
+using CloudFs.Actors.Settings;
 using CloudFs.Host.Nbd;
 
 namespace CloudFs.Tests.Nbd;
@@ -22,7 +23,7 @@ public sealed class NbdLimitsTests
     [Fact]
     public async Task A_stalled_WRITE_payload_drops_its_connection_after_the_timeout_and_its_bytes_come_back_while_idle_connections_stay()
     {
-        await using var nbd = NbdTestServer.Start(settings: new NbdSettings { PayloadTimeout = TimeSpan.FromSeconds(1) });
+        await using var nbd = NbdTestServer.Start(settings: CloudFsSettings.Default.Nbd with { PayloadTimeout = TimeSpan.FromSeconds(1) });
         var id = nbd.Gateway.AddVolume(4 << 20);
         using var idle = RawNbdClient.Connect(nbd.Port);
         idle.Go(id.ToString());
@@ -49,7 +50,7 @@ public sealed class NbdLimitsTests
     [Fact]
     public async Task Large_payload_buffers_go_back_to_the_system_when_their_connection_is_dropped_and_idle_ones_are_kept_only_up_to_the_bound()
     {
-        await using var nbd = NbdTestServer.Start(settings: new NbdSettings { PayloadTimeout = TimeSpan.FromSeconds(1), RetainedPayloadBytes = 4 << 20 });
+        await using var nbd = NbdTestServer.Start(settings: CloudFsSettings.Default.Nbd with { PayloadTimeout = TimeSpan.FromSeconds(1), RetainedPayloadBytes = 4 << 20 });
         var id = nbd.Gateway.AddVolume(64 << 20);
         using var client = RawNbdClient.Connect(nbd.Port);
         client.Go(id.ToString());
@@ -79,7 +80,7 @@ public sealed class NbdLimitsTests
     [Fact]
     public async Task A_client_that_takes_in_no_replies_is_dropped_after_the_timeout_and_its_bytes_come_back()
     {
-        await using var nbd = NbdTestServer.Start(settings: new NbdSettings { PayloadTimeout = TimeSpan.FromSeconds(1) });
+        await using var nbd = NbdTestServer.Start(settings: CloudFsSettings.Default.Nbd with { PayloadTimeout = TimeSpan.FromSeconds(1) });
         var id = nbd.Gateway.AddVolume(64 << 20);
         using var client = RawNbdClient.Connect(nbd.Port);
         client.Go(id.ToString());
@@ -96,7 +97,7 @@ public sealed class NbdLimitsTests
     [Fact]
     public async Task Connections_beyond_the_cap_are_closed_at_once_until_one_ends()
     {
-        await using var nbd = NbdTestServer.Start(settings: new NbdSettings { MaxConnections = 2 });
+        await using var nbd = NbdTestServer.Start(settings: CloudFsSettings.Default.Nbd with { MaxConnections = 2 });
         var first = RawNbdClient.Connect(nbd.Port);
         using var second = RawNbdClient.Connect(nbd.Port);
         await Poll(() => nbd.Server.ConnectionCount == 2, "two connections");
@@ -120,7 +121,7 @@ public sealed class NbdLimitsTests
     [Fact]
     public async Task The_nodes_payload_budget_holds_a_connection_back_until_another_gives_bytes_back()
     {
-        await using var nbd = NbdTestServer.Start(settings: new NbdSettings { InFlightBytes = 1 << 20 });
+        await using var nbd = NbdTestServer.Start(settings: CloudFsSettings.Default.Nbd with { InFlightBytes = 1 << 20 });
         var id = nbd.Gateway.AddVolume(4 << 20);
         using var big = RawNbdClient.Connect(nbd.Port);
         big.Go(id.ToString());

@@ -2,6 +2,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Nbd;
 using Xunit.Abstractions;
@@ -29,6 +30,7 @@ public sealed class NbdTestServer : IAsyncDisposable
         NbdSettings? settings = null, ClusterTls? tls = null)
     {
         gateway ??= new MemoryVolumeGateway();
+        var given = settings ?? CloudFsSettings.Default.Nbd;
         NbdTestServer? result = null;
         var server = new NbdServer(gateway, new IPEndPoint(IPAddress.Loopback, 0), line =>
         {
@@ -37,10 +39,10 @@ public sealed class NbdTestServer : IAsyncDisposable
             catch (InvalidOperationException) { } // a line logged after the test ended
         })
         {
-            Settings = (settings ?? new NbdSettings()) with
+            Settings = given with
             {
-                HandshakeTimeout = handshakeTimeout ?? settings?.HandshakeTimeout ?? TimeSpan.FromSeconds(60),
-                ConnectionInFlightBytes = inFlightBytes ?? settings?.ConnectionInFlightBytes ?? new NbdSettings().ConnectionInFlightBytes,
+                HandshakeTimeout = handshakeTimeout ?? given.HandshakeTimeout,
+                ConnectionInFlightBytes = inFlightBytes ?? given.ConnectionInFlightBytes,
             },
             Tls = tls,
         };
