@@ -101,7 +101,9 @@ public sealed class ManagementActor : ReceiveActor
 
     private async Task<IManagementMessage> BranchAsync(BranchVolume b)
     {
-        if (!Id160.TryParse(b.Version, out var version)) return new CommandFailed($"'{b.Version}' is not a version id (40 hex characters)");
+        if (!Id160.TryParse(b.Version, out var version)) return new CommandFailed($"'{b.Version}' is not a volume or version id (40 hex characters)");
+        // A volume id names the volume (SPEC.md): its current version here, not the empty version it was created as.
+        if (_store.GetVolume(version) is { } volume) version = volume.CurrentVersion;
         var info = await _store.BranchAsync(version);
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
     }

@@ -102,10 +102,10 @@ internal static class VolumeCommands
 
     private static Command Branch(CliIo io)
     {
-        var version = new Argument<Id160>("VERSION") { Description = "The version to branch from", CustomParser = r => CliOptions.Id(r, "version id") };
+        var version = new Argument<Id160>("VERSION") { Description = "The version to branch from, or a volume id: its current version", CustomParser = r => CliOptions.Id(r, "version or volume id") };
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("branch", "Create a writable volume from a version; prints the new volume id.") { version, contact, tls };
+        var command = new Command("branch", "Create a writable volume from a version (a volume id: its current version); prints the new volume id.") { version, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
             var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), new BranchVolume(parse.GetValue(version).ToString()), TimeSpan.FromSeconds(60), ct);

@@ -1,4 +1,4 @@
-// The cloudfs commands against a real node: newdisk, ls (and --json), info, heads, cluster show, and the refusals
+// The cloudfs commands against a real node: newdisk, ls (and --json), info, heads, branch, cluster show, and the refusals
 // (too few hosts, busy port, held device), plus a clean stop on SIGTERM.
 using System.Text.Json;
 
@@ -62,6 +62,26 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
         var current = line.Split(':')[1];
         Assert.NotEqual(volume, current);
         Assert.Equal(current, (await Tool.CloudFs("info", volume, "--contact", Node.Listen)).AssertOk().Out.Trim());
+    }
+
+    [Fact]
+    public async Task Branch_of_a_volume_id_is_a_branch_of_its_current_version_and_of_a_version_id_of_that_version()
+    {
+        var volume = await Node.NewDiskAsync("16M");
+        (await Tool.QemuIo(Node.Nbd(volume), "write -P 0x21 0 64k", "flush")).AssertOk();
+        var first = (await Tool.CloudFs("info", volume, "--contact", Node.Listen)).AssertOk().Out.Trim();
+        (await Tool.QemuIo(Node.Nbd(volume), "write -P 0x42 0 64k", "flush")).AssertOk();
+
+        // A volume id names the volume (SPEC.md): its current version, not the empty version it was created as.
+        var ofVolume = (await Tool.CloudFs("branch", volume, "--contact", Node.Listen)).AssertOk().Out.Trim();
+        (await Tool.QemuIo(Node.Nbd(ofVolume), "read -P 0x42 0 64k")).AssertOk();
+        var ofVersion = (await Tool.CloudFs("branch", first, "--contact", Node.Listen)).AssertOk().Out.Trim();
+        (await Tool.QemuIo(Node.Nbd(ofVersion), "read -P 0x21 0 64k")).AssertOk();
+
+        using var json = JsonDocument.Parse((await Tool.CloudFs("ls", "--json", "--contact", Node.Listen)).AssertOk().Out);
+        string? ParentOf(string id) => json.RootElement.EnumerateArray().Single(e => e.GetProperty("id").GetString() == id).GetProperty("parent").GetString();
+        var current = (await Tool.CloudFs("info", volume, "--contact", Node.Listen)).AssertOk().Out.Trim();
+        Assert.Equal((current, first), (ParentOf(ofVolume), ParentOf(ofVersion)));
     }
 
     [Fact]
