@@ -168,8 +168,29 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     {
         if (!_volumes.TryGetValue(volume, out var r)) return new PrimaryIs(volume, false, null, null);
         var address = LiveAddressOf(r.Primary);
-        return address is null ? new PrimaryIs(volume, true, null, null) : new PrimaryIs(volume, true, r.Primary, address);
+        if (address is not null) return new PrimaryIs(volume, true, r.Primary, address);
+        // No live primary: one is coming only from a failover under way or one that can start here. Otherwise (a
+        // single-replica volume whose host is away or was never a member, an imported copy, a branch, a minority)
+        // the asker need not wait for one.
+        return new PrimaryIs(volume, _failovers.Contains(r.Id) || CanFailOver(r), null, null);
     }
+
+    /// <summary>Whether a failover of <paramref name="r"/> could start: a replicated volume (not a branch's divergent
+    /// suffix) with a majority of its set among the live candidates and witnesses.</summary>
+    private bool CanFailOver(VolumeRecord r) =>
+        r.BranchedFrom is null && r.Replicas.Length >= 2 && FailoverCandidates(r).Length + Witnesses(r).Length >= Placement.Majority(r.Replicas.Length);
+
+    /// <summary>The hosts of the set other than the lost primary that can be chosen, with their addresses.</summary>
+    private (string Host, string Address)[] FailoverCandidates(VolumeRecord r) => r.Replicas.Where(h => h != r.Primary)
+        .Select(h => (Host: h, Address: ChoosableAddressOf(h)))
+        .Where(c => c.Address is not null)
+        .Select(c => (c.Host, Address: c.Address!))
+        .ToArray();
+
+    /// <summary>Hosts of the set whose log device failed but that still run (the failed primary above all): never
+    /// chosen, but they fence (their log takes nothing more anyway) and release their share, which is in their key
+    /// file, not on the failed device.</summary>
+    private string[] Witnesses(VolumeRecord r) => r.Replicas.Where(DeviceFailed).Select(ProvenLiveAddressOf).OfType<string>().ToArray();
 
     /// <summary>Members that are Up and reachable and did not fail their identity proof, by address.</summary>
     private HashSet<string> LiveAddresses()
@@ -432,16 +453,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     private void StartFailover(VolumeRecord r)
     {
-        var candidates = r.Replicas.Where(h => h != r.Primary)
-            .Select(h => (Host: h, Address: ChoosableAddressOf(h)))
-            .Where(c => c.Address is not null)
-            .Select(c => (c.Host, Address: c.Address!))
-            .ToArray();
+        var candidates = FailoverCandidates(r);
         var majority = Placement.Majority(r.Replicas.Length);
-        // Hosts of the set whose log device failed but that still run (the failed primary above all): never chosen,
-        // but they fence (their log takes nothing more anyway) and release their share, which is in their key file,
-        // not on the failed device. They are witnesses.
-        var witnesses = r.Replicas.Where(DeviceFailed).Select(ProvenLiveAddressOf).OfType<string>().ToArray();
+        var witnesses = Witnesses(r);
         if (candidates.Length + witnesses.Length < majority) return; // the minority side never fails over
         _failovers.Add(r.Id);
         var self = Self;

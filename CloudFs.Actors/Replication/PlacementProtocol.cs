@@ -9,7 +9,8 @@ public sealed record PlaceVolume(int Replicas, long SizeBytes, VolumeMode Mode) 
 
 /// <summary>Answered with <see cref="PrimaryIs"/>.</summary>
 public sealed record WhereIsPrimary(string Volume) : IControlMessage;
-/// <summary>HostId and Address are null while no live primary is known; Known is false for a volume no host reported.</summary>
+/// <summary>HostId and Address are null while no live primary is known; Known is false when none is coming: no host
+/// reported the volume, or no failover is under way or can start (an asker need not wait for a primary then).</summary>
 public sealed record PrimaryIs(string Volume, bool Known, string? HostId, string? Address) : IControlMessage;
 
 /// <summary>Every volume's primary member address (the shard allocation strategy's rebalance check).</summary>
