@@ -134,6 +134,7 @@ public static class CloudFsConfig
             CheckpointBytes = config.GetByteSize("cloudfs.checkpoint-bytes") ?? 256L << 20,
             KeyFilePath = string.IsNullOrEmpty(keyFile) ? null : keyFile,
             DirectIo = config.GetBoolean("cloudfs.direct-io", true),
+            CachedReads = config.GetBoolean("cloudfs.cached-reads"),
             CompactionThreshold = config.GetDouble("cloudfs.compaction.threshold", 0.2),
             CompactionReserve = config.GetDouble("cloudfs.compaction.reserve"),
             CompactionLowWater = config.GetDouble("cloudfs.compaction.low-water"),
