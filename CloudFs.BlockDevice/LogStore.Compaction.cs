@@ -38,12 +38,20 @@ public sealed partial class LogStore
     /// </summary>
     public Task<CompactionResult> CompactAsync(CancellationToken ct = default) => CompactAsync(checkpoint: true, ct);
 
+    /// <summary>
+    /// The node's periodic pass: as <see cref="CompactAsync(CancellationToken)"/>, but while free space is not short a
+    /// segment must also be at least as dead as the log is free (<see cref="Compactor.ScheduledThreshold"/>), so a
+    /// mostly free log copies only nearly empty segments and leaves the rest to grow deader (and cheaper) first.
+    /// </summary>
+    public async Task<CompactionResult> CompactOnScheduleAsync(CancellationToken ct = default) =>
+        (await CompactPassAsync(checkpoint: true, ct, scheduled: true).ConfigureAwait(false)).Result;
+
     /// <summary>Tests pass checkpoint=false to leave relocations to be replayed (segments then stay in use).</summary>
     internal async Task<CompactionResult> CompactAsync(bool checkpoint, CancellationToken ct = default) =>
         (await CompactPassAsync(checkpoint, ct).ConfigureAwait(false)).Result;
 
     /// <summary>One pass; also when (Stopwatch timestamp on the writer thread) it took its picture of the live data.</summary>
-    private async Task<(CompactionResult Result, long ScannedAt)> CompactPassAsync(bool checkpoint, CancellationToken ct)
+    private async Task<(CompactionResult Result, long ScannedAt)> CompactPassAsync(bool checkpoint, CancellationToken ct, bool scheduled = false)
     {
         ThrowIfDisposed();
         await _compactionGate.WaitAsync(ct).ConfigureAwait(false);
@@ -65,7 +73,10 @@ public sealed partial class LogStore
             // The copies go into the segments kept for them: ordinary appends may take every other free one meanwhile.
             var free = _segments.FreeCount;
             var budgetSegments = _reserveSegments > 0 ? Math.Min(free, _reserveSegments) : Math.Max(0, free - 1);
-            var plan = Compactor.Plan(_layout, states, live, runs, RetainedSegments(), pressed ? null : _options.CompactionThreshold,
+            double? threshold = pressed ? null
+                : scheduled ? Compactor.ScheduledThreshold(_options.CompactionThreshold, free, _layout.SegmentCount)
+                : _options.CompactionThreshold;
+            var plan = Compactor.Plan(_layout, states, live, runs, RetainedSegments(), threshold,
                 budgetSegments * Compactor.UsableBytes(_layout, RelocationPieceBlocks), RelocationPieceBlocks);
             long copied = 0;
             var compacted = new HashSet<int>();

@@ -76,15 +76,28 @@ public sealed partial class LogStore
             ExitRead(slot);
             throw new DataCorruptionException(volume, d.Offset, d.Length, d.Reason);
         }
-        var stored = false;
-        foreach (var e in extents) stored |= !e.IsZero;
-        if (!stored)
+        var storedBytes = 0L;
+        foreach (var e in extents) if (!e.IsZero) storedBytes += (long)e.Count * BlockSize;
+        if (storedBytes == 0)
         {
             // Holes and zeroed runs only: answered from the index, no disk access, no thread hop.
             ExitRead(slot);
             destination.Span.Clear();
             extents.Clear();
             return ValueTask.CompletedTask;
+        }
+        // What the page cache holds (and verifies) is copied here on the caller's thread, without a thread hop.
+        if (_cachedReads && storedBytes <= InlineReadLimit)
+        {
+            bool served;
+            try { served = TryFillFromCache(first, extents, destination.Span); }
+            catch (Exception e) { ExitRead(slot); extents.Clear(); return ValueTask.FromException(e); }
+            if (served)
+            {
+                ExitRead(slot);
+                extents.Clear();
+                return ValueTask.CompletedTask;
+            }
         }
         // Device reads block their thread (pread): run them on the pool so a connection's reads proceed in parallel
         // instead of queueing behind each other on the caller's thread. (No token for Task.Run: the reader must end.)
@@ -95,6 +108,52 @@ public sealed partial class LogStore
             try { Fill(vol, first, runs, destination.Span); }
             finally { ExitRead(slot); }
         }));
+    }
+
+    /// <summary>Stored bytes a read may copy from the page cache on its caller's thread; larger reads go to the pool.</summary>
+    private const int InlineReadLimit = 128 << 10;
+
+    /// <summary>
+    /// Serves a read wholly from the page cache without waiting: true when every stored block was cached, its entry's
+    /// checksums were in the meta cache, and every block verified. False otherwise (nothing is marked, the bytes in
+    /// <paramref name="dest"/> are undefined): the waiting read on the pool then reads, verifies and reports.
+    /// </summary>
+    private bool TryFillFromCache(long first, List<Extent> extents, Span<byte> dest)
+    {
+        var covered = 0L;
+        foreach (var e in extents)
+        {
+            var at = (int)((e.Start - first) * BlockSize);
+            var len = e.Count * BlockSize;
+            if (e.IsZero) continue;
+            if (_metaCache.Get(e.EntryBlock) is not { } meta) return false;
+            var target = dest.Slice(at, len);
+            if (!_device.ReadCached(target, e.LogBlock * BlockSize, wait: false)) return false;
+            if (FirstUnverified(meta, e, target) >= 0) return false;
+        }
+        foreach (var e in extents)
+        {
+            var at = (int)((e.Start - first) * BlockSize);
+            if (at > covered) dest[(int)covered..at].Clear();
+            var len = e.Count * BlockSize;
+            if (e.IsZero) dest.Slice(at, len).Clear();
+            covered = at + len;
+        }
+        if (covered < dest.Length) dest[(int)covered..].Clear();
+        return true;
+    }
+
+    /// <summary>Index (within <paramref name="e"/>) of the first block of <paramref name="blocks"/> that fails its entry's CRC; -1 when all verify.</summary>
+    private static int FirstUnverified(byte[] meta, Extent e, ReadOnlySpan<byte> blocks)
+    {
+        int stored = BinaryPrimitives.ReadUInt16LittleEndian(meta.AsSpan(EntryHeader.OffStoredCount));
+        var dataStart = e.EntryBlock + 1 + EntryHeader.TableSectorsFor(stored);
+        for (var i = 0; i < e.Count; i++)
+        {
+            var k = (int)(e.LogBlock + i - dataStart);
+            if (k < 0 || k >= stored || Crc32C.Compute(blocks.Slice(i * BlockSize, BlockSize)) != EntryCodec.GetBlockCrc(meta, k)) return i;
+        }
+        return -1;
     }
 
     private void Fill(VolumeState vol, long first, Extent[] extents, Span<byte> dest)
@@ -113,13 +172,13 @@ public sealed partial class LogStore
     }
 
     /// <summary>
-    /// Reads one stored run in chunks with aligned reads and checks every block against its CRC. A block that fails (or
-    /// a run whose entry header fails) is marked in the damage map of every volume that reads it, then the read throws
-    /// <see cref="DataCorruptionException"/> for exactly the bad blocks.
+    /// Reads one stored run in chunks (through the page cache when cached reads are on) and checks every block against
+    /// its CRC. A block that fails (or a run whose entry header fails) is marked in the damage map of every volume that
+    /// reads it, then the read throws <see cref="DataCorruptionException"/> for exactly the bad blocks.
     /// </summary>
     private void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
     {
-        if (ReadRunChecked(vol, e, dest, null) is not { } bad) return;
+        if (ReadRunChecked(vol, e, dest, null, cached: _cachedReads) is not { } bad) return;
         MarkDamaged(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);
         throw new DataCorruptionException(vol.BaseId, (e.Start + bad.At) * BlockSize, (long)bad.Count * BlockSize, bad.Reason);
     }
@@ -131,12 +190,14 @@ public sealed partial class LogStore
     /// Reads and verifies one stored run into <paramref name="dest"/>. With <paramref name="all"/> null it stops at the
     /// first bad block and returns it; otherwise it reads on, adds every bad run (consecutive bad blocks as one) to
     /// <paramref name="all"/> and returns the first. Null when every block verifies. Bad blocks' bytes in
-    /// <paramref name="dest"/> are whatever the device returned: never to be used.
+    /// <paramref name="dest"/> are whatever the device returned: never to be used. With <paramref name="cached"/> the
+    /// blocks (and a header not in the meta cache) are read through the page cache; a chunk in which any block fails
+    /// is dropped from the cache and read again from the device, whose bytes alone decide (the verdict is the media's).
     /// </summary>
-    private BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all)
+    private BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all, bool cached = false)
     {
         byte[] meta;
-        try { meta = GetEntryMeta(vol, e); }
+        try { meta = GetEntryMeta(vol, e, cached); }
         catch (DataCorruptionException ex)
         {
             // No checksums to check the blocks against: none of them can be served.
@@ -167,7 +228,19 @@ public sealed partial class LogStore
                 var lead = (int)(byteOff - aligned);
                 var total = (lead + n * BlockSize + Page - 1) & ~(Page - 1);
                 var span = buffer.Span[..total];
-                _device.Read(span, aligned);
+                var fromCache = false;
+                if (cached)
+                {
+                    // A small run reads around it: the rest of its entry's stored blocks in the same 64 KiB window
+                    // land in the page cache too (blocks one write stored together tend to be read together).
+                    var (from, len) = ReadAroundWindow(byteOff, n * BlockSize, dataStart * BlockSize, (dataStart + stored) * BlockSize, buffer.Length);
+                    var at = (int)(byteOff - from);
+                    _device.ReadCached(buffer.Span[..len], from, wait: true);
+                    fromCache = FirstUnverified(meta, new Extent(e.Start + done, n, e.LogBlock + done, e.EntryBlock), buffer.Span.Slice(at, n * BlockSize)) < 0;
+                    if (fromCache) { span = buffer.Span[..len]; lead = at; }
+                    else _device.Uncache(from, len);
+                }
+                if (!fromCache) _device.Read(span, aligned);
                 for (var i = 0; i < n; i++)
                 {
                     var block = span.Slice(lead + i * BlockSize, BlockSize);
@@ -189,11 +262,27 @@ public sealed partial class LogStore
         finally { _readPool.Return(buffer); }
     }
 
-    private byte[] GetEntryMeta(VolumeState vol, Extent e)
+    /// <summary>How much a small read through the page cache reads around itself, within its entry's stored blocks.</summary>
+    private const int ReadAround = 64 << 10;
+
+    /// <summary>
+    /// The byte range a cached read of [offset, offset+length) reads: the <see cref="ReadAround"/>-aligned window it
+    /// starts in, cut to its entry's stored data [dataStart, dataEnd) and to <paramref name="capacity"/>; never less than the run.
+    /// </summary>
+    private static (long From, int Length) ReadAroundWindow(long offset, int length, long dataStart, long dataEnd, int capacity)
+    {
+        if (length >= ReadAround || offset < dataStart || offset + length > dataEnd || dataEnd - dataStart <= length) return (offset, length);
+        var from = Math.Max(dataStart, offset & ~(long)(ReadAround - 1));
+        var end = Math.Min(dataEnd, Math.Max(from + ReadAround, offset + length));
+        if (end - from > capacity) { from = offset; end = Math.Min(dataEnd, offset + ReadAround); }
+        return (from, (int)(end - from));
+    }
+
+    private byte[] GetEntryMeta(VolumeState vol, Extent e, bool cachedRead = false)
     {
         if (_metaCache.Get(e.EntryBlock) is { } cached) return cached;
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
-        try { ReadEntryMeta(e.EntryBlock, meta, vol.BaseId); }
+        try { ReadEntryMeta(e.EntryBlock, meta, vol.BaseId, cachedRead); }
         catch (CloudFsException ex) when (ex is not DataCorruptionException)
         {
             throw new DataCorruptionException(vol.BaseId, e.Start * BlockSize, (long)e.Count * BlockSize, ex.Message);
@@ -204,14 +293,35 @@ public sealed partial class LogStore
         return exact;
     }
 
-    /// <summary>Reads and checks (parse + header CRC) the header and CRC-table sectors of the entry at <paramref name="entryBlock"/>.</summary>
-    private EntryHeader ReadEntryMeta(long entryBlock, byte[] meta, Id160 volume)
+    /// <summary>
+    /// Reads and checks (parse + header CRC) the header and CRC-table sectors of the entry at <paramref name="entryBlock"/>;
+    /// with <paramref name="cachedRead"/> through the page cache first, and from the device when that copy fails.
+    /// </summary>
+    private EntryHeader ReadEntryMeta(long entryBlock, byte[] meta, Id160 volume, bool cachedRead = false)
     {
         var maxMeta = EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks));
         var buffer = _readPool.Rent(maxMeta + 2 * Page);
         try
         {
             var byteOff = entryBlock * BlockSize;
+            if (cachedRead)
+            {
+                // The header sector first: it says how many table sectors follow (a small entry's are few).
+                var c = buffer.Span;
+                _device.ReadCached(c[..EntryHeader.Size], byteOff, wait: true);
+                if (EntryHeader.TryParse(c, out var ch, out _) && ch.MetaSectors * EntryHeader.Size <= maxMeta
+                    && byteOff + ch.MetaSectors * EntryHeader.Size <= _device.Size)
+                {
+                    var len = EntryHeader.Size * ch.MetaSectors;
+                    if (len > EntryHeader.Size) _device.ReadCached(c[EntryHeader.Size..len], byteOff + EntryHeader.Size, wait: true);
+                    if (EntryCodec.HeaderCrcMatches(c[..len]))
+                    {
+                        c[..len].CopyTo(meta);
+                        return ch;
+                    }
+                }
+                _device.Uncache(byteOff, maxMeta);
+            }
             var aligned = byteOff & ~(long)(Page - 1);
             var lead = (int)(byteOff - aligned);
             var total = (int)Math.Min((lead + maxMeta + Page - 1) & ~(Page - 1), _device.Size - aligned);

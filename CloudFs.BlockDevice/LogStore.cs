@@ -25,6 +25,8 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     private readonly ConcurrentDictionary<Id160, VolumeState> _volumes = new();
     private readonly ReadBufferPool _readPool = new(SmallReadChunk + 2 * AlignedBuffer.Alignment, 64, ReadChunk + 2 * AlignedBuffer.Alignment, 16);
     private readonly EntryMetaCache _metaCache = new(64L << 20);
+    // Volumes' reads through the page cache (LogStoreOptions.CachedReads); scrub, repair and compaction read the device.
+    private readonly bool _cachedReads;
     private GroupCommitAppender _appender = null!;
     private readonly TaskCompletionSource<DeviceException> _deviceFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
@@ -32,6 +34,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     private LogStore(LogStoreOptions options, ILogDevice device, DeviceHeader layout, KeyFile keys)
     {
         _options = options;
+        _cachedReads = options.CachedReads;
         _device = device;
         _layout = layout;
         _keys = keys;

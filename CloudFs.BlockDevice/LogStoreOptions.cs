@@ -28,6 +28,12 @@ public sealed record LogStoreOptions
     /// <summary>Use O_DIRECT where the filesystem allows it; false forces buffered I/O + fdatasync.</summary>
     public bool DirectIo { get; init; } = true;
 
+    /// <summary>
+    /// Volumes' reads go through the kernel's page cache (every block still verified against its CRC); false reads
+    /// every block from the device (O_DIRECT) each time.
+    /// </summary>
+    public bool CachedReads { get; init; } = true;
+
     /// <summary>Compaction picks segments with at least this fraction of dead bytes (while free space is not short).</summary>
     public double CompactionThreshold { get; init; } = 0.2;
 

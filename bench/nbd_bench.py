@@ -5,7 +5,7 @@ Starts nbdkit's file plugin, qemu-nbd on qcow2 (optional) and a CloudFS node on 
 against each server in turn for several rounds, and prints median IOPS/MB/s, p99 latency and the ratio
 CloudFS / reference as Markdown lines for BENCHMARKS.md. Everything stays on one loopback address (--host, 127.0.0.1 unless told) and stops by itself.
 """
-import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,6 +63,17 @@ def rss_kib(pid):
     except OSError:
         pass
     return 0
+
+
+def compaction_metrics(host, http_port):
+    """The node's compaction counters (passes, segments, bytes copied) from its /metrics, as one line."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{http_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError as e:
+        return f"unavailable ({e})"
+    wanted = ("cloudfs_compaction_passes_total", "cloudfs_compaction_segments_total", "cloudfs_compaction_copied_bytes_total")
+    return ", ".join(f"{line.split()[0]} {float(line.split()[1]):,.0f}" for line in text.splitlines() if line.startswith(wanted))
 
 
 def main():
@@ -149,6 +160,8 @@ def main():
                     if rec is not None:
                         rec.wait()
         peak = rss_kib(node.pid)
+        # What compaction did meanwhile on each CloudFS node (its policy shows here, not only in the IOPS).
+        compaction = {name: compaction_metrics(host, port) for name, port in (("cloudfs", 8190), ("cloudfs-against", 8191)) if name in servers}
         print(f"\n| shape | server | median IOPS | median MB/s | median p99 (us) | CloudFS / server |")
         print("|---|---|---|---|---|---|")
         for shape in shapes:
@@ -162,6 +175,8 @@ def main():
                 ratio = "" if name == "cloudfs" else f"{cm / m:.2f}x" if m else "n/a"
                 print(f"| {shape} | {name} | {m:,.0f} | {mb:,.1f} | {p99:,.0f} | {ratio} |")
         print(f"\ncloudfs node peak RSS (VmHWM): {peak / 1024:.0f} MiB")
+        for name, m in compaction.items():
+            print(f"{name} compaction: {m}")
     finally:
         for p in procs:
             if p.poll() is None:

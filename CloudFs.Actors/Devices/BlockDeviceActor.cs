@@ -77,7 +77,7 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
         if (tick.Compaction)
         {
             _compactionRunning = true;
-            _store.CompactAsync(_cts.Token).PipeTo(Self, success: r => new Done(true, null, r), failure: e => new Done(true, e, null));
+            _store.CompactOnScheduleAsync(_cts.Token).PipeTo(Self, success: r => new Done(true, null, r), failure: e => new Done(true, e, null));
         }
         else
         {

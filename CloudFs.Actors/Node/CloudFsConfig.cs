@@ -139,6 +139,7 @@ public static class CloudFsConfig
         CheckpointBytes = settings.Log.CheckpointBytes,
         KeyFilePath = settings.Log.KeyFile,
         DirectIo = settings.Log.DirectIo,
+        CachedReads = settings.Log.CachedReads,
         CompactionThreshold = settings.Compaction.Threshold,
         CompactionReserve = settings.Compaction.Reserve,
         CompactionLowWater = settings.Compaction.LowWater,

@@ -85,6 +85,15 @@ internal static class Compactor
         return plan;
     }
 
+    /// <summary>
+    /// The dead fraction a segment needs on a scheduled pass: the configured threshold, or the fraction of the log's
+    /// segments that are free if that is higher. Copying a segment that is d dead writes 1-d of a segment to gain d;
+    /// while the log is mostly free nothing needs the space yet, and overwrites only make the segment deader, so the
+    /// copy is left until free space falls to its level (at the low-water mark every pass takes what frees space).
+    /// </summary>
+    public static double ScheduledThreshold(double threshold, int freeSegments, int segmentCount) =>
+        segmentCount <= 0 ? threshold : Math.Max(threshold, (double)freeSegments / segmentCount);
+
     public static int SegmentOf(DeviceHeader layout, long logBlock)
     {
         var rel = logBlock * LogStore.BlockSize - layout.FirstSegmentOffset;

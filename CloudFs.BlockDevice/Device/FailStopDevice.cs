@@ -32,6 +32,10 @@ internal sealed class FailStopDevice(ILogDevice inner, Action<DeviceException> f
 
     public void Read(Span<byte> destination, long offset) => inner.Read(destination, offset);
 
+    public bool ReadCached(Span<byte> destination, long offset, bool wait) => inner.ReadCached(destination, offset, wait);
+
+    public void Uncache(long offset, long length) => inner.Uncache(offset, length);
+
     public void Dispose() => inner.Dispose();
 
     private void ThrowIfFailed()

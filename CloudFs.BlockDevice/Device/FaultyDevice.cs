@@ -18,7 +18,7 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
     private (int Bytes, int Errno)? _shortWrite;
     private int? _tornSectors;
     private bool _lost;
-    private long _writes, _reads, _flushes;
+    private long _writes, _reads, _flushes, _cachedReads;
 
     /// <summary>Runs before each write (e.g. to hold the log writer while an entry is placed but not written).</summary>
     public Action? BeforeWrite { get; set; }
@@ -35,6 +35,12 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
     public long Writes => Interlocked.Read(ref _writes);
     public long Reads => Interlocked.Read(ref _reads);
     public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>Reads through the page cache that returned bytes (waiting or not).</summary>
+    public long CachedReads => Interlocked.Read(ref _cachedReads);
+
+    /// <summary>Flips a bit in what every cached read returns: a bad copy in the page cache over a good device.</summary>
+    public bool CorruptCachedReads { get; set; }
 
     /// <summary>
     /// Fails <paramref name="op"/> with <paramref name="errno"/>: every time from now on, or only the next matching
@@ -114,6 +120,36 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
         if (errno is { } e) throw Error($"read of {destination.Length} bytes at offset {offset} from {Path} failed", e);
         inner.Read(destination, offset);
     }
+
+    /// <summary>
+    /// A cached read meets the same faults and hooks as a device read. One that would not wait declines (returns false)
+    /// while any fault or hook is set: the waiting read that follows is the one they act on, once.
+    /// </summary>
+    public bool ReadCached(Span<byte> destination, long offset, bool wait)
+    {
+        if (!wait)
+        {
+            lock (_gate)
+                if (BeforeRead is not null || _rules.Count > 0 || _lost) return false;
+            return Served(inner.ReadCached(destination, offset, wait: false), destination);
+        }
+        Interlocked.Increment(ref _reads);
+        BeforeRead?.Invoke();
+        int? errno;
+        lock (_gate) errno = Match(DeviceOp.Read, offset, destination.Length);
+        if (errno is { } e) throw Error($"read of {destination.Length} bytes at offset {offset} from {Path} failed", e);
+        return Served(inner.ReadCached(destination, offset, wait: true), destination);
+    }
+
+    private bool Served(bool read, Span<byte> destination)
+    {
+        if (!read) return false;
+        Interlocked.Increment(ref _cachedReads);
+        if (CorruptCachedReads && destination.Length > 0) destination[0] ^= 1;
+        return true;
+    }
+
+    public void Uncache(long offset, long length) => inner.Uncache(offset, length);
 
     public void Flush()
     {

@@ -1,6 +1,7 @@
 // The real device under the log: a regular file or a block device, opened O_DIRECT where possible and pinned
 // (flock for files, O_EXCL for block devices) so a second process or `cloudfs nuke` is refused while it is held.
-// Every failed read, write or fdatasync is a DeviceException naming the device, the operation and the errno.
+// Every failed read, write or fdatasync is a DeviceException naming the device, the operation and the errno. A second,
+// buffered read-only descriptor serves the volumes' reads through the page cache (docs/FORMAT.md, "Reads").
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -10,15 +11,21 @@ internal sealed class FileDevice : ILogDevice
 {
     private readonly SafeFileHandle _handle;
     private readonly int _fd;
+    // The same file opened again without O_DIRECT, for reads through the page cache (ReadCached).
+    private readonly SafeFileHandle _cachedHandle;
+    private readonly int _cachedFd;
+    // Cleared when the kernel or filesystem refuses RWF_NOWAIT: non-waiting reads then decline at once.
+    private volatile bool _noWait = true;
 
     public string Path { get; }
     public long Size { get; }
     public DeviceKind Kind { get; }
     public bool IsDirectIo { get; }
 
-    private FileDevice(string path, SafeFileHandle handle, int fd, long size, bool isBlock, bool direct)
+    private FileDevice(string path, SafeFileHandle handle, int fd, int cachedFd, long size, bool isBlock, bool direct)
     {
         Path = path; _handle = handle; _fd = fd; Size = size; Kind = isBlock ? DeviceKind.BlockDevice : DeviceKind.File; IsDirectIo = direct;
+        _cachedFd = cachedFd; _cachedHandle = new SafeFileHandle(cachedFd, ownsHandle: true);
     }
 
     /// <summary>Opens and pins the device; a missing regular file is created sparse with <paramref name="createSize"/>.</summary>
@@ -27,14 +34,21 @@ internal sealed class FileDevice : ILogDevice
         var full = System.IO.Path.GetFullPath(path);
         var isBlock = IsBlockDevicePath(full);
         var fd = OpenPinned(full, createSize, directIo, isBlock, log, out var direct);
+        var cachedFd = -1;
         try
         {
             var size = NativeMethods.Lseek(fd, 0, NativeMethods.SEEK_END);
             if (size < 0) throw new DeviceException($"cannot size {full}: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
-            return new FileDevice(full, new SafeFileHandle(fd, ownsHandle: true), fd, size & ~(AlignedBuffer.Alignment - 1L), isBlock, direct);
+            // The pinned descriptor above holds the file (flock) or device (O_EXCL); this one only reads, through the
+            // page cache. No readahead: the log's reads are random, and pages of space not yet written stay uncached.
+            cachedFd = NativeMethods.Open(full, NativeMethods.O_RDONLY | NativeMethods.O_CLOEXEC, 0);
+            if (cachedFd < 0) throw new DeviceException($"cannot open {full} for cached reads: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+            NativeMethods.PosixFadvise(cachedFd, 0, 0, NativeMethods.POSIX_FADV_RANDOM);
+            return new FileDevice(full, new SafeFileHandle(fd, ownsHandle: true), fd, cachedFd, size & ~(AlignedBuffer.Alignment - 1L), isBlock, direct);
         }
         catch
         {
+            if (cachedFd >= 0) NativeMethods.Close(cachedFd);
             NativeMethods.Close(fd);
             throw;
         }
@@ -128,6 +142,39 @@ internal sealed class FileDevice : ILogDevice
             }
     }
 
+    /// <summary>Reads through the page cache (see <see cref="ILogDevice.ReadCached"/>); offsets need only be 512-aligned.</summary>
+    public unsafe bool ReadCached(Span<byte> destination, long offset, bool wait)
+    {
+        if (offset < 0 || offset + destination.Length > Size) throw new DeviceException($"read at {offset}+{destination.Length} is beyond the end of {Path}");
+        if (!wait && !_noWait) return false;
+        var done = 0;
+        fixed (byte* p = destination)
+            while (done < destination.Length)
+            {
+                nint n;
+                if (wait) n = NativeMethods.Pread(_cachedFd, p + done, destination.Length - done, offset + done);
+                else
+                {
+                    var iov = new NativeMethods.IoVec { Base = p + done, Length = destination.Length - done };
+                    n = NativeMethods.Preadv2(_cachedFd, &iov, 1, offset + done, NativeMethods.RWF_NOWAIT);
+                }
+                if (n > 0) { done += (int)n; continue; }
+                if (n == 0) throw new DeviceException($"short read from {Path} at {offset + done}: the device ended", errno: NativeMethods.EIO);
+                var errno = Marshal.GetLastPInvokeError();
+                if (errno == NativeMethods.EINTR) continue;
+                if (!wait && errno == NativeMethods.EAGAIN) return false;
+                if (!wait && errno is NativeMethods.EOPNOTSUPP or NativeMethods.ENOSYS or NativeMethods.EINVAL)
+                {
+                    _noWait = false;
+                    return false;
+                }
+                throw new DeviceException($"read of {destination.Length} bytes at offset {offset} from {Path} failed: {NativeMethods.Describe(errno)}", errno: errno);
+            }
+        return true;
+    }
+
+    public void Uncache(long offset, long length) => NativeMethods.PosixFadvise(_cachedFd, offset, length, NativeMethods.POSIX_FADV_DONTNEED);
+
     /// <summary>Makes every completed write durable (one fdatasync).</summary>
     public void Flush()
     {
@@ -158,5 +205,9 @@ internal sealed class FileDevice : ILogDevice
         dev.Flush();
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        _cachedHandle.Dispose();
+        _handle.Dispose();
+    }
 }

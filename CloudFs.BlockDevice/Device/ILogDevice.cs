@@ -31,6 +31,18 @@ internal interface ILogDevice : IDisposable
     /// <summary>Reads a 4 KiB aligned span at a 4 KiB aligned offset, all of it, or throws <see cref="DeviceException"/>.</summary>
     void Read(Span<byte> destination, long offset);
 
+    /// <summary>
+    /// Reads a 512-aligned span through the kernel's page cache (a second, buffered descriptor of the same file; the
+    /// kernel keeps it coherent with the O_DIRECT writes, which drop the cached pages they overwrite). With
+    /// <paramref name="wait"/> false it only copies what is cached now and returns false when any of it is not (the
+    /// span's bytes are then undefined); with it true it reads from the device what is missing and returns true.
+    /// Throws <see cref="DeviceException"/> when the device fails. What it returns must be verified like any read.
+    /// </summary>
+    bool ReadCached(Span<byte> destination, long offset, bool wait);
+
+    /// <summary>Drops the page cache's copy of a range (best effort), so the next cached read goes to the device.</summary>
+    void Uncache(long offset, long length);
+
     /// <summary>Makes every completed write durable (fdatasync), or throws <see cref="DeviceException"/>.</summary>
     void Flush();
 }

@@ -15,6 +15,14 @@ public sealed class CompactionPlanTests
     private static readonly DeviceHeader Layout = new(Id160.Random(), Guid.NewGuid(), SegmentSize, 4096, 4096 + (4 << 20), 4 << 20, 4096 + (8 << 20), 8, 1);
     private static readonly long Usable = Compactor.UsableBytes(Layout, Piece);
 
+    [Theory]
+    [InlineData(0.2, 56, 64, 0.875)]
+    [InlineData(0.2, 16, 64, 0.25)]
+    [InlineData(0.2, 8, 64, 0.2)]
+    [InlineData(0.5, 0, 64, 0.5)]
+    public void A_scheduled_pass_needs_segments_at_least_as_dead_as_the_log_is_free(double threshold, int free, int total, double expected) =>
+        Assert.Equal(expected, Compactor.ScheduledThreshold(threshold, free, total), 6);
+
     [Fact]
     public void Empty_segments_are_taken_even_with_no_room_to_copy()
     {

@@ -52,6 +52,49 @@ public sealed class CompactionTests
     }
 
     [Fact]
+    public async Task A_scheduled_pass_leaves_half_dead_segments_while_the_log_is_mostly_free_and_takes_them_when_it_is_not()
+    {
+        // Half of each early segment is overwritten: past the 0.2 threshold, so a pass asked for takes them at once.
+        static async Task<Id160> HalfDead(LogStore s)
+        {
+            var v = (await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+            for (var off = 0; off < 1 << 20; off += 64 << 10) await s.WriteAsync(v, off, TempLog.Pattern(64 << 10, off / 4096));
+            for (var off = 0; off < 1 << 20; off += 128 << 10) await s.WriteAsync(v, off, TempLog.Pattern(64 << 10, 500 + off / 4096));
+            await s.FlushAsync();
+            return v;
+        }
+        using (var control = new TempLog())
+        {
+            await using var c = control.Open(size: 24 << 20, segment: 256 << 10);
+            await HalfDead(c);
+            Assert.True((await c.CompactAsync()).SegmentsCompacted > 0, "a pass asked for left the half-dead segments");
+        }
+
+        using var t = new TempLog();
+        await using var s = t.Open(size: 24 << 20, segment: 256 << 10);
+        var v = await HalfDead(s);
+        Assert.True(s.Usage.FreeSegments > s.Usage.TotalSegments * 3 / 4);
+        var idle = await s.CompactOnScheduleAsync();
+        Assert.Equal(0, idle.SegmentsCompacted);
+
+        // Fill the log with live data until under a third of it is free (still above the low-water mark): now they qualify.
+        var filler = (await s.CreateVolumeAsync(16 << 20, VolumeMode.Async, [])).BaseId;
+        var filled = 0;
+        while (s.Usage.FreeSegments > s.Usage.TotalSegments / 3)
+        {
+            await s.WriteAsync(filler, filled, TempLog.Pattern(256 << 10, 9000 + filled / 4096));
+            filled += 256 << 10;
+        }
+        var busy = await s.CompactOnScheduleAsync();
+        Assert.True(busy.SegmentsCompacted > 0, "a scheduled pass with the log two thirds full left half-dead segments");
+        var back = new byte[64 << 10];
+        await s.ReadAsync(v, 0, back);
+        Assert.Equal(TempLog.Pattern(64 << 10, 500), back);
+        await s.ReadAsync(v, 64 << 10, back);
+        Assert.Equal(TempLog.Pattern(64 << 10, 16), back);
+    }
+
+    [Fact]
     public async Task A_read_that_looked_up_its_places_before_a_compaction_is_waited_for_before_they_are_freed()
     {
         using var t = new TempLog();

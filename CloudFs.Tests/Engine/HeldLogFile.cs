@@ -33,6 +33,15 @@ internal static class HeldLogFile
         }
     }
 
+    /// <summary>Bytes of the file as the kernel has them now.</summary>
+    public static byte[] Read(string path, long offset, int length)
+    {
+        using var handle = Open(path);
+        var b = new byte[length];
+        if (RandomAccess.Read(handle, b, offset) != length) throw new IOException($"{path} has no {length} bytes at {offset}");
+        return b;
+    }
+
     public static void FlipBit(string path, long offset, int bit = 0)
     {
         using var handle = Open(path);
