@@ -54,8 +54,10 @@ internal sealed class PendingWrite(IActorRef replyTo, int entries, bool fua, App
 
     private void Stored(long lsn)
     {
-        // Entries complete in log order, so the last to complete has the highest lsn.
-        Volatile.Write(ref _lsn, lsn);
+        // Completions run on the pool, not necessarily in log order: the write is stored at its highest lsn (what a
+        // sync volume's quorum must reach).
+        long seen;
+        while (lsn > (seen = Volatile.Read(ref _lsn)) && Interlocked.CompareExchange(ref _lsn, lsn, seen) != seen) { }
         CountDown();
     }
 
