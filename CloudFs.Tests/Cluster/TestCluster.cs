@@ -34,7 +34,12 @@ public sealed class TestCluster : IAsyncDisposable
         _adjust = adjust;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
-        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
+        // The nodes share this process (one GC, one thread pool) and the machine's 2 cores with the test itself: a stall
+        // of a few seconds must not get a healthy member marked unreachable and downed by the split brain resolver
+        // (the cluster falls apart mid-test). A crash here closes the node's port, which the crash detector sees at once,
+        // so no test waits on the failure detector.
+        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" +
+            "akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s\n" + extraConfig);
     }
 
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
@@ -118,7 +123,62 @@ public sealed class TestCluster : IAsyncDisposable
     private string SeedHost => Nodes.FirstOrDefault(n => n is not null)?.Options.Listen ?? _listen;
 
     public async Task<CloudFsNode> StartNodeAsync(int i) =>
-        await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60));
+        Watch(i, await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60)));
+
+    // What the nodes said and saw (their warnings and errors, members lost and found), for a failing test's message.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _journal = new();
+
+    /// <summary>The last <paramref name="lines"/> warnings, errors and membership changes of every node, oldest first.</summary>
+    public string Journal(int lines = 40) => string.Join("\n", _journal.TakeLast(lines));
+
+    /// <summary>As <see cref="Eventually.Until"/>; a timeout also says what each node sees and logged.</summary>
+    public async Task Until(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        try { await Eventually.Until(condition, timeout, what); }
+        catch (TimeoutException e) { throw Explained(e); }
+    }
+
+    /// <summary>As <see cref="Eventually.Value{T}"/>; a timeout also says what each node sees and logged.</summary>
+    public async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
+    {
+        try { return await Eventually.Value(probe, timeout, what); }
+        catch (TimeoutException e) { throw Explained(e); }
+    }
+
+    /// <summary>The timeout <paramref name="e"/> with the members each node sees and the nodes' last warnings.</summary>
+    public TimeoutException Explained(TimeoutException e, string? more = null) =>
+        new($"{e.Message}{(more is null ? "" : "\n" + more)}\nmembers: {Membership()}\n{Journal()}", e);
+
+    /// <summary>Each live node's view of the members: port, status, and whether it sees it unreachable.</summary>
+    public string Membership() => string.Join("; ", Live.Select(n =>
+    {
+        var state = Akka.Cluster.Cluster.Get(n.System).State;
+        return $"node {Nodes.IndexOf(n)} sees " + string.Join(",", state.Members.Select(m =>
+            $"{m.Address.Port} {m.Status}{(state.Unreachable.Contains(m) ? " unreachable" : "")}"));
+    }));
+
+    private CloudFsNode Watch(int i, CloudFsNode node)
+    {
+        var journal = _journal;
+        var listener = node.System.ActorOf(Akka.Actor.Props.Create(() => new JournalActor(i, journal)));
+        node.System.EventStream.Subscribe(listener, typeof(Akka.Event.Warning));
+        node.System.EventStream.Subscribe(listener, typeof(Akka.Event.Error));
+        Akka.Cluster.Cluster.Get(node.System).Subscribe(listener, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(Akka.Cluster.ClusterEvent.UnreachableMember), typeof(Akka.Cluster.ClusterEvent.ReachableMember),
+            typeof(Akka.Cluster.ClusterEvent.MemberDowned), typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+        return node;
+    }
+
+    private sealed class JournalActor : Akka.Actor.ReceiveActor
+    {
+        public JournalActor(int node, System.Collections.Concurrent.ConcurrentQueue<string> journal)
+        {
+            void Add(string line) => journal.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} node {node}: {line}");
+            Receive<Akka.Event.LogEvent>(e => Add($"{e.LogLevel()} [{e.LogSource}] {e.Message}"));
+            Receive<Akka.Cluster.ClusterEvent.MemberStatusChange>(e => Add($"{e.GetType().Name} {e.Member.Address} ({e.Member.Status})"));
+            Receive<Akka.Cluster.ClusterEvent.ReachabilityEvent>(e => Add($"{e.GetType().Name} {e.Member.Address}"));
+        }
+    }
 
     public CloudFsNode this[int i] => Nodes[i] ?? throw new InvalidOperationException($"node {i} is down");
 
@@ -142,7 +202,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     public async Task RestartAsync(int i)
     {
-        Nodes[i] = await CloudFsNode.StartAsync(Options(i, Live.First().Options.AkkaPort)).WaitAsync(TimeSpan.FromSeconds(60));
+        Nodes[i] = Watch(i, await CloudFsNode.StartAsync(Options(i, Live.First().Options.AkkaPort)).WaitAsync(TimeSpan.FromSeconds(60)));
     }
 
     public async ValueTask DisposeAsync()
