@@ -39,7 +39,9 @@ public sealed class TestCluster : IAsyncDisposable
         // (the cluster falls apart mid-test). A crash here closes the node's port, which the crash detector sees at once,
         // so no test waits on the failure detector.
         File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" +
-            "akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s\n" + extraConfig);
+            "akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s\n" +
+            // Joins and removals take a gossip round and a leader round each: on loopback they can be short.
+            "akka.cluster.gossip-interval = 250ms\nakka.cluster.leader-actions-interval = 250ms\nakka.cluster.periodic-tasks-initial-delay = 100ms\n" + extraConfig);
     }
 
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
@@ -66,7 +68,11 @@ public sealed class TestCluster : IAsyncDisposable
     {
         try
         {
-            for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
+            // Node 0 forms the cluster (the oldest member: it runs the singletons); the others join it together.
+            if (count > 0) cluster.Nodes.Add(await cluster.StartNodeAsync(0));
+            var joining = Enumerable.Range(1, Math.Max(0, count - 1)).Select(cluster.StartNodeAsync).ToArray();
+            try { await Task.WhenAll(joining); }
+            finally { cluster.Nodes.AddRange(joining.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
             await cluster.WaitForMembersAsync(count);
             return cluster;
         }
@@ -188,9 +194,12 @@ public sealed class TestCluster : IAsyncDisposable
 
     public IEnumerable<CloudFsNode> Live => Nodes.Where(n => n is not null)!;
 
+    /// <summary>Every node sees <paramref name="count"/> Up members and has verified each one's host id (so placement,
+    /// which chooses only proven hosts, counts them all for the first create).</summary>
     public async Task WaitForMembersAsync(int count) =>
-        await Eventually.Until(() => Live.All(n => Akka.Cluster.Cluster.Get(n.System).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == count),
-            TimeSpan.FromSeconds(60), $"{count} Up members");
+        await Until(() => Live.All(n => Akka.Cluster.Cluster.Get(n.System).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == count
+                && Live.All(m => n.ProvenHosts.OfHost(m.HostId) is not null)),
+            TimeSpan.FromSeconds(60), $"{count} Up members, each proven to every node");
 
     /// <summary>Ends node <paramref name="i"/> as a crash would (no leaving); its device is released for a restart.</summary>
     public async Task CrashAsync(int i)
@@ -207,11 +216,11 @@ public sealed class TestCluster : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in Enumerable.Reverse(Nodes).Where(n => n is not null))
+        await Task.WhenAll(Nodes.Where(n => n is not null).Select(async node =>
         {
             try { await node!.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30)); }
             catch (Exception) { /* best effort: the test already reported its own failure */ }
-        }
+        }));
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
         if (_ownsAuthority) _authority?.Dispose();
     }
