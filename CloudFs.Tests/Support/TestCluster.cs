@@ -8,7 +8,7 @@ using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Device;
 using CloudFs.Tests.Security;
 
-namespace CloudFs.Tests.Cluster;
+namespace CloudFs.Tests.Support;
 
 public sealed class TestCluster : IAsyncDisposable
 {
@@ -223,35 +223,5 @@ public sealed class TestCluster : IAsyncDisposable
         }));
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
         if (_ownsAuthority) _authority?.Dispose();
-    }
-}
-
-/// <summary>Polls a condition until it holds or the timeout passes (no fixed sleeps in tests).</summary>
-public static class Eventually
-{
-    public static async Task Until(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(50);
-        }
-    }
-
-    public static async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        Exception? last = null;
-        while (true)
-        {
-            try
-            {
-                if (await probe() is { } value) return value;
-            }
-            catch (Exception e) { last = e; }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}" + (last is null ? "" : $" (last error: {last.Message})"));
-            await Task.Delay(100);
-        }
     }
 }
