@@ -14,14 +14,32 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>Creates a volume; asked again while placement has not heard from enough hosts yet (a cluster just formed).</summary>
-    private static Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, int via = 0) =>
-        Eventually.Value(async () => await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, VolumeMode.Sync), Timeout) switch
+    /// <summary>Creates a volume; asked again while placement has not heard from enough hosts yet (a cluster just formed).
+    /// A timeout says every answer (placement's reasons), the members each node sees, and what the nodes logged.</summary>
+    private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, int via = 0)
+    {
+        var answers = new List<string>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
         {
-            VolumeCreated c => c,
-            CommandFailed f when f.Reason.Contains("host(s) found") => null,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        }, Timeout, $"a volume with {replicas} replicas");
+            return await Eventually.Value(async () =>
+            {
+                // Longer than management's own wait for placement (8 × its ask-timeout): its answer, not ours, says why.
+                var reply = await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, VolumeMode.Sync), TimeSpan.FromSeconds(60));
+                answers.Add($"{clock.Elapsed.TotalSeconds:0.0} s: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}");
+                return reply switch
+                {
+                    VolumeCreated c => c,
+                    CommandFailed f when f.Reason.Contains("host(s) found") => null,
+                    var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
+                };
+            }, Timeout, $"a volume with {replicas} replicas");
+        }
+        catch (TimeoutException e)
+        {
+            throw cluster.Explained(e, $"answers: {string.Join(" | ", answers)}");
+        }
+    }
 
     private static async Task<VolumeList> ListAsync(TestCluster cluster, int via) =>
         Assert.IsType<VolumeList>(await cluster[via].Management.Ask<IManagementMessage>(new ListVolumes(), Timeout));
@@ -37,7 +55,7 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
     }
 
     private static Task HeadsAgree(TestCluster cluster, Id160 volume, int[] nodes, long atLeastLsn) =>
-        Eventually.Until(() =>
+        cluster.Until(() =>
         {
             var heads = nodes.Select(i => cluster[i].Store.GetVolume(volume)).ToArray();
             return heads.All(h => h is not null && h.Lsn >= atLeastLsn) && heads.Select(h => h!.CurrentVersion).Distinct().Count() == 1;
@@ -101,7 +119,7 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
         await AssertBytes(volume, everyone, cluster, 0, before);
         await AssertBytes(volume, everyone, cluster, 1 << 20, after);
         await AssertBytes(volume, everyone, cluster, 2 << 20, third);
-        await Eventually.Value(async () =>
+        await cluster.Value(async () =>
         {
             var l = await ListAsync(cluster, healthy[0]);
             return l.FailedHosts!.Count == 0 && l.Volumes.Single(v => v.Id == created.VolumeId).Health == VolumeHealth.Healthy ? l : null;
@@ -127,7 +145,7 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
         cluster.Device(failed).Fail(DeviceOp.Flush);
         var after = TempLogPattern(256 << 10, 42);
         var started = DateTime.UtcNow;
-        await Eventually.Value(async () =>
+        await cluster.Value(async () =>
         {
             await cluster[outsider].Gateway.WriteAsync(volume, 1 << 20, after, fua: true);
             return "written";

@@ -172,10 +172,8 @@ public sealed class ReplicationTests
         var survivor = cluster.Live.First();
         // Writable through a survivor once the failover is done (the write is retried while the volume moves).
         var more = Pattern(1 << 20, 12);
-        var started = DateTime.UtcNow;
         await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 1 << 20, more, fua: true); return "written"; },
             TimeSpan.FromSeconds(40), "a write through a survivor after the failover");
-        var took = DateTime.UtcNow - started;
 
         var survivors = cluster.Live.Select(n => new CloudFsNodeRef(n)).ToArray();
         var newPrimary = survivors.Single(n => n.Node.Store.IsWritable(volume)).Node;
@@ -191,7 +189,6 @@ public sealed class ReplicationTests
         Assert.False(cluster[primaryIndex].Store.IsWritable(volume));
         await AssertBytes(volume, everyone, 0, data);
         await AssertBytes(volume, everyone, 1 << 20, more);
-        Assert.True(took < TimeSpan.FromSeconds(40), $"failover took {took.TotalSeconds:0.0} s");
     }
 
     [Fact]

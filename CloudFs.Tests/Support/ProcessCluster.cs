@@ -1,5 +1,5 @@
 // Waiting for real node processes to form one cluster: `cloudfs cluster show` until every one of them is a member.
-namespace CloudFs.Tests.EndToEnd;
+namespace CloudFs.Tests.Support;
 
 internal static class ProcessCluster
 {

@@ -8,7 +8,7 @@ using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Device;
 using CloudFs.Tests.Security;
 
-namespace CloudFs.Tests.Cluster;
+namespace CloudFs.Tests.Support;
 
 public sealed class TestCluster : IAsyncDisposable
 {
@@ -34,7 +34,14 @@ public sealed class TestCluster : IAsyncDisposable
         _adjust = adjust;
         // A crashed node must not leave the cluster on its way out: the survivors find out by themselves.
         _crashConfig = Path.Combine(_dir, "crash.conf");
-        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" + extraConfig);
+        // The nodes share this process (one GC, one thread pool) and the machine's 2 cores with the test itself: a stall
+        // of a few seconds must not get a healthy member marked unreachable and downed by the split brain resolver
+        // (the cluster falls apart mid-test). A crash here closes the node's port, which the crash detector sees at once,
+        // so no test waits on the failure detector.
+        File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" +
+            "akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s\n" +
+            // Joins and removals take a gossip round and a leader round each: on loopback they can be short.
+            "akka.cluster.gossip-interval = 250ms\nakka.cluster.leader-actions-interval = 250ms\nakka.cluster.periodic-tasks-initial-delay = 100ms\n" + extraConfig);
     }
 
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
@@ -61,7 +68,11 @@ public sealed class TestCluster : IAsyncDisposable
     {
         try
         {
-            for (var i = 0; i < count; i++) cluster.Nodes.Add(await cluster.StartNodeAsync(i));
+            // Node 0 forms the cluster (the oldest member: it runs the singletons); the others join it together.
+            if (count > 0) cluster.Nodes.Add(await cluster.StartNodeAsync(0));
+            var joining = Enumerable.Range(1, Math.Max(0, count - 1)).Select(cluster.StartNodeAsync).ToArray();
+            try { await Task.WhenAll(joining); }
+            finally { cluster.Nodes.AddRange(joining.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
             await cluster.WaitForMembersAsync(count);
             return cluster;
         }
@@ -118,7 +129,62 @@ public sealed class TestCluster : IAsyncDisposable
     private string SeedHost => Nodes.FirstOrDefault(n => n is not null)?.Options.Listen ?? _listen;
 
     public async Task<CloudFsNode> StartNodeAsync(int i) =>
-        await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60));
+        Watch(i, await CloudFsNode.StartAsync(Options(i, SeedPort)).WaitAsync(TimeSpan.FromSeconds(60)));
+
+    // What the nodes said and saw (their warnings and errors, members lost and found), for a failing test's message.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _journal = new();
+
+    /// <summary>The last <paramref name="lines"/> warnings, errors and membership changes of every node, oldest first.</summary>
+    public string Journal(int lines = 40) => string.Join("\n", _journal.TakeLast(lines));
+
+    /// <summary>As <see cref="Eventually.Until"/>; a timeout also says what each node sees and logged.</summary>
+    public async Task Until(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        try { await Eventually.Until(condition, timeout, what); }
+        catch (TimeoutException e) { throw Explained(e); }
+    }
+
+    /// <summary>As <see cref="Eventually.Value{T}"/>; a timeout also says what each node sees and logged.</summary>
+    public async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
+    {
+        try { return await Eventually.Value(probe, timeout, what); }
+        catch (TimeoutException e) { throw Explained(e); }
+    }
+
+    /// <summary>The timeout <paramref name="e"/> with the members each node sees and the nodes' last warnings.</summary>
+    public TimeoutException Explained(TimeoutException e, string? more = null) =>
+        new($"{e.Message}{(more is null ? "" : "\n" + more)}\nmembers: {Membership()}\n{Journal()}", e);
+
+    /// <summary>Each live node's view of the members: port, status, and whether it sees it unreachable.</summary>
+    public string Membership() => string.Join("; ", Live.Select(n =>
+    {
+        var state = Akka.Cluster.Cluster.Get(n.System).State;
+        return $"node {Nodes.IndexOf(n)} sees " + string.Join(",", state.Members.Select(m =>
+            $"{m.Address.Port} {m.Status}{(state.Unreachable.Contains(m) ? " unreachable" : "")}"));
+    }));
+
+    private CloudFsNode Watch(int i, CloudFsNode node)
+    {
+        var journal = _journal;
+        var listener = node.System.ActorOf(Akka.Actor.Props.Create(() => new JournalActor(i, journal)));
+        node.System.EventStream.Subscribe(listener, typeof(Akka.Event.Warning));
+        node.System.EventStream.Subscribe(listener, typeof(Akka.Event.Error));
+        Akka.Cluster.Cluster.Get(node.System).Subscribe(listener, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+            typeof(Akka.Cluster.ClusterEvent.UnreachableMember), typeof(Akka.Cluster.ClusterEvent.ReachableMember),
+            typeof(Akka.Cluster.ClusterEvent.MemberDowned), typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+        return node;
+    }
+
+    private sealed class JournalActor : Akka.Actor.ReceiveActor
+    {
+        public JournalActor(int node, System.Collections.Concurrent.ConcurrentQueue<string> journal)
+        {
+            void Add(string line) => journal.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} node {node}: {line}");
+            Receive<Akka.Event.LogEvent>(e => Add($"{e.LogLevel()} [{e.LogSource}] {e.Message}"));
+            Receive<Akka.Cluster.ClusterEvent.MemberStatusChange>(e => Add($"{e.GetType().Name} {e.Member.Address} ({e.Member.Status})"));
+            Receive<Akka.Cluster.ClusterEvent.ReachabilityEvent>(e => Add($"{e.GetType().Name} {e.Member.Address}"));
+        }
+    }
 
     public CloudFsNode this[int i] => Nodes[i] ?? throw new InvalidOperationException($"node {i} is down");
 
@@ -128,9 +194,12 @@ public sealed class TestCluster : IAsyncDisposable
 
     public IEnumerable<CloudFsNode> Live => Nodes.Where(n => n is not null)!;
 
+    /// <summary>Every node sees <paramref name="count"/> Up members and has verified each one's host id (so placement,
+    /// which chooses only proven hosts, counts them all for the first create).</summary>
     public async Task WaitForMembersAsync(int count) =>
-        await Eventually.Until(() => Live.All(n => Akka.Cluster.Cluster.Get(n.System).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == count),
-            TimeSpan.FromSeconds(60), $"{count} Up members");
+        await Until(() => Live.All(n => Akka.Cluster.Cluster.Get(n.System).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == count
+                && Live.All(m => n.ProvenHosts.OfHost(m.HostId) is not null)),
+            TimeSpan.FromSeconds(60), $"{count} Up members, each proven to every node");
 
     /// <summary>Ends node <paramref name="i"/> as a crash would (no leaving); its device is released for a restart.</summary>
     public async Task CrashAsync(int i)
@@ -142,47 +211,17 @@ public sealed class TestCluster : IAsyncDisposable
 
     public async Task RestartAsync(int i)
     {
-        Nodes[i] = await CloudFsNode.StartAsync(Options(i, Live.First().Options.AkkaPort)).WaitAsync(TimeSpan.FromSeconds(60));
+        Nodes[i] = Watch(i, await CloudFsNode.StartAsync(Options(i, Live.First().Options.AkkaPort)).WaitAsync(TimeSpan.FromSeconds(60)));
     }
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var node in Enumerable.Reverse(Nodes).Where(n => n is not null))
+        await Task.WhenAll(Nodes.Where(n => n is not null).Select(async node =>
         {
             try { await node!.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30)); }
             catch (Exception) { /* best effort: the test already reported its own failure */ }
-        }
+        }));
         try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
         if (_ownsAuthority) _authority?.Dispose();
-    }
-}
-
-/// <summary>Polls a condition until it holds or the timeout passes (no fixed sleeps in tests).</summary>
-public static class Eventually
-{
-    public static async Task Until(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(50);
-        }
-    }
-
-    public static async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        Exception? last = null;
-        while (true)
-        {
-            try
-            {
-                if (await probe() is { } value) return value;
-            }
-            catch (Exception e) { last = e; }
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}" + (last is null ? "" : $" (last error: {last.Message})"));
-            await Task.Delay(100);
-        }
     }
 }

@@ -3,7 +3,7 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace CloudFs.Tests.EndToEnd;
+namespace CloudFs.Tests.Support;
 
 internal sealed record ToolResult(string Command, int Code, string Out, string Err)
 {

@@ -1,5 +1,5 @@
 // A private temporary directory for one test class's devices and images, removed at the end.
-namespace CloudFs.Tests.EndToEnd;
+namespace CloudFs.Tests.Support;
 
 internal sealed class TempDir : IDisposable
 {

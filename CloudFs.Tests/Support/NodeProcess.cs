@@ -5,7 +5,7 @@ using System.Net.Http;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace CloudFs.Tests.EndToEnd;
+namespace CloudFs.Tests.Support;
 
 internal sealed partial class NodeProcess : IAsyncDisposable
 {

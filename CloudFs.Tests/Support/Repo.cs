@@ -1,5 +1,5 @@
 // Where the repository (and its ./cloudfs script) is, found from the test binaries by walking up to CloudFs.sln.
-namespace CloudFs.Tests.EndToEnd;
+namespace CloudFs.Tests.Support;
 
 internal static class Repo
 {
