@@ -20,31 +20,36 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
 
-public sealed class CloudFsNode : IAsyncDisposable
+public sealed partial class CloudFsNode : IAsyncDisposable
 {
     public const string SystemName = "cloudfs";
     public const string VolumeTypeName = "volume";
 
     private int _disposed;
 
-    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, IVolumeGateway gateway, IActorRef management, IActorRef volumes,
-        ReplicationCounters replication, ClusterTls? tls, ProvenHosts provenHosts)
+    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication)
     {
-        Tls = tls;
-        ProvenHosts = provenHosts;
+        _asked = asked;
+        _current = first;
         Replication = replication;
-        System = system;
-        Store = store;
-        Options = options;
-        Gateway = gateway;
-        Management = management;
-        Volumes = volumes;
+        Gateway = new IncarnationGateway(() => _current, RejoinWait(first.System));
+        _membership = KeepMembershipAsync(first);
     }
 
-    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and management.</summary>
+    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and
+    /// management. A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
+        var replication = new ReplicationCounters();
+        var first = await StartIncarnationAsync(options, replication, rejoining: false, ct).ConfigureAwait(false);
+        return new CloudFsNode(options, first, replication);
+    }
+
+    /// <summary>One incarnation: the device opened, the ActorSystem Up in the cluster, the node's actors started.</summary>
+    private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, bool rejoining, CancellationToken ct)
+    {
         var config = CloudFsConfig.WithHostRole(CloudFsConfig.Build(options));
+        if (rejoining) config = RejoinConfig(config);
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
@@ -115,7 +120,6 @@ public sealed class CloudFsNode : IAsyncDisposable
                 new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement, Reachable),
                 PoisonPill.Instance).ConfigureAwait(false);
 
-            var replication = new ReplicationCounters();
             var followers = new FollowerSettings(
                 config.GetTimeSpan("cloudfs.replication.ask-timeout", TimeSpan.FromSeconds(10)),
                 config.GetTimeSpan("cloudfs.replication.poll-wait", TimeSpan.FromSeconds(2)),
@@ -150,7 +154,8 @@ public sealed class CloudFsNode : IAsyncDisposable
             var gateway = new ShardedVolumeGateway(volumes, store, config.GetTimeSpan("cloudfs.volumes.ask-timeout", TimeSpan.FromSeconds(30)), placement,
                 config.GetTimeSpan("cloudfs.volumes.attempt-timeout", TimeSpan.FromSeconds(1)), replication, LocalVolumeWriters.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
-            return new CloudFsNode(system, store, effective, gateway, management, volumes, replication, tls, proven);
+            var downed = WatchMembership(system, log);
+            return new NodeIncarnation(system, store, effective, gateway, management, volumes, tls, proven, downed);
         }
         catch
         {
@@ -159,31 +164,42 @@ public sealed class CloudFsNode : IAsyncDisposable
         }
     }
 
-    public ActorSystem System { get; }
-    public LogStore Store { get; }
+    /// <summary>The current incarnation's actor system (a new one after the node rejoined the cluster).</summary>
+    public ActorSystem System => _current.System;
+    /// <summary>The log store the current incarnation opened.</summary>
+    public LogStore Store => _current.Store;
     /// <summary>The node's certificate directory loaded (null without --tls); disposed with the actor system.</summary>
-    public ClusterTls? Tls { get; }
+    public ClusterTls? Tls => _current.Tls;
     /// <summary>The members this node has verified to be the hosts they say (identity proofs).</summary>
-    public ProvenHosts ProvenHosts { get; }
+    public ProvenHosts ProvenHosts => _current.ProvenHosts;
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
     public Id160 HostId => Store.HostId;
     /// <summary>What the node runs with (config file and flags resolved; AkkaPort is the bound port).</summary>
-    public NodeOptions Options { get; }
+    public NodeOptions Options => _current.Options;
+    /// <summary>The volumes of whichever incarnation is current (NBD and HTTP keep this one across rejoins).</summary>
     public IVolumeGateway Gateway { get; }
     /// <summary>The management actor; answers <see cref="Management.IManagementMessage"/> requests.</summary>
-    public IActorRef Management { get; }
+    public IActorRef Management => _current.Management;
     /// <summary>The volume shard region (entity id = volume id hex).</summary>
-    public IActorRef Volumes { get; }
+    public IActorRef Volumes => _current.Volumes;
 
     /// <summary>Leaves the cluster, writes a checkpoint, releases the device.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        NodeIncarnation current;
+        lock (_incarnationGate)
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            current = _current;
+        }
+        _stopping.Cancel();
         // Leaving hands shards off and stops the volume actors; the actor system's end stops the block-device
         // actor last of ours, which checkpoints and releases the device.
-        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
-        await System.WhenTerminated.ConfigureAwait(false);
+        await CoordinatedShutdown.Get(current.System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
+        await current.System.WhenTerminated.ConfigureAwait(false);
+        await _membership.ConfigureAwait(false);
+        _stopping.Dispose();
     }
 }

@@ -13,8 +13,8 @@ internal interface IClusterView
     Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct);
 }
 
-/// <summary>The production view: asks the node's management actor.</summary>
-internal sealed class ManagementClusterView(IActorRef management, int httpPort) : IClusterView
+/// <summary>The production view: asks the node's management actor (its current incarnation's).</summary>
+internal sealed class ManagementClusterView(Func<IActorRef> management, int httpPort) : IClusterView
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
@@ -40,7 +40,7 @@ internal sealed class ManagementClusterView(IActorRef management, int httpPort) 
 
     private async Task<T> Ask<T>(IManagementMessage request, CancellationToken ct) where T : IManagementMessage
     {
-        var answer = await management.Ask<IManagementMessage>(request, Timeout, ct);
+        var answer = await management().Ask<IManagementMessage>(request, Timeout, ct);
         return answer switch
         {
             T t => t,
