@@ -28,6 +28,18 @@ def log(msg):
     cb.log(msg)
 
 
+def retry(fn, timeout, what):
+    """fn() until it returns without an error (a CLI call that timed out on a loaded machine is asked again)."""
+    end = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except RuntimeError as e:
+            if time.time() > end:
+                raise RuntimeError(f"{what}: {e}")
+            time.sleep(1)
+
+
 def hogs(n):
     """N busy loops (one per core): plain Python, nothing to install."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
@@ -43,7 +55,10 @@ def run(variant, args, work):
     try:
         for n in nodes:
             n.start()
-        cb.until(lambda: cb.members_up(addrs[0], len(nodes)), 300, f"{len(nodes)} members Up")
+        try:
+            cb.until(lambda: cb.members_up(addrs[0], len(nodes)), 300, f"{len(nodes)} members Up")
+        except RuntimeError:
+            raise RuntimeError(f"{len(nodes)} members never Up together within 300 s of the start ({cb.dead_nodes(nodes) or 'no process exited'})")
         by_id = {n.host_id: n for n in nodes}
         volumes = []
         for v in range(args.volumes):
@@ -65,7 +80,7 @@ def run(variant, args, work):
             v = volumes[r % len(volumes)]
             cb.until(lambda: cb.members_up(addrs[0] if nodes[0].alive() else addrs[1], len(nodes)), 180, f"{len(nodes)} members Up")
             cb.until(lambda: cb.heads_agree([n for n in nodes if n.head(v) is not None], v), 120, "heads agree")
-            victim = by_id[cb.primary_of(v, addrs[0])]
+            victim = by_id[retry(lambda: cb.primary_of(v, next(n.addr for n in nodes if n.alive())), 180, "the primary")]
             survivor = next(n for n in nodes if n is not victim)
             t0 = time.time()
             victim.kill9()

@@ -5,6 +5,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Configuration;
+using Akka;
 using Akka.Event;
 using Akka.Remote;
 using CloudFs.Actors.Replication;
@@ -50,55 +51,61 @@ public sealed partial class CloudFsNode
     }
 
     /// <summary>
-    /// Starts the incarnation's membership watcher; the function it returns says whether the cluster downed this member
-    /// (saw itself Down, or a peer quarantined it). Only then does the node rejoin when the system ends: Akka runs the
-    /// same shutdown (ClusterDowningReason) when the system is merely terminated, as a crash in tests is.
+    /// Starts the incarnation's membership watcher; the function it returns says whether the cluster downed this member.
+    /// Akka shuts a downed member's actor system down with ClusterDowningReason, from its cluster-shutdown phase, while
+    /// the node's actors still run; an actor system that is merely terminated (a crash in tests, with
+    /// run-by-actor-system-terminate off) ends with the same reason, but only after its actors (the watcher) stopped.
+    /// Akka does not always publish this member's own Down event before it shuts down, so that is not waited for.
     /// </summary>
     private static Func<bool> WatchMembership(ActorSystem system, ILoggingAdapter log)
     {
-        var downed = new DownedFlag();
-        system.ActorOf(Props.Create(() => new MembershipWatcher(log, downed)), "cloudfs-membership-watcher");
-        return () => downed.Seen;
+        var end = new MembershipEnd();
+        system.ActorOf(Props.Create(() => new MembershipWatcher(log, end)), "cloudfs-membership-watcher");
+        var shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseClusterShutdown, "cloudfs-note-downing", () =>
+        {
+            if (shutdown.ShutdownReason is CoordinatedShutdown.ClusterDowningReason && !end.WatcherStopped && !end.Downed)
+            {
+                end.Downed = true;
+                log.Warning("this member ({0}) was downed; it rejoins the cluster as a new incarnation once it has stopped", Cluster.Get(system).SelfUniqueAddress);
+            }
+            return Task.FromResult(Done.Instance);
+        });
+        return () => end.Downed;
     }
 
-    private sealed class DownedFlag
+    private sealed class MembershipEnd
     {
-        public volatile bool Seen;
+        public volatile bool Downed;
+        public volatile bool WatcherStopped;
     }
 
-    /// <summary>Notes this member's downing. An incarnation that a peer quarantined can never talk to it again: it
-    /// downs itself, which ends it and lets the node rejoin as a new one (Akka would leave it running, cut off, until
-    /// the failure detector and the split brain resolver get to it).</summary>
+    /// <summary>Stands for the node's actors (it stops with them), and acts on a quarantine: an incarnation that a
+    /// peer quarantined can never talk to it again, so it downs itself, which ends it and lets the node rejoin as a
+    /// new one (Akka would leave it running, cut off, until the failure detector and the split brain resolver get to
+    /// it).</summary>
     private sealed class MembershipWatcher : ReceiveActor
     {
         private readonly Cluster _cluster = Cluster.Get(Context.System);
+        private readonly CoordinatedShutdown _shutdown = CoordinatedShutdown.Get(Context.System);
+        private readonly MembershipEnd _end;
 
-        public MembershipWatcher(ILoggingAdapter log, DownedFlag downed)
+        public MembershipWatcher(ILoggingAdapter log, MembershipEnd end)
         {
-            Receive<ClusterEvent.MemberDowned>(m =>
-            {
-                if (m.Member.UniqueAddress != _cluster.SelfUniqueAddress || downed.Seen) return;
-                downed.Seen = true;
-                log.Warning("this member ({0}) was downed; it rejoins the cluster as a new incarnation once it has stopped", _cluster.SelfUniqueAddress);
-            });
+            _end = end;
             Receive<ThisActorSystemQuarantinedEvent>(q =>
             {
-                if (downed.Seen) return;
-                downed.Seen = true;
+                if (_shutdown.ShutdownReason is not null) return;
                 log.Warning("{0} quarantined this member ({1}): it downs itself and rejoins the cluster as a new incarnation", q.RemoteAddress, q.LocalAddress);
                 _cluster.Down(_cluster.SelfAddress);
             });
         }
 
-        protected override void PreStart()
-        {
-            _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.MemberDowned));
-            Context.System.EventStream.Subscribe(Self, typeof(ThisActorSystemQuarantinedEvent));
-        }
+        protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(ThisActorSystemQuarantinedEvent));
 
         protected override void PostStop()
         {
-            _cluster.Unsubscribe(Self);
+            _end.WatcherStopped = true;
             Context.System.EventStream.Unsubscribe(Self);
         }
     }
