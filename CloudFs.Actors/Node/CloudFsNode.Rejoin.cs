@@ -8,7 +8,6 @@ using Akka.Configuration;
 using Akka;
 using Akka.Event;
 using Akka.Remote;
-using CloudFs.Actors.Replication;
 
 namespace CloudFs.Actors.Node;
 
