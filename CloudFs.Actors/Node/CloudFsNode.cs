@@ -21,34 +21,38 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
 
-public sealed class CloudFsNode : IAsyncDisposable
+public sealed partial class CloudFsNode : IAsyncDisposable
 {
     public const string SystemName = "cloudfs";
     public const string VolumeTypeName = "volume";
 
     private int _disposed;
 
-    private CloudFsNode(ActorSystem system, LogStore store, NodeOptions options, CloudFsSettings settings, IVolumeGateway gateway, IActorRef management,
-        IActorRef volumes, ReplicationCounters replication, ClusterTls? tls, ProvenHosts provenHosts)
+    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication)
     {
-        Settings = settings;
-        Tls = tls;
-        ProvenHosts = provenHosts;
+        _asked = asked;
+        _current = first;
         Replication = replication;
-        System = system;
-        Store = store;
-        Options = options;
-        Gateway = gateway;
-        Management = management;
-        Volumes = volumes;
+        Gateway = new IncarnationGateway(() => _current, first.Settings.Volumes.AskTimeout);
+        _membership = KeepMembershipAsync(first);
     }
 
-    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and management.</summary>
+    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and
+    /// management. A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
+    {
+        var replication = new ReplicationCounters();
+        var first = await StartIncarnationAsync(options, replication, rejoining: false, ct).ConfigureAwait(false);
+        return new CloudFsNode(options, first, replication);
+    }
+
+    /// <summary>One incarnation: the device opened, the ActorSystem Up in the cluster, the node's actors started.</summary>
+    private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, bool rejoining, CancellationToken ct)
     {
         // Every setting is read here, once; a missing or wrong one ends the start before anything is opened.
         var (config, settings) = CloudFsConfig.Load(options);
         (config, settings) = CloudFsConfig.WithHostRole(config, settings);
+        if (rejoining) config = RejoinConfig(config);
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
@@ -113,7 +117,6 @@ public sealed class CloudFsNode : IAsyncDisposable
                 new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement, Reachable),
                 PoisonPill.Instance).ConfigureAwait(false);
 
-            var replication = new ReplicationCounters();
             var followers = FollowerSettings.From(settings.Replication) with { Counters = replication, Tls = tls };
             // The feed port listens where the cluster port does, over mutual TLS with --tls; it ends with the actor
             // system (a crash too).
@@ -139,7 +142,8 @@ public sealed class CloudFsNode : IAsyncDisposable
             var gateway = new ShardedVolumeGateway(volumes, store, settings.Volumes.AskTimeout, settings.Volumes.AttemptTimeout, placement, replication,
                 LocalVolumeWriters.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
-            return new CloudFsNode(system, store, effective, settings, gateway, management, volumes, replication, tls, proven);
+            var downed = WatchMembership(system, log);
+            return new NodeIncarnation(system, store, effective, settings, gateway, management, volumes, tls, proven, downed);
         }
         catch
         {
@@ -148,33 +152,45 @@ public sealed class CloudFsNode : IAsyncDisposable
         }
     }
 
-    public ActorSystem System { get; }
-    public LogStore Store { get; }
+    /// <summary>The current incarnation's actor system (a new one after the node rejoined the cluster).</summary>
+    public ActorSystem System => _current.System;
+    /// <summary>The log store the current incarnation opened.</summary>
+    public LogStore Store => _current.Store;
     /// <summary>The node's certificate directory loaded (null without --tls); disposed with the actor system.</summary>
-    public ClusterTls? Tls { get; }
+    public ClusterTls? Tls => _current.Tls;
     /// <summary>The members this node has verified to be the hosts they say (identity proofs).</summary>
-    public ProvenHosts ProvenHosts { get; }
+    public ProvenHosts ProvenHosts => _current.ProvenHosts;
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
     public Id160 HostId => Store.HostId;
-    /// <summary>Every setting the node runs with, read once at start (Node.AkkaPort is the bound port, Node.HostId the log's).</summary>
-    public CloudFsSettings Settings { get; }
+    /// <summary>Every setting the node runs with, read once at the current incarnation's start (Node.AkkaPort is the
+    /// bound port, Node.HostId the log's).</summary>
+    public CloudFsSettings Settings => _current.Settings;
     /// <summary>What the node runs with (config file and flags resolved; AkkaPort is the bound port).</summary>
-    public NodeOptions Options { get; }
+    public NodeOptions Options => _current.Options;
+    /// <summary>The volumes of whichever incarnation is current (NBD and HTTP keep this one across rejoins).</summary>
     public IVolumeGateway Gateway { get; }
     /// <summary>The management actor; answers <see cref="Management.IManagementMessage"/> requests.</summary>
-    public IActorRef Management { get; }
+    public IActorRef Management => _current.Management;
     /// <summary>The volume shard region (entity id = volume id hex).</summary>
-    public IActorRef Volumes { get; }
+    public IActorRef Volumes => _current.Volumes;
 
     /// <summary>Leaves the cluster, writes a checkpoint, releases the device.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        NodeIncarnation current;
+        lock (_incarnationGate)
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            current = _current;
+        }
+        _stopping.Cancel();
         // Leaving hands shards off and stops the volume actors; the actor system's end stops the block-device
         // actor last of ours, which checkpoints and releases the device.
-        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
-        await System.WhenTerminated.ConfigureAwait(false);
+        await CoordinatedShutdown.Get(current.System).Run(CoordinatedShutdown.ClusterLeavingReason.Instance).ConfigureAwait(false);
+        await current.System.WhenTerminated.ConfigureAwait(false);
+        await _membership.ConfigureAwait(false);
+        _stopping.Dispose();
     }
 }

@@ -42,7 +42,16 @@ public sealed class CrashDetector : ReceiveActor
                 return;
             }
             var member = _cluster.State.Members.FirstOrDefault(m => m.Address == p.Member);
-            if (member is null || member.Status is Akka.Cluster.MemberStatus.Down or Akka.Cluster.MemberStatus.Removed) return;
+            if (member is null || member.Status is Akka.Cluster.MemberStatus.Removed) return;
+            if (member.Status is Akka.Cluster.MemberStatus.Down)
+            {
+                // Already downed (a member that stalled, and is now restarting its membership on this port): quarantined
+                // too, so the leader removes it now instead of once the failure detector gives up on it, and its next
+                // incarnation is let in that much sooner.
+                _log.Info("downed member {0} refuses connections: quarantining it so that it is removed now", p.Member);
+                _remote.Quarantine(member.Address, member.UniqueAddress.Uid);
+                return;
+            }
             _log.Warning("member {0} refuses connections: its process is gone; quarantining and downing it", p.Member);
             // The leader removes a Down member only once it is also unreachable; the failure detector would take 3-6 s to
             // say so. Quarantining this incarnation (its uid: a restarted process has another) makes the cluster mark it
@@ -64,7 +73,7 @@ public sealed class CrashDetector : ReceiveActor
     private void Probe(Address member)
     {
         if (member == _cluster.SelfAddress || member.Host is null || member.Port is null || !_probing.Add(member)) return;
-        if (!_cluster.State.Members.Any(m => m.Address == member && m.Status == Akka.Cluster.MemberStatus.Up)) { _probing.Remove(member); return; }
+        if (!_cluster.State.Members.Any(m => m.Address == member && m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.Down)) { _probing.Remove(member); return; }
         var timeout = _probeTimeout;
         ProbeAsync(member.Host, member.Port.Value, timeout).PipeTo(Self, success: outcome => new Probed(member, outcome),
             failure: e => new Probed(member, new Outcome(Verdict.Unclear, e.GetBaseException().Message)));

@@ -17,6 +17,7 @@ public sealed record CloudFsSettings(
     PlacementSettings Placement,
     IdentitySettings Identity,
     CrashDetectionSettings CrashDetection,
+    MembershipSettings Membership,
     ReplicationSettings Replication,
     NbdSettings Nbd,
     HttpSettings Http)
@@ -43,6 +44,7 @@ public sealed record CloudFsSettings(
         PlacementSettings.Read(r),
         IdentitySettings.Read(r),
         CrashDetectionSettings.Read(r),
+        MembershipSettings.Read(r),
         ReplicationSettings.Read(r),
         NbdSettings.Read(r),
         HttpSettings.Read(r));

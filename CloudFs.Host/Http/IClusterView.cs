@@ -2,6 +2,7 @@
 // whether this node can serve (/health) and should be sent work (/ready).
 using Akka.Actor;
 using CloudFs.Actors.Management;
+using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Http;
@@ -18,17 +19,19 @@ internal interface IClusterView
     string? NotReady { get; }
 }
 
-/// <summary>The production view: asks the node's management actor; health from its engine and its cluster member.</summary>
-internal sealed class ManagementClusterView(IActorRef management, int httpPort, LogStore store, Akka.Cluster.Cluster cluster) : IClusterView
+/// <summary>The production view: asks the node's management actor; health from its engine and its cluster member
+/// (all of the node's current incarnation: a node that rejoined the cluster has a new one).</summary>
+internal sealed class ManagementClusterView(CloudFsNode node, int httpPort) : IClusterView
 {
-    public string? Unhealthy => store.DeviceFailure is { } failed ? $"the log device failed: {failed.Message}" : null;
+    public string? Unhealthy => node.Store.DeviceFailure is { } failed ? $"the log device failed: {failed.Message}" : null;
 
     public string? NotReady
     {
         get
         {
             if (Unhealthy is { } reason) return reason;
-            if (cluster.IsTerminated) return "this node has left the cluster";
+            var cluster = Akka.Cluster.Cluster.Get(node.System);
+            if (cluster.IsTerminated) return "this node is not a member of the cluster now (it left, or it rejoins after it was downed)";
             var status = cluster.SelfMember.Status;
             return status == Akka.Cluster.MemberStatus.Up ? null : $"this node is {status.ToString().ToLowerInvariant()} in the cluster, not up";
         }
@@ -58,7 +61,7 @@ internal sealed class ManagementClusterView(IActorRef management, int httpPort, 
 
     private async Task<T> Ask<T>(IManagementMessage request, CancellationToken ct) where T : IManagementMessage
     {
-        var answer = await management.Ask<IManagementMessage>(request, Timeout, ct);
+        var answer = await node.Management.Ask<IManagementMessage>(request, Timeout, ct);
         return answer switch
         {
             T t => t,

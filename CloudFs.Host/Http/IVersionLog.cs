@@ -15,13 +15,14 @@ internal interface IVersionLog
     Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct);
 }
 
-/// <summary>The production <see cref="IVersionLog"/>: the node's LogStore.</summary>
-internal sealed class LogStoreVersionLog(LogStore store) : IVersionLog
+/// <summary>The production <see cref="IVersionLog"/>: the node's LogStore (its current incarnation's).</summary>
+internal sealed class LogStoreVersionLog(Func<LogStore> current) : IVersionLog
 {
-    public IReadOnlyList<VolumeInfo> ListVolumes() => store.ListVolumes();
-    public LogUsage Usage => store.Usage;
+    public IReadOnlyList<VolumeInfo> ListVolumes() => current().ListVolumes();
+    public LogUsage Usage => current().Usage;
     public Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct)
     {
+        var store = current();
         // SPEC.md: the base id streams everything, the creation entry included, so that a node that never
         // held the volume can apply it; any later version streams the entries after it.
         var (volume, _) = store.FindVersion(afterVersion);
@@ -29,5 +30,5 @@ internal sealed class LogStoreVersionLog(LogStore store) : IVersionLog
             ? store.StreamAsync(volume, 0, destination, follow, ct)
             : store.StreamAsync(afterVersion, destination, follow, ct);
     }
-    public Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct) => store.ApplyAsync(source, ct, import);
+    public Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct) => current().ApplyAsync(source, ct, import);
 }

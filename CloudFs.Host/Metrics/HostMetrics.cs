@@ -38,7 +38,7 @@ internal sealed class HostMetrics
     private ReplicationCounters? _replication;
     private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused;
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
-    private ScrubStats? _scrub;
+    private Func<ScrubStats>? _scrub;
     private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
     private readonly Gauge _nbdConnections, _nbdPayloadBytes, _nbdBufferBytes;
     private readonly Counter _nbdRefused, _nbdPayloadTimeouts;
@@ -118,7 +118,7 @@ internal sealed class HostMetrics
     public void ObserveReplication(ReplicationCounters counters) => _replication = counters;
 
     /// <summary>Where the scrub totals and the volumes' damage come from; read at each scrape.</summary>
-    public void ObserveIntegrity(ScrubStats scrub, Func<IReadOnlyList<VolumeInfo>> volumes)
+    public void ObserveIntegrity(Func<ScrubStats> scrub, Func<IReadOnlyList<VolumeInfo>> volumes)
     {
         _scrub = scrub;
         _volumeInfos = volumes;
@@ -148,7 +148,7 @@ internal sealed class HostMetrics
             _repairBlocks.IncTo(r.BlocksRepaired);
             _repairRefused.IncTo(r.RepairBlocksRefused);
         }
-        if (_scrub is { } scrub)
+        if (_scrub?.Invoke() is { } scrub)
         {
             _scrubBytes.IncTo(scrub.BytesVerified);
             _scrubBad.IncTo(scrub.BadBlocks);

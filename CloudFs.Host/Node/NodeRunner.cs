@@ -70,11 +70,13 @@ internal static class NodeRunner
         {
             var effective = node.Options;
             var metrics = new HostMetrics(Prometheus.Metrics.DefaultRegistry);
-            var log = new LogStoreVersionLog(node.Store);
+            // The node's store, actors and management are its current incarnation's (a new one after it rejoined the
+            // cluster), so the front ends ask for them each time.
+            var log = new LogStoreVersionLog(() => node.Store);
             metrics.ObserveLog(() => node.Store.Usage, () => node.Store.ListVolumes().Count);
             metrics.ObserveCompaction(() => node.Store.CompactionStats);
             metrics.ObserveReplication(node.Replication);
-            metrics.ObserveIntegrity(node.Store.ScrubStats, node.Store.ListVolumes);
+            metrics.ObserveIntegrity(() => node.Store.ScrubStats, () => node.Store.ListVolumes());
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
             if (tls is not null && node.HostId != tls.HostId)
@@ -85,7 +87,7 @@ internal static class NodeRunner
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the NBD server on {listen}:{effective.NbdPort}: {reason}"); }
 
             http = new HttpApi(new HttpApiOptions(new IPEndPoint(listen, effective.HttpPort), node.Settings.Http) { Tls = tls },
-                gateway, log, new ManagementClusterView(node.Management, effective.HttpPort, node.Store, Akka.Cluster.Cluster.Get(node.System)), metrics, Log);
+                gateway, log, new ManagementClusterView(node, effective.HttpPort), metrics, Log);
             try { await http.StartAsync(stop.Token); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the HTTP API on {listen}:{effective.HttpPort}: {reason}"); }
 
@@ -95,10 +97,10 @@ internal static class NodeRunner
                 io.Out.WriteLine($"cloudfs: node {node.HostId} ready (akka {listen}:{effective.AkkaPort}, {(tls is null ? "http" : "https")} {listen}:{http.BoundEndPoint.Port}, nbd {listen}:{nbd.Port}, device {effective.DevicePath}{secured})");
                 io.Out.Flush();
             }
-            // Serve until a signal, or until the actor system ends on its own (a fatal error inside the node):
-            // then the process must not linger half-alive with its ports open.
+            // Serve until a signal, or until the node stops on its own (a fatal error inside it; a node the cluster
+            // downed rejoins instead): then the process must not linger half-alive with its ports open.
             var signalled = Task.Delay(Timeout.Infinite, stop.Token);
-            var finished = await Task.WhenAny(signalled, node.System.WhenTerminated);
+            var finished = await Task.WhenAny(signalled, node.Stopped);
             if (finished == signalled) return 0;
             Log("the node's actor system stopped unexpectedly; shutting down");
             return 1;

@@ -20,9 +20,10 @@ public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : I
     [System.Text.RegularExpressions.GeneratedRegex(@"UNREACHABLE|SBR took|as \[Down\]|marked as DOWN|[Qq]uarantin|stopped unexpectedly|Exiting with")]
     private static partial System.Text.RegularExpressions.Regex WhyStopped();
 
-    // The majority side must be writable again within this (failure detector 3-5 s, SBR stable-after 2 s, shard
-    // hand-off; ClusterFailoverEndToEndTests holds the 10 s goal for a crash, a partition is found only by timeouts).
-    private static readonly TimeSpan FailoverBound = TimeSpan.FromSeconds(15);
+    // The majority side must be writable again within this (failure detector 6-8 s with its 5 s heartbeat pause, SBR
+    // stable-after 4 s, singletons' removal margin 2 s, shard hand-off: ~13-17 s; hocon/cloudfs.conf says why the pause
+    // is that long. ClusterFailoverEndToEndTests holds the 10 s goal for a crash, a partition is found only by timeouts).
+    private static readonly TimeSpan FailoverBound = TimeSpan.FromSeconds(20);
     // How long the isolated primary gets to (wrongly) acknowledge a sync write.
     private const string IsolatedWriteTimeout = "15";
 
@@ -54,8 +55,8 @@ public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : I
     }
 
     /// <summary>Waits until all three nodes are Up and reachable. A node that stopped meanwhile is restarted (at most
-    /// twice, and said in the test output): the split brain resolver downs a member that misses heartbeats for
-    /// longer than the failure detector's 2 s pause, which a node that has just joined does on a CPU-starved machine.</summary>
+    /// twice, and said in the test output): a member that misses heartbeats for longer than the failure detector's
+    /// pause is downed (it then rejoins by itself; a node that stopped anyway is restarted).</summary>
     private async Task ThreeMembersAsync(TimeSpan timeout, string what)
     {
         var restarts = new int[3];
@@ -190,8 +191,8 @@ public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : I
         (await Tool.QemuIoReadOnly(Nbd(majority[1], volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k")).AssertOk();
         Assert.True(failover <= FailoverBound, $"the majority side was writable only after {failover.TotalSeconds:0.0} s\n{AllStderr()}");
 
-        // Heal. The old primary comes back as a member: restarted if the split brain resolver downed it (an Akka
-        // member that was downed cannot rejoin without a restart).
+        // Heal. The old primary comes back as a member: downed by the split brain resolver, it rejoins as a new
+        // incarnation by itself (cloudfs.membership); restarted here only if it stopped.
         await lab.HealAsync(primary);
         var old = _nodes[primary]!;
         await Until(async () => old.HasExited || (await Tool.CloudFs("cluster", "show", "--contact", lab.Address(majority[0]))).Out.Contains("Count: 3"),

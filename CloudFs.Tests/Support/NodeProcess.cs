@@ -136,6 +136,12 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>SIGSTOP: the process stalls completely (no thread runs), as under a long CPU or I/O stall.</summary>
+    public void Pause() => SysKill(_process.Id, 19);
+
+    /// <summary>SIGCONT after <see cref="Pause"/>.</summary>
+    public void Resume() => SysKill(_process.Id, 18);
+
     public async Task<string> HeadsAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };

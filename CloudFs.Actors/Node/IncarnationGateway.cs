@@ -1,0 +1,64 @@
+// The node's gateway for its front ends (NBD, HTTP): the current incarnation's, so their listeners and connections
+// outlive a restart of the node's membership. A request that meets the gap between two incarnations waits for the next.
+using CloudFs.Actors.Gateway;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Node;
+
+internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan wait) : IVolumeGateway
+{
+    public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) =>
+        Live() is { } g ? g.ListAsync(ct) : Later(ct, g => g.ListAsync(ct));
+
+    public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) =>
+        Live() is { } g ? g.GetAsync(volume, ct) : Later(ct, g => g.GetAsync(volume, ct));
+
+    public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
+        Live() is { } g ? g.ReadAsync(volume, offset, destination, ct) : new ValueTask(Later(ct, g => g.ReadAsync(volume, offset, destination, ct).AsTask()));
+
+    public ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default) =>
+        Live() is { } g ? g.WriteAsync(volume, offset, data, fua, ct) : new ValueTask(Later(ct, g => g.WriteAsync(volume, offset, data, fua, ct).AsTask()));
+
+    public ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
+        Live() is { } g ? g.WriteZeroesAsync(volume, offset, length, fua, ct) : new ValueTask(Later(ct, g => g.WriteZeroesAsync(volume, offset, length, fua, ct).AsTask()));
+
+    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
+        Live() is { } g ? g.FlushAsync(volume, ct) : new ValueTask(Later(ct, g => g.FlushAsync(volume, ct).AsTask()));
+
+    public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
+        Live() is { } g ? g.MapAsync(volume, offset, length, ct) : new ValueTask<IReadOnlyList<MappedRange>>(Later(ct, g => g.MapAsync(volume, offset, length, ct).AsTask()));
+
+    /// <summary>The current incarnation's gateway while its actor system runs (the hot path: one field read, one check).</summary>
+    private IVolumeGateway? Live() => current() is { Alive: true } incarnation ? incarnation.Gateway : null;
+
+    private async Task Later(CancellationToken ct, Func<IVolumeGateway, Task> call) => await call(await NextAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+    private async Task<T> Later<T>(CancellationToken ct, Func<IVolumeGateway, Task<T>> call) => await call(await NextAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+    /// <summary>The gateway of the incarnation that replaces the one that ended, once it is Up.</summary>
+    private async Task<IVolumeGateway> NextAsync(CancellationToken ct)
+    {
+        var incarnation = current();
+        var deadline = DateTime.UtcNow + wait;
+        while (!incarnation.Alive)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) break;
+            try
+            {
+                incarnation = await incarnation.Successor.Task.WaitAsync(left, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new CloudFsException("the node is stopping", e);
+            }
+        }
+        return incarnation.Alive
+            ? incarnation.Gateway
+            : throw new CloudFsException($"the node is rejoining the cluster (no member for {wait.TotalSeconds:0} s)");
+    }
+}
