@@ -10,8 +10,9 @@ A build is a directory holding cloudfs.dll (copy CloudFs.Host/bin/Release/net10.
 passed to every node with --config. Environment variables for the nodes go in front of the command as usual.
 --tls runs every build twice, as NAME (plain) and NAME+tls (every node with --tls: certificates from `cloudfs cert`,
 made once per run), with the libnbd client bench/nbd_load.py for both (fio's nbd engine has no TLS): random writes of
---bs with --qd in flight on one connection to the primary, for --runtime s after --ramp s of the same unmeasured."""
-import argparse, os, shutil, statistics, subprocess, sys, tempfile
+--bs with --qd in flight on one connection to the primary, for --runtime s after --ramp s of the same unmeasured; it also prints the CPU the primary, the replicas (together) and the
+client spent per 1,000 requests, which says where TLS costs independently of the machine's load."""
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_bench as cb  # noqa: E402  (nodes, newdisk, primary lookup)
@@ -54,6 +55,7 @@ def main():
         cb.make_certificates(certificates, cb.THREE)
     tls = cb.TLS
     results = {name: [] for name, _, _, _ in builds}
+    cpus = {name: [] for name, _, _, _ in builds}
     for r in range(args.rounds):
         for name, runner, config, with_tls in (builds if r % 2 == 0 else list(reversed(builds))):
             cb.CLOUDFS = runner
@@ -71,9 +73,12 @@ def main():
                 volume = cb.newdisk3("256M", args.mode, nodes)
                 primary = {n.host_id: n for n in nodes}[cb.primary_of(volume, cb.THREE[0])]
                 if args.tls:
-                    iops = libnbd_load(primary.nbd(volume), args)
+                    iops, cpu = libnbd_load(primary.nbd(volume), args, nodes, primary)
                     results[name].append(iops)
-                    print(f"round {r + 1} {name}: {iops:,.0f} IOPS (libnbd, load {os.getloadavg()[0]:.1f})", flush=True)
+                    cpus[name].append(cpu)
+                    print(f"round {r + 1} {name}: {iops:,.0f} IOPS (libnbd, load {os.getloadavg()[0]:.1f}); CPU ms per "
+                          f"1,000 requests: primary {cpu['primary']:.0f}, replicas {cpu['replicas']:.0f}, "
+                          f"client {cpu['client']:.0f}", flush=True)
                     continue
                 out = subprocess.run(["fio", "--name=ab", "--ioengine=nbd", f"--uri={primary.nbd(volume)}", "--size=256M",
                                       f"--rw={args.rw}", f"--bs={args.bs}", f"--iodepth={args.qd}", "--time_based",
@@ -98,6 +103,9 @@ def main():
             print(f"{name}: no round completed")
             continue
         print(f"{name}: median {statistics.median(results[name]):,.0f} IOPS ({', '.join(f'{x:,.0f}' for x in results[name])})")
+        if cpus[name]:
+            print(f"{name}: median CPU ms per 1,000 requests: " + ", ".join(
+                f"{part} {statistics.median(c[part] for c in cpus[name]):.0f}" for part in ("primary", "replicas", "client")))
     if args.tls:
         for name, _, _, with_tls in builds:
             if with_tls and results[name] and results[name[:-len("+tls")]]:
@@ -108,14 +116,32 @@ def main():
         shutil.rmtree(certificates, ignore_errors=True)
 
 
-def libnbd_load(uri, args):
-    """bench/nbd_load.py: an unmeasured ramp, then the measured run; its requests per second."""
+def libnbd_load(uri, args, nodes, primary):
+    """bench/nbd_load.py: an unmeasured ramp, then the measured run. Its requests per second, and the CPU the primary,
+    the replicas and the client spent during the measured run, in ms per 1,000 requests."""
     load = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nbd_load.py")
     common = ["--qd", str(args.qd), "--bs", str(parse_size(args.bs))]
     subprocess.run(["/usr/bin/python3", load, uri, str(args.ramp), *common], check=True, capture_output=True, timeout=args.ramp + 120)
-    out = subprocess.run(["/usr/bin/python3", load, uri, str(args.runtime), *common], check=True, capture_output=True,
-                         text=True, timeout=args.runtime + 120)
-    return float(out.stdout.strip())
+    before = {n.addr: cb.cpu_seconds(n.proc.pid) for n in nodes}
+    client = subprocess.Popen(["/usr/bin/python3", load, uri, str(args.runtime), *common], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    client_cpu = 0.0
+    while client.poll() is None:  # the client's own CPU, read while it still runs (its /proc entry goes with it)
+        try:
+            client_cpu = cb.cpu_seconds(client.pid)
+        except OSError:
+            break
+        time.sleep(0.2)
+    out, err = client.communicate(timeout=args.runtime + 120)
+    if client.returncode != 0:
+        raise RuntimeError(f"nbd_load failed: {err.strip()[-200:]}")
+    iops = float(out.strip())
+    requests = iops * args.runtime / 1000
+    spent = {n.addr: cb.cpu_seconds(n.proc.pid) - before[n.addr] for n in nodes}
+    cpu = {"primary": 1000 * spent[primary.addr] / requests,
+           "replicas": 1000 * sum(v for a, v in spent.items() if a != primary.addr) / requests,
+           "client": 1000 * client_cpu / requests}
+    return iops, cpu
 
 
 def parse_size(text):

@@ -11,19 +11,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_bench as cb  # noqa: E402
 work = tempfile.mkdtemp(prefix="cpu-")
 three = [cb.Node(a, os.path.join(work, f"n{i}.dev"), "4G", cb.THREE, work) for i, a in enumerate(cb.THREE)]
-HZ = os.sysconf("SC_CLK_TCK")
-def threads(pid):
-    d = {}
-    for t in os.listdir(f"/proc/{pid}/task"):
-        try:
-            s = open(f"/proc/{pid}/task/{t}/stat").read()
-            comm = s[s.index("(")+1:s.rindex(")")]
-            f = s[s.rindex(")")+2:].split()
-            d[t] = (comm, int(f[11]) + int(f[12]))
-        except Exception: pass
-    return d
-def proc(pid):
-    f = open(f"/proc/{pid}/stat").read(); f = f[f.rindex(")")+2:].split(); return int(f[11]) + int(f[12])
 try:
     for n in three: n.start()
     cb.until(lambda: cb.members_up(cb.THREE[0], 3), 120, "up")
@@ -35,25 +22,25 @@ try:
     time.sleep(12)
     M = ["cloudfs_feed_chunks_total","cloudfs_feed_entries_total","cloudfs_replica_chunks_total","cloudfs_replica_acks_total","cloudfs_writes_total"]
     m0 = {n.addr: {k: n.metric(k) for k in M} for n in three}
-    c0 = {n.addr: (proc(n.proc.pid), threads(n.proc.pid)) for n in three}; f0 = proc(fio.pid); t0 = time.time()
+    c0 = {n.addr: (cb.cpu_seconds(n.proc.pid), cb.thread_cpu_seconds(n.proc.pid)) for n in three}; f0 = cb.cpu_seconds(fio.pid); t0 = time.time()
     time.sleep(8)
-    c1 = {n.addr: (proc(n.proc.pid), threads(n.proc.pid)) for n in three}; f1 = proc(fio.pid); dt = time.time() - t0
+    c1 = {n.addr: (cb.cpu_seconds(n.proc.pid), cb.thread_cpu_seconds(n.proc.pid)) for n in three}; f1 = cb.cpu_seconds(fio.pid); dt = time.time() - t0
     m1 = {n.addr: {k: n.metric(k) for k in M} for n in three}
     for n in three:
         d = {k: m1[n.addr][k]-m0[n.addr][k] for k in M}
         print(n.addr, {k.replace("cloudfs_","").replace("_total",""): round(v/dt) for k,v in d.items()}, "per s")
     out = fio.communicate()[0]; f = out.split(";")
     print("fio write iops", f[48], "(whole run incl. first 12 s)")
-    print(f"window {dt:.1f} s; fio cpu {(f1-f0)/HZ/dt*100:.0f}%")
+    print(f"window {dt:.1f} s; fio cpu {(f1-f0)/dt*100:.0f}%")
     for n in three:
-        a = n.addr; tot = (c1[a][0]-c0[a][0])/HZ/dt*100
+        a = n.addr; tot = (c1[a][0]-c0[a][0])/dt*100
         print(f"{a} {'PRIMARY' if n is p else 'replica'} cpu {tot:.0f}%")
         agg = collections.Counter()
-        for t,(comm,ticks) in c1[a][1].items():
+        for t,(comm,seconds) in c1[a][1].items():
             b = c0[a][1].get(t, (comm, 0))[1]
             name = comm.rstrip("0123456789") if not comm.startswith(".NET") else comm
-            agg[name] += ticks - b
-        for name, ticks in agg.most_common(8):
-            print(f"    {name:28s} {ticks/HZ/dt*100:5.1f}%")
+            agg[name] += seconds - b
+        for name, seconds in agg.most_common(8):
+            print(f"    {name:28s} {seconds/dt*100:5.1f}%")
 finally:
     for n in three: n.kill9()
