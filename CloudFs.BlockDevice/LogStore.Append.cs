@@ -232,7 +232,6 @@ public sealed partial class LogStore : IAppendSink
         var v = e.Volume!;
         var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         v.Appended.Raise();
-        Interlocked.Add(ref _bytesSinceCheckpoint, e.Buffer.Length);
         _changedSinceCheckpoint = true;
         // A subscriber's failure must not turn a written entry into a failed append.
         try { EntryAppended?.Invoke(info); }

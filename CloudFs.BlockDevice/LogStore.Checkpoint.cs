@@ -9,6 +9,10 @@ public sealed partial class LogStore
 {
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private DateTime _lastCheckpoint;
+    private CheckpointBound _checkpointBound = null!;
+
+    /// <summary>Tests: what a crash would replay, its high-water mark, and the writer's waits at the bound.</summary>
+    internal CheckpointBound CheckpointBound => _checkpointBound;
 
 
     /// <summary>Writes a checkpoint now (into the older slot) after making the log durable.</summary>
@@ -22,27 +26,60 @@ public sealed partial class LogStore
     public Task MaybeCheckpointAsync(CancellationToken ct = default)
     {
         ThrowIfDisposed();
-        var due = Interlocked.Read(ref _bytesSinceCheckpoint) >= _options.CheckpointBytes
+        var due = _checkpointBound.SinceCapture >= _options.CheckpointBytes / 2
                   || (_changedSinceCheckpoint && DateTime.UtcNow - _lastCheckpoint >= _options.CheckpointInterval);
         return due ? WriteCheckpointAsync(ct) : Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Writer thread, once half of CheckpointBytes was written since the last capture (<see cref="CheckpointBound"/>):
+    /// a checkpoint's barrier for the writer to run right where it is, so that what a crash replays stays within
+    /// CheckpointBytes however fast the log is written. Null when a checkpoint is already under way (or closing).
+    /// </summary>
+    BarrierItem? IAppendSink.CheckpointNow()
+    {
+        if (Volatile.Read(ref _disposed) != 0 || !_checkpointGate.Wait(0)) return null;
+        CheckpointData? data = null;
+        var barrier = new BarrierItem(pos => data = Capture(pos));
+        _ = CompleteForBoundAsync(barrier, () => data);
+        return barrier;
+    }
+
+    private async Task CompleteForBoundAsync(BarrierItem barrier, Func<CheckpointData?> data)
+    {
+        try { await CompleteCheckpointAsync(barrier, data, CancellationToken.None).ConfigureAwait(false); }
+        catch (Exception e) when (Volatile.Read(ref _disposed) != 0) { _ = e; }   // closing: its own checkpoint follows
+        catch (Exception e) { _options.Log?.Invoke($"checkpoint for the replay bound failed: {e.Message}; the next timer tick tries again"); }
     }
 
     /// <summary>Returns how many reclaimed segments it freed.</summary>
     private async Task<int> WriteCheckpointAsync(CancellationToken ct)
     {
         await _checkpointGate.WaitAsync(ct).ConfigureAwait(false);
+        CheckpointData? data = null;
+        var barrier = new BarrierItem(pos => data = Capture(pos));
+        _appender.Enqueue(barrier);
+        return await CompleteCheckpointAsync(barrier, () => data, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The holder of the checkpoint gate: waits for the barrier's capture, writes the slot, releases the gate.</summary>
+    private async Task<int> CompleteCheckpointAsync(BarrierItem barrier, Func<CheckpointData?> captured, CancellationToken ct)
+    {
         try
         {
-            CheckpointData? data = null;
-            var barrier = new BarrierItem(pos => data = Capture(pos));
-            _appender.Enqueue(barrier);
             await barrier.Done.Task.ConfigureAwait(false);
             // A resync is being staged: its pieces before the barrier would not be replayed from this checkpoint.
-            if (data is null) return 0;
+            if (captured() is not { } data) return 0;
             var reclaimed = new HashSet<int>();
-            for (var i = 0; i < data!.States.Length; i++)
+            for (var i = 0; i < data.States.Length; i++)
                 if (data.States[i] == SegmentState.Reclaimed) reclaimed.Add(i);
-            await Task.Run(() => WriteSlot(data), ct).ConfigureAwait(false);
+            try { await Task.Run(() => WriteSlot(data), ct).ConfigureAwait(false); }
+            catch
+            {
+                _checkpointBound.Ended(durable: false);
+                throw;
+            }
+            _checkpointBound.Ended(durable: true);
             return OnCheckpointDurable(reclaimed);
         }
         finally { _checkpointGate.Release(); }
@@ -51,7 +88,11 @@ public sealed partial class LogStore
     /// <summary>Runs on the writer thread: everything before is written, durable and applied; nothing moves meanwhile.</summary>
     private CheckpointData? Capture(WriterPosition pos)
     {
-        if (ResyncStaging) return null;
+        if (ResyncStaging)
+        {
+            _checkpointBound.Declined();
+            return null;
+        }
         var (states, seqs) = _segments.Copy();
         var vols = new List<VolumeCheckpoint>();
         foreach (var v in _volumes.Values)
@@ -65,7 +106,7 @@ public sealed partial class LogStore
             }
         }
         _checkpointGeneration++;
-        Interlocked.Exchange(ref _bytesSinceCheckpoint, 0);
+        _checkpointBound.Captured();
         _changedSinceCheckpoint = false;
         _lastCheckpoint = DateTime.UtcNow;
         return new CheckpointData(_checkpointGeneration, pos, states, seqs, vols);

@@ -9,7 +9,6 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore
 {
-    private long _bytesSinceCheckpoint;
     private volatile bool _changedSinceCheckpoint;
 
     private static EntryHeaderInfo ApplyCommitted(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)

@@ -18,7 +18,7 @@ public sealed partial class LogStore : IReplaySink
     private readonly Dictionary<Id160, int> _headSkips = new();
 
     /// <summary>How the last open went (tests and benchmarks read it).</summary>
-    internal (bool FromCheckpoint, ulong Generation, long EntriesReplayed, string StopReason) LastRecovery { get; private set; }
+    internal (bool FromCheckpoint, ulong Generation, long EntriesReplayed, long BytesReplayed, string StopReason) LastRecovery { get; private set; }
 
     private void Recover()
     {
@@ -51,8 +51,10 @@ public sealed partial class LogStore : IReplaySink
         DropUncommittedResyncs();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
         SettleKeys();
-        LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.StopReason);
+        LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.BytesReplayed, recovery.StopReason);
+        _checkpointBound = new CheckpointBound(_options.CheckpointBytes);
         _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log, OnDeviceFailed,
+            _checkpointBound,
             new SpaceRules(_reserveSegments, _options.SpaceWaitLimit, OnSpaceWanted));
         foreach (var v in _volumes.Values.Where(v => v.Damage.Count > 0))
         {

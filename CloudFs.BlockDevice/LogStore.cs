@@ -201,6 +201,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         Exception? error = null;
         try { await WriteCheckpointAsync(CancellationToken.None).ConfigureAwait(false); }
         catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
+        _checkpointBound.Close();
         _appender.Dispose();
         _readPool.Dispose();
         _device.Dispose();
@@ -224,6 +225,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         StopPassesAsync().GetAwaiter().GetResult();
+        _checkpointBound.Close();
         _appender.Dispose();
         _readPool.Dispose();
         _device.Dispose();

@@ -19,7 +19,11 @@ public sealed record LogStoreOptions
     /// <summary>Checkpoint when this much time has passed since the last one and something changed.</summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Checkpoint when this many bytes were appended since the last one (bounds roll-forward time).</summary>
+    /// <summary>
+    /// At most this many bytes of log are replayed after a crash (bounds roll-forward time): a checkpoint starts once
+    /// half of it was written since the last one, and the writer waits at the bound until that checkpoint is durable.
+    /// long.MaxValue: checkpoints by time only.
+    /// </summary>
     public long CheckpointBytes { get; init; } = 256L << 20;
 
     /// <summary>The host-private file with the volumes' secret view-stamps. Null: "PATH.keys" for a file, required for a block device.</summary>

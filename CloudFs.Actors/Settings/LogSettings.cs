@@ -6,7 +6,7 @@ namespace CloudFs.Actors.Settings;
 /// <param name="CachedReads">Client reads through the page cache (every block still checked); off: O_DIRECT reads.</param>
 /// <param name="SegmentSize">Segment size of a newly formatted log.</param>
 /// <param name="CheckpointInterval">Checkpoint when this much time has passed since the last one (and something changed).</param>
-/// <param name="CheckpointBytes">... or when this many bytes were appended since.</param>
+/// <param name="CheckpointBytes">At most this much log is replayed after a crash (a checkpoint starts at half of it).</param>
 public sealed record LogSettings(string? KeyFile, bool DirectIo, bool CachedReads, int SegmentSize, TimeSpan CheckpointInterval, long CheckpointBytes)
 {
     public static LogSettings Read(SettingsReader r) => new(

@@ -17,11 +17,15 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
     private readonly List<Rule> _rules = new();
     private (int Bytes, int Errno)? _shortWrite;
     private int? _tornSectors;
+    private int _tornMinBytes;
     private bool _lost;
     private long _writes, _reads, _flushes, _cachedReads;
 
     /// <summary>Runs before each write (e.g. to hold the log writer while an entry is placed but not written).</summary>
     public Action? BeforeWrite { get; set; }
+
+    /// <summary>Runs before each write with its device offset (e.g. to hold only a checkpoint slot's write).</summary>
+    public Action<long>? BeforeWriteAt { get; set; }
 
     /// <summary>Runs before each read (e.g. to hold a reader between its index lookup and its reads).</summary>
     public Action? BeforeRead { get; set; }
@@ -59,13 +63,14 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
     }
 
     /// <summary>
-    /// The next write lands only its first <paramref name="sectors"/> sectors, and the device is then lost (a power cut
-    /// mid-write): that write and every later write and flush fail with EIO; reads still see what landed.
+    /// The next write (of at least <paramref name="minBytes"/>: an entry's, not a durable mark's the writer may place
+    /// alone meanwhile) lands only its first <paramref name="sectors"/> sectors, and the device is then lost (a power
+    /// cut mid-write): that write and every later write and flush fail with EIO; reads still see what landed.
     /// </summary>
-    public void TearNextWrite(int sectors)
+    public void TearNextWrite(int sectors, int minBytes = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sectors);
-        lock (_gate) _tornSectors = sectors;
+        lock (_gate) (_tornSectors, _tornMinBytes) = (sectors, minBytes);
     }
 
     /// <summary>Removes every fault: the device works again (the store above it must stay failed all the same).</summary>
@@ -84,6 +89,7 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
     {
         Interlocked.Increment(ref _writes);
         BeforeWrite?.Invoke();
+        BeforeWriteAt?.Invoke(offset);
         int? errno;
         (int Bytes, int Errno)? shortWrite;
         int? torn;
@@ -91,7 +97,7 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
         {
             errno = _lost ? NativeMethods.EIO : Match(DeviceOp.Write, offset, data.Length);
             shortWrite = errno is null ? _shortWrite : null;
-            torn = errno is null && shortWrite is null ? _tornSectors : null;
+            torn = errno is null && shortWrite is null && data.Length >= _tornMinBytes ? _tornSectors : null;
             if (shortWrite is not null) _shortWrite = null;
             if (torn is not null) { _tornSectors = null; _lost = true; }
         }

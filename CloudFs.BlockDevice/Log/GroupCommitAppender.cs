@@ -37,7 +37,7 @@ internal sealed class GroupCommitAppender : IDisposable
     private int _stageLen, _stageWritten;
     private int _segIndex;
     private ulong _segSeq, _nextSeq;
-    private long _bytesAppended;
+    private readonly CheckpointBound _checkpoints;
 
     // Room: the segments kept for compaction, and the ordinary entries waiting for compaction to free some.
     private readonly SpaceRules _space;
@@ -49,9 +49,10 @@ internal sealed class GroupCommitAppender : IDisposable
     /// end the segment there and go on in a new one, so no later recovery mistakes them for this log's.</param>
     /// <param name="faulted">Told the first failure (the store reports it and stops taking writes).</param>
     public GroupCommitAppender(ILogDevice device, DeviceHeader layout, SegmentTable segments, IAppendSink sink, WriterPosition start, bool needSegmentHeader, bool leaveSegment,
-        Action<string>? log, Action<Exception> faulted, SpaceRules? space = null)
+        Action<string>? log, Action<Exception> faulted, CheckpointBound checkpoints, SpaceRules? space = null)
     {
         _device = device; _layout = layout; _segments = segments; _sink = sink; _log = log; _faulted = faulted;
+        _checkpoints = checkpoints;
         _space = space ?? SpaceRules.None;
         _waiting = new SpaceWaiters(_space.MaxWait);
         _segIndex = start.Segment; _segSeq = start.Seq; _nextSeq = start.NextSeq;
@@ -72,9 +73,6 @@ internal sealed class GroupCommitAppender : IDisposable
         _completer = new Thread(CompleteLoop) { IsBackground = true, Name = "cloudfs-log-completer" };
         _completer.Start();
     }
-
-    /// <summary>Bytes of entries appended since the store opened (the checkpoint trigger reads it).</summary>
-    public long BytesAppended => Interlocked.Read(ref _bytesAppended);
 
     /// <summary>Writer-thread counters for profiling (benchmarks print them).</summary>
     internal readonly AppenderStats Stats = new();
@@ -218,23 +216,31 @@ internal sealed class GroupCommitAppender : IDisposable
                     _sink.Placed(e);
                     _placed.Add(e);
                     sync |= e.Durable;
+                    // Half the checkpoint bound written since the last capture: capture one right here.
+                    if (_checkpoints.CaptureDue && _sink.CheckpointNow() is { } checkpoint) RunBarrier(checkpoint, ref sync);
                     break;
                 case FlushItem f:
                     _flushes.Add(f);
                     sync = true;
                     break;
                 case BarrierItem b:
-                    Commit(ref sync, forceSync: true);
-                    try
-                    {
-                        b.Run(new WriterPosition(_segIndex, _segSeq, _stageBase + _stageLen, _nextSeq));
-                        b.Done.TrySetResult();
-                    }
-                    catch (Exception ex) { b.Done.TrySetException(ex); }
+                    RunBarrier(b, ref sync);
                     break;
             }
         }
         Commit(ref sync, forceSync: false);
+    }
+
+    /// <summary>Makes everything before durable and applied, then runs the barrier with nothing moving.</summary>
+    private void RunBarrier(BarrierItem b, ref bool sync)
+    {
+        Commit(ref sync, forceSync: true);
+        try
+        {
+            b.Run(new WriterPosition(_segIndex, _segSeq, _stageBase + _stageLen, _nextSeq));
+            b.Done.TrySetResult();
+        }
+        catch (Exception ex) { b.Done.TrySetException(ex); }
     }
 
     /// <summary>
@@ -358,10 +364,17 @@ internal sealed class GroupCommitAppender : IDisposable
         if (MakeRoom(size, reserved) is { } full) return e.Kind == EntryKind.Relocation ? full : NoRoom;
         if (_stageLen + size > StagingSize) _commitNow = true;
         if (_commitNow) { _commitNow = false; Commit(ref _syncPending, forceSync: false); }
+        if (_checkpoints.MustWait(size))
+        {
+            // Past the checkpoint bound the checkpoint being written must be durable first, or a crash would replay
+            // more: write what is staged (its requesters need not wait), then hold this entry until it is.
+            Commit(ref _syncPending, forceSync: false);
+            _checkpoints.WaitForRoom(size);
+        }
         e.DeviceOffset = _stageBase + _stageLen;
         EntryCodec.Seal(e.Buffer.Span, _segSeq);
         e.Buffer.Span.CopyTo(Reserve(size));
-        Interlocked.Add(ref _bytesAppended, size);
+        _checkpoints.Appended(size);
         return null;
     }
 
@@ -374,6 +387,7 @@ internal sealed class GroupCommitAppender : IDisposable
         // A mark never takes a segment kept for compaction; without room it is given up (the next sync brings another).
         if (MakeRoom(DurableMark.Size, _space.ReserveSegments) is not null) { _markPlaced = durable; return; }
         new DurableMark(_layout.DeviceId, _segSeq, _segIndex, durable).Encode(Reserve(DurableMark.Size));
+        _checkpoints.Appended(DurableMark.Size);
         _markPlaced = durable;
     }
 

@@ -54,4 +54,6 @@ internal interface IAppendSink
     void Rejected(EntryItem e, Exception error);
     /// <summary>The entry is on the device (durable if asked): index, lsn table, head, events.</summary>
     void Applied(EntryItem e);
+    /// <summary>Writer thread, when the checkpoint bound wants a capture: a checkpoint's barrier to run now, or null.</summary>
+    BarrierItem? CheckpointNow();
 }

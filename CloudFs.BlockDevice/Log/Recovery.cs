@@ -29,6 +29,8 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
     private const int Sector = SegmentRecord.Size;
 
     public long EntriesReplayed { get; private set; }
+    /// <summary>Bytes of the replayed entries (what the checkpoint bound, LogStoreOptions.CheckpointBytes, limits).</summary>
+    public long BytesReplayed { get; private set; }
     public string StopReason { get; private set; } = "";
     /// <summary>True when records of the current segment's seq lie after the end: the writer must not reuse that seq there.</summary>
     public bool StaleAfterEnd { get; private set; }
@@ -112,6 +114,7 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
                 var refused = sink.Accept(new ReplayedEntry(entry, h, pos, bad));
                 if (refused is not null) { StopReason = refused; break; }
                 EntriesReplayed++;
+                BytesReplayed += h.TotalBytes;
                 pos += h.TotalBytes;
                 continue;
             }
@@ -123,7 +126,7 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
             Skip(sink, new SkippedSpan(index, rel, next, error, Hint(span)), pos);
             pos = segStart + next;
         }
-        log?.Invoke($"roll-forward: {EntriesReplayed} entries replayed; stopped at segment {index} offset {pos - segStart}: {StopReason}");
+        log?.Invoke($"roll-forward: {EntriesReplayed} entries ({BytesReplayed} bytes) replayed; stopped at segment {index} offset {pos - segStart}: {StopReason}");
         StaleAfterEnd = NextRecord(seg.Span, (int)(pos - segStart), index, seq) >= 0;
         return (new WriterPosition(index, seq, pos, nextSeq), false);
     }

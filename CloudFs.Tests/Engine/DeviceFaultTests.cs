@@ -264,7 +264,7 @@ public sealed class DeviceFaultTests
         {
             v = await VolumeWithAsync(s, a);
             lsn = s.GetVolume(v)!.Lsn;
-            device.TearNextWrite(sectors);
+            device.TearNextWrite(sectors, minBytes: b.Length);
             await Assert.ThrowsAsync<DeviceException>(() => s.WriteAsync(v, 65536, b, durable: true).AsTask());
             Assert.Equal(lsn, s.GetVolume(v)!.Lsn);
         }
