@@ -234,7 +234,13 @@ internal sealed class GroupCommitAppender : IDisposable
     /// <summary>Makes everything before durable and applied, then runs the barrier with nothing moving.</summary>
     private void RunBarrier(BarrierItem b, ref bool sync)
     {
-        Commit(ref sync, forceSync: true);
+        try { Commit(ref sync, forceSync: true); }
+        catch (Exception ex)
+        {
+            // The device failed: the barrier's owner (a checkpoint holding its gate) hears it too, then the writer stops.
+            b.Done.TrySetException(ex);
+            throw;
+        }
         try
         {
             b.Run(new WriterPosition(_segIndex, _segSeq, _stageBase + _stageLen, _nextSeq));

@@ -72,4 +72,19 @@ public sealed class CheckpointBoundTests
         Assert.InRange(s.CheckpointBound.HighWater, 1, Bound);
         await s.DisposeAsync();
     }
+
+    [Fact]
+    public async Task A_device_that_fails_at_the_writers_own_checkpoint_fails_the_write_and_the_store_still_closes()
+    {
+        using var t = new TempLog();
+        var s = TempLog.OpenFaulty(t.Options(size: 64 << 20) with { CheckpointBytes = Bound }, out var device);
+        var v = (await s.CreateVolumeAsync(4 << 20, VolumeMode.Async, [])).BaseId;
+        // Just under half the bound, then the device fails: the entry that crosses it starts the writer's checkpoint.
+        for (var i = 0; i < 7; i++) await s.WriteAsync(v, i * Chunk, TempLog.Pattern(Chunk, i));
+        Assert.InRange(s.CheckpointBound.SinceCapture, 1, Bound / 2 - 1);
+        device.Fail(DeviceOp.Write);
+        await Assert.ThrowsAsync<DeviceException>(() => s.WriteAsync(v, 7 * Chunk, TempLog.Pattern(Chunk, 7)).AsTask());
+        // The checkpoint's barrier failed with the device: nothing holds the checkpoint gate, so closing ends.
+        await s.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60));
+    }
 }
