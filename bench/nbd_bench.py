@@ -65,6 +65,16 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process and its threads so far (/proc/PID/stat), in seconds."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def compaction_metrics(host, http_port):
     """The node's compaction counters (passes, segments, bytes copied) from its /metrics, as one line."""
     try:
@@ -136,8 +146,10 @@ def main():
             vol = subprocess.run([os.path.join(repo, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
                                   "--contact", f"{host}:{akka}"], capture_output=True, text=True, check=True).stdout.strip()
             servers[name] = f"nbd://{host}:{nbd}/{vol}"
+            nodes[name] = node
             return node
 
+        nodes = {}
         node = start_cloudfs(REPO, "cloudfs", 4153, 8190, 10909)
         if args.against:
             start_cloudfs(os.path.abspath(args.against), "cloudfs-against", 4154, 8191, 10910)
@@ -156,7 +168,13 @@ def main():
                         # Skips the first second (fio connecting, ramping up) and stops before fio does.
                         rec = subprocess.Popen(["bash", "-c", f"sleep 1; exec perf record -g -F 999 -p {node.pid} -o {os.path.join(args.perf, shape + '.data')} -- sleep {max(1, args.runtime - 2)}"],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    results.setdefault((shape, name), []).append(fio(uri, shape, args.size, args.runtime))
+                    cpu0 = cpu_seconds(nodes[name].pid) if name in nodes else 0.0
+                    res = fio(uri, shape, args.size, args.runtime)
+                    # A CloudFS node's CPU per request: what the machine's load cannot hide (IOPS move with the share
+                    # of the cores the node gets; the work per request does not).
+                    if name in nodes and res["iops"] > 0:
+                        res["cpu_us"] = (cpu_seconds(nodes[name].pid) - cpu0) * 1e6 / (res["iops"] * args.runtime)
+                    results.setdefault((shape, name), []).append(res)
                     if rec is not None:
                         rec.wait()
         peak = rss_kib(node.pid)
@@ -174,6 +192,15 @@ def main():
                 p99 = statistics.median(x["p99_us"] for x in rs)
                 ratio = "" if name == "cloudfs" else f"{cm / m:.2f}x" if m else "n/a"
                 print(f"| {shape} | {name} | {m:,.0f} | {mb:,.1f} | {p99:,.0f} | {ratio} |")
+        print("\n| shape | CloudFS node | IOPS per round | node CPU per request (us), per round | median |")
+        print("|---|---|---|---|---|")
+        for shape in shapes:
+            for name in nodes:
+                rs = results[(shape, name)]
+                cpu = [x["cpu_us"] for x in rs if "cpu_us" in x]
+                iops = ", ".join(f"{x['iops']:,.0f}" for x in rs)
+                per_round = ", ".join(f"{c:,.0f}" for c in cpu)
+                print(f"| {shape} | {name} | {iops} | {per_round} | {statistics.median(cpu) if cpu else 0:,.0f} |")
         print(f"\ncloudfs node peak RSS (VmHWM): {peak / 1024:.0f} MiB")
         for name, m in compaction.items():
             print(f"{name} compaction: {m}")
