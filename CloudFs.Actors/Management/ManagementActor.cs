@@ -147,7 +147,12 @@ public sealed class ManagementActor : ReceiveActor
     {
         if (_placement is not null)
         {
-            try { return await _placement.Ask<VolumeLocation>(new LocateVolume(volumeId.ToLowerInvariant()), _askTimeout); }
+            // A volume this node made by itself (a branch, an import) is placement's to know from its next round.
+            try
+            {
+                var located = await _placement.Ask<VolumeLocation>(new LocateVolume(volumeId.ToLowerInvariant()), _askTimeout);
+                if (located.Volume is not null) return located;
+            }
             catch (AskTimeoutException) { _log.Warning("the placement service did not answer; looking the volume up on this node only"); }
         }
         return Id160.TryParse(volumeId, out var id) && _store.GetVolume(id) is { } info

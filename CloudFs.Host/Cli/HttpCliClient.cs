@@ -35,7 +35,12 @@ internal sealed class HttpCliClient : IDisposable
             try { tls = ClusterTls.Load(tlsDirectory); }
             catch (CertificateException e) { throw new CliException($"--tls {tlsDirectory}: {e.Message}"); }
         }
-        var handler = new SocketsHttpHandler { ConnectTimeout = ConnectTimeout };
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = ConnectTimeout,
+            // A node is reached directly: an http_proxy of the environment would answer for an address with no node behind it.
+            UseProxy = false,
+        };
         if (tls is not null)
         {
             handler.SslOptions.ClientCertificates = [tls.ClientCertificate];
