@@ -202,6 +202,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         try { await WriteCheckpointAsync(CancellationToken.None).ConfigureAwait(false); }
         catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
         _appender.Dispose();
+        _keys.Dispose();
         _readPool.Dispose();
         _device.Dispose();
         _ = error;
@@ -225,6 +226,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         StopPassesAsync().GetAwaiter().GetResult();
         _appender.Dispose();
+        _keys.Dispose();
         _readPool.Dispose();
         _device.Dispose();
     }

@@ -91,9 +91,17 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         Receive<ControlFailed>(f => _log.Warning("a host refused placement's command: {0}", f.Reason));
         Receive<Gathered>(OnGathered);
         Receive<HostDeviceFailed>(f => OnDeviceFailed(f.HostId, f.Address, f.Reason));
-        // Decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
         Receive<PlaceVolume>(p =>
         {
+            // Enough choosable hosts known (described in a round, proven, Up and reachable now): placed at once, without
+            // a round that asks every host for every volume, so a create costs the same at 100,000 volumes as at 10.
+            // Each chosen host still votes on the volume before anything is created.
+            if (LiveHosts().Count(h => h.FreeBytes > 0) >= p.Replicas)
+            {
+                Create(p, Sender);
+                return;
+            }
+            // Otherwise decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
             _creates.Add((p, Sender, 0, DateTime.UtcNow));
             Gather();
         });
