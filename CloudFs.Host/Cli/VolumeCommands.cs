@@ -102,8 +102,18 @@ internal static class VolumeCommands
                 await body.CopyToAsync(io.OpenStdout(), ct);
                 return 0;
             }
+            // Lines written in batches: one write per batch, not per volume.
+            var lines = new System.Text.StringBuilder();
+            var count = 0;
             await foreach (var v in JsonSerializer.DeserializeAsyncEnumerable<VolumeSummary>(body, ManagementJson.Options, ct))
-                if (v is not null) await io.Out.WriteLineAsync(VolumeListFormat.Line(v));
+            {
+                if (v is null) continue;
+                lines.Append(VolumeListFormat.Line(v)).Append('\n');
+                if (++count % 512 != 0) continue;
+                await io.Out.WriteAsync(lines, ct);
+                lines.Clear();
+            }
+            await io.Out.WriteAsync(lines, ct);
             return 0;
         });
         return command;
