@@ -30,6 +30,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started);
     private sealed record Created(VolumeReport Volume, string Primary);
+    private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
     private sealed record ReplacementEnded(string Volume, string? Error);
 
@@ -98,11 +99,18 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             // Each chosen host still votes on the volume before anything is created.
             if (LiveHosts().Count(h => h.FreeBytes > 0) >= p.Replicas)
             {
-                Create(p, Sender);
+                Create(p, Sender, fast: true);
                 return;
             }
             // Otherwise decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
             _creates.Add((p, Sender, 0, DateTime.UtcNow));
+            Gather();
+        });
+        // A host chosen without a fresh round did not answer its vote: decided again on a fresh round (which gives a
+        // busy or just-joined host two more rounds), as a create without known hosts is.
+        Receive<PlaceAfterRound>(r =>
+        {
+            _creates.Add((r.Request, r.ReplyTo, 0, DateTime.UtcNow));
             Gather();
         });
         Receive<Created>(c =>
@@ -403,7 +411,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     // ---- creation: prepare on every chosen host, commit on the primary, then the replicas follow ----
 
-    private void Create(PlaceVolume p, IActorRef replyTo)
+    /// <param name="fast">Chosen from the last round's hosts, without a fresh one: a host that does not vote sends the
+    /// request to a fresh round instead of failing it (nothing was created yet).</param>
+    private void Create(PlaceVolume p, IActorRef replyTo, bool fast = false)
     {
         var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
         if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
@@ -427,6 +437,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                     (Host: h, Vote: await Try(Agent(h.Address).Ask<Vote>(new PrepareVolume(p.SizeBytes), timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
                 foreach (var (host, vote) in votes)
                 {
+                    if (vote is null && fast) { self.Tell(new PlaceAfterRound(p, replyTo)); return; }
                     if (vote is null) { replyTo.Tell(new CommandFailed($"host {host.HostId} ({host.Address}) did not answer; no volume was created")); return; }
                     if (!vote.Yes) { replyTo.Tell(new CommandFailed($"host {host.HostId} cannot take the volume: {vote.Reason}; no volume was created")); return; }
                 }
