@@ -203,6 +203,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
         _checkpointBound.Close();
         _appender.Dispose();
+        _keys.Dispose();
         _readPool.Dispose();
         _device.Dispose();
         _ = error;
@@ -227,6 +228,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         StopPassesAsync().GetAwaiter().GetResult();
         _checkpointBound.Close();
         _appender.Dispose();
+        _keys.Dispose();
         _readPool.Dispose();
         _device.Dispose();
     }

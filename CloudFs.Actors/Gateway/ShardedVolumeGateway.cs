@@ -42,24 +42,19 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     // Listing needs no actor: the volumes this node holds are in its engine.
     public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => Task.FromResult(store.ListVolumes());
 
-    public async Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default)
+    /// <summary>How long a lookup of a volume this node does not hold is used (a failover or a resize is seen after it).</summary>
+    public static readonly TimeSpan LocationKeep = TimeSpan.FromSeconds(2);
+
+    private readonly VolumeLocationCache _locations = new(async (volume, ct) =>
     {
-        if (store.GetVolume(volume) is { } local) return local;
         if (placement is null) return null;
-        // Not held here: any node serves any volume, through its primary.
-        try
-        {
-            var list = await placement.Ask<VolumeList>(ListClusterVolumes.Instance, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
-            var id = volume.ToString();
-            return list.Volumes.FirstOrDefault(v => v.Id == id) is { } s
-                ? new VolumeInfo(volume, s.Size, s.Mode, Id160.Parse(s.Version), 0, null, s.Replicas.Select(Id160.Parse).ToArray(), false)
-                : null;
-        }
-        catch (AskTimeoutException)
-        {
-            return null;
-        }
-    }
+        try { return await placement.Ask<VolumeLocation>(new LocateVolume(volume.ToString()), TimeSpan.FromSeconds(5), ct).ConfigureAwait(false); }
+        catch (AskTimeoutException) { return null; }
+    }, LocationKeep);
+
+    public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) =>
+        // Not held here: any node serves any volume, through its primary, found by one lookup (cached a moment).
+        store.GetVolume(volume) is { } local ? Task.FromResult<VolumeInfo?>(local) : _locations.GetAsync(volume, ct);
 
     public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
         // On the primary the engine's index is the one its VolumeActor appends through, updated before a write is

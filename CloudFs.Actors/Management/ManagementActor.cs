@@ -42,6 +42,8 @@ public sealed class ManagementActor : ReceiveActor
         Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
         Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
         Receive<ListVolumes>(Answer<ListVolumes>(_ => ListAsync()));
+        Receive<ListVolumePage>(Answer<ListVolumePage>(PageAsync));
+        Receive<LocateVolume>(Answer<LocateVolume>(l => LocateAsync(l.VolumeId)));
         Receive<GetVolume>(Answer<GetVolume>(GetAsync));
         Receive<BranchVolume>(Answer<BranchVolume>(BranchAsync));
         Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
@@ -108,23 +110,74 @@ public sealed class ManagementActor : ReceiveActor
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
     }
 
-    /// <summary>Every volume of the cluster from placement (which asks every host's log); this node's own when it cannot answer.</summary>
+    /// <summary>Every volume of the cluster, gathered page by page (each page one bounded message from placement):
+    /// for the callers that need them all at once in this process (integrity checks, the cluster client's `ls`).</summary>
     private async Task<IManagementMessage> ListAsync()
+    {
+        var volumes = new List<VolumeSummary>();
+        string? after = null;
+        while (true)
+        {
+            var page = await PageAsync(new ListVolumePage(after, ListVolumePage.MaxLimit));
+            if (page is not VolumePage p) return page;
+            volumes.AddRange(p.Volumes);
+            if (p.Next is null) return new VolumeList(volumes, p.FailedHosts);
+            after = p.Next;
+        }
+    }
+
+    /// <summary>A page of the cluster's volumes from placement; of this node's own when it cannot answer.</summary>
+    private async Task<IManagementMessage> PageAsync(ListVolumePage request)
     {
         if (_placement is not null)
         {
-            try { return await _placement.Ask<VolumeList>(ListClusterVolumes.Instance, _askTimeout); }
+            try { return await _placement.Ask<VolumePage>(request, _askTimeout); }
             catch (AskTimeoutException) { _log.Warning("the placement service did not answer; listing this node's volumes only"); }
         }
-        return new VolumeList(_store.ListVolumes().Select(Summarize).ToArray());
+        var local = _store.ListVolumes().Select(Summarize).ToDictionary(v => v.Id);
+        var limit = Math.Clamp(request.Limit, 1, ListVolumePage.MaxLimit);
+        var (ids, next) = Replication.VolumePaging.Page(local.Keys.Order(StringComparer.Ordinal).ToArray(), request.After, limit, int.MaxValue,
+            id => !request.UnhealthyOnly || local[id].Health != VolumeHealth.Healthy);
+        return new VolumePage(ids.Select(id => local[id]).ToArray(), next, []);
     }
 
+    /// <summary>The volume's replica set and primary from placement's table (one lookup, not a listing); this node's own
+    /// view when placement cannot answer.</summary>
+    private async Task<IManagementMessage> LocateAsync(string volumeId)
+    {
+        if (_placement is not null)
+        {
+            // A volume this node made by itself (a branch, an import) is placement's to know from its next round.
+            try
+            {
+                var located = await _placement.Ask<VolumeLocation>(new LocateVolume(volumeId.ToLowerInvariant()), _askTimeout);
+                if (located.Volume is not null) return located;
+            }
+            catch (AskTimeoutException) { _log.Warning("the placement service did not answer; looking the volume up on this node only"); }
+        }
+        return Id160.TryParse(volumeId, out var id) && _store.GetVolume(id) is { } info
+            ? new VolumeLocation(Summarize(info), info.IsWritable ? _cluster.SelfAddress.ToString() : null)
+            : new VolumeLocation(null, null);
+    }
+
+    /// <summary>The volume as placement knows it, with its current version from its primary (placement's version is
+    /// that of its last round; `cloudfs info` right after a write shows that write).</summary>
     private async Task<IManagementMessage> GetAsync(GetVolume g)
     {
-        var list = (VolumeList)await ListAsync();
-        return list.Volumes.FirstOrDefault(v => v.Id == g.VolumeId.ToLowerInvariant()) is { } found
-            ? found
-            : new CommandFailed($"no volume {g.VolumeId} on this cluster");
+        if (!Id160.TryParse(g.VolumeId, out var id)) return new CommandFailed($"'{g.VolumeId}' is not a volume id (40 hex characters)");
+        if (await LocateAsync(g.VolumeId) is not VolumeLocation { Volume: { } found } location)
+            return new CommandFailed($"no volume {g.VolumeId} on this cluster");
+        if (_store.GetVolume(id) is { IsWritable: true } here) return found with { Version = here.CurrentVersion.ToString() };
+        if (location.PrimaryAddress is not { } primary || primary == _cluster.SelfAddress.ToString()) return found;
+        try
+        {
+            var agent = _system.ActorSelection(primary + HostAgent.Path);
+            return await agent.Ask<object>(new AwaitVolume(found.Id, 0), _askTimeout) is VolumeHeld held ? found with { Version = held.Volume.Version } : found;
+        }
+        catch (AskTimeoutException)
+        {
+            return found;
+        }
     }
 
     private VolumeSummary Summarize(VolumeInfo v) => new(

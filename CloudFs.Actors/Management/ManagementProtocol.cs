@@ -23,6 +23,27 @@ public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string
 /// <summary>The volumes; FailedHosts: the hosts whose log device failed (as placement knows them; null when not asked of placement).</summary>
 public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes, IReadOnlyList<HostFailure>? FailedHosts = null) : IManagementMessage;
 
+/// <summary>One page of the cluster's volumes in id order: those after <paramref name="After"/> (null: from the first;
+/// that page is answered after a fresh placement round), at most <paramref name="Limit"/>; with
+/// <paramref name="UnhealthyOnly"/> only volumes that are not healthy. Answered with <see cref="VolumePage"/>, so no
+/// message carries more than one page however many volumes there are.</summary>
+public sealed record ListVolumePage(string? After, int Limit, bool UnhealthyOnly = false) : IManagementMessage
+{
+    /// <summary>The most volumes one page carries (far below the remoting frame size: ~190 bytes each).</summary>
+    public const int MaxLimit = 1000;
+}
+
+/// <summary>A page of volumes; <paramref name="Next"/>: the cursor of the following page (null after the last).</summary>
+public sealed record VolumePage(IReadOnlyList<VolumeSummary> Volumes, string? Next, IReadOnlyList<HostFailure> FailedHosts) : IManagementMessage;
+
+/// <summary>Where one volume lives (replica set and primary), answered by placement from its table in O(1);
+/// answered with <see cref="VolumeLocation"/>.</summary>
+public sealed record LocateVolume(string VolumeId) : IManagementMessage;
+
+/// <summary><paramref name="Volume"/> null: no host reported it. <paramref name="PrimaryAddress"/>: the akka address of
+/// the primary's member while it is live, else null.</summary>
+public sealed record VolumeLocation(VolumeSummary? Volume, string? PrimaryAddress) : IManagementMessage;
+
 /// <summary>A host whose log device failed: it is primary of nothing and takes no volume until restarted on a good device.</summary>
 public sealed record HostFailure(string HostId, string Address, string Reason) : IManagementMessage;
 

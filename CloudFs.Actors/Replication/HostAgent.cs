@@ -75,7 +75,9 @@ public sealed class HostAgent : ReceiveActor
         Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray())));
         Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
         Receive<DeviceFailedHere>(OnDeviceFailed);
-        FromPlacement<CreateLocalVolume>(c => Reply(Sender, CreateAsync(c)));
+        // Off the agent's thread: a creation makes the volume's secret durable (an fdatasync of the key file) before
+        // its first await, and creates that run together share that sync instead of queueing behind each other here.
+        FromPlacement<CreateLocalVolume>(c => Reply(Sender, Task.Run(() => CreateAsync(c))));
         FromPlacement<FollowVolume>(f =>
         {
             if (Id160.TryParse(f.Volume, out var v))

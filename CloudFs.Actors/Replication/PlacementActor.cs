@@ -30,6 +30,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started);
     private sealed record Created(VolumeReport Volume, string Primary);
+    private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
     private sealed record ReplacementEnded(string Volume, string? Error);
 
@@ -47,7 +48,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private readonly HashSet<string> _replacing = new();
     // A failover that failed is tried again no sooner than this (the next round, not in a tight loop).
     private readonly Dictionary<string, DateTime> _failoverAfter = new();
-    private readonly List<IActorRef> _listers = new();
+    private readonly List<(ListVolumePage Request, IActorRef ReplyTo)> _listers = new();
+    // The volume ids in order, for pages; null after the set of volumes changed (rebuilt by the next page).
+    private string[]? _order;
     // Hosts whose log device failed, by host id (their own word): until the host describes itself healthy again, which
     // only a new incarnation on a good device does.
     private readonly Dictionary<string, (string Address, string Reason, DateTime Since)> _deviceFailed = new();
@@ -89,15 +92,31 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         Receive<ControlFailed>(f => _log.Warning("a host refused placement's command: {0}", f.Reason));
         Receive<Gathered>(OnGathered);
         Receive<HostDeviceFailed>(f => OnDeviceFailed(f.HostId, f.Address, f.Reason));
-        // Decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
         Receive<PlaceVolume>(p =>
         {
+            // Enough choosable hosts known (described in a round, proven, Up and reachable now): placed at once, without
+            // a round that asks every host for every volume, so a create costs the same at 100,000 volumes as at 10.
+            // Each chosen host still votes on the volume before anything is created.
+            if (LiveHosts().Count(h => h.FreeBytes > 0) >= p.Replicas)
+            {
+                Create(p, Sender, fast: true);
+                return;
+            }
+            // Otherwise decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
             _creates.Add((p, Sender, 0, DateTime.UtcNow));
+            Gather();
+        });
+        // A host chosen without a fresh round did not answer its vote: decided again on a fresh round (which gives a
+        // busy or just-joined host two more rounds), as a create without known hosts is.
+        Receive<PlaceAfterRound>(r =>
+        {
+            _creates.Add((r.Request, r.ReplyTo, 0, DateTime.UtcNow));
             Gather();
         });
         Receive<Created>(c =>
         {
             var v = c.Volume;
+            if (!_volumes.ContainsKey(v.Id)) _order = null;
             _volumes[v.Id] = new VolumeRecord(v.Id, v.Size, v.Mode, v.Replicas, c.Primary, v.Lsn, v.Version, v.ViewNumber, v.BranchedFrom,
                 new Dictionary<string, VolumeReport> { [c.Primary] = v });
         });
@@ -107,12 +126,15 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             var rows = _volumes.Values.Select(r => (r.Id, Address: LiveAddressOf(r.Primary))).Where(r => r.Address is not null).ToArray();
             Sender.Tell(new PrimaryTable(rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Address!).ToArray()));
         });
-        Receive<ListClusterVolumes>(_ =>
+        Receive<ListVolumePage>(p =>
         {
-            // Answered after a fresh round, so `cloudfs ls` right after a write shows its version.
-            _listers.Add(Sender);
+            // A listing's first page is answered after a fresh round, so `cloudfs ls` right after a write shows its
+            // version; the pages after it come from the same table at once.
+            if (p.After is not null) { Sender.Tell(Page(p)); return; }
+            _listers.Add((p, Sender));
             Gather();
         });
+        Receive<LocateVolume>(l => Sender.Tell(Locate(l.VolumeId)));
         Receive<ReplacementEnded>(r =>
         {
             _replacing.Remove(r.Volume);
@@ -276,7 +298,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         }
         var previous = _volumes;
         _volumes = Merge(g.Reports.Where(r => SpeaksFor(r.Address, r.Reports.HostId)).Select(r => r.Reports).ToArray(), previous);
-        foreach (var lister in _listers) lister.Tell(List());
+        _order = null;
+        foreach (var (request, replyTo) in _listers) replyTo.Tell(Page(request));
         _listers.Clear();
         var creates = _creates.ToArray();
         _creates.Clear();
@@ -388,7 +411,9 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     // ---- creation: prepare on every chosen host, commit on the primary, then the replicas follow ----
 
-    private void Create(PlaceVolume p, IActorRef replyTo)
+    /// <param name="fast">Chosen from the last round's hosts, without a fresh one: a host that does not vote sends the
+    /// request to a fresh round instead of failing it (nothing was created yet).</param>
+    private void Create(PlaceVolume p, IActorRef replyTo, bool fast = false)
     {
         var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
         if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
@@ -412,6 +437,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                     (Host: h, Vote: await Try(Agent(h.Address).Ask<Vote>(new PrepareVolume(p.SizeBytes), timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
                 foreach (var (host, vote) in votes)
                 {
+                    if (vote is null && fast) { self.Tell(new PlaceAfterRound(p, replyTo)); return; }
                     if (vote is null) { replyTo.Tell(new CommandFailed($"host {host.HostId} ({host.Address}) did not answer; no volume was created")); return; }
                     if (!vote.Yes) { replyTo.Tell(new CommandFailed($"host {host.HostId} cannot take the volume: {vote.Reason}; no volume was created")); return; }
                 }
@@ -515,20 +541,41 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         }
     }
 
-    // ---- listing ----
+    // ---- listing and lookup ----
 
-    private VolumeList List()
+    /// <summary>Unhealthy-only pages look at this many volumes at most (a bounded step; the lister follows Next).</summary>
+    private const int UnhealthyScan = 16 * ListVolumePage.MaxLimit;
+
+    private VolumePage Page(ListVolumePage p)
     {
-        var volumes = _volumes.Values.OrderBy(r => r.Id, StringComparer.Ordinal).Select(r =>
+        var order = _order ??= _volumes.Keys.Order(StringComparer.Ordinal).ToArray();
+        var limit = Math.Clamp(p.Limit, 1, ListVolumePage.MaxLimit);
+        var summaries = new Dictionary<string, VolumeSummary>();
+        var (ids, next) = VolumePaging.Page(order, p.After, limit, p.UnhealthyOnly ? UnhealthyScan : limit, id =>
         {
-            var replicas = r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas;
-            // A host of the set is away or its device failed (the volume runs on the others, if a majority).
-            var missing = r.Primary is null || replicas.Any(h => LiveAddressOf(h) is null);
-            var health = VolumeHealth.Of(r.Reports.Where(h => replicas.Contains(h.Key)).Select(h => h.Value), missing);
-            return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, Health: health, Parent: r.BranchedFrom);
-        }).ToArray();
+            if (!_volumes.TryGetValue(id, out var r)) return false;
+            var summary = Summarize(r);
+            if (p.UnhealthyOnly && summary.Health == VolumeHealth.Healthy) return false;
+            summaries[id] = summary;
+            return true;
+        });
         var failed = _deviceFailed.OrderBy(f => f.Key, StringComparer.Ordinal)
             .Select(f => new HostFailure(f.Key, f.Value.Address, f.Value.Reason)).ToArray();
-        return new VolumeList(volumes, failed);
+        return new VolumePage(ids.Select(id => summaries[id]).ToArray(), next, failed);
+    }
+
+    private VolumeLocation Locate(string volume) =>
+        _volumes.TryGetValue(volume.ToLowerInvariant(), out var r)
+            ? new VolumeLocation(Summarize(r), LiveAddressOf(r.Primary))
+            : new VolumeLocation(null, null);
+
+    private VolumeSummary Summarize(VolumeRecord r)
+    {
+        var replicas = r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas;
+        var live = LiveAddresses();
+        // A host of the set is away or its device failed (the volume runs on the others, if a majority).
+        var missing = r.Primary is null || replicas.Any(h => DeviceFailed(h) || AddressOf(h) is not { } a || !live.Contains(a));
+        var health = VolumeHealth.Of(r.Reports.Where(h => replicas.Contains(h.Key)).Select(h => h.Value), missing);
+        return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, Health: health, Parent: r.BranchedFrom);
     }
 }

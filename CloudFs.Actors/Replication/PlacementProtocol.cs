@@ -1,4 +1,5 @@
-// Messages to the placement singleton (Hyperion adapter): create a volume, find a volume's primary, list volumes.
+// Messages to the placement singleton (Hyperion adapter): create a volume, find a volume's primary (listing and
+// lookup: Management.ListVolumePage and Management.LocateVolume).
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
 
@@ -23,9 +24,3 @@ public sealed record PrimaryTable(string[] Volumes, string[] Addresses) : IContr
 /// <summary>A host's log device failed (it says so at once, and in every HostDescription after): the volumes it is the
 /// primary of fail over as if it had died, and it is chosen for nothing until it comes back on a good device.</summary>
 public sealed record HostDeviceFailed(string HostId, string Address, string Reason) : IControlMessage;
-
-/// <summary>Every volume in the cluster; answered with a Management.VolumeList.</summary>
-public sealed record ListClusterVolumes : IControlMessage
-{
-    public static readonly ListClusterVolumes Instance = new();
-}

@@ -1,6 +1,9 @@
 // The host-private key file: volume id → secret view-stamp, this host's ECDH private key, and the secret shares this
-// host holds for other primaries. The only place any of them is kept (never in the log or a stream). Rewritten
-// atomically (temp file, fsync, rename, directory fsync) before whatever depends on it is acknowledged.
+// host holds for other primaries. The only place any of them is kept (never in the log or a stream). Durable before
+// whatever depends on it is acknowledged: a new volume's secret is one appended line (fdatasync shared by the creates
+// that append together: a create costs the same however many volumes the host holds); everything else rewrites the
+// file atomically (temp file, fsync, rename, directory fsync), which also folds the appended lines in. A torn last
+// line (a crash during an append, never acknowledged) is ignored when the file is read.
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -11,7 +14,7 @@ namespace CloudFs.BlockDevice.Volumes;
 // The engine runs on Linux only (O_DIRECT, flock): the Unix file modes are always available.
 #pragma warning disable CA1416
 
-internal sealed class KeyFile
+internal sealed class KeyFile : IDisposable
 {
     private const string HostKeyTag = "host-key";
     private const string ShareTag = "share";
@@ -21,6 +24,13 @@ internal sealed class KeyFile
     private readonly Dictionary<Id160, (Id160 View, SecretShare Share)> _shares = new();
     private HostKey? _hostKey;
     private readonly object _gate = new();
+    // Appends: the open file (null until the first, and after each rewrite), how many lines were appended, how many of
+    // those are durable. _syncGate is taken after _gate, never the other way round.
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _appender;
+    private long _appendAt;
+    private long _appended;
+    private long _synced;
+    private readonly object _syncGate = new();
 
     private KeyFile(string path) => _path = path;
 
@@ -31,7 +41,9 @@ internal sealed class KeyFile
         var k = new KeyFile(System.IO.Path.GetFullPath(path));
         if (!File.Exists(k._path)) return k;
         var n = 0;
-        foreach (var line in File.ReadAllLines(k._path))
+        var lines = File.ReadAllText(k._path).Split('\n');
+        // The text after the last newline is empty, or an append that a crash cut short (never acknowledged).
+        foreach (var line in lines[..^1])
         {
             n++;
             if (line.Length == 0 || line[0] == '#') continue;
@@ -39,6 +51,8 @@ internal sealed class KeyFile
             if (!k.TryParseLine(parts))
                 throw new DeviceException($"key file {k._path} line {n} is malformed");
         }
+        // A torn append is dropped from the file too, before anything is appended after it.
+        if (lines[^1].Length > 0) lock (k._gate) k.Save();
         return k;
     }
 
@@ -76,13 +90,75 @@ internal sealed class KeyFile
 
     public byte[]? Get(Id160 volume) { lock (_gate) return _secrets.GetValueOrDefault(volume); }
 
-    public void Add(Id160 volume, byte[] secret)
+    public void Dispose()
     {
         lock (_gate)
+        lock (_syncGate)
         {
-            var old = _secrets.GetValueOrDefault(volume);
+            _appender?.Dispose();
+            _appender = null;
+        }
+    }
+
+    /// <summary>Keeps <paramref name="volume"/>'s secret (replacing an older one), durably on return.</summary>
+    public void Add(Id160 volume, byte[] secret)
+    {
+        long line;
+        byte[]? old;
+        lock (_gate)
+        {
+            old = _secrets.GetValueOrDefault(volume);
             _secrets[volume] = secret;
-            SaveOrUndo(() => { if (old is null) _secrets.Remove(volume); else _secrets[volume] = old; });
+            if (!File.Exists(_path))
+            {
+                // The first line of all: the file and its header are made by a rewrite.
+                SaveOrUndo(() => Undo(volume, secret, old));
+                return;
+            }
+            try
+            {
+                if (_appender is null)
+                {
+                    _appender = File.OpenHandle(_path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+                    _appendAt = RandomAccess.GetLength(_appender);
+                }
+                var bytes = Encoding.ASCII.GetBytes($"{volume} {Convert.ToHexStringLower(secret)}\n");
+                RandomAccess.Write(_appender, bytes, _appendAt);
+                _appendAt += bytes.Length;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Undo(volume, secret, old);
+                throw new DeviceException($"cannot append to the key file {_path}: {e.Message}");
+            }
+            line = ++_appended;
+        }
+        try { SyncAppends(line); }
+        catch
+        {
+            lock (_gate) Undo(volume, secret, old);
+            throw;
+        }
+    }
+
+    private void Undo(Id160 volume, byte[] secret, byte[]? old)
+    {
+        if (!ReferenceEquals(_secrets.GetValueOrDefault(volume), secret)) return;
+        if (old is null) _secrets.Remove(volume); else _secrets[volume] = old;
+    }
+
+    /// <summary>Makes appended lines up to <paramref name="line"/> durable: one fdatasync for every line appended so far,
+    /// so appends that wait together share it.</summary>
+    private void SyncAppends(long line)
+    {
+        lock (_syncGate)
+        {
+            if (_synced >= line) return;
+            var upTo = Interlocked.Read(ref _appended);
+            var fd = (int)_appender!.DangerousGetHandle();
+            if (NativeMethods.Fdatasync(fd) != 0)
+                throw new DeviceException($"cannot sync the key file {_path}: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}");
+            _synced = upTo;
         }
     }
 
@@ -127,6 +203,18 @@ internal sealed class KeyFile
     }
 
     private void Save()
+    {
+        // The rewrite holds every appended line too: once it is in place they are all durable, and appends go to the new file.
+        lock (_syncGate)
+        {
+            _appender?.Dispose();
+            _appender = null;
+            Rewrite();
+            _synced = Interlocked.Read(ref _appended);
+        }
+    }
+
+    private void Rewrite()
     {
         var text = new StringBuilder("# CloudFS host secrets (host-private, mode 0600): \"host-key PKCS8\", \"VOLUME SECRET\", \"share VOLUME VIEW SHARE\"\n");
         if (_hostKey is not null) text.Append(HostKeyTag).Append(' ').Append(Convert.ToHexStringLower(_hostKey.ExportPkcs8())).Append('\n');

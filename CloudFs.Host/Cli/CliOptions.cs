@@ -1,4 +1,4 @@
-// Options shared by several commands (--contact, --http) and the typed parsers that refuse bad values at parse time.
+// Options shared by several commands (--contact, --tls, --size) and the typed parsers that refuse bad values at parse time.
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Net;
@@ -11,20 +11,27 @@ internal static class CliOptions
     public const int DefaultAkkaPort = 4053;
     public const int DefaultHttpPort = 8090;
 
-    public static Option<IReadOnlyList<IPEndPoint>> Contact() => new("--contact")
+    /// <summary>--contact HOST[:PORT],... (alias --http): the node's HTTP server, one address per node (default
+    /// $CLOUDFS_CONTACT, else 127.0.0.1:8090); several are tried in turn.</summary>
+    public static Option<IReadOnlyList<NodeContact>> Contact() => new("--contact", "--http")
     {
-        Description = "Cluster nodes to ask, IP[:PORT],... (akka port, default 4053)",
-        HelpName = "IP[:PORT],...",
-        DefaultValueFactory = _ => [new IPEndPoint(IPAddress.Loopback, DefaultAkkaPort)],
-        CustomParser = r => AddressList(r, DefaultAkkaPort),
-    };
-
-    public static Option<IPEndPoint> Http() => new("--http")
-    {
-        Description = "The node's HTTP API, IP[:PORT] (default 127.0.0.1:8090)",
-        HelpName = "IP[:PORT]",
-        DefaultValueFactory = _ => new IPEndPoint(IPAddress.Loopback, DefaultHttpPort),
-        CustomParser = r => Address(r, DefaultHttpPort),
+        Description = $"The node to ask: its HTTP address, HOST[:PORT] (default port {DefaultHttpPort}; default ${NodeContact.Variable}, else 127.0.0.1:{DefaultHttpPort}); " +
+                      "several, comma-separated, are tried in turn",
+        HelpName = "HOST[:PORT],...",
+        DefaultValueFactory = r =>
+        {
+            if (Environment.GetEnvironmentVariable(NodeContact.Variable) is not { Length: > 0 } text) return [NodeContact.Default];
+            if (NodeContact.TryParseList(text, out var list, out var bad)) return list;
+            r.AddError($"${NodeContact.Variable}: '{bad}' is not a node address (HOST or HOST:PORT)");
+            return [];
+        },
+        CustomParser = r =>
+        {
+            var text = string.Join(',', r.Tokens.Select(t => t.Value));
+            if (NodeContact.TryParseList(text, out var list, out var bad)) return list;
+            r.AddError($"'{bad}' is not a node address (HOST or HOST:PORT)");
+            return [];
+        },
     };
 
     /// <summary>--tls DIR for a command that talks to a node (default: $CLOUDFS_TLS); null: plain.</summary>

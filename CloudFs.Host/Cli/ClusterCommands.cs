@@ -1,6 +1,8 @@
-// `cloudfs cluster …` and `cloudfs sharding …`: the Petabridge.Cmd-style inspection commands, answered by the management actor.
+// `cloudfs cluster …` and `cloudfs sharding …`: the Petabridge.Cmd-style inspection commands, answered by the node's
+// management API (ManagementRoutes: /cluster/…, /sharding/…).
 using System.CommandLine;
-using System.Net;
+using System.Net.Http;
+using System.Text.Json;
 using CloudFs.Actors.Management;
 
 namespace CloudFs.Host.Cli;
@@ -37,13 +39,16 @@ internal static class ClusterCommands
 
     private static Command Show(CliIo io)
     {
+        var json = VolumeCommands.Json("Print the members as JSON (members: address, roles, status, reachability, host_id; leader; self_address)");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("show", "One line per member (address, roles, status, reachability, host id), then Count: N.") { contact, tls };
+        var command = new Command("show", "One line per member (address, roles, status, reachability, host id), then Count: N.") { json, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var members = await ManagementCall.AskAsync<ClusterMembers>(parse.GetValue(contact)!, parse.GetValue(tls), new ShowCluster(), ManagementCall.DefaultTimeout, ct);
-            foreach (var line in ShowLines(members)) await io.Out.WriteLineAsync(line);
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            var members = await client.GetAsync<ClusterMembers>("cluster/members", ct);
+            if (parse.GetValue(json)) await io.Out.WriteLineAsync(JsonSerializer.Serialize(members, ManagementJson.Options));
+            else foreach (var line in ShowLines(members)) await io.Out.WriteLineAsync(line);
             return 0;
         });
         return command;
@@ -54,7 +59,8 @@ internal static class ClusterCommands
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command(verb, description) { contact, tls };
-        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), new ClusterCommand(verb, null), ct));
+        var method = verb is "leader" or "status" ? HttpMethod.Get : HttpMethod.Post;
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), method, $"cluster/{verb}", ct));
         return command;
     }
 
@@ -76,7 +82,7 @@ internal static class ClusterCommands
             var normalized = text.Contains("://", StringComparison.Ordinal) || !AddressParser.TryParse(text, CliOptions.DefaultAkkaPort, out var ep)
                 ? text
                 : AddressParser.Format(ep);
-            return Print(io, parse.GetValue(contact)!, parse.GetValue(tls), new ClusterCommand(verb, normalized), ct);
+            return Print(io, parse.GetValue(contact)!, parse.GetValue(tls), HttpMethod.Post, $"cluster/{verb}?address={Uri.EscapeDataString(normalized)}", ct);
         });
         return command;
     }
@@ -86,13 +92,16 @@ internal static class ClusterCommands
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command(verb, description) { contact, tls };
-        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), new ShardingCommand(verb), ct));
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), HttpMethod.Get, $"sharding/{verb}", ct));
         return command;
     }
 
-    private static async Task<int> Print(CliIo io, IReadOnlyList<IPEndPoint> contacts, string? tlsDirectory, IManagementMessage request, CancellationToken ct)
+    private static async Task<int> Print(CliIo io, IReadOnlyList<NodeContact> contacts, string? tlsDirectory, HttpMethod method, string path, CancellationToken ct)
     {
-        var output = await ManagementCall.AskAsync<CommandOutput>(contacts, tlsDirectory, request, ManagementCall.DefaultTimeout, ct);
+        using var client = ManagementHttpClient.Create(contacts, tlsDirectory);
+        using var response = await client.SendAsync(method, path, null, ct);
+        var output = await JsonSerializer.DeserializeAsync<CommandOutput>(await response.Content.ReadAsStreamAsync(ct), ManagementJson.Options, ct)
+                     ?? throw new CliException($"the node answered {path} with an empty body");
         await io.Out.WriteAsync(output.Text.EndsWith('\n') ? output.Text : output.Text + "\n");
         return 0;
     }

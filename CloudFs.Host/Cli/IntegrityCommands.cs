@@ -1,4 +1,4 @@
-// `cloudfs scrub [VOLUME]` and `cloudfs verify VOLUME [--deep]`: the management actor asks the hosts; these print what
+// `cloudfs scrub [VOLUME]` and `cloudfs verify VOLUME [--deep]`: the node's management API (the management actor) asks the hosts; these print what
 // they found (text or --json) and exit non-zero when damage remains or the replicas differ.
 using System.CommandLine;
 using System.Globalization;
@@ -11,9 +11,6 @@ namespace CloudFs.Host.Cli;
 
 internal static class IntegrityCommands
 {
-    /// <summary>A scrub or a deep verify reads every live block of the copies concerned: hours on big disks.</summary>
-    private static readonly TimeSpan LongTimeout = TimeSpan.FromHours(25);
-
     public static IEnumerable<Command> Create(CliIo io)
     {
         yield return Scrub(io);
@@ -40,7 +37,8 @@ internal static class IntegrityCommands
         };
         command.SetAction(async (parse, ct) =>
         {
-            var report = await ManagementCall.AskAsync<ScrubReport>(parse.GetValue(contact)!, parse.GetValue(tls), new ScrubVolumes(parse.GetValue(volume)?.ToString()), LongTimeout, ct);
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            var report = await client.PostAsync<ScrubReport>(parse.GetValue(volume) is { } one ? $"scrub?volume={one}" : "scrub", null, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(ScrubJson(report));
             else
             {
@@ -108,8 +106,8 @@ internal static class IntegrityCommands
         command.SetAction(async (parse, ct) =>
         {
             var isDeep = parse.GetValue(deep);
-            var report = await ManagementCall.AskAsync<VerifyReport>(parse.GetValue(contact)!, parse.GetValue(tls), new VerifyVolume(parse.GetValue(volume).ToString(), isDeep),
-                isDeep ? LongTimeout : ManagementCall.DefaultTimeout, ct);
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            var report = await client.PostAsync<VerifyReport>($"volumes/{parse.GetValue(volume)}/verify{(isDeep ? "?deep=1" : "")}", null, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(VerifyJson(report));
             else
             {

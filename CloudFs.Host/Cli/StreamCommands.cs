@@ -26,15 +26,19 @@ internal static class StreamCommands
 
     private static Command Heads(CliIo io)
     {
-        var http = CliOptions.Http();
+        var http = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("heads", "Print <base id>:<current version id> for every volume the node holds (GET /heads).") { http, tls };
+        var json = VolumeCommands.Json("Print a JSON array of objects (volume, version)");
+        var command = new Command("heads", "Print <base id>:<current version id> for every volume the node holds (GET /heads).") { json, http, tls };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: false);
+            using var client = HttpCliClient.Create(parse.GetValue(http)![0], parse.GetValue(tls), streaming: false);
             using var response = await client.Client.GetAsync(client.For("heads"), ct);
             await EnsureSuccess(response, "GET /heads", ct);
-            await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
+            var text = await response.Content.ReadAsStringAsync(ct);
+            if (!parse.GetValue(json)) { await io.Out.WriteAsync(text); return 0; }
+            var heads = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(':')).Select(p => new { Volume = p[0], Version = p[^1] });
+            await io.Out.WriteLineAsync(System.Text.Json.JsonSerializer.Serialize(heads, ManagementJson.Options));
             return 0;
         });
         return command;
@@ -48,13 +52,13 @@ internal static class StreamCommands
             CustomParser = r => CliOptions.Id(r, "version id"),
         };
         var follow = new Option<bool>("--follow") { Description = "Keep streaming new entries as they are written, until interrupted" };
-        var http = CliOptions.Http();
+        var http = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("stream", "Write the binary stream of a volume's entries after VERSION to stdout (GET /stream).") { version, follow, http, tls };
         command.SetAction(async (parse, ct) =>
         {
             var query = parse.GetValue(version).ToString() + (parse.GetValue(follow) ? "&follow=1" : "");
-            using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: true);
+            using var client = HttpCliClient.Create(parse.GetValue(http)![0], parse.GetValue(tls), streaming: true);
             using var response = await client.Client.GetAsync(client.For("stream?" + query), HttpCompletionOption.ResponseHeadersRead, ct);
             await EnsureSuccess(response, "GET /stream", ct);
             await using var body = await response.Content.ReadAsStreamAsync(ct);
@@ -75,13 +79,13 @@ internal static class StreamCommands
 
     private static Command Apply(CliIo io)
     {
-        var http = CliOptions.Http();
+        var http = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var import = new Option<bool>("--import") { Description = "The stream may create a volume the node does not hold (a copy taken in from elsewhere); without it, such a stream is refused" };
         var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http, tls, import };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = HttpCliClient.Create(parse.GetValue(http)!, parse.GetValue(tls), streaming: true);
+            using var client = HttpCliClient.Create(parse.GetValue(http)![0], parse.GetValue(tls), streaming: true);
             await using var stdin = io.OpenStdin();
             using var content = new LiveStreamContent(stdin);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");

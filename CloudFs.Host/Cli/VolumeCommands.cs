@@ -1,5 +1,6 @@
-// The volume commands of the cluster client: newdisk, ls, info, branch (through ManagementClient).
+// The volume commands: newdisk, ls, info, branch, answered by a node's management API over HTTP (ManagementHttpClient).
 using System.CommandLine;
+using System.Text.Json;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 
@@ -7,7 +8,7 @@ namespace CloudFs.Host.Cli;
 
 internal static class VolumeCommands
 {
-    public const long DefaultVolumeSize = 8L << 30;
+    public const long DefaultVolumeSize = Http.ManagementRoutes.DefaultVolumeSize;
 
     public static IEnumerable<Command> Create(CliIo io)
     {
@@ -46,29 +47,43 @@ internal static class VolumeCommands
             },
             Description = "async: a write is acknowledged once appended on the primary; sync: once on a majority of replicas",
         };
+        var json = Json("Print the new volume's `ls --json` object (with its hosts) instead of its id");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("newdisk", "Create a volume with N replicas (default 3). Prints the chosen hosts to stderr and the new volume id to stdout.")
         {
-            replicas, size, mode, contact, tls,
+            replicas, size, mode, json, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
             var bytes = parse.GetValue(size) ?? DefaultVolumeSize;
             if (bytes % LogStore.BlockSize != 0)
                 throw new CliException($"the volume size must be a multiple of {LogStore.BlockSize} bytes", CloudFsCli.ExitUsage);
-            var request = new CreateVolume(parse.GetValue(replicas), bytes, parse.GetValue(mode));
-            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), request, TimeSpan.FromSeconds(60), ct);
-            foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
-            await io.Out.WriteLineAsync(created.VolumeId);
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            var request = new { Replicas = parse.GetValue(replicas), Size = bytes, Mode = VolumeListFormat.Mode(parse.GetValue(mode)) };
+            using var response = await client.SendAsync(System.Net.Http.HttpMethod.Post, "volumes", request, ct);
+            await PrintCreatedAsync(io, response, parse.GetValue(json), ct);
             return 0;
         });
         return command;
     }
 
+    /// <summary>The hosts to stderr and the id to stdout, or with --json the object as the node wrote it.</summary>
+    private static async Task PrintCreatedAsync(CliIo io, System.Net.Http.HttpResponseMessage response, bool json, CancellationToken ct)
+    {
+        var body = await response.Content.ReadAsStringAsync(ct);
+        using var created = JsonDocument.Parse(body);
+        foreach (var host in created.RootElement.GetProperty("hosts").EnumerateArray())
+            await io.Err.WriteLineAsync($"{host.GetProperty("host_id").GetString()} {host.GetProperty("address").GetString()}");
+        if (json) await io.Out.WriteAsync(body);
+        else await io.Out.WriteLineAsync(created.RootElement.GetProperty("id").GetString());
+    }
+
+    internal static Option<bool> Json(string description) => new("--json") { Description = description };
+
     private static Command List(CliIo io)
     {
-        var json = new Option<bool>("--json") { Description = "Print a JSON array of objects (id, size, mode, primary, replicas, version, name, health, parent)" };
+        var json = Json("Print a JSON array of objects (id, size, mode, primary, replicas, version, name, health, parent)");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("ls", "List volumes, one per line: id, size in bytes, mode, primary host id (- when none), replica host ids, current version id, name (- when none), health, parent version (- unless a branch).")
@@ -77,9 +92,28 @@ internal static class VolumeCommands
         };
         command.SetAction(async (parse, ct) =>
         {
-            var list = await ManagementCall.AskAsync<VolumeList>(parse.GetValue(contact)!, parse.GetValue(tls), new ListVolumes(), ManagementCall.DefaultTimeout, ct);
-            if (parse.GetValue(json)) await io.Out.WriteLineAsync(VolumeListFormat.Json(list.Volumes));
-            else foreach (var v in list.Volumes) await io.Out.WriteLineAsync(VolumeListFormat.Line(v));
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            // Streamed as the node writes it, page by page: nothing here holds the whole list.
+            using var response = await client.SendAsync(System.Net.Http.HttpMethod.Get, "volumes", null, ct);
+            await using var body = await response.Content.ReadAsStreamAsync(ct);
+            if (parse.GetValue(json))
+            {
+                await io.Out.FlushAsync(ct);
+                await body.CopyToAsync(io.OpenStdout(), ct);
+                return 0;
+            }
+            // Lines written in batches: one write per batch, not per volume.
+            var lines = new System.Text.StringBuilder();
+            var count = 0;
+            await foreach (var v in JsonSerializer.DeserializeAsyncEnumerable<VolumeSummary>(body, ManagementJson.Options, ct))
+            {
+                if (v is null) continue;
+                lines.Append(VolumeListFormat.Line(v)).Append('\n');
+                if (++count % 512 != 0) continue;
+                await io.Out.WriteAsync(lines, ct);
+                lines.Clear();
+            }
+            await io.Out.WriteAsync(lines, ct);
             return 0;
         });
         return command;
@@ -88,13 +122,15 @@ internal static class VolumeCommands
     private static Command Info(CliIo io)
     {
         var id = new Argument<Id160>("ID") { Description = "The volume id", CustomParser = r => CliOptions.Id(r, "volume id") };
+        var json = Json("Print the volume's `ls --json` object");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("info", "Print the volume's current version id.") { id, contact, tls };
+        var command = new Command("info", "Print the volume's current version id.") { id, json, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var volume = await ManagementCall.AskAsync<VolumeSummary>(parse.GetValue(contact)!, parse.GetValue(tls), new GetVolume(parse.GetValue(id).ToString()), ManagementCall.DefaultTimeout, ct);
-            await io.Out.WriteLineAsync(volume.Version);
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            var volume = await client.GetAsync<VolumeSummary>($"volumes/{parse.GetValue(id)}/info", ct);
+            await io.Out.WriteLineAsync(parse.GetValue(json) ? JsonSerializer.Serialize(volume, ManagementJson.Options) : volume.Version);
             return 0;
         });
         return command;
@@ -103,14 +139,15 @@ internal static class VolumeCommands
     private static Command Branch(CliIo io)
     {
         var version = new Argument<Id160>("VERSION") { Description = "The version to branch from, or a volume id: its current version", CustomParser = r => CliOptions.Id(r, "version or volume id") };
+        var json = Json("Print the new volume's `ls --json` object (with its hosts) instead of its id");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("branch", "Create a writable volume from a version (a volume id: its current version); prints the new volume id.") { version, contact, tls };
+        var command = new Command("branch", "Create a writable volume from a version (a volume id: its current version); prints the new volume id.") { version, json, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), new BranchVolume(parse.GetValue(version).ToString()), TimeSpan.FromSeconds(60), ct);
-            foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
-            await io.Out.WriteLineAsync(created.VolumeId);
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            using var response = await client.SendAsync(System.Net.Http.HttpMethod.Post, $"versions/{parse.GetValue(version)}/branch", null, ct);
+            await PrintCreatedAsync(io, response, parse.GetValue(json), ct);
             return 0;
         });
         return command;

@@ -21,32 +21,6 @@ internal static class VolumeListFormat
         v.Health,
         string.IsNullOrEmpty(v.Parent) ? "-" : v.Parent);
 
-    public static void WriteJson(Utf8JsonWriter json, VolumeSummary v)
-    {
-        json.WriteStartObject();
-        json.WriteString("id", v.Id);
-        json.WriteNumber("size", v.Size);
-        json.WriteString("mode", Mode(v.Mode));
-        if (string.IsNullOrEmpty(v.Primary)) json.WriteNull("primary"); else json.WriteString("primary", v.Primary);
-        json.WriteStartArray("replicas");
-        foreach (var r in v.Replicas) json.WriteStringValue(r);
-        json.WriteEndArray();
-        json.WriteString("version", v.Version);
-        if (string.IsNullOrEmpty(v.Name)) json.WriteNull("name"); else json.WriteString("name", v.Name);
-        json.WriteString("health", v.Health);
-        if (string.IsNullOrEmpty(v.Parent)) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
-        json.WriteEndObject();
-    }
-
-    public static string Json(IReadOnlyList<VolumeSummary> volumes)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
-        {
-            json.WriteStartArray();
-            foreach (var v in volumes) WriteJson(json, v);
-            json.WriteEndArray();
-        }
-        return System.Text.Encoding.UTF8.GetString(buffer.ToArray());
-    }
+    /// <summary>`ls --json`: the objects exactly as the node's management API writes them (ManagementJson).</summary>
+    public static string Json(IReadOnlyList<VolumeSummary> volumes) => JsonSerializer.Serialize(volumes, ManagementJson.Options);
 }

@@ -5,6 +5,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Cli;
 using CloudFs.Host.Metrics;
@@ -33,6 +34,7 @@ internal sealed class HttpApi : IAsyncDisposable
     private readonly IVolumeGateway _gateway;
     private readonly IVersionLog _log;
     private readonly IClusterView _cluster;
+    private readonly ManagementRoutes _management;
     private readonly Action<string>? _logLine;
     private readonly WebApplication _app;
 
@@ -44,6 +46,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _gateway = gateway;
         _log = log;
         _cluster = cluster;
+        _management = new ManagementRoutes(cluster);
         _logLine = logLine;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -86,11 +89,13 @@ internal sealed class HttpApi : IAsyncDisposable
         _app.MapMethods("/volumes/{id}", ["GET", "HEAD"], ReadVolume);
         _app.MapPut("/volumes/{id}", WriteVolume);
         _app.MapGet("/cluster", Cluster);
+        _management.Map(_app);
         _app.MapMethods("/health", ["GET", "HEAD"], ctx => Health(ctx, _cluster.Unhealthy));
         _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
         _app.MapMetrics("/metrics", metrics.Registry);
         _app.MapFallback(ctx => Reply(ctx, StatusCodes.Status404NotFound,
-            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready"));
+            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready, " +
+            string.Join(", ", ManagementRoutes.Paths)));
     }
 
     /// <summary>The address Kestrel bound (the real port when the options asked for port 0).</summary>
@@ -439,14 +444,15 @@ internal sealed class HttpApi : IAsyncDisposable
 
     private async Task Cluster(HttpContext ctx)
     {
-        var members = await _cluster.MembersAsync(ctx.RequestAborted);
-        var volumes = await _cluster.VolumesAsync(ctx.RequestAborted);
+        var members = (ClusterMembers)await _management.AskAsync(new ShowCluster(), ManagementRoutes.QuickTimeout, StatusCodes.Status503ServiceUnavailable, ctx.RequestAborted);
+        var first = await _management.PageAsync(null, unhealthyOnly: false, ctx.RequestAborted);
         ctx.Response.ContentType = "application/json";
-        await using var json = new Utf8JsonWriter(ctx.Response.Body, new JsonWriterOptions { Indented = true });
+        await using var json = new Utf8JsonWriter(ctx.Response.BodyWriter, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
         json.WriteString("self", members.SelfAddress);
         if (members.Leader is null) json.WriteNull("leader"); else json.WriteString("leader", members.Leader);
-        var failed = (volumes.FailedHosts ?? []).ToDictionary(f => f.HostId);
+        // Every page names the hosts whose log device failed: the first one's word marks the members.
+        var failed = first.FailedHosts.ToDictionary(f => f.HostId);
         json.WriteStartArray("members");
         foreach (var m in members.Members)
         {
@@ -464,11 +470,11 @@ internal sealed class HttpApi : IAsyncDisposable
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        // The volumes page by page, as placement answers them.
         json.WriteStartArray("volumes");
-        foreach (var v in volumes.Volumes) VolumeListFormat.WriteJson(json, v);
+        await _management.WriteVolumesAsync(ctx, json, first, unhealthyOnly: false);
         json.WriteEndArray();
         json.WriteEndObject();
-        await json.FlushAsync(ctx.RequestAborted);
-        await ctx.Response.Body.WriteAsync("\n"u8.ToArray(), ctx.RequestAborted);
+        await ManagementRoutes.EndAsync(ctx, json);
     }
 }

@@ -1,4 +1,4 @@
-// What the HTTP API asks of the cluster: members and volumes for /cluster, where a volume's primary serves HTTP, and
+// What the HTTP API asks of the cluster: the management messages (/cluster, ManagementRoutes), where a volume's primary serves HTTP, and
 // whether this node can serve (/health) and should be sent work (/ready).
 using Akka.Actor;
 using CloudFs.Actors.Management;
@@ -9,8 +9,8 @@ namespace CloudFs.Host.Http;
 
 internal interface IClusterView
 {
-    Task<ClusterMembers> MembersAsync(CancellationToken ct);
-    Task<VolumeList> VolumesAsync(CancellationToken ct);
+    /// <summary>One management message to this node's management actor; its answer (a CommandFailed for a refusal).</summary>
+    Task<IManagementMessage> AskAsync(IManagementMessage request, TimeSpan timeout, CancellationToken ct);
     /// <summary>"IP:PORT" of the HTTP API of the volume's primary, or null when no primary is known.</summary>
     Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct);
     /// <summary>Why this node cannot serve at all (its log device failed); null while it can.</summary>
@@ -39,34 +39,21 @@ internal sealed class ManagementClusterView(CloudFsNode node, int httpPort) : IC
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
-    public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Ask<ClusterMembers>(new ShowCluster(), ct);
-    public Task<VolumeList> VolumesAsync(CancellationToken ct) => Ask<VolumeList>(new ListVolumes(), ct);
+    public Task<IManagementMessage> AskAsync(IManagementMessage request, TimeSpan timeout, CancellationToken ct) =>
+        node.Management.Ask<IManagementMessage>(request, timeout, ct);
 
     public async Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct)
     {
-        var summary = await Ask<VolumeSummary>(new GetVolume(volume.ToString()), ct);
-        if (string.IsNullOrEmpty(summary.Primary)) return null;
-        var members = await MembersAsync(ct);
-        var member = members.Members.FirstOrDefault(m => m.HostId == summary.Primary);
+        // One lookup in placement's table (not a listing of every volume).
+        var location = await AskAsync(new LocateVolume(volume.ToString()), Timeout, ct) as VolumeLocation;
         // Every node of a cluster uses the same ports on its own address (SPEC.md), so the primary's
         // HTTP API is its akka host with this node's HTTP port.
-        return member is null ? null : HostOf(member.Address) is { } host ? $"{host}:{httpPort}" : null;
+        return location?.PrimaryAddress is { } primary && HostOf(primary) is { } host ? $"{host}:{httpPort}" : null;
     }
 
     internal static string? HostOf(string akkaAddress)
     {
         try { return Address.Parse(akkaAddress).Host; }
         catch (UriFormatException) { return null; }
-    }
-
-    private async Task<T> Ask<T>(IManagementMessage request, CancellationToken ct) where T : IManagementMessage
-    {
-        var answer = await node.Management.Ask<IManagementMessage>(request, Timeout, ct);
-        return answer switch
-        {
-            T t => t,
-            CommandFailed f => throw new CloudFsException(f.Reason),
-            _ => throw new CloudFsException($"the management actor answered {answer.GetType().Name} to {request.GetType().Name}"),
-        };
     }
 }

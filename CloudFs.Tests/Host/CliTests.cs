@@ -194,4 +194,41 @@ public sealed class CliTests
         Assert.Equal("akka.tcp://cloudfs@127.0.0.2:4053 - Joining Unreachable -", lines[1]);
         Assert.Equal("Count: 2", lines[2]);
     }
+
+    [Theory]
+    [InlineData("127.0.0.5", "127.0.0.5", 8090)]
+    [InlineData("127.0.0.5:9000", "127.0.0.5", 9000)]
+    [InlineData("127.0.0.5:4053", "127.0.0.5", 8090)]
+    [InlineData("node1", "node1", 8090)]
+    [InlineData("storage-2.example.com:8443", "storage-2.example.com", 8443)]
+    [InlineData("[::1]:9000", "::1", 9000)]
+    [InlineData("::1", "::1", 8090)]
+    public void A_contact_is_a_host_name_or_ip_with_the_http_port_and_the_akka_port_means_http(string text, string host, int port)
+    {
+        Assert.True(NodeContact.TryParse(text, out var contact));
+        Assert.Equal(new NodeContact(host, port), contact);
+    }
+
+    [Theory]
+    [InlineData("1.2.3")]
+    [InlineData("300.1.1.1")]
+    [InlineData("node1:0")]
+    [InlineData("node1:70000")]
+    [InlineData("no_underscores")]
+    [InlineData("-bad")]
+    [InlineData("[::1")]
+    [InlineData("")]
+    public void A_contact_that_is_not_an_address_is_refused(string text) => Assert.False(NodeContact.TryParse(text, out _));
+
+    [Fact]
+    public async Task A_bad_contact_is_a_usage_error_and_a_dead_one_is_one_sentence_naming_it()
+    {
+        var (code, _, error) = await Run("ls", "--contact", "1.2.3");
+        Assert.Equal(CloudFsCli.ExitUsage, code);
+        Assert.Contains("'1.2.3' is not a node address", error);
+        // 127.0.17.254 (this suite's range) has nothing listening on port 1.
+        (code, var output, error) = await Run("status", "--contact", "127.0.17.254:1");
+        Assert.Equal((1, ""), (code, output));
+        Assert.Equal("cloudfs: cannot reach the node at 127.0.17.254:1 (connection refused); is `cloudfs node` running there (--contact HOST[:HTTP-PORT], or $CLOUDFS_CONTACT)?", error.Trim());
+    }
 }

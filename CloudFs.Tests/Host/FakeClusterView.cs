@@ -1,4 +1,4 @@
-// An IClusterView for the HTTP API's tests: a fixed member list and an optional primary address.
+// An IClusterView for the HTTP API's tests: a fixed member list, volumes answered in pages, an optional primary address.
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Http;
@@ -13,11 +13,40 @@ internal sealed class FakeClusterView : IClusterView
     public string? Unhealthy { get; set; }
     public string? NotReady { get; set; }
 
-    public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Task.FromResult(new ClusterMembers(
+    public ClusterMembers Members = new(
         [new MemberLine("akka.tcp://cloudfs@127.0.0.1:4053", ["cloudfs"], "Up", "Reachable", new string('a', 40))],
-        "akka.tcp://cloudfs@127.0.0.1:4053", "akka.tcp://cloudfs@127.0.0.1:4053"));
+        "akka.tcp://cloudfs@127.0.0.1:4053", "akka.tcp://cloudfs@127.0.0.1:4053");
 
-    public Task<VolumeList> VolumesAsync(CancellationToken ct) => Task.FromResult(new VolumeList(Volumes, FailedHosts));
+    /// <summary>Every management message the view was asked, in order.</summary>
+    public readonly List<IManagementMessage> Asked = [];
+
+    /// <summary>Answers a created volume (CreateVolume, BranchVolume) with; null refuses creation.</summary>
+    public Func<IManagementMessage, IManagementMessage>? Answer;
+
+    public Task<IManagementMessage> AskAsync(IManagementMessage request, TimeSpan timeout, CancellationToken ct)
+    {
+        lock (Asked) Asked.Add(request);
+        IManagementMessage answer = request switch
+        {
+            ShowCluster => Members,
+            ListVolumePage p => Page(p),
+            GetVolume g => Volumes.FirstOrDefault(v => v.Id == g.VolumeId) is { } v ? v : new CommandFailed($"no volume {g.VolumeId} on this cluster"),
+            _ when Answer is not null => Answer(request),
+            _ => new CommandFailed($"the fake view does not answer {request.GetType().Name}"),
+        };
+        return Task.FromResult(answer);
+    }
+
+    /// <summary>Pages of <see cref="Volumes"/> as placement cuts them, PageSize at most.</summary>
+    public int PageSize = ListVolumePage.MaxLimit;
+
+    private VolumePage Page(ListVolumePage p)
+    {
+        var byId = Volumes.ToDictionary(v => v.Id);
+        var (ids, next) = CloudFs.Actors.Replication.VolumePaging.Page(byId.Keys.Order(StringComparer.Ordinal).ToArray(), p.After, Math.Min(p.Limit, PageSize),
+            int.MaxValue, id => !p.UnhealthyOnly || byId[id].Health != VolumeHealth.Healthy);
+        return new VolumePage(ids.Select(id => byId[id]).ToArray(), next, FailedHosts);
+    }
 
     public Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct) => Task.FromResult(Primary);
 }

@@ -1,4 +1,4 @@
-// Every management command of the CLI (those that ask the cluster over Akka remoting) takes --tls DIR and reads the
+// Every management command of the CLI (those that ask a node's management API over HTTP) takes --tls DIR and reads the
 // directory before it connects: a directory that is not usable is refused with one sentence naming it.
 namespace CloudFs.Tests.Host;
 

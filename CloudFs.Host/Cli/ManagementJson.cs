@@ -1,0 +1,18 @@
+// The JSON of the management API, shared by the node's routes and the CLI: the management records with snake_case
+// names and lower-case enums, so a VolumeSummary is exactly SPEC.md's `ls --json` object.
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace CloudFs.Host.Cli;
+
+internal static class ManagementJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
+        WriteIndented = true,
+    };
+
+    public const string MediaType = "application/json";
+}

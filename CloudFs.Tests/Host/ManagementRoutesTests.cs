@@ -1,0 +1,141 @@
+// The management API on the HTTP server over a fake cluster view: creation (POST /volumes), paged listing, info,
+// status, and the refusals, each one management message per route.
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using CloudFs.Actors.Management;
+using CloudFs.Actors.Settings;
+using CloudFs.BlockDevice;
+using CloudFs.Host.Http;
+using CloudFs.Host.Metrics;
+using CloudFs.Tests.Doubles;
+
+namespace CloudFs.Tests.Host;
+
+public sealed class ManagementRoutesTests : IAsyncLifetime
+{
+    private static readonly string HostA = new('a', 40);
+    private readonly FakeClusterView _cluster = new();
+    private HttpApi _api = null!;
+    private HttpClient _http = null!;
+
+    public async Task InitializeAsync()
+    {
+        var metrics = new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
+        _api = new HttpApi(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0), CloudFsSettings.Default.Http),
+            new MeteredVolumeGateway(new MemoryVolumeGateway(), metrics), new FakeVersionLog(), _cluster, metrics, null);
+        await _api.StartAsync(CancellationToken.None);
+        _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_api.BoundEndPoint.Port}/") };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _api.DisposeAsync();
+    }
+
+    private static VolumeSummary Summary(Id160 id, string health = VolumeHealth.Healthy) =>
+        new(id.ToString(), 8L << 30, VolumeMode.Async, HostA, [HostA], id.ToString(), Health: health);
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    private T[] Asked<T>() { lock (_cluster.Asked) return _cluster.Asked.OfType<T>().ToArray(); }
+
+    [Fact]
+    public async Task Post_volumes_with_no_body_creates_three_replicas_of_8G_async_and_answers_201_with_the_ls_object_and_its_hosts()
+    {
+        var id = Id160.Random();
+        _cluster.Answer = request =>
+        {
+            _cluster.Volumes.Add(Summary(id));
+            return new VolumeCreated(id.ToString(), [new HostAddress(HostA, "akka.tcp://cloudfs@127.0.0.1:4053")]);
+        };
+        using var response = await _http.PostAsync("volumes", null);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal($"/volumes/{id}/info", response.Headers.Location!.ToString());
+        using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var o = json.RootElement;
+        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "hosts"], o.EnumerateObject().Select(p => p.Name));
+        Assert.Equal((id.ToString(), 8L << 30, "async", "healthy"), (o.GetProperty("id").GetString(), o.GetProperty("size").GetInt64(),
+            o.GetProperty("mode").GetString(), o.GetProperty("health").GetString()));
+        Assert.Equal(HostA, o.GetProperty("hosts")[0].GetProperty("host_id").GetString());
+        Assert.Equal(new CreateVolume(3, 8L << 30, VolumeMode.Async), Assert.Single(Asked<CreateVolume>()));
+    }
+
+    [Fact]
+    public async Task Post_volumes_takes_replicas_size_in_bytes_or_with_a_suffix_and_mode()
+    {
+        _cluster.Answer = _ => new CommandFailed("only 1 host(s) found");
+        using var a = await _http.PostAsync("volumes", Json("""{"replicas": 1, "size": 16777216, "mode": "sync"}"""));
+        using var b = await _http.PostAsync("volumes", Json("""{"size": "64M"}"""));
+        Assert.Equal([new CreateVolume(1, 16L << 20, VolumeMode.Sync), new CreateVolume(3, 64L << 20, VolumeMode.Async)], Asked<CreateVolume>());
+        // The cluster's refusal: its reason, and a status that is not a success.
+        Assert.Equal(HttpStatusCode.Conflict, a.StatusCode);
+        Assert.Equal("only 1 host(s) found\n", await a.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    [InlineData("""{"replicas": 0}""", "replicas must be at least 1")]
+    [InlineData("""{"size": "12Q"}""", "is not a size")]
+    [InlineData("""{"size": 1000}""", "multiple of 512")]
+    [InlineData("""{"mode": "fast"}""", "'fast' is not a mode")]
+    [InlineData("""{"replicas": "x"}""", "is not a volume request")]
+    [InlineData("""not json""", "is not a volume request")]
+    [InlineData("""{"name": "web"}""", "names are not supported")]
+    public async Task Post_volumes_with_a_bad_body_is_400_with_the_reason_and_creates_nothing(string body, string reason)
+    {
+        using var response = await _http.PostAsync("volumes", Json(body));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(reason, await response.Content.ReadAsStringAsync());
+        Assert.Empty(Asked<CreateVolume>());
+    }
+
+    [Fact]
+    public async Task Get_volumes_streams_every_volume_in_id_order_asking_page_by_page()
+    {
+        _cluster.PageSize = 100;
+        var ids = Enumerable.Range(0, 250).Select(_ => Id160.Random()).ToArray();
+        foreach (var id in ids) _cluster.Volumes.Add(Summary(id));
+        using var json = JsonDocument.Parse(await _http.GetStringAsync("volumes"));
+        Assert.Equal(ids.Select(i => i.ToString()).Order(StringComparer.Ordinal), json.RootElement.EnumerateArray().Select(v => v.GetProperty("id").GetString()));
+        var pages = Asked<ListVolumePage>();
+        Assert.Equal(3, pages.Length);
+        Assert.Null(pages[0].After);
+        Assert.All(pages, p => Assert.True(p.Limit <= ListVolumePage.MaxLimit));
+    }
+
+    [Fact]
+    public async Task Status_has_the_members_and_only_the_volumes_that_are_not_healthy()
+    {
+        var sick = Id160.Random();
+        _cluster.Volumes.Add(Summary(Id160.Random()));
+        _cluster.Volumes.Add(Summary(sick, VolumeHealth.Degraded));
+        using var json = JsonDocument.Parse(await _http.GetStringAsync("status"));
+        Assert.Equal("Up", json.RootElement.GetProperty("cluster").GetProperty("members")[0].GetProperty("status").GetString());
+        var volume = Assert.Single(json.RootElement.GetProperty("volumes").EnumerateArray());
+        Assert.Equal((sick.ToString(), "degraded"), (volume.GetProperty("id").GetString(), volume.GetProperty("health").GetString()));
+        Assert.All(Asked<ListVolumePage>(), p => Assert.True(p.UnhealthyOnly));
+    }
+
+    [Fact]
+    public async Task Info_answers_the_ls_object_and_an_unknown_volume_is_404_and_a_bad_id_400()
+    {
+        var id = Id160.Random();
+        _cluster.Volumes.Add(Summary(id));
+        using var json = JsonDocument.Parse(await _http.GetStringAsync($"volumes/{id}/info"));
+        Assert.Equal(id.ToString(), json.RootElement.GetProperty("version").GetString());
+        using var unknown = await _http.GetAsync($"volumes/{Id160.Random()}/info");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("no volume", await unknown.Content.ReadAsStringAsync());
+        using var bad = await _http.GetAsync("volumes/xyz/info");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task Cluster_members_answers_the_cluster_show_record()
+    {
+        using var json = JsonDocument.Parse(await _http.GetStringAsync("cluster/members"));
+        Assert.Equal(HostA, json.RootElement.GetProperty("members")[0].GetProperty("host_id").GetString());
+        Assert.Equal("akka.tcp://cloudfs@127.0.0.1:4053", json.RootElement.GetProperty("leader").GetString());
+    }
+}
