@@ -131,10 +131,6 @@ def main():
             procs.append(subprocess.Popen(["qemu-nbd", "-t", "-e", "8", "-f", "qcow2", "-p", "10901", "-b", host, q],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             servers["qemu-nbd"] = f"nbd://{host}:10901/"
-        def contact_of(repo, host, akka, http):
-            # --contact names the node's HTTP server since the CLI talks HTTP (`cloudfs status` exists); before, its akka port.
-            new_cli = subprocess.run([os.path.join(repo, "cloudfs"), "status", "--help"], capture_output=True).returncode == 0
-            return f"{host}:{http}" if new_cli else f"{host}:{akka}"
         def start_cloudfs(repo, name, akka, http, nbd):
             node = subprocess.Popen([os.path.join(repo, "cloudfs"), "node", "--device", os.path.join(work, f"{name}.log"),
                                      "--size", "8G", "--listen", host, "--akka-port", str(akka), "--http-port", str(http), "--nbd-port", str(nbd)],
@@ -147,8 +143,15 @@ def main():
                     break
                 if time.time() > end:
                     raise RuntimeError(f"{name} node did not get ready")
-            vol = subprocess.run([os.path.join(repo, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
-                                  "--contact", contact_of(repo, host, akka, http)], capture_output=True, text=True, check=True).stdout.strip()
+            # --contact names the node's HTTP server since the CLI talks HTTP; a build from before takes its akka port.
+            for contact in (f"{host}:{http}", f"{host}:{akka}"):
+                made = subprocess.run([os.path.join(repo, "cloudfs"), "newdisk", "1", "--size", args.size, "--mode", "async",
+                                       "--contact", contact], capture_output=True, text=True)
+                if made.returncode == 0:
+                    break
+            else:
+                raise RuntimeError(f"{name}: newdisk failed: {made.stderr.strip()}")
+            vol = made.stdout.strip()
             servers[name] = f"nbd://{host}:{nbd}/{vol}"
             nodes[name] = node
             return node
