@@ -39,12 +39,7 @@ def main():
     for b in args.build:
         name, _, rest = b.partition("=")
         directory, _, config = rest.partition(":")
-        if not os.path.isfile(os.path.join(directory, "cloudfs.dll")):
-            sys.exit(f"cluster_ab: {directory} holds no cloudfs.dll")
-        runner = os.path.join(tempfile.mkdtemp(prefix="cloudfs-ab-"), "cloudfs")
-        with open(runner, "w") as f:
-            f.write(f'#!/bin/sh\nexec dotnet "{os.path.abspath(directory)}/cloudfs.dll" "$@"\n')
-        os.chmod(runner, 0o755)
+        runner = cb.build_runner(directory, "cluster_ab")
         builds.append((name, runner, config or None, False))
         if args.tls:
             builds.append((name + "+tls", runner, config or None, True))

@@ -65,6 +65,18 @@ def thread_cpu_seconds(pid):
     return out
 
 
+def build_runner(directory, tool):
+    """A `cloudfs` script that runs the build in DIRECTORY (a copy of CloudFs.Host/bin/Release/net10.0), for A/B runs;
+    exits with TOOL's message when the directory holds no build."""
+    if not os.path.isfile(os.path.join(directory, "cloudfs.dll")):
+        sys.exit(f"{tool}: {directory} holds no cloudfs.dll")
+    runner = os.path.join(tempfile.mkdtemp(prefix=f"cloudfs-{tool}-"), "cloudfs")
+    with open(runner, "w") as f:
+        f.write(f'#!/bin/sh\nexec dotnet "{os.path.abspath(directory)}/cloudfs.dll" "$@"\n')
+    os.chmod(runner, 0o755)
+    return runner
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 

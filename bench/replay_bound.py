@@ -8,7 +8,7 @@ to the ready line. Builds alternate round by round (ABBA).
   python3 bench/replay_bound.py --build main=/tmp/cf-main --build head=/tmp/cf-head --rounds 3 [--write 20]
 
 A build is a directory holding cloudfs.dll (a copy of CloudFs.Host/bin/Release/net10.0)."""
-import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, threading, time
+import argparse, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_bench as cb  # noqa: E402  (nodes, the CLI)
@@ -56,13 +56,7 @@ def main():
     builds = []
     for b in args.build:
         name, _, directory = b.partition("=")
-        if not os.path.isfile(os.path.join(directory, "cloudfs.dll")):
-            sys.exit(f"replay_bound: {directory} holds no cloudfs.dll")
-        runner = os.path.join(tempfile.mkdtemp(prefix="cloudfs-replay-"), "cloudfs")
-        with open(runner, "w") as f:
-            f.write(f'#!/bin/sh\nexec dotnet "{os.path.abspath(directory)}/cloudfs.dll" "$@"\n')
-        os.chmod(runner, 0o755)
-        builds.append((name, runner))
+        builds.append((name, cb.build_runner(directory, "replay_bound")))
     results = {name: [] for name, _ in builds}
     for r in range(args.rounds):
         for name, runner in (builds if r % 2 == 0 else list(reversed(builds))):
