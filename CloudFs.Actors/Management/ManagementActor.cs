@@ -5,11 +5,13 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Event;
+using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Security;
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Management;
 
@@ -28,27 +30,48 @@ public sealed class ManagementActor : ReceiveActor
 
     /// <param name="placement">The placement singleton's proxy; null runs volumes on this node alone (tests).</param>
     /// <param name="commandTimeout">How long one host's scrub or digest may take (cloudfs.scrub.command-timeout).</param>
-    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement = null) =>
-        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, commandTimeout, placement));
+    /// <param name="volumes">The volumes' shard region (lifecycle entries go to each volume's primary through it); null:
+    /// this node's store appends them itself (tests).</param>
+    /// <param name="attachments">This node's read-write NBD attachments; null: none are counted here.</param>
+    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement = null,
+        IActorRef? volumes = null, VolumeAttachments? attachments = null) =>
+        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, commandTimeout, placement, volumes, attachments));
 
-    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement)
+    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement,
+        IActorRef? volumes, VolumeAttachments? attachments)
     {
         _store = store;
         _hostId = hostId;
         _askTimeout = askTimeout;
         _placement = placement;
         var integrity = new IntegrityChecks(Context.System, async () => (VolumeList)await ListAsync(), askTimeout, commandTimeout);
+        attachments ??= new VolumeAttachments();
+        var lifecycle = new VolumeLifecycle(Context.System, store, async () => (VolumeList)await ListAsync(), volumes, placement, attachments, askTimeout);
 
         Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
         Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
-        Receive<ListVolumes>(Answer<ListVolumes>(_ => ListAsync()));
+        // `ls` lists the volumes that are not in the trash (`trash ls` lists those).
+        Receive<ListVolumes>(Answer<ListVolumes>(async _ =>
+        {
+            var all = (VolumeList)await ListAsync();
+            return all with { Volumes = all.Volumes.Where(v => !v.IsTrashed).ToArray() };
+        }));
         Receive<GetVolume>(Answer<GetVolume>(GetAsync));
         Receive<BranchVolume>(Answer<BranchVolume>(BranchAsync));
         Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
         Receive<ClusterCommand>(c => Sender.Tell(RunClusterCommand(c)));
         Receive<ShardingCommand>(Answer<ShardingCommand>(ShardingAsync));
-        Receive<ScrubVolumes>(Answer<ScrubVolumes>(integrity.ScrubAsync));
-        Receive<VerifyVolume>(Answer<VerifyVolume>(integrity.VerifyAsync));
+        Receive<ScrubVolumes>(Answer<ScrubVolumes>(s => s.Volume is null
+            ? integrity.ScrubAsync(s)
+            : WithVolume(s.Volume, v => integrity.ScrubAsync(s with { Volume = v.Id }))));
+        Receive<VerifyVolume>(Answer<VerifyVolume>(c => WithVolume(c.Volume, v => integrity.VerifyAsync(c with { Volume = v.Id }))));
+        Receive<RemoveVolume>(Answer<RemoveVolume>(lifecycle.RemoveAsync));
+        Receive<RestoreVolume>(Answer<RestoreVolume>(lifecycle.RestoreAsync));
+        Receive<ResizeVolume>(Answer<ResizeVolume>(lifecycle.ResizeAsync));
+        Receive<ListTrash>(Answer<ListTrash>(_ => lifecycle.ListTrashAsync()));
+        Receive<PurgeTrash>(Answer<PurgeTrash>(lifecycle.PurgeAsync));
+        Receive<CountAttachments>(c => Sender.Tell(new AttachmentCount(c.Volume,
+            Id160.TryParse(c.Volume, out var id) ? attachments.ReadWrite(id) : 0)));
         Receive<IManagementMessage>(m => Sender.Tell(new CommandFailed($"the management actor does not answer {m.GetType().Name}")));
     }
 
@@ -80,8 +103,21 @@ public sealed class ManagementActor : ReceiveActor
         .Where(m => m.Status == MemberStatus.Up && !_cluster.State.Unreachable.Contains(m))
         .ToArray();
 
+    /// <summary>Runs <paramref name="handler"/> with the volume <paramref name="volume"/> names (an id or a name).</summary>
+    private async Task<IManagementMessage> WithVolume(string volume, Func<VolumeSummary, Task<IManagementMessage>> handler)
+    {
+        var found = VolumeResolver.Resolve((VolumeList)await ListAsync(), volume);
+        return found is VolumeSummary v ? await handler(v) : found;
+    }
+
     private async Task<IManagementMessage> CreateAsync(CreateVolume c)
     {
+        if (c.Name is not null)
+        {
+            if (VolumeName.Check(c.Name) is { } badName) return new CommandFailed(badName);
+            if (((VolumeList)await ListAsync()).Volumes.FirstOrDefault(v => v.Name == c.Name) is { } taken)
+                return new CommandFailed($"the name '{c.Name}' is taken by volume {taken.Id}{(taken.IsTrashed ? " (in the trash)" : "")}");
+        }
         if (c.Replicas < 1) return new CommandFailed($"a volume needs at least 1 replica, not {c.Replicas}");
         if (c.SizeBytes <= 0 || c.SizeBytes % LogStore.BlockSize != 0)
             return new CommandFailed($"a volume size must be a positive multiple of {LogStore.BlockSize} bytes, not {c.SizeBytes}");
@@ -90,18 +126,24 @@ public sealed class ManagementActor : ReceiveActor
         if (_placement is not null)
         {
             // Placement chooses the hosts, prepares each, commits on the primary, and waits for the replicas.
-            try { return await _placement.Ask<IManagementMessage>(new PlaceVolume(c.Replicas, c.SizeBytes, c.Mode), _askTimeout * 8); }
+            try { return await _placement.Ask<IManagementMessage>(new PlaceVolume(c.Replicas, c.SizeBytes, c.Mode, c.Name), _askTimeout * 8); }
             catch (AskTimeoutException) { return new CommandFailed("the placement service did not answer; no volume may have been created, check with `cloudfs ls`"); }
         }
         if (c.Replicas > 1) return new CommandFailed($"volumes with {c.Replicas} replicas need the placement service, which this node does not run");
-        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId]);
+        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId], name: c.Name);
         _log.Info("created volume {0} ({1} bytes, {2})", info.BaseId, info.SizeBytes, ManagementFormat.Mode(info.Mode));
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
     }
 
     private async Task<IManagementMessage> BranchAsync(BranchVolume b)
     {
-        if (!Id160.TryParse(b.Version, out var version)) return new CommandFailed($"'{b.Version}' is not a volume or version id (40 hex characters)");
+        if (!Id160.TryParse(b.Version, out var version))
+        {
+            // A volume name: that volume's current version.
+            if (VolumeResolver.Resolve((VolumeList)await ListAsync(), b.Version) is not VolumeSummary named)
+                return new CommandFailed($"'{b.Version}' is not a volume or version id (40 hex characters), nor a volume's name");
+            version = Id160.Parse(named.Id);
+        }
         // A volume id names the volume (SPEC.md): its current version here, not the empty version it was created as.
         if (_store.GetVolume(version) is { } volume) version = volume.CurrentVersion;
         var info = await _store.BranchAsync(version);
@@ -121,10 +163,7 @@ public sealed class ManagementActor : ReceiveActor
 
     private async Task<IManagementMessage> GetAsync(GetVolume g)
     {
-        var list = (VolumeList)await ListAsync();
-        return list.Volumes.FirstOrDefault(v => v.Id == g.VolumeId.ToLowerInvariant()) is { } found
-            ? found
-            : new CommandFailed($"no volume {g.VolumeId} on this cluster");
+        return VolumeResolver.Resolve((VolumeList)await ListAsync(), g.VolumeId);
     }
 
     private VolumeSummary Summarize(VolumeInfo v) => new(
@@ -132,7 +171,7 @@ public sealed class ManagementActor : ReceiveActor
         v.IsWritable ? _hostId.ToString() : null,
         v.Replicas.Count == 0 ? [_hostId.ToString()] : v.Replicas.Select(r => r.ToString()).ToArray(),
         v.CurrentVersion.ToString(),
-        Health: VolumeHealth.Of([HostAgent.ToReport(v)], hostMissing: false), Parent: v.BranchedFrom?.ToString());
+        v.Name, VolumeHealth.Of([HostAgent.ToReport(v)], hostMissing: false), v.BranchedFrom?.ToString(), v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0);
 
     private async Task<IManagementMessage> ShowClusterAsync(ShowCluster _)
     {

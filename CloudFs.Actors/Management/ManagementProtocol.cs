@@ -10,21 +10,41 @@ public interface IManagementMessage;
 public sealed record HostAddress(string HostId, string Address) : IManagementMessage;
 
 // Volumes
-public sealed record CreateVolume(int Replicas, long SizeBytes, VolumeMode Mode) : IManagementMessage;
+/// <param name="Name">The volume's name, unique in the cluster (null for none).</param>
+public sealed record CreateVolume(int Replicas, long SizeBytes, VolumeMode Mode, string? Name = null) : IManagementMessage;
 public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> Hosts) : IManagementMessage;
 public sealed record BranchVolume(string Version) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
-/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null until volumes have
-/// names; Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch).</summary>
+/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null when it has none;
+/// Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch);
+/// TrashedAtUnixMs when it went to the trash (0: not in it; `ls` lists only those, `trash ls` the others).</summary>
 public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version,
-    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null) : IManagementMessage;
+    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null, long TrashedAtUnixMs = 0) : IManagementMessage
+{
+    public bool IsTrashed => TrashedAtUnixMs != 0;
+}
 
 /// <summary>The volumes; FailedHosts: the hosts whose log device failed (as placement knows them; null when not asked of placement).</summary>
 public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes, IReadOnlyList<HostFailure>? FailedHosts = null) : IManagementMessage;
 
 /// <summary>A host whose log device failed: it is primary of nothing and takes no volume until restarted on a good device.</summary>
 public sealed record HostFailure(string HostId, string Address, string Reason) : IManagementMessage;
+
+// Lifecycle: `cloudfs rm`, `trash ls | restore | purge`, `resize` (VOLUME: an id or a name). Each change is answered
+// with the volume's VolumeSummary after it, or a CommandFailed.
+/// <param name="Force">Remove it even while a client has it attached read-write over NBD.</param>
+public sealed record RemoveVolume(string Volume, bool Force) : IManagementMessage;
+public sealed record RestoreVolume(string Volume) : IManagementMessage;
+/// <param name="AllowShrink">A smaller size is allowed (what lies beyond it is dropped).</param>
+public sealed record ResizeVolume(string Volume, long SizeBytes, bool AllowShrink) : IManagementMessage;
+/// <summary>Answered with a VolumeList of the volumes in the trash.</summary>
+public sealed record ListTrash : IManagementMessage;
+/// <summary>Purges one volume in the trash, or every one (Volume null); answered with a VolumeList of those purged.</summary>
+public sealed record PurgeTrash(string? Volume) : IManagementMessage;
+/// <summary>Node to node: how many read-write NBD attachments of the volume this node serves; answered with <see cref="AttachmentCount"/>.</summary>
+public sealed record CountAttachments(string Volume) : IManagementMessage;
+public sealed record AttachmentCount(string Volume, int ReadWrite) : IManagementMessage;
 
 // Integrity: `cloudfs scrub [VOLUME]` and `cloudfs verify VOLUME [--deep]`
 public sealed record ScrubVolumes(string? Volume) : IManagementMessage;

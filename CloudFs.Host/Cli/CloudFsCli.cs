@@ -17,6 +17,7 @@ internal static class CloudFsCli
         root.Subcommands.Add(NukeCommand.Create(io));
         root.Subcommands.Add(CertCommands.Create(io));
         foreach (var c in VolumeCommands.Create(io)) root.Subcommands.Add(c);
+        foreach (var c in LifecycleCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in StreamCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in IntegrityCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in ClusterCommands.Create(io)) root.Subcommands.Add(c);

@@ -22,11 +22,11 @@ internal static class IntegrityCommands
 
     private static Command Scrub(CliIo io)
     {
-        var volume = new Argument<Id160?>("VOLUME")
+        var volume = new Argument<string?>("VOLUME")
         {
-            Description = "Only this volume's blocks, on each of its replica hosts (default: every live block of every host)",
+            Description = "Only this volume's blocks (an id or a name), on each of its replica hosts (default: every live block of every host)",
             Arity = ArgumentArity.ZeroOrOne,
-            CustomParser = r => r.Tokens.Count == 0 ? null : CliOptions.Id(r, "volume id"),
+            CustomParser = r => r.Tokens.Count == 0 ? null : CliOptions.Volume(r),
         };
         var json = new Option<bool>("--json") { Description = "Print a JSON object (hosts, ranges, clean)" };
         var contact = CliOptions.Contact();
@@ -40,7 +40,7 @@ internal static class IntegrityCommands
         };
         command.SetAction(async (parse, ct) =>
         {
-            var report = await ManagementCall.AskAsync<ScrubReport>(parse.GetValue(contact)!, parse.GetValue(tls), new ScrubVolumes(parse.GetValue(volume)?.ToString()), LongTimeout, ct);
+            var report = await ManagementCall.AskAsync<ScrubReport>(parse.GetValue(contact)!, parse.GetValue(tls), new ScrubVolumes(parse.GetValue(volume)), LongTimeout, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(ScrubJson(report));
             else
             {
@@ -94,7 +94,7 @@ internal static class IntegrityCommands
 
     private static Command Verify(CliIo io)
     {
-        var volume = new Argument<Id160>("VOLUME") { Description = "The volume", CustomParser = r => CliOptions.Id(r, "volume id") };
+        var volume = new Argument<string>("VOLUME") { Description = "The volume (an id or a name)", CustomParser = r => CliOptions.Volume(r) };
         var deep = new Option<bool>("--deep") { Description = "Also compare a digest of every live block across the replicas, at one version, and name the ranges that differ" };
         var json = new Option<bool>("--json") { Description = "Print a JSON object (replicas, and with --deep the ranges that differ)" };
         var contact = CliOptions.Contact();
@@ -108,7 +108,7 @@ internal static class IntegrityCommands
         command.SetAction(async (parse, ct) =>
         {
             var isDeep = parse.GetValue(deep);
-            var report = await ManagementCall.AskAsync<VerifyReport>(parse.GetValue(contact)!, parse.GetValue(tls), new VerifyVolume(parse.GetValue(volume).ToString(), isDeep),
+            var report = await ManagementCall.AskAsync<VerifyReport>(parse.GetValue(contact)!, parse.GetValue(tls), new VerifyVolume(parse.GetValue(volume)!, isDeep),
                 isDeep ? LongTimeout : ManagementCall.DefaultTimeout, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(VerifyJson(report));
             else

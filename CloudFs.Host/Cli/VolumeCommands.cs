@@ -46,18 +46,29 @@ internal static class VolumeCommands
             },
             Description = "async: a write is acknowledged once appended on the primary; sync: once on a majority of replicas",
         };
+        var name = new Option<string?>("--name")
+        {
+            Description = $"A name for the volume, unique in the cluster, accepted wherever a volume id is (up to {CloudFs.BlockDevice.Volumes.VolumeName.MaxLength} letters, digits, '.', '_', '-')",
+            HelpName = "NAME",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (CloudFs.BlockDevice.Volumes.VolumeName.Check(text) is { } error) r.AddError(error);
+                return text;
+            },
+        };
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("newdisk", "Create a volume with N replicas (default 3). Prints the chosen hosts to stderr and the new volume id to stdout.")
         {
-            replicas, size, mode, contact, tls,
+            replicas, size, mode, name, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
             var bytes = parse.GetValue(size) ?? DefaultVolumeSize;
             if (bytes % LogStore.BlockSize != 0)
                 throw new CliException($"the volume size must be a multiple of {LogStore.BlockSize} bytes", CloudFsCli.ExitUsage);
-            var request = new CreateVolume(parse.GetValue(replicas), bytes, parse.GetValue(mode));
+            var request = new CreateVolume(parse.GetValue(replicas), bytes, parse.GetValue(mode), parse.GetValue(name));
             var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), request, TimeSpan.FromSeconds(60), ct);
             foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
             await io.Out.WriteLineAsync(created.VolumeId);
@@ -87,13 +98,13 @@ internal static class VolumeCommands
 
     private static Command Info(CliIo io)
     {
-        var id = new Argument<Id160>("ID") { Description = "The volume id", CustomParser = r => CliOptions.Id(r, "volume id") };
+        var id = new Argument<string>("VOLUME") { Description = "The volume (an id or a name)", CustomParser = r => CliOptions.Volume(r) };
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("info", "Print the volume's current version id.") { id, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var volume = await ManagementCall.AskAsync<VolumeSummary>(parse.GetValue(contact)!, parse.GetValue(tls), new GetVolume(parse.GetValue(id).ToString()), ManagementCall.DefaultTimeout, ct);
+            var volume = await ManagementCall.AskAsync<VolumeSummary>(parse.GetValue(contact)!, parse.GetValue(tls), new GetVolume(parse.GetValue(id)!), ManagementCall.DefaultTimeout, ct);
             await io.Out.WriteLineAsync(volume.Version);
             return 0;
         });
@@ -102,13 +113,13 @@ internal static class VolumeCommands
 
     private static Command Branch(CliIo io)
     {
-        var version = new Argument<Id160>("VERSION") { Description = "The version to branch from, or a volume id: its current version", CustomParser = r => CliOptions.Id(r, "version or volume id") };
+        var version = new Argument<string>("VERSION") { Description = "The version to branch from, or a volume (an id or a name): its current version", CustomParser = r => CliOptions.Volume(r, "version or volume id") };
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("branch", "Create a writable volume from a version (a volume id: its current version); prints the new volume id.") { version, contact, tls };
         command.SetAction(async (parse, ct) =>
         {
-            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), new BranchVolume(parse.GetValue(version).ToString()), TimeSpan.FromSeconds(60), ct);
+            var created = await ManagementCall.AskAsync<VolumeCreated>(parse.GetValue(contact)!, parse.GetValue(tls), new BranchVolume(parse.GetValue(version)!), TimeSpan.FromSeconds(60), ct);
             foreach (var host in created.Hosts) await io.Err.WriteLineAsync($"{host.HostId} {host.Address}");
             await io.Out.WriteLineAsync(created.VolumeId);
             return 0;

@@ -35,8 +35,14 @@ internal static class VolumeListFormat
         if (string.IsNullOrEmpty(v.Name)) json.WriteNull("name"); else json.WriteString("name", v.Name);
         json.WriteString("health", v.Health);
         if (string.IsNullOrEmpty(v.Parent)) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
+        // Only a volume in the trash has it (`trash ls --json`): when it was removed.
+        if (v.IsTrashed) json.WriteString("trashed", Time(v.TrashedAtUnixMs));
         json.WriteEndObject();
     }
+
+    /// <summary>A time as operators read it: ISO 8601, UTC, to the second.</summary>
+    public static string Time(long unixMs) =>
+        DateTimeOffset.FromUnixTimeMilliseconds(unixMs).UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
 
     public static string Json(IReadOnlyList<VolumeSummary> volumes)
     {

@@ -5,6 +5,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Cli;
 using CloudFs.Host.Metrics;
@@ -85,6 +86,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _app.MapPost("/log", Log);
         _app.MapMethods("/volumes/{id}", ["GET", "HEAD"], ReadVolume);
         _app.MapPut("/volumes/{id}", WriteVolume);
+        _app.MapDelete("/volumes/{id}", RemoveVolume);
         _app.MapGet("/cluster", Cluster);
         _app.MapMethods("/health", ["GET", "HEAD"], ctx => Health(ctx, _cluster.Unhealthy));
         _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
@@ -436,6 +438,29 @@ internal sealed class HttpApi : IAsyncDisposable
     /// <summary>200 "ok", or 503 with the reason (load balancers, compose and Kubernetes probes read the status).</summary>
     private static Task Health(HttpContext ctx, string? problem) =>
         problem is null ? Reply(ctx, StatusCodes.Status200OK, "ok") : Reply(ctx, StatusCodes.Status503ServiceUnavailable, problem);
+
+    /// <summary>DELETE /volumes/&lt;id or name&gt;[?force=1]: what `cloudfs rm` does; 200 with the volume's `ls --json` object.</summary>
+    private async Task RemoveVolume(HttpContext ctx)
+    {
+        var volume = (string)ctx.Request.RouteValues["id"]!;
+        var force = ctx.Request.Query["force"] is { Count: > 0 } f && f[0] is "1" or "true" or "";
+        var answer = await _cluster.RemoveVolumeAsync(volume, force, ctx.RequestAborted);
+        if (answer is CommandFailed failed)
+        {
+            await Reply(ctx, failed.Reason.StartsWith(VolumeResolver.NotFound, StringComparison.Ordinal) ? StatusCodes.Status404NotFound : StatusCodes.Status409Conflict,
+                failed.Reason);
+            return;
+        }
+        if (answer is not VolumeSummary removed)
+        {
+            await Reply(ctx, StatusCodes.Status500InternalServerError, $"the management actor answered {answer.GetType().Name}");
+            return;
+        }
+        ctx.Response.ContentType = "application/json";
+        await using (var json = new Utf8JsonWriter(ctx.Response.Body, new JsonWriterOptions { Indented = true }))
+            VolumeListFormat.WriteJson(json, removed);
+        await ctx.Response.Body.WriteAsync("\n"u8.ToArray(), ctx.RequestAborted);
+    }
 
     private async Task Cluster(HttpContext ctx)
     {

@@ -17,6 +17,8 @@ internal interface IClusterView
     string? Unhealthy { get; }
     /// <summary>Why this node should not be sent work (unhealthy, not an Up member, stopping); null once it has joined and recovered.</summary>
     string? NotReady { get; }
+    /// <summary>`cloudfs rm`: the volume (an id or a name) to the trash; answered with its VolumeSummary or a CommandFailed.</summary>
+    Task<IManagementMessage> RemoveVolumeAsync(string volume, bool force, CancellationToken ct);
 }
 
 /// <summary>The production view: asks the node's management actor; health from its engine and its cluster member
@@ -38,6 +40,10 @@ internal sealed class ManagementClusterView(CloudFsNode node, int httpPort) : IC
     }
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    public Task<IManagementMessage> RemoveVolumeAsync(string volume, bool force, CancellationToken ct) =>
+        // It asks every member about attachments, then the volume's primary to append the entry.
+        node.Management.Ask<IManagementMessage>(new RemoveVolume(volume, force), node.Settings.Management.AskTimeout * 10, ct);
 
     public Task<ClusterMembers> MembersAsync(CancellationToken ct) => Ask<ClusterMembers>(new ShowCluster(), ct);
     public Task<VolumeList> VolumesAsync(CancellationToken ct) => Ask<VolumeList>(new ListVolumes(), ct);

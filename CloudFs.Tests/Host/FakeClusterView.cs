@@ -20,4 +20,14 @@ internal sealed class FakeClusterView : IClusterView
     public Task<VolumeList> VolumesAsync(CancellationToken ct) => Task.FromResult(new VolumeList(Volumes, FailedHosts));
 
     public Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct) => Task.FromResult(Primary);
+
+    /// <summary>What DELETE /volumes/… asked for (volume, force), and what it is answered.</summary>
+    public readonly List<(string Volume, bool Force)> Removed = [];
+    public Func<string, IManagementMessage> RemoveAnswer = v => new CommandFailed($"{VolumeResolver.NotFound}{v} on this cluster");
+
+    public Task<IManagementMessage> RemoveVolumeAsync(string volume, bool force, CancellationToken ct)
+    {
+        Removed.Add((volume, force));
+        return Task.FromResult(RemoveAnswer(volume));
+    }
 }
