@@ -2,6 +2,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using CloudFs.Actors.Management;
 using CloudFs.Actors.Settings;
 using CloudFs.BlockDevice;
 using CloudFs.Host.Http;
@@ -148,6 +149,29 @@ public sealed class HttpApiTests : IAsyncLifetime
         Assert.Contains("not held by this node", await unknown.Content.ReadAsStringAsync());
         using var bad = await Get("volumes/xyz");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task Delete_asks_for_rm_and_answers_the_volume_404_when_unknown_and_409_when_refused()
+    {
+        var id = Id160.Random().ToString();
+        _cluster.RemoveAnswer = v => v == id
+            ? new VolumeSummary(id, 1 << 20, VolumeMode.Async, null, [], id, "db", TrashedAtUnixMs: 1_700_000_000_000)
+            : new CommandFailed($"volume {v} is attached read-write (1 NBD connection(s) at somewhere); detach it first, or rm --force");
+        using var removed = await _http.DeleteAsync($"volumes/{id}");
+        Assert.Equal(HttpStatusCode.OK, removed.StatusCode);
+        var body = JsonDocument.Parse(await removed.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(("db", "2023-11-14T22:13:20Z"), (body.GetProperty("name").GetString(), body.GetProperty("trashed").GetString()));
+
+        using var busy = await _http.DeleteAsync("volumes/db?force=0");
+        Assert.Equal(HttpStatusCode.Conflict, busy.StatusCode);
+        Assert.Contains("attached read-write", await busy.Content.ReadAsStringAsync());
+        using var forced = await _http.DeleteAsync("volumes/db?force=1");
+        Assert.Equal([(id, false), ("db", false), ("db", true)], _cluster.Removed);
+
+        _cluster.RemoveAnswer = v => new CommandFailed($"{VolumeResolver.NotFound}named '{v}' on this cluster");
+        using var unknown = await _http.DeleteAsync("volumes/nothing");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
     }
 
     [Fact]
