@@ -149,6 +149,19 @@ public sealed class ManagementRoutesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Scrub_verify_and_branch_pass_a_volume_name_through_and_a_name_no_volume_has_is_404()
+    {
+        _cluster.Answer = request => new CommandFailed($"{VolumeResolver.NotFound}named 'db' on this cluster");
+        using var scrub = await _http.PostAsync("scrub?volume=db", null);
+        using var verify = await _http.PostAsync("volumes/db/verify?deep=1", null);
+        using var branch = await _http.PostAsync("versions/db/branch", null);
+        Assert.All(new[] { scrub, verify, branch }, r => Assert.Equal(HttpStatusCode.NotFound, r.StatusCode));
+        Assert.Equal([new ScrubVolumes("db")], Asked<ScrubVolumes>());
+        Assert.Equal([new VerifyVolume("db", true)], Asked<VerifyVolume>());
+        Assert.Equal([new BranchVolume("db")], Asked<BranchVolume>());
+    }
+
+    [Fact]
     public async Task Delete_asks_for_rm_and_answers_the_volume_404_when_unknown_and_409_when_refused()
     {
         var id = Id160.Random().ToString();
