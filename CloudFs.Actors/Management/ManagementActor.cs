@@ -66,7 +66,7 @@ public sealed class ManagementActor : ReceiveActor
         Receive<RemoveVolume>(Answer<RemoveVolume>(lifecycle.RemoveAsync));
         Receive<RestoreVolume>(Answer<RestoreVolume>(lifecycle.RestoreAsync));
         Receive<ResizeVolume>(Answer<ResizeVolume>(lifecycle.ResizeAsync));
-        Receive<ListTrash>(Answer<ListTrash>(_ => lifecycle.ListTrashAsync()));
+        Receive<ListTrash>(Answer<ListTrash>(_ => ListAsync(inTrash: true)));
         Receive<PurgeTrash>(Answer<PurgeTrash>(lifecycle.PurgeAsync));
         Receive<CountAttachments>(c => Sender.Tell(new AttachmentCount(c.Volume,
             Id160.TryParse(c.Volume, out var id) ? attachments.ReadWrite(id) : 0)));
@@ -103,10 +103,7 @@ public sealed class ManagementActor : ReceiveActor
 
     /// <summary>Runs <paramref name="handler"/> with the volume <paramref name="volume"/> names (an id or a name).</summary>
     private async Task<IManagementMessage> WithVolume(string volume, Func<VolumeSummary, Task<IManagementMessage>> handler) =>
-        await LocateAsync(volume) is VolumeLocation { Volume: { } v } ? await handler(v) : NotFound(volume);
-
-    /// <summary>The refusal for a volume (an id or a name) no host holds (VolumeResolver's words, which HTTP answers with 404).</summary>
-    private static CommandFailed NotFound(string volume) => (CommandFailed)VolumeResolver.Resolve(new VolumeList([]), volume);
+        await LocateAsync(volume) is VolumeLocation { Volume: { } v } ? await handler(v) : VolumeResolver.Missing(volume);
 
     private async Task<IManagementMessage> CreateAsync(CreateVolume c)
     {
@@ -216,7 +213,7 @@ public sealed class ManagementActor : ReceiveActor
     private async Task<IManagementMessage> GetAsync(GetVolume g)
     {
         if (await LocateAsync(g.VolumeId) is not VolumeLocation { Volume: { } found } location)
-            return NotFound(g.VolumeId);
+            return VolumeResolver.Missing(g.VolumeId);
         if (_store.GetVolume(Id160.Parse(found.Id)) is { IsWritable: true } here) return found with { Version = here.CurrentVersion.ToString() };
         if (location.PrimaryAddress is not { } primary || primary == _cluster.SelfAddress.ToString()) return found;
         try

@@ -50,12 +50,6 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<T
         return await ChangeAsync(v, new ChangeLifecycle(Id160.Parse(v.Id), LifecycleChange.Resize, r.SizeBytes, r.AllowShrink)).ConfigureAwait(false);
     }
 
-    public async Task<IManagementMessage> ListTrashAsync()
-    {
-        var all = await list().ConfigureAwait(false);
-        return new VolumeList(all.Volumes.Where(v => v.IsTrashed).ToArray());
-    }
-
     public async Task<IManagementMessage> PurgeAsync(PurgeTrash p)
     {
         VolumeSummary[] targets;

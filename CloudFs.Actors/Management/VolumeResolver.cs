@@ -17,8 +17,11 @@ public static class VolumeResolver
         var found = Id160.TryParse(text, out var id)
             ? candidates.FirstOrDefault(v => v.Id == id.ToString())
             : candidates.FirstOrDefault(v => v.Name == text);
-        return found ?? (IManagementMessage)new CommandFailed(Id160.TryParse(text, out _)
-            ? $"{NotFound}{text.ToLowerInvariant()} on this cluster"
-            : $"{NotFound}named '{text}' on this cluster");
+        return found ?? (IManagementMessage)Missing(text);
     }
+
+    /// <summary>The refusal for a volume (an id or a name) that no host holds.</summary>
+    public static CommandFailed Missing(string text) => new(Id160.TryParse(text, out _)
+        ? $"{NotFound}{text.ToLowerInvariant()} on this cluster"
+        : $"{NotFound}named '{text}' on this cluster");
 }
