@@ -19,6 +19,11 @@ public sealed class VersionCompactedException(Id160 version, long oldestStreamab
     : CloudFsException($"the history after version {version} was compacted away; the oldest streamable lsn is {oldestStreamableLsn}")
 { public Id160 Version { get; } = version; }
 
+/// <summary>The volume is in the trash: nothing is written to it until it is restored (NBD: EPERM, HTTP 409).</summary>
+public sealed class VolumeInTrashException(Id160 volume)
+    : CloudFsException($"volume {volume} is in the trash; `cloudfs trash restore {volume}` brings it back")
+{ public Id160 Volume { get; } = volume; }
+
 /// <summary>Misaligned or out-of-range request (NBD: EINVAL, HTTP 416/400).</summary>
 public sealed class InvalidRangeException(string message) : CloudFsException(message);
 

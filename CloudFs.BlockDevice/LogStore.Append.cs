@@ -20,12 +20,14 @@ public sealed partial class LogStore : IAppendSink
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     /// <summary>Creates a volume: a fresh secret view-stamp (kept in the key file, never in the log) and a creation entry, durable on return.</summary>
-    public Task<VolumeInfo> CreateVolumeAsync(long sizeBytes, VolumeMode mode, IReadOnlyList<Id160> replicas, CancellationToken ct = default)
+    /// <param name="name">The volume's name (<see cref="VolumeName"/>), kept in its creation entry; null for none.</param>
+    public Task<VolumeInfo> CreateVolumeAsync(long sizeBytes, VolumeMode mode, IReadOnlyList<Id160> replicas, CancellationToken ct = default, string? name = null)
     {
         ThrowIfDisposed();
+        if (name is not null && VolumeName.Check(name) is { } badName) throw new InvalidRangeException(badName);
         if (sizeBytes <= 0 || sizeBytes % BlockSize != 0) throw new InvalidRangeException($"a volume size must be a positive multiple of {BlockSize} bytes, not {sizeBytes}");
         if (replicas.Count > CreatePayload.MaxReplicas) throw new InvalidRangeException($"at most {CreatePayload.MaxReplicas} replicas");
-        return CreateAsync(new CreatePayload(sizeBytes, mode, replicas.ToArray()), EntryKind.Create, () => new ExtentIndex(), ct);
+        return CreateAsync(new CreatePayload(sizeBytes, mode, replicas.ToArray(), Name: name), EntryKind.Create, () => new ExtentIndex(), ct);
     }
 
     /// <summary>Creates a writable volume whose unwritten ranges read through to the frozen version <paramref name="fromVersion"/> of a volume held here.</summary>
@@ -54,6 +56,7 @@ public sealed partial class LogStore : IAppendSink
         _keys.Add(baseId, secret);
         var vol = new VolumeState(baseId, payload.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, secret, index())
         {
+            Name = payload.Name,
             PendingLsn = 1, PendingId = id, PendingVersion = baseId,
         };
         if (!_volumes.TryAdd(baseId, vol)) throw new CloudFsException($"volume {baseId} already exists");
@@ -87,7 +90,7 @@ public sealed partial class LogStore : IAppendSink
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        CheckRange(vol, offset, data.Length);
+        CheckWrite(vol, offset, data.Length);
         if (data.Length == 0 || data.Length > MaxBlocksPerEntry * BlockSize)
             throw new InvalidRangeException($"one entry carries 1..{MaxBlocksPerEntry} blocks here, not {data.Length} bytes");
         var buf = EntryCodec.BuildData(EntryKind.Data, volume, offset / BlockSize, data.Span, Now);
@@ -99,7 +102,7 @@ public sealed partial class LogStore : IAppendSink
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        CheckRange(vol, offset, length);
+        CheckWrite(vol, offset, length);
         if (length == 0) throw new InvalidRangeException("a zero entry needs a positive length");
         Span<byte> p = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
@@ -112,7 +115,7 @@ public sealed partial class LogStore : IAppendSink
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        CheckRange(vol, offset, data.Length);
+        CheckWrite(vol, offset, data.Length);
         if (data.Length == 0) throw new InvalidRangeException("nothing to write");
         var max = MaxBlocksPerEntry * BlockSize;
         var parts = new List<Task<AppendResult>>();
@@ -132,7 +135,7 @@ public sealed partial class LogStore : IAppendSink
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        CheckRange(vol, offset, length);
+        CheckWrite(vol, offset, length);
         if (length == 0) throw new InvalidRangeException("nothing to zero");
         Span<byte> p = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
@@ -147,6 +150,13 @@ public sealed partial class LogStore : IAppendSink
         var f = new FlushItem();
         _appender.Enqueue(f);
         return new ValueTask(f.Done.Task.WaitAsync(ct));
+    }
+
+    /// <summary>A write into <paramref name="vol"/>'s range: in bounds, and the volume is not in the trash.</summary>
+    private static void CheckWrite(VolumeState vol, long offset, long length)
+    {
+        CheckRange(vol, offset, length);
+        if (Volatile.Read(ref vol.TrashedAtUnixMs) != 0) throw new VolumeInTrashException(vol.BaseId);
     }
 
     private static void CheckRange(VolumeState vol, long offset, long length)
@@ -216,7 +226,7 @@ public sealed partial class LogStore : IAppendSink
 
     /// <summary>Entries that travel in a volume's stream as they are (the others change the committed state in their AfterWrite step).</summary>
     private static bool IsStreamed(EntryKind kind) =>
-        kind is not (EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit);
+        kind is not (EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit or EntryKind.Purge);
 
     void IAppendSink.Rejected(EntryItem e, Exception error)
     {

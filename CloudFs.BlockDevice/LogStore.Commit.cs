@@ -27,6 +27,7 @@ public sealed partial class LogStore
             v.HeadDigest = h.Digest;
             if (h.Kind is EntryKind.Create or EntryKind.Branch) v.Committed = true;
             if (h.Kind == EntryKind.ViewChange) ApplyView(v, meta, h);
+            if (h.Kind is EntryKind.Trash or EntryKind.Restore or EntryKind.Resize) ApplyLifecycle(v, meta, h);
         }
         return InfoOf(h, meta);
     }
@@ -65,6 +66,13 @@ public sealed partial class LogStore
             case EntryKind.Zero:
                 Zero(h.FirstBlock, BinaryPrimitives.ReadInt64LittleEndian(meta[EntryHeader.OffBitmap..]));
                 break;
+            case EntryKind.Resize:
+            {
+                // A shrink drops the blocks beyond the new end (over a branch parent too), so a later grow reads zeros there.
+                var p = ResizePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength));
+                if (p is not null && p.NewSize < p.OldSize) Zero(p.NewSize / BlockSize, (p.OldSize - p.NewSize) / BlockSize);
+                break;
+            }
         }
     }
 }

@@ -250,7 +250,7 @@ public sealed partial class LogStore
         if (got == 0) return (null, default, null);
         if (got < header.Length) return (null, default, $"entry {index}: the stream ends inside an entry header");
         if (!EntryHeader.TryParse(header, out var h, out var perr)) return (null, default, $"entry {index}: {perr}");
-        if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit)
+        if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit or EntryKind.Purge)
             return (null, default, $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed");
         var buf = EntryCodec.Allocate(h.StoredCount);
         try

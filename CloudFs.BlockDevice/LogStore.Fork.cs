@@ -224,6 +224,8 @@ public sealed partial class LogStore
             vol.Replicas = view.Replicas;
             vol.ViewNumber = view.Number;
             vol.View = view.Version;
+            vol.SizeBytes = view.SizeBytes;
+            vol.TrashedAtUnixMs = view.TrashedAtUnixMs;
             vol.Lsns.Truncate(keep.Lsn);
             vol.Lsn = keep.Lsn;
             vol.Version = keep.Version;

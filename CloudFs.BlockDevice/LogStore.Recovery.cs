@@ -38,6 +38,8 @@ public sealed partial class LogStore : IReplaySink
                     Committed = true,
                     ViewNumber = v.ViewNumber,
                     View = v.View ?? v.BaseId,
+                    Name = v.Name,
+                    TrashedAtUnixMs = v.TrashedAtUnixMs,
                 };
                 foreach (var d in v.Damage) state.Damage.Add(d.Offset, d.Length, d.Reason);
                 state.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
@@ -156,7 +158,10 @@ public sealed partial class LogStore : IReplaySink
                     index = BranchIndex(src, lsn);
                 }
                 else index = new ExtentIndex();
-                var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, _keys.Get(h.Volume), index);
+                var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, _keys.Get(h.Volume), index)
+                {
+                    Name = payload.Name,
+                };
                 _volumes[h.Volume] = v;
                 ApplyCommitted(v, span, block);
                 _headSkips[h.Volume] = _replaySkips;
@@ -170,10 +175,12 @@ public sealed partial class LogStore : IReplaySink
                 return ReplayResyncData(span, h, block);
             case EntryKind.ResyncCommit:
                 return ReplayResyncCommit(span, h, block);
+            case EntryKind.Purge:
+                return ReplayPurge(h);
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
-                var error = CheckViewChange(span, h) ?? CheckChain(v, h);
+                var error = CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
                 // A jump over lsns lost in a span skipped after the volume's head: chain on with a gap.
                 if (error is not null && CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
                     && h.Lsn > v.Lsn + 1 && _replaySkips > _headSkips.GetValueOrDefault(v.BaseId))

@@ -70,7 +70,7 @@ public sealed partial class LogStore
                 lock (vol.IndexLock)
                 {
                     var head = new ResyncManifest(vol.SizeBytes, vol.Mode, vol.Replicas, vol.BranchedFrom, vol.ViewNumber, vol.View,
-                        vol.HeadParent, vol.HeadDigest, 0, 0, Id160.Zero);
+                        vol.HeadParent, vol.HeadDigest, 0, 0, Id160.Zero) { Name = vol.Name, TrashedAtUnixMs = vol.TrashedAtUnixMs };
                     src = new ResyncSource(Id160.Random(), vol, vol.Lsn, vol.Version, vol.Index.Snapshot(), head);
                 }
                 lock (_resyncLock) _sources[src.Transfer] = src;
@@ -384,6 +384,8 @@ public sealed partial class LogStore
             Committed = true,
             ViewNumber = m.ViewNumber,
             View = m.View,
+            Name = m.Name,
+            TrashedAtUnixMs = m.TrashedAtUnixMs,
         };
         v.ResetHeads(h.Lsn, h.Version, m.HeadParent, m.HeadDigest);
         lock (st.Owner.IndexLock)

@@ -124,7 +124,7 @@ public sealed partial class LogStore
             if (got == 0) break;
             if (got < header.Length) { error = $"entry {index}: the stream ends inside an entry header"; break; }
             if (!EntryHeader.TryParse(header, out var h, out var perr)) { error = $"entry {index}: {perr}"; break; }
-            if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit) { error = $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed"; break; }
+            if (h.Kind is EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit or EntryKind.Purge) { error = $"entry {index}: {h.Kind.ToString().ToLowerInvariant()} entries are never streamed"; break; }
             if (!import && h.Kind is EntryKind.Create or EntryKind.Branch && !_volumes.ContainsKey(h.Volume))
             {
                 error = $"volume {h.Volume} is not held by this host, and a stream that creates it here is an import: ask for one (POST /log?import=1, cloudfs apply --import)";
@@ -199,6 +199,7 @@ public sealed partial class LogStore
             var secret = CreatorSecret(h, out var clearId);
             var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, secret, index)
             {
+                Name = payload.Name,
                 PendingLsn = 1, PendingVersion = h.Version, PendingId = clearId,
             };
             if (!_volumes.TryAdd(h.Volume, v)) return (null, null, false, true);

@@ -391,6 +391,7 @@ public sealed partial class LogStore
     private string? AdmitChainedLocked(VolumeState vol, EntryBuffer buf, EntryHeader h, Id160 clearId, bool durable, out EntryItem? item)
     {
         item = null;
+        if (CheckLifecycle(buf.Span, h) is { } lifecycleError) return lifecycleError;
         long viewNumber = -1;
         if (h.Kind == EntryKind.ViewChange)
         {

@@ -30,6 +30,14 @@ public sealed record VolumeInfo(
     public IReadOnlyList<DamagedRange> Damage { get; init; } = [];
 
     public bool IsDamaged => Damage.Count > 0;
+
+    /// <summary>The volume's name (unique in the cluster, given at creation), or null.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>When the volume was moved to the trash (the trash entry's timestamp), or null while it is not in the trash.</summary>
+    public DateTimeOffset? TrashedAt { get; init; }
+
+    public bool IsTrashed => TrashedAt is not null;
 }
 
 /// <summary>A byte range of a volume that this host cannot serve, and why (which log position, which lsns).</summary>
@@ -62,6 +70,14 @@ public enum EntryKind : ushort
     ResyncData = 8,
     /// <summary>A full resync's commit: installs the staged blocks as the volume at that lsn, atomically (never streamed).</summary>
     ResyncCommit = 9,
+    /// <summary>`cloudfs rm`: the volume goes to the trash (a chain entry, no payload; its timestamp is when).</summary>
+    Trash = 10,
+    /// <summary>`cloudfs trash restore`: the volume leaves the trash (a chain entry, no payload).</summary>
+    Restore = 11,
+    /// <summary>`cloudfs resize`: the volume's new size (a chain entry; payload: new size, size before).</summary>
+    Resize = 12,
+    /// <summary>`cloudfs trash purge` or the trash's expiry on this host: the volume is dropped here (local, never streamed).</summary>
+    Purge = 13,
 }
 
 /// <summary>An entry's header as recovery and journal replay see it: no volume data is read to produce it.</summary>

@@ -5,11 +5,13 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Event;
+using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Security;
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Management;
 
@@ -28,20 +30,28 @@ public sealed class ManagementActor : ReceiveActor
 
     /// <param name="placement">The placement singleton's proxy; null runs volumes on this node alone (tests).</param>
     /// <param name="commandTimeout">How long one host's scrub or digest may take (cloudfs.scrub.command-timeout).</param>
-    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement = null) =>
-        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, commandTimeout, placement));
+    /// <param name="volumes">The volumes' shard region (lifecycle entries go to each volume's primary through it); null:
+    /// this node's store appends them itself (tests).</param>
+    /// <param name="attachments">This node's read-write NBD attachments; null: none are counted here.</param>
+    public static Props Props(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement = null,
+        IActorRef? volumes = null, VolumeAttachments? attachments = null) =>
+        Akka.Actor.Props.Create(() => new ManagementActor(store, hostId, askTimeout, commandTimeout, placement, volumes, attachments));
 
-    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement)
+    public ManagementActor(LogStore store, Id160 hostId, TimeSpan askTimeout, TimeSpan commandTimeout, IActorRef? placement,
+        IActorRef? volumes, VolumeAttachments? attachments)
     {
         _store = store;
         _hostId = hostId;
         _askTimeout = askTimeout;
         _placement = placement;
-        var integrity = new IntegrityChecks(Context.System, async () => (VolumeList)await ListAsync(), askTimeout, commandTimeout);
+        var integrity = new IntegrityChecks(Context.System, async () => (VolumeList)await ListAllAsync(), askTimeout, commandTimeout);
+        attachments ??= new VolumeAttachments();
+        var lifecycle = new VolumeLifecycle(Context.System, store, async () => (VolumeList)await ListAllAsync(), volumes, placement, attachments, askTimeout);
 
         Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
         Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
-        Receive<ListVolumes>(Answer<ListVolumes>(_ => ListAsync()));
+        // `ls` lists the volumes that are not in the trash (`trash ls` lists those).
+        Receive<ListVolumes>(Answer<ListVolumes>(_ => ListAsync(inTrash: false)));
         Receive<ListVolumePage>(Answer<ListVolumePage>(PageAsync));
         Receive<LocateVolume>(Answer<LocateVolume>(l => LocateAsync(l.VolumeId)));
         Receive<GetVolume>(Answer<GetVolume>(GetAsync));
@@ -49,8 +59,17 @@ public sealed class ManagementActor : ReceiveActor
         Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
         Receive<ClusterCommand>(c => Sender.Tell(RunClusterCommand(c)));
         Receive<ShardingCommand>(Answer<ShardingCommand>(ShardingAsync));
-        Receive<ScrubVolumes>(Answer<ScrubVolumes>(integrity.ScrubAsync));
-        Receive<VerifyVolume>(Answer<VerifyVolume>(integrity.VerifyAsync));
+        Receive<ScrubVolumes>(Answer<ScrubVolumes>(s => s.Volume is null
+            ? integrity.ScrubAsync(s)
+            : WithVolume(s.Volume, v => integrity.ScrubAsync(s with { Volume = v.Id }))));
+        Receive<VerifyVolume>(Answer<VerifyVolume>(c => WithVolume(c.Volume, v => integrity.VerifyAsync(c with { Volume = v.Id }))));
+        Receive<RemoveVolume>(Answer<RemoveVolume>(lifecycle.RemoveAsync));
+        Receive<RestoreVolume>(Answer<RestoreVolume>(lifecycle.RestoreAsync));
+        Receive<ResizeVolume>(Answer<ResizeVolume>(lifecycle.ResizeAsync));
+        Receive<ListTrash>(Answer<ListTrash>(_ => ListAsync(inTrash: true)));
+        Receive<PurgeTrash>(Answer<PurgeTrash>(lifecycle.PurgeAsync));
+        Receive<CountAttachments>(c => Sender.Tell(new AttachmentCount(c.Volume,
+            Id160.TryParse(c.Volume, out var id) ? attachments.ReadWrite(id) : 0)));
         Receive<IManagementMessage>(m => Sender.Tell(new CommandFailed($"the management actor does not answer {m.GetType().Name}")));
     }
 
@@ -82,8 +101,19 @@ public sealed class ManagementActor : ReceiveActor
         .Where(m => m.Status == MemberStatus.Up && !_cluster.State.Unreachable.Contains(m))
         .ToArray();
 
+    /// <summary>Runs <paramref name="handler"/> with the volume <paramref name="volume"/> names (an id or a name).</summary>
+    private async Task<IManagementMessage> WithVolume(string volume, Func<VolumeSummary, Task<IManagementMessage>> handler) =>
+        await LocateAsync(volume) is VolumeLocation { Volume: { } v } ? await handler(v) : VolumeResolver.Missing(volume);
+
     private async Task<IManagementMessage> CreateAsync(CreateVolume c)
     {
+        if (c.Name is not null)
+        {
+            if (VolumeName.Check(c.Name) is { } badName) return new CommandFailed(badName);
+            // One lookup (placement's name index); placement checks again against creates under way.
+            if (await LocateAsync(c.Name) is VolumeLocation { Volume: { } taken })
+                return new CommandFailed($"the name '{c.Name}' is taken by volume {taken.Id}{(taken.IsTrashed ? " (in the trash)" : "")}");
+        }
         if (c.Replicas < 1) return new CommandFailed($"a volume needs at least 1 replica, not {c.Replicas}");
         if (c.SizeBytes <= 0 || c.SizeBytes % LogStore.BlockSize != 0)
             return new CommandFailed($"a volume size must be a positive multiple of {LogStore.BlockSize} bytes, not {c.SizeBytes}");
@@ -92,33 +122,49 @@ public sealed class ManagementActor : ReceiveActor
         if (_placement is not null)
         {
             // Placement chooses the hosts, prepares each, commits on the primary, and waits for the replicas.
-            try { return await _placement.Ask<IManagementMessage>(new PlaceVolume(c.Replicas, c.SizeBytes, c.Mode), _askTimeout * 8); }
+            try { return await _placement.Ask<IManagementMessage>(new PlaceVolume(c.Replicas, c.SizeBytes, c.Mode, c.Name), _askTimeout * 8); }
             catch (AskTimeoutException) { return new CommandFailed("the placement service did not answer; no volume may have been created, check with `cloudfs ls`"); }
         }
         if (c.Replicas > 1) return new CommandFailed($"volumes with {c.Replicas} replicas need the placement service, which this node does not run");
-        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId]);
+        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId], name: c.Name);
         _log.Info("created volume {0} ({1} bytes, {2})", info.BaseId, info.SizeBytes, ManagementFormat.Mode(info.Mode));
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
     }
 
     private async Task<IManagementMessage> BranchAsync(BranchVolume b)
     {
-        if (!Id160.TryParse(b.Version, out var version)) return new CommandFailed($"'{b.Version}' is not a volume or version id (40 hex characters)");
+        if (!Id160.TryParse(b.Version, out var version))
+        {
+            // A volume name: that volume's current version.
+            if (await LocateAsync(b.Version) is not VolumeLocation { Volume: { } named })
+                return new CommandFailed($"'{b.Version}' is not a volume or version id (40 hex characters), nor a volume's name");
+            version = Id160.Parse(named.Id);
+        }
         // A volume id names the volume (SPEC.md): its current version here, not the empty version it was created as.
         if (_store.GetVolume(version) is { } volume) version = volume.CurrentVersion;
         var info = await _store.BranchAsync(version);
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
     }
 
-    /// <summary>Every volume of the cluster, gathered page by page (each page one bounded message from placement):
-    /// for the callers that need them all at once in this process (integrity checks, the cluster client's `ls`).</summary>
-    private async Task<IManagementMessage> ListAsync()
+    /// <summary>Every volume of the cluster, those in the trash too: for the callers that need them all at once in
+    /// this process (integrity checks, the trash's commands).</summary>
+    private async Task<IManagementMessage> ListAllAsync()
+    {
+        var first = await ListAsync(inTrash: false);
+        if (first is not VolumeList listed) return first;
+        var second = await ListAsync(inTrash: true);
+        return second is VolumeList trash ? listed with { Volumes = [.. listed.Volumes, .. trash.Volumes] } : second;
+    }
+
+    /// <summary>The cluster's volumes not in the trash (or only those in it), gathered page by page (each page one
+    /// bounded message from placement).</summary>
+    private async Task<IManagementMessage> ListAsync(bool inTrash)
     {
         var volumes = new List<VolumeSummary>();
         string? after = null;
         while (true)
         {
-            var page = await PageAsync(new ListVolumePage(after, ListVolumePage.MaxLimit));
+            var page = await PageAsync(new ListVolumePage(after, ListVolumePage.MaxLimit, InTrash: inTrash));
             if (page is not VolumePage p) return page;
             volumes.AddRange(p.Volumes);
             if (p.Next is null) return new VolumeList(volumes, p.FailedHosts);
@@ -137,12 +183,13 @@ public sealed class ManagementActor : ReceiveActor
         var local = _store.ListVolumes().Select(Summarize).ToDictionary(v => v.Id);
         var limit = Math.Clamp(request.Limit, 1, ListVolumePage.MaxLimit);
         var (ids, next) = Replication.VolumePaging.Page(local.Keys.Order(StringComparer.Ordinal).ToArray(), request.After, limit, int.MaxValue,
-            id => !request.UnhealthyOnly || local[id].Health != VolumeHealth.Healthy);
+            id => local[id].IsTrashed == request.InTrash && (!request.UnhealthyOnly || local[id].Health != VolumeHealth.Healthy));
         return new VolumePage(ids.Select(id => local[id]).ToArray(), next, []);
     }
 
     /// <summary>The volume's replica set and primary from placement's table (one lookup, not a listing); this node's own
     /// view when placement cannot answer.</summary>
+    /// <param name="volumeId">An id or a volume's name.</param>
     private async Task<IManagementMessage> LocateAsync(string volumeId)
     {
         if (_placement is not null)
@@ -150,12 +197,13 @@ public sealed class ManagementActor : ReceiveActor
             // A volume this node made by itself (a branch, an import) is placement's to know from its next round.
             try
             {
-                var located = await _placement.Ask<VolumeLocation>(new LocateVolume(volumeId.ToLowerInvariant()), _askTimeout);
+                var located = await _placement.Ask<VolumeLocation>(new LocateVolume(volumeId), _askTimeout);
                 if (located.Volume is not null) return located;
             }
             catch (AskTimeoutException) { _log.Warning("the placement service did not answer; looking the volume up on this node only"); }
         }
-        return Id160.TryParse(volumeId, out var id) && _store.GetVolume(id) is { } info
+        var here = Id160.TryParse(volumeId, out var id) ? _store.GetVolume(id) : _store.ListVolumes().FirstOrDefault(v => v.Name == volumeId);
+        return here is { } info
             ? new VolumeLocation(Summarize(info), info.IsWritable ? _cluster.SelfAddress.ToString() : null)
             : new VolumeLocation(null, null);
     }
@@ -164,10 +212,9 @@ public sealed class ManagementActor : ReceiveActor
     /// that of its last round; `cloudfs info` right after a write shows that write).</summary>
     private async Task<IManagementMessage> GetAsync(GetVolume g)
     {
-        if (!Id160.TryParse(g.VolumeId, out var id)) return new CommandFailed($"'{g.VolumeId}' is not a volume id (40 hex characters)");
         if (await LocateAsync(g.VolumeId) is not VolumeLocation { Volume: { } found } location)
-            return new CommandFailed($"no volume {g.VolumeId} on this cluster");
-        if (_store.GetVolume(id) is { IsWritable: true } here) return found with { Version = here.CurrentVersion.ToString() };
+            return VolumeResolver.Missing(g.VolumeId);
+        if (_store.GetVolume(Id160.Parse(found.Id)) is { IsWritable: true } here) return found with { Version = here.CurrentVersion.ToString() };
         if (location.PrimaryAddress is not { } primary || primary == _cluster.SelfAddress.ToString()) return found;
         try
         {
@@ -185,7 +232,7 @@ public sealed class ManagementActor : ReceiveActor
         v.IsWritable ? _hostId.ToString() : null,
         v.Replicas.Count == 0 ? [_hostId.ToString()] : v.Replicas.Select(r => r.ToString()).ToArray(),
         v.CurrentVersion.ToString(),
-        Health: VolumeHealth.Of([HostAgent.ToReport(v)], hostMissing: false), Parent: v.BranchedFrom?.ToString());
+        v.Name, VolumeHealth.Of([HostAgent.ToReport(v)], hostMissing: false), v.BranchedFrom?.ToString(), v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0);
 
     private async Task<IManagementMessage> ShowClusterAsync(ShowCluster _)
     {

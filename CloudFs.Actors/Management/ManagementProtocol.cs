@@ -10,24 +10,30 @@ public interface IManagementMessage;
 public sealed record HostAddress(string HostId, string Address) : IManagementMessage;
 
 // Volumes
-public sealed record CreateVolume(int Replicas, long SizeBytes, VolumeMode Mode) : IManagementMessage;
+/// <param name="Name">The volume's name, unique in the cluster (null for none).</param>
+public sealed record CreateVolume(int Replicas, long SizeBytes, VolumeMode Mode, string? Name = null) : IManagementMessage;
 public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> Hosts) : IManagementMessage;
 public sealed record BranchVolume(string Version) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
-/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null until volumes have
-/// names; Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch).</summary>
+/// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null when it has none;
+/// Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch);
+/// TrashedAtUnixMs when it went to the trash (0: not in it; `ls` lists only those, `trash ls` the others).</summary>
 public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version,
-    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null) : IManagementMessage;
+    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null, long TrashedAtUnixMs = 0) : IManagementMessage
+{
+    public bool IsTrashed => TrashedAtUnixMs != 0;
+}
 
 /// <summary>The volumes; FailedHosts: the hosts whose log device failed (as placement knows them; null when not asked of placement).</summary>
 public sealed record VolumeList(IReadOnlyList<VolumeSummary> Volumes, IReadOnlyList<HostFailure>? FailedHosts = null) : IManagementMessage;
 
 /// <summary>One page of the cluster's volumes in id order: those after <paramref name="After"/> (null: from the first;
 /// that page is answered after a fresh placement round), at most <paramref name="Limit"/>; with
-/// <paramref name="UnhealthyOnly"/> only volumes that are not healthy. Answered with <see cref="VolumePage"/>, so no
-/// message carries more than one page however many volumes there are.</summary>
-public sealed record ListVolumePage(string? After, int Limit, bool UnhealthyOnly = false) : IManagementMessage
+/// <paramref name="UnhealthyOnly"/> only volumes that are not healthy; the volumes not in the trash (`ls`), or with
+/// <paramref name="InTrash"/> only those in it (`trash ls`). Answered with <see cref="VolumePage"/>, so no message
+/// carries more than one page however many volumes there are.</summary>
+public sealed record ListVolumePage(string? After, int Limit, bool UnhealthyOnly = false, bool InTrash = false) : IManagementMessage
 {
     /// <summary>The most volumes one page carries (far below the remoting frame size: ~190 bytes each).</summary>
     public const int MaxLimit = 1000;
@@ -37,7 +43,7 @@ public sealed record ListVolumePage(string? After, int Limit, bool UnhealthyOnly
 public sealed record VolumePage(IReadOnlyList<VolumeSummary> Volumes, string? Next, IReadOnlyList<HostFailure> FailedHosts) : IManagementMessage;
 
 /// <summary>Where one volume lives (replica set and primary), answered by placement from its table in O(1);
-/// answered with <see cref="VolumeLocation"/>.</summary>
+/// <paramref name="VolumeId"/> is its id or its name (in the trash too). Answered with <see cref="VolumeLocation"/>.</summary>
 public sealed record LocateVolume(string VolumeId) : IManagementMessage;
 
 /// <summary><paramref name="Volume"/> null: no host reported it. <paramref name="PrimaryAddress"/>: the akka address of
@@ -46,6 +52,21 @@ public sealed record VolumeLocation(VolumeSummary? Volume, string? PrimaryAddres
 
 /// <summary>A host whose log device failed: it is primary of nothing and takes no volume until restarted on a good device.</summary>
 public sealed record HostFailure(string HostId, string Address, string Reason) : IManagementMessage;
+
+// Lifecycle: `cloudfs rm`, `trash ls | restore | purge`, `resize` (VOLUME: an id or a name). Each change is answered
+// with the volume's VolumeSummary after it, or a CommandFailed.
+/// <param name="Force">Remove it even while a client has it attached read-write over NBD.</param>
+public sealed record RemoveVolume(string Volume, bool Force) : IManagementMessage;
+public sealed record RestoreVolume(string Volume) : IManagementMessage;
+/// <param name="AllowShrink">A smaller size is allowed (what lies beyond it is dropped).</param>
+public sealed record ResizeVolume(string Volume, long SizeBytes, bool AllowShrink) : IManagementMessage;
+/// <summary>Answered with a VolumeList of the volumes in the trash.</summary>
+public sealed record ListTrash : IManagementMessage;
+/// <summary>Purges one volume in the trash, or every one (Volume null); answered with a VolumeList of those purged.</summary>
+public sealed record PurgeTrash(string? Volume) : IManagementMessage;
+/// <summary>Node to node: how many read-write NBD attachments of the volume this node serves; answered with <see cref="AttachmentCount"/>.</summary>
+public sealed record CountAttachments(string Volume) : IManagementMessage;
+public sealed record AttachmentCount(string Volume, int ReadWrite) : IManagementMessage;
 
 // Integrity: `cloudfs scrub [VOLUME]` and `cloudfs verify VOLUME [--deep]`
 public sealed record ScrubVolumes(string? Volume) : IManagementMessage;

@@ -28,11 +28,12 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication)
+    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments)
     {
         _asked = asked;
         _current = first;
         Replication = replication;
+        Attachments = attachments;
         Gateway = new IncarnationGateway(() => _current, first.Settings.Volumes.AskTimeout);
         _membership = KeepMembershipAsync(first);
     }
@@ -42,12 +43,14 @@ public sealed partial class CloudFsNode : IAsyncDisposable
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
         var replication = new ReplicationCounters();
-        var first = await StartIncarnationAsync(options, replication, rejoining: false, ct).ConfigureAwait(false);
-        return new CloudFsNode(options, first, replication);
+        var attachments = new VolumeAttachments();
+        var first = await StartIncarnationAsync(options, replication, attachments, rejoining: false, ct).ConfigureAwait(false);
+        return new CloudFsNode(options, first, replication, attachments);
     }
 
     /// <summary>One incarnation: the device opened, the ActorSystem Up in the cluster, the node's actors started.</summary>
-    private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, bool rejoining, CancellationToken ct)
+    private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, VolumeAttachments attachments,
+        bool rejoining, CancellationToken ct)
     {
         // Every setting is read here, once; a missing or wrong one ends the start before anything is opened.
         var (config, settings) = CloudFsConfig.Load(options);
@@ -104,7 +107,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             // The members this node verified (identity proofs): placement and share sealing trust only these.
             var proven = new ProvenHosts(certified: tls is not null);
             // The placement singleton (on the oldest member) and this member's proxy to it.
-            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(settings.Placement, proven), PoisonPill.Instance,
+            system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(settings.Placement, proven, settings.Trash.Keep), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
             var placement = system.ActorOf(ClusterSingletonProxy.Props("/user/" + PlacementActor.Name,
                 ClusterSingletonProxySettings.Create(system)), PlacementActor.Name + "-proxy");
@@ -129,11 +132,12 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.HostPublicKey, tls?.Identity));
             system.ActorOf(IdentityVerifier.Props(proven, tls, store.HostId, settings.Identity), IdentityVerifier.Name);
             system.ActorOf(IntegrityAgent.Props(store, settings.Scrub, replication), IntegrityAgent.Name);
+            system.ActorOf(TrashKeeper.Props(store, settings.Trash), TrashKeeper.Name);
             if (settings.CrashDetection.Enabled)
                 system.ActorOf(CrashDetector.Props(settings.CrashDetection.ProbeTimeout), CrashDetector.Name);
 
             var management = system.ActorOf(
-                ManagementActor.Props(store, store.HostId, settings.Management.AskTimeout, settings.Scrub.CommandTimeout, placement),
+                ManagementActor.Props(store, store.HostId, settings.Management.AskTimeout, settings.Scrub.CommandTimeout, placement, volumes, attachments),
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
 
@@ -163,6 +167,8 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
+    /// <summary>The read-write NBD attachments this node serves (its NBD server counts them; `cloudfs rm` asks).</summary>
+    public VolumeAttachments Attachments { get; }
     public Id160 HostId => Store.HostId;
     /// <summary>Every setting the node runs with, read once at the current incarnation's start (Node.AkkaPort is the
     /// bound port, Node.HostId the log's).</summary>

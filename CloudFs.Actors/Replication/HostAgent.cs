@@ -91,6 +91,7 @@ public sealed class HostAgent : ReceiveActor
         });
         Receive<AwaitVolume>(a => Reply(Sender, AwaitAsync(a)));
         FromPlacement<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
+        FromPlacement<PurgeLocalVolume>(p => Reply(Sender, PurgeAsync(p)));
         Receive<ProveIdentity>(p => Sender.Tell(ProofCheck.Prove(p, _store.HostId, _address, _store.HostPublicKey, _tls)));
         FromPlacement<ReleaseShare>(r =>
         {
@@ -237,7 +238,7 @@ public sealed class HostAgent : ReceiveActor
     private async Task<object> CreateAsync(CreateLocalVolume c)
     {
         var replicas = c.Replicas.Select(Id160.Parse).ToArray();
-        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, replicas).ConfigureAwait(false);
+        var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, replicas, name: c.Name).ConfigureAwait(false);
         _log.Info("created volume {0} as its primary (replicas {1})", info.BaseId, string.Join(",", c.Replicas));
         return ToReport(info);
     }
@@ -260,6 +261,22 @@ public sealed class HostAgent : ReceiveActor
         _fenced.Add(volume);
         await StopFollowerAsync(volume).ConfigureAwait(false);
         return new Fenced(_store.HostId.ToString(), _store.GetVolume(volume) is { } info ? ToReport(info) : null);
+    }
+
+    /// <summary>Drops this host's copy of a volume in the trash: its follower stops first, so nothing pulls it back.</summary>
+    private async Task<object> PurgeAsync(PurgeLocalVolume p)
+    {
+        if (!Id160.TryParse(p.Volume, out var volume)) return new ControlFailed($"'{p.Volume}' is not a volume id");
+        if (_store.GetVolume(volume) is not { } info) return new VolumePurged(p.Volume, _store.HostId.ToString(), Held: false);
+        if (!info.IsTrashed) return new ControlFailed($"volume {volume} is not in the trash on host {_store.HostId}");
+        _fenced.Add(volume);
+        await StopFollowerAsync(volume).ConfigureAwait(false);
+        // It stays fenced once purged: no follower of this host pulls it back.
+        try { await _store.PurgeVolumeAsync(volume).ConfigureAwait(false); }
+        catch (VolumeNotFoundException) { return new VolumePurged(p.Volume, _store.HostId.ToString(), Held: false); }
+        catch { _fenced.Remove(volume); throw; }
+        _log.Info("purged volume {0} from this host (in the trash since {1:O})", volume, info.TrashedAt);
+        return new VolumePurged(p.Volume, _store.HostId.ToString(), Held: true);
     }
 
     private async Task<object> ReleaseAsync(Id160 volume, ShareHolder recipient)
@@ -391,7 +408,8 @@ public sealed class HostAgent : ReceiveActor
 
     internal static VolumeReport ToReport(VolumeInfo v) => new(
         v.BaseId.ToString(), v.SizeBytes, v.Mode, v.Replicas.Select(r => r.ToString()).ToArray(), v.Lsn,
-        v.CurrentVersion.ToString(), v.IsWritable, v.ViewNumber, v.BranchedFrom?.ToString(), v.Damage.Sum(d => d.Length));
+        v.CurrentVersion.ToString(), v.IsWritable, v.ViewNumber, v.BranchedFrom?.ToString(), v.Damage.Sum(d => d.Length),
+        v.Name, v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0);
 }
 
 /// <summary>A follower's end, told to its agent.</summary>

@@ -22,10 +22,11 @@ public sealed record ReportVolumes : IControlMessage
     public static readonly ReportVolumes Instance = new();
 }
 
-/// <summary>One volume as one host's log holds it; <paramref name="DamagedBytes"/>: how much of it this host cannot serve.</summary>
+/// <summary>One volume as one host's log holds it; <paramref name="DamagedBytes"/>: how much of it this host cannot serve;
+/// <paramref name="Name"/>: given at creation (null for none); <paramref name="TrashedAtUnixMs"/>: when it went to the trash (0: not in it).</summary>
 public sealed record VolumeReport(
     string Id, long Size, VolumeMode Mode, string[] Replicas, long Lsn, string Version, bool Writable,
-    long ViewNumber, string? BranchedFrom, long DamagedBytes = 0) : IControlMessage;
+    long ViewNumber, string? BranchedFrom, long DamagedBytes = 0, string? Name = null, long TrashedAtUnixMs = 0) : IControlMessage;
 
 public sealed record VolumeReports(string HostId, VolumeReport[] Volumes) : IControlMessage;
 
@@ -34,7 +35,12 @@ public sealed record PrepareVolume(long SizeBytes) : IControlMessage;
 public sealed record Vote(bool Yes, string? Reason) : IControlMessage;
 
 /// <summary>Phase two on the chosen primary: create the volume here; answered with the new volume's <see cref="VolumeReport"/>.</summary>
-public sealed record CreateLocalVolume(long SizeBytes, VolumeMode Mode, string[] Replicas) : IControlMessage;
+public sealed record CreateLocalVolume(long SizeBytes, VolumeMode Mode, string[] Replicas, string? Name = null) : IControlMessage;
+
+/// <summary>Drop this host's copy of a volume in the trash (placement's purge, or the trash's expiry on this host);
+/// answered with <see cref="VolumePurged"/> (Held false: this host did not hold it) or a <see cref="ControlFailed"/>.</summary>
+public sealed record PurgeLocalVolume(string Volume) : IControlMessage;
+public sealed record VolumePurged(string Volume, string HostId, bool Held) : IControlMessage;
 
 /// <summary>Follow the volume's primary (start, or keep, this host's follower); answered with <see cref="Following"/>.</summary>
 public sealed record FollowVolume(string Volume) : IControlMessage;

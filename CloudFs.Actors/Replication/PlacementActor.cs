@@ -21,7 +21,13 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     /// <summary>One volume as the hosts' reports describe it.</summary>
     private sealed record VolumeRecord(string Id, long Size, VolumeMode Mode, string[] Replicas, string? Primary, long Lsn,
-        string Version, long View, string? BranchedFrom, IReadOnlyDictionary<string, VolumeReport> Reports);
+        string Version, long View, string? BranchedFrom, IReadOnlyDictionary<string, VolumeReport> Reports)
+    {
+        /// <summary>The name given at creation (null for none).</summary>
+        public string? Name { get; init; }
+        /// <summary>When the volume went to the trash (Unix ms), 0 while it is not in the trash.</summary>
+        public long TrashedAtUnixMs { get; init; }
+    }
 
     private sealed record Tick
     {
@@ -33,6 +39,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
     private sealed record ReplacementEnded(string Volume, string? Error);
+    private sealed record CreateAbandoned(string? Name);
+    private sealed record PurgeEnded(string Volume, IActorRef ReplyTo, PurgeDone Result);
 
     private readonly PlacementSettings _settings;
     private readonly ProvenHosts _proven;
@@ -51,21 +59,34 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private readonly List<(ListVolumePage Request, IActorRef ReplyTo)> _listers = new();
     // The volume ids in order, for pages; null after the set of volumes changed (rebuilt by the next page).
     private string[]? _order;
+    // Volume names to ids (names are unique): rebuilt on first use after a round, kept up to date by creates and purges.
+    private Dictionary<string, string>? _names;
     // Hosts whose log device failed, by host id (their own word): until the host describes itself healthy again, which
     // only a new incarnation on a good device does.
     private readonly Dictionary<string, (string Address, string Reason, DateTime Since)> _deviceFailed = new();
     private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds, DateTime Since)> _creates = new();
     private bool _gathering;
+    private readonly TimeSpan _trashKeep;
+    // Volumes being purged (left alone by reconciliation meanwhile), and those purged while this singleton runs: a host
+    // that was away during the purge and reports its copy again is told to purge it too.
+    private readonly HashSet<string> _purging = new();
+    private readonly HashSet<string> _purged = new();
+    // Names of volumes being created: a name is unique in the cluster, also against a create under way.
+    private readonly HashSet<string> _namesInCreation = new(StringComparer.Ordinal);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="proven">The directory of verified members of the node this singleton runs on.</param>
-    public static Props Props(PlacementSettings settings, ProvenHosts proven) => Akka.Actor.Props.Create(() => new PlacementActor(settings, proven));
+    /// <param name="trashKeep">cloudfs.trash.keep: a volume in the trash longer than this is left to its hosts' purge
+    /// (no replica follows it and no failover starts for it any more).</param>
+    public static Props Props(PlacementSettings settings, ProvenHosts proven, TimeSpan trashKeep) =>
+        Akka.Actor.Props.Create(() => new PlacementActor(settings, proven, trashKeep));
 
-    public PlacementActor(PlacementSettings settings, ProvenHosts proven)
+    public PlacementActor(PlacementSettings settings, ProvenHosts proven, TimeSpan trashKeep)
     {
         _settings = settings;
         _proven = proven;
+        _trashKeep = trashKeep;
         Receive<Tick>(_ => Gather());
         // Cluster.State lags behind the events a subscriber receives: what was lost is tracked from the events too.
         Receive<Akka.Cluster.ClusterEvent.UnreachableMember>(u =>
@@ -118,7 +139,12 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             var v = c.Volume;
             if (!_volumes.ContainsKey(v.Id)) _order = null;
             _volumes[v.Id] = new VolumeRecord(v.Id, v.Size, v.Mode, v.Replicas, c.Primary, v.Lsn, v.Version, v.ViewNumber, v.BranchedFrom,
-                new Dictionary<string, VolumeReport> { [c.Primary] = v });
+                new Dictionary<string, VolumeReport> { [c.Primary] = v }) { Name = v.Name };
+            if (v.Name is not null)
+            {
+                _namesInCreation.Remove(v.Name);
+                _names?.TryAdd(v.Name, v.Id);
+            }
         });
         Receive<WhereIsPrimary>(w => Sender.Tell(PrimaryOf(w.Volume)));
         Receive<GetPrimaryTable>(_ =>
@@ -140,6 +166,22 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             _replacing.Remove(r.Volume);
             if (r.Error is not null) _log.Warning("replacing a lost replica of volume {0} failed: {1}", r.Volume, r.Error);
             Gather();
+        });
+        Receive<CreateAbandoned>(c => { if (c.Name is not null) _namesInCreation.Remove(c.Name); });
+        Receive<PurgeVolume>(p => Purge(p.Volume, Sender));
+        Receive<PurgeEnded>(p =>
+        {
+            _purging.Remove(p.Volume);
+            if (p.Result.Error is null)
+            {
+                _purged.Add(p.Volume);
+                if (_volumes.Remove(p.Volume, out var gone))
+                {
+                    _order = null;
+                    if (gone.Name is not null) _names?.Remove(gone.Name);
+                }
+            }
+            p.ReplyTo.Tell(p.Result);
         });
         Receive<FailoverEnded>(f =>
         {
@@ -299,6 +341,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var previous = _volumes;
         _volumes = Merge(g.Reports.Where(r => SpeaksFor(r.Address, r.Reports.HostId)).Select(r => r.Reports).ToArray(), previous);
         _order = null;
+        _names = null;
         foreach (var (request, replyTo) in _listers) replyTo.Tell(Page(request));
         _listers.Clear();
         var creates = _creates.ToArray();
@@ -340,6 +383,13 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var merged = new Dictionary<string, VolumeRecord>();
         foreach (var (id, held) in byVolume)
         {
+            if (_purged.Contains(id))
+            {
+                // Purged while these hosts were away: they purge their copies now.
+                foreach (var host in held.Keys)
+                    if (ChoosableAddressOf(host) is { } address) Agent(address).Tell(new PurgeLocalVolume(id));
+                continue;
+            }
             // The newest view decides the replica set; its writable holder with the longest chain is the primary.
             var newest = held.Values.OrderByDescending(r => r.ViewNumber).ThenByDescending(r => r.Lsn).First();
             var primary = held.Where(kv => kv.Value.Writable && kv.Value.ViewNumber == newest.ViewNumber)
@@ -348,17 +398,21 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             if (primary is null && previous.TryGetValue(id, out var before)) primary = before.Primary;
             var version = primary is not null && held.TryGetValue(primary, out var p) ? p : newest;
             merged[id] = new VolumeRecord(id, newest.Size, newest.Mode, newest.Replicas, primary, version.Lsn, version.Version,
-                newest.ViewNumber, newest.BranchedFrom, held);
+                newest.ViewNumber, newest.BranchedFrom, held) { Name = newest.Name, TrashedAtUnixMs = newest.TrashedAtUnixMs };
         }
-        // Volumes only the unreachable know of stay known (with no live holder) until someone reports them again.
+        // Volumes only the unreachable know of stay known (with no live holder) until someone reports them again; one
+        // that every host holding it reported without it (each purged its copy) is gone.
+        var answered = reports.Select(r => r.HostId).ToHashSet();
         foreach (var (id, r) in previous)
-            if (!merged.ContainsKey(id)) merged[id] = r;
+            if (!merged.ContainsKey(id) && !_purged.Contains(id) && !r.Reports.Keys.All(answered.Contains)) merged[id] = r;
         return merged;
     }
 
     private void Reconcile(VolumeRecord r)
     {
         if (r.BranchedFrom is not null || r.Replicas.Length < 2) return;
+        // Being purged, or in the trash past cloudfs.trash.keep: each host purges its copy; none follows or takes it over.
+        if (_purging.Contains(r.Id) || (r.TrashedAtUnixMs != 0 && DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - r.TrashedAtUnixMs >= _trashKeep.TotalMilliseconds)) return;
         var primaryAddress = LiveAddressOf(r.Primary);
         if (primaryAddress is null)
         {
@@ -418,6 +472,12 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
         if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
         if (live.Length < p.Replicas) { replyTo.Tell(new CommandFailed($"only {live.Length} host(s) found")); return; }
+        if (p.Name is { } name)
+        {
+            if (Named(name) is { } taken)
+            { replyTo.Tell(new CommandFailed($"the name '{name}' is taken by volume {taken.Id}{(taken.TrashedAtUnixMs != 0 ? " (in the trash)" : "")}")); return; }
+            if (!_namesInCreation.Add(name)) { replyTo.Tell(new CommandFailed($"the name '{name}' is taken by a volume being created")); return; }
+        }
         // The volume id depends on the primary's fresh secret, so it cannot be known before creation: the set is
         // placed by a random key (uniform, so volumes spread evenly), the nearest host being the primary.
         var key = Id160.Random();
@@ -438,13 +498,14 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 foreach (var (host, vote) in votes)
                 {
                     if (vote is null && fast) { self.Tell(new PlaceAfterRound(p, replyTo)); return; }
-                    if (vote is null) { replyTo.Tell(new CommandFailed($"host {host.HostId} ({host.Address}) did not answer; no volume was created")); return; }
-                    if (!vote.Yes) { replyTo.Tell(new CommandFailed($"host {host.HostId} cannot take the volume: {vote.Reason}; no volume was created")); return; }
+                    if (vote is null) { self.Tell(new CreateAbandoned(p.Name)); replyTo.Tell(new CommandFailed($"host {host.HostId} ({host.Address}) did not answer; no volume was created")); return; }
+                    if (!vote.Yes) { self.Tell(new CreateAbandoned(p.Name)); replyTo.Tell(new CommandFailed($"host {host.HostId} cannot take the volume: {vote.Reason}; no volume was created")); return; }
                 }
                 var primary = chosen[0];
-                var reply = await Agent(primary.Address).Ask<object>(new CreateLocalVolume(p.SizeBytes, p.Mode, chosen.Select(h => h.HostId).ToArray()), createTimeout).ConfigureAwait(false);
+                var reply = await Agent(primary.Address).Ask<object>(new CreateLocalVolume(p.SizeBytes, p.Mode, chosen.Select(h => h.HostId).ToArray(), p.Name), createTimeout).ConfigureAwait(false);
                 if (reply is not VolumeReport created)
                 {
+                    self.Tell(new CreateAbandoned(p.Name));
                     replyTo.Tell(new CommandFailed($"host {primary.HostId} could not create the volume: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}"));
                     return;
                 }
@@ -470,8 +531,43 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             }
             catch (Exception e)
             {
+                self.Tell(new CreateAbandoned(p.Name));
                 replyTo.Tell(new CommandFailed($"creating the volume failed: {e.GetBaseException().Message}"));
             }
+        }
+    }
+
+    // ---- purge: every host holding the volume drops its copy (each refuses one not in the trash) ----
+
+    private void Purge(string volume, IActorRef replyTo)
+    {
+        if (!_volumes.TryGetValue(volume, out var r)) { replyTo.Tell(new PurgeDone(volume, [], [], $"no volume {volume} on this cluster")); return; }
+        if (r.TrashedAtUnixMs == 0) { replyTo.Tell(new PurgeDone(volume, [], [], $"volume {volume} is not in the trash; `cloudfs rm` moves it there first")); return; }
+        if (!_purging.Add(volume)) { replyTo.Tell(new PurgeDone(volume, [], [], $"volume {volume} is being purged already")); return; }
+        // The replicas first, the primary last: no host is left following a primary that no longer holds the volume.
+        var holders = r.Replicas.Concat(r.Reports.Keys).Distinct().OrderBy(h => h == r.Primary ? 1 : 0).ToArray();
+        var targets = holders.Select(h => (Host: h, Address: ChoosableAddressOf(h))).ToArray();
+        var self = Self;
+        var timeout = _settings.AskTimeout;
+        _ = Run();
+
+        async Task Run()
+        {
+            var purged = new List<string>();
+            var away = new List<string>();
+            string? error = null;
+            foreach (var (host, address) in targets)
+            {
+                if (address is null) { away.Add(host); continue; }
+                var reply = await Try(Agent(address).Ask<object>(new PurgeLocalVolume(volume), timeout * 3)).ConfigureAwait(false);
+                switch (reply)
+                {
+                    case VolumePurged p: if (p.Held) purged.Add(host); break;
+                    case ControlFailed f: error ??= $"host {host}: {f.Reason}"; break;
+                    default: away.Add(host); break;
+                }
+            }
+            self.Tell(new PurgeEnded(volume, replyTo, new PurgeDone(volume, purged.ToArray(), away.ToArray(), error)));
         }
     }
 
@@ -553,7 +649,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var summaries = new Dictionary<string, VolumeSummary>();
         var (ids, next) = VolumePaging.Page(order, p.After, limit, p.UnhealthyOnly ? UnhealthyScan : limit, id =>
         {
-            if (!_volumes.TryGetValue(id, out var r)) return false;
+            if (!_volumes.TryGetValue(id, out var r) || (r.TrashedAtUnixMs != 0) != p.InTrash) return false;
             var summary = Summarize(r);
             if (p.UnhealthyOnly && summary.Health == VolumeHealth.Healthy) return false;
             summaries[id] = summary;
@@ -564,10 +660,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         return new VolumePage(ids.Select(id => summaries[id]).ToArray(), next, failed);
     }
 
+    /// <summary>A volume by its id, or by its name (names are unique in the cluster, so one lookup of either).</summary>
     private VolumeLocation Locate(string volume) =>
-        _volumes.TryGetValue(volume.ToLowerInvariant(), out var r)
+        (Id160.TryParse(volume, out var id) ? _volumes.GetValueOrDefault(id.ToString()) : Named(volume)) is { } r
             ? new VolumeLocation(Summarize(r), LiveAddressOf(r.Primary))
             : new VolumeLocation(null, null);
+
+    /// <summary>The volume named <paramref name="name"/>, from an index rebuilt when the set of volumes changes.</summary>
+    private VolumeRecord? Named(string name)
+    {
+        _names ??= _volumes.Values.Where(v => v.Name is not null).GroupBy(v => v.Name!, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First().Id, StringComparer.Ordinal);
+        return _names.TryGetValue(name, out var id) ? _volumes.GetValueOrDefault(id) : null;
+    }
 
     private VolumeSummary Summarize(VolumeRecord r)
     {
@@ -576,6 +681,6 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         // A host of the set is away or its device failed (the volume runs on the others, if a majority).
         var missing = r.Primary is null || replicas.Any(h => DeviceFailed(h) || AddressOf(h) is not { } a || !live.Contains(a));
         var health = VolumeHealth.Of(r.Reports.Where(h => replicas.Contains(h.Key)).Select(h => h.Value), missing);
-        return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, Health: health, Parent: r.BranchedFrom);
+        return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, r.Name, health, r.BranchedFrom, r.TrashedAtUnixMs);
     }
 }

@@ -6,7 +6,14 @@ using CloudFs.BlockDevice;
 namespace CloudFs.Actors.Replication;
 
 /// <summary>Create a volume with N replicas; answered with a Management.VolumeCreated or a Management.CommandFailed.</summary>
-public sealed record PlaceVolume(int Replicas, long SizeBytes, VolumeMode Mode) : IControlMessage;
+/// <param name="Name">The volume's name, unique in the cluster (null for none).</param>
+public sealed record PlaceVolume(int Replicas, long SizeBytes, VolumeMode Mode, string? Name = null) : IControlMessage;
+
+/// <summary>`cloudfs trash purge`: every host holding the volume (in the trash) drops its copy; answered with <see cref="PurgeDone"/>.</summary>
+public sealed record PurgeVolume(string Volume) : IControlMessage;
+/// <summary>Purged: the hosts that dropped their copy; Away: holders that could not be asked (they purge theirs when
+/// they are back); Error: why a host refused (the volume stays known then).</summary>
+public sealed record PurgeDone(string Volume, string[] Purged, string[] Away, string? Error) : IControlMessage;
 
 /// <summary>Answered with <see cref="PrimaryIs"/>.</summary>
 public sealed record WhereIsPrimary(string Volume) : IControlMessage;

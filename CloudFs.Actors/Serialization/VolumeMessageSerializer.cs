@@ -33,6 +33,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ReplicaAckManifest = "RA";
     private const string ReplicaFeedEndedManifest = "RE";
     private const string ChangeReplicasManifest = "CR";
+    private const string ChangeLifecycleManifest = "CL";
     private const string ReadResyncManifest = "RS";
     private const string ResyncPieceManifest = "RP";
     private const string ReadForRepairManifest = "FR";
@@ -59,6 +60,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ReplicaAck => ReplicaAckManifest,
         ReplicaFeedEnded => ReplicaFeedEndedManifest,
         ChangeReplicaSet => ChangeReplicasManifest,
+        ChangeLifecycle => ChangeLifecycleManifest,
         ReadResync => ReadResyncManifest,
         ResyncPiece => ResyncPieceManifest,
         ReadForRepair => ReadForRepairManifest,
@@ -117,6 +119,13 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Feed);
         }),
         ChangeReplicaSet m => ChangeReplicasToBinary(m),
+        ChangeLifecycle m => Fixed(IdSize + 10, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            s[IdSize] = (byte)m.Change;
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 1)..], m.SizeBytes);
+            s[IdSize + 9] = m.AllowShrink ? (byte)1 : (byte)0;
+        }),
         ReadResync m => Fixed(2 * IdSize + 16, m, static (s, m) =>
         {
             m.Volume.WriteTo(s);
@@ -159,6 +168,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
                 StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
                 ChangeReplicasManifest => ChangeReplicasFromBinary(bytes),
+                ChangeLifecycleManifest => ChangeLifecycleFromBinary(bytes),
                 ReadResyncManifest => new ReadResync(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)),
                     I64(bytes, 2 * IdSize), I32(bytes, 2 * IdSize + 8), I32(bytes, 2 * IdSize + 12)),
                 ResyncPieceManifest => bytes.Length < ResyncPieceHeader
@@ -208,6 +218,14 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         m.VolumeId.WriteTo(buffer);
         for (var i = 0; i < m.Replicas.Length; i++) m.Replicas[i].WriteTo(buffer.AsSpan(IdSize * (1 + i)));
         return buffer;
+    }
+
+    private static ChangeLifecycle ChangeLifecycleFromBinary(byte[] bytes)
+    {
+        Exact(bytes, IdSize + 10);
+        var change = (LifecycleChange)bytes[IdSize];
+        if (!Enum.IsDefined(change)) throw new SerializationException($"unknown lifecycle change {bytes[IdSize]}");
+        return new ChangeLifecycle(new Id160(bytes), change, I64(bytes, IdSize + 1), Bool(bytes, IdSize + 9));
     }
 
     private static ChangeReplicaSet ChangeReplicasFromBinary(byte[] bytes)

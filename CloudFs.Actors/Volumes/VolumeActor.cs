@@ -29,8 +29,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly AppendsInFlight _inFlight;
     // An entry failed in the log: everything waits until the rest are done, then the actor recovers its head.
     private bool _recoveringHead;
-    // A replica-set change waiting for the entries in flight to complete.
-    private (ChangeReplicaSet Change, IActorRef ReplyTo)? _change;
+    // A replica-set or lifecycle change waiting for the entries in flight to complete.
+    private (IHeadChange Change, IActorRef ReplyTo)? _change;
     private readonly int _eventBytes;
     private VolumeState _state;
     // Sync volumes with replicas: a write is acknowledged once a majority of the replica set holds it in its log (this
@@ -115,7 +115,7 @@ public sealed class VolumeActor : UntypedPersistentActor
             if (message is ReplicaSetChangeEnded ended)
             {
                 ended.ReplyTo.Tell(ended.Error is null ? new VolumeAck(ended.Info!.Lsn) : Failure(ended.Error));
-                throw new HeadMovedException($"volume {_persistenceId}: the replica set changed (a view change); recovering from the new head");
+                throw new HeadMovedException($"volume {_persistenceId}: a view change or lifecycle entry was appended; recovering from the new head");
             }
             if (message is AppendsDrained && _change is not null) StartChange();
             else if (message is not AppendsDrained) Stash.Stash();
@@ -130,11 +130,12 @@ public sealed class VolumeActor : UntypedPersistentActor
         }
         switch (message)
         {
-            case ChangeReplicaSet c:
+            case IHeadChange c:
                 if (!_state.IsWritable) { Sender.Tell(Failure(new NotPrimaryException(_volume))); break; }
                 _changingReplicas = true;
                 _change = (c, Sender);
-                // After every write in flight is in the log (the engine refuses a view change beside appends).
+                // After every write in flight is in the log (the engine refuses a view change beside appends; a
+                // lifecycle entry, e.g. a shrink, must come after the writes taken before it).
                 if (_inFlight.DrainedOrNotify()) StartChange();
                 break;
             case Write w:
@@ -243,7 +244,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     {
         var (change, replyTo) = _change!.Value;
         _change = null;
-        _store.TakeOverAsync(_volume, [], change.Replicas)
+        change.ApplyAsync(_store)
             .ContinueWith(t => new ReplicaSetChangeEnded(replyTo, t.IsCompletedSuccessfully ? t.Result : null,
                 t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException() ?? new OperationCanceledException()))
             .PipeTo(Self);

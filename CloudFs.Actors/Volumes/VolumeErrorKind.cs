@@ -11,4 +11,6 @@ public enum VolumeErrorKind : byte
     VolumeNotFound = 5,
     /// <summary>The log device of the volume's host failed a write or flush (DeviceException; NBD EIO).</summary>
     DeviceFailed = 6,
+    /// <summary>The volume is in the trash (VolumeInTrashException; NBD EPERM).</summary>
+    VolumeInTrash = 7,
 }

@@ -20,6 +20,7 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
             NotPrimaryException => new(VolumeErrorKind.NotPrimary, volume, 0, 0, e.Message, e),
             VolumeNotFoundException => new(VolumeErrorKind.VolumeNotFound, volume, 0, 0, e.Message, e),
             DeviceException => new(VolumeErrorKind.DeviceFailed, volume, 0, 0, e.Message, e),
+            VolumeInTrashException => new(VolumeErrorKind.VolumeInTrash, volume, 0, 0, e.Message, e),
             _ => new(VolumeErrorKind.Other, volume, 0, 0, e.Message, e),
         };
     }
@@ -33,6 +34,7 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
         VolumeErrorKind.NotPrimary => new NotPrimaryException(VolumeId),
         VolumeErrorKind.VolumeNotFound => new VolumeNotFoundException(VolumeId),
         VolumeErrorKind.DeviceFailed => new DeviceException(Message),
+        VolumeErrorKind.VolumeInTrash => new VolumeInTrashException(VolumeId),
         _ => new CloudFsException(Message),
     };
 

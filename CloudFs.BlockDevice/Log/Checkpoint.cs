@@ -17,6 +17,9 @@ internal sealed record VolumeCheckpoint(
     public Id160? View { get; init; }
     /// <summary>The ranges this host cannot serve; kept in the payload's damage section.</summary>
     public DamagedRange[] Damage { get; init; } = [];
+    /// <summary>The name given at creation and when the volume went to the trash (0: not in it); the lifecycle section.</summary>
+    public string? Name { get; init; }
+    public long TrashedAtUnixMs { get; init; }
 }
 
 internal sealed record CheckpointData(ulong Generation, WriterPosition Position, SegmentState[] States, ulong[] Seqs, List<VolumeCheckpoint> Volumes);
@@ -75,6 +78,16 @@ internal static class Checkpoint
                 I32(w, reason.Length);
                 w.Write(reason);
             }
+        }
+        // The lifecycle section, last: older payloads read as no names and nothing in the trash.
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes)
+        {
+            Id(w, v.BaseId);
+            I64(w, v.TrashedAtUnixMs);
+            var name = v.Name is null ? [] : System.Text.Encoding.ASCII.GetBytes(v.Name);
+            U8(w, (byte)name.Length);
+            w.Write(name);
         }
         var all = w.WrittenMemory.Span;
         var payload = all[HeaderSize..];
@@ -167,6 +180,22 @@ internal static class Checkpoint
                     ranges[i] = new DamagedRange(offset, length, System.Text.Encoding.UTF8.GetString(r.Bytes(len)));
                 }
                 vols[k] = vols[k] with { Damage = ranges };
+            }
+        }
+        if (r.Remaining > 0)
+        {
+            var count = r.I32();
+            if (count != vols.Count) throw new FormatException("the checkpoint's lifecycle section does not match its volumes");
+            for (var k = 0; k < count; k++)
+            {
+                if (r.Id() != vols[k].BaseId) throw new FormatException("the checkpoint's lifecycle section is inconsistent");
+                var trashed = r.I64();
+                var len = r.U8();
+                var bytes = r.Bytes(len);
+                var name = len == 0 ? null
+                    : CloudFs.BlockDevice.Volumes.VolumeName.Decode(bytes) ?? throw new FormatException("the checkpoint's lifecycle section holds a bad name");
+                if (trashed < 0) throw new FormatException("the checkpoint's lifecycle section has a bad trash time");
+                vols[k] = vols[k] with { TrashedAtUnixMs = trashed, Name = name };
             }
         }
         return new CheckpointData(generation, pos, states, seqs, vols);

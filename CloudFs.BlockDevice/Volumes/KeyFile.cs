@@ -252,4 +252,20 @@ internal sealed class KeyFile : IDisposable
         }
     }
 
+    /// <summary>Forgets everything held for a volume (its secret and its share), durably: the volume was purged here.</summary>
+    public void Forget(Id160 volume)
+    {
+        lock (_gate)
+        {
+            var hadSecret = _secrets.Remove(volume, out var secret);
+            var hadShare = _shares.Remove(volume, out var share);
+            if (!hadSecret && !hadShare) return;
+            SaveOrUndo(() =>
+            {
+                if (hadSecret) _secrets[volume] = secret!;
+                if (hadShare) _shares[volume] = share;
+            });
+        }
+    }
+
 }

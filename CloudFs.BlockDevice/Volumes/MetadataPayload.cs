@@ -1,9 +1,11 @@
-// The small payloads of metadata entries (Create, Branch, Zero), kept in the header's bit-vector area.
+// The small payloads of metadata entries (Create, Branch, Zero), kept in the header's bit-vector area. A creation entry
+// may end with the volume's name (u8 length, ASCII), absent in entries written before names existed.
 using System.Buffers.Binary;
 
 namespace CloudFs.BlockDevice.Volumes;
 
-internal sealed record CreatePayload(long SizeBytes, VolumeMode Mode, Id160[] Replicas, Id160? SourceVersion = null, Id160? SourceVolume = null)
+internal sealed record CreatePayload(long SizeBytes, VolumeMode Mode, Id160[] Replicas, Id160? SourceVersion = null, Id160? SourceVolume = null,
+    string? Name = null)
 {
     public const int MaxReplicas = 10;
 
@@ -21,6 +23,14 @@ internal sealed record CreatePayload(long SizeBytes, VolumeMode Mode, Id160[] Re
         p[o + 9] = (byte)Replicas.Length;
         o += 10;
         foreach (var r in Replicas) { r.WriteTo(p[o..]); o += Id160.Size; }
+        if (Name is not null)
+        {
+            var name = VolumeName.Encode(Name);
+            if (o + 1 + name.Length > p.Length) throw new InvalidRangeException($"the name '{Name}' does not fit the creation entry");
+            p[o] = (byte)name.Length;
+            name.CopyTo(p[(o + 1)..]);
+            o += 1 + name.Length;
+        }
         return o;
     }
 
@@ -40,9 +50,17 @@ internal sealed record CreatePayload(long SizeBytes, VolumeMode Mode, Id160[] Re
         var mode = p[o + 8];
         int n = p[o + 9];
         o += 10;
-        if (size <= 0 || size % LogStore.BlockSize != 0 || mode > 1 || n > MaxReplicas || p.Length != o + n * Id160.Size) return null;
+        if (size <= 0 || size % LogStore.BlockSize != 0 || mode > 1 || n > MaxReplicas || p.Length < o + n * Id160.Size) return null;
         var reps = new Id160[n];
         for (var i = 0; i < n; i++) reps[i] = new Id160(p[(o + i * Id160.Size)..]);
-        return new CreatePayload(size, (VolumeMode)mode, reps, sv, svol);
+        o += n * Id160.Size;
+        string? name = null;
+        if (p.Length > o)
+        {
+            // The optional name: its length, then exactly that many bytes of a valid name.
+            if (p.Length != o + 1 + p[o] || VolumeName.Decode(p.Slice(o + 1, p[o])) is not { } decoded) return null;
+            name = decoded;
+        }
+        return new CreatePayload(size, (VolumeMode)mode, reps, sv, svol, name);
     }
 }

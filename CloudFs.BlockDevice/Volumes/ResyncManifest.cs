@@ -1,5 +1,6 @@
 // The one stored block of a resync commit entry: everything a replica needs to hold a volume at an lsn whose history
-// it never had (docs/FORMAT.md, "Full resync"), and the totals that prove every piece before it arrived.
+// it never had (docs/FORMAT.md, "Full resync"), and the totals that prove every piece before it arrived. After the
+// replica ids: i64 trash time (0: not in the trash), u8 name length, the name; zeros (as older builds wrote) = neither.
 using System.Buffers.Binary;
 
 namespace CloudFs.BlockDevice.Volumes;
@@ -10,6 +11,11 @@ internal sealed record ResyncManifest(
 {
     public const byte Version = 1;
     private const int Fixed = 136;
+
+    /// <summary>The name given at creation (null for none).</summary>
+    public string? Name { get; init; }
+    /// <summary>When the volume went to the trash (Unix ms), 0 while it is not in the trash.</summary>
+    public long TrashedAtUnixMs { get; init; }
 
     public void Encode(Span<byte> block)
     {
@@ -28,6 +34,12 @@ internal sealed record ResyncManifest(
         View.WriteTo(block[96..]);
         (BranchedFrom ?? Id160.Zero).WriteTo(block[116..]);
         for (var i = 0; i < Replicas.Length; i++) Replicas[i].WriteTo(block[(Fixed + i * Id160.Size)..]);
+        var o = Fixed + Replicas.Length * Id160.Size;
+        BinaryPrimitives.WriteInt64LittleEndian(block[o..], TrashedAtUnixMs);
+        if (Name is null) return;
+        var name = System.Text.Encoding.ASCII.GetBytes(Name);
+        block[o + 8] = (byte)name.Length;
+        name.CopyTo(block[(o + 9)..]);
     }
 
     /// <summary>Null when the block is not a manifest this version understands (bounds, counts, flags).</summary>
@@ -41,12 +53,22 @@ internal sealed record ResyncManifest(
         var pieces = BinaryPrimitives.ReadInt64LittleEndian(block[20..]);
         var stored = BinaryPrimitives.ReadInt64LittleEndian(block[28..]);
         if (size <= 0 || size % LogStore.BlockSize != 0 || view < 0 || pieces < 0 || stored < 0) return null;
-        if (block[(Fixed + n * Id160.Size)..LogStore.BlockSize].ContainsAnyExcept((byte)0)) return null;
+        var o = Fixed + n * Id160.Size;
+        var trashed = BinaryPrimitives.ReadInt64LittleEndian(block[o..]);
+        int nameLength = block[o + 8];
+        if (trashed < 0 || nameLength > VolumeName.MaxLength) return null;
+        var name = nameLength == 0 ? null : VolumeName.Decode(block.Slice(o + 9, nameLength));
+        if (nameLength > 0 && name is null) return null;
+        if (block[(o + 9 + nameLength)..LogStore.BlockSize].ContainsAnyExcept((byte)0)) return null;
         var reps = new Id160[n];
         for (var i = 0; i < n; i++) reps[i] = new Id160(block[(Fixed + i * Id160.Size)..]);
         Id160? branched = block[3] == 1 ? new Id160(block[116..]) : null;
         return new ResyncManifest(size, (VolumeMode)block[1], reps, branched, view, new Id160(block[96..]),
-            new Id160(block[56..]), new Id160(block[76..]), pieces, stored, new Id160(block[36..]));
+            new Id160(block[56..]), new Id160(block[76..]), pieces, stored, new Id160(block[36..]))
+        {
+            Name = name,
+            TrashedAtUnixMs = trashed,
+        };
     }
 
     /// <summary>The running digest over the pieces of a transfer: d = H(d ‖ piece digest), in order, from zero.</summary>

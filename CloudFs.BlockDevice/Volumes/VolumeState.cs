@@ -6,7 +6,8 @@ namespace CloudFs.BlockDevice.Volumes;
 internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode, Id160[] replicas, Id160? branchedFrom, byte[]? secret, ExtentIndex index)
 {
     public Id160 BaseId { get; } = baseId;
-    public long SizeBytes { get; } = sizeBytes;
+    /// <summary>The size as of the committed head (a resize entry changes it, under IndexLock).</summary>
+    public long SizeBytes { get; set; } = sizeBytes;
     public VolumeMode Mode { get; } = mode;
     /// <summary>The replica set, the primary first; replaced by each view-change entry (under IndexLock).</summary>
     public Id160[] Replicas { get; set; } = replicas;
@@ -19,6 +20,11 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     /// <summary>The committed view: its number (0 until the first view change) and the version of the entry that began it.</summary>
     public long ViewNumber;
     public Id160 View = baseId;
+
+    /// <summary>The name given at creation (null for none).</summary>
+    public string? Name { get; init; }
+    /// <summary>Unix ms of the committed trash entry; 0 while the volume is not in the trash (under IndexLock).</summary>
+    public long TrashedAtUnixMs;
 
     /// <summary>Guards the submit-side chain (Pending*, Epoch): ids are computed in submission order.</summary>
     public object ChainLock { get; } = new();
@@ -82,5 +88,7 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
         ViewNumber = ViewNumber,
         View = View,
         Damage = Damage.Count == 0 ? [] : Damage.Snapshot(),
+        Name = Name,
+        TrashedAt = TrashedAtUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(TrashedAtUnixMs),
     };
 }

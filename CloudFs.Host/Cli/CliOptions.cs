@@ -66,6 +66,16 @@ internal static class CliOptions
         return default;
     }
 
+    /// <summary>A VOLUME argument: a volume id (40 hex characters, printed lower-case) or a volume name.</summary>
+    public static string Volume(ArgumentResult r, string what = "volume id")
+    {
+        var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        if (Id160.TryParse(text, out var id)) return id.ToString();
+        if (CloudFs.BlockDevice.Volumes.VolumeName.Check(text) is null) return text;
+        r.AddError($"'{text}' is not a {what} (40 hex characters) or a volume name");
+        return "";
+    }
+
     public static int Port(ArgumentResult r)
     {
         var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";

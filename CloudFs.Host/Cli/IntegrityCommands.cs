@@ -19,11 +19,11 @@ internal static class IntegrityCommands
 
     private static Command Scrub(CliIo io)
     {
-        var volume = new Argument<Id160?>("VOLUME")
+        var volume = new Argument<string?>("VOLUME")
         {
-            Description = "Only this volume's blocks, on each of its replica hosts (default: every live block of every host)",
+            Description = "Only this volume's blocks (an id or a name), on each of its replica hosts (default: every live block of every host)",
             Arity = ArgumentArity.ZeroOrOne,
-            CustomParser = r => r.Tokens.Count == 0 ? null : CliOptions.Id(r, "volume id"),
+            CustomParser = r => r.Tokens.Count == 0 ? null : CliOptions.Volume(r),
         };
         var json = new Option<bool>("--json") { Description = "Print a JSON object (hosts, ranges, clean)" };
         var contact = CliOptions.Contact();
@@ -38,7 +38,7 @@ internal static class IntegrityCommands
         command.SetAction(async (parse, ct) =>
         {
             using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
-            var report = await client.PostAsync<ScrubReport>(parse.GetValue(volume) is { } one ? $"scrub?volume={one}" : "scrub", null, ct);
+            var report = await client.PostAsync<ScrubReport>(parse.GetValue(volume) is { } one ? $"scrub?volume={Uri.EscapeDataString(one)}" : "scrub", null, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(ScrubJson(report));
             else
             {
@@ -92,7 +92,7 @@ internal static class IntegrityCommands
 
     private static Command Verify(CliIo io)
     {
-        var volume = new Argument<Id160>("VOLUME") { Description = "The volume", CustomParser = r => CliOptions.Id(r, "volume id") };
+        var volume = new Argument<string>("VOLUME") { Description = "The volume (an id or a name)", CustomParser = r => CliOptions.Volume(r) };
         var deep = new Option<bool>("--deep") { Description = "Also compare a digest of every live block across the replicas, at one version, and name the ranges that differ" };
         var json = new Option<bool>("--json") { Description = "Print a JSON object (replicas, and with --deep the ranges that differ)" };
         var contact = CliOptions.Contact();
@@ -107,7 +107,7 @@ internal static class IntegrityCommands
         {
             var isDeep = parse.GetValue(deep);
             using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
-            var report = await client.PostAsync<VerifyReport>($"volumes/{parse.GetValue(volume)}/verify{(isDeep ? "?deep=1" : "")}", null, ct);
+            var report = await client.PostAsync<VerifyReport>($"volumes/{Uri.EscapeDataString(parse.GetValue(volume)!)}/verify{(isDeep ? "?deep=1" : "")}", null, ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(VerifyJson(report));
             else
             {

@@ -85,7 +85,8 @@ internal sealed class ManagementHttpClient : IDisposable
         _ => null,
     };
 
-    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct)
+    /// <summary>The JSON body of a successful response from <see cref="SendAsync"/>.</summary>
+    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct)
     {
         await using var body = await response.Content.ReadAsStreamAsync(ct);
         return await JsonSerializer.DeserializeAsync<T>(body, ManagementJson.Options, ct)

@@ -48,11 +48,22 @@ internal static class VolumeCommands
             Description = "async: a write is acknowledged once appended on the primary; sync: once on a majority of replicas",
         };
         var json = Json("Print the new volume's `ls --json` object (with its hosts) instead of its id");
+        var name = new Option<string?>("--name")
+        {
+            Description = $"A name for the volume, unique in the cluster, accepted wherever a volume id is (up to {CloudFs.BlockDevice.Volumes.VolumeName.MaxLength} letters, digits, '.', '_', '-')",
+            HelpName = "NAME",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (CloudFs.BlockDevice.Volumes.VolumeName.Check(text) is { } error) r.AddError(error);
+                return text;
+            },
+        };
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("newdisk", "Create a volume with N replicas (default 3). Prints the chosen hosts to stderr and the new volume id to stdout.")
         {
-            replicas, size, mode, json, contact, tls,
+            replicas, size, mode, name, json, contact, tls,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -60,7 +71,7 @@ internal static class VolumeCommands
             if (bytes % LogStore.BlockSize != 0)
                 throw new CliException($"the volume size must be a multiple of {LogStore.BlockSize} bytes", CloudFsCli.ExitUsage);
             using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
-            var request = new { Replicas = parse.GetValue(replicas), Size = bytes, Mode = VolumeListFormat.Mode(parse.GetValue(mode)) };
+            var request = new { Replicas = parse.GetValue(replicas), Size = bytes, Mode = VolumeListFormat.Mode(parse.GetValue(mode)), Name = parse.GetValue(name) };
             using var response = await client.SendAsync(System.Net.Http.HttpMethod.Post, "volumes", request, ct);
             await PrintCreatedAsync(io, response, parse.GetValue(json), ct);
             return 0;
@@ -121,7 +132,7 @@ internal static class VolumeCommands
 
     private static Command Info(CliIo io)
     {
-        var id = new Argument<Id160>("ID") { Description = "The volume id", CustomParser = r => CliOptions.Id(r, "volume id") };
+        var id = new Argument<string>("VOLUME") { Description = "The volume (an id or a name)", CustomParser = r => CliOptions.Volume(r) };
         var json = Json("Print the volume's `ls --json` object");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
@@ -129,7 +140,7 @@ internal static class VolumeCommands
         command.SetAction(async (parse, ct) =>
         {
             using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
-            var volume = await client.GetAsync<VolumeSummary>($"volumes/{parse.GetValue(id)}/info", ct);
+            var volume = await client.GetAsync<VolumeSummary>($"volumes/{Uri.EscapeDataString(parse.GetValue(id)!)}/info", ct);
             await io.Out.WriteLineAsync(parse.GetValue(json) ? JsonSerializer.Serialize(volume, ManagementJson.Options) : volume.Version);
             return 0;
         });
@@ -138,7 +149,7 @@ internal static class VolumeCommands
 
     private static Command Branch(CliIo io)
     {
-        var version = new Argument<Id160>("VERSION") { Description = "The version to branch from, or a volume id: its current version", CustomParser = r => CliOptions.Id(r, "version or volume id") };
+        var version = new Argument<string>("VERSION") { Description = "The version to branch from, or a volume (an id or a name): its current version", CustomParser = r => CliOptions.Volume(r, "version or volume id") };
         var json = Json("Print the new volume's `ls --json` object (with its hosts) instead of its id");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
@@ -146,7 +157,7 @@ internal static class VolumeCommands
         command.SetAction(async (parse, ct) =>
         {
             using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
-            using var response = await client.SendAsync(System.Net.Http.HttpMethod.Post, $"versions/{parse.GetValue(version)}/branch", null, ct);
+            using var response = await client.SendAsync(System.Net.Http.HttpMethod.Post, $"versions/{Uri.EscapeDataString(parse.GetValue(version)!)}/branch", null, ct);
             await PrintCreatedAsync(io, response, parse.GetValue(json), ct);
             return 0;
         });

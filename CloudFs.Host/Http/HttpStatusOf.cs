@@ -14,6 +14,7 @@ internal static class HttpStatusOf
         InvalidRangeException => StatusCodes.Status416RangeNotSatisfiable,
         LogFullException => StatusCodes.Status507InsufficientStorage,
         NotPrimaryException => StatusCodes.Status409Conflict,
+        VolumeInTrashException => StatusCodes.Status409Conflict,
         EntryRejectedException r => r.IsFork ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest,
         DataCorruptionException => StatusCodes.Status500InternalServerError,
         DeviceException => StatusCodes.Status503ServiceUnavailable,

@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 using CloudFs.Host.Cli;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,6 +21,9 @@ internal sealed class ManagementRoutes(IClusterView cluster)
     public static readonly TimeSpan QuickTimeout = TimeSpan.FromSeconds(20);
     /// <summary>Creation and branching wait for the replicas (placement bounds the wait itself).</summary>
     public static readonly TimeSpan CreateTimeout = TimeSpan.FromSeconds(90);
+    /// <summary>rm asks every member about attachments, then the volume's primary appends the entry; a purge asks
+    /// every host holding each volume.</summary>
+    public static readonly TimeSpan ChangeTimeout = TimeSpan.FromSeconds(60);
     /// <summary>A scrub or a deep verify reads every live block of the copies concerned: hours on big disks.</summary>
     public static readonly TimeSpan LongTimeout = TimeSpan.FromHours(25);
 
@@ -27,16 +31,24 @@ internal sealed class ManagementRoutes(IClusterView cluster)
     public const int DefaultReplicas = 3;
 
     public static readonly string[] Paths =
-        ["POST /volumes", "GET /volumes", "GET /volumes/ID/info", "POST /versions/VERSION/branch", "GET /status", "GET /cluster/members",
-         "GET /cluster/leader|status", "POST /cluster/down-unreachable|join|leave|down", "GET /sharding/regions|stats", "POST /scrub", "POST /volumes/ID/verify"];
+        ["POST /volumes", "GET /volumes", "GET /volumes/VOLUME/info", "DELETE /volumes/VOLUME", "POST /volumes/VOLUME/resize",
+         "GET /trash", "POST /trash/VOLUME/restore", "DELETE /trash[/VOLUME]", "POST /versions/VERSION/branch", "GET /status", "GET /cluster/members",
+         "GET /cluster/leader|status", "POST /cluster/down-unreachable|join|leave|down", "GET /sharding/regions|stats", "POST /scrub", "POST /volumes/VOLUME/verify"];
 
     public void Map(IEndpointRouteBuilder app)
     {
         // Volumes
         app.MapPost("/volumes", CreateVolume);
         app.MapGet("/volumes", ListVolumes);
-        Route(app, "GET", "/volumes/{id}/info", ctx => new GetVolume(Id(ctx, "id", "volume id").ToString()), QuickTimeout, StatusCodes.Status404NotFound);
+        Route(app, "GET", "/volumes/{id}/info", ctx => new GetVolume(Volume(ctx)), QuickTimeout, StatusCodes.Status404NotFound);
         app.MapPost("/versions/{version}/branch", Branch);
+        // Lifecycle (VOLUME: an id or a name)
+        Route(app, "DELETE", "/volumes/{id}", ctx => new RemoveVolume(Volume(ctx), Flag(ctx, "force")), ChangeTimeout);
+        app.MapPost("/volumes/{id}/resize", Resize);
+        app.MapGet("/trash", ListTrash);
+        Route(app, "POST", "/trash/{id}/restore", ctx => new RestoreVolume(Volume(ctx)), ChangeTimeout);
+        app.MapDelete("/trash", ctx => Purge(ctx, null));
+        app.MapDelete("/trash/{id}", ctx => Purge(ctx, Volume(ctx)));
         // Health and membership
         app.MapGet("/status", Status);
         Route(app, "GET", "/cluster/members", _ => new ShowCluster(), QuickTimeout);
@@ -48,13 +60,13 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         foreach (var verb in new[] { "regions", "stats" })
             Route(app, "GET", "/sharding/" + verb, _ => new ShardingCommand(verb), QuickTimeout);
         // Integrity
-        Route(app, "POST", "/scrub", ctx => new ScrubVolumes(ctx.Request.Query["volume"].FirstOrDefault() is { Length: > 0 } v ? ParseId(v, "volume id").ToString() : null),
+        Route(app, "POST", "/scrub", ctx => new ScrubVolumes(ctx.Request.Query["volume"].FirstOrDefault() is { Length: > 0 } v ? v : null),
             LongTimeout);
-        Route(app, "POST", "/volumes/{id}/verify", ctx => new VerifyVolume(Id(ctx, "id", "volume id").ToString(), Flag(ctx, "deep")), LongTimeout);
+        Route(app, "POST", "/volumes/{id}/verify", ctx => new VerifyVolume(Volume(ctx), Flag(ctx, "deep")), LongTimeout);
     }
 
     /// <summary>A route answered by one management message: 200 with the answer as JSON, or <paramref name="refused"/>
-    /// with the reason when the actor refuses.</summary>
+    /// with the reason when the actor refuses (404 when the volume named is not there).</summary>
     private void Route(IEndpointRouteBuilder app, string method, string pattern, Func<HttpContext, IManagementMessage> request, TimeSpan timeout,
         int refused = StatusCodes.Status409Conflict) =>
         app.MapMethods(pattern, [method], async ctx =>
@@ -68,7 +80,9 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         IManagementMessage answer;
         try { answer = await cluster.AskAsync(request, timeout, ct); }
         catch (Akka.Actor.AskTimeoutException) { throw new BadHttpRequestException($"the cluster did not answer {request.GetType().Name} within {timeout.TotalSeconds:0} s", StatusCodes.Status503ServiceUnavailable); }
-        return answer is CommandFailed failed ? throw new BadHttpRequestException(failed.Reason.TrimEnd('.', '\n'), refused) : answer;
+        if (answer is not CommandFailed failed) return answer;
+        var status = failed.Reason.StartsWith(VolumeResolver.NotFound, StringComparison.Ordinal) ? StatusCodes.Status404NotFound : refused;
+        throw new BadHttpRequestException(failed.Reason.TrimEnd('.', '\n'), status);
     }
 
     private static async Task WriteJsonAsync(HttpContext ctx, int status, object value, Type type)
@@ -101,9 +115,8 @@ internal sealed class ManagementRoutes(IClusterView cluster)
             "sync" => VolumeMode.Sync,
             var other => throw new BadHttpRequestException($"'{other}' is not a mode (sync or async)", StatusCodes.Status400BadRequest),
         };
-        if (body?.Name is not null)
-            throw new BadHttpRequestException("volume names are not supported by this node yet; create the volume without a name", StatusCodes.Status400BadRequest);
-        var created = (VolumeCreated)await AskAsync(new CreateVolume(replicas, size, mode), CreateTimeout, StatusCodes.Status409Conflict, ctx.RequestAborted);
+        if (body?.Name is { } name && VolumeName.Check(name) is { } badName) throw new BadHttpRequestException(badName, StatusCodes.Status400BadRequest);
+        var created = (VolumeCreated)await AskAsync(new CreateVolume(replicas, size, mode, body?.Name), CreateTimeout, StatusCodes.Status409Conflict, ctx.RequestAborted);
         await WriteCreatedAsync(ctx, created);
     }
 
@@ -119,11 +132,11 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         return bytes;
     }
 
-    /// <summary>POST /versions/VERSION/branch (a volume id: its current version): 201 as POST /volumes.</summary>
+    /// <summary>POST /versions/VERSION/branch (a volume id or name: its current version): 201 as POST /volumes.</summary>
     private async Task Branch(HttpContext ctx)
     {
-        var version = Id(ctx, "version", "version or volume id");
-        var created = (VolumeCreated)await AskAsync(new BranchVolume(version.ToString()), CreateTimeout, StatusCodes.Status404NotFound, ctx.RequestAborted);
+        var version = Volume(ctx, "version");
+        var created = (VolumeCreated)await AskAsync(new BranchVolume(version), CreateTimeout, StatusCodes.Status404NotFound, ctx.RequestAborted);
         await WriteCreatedAsync(ctx, created);
     }
 
@@ -198,10 +211,47 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         await EndAsync(ctx, json);
     }
 
-    private static Id160 Id(HttpContext ctx, string key, string what) => ParseId((string?)ctx.Request.RouteValues[key], what);
+    /// <summary>A VOLUME in the path: an id (40 hex characters) or a volume's name; the management actor resolves it.</summary>
+    private static string Volume(HttpContext ctx, string key = "id")
+    {
+        var text = (string?)ctx.Request.RouteValues[key] ?? "";
+        return Id160.TryParse(text, out _) || VolumeName.Check(text) is null
+            ? text
+            : throw new BadHttpRequestException($"'{text}' is not a volume id (40 hex characters) nor a volume name", StatusCodes.Status400BadRequest);
+    }
 
-    private static Id160 ParseId(string? text, string what) =>
-        Id160.TryParse(text, out var id) ? id : throw new BadHttpRequestException($"'{text}' is not a {what} (40 hex characters)", StatusCodes.Status400BadRequest);
+    /// <summary>The body of POST /volumes/VOLUME/resize: the new size (bytes, or a string such as "16G").</summary>
+    internal sealed record ResizeRequest(JsonElement? Size, bool? AllowShrink);
+
+    /// <summary>POST /volumes/VOLUME/resize {"size": ..., "allow_shrink": false}: what `cloudfs resize` does; 200 with
+    /// the volume's `ls --json` object.</summary>
+    private async Task Resize(HttpContext ctx)
+    {
+        var volume = Volume(ctx);
+        ResizeRequest? body;
+        try { body = await JsonSerializer.DeserializeAsync<ResizeRequest>(ctx.Request.Body, ManagementJson.Options, ctx.RequestAborted); }
+        catch (JsonException e) { throw new BadHttpRequestException($"the body is not a resize request (JSON with size, allow_shrink): {e.Message}", StatusCodes.Status400BadRequest); }
+        if (body?.Size is not { ValueKind: not JsonValueKind.Null })
+            throw new BadHttpRequestException("a resize request needs a size (bytes, or a string such as \"16G\")", StatusCodes.Status400BadRequest);
+        var answer = await AskAsync(new ResizeVolume(volume, Size(body.Size), body.AllowShrink ?? false), ChangeTimeout, StatusCodes.Status409Conflict, ctx.RequestAborted);
+        await WriteJsonAsync(ctx, StatusCodes.Status200OK, answer, answer.GetType());
+    }
+
+    /// <summary>GET /trash: what `cloudfs trash ls --json` prints, the `ls --json` objects of the volumes in the trash
+    /// (with `trashed`).</summary>
+    private async Task ListTrash(HttpContext ctx)
+    {
+        var trash = (VolumeList)await AskAsync(new ListTrash(), QuickTimeout, StatusCodes.Status503ServiceUnavailable, ctx.RequestAborted);
+        await WriteJsonAsync(ctx, StatusCodes.Status200OK, trash.Volumes, typeof(IReadOnlyList<VolumeSummary>));
+    }
+
+    /// <summary>DELETE /trash (every volume in the trash) or /trash/VOLUME: what `cloudfs trash purge` does; 200 with
+    /// the JSON array of the purged volume ids.</summary>
+    private async Task Purge(HttpContext ctx, string? volume)
+    {
+        var purged = (VolumeList)await AskAsync(new PurgeTrash(volume), ChangeTimeout, StatusCodes.Status409Conflict, ctx.RequestAborted);
+        await WriteJsonAsync(ctx, StatusCodes.Status200OK, purged.Volumes.Select(v => v.Id).ToArray(), typeof(string[]));
+    }
 
     private static bool Flag(HttpContext ctx, string key) => ctx.Request.Query[key].FirstOrDefault() is "1" or "true" or "yes" or "on";
 }

@@ -60,7 +60,11 @@ internal sealed class NbdConnection
                 }
             }
             drain = handshake.DrainBeforeClose;
-            if (_session is not null) await TransmitAsync(_session, transport.Reader, transport.Writer, ct);
+            if (_session is not null)
+            {
+                using var attached = _session.ReadOnly ? null : _limits.Attachments?.AttachReadWrite(_session.Volume);
+                await TransmitAsync(_session, transport.Reader, transport.Writer, ct);
+            }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)

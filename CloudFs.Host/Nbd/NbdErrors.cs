@@ -26,6 +26,7 @@ internal static class NbdErrors
             case InvalidRangeException: return EINVAL;
             case LogFullException: return ENOSPC;
             case NotPrimaryException: return EPERM;
+            case VolumeInTrashException: return EPERM;
             case DataCorruptionException:
                 log?.Invoke($"nbd: {context}: {error.Message}");
                 return EIO;

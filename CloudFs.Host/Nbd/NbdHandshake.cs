@@ -200,7 +200,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             WriteOptionReply(NbdProtocol.OptList, NbdProtocol.RepErrPolicy, "the volume list is unavailable: " + e.Message);
             return;
         }
-        foreach (var volume in volumes)
+        // A volume in the trash is no export (`cloudfs trash restore` brings it back).
+        foreach (var volume in volumes.Where(v => !v.IsTrashed))
         {
             var name = Encoding.UTF8.GetBytes(volume.BaseId.ToString());
             var description = Encoding.UTF8.GetBytes(Describe(volume));
@@ -331,12 +332,12 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         {
             if (name.Length == 0)
             {
-                var all = await gateway.ListAsync(ct);
-                return all.Count == 1 ? all[0] : null;
+                var all = (await gateway.ListAsync(ct)).Where(v => !v.IsTrashed).ToArray();
+                return all.Length == 1 ? all[0] : null;
             }
             if (name.Length != 2 * Id160.Size) return null;
             var text = Encoding.ASCII.GetString(name.Span);
-            return Id160.TryParse(text, out var id) ? await gateway.GetAsync(id, ct) : null;
+            return Id160.TryParse(text, out var id) && await gateway.GetAsync(id, ct) is { IsTrashed: false } volume ? volume : null;
         }
         catch (VolumeNotFoundException) { return null; }
         catch (Exception e) when (e is not OperationCanceledException)

@@ -42,6 +42,9 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>With credentials, every client must upgrade to TLS (NBD_OPT_STARTTLS) with a certificate of the cluster.</summary>
     public ClusterTls? Tls { get; init; }
 
+    /// <summary>The node's read-write attachments, which this server's writable sessions count in (null: not counted).</summary>
+    public VolumeAttachments? Attachments { get; init; }
+
     /// <summary>Connections currently open (for tests and metrics).</summary>
     public int ConnectionCount => _connections.Count;
 
@@ -83,6 +86,7 @@ public sealed class NbdServer : IAsyncDisposable
             new NbdPayloadBudget(Settings.InFlightBytes), new PayloadBufferPool(Settings.RetainedPayloadBytes))
         {
             PayloadTimedOut = () => Interlocked.Increment(ref _payloadTimeouts),
+            Attachments = Attachments,
         };
         _listener = listener;
         Port = ((IPEndPoint)listener.LocalEndPoint!).Port;

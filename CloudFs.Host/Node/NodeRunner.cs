@@ -81,7 +81,7 @@ internal static class NodeRunner
 
             if (tls is not null && node.HostId != tls.HostId)
                 throw new CliException($"the node started as host {node.HostId}, but its certificate names host {tls.HostId}");
-            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log) { Settings = node.Settings.Nbd, Tls = tls };
+            nbd = new NbdServer(gateway, new IPEndPoint(listen, effective.NbdPort), Log) { Settings = node.Settings.Nbd, Tls = tls, Attachments = node.Attachments };
             metrics.ObserveNbd(nbd);
             try { nbd.Start(); }
             catch (Exception e) when (Reason(e) is { } reason) { throw new CliException($"cannot start the NBD server on {listen}:{effective.NbdPort}: {reason}"); }

@@ -69,6 +69,27 @@ public sealed class ClusterSerializationTests : Akka.TestKit.Xunit2.TestKit
         var host = Id160.Random();
         Assert.Equal(new ReplicaAck(volume, host, 7, 42, 40), RoundTrip(new ReplicaAck(volume, host, 7, 42, 40), typeof(VolumeMessageSerializer)));
         Assert.Equal(new ReplicaFeedEnded(volume, host, 7), RoundTrip(new ReplicaFeedEnded(volume, host, 7), typeof(VolumeMessageSerializer)));
+    }
+
+    [Fact]
+    public void Lifecycle_messages_round_trip_and_an_unknown_change_is_refused()
+    {
+        var volume = Id160.Random();
+        var resize = new CloudFs.Actors.Volumes.Commands.ChangeLifecycle(volume, CloudFs.Actors.Volumes.Commands.LifecycleChange.Resize, 1L << 40, AllowShrink: true);
+        Assert.Equal(resize, RoundTrip(resize, typeof(VolumeMessageSerializer)));
+        var trash = new CloudFs.Actors.Volumes.Commands.ChangeLifecycle(volume, CloudFs.Actors.Volumes.Commands.LifecycleChange.Trash);
+        Assert.Equal(trash, RoundTrip(trash, typeof(VolumeMessageSerializer)));
+        var serializer = Sys.Serialization.FindSerializerFor(trash);
+        var bytes = serializer.ToBinary(trash);
+        bytes[Id160.Size] = 99;
+        Assert.ThrowsAny<Exception>(() => Sys.Serialization.Deserialize(bytes, serializer.Identifier, Akka.Serialization.Serialization.ManifestFor(serializer, trash)));
+        var failure = new CloudFs.Actors.Volumes.VolumeFailure(CloudFs.Actors.Volumes.VolumeErrorKind.VolumeInTrash, volume, 0, 0, "in the trash");
+        Assert.IsType<VolumeInTrashException>(RoundTrip(failure, typeof(VolumeMessageSerializer)).ToException());
+
+        var report = new VolumeReport(volume.ToString(), 1 << 20, VolumeMode.Sync, [], 3, volume.ToString(), true, 0, null, 0, "db", 1_700_000_000_000);
+        Assert.Equal(("db", 1_700_000_000_000L), RoundTrip(report, typeof(ControlMessageSerializer)) is var r ? (r.Name, r.TrashedAtUnixMs) : default);
+        Assert.Equal(new PurgeLocalVolume("v"), RoundTrip(new PurgeLocalVolume("v"), typeof(ControlMessageSerializer)));
+        Assert.Equal(new PlaceVolume(3, 1 << 20, VolumeMode.Async, "db"), RoundTrip(new PlaceVolume(3, 1 << 20, VolumeMode.Async, "db"), typeof(ControlMessageSerializer)));
 
     }
 }

@@ -205,8 +205,9 @@ public sealed class ViewChangeFormatTests
         Assert.Equal((3L, (Id160?)view), (read.ViewNumber, read.View));
 
         // The view section comes after the volumes: i32 count + per volume (id, i64 view number, view id); then the
-        // damage section: i32 count + per volume (id, i32 range count, ranges).
-        const int damage = 4 + 24;
+        // damage section: i32 count + per volume (id, i32 range count, ranges); then the lifecycle section: i32 count
+        // + per volume (id, i64 trash time, u8 name length, name).
+        const int damage = 4 + 24 + 4 + 29;
         var old = Checkpoint.Decode(7, bytes.AsSpan(0, bytes.Length - damage - (4 + 48)), 1).Volumes.Single();
         Assert.Equal((0L, (Id160?)null), (old.ViewNumber, old.View));
 

@@ -85,10 +85,14 @@ public sealed class CliTests
     [InlineData("newdisk zero")]
     [InlineData("newdisk 0")]
     [InlineData("newdisk 1 --mode fast")]
-    [InlineData("info nothex")]
-    [InlineData("scrub nothex")]
+    [InlineData("info not/a/name")]
+    [InlineData("scrub -dash-first")]
     [InlineData("verify")]
-    [InlineData("verify nothex --deep")]
+    [InlineData("verify not@name --deep")]
+    [InlineData("rm not/a/name")]
+    [InlineData("resize db 1000")]
+    [InlineData("trash restore")]
+    [InlineData("newdisk 1 --name 0123456789abcdef0123456789abcdef01234567")]
     [InlineData("stream")]
     [InlineData("heads --http 300.1.1.1")]
     [InlineData("cluster")]
@@ -182,6 +186,21 @@ public sealed class CliTests
         Assert.Equal(8L << 30, v.GetProperty("size").GetInt64());
         Assert.Equal("sync", v.GetProperty("mode").GetString());
         Assert.Equal(2, v.GetProperty("replicas").GetArrayLength());
+    }
+
+    [Fact]
+    public void A_volume_in_the_trash_has_trashed_in_its_json_and_reads_back_the_same()
+    {
+        var trashed = Sample with { Name = "db", Parent = new string('5', 40), Health = "degraded", TrashedAtUnixMs = 1_700_000_000_000 };
+        var text = JsonSerializer.Serialize(trashed, ManagementJson.Options);
+        using var json = JsonDocument.Parse(text);
+        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "trashed"], json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("2023-11-14T22:13:20Z", json.RootElement.GetProperty("trashed").GetString());
+        var back = JsonSerializer.Deserialize<VolumeSummary>(text, ManagementJson.Options)!;
+        Assert.Equal((trashed.Id, trashed.Name, trashed.Parent, trashed.Health, trashed.TrashedAtUnixMs),
+            (back.Id, back.Name, back.Parent, back.Health, back.TrashedAtUnixMs));
+        Assert.Equal(trashed.Replicas, back.Replicas);
+        Assert.Equal("db", LifecycleCommands.TrashLine(back).Split(' ')[1]);
     }
 
     [Fact]

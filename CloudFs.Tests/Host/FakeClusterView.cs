@@ -30,7 +30,7 @@ internal sealed class FakeClusterView : IClusterView
         {
             ShowCluster => Members,
             ListVolumePage p => Page(p),
-            GetVolume g => Volumes.FirstOrDefault(v => v.Id == g.VolumeId) is { } v ? v : new CommandFailed($"no volume {g.VolumeId} on this cluster"),
+            GetVolume g => Volumes.FirstOrDefault(v => v.Id == g.VolumeId || v.Name == g.VolumeId) is { } v ? v : new CommandFailed($"no volume {g.VolumeId} on this cluster"),
             _ when Answer is not null => Answer(request),
             _ => new CommandFailed($"the fake view does not answer {request.GetType().Name}"),
         };

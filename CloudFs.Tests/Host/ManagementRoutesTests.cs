@@ -81,7 +81,7 @@ public sealed class ManagementRoutesTests : IAsyncLifetime
     [InlineData("""{"mode": "fast"}""", "'fast' is not a mode")]
     [InlineData("""{"replicas": "x"}""", "is not a volume request")]
     [InlineData("""not json""", "is not a volume request")]
-    [InlineData("""{"name": "web"}""", "names are not supported")]
+    [InlineData("""{"name": "-web"}""", "starts with a letter or a digit")]
     public async Task Post_volumes_with_a_bad_body_is_400_with_the_reason_and_creates_nothing(string body, string reason)
     {
         using var response = await _http.PostAsync("volumes", Json(body));
@@ -127,8 +127,91 @@ public sealed class ManagementRoutesTests : IAsyncLifetime
         using var unknown = await _http.GetAsync($"volumes/{Id160.Random()}/info");
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Contains("no volume", await unknown.Content.ReadAsStringAsync());
-        using var bad = await _http.GetAsync("volumes/xyz/info");
+        using var bad = await _http.GetAsync("volumes/-xyz/info");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.DoesNotContain(Asked<GetVolume>(), g => g.VolumeId == "-xyz");
+    }
+
+    [Fact]
+    public async Task Post_volumes_passes_the_name_and_info_finds_a_volume_by_its_name()
+    {
+        var id = Id160.Random();
+        _cluster.Answer = _ =>
+        {
+            _cluster.Volumes.Add(Summary(id) with { Name = "web" });
+            return new VolumeCreated(id.ToString(), [new HostAddress(HostA, "akka.tcp://cloudfs@127.0.0.1:4053")]);
+        };
+        using var created = await _http.PostAsync("volumes", Json("""{"replicas": 1, "name": "web"}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        Assert.Equal(new CreateVolume(1, 8L << 30, VolumeMode.Async, "web"), Assert.Single(Asked<CreateVolume>()));
+        using var json = JsonDocument.Parse(await _http.GetStringAsync("volumes/web/info"));
+        Assert.Equal((id.ToString(), "web"), (json.RootElement.GetProperty("id").GetString(), json.RootElement.GetProperty("name").GetString()));
+    }
+
+    [Fact]
+    public async Task Scrub_verify_and_branch_pass_a_volume_name_through_and_a_name_no_volume_has_is_404()
+    {
+        _cluster.Answer = request => new CommandFailed($"{VolumeResolver.NotFound}named 'db' on this cluster");
+        using var scrub = await _http.PostAsync("scrub?volume=db", null);
+        using var verify = await _http.PostAsync("volumes/db/verify?deep=1", null);
+        using var branch = await _http.PostAsync("versions/db/branch", null);
+        Assert.All(new[] { scrub, verify, branch }, r => Assert.Equal(HttpStatusCode.NotFound, r.StatusCode));
+        Assert.Equal([new ScrubVolumes("db")], Asked<ScrubVolumes>());
+        Assert.Equal([new VerifyVolume("db", true)], Asked<VerifyVolume>());
+        Assert.Equal([new BranchVolume("db")], Asked<BranchVolume>());
+    }
+
+    [Fact]
+    public async Task Delete_asks_for_rm_and_answers_the_volume_404_when_unknown_and_409_when_refused()
+    {
+        var id = Id160.Random().ToString();
+        _cluster.Answer = request => request is RemoveVolume { Volume: var v } && v == id
+            ? new VolumeSummary(id, 1 << 20, VolumeMode.Async, null, [], id, "db", TrashedAtUnixMs: 1_700_000_000_000)
+            : new CommandFailed($"volume {id} is attached read-write (1 NBD connection(s) at somewhere); detach it first, or rm --force");
+        using var removed = await _http.DeleteAsync($"volumes/{id}");
+        Assert.Equal(HttpStatusCode.OK, removed.StatusCode);
+        var body = JsonDocument.Parse(await removed.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(("db", "2023-11-14T22:13:20Z"), (body.GetProperty("name").GetString(), body.GetProperty("trashed").GetString()));
+
+        using var busy = await _http.DeleteAsync("volumes/db?force=0");
+        Assert.Equal(HttpStatusCode.Conflict, busy.StatusCode);
+        Assert.Contains("attached read-write", await busy.Content.ReadAsStringAsync());
+        using var forced = await _http.DeleteAsync("volumes/db?force=1");
+        Assert.Equal([new RemoveVolume(id, false), new RemoveVolume("db", false), new RemoveVolume("db", true)], Asked<RemoveVolume>());
+
+        _cluster.Answer = request => new CommandFailed($"{VolumeResolver.NotFound}named 'nothing' on this cluster");
+        using var unknown = await _http.DeleteAsync("volumes/nothing");
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
+    public async Task Trash_routes_list_restore_purge_and_resize_each_ask_one_message()
+    {
+        var id = Id160.Random();
+        var trashed = Summary(id) with { Name = "db", TrashedAtUnixMs = 1_700_000_000_000 };
+        _cluster.Answer = request => request switch
+        {
+            ListTrash => new VolumeList([trashed]),
+            RestoreVolume => trashed with { TrashedAtUnixMs = 0 },
+            PurgeTrash => new VolumeList([trashed]),
+            ResizeVolume r => trashed with { TrashedAtUnixMs = 0, Size = r.SizeBytes },
+            _ => new CommandFailed("unexpected"),
+        };
+        using (var trash = JsonDocument.Parse(await _http.GetStringAsync("trash")))
+            Assert.Equal("2023-11-14T22:13:20Z", Assert.Single(trash.RootElement.EnumerateArray()).GetProperty("trashed").GetString());
+        using var restored = await _http.PostAsync("trash/db/restore", null);
+        using (var json = JsonDocument.Parse(await restored.Content.ReadAsStringAsync()))
+            Assert.False(json.RootElement.TryGetProperty("trashed", out _));
+        using var purgedOne = await _http.DeleteAsync("trash/db");
+        using var purgedAll = await _http.DeleteAsync("trash");
+        Assert.Equal($"[\n  \"{id}\"\n]\n", await purgedAll.Content.ReadAsStringAsync());
+        using var resized = await _http.PostAsync("volumes/db/resize", Json("""{"size": "16M", "allow_shrink": true}"""));
+        Assert.Equal(16L << 20, JsonDocument.Parse(await resized.Content.ReadAsStringAsync()).RootElement.GetProperty("size").GetInt64());
+        using var noSize = await _http.PostAsync("volumes/db/resize", Json("{}"));
+        Assert.Equal(HttpStatusCode.BadRequest, noSize.StatusCode);
+        Assert.Equal([new PurgeTrash("db"), new PurgeTrash(null)], Asked<PurgeTrash>());
+        Assert.Equal([new RestoreVolume("db")], Asked<RestoreVolume>());
+        Assert.Equal([new ResizeVolume("db", 16L << 20, true)], Asked<ResizeVolume>());
     }
 
     [Fact]

@@ -5,4 +5,7 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes.Commands;
 
-public sealed record ChangeReplicaSet(Id160 VolumeId, Id160[] Replicas) : IWithVolumeId, IVolumeProtocolMessage;
+public sealed record ChangeReplicaSet(Id160 VolumeId, Id160[] Replicas) : IHeadChange, IVolumeProtocolMessage
+{
+    public Task<VolumeInfo> ApplyAsync(LogStore store) => store.TakeOverAsync(VolumeId, [], Replicas);
+}

@@ -1,0 +1,190 @@
+// The volume lifecycle with the real executable on three nodes (127.0.16.1-3): newdisk --name, names wherever a volume
+// is, rm refused while attached over NBD, rm / trash ls / trash restore / resize while one replica is down, which then
+// comes back and holds every change (its own NBD export shows the trash state and the new size), purge on every host,
+// DELETE /volumes/<id> over HTTP.
+using System.Net;
+using System.Text.Json;
+using CloudFs.Host.Nbd;
+using CloudFs.Tests.Nbd;
+
+namespace CloudFs.Tests.EndToEnd;
+
+[Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
+public sealed class LifecycleEndToEndTests : IAsyncLifetime
+{
+    private static readonly string[] Addresses = ["127.0.16.1", "127.0.16.2", "127.0.16.3"];
+    private static readonly string Seeds = string.Join(",", Addresses);
+    private readonly TempDir _dir = new();
+    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+
+    public async Task InitializeAsync()
+    {
+        try
+        {
+            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    private Task<NodeProcess> StartAsync(int i) =>
+        NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
+
+    public async Task DisposeAsync()
+    {
+        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static Task<CloudFs.Tests.Support.ToolResult> Cli(string contact, params string[] args) => Tool.CloudFs([.. args, "--contact", contact]);
+
+    private static async Task<JsonElement[]> Volumes(string contact, params string[] command)
+    {
+        var json = (await Cli(contact, [.. command, "--json"])).AssertOk().Out;
+        return JsonDocument.Parse(json).RootElement.EnumerateArray().Select(e => e.Clone()).ToArray();
+    }
+
+    private static JsonElement? Find(JsonElement[] volumes, string id) =>
+        volumes.Where(v => v.GetProperty("id").GetString() == id).Select(v => (JsonElement?)v).FirstOrDefault();
+
+    /// <summary>The export's size through node <paramref name="i"/>'s NBD server (its own copy), or null when it is refused.</summary>
+    private ulong? ExportSize(int i, string volume)
+    {
+        using var client = RawNbdClient.Connect(10809, address: IPAddress.Parse(Addresses[i]));
+        client.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(volume));
+        ulong? size = null;
+        while (true)
+        {
+            var (_, type, data) = client.ReceiveOptionReply();
+            if (type == NbdProtocol.RepAck) return size;
+            if ((type & 0x8000_0000) != 0) return null;
+            if (type == NbdProtocol.RepInfo && System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(data) == NbdProtocol.InfoExport)
+                size = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(data.AsSpan(2));
+        }
+    }
+
+    [Fact]
+    public async Task Rm_trash_restore_resize_and_purge_replicate_to_a_replica_that_was_down_during_rm_and_resize()
+    {
+        var a = Addresses[0];
+        var created = (await Cli(a, "newdisk", "3", "--size", "64M", "--name", "db")).AssertOk();
+        var id = created.Out.Trim();
+        Assert.Matches("^[0-9a-f]{40}$", id);
+        var dup = await Cli(a, "newdisk", "3", "--size", "64M", "--name", "db");
+        Assert.NotEqual(0, dup.Code);
+        Assert.Contains($"the name 'db' is taken by volume {id}", dup.Err);
+
+        var listed = Find(await Volumes(a, "ls"), id)!.Value;
+        Assert.Equal("db", listed.GetProperty("name").GetString());
+        Assert.Equal(JsonValueKind.Null, listed.GetProperty("parent").ValueKind);
+        Assert.Equal(id, (await Cli(a, "info", "db")).AssertOk().Out.Trim());
+        Assert.Contains($" {id} ".TrimStart(), (await Cli(a, "ls")).AssertOk().Out);
+        Assert.Contains(" db ", (await Cli(a, "ls")).AssertOk().Out);
+        (await Tool.QemuIo(_nodes[0]!.Nbd(id), "write -P 0x5a 0 1M", "flush")).AssertOk();
+
+        // Attached read-write over NBD: rm is refused and nothing changes; --force would go ahead.
+        using (var attached = RawNbdClient.Connect(10809, address: IPAddress.Parse(Addresses[1])))
+        {
+            attached.Go(id);
+            attached.SendRequest(NbdProtocol.CmdFlush, 1, 0, 0);
+            Assert.Equal(0u, attached.ReceiveSimpleReply().Error);
+            var refused = await Cli(a, "rm", "db");
+            Assert.NotEqual(0, refused.Code);
+            Assert.Contains("attached read-write", refused.Err);
+            Assert.NotNull(Find(await Volumes(a, "ls"), id));
+        }
+
+        // A replica (not the primary) goes down; rm, restore, resize and rm again happen without it.
+        var primary = listed.GetProperty("primary").GetString();
+        var down = Array.FindIndex(_nodes, n => n!.HostId != primary);
+        var up = Enumerable.Range(0, 3).Where(i => i != down).ToArray();
+        var contact = Addresses[up[0]];
+        var headBefore = await _nodes[up[0]]!.HeadAsync(id);
+        Assert.Equal(0, await _nodes[down]!.StopAsync());
+        await _nodes[down]!.DisposeAsync();
+        _nodes[down] = null;
+
+        var rm = (await Cli(contact, "rm", "db")).AssertOk();
+        Assert.StartsWith(id + " ", rm.Out);
+        Assert.Null(Find(await Volumes(contact, "ls"), id));
+        var trashed = Find(await Volumes(contact, "trash", "ls"), id)!.Value;
+        Assert.Equal("db", trashed.GetProperty("name").GetString());
+        Assert.True(trashed.TryGetProperty("trashed", out _));
+        Assert.Contains($"{id} db {64 << 20} ", (await Cli(contact, "trash", "ls")).AssertOk().Out);
+        Assert.NotEqual(0, (await Tool.QemuIo(_nodes[up[0]]!.Nbd(id), "write -P 0x11 0 4k")).Code);
+        Assert.Null(ExportSize(up[1], id));
+        var again = await Cli(contact, "rm", id);
+        Assert.NotEqual(0, again.Code);
+        Assert.Contains("in the trash already", again.Err);
+
+        (await Cli(contact, "trash", "restore", "db")).AssertOk();
+        Assert.NotNull(Find(await Volumes(contact, "ls"), id));
+        var shrink = await Cli(contact, "resize", "db", "32M");
+        Assert.NotEqual(0, shrink.Code);
+        Assert.Contains("--allow-shrink", shrink.Err);
+        var resized = (await Cli(contact, "resize", "db", "128M")).AssertOk();
+        Assert.Contains($" {128 << 20} ", resized.Out);
+        Assert.Equal(128L << 20, Find(await Volumes(contact, "ls"), id)!.Value.GetProperty("size").GetInt64());
+        // Online: a client that connects again sees the new size and writes beyond the old end.
+        await Until(() => Task.FromResult(ExportSize(up[1], id) == 128UL << 20), TimeSpan.FromSeconds(30), "the new size on the other live node's export");
+        (await Tool.QemuIo(_nodes[up[0]]!.Nbd(id), "write -P 0x77 100M 64k", "flush")).AssertOk();
+        (await Cli(contact, "rm", "db")).AssertOk();
+        var headAfter = await _nodes[up[0]]!.HeadAsync(id);
+        Assert.NotEqual(headBefore, headAfter);
+
+        // The replica comes back and catches up: the same head, the trash state (its export is refused), then, once
+        // restored, the new size and the data through its own copy.
+        _nodes[down] = await StartAsync(down);
+        await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
+        await Until(async () => await _nodes[down]!.HeadAsync(id) == headAfter, TimeSpan.FromSeconds(60), $"the returning replica at {headAfter}");
+        Assert.Null(ExportSize(down, id));
+        (await Cli(Addresses[down], "trash", "restore", id)).AssertOk();
+        await Until(() => Task.FromResult(ExportSize(down, id) == 128UL << 20), TimeSpan.FromSeconds(30), "the returning replica's export at 128M");
+        (await Tool.QemuIoReadOnly(_nodes[down]!.Nbd(id), "read -P 0x5a 0 1M", "read -P 0x77 100M 64k")).AssertOk();
+
+        // Purge: every host drops its copy; the name is free again.
+        var notTrashed = await Cli(contact, "trash", "purge", "db");
+        Assert.NotEqual(0, notTrashed.Code);
+        Assert.Contains("not in the trash", notTrashed.Err);
+        (await Cli(contact, "rm", "db")).AssertOk();
+        Assert.Equal(id, (await Cli(contact, "trash", "purge", "db")).AssertOk().Out.Trim());
+        Assert.Empty(await Volumes(contact, "trash", "ls"));
+        foreach (var n in _nodes) await Until(async () => !(await n!.HeadsAsync()).Contains(id), TimeSpan.FromSeconds(30), $"volume {id} gone from {n!.Listen}");
+        var reused = (await Cli(contact, "newdisk", "3", "--size", "64M", "--name", "db")).AssertOk().Out.Trim();
+        Assert.NotEqual(id, reused);
+    }
+
+    [Fact]
+    public async Task Delete_over_http_moves_a_volume_to_the_trash_like_rm()
+    {
+        var id = (await Cli(Addresses[0], "newdisk", "3", "--size", "64M")).AssertOk().Out.Trim();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(120) };
+        var missing = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{new string('0', 40)}");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+
+        var response = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{id}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(id, body.GetProperty("id").GetString());
+        Assert.True(body.TryGetProperty("trashed", out _));
+        Assert.NotNull(Find(await Volumes(Addresses[2], "trash", "ls"), id));
+
+        var twice = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{id}");
+        Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
+        Assert.Contains("in the trash already", await twice.Content.ReadAsStringAsync());
+    }
+}
