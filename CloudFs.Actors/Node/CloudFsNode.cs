@@ -42,6 +42,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
     /// management. A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
+        ThreadPoolFloor.Raise();
         var replication = new ReplicationCounters();
         var attachments = new VolumeAttachments();
         var first = await StartIncarnationAsync(options, replication, attachments, rejoining: false, ct).ConfigureAwait(false);

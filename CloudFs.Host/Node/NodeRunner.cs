@@ -47,11 +47,6 @@ internal static class NodeRunner
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
-        // Engine reads are blocking preads run on the pool: with NBD queue depths of 32-64 per client the pool must not
-        // ramp up one thread at a time (hill climbing) while reads wait behind each other.
-        ThreadPool.GetMinThreads(out var minWorkers, out var minIo);
-        ThreadPool.SetMinThreads(Math.Max(minWorkers, 64), minIo);
-
         CloudFsNode node;
         try
         {

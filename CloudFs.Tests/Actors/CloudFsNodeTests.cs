@@ -28,6 +28,16 @@ public sealed class CloudFsNodeTests(NodeFixture fixture) : IClassFixture<NodeFi
     }
 
     [Fact]
+    public void A_started_node_keeps_enough_pool_threads_for_blocking_engine_reads_beside_its_actors()
+    {
+        // A node in any process (the executable or a test's in-process cluster) raises the pool's floor itself: before,
+        // only the executable did, and in-process hosts starved under load left placement's votes unanswered.
+        Assert.NotNull(Node);
+        ThreadPool.GetMinThreads(out var workers, out _);
+        Assert.True(workers >= ThreadPoolFloor.Workers, $"the pool keeps {workers} worker threads ready, fewer than {ThreadPoolFloor.Workers}");
+    }
+
+    [Fact]
     public async Task Gateway_writes_reads_zeroes_flushes_and_maps_a_volume()
     {
         var volume = await CreateAsync();
