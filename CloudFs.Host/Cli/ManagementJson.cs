@@ -2,6 +2,7 @@
 // names and lower-case enums; a VolumeSummary is exactly SPEC.md's `ls --json` object (VolumeSummaryJson).
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace CloudFs.Host.Cli;
 
@@ -12,6 +13,7 @@ internal static class ManagementJson
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false), new VolumeSummaryJson() },
         WriteIndented = true,
+        TypeInfoResolver = JsonTypeInfoResolver.Combine(ManagementJsonContext.Default, new DefaultJsonTypeInfoResolver()),
     };
 
     public const string MediaType = "application/json";

@@ -11,13 +11,22 @@ internal static class NodeCommand
 {
     public static Command Create(CliIo io)
     {
-        var defaults = new NodeOptions();
+        // The defaults are hocon/cloudfs.conf's, read only when `node` runs or shows its help: every other command is a
+        // process of its own, and reading the settings was half of what `cloudfs ls` cost (BENCHMARKS.md, "CLI start-up").
+        var defaults = new Lazy<NodeOptions>(() => new NodeOptions());
         var device = new Option<string>("--device")
         {
-            Description = $"The log: a regular file (created sparse when missing) or a raw block device [default: {defaults.DevicePath}]",
+            Description = "The log: a regular file (created sparse when missing) or a raw block device",
             HelpName = "PATH",
+            DefaultValueFactory = _ => defaults.Value.DevicePath,
         };
-        var size = CliOptions.Size($"Size of a log file created on first use (bytes, or with K, M, G, T) [default: {SizeParser.Describe(defaults.Size)}]");
+        var size = new Option<ByteSize>("--size")
+        {
+            Description = "Size of a log file created on first use (bytes, or with K, M, G, T)",
+            HelpName = "SIZE",
+            DefaultValueFactory = _ => new ByteSize(defaults.Value.Size),
+            CustomParser = r => new ByteSize(CliOptions.Size(r)),
+        };
         var hostId = new Option<Id160?>("--host-id")
         {
             Description = "This host's id (40 hex); generated once and kept in the device header when omitted",
@@ -26,8 +35,9 @@ internal static class NodeCommand
         };
         var listen = new Option<IPAddress?>("--listen")
         {
-            Description = $"The IP address every port binds to [default: {defaults.Listen}]",
+            Description = "The IP address every port binds to",
             HelpName = "IP",
+            DefaultValueFactory = _ => IPAddress.Parse(defaults.Value.Listen),
             CustomParser = r =>
             {
                 var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
@@ -40,11 +50,11 @@ internal static class NodeCommand
         {
             Description = "Other nodes to join, IP[:PORT],... (akka port, default 4053)",
             HelpName = "IP[:PORT],...",
-            CustomParser = r => CliOptions.AddressList(r, defaults.AkkaPort),
+            CustomParser = r => CliOptions.AddressList(r, defaults.Value.AkkaPort),
         };
-        var akkaPort = PortOption("--akka-port", "Akka.NET cluster remoting port", defaults.AkkaPort);
-        var httpPort = PortOption("--http-port", "HTTP port (heads, streams, byte ranges, metrics)", defaults.HttpPort);
-        var nbdPort = PortOption("--nbd-port", "NBD port (qemu, fio, nbd-client)", defaults.NbdPort);
+        var akkaPort = PortOption("--akka-port", "Akka.NET cluster remoting port", () => defaults.Value.AkkaPort);
+        var httpPort = PortOption("--http-port", "HTTP port (heads, streams, byte ranges, metrics)", () => defaults.Value.HttpPort);
+        var nbdPort = PortOption("--nbd-port", "NBD port (qemu, fio, nbd-client)", () => defaults.Value.NbdPort);
         var tls = new Option<string?>("--tls")
         {
             Description = "A node certificate directory (cloudfs cert issue): HTTPS, and NBD with STARTTLS, with certificates of the cluster authority",
@@ -81,12 +91,12 @@ internal static class NodeCommand
             var configFile = parse.GetValue(config);
             if (configFile is not null && !configFile.Exists)
                 throw new CliException($"the configuration file {configFile.FullName} does not exist", CloudFsCli.ExitUsage);
-            var options = defaults with
+            var options = defaults.Value with
             {
-                DevicePath = parse.GetValue(device) ?? defaults.DevicePath,
-                Size = parse.GetValue(size) ?? defaults.Size,
+                DevicePath = parse.GetValue(device) ?? defaults.Value.DevicePath,
+                Size = parse.GetValue(size).Bytes,
                 HostId = parse.GetValue(hostId),
-                Listen = parse.GetValue(listen)?.ToString() ?? defaults.Listen,
+                Listen = parse.GetValue(listen)?.ToString() ?? defaults.Value.Listen,
                 Seeds = (parse.GetValue(seeds) ?? []).Select(AddressParser.Format).ToArray(),
                 AkkaPort = parse.GetValue(akkaPort),
                 HttpPort = parse.GetValue(httpPort),
@@ -101,11 +111,11 @@ internal static class NodeCommand
         return command;
     }
 
-    private static Option<int> PortOption(string name, string description, int defaultPort) => new(name)
+    private static Option<int> PortOption(string name, string description, Func<int> defaultPort) => new(name)
     {
         Description = description,
         HelpName = "N",
-        DefaultValueFactory = _ => defaultPort,
+        DefaultValueFactory = _ => defaultPort(),
         CustomParser = CliOptions.Port,
     };
 }
