@@ -12,7 +12,7 @@ internal static class NodeCommand
     public static Command Create(CliIo io)
     {
         // The defaults are hocon/cloudfs.conf's, read only when `node` runs or shows its help: every other command is a
-        // process of its own, and reading the settings was half of what `cloudfs ls` cost (BENCHMARKS.md, "CLI start-up").
+        // process of its own, and reading the settings was a third of what `cloudfs ls` cost (BENCHMARKS.md, "CLI start-up").
         var defaults = new Lazy<NodeOptions>(() => new NodeOptions());
         var device = new Option<string>("--device")
         {
