@@ -327,11 +327,21 @@ public sealed partial class LogStore
             var total = (int)Math.Min((lead + maxMeta + Page - 1) & ~(Page - 1), _device.Size - aligned);
             _device.Read(buffer.Span[..total], aligned);
             var s = buffer.Span[lead..total];
-            if (!EntryHeader.TryParse(s, out var h, out var err))
-                throw new DataCorruptionException(volume, 0, 0, $"the entry header at log block {entryBlock} is unreadable: {err}");
+            var parsed = EntryHeader.TryParse(s, out var h, out var err);
+            if (!parsed || !EntryCodec.HeaderCrcMatches(s[..(EntryHeader.Size * h.MetaSectors)]))
+            {
+                // One flipped bit is corrected here as recovery does, for the headers no roll-forward walks again (the
+                // ones a checkpoint covers): nothing the header stands for is lost to it. In memory: the sector on disk
+                // stays as it is (a rewrite would race the writer's pages), so each read of it from the device corrects it.
+                var bit = OneBitCorrection.TryCorrectEntryMeta(s, s.Length);
+                if (bit < 0)
+                    throw parsed
+                        ? new DataCorruptionException(volume, h.FirstBlock * BlockSize, (long)h.BlockCount * BlockSize, $"the entry header at log block {entryBlock} fails its checksum")
+                        : new DataCorruptionException(volume, 0, 0, $"the entry header at log block {entryBlock} is unreadable: {err}");
+                EntryHeader.TryParse(s, out h, out _);
+                ReportError($"the entry header at log block {entryBlock} has one flipped bit (bit {bit}) on the device; corrected where it is read");
+            }
             var metaLen = EntryHeader.Size * h.MetaSectors;
-            if (!EntryCodec.HeaderCrcMatches(s[..metaLen]))
-                throw new DataCorruptionException(volume, h.FirstBlock * BlockSize, (long)h.BlockCount * BlockSize, $"the entry header at log block {entryBlock} fails its checksum");
             s[..metaLen].CopyTo(meta);
             return h;
         }

@@ -169,13 +169,19 @@ public sealed partial class LogStore
     {
         var at = (int)(entry.EntryBlock * BlockSize - chunkOffset);
         var s = chunk[at..];
-        string? headerFault = null;
-        EntryHeader h = default;
-        if (!EntryHeader.TryParse(s, out h, out var error)) headerFault = $"the entry header at log block {entry.EntryBlock} is unreadable: {error}";
-        else if (EntryHeader.Size * h.MetaSectors > s.Length || !EntryCodec.HeaderCrcMatches(s[..(EntryHeader.Size * h.MetaSectors)]))
-            headerFault = $"the entry header at log block {entry.EntryBlock} fails its checksum";
-        else if (h.SegmentSeq != seq)
-            headerFault = $"the entry header at log block {entry.EntryBlock} names segment seq {h.SegmentSeq}, not its segment's {seq}";
+        var headerFault = HeaderFault(s, entry.EntryBlock, seq, out var h);
+        if (headerFault is not null)
+        {
+            // One flipped bit is corrected (as recovery and reads do): the blocks are checked against the header as written.
+            var copy = s[..Math.Min(s.Length, EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks)))].ToArray();
+            var bit = OneBitCorrection.TryCorrectEntryMeta(copy, copy.Length);
+            if (bit >= 0 && HeaderFault(copy, entry.EntryBlock, seq, out h) is null)
+            {
+                ReportError($"scrub: the entry header at log block {entry.EntryBlock} has one flipped bit (bit {bit}) on the device; corrected where it is read");
+                s = copy;
+                headerFault = null;
+            }
+        }
         long verified = 0, bad = 0;
         foreach (var span in entry.Spans)
         {
@@ -205,6 +211,16 @@ public sealed partial class LogStore
             }
         }
         return (verified, bad);
+    }
+
+    /// <summary>Why the entry header at the start of <paramref name="s"/> cannot be used (null when it verifies and names <paramref name="seq"/>).</summary>
+    private static string? HeaderFault(ReadOnlySpan<byte> s, long entryBlock, ulong seq, out EntryHeader h)
+    {
+        if (!EntryHeader.TryParse(s, out h, out var error)) return $"the entry header at log block {entryBlock} is unreadable: {error}";
+        if (EntryHeader.Size * h.MetaSectors > s.Length || !EntryCodec.HeaderCrcMatches(s[..(EntryHeader.Size * h.MetaSectors)]))
+            return $"the entry header at log block {entryBlock} fails its checksum";
+        if (h.SegmentSeq != seq) return $"the entry header at log block {entryBlock} names segment seq {h.SegmentSeq}, not its segment's {seq}";
+        return null;
     }
 
     /// <summary>

@@ -226,29 +226,19 @@ internal sealed class Recovery(ILogDevice device, DeviceHeader layout, SegmentTa
         return -1;
     }
 
-    private delegate bool RecordTest(ReadOnlySpan<byte> s);
-
     /// <summary>
-    /// One flipped bit in a record (an entry's header or CRC table, a segment header or end record, a mark) is found —
-    /// CRC32C tells a single-bit error apart from every other one of the same length — and corrected, on disk too, so
-    /// later reads find a record that verifies. Several flipped bits are not. A torn write leaves old content, never a
-    /// record one bit away from a new one, so a correction is safe wherever it is found.
+    /// One flipped bit in a record (an entry's header or CRC table, a segment header or end record, a mark) is found
+    /// (<see cref="OneBitCorrection"/>) and corrected, on disk too, so later reads find a record that verifies. Several
+    /// flipped bits are not. A torn write leaves old content, never a record one bit away from a new one, so a correction
+    /// is safe wherever it is found.
     /// </summary>
-    private bool TryCorrect(Span<byte> seg, int rel, long pos, int sectors, RecordTest valid)
+    private bool TryCorrect(Span<byte> seg, int rel, long pos, int sectors, OneBitCorrection.Validity valid)
     {
-        if (!seg.Slice(rel, Sector).ContainsAnyExcept((byte)0)) return false;
-        for (var bit = 0; bit < sectors * Sector * 8; bit++)
-        {
-            seg[rel + (bit >> 3)] ^= (byte)(1 << (bit & 7));
-            if (valid(seg[rel..]))
-            {
-                RewriteSectors(seg, rel, pos, sectors);
-                error($"recovery: the record at log position {pos} had one flipped bit (bit {bit}); corrected and rewritten");
-                return true;
-            }
-            seg[rel + (bit >> 3)] ^= (byte)(1 << (bit & 7));
-        }
-        return false;
+        var bit = OneBitCorrection.TryCorrect(seg[rel..], sectors * Sector, valid);
+        if (bit < 0) return false;
+        RewriteSectors(seg, rel, pos, sectors);
+        error($"recovery: the record at log position {pos} had one flipped bit (bit {bit}); corrected and rewritten");
+        return true;
     }
 
     /// <summary>A record where the walk expects one (entry, mark, end record), corrected when one bit is off.</summary>

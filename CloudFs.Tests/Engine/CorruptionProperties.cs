@@ -1,7 +1,11 @@
 // FsCheck: random writes, zero-writes and flushes, a crash (the unflushed tail kept, torn or garbled), then one random
 // bit flipped anywhere in the durable part of the log. Recovery must keep every flushed write except the one block the
 // flip may have hit (which reads as EIO), lose nothing written after it, and never write over durable entries.
+// Half the cases flip a bit anywhere (mostly stored data, as bytes go); the other half a bit of a record (an entry
+// header, a durable mark, a segment header or end record) anywhere in the durable log, so headers are never left to luck.
+using System.Buffers.Binary;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Format;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
@@ -13,7 +17,7 @@ public sealed class CorruptionProperties
     private const int B = LogStore.BlockSize;
     private const int VolumeBlocks = 256;
 
-    internal sealed record Case(ModelOp[] Ops, int Tear, int TearSeed, long Flip);
+    internal sealed record Case(ModelOp[] Ops, int Tear, int TearSeed, long Flip, bool InRecord);
 
     private static Gen<Case> Cases()
     {
@@ -23,7 +27,8 @@ public sealed class CorruptionProperties
                from tear in Gen.Choose(0, 2)
                from seed in Gen.Choose(0, int.MaxValue)
                from flip in Gen.Choose(0, int.MaxValue)
-               select new Case([.. ops, new FlushOp(), .. ops.Take(3)], tear, seed, flip);
+               from inRecord in Gen.Elements(false, true)
+               select new Case([.. ops, new FlushOp(), .. ops.Take(3)], tear, seed, flip, inRecord);
     }
 
     [Property(MaxTest = 40)]
@@ -83,9 +88,8 @@ public sealed class CorruptionProperties
             if (bytes.Length > 0) t.Poke(at, bytes);
         }
         // One bit anywhere in the durable log: the segments are used in order, so it is [first segment, flush end).
-        var durableBits = (flushEnd - layout.FirstSegmentOffset) * 8;
-        var bit = c.Flip % durableBits;
-        t.FlipBit(layout.FirstSegmentOffset + bit / 8, (int)(bit % 8));
+        var (flipAt, bitNo) = c.InRecord ? BitInARecord(t, layout.FirstSegmentOffset, flushEnd, c.Flip) : BitAnywhere(layout.FirstSegmentOffset, flushEnd, c.Flip);
+        t.FlipBit(flipAt, bitNo);
 
         store = TempLog.OpenRetrying(Options());
         try
@@ -104,6 +108,25 @@ public sealed class CorruptionProperties
             await CheckAsync(store, v, expected, i => i == bad && i >= 4, "after new writes and a second crash");
         }
         finally { await store.DisposeAsync(); }
+    }
+
+    private static (long Offset, int Bit) BitAnywhere(long from, long to, long pick)
+    {
+        var bit = pick % ((to - from) * 8);
+        return (from + bit / 8, (int)(bit % 8));
+    }
+
+    /// <summary>A bit of one of the records (entry header, durable mark, segment header or end record) in [from, to).</summary>
+    private static (long Offset, int Bit) BitInARecord(TempLog t, long from, long to, long pick)
+    {
+        var bytes = t.Peek(from, (int)(to - from));
+        var records = new List<long>();
+        for (var rel = 0; rel + B <= bytes.Length; rel += B)
+            if (BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(rel)) is EntryHeader.Magic or DurableMark.Magic or SegmentRecord.HeaderMagic or SegmentRecord.EndMagic)
+                records.Add(from + rel);
+        Assert.NotEmpty(records);
+        var bit = pick / records.Count % (B * 8);
+        return (records[(int)(pick % records.Count)] + bit / 8, (int)(bit % 8));
     }
 
     /// <summary>Every block reads as expected except at most one that reads as EIO (the block the flip hit); returns it.</summary>

@@ -132,6 +132,36 @@ public sealed class CorruptionRecoveryTests
     }
 
     [Fact]
+    public async Task One_flipped_bit_in_a_header_a_checkpoint_covers_is_corrected_by_scrub_and_reads_and_nothing_is_lost()
+    {
+        using var t = new TempLog();
+        var s = t.Open();
+        var v = (await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        // 64 KiB each: 128 stored blocks, so each entry has a CRC-table sector after its header sector.
+        var a = TempLog.Pattern(64 << 10, 21);
+        var c = TempLog.Pattern(64 << 10, 22);
+        await s.WriteAsync(v, 0, a);
+        await s.WriteAsync(v, 256 << 10, c, durable: true);
+        await s.DisposeAsync();   // a clean close: the checkpoint covers both entries, no roll-forward walks them again
+        var headerA = Find(t, a) - 1024;
+        var tableC = Find(t, c) - 512;
+        t.FlipBit(headerA + EntryHeader.OffFirstBlock, 3);
+        t.FlipBit(tableC + 77, 5);
+
+        await using (var again = t.Open())
+        {
+            Assert.DoesNotContain(t.Errors, m => m.Contains("recovery:"));   // recovery did not meet them: scrub and reads must
+            var scrub = await again.ScrubAsync(new ScrubOptions());
+            Assert.Equal(0, scrub.BadBlocks);
+            Assert.Empty(scrub.Findings);
+            Assert.Equal(a, await Read(again, v, 0, 64 << 10));
+            Assert.Equal(c, await Read(again, v, 256 << 10, 64 << 10));
+            Assert.False(again.GetVolume(v)!.IsDamaged);
+            Assert.Contains(t.Errors, m => m.Contains("one flipped bit") && m.Contains("scrub"));
+        }
+    }
+
+    [Fact]
     public async Task A_garbled_header_before_the_last_flush_is_skipped_and_only_its_volume_is_damaged()
     {
         using var t = new TempLog();

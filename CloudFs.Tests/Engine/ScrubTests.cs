@@ -192,7 +192,9 @@ public sealed class ScrubTests
             await s.WriteAsync(v, 8192, TempLog.Pattern(8192, 9));
             at = s.DeviceOffsetOf(v, 0);
         }
-        t.FlipBit(at - 512 + 120, 2);   // the header's timestamp: the header CRC fails
+        // Two bits of the header's timestamp: the header CRC fails, beyond the one-bit correction.
+        t.FlipBit(at - 512 + 120, 2);
+        t.FlipBit(at - 512 + 121, 5);
         await using var again = t.Open();
         var result = await again.ScrubAsync(new ScrubOptions());
 
