@@ -6,8 +6,21 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Cluster;
 
+/// <summary>Three nodes for the tests that only create volumes and write them (no crash, no stopped actor).</summary>
+public sealed class ThreeNodes : IAsyncLifetime
+{
+    internal TestCluster Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Cluster = await TestCluster.StartAsync(3);
+
+    public async Task DisposeAsync()
+    {
+        if (Cluster is not null) await Cluster.DisposeAsync();
+    }
+}
+
 [Collection(nameof(ClusterCollection))]
-public sealed class ReplicationTests
+public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNodes>
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
@@ -54,11 +67,8 @@ public sealed class ReplicationTests
     }
 
     [Fact]
-    public async Task Newdisk_3_places_one_replica_per_host_and_every_replica_follows_the_primary()
-    {
-        await using var cluster = await TestCluster.StartAsync(3);
-        await EveryReplicaFollowsThePrimary(cluster);
-    }
+    public Task Newdisk_3_places_one_replica_per_host_and_every_replica_follows_the_primary() =>
+        EveryReplicaFollowsThePrimary(shared.Cluster);
 
     /// <summary>The scenario of the test above on any 3-node cluster (TlsClusterTests runs it with TLS).</summary>
     internal static async Task EveryReplicaFollowsThePrimary(TestCluster cluster)
@@ -95,7 +105,7 @@ public sealed class ReplicationTests
     [Fact]
     public async Task A_replica_acknowledges_once_per_chunk_it_writes_not_once_per_entry()
     {
-        await using var cluster = await TestCluster.StartAsync(3);
+        var cluster = shared.Cluster;
         var created = await CreateAsync(cluster, 3, VolumeMode.Sync);
         var volume = Id160.Parse(created.VolumeId);
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
