@@ -37,7 +37,8 @@ public sealed class CheckpointBoundTests
 
         await using var again = TempLog.OpenRetrying(t.Options(size: 64 << 20) with { CheckpointBytes = Bound });
         Assert.True(again.LastRecovery.FromCheckpoint, "no checkpoint was written: the whole log was replayed");
-        Assert.InRange(again.LastRecovery.BytesReplayed, 1, Bound);
+        // Nothing at all when the last write happened to cross the bound and its checkpoint covers the whole log.
+        Assert.InRange(again.LastRecovery.BytesReplayed, 0, Bound);
         Assert.InRange(highWater, Bound / 2, Bound);
         var read = new byte[expected.Length];
         await again.ReadAsync(v, 0, read);
