@@ -30,7 +30,7 @@ public sealed class OneTlsNode : IAsyncLifetime
     }
 }
 
-[Collection(nameof(PeerClusterCollection))]
+[Collection(nameof(ClusterCollection))]
 public sealed class RemotingTlsTests(ITestOutputHelper output, OneTlsNode shared) : IClassFixture<OneTlsNode>
 {
     // Long enough for an association and an answer on a loaded machine; what must not answer is given as long.
