@@ -8,12 +8,7 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Actors;
 
-public sealed class ManagementLookupTests() : StoreTestKit("management-lookup", """
-    akka.actor.provider = cluster
-    akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-    akka.remote.dot-netty.tcp.port = 0
-    akka.cluster.seed-nodes = []
-    """)
+public sealed class ManagementLookupTests() : StoreTestKit("management-lookup", UnjoinedCluster)
 {
     public static TheoryData<IManagementMessage> Commands => new()
     {

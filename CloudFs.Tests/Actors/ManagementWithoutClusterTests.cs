@@ -6,12 +6,7 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Actors;
 
-public sealed class ManagementWithoutClusterTests() : StoreTestKit("management-without-cluster", """
-    akka.actor.provider = cluster
-    akka.remote.dot-netty.tcp.hostname = 127.0.0.1
-    akka.remote.dot-netty.tcp.port = 0
-    akka.cluster.seed-nodes = []
-    """)
+public sealed class ManagementWithoutClusterTests() : StoreTestKit("management-without-cluster", UnjoinedCluster)
 {
     [Fact]
     public void Create_fails_with_only_0_hosts_found_and_creates_nothing()

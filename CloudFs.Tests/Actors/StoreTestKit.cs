@@ -16,6 +16,14 @@ public abstract class StoreTestKit : Akka.TestKit.Xunit2.TestKit
         akka.test.single-expect-default = 15s
         """).WithFallback(CloudFsConfig.Default());
 
+    /// <summary>A cluster ActorSystem on an ephemeral loopback port that joins no one: a node that is not (yet) a member.</summary>
+    protected const string UnjoinedCluster = """
+        akka.actor.provider = cluster
+        akka.remote.dot-netty.tcp.hostname = 127.0.0.1
+        akka.remote.dot-netty.tcp.port = 0
+        akka.cluster.seed-nodes = []
+        """;
+
     protected StoreTestKit(string name, string? config = null)
         : this(name, Directory.CreateTempSubdirectory("cloudfs-actors-").FullName, config) { }
 
