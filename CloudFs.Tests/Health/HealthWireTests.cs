@@ -71,6 +71,18 @@ public sealed class HealthWireTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Ls_reads_the_streamed_array_with_the_fields_it_does_not_need_back()
+    {
+        // `ls` reads the node's indented array as it streams in, objects with health_detail (which it skips) and lag.
+        var volumes = Enumerable.Range(0, 300).Select(_ => Summary(VolumeHealth.Degraded)).ToArray();
+        var json = JsonSerializer.SerializeToUtf8Bytes(volumes, new JsonSerializerOptions(ManagementJson.Options) { WriteIndented = true });
+        var read = new List<VolumeSummary>();
+        await foreach (var v in JsonSerializer.DeserializeAsyncEnumerable<VolumeSummary>(new MemoryStream(json), ManagementJson.Options)) read.Add(v!);
+        Assert.Equal(volumes.Select(v => v.Id), read.Select(v => v.Id));
+        Assert.All(read, v => Assert.Equal(Lags, v.Lag));
+    }
+
+    [Fact]
     public void Status_prints_each_unhealthy_volumes_health_with_its_detail_and_a_line_per_replica()
     {
         var v = Summary(VolumeHealth.Degraded);
