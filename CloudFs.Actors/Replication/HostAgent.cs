@@ -389,6 +389,9 @@ public sealed class HostAgent : ReceiveActor
         if (_deviceFailure is not null || _fenced.Contains(volume) || (!force && _store.IsWritable(volume))) return;
         var name = volume.ToString();
         if (!Context.Child(name).IsNobody()) return;
+        // Connecting from now on, not from when the follower's loop first runs: a report in between would show a
+        // replica behind and not following (outdated) although it is about to.
+        _settings.Syncs.Set(volume, new ReplicaSync(name, ReplicaSync.Connecting));
         Context.Watch(Context.ActorOf(VolumeFollower.Props(volume, _store, _placement, _settings), name));
     }
 
