@@ -237,7 +237,7 @@ public sealed class ManagementActor : ReceiveActor
         v.IsWritable ? _hostId.ToString() : null,
         v.Replicas.Count == 0 ? [_hostId.ToString()] : v.Replicas.Select(r => r.ToString()).ToArray(),
         v.CurrentVersion.ToString(),
-        v.Name, VolumeHealth.Of([HostAgent.ToReport(v)], hostMissing: false), v.BranchedFrom?.ToString(), v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0);
+        v.Name, VolumeHealth.OfLocal(HostAgent.ToReport(v)), v.BranchedFrom?.ToString(), v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0);
 
     private async Task<IManagementMessage> ShowClusterAsync(ShowCluster _)
     {

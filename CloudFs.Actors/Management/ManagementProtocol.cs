@@ -18,9 +18,12 @@ public sealed record ListVolumes : IManagementMessage;
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
 /// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null when it has none;
 /// Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch);
-/// TrashedAtUnixMs when it went to the trash (0: not in it; `ls` lists only those, `trash ls` the others).</summary>
+/// TrashedAtUnixMs when it went to the trash (0: not in it; `ls` lists only those, `trash ls` the others); Lag each
+/// replica's state and lag (empty when only one host's word is known), CurrentReplicas how many of them are current
+/// (the primary counts), ResyncPercent the least progress of a resync under way (null unless resyncing).</summary>
 public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string? Primary, IReadOnlyList<string> Replicas, string Version,
-    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null, long TrashedAtUnixMs = 0) : IManagementMessage
+    string? Name = null, string Health = VolumeHealth.Healthy, string? Parent = null, long TrashedAtUnixMs = 0,
+    IReadOnlyList<ReplicaLag>? Lag = null, int CurrentReplicas = 0, int? ResyncPercent = null) : IManagementMessage
 {
     public bool IsTrashed => TrashedAtUnixMs != 0;
 }

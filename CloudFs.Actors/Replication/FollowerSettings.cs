@@ -9,6 +9,9 @@ public sealed record FollowerSettings(TimeSpan AskTimeout, TimeSpan PollWait, Ti
     /// <summary>Where the node's feeders and followers count what they move (its metrics).</summary>
     public ReplicationCounters Counters { get; init; } = new();
 
+    /// <summary>Where this host's followers say how far they are (its agent reports it to placement).</summary>
+    public ReplicaSyncs Syncs { get; init; } = new();
+
     /// <summary>The node's certificates (--tls): feeds are then mutual TLS, and only the primary's host is followed. Null: plain.</summary>
     public ClusterTls? Tls { get; init; }
 

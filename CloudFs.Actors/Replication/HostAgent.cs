@@ -72,8 +72,11 @@ public sealed class HostAgent : ReceiveActor
         _feedEndpoint = new FeedEndpoint(self.Host, feedPort);
 
         Receive<DescribeHost>(_ => Sender.Tell(Describe()));
-        Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray())));
+        Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray(),
+            _settings.Syncs.Snapshot())));
         Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
+        // Header reads (a replica far behind): beside the agent, not on its thread.
+        Receive<MeasureLags>(m => Reply(Sender, Task.Run(() => (object)MeasureLags(m))));
         Receive<DeviceFailedHere>(OnDeviceFailed);
         // Off the agent's thread: a creation makes the volume's secret durable (an fdatasync of the key file) before
         // its first await, and creates that run together share that sync instead of queueing behind each other here.
@@ -386,6 +389,9 @@ public sealed class HostAgent : ReceiveActor
         if (_deviceFailure is not null || _fenced.Contains(volume) || (!force && _store.IsWritable(volume))) return;
         var name = volume.ToString();
         if (!Context.Child(name).IsNobody()) return;
+        // Connecting from now on, not from when the follower's loop first runs: a report in between would show a
+        // replica behind and not following (outdated) although it is about to.
+        _settings.Syncs.Set(volume, new ReplicaSync(name, ReplicaSync.Connecting));
         Context.Watch(Context.ActorOf(VolumeFollower.Props(volume, _store, _placement, _settings), name));
     }
 
@@ -404,6 +410,16 @@ public sealed class HostAgent : ReceiveActor
                 ? t.Result
                 : new ControlFailed(t.Exception?.GetBaseException().Message ?? "cancelled"),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(replyTo);
+    }
+
+    private LagsMeasured MeasureLags(MeasureLags m)
+    {
+        var bytes = new long[m.Volumes.Length];
+        for (var i = 0; i < bytes.Length; i++)
+            bytes[i] = Id160.TryParse(m.Volumes[i], out var v) && i < m.AfterLsns.Length && _store.GetVolume(v) is not null
+                ? _store.StreamBytesAfter(v, m.AfterLsns[i])
+                : -1;
+        return new LagsMeasured(bytes);
     }
 
     internal static VolumeReport ToReport(VolumeInfo v) => new(

@@ -28,7 +28,9 @@ public sealed record VolumeReport(
     string Id, long Size, VolumeMode Mode, string[] Replicas, long Lsn, string Version, bool Writable,
     long ViewNumber, string? BranchedFrom, long DamagedBytes = 0, string? Name = null, long TrashedAtUnixMs = 0) : IControlMessage;
 
-public sealed record VolumeReports(string HostId, VolumeReport[] Volumes) : IControlMessage;
+/// <summary>Every volume a host's log holds, and where each of its followers stands (<paramref name="Syncs"/>: also for a
+/// volume it does not hold yet, a new replica being resynced).</summary>
+public sealed record VolumeReports(string HostId, VolumeReport[] Volumes, ReplicaSync[]? Syncs = null) : IControlMessage;
 
 /// <summary>Phase one of creation: can this host take a new volume of this size? Answered with <see cref="Vote"/>.</summary>
 public sealed record PrepareVolume(long SizeBytes) : IControlMessage;
@@ -103,3 +105,27 @@ public sealed record FeedEndpoint(string Host, int Port) : IControlMessage;
 /// reclaimed that entry's header)? A replica asks before a full resync replaces its copy; answered with <see cref="VersionHeld"/>.</summary>
 public sealed record HoldsVersion(string Volume, long Lsn, string Version) : IControlMessage;
 public sealed record VersionHeld(bool Held) : IControlMessage;
+
+/// <summary>One follower on a host, as its agent reports it: <see cref="State"/> one of the constants below. For
+/// <see cref="Resyncing"/> <paramref name="Done"/> is how far into the volume's bytes the full resync got (the volume's
+/// size is the whole); for <see cref="CatchingUp"/> Done of Total entries were applied since the feed started (Total:
+/// the primary's head then minus this host's); <paramref name="Reason"/> why a <see cref="Retrying"/> follower failed.</summary>
+public sealed record ReplicaSync(string Volume, string State, long Done = 0, long Total = 0, string? Reason = null) : IControlMessage
+{
+    /// <summary>Started, asking placement for the primary and comparing chains with it.</summary>
+    public const string Connecting = "connecting";
+    /// <summary>Fetching the volume whole (the primary compacted the history this host needs).</summary>
+    public const string Resyncing = "resyncing";
+    /// <summary>Receiving the entries it missed.</summary>
+    public const string CatchingUp = "catching-up";
+    /// <summary>Caught up with the primary once and applying its entries as they come.</summary>
+    public const string Following = "following";
+    /// <summary>The last attempt failed (no primary, refused, cut off); it tries again.</summary>
+    public const string Retrying = "retrying";
+}
+
+/// <summary>Placement asks a primary how many stream bytes its replicas miss: for each i, the bytes of
+/// <c>Volumes[i]</c>'s entries after <c>AfterLsns[i]</c> (LogStore.StreamBytesAfter). Answered with <see cref="LagsMeasured"/>.</summary>
+public sealed record MeasureLags(string[] Volumes, long[] AfterLsns) : IControlMessage;
+/// <summary>In the order asked; -1 where this host does not hold the volume.</summary>
+public sealed record LagsMeasured(long[] Bytes) : IControlMessage;

@@ -27,6 +27,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         public string? Name { get; init; }
         /// <summary>When the volume went to the trash (Unix ms), 0 while it is not in the trash.</summary>
         public long TrashedAtUnixMs { get; init; }
+        /// <summary>The head each replica host last reported, kept while a host is away (its lag grows as the primary writes).</summary>
+        public IReadOnlyDictionary<string, long> KnownLsns { get; init; } = new Dictionary<string, long>();
+        /// <summary>Where each host's follower of the volume stands, as its host reported this round.</summary>
+        public IReadOnlyDictionary<string, ReplicaSync> Syncs { get; init; } = new Dictionary<string, ReplicaSync>();
     }
 
     private sealed record Tick
@@ -34,7 +38,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         public static readonly Tick Instance = new();
     }
 
-    private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started);
+    private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started,
+        Dictionary<(string Volume, string Host), (long AfterLsn, long Bytes)> Lags);
     private sealed record Created(VolumeReport Volume, string Primary);
     private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
@@ -66,6 +71,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, (string Address, string Reason, DateTime Since)> _deviceFailed = new();
     private readonly List<(PlaceVolume Request, IActorRef ReplyTo, int Rounds, DateTime Since)> _creates = new();
     private bool _gathering;
+    // The stream bytes each lagging replica misses, as its primary measured them in the last round (LagSurvey).
+    private Dictionary<(string Volume, string Host), (long AfterLsn, long Bytes)> _lagBytes = new();
     private readonly TimeSpan _trashKeep;
     // Volumes being purged (left alone by reconciliation meanwhile), and those purged while this singleton runs: a host
     // that was away during the purge and reports its copy again is told to purge it too.
@@ -300,14 +307,21 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var timeout = _settings.AskTimeout;
         var self = Self;
         var started = DateTime.UtcNow;
+        // The heads last known of replica hosts that did not report last round: their lag is measured from there.
+        var away = new Dictionary<(string Volume, string Host), long>();
+        foreach (var r in _volumes.Values)
+            foreach (var (host, lsn) in r.KnownLsns)
+                if (!r.Reports.ContainsKey(host)) away[(r.Id, host)] = lsn;
+        var system = _system;
         _ = Run();
 
         async Task Run()
         {
             var hosts = await Task.WhenAll(addresses.Select(async a => (a, await Try(Agent(a).Ask<HostDescription>(DescribeHost.Instance, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
             var reports = await Task.WhenAll(addresses.Select(async a => (a, await Try(Agent(a).Ask<VolumeReports>(ReportVolumes.Instance, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
-            self.Tell(new Gathered(hosts.Where(h => h.Item2 is not null).Select(h => (h.a, h.Item2!)).ToArray(),
-                reports.Where(r => r.Item2 is not null).Select(r => (r.a, r.Item2!)).ToArray(), started));
+            var answered = reports.Where(r => r.Item2 is not null).Select(r => (r.a, r.Item2!)).ToArray();
+            var lags = await LagSurvey.MeasureAsync(LagSurvey.Plan(answered, away), a => system.ActorSelection(a + HostAgent.Path), timeout).ConfigureAwait(false);
+            self.Tell(new Gathered(hosts.Where(h => h.Item2 is not null).Select(h => (h.a, h.Item2!)).ToArray(), answered, started, lags));
         }
     }
 
@@ -340,6 +354,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         }
         var previous = _volumes;
         _volumes = Merge(g.Reports.Where(r => SpeaksFor(r.Address, r.Reports.HostId)).Select(r => r.Reports).ToArray(), previous);
+        _lagBytes = g.Lags;
         _order = null;
         _names = null;
         foreach (var (request, replyTo) in _listers) replyTo.Tell(Page(request));
@@ -374,11 +389,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private Dictionary<string, VolumeRecord> Merge(IReadOnlyList<VolumeReports> reports, Dictionary<string, VolumeRecord> previous)
     {
         var byVolume = new Dictionary<string, Dictionary<string, VolumeReport>>();
+        var syncs = new Dictionary<string, Dictionary<string, ReplicaSync>>();
         foreach (var host in reports)
-        foreach (var v in host.Volumes)
         {
-            if (!byVolume.TryGetValue(v.Id, out var d)) byVolume[v.Id] = d = new Dictionary<string, VolumeReport>();
-            d[host.HostId] = v;
+            foreach (var v in host.Volumes)
+            {
+                if (!byVolume.TryGetValue(v.Id, out var d)) byVolume[v.Id] = d = new Dictionary<string, VolumeReport>();
+                d[host.HostId] = v;
+            }
+            foreach (var f in host.Syncs ?? [])
+            {
+                if (!syncs.TryGetValue(f.Volume, out var d)) syncs[f.Volume] = d = new Dictionary<string, ReplicaSync>();
+                d[host.HostId] = f;
+            }
         }
         var merged = new Dictionary<string, VolumeRecord>();
         foreach (var (id, held) in byVolume)
@@ -397,8 +420,17 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             // A primary that did not answer this round (unreachable, busy) is still the primary until a failover says otherwise.
             if (primary is null && previous.TryGetValue(id, out var before)) primary = before.Primary;
             var version = primary is not null && held.TryGetValue(primary, out var p) ? p : newest;
+            // A replica host that did not report keeps the head it last reported (none: it never held a copy here).
+            var known = new Dictionary<string, long>();
+            foreach (var host in newest.Replicas)
+                if (held.TryGetValue(host, out var copy)) known[host] = copy.Lsn;
+                else if (previous.TryGetValue(id, out var was) && was.KnownLsns.TryGetValue(host, out var lsn)) known[host] = lsn;
             merged[id] = new VolumeRecord(id, newest.Size, newest.Mode, newest.Replicas, primary, version.Lsn, version.Version,
-                newest.ViewNumber, newest.BranchedFrom, held) { Name = newest.Name, TrashedAtUnixMs = newest.TrashedAtUnixMs };
+                newest.ViewNumber, newest.BranchedFrom, held)
+            {
+                Name = newest.Name, TrashedAtUnixMs = newest.TrashedAtUnixMs, KnownLsns = known,
+                Syncs = syncs.GetValueOrDefault(id) ?? new Dictionary<string, ReplicaSync>(),
+            };
         }
         // Volumes only the unreachable know of stay known (with no live holder) until someone reports them again; one
         // that every host holding it reported without it (each purged its copy) is gone.
@@ -678,9 +710,16 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     {
         var replicas = r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas;
         var live = LiveAddresses();
-        // A host of the set is away or its device failed (the volume runs on the others, if a majority).
-        var missing = r.Primary is null || replicas.Any(h => DeviceFailed(h) || AddressOf(h) is not { } a || !live.Contains(a));
-        var health = VolumeHealth.Of(r.Reports.Where(h => replicas.Contains(h.Key)).Select(h => h.Value), missing);
-        return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, r.Name, health, r.BranchedFrom, r.TrashedAtUnixMs);
+        var inputs = replicas.Select(h =>
+        {
+            // Away: not Up and reachable, or its device failed (the volume runs on the others, if a majority).
+            var isLive = !DeviceFailed(h) && AddressOf(h) is { } a && live.Contains(a);
+            long? known = r.Reports.TryGetValue(h, out var copy) ? copy.Lsn : r.KnownLsns.TryGetValue(h, out var lsn) ? lsn : null;
+            long? bytes = _lagBytes.TryGetValue((r.Id, h), out var lag) && lag.AfterLsn == (known ?? 0) ? lag.Bytes : null;
+            return new VolumeHealth.ReplicaInput(h, isLive, copy, known, r.Syncs.GetValueOrDefault(h), bytes);
+        }).ToArray();
+        var health = VolumeHealth.Decide(r.Size, r.Primary, inputs);
+        return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, r.Name, health.Word, r.BranchedFrom, r.TrashedAtUnixMs,
+            health.Replicas, health.Current, health.ResyncPercent);
     }
 }

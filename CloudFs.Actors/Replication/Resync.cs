@@ -35,9 +35,10 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
     /// <summary>
     /// Fetches and installs the volume whole; returns the lsn it was installed at (pulling goes on after it). With
     /// <paramref name="replaceAhead"/> (the copy held here was kept as a branch) a copy at or beyond the primary's head
-    /// is replaced too.
+    /// is replaced too. <paramref name="covered"/> hears, after each piece, how many bytes of the volume's address
+    /// space the transfer has covered.
     /// </summary>
-    public async Task<long> RunAsync(ActorSelection agent, bool replaceAhead, CancellationToken ct)
+    public async Task<long> RunAsync(ActorSelection agent, bool replaceAhead, CancellationToken ct, Action<long>? covered = null)
     {
         // A copy at or beyond the primary's head cannot be replaced by one as of that head (the resync is refused), and
         // over compacted history its chain cannot be compared either: say so instead of fetching for nothing.
@@ -74,6 +75,7 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
                     return progress.Lsn;
                 }
                 from = piece.NextBlock;
+                covered?.Invoke(from * LogStore.BlockSize);
             }
         }
         catch

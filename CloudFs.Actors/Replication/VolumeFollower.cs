@@ -138,7 +138,14 @@ public sealed class VolumeFollower : ReceiveActor
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
     }
 
-    protected override void PostStop() => _cts.Cancel();
+    protected override void PostStop()
+    {
+        _cts.Cancel();
+        _settings.Syncs.Remove(_volume);
+    }
+
+    private void Report(string state, long done = 0, long total = 0, string? reason = null) =>
+        _settings.Syncs.Set(_volume, new ReplicaSync(_volume.ToString(), state, done, total, reason));
 
     private async Task RunAsync(CancellationToken ct)
     {
@@ -146,8 +153,14 @@ public sealed class VolumeFollower : ReceiveActor
         {
             try
             {
+                if (_settings.Syncs.Of(_volume) is not { State: ReplicaSync.Retrying }) Report(ReplicaSync.Connecting);
                 var primary = await _placement.Ask<PrimaryIs>(new WhereIsPrimary(_volume.ToString()), _settings.AskTimeout, ct).ConfigureAwait(false);
-                if (primary.HostId is null || primary.Address is null) { await Task.Delay(_settings.RetryDelay, ct).ConfigureAwait(false); continue; }
+                if (primary.HostId is null || primary.Address is null)
+                {
+                    Report(ReplicaSync.Retrying, reason: "no primary is known");
+                    await Task.Delay(_settings.RetryDelay, ct).ConfigureAwait(false);
+                    continue;
+                }
                 if (primary.HostId == _store.HostId.ToString()) return;
                 var agent = _system.ActorSelection(primary.Address + HostAgent.Path);
                 await FollowAsync(agent, Id160.Parse(primary.HostId), ct).ConfigureAwait(false);
@@ -158,6 +171,7 @@ public sealed class VolumeFollower : ReceiveActor
             }
             catch (Exception e)
             {
+                Report(ReplicaSync.Retrying, reason: e.GetBaseException().Message);
                 _log.Info("replica of volume {0}: {1}; retrying", _volume, e.GetBaseException().Message);
             }
             await Task.Delay(_settings.RetryDelay, ct).ConfigureAwait(false);
@@ -233,8 +247,10 @@ public sealed class VolumeFollower : ReceiveActor
                             }
                             // A keepalive is answered, so the primary knows this replica is alive.
                             else _ackDue.Writer.TryWrite(true);
+                            if (!caughtUp && last < head) Report(ReplicaSync.CatchingUp, after - from, head - from);
                             if (!caughtUp && last >= head)
                             {
+                                Report(ReplicaSync.Following);
                                 // Only the missing suffix moves: report how much that was.
                                 caughtUp = true;
                                 _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
@@ -320,7 +336,9 @@ public sealed class VolumeFollower : ReceiveActor
             }
         }
         // A copy kept as a branch is replaced even when it is ahead of the primary's head.
-        var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, kept, ct).ConfigureAwait(false);
+        Report(ReplicaSync.Resyncing);
+        var lsn = await new Resync(_volume, _store, _settings, _log).RunAsync(agent, kept, ct,
+            done => Report(ReplicaSync.Resyncing, done)).ConfigureAwait(false);
         // Acknowledged at once: the primary's stream floor may rise to the installed lsn.
         Held(lsn, lsn);
         return lsn;

@@ -64,12 +64,14 @@ public sealed class ControlMessageSerializer(ExtendedActorSystem system) : Hyper
         VolumeCreated m => m with { Hosts = m.Hosts.ToArray() },
         VolumeSummary m => Normalize(m),
         VolumeList m => m with { Volumes = m.Volumes.Select(Normalize).ToArray() },
+        VolumePage m => m with { Volumes = m.Volumes.Select(Normalize).ToArray(), FailedHosts = m.FailedHosts.ToArray() },
+        VolumeLocation { Volume: { } v } m => m with { Volume = Normalize(v) },
         MemberLine m => Normalize(m),
         ClusterMembers m => m with { Members = m.Members.Select(Normalize).ToArray() },
         _ => message,
     };
 
-    private static VolumeSummary Normalize(VolumeSummary m) => m with { Replicas = m.Replicas.ToArray() };
+    private static VolumeSummary Normalize(VolumeSummary m) => m with { Replicas = m.Replicas.ToArray(), Lag = m.Lag?.ToArray() };
     private static MemberLine Normalize(MemberLine m) => m with { Roles = m.Roles.ToArray() };
 
     /// <summary>The known types, for Hyperion (it makes one with its default constructor).</summary>

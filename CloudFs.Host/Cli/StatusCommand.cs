@@ -31,7 +31,8 @@ internal static class StatusCommand
     }
 
     /// <summary>A summary line for the members, the `cluster show` lines, the failed devices, a summary line for the
-    /// volumes and the `ls` line of each one that is not healthy.</summary>
+    /// volumes and, for each one that is not healthy, its `ls` line, its health with the detail, and a line per replica
+    /// (state and lag).</summary>
     internal static IEnumerable<string> Lines(ClusterStatus status)
     {
         var members = status.Cluster.Members;
@@ -41,6 +42,14 @@ internal static class StatusCommand
         foreach (var line in ClusterCommands.ShowLines(status.Cluster).SkipLast(1)) yield return "  " + line;
         foreach (var f in status.FailedHosts) yield return $"  host {f.HostId} ({f.Address}): log device failed: {f.Reason}";
         yield return status.Volumes.Count == 0 ? "volumes: all healthy" : $"volumes: {status.Volumes.Count} not healthy";
-        foreach (var v in status.Volumes) yield return "  " + VolumeListFormat.Line(v);
+        foreach (var v in status.Volumes)
+        {
+            yield return "  " + VolumeListFormat.Line(v);
+            yield return "    health: " + VolumeHealth.Describe(v);
+            foreach (var r in v.Lag ?? [])
+                yield return $"    replica {r.Host}: {r.State}, lag {Count(r.LagEntries)} entries, {Count(r.LagBytes)} bytes";
+        }
     }
+
+    private static string Count(long? n) => n?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?";
 }

@@ -1,5 +1,7 @@
 // A volume as `cloudfs ls --json` shows it (SPEC.md), in the management API's JSON both ways: the nine fields of an
-// `ls` line, and `trashed` (ISO 8601, UTC) only for a volume in the trash (`trash ls --json`, `rm --json`).
+// `ls` line; the health's detail (`health_detail`, `current_replicas`, `resync_percent`) and per replica its state and
+// lag (`lag`: objects with `host`, `state`, `lag_entries`, `lag_bytes`); and `trashed` (ISO 8601, UTC) only for a
+// volume in the trash (`trash ls --json`, `rm --json`).
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -30,6 +32,20 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
         if (string.IsNullOrEmpty(v.Name)) json.WriteNull("name"); else json.WriteString("name", v.Name);
         json.WriteString("health", v.Health);
         if (string.IsNullOrEmpty(v.Parent)) json.WriteNull("parent"); else json.WriteString("parent", v.Parent);
+        json.WriteString("health_detail", VolumeHealth.Describe(v));
+        json.WriteNumber("current_replicas", v.CurrentReplicas);
+        if (v.ResyncPercent is { } percent) json.WriteNumber("resync_percent", percent); else json.WriteNull("resync_percent");
+        json.WriteStartArray("lag");
+        foreach (var r in v.Lag ?? [])
+        {
+            json.WriteStartObject();
+            json.WriteString("host", r.Host);
+            json.WriteString("state", r.State);
+            if (r.LagEntries is { } entries) json.WriteNumber("lag_entries", entries); else json.WriteNull("lag_entries");
+            if (r.LagBytes is { } bytes) json.WriteNumber("lag_bytes", bytes); else json.WriteNull("lag_bytes");
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
         if (v.IsTrashed) json.WriteString("trashed", Time(v.TrashedAtUnixMs));
         json.WriteEndObject();
     }
@@ -40,6 +56,9 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
         string? id = null, primary = null, version = null, name = null, parent = null;
         string health = VolumeHealth.Healthy;
         long size = 0, trashed = 0;
+        int current = 0;
+        int? percent = null;
+        var lag = new List<ReplicaLag>();
         var mode = VolumeMode.Async;
         var replicas = new List<string>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
@@ -59,14 +78,47 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
                 case "name": name = reader.GetString(); break;
                 case "health": health = reader.GetString() ?? VolumeHealth.Healthy; break;
                 case "parent": parent = reader.GetString(); break;
+                case "current_replicas": current = reader.GetInt32(); break;
+                case "resync_percent": percent = reader.TokenType == JsonTokenType.Null ? null : reader.GetInt32(); break;
+                case "lag":
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) lag.Add(ReadLag(ref reader));
+                    break;
                 case "trashed":
                     trashed = DateTimeOffset.ParseExact(reader.GetString()!, TimeFormat, CultureInfo.InvariantCulture,
                         DateTimeStyles.AssumeUniversal).ToUnixTimeMilliseconds();
                     break;
-                default: reader.Skip(); break;
+                default: Skip(ref reader); break;
             }
         }
         return new VolumeSummary(id ?? throw new JsonException("a volume without an id"), size, mode, primary, replicas,
-            version ?? "", name, health, parent, trashed);
+            version ?? "", name, health, parent, trashed, lag, current, percent);
+    }
+
+    /// <summary>A field this version does not know. TrySkip, not Skip: a converter reading a streamed array (`ls`) gets
+    /// its whole object buffered, but not as a final block, and Skip refuses any reader that is not.</summary>
+    private static void Skip(ref Utf8JsonReader reader)
+    {
+        if (!reader.TrySkip()) throw new JsonException("a volume's JSON object ends early");
+    }
+
+    private static ReplicaLag ReadLag(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("a replica's lag is a JSON object");
+        string? host = null, state = null;
+        long? entries = null, bytes = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var property = reader.GetString();
+            reader.Read();
+            switch (property)
+            {
+                case "host": host = reader.GetString(); break;
+                case "state": state = reader.GetString(); break;
+                case "lag_entries": entries = reader.TokenType == JsonTokenType.Null ? null : reader.GetInt64(); break;
+                case "lag_bytes": bytes = reader.TokenType == JsonTokenType.Null ? null : reader.GetInt64(); break;
+                default: Skip(ref reader); break;
+            }
+        }
+        return new ReplicaLag(host ?? throw new JsonException("a replica's lag without a host"), state ?? "", entries, bytes);
     }
 }

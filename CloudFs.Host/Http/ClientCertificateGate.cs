@@ -12,8 +12,9 @@ internal sealed class ClientCertificateGate(ClusterTls tls)
 {
     private const string PeerKey = "cloudfs.peer";
 
-    // GET and HEAD only: none of these reveals volume data or changes anything.
-    private static readonly HashSet<string> OpenPaths = new(StringComparer.Ordinal) { "/", "/heads", "/metrics", "/health", "/ready", "/cluster" };
+    // GET and HEAD only: none of these reveals volume data or changes anything. The status page (/) is a management
+    // view for people and is gated like the other management routes.
+    private static readonly HashSet<string> OpenPaths = new(StringComparer.Ordinal) { "/heads", "/metrics", "/health", "/ready", "/cluster" };
 
     // Kestrel keeps one certificate object per connection: each connection's certificate is validated once.
     private readonly ConditionalWeakTable<X509Certificate2, Verdict> _verdicts = new();

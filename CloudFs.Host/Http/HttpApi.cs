@@ -1,5 +1,6 @@
 // The node's HTTP API on Kestrel: /heads, /stream, POST /log (the log itself), /volumes/<id> byte ranges
-// (through IVolumeGateway, the same path as NBD), /metrics, /cluster, /health and /ready. HTTPS with --tls (ClientCertificateGate).
+// (through IVolumeGateway, the same path as NBD), /metrics, /cluster, /health and /ready, and the status page at /.
+// HTTPS with --tls (ClientCertificateGate).
 using System.Buffers;
 using System.Net;
 using System.Text;
@@ -47,6 +48,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _log = log;
         _cluster = cluster;
         _management = new ManagementRoutes(cluster);
+        _ = new VolumeHealthMetrics(metrics.Registry, _management.AllVolumesAsync);
         _logLine = logLine;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -83,6 +85,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _app = builder.Build();
         _app.Use(Guard);
         if (options.Tls is { } credentials) _app.Use(new ClientCertificateGate(credentials).InvokeAsync);
+        _app.MapMethods("/", ["GET", "HEAD"], StatusPage.WriteAsync);
         _app.MapGet("/heads", Heads);
         _app.MapGet("/stream", Stream);
         _app.MapPost("/log", Log);
@@ -94,7 +97,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
         _app.MapMetrics("/metrics", metrics.Registry);
         _app.MapFallback(ctx => Reply(ctx, StatusCodes.Status404NotFound,
-            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready, " +
+            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try / (the status page), /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready, " +
             string.Join(", ", ManagementRoutes.Paths)));
     }
 

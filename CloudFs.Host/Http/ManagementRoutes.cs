@@ -167,6 +167,18 @@ internal sealed class ManagementRoutes(IClusterView cluster)
     internal async Task<VolumePage> PageAsync(string? after, bool unhealthyOnly, CancellationToken ct) =>
         (VolumePage)await AskAsync(new ListVolumePage(after, ListVolumePage.MaxLimit, unhealthyOnly), QuickTimeout, StatusCodes.Status503ServiceUnavailable, ct);
 
+    /// <summary>Every volume not in the trash, page by page as placement answers them.</summary>
+    internal async IAsyncEnumerable<VolumeSummary> AllVolumesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        string? after = null;
+        do
+        {
+            var page = (VolumePage)await AskAsync(new ListVolumePage(after, ListVolumePage.MaxLimit), QuickTimeout, StatusCodes.Status503ServiceUnavailable, ct);
+            foreach (var v in page.Volumes) yield return v;
+            after = page.Next;
+        } while (after is not null);
+    }
+
     /// <summary>Writes <paramref name="first"/> and every page after it to <paramref name="json"/> (a writer over the
     /// response's pipe), sending each page as it is written; returns the hosts whose device failed (last page's word).</summary>
     internal async Task<IReadOnlyList<HostFailure>> WriteVolumesAsync(HttpContext ctx, Utf8JsonWriter json, VolumePage first, bool unhealthyOnly)

@@ -54,16 +54,6 @@ public sealed class IntegrityReportTests
     }
 
     [Fact]
-    public void A_volume_is_damaged_when_any_replica_host_reports_damage_and_else_degraded_while_a_host_is_missing()
-    {
-        VolumeReport Report(long damaged) => new("v", 512, VolumeMode.Sync, [], 1, "v", false, 0, null, damaged);
-        Assert.Equal(VolumeHealth.Healthy, VolumeHealth.Of([Report(0), Report(0)], hostMissing: false));
-        Assert.Equal(VolumeHealth.Damaged, VolumeHealth.Of([Report(0), Report(512)], hostMissing: false));
-        Assert.Equal(VolumeHealth.Degraded, VolumeHealth.Of([Report(0), Report(0)], hostMissing: true));
-        Assert.Equal(VolumeHealth.Damaged, VolumeHealth.Of([Report(512)], hostMissing: true));
-    }
-
-    [Fact]
     public void Digest_ranges_are_a_mebibyte_until_a_volume_would_need_more_than_32768()
     {
         Assert.Equal(MiB, IntegrityChecks.DigestRangeBytes(8L << 30));
