@@ -7,10 +7,10 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Management;
 
-/// <param name="find">The volume an id or a name stands for (placement's one lookup), or a CommandFailed saying why none.</param>
+/// <param name="list">Every volume of the cluster (placement's view).</param>
 /// <param name="askTimeout">For quick questions (heads, versions) and how long a replica may take to reach a version.</param>
 /// <param name="commandTimeout">For a host's whole scrub or digest, which reads its copies from the device.</param>
-internal sealed class IntegrityChecks(ActorSystem system, Func<string, Task<IManagementMessage>> find, TimeSpan askTimeout, TimeSpan commandTimeout)
+internal sealed class IntegrityChecks(ActorSystem system, Func<Task<VolumeList>> list, TimeSpan askTimeout, TimeSpan commandTimeout)
 {
     /// <summary>Digest comparisons that found the replicas at different versions (writes going on) are tried this often.</summary>
     private const int DeepAttempts = 5;
@@ -20,12 +20,12 @@ internal sealed class IntegrityChecks(ActorSystem system, Func<string, Task<IMan
     private ActorSelection Integrity(Address host) => system.ActorSelection(host + IntegrityAgent.Path);
     private ActorSelection Agent(Address host) => system.ActorSelection(host + HostAgent.Path);
 
-    private async Task<VolumeSummary> FindAsync(string volume) => await find(volume).ConfigureAwait(false) switch
+    private async Task<VolumeSummary> FindAsync(string volume)
     {
-        VolumeSummary v => v,
-        CommandFailed f => throw new CloudFsException(f.Reason),
-        var other => throw new CloudFsException($"volume {volume}: unexpected answer {other.GetType().Name}"),
-    };
+        var id = volume.ToLowerInvariant();
+        var all = await list().ConfigureAwait(false);
+        return all.Volumes.FirstOrDefault(v => v.Id == id) ?? throw new CloudFsException($"no volume {volume} on this cluster");
+    }
 
     public async Task<IManagementMessage> ScrubAsync(ScrubVolumes s)
     {

@@ -44,9 +44,9 @@ public sealed class ManagementActor : ReceiveActor
         _hostId = hostId;
         _askTimeout = askTimeout;
         _placement = placement;
-        var integrity = new IntegrityChecks(Context.System, FindAsync, askTimeout, commandTimeout);
+        var integrity = new IntegrityChecks(Context.System, async () => (VolumeList)await ListAllAsync(), askTimeout, commandTimeout);
         attachments ??= new VolumeAttachments();
-        var lifecycle = new VolumeLifecycle(Context.System, store, FindAsync, async () => (VolumeList)await ListAllAsync(), volumes, placement, attachments, askTimeout);
+        var lifecycle = new VolumeLifecycle(Context.System, store, async () => (VolumeList)await ListAllAsync(), volumes, placement, attachments, askTimeout);
 
         Receive<GetHostAddress>(_ => Sender.Tell(OwnAddress()));
         Receive<CreateVolume>(Answer<CreateVolume>(CreateAsync));
@@ -207,11 +207,6 @@ public sealed class ManagementActor : ReceiveActor
             ? new VolumeLocation(Summarize(info), info.IsWritable ? _cluster.SelfAddress.ToString() : null)
             : new VolumeLocation(null, null);
     }
-
-    /// <summary>The volume an id or a name stands for (in the trash too), by one lookup; a CommandFailed naming it when
-    /// no host holds it.</summary>
-    private async Task<IManagementMessage> FindAsync(string volume) =>
-        await LocateAsync(volume) is VolumeLocation { Volume: { } found } ? found : VolumeResolver.Missing(volume);
 
     /// <summary>The volume as placement knows it, with its current version from its primary (placement's version is
     /// that of its last round; `cloudfs info` right after a write shows that write).</summary>

@@ -11,13 +11,11 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Management;
 
-/// <param name="find">The volume an id or a name stands for, in the trash too (placement's one lookup, or this node's view),
-/// or a CommandFailed saying why none.</param>
-/// <param name="list">Every volume of the cluster, those in the trash too (for `trash purge` of them all).</param>
+/// <param name="list">Every volume of the cluster, those in the trash too (placement's view, or this node's).</param>
 /// <param name="volumes">The volumes' shard region; null: this node's store is the only writer (tests without sharding).</param>
 /// <param name="placement">The placement singleton's proxy; null: purges only this node's copy.</param>
 /// <param name="attachments">This node's read-write NBD attachments (the other nodes are asked for theirs).</param>
-internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<string, Task<IManagementMessage>> find, Func<Task<VolumeList>> list, IActorRef? volumes, IActorRef? placement,
+internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<Task<VolumeList>> list, IActorRef? volumes, IActorRef? placement,
     VolumeAttachments attachments, TimeSpan askTimeout)
 {
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(system);
@@ -89,7 +87,7 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<s
     }
 
     /// <summary>The volume <paramref name="text"/> names (an id or a name, in the trash too), or a CommandFailed.</summary>
-    private Task<IManagementMessage> FindAsync(string text) => find(text);
+    private async Task<IManagementMessage> FindAsync(string text) => VolumeResolver.Resolve(await list().ConfigureAwait(false), text);
 
     /// <summary>Null when no member serves a read-write attachment of the volume; otherwise why rm is refused.</summary>
     private async Task<string?> AttachedAsync(string volume)

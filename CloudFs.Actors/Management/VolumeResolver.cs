@@ -9,6 +9,17 @@ public static class VolumeResolver
     /// <summary>How the refusal for a volume that is not there begins (HTTP answers it with 404).</summary>
     public const string NotFound = "no volume ";
 
+    /// <summary>The volume <paramref name="text"/> names in <paramref name="list"/>, or a CommandFailed saying why none.</summary>
+    /// <param name="inTrash">Volumes in the trash count too (they are found by rm's refusal, restore and purge).</param>
+    public static IManagementMessage Resolve(VolumeList list, string text, bool inTrash = true)
+    {
+        var candidates = list.Volumes.Where(v => inTrash || !v.IsTrashed);
+        var found = Id160.TryParse(text, out var id)
+            ? candidates.FirstOrDefault(v => v.Id == id.ToString())
+            : candidates.FirstOrDefault(v => v.Name == text);
+        return found ?? (IManagementMessage)Missing(text);
+    }
+
     /// <summary>The refusal for a volume (an id or a name) that no host holds.</summary>
     public static CommandFailed Missing(string text) => new(Id160.TryParse(text, out _)
         ? $"{NotFound}{text.ToLowerInvariant()} on this cluster"

@@ -362,14 +362,17 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var creates = _creates.ToArray();
         _creates.Clear();
         var now = DateTime.UtcNow;
-        // Members Up whose identity proof to this node is still under way (they joined a moment ago).
-        var proving = LiveAddresses().Any(a => _proven.OfAddress(a) is null);
+        // Members joining or Up that are not choosable hosts yet: this node has not seen them Up, their identity proof
+        // is under way, or they have not described themselves in a round (a cluster that formed a moment ago).
+        var members = _cluster.State.Members.Count(m => m.Status is Akka.Cluster.MemberStatus.Joining or Akka.Cluster.MemberStatus.WeaklyUp
+            or Akka.Cluster.MemberStatus.Up && !_lost.Contains(m.UniqueAddress));
         foreach (var (request, replyTo, rounds, since) in creates)
         {
-            // A member that is Up but did not answer this round (busy, just joined) gets two more rounds, and one whose
-            // proof is under way (it joined a moment ago) up to three asks long.
-            if (LiveHosts().Count(h => h.FreeBytes > 0) < request.Replicas && LiveAddresses().Count >= request.Replicas
-                && (rounds < 2 || (proving && now - since < _settings.AskTimeout * 3)))
+            // Enough members, not enough hosts yet: a member that did not answer this round (busy, just joined) gets two
+            // more rounds, and the create waits up to three asks long for members still becoming hosts. Fewer members
+            // than replicas fails at once.
+            if (LiveHosts().Count(h => h.FreeBytes > 0) < request.Replicas && members >= request.Replicas
+                && (rounds < 2 || now - since < _settings.AskTimeout * 3))
                 _creates.Add((request, replyTo, rounds + 1, since));
             else
                 Create(request, replyTo);

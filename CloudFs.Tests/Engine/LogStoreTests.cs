@@ -162,7 +162,7 @@ public sealed class LogStoreTests
     }
 
     [Fact]
-    public async Task Flipped_bit_in_a_checkpointed_header_fails_reads_of_that_entry_only()
+    public async Task Two_flipped_bits_in_a_checkpointed_header_fail_reads_of_that_entry_only()
     {
         using var t = new TempLog();
         Id160 v;
@@ -175,7 +175,9 @@ public sealed class LogStoreTests
             await s.WriteAsync(v, 8192, b);
         }
         // Covered by the checkpoint, so recovery never reads it: the read of that entry's range fails, the other reads.
+        // Two bits of the timestamp: beyond the one-bit correction every header read applies (one bit is corrected).
         t.FlipBit(Find(t, a) - 512 + EntryHeader.OffTimestamp, 1);
+        t.FlipBit(Find(t, a) - 512 + EntryHeader.OffTimestamp + 1, 4);
         await using var again = t.Open();
         await Assert.ThrowsAsync<DataCorruptionException>(async () => await Read(again, v, 0, 8192));
         Assert.Equal(b, await Read(again, v, 8192, 8192));
