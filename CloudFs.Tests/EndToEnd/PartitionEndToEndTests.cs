@@ -9,12 +9,6 @@ using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
-// Alone: a partition is found by timeouts, and a machine also running the rest of the suite delays heartbeats enough to
-// split the majority side too.
-[CollectionDefinition(nameof(PartitionCollection), DisableParallelization = true)]
-public sealed class PartitionCollection;
-
-[Collection(nameof(PartitionCollection))]
 public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
     // The log lines that say why a node stopped (downed by the split brain resolver, quarantined ...).
