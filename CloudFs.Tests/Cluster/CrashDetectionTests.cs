@@ -12,7 +12,7 @@ public sealed class CrashDetectionTests : IAsyncLifetime
 {
     // Generous for a loaded machine, and still short of what the failure detector alone would take (a 60 s heartbeat
     // pause, then the split brain resolver's stable-after): within it, only the crash detector can have acted.
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(55);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(45);
     private readonly string _dir = Directory.CreateTempSubdirectory("cloudfs-crash-").FullName;
     private readonly List<CloudFsNode?> _nodes = new();
 
