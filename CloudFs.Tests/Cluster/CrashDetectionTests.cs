@@ -1,6 +1,5 @@
 // Three in-process nodes whose failure detector would wait 60 s: a crashed member (its port closed) must still be
-// removed, and the placement singleton it ran must move, well before that, through the crash detector's quarantine and
-// down. How soon (the 10 s goal of issue 4) is measured by bench/cluster_bench.py, not asserted beside the suite.
+// removed, and the placement singleton it ran must move, within 10 s, through the crash detector's quarantine and down.
 using Akka.Actor;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Replication;
@@ -10,9 +9,7 @@ namespace CloudFs.Tests.Cluster;
 [Collection(nameof(ClusterCollection))]
 public sealed class CrashDetectionTests : IAsyncLifetime
 {
-    // Generous for a loaded machine, and still short of what the failure detector alone would take (a 60 s heartbeat
-    // pause, then the split brain resolver's stable-after): within it, only the crash detector can have acted.
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(45);
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
     private readonly string _dir = Directory.CreateTempSubdirectory("cloudfs-crash-").FullName;
     private readonly List<CloudFsNode?> _nodes = new();
 
@@ -68,6 +65,7 @@ public sealed class CrashDetectionTests : IAsyncLifetime
         var dead = Akka.Cluster.Cluster.Get(_nodes[0]!.System).SelfUniqueAddress;
         var survivors = _nodes.Skip(1).Select(n => n!).ToArray();
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var node0 = _nodes[0]!;
         _nodes[0] = null;
         await node0.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
@@ -76,5 +74,6 @@ public sealed class CrashDetectionTests : IAsyncLifetime
             Bound, "the crashed member removed on both survivors");
         await Eventually.Value(async () => (await Task.WhenAll(survivors.Select(RunsPlacement))).Count(x => x) == 1 ? "" : null,
             Bound, "the placement singleton running on exactly one survivor");
+        Assert.True(clock.Elapsed <= Bound, $"the singleton moved only after {clock.Elapsed.TotalSeconds:0.0} s");
     }
 }
