@@ -16,8 +16,7 @@ public sealed class ThreeHttpNodes : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        // Together: the first seed forms the cluster without waiting out the seed-node timeout for the others.
-        await Task.WhenAll(Enumerable.Range(0, 3).Select(async i => Nodes[i] = await StartAsync(i)));
+        for (var i = 0; i < 3; i++) Nodes[i] = await StartAsync(i);
         await ProcessCluster.WaitForMembersAsync(Nodes, Addresses);
     }
 
@@ -30,6 +29,7 @@ public sealed class ThreeHttpNodes : IAsyncLifetime
     }
 }
 
+[Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class HttpManagementEndToEndTests(ThreeHttpNodes cluster) : IClassFixture<ThreeHttpNodes>
 {
     private static readonly string[] Addresses = ThreeHttpNodes.Addresses;

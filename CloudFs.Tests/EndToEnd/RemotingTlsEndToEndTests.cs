@@ -10,12 +10,15 @@ using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
+[Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.5.1", "127.0.5.2", "127.0.5.3"];
+    private static readonly string Seeds = string.Join(",", Addresses);
+    private readonly TempDir _dir = new();
     private readonly TestAuthority _authority = new();
     private readonly Id160[] _hosts = [Id160.Random(), Id160.Random(), Id160.Random()];
-    private ProcessCluster? _cluster;
+    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
     private string _operator = "";
 
     public async Task InitializeAsync()
@@ -23,7 +26,8 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         try
         {
             _operator = _authority.Operator("admin");
-            _cluster = await ProcessCluster.StartAsync(Addresses, i => ["--tls", _authority.Node($"node{i}", _hosts[i], Addresses[i])], cli: ["--tls", _operator]);
+            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses, "--tls", _operator);
         }
         catch
         {
@@ -32,12 +36,25 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         }
     }
 
-    private ProcessCluster Cluster => _cluster!;
+    private Task<NodeProcess> StartAsync(int i) =>
+        NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M",
+            "--tls", _authority.Node($"node{i}", _hosts[i], Addresses[i]));
 
     public async Task DisposeAsync()
     {
-        if (_cluster is not null) await _cluster.DisposeAsync();
+        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
         _authority.Dispose();
+        _dir.Dispose();
+    }
+
+    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
+            await Task.Delay(100);
+        }
     }
 
     private string[] Operator(params string[] args) => [.. args, "--tls", _operator];
@@ -74,7 +91,7 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         var volume = created.Out.Trim();
         Assert.Matches("^[0-9a-f]{40}$", volume);
         var listed = Assert.Single(await List(Addresses[1]), v => v.GetProperty("id").GetString() == volume);
-        var primary = Cluster.IndexOf(listed.GetProperty("primary").GetString());
+        var primary = Array.FindIndex(_nodes, n => n!.HostId == listed.GetProperty("primary").GetString());
         Assert.InRange(primary, 0, 2);
 
         // NBD over TLS, with the operator's directory as qemu and libnbd read it.
@@ -84,15 +101,17 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         (await ExternalTool.RunAsync("qemu-io", QemuTls(primary, volume, true, "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k"), TimeSpan.FromSeconds(120))).AssertSuccess();
 
         // kill -9 of the primary: a survivor serves the volume again, writable, with what was acknowledged.
-        await Cluster.KillAsync(primary);
+        await _nodes[primary]!.KillAsync();
+        await _nodes[primary]!.DisposeAsync();
+        _nodes[primary] = null;
         var survivor = Enumerable.Range(0, 3).First(i => i != primary);
         CloudFs.Tests.Nbd.ToolResult last = null!;
-        await Eventually.Until(async () => (last = await ExternalTool.RunAsync("qemu-io", QemuTls(survivor, volume, false, "write -P 0x7c 8M 64k", "flush"), TimeSpan.FromSeconds(120))).ExitCode == 0,
+        await Until(async () => (last = await ExternalTool.RunAsync("qemu-io", QemuTls(survivor, volume, false, "write -P 0x7c 8M 64k", "flush"), TimeSpan.FromSeconds(120))).ExitCode == 0,
             TimeSpan.FromSeconds(60), $"a write through {Addresses[survivor]} after the failover (last: {last?.Stderr})");
         (await ExternalTool.RunAsync("qemu-io", QemuTls(survivor, volume, false, "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k"), TimeSpan.FromSeconds(120))).AssertSuccess();
         var after = Assert.Single(await List(Addresses[survivor]), v => v.GetProperty("id").GetString() == volume);
         Assert.NotEqual(_hosts[primary].ToString(), after.GetProperty("primary").GetString());
         // Every refused connection of this run was logged in one line, without a stack trace.
-        Assert.All(Cluster.Nodes.Where(n => n is not null), n => Assert.DoesNotContain("TLS handshake failed", n!.Stderr));
+        Assert.All(_nodes.Where(n => n is not null), n => Assert.DoesNotContain("TLS handshake failed", n!.Stderr));
     }
 }

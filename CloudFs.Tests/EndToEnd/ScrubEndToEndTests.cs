@@ -5,16 +5,32 @@ using CloudFs.Tests.Engine;
 
 namespace CloudFs.Tests.EndToEnd;
 
+[Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class ScrubEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.3.1", "127.0.3.2", "127.0.3.3"];
-    private ProcessCluster _cluster = null!;
+    private readonly TempDir _dir = new();
+    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
 
-    public async Task InitializeAsync() => _cluster = await ProcessCluster.StartAsync(Addresses, size: "256M");
+    public async Task InitializeAsync()
+    {
+        try
+        {
+            for (var i = 0; i < 3; i++)
+                _nodes[i] = await NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "256M");
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
 
     public async Task DisposeAsync()
     {
-        if (_cluster is not null) await _cluster.DisposeAsync();
+        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        _dir.Dispose();
     }
 
     /// <summary>Where the first 4 KiB of <paramref name="pattern"/> bytes sits in a node's log file (the written entry's data).</summary>
@@ -39,11 +55,11 @@ public sealed class ScrubEndToEndTests : IAsyncLifetime
         var created = (await Tool.CloudFs("newdisk", "3", "--mode", "sync", "--size", "64M", "--contact", Addresses[0])).AssertOk();
         var volume = created.Out.Trim();
         var primaryId = created.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Split(' ')[0];
-        var primary = _cluster.Nodes.First(n => n!.HostId == primaryId)!;
-        var other = _cluster.Nodes.First(n => n != primary)!;
+        var primary = _nodes.First(n => n!.HostId == primaryId)!;
+        var other = _nodes.First(n => n != primary)!;
         (await Tool.QemuIo(primary.Nbd(volume), "write -P 0x5a 0 64k", "write -P 0x3c 4M 64k", "flush")).AssertOk();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while ((await Task.WhenAll(_cluster.Nodes.Select(n => n!.HeadAsync(volume)))).Distinct().Count() != 1)
+        while ((await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)))).Distinct().Count() != 1)
         {
             Assert.True(DateTime.UtcNow < deadline, "the replicas did not reach the primary's head");
             await Task.Delay(100);

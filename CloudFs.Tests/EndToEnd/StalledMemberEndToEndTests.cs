@@ -6,25 +6,51 @@ using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
+[Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.13.11", "127.0.13.12", "127.0.13.13"];
+    private static readonly string Seeds = string.Join(",", Addresses);
     // Generous: the machine these tests run on is often loaded far beyond its 2 cores.
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);
-    private ProcessCluster _cluster = null!;
+    private readonly TempDir _dir = new();
+    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
 
-    public async Task InitializeAsync() => _cluster = await ProcessCluster.StartAsync(Addresses);
+    public async Task InitializeAsync()
+    {
+        try
+        {
+            for (var i = 0; i < 3; i++)
+                _nodes[i] = await NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
 
-    // The cluster resumes a node still stopped: a stopped process cannot act on SIGTERM.
     public async Task DisposeAsync()
     {
-        if (_cluster is not null) await _cluster.DisposeAsync();
+        foreach (var n in _nodes)
+        {
+            if (n is null) continue;
+            n.Resume(); // never leave a stopped process behind
+            await n.DisposeAsync();
+        }
+        _dir.Dispose();
     }
 
     private async Task Until(Func<Task<bool>> condition, string what)
     {
-        try { await Eventually.Until(condition, Timeout, what); }
-        catch (TimeoutException e) { Assert.Fail($"{e.Message}\n{_cluster.Output()}"); }
+        var deadline = DateTime.UtcNow + Timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"not reached within {Timeout.TotalSeconds:0} s: {what}\n" + string.Join("\n", _nodes.Select((n, i) => $"node {Addresses[i]}:\n{n?.Stderr}")));
+            await Task.Delay(200);
+        }
     }
 
     private static async Task<int> Members(string contact)
@@ -49,42 +75,42 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
         var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk();
         var volume = created.Out.Trim();
         Assert.Matches("^[0-9a-f]{40}$", volume);
-        (await Tool.QemuIo(_cluster[1].Nbd(volume), "write -P 0x5a 0 1M", "flush")).AssertOk();
+        (await Tool.QemuIo(_nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "flush")).AssertOk();
         var primaryHost = await PrimaryOf(volume, Addresses[0]);
-        var stalled = _cluster.IndexOf(primaryHost);
+        var stalled = Array.FindIndex(_nodes, n => n!.HostId == primaryHost);
         Assert.True(stalled >= 0, $"the primary {primaryHost} is none of the three nodes");
         var others = Enumerable.Range(0, 3).Where(i => i != stalled).ToArray();
 
-        _cluster[stalled].Pause();
+        _nodes[stalled]!.Pause();
         try
         {
             // The others down and remove it, and fail its volume over: a write through a survivor is acknowledged.
             await Until(async () => await Members(Addresses[others[0]]) == 2, "the stalled member removed");
-            await Until(async () => (await Tool.QemuIo(_cluster[others[0]].Nbd(volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
+            await Until(async () => (await Tool.QemuIo(_nodes[others[0]]!.Nbd(volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
                 "a write through a survivor while the primary is stalled");
         }
         finally
         {
-            _cluster[stalled].Resume();
+            _nodes[stalled]!.Resume();
         }
 
         // It comes back as a member by itself: three members, and no process exited.
         await Until(async () => await Members(Addresses[others[0]]) == 3 && await Members(Addresses[stalled]) == 3, "the stalled node back as a member");
-        Assert.All(_cluster.Nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited ({(n.HasExited ? n.ExitCode : 0)}):\n{n.Stderr}"));
-        Assert.Contains("rejoined the cluster as", _cluster[stalled].Stderr);
+        Assert.All(_nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited ({(n.HasExited ? n.ExitCode : 0)}):\n{n.Stderr}"));
+        Assert.Contains("rejoined the cluster as", _nodes[stalled]!.Stderr);
 
         // Writable through it (its NBD server kept listening), and one history on all three with every acknowledged write.
-        await Until(async () => (await Tool.QemuIo(_cluster[stalled].Nbd(volume), "write -P 0x3d 12M 64k", "flush")).Code == 0,
+        await Until(async () => (await Tool.QemuIo(_nodes[stalled]!.Nbd(volume), "write -P 0x3d 12M 64k", "flush")).Code == 0,
             "a write through the node that was stalled");
         string[] heads = [];
         await Until(async () =>
         {
-            heads = await Task.WhenAll(_cluster.Nodes.Select(n => n!.HeadAsync(volume)));
+            heads = await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)));
             return heads.Distinct().Count() == 1;
         }, $"the same head of {volume} on all three");
-        foreach (var n in _cluster.Nodes)
+        foreach (var n in _nodes)
             (await Tool.QemuIoReadOnly(n!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 64k")).AssertOk();
-        Assert.All(_cluster.Nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited:\n{n.Stderr}"));
-        output.WriteLine($"stalled node {Addresses[stalled]}:\n" + string.Join("\n", _cluster[stalled].Stderr.Split('\n').Where(l => l.Contains("CloudFsNode", StringComparison.Ordinal))));
+        Assert.All(_nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited:\n{n.Stderr}"));
+        output.WriteLine($"stalled node {Addresses[stalled]}:\n" + string.Join("\n", _nodes[stalled]!.Stderr.Split('\n').Where(l => l.Contains("CloudFsNode", StringComparison.Ordinal))));
     }
 }

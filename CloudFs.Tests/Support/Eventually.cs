@@ -14,17 +14,6 @@ public static class Eventually
         }
     }
 
-    /// <summary>As above, for a condition that has to ask something (a node over the network, a tool).</summary>
-    public static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
-        }
-    }
-
     public static async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
     {
         var deadline = DateTime.UtcNow + timeout;
