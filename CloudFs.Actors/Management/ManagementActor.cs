@@ -117,14 +117,15 @@ public sealed class ManagementActor : ReceiveActor
         if (c.Replicas < 1) return new CommandFailed($"a volume needs at least 1 replica, not {c.Replicas}");
         if (c.SizeBytes <= 0 || c.SizeBytes % LogStore.BlockSize != 0)
             return new CommandFailed($"a volume size must be a positive multiple of {LogStore.BlockSize} bytes, not {c.SizeBytes}");
-        var hosts = LiveHosts().Count;
-        if (c.Replicas > hosts) return new CommandFailed($"only {hosts} host(s) found");
         if (_placement is not null)
         {
-            // Placement chooses the hosts, prepares each, commits on the primary, and waits for the replicas.
+            // Placement chooses the hosts, prepares each, commits on the primary, and waits for the replicas. It alone
+            // counts the hosts: this node's view of the members may lag a join that placement waits for.
             try { return await _placement.Ask<IManagementMessage>(new PlaceVolume(c.Replicas, c.SizeBytes, c.Mode, c.Name), _askTimeout * 8); }
             catch (AskTimeoutException) { return new CommandFailed("the placement service did not answer; no volume may have been created, check with `cloudfs ls`"); }
         }
+        var hosts = LiveHosts().Count;
+        if (c.Replicas > hosts) return new CommandFailed($"only {hosts} host(s) found");
         if (c.Replicas > 1) return new CommandFailed($"volumes with {c.Replicas} replicas need the placement service, which this node does not run");
         var info = await _store.CreateVolumeAsync(c.SizeBytes, c.Mode, [_hostId], name: c.Name);
         _log.Info("created volume {0} ({1} bytes, {2})", info.BaseId, info.SizeBytes, ManagementFormat.Mode(info.Mode));

@@ -362,10 +362,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var creates = _creates.ToArray();
         _creates.Clear();
         var now = DateTime.UtcNow;
-        // Members joining or Up that are not choosable hosts yet: this node has not seen them Up, their identity proof
-        // is under way, or they have not described themselves in a round (a cluster that formed a moment ago).
-        var members = _cluster.State.Members.Count(m => m.Status is Akka.Cluster.MemberStatus.Joining or Akka.Cluster.MemberStatus.WeaklyUp
-            or Akka.Cluster.MemberStatus.Up && !_lost.Contains(m.UniqueAddress));
+        var members = Members();
         foreach (var (request, replyTo, rounds, since) in creates)
         {
             // Enough members, not enough hosts yet: a member that did not answer this round (busy, just joined) gets two
@@ -498,6 +495,11 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         }
     }
 
+    /// <summary>Members joining or Up that are not lost: the hosts a create may count on, described yet or not (this node
+    /// has not seen them Up, their identity proof is under way, or they have not described themselves in a round).</summary>
+    private int Members() => _cluster.State.Members.Count(m => m.Status is Akka.Cluster.MemberStatus.Joining or Akka.Cluster.MemberStatus.WeaklyUp
+        or Akka.Cluster.MemberStatus.Up && !_lost.Contains(m.UniqueAddress));
+
     // ---- creation: prepare on every chosen host, commit on the primary, then the replicas follow ----
 
     /// <param name="fast">Chosen from the last round's hosts, without a fresh one: a host that does not vote sends the
@@ -506,7 +508,13 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     {
         var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
         if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
-        if (live.Length < p.Replicas) { replyTo.Tell(new CommandFailed($"only {live.Length} host(s) found")); return; }
+        if (live.Length < p.Replicas)
+        {
+            // Too few members: the cluster's size is the answer, even while some of them are still becoming hosts.
+            var members = Members();
+            replyTo.Tell(new CommandFailed($"only {(members < p.Replicas ? Math.Max(members, live.Length) : live.Length)} host(s) found"));
+            return;
+        }
         if (p.Name is { } name)
         {
             if (Named(name) is { } taken)

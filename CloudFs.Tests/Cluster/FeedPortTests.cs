@@ -29,8 +29,7 @@ public sealed class FeedPortTests
     }
 
     private static async Task<Id160> CreateAsync(TestCluster cluster, int replicas) =>
-        Id160.Parse(Assert.IsType<VolumeCreated>(await cluster[0].Management.Ask<IManagementMessage>(
-            new CreateVolume(replicas, 16 << 20, VolumeMode.Sync), Timeout)).VolumeId);
+        Id160.Parse((await cluster.CreateVolumeAsync(replicas, 16 << 20, VolumeMode.Sync)).VolumeId);
 
     /// <summary>A sync volume on both nodes, written once durably, with its replica's node stopped: its feed port is free to speak for it.</summary>
     private static async Task<(Id160 Volume, CloudFsNode Primary, CloudFsNode Replica, FeedEndpoint Endpoint, long Head)> ReplicaStoppedAsync(TestCluster cluster)

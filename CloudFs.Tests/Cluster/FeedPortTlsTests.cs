@@ -89,17 +89,8 @@ public sealed class FeedPortTlsTests
     }
 
     /// <summary>A sync volume on <paramref name="replicas"/> hosts; asked again while placement has not heard from every host yet (a loaded start).</summary>
-    private static async Task<Id160> CreateAsync(TestCluster cluster, int replicas)
-    {
-        var created = await Eventually.Value(async () => await cluster[0].Management.Ask<IManagementMessage>(
-            new CreateVolume(replicas, 16 << 20, VolumeMode.Sync), Timeout) switch
-        {
-            VolumeCreated c => c,
-            CommandFailed f when f.Reason.Contains("host(s) found") => null,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        }, Timeout, $"a volume on {replicas} hosts");
-        return Id160.Parse(created.VolumeId);
-    }
+    private static async Task<Id160> CreateAsync(TestCluster cluster, int replicas) =>
+        Id160.Parse((await cluster.CreateVolumeAsync(replicas, 16 << 20, VolumeMode.Sync)).VolumeId);
 
     /// <summary>
     /// A sync volume of <paramref name="replicas"/> on TLS nodes, written once, with every replica but the primary

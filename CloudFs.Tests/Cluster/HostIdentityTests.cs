@@ -30,14 +30,8 @@ public sealed class HostIdentityTests
             Impostor = certified is not null && certified(i) != ids[i],
         });
 
-    private static async Task<VolumeCreated> CreateAsync(CloudFsNode via, int replicas)
-    {
-        return await via.Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, VolumeMode.Sync), Timeout) switch
-        {
-            VolumeCreated c => c,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
-    }
+    private static Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas) =>
+        cluster.CreateVolumeAsync(replicas, 64 << 20, VolumeMode.Sync);
 
     private static string AddressOf(CloudFsNode node) => Akka.Cluster.Cluster.Get(node.System).SelfAddress.ToString();
 
@@ -57,7 +51,7 @@ public sealed class HostIdentityTests
         await using var cluster = await StartAsync(3, 1, ids, ca);
         await EveryoneProvesEveryone(cluster, certified: true);
 
-        var created = await CreateAsync(cluster[0], 3);
+        var created = await CreateAsync(cluster, 3);
         var volume = Id160.Parse(created.VolumeId);
         var primaryIndex = cluster.IndexOf(created.Hosts[0].HostId);
         var data = new byte[1 << 16];
@@ -100,7 +94,7 @@ public sealed class HostIdentityTests
                 !Akka.Cluster.Cluster.Get(n!.System).State.Members.Any(m => m.Address.ToString() == address && m.Status == Akka.Cluster.MemberStatus.Up)),
             Timeout, "the impostor is no longer an Up member anywhere");
 
-        var created = await CreateAsync(cluster[0], 3);
+        var created = await CreateAsync(cluster, 3);
         Assert.Equal(ids.Take(3).Select(i => i.ToString()).Order(), created.Hosts.Select(h => h.HostId).Order());
         var four = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(4, 64 << 20, VolumeMode.Sync), Timeout);
         Assert.Equal("only 3 host(s) found", Assert.IsType<CommandFailed>(four).Reason);
@@ -121,7 +115,7 @@ public sealed class HostIdentityTests
         var ids = Enumerable.Range(0, 3).Select(_ => Id160.Random()).ToArray();
         await using var cluster = await StartAsync(3, 21, ids, ca);
         await EveryoneProvesEveryone(cluster, certified: true);
-        var created = await CreateAsync(cluster[0], 2);
+        var created = await CreateAsync(cluster, 2);
         var volume = created.VolumeId;
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
         var replica = cluster.NodeOf(created.Hosts[1].HostId);
@@ -160,7 +154,7 @@ public sealed class HostIdentityTests
         var ids = Enumerable.Range(0, 3).Select(_ => Id160.Random()).ToArray();
         await using var cluster = await StartAsync(3, 31, ids, ca: null);
         await EveryoneProvesEveryone(cluster, certified: false);
-        var created = await CreateAsync(cluster[0], 3);
+        var created = await CreateAsync(cluster, 3);
         var volume = created.VolumeId;
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
         var replica = created.Hosts[1].HostId;

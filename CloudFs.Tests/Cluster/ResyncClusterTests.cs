@@ -18,11 +18,7 @@ public sealed class ResyncClusterTests
     {
         // Small segments, and compaction only when the test asks: the primary's first segments are reclaimed soon.
         await using var cluster = await TestCluster.StartAsync(4, "cloudfs.segment-size = 256KiB\ncloudfs.compaction.enabled = off\n");
-        var created = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(3, VolumeSize, VolumeMode.Async), Timeout) switch
-        {
-            VolumeCreated c => c,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
+        var created = await cluster.CreateVolumeAsync(3, VolumeSize, VolumeMode.Async);
         var volume = Id160.Parse(created.VolumeId);
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
         var holders = created.Hosts.Select(h => new CloudFsNodeRef(cluster.NodeOf(h.HostId))).ToArray();
@@ -84,11 +80,7 @@ public sealed class ResyncClusterTests
         // replicas during the test, compaction only when asked.
         await using var cluster = await TestCluster.StartAsync(4,
             "cloudfs.segment-size = 256KiB\ncloudfs.compaction.enabled = off\ncloudfs.placement.replace-after = 10m\n");
-        var created = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(3, VolumeSize, VolumeMode.Async), Timeout) switch
-        {
-            VolumeCreated c => c,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
+        var created = await cluster.CreateVolumeAsync(3, VolumeSize, VolumeMode.Async);
         var volume = Id160.Parse(created.VolumeId);
         var (p, r1, r2) = (cluster.IndexOf(created.Hosts[0].HostId), cluster.IndexOf(created.Hosts[1].HostId), cluster.IndexOf(created.Hosts[2].HostId));
         for (var round = 0; round < 3; round++)

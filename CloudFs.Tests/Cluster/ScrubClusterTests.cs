@@ -17,11 +17,7 @@ public sealed class ScrubClusterTests
 
     private static async Task<(Id160 Volume, CloudFsNode Primary)> CreateAsync(TestCluster cluster, int replicas)
     {
-        var created = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, VolumeMode.Sync), Timeout) switch
-        {
-            VolumeCreated c => c,
-            var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
+        var created = await cluster.CreateVolumeAsync(replicas, 64 << 20, VolumeMode.Sync);
         return (Id160.Parse(created.VolumeId), cluster.NodeOf(created.Hosts[0].HostId));
     }
 

@@ -3,6 +3,8 @@
 // is on a FaultyDevice around its file (no faults unless a test asks; a restart gets a fresh one). Given a test
 // authority (or StartTlsAsync), each node runs with --tls: a node certificate of its own host id (the same one across
 // restarts), on remoting, the feed port, HTTP and NBD.
+using Akka.Actor;
+using CloudFs.Actors.Management;
 using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Device;
@@ -154,6 +156,17 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>The timeout <paramref name="e"/> with the members each node sees and the nodes' last warnings.</summary>
     public TimeoutException Explained(TimeoutException e, string? more = null) =>
         new($"{e.Message}{(more is null ? "" : "\n" + more)}\nmembers: {Membership()}\n{Journal()}", e);
+
+    /// <summary>A volume created through node <paramref name="via"/>, as `cloudfs newdisk` would. A refusal fails the
+    /// test with placement's own reason, the members each node sees and the nodes' last warnings.</summary>
+    public async Task<VolumeCreated> CreateVolumeAsync(int replicas, long size, VolumeMode mode, int via = 0)
+    {
+        // Longer than management's own wait for placement, so its answer, not this timeout, says what went wrong.
+        var reply = await this[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, size, mode), TimeSpan.FromSeconds(60));
+        return reply as VolumeCreated ?? throw new InvalidOperationException(
+            $"creating a volume of {replicas} replicas through node {via} failed: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}\n" +
+            $"members: {Membership()}\n{Journal()}");
+    }
 
     /// <summary>Each live node's view of the members: port, status, and whether it sees it unreachable.</summary>
     public string Membership() => string.Join("; ", Live.Select(n =>
