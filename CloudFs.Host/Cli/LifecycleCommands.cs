@@ -61,7 +61,7 @@ internal static class LifecycleCommands
         var json = Json("a JSON array of the volumes");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("ls", "List the volumes in the trash, one per line: id, name (- when none), size in bytes, when it was removed (ISO 8601, UTC).")
+        var command = new Command("ls", "List the volumes in the trash, one per line: id, name (- when none), size in bytes, when it was removed (ISO 8601, UTC). On a terminal: a table.")
         {
             json, contact, tls,
         };
@@ -70,6 +70,7 @@ internal static class LifecycleCommands
             using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
             var trash = await client.GetAsync<VolumeSummary[]>("trash", ct);
             if (parse.GetValue(json)) await io.Out.WriteLineAsync(VolumeListFormat.Json(trash));
+            else if (io.OutIsTerminal) VolumeTable.WriteTrash(io, trash);
             else foreach (var v in trash) await io.Out.WriteLineAsync(TrashLine(v));
             return 0;
         });

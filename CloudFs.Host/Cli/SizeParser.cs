@@ -40,4 +40,17 @@ internal static class SizeParser
         _ when bytes >= 1L << 10 && bytes % (1L << 10) == 0 => $"{bytes >> 10}K",
         _ => bytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
+
+    /// <summary>A size for people reading a table or a progress line: binary units, at most one decimal (`16 MiB`,
+    /// `1.5 GiB`, `512 B`).</summary>
+    public static string Human(double bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+        var unit = 0;
+        while (bytes >= 1024 && unit < units.Length - 1) { bytes /= 1024; unit++; }
+        var text = unit == 0 || bytes >= 100 || bytes == Math.Floor(bytes)
+            ? bytes.ToString("0", System.Globalization.CultureInfo.InvariantCulture)
+            : bytes.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture);
+        return $"{text} {units[unit]}";
+    }
 }

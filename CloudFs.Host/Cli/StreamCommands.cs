@@ -54,7 +54,7 @@ internal static class StreamCommands
         var follow = new Option<bool>("--follow") { Description = "Keep streaming new entries as they are written, until interrupted" };
         var http = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("stream", "Write the binary stream of a volume's entries after VERSION to stdout (GET /stream).") { version, follow, http, tls };
+        var command = new Command("stream", "Write the binary stream of a volume's entries after VERSION to stdout (GET /stream). On a terminal, stderr shows the bytes and rate.") { version, follow, http, tls };
         command.SetAction(async (parse, ct) =>
         {
             var query = parse.GetValue(version).ToString() + (parse.GetValue(follow) ? "&follow=1" : "");
@@ -62,7 +62,8 @@ internal static class StreamCommands
             using var response = await client.Client.GetAsync(client.For("stream?" + query), HttpCompletionOption.ResponseHeadersRead, ct);
             await EnsureSuccess(response, "GET /stream", ct);
             await using var body = await response.Content.ReadAsStreamAsync(ct);
-            await using var stdout = io.OpenStdout();
+            var progress = TransferProgress.For(io, "streamed", response.Content.Headers.ContentLength);
+            await using var stdout = progress is null ? io.OpenStdout() : new CountingStream(io.OpenStdout(), progress);
             try
             {
                 await body.CopyToAsync(stdout, 1 << 20, ct);
@@ -72,6 +73,7 @@ internal static class StreamCommands
                 // Interrupting --follow is the normal way to end it.
             }
             await stdout.FlushAsync(CancellationToken.None);
+            progress?.Finish();
             return 0;
         });
         return command;
@@ -82,14 +84,16 @@ internal static class StreamCommands
         var http = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var import = new Option<bool>("--import") { Description = "The stream may create a volume the node does not hold (a copy taken in from elsewhere); without it, such a stream is refused" };
-        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log).") { http, tls, import };
+        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log). On a terminal, stderr shows the bytes sent, the rate and, from a file, the time left.") { http, tls, import };
         command.SetAction(async (parse, ct) =>
         {
             using var client = HttpCliClient.Create(parse.GetValue(http)![0], parse.GetValue(tls), streaming: true);
-            await using var stdin = io.OpenStdin();
+            var progress = TransferProgress.For(io, "applied", io.InputLength);
+            await using var stdin = progress is null ? io.OpenStdin() : new CountingStream(io.OpenStdin(), progress);
             using var content = new LiveStreamContent(stdin);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             using var response = await client.Client.PostAsync(client.For(parse.GetValue(import) ? "log?import=1" : "log"), content, ct);
+            progress?.Finish();
             await EnsureSuccess(response, "POST /log", ct);
             await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));
             return 0;

@@ -97,7 +97,7 @@ internal static class VolumeCommands
         var json = Json("Print a JSON array of objects (id, size, mode, primary, replicas, version, name, health, parent)");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command("ls", "List volumes, one per line: id, size in bytes, mode, primary host id (- when none), replica host ids, current version id, name (- when none), health, parent version (- unless a branch).")
+        var command = new Command("ls", "List volumes, one per line: id, size in bytes, mode, primary host id (- when none), replica host ids, current version id, name (- when none), health, parent version (- unless a branch). On a terminal: a table with headers and human sizes.")
         {
             json, contact, tls,
         };
@@ -111,6 +111,15 @@ internal static class VolumeCommands
             {
                 await io.Out.FlushAsync(ct);
                 await body.CopyToAsync(io.OpenStdout(), ct);
+                return 0;
+            }
+            if (io.OutIsTerminal)
+            {
+                // A table for people: it needs every row for its column widths.
+                var rows = new List<VolumeSummary>();
+                await foreach (var v in JsonSerializer.DeserializeAsyncEnumerable<VolumeSummary>(body, ManagementJson.Options, ct))
+                    if (v is not null) rows.Add(v);
+                VolumeTable.WriteVolumes(io, rows);
                 return 0;
             }
             // Lines written in batches: one write per batch, not per volume.
