@@ -12,6 +12,8 @@ public interface IVolumeGateway
 {
     Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default);
     Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default);
+    /// <summary>The volume a user's word designates: its 40-hex id or its name (`newdisk --name`); null when none.</summary>
+    Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default);
     ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default);
     /// <summary>Completes once appended; with <paramref name="fua"/> once durable.</summary>
     ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default);

@@ -12,6 +12,7 @@ using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Gateway;
 
@@ -55,6 +56,18 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) =>
         // Not held here: any node serves any volume, through its primary, found by one lookup (cached a moment).
         store.GetVolume(volume) is { } local ? Task.FromResult<VolumeInfo?>(local) : _locations.GetAsync(volume, ct);
+
+    public async Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default)
+    {
+        if (Id160.TryParse(volume, out var id)) return await GetAsync(id, ct).ConfigureAwait(false);
+        if (VolumeName.Check(volume) is not null) return null;
+        // A name: placement's name index knows every volume's (one lookup, not a scan of the volumes held here).
+        if (placement is null) return store.ListVolumes().FirstOrDefault(v => v.Name == volume && !v.IsTrashed);
+        VolumeLocation located;
+        try { located = await placement.Ask<VolumeLocation>(new LocateVolume(volume), TimeSpan.FromSeconds(5), ct).ConfigureAwait(false); }
+        catch (AskTimeoutException) { return null; }
+        return located.Volume is { } found && Id160.TryParse(found.Id, out id) ? await GetAsync(id, ct).ConfigureAwait(false) : null;
+    }
 
     public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
         // On the primary the engine's index is the one its VolumeActor appends through, updated before a write is

@@ -13,6 +13,9 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
     public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) =>
         Live() is { } g ? g.GetAsync(volume, ct) : Later(ct, g => g.GetAsync(volume, ct));
 
+    public Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default) =>
+        Live() is { } g ? g.FindAsync(volume, ct) : Later(ct, g => g.FindAsync(volume, ct));
+
     public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
         Live() is { } g ? g.ReadAsync(volume, offset, destination, ct) : new ValueTask(Later(ct, g => g.ReadAsync(volume, offset, destination, ct).AsTask()));
 

@@ -8,6 +8,7 @@ using System.Text.Json;
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 using CloudFs.Host.Cli;
 using CloudFs.Host.Metrics;
 using System.Security.Authentication;
@@ -256,11 +257,21 @@ internal sealed class HttpApi : IAsyncDisposable
 
     private async Task<(Id160 Id, VolumeInfo? Info)> FindVolume(HttpContext ctx)
     {
-        var text = (string?)ctx.Request.RouteValues["id"];
+        var text = (string?)ctx.Request.RouteValues["id"] ?? "";
         if (!Id160.TryParse(text, out var id))
         {
-            await Reply(ctx, StatusCodes.Status400BadRequest, $"'{text}' is not a volume id (40 hex characters)");
-            return (default, null);
+            // A name: found through the cluster's name index, then served as its id is.
+            if (VolumeName.Check(text) is not null)
+            {
+                await Reply(ctx, StatusCodes.Status400BadRequest, $"'{text}' is not a volume id (40 hex characters) or name");
+                return (default, null);
+            }
+            if (await _gateway.FindAsync(text, ctx.RequestAborted) is not { } named)
+            {
+                await Reply(ctx, StatusCodes.Status404NotFound, $"no volume named '{text}'");
+                return (default, null);
+            }
+            return (named.BaseId, named);
         }
         var info = await _gateway.GetAsync(id, ctx.RequestAborted);
         if (info is null && !await RedirectToPrimary(ctx, id, fallbackStatus: 0))

@@ -10,6 +10,7 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
 {
     public Task<IReadOnlyList<VolumeInfo>> ListAsync(CancellationToken ct = default) => inner.ListAsync(ct);
     public Task<VolumeInfo?> GetAsync(Id160 volume, CancellationToken ct = default) => inner.GetAsync(volume, ct);
+    public Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default) => inner.FindAsync(volume, ct);
     public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
         => inner.MapAsync(volume, offset, length, ct);
 

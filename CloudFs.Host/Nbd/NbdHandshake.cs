@@ -235,7 +235,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         if (volume is null)
         {
             WriteOptionReply(option, NbdProtocol.RepErrUnknown,
-                $"no volume named '{Printable(data.AsSpan(4, (int)nameLength))}' on this node (the export name is a 40-hex volume id)");
+                $"no volume named '{Printable(data.AsSpan(4, (int)nameLength))}' (the export name is a volume's 40-hex id or its name)");
             return null;
         }
         var session = SessionFor(volume);
@@ -297,7 +297,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         var volume = await ResolveAsync(data.AsMemory(4, nameLength), ct);
         if (volume is null)
         {
-            WriteOptionReply(option, NbdProtocol.RepErrUnknown, $"no volume named '{Printable(data.AsSpan(4, nameLength))}' on this node");
+            WriteOptionReply(option, NbdProtocol.RepErrUnknown, $"no volume named '{Printable(data.AsSpan(4, nameLength))}' (the export name is a volume's 40-hex id or its name)");
             return;
         }
         if (matched)
@@ -325,7 +325,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         // Contexts chosen for another export do not carry over to this one.
         _metaBaseAllocation && _metaVolume == volume.BaseId);
 
-    /// <summary>The volume an export name designates: its 40-hex id, or "" for the only volume when there is one.</summary>
+    /// <summary>The volume an export name designates: its 40-hex id, its name, or "" for the only volume when there is one.</summary>
     private async Task<VolumeInfo?> ResolveAsync(ReadOnlyMemory<byte> name, CancellationToken ct)
     {
         try
@@ -335,9 +335,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
                 var all = (await gateway.ListAsync(ct)).Where(v => !v.IsTrashed).ToArray();
                 return all.Length == 1 ? all[0] : null;
             }
-            if (name.Length != 2 * Id160.Size) return null;
-            var text = Encoding.ASCII.GetString(name.Span);
-            return Id160.TryParse(text, out var id) && await gateway.GetAsync(id, ct) is { IsTrashed: false } volume ? volume : null;
+            // Ids and names are short and printable ASCII; anything else names no volume (and costs no lookup).
+            if (name.Length > 2 * Id160.Size || name.Span.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E)) return null;
+            return await gateway.FindAsync(Encoding.ASCII.GetString(name.Span), ct) is { IsTrashed: false } volume ? volume : null;
         }
         catch (VolumeNotFoundException) { return null; }
         catch (Exception e) when (e is not OperationCanceledException)

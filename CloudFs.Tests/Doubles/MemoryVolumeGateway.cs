@@ -67,6 +67,12 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         lock (_volumes) return Task.FromResult(_volumes.TryGetValue(volume, out var v) ? v.Info : null);
     }
 
+    public Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default)
+    {
+        if (Id160.TryParse(volume, out var id)) return GetAsync(id, ct);
+        lock (_volumes) return Task.FromResult(_volumes.Values.Select(v => v.Info).FirstOrDefault(i => i.Name == volume));
+    }
+
     public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default)
     {
         var v = Get(volume);

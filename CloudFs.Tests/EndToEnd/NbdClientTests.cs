@@ -30,6 +30,31 @@ public sealed class NbdClientTests(NbdClientNode fixture) : IClassFixture<NbdCli
     }
 
     [Fact]
+    public async Task A_volume_name_is_an_nbd_export_name_and_an_http_path_as_its_id_is()
+    {
+        var volume = (await Tool.CloudFs(["newdisk", "1", "--size", "16M", "--name", "vm-disk.1", "--contact", Node.Listen])).AssertOk().Out.Trim();
+        (await Tool.QemuIo(Node.Nbd("vm-disk.1"), "write -P 0x6e 64k 64k", "flush")).AssertOk();
+        (await Tool.QemuIo(Node.Nbd(volume), "read -P 0x6e 64k 64k")).AssertOk();
+        var size = (await Tool.RunAsync("nbdinfo", "--size", Node.Nbd("vm-disk.1"))).AssertOk();
+        Assert.Equal((16L << 20).ToString(), size.Out.Trim());
+        // A name no volume has, and a word that is no name, are unknown exports (a clear error, nothing served).
+        var missing = await Tool.RunAsync("nbdinfo", "--size", Node.Nbd("no-such-disk"));
+        Assert.NotEqual(0, missing.Code);
+        Assert.Contains("no export named 'no-such-disk'", missing.Err);
+        Assert.NotEqual(0, (await Tool.RunAsync("nbdinfo", "--size", Node.Nbd("bad%20name"))).Code);
+
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{Node.HttpBase}/volumes/vm-disk.1");
+        request.Headers.Range = new System.Net.Http.Headers.RangeHeaderValue(64 << 10, (128 << 10) - 1);
+        using var response = await http.SendAsync(request);
+        Assert.Equal(System.Net.HttpStatusCode.PartialContent, response.StatusCode);
+        Assert.All(await response.Content.ReadAsByteArrayAsync(), b => Assert.Equal(0x6e, b));
+        using var unknown = await http.GetAsync($"{Node.HttpBase}/volumes/no-such-disk");
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("no volume named 'no-such-disk'", await unknown.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task Qemu_img_convert_into_a_volume_compares_identical()
     {
         var volume = await Node.NewDiskAsync("32M");

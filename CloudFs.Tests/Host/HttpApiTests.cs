@@ -146,8 +146,12 @@ public sealed class HttpApiTests : IAsyncLifetime
         using var unknown = await Get($"volumes/{Id160.Random()}", "bytes=0-511");
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Contains("not held by this node", await unknown.Content.ReadAsStringAsync());
-        using var bad = await Get("volumes/xyz");
+        using var unnamed = await Get("volumes/xyz", "bytes=0-511");
+        Assert.Equal(HttpStatusCode.NotFound, unnamed.StatusCode);
+        Assert.Contains("no volume named 'xyz'", await unnamed.Content.ReadAsStringAsync());
+        using var bad = await Get("volumes/_xyz");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("is not a volume id (40 hex characters) or name", await bad.Content.ReadAsStringAsync());
     }
 
     [Fact]
