@@ -148,6 +148,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
                 LocalVolumeWriters.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
             var downed = WatchMembership(system, log);
+            ExitingBeforeHandOver.Register(system);
             return new NodeIncarnation(system, store, effective, settings, gateway, management, volumes, tls, proven, downed);
         }
         catch

@@ -1,0 +1,102 @@
+// A member that stops waits, in CoordinatedShutdown's cluster-leave phase, until the leader has moved it from Leaving
+// to Exiting, and only then lets its cluster singletons (placement, the shard coordinator) hand over in cluster-exiting.
+//
+// Why: Akka's singleton manager on the oldest member hands its singletons to the oldest member its buffer still
+// counts, and the buffer drops another member only once it is Exiting (not while Leaving) and drops this member at the
+// start of cluster-exiting. When every member stops at once (the whole cluster is shut down), Akka's order had the
+// oldest start cluster-exiting while the others were still Leaving: it offered the singletons to a member that was
+// itself leaving, and that member never took them (it had already dropped itself from its own buffer), so the oldest
+// retried for the whole cluster-exiting timeout (10 s) and meanwhile talked to members whose processes had gone.
+// The leader moves every member that is Leaving at a convergence to Exiting together, so once this member is Exiting
+// the others that stop with it are Exiting too, the buffer has dropped them, and the oldest sees no successor: it
+// stops its singletons at once (after one hand-over retry interval). A member that stops alone still hands over to
+// the member that stays, as before. The wait ends too when the leader cannot move anyone (a member unreachable and
+// neither Down nor Exiting blocks convergence): then Akka's own waits apply, as before.
+using Akka;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+
+namespace CloudFs.Actors.Node;
+
+internal static class ExitingBeforeHandOver
+{
+    public const string TaskName = "cloudfs-wait-exiting";
+
+    /// <summary>Adds the wait to <paramref name="system"/>'s cluster-leave phase (bounded by that phase's timeout).</summary>
+    public static void Register(ActorSystem system)
+    {
+        var shutdown = CoordinatedShutdown.Get(system);
+        shutdown.AddTask(CoordinatedShutdown.PhaseClusterLeave, TaskName, () =>
+        {
+            var cluster = Cluster.Get(system);
+            if (cluster.IsTerminated || cluster.SelfMember.Status is MemberStatus.Down or MemberStatus.Removed) return Task.FromResult(Done.Instance);
+            var exiting = new TaskCompletionSource<Done>(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Ends a second before the phase would time out, saying why, rather than leaving Akka's bare timeout warning.
+            var patience = shutdown.Timeout(CoordinatedShutdown.PhaseClusterLeave) - TimeSpan.FromSeconds(1);
+            try { system.ActorOf(Props.Create(() => new Watcher(exiting, patience)), TaskName); }
+            catch (Exception) { return Task.FromResult(Done.Instance); } // the system is already stopping its actors
+            return exiting.Task;
+        });
+    }
+
+    /// <summary>Whether this member may go on to cluster-exiting: it is Exiting (or gone), or the leader cannot move it.</summary>
+    private static bool MayGoOn(ClusterEvent.CurrentClusterState state, UniqueAddress self)
+    {
+        var me = state.Members.FirstOrDefault(m => m.UniqueAddress.Equals(self));
+        if (me is null || me.Status is not (MemberStatus.Up or MemberStatus.Leaving)) return true;
+        // Akka's convergence (and so any Leaving -> Exiting) waits while a member is unreachable unless it is Down or Exiting.
+        return state.Unreachable.Any(m => m.Status is not (MemberStatus.Down or MemberStatus.Exiting));
+    }
+
+    /// <summary>Judges only snapshots the cluster's event publisher sends after each member event: by the time one
+    /// arrives, the publisher has given every earlier event to every subscriber (the singletons' buffers too), so
+    /// cluster-exiting's first message to a buffer comes after the Exiting of the members that left with this one.</summary>
+    private sealed class Watcher : ReceiveActor, IWithTimers
+    {
+        private sealed class GiveUp
+        {
+            public static readonly GiveUp Instance = new();
+        }
+
+        private readonly Cluster _cluster = Cluster.Get(Context.System);
+        private readonly TaskCompletionSource<Done> _exiting;
+        private readonly TimeSpan _patience;
+
+        public ITimerScheduler Timers { get; set; } = null!;
+
+        public Watcher(TaskCompletionSource<Done> exiting, TimeSpan patience)
+        {
+            _exiting = exiting;
+            _patience = patience;
+            Receive<ClusterEvent.CurrentClusterState>(state =>
+            {
+                if (!MayGoOn(state, _cluster.SelfUniqueAddress)) return;
+                Context.Stop(Self);
+            });
+            Receive<GiveUp>(_ =>
+            {
+                Context.GetLogger().Warning("this member was not moved from Leaving to Exiting within {0:0.#} s (members: {1}); its singletons hand over anyway",
+                    _patience.TotalSeconds, string.Join(", ", _cluster.State.Members.Select(m => $"{m.Address} {m.Status}")));
+                Context.Stop(Self);
+            });
+            Receive<ClusterEvent.IMemberEvent>(_ => _cluster.SendCurrentClusterState(Self));
+            Receive<ClusterEvent.IReachabilityEvent>(_ => _cluster.SendCurrentClusterState(Self));
+        }
+
+        protected override void PreStart()
+        {
+            if (_patience > TimeSpan.Zero) Timers.StartSingleTimer(GiveUp.Instance, GiveUp.Instance, _patience);
+            else Self.Tell(GiveUp.Instance);
+            _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
+                typeof(ClusterEvent.IMemberEvent), typeof(ClusterEvent.IReachabilityEvent));
+        }
+
+        // Done, given up, or stopped with the system: cluster-leave may end.
+        protected override void PostStop()
+        {
+            _cluster.Unsubscribe(Self);
+            _exiting.TrySetResult(Done.Instance);
+        }
+    }
+}
