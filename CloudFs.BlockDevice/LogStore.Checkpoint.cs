@@ -102,7 +102,7 @@ public sealed partial class LogStore
             {
                 var (blocks, prefixes, count) = v.Lsns.Capture();
                 vols.Add(new VolumeCheckpoint(v.BaseId, v.SizeBytes, v.Mode, v.Replicas, v.BranchedFrom, v.Lsn, v.Version, v.HeadParent,
-                    v.HeadDigest, v.OldestStreamableLsn, blocks, prefixes, count, v.Index.Snapshot()) { ViewNumber = v.ViewNumber, View = v.View, Damage = v.Damage.Snapshot(), Name = v.Name, TrashedAtUnixMs = v.TrashedAtUnixMs });
+                    v.HeadDigest, v.OldestStreamableLsn, blocks, prefixes, count, v.Index.Snapshot()) { ViewNumber = v.ViewNumber, View = v.View, Damage = v.Damage.Snapshot(), Name = v.Name, TrashedAtUnixMs = v.TrashedAtUnixMs, Lost = v.Lost.ToArray() });
             }
         }
         _checkpointGeneration++;

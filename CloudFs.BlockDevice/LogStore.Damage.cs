@@ -37,7 +37,9 @@ public sealed partial class LogStore
                     var known = v.Damage.FirstOverlap(offset, length) is { } d && d.Offset <= offset && d.End >= offset + length && d.Reason == reason;
                     if (!known)
                     {
-                        v.Damage.Add(offset, length, reason);
+                        // Ranges damaged by lost entries keep that reason: it decides where their restoration applies.
+                        if (v.Lost.Count == 0) v.Damage.Add(offset, length, reason);
+                        else v.Damage.AddOutside(offset, length, reason, r => v.Lost.Exists(l => l.Reason == r));
                         fresh++;
                     }
                     found.Add(new ScrubFinding(v.BaseId, offset, length, reason) { IsNew = !known });

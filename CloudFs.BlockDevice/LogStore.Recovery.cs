@@ -42,6 +42,7 @@ public sealed partial class LogStore : IReplaySink
                     TrashedAtUnixMs = v.TrashedAtUnixMs,
                 };
                 foreach (var d in v.Damage) state.Damage.Add(d.Offset, d.Length, d.Reason);
+                state.Lost.AddRange(v.Lost);
                 state.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
                 _volumes[v.BaseId] = state;
             }
@@ -125,6 +126,7 @@ public sealed partial class LogStore : IReplaySink
     {
         var first = v.Lsn + 1;
         var last = h.Lsn - 1;
+        var before = v.Version;
         var at = _layout.SegmentOffset(_lastSkip.Segment) + _lastSkip.FromOffset;
         var reason = $"entries lsn {first}..{last} were lost to corruption at log position {at} (segment {_lastSkip.Segment} bytes {_lastSkip.FromOffset}..{_lastSkip.ToOffset - 1})";
         lock (v.IndexLock)
@@ -132,6 +134,7 @@ public sealed partial class LogStore : IReplaySink
             for (var l = first; l <= last; l++) v.Lsns.Add(at / BlockSize, l == last ? VersionChain.PublicOf(h.Parent) : Id160.Zero);
             v.OldestStreamableLsn = Math.Max(v.OldestStreamableLsn, h.Lsn);
             v.Damage.Add(0, v.SizeBytes, reason);
+            v.Lost.Add(new LostEntries(first, last, before, VersionChain.PublicOf(h.Parent), reason));
         }
         ReportError($"recovery: volume {v.BaseId}: {reason}; what they wrote reads as EIO until written again or repaired");
     }
@@ -180,6 +183,7 @@ public sealed partial class LogStore : IReplaySink
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
+                if (ReplayRestoration(v, span, h, block)) return null;
                 var error = CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
                 // A jump over lsns lost in a span skipped after the volume's head: chain on with a gap.
                 if (error is not null && CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)

@@ -1,6 +1,7 @@
 // A host's integrity agent (/user/cloudfs-integrity): runs the background scrub (rate-limited, cloudfs.scrub) and the
 // scrubs `cloudfs scrub` asks for (one at a time: an asked-for scrub stops a background pass), repairs what they find
-// from the volumes' other replicas, serves this host's copy of a range to another replica's repair, and answers
+// from the volumes' other replicas, serves this host's copy of a range (or of whole entries another replica lost) to
+// another replica's repair, and answers
 // `cloudfs verify` (heads, digests).
 using System.Diagnostics;
 using Akka.Actor;
@@ -49,6 +50,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
         _repair = new ReplicaRepair(store, Context.System, counters, settings.AskTimeout, _log);
 
         Receive<ReadForRepair>(r => Reply(Sender, ServeCopyAsync(r)));
+        Receive<ReadLostEntries>(r => Reply(Sender, ServeLostEntriesAsync(r)));
         Receive<RepairRange>(r => Reply(Sender, RepairAsync(r)));
         Receive<ScrubHost>(s =>
         {
@@ -172,7 +174,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
     {
         var report = await _repair.RepairRangeAsync(r.Volume, r.Offset, r.Length, _stopping.Token).ConfigureAwait(false);
         var still = _store.GetVolume(r.Volume) is { } info && info.Damage.Any(d => d.End > r.Offset && d.Offset < r.Offset + r.Length);
-        if (r.ForRead && report.Repaired > 0 && !still) _counters.ReadRepaired();
+        if (r.ForRead && (report.Repaired > 0 || report.Restored > 0) && !still) _counters.ReadRepaired();
         return new RangeRepaired(report.Repaired, still);
     }
 
@@ -181,6 +183,9 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
         var copy = await _store.ReadForRepairAsync(r.Volume, r.Offset, r.Length, r.AskerLsn, r.AskerVersion, _stopping.Token).ConfigureAwait(false);
         return ReplicaCopy.From(copy);
     }
+
+    private async Task<object> ServeLostEntriesAsync(ReadLostEntries r) =>
+        new LostEntriesCopy(await _store.ReadLostEntriesAsync(r.Volume, r.FirstLsn, r.LastLsn, _stopping.Token).ConfigureAwait(false));
 
     private ReplicaState Describe(DescribeReplica d)
     {

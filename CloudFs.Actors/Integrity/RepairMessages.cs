@@ -16,3 +16,12 @@ public sealed record ReplicaCopy(long HeadLsn, Id160 HeadVersion, bool HoldsAske
     public static ReplicaCopy From(ReplicaBlocks b) => new(b.HeadLsn, b.HeadVersion, b.HoldsAskerHead, b.NewestSourceLsn, b.Data);
     public ReplicaBlocks ToBlocks() => new(HeadLsn, HeadVersion, HoldsAskerHead, NewestSourceLsn, Data);
 }
+
+/// <summary>Your copy of the whole entries <paramref name="FirstLsn"/>..<paramref name="LastLsn"/> of the volume, please
+/// (the asker lost them to corruption). Answered with <see cref="LostEntriesCopy"/>, or ControlFailed when this host does
+/// not hold them all.</summary>
+public sealed record ReadLostEntries(Id160 Volume, long FirstLsn, long LastLsn) : IVolumeProtocolMessage;
+
+/// <summary>A replica's copy of lost entries: whole entries in stream form, each verified there (and judged again by the
+/// asker, LogStore.RestoreLostEntriesAsync).</summary>
+public sealed record LostEntriesCopy(ReadOnlyMemory<byte> Entries) : IVolumeProtocolMessage;

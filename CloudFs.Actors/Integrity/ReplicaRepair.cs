@@ -1,6 +1,8 @@
 // Repairing one host's bad blocks from the volume's other replicas: for each piece of a damaged range, plan what fails
 // here (with this host's own checksums), ask another replica's integrity agent for its copy, and let the engine accept
-// only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync).
+// only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync). Entries
+// recovery lost here (a header beyond correction) are fetched whole and accepted only if they fit this host's chain
+// (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Replication;
@@ -8,11 +10,12 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Integrity;
 
-/// <summary>Blocks restored, blocks whose replica copies were refused, and the first reason a piece stayed damaged.</summary>
-public sealed record RepairReport(long Repaired, long Refused, string? Problem)
+/// <summary>Blocks restored, blocks whose replica copies were refused, the first reason a piece stayed damaged, and lost
+/// entries restored.</summary>
+public sealed record RepairReport(long Repaired, long Refused, string? Problem, long Restored = 0)
 {
     public static readonly RepairReport None = new(0, 0, null);
-    public RepairReport Add(RepairReport o) => new(Repaired + o.Repaired, Refused + o.Refused, Problem ?? o.Problem);
+    public RepairReport Add(RepairReport o) => new(Repaired + o.Repaired, Refused + o.Refused, Problem ?? o.Problem, Restored + o.Restored);
 }
 
 public sealed class ReplicaRepair(LogStore store, ActorSystem system, ReplicationCounters counters, TimeSpan askTimeout, ILoggingAdapter log)
@@ -22,12 +25,25 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
     // waits for it and then finds nothing left to do, instead of fetching and appending the same blocks twice.
     private readonly SemaphoreSlim _oneAtATime = new(1, 1);
 
-    /// <summary>Repairs every damaged range of <paramref name="volume"/> here that another replica can restore.</summary>
+    /// <summary>
+    /// Repairs every damaged range of <paramref name="volume"/> here that another replica can restore: first the entries
+    /// recovery lost here (restored whole from a replica), then the bad blocks left.
+    /// </summary>
     public async Task<RepairReport> RepairDamageAsync(Id160 volume, CancellationToken ct)
     {
         var report = RepairReport.None;
+        if (store.GetVolume(volume) is not { IsDamaged: true }) return report;
+        await _oneAtATime.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            report = await RestoreLostAloneAsync(volume, 0, long.MaxValue, ct).ConfigureAwait(false);
+        }
+        finally { _oneAtATime.Release(); }
         if (store.GetVolume(volume) is not { IsDamaged: true } info) return report;
-        foreach (var d in info.Damage) report = report.Add(await RepairRangeAsync(volume, d.Offset, d.Length, ct).ConfigureAwait(false));
+        // What lost entries left damaged has no bad block to restore: only those entries' copies can.
+        var lost = store.LostEntries(volume).Select(l => l.Reason).ToHashSet();
+        foreach (var d in info.Damage)
+            if (!lost.Contains(d.Reason)) report = report.Add(await RepairRangeAsync(volume, d.Offset, d.Length, ct).ConfigureAwait(false));
         return report;
     }
 
@@ -51,7 +67,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         if (info is null) return new RepairReport(0, 0, $"volume {volume} is not held here");
         var others = info.Replicas.Where(h => h != store.HostId).Select(h => h.ToString()).ToArray();
         if (others.Length == 0) return new RepairReport(0, 0, $"volume {volume} has no other replica to repair from");
-        var report = RepairReport.None;
+        var report = await RestoreLostAloneAsync(volume, offset, length, ct).ConfigureAwait(false);
         foreach (var allocated in store.Map(volume, offset, length))
         {
             if (!allocated.Allocated) continue;
@@ -63,6 +79,77 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             }
         }
         return report;
+    }
+
+    /// <summary>
+    /// Restores the runs of entries recovery lost here (their headers beyond correction) whose damage overlaps
+    /// [offset, offset+length) of <paramref name="volume"/>: each from the first other replica whose copy of the whole
+    /// run the engine accepts (it must fit this host's chain; LogStore.RestoreLostEntriesAsync).
+    /// </summary>
+    private async Task<RepairReport> RestoreLostAloneAsync(Id160 volume, long offset, long length, CancellationToken ct)
+    {
+        var report = RepairReport.None;
+        if (store.GetVolume(volume) is not { } info) return report;
+        var others = info.Replicas.Where(h => h != store.HostId).Select(h => h.ToString()).ToArray();
+        foreach (var run in store.LostEntries(volume))
+        {
+            if (!info.Damage.Any(d => d.Reason == run.Reason && d.Offset < offset + length && d.End > offset)) continue;
+            if (others.Length == 0) return report.Add(new RepairReport(0, 0, $"volume {volume} has no other replica to restore entries lsn {run.FirstLsn}..{run.LastLsn} from"));
+            report = report.Add(await RestoreRunAsync(volume, run, others, ct).ConfigureAwait(false));
+        }
+        return report;
+    }
+
+    private async Task<RepairReport> RestoreRunAsync(Id160 volume, LostEntryRun run, string[] others, CancellationToken ct)
+    {
+        var report = RepairReport.None;
+        var hosts = HostDirectory.Live(_cluster);
+        foreach (var host in others)
+        {
+            if (!hosts.TryGetValue(host, out var address)) { report = report.Add(new RepairReport(0, 0, $"replica host {host} is not reachable")); continue; }
+            var (copy, failure) = await FetchRunAsync(system.ActorSelection(address + IntegrityAgent.Path), host, volume, run, ct).ConfigureAwait(false);
+            if (copy is null)
+            {
+                report = report.Add(new RepairReport(0, 0, failure));
+                continue;
+            }
+            var outcome = await store.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct).ConfigureAwait(false);
+            counters.Restored(outcome.Entries, outcome.RefusedEntries);
+            counters.Repaired(outcome.Blocks, 0);
+            if (outcome.Refusal is not null)
+            {
+                log.Warning("volume {0}: replica host {1}'s copy of entries lsn {2}..{3} refused: {4}", volume, host, run.FirstLsn, run.LastLsn, outcome.Refusal);
+                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of entries lsn {run.FirstLsn}..{run.LastLsn} was refused: {outcome.Refusal}"));
+                continue;
+            }
+            log.Info("volume {0}: entries lsn {1}..{2}, lost to corruption here, restored from replica host {3} ({4} blocks)", volume, run.FirstLsn, run.LastLsn, host, outcome.Blocks);
+            return new RepairReport(outcome.Blocks, 0, null, outcome.Entries);
+        }
+        return report.Problem is null ? report : report with { Problem = $"no replica restored entries lsn {run.FirstLsn}..{run.LastLsn}: {report.Problem}" };
+    }
+
+    /// <summary>The whole run as one replica holds it, asked for in pieces of whole entries; or why it cannot send it.</summary>
+    private async Task<(byte[]? Copy, string Failure)> FetchRunAsync(ActorSelection agent, string host, Id160 volume, LostEntryRun run, CancellationToken ct)
+    {
+        using var copy = new MemoryStream();
+        for (var next = run.FirstLsn; next <= run.LastLsn;)
+        {
+            object reply;
+            try
+            {
+                reply = await agent.Ask<object>(new ReadLostEntries(volume, next, run.LastLsn), askTimeout, ct).ConfigureAwait(false);
+            }
+            catch (AskTimeoutException) { return (null, $"replica host {host} did not answer within {askTimeout.TotalSeconds:0.#} s"); }
+            if (reply is not LostEntriesCopy piece)
+                return (null, $"replica host {host} cannot send entries lsn {next}..{run.LastLsn}: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}");
+            var entries = LogStore.EntriesIn(piece.Entries.Span);
+            if (entries == 0) return (null, $"replica host {host} sent no whole entry for lsn {next}");
+            if (copy.Length + piece.Entries.Length > LogStore.MaxLostRunBytes)
+                return (null, $"entries lsn {run.FirstLsn}..{run.LastLsn} take more than {LogStore.MaxLostRunBytes} bytes");
+            copy.Write(piece.Entries.Span);
+            next += entries;
+        }
+        return (copy.ToArray(), "");
     }
 
     private async Task<RepairReport> RepairPieceAsync(Id160 volume, long offset, long length, string[] others, CancellationToken ct)

@@ -6,7 +6,7 @@ namespace CloudFs.Actors.Replication;
 
 public sealed class ReplicationCounters
 {
-    private long _chunks, _entries, _bytes, _received, _acks, _repeats, _repairReads, _repaired, _refused;
+    private long _chunks, _entries, _bytes, _received, _acks, _repeats, _repairReads, _repaired, _refused, _restored, _restoreRefused;
 
     /// <summary>Feed chunks this node sent as a primary (keepalives not counted).</summary>
     public long FeedChunks => Volatile.Read(ref _chunks);
@@ -29,6 +29,11 @@ public sealed class ReplicationCounters
     /// <summary>Blocks another replica sent for a repair that this host refused (wrong bytes, another version).</summary>
     public long RepairBlocksRefused => Volatile.Read(ref _refused);
 
+    /// <summary>Entries lost to corruption here (their header beyond correction) restored from another replica's copy.</summary>
+    public long EntriesRestored => Volatile.Read(ref _restored);
+    /// <summary>Entries of another replica's copy of lost entries that this host refused (they do not fit its chain).</summary>
+    public long RestoreEntriesRefused => Volatile.Read(ref _restoreRefused);
+
     internal void Fed(long entries, int bytes)
     {
         Interlocked.Increment(ref _chunks);
@@ -45,5 +50,11 @@ public sealed class ReplicationCounters
     {
         Interlocked.Add(ref _repaired, blocks);
         Interlocked.Add(ref _refused, refused);
+    }
+
+    internal void Restored(long entries, long refused)
+    {
+        Interlocked.Add(ref _restored, entries);
+        Interlocked.Add(ref _restoreRefused, refused);
     }
 }

@@ -38,6 +38,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ResyncPieceManifest = "RP";
     private const string ReadForRepairManifest = "FR";
     private const string ReplicaCopyManifest = "FC";
+    private const string ReadLostEntriesManifest = "FL";
+    private const string LostEntriesCopyManifest = "FE";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -65,6 +67,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ResyncPiece => ResyncPieceManifest,
         ReadForRepair => ReadForRepairManifest,
         ReplicaCopy => ReplicaCopyManifest,
+        ReadLostEntries => ReadLostEntriesManifest,
+        LostEntriesCopy => LostEntriesCopyManifest,
         _ => throw Unknown(o.GetType().FullName),
     };
 
@@ -144,6 +148,16 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             m.AskerVersion.WriteTo(s[(IdSize + 20)..]);
         }),
         ReplicaCopy m => ReplicaCopyToBinary(m),
+        ReadLostEntries m => Fixed(IdSize + 16, m, static (s, m) =>
+        {
+            m.Volume.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.FirstLsn);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.LastLsn);
+        }),
+        // The entries are the whole message: an array that is the copy goes out as it is.
+        LostEntriesCopy m => MemoryMarshal.TryGetArray(m.Entries, out var whole) && whole.Offset == 0 && whole.Count == whole.Array!.Length
+            ? whole.Array
+            : m.Entries.ToArray(),
         _ => throw Unknown(obj.GetType().FullName),
     };
 
@@ -179,6 +193,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 ReplicaCopyManifest => bytes.Length < ReplicaCopyHeader
                     ? throw new SerializationException($"a replica copy of {bytes.Length} bytes is too short")
                     : new ReplicaCopy(I64(bytes, 0), new Id160(bytes.AsSpan(8)), Bool(bytes, 8 + IdSize), I64(bytes, 9 + IdSize), bytes.AsMemory(ReplicaCopyHeader)),
+                ReadLostEntriesManifest => new ReadLostEntries(new Id160(Exact(bytes, IdSize + 16)), I64(bytes, IdSize), I64(bytes, IdSize + 8)),
+                LostEntriesCopyManifest => new LostEntriesCopy(bytes),
                 ReplicaAckManifest => new ReplicaAck(new Id160(Exact(bytes, 2 * IdSize + 24)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize + 16),
                     I64(bytes, 2 * IdSize), I64(bytes, 2 * IdSize + 8)),
                 ReplicaFeedEndedManifest => new ReplicaFeedEnded(new Id160(Exact(bytes, 2 * IdSize + 8)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize)),

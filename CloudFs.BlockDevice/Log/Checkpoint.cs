@@ -20,6 +20,8 @@ internal sealed record VolumeCheckpoint(
     /// <summary>The name given at creation and when the volume went to the trash (0: not in it); the lifecycle section.</summary>
     public string? Name { get; init; }
     public long TrashedAtUnixMs { get; init; }
+    /// <summary>Runs of lsns recovery skipped and no replica restored yet; the lost-entries section.</summary>
+    public Volumes.LostEntries[] Lost { get; init; } = [];
 }
 
 internal sealed record CheckpointData(ulong Generation, WriterPosition Position, SegmentState[] States, ulong[] Seqs, List<VolumeCheckpoint> Volumes);
@@ -88,6 +90,20 @@ internal static class Checkpoint
             var name = v.Name is null ? [] : System.Text.Encoding.ASCII.GetBytes(v.Name);
             U8(w, (byte)name.Length);
             w.Write(name);
+        }
+        // The lost-entries section, last: older payloads read as nothing lost.
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes)
+        {
+            Id(w, v.BaseId);
+            I32(w, v.Lost.Length);
+            foreach (var l in v.Lost)
+            {
+                I64(w, l.FirstLsn); I64(w, l.LastLsn); Id(w, l.VersionBefore); Id(w, l.VersionLast);
+                var reason = System.Text.Encoding.UTF8.GetBytes(l.Reason);
+                I32(w, reason.Length);
+                w.Write(reason);
+            }
         }
         var all = w.WrittenMemory.Span;
         var payload = all[HeaderSize..];
@@ -196,6 +212,26 @@ internal static class Checkpoint
                     : CloudFs.BlockDevice.Volumes.VolumeName.Decode(bytes) ?? throw new FormatException("the checkpoint's lifecycle section holds a bad name");
                 if (trashed < 0) throw new FormatException("the checkpoint's lifecycle section has a bad trash time");
                 vols[k] = vols[k] with { TrashedAtUnixMs = trashed, Name = name };
+            }
+        }
+        if (r.Remaining > 0)
+        {
+            var count = r.I32();
+            if (count != vols.Count) throw new FormatException("the checkpoint's lost-entries section does not match its volumes");
+            for (var k = 0; k < count; k++)
+            {
+                if (r.Id() != vols[k].BaseId) throw new FormatException("the checkpoint's lost-entries section is inconsistent");
+                var runs = r.I32();
+                if (runs < 0 || runs > r.Remaining / 60) throw new FormatException("the checkpoint's lost-entries section has a bad run count");
+                var lost = new Volumes.LostEntries[runs];
+                for (var i = 0; i < runs; i++)
+                {
+                    var first = r.I64(); var last = r.I64(); var before = r.Id(); var after = r.Id(); var len = r.I32();
+                    if (first < 2 || last < first || last >= vols[k].Lsn || len < 0)
+                        throw new FormatException("the checkpoint's lost-entries section has a bad run");
+                    lost[i] = new Volumes.LostEntries(first, last, before, after, System.Text.Encoding.UTF8.GetString(r.Bytes(len)));
+                }
+                vols[k] = vols[k] with { Lost = lost };
             }
         }
         return new CheckpointData(generation, pos, states, seqs, vols);

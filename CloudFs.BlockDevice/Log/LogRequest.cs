@@ -25,6 +25,9 @@ internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKi
     public long DeviceOffset { get; set; } = -1;
     /// <summary>A view change or rewind: the volume's view number once the writer has placed it (-1: unchanged).</summary>
     public long ViewNumber { get; init; } = -1;
+    /// <summary>A lost entry appended again from a replica's copy (LogStore.RestoreLostEntriesAsync): outside the chain's
+    /// head, applied by its AfterWrite step.</summary>
+    public bool RestoresLostEntry { get; init; }
     /// <summary>Extra work for the writer thread after the entry is written (compaction's relocation bookkeeping).</summary>
     public Action<EntryItem>? AfterWrite { get; init; }
     public TaskCompletionSource<AppendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -32,6 +32,31 @@ internal sealed class DamageMap
         }
     }
 
+    /// <summary>
+    /// Marks the parts of [offset, offset+length) damaged that no range with a reason <paramref name="keep"/> accepts
+    /// already covers: those keep their reason (it says more about them than the new one).
+    /// </summary>
+    public void AddOutside(long offset, long length, string reason, Func<string, bool> keep)
+    {
+        var end = offset + length;
+        var gaps = new List<(long Offset, long End)>();
+        var pos = offset;
+        for (var i = FirstEndingAfter(offset); i < _ranges.Count && _ranges[i].Offset < end; i++)
+        {
+            if (!keep(_ranges[i].Reason)) continue;
+            if (_ranges[i].Offset > pos) gaps.Add((pos, _ranges[i].Offset));
+            pos = Math.Max(pos, _ranges[i].End);
+        }
+        if (pos < end) gaps.Add((pos, end));
+        foreach (var (o, e) in gaps) Add(o, e - o, reason);
+    }
+
+    /// <summary>Forgets every range whose reason is <paramref name="reason"/>.</summary>
+    public void ClearReason(string reason) => _ranges.RemoveAll(r => r.Reason == reason);
+
+    /// <summary>The ranges whose reason is <paramref name="reason"/>, in order.</summary>
+    public List<DamagedRange> WithReason(string reason) => _ranges.FindAll(r => r.Reason == reason);
+
     /// <summary>Forgets the damage inside [offset, offset+length): the range was written again or repaired.</summary>
     public void Clear(long offset, long length)
     {

@@ -48,6 +48,8 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public long OldestStreamableLsn = 1;
     /// <summary>What this host cannot serve of the volume (under IndexLock); reads that touch it fail.</summary>
     public DamageMap Damage { get; set; } = new();
+    /// <summary>Runs of lsns recovery skipped, not yet restored from a replica (under IndexLock; checkpointed).</summary>
+    public List<LostEntries> Lost { get; set; } = new();
     /// <summary>The last entries in stream form, once a replica or a live stream follows the volume (null until then).</summary>
     public Log.RecentEntries? Recent;
     /// <summary>Raised when an entry of the volume is placed in the log or applied (replicas' feeders wait on it).</summary>

@@ -36,7 +36,7 @@ internal sealed class HostMetrics
     private Func<CompactionStats?>? _compaction;
     private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
-    private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused;
+    private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused, _repairEntries, _repairEntriesRefused;
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
     private Func<ScrubStats>? _scrub;
     private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
@@ -94,6 +94,10 @@ internal sealed class HostMetrics
         _repairBlocks = f.CreateCounter("cloudfs_repair_blocks_total", "Blocks restored from another replica (checked against this node's own checksums).");
         _repairRefused = f.CreateCounter("cloudfs_repair_refused_blocks_total",
             "Blocks another replica sent for a repair that this node refused (another version, or bytes that do not match its checksum).");
+        _repairEntries = f.CreateCounter("cloudfs_repair_entries_total",
+            "Entries lost to corruption on this node (a header beyond correction) restored from another replica's copy that fits the chain.");
+        _repairEntriesRefused = f.CreateCounter("cloudfs_repair_refused_entries_total",
+            "Entries of another replica's copy of lost entries that this node refused (they do not fit its chain, or fail their checksums).");
         _damagedBytes = f.CreateGauge("cloudfs_damaged_bytes", "Bytes of volumes this node cannot serve (its damage maps): cloudfs scrub repairs what a replica holds.");
         _damagedVolumes = f.CreateGauge("cloudfs_damaged_volumes", "Volumes with ranges this node cannot serve (`cloudfs ls` shows them damaged).");
         _nbdConnections = f.CreateGauge("cloudfs_nbd_connections", "NBD connections open (at most cloudfs.nbd.max-connections).");
@@ -147,6 +151,8 @@ internal sealed class HostMetrics
             _repairReads.IncTo(r.RepairReads);
             _repairBlocks.IncTo(r.BlocksRepaired);
             _repairRefused.IncTo(r.RepairBlocksRefused);
+            _repairEntries.IncTo(r.EntriesRestored);
+            _repairEntriesRefused.IncTo(r.RestoreEntriesRefused);
         }
         if (_scrub?.Invoke() is { } scrub)
         {

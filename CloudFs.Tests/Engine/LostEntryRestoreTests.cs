@@ -1,0 +1,116 @@
+// Entries recovery lost to a header beyond correction, restored from a replica's copy of them (docs/FORMAT.md, "Scrub
+// and repair"): a copy that does not fit the chain is refused and changes nothing; the right one is appended again,
+// applied only where no later entry wrote, clears the damage, and is replayed the same after a restart.
+using System.Buffers.Binary;
+using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Format;
+
+namespace CloudFs.Tests.Engine;
+
+public sealed class LostEntryRestoreTests
+{
+    private static async Task<byte[]> Read(LogStore s, Id160 v, long offset, int length)
+    {
+        var b = new byte[length];
+        await s.ReadAsync(v, offset, b);
+        return b;
+    }
+
+    /// <summary>The entry at the start of <paramref name="copy"/> with a stored byte changed, its CRCs and digest made to match.</summary>
+    private static byte[] WithOtherContent(byte[] copy)
+    {
+        var forged = copy.ToArray();
+        var data = forged.AsSpan(EntryHeader.Size, LogStore.BlockSize);
+        data[10] ^= 0xFF;
+        BinaryPrimitives.WriteUInt32LittleEndian(forged.AsSpan(EntryHeader.OffInlineCrc), Crc32C.Compute(data));
+        EntryCodec.WriteDigest(forged, EntryCodec.ComputeDigest(forged));
+        EntryCodec.Seal(forged, 0);
+        Assert.Null(EntryCodec.Verify(forged, out _));
+        return forged;
+    }
+
+    [Fact]
+    public async Task A_lost_entry_is_restored_only_from_a_copy_that_fits_the_chain_and_only_where_no_later_entry_wrote()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        var old = TempLog.Pattern(16384, 20);
+        var lost = TempLog.Pattern(16384, 21);
+        var later = TempLog.Pattern(4096, 22);
+        var far = TempLog.Pattern(8192, 23);
+        await a.WriteAsync(v, 0, old);                                      // lsn 2: older than the lost entry
+        var lostLsn = (await a.WriteAsync(v, 0, lost)).Lsn;                 // lsn 3: its header will be garbled
+        await a.WriteAsync(v, 8192, later);                                 // lsn 4: writes over part of it
+        await a.WriteZeroesAsync(v, 12288, 4096);                           // lsn 5: zeroes another part
+        var head = await a.WriteAsync(v, 65536, far, durable: true);        // lsn 6
+        var expected = lost.ToArray();
+        later.CopyTo(expected, 8192);
+        Array.Clear(expected, 12288, 4096);
+
+        // The replica holds the same chain.
+        await using var b = tb.Open();
+        using (var stream = new MemoryStream())
+        {
+            await a.StreamAsync(v, 0, stream, follow: false);
+            stream.Position = 0;
+            Assert.Null((await b.ApplyAsync(stream)).Error);
+        }
+        a.CloseWithoutCheckpoint();
+        var header = ta.ReadAll().AsSpan().IndexOf(lost.AsSpan(0, 64)) - EntryHeader.Size;
+        ta.Poke(header + EntryHeader.OffVolume, TempLog.Pattern(64, 24));
+
+        // Recovery skips the entry; a checkpoint and another restart keep knowing what was lost.
+        await using (var again = ta.Open())
+        {
+            Assert.Equal(head.Lsn, again.GetVolume(v)!.Lsn);
+            Assert.Equal(lostLsn, Assert.Single(again.LostEntries(v)).FirstLsn);
+        }
+        await using var s = ta.Open();
+        var run = Assert.Single(s.LostEntries(v));
+        Assert.Equal((lostLsn, lostLsn), (run.FirstLsn, run.LastLsn));
+        await Assert.ThrowsAsync<DataCorruptionException>(() => Read(s, v, 0, 4096));
+
+        var copy = await b.ReadLostEntriesAsync(v, lostLsn, lostLsn);
+        var next = await b.ReadLostEntriesAsync(v, lostLsn + 1, lostLsn + 1);
+        var badParent = copy.ToArray();
+        TempLog.Pattern(20, 25).CopyTo(badParent, EntryHeader.OffParent);
+        EntryCodec.Seal(badParent, 0);
+        foreach (var (forged, why) in new[]
+                 {
+                     (next, $"is lsn {lostLsn + 1}"),
+                     (badParent, "does not chain onto version"),
+                     (WithOtherContent(copy), "secret"),
+                     (copy[..^1], "ends inside"),
+                     (copy.Concat(next).ToArray(), "after the entry"),
+                 })
+        {
+            var refused = await s.RestoreLostEntriesAsync(v, lostLsn, forged);
+            Assert.Equal(0, refused.Entries);
+            Assert.Equal(1, refused.RefusedEntries);
+            Assert.Contains(why, refused.Refusal);
+            Assert.True(s.GetVolume(v)!.IsDamaged);
+            Assert.Single(s.LostEntries(v));
+        }
+
+        var restored = await s.RestoreLostEntriesAsync(v, lostLsn, copy);
+        Assert.Equal((1L, 32L, 0L, (string?)null), (restored.Entries, restored.Blocks, restored.RefusedEntries, restored.Refusal));
+        Assert.False(s.GetVolume(v)!.IsDamaged);
+        Assert.Empty(s.LostEntries(v));
+        Assert.Equal(expected, await Read(s, v, 0, 16384));
+        Assert.Equal(far, await Read(s, v, 65536, 8192));
+        Assert.Equal(head.Lsn, s.GetVolume(v)!.Lsn);
+        // A second copy finds nothing left to restore.
+        Assert.Equal(0, (await s.RestoreLostEntriesAsync(v, lostLsn, copy)).Entries);
+        s.CloseWithoutCheckpoint();
+
+        // Replay applies the restored entry the same way (no checkpoint covers it).
+        await using var replayed = ta.Open();
+        Assert.False(replayed.GetVolume(v)!.IsDamaged);
+        Assert.Empty(replayed.LostEntries(v));
+        Assert.Equal(expected, await Read(replayed, v, 0, 16384));
+        Assert.Equal(far, await Read(replayed, v, 65536, 8192));
+        Assert.Equal(head.Lsn, replayed.GetVolume(v)!.Lsn);
+    }
+}
