@@ -1,12 +1,12 @@
 // Reading version streams out: the raw entries of a volume after an lsn, byte for byte as in the log (segment seq
 // zeroed, header CRC resealed), in bounded runs: a primary feeds its replicas one run at a time (with the entries placed
 // and not yet written when asked), and a stream (GET /log, `cloudfs stream`) writes run after run, optionally following
-// new appends. One run reader serves both: from the volume's kept copies when it has them, else from the device,
-// verified.
+// new appends. One run reader (Streams/EntryRunReader) serves both; the engine's part is the verified read of an entry
+// from the device.
 using System.Buffers;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
-using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Streams;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -33,9 +33,6 @@ public sealed partial class LogStore
     public Task StreamAsync(Id160 volume, long afterLsn, Stream destination, bool follow, CancellationToken ct = default) =>
         StreamAsync(volume, afterLsn, destination, follow, ct, null);
 
-    /// <summary>What a stream writes at a time (at least one whole entry).</summary>
-    private const int StreamRunBytes = 1 << 20;
-
     private async Task StreamAsync(Id160 volume, long afterLsn, Stream destination, bool follow, CancellationToken ct, Id160? version)
     {
         ThrowIfDisposed();
@@ -46,29 +43,8 @@ public sealed partial class LogStore
         if (afterLsn + 1 < oldest) throw new VersionCompactedException(version ?? vol.BaseId, oldest);
         // A live stream keeps up from memory: the volume keeps its last entries from now on. A one-shot stream (mostly
         // older history) reads the device.
-        var recent = follow ? KeepRecent(vol) : null;
-        var run = new ArrayBufferWriter<byte>(64 << 10);
-        var sent = afterLsn;
-        while (true)
-        {
-            // Taken before looking at the head: an entry appended after the look still wakes the wait below.
-            var appended = follow ? vol.Appended.Next() : null;
-            long head;
-            lock (vol.IndexLock) head = vol.Lsn;
-            // A fork split rewound the volume below what was sent: the rest of this chain is not the volume's any more.
-            if (head < sent) break;
-            while (sent < head)
-            {
-                ct.ThrowIfCancellationRequested();
-                run.ResetWrittenCount();
-                sent = CopyRun(vol, recent, sent, head, StreamRunBytes, run);
-                await destination.WriteAsync(run.WrittenMemory, ct).ConfigureAwait(false);
-            }
-            if (!follow) break;
-            await destination.FlushAsync(ct).ConfigureAwait(false);
-            await appended!.WaitAsync(ct).ConfigureAwait(false);
-        }
-        await destination.FlushAsync(ct).ConfigureAwait(false);
+        var recent = follow ? EntryRunReader.KeepRecent(vol) : null;
+        await new EntryRunReader(vol, recent, ReadEntryForStream).WriteAsync(afterLsn, destination, follow, ct).ConfigureAwait(false);
     }
 
     /// <summary>The whole entry with lsn <paramref name="lsn"/>, verified, with its device-specific segment seq zeroed.</summary>
@@ -126,44 +102,15 @@ public sealed partial class LogStore
         long head, oldest;
         lock (vol.IndexLock) { head = vol.Lsn; oldest = vol.OldestStreamableLsn; }
         // A replicated volume's writer keeps its last entries from now on: a replica that keeps up reads them here.
-        var recent = vol.IsWritable && vol.Replicas.Length > 1 ? KeepRecent(vol) : vol.Recent;
+        var recent = vol.IsWritable && vol.Replicas.Length > 1 ? EntryRunReader.KeepRecent(vol) : vol.Recent;
         if (afterLsn > head && !(unwritten && afterLsn <= Volatile.Read(ref vol.WriterLsn)))
             throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
         if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
         var start = into.WrittenCount;
-        var last = CopyRun(vol, recent, afterLsn, head, maxBytes, into);
-        // Placed and not written yet: only the in-memory copies exist (the device does not hold them yet).
-        if (unwritten && recent is not null && last >= head)
-            for (var lsn = last + 1; recent.LengthOf(lsn) is { } length; lsn++)
-            {
-                if (into.WrittenCount > start && into.WrittenCount - start + length > maxBytes) break;
-                if (!recent.CopyTo(lsn, into)) break;
-                last = lsn;
-            }
+        var runs = new EntryRunReader(vol, recent, ReadEntryForStream);
+        var last = runs.Copy(afterLsn, head, maxBytes, into, start);
+        if (unwritten && last >= head) last = runs.CopyPlaced(last, maxBytes, into, start);
         return (last, Math.Max(head, last));
-    }
-
-    /// <summary>
-    /// Appends to <paramref name="run"/> the entries after <paramref name="afterLsn"/> up to <paramref name="upTo"/>, as
-    /// many as fit in <paramref name="maxBytes"/> (at least one): each from <paramref name="recent"/> when it keeps it,
-    /// else read from the device and verified. Returns the lsn of the last one appended.
-    /// </summary>
-    private long CopyRun(VolumeState vol, RecentEntries? recent, long afterLsn, long upTo, int maxBytes, ArrayBufferWriter<byte> run)
-    {
-        var start = run.WrittenCount;
-        var last = afterLsn;
-        for (var lsn = afterLsn + 1; lsn <= upTo; lsn++)
-        {
-            var kept = recent?.LengthOf(lsn);
-            var entry = kept is null ? ReadEntryForStream(vol, lsn) : null;
-            var length = kept ?? entry!.Length;
-            if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
-            // Dropped since it was measured: read from the device after all.
-            if (entry is null && !recent!.CopyTo(lsn, run)) entry = ReadEntryForStream(vol, lsn);
-            if (entry is not null) run.Write(entry);
-            last = lsn;
-        }
-        return last;
     }
 
     /// <summary>The lsn of the last entry of <paramref name="volume"/> placed in the log's write queue (at or beyond its head).</summary>
@@ -208,12 +155,5 @@ public sealed partial class LogStore
             try { await next.WaitAsync(left, ct).ConfigureAwait(false); }
             catch (TimeoutException) { return false; }
         }
-    }
-
-    /// <summary>The volume's in-memory copies of its last entries, started now if it had none (it then keeps every new entry).</summary>
-    private static RecentEntries KeepRecent(VolumeState vol)
-    {
-        if (vol.Recent is { } recent) return recent;
-        lock (vol.IndexLock) return vol.Recent ??= new RecentEntries();
     }
 }
