@@ -4,6 +4,7 @@ using System.Buffers.Binary;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
 using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Streams;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -215,7 +216,7 @@ public sealed partial class LogStore : IAppendSink
         v.WriterVersion = e.Version;
         v.WriterId = e.ClearId;
         if (e.ViewNumber >= 0) v.WriterViewNumber = e.ViewNumber;
-        if (!IsStreamed(e.Kind)) return;
+        if (!StreamEntryReader.IsStreamed(e.Kind)) return;
         // A followed volume keeps a copy now, before the entry is on the device: its replicas are fed in parallel with
         // this host's own write (see ReadEntries with unwritten), as DRBD sends to its peer while it writes locally.
         if (v.Recent is { } recent)
@@ -224,10 +225,6 @@ public sealed partial class LogStore : IAppendSink
             v.Appended.Raise();
         }
     }
-
-    /// <summary>Entries that travel in a volume's stream as they are (the others change the committed state in their AfterWrite step).</summary>
-    private static bool IsStreamed(EntryKind kind) =>
-        kind is not (EntryKind.Relocation or EntryKind.Rewind or EntryKind.ResyncData or EntryKind.ResyncCommit or EntryKind.Purge);
 
     void IAppendSink.Rejected(EntryItem e, Exception error)
     {
@@ -239,19 +236,11 @@ public sealed partial class LogStore : IAppendSink
     void IAppendSink.Applied(EntryItem e)
     {
         // Relocations, rewinds, resyncs and restored lost entries change the committed state in their AfterWrite step instead.
-        if (!IsStreamed(e.Kind) || e.RestoresLostEntry) return;
+        if (!StreamEntryReader.IsStreamed(e.Kind) || e.RestoresLostEntry) return;
         var v = e.Volume!;
-        var info = ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
-        v.Appended.Raise();
+        ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         _changedSinceCheckpoint = true;
-        // A subscriber's failure must not turn a written entry into a failed append.
-        try { EntryAppended?.Invoke(info); }
-        catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
+        // Live streams and feeders of the volume wake up and look (they wait on this signal, not on an event).
+        v.Appended.Raise();
     }
-
-    /// <summary>
-    /// Raised after an entry is appended (in log order), for live streams and replicas. For a Rewind (a fork split) the
-    /// lsn and version are the entry the volume went back to.
-    /// </summary>
-    public event Action<EntryHeaderInfo>? EntryAppended;
 }

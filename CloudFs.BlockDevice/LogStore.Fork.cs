@@ -234,10 +234,8 @@ public sealed partial class LogStore
         }
         _changedSinceCheckpoint = true;
         vol.Recent?.Clear();
-        vol.Appended.Raise();
         // Live streams of the volume wake up and end (their chain was abandoned); no one listens during recovery.
-        try { EntryAppended?.Invoke(new EntryHeaderInfo(vol.BaseId, keep.Lsn, EntryKind.Rewind, keep.Version, 0, 0, Now)); }
-        catch (Exception ex) { _options.Log?.Invoke($"an EntryAppended handler failed: {ex.Message}"); }
+        vol.Appended.Raise();
     }
 
     /// <summary>Recovery: a rewind applies only to the exact head it names, and only when the entry it keeps is the one it names.</summary>

@@ -1,6 +1,13 @@
-// Reading a version stream in bounded runs (the primary feeds its replicas this way): the raw entries after an lsn, at
-// most about maxBytes at a time (with the ones placed and not yet written when asked), and waits for the next entry.
+// Reading version streams out: the raw entries of a volume after an lsn, byte for byte as in the log (segment seq
+// zeroed, header CRC resealed), in bounded runs: a primary feeds its replicas one run at a time (with the entries placed
+// and not yet written when asked), and a stream (GET /log, `cloudfs stream`) writes run after run, optionally following
+// new appends. One run reader (Streams/EntryRunReader) serves both; the engine's part is the verified read of an entry
+// from the device.
 using System.Buffers;
+using CloudFs.BlockDevice.Device;
+using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Streams;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
 
@@ -11,6 +18,57 @@ public sealed record EntryRun(ReadOnlyMemory<byte> Data, long LastLsn, long Head
 
 public sealed partial class LogStore
 {
+    /// <summary>
+    /// Writes every entry after <paramref name="afterVersion"/> up to the head, byte for byte as in the log.
+    /// With <paramref name="follow"/> it then keeps writing new entries until cancelled.
+    /// Throws <see cref="UnknownVersionException"/> / <see cref="VersionCompactedException"/> before writing anything.
+    /// </summary>
+    public Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct = default)
+    {
+        var (volume, lsn) = FindVersion(afterVersion);
+        return StreamAsync(volume, lsn, destination, follow, ct, afterVersion);
+    }
+
+    /// <summary>As above from an lsn: 0 streams the whole chain including the creation entry (what a new replica needs).</summary>
+    public Task StreamAsync(Id160 volume, long afterLsn, Stream destination, bool follow, CancellationToken ct = default) =>
+        StreamAsync(volume, afterLsn, destination, follow, ct, null);
+
+    private async Task StreamAsync(Id160 volume, long afterLsn, Stream destination, bool follow, CancellationToken ct, Id160? version)
+    {
+        ThrowIfDisposed();
+        var vol = Volume(volume);
+        long oldest;
+        lock (vol.IndexLock) oldest = vol.OldestStreamableLsn;
+        if (afterLsn < 0) throw new InvalidRangeException("the lsn to stream after is negative");
+        if (afterLsn + 1 < oldest) throw new VersionCompactedException(version ?? vol.BaseId, oldest);
+        // A live stream keeps up from memory: the volume keeps its last entries from now on. A one-shot stream (mostly
+        // older history) reads the device.
+        var recent = follow ? EntryRunReader.KeepRecent(vol) : null;
+        await new EntryRunReader(vol, recent, ReadEntryForStream).WriteAsync(afterLsn, destination, follow, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The whole entry with lsn <paramref name="lsn"/>, verified, with its device-specific segment seq zeroed.</summary>
+    private byte[] ReadEntryForStream(VolumeState vol, long lsn)
+    {
+        long block, oldest;
+        lock (vol.IndexLock) { block = vol.Lsns.BlockOf(lsn); oldest = vol.OldestStreamableLsn; }
+        if (lsn < oldest) throw new VersionCompactedException(vol.BaseId, oldest);
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        var h = ReadEntryMeta(block, meta, vol.BaseId);
+        var offset = block * BlockSize;
+        var aligned = offset & ~(long)(Page - 1);
+        var lead = (int)(offset - aligned);
+        var total = (lead + h.TotalBytes + Page - 1) & ~(Page - 1);
+        using var buf = new AlignedBuffer(total);
+        _device.Read(buf.Span, aligned);
+        var entry = buf.Span.Slice(lead, h.TotalBytes).ToArray();
+        EntryCodec.Seal(entry, 0);
+        var bad = EntryCodec.Verify(entry, out var check);
+        if (bad is not null || check.Lsn != lsn || check.Volume != vol.BaseId)
+            throw new DataCorruptionException(vol.BaseId, h.FirstBlock * BlockSize, (long)h.BlockCount * BlockSize, $"entry lsn {lsn}: {bad ?? "not the entry the lsn table names"}");
+        return entry;
+    }
+
     /// <summary>
     /// The entries of <paramref name="volume"/> after <paramref name="afterLsn"/> (0 includes the creation entry), whole
     /// entries only, as many as fit in <paramref name="maxBytes"/> (at least one when any is newer). Each entry is
@@ -44,32 +102,14 @@ public sealed partial class LogStore
         long head, oldest;
         lock (vol.IndexLock) { head = vol.Lsn; oldest = vol.OldestStreamableLsn; }
         // A replicated volume's writer keeps its last entries from now on: a replica that keeps up reads them here.
-        var recent = vol.IsWritable && vol.Replicas.Length > 1 ? KeepRecent(vol) : vol.Recent;
+        var recent = vol.IsWritable && vol.Replicas.Length > 1 ? EntryRunReader.KeepRecent(vol) : vol.Recent;
         if (afterLsn > head && !(unwritten && afterLsn <= Volatile.Read(ref vol.WriterLsn)))
             throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
         if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
-        var run = into;
         var start = into.WrittenCount;
-        var last = afterLsn;
-        for (var lsn = afterLsn + 1; lsn <= head; lsn++)
-        {
-            var kept = recent?.LengthOf(lsn);
-            var entry = kept is null ? ReadEntryForStream(vol, lsn) : null;
-            var length = kept ?? entry!.Length;
-            if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
-            // Dropped since it was measured: read from the device after all.
-            if (entry is null && !recent!.CopyTo(lsn, run)) entry = ReadEntryForStream(vol, lsn);
-            if (entry is not null) run.Write(entry);
-            last = lsn;
-        }
-        // Placed and not written yet: only the in-memory copies exist (the device does not hold them yet).
-        if (unwritten && recent is not null && last >= head)
-            for (var lsn = last + 1; recent.LengthOf(lsn) is { } length; lsn++)
-            {
-                if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
-                if (!recent.CopyTo(lsn, run)) break;
-                last = lsn;
-            }
+        var runs = new EntryRunReader(vol, recent, ReadEntryForStream);
+        var last = runs.Copy(afterLsn, head, maxBytes, into, start);
+        if (unwritten && last >= head) last = runs.CopyPlaced(last, maxBytes, into, start);
         return (last, Math.Max(head, last));
     }
 
@@ -102,7 +142,7 @@ public sealed partial class LogStore
 
     /// <summary>True as soon as <paramref name="done"/> holds, looked at again each time the volume's signal is raised;
     /// false after <paramref name="timeout"/>.</summary>
-    private static async Task<bool> WaitUntilAsync(Volumes.VolumeState vol, Func<bool> done, TimeSpan timeout, CancellationToken ct)
+    private static async Task<bool> WaitUntilAsync(VolumeState vol, Func<bool> done, TimeSpan timeout, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -115,12 +155,5 @@ public sealed partial class LogStore
             try { await next.WaitAsync(left, ct).ConfigureAwait(false); }
             catch (TimeoutException) { return false; }
         }
-    }
-
-    /// <summary>The volume's in-memory copies of its last entries, started now if it had none (it then keeps every new entry).</summary>
-    private static Log.RecentEntries KeepRecent(Volumes.VolumeState vol)
-    {
-        if (vol.Recent is { } recent) return recent;
-        lock (vol.IndexLock) return vol.Recent ??= new Log.RecentEntries();
     }
 }

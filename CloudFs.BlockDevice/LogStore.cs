@@ -1,6 +1,7 @@
 // The engine's front door: one log on one device holding every volume of this host.
 // Thread-safe: any number of callers; appends are group-committed by one writer. The work is split by concern into
-// the LogStore.*.cs partial files (append, read, recovery, checkpoint, streams, compaction) over Device/, Format/, Log/.
+// the LogStore.*.cs partial files (append, read, recovery, checkpoint, streams, compaction) over Device/, Format/, Log/
+// and Streams/ (the entry reader and the one apply loop of version streams).
 using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A/B of cloudfs builds on a 3-node cluster: fio through a sync (or async) volume's primary, the builds alternating
-round by round (ABBA...), each round on a fresh cluster on 127.0.0.51-53. Prints IOPS and mean latency per round and
+round by round (ABBA...), each round on a fresh cluster on 127.0.0.51-53 (or --addresses). Prints IOPS and mean latency per round and
 the medians. For changes whose effect is smaller than the run-to-run noise of the full cluster benchmark.
 
   bench/cluster_ab.py --build before=/tmp/cf-a --build after=/tmp/cf-b[:/path/extra.conf] --rounds 3 [--qd 32]
@@ -29,7 +29,13 @@ def main():
     ap.add_argument("--ramp", type=int, default=8)
     ap.add_argument("--runtime", type=int, default=12)
     ap.add_argument("--tls", action="store_true", help="each build plain and with --tls, the libnbd client for both")
+    ap.add_argument("--addresses", help="the three nodes' loopback addresses, comma-separated (default 127.0.0.51-53), "
+                    "when that range is in use by something else")
     args = ap.parse_args()
+    if args.addresses:
+        cb.THREE = [a.strip() for a in args.addresses.split(",")]
+        if len(cb.THREE) != 3:
+            sys.exit("cluster_ab: --addresses takes three addresses")
     if args.tls:
         if subprocess.run(["/usr/bin/python3", "-c", "import nbd"], capture_output=True).returncode != 0:
             sys.exit("cluster_ab: --tls needs the system python's nbd module (apt-get install python3-libnbd)")

@@ -213,17 +213,10 @@ internal sealed class HttpApi : IAsyncDisposable
         // A stream has no length limit and may idle between entries (stream --follow | apply): lift both limits for it.
         if (ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = null;
         if (ctx.Features.Get<IHttpMinRequestBodyDataRateFeature>() is { } rate) rate.MinDataRate = null;
-        ApplyResult result;
-        try
-        {
-            // An import (a volume this host does not hold, created from the stream) is asked for explicitly.
-            var import = ctx.Request.Query["import"].ToString() is "1" or "true" or "on";
-            result = await _log.ApplyAsync(ctx.Request.Body, import, ctx.RequestAborted);
-        }
-        catch (EntryRejectedException e)
-        {
-            result = new ApplyResult(e.EntryIndex, null, null, e.Message, e.IsFork);
-        }
+        // An import (a volume this host does not hold, created from the stream) is asked for explicitly. A refused
+        // entry, a failed append and a broken request body all come back as the result's Error.
+        var import = ctx.Request.Query["import"].ToString() is "1" or "true" or "on";
+        var result = await _log.ApplyAsync(ctx.Request.Body, import, ctx.RequestAborted);
         if (result.Ok)
         {
             var head = result.Volume is { } v && result.Head is { } h ? $"; {v}:{h}" : "";

@@ -3,6 +3,7 @@
 using System.IO.Pipelines;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Format;
+using CloudFs.Tests.Support;
 
 namespace CloudFs.Tests.Engine;
 
@@ -221,13 +222,6 @@ public sealed class FollowTests
         Assert.Contains("entry 3 (lsn 4)", live.Error);
         Assert.Equal(3, b.GetVolume(v)!.Lsn);
         Assert.Equal(a.VersionAt(v, 3), b.GetVolume(v)!.CurrentVersion);
-    }
-
-    /// <summary>A source that delivers some bytes and then fails like a dropped connection.</summary>
-    private sealed class BreakingStream(byte[] bytes) : MemoryStream(bytes)
-    {
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) =>
-            Position < Length ? base.ReadAsync(buffer, ct) : ValueTask.FromException<int>(new IOException("connection reset by peer"));
     }
 
     [Fact]

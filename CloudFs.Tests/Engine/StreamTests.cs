@@ -2,6 +2,7 @@
 // forked stream at the bad entry with the entries before it kept, live following, and compacted history.
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Format;
+using CloudFs.Tests.Support;
 
 namespace CloudFs.Tests.Engine;
 
@@ -181,6 +182,28 @@ public sealed class StreamTests
         pipe.Writer.Complete();
         await applying.ContinueWith(_ => { });
         Assert.Equal(await Read(a, v, 0, 8192), await Read(b, v, 0, 8192));
+    }
+
+    [Fact]
+    public async Task An_apply_of_a_source_that_breaks_keeps_what_arrived_and_says_why_it_stopped()
+    {
+        // POST /log and `cloudfs apply` read a request body that can break like a live feed's connection: the same
+        // answer as the live apply, not an exception that loses which entries were applied.
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open(size: 32 << 20, segment: 1 << 20);
+        await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
+        var v = await Populate(a);
+        var whole = new MemoryStream();
+        await a.StreamAsync(v, 0, whole, follow: false);
+
+        var r = await b.ApplyAsync(new BreakingStream(whole.ToArray()));
+        var entries = a.GetVolume(v)!.Lsn;
+        Assert.False(r.Ok);
+        Assert.False(r.IsFork);
+        Assert.Equal(entries, r.Applied);
+        Assert.Contains($"entry {entries}: the stream failed: connection reset by peer", r.Error);
+        Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
     }
 
     [Fact]
