@@ -195,13 +195,15 @@ public sealed class LifecycleTests
         Assert.Equal(("db-01", 1_700_000_000_000L), (read[0].Name, read[0].TrashedAtUnixMs));
         Assert.Equal(((string?)null, 0L), (read[1].Name, read[1].TrashedAtUnixMs));
 
-        // The lifecycle section is last: i32 count + per volume (id, i64 trash time, u8 length, name).
+        // The lifecycle section: i32 count + per volume (id, i64 trash time, u8 length, name); after it only the
+        // lost-entries section: i32 count + per volume (id, i32 run count, no runs here).
         var section = 4 + (20 + 9 + 5) + (20 + 9);
-        var old = Checkpoint.Decode(3, bytes.AsSpan(0, bytes.Length - section), 1).Volumes;
+        var lost = 4 + 2 * (20 + 4);
+        var old = Checkpoint.Decode(3, bytes.AsSpan(0, bytes.Length - lost - section), 1).Volumes;
         Assert.All(old, v => Assert.Equal(((string?)null, 0L), (v.Name, v.TrashedAtUnixMs)));
 
         // A bad name is refused, not taken.
-        bytes[bytes.Length - (20 + 9) - 5] = (byte)' ';
+        bytes[bytes.Length - lost - (20 + 9) - 5] = (byte)' ';
         Assert.Throws<FormatException>(() => Checkpoint.Decode(3, bytes, 1));
     }
 
