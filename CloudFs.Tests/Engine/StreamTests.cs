@@ -15,6 +15,13 @@ public sealed class StreamTests
         return b;
     }
 
+    private static async Task<byte[]> StreamOf(LogStore s, Id160 v)
+    {
+        var ms = new MemoryStream();
+        await s.StreamAsync(v, 0, ms, follow: false);
+        return ms.ToArray();
+    }
+
     /// <summary>A volume with a creation, data (some blocks zero), a zero entry and a large write: 5 entries.</summary>
     private static async Task<Id160> Populate(LogStore s)
     {
@@ -190,14 +197,12 @@ public sealed class StreamTests
         // POST /log and `cloudfs apply` read a request body that can break like a live feed's connection: the same
         // answer as the live apply, not an exception that loses which entries were applied.
         using var ta = new TempLog();
-        using var tb = new TempLog();
         await using var a = ta.Open(size: 32 << 20, segment: 1 << 20);
-        await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
         var v = await Populate(a);
-        var whole = new MemoryStream();
-        await a.StreamAsync(v, 0, whole, follow: false);
-
-        var r = await b.ApplyAsync(new BreakingStream(whole.ToArray()));
+        var broken = new BreakingStream(await StreamOf(a, v));
+        using var tb = new TempLog();
+        await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
+        var r = await b.ApplyAsync(broken);
         var entries = a.GetVolume(v)!.Lsn;
         Assert.False(r.Ok);
         Assert.False(r.IsFork);
