@@ -1,17 +1,17 @@
-// A member that stops waits, in CoordinatedShutdown's cluster-leave phase, until the leader has moved it from Leaving
-// to Exiting, and only then lets its cluster singletons (placement, the shard coordinator) hand over in cluster-exiting.
+// The member that runs the cluster singletons (placement, the shard coordinator: the oldest) waits, when it stops, in
+// CoordinatedShutdown's cluster-leave phase until the leader has moved it from Leaving to Exiting and no member is
+// still Leaving; only then do its singletons hand over (cluster-exiting). Every other member goes on at once, as in Akka.
 //
 // Why: Akka's singleton manager on the oldest member hands its singletons to the oldest member its buffer still
-// counts, and the buffer drops another member only once it is Exiting (not while Leaving) and drops this member at the
-// start of cluster-exiting. When every member stops at once (the whole cluster is shut down), Akka's order had the
-// oldest start cluster-exiting while the others were still Leaving: it offered the singletons to a member that was
-// itself leaving, and that member never took them (it had already dropped itself from its own buffer), so the oldest
-// retried for the whole cluster-exiting timeout (10 s) and meanwhile talked to members whose processes had gone.
-// The leader moves every member that is Leaving at a convergence to Exiting together, so once this member is Exiting
-// the others that stop with it are Exiting too, the buffer has dropped them, and the oldest sees no successor: it
-// stops its singletons at once (after one hand-over retry interval). A member that stops alone still hands over to
-// the member that stays, as before. The wait ends too when the leader cannot move anyone (a member unreachable and
-// neither Down nor Exiting blocks convergence): then Akka's own waits apply, as before.
+// counts, and the buffer drops another member only once it is Exiting (not while Leaving); a member that leaves drops
+// itself from its own buffer at the start of cluster-exiting, so it never takes singletons over. When every member
+// stops at once (the whole cluster is shut down), Akka's order had the oldest start cluster-exiting while the others
+// were still Leaving: it offered the singletons to a member that was itself leaving, which never took them, and it
+// retried for the whole cluster-exiting timeout (10 s), meanwhile talking to members whose processes had gone. Once
+// every member that leaves is Exiting, the oldest's buffer has dropped them all: it hands over to a member that stays,
+// or, when none does, stops its singletons at once (after one hand-over retry interval). The wait ends too when the
+// leader cannot move anyone (a member unreachable and neither Down nor Exiting blocks convergence): then Akka's own
+// waits apply, as before.
 using Akka;
 using Akka.Actor;
 using Akka.Cluster;
@@ -40,13 +40,19 @@ internal static class ExitingBeforeHandOver
         });
     }
 
-    /// <summary>Whether this member may go on to cluster-exiting: it is Exiting (or gone), or the leader cannot move it.</summary>
+    /// <summary>Whether this member may go on to cluster-exiting: it does not run the singletons, or it is Exiting and no
+    /// member is still Leaving (each one that left is Exiting in its view), or the leader cannot move anyone.</summary>
     private static bool MayGoOn(ClusterEvent.CurrentClusterState state, UniqueAddress self)
     {
         var me = state.Members.FirstOrDefault(m => m.UniqueAddress.Equals(self));
-        if (me is null || me.Status is not (MemberStatus.Up or MemberStatus.Leaving)) return true;
+        if (me is null || me.Status is not (MemberStatus.Up or MemberStatus.Leaving or MemberStatus.Exiting)) return true;
         // Akka's convergence (and so any Leaving -> Exiting) waits while a member is unreachable unless it is Down or Exiting.
-        return state.Unreachable.Any(m => m.Status is not (MemberStatus.Down or MemberStatus.Exiting));
+        if (state.Unreachable.Any(m => m.Status is not (MemberStatus.Down or MemberStatus.Exiting))) return true;
+        // Only the oldest runs the singletons. Any other member goes on at once, as in Akka, and so drops itself from its
+        // own singleton buffers: a member that is leaving never takes the singletons over.
+        // (Members already Exiting are going too: the oldest of those that are not runs them, or takes them over.)
+        if (state.Members.Any(m => m.Status is MemberStatus.Up or MemberStatus.Leaving && m.IsOlderThan(me))) return true;
+        return me.Status == MemberStatus.Exiting && !state.Members.Any(m => m.Status == MemberStatus.Leaving);
     }
 
     /// <summary>Judges only snapshots the cluster's event publisher sends after each member event: by the time one
@@ -76,7 +82,7 @@ internal static class ExitingBeforeHandOver
             });
             Receive<GiveUp>(_ =>
             {
-                Context.GetLogger().Warning("this member was not moved from Leaving to Exiting within {0:0.#} s (members: {1}); its singletons hand over anyway",
+                Context.GetLogger().Warning("the members leaving with this one were not all moved to Exiting within {0:0.#} s (members: {1}); its singletons hand over anyway",
                     _patience.TotalSeconds, string.Join(", ", _cluster.State.Members.Select(m => $"{m.Address} {m.Status}")));
                 Context.Stop(Self);
             });
