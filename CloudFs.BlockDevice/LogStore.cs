@@ -161,6 +161,13 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         (_options.LogError ?? _options.Log)?.Invoke($"{e.Message}; the log takes no more writes until the node is restarted on a good device");
     }
 
+    /// <summary>Free segments: the count placement needs for every round and vote, without <see cref="Usage"/>'s walk of
+    /// every volume's index (which holds each index's lock a while).</summary>
+    public int FreeSegments => _segments.FreeCount;
+
+    /// <summary>Size of one segment in bytes.</summary>
+    public int SegmentSize => _layout.SegmentSize;
+
     public LogUsage Usage
     {
         get

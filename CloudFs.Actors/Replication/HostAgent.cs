@@ -207,11 +207,8 @@ public sealed class HostAgent : ReceiveActor
         return null;
     }
 
-    private HostDescription Describe()
-    {
-        var usage = _store.Usage;
-        return new HostDescription(_store.HostId.ToString(), _address, (long)usage.FreeSegments * usage.SegmentSize, _deviceFailure);
-    }
+    private HostDescription Describe() =>
+        new(_store.HostId.ToString(), _address, (long)_store.FreeSegments * _store.SegmentSize, _deviceFailure);
 
     /// <summary>
     /// The log device failed (the engine logged it, once, at ERROR): this host acknowledges nothing more as a replica
@@ -232,9 +229,8 @@ public sealed class HostAgent : ReceiveActor
     private Vote Prepare(PrepareVolume p)
     {
         if (_deviceFailure is not null) return new Vote(false, $"the log device of host {_store.HostId} failed: {_deviceFailure}");
-        var usage = _store.Usage;
         // Thin provisioning: a volume needs room to grow, not its whole size; a host with no free segment votes no.
-        if (usage.FreeSegments == 0) return new Vote(false, $"host {_store.HostId} has no free space in its log");
+        if (_store.FreeSegments == 0) return new Vote(false, $"host {_store.HostId} has no free space in its log");
         return new Vote(true, null);
     }
 

@@ -41,7 +41,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started,
         Dictionary<(string Volume, string Host), (long AfterLsn, long Bytes)> Lags);
     private sealed record Created(VolumeReport Volume, string Primary);
-    private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo);
+    private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo, DateTime Since);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
     private sealed record ReplacementEnded(string Volume, string? Error);
     private sealed record CreateAbandoned(string? Name);
@@ -127,18 +127,18 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             // Each chosen host still votes on the volume before anything is created.
             if (LiveHosts().Count(h => h.FreeBytes > 0) >= p.Replicas)
             {
-                Create(p, Sender, fast: true);
+                Create(p, Sender, DateTime.UtcNow);
                 return;
             }
             // Otherwise decided on a fresh round: a host that joined a moment ago is counted, and a dead one is not.
             _creates.Add((p, Sender, 0, DateTime.UtcNow));
             Gather();
         });
-        // A host chosen without a fresh round did not answer its vote: decided again on a fresh round (which gives a
-        // busy or just-joined host two more rounds), as a create without known hosts is.
+        // A chosen host did not answer its vote: decided again on a fresh round (which gives a busy or just-joined host
+        // two more rounds, and leaves out one that is gone), as a create without known hosts is.
         Receive<PlaceAfterRound>(r =>
         {
-            _creates.Add((r.Request, r.ReplyTo, 0, DateTime.UtcNow));
+            _creates.Add((r.Request, r.ReplyTo, 0, r.Since));
             Gather();
         });
         Receive<Created>(c =>
@@ -372,7 +372,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 && (rounds < 2 || now - since < _settings.AskTimeout * 3))
                 _creates.Add((request, replyTo, rounds + 1, since));
             else
-                Create(request, replyTo);
+                Create(request, replyTo, since);
         }
         foreach (var host in _hosts.Keys)
             if (LiveAddressOf(host) is not null) _absentSince.Remove(host);
@@ -497,14 +497,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     /// <summary>Members joining or Up that are not lost: the hosts a create may count on, described yet or not (this node
     /// has not seen them Up, their identity proof is under way, or they have not described themselves in a round).</summary>
+    /// <summary>How long after it was asked for a create whose chosen host did not vote is tried again: three asks, so
+    /// a last fresh round (its asks) and vote still end inside management's wait for placement (eight asks).</summary>
+    private TimeSpan VoteRetryWindow => _settings.AskTimeout * 3;
+
     private int Members() => _cluster.State.Members.Count(m => m.Status is Akka.Cluster.MemberStatus.Joining or Akka.Cluster.MemberStatus.WeaklyUp
         or Akka.Cluster.MemberStatus.Up && !_lost.Contains(m.UniqueAddress));
 
     // ---- creation: prepare on every chosen host, commit on the primary, then the replicas follow ----
 
-    /// <param name="fast">Chosen from the last round's hosts, without a fresh one: a host that does not vote sends the
-    /// request to a fresh round instead of failing it (nothing was created yet).</param>
-    private void Create(PlaceVolume p, IActorRef replyTo, bool fast = false)
+    /// <param name="since">When the create was asked for. A chosen host that does not vote (busy, or gone since the last
+    /// round) sends the request to a fresh round instead of failing it, nothing being created yet, for as long as
+    /// <see cref="VoteRetryWindow"/> allows: management waits for placement's answer longer than that.</param>
+    private void Create(PlaceVolume p, IActorRef replyTo, DateTime since)
     {
         var live = LiveHosts().Where(h => h.FreeBytes > 0).ToArray();
         if (p.Replicas < 1) { replyTo.Tell(new CommandFailed($"a volume needs at least 1 replica, not {p.Replicas}")); return; }
@@ -530,6 +535,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var log = _log;
         var timeout = _settings.AskTimeout;
         var createTimeout = _settings.CreateTimeout;
+        var retryWindow = VoteRetryWindow;
         _ = Run();
 
         async Task Run()
@@ -540,7 +546,13 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                     (Host: h, Vote: await Try(Agent(h.Address).Ask<Vote>(new PrepareVolume(p.SizeBytes), timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
                 foreach (var (host, vote) in votes)
                 {
-                    if (vote is null && fast) { self.Tell(new PlaceAfterRound(p, replyTo)); return; }
+                    if (vote is null && DateTime.UtcNow - since < retryWindow)
+                    {
+                        // Its name is free again first: the next attempt takes it anew (messages to self keep their order).
+                        self.Tell(new CreateAbandoned(p.Name));
+                        self.Tell(new PlaceAfterRound(p, replyTo, since));
+                        return;
+                    }
                     if (vote is null) { self.Tell(new CreateAbandoned(p.Name)); replyTo.Tell(new CommandFailed($"host {host.HostId} ({host.Address}) did not answer; no volume was created")); return; }
                     if (!vote.Yes) { self.Tell(new CreateAbandoned(p.Name)); replyTo.Tell(new CommandFailed($"host {host.HostId} cannot take the volume: {vote.Reason}; no volume was created")); return; }
                 }

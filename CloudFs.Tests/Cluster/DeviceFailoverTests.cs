@@ -95,10 +95,14 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
         await AssertBytes(volume, healthy, cluster, 1 << 20, after);
         await AssertBytes(volume, healthy, cluster, 2 << 20, third);
 
-        // `cloudfs ls` / `/cluster`: the new primary, the volume degraded, the host failed with the errno.
-        var list = await ListAsync(cluster, healthy[1]);
+        // `cloudfs ls` / `/cluster`: the new primary, the volume degraded, the host failed with the errno (once
+        // placement's next round has heard the new primary: a round it did not answer in keeps the last one known).
+        var list = await cluster.Value(async () =>
+        {
+            var l = await ListAsync(cluster, healthy[1]);
+            return l.Volumes.Single(v => v.Id == created.VolumeId).Primary == cluster[newPrimary].HostId.ToString() ? l : null;
+        }, Timeout, "the new primary listed");
         var summary = list.Volumes.Single(v => v.Id == created.VolumeId);
-        Assert.Equal(cluster[newPrimary].HostId.ToString(), summary.Primary);
         Assert.Equal(VolumeHealth.Degraded, summary.Health);
         var failure = Assert.Single(list.FailedHosts!);
         Assert.Equal(failedHost, failure.HostId);

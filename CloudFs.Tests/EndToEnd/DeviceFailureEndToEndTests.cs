@@ -49,13 +49,22 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
         _dir.Dispose();
     }
 
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    private async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
+        try
         {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
+            while (!await condition())
+            {
+                if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
+                await Task.Delay(100);
+            }
+        }
+        catch (Xunit.Sdk.XunitException e)
+        {
+            // What the nodes warned about is what says why (a tool that hung, a failover that did not happen).
+            throw new Xunit.Sdk.XunitException(e.Message + string.Concat(_nodes.Where(n => n is not null)
+                .Select(n => $"\n--- node {n!.Listen} warned:\n{n.Warnings()}")));
         }
     }
 

@@ -24,6 +24,10 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     public string HttpBase => $"http://{Listen}:8090";
     public string Nbd(string volume) => $"nbd://{Listen}:10809/{volume}";
     public string Stderr { get { lock (_stderr) return _stderr.ToString(); } }
+
+    /// <summary>The last <paramref name="max"/> WARN and ERROR lines this node printed: what a failing test shows.</summary>
+    public string Warnings(int max = 30) =>
+        string.Join('\n', Stderr.Split('\n').Where(l => l.Contains(" WARN", StringComparison.Ordinal) || l.Contains(" ERROR", StringComparison.Ordinal)).TakeLast(max));
     /// <summary>The node's --tls directory (null without): the CLI calls of these helpers present it.</summary>
     public string? Tls { get; }
     public bool HasExited => _process.HasExited;

@@ -62,6 +62,8 @@ internal static class Tool
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
+            // Killed, its pipes close: what it printed before is there to read.
+            await Task.WhenAny(error, Task.Delay(TimeSpan.FromSeconds(5)));
             Assert.Fail($"`{command}` did not finish within {(timeout ?? TimeSpan.FromSeconds(120)).TotalSeconds} s; stderr so far: {(error.IsCompleted ? error.Result : "")}");
         }
         return new ToolResult(command, process.ExitCode, await output, await error);
