@@ -2,7 +2,8 @@
 // here (with this host's own checksums), ask another replica's integrity agent for its copy, and let the engine accept
 // only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync). Entries
 // recovery lost here (a header beyond correction) are fetched whole and accepted only if they fit this host's chain
-// (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync).
+// (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync); so is an entry whose header went bad after a checkpoint
+// covered it (LogStore.RestoreBadEntryAsync).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Replication;
@@ -128,6 +129,39 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         return report.Problem is null ? report : report with { Problem = $"no replica restored entries lsn {run.FirstLsn}..{run.LastLsn}: {report.Problem}" };
     }
 
+    /// <summary>
+    /// Restores the blocks of an entry whose header went bad here after a checkpoint covered it: the whole entry of its lsn
+    /// from the first other replica whose copy the engine accepts (it must fit this host's chain and store the blocks where
+    /// this host's entry does; LogStore.RestoreBadEntryAsync).
+    /// </summary>
+    private async Task<RepairReport> RestoreBadEntryAsync(Id160 volume, BadEntry bad, string[] others, IReadOnlyDictionary<string, Address> hosts, CancellationToken ct)
+    {
+        var report = RepairReport.None;
+        var run = new LostEntryRun(bad.Lsn, bad.Lsn, bad.Range.Reason);
+        foreach (var host in others)
+        {
+            if (!hosts.TryGetValue(host, out var address)) { report = report.Add(new RepairReport(0, 0, $"replica host {host} is not reachable")); continue; }
+            var (copy, failure) = await FetchRunAsync(system.ActorSelection(address + IntegrityAgent.Path), host, volume, run, ct).ConfigureAwait(false);
+            if (copy is null)
+            {
+                report = report.Add(new RepairReport(0, 0, failure));
+                continue;
+            }
+            var outcome = await store.RestoreBadEntryAsync(volume, bad.EntryBlock, bad.Lsn, copy, ct).ConfigureAwait(false);
+            counters.Restored(outcome.Entries, outcome.RefusedEntries);
+            counters.Repaired(outcome.Blocks, 0);
+            if (outcome.Refusal is not null)
+            {
+                log.Warning("volume {0}: replica host {1}'s copy of entry lsn {2} (its header at log block {3} is bad here) refused: {4}", volume, host, bad.Lsn, bad.EntryBlock, outcome.Refusal);
+                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of entry lsn {bad.Lsn} was refused: {outcome.Refusal}"));
+                continue;
+            }
+            log.Info("volume {0}: entry lsn {1}, whose header at log block {2} is bad here, restored from replica host {3} ({4} blocks)", volume, bad.Lsn, bad.EntryBlock, host, outcome.Blocks);
+            return new RepairReport(outcome.Blocks, 0, null, outcome.Entries);
+        }
+        return report.Problem is null ? report : report with { Problem = $"no replica restored entry lsn {bad.Lsn} (its header at log block {bad.EntryBlock} is bad here): {report.Problem}" };
+    }
+
     /// <summary>The whole run as one replica holds it, asked for in pieces of whole entries; or why it cannot send it.</summary>
     private async Task<(byte[]? Copy, string Failure)> FetchRunAsync(ActorSelection agent, string host, Id160 volume, LostEntryRun run, CancellationToken ct)
     {
@@ -159,6 +193,8 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             ? RepairReport.None
             : new RepairReport(0, 0, $"bytes {plan.Unrepairable[0].Offset}..{plan.Unrepairable[0].End - 1} cannot be checked here: {plan.Unrepairable[0].Reason}");
         var hosts = HostDirectory.Live(_cluster);
+        foreach (var bad in plan.BadEntries)
+            report = report.Add(await RestoreBadEntryAsync(volume, bad, others, hosts, ct).ConfigureAwait(false));
         foreach (var host in others)
         {
             if (plan.Blocks.Count == 0) break;
