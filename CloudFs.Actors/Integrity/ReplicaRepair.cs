@@ -101,7 +101,26 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         return report;
     }
 
-    private async Task<RepairReport> RestoreRunAsync(Id160 volume, LostEntryRun run, string[] others, CancellationToken ct)
+    private Task<RepairReport> RestoreRunAsync(Id160 volume, LostEntryRun run, string[] others, CancellationToken ct) =>
+        RestoreFromReplicasAsync(volume, run, others, $"entries lsn {run.FirstLsn}..{run.LastLsn}", "lost to corruption here",
+            copy => store.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct), ct);
+
+    /// <summary>
+    /// Restores the blocks of an entry whose header went bad here after a checkpoint covered it: the whole entry of its lsn
+    /// from the first other replica whose copy the engine accepts (it must fit this host's chain and store the blocks where
+    /// this host's entry does; LogStore.RestoreBadEntryAsync).
+    /// </summary>
+    private Task<RepairReport> RestoreBadEntryAsync(Id160 volume, BadEntry bad, string[] others, CancellationToken ct) =>
+        RestoreFromReplicasAsync(volume, new LostEntryRun(bad.Lsn, bad.Lsn, bad.Range.Reason), others, $"entry lsn {bad.Lsn}",
+            $"whose header at log block {bad.EntryBlock} is bad here", copy => store.RestoreBadEntryAsync(volume, bad.EntryBlock, bad.Lsn, copy, ct), ct);
+
+    /// <summary>
+    /// Fetches the whole entries of <paramref name="run"/> from each other replica in turn and hands the copy to
+    /// <paramref name="restore"/> (the engine judges it) until one is accepted; refusals are counted and logged, and the
+    /// next replica is asked. <paramref name="what"/> names the entries, <paramref name="why"/> why they are asked for.
+    /// </summary>
+    private async Task<RepairReport> RestoreFromReplicasAsync(Id160 volume, LostEntryRun run, string[] others, string what, string why,
+        Func<byte[], Task<RestoreOutcome>> restore, CancellationToken ct)
     {
         var report = RepairReport.None;
         var hosts = HostDirectory.Live(_cluster);
@@ -114,52 +133,19 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
                 report = report.Add(new RepairReport(0, 0, failure));
                 continue;
             }
-            var outcome = await store.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct).ConfigureAwait(false);
+            var outcome = await restore(copy).ConfigureAwait(false);
             counters.Restored(outcome.Entries, outcome.RefusedEntries);
             counters.Repaired(outcome.Blocks, 0);
             if (outcome.Refusal is not null)
             {
-                log.Warning("volume {0}: replica host {1}'s copy of entries lsn {2}..{3} refused: {4}", volume, host, run.FirstLsn, run.LastLsn, outcome.Refusal);
-                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of entries lsn {run.FirstLsn}..{run.LastLsn} was refused: {outcome.Refusal}"));
+                log.Warning("volume {0}: replica host {1}'s copy of {2} ({3}) refused: {4}", volume, host, what, why, outcome.Refusal);
+                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of {what} was refused: {outcome.Refusal}"));
                 continue;
             }
-            log.Info("volume {0}: entries lsn {1}..{2}, lost to corruption here, restored from replica host {3} ({4} blocks)", volume, run.FirstLsn, run.LastLsn, host, outcome.Blocks);
+            log.Info("volume {0}: {1}, {2}, restored from replica host {3} ({4} blocks)", volume, what, why, host, outcome.Blocks);
             return new RepairReport(outcome.Blocks, 0, null, outcome.Entries);
         }
-        return report.Problem is null ? report : report with { Problem = $"no replica restored entries lsn {run.FirstLsn}..{run.LastLsn}: {report.Problem}" };
-    }
-
-    /// <summary>
-    /// Restores the blocks of an entry whose header went bad here after a checkpoint covered it: the whole entry of its lsn
-    /// from the first other replica whose copy the engine accepts (it must fit this host's chain and store the blocks where
-    /// this host's entry does; LogStore.RestoreBadEntryAsync).
-    /// </summary>
-    private async Task<RepairReport> RestoreBadEntryAsync(Id160 volume, BadEntry bad, string[] others, IReadOnlyDictionary<string, Address> hosts, CancellationToken ct)
-    {
-        var report = RepairReport.None;
-        var run = new LostEntryRun(bad.Lsn, bad.Lsn, bad.Range.Reason);
-        foreach (var host in others)
-        {
-            if (!hosts.TryGetValue(host, out var address)) { report = report.Add(new RepairReport(0, 0, $"replica host {host} is not reachable")); continue; }
-            var (copy, failure) = await FetchRunAsync(system.ActorSelection(address + IntegrityAgent.Path), host, volume, run, ct).ConfigureAwait(false);
-            if (copy is null)
-            {
-                report = report.Add(new RepairReport(0, 0, failure));
-                continue;
-            }
-            var outcome = await store.RestoreBadEntryAsync(volume, bad.EntryBlock, bad.Lsn, copy, ct).ConfigureAwait(false);
-            counters.Restored(outcome.Entries, outcome.RefusedEntries);
-            counters.Repaired(outcome.Blocks, 0);
-            if (outcome.Refusal is not null)
-            {
-                log.Warning("volume {0}: replica host {1}'s copy of entry lsn {2} (its header at log block {3} is bad here) refused: {4}", volume, host, bad.Lsn, bad.EntryBlock, outcome.Refusal);
-                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of entry lsn {bad.Lsn} was refused: {outcome.Refusal}"));
-                continue;
-            }
-            log.Info("volume {0}: entry lsn {1}, whose header at log block {2} is bad here, restored from replica host {3} ({4} blocks)", volume, bad.Lsn, bad.EntryBlock, host, outcome.Blocks);
-            return new RepairReport(outcome.Blocks, 0, null, outcome.Entries);
-        }
-        return report.Problem is null ? report : report with { Problem = $"no replica restored entry lsn {bad.Lsn} (its header at log block {bad.EntryBlock} is bad here): {report.Problem}" };
+        return report.Problem is null ? report : report with { Problem = $"no replica restored {what} ({why}): {report.Problem}" };
     }
 
     /// <summary>The whole run as one replica holds it, asked for in pieces of whole entries; or why it cannot send it.</summary>
@@ -194,7 +180,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             : new RepairReport(0, 0, $"bytes {plan.Unrepairable[0].Offset}..{plan.Unrepairable[0].End - 1} cannot be checked here: {plan.Unrepairable[0].Reason}");
         var hosts = HostDirectory.Live(_cluster);
         foreach (var bad in plan.BadEntries)
-            report = report.Add(await RestoreBadEntryAsync(volume, bad, others, hosts, ct).ConfigureAwait(false));
+            report = report.Add(await RestoreBadEntryAsync(volume, bad, others, ct).ConfigureAwait(false));
         foreach (var host in others)
         {
             if (plan.Blocks.Count == 0) break;

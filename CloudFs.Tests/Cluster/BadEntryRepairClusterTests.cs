@@ -23,19 +23,8 @@ public sealed class BadEntryRepairClusterTests
 
     private sealed record Damaged(TestCluster Cluster, Id160 Volume, CloudFsNode Node, CloudFsNode Other, byte[] Expected);
 
-    private static async Task<T> AskAsync<T>(CloudFsNode via, IManagementMessage request) where T : IManagementMessage =>
-        await via.Management.Ask<IManagementMessage>(request, Timeout) switch
-        {
-            T answer => answer,
-            var other => throw new InvalidOperationException($"{request.GetType().Name} failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
-
-    private static Task HeadsAgree(TestCluster cluster, Id160 volume, long lsn) =>
-        Eventually.Until(() =>
-        {
-            var heads = cluster.Live.Select(n => n.Store.GetVolume(volume)).ToArray();
-            return heads.All(h => h is not null && h.Lsn >= lsn) && heads.Select(h => h!.CurrentVersion).Distinct().Count() == 1;
-        }, Timeout, $"every replica of {volume} at lsn {lsn}");
+    private static Task<T> AskAsync<T>(CloudFsNode via, IManagementMessage request) where T : IManagementMessage =>
+        TestCluster.AskAsync<T>(via, request, Timeout);
 
     /// <summary>
     /// Writes an entry and one over part of it; a replica checkpoints, crashes, its copy of the entry's header gets two
@@ -53,7 +42,7 @@ public sealed class BadEntryRepairClusterTests
         await primary.Gateway.WriteAsync(volume, BadAt + (4 << 10), over, fua: true);
         await primary.Gateway.WriteAsync(volume, 8 << 20, TempLog.Pattern(64 << 10, 53), fua: true);
         var head = primary.Store.GetVolume(volume)!.Lsn;
-        await HeadsAgree(cluster, volume, head);
+        await cluster.HeadsAgree(volume, head, Timeout);
         var expected = bad.ToArray();
         over.CopyTo(expected, 4 << 10);
 
@@ -71,7 +60,7 @@ public sealed class BadEntryRepairClusterTests
 
         var damaged = cluster[index];
         Assert.Empty(damaged.Store.LostEntries(volume));
-        await HeadsAgree(cluster, volume, head);
+        await cluster.HeadsAgree(volume, head, Timeout);
         if (readFirst)
         {
             var eio = await Assert.ThrowsAsync<DataCorruptionException>(async () => await damaged.Store.ReadAsync(volume, BadAt, new byte[4096]));

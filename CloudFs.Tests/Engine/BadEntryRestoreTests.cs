@@ -9,13 +9,6 @@ namespace CloudFs.Tests.Engine;
 
 public sealed class BadEntryRestoreTests
 {
-    private static async Task<byte[]> Read(LogStore s, Id160 v, long offset, int length)
-    {
-        var b = new byte[length];
-        await s.ReadAsync(v, offset, b);
-        return b;
-    }
-
     [Fact]
     public async Task An_entry_whose_header_went_bad_under_a_checkpoint_is_restored_only_from_a_copy_that_fits_the_chain()
     {
@@ -39,10 +32,7 @@ public sealed class BadEntryRestoreTests
             await a.WriteAsync(v, 65536, far, durable: true);               // lsn 5
             // 32 stored blocks: no CRC table sector, the header is the sector right before the data.
             header = a.DeviceOffsetOf(v, 0) - EntryHeader.Size;
-            using var stream = new MemoryStream();
-            await a.StreamAsync(v, 0, stream, follow: false);
-            stream.Position = 0;
-            Assert.Null((await b.ApplyAsync(stream)).Error);
+            await ThreeHosts.Ship(a, v, 0, b);
         }
         // The clean close wrote a checkpoint after every entry: recovery does not read the header again.
         ta.FlipBit(header + 120, 2);
@@ -50,7 +40,7 @@ public sealed class BadEntryRestoreTests
 
         await using var s = ta.Open();
         Assert.False(s.GetVolume(v)!.IsDamaged);
-        var eio = await Assert.ThrowsAsync<DataCorruptionException>(() => Read(s, v, 0, 4096));
+        var eio = await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(s, v, 0, 4096));
         Assert.Contains("fails its checksum", eio.Message);
         var plan = await s.PlanRepairAsync(v, 0, 16384);
         Assert.Empty(plan.Unrepairable);
@@ -75,7 +65,7 @@ public sealed class BadEntryRestoreTests
             var refused = await s.RestoreBadEntryAsync(v, entry.EntryBlock, lsn, forged);
             Assert.Equal((0L, 0L, 1L), (refused.Entries, refused.Blocks, refused.RefusedEntries));
             Assert.Contains(why, refused.Refusal);
-            await Assert.ThrowsAsync<DataCorruptionException>(() => Read(s, v, 0, 4096));
+            await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(s, v, 0, 4096));
             Assert.True(s.GetVolume(v)!.IsDamaged);
         }
 
@@ -83,14 +73,14 @@ public sealed class BadEntryRestoreTests
         // The blocks the volume still reads from the entry: all but the 8 the write after it replaced.
         Assert.Equal((1L, 24L, 0L, (string?)null), (restored.Entries, restored.Blocks, restored.RefusedEntries, restored.Refusal));
         Assert.False(s.GetVolume(v)!.IsDamaged);
-        Assert.Equal(expected, await Read(s, v, 0, 16384));
-        Assert.Equal(far, await Read(s, v, 65536, 8192));
+        Assert.Equal(expected, await ThreeHosts.Read(s, v, 0, 16384));
+        Assert.Equal(far, await ThreeHosts.Read(s, v, 65536, 8192));
         Assert.Empty((await s.PlanRepairAsync(v, 0, 16384)).BadEntries);
         s.CloseWithoutCheckpoint();
 
         // Replay moves the blocks off the bad entry the same way (no checkpoint covers the repair).
         await using var replayed = ta.Open();
-        Assert.Equal(expected, await Read(replayed, v, 0, 16384));
+        Assert.Equal(expected, await ThreeHosts.Read(replayed, v, 0, 16384));
         Assert.False(replayed.GetVolume(v)!.IsDamaged);
     }
 

@@ -179,12 +179,7 @@ public sealed class LostEntryRestoreTests
         await a.RestoreVolumeAsync(v);
         await a.WriteAsync(v, 65536, TempLog.Pattern(8192, 30), durable: true);
         await using var b = tb.Open();
-        using (var stream = new MemoryStream())
-        {
-            await a.StreamAsync(v, 0, stream, follow: false);
-            stream.Position = 0;
-            Assert.Null((await b.ApplyAsync(stream)).Error);
-        }
+        await ThreeHosts.Ship(a, v, 0, b);
         a.CloseWithoutCheckpoint();
         GarbleEntryWithVersion(ta, trashed.CurrentVersion);
         await using var s = ta.Open();
