@@ -51,15 +51,10 @@ public sealed partial class LogStore
             case EntryKind.Data or EntryKind.ResyncData:
             {
                 var dataStart = entryBlock + h.MetaSectors;
-                var k = 0;
-                for (var i = 0; i < h.BlockCount;)
+                foreach (var run in new StoredRuns(meta, h.BlockCount))
                 {
-                    var stored = EntryHeader.IsStored(meta, i);
-                    var j = i + 1;
-                    while (j < h.BlockCount && EntryHeader.IsStored(meta, j) == stored) j++;
-                    if (stored) { index.Insert(h.FirstBlock + i, j - i, dataStart + k, entryBlock); k += j - i; }
-                    else Zero(h.FirstBlock + i, j - i);
-                    i = j;
+                    if (run.Stored) index.Insert(h.FirstBlock + run.First, run.Count, dataStart + run.StoredIndex, entryBlock);
+                    else Zero(h.FirstBlock + run.First, run.Count);
                 }
                 break;
             }

@@ -192,20 +192,20 @@ public sealed partial class LogStore
     /// Appends blocks [at, at+count) of <paramref name="part"/> (their verified bytes at the same place in
     /// <paramref name="data"/>) in one Relocation entry and waits for it: see <see cref="EnqueueRelocation"/>.
     /// </summary>
-    private async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair)
+    private async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair, long lsn = 0)
     {
-        await EnqueueRelocation(vol, volume, part, at, count, data, repair).ConfigureAwait(false);
+        await EnqueueRelocation(vol, volume, part, at, count, data, repair, lsn).ConfigureAwait(false);
         return (long)count * BlockSize;
     }
 
     /// <summary>
     /// Queues blocks [at, at+count) of <paramref name="part"/> in one Relocation entry; once it is written, every index
     /// that still points at their old place moves, and a repair also clears the damage of what now reads from the new place.
+    /// The entry carries the lsn of the blocks' entry: <paramref name="lsn"/>, or (0) the one the old entry's header names.
     /// </summary>
-    private Task EnqueueRelocation(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair)
+    private Task EnqueueRelocation(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair, long lsn = 0)
     {
-        var meta = GetEntryMeta(vol, part);
-        var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
+        if (lsn == 0) lsn = BinaryPrimitives.ReadInt64LittleEndian(GetEntryMeta(vol, part).AsSpan(EntryHeader.OffLsn));
         var start = part.Start + at;
         var oldLogBlock = part.LogBlock + at;
         var buf = EntryCodec.BuildData(EntryKind.Relocation, volume, start, data.AsSpan(at * BlockSize, count * BlockSize), Now);

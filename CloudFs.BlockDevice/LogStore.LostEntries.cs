@@ -83,7 +83,7 @@ public sealed partial class LogStore
     /// <summary>
     /// Restores the lost entries starting at <paramref name="firstLsn"/> from <paramref name="entries"/>, a replica's copy
     /// (<see cref="ReadLostEntriesAsync"/>). The copy is taken only whole and only if every entry verifies (checksums,
-    /// digest), belongs to the volume, has the next lsn of the run, is a data or zero entry, and the entries chain from
+    /// digest), belongs to the volume, has the next lsn of the run, is a data, zero or view-change entry, and the entries chain from
     /// the version before the gap to the version the entry after it names (a replica's bytes are never taken on trust);
     /// otherwise nothing is written and the outcome says why. Accepted entries are appended again as they are; each is
     /// applied only where no entry after the gap has written (the ranges still damaged for the run), and the last one
@@ -137,7 +137,7 @@ public sealed partial class LogStore
     /// <paramref name="buffers"/>, in order); otherwise why it is refused.</summary>
     private string? CheckLostCopy(VolumeState vol, LostEntries run, ReadOnlySpan<byte> copy, List<EntryBuffer> buffers)
     {
-        var secret = SecretOver(vol, run);
+        var secret = SecretOver(vol, run.FirstLsn);
         var previous = run.VersionBefore;
         var at = 0;
         for (var lsn = run.FirstLsn; lsn <= run.LastLsn; lsn++)
@@ -149,8 +149,7 @@ public sealed partial class LogStore
             var entry = rest[..h.TotalBytes];
             if (EntryCodec.Verify(entry, out _) is { } bad) return $"the entry for lsn {lsn}: {bad}";
             if (h.Volume != vol.BaseId || h.Lsn != lsn) return $"the entry for lsn {lsn} is lsn {h.Lsn} of volume {h.Volume}";
-            if (h.Kind is not (EntryKind.Data or EntryKind.Zero))
-                return $"lsn {lsn} is a {h.Kind.ToString().ToLowerInvariant()} entry: only data and zero entries are restored";
+            if (NotRestorable(entry, h) is { } why) return $"lsn {lsn} is a {h.Kind.ToString().ToLowerInvariant()} entry: {why}";
             if (h.StoredCount > MaxBlocksPerEntry) return $"the entry at lsn {lsn} stores {h.StoredCount} blocks, more than an entry here holds";
             if (VersionChain.PublicOf(h.Parent) != previous)
                 return $"the entry for lsn {lsn} does not chain onto version {previous}, this host's version at lsn {lsn - 1}";
@@ -170,11 +169,29 @@ public sealed partial class LogStore
     }
 
     /// <summary>
-    /// This host's secret of the volume when it chained every entry of <paramref name="run"/> (the view it belongs to began
-    /// before the run), else null: a host that is not the writer, or whose view began later, judges a copy by the chain's
-    /// versions alone, as a replica judges its primary's feed.
+    /// Null for an entry a restoration can apply: a data or zero entry (applied only where no entry after the run wrote),
+    /// or a view change (applied only when no view change after the run has set a later view: view numbers grow along a
+    /// chain, so the volume's view number tells). Otherwise why not. A trash, restore or resize entry cannot be: the
+    /// volume's trash state and size name no lsn, so nothing here tells whether an entry after the run has set them since
+    /// (applying it could undo that one) or not (leaving it out would keep a state the chain has left).
     /// </summary>
-    private static byte[]? SecretOver(VolumeState vol, LostEntries run)
+    private static string? NotRestorable(ReadOnlySpan<byte> entry, EntryHeader h) => h.Kind switch
+    {
+        EntryKind.Data or EntryKind.Zero => null,
+        EntryKind.ViewChange => ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null ? "its payload is malformed" : null,
+        EntryKind.Trash or EntryKind.Restore =>
+            "the volume's trash state names no lsn, so nothing here tells whether a trash or restore entry after the lost run has set it since; applying this one could undo that",
+        EntryKind.Resize =>
+            "the volume's size names no lsn, so nothing here tells whether a resize entry after the lost run has set it since; applying this one could undo that",
+        _ => "only data, zero and view-change entries are restored",
+    };
+
+    /// <summary>
+    /// This host's secret of the volume when it chained every entry from <paramref name="firstLsn"/> on (the view it belongs
+    /// to began before that lsn), else null: a host that is not the writer, or whose view began later, judges a copy by the
+    /// chain's versions alone, as a replica judges its primary's feed.
+    /// </summary>
+    private static byte[]? SecretOver(VolumeState vol, long firstLsn)
     {
         byte[]? secret;
         Id160 view;
@@ -182,23 +199,27 @@ public sealed partial class LogStore
         if (secret is null) return null;
         long viewLsn;
         lock (vol.IndexLock) viewLsn = view == vol.BaseId ? 1 : vol.Lsns.Find(view);
-        return viewLsn >= 1 && viewLsn < run.FirstLsn ? secret : null;
+        return viewLsn >= 1 && viewLsn < firstLsn ? secret : null;
     }
 
     /// <summary>
     /// Applies a restored lost entry (live, once written; or replayed): its blocks and zeros go into the volume's index
     /// only inside the ranges still damaged for its run, which no entry after the gap has written (entries before it were
-    /// older and are overwritten, as they would have been). The run's last entry clears that damage: every range left is
-    /// now what the chain says. A repeat (the run restored already) changes nothing.
+    /// older and are overwritten, as they would have been); a view change sets the view only where no later one has
+    /// (<see cref="RestoreView"/>). The run's last entry clears that damage: every range left is now what the chain says.
+    /// A repeat (the run restored already) changes nothing.
     /// </summary>
     private void ApplyRestoration(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)
     {
         if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
         string? done = null;
+        var view = -1L;
         lock (v.IndexLock)
         {
             var run = v.Lost.Find(l => l.Holds(h.Lsn));
             if (run is null) return;
+            if (h.Kind == EntryKind.ViewChange) view = RestoreView(v, meta, h);
+            // A view change covers no blocks: no runs.
             var where = v.Damage.WithReason(run.Reason);
             foreach (var (start, count, logBlock) in EntryRuns(meta, h, entryBlock))
             foreach (var d in where)
@@ -221,8 +242,28 @@ public sealed partial class LogStore
                 done = run.Reason;
             }
         }
+        if (view > 0)
+        {
+            // This host's writer (if it is one) queues its next view change after the restored view, not before it.
+            lock (v.ChainLock) v.PendingViewNumber = Math.Max(v.PendingViewNumber, view);
+            v.WriterViewNumber = Math.Max(v.WriterViewNumber, view);
+            _options.Log?.Invoke($"volume {v.BaseId}: the view change at lsn {h.Lsn}, lost to corruption here, restored: view {view}");
+        }
         _changedSinceCheckpoint = true;
         if (done is not null) _options.Log?.Invoke($"volume {v.BaseId}: restored what was damaged because {done}");
+    }
+
+    /// <summary>
+    /// Under IndexLock, a restored view change: it sets the volume's view, view number and replica set only when no view
+    /// change after the lost run has set a later view already (view numbers grow along a chain). Returns the view number
+    /// it set, or -1 when a later view stays.
+    /// </summary>
+    private static long RestoreView(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
+    {
+        var p = ViewChangePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength));
+        if (p is null || p.ViewNumber <= v.ViewNumber) return -1;
+        ApplyView(v, meta, h);
+        return p.ViewNumber;
     }
 
     /// <summary>The runs a data or zero entry maps: (first block, count, log block of the first, or ZeroLogBlock).</summary>
@@ -235,16 +276,8 @@ public sealed partial class LogStore
             return runs;
         }
         var dataStart = entryBlock + h.MetaSectors;
-        var k = 0;
-        for (var i = 0; i < h.BlockCount;)
-        {
-            var stored = EntryHeader.IsStored(meta, i);
-            var j = i + 1;
-            while (j < h.BlockCount && EntryHeader.IsStored(meta, j) == stored) j++;
-            runs.Add((h.FirstBlock + i, j - i, stored ? dataStart + k : Extent.ZeroLogBlock));
-            if (stored) k += j - i;
-            i = j;
-        }
+        foreach (var run in new StoredRuns(meta, h.BlockCount))
+            runs.Add((h.FirstBlock + run.First, run.Count, run.Stored ? dataStart + run.StoredIndex : Extent.ZeroLogBlock));
         return runs;
     }
 
@@ -260,10 +293,11 @@ public sealed partial class LogStore
             return v.Lost.Exists(l => l.Holds(e.Lsn)) ? null : new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} is not lost here", e.Lsn);
     }
 
-    /// <summary>Replay: a data or zero entry at an lsn recovery skipped earlier is a restoration of it (true), else not one.</summary>
+    /// <summary>Replay: a data, zero or view-change entry at an lsn recovery skipped earlier is a restoration of it (true),
+    /// else not one.</summary>
     private bool ReplayRestoration(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h, long block)
     {
-        if (h.Kind is not (EntryKind.Data or EntryKind.Zero) || h.Lsn > v.Lsn) return false;
+        if (h.Kind is not (EntryKind.Data or EntryKind.Zero or EntryKind.ViewChange) || h.Lsn > v.Lsn) return false;
         lock (v.IndexLock)
             if (!v.Lost.Exists(l => l.Holds(h.Lsn))) return false;
         ApplyRestoration(v, span, block);

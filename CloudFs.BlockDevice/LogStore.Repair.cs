@@ -16,8 +16,9 @@ public sealed partial class LogStore
     /// <summary>
     /// Reads [offset, offset+length) of <paramref name="volume"/> here (at most <see cref="MaxRepairBytes"/>) and lists
     /// the stored blocks that fail their checksums, with this host's CRC of each, and its head. What fails is marked in
-    /// the damage maps as a read would. Blocks whose entry header fails are listed as unrepairable (nothing to check a
-    /// replica's copy against). The damage map is not consulted: this looks at the blocks themselves.
+    /// the damage maps as a read would. Blocks whose entry header fails are listed with the entry's lsn, when the volume's lsn
+    /// table names it (a replica's whole entry can restore them, <see cref="RestoreBadEntryAsync"/>), else as unrepairable
+    /// (nothing to check a replica's copy against). The damage map is not consulted: this looks at the blocks themselves.
     /// </summary>
     public Task<RepairPlan> PlanRepairAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
     {
@@ -32,6 +33,7 @@ public sealed partial class LogStore
             Id160 version;
             var blocks = new List<RepairBlock>();
             var unrepairable = new List<DamagedRange>();
+            var badEntries = new List<BadEntry>();
             // A reader from the lookup to the end of its reads: the places it finds are not freed meanwhile.
             var slot = EnterRead();
             try
@@ -53,7 +55,11 @@ public sealed partial class LogStore
                     catch (DataCorruptionException ex)
                     {
                         MarkDamaged(e.Start, e.Count, e.LogBlock, ex.Detail);
-                        unrepairable.Add(new DamagedRange(e.Start * BlockSize, (long)e.Count * BlockSize, ex.Detail));
+                        var range = new DamagedRange(e.Start * BlockSize, (long)e.Count * BlockSize, ex.Detail);
+                        if (badEntries.Exists(b => b.EntryBlock == e.EntryBlock)) continue;
+                        var entryLsn = LsnOfEntry(vol, e.EntryBlock);
+                        if (entryLsn > 0) badEntries.Add(new BadEntry(e.EntryBlock, entryLsn, range));
+                        else unrepairable.Add(range with { Reason = ex.Detail + "; no lsn of this volume names that entry here (a relocated, resynced or restored copy, or the entry of a volume it was branched from: its lsn is only in its header), so no replica's copy can be matched to it" });
                         continue;
                     }
                     bad.Clear();
@@ -76,7 +82,7 @@ public sealed partial class LogStore
                 }
             }
             finally { ExitRead(slot); }
-            return new RepairPlan(volume, head, version, blocks, unrepairable);
+            return new RepairPlan(volume, head, version, blocks, unrepairable, badEntries);
         }, ct);
     }
 

@@ -2,7 +2,8 @@
 // here (with this host's own checksums), ask another replica's integrity agent for its copy, and let the engine accept
 // only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync). Entries
 // recovery lost here (a header beyond correction) are fetched whole and accepted only if they fit this host's chain
-// (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync).
+// (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync); so is an entry whose header went bad after a checkpoint
+// covered it (LogStore.RestoreBadEntryAsync).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Replication;
@@ -100,7 +101,26 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         return report;
     }
 
-    private async Task<RepairReport> RestoreRunAsync(Id160 volume, LostEntryRun run, string[] others, CancellationToken ct)
+    private Task<RepairReport> RestoreRunAsync(Id160 volume, LostEntryRun run, string[] others, CancellationToken ct) =>
+        RestoreFromReplicasAsync(volume, run, others, $"entries lsn {run.FirstLsn}..{run.LastLsn}", "lost to corruption here",
+            copy => store.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct), ct);
+
+    /// <summary>
+    /// Restores the blocks of an entry whose header went bad here after a checkpoint covered it: the whole entry of its lsn
+    /// from the first other replica whose copy the engine accepts (it must fit this host's chain and store the blocks where
+    /// this host's entry does; LogStore.RestoreBadEntryAsync).
+    /// </summary>
+    private Task<RepairReport> RestoreBadEntryAsync(Id160 volume, BadEntry bad, string[] others, CancellationToken ct) =>
+        RestoreFromReplicasAsync(volume, new LostEntryRun(bad.Lsn, bad.Lsn, bad.Range.Reason), others, $"entry lsn {bad.Lsn}",
+            $"whose header at log block {bad.EntryBlock} is bad here", copy => store.RestoreBadEntryAsync(volume, bad.EntryBlock, bad.Lsn, copy, ct), ct);
+
+    /// <summary>
+    /// Fetches the whole entries of <paramref name="run"/> from each other replica in turn and hands the copy to
+    /// <paramref name="restore"/> (the engine judges it) until one is accepted; refusals are counted and logged, and the
+    /// next replica is asked. <paramref name="what"/> names the entries, <paramref name="why"/> why they are asked for.
+    /// </summary>
+    private async Task<RepairReport> RestoreFromReplicasAsync(Id160 volume, LostEntryRun run, string[] others, string what, string why,
+        Func<byte[], Task<RestoreOutcome>> restore, CancellationToken ct)
     {
         var report = RepairReport.None;
         var hosts = HostDirectory.Live(_cluster);
@@ -113,19 +133,19 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
                 report = report.Add(new RepairReport(0, 0, failure));
                 continue;
             }
-            var outcome = await store.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct).ConfigureAwait(false);
+            var outcome = await restore(copy).ConfigureAwait(false);
             counters.Restored(outcome.Entries, outcome.RefusedEntries);
             counters.Repaired(outcome.Blocks, 0);
             if (outcome.Refusal is not null)
             {
-                log.Warning("volume {0}: replica host {1}'s copy of entries lsn {2}..{3} refused: {4}", volume, host, run.FirstLsn, run.LastLsn, outcome.Refusal);
-                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of entries lsn {run.FirstLsn}..{run.LastLsn} was refused: {outcome.Refusal}"));
+                log.Warning("volume {0}: replica host {1}'s copy of {2} ({3}) refused: {4}", volume, host, what, why, outcome.Refusal);
+                report = report.Add(new RepairReport(0, 0, $"replica host {host}'s copy of {what} was refused: {outcome.Refusal}"));
                 continue;
             }
-            log.Info("volume {0}: entries lsn {1}..{2}, lost to corruption here, restored from replica host {3} ({4} blocks)", volume, run.FirstLsn, run.LastLsn, host, outcome.Blocks);
+            log.Info("volume {0}: {1}, {2}, restored from replica host {3} ({4} blocks)", volume, what, why, host, outcome.Blocks);
             return new RepairReport(outcome.Blocks, 0, null, outcome.Entries);
         }
-        return report.Problem is null ? report : report with { Problem = $"no replica restored entries lsn {run.FirstLsn}..{run.LastLsn}: {report.Problem}" };
+        return report.Problem is null ? report : report with { Problem = $"no replica restored {what} ({why}): {report.Problem}" };
     }
 
     /// <summary>The whole run as one replica holds it, asked for in pieces of whole entries; or why it cannot send it.</summary>
@@ -159,6 +179,8 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             ? RepairReport.None
             : new RepairReport(0, 0, $"bytes {plan.Unrepairable[0].Offset}..{plan.Unrepairable[0].End - 1} cannot be checked here: {plan.Unrepairable[0].Reason}");
         var hosts = HostDirectory.Live(_cluster);
+        foreach (var bad in plan.BadEntries)
+            report = report.Add(await RestoreBadEntryAsync(volume, bad, others, ct).ConfigureAwait(false));
         foreach (var host in others)
         {
             if (plan.Blocks.Count == 0) break;

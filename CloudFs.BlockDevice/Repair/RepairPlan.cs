@@ -11,11 +11,20 @@ namespace CloudFs.BlockDevice;
 public readonly record struct RepairBlock(long Block, long LogBlock, long EntryBlock, uint Crc, long SourceLsn);
 
 /// <summary>
-/// What a repair of one range of a volume needs from a replica: the blocks that fail here, and this host's head (the
-/// replica must be on the same chain). <see cref="Unrepairable"/> lists what cannot be checked at all (its entry header
-/// fails), which no replica's bytes can restore.
+/// An entry whose header fails here (beyond one flipped bit) although a checkpoint covered it, so recovery never met it:
+/// its blocks have nothing to be checked against here, but the lsn table names its lsn, so a replica's whole entry of that
+/// lsn can restore them (LogStore.RestoreBadEntryAsync). <paramref name="Range"/> is the first damaged range it was met in.
 /// </summary>
-public sealed record RepairPlan(Id160 Volume, long HeadLsn, Id160 HeadVersion, IReadOnlyList<RepairBlock> Blocks, IReadOnlyList<DamagedRange> Unrepairable)
+public readonly record struct BadEntry(long EntryBlock, long Lsn, DamagedRange Range);
+
+/// <summary>
+/// What a repair of one range of a volume needs from a replica: the blocks that fail here, and this host's head (the
+/// replica must be on the same chain). <see cref="BadEntries"/> lists the entries whose header fails here (a replica's whole
+/// entry can restore their blocks); <see cref="Unrepairable"/> what cannot be checked at all (its entry header fails and no
+/// lsn of the volume names it), which no replica's bytes can restore.
+/// </summary>
+public sealed record RepairPlan(Id160 Volume, long HeadLsn, Id160 HeadVersion, IReadOnlyList<RepairBlock> Blocks, IReadOnlyList<DamagedRange> Unrepairable,
+    IReadOnlyList<BadEntry> BadEntries)
 {
     /// <summary>The byte range to fetch: from the first bad block to the end of the last (length 0 when there is none).</summary>
     public long FetchOffset => Blocks.Count == 0 ? 0 : Blocks[0].Block * LogStore.BlockSize;

@@ -46,6 +46,18 @@ internal sealed class LsnTable
     /// <summary>Log block of the entry with <paramref name="lsn"/> (1-based).</summary>
     public long BlockOf(long lsn) => _blocks[lsn - 1];
 
+    /// <summary>The version prefix kept for <paramref name="lsn"/> (1-based; zero for an lsn not held, see <see cref="Seeded"/>).</summary>
+    public ulong PrefixOf(long lsn) => _prefixes[lsn - 1];
+
+    /// <summary>The lsn whose entry header is at <paramref name="entryBlock"/> (the newest, should several name it), or 0.
+    /// A scan: for the rare repair of an entry whose header went bad, which knows only where the header is.</summary>
+    public long LsnAt(long entryBlock)
+    {
+        for (var i = Count - 1; i >= 0; i--)
+            if (_blocks[i] == entryBlock) return i + 1;
+        return 0;
+    }
+
     /// <summary>The lsn whose version starts with the prefix of <paramref name="version"/> (caller verifies the full id), or 0.</summary>
     public long Find(Id160 version) => _byPrefix.GetValueOrDefault(VersionChain.Prefix(version));
 

@@ -23,19 +23,8 @@ public sealed class LostEntryRepairClusterTests
 
     private sealed record Damaged(TestCluster Cluster, Id160 Volume, CloudFsNode Node, CloudFsNode Other, byte[] Expected, long LostLsn);
 
-    private static async Task<T> AskAsync<T>(CloudFsNode via, IManagementMessage request) where T : IManagementMessage =>
-        await via.Management.Ask<IManagementMessage>(request, Timeout) switch
-        {
-            T answer => answer,
-            var other => throw new InvalidOperationException($"{request.GetType().Name} failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-        };
-
-    private static Task HeadsAgree(TestCluster cluster, Id160 volume, long lsn) =>
-        Eventually.Until(() =>
-        {
-            var heads = cluster.Live.Select(n => n.Store.GetVolume(volume)).ToArray();
-            return heads.All(h => h is not null && h.Lsn >= lsn) && heads.Select(h => h!.CurrentVersion).Distinct().Count() == 1;
-        }, Timeout, $"every replica of {volume} at lsn {lsn}");
+    private static Task<T> AskAsync<T>(CloudFsNode via, IManagementMessage request) where T : IManagementMessage =>
+        TestCluster.AskAsync<T>(via, request, Timeout);
 
     /// <summary>
     /// Writes an entry, then durable entries after it (one over part of it); a replica crashes without a checkpoint, its
@@ -53,7 +42,7 @@ public sealed class LostEntryRepairClusterTests
         var lostLsn = primary.Store.GetVolume(volume)!.Lsn;
         await primary.Gateway.WriteAsync(volume, LostAt + (4 << 10), over, fua: true);
         await primary.Gateway.WriteAsync(volume, 8 << 20, TempLog.Pattern(64 << 10, 33), fua: true);
-        await HeadsAgree(cluster, volume, lostLsn + 2);
+        await cluster.HeadsAgree(volume, lostLsn + 2, Timeout);
         var expected = lost.ToArray();
         over.CopyTo(expected, 4 << 10);
 
@@ -70,7 +59,7 @@ public sealed class LostEntryRepairClusterTests
         var damaged = cluster[index];
         Assert.Equal(lostLsn, Assert.Single(damaged.Store.LostEntries(volume)).FirstLsn);
         Assert.True(damaged.Store.GetVolume(volume)!.IsDamaged);
-        await HeadsAgree(cluster, volume, lostLsn + 2);
+        await cluster.HeadsAgree(volume, lostLsn + 2, Timeout);
         await Assert.ThrowsAsync<DataCorruptionException>(async () => await damaged.Store.ReadAsync(volume, LostAt, new byte[4096]));
         return new Damaged(cluster, volume, damaged, cluster.Live.First(n => n != damaged), expected, lostLsn);
     }

@@ -1,6 +1,7 @@
 // Entries recovery lost to a header beyond correction, restored from a replica's copy of them (docs/FORMAT.md, "Scrub
 // and repair"): a copy that does not fit the chain is refused and changes nothing; the right one is appended again,
-// applied only where no later entry wrote, clears the damage, and is replayed the same after a restart.
+// applied only where no later entry wrote, clears the damage, and is replayed the same after a restart. A lost view
+// change sets the view (no later one has); a lost trash entry is refused, with the reason.
 using System.Buffers.Binary;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Format;
@@ -17,7 +18,7 @@ public sealed class LostEntryRestoreTests
     }
 
     /// <summary>The entry at the start of <paramref name="copy"/> with a stored byte changed, its CRCs and digest made to match.</summary>
-    private static byte[] WithOtherContent(byte[] copy)
+    internal static byte[] WithOtherContent(byte[] copy)
     {
         var forged = copy.ToArray();
         var data = forged.AsSpan(EntryHeader.Size, LogStore.BlockSize);
@@ -112,5 +113,84 @@ public sealed class LostEntryRestoreTests
         Assert.Equal(expected, await Read(replayed, v, 0, 16384));
         Assert.Equal(far, await Read(replayed, v, 65536, 8192));
         Assert.Equal(head.Lsn, replayed.GetVolume(v)!.Lsn);
+    }
+
+    /// <summary>Garbles the header of the entry of <paramref name="log"/> whose version is <paramref name="version"/> beyond one-bit correction.</summary>
+    private static void GarbleEntryWithVersion(TempLog log, Id160 version)
+    {
+        var header = log.ReadAll().AsSpan().IndexOf(version.ToArray()) - EntryHeader.OffVersion;
+        Assert.True(header > 0 && header % LogStore.BlockSize == 0, $"no entry header with version {version}");
+        log.Poke(header + EntryHeader.OffVolume, TempLog.Pattern(40, 26));
+    }
+
+    [Fact]
+    public async Task A_lost_view_change_is_restored_and_sets_the_view_when_no_later_view_change_has()
+    {
+        await using var h = await ThreeHosts.StartAsync();
+        var v = h.Volume;
+        h.ShareSecret();
+        var fromC = h.C.ReleaseShare(v, ThreeHosts.Holder(h.B));
+        var taken = await h.B.TakeOverAsync(v, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var viewLsn = taken.Lsn;
+        var later = TempLog.Pattern(4096, 27);
+        await h.B.WriteAsync(v, 4096, later, durable: true);
+        await h.B.WriteAsync(v, 65536, TempLog.Pattern(8192, 28), durable: true);
+        await ThreeHosts.Ship(h.B, v, viewLsn - 1, h.C);
+        var expected = await ThreeHosts.Read(h.C, v, 0, 8192);
+
+        // C loses the view change to a garbled header: its recovery skips it and keeps the view before.
+        h.C.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(h.LogC, taken.View);
+        await h.OpenAsync(2);
+        var run = Assert.Single(h.C.LostEntries(v));
+        Assert.Equal((viewLsn, viewLsn), (run.FirstLsn, run.LastLsn));
+        Assert.Equal(0, h.C.GetVolume(v)!.ViewNumber);
+        Assert.True(h.C.GetVolume(v)!.IsDamaged);
+
+        var restored = await h.C.RestoreLostEntriesAsync(v, viewLsn, await h.B.ReadLostEntriesAsync(v, viewLsn, viewLsn));
+
+        Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
+        void AssertViewRestored()
+        {
+            var info = h.C.GetVolume(v)!;
+            Assert.False(info.IsDamaged);
+            Assert.Empty(h.C.LostEntries(v));
+            Assert.Equal((1L, taken.View), (info.ViewNumber, info.View));
+            Assert.Equal([h.B.HostId, h.C.HostId, h.A.HostId], info.Replicas);
+        }
+        AssertViewRestored();
+        Assert.Equal(expected, await ThreeHosts.Read(h.C, v, 0, 8192));
+
+        // Replay restores it the same way.
+        await h.ReopenAsync(2, crash: true);
+        AssertViewRestored();
+        Assert.Equal(expected, await ThreeHosts.Read(h.C, v, 0, 8192));
+    }
+
+    [Fact]
+    public async Task A_lost_trash_entry_is_refused_with_the_reason_and_the_volume_stays_damaged()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        await a.WriteAsync(v, 0, TempLog.Pattern(8192, 29));
+        var trashed = await a.TrashVolumeAsync(v);
+        await a.RestoreVolumeAsync(v);
+        await a.WriteAsync(v, 65536, TempLog.Pattern(8192, 30), durable: true);
+        await using var b = tb.Open();
+        await ThreeHosts.Ship(a, v, 0, b);
+        a.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(ta, trashed.CurrentVersion);
+        await using var s = ta.Open();
+        var run = Assert.Single(s.LostEntries(v));
+        Assert.Equal((trashed.Lsn, trashed.Lsn), (run.FirstLsn, run.LastLsn));
+
+        var refused = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+
+        Assert.Equal((0L, 1L), (refused.Entries, refused.RefusedEntries));
+        Assert.Contains($"lsn {trashed.Lsn} is a trash entry: the volume's trash state names no lsn", refused.Refusal);
+        Assert.True(s.GetVolume(v)!.IsDamaged);
+        Assert.Single(s.LostEntries(v));
     }
 }

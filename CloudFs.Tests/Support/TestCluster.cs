@@ -168,6 +168,23 @@ public sealed class TestCluster : IAsyncDisposable
             $"members: {Membership()}\n{Journal()}");
     }
 
+    /// <summary>Asks node <paramref name="via"/>'s management actor; an answer other than a <typeparamref name="T"/> fails the
+    /// test with the reason it gives.</summary>
+    public static async Task<T> AskAsync<T>(CloudFsNode via, IManagementMessage request, TimeSpan timeout) where T : IManagementMessage =>
+        await via.Management.Ask<IManagementMessage>(request, timeout) switch
+        {
+            T answer => answer,
+            var other => throw new InvalidOperationException($"{request.GetType().Name} failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
+        };
+
+    /// <summary>Waits until every live node holds <paramref name="volume"/> at <paramref name="lsn"/> or later, all at one version.</summary>
+    public Task HeadsAgree(Id160 volume, long lsn, TimeSpan timeout) =>
+        Until(() =>
+        {
+            var heads = Live.Select(n => n.Store.GetVolume(volume)).ToArray();
+            return heads.All(h => h is not null && h.Lsn >= lsn) && heads.Select(h => h!.CurrentVersion).Distinct().Count() == 1;
+        }, timeout, $"every replica of {volume} at lsn {lsn}");
+
     /// <summary>Each live node's view of the members: port, status, and whether it sees it unreachable.</summary>
     public string Membership() => string.Join("; ", Live.Select(n =>
     {
