@@ -80,7 +80,7 @@ def main():
                     print(f"round {r + 1} {name}: {iops:,.0f} IOPS (libnbd, load {os.getloadavg()[0]:.1f}); CPU ms per "
                           f"1,000 requests: primary {cpu['primary']:.0f}, replicas {cpu['replicas']:.0f}, "
                           f"client {cpu['client']:.0f}; feed chunks per request {cpu['chunks']:.3f}, "
-                          f"acknowledgements {cpu['acks']:.3f}", flush=True)
+                          f"acknowledgements {cpu['acks']:.3f}; primary's device reads {cpu['read']:,.0f} bytes per request", flush=True)
                     continue
                 out = subprocess.run(["fio", "--name=ab", "--ioengine=nbd", f"--uri={primary.nbd(volume)}", "--size=256M",
                                       f"--rw={args.rw}", f"--bs={args.bs}", f"--iodepth={args.qd}", "--time_based",
@@ -120,6 +120,12 @@ def main():
         shutil.rmtree(certificates, ignore_errors=True)
 
 
+def device_read_bytes(pid):
+    """Bytes a process has read from block devices so far (/proc/PID/io read_bytes)."""
+    with open(f"/proc/{pid}/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("read_bytes:"))
+
+
 FRAME_METRICS = {"cloudfs_feed_chunks_total": "chunks", "cloudfs_replica_acks_total": "acks"}
 
 
@@ -131,6 +137,7 @@ def libnbd_load(uri, args, nodes, primary):
     subprocess.run(["/usr/bin/python3", load, uri, str(args.ramp), *common], check=True, capture_output=True, timeout=args.ramp + 120)
     before = {n.addr: cb.cpu_seconds(n.proc.pid) for n in nodes}
     frames_before = {m: sum(n.metric(m) for n in nodes) for m in FRAME_METRICS}
+    read_before = device_read_bytes(primary.proc.pid)
     client = subprocess.Popen(["/usr/bin/python3", load, uri, str(args.runtime), *common], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     client_cpu = 0.0
@@ -153,6 +160,9 @@ def libnbd_load(uri, args, nodes, primary):
     # one TLS record or more with --tls, and one socket write).
     for m, part in FRAME_METRICS.items():
         cpu[part] = (sum(n.metric(m) for n in nodes) - frames_before[m]) / (requests * 1000)
+    # The client only writes: what the primary reads from its device is its feeders reading entries back that were no
+    # longer in memory (RecentEntries).
+    cpu["read"] = (device_read_bytes(primary.proc.pid) - read_before) / (requests * 1000)
     return iops, cpu
 
 
