@@ -79,7 +79,8 @@ def main():
                     cpus[name].append(cpu)
                     print(f"round {r + 1} {name}: {iops:,.0f} IOPS (libnbd, load {os.getloadavg()[0]:.1f}); CPU ms per "
                           f"1,000 requests: primary {cpu['primary']:.0f}, replicas {cpu['replicas']:.0f}, "
-                          f"client {cpu['client']:.0f}", flush=True)
+                          f"client {cpu['client']:.0f}; feed chunks per request {cpu['chunks']:.3f}, "
+                          f"acknowledgements {cpu['acks']:.3f}; primary's device reads {cpu['read']:,.0f} bytes per request", flush=True)
                     continue
                 out = subprocess.run(["fio", "--name=ab", "--ioengine=nbd", f"--uri={primary.nbd(volume)}", "--size=256M",
                                       f"--rw={args.rw}", f"--bs={args.bs}", f"--iodepth={args.qd}", "--time_based",
@@ -106,7 +107,9 @@ def main():
         print(f"{name}: median {statistics.median(results[name]):,.0f} IOPS ({', '.join(f'{x:,.0f}' for x in results[name])})")
         if cpus[name]:
             print(f"{name}: median CPU ms per 1,000 requests: " + ", ".join(
-                f"{part} {statistics.median(c[part] for c in cpus[name]):.0f}" for part in ("primary", "replicas", "client")))
+                f"{part} {statistics.median(c[part] for c in cpus[name]):.0f}" for part in ("primary", "replicas", "client"))
+                + "; feed chunks / acknowledgements per request " + ", ".join(
+                f"{statistics.median(c[part] for c in cpus[name]):.3f}" for part in ("chunks", "acks")))
     if args.tls:
         for name, _, _, with_tls in builds:
             if with_tls and results[name] and results[name[:-len("+tls")]]:
@@ -117,6 +120,15 @@ def main():
         shutil.rmtree(certificates, ignore_errors=True)
 
 
+def device_read_bytes(pid):
+    """Bytes a process has read from block devices so far (/proc/PID/io read_bytes)."""
+    with open(f"/proc/{pid}/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("read_bytes:"))
+
+
+FRAME_METRICS = {"cloudfs_feed_chunks_total": "chunks", "cloudfs_replica_acks_total": "acks"}
+
+
 def libnbd_load(uri, args, nodes, primary):
     """bench/nbd_load.py: an unmeasured ramp, then the measured run. Its requests per second, and the CPU the primary,
     the replicas and the client spent during the measured run, in ms per 1,000 requests."""
@@ -124,6 +136,8 @@ def libnbd_load(uri, args, nodes, primary):
     common = ["--qd", str(args.qd), "--bs", str(parse_size(args.bs))]
     subprocess.run(["/usr/bin/python3", load, uri, str(args.ramp), *common], check=True, capture_output=True, timeout=args.ramp + 120)
     before = {n.addr: cb.cpu_seconds(n.proc.pid) for n in nodes}
+    frames_before = {m: sum(n.metric(m) for n in nodes) for m in FRAME_METRICS}
+    read_before = device_read_bytes(primary.proc.pid)
     client = subprocess.Popen(["/usr/bin/python3", load, uri, str(args.runtime), *common], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     client_cpu = 0.0
@@ -142,6 +156,13 @@ def libnbd_load(uri, args, nodes, primary):
     cpu = {"primary": 1000 * spent[primary.addr] / requests,
            "replicas": 1000 * sum(v for a, v in spent.items() if a != primary.addr) / requests,
            "client": 1000 * client_cpu / requests}
+    # Feed frames per request, both replicas together: chunks the primary sent and acknowledgements it got back (each
+    # one TLS record or more with --tls, and one socket write).
+    for m, part in FRAME_METRICS.items():
+        cpu[part] = (sum(n.metric(m) for n in nodes) - frames_before[m]) / (requests * 1000)
+    # The client only writes: what the primary reads from its device is its feeders reading entries back that were no
+    # longer in memory (RecentEntries).
+    cpu["read"] = (device_read_bytes(primary.proc.pid) - read_before) / (requests * 1000)
     return iops, cpu
 
 
