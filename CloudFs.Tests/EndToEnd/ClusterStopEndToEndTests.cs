@@ -75,7 +75,11 @@ public sealed partial class ClusterStopEndToEndTests : IAsyncLifetime
     public async Task Sigterm_to_every_node_at_once_stops_them_all_printing_no_warning_or_error_and_they_restart_with_the_data()
     {
         await StartAllAsync();
-        var volume = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk().Out.Trim();
+        // A member counts as a host for placement once it proved its host id, a moment after it is Up: until then
+        // newdisk finds fewer hosts and creates nothing.
+        var volume = (await Eventually.Value(async () => await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0]) is var r
+                && !r.Err.Contains("host(s) found", StringComparison.Ordinal) ? r : null,
+            TimeSpan.FromSeconds(60), "placement to count three proven hosts")).AssertOk().Out.Trim();
         Assert.Matches("^[0-9a-f]{40}$", volume);
         (await Tool.QemuIo(_nodes[0]!.Nbd(volume), "write -P 9 0 1M", "flush")).AssertOk();
         var head = await _nodes[0]!.HeadAsync(volume);
