@@ -132,8 +132,10 @@ public sealed partial class CloudFsNode : IAsyncDisposable
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
 
-            if (seeds.Count == 0) cluster.Join(cluster.SelfAddress);
-            else cluster.JoinSeedNodes(seeds);
+            // No seeds configured: a one-node cluster that joins itself. A rejoining seed whose only seed was itself has
+            // none left (RejoinConfig) and joins nobody: it waits, and is retried, until it may start a cluster alone.
+            if (settings.Node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
+            else if (seeds.Count > 0) cluster.JoinSeedNodes(seeds);
             var joinTimeout = settings.Node.JoinTimeout;
             try
             {
