@@ -3,6 +3,7 @@
 // and the NBD server's connections and payload bytes.
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Streams;
 using CloudFs.Host.Nbd;
 using Prometheus;
 
@@ -39,6 +40,8 @@ internal sealed class HostMetrics
     private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused, _repairEntries, _repairEntriesRefused;
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
     private Func<ScrubStats>? _scrub;
+    private Func<StreamReadStats>? _streamReads;
+    private readonly Counter.Child _streamedFromMemory, _streamedFromDevice;
     private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
     private readonly Gauge _nbdConnections, _nbdPayloadBytes, _nbdBufferBytes;
     private readonly Counter _nbdRefused, _nbdPayloadTimeouts;
@@ -81,6 +84,10 @@ internal sealed class HostMetrics
         _feedChunks = f.CreateCounter("cloudfs_feed_chunks_total", "Feed chunks of entries this node sent to its replicas as a primary.");
         _feedEntries = f.CreateCounter("cloudfs_feed_entries_total", "Entries in those chunks (entries per chunk: how well the feed batches).");
         _feedBytes = f.CreateCounter("cloudfs_feed_bytes_total", "Bytes of entries in those chunks.");
+        var streamed = f.CreateCounter("cloudfs_stream_entries_total",
+            "Entries feeds and streams sent, by where they came from: memory (the copies of a volume's last entries) or device (read back: a replica or stream further behind than the copies reach).", "source");
+        _streamedFromMemory = streamed.WithLabels("memory");
+        _streamedFromDevice = streamed.WithLabels("device");
         _replicaChunks = f.CreateCounter("cloudfs_replica_chunks_total", "Feed chunks of entries this node received as a replica.");
         _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
         _repeats = f.CreateCounter("cloudfs_gateway_repeats_total",
@@ -127,6 +134,9 @@ internal sealed class HostMetrics
         _scrub = scrub;
         _volumeInfos = volumes;
     }
+    /// <summary>Where the streamed-entry counters come from; read at each scrape.</summary>
+    public void ObserveStreamReads(Func<StreamReadStats> stats) => _streamReads = stats;
+
     /// <summary>Where the NBD gauges come from; read at each scrape.</summary>
     public void ObserveNbd(NbdServer nbd) => _nbd = nbd;
 
@@ -153,6 +163,11 @@ internal sealed class HostMetrics
             _repairRefused.IncTo(r.RepairBlocksRefused);
             _repairEntries.IncTo(r.EntriesRestored);
             _repairEntriesRefused.IncTo(r.RestoreEntriesRefused);
+        }
+        if (_streamReads?.Invoke() is { } streamReads)
+        {
+            _streamedFromMemory.IncTo(streamReads.EntriesFromMemory);
+            _streamedFromDevice.IncTo(streamReads.EntriesFromDevice);
         }
         if (_scrub?.Invoke() is { } scrub)
         {

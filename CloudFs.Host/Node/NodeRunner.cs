@@ -72,6 +72,7 @@ internal static class NodeRunner
             metrics.ObserveCompaction(() => node.Store.CompactionStats);
             metrics.ObserveReplication(node.Replication);
             metrics.ObserveIntegrity(() => node.Store.ScrubStats, () => node.Store.ListVolumes());
+            metrics.ObserveStreamReads(() => node.Store.StreamReads);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
             if (tls is not null && node.HostId != tls.HostId)
