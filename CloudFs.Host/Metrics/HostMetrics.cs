@@ -29,7 +29,8 @@ internal sealed class HostMetrics
     public Histogram FlushLatency { get; }
     public Gauge InFlight { get; }
 
-    private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes;
+    private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes, _indexBytes;
+    private readonly Counter _placementReports, _placementReportedVolumes, _placementFollows;
     private Func<LogUsage?>? _usage;
     private Func<int>? _volumeCount;
     private readonly Gauge _reserveSegments, _spaceWaiting;
@@ -68,6 +69,12 @@ internal sealed class HostMetrics
         _logCapacity = f.CreateGauge("cloudfs_log_capacity_bytes", "Capacity of this node's log device.");
         _logUsed = f.CreateGauge("cloudfs_log_used_bytes", "Bytes of the log in used segments.");
         _logLive = f.CreateGauge("cloudfs_log_live_bytes", "Bytes of the log still referenced by some volume.");
+        _indexBytes = f.CreateGauge("cloudfs_index_memory_bytes",
+            "Approximate memory of this node's volume indexes (extent indexes and lsn tables; pages a branch shares with its source counted in both).");
+        _placementReports = f.CreateCounter("cloudfs_placement_reports_total", "Placement rounds this node reported its volumes to.");
+        _placementReportedVolumes = f.CreateCounter("cloudfs_placement_reported_volumes_total",
+            "Volumes in those reports (per second: the work placement's polling costs this node, which grows with its volume count).");
+        _placementFollows = f.CreateCounter("cloudfs_placement_follow_commands_total", "Commands from placement to follow a volume's primary that this node took.");
         _segments = f.CreateGauge("cloudfs_log_segments", "Segments of the log.");
         _freeSegments = f.CreateGauge("cloudfs_log_free_segments", "Free segments of the log.");
         _volumes = f.CreateGauge("cloudfs_volumes", "Volumes held in this node's log.");
@@ -158,6 +165,9 @@ internal sealed class HostMetrics
             _replicaChunks.IncTo(r.ChunksReceived);
             _replicaAcks.IncTo(r.AcksSent);
             _repeats.IncTo(r.RequestsRepeated);
+            _placementReports.IncTo(r.PlacementReports);
+            _placementReportedVolumes.IncTo(r.PlacementReportedVolumes);
+            _placementFollows.IncTo(r.PlacementFollowCommands);
             _repairReads.IncTo(r.RepairReads);
             _repairBlocks.IncTo(r.BlocksRepaired);
             _repairRefused.IncTo(r.RepairBlocksRefused);
@@ -184,6 +194,7 @@ internal sealed class HostMetrics
                 _logCapacity.Set(u.CapacityBytes);
                 _logUsed.Set(u.UsedBytes);
                 _logLive.Set(u.LiveBytes);
+                _indexBytes.Set(u.IndexBytes);
                 _segments.Set(u.TotalSegments);
                 _freeSegments.Set(u.FreeSegments);
             }
