@@ -3,9 +3,10 @@
 created through POST /volumes (16 keep-alive clients, 1 replica, 1 MiB) in --steps steps up to --volumes; after each
 step, with no I/O, over --window seconds: the node's CPU (% of one core, from /proc), its RSS, and from /metrics the
 placement work per second (volumes reported to placement's rounds, follow commands taken) and the index memory.
-Prints Markdown lines for BENCHMARKS.md.
+With --restart, then kill -9 and the same node started again on its log: the time to its ready line and to the first
+read of a volume served over HTTP. Prints Markdown lines for BENCHMARKS.md.
 
-  python3 bench/idle_bench.py --volumes 10000 --steps 4 --window 20
+  python3 bench/idle_bench.py --volumes 10000 --steps 4 --window 20 [--restart]
 """
 import argparse, http.client, json, os, re, shutil, sys, tempfile, threading, time
 
@@ -39,6 +40,9 @@ def metrics():
     return out
 
 
+CREATED = []
+
+
 def create(count, clients=16):
     failures = []
 
@@ -52,6 +56,8 @@ def create(count, clients=16):
             if r.status != 201:
                 failures.append(f"{r.status} {data[:200]!r}")
                 return
+            if not CREATED:
+                CREATED.append(json.loads(data)["id"])
 
     threads = [threading.Thread(target=client, args=(count // clients,)) for _ in range(clients)]
     t = time.perf_counter()
@@ -70,6 +76,7 @@ def main():
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--log-size", default="8G")
+    ap.add_argument("--restart", action="store_true")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="idle-")
     node = Node(REPO, ADDR, os.path.join(work, "one.log"), size=args.log_size)
@@ -92,9 +99,36 @@ def main():
                   f"{rss_mib(node.proc.pid):.0f} | {per('cloudfs_placement_reported_volumes_total'):.0f} | "
                   f"{per('cloudfs_placement_follow_commands_total'):.0f} | {m1['cloudfs_index_memory_bytes'] / 2**20:.1f} |",
                   flush=True)
+        if args.restart:
+            restart(node, os.path.join(work, "one.log"), args.log_size)
     finally:
         node.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def restart(node, device, size):
+    """kill -9, start again on the same log: seconds to the ready line and to the first read of a volume served."""
+    node.proc.kill()
+    node.proc.wait()
+    t = time.perf_counter()
+    again = Node(REPO, ADDR, device, size=size)
+    ready = time.perf_counter() - t
+    node.proc, node.out = again.proc, again.out
+    while True:
+        try:
+            conn = http.client.HTTPConnection(ADDR, 8090, timeout=10)
+            conn.request("GET", f"/volumes/{CREATED[0]}", headers={"Range": "bytes=0-4095"})
+            r = conn.getresponse()
+            r.read()
+            if r.status in (200, 206):
+                break
+        except OSError:
+            pass
+        if time.perf_counter() - t > 300:
+            raise RuntimeError("no read served within 300 s of the restart")
+        time.sleep(0.05)
+    print(f"\nkill -9, then the node again on its log: ready after {ready:.1f} s, first volume read served after "
+          f"{time.perf_counter() - t:.1f} s", flush=True)
 
 
 if __name__ == "__main__":
