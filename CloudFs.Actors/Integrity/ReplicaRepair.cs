@@ -202,7 +202,11 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             report = report.Add(new RepairReport(outcome.Repaired, outcome.Refused, outcome.Refusal));
             // What is still bad is asked of the next replica.
             if (outcome.Refused > 0) plan = await store.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
-            else break;
+            else
+            {
+                plan = plan with { Blocks = [] };
+                break;
+            }
         }
         if (plan.Blocks.Any(b => b.Unchecked)) report = report.Add(await AgreeAsync(volume, plan, others, hosts, ct).ConfigureAwait(false));
         return report;
