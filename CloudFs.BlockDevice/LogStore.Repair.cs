@@ -18,8 +18,9 @@ public sealed partial class LogStore
     /// Reads [offset, offset+length) of <paramref name="volume"/> here (at most <see cref="MaxRepairBytes"/>) and lists
     /// the stored blocks that fail their checksums, with this host's CRC of each, and its head. What fails is marked in
     /// the damage maps as a read would. Blocks whose entry header fails are listed with the entry's lsn, when the volume's lsn
-    /// table names it (a replica's whole entry can restore them, <see cref="RestoreBadEntryAsync"/>), else as unrepairable
-    /// (nothing to check a replica's copy against). The damage map is not consulted: this looks at the blocks themselves.
+    /// table names it (a replica's whole entry can restore them, <see cref="RestoreBadEntryAsync"/>), else as unchecked
+    /// blocks with this host's own bytes of them (a replica's copy can only confirm those, or a majority agree:
+    /// <see cref="ApplyAgreedRepairAsync"/>). The damage map is not consulted: this looks at the blocks themselves.
     /// </summary>
     public Task<RepairPlan> PlanRepairAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
     {
