@@ -2,7 +2,10 @@
 // a Relocation entry, then (the node down, a checkpoint covering it) several bits of that relocation's header flip. Its
 // lsn and its blocks' checksums were only in that header, so nothing on the host checks them: `cloudfs scrub` fetches
 // the range from another replica, whose verified copy confirms the host's own bytes, and writes them back under a good
-// header; the volume reads as the other replicas do and `verify --deep` finds them alike.
+// header; a read that meets it (the read repair) does the same. The volume then reads as the other replicas do and
+// `verify --deep` finds them alike.
+using Akka.Actor;
+using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Node;
 using CloudFs.BlockDevice;
@@ -14,7 +17,8 @@ namespace CloudFs.Tests.Cluster;
 [Collection(nameof(ClusterCollection))]
 public sealed class RelocatedEntryRepairClusterTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+    // A scrub waits for its repairs' fdatasyncs: on a disk other work keeps busy they can take long.
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
     private const string Listen = "127.0.31.1";
     // Small segments, so a few writes fill one and compaction (asked for, never on a timer) moves what is live in it.
     private const string Config = "cloudfs.checkpoint-interval = 1h\ncloudfs.compaction.interval = 1h\ncloudfs.segment-size = 256KiB\n";
@@ -24,10 +28,15 @@ public sealed class RelocatedEntryRepairClusterTests
     private static Task<T> AskAsync<T>(CloudFsNode via, IManagementMessage request) where T : IManagementMessage =>
         TestCluster.AskAsync<T>(via, request, Timeout);
 
-    [Fact]
-    public async Task Scrub_repairs_a_relocated_entry_whose_header_went_bad_from_another_replicas_copy()
+    private sealed record Spoiled(TestCluster Cluster, Id160 Volume, CloudFsNode Node, CloudFsNode Other, byte[] Data);
+
+    /// <summary>
+    /// Writes 16 KiB at <see cref="BadAt"/> and fills the segment with overwrites of another range; on a replica,
+    /// compaction copies the 16 KiB into a Relocation entry, a checkpoint covers it, the node crashes, two bits of the
+    /// relocation's header flip, and it restarts: a read of the range there fails its checksum.
+    /// </summary>
+    private static async Task<Spoiled> RelocateAndSpoilAsync(TestCluster cluster)
     {
-        await using var cluster = await TestCluster.StartAsync(3, Config, authority: null, listen: Listen);
         var created = await AskAsync<VolumeCreated>(cluster[0], new CreateVolume(3, 64 << 20, VolumeMode.Sync));
         var volume = Id160.Parse(created.VolumeId);
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
@@ -55,22 +64,49 @@ public sealed class RelocatedEntryRepairClusterTests
         var damaged = cluster[index];
         await cluster.HeadsAgree(volume, head, Timeout);
         await Assert.ThrowsAsync<DataCorruptionException>(async () => await damaged.Store.ReadAsync(volume, BadAt, new byte[Length]));
+        return new Spoiled(cluster, volume, damaged, cluster.Live.First(n => n != damaged), data);
+    }
 
-        var other = cluster.Live.First(n => n != damaged);
-        var scrub = await AskAsync<ScrubReport>(other, new ScrubVolumes(volume.ToString()));
+    private static async Task AssertRepairedAsync(Spoiled s)
+    {
+        Assert.False(s.Node.Store.GetVolume(s.Volume)!.IsDamaged);
+        Assert.Equal(Length / LogStore.BlockSize, s.Node.Replication.BlocksRepaired);
+        foreach (var node in s.Cluster.Live)
+        {
+            var back = new byte[Length];
+            await node.Store.ReadAsync(s.Volume, BadAt, back);
+            Assert.Equal(s.Data, back);
+        }
+        var verify = await AskAsync<VerifyReport>(s.Other, new VerifyVolume(s.Volume.ToString(), Deep: true));
+        Assert.True(verify.Equal, string.Join("; ", verify.Differences.Select(x => $"{x.Offset} {string.Join(",", x.Hosts)} {x.Why}")) + verify.Note);
+    }
+
+    [Fact]
+    public async Task Scrub_repairs_a_relocated_entry_whose_header_went_bad_from_another_replicas_copy()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, Config, authority: null, listen: Listen);
+        var s = await RelocateAndSpoilAsync(cluster);
+
+        var scrub = await AskAsync<ScrubReport>(s.Other, new ScrubVolumes(s.Volume.ToString()));
 
         Assert.True(scrub.Clean, string.Join("; ", scrub.Hosts.Select(h => h.Error).Concat(scrub.Ranges.Select(r => $"{r.Status}: {r.Reason}"))));
         Assert.Equal([(BadAt, (long)Length)], scrub.Ranges.Select(r => (r.Offset, r.Length)).ToArray());
-        Assert.All(scrub.Ranges, r => Assert.Equal((damaged.HostId.ToString(), "repaired"), (r.HostId, r.Status)));
-        Assert.False(damaged.Store.GetVolume(volume)!.IsDamaged);
-        Assert.Equal(Length / LogStore.BlockSize, damaged.Replication.BlocksRepaired);
-        foreach (var node in cluster.Live)
-        {
-            var back = new byte[Length];
-            await node.Store.ReadAsync(volume, BadAt, back);
-            Assert.Equal(data, back);
-        }
-        var verify = await AskAsync<VerifyReport>(other, new VerifyVolume(volume.ToString(), Deep: true));
-        Assert.True(verify.Equal, string.Join("; ", verify.Differences.Select(x => $"{x.Offset} {string.Join(",", x.Hosts)} {x.Why}")) + verify.Note);
+        Assert.All(scrub.Ranges, r => Assert.Equal((s.Node.HostId.ToString(), "repaired"), (r.HostId, r.Status)));
+        await AssertRepairedAsync(s);
+    }
+
+    [Fact]
+    public async Task A_read_that_meets_a_relocated_entry_whose_header_went_bad_repairs_it_from_another_replica()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, Config, authority: null, listen: Listen);
+        var s = await RelocateAndSpoilAsync(cluster);
+
+        // What a volume's actor asks of its node's integrity agent when a read meets damage (docs/CLUSTER.md, "Reads").
+        var agent = s.Node.System.ActorSelection(IntegrityAgent.Path);
+        var repaired = await agent.Ask<RangeRepaired>(new RepairRange(s.Volume, BadAt, Length, ForRead: true), Timeout);
+
+        Assert.False(repaired.StillDamaged);
+        Assert.Equal(1, s.Node.Replication.RepairReads);
+        await AssertRepairedAsync(s);
     }
 }
