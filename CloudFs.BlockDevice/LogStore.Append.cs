@@ -202,6 +202,7 @@ public sealed partial class LogStore : IAppendSink
         var v = e.Volume;
         if (v is null || e.Kind == EntryKind.Relocation) return null;
         if (e.RestoresLostEntry) return AdmitRestoration(e, v);
+        if (e.ReplacesBadEntry >= 0) return AdmitBadEntryCopy(e, v);
         if (e.Kind == EntryKind.Rewind) return AdmitRewind(e, v);
         if (e.Epoch != Volatile.Read(ref v.Epoch) || e.Lsn != v.WriterLsn + 1)
             return new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} was built on an entry that failed to append", e.Lsn);
@@ -210,7 +211,7 @@ public sealed partial class LogStore : IAppendSink
 
     void IAppendSink.Placed(EntryItem e)
     {
-        if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresLostEntry) return;
+        if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresEntry) return;
         // A rewind's lsn and version are the entry it goes back to: the next entry chains onto that one.
         v.WriterLsn = e.Lsn;
         v.WriterVersion = e.Version;
@@ -228,15 +229,15 @@ public sealed partial class LogStore : IAppendSink
 
     void IAppendSink.Rejected(EntryItem e, Exception error)
     {
-        if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresLostEntry) return;
+        if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresEntry) return;
         // Entries queued after this one were chained onto it: abandon them and restart the chain at the writer's head.
         lock (v.ChainLock) v.RestartAtWriterHead();
     }
 
     void IAppendSink.Applied(EntryItem e)
     {
-        // Relocations, rewinds, resyncs and restored lost entries change the committed state in their AfterWrite step instead.
-        if (!StreamEntryReader.IsStreamed(e.Kind) || e.RestoresLostEntry) return;
+        // Relocations, rewinds, resyncs and restored entries change the committed state in their AfterWrite step instead.
+        if (!StreamEntryReader.IsStreamed(e.Kind) || e.RestoresEntry) return;
         var v = e.Volume!;
         ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
         _changedSinceCheckpoint = true;

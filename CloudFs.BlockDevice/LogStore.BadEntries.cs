@@ -3,12 +3,13 @@
 // replica's bytes of them. The lsn table still names the entry's lsn (it knows where each lsn's header is), and the chain
 // around it gives the version before that lsn and the version of it: a replica's whole entry of that lsn
 // (ReadLostEntriesAsync, as for entries recovery lost) is taken only if it verifies, chains from the one to the other, and
-// stores every block this host's indexes still read from the entry exactly where this host's entry stores it. Those
-// blocks are then written again as Relocation entries flagged as repairs (as a block repair writes them), which move every
-// index off the bad entry and clear the damage; replay does the same.
+// stores every block this host's indexes still read from the entry exactly where this host's entry stores it. The copy is
+// then appended as it is; once durable, the lsn table names it (so this host streams that lsn again) and every index moves
+// off the bad entry to the same blocks of the copy, which clears the damage; replay does the same.
 using System.Buffers.Binary;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Log;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -22,12 +23,20 @@ public sealed partial class LogStore
     /// is the data entry of that lsn of the volume, chains from this host's version before the lsn to its version of it
     /// (and, when this host chained it, its content makes that version with the volume's secret), and stores every block
     /// an index here still reads from the entry where this host's entry stores it; otherwise nothing is written and the
-    /// outcome says why. The live blocks are appended as Relocation entries flagged as repairs.
+    /// outcome says why. The copy is appended as it is and takes the bad entry's place (<see cref="ApplyBadEntryCopy"/>).
     /// </summary>
     public async Task<RestoreOutcome> RestoreBadEntryAsync(Id160 volume, long entryBlock, long lsn, ReadOnlyMemory<byte> copy, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
+        await _restoring.WaitAsync(ct).ConfigureAwait(false);
+        try { return await RestoreBadEntryAloneAsync(vol, entryBlock, lsn, copy, ct).ConfigureAwait(false); }
+        finally { _restoring.Release(); }
+    }
+
+    private async Task<RestoreOutcome> RestoreBadEntryAloneAsync(VolumeState vol, long entryBlock, long lsn, ReadOnlyMemory<byte> copy, CancellationToken ct)
+    {
+        var volume = vol.BaseId;
         long named;
         lock (vol.IndexLock) named = lsn >= 1 && lsn <= vol.Lsns.Count ? vol.Lsns.BlockOf(lsn) : -1;
         if (named != entryBlock) return Refused($"lsn {lsn} of volume {volume} is not the entry at log block {entryBlock} here");
@@ -41,22 +50,77 @@ public sealed partial class LogStore
                 if (e.Start + i - h.FirstBlock is var at && (at < 0 || at >= h.BlockCount || stored[at] < 0 || dataStart + stored[at] != e.LogBlock + i))
                     return Refused($"the replica's entry lsn {lsn} does not store block {e.Start + i} at log block {e.LogBlock + i}, where this host's entry does");
         ct.ThrowIfCancellationRequested();
-        long blocks = 0;
-        foreach (var e in live)
-            for (var done = 0; done < e.Count;)
-            {
-                var n = Math.Min(e.Count - done, MaxBlocksPerEntry);
-                var part = new Extent(e.Start + done, n, e.LogBlock + done, entryBlock);
-                var k = (int)(part.LogBlock - dataStart);
-                var data = copy.Span.Slice((h.MetaSectors + k) * BlockSize, n * BlockSize).ToArray();
-                await RelocateBlocksAsync(vol, volume, part, 0, n, data, repair: true, lsn).ConfigureAwait(false);
-                blocks += n;
-                done += n;
-            }
-        _options.Log?.Invoke($"volume {volume}: {blocks} block(s) of entry lsn {lsn}, whose header at log block {entryBlock} went bad, restored from a replica's copy of the entry that fits the chain");
+        // The whole entry is appended again as it is (sealed with this log's segment seq), made durable, and only then
+        // do the lsn table and every index that reads the bad entry move to it (ApplyBadEntryCopy; replay does the same).
+        var buf = EntryCodec.Allocate(h.StoredCount);
+        copy.Span.CopyTo(buf.Span);
+        var item = new EntryItem(buf, vol, EntryKind.Data, lsn, h.Version, 0, durable: true)
+        {
+            ReplacesBadEntry = entryBlock,
+            AfterWrite = w => ApplyBadEntryCopy(vol, w.Buffer.Span, entryBlock, w.DeviceOffset / BlockSize),
+        };
+        _appender.Enqueue(item);
+        await item.Done.Task.ConfigureAwait(false);
+        long blocks = live.Sum(e => (long)e.Count);
+        _options.Log?.Invoke($"volume {volume}: entry lsn {lsn}, whose header at log block {entryBlock} went bad, restored from a replica's copy that fits the chain ({blocks} block(s) read from it)");
         return new RestoreOutcome(1, blocks, 0, null);
 
         RestoreOutcome Refused(string why) => new(0, 0, 1, why);
+    }
+
+    /// <summary>
+    /// Writer thread, before a replica's copy of an entry whose header went bad here is placed: null while the lsn table
+    /// still names the bad entry for its lsn in the volume held here (a resync or a fork split may have replaced it).
+    /// </summary>
+    private Exception? AdmitBadEntryCopy(EntryItem e, VolumeState v)
+    {
+        if (!_volumes.TryGetValue(v.BaseId, out var held) || held != v)
+            return new EntryRejectedException($"volume {v.BaseId} was replaced here before its entry lsn {e.Lsn} was restored", e.Lsn);
+        lock (v.IndexLock)
+            return e.Lsn <= v.Lsns.Count && v.Lsns.BlockOf(e.Lsn) == e.ReplacesBadEntry ? null
+                : new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} is no longer the entry at log block {e.ReplacesBadEntry} here", e.Lsn);
+    }
+
+    /// <summary>
+    /// Applies a copy of the entry of its lsn written at <paramref name="newEntry"/> in place of the one at
+    /// <paramref name="oldEntry"/> (live, once durable; or replayed): the lsn table names the copy (streams, feeds and
+    /// replicas' restorations read it from here), and every index that still reads a block from the old entry reads it
+    /// from the same place in the copy, which clears that damage. Nothing when the lsn table names another entry.
+    /// </summary>
+    private void ApplyBadEntryCopy(VolumeState v, ReadOnlySpan<byte> meta, long oldEntry, long newEntry)
+    {
+        if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
+        lock (v.IndexLock)
+        {
+            if (h.Lsn < 1 || h.Lsn > v.Lsns.Count || v.Lsns.BlockOf(h.Lsn) != oldEntry) return;
+            v.Lsns.Move(h.Lsn, newEntry);
+        }
+        var shift = newEntry - oldEntry;
+        foreach (var (start, count, logBlock) in EntryRuns(meta, h, newEntry))
+        {
+            if (logBlock == Extent.ZeroLogBlock) continue;
+            foreach (var (_, index, owner) in AllIndexes())
+                lock (owner.IndexLock) index.Relocate(start, (int)count, logBlock - shift, logBlock, newEntry);
+            ClearRepaired(start, (int)count, logBlock);
+        }
+        _changedSinceCheckpoint = true;
+    }
+
+    /// <summary>
+    /// Replay: a data entry at an lsn the volume holds, not lost, with the version the lsn table keeps for it, written at
+    /// another place than the table names, is a copy restored in place of that entry (true: applied), else not one.
+    /// </summary>
+    private bool ReplayBadEntryCopy(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h, long block)
+    {
+        if (h.Kind != EntryKind.Data || h.Lsn < 1 || h.Lsn > v.Lsn) return false;
+        long old;
+        lock (v.IndexLock)
+        {
+            if (h.Lsn > v.Lsns.Count || v.Lost.Exists(l => l.Holds(h.Lsn)) || v.Lsns.PrefixOf(h.Lsn) != VersionChain.Prefix(h.Version)) return false;
+            old = v.Lsns.BlockOf(h.Lsn);
+        }
+        if (old != block) ApplyBadEntryCopy(v, span, old, block);
+        return true;
     }
 
     /// <summary>

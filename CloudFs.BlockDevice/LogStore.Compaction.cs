@@ -219,7 +219,9 @@ public sealed partial class LogStore
         // The old place rides in the parent field (relocations are outside every chain): replay moves only what still points there.
         BinaryPrimitives.WriteInt64LittleEndian(buf.Span[EntryHeader.OffParent..], oldLogBlock);
         if (repair) buf.Span[RelocationFlagsOffset] = RelocationRepairFlag;
-        var item = new EntryItem(buf, vol, EntryKind.Relocation, lsn, Id160.Zero, 0, durable: false)
+        // A repair is made durable before the indexes move to it (and before it is acknowledged); compaction's copies
+        // need not be: the checkpoint that frees the old places makes the log durable first.
+        var item = new EntryItem(buf, vol, EntryKind.Relocation, lsn, Id160.Zero, 0, durable: repair)
         {
             AfterWrite = w =>
             {

@@ -5,6 +5,7 @@
 using System.Buffers.Binary;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
 
@@ -17,8 +18,9 @@ public sealed partial class LogStore
     /// Reads [offset, offset+length) of <paramref name="volume"/> here (at most <see cref="MaxRepairBytes"/>) and lists
     /// the stored blocks that fail their checksums, with this host's CRC of each, and its head. What fails is marked in
     /// the damage maps as a read would. Blocks whose entry header fails are listed with the entry's lsn, when the volume's lsn
-    /// table names it (a replica's whole entry can restore them, <see cref="RestoreBadEntryAsync"/>), else as unrepairable
-    /// (nothing to check a replica's copy against). The damage map is not consulted: this looks at the blocks themselves.
+    /// table names it (a replica's whole entry can restore them, <see cref="RestoreBadEntryAsync"/>), else as unchecked
+    /// blocks with this host's own bytes of them (a replica's copy can only confirm those, or a majority agree:
+    /// <see cref="ApplyAgreedRepairAsync"/>). The damage map is not consulted: this looks at the blocks themselves.
     /// </summary>
     public Task<RepairPlan> PlanRepairAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
     {
@@ -59,7 +61,15 @@ public sealed partial class LogStore
                         if (badEntries.Exists(b => b.EntryBlock == e.EntryBlock)) continue;
                         var entryLsn = LsnOfEntry(vol, e.EntryBlock);
                         if (entryLsn > 0) badEntries.Add(new BadEntry(e.EntryBlock, entryLsn, range));
-                        else unrepairable.Add(range with { Reason = ex.Detail + "; no lsn of this volume names that entry here (a relocated, resynced or restored copy, or the entry of a volume it was branched from: its lsn is only in its header), so no replica's copy can be matched to it" });
+                        else
+                        {
+                            // No lsn names it (a relocated, resynced or restored copy, a branch's view of its source's
+                            // entry): only this host's own bytes are left, for a replica's copy to confirm.
+                            var own = new byte[(long)e.Count * BlockSize];
+                            ReadOwnBytes(e, own);
+                            for (var i = 0; i < e.Count; i++)
+                                blocks.Add(new RepairBlock(e.Start + i, e.LogBlock + i, e.EntryBlock, 0, 0, own.AsMemory(i * BlockSize, BlockSize)));
+                        }
                         continue;
                     }
                     bad.Clear();
@@ -172,7 +182,17 @@ public sealed partial class LogStore
         {
             ct.ThrowIfCancellationRequested();
             var bytes = replica.Data.Span.Slice((int)(b.Block * BlockSize - plan.FetchOffset), BlockSize);
-            if (b.SourceLsn > common)
+            if (b.Unchecked)
+            {
+                // Nothing here checks the replica's bytes; they can only confirm this host's own (two hosts' copies agree).
+                if (bytes.SequenceEqual(b.Own.Span)) good.Add(b);
+                else
+                {
+                    refused++;
+                    refusal ??= $"the replica's copy of block {b.Block} does not confirm this host's own bytes of it (log block {b.LogBlock}, whose entry header is bad here and named by no lsn: nothing here checks them); a majority of the replica set must agree on it instead";
+                }
+            }
+            else if (b.SourceLsn > common)
             {
                 refused++;
                 refusal ??= $"block {b.Block} was written here at lsn {b.SourceLsn}, after the replica's head (lsn {common})";
@@ -184,25 +204,37 @@ public sealed partial class LogStore
             }
             else good.Add(b);
         }
+        var repaired = await WriteRepairedAsync(vol, plan, good.Select(b => (b, replica.Data.Slice((int)(b.Block * BlockSize - plan.FetchOffset), BlockSize))).ToList())
+            .ConfigureAwait(false);
+        if (repaired > 0)
+            _options.Log?.Invoke($"volume {plan.Volume}: {repaired} block(s) restored from a replica, checked against this host's checksums or confirming its own bytes");
+        return new RepairOutcome(repaired, refused, refusal);
+    }
+
+    /// <summary>
+    /// Appends the accepted blocks (in logical order, with their bytes) as Relocation entries flagged as repairs, one per
+    /// run of blocks consecutive here in both the volume and the log, of one entry; returns how many were written. A block
+    /// whose entry header is bad (<see cref="RepairBlock.Unchecked"/>) carries the plan's head lsn: the lsn of its write
+    /// was in that header, and no write of it here is newer than the head, so a later repair judges it no less strictly.
+    /// </summary>
+    private async Task<long> WriteRepairedAsync(VolumeState vol, RepairPlan plan, List<(RepairBlock Block, ReadOnlyMemory<byte> Bytes)> good)
+    {
         long repaired = 0;
         for (var i = 0; i < good.Count;)
         {
-            // One Relocation entry per run of blocks that are consecutive here in both the volume and the log, of one entry.
             var j = i + 1;
-            while (j < good.Count && j - i < MaxBlocksPerEntry && good[j].Block == good[j - 1].Block + 1 && good[j].LogBlock == good[j - 1].LogBlock + 1
-                   && good[j].EntryBlock == good[i].EntryBlock)
+            while (j < good.Count && j - i < MaxBlocksPerEntry && good[j].Block.Block == good[j - 1].Block.Block + 1
+                   && good[j].Block.LogBlock == good[j - 1].Block.LogBlock + 1 && good[j].Block.EntryBlock == good[i].Block.EntryBlock)
                 j++;
             var n = j - i;
             var run = new byte[n * BlockSize];
-            for (var k = 0; k < n; k++)
-                replica.Data.Span.Slice((int)(good[i + k].Block * BlockSize - plan.FetchOffset), BlockSize).CopyTo(run.AsSpan(k * BlockSize));
-            var part = new Extent(good[i].Block, n, good[i].LogBlock, good[i].EntryBlock);
-            await RelocateBlocksAsync(vol, plan.Volume, part, 0, n, run, repair: true).ConfigureAwait(false);
+            for (var k = 0; k < n; k++) good[i + k].Bytes.Span.CopyTo(run.AsSpan(k * BlockSize));
+            var first = good[i].Block;
+            var part = new Extent(first.Block, n, first.LogBlock, first.EntryBlock);
+            await RelocateBlocksAsync(vol, plan.Volume, part, 0, n, run, repair: true, first.Unchecked ? Math.Max(1, plan.HeadLsn) : 0).ConfigureAwait(false);
             repaired += n;
             i = j;
         }
-        if (repaired > 0)
-            _options.Log?.Invoke($"volume {plan.Volume}: {repaired} block(s) restored from a replica, checked against this host's checksums");
-        return new RepairOutcome(repaired, refused, refusal);
+        return repaired;
     }
 }

@@ -1,6 +1,8 @@
 // Repairing one host's bad blocks from the volume's other replicas: for each piece of a damaged range, plan what fails
 // here (with this host's own checksums), ask another replica's integrity agent for its copy, and let the engine accept
-// only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync). Entries
+// only what is the same version and matches those checksums (LogStore.PlanRepairAsync / ApplyRepairAsync); a block whose
+// header is bad and named by no lsn only where a replica's copy confirms this host's own bytes, or a majority of the
+// replicas agree (LogStore.ApplyAgreedRepairAsync). Entries
 // recovery lost here (a header beyond correction) are fetched whole and accepted only if they fit this host's chain
 // (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync); so is an entry whose header went bad after a checkpoint
 // covered it (LogStore.RestoreBadEntryAsync).
@@ -184,25 +186,13 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         foreach (var host in others)
         {
             if (plan.Blocks.Count == 0) break;
-            if (!hosts.TryGetValue(host, out var address)) { report = report.Add(new RepairReport(0, 0, $"replica host {host} is not reachable")); continue; }
-            var agent = system.ActorSelection(address + IntegrityAgent.Path);
-            object reply;
-            try
+            var (copy, failure) = await FetchCopyAsync(hosts, host, plan, ct).ConfigureAwait(false);
+            if (copy is null)
             {
-                reply = await agent.Ask<object>(new ReadForRepair(volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion), askTimeout, ct)
-                    .ConfigureAwait(false);
-            }
-            catch (AskTimeoutException)
-            {
-                report = report.Add(new RepairReport(0, 0, $"replica host {host} did not answer within {askTimeout.TotalSeconds:0.#} s"));
+                report = report.Add(new RepairReport(0, 0, failure));
                 continue;
             }
-            if (reply is not ReplicaCopy copy)
-            {
-                report = report.Add(new RepairReport(0, 0, $"replica host {host} cannot serve it: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}"));
-                continue;
-            }
-            var outcome = await store.ApplyRepairAsync(plan, copy.ToBlocks(), ct).ConfigureAwait(false);
+            var outcome = await store.ApplyRepairAsync(plan, copy, ct).ConfigureAwait(false);
             counters.Repaired(outcome.Repaired, outcome.Refused);
             if (outcome.Repaired > 0)
                 log.Info("volume {0}: {1} block(s) of bytes {2}..{3} restored from replica host {4}", volume, outcome.Repaired,
@@ -212,8 +202,54 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             report = report.Add(new RepairReport(outcome.Repaired, outcome.Refused, outcome.Refusal));
             // What is still bad is asked of the next replica.
             if (outcome.Refused > 0) plan = await store.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
-            else break;
+            else
+            {
+                plan = plan with { Blocks = [] };
+                break;
+            }
         }
+        if (plan.Blocks.Any(b => b.Unchecked)) report = report.Add(await AgreeAsync(volume, plan, others, hosts, ct).ConfigureAwait(false));
         return report;
+    }
+
+    /// <summary>
+    /// Blocks whose entry header is bad here and named by no lsn that no replica's copy confirmed (this host's own bytes
+    /// are bad too): every other replica's copy of the range is fetched, and the engine takes a block where a majority
+    /// of the replica set agree on it (LogStore.ApplyAgreedRepairAsync).
+    /// </summary>
+    private async Task<RepairReport> AgreeAsync(Id160 volume, RepairPlan plan, string[] others, IReadOnlyDictionary<string, Address> hosts, CancellationToken ct)
+    {
+        var copies = new List<ReplicaBlocks>();
+        foreach (var host in others)
+        {
+            var (copy, failure) = await FetchCopyAsync(hosts, host, plan, ct).ConfigureAwait(false);
+            if (copy is not null) copies.Add(copy);
+            else log.Warning("volume {0}: {1}", volume, failure);
+        }
+        var outcome = await store.ApplyAgreedRepairAsync(plan, copies, ct).ConfigureAwait(false);
+        counters.Repaired(outcome.Repaired, outcome.Refused);
+        if (outcome.Repaired > 0)
+            log.Info("volume {0}: {1} block(s) of bytes {2}..{3}, whose entry header is bad here, restored from the copies {4} replicas agree on",
+                volume, outcome.Repaired, plan.FetchOffset, plan.FetchOffset + plan.FetchLength - 1, copies.Count);
+        if (outcome.Refused > 0)
+            log.Warning("volume {0}: {1} block(s) stay damaged: {2}", volume, outcome.Refused, outcome.Refusal);
+        return new RepairReport(outcome.Repaired, outcome.Refused, outcome.Refusal);
+    }
+
+    /// <summary>One replica's verified copy of the plan's range (its integrity agent reads it), or why there is none.</summary>
+    private async Task<(ReplicaBlocks? Copy, string Failure)> FetchCopyAsync(IReadOnlyDictionary<string, Address> hosts, string host, RepairPlan plan, CancellationToken ct)
+    {
+        if (!hosts.TryGetValue(host, out var address)) return (null, $"replica host {host} is not reachable");
+        var agent = system.ActorSelection(address + IntegrityAgent.Path);
+        object reply;
+        try
+        {
+            reply = await agent.Ask<object>(new ReadForRepair(plan.Volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion), askTimeout, ct)
+                .ConfigureAwait(false);
+        }
+        catch (AskTimeoutException) { return (null, $"replica host {host} did not answer within {askTimeout.TotalSeconds:0.#} s"); }
+        return reply is ReplicaCopy copy
+            ? (copy.ToBlocks(), "")
+            : (null, $"replica host {host} cannot serve it: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}");
     }
 }

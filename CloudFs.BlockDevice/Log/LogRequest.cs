@@ -28,6 +28,13 @@ internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKi
     /// <summary>A lost entry appended again from a replica's copy (LogStore.RestoreLostEntriesAsync): outside the chain's
     /// head, applied by its AfterWrite step.</summary>
     public bool RestoresLostEntry { get; init; }
+    /// <summary>A replica's copy of the entry of its lsn, appended again to take the place of the entry whose header went
+    /// bad at this log block (LogStore.RestoreBadEntryAsync); -1 for any other entry. Outside the chain's head, applied by
+    /// its AfterWrite step.</summary>
+    public long ReplacesBadEntry { get; init; } = -1;
+    /// <summary>An entry of a volume's chain appended again from a replica's copy (a lost one or one whose header went bad):
+    /// it does not move the head and is not fed to replicas.</summary>
+    public bool RestoresEntry => RestoresLostEntry || ReplacesBadEntry >= 0;
     /// <summary>Extra work for the writer thread after the entry is written (compaction's relocation bookkeeping).</summary>
     public Action<EntryItem>? AfterWrite { get; init; }
     public TaskCompletionSource<AppendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -8,7 +8,16 @@ namespace CloudFs.BlockDevice;
 /// <param name="EntryBlock">The header holding its CRC.</param>
 /// <param name="Crc">This host's own CRC32C of the block: a replica's bytes are accepted only if they match it.</param>
 /// <param name="SourceLsn">The lsn of the write the block comes from here (a Relocation keeps it; a resync's pieces carry the lsn they were taken at, which is no earlier).</param>
-public readonly record struct RepairBlock(long Block, long LogBlock, long EntryBlock, uint Crc, long SourceLsn);
+/// <param name="Own">Empty for a block checked by its entry's header. For a block whose entry header is bad and that no lsn of
+/// the volume names (a relocated, resynced or restored copy, a branch's view of its source's entry): this host's own bytes
+/// of it, unverified (<paramref name="Crc"/> and <paramref name="SourceLsn"/> are then 0: they were in the bad header). A
+/// replica's verified copy can only confirm them byte for byte, or a majority of the replica set agree on the block
+/// (LogStore.ApplyAgreedRepairAsync).</param>
+public readonly record struct RepairBlock(long Block, long LogBlock, long EntryBlock, uint Crc, long SourceLsn, ReadOnlyMemory<byte> Own = default)
+{
+    /// <summary>The block's entry header is bad and no lsn names it: nothing here checks it (see <see cref="Own"/>).</summary>
+    public bool Unchecked => !Own.IsEmpty;
+}
 
 /// <summary>
 /// An entry whose header fails here (beyond one flipped bit) although a checkpoint covered it, so recovery never met it:
@@ -20,8 +29,8 @@ public readonly record struct BadEntry(long EntryBlock, long Lsn, DamagedRange R
 /// <summary>
 /// What a repair of one range of a volume needs from a replica: the blocks that fail here, and this host's head (the
 /// replica must be on the same chain). <see cref="BadEntries"/> lists the entries whose header fails here (a replica's whole
-/// entry can restore their blocks); <see cref="Unrepairable"/> what cannot be checked at all (its entry header fails and no
-/// lsn of the volume names it), which no replica's bytes can restore.
+/// entry can restore their blocks); <see cref="Unrepairable"/> what cannot be restored at all (a stored block outside its
+/// entry). <see cref="Blocks"/> includes the blocks of bad headers no lsn names (<see cref="RepairBlock.Unchecked"/>).
 /// </summary>
 public sealed record RepairPlan(Id160 Volume, long HeadLsn, Id160 HeadVersion, IReadOnlyList<RepairBlock> Blocks, IReadOnlyList<DamagedRange> Unrepairable,
     IReadOnlyList<BadEntry> BadEntries)

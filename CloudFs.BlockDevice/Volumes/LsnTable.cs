@@ -95,6 +95,15 @@ internal sealed class LsnTable
         (_blocks, _prefixes, Count) = (blocks, prefixes, count);
     }
 
-    /// <summary>Compaction moved an entry's header: streams and header reads follow it there.</summary>
-    public void Move(long lsn, long newBlock) => _blocks[lsn - 1] = newBlock;
+    /// <summary>
+    /// The entry of <paramref name="lsn"/> is now at <paramref name="newBlock"/> (a replica's copy took the place of one
+    /// whose header went bad): streams and header reads follow it there. The array is copied, not changed in place: a
+    /// checkpoint may still be serialising the captured one.
+    /// </summary>
+    public void Move(long lsn, long newBlock)
+    {
+        var blocks = (long[])_blocks.Clone();
+        blocks[lsn - 1] = newBlock;
+        _blocks = blocks;
+    }
 }

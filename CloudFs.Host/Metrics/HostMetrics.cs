@@ -105,7 +105,7 @@ internal sealed class HostMetrics
         _scrubRunning = f.CreateGauge("cloudfs_scrub_running", "Scrubs reading this node's log now.");
         _scrubLastEnd = f.CreateGauge("cloudfs_scrub_last_pass_end_seconds", "When the last complete scrub ended (Unix time; 0 before the first).");
         _repairReads = f.CreateCounter("cloudfs_repair_reads_total", "Client reads that met a bad block here and were served after restoring it from another replica.");
-        _repairBlocks = f.CreateCounter("cloudfs_repair_blocks_total", "Blocks restored from another replica (checked against this node's own checksums).");
+        _repairBlocks = f.CreateCounter("cloudfs_repair_blocks_total", "Blocks restored from another replica (checked against this node's own checksums; where a header that checked them went bad, confirming this node's own bytes or agreed by a majority of the replicas).");
         _repairRefused = f.CreateCounter("cloudfs_repair_refused_blocks_total",
             "Blocks another replica sent for a repair that this node refused (another version, or bytes that do not match its checksum).");
         _repairEntries = f.CreateCounter("cloudfs_repair_entries_total",

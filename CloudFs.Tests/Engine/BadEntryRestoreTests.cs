@@ -85,29 +85,45 @@ public sealed class BadEntryRestoreTests
     }
 
     [Fact]
-    public async Task A_bad_header_that_no_lsn_names_stays_unrepairable_with_the_reason()
+    public async Task A_restored_entry_takes_the_bad_ones_place_in_the_lsn_table_so_this_host_streams_it_again()
     {
-        using var t = new TempLog();
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        using var tc = new TempLog();
         Id160 v;
-        long header;
-        var data = TempLog.Pattern(16384, 45);
-        await using (var s = t.Open())
+        long badLsn, header, head;
+        var bad = TempLog.Pattern(16384, 61);
+        await using var b = tb.Open();
+        await using (var a = ta.Open())
         {
-            v = (await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
-            await s.WriteAsync(v, 0, data);
-            var written = s.DeviceOffsetOf(v, 0);
-            // Fill the segment and compact it: the blocks move into a Relocation entry, which no lsn names.
-            for (var i = 0; i < 16; i++) await s.WriteAsync(v, 65536, TempLog.Pattern(16384, 46 + i));
-            await s.CompactAsync();
-            header = s.DeviceOffsetOf(v, 0) - EntryHeader.Size;
-            Assert.NotEqual(written, header + EntryHeader.Size);
+            v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+            badLsn = (await a.WriteAsync(v, 0, bad)).Lsn;                   // its header goes bad
+            head = (await a.WriteAsync(v, 65536, TempLog.Pattern(8192, 62), durable: true)).Lsn;
+            header = a.DeviceOffsetOf(v, 0) - EntryHeader.Size;
+            await ThreeHosts.Ship(a, v, 0, b);
         }
-        t.FlipBit(header + 120, 2);
-        t.FlipBit(header + 121, 5);
+        ta.FlipBit(header + 120, 2);
+        ta.FlipBit(header + 121, 5);
+        var copy = await b.ReadLostEntriesAsync(v, badLsn, badLsn);
 
-        await using var again = t.Open();
-        var plan = await again.PlanRepairAsync(v, 0, 16384);
-        Assert.Empty(plan.BadEntries);
-        Assert.Contains("no lsn of this volume names that entry here", Assert.Single(plan.Unrepairable).Reason);
+        await using (var s = ta.Open())
+        {
+            await Assert.ThrowsAnyAsync<CloudFsException>(() => s.ReadLostEntriesAsync(v, badLsn, badLsn));
+            var restored = await s.RestoreBadEntryAsync(v, header / LogStore.BlockSize, badLsn, copy);
+            Assert.Null(restored.Refusal);
+            // The lsn table names the copy now: the entry is served from here, as the replica has it.
+            Assert.Equal(copy, await s.ReadLostEntriesAsync(v, badLsn, badLsn));
+            Assert.Equal(bad, await ThreeHosts.Read(s, v, 0, 16384));
+            s.CloseWithoutCheckpoint();
+        }
+
+        // Replay puts the copy in the entry's place again (no checkpoint covers it), and a new replica is fed from here.
+        await using var again = ta.Open();
+        Assert.Equal(copy, await again.ReadLostEntriesAsync(v, badLsn, badLsn));
+        Assert.False(again.GetVolume(v)!.IsDamaged);
+        await using var c = tc.Open();
+        await ThreeHosts.Ship(again, v, 0, c);
+        Assert.Equal(head, c.GetVolume(v)!.Lsn);
+        Assert.Equal(bad, await ThreeHosts.Read(c, v, 0, 16384));
     }
 }
