@@ -3,6 +3,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Configuration;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Cluster.Tools.Singleton;
@@ -38,8 +39,8 @@ public sealed partial class CloudFsNode : IAsyncDisposable
         _membership = KeepMembershipAsync(first);
     }
 
-    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and
-    /// management. A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
+    /// <summary>Opens the device, starts the ActorSystem "cloudfs" and the node's actors (sharding, management), then
+    /// joins the seeds (or itself). A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
         ThreadPoolFloor.Raise();
@@ -49,7 +50,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
         return new CloudFsNode(options, first, replication, attachments);
     }
 
-    /// <summary>One incarnation: the device opened, the ActorSystem Up in the cluster, the node's actors started.</summary>
+    /// <summary>One incarnation: the device opened, the node's actors started, the ActorSystem Up in the cluster.</summary>
     private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, VolumeAttachments attachments,
         bool rejoining, CancellationToken ct)
     {
@@ -57,6 +58,12 @@ public sealed partial class CloudFsNode : IAsyncDisposable
         var (config, settings) = CloudFsConfig.Load(options);
         (config, settings) = CloudFsConfig.WithHostRole(config, settings);
         if (rejoining) config = RejoinConfig(config);
+        // The node joins its seeds itself, once every actor the other members address exists (below): Akka would join
+        // them as the system starts, and members would meet this one Up before its host agent, its sharding region or
+        // the sharding's replicator were there (dead letters, and a coordinator's read of the sharding state that waits
+        // for this member's replicator and times out).
+        var seeds = config.GetStringList("akka.cluster.seed-nodes", []).Select(Address.Parse).ToList();
+        config = ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(config);
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
@@ -82,24 +89,6 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
-            if (settings.Node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
-            var joinTimeout = settings.Node.JoinTimeout;
-            try
-            {
-                await up.Task.WaitAsync(joinTimeout, ct).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                throw new TimeoutException($"the node did not become an Up member of the cluster within {joinTimeout.TotalSeconds:0} s (seeds: {string.Join(", ", options.Seeds)})");
-            }
-            // The Up callback and Cluster.State (what placement and management count as live hosts) hear of the
-            // event separately; a node is ready only when both do, so a create right after start finds this host.
-            var seen = Stopwatch.StartNew();
-            while (!cluster.State.Members.Any(m => m.UniqueAddress == cluster.SelfUniqueAddress && m.Status == MemberStatus.Up))
-            {
-                if (seen.Elapsed > joinTimeout) throw new TimeoutException("the node's own view of the cluster never showed it Up");
-                await Task.Delay(5, ct).ConfigureAwait(false);
-            }
 
             Address Self() => cluster.SelfAddress;
             bool Reachable(Address member) =>
@@ -128,6 +117,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             system.RegisterOnTermination(feeds.Dispose);
             var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port, proven, tls, settings.Identity.Wait), HostAgent.Name);
             feeds.Serve(agent);
+            FeedsEndBeforeHandOff.Register(system, feeds, agent);
             // This node is the host it runs as (`cloudfs node` checked its certificate names that host, NodeTrust), so
             // a create right after start counts it; every other member proves itself to the verifier.
             proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.HostPublicKey, tls?.Identity));
@@ -141,6 +131,28 @@ public sealed partial class CloudFsNode : IAsyncDisposable
                 ManagementActor.Props(store, store.HostId, settings.Management.AskTimeout, settings.Scrub.CommandTimeout, placement, volumes, attachments),
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
+
+            // No seeds configured: a one-node cluster that joins itself. A rejoining seed whose only seed was itself has
+            // none left (RejoinConfig) and joins nobody: it waits, and is retried, until it may start a cluster alone.
+            if (settings.Node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
+            else if (seeds.Count > 0) cluster.JoinSeedNodes(seeds);
+            var joinTimeout = settings.Node.JoinTimeout;
+            try
+            {
+                await up.Task.WaitAsync(joinTimeout, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"the node did not become an Up member of the cluster within {joinTimeout.TotalSeconds:0} s (seeds: {string.Join(", ", options.Seeds)})");
+            }
+            // The Up callback and Cluster.State (what placement and management count as live hosts) hear of the
+            // event separately; a node is ready only when both do, so a create right after start finds this host.
+            var seen = Stopwatch.StartNew();
+            while (!cluster.State.Members.Any(m => m.UniqueAddress == cluster.SelfUniqueAddress && m.Status == MemberStatus.Up))
+            {
+                if (seen.Elapsed > joinTimeout) throw new TimeoutException("the node's own view of the cluster never showed it Up");
+                await Task.Delay(5, ct).ConfigureAwait(false);
+            }
 
             settings = settings with { Node = settings.Node with { AkkaPort = cluster.SelfAddress.Port ?? settings.Node.AkkaPort, HostId = store.HostId } };
             var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile);
