@@ -29,11 +29,13 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments)
+    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments,
+        IdentityRefusals refusals)
     {
         _asked = asked;
         _current = first;
         Replication = replication;
+        IdentityRefusals = refusals;
         Attachments = attachments;
         Gateway = new IncarnationGateway(() => _current, first.Settings.Volumes.AskTimeout);
         _membership = KeepMembershipAsync(first);
@@ -46,13 +48,14 @@ public sealed partial class CloudFsNode : IAsyncDisposable
         ThreadPoolFloor.Raise();
         var replication = new ReplicationCounters();
         var attachments = new VolumeAttachments();
-        var first = await StartIncarnationAsync(options, replication, attachments, rejoining: false, ct).ConfigureAwait(false);
-        return new CloudFsNode(options, first, replication, attachments);
+        var refusals = new IdentityRefusals();
+        var first = await StartIncarnationAsync(options, replication, attachments, refusals, rejoining: false, ct).ConfigureAwait(false);
+        return new CloudFsNode(options, first, replication, attachments, refusals);
     }
 
     /// <summary>One incarnation: the device opened, the node's actors started, the ActorSystem Up in the cluster.</summary>
     private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, VolumeAttachments attachments,
-        bool rejoining, CancellationToken ct)
+        IdentityRefusals refusals, bool rejoining, CancellationToken ct)
     {
         // Every setting is read here, once; a missing or wrong one ends the start before anything is opened.
         var (config, settings) = CloudFsConfig.Load(options);
@@ -89,13 +92,18 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            // A member can be downed while it joins (a member that refused its identity proof downs it at once, as soon
+            // as it meets it Up, which can be before this member hears that it is Up): Akka then removes it and ends
+            // its cluster, and the start ends with that, not after join-timeout.
+            var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
 
             Address Self() => cluster.SelfAddress;
             bool Reachable(Address member) =>
                 cluster.State.Members.Any(m => m.Address == member && m.Status == MemberStatus.Up) &&
                 !cluster.State.Unreachable.Any(m => m.Address == member);
             // The members this node verified (identity proofs): placement and share sealing trust only these.
-            var proven = new ProvenHosts(certified: tls is not null);
+            var proven = new ProvenHosts(certified: tls is not null, refusals);
             // The placement singleton (on the oldest member) and this member's proxy to it.
             system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(settings.Placement, proven, settings.Trash.Keep), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
@@ -139,7 +147,9 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             var joinTimeout = settings.Node.JoinTimeout;
             try
             {
-                await up.Task.WaitAsync(joinTimeout, ct).ConfigureAwait(false);
+                if (await Task.WhenAny(up.Task, removed.Task).WaitAsync(joinTimeout, ct).ConfigureAwait(false) != up.Task)
+                    throw new ClusterJoinRefusedException($"the cluster downed and removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up; " +
+                        "a member that refused its identity proof logs why (an ERROR), and lists it in its cloudfs_identity_refusals_total");
             }
             catch (TimeoutException)
             {
@@ -181,6 +191,8 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
+    /// <summary>The members this node refused as hosts (failed identity proofs), remembered after they are gone.</summary>
+    public IdentityRefusals IdentityRefusals { get; }
     /// <summary>The read-write NBD attachments this node serves (its NBD server counts them; `cloudfs rm` asks).</summary>
     public VolumeAttachments Attachments { get; }
     public Id160 HostId => Store.HostId;

@@ -84,7 +84,8 @@ public sealed class BadEntryRepairClusterTests
             Assert.Equal(d.Expected, back);
         }
         var verify = await AskAsync<VerifyReport>(d.Other, new VerifyVolume(d.Volume.ToString(), Deep: true));
-        Assert.True(verify.Equal, string.Join("; ", verify.Differences.Select(x => $"{x.Offset} {string.Join(",", x.Hosts)} {x.Why}")) + verify.Note);
+        Assert.True(verify.Equal, string.Join("; ", verify.Replicas.Select(r => $"{r.HostId} at lsn {r.Lsn}: {r.Status}")
+            .Concat(verify.Differences.Select(x => $"{x.Offset} {string.Join(",", x.Hosts)} {x.Why}"))) + verify.Note);
     }
 
     [Fact]
