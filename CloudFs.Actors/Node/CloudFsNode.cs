@@ -148,8 +148,10 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             try
             {
                 if (await Task.WhenAny(up.Task, removed.Task).WaitAsync(joinTimeout, ct).ConfigureAwait(false) != up.Task)
-                    throw new ClusterJoinRefusedException($"the cluster downed and removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up; " +
-                        "a member that refused its identity proof logs why (an ERROR), and lists it in its cloudfs_identity_refusals_total");
+                    throw new ClusterJoinRefusedException(CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason
+                        ? $"the cluster downed and removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up; a member that " +
+                          "refused its identity proof says why in its log (an ERROR) and counts it in cloudfs_identity_refusals_total"
+                        : $"this member's cluster ended before it became Up ({CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name ?? "no reason given"})");
             }
             catch (TimeoutException)
             {

@@ -28,12 +28,23 @@ internal static class FeedsEndBeforeHandOff
         CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeClusterShutdown, TaskName, async () =>
         {
             feeds.Dispose();
-            try { await agent.Ask<FeedsEnded>(EndFeeds.Instance, Patience).ConfigureAwait(false); }
+            // An agent that has already stopped (an actor system that was terminated, not stopped: a crash in tests)
+            // serves no feed any more: nothing to wait for.
+            using var cancel = new CancellationTokenSource();
+            Task<bool> gone;
+            try { gone = agent.WatchAsync(cancel.Token); }
+            catch (InvalidOperationException) { return Done.Instance; }  // the actor system is terminating already
+            try
+            {
+                var ended = agent.Ask<FeedsEnded>(EndFeeds.Instance, Patience);
+                if (await Task.WhenAny(ended, gone).ConfigureAwait(false) == ended) await ended.ConfigureAwait(false);
+            }
             catch (AskTimeoutException)
             {
                 Logging.GetLogger(system, typeof(FeedsEndBeforeHandOff)).Warning(
                     "the feeds this node serves did not all end within {0:0} s; its shards hand off anyway", Patience.TotalSeconds);
             }
+            finally { cancel.Cancel(); }
             return Done.Instance;
         });
     }
