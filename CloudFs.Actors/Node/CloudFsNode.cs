@@ -148,10 +148,9 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             try
             {
                 if (await Task.WhenAny(up.Task, removed.Task).WaitAsync(joinTimeout, ct).ConfigureAwait(false) != up.Task)
-                    throw new ClusterJoinRefusedException(CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason
-                        ? $"the cluster downed and removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up; a member that " +
-                          "refused its identity proof says why in its log (an ERROR) and counts it in cloudfs_identity_refusals_total"
-                        : $"this member's cluster ended before it became Up ({CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name ?? "no reason given"})");
+                    throw new ClusterJoinRefusedException($"the cluster removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up " +
+                        $"({(CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason ? "downed" : CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name ?? "its cluster ended")}); " +
+                        "a member that refused its identity proof says why in its log (an ERROR) and counts it in cloudfs_identity_refusals_total");
             }
             catch (TimeoutException)
             {

@@ -84,7 +84,7 @@ public sealed class HostIdentityTests
         // node joins), refuses it and downs it: usually before the impostor hears that it is Up, and then its start
         // fails at once, saying so. (If it did hear it first, it started, and it is downed like any refused member.)
         try { cluster.Nodes.Add(await cluster.StartNodeAsync(3)); }
-        catch (ClusterJoinRefusedException e) { Assert.Contains("downed and removed this member", e.Message); }
+        catch (ClusterJoinRefusedException e) { Assert.Contains("the cluster removed this member", e.Message); }
 
         // The refusal is remembered, and counted, on the honest nodes that refused it, after the impostor is gone.
         var refusal = await Eventually.Value(() => Task.FromResult(honest.SelectMany(n => n.IdentityRefusals.Recent).FirstOrDefault(r => r.Address.Contains(listen))),
