@@ -18,6 +18,9 @@ public sealed record EntryRun(ReadOnlyMemory<byte> Data, long LastLsn, long Head
 
 public sealed partial class LogStore
 {
+    /// <summary>Where the entries feeds and streams sent came from (memory or the device).</summary>
+    public StreamReadStats StreamReads { get; } = new();
+
     /// <summary>
     /// Writes every entry after <paramref name="afterVersion"/> up to the head, byte for byte as in the log.
     /// With <paramref name="follow"/> it then keeps writing new entries until cancelled.
@@ -44,7 +47,7 @@ public sealed partial class LogStore
         // A live stream keeps up from memory: the volume keeps its last entries from now on. A one-shot stream (mostly
         // older history) reads the device.
         var recent = follow ? EntryRunReader.KeepRecent(vol) : null;
-        await new EntryRunReader(vol, recent, ReadEntryForStream).WriteAsync(afterLsn, destination, follow, ct).ConfigureAwait(false);
+        await new EntryRunReader(vol, recent, ReadEntryForStream, StreamReads).WriteAsync(afterLsn, destination, follow, ct).ConfigureAwait(false);
     }
 
     /// <summary>The whole entry with lsn <paramref name="lsn"/>, verified, with its device-specific segment seq zeroed.</summary>
@@ -107,7 +110,7 @@ public sealed partial class LogStore
             throw new InvalidRangeException($"volume {volume} has no entry {afterLsn} (its head is {head})");
         if (afterLsn + 1 < oldest && afterLsn < head) throw new VersionCompactedException(vol.BaseId, oldest);
         var start = into.WrittenCount;
-        var runs = new EntryRunReader(vol, recent, ReadEntryForStream);
+        var runs = new EntryRunReader(vol, recent, ReadEntryForStream, StreamReads);
         var last = runs.Copy(afterLsn, head, maxBytes, into, start);
         if (unwritten && last >= head) last = runs.CopyPlaced(last, maxBytes, into, start);
         return (last, Math.Max(head, last));

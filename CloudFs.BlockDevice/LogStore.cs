@@ -174,13 +174,16 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         {
             var (states, _) = _segments.Copy();
             var free = states.Count(s => s == SegmentState.Free);
-            long live = 0;
+            long live = 0, index = 0;
             foreach (var v in _volumes.Values)
                 lock (v.IndexLock)
+                {
                     foreach (var e in v.Index.Enumerate())
                         if (!e.IsZero) live += (long)e.Count * BlockSize;
+                    index += v.Index.MemoryBytes + v.Lsns.MemoryBytes;
+                }
             var capacity = (long)_layout.SegmentCount * _layout.SegmentSize;
-            return new LogUsage(capacity, (long)(states.Length - free) * _layout.SegmentSize, _layout.SegmentSize, states.Length, free, live);
+            return new LogUsage(capacity, (long)(states.Length - free) * _layout.SegmentSize, _layout.SegmentSize, states.Length, free, live, index);
         }
     }
 

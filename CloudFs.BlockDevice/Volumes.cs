@@ -52,8 +52,10 @@ public readonly record struct AppendResult(long Lsn, Id160 Version);
 /// <summary>A range of a volume and whether it holds stored data (false: a hole that reads as zeros).</summary>
 public readonly record struct MappedRange(long Offset, long Length, bool Allocated);
 
-/// <summary>Space accounting of the log.</summary>
-public sealed record LogUsage(long CapacityBytes, long UsedBytes, int SegmentSize, int TotalSegments, int FreeSegments, long LiveBytes);
+/// <summary>Space accounting of the log, and the memory its volumes' indexes hold.</summary>
+/// <param name="IndexBytes">Approximate memory of every volume's extent index and lsn table (pages a branch shares with
+/// its source counted in both).</param>
+public sealed record LogUsage(long CapacityBytes, long UsedBytes, int SegmentSize, int TotalSegments, int FreeSegments, long LiveBytes, long IndexBytes = 0);
 
 public enum EntryKind : ushort
 {

@@ -2,7 +2,8 @@
 """Where the CPU goes on a 3-node cluster under writes: starts three fresh nodes (the repository's ./cloudfs) on
 127.0.0.51-53, creates a 3-replica volume (sync, or async with the argument "async"), runs fio randwrite 4k QD32
 through its primary for 24 s and, over 8 s in the middle, prints each node's CPU (in total and per thread name, from
-/proc/PID/task/*/stat), its replication counters from /metrics per second, and fio's IOPS.
+/proc/PID/task/*/stat), its replication counters from /metrics per second (with the entries feeds took from memory and read back from the
+device), and fio's IOPS.
 
   python3 bench/cluster_cpu.py [sync|async]
 """
@@ -20,7 +21,8 @@ try:
     p = by_id[cb.primary_of(v, cb.THREE[0])]
     fio = subprocess.Popen(["fio", "--name=r", "--ioengine=nbd", f"--uri={p.nbd(v)}", "--size=256M", "--rw=randwrite", "--bs=4k", "--iodepth=32", "--time_based", "--runtime=24", "--output-format=terse", "--terse-version=3"], stdout=subprocess.PIPE, text=True)
     time.sleep(12)
-    M = ["cloudfs_feed_chunks_total","cloudfs_feed_entries_total","cloudfs_replica_chunks_total","cloudfs_replica_acks_total","cloudfs_writes_total"]
+    M = ["cloudfs_feed_chunks_total","cloudfs_feed_entries_total","cloudfs_replica_chunks_total","cloudfs_replica_acks_total","cloudfs_writes_total",
+         'cloudfs_stream_entries_total{source="memory"}','cloudfs_stream_entries_total{source="device"}']
     m0 = {n.addr: {k: n.metric(k) for k in M} for n in three}
     c0 = {n.addr: (cb.cpu_seconds(n.proc.pid), cb.thread_cpu_seconds(n.proc.pid)) for n in three}; f0 = cb.cpu_seconds(fio.pid); t0 = time.time()
     time.sleep(8)

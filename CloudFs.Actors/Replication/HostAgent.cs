@@ -74,8 +74,12 @@ public sealed class HostAgent : ReceiveActor
         _feedEndpoint = new FeedEndpoint(self.Host, feedPort);
 
         Receive<DescribeHost>(_ => Sender.Tell(Describe()));
-        Receive<ReportVolumes>(_ => Sender.Tell(new VolumeReports(_store.HostId.ToString(), _store.ListVolumes().Select(ToReport).ToArray(),
-            _settings.Syncs.Snapshot())));
+        Receive<ReportVolumes>(_ =>
+        {
+            var volumes = _store.ListVolumes().Select(ToReport).ToArray();
+            _settings.Counters.ReportedToPlacement(volumes.Length);
+            Sender.Tell(new VolumeReports(_store.HostId.ToString(), volumes, _settings.Syncs.Snapshot()));
+        });
         Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
         // Header reads (a replica far behind): beside the agent, not on its thread.
         Receive<MeasureLags>(m => Reply(Sender, Task.Run(() => (object)MeasureLags(m))));
@@ -85,6 +89,7 @@ public sealed class HostAgent : ReceiveActor
         FromPlacement<CreateLocalVolume>(c => Reply(Sender, Task.Run(() => CreateAsync(c))));
         FromPlacement<FollowVolume>(f =>
         {
+            _settings.Counters.FollowCommanded();
             if (Id160.TryParse(f.Volume, out var v))
             {
                 _fenced.Remove(v);

@@ -1,12 +1,13 @@
 // What a node's replication moved, for its metrics: feeds it served as a primary, acknowledgements it sent as a
-// replica, requests its gateway asked again of a primary that was slow to answer, and blocks it restored from other
-// replicas. One instance per node (shared by its host agent, feeders, followers, gateway and integrity agent); read at
+// replica, requests its gateway asked again of a primary that was slow to answer, blocks it restored from other
+// replicas, and the work placement's rounds asked of it. One instance per node (shared by its host agent, feeders, followers, gateway and integrity agent); read at
 // each scrape.
 namespace CloudFs.Actors.Replication;
 
 public sealed class ReplicationCounters
 {
     private long _chunks, _entries, _bytes, _received, _acks, _repeats, _repairReads, _repaired, _refused, _restored, _restoreRefused;
+    private long _reports, _reportedVolumes, _followCommands;
 
     /// <summary>Feed chunks this node sent as a primary (keepalives not counted).</summary>
     public long FeedChunks => Volatile.Read(ref _chunks);
@@ -33,6 +34,21 @@ public sealed class ReplicationCounters
     public long EntriesRestored => Volatile.Read(ref _restored);
     /// <summary>Entries of another replica's copy of lost entries that this host refused (they do not fit its chain).</summary>
     public long RestoreEntriesRefused => Volatile.Read(ref _restoreRefused);
+
+    /// <summary>Placement rounds this host reported its volumes to (what placement's polling costs every host).</summary>
+    public long PlacementReports => Volatile.Read(ref _reports);
+    /// <summary>Volumes in those reports.</summary>
+    public long PlacementReportedVolumes => Volatile.Read(ref _reportedVolumes);
+    /// <summary>Commands from placement to follow a volume's primary that this host took.</summary>
+    public long PlacementFollowCommands => Volatile.Read(ref _followCommands);
+
+    internal void ReportedToPlacement(int volumes)
+    {
+        Interlocked.Increment(ref _reports);
+        Interlocked.Add(ref _reportedVolumes, volumes);
+    }
+
+    internal void FollowCommanded() => Interlocked.Increment(ref _followCommands);
 
     internal void Fed(long entries, int bytes)
     {

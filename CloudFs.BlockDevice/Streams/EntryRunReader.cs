@@ -9,7 +9,8 @@ using CloudFs.BlockDevice.Volumes;
 namespace CloudFs.BlockDevice.Streams;
 
 /// <param name="readEntry">The engine's read of one entry from the device, verified, in stream form.</param>
-internal sealed class EntryRunReader(VolumeState vol, RecentEntries? recent, Func<VolumeState, long, byte[]> readEntry)
+/// <param name="stats">Counts where each entry came from.</param>
+internal sealed class EntryRunReader(VolumeState vol, RecentEntries? recent, Func<VolumeState, long, byte[]> readEntry, StreamReadStats stats)
 {
     /// <summary>What a stream writes at a time (at least one whole entry).</summary>
     private const int StreamRunBytes = 1 << 20;
@@ -25,12 +26,13 @@ internal sealed class EntryRunReader(VolumeState vol, RecentEntries? recent, Fun
         for (var lsn = afterLsn + 1; lsn <= upTo; lsn++)
         {
             var kept = recent?.LengthOf(lsn);
-            var entry = kept is null ? readEntry(vol, lsn) : null;
+            var entry = kept is null ? ReadFromDevice(lsn) : null;
             var length = kept ?? entry!.Length;
             if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
             // Dropped since it was measured: read from the device after all.
-            if (entry is null && !recent!.CopyTo(lsn, run)) entry = readEntry(vol, lsn);
+            if (entry is null && !recent!.CopyTo(lsn, run)) entry = ReadFromDevice(lsn);
             if (entry is not null) run.Write(entry);
+            else stats.FromMemory();
             last = lsn;
         }
         return last;
@@ -48,9 +50,16 @@ internal sealed class EntryRunReader(VolumeState vol, RecentEntries? recent, Fun
         {
             if (run.WrittenCount > start && run.WrittenCount - start + length > maxBytes) break;
             if (!recent.CopyTo(lsn, run)) break;
+            stats.FromMemory();
             last = lsn;
         }
         return last;
+    }
+
+    private byte[] ReadFromDevice(long lsn)
+    {
+        stats.FromDevice();
+        return readEntry(vol, lsn);
     }
 
     /// <summary>

@@ -43,6 +43,9 @@ internal sealed class LsnTable
         return t;
     }
 
+    /// <summary>Approximate bytes of memory held: the two arrays and the version map (about 28 bytes an entry with its bucket).</summary>
+    public long MemoryBytes => (_blocks.Length + (long)_prefixes.Length) * 8 + _byPrefix.Count * 28L;
+
     /// <summary>Log block of the entry with <paramref name="lsn"/> (1-based).</summary>
     public long BlockOf(long lsn) => _blocks[lsn - 1];
 

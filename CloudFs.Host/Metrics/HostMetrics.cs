@@ -4,6 +4,7 @@
 using CloudFs.Actors.Identity;
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Streams;
 using CloudFs.Host.Nbd;
 using Prometheus;
 
@@ -29,7 +30,8 @@ internal sealed class HostMetrics
     public Histogram FlushLatency { get; }
     public Gauge InFlight { get; }
 
-    private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes;
+    private readonly Gauge _logCapacity, _logUsed, _logLive, _segments, _freeSegments, _volumes, _indexBytes;
+    private readonly Counter _placementReports, _placementReportedVolumes, _placementFollows;
     private Func<LogUsage?>? _usage;
     private Func<int>? _volumeCount;
     private readonly Gauge _reserveSegments, _spaceWaiting;
@@ -42,6 +44,8 @@ internal sealed class HostMetrics
     private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused, _repairEntries, _repairEntriesRefused;
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
     private Func<ScrubStats>? _scrub;
+    private Func<StreamReadStats>? _streamReads;
+    private readonly Counter.Child _streamedFromMemory, _streamedFromDevice;
     private Func<IReadOnlyList<VolumeInfo>>? _volumeInfos;
     private readonly Gauge _nbdConnections, _nbdPayloadBytes, _nbdBufferBytes;
     private readonly Counter _nbdRefused, _nbdPayloadTimeouts;
@@ -68,6 +72,12 @@ internal sealed class HostMetrics
         _logCapacity = f.CreateGauge("cloudfs_log_capacity_bytes", "Capacity of this node's log device.");
         _logUsed = f.CreateGauge("cloudfs_log_used_bytes", "Bytes of the log in used segments.");
         _logLive = f.CreateGauge("cloudfs_log_live_bytes", "Bytes of the log still referenced by some volume.");
+        _indexBytes = f.CreateGauge("cloudfs_index_memory_bytes",
+            "Approximate memory of this node's volume indexes (extent indexes and lsn tables; pages a branch shares with its source counted in both).");
+        _placementReports = f.CreateCounter("cloudfs_placement_reports_total", "Placement rounds this node reported its volumes to.");
+        _placementReportedVolumes = f.CreateCounter("cloudfs_placement_reported_volumes_total",
+            "Volumes in those reports (per second: the work placement's polling costs this node, which grows with its volume count).");
+        _placementFollows = f.CreateCounter("cloudfs_placement_follow_commands_total", "Commands from placement to follow a volume's primary that this node took.");
         _segments = f.CreateGauge("cloudfs_log_segments", "Segments of the log.");
         _freeSegments = f.CreateGauge("cloudfs_log_free_segments", "Free segments of the log.");
         _volumes = f.CreateGauge("cloudfs_volumes", "Volumes held in this node's log.");
@@ -84,6 +94,10 @@ internal sealed class HostMetrics
         _feedChunks = f.CreateCounter("cloudfs_feed_chunks_total", "Feed chunks of entries this node sent to its replicas as a primary.");
         _feedEntries = f.CreateCounter("cloudfs_feed_entries_total", "Entries in those chunks (entries per chunk: how well the feed batches).");
         _feedBytes = f.CreateCounter("cloudfs_feed_bytes_total", "Bytes of entries in those chunks.");
+        var streamed = f.CreateCounter("cloudfs_stream_entries_total",
+            "Entries feeds and streams sent, by where they came from: memory (the copies of a volume's last entries) or device (read back: a replica or stream further behind than the copies reach).", "source");
+        _streamedFromMemory = streamed.WithLabels("memory");
+        _streamedFromDevice = streamed.WithLabels("device");
         _replicaChunks = f.CreateCounter("cloudfs_replica_chunks_total", "Feed chunks of entries this node received as a replica.");
         _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
         _repeats = f.CreateCounter("cloudfs_gateway_repeats_total",
@@ -135,6 +149,9 @@ internal sealed class HostMetrics
         _scrub = scrub;
         _volumeInfos = volumes;
     }
+    /// <summary>Where the streamed-entry counters come from; read at each scrape.</summary>
+    public void ObserveStreamReads(Func<StreamReadStats> stats) => _streamReads = stats;
+
     /// <summary>Where the NBD gauges come from; read at each scrape.</summary>
     public void ObserveNbd(NbdServer nbd) => _nbd = nbd;
 
@@ -156,6 +173,9 @@ internal sealed class HostMetrics
             _replicaChunks.IncTo(r.ChunksReceived);
             _replicaAcks.IncTo(r.AcksSent);
             _repeats.IncTo(r.RequestsRepeated);
+            _placementReports.IncTo(r.PlacementReports);
+            _placementReportedVolumes.IncTo(r.PlacementReportedVolumes);
+            _placementFollows.IncTo(r.PlacementFollowCommands);
             _repairReads.IncTo(r.RepairReads);
             _repairBlocks.IncTo(r.BlocksRepaired);
             _repairRefused.IncTo(r.RepairBlocksRefused);
@@ -163,6 +183,11 @@ internal sealed class HostMetrics
             _repairEntriesRefused.IncTo(r.RestoreEntriesRefused);
         }
         if (_refusals is { } refusals) _identityRefusals.IncTo(refusals.Total);
+        if (_streamReads?.Invoke() is { } streamReads)
+        {
+            _streamedFromMemory.IncTo(streamReads.EntriesFromMemory);
+            _streamedFromDevice.IncTo(streamReads.EntriesFromDevice);
+        }
         if (_scrub?.Invoke() is { } scrub)
         {
             _scrubBytes.IncTo(scrub.BytesVerified);
@@ -178,6 +203,7 @@ internal sealed class HostMetrics
                 _logCapacity.Set(u.CapacityBytes);
                 _logUsed.Set(u.UsedBytes);
                 _logLive.Set(u.LiveBytes);
+                _indexBytes.Set(u.IndexBytes);
                 _segments.Set(u.TotalSegments);
                 _freeSegments.Set(u.FreeSegments);
             }

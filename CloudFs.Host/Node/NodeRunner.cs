@@ -73,6 +73,7 @@ internal static class NodeRunner
             metrics.ObserveReplication(node.Replication);
             metrics.ObserveIdentity(node.IdentityRefusals);
             metrics.ObserveIntegrity(() => node.Store.ScrubStats, () => node.Store.ListVolumes());
+            metrics.ObserveStreamReads(() => node.Store.StreamReads);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
             if (tls is not null && node.HostId != tls.HostId)

@@ -1,6 +1,7 @@
 // The HTTP API of a real node: byte ranges written and read back, malformed requests answered, the node still serving.
 using System.Net;
 using System.Net.Http.Headers;
+using CloudFs.Tests.Support;
 
 namespace CloudFs.Tests.EndToEnd;
 
@@ -69,6 +70,15 @@ public sealed class HttpEndToEndTests(HttpNode fixture) : IClassFixture<HttpNode
         Assert.Matches(@"cloudfs_log_capacity_bytes [1-9]", text);
         Assert.Contains("cloudfs_write_latency_seconds_bucket", text);
         Assert.Matches(@"cloudfs_gateway_repeats_total [0-9]", text);
+        Assert.Matches(@"cloudfs_index_memory_bytes [1-9]", text);
+        Assert.Matches(@"cloudfs_placement_follow_commands_total [0-9]", text);
+        // Placement's rounds ask this node for its volumes (one round a second by default): counted with the volumes.
+        await Eventually.Value(async () =>
+        {
+            var now = await _http.GetStringAsync($"{Node.HttpBase}/metrics");
+            return System.Text.RegularExpressions.Regex.IsMatch(now, @"cloudfs_placement_reports_total [1-9]")
+                && System.Text.RegularExpressions.Regex.IsMatch(now, @"cloudfs_placement_reported_volumes_total [1-9]") ? now : null;
+        }, TimeSpan.FromSeconds(30), "a placement round counted in /metrics");
     }
 
     [Fact]

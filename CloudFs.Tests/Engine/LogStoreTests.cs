@@ -50,6 +50,22 @@ public sealed class LogStoreTests
     }
 
     [Fact]
+    public async Task Usage_counts_the_memory_of_the_indexes_which_grows_with_extents_and_volumes()
+    {
+        using var t = new TempLog();
+        await using var s = t.Open();
+        var v = (await s.CreateVolumeAsync(4 << 20, VolumeMode.Async, [])).BaseId;
+        var one = s.Usage.IndexBytes;
+        Assert.True(one > 0, "a volume's index and lsn table hold memory");
+        // Scattered writes: one extent each (the index grows by whole pages, the lsn table by doubling).
+        for (var i = 0; i < 200; i++) await s.WriteAsync(v, i * 2 * 4096L, TempLog.Pattern(4096, i), durable: false);
+        var written = s.Usage.IndexBytes;
+        Assert.True(written > one, $"200 extents and entries held no more memory ({written} vs {one} bytes)");
+        await s.CreateVolumeAsync(4 << 20, VolumeMode.Async, []);
+        Assert.True(s.Usage.IndexBytes > written, "a second volume's index counted");
+    }
+
+    [Fact]
     public async Task Small_reads_take_small_buffers_and_only_large_runs_take_a_1_MiB_one()
     {
         // A 1 MiB buffer for every 4 KiB read, with dozens in flight, grew a node's resident memory past 1 GiB

@@ -84,10 +84,13 @@ public sealed class PullTests
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
         var first = a.ReadEntries(v, 0, 1 << 20);
         Assert.Equal(1, first.LastLsn);
+        Assert.Equal((0, 1), (a.StreamReads.EntriesFromMemory, a.StreamReads.EntriesFromDevice));   // the creation entry: from the device
 
         var blocks = Enumerable.Range(0, 20).Select(i => TempLog.Pattern(4096, 100 + i)).ToArray();
         for (var i = 0; i < blocks.Length; i++) await a.WriteAsync(v, i * 4096L, blocks[i], durable: true);
         var expected = await StreamBytes(a, v, 1);
+        // A stream of a volume no one follows reads from the device (GET /stream keeps no copies).
+        Assert.Equal((0, 21), (a.StreamReads.EntriesFromMemory, a.StreamReads.EntriesFromDevice));
 
         // In bounded runs of whole entries, byte for byte the stream.
         var pulled = new MemoryStream();
@@ -100,6 +103,7 @@ public sealed class PullTests
             after = run.LastLsn;
         }
         Assert.Equal(expected, pulled.ToArray());
+        Assert.Equal((20, 21), (a.StreamReads.EntriesFromMemory, a.StreamReads.EntriesFromDevice));
 
         // The device copies of those entries are now garbled: the device no longer serves them, the writer's memory does.
         foreach (var b in blocks) Assert.True(Garble(t.Path, b) >= 1, "a written block was not found on the device");
