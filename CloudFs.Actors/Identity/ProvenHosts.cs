@@ -1,7 +1,8 @@
 // This node's directory of the members it has verified (IdentityVerifier fills it): the only source on this node of
 // which member is which host, and of the key a share for a host is sealed to. Placement counts only the hosts in it;
 // a host's agent seals shares only to the keys in it. Members that failed their proof are kept as refused until they
-// leave, so they are never taken for hosts. Thread-safe: actors of the node read it, one actor writes it.
+// leave, so they are never taken for hosts; the node's IdentityRefusals remembers them after that, for the operator.
+// Thread-safe: actors of the node read it, one actor writes it.
 using Akka.Cluster;
 using CloudFs.BlockDevice;
 
@@ -13,10 +14,16 @@ public sealed class ProvenHosts
     private readonly Dictionary<UniqueAddress, (ProvenHost Host, long Order)> _proven = new();
     private readonly Dictionary<UniqueAddress, string> _refused = new();
     private long _order;
+    private readonly IdentityRefusals _refusals;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <param name="certified">True with TLS: a proof counts only with a node certificate of the cluster authority.</param>
-    public ProvenHosts(bool certified) => Certified = certified;
+    /// <param name="refusals">Where each refusal is also recorded (the node's, kept after the member is gone).</param>
+    public ProvenHosts(bool certified, IdentityRefusals refusals)
+    {
+        Certified = certified;
+        _refusals = refusals;
+    }
 
     /// <summary>True with TLS (proofs carry certificates); false: proofs are taken as reported.</summary>
     public bool Certified { get; }
@@ -40,6 +47,7 @@ public sealed class ProvenHosts
             _proven.Remove(member);
             _refused[member] = reason;
         }
+        _refusals.Record(member, reason);
         Changed();
     }
 

@@ -138,7 +138,7 @@ public sealed partial class CloudFsNode
                     {
                         // The same device, host id and address (the bound port, which other members' seeds may name).
                         var options = _asked with { AkkaPort = current.Options.AkkaPort };
-                        next = await StartIncarnationAsync(options, Replication, Attachments, rejoining: since.Elapsed < aloneAfter, _stopping.Token).ConfigureAwait(false);
+                        next = await StartIncarnationAsync(options, Replication, Attachments, IdentityRefusals, rejoining: since.Elapsed < aloneAfter, _stopping.Token).ConfigureAwait(false);
                     }
                     catch (Exception e)
                     {

@@ -3,6 +3,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Configuration;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Client;
 using Akka.Cluster.Tools.Singleton;
@@ -28,35 +29,44 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
-    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments)
+    private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments,
+        IdentityRefusals refusals)
     {
         _asked = asked;
         _current = first;
         Replication = replication;
+        IdentityRefusals = refusals;
         Attachments = attachments;
         Gateway = new IncarnationGateway(() => _current, first.Settings.Volumes.AskTimeout);
         _membership = KeepMembershipAsync(first);
     }
 
-    /// <summary>Opens the device, starts the ActorSystem "cloudfs", joins the seeds (or itself), starts sharding and
-    /// management. A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
+    /// <summary>Opens the device, starts the ActorSystem "cloudfs" and the node's actors (sharding, management), then
+    /// joins the seeds (or itself). A node the cluster removes later starts a new incarnation and rejoins (CloudFsNode.Rejoin.cs).</summary>
     public static async Task<CloudFsNode> StartAsync(NodeOptions options, CancellationToken ct = default)
     {
         ThreadPoolFloor.Raise();
         var replication = new ReplicationCounters();
         var attachments = new VolumeAttachments();
-        var first = await StartIncarnationAsync(options, replication, attachments, rejoining: false, ct).ConfigureAwait(false);
-        return new CloudFsNode(options, first, replication, attachments);
+        var refusals = new IdentityRefusals();
+        var first = await StartIncarnationAsync(options, replication, attachments, refusals, rejoining: false, ct).ConfigureAwait(false);
+        return new CloudFsNode(options, first, replication, attachments, refusals);
     }
 
-    /// <summary>One incarnation: the device opened, the ActorSystem Up in the cluster, the node's actors started.</summary>
+    /// <summary>One incarnation: the device opened, the node's actors started, the ActorSystem Up in the cluster.</summary>
     private static async Task<NodeIncarnation> StartIncarnationAsync(NodeOptions options, ReplicationCounters replication, VolumeAttachments attachments,
-        bool rejoining, CancellationToken ct)
+        IdentityRefusals refusals, bool rejoining, CancellationToken ct)
     {
         // Every setting is read here, once; a missing or wrong one ends the start before anything is opened.
         var (config, settings) = CloudFsConfig.Load(options);
         (config, settings) = CloudFsConfig.WithHostRole(config, settings);
         if (rejoining) config = RejoinConfig(config);
+        // The node joins its seeds itself, once every actor the other members address exists (below): Akka would join
+        // them as the system starts, and members would meet this one Up before its host agent, its sharding region or
+        // the sharding's replicator were there (dead letters, and a coordinator's read of the sharding state that waits
+        // for this member's replicator and times out).
+        var seeds = config.GetStringList("akka.cluster.seed-nodes", []).Select(Address.Parse).ToList();
+        config = ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(config);
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
@@ -82,31 +92,18 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
-            if (settings.Node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
-            var joinTimeout = settings.Node.JoinTimeout;
-            try
-            {
-                await up.Task.WaitAsync(joinTimeout, ct).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                throw new TimeoutException($"the node did not become an Up member of the cluster within {joinTimeout.TotalSeconds:0} s (seeds: {string.Join(", ", options.Seeds)})");
-            }
-            // The Up callback and Cluster.State (what placement and management count as live hosts) hear of the
-            // event separately; a node is ready only when both do, so a create right after start finds this host.
-            var seen = Stopwatch.StartNew();
-            while (!cluster.State.Members.Any(m => m.UniqueAddress == cluster.SelfUniqueAddress && m.Status == MemberStatus.Up))
-            {
-                if (seen.Elapsed > joinTimeout) throw new TimeoutException("the node's own view of the cluster never showed it Up");
-                await Task.Delay(5, ct).ConfigureAwait(false);
-            }
+            // A member can be downed while it joins (a member that refused its identity proof downs it at once, as soon
+            // as it meets it Up, which can be before this member hears that it is Up): Akka then removes it and ends
+            // its cluster, and the start ends with that, not after join-timeout.
+            var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberRemoved(() => removed.TrySetResult());
 
             Address Self() => cluster.SelfAddress;
             bool Reachable(Address member) =>
                 cluster.State.Members.Any(m => m.Address == member && m.Status == MemberStatus.Up) &&
                 !cluster.State.Unreachable.Any(m => m.Address == member);
             // The members this node verified (identity proofs): placement and share sealing trust only these.
-            var proven = new ProvenHosts(certified: tls is not null);
+            var proven = new ProvenHosts(certified: tls is not null, refusals);
             // The placement singleton (on the oldest member) and this member's proxy to it.
             system.ActorOf(ClusterSingletonManager.Props(PlacementActor.Props(settings.Placement, proven, settings.Trash.Keep), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system)), PlacementActor.Name);
@@ -128,6 +125,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             system.RegisterOnTermination(feeds.Dispose);
             var agent = system.ActorOf(HostAgent.Props(store, placement, volumes, followers, feeds.Port, proven, tls, settings.Identity.Wait), HostAgent.Name);
             feeds.Serve(agent);
+            FeedsEndBeforeHandOff.Register(system, feeds, agent);
             // This node is the host it runs as (`cloudfs node` checked its certificate names that host, NodeTrust), so
             // a create right after start counts it; every other member proves itself to the verifier.
             proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.HostPublicKey, tls?.Identity));
@@ -141,6 +139,31 @@ public sealed partial class CloudFsNode : IAsyncDisposable
                 ManagementActor.Props(store, store.HostId, settings.Management.AskTimeout, settings.Scrub.CommandTimeout, placement, volumes, attachments),
                 ManagementActor.Name);
             ClusterClientReceptionist.Get(system).RegisterService(management);
+
+            // No seeds configured: a one-node cluster that joins itself. A rejoining seed whose only seed was itself has
+            // none left (RejoinConfig) and joins nobody: it waits, and is retried, until it may start a cluster alone.
+            if (settings.Node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
+            else if (seeds.Count > 0) cluster.JoinSeedNodes(seeds);
+            var joinTimeout = settings.Node.JoinTimeout;
+            try
+            {
+                if (await Task.WhenAny(up.Task, removed.Task).WaitAsync(joinTimeout, ct).ConfigureAwait(false) != up.Task)
+                    throw new ClusterJoinRefusedException($"the cluster removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up " +
+                        $"({(CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason ? "downed" : CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name ?? "its cluster ended")}); " +
+                        "a member that refused its identity proof says why in its log (an ERROR) and counts it in cloudfs_identity_refusals_total");
+            }
+            catch (TimeoutException)
+            {
+                throw new TimeoutException($"the node did not become an Up member of the cluster within {joinTimeout.TotalSeconds:0} s (seeds: {string.Join(", ", options.Seeds)})");
+            }
+            // The Up callback and Cluster.State (what placement and management count as live hosts) hear of the
+            // event separately; a node is ready only when both do, so a create right after start finds this host.
+            var seen = Stopwatch.StartNew();
+            while (!cluster.State.Members.Any(m => m.UniqueAddress == cluster.SelfUniqueAddress && m.Status == MemberStatus.Up))
+            {
+                if (seen.Elapsed > joinTimeout) throw new TimeoutException("the node's own view of the cluster never showed it Up");
+                await Task.Delay(5, ct).ConfigureAwait(false);
+            }
 
             settings = settings with { Node = settings.Node with { AkkaPort = cluster.SelfAddress.Port ?? settings.Node.AkkaPort, HostId = store.HostId } };
             var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile);
@@ -169,6 +192,8 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     /// <summary>What this node's replication moved (feeds served, acknowledgements sent), for its metrics.</summary>
     public ReplicationCounters Replication { get; }
+    /// <summary>The members this node refused as hosts (failed identity proofs), remembered after they are gone.</summary>
+    public IdentityRefusals IdentityRefusals { get; }
     /// <summary>The read-write NBD attachments this node serves (its NBD server counts them; `cloudfs rm` asks).</summary>
     public VolumeAttachments Attachments { get; }
     public Id160 HostId => Store.HostId;

@@ -68,6 +68,10 @@ internal static class ExitingBeforeHandOver
         private readonly Cluster _cluster = Cluster.Get(Context.System);
         private readonly TaskCompletionSource<Done> _exiting;
         private readonly TimeSpan _patience;
+        // Snapshots asked for and not yet received (the subscription's initial one too): the watcher stops only once
+        // none is on its way, so that none arrives after it stopped (a dead letter).
+        private int _snapshotsDue = 1;
+        private bool _decided;
 
         public ITimerScheduler Timers { get; set; } = null!;
 
@@ -77,17 +81,36 @@ internal static class ExitingBeforeHandOver
             _patience = patience;
             Receive<ClusterEvent.CurrentClusterState>(state =>
             {
-                if (!MayGoOn(state, _cluster.SelfUniqueAddress)) return;
-                Context.Stop(Self);
+                _snapshotsDue--;
+                if (!_decided && MayGoOn(state, _cluster.SelfUniqueAddress)) Decide();
+                else if (_decided && _snapshotsDue == 0) Context.Stop(Self);
             });
             Receive<GiveUp>(_ =>
             {
+                if (_decided) return;
                 Context.GetLogger().Warning("the members leaving with this one were not all moved to Exiting within {0:0.#} s (members: {1}); its singletons hand over anyway",
                     _patience.TotalSeconds, string.Join(", ", _cluster.State.Members.Select(m => $"{m.Address} {m.Status}")));
-                Context.Stop(Self);
+                Decide();
             });
-            Receive<ClusterEvent.IMemberEvent>(_ => _cluster.SendCurrentClusterState(Self));
-            Receive<ClusterEvent.IReachabilityEvent>(_ => _cluster.SendCurrentClusterState(Self));
+            Receive<ClusterEvent.IMemberEvent>(_ => AskSnapshot());
+            Receive<ClusterEvent.IReachabilityEvent>(_ => AskSnapshot());
+        }
+
+        private void AskSnapshot()
+        {
+            if (_decided) return;
+            _snapshotsDue++;
+            _cluster.SendCurrentClusterState(Self);
+        }
+
+        /// <summary>cluster-leave may end now; the watcher stops once the snapshots it asked for are in.</summary>
+        private void Decide()
+        {
+            _decided = true;
+            Timers.CancelAll();
+            _cluster.Unsubscribe(Self);
+            _exiting.TrySetResult(Done.Instance);
+            if (_snapshotsDue == 0) Context.Stop(Self);
         }
 
         protected override void PreStart()

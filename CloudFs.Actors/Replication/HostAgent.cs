@@ -35,6 +35,8 @@ public sealed class HostAgent : ReceiveActor
     private readonly Dictionary<Id160, Dictionary<Id160, IActorRef>> _feeders = new();
     private readonly FeedEndpoint _feedEndpoint;
     private long _feedsServed;
+    // Who asked for the end of every feed (the node stops); null until someone does, and from then on no feed starts.
+    private List<IActorRef>? _feedsEnding;
     // Why the log device failed; null while it works.
     private string? _deviceFailure;
 
@@ -151,6 +153,12 @@ public sealed class HostAgent : ReceiveActor
         Receive<WhereIsFeed>(_ => Sender.Tell(_feedEndpoint));
         Receive<ServeFeed>(f =>
         {
+            // This node is stopping: its replicas follow the primary that takes over, or this one when it is back.
+            if (_feedsEnding is not null)
+            {
+                _ = f.Connection.RefuseAsync($"host {_store.HostId} is stopping");
+                return;
+            }
             if (RefusedFeed(f.Hello) is { } refusal)
             {
                 _log.Warning("feed port: refused a feed of volume {0} to host {1}: {2}", f.Hello.Volume, f.Hello.Follower, refusal);
@@ -170,6 +178,8 @@ public sealed class HostAgent : ReceiveActor
                 foreach (var feeder in feeders.Values) feeder.Tell(w);
         });
         Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
+        Receive<FollowHeldVolumes>(_ => FollowVolumesHeldHere());
+        Receive<EndFeeds>(_ => EndEveryFeed(Sender));
         Receive<FollowerStopped>(s => _log.Debug("follower of {0} stopped: {1}", s.Volume, s.Reason));
         Receive<Terminated>(t =>
         {
@@ -179,20 +189,47 @@ public sealed class HostAgent : ReceiveActor
                     {
                         feeders.Remove(host);
                         if (feeders.Count == 0) _feeders.Remove(volume);
+                        if (_feeders.Count == 0) TellFeedsEnded();
                         return;
                     }
         });
     }
 
+    /// <summary>This node stops (FeedsEndBeforeHandOff): every feed ends, no new one starts, and
+    /// <paramref name="asker"/> hears <see cref="FeedsEnded"/> once the feeders have stopped.</summary>
+    private void EndEveryFeed(IActorRef asker)
+    {
+        _feedsEnding ??= new List<IActorRef>();
+        _feedsEnding.Add(asker);
+        foreach (var feeder in _feeders.Values.SelectMany(f => f.Values)) Context.Stop(feeder);
+        if (_feeders.Count == 0) TellFeedsEnded();
+    }
+
+    private void TellFeedsEnded()
+    {
+        if (_feedsEnding is null) return;
+        foreach (var asker in _feedsEnding) asker.Tell(FeedsEnded.Instance);
+        _feedsEnding.Clear();
+    }
+
     protected override void PreStart()
     {
         // The members that saw this one Up before this agent existed asked for a proof nobody answered: ask again now.
+        // (A node starts its agent before it joins, so there are none at its start; a member that is already Up when
+        // an agent starts is one whose agent was restarted.)
         var cluster = Akka.Cluster.Cluster.Get(Context.System);
         foreach (var m in cluster.State.Members)
             if (m.UniqueAddress != cluster.SelfUniqueAddress)
                 Context.ActorSelection(m.Address + "/user/" + IdentityVerifier.Name).Tell(ReadyToProve.Instance, Self);
         _store.DeviceFailed.PipeTo(Self, success: e => new DeviceFailedHere(e.Message));
-        // Every volume held here that another host writes: follow it (its follower asks placement for the primary).
+        // Every volume held here that another host writes: follow it once this member is Up (its follower asks
+        // placement, which this member reaches only then, for the primary).
+        var self = Self;
+        cluster.RegisterOnMemberUp(() => self.Tell(FollowHeldVolumes.Instance));
+    }
+
+    private void FollowVolumesHeldHere()
+    {
         foreach (var v in _store.ListVolumes())
             if (!v.IsWritable && v.BranchedFrom is null && v.Replicas.Count > 1) EnsureFollower(v.BaseId, force: false);
     }
@@ -431,3 +468,10 @@ public sealed class HostAgent : ReceiveActor
 
 /// <summary>A follower's end, told to its agent.</summary>
 internal sealed record FollowerStopped(Id160 Volume, string Reason);
+
+/// <summary>Told to the host agent by itself once this member is Up: it follows the volumes it holds as a replica.</summary>
+internal sealed class FollowHeldVolumes
+{
+    public static readonly FollowHeldVolumes Instance = new();
+    private FollowHeldVolumes() { }
+}

@@ -71,13 +71,18 @@ internal sealed class VolumeFeeder : ReceiveActor
         var ct = _cts.Token;
         var feed = Task.Run(() => FeedAsync(ct));
         var acks = Task.Run(() => ReadAcksAsync(ct));
-        // Whichever ends first ends the feed (the actor's stop cancels the other).
-        Task.WhenAny(feed, acks).Unwrap().ContinueWith(t => new LoopEnded(t.Exception?.GetBaseException() switch
+        // Whichever ends first ends the feed (the actor's stop cancels the other). A loop that ended because the actor
+        // was stopped (its agent replaced the feed, or ended every feed as the node stops) has nobody left to tell.
+        Task.WhenAny(feed, acks).Unwrap().ContinueWith(t =>
         {
-            null => t.IsCanceled ? "cancelled" : t.Result,
-            OperationCanceledException => "cancelled",
-            var e => e.Message,
-        }), TaskContinuationOptions.ExecuteSynchronously).PipeTo(self);
+            if (ct.IsCancellationRequested) return;
+            self.Tell(new LoopEnded(t.Exception?.GetBaseException() switch
+            {
+                null => t.IsCanceled ? "cancelled" : t.Result,
+                OperationCanceledException => "cancelled",
+                var e => e.Message,
+            }));
+        }, TaskContinuationOptions.ExecuteSynchronously);
     }
 
     protected override void PostStop()

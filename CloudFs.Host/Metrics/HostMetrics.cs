@@ -1,6 +1,7 @@
 // The node's Prometheus metrics (GET /metrics): block I/O counts, bytes, latencies, requests in flight, log usage,
 // compaction and the writes that waited for it, replication, scrubs and repairs, how much this node cannot serve,
 // and the NBD server's connections and payload bytes.
+using CloudFs.Actors.Identity;
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Streams;
@@ -38,6 +39,8 @@ internal sealed class HostMetrics
     private Func<CompactionStats?>? _compaction;
     private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
+    private readonly Counter _identityRefusals;
+    private IdentityRefusals? _refusals;
     private readonly Counter _scrubBytes, _scrubBad, _scrubPasses, _repairReads, _repairBlocks, _repairRefused, _repairEntries, _repairEntriesRefused;
     private readonly Gauge _scrubRunning, _scrubLastEnd, _damagedBytes, _damagedVolumes;
     private Func<ScrubStats>? _scrub;
@@ -99,6 +102,8 @@ internal sealed class HostMetrics
         _replicaAcks = f.CreateCounter("cloudfs_replica_acks_total", "Acknowledgements (written and durable lsns) this node sent to primaries as a replica.");
         _repeats = f.CreateCounter("cloudfs_gateway_repeats_total",
             "Volume requests this node sent again after no answer within cloudfs.volumes.attempt-timeout (a slow or lost primary).");
+        _identityRefusals = f.CreateCounter("cloudfs_identity_refusals_total",
+            "Members this node refused as hosts: they failed their identity proof, were downed, and were logged as an ERROR.");
         _scrubBytes = f.CreateCounter("cloudfs_scrub_bytes_total", "Live stored bytes scrubs read and checked against their checksums.");
         _scrubBad = f.CreateCounter("cloudfs_scrub_bad_blocks_total", "Stored blocks scrubs found failing their checksums (each time found).");
         _scrubPasses = f.CreateCounter("cloudfs_scrub_passes_total", "Scrubs (background or cloudfs scrub) that read every block they were to read.");
@@ -134,6 +139,9 @@ internal sealed class HostMetrics
 
     /// <summary>Where the replication counters come from; read at each scrape.</summary>
     public void ObserveReplication(ReplicationCounters counters) => _replication = counters;
+
+    /// <summary>Where the identity refusals come from; read at each scrape.</summary>
+    public void ObserveIdentity(IdentityRefusals refusals) => _refusals = refusals;
 
     /// <summary>Where the scrub totals and the volumes' damage come from; read at each scrape.</summary>
     public void ObserveIntegrity(Func<ScrubStats> scrub, Func<IReadOnlyList<VolumeInfo>> volumes)
@@ -174,6 +182,7 @@ internal sealed class HostMetrics
             _repairEntries.IncTo(r.EntriesRestored);
             _repairEntriesRefused.IncTo(r.RestoreEntriesRefused);
         }
+        if (_refusals is { } refusals) _identityRefusals.IncTo(refusals.Total);
         if (_streamReads?.Invoke() is { } streamReads)
         {
             _streamedFromMemory.IncTo(streamReads.EntriesFromMemory);

@@ -71,6 +71,7 @@ internal static class NodeRunner
             metrics.ObserveLog(() => node.Store.Usage, () => node.Store.ListVolumes().Count);
             metrics.ObserveCompaction(() => node.Store.CompactionStats);
             metrics.ObserveReplication(node.Replication);
+            metrics.ObserveIdentity(node.IdentityRefusals);
             metrics.ObserveIntegrity(() => node.Store.ScrubStats, () => node.Store.ListVolumes());
             metrics.ObserveStreamReads(() => node.Store.StreamReads);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);

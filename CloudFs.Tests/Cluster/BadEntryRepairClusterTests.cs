@@ -61,6 +61,8 @@ public sealed class BadEntryRepairClusterTests
         var damaged = cluster[index];
         Assert.Empty(damaged.Store.LostEntries(volume));
         await cluster.HeadsAgree(volume, head, Timeout);
+        // Scrub and verify ask only the hosts their node sees Up and reachable: the restarted one must be among them.
+        await cluster.EveryoneSeesEveryoneAsync(Timeout);
         if (readFirst)
         {
             var eio = await Assert.ThrowsAsync<DataCorruptionException>(async () => await damaged.Store.ReadAsync(volume, BadAt, new byte[4096]));
@@ -84,7 +86,8 @@ public sealed class BadEntryRepairClusterTests
             Assert.Equal(d.Expected, back);
         }
         var verify = await AskAsync<VerifyReport>(d.Other, new VerifyVolume(d.Volume.ToString(), Deep: true));
-        Assert.True(verify.Equal, string.Join("; ", verify.Differences.Select(x => $"{x.Offset} {string.Join(",", x.Hosts)} {x.Why}")) + verify.Note);
+        Assert.True(verify.Equal, string.Join("; ", verify.Replicas.Select(r => $"{r.HostId} at lsn {r.Lsn}: {r.Status}")
+            .Concat(verify.Differences.Select(x => $"{x.Offset} {string.Join(",", x.Hosts)} {x.Why}"))) + verify.Note);
     }
 
     [Fact]

@@ -231,6 +231,21 @@ public sealed class TestCluster : IAsyncDisposable
                 && Live.All(m => n.ProvenHosts.OfHost(m.HostId) is not null)),
             TimeSpan.FromSeconds(60), $"{count} Up members, each proven to every node");
 
+    /// <summary>Every live node sees every live node (its current incarnation) Up and reachable, and proven: what a
+    /// cluster-wide command (scrub, verify) asks of the hosts it reaches (HostDirectory.Live). A restarted node sees
+    /// itself Up before the others have all heard of it, and its store's head is already there.</summary>
+    public Task EveryoneSeesEveryoneAsync(TimeSpan timeout) =>
+        Until(() => Live.All(n =>
+            {
+                var state = Akka.Cluster.Cluster.Get(n.System).State;
+                return Live.All(m =>
+                {
+                    var self = Akka.Cluster.Cluster.Get(m.System).SelfUniqueAddress;
+                    return state.Members.Any(x => x.UniqueAddress == self && x.Status == Akka.Cluster.MemberStatus.Up)
+                        && !state.Unreachable.Any(x => x.UniqueAddress == self) && n.ProvenHosts.OfHost(m.HostId) is not null;
+                });
+            }), timeout, "every node sees every other Up, reachable and proven");
+
     /// <summary>Ends node <paramref name="i"/> as a crash would (no leaving); its device is released for a restart.</summary>
     public async Task CrashAsync(int i)
     {
