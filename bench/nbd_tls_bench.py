@@ -83,7 +83,7 @@ def main():
         nodes.append(plain)
         volume = {}
         for name, addr, extra in (("tls", TLS_ADDR, ["--tls", f"{work}/client"]), ("plain", PLAIN_ADDR, [])):
-            volume[name] = subprocess.run([CLOUDFS, "newdisk", "1", "--size", args.size, "--contact", addr], check=True,
+            volume[name] = subprocess.run([CLOUDFS, "newdisk", "1", "--size", args.size, "--contact", addr, *extra], check=True,
                                           capture_output=True, text=True).stdout.strip()
         uris = {"plain": f"nbd://{PLAIN_ADDR}/{volume['plain']}",
                 "tls": f"nbds://{TLS_ADDR}/{volume['tls']}?tls-certificates={work}/client"}
