@@ -216,20 +216,24 @@ public sealed partial class LogStore
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
         for (var lsn = seen.UpTo + 1; lsn <= to; lsn++)
         {
-            long block, oldest;
+            long block;
+            ulong prefix;
             bool lost;
-            lock (v.IndexLock) { block = v.Lsns.BlockOf(lsn); oldest = v.OldestStreamableLsn; lost = v.Lost.Exists(l => l.Holds(lsn)); }
-            if (lsn < oldest || lost)
+            lock (v.IndexLock) { block = v.Lsns.BlockOf(lsn); prefix = v.Lsns.PrefixOf(lsn); lost = v.Lost.Exists(l => l.Holds(lsn)); }
+            if (lost)
             {
-                unreadable = $"the entry at lsn {lsn} after the run is {(lost ? "lost here too" : "compacted away here")}";
+                unreadable = $"the entry at lsn {lsn} after the run is lost here too";
                 return null;
             }
             try
             {
+                // Not the oldest streamable lsn: recovery raises it over every lost run, and entries between two runs
+                // are still here. The header itself tells: a compacted entry's place holds another one, or nothing.
                 var h = ReadEntryMeta(block, meta, v.BaseId);
-                if (h.Lsn != lsn || h.Volume != v.BaseId)
+                if (h.Lsn != lsn || h.Volume != v.BaseId || VersionChain.Prefix(h.Version) != prefix)
                 {
-                    unreadable = $"the header at log block {block} is not the entry lsn {lsn} the lsn table names";
+                    unreadable = $"the entry at lsn {lsn} after the run is not held here any more (compacted away, or restored after it was lost): "
+                                 + $"the header at log block {block} the lsn table names is another entry";
                     return null;
                 }
                 seen = seen.With(lsn, h.Kind);

@@ -307,4 +307,34 @@ public sealed class LostEntryRestoreTests
         int Settled() { lock (ta.Messages) return ta.Messages.Count(m => m.Contains($"the resize entry at lsn {resized.Lsn}, lost to corruption here, restored; its state applied")); }
         Assert.Equal(2, Settled());
     }
+
+    [Fact]
+    public async Task A_lost_trash_entry_is_refused_while_an_entry_after_it_is_lost_here_too_and_nothing_changes()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        await a.WriteAsync(v, 0, TempLog.Pattern(8192, 33));
+        var trashed = await a.TrashVolumeAsync(v);
+        await a.RestoreVolumeAsync(v);
+        await a.WriteAsync(v, 65536, TempLog.Pattern(8192, 34));
+        var later = a.GetVolume(v)!;
+        await a.WriteAsync(v, 131072, TempLog.Pattern(8192, 35), durable: true);
+        await using var b = tb.Open();
+        await ThreeHosts.Ship(a, v, 0, b);
+        a.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(ta, trashed.CurrentVersion);
+        GarbleEntryWithVersion(ta, later.CurrentVersion);
+        await using var s = ta.Open();
+        Assert.Equal([(trashed.Lsn, trashed.Lsn), (later.Lsn, later.Lsn)], s.LostEntries(v).Select(r => (r.FirstLsn, r.LastLsn)));
+
+        var refused = await s.RestoreLostEntriesAsync(v, trashed.Lsn, await b.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
+
+        Assert.Equal((0L, 1L), (refused.Entries, refused.RefusedEntries));
+        Assert.True(refused.Refusal!.Contains($"the entry at lsn {later.Lsn} after the run is lost here too"), refused.Refusal);
+        Assert.True(s.GetVolume(v)!.IsDamaged);
+        Assert.False(s.GetVolume(v)!.IsTrashed);
+        Assert.Equal(2, s.LostEntries(v).Count);
+    }
 }
