@@ -84,11 +84,13 @@ public sealed partial class LogStore
     /// <summary>
     /// Restores the lost entries starting at <paramref name="firstLsn"/> from <paramref name="entries"/>, a replica's copy
     /// (<see cref="ReadLostEntriesAsync"/>). The copy is taken only whole and only if every entry verifies (checksums,
-    /// digest), belongs to the volume, has the next lsn of the run, is a data, zero or view-change entry, and the entries chain from
+    /// digest), belongs to the volume, has the next lsn of the run, is a data, zero, view-change, trash, restore or resize
+    /// entry (for the last three, every entry after the run must be readable here), and the entries chain from
     /// the version before the gap to the version the entry after it names (a replica's bytes are never taken on trust);
     /// otherwise nothing is written and the outcome says why. Accepted entries are appended again as they are; each is
     /// applied only where no entry after the gap has written (the ranges still damaged for the run), and the last one
-    /// clears that damage.
+    /// clears that damage; a trash, restore or resize entry sets its state only if no entry after the run sets it, and a
+    /// checkpoint follows before the answer.
     /// </summary>
     public async Task<RestoreOutcome> RestoreLostEntriesAsync(Id160 volume, long firstLsn, ReadOnlyMemory<byte> entries, CancellationToken ct = default)
     {
