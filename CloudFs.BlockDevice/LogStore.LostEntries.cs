@@ -2,7 +2,8 @@
 // copy of them: the replica sends the whole entries (ReadLostEntriesAsync); this host takes them only if they chain from
 // the version before the gap to the version the entry after it names, and appends them again, each applied only where
 // no entry after the gap has written since (the ranges still damaged for the lost entries), which clears that damage
-// (RestoreLostEntriesAsync). Replay does the same with the appended entries.
+// (RestoreLostEntriesAsync); a lost trash, restore or resize entry sets the volume's state only when no entry after the
+// gap has set it since (their headers tell). Replay does the same with the appended entries.
 using System.Buffers.Binary;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
@@ -83,11 +84,13 @@ public sealed partial class LogStore
     /// <summary>
     /// Restores the lost entries starting at <paramref name="firstLsn"/> from <paramref name="entries"/>, a replica's copy
     /// (<see cref="ReadLostEntriesAsync"/>). The copy is taken only whole and only if every entry verifies (checksums,
-    /// digest), belongs to the volume, has the next lsn of the run, is a data, zero or view-change entry, and the entries chain from
+    /// digest), belongs to the volume, has the next lsn of the run, is a data, zero, view-change, trash, restore or resize
+    /// entry (for the last three, every entry after the run must be readable here), and the entries chain from
     /// the version before the gap to the version the entry after it names (a replica's bytes are never taken on trust);
     /// otherwise nothing is written and the outcome says why. Accepted entries are appended again as they are; each is
     /// applied only where no entry after the gap has written (the ranges still damaged for the run), and the last one
-    /// clears that damage.
+    /// clears that damage; a trash, restore or resize entry sets its state only if no entry after the run sets it, and a
+    /// checkpoint follows before the answer.
     /// </summary>
     public async Task<RestoreOutcome> RestoreLostEntriesAsync(Id160 volume, long firstLsn, ReadOnlyMemory<byte> entries, CancellationToken ct = default)
     {
@@ -107,6 +110,17 @@ public sealed partial class LogStore
         if (run is null) return new RestoreOutcome(0, 0, 0, null);
         var buffers = new List<EntryBuffer>();
         var refusal = CheckLostCopy(vol, run, entries.Span, buffers);
+        // A lifecycle entry's state is settled by the headers of the entries after the run: read those up to the head
+        // now, off the writer thread (the writer reads only the few appended meanwhile), and refuse if they cannot be.
+        LaterLifecycle? later = null;
+        var lifecycle = refusal is null && buffers.Exists(b => EntryHeader.TryParse(b.Span, out var bh, out _) && LaterLifecycle.IsLifecycle(bh.Kind));
+        if (lifecycle)
+        {
+            long head;
+            lock (vol.IndexLock) head = vol.Lsn;
+            later = ReadLaterLifecycle(vol, new LaterLifecycle(run.LastLsn, false, false), head, out var unreadable);
+            if (later is null) refusal = $"its trash, restore or resize entry cannot be settled: {unreadable}";
+        }
         if (refusal is not null)
         {
             foreach (var b in buffers) b.Dispose();
@@ -123,12 +137,23 @@ public sealed partial class LogStore
             var item = new EntryItem(buf, vol, h.Kind, h.Lsn, h.Version, 0, durable: i == buffers.Count - 1)
             {
                 RestoresLostEntry = true,
-                AfterWrite = w => ApplyRestoration(vol, w.Buffer.Span, w.DeviceOffset / BlockSize),
+                AfterWrite = w => ApplyRestoration(vol, w.Buffer.Span, w.DeviceOffset / BlockSize, later),
             };
             items.Add(item);
             _appender.Enqueue(item);
         }
         foreach (var item in items) await item.Done.Task.ConfigureAwait(false);
+        if (lifecycle)
+        {
+            // The headers that settled a lifecycle entry may go bad later, and replay reads them again: a checkpoint now
+            // covers the restoration, so replay never has to.
+            await WriteCheckpointAsync(ct).ConfigureAwait(false);
+            bool settled;
+            lock (vol.IndexLock) settled = !vol.Lost.Exists(l => l.FirstLsn == run.FirstLsn);
+            if (!settled)
+                return new RestoreOutcome(0, 0, run.LastLsn - run.FirstLsn + 1,
+                    "its trash, restore or resize entry could not be settled: a header of an entry after the run became unreadable while it was written");
+        }
         _options.Log?.Invoke($"volume {volume}: entries lsn {run.FirstLsn}..{run.LastLsn}, lost to corruption here, restored from a replica's copy that fits the chain");
         return new RestoreOutcome(buffers.Count, blocks, 0, null);
     }
@@ -170,21 +195,59 @@ public sealed partial class LogStore
 
     /// <summary>
     /// Null for an entry a restoration can apply: a data or zero entry (applied only where no entry after the run wrote),
-    /// or a view change (applied only when no view change after the run has set a later view: view numbers grow along a
-    /// chain, so the volume's view number tells). Otherwise why not. A trash, restore or resize entry cannot be: the
-    /// volume's trash state and size name no lsn, so nothing here tells whether an entry after the run has set them since
-    /// (applying it could undo that one) or not (leaving it out would keep a state the chain has left).
+    /// a view change (applied only when no view change after the run has set a later view: view numbers grow along a
+    /// chain, so the volume's view number tells), or a trash, restore or resize entry (its state applied only when no
+    /// entry after the run sets that state: their headers tell, <see cref="ReadLaterLifecycle"/>). Otherwise why not.
     /// </summary>
     private static string? NotRestorable(ReadOnlySpan<byte> entry, EntryHeader h) => h.Kind switch
     {
         EntryKind.Data or EntryKind.Zero => null,
         EntryKind.ViewChange => ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null ? "its payload is malformed" : null,
-        EntryKind.Trash or EntryKind.Restore =>
-            "the volume's trash state names no lsn, so nothing here tells whether a trash or restore entry after the lost run has set it since; applying this one could undo that",
-        EntryKind.Resize =>
-            "the volume's size names no lsn, so nothing here tells whether a resize entry after the lost run has set it since; applying this one could undo that",
-        _ => "only data, zero and view-change entries are restored",
+        EntryKind.Trash or EntryKind.Restore or EntryKind.Resize => CheckLifecycle(entry, h) is null ? null : "its payload is malformed",
+        _ => "only data, zero, view-change, trash, restore and resize entries are restored",
     };
+
+    /// <summary>
+    /// <paramref name="seen"/> extended by the headers of the entries after it up to lsn <paramref name="to"/> (the lsn
+    /// table names them), or null when one of them cannot be read here (compacted, lost too, or its header bad), with
+    /// why in <paramref name="unreadable"/>.
+    /// </summary>
+    private LaterLifecycle? ReadLaterLifecycle(VolumeState v, LaterLifecycle seen, long to, out string? unreadable)
+    {
+        unreadable = null;
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        for (var lsn = seen.UpTo + 1; lsn <= to; lsn++)
+        {
+            long block;
+            ulong prefix;
+            bool lost;
+            lock (v.IndexLock) { block = v.Lsns.BlockOf(lsn); prefix = v.Lsns.PrefixOf(lsn); lost = v.Lost.Exists(l => l.Holds(lsn)); }
+            if (lost)
+            {
+                unreadable = $"the entry at lsn {lsn} after the run is lost here too";
+                return null;
+            }
+            try
+            {
+                // Not the oldest streamable lsn: recovery raises it over every lost run, and entries between two runs
+                // are still here. The header itself tells: a compacted entry's place holds another one, or nothing.
+                var h = ReadEntryMeta(block, meta, v.BaseId);
+                if (h.Lsn != lsn || h.Volume != v.BaseId || VersionChain.Prefix(h.Version) != prefix)
+                {
+                    unreadable = $"the entry at lsn {lsn} after the run is not held here any more (compacted away, or restored after it was lost): "
+                                 + $"the header at log block {block} the lsn table names is another entry";
+                    return null;
+                }
+                seen = seen.With(lsn, h.Kind);
+            }
+            catch (DataCorruptionException e)
+            {
+                unreadable = $"the entry at lsn {lsn} after the run: {e.Message}";
+                return null;
+            }
+        }
+        return seen;
+    }
 
     /// <summary>
     /// This host's secret of the volume when it chained every entry from <paramref name="firstLsn"/> on (the view it belongs
@@ -206,18 +269,34 @@ public sealed partial class LogStore
     /// Applies a restored lost entry (live, once written; or replayed): its blocks and zeros go into the volume's index
     /// only inside the ranges still damaged for its run, which no entry after the gap has written (entries before it were
     /// older and are overwritten, as they would have been); a view change sets the view only where no later one has
-    /// (<see cref="RestoreView"/>). The run's last entry clears that damage: every range left is now what the chain says.
-    /// A repeat (the run restored already) changes nothing.
+    /// (<see cref="RestoreView"/>); a trash, restore or resize entry sets the trash state or size only where no entry after
+    /// the run up to the head sets it (<paramref name="seen"/>: what was read of them already, live), and a run with one
+    /// that cannot be settled that way stays lost (<see cref="LostEntries.Unsettled"/>). The run's last entry clears that
+    /// damage: every range left is now what the chain says. A repeat (the run restored already) changes nothing.
     /// </summary>
-    private void ApplyRestoration(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)
+    private void ApplyRestoration(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock, LaterLifecycle? seen = null)
     {
         if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
         string? done = null;
+        string? unsettled = null;
         var view = -1L;
+        var setsState = false;
+        if (LaterLifecycle.IsLifecycle(h.Kind))
+        {
+            // Writer thread or replay: the entries before this one in the log are exactly the ones applied, so the head
+            // now is the same live and in replay.
+            LostEntries? lostRun;
+            long head;
+            lock (v.IndexLock) { lostRun = v.Lost.Find(l => l.Holds(h.Lsn)); head = v.Lsn; }
+            if (lostRun is null) return;
+            var later = ReadLaterLifecycle(v, seen ?? new LaterLifecycle(lostRun.LastLsn, false, false), head, out unsettled);
+            setsState = later is { } l && !l.Supersedes(h.Kind);
+        }
         lock (v.IndexLock)
         {
             var run = v.Lost.Find(l => l.Holds(h.Lsn));
             if (run is null) return;
+            if (unsettled is not null) run.Unsettled = true;
             if (h.Kind == EntryKind.ViewChange) view = RestoreView(v, meta, h);
             // A view change covers no blocks: no runs.
             var where = v.Damage.WithReason(run.Reason);
@@ -235,7 +314,9 @@ public sealed partial class LogStore
                     s += n;
                 }
             }
-            if (h.Lsn == run.LastLsn)
+            if (setsState) ApplyLifecycle(v, meta, h);
+            if (h.Lsn == run.LastLsn && run.Unsettled) run.Unsettled = false;
+            else if (h.Lsn == run.LastLsn)
             {
                 v.Damage.ClearReason(run.Reason);
                 v.Lost.Remove(run);
@@ -250,6 +331,11 @@ public sealed partial class LogStore
             _options.Log?.Invoke($"volume {v.BaseId}: the view change at lsn {h.Lsn}, lost to corruption here, restored: view {view}");
         }
         _changedSinceCheckpoint = true;
+        if (LaterLifecycle.IsLifecycle(h.Kind))
+            _options.Log?.Invoke(unsettled is not null
+                ? $"volume {v.BaseId}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn}, lost to corruption here, cannot be settled ({unsettled}); its run stays lost"
+                : $"volume {v.BaseId}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn}, lost to corruption here, restored; "
+                  + (setsState ? "its state applied" : "its state not applied, since an entry after it set that state"));
         if (done is not null) _options.Log?.Invoke($"volume {v.BaseId}: restored what was damaged because {done}");
     }
 
@@ -266,10 +352,18 @@ public sealed partial class LogStore
         return p.ViewNumber;
     }
 
-    /// <summary>The runs a data or zero entry maps: (first block, count, log block of the first, or ZeroLogBlock).</summary>
+    /// <summary>The runs a data or zero entry maps: (first block, count, log block of the first, or ZeroLogBlock); a shrink
+    /// drops the blocks beyond its new end (zeros, as replay's index does), and other entries map none.</summary>
     private static List<(long Start, long Count, long LogBlock)> EntryRuns(ReadOnlySpan<byte> meta, EntryHeader h, long entryBlock)
     {
         var runs = new List<(long, long, long)>();
+        if (h.Kind == EntryKind.Resize)
+        {
+            if (ResizePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is { } p && p.NewSize < p.OldSize)
+                runs.Add((p.NewSize / BlockSize, (p.OldSize - p.NewSize) / BlockSize, Extent.ZeroLogBlock));
+            return runs;
+        }
+        if (h.Kind is not (EntryKind.Data or EntryKind.Zero)) return runs;
         if (h.Kind == EntryKind.Zero)
         {
             runs.Add((h.FirstBlock, BinaryPrimitives.ReadInt64LittleEndian(meta[EntryHeader.OffBitmap..]), Extent.ZeroLogBlock));
@@ -293,11 +387,12 @@ public sealed partial class LogStore
             return v.Lost.Exists(l => l.Holds(e.Lsn)) ? null : new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} is not lost here", e.Lsn);
     }
 
-    /// <summary>Replay: a data, zero or view-change entry at an lsn recovery skipped earlier is a restoration of it (true),
-    /// else not one.</summary>
+    /// <summary>Replay: a data, zero, view-change, trash, restore or resize entry at an lsn recovery skipped earlier is a
+    /// restoration of it (true), else not one.</summary>
     private bool ReplayRestoration(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h, long block)
     {
-        if (h.Kind is not (EntryKind.Data or EntryKind.Zero or EntryKind.ViewChange) || h.Lsn > v.Lsn) return false;
+        if (!(h.Kind is EntryKind.Data or EntryKind.Zero or EntryKind.ViewChange || LaterLifecycle.IsLifecycle(h.Kind)) || h.Lsn > v.Lsn) return false;
+        if (LaterLifecycle.IsLifecycle(h.Kind) && CheckLifecycle(span, h) is not null) return false;
         lock (v.IndexLock)
             if (!v.Lost.Exists(l => l.Holds(h.Lsn))) return false;
         ApplyRestoration(v, span, block);

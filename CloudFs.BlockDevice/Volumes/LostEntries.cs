@@ -12,4 +12,9 @@ namespace CloudFs.BlockDevice.Volumes;
 internal sealed record LostEntries(long FirstLsn, long LastLsn, Id160 VersionBefore, Id160 VersionLast, string Reason)
 {
     public bool Holds(long lsn) => lsn >= FirstLsn && lsn <= LastLsn;
+
+    /// <summary>Set while one copy of the run is applied when a lifecycle entry of it could not be settled (a header
+    /// after the run unreadable, so nothing tells whether a later entry superseded it): that copy does not clear the run.
+    /// In memory only: the run stays lost, in the checkpoint too.</summary>
+    public bool Unsettled { get; set; }
 }

@@ -1,7 +1,8 @@
 // Entries recovery lost to a header beyond correction, restored from a replica's copy of them (docs/FORMAT.md, "Scrub
 // and repair"): a copy that does not fit the chain is refused and changes nothing; the right one is appended again,
 // applied only where no later entry wrote, clears the damage, and is replayed the same after a restart. A lost view
-// change sets the view (no later one has); a lost trash entry is refused, with the reason.
+// change sets the view (no later one has); a lost trash or resize entry sets its state only when no later entry has
+// set it (a later restore keeps the volume out of the trash), after a crash before the checkpoint that follows too.
 using System.Buffers.Binary;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Format;
@@ -167,8 +168,62 @@ public sealed class LostEntryRestoreTests
         Assert.Equal(expected, await ThreeHosts.Read(h.C, v, 0, 8192));
     }
 
+    /// <summary>The checkpoint slots of <paramref name="log"/>, closed (everything between the device header and the first
+    /// segment), to put back after a restoration: as a crash right before the checkpoint that follows it leaves the log.</summary>
+    private static byte[] CheckpointSlots(TempLog log)
+    {
+        Assert.True(DeviceHeader.TryDecode(log.Peek(0, DeviceHeader.Size), out var header, out var error), error);
+        return log.Peek(DeviceHeader.Size, (int)(header.FirstSegmentOffset - DeviceHeader.Size));
+    }
+
     [Fact]
-    public async Task A_lost_trash_entry_is_refused_with_the_reason_and_the_volume_stays_damaged()
+    public async Task A_lost_trash_entry_no_later_entry_undoes_is_restored_and_the_volume_is_in_the_trash_after_replay_too()
+    {
+        await using var h = await ThreeHosts.StartAsync();
+        var v = h.Volume;
+        h.ShareSecret();
+        var trashed = await h.A.TrashVolumeAsync(v);
+        await ThreeHosts.Ship(h.A, v, trashed.Lsn - 1, h.B);
+        await ThreeHosts.Ship(h.A, v, trashed.Lsn - 1, h.C);
+        // B takes over: a view change after the trash entry, which sets no trash state.
+        var fromC = h.C.ReleaseShare(v, ThreeHosts.Holder(h.B));
+        var taken = await h.B.TakeOverAsync(v, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        await ThreeHosts.Ship(h.B, v, trashed.Lsn, h.C);
+
+        h.C.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(h.LogC, trashed.CurrentVersion);
+        var slots = CheckpointSlots(h.LogC);
+        await h.OpenAsync(2);
+        var run = Assert.Single(h.C.LostEntries(v));
+        Assert.Equal((trashed.Lsn, trashed.Lsn), (run.FirstLsn, run.LastLsn));
+        Assert.False(h.C.GetVolume(v)!.IsTrashed);
+
+        var restored = await h.C.RestoreLostEntriesAsync(v, trashed.Lsn, await h.B.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
+
+        Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
+        void AssertTrashed()
+        {
+            var info = h.C.GetVolume(v)!;
+            Assert.True(info.IsTrashed);
+            Assert.False(info.IsDamaged);
+            Assert.Empty(h.C.LostEntries(v));
+            Assert.Equal((taken.Lsn, 1L), (info.Lsn, info.ViewNumber));
+        }
+        AssertTrashed();
+
+        // A crash before the checkpoint that follows: replay settles it the same way.
+        h.C.CloseWithoutCheckpoint();
+        h.LogC.Poke(DeviceHeader.Size, slots);
+        await h.OpenAsync(2);
+        AssertTrashed();
+        int Settled() { lock (h.LogC.Messages) return h.LogC.Messages.Count(m => m.Contains($"the trash entry at lsn {trashed.Lsn}, lost to corruption here, restored; its state applied")); }
+        Assert.Equal(2, Settled());
+        await h.ReopenAsync(2);
+        AssertTrashed();
+    }
+
+    [Fact]
+    public async Task A_lost_trash_entry_a_later_restore_undid_is_restored_and_the_volume_stays_out_of_the_trash()
     {
         using var ta = new TempLog();
         using var tb = new TempLog();
@@ -178,19 +233,108 @@ public sealed class LostEntryRestoreTests
         var trashed = await a.TrashVolumeAsync(v);
         await a.RestoreVolumeAsync(v);
         await a.WriteAsync(v, 65536, TempLog.Pattern(8192, 30), durable: true);
+        var expected = await Read(a, v, 0, 1 << 17);
         await using var b = tb.Open();
         await ThreeHosts.Ship(a, v, 0, b);
         a.CloseWithoutCheckpoint();
         GarbleEntryWithVersion(ta, trashed.CurrentVersion);
-        await using var s = ta.Open();
+        var slots = CheckpointSlots(ta);
+        var s = ta.Open();
         var run = Assert.Single(s.LostEntries(v));
         Assert.Equal((trashed.Lsn, trashed.Lsn), (run.FirstLsn, run.LastLsn));
 
-        var refused = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+        var restored = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+
+        Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
+        async Task AssertRestoredOutOfTrash(LogStore store)
+        {
+            var info = store.GetVolume(v)!;
+            Assert.False(info.IsTrashed);
+            Assert.False(info.IsDamaged);
+            Assert.Empty(store.LostEntries(v));
+            Assert.Equal(expected, await Read(store, v, 0, 1 << 17));
+        }
+        await AssertRestoredOutOfTrash(s);
+
+        // A crash before the checkpoint that follows: replay settles it the same way.
+        s.CloseWithoutCheckpoint();
+        ta.Poke(DeviceHeader.Size, slots);
+        await using var replayed = ta.Open();
+        await AssertRestoredOutOfTrash(replayed);
+        int Settled() { lock (ta.Messages) return ta.Messages.Count(m => m.Contains($"the trash entry at lsn {trashed.Lsn}, lost to corruption here, restored; its state not applied")); }
+        Assert.Equal(2, Settled());
+    }
+
+    [Fact]
+    public async Task A_lost_resize_entry_is_restored_and_sets_the_size_after_replay_too()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        await a.WriteAsync(v, 0, TempLog.Pattern(8192, 31));
+        var resized = await a.ResizeVolumeAsync(v, 2 << 20, allowShrink: false);
+        var beyond = TempLog.Pattern(8192, 32);
+        await a.WriteAsync(v, 1 << 20, beyond, durable: true);
+        await using var b = tb.Open();
+        await ThreeHosts.Ship(a, v, 0, b);
+        a.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(ta, resized.CurrentVersion);
+        var slots = CheckpointSlots(ta);
+        var s = ta.Open();
+        var run = Assert.Single(s.LostEntries(v));
+        Assert.Equal((resized.Lsn, resized.Lsn), (run.FirstLsn, run.LastLsn));
+        Assert.Equal(1L << 20, s.GetVolume(v)!.SizeBytes);
+
+        var restored = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+
+        Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
+        async Task AssertResized(LogStore store)
+        {
+            var info = store.GetVolume(v)!;
+            Assert.Equal(2L << 20, info.SizeBytes);
+            Assert.False(info.IsDamaged);
+            Assert.Empty(store.LostEntries(v));
+            Assert.Equal(beyond, await Read(store, v, 1 << 20, 8192));
+        }
+        await AssertResized(s);
+
+        // A crash before the checkpoint that follows: replay settles it the same way.
+        s.CloseWithoutCheckpoint();
+        ta.Poke(DeviceHeader.Size, slots);
+        await using var replayed = ta.Open();
+        await AssertResized(replayed);
+        int Settled() { lock (ta.Messages) return ta.Messages.Count(m => m.Contains($"the resize entry at lsn {resized.Lsn}, lost to corruption here, restored; its state applied")); }
+        Assert.Equal(2, Settled());
+    }
+
+    [Fact]
+    public async Task A_lost_trash_entry_is_refused_while_an_entry_after_it_is_lost_here_too_and_nothing_changes()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        await a.WriteAsync(v, 0, TempLog.Pattern(8192, 33));
+        var trashed = await a.TrashVolumeAsync(v);
+        await a.RestoreVolumeAsync(v);
+        await a.WriteAsync(v, 65536, TempLog.Pattern(8192, 34));
+        var later = a.GetVolume(v)!;
+        await a.WriteAsync(v, 131072, TempLog.Pattern(8192, 35), durable: true);
+        await using var b = tb.Open();
+        await ThreeHosts.Ship(a, v, 0, b);
+        a.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(ta, trashed.CurrentVersion);
+        GarbleEntryWithVersion(ta, later.CurrentVersion);
+        await using var s = ta.Open();
+        Assert.Equal([(trashed.Lsn, trashed.Lsn), (later.Lsn, later.Lsn)], s.LostEntries(v).Select(r => (r.FirstLsn, r.LastLsn)));
+
+        var refused = await s.RestoreLostEntriesAsync(v, trashed.Lsn, await b.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
 
         Assert.Equal((0L, 1L), (refused.Entries, refused.RefusedEntries));
-        Assert.Contains($"lsn {trashed.Lsn} is a trash entry: the volume's trash state names no lsn", refused.Refusal);
+        Assert.True(refused.Refusal!.Contains($"the entry at lsn {later.Lsn} after the run is lost here too"), refused.Refusal);
         Assert.True(s.GetVolume(v)!.IsDamaged);
-        Assert.Single(s.LostEntries(v));
+        Assert.False(s.GetVolume(v)!.IsTrashed);
+        Assert.Equal(2, s.LostEntries(v).Count);
     }
 }
