@@ -70,6 +70,9 @@ public static class CloudFsConfig
             $"akka.remote.dot-netty.tcp.port = {settings.Node.AkkaPort}",
             $"akka.cluster.seed-nodes = [{string.Join(", ", seeds)}]",
             $"akka.loglevel = {AkkaLevel(settings.Node.LogLevel)}",
+            // Remoting's lifecycle events (a peer's association refused while it starts, disassociated when its process
+            // exits: WARN and ERROR lines on every member) say nothing CloudFS's own membership lines do not; at debug only.
+            $"akka.remote.log-remote-lifecycle-events = {(settings.Node.LogLevel == Akka.Event.LogLevel.DebugLevel ? "DEBUG" : "off")}",
             $"akka.cluster.sharding.passivate-idle-entity-after = {(long)settings.Volumes.PassivateIdleAfter.TotalMilliseconds}ms");
         // The cluster tools' own defaults (and serializers) from the start: a message from a member that started
         // sooner must never meet a serializer this member would only register when the extension is first used.
