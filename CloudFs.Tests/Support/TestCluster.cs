@@ -254,9 +254,13 @@ public sealed class TestCluster : IAsyncDisposable
         await node.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
     }
 
+    /// <summary>Starts node <paramref name="i"/> again on its log, and returns once every live node sees every other
+    /// (the new incarnation too) Up, reachable and proven: a restarted node sees itself Up before the others have all
+    /// heard of it, and a cluster-wide command (scrub, verify) asks only the hosts its node sees.</summary>
     public async Task RestartAsync(int i)
     {
         Nodes[i] = Watch(i, await CloudFsNode.StartAsync(Options(i, Live.First().Options.AkkaPort)).WaitAsync(TimeSpan.FromSeconds(60)));
+        await EveryoneSeesEveryoneAsync(TimeSpan.FromSeconds(60));
     }
 
     public async ValueTask DisposeAsync()
