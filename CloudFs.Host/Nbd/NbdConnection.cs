@@ -21,6 +21,7 @@ internal sealed class NbdConnection
     private readonly NbdRequestSlot[] _free = new NbdRequestSlot[MaxInFlight];
     private int _freeCount;
     private long _inFlightBytes;
+    private int _repliesPending;
     private TaskCompletionSource? _bytesReleased;
     private NbdReplyWriter? _replies;
     private NbdSession? _session;
@@ -133,6 +134,7 @@ internal sealed class NbdConnection
                 }
                 await pendingSlot;
                 var slot = taken = TakeSlot();
+                Interlocked.Increment(ref _repliesPending);
                 slot.Begin(request);
                 uint error = request.Validate(session, out var reason);
 
@@ -209,7 +211,12 @@ internal sealed class NbdConnection
         }
         finally
         {
-            if (taken is not null) Release(taken, keep: false); // a payload cut off: its memory goes back
+            if (taken is not null)
+            {
+                // A payload cut off: no reply will come, and its memory goes back.
+                Interlocked.Decrement(ref _repliesPending);
+                Release(taken, keep: false);
+            }
             _replies.Kick();
             // Every request read so far gets its reply before the connection closes.
             for (int i = 0; i < MaxInFlight; i++) await _slotsAvailable.WaitAsync(CancellationToken.None);
@@ -258,11 +265,18 @@ internal sealed class NbdConnection
         }
     }
 
-    /// <summary>Called by a slot when its outcome is known (possibly on the reader's thread, possibly on a pool thread).</summary>
     /// <summary>The server's payload buffers, shared by its connections.</summary>
     internal PayloadBufferPool Buffers => _limits.Buffers;
 
-    internal void Completed(NbdRequestSlot slot) => _replies!.Enqueue(slot);
+    /// <summary>Called by a slot when its outcome is known (possibly on the reader's thread, possibly on a pool thread).</summary>
+    internal void Completed(NbdRequestSlot slot)
+    {
+        Interlocked.Decrement(ref _repliesPending);
+        _replies!.Enqueue(slot);
+    }
+
+    /// <summary>Requests taken in whose outcome is not known yet: replies the writer can expect soon.</summary>
+    internal int RepliesPending => Volatile.Read(ref _repliesPending);
 
     /// <summary>Called by the reply writer once the slot's reply is in the pipe.</summary>
     internal void Release(NbdRequestSlot slot, bool keep = true)

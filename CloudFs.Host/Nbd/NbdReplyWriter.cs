@@ -17,7 +17,8 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
     private readonly Queue<NbdRequestSlot> _ready;
     private readonly NbdRequestSlot[] _batch;
     // An idle writer resumes on the thread that completed the request: no thread-pool hop between a gateway
-    // completion and its reply (the hop doubled QD1 latency). A busy writer picks new replies up in its next batch.
+    // completion and its reply when it is the only one awaited (the hop doubled QD1 latency). A busy writer picks new
+    // replies up in its next batch.
     private ManualResetValueTaskSourceCore<bool> _signal = new() { RunContinuationsAsynchronously = false };
     private bool _waiting;
     private bool _deferred;
@@ -101,6 +102,21 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
             {
                 await new ValueTask<bool>(this, _signal.Version);
                 continue;
+            }
+            if (_owner.RepliesPending > 0)
+            {
+                // More replies are coming, typically from completions already queued on the pool behind the one that
+                // woke us (the log completes a whole group commit at once, each request on its own work item). Step
+                // behind them once, through the pool's global queue (a worker takes it only after its own local queue,
+                // and after what the log's completer queued before), so that their replies leave in this flush: one
+                // send, and under TLS one record, per batch instead of per reply (one node, QD32 random writes: 0.81
+                // sends per request without this, 0.06 with). Nothing else signals while we are not waiting.
+                ThreadPool.UnsafeQueueUserWorkItem(static writer => writer._signal.SetResult(true), this, preferLocal: false);
+                await new ValueTask<bool>(this, _signal.Version);
+                lock (_ready)
+                {
+                    while (_ready.Count > 0) _batch[count++] = _ready.Dequeue();
+                }
             }
             long unflushed = 0;
             for (int i = 0; i < count; i++)

@@ -17,6 +17,7 @@ public sealed class RawNbdClient : IDisposable
     private readonly Socket _socket;
     private readonly byte[] _header = new byte[32];
     private SslStream? _tls;
+    private TlsRecordCounter? _records;
 
     private RawNbdClient(Socket socket) => _socket = socket;
 
@@ -36,6 +37,9 @@ public sealed class RawNbdClient : IDisposable
 
     public Socket Socket => _socket;
 
+    /// <summary>TLS records the server sent so far (handshake included); 0 before <see cref="StartTls"/>.</summary>
+    public long TlsRecordsReceived => _records?.Records ?? 0;
+
     /// <summary>
     /// NBD_OPT_STARTTLS, then the TLS handshake presenting <paramref name="client"/>'s client certificate (none when
     /// null) and accepting a node certificate of its authority. Throws when the server refuses either.
@@ -45,7 +49,8 @@ public sealed class RawNbdClient : IDisposable
         SendOption(NbdProtocol.OptStartTls, default);
         var (_, type, _) = ReceiveOptionReply();
         Assert.Equal(NbdProtocol.RepAck, type);
-        var stream = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        _records = new TlsRecordCounter(new NetworkStream(_socket, ownsSocket: false));
+        var stream = new SslStream(_records, leaveInnerStreamOpen: false);
         var options = new SslClientAuthenticationOptions
         {
             TargetHost = "127.0.0.1",
