@@ -64,7 +64,7 @@ internal sealed class NbdConnection
             if (_session is not null)
             {
                 using var attached = _session.ReadOnly ? null : _limits.Attachments?.AttachReadWrite(_session.Volume);
-                await TransmitAsync(_session, transport.Reader, transport.Writer, ct);
+                await TransmitAsync(_session, transport.Reader, transport.Writer, transport.IsTls, ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
@@ -84,9 +84,11 @@ internal sealed class NbdConnection
         }
     }
 
-    private async Task TransmitAsync(NbdSession session, PipeReader reader, PipeWriter writer, CancellationToken ct)
+    private async Task TransmitAsync(NbdSession session, PipeReader reader, PipeWriter writer, bool tls, CancellationToken ct)
     {
-        _replies = new NbdReplyWriter(writer, session.StructuredReplies, this, MaxInFlight, _limits.PayloadTimeout);
+        // Under TLS a flush is a record the node encrypts and the client decrypts: replies completed together are
+        // gathered into one (NbdReplyWriter). In plain a flush is one send, cheaper than the pool step that gathers.
+        _replies = new NbdReplyWriter(writer, session.StructuredReplies, this, MaxInFlight, _limits.PayloadTimeout, gatherReplies: tls);
         var writerTask = _replies.RunAsync(ct);
         // One per connection, armed only while a WRITE payload is awaited (no timer per request).
         using var stalled = CancellationTokenSource.CreateLinkedTokenSource(ct);
