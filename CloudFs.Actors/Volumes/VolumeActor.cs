@@ -243,6 +243,7 @@ public sealed class VolumeActor : UntypedPersistentActor
             {
                 // Refused before it took an lsn (range, ownership, a failed device), or the head moved under this actor
                 // (someone else appended): nothing of this entry or the ones after it is stored.
+                if (e is ChainClaimedException) e = Superseded();
                 for (var j = i; j < decision.Events.Count; j++) pending.Refused(e);
                 if (e is EntryRejectedException) _inFlight.Failed(e);
                 break;
@@ -251,6 +252,20 @@ public sealed class VolumeActor : UntypedPersistentActor
             pending.Track(append);
         }
         if (lsn != _state.Lsn) _state = _state with { Lsn = lsn };
+    }
+
+    /// <summary>
+    /// The chain's claim went to a successor (a newer actor of this volume recovered as its writer before this one
+    /// stopped): this actor is not the writer any more. It answers "not the primary" and passivates, and the gateway's
+    /// retry meets the successor.
+    /// </summary>
+    private NotPrimaryException Superseded()
+    {
+        _claim = null;
+        _state = _state with { IsWritable = false };
+        _writers.Unregister(_volume, Self);
+        Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        return new NotPrimaryException(_volume);
     }
 
     /// <summary>The replica-set change, once no entry of this actor's is in flight.</summary>

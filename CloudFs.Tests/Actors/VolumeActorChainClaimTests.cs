@@ -105,4 +105,24 @@ public sealed class VolumeActorChainClaimTests : StoreTestKit
         Assert.Equal(9, Store.GetVolume(volume)!.Lsn);
         for (var i = 0; i < 8; i++) Assert.Equal(Pattern(4096, 10 + i), ReadBack(actor, volume, i * 4096L, 4096));
     }
+
+    [Fact]
+    public async Task An_actor_whose_claim_went_to_a_successor_answers_not_the_primary_and_the_successor_writes()
+    {
+        var volume = (await CreateVolumeAsync()).BaseId;
+        var first = Sys.ActorOf(VolumeActor.Props(volume));
+        first.Tell(new Write(volume, 0, Pattern(4096, 1), false));
+        Assert.Equal(2, ExpectMsg<VolumeAck>().Lsn);
+        // A second actor of the volume (a shard moving back before the first one stopped) recovers as the writer.
+        var second = Sys.ActorOf(VolumeActor.Props(volume));
+        second.Tell(new GetVolumeStatus(volume));
+        Assert.Equal(2, ExpectMsg<VolumeStatus>().Lsn);
+
+        first.Tell(new Write(volume, 0, Pattern(4096, 2), false));
+        Assert.Equal(VolumeErrorKind.NotPrimary, ExpectMsg<VolumeFailure>().Kind);
+        second.Tell(new Write(volume, 4096, Pattern(4096, 3), false));
+        Assert.Equal(3, ExpectMsg<VolumeAck>().Lsn);
+        Assert.Equal(Pattern(4096, 1), ReadBack(second, volume, 0, 4096));
+        Assert.Equal(Pattern(4096, 3), ReadBack(second, volume, 4096, 4096));
+    }
 }
