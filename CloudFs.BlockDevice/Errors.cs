@@ -66,3 +66,10 @@ public sealed class DeviceException(string message, Exception? inner = null, int
 
 /// <summary>A full resync cannot go on: a piece is forged or missing, the transfer is unknown, or the replica is ahead (HTTP 409).</summary>
 public sealed class ResyncRefusedException(string message) : CloudFsException(message);
+
+/// <summary>
+/// The volume's chain is claimed on this host by its writer (the primary's volume actor): only the claim's holder changes
+/// it; a stream, feed, resync or split that would is refused before changing anything (HTTP 409).
+/// </summary>
+public sealed class ChainClaimedException(Id160 volume, string message) : CloudFsException(message)
+{ public Id160 Volume { get; } = volume; }

@@ -90,25 +90,37 @@ public sealed partial class LogStore : IAppendSink
     public ValueTask<AppendResult> AppendDataAsync(Id160 volume, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable, CancellationToken ct = default)
     {
         ThrowIfDisposed();
-        var vol = Volume(volume);
-        CheckWrite(vol, offset, data.Length);
-        if (data.Length == 0 || data.Length > MaxBlocksPerEntry * BlockSize)
-            throw new InvalidRangeException($"one entry carries 1..{MaxBlocksPerEntry} blocks here, not {data.Length} bytes");
-        var buf = EntryCodec.BuildData(EntryKind.Data, volume, offset / BlockSize, data.Span, Now);
-        return new ValueTask<AppendResult>(Submit(vol, expectedLsn, buf, EntryKind.Data, durable).Done.Task);
+        return AppendData(Volume(volume), null, expectedLsn, offset, data, durable);
     }
 
     /// <summary>Appends one entry that zeroes (or trims) a 512-aligned range of any length.</summary>
     public ValueTask<AppendResult> AppendZeroAsync(Id160 volume, long expectedLsn, long offset, long length, bool durable, CancellationToken ct = default)
     {
         ThrowIfDisposed();
-        var vol = Volume(volume);
+        return AppendZero(Volume(volume), null, expectedLsn, offset, length, durable);
+    }
+
+    /// <summary>A data entry, by the chain's owner <paramref name="by"/> (null: no claim; refused while one is held).</summary>
+    internal ValueTask<AppendResult> AppendData(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable)
+    {
+        ThrowIfDisposed();
+        CheckWrite(vol, offset, data.Length);
+        if (data.Length == 0 || data.Length > MaxBlocksPerEntry * BlockSize)
+            throw new InvalidRangeException($"one entry carries 1..{MaxBlocksPerEntry} blocks here, not {data.Length} bytes");
+        var buf = EntryCodec.BuildData(EntryKind.Data, vol.BaseId, offset / BlockSize, data.Span, Now);
+        return new ValueTask<AppendResult>(Submit(vol, by, expectedLsn, buf, EntryKind.Data, durable).Done.Task);
+    }
+
+    /// <summary>A zero entry, by the chain's owner <paramref name="by"/> (null: no claim; refused while one is held).</summary>
+    internal ValueTask<AppendResult> AppendZero(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, long length, bool durable)
+    {
+        ThrowIfDisposed();
         CheckWrite(vol, offset, length);
         if (length == 0) throw new InvalidRangeException("a zero entry needs a positive length");
         Span<byte> p = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
-        var buf = EntryCodec.BuildMetadata(EntryKind.Zero, volume, offset / BlockSize, p, Now);
-        return new ValueTask<AppendResult>(Submit(vol, expectedLsn, buf, EntryKind.Zero, durable).Done.Task);
+        var buf = EntryCodec.BuildMetadata(EntryKind.Zero, vol.BaseId, offset / BlockSize, p, Now);
+        return new ValueTask<AppendResult>(Submit(vol, by, expectedLsn, buf, EntryKind.Zero, durable).Done.Task);
     }
 
     /// <summary>Convenience for tests and benchmarks: splits a write into entries with the next lsns.</summary>
@@ -124,7 +136,7 @@ public sealed partial class LogStore : IAppendSink
         {
             var chunk = data.Slice(done, Math.Min(max, data.Length - done));
             var buf = EntryCodec.BuildData(EntryKind.Data, volume, (offset + done) / BlockSize, chunk.Span, Now);
-            parts.Add(Submit(vol, -1, buf, EntryKind.Data, durable && done + chunk.Length == data.Length).Done.Task);
+            parts.Add(Submit(vol, null, -1, buf, EntryKind.Data, durable && done + chunk.Length == data.Length).Done.Task);
         }
         // In order: the first failure is the reason (later parts fail only because they chained onto it).
         AppendResult last = default;
@@ -141,7 +153,7 @@ public sealed partial class LogStore : IAppendSink
         Span<byte> p = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
         var buf = EntryCodec.BuildMetadata(EntryKind.Zero, volume, offset / BlockSize, p, Now);
-        return new ValueTask<AppendResult>(Submit(vol, -1, buf, EntryKind.Zero, durable).Done.Task);
+        return new ValueTask<AppendResult>(Submit(vol, null, -1, buf, EntryKind.Zero, durable).Done.Task);
     }
 
     /// <summary>Makes every entry appended before the call durable (one fdatasync for everything pending).</summary>
@@ -168,12 +180,16 @@ public sealed partial class LogStore : IAppendSink
             throw new InvalidRangeException($"bytes {offset}..{offset + length} are beyond the end of volume {vol.BaseId} ({vol.SizeBytes} bytes)");
     }
 
-    /// <summary>Extends the chain under the volume's lock and queues the entry (inside the lock: per-volume log order = lsn order).</summary>
-    private EntryItem Submit(VolumeState vol, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable)
+    /// <summary>
+    /// Extends the chain under the volume's lock and queues the entry (inside the lock: per-volume log order = lsn order),
+    /// for the chain's owner <paramref name="by"/> (null when nobody claims it).
+    /// </summary>
+    private EntryItem Submit(VolumeState vol, ChainClaim? by, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable)
     {
         var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
         lock (vol.ChainLock)
         {
+            if (ClaimRefusal(vol, by) is { } claimed) { buf.Dispose(); throw claimed; }
             if (vol.Secret is null) { buf.Dispose(); throw new NotPrimaryException(vol.BaseId); }
             // After a device failure the pending lsn is past entries that failed: the device's error, not an lsn mismatch.
             if (DeviceFailure is { } failed) { buf.Dispose(); throw new DeviceException(failed.Message, failed, failed.Errno); }

@@ -89,7 +89,12 @@ public sealed partial class LogStore
         {
             // The abandoned chain can no longer be extended here: the secret goes from memory, then durably from the key
             // file, before the rewind can be durable (a restart must never find the rewound volume writable).
-            lock (vol.ChainLock) vol.Secret = null;
+            lock (vol.ChainLock)
+            {
+                // The chain's owner here is writing it: it must step down first (it is asked, not overruled).
+                if (ClaimRefusal(vol, null) is { } claimed) throw claimed;
+                vol.Secret = null;
+            }
             _keys.Remove(volume);
             // Every entry queued before now is applied: the head checked below is final.
             var flush = new FlushItem();

@@ -10,22 +10,24 @@ namespace CloudFs.BlockDevice;
 public sealed partial class LogStore
 {
     /// <summary>Moves a volume to the trash: a durable Trash entry; from then on nothing is written to it until restored.</summary>
-    public async Task<VolumeInfo> TrashVolumeAsync(Id160 volume, CancellationToken ct = default)
+    /// <param name="by">The chain's owner on this host (null when nobody claims it; refused while one does).</param>
+    public async Task<VolumeInfo> TrashVolumeAsync(Id160 volume, CancellationToken ct = default, ChainClaim? by = null)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
         if (Info(vol).IsTrashed) throw new VolumeInTrashException(volume);
-        await AppendLifecycleAsync(vol, EntryKind.Trash, [], ct).ConfigureAwait(false);
+        await AppendLifecycleAsync(vol, by, EntryKind.Trash, [], ct).ConfigureAwait(false);
         return Info(vol);
     }
 
     /// <summary>Takes a volume out of the trash: a durable Restore entry.</summary>
-    public async Task<VolumeInfo> RestoreVolumeAsync(Id160 volume, CancellationToken ct = default)
+    /// <param name="by">The chain's owner on this host (null when nobody claims it; refused while one does).</param>
+    public async Task<VolumeInfo> RestoreVolumeAsync(Id160 volume, CancellationToken ct = default, ChainClaim? by = null)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
         if (!Info(vol).IsTrashed) throw new CloudFsException($"volume {volume} is not in the trash");
-        await AppendLifecycleAsync(vol, EntryKind.Restore, [], ct).ConfigureAwait(false);
+        await AppendLifecycleAsync(vol, by, EntryKind.Restore, [], ct).ConfigureAwait(false);
         return Info(vol);
     }
 
@@ -33,7 +35,8 @@ public sealed partial class LogStore
     /// Gives a volume a new size: a durable Resize entry. Growing adds blocks that read as zeros; shrinking drops
     /// everything beyond the new size and needs <paramref name="allowShrink"/>. The same size changes nothing.
     /// </summary>
-    public async Task<VolumeInfo> ResizeVolumeAsync(Id160 volume, long sizeBytes, bool allowShrink, CancellationToken ct = default)
+    /// <param name="by">The chain's owner on this host (null when nobody claims it; refused while one does).</param>
+    public async Task<VolumeInfo> ResizeVolumeAsync(Id160 volume, long sizeBytes, bool allowShrink, CancellationToken ct = default, ChainClaim? by = null)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
@@ -46,15 +49,15 @@ public sealed partial class LogStore
             throw new InvalidRangeException($"volume {volume} has {info.SizeBytes} bytes; shrinking it to {sizeBytes} drops data beyond that and needs --allow-shrink");
         var payload = new byte[ResizePayload.Size];
         new ResizePayload(sizeBytes, info.SizeBytes).Encode(payload);
-        await AppendLifecycleAsync(vol, EntryKind.Resize, payload, ct).ConfigureAwait(false);
+        await AppendLifecycleAsync(vol, by, EntryKind.Resize, payload, ct).ConfigureAwait(false);
         return Info(vol);
     }
 
-    private async Task AppendLifecycleAsync(VolumeState vol, EntryKind kind, byte[] payload, CancellationToken ct)
+    private async Task AppendLifecycleAsync(VolumeState vol, ChainClaim? by, EntryKind kind, byte[] payload, CancellationToken ct)
     {
         ct.ThrowIfCancellationRequested();
         var buf = EntryCodec.BuildMetadata(kind, vol.BaseId, 0, payload, Now);
-        await Submit(vol, -1, buf, kind, durable: true).Done.Task.ConfigureAwait(false);
+        await Submit(vol, by, -1, buf, kind, durable: true).Done.Task.ConfigureAwait(false);
         _options.Log?.Invoke($"volume {vol.BaseId}: {kind.ToString().ToLowerInvariant()} entry appended");
     }
 
@@ -83,6 +86,8 @@ public sealed partial class LogStore
             };
             _keys.Forget(volume);
             vol.Secret = null;
+            // The volume leaves this host: its owner's claim ends with it (a trashed volume takes no writes anyway).
+            vol.Claim = null;
             _appender.Enqueue(item);
         }
         await item.Done.Task.ConfigureAwait(false);

@@ -352,7 +352,12 @@ public sealed partial class LogStore
         if (_volumes.TryGetValue(st.Volume, out var held) && held.Committed)
         {
             // The old copy's chain is over here: a secret for it must not make the installed copy look writable.
-            lock (held.ChainLock) held.Secret = null;
+            lock (held.ChainLock)
+            {
+                // A copy that this host's writer owns is not replaced under it (it must step down first).
+                if (ClaimRefusal(held, null) is { } claimed) throw Refuse(st, claimed.Message);
+                held.Secret = null;
+            }
             if (_keys.Get(st.Volume) is not null) _keys.Remove(st.Volume);
         }
         var buf = EntryCodec.Allocate(1);

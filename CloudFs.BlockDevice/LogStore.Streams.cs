@@ -108,6 +108,8 @@ public sealed partial class LogStore : IStreamTarget
             if (h.Lsn != vol.PendingLsn + 1) return StreamAdmission.Refused($"volume {vol.BaseId}: lsn {h.Lsn} does not follow the head lsn {vol.PendingLsn}");
             if (VersionChain.PublicOf(h.Parent) != vol.PendingVersion)
                 return StreamAdmission.Refused($"volume {vol.BaseId}: the entry at lsn {h.Lsn} does not chain onto version {vol.PendingVersion} (a fork)", isFork: true);
+            // A chain this host's writer owns takes no entry from elsewhere (repeats of held entries are fine, above).
+            if (ClaimRefusal(vol, null) is { } claimed) return StreamAdmission.Refused(claimed.Message, isClaimed: true);
             var refused = AdmitChainedLocked(vol, buf, h, Id160.Zero, durable: false, out var item);
             return refused is null ? StreamAdmission.Queued(item!) : StreamAdmission.Refused(refused);
         }

@@ -156,9 +156,11 @@ public sealed partial class LogStore
     /// host's own share, checks it regenerates the local head, then appends a durable view-change entry under a new
     /// secret naming <paramref name="replicas"/> (this host first). The volume is writable here on return.
     /// Not enough good shares: <see cref="CloudFsException"/>, nothing appended. A host that is already the writer
-    /// needs no shares (a view change that only changes the replica set).
+    /// needs no shares (a view change that only changes the replica set). While the chain is claimed here, only its
+    /// owner <paramref name="by"/> may (<see cref="ChainClaimedException"/>).
     /// </summary>
-    public async Task<VolumeInfo> TakeOverAsync(Id160 volume, IReadOnlyList<SealedShare> shares, IReadOnlyList<Id160> replicas, CancellationToken ct = default)
+    public async Task<VolumeInfo> TakeOverAsync(Id160 volume, IReadOnlyList<SealedShare> shares, IReadOnlyList<Id160> replicas, CancellationToken ct = default,
+        ChainClaim? by = null)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(shares);
@@ -178,6 +180,7 @@ public sealed partial class LogStore
         EntryItem item;
         lock (vol.ChainLock)
         {
+            if (ClaimRefusal(vol, by) is { } claimed) throw claimed;
             long lsn;
             Id160 version, parent, digest, view;
             lock (vol.IndexLock)
@@ -349,12 +352,13 @@ public sealed partial class LogStore
         }
     }
 
-    /// <summary>Under ChainLock, when another host's entry extends the chain: this host is no longer the writer.</summary>
-    private void StepDownLocked(VolumeState vol)
+    /// <summary>Under ChainLock, when another host's entry extends the chain (or the owner steps down for one): this
+    /// host is no longer the writer.</summary>
+    private void StepDownLocked(VolumeState vol, string why = "another host extends its chain")
     {
         if (vol.Secret is null) return;
         vol.Secret = null;
-        _options.Log?.Invoke($"volume {vol.BaseId}: another host extends its chain; this host is no longer its writer");
+        _options.Log?.Invoke($"volume {vol.BaseId}: {why}; this host is no longer its writer");
         ForgetSecret(vol.BaseId);
     }
 

@@ -98,6 +98,8 @@ public sealed record EntryHeaderInfo(
 public sealed record ApplyResult(long Applied, Id160? Volume, Id160? Head, string? Error, bool IsFork = false, bool IsRefused = false)
 {
     public bool Ok => Error is null;
+    /// <summary>The refused entry would have extended a chain this host's writer owns (<see cref="ChainClaimedException"/>).</summary>
+    public bool IsClaimed { get; init; }
 }
 
 public sealed record CompactionResult(int SegmentsCompacted, long BytesCopied, int SegmentsFreed);

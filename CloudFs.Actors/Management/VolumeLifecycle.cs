@@ -116,7 +116,7 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<T
     /// <summary>Has the volume's primary append the entry; answers the volume as the cluster then lists it.</summary>
     private async Task<IManagementMessage> ChangeAsync(VolumeSummary v, ChangeLifecycle change)
     {
-        if (volumes is null) await change.ApplyAsync(store).ConfigureAwait(false);
+        if (volumes is null) await change.ApplyAsync(store, null).ConfigureAwait(false);
         else
         {
             // The shard lives on the primary; right after a failover it may still be moving: asked again until the deadline.

@@ -6,6 +6,7 @@
 // members that ask (IdentityVerifier), and seals shares only to the keys this node's ProvenHosts holds.
 using Akka.Actor;
 using Akka.Event;
+using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Identity;
 using CloudFs.Actors.Security;
 using CloudFs.BlockDevice;
@@ -39,12 +40,18 @@ public sealed class HostAgent : ReceiveActor
     private List<IActorRef>? _feedsEnding;
     // Why the log device failed; null while it works.
     private string? _deviceFailure;
+    // The volume actors on this node that write their volume (each owns its chain's claim in the engine).
+    private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
 
     /// <summary>The engine's word that the device failed (told once).</summary>
     private sealed record DeviceFailedHere(string Reason);
 
     /// <summary>A placement command whose sender was checked off the actor's thread (the view had to catch up).</summary>
     private sealed record PlacementChecked(object Command, string? Refusal);
+
+    /// <summary>This host's writer of <paramref name="Volume"/> answered a step-down (<paramref name="Error"/> null: it
+    /// stepped down); the follower placement asked for starts now.</summary>
+    private sealed record SteppedDown(Id160 Volume, string Name, IActorRef ReplyTo, string? Error);
 
     /// <summary>A share release whose recipient was checked off the actor's thread.</summary>
     private sealed record ReleaseRecipientChecked(ReleaseShare Release, ShareHolder? Holder, ControlFailed? Refusal);
@@ -94,10 +101,29 @@ public sealed class HostAgent : ReceiveActor
             {
                 _fenced.Remove(v);
                 // Placement knows another host is the primary: follow it even if this host's log still holds the
-                // secret of an older view (a primary that came back).
+                // secret of an older view (a primary that came back). A volume actor that still writes it here owns its
+                // chain: it is asked to step down first (its writes in flight complete), so the follower's entries do
+                // not meet a writer.
+                if (_store.IsWritable(v) && _writers.TryGet(v, out var writer))
+                {
+                    var replyTo = Sender;
+                    writer.Ask<object>(new Volumes.Commands.StepDown(v), _settings.AskTimeout).ContinueWith(t => new SteppedDown(v, f.Volume, replyTo,
+                            !t.IsCompletedSuccessfully ? t.Exception?.GetBaseException().Message ?? "cancelled"
+                            : t.Result is Volumes.VolumeFailure failure ? failure.Message : null),
+                        TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+                    return;
+                }
                 EnsureFollower(v, force: true);
             }
             Sender.Tell(new Following(f.Volume));
+        });
+        Receive<SteppedDown>(s =>
+        {
+            if (s.Error is null) _log.Warning("volume {0}: another host is its primary; this host's writer stepped down and follows it", s.Volume);
+            // Followed anyway: while the writer keeps its claim the follower's entries are refused, and it tries again.
+            else _log.Warning("volume {0}: another host is its primary, but this host's writer did not step down ({1})", s.Volume, s.Error);
+            EnsureFollower(s.Volume, force: true);
+            s.ReplyTo.Tell(new Following(s.Name));
         });
         Receive<AwaitVolume>(a => Reply(Sender, AwaitAsync(a)));
         FromPlacement<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
@@ -391,7 +417,16 @@ public sealed class HostAgent : ReceiveActor
         var volume = Id160.Parse(t.Volume);
         _fenced.Add(volume);
         await StopFollowerAsync(volume).ConfigureAwait(false);
-        var info = await _store.TakeOverAsync(volume, t.Shares.Select(s => s.ToShare()).ToArray(), t.Replicas.Select(Id160.Parse).ToArray()).ConfigureAwait(false);
+        var replicas = t.Replicas.Select(Id160.Parse).ToArray();
+        VolumeInfo info;
+        if (_writers.TryGet(volume, out var writer))
+        {
+            // This host already writes the volume: its writer (the chain's owner) makes the view change between its writes.
+            var reply = await writer.Ask<object>(new Volumes.Commands.ChangeReplicaSet(volume, replicas), _settings.AskTimeout).ConfigureAwait(false);
+            if (reply is Volumes.VolumeFailure f) throw new CloudFsException(f.Message);
+            info = _store.GetVolume(volume) ?? throw new VolumeNotFoundException(volume);
+        }
+        else info = await _store.TakeOverAsync(volume, t.Shares.Select(s => s.ToShare()).ToArray(), replicas).ConfigureAwait(false);
         _log.Warning("took over volume {0} as its primary at lsn {1} (view {2})", volume, info.Lsn, info.ViewNumber);
         return ToReport(info);
     }

@@ -1,6 +1,7 @@
 // A volume as a sharded persistent entity: recovers from the engine's head (+ header replay), is the one writer of
-// its volume's chain (it hands each write's entries to the engine itself, in order, no journal relay and no flush per
-// write; the log's completions answer the client), and serves reads and maps from the engine's index.
+// its volume's chain (it claims the chain in the engine, docs/WRITE-PATH.md, and hands each write's entries to the
+// engine through that claim, in order, no journal relay and no flush per write; the log's completions answer the
+// client), and serves reads and maps from the engine's index.
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Event;
@@ -13,6 +14,7 @@ using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Events;
 using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Volumes;
 
@@ -49,6 +51,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly RecentRequests _requests = new(8192);
     private long _replayedHeaders;
     private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
+    // The chain's one owner on this host while this actor is its writer: nothing else extends the chain meanwhile.
+    private ChainClaim? _claim;
 
     public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
 
@@ -90,11 +94,20 @@ public sealed class VolumeActor : UntypedPersistentActor
                 }
                 else
                     _state = _state with { Exists = false };
+                if (_state.Exists && _state.IsWritable) ClaimChain();
                 if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
                 // The writer of its volume takes this node's requests for it directly (ShardedVolumeGateway).
                 else if (_state.IsWritable) _writers.Register(_volume, Self);
                 break;
         }
+    }
+
+    /// <summary>Becomes the one owner of the chain in the engine; a host that stopped being the writer meanwhile recovered
+    /// as a reader.</summary>
+    private void ClaimChain()
+    {
+        try { _claim = _store.ClaimChain(_volume); }
+        catch (Exception e) when (e is NotPrimaryException or VolumeNotFoundException) { _state = _state with { IsWritable = false }; }
     }
 
     /// <summary>A replica-set change ended; the actor then recovers afresh (its sequence numbers must include the
@@ -131,7 +144,7 @@ public sealed class VolumeActor : UntypedPersistentActor
         switch (message)
         {
             case IHeadChange c:
-                if (!_state.IsWritable) { Sender.Tell(Failure(new NotPrimaryException(_volume))); break; }
+                if (_claim is null) { Sender.Tell(Failure(new NotPrimaryException(_volume))); break; }
                 _changingReplicas = true;
                 _change = (c, Sender);
                 // After every write in flight is in the log (the engine refuses a view change beside appends; a
@@ -218,10 +231,11 @@ public sealed class VolumeActor : UntypedPersistentActor
             ValueTask<AppendResult> append;
             try
             {
+                var claim = _claim ?? throw new NotPrimaryException(_volume);
                 append = decision.Events[i] switch
                 {
-                    DataWritten d => _store.AppendDataAsync(_volume, lsn + 1, d.Offset, d.Data, d.Durable),
-                    ZeroesWritten z => _store.AppendZeroAsync(_volume, lsn + 1, z.Offset, z.Length, z.Durable),
+                    DataWritten d => claim.AppendDataAsync(lsn + 1, d.Offset, d.Data, d.Durable),
+                    ZeroesWritten z => claim.AppendZeroAsync(lsn + 1, z.Offset, z.Length, z.Durable),
                     var other => throw new NotSupportedException($"a volume appends data and zero entries, not {other.GetType().Name}"),
                 };
             }
@@ -229,6 +243,7 @@ public sealed class VolumeActor : UntypedPersistentActor
             {
                 // Refused before it took an lsn (range, ownership, a failed device), or the head moved under this actor
                 // (someone else appended): nothing of this entry or the ones after it is stored.
+                if (e is ChainClaimedException) e = Superseded();
                 for (var j = i; j < decision.Events.Count; j++) pending.Refused(e);
                 if (e is EntryRejectedException) _inFlight.Failed(e);
                 break;
@@ -239,12 +254,26 @@ public sealed class VolumeActor : UntypedPersistentActor
         if (lsn != _state.Lsn) _state = _state with { Lsn = lsn };
     }
 
+    /// <summary>
+    /// The chain's claim went to a successor (a newer actor of this volume recovered as its writer before this one
+    /// stopped): this actor is not the writer any more. It answers "not the primary" and passivates, and the gateway's
+    /// retry meets the successor.
+    /// </summary>
+    private NotPrimaryException Superseded()
+    {
+        _claim = null;
+        _state = _state with { IsWritable = false };
+        _writers.Unregister(_volume, Self);
+        Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        return new NotPrimaryException(_volume);
+    }
+
     /// <summary>The replica-set change, once no entry of this actor's is in flight.</summary>
     private void StartChange()
     {
         var (change, replyTo) = _change!.Value;
         _change = null;
-        change.ApplyAsync(_store)
+        change.ApplyAsync(_store, _claim)
             .ContinueWith(t => new ReplicaSetChangeEnded(replyTo, t.IsCompletedSuccessfully ? t.Result : null,
                 t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException() ?? new OperationCanceledException()))
             .PipeTo(Self);
@@ -286,6 +315,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     {
         // Requests told to this actor from now on are dead letters, which the gateway sends again through the region.
         _writers.Unregister(_volume, Self);
+        // The chain is free again (a successor claims it when it recovers as the writer).
+        _claim?.Release();
         // So are the ones it took and will not answer now: an ask repeats after its attempt timeout, a direct request
         // has no timer and must be told (the same bytes at the same place again, as a repeat would write them).
         static void Abandon(IActorRef replyTo)

@@ -4,14 +4,15 @@ using CloudFs.BlockDevice.Log;
 
 namespace CloudFs.BlockDevice.Streams;
 
-/// <summary>What chain admission made of a streamed entry: queued (Item), already held (Skip), or refused (Error).</summary>
-internal readonly record struct StreamAdmission(EntryItem? Item, string? Error, bool IsFork, bool Skip)
+/// <summary>What chain admission made of a streamed entry: queued (Item), already held (Skip), or refused (Error;
+/// IsClaimed when the chain's owner on this host is writing it).</summary>
+internal readonly record struct StreamAdmission(EntryItem? Item, string? Error, bool IsFork, bool Skip, bool IsClaimed = false)
 {
     public static StreamAdmission Held => new(null, null, false, true);
 
     public static StreamAdmission Queued(EntryItem item) => new(item, null, false, false);
 
-    public static StreamAdmission Refused(string error, bool isFork = false) => new(null, error, isFork, false);
+    public static StreamAdmission Refused(string error, bool isFork = false, bool isClaimed = false) => new(null, error, isFork, false, isClaimed);
 }
 
 internal interface IStreamTarget

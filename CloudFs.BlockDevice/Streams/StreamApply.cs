@@ -28,7 +28,7 @@ internal sealed class StreamApply(IStreamTarget target, bool import, bool live, 
     private long _admittedLsn, _flushedLsn, _dirtySince;
     private Id160? _volume, _head;
     private string? _error;
-    private bool _fork, _refused, _dirty;
+    private bool _fork, _refused, _claimed, _dirty;
     private readonly List<Task<AppendResult>> _batch = [];
     private readonly List<ApplyProgress> _heads = [];
     private readonly Dictionary<Id160, long> _reported = new();
@@ -100,7 +100,7 @@ internal sealed class StreamApply(IStreamTarget target, bool import, bool live, 
         try { await _last.ConfigureAwait(false); }
         catch (CloudFsException ex) { _error ??= ex.Message; }
         if (cancelled) throw new OperationCanceledException(ct);
-        return new ApplyResult(_applied, _volume, _head, _error, _fork, _refused);
+        return new ApplyResult(_applied, _volume, _head, _error, _fork, _refused) { IsClaimed = _claimed };
     }
 
     private enum Admitted { Stop, Held, Queued }
@@ -123,6 +123,7 @@ internal sealed class StreamApply(IStreamTarget target, bool import, bool live, 
             next.Buffer!.Dispose();
             _error = $"entry {_index} (lsn {h.Lsn}): {admission.Error}";
             _fork = admission.IsFork;
+            _claimed = admission.IsClaimed;
             return Admitted.Stop;
         }
         _index++;

@@ -33,6 +33,8 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     /// <summary>The view number at the pending head: the next view change queued must name this + 1.</summary>
     public long PendingViewNumber;
     public int Epoch;
+    /// <summary>The one owner of the chain on this host, or null (docs/WRITE-PATH.md); changed under ChainLock.</summary>
+    public ChainClaim? Claim;
 
     /// <summary>Writer-thread only: the head of what the writer has placed in the log, and the view number there.</summary>
     public long WriterLsn;

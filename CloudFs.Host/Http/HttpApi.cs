@@ -225,7 +225,8 @@ internal sealed class HttpApi : IAsyncDisposable
         }
         // Read the rest so the client gets the answer instead of a reset while it is still sending.
         await DrainAsync(ctx);
-        var status = result.IsRefused ? StatusCodes.Status403Forbidden : result.IsFork ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest;
+        // A chain this host's writer owns (it is the volume's primary) takes no entries from a stream: a conflict, like a fork.
+        var status = result.IsRefused ? StatusCodes.Status403Forbidden : result.IsFork || result.IsClaimed ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest;
         await Reply(ctx, status, $"entry {result.Applied + 1} of the stream was refused: {result.Error} ({result.Applied} entries before it were applied)");
     }
 

@@ -2,6 +2,7 @@
 // (docs/FORMAT.md, "Lifecycle"); answered with VolumeAck (the entry's lsn) or a VolumeFailure.
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Volumes.Commands;
 
@@ -17,11 +18,11 @@ public enum LifecycleChange : byte
 public sealed record ChangeLifecycle(Id160 VolumeId, LifecycleChange Change, long SizeBytes = 0, bool AllowShrink = false)
     : IHeadChange, IVolumeProtocolMessage
 {
-    public Task<VolumeInfo> ApplyAsync(LogStore store) => Change switch
+    public Task<VolumeInfo> ApplyAsync(LogStore store, ChainClaim? claim) => Change switch
     {
-        LifecycleChange.Trash => store.TrashVolumeAsync(VolumeId),
-        LifecycleChange.Restore => store.RestoreVolumeAsync(VolumeId),
-        LifecycleChange.Resize => store.ResizeVolumeAsync(VolumeId, SizeBytes, AllowShrink),
+        LifecycleChange.Trash => store.TrashVolumeAsync(VolumeId, by: claim),
+        LifecycleChange.Restore => store.RestoreVolumeAsync(VolumeId, by: claim),
+        LifecycleChange.Resize => store.ResizeVolumeAsync(VolumeId, SizeBytes, AllowShrink, by: claim),
         _ => throw new CloudFsException($"unknown lifecycle change {(int)Change}"),
     };
 }

@@ -2,10 +2,11 @@
 // answered with VolumeAck (the view-change entry's lsn) or a VolumeFailure.
 using CloudFs.Actors.Serialization;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Volumes.Commands;
 
 public sealed record ChangeReplicaSet(Id160 VolumeId, Id160[] Replicas) : IHeadChange, IVolumeProtocolMessage
 {
-    public Task<VolumeInfo> ApplyAsync(LogStore store) => store.TakeOverAsync(VolumeId, [], Replicas);
+    public Task<VolumeInfo> ApplyAsync(LogStore store, ChainClaim? claim) => store.TakeOverAsync(VolumeId, [], Replicas, by: claim);
 }

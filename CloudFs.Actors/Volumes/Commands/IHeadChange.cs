@@ -1,12 +1,14 @@
-// A command that makes the primary's VolumeActor append one entry of its own between writes (a view change, a
-// lifecycle entry): the actor drains its writes in flight, runs the change in the engine, answers, and recovers afresh
-// from the new head (its sequence numbers must include that entry).
+// A command that makes the primary's VolumeActor change its chain's head between writes (a view change, a lifecycle
+// entry, a step-down): the actor drains its writes in flight, runs the change in the engine as the chain's owner (its
+// claim, docs/WRITE-PATH.md), answers, and recovers afresh from the new head (its sequence numbers must include that entry).
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Volumes.Commands;
 
 public interface IHeadChange : IWithVolumeId
 {
-    /// <summary>Appends the entry through the engine (the volume's writer here); the volume as it is then.</summary>
-    Task<VolumeInfo> ApplyAsync(LogStore store);
+    /// <summary>Makes the change through the engine as the owner <paramref name="claim"/> of the chain (null where
+    /// nobody claims it: the engine used without volume actors); the volume as it is then.</summary>
+    Task<VolumeInfo> ApplyAsync(LogStore store, ChainClaim? claim);
 }
