@@ -100,4 +100,26 @@ public sealed class ChangedRangesTests
         // The oldest version it names diffs.
         await s.ChangedBetweenAsync(v, oldest);
     }
+
+    [Fact]
+    public async Task Branching_a_version_whose_history_was_compacted_away_names_that_version_and_the_oldest_branchable()
+    {
+        using var t = new TempLog();
+        var size = 1 << 20;
+        await using var s = t.Open(size: 24 << 20, segment: 256 << 10);
+        var v = (await s.CreateVolumeAsync(size, VolumeMode.Async, [])).BaseId;
+        await s.WriteAsync(v, 0, TempLog.Pattern(4 * K, 1));
+        var old = s.GetVolume(v)!.CurrentVersion;
+        // The repro: the volume overwritten three times, then compaction.
+        for (var round = 0; round < 3; round++)
+            for (var off = 0; off < size; off += 64 * K)
+                await s.WriteAsync(v, off, TempLog.Pattern(64 * K, round * 1000 + off / 4096));
+        Assert.True((await s.CompactAsync()).SegmentsCompacted > 0, "nothing was compacted");
+
+        var e = await Assert.ThrowsAsync<VersionCompactedException>(() => s.BranchAsync(old));
+        Assert.Contains($"version {old} is no longer available", e.Message);
+        var oldest = Assert.NotNull(e.OldestAvailable);
+        Assert.Contains(oldest.ToString(), e.Message);
+        await s.BranchAsync(oldest);
+    }
 }
