@@ -15,9 +15,24 @@ public sealed class UnknownVersionException(Id160 version)
 { public Id160 Version { get; } = version; }
 
 /// <summary>The version exists but the entries after it were reclaimed by compaction (HTTP 410).</summary>
-public sealed class VersionCompactedException(Id160 version, long oldestStreamableLsn)
-    : CloudFsException($"the history after version {version} was compacted away; the oldest streamable lsn is {oldestStreamableLsn}")
-{ public Id160 Version { get; } = version; }
+public sealed class VersionCompactedException : CloudFsException
+{
+    public VersionCompactedException(Id160 version, long oldestStreamableLsn)
+        : base($"the history after version {version} was compacted away; the oldest streamable lsn is {oldestStreamableLsn}") => Version = version;
+
+    /// <summary>A version asked for by id (diff, branch, a changed-since context): the message names it and
+    /// <paramref name="oldestAvailable"/>, the oldest version of its volume whose history is still held.</summary>
+    public VersionCompactedException(Id160 version, Id160 oldestAvailable)
+        : base($"version {version} is no longer available: the history after it was compacted away; the oldest version still available is {oldestAvailable}")
+    {
+        Version = version;
+        OldestAvailable = oldestAvailable;
+    }
+
+    public Id160 Version { get; }
+    /// <summary>The oldest version still available, when the message names one.</summary>
+    public Id160? OldestAvailable { get; }
+}
 
 /// <summary>The volume is in the trash: nothing is written to it until it is restored (NBD: EPERM, HTTP 409).</summary>
 public sealed class VolumeInTrashException(Id160 volume)

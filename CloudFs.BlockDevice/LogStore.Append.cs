@@ -35,10 +35,10 @@ public sealed partial class LogStore : IAppendSink
     public Task<VolumeInfo> BranchAsync(Id160 fromVersion, CancellationToken ct = default)
     {
         ThrowIfDisposed();
-        var (srcId, lsn) = FindVersion(fromVersion);
+        var (srcId, lsn) = LocateInHistory(fromVersion);
         var src = Volume(srcId);
         var payload = new CreatePayload(src.SizeBytes, src.Mode, src.Replicas, fromVersion, srcId);
-        return CreateAsync(payload, EntryKind.Branch, () => BranchIndex(src, lsn), ct);
+        return CreateAsync(payload, EntryKind.Branch, () => BranchIndex(src, lsn, fromVersion), ct);
     }
 
     private async Task<VolumeInfo> CreateAsync(CreatePayload payload, EntryKind kind, Func<ExtentIndex> index, CancellationToken ct)
@@ -68,17 +68,19 @@ public sealed partial class LogStore : IAppendSink
         return Info(vol);
     }
 
-    /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/>, frozen, as the parent of a new branch.</summary>
-    private ExtentIndex BranchIndex(VolumeState src, long lsn)
+    /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/> (its <paramref name="version"/>), frozen, as the parent of a new branch.</summary>
+    private ExtentIndex BranchIndex(VolumeState src, long lsn, Id160 version)
     {
         long oldest;
+        Id160 head;
         lock (src.IndexLock)
         {
             if (lsn == src.Lsn) return src.Index.Branch();
-            oldest = src.OldestStreamableLsn;
+            (oldest, head) = (src.OldestStreamableLsn, src.Version);
         }
-        // An older version: rebuilt from the headers of entries 1..lsn (no data is read), so all of them must be there.
-        if (oldest > 1) throw new VersionCompactedException(src.BaseId, oldest);
+        // An older version: rebuilt from the headers of entries 1..lsn (no data is read), so all of them must be there;
+        // once compaction took any, only the current version can be branched.
+        if (oldest > 1) throw new VersionCompactedException(version, head);
         return IndexAt(src, lsn).Index.Branch();
     }
 

@@ -20,7 +20,7 @@ public sealed partial class LogStore
             // A write over a damaged range makes it whole again (the blocks it covers are new).
             if (v.Damage.Count > 0 && h.Kind is EntryKind.Data or EntryKind.Zero)
                 v.Damage.Clear(h.FirstBlock * BlockSize, h.CoveredBlocks(meta) * BlockSize);
-            v.Lsns.Add(entryBlock, h.Version);
+            v.Lsns.Add(entryBlock, h.Version, ChangeOf(h, meta, v.SizeBytes));
             v.Lsn = h.Lsn;
             v.Version = h.Version;
             v.HeadParent = h.Parent;

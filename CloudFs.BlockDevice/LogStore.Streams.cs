@@ -80,7 +80,7 @@ public sealed partial class LogStore : IStreamTarget
                 long lsn;
                 try { lsn = FindVersion(payload!.SourceVersion!.Value).Lsn; }
                 catch (UnknownVersionException) { return StreamAdmission.Refused($"the branch source version {payload!.SourceVersion} is not held here"); }
-                index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn);
+                index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn, payload.SourceVersion!.Value);
             }
             else index = new ExtentIndex();
             var secret = CreatorSecret(h, out var clearId);

@@ -56,6 +56,7 @@ public sealed class ManagementActor : ReceiveActor
         Receive<LocateVolume>(Answer<LocateVolume>(l => LocateAsync(l.VolumeId)));
         Receive<GetVolume>(Answer<GetVolume>(GetAsync));
         Receive<BranchVolume>(Answer<BranchVolume>(BranchAsync));
+        Receive<DiffVersions>(Answer<DiffVersions>(DiffAsync));
         Receive<ShowCluster>(Answer<ShowCluster>(ShowClusterAsync));
         Receive<ClusterCommand>(c => Sender.Tell(RunClusterCommand(c)));
         Receive<ShardingCommand>(Answer<ShardingCommand>(ShardingAsync));
@@ -145,6 +146,26 @@ public sealed class ManagementActor : ReceiveActor
         if (_store.GetVolume(version) is { } volume) version = volume.CurrentVersion;
         var info = await _store.BranchAsync(version);
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
+    }
+
+    /// <summary>The ranges changed between two versions, from this node's log (it must hold the volume and the
+    /// history between them).</summary>
+    private async Task<IManagementMessage> DiffAsync(DiffVersions d)
+    {
+        if (!Id160.TryParse(d.From, out var from)) return new CommandFailed($"'{d.From}' is not a version id (40 hex characters)");
+        Id160? to = null;
+        if (d.To is not null)
+        {
+            if (!Id160.TryParse(d.To, out var t)) return new CommandFailed($"'{d.To}' is not a version id (40 hex characters)");
+            to = t;
+        }
+        if (!Id160.TryParse(d.Volume, out var volume))
+        {
+            if (await LocateAsync(d.Volume) is not VolumeLocation { Volume: { } named }) return VolumeResolver.Missing(d.Volume);
+            volume = Id160.Parse(named.Id);
+        }
+        var diff = await _store.ChangedBetweenAsync(volume, from, to);
+        return new VersionDiff(diff.From.ToString(), diff.To.ToString(), diff.Ranges.Select(r => new DiffRange(r.Offset, r.Length)).ToArray(), diff.Bytes);
     }
 
     /// <summary>Every volume of the cluster, those in the trash too: for the callers that need them all at once in

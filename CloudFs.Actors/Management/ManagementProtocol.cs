@@ -15,6 +15,13 @@ public sealed record CreateVolume(int Replicas, long SizeBytes, VolumeMode Mode,
 public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> Hosts) : IManagementMessage;
 public sealed record BranchVolume(string Version) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
+/// <summary>`cloudfs diff VOLUME FROM [TO]`: the byte ranges of the volume (an id or a name) changed between version
+/// FROM (of its own chain or a chain it was branched from) and TO (null: its current version); answered with
+/// <see cref="VersionDiff"/> by a node holding the volume.</summary>
+public sealed record DiffVersions(string Volume, string From, string? To) : IManagementMessage;
+/// <summary>SPEC.md's `diff --json` object: the ranges merged, in offset order, and their total.</summary>
+public sealed record VersionDiff(string From, string To, IReadOnlyList<DiffRange> Ranges, long Bytes) : IManagementMessage;
+public sealed record DiffRange(long Offset, long Length);
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
 /// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null when it has none;
 /// Health one of VolumeHealth's words; Parent the version a branch was made from (null unless a branch);

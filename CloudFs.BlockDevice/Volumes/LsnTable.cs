@@ -1,5 +1,7 @@
 // Per volume: lsn → log block of its entry header and version prefix, append-only (8+8 bytes per entry), so
-// streams, ReadHeaders and FindVersion work without scanning the log.
+// streams, ReadHeaders and FindVersion work without scanning the log; and, in memory only, the block range each entry
+// changed (16 bytes per entry), so a diff between versions reads no header for an entry appended or replayed since the
+// store opened (the ones a checkpoint restored are unknown until a diff reads their headers once and fills them in).
 namespace CloudFs.BlockDevice.Volumes;
 
 internal sealed class LsnTable
@@ -7,23 +9,48 @@ internal sealed class LsnTable
     // Elements below Count never change, so a checkpoint can capture (arrays, count) without copying.
     private long[] _blocks = new long[16];
     private ulong[] _prefixes = new ulong[16];
+    // Not part of a checkpoint: filled in place, never captured.
+    private BlockChange[] _changes = NewChanges(16);
     private readonly Dictionary<ulong, long> _byPrefix = new();
+
+    private static BlockChange[] NewChanges(long n)
+    {
+        var a = new BlockChange[n];
+        Array.Fill(a, BlockChange.Unknown);
+        return a;
+    }
 
     public long Count { get; private set; }
 
-    public void Add(long entryBlock, Id160 version)
+    public void Add(long entryBlock, Id160 version) => Add(entryBlock, version, BlockChange.Unknown);
+
+    /// <summary>Appends the next lsn: where its entry is, its version, and the blocks it changed.</summary>
+    public void Add(long entryBlock, Id160 version, BlockChange change)
     {
         if (Count == _blocks.Length)
         {
             Array.Resize(ref _blocks, _blocks.Length * 2);
             Array.Resize(ref _prefixes, _prefixes.Length * 2);
         }
+        if (Count >= _changes.Length)
+        {
+            var grown = NewChanges(_blocks.Length);
+            Array.Copy(_changes, grown, _changes.Length);
+            _changes = grown;
+        }
         var p = VersionChain.Prefix(version);
         _blocks[Count] = entryBlock;
         _prefixes[Count] = p;
+        _changes[Count] = change;
         Count++;
         _byPrefix.TryAdd(p, Count);
     }
+
+    /// <summary>The blocks the entry of <paramref name="lsn"/> changed (<see cref="BlockChange.Unknown"/> until known).</summary>
+    public BlockChange ChangeOf(long lsn) => _changes[lsn - 1];
+
+    /// <summary>Records what a header read found the entry of <paramref name="lsn"/> changed.</summary>
+    public void SetChange(long lsn, BlockChange change) => _changes[lsn - 1] = change;
 
     /// <summary>
     /// A volume installed by a full resync at <paramref name="lsn"/>: lsns 1..lsn-1 were never held here (they point at
@@ -36,6 +63,7 @@ internal sealed class LsnTable
         var n = Math.Max(16, lsn + 16);
         t._blocks = new long[n];
         t._prefixes = new ulong[n];
+        t._changes = NewChanges(n);
         Array.Fill(t._blocks, commitBlock, 0, (int)lsn);
         t._prefixes[lsn - 1] = VersionChain.Prefix(version);
         t.Count = lsn;
@@ -44,7 +72,7 @@ internal sealed class LsnTable
     }
 
     /// <summary>Approximate bytes of memory held: the two arrays and the version map (about 28 bytes an entry with its bucket).</summary>
-    public long MemoryBytes => (_blocks.Length + (long)_prefixes.Length) * 8 + _byPrefix.Count * 28L;
+    public long MemoryBytes => (_blocks.Length + (long)_prefixes.Length) * 8 + _changes.Length * 16L + _byPrefix.Count * 28L;
 
     /// <summary>Log block of the entry with <paramref name="lsn"/> (1-based).</summary>
     public long BlockOf(long lsn) => _blocks[lsn - 1];
@@ -72,6 +100,7 @@ internal sealed class LsnTable
         var n = Math.Max(16, blocks.Length);
         t._blocks = new long[n];
         t._prefixes = new ulong[n];
+        t._changes = NewChanges(n);
         blocks.CopyTo(t._blocks);
         prefixes.CopyTo(t._prefixes);
         t.Count = blocks.Length;
@@ -92,6 +121,7 @@ internal sealed class LsnTable
         var prefixes = new ulong[_prefixes.Length];
         Array.Copy(_blocks, blocks, count);
         Array.Copy(_prefixes, prefixes, count);
+        Array.Fill(_changes, BlockChange.Unknown, (int)count, (int)(Count - count));
         (_blocks, _prefixes, Count) = (blocks, prefixes, count);
     }
 

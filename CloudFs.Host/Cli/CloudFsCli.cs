@@ -17,6 +17,7 @@ internal static class CloudFsCli
         root.Subcommands.Add(NukeCommand.Create(io));
         root.Subcommands.Add(CertCommands.Create(io));
         foreach (var c in VolumeCommands.Create(io)) root.Subcommands.Add(c);
+        foreach (var c in VersionCommands.Create(io)) root.Subcommands.Add(c);
         root.Subcommands.Add(StatusCommand.Create(io));
         foreach (var c in LifecycleCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in StreamCommands.Create(io)) root.Subcommands.Add(c);

@@ -15,5 +15,6 @@ namespace CloudFs.Host.Cli;
 [JsonSerializable(typeof(CommandOutput))]
 [JsonSerializable(typeof(ScrubReport))]
 [JsonSerializable(typeof(VerifyReport))]
+[JsonSerializable(typeof(VersionDiff))]
 [JsonSerializable(typeof(string[]))]
 internal sealed partial class ManagementJsonContext : JsonSerializerContext;

@@ -32,7 +32,7 @@ internal sealed class ManagementRoutes(IClusterView cluster)
 
     public static readonly string[] Paths =
         ["POST /volumes", "GET /volumes", "GET /volumes/VOLUME/info", "DELETE /volumes/VOLUME", "POST /volumes/VOLUME/resize",
-         "GET /trash", "POST /trash/VOLUME/restore", "DELETE /trash[/VOLUME]", "POST /versions/VERSION/branch", "GET /status", "GET /cluster/members",
+         "GET /trash", "POST /trash/VOLUME/restore", "DELETE /trash[/VOLUME]", "POST /versions/VERSION/branch", "GET /volumes/VOLUME/diff?from=VERSION[&to=VERSION]", "GET /status", "GET /cluster/members",
          "GET /cluster/leader|status", "POST /cluster/down-unreachable|join|leave|down", "GET /sharding/regions|stats", "POST /scrub", "POST /volumes/VOLUME/verify"];
 
     public void Map(IEndpointRouteBuilder app)
@@ -42,6 +42,9 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         app.MapGet("/volumes", ListVolumes);
         Route(app, "GET", "/volumes/{id}/info", ctx => new GetVolume(Volume(ctx)), QuickTimeout, StatusCodes.Status404NotFound);
         app.MapPost("/versions/{version}/branch", Branch);
+        Route(app, "GET", "/volumes/{id}/diff", ctx => new DiffVersions(Volume(ctx), Query(ctx, "from") ??
+            throw new BadHttpRequestException("the diff needs ?from=VERSION", StatusCodes.Status400BadRequest), Query(ctx, "to")),
+            QuickTimeout, StatusCodes.Status404NotFound);
         // Lifecycle (VOLUME: an id or a name)
         Route(app, "DELETE", "/volumes/{id}", ctx => new RemoveVolume(Volume(ctx), Flag(ctx, "force")), ChangeTimeout);
         app.MapPost("/volumes/{id}/resize", Resize);
@@ -264,6 +267,8 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         var purged = (VolumeList)await AskAsync(new PurgeTrash(volume), ChangeTimeout, StatusCodes.Status409Conflict, ctx.RequestAborted);
         await WriteJsonAsync(ctx, StatusCodes.Status200OK, purged.Volumes.Select(v => v.Id).ToArray(), typeof(string[]));
     }
+
+    private static string? Query(HttpContext ctx, string key) => ctx.Request.Query[key].FirstOrDefault() is { Length: > 0 } v ? v : null;
 
     private static bool Flag(HttpContext ctx, string key) => ctx.Request.Query[key].FirstOrDefault() is "1" or "true" or "yes" or "on";
 }

@@ -14,7 +14,7 @@ internal static class BenchArgs
     public static long Size(string text)
     {
         var t = text.Trim().ToUpperInvariant();
-        long mul = t.EndsWith('G') ? 1L << 30 : t.EndsWith('M') ? 1L << 20 : t.EndsWith('K') ? 1L << 10 : 1;
+        long mul = t.EndsWith('T') ? 1L << 40 : t.EndsWith('G') ? 1L << 30 : t.EndsWith('M') ? 1L << 20 : t.EndsWith('K') ? 1L << 10 : 1;
         return long.Parse(mul == 1 ? t : t[..^1]) * mul;
     }
 
