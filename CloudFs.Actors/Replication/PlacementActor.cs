@@ -171,9 +171,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 new Dictionary<string, VolumeReport> { [c.Primary] = v }) { Name = v.Name });
         });
         Receive<WhereIsPrimary>(w => Sender.Tell(PrimaryOf(w.Volume)));
-        Receive<GetPrimaryTable>(_ =>
+        Receive<GetPrimaryTable>(g =>
         {
-            var rows = _volumes.Values.Select(r => (r.Id, Address: LiveAddressOf(r.Primary))).Where(r => r.Address is not null).ToArray();
+            var rows = g.Volumes.Select(id => (Id: id, Address: _volumes.TryGetValue(id, out var r) ? LiveAddressOf(r.Primary) : null))
+                .Where(r => r.Address is not null).ToArray();
             Sender.Tell(new PrimaryTable(rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Address!).ToArray()));
         });
         Receive<ListVolumePage>(p =>
