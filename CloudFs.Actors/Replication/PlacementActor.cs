@@ -439,19 +439,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     /// <summary>The replicas of <paramref name="r"/> behind its primary and the lsn each stands at (reported, else last
     /// known, else 0: no copy), when its primary is the writable holder of its newest view; null when none is behind.</summary>
-    private static List<(string Host, long Lsn)>? LaggingReplicas(VolumeRecord r)
-    {
-        if (r.Replicas.Length < 2 || r.BranchedFrom is not null || r.Primary is not { } primary
-            || !r.Reports.TryGetValue(primary, out var head) || !head.Writable || head.ViewNumber != r.View) return null;
-        List<(string, long)>? behind = null;
-        foreach (var host in r.Replicas)
-        {
-            if (host == primary) continue;
-            var lsn = r.Reports.TryGetValue(host, out var copy) ? copy.Lsn : r.KnownLsns.GetValueOrDefault(host);
-            if (lsn < head.Lsn) (behind ??= []).Add((host, lsn));
-        }
-        return behind;
-    }
+    private static List<(string Host, long Lsn)>? LaggingReplicas(VolumeRecord r) =>
+        r.BranchedFrom is not null ? null : LagSurvey.Behind(r.Replicas, r.Primary, r.View, r.Reports, r.KnownLsns);
 
     /// <summary>
     /// One round's changes to placement's table: the hosts' reports (a full one replaces what its host reported before,
