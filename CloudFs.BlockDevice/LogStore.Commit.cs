@@ -28,6 +28,7 @@ public sealed partial class LogStore
             if (h.Kind is EntryKind.Create or EntryKind.Branch) v.Committed = true;
             if (h.Kind == EntryKind.ViewChange) ApplyView(v, meta, h);
             if (h.Kind is EntryKind.Trash or EntryKind.Restore or EntryKind.Resize) ApplyLifecycle(v, meta, h);
+            v.Touch();
         }
         return InfoOf(h, meta);
     }

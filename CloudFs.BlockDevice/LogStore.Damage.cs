@@ -40,6 +40,7 @@ public sealed partial class LogStore
                         // Ranges damaged by lost entries keep that reason: it decides where their restoration applies.
                         if (v.Lost.Count == 0) v.Damage.Add(offset, length, reason);
                         else v.Damage.AddOutside(offset, length, reason, r => v.Lost.Exists(l => l.Reason == r));
+                        v.Touch();
                         fresh++;
                     }
                     found.Add(new ScrubFinding(v.BaseId, offset, length, reason) { IsNew = !known });
@@ -74,7 +75,10 @@ public sealed partial class LogStore
                 v.Index.Lookup(block, count, extents);
                 foreach (var e in extents)
                     if (!e.IsZero && e.LogBlock == newLogBlock + (e.Start - block))
+                    {
                         v.Damage.Clear(e.Start * BlockSize, (long)e.Count * BlockSize);
+                        v.Touch();
+                    }
             }
         }
         extents.Clear();

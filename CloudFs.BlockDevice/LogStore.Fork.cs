@@ -236,6 +236,7 @@ public sealed partial class LogStore
             vol.Version = keep.Version;
             vol.HeadParent = keep.Parent;
             vol.HeadDigest = keep.Digest;
+            vol.Touch();
         }
         _changedSinceCheckpoint = true;
         vol.Recent?.Clear();

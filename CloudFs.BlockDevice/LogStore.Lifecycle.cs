@@ -97,6 +97,7 @@ public sealed partial class LogStore
     private void DropPurged(Id160 volume)
     {
         if (!_volumes.TryRemove(volume, out var vol)) return;
+        Removed(volume);
         _changedSinceCheckpoint = true;
         vol.Recent?.Clear();
         vol.Appended.Raise();
@@ -105,7 +106,7 @@ public sealed partial class LogStore
     /// <summary>Recovery: a purge drops the volume it names; one already gone (a checkpoint after the purge) is fine.</summary>
     private string? ReplayPurge(EntryHeader h)
     {
-        _volumes.TryRemove(h.Volume, out _);
+        if (_volumes.TryRemove(h.Volume, out _)) Removed(h.Volume);
         _keys.Forget(h.Volume);
         return null;
     }

@@ -319,6 +319,7 @@ public sealed partial class LogStore
             else if (h.Lsn == run.LastLsn)
             {
                 v.Damage.ClearReason(run.Reason);
+                v.Touch();
                 v.Lost.Remove(run);
                 done = run.Reason;
             }

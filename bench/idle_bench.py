@@ -4,9 +4,11 @@ created through POST /volumes (16 keep-alive clients, 1 replica, 1 MiB) in --ste
 step, with no I/O, over --window seconds: the node's CPU (% of one core, from /proc), its RSS, and from /metrics the
 placement work per second (volumes reported to placement's rounds, follow commands taken) and the index memory.
 With --restart, then kill -9 and the same node started again on its log: the time to its ready line and to the first
-read of a volume served over HTTP. Prints Markdown lines for BENCHMARKS.md.
+read of a volume served over HTTP. Prints Markdown lines for BENCHMARKS.md. --address: the node's loopback address
+(127.0.33.1 unless told); --repo: the directory whose ./cloudfs runs (this checkout unless told; an A/B against another
+build: a directory holding a `cloudfs` script that runs that build).
 
-  python3 bench/idle_bench.py --volumes 10000 --steps 4 --window 20 [--restart]
+  python3 bench/idle_bench.py --volumes 10000 --steps 4 --window 20 [--restart] [--address A] [--repo DIR]
 """
 import argparse, http.client, json, os, re, shutil, sys, tempfile, threading, time
 
@@ -14,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cli_bench import Node, REPO  # noqa: E402
 
 ADDR = "127.0.33.1"
+CLOUDFS = REPO
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,15 +74,19 @@ def create(count, clients=16):
 
 
 def main():
+    global ADDR, CLOUDFS
     ap = argparse.ArgumentParser()
     ap.add_argument("--volumes", type=int, default=10000)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--window", type=float, default=20)
     ap.add_argument("--log-size", default="8G")
     ap.add_argument("--restart", action="store_true")
+    ap.add_argument("--address", default=ADDR)
+    ap.add_argument("--repo", default=REPO)
     args = ap.parse_args()
+    ADDR, CLOUDFS = args.address, args.repo
     work = tempfile.mkdtemp(prefix="idle-")
-    node = Node(REPO, ADDR, os.path.join(work, "one.log"), size=args.log_size)
+    node = Node(CLOUDFS, ADDR, os.path.join(work, "one.log"), size=args.log_size)
     try:
         print(f"\n| volumes | creates/s (step) | idle CPU (% of a core) | RSS MiB | volumes reported to placement /s | "
               f"follow commands /s | index memory MiB |")
@@ -92,7 +99,9 @@ def main():
             time.sleep(5)
             m0, c0, t0 = metrics(), cpu_seconds(node.proc.pid), time.time()
             time.sleep(args.window)
-            m1, c1, t1 = metrics(), cpu_seconds(node.proc.pid), time.time()
+            # The CPU first: a scrape of /metrics (every volume's health series) is work of its own, not idle cost.
+            c1, t1 = cpu_seconds(node.proc.pid), time.time()
+            m1 = metrics()
             dt = t1 - t0
             per = lambda k: (m1[k] - m0[k]) / dt  # noqa: E731
             print(f"| {m1['cloudfs_volumes']:.0f} | {'' if rate is None else f'{rate:.0f}'} | {(c1 - c0) / dt * 100:.1f} | "
@@ -111,7 +120,7 @@ def restart(node, device, size):
     node.proc.kill()
     node.proc.wait()
     t = time.perf_counter()
-    again = Node(REPO, ADDR, device, size=size)
+    again = Node(CLOUDFS, ADDR, device, size=size)
     ready = time.perf_counter() - t
     node.proc, node.out = again.proc, again.out
     while True:

@@ -42,6 +42,8 @@ public sealed class HostAgent : ReceiveActor
     private string? _deviceFailure;
     // The volume actors on this node that write their volume (each owns its chain's claim in the engine).
     private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
+    // This agent's reports to placement: stamps of another epoch (an agent before this one) are not this one's.
+    private readonly long _epoch = Random.Shared.NextInt64(1, long.MaxValue);
 
     /// <summary>The engine's word that the device failed (told once).</summary>
     private sealed record DeviceFailedHere(string Reason);
@@ -81,12 +83,7 @@ public sealed class HostAgent : ReceiveActor
         _feedEndpoint = new FeedEndpoint(self.Host, feedPort);
 
         Receive<DescribeHost>(_ => Sender.Tell(Describe()));
-        Receive<ReportVolumes>(_ =>
-        {
-            var volumes = _store.ListVolumes().Select(ToReport).ToArray();
-            _settings.Counters.ReportedToPlacement(volumes.Length);
-            Sender.Tell(new VolumeReports(_store.HostId.ToString(), volumes, _settings.Syncs.Snapshot()));
-        });
+        Receive<ReportVolumes>(r => Sender.Tell(Report(r)));
         Receive<PrepareVolume>(p => Sender.Tell(Prepare(p)));
         // Header reads (a replica far behind): beside the agent, not on its thread.
         Receive<MeasureLags>(m => Reply(Sender, Task.Run(() => (object)MeasureLags(m))));
@@ -273,6 +270,22 @@ public sealed class HostAgent : ReceiveActor
         if (hello.AfterLsn > placed)
             return $"host {hello.Follower} asks for the entries after lsn {hello.AfterLsn}, beyond lsn {placed}, the last this host holds of volume {hello.Volume}";
         return null;
+    }
+
+    /// <summary>What changed since placement last asked this agent (<see cref="_epoch"/>), or everything when it asks
+    /// anew: an idle host answers with no volume.</summary>
+    private VolumeReports Report(ReportVolumes asked)
+    {
+        var full = asked.Since <= 0 || asked.Epoch != _epoch;
+        var since = full ? 0 : asked.Since;
+        // Taken before the looks: a change made meanwhile is in this answer or the next.
+        var stamp = ChangeClock.Now;
+        var changes = _store.ChangesSince(since);
+        var volumes = changes.Changed.Select(ToReport).ToArray();
+        var (syncs, stopped) = _settings.Syncs.ChangesSince(since);
+        _settings.Counters.ReportedToPlacement(volumes.Length);
+        return new VolumeReports(_store.HostId.ToString(), volumes, syncs, full,
+            full ? null : changes.Removed.Select(v => v.ToString()).ToArray(), full ? null : stopped, _epoch, stamp);
     }
 
     private HostDescription Describe() =>

@@ -16,10 +16,14 @@ public sealed record DescribeHost : IControlMessage
 /// identity proof (CloudFs.Actors.Identity) says it.</summary>
 public sealed record HostDescription(string HostId, string Address, long FreeBytes, string? DeviceFailure = null) : IControlMessage;
 
-/// <summary>Answered with <see cref="VolumeReports"/>: every volume this host's log holds.</summary>
-public sealed record ReportVolumes : IControlMessage
+/// <summary>Answered with <see cref="VolumeReports"/>: the volumes of this host's log (and its followers) that changed
+/// after stamp <paramref name="Since"/> of this host's answer of epoch <paramref name="Epoch"/>, and those it dropped;
+/// every volume instead (a full report) when Since is 0 or the epoch is not the host agent's (placement moved, it never
+/// asked this host, or the host's agent restarted).</summary>
+public sealed record ReportVolumes(long Since = 0, long Epoch = 0) : IControlMessage
 {
-    public static readonly ReportVolumes Instance = new();
+    /// <summary>Every volume, whatever changed.</summary>
+    public static readonly ReportVolumes Full = new();
 }
 
 /// <summary>One volume as one host's log holds it; <paramref name="DamagedBytes"/>: how much of it this host cannot serve;
@@ -28,9 +32,13 @@ public sealed record VolumeReport(
     string Id, long Size, VolumeMode Mode, string[] Replicas, long Lsn, string Version, bool Writable,
     long ViewNumber, string? BranchedFrom, long DamagedBytes = 0, string? Name = null, long TrashedAtUnixMs = 0) : IControlMessage;
 
-/// <summary>Every volume a host's log holds, and where each of its followers stands (<paramref name="Syncs"/>: also for a
-/// volume it does not hold yet, a new replica being resynced).</summary>
-public sealed record VolumeReports(string HostId, VolumeReport[] Volumes, ReplicaSync[]? Syncs = null) : IControlMessage;
+/// <summary>The volumes of a host's log, and where each of its followers stands (<paramref name="Syncs"/>: also for a
+/// volume it does not hold yet, a new replica being resynced). <paramref name="Full"/>: every volume and follower (those
+/// not in it are not on the host); otherwise only what changed after the stamp asked for, <paramref name="Removed"/> the
+/// volumes dropped since (purged) and <paramref name="RemovedSyncs"/> the followers stopped since. Ask from
+/// <paramref name="Stamp"/> of <paramref name="Epoch"/> next time.</summary>
+public sealed record VolumeReports(string HostId, VolumeReport[] Volumes, ReplicaSync[]? Syncs = null, bool Full = true,
+    string[]? Removed = null, string[]? RemovedSyncs = null, long Epoch = 0, long Stamp = 0) : IControlMessage;
 
 /// <summary>Phase one of creation: can this host take a new volume of this size? Answered with <see cref="Vote"/>.</summary>
 public sealed record PrepareVolume(long SizeBytes) : IControlMessage;

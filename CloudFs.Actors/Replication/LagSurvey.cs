@@ -1,7 +1,7 @@
-// Placement's measure of how far each replica is behind its primary in bytes, once a round: from the round's reports
-// (and the last lsn known of a replica host that is away) it asks each primary, in one message per primary host, for
-// the stream bytes after each lagging replica's lsn (MeasureLags). Nothing is asked while every replica is at its
-// primary's head.
+// Placement's measure of how far each replica is behind its primary in bytes, once a round: for the volumes of its table
+// with a replica behind (Behind: from the replicas' reported lsns, and the last lsn known of a replica host that is
+// away) it asks each primary, in one message per primary host, for the stream bytes after each lagging replica's lsn
+// (MeasureLags). Nothing is asked while every replica is at its primary's head.
 using Akka.Actor;
 
 namespace CloudFs.Actors.Replication;
@@ -11,37 +11,22 @@ internal static class LagSurvey
     /// <summary>What a primary is asked: the bytes of <paramref name="Volume"/> after <paramref name="AfterLsn"/>, on behalf of replica <paramref name="Host"/>.</summary>
     public sealed record Query(string Volume, string Host, long AfterLsn);
 
-    /// <summary>The queries of one round by the primary's address: per volume, the primary as placement takes it (its
-    /// writable holder of the newest view with the longest chain) and every other host of that view's replica set whose
-    /// lsn (reported this round, else <paramref name="away"/>'s, else 0 for a host that holds no copy) is behind it.</summary>
-    public static Dictionary<string, List<Query>> Plan(IReadOnlyList<(string Address, VolumeReports Reports)> reports,
-        IReadOnlyDictionary<(string Volume, string Host), long> away)
+    /// <summary>The hosts of <paramref name="replicas"/> behind the primary and the lsn each stands at (its copy's, else
+    /// the last <paramref name="known"/> of a host away, else 0: it holds no copy); null when none is behind, and when the
+    /// primary is not the writable holder of view <paramref name="view"/> among <paramref name="copies"/> (a replica set
+    /// of one has no replica to ask about).</summary>
+    public static List<(string Host, long Lsn)>? Behind(string[] replicas, string? primary, long view,
+        IReadOnlyDictionary<string, VolumeReport> copies, IReadOnlyDictionary<string, long> known)
     {
-        var byVolume = new Dictionary<string, List<(string Address, string Host, VolumeReport Report)>>();
-        foreach (var (address, host) in reports)
-            foreach (var v in host.Volumes)
-            {
-                if (!byVolume.TryGetValue(v.Id, out var list)) byVolume[v.Id] = list = [];
-                list.Add((address, host.HostId, v));
-            }
-        var plan = new Dictionary<string, List<Query>>();
-        foreach (var (id, held) in byVolume)
+        if (replicas.Length < 2 || primary is null || !copies.TryGetValue(primary, out var head) || !head.Writable || head.ViewNumber != view) return null;
+        List<(string, long)>? behind = null;
+        foreach (var host in replicas)
         {
-            var newest = held.OrderByDescending(h => h.Report.ViewNumber).ThenByDescending(h => h.Report.Lsn).First().Report;
-            if (newest.Replicas.Length < 2 || newest.BranchedFrom is not null) continue;
-            var primary = held.Where(h => h.Report.Writable && h.Report.ViewNumber == newest.ViewNumber)
-                .OrderByDescending(h => h.Report.Lsn).FirstOrDefault();
-            if (primary.Report is null) continue;
-            foreach (var host in newest.Replicas)
-            {
-                if (host == primary.Host) continue;
-                var lsn = held.FirstOrDefault(h => h.Host == host).Report?.Lsn ?? away.GetValueOrDefault((id, host));
-                if (lsn >= primary.Report.Lsn) continue;
-                if (!plan.TryGetValue(primary.Address, out var queries)) plan[primary.Address] = queries = [];
-                queries.Add(new Query(id, host, lsn));
-            }
+            if (host == primary) continue;
+            var lsn = copies.TryGetValue(host, out var copy) ? copy.Lsn : known.GetValueOrDefault(host);
+            if (lsn < head.Lsn) (behind ??= []).Add((host, lsn));
         }
-        return plan;
+        return behind;
     }
 
     /// <summary>Asks each primary of <paramref name="plan"/> at once; the answers by (volume, replica host): the lsn

@@ -29,17 +29,21 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         public long TrashedAtUnixMs { get; init; }
         /// <summary>The head each replica host last reported, kept while a host is away (its lag grows as the primary writes).</summary>
         public IReadOnlyDictionary<string, long> KnownLsns { get; init; } = new Dictionary<string, long>();
-        /// <summary>Where each host's follower of the volume stands, as its host reported this round.</summary>
-        public IReadOnlyDictionary<string, ReplicaSync> Syncs { get; init; } = new Dictionary<string, ReplicaSync>();
     }
+
+    /// <summary>Where a host's reports stand: the next round asks it for what changed after <paramref name="Stamp"/> of
+    /// its agent's <paramref name="Epoch"/>.</summary>
+    private sealed record ReportCursor(string HostId, long Epoch, long Stamp);
 
     private sealed record Tick
     {
         public static readonly Tick Instance = new();
     }
 
+    /// <param name="Sweep">Every host was asked for a full report, and every volume is reconciled.</param>
     private sealed record Gathered(IReadOnlyList<(string Address, HostDescription Host)> Hosts, IReadOnlyList<(string Address, VolumeReports Reports)> Reports, DateTime Started,
-        Dictionary<(string Volume, string Host), (long AfterLsn, long Bytes)> Lags);
+        bool Sweep);
+    private sealed record Surveyed(Dictionary<(string Volume, string Host), (long AfterLsn, long Bytes)> Lags);
     private sealed record Created(VolumeReport Volume, string Primary);
     private sealed record PlaceAfterRound(PlaceVolume Request, IActorRef ReplyTo, DateTime Since);
     private sealed record FailoverEnded(string Volume, string? NewPrimary, string? Error);
@@ -53,7 +57,21 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ActorSystem _system = Context.System;
     private readonly Dictionary<string, HostDescription> _hosts = new();
-    private Dictionary<string, VolumeRecord> _volumes = new();
+    // The table: every volume as the hosts' reports describe it, kept across rounds and changed by what they report.
+    private readonly Dictionary<string, VolumeRecord> _volumes = new();
+    // Each answering host's place in its reports, by member address; a host not here is asked for a full report.
+    private readonly Dictionary<string, ReportCursor> _cursors = new();
+    // The volumes each host reported a copy of (by host id), and where each host's follower of a volume stands.
+    private readonly Dictionary<string, HashSet<string>> _heldBy = new();
+    private readonly Dictionary<string, Dictionary<string, ReplicaSync>> _syncs = new();
+    private readonly Dictionary<string, HashSet<string>> _syncsOf = new();
+    // Volumes reconciled every round until they settle: no live primary yet (a failover), a replica host away or
+    // told to follow. Other volumes are reconciled when a report changes them, and all of them in a sweep.
+    private readonly HashSet<string> _attention = new();
+    // Volumes with a replica behind the primary: the lag survey asks their primaries only.
+    private readonly HashSet<string> _lagging = new();
+    // When the next round asks every host for everything (cloudfs.placement.sweep); the first round does.
+    private DateTime _nextSweep = DateTime.MinValue;
     private readonly HashSet<string> _failovers = new();
     private readonly HashSet<Akka.Cluster.UniqueAddress> _lost = new();
     // Replica hosts seen absent (not Up and reachable), since when; and volumes whose replica set is being changed.
@@ -119,6 +137,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         Receive<Following>(_ => { });
         Receive<ControlFailed>(f => _log.Warning("a host refused placement's command: {0}", f.Reason));
         Receive<Gathered>(OnGathered);
+        Receive<Surveyed>(OnSurveyed);
         Receive<HostDeviceFailed>(f => OnDeviceFailed(f.HostId, f.Address, f.Reason));
         Receive<PlaceVolume>(p =>
         {
@@ -144,19 +163,18 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         Receive<Created>(c =>
         {
             var v = c.Volume;
-            if (!_volumes.ContainsKey(v.Id)) _order = null;
-            _volumes[v.Id] = new VolumeRecord(v.Id, v.Size, v.Mode, v.Replicas, c.Primary, v.Lsn, v.Version, v.ViewNumber, v.BranchedFrom,
-                new Dictionary<string, VolumeReport> { [c.Primary] = v }) { Name = v.Name };
-            if (v.Name is not null)
-            {
-                _namesInCreation.Remove(v.Name);
-                _names?.TryAdd(v.Name, v.Id);
-            }
+            if (v.Name is not null) _namesInCreation.Remove(v.Name);
+            if (_volumes.ContainsKey(v.Id)) return;
+            if (!_heldBy.TryGetValue(c.Primary, out var held)) _heldBy[c.Primary] = held = new HashSet<string>();
+            held.Add(v.Id);
+            Keep(new VolumeRecord(v.Id, v.Size, v.Mode, v.Replicas, c.Primary, v.Lsn, v.Version, v.ViewNumber, v.BranchedFrom,
+                new Dictionary<string, VolumeReport> { [c.Primary] = v }) { Name = v.Name });
         });
         Receive<WhereIsPrimary>(w => Sender.Tell(PrimaryOf(w.Volume)));
-        Receive<GetPrimaryTable>(_ =>
+        Receive<GetPrimaryTable>(g =>
         {
-            var rows = _volumes.Values.Select(r => (r.Id, Address: LiveAddressOf(r.Primary))).Where(r => r.Address is not null).ToArray();
+            var rows = g.Volumes.Select(id => (Id: id, Address: _volumes.TryGetValue(id, out var r) ? LiveAddressOf(r.Primary) : null))
+                .Where(r => r.Address is not null).ToArray();
             Sender.Tell(new PrimaryTable(rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Address!).ToArray()));
         });
         Receive<ListVolumePage>(p =>
@@ -182,11 +200,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             if (p.Result.Error is null)
             {
                 _purged.Add(p.Volume);
-                if (_volumes.Remove(p.Volume, out var gone))
-                {
-                    _order = null;
-                    if (gone.Name is not null) _names?.Remove(gone.Name);
-                }
+                if (_volumes.TryGetValue(p.Volume, out var gone)) Forget(gone);
             }
             p.ReplyTo.Tell(p.Result);
         });
@@ -200,6 +214,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             }
             else _log.Warning("volume {0} failed over to host {1}", f.Volume, f.NewPrimary);
             if (f.NewPrimary is not null && _volumes.TryGetValue(f.Volume, out var r)) _volumes[f.Volume] = r with { Primary = f.NewPrimary };
+            // Looked at in the next round whatever its hosts report: followed, or tried again.
+            _attention.Add(f.Volume);
             Gather();
         });
     }
@@ -297,7 +313,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     private ActorSelection Agent(string address) => _system.ActorSelection(address + HostAgent.Path);
 
-    // ---- gathering: every live host describes itself and reports the volumes in its log ----
+    // ---- gathering: every live host describes itself and reports what changed in its log since it last did ----
 
     private void Gather()
     {
@@ -307,21 +323,19 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var timeout = _settings.AskTimeout;
         var self = Self;
         var started = DateTime.UtcNow;
-        // The heads last known of replica hosts that did not report last round: their lag is measured from there.
-        var away = new Dictionary<(string Volume, string Host), long>();
-        foreach (var r in _volumes.Values)
-            foreach (var (host, lsn) in r.KnownLsns)
-                if (!r.Reports.ContainsKey(host)) away[(r.Id, host)] = lsn;
-        var system = _system;
+        // The safety net: now and then every host reports everything and every volume is reconciled (a change a host
+        // did not stamp, a command lost on the way).
+        var sweep = started >= _nextSweep;
+        if (sweep) _nextSweep = started + _settings.Sweep;
+        var asks = addresses.Select(a => (Address: a, Ask: !sweep && _cursors.TryGetValue(a, out var c) ? new ReportVolumes(c.Stamp, c.Epoch) : ReportVolumes.Full)).ToArray();
         _ = Run();
 
         async Task Run()
         {
             var hosts = await Task.WhenAll(addresses.Select(async a => (a, await Try(Agent(a).Ask<HostDescription>(DescribeHost.Instance, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
-            var reports = await Task.WhenAll(addresses.Select(async a => (a, await Try(Agent(a).Ask<VolumeReports>(ReportVolumes.Instance, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
-            var answered = reports.Where(r => r.Item2 is not null).Select(r => (r.a, r.Item2!)).ToArray();
-            var lags = await LagSurvey.MeasureAsync(LagSurvey.Plan(answered, away), a => system.ActorSelection(a + HostAgent.Path), timeout).ConfigureAwait(false);
-            self.Tell(new Gathered(hosts.Where(h => h.Item2 is not null).Select(h => (h.a, h.Item2!)).ToArray(), answered, started, lags));
+            var reports = await Task.WhenAll(asks.Select(async x => (x.Address, await Try(Agent(x.Address).Ask<VolumeReports>(x.Ask, timeout)).ConfigureAwait(false)))).ConfigureAwait(false);
+            var answered = reports.Where(r => r.Item2 is not null).Select(r => (r.Address, r.Item2!)).ToArray();
+            self.Tell(new Gathered(hosts.Where(h => h.Item2 is not null).Select(h => (h.a, h.Item2!)).ToArray(), answered, started, sweep));
         }
     }
 
@@ -342,7 +356,6 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
 
     private void OnGathered(Gathered g)
     {
-        _gathering = false;
         foreach (var (address, h) in g.Hosts)
         {
             if (h.Address != address || !SpeaksFor(address, h.HostId)) continue;
@@ -352,16 +365,29 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             else if (_deviceFailed.TryGetValue(h.HostId, out var failed) && failed.Since < g.Started && _deviceFailed.Remove(h.HostId))
                 _log.Warning("host {0} ({1}) is back with a working log device", h.HostId, h.Address);
         }
-        var previous = _volumes;
-        _volumes = Merge(g.Reports.Where(r => SpeaksFor(r.Address, r.Reports.HostId)).Select(r => r.Reports).ToArray(), previous);
-        _lagBytes = g.Lags;
-        _order = null;
-        _names = null;
-        foreach (var (request, replyTo) in _listers) replyTo.Tell(Page(request));
-        _listers.Clear();
+        var now = DateTime.UtcNow;
+        foreach (var host in _hosts.Keys)
+            if (LiveAddressOf(host) is not null) _absentSince.Remove(host);
+            else _absentSince.TryAdd(host, now);
+        var touched = new Table(this);
+        var reports = g.Reports.Where(r => SpeaksFor(r.Address, r.Reports.HostId)).ToArray();
+        // A host that reported before and did not answer this round (away, busy, another host at its address) is asked
+        // for everything when it answers again; meanwhile its copies no longer count.
+        var answeredBy = reports.ToDictionary(r => r.Address, r => r.Reports.HostId);
+        foreach (var (address, cursor) in _cursors.ToArray())
+            if (!answeredBy.TryGetValue(address, out var host) || host != cursor.HostId)
+            {
+                _cursors.Remove(address);
+                touched.DropHost(cursor.HostId);
+            }
+        foreach (var (address, report) in reports)
+        {
+            touched.Apply(report);
+            _cursors[address] = new ReportCursor(report.HostId, report.Epoch, report.Stamp);
+        }
+        touched.Commit();
         var creates = _creates.ToArray();
         _creates.Clear();
-        var now = DateTime.UtcNow;
         var members = Members();
         foreach (var (request, replyTo, rounds, since) in creates)
         {
@@ -374,74 +400,213 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             else
                 Create(request, replyTo, since);
         }
-        foreach (var host in _hosts.Keys)
-            if (LiveAddressOf(host) is not null) _absentSince.Remove(host);
-            else _absentSince.TryAdd(host, now);
-        // A replica host this singleton never saw (it died before the singleton moved here) is absent too.
-        foreach (var r in _volumes.Values)
-            foreach (var host in r.Replicas)
-                if (!_hosts.ContainsKey(host)) _absentSince.TryAdd(host, now);
-        foreach (var r in _volumes.Values) Reconcile(r);
+        // What changed, what waits for something (a failover, a host away), or everything in a sweep.
+        var reconcile = g.Sweep ? _volumes.Keys.ToHashSet() : touched.Changed;
+        reconcile.UnionWith(_attention);
+        foreach (var id in reconcile)
+            if (_volumes.TryGetValue(id, out var r)) Reconcile(r, g.Sweep);
+            else _attention.Remove(id);
         // Asked again soon, not at once: a proof under way takes a round trip, not a busy loop of rounds.
         if (_creates.Count > 0) Timers.StartSingleTimer("creates", Tick.Instance, TimeSpan.FromMilliseconds(50));
+        SurveyLags();
     }
 
-    private Dictionary<string, VolumeRecord> Merge(IReadOnlyList<VolumeReports> reports, Dictionary<string, VolumeRecord> previous)
+    /// <summary>The round's last step: each primary with a lagging replica measures its lag in bytes (LagSurvey), then
+    /// the listings asked for meanwhile are answered and the next round may start.</summary>
+    private void SurveyLags()
     {
-        var byVolume = new Dictionary<string, Dictionary<string, VolumeReport>>();
-        var syncs = new Dictionary<string, Dictionary<string, ReplicaSync>>();
-        foreach (var host in reports)
+        var plan = new Dictionary<string, List<LagSurvey.Query>>();
+        foreach (var id in _lagging)
         {
-            foreach (var v in host.Volumes)
+            if (!_volumes.TryGetValue(id, out var r) || LaggingReplicas(r) is not { } lagging) continue;
+            if (AddressOf(r.Primary!) is not { } address) continue;
+            if (!plan.TryGetValue(address, out var queries)) plan[address] = queries = [];
+            foreach (var (host, lsn) in lagging) queries.Add(new LagSurvey.Query(id, host, lsn));
+        }
+        if (plan.Count == 0) { OnSurveyed(new Surveyed([])); return; }
+        var system = _system;
+        LagSurvey.MeasureAsync(plan, a => system.ActorSelection(a + HostAgent.Path), _settings.AskTimeout)
+            .PipeTo(Self, success: lags => new Surveyed(lags), failure: _ => new Surveyed([]));
+    }
+
+    private void OnSurveyed(Surveyed s)
+    {
+        _lagBytes = s.Lags;
+        _gathering = false;
+        foreach (var (request, replyTo) in _listers) replyTo.Tell(Page(request));
+        _listers.Clear();
+    }
+
+    /// <summary>The replicas of <paramref name="r"/> behind its primary and the lsn each stands at (reported, else last
+    /// known, else 0: no copy), when its primary is the writable holder of its newest view; null when none is behind.</summary>
+    private static List<(string Host, long Lsn)>? LaggingReplicas(VolumeRecord r) =>
+        r.BranchedFrom is not null ? null : LagSurvey.Behind(r.Replicas, r.Primary, r.View, r.Reports, r.KnownLsns);
+
+    /// <summary>
+    /// One round's changes to placement's table: the hosts' reports (a full one replaces what its host reported before,
+    /// a delta adds and removes), and hosts that stopped answering. Each volume touched is merged once, at
+    /// <see cref="Commit"/>, from every host's copy: its newest view decides the replica set, and that view's writable
+    /// holder with the longest chain is the primary.
+    /// </summary>
+    private sealed class Table(PlacementActor placement)
+    {
+        // The copies of each touched volume as they stand after this round's reports.
+        private readonly Dictionary<string, Dictionary<string, VolumeReport>> _copies = new();
+
+        /// <summary>The volumes whose record changed (or went away) this round.</summary>
+        public HashSet<string> Changed { get; } = new();
+
+        private Dictionary<string, VolumeReport> CopiesOf(string id)
+        {
+            if (_copies.TryGetValue(id, out var copies)) return copies;
+            copies = placement._volumes.TryGetValue(id, out var r) ? new Dictionary<string, VolumeReport>(r.Reports) : new();
+            _copies[id] = copies;
+            return copies;
+        }
+
+        /// <summary>A host away: its copies no longer count, except where it is the only host that reported the volume
+        /// (the volume stays known, as it was, until someone reports it again), and its followers no longer report.</summary>
+        public void DropHost(string host)
+        {
+            if (placement._heldBy.TryGetValue(host, out var held))
+                foreach (var id in held.ToArray())
+                {
+                    var copies = CopiesOf(id);
+                    if (copies.Count == 1 && copies.ContainsKey(host)) continue;
+                    copies.Remove(host);
+                    held.Remove(id);
+                }
+            if (placement._syncsOf.Remove(host, out var followed))
+                foreach (var id in followed)
+                    if (placement._syncs.TryGetValue(id, out var syncs) && syncs.Remove(host))
+                    {
+                        if (syncs.Count == 0) placement._syncs.Remove(id);
+                        Changed.Add(id);
+                    }
+        }
+
+        public void Apply(VolumeReports report)
+        {
+            var host = report.HostId;
+            if (!placement._heldBy.TryGetValue(host, out var held)) placement._heldBy[host] = held = new HashSet<string>();
+            if (!placement._syncsOf.TryGetValue(host, out var followed)) placement._syncsOf[host] = followed = new HashSet<string>();
+            IEnumerable<string> removed = report.Removed ?? [];
+            IEnumerable<string> stopped = report.RemovedSyncs ?? [];
+            if (report.Full)
             {
-                if (!byVolume.TryGetValue(v.Id, out var d)) byVolume[v.Id] = d = new Dictionary<string, VolumeReport>();
-                d[host.HostId] = v;
+                // What the host held or followed before and is not in its full report, it no longer does.
+                var now = report.Volumes.Select(v => v.Id).ToHashSet();
+                removed = held.Where(id => !now.Contains(id)).ToArray();
+                var following = (report.Syncs ?? []).Select(s => s.Volume).ToHashSet();
+                stopped = followed.Where(id => !following.Contains(id)).ToArray();
             }
-            foreach (var f in host.Syncs ?? [])
+            foreach (var id in removed)
             {
-                if (!syncs.TryGetValue(f.Volume, out var d)) syncs[f.Volume] = d = new Dictionary<string, ReplicaSync>();
-                d[host.HostId] = f;
+                held.Remove(id);
+                if (CopiesOf(id).Remove(host)) Gone.Add(id);
+            }
+            foreach (var v in report.Volumes)
+            {
+                held.Add(v.Id);
+                CopiesOf(v.Id)[host] = v;
+            }
+            foreach (var id in stopped)
+            {
+                followed.Remove(id);
+                if (placement._syncs.TryGetValue(id, out var syncs) && syncs.Remove(host))
+                {
+                    if (syncs.Count == 0) placement._syncs.Remove(id);
+                    Changed.Add(id);
+                }
+            }
+            foreach (var s in report.Syncs ?? [])
+            {
+                followed.Add(s.Volume);
+                if (!placement._syncs.TryGetValue(s.Volume, out var syncs)) placement._syncs[s.Volume] = syncs = new Dictionary<string, ReplicaSync>();
+                syncs[host] = s;
+                Changed.Add(s.Volume);
             }
         }
-        var merged = new Dictionary<string, VolumeRecord>();
-        foreach (var (id, held) in byVolume)
+
+        // Volumes a host that answered reported without (it dropped its copy): gone when no copy is left.
+        private HashSet<string> Gone { get; } = new();
+
+        public void Commit()
         {
-            if (_purged.Contains(id))
+            foreach (var (id, copies) in _copies)
             {
-                // Purged while these hosts were away: they purge their copies now.
-                foreach (var host in held.Keys)
-                    if (ChoosableAddressOf(host) is { } address) Agent(address).Tell(new PurgeLocalVolume(id));
-                continue;
+                Changed.Add(id);
+                placement._volumes.TryGetValue(id, out var before);
+                if (copies.Count == 0)
+                {
+                    // Every host that held it answered without it (each purged its copy): gone.
+                    if (Gone.Contains(id) && before is not null) placement.Forget(before);
+                    continue;
+                }
+                if (placement._purged.Contains(id))
+                {
+                    // Purged while these hosts were away: they purge their copies now.
+                    foreach (var host in copies.Keys)
+                        if (placement.ChoosableAddressOf(host) is { } address) placement.Agent(address).Tell(new PurgeLocalVolume(id));
+                    continue;
+                }
+                placement.Keep(Merge(id, copies, before));
             }
-            // The newest view decides the replica set; its writable holder with the longest chain is the primary.
+        }
+
+        private static VolumeRecord Merge(string id, Dictionary<string, VolumeReport> held, VolumeRecord? before)
+        {
             var newest = held.Values.OrderByDescending(r => r.ViewNumber).ThenByDescending(r => r.Lsn).First();
             var primary = held.Where(kv => kv.Value.Writable && kv.Value.ViewNumber == newest.ViewNumber)
                 .OrderByDescending(kv => kv.Value.Lsn).Select(kv => kv.Key).FirstOrDefault();
-            // A primary that did not answer this round (unreachable, busy) is still the primary until a failover says otherwise.
-            if (primary is null && previous.TryGetValue(id, out var before)) primary = before.Primary;
+            // A primary that does not answer (unreachable, busy) is still the primary until a failover says otherwise.
+            primary ??= before?.Primary;
             var version = primary is not null && held.TryGetValue(primary, out var p) ? p : newest;
-            // A replica host that did not report keeps the head it last reported (none: it never held a copy here).
+            // A replica host whose copy does not count keeps the head it last reported (none: it never held a copy here).
             var known = new Dictionary<string, long>();
             foreach (var host in newest.Replicas)
                 if (held.TryGetValue(host, out var copy)) known[host] = copy.Lsn;
-                else if (previous.TryGetValue(id, out var was) && was.KnownLsns.TryGetValue(host, out var lsn)) known[host] = lsn;
-            merged[id] = new VolumeRecord(id, newest.Size, newest.Mode, newest.Replicas, primary, version.Lsn, version.Version,
+                else if (before is not null && before.KnownLsns.TryGetValue(host, out var lsn)) known[host] = lsn;
+            return new VolumeRecord(id, newest.Size, newest.Mode, newest.Replicas, primary, version.Lsn, version.Version,
                 newest.ViewNumber, newest.BranchedFrom, held)
             {
                 Name = newest.Name, TrashedAtUnixMs = newest.TrashedAtUnixMs, KnownLsns = known,
-                Syncs = syncs.GetValueOrDefault(id) ?? new Dictionary<string, ReplicaSync>(),
             };
         }
-        // Volumes only the unreachable know of stay known (with no live holder) until someone reports them again; one
-        // that every host holding it reported without it (each purged its copy) is gone.
-        var answered = reports.Select(r => r.HostId).ToHashSet();
-        foreach (var (id, r) in previous)
-            if (!merged.ContainsKey(id) && !_purged.Contains(id) && !r.Reports.Keys.All(answered.Contains)) merged[id] = r;
-        return merged;
     }
 
-    private void Reconcile(VolumeRecord r)
+    /// <summary>A volume's record as merged now: in the table, its name and order kept, and whether it lags.</summary>
+    private void Keep(VolumeRecord r)
     {
+        if (!_volumes.ContainsKey(r.Id))
+        {
+            _order = null;
+            if (r.Name is not null) _names?.TryAdd(r.Name, r.Id);
+        }
+        _volumes[r.Id] = r;
+        if (LaggingReplicas(r) is not null) _lagging.Add(r.Id);
+        else _lagging.Remove(r.Id);
+        // A replica host this singleton never saw (it died before the singleton moved here) is absent too.
+        foreach (var host in r.Replicas)
+            if (!_hosts.ContainsKey(host)) _absentSince.TryAdd(host, DateTime.UtcNow);
+    }
+
+    /// <summary>A volume no host holds any more: out of the table.</summary>
+    private void Forget(VolumeRecord r)
+    {
+        if (!_volumes.Remove(r.Id)) return;
+        _order = null;
+        if (r.Name is not null && _names is not null && _names.TryGetValue(r.Name, out var id) && id == r.Id) _names.Remove(r.Name);
+        _lagging.Remove(r.Id);
+        _attention.Remove(r.Id);
+        _syncs.Remove(r.Id);
+        foreach (var held in _heldBy.Values) held.Remove(r.Id);
+    }
+
+    /// <param name="sweep">Every replica is told to follow, also one whose host reports a follower of the volume.</param>
+    private void Reconcile(VolumeRecord r, bool sweep = false)
+    {
+        _attention.Remove(r.Id);
         if (r.BranchedFrom is not null || r.Replicas.Length < 2) return;
         // Being purged, or in the trash past cloudfs.trash.keep: each host purges its copy; none follows or takes it over.
         if (_purging.Contains(r.Id) || (r.TrashedAtUnixMs != 0 && DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - r.TrashedAtUnixMs >= _trashKeep.TotalMilliseconds)) return;
@@ -449,13 +614,25 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         if (primaryAddress is null)
         {
             if (!_failovers.Contains(r.Id) && (!_failoverAfter.TryGetValue(r.Id, out var after) || DateTime.UtcNow >= after)) StartFailover(r);
+            // Looked at every round until it has a live primary again.
+            _attention.Add(r.Id);
             return;
         }
-        // Every other live replica follows the primary (idempotent; a replica that misses the volume pulls it whole).
+        // Every other live replica follows the primary: told so when its host reports no follower of the volume (it
+        // starts one; one that misses the volume pulls it whole), and in a sweep.
+        var syncs = _syncs.GetValueOrDefault(r.Id);
+        var settled = true;
         foreach (var host in r.Replicas)
-            if (host != r.Primary && ChoosableAddressOf(host) is { } address)
-                Agent(address).Tell(new FollowVolume(r.Id));
+        {
+            if (host == r.Primary) continue;
+            if (ChoosableAddressOf(host) is not { } address) { settled = false; continue; }
+            if (!sweep && syncs is not null && syncs.ContainsKey(host)) continue;
+            Agent(address).Tell(new FollowVolume(r.Id));
+            settled = false;
+        }
         ReplaceLongAbsent(r, primaryAddress);
+        // A replica host away (replaced once away long enough) or told to follow: looked at again next round.
+        if (!settled) _attention.Add(r.Id);
     }
 
     /// <summary>A replica host absent longer than ReplaceAfter is replaced by the nearest live host (XOR distance to
@@ -733,13 +910,14 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     {
         var replicas = r.Replicas.Length == 0 ? r.Reports.Keys.ToArray() : r.Replicas;
         var live = LiveAddresses();
+        var syncs = _syncs.GetValueOrDefault(r.Id);
         var inputs = replicas.Select(h =>
         {
             // Away: not Up and reachable, or its device failed (the volume runs on the others, if a majority).
             var isLive = !DeviceFailed(h) && AddressOf(h) is { } a && live.Contains(a);
             long? known = r.Reports.TryGetValue(h, out var copy) ? copy.Lsn : r.KnownLsns.TryGetValue(h, out var lsn) ? lsn : null;
             long? bytes = _lagBytes.TryGetValue((r.Id, h), out var lag) && lag.AfterLsn == (known ?? 0) ? lag.Bytes : null;
-            return new VolumeHealth.ReplicaInput(h, isLive, copy, known, r.Syncs.GetValueOrDefault(h), bytes);
+            return new VolumeHealth.ReplicaInput(h, isLive, copy, known, syncs?.GetValueOrDefault(h), bytes);
         }).ToArray();
         var health = VolumeHealth.Decide(r.Size, r.Primary, inputs);
         return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, r.Name, health.Word, r.BranchedFrom, r.TrashedAtUnixMs,

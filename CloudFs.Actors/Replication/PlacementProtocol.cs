@@ -21,11 +21,9 @@ public sealed record WhereIsPrimary(string Volume) : IControlMessage;
 /// reported the volume, or no failover is under way or can start (an asker need not wait for a primary then).</summary>
 public sealed record PrimaryIs(string Volume, bool Known, string? HostId, string? Address) : IControlMessage;
 
-/// <summary>Every volume's primary member address (the shard allocation strategy's rebalance check).</summary>
-public sealed record GetPrimaryTable : IControlMessage
-{
-    public static readonly GetPrimaryTable Instance = new();
-}
+/// <summary>The primary member address of each of <paramref name="Volumes"/> that has a live one (the shard allocation
+/// strategy's rebalance check asks for the shards allocated, not for every volume of the cluster).</summary>
+public sealed record GetPrimaryTable(string[] Volumes) : IControlMessage;
 public sealed record PrimaryTable(string[] Volumes, string[] Addresses) : IControlMessage;
 
 /// <summary>A host's log device failed (it says so at once, and in every HostDescription after): the volumes it is the

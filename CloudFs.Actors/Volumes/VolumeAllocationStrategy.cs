@@ -62,7 +62,10 @@ public sealed class VolumeAllocationStrategy(IVolumeLocator locator, Func<Addres
     {
         if (placement is null) return ImmutableHashSet<string>.Empty;
         PrimaryTable table;
-        try { table = await placement.Ask<PrimaryTable>(GetPrimaryTable.Instance, AskTimeout).ConfigureAwait(false); }
+        // The shards allocated only: a check every rebalance interval costs what is in use, not the volume count.
+        var shards = currentShardAllocations.Values.SelectMany(s => s).Distinct().ToArray();
+        if (shards.Length == 0) return ImmutableHashSet<string>.Empty;
+        try { table = await placement.Ask<PrimaryTable>(new GetPrimaryTable(shards), AskTimeout).ConfigureAwait(false); }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException) { return ImmutableHashSet<string>.Empty; }
         return Misplaced(currentShardAllocations, rebalanceInProgress, table);
     }

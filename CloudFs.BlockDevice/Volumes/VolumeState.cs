@@ -12,8 +12,25 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     /// <summary>The replica set, the primary first; replaced by each view-change entry (under IndexLock).</summary>
     public Id160[] Replicas { get; set; } = replicas;
     public Id160? BranchedFrom { get; } = branchedFrom;
-    /// <summary>The secret view-stamp when this host can extend the chain; changed under ChainLock only.</summary>
-    public byte[]? Secret { get; set; } = secret;
+    /// <summary>The secret view-stamp when this host can extend the chain; changed under ChainLock only (a change is a
+    /// report change: whether this host is the writer).</summary>
+    public byte[]? Secret
+    {
+        get => _secret;
+        set
+        {
+            if ((_secret is null) != (value is null)) Touch();
+            _secret = value;
+        }
+    }
+    private byte[]? _secret = secret;
+
+    /// <summary>When what the host reports of this volume (VolumeInfo) last changed, by <see cref="ChangeClock"/>:
+    /// stamped at creation and by <see cref="Touch"/> wherever an input of <see cref="ToInfo"/> changes.</summary>
+    public long ChangeStamp = ChangeClock.Next();
+
+    /// <summary>An input of <see cref="ToInfo"/> changed (head, view, writer, size, trash, damage): a new stamp.</summary>
+    public void Touch() => ChangeClock.Stamp(ref ChangeStamp);
     /// <summary>The view <see cref="Secret"/> belongs to (its first entry's version); set with Secret under ChainLock.</summary>
     public Id160 SecretView = baseId;
 

@@ -76,7 +76,7 @@ internal sealed class HostMetrics
             "Approximate memory of this node's volume indexes (extent indexes and lsn tables; pages a branch shares with its source counted in both).");
         _placementReports = f.CreateCounter("cloudfs_placement_reports_total", "Placement rounds this node reported its volumes to.");
         _placementReportedVolumes = f.CreateCounter("cloudfs_placement_reported_volumes_total",
-            "Volumes in those reports (per second: the work placement's polling costs this node, which grows with its volume count).");
+            "Volumes in those reports: those changed since the last report, or every volume in a full report (after placement moved or this node restarted, and in placement's sweep).");
         _placementFollows = f.CreateCounter("cloudfs_placement_follow_commands_total", "Commands from placement to follow a volume's primary that this node took.");
         _segments = f.CreateGauge("cloudfs_log_segments", "Segments of the log.");
         _freeSegments = f.CreateGauge("cloudfs_log_free_segments", "Free segments of the log.");
