@@ -184,7 +184,7 @@ def main():
                     results.setdefault((shape, name), []).append(res)
                     if rec is not None:
                         rec.wait()
-        peak = rss_kib(node.pid)
+        peaks = {name: rss_kib(n.pid) for name, n in nodes.items()}
         # What compaction did meanwhile on each CloudFS node (its policy shows here, not only in the IOPS).
         compaction = {name: compaction_metrics(host, port) for name, port in (("cloudfs", 8190), ("cloudfs-against", 8191)) if name in servers}
         print(f"\n| shape | server | median IOPS | median MB/s | median p99 (us) | CloudFS / server |")
@@ -208,7 +208,9 @@ def main():
                 iops = ", ".join(f"{x['iops']:,.0f}" for x in rs)
                 per_round = ", ".join(f"{c:,.0f}" for c in cpu)
                 print(f"| {shape} | {name} | {iops} | {per_round} | {statistics.median(cpu) if cpu else 0:,.0f} |")
-        print(f"\ncloudfs node peak RSS (VmHWM): {peak / 1024:.0f} MiB")
+        print()
+        for name, peak in peaks.items():
+            print(f"{name} node peak RSS (VmHWM): {peak / 1024:.0f} MiB")
         for name, m in compaction.items():
             print(f"{name} compaction: {m}")
     finally:
