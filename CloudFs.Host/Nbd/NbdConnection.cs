@@ -22,6 +22,8 @@ internal sealed class NbdConnection
     private int _freeCount;
     private long _inFlightBytes;
     private int _repliesPending;
+    // TLS: replies completed together are gathered (NbdReplyWriter), which needs _repliesPending; plain counts nothing.
+    private bool _gatherReplies;
     private TaskCompletionSource? _bytesReleased;
     private NbdReplyWriter? _replies;
     private NbdSession? _session;
@@ -88,6 +90,7 @@ internal sealed class NbdConnection
     {
         // Under TLS a flush is a record the node encrypts and the client decrypts: replies completed together are
         // gathered into one (NbdReplyWriter). In plain a flush is one send, cheaper than the pool step that gathers.
+        _gatherReplies = tls;
         _replies = new NbdReplyWriter(writer, session.StructuredReplies, this, MaxInFlight, _limits.PayloadTimeout, gatherReplies: tls);
         var writerTask = _replies.RunAsync(ct);
         // One per connection, armed only while a WRITE payload is awaited (no timer per request).
@@ -136,7 +139,7 @@ internal sealed class NbdConnection
                 }
                 await pendingSlot;
                 var slot = taken = TakeSlot();
-                Interlocked.Increment(ref _repliesPending);
+                if (_gatherReplies) Interlocked.Increment(ref _repliesPending);
                 slot.Begin(request);
                 uint error = request.Validate(session, out var reason);
 
@@ -216,7 +219,7 @@ internal sealed class NbdConnection
             if (taken is not null)
             {
                 // A payload cut off: no reply will come, and its memory goes back.
-                Interlocked.Decrement(ref _repliesPending);
+                if (_gatherReplies) Interlocked.Decrement(ref _repliesPending);
                 Release(taken, keep: false);
             }
             _replies.Kick();
@@ -273,11 +276,12 @@ internal sealed class NbdConnection
     /// <summary>Called by a slot when its outcome is known (possibly on the reader's thread, possibly on a pool thread).</summary>
     internal void Completed(NbdRequestSlot slot)
     {
-        Interlocked.Decrement(ref _repliesPending);
+        if (_gatherReplies) Interlocked.Decrement(ref _repliesPending);
         _replies!.Enqueue(slot);
     }
 
-    /// <summary>Requests taken in whose outcome is not known yet: replies the writer can expect soon.</summary>
+    /// <summary>Requests taken in whose outcome is not known yet: replies the writer can expect soon (counted only on a
+    /// connection that gathers its replies).</summary>
     internal int RepliesPending => Volatile.Read(ref _repliesPending);
 
     /// <summary>Called by the reply writer once the slot's reply is in the pipe.</summary>
