@@ -1,6 +1,7 @@
 // The node's log lines on stderr: "2026-12-04T00:24:58.587Z INFO  [source] message", UTC, ISO 8601. CloudFS's own
 // events from cloudfs.log-level up; the framework's (Akka's remoting, cluster, sharding) from WARNING up unless the
 // level is debug, so an operator reads what the node did, not how Akka did it. A cause's stack trace only at debug.
+// Remoting's lines about a peer that closed its connection count as debug (PeerClosedAssociation).
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Event;
@@ -38,9 +39,10 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
 
     private void Write(LogEvent e)
     {
-        if (e.LogLevel() < (Own(e) ? _own : _framework)) return;
+        var severity = PeerClosedAssociation.Is(e) ? LogLevel.DebugLevel : e.LogLevel();
+        if (severity < (Own(e) ? _own : _framework)) return;
         if (!_filter.ShouldTryKeepMessage(e, out _)) return; // its expanded text is Akka's whole default line, not ours
-        var level = e.LogLevel() switch
+        var level = severity switch
         {
             LogLevel.ErrorLevel => "ERROR",
             LogLevel.WarningLevel => "WARN ",
