@@ -6,11 +6,13 @@ namespace CloudFs.BlockDevice.Volumes;
 
 internal sealed class LsnTable
 {
+    // A new volume holds one entry (its creation) and most volumes of a host may sit idle: start small and double.
+    private const int InitialCapacity = 2;
     // Elements below Count never change, so a checkpoint can capture (arrays, count) without copying.
-    private long[] _blocks = new long[16];
-    private ulong[] _prefixes = new ulong[16];
+    private long[] _blocks = new long[InitialCapacity];
+    private ulong[] _prefixes = new ulong[InitialCapacity];
     // Not part of a checkpoint: filled in place, never captured.
-    private BlockChange[] _changes = NewChanges(16);
+    private BlockChange[] _changes = NewChanges(InitialCapacity);
     private readonly Dictionary<ulong, long> _byPrefix = new();
 
     private static BlockChange[] NewChanges(long n)
@@ -60,7 +62,7 @@ internal sealed class LsnTable
     public static LsnTable Seeded(long lsn, long commitBlock, Id160 version)
     {
         var t = new LsnTable();
-        var n = Math.Max(16, lsn + 16);
+        var n = Math.Max(InitialCapacity, lsn + 1);
         t._blocks = new long[n];
         t._prefixes = new ulong[n];
         t._changes = NewChanges(n);
@@ -97,7 +99,7 @@ internal sealed class LsnTable
     public static LsnTable Restore(ReadOnlySpan<long> blocks, ReadOnlySpan<ulong> prefixes)
     {
         var t = new LsnTable();
-        var n = Math.Max(16, blocks.Length);
+        var n = Math.Max(InitialCapacity, blocks.Length);
         t._blocks = new long[n];
         t._prefixes = new ulong[n];
         t._changes = NewChanges(n);

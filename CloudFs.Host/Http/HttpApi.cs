@@ -38,6 +38,8 @@ internal sealed class HttpApi : IAsyncDisposable
     private readonly IClusterView _cluster;
     private readonly ManagementRoutes _management;
     private readonly Action<string>? _logLine;
+    private readonly HostMetrics _metrics;
+    private readonly VolumeHealthSeries _volumeSeries;
     private readonly WebApplication _app;
 
     public HttpApi(HttpApiOptions options, IVolumeGateway gateway, IVersionLog log, IClusterView cluster, HostMetrics metrics, Action<string>? logLine)
@@ -49,7 +51,8 @@ internal sealed class HttpApi : IAsyncDisposable
         _log = log;
         _cluster = cluster;
         _management = new ManagementRoutes(cluster);
-        _ = new VolumeHealthMetrics(metrics.Registry, _management.AllVolumesAsync);
+        _metrics = metrics;
+        _volumeSeries = new VolumeHealthSeries(_management.AllVolumesAsync);
         _logLine = logLine;
 
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
@@ -96,7 +99,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _management.Map(_app);
         _app.MapMethods("/health", ["GET", "HEAD"], ctx => Health(ctx, _cluster.Unhealthy));
         _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
-        _app.MapMetrics("/metrics", metrics.Registry);
+        _app.MapGet("/metrics", Metrics);
         _app.MapFallback(ctx => Reply(ctx, StatusCodes.Status404NotFound,
             $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try / (the status page), /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready, " +
             string.Join(", ", ManagementRoutes.Paths)));
@@ -148,6 +151,14 @@ internal sealed class HttpApi : IAsyncDisposable
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = PlainText;
         return ctx.Response.WriteAsync(message.TrimEnd('\n') + "\n");
+    }
+
+    /// <summary>GET /metrics: the registry's series (this node's own), then every volume's health and lag series.</summary>
+    private async Task Metrics(HttpContext ctx)
+    {
+        ctx.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        await _metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+        await _volumeSeries.WriteAsync(ctx.Response.Body, ctx.RequestAborted);
     }
 
     private Task Heads(HttpContext ctx)

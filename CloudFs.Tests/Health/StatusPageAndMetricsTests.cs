@@ -17,9 +17,9 @@ namespace CloudFs.Tests.Health;
 
 public sealed class StatusPageAndMetricsTests
 {
-    private static async Task<HttpApi> StartAsync(FakeClusterView view, ClusterTls? tls = null)
+    private static async Task<HttpApi> StartAsync(FakeClusterView view, ClusterTls? tls = null, HostMetrics? metrics = null)
     {
-        var metrics = new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
+        metrics ??= new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
         var api = new HttpApi(new HttpApiOptions(new IPEndPoint(IPAddress.Loopback, 0), CloudFsSettings.Default.Http) { Tls = tls },
             new MeteredVolumeGateway(new MemoryVolumeGateway(), metrics), new FakeVersionLog(), view, metrics, null);
         await api.StartAsync(CancellationToken.None);
@@ -66,6 +66,43 @@ public sealed class StatusPageAndMetricsTests
         view.Volumes.Clear();
         metrics = await http.GetStringAsync("metrics");
         Assert.DoesNotContain(id, metrics);
+    }
+
+    [Fact]
+    public async Task A_scrape_leaves_nothing_of_a_volume_behind_in_the_registry()
+    {
+        var view = new FakeClusterView();
+        var id = Id160.Random().ToString();
+        view.Volumes.Add(Degraded(id));
+        var metrics = new HostMetrics(Prometheus.Metrics.NewCustomRegistry());
+        await using var api = await StartAsync(view, metrics: metrics);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{api.BoundEndPoint.Port}/") };
+        Assert.Contains($"cloudfs_volume_health{{volume=\"{id}\",health=\"degraded\"}} 1", await http.GetStringAsync("metrics"));
+
+        // The series were written into that response only: the registry (kept for the node's life) holds none of them.
+        using var registryText = new MemoryStream();
+        await metrics.Registry.CollectAndExportAsTextAsync(registryText);
+        Assert.DoesNotContain(id, System.Text.Encoding.UTF8.GetString(registryText.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_scrape_the_cluster_stops_answering_midway_carries_no_volume_series_rather_than_some()
+    {
+        var view = new FakeClusterView { PageSize = 1, PagesBeforeFailure = 1 };
+        var (first, second) = (Id160.Random().ToString(), Id160.Random().ToString());
+        view.Volumes.Add(Degraded(first));
+        view.Volumes.Add(Degraded(second));
+        await using var api = await StartAsync(view);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{api.BoundEndPoint.Port}/") };
+        var metrics = await http.GetStringAsync("metrics");
+        Assert.Contains("cloudfs_writes_total", metrics);
+        Assert.DoesNotContain("cloudfs_volume_health{", metrics);
+        Assert.DoesNotContain(first, metrics);
+
+        view.PagesBeforeFailure = int.MaxValue;
+        metrics = await http.GetStringAsync("metrics");
+        Assert.Contains($"cloudfs_volume_replicas{{volume=\"{first}\"}} 3", metrics);
+        Assert.Contains($"cloudfs_volume_replicas{{volume=\"{second}\"}} 3", metrics);
     }
 
     [Fact]

@@ -29,6 +29,7 @@ internal sealed class FakeClusterView : IClusterView
         IManagementMessage answer = request switch
         {
             ShowCluster => Members,
+            ListVolumePage p when PagesAnswered++ >= PagesBeforeFailure => new CommandFailed("the fake view stopped answering pages"),
             ListVolumePage p => Page(p),
             GetVolume g => Volumes.FirstOrDefault(v => v.Id == g.VolumeId || v.Name == g.VolumeId) is { } v ? v : new CommandFailed($"no volume {g.VolumeId} on this cluster"),
             _ when Answer is not null => Answer(request),
@@ -39,6 +40,10 @@ internal sealed class FakeClusterView : IClusterView
 
     /// <summary>Pages of <see cref="Volumes"/> as placement cuts them, PageSize at most.</summary>
     public int PageSize = ListVolumePage.MaxLimit;
+
+    /// <summary>Pages answered so far; after <see cref="PagesBeforeFailure"/> of them every page asked is refused.</summary>
+    public int PagesAnswered;
+    public int PagesBeforeFailure = int.MaxValue;
 
     private VolumePage Page(ListVolumePage p)
     {
