@@ -27,6 +27,8 @@ public sealed partial class LogStore
     public VolumeChanges ChangesSince(long since)
     {
         var now = ChangeClock.Now;
+        // No stamp taken in this process since then: nothing to look for (an idle host, asked every round).
+        if (since == now) return new VolumeChanges([], [], now);
         var changed = new List<VolumeInfo>();
         foreach (var v in _volumes.Values)
             if (v.Committed && Volatile.Read(ref v.ChangeStamp) > since)
