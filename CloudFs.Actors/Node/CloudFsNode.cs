@@ -29,6 +29,9 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     private int _disposed;
 
+    /// <summary>How long a join may take before the node says it is still waiting for a seed to let it in.</summary>
+    private static readonly TimeSpan JoinNoticeAfter = TimeSpan.FromSeconds(3);
+
     private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments,
         IdentityRefusals refusals)
     {
@@ -147,7 +150,14 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             var joinTimeout = settings.Node.JoinTimeout;
             try
             {
-                if (await Task.WhenAny(up.Task, removed.Task).WaitAsync(joinTimeout, ct).ConfigureAwait(false) != up.Task)
+                var joining = Stopwatch.StartNew();
+                var joined = Task.WhenAny(up.Task, removed.Task);
+                // What Akka's join says at debug only (RemotingLifecycleLines: a seed not listening yet, the join retried),
+                // said once in CloudFS's words.
+                if (seeds.Count > 0 && await Task.WhenAny(joined, Task.Delay(JoinNoticeAfter, ct)).ConfigureAwait(false) != joined)
+                    log.Info("joining the cluster through {0}: no seed has let this node in yet; Akka keeps asking (a seed that is not listening yet is tried again every 5 s)",
+                        string.Join(", ", seeds));
+                if (await joined.WaitAsync(joinTimeout > joining.Elapsed ? joinTimeout - joining.Elapsed : TimeSpan.Zero, ct).ConfigureAwait(false) != up.Task)
                     throw new ClusterJoinRefusedException($"the cluster removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up " +
                         $"({(CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason ? "downed" : CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name ?? "its cluster ended")}); " +
                         "a member that refused its identity proof says why in its log (an ERROR) and counts it in cloudfs_identity_refusals_total");

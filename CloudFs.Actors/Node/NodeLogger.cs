@@ -1,7 +1,7 @@
 // The node's log lines on stderr: "2026-12-04T00:24:58.587Z INFO  [source] message", UTC, ISO 8601. CloudFS's own
 // events from cloudfs.log-level up; the framework's (Akka's remoting, cluster, sharding) from WARNING up unless the
 // level is debug, so an operator reads what the node did, not how Akka did it. A cause's stack trace only at debug.
-// Remoting's lines about a peer that closed its connection count as debug (PeerClosedAssociation).
+// Remoting's lines about a peer's connection coming and going count as debug (RemotingLifecycleLines).
 using Akka.Actor;
 using Akka.Dispatch;
 using Akka.Event;
@@ -39,7 +39,7 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
 
     private void Write(LogEvent e)
     {
-        var severity = PeerClosedAssociation.Is(e) ? LogLevel.DebugLevel : e.LogLevel();
+        var severity = RemotingLifecycleLines.Is(e) ? LogLevel.DebugLevel : e.LogLevel();
         if (severity < (Own(e) ? _own : _framework)) return;
         if (!_filter.ShouldTryKeepMessage(e, out _)) return; // its expanded text is Akka's whole default line, not ours
         var level = severity switch

@@ -10,6 +10,8 @@
 // then), prints no WARN or ERROR and loses none of CloudFS's messages either: its placement and identity checks no
 // longer meet a host agent that does not exist yet (the node joins once its actors are there), nor its feeds a shard
 // region that stopped.
+// A node started before its seed listens says so once, in CloudFS's words, and joins when the seed comes: no WARN
+// (Akka's "unreachable remote address" and "Couldn't join seed nodes" lines are debug lines, RemotingLifecycleLines).
 // How long a stop takes is measured by bench/stop_bench.py, not asserted here.
 using System.Text.RegularExpressions;
 
@@ -105,6 +107,21 @@ public sealed partial class ClusterStopEndToEndTests : IAsyncLifetime
         // Through a node that may not be the primary: it serves once the restarted cluster knows the primary again.
         await Eventually.Value(async () => await Tool.QemuIo(_nodes[1]!.Nbd(volume), "read -P 9 0 1M") is { Code: 0 } read ? read : null,
             TimeSpan.FromSeconds(60), $"reading back what was written to {volume} through {Addresses[1]}");
+    }
+
+    [Fact]
+    public async Task A_node_started_before_its_seed_says_it_waits_and_joins_it_printing_no_warning()
+    {
+        const string seedAddress = "127.0.45.1", joinerAddress = "127.0.45.2";
+        await using var joiner = NodeProcess.Launch(joinerAddress, _dir.File("joiner.log"), "--seeds", seedAddress, "--size", "512M");
+        await Eventually.Until(() => joiner.Stderr.Contains("no seed has let this node in yet", StringComparison.Ordinal) || joiner.HasExited,
+            TimeSpan.FromSeconds(120), "the joiner to say it waits for its seed");
+        Assert.False(joiner.HasExited, joiner.Stderr);
+        await using var seed = await NodeProcess.StartAsync(seedAddress, _dir.File("seed.log"), "--size", "512M");
+        await joiner.WaitReadyAsync();
+        await ProcessCluster.WaitForMembersAsync([seed, joiner], [seedAddress, joinerAddress]);
+        AssertQuiet(joiner, "while it waited for its seed and joined");
+        AssertQuiet(seed, "while a member joined it");
     }
 
     [Fact]

@@ -72,22 +72,37 @@ internal sealed partial class NodeProcess : IAsyncDisposable
     /// Run `./cloudfs --help` first so that the build happens outside the namespace.</summary>
     public static async Task<NodeProcess> StartInAsync(string? netns, string listen, string device, params string[] extra)
     {
+        var node = LaunchIn(netns, listen, device, extra);
+        await node.WaitReadyAsync();
+        return node;
+    }
+
+    /// <summary>Starts the node without waiting for it (<see cref="WaitReadyAsync"/> does).</summary>
+    public static NodeProcess Launch(string listen, string device, params string[] extra) => LaunchIn(null, listen, device, extra);
+
+    private static NodeProcess LaunchIn(string? netns, string listen, string device, string[] extra)
+    {
         var args = extra.Contains("--size") ? extra : [.. extra, "--size", "1G"];
         var node = new NodeProcess(listen, device, args, netns);
         node._process.Start();
         node._process.BeginOutputReadLine();
         node._process.BeginErrorReadLine();
+        return node;
+    }
+
+    /// <summary>Waits for the node's ready line; fails with the node's output (and stops it) when it does not come.</summary>
+    public async Task WaitReadyAsync()
+    {
         try
         {
-            node.ReadyLine = await node._ready.Task.WaitAsync(ReadyTimeout);
+            ReadyLine = await _ready.Task.WaitAsync(ReadyTimeout);
         }
         catch (Exception e)
         {
-            await node.DisposeAsync();
-            Assert.Fail($"node on {listen} did not become ready: {e.Message}\n{node.Stderr}");
+            await DisposeAsync();
+            Assert.Fail($"node on {Listen} did not become ready: {e.Message}\n{Stderr}");
         }
-        node.HostId = ReadyHostId().Match(node.ReadyLine).Groups[1].Value;
-        return node;
+        HostId = ReadyHostId().Match(ReadyLine).Groups[1].Value;
     }
 
     /// <summary>Starts a node that is expected to refuse to start; returns its exit code and stderr.</summary>
