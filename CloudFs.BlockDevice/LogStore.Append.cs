@@ -18,7 +18,7 @@ public sealed partial class LogStore : IAppendSink
     public int MaxBlocksPerEntry =>
         (int)Math.Min(MaxEntryBlocks, (_layout.SegmentSize - 2 * SegmentRecord.Size) / BlockSize - 1 - EntryHeader.TableSectorsFor(MaxEntryBlocks));
 
-    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    internal static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     /// <summary>Creates a volume: a fresh secret view-stamp (kept in the key file, never in the log) and a creation entry, durable on return.</summary>
     /// <param name="name">The volume's name (<see cref="VolumeName"/>), kept in its creation entry; null for none.</param>

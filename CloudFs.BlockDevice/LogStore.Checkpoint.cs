@@ -88,7 +88,7 @@ public sealed partial class LogStore
     /// <summary>Runs on the writer thread: everything before is written, durable and applied; nothing moves meanwhile.</summary>
     private CheckpointData? Capture(WriterPosition pos)
     {
-        if (ResyncStaging)
+        if (Resync.IsStaging)
         {
             _checkpointBound.Declined();
             return null;

@@ -57,7 +57,7 @@ public sealed partial class LogStore
     /// Under ChainLock: null when <paramref name="by"/> may change <paramref name="vol"/>'s chain (it is the volume's
     /// claim, or nobody claims it and <paramref name="by"/> is null); otherwise why not.
     /// </summary>
-    private ChainClaimedException? ClaimRefusal(VolumeState vol, ChainClaim? by)
+    internal ChainClaimedException? ClaimRefusal(VolumeState vol, ChainClaim? by)
     {
         var held = vol.Claim;
         if (ReferenceEquals(held, by)) return null;

@@ -11,6 +11,9 @@ public sealed partial class LogStore
 {
     private volatile bool _changedSinceCheckpoint;
 
+    /// <summary>Something the next checkpoint must capture changed outside an entry's apply.</summary>
+    internal void ChangedSinceCheckpoint() => _changedSinceCheckpoint = true;
+
     private static EntryHeaderInfo ApplyCommitted(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)
     {
         if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
@@ -34,7 +37,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>Maps an entry's blocks into an index: stored runs to their log blocks, zero runs to holes (or explicit zeros over a branch parent).</summary>
-    private static void IndexEntry(ExtentIndex index, ReadOnlySpan<byte> meta, EntryHeader h, long entryBlock)
+    internal static void IndexEntry(ExtentIndex index, ReadOnlySpan<byte> meta, EntryHeader h, long entryBlock)
     {
         var zeroHides = index.Parent is not null;
         void Zero(long start, long count)

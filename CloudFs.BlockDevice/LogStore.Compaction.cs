@@ -27,7 +27,7 @@ public sealed partial class LogStore
                     if (seen.Add(x)) result.Add((v.BaseId, x, v));
         }
         // A resync's staged copy (replica) and the snapshot a resync is sent from (primary) hold live blocks too.
-        foreach (var (volume, index, owner) in ResyncIndexes())
+        foreach (var (volume, index, owner) in Resync.Indexes())
             if (seen.Add(index)) result.Add((volume, index, owner));
         return result;
     }
@@ -159,7 +159,7 @@ public sealed partial class LogStore
     private (long Copied, bool Bad) RelocateRun(LiveRun run, List<Task> pending)
     {
         var e = run.Extent;
-        var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : StagingOwner(run.Volume);
+        var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : Resync.StagingOwner(run.Volume);
         long copied = 0;
         var anyBad = false;
         var bad = new List<BadRun>();

@@ -51,7 +51,7 @@ public sealed partial class LogStore : IReplaySink
         var recovery = new Recovery(_device, _layout, _segments, _options.Log, ReportError);
         var (pos, needHeader) = recovery.RollForward(start, this);
         _headSkips.Clear();
-        DropUncommittedResyncs();
+        Resync.DropUncommitted();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
         SettleKeys();
         LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.BytesReplayed, recovery.StopReason);
@@ -175,9 +175,9 @@ public sealed partial class LogStore : IReplaySink
             case EntryKind.Rewind:
                 return ReplayRewind(span, h);
             case EntryKind.ResyncData:
-                return ReplayResyncData(span, h, block);
+                return Resync.ReplayData(span, h, block);
             case EntryKind.ResyncCommit:
-                return ReplayResyncCommit(span, h, block);
+                return Resync.ReplayCommit(span, h, block);
             case EntryKind.Purge:
                 return ReplayPurge(h);
             default:

@@ -6,6 +6,7 @@ using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Resync;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -40,6 +41,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         _layout = layout;
         _keys = keys;
         _segments = new SegmentTable(layout.SegmentCount);
+        Resync = new FullResync(this, options);
         SetSpaceRules();
     }
 
@@ -200,10 +202,22 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
 
-    private VolumeState Volume(Id160 volume) =>
+    /// <summary>Full resyncs: sending a volume whole as of one lsn, and receiving one (docs/ENGINE.md).</summary>
+    public FullResync Resync { get; }
+
+    /// <summary>The volumes this store holds (services of the engine look them up and install them).</summary>
+    internal ConcurrentDictionary<Id160, VolumeState> VolumeStates => _volumes;
+
+    /// <summary>The group-commit writer every entry goes through.</summary>
+    internal GroupCommitAppender Appender => _appender;
+
+    /// <summary>The secrets this host holds.</summary>
+    internal KeyFile Keys => _keys;
+
+    internal VolumeState Volume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? v : throw new VolumeNotFoundException(volume);
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     public async ValueTask DisposeAsync()
     {

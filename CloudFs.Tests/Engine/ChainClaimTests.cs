@@ -125,16 +125,16 @@ public sealed class ChainClaimTests
         // The other copy is ahead (so only the claim, not the lsn rule, can refuse its resync here).
         for (var i = 0; i < 3; i++) await c.WriteAsync(v, 0, TempLog.Pattern(8192, 80 + i));
         var chunks = new List<ResyncChunk>();
-        var chunk = await c.ReadResyncAsync(v, Id160.Zero, 0, 1 << 20, c.MaxBlocksPerEntry);
+        var chunk = await c.Resync.ReadAsync(v, Id160.Zero, 0, 1 << 20, c.MaxBlocksPerEntry);
         chunks.Add(chunk);
-        while (!chunk.Complete) chunks.Add(chunk = await c.ReadResyncAsync(v, chunk.Transfer, chunk.NextBlock, 1 << 20, c.MaxBlocksPerEntry));
+        while (!chunk.Complete) chunks.Add(chunk = await c.Resync.ReadAsync(v, chunk.Transfer, chunk.NextBlock, 1 << 20, c.MaxBlocksPerEntry));
         var claim = a.ClaimChain(v);
 
         // The client's write races the transfer: it is acknowledged, and the resync does not replace it.
         var write = claim.AppendDataAsync(k + 1, 4096, TempLog.Pattern(4096, 99), durable: true);
         await Assert.ThrowsAsync<ResyncRefusedException>(async () =>
         {
-            foreach (var piece in chunks) await a.ApplyResyncAsync(piece.Data);
+            foreach (var piece in chunks) await a.Resync.ApplyAsync(piece.Data);
         });
         Assert.Equal(k + 1, (await write).Lsn);
         Assert.True(a.IsWritable(v));
