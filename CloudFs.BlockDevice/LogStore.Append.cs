@@ -245,6 +245,8 @@ public sealed partial class LogStore : IAppendSink
         }
     }
 
+    BarrierItem? IAppendSink.CheckpointNow() => Checkpoints.ForBound();
+
     void IAppendSink.Rejected(EntryItem e, Exception error)
     {
         if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresEntry) return;
@@ -258,7 +260,7 @@ public sealed partial class LogStore : IAppendSink
         if (!StreamEntryReader.IsStreamed(e.Kind) || e.RestoresEntry) return;
         var v = e.Volume!;
         ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         // Live streams and feeders of the volume wake up and look (they wait on this signal, not on an event).
         v.Appended.Raise();
     }

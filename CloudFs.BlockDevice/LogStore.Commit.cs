@@ -9,11 +9,6 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore
 {
-    private volatile bool _changedSinceCheckpoint;
-
-    /// <summary>Something the next checkpoint must capture changed outside an entry's apply.</summary>
-    internal void ChangedSinceCheckpoint() => _changedSinceCheckpoint = true;
-
     private static EntryHeaderInfo ApplyCommitted(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)
     {
         if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");

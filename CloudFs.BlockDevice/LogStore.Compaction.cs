@@ -107,10 +107,10 @@ public sealed partial class LogStore
             }
             foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
             // The next durable checkpoint frees them (also one taken on the timer, should this one not be written).
-            if (compacted.Count > 0) _changedSinceCheckpoint = true;
+            if (compacted.Count > 0) Checkpoints.NoteChange();
             var freed = 0;
             if (checkpoint && (compacted.Count > 0 || _segments.Copy().States.Contains(SegmentState.Reclaimed)))
-                freed = await WriteCheckpointAsync(ct).ConfigureAwait(false);
+                freed = await Checkpoints.WriteAndFreeAsync(ct).ConfigureAwait(false);
             Interlocked.Increment(ref _passCount);
             Interlocked.Add(ref _segmentsCompacted, compacted.Count);
             Interlocked.Add(ref _bytesCopied, copied);
@@ -275,7 +275,7 @@ public sealed partial class LogStore
         }
     }
 
-    private int OnCheckpointDurable(IReadOnlySet<int> reclaimed)
+    internal int OnCheckpointDurable(IReadOnlySet<int> reclaimed)
     {
         if (reclaimed.Count == 0) return 0;
         WaitForEarlierReads();

@@ -238,7 +238,7 @@ public sealed partial class LogStore
             vol.HeadDigest = keep.Digest;
             vol.Touch();
         }
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         vol.Recent?.Clear();
         // Live streams of the volume wake up and end (their chain was abandoned); no one listens during recovery.
         vol.Appended.Raise();

@@ -98,7 +98,7 @@ public sealed partial class LogStore
     {
         if (!_volumes.TryRemove(volume, out var vol)) return;
         Removed(volume);
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         vol.Recent?.Clear();
         vol.Appended.Raise();
     }

@@ -147,7 +147,7 @@ public sealed partial class LogStore
         {
             // The headers that settled a lifecycle entry may go bad later, and replay reads them again: a checkpoint now
             // covers the restoration, so replay never has to.
-            await WriteCheckpointAsync(ct).ConfigureAwait(false);
+            await Checkpoints.WriteAndFreeAsync(ct).ConfigureAwait(false);
             bool settled;
             lock (vol.IndexLock) settled = !vol.Lost.Exists(l => l.FirstLsn == run.FirstLsn);
             if (!settled)
@@ -331,7 +331,7 @@ public sealed partial class LogStore
             v.WriterViewNumber = Math.Max(v.WriterViewNumber, view);
             _options.Log?.Invoke($"volume {v.BaseId}: the view change at lsn {h.Lsn}, lost to corruption here, restored: view {view}");
         }
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         if (LaterLifecycle.IsLifecycle(h.Kind))
             _options.Log?.Invoke(unsettled is not null
                 ? $"volume {v.BaseId}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn}, lost to corruption here, cannot be settled ({unsettled}); its run stays lost"

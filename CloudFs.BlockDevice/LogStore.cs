@@ -42,6 +42,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         _keys = keys;
         _segments = new SegmentTable(layout.SegmentCount);
         Resync = new FullResync(this, options);
+        Checkpoints = new Checkpoints(this, options, device, layout, _segments);
         SetSpaceRules();
     }
 
@@ -202,6 +203,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
 
+    /// <summary>Checkpoints: writing one now or when due, and what a crash would replay (docs/ENGINE.md).</summary>
+    public Checkpoints Checkpoints { get; }
+
     /// <summary>Full resyncs: sending a volume whole as of one lsn, and receiving one (docs/ENGINE.md).</summary>
     public FullResync Resync { get; }
 
@@ -217,6 +221,8 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     internal VolumeState Volume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? v : throw new VolumeNotFoundException(volume);
 
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     public async ValueTask DisposeAsync()
@@ -224,9 +230,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await StopPassesAsync().ConfigureAwait(false);
         Exception? error = null;
-        try { await WriteCheckpointAsync(CancellationToken.None).ConfigureAwait(false); }
+        try { await Checkpoints.WriteAndFreeAsync(CancellationToken.None).ConfigureAwait(false); }
         catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
-        _checkpointBound.Close();
+        Checkpoints.Bound.Close();
         _appender.Dispose();
         _keys.Dispose();
         _readPool.Dispose();
@@ -251,7 +257,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         StopPassesAsync().GetAwaiter().GetResult();
-        _checkpointBound.Close();
+        Checkpoints.Bound.Close();
         _appender.Dispose();
         _keys.Dispose();
         _readPool.Dispose();

@@ -422,7 +422,7 @@ public sealed class FullResync
             _store.VolumeStates[st.Volume] = v;
             lock (_resyncLock) _staging.Remove(st.Transfer);
         }
-        _store.ChangedSinceCheckpoint();
+        _store.Checkpoints.NoteChange();
     }
 
     // ---------------- replay ----------------

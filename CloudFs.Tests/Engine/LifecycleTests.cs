@@ -146,7 +146,7 @@ public sealed class LifecycleTests
         Assert.Null(h.A.GetVolume(h.Volume));
 
         // B: a checkpoint holding the volume, then the purge, then a crash: replay drops it again.
-        await h.B.CheckpointAsync();
+        await h.B.Checkpoints.WriteAsync();
         await h.B.PurgeVolumeAsync(h.Volume);
         await h.ReopenAsync(1, crash: true);
         Assert.Null(h.B.GetVolume(h.Volume));

@@ -164,7 +164,7 @@ public sealed class ResyncTests
             for (var i = 0; i < upto; i++)
             {
                 await c.Resync.ApplyAsync(chunks[i].Data);
-                if (i == chunks.Count / 2) await c.CheckpointAsync();
+                if (i == chunks.Count / 2) await c.Checkpoints.WriteAsync();
             }
             var after = await c.DurablePositionAsync();
             c.CloseWithoutCheckpoint();
