@@ -189,9 +189,9 @@ public sealed partial class LogStore : IAppendSink
     private EntryItem Submit(VolumeState vol, ChainClaim? by, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable)
     {
         var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
-        lock (vol.ChainLock)
+        using (var chain = vol.LockChain())
         {
-            if (ClaimRefusal(vol, by) is { } claimed) { buf.Dispose(); throw claimed; }
+            if (ClaimRefusal(chain, by) is { } claimed) { buf.Dispose(); throw claimed; }
             if (vol.Secret is null) { buf.Dispose(); throw new NotPrimaryException(vol.BaseId); }
             // After a device failure the pending lsn is past entries that failed: the device's error, not an lsn mismatch.
             if (DeviceFailure is { } failed) { buf.Dispose(); throw new DeviceException(failed.Message, failed, failed.Errno); }
@@ -251,7 +251,7 @@ public sealed partial class LogStore : IAppendSink
     {
         if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresEntry) return;
         // Entries queued after this one were chained onto it: abandon them and restart the chain at the writer's head.
-        lock (v.ChainLock) v.RestartAtWriterHead();
+        using (var chain = v.LockChain()) v.RestartAtWriterHead(chain);
     }
 
     void IAppendSink.Applied(EntryItem e)

@@ -1,5 +1,5 @@
 // The chain claim (docs/WRITE-PATH.md): one owner per volume's chain on this host. The owner check lives here, once,
-// and every door that changes a chain asks it under the volume's ChainLock.
+// and every door that changes a chain asks it under the volume's ChainLock (a HeldChain it passes).
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -15,7 +15,7 @@ public sealed partial class LogStore
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             if (vol.Secret is null) throw new NotPrimaryException(volume);
             var claim = new ChainClaim(this, vol);
@@ -27,7 +27,7 @@ public sealed partial class LogStore
     internal void ReleaseClaim(ChainClaim claim)
     {
         var vol = claim.State;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
             if (ReferenceEquals(vol.Claim, claim)) Volatile.Write(ref vol.Claim, null);
     }
 
@@ -41,24 +41,25 @@ public sealed partial class LogStore
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(by);
         var vol = Volume(volume);
-        lock (vol.ChainLock)
-            if (ClaimRefusal(vol, by) is { } claimed) throw claimed;
+        using (var chain = vol.LockChain())
+            if (ClaimRefusal(chain, by) is { } claimed) throw claimed;
         await FlushAsync(ct).ConfigureAwait(false);
-        lock (vol.ChainLock)
+        using (var chain = vol.LockChain())
         {
-            if (ClaimRefusal(vol, by) is { } claimed) throw claimed;
-            StepDownLocked(vol, "its writer stepped down (another host is the primary)");
+            if (ClaimRefusal(chain, by) is { } claimed) throw claimed;
+            StepDownLocked(chain, "its writer stepped down (another host is the primary)");
             Volatile.Write(ref vol.Claim, null);
         }
         return Info(vol);
     }
 
     /// <summary>
-    /// Under ChainLock: null when <paramref name="by"/> may change <paramref name="vol"/>'s chain (it is the volume's
-    /// claim, or nobody claims it and <paramref name="by"/> is null); otherwise why not.
+    /// Under the volume's ChainLock (<paramref name="chain"/>): null when <paramref name="by"/> may change its chain (it
+    /// is the volume's claim, or nobody claims it and <paramref name="by"/> is null); otherwise why not.
     /// </summary>
-    internal ChainClaimedException? ClaimRefusal(VolumeState vol, ChainClaim? by)
+    internal ChainClaimedException? ClaimRefusal(HeldChain chain, ChainClaim? by)
     {
+        var vol = chain.Volume;
         var held = vol.Claim;
         if (ReferenceEquals(held, by)) return null;
         if (held is null || by is not null)

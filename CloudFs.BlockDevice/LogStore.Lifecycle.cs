@@ -74,7 +74,7 @@ public sealed partial class LogStore
         if (!Info(vol).IsTrashed) throw new CloudFsException($"volume {volume} is not in the trash; `cloudfs rm` moves it there first");
         var buf = EntryCodec.BuildMetadata(EntryKind.Purge, volume, 0, [], Now);
         EntryItem item;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             // The purge names the head it drops (its lsn and version fields); nothing chains onto it.
             EntryCodec.SetChain(buf.Span, volume, Math.Max(1, vol.PendingLsn), Id160.Zero, vol.PendingVersion);

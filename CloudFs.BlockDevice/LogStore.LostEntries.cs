@@ -258,7 +258,7 @@ public sealed partial class LogStore
     {
         byte[]? secret;
         Id160 view;
-        lock (vol.ChainLock) { secret = vol.Secret; view = vol.SecretView; }
+        using (vol.LockChain()) { secret = vol.Secret; view = vol.SecretView; }
         if (secret is null) return null;
         long viewLsn;
         lock (vol.IndexLock) viewLsn = view == vol.BaseId ? 1 : vol.Lsns.Find(view);
@@ -327,7 +327,7 @@ public sealed partial class LogStore
         if (view > 0)
         {
             // This host's writer (if it is one) queues its next view change after the restored view, not before it.
-            lock (v.ChainLock) v.PendingViewNumber = Math.Max(v.PendingViewNumber, view);
+            using (v.LockChain()) v.PendingViewNumber = Math.Max(v.PendingViewNumber, view);
             v.WriterViewNumber = Math.Max(v.WriterViewNumber, view);
             _options.Log?.Invoke($"volume {v.BaseId}: the view change at lsn {h.Lsn}, lost to corruption here, restored: view {view}");
         }

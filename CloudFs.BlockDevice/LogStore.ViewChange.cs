@@ -33,7 +33,7 @@ public sealed partial class LogStore
         if (holders.Select(h => h.Host).Distinct().Count() != holders.Count) throw new CloudFsException($"volume {volume}: a host appears twice among the share holders");
         byte[] secret;
         Id160 view;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             if (vol.Secret is null) throw new NotPrimaryException(volume);
             secret = vol.Secret;
@@ -132,7 +132,7 @@ public sealed partial class LogStore
     private SecretShare? WriterShare(VolumeState vol, Id160 view)
     {
         byte[] secret;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             if (vol.Secret is null || vol.SecretView != view) return null;
             secret = vol.Secret;
@@ -178,9 +178,9 @@ public sealed partial class LogStore
         Id160 oldSecretView;
         byte[] next;
         EntryItem item;
-        lock (vol.ChainLock)
+        using (var chain = vol.LockChain())
         {
-            if (ClaimRefusal(vol, by) is { } claimed) throw claimed;
+            if (ClaimRefusal(chain, by) is { } claimed) throw claimed;
             long lsn;
             Id160 version, parent, digest, view;
             lock (vol.IndexLock)
@@ -213,7 +213,7 @@ public sealed partial class LogStore
             vol.SecretView = newVersion;
             if (!EntryHeader.TryParse(buf.Span, out var h, out var perr)) throw new InvalidOperationException($"a built view-change entry failed to parse: {perr}");
             // Through the same door as every other chained entry (its number is the next view by construction).
-            if (AdmitChainedLocked(vol, buf, h, id, durable: true, out var queued) is { } refused)
+            if (AdmitChainedLocked(chain, buf, h, id, durable: true, out var queued) is { } refused)
             {
                 buf.Dispose();
                 vol.Secret = oldSecret;
@@ -228,7 +228,7 @@ public sealed partial class LogStore
         catch
         {
             // The entry never made it: this host is back to what it was (the writer with the old secret, or not the writer).
-            lock (vol.ChainLock)
+            using (vol.LockChain())
                 if (ReferenceEquals(vol.Secret, next)) { vol.Secret = oldSecret; vol.SecretView = oldSecretView; }
             if (oldSecret is not null) _keys.Add(volume, oldSecret);
             else _keys.Remove(volume);
@@ -352,10 +352,11 @@ public sealed partial class LogStore
         }
     }
 
-    /// <summary>Under ChainLock, when another host's entry extends the chain (or the owner steps down for one): this
-    /// host is no longer the writer.</summary>
-    private void StepDownLocked(VolumeState vol, string why = "another host extends its chain")
+    /// <summary>Under the volume's ChainLock (<paramref name="chain"/>), when another host's entry extends the chain (or
+    /// the owner steps down for one): this host is no longer the writer.</summary>
+    private void StepDownLocked(HeldChain chain, string why = "another host extends its chain")
     {
+        var vol = chain.Volume;
         if (vol.Secret is null) return;
         vol.Secret = null;
         _options.Log?.Invoke($"volume {vol.BaseId}: {why}; this host is no longer its writer");
@@ -382,7 +383,7 @@ public sealed partial class LogStore
             : $"volume {h.Volume}: the view-change entry at lsn {h.Lsn} has a malformed payload";
 
     /// <summary>
-    /// Under ChainLock: the one door through which an entry other than the writer's own data and zeroes extends a
+    /// Under the volume's ChainLock (<paramref name="chain"/>): the one door through which an entry other than the writer's own data and zeroes extends a
     /// volume's chain, at lsn PendingLsn + 1 (the caller checked lsn and parent): every entry of a stream or a feed
     /// (ApplyAsync: POST /log, cloudfs apply; ApplyLiveAsync: a replica following its primary, also after a full
     /// resync) and this host's own view change (TakeOverAsync). A view change must be well formed and the volume's
@@ -392,8 +393,9 @@ public sealed partial class LogStore
     /// Else an entry of another host (<paramref name="clearId"/> zero) ends this host's writership, the pending head
     /// (and view) move to the entry and it is queued for the writer.
     /// </summary>
-    private string? AdmitChainedLocked(VolumeState vol, EntryBuffer buf, EntryHeader h, Id160 clearId, bool durable, out EntryItem? item)
+    private string? AdmitChainedLocked(HeldChain chain, EntryBuffer buf, EntryHeader h, Id160 clearId, bool durable, out EntryItem? item)
     {
+        var vol = chain.Volume;
         item = null;
         if (CheckLifecycle(buf.Span, h) is { } lifecycleError) return lifecycleError;
         long viewNumber = -1;
@@ -406,7 +408,7 @@ public sealed partial class LogStore
             viewNumber = p.ViewNumber;
         }
         // Another host extended this chain: whatever secret this host held no longer regenerates the head.
-        if (clearId.IsZero) StepDownLocked(vol);
+        if (clearId.IsZero) StepDownLocked(chain);
         vol.PendingLsn = h.Lsn;
         vol.PendingVersion = h.Version;
         vol.PendingId = clearId;

@@ -376,10 +376,10 @@ public sealed class FullResync
         if (_store.VolumeStates.TryGetValue(st.Volume, out var held) && held.Committed)
         {
             // The old copy's chain is over here: a secret for it must not make the installed copy look writable.
-            lock (held.ChainLock)
+            using (var chain = held.LockChain())
             {
                 // A copy that this host's writer owns is not replaced under it (it must step down first).
-                if (_store.ClaimRefusal(held, null) is { } claimed) throw Refuse(st, claimed.Message);
+                if (_store.ClaimRefusal(chain, null) is { } claimed) throw Refuse(st, claimed.Message);
                 held.Secret = null;
             }
             if (_store.Keys.Get(st.Volume) is not null) _store.Keys.Remove(st.Volume);
