@@ -191,7 +191,7 @@ public sealed partial class LogStore : IAppendSink
         var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
         using (var chain = vol.LockChain())
         {
-            if (ClaimRefusal(chain, by) is { } claimed) { buf.Dispose(); throw claimed; }
+            if (Ownership.ClaimRefusal(chain, by) is { } claimed) { buf.Dispose(); throw claimed; }
             if (vol.Secret is null) { buf.Dispose(); throw new NotPrimaryException(vol.BaseId); }
             // After a device failure the pending lsn is past entries that failed: the device's error, not an lsn mismatch.
             if (DeviceFailure is { } failed) { buf.Dispose(); throw new DeviceException(failed.Message, failed, failed.Errno); }

@@ -24,7 +24,7 @@ public sealed partial class LogStore
             v.HeadParent = h.Parent;
             v.HeadDigest = h.Digest;
             if (h.Kind is EntryKind.Create or EntryKind.Branch) v.Committed = true;
-            if (h.Kind == EntryKind.ViewChange) ApplyView(v, meta, h);
+            if (h.Kind == EntryKind.ViewChange) Ownership.ApplyView(v, meta, h);
             if (h.Kind is EntryKind.Trash or EntryKind.Restore or EntryKind.Resize) ApplyLifecycle(v, meta, h);
             v.Touch();
         }

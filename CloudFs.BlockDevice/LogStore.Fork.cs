@@ -92,7 +92,7 @@ public sealed partial class LogStore
             using (var chain = vol.LockChain())
             {
                 // The chain's owner here is writing it: it must step down first (it is asked, not overruled).
-                if (ClaimRefusal(chain, null) is { } claimed) throw claimed;
+                if (Ownership.ClaimRefusal(chain, null) is { } claimed) throw claimed;
                 vol.Secret = null;
             }
             _keys.Remove(volume);

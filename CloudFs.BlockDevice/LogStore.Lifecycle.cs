@@ -112,7 +112,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>The rules a lifecycle entry's payload obeys wherever it comes from (null for other kinds, and when it does).</summary>
-    private static string? CheckLifecycle(ReadOnlySpan<byte> entry, EntryHeader h) => h.Kind switch
+    internal static string? CheckLifecycle(ReadOnlySpan<byte> entry, EntryHeader h) => h.Kind switch
     {
         EntryKind.Trash or EntryKind.Restore when h.PayloadLength != 0 => $"volume {h.Volume}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn} carries a payload",
         EntryKind.Resize when ResizePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null => $"volume {h.Volume}: the resize entry at lsn {h.Lsn} has a malformed payload",

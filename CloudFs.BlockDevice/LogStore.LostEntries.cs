@@ -349,7 +349,7 @@ public sealed partial class LogStore
     {
         var p = ViewChangePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength));
         if (p is null || p.ViewNumber <= v.ViewNumber) return -1;
-        ApplyView(v, meta, h);
+        Ownership.ApplyView(v, meta, h);
         return p.ViewNumber;
     }
 

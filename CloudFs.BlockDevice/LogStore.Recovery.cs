@@ -51,7 +51,7 @@ public sealed partial class LogStore : IReplaySink
         _headSkips.Clear();
         Resync.DropUncommitted();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
-        SettleKeys();
+        Ownership.SettleKeys();
         LastRecovery = (cp is not null, Checkpoints.Generation, recovery.EntriesReplayed, recovery.BytesReplayed, recovery.StopReason);
         _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log, OnDeviceFailed,
             Checkpoints.Bound,
@@ -181,9 +181,9 @@ public sealed partial class LogStore : IReplaySink
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
                 if (ReplayRestoration(v, span, h, block) || ReplayBadEntryCopy(v, span, h, block)) return null;
-                var error = CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
+                var error = Ownership.CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
                 // A jump over lsns lost in a span skipped after the volume's head: chain on with a gap.
-                if (error is not null && CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
+                if (error is not null && Ownership.CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
                     && h.Lsn > v.Lsn + 1 && _replaySkips > _headSkips.GetValueOrDefault(v.BaseId))
                 {
                     BridgeLostEntries(v, h);

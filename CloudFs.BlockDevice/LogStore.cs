@@ -43,6 +43,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         _segments = new SegmentTable(layout.SegmentCount);
         Resync = new FullResync(this, options);
         Checkpoints = new Checkpoints(this, options, device, layout, _segments);
+        Ownership = new Ownership(this, options, keys);
         SetSpaceRules();
     }
 
@@ -201,7 +202,10 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// failed writer is the one placement fails over, and its writes fail with the device's error.)</summary>
     public bool IsWritable(Id160 volume) => _volumes.TryGetValue(volume, out var v) && v.Committed && v.IsWritable && !_deviceFailed.Task.IsCompleted;
 
-    private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
+    internal static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
+
+    /// <summary>Who may extend each volume's chain here: the host key, shares, take-over and the chain claim (docs/ENGINE.md).</summary>
+    public Ownership Ownership { get; }
 
     /// <summary>Checkpoints: writing one now or when due, and what a crash would replay (docs/ENGINE.md).</summary>
     public Checkpoints Checkpoints { get; }

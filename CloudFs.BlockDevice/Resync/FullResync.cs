@@ -379,7 +379,7 @@ public sealed class FullResync
             using (var chain = held.LockChain())
             {
                 // A copy that this host's writer owns is not replaced under it (it must step down first).
-                if (_store.ClaimRefusal(chain, null) is { } claimed) throw Refuse(st, claimed.Message);
+                if (_store.Ownership.ClaimRefusal(chain, null) is { } claimed) throw Refuse(st, claimed.Message);
                 held.Secret = null;
             }
             if (_store.Keys.Get(st.Volume) is not null) _store.Keys.Remove(st.Volume);
