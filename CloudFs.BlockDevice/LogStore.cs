@@ -1,7 +1,7 @@
 // The engine's front door: one log on one device holding every volume of this host.
-// Thread-safe: any number of callers; appends are group-committed by one writer. The work is split by concern into
-// the LogStore.*.cs partial files (append, read, recovery, checkpoint, streams, compaction) over Device/, Format/, Log/
-// and Streams/ (the entry reader and the one apply loop of version streams).
+// Thread-safe: any number of callers; appends are group-committed by one writer. A façade over services that own their
+// state (store.Checkpoints, store.Ownership, store.Resync) and the LogStore.*.cs partial files not yet moved out (append,
+// read, recovery, streams, compaction, integrity), over Device/, Format/, Log/ and Streams/; docs/ENGINE.md is the map.
 using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
