@@ -18,7 +18,7 @@ public sealed partial class LogStore : IAppendSink
     public int MaxBlocksPerEntry =>
         (int)Math.Min(MaxEntryBlocks, (_layout.SegmentSize - 2 * SegmentRecord.Size) / BlockSize - 1 - EntryHeader.TableSectorsFor(MaxEntryBlocks));
 
-    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    internal static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     /// <summary>Creates a volume: a fresh secret view-stamp (kept in the key file, never in the log) and a creation entry, durable on return.</summary>
     /// <param name="name">The volume's name (<see cref="VolumeName"/>), kept in its creation entry; null for none.</param>
@@ -189,9 +189,9 @@ public sealed partial class LogStore : IAppendSink
     private EntryItem Submit(VolumeState vol, ChainClaim? by, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable)
     {
         var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
-        lock (vol.ChainLock)
+        using (var chain = vol.LockChain())
         {
-            if (ClaimRefusal(vol, by) is { } claimed) { buf.Dispose(); throw claimed; }
+            if (Ownership.ClaimRefusal(chain, by) is { } claimed) { buf.Dispose(); throw claimed; }
             if (vol.Secret is null) { buf.Dispose(); throw new NotPrimaryException(vol.BaseId); }
             // After a device failure the pending lsn is past entries that failed: the device's error, not an lsn mismatch.
             if (DeviceFailure is { } failed) { buf.Dispose(); throw new DeviceException(failed.Message, failed, failed.Errno); }
@@ -245,11 +245,13 @@ public sealed partial class LogStore : IAppendSink
         }
     }
 
+    BarrierItem? IAppendSink.CheckpointNow() => Checkpoints.ForBound();
+
     void IAppendSink.Rejected(EntryItem e, Exception error)
     {
         if (e.Volume is not { } v || e.Kind == EntryKind.Relocation || e.RestoresEntry) return;
         // Entries queued after this one were chained onto it: abandon them and restart the chain at the writer's head.
-        lock (v.ChainLock) v.RestartAtWriterHead();
+        using (var chain = v.LockChain()) v.RestartAtWriterHead(chain);
     }
 
     void IAppendSink.Applied(EntryItem e)
@@ -258,7 +260,7 @@ public sealed partial class LogStore : IAppendSink
         if (!StreamEntryReader.IsStreamed(e.Kind) || e.RestoresEntry) return;
         var v = e.Volume!;
         ApplyCommitted(v, e.Buffer.Span, e.DeviceOffset / BlockSize);
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         // Live streams and feeders of the volume wake up and look (they wait on this signal, not on an event).
         v.Appended.Raise();
     }

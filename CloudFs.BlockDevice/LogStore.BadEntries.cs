@@ -103,7 +103,7 @@ public sealed partial class LogStore
                 lock (owner.IndexLock) index.Relocate(start, (int)count, logBlock - shift, logBlock, newEntry);
             ClearRepaired(start, (int)count, logBlock);
         }
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
     }
 
     /// <summary>

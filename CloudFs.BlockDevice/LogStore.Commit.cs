@@ -9,8 +9,6 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore
 {
-    private volatile bool _changedSinceCheckpoint;
-
     private static EntryHeaderInfo ApplyCommitted(VolumeState v, ReadOnlySpan<byte> meta, long entryBlock)
     {
         if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
@@ -26,7 +24,7 @@ public sealed partial class LogStore
             v.HeadParent = h.Parent;
             v.HeadDigest = h.Digest;
             if (h.Kind is EntryKind.Create or EntryKind.Branch) v.Committed = true;
-            if (h.Kind == EntryKind.ViewChange) ApplyView(v, meta, h);
+            if (h.Kind == EntryKind.ViewChange) Ownership.ApplyView(v, meta, h);
             if (h.Kind is EntryKind.Trash or EntryKind.Restore or EntryKind.Resize) ApplyLifecycle(v, meta, h);
             v.Touch();
         }
@@ -34,7 +32,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>Maps an entry's blocks into an index: stored runs to their log blocks, zero runs to holes (or explicit zeros over a branch parent).</summary>
-    private static void IndexEntry(ExtentIndex index, ReadOnlySpan<byte> meta, EntryHeader h, long entryBlock)
+    internal static void IndexEntry(ExtentIndex index, ReadOnlySpan<byte> meta, EntryHeader h, long entryBlock)
     {
         var zeroHides = index.Parent is not null;
         void Zero(long start, long count)

@@ -27,7 +27,7 @@ public sealed partial class LogStore
                     if (seen.Add(x)) result.Add((v.BaseId, x, v));
         }
         // A resync's staged copy (replica) and the snapshot a resync is sent from (primary) hold live blocks too.
-        foreach (var (volume, index, owner) in ResyncIndexes())
+        foreach (var (volume, index, owner) in Resync.Indexes())
             if (seen.Add(index)) result.Add((volume, index, owner));
         return result;
     }
@@ -107,10 +107,10 @@ public sealed partial class LogStore
             }
             foreach (var seg in compacted) _segments.Set(seg, SegmentState.Reclaimed, _segments.SeqOf(seg));
             // The next durable checkpoint frees them (also one taken on the timer, should this one not be written).
-            if (compacted.Count > 0) _changedSinceCheckpoint = true;
+            if (compacted.Count > 0) Checkpoints.NoteChange();
             var freed = 0;
             if (checkpoint && (compacted.Count > 0 || _segments.Copy().States.Contains(SegmentState.Reclaimed)))
-                freed = await WriteCheckpointAsync(ct).ConfigureAwait(false);
+                freed = await Checkpoints.WriteAndFreeAsync(ct).ConfigureAwait(false);
             Interlocked.Increment(ref _passCount);
             Interlocked.Add(ref _segmentsCompacted, compacted.Count);
             Interlocked.Add(ref _bytesCopied, copied);
@@ -159,7 +159,7 @@ public sealed partial class LogStore
     private (long Copied, bool Bad) RelocateRun(LiveRun run, List<Task> pending)
     {
         var e = run.Extent;
-        var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : StagingOwner(run.Volume);
+        var vol = _volumes.TryGetValue(run.Volume, out var held) ? held : Resync.StagingOwner(run.Volume);
         long copied = 0;
         var anyBad = false;
         var bad = new List<BadRun>();
@@ -275,7 +275,7 @@ public sealed partial class LogStore
         }
     }
 
-    private int OnCheckpointDurable(IReadOnlySet<int> reclaimed)
+    internal int OnCheckpointDurable(IReadOnlySet<int> reclaimed)
     {
         if (reclaimed.Count == 0) return 0;
         WaitForEarlierReads();

@@ -51,7 +51,7 @@ public sealed partial class LogStore
         if (fresh > 0)
         {
             // The next checkpoint keeps the damage (a restart still knows what it cannot serve).
-            _changedSinceCheckpoint = true;
+            Checkpoints.NoteChange();
             foreach (var f in found)
                 if (f.IsNew) _options.Log?.Invoke($"volume {f.Volume}: bytes {f.Offset}..{f.End - 1} cannot be served here: {f.Reason}");
         }
@@ -82,7 +82,7 @@ public sealed partial class LogStore
             }
         }
         extents.Clear();
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
     }
 
     /// <summary>The damage map's reason for stored blocks that fail their checksums: where they are, whose they are.</summary>

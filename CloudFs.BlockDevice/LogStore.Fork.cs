@@ -89,10 +89,10 @@ public sealed partial class LogStore
         {
             // The abandoned chain can no longer be extended here: the secret goes from memory, then durably from the key
             // file, before the rewind can be durable (a restart must never find the rewound volume writable).
-            lock (vol.ChainLock)
+            using (var chain = vol.LockChain())
             {
                 // The chain's owner here is writing it: it must step down first (it is asked, not overruled).
-                if (ClaimRefusal(vol, null) is { } claimed) throw claimed;
+                if (Ownership.ClaimRefusal(chain, null) is { } claimed) throw claimed;
                 vol.Secret = null;
             }
             _keys.Remove(volume);
@@ -188,7 +188,7 @@ public sealed partial class LogStore
         // Its lsn and version name the entry the volume goes back to; the writer's head becomes that entry.
         EntryCodec.SetChain(buf.Span, vol.BaseId, keep.Lsn, Id160.Zero, keep.Version);
         EntryItem item;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             if (vol.PendingLsn != from.FromLsn || vol.PendingVersion != from.FromVersion)
             {
@@ -216,7 +216,7 @@ public sealed partial class LogStore
         var from = RewindPayload.Decode(e.Buffer.Span.Slice(EntryHeader.OffBitmap, RewindPayload.Size));
         if (from is { } f && e.Epoch == Volatile.Read(ref v.Epoch) && v.WriterLsn == f.FromLsn && v.WriterVersion == f.FromVersion) return null;
         // Entries queued after the rewind chained onto it: abandon them and restart the chain at the writer's head.
-        lock (v.ChainLock) v.RestartAtWriterHead();
+        using (var chain = v.LockChain()) v.RestartAtWriterHead(chain);
         return new CloudFsException($"volume {v.BaseId} changed while its fork was being split; it was not rewound");
     }
 
@@ -238,7 +238,7 @@ public sealed partial class LogStore
             vol.HeadDigest = keep.Digest;
             vol.Touch();
         }
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         vol.Recent?.Clear();
         // Live streams of the volume wake up and end (their chain was abandoned); no one listens during recovery.
         vol.Appended.Raise();

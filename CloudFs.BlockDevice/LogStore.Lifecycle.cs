@@ -74,7 +74,7 @@ public sealed partial class LogStore
         if (!Info(vol).IsTrashed) throw new CloudFsException($"volume {volume} is not in the trash; `cloudfs rm` moves it there first");
         var buf = EntryCodec.BuildMetadata(EntryKind.Purge, volume, 0, [], Now);
         EntryItem item;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             // The purge names the head it drops (its lsn and version fields); nothing chains onto it.
             EntryCodec.SetChain(buf.Span, volume, Math.Max(1, vol.PendingLsn), Id160.Zero, vol.PendingVersion);
@@ -98,7 +98,7 @@ public sealed partial class LogStore
     {
         if (!_volumes.TryRemove(volume, out var vol)) return;
         Removed(volume);
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         vol.Recent?.Clear();
         vol.Appended.Raise();
     }
@@ -112,7 +112,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>The rules a lifecycle entry's payload obeys wherever it comes from (null for other kinds, and when it does).</summary>
-    private static string? CheckLifecycle(ReadOnlySpan<byte> entry, EntryHeader h) => h.Kind switch
+    internal static string? CheckLifecycle(ReadOnlySpan<byte> entry, EntryHeader h) => h.Kind switch
     {
         EntryKind.Trash or EntryKind.Restore when h.PayloadLength != 0 => $"volume {h.Volume}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn} carries a payload",
         EntryKind.Resize when ResizePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null => $"volume {h.Volume}: the resize entry at lsn {h.Lsn} has a malformed payload",

@@ -147,7 +147,7 @@ public sealed partial class LogStore
         {
             // The headers that settled a lifecycle entry may go bad later, and replay reads them again: a checkpoint now
             // covers the restoration, so replay never has to.
-            await WriteCheckpointAsync(ct).ConfigureAwait(false);
+            await Checkpoints.WriteAndFreeAsync(ct).ConfigureAwait(false);
             bool settled;
             lock (vol.IndexLock) settled = !vol.Lost.Exists(l => l.FirstLsn == run.FirstLsn);
             if (!settled)
@@ -258,7 +258,7 @@ public sealed partial class LogStore
     {
         byte[]? secret;
         Id160 view;
-        lock (vol.ChainLock) { secret = vol.Secret; view = vol.SecretView; }
+        using (vol.LockChain()) { secret = vol.Secret; view = vol.SecretView; }
         if (secret is null) return null;
         long viewLsn;
         lock (vol.IndexLock) viewLsn = view == vol.BaseId ? 1 : vol.Lsns.Find(view);
@@ -327,11 +327,11 @@ public sealed partial class LogStore
         if (view > 0)
         {
             // This host's writer (if it is one) queues its next view change after the restored view, not before it.
-            lock (v.ChainLock) v.PendingViewNumber = Math.Max(v.PendingViewNumber, view);
+            using (v.LockChain()) v.PendingViewNumber = Math.Max(v.PendingViewNumber, view);
             v.WriterViewNumber = Math.Max(v.WriterViewNumber, view);
             _options.Log?.Invoke($"volume {v.BaseId}: the view change at lsn {h.Lsn}, lost to corruption here, restored: view {view}");
         }
-        _changedSinceCheckpoint = true;
+        Checkpoints.NoteChange();
         if (LaterLifecycle.IsLifecycle(h.Kind))
             _options.Log?.Invoke(unsettled is not null
                 ? $"volume {v.BaseId}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn}, lost to corruption here, cannot be settled ({unsettled}); its run stays lost"
@@ -349,7 +349,7 @@ public sealed partial class LogStore
     {
         var p = ViewChangePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength));
         if (p is null || p.ViewNumber <= v.ViewNumber) return -1;
-        ApplyView(v, meta, h);
+        Ownership.ApplyView(v, meta, h);
         return p.ViewNumber;
     }
 

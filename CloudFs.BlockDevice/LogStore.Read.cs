@@ -22,14 +22,14 @@ public sealed partial class LogStore
     /// Counts a reader from its index lookup to the end of its device reads: compaction frees no segment meanwhile,
     /// and a lookup after a free already sees the relocated places. Returns the slot to pass to <see cref="ExitRead"/>.
     /// </summary>
-    private long EnterRead()
+    internal long EnterRead()
     {
         var slot = Interlocked.Read(ref _readEpoch) & 1;
         Interlocked.Increment(ref _readers[slot]);
         return slot;
     }
 
-    private void ExitRead(long slot) => Interlocked.Decrement(ref _readers[slot]);
+    internal void ExitRead(long slot) => Interlocked.Decrement(ref _readers[slot]);
 
     /// <summary>Tests only: readers counted now, and how many times compaction waited for earlier readers.</summary>
     /// <summary>Read buffers allocated so far, small and large (tests).</summary>
@@ -176,7 +176,7 @@ public sealed partial class LogStore
     /// its CRC. A block that fails (or a run whose entry header fails) is marked in the damage map of every volume that
     /// reads it, then the read throws <see cref="DataCorruptionException"/> for exactly the bad blocks.
     /// </summary>
-    private void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
+    internal void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
     {
         if (ReadRunChecked(vol, e, dest, null, cached: _cachedReads) is not { } bad) return;
         MarkDamaged(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);

@@ -10,7 +10,6 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore : IReplaySink
 {
-    private ulong _checkpointGeneration;
     // Roll-forward only: spans of durable log skipped so far, and how many had been skipped when each volume's head
     // was applied (a volume may jump lsns only over a span skipped after its head).
     private int _replaySkips;
@@ -23,10 +22,9 @@ public sealed partial class LogStore : IReplaySink
     private void Recover()
     {
         var start = new WriterPosition(0, _layout.InitialSegmentSeq, _layout.SegmentOffset(0), _layout.InitialSegmentSeq + 1);
-        var cp = LoadNewestCheckpoint();
+        var cp = Checkpoints.LoadNewest();
         if (cp is not null)
         {
-            _checkpointGeneration = cp.Generation;
             for (var i = 0; i < cp.States.Length; i++)
                 _segments.Set(i, cp.States[i] is SegmentState.Reclaimed ? SegmentState.Free : cp.States[i], cp.Seqs[i]);
             foreach (var v in cp.Volumes)
@@ -51,13 +49,12 @@ public sealed partial class LogStore : IReplaySink
         var recovery = new Recovery(_device, _layout, _segments, _options.Log, ReportError);
         var (pos, needHeader) = recovery.RollForward(start, this);
         _headSkips.Clear();
-        DropUncommittedResyncs();
+        Resync.DropUncommitted();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
-        SettleKeys();
-        LastRecovery = (cp is not null, _checkpointGeneration, recovery.EntriesReplayed, recovery.BytesReplayed, recovery.StopReason);
-        _checkpointBound = new CheckpointBound(_options.CheckpointBytes);
+        Ownership.SettleKeys();
+        LastRecovery = (cp is not null, Checkpoints.Generation, recovery.EntriesReplayed, recovery.BytesReplayed, recovery.StopReason);
         _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log, OnDeviceFailed,
-            _checkpointBound,
+            Checkpoints.Bound,
             new SpaceRules(_reserveSegments, _options.SpaceWaitLimit, OnSpaceWanted));
         foreach (var v in _volumes.Values.Where(v => v.Damage.Count > 0))
         {
@@ -65,7 +62,7 @@ public sealed partial class LogStore : IReplaySink
             ReportError($"volume {v.BaseId} is damaged on this host: {v.Damage.Count} range(s) read as EIO until written again or repaired, "
                         + $"first {first.Offset}+{first.Length}: {first.Reason}");
         }
-        _lastCheckpoint = DateTime.UtcNow;
+        Checkpoints.Opened();
     }
 
     /// <summary>One line about something an operator must act on (damage, a failed device).</summary>
@@ -175,18 +172,18 @@ public sealed partial class LogStore : IReplaySink
             case EntryKind.Rewind:
                 return ReplayRewind(span, h);
             case EntryKind.ResyncData:
-                return ReplayResyncData(span, h, block);
+                return Resync.ReplayData(span, h, block);
             case EntryKind.ResyncCommit:
-                return ReplayResyncCommit(span, h, block);
+                return Resync.ReplayCommit(span, h, block);
             case EntryKind.Purge:
                 return ReplayPurge(h);
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
                 if (ReplayRestoration(v, span, h, block) || ReplayBadEntryCopy(v, span, h, block)) return null;
-                var error = CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
+                var error = Ownership.CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
                 // A jump over lsns lost in a span skipped after the volume's head: chain on with a gap.
-                if (error is not null && CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
+                if (error is not null && Ownership.CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
                     && h.Lsn > v.Lsn + 1 && _replaySkips > _headSkips.GetValueOrDefault(v.BaseId))
                 {
                     BridgeLostEntries(v, h);
@@ -232,33 +229,5 @@ public sealed partial class LogStore : IReplaySink
         if (h.Lsn != v.Lsn + 1) return $"volume {v.BaseId}: lsn {h.Lsn} does not follow the head lsn {v.Lsn}";
         if (VersionChain.PublicOf(h.Parent) != v.Version) return $"volume {v.BaseId}: the entry at lsn {h.Lsn} does not chain onto version {v.Version}";
         return null;
-    }
-
-    private CheckpointData? LoadNewestCheckpoint()
-    {
-        CheckpointData? best = null;
-        using var head = new AlignedBuffer(AlignedBuffer.Alignment);
-        foreach (var slot in new[] { _layout.CheckpointSlotA, _layout.CheckpointSlotB })
-        {
-            try
-            {
-                _device.Read(head.Span, slot);
-                if (!Checkpoint.TryReadHeader(head.Span, _layout.DeviceId, _layout.CheckpointSlotSize, out var gen, out var len, out var crc)) continue;
-                if (best is not null && gen <= best.Generation) continue;
-                var total = (int)((Checkpoint.HeaderSize + len + AlignedBuffer.Alignment - 1) & ~(long)(AlignedBuffer.Alignment - 1));
-                using var buf = new AlignedBuffer(total);
-                _device.Read(buf.Span, slot);
-                var payload = buf.Span.Slice(Checkpoint.HeaderSize, (int)len);
-                if (Crc32C.Compute(payload) != crc) { _options.Log?.Invoke($"checkpoint generation {gen} fails its checksum; ignoring it"); continue; }
-                best = Checkpoint.Decode(gen, payload, _layout.SegmentCount);
-            }
-            catch (Exception ex) when (ex is FormatException or InvalidDataException or CloudFsException or ArgumentException)
-            {
-                _options.Log?.Invoke($"checkpoint slot at {slot} is unusable: {ex.Message}");
-            }
-        }
-        if (best is not null) _options.Log?.Invoke($"loaded checkpoint generation {best.Generation}");
-        else _options.Log?.Invoke("no valid checkpoint: rolling forward from the first segment");
-        return best;
     }
 }

@@ -65,9 +65,7 @@ public sealed partial class LogStore
                 for (var x = v.Index; x is not null; x = x.Parent) list.Add((x.Snapshot(), false));
             return list;
         }
-        var staged = new HashSet<ExtentIndex>(ReferenceEqualityComparer.Instance);
-        lock (_resyncLock)
-            foreach (var st in _staging.Values) staged.Add(st.Index);
+        var staged = Resync.StagedIndexes();
         foreach (var (_, index, _) in AllIndexes()) list.Add((index.Snapshot(), staged.Contains(index)));
         return list;
     }

@@ -83,7 +83,7 @@ public sealed partial class LogStore : IStreamTarget
                 index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn, payload.SourceVersion!.Value);
             }
             else index = new ExtentIndex();
-            var secret = CreatorSecret(h, out var clearId);
+            var secret = Ownership.CreatorSecret(h, out var clearId);
             var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, secret, index)
             {
                 Name = payload.Name,
@@ -95,7 +95,7 @@ public sealed partial class LogStore : IStreamTarget
             return StreamAdmission.Queued(item);
         }
         if (!_volumes.TryGetValue(h.Volume, out var vol)) return StreamAdmission.Refused($"volume {h.Volume} is not held here");
-        lock (vol.ChainLock)
+        using (var chain = vol.LockChain())
         {
             if (h.Lsn <= vol.PendingLsn)
             {
@@ -109,8 +109,8 @@ public sealed partial class LogStore : IStreamTarget
             if (VersionChain.PublicOf(h.Parent) != vol.PendingVersion)
                 return StreamAdmission.Refused($"volume {vol.BaseId}: the entry at lsn {h.Lsn} does not chain onto version {vol.PendingVersion} (a fork)", isFork: true);
             // A chain this host's writer owns takes no entry from elsewhere (repeats of held entries are fine, above).
-            if (ClaimRefusal(vol, null) is { } claimed) return StreamAdmission.Refused(claimed.Message, isClaimed: true);
-            var refused = AdmitChainedLocked(vol, buf, h, Id160.Zero, durable: false, out var item);
+            if (Ownership.ClaimRefusal(chain, null) is { } claimed) return StreamAdmission.Refused(claimed.Message, isClaimed: true);
+            var refused = Ownership.AdmitChainedLocked(chain, buf, h, Id160.Zero, durable: false, out var item);
             return refused is null ? StreamAdmission.Queued(item!) : StreamAdmission.Refused(refused);
         }
     }

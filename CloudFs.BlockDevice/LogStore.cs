@@ -1,11 +1,12 @@
 // The engine's front door: one log on one device holding every volume of this host.
-// Thread-safe: any number of callers; appends are group-committed by one writer. The work is split by concern into
-// the LogStore.*.cs partial files (append, read, recovery, checkpoint, streams, compaction) over Device/, Format/, Log/
-// and Streams/ (the entry reader and the one apply loop of version streams).
+// Thread-safe: any number of callers; appends are group-committed by one writer. A façade over services that own their
+// state (store.Checkpoints, store.Ownership, store.Resync) and the LogStore.*.cs partial files not yet moved out (append,
+// read, recovery, streams, compaction, integrity), over Device/, Format/, Log/ and Streams/; docs/ENGINE.md is the map.
 using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Resync;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -40,6 +41,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         _layout = layout;
         _keys = keys;
         _segments = new SegmentTable(layout.SegmentCount);
+        Resync = new FullResync(this, options);
+        Checkpoints = new Checkpoints(this, options, device, layout, _segments);
+        Ownership = new Ownership(this, options, keys);
         SetSpaceRules();
     }
 
@@ -198,21 +202,41 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// failed writer is the one placement fails over, and its writes fail with the device's error.)</summary>
     public bool IsWritable(Id160 volume) => _volumes.TryGetValue(volume, out var v) && v.Committed && v.IsWritable && !_deviceFailed.Task.IsCompleted;
 
-    private static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
+    internal static VolumeInfo Info(VolumeState v) { lock (v.IndexLock) return v.ToInfo(); }
 
-    private VolumeState Volume(Id160 volume) =>
+    /// <summary>Who may extend each volume's chain here: the host key, shares, take-over and the chain claim (docs/ENGINE.md).</summary>
+    public Ownership Ownership { get; }
+
+    /// <summary>Checkpoints: writing one now or when due, and what a crash would replay (docs/ENGINE.md).</summary>
+    public Checkpoints Checkpoints { get; }
+
+    /// <summary>Full resyncs: sending a volume whole as of one lsn, and receiving one (docs/ENGINE.md).</summary>
+    public FullResync Resync { get; }
+
+    /// <summary>The volumes this store holds (services of the engine look them up and install them).</summary>
+    internal ConcurrentDictionary<Id160, VolumeState> VolumeStates => _volumes;
+
+    /// <summary>The group-commit writer every entry goes through.</summary>
+    internal GroupCommitAppender Appender => _appender;
+
+    /// <summary>The secrets this host holds.</summary>
+    internal KeyFile Keys => _keys;
+
+    internal VolumeState Volume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? v : throw new VolumeNotFoundException(volume);
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+    internal bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await StopPassesAsync().ConfigureAwait(false);
         Exception? error = null;
-        try { await WriteCheckpointAsync(CancellationToken.None).ConfigureAwait(false); }
+        try { await Checkpoints.WriteAndFreeAsync(CancellationToken.None).ConfigureAwait(false); }
         catch (Exception ex) { error = ex; _options.Log?.Invoke($"checkpoint at close failed: {ex.Message}"); }
-        _checkpointBound.Close();
+        Checkpoints.Bound.Close();
         _appender.Dispose();
         _keys.Dispose();
         _readPool.Dispose();
@@ -237,7 +261,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         StopPassesAsync().GetAwaiter().GetResult();
-        _checkpointBound.Close();
+        Checkpoints.Bound.Close();
         _appender.Dispose();
         _keys.Dispose();
         _readPool.Dispose();

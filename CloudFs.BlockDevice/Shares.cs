@@ -1,8 +1,8 @@
 // The records of secret sharing between hosts: who holds a share (host id + public key) and a share sealed for one
-// host. The engine splits, seals, opens and combines them (LogStore.ViewChange.cs); the cluster only carries them.
+// host. The engine splits, seals, opens and combines them (Volumes/Ownership.cs); the cluster only carries them.
 namespace CloudFs.BlockDevice;
 
-/// <summary>A host that is to hold a share: its id and its P-256 ECDH public key (SubjectPublicKeyInfo DER, <see cref="LogStore.HostPublicKey"/>).</summary>
+/// <summary>A host that is to hold a share: its id and its P-256 ECDH public key (SubjectPublicKeyInfo DER, <see cref="Volumes.Ownership.HostPublicKey"/>).</summary>
 public sealed record ShareHolder(Id160 Host, byte[] PublicKey);
 
 /// <summary>

@@ -114,7 +114,7 @@ public sealed record CompactionStats(long Passes, long SegmentsCompacted, long B
 
 /// <summary>
 /// One piece of a full resync as the sender reads it: whole ResyncData entries (and, in the last piece, the ResyncCommit
-/// entry), byte for byte as the receiver writes them, for <see cref="LogStore.ApplyResyncAsync"/>.
+/// entry), byte for byte as the receiver writes them, for <see cref="Resync.FullResync.ApplyAsync(ReadOnlyMemory{byte}, CancellationToken)"/>.
 /// </summary>
 /// <param name="Transfer">The transfer this piece belongs to: name it to ask for the next piece.</param>
 /// <param name="Lsn">The lsn the volume is transferred as of; ordinary entries after it follow.</param>

@@ -82,7 +82,7 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
         else
         {
             _checkpointRunning = true;
-            _store.MaybeCheckpointAsync(_cts.Token).PipeTo(Self, success: () => new Done(false, null, null), failure: e => new Done(false, e, null));
+            _store.Checkpoints.MaybeWriteAsync(_cts.Token).PipeTo(Self, success: () => new Done(false, null, null), failure: e => new Done(false, e, null));
         }
     }
 

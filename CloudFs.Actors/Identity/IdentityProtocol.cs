@@ -10,7 +10,7 @@ public sealed record ProveIdentity(string Verifier, byte[] Nonce) : IControlMess
 
 /// <summary>
 /// A member's answer: its host id, its cluster address and the public key shares for it are sealed to
-/// (<c>LogStore.HostPublicKey</c>, P-256 ECDH SubjectPublicKeyInfo). With TLS also its node certificate (DER) and an
+/// (<c>LogStore.Ownership.HostPublicKey</c>, P-256 ECDH SubjectPublicKeyInfo). With TLS also its node certificate (DER) and an
 /// ECDSA signature with that certificate's key over <see cref="IdentityStatement"/>; both null without TLS.
 /// </summary>
 public sealed record IdentityProof(string HostId, string Address, byte[] SealingKey, byte[]? Certificate, byte[]? Signature) : IControlMessage;

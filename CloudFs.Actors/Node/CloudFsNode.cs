@@ -131,7 +131,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             FeedsEndBeforeHandOff.Register(system, feeds, agent);
             // This node is the host it runs as (`cloudfs node` checked its certificate names that host, NodeTrust), so
             // a create right after start counts it; every other member proves itself to the verifier.
-            proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.HostPublicKey, tls?.Identity));
+            proven.Prove(cluster.SelfUniqueAddress, new ProvenHost(store.HostId, cluster.SelfAddress.ToString(), store.Ownership.HostPublicKey, tls?.Identity));
             system.ActorOf(IdentityVerifier.Props(proven, tls, store.HostId, settings.Identity), IdentityVerifier.Name);
             system.ActorOf(IntegrityAgent.Props(store, settings.Scrub, replication), IntegrityAgent.Name);
             system.ActorOf(TrashKeeper.Props(store, settings.Trash), TrashKeeper.Name);

@@ -125,7 +125,7 @@ public sealed class HostAgent : ReceiveActor
         Receive<AwaitVolume>(a => Reply(Sender, AwaitAsync(a)));
         FromPlacement<FenceVolume>(f => Reply(Sender, FenceAsync(f)));
         FromPlacement<PurgeLocalVolume>(p => Reply(Sender, PurgeAsync(p)));
-        Receive<ProveIdentity>(p => Sender.Tell(ProofCheck.Prove(p, _store.HostId, _address, _store.HostPublicKey, _tls)));
+        Receive<ProveIdentity>(p => Sender.Tell(ProofCheck.Prove(p, _store.HostId, _address, _store.Ownership.HostPublicKey, _tls)));
         FromPlacement<ReleaseShare>(r =>
         {
             // The recipient's proof may take a moment: checked beside the actor, the release itself runs here.
@@ -144,7 +144,7 @@ public sealed class HostAgent : ReceiveActor
         {
             try
             {
-                _store.StoreShare(k.Share.ToShare());
+                _store.Ownership.StoreShare(k.Share.ToShare());
                 Sender.Tell(new ShareKept(k.Share.Volume));
             }
             catch (Exception e) when (e is CloudFsException or FormatException)
@@ -364,7 +364,7 @@ public sealed class HostAgent : ReceiveActor
         // Releasing a share is a vote for the new primary: stop acknowledging the old one first.
         _fenced.Add(volume);
         await StopFollowerAsync(volume).ConfigureAwait(false);
-        return ShareDto.From(_store.ReleaseShare(volume, recipient));
+        return ShareDto.From(_store.Ownership.ReleaseShare(volume, recipient));
     }
 
     /// <summary>
@@ -395,7 +395,7 @@ public sealed class HostAgent : ReceiveActor
         if (recipient.Refusal is { } refusal) return refusal;
         try
         {
-            return ShareDto.From(_store.SealShares(volume, [recipient.Holder!])[0]);
+            return ShareDto.From(_store.Ownership.SealShares(volume, [recipient.Holder!])[0]);
         }
         catch (Exception e) when (e is CloudFsException or FormatException)
         {
@@ -439,7 +439,7 @@ public sealed class HostAgent : ReceiveActor
             if (reply is Volumes.VolumeFailure f) throw new CloudFsException(f.Message);
             info = _store.GetVolume(volume) ?? throw new VolumeNotFoundException(volume);
         }
-        else info = await _store.TakeOverAsync(volume, t.Shares.Select(s => s.ToShare()).ToArray(), replicas).ConfigureAwait(false);
+        else info = await _store.Ownership.TakeOverAsync(volume, t.Shares.Select(s => s.ToShare()).ToArray(), replicas).ConfigureAwait(false);
         _log.Warning("took over volume {0} as its primary at lsn {1} (view {2})", volume, info.Lsn, info.ViewNumber);
         return ToReport(info);
     }

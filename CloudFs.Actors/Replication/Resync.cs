@@ -1,6 +1,6 @@
 // Full resync over the cluster: a replica whose needed history the primary compacted away (a new replica from lsn 0,
 // or one that fell behind) fetches the volume whole from the primary's host agent in pieces of at most 1 MiB, applies
-// them to its log (LogStore.ApplyResyncAsync: staged, installed atomically by the commit), then pulls entries after it.
+// them to its log (LogStore.Resync.ApplyAsync: staged, installed atomically by the commit), then pulls entries after it.
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
@@ -64,7 +64,7 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
                 if (transfer.IsZero)
                     log.Info("replica of volume {0}: the primary compacted the history this replica needs; full resync as of lsn {1}", volume, piece.Lsn);
                 transfer = piece.Transfer;
-                var progress = await store.ApplyResyncAsync(piece.Data, replaceAhead, ct).ConfigureAwait(false);
+                var progress = await store.Resync.ApplyAsync(piece.Data, replaceAhead, ct).ConfigureAwait(false);
                 bytes += piece.Data.Length;
                 pieces++;
                 if (piece.Complete)
@@ -81,7 +81,7 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
         catch
         {
             // Whatever was staged is dead space; the copy held before (if any) stays as it was.
-            if (!transfer.IsZero) store.AbortResync(transfer);
+            if (!transfer.IsZero) store.Resync.Abort(transfer);
             throw;
         }
     }
@@ -91,7 +91,7 @@ internal sealed class Resync(Id160 volume, LogStore store, FollowerSettings sett
     {
         // Room for the commit entry (1 KiB) on top of the pieces' entries.
         var max = Math.Clamp(r.MaxBytes, 64 << 10, MaxPieceBytes - 4096);
-        var chunk = await store.ReadResyncAsync(r.Volume, r.Transfer, r.FromBlock, max, Math.Max(16, r.MaxEntryBlocks)).ConfigureAwait(false);
+        var chunk = await store.Resync.ReadAsync(r.Volume, r.Transfer, r.FromBlock, max, Math.Max(16, r.MaxEntryBlocks)).ConfigureAwait(false);
         return new ResyncPiece(chunk.Transfer, chunk.Lsn, chunk.NextBlock, chunk.Complete, chunk.Data);
     }
 }

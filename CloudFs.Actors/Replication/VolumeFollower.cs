@@ -394,7 +394,7 @@ public sealed class VolumeFollower : ReceiveActor
         switch (reply)
         {
             case ShareDto share:
-                _store.StoreShare(share.ToShare());
+                _store.Ownership.StoreShare(share.ToShare());
                 _log.Info("replica of volume {0}: holds its share of the secret of view {1}", _volume, share.View);
                 break;
             case ControlFailed f:

@@ -106,7 +106,7 @@ public sealed class VolumeActor : UntypedPersistentActor
     /// as a reader.</summary>
     private void ClaimChain()
     {
-        try { _claim = _store.ClaimChain(_volume); }
+        try { _claim = _store.Ownership.ClaimChain(_volume); }
         catch (Exception e) when (e is NotPrimaryException or VolumeNotFoundException) { _state = _state with { IsWritable = false }; }
     }
 

@@ -3,7 +3,7 @@
 namespace CloudFs.BlockDevice.Volumes;
 
 /// <summary>
-/// A claim on one volume's chain, from <see cref="LogStore.ClaimChain"/>. Its holder appends through it; the engine
+/// A claim on one volume's chain, from <see cref="Ownership.ClaimChain"/>. Its holder appends through it; the engine
 /// refuses every other change that would extend, rewind or replace the chain (a stream or feed entry, a resync over the
 /// held copy, a fork split, a take-over not made through it) with <see cref="ChainClaimedException"/>. A claim that was
 /// released or replaced by a newer one refuses its own appends too.
@@ -34,5 +34,5 @@ public sealed class ChainClaim
         _store.AppendZero(State, this, expectedLsn, offset, length, durable);
 
     /// <summary>Gives the chain up (idempotent): nothing is appended through this claim any more.</summary>
-    public void Release() => _store.ReleaseClaim(this);
+    public void Release() => _store.Ownership.ReleaseClaim(this);
 }

@@ -43,8 +43,16 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     /// <summary>Unix ms of the committed trash entry; 0 while the volume is not in the trash (under IndexLock).</summary>
     public long TrashedAtUnixMs;
 
-    /// <summary>Guards the submit-side chain (Pending*, Epoch): ids are computed in submission order.</summary>
-    public object ChainLock { get; } = new();
+    /// <summary>Guards the submit-side chain (Pending*, Epoch, Secret, Claim): ids are computed in submission order.
+    /// Taken only through <see cref="LockChain"/>.</summary>
+    private readonly object _chainLock = new();
+
+    /// <summary>Takes the ChainLock; the held value releases it when disposed (<c>using var chain = v.LockChain();</c>).</summary>
+    public HeldChain LockChain()
+    {
+        Monitor.Enter(_chainLock);
+        return new HeldChain(this, _chainLock);
+    }
     public long PendingLsn;
     public Id160 PendingId, PendingVersion;
     /// <summary>The view number at the pending head: the next view change queued must name this + 1.</summary>
@@ -92,11 +100,12 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     }
 
     /// <summary>
-    /// Under ChainLock, when an entry failed to append: the entries queued after it chained onto it, so they are
-    /// abandoned (a new epoch) and the chain restarts at what the writer has placed.
+    /// Under ChainLock (<paramref name="chain"/>), when an entry failed to append: the entries queued after it chained
+    /// onto it, so they are abandoned (a new epoch) and the chain restarts at what the writer has placed.
     /// </summary>
-    public void RestartAtWriterHead()
+    public void RestartAtWriterHead(HeldChain chain)
     {
+        System.Diagnostics.Debug.Assert(ReferenceEquals(chain.Volume, this));
         Epoch++;
         PendingLsn = WriterLsn;
         PendingVersion = WriterVersion;

@@ -51,7 +51,7 @@ public sealed class BadEntryRepairClusterTests
         // 32 stored blocks: no CRC table sector, the header is the sector right before the data.
         var header = replica.Store.DeviceOffsetOf(volume, BadAt) - EntryHeader.Size;
         var device = replica.Options.DevicePath;
-        await replica.Store.CheckpointAsync();
+        await replica.Store.Checkpoints.WriteAsync();
         replica.Store.CloseWithoutCheckpoint();
         await cluster.CrashAsync(index);
         HeldLogFile.FlipBit(device, header + 120, 2);

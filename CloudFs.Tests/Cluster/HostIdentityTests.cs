@@ -134,9 +134,9 @@ public sealed class HostIdentityTests
         // A member outside the replica set asks the primary for the replica's share: sealed for the replica's key.
         var share = Assert.IsType<ShareDto>(await AskAgent(asker, primary, new RequestShare(volume, replica.HostId.ToString())));
         Assert.Equal(replica.HostId.ToString(), share.Host);
-        var stolen = Assert.Throws<CloudFsException>(() => asker.Store.StoreShare(share.ToShare() with { Host = asker.HostId }));
+        var stolen = Assert.Throws<CloudFsException>(() => asker.Store.Ownership.StoreShare(share.ToShare() with { Host = asker.HostId }));
         Assert.Contains("refused", stolen.Message);
-        replica.Store.StoreShare(share.ToShare());
+        replica.Store.Ownership.StoreShare(share.ToShare());
 
         // A proven member that does not run placement cannot make the replica fence itself or re-seal its share.
         foreach (var command in new object[] { new ReleaseShare(volume, primary.HostId.ToString()), new FenceVolume(volume) })
@@ -148,7 +148,7 @@ public sealed class HostIdentityTests
         // Placement's own release is sealed for the primary's key: no other host can open it.
         var released = Assert.IsType<ShareDto>(await AskAgent(placement, replica, new ReleaseShare(volume, primary.HostId.ToString())));
         var other = cluster.Live.First(n => n != primary);
-        Assert.Throws<CloudFsException>(() => other.Store.StoreShare(released.ToShare() with { Host = other.HostId }));
+        Assert.Throws<CloudFsException>(() => other.Store.Ownership.StoreShare(released.ToShare() with { Host = other.HostId }));
 
         // A recipient outside the replica set is refused by both.
         var notReplica = asker.HostId.ToString();

@@ -55,7 +55,7 @@ public sealed class RelocatedEntryRepairClusterTests
         var header = replica.Store.DeviceOffsetOf(volume, BadAt) - EntryHeader.Size;
         Assert.NotEqual(written, header + EntryHeader.Size);
         var device = replica.Options.DevicePath;
-        await replica.Store.CheckpointAsync();
+        await replica.Store.Checkpoints.WriteAsync();
         replica.Store.CloseWithoutCheckpoint();
         await cluster.CrashAsync(index);
         HeldLogFile.FlipBit(device, header + 120, 2);

@@ -50,7 +50,7 @@ public sealed class ChainClaimTests
         var suffix = await Stream(c, v, k);
         var own = await Stream(a, v, 0);
 
-        var claim = a.ClaimChain(v);
+        var claim = a.Ownership.ClaimChain(v);
         // Repeats of entries held here change nothing: they still apply, as held.
         var repeat = await a.ApplyAsync(own, import: false);
         Assert.True(repeat.Ok, repeat.Error);
@@ -72,14 +72,14 @@ public sealed class ChainClaimTests
         using var t = new TempLog();
         await using var a = t.Open();
         var v = (await a.CreateVolumeAsync(VolumeSize, VolumeMode.Async, [])).BaseId;
-        var first = a.ClaimChain(v);
+        var first = a.Ownership.ClaimChain(v);
         Assert.Equal(2, (await first.AppendDataAsync(2, 0, TempLog.Pattern(4096, 1), durable: false)).Lsn);
 
         // Beside the claim: refused, nothing taken.
         var beside = Assert.Throws<ChainClaimedException>(() => a.AppendDataAsync(v, 3, 0, TempLog.Pattern(4096, 2), durable: false));
         Assert.Contains("written on this host", beside.Message);
         // A newer claim replaces the older one, which refuses from then on.
-        var second = a.ClaimChain(v);
+        var second = a.Ownership.ClaimChain(v);
         Assert.False(first.IsHeld);
         Assert.Throws<ChainClaimedException>(() => first.AppendDataAsync(3, 0, TempLog.Pattern(4096, 3), durable: false));
         // A stale claim's release does not free the chain of its successor.
@@ -99,16 +99,16 @@ public sealed class ChainClaimTests
         var v = (await a.CreateVolumeAsync(VolumeSize, VolumeMode.Async, [a.HostId])).BaseId;
         await a.WriteAsync(v, 0, TempLog.Pattern(4096, 1));
         await a.WriteAsync(v, 0, TempLog.Pattern(4096, 2));
-        var claim = a.ClaimChain(v);
+        var claim = a.Ownership.ClaimChain(v);
 
-        await Assert.ThrowsAsync<ChainClaimedException>(() => a.TakeOverAsync(v, [], [a.HostId]));
+        await Assert.ThrowsAsync<ChainClaimedException>(() => a.Ownership.TakeOverAsync(v, [], [a.HostId]));
         await Assert.ThrowsAsync<ChainClaimedException>(() => a.SplitForkAsync(v, 2));
         await Assert.ThrowsAsync<ChainClaimedException>(() => a.TrashVolumeAsync(v));
         Assert.Equal(3, a.GetVolume(v)!.Lsn);
         Assert.True(a.IsWritable(v));
 
         // Through the claim the same view change is the owner's own.
-        var info = await a.TakeOverAsync(v, [], [a.HostId], by: claim);
+        var info = await a.Ownership.TakeOverAsync(v, [], [a.HostId], by: claim);
         Assert.Equal(4, info.Lsn);
         Assert.Equal(1, info.ViewNumber);
         Assert.Equal(5, (await claim.AppendDataAsync(5, 4096, TempLog.Pattern(4096, 3), durable: true)).Lsn);
@@ -125,16 +125,16 @@ public sealed class ChainClaimTests
         // The other copy is ahead (so only the claim, not the lsn rule, can refuse its resync here).
         for (var i = 0; i < 3; i++) await c.WriteAsync(v, 0, TempLog.Pattern(8192, 80 + i));
         var chunks = new List<ResyncChunk>();
-        var chunk = await c.ReadResyncAsync(v, Id160.Zero, 0, 1 << 20, c.MaxBlocksPerEntry);
+        var chunk = await c.Resync.ReadAsync(v, Id160.Zero, 0, 1 << 20, c.MaxBlocksPerEntry);
         chunks.Add(chunk);
-        while (!chunk.Complete) chunks.Add(chunk = await c.ReadResyncAsync(v, chunk.Transfer, chunk.NextBlock, 1 << 20, c.MaxBlocksPerEntry));
-        var claim = a.ClaimChain(v);
+        while (!chunk.Complete) chunks.Add(chunk = await c.Resync.ReadAsync(v, chunk.Transfer, chunk.NextBlock, 1 << 20, c.MaxBlocksPerEntry));
+        var claim = a.Ownership.ClaimChain(v);
 
         // The client's write races the transfer: it is acknowledged, and the resync does not replace it.
         var write = claim.AppendDataAsync(k + 1, 4096, TempLog.Pattern(4096, 99), durable: true);
         await Assert.ThrowsAsync<ResyncRefusedException>(async () =>
         {
-            foreach (var piece in chunks) await a.ApplyResyncAsync(piece.Data);
+            foreach (var piece in chunks) await a.Resync.ApplyAsync(piece.Data);
         });
         Assert.Equal(k + 1, (await write).Lsn);
         Assert.True(a.IsWritable(v));
@@ -152,17 +152,17 @@ public sealed class ChainClaimTests
         await using var c = tc.Open();
         await using var a = ta.Open();
         await c.WriteAsync(v, 8192, TempLog.Pattern(4096, 90));
-        var replaced = a.ClaimChain(v);
-        var owner = a.ClaimChain(v);
+        var replaced = a.Ownership.ClaimChain(v);
+        var owner = a.Ownership.ClaimChain(v);
 
         // Only the current owner steps down.
-        await Assert.ThrowsAsync<ChainClaimedException>(() => a.StepDownAsync(v, replaced));
+        await Assert.ThrowsAsync<ChainClaimedException>(() => a.Ownership.StepDownAsync(v, replaced));
         Assert.True(a.IsWritable(v));
-        var info = await a.StepDownAsync(v, owner);
+        var info = await a.Ownership.StepDownAsync(v, owner);
 
         Assert.False(info.IsWritable);
         Assert.False(owner.IsHeld);
-        Assert.Throws<NotPrimaryException>(() => a.ClaimChain(v));
+        Assert.Throws<NotPrimaryException>(() => a.Ownership.ClaimChain(v));
         var result = await a.ApplyAsync(await Stream(c, v, k), import: false);
         Assert.True(result.Ok, result.Error);
         Assert.Equal(TempLog.Pattern(4096, 90), await Read(a, v, 8192, 4096));

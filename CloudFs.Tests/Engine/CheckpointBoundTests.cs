@@ -32,7 +32,7 @@ public sealed class CheckpointBoundTests
             await Task.WhenAll(writes);
         }
         await s.WriteAsync(v, 0, expected.AsMemory(0, Chunk), durable: true);
-        var highWater = s.CheckpointBound.HighWater;
+        var highWater = s.Checkpoints.Bound.HighWater;
         s.CloseWithoutCheckpoint();
 
         await using var again = TempLog.OpenRetrying(t.Options(size: 64 << 20) with { CheckpointBytes = Bound });
@@ -65,12 +65,12 @@ public sealed class CheckpointBoundTests
             .Select(i => s.WriteAsync(v, i % 64 * Chunk, TempLog.Pattern(Chunk, i)).AsTask())
             .ToList();
         Assert.True(slotHeld.Wait(TimeSpan.FromSeconds(30)), "no checkpoint was started by the writes");
-        await Eventually.Until(() => s.CheckpointBound.Waits > 0, TimeSpan.FromSeconds(30), "the writer waiting at the bound");
+        await Eventually.Until(() => s.Checkpoints.Bound.Waits > 0, TimeSpan.FromSeconds(30), "the writer waiting at the bound");
         Assert.Contains(writes, w => !w.IsCompleted);
-        Assert.InRange(s.CheckpointBound.SinceDurable, 1, Bound);
+        Assert.InRange(s.Checkpoints.Bound.SinceDurable, 1, Bound);
         release.Set();
         await Task.WhenAll(writes);
-        Assert.InRange(s.CheckpointBound.HighWater, 1, Bound);
+        Assert.InRange(s.Checkpoints.Bound.HighWater, 1, Bound);
         await s.DisposeAsync();
     }
 
@@ -82,7 +82,7 @@ public sealed class CheckpointBoundTests
         var v = (await s.CreateVolumeAsync(4 << 20, VolumeMode.Async, [])).BaseId;
         // Just under half the bound, then the device fails: the entry that crosses it starts the writer's checkpoint.
         for (var i = 0; i < 7; i++) await s.WriteAsync(v, i * Chunk, TempLog.Pattern(Chunk, i));
-        Assert.InRange(s.CheckpointBound.SinceCapture, 1, Bound / 2 - 1);
+        Assert.InRange(s.Checkpoints.Bound.SinceCapture, 1, Bound / 2 - 1);
         device.Fail(DeviceOp.Write);
         await Assert.ThrowsAsync<DeviceException>(() => s.WriteAsync(v, 7 * Chunk, TempLog.Pattern(Chunk, 7)).AsTask());
         // The checkpoint's barrier failed with the device: nothing holds the checkpoint gate, so closing ends.

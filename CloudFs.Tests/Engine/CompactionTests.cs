@@ -169,7 +169,7 @@ public sealed class CompactionTests
                 await s.WriteAsync(v, off, d);
                 d.CopyTo(model, off);
             }
-        await s.CheckpointAsync();
+        await s.Checkpoints.WriteAsync();
         Assert.True((await s.CompactAsync(checkpoint: false)).SegmentsCompacted > 0);
         // Overwrite some relocated data, then crash before any checkpoint: replay applies the relocations, then the overwrite.
         var late = TempLog.Pattern(4096, 99);

@@ -52,7 +52,7 @@ public sealed class DeviceFaultTests
         var (writes, flushes) = (device.Writes, device.Flushes);
         await Assert.ThrowsAsync<DeviceException>(() => s.WriteAsync(v, 65536, TempLog.Pattern(4096, 3), durable: false).AsTask());
         await Assert.ThrowsAsync<DeviceException>(() => s.FlushAsync().AsTask());
-        await Assert.ThrowsAsync<DeviceException>(() => s.CheckpointAsync());
+        await Assert.ThrowsAsync<DeviceException>(() => s.Checkpoints.WriteAsync());
         // Refused before the device: nothing is tried again on it.
         Assert.Equal((writes, flushes), (device.Writes, device.Flushes));
         Assert.Equal(lsn, s.GetVolume(v)!.Lsn);
@@ -213,7 +213,7 @@ public sealed class DeviceFaultTests
         var v = await VolumeWithAsync(s, TempLog.Pattern(4096, 1));
         device.Fail(DeviceOp.Write, once: true, at: s.Layout.CheckpointSlotA);
         device.Fail(DeviceOp.Write, once: true, at: s.Layout.CheckpointSlotB);
-        await Assert.ThrowsAsync<DeviceException>(() => s.CheckpointAsync());
+        await Assert.ThrowsAsync<DeviceException>(() => s.Checkpoints.WriteAsync());
         // Whoever met the failure, the log's own writer never writes or syncs again.
         var (writes, flushes) = (device.Writes, device.Flushes);
         await Assert.ThrowsAsync<DeviceException>(() => s.WriteAsync(v, 8192, TempLog.Pattern(4096, 2), durable: true).AsTask());

@@ -146,7 +146,7 @@ public sealed class LifecycleTests
         Assert.Null(h.A.GetVolume(h.Volume));
 
         // B: a checkpoint holding the volume, then the purge, then a crash: replay drops it again.
-        await h.B.CheckpointAsync();
+        await h.B.Checkpoints.WriteAsync();
         await h.B.PurgeVolumeAsync(h.Volume);
         await h.ReopenAsync(1, crash: true);
         Assert.Null(h.B.GetVolume(h.Volume));
@@ -165,12 +165,12 @@ public sealed class LifecycleTests
         await a.ResizeVolumeAsync(v, 2 << 20, allowShrink: false);
         var trashed = await a.TrashVolumeAsync(v);
 
-        var c = await a.ReadResyncAsync(v, Id160.Zero, 0, 1 << 20, a.MaxBlocksPerEntry);
-        var progress = await b.ApplyResyncAsync(c.Data);
+        var c = await a.Resync.ReadAsync(v, Id160.Zero, 0, 1 << 20, a.MaxBlocksPerEntry);
+        var progress = await b.Resync.ApplyAsync(c.Data);
         while (!c.Complete)
         {
-            c = await a.ReadResyncAsync(v, c.Transfer, c.NextBlock, 1 << 20, a.MaxBlocksPerEntry);
-            progress = await b.ApplyResyncAsync(c.Data);
+            c = await a.Resync.ReadAsync(v, c.Transfer, c.NextBlock, 1 << 20, a.MaxBlocksPerEntry);
+            progress = await b.Resync.ApplyAsync(c.Data);
         }
         Assert.True(progress.Committed);
         var got = b.GetVolume(v)!;

@@ -253,9 +253,9 @@ public sealed class LogStoreTests
             slotB = s.Layout.CheckpointSlotB;
             v = (await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
             await s.WriteAsync(v, 0, data[0]);
-            await s.CheckpointAsync();
+            await s.Checkpoints.WriteAsync();
             await s.WriteAsync(v, 16 << 10, data[1]);
-            await s.CheckpointAsync();
+            await s.Checkpoints.WriteAsync();
             await s.WriteAsync(v, 32 << 10, data[2], durable: true);
             s.CloseWithoutCheckpoint();
         }

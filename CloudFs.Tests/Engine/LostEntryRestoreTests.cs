@@ -130,8 +130,8 @@ public sealed class LostEntryRestoreTests
         await using var h = await ThreeHosts.StartAsync();
         var v = h.Volume;
         h.ShareSecret();
-        var fromC = h.C.ReleaseShare(v, ThreeHosts.Holder(h.B));
-        var taken = await h.B.TakeOverAsync(v, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var fromC = h.C.Ownership.ReleaseShare(v, ThreeHosts.Holder(h.B));
+        var taken = await h.B.Ownership.TakeOverAsync(v, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
         var viewLsn = taken.Lsn;
         var later = TempLog.Pattern(4096, 27);
         await h.B.WriteAsync(v, 4096, later, durable: true);
@@ -186,8 +186,8 @@ public sealed class LostEntryRestoreTests
         await ThreeHosts.Ship(h.A, v, trashed.Lsn - 1, h.B);
         await ThreeHosts.Ship(h.A, v, trashed.Lsn - 1, h.C);
         // B takes over: a view change after the trash entry, which sets no trash state.
-        var fromC = h.C.ReleaseShare(v, ThreeHosts.Holder(h.B));
-        var taken = await h.B.TakeOverAsync(v, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var fromC = h.C.Ownership.ReleaseShare(v, ThreeHosts.Holder(h.B));
+        var taken = await h.B.Ownership.TakeOverAsync(v, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
         await ThreeHosts.Ship(h.B, v, trashed.Lsn, h.C);
 
         h.C.CloseWithoutCheckpoint();

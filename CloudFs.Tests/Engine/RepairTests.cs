@@ -108,7 +108,7 @@ public sealed class RepairTests
         var (h, data) = await DamagedOnAAsync();
         await using var _ = h;
         await h.A.ScrubAsync(new ScrubOptions());
-        await h.A.CheckpointAsync();   // the checkpoint lists the damage
+        await h.A.Checkpoints.WriteAsync();   // the checkpoint lists the damage
         var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
         Assert.Equal(1, (await h.A.ApplyRepairAsync(plan, await FetchAsync(h.B, plan))).Repaired);
         await h.A.FlushAsync();

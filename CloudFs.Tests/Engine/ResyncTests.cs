@@ -38,12 +38,12 @@ public sealed class ResyncTests
         var chunks = new List<ResyncChunk>();
         // The receivers' segments are as small as the sender's: entries sized for them.
         var blocks = src.MaxBlocksPerEntry;
-        var c = await src.ReadResyncAsync(v, Id160.Zero, 0, Piece, blocks);
+        var c = await src.Resync.ReadAsync(v, Id160.Zero, 0, Piece, blocks);
         chunks.Add(c);
         while (!c.Complete)
         {
             if (between is not null) await between(chunks.Count);
-            c = await src.ReadResyncAsync(v, c.Transfer, c.NextBlock, Piece, blocks);
+            c = await src.Resync.ReadAsync(v, c.Transfer, c.NextBlock, Piece, blocks);
             chunks.Add(c);
         }
         return chunks;
@@ -52,7 +52,7 @@ public sealed class ResyncTests
     private static async Task<ResyncProgress> ApplyAll(LogStore dst, IEnumerable<ResyncChunk> chunks)
     {
         ResyncProgress last = null!;
-        foreach (var c in chunks) last = await dst.ApplyResyncAsync(c.Data);
+        foreach (var c in chunks) last = await dst.Resync.ApplyAsync(c.Data);
         return last;
     }
 
@@ -163,8 +163,8 @@ public sealed class ResyncTests
             // A checkpoint asked for half way must not record a position past staged pieces (it waits for the commit).
             for (var i = 0; i < upto; i++)
             {
-                await c.ApplyResyncAsync(chunks[i].Data);
-                if (i == chunks.Count / 2) await c.CheckpointAsync();
+                await c.Resync.ApplyAsync(chunks[i].Data);
+                if (i == chunks.Count / 2) await c.Checkpoints.WriteAsync();
             }
             var after = await c.DurablePositionAsync();
             c.CloseWithoutCheckpoint();
@@ -211,8 +211,8 @@ public sealed class ResyncTests
         // A flipped byte in a stored block: refused at that piece.
         var forged = (byte[])chunks[1].Data.Clone();
         forged[forged.Length / 2] ^= 0x40;
-        await b.ApplyResyncAsync(chunks[0].Data);
-        var e = await Assert.ThrowsAsync<ResyncRefusedException>(() => b.ApplyResyncAsync(forged));
+        await b.Resync.ApplyAsync(chunks[0].Data);
+        var e = await Assert.ThrowsAsync<ResyncRefusedException>(() => b.Resync.ApplyAsync(forged));
         Assert.Contains("checksum", e.Message);
         Assert.Null(b.GetVolume(v));
         // The transfer was abandoned: the rest of it cannot complete it.
@@ -221,7 +221,7 @@ public sealed class ResyncTests
 
         // A truncated transfer (a middle piece missing): the commit finds the totals short and installs nothing.
         var fresh = await ReadTransfer(a, v);
-        await b.ApplyResyncAsync(fresh[0].Data);
+        await b.Resync.ApplyAsync(fresh[0].Data);
         var missing = await Assert.ThrowsAsync<ResyncRefusedException>(() => ApplyAll(b, fresh.Skip(2)));
         Assert.Contains("missing", missing.Message);
         Assert.Null(b.GetVolume(v));
@@ -229,14 +229,14 @@ public sealed class ResyncTests
         // A stream entry is not a resync piece.
         var s = new MemoryStream();
         await a.StreamAsync(v, a.GetVolume(v)!.Lsn - 1, s, follow: false);
-        await Assert.ThrowsAsync<ResyncRefusedException>(() => b.ApplyResyncAsync(s.ToArray()));
+        await Assert.ThrowsAsync<ResyncRefusedException>(() => b.Resync.ApplyAsync(s.ToArray()));
 
         // A whole transfer still succeeds afterwards; then one for a copy already at that lsn is refused.
         var whole = await ReadTransfer(a, v);
         Assert.True((await ApplyAll(b, whole)).Committed);
         Assert.Equal(model, await ReadAll(b, v));
         var dup = await ReadTransfer(a, v);
-        await Assert.ThrowsAsync<ResyncRefusedException>(() => b.ApplyResyncAsync(dup[0].Data));
+        await Assert.ThrowsAsync<ResyncRefusedException>(() => b.Resync.ApplyAsync(dup[0].Data));
         Assert.Equal(model, await ReadAll(b, v));
     }
 

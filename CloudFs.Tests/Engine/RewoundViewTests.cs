@@ -24,13 +24,13 @@ public sealed class RewoundViewTests
         h.ShareSecret();
         var original = h.B.GetVolume(h.Volume)!;
         var k = original.Lsn;
-        var b1 = await h.B.TakeOverAsync(h.Volume, [h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.A.HostId, h.C.HostId]);
+        var b1 = await h.B.Ownership.TakeOverAsync(h.Volume, [h.A.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.A.HostId, h.C.HostId]);
         Assert.Equal(1, b1.ViewNumber);
         await h.B.WriteAsync(h.Volume, 0, TempLog.Pattern(4096, 20), durable: true);
-        var b2 = await h.B.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]);
+        var b2 = await h.B.Ownership.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]);
         Assert.Equal(2, b2.ViewNumber);
         await h.B.WriteAsync(h.Volume, 8192, TempLog.Pattern(4096, 21), durable: true);
-        var c1 = await h.C.TakeOverAsync(h.Volume, [h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.C))], [h.C.HostId, h.A.HostId, h.B.HostId]);
+        var c1 = await h.C.Ownership.TakeOverAsync(h.Volume, [h.A.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.C))], [h.C.HostId, h.A.HostId, h.B.HostId]);
         Assert.Equal(1, c1.ViewNumber);
         await h.C.WriteAsync(h.Volume, 4096, TempLog.Pattern(8192, 30), durable: true);
         return (k, original);
@@ -65,7 +65,7 @@ public sealed class RewoundViewTests
 
         // C's next view (2) applies too, through POST /log's path.
         var cHead = h.C.GetVolume(h.Volume)!.Lsn;
-        var c2 = await h.C.TakeOverAsync(h.Volume, [], [h.C.HostId, h.B.HostId]);
+        var c2 = await h.C.Ownership.TakeOverAsync(h.Volume, [], [h.C.HostId, h.B.HostId]);
         Assert.Equal(2, c2.ViewNumber);
         var shipped = await h.B.ApplyAsync(await Stream(h.C, h.Volume, cHead));
         Assert.True(shipped.Ok, shipped.Error);
@@ -115,7 +115,7 @@ public sealed class RewoundViewTests
         await h.B.SplitForkAsync(h.Volume, k);
 
         // B's own share is of view 0, the view at k: with A's it recovers the secret of k's head and takes over.
-        var taken = await h.B.TakeOverAsync(h.Volume, [h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var taken = await h.B.Ownership.TakeOverAsync(h.Volume, [h.A.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.C.HostId, h.A.HostId]);
         Assert.Equal(1, taken.ViewNumber);
         Assert.Equal(k + 1, taken.Lsn);
         Assert.Equal(taken.CurrentVersion, taken.View);

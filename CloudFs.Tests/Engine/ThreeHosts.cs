@@ -33,13 +33,13 @@ internal sealed class ThreeHosts : IAsyncDisposable
     /// <summary>Shares of A's current view for A, B and C, each stored by its host.</summary>
     public void ShareSecret()
     {
-        var shares = A.SealShares(Volume, [Holder(A), Holder(B), Holder(C)]);
-        A.StoreShare(shares[0]);
-        B.StoreShare(shares[1]);
-        C.StoreShare(shares[2]);
+        var shares = A.Ownership.SealShares(Volume, [Holder(A), Holder(B), Holder(C)]);
+        A.Ownership.StoreShare(shares[0]);
+        B.Ownership.StoreShare(shares[1]);
+        C.Ownership.StoreShare(shares[2]);
     }
 
-    public static ShareHolder Holder(LogStore s) => new(s.HostId, s.HostPublicKey);
+    public static ShareHolder Holder(LogStore s) => new(s.HostId, s.Ownership.HostPublicKey);
 
     /// <summary>Streams <paramref name="from"/>'s entries after <paramref name="afterLsn"/> into <paramref name="to"/>.</summary>
     public static async Task<ApplyResult> Ship(LogStore from, Id160 volume, long afterLsn, LogStore to, bool mustSucceed = true)

@@ -20,8 +20,8 @@ public sealed class ViewChangeTests
         await ThreeHosts.Ship(h.A, h.Volume, before, h.B);
         await ThreeHosts.Ship(h.A, h.Volume, before, h.C);
         var common = h.A.GetVolume(h.Volume)!.Lsn;
-        var fromC = h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
-        var taken = await h.B.TakeOverAsync(h.Volume, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var fromC = h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
+        var taken = await h.B.Ownership.TakeOverAsync(h.Volume, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
         return (common, taken);
     }
 
@@ -70,12 +70,12 @@ public sealed class ViewChangeTests
     {
         await using var h = await ThreeHosts.StartAsync();
         // As in the cluster: the replicas keep their shares, the writer keeps the secret and no share.
-        h.B.StoreShare(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.B)])[0]);
-        Assert.Throws<CloudFsException>(() => h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B)));
+        h.B.Ownership.StoreShare(h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.B)])[0]);
+        Assert.Throws<CloudFsException>(() => h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B)));
 
         // B's own share and the one A's position has: a majority of three (a writer whose device failed does this).
-        var fromA = h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
-        var taken = await h.B.TakeOverAsync(h.Volume, [fromA], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var fromA = h.A.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
+        var taken = await h.B.Ownership.TakeOverAsync(h.Volume, [fromA], [h.B.HostId, h.C.HostId, h.A.HostId]);
         Assert.True(taken.IsWritable);
         Assert.Equal(1, taken.ViewNumber);
     }
@@ -111,11 +111,11 @@ public sealed class ViewChangeTests
         var before = h.B.GetVolume(h.Volume)!;
 
         // Only B's own share: below the threshold of 2.
-        var e = await Assert.ThrowsAsync<CloudFsException>(() => h.B.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]));
+        var e = await Assert.ThrowsAsync<CloudFsException>(() => h.B.Ownership.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]));
         Assert.Contains("share", e.Message);
         // A share released for another host (C) does not count for B.
-        var forC = h.A.ReleaseShare(h.Volume, ThreeHosts.Holder(h.C));
-        e = await Assert.ThrowsAsync<CloudFsException>(() => h.B.TakeOverAsync(h.Volume, [forC], [h.B.HostId, h.C.HostId]));
+        var forC = h.A.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.C));
+        e = await Assert.ThrowsAsync<CloudFsException>(() => h.B.Ownership.TakeOverAsync(h.Volume, [forC], [h.B.HostId, h.C.HostId]));
         Assert.Contains("sealed for host", e.Message);
 
         var after = h.B.GetVolume(h.Volume)!;
@@ -124,7 +124,7 @@ public sealed class ViewChangeTests
         Assert.Equal(0, after.ViewNumber);
         Assert.DoesNotContain(File.ReadAllLines(KeyFile(h.LogB)), l => l.StartsWith(h.Volume.ToString()));
         // The non-writer cannot seal shares either.
-        Assert.Throws<NotPrimaryException>(() => h.B.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
+        Assert.Throws<NotPrimaryException>(() => h.B.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
     }
 
     [Fact]
@@ -134,26 +134,26 @@ public sealed class ViewChangeTests
         h.ShareSecret();
         var keysBefore = File.ReadAllText(KeyFile(h.LogB));
 
-        var fresh = h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.A), ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C)]);
+        var fresh = h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.A), ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C)]);
         var tampered = fresh[1] with { Payload = Flip(fresh[1].Payload, fresh[1].Payload.Length - 3) };
-        var e = Assert.Throws<CloudFsException>(() => h.B.StoreShare(tampered));
+        var e = Assert.Throws<CloudFsException>(() => h.B.Ownership.StoreShare(tampered));
         Assert.Contains("does not open", e.Message);
-        Assert.Throws<CloudFsException>(() => h.B.StoreShare(fresh[1] with { View = Id160.Random() }));
-        Assert.Throws<CloudFsException>(() => h.B.StoreShare(fresh[1] with { Volume = Id160.Random() }));
-        e = Assert.Throws<CloudFsException>(() => h.B.StoreShare(fresh[2]));
+        Assert.Throws<CloudFsException>(() => h.B.Ownership.StoreShare(fresh[1] with { View = Id160.Random() }));
+        Assert.Throws<CloudFsException>(() => h.B.Ownership.StoreShare(fresh[1] with { Volume = Id160.Random() }));
+        e = Assert.Throws<CloudFsException>(() => h.B.Ownership.StoreShare(fresh[2]));
         Assert.Contains("not for this host", e.Message);
-        Assert.Throws<CloudFsException>(() => h.B.StoreShare(fresh[1] with { Payload = fresh[1].Payload[..40] }));
+        Assert.Throws<CloudFsException>(() => h.B.Ownership.StoreShare(fresh[1] with { Payload = fresh[1].Payload[..40] }));
         Assert.Equal(keysBefore, File.ReadAllText(KeyFile(h.LogB)));
 
         // TakeOver with C's released share damaged: refused, nothing appended; with the good one it works.
-        var fromC = h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
+        var fromC = h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
         var lsn = h.B.GetVolume(h.Volume)!.Lsn;
         e = await Assert.ThrowsAsync<CloudFsException>(() =>
-            h.B.TakeOverAsync(h.Volume, [fromC with { Payload = Flip(fromC.Payload, 70) }], [h.B.HostId, h.C.HostId, h.A.HostId]));
+            h.B.Ownership.TakeOverAsync(h.Volume, [fromC with { Payload = Flip(fromC.Payload, 70) }], [h.B.HostId, h.C.HostId, h.A.HostId]));
         Assert.Contains("does not open", e.Message);
         Assert.Equal(lsn, h.B.GetVolume(h.Volume)!.Lsn);
         Assert.False(h.B.IsWritable(h.Volume));
-        var taken = await h.B.TakeOverAsync(h.Volume, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
+        var taken = await h.B.Ownership.TakeOverAsync(h.Volume, [fromC], [h.B.HostId, h.C.HostId, h.A.HostId]);
         Assert.True(taken.IsWritable);
     }
 
@@ -163,18 +163,18 @@ public sealed class ViewChangeTests
         await using var h = await ThreeHosts.StartAsync();
         // The primary seals for each replica separately (as it does when each one connects): the split is the same
         // every time (it is over the whole replica set, per view), so the shares combine ...
-        var forB = Assert.Single(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
-        var forC = Assert.Single(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.C)]));
-        var forBAgain = Assert.Single(h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
-        h.B.StoreShare(forB);
-        h.C.StoreShare(forC);
+        var forB = Assert.Single(h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
+        var forC = Assert.Single(h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.C)]));
+        var forBAgain = Assert.Single(h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.B)]));
+        h.B.Ownership.StoreShare(forB);
+        h.C.Ownership.StoreShare(forC);
         // ... and a share sealed for one holder alone is not the whole secret: B cannot take over with its own.
-        await Assert.ThrowsAsync<CloudFsException>(() => h.B.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]));
+        await Assert.ThrowsAsync<CloudFsException>(() => h.B.Ownership.TakeOverAsync(h.Volume, [], [h.B.HostId, h.C.HostId]));
         // A host outside the replica set gets no share at all.
         var stranger = Id160.Random();
-        Assert.Throws<CloudFsException>(() => h.A.SealShares(h.Volume, [new ShareHolder(stranger, ThreeHosts.Holder(h.B).PublicKey)]));
-        h.B.StoreShare(forBAgain);
-        var taken = await h.B.TakeOverAsync(h.Volume, [h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.C.HostId]);
+        Assert.Throws<CloudFsException>(() => h.A.Ownership.SealShares(h.Volume, [new ShareHolder(stranger, ThreeHosts.Holder(h.B).PublicKey)]));
+        h.B.Ownership.StoreShare(forBAgain);
+        var taken = await h.B.Ownership.TakeOverAsync(h.Volume, [h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B))], [h.B.HostId, h.C.HostId]);
         Assert.True(taken.IsWritable);
         Assert.Equal([h.B.HostId, h.C.HostId], taken.Replicas);
     }
@@ -183,24 +183,24 @@ public sealed class ViewChangeTests
     public async Task After_a_view_change_old_shares_are_stale_until_the_new_primary_seals_its_own()
     {
         await using var h = await ThreeHosts.StartAsync();
-        var oldShares = h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.A), ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C)]);
+        var oldShares = h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.A), ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C)]);
         var (common, taken) = await FailOverToB(h);
         await ThreeHosts.Ship(h.B, h.Volume, common, h.C);
 
         // C's share belongs to the old view: it is not released, and an old-view share is not stored over it.
-        var e = Assert.Throws<CloudFsException>(() => h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B)));
+        var e = Assert.Throws<CloudFsException>(() => h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B)));
         Assert.Contains("not for the current view", e.Message);
-        e = Assert.Throws<CloudFsException>(() => h.C.StoreShare(oldShares[2]));
+        e = Assert.Throws<CloudFsException>(() => h.C.Ownership.StoreShare(oldShares[2]));
         Assert.Contains("older than the current view", e.Message);
         // The old primary cannot seal anything any more once it follows the new view.
         await ThreeHosts.Ship(h.B, h.Volume, common, h.A);
-        Assert.Throws<NotPrimaryException>(() => h.A.SealShares(h.Volume, [ThreeHosts.Holder(h.A)]));
+        Assert.Throws<NotPrimaryException>(() => h.A.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.A)]));
 
         // The new primary's shares are for the new view; with them C can hand B's successor (A) its share.
-        var fresh = h.B.SealShares(h.Volume, [ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C), ThreeHosts.Holder(h.A)]);
+        var fresh = h.B.Ownership.SealShares(h.Volume, [ThreeHosts.Holder(h.B), ThreeHosts.Holder(h.C), ThreeHosts.Holder(h.A)]);
         Assert.All(fresh, s => Assert.Equal(taken.View, s.View));
-        foreach (var (store, share) in new[] { (h.B, fresh[0]), (h.C, fresh[1]), (h.A, fresh[2]) }) store.StoreShare(share);
-        var again = await h.A.TakeOverAsync(h.Volume, [h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.A))], [h.A.HostId, h.B.HostId, h.C.HostId]);
+        foreach (var (store, share) in new[] { (h.B, fresh[0]), (h.C, fresh[1]), (h.A, fresh[2]) }) store.Ownership.StoreShare(share);
+        var again = await h.A.Ownership.TakeOverAsync(h.Volume, [h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.A))], [h.A.HostId, h.B.HostId, h.C.HostId]);
         Assert.True(again.IsWritable);
         Assert.Equal(2, again.ViewNumber);
         await ThreeHosts.Ship(h.A, h.Volume, taken.Lsn, h.B);
@@ -212,7 +212,7 @@ public sealed class ViewChangeTests
     public async Task Writability_and_view_survive_restarts_and_recovery_replays_the_view_change()
     {
         await using var h = await ThreeHosts.StartAsync();
-        var hostKeyB = h.B.HostPublicKey;
+        var hostKeyB = h.B.Ownership.HostPublicKey;
         var (common, taken) = await FailOverToB(h);
         await ThreeHosts.Ship(h.B, h.Volume, common, h.C);
 
@@ -225,7 +225,7 @@ public sealed class ViewChangeTests
         Assert.Equal(1, b.ViewNumber);
         Assert.Equal(taken.View, b.View);
         Assert.Equal(taken.Replicas, b.Replicas);
-        Assert.Equal(hostKeyB, h.B.HostPublicKey);
+        Assert.Equal(hostKeyB, h.B.Ownership.HostPublicKey);
 
         // After a checkpointed restart too, and the new primary's next write still replicates.
         await h.ReopenAsync(1);
@@ -258,7 +258,7 @@ public sealed class ViewChangeTests
     {
         await using var h = await ThreeHosts.StartAsync();
         h.ShareSecret();
-        var key = h.C.HostPublicKey;
+        var key = h.C.Ownership.HostPublicKey;
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(KeyFile(h.LogC)));
         var text = File.ReadAllLines(KeyFile(h.LogC));
         Assert.Single(text, l => l.StartsWith("host-key "));
@@ -266,8 +266,8 @@ public sealed class ViewChangeTests
 
         // The stored share survives a restart (C can still release it) and so does the host key.
         await h.ReopenAsync(2);
-        Assert.Equal(key, h.C.HostPublicKey);
-        var released = h.C.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
+        Assert.Equal(key, h.C.Ownership.HostPublicKey);
+        var released = h.C.Ownership.ReleaseShare(h.Volume, ThreeHosts.Holder(h.B));
         Assert.Equal(h.B.HostId, released.Host);
 
         await h.CloseAsync(2);
@@ -283,12 +283,12 @@ public sealed class ViewChangeTests
         await using var s = t.Open();
         var v = (await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, [s.HostId])).BaseId;
         var other = Id160.Random();
-        var info = await s.TakeOverAsync(v, [], [s.HostId, other]);
+        var info = await s.Ownership.TakeOverAsync(v, [], [s.HostId, other]);
         Assert.True(info.IsWritable);
         Assert.Equal((1L, 2L), (info.ViewNumber, info.Lsn));
         Assert.Equal([s.HostId, other], info.Replicas);
         await s.WriteAsync(v, 0, TempLog.Pattern(512, 5), durable: true);
-        await Assert.ThrowsAsync<CloudFsException>(() => s.TakeOverAsync(v, [], [other, s.HostId]));
+        await Assert.ThrowsAsync<CloudFsException>(() => s.Ownership.TakeOverAsync(v, [], [other, s.HostId]));
     }
 
     private static byte[] Flip(byte[] b, int at)

@@ -85,7 +85,7 @@ internal sealed class ViewScenario : IAsyncDisposable
             case ChangeViewOp c when _stores[c.Side].IsWritable(_volume):
             {
                 var replicas = ReplicaSet(c.Side, c.Outsider);
-                var info = await _stores[c.Side].TakeOverAsync(_volume, [], replicas);
+                var info = await _stores[c.Side].Ownership.TakeOverAsync(_volume, [], replicas);
                 _chains[c.Side].Add(new ModelEntry(info.CurrentVersion, _chains[c.Side][^1].ViewNumber + 1, info.CurrentVersion, replicas));
                 break;
             }
@@ -94,12 +94,12 @@ internal sealed class ViewScenario : IAsyncDisposable
                 // The other host catches up with the primary, holds a share of its view and takes over with the primary's.
                 await FollowAsync();
                 var (p, o) = (_stores[_primary], _stores[1 - _primary]);
-                var shares = p.SealShares(_volume, [ThreeHosts.Holder(o), ThreeHosts.Holder(p)]);
-                o.StoreShare(shares[0]);
-                p.StoreShare(shares[1]);
-                var released = p.ReleaseShare(_volume, ThreeHosts.Holder(o));
+                var shares = p.Ownership.SealShares(_volume, [ThreeHosts.Holder(o), ThreeHosts.Holder(p)]);
+                o.Ownership.StoreShare(shares[0]);
+                p.Ownership.StoreShare(shares[1]);
+                var released = p.Ownership.ReleaseShare(_volume, ThreeHosts.Holder(o));
                 var replicas = ReplicaSet(1 - _primary, f.Outsider);
-                var info = await o.TakeOverAsync(_volume, [released], replicas);
+                var info = await o.Ownership.TakeOverAsync(_volume, [released], replicas);
                 var chain = _chains[1 - _primary];
                 chain.Add(new ModelEntry(info.CurrentVersion, chain[^1].ViewNumber + 1, info.CurrentVersion, replicas));
                 // The old primary is not told: it still holds its secret and may write a suffix the new one never has.

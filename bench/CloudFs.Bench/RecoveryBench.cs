@@ -39,10 +39,10 @@ internal static class RecoveryBench
             }
             Task.WaitAll(inflight.ToArray());
             inflight.Clear();
-            store.MaybeCheckpointAsync().GetAwaiter().GetResult();
+            store.Checkpoints.MaybeWriteAsync().GetAwaiter().GetResult();
         }
         // One more batch after a checkpoint: the entry to damage is rolled forward, with a flush after it.
-        store.CheckpointAsync().GetAwaiter().GetResult();
+        store.Checkpoints.WriteAsync().GetAwaiter().GetResult();
         var damaged = store.DurablePositionAsync().GetAwaiter().GetResult();
         for (var i = 0; i < 256; i++) inflight.Add(store.WriteAsync(vol, rnd.NextInt64(volSize / chunk) * chunk, data).AsTask());
         Task.WaitAll(inflight.ToArray());

@@ -1,5 +1,5 @@
-// resync: moving a written volume to a fresh replica store by full resync (1 MiB pieces, ReadResyncAsync →
-// ApplyResyncAsync) against replaying its whole stream (StreamAsync → ApplyAsync), alternately, on the same disk.
+// resync: moving a written volume to a fresh replica store by full resync (1 MiB pieces, Resync.ReadAsync →
+// Resync.ApplyAsync) against replaying its whole stream (StreamAsync → ApplyAsync), alternately, on the same disk.
 using System.Diagnostics;
 using System.IO.Pipelines;
 using CloudFs.BlockDevice;
@@ -53,12 +53,12 @@ internal static class ResyncBench
         if (resync)
         {
             var blocks = replica.MaxBlocksPerEntry;
-            var c = primary.ReadResyncAsync(vol, Id160.Zero, 0, (1 << 20) - 4096, blocks).GetAwaiter().GetResult();
+            var c = primary.Resync.ReadAsync(vol, Id160.Zero, 0, (1 << 20) - 4096, blocks).GetAwaiter().GetResult();
             while (true)
             {
-                var p = replica.ApplyResyncAsync(c.Data).GetAwaiter().GetResult();
+                var p = replica.Resync.ApplyAsync(c.Data).GetAwaiter().GetResult();
                 if (c.Complete) { if (!p.Committed) throw new InvalidOperationException("the resync did not commit"); break; }
-                c = primary.ReadResyncAsync(vol, c.Transfer, c.NextBlock, (1 << 20) - 4096, blocks).GetAwaiter().GetResult();
+                c = primary.Resync.ReadAsync(vol, c.Transfer, c.NextBlock, (1 << 20) - 4096, blocks).GetAwaiter().GetResult();
             }
         }
         else

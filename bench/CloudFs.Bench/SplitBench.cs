@@ -30,7 +30,7 @@ internal static class SplitBench
             inflight.Clear();
         }
         Task.WaitAll(inflight.ToArray());
-        store.CheckpointAsync().GetAwaiter().GetResult();
+        store.Checkpoints.WriteAsync().GetAwaiter().GetResult();
         var keep = store.GetVolume(vol)!.Lsn - 10;
         var sw = Stopwatch.StartNew();
         store.SplitForkAsync(vol, keep).GetAwaiter().GetResult();

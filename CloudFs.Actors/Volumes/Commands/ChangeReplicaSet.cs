@@ -8,5 +8,5 @@ namespace CloudFs.Actors.Volumes.Commands;
 
 public sealed record ChangeReplicaSet(Id160 VolumeId, Id160[] Replicas) : IHeadChange, IVolumeProtocolMessage
 {
-    public Task<VolumeInfo> ApplyAsync(LogStore store, ChainClaim? claim) => store.TakeOverAsync(VolumeId, [], Replicas, by: claim);
+    public Task<VolumeInfo> ApplyAsync(LogStore store, ChainClaim? claim) => store.Ownership.TakeOverAsync(VolumeId, [], Replicas, by: claim);
 }

@@ -1,8 +1,9 @@
 // A full resync being received: the pieces admitted so far (their index and running totals), kept apart from the
 // volume until the commit entry installs them whole; discarded when the transfer is abandoned or a restart finds no commit.
 using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Volumes;
 
-namespace CloudFs.BlockDevice.Volumes;
+namespace CloudFs.BlockDevice.Resync;
 
 internal sealed class StagedResync(Id160 transfer, Id160 volume, long lsn)
 {

@@ -8,24 +8,39 @@ using CloudFs.BlockDevice.Index;
 using CloudFs.BlockDevice.Log;
 using CloudFs.BlockDevice.Volumes;
 
-namespace CloudFs.BlockDevice;
+namespace CloudFs.BlockDevice.Resync;
 
-public sealed partial class LogStore
+/// <summary>
+/// The full resyncs of one store (<see cref="LogStore.Resync"/>): the snapshots it sends from and the copies it stages
+/// while receiving, and the replay of their entries. It owns that state and its lock; the volumes, the log writer and
+/// the reads are the store's.
+/// </summary>
+public sealed class FullResync
 {
+    private const int BlockSize = LogStore.BlockSize;
+
     /// <summary>Blocks one resync entry covers at most: two such entries with their tables fit a 1 MiB message.</summary>
-    private const int ResyncEntryBlocks = 960;
+    internal const int ResyncEntryBlocks = 960;
     private static readonly TimeSpan ResyncSourceIdle = TimeSpan.FromMinutes(2);
     private static readonly TimeSpan ResyncSourceDone = TimeSpan.FromSeconds(30);
 
+    private readonly LogStore _store;
+    private readonly LogStoreOptions _options;
     private readonly object _resyncLock = new();
     private readonly Dictionary<Id160, StagedResync> _staging = new();
     private readonly Dictionary<Id160, ResyncSource> _sources = new();
+
+    internal FullResync(LogStore store, LogStoreOptions options)
+    {
+        _store = store;
+        _options = options;
+    }
 
     /// <summary>
     /// True while a resync is being received: a checkpoint now would skip pieces replay must see. A transfer nobody
     /// fed for <see cref="ResyncSourceIdle"/> is abandoned here, so a lost receiver never stops checkpoints for good.
     /// </summary>
-    private bool ResyncStaging
+    internal bool IsStaging
     {
         get
         {
@@ -49,13 +64,13 @@ public sealed partial class LogStore
     /// as of the volume's current head (its index is frozen for it); otherwise the piece of that transfer starting at
     /// <paramref name="fromBlock"/> (the previous piece's NextBlock; asking for the same piece again repeats it).
     /// At most about <paramref name="maxBytes"/> (at least one entry); all-zero and unwritten ranges are not sent. No entry
-    /// carries more than <paramref name="maxEntryBlocks"/> blocks (the receiver's <see cref="MaxBlocksPerEntry"/>: its
+    /// carries more than <paramref name="maxEntryBlocks"/> blocks (the receiver's <see cref="LogStore.MaxBlocksPerEntry"/>: its
     /// segments must hold them). Throws <see cref="ResyncRefusedException"/> for an unknown or expired transfer or a piece out of order.
     /// </summary>
-    public async Task<ResyncChunk> ReadResyncAsync(Id160 volume, Id160 transfer, long fromBlock, int maxBytes, int maxEntryBlocks = ResyncEntryBlocks, CancellationToken ct = default)
+    public async Task<ResyncChunk> ReadAsync(Id160 volume, Id160 transfer, long fromBlock, int maxBytes, int maxEntryBlocks = ResyncEntryBlocks, CancellationToken ct = default)
     {
-        ThrowIfDisposed();
-        var vol = Volume(volume);
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
         PruneResyncSources();
         ResyncSource? src = null;
         if (transfer.IsZero)
@@ -75,7 +90,7 @@ public sealed partial class LogStore
                 }
                 lock (_resyncLock) _sources[src.Transfer] = src;
             });
-            _appender.Enqueue(barrier);
+            _store.Appender.Enqueue(barrier);
             await barrier.Done.Task.ConfigureAwait(false);
             fromBlock = 0;
             _options.Log?.Invoke($"volume {volume}: sending a full resync as of lsn {src!.Lsn} (transfer {src.Transfer})");
@@ -154,7 +169,7 @@ public sealed partial class LogStore
         extents.Clear();
         // Counted as a reader from the lookup to the end of the reads: compaction frees no segment meanwhile, and a
         // lookup after a free already sees the relocated places.
-        var slot = EnterRead();
+        var slot = _store.EnterRead();
         try
         {
             lock (vol.IndexLock) src.Snapshot.Lookup(pos, n, extents);
@@ -167,14 +182,14 @@ public sealed partial class LogStore
             var bytes = data.AsSpan(0, span * BlockSize);
             bytes.Clear();
             foreach (var e in extents)
-                if (!e.IsZero) ReadRun(vol, e, bytes.Slice((int)(e.Start - first) * BlockSize, e.Count * BlockSize));
-            using var buf = EntryCodec.BuildData(EntryKind.ResyncData, vol.BaseId, first, bytes, Now);
+                if (!e.IsZero) _store.ReadRun(vol, e, bytes.Slice((int)(e.Start - first) * BlockSize, e.Count * BlockSize));
+            using var buf = EntryCodec.BuildData(EntryKind.ResyncData, vol.BaseId, first, bytes, LogStore.Now);
             if (BinaryPrimitives.ReadUInt16LittleEndian(buf.Span[EntryHeader.OffStoredCount..]) == 0) return null;
             EntryCodec.SetChain(buf.Span, vol.BaseId, src.Lsn, src.Transfer, Id160.Zero);
             EntryCodec.Seal(buf.Span, 0);
             return buf.Span.ToArray();
         }
-        finally { ExitRead(slot); }
+        finally { _store.ExitRead(slot); }
     }
 
     private static byte[] Concat(List<byte[]> parts, int total)
@@ -190,7 +205,7 @@ public sealed partial class LogStore
     {
         Span<byte> block = stackalloc byte[BlockSize];
         (src.Head with { Pieces = src.Pieces, StoredBlocks = src.StoredBlocks, PiecesDigest = src.Digest }).Encode(block);
-        using var buf = EntryCodec.BuildData(EntryKind.ResyncCommit, src.Volume.BaseId, 0, block, Now);
+        using var buf = EntryCodec.BuildData(EntryKind.ResyncCommit, src.Volume.BaseId, 0, block, LogStore.Now);
         EntryCodec.SetChain(buf.Span, src.Volume.BaseId, src.Lsn, src.Transfer, src.Version);
         EntryCodec.Seal(buf.Span, 0);
         return buf.Span.ToArray();
@@ -206,7 +221,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>Indexes a resync holds apart from the volumes: staged copies (receiver) and sending snapshots (sender).</summary>
-    private List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> ResyncIndexes()
+    internal List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> Indexes()
     {
         PruneResyncSources();
         var list = new List<(Id160, ExtentIndex, VolumeState)>();
@@ -218,8 +233,17 @@ public sealed partial class LogStore
         return list;
     }
 
+    /// <summary>The indexes of the copies being received (scrub reads them as staged, not as a volume's).</summary>
+    internal HashSet<ExtentIndex> StagedIndexes()
+    {
+        var staged = new HashSet<ExtentIndex>(ReferenceEqualityComparer.Instance);
+        lock (_resyncLock)
+            foreach (var st in _staging.Values) staged.Add(st.Index);
+        return staged;
+    }
+
     /// <summary>The stand-in owner of a staged copy of a volume not held yet (compaction reads through it).</summary>
-    private VolumeState StagingOwner(Id160 volume)
+    internal VolumeState StagingOwner(Id160 volume)
     {
         lock (_resyncLock)
             foreach (var st in _staging.Values)
@@ -230,23 +254,23 @@ public sealed partial class LogStore
     // ---------------- receiver ----------------
 
     /// <summary>
-    /// Applies one piece of a full resync (as <see cref="ReadResyncAsync"/> returned it): every entry is verified (CRCs,
+    /// Applies one piece of a full resync (as <see cref="ReadAsync"/> returned it): every entry is verified (CRCs,
     /// digest, transfer, lsn) and staged apart from the volume; the commit entry checks the totals and digest of all the
     /// pieces and then, durably and in one entry, makes the staged copy the volume at the transfer's lsn (replacing an
     /// older copy held here). A bad piece is refused with <see cref="ResyncRefusedException"/>: the transfer is abandoned
     /// and the volume, if held, stays as it was. A volume held here at or beyond the transfer's lsn is refused too.
     /// </summary>
-    public Task<ResyncProgress> ApplyResyncAsync(ReadOnlyMemory<byte> piece, CancellationToken ct = default) =>
-        ApplyResyncAsync(piece, replaceAhead: false, ct);
+    public Task<ResyncProgress> ApplyAsync(ReadOnlyMemory<byte> piece, CancellationToken ct = default) =>
+        ApplyAsync(piece, replaceAhead: false, ct);
 
     /// <summary>
-    /// <see cref="ApplyResyncAsync(ReadOnlyMemory{byte}, CancellationToken)"/>; with <paramref name="replaceAhead"/> a
+    /// <see cref="ApplyAsync(ReadOnlyMemory{byte}, CancellationToken)"/>; with <paramref name="replaceAhead"/> a
     /// copy held here at or beyond the transfer's lsn is replaced too (its holder kept it as a branch first: it is on
     /// another chain than the primary's).
     /// </summary>
-    public async Task<ResyncProgress> ApplyResyncAsync(ReadOnlyMemory<byte> piece, bool replaceAhead, CancellationToken ct = default)
+    public async Task<ResyncProgress> ApplyAsync(ReadOnlyMemory<byte> piece, bool replaceAhead, CancellationToken ct = default)
     {
-        ThrowIfDisposed();
+        _store.ThrowIfDisposed();
         var pending = new List<Task<AppendResult>>();
         StagedResync? st = null;
         long entries = 0;
@@ -260,8 +284,8 @@ public sealed partial class LogStore
                 if (h.Kind is not (EntryKind.ResyncData or EntryKind.ResyncCommit))
                     throw Refuse(st, $"resync entry {entries}: a {h.Kind} entry is not part of a resync");
                 if (rest.Length < h.TotalBytes) throw Refuse(st, $"resync entry {entries}: the piece ends inside the entry");
-                if (h.BlockCount > MaxBlocksPerEntry)
-                    throw Refuse(st, $"resync entry {entries}: {h.BlockCount} blocks do not fit this log's segments (at most {MaxBlocksPerEntry}); ask for smaller entries");
+                if (h.BlockCount > _store.MaxBlocksPerEntry)
+                    throw Refuse(st, $"resync entry {entries}: {h.BlockCount} blocks do not fit this log's segments (at most {_store.MaxBlocksPerEntry}); ask for smaller entries");
                 var entry = rest[..h.TotalBytes];
                 if (EntryCodec.Verify(entry, out _) is { } bad) throw Refuse(st, $"resync entry {entries} (block {h.FirstBlock}): {bad}");
                 st = StagingFor(h, st, replaceAhead);
@@ -276,7 +300,7 @@ public sealed partial class LogStore
                     {
                         AfterWrite = w => StageIndex(staged, w.Buffer.Span, w.DeviceOffset / BlockSize),
                     };
-                    _appender.Enqueue(item);
+                    _store.Appender.Enqueue(item);
                     pending.Add(item.Done.Task);
                 }
                 else
@@ -294,13 +318,13 @@ public sealed partial class LogStore
         }
         catch (Exception ex) when (ex is not ResyncRefusedException && st is not null)
         {
-            AbortResync(st.Transfer);
+            Abort(st.Transfer);
             throw;
         }
     }
 
     /// <summary>Abandons a transfer being received: its staged pieces become dead space, the volume stays as it was.</summary>
-    public void AbortResync(Id160 transfer)
+    public void Abort(Id160 transfer)
     {
         bool removed;
         lock (_resyncLock) removed = _staging.Remove(transfer);
@@ -309,7 +333,7 @@ public sealed partial class LogStore
 
     private ResyncRefusedException Refuse(StagedResync? st, string reason)
     {
-        if (st is not null) AbortResync(st.Transfer);
+        if (st is not null) Abort(st.Transfer);
         return new ResyncRefusedException(reason);
     }
 
@@ -327,7 +351,7 @@ public sealed partial class LogStore
             }
             if (current is not null)
                 throw Refuse(current, $"resync transfer {current.Transfer}: an entry of another transfer {transfer} is mixed in");
-            if (!replaceAhead && _volumes.TryGetValue(h.Volume, out var held) && held.Committed)
+            if (!replaceAhead && _store.VolumeStates.TryGetValue(h.Volume, out var held) && held.Committed)
                 lock (held.IndexLock)
                     if (held.Lsn >= h.Lsn)
                         throw new ResyncRefusedException($"volume {h.Volume} is held here at lsn {held.Lsn}, not behind the resync's lsn {h.Lsn}");
@@ -349,16 +373,16 @@ public sealed partial class LogStore
         // base id's, any later view a view-change entry's version.
         if ((manifest.ViewNumber == 0) != (manifest.View == st.Volume))
             throw Refuse(st, $"resync transfer {st.Transfer}: the commit names view {manifest.ViewNumber} with view id {manifest.View}, which do not agree (view 0 is the volume id's)");
-        if (_volumes.TryGetValue(st.Volume, out var held) && held.Committed)
+        if (_store.VolumeStates.TryGetValue(st.Volume, out var held) && held.Committed)
         {
             // The old copy's chain is over here: a secret for it must not make the installed copy look writable.
-            lock (held.ChainLock)
+            using (var chain = held.LockChain())
             {
                 // A copy that this host's writer owns is not replaced under it (it must step down first).
-                if (ClaimRefusal(held, null) is { } claimed) throw Refuse(st, claimed.Message);
+                if (_store.Ownership.ClaimRefusal(chain, null) is { } claimed) throw Refuse(st, claimed.Message);
                 held.Secret = null;
             }
-            if (_keys.Get(st.Volume) is not null) _keys.Remove(st.Volume);
+            if (_store.Keys.Get(st.Volume) is not null) _store.Keys.Remove(st.Volume);
         }
         var buf = EntryCodec.Allocate(1);
         entry.Span.CopyTo(buf.Span);
@@ -366,9 +390,9 @@ public sealed partial class LogStore
         {
             AfterWrite = w => InstallResync(st, manifest, h, w.DeviceOffset / BlockSize),
         };
-        _appender.Enqueue(item);
+        _store.Appender.Enqueue(item);
         try { await item.Done.Task.ConfigureAwait(false); }
-        catch { AbortResync(st.Transfer); throw; }
+        catch { Abort(st.Transfer); throw; }
         _options.Log?.Invoke($"volume {st.Volume}: full resync installed at lsn {h.Lsn} ({st.StoredBlocks * BlockSize} bytes of data)");
         return new ResyncProgress(st.Volume, st.Transfer, entries, bytes, true, h.Lsn, h.Version);
     }
@@ -376,7 +400,7 @@ public sealed partial class LogStore
     private static void StageIndex(StagedResync st, ReadOnlySpan<byte> entry, long entryBlock)
     {
         if (!EntryHeader.TryParse(entry, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
-        lock (st.Owner.IndexLock) IndexEntry(st.Index, entry, h, entryBlock);
+        lock (st.Owner.IndexLock) LogStore.IndexEntry(st.Index, entry, h, entryBlock);
     }
 
     /// <summary>The commit is in the log: the staged copy becomes the volume, at the transfer's lsn (writer thread or replay).</summary>
@@ -395,15 +419,15 @@ public sealed partial class LogStore
         v.ResetHeads(h.Lsn, h.Version, m.HeadParent, m.HeadDigest);
         lock (st.Owner.IndexLock)
         {
-            _volumes[st.Volume] = v;
+            _store.VolumeStates[st.Volume] = v;
             lock (_resyncLock) _staging.Remove(st.Transfer);
         }
-        _changedSinceCheckpoint = true;
+        _store.Checkpoints.NoteChange();
     }
 
     // ---------------- replay ----------------
 
-    private string? ReplayResyncData(ReadOnlySpan<byte> span, EntryHeader h, long block)
+    internal string? ReplayData(ReadOnlySpan<byte> span, EntryHeader h, long block)
     {
         StagedResync? st;
         lock (_resyncLock)
@@ -412,11 +436,11 @@ public sealed partial class LogStore
         }
         if (st.Volume != h.Volume || st.Lsn != h.Lsn) return $"resync transfer {h.Parent}: an entry names another volume or lsn";
         st.Count(h.FirstBlock, h.BlockCount, h.StoredCount, h.Digest);
-        lock (st.Owner.IndexLock) IndexEntry(st.Index, span, h, block);
+        lock (st.Owner.IndexLock) LogStore.IndexEntry(st.Index, span, h, block);
         return null;
     }
 
-    private string? ReplayResyncCommit(ReadOnlySpan<byte> span, EntryHeader h, long block)
+    internal string? ReplayCommit(ReadOnlySpan<byte> span, EntryHeader h, long block)
     {
         StagedResync? st;
         lock (_resyncLock) _staging.TryGetValue(h.Parent, out st);
@@ -430,7 +454,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>After replay: a transfer whose commit never reached the log is abandoned (the volume stays as it was).</summary>
-    private void DropUncommittedResyncs()
+    internal void DropUncommitted()
     {
         lock (_resyncLock)
         {

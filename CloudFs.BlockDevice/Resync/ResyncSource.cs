@@ -1,8 +1,9 @@
 // A full resync being sent: a frozen snapshot of the volume's index at one lsn (compaction relocates it like any
 // index, so its blocks stay readable), where the next piece starts, and the totals the commit will carry.
 using CloudFs.BlockDevice.Index;
+using CloudFs.BlockDevice.Volumes;
 
-namespace CloudFs.BlockDevice.Volumes;
+namespace CloudFs.BlockDevice.Resync;
 
 internal sealed class ResyncSource(Id160 transfer, VolumeState volume, long lsn, Id160 version, ExtentIndex snapshot, ResyncManifest head)
 {

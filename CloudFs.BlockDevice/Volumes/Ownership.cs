@@ -1,16 +1,35 @@
-// Secret shares and view change: the primary splits its secret view-stamp into Shamir shares sealed for the replica
-// hosts; on failover a replica recovers the secret from a majority of shares and appends a view-change entry under a
-// new secret, so a stale primary can no longer extend the chain the replicas accept. Also the writability rule:
-// a host is a volume's writer iff its key-file secret regenerates the volume's head.
+// Who may extend a volume's chain on this host. Secret shares and view change: the primary splits its secret view-stamp
+// into Shamir shares sealed for the replica hosts; on failover a replica recovers the secret from a majority of shares
+// and appends a view-change entry under a new secret, so a stale primary can no longer extend the chain the replicas
+// accept. The writability rule: a host is a volume's writer iff its key-file secret regenerates the volume's head. And
+// the chain claim (docs/WRITE-PATH.md): one owner per volume's chain on this host, whose check lives here, once, and
+// every door that changes a chain asks it under the volume's ChainLock (a HeldChain it passes).
 using System.Security.Cryptography;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
-using CloudFs.BlockDevice.Volumes;
 
-namespace CloudFs.BlockDevice;
+namespace CloudFs.BlockDevice.Volumes;
 
-public sealed partial class LogStore
+/// <summary>
+/// The ownership of the volumes of one store (<see cref="LogStore.Ownership"/>): the host key, the secrets and shares of
+/// the key file, view changes (take-over) and the chain claim. The volumes' secrets and claims are changed only here
+/// and under their ChainLock.
+/// </summary>
+public sealed class Ownership
 {
+    private readonly LogStore _store;
+    private readonly LogStoreOptions _options;
+    private readonly KeyFile _keys;
+
+    internal Ownership(LogStore store, LogStoreOptions options, KeyFile keys)
+    {
+        _store = store;
+        _options = options;
+        _keys = keys;
+    }
+
+    private Id160 HostId => _store.HostId;
+
     /// <summary>Subsets of shares TakeOverAsync tries before giving up (C(10,5) = 252 covers any replica set).</summary>
     private const int MaxShareCombinations = 4096;
 
@@ -26,14 +45,14 @@ public sealed partial class LogStore
     /// </summary>
     public IReadOnlyList<SealedShare> SealShares(Id160 volume, IReadOnlyList<ShareHolder> holders)
     {
-        ThrowIfDisposed();
+        _store.ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(holders);
-        var vol = Volume(volume);
+        var vol = _store.Volume(volume);
         if (holders.Count == 0 || holders.Count > 255) throw new CloudFsException($"volume {volume}: shares are split among 1..255 holders, not {holders.Count}");
         if (holders.Select(h => h.Host).Distinct().Count() != holders.Count) throw new CloudFsException($"volume {volume}: a host appears twice among the share holders");
         byte[] secret;
         Id160 view;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             if (vol.Secret is null) throw new NotPrimaryException(volume);
             secret = vol.Secret;
@@ -82,7 +101,7 @@ public sealed partial class LogStore
     /// </summary>
     public void StoreShare(SealedShare share)
     {
-        ThrowIfDisposed();
+        _store.ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(share);
         if (share.Host != HostId)
             throw new CloudFsException($"the share of volume {share.Volume} is sealed for host {share.Host}, not for this host {HostId}");
@@ -90,7 +109,7 @@ public sealed partial class LogStore
                      ?? throw new CloudFsException($"the share of volume {share.Volume} for view {share.View} is refused: {error}");
         // A share may arrive before the volume (or its newest view) has been streamed here, so an unknown view is
         // accepted; a view this host knows to be behind the current one is stale and must not replace a good share.
-        if (_volumes.TryGetValue(share.Volume, out var vol) && vol.Committed)
+        if (_store.VolumeStates.TryGetValue(share.Volume, out var vol) && vol.Committed)
         {
             Id160 current;
             lock (vol.IndexLock) current = vol.View;
@@ -107,9 +126,9 @@ public sealed partial class LogStore
     /// </summary>
     public SealedShare ReleaseShare(Id160 volume, ShareHolder recipient)
     {
-        ThrowIfDisposed();
+        _store.ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(recipient);
-        var vol = Volume(volume);
+        var vol = _store.Volume(volume);
         Id160 view;
         lock (vol.IndexLock) view = vol.View;
         SecretShare share;
@@ -132,7 +151,7 @@ public sealed partial class LogStore
     private SecretShare? WriterShare(VolumeState vol, Id160 view)
     {
         byte[] secret;
-        lock (vol.ChainLock)
+        using (vol.LockChain())
         {
             if (vol.Secret is null || vol.SecretView != view) return null;
             secret = vol.Secret;
@@ -162,25 +181,25 @@ public sealed partial class LogStore
     public async Task<VolumeInfo> TakeOverAsync(Id160 volume, IReadOnlyList<SealedShare> shares, IReadOnlyList<Id160> replicas, CancellationToken ct = default,
         ChainClaim? by = null)
     {
-        ThrowIfDisposed();
+        _store.ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(shares);
         ArgumentNullException.ThrowIfNull(replicas);
-        var vol = Volume(volume);
+        var vol = _store.Volume(volume);
         if (replicas.Count == 0 || replicas.Count > CreatePayload.MaxReplicas)
             throw new CloudFsException($"volume {volume}: a replica set has 1..{CreatePayload.MaxReplicas} hosts, not {replicas.Count}");
         if (replicas[0] != HostId) throw new CloudFsException($"volume {volume}: the new replica set must name this host {HostId} first (the primary)");
         if (replicas.Distinct().Count() != replicas.Count) throw new CloudFsException($"volume {volume}: a host appears twice in the new replica set");
         ct.ThrowIfCancellationRequested();
         // Everything queued before (applied entries above all) must be in the head the secret is checked against.
-        await FlushAsync(ct).ConfigureAwait(false);
+        await _store.FlushAsync(ct).ConfigureAwait(false);
 
         byte[]? oldSecret;
         Id160 oldSecretView;
         byte[] next;
         EntryItem item;
-        lock (vol.ChainLock)
+        using (var chain = vol.LockChain())
         {
-            if (ClaimRefusal(vol, by) is { } claimed) throw claimed;
+            if (ClaimRefusal(chain, by) is { } claimed) throw claimed;
             long lsn;
             Id160 version, parent, digest, view;
             lock (vol.IndexLock)
@@ -198,7 +217,7 @@ public sealed partial class LogStore
 
             Span<byte> p = stackalloc byte[EntryHeader.BitmapBytes];
             var n = new ViewChangePayload(vol.PendingViewNumber + 1, replicas.ToArray()).Encode(p);
-            var buf = EntryCodec.BuildMetadata(EntryKind.ViewChange, volume, 0, p[..n], Now);
+            var buf = EntryCodec.BuildMetadata(EntryKind.ViewChange, volume, 0, p[..n], LogStore.Now);
             next = new byte[VersionChain.SecretSize];
             RandomNumberGenerator.Fill(next);
             var id = VersionChain.NextId(next, parentId, new Id160(buf.Span[EntryHeader.OffDigest..]));
@@ -213,7 +232,7 @@ public sealed partial class LogStore
             vol.SecretView = newVersion;
             if (!EntryHeader.TryParse(buf.Span, out var h, out var perr)) throw new InvalidOperationException($"a built view-change entry failed to parse: {perr}");
             // Through the same door as every other chained entry (its number is the next view by construction).
-            if (AdmitChainedLocked(vol, buf, h, id, durable: true, out var queued) is { } refused)
+            if (AdmitChainedLocked(chain, buf, h, id, durable: true, out var queued) is { } refused)
             {
                 buf.Dispose();
                 vol.Secret = oldSecret;
@@ -228,14 +247,14 @@ public sealed partial class LogStore
         catch
         {
             // The entry never made it: this host is back to what it was (the writer with the old secret, or not the writer).
-            lock (vol.ChainLock)
+            using (vol.LockChain())
                 if (ReferenceEquals(vol.Secret, next)) { vol.Secret = oldSecret; vol.SecretView = oldSecretView; }
             if (oldSecret is not null) _keys.Add(volume, oldSecret);
             else _keys.Remove(volume);
             throw;
         }
         _options.Log?.Invoke($"volume {volume}: took over as primary, view {item.Version} at lsn {item.Lsn}");
-        return Info(vol);
+        return LogStore.Info(vol);
     }
 
     /// <summary>Opens the given shares and this host's own, and finds a threshold subset whose secret regenerates the head.</summary>
@@ -320,7 +339,7 @@ public sealed partial class LogStore
 
     private bool IsVersionOf(Id160 volume, Id160 version)
     {
-        try { return FindVersion(version).Volume == volume; }
+        try { return _store.FindVersion(version).Volume == volume; }
         catch (UnknownVersionException) { return false; }
     }
 
@@ -329,7 +348,7 @@ public sealed partial class LogStore
         VersionChain.PublicOf(VersionChain.NextId(secret, parent, digest)) == version;
 
     /// <summary>The key-file secret of a volume whose creation entry is being applied, if it regenerates that entry.</summary>
-    private byte[]? CreatorSecret(EntryHeader creation, out Id160 clearId)
+    internal byte[]? CreatorSecret(EntryHeader creation, out Id160 clearId)
     {
         clearId = Id160.Zero;
         if (_keys.Get(creation.Volume) is not { } s || !Regenerates(s, creation.Parent, creation.Digest, creation.Version)) return null;
@@ -338,10 +357,10 @@ public sealed partial class LogStore
     }
 
     /// <summary>At open: the host key exists, and a volume keeps its secret only if it regenerates the recovered head.</summary>
-    private void SettleKeys()
+    internal void SettleKeys()
     {
         _ = _keys.HostKey;
-        foreach (var v in _volumes.Values)
+        foreach (var v in _store.VolumeStates.Values)
         {
             if (v.Secret is not { } s) continue;
             if (Regenerates(s, v.HeadParent, v.HeadDigest, v.Version)) { v.SecretView = v.View; continue; }
@@ -352,10 +371,11 @@ public sealed partial class LogStore
         }
     }
 
-    /// <summary>Under ChainLock, when another host's entry extends the chain (or the owner steps down for one): this
-    /// host is no longer the writer.</summary>
-    private void StepDownLocked(VolumeState vol, string why = "another host extends its chain")
+    /// <summary>Under the volume's ChainLock (<paramref name="chain"/>), when another host's entry extends the chain (or
+    /// the owner steps down for one): this host is no longer the writer.</summary>
+    internal void StepDownLocked(HeldChain chain, string why = "another host extends its chain")
     {
+        var vol = chain.Volume;
         if (vol.Secret is null) return;
         vol.Secret = null;
         _options.Log?.Invoke($"volume {vol.BaseId}: {why}; this host is no longer its writer");
@@ -376,13 +396,13 @@ public sealed partial class LogStore
     }
 
     /// <summary>The rules a view-change entry's payload obeys wherever it comes from (null for other kinds).</summary>
-    private static string? CheckViewChange(ReadOnlySpan<byte> entry, EntryHeader h) =>
+    internal static string? CheckViewChange(ReadOnlySpan<byte> entry, EntryHeader h) =>
         h.Kind != EntryKind.ViewChange || ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is not null
             ? null
             : $"volume {h.Volume}: the view-change entry at lsn {h.Lsn} has a malformed payload";
 
     /// <summary>
-    /// Under ChainLock: the one door through which an entry other than the writer's own data and zeroes extends a
+    /// Under the volume's ChainLock (<paramref name="chain"/>): the one door through which an entry other than the writer's own data and zeroes extends a
     /// volume's chain, at lsn PendingLsn + 1 (the caller checked lsn and parent): every entry of a stream or a feed
     /// (ApplyAsync: POST /log, cloudfs apply; ApplyLiveAsync: a replica following its primary, also after a full
     /// resync) and this host's own view change (TakeOverAsync). A view change must be well formed and the volume's
@@ -392,10 +412,11 @@ public sealed partial class LogStore
     /// Else an entry of another host (<paramref name="clearId"/> zero) ends this host's writership, the pending head
     /// (and view) move to the entry and it is queued for the writer.
     /// </summary>
-    private string? AdmitChainedLocked(VolumeState vol, EntryBuffer buf, EntryHeader h, Id160 clearId, bool durable, out EntryItem? item)
+    internal string? AdmitChainedLocked(HeldChain chain, EntryBuffer buf, EntryHeader h, Id160 clearId, bool durable, out EntryItem? item)
     {
+        var vol = chain.Volume;
         item = null;
-        if (CheckLifecycle(buf.Span, h) is { } lifecycleError) return lifecycleError;
+        if (LogStore.CheckLifecycle(buf.Span, h) is { } lifecycleError) return lifecycleError;
         long viewNumber = -1;
         if (h.Kind == EntryKind.ViewChange)
         {
@@ -406,23 +427,85 @@ public sealed partial class LogStore
             viewNumber = p.ViewNumber;
         }
         // Another host extended this chain: whatever secret this host held no longer regenerates the head.
-        if (clearId.IsZero) StepDownLocked(vol);
+        if (clearId.IsZero) StepDownLocked(chain);
         vol.PendingLsn = h.Lsn;
         vol.PendingVersion = h.Version;
         vol.PendingId = clearId;
         if (viewNumber >= 0) vol.PendingViewNumber = viewNumber;
         item = new EntryItem(buf, vol, h.Kind, h.Lsn, h.Version, vol.Epoch, durable) { ClearId = clearId, ViewNumber = viewNumber };
-        _appender.Enqueue(item);
+        _store.Appender.Enqueue(item);
         return null;
     }
 
     /// <summary>Under IndexLock, for a committed view-change entry: the new replica set and view.</summary>
-    private static void ApplyView(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
+    internal static void ApplyView(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
     {
         var p = ViewChangePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength))
                 ?? throw new InvalidOperationException($"a verified view-change entry of volume {h.Volume} has a malformed payload");
         v.Replicas = p.Replicas;
         v.ViewNumber = p.ViewNumber;
         v.View = h.Version;
+    }
+
+    /// <summary>
+    /// Makes the caller the one owner of <paramref name="volume"/>'s chain on this host: from now on the chain changes
+    /// only through the returned claim until it is released. Only the volume's writer may claim it
+    /// (<see cref="NotPrimaryException"/>); a newer claim replaces an older one, which then refuses its appends.
+    /// </summary>
+    public ChainClaim ClaimChain(Id160 volume)
+    {
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
+        using (vol.LockChain())
+        {
+            if (vol.Secret is null) throw new NotPrimaryException(volume);
+            var claim = new ChainClaim(_store, vol);
+            Volatile.Write(ref vol.Claim, claim);
+            return claim;
+        }
+    }
+
+    internal void ReleaseClaim(ChainClaim claim)
+    {
+        var vol = claim.State;
+        using (vol.LockChain())
+            if (ReferenceEquals(vol.Claim, claim)) Volatile.Write(ref vol.Claim, null);
+    }
+
+    /// <summary>
+    /// The owner's step-down (a stale primary that placement tells to follow another host): once everything it queued is
+    /// in the log, this host stops being the volume's writer (its secret leaves memory and the key file) and the claim
+    /// ends; the other host's entries then apply here. Only through the claim (<see cref="ChainClaimedException"/>).
+    /// </summary>
+    public async Task<VolumeInfo> StepDownAsync(Id160 volume, ChainClaim by, CancellationToken ct = default)
+    {
+        _store.ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(by);
+        var vol = _store.Volume(volume);
+        using (var chain = vol.LockChain())
+            if (ClaimRefusal(chain, by) is { } claimed) throw claimed;
+        await _store.FlushAsync(ct).ConfigureAwait(false);
+        using (var chain = vol.LockChain())
+        {
+            if (ClaimRefusal(chain, by) is { } claimed) throw claimed;
+            StepDownLocked(chain, "its writer stepped down (another host is the primary)");
+            Volatile.Write(ref vol.Claim, null);
+        }
+        return LogStore.Info(vol);
+    }
+
+    /// <summary>
+    /// Under the volume's ChainLock (<paramref name="chain"/>): null when <paramref name="by"/> may change its chain (it
+    /// is the volume's claim, or nobody claims it and <paramref name="by"/> is null); otherwise why not.
+    /// </summary>
+    internal ChainClaimedException? ClaimRefusal(HeldChain chain, ChainClaim? by)
+    {
+        var vol = chain.Volume;
+        var held = vol.Claim;
+        if (ReferenceEquals(held, by)) return null;
+        if (held is null || by is not null)
+            return new ChainClaimedException(vol.BaseId, $"volume {vol.BaseId}: this writer's claim on its chain was released or replaced; it no longer writes the volume");
+        return new ChainClaimedException(vol.BaseId,
+            $"volume {vol.BaseId} is written on this host ({HostId}, its primary) by its volume writer; its chain changes only through that writer, not from a stream, feed or resync");
     }
 }
