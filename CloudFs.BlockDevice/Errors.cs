@@ -23,11 +23,18 @@ public sealed class VersionCompactedException : CloudFsException
     /// <summary>A version asked for by id (diff, branch, a changed-since context): the message names it and
     /// <paramref name="oldestAvailable"/>, the oldest version of its volume whose history is still held.</summary>
     public VersionCompactedException(Id160 version, Id160 oldestAvailable)
-        : base($"version {version} is no longer available: the history after it was compacted away; the oldest version still available is {oldestAvailable}")
+        : base($"version {version}{GoneMarker}; the oldest version still available is {oldestAvailable}")
     {
         Version = version;
         OldestAvailable = oldestAvailable;
     }
+
+    /// <summary>The same refusal carried from another node: its message as the node holding the volume wrote it.</summary>
+    public VersionCompactedException(Id160 version, string message) : base(message) => Version = version;
+
+    /// <summary>What every refusal of a version asked for by id says after its id: front ends that only see the
+    /// message (a management answer) recognise it by this (HTTP 410 Gone).</summary>
+    public const string GoneMarker = " is no longer available: the history after it was compacted away";
 
     public Id160 Version { get; }
     /// <summary>The oldest version still available, when the message names one.</summary>

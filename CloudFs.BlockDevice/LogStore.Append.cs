@@ -78,10 +78,9 @@ public sealed partial class LogStore : IAppendSink
             if (lsn == src.Lsn) return src.Index.Branch();
             (oldest, head) = (src.OldestStreamableLsn, src.Version);
         }
-        // An older version: rebuilt from the headers of entries 1..lsn (no data is read), so all of them must be there;
-        // once compaction took any, only the current version can be branched.
-        if (oldest > 1) throw new VersionCompactedException(version, head);
-        return IndexAt(src, lsn).Index.Branch();
+        // An older version: rebuilt from the volume's history base and the headers of the entries after it (no data
+        // is read); older than the base (the retention time, LogStore.VersionRetention.cs) it is refused by name.
+        return HistoricIndex(src, lsn, version).Branch();
     }
 
     /// <summary>

@@ -29,6 +29,12 @@ public sealed partial class LogStore
         // A resync's staged copy (replica) and the snapshot a resync is sent from (primary) hold live blocks too.
         foreach (var (volume, index, owner) in Resync.Indexes())
             if (seen.Add(index)) result.Add((volume, index, owner));
+        // A version read over NBD (VOL@VERSION) reads through a frozen index of its own (LogStore.VersionViews.cs).
+        foreach (var (volume, index, owner) in VersionViewIndexes())
+            if (seen.Add(index)) result.Add((volume, index, owner));
+        // The oldest version each volume keeps for cloudfs.retention.time (LogStore.VersionRetention.cs).
+        foreach (var (volume, index, owner) in HistoryIndexes())
+            if (seen.Add(index)) result.Add((volume, index, owner));
         return result;
     }
 
@@ -58,6 +64,8 @@ public sealed partial class LogStore
         try
         {
             var pressed = SpaceIsShort;
+            // History older than the retention time is released first (all of it while space is short).
+            AdvanceHistoryBases(pressed);
             // Scan a consistent picture: a barrier on the writer thread sees every applied entry and no index moving.
             List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> snapshot = null!;
             long scannedAt = 0;
@@ -76,7 +84,9 @@ public sealed partial class LogStore
             double? threshold = pressed ? null
                 : scheduled ? Compactor.ScheduledThreshold(_options.CompactionThreshold, free, _layout.SegmentCount)
                 : _options.CompactionThreshold;
-            var plan = Compactor.Plan(_layout, states, live, runs, RetainedSegments(), threshold,
+            var retained = RetainedSegments();
+            retained.UnionWith(HistorySegments());
+            var plan = Compactor.Plan(_layout, states, live, runs, retained, threshold,
                 budgetSegments * Compactor.UsableBytes(_layout, RelocationPieceBlocks), RelocationPieceBlocks);
             long copied = 0;
             var compacted = new HashSet<int>();

@@ -59,6 +59,11 @@ public sealed record LogStoreOptions
     /// </summary>
     public TimeSpan SpaceWaitLimit { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>cloudfs.retention.time: versions written within this long stay branchable, readable and diffable after
+    /// compaction (LogStore.VersionRetention.cs); zero: only what compaction has not reached yet (the engine's default,
+    /// for tests of compaction itself; the node's is 24 h).</summary>
+    public TimeSpan RetentionTime { get; init; } = TimeSpan.Zero;
+
     /// <summary>Where the engine says what it did (format, recovery, fallbacks). Null: silent.</summary>
     public Action<string>? Log { get; init; }
 

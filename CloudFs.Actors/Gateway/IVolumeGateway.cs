@@ -22,4 +22,17 @@ public interface IVolumeGateway
     /// <summary>Every write completed before the call is durable when this completes (covers all connections).</summary>
     ValueTask FlushAsync(Id160 volume, CancellationToken ct = default);
     ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default);
+    /// <summary>
+    /// The ranges of [offset, offset+length) written after version <paramref name="since"/> (of the volume's chain or
+    /// one it was branched from) up to <paramref name="until"/> (null: the current version), in offset order. Length 0
+    /// only checks the versions: <see cref="UnknownVersionException"/>, <see cref="VersionCompactedException"/>,
+    /// <see cref="InvalidRangeException"/> (not in the volume's history).
+    /// </summary>
+    /// <summary>
+    /// Reads the volume as it was at <paramref name="version"/> (of its chain or one it was branched from) while it
+    /// takes writes: the NBD export VOL@VERSION. An empty destination only checks the version can be read
+    /// (<see cref="UnknownVersionException"/>, <see cref="VersionCompactedException"/>, <see cref="InvalidRangeException"/>).
+    /// </summary>
+    ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default);
+    ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default);
 }

@@ -127,6 +127,40 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     public async ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
         Expect<MapResult>(await SendAsync(volume, new Map(volume, offset, length), ct).ConfigureAwait(false)).Ranges;
 
+    // A node holding the volume's chain reads the version from its own log (every replica holds the same entries);
+    // any other asks the volume's actor, in pieces like a read.
+    public async ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        if (store.GetVolume(volume) is not null)
+        {
+            await store.ReadVersionAsync(volume, version, offset, destination, ct).ConfigureAwait(false);
+            return;
+        }
+        if (destination.Length == 0)
+        {
+            Expect<ReadResult>(await AskAsync(volume, new ReadVersion(volume, version, offset, 0), ct).ConfigureAwait(false));
+            return;
+        }
+        var pieces = new List<Task>();
+        for (var at = 0; at < destination.Length; at += RemoteChunk)
+        {
+            var slice = destination.Slice(at, Math.Min(RemoteChunk, destination.Length - at));
+            var from = offset + at;
+            pieces.Add(Task.Run(async () =>
+            {
+                var data = Expect<ReadResult>(await AskAsync(volume, new ReadVersion(volume, version, from, slice.Length), ct).ConfigureAwait(false)).Data;
+                if (data.Length != slice.Length)
+                    throw new CloudFsException($"volume {volume} answered a read of {slice.Length} bytes of version {version} with {data.Length} bytes");
+                data.Span.CopyTo(slice.Span);
+            }, ct));
+        }
+        await Task.WhenAll(pieces).ConfigureAwait(false);
+    }
+
+    // Through the volume's actor like Map, so any node answers from the chain its primary holds.
+    public async ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
+        Expect<ChangedSinceResult>(await SendAsync(volume, new ChangedSince(volume, since, until, offset, length), ct).ConfigureAwait(false)).Ranges;
+
     /// <summary>To this node's writer of the volume when there is one, else through the region (with repeats).</summary>
     private Task<object> SendAsync(Id160 volume, IWithVolumeId message, CancellationToken ct) =>
         local is not null && local.TryGet(volume, out var writer) ? TellLocalAsync(writer, volume, message, ct) : AskAsync(volume, message, ct);

@@ -148,6 +148,7 @@ public static class CloudFsConfig
         CompactionLowWater = settings.Compaction.LowWater,
         AutoCompaction = settings.Compaction.Enabled,
         SpaceWaitLimit = settings.Compaction.MaxWait,
+        RetentionTime = settings.Compaction.Retention,
         Log = log,
         LogError = logError,
     };

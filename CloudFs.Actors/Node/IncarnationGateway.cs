@@ -31,6 +31,14 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
     public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
         Live() is { } g ? g.MapAsync(volume, offset, length, ct) : new ValueTask<IReadOnlyList<MappedRange>>(Later(ct, g => g.MapAsync(volume, offset, length, ct).AsTask()));
 
+    public ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default) =>
+        Live() is { } g ? g.ReadVersionAsync(volume, version, offset, destination, ct)
+            : new ValueTask(Later(ct, g => g.ReadVersionAsync(volume, version, offset, destination, ct).AsTask()));
+
+    public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
+        Live() is { } g ? g.ChangedSinceAsync(volume, since, until, offset, length, ct)
+            : new ValueTask<IReadOnlyList<ChangedRange>>(Later(ct, g => g.ChangedSinceAsync(volume, since, until, offset, length, ct).AsTask()));
+
     /// <summary>The current incarnation's gateway while its actor system runs (the hot path: one field read, one check).</summary>
     private IVolumeGateway? Live() => current() is { Alive: true } incarnation ? incarnation.Gateway : null;
 

@@ -27,6 +27,9 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ReadResultManifest = "RR";
     private const string MapManifest = "M";
     private const string MapResultManifest = "MR";
+    private const string ChangedSinceManifest = "C";
+    private const string ChangedSinceResultManifest = "CS";
+    private const string ReadVersionManifest = "RV";
     private const string FailureManifest = "X";
     private const string StatusManifest = "S";
     private const string StatusResultManifest = "SR";
@@ -56,6 +59,9 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ReadResult => ReadResultManifest,
         Map => MapManifest,
         MapResult => MapResultManifest,
+        ChangedSince => ChangedSinceManifest,
+        ChangedSinceResult => ChangedSinceResultManifest,
+        ReadVersion => ReadVersionManifest,
         VolumeFailure => FailureManifest,
         GetVolumeStatus => StatusManifest,
         VolumeStatus => StatusResultManifest,
@@ -99,6 +105,23 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.Length);
         }),
         MapResult m => MapResultToBinary(m),
+        ChangedSince m => Fixed(3 * IdSize + 17, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            m.Since.WriteTo(s[IdSize..]);
+            s[2 * IdSize] = m.Until is null ? (byte)0 : (byte)1;
+            (m.Until ?? Id160.Zero).WriteTo(s[(2 * IdSize + 1)..]);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(3 * IdSize + 1)..], m.Offset);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(3 * IdSize + 9)..], m.Length);
+        }),
+        ChangedSinceResult m => ChangedSinceResultToBinary(m),
+        ReadVersion m => Fixed(2 * IdSize + 12, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            m.Version.WriteTo(s[IdSize..]);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Offset);
+            BinaryPrimitives.WriteInt32LittleEndian(s[(2 * IdSize + 8)..], m.Length);
+        }),
         VolumeFailure m => FailureToBinary(m),
         GetVolumeStatus m => m.VolumeId.ToArray(),
         VolumeStatus m => Fixed(18, m, static (s, m) =>
@@ -178,6 +201,10 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 ReadResultManifest => new ReadResult(bytes),
                 MapManifest => new Map(new Id160(Exact(bytes, IdSize + 16)), I64(bytes, IdSize), I64(bytes, IdSize + 8)),
                 MapResultManifest => MapResultFromBinary(bytes),
+                ChangedSinceManifest => new ChangedSince(new Id160(Exact(bytes, 3 * IdSize + 17)), new Id160(bytes.AsSpan(IdSize)),
+                    Bool(bytes, 2 * IdSize) ? new Id160(bytes.AsSpan(2 * IdSize + 1)) : null, I64(bytes, 3 * IdSize + 1), I64(bytes, 3 * IdSize + 9)),
+                ChangedSinceResultManifest => ChangedSinceResultFromBinary(bytes),
+                ReadVersionManifest => new ReadVersion(new Id160(Exact(bytes, 2 * IdSize + 12)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize), I32(bytes, 2 * IdSize + 8)),
                 FailureManifest => FailureFromBinary(bytes),
                 StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
                 StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
@@ -306,6 +333,30 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         for (var i = 0; i < count; i++, s = s[MappedRangeSize..])
             ranges[i] = new MappedRange(BinaryPrimitives.ReadInt64LittleEndian(s), BinaryPrimitives.ReadInt64LittleEndian(s[8..]), s[16] != 0);
         return new MapResult(ranges);
+    }
+
+    private static byte[] ChangedSinceResultToBinary(ChangedSinceResult m)
+    {
+        var buffer = new byte[4 + m.Ranges.Count * 16];
+        BinaryPrimitives.WriteInt32LittleEndian(buffer, m.Ranges.Count);
+        var s = buffer.AsSpan(4);
+        foreach (var r in m.Ranges)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(s, r.Offset);
+            BinaryPrimitives.WriteInt64LittleEndian(s[8..], r.Length);
+            s = s[16..];
+        }
+        return buffer;
+    }
+
+    private static ChangedSinceResult ChangedSinceResultFromBinary(byte[] bytes)
+    {
+        var count = I32(bytes, 0);
+        if (count < 0 || bytes.Length != 4 + (long)count * 16)
+            throw new SerializationException($"a changed-since result claims {count} ranges in {bytes.Length} bytes");
+        var ranges = new ChangedRange[count];
+        for (var i = 0; i < count; i++) ranges[i] = new ChangedRange(I64(bytes, 4 + 16 * i), I64(bytes, 12 + 16 * i));
+        return new ChangedSinceResult(ranges);
     }
 
     private static byte[] FailureToBinary(VolumeFailure m)

@@ -7,7 +7,8 @@ namespace CloudFs.Actors.Settings;
 /// <param name="Reserve">Fraction of the segments kept for compaction's own copies.</param>
 /// <param name="LowWater">Compaction starts by itself when no more than this fraction of the segments is free.</param>
 /// <param name="MaxWait">How long a write that needs a reserved segment waits for compaction before ENOSPC.</param>
-public sealed record CompactionSettings(bool Enabled, TimeSpan Interval, double Threshold, double Reserve, double LowWater, TimeSpan MaxWait)
+/// <param name="Retention">cloudfs.retention.time: how long versions stay branchable, readable and diffable.</param>
+public sealed record CompactionSettings(bool Enabled, TimeSpan Interval, double Threshold, double Reserve, double LowWater, TimeSpan MaxWait, TimeSpan Retention)
 {
     public static CompactionSettings Read(SettingsReader r) => new(
         r.Flag("cloudfs.compaction.enabled"),
@@ -15,5 +16,6 @@ public sealed record CompactionSettings(bool Enabled, TimeSpan Interval, double 
         r.Fraction("cloudfs.compaction.threshold"),
         r.Fraction("cloudfs.compaction.reserve"),
         r.Fraction("cloudfs.compaction.low-water"),
-        r.Duration("cloudfs.compaction.max-wait", zero: true));
+        r.Duration("cloudfs.compaction.max-wait", zero: true),
+        r.Duration("cloudfs.retention.time", zero: true));
 }

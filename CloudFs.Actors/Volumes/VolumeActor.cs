@@ -207,6 +207,15 @@ public sealed class VolumeActor : UntypedPersistentActor
                 try { Sender.Tell(new MapResult(_store.Map(_volume, m.Offset, m.Length))); }
                 catch (Exception e) { Sender.Tell(Failure(e)); }
                 break;
+            case ChangedSince c:
+                if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
+                // The engine reads entry headers it does not know yet off the thread pool; the actor goes on meanwhile.
+                _ = ChangedAndReply(c, Sender);
+                break;
+            case ReadVersion rv:
+                if (_state.CheckRead(rv.Offset, rv.Length) is { } versionReadError && rv.Length > 0) { Sender.Tell(Failure(versionReadError)); break; }
+                _ = ReadVersionAndReply(rv, Sender);
+                break;
             case GetVolumeStatus:
                 Sender.Tell(new VolumeStatus(_state.Lsn, _state.Exists, _recoveredFromHead, _replayedHeaders));
                 break;
@@ -337,6 +346,33 @@ public sealed class VolumeActor : UntypedPersistentActor
             // A sync volume's flush is done when a majority of the replica set holds everything before it durably.
             if (quorum is not null) quorum.Tell(new FlushedHere(lsn, replyTo));
             else replyTo.Tell(new VolumeAck(lsn));
+        }
+        catch (Exception e)
+        {
+            replyTo.Tell(Failure(e));
+        }
+    }
+
+    private async Task ReadVersionAndReply(ReadVersion r, IActorRef replyTo)
+    {
+        try
+        {
+            var buffer = GC.AllocateUninitializedArray<byte>(r.Length);
+            await _store.ReadVersionAsync(_volume, r.Version, r.Offset, buffer).ConfigureAwait(false);
+            replyTo.Tell(new ReadResult(buffer));
+        }
+        catch (Exception e)
+        {
+            replyTo.Tell(Failure(e));
+        }
+    }
+
+    private async Task ChangedAndReply(ChangedSince c, IActorRef replyTo)
+    {
+        try
+        {
+            var diff = await _store.ChangedBetweenAsync(_volume, c.Since, c.Until).ConfigureAwait(false);
+            replyTo.Tell(ChangedSinceResult.Window(diff.Ranges, c.Offset, c.Length));
         }
         catch (Exception e)
         {

@@ -13,4 +13,10 @@ public enum VolumeErrorKind : byte
     DeviceFailed = 6,
     /// <summary>The volume is in the trash (VolumeInTrashException; NBD EPERM).</summary>
     VolumeInTrash = 7,
+    /// <summary>A version asked for is not in the volume's history here (UnknownVersionException; the failure's
+    /// volume id is the version).</summary>
+    UnknownVersion = 8,
+    /// <summary>A version asked for is past what compaction kept (VersionCompactedException; the failure's volume id
+    /// is the version).</summary>
+    VersionCompacted = 9,
 }

@@ -21,6 +21,8 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
             VolumeNotFoundException => new(VolumeErrorKind.VolumeNotFound, volume, 0, 0, e.Message, e),
             DeviceException => new(VolumeErrorKind.DeviceFailed, volume, 0, 0, e.Message, e),
             VolumeInTrashException => new(VolumeErrorKind.VolumeInTrash, volume, 0, 0, e.Message, e),
+            UnknownVersionException u => new(VolumeErrorKind.UnknownVersion, u.Version, 0, 0, e.Message, e),
+            VersionCompactedException c => new(VolumeErrorKind.VersionCompacted, c.Version, 0, 0, e.Message, e),
             _ => new(VolumeErrorKind.Other, volume, 0, 0, e.Message, e),
         };
     }
@@ -35,6 +37,8 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
         VolumeErrorKind.VolumeNotFound => new VolumeNotFoundException(VolumeId),
         VolumeErrorKind.DeviceFailed => new DeviceException(Message),
         VolumeErrorKind.VolumeInTrash => new VolumeInTrashException(VolumeId),
+        VolumeErrorKind.UnknownVersion => new UnknownVersionException(VolumeId),
+        VolumeErrorKind.VersionCompacted => new VersionCompactedException(VolumeId, Message),
         _ => new CloudFsException(Message),
     };
 

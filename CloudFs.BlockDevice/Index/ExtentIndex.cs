@@ -238,6 +238,19 @@ public sealed class ExtentIndex
         return snap;
     }
 
+    /// <summary>A writable copy of this index over the same parent (copy-on-write like a snapshot): later changes to
+    /// either do not affect the other.</summary>
+    public ExtentIndex Thaw()
+    {
+        var copy = new ExtentIndex(_pageCapacity, frozen: false, _parent)
+        {
+            _root = _root.Copy(extra: 0),
+            _count = _count,
+        };
+        _owner = NewOwner();
+        return copy;
+    }
+
     /// <summary>A new empty index whose holes read through to a frozen snapshot of this one (a branch).</summary>
     public ExtentIndex Branch() => new(_pageCapacity, frozen: false, Snapshot());
 

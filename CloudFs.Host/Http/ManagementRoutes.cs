@@ -84,7 +84,10 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         try { answer = await cluster.AskAsync(request, timeout, ct); }
         catch (Akka.Actor.AskTimeoutException) { throw new BadHttpRequestException($"the cluster did not answer {request.GetType().Name} within {timeout.TotalSeconds:0} s", StatusCodes.Status503ServiceUnavailable); }
         if (answer is not CommandFailed failed) return answer;
-        var status = failed.Reason.StartsWith(VolumeResolver.NotFound, StringComparison.Ordinal) ? StatusCodes.Status404NotFound : refused;
+        var status = failed.Reason.StartsWith(VolumeResolver.NotFound, StringComparison.Ordinal) ? StatusCodes.Status404NotFound
+            // A version compaction took (diff, branch): gone, not unknown.
+            : failed.Reason.Contains(VersionCompactedException.GoneMarker, StringComparison.Ordinal) ? StatusCodes.Status410Gone
+            : refused;
         throw new BadHttpRequestException(failed.Reason.TrimEnd('.', '\n'), status);
     }
 

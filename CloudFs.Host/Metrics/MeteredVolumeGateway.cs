@@ -13,6 +13,8 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
     public Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default) => inner.FindAsync(volume, ct);
     public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
         => inner.MapAsync(volume, offset, length, ct);
+    public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
+        => inner.ChangedSinceAsync(volume, since, until, offset, length, ct);
 
     // Pooled builders: the per-request state machine is reused instead of allocated on every I/O.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -22,6 +24,24 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
         try
         {
             await inner.ReadAsync(volume, offset, destination, ct);
+            metrics.Reads.Inc();
+            metrics.ReadBytes.Inc(destination.Length);
+        }
+        catch
+        {
+            metrics.ReadErrors.Inc();
+            throw;
+        }
+        finally { End(metrics.ReadLatency, start); }
+    }
+
+    /// <summary>A read of an older version (VOL@VERSION) counts as a read.</summary>
+    public async ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        var start = Begin();
+        try
+        {
+            await inner.ReadVersionAsync(volume, version, offset, destination, ct);
             metrics.Reads.Inc();
             metrics.ReadBytes.Inc(destination.Length);
         }

@@ -240,7 +240,9 @@ internal sealed class NbdConnection
             switch (request.Type)
             {
                 case NbdProtocol.CmdRead:
-                    slot.Await(_gateway.ReadAsync(session.Volume, offset, slot.Payload, ct));
+                    slot.Await(session.Version is { } version
+                        ? _gateway.ReadVersionAsync(session.Volume, version, offset, slot.Payload, ct)
+                        : _gateway.ReadAsync(session.Volume, offset, slot.Payload, ct));
                     break;
                 case NbdProtocol.CmdWrite:
                     slot.Await(_gateway.WriteAsync(session.Volume, offset, slot.Payload, request.Fua, ct));
@@ -254,11 +256,8 @@ internal sealed class NbdConnection
                     slot.Await(_gateway.WriteZeroesAsync(session.Volume, offset, request.Length, request.Fua, ct));
                     break;
                 case NbdProtocol.CmdBlockStatus:
-                {
-                    var (from, length) = request.StatusWindow();
-                    slot.AwaitMap(_gateway.MapAsync(session.Volume, from, Math.Min(length, session.SizeBytes - from), ct));
+                    slot.AwaitStatus(session, _gateway, ct);
                     break;
-                }
                 default:
                     slot.Fail(NbdErrors.EINVAL);
                     break;

@@ -21,8 +21,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
 
     private bool _noZeroes;
     private bool _structured;
-    private Id160? _metaVolume;
+    private NbdExport? _metaExport;
     private bool _metaBaseAllocation;
+    private Id160? _metaChangedSince;
 
     /// <summary>
     /// True when the handshake ended on an error reply the client must still read (e.g. an oversized option):
@@ -172,9 +173,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
 
     private async Task<NbdSession?> ExportNameAsync(byte[] data, CancellationToken ct)
     {
-        var volume = await ResolveAsync(data, ct);
-        if (volume is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
-        var session = SessionFor(volume);
+        var (export, _, _) = await ResolveAsync(data, ct);
+        if (export is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
+        var session = SessionFor(export);
         int size = _noZeroes ? 10 : 134;
         var reply = Writer.GetSpan(size)[..size];
         reply.Clear();
@@ -231,22 +232,22 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             wantDescription |= info == NbdProtocol.InfoDescription;
         }
 
-        var volume = await ResolveAsync(data.AsMemory(4, (int)nameLength), ct);
-        if (volume is null)
+        var (export, error, refusal) = await ResolveAsync(data.AsMemory(4, (int)nameLength), ct);
+        if (export is null)
         {
-            WriteOptionReply(option, NbdProtocol.RepErrUnknown,
-                $"no volume named '{Printable(data.AsSpan(4, (int)nameLength))}' (the export name is a volume's 40-hex id or its name)");
+            WriteOptionReply(option, error, refusal);
             return null;
         }
-        var session = SessionFor(volume);
+        var volume = export.Volume;
+        var session = SessionFor(export);
 
-        Span<byte> export = stackalloc byte[12];
-        BinaryPrimitives.WriteUInt16BigEndian(export, NbdProtocol.InfoExport);
-        BinaryPrimitives.WriteUInt64BigEndian(export[2..], (ulong)session.SizeBytes);
-        BinaryPrimitives.WriteUInt16BigEndian(export[10..], session.TransmissionFlags);
-        WriteOptionReply(option, NbdProtocol.RepInfo, export);
-        if (wantName) WriteInfoString(option, NbdProtocol.InfoName, volume.BaseId.ToString());
-        if (wantDescription) WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume));
+        Span<byte> exportInfo = stackalloc byte[12];
+        BinaryPrimitives.WriteUInt16BigEndian(exportInfo, NbdProtocol.InfoExport);
+        BinaryPrimitives.WriteUInt64BigEndian(exportInfo[2..], (ulong)session.SizeBytes);
+        BinaryPrimitives.WriteUInt16BigEndian(exportInfo[10..], session.TransmissionFlags);
+        WriteOptionReply(option, NbdProtocol.RepInfo, exportInfo);
+        if (wantName) WriteInfoString(option, NbdProtocol.InfoName, export.Name);
+        if (wantDescription) WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume, export.Version));
         // Always sent: the server enforces 512-byte alignment, so every client must learn it.
         Span<byte> sizes = stackalloc byte[14];
         BinaryPrimitives.WriteUInt16BigEndian(sizes, NbdProtocol.InfoBlockSize);
@@ -277,6 +278,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         uint queries = BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at));
         at += 4;
         bool matched = queries == 0 && !set; // An empty list asks for every context; an empty set selects none.
+        var changedSince = new List<Id160>();
         for (uint i = 0; i < queries; i++)
         {
             if (data.Length - at < 4 || BinaryPrimitives.ReadUInt32BigEndian(data.AsSpan(at)) > data.Length - at - 4)
@@ -288,62 +290,141 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             var query = data.AsSpan(at + 4, queryLength);
             at += 4 + queryLength;
             matched |= query.SequenceEqual("base:allocation"u8) || (!set && query.SequenceEqual("base:"u8));
+            if (query.StartsWith(Encoding.ASCII.GetBytes(NbdProtocol.ChangedSincePrefix)))
+            {
+                var text = Printable(query[NbdProtocol.ChangedSincePrefix.Length..]);
+                if (!Id160.TryParse(text, out var since))
+                {
+                    WriteOptionReply(option, NbdProtocol.RepErrInvalid,
+                        $"'{text}' is not a version id (40 hex characters): the context is {NbdProtocol.ChangedSincePrefix}<version>");
+                    return;
+                }
+                if (!changedSince.Contains(since)) changedSince.Add(since);
+            }
         }
         if (at != data.Length)
         {
             WriteOptionReply(option, NbdProtocol.RepErrInvalid, "trailing bytes after the meta context queries");
             return;
         }
-        var volume = await ResolveAsync(data.AsMemory(4, nameLength), ct);
-        if (volume is null)
+        if (set && changedSince.Count > 1)
         {
-            WriteOptionReply(option, NbdProtocol.RepErrUnknown, $"no volume named '{Printable(data.AsSpan(4, nameLength))}' (the export name is a volume's 40-hex id or its name)");
+            WriteOptionReply(option, NbdProtocol.RepErrInvalid, $"one {NbdProtocol.ChangedSincePrefix}<version> context per connection, not {changedSince.Count}");
             return;
         }
+        var (export, error, refusal) = await ResolveAsync(data.AsMemory(4, nameLength), ct);
+        if (export is null)
+        {
+            WriteOptionReply(option, error, refusal);
+            return;
+        }
+        // Every version asked for must be in the volume's history and still available; the client hears why not.
+        foreach (var since in changedSince)
+            if (await RefuseVersionAsync(option, export, since, ct)) return;
         if (matched)
         {
-            var name = Encoding.UTF8.GetBytes(NbdProtocol.BaseAllocation);
-            var payload = new byte[4 + name.Length];
             // Ids in a LIST reply are reserved (zero); SET hands out the id BLOCK_STATUS replies will carry.
-            BinaryPrimitives.WriteUInt32BigEndian(payload, set ? NbdProtocol.BaseAllocationContextId : 0);
-            name.CopyTo(payload, 4);
-            WriteOptionReply(option, NbdProtocol.RepMetaContext, payload);
+            WriteMetaContext(option, set ? NbdProtocol.BaseAllocationContextId : 0, NbdProtocol.BaseAllocation);
         }
+        foreach (var since in changedSince)
+            WriteMetaContext(option, set ? NbdProtocol.ChangedSinceContextId : 0, NbdProtocol.ChangedSincePrefix + since);
         if (set)
         {
-            _metaVolume = volume.BaseId;
+            _metaExport = export;
             _metaBaseAllocation = matched;
+            _metaChangedSince = changedSince.Count == 1 ? changedSince[0] : null;
         }
         WriteOptionReply(option, NbdProtocol.RepAck);
     }
 
-    private NbdSession SessionFor(VolumeInfo volume) => new(
-        volume.BaseId,
-        volume.SizeBytes,
-        NbdSession.FlagsFor(volume, _structured),
-        _structured,
-        // Contexts chosen for another export do not carry over to this one.
-        _metaBaseAllocation && _metaVolume == volume.BaseId);
-
-    /// <summary>The volume an export name designates: its 40-hex id, its name, or "" for the only volume when there is one.</summary>
-    private async Task<VolumeInfo?> ResolveAsync(ReadOnlyMemory<byte> name, CancellationToken ct)
+    private void WriteMetaContext(uint option, uint id, string name)
     {
+        var bytes = Encoding.UTF8.GetBytes(name);
+        var payload = new byte[4 + bytes.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(payload, id);
+        bytes.CopyTo(payload, 4);
+        WriteOptionReply(option, NbdProtocol.RepMetaContext, payload);
+    }
+
+    /// <summary>
+    /// Answers an option with an error and returns true when <paramref name="version"/> cannot serve a changed-since
+    /// context of <paramref name="export"/>: NBD_REP_ERR_POLICY when compaction took the history after it (the message
+    /// names the oldest version still available), NBD_REP_ERR_INVALID when it is unknown or of another volume's history.
+    /// </summary>
+    private async Task<bool> RefuseVersionAsync(uint option, NbdExport export, Id160 version, CancellationToken ct)
+    {
+        var volume = export.Volume.BaseId;
+        try
+        {
+            await gateway.ChangedSinceAsync(volume, version, export.Version, 0, 0, ct);
+            return false;
+        }
+        catch (VersionCompactedException e)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrPolicy, e.Message);
+        }
+        catch (Exception e) when (e is UnknownVersionException or InvalidRangeException)
+        {
+            WriteOptionReply(option, NbdProtocol.RepErrInvalid, e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log?.Invoke($"nbd {peer}: checking version {version} of volume {volume} failed: {e.Message}");
+            WriteOptionReply(option, NbdProtocol.RepErrPolicy, $"version {version} of volume {volume} cannot be checked now: {e.Message}");
+        }
+        return true;
+    }
+
+    /// <summary>What an export name resolved to: a volume, and the version of it the export serves (null: current).</summary>
+    private sealed record NbdExport(VolumeInfo Volume, Id160? Version)
+    {
+        public string Name => Version is { } v ? $"{Volume.BaseId}@{v}" : Volume.BaseId.ToString();
+    }
+
+    private NbdSession SessionFor(NbdExport export)
+    {
+        var volume = export.Volume;
+        // Contexts chosen for another export do not carry over to this one.
+        var mine = _metaExport is { } meta && meta.Volume.BaseId == volume.BaseId && meta.Version == export.Version;
+        return new NbdSession(
+            volume.BaseId,
+            volume.SizeBytes,
+            NbdSession.FlagsFor(volume, _structured, version: export.Version is not null),
+            _structured,
+            mine && _metaBaseAllocation,
+            mine ? _metaChangedSince : null,
+            export.Version);
+    }
+
+    /// <summary>
+    /// The export a name designates: a volume's 40-hex id, its name, "" for the only volume when there is one, or
+    /// VOL@VERSION for a version of the volume (its chain's or one it was branched from, still readable). When there is
+    /// none: the NBD_REP_ERR_* to answer and why.
+    /// </summary>
+    private async Task<(NbdExport? Export, uint Error, string Reason)> ResolveAsync(ReadOnlyMemory<byte> name, CancellationToken ct)
+    {
+        var unknown = $"no volume named '{Printable(name.Span)}' (the export name is a volume's 40-hex id or its name, or VOLUME@VERSION for one version of it)";
         try
         {
             if (name.Length == 0)
             {
                 var all = (await gateway.ListAsync(ct)).Where(v => !v.IsTrashed).ToArray();
-                return all.Length == 1 ? all[0] : null;
+                return all.Length == 1 ? (new NbdExport(all[0], null), 0, "") : (null, NbdProtocol.RepErrUnknown, unknown);
             }
             // Ids and names are short and printable ASCII; anything else names no volume (and costs no lookup).
-            if (name.Length > 2 * Id160.Size || name.Span.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E)) return null;
-            return await gateway.FindAsync(Encoding.ASCII.GetString(name.Span), ct) is { IsTrashed: false } volume ? volume : null;
+            if (NbdExportName.Parse(name.Span) is not { } parsed) return (null, NbdProtocol.RepErrUnknown, unknown);
+            if (await gateway.FindAsync(parsed.Volume, ct) is not { IsTrashed: false } volume) return (null, NbdProtocol.RepErrUnknown, unknown);
+            if (parsed.Version is not { } version) return (new NbdExport(volume, null), 0, "");
+            try { await gateway.ReadVersionAsync(volume.BaseId, version, 0, Memory<byte>.Empty, ct); }
+            catch (VersionCompactedException e) { return (null, NbdProtocol.RepErrPolicy, e.Message); }
+            catch (Exception e) when (e is UnknownVersionException or InvalidRangeException) { return (null, NbdProtocol.RepErrUnknown, e.Message); }
+            return (new NbdExport(volume, version), 0, "");
         }
-        catch (VolumeNotFoundException) { return null; }
+        catch (VolumeNotFoundException) { return (null, NbdProtocol.RepErrUnknown, unknown); }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             log?.Invoke($"nbd {peer}: looking up export '{Printable(name.Span)}' failed: {e.Message}");
-            return null;
+            return (null, NbdProtocol.RepErrUnknown, unknown);
         }
     }
 
@@ -391,9 +472,10 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         return bytes;
     }
 
-    private static string Describe(VolumeInfo volume) =>
-        $"CloudFS volume, {volume.SizeBytes} bytes, {volume.Mode.ToString().ToLowerInvariant()}, lsn {volume.Lsn}, version {volume.CurrentVersion}"
-        + (volume.IsWritable ? "" : NbdSession.Writable(volume) ? ", served through its primary" : ", read-only replica");
+    private static string Describe(VolumeInfo volume, Id160? version = null) => version is { } v
+        ? $"CloudFS volume {volume.BaseId} as of version {v}, {volume.SizeBytes} bytes, read-only"
+        : $"CloudFS volume, {volume.SizeBytes} bytes, {volume.Mode.ToString().ToLowerInvariant()}, lsn {volume.Lsn}, version {volume.CurrentVersion}"
+          + (volume.IsWritable ? "" : NbdSession.Writable(volume) ? ", served through its primary" : ", read-only replica");
 
     private static string Printable(ReadOnlySpan<byte> name)
     {

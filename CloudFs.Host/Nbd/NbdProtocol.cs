@@ -89,6 +89,11 @@ internal static class NbdProtocol
     public const uint StateHole = 1 << 0;
     public const uint StateZero = 1 << 1;
 
+    // cloudfs:changed-since:<version> (SPEC.md): flag 1 on ranges written after that version.
+    public const string ChangedSincePrefix = "cloudfs:changed-since:";
+    public const uint ChangedSinceContextId = 2;
+    public const uint StateChanged = 1 << 0;
+
     // Size constraints this server advertises (NBD_INFO_BLOCK_SIZE) and enforces.
     public const int MinimumBlockSize = 512;
     public const int PreferredBlockSize = 4096;

@@ -201,11 +201,21 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
                 break;
             case NbdProtocol.CmdBlockStatus:
             {
+                // One chunk per meta context; only the last one carries DONE.
+                var payload = slot.Payload.Span[..slot.PayloadLength];
+                if (slot.FirstChunkLength > 0)
+                {
+                    var first = _writer.GetSpan(NbdProtocol.StructuredReplyHeaderSize);
+                    WriteStructuredHeader(first, request.Cookie, NbdProtocol.ReplyTypeBlockStatus, slot.FirstChunkLength, done: false);
+                    _writer.Advance(NbdProtocol.StructuredReplyHeaderSize);
+                    _writer.Write(payload[..slot.FirstChunkLength]);
+                    payload = payload[slot.FirstChunkLength..];
+                }
                 var span = _writer.GetSpan(NbdProtocol.StructuredReplyHeaderSize);
-                WriteStructuredHeader(span, request.Cookie, NbdProtocol.ReplyTypeBlockStatus, slot.PayloadLength);
+                WriteStructuredHeader(span, request.Cookie, NbdProtocol.ReplyTypeBlockStatus, payload.Length);
                 _writer.Advance(NbdProtocol.StructuredReplyHeaderSize);
-                _writer.Write(slot.Payload.Span);
-                break;
+                _writer.Write(payload);
+                return 2 * NbdProtocol.StructuredReplyHeaderSize + slot.PayloadLength;
             }
             default:
                 WriteSimple(request.Cookie, 0);
@@ -237,10 +247,10 @@ internal sealed class NbdReplyWriter : IValueTaskSource<bool>
         _writer.Advance(size);
     }
 
-    private static void WriteStructuredHeader(Span<byte> span, ulong cookie, ushort type, int length)
+    private static void WriteStructuredHeader(Span<byte> span, ulong cookie, ushort type, int length, bool done = true)
     {
         BinaryPrimitives.WriteUInt32BigEndian(span, NbdProtocol.StructuredReplyMagic);
-        BinaryPrimitives.WriteUInt16BigEndian(span[4..], NbdProtocol.ReplyFlagDone);
+        BinaryPrimitives.WriteUInt16BigEndian(span[4..], done ? NbdProtocol.ReplyFlagDone : (ushort)0);
         BinaryPrimitives.WriteUInt16BigEndian(span[6..], type);
         BinaryPrimitives.WriteUInt64BigEndian(span[8..], cookie);
         BinaryPrimitives.WriteUInt32BigEndian(span[16..], (uint)length);

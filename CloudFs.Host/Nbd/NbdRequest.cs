@@ -53,7 +53,7 @@ internal readonly record struct NbdRequest(uint Magic, ushort Flags, ushort Type
             case NbdProtocol.CmdTrim:
                 break;
             case NbdProtocol.CmdBlockStatus:
-                if (!session.BaseAllocation) return Invalid("no meta context selected: negotiate base:allocation first", out reason);
+                if (!session.HasMetaContext) return Invalid("no meta context selected: negotiate base:allocation or cloudfs:changed-since:VERSION first", out reason);
                 // The length of a status query is only a hint: an unaligned one is answered in whole blocks.
                 if (Length == 0) return Invalid("zero length", out reason);
                 if (Offset % NbdProtocol.MinimumBlockSize != 0) return Invalid("offset is not a multiple of 512", out reason);
@@ -73,7 +73,7 @@ internal readonly record struct NbdRequest(uint Magic, ushort Flags, ushort Type
         }
         if (session.ReadOnly && (writes || Type == NbdProtocol.CmdTrim))
         {
-            reason = "the export is read-only: this node does not hold the volume's secret";
+            reason = session.ReadOnlyReason;
             return NbdErrors.EPERM;
         }
         return 0;

@@ -2,6 +2,7 @@
 // gateway call. A connection owns a fixed set of slots, so a request costs no allocation beyond pooled buffers.
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using CloudFs.Actors.Gateway;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
@@ -10,16 +11,13 @@ internal sealed class NbdRequestSlot
 {
     private readonly NbdConnection _owner;
     private readonly Action _onCompleted;
-    private readonly Action _onMapCompleted;
     private ValueTaskAwaiter _awaiter;
-    private ValueTaskAwaiter<IReadOnlyList<MappedRange>> _mapAwaiter;
 
     public NbdRequestSlot(NbdConnection owner)
     {
         _owner = owner;
         // Cached delegates: registering a continuation with them allocates nothing per request.
         _onCompleted = OnCompleted;
-        _onMapCompleted = OnMapCompleted;
     }
 
     public NbdRequest Request { get; private set; }
@@ -39,6 +37,7 @@ internal sealed class NbdRequestSlot
         Request = request;
         Error = 0;
         ErrorMessage = null;
+        FirstChunkLength = 0;
     }
 
     public Memory<byte> RentPayload(int length)
@@ -74,11 +73,28 @@ internal sealed class NbdRequestSlot
         else _awaiter.UnsafeOnCompleted(_onCompleted);
     }
 
-    public void AwaitMap(ValueTask<IReadOnlyList<MappedRange>> pending)
+    /// <summary>Asks the gateway for what the session's meta contexts describe of the request's window (both at once
+    /// when both were selected), then hands the slot to the reply writer. Not the hot path: a task per request is fine.</summary>
+    public void AwaitStatus(NbdSession session, IVolumeGateway gateway, CancellationToken ct) => _ = StatusAsync(session, gateway, ct);
+
+    private async Task StatusAsync(NbdSession session, IVolumeGateway gateway, CancellationToken ct)
     {
-        _mapAwaiter = pending.GetAwaiter();
-        if (_mapAwaiter.IsCompleted) OnMapCompleted();
-        else _mapAwaiter.UnsafeOnCompleted(_onMapCompleted);
+        try
+        {
+            var (from, length) = Request.StatusWindow();
+            length = Math.Min(length, session.SizeBytes - from);
+            // A version's allocation is not mapped: all of it is "not known to be a hole", which is always true.
+            var map = session.BaseAllocation && session.Version is null ? gateway.MapAsync(session.Volume, from, length, ct).AsTask() : null;
+            var changed = session.ChangedSince is { } since ? gateway.ChangedSinceAsync(session.Volume, since, session.Version, from, length, ct).AsTask() : null;
+            EncodeBlockStatus(session.BaseAllocation, map is null ? [] : await map.ConfigureAwait(false),
+                changed is null ? null : await changed.ConfigureAwait(false));
+        }
+        catch (Exception e)
+        {
+            Fail(e);
+            return;
+        }
+        _owner.Completed(this);
     }
 
     private void OnCompleted()
@@ -94,35 +110,48 @@ internal sealed class NbdRequestSlot
         _owner.Completed(this);
     }
 
-    private void OnMapCompleted()
-    {
-        var awaiter = _mapAwaiter;
-        _mapAwaiter = default;
-        try { EncodeBlockStatus(awaiter.GetResult()); }
-        catch (Exception e)
-        {
-            Fail(e);
-            return;
-        }
-        _owner.Completed(this);
-    }
-
     /// <summary>Largest number of extents one BLOCK_STATUS reply carries; the client asks again for the rest.</summary>
     private const int MaximumExtents = 4096;
 
+    /// <summary>Bytes of <see cref="Payload"/> that make up the first of two BLOCK_STATUS chunks (one per meta context);
+    /// 0 when the reply is one chunk.</summary>
+    public int FirstChunkLength { get; private set; }
+
     /// <summary>
-    /// Encodes base:allocation descriptors for the requested window: u32 context id, then (u32 length, u32 flags)
-    /// pairs. Adjacent ranges of the same state merge; a gap the gateway did not describe is reported as allocated
-    /// (flags 0, "not known to be a hole"), which is always a safe answer. The reply may stop short of the window.
+    /// Encodes one BLOCK_STATUS chunk per selected context, in the payload one after the other: base:allocation from
+    /// <paramref name="map"/> when <paramref name="baseAllocation"/>, then cloudfs:changed-since from
+    /// <paramref name="changed"/> when it is not null (flag 1 on a changed range, 0 elsewhere).
     /// </summary>
-    private void EncodeBlockStatus(IReadOnlyList<MappedRange> ranges)
+    private void EncodeBlockStatus(bool baseAllocation, IReadOnlyList<MappedRange> map, IReadOnlyList<ChangedRange>? changed)
+    {
+        int allocationExtents = baseAllocation ? MaxExtentsFor(map.Count) : 0;
+        int changedExtents = changed is null ? 0 : MaxExtentsFor(changed.Count);
+        var buffer = RentPayload((baseAllocation ? 4 + 8 * allocationExtents : 0) + (changed is null ? 0 : 4 + 8 * changedExtents)).Span;
+        int at = 0;
+        if (baseAllocation)
+            at = EncodeContext(buffer, NbdProtocol.BaseAllocationContextId, allocationExtents,
+                map.Select(r => (r.Offset, r.Length, r.Allocated ? 0 : NbdProtocol.StateHole | NbdProtocol.StateZero)));
+        FirstChunkLength = baseAllocation && changed is not null ? at : 0;
+        if (changed is not null)
+            at += EncodeContext(buffer[at..], NbdProtocol.ChangedSinceContextId, changedExtents,
+                changed.Select(r => (r.Offset, r.Length, NbdProtocol.StateChanged)));
+        _payload = _payload with { Length = at };
+    }
+
+    private int MaxExtentsFor(int ranges) => Request.ReqOne ? 1 : Math.Min(MaximumExtents, ranges * 2 + 1);
+
+    /// <summary>
+    /// Encodes one context's descriptors for the requested window: u32 context id, then (u32 length, u32 flags) pairs.
+    /// Adjacent ranges of the same state merge; a gap the ranges do not describe gets flags 0 (base:allocation: "not
+    /// known to be a hole", always a safe answer; changed-since: unchanged). The reply may stop short of the window.
+    /// Returns the bytes written.
+    /// </summary>
+    private int EncodeContext(Span<byte> buffer, uint contextId, int maxExtents, IEnumerable<(long Offset, long Length, uint Flags)> ranges)
     {
         var (from, length) = Request.StatusWindow();
         ulong position = (ulong)from;
         ulong end = (ulong)(from + length);
-        int maxExtents = Request.ReqOne ? 1 : Math.Min(MaximumExtents, ranges.Count * 2 + 1);
-        var buffer = RentPayload(4 + 8 * maxExtents).Span;
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, NbdProtocol.BaseAllocationContextId);
+        BinaryPrimitives.WriteUInt32BigEndian(buffer, contextId);
         int count = 0;
         uint pendingFlags = 0;
         ulong pendingLength = 0;
@@ -160,16 +189,18 @@ internal sealed class NbdRequestSlot
                 if (!Emit(start - position, 0, buffer)) break;
                 position = start;
             }
-            if (!Emit(stop - position, range.Allocated ? 0 : NbdProtocol.StateHole | NbdProtocol.StateZero, buffer)) break;
+            if (!Emit(stop - position, range.Flags, buffer)) break;
             position = stop;
         }
-        if (pendingLength == 0 && count == 0) pendingLength = end - position; // nothing described: say "allocated"
+        // The rest of the window: undescribed (base:allocation says "allocated", changed-since "unchanged"), unless the
+        // extents ran out (the client asks again from where the reply stopped).
+        if (position < end && count < maxExtents) Emit(end - position, 0, buffer);
         if (pendingLength > 0 && count < maxExtents)
         {
             BinaryPrimitives.WriteUInt32BigEndian(buffer[(4 + 8 * count)..], (uint)pendingLength);
             BinaryPrimitives.WriteUInt32BigEndian(buffer[(8 + 8 * count)..], pendingFlags);
             count++;
         }
-        _payload = _payload with { Length = 4 + 8 * count };
+        return 4 + 8 * count;
     }
 }

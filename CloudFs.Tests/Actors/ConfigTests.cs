@@ -29,7 +29,8 @@ public sealed class ConfigTests
         Assert.Equal("cluster", c.GetString("akka.actor.provider"));
         Assert.Equal(TimeSpan.FromSeconds(5), c.GetTimeSpan("cloudfs.checkpoint-interval"));
         var store = CloudFsConfig.ToStoreOptions(CloudFsSettings.From(c), null);
-        Assert.Equal(new LogStoreOptions { Path = "data/cloudfs.log" } with { Log = null }, store with { Log = null });
+        // The node keeps 24 h of versions (SPEC.md); the engine alone keeps none unless asked.
+        Assert.Equal(new LogStoreOptions { Path = "data/cloudfs.log", RetentionTime = TimeSpan.FromHours(24) } with { Log = null }, store with { Log = null });
     }
 
     [Theory]

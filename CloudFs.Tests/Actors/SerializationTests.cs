@@ -110,6 +110,23 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void ChangedSince_and_its_answers_round_trip_with_the_versions_named()
+    {
+        var (volume, since, until) = (Id160.Random(), Id160.Random(), Id160.Random());
+        foreach (var query in new[] { new ChangedSince(volume, since, until, 4096, 1L << 30), new ChangedSince(volume, since, null, 0, 0) })
+            Assert.Equal(query, RoundTrip(query, typeof(VolumeMessageSerializer)));
+        var result = Assert.IsType<ChangedSinceResult>(RoundTrip(new ChangedSinceResult([new ChangedRange(0, 512), new ChangedRange(1L << 40, 4096)]), typeof(VolumeMessageSerializer)));
+        Assert.Equal([new ChangedRange(0, 512), new ChangedRange(1L << 40, 4096)], result.Ranges);
+
+        var unknown = Assert.IsType<VolumeFailure>(RoundTrip(VolumeFailure.From(volume, new UnknownVersionException(since)), typeof(VolumeMessageSerializer)));
+        Assert.Equal(since, Assert.IsType<UnknownVersionException>(unknown.ToException()).Version);
+        var gone = new VersionCompactedException(since, until);
+        var compacted = Assert.IsType<VolumeFailure>(RoundTrip(VolumeFailure.From(volume, gone), typeof(VolumeMessageSerializer)));
+        var e = Assert.IsType<VersionCompactedException>(compacted.ToException());
+        Assert.Equal((since, gone.Message), (e.Version, e.Message));
+    }
+
+    [Fact]
     public void Volume_serializer_refuses_unknown_types_and_malformed_bytes()
     {
         var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));

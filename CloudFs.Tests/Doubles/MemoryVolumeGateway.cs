@@ -18,6 +18,14 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         public Exception? WriteFault;
         public (long Offset, long Length)? CorruptRange;
         public Func<long, Task>? ReadGate;
+        /// <summary>Versions a test marked: the bytes then, and the sectors written since.</summary>
+        public readonly Dictionary<Id160, (byte[] Data, bool[] Changed)> Versions = new();
+        public readonly HashSet<Id160> Compacted = new();
+
+        public void Changed(long offset, long length)
+        {
+            foreach (var (_, changed) in Versions.Values) changed.AsSpan((int)(offset / Sector), (int)(length / Sector)).Fill(true);
+        }
     }
 
     private readonly Dictionary<Id160, Volume> _volumes = new();
@@ -36,6 +44,26 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         var info = new VolumeInfo(id, sizeBytes, VolumeMode.Async, id, 1, null, [], writable);
         lock (_volumes) _volumes[id] = new Volume(info);
         return id;
+    }
+
+    /// <summary>A version of the volume as it reads now: changed-since queries and version reads name it.</summary>
+    public Id160 MarkVersion(Id160 volume)
+    {
+        var v = Get(volume);
+        var version = Id160.Random();
+        lock (v) v.Versions[version] = (v.Data.ToArray(), new bool[v.Allocated.Length]);
+        return version;
+    }
+
+    /// <summary>The version is past what compaction kept: asking for it fails as the engine's does.</summary>
+    public void CompactVersion(Id160 volume, Id160 version)
+    {
+        var v = Get(volume);
+        lock (v)
+        {
+            v.Versions.Remove(version);
+            v.Compacted.Add(version);
+        }
     }
 
     /// <summary>Every later write/zero on the volume throws this (null clears it).</summary>
@@ -99,6 +127,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         {
             data.Span.CopyTo(v.Data.AsSpan((int)offset));
             v.Allocated.AsSpan((int)(offset / Sector), data.Length / Sector).Fill(true);
+            v.Changed(offset, data.Length);
         }
         Interlocked.Increment(ref _writes);
         if (fua) Interlocked.Increment(ref _flushes);
@@ -114,6 +143,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         {
             v.Data.AsSpan((int)offset, (int)length).Clear();
             v.Allocated.AsSpan((int)(offset / Sector), (int)(length / Sector)).Fill(false);
+            v.Changed(offset, length);
         }
         Interlocked.Increment(ref _writes);
         if (fua) Interlocked.Increment(ref _flushes);
@@ -150,6 +180,43 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
             }
         }
         return ValueTask.FromResult<IReadOnlyList<MappedRange>>(ranges);
+    }
+
+    public ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        lock (v)
+        {
+            if (v.Compacted.Contains(version))
+                throw new VersionCompactedException(version, $"version {version} is no longer available: the history after it was compacted away (test double)");
+            if (!v.Versions.TryGetValue(version, out var marked)) throw new UnknownVersionException(version);
+            if (destination.Length == 0) return ValueTask.CompletedTask;
+            Check(v, offset, destination.Length);
+            marked.Data.AsSpan((int)offset, destination.Length).CopyTo(destination.Span);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        if (until is not null) throw new NotSupportedException("the test double diffs against the current version only");
+        var ranges = new List<ChangedRange>();
+        lock (v)
+        {
+            if (v.Compacted.Contains(since))
+                throw new VersionCompactedException(since, $"version {since} is no longer available: the history after it was compacted away (test double)");
+            if (!v.Versions.TryGetValue(since, out var marked)) throw new UnknownVersionException(since);
+            if (length == 0) return ValueTask.FromResult<IReadOnlyList<ChangedRange>>(ranges);
+            Check(v, offset, length);
+            for (var at = offset; at < offset + length; at += Sector)
+            {
+                if (!marked.Changed[at / Sector]) continue;
+                if (ranges.Count > 0 && ranges[^1].End == at) ranges[^1] = ranges[^1] with { Length = ranges[^1].Length + Sector };
+                else ranges.Add(new ChangedRange(at, Sector));
+            }
+        }
+        return ValueTask.FromResult<IReadOnlyList<ChangedRange>>(ranges);
     }
 
     private Volume Get(Id160 volume)

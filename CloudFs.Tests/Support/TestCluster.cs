@@ -43,7 +43,10 @@ public sealed class TestCluster : IAsyncDisposable
         File.WriteAllText(_crashConfig, "akka.coordinated-shutdown.run-by-actor-system-terminate = off\ncloudfs.placement.tick = 500ms\ncloudfs.placement.replace-after = 3s\n" +
             "akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s\n" +
             // Joins and removals take a gossip round and a leader round each: on loopback they can be short.
-            "akka.cluster.gossip-interval = 250ms\nakka.cluster.leader-actions-interval = 250ms\nakka.cluster.periodic-tasks-initial-delay = 100ms\n" + extraConfig);
+            "akka.cluster.gossip-interval = 250ms\nakka.cluster.leader-actions-interval = 250ms\nakka.cluster.periodic-tasks-initial-delay = 100ms\n" +
+            // Compaction reclaims history at once (cloudfs.retention.time keeps 24 h of it by default): the tests of
+            // resync, repair and compaction need it gone; a test of retention sets it in extraConfig.
+            "cloudfs.retention.time = 0\n" + extraConfig);
     }
 
     public static Task<TestCluster> StartAsync(int count) => StartAsync(count, "");
