@@ -45,7 +45,8 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
             created[i] = await CreateAsync(cluster, via: i % NodeCount);
             var t1 = clock.Elapsed;
             var volume = Id160.Parse(created[i].VolumeId);
-            await cluster.NodeOf(created[i].Hosts[0].HostId).Gateway.WriteAsync(volume, 0, Block(i, 0), fua: true);
+            try { await cluster.NodeOf(created[i].Hosts[0].HostId).Gateway.WriteAsync(volume, 0, Block(i, 0), fua: true); }
+            catch (Exception e) { throw new InvalidOperationException($"the first write to volume {i} ({volume}) failed: {e.Message}\n{cluster.Journal(120)}", e); }
             var t2 = clock.Elapsed;
             if (Interlocked.Increment(ref done) % 100 == 0 || (t2 - t1).TotalSeconds > 10)
                 output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: {done} done; volume {i} create {(t1 - t0).TotalSeconds:0.00} s, first write {(t2 - t1).TotalSeconds:0.00} s");
