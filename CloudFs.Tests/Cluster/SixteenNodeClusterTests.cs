@@ -39,6 +39,7 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
     {
         await using var cluster = await TestCluster.StartAsync(NodeCount, "", (_, o) => o with { Listen = "127.0.40.1" });
         var created = new VolumeCreated[VolumeCount];
+        var firstWrite = new double[VolumeCount];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var done = 0;
         await ForEach(VolumeCount, async i =>
@@ -50,9 +51,13 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
             try { await cluster.NodeOf(created[i].Hosts[0].HostId).Gateway.WriteAsync(volume, 0, Block(i, 0), fua: true); }
             catch (Exception e) { throw new InvalidOperationException($"the first write to volume {i} ({volume}) failed: {e.Message}\n{cluster.Journal(120)}", e); }
             var t2 = clock.Elapsed;
+            firstWrite[i] = (t2 - t1).TotalSeconds;
             if (Interlocked.Increment(ref done) % 100 == 0 || (t2 - t1).TotalSeconds > 10)
                 output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: {done} done; volume {i} create {(t1 - t0).TotalSeconds:0.00} s, first write {(t2 - t1).TotalSeconds:0.00} s");
         });
+        var sorted = firstWrite.Order().ToArray();
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: first write after create: median {sorted[VolumeCount / 2]:0.00} s, " +
+            $"p99 {sorted[VolumeCount * 99 / 100]:0.00} s, max {sorted[^1]:0.00} s; of volumes 900-999 median {firstWrite[900..].Order().ElementAt(50):0.00} s");
         // One shard per host, not per volume: the shard coordinator's state (written whole to a majority on every change)
         // names at most sixteen homes however many volumes there are.
         var stats = await cluster[1].Volumes.Ask<ClusterShardingStats>(new GetClusterShardingStats(Timeout), Timeout);
@@ -66,6 +71,7 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
         var killedHosts = killed.Select(i => cluster[i].HostId.ToString()).ToHashSet();
         await Task.WhenAll(killed.Select(cluster.CrashAsync));
         var survivors = cluster.Live.ToArray();
+        var killedAt = clock.Elapsed;
 
         var withMajority = Enumerable.Range(0, VolumeCount).Where(i => created[i].Hosts.Count(h => !killedHosts.Contains(h.HostId)) >= 2).ToArray();
         var primaryLost = withMajority.Count(i => killedHosts.Contains(created[i].Hosts[0].HostId));
@@ -84,6 +90,8 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
             Assert.True(read.AsSpan(4096, 4096).SequenceEqual(Block(i, 1)), $"volume {i} does not read back its write after the kill");
         });
 
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: {withMajority.Length} volumes with a majority written and read back " +
+            $"{(clock.Elapsed - killedAt).TotalSeconds:0.0} s after the kill ({primaryLost} had their primary killed)");
         // Every survivor is still a member, Up, in every survivor's view.
         foreach (var n in survivors)
         {
