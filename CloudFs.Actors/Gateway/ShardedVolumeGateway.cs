@@ -1,6 +1,6 @@
 // IVolumeGateway over the volume shard region: requests for a volume whose writer (primary) is an actor on this node
 // are told to it directly (no ask, no timer, no shard hops); others are one Ask each (reads on the primary go to its
-// engine directly); replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
+// engine directly), each in an envelope naming the host whose actor takes it (the primary, VolumeRoutes); replies mapped back to the engine's exceptions so the front ends can turn them into NBD errnos and HTTP statuses.
 // Requests for a volume whose primary is another host travel in chunks of at most 1 MiB (far below the frame size),
 // and "not the primary" answers, and writes failed by the primary's log device, are retried while a failover moves the
 // volume (up to the ask timeout).
@@ -21,10 +21,12 @@ namespace CloudFs.Actors.Gateway;
 /// <param name="attemptTimeout">One attempt of a request to a replicated volume (retried until <paramref name="timeout"/>).</param>
 /// <param name="counters">Where the repeated attempts are counted (the node's metrics).</param>
 /// <param name="local">The volume actors of this node that are their volume's writer: told directly (null: always the region).</param>
+/// <param name="routes">Which host's actor of a volume a request goes to (null: this node's routes over <paramref name="placement"/>).</param>
 public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, TimeSpan attemptTimeout, IActorRef? placement = null,
-    ReplicationCounters? counters = null, LocalVolumeWriters? local = null)
+    ReplicationCounters? counters = null, LocalVolumeWriters? local = null, VolumeRoutes? routes = null)
     : IVolumeGateway
 {
+    private readonly VolumeRoutes _routes = routes ?? new VolumeRoutes(store, placement, TimeSpan.FromSeconds(5));
 
     /// <summary>Largest block payload of one remote message.</summary>
     public const int RemoteChunk = 1 << 20;
@@ -184,10 +186,11 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     private async Task<object> AskAsync(Id160 volume, IWithVolumeId message, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + timeout;
-        // A replicated volume's primary may be a host that just died: its shard stays allocated there until the
-        // cluster removes it, and a request sent there is lost. So when no answer came within attemptTimeout the
-        // request is sent again (and again after 2x, 4x ... that time), while the earlier attempts are still awaited:
-        // a primary that is only slow still answers, a dead one is replaced by the failover.
+        // A replicated volume's primary may be a host that just died: its host's shard stays allocated there until
+        // the cluster removes it, and a request sent there is lost. So when no answer came within attemptTimeout the
+        // request is sent again (and again after 2x, 4x ... that time), to the primary placement then names, while the
+        // earlier attempts are still awaited: a primary that is only slow still answers, a dead one is replaced by the
+        // failover.
         // The same holds for any volume whose actor was stopped by a storage failure (a request that reached it while
         // it stopped is lost; the next one meets a fresh actor). Large local writes are not repeated.
         // A write's attempts share its request id: the actor that has it ignores the others, so a slow write is
@@ -196,7 +199,9 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
         // first answer, when the caller has reused its buffer.
         var retry = placement is not null && (Replicated(volume) || message is not Write { Data.Length: > RemoteChunk });
         var retryNotPrimary = placement is not null && Replicated(volume);
-        var asks = new List<Task<object>>();
+        // Each attempt goes to the actor on the host the routes name (the primary): unanswered, or answered "not the
+        // primary", that route is forgotten and the next attempt asks placement again.
+        var asks = new List<(Task<object> Ask, Id160 Host)>();
         var attempts = 0;
         var interval = attemptTimeout;
         var nextAttempt = DateTime.UtcNow;
@@ -207,18 +212,34 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             if (left <= TimeSpan.Zero) throw new CloudFsException($"volume {volume} did not answer within {timeout.TotalSeconds:0.#} s");
             if (now >= nextAttempt)
             {
-                if (attempts++ > 0) counters?.Repeated();
-                if (attempts == 2 && message is Write w) message = w with { Data = w.Data.ToArray() };
-                asks.Add(region.Ask<object>(message, left, ct));
-                nextAttempt = retry ? now + interval : DateTime.MaxValue;
-                if (interval < MaxAttemptInterval) interval += interval;
+                if (asks.Count > 0) _routes.Forget(volume, asks[^1].Host);
+                if (await _routes.PrimaryAsync(volume, ct).ConfigureAwait(false) is not { } host)
+                {
+                    // A failover is choosing the primary (or placement is slow): asked again in a moment.
+                    nextAttempt = DateTime.UtcNow + RetryDelay;
+                }
+                else
+                {
+                    if (attempts++ > 0) counters?.Repeated();
+                    if (attempts == 2 && message is Write w) message = w with { Data = w.Data.ToArray() };
+                    left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero) continue;
+                    asks.Add((region.Ask<object>(new VolumeEnvelope(host, message), left, ct), host));
+                    nextAttempt = retry ? DateTime.UtcNow + interval : DateTime.MaxValue;
+                    if (interval < MaxAttemptInterval) interval += interval;
+                }
+                now = DateTime.UtcNow;
+                left = deadline - now;
+                if (left <= TimeSpan.Zero) continue;
             }
             var wait = nextAttempt == DateTime.MaxValue || nextAttempt - now > left ? left : nextAttempt - now;
+            if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
             var timer = Task.Delay(wait, ct);
-            var first = await Task.WhenAny(asks.Append<Task>(timer)).ConfigureAwait(false);
+            var first = await Task.WhenAny(asks.Select(a => (Task)a.Ask).Append(timer)).ConfigureAwait(false);
             if (first == timer) { await timer.ConfigureAwait(false); continue; }
-            var ask = (Task<object>)first;
-            asks.Remove(ask);
+            var index = asks.FindIndex(a => a.Ask == first);
+            var (ask, askedHost) = asks[index];
+            asks.RemoveAt(index);
             object reply;
             try
             {
@@ -234,6 +255,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
             // then appends them (durably where asked): a real success on a majority, not a retried fdatasync.
             var moving = reply is VolumeFailure { Kind: VolumeErrorKind.NotPrimary }
                          || reply is VolumeFailure { Kind: VolumeErrorKind.DeviceFailed } && IsWrite(message);
+            if (moving) _routes.Forget(volume, askedHost);
             if (moving && retryNotPrimary && DateTime.UtcNow + RetryDelay < deadline)
             {
                 await Task.Delay(RetryDelay, ct).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 // `cloudfs rm`, `trash ls | restore | purge` and `resize` as the management actor runs them. Trash, Restore and Resize
-// are entries the volume's primary appends (its VolumeActor, reached through the shard region, between writes), so
+// are entries the volume's primary appends (its VolumeActor, reached through the shard region in an envelope naming
+// the primary, between writes), so
 // every replica takes them in chain order; a purge asks placement, which has every host holding the volume drop it.
 using Akka.Actor;
 using Akka.Cluster;
@@ -19,6 +20,7 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<T
     VolumeAttachments attachments, TimeSpan askTimeout)
 {
     private readonly Akka.Cluster.Cluster _cluster = Akka.Cluster.Cluster.Get(system);
+    private readonly VolumeRoutes _routes = new(store, placement, askTimeout);
 
     public async Task<IManagementMessage> RemoveAsync(RemoveVolume r)
     {
@@ -119,17 +121,25 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<T
         if (volumes is null) await change.ApplyAsync(store, null).ConfigureAwait(false);
         else
         {
-            // The shard lives on the primary; right after a failover it may still be moving: asked again until the deadline.
+            // To the primary's actor; right after a failover the primary may still be moving: asked again until the deadline.
+            var volume = Id160.Parse(v.Id);
             var deadline = DateTime.UtcNow + askTimeout * 4;
             while (true)
             {
+                if (await _routes.PrimaryAsync(volume).ConfigureAwait(false) is not { } host)
+                {
+                    if (DateTime.UtcNow >= deadline) return new CommandFailed($"volume {v.Id}: no primary to change it; check with `cloudfs ls`");
+                    await Task.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
+                    continue;
+                }
                 object reply;
-                try { reply = await volumes.Ask<object>(change, askTimeout * 2).ConfigureAwait(false); }
+                try { reply = await volumes.Ask<object>(new VolumeEnvelope(host, change), askTimeout * 2).ConfigureAwait(false); }
                 catch (AskTimeoutException) { return new CommandFailed($"volume {v.Id}: its primary did not answer; check with `cloudfs ls` and `cloudfs trash ls`"); }
                 if (reply is VolumeAck) break;
                 var failure = reply as VolumeFailure;
                 if (failure?.Kind is VolumeErrorKind.NotPrimary or VolumeErrorKind.VolumeNotFound && DateTime.UtcNow < deadline)
                 {
+                    _routes.Forget(volume, host);
                     await Task.Delay(TimeSpan.FromMilliseconds(200)).ConfigureAwait(false);
                     continue;
                 }

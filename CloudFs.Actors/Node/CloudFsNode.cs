@@ -118,7 +118,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
                 entityId => VolumeActor.Props(Id160.Parse(entityId)),
                 ClusterShardingSettings.Create(system),
                 VolumeMessageExtractor.Instance,
-                new VolumeAllocationStrategy(new LocalVolumeLocator(store, Self), Self, placement, Reachable),
+                new VolumeAllocationStrategy(host => proven.OfHost(host) is { } h ? Address.Parse(h.Address) : null, Self, Reachable),
                 PoisonPill.Instance).ConfigureAwait(false);
 
             var followers = FollowerSettings.From(settings.Replication) with { Counters = replication, Tls = tls };
@@ -178,7 +178,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             settings = settings with { Node = settings.Node with { AkkaPort = cluster.SelfAddress.Port ?? settings.Node.AkkaPort, HostId = store.HostId } };
             var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile);
             var gateway = new ShardedVolumeGateway(volumes, store, settings.Volumes.AskTimeout, settings.Volumes.AttemptTimeout, placement, replication,
-                LocalVolumeWriters.Get(system));
+                LocalVolumeWriters.Get(system), new VolumeRoutes(store, placement, settings.Management.AskTimeout));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
             var downed = WatchMembership(system, log);
             ExitingBeforeHandOver.Register(system);
@@ -216,7 +216,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
     public IVolumeGateway Gateway { get; }
     /// <summary>The management actor; answers <see cref="Management.IManagementMessage"/> requests.</summary>
     public IActorRef Management => _current.Management;
-    /// <summary>The volume shard region (entity id = volume id hex).</summary>
+    /// <summary>The volume shard region (one shard per host, entity id = volume id hex): send it <see cref="Volumes.VolumeEnvelope"/>s.</summary>
     public IActorRef Volumes => _current.Volumes;
 
     /// <summary>Leaves the cluster, writes a checkpoint, releases the device.</summary>

@@ -449,7 +449,7 @@ public sealed class HostAgent : ReceiveActor
         var volume = Id160.Parse(c.Volume);
         if (!_store.IsWritable(volume)) return new ControlFailed($"host {_store.HostId} is not the primary of volume {volume}");
         // The writer's own view change (its secret suffices), made by the volume's actor between its writes.
-        var reply = await _volumes.Ask<object>(new Volumes.Commands.ChangeReplicaSet(volume, c.Replicas.Select(Id160.Parse).ToArray()),
+        var reply = await _volumes.Ask<object>(new Volumes.VolumeEnvelope(_store.HostId, new Volumes.Commands.ChangeReplicaSet(volume, c.Replicas.Select(Id160.Parse).ToArray())),
             TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         if (reply is Volumes.VolumeFailure f) return new ControlFailed(f.Message);
         var info = _store.GetVolume(volume) ?? throw new VolumeNotFoundException(volume);

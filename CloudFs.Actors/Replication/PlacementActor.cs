@@ -171,12 +171,6 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 new Dictionary<string, VolumeReport> { [c.Primary] = v }) { Name = v.Name });
         });
         Receive<WhereIsPrimary>(w => Sender.Tell(PrimaryOf(w.Volume)));
-        Receive<GetPrimaryTable>(g =>
-        {
-            var rows = g.Volumes.Select(id => (Id: id, Address: _volumes.TryGetValue(id, out var r) ? LiveAddressOf(r.Primary) : null))
-                .Where(r => r.Address is not null).ToArray();
-            Sender.Tell(new PrimaryTable(rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Address!).ToArray()));
-        });
         Receive<ListVolumePage>(p =>
         {
             // A listing's first page is answered after a fresh round, so `cloudfs ls` right after a write shows its

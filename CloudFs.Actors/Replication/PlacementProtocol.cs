@@ -21,11 +21,6 @@ public sealed record WhereIsPrimary(string Volume) : IControlMessage;
 /// reported the volume, or no failover is under way or can start (an asker need not wait for a primary then).</summary>
 public sealed record PrimaryIs(string Volume, bool Known, string? HostId, string? Address) : IControlMessage;
 
-/// <summary>The primary member address of each of <paramref name="Volumes"/> that has a live one (the shard allocation
-/// strategy's rebalance check asks for the shards allocated, not for every volume of the cluster).</summary>
-public sealed record GetPrimaryTable(string[] Volumes) : IControlMessage;
-public sealed record PrimaryTable(string[] Volumes, string[] Addresses) : IControlMessage;
-
 /// <summary>A host's log device failed (it says so at once, and in every HostDescription after): the volumes it is the
 /// primary of fail over as if it had died, and it is chosen for nothing until it comes back on a good device.</summary>
 public sealed record HostDeviceFailed(string HostId, string Address, string Reason) : IControlMessage;

@@ -12,6 +12,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Akka.Actor;
 using Akka.Event;
+using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Replication;
@@ -90,7 +91,7 @@ internal sealed class VolumeFeeder : ReceiveActor
         // Not disposed: the loops may still be between two awaits on its token.
         // What the replica acknowledged on this connection stops counting (its next connection counts afresh); told
         // before the connection closes, so nothing that follows its close is counted with it.
-        _volumes.Tell(new ReplicaFeedEnded(_hello.Volume, _hello.Follower, _feed));
+        _volumes.Tell(new VolumeEnvelope(_store.HostId, new ReplicaFeedEnded(_hello.Volume, _hello.Follower, _feed)));
         _cts.Cancel();
         _connection.Dispose();
     }
@@ -166,7 +167,7 @@ internal sealed class VolumeFeeder : ReceiveActor
             if (written > sent || durable > sent)
                 throw new FeedProtocolException($"host {_hello.Follower} acknowledged lsns {written}, {durable} of volume {_hello.Volume}, beyond lsn {sent}, the last this connection carried");
             // The volume's actor counts only hosts of its replica set.
-            _volumes.Tell(new ReplicaAck(_hello.Volume, _hello.Follower, _feed, written, durable));
+            _volumes.Tell(new VolumeEnvelope(_store.HostId, new ReplicaAck(_hello.Volume, _hello.Follower, _feed, written, durable)));
         }
     }
 

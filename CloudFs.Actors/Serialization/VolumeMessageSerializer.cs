@@ -43,6 +43,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ReplicaCopyManifest = "FC";
     private const string ReadLostEntriesManifest = "FL";
     private const string LostEntriesCopyManifest = "FE";
+    // An envelope: this, then its message's manifest; its bytes the host id, then its message's.
+    private const string EnvelopePrefix = "E";
 
     private const int IdSize = Id160.Size;
     private const int MappedRangeSize = 17;
@@ -51,6 +53,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
 
     public override string Manifest(object o) => o switch
     {
+        VolumeEnvelope e => EnvelopeManifest(e.Message),
         Write => WriteManifest,
         WriteZeroes => WriteZeroesManifest,
         Flush => FlushManifest,
@@ -80,6 +83,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
 
     public override byte[] ToBinary(object obj) => obj switch
     {
+        VolumeEnvelope e => EnvelopeToBinary(e),
         Write m => WriteToBinary(m),
         WriteZeroes m => Fixed(IdSize + 25, m, static (s, m) =>
         {
@@ -188,11 +192,11 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     {
         try
         {
+            if (manifest.Length > EnvelopePrefix.Length && manifest.StartsWith(EnvelopePrefix, StringComparison.Ordinal))
+                return EnvelopeFromBinary(bytes, manifest[EnvelopePrefix.Length..]);
             return manifest switch
             {
-                WriteManifest => bytes.Length < WriteHeader
-                    ? throw new SerializationException($"a write of {bytes.Length} bytes is too short")
-                    : new Write(new Id160(bytes), I64(bytes, IdSize), bytes.AsMemory(WriteHeader), Bool(bytes, IdSize + 8)) { RequestId = I64(bytes, IdSize + 9) },
+                WriteManifest => WriteFromBinary(bytes, 0),
                 WriteZeroesManifest => new WriteZeroes(new Id160(Exact(bytes, IdSize + 25)), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16))
                     { RequestId = I64(bytes, IdSize + 17) },
                 FlushManifest => new Flush(new Id160(Exact(bytes, IdSize))),
@@ -237,16 +241,46 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     // Volume id, offset, FUA flag, request id; then the block data.
     private const int WriteHeader = IdSize + 17;
 
-    // The one copy of the block data: into the frame, right after the fixed header.
-    private static byte[] WriteToBinary(Write m)
+    // The one copy of the block data: into the frame, right after the fixed header (and the envelope's host before it).
+    private static byte[] WriteToBinary(Write m, Id160? host = null)
     {
-        var buffer = GC.AllocateUninitializedArray<byte>(WriteHeader + m.Data.Length);
-        m.VolumeId.WriteTo(buffer);
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize), m.Offset);
-        buffer[IdSize + 8] = m.Fua ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteInt64LittleEndian(buffer.AsSpan(IdSize + 9), m.RequestId);
-        m.Data.Span.CopyTo(buffer.AsSpan(WriteHeader));
+        var at = host is null ? 0 : IdSize;
+        var buffer = GC.AllocateUninitializedArray<byte>(at + WriteHeader + m.Data.Length);
+        host?.WriteTo(buffer);
+        var s = buffer.AsSpan(at);
+        m.VolumeId.WriteTo(s);
+        BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
+        s[IdSize + 8] = m.Fua ? (byte)1 : (byte)0;
+        BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 9)..], m.RequestId);
+        m.Data.Span.CopyTo(s[WriteHeader..]);
         return buffer;
+    }
+
+    private static Write WriteFromBinary(byte[] bytes, int at) => bytes.Length - at < WriteHeader
+        ? throw new SerializationException($"a write of {bytes.Length - at} bytes is too short")
+        : new Write(new Id160(bytes.AsSpan(at)), I64(bytes, at + IdSize), bytes.AsMemory(at + WriteHeader), Bool(bytes, at + IdSize + 8))
+            { RequestId = I64(bytes, at + IdSize + 9) };
+
+    private string EnvelopeManifest(IWithVolumeId message) => EnvelopePrefix + Manifest(message);
+
+    // A write's data is still copied once (after the host); the other messages are small.
+    private byte[] EnvelopeToBinary(VolumeEnvelope e)
+    {
+        if (e.Message is Write w) return WriteToBinary(w, e.Host);
+        var inner = ToBinary(e.Message);
+        var buffer = new byte[IdSize + inner.Length];
+        e.Host.WriteTo(buffer);
+        inner.CopyTo(buffer.AsSpan(IdSize));
+        return buffer;
+    }
+
+    private VolumeEnvelope EnvelopeFromBinary(byte[] bytes, string inner)
+    {
+        if (bytes.Length < IdSize) throw new SerializationException($"a volume envelope of {bytes.Length} bytes is too short");
+        var host = new Id160(bytes);
+        var message = inner == WriteManifest ? WriteFromBinary(bytes, IdSize) : FromBinary(bytes[IdSize..], inner);
+        return new VolumeEnvelope(host, message as IWithVolumeId
+            ?? throw new SerializationException($"a volume envelope holds {message.GetType().Name}, which is not addressed to a volume"));
     }
 
     // A reply that owns a whole array goes out as is; a slice is copied once.

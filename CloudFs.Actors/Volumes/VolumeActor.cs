@@ -53,6 +53,11 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
     // The chain's one owner on this host while this actor is its writer: nothing else extends the chain meanwhile.
     private ChainClaim? _claim;
+    // Sharded, an actor lives in the shard of the host its senders took for the volume's primary (HostShard). In
+    // another host's shard (placed here while that host had no region) it stands for that host, so it is never the
+    // writer here: it answers "not the primary" and the senders ask placement again. Two actors of one volume on a
+    // host never both claim its chain.
+    private readonly bool _elsewhere;
 
     public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
 
@@ -64,6 +69,7 @@ public sealed class VolumeActor : UntypedPersistentActor
         _eventBytes = _store.MaxBlocksPerEntry * LogStore.BlockSize;
         _state = VolumeState.Unknown(volume);
         _inFlight = new AppendsInFlight(volume, Self);
+        _elsewhere = HostShard.HostOf(Context.Parent.Path.Name) is { } shardHost && shardHost != _store.HostId;
         JournalPluginId = JournalId;
         SnapshotPluginId = SnapshotStoreId;
     }
@@ -94,6 +100,7 @@ public sealed class VolumeActor : UntypedPersistentActor
                 }
                 else
                     _state = _state with { Exists = false };
+                if (_elsewhere) _state = _state with { IsWritable = false };
                 if (_state.Exists && _state.IsWritable) ClaimChain();
                 if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
                 // The writer of its volume takes this node's requests for it directly (ShardedVolumeGateway).
@@ -122,6 +129,11 @@ public sealed class VolumeActor : UntypedPersistentActor
 
     protected override void OnCommand(object message)
     {
+        if (_elsewhere)
+        {
+            if (message is IWithVolumeId and not ReplicaAck and not ReplicaFeedEnded) Sender.Tell(Failure(new NotPrimaryException(_volume)));
+            return;
+        }
         if (_changingReplicas)
         {
             // Everything waits until the view change is in the log; the restart that follows unstashes it.

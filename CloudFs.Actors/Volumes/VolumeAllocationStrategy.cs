@@ -1,87 +1,47 @@
-// Shard allocation for volumes: a volume's shard goes to the region on its primary's member, as the placement
-// singleton knows it; without an answer, to a member whose log holds the volume (the requester first when it does).
-// Rebalancing moves only shards that sit anywhere but on their primary (after a failover or a primary's return).
+// Shard allocation for volumes: shard "h-X" (HostShard) goes to the region on host X's member, found by the host's
+// proof of identity (no ask of anyone: a table of hosts, O(hosts)). A host with no region yet (it is away, or not yet
+// proven to the coordinator's member) has its shard placed on the requester, where every volume actor answers "not
+// the primary" (VolumeActor: an actor writes only in its own host's shard), and the next rebalance round moves the
+// shard to its host once that host's region is there. Only such shards ever move: a failover moves a volume's primary,
+// which the senders follow (VolumeRoutes), not a shard.
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
-using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes;
 
-/// <param name="placement">The placement singleton (its proxy); null for the local-only rule.</param>
+/// <param name="addressOfHost">Where a host is (the member that proved to be it); null when unknown.</param>
 /// <param name="selfAddress">This member's address: a local region's path carries no host, so it stands for it.</param>
 /// <param name="reachable">Whether a member is Up and reachable: a shard on an unreachable member is never handed off
 /// (the hand-off would wait for that member's answer); it is reallocated once the member is removed.</param>
-public sealed class VolumeAllocationStrategy(IVolumeLocator locator, Func<Address> selfAddress, IActorRef? placement = null,
-    Func<Address, bool>? reachable = null, TimeSpan? primaryWait = null)
+public sealed class VolumeAllocationStrategy(Func<Id160, Address?> addressOfHost, Func<Address> selfAddress, Func<Address, bool>? reachable = null)
     : IShardAllocationStrategy
 {
-    private readonly TimeSpan _primaryWait = primaryWait ?? TimeSpan.FromSeconds(15);
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(2);
+    public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations) =>
+        Task.FromResult(HomeOf(shardId, currentShardAllocations.Keys) ?? requester);
 
-    public async Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
+    /// <summary>The region on the member of the host whose shard <paramref name="shardId"/> is; null when it has none.</summary>
+    public IActorRef? HomeOf(string shardId, IEnumerable<IActorRef> regions)
     {
-        if (placement is not null && Id160.TryParse(shardId, out _))
-        {
-            // During a failover the primary is briefly unknown: wait for it rather than pin the shard elsewhere.
-            var deadline = DateTime.UtcNow + _primaryWait;
-            while (true)
-            {
-                PrimaryIs? answer = null;
-                try { answer = await placement.Ask<PrimaryIs>(new WhereIsPrimary(shardId), AskTimeout).ConfigureAwait(false); }
-                catch (Exception e) when (e is AskTimeoutException or TaskCanceledException) { }
-                if (answer is { Known: false }) break;
-                if (answer?.Address is { } address)
-                {
-                    var primary = Address.Parse(address);
-                    foreach (var region in currentShardAllocations.Keys)
-                        if (AddressOf(region) == primary) return region;
-                }
-                if (DateTime.UtcNow >= deadline) break;
-                await Task.Delay(200).ConfigureAwait(false);
-            }
-        }
-        return Choose(requester, shardId, currentShardAllocations.Keys);
-    }
-
-    /// <summary>The region for <paramref name="shardId"/> by the local rule: on a holder, preferring the requester; the
-    /// requester when no holder is known (its volume actor then answers "volume not found").</summary>
-    public IActorRef Choose(IActorRef requester, string shardId, IEnumerable<IActorRef> regions)
-    {
-        if (!Id160.TryParse(shardId, out var volume)) return requester;
-        var holders = locator.HoldersOf(volume);
-        if (holders.Count == 0 || holders.Contains(AddressOf(requester))) return requester;
+        if (HostShard.HostOf(shardId) is not { } host || addressOfHost(host) is not { } address) return null;
         foreach (var region in regions)
-            if (holders.Contains(AddressOf(region))) return region;
-        return requester;
+            if (AddressOf(region) == address) return region;
+        return null;
     }
 
-    // Only shards away from their primary move (data never moves with a shard: the primary's log has it).
-    public async Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
-    {
-        if (placement is null) return ImmutableHashSet<string>.Empty;
-        PrimaryTable table;
-        // The shards allocated only: a check every rebalance interval costs what is in use, not the volume count.
-        var shards = currentShardAllocations.Values.SelectMany(s => s).Distinct().ToArray();
-        if (shards.Length == 0) return ImmutableHashSet<string>.Empty;
-        try { table = await placement.Ask<PrimaryTable>(new GetPrimaryTable(shards), AskTimeout).ConfigureAwait(false); }
-        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException) { return ImmutableHashSet<string>.Empty; }
-        return Misplaced(currentShardAllocations, rebalanceInProgress, table);
-    }
+    public Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress) =>
+        Task.FromResult(Misplaced(currentShardAllocations, rebalanceInProgress));
 
-    public IImmutableSet<string> Misplaced(IImmutableDictionary<IActorRef, IImmutableList<string>> allocations, IImmutableSet<string> inProgress, PrimaryTable table)
+    /// <summary>The shards away from their host's region while that region is there (never from an unreachable member).</summary>
+    public IImmutableSet<string> Misplaced(IImmutableDictionary<IActorRef, IImmutableList<string>> allocations, IImmutableSet<string> inProgress)
     {
-        var primaries = new Dictionary<string, Address>();
-        for (var i = 0; i < table.Volumes.Length && i < table.Addresses.Length; i++) primaries[table.Volumes[i]] = Address.Parse(table.Addresses[i]);
-        var regionAddresses = allocations.Keys.Select(AddressOf).ToHashSet();
         var move = ImmutableHashSet.CreateBuilder<string>();
         foreach (var (region, shards) in allocations)
         {
-            var at = AddressOf(region);
-            if (reachable is not null && !reachable(at)) continue;
+            if (reachable is not null && !reachable(AddressOf(region))) continue;
             foreach (var shard in shards)
-                if (!inProgress.Contains(shard) && primaries.TryGetValue(shard, out var primary) && primary != at && regionAddresses.Contains(primary))
+                if (!inProgress.Contains(shard) && HomeOf(shard, allocations.Keys) is { } home && !home.Equals(region) && (reachable is null || reachable(AddressOf(home))))
                     move.Add(shard);
         }
         return move.ToImmutable();

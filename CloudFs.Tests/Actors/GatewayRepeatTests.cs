@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using Akka.Actor;
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Management;
+using CloudFs.Actors.Volumes;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.BlockDevice;
 
@@ -31,7 +32,7 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
             });
             ReceiveAny(message =>
             {
-                if (message is Write w)
+                if (message is VolumeEnvelope { Message: Write w })
                 {
                     seen.Enqueue(w);
                     if (!first.Add(w.RequestId) && !released) { held.Add((message, Sender)); return; }

@@ -46,6 +46,27 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_volume_envelope_round_trips_with_its_host_and_message()
+    {
+        var volume = Id160.Random();
+        var host = Id160.Random();
+        var data = new byte[4096];
+        Random.Shared.NextBytes(data);
+        var write = Assert.IsType<VolumeEnvelope>(RoundTrip(new VolumeEnvelope(host, new Write(volume, 8192, data.AsMemory(), Fua: true) { RequestId = 5 }),
+            typeof(VolumeMessageSerializer)));
+        Assert.Equal(host, write.Host);
+        var inner = Assert.IsType<Write>(write.Message);
+        Assert.Equal((volume, 8192L, true, 5L), (inner.VolumeId, inner.Offset, inner.Fua, inner.RequestId));
+        Assert.Equal(data, inner.Data.ToArray());
+        // The write's data is copied once: the envelope is the host id and the write's own bytes.
+        var serializer = Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));
+        Assert.Equal(2 * Id160.Size + 17 + data.Length, serializer.ToBinary(new VolumeEnvelope(host, new Write(volume, 0, data, false))).Length);
+        foreach (IWithVolumeId message in new IWithVolumeId[] { new Flush(volume), new Read(volume, 1024, 65536), new ChangeLifecycle(volume, LifecycleChange.Resize, 1 << 30, true) })
+            Assert.Equal(new VolumeEnvelope(host, message), RoundTrip(new VolumeEnvelope(host, message), typeof(VolumeMessageSerializer)));
+        Assert.Throws<SerializationException>(() => ((SerializerWithStringManifest)serializer).FromBinary(new byte[3], "EF"));
+    }
+
+    [Fact]
     public void Write_of_a_slice_carries_only_the_slice()
     {
         var buffer = new byte[2048];

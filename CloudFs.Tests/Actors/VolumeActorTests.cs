@@ -38,6 +38,38 @@ public sealed class VolumeActorTests : StoreTestKit
         Assert.Equal(2, Store.GetVolume(volume)!.Lsn);
     }
 
+    /// <summary>Named as sharding names a shard's actor (HostShard); starts the volume's actor as its child and passes it
+    /// everything.</summary>
+    private sealed class Shard : ReceiveActor
+    {
+        public Shard(Id160 volume)
+        {
+            var entity = Context.ActorOf(VolumeActor.Props(volume), volume.ToString());
+            ReceiveAny(m => entity.Forward(m));
+        }
+    }
+
+    [Fact]
+    public async Task An_actor_in_another_hosts_shard_answers_not_the_primary_and_leaves_the_chain_to_the_writer()
+    {
+        var (volume, home) = await StartAsync();
+        home.Tell(new Write(volume, 0, Pattern(4096, 1), Fua: false));
+        Assert.Equal(2, ExpectMsg<VolumeAck>().Lsn);
+        // A route that named another host, and that host's shard placed here: its actor of the volume stands for that host.
+        var elsewhere = Sys.ActorOf(Props.Create(() => new Shard(volume)), HostShard.Of(Id160.Random()));
+        elsewhere.Tell(new Write(volume, 4096, Pattern(4096, 2), Fua: false));
+        Assert.Equal(VolumeErrorKind.NotPrimary, ExpectMsg<VolumeFailure>().Kind);
+        elsewhere.Tell(new Read(volume, 0, 4096));
+        Assert.Equal(VolumeErrorKind.NotPrimary, ExpectMsg<VolumeFailure>().Kind);
+        // The writer still holds the chain: its next write appends.
+        home.Tell(new Write(volume, 8192, Pattern(4096, 3), Fua: false));
+        Assert.Equal(3, ExpectMsg<VolumeAck>().Lsn);
+        // This host's own shard is home.
+        var own = Sys.ActorOf(Props.Create(() => new Shard(volume)), HostShard.Of(Store.HostId));
+        own.Tell(new Read(volume, 8192, 4096));
+        Assert.Equal(Pattern(4096, 3), ExpectMsg<ReadResult>().Data.ToArray());
+    }
+
     [Fact]
     public async Task Pipelined_writes_each_take_one_lsn_are_all_acknowledged_and_read_back()
     {

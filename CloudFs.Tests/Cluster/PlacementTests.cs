@@ -1,9 +1,5 @@
-// Placement by XOR distance (deterministic, spread, little movement), the majority rule, and the allocation rule
-// that moves a volume's shard only when it sits on a live member other than its primary.
-using System.Collections.Immutable;
-using Akka.Actor;
+// Placement by XOR distance (deterministic, spread, little movement) and the majority rule.
 using CloudFs.Actors.Replication;
-using CloudFs.Actors.Volumes;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Cluster;
@@ -58,42 +54,5 @@ public sealed class PlacementTests
     public void A_majority_of_the_replica_set()
     {
         Assert.Equal([1, 2, 2, 3, 3], new[] { 1, 2, 3, 4, 5 }.Select(Placement.Majority));
-    }
-
-    private sealed class NoHolders : IVolumeLocator
-    {
-        public IReadOnlyCollection<Address> HoldersOf(Id160 volume) => [];
-    }
-
-    [Fact]
-    public void Rebalancing_moves_only_shards_away_from_their_live_primary()
-    {
-        using var system = ActorSystem.Create("placement-tests", "akka.actor.provider = local");
-        var a = new Address("akka.tcp", "cloudfs", "127.0.0.1", 1);
-        var b = new Address("akka.tcp", "cloudfs", "127.0.0.2", 1);
-        var dead = new Address("akka.tcp", "cloudfs", "127.0.0.3", 1);
-        var regionA = system.ActorOf(Props.Empty, "a");
-        var strategy = new VolumeAllocationStrategy(new NoHolders(), () => a, placement: null, reachable: x => x != dead);
-        // Remote regions carry their member's address in the path.
-        var regionB = new FakeRegion(b, system);
-        var regionDead = new FakeRegion(dead, system);
-        var v1 = Id160.Random().ToString(); // on A, primary B: moves
-        var v2 = Id160.Random().ToString(); // on B, primary B: stays
-        var v3 = Id160.Random().ToString(); // on the unreachable member: never handed off from there
-        var v4 = Id160.Random().ToString(); // primary unknown: stays
-        var allocations = ImmutableDictionary<IActorRef, IImmutableList<string>>.Empty
-            .Add(regionA, ImmutableList.Create(v1, v4))
-            .Add(regionB, ImmutableList.Create(v2))
-            .Add(regionDead, ImmutableList.Create(v3));
-        var table = new PrimaryTable([v1, v2, v3], [b.ToString(), b.ToString(), b.ToString()]);
-        Assert.Equal([v1], strategy.Misplaced(allocations, ImmutableHashSet<string>.Empty, table));
-        Assert.Empty(strategy.Misplaced(allocations, ImmutableHashSet.Create(v1), table));
-    }
-
-    /// <summary>An actor ref whose path names a remote member (only its address is used by the strategy).</summary>
-    private sealed class FakeRegion(Address address, ActorSystem system) : MinimalActorRef
-    {
-        public override ActorPath Path { get; } = new RootActorPath(address) / "system" / "sharding" / "volume";
-        public override IActorRefProvider Provider { get; } = ((ExtendedActorSystem)system).Provider;
     }
 }

@@ -81,10 +81,12 @@ public sealed class TestCluster : IAsyncDisposable
             await cluster.WaitForMembersAsync(count);
             return cluster;
         }
-        catch
+        catch (Exception e)
         {
+            // What the members that did start saw (removals, downings, the split brain resolver's decisions) says why.
+            var journal = cluster.Journal(80);
             await cluster.DisposeAsync();
-            throw;
+            throw new InvalidOperationException($"a cluster of {count} nodes did not start: {e.Message}\n{journal}", e);
         }
     }
 
