@@ -34,12 +34,25 @@ public sealed partial class LogStore
         });
     }
 
-    /// <summary>
-    /// The index of <paramref name="vol"/> as of <paramref name="lsn"/> (its <paramref name="version"/>), writable and
-    /// not shared: the history base's, with the headers of the entries after it up to lsn applied (no data is read).
-    /// Throws <see cref="VersionCompactedException"/> naming the oldest version still available when lsn is older.
-    /// </summary>
-    private ExtentIndex HistoricIndex(VolumeState vol, long lsn, Id160 version)
+    /// <summary>Whether a branch of <paramref name="version"/> can be made here: a version of a volume held here, its
+    /// head or within the history its base keeps.</summary>
+    public bool CanBranchFrom(Id160 version)
+    {
+        ThrowIfDisposed();
+        try
+        {
+            var (id, lsn) = LocateInHistory(version);
+            var vol = Volume(id);
+            lock (vol.IndexLock) if (lsn == vol.Lsn) return true;
+            CheckHistoryHolds(vol, lsn, version);
+            return true;
+        }
+        catch (Exception e) when (e is UnknownVersionException or VersionCompactedException or VolumeNotFoundException) { return false; }
+    }
+
+    /// <summary>The history base from which <paramref name="vol"/>'s index as of <paramref name="lsn"/> is rebuilt; throws
+    /// <see cref="VersionCompactedException"/> naming the oldest version still available when lsn is older.</summary>
+    private HistoryBase CheckHistoryHolds(VolumeState vol, long lsn, Id160 version)
     {
         var b = BaseOf(vol);
         long oldest;
@@ -52,6 +65,17 @@ public sealed partial class LogStore
             if (oldest <= Math.Max(b.Lsn, 1)) available = b.Version;
             throw new VersionCompactedException(version, available);
         }
+        return b;
+    }
+
+    /// <summary>
+    /// The index of <paramref name="vol"/> as of <paramref name="lsn"/> (its <paramref name="version"/>), writable and
+    /// not shared: the history base's, with the headers of the entries after it up to lsn applied (no data is read).
+    /// Throws <see cref="VersionCompactedException"/> naming the oldest version still available when lsn is older.
+    /// </summary>
+    private ExtentIndex HistoricIndex(VolumeState vol, long lsn, Id160 version)
+    {
+        var b = CheckHistoryHolds(vol, lsn, version);
         ExtentIndex index;
         if (b.Index is { } frozen) index = frozen.Thaw();
         else lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
