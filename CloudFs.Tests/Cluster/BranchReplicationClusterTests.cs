@@ -1,6 +1,7 @@
 // A branch of a replicated volume is replicated like the volume: the other hosts of its replica set follow it, so a
 // sync branch acknowledges writes and flushes (a majority holds them) and every host reads it alike. And a sync
 // volume's request that no majority answers fails after cloudfs.volumes.ask-timeout instead of waiting forever.
+using Akka.Actor;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
 using CloudFs.Tests.Engine;
@@ -76,5 +77,37 @@ public sealed class BranchReplicationClusterTests
         failed = await Assert.ThrowsAnyAsync<Exception>(() => flush.WaitAsync(Timeout));
         Assert.IsNotType<TimeoutException>(failed);
         Assert.Contains("no majority", failed.Message);
+    }
+
+    [Fact]
+    public async Task Any_node_branches_a_version_it_does_not_hold_through_a_node_that_holds_it()
+    {
+        await using var cluster = await TestCluster.StartAsync(3);
+        var created = await cluster.CreateVolumeAsync(1, VolumeSize, VolumeMode.Async);
+        var volume = Id160.Parse(created.VolumeId);
+        var holder = cluster.NodeOf(created.Hosts[0].HostId);
+        var data = TempLog.Pattern(64 << 10, 11);
+        await holder.Gateway.WriteAsync(volume, 0, data, fua: true);
+        var version = holder.Store.GetVolume(volume)!.CurrentVersion;
+        var asked = cluster.Live.First(n => n.HostId != holder.HostId);
+        Assert.Null(asked.Store.GetVolume(volume));
+
+        // By version id (any live member that holds it answers) and by volume id (its primary): the holder makes each.
+        foreach (var name in new[] { version.ToString(), volume.ToString() })
+        {
+            var made = await TestCluster.AskAsync<VolumeCreated>(asked, new BranchVolume(name), Timeout);
+            Assert.Equal(holder.HostId.ToString(), Assert.Single(made.Hosts).HostId);
+            var branch = holder.Store.GetVolume(Id160.Parse(made.VolumeId));
+            Assert.NotNull(branch);
+            Assert.Equal(version, branch.BranchedFrom);
+            var back = new byte[data.Length];
+            await holder.Store.ReadAsync(branch.BaseId, 0, back);
+            Assert.True(data.AsSpan().SequenceEqual(back), $"the branch made through another node for {name} does not read as the volume");
+        }
+
+        // A version nobody holds is refused by the node asked, naming it.
+        var unknown = Id160.Random().ToString();
+        var refused = await asked.Management.Ask<IManagementMessage>(new BranchVolume(unknown), Timeout);
+        Assert.Contains(unknown, Assert.IsType<CommandFailed>(refused).Reason);
     }
 }
