@@ -179,7 +179,7 @@ public sealed partial class LogStore
     internal void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
     {
         if (ReadRunChecked(vol, e, dest, null, cached: _cachedReads) is not { } bad) return;
-        MarkDamaged(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);
+        Damage.Mark(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);
         throw new DataCorruptionException(vol.BaseId, (e.Start + bad.At) * BlockSize, (long)bad.Count * BlockSize, bad.Reason);
     }
 
@@ -194,6 +194,9 @@ public sealed partial class LogStore
     /// blocks (and a header not in the meta cache) are read through the page cache; a chunk in which any block fails
     /// is dropped from the cache and read again from the device, whose bytes alone decide (the verdict is the media's).
     /// </summary>
+    /// <summary>Reads a run of stored blocks and checks each against its entry's CRC (damage marked): false when one fails.</summary>
+    internal bool ReadRunVerified(VolumeState vol, Extent e, Span<byte> dest) => ReadRunChecked(vol, e, dest, null) is null;
+
     private BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all, bool cached = false)
     {
         byte[] meta;
@@ -213,7 +216,7 @@ public sealed partial class LogStore
         void EndBad(int at)
         {
             if (badFrom < 0) return;
-            var run = new BadRun(badFrom, at - badFrom, BadBlocksReason(e.LogBlock + badFrom, at - badFrom, e.EntryBlock, meta));
+            var run = new BadRun(badFrom, at - badFrom, Damage.BadBlocksReason(e.LogBlock + badFrom, at - badFrom, e.EntryBlock, meta));
             first ??= run;
             all?.Add(run);
             badFrom = -1;

@@ -56,7 +56,7 @@ public sealed partial class LogStore
                     try { meta = GetEntryMeta(vol, e); }
                     catch (DataCorruptionException ex)
                     {
-                        MarkDamaged(e.Start, e.Count, e.LogBlock, ex.Detail);
+                        Damage.Mark(e.Start, e.Count, e.LogBlock, ex.Detail);
                         var range = new DamagedRange(e.Start * BlockSize, (long)e.Count * BlockSize, ex.Detail);
                         if (badEntries.Exists(b => b.EntryBlock == e.EntryBlock)) continue;
                         var entryLsn = LsnOfEntry(vol, e.EntryBlock);
@@ -80,7 +80,7 @@ public sealed partial class LogStore
                     var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta.AsSpan(EntryHeader.OffLsn));
                     foreach (var b in bad)
                     {
-                        MarkDamaged(e.Start + b.At, b.Count, e.LogBlock + b.At, b.Reason);
+                        Damage.Mark(e.Start + b.At, b.Count, e.LogBlock + b.At, b.Reason);
                         for (var i = b.At; i < b.At + b.Count; i++)
                         {
                             var k = e.LogBlock + i - dataStart;

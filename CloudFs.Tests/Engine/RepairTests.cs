@@ -32,7 +32,7 @@ public sealed class RepairTests
     {
         var (h, data) = await DamagedOnAAsync();
         await using var _ = h;
-        await h.A.ScrubAsync(new ScrubOptions());
+        await h.A.Scrubber.ScrubAsync(new ScrubOptions());
         Assert.True(h.A.GetVolume(h.Volume)!.IsDamaged);
 
         var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
@@ -43,7 +43,7 @@ public sealed class RepairTests
         Assert.Equal((1L, 0L), (outcome.Repaired, outcome.Refused));
         Assert.False(h.A.GetVolume(h.Volume)!.IsDamaged);
         Assert.Equal(data, await ThreeHosts.Read(h.A, h.Volume, 0, data.Length));
-        Assert.Equal(0, (await h.A.ScrubAsync(new ScrubOptions())).BadBlocks);
+        Assert.Equal(0, (await h.A.Scrubber.ScrubAsync(new ScrubOptions())).BadBlocks);
         // The volume's own chain is untouched: same head, same version as the replicas.
         Assert.Equal(h.B.GetVolume(h.Volume)!.CurrentVersion, h.A.GetVolume(h.Volume)!.CurrentVersion);
     }
@@ -107,7 +107,7 @@ public sealed class RepairTests
     {
         var (h, data) = await DamagedOnAAsync();
         await using var _ = h;
-        await h.A.ScrubAsync(new ScrubOptions());
+        await h.A.Scrubber.ScrubAsync(new ScrubOptions());
         await h.A.Checkpoints.WriteAsync();   // the checkpoint lists the damage
         var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
         Assert.Equal(1, (await h.A.ApplyRepairAsync(plan, await FetchAsync(h.B, plan))).Repaired);
@@ -140,9 +140,9 @@ public sealed class RepairTests
     {
         var (h, _) = await DamagedOnAAsync();
         await using var _ = h;
-        var b = await h.B.DigestAsync(h.Volume, 64 << 10);
-        var c = await h.C.DigestAsync(h.Volume, 64 << 10);
-        var a = await h.A.DigestAsync(h.Volume, 64 << 10);
+        var b = await h.B.Scrubber.DigestAsync(h.Volume, 64 << 10);
+        var c = await h.C.Scrubber.DigestAsync(h.Volume, 64 << 10);
+        var a = await h.A.Scrubber.DigestAsync(h.Volume, 64 << 10);
 
         Assert.Equal(ThreeHosts.VolumeBytes / (64 << 10), b.Count);
         Assert.Equal(b.Digests, c.Digests);
@@ -151,7 +151,7 @@ public sealed class RepairTests
         Assert.Equal(b.DigestOf(1).ToArray(), a.DigestOf(1).ToArray());
         // Zeros written where there was nothing read alike: the digest does not change.
         await h.A.WriteAsync(h.Volume, 768 << 10, new byte[4096]);
-        var after = await h.A.DigestAsync(h.Volume, 64 << 10);
+        var after = await h.A.Scrubber.DigestAsync(h.Volume, 64 << 10);
         Assert.True(after.Lsn > a.Lsn);
         Assert.Equal(a.Digests, after.Digests);
     }
