@@ -202,7 +202,7 @@ public sealed partial class LogStore
     /// Appends blocks [at, at+count) of <paramref name="part"/> (their verified bytes at the same place in
     /// <paramref name="data"/>) in one Relocation entry and waits for it: see <see cref="EnqueueRelocation"/>.
     /// </summary>
-    private async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair, long lsn = 0)
+    internal async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair, long lsn = 0)
     {
         await EnqueueRelocation(vol, volume, part, at, count, data, repair, lsn).ConfigureAwait(false);
         return (long)count * BlockSize;

@@ -6,6 +6,7 @@ using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Repair;
 using CloudFs.BlockDevice.Resync;
 using CloudFs.BlockDevice.Scrub;
 using CloudFs.BlockDevice.Volumes;
@@ -47,6 +48,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         Ownership = new Ownership(this, options, keys);
         Damage = new Damage(this, options);
         Scrubber = new Scrubber(this, options, device, layout, _segments);
+        Repair = new BlockRepair(this, options);
         SetSpaceRules();
     }
 
@@ -218,6 +220,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     /// <summary>Scrubs and deep-verify digests: stored data read back and checked (docs/ENGINE.md).</summary>
     public Scrubber Scrubber { get; }
+
+    /// <summary>Restoring bad stored blocks from the replicas' copies (docs/ENGINE.md).</summary>
+    public BlockRepair Repair { get; }
 
     /// <summary>The damage of stored blocks, marked in and cleared from every volume that reads them.</summary>
     internal Damage Damage { get; }

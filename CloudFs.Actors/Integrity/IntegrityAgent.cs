@@ -180,7 +180,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
 
     private async Task<object> ServeCopyAsync(ReadForRepair r)
     {
-        var copy = await _store.ReadForRepairAsync(r.Volume, r.Offset, r.Length, r.AskerLsn, r.AskerVersion, _stopping.Token).ConfigureAwait(false);
+        var copy = await _store.Repair.ReadForRepairAsync(r.Volume, r.Offset, r.Length, r.AskerLsn, r.AskerVersion, _stopping.Token).ConfigureAwait(false);
         return ReplicaCopy.From(copy);
     }
 
