@@ -1,4 +1,5 @@
 // What the front ends (NBD, HTTP) need of volumes; the actor layer implements it over the sharded VolumeActors.
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Gateway;
@@ -22,4 +23,8 @@ public interface IVolumeGateway
     /// <summary>Every write completed before the call is durable when this completes (covers all connections).</summary>
     ValueTask FlushAsync(Id160 volume, CancellationToken ct = default);
     ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default);
+    /// <summary>Takes, renews or takes over the volume's read-write attachment lease from its writer (docs/ATTACH.md).</summary>
+    Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default);
+    /// <summary>Ends a lease (or whichever is held, for `cloudfs detach`).</summary>
+    Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default);
 }

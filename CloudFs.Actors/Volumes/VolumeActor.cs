@@ -10,6 +10,7 @@ using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Persistence;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Events;
 using CloudFs.Actors.Volumes.Queries;
@@ -53,6 +54,8 @@ public sealed class VolumeActor : UntypedPersistentActor
     private readonly LocalVolumeWriters _writers = LocalVolumeWriters.Get(Context.System);
     // The chain's one owner on this host while this actor is its writer: nothing else extends the chain meanwhile.
     private ChainClaim? _claim;
+    // This node's attachment leases of the volumes it writes (one holder per volume, docs/ATTACH.md).
+    private readonly WriterAttachments _attachments = WriterAttachments.Get(Context.System);
 
     public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
 
@@ -207,6 +210,12 @@ public sealed class VolumeActor : UntypedPersistentActor
                 try { Sender.Tell(new MapResult(_store.Map(_volume, m.Offset, m.Length))); }
                 catch (Exception e) { Sender.Tell(Failure(e)); }
                 break;
+            case AcquireAttachment a:
+                if (AttachmentRecord() is { } toAcquire) Sender.Tell(toAcquire.Acquire(a));
+                break;
+            case ReleaseAttachment r:
+                if (AttachmentRecord() is { } toRelease) Sender.Tell(toRelease.Release(r));
+                break;
             case GetVolumeStatus:
                 Sender.Tell(new VolumeStatus(_state.Lsn, _state.Exists, _recoveredFromHead, _replayedHeaders));
                 break;
@@ -300,6 +309,16 @@ public sealed class VolumeActor : UntypedPersistentActor
         Sender.Tell(Failure(new NotPrimaryException(_volume)));
         Context.Parent.Tell(new Passivate(PoisonPill.Instance));
         return true;
+    }
+
+    /// <summary>The volume's attachment lease when this actor is its writer; otherwise the sender is told why not
+    /// (the gateway's retry meets the writer).</summary>
+    private WriterAttachment? AttachmentRecord()
+    {
+        if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); return null; }
+        if (TakenOver()) return null;
+        if (_claim is null || _store.GetVolume(_volume) is not { } info) { Sender.Tell(Failure(new NotPrimaryException(_volume))); return null; }
+        return _attachments.For(_volume, info.ViewNumber);
     }
 
     /// <summary>True for a repeated attempt of a request this actor already has: its answer goes to the first

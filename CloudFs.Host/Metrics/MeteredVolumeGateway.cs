@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Metrics;
@@ -13,6 +14,8 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
     public Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default) => inner.FindAsync(volume, ct);
     public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
         => inner.MapAsync(volume, offset, length, ct);
+    public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) => inner.AcquireAttachmentAsync(request, ct);
+    public Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) => inner.ReleaseAttachmentAsync(request, ct);
 
     // Pooled builders: the per-request state machine is reused instead of allocated on every I/O.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

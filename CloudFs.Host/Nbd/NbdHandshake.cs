@@ -13,7 +13,12 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
 
-internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gateway, Action<string>? log, string peer, ClusterTls? tls = null)
+/// <param name="leases">Where a writable session takes its share of the volume's read-write lease (null: no leases).</param>
+/// <param name="client">The client host (its address): its connections share one attachment.</param>
+/// <param name="holder">Who this connection is, as the volume's writer names it to a second read-write attacher.</param>
+/// <param name="attachmentLost">Called if the read-write lease this connection took is lost later (the session must end).</param>
+internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gateway, Action<string>? log, string peer, ClusterTls? tls = null,
+    NbdAttachmentLeases? leases = null, string client = "", string holder = "", Action<string>? attachmentLost = null)
 {
     // The transport's current pipes: they move onto the TLS stream at NBD_OPT_STARTTLS.
     private PipeReader Reader => transport.Reader;
@@ -29,6 +34,10 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
     /// the connection should half-close and drain rather than reset, so the reply is not lost.
     /// </summary>
     public bool DrainBeforeClose { get; private set; }
+
+    /// <summary>The volume's read-write attachment lease the negotiated session holds (null: a read-only session). The
+    /// connection owns it from then on and disposes it when it ends.</summary>
+    public IAsyncDisposable? Attachment { get; private set; }
 
     /// <summary>The negotiated session, or null when the connection must close (abort, EOF, protocol violation).</summary>
     public async Task<NbdSession?> RunAsync(CancellationToken ct)
@@ -174,7 +183,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
     {
         var volume = await ResolveAsync(data, ct);
         if (volume is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
-        var session = SessionFor(volume);
+        // Nor a way to say why it is read-only: the log says it.
+        var session = SessionFor(volume, await AttachAsync(volume, ct));
         int size = _noZeroes ? 10 : 134;
         var reply = Writer.GetSpan(size)[..size];
         reply.Clear();
@@ -238,7 +248,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
                 $"no volume named '{Printable(data.AsSpan(4, (int)nameLength))}' (the export name is a volume's 40-hex id or its name)");
             return null;
         }
-        var session = SessionFor(volume);
+        // OPT_INFO only asks: it takes no lease (its flags say what a writable export offers).
+        var readOnlyBecause = option == NbdProtocol.OptGo ? await AttachAsync(volume, ct) : null;
+        var session = SessionFor(volume, readOnlyBecause);
 
         Span<byte> export = stackalloc byte[12];
         BinaryPrimitives.WriteUInt16BigEndian(export, NbdProtocol.InfoExport);
@@ -246,7 +258,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         BinaryPrimitives.WriteUInt16BigEndian(export[10..], session.TransmissionFlags);
         WriteOptionReply(option, NbdProtocol.RepInfo, export);
         if (wantName) WriteInfoString(option, NbdProtocol.InfoName, volume.BaseId.ToString());
-        if (wantDescription) WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume));
+        if (wantDescription) WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume) + (readOnlyBecause is null ? "" : "; read-only: " + readOnlyBecause));
         // Always sent: the server enforces 512-byte alignment, so every client must learn it.
         Span<byte> sizes = stackalloc byte[14];
         BinaryPrimitives.WriteUInt16BigEndian(sizes, NbdProtocol.InfoBlockSize);
@@ -317,10 +329,26 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         WriteOptionReply(option, NbdProtocol.RepAck);
     }
 
-    private NbdSession SessionFor(VolumeInfo volume) => new(
+    /// <summary>
+    /// Null when the session may write: it holds the volume's read-write lease (<see cref="Attachment"/>), or the volume
+    /// is read-only anyway, or this server keeps no leases. Otherwise why it is served read-only: another holds the lease
+    /// (one read-write attachment per volume across the cluster; read-only ones are always allowed).
+    /// </summary>
+    private async Task<string?> AttachAsync(VolumeInfo volume, CancellationToken ct)
+    {
+        if (leases is null || !NbdSession.Writable(volume)) return null;
+        if (Attachment is not null) return null; // OPT_GO ends the negotiation: a lease is taken once per connection.
+        var (held, refusal) = await leases.AttachAsync(volume.BaseId, client, holder, reason => attachmentLost?.Invoke(reason), ct);
+        Attachment = held;
+        if (refusal is not null) log?.Invoke($"nbd {peer}: serving volume {volume.BaseId} read-only: {refusal}");
+        return refusal;
+    }
+
+    /// <param name="readOnlyBecause">Non-null: the session is read-only although the volume is writable.</param>
+    private NbdSession SessionFor(VolumeInfo volume, string? readOnlyBecause = null) => new(
         volume.BaseId,
         volume.SizeBytes,
-        NbdSession.FlagsFor(volume, _structured),
+        (ushort)(NbdSession.FlagsFor(volume, _structured) | (readOnlyBecause is null ? 0 : NbdProtocol.FlagReadOnly)),
         _structured,
         // Contexts chosen for another export do not carry over to this one.
         _metaBaseAllocation && _metaVolume == volume.BaseId);
