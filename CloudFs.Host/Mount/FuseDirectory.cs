@@ -26,6 +26,7 @@ internal sealed class FuseDirectory(string directory, Func<string, Task<string>>
     private ulong _nextNode = RootNode + 1;
     private int _fd = -1;
     private int _unmounted;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Opens /dev/fuse and mounts it on the directory (root only: mount(2)).</summary>
     public void Mount()
@@ -42,14 +43,20 @@ internal sealed class FuseDirectory(string directory, Func<string, Task<string>>
         }
     }
 
-    /// <summary>Detaches the directory: the request loop ends (the kernel answers its read with ENODEV).</summary>
+    /// <summary>Detaches the directory and ends <see cref="RunAsync"/>. (The kernel keeps a lazily detached FUSE
+    /// connection, and the loop's read, while anything still refers to it: the loop's thread is left to it.)</summary>
     public void Unmount()
     {
         if (Interlocked.Exchange(ref _unmounted, 1) == 0) Libc.Umount2(directory, Libc.MntDetach);
+        _stopped.TrySetResult();
     }
 
     /// <summary>Serves requests until the directory is unmounted (umount, fusermount3 -u, or <see cref="Unmount"/>).</summary>
-    public Task RunAsync() => Task.Factory.StartNew(Serve, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    public Task RunAsync()
+    {
+        var serving = Task.Factory.StartNew(Serve, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        return Task.WhenAny(serving, _stopped.Task);
+    }
 
     private unsafe void Serve()
     {

@@ -173,7 +173,14 @@ internal sealed partial class VolumeMount : IAsyncDisposable
         {
             var stdout = process.StandardOutput.ReadToEndAsync();
             var stderr = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync().ConfigureAwait(false);
+            using var wait = new CancellationTokenSource(StartTimeout);
+            try { await process.WaitForExitAsync(wait.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException)
+            {
+                // E.g. a flush the volume does not answer: the access fails rather than hang.
+                process.Kill();
+                throw new MountRefusedException(FuseProtocol.EIo, $"{tool} {string.Join(' ', args)} did not finish within {StartTimeout.TotalSeconds:0} s");
+            }
             if (process.ExitCode != 0)
                 throw new MountRefusedException(FuseProtocol.EIo, $"{tool} failed ({process.ExitCode}): {(await stderr.ConfigureAwait(false)).Trim()}");
             return await stdout.ConfigureAwait(false);

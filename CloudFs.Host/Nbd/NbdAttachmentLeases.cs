@@ -3,6 +3,7 @@
 // connection from another client, through this node or any other, is served read-only (docs/ATTACH.md). The lease
 // itself is the volume writer's (HeldAttachment); this only counts its users here.
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
@@ -46,6 +47,18 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
             await LeaveAsync(shared, lost).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>What <see cref="AttachAsync"/> would answer now (null: writable), without taking anything (NBD_OPT_INFO).</summary>
+    public async Task<string?> ProbeAsync(Id160 volume, string client, string holder, CancellationToken ct)
+    {
+        lock (_gate) if (_held.ContainsKey((volume, client))) return null;
+        try
+        {
+            return await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null, Probe: true), ct).ConfigureAwait(false)
+                is AttachmentRefused { RetryAfterMs: 0 } refused ? refused.Reason : null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException) { return null; }
     }
 
     private async Task LeaveAsync(Shared shared, Action<string> lost)

@@ -248,8 +248,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
                 $"no volume named '{Printable(data.AsSpan(4, (int)nameLength))}' (the export name is a volume's 40-hex id or its name)");
             return null;
         }
-        // OPT_INFO only asks: it takes no lease (its flags say what a writable export offers).
-        var readOnlyBecause = option == NbdProtocol.OptGo ? await AttachAsync(volume, ct) : null;
+        // OPT_INFO only asks: it takes no lease, and says what OPT_GO would get now.
+        var readOnlyBecause = option == NbdProtocol.OptGo ? await AttachAsync(volume, ct)
+            : leases is not null && NbdSession.Writable(volume) && Attachment is null ? await leases.ProbeAsync(volume.BaseId, client, holder, ct) : null;
         var session = SessionFor(volume, readOnlyBecause);
 
         Span<byte> export = stackalloc byte[12];

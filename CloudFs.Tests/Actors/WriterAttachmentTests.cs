@@ -31,6 +31,16 @@ public class WriterAttachmentTests
     }
 
     [Fact]
+    public void A_probe_says_what_an_acquire_would_get_and_takes_nothing()
+    {
+        var lease = Make();
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Probe = true }));
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        Assert.Contains("attached read-write by B", Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Probe = true })).Reason);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = b.Lease }));
+    }
+
+    [Fact]
     public void A_holder_that_stops_renewing_lapses_and_then_loses_it_to_the_next()
     {
         var lease = Make();

@@ -41,6 +41,13 @@ public class NbdAttachmentTests
         var first = RawNbdClient.Connect(nbd.Port, from: HostA);
         Assert.False(ReadOnly(first.Go(volume.ToString()).Flags));
 
+        using (var asking = RawNbdClient.Connect(nbd.Port, from: HostB))
+        {
+            // OPT_INFO takes nothing, and tells what OPT_GO would get.
+            asking.SendOption(NbdProtocol.OptInfo, RawNbdClient.GoData(volume.ToString()));
+            while (asking.ReceiveOptionReply() is var (_, type, data) && type != NbdProtocol.RepAck)
+                if (BinaryPrimitives.ReadUInt16BigEndian(data) == NbdProtocol.InfoExport) Assert.True(ReadOnly(BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(10))));
+        }
         using (var second = RawNbdClient.Connect(nbd.Port, from: HostB))
         {
             var (flags, description) = GoWithDescription(second, volume.ToString());

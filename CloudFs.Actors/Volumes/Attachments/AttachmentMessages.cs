@@ -10,9 +10,10 @@ namespace CloudFs.Actors.Volumes.Attachments;
 /// <summary>
 /// Asks for the volume's attachment. <paramref name="Lease"/> null: a new holder; otherwise the holder's lease, renewed
 /// (or reclaimed after the primary moved). <paramref name="Force"/> takes the lease from whoever holds it.
+/// <paramref name="Probe"/> only asks whether it would be granted (NBD_OPT_INFO): nothing changes.
 /// Answered with <see cref="AttachmentGranted"/>, <see cref="AttachmentRefused"/> or a VolumeFailure (not the primary).
 /// </summary>
-public sealed record AcquireAttachment(string Volume, string Holder, string? Lease, bool Force = false) : IWithVolumeId, IControlMessage
+public sealed record AcquireAttachment(string Volume, string Holder, string? Lease, bool Force = false, bool Probe = false) : IWithVolumeId, IControlMessage
 {
     public Id160 VolumeId => Id160.Parse(Volume);
 }

@@ -18,6 +18,8 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
     private long _expires;
     // The last lease an operator revoked: its holder's renewal is refused, not taken for a reclaim.
     private string? _revoked;
+    // The request being answered only asks (NBD_OPT_INFO): a grant changes nothing.
+    private bool _probing;
     private long _counter;
 
     public long View => view;
@@ -29,6 +31,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
     {
         lock (_gate)
         {
+            _probing = a.Probe;
             var now = clock();
             if (_lease is not null && now >= _expires) _lease = _holder = null;
             if (a.Lease is not null)
@@ -70,6 +73,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
 
     private AttachmentGranted Grant(string lease, string holder, long now)
     {
+        if (_probing) return new AttachmentGranted(lease, (long)term.TotalMilliseconds);
         _lease = lease;
         _holder = holder;
         _expires = now + (long)term.TotalMilliseconds;
