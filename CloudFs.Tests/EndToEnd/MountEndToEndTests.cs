@@ -1,7 +1,7 @@
 // `cloudfs mount` against three real nodes on 127.0.41.1-3 (one cluster for the class): files written through a mount
 // on node 1 read back byte for byte through a mount on node 2; a second read-write attachment refused while a mount
-// holds the volume; a branch taken after `sync` mounts with the files. (The kill -9 of the primary while mounted is
-// MountFailoverEndToEndTests.)
+// holds the volume; a branch taken after `sync` mounts with the files. (The fourth, a kill -9 of the primary
+// while mounted on a survivor, is not written yet.)
 using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
