@@ -1,0 +1,100 @@
+// The lease a volume's writer keeps for its one read-write attachment, on a clock the test moves.
+using CloudFs.Actors.Volumes.Attachments;
+
+namespace CloudFs.Tests.Actors;
+
+public class WriterAttachmentTests
+{
+    private const string Volume = "00112233445566778899aabbccddeeff00112233";
+    private static readonly TimeSpan Term = TimeSpan.FromSeconds(9);
+    private long _now = 1_000_000;
+
+    private WriterAttachment Make(long graceMs = 0) => new(Term, 0, _now + graceMs, () => _now);
+
+    private static AcquireAttachment Fresh(string holder, bool force = false) => new(Volume, holder, null, force);
+
+    [Fact]
+    public void One_holder_at_a_time_and_the_second_is_told_who()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        var refused = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.Contains("attached read-write by A", refused.Reason);
+        Assert.False(refused.Lost);
+        // Renewals keep it; release frees it for the next.
+        _now += 8_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        _now += 8_000;
+        Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.Equal("A", lease.Release(new ReleaseAttachment(Volume, a.Lease)).Holder);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Fact]
+    public void A_probe_says_what_an_acquire_would_get_and_takes_nothing()
+    {
+        var lease = Make();
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Probe = true }));
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        Assert.Contains("attached read-write by B", Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Probe = true })).Reason);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = b.Lease }));
+    }
+
+    [Fact]
+    public void A_holder_that_stops_renewing_lapses_and_then_loses_it_to_the_next()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        _now += (long)Term.TotalMilliseconds;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        var lost = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        Assert.True(lost.Lost);
+        Assert.Contains("attached read-write by B now", lost.Reason);
+    }
+
+    [Fact]
+    public void Force_takes_it_over_and_the_old_holder_loses_it()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B", force: true)));
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
+    }
+
+    [Fact]
+    public void After_the_primary_moved_only_the_previous_holder_gets_in_during_the_grace()
+    {
+        // A new primary's record: nobody known, but a holder of the old primary may still write through this one.
+        var lease = Make(graceMs: (long)Term.TotalMilliseconds);
+        var wait = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.True(wait.RetryAfterMs > 0);
+        Assert.Contains("primary changed moments ago", wait.Reason);
+        // The old holder renews with the lease the old primary granted: reclaimed, and B is refused for good.
+        var reclaim = new AcquireAttachment(Volume, "A", "lease-from-the-old-primary");
+        Assert.IsType<AttachmentGranted>(lease.Acquire(reclaim));
+        _now += 5_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(reclaim));
+        _now += 5_000;
+        Assert.Equal(0, Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs);
+    }
+
+    [Fact]
+    public void With_no_previous_holder_the_grace_ends_and_a_new_holder_gets_in()
+    {
+        var lease = Make(graceMs: 3_000);
+        Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        _now += 3_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Fact]
+    public void Detach_revokes_whichever_lease_is_held_and_ends_the_grace()
+    {
+        var lease = Make(graceMs: 3_000);
+        Assert.Null(lease.Release(new ReleaseAttachment(Volume, null)).Holder);
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = null }));
+        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, null)).Holder);
+        // B's renewal is refused (it must stop writing), not taken for a reclaim.
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B") with { Lease = b.Lease })).Lost);
+    }
+}
