@@ -56,7 +56,8 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
             catch (Exception e) { throw new InvalidOperationException($"the first write to volume {i} ({volume}) failed: {e.Message}\n{cluster.Journal(120)}", e); }
             var t2 = clock.Elapsed;
             firstWrite[i] = (t2 - t1).TotalSeconds;
-            if (Interlocked.Increment(ref done) % 100 == 0 || (t2 - t1).TotalSeconds > 10)
+            // Progress for a reader of a failed run; the timings are printed, never judged (bench/ measures them).
+            if (Interlocked.Increment(ref done) % 100 == 0)
                 output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: {done} done; volume {i} create {(t1 - t0).TotalSeconds:0.00} s, first write {(t2 - t1).TotalSeconds:0.00} s");
         });
         var sorted = firstWrite.Order().ToArray();
