@@ -12,6 +12,10 @@ public sealed class HeldAttachment : IAsyncDisposable
     /// <summary>How long a release is waited for when the holder ends (the lease lapses by itself otherwise).</summary>
     private static readonly TimeSpan ReleaseWait = TimeSpan.FromSeconds(2);
 
+    /// <summary>How often a fresh holder asks again while a new primary waits for a previous holder (at most), and how
+    /// soon a holder whose renewal went unanswered (a failover in progress) renews again.</summary>
+    private static readonly TimeSpan AskAgain = TimeSpan.FromMilliseconds(250);
+
     private readonly IVolumeGateway _gateway;
     private readonly Id160 _volume;
     private readonly string _holder;
@@ -53,7 +57,7 @@ public sealed class HeldAttachment : IAsyncDisposable
                 case AttachmentGranted granted:
                     return (new HeldAttachment(gateway, volume, holder, granted, lost), null);
                 case AttachmentRefused { RetryAfterMs: > 0 } wait:
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, 1000)), ct).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
                     break;
                 case AttachmentRefused refused:
                     return (null, refused.Reason);
@@ -64,21 +68,28 @@ public sealed class HeldAttachment : IAsyncDisposable
     private async Task RenewAsync()
     {
         var ct = _stop.Token;
+        var next = _renewEvery;
         try
         {
             while (true)
             {
-                await Task.Delay(_renewEvery, ct).ConfigureAwait(false);
+                await Task.Delay(next, ct).ConfigureAwait(false);
                 AttachmentAnswer answer;
-                // A writer that does not answer (a failover in progress) is asked again at the next turn: the lease is
-                // reclaimed from the new primary, which keeps fresh holders out for a term after it took over.
+                // A writer that does not answer (a failover in progress) is asked again soon: the holder reclaims its
+                // lease at its first renewal the new primary answers, and the new primary keeps fresh holders out
+                // until then (docs/ATTACH.md).
                 try { answer = await _gateway.AcquireAttachmentAsync(new AcquireAttachment(_volume.ToString(), _holder, _lease), ct).ConfigureAwait(false); }
-                catch (Exception e) when (e is not OperationCanceledException) { continue; }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    next = AskAgain;
+                    continue;
+                }
                 if (answer is AttachmentRefused refused)
                 {
                     _lost(refused.Reason);
                     return;
                 }
+                next = _renewEvery;
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested) { }

@@ -79,6 +79,18 @@ public class WriterAttachmentTests
     }
 
     [Fact]
+    public void When_no_member_serves_the_volume_read_write_the_grace_ends_at_once()
+    {
+        // The new primary asked every member (ReadWriteAttachmentCensus): nobody can reclaim, so nobody waits.
+        var lease = Make(graceMs: (long)Term.TotalMilliseconds);
+        Assert.True(lease.InGrace);
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs > 0);
+        lease.EndGrace();
+        Assert.False(lease.InGrace);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Fact]
     public void With_no_previous_holder_the_grace_ends_and_a_new_holder_gets_in()
     {
         var lease = Make(graceMs: 3_000);

@@ -24,6 +24,16 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
 
     public long View => view;
 
+    /// <summary>True while fresh holders wait for a previous primary's holder to reclaim.</summary>
+    public bool InGrace { get { lock (_gate) return clock() < graceUntil; } }
+
+    /// <summary>No previous holder can reclaim (no member serves a read-write attachment of the volume): fresh holders
+    /// need not wait.</summary>
+    public void EndGrace()
+    {
+        lock (_gate) graceUntil = 0;
+    }
+
     /// <summary>Monotonic milliseconds, the default clock.</summary>
     public static long Now() => Stopwatch.GetTimestamp() * 1000 / Stopwatch.Frequency;
 

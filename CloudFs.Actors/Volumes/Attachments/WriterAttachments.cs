@@ -7,10 +7,14 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes.Attachments;
 
-public sealed class WriterAttachments : IExtension
+public sealed class WriterAttachments(ActorSystem system) : IExtension
 {
     /// <summary>A lease lapses this long after its holder's last renewal (holders renew every third of it).</summary>
     public static readonly TimeSpan Term = TimeSpan.FromSeconds(9);
+
+    /// <summary>How long each member is given to say whether it serves a read-write attachment of a volume that just
+    /// changed views.</summary>
+    private static readonly TimeSpan CensusTimeout = TimeSpan.FromSeconds(2);
 
     private readonly ConcurrentDictionary<Id160, WriterAttachment> _volumes = new();
 
@@ -18,15 +22,36 @@ public sealed class WriterAttachments : IExtension
 
     /// <summary>The lease record of <paramref name="volume"/> in view <paramref name="view"/>. A new record of a volume
     /// that has changed views (failed over, or had its replicas changed) starts with a grace of one term, in which only
-    /// a previous holder's renewal is granted: that holder may be writing through this primary already.</summary>
+    /// a previous holder's renewal is granted: that holder may be writing through this primary already. The members are
+    /// asked at once whether any serves a read-write attachment of the volume; when none does (the usual case after a
+    /// primary's death: its clients went with it, or had no attachment), the grace ends as soon as they have answered.</summary>
     public WriterAttachment For(Id160 volume, long view)
     {
         while (true)
         {
-            var record = _volumes.GetOrAdd(volume, _ => Create(view));
-            if (record.View == view) return record;
-            _volumes.TryUpdate(volume, Create(view), record);
+            if (_volumes.TryGetValue(volume, out var record))
+            {
+                if (record.View == view) return record;
+                var replacement = Create(view);
+                if (_volumes.TryUpdate(volume, replacement, record)) return Started(volume, replacement);
+            }
+            else
+            {
+                var fresh = Create(view);
+                if (_volumes.TryAdd(volume, fresh)) return Started(volume, fresh);
+            }
         }
+    }
+
+    private WriterAttachment Started(Id160 volume, WriterAttachment record)
+    {
+        if (record.InGrace) _ = EndGraceUnlessAttachedAsync(volume, record);
+        return record;
+    }
+
+    private async Task EndGraceUnlessAttachedAsync(Id160 volume, WriterAttachment record)
+    {
+        if (await ReadWriteAttachmentCensus.NoneAsync(system, volume, CensusTimeout).ConfigureAwait(false)) record.EndGrace();
     }
 
     private static WriterAttachment Create(long view)
@@ -38,5 +63,5 @@ public sealed class WriterAttachments : IExtension
 
 public sealed class WriterAttachmentsProvider : ExtensionIdProvider<WriterAttachments>
 {
-    public override WriterAttachments CreateExtension(ExtendedActorSystem system) => new();
+    public override WriterAttachments CreateExtension(ExtendedActorSystem system) => new(system);
 }
