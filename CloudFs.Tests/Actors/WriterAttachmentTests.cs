@@ -1,5 +1,6 @@
 // The lease a volume's writer keeps for its one read-write attachment, on a clock the test moves.
 using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Tests.Support;
 
 namespace CloudFs.Tests.Actors;
 
@@ -88,6 +89,34 @@ public class WriterAttachmentTests
         lease.EndGrace();
         Assert.False(lease.InGrace);
         Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_new_view_keeps_fresh_holders_out_only_while_a_member_may_hold_the_volume(bool noneAttached)
+    {
+        var asked = new TaskCompletionSource<bool>();
+        var attachments = new WriterAttachments(_ => asked.Task);
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var record = attachments.For(volume, view: 2);
+        Assert.Same(record, attachments.For(volume, view: 2));
+        Assert.True(Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs > 0);
+        asked.SetResult(noneAttached);
+        if (noneAttached)
+        {
+            await Eventually.Until(() => !record.InGrace, TimeSpan.FromSeconds(5), "the grace to end once nobody holds the volume");
+            Assert.IsType<AttachmentGranted>(record.Acquire(Fresh("B")));
+        }
+        else
+        {
+            // A member serves a read-write attachment: its holder reclaims within a renewal; until then nobody else.
+            Assert.True(Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs > 0);
+            Assert.IsType<AttachmentGranted>(record.Acquire(new AcquireAttachment(Volume, "A", "lease-from-the-old-primary")));
+            Assert.Equal(0, Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs);
+        }
+        // A record of the first view (a volume that never moved) has no grace and asks nobody.
+        Assert.False(new WriterAttachments(_ => throw new InvalidOperationException("asked")).For(volume, view: 0).InGrace);
     }
 
     [Fact]

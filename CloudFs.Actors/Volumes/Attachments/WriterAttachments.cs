@@ -7,14 +7,16 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes.Attachments;
 
-public sealed class WriterAttachments(ActorSystem system) : IExtension
+/// <param name="noneAttached">Whether no member serves a read-write attachment of a volume (asked when a record of a new
+/// view is made): ReadWriteAttachmentCensus.</param>
+public sealed class WriterAttachments(Func<Id160, Task<bool>> noneAttached) : IExtension
 {
     /// <summary>A lease lapses this long after its holder's last renewal (holders renew every third of it).</summary>
     public static readonly TimeSpan Term = TimeSpan.FromSeconds(9);
 
     /// <summary>How long each member is given to say whether it serves a read-write attachment of a volume that just
     /// changed views.</summary>
-    private static readonly TimeSpan CensusTimeout = TimeSpan.FromSeconds(2);
+    internal static readonly TimeSpan CensusTimeout = TimeSpan.FromSeconds(2);
 
     private readonly ConcurrentDictionary<Id160, WriterAttachment> _volumes = new();
 
@@ -51,7 +53,10 @@ public sealed class WriterAttachments(ActorSystem system) : IExtension
 
     private async Task EndGraceUnlessAttachedAsync(Id160 volume, WriterAttachment record)
     {
-        if (await ReadWriteAttachmentCensus.NoneAsync(system, volume, CensusTimeout).ConfigureAwait(false)) record.EndGrace();
+        bool none;
+        try { none = await noneAttached(volume).ConfigureAwait(false); }
+        catch (Exception) { return; } // Not known: the grace runs its course.
+        if (none) record.EndGrace();
     }
 
     private static WriterAttachment Create(long view)
@@ -63,5 +68,6 @@ public sealed class WriterAttachments(ActorSystem system) : IExtension
 
 public sealed class WriterAttachmentsProvider : ExtensionIdProvider<WriterAttachments>
 {
-    public override WriterAttachments CreateExtension(ExtendedActorSystem system) => new(system);
+    public override WriterAttachments CreateExtension(ExtendedActorSystem system) =>
+        new(volume => ReadWriteAttachmentCensus.NoneAsync(system, volume, WriterAttachments.CensusTimeout));
 }
