@@ -134,8 +134,51 @@ public class WriterAttachmentTests
         var lease = Make(graceMs: 3_000);
         Assert.Null(lease.Release(new ReleaseAttachment(Volume, null)).Holder);
         var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = null }));
-        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, null)).Holder);
+        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
         // B's renewal is refused (it must stop writing), not taken for a reclaim.
         Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B") with { Lease = b.Lease })).Lost);
+    }
+
+    [Fact]
+    public void Detach_without_force_is_refused_while_the_holder_renews_and_ends_a_holder_that_stopped()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        _now += 3_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        _now += 1_000;
+        var refused = lease.Release(new ReleaseAttachment(Volume, null));
+        Assert.Null(refused.Holder);
+        Assert.Contains("attached read-write by A, which renewed it 1 s ago", refused.Refusal);
+        Assert.Contains("--force", refused.Refusal);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        // A stops renewing (its node died, or is cut off): after half a term it is taken for gone.
+        _now += (long)Term.TotalMilliseconds / 2;
+        var detached = lease.Release(new ReleaseAttachment(Volume, null));
+        Assert.Equal("A", detached.Holder);
+        Assert.Null(detached.Refusal);
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
+    }
+
+    [Fact]
+    public void After_a_forced_detach_fresh_holders_wait_until_the_old_holder_is_told_or_its_lease_would_have_lapsed()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        _now += 1_000;
+        Assert.Equal("A", lease.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
+        // A may still be writing until its next renewal tells it.
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs > 0);
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+
+        // A holder that is never told (dead): the wait ends when its lease would have lapsed.
+        var other = Make();
+        Assert.IsType<AttachmentGranted>(other.Acquire(Fresh("C")));
+        Assert.Equal("C", other.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
+        _now += (long)Term.TotalMilliseconds - 1;
+        Assert.IsType<AttachmentRefused>(other.Acquire(Fresh("D")));
+        _now += 1;
+        Assert.IsType<AttachmentGranted>(other.Acquire(Fresh("D")));
     }
 }

@@ -18,9 +18,10 @@ public sealed record AcquireAttachment(string Volume, string Holder, string? Lea
     public Id160 VolumeId => Id160.Parse(Volume);
 }
 
-/// <summary>Ends a lease (<paramref name="Lease"/>), or whichever lease is held when <paramref name="Lease"/> is null
-///. Answered with <see cref="AttachmentReleased"/>.</summary>
-public sealed record ReleaseAttachment(string Volume, string? Lease) : IWithVolumeId, IControlMessage
+/// <summary>Ends a lease (<paramref name="Lease"/>: its holder lets go), or, when <paramref name="Lease"/> is null
+/// (`cloudfs detach`), whichever lease is held: only if its holder stopped renewing, unless <paramref name="Force"/>.
+/// Answered with <see cref="AttachmentReleased"/>.</summary>
+public sealed record ReleaseAttachment(string Volume, string? Lease, bool Force = false) : IWithVolumeId, IControlMessage
 {
     public Id160 VolumeId => Id160.Parse(Volume);
 }
@@ -36,5 +37,6 @@ public sealed record AttachmentGranted(string Lease, long TermMs) : AttachmentAn
 /// holder may still reclaim it; asking again after this long may succeed.</param>
 public sealed record AttachmentRefused(string Reason, bool Lost, long RetryAfterMs = 0) : AttachmentAnswer;
 
-/// <param name="Holder">Who held the lease that ended (null: none was held).</param>
-public sealed record AttachmentReleased(string? Holder) : IControlMessage;
+/// <param name="Holder">Who held the lease that ended (null: none ended).</param>
+/// <param name="Refusal">Why a detach without force ended nothing (a live holder renews it); null otherwise.</param>
+public sealed record AttachmentReleased(string? Holder, string? Refusal = null) : IControlMessage;

@@ -48,7 +48,11 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
             {
                 // A renewal, or a reclaim when nobody holds it (the primary moved, or the lease lapsed unclaimed).
                 if (a.Lease == _revoked)
-                    return new AttachmentRefused($"volume {a.Volume}: this attachment's lease was revoked", Lost: true);
+                {
+                    // Told now: its connection closes rather than write again, so fresh holders need not wait for it.
+                    if (!_probing && _lease is null) graceUntil = 0;
+                    return new AttachmentRefused($"volume {a.Volume}: this attachment's lease was revoked (`cloudfs detach`)", Lost: true);
+                }
                 if (_lease is null || _lease == a.Lease) return Grant(a.Lease, a.Holder, now);
                 return new AttachmentRefused($"volume {a.Volume}: this attachment lost its lease; it is attached read-write by {_holder} now", Lost: true);
             }
@@ -57,29 +61,53 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
                 return new AttachmentRefused($"volume {a.Volume} is attached read-write by {_holder} " +
                     $"(renewed {Seconds(now - (_expires - (long)term.TotalMilliseconds))} s ago; it lapses {Seconds((long)term.TotalMilliseconds)} s after its holder stops renewing)", Lost: false);
             if (now < graceUntil)
-                return new AttachmentRefused($"volume {a.Volume}: its primary changed moments ago; a previous read-write holder may reclaim " +
-                    $"its attachment for {Seconds(graceUntil - now)} s more", Lost: false, RetryAfterMs: graceUntil - now);
+                return new AttachmentRefused($"volume {a.Volume}: its previous read-write holder may still write (its primary changed moments ago, " +
+                    $"or it was detached and has not been told yet) for {Seconds(graceUntil - now)} s more", Lost: false, RetryAfterMs: graceUntil - now);
             return Grant(NewLease(), a.Holder, now);
         }
     }
 
+    /// <summary>
+    /// Ends the holder's own lease (<see cref="ReleaseAttachment.Lease"/>), or, for `cloudfs detach` (no lease), whichever
+    /// is held: with <see cref="ReleaseAttachment.Force"/> always, without it only when its holder stopped renewing
+    /// (refused while a live holder renews). A detached holder's renewal is refused (its connection closes), and fresh
+    /// holders wait until it has been told so, or until its lease would have lapsed.
+    /// </summary>
     public AttachmentReleased Release(ReleaseAttachment r)
     {
         lock (_gate)
         {
-            if (r.Lease is null)
+            var now = clock();
+            if (_lease is not null && now >= _expires) _lease = _holder = null;
+            if (r.Lease is not null)
             {
-                // Revoked by an operator: its holder may not reclaim it, and whoever attaches next need not wait for a
-                // previous primary's holder.
-                graceUntil = 0;
-                _revoked = _lease;
+                if (r.Lease != _lease) return new AttachmentReleased(null);
+                var leaving = _holder;
+                _lease = _holder = null;
+                return new AttachmentReleased(leaving);
             }
-            else if (r.Lease != _lease) return new AttachmentReleased(null);
+            if (_lease is null)
+            {
+                // Nothing to revoke: a previous primary's holder (if any) may not reclaim either, and whoever attaches
+                // next need not wait for it.
+                graceUntil = 0;
+                return new AttachmentReleased(null);
+            }
+            var renewedAgo = now - (_expires - (long)term.TotalMilliseconds);
+            if (!r.Force && renewedAgo < StaleAfter)
+                return new AttachmentReleased(null, $"volume {r.Volume} is attached read-write by {_holder}, which renewed it {Seconds(renewedAgo)} s ago " +
+                    "(it is alive); `cloudfs detach --force` revokes it and closes that client's connection");
             var holder = _holder;
+            _revoked = _lease;
+            graceUntil = _expires;
             _lease = _holder = null;
             return new AttachmentReleased(holder);
         }
     }
+
+    /// <summary>A holder renews every third of the term: one that has not renewed for half the term is gone (its node
+    /// died or is cut off, and its connection with it).</summary>
+    private long StaleAfter => (long)term.TotalMilliseconds / 2;
 
     private AttachmentGranted Grant(string lease, string holder, long now)
     {
