@@ -1,14 +1,19 @@
-// `cloudfs mount` against three real nodes on 127.0.41.1-3 (one cluster for the class): files written through a mount
+// `cloudfs mount` against three real nodes on 127.0.47.1-3 (one cluster for the class): files written through a mount
 // on node 1 read back byte for byte through a mount on node 2; a second read-write attachment refused while a mount
-// holds the volume; a branch taken after `sync` mounts with the files. (The fourth, a kill -9 of the primary
-// while mounted on a survivor, is not written yet.)
+// holds the volume; a branch taken after `sync` mounts with the files; a kill -9 of the volume's primary while it is
+// mounted on a survivor: the files fsynced before survive, the mount goes on writing through the new primary and keeps
+// its attachment; `cloudfs detach` refused while a holder renews, `--force` takes the attachment over.
+using System.Net;
+using System.Text.Json;
+using CloudFs.Host.Nbd;
+using CloudFs.Tests.Nbd;
 using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
 public sealed class MountClusterFixture : IAsyncLifetime
 {
-    public static readonly string[] Addresses = ["127.0.41.1", "127.0.41.2", "127.0.41.3"];
+    public static readonly string[] Addresses = ["127.0.47.1", "127.0.47.2", "127.0.47.3"];
     internal readonly TempDir Dir = new();
     internal readonly NodeProcess?[] Nodes = new NodeProcess?[3];
 
@@ -16,8 +21,7 @@ public sealed class MountClusterFixture : IAsyncLifetime
     {
         try
         {
-            for (var i = 0; i < 3; i++)
-                Nodes[i] = await NodeProcess.StartAsync(Addresses[i], Dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "1G");
+            for (var i = 0; i < 3; i++) Nodes[i] = await StartAsync(i);
             await ProcessCluster.WaitForMembersAsync(Nodes, Addresses);
         }
         catch
@@ -27,10 +31,36 @@ public sealed class MountClusterFixture : IAsyncLifetime
         }
     }
 
+    private Task<NodeProcess> StartAsync(int i) =>
+        NodeProcess.StartAsync(Addresses[i], Dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "1G");
+
     public async Task DisposeAsync()
     {
         foreach (var n in Nodes) if (n is not null) await n.DisposeAsync();
         Dir.Dispose();
+    }
+
+    /// <summary>kill -9 of node <paramref name="i"/>.</summary>
+    public async Task KillAsync(int i)
+    {
+        await Nodes[i]!.KillAsync();
+        await Nodes[i]!.DisposeAsync();
+        Nodes[i] = null;
+    }
+
+    /// <summary>Starts every node that is not running (on its log device as it was) and waits for the three members.</summary>
+    public async Task RestartMissingAsync()
+    {
+        for (var i = 0; i < 3; i++) Nodes[i] ??= await StartAsync(i);
+        await ProcessCluster.WaitForMembersAsync(Nodes, Addresses);
+    }
+
+    /// <summary>The index of the node that is the volume's primary (`cloudfs ls --json` through node <paramref name="contact"/>).</summary>
+    public async Task<int> PrimaryOfAsync(string volume, int contact)
+    {
+        var json = (await Tool.CloudFs("ls", "--json", "--contact", Addresses[contact])).AssertOk().Out;
+        var primary = JsonDocument.Parse(json).RootElement.EnumerateArray().First(v => v.GetProperty("id").GetString() == volume).GetProperty("primary").GetString();
+        return Array.FindIndex(Nodes, n => n?.HostId == primary);
     }
 
     /// <summary>A 3-replica volume of 256 MiB (empty: its first mount formats it).</summary>
@@ -164,4 +194,94 @@ public sealed class MountEndToEndTests(MountClusterFixture cluster, ITestOutputH
         Assert.False(File.Exists(mount.PathOf(branch, "after.txt")));
         Assert.Equal(0, await mount.StopAsync());
     }
+
+    /// <summary>Runs a blocking file operation with a bound: a mount whose volume does not answer fails the test instead
+    /// of hanging it.</summary>
+    private static async Task Within(TimeSpan bound, string what, Action action)
+    {
+        var work = Task.Run(action);
+        try { await work.WaitAsync(bound); }
+        catch (TimeoutException) { Assert.Fail($"{what} did not finish within {bound.TotalSeconds:0} s"); }
+    }
+
+    [Fact]
+    public async Task Files_fsynced_before_a_kill_9_of_the_primary_survive_through_a_mount_on_a_survivor()
+    {
+        var volume = await cluster.NewVolumeAsync();
+        var primary = await cluster.PrimaryOfAsync(volume, 0);
+        Assert.True(primary >= 0, $"volume {volume} has no primary among the nodes");
+        var survivor = (primary + 1) % 3;
+        var other = (primary + 2) % 3;
+        var before = new byte[2 * 1024 * 1024 + 4096];
+        Random.Shared.NextBytes(before);
+        var after = new byte[512 * 1024];
+        Random.Shared.NextBytes(after);
+        try
+        {
+            await using (var mount = await MountAsync("survivor", survivor))
+            {
+                await AppearsAsync(mount, volume);
+                WriteSynced(mount.PathOf(volume, "before.bin"), before);
+                Directory.CreateDirectory(mount.PathOf(volume, "dir"));
+                WriteSynced(mount.PathOf(volume, "dir/note.txt"), "fsynced before the kill"u8.ToArray());
+
+                await cluster.KillAsync(primary);
+                output.WriteLine($"killed the primary {Addresses[primary]}; mounted through {Addresses[survivor]}");
+                // At once another client asks for the volume read-write through the other survivor: its request meets
+                // the new primary as early as the mount's renewal does.
+                var rival = Tool.RunAsync("nbdinfo", "--json", cluster.Nodes[other]!.Nbd(volume));
+                // The same mount goes on: its writes reach the new primary once the volume failed over.
+                await Within(TimeSpan.FromSeconds(60), "a write and fsync through the mount after the kill",
+                    () => WriteSynced(mount.PathOf(volume, "after.bin"), after));
+
+                // The mount kept its read-write attachment through the failover (it reclaimed its lease from the new
+                // primary, which kept fresh holders out meanwhile): the rival was served read-only, told who holds it.
+                var info = (await rival).AssertOk().Out;
+                Assert.True(info.Contains("\"is_read_only\": true"), info);
+                Assert.Contains($"is attached read-write by NBD client 127.0.0.1 through node {Addresses[survivor]}:", info);
+                Assert.Equal(before, await File.ReadAllBytesAsync(mount.PathOf(volume, "before.bin")));
+                Assert.Equal(0, await mount.StopAsync());
+            }
+
+            // Read back from the volume itself (not a page cache): mounted afresh through the other survivor.
+            await using var again = await MountAsync("again", other);
+            await AppearsAsync(again, volume);
+            Assert.Equal(before, await File.ReadAllBytesAsync(again.PathOf(volume, "before.bin")));
+            Assert.Equal("fsynced before the kill", await File.ReadAllTextAsync(again.PathOf(volume, "dir/note.txt")));
+            Assert.Equal(after, await File.ReadAllBytesAsync(again.PathOf(volume, "after.bin")));
+            Assert.Equal(0, await again.StopAsync());
+        }
+        finally
+        {
+            await cluster.RestartMissingAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Detach_is_refused_while_the_holder_renews_and_force_takes_the_attachment_over()
+    {
+        var volume = await cluster.NewVolumeAsync();
+        Assert.Contains("was not attached read-write", (await Tool.CloudFs("detach", volume, "--contact", Addresses[1])).AssertOk().Out);
+
+        // A client host that went away while its connection stays open: its node goes on renewing the lease for it.
+        using var gone = RawNbdClient.Connect(10809, address: IPAddress.Parse(Addresses[0]), from: IPAddress.Parse("127.0.47.21"));
+        Assert.Equal(0, gone.Go(volume).Flags & NbdProtocol.FlagReadOnly);
+
+        var refused = await Tool.CloudFs("detach", volume, "--contact", Addresses[1]);
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains($"volume {volume} is attached read-write by NBD client 127.0.47.21 through node {Addresses[0]}:", refused.Err);
+        Assert.Contains("--force", refused.Err);
+        Assert.NotEqual(0, (await Tool.QemuIo(cluster.Nodes[2]!.Nbd(volume), "write -P 0x21 0 4k")).Code);
+
+        var forced = (await Tool.CloudFs("detach", volume, "--force", "--contact", Addresses[1])).AssertOk();
+        Assert.Contains($"volume {volume}: detached NBD client 127.0.47.21 through node {Addresses[0]}:", forced.Out);
+        // The holder's connection is closed at its next renewal; then another client attaches it read-write.
+        gone.Socket.ReceiveTimeout = (int)LeaseTerm.TotalMilliseconds;
+        Assert.True(gone.ServerClosed(), "the detached holder's connection is still open");
+        await Eventually.Value(async () => (await Tool.QemuIo(cluster.Nodes[2]!.Nbd(volume), "write -P 0x21 0 4k")).Code == 0 ? "written" : null,
+            TimeSpan.FromSeconds(30), "a write through another node after the forced detach");
+        (await Tool.QemuIoReadOnly(cluster.Nodes[1]!.Nbd(volume), "read -P 0x21 0 4k")).AssertOk();
+    }
+
+    private static readonly TimeSpan LeaseTerm = CloudFs.Actors.Volumes.Attachments.WriterAttachments.Term;
 }
