@@ -14,7 +14,7 @@ public sealed class HeldAttachment : IAsyncDisposable
 
     /// <summary>How often a fresh holder asks again while a new primary waits for a previous holder (at most), and how
     /// soon a holder whose renewal went unanswered (a failover in progress) renews again.</summary>
-    private static readonly TimeSpan AskAgain = TimeSpan.FromMilliseconds(250);
+    public static readonly TimeSpan AskAgain = TimeSpan.FromMilliseconds(250);
 
     private readonly IVolumeGateway _gateway;
     private readonly Id160 _volume;

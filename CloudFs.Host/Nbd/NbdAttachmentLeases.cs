@@ -55,8 +55,21 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         lock (_gate) if (_held.ContainsKey((volume, client))) return null;
         try
         {
-            return await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null, Probe: true), ct).ConfigureAwait(false)
-                is AttachmentRefused { RetryAfterMs: 0 } refused ? refused.Reason : null;
+            while (true)
+            {
+                // While the writer waits for a previous holder (a new primary's grace), so does the answer: OPT_GO would
+                // wait too, and then get the volume read-only if that holder reclaimed it.
+                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null, Probe: true), ct).ConfigureAwait(false))
+                {
+                    case AttachmentRefused { RetryAfterMs: > 0 } wait:
+                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, HeldAttachment.AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
+                        break;
+                    case AttachmentRefused refused:
+                        return refused.Reason;
+                    default:
+                        return null;
+                }
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException) { return null; }
     }
