@@ -115,8 +115,22 @@ public class WriterAttachmentTests
             Assert.IsType<AttachmentGranted>(record.Acquire(new AcquireAttachment(Volume, "A", "lease-from-the-old-primary")));
             Assert.Equal(0, Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs);
         }
-        // A record of the first view (a volume that never moved) has no grace and asks nobody.
-        Assert.False(new WriterAttachments(_ => throw new InvalidOperationException("asked")).For(volume, view: 0).InGrace);
+    }
+
+    [Fact]
+    public async Task A_view_change_on_the_same_writer_keeps_the_holders_lease_and_keeps_others_out()
+    {
+        // E.g. a take-over whose view number becomes current once its entry commits: the holder that reclaimed the lease
+        // in the record of the old number keeps it in the new one.
+        var attachments = new WriterAttachments(_ => Task.FromResult(true));
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var first = attachments.For(volume, view: 0);
+        await Eventually.Until(() => !first.InGrace, TimeSpan.FromSeconds(5), "the census of a new volume to end the grace");
+        var a = Assert.IsType<AttachmentGranted>(first.Acquire(Fresh("A")));
+        var next = attachments.For(volume, view: 1);
+        Assert.NotSame(first, next);
+        Assert.Contains("attached read-write by A", Assert.IsType<AttachmentRefused>(next.Acquire(Fresh("B"))).Reason);
+        Assert.IsType<AttachmentGranted>(next.Acquire(Fresh("A") with { Lease = a.Lease }));
     }
 
     [Fact]

@@ -34,6 +34,24 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
         lock (_gate) graceUntil = 0;
     }
 
+    /// <summary>Gives this record's unexpired lease (and a revoked one's refusal) to <paramref name="next"/>, the record
+    /// of the volume's next view on this node: its holder keeps writing across the view change.</summary>
+    internal void HandOver(WriterAttachment next)
+    {
+        lock (_gate)
+        {
+            var now = clock();
+            lock (next._gate)
+            {
+                next._revoked = _revoked;
+                if (_lease is null || now >= _expires) return;
+                next._lease = _lease;
+                next._holder = _holder;
+                next._expires = _expires;
+            }
+        }
+    }
+
     /// <summary>Monotonic milliseconds, the default clock.</summary>
     public static long Now() => Stopwatch.GetTimestamp() * 1000 / Stopwatch.Frequency;
 

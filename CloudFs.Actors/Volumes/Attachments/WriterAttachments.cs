@@ -22,11 +22,16 @@ public sealed class WriterAttachments(Func<Id160, Task<bool>> noneAttached) : IE
 
     public static WriterAttachments Get(ActorSystem system) => system.WithExtension<WriterAttachments, WriterAttachmentsProvider>();
 
-    /// <summary>The lease record of <paramref name="volume"/> in view <paramref name="view"/>. A new record of a volume
-    /// that has changed views (failed over, or had its replicas changed) starts with a grace of one term, in which only
-    /// a previous holder's renewal is granted: that holder may be writing through this primary already. The members are
-    /// asked at once whether any serves a read-write attachment of the volume; when none does (the usual case after a
-    /// primary's death: its clients went with it, or had no attachment), the grace ends as soon as they have answered.</summary>
+    /// <summary>
+    /// The lease record of <paramref name="volume"/> in view <paramref name="view"/>. A new record (this node became the
+    /// volume's writer: it was created here, took it over, or this node restarted) starts with a grace of one term, in
+    /// which only a previous holder's renewal is granted: a holder of another primary's lease may be writing through this
+    /// one already. The members are asked at once whether any serves a read-write attachment of the volume; when none
+    /// does (a new volume; the usual case after a primary's death: its clients went with it, or had no attachment), the
+    /// grace ends as soon as they have answered. A record of an older view (a failover that this node's writer saw
+    /// through, or a change of replicas; the view number of a take-over becomes current only once its entry commits) is
+    /// replaced the same way, keeping its holder's unexpired lease.
+    /// </summary>
     public WriterAttachment For(Id160 volume, long view)
     {
         while (true)
@@ -34,12 +39,12 @@ public sealed class WriterAttachments(Func<Id160, Task<bool>> noneAttached) : IE
             if (_volumes.TryGetValue(volume, out var record))
             {
                 if (record.View == view) return record;
-                var replacement = Create(view);
+                var replacement = Create(view, record);
                 if (_volumes.TryUpdate(volume, replacement, record)) return Started(volume, replacement);
             }
             else
             {
-                var fresh = Create(view);
+                var fresh = Create(view, null);
                 if (_volumes.TryAdd(volume, fresh)) return Started(volume, fresh);
             }
         }
@@ -47,7 +52,7 @@ public sealed class WriterAttachments(Func<Id160, Task<bool>> noneAttached) : IE
 
     private WriterAttachment Started(Id160 volume, WriterAttachment record)
     {
-        if (record.InGrace) _ = EndGraceUnlessAttachedAsync(volume, record);
+        _ = EndGraceUnlessAttachedAsync(volume, record);
         return record;
     }
 
@@ -59,10 +64,12 @@ public sealed class WriterAttachments(Func<Id160, Task<bool>> noneAttached) : IE
         if (none) record.EndGrace();
     }
 
-    private static WriterAttachment Create(long view)
+    private static WriterAttachment Create(long view, WriterAttachment? previous)
     {
         var now = WriterAttachment.Now();
-        return new WriterAttachment(Term, view, view > 0 ? now + (long)Term.TotalMilliseconds : now, WriterAttachment.Now);
+        var record = new WriterAttachment(Term, view, now + (long)Term.TotalMilliseconds, WriterAttachment.Now);
+        previous?.HandOver(record);
+        return record;
     }
 }
 
