@@ -32,11 +32,9 @@ internal static class MountCommand
             if (VolumeMount.IsMountPoint(directory)) throw new CliException($"{directory} is mounted already");
             var contacts = parse.GetValue(contact)!;
             var tlsDirectory = parse.GetValue(tls);
-            var node = contacts[0].Host.Contains(':') ? $"[{contacts[0].Host}]" : contacts[0].Host;
             var port = parse.GetValue(nbdPort);
-            string UriOf(string volume) => tlsDirectory is null
-                ? $"nbd://{node}:{port}/{volume}"
-                : $"nbds://{node}:{port}/{volume}?tls-certificates={Uri.EscapeDataString(Path.GetFullPath(tlsDirectory))}";
+            var certificates = tlsDirectory is null ? null : Path.GetFullPath(tlsDirectory);
+            VolumeExport ExportOf(string volume) => new(contacts[0].Host, port, volume, certificates);
 
             using var client = ManagementHttpClient.Create(contacts, tlsDirectory);
             async Task<VolumeSummary?> Find(string name)
@@ -50,7 +48,7 @@ internal static class MountCommand
             }
 
             var staging = Path.Combine("/run/cloudfs", $"mount-{Environment.ProcessId}");
-            await using var volumes = new VolumeMounts(Find, UriOf, staging, "/run/cloudfs/volume-locks", Log);
+            await using var volumes = new VolumeMounts(Find, ExportOf, staging, "/run/cloudfs/volume-locks", Log);
             using var root = new FuseDirectory(directory, volumes.ResolveAsync, Log);
             try { root.Mount(); }
             catch (MountRefusedException e) { throw new CliException(e.Message); }

@@ -39,15 +39,14 @@ internal sealed partial class VolumeMount : IAsyncDisposable
     /// <summary>Where the volume's file system is mounted: what DIR/&lt;volume&gt; links to.</summary>
     public string FileSystem => Path.Combine(_base, "fs");
 
-    /// <param name="volume">The volume's id.</param>
-    /// <param name="uri">Its NBD export through the contacted node.</param>
+    /// <param name="export">The volume's NBD export through the contacted node.</param>
     /// <param name="locks">This host's directory of per-volume locks: one `cloudfs mount` of a volume per host.</param>
-    public static async Task<VolumeMount> StartAsync(string volume, string uri, string staging, string locks, Action<string> log)
+    public static async Task<VolumeMount> StartAsync(VolumeExport export, string staging, string locks, Action<string> log)
     {
-        var mount = new VolumeMount(volume, staging, log);
+        var mount = new VolumeMount(export.Volume, staging, log);
         try
         {
-            await mount.StartAsync(uri, locks).ConfigureAwait(false);
+            await mount.StartAsync(export, locks).ConfigureAwait(false);
             return mount;
         }
         catch
@@ -57,7 +56,7 @@ internal sealed partial class VolumeMount : IAsyncDisposable
         }
     }
 
-    private async Task StartAsync(string uri, string locks)
+    private async Task StartAsync(VolumeExport export, string locks)
     {
         Directory.CreateDirectory(locks);
         try { _hostLock = new FileStream(Path.Combine(locks, _volume + ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
@@ -68,11 +67,11 @@ internal sealed partial class VolumeMount : IAsyncDisposable
         Directory.CreateDirectory(NbdDirectory);
         Directory.CreateDirectory(FileSystem);
 
-        _nbdfuse = Start("nbdfuse", NbdDirectory, uri);
+        _nbdfuse = Start("nbdfuse", export.NbdFuseArguments(NbdDirectory));
         await WaitMountedAsync(NbdDirectory, _nbdfuse, "nbdfuse").ConfigureAwait(false);
         // nbdfuse shows a read-only export as a file without write permission.
         if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(Image) & UnixFileMode.UserWrite) == 0)
-            throw new MountRefusedException(FuseProtocol.EBusy, $"{await HolderAsync(uri).ConfigureAwait(false)}; not mounted");
+            throw new MountRefusedException(FuseProtocol.EBusy, $"{await HolderAsync(export.Uri).ConfigureAwait(false)}; not mounted");
 
         _loop = (await RunAsync("losetup", "--find", "--show", Image).ConfigureAwait(false)).Trim();
         if (!await HasExtFileSystemAsync().ConfigureAwait(false))

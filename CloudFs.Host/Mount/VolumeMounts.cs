@@ -7,8 +7,8 @@ using CloudFs.BlockDevice.Volumes;
 namespace CloudFs.Host.Mount;
 
 /// <param name="find">The volume a name designates, as the node answers it (null: none).</param>
-/// <param name="uriOf">The NBD export of a volume id, through the contacted node.</param>
-internal sealed class VolumeMounts(Func<string, Task<VolumeSummary?>> find, Func<string, string> uriOf, string staging, string locks, Action<string> log)
+/// <param name="exportOf">The NBD export of a volume id, through the contacted node.</param>
+internal sealed class VolumeMounts(Func<string, Task<VolumeSummary?>> find, Func<string, VolumeExport> exportOf, string staging, string locks, Action<string> log)
     : IAsyncDisposable
 {
     private readonly object _gate = new();
@@ -29,7 +29,7 @@ internal sealed class VolumeMounts(Func<string, Task<VolumeSummary?>> find, Func
             if (!_mounts.TryGetValue(volume.Id, out mount!))
             {
                 log($"mounting volume {volume.Id}{(volume.Name is { } n ? $" ({n})" : "")}");
-                _mounts[volume.Id] = mount = VolumeMount.StartAsync(volume.Id, uriOf(volume.Id), staging, locks, log);
+                _mounts[volume.Id] = mount = VolumeMount.StartAsync(exportOf(volume.Id), staging, locks, log);
             }
         }
         try

@@ -16,7 +16,7 @@ internal sealed partial class MountProcess : IAsyncDisposable
     public string Output { get { lock (_output) return _output.ToString(); } }
     public bool HasExited => _process.HasExited;
 
-    private MountProcess(string directory, string contact)
+    private MountProcess(string directory, string contact, string[] extra)
     {
         Directory = directory;
         var psi = new ProcessStartInfo(Repo.CloudFsScript)
@@ -26,7 +26,7 @@ internal sealed partial class MountProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Repo.Root,
         };
-        foreach (var a in new[] { "mount", directory, "--contact", contact }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "mount", directory, "--contact", contact }.Concat(extra)) psi.ArgumentList.Add(a);
         _process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         _process.OutputDataReceived += (_, e) =>
         {
@@ -39,13 +39,14 @@ internal sealed partial class MountProcess : IAsyncDisposable
     }
 
     /// <summary>Starts `cloudfs mount` on <paramref name="directory"/> (made if missing) and waits until it serves.</summary>
-    public static async Task<MountProcess> StartAsync(string directory, string contact)
+    /// <param name="extra">More arguments (e.g. --tls DIR).</param>
+    public static async Task<MountProcess> StartAsync(string directory, string contact, params string[] extra)
     {
         Tool.Require("nbdfuse");
         Tool.Require("mkfs.ext4");
         Tool.Require("losetup");
         System.IO.Directory.CreateDirectory(directory);
-        var mount = new MountProcess(directory, contact);
+        var mount = new MountProcess(directory, contact, extra);
         mount._process.Start();
         mount._process.BeginOutputReadLine();
         mount._process.BeginErrorReadLine();
