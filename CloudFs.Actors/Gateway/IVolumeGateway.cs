@@ -1,4 +1,5 @@
 // What the front ends (NBD, HTTP) need of volumes; the actor layer implements it over the sharded VolumeActors.
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Gateway;
@@ -35,4 +36,9 @@ public interface IVolumeGateway
     /// </summary>
     ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default);
     ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default);
+
+    /// <summary>Takes, renews or takes over the volume's read-write attachment lease from its writer (docs/ATTACH.md).</summary>
+    Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default);
+    /// <summary>Ends a lease (or whichever is held, for `cloudfs detach`).</summary>
+    Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default);
 }

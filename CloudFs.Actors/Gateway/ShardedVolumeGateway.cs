@@ -9,6 +9,7 @@ using Akka.Actor;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Management;
 using CloudFs.Actors.Volumes;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
@@ -162,6 +163,14 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     // Through the volume's actor like Map, so any node answers from the chain its primary holds.
     public async ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
         Expect<ChangedSinceResult>(await SendAsync(volume, new ChangedSince(volume, since, until, offset, length), ct).ConfigureAwait(false)).Ranges;
+
+    // Attachment leases live on the volume's writer; asked through the region, which finds it (and retries while a
+    // failover moves it). Only a connection's negotiation and its renewals every few seconds come here.
+    public async Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
+        Expect<AttachmentAnswer>(await AskAsync(request.VolumeId, request, ct).ConfigureAwait(false));
+
+    public async Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) =>
+        Expect<AttachmentReleased>(await AskAsync(request.VolumeId, request, ct).ConfigureAwait(false));
 
     /// <summary>To this node's writer of the volume when there is one, else through the region (with repeats).</summary>
     private Task<object> SendAsync(Id160 volume, IWithVolumeId message, CancellationToken ct) =>

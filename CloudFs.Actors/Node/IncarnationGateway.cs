@@ -1,6 +1,7 @@
 // The node's gateway for its front ends (NBD, HTTP): the current incarnation's, so their listeners and connections
 // outlive a restart of the node's membership. A request that meets the gap between two incarnations waits for the next.
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
@@ -38,6 +39,12 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
     public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
         Live() is { } g ? g.ChangedSinceAsync(volume, since, until, offset, length, ct)
             : new ValueTask<IReadOnlyList<ChangedRange>>(Later(ct, g => g.ChangedSinceAsync(volume, since, until, offset, length, ct).AsTask()));
+
+    public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
+        Live() is { } g ? g.AcquireAttachmentAsync(request, ct) : Later(ct, g => g.AcquireAttachmentAsync(request, ct));
+
+    public Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) =>
+        Live() is { } g ? g.ReleaseAttachmentAsync(request, ct) : Later(ct, g => g.ReleaseAttachmentAsync(request, ct));
 
     /// <summary>The current incarnation's gateway while its actor system runs (the hot path: one field read, one check).</summary>
     private IVolumeGateway? Live() => current() is { Alive: true } incarnation ? incarnation.Gateway : null;

@@ -261,13 +261,22 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         : new Write(new Id160(bytes.AsSpan(at)), I64(bytes, at + IdSize), bytes.AsMemory(at + WriteHeader), Bool(bytes, at + IdSize + 8))
             { RequestId = I64(bytes, at + IdSize + 9) };
 
-    private string EnvelopeManifest(IWithVolumeId message) => EnvelopePrefix + Manifest(message);
+    // An envelope may carry a message another serializer owns (a control message to the volume's writer, such as an
+    // attachment lease's): its manifest is then "#<serializer id>:<that serializer's manifest>".
+    private const string ForeignPrefix = "#";
+
+    private string EnvelopeManifest(IWithVolumeId message)
+    {
+        if (message is IVolumeProtocolMessage) return EnvelopePrefix + Manifest(message);
+        var serializer = system.Serialization.FindSerializerFor(message);
+        return $"{EnvelopePrefix}{ForeignPrefix}{serializer.Identifier}:{Akka.Serialization.Serialization.ManifestFor(serializer, message)}";
+    }
 
     // A write's data is still copied once (after the host); the other messages are small.
     private byte[] EnvelopeToBinary(VolumeEnvelope e)
     {
         if (e.Message is Write w) return WriteToBinary(w, e.Host);
-        var inner = ToBinary(e.Message);
+        var inner = e.Message is IVolumeProtocolMessage ? ToBinary(e.Message) : system.Serialization.FindSerializerFor(e.Message).ToBinary(e.Message);
         var buffer = new byte[IdSize + inner.Length];
         e.Host.WriteTo(buffer);
         inner.CopyTo(buffer.AsSpan(IdSize));
@@ -278,9 +287,19 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     {
         if (bytes.Length < IdSize) throw new SerializationException($"a volume envelope of {bytes.Length} bytes is too short");
         var host = new Id160(bytes);
-        var message = inner == WriteManifest ? WriteFromBinary(bytes, IdSize) : FromBinary(bytes[IdSize..], inner);
+        var message = inner == WriteManifest ? WriteFromBinary(bytes, IdSize)
+            : inner.StartsWith(ForeignPrefix, StringComparison.Ordinal) ? ForeignFromBinary(bytes[IdSize..], inner[ForeignPrefix.Length..])
+            : FromBinary(bytes[IdSize..], inner);
         return new VolumeEnvelope(host, message as IWithVolumeId
             ?? throw new SerializationException($"a volume envelope holds {message.GetType().Name}, which is not addressed to a volume"));
+    }
+
+    private object ForeignFromBinary(byte[] bytes, string idAndManifest)
+    {
+        var colon = idAndManifest.IndexOf(':');
+        if (colon <= 0 || !int.TryParse(idAndManifest.AsSpan(0, colon), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id))
+            throw new SerializationException($"a volume envelope names its message's serializer as '{idAndManifest}'");
+        return system.Serialization.Deserialize(bytes, id, idAndManifest[(colon + 1)..]);
     }
 
     // A reply that owns a whole array goes out as is; a slice is copied once.

@@ -10,6 +10,7 @@ using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Integrity;
 using CloudFs.Actors.Replication;
 using CloudFs.Actors.Persistence;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.Actors.Volumes.Commands;
 using CloudFs.Actors.Volumes.Events;
 using CloudFs.Actors.Volumes.Queries;
@@ -61,6 +62,8 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
     // writer here: it answers "not the primary" and the senders ask placement again. Two actors of one volume on a
     // host never both claim its chain.
     private readonly bool _elsewhere;
+    // This node's attachment leases of the volumes it writes (one holder per volume, docs/ATTACH.md).
+    private readonly WriterAttachments _attachments = WriterAttachments.Get(Context.System);
 
     /// <param name="quorumWait">How long a sync volume's request waits for a majority of its replica set
     /// (cloudfs.volumes.ask-timeout; the built-in value when null).</param>
@@ -251,6 +254,12 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 if (_state.CheckRead(rv.Offset, rv.Length) is { } versionReadError && rv.Length > 0) { Sender.Tell(Failure(versionReadError)); break; }
                 _ = ReadVersionAndReply(rv, Sender);
                 break;
+            case AcquireAttachment a:
+                if (AttachmentRecord() is { } toAcquire) Sender.Tell(toAcquire.Acquire(a));
+                break;
+            case ReleaseAttachment r:
+                if (AttachmentRecord() is { } toRelease) Sender.Tell(toRelease.Release(r));
+                break;
             case GetVolumeStatus:
                 Sender.Tell(new VolumeStatus(_state.Lsn, _state.Exists, _recoveredFromHead, _replayedHeaders));
                 break;
@@ -355,6 +364,16 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         Sender.Tell(Failure(new NotPrimaryException(_volume)));
         Context.Parent.Tell(new Passivate(PoisonPill.Instance));
         return true;
+    }
+
+    /// <summary>The volume's attachment lease when this actor is its writer; otherwise the sender is told why not
+    /// (the gateway's retry meets the writer).</summary>
+    private WriterAttachment? AttachmentRecord()
+    {
+        if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); return null; }
+        if (TakenOver()) return null;
+        if (_claim is null || _store.GetVolume(_volume) is not { } info) { Sender.Tell(Failure(new NotPrimaryException(_volume))); return null; }
+        return _attachments.For(_volume, info.ViewNumber);
     }
 
     /// <summary>True for a repeated attempt of a request this actor already has: its answer goes to the first

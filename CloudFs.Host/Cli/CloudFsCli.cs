@@ -19,6 +19,8 @@ internal static class CloudFsCli
         foreach (var c in VolumeCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in VersionCommands.Create(io)) root.Subcommands.Add(c);
         root.Subcommands.Add(StatusCommand.Create(io));
+        root.Subcommands.Add(MountCommand.Create(io));
+        root.Subcommands.Add(DetachCommand.Create(io));
         foreach (var c in LifecycleCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in StreamCommands.Create(io)) root.Subcommands.Add(c);
         foreach (var c in IntegrityCommands.Create(io)) root.Subcommands.Add(c);

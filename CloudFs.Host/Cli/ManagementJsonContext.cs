@@ -16,5 +16,6 @@ namespace CloudFs.Host.Cli;
 [JsonSerializable(typeof(ScrubReport))]
 [JsonSerializable(typeof(VerifyReport))]
 [JsonSerializable(typeof(VersionDiff))]
+[JsonSerializable(typeof(VolumeDetached))]
 [JsonSerializable(typeof(string[]))]
 internal sealed partial class ManagementJsonContext : JsonSerializerContext;

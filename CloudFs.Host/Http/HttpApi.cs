@@ -97,6 +97,7 @@ internal sealed class HttpApi : IAsyncDisposable
         _app.MapPut("/volumes/{id}", WriteVolume);
         _app.MapGet("/cluster", Cluster);
         _management.Map(_app);
+        new DetachRoute(_gateway, _management).Map(_app);
         _app.MapMethods("/health", ["GET", "HEAD"], ctx => Health(ctx, _cluster.Unhealthy));
         _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
         _app.MapGet("/metrics", Metrics);

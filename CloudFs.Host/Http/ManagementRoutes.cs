@@ -31,7 +31,7 @@ internal sealed class ManagementRoutes(IClusterView cluster)
     public const int DefaultReplicas = 3;
 
     public static readonly string[] Paths =
-        ["POST /volumes", "GET /volumes", "GET /volumes/VOLUME/info", "DELETE /volumes/VOLUME", "POST /volumes/VOLUME/resize",
+        ["POST /volumes", "GET /volumes", "GET /volumes/VOLUME/info", "DELETE /volumes/VOLUME", "POST /volumes/VOLUME/resize", "POST /volumes/VOLUME/detach",
          "GET /trash", "POST /trash/VOLUME/restore", "DELETE /trash[/VOLUME]", "POST /versions/VERSION/branch", "GET /volumes/VOLUME/diff?from=VERSION[&to=VERSION]", "GET /status", "GET /cluster/members",
          "GET /cluster/leader|status", "POST /cluster/down-unreachable|join|leave|down", "GET /sharding/regions|stats", "POST /scrub", "POST /volumes/VOLUME/verify"];
 

@@ -2,6 +2,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Metrics;
@@ -15,6 +16,8 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
         => inner.MapAsync(volume, offset, length, ct);
     public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
         => inner.ChangedSinceAsync(volume, since, until, offset, length, ct);
+    public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) => inner.AcquireAttachmentAsync(request, ct);
+    public Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) => inner.ReleaseAttachmentAsync(request, ct);
 
     // Pooled builders: the per-request state machine is reused instead of allocated on every I/O.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

@@ -50,7 +50,15 @@ internal sealed class NbdConnection
         bool drain = false;
         try
         {
-            var handshake = new NbdHandshake(transport, _gateway, Log, _peer, _limits.Tls);
+            var client = (_socket.RemoteEndPoint as System.Net.IPEndPoint)?.Address.ToString() ?? _peer;
+            var handshake = new NbdHandshake(transport, _gateway, Log, _peer, _limits.Tls, _limits.Leases, client,
+                holder: $"NBD client {client} through node {_socket.LocalEndPoint}",
+                attachmentLost: reason =>
+                {
+                    // Another holder has the volume now: this session must not write beside it.
+                    Log?.Invoke($"nbd {_peer}: closing: {reason}");
+                    try { cts.Cancel(); } catch (ObjectDisposedException) { }
+                });
             using (var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
                 // A client that connects and never picks an export would otherwise hold its socket forever.
@@ -59,10 +67,13 @@ internal sealed class NbdConnection
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
                     Log?.Invoke($"nbd {_peer}: no export chosen within {_limits.HandshakeTimeout.TotalSeconds:0.#} s; closing");
+                    if (handshake.Attachment is { } unused) await unused.DisposeAsync();
                     return;
                 }
             }
             drain = handshake.DrainBeforeClose;
+            // The read-write lease lives as long as the session; released when the connection ends, however it ends.
+            await using var lease = handshake.Attachment;
             if (_session is not null)
             {
                 using var attached = _session.ReadOnly ? null : _limits.Attachments?.AttachReadWrite(_session.Volume);

@@ -18,4 +18,7 @@ internal sealed record NbdConnectionLimits(
 
     /// <summary>Where a connection that chose a writable export counts itself while it runs (`cloudfs rm` asks).</summary>
     public VolumeAttachments? Attachments { get; init; }
+
+    /// <summary>The read-write attachment leases of this server's connections (null: none are taken).</summary>
+    public NbdAttachmentLeases? Leases { get; init; }
 }

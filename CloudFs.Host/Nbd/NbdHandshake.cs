@@ -13,7 +13,12 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
 
-internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gateway, Action<string>? log, string peer, ClusterTls? tls = null)
+/// <param name="leases">Where a writable session takes its share of the volume's read-write lease (null: no leases).</param>
+/// <param name="client">The client host (its address): its connections share one attachment.</param>
+/// <param name="holder">Who this connection is, as the volume's writer names it to a second read-write attacher.</param>
+/// <param name="attachmentLost">Called if the read-write lease this connection took is lost later (the session must end).</param>
+internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gateway, Action<string>? log, string peer, ClusterTls? tls = null,
+    NbdAttachmentLeases? leases = null, string client = "", string holder = "", Action<string>? attachmentLost = null)
 {
     // The transport's current pipes: they move onto the TLS stream at NBD_OPT_STARTTLS.
     private PipeReader Reader => transport.Reader;
@@ -30,6 +35,10 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
     /// the connection should half-close and drain rather than reset, so the reply is not lost.
     /// </summary>
     public bool DrainBeforeClose { get; private set; }
+
+    /// <summary>The volume's read-write attachment lease the negotiated session holds (null: a read-only session). The
+    /// connection owns it from then on and disposes it when it ends.</summary>
+    public IAsyncDisposable? Attachment { get; private set; }
 
     /// <summary>The negotiated session, or null when the connection must close (abort, EOF, protocol violation).</summary>
     public async Task<NbdSession?> RunAsync(CancellationToken ct)
@@ -175,7 +184,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
     {
         var (export, _, _) = await ResolveAsync(data, ct);
         if (export is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
-        var session = SessionFor(export);
+        // Nor a way to say why it is read-only: the log says it.
+        var session = SessionFor(export, await AttachAsync(export, ct));
         int size = _noZeroes ? 10 : 134;
         var reply = Writer.GetSpan(size)[..size];
         reply.Clear();
@@ -239,7 +249,11 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             return null;
         }
         var volume = export.Volume;
-        var session = SessionFor(export);
+        // OPT_INFO only asks: it takes no lease, and says what OPT_GO would get now.
+        var readOnlyBecause = option == NbdProtocol.OptGo ? await AttachAsync(export, ct)
+            : leases is not null && export.Version is null && NbdSession.Writable(volume) && Attachment is null
+                ? await leases.ProbeAsync(volume.BaseId, client, holder, ct) : null;
+        var session = SessionFor(export, readOnlyBecause);
 
         Span<byte> exportInfo = stackalloc byte[12];
         BinaryPrimitives.WriteUInt16BigEndian(exportInfo, NbdProtocol.InfoExport);
@@ -247,7 +261,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         BinaryPrimitives.WriteUInt16BigEndian(exportInfo[10..], session.TransmissionFlags);
         WriteOptionReply(option, NbdProtocol.RepInfo, exportInfo);
         if (wantName) WriteInfoString(option, NbdProtocol.InfoName, export.Name);
-        if (wantDescription) WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume, export.Version));
+        if (wantDescription)
+            WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume, export.Version) + (readOnlyBecause is null ? "" : "; read-only: " + readOnlyBecause));
         // Always sent: the server enforces 512-byte alignment, so every client must learn it.
         Span<byte> sizes = stackalloc byte[14];
         BinaryPrimitives.WriteUInt16BigEndian(sizes, NbdProtocol.InfoBlockSize);
@@ -337,6 +352,23 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         WriteOptionReply(option, NbdProtocol.RepAck);
     }
 
+    /// <summary>
+    /// Null when the session may write: it holds the volume's read-write lease (<see cref="Attachment"/>), or the export
+    /// is read-only anyway (a version, a copy without the secret), or this server keeps no leases. Otherwise why it is
+    /// served read-only: another holds the lease (one read-write attachment per volume across the cluster; read-only
+    /// ones are always allowed).
+    /// </summary>
+    private async Task<string?> AttachAsync(NbdExport export, CancellationToken ct)
+    {
+        var volume = export.Volume;
+        if (leases is null || export.Version is not null || !NbdSession.Writable(volume)) return null;
+        if (Attachment is not null) return null; // OPT_GO ends the negotiation: a lease is taken once per connection.
+        var (held, refusal) = await leases.AttachAsync(volume.BaseId, client, holder, reason => attachmentLost?.Invoke(reason), ct);
+        Attachment = held;
+        if (refusal is not null) log?.Invoke($"nbd {peer}: serving volume {volume.BaseId} read-only: {refusal}");
+        return refusal;
+    }
+
     private void WriteMetaContext(uint option, uint id, string name)
     {
         var bytes = Encoding.UTF8.GetBytes(name);
@@ -381,7 +413,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         public string Name => Version is { } v ? $"{Volume.BaseId}@{v}" : Volume.BaseId.ToString();
     }
 
-    private NbdSession SessionFor(NbdExport export)
+    /// <param name="readOnlyBecause">Non-null: the session is read-only although the volume is writable (another client
+    /// holds its read-write attachment).</param>
+    private NbdSession SessionFor(NbdExport export, string? readOnlyBecause = null)
     {
         var volume = export.Volume;
         // Contexts chosen for another export do not carry over to this one.
@@ -389,7 +423,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         return new NbdSession(
             volume.BaseId,
             volume.SizeBytes,
-            NbdSession.FlagsFor(volume, _structured, version: export.Version is not null),
+            (ushort)(NbdSession.FlagsFor(volume, _structured, version: export.Version is not null) | (readOnlyBecause is null ? 0 : NbdProtocol.FlagReadOnly)),
             _structured,
             mine && _metaBaseAllocation,
             mine ? _metaChangedSince : null,

@@ -87,6 +87,7 @@ public sealed class NbdServer : IAsyncDisposable
         {
             PayloadTimedOut = () => Interlocked.Increment(ref _payloadTimeouts),
             Attachments = Attachments,
+            Leases = new NbdAttachmentLeases(_gateway),
         };
         _listener = listener;
         Port = ((IPEndPoint)listener.LocalEndPoint!).Port;

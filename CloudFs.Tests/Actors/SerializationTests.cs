@@ -67,6 +67,18 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_volume_envelope_carries_a_control_message_to_the_writer_through_its_own_serializer()
+    {
+        var host = Id160.Random();
+        var acquire = new CloudFs.Actors.Volumes.Attachments.AcquireAttachment(Id160.Random().ToString(), "client 127.0.0.9 via 127.0.0.1", "lease-1");
+        var back = Assert.IsType<VolumeEnvelope>(RoundTrip(new VolumeEnvelope(host, acquire), typeof(VolumeMessageSerializer)));
+        Assert.Equal(host, back.Host);
+        Assert.Equal(acquire, back.Message);
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(back);
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(new byte[Id160.Size + 1], "E#x:y"));
+    }
+
+    [Fact]
     public void Write_of_a_slice_carries_only_the_slice()
     {
         var buffer = new byte[2048];

@@ -2,6 +2,7 @@
 // written, allocation tracked per 512-byte sector for MapAsync, the engine's exceptions for bad ranges, plus faults
 // a test can switch on (log full, not primary, corrupt range, a gate that holds reads).
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Doubles;
@@ -26,7 +27,16 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         {
             foreach (var (_, changed) in Versions.Values) changed.AsSpan((int)(offset / Sector), (int)(length / Sector)).Fill(true);
         }
+
+        // The writer's lease, as a primary keeps it (no grace: this volume never moves).
+        public readonly WriterAttachment Attachment = new(WriterAttachments.Term, 0, 0, WriterAttachment.Now);
     }
+
+    public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
+        Task.FromResult(Get(request.VolumeId).Attachment.Acquire(request));
+
+    public Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) =>
+        Task.FromResult(Get(request.VolumeId).Attachment.Release(request));
 
     private readonly Dictionary<Id160, Volume> _volumes = new();
     private long _flushes, _writes;

@@ -21,9 +21,11 @@ public sealed class RawNbdClient : IDisposable
 
     private RawNbdClient(Socket socket) => _socket = socket;
 
-    public static RawNbdClient Connect(int port, bool noZeroes = true, IPAddress? address = null)
+    /// <param name="from">The client's own address (another loopback address stands for another client host).</param>
+    public static RawNbdClient Connect(int port, bool noZeroes = true, IPAddress? address = null, IPAddress? from = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveTimeout = 10_000 };
+        if (from is not null) socket.Bind(new IPEndPoint(from, 0));
         socket.Connect(new IPEndPoint(address ?? IPAddress.Loopback, port));
         var client = new RawNbdClient(socket);
         var greeting = client.Receive(18);

@@ -22,7 +22,7 @@ internal static class Tool
     {
         ["qemu-io"] = "qemu-utils", ["qemu-img"] = "qemu-utils", ["nbdinfo"] = "libnbd-bin", ["nbdsh"] = "libnbd-bin",
         ["fio"] = "fio", ["curl"] = "curl", ["bash"] = "bash", ["docker-compose"] = "docker-compose", ["ip"] = "iproute2",
-        ["timeout"] = "coreutils", ["nbdkit"] = "nbdkit", ["nbdfuse"] = "libnbd-bin", ["umount"] = "mount",
+        ["timeout"] = "coreutils", ["nbdkit"] = "nbdkit", ["nbdfuse"] = "libnbd-bin", ["umount"] = "mount", ["losetup"] = "mount", ["mkfs.ext4"] = "e2fsprogs", ["fusermount3"] = "fuse3",
     };
 
     /// <summary>The tool's full path; a missing tool fails the test with its name (./run-tests installs them).</summary>

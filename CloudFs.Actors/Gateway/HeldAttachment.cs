@@ -1,0 +1,108 @@
+// A volume's read-write attachment lease as its holder (an NBD connection) keeps it: taken at negotiation from the
+// volume's writer, renewed every third of its term while the connection lives, released when it ends. A renewal the
+// writer refuses (an operator's `cloudfs detach`, or the lease lapsed and another holder took it) calls Lost, and the
+// connection ends: it must not write beside the new holder.
+using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Actors.Gateway;
+
+public sealed class HeldAttachment : IAsyncDisposable
+{
+    /// <summary>How long a release is waited for when the holder ends (the lease lapses by itself otherwise).</summary>
+    private static readonly TimeSpan ReleaseWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often a fresh holder asks again while a new primary waits for a previous holder (at most), and how
+    /// soon a holder whose renewal went unanswered (a failover in progress) renews again.</summary>
+    public static readonly TimeSpan AskAgain = TimeSpan.FromMilliseconds(250);
+
+    private readonly IVolumeGateway _gateway;
+    private readonly Id160 _volume;
+    private readonly string _holder;
+    private readonly string _lease;
+    private readonly TimeSpan _renewEvery;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _renewals;
+    private readonly Action<string> _lost;
+
+    private HeldAttachment(IVolumeGateway gateway, Id160 volume, string holder, AttachmentGranted granted, Action<string> lost)
+    {
+        _gateway = gateway;
+        _volume = volume;
+        _holder = holder;
+        _lease = granted.Lease;
+        _renewEvery = TimeSpan.FromMilliseconds(Math.Max(100, granted.TermMs / 3));
+        _lost = lost;
+        _renewals = RenewAsync();
+    }
+
+    /// <summary>
+    /// The lease, or null and why not (held by another, or the writer could not be asked). While the writer says the
+    /// primary moved moments ago (a previous holder may reclaim), asks again until <paramref name="ct"/> ends.
+    /// </summary>
+    /// <param name="lost">Called once if a renewal is refused, with the writer's reason.</param>
+    public static async Task<(HeldAttachment? Held, string? Refusal)> AcquireAsync(IVolumeGateway gateway, Id160 volume, string holder,
+        Action<string> lost, CancellationToken ct)
+    {
+        while (true)
+        {
+            AttachmentAnswer answer;
+            try { answer = await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null), ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return (null, $"volume {volume}: its writer did not grant the read-write attachment ({e.Message})");
+            }
+            switch (answer)
+            {
+                case AttachmentGranted granted:
+                    return (new HeldAttachment(gateway, volume, holder, granted, lost), null);
+                case AttachmentRefused { RetryAfterMs: > 0 } wait:
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
+                    break;
+                case AttachmentRefused refused:
+                    return (null, refused.Reason);
+            }
+        }
+    }
+
+    private async Task RenewAsync()
+    {
+        var ct = _stop.Token;
+        var next = _renewEvery;
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(next, ct).ConfigureAwait(false);
+                AttachmentAnswer answer;
+                // A writer that does not answer (a failover in progress) is asked again soon: the holder reclaims its
+                // lease at its first renewal the new primary answers, and the new primary keeps fresh holders out
+                // until then (docs/ATTACH.md).
+                try { answer = await _gateway.AcquireAttachmentAsync(new AcquireAttachment(_volume.ToString(), _holder, _lease), ct).ConfigureAwait(false); }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    next = AskAgain;
+                    continue;
+                }
+                if (answer is AttachmentRefused refused)
+                {
+                    _lost(refused.Reason);
+                    return;
+                }
+                next = _renewEvery;
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested) return;
+        _stop.Cancel();
+        await _renewals.ConfigureAwait(false);
+        using var wait = new CancellationTokenSource(ReleaseWait);
+        try { await _gateway.ReleaseAttachmentAsync(new ReleaseAttachment(_volume.ToString(), _lease), wait.Token).ConfigureAwait(false); }
+        catch (Exception) { /* the lease lapses by itself within its term */ }
+        _stop.Dispose();
+    }
+}

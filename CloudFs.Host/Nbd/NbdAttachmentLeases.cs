@@ -1,0 +1,117 @@
+// The read-write attachment leases this NBD server's connections hold, shared per (volume, client host): several
+// connections of one client (multi-conn: nbdcopy, qemu with several queues, nbdfuse -C) are one attachment, and a
+// connection from another client, through this node or any other, is served read-only (docs/ATTACH.md). The lease
+// itself is the volume writer's (HeldAttachment); this only counts its users here.
+using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.BlockDevice;
+
+namespace CloudFs.Host.Nbd;
+
+internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<(Id160 Volume, string Client), Shared> _held = new();
+
+    /// <summary>
+    /// The client's share of the volume's read-write lease (dispose it when the connection ends), or why the connection
+    /// is read-only. <paramref name="lost"/> is called if the lease is lost later: the connection must end.
+    /// </summary>
+    public async Task<(IAsyncDisposable? Lease, string? Refusal)> AttachAsync(Id160 volume, string client, string holder, Action<string> lost,
+        CancellationToken ct)
+    {
+        var key = (volume, client);
+        Shared shared;
+        lock (_gate)
+        {
+            if (!_held.TryGetValue(key, out shared!))
+            {
+                shared = new Shared(this, key);
+                // Not cancelled by one connection's handshake: others may wait for the same lease. It ends by itself (a
+                // grant, a refusal, or an ask timeout).
+                shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, shared.OnLost, CancellationToken.None);
+                _held[key] = shared;
+            }
+            shared.Users++;
+            shared.Lost += lost;
+        }
+        try
+        {
+            var (held, refusal) = await shared.Acquired.WaitAsync(ct).ConfigureAwait(false);
+            if (held is not null) return (new Use(shared, lost), null);
+            await LeaveAsync(shared, lost).ConfigureAwait(false);
+            return (null, refusal);
+        }
+        catch
+        {
+            await LeaveAsync(shared, lost).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>What <see cref="AttachAsync"/> would answer now (null: writable), without taking anything (NBD_OPT_INFO).</summary>
+    public async Task<string?> ProbeAsync(Id160 volume, string client, string holder, CancellationToken ct)
+    {
+        lock (_gate) if (_held.ContainsKey((volume, client))) return null;
+        try
+        {
+            while (true)
+            {
+                // While the writer waits for a previous holder (a new primary's grace), so does the answer: OPT_GO would
+                // wait too, and then get the volume read-only if that holder reclaimed it.
+                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null, Probe: true), ct).ConfigureAwait(false))
+                {
+                    case AttachmentRefused { RetryAfterMs: > 0 } wait:
+                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, HeldAttachment.AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
+                        break;
+                    case AttachmentRefused refused:
+                        return refused.Reason;
+                    default:
+                        return null;
+                }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException) { return null; }
+    }
+
+    private async Task LeaveAsync(Shared shared, Action<string> lost)
+    {
+        bool last;
+        lock (_gate)
+        {
+            shared.Lost -= lost;
+            last = --shared.Users == 0;
+            if (last && _held.TryGetValue(shared.Key, out var current) && current == shared) _held.Remove(shared.Key);
+        }
+        if (last && shared.Acquired is { IsCompletedSuccessfully: true } done && done.Result.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private sealed class Shared(NbdAttachmentLeases owner, (Id160, string) key)
+    {
+        public NbdAttachmentLeases Owner => owner;
+        public (Id160, string) Key { get; } = key;
+        public Task<(HeldAttachment? Held, string? Refusal)> Acquired = null!;
+        public int Users;
+        public event Action<string>? Lost;
+
+        public void OnLost(string reason)
+        {
+            Action<string>? handlers;
+            lock (owner._gate)
+            {
+                handlers = Lost;
+                // The next connection of this client asks the writer afresh (and is told who holds it now).
+                if (owner._held.TryGetValue(Key, out var current) && current == this) owner._held.Remove(Key);
+            }
+            handlers?.Invoke(reason);
+        }
+    }
+
+    private sealed class Use(Shared shared, Action<string> lost) : IAsyncDisposable
+    {
+        private int _disposed;
+
+        public ValueTask DisposeAsync() =>
+            Interlocked.Exchange(ref _disposed, 1) == 0 ? new ValueTask(shared.Owner.LeaveAsync(shared, lost)) : ValueTask.CompletedTask;
+    }
+}

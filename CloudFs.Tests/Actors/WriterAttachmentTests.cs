@@ -1,0 +1,198 @@
+// The lease a volume's writer keeps for its one read-write attachment, on a clock the test moves.
+using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Tests.Support;
+
+namespace CloudFs.Tests.Actors;
+
+public class WriterAttachmentTests
+{
+    private const string Volume = "00112233445566778899aabbccddeeff00112233";
+    private static readonly TimeSpan Term = TimeSpan.FromSeconds(9);
+    private long _now = 1_000_000;
+
+    private WriterAttachment Make(long graceMs = 0) => new(Term, 0, _now + graceMs, () => _now);
+
+    private static AcquireAttachment Fresh(string holder, bool force = false) => new(Volume, holder, null, force);
+
+    [Fact]
+    public void One_holder_at_a_time_and_the_second_is_told_who()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        var refused = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.Contains("attached read-write by A", refused.Reason);
+        Assert.False(refused.Lost);
+        // Renewals keep it; release frees it for the next.
+        _now += 8_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        _now += 8_000;
+        Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.Equal("A", lease.Release(new ReleaseAttachment(Volume, a.Lease)).Holder);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Fact]
+    public void A_probe_says_what_an_acquire_would_get_and_takes_nothing()
+    {
+        var lease = Make();
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Probe = true }));
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        Assert.Contains("attached read-write by B", Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Probe = true })).Reason);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = b.Lease }));
+    }
+
+    [Fact]
+    public void A_holder_that_stops_renewing_lapses_and_then_loses_it_to_the_next()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        _now += (long)Term.TotalMilliseconds;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        var lost = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        Assert.True(lost.Lost);
+        Assert.Contains("attached read-write by B now", lost.Reason);
+    }
+
+    [Fact]
+    public void Force_takes_it_over_and_the_old_holder_loses_it()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B", force: true)));
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
+    }
+
+    [Fact]
+    public void After_the_primary_moved_only_the_previous_holder_gets_in_during_the_grace()
+    {
+        // A new primary's record: nobody known, but a holder of the old primary may still write through this one.
+        var lease = Make(graceMs: (long)Term.TotalMilliseconds);
+        var wait = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.True(wait.RetryAfterMs > 0);
+        Assert.Contains("primary changed moments ago", wait.Reason);
+        // The old holder renews with the lease the old primary granted: reclaimed, and B is refused for good.
+        var reclaim = new AcquireAttachment(Volume, "A", "lease-from-the-old-primary");
+        Assert.IsType<AttachmentGranted>(lease.Acquire(reclaim));
+        _now += 5_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(reclaim));
+        _now += 5_000;
+        Assert.Equal(0, Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs);
+    }
+
+    [Fact]
+    public void When_no_member_serves_the_volume_read_write_the_grace_ends_at_once()
+    {
+        // The new primary asked every member (ReadWriteAttachmentCensus): nobody can reclaim, so nobody waits.
+        var lease = Make(graceMs: (long)Term.TotalMilliseconds);
+        Assert.True(lease.InGrace);
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs > 0);
+        lease.EndGrace();
+        Assert.False(lease.InGrace);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_new_view_keeps_fresh_holders_out_only_while_a_member_may_hold_the_volume(bool noneAttached)
+    {
+        var asked = new TaskCompletionSource<bool>();
+        var attachments = new WriterAttachments(_ => asked.Task);
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var record = attachments.For(volume, view: 2);
+        Assert.Same(record, attachments.For(volume, view: 2));
+        Assert.True(Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs > 0);
+        asked.SetResult(noneAttached);
+        if (noneAttached)
+        {
+            await Eventually.Until(() => !record.InGrace, TimeSpan.FromSeconds(5), "the grace to end once nobody holds the volume");
+            Assert.IsType<AttachmentGranted>(record.Acquire(Fresh("B")));
+        }
+        else
+        {
+            // A member serves a read-write attachment: its holder reclaims within a renewal; until then nobody else.
+            Assert.True(Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs > 0);
+            Assert.IsType<AttachmentGranted>(record.Acquire(new AcquireAttachment(Volume, "A", "lease-from-the-old-primary")));
+            Assert.Equal(0, Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs);
+        }
+    }
+
+    [Fact]
+    public async Task A_view_change_on_the_same_writer_keeps_the_holders_lease_and_keeps_others_out()
+    {
+        // E.g. a take-over whose view number becomes current once its entry commits: the holder that reclaimed the lease
+        // in the record of the old number keeps it in the new one.
+        var attachments = new WriterAttachments(_ => Task.FromResult(true));
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var first = attachments.For(volume, view: 0);
+        await Eventually.Until(() => !first.InGrace, TimeSpan.FromSeconds(5), "the census of a new volume to end the grace");
+        var a = Assert.IsType<AttachmentGranted>(first.Acquire(Fresh("A")));
+        var next = attachments.For(volume, view: 1);
+        Assert.NotSame(first, next);
+        Assert.Contains("attached read-write by A", Assert.IsType<AttachmentRefused>(next.Acquire(Fresh("B"))).Reason);
+        Assert.IsType<AttachmentGranted>(next.Acquire(Fresh("A") with { Lease = a.Lease }));
+    }
+
+    [Fact]
+    public void With_no_previous_holder_the_grace_ends_and_a_new_holder_gets_in()
+    {
+        var lease = Make(graceMs: 3_000);
+        Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        _now += 3_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+    }
+
+    [Fact]
+    public void Detach_revokes_whichever_lease_is_held_and_ends_the_grace()
+    {
+        var lease = Make(graceMs: 3_000);
+        Assert.Null(lease.Release(new ReleaseAttachment(Volume, null)).Holder);
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = null }));
+        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
+        // B's renewal is refused (it must stop writing), not taken for a reclaim.
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B") with { Lease = b.Lease })).Lost);
+    }
+
+    [Fact]
+    public void Detach_without_force_is_refused_while_the_holder_renews_and_ends_a_holder_that_stopped()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        _now += 3_000;
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        _now += 1_000;
+        var refused = lease.Release(new ReleaseAttachment(Volume, null));
+        Assert.Null(refused.Holder);
+        Assert.Contains("attached read-write by A, which renewed it 1 s ago", refused.Refusal);
+        Assert.Contains("--force", refused.Refusal);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        // A stops renewing (its node died, or is cut off): after half a term it is taken for gone.
+        _now += (long)Term.TotalMilliseconds / 2;
+        var detached = lease.Release(new ReleaseAttachment(Volume, null));
+        Assert.Equal("A", detached.Holder);
+        Assert.Null(detached.Refusal);
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
+    }
+
+    [Fact]
+    public void After_a_forced_detach_fresh_holders_wait_until_the_old_holder_is_told_or_its_lease_would_have_lapsed()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        _now += 1_000;
+        Assert.Equal("A", lease.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
+        // A may still be writing until its next renewal tells it.
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs > 0);
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+
+        // A holder that is never told (dead): the wait ends when its lease would have lapsed.
+        var other = Make();
+        Assert.IsType<AttachmentGranted>(other.Acquire(Fresh("C")));
+        Assert.Equal("C", other.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
+        _now += (long)Term.TotalMilliseconds - 1;
+        Assert.IsType<AttachmentRefused>(other.Acquire(Fresh("D")));
+        _now += 1;
+        Assert.IsType<AttachmentGranted>(other.Acquire(Fresh("D")));
+    }
+}

@@ -1,0 +1,102 @@
+// One read-write attachment per volume (docs/ATTACH.md): the second connection that chooses a writable export is served
+// read-only and told why; the lease goes back when the holder disconnects, and a holder whose lease is revoked is closed.
+using System.Buffers.Binary;
+using System.Net;
+using System.Text;
+using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Host.Nbd;
+using CloudFs.Tests.Support;
+
+namespace CloudFs.Tests.Nbd;
+
+public class NbdAttachmentTests
+{
+    private static (ushort Flags, string Description) GoWithDescription(RawNbdClient client, string export)
+    {
+        client.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(export, NbdProtocol.InfoDescription));
+        ushort flags = 0;
+        var description = "";
+        while (true)
+        {
+            var (_, type, data) = client.ReceiveOptionReply();
+            if (type == NbdProtocol.RepAck) return (flags, description);
+            Assert.Equal(NbdProtocol.RepInfo, type);
+            var info = BinaryPrimitives.ReadUInt16BigEndian(data);
+            if (info == NbdProtocol.InfoExport) flags = BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(10));
+            if (info == NbdProtocol.InfoDescription) description = Encoding.UTF8.GetString(data.AsSpan(2));
+        }
+    }
+
+    private static bool ReadOnly(ushort flags) => (flags & NbdProtocol.FlagReadOnly) != 0;
+
+    // Two client hosts (loopback addresses of this helper's range).
+    private static readonly IPAddress HostA = IPAddress.Parse("127.0.41.11");
+    private static readonly IPAddress HostB = IPAddress.Parse("127.0.41.12");
+
+    [Fact]
+    public async Task A_second_writable_attach_is_read_only_with_the_reason_until_the_holder_leaves()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        var first = RawNbdClient.Connect(nbd.Port, from: HostA);
+        Assert.False(ReadOnly(first.Go(volume.ToString()).Flags));
+
+        using (var asking = RawNbdClient.Connect(nbd.Port, from: HostB))
+        {
+            // OPT_INFO takes nothing, and tells what OPT_GO would get.
+            asking.SendOption(NbdProtocol.OptInfo, RawNbdClient.GoData(volume.ToString()));
+            while (asking.ReceiveOptionReply() is var (_, type, data) && type != NbdProtocol.RepAck)
+                if (BinaryPrimitives.ReadUInt16BigEndian(data) == NbdProtocol.InfoExport) Assert.True(ReadOnly(BinaryPrimitives.ReadUInt16BigEndian(data.AsSpan(10))));
+        }
+        using (var second = RawNbdClient.Connect(nbd.Port, from: HostB))
+        {
+            var (flags, description) = GoWithDescription(second, volume.ToString());
+            Assert.True(ReadOnly(flags));
+            Assert.Contains("read-only: volume " + volume + " is attached read-write by NBD client 127.0.41.11 through node 127.0.0.1:", description);
+            second.SendRequest(NbdProtocol.CmdWrite, 1, 0, 512, payload: new byte[512]);
+            Assert.Equal(NbdErrors.EPERM, second.ReceiveSimpleReply().Error);
+            // Reads are served as ever.
+            second.SendRequest(NbdProtocol.CmdRead, 2, 0, 512);
+            Assert.Equal(0u, second.ReceiveSimpleReply().Error);
+            second.Receive(512);
+        }
+        Assert.Contains(nbd.Log, l => l.Contains($"serving volume {volume} read-only: volume {volume} is attached read-write by"));
+
+        // The holder leaves: its lease is released, and the next writer gets it.
+        first.Dispose();
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, TimeSpan.FromSeconds(10), "the first connection to end");
+        using var third = RawNbdClient.Connect(nbd.Port, from: HostB);
+        Assert.False(ReadOnly(third.Go(volume.ToString()).Flags));
+    }
+
+    [Fact]
+    public async Task Connections_of_one_client_share_its_attachment()
+    {
+        // Multi-conn clients (nbdcopy, qemu, nbdfuse -C) open several connections to one export.
+        await using var nbd = NbdTestServer.Start();
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        using var first = RawNbdClient.Connect(nbd.Port, from: HostA);
+        Assert.False(ReadOnly(first.Go(volume.ToString()).Flags));
+        using (var second = RawNbdClient.Connect(nbd.Port, from: HostA))
+            Assert.False(ReadOnly(second.Go(volume.ToString()).Flags));
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 1, TimeSpan.FromSeconds(10), "the second connection to end");
+        // The first still holds it for its client.
+        using var other = RawNbdClient.Connect(nbd.Port, from: HostB);
+        Assert.True(ReadOnly(other.Go(volume.ToString()).Flags));
+    }
+
+    [Fact]
+    public async Task A_holder_whose_lease_is_revoked_is_closed()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        using var holder = RawNbdClient.Connect(nbd.Port);
+        Assert.False(ReadOnly(holder.Go(volume.ToString()).Flags));
+
+        var released = await nbd.Gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.ToString(), Lease: null, Force: true));
+        Assert.StartsWith("NBD client 127.0.0.1 through node 127.0.0.1:", released.Holder);
+        // Its next renewal (a third of the lease's term) is refused: the connection ends rather than write beside a new holder.
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, WriterAttachments.Term, "the revoked holder to be closed");
+        Assert.Contains(nbd.Log, l => l.Contains("closing: volume " + volume + ": this attachment's lease was revoked"));
+    }
+}
