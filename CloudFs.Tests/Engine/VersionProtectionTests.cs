@@ -67,6 +67,27 @@ public sealed class VersionProtectionTests
     }
 
     [Fact]
+    public async Task Compaction_keeps_the_protected_version_and_nothing_older()
+    {
+        using var t = new TempLog();
+        await using var s = TempLog.OpenRetrying(t.Options(size: 24 << 20) with { RetentionTime = TimeSpan.Zero });
+        var v = (await s.CreateVolumeAsync(Size, VolumeMode.Async, [])).BaseId;
+        await s.WriteAsync(v, 0, TempLog.Pattern(Size, 1));
+        var older = s.GetVolume(v)!.CurrentVersion;
+        await OverwriteThreeTimes(s, v, 7);
+        await s.WriteAsync(v, 0, TempLog.Pattern(Size, 2));
+        var kept = s.GetVolume(v)!.CurrentVersion;
+        await s.ProtectVersionAsync(v, kept, protect: true);
+        await OverwriteThreeTimes(s, v, 9);
+        Assert.True((await s.CompactAsync()).SegmentsCompacted > 0, "nothing older than the protected version was reclaimed");
+        await s.CompactAsync();
+
+        await AssertVersionUsable(s, v, kept, TempLog.Pattern(Size, 2));
+        var e = await Assert.ThrowsAsync<VersionCompactedException>(() => s.BranchAsync(older));
+        Assert.Equal(kept, e.OldestAvailable);
+    }
+
+    [Fact]
     public async Task Protecting_an_unknown_version_or_unprotecting_one_not_protected_is_refused_and_changes_nothing()
     {
         using var t = new TempLog();
