@@ -99,7 +99,7 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
             }
         }
         return new VolumeSummary(id ?? throw new JsonException("a volume without an id"), size, mode, primary, replicas,
-            version ?? "", name, health, parent, trashed, lag, current, percent) { Protected = protectedVersions };
+            version ?? "", name, health, parent, trashed, lag, current, percent) { Protected = protectedVersions.Count == 0 ? Array.Empty<string>() : protectedVersions.ToArray() };
     }
 
     /// <summary>A field this version does not know. TrySkip, not Skip: a converter reading a streamed array (`ls`) gets
