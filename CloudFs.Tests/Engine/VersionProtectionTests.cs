@@ -67,6 +67,40 @@ public sealed class VersionProtectionTests
     }
 
     [Fact]
+    public async Task A_replica_takes_the_protection_from_the_stream_and_keeps_the_version_through_compaction_and_a_restart()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        Id160 v, old;
+        var stream = new MemoryStream();
+        await using (var a = TempLog.OpenRetrying(ta.Options(size: 24 << 20) with { RetentionTime = TimeSpan.Zero }))
+        {
+            v = (await a.CreateVolumeAsync(Size, VolumeMode.Async, [])).BaseId;
+            await a.WriteAsync(v, 0, TempLog.Pattern(Size, 1));
+            old = a.GetVolume(v)!.CurrentVersion;
+            await a.ProtectVersionAsync(v, old, protect: true);
+            await OverwriteThreeTimes(a, v, 7);
+            await a.StreamAsync(v, 0, stream, follow: false);
+        }
+        var replica = tb.Options(size: 24 << 20) with { RetentionTime = TimeSpan.Zero };
+        await using (var b = TempLog.OpenRetrying(replica))
+        {
+            stream.Position = 0;
+            Assert.True((await b.ApplyAsync(stream)).Ok);
+            Assert.Equal([old], b.GetVolume(v)!.Protected);
+            await b.CompactAsync();
+            await b.CompactAsync();
+            await AssertVersionUsable(b, v, old, TempLog.Pattern(Size, 1));
+        }
+        await using (var b = TempLog.OpenRetrying(replica))
+        {
+            Assert.Equal([old], b.GetVolume(v)!.Protected);
+            await b.CompactAsync();
+            await AssertVersionUsable(b, v, old, TempLog.Pattern(Size, 1));
+        }
+    }
+
+    [Fact]
     public async Task Compaction_keeps_the_protected_version_and_nothing_older()
     {
         using var t = new TempLog();
