@@ -81,6 +81,15 @@ public sealed partial class LogStore
             ? $"volume {h.Volume}: the protect entry at lsn {h.Lsn} has a malformed payload"
             : null;
 
+    /// <summary>Under IndexLock, when a fork split rewinds the volume to <paramref name="lsn"/>: protections of versions
+    /// after it, and a history base after it, go with the entries (a protection the rewound suffix made of an earlier
+    /// version stays: docs/FORMAT.md, "Protected versions").</summary>
+    private static void ForgetHistoryAfter(VolumeState v, long lsn)
+    {
+        while (v.Protected.Count > 0 && v.Protected.Keys[^1] > lsn) v.Protected.RemoveAt(v.Protected.Count - 1);
+        if (v.History is { } b && b.Lsn > lsn) v.History = null;
+    }
+
     /// <summary>Under IndexLock, for a committed protect entry, before the head moves to it: the version joins or
     /// leaves the volume's protected set. A volume without a history base takes one now (a replica's first
     /// protection), so the next compaction pass keeps what the version needs.</summary>

@@ -101,6 +101,33 @@ public sealed class VersionProtectionTests
     }
 
     [Fact]
+    public async Task A_fork_split_drops_the_protections_of_the_versions_it_rewinds_and_the_checkpoint_after_it_loads()
+    {
+        using var t = new TempLog();
+        Id160 v;
+        await using (var s = t.Open())
+        {
+            v = (await s.CreateVolumeAsync(Size, VolumeMode.Async, [])).BaseId;
+            await s.WriteAsync(v, 0, TempLog.Pattern(4 * K, 1));
+            var kept = s.GetVolume(v)!;
+            await s.ProtectVersionAsync(v, kept.CurrentVersion, protect: true);
+            await s.WriteAsync(v, 8 * K, TempLog.Pattern(4 * K, 2));
+            var rewound = s.GetVolume(v)!.CurrentVersion;
+            await s.ProtectVersionAsync(v, rewound, protect: true);
+            Assert.Equal([kept.CurrentVersion, rewound], s.GetVolume(v)!.Protected);
+
+            await s.SplitForkAsync(v, kept.Lsn + 1);
+            Assert.Equal([kept.CurrentVersion], s.GetVolume(v)!.Protected);
+            await s.Checkpoints.WriteAsync();
+        }
+        await using (var s = t.Open())
+        {
+            Assert.DoesNotContain(t.Messages, m => m.Contains("unusable"));
+            Assert.Equal([s.VersionAt(v, 2)], s.GetVolume(v)!.Protected);
+        }
+    }
+
+    [Fact]
     public async Task Compaction_keeps_the_protected_version_and_nothing_older()
     {
         using var t = new TempLog();
