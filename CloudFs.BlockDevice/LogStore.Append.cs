@@ -173,7 +173,7 @@ public sealed partial class LogStore : IAppendSink
         if (Volatile.Read(ref vol.TrashedAtUnixMs) != 0) throw new VolumeInTrashException(vol.BaseId);
     }
 
-    private static void CheckRange(VolumeState vol, long offset, long length)
+    internal static void CheckRange(VolumeState vol, long offset, long length)
     {
         if (offset < 0 || length < 0 || offset % BlockSize != 0 || length % BlockSize != 0)
             throw new InvalidRangeException($"offset {offset} and length {length} must be non-negative multiples of {BlockSize}");

@@ -101,7 +101,7 @@ public sealed partial class LogStore
             if (logBlock == Extent.ZeroLogBlock) continue;
             foreach (var (_, index, owner) in AllIndexes())
                 lock (owner.IndexLock) index.Relocate(start, (int)count, logBlock - shift, logBlock, newEntry);
-            ClearRepaired(start, (int)count, logBlock);
+            Damage.ClearRepaired(start, (int)count, logBlock);
         }
         Checkpoints.NoteChange();
     }

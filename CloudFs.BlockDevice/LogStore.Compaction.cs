@@ -15,7 +15,7 @@ public sealed partial class LogStore
     private readonly SemaphoreSlim _compactionGate = new(1, 1);
 
     /// <summary>Every index that references log blocks: each volume's and the frozen parents of branches.</summary>
-    private List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> AllIndexes()
+    internal List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> AllIndexes()
     {
         var result = new List<(Id160, ExtentIndex, VolumeState)>();
         var seen = new HashSet<ExtentIndex>(ReferenceEqualityComparer.Instance);
@@ -183,7 +183,7 @@ public sealed partial class LogStore
             var at = 0;
             foreach (var b in bad)
             {
-                MarkDamaged(part.Start + b.At, b.Count, part.LogBlock + b.At, b.Reason);
+                Damage.Mark(part.Start + b.At, b.Count, part.LogBlock + b.At, b.Reason);
                 if (b.At > at) { pending.Add(EnqueueRelocation(vol, run.Volume, part, at, b.At - at, data, repair: false)); copied += (long)(b.At - at) * BlockSize; }
                 at = b.At + b.Count;
             }
@@ -202,7 +202,7 @@ public sealed partial class LogStore
     /// Appends blocks [at, at+count) of <paramref name="part"/> (their verified bytes at the same place in
     /// <paramref name="data"/>) in one Relocation entry and waits for it: see <see cref="EnqueueRelocation"/>.
     /// </summary>
-    private async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair, long lsn = 0)
+    internal async Task<long> RelocateBlocksAsync(VolumeState vol, Id160 volume, Extent part, int at, int count, byte[] data, bool repair, long lsn = 0)
     {
         await EnqueueRelocation(vol, volume, part, at, count, data, repair, lsn).ConfigureAwait(false);
         return (long)count * BlockSize;
@@ -237,7 +237,7 @@ public sealed partial class LogStore
             {
                 var newEntry = w.DeviceOffset / BlockSize;
                 ApplyRelocation(start, count, oldLogBlock, newEntry);
-                if (repair) ClearRepaired(start, count, newEntry + 1 + EntryHeader.TableSectorsFor(count));
+                if (repair) Damage.ClearRepaired(start, count, newEntry + 1 + EntryHeader.TableSectorsFor(count));
             },
         };
         _appender.Enqueue(item);
@@ -257,7 +257,7 @@ public sealed partial class LogStore
         var old = BinaryPrimitives.ReadInt64LittleEndian(span[EntryHeader.OffParent..]);
         ApplyRelocation(h.FirstBlock, h.BlockCount, old, block);
         // A repair written after the checkpoint that still lists its damage: what it restored is whole again.
-        if ((span[RelocationFlagsOffset] & RelocationRepairFlag) != 0) ClearRepaired(h.FirstBlock, h.BlockCount, block + h.MetaSectors);
+        if ((span[RelocationFlagsOffset] & RelocationRepairFlag) != 0) Damage.ClearRepaired(h.FirstBlock, h.BlockCount, block + h.MetaSectors);
         return null;
     }
 

@@ -156,7 +156,7 @@ public sealed partial class LogStore
         return -1;
     }
 
-    private void Fill(VolumeState vol, long first, Extent[] extents, Span<byte> dest)
+    internal void Fill(VolumeState vol, long first, Extent[] extents, Span<byte> dest)
     {
         var covered = 0L;
         foreach (var e in extents)
@@ -179,12 +179,12 @@ public sealed partial class LogStore
     internal void ReadRun(VolumeState vol, Extent e, Span<byte> dest)
     {
         if (ReadRunChecked(vol, e, dest, null, cached: _cachedReads) is not { } bad) return;
-        MarkDamaged(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);
+        Damage.Mark(e.Start + bad.At, bad.Count, e.LogBlock + bad.At, bad.Reason);
         throw new DataCorruptionException(vol.BaseId, (e.Start + bad.At) * BlockSize, (long)bad.Count * BlockSize, bad.Reason);
     }
 
     /// <summary>Blocks [At, At+Count) of a run (relative to its start) that cannot be served, and why.</summary>
-    private readonly record struct BadRun(int At, int Count, string Reason);
+    internal readonly record struct BadRun(int At, int Count, string Reason);
 
     /// <summary>
     /// Reads and verifies one stored run into <paramref name="dest"/>. With <paramref name="all"/> null it stops at the
@@ -194,7 +194,10 @@ public sealed partial class LogStore
     /// blocks (and a header not in the meta cache) are read through the page cache; a chunk in which any block fails
     /// is dropped from the cache and read again from the device, whose bytes alone decide (the verdict is the media's).
     /// </summary>
-    private BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all, bool cached = false)
+    /// <summary>Reads a run of stored blocks and checks each against its entry's CRC (damage marked): false when one fails.</summary>
+    internal bool ReadRunVerified(VolumeState vol, Extent e, Span<byte> dest) => ReadRunChecked(vol, e, dest, null) is null;
+
+    internal BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all, bool cached = false)
     {
         byte[] meta;
         try { meta = GetEntryMeta(vol, e, cached); }
@@ -213,7 +216,7 @@ public sealed partial class LogStore
         void EndBad(int at)
         {
             if (badFrom < 0) return;
-            var run = new BadRun(badFrom, at - badFrom, BadBlocksReason(e.LogBlock + badFrom, at - badFrom, e.EntryBlock, meta));
+            var run = new BadRun(badFrom, at - badFrom, Damage.BadBlocksReason(e.LogBlock + badFrom, at - badFrom, e.EntryBlock, meta));
             first ??= run;
             all?.Add(run);
             badFrom = -1;
@@ -278,7 +281,7 @@ public sealed partial class LogStore
         return (from, (int)(end - from));
     }
 
-    private byte[] GetEntryMeta(VolumeState vol, Extent e, bool cachedRead = false)
+    internal byte[] GetEntryMeta(VolumeState vol, Extent e, bool cachedRead = false)
     {
         if (_metaCache.Get(e.EntryBlock) is { } cached) return cached;
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
@@ -431,5 +434,28 @@ public sealed partial class LogStore
             catch (DataCorruptionException) { }
         }
         throw new UnknownVersionException(version);
+    }
+
+    /// <summary>Reads the stored blocks of <paramref name="e"/> from the device as they are, unverified (their entry header,
+    /// which held their checksums, is bad): for a replica's copy to confirm.</summary>
+    internal void ReadStoredUnverified(Extent e, Span<byte> dest)
+    {
+        var buffer = _readPool.Rent((int)Math.Min(e.Count, ReadChunk / BlockSize) * BlockSize + 2 * Page);
+        try
+        {
+            for (var done = 0; done < e.Count;)
+            {
+                var n = Math.Min(e.Count - done, ReadChunk / BlockSize);
+                var byteOff = (e.LogBlock + done) * BlockSize;
+                var aligned = byteOff & ~(long)(Page - 1);
+                var lead = (int)(byteOff - aligned);
+                var total = (lead + n * BlockSize + Page - 1) & ~(Page - 1);
+                var span = buffer.Span[..total];
+                _device.Read(span, aligned);
+                span.Slice(lead, n * BlockSize).CopyTo(dest.Slice(done * BlockSize, n * BlockSize));
+                done += n;
+            }
+        }
+        finally { _readPool.Return(buffer); }
     }
 }

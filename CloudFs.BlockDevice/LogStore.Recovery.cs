@@ -69,7 +69,7 @@ public sealed partial class LogStore : IReplaySink
     }
 
     /// <summary>One line about something an operator must act on (damage, a failed device).</summary>
-    private void ReportError(string message) => (_options.LogError ?? _options.Log)?.Invoke(message);
+    internal void ReportError(string message) => (_options.LogError ?? _options.Log)?.Invoke(message);
 
     string? IReplaySink.Accept(in ReplayedEntry e)
     {

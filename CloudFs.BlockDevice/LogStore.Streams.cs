@@ -78,9 +78,13 @@ public sealed partial class LogStore : IStreamTarget
             if (h.Kind == EntryKind.Branch)
             {
                 long lsn;
-                try { lsn = FindVersion(payload!.SourceVersion!.Value).Lsn; }
+                try
+                {
+                    lsn = FindVersion(payload!.SourceVersion!.Value).Lsn;
+                    index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn, payload.SourceVersion!.Value);
+                }
                 catch (UnknownVersionException) { return StreamAdmission.Refused($"the branch source version {payload!.SourceVersion} is not held here"); }
-                index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn, payload.SourceVersion!.Value);
+                catch (VersionCompactedException e) { return StreamAdmission.Refused($"the branch source version {payload!.SourceVersion} is compacted away here: {e.Message}"); }
             }
             else index = new ExtentIndex();
             var secret = Ownership.CreatorSecret(h, out var clearId);

@@ -45,23 +45,46 @@ public sealed partial class LogStore
         vol.OldestStreamableLsn <= 1 ? new HistoryBase(0, vol.BaseId, null) : new HistoryBase(vol.Lsn, vol.Version, vol.Index.Snapshot());
 
     /// <summary>Throws <see cref="VersionCompactedException"/> (naming the oldest version still available) unless the
-    /// version of <paramref name="vol"/> at <paramref name="lsn"/> can still be had: the head, or one at or after the
-    /// history base with the history after the base whole.</summary>
+    /// version of <paramref name="vol"/> at <paramref name="lsn"/> can still be had: the head, or one the history base
+    /// keeps (<see cref="CheckHistoryHolds"/>).</summary>
     private void ThrowIfCompacted(VolumeState vol, long lsn, Id160 version)
     {
         lock (vol.IndexLock) if (lsn == vol.Lsn) return;
-        ThrowIfBeforeBase(vol, BaseOf(vol), lsn, version);
+        CheckHistoryHolds(vol, lsn, version);
     }
 
-    private static void ThrowIfBeforeBase(VolumeState vol, HistoryBase b, long lsn, Id160 version)
+    /// <summary>Whether a branch of <paramref name="version"/> can be made here: a version of a volume held here, its
+    /// head or within the history its base keeps.</summary>
+    public bool CanBranchFrom(Id160 version)
     {
+        ThrowIfDisposed();
+        try
+        {
+            var (id, lsn) = LocateInHistory(version);
+            var vol = Volume(id);
+            lock (vol.IndexLock) if (lsn == vol.Lsn) return true;
+            CheckHistoryHolds(vol, lsn, version);
+            return true;
+        }
+        catch (Exception e) when (e is UnknownVersionException or VersionCompactedException or VolumeNotFoundException) { return false; }
+    }
+
+    /// <summary>The history base from which <paramref name="vol"/>'s index as of <paramref name="lsn"/> is rebuilt; throws
+    /// <see cref="VersionCompactedException"/> naming the oldest version still available when lsn is older.</summary>
+    private HistoryBase CheckHistoryHolds(VolumeState vol, long lsn, Id160 version)
+    {
+        var b = BaseOf(vol);
         long oldest;
-        Id160 available;
-        lock (vol.IndexLock) (oldest, available) = (vol.OldestStreamableLsn, vol.Version);
-        if (lsn >= b.Lsn && oldest <= Math.Max(b.Lsn, 1)) return;
-        // The oldest version that can still be had: the base while its history is whole, else only the head.
-        if (oldest <= Math.Max(b.Lsn, 1)) available = b.Version;
-        throw new VersionCompactedException(version, available);
+        lock (vol.IndexLock) oldest = vol.OldestStreamableLsn;
+        if (lsn < b.Lsn || oldest > Math.Max(b.Lsn, 1))
+        {
+            // The oldest version that can still be had: the base while its history is whole, else only the head.
+            Id160 available;
+            lock (vol.IndexLock) available = vol.Version;
+            if (oldest <= Math.Max(b.Lsn, 1)) available = b.Version;
+            throw new VersionCompactedException(version, available);
+        }
+        return b;
     }
 
     /// <summary>
@@ -71,8 +94,7 @@ public sealed partial class LogStore
     /// </summary>
     private ExtentIndex HistoricIndex(VolumeState vol, long lsn, Id160 version)
     {
-        var b = BaseOf(vol);
-        ThrowIfBeforeBase(vol, b, lsn, version);
+        var b = CheckHistoryHolds(vol, lsn, version);
         ExtentIndex index;
         if (b.Index is { } frozen) index = frozen.Thaw();
         else lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();

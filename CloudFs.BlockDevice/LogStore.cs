@@ -6,7 +6,9 @@ using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
+using CloudFs.BlockDevice.Repair;
 using CloudFs.BlockDevice.Resync;
+using CloudFs.BlockDevice.Scrub;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -44,6 +46,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         Resync = new FullResync(this, options);
         Checkpoints = new Checkpoints(this, options, device, layout, _segments);
         Ownership = new Ownership(this, options, keys);
+        Damage = new Damage(this, options);
+        Scrubber = new Scrubber(this, options, device, layout, _segments);
+        Repair = new BlockRepair(this, options);
         SetSpaceRules();
     }
 
@@ -212,6 +217,15 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     /// <summary>Full resyncs: sending a volume whole as of one lsn, and receiving one (docs/ENGINE.md).</summary>
     public FullResync Resync { get; }
+
+    /// <summary>Scrubs and deep-verify digests: stored data read back and checked (docs/ENGINE.md).</summary>
+    public Scrubber Scrubber { get; }
+
+    /// <summary>Restoring bad stored blocks from the replicas' copies (docs/ENGINE.md).</summary>
+    public BlockRepair Repair { get; }
+
+    /// <summary>The damage of stored blocks, marked in and cleared from every volume that reads them.</summary>
+    internal Damage Damage { get; }
 
     /// <summary>The volumes this store holds (services of the engine look them up and install them).</summary>
     internal ConcurrentDictionary<Id160, VolumeState> VolumeStates => _volumes;

@@ -97,7 +97,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
                 if (!await _scrubGate.WaitAsync(0).ConfigureAwait(false)) return;   // an asked-for scrub runs: it covers this pass
                 try
                 {
-                    var result = await _store.ScrubAsync(new ScrubOptions(BytesPerSecond: _settings.BytesPerSecond), cts.Token).ConfigureAwait(false);
+                    var result = await _store.Scrubber.ScrubAsync(new ScrubOptions(BytesPerSecond: _settings.BytesPerSecond), cts.Token).ConfigureAwait(false);
                     var repaired = RepairReport.None;
                     foreach (var v in _store.ListVolumes())
                         if (v.IsDamaged && v.Replicas.Count > 1) repaired = repaired.Add(await _repair.RepairDamageAsync(v.BaseId, cts.Token).ConfigureAwait(false));
@@ -129,7 +129,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
         await _scrubGate.WaitAsync(_stopping.Token).ConfigureAwait(false);
         try
         {
-            var result = await _store.ScrubAsync(new ScrubOptions(only), _stopping.Token).ConfigureAwait(false);
+            var result = await _store.Scrubber.ScrubAsync(new ScrubOptions(only), _stopping.Token).ConfigureAwait(false);
             var ranges = new List<HostScrubRange>();
             foreach (var v in _store.ListVolumes())
             {
@@ -180,7 +180,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
 
     private async Task<object> ServeCopyAsync(ReadForRepair r)
     {
-        var copy = await _store.ReadForRepairAsync(r.Volume, r.Offset, r.Length, r.AskerLsn, r.AskerVersion, _stopping.Token).ConfigureAwait(false);
+        var copy = await _store.Repair.ReadForRepairAsync(r.Volume, r.Offset, r.Length, r.AskerLsn, r.AskerVersion, _stopping.Token).ConfigureAwait(false);
         return ReplicaCopy.From(copy);
     }
 
@@ -203,7 +203,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
         {
             try
             {
-                var digest = await _store.DigestAsync(v, d.RangeBytes, _stopping.Token).ConfigureAwait(false);
+                var digest = await _store.Scrubber.DigestAsync(v, d.RangeBytes, _stopping.Token).ConfigureAwait(false);
                 var unreadable = new byte[digest.Count];
                 foreach (var r in digest.Unreadable) unreadable[r] = 1;
                 return new VolumeDigested(_store.HostId.ToString(), digest.Lsn, digest.Version.ToString(), digest.RangeBytes, digest.Digests, unreadable);

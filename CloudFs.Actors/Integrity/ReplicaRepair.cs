@@ -10,6 +10,7 @@ using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Repair;
 
 namespace CloudFs.Actors.Integrity;
 
@@ -74,10 +75,10 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         foreach (var allocated in store.Map(volume, offset, length))
         {
             if (!allocated.Allocated) continue;
-            for (var at = allocated.Offset; at < allocated.Offset + allocated.Length; at += LogStore.MaxRepairBytes)
+            for (var at = allocated.Offset; at < allocated.Offset + allocated.Length; at += BlockRepair.MaxRepairBytes)
             {
                 ct.ThrowIfCancellationRequested();
-                var piece = Math.Min(LogStore.MaxRepairBytes, allocated.Offset + allocated.Length - at);
+                var piece = Math.Min(BlockRepair.MaxRepairBytes, allocated.Offset + allocated.Length - at);
                 report = report.Add(await RepairPieceAsync(volume, at, piece, others, ct).ConfigureAwait(false));
             }
         }
@@ -176,7 +177,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
 
     private async Task<RepairReport> RepairPieceAsync(Id160 volume, long offset, long length, string[] others, CancellationToken ct)
     {
-        var plan = await store.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
+        var plan = await store.Repair.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
         var report = plan.Unrepairable.Count == 0
             ? RepairReport.None
             : new RepairReport(0, 0, $"bytes {plan.Unrepairable[0].Offset}..{plan.Unrepairable[0].End - 1} cannot be checked here: {plan.Unrepairable[0].Reason}");
@@ -192,7 +193,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
                 report = report.Add(new RepairReport(0, 0, failure));
                 continue;
             }
-            var outcome = await store.ApplyRepairAsync(plan, copy, ct).ConfigureAwait(false);
+            var outcome = await store.Repair.ApplyRepairAsync(plan, copy, ct).ConfigureAwait(false);
             counters.Repaired(outcome.Repaired, outcome.Refused);
             if (outcome.Repaired > 0)
                 log.Info("volume {0}: {1} block(s) of bytes {2}..{3} restored from replica host {4}", volume, outcome.Repaired,
@@ -201,7 +202,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
                 log.Warning("volume {0}: replica host {1}'s copy of {2} block(s) refused: {3}", volume, host, outcome.Refused, outcome.Refusal);
             report = report.Add(new RepairReport(outcome.Repaired, outcome.Refused, outcome.Refusal));
             // What is still bad is asked of the next replica.
-            if (outcome.Refused > 0) plan = await store.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
+            if (outcome.Refused > 0) plan = await store.Repair.PlanRepairAsync(volume, offset, length, ct).ConfigureAwait(false);
             else
             {
                 plan = plan with { Blocks = [] };
@@ -226,7 +227,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             if (copy is not null) copies.Add(copy);
             else log.Warning("volume {0}: {1}", volume, failure);
         }
-        var outcome = await store.ApplyAgreedRepairAsync(plan, copies, ct).ConfigureAwait(false);
+        var outcome = await store.Repair.ApplyAgreedRepairAsync(plan, copies, ct).ConfigureAwait(false);
         counters.Repaired(outcome.Repaired, outcome.Refused);
         if (outcome.Repaired > 0)
             log.Info("volume {0}: {1} block(s) of bytes {2}..{3}, whose entry header is bad here, restored from the copies {4} replicas agree on",

@@ -70,6 +70,7 @@ public sealed class ManagementActor : ReceiveActor
         Receive<ProtectVersion>(Answer<ProtectVersion>(lifecycle.ProtectAsync));
         Receive<ListTrash>(Answer<ListTrash>(_ => ListAsync(inTrash: true)));
         Receive<PurgeTrash>(Answer<PurgeTrash>(lifecycle.PurgeAsync));
+        Receive<CanBranch>(c => Sender.Tell(new BranchAnswer(Id160.TryParse(c.Version, out var v) && _store.CanBranchFrom(v))));
         Receive<CountAttachments>(c => Sender.Tell(new AttachmentCount(c.Volume,
             Id160.TryParse(c.Volume, out var id) ? attachments.ReadWrite(id) : 0)));
         Receive<IManagementMessage>(m => Sender.Tell(new CommandFailed($"the management actor does not answer {m.GetType().Name}")));
@@ -145,8 +146,36 @@ public sealed class ManagementActor : ReceiveActor
         }
         // A volume id names the volume (SPEC.md): its current version here, not the empty version it was created as.
         if (_store.GetVolume(version) is { } volume) version = volume.CurrentVersion;
-        var info = await _store.BranchAsync(version);
+        else if (!b.HereOnly && !_store.CanBranchFrom(version) && await BrancherOfAsync(version) is { } other)
+            // Not held here: a node that holds it makes the branch (and is its primary), as if it had been asked.
+            return await other.Ask<IManagementMessage>(new BranchVolume(version.ToString(), HereOnly: true), _askTimeout * 2);
+        VolumeInfo info;
+        try { info = await _store.BranchAsync(version); }
+        catch (UnknownVersionException) when (!b.HereOnly) { return new CommandFailed($"version {version} is held by no live member of the cluster"); }
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
+    }
+
+    /// <summary>The management actor of a node that can branch <paramref name="version"/>: a volume's primary when it
+    /// is a volume id, else the first live member that says it holds the version; null when none does (this node's
+    /// own refusal then says why).</summary>
+    private async Task<ICanTell?> BrancherOfAsync(Id160 version)
+    {
+        if (await LocateAsync(version.ToString()) is VolumeLocation { PrimaryAddress: { } primary } && primary != _cluster.SelfAddress.ToString())
+            return _system.ActorSelection(primary + Path);
+        var others = LiveHosts().Where(m => m.Address != _cluster.SelfAddress)
+            .Select(m => _system.ActorSelection(new RootActorPath(m.Address) / "user" / Name)).ToArray();
+        var asks = others.Select(async other =>
+        {
+            try { return (await other.Ask<BranchAnswer>(new CanBranch(version.ToString()), _askTimeout).ConfigureAwait(false)).Can ? other : null; }
+            catch (AskTimeoutException) { return null; }
+        }).ToList();
+        while (asks.Count > 0)
+        {
+            var done = await Task.WhenAny(asks).ConfigureAwait(false);
+            asks.Remove(done);
+            if (await done.ConfigureAwait(false) is { } holder) return holder;
+        }
+        return null;
     }
 
     /// <summary>The ranges changed between two versions, from this node's log (it must hold the volume and the

@@ -13,7 +13,13 @@ public sealed record HostAddress(string HostId, string Address) : IManagementMes
 /// <param name="Name">The volume's name, unique in the cluster (null for none).</param>
 public sealed record CreateVolume(int Replicas, long SizeBytes, VolumeMode Mode, string? Name = null) : IManagementMessage;
 public sealed record VolumeCreated(string VolumeId, IReadOnlyList<HostAddress> Hosts) : IManagementMessage;
-public sealed record BranchVolume(string Version) : IManagementMessage;
+/// <summary>`cloudfs branch VERSION`: made by a node that holds the version (this one, else one that answers
+/// <see cref="CanBranch"/>); <paramref name="HereOnly"/>: asked by another node, not passed on again.</summary>
+public sealed record BranchVolume(string Version, bool HereOnly = false) : IManagementMessage;
+/// <summary>Node to node: can this node branch the version (it holds it, its head or within its history)? Answered with
+/// <see cref="BranchAnswer"/>.</summary>
+public sealed record CanBranch(string Version) : IManagementMessage;
+public sealed record BranchAnswer(bool Can) : IManagementMessage;
 public sealed record ListVolumes : IManagementMessage;
 /// <summary>`cloudfs diff VOLUME FROM [TO]`: the byte ranges of the volume (an id or a name) changed between version
 /// FROM (of its own chain or a chain it was branched from) and TO (null: its current version); answered with

@@ -115,7 +115,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
             var volumes = await ClusterSharding.Get(system).StartAsync(
                 VolumeTypeName,
-                entityId => VolumeActor.Props(Id160.Parse(entityId)),
+                entityId => VolumeActor.Props(Id160.Parse(entityId), settings.Volumes.AskTimeout),
                 ClusterShardingSettings.Create(system),
                 VolumeMessageExtractor.Instance,
                 new VolumeAllocationStrategy(host => proven.OfHost(host) is { } h ? Address.Parse(h.Address) : null, Self, Reachable),

@@ -165,6 +165,8 @@ public sealed class HostAgent : ReceiveActor
             }
             Sender.Tell(VersionAt(g));
         });
+        Receive<GetBranchSource>(g => Sender.Tell(new BranchSource(
+            Id160.TryParse(g.Volume, out var v) ? _store.GetVolume(v)?.BranchedFrom?.ToString() : null)));
         Receive<HoldsVersion>(h => Sender.Tell(new VersionHeld(Id160.TryParse(h.Volume, out var v) && Id160.TryParse(h.Version, out var version)
             && _store.HoldsVersionAt(v, h.Lsn, version))));
         FromPlacement<ChangeReplicas>(c => Reply(Sender, ChangeReplicasAsync(c)));
@@ -254,7 +256,7 @@ public sealed class HostAgent : ReceiveActor
     private void FollowVolumesHeldHere()
     {
         foreach (var v in _store.ListVolumes())
-            if (!v.IsWritable && v.BranchedFrom is null && v.Replicas.Count > 1) EnsureFollower(v.BaseId, force: false);
+            if (!v.IsWritable && v.Replicas.Count > 1) EnsureFollower(v.BaseId, force: false);
     }
 
     /// <summary>Why a follower's hello is refused, or null: only a host of the volume's replica set other than this one

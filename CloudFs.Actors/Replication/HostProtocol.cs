@@ -99,6 +99,12 @@ public sealed record GetVersionAt(string Volume, long Lsn) : IControlMessage;
 /// <summary>Version null: no entry at that lsn here (beyond HeadLsn, or compacted away when at or below it).</summary>
 public sealed record VersionAnswer(string? Version, long HeadLsn) : IControlMessage;
 
+/// <summary>The version a volume held on this host was branched from (a new replica of a branch applies its branch entry
+/// over its own copy of that version, or is copied whole without it); answered with <see cref="BranchSource"/>.</summary>
+public sealed record GetBranchSource(string Volume) : IControlMessage;
+/// <summary>Version null: not a branch, or not held here.</summary>
+public sealed record BranchSource(string? Version) : IControlMessage;
+
 /// <summary>Any refusal between hosts: one clear sentence.</summary>
 public sealed record ControlFailed(string Reason) : IControlMessage;
 

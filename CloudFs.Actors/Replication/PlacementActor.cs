@@ -256,10 +256,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         return new PrimaryIs(volume, _failovers.Contains(r.Id) || CanFailOver(r), null, null);
     }
 
-    /// <summary>Whether a failover of <paramref name="r"/> could start: a replicated volume (not a branch's divergent
-    /// suffix) with a majority of its set among the live candidates and witnesses.</summary>
+    /// <summary>Whether a failover of <paramref name="r"/> could start: a replicated volume (a branch too) with a
+    /// majority of its set among the live candidates and witnesses.</summary>
     private bool CanFailOver(VolumeRecord r) =>
-        r.BranchedFrom is null && r.Replicas.Length >= 2 && FailoverCandidates(r).Length + Witnesses(r).Length >= Placement.Majority(r.Replicas.Length);
+        r.Replicas.Length >= 2 && FailoverCandidates(r).Length + Witnesses(r).Length >= Placement.Majority(r.Replicas.Length);
 
     /// <summary>The hosts of the set other than the lost primary that can be chosen, with their addresses.</summary>
     private (string Host, string Address)[] FailoverCandidates(VolumeRecord r) => r.Replicas.Where(h => h != r.Primary)
@@ -434,7 +434,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     /// <summary>The replicas of <paramref name="r"/> behind its primary and the lsn each stands at (reported, else last
     /// known, else 0: no copy), when its primary is the writable holder of its newest view; null when none is behind.</summary>
     private static List<(string Host, long Lsn)>? LaggingReplicas(VolumeRecord r) =>
-        r.BranchedFrom is not null ? null : LagSurvey.Behind(r.Replicas, r.Primary, r.View, r.Reports, r.KnownLsns);
+        LagSurvey.Behind(r.Replicas, r.Primary, r.View, r.Reports, r.KnownLsns);
 
     /// <summary>
     /// One round's changes to placement's table: the hosts' reports (a full one replaces what its host reported before,
@@ -601,7 +601,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
     private void Reconcile(VolumeRecord r, bool sweep = false)
     {
         _attention.Remove(r.Id);
-        if (r.BranchedFrom is not null || r.Replicas.Length < 2) return;
+        if (r.Replicas.Length < 2) return;
         // Being purged, or in the trash past cloudfs.trash.keep: each host purges its copy; none follows or takes it over.
         if (_purging.Contains(r.Id) || (r.TrashedAtUnixMs != 0 && DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - r.TrashedAtUnixMs >= _trashKeep.TotalMilliseconds)) return;
         var primaryAddress = LiveAddressOf(r.Primary);

@@ -348,7 +348,15 @@ public sealed class VolumeFollower : ReceiveActor
     /// divergent suffix is split off as a branch and the head is rewound to the last common lsn.</summary>
     private async Task<long> CommonHeadAsync(ActorSelection agent, CancellationToken ct)
     {
-        if (_store.GetVolume(_volume) is not { } local) return 0;
+        if (_store.GetVolume(_volume) is not { } local)
+        {
+            // A new replica of a branch: its branch entry reads through this host's own copy of the version it was
+            // made from. Without that version (another volume's, or history compacted here), the branch comes whole.
+            var source = (await agent.Ask<BranchSource>(new GetBranchSource(_volume.ToString()), _settings.AskTimeout, ct).ConfigureAwait(false)).Version;
+            if (source is not null && !_store.CanBranchFrom(Id160.Parse(source)))
+                throw new ResyncNeededException(0, $"the volume is a branch of version {source}, which this host does not hold whole; it is copied whole");
+            return 0;
+        }
         var lsn = local.Lsn;
         if (await SameAtAsync(agent, lsn, ct).ConfigureAwait(false)) return lsn;
         // Binary search for the last lsn both chains share (lsn 1, the creation entry, always is).

@@ -1,6 +1,7 @@
 // Who holds what of a sync volume: the written and durable heads each other host of the replica set reported on its
 // current feed connection, and the requests waiting for a majority to hold an lsn (writes: in its log; FUA writes and
-// flushes: durably). A host counts only while its feed is connected, and only for what that feed reported.
+// flushes: durably), each for a bounded time. A host counts only while its feed is connected, and only for what that
+// feed reported.
 using CloudFs.Actors.Replication;
 using CloudFs.BlockDevice;
 
@@ -11,8 +12,8 @@ internal sealed class SyncQuorum<T>(int replicaCount)
     private readonly Dictionary<Id160, (long Feed, long Written, long Durable)> _held = new();
     // The newest feed of each host known to have ended: a report of it that arrives after its end is not counted.
     private readonly Dictionary<Id160, long> _ended = new();
-    private readonly PriorityQueue<T, long> _awaitingWritten = new();
-    private readonly PriorityQueue<T, long> _awaitingDurable = new();
+    private readonly PriorityQueue<(T Waiter, long Since), long> _awaitingWritten = new();
+    private readonly PriorityQueue<(T Waiter, long Since), long> _awaitingDurable = new();
     // This host counts as one of the majority (its own write is stored before it waits here).
     private readonly int _others = Placement.Majority(replicaCount) - 1;
 
@@ -36,8 +37,28 @@ internal sealed class SyncQuorum<T>(int replicaCount)
         if (_ended.GetValueOrDefault(host) < feed) _ended[host] = feed;
     }
 
-    /// <summary><paramref name="waiter"/> is released once a majority holds <paramref name="lsn"/> (durably when asked).</summary>
-    public void Wait(T waiter, long lsn, bool durable) => (durable ? _awaitingDurable : _awaitingWritten).Enqueue(waiter, lsn);
+    /// <summary><paramref name="waiter"/> is released once a majority holds <paramref name="lsn"/> (durably when asked),
+    /// or given up by <see cref="Expire"/>; <paramref name="now"/> in <see cref="Environment.TickCount64"/> ms.</summary>
+    public void Wait(T waiter, long lsn, bool durable, long now) =>
+        (durable ? _awaitingDurable : _awaitingWritten).Enqueue((waiter, now), lsn);
+
+    /// <summary>Hands every waiter that has waited since <paramref name="since"/> or longer to <paramref name="expire"/>
+    /// with its lsn, and forgets it.</summary>
+    public void Expire(long since, Action<T, long> expire)
+    {
+        Expire(_awaitingWritten, since, expire);
+        Expire(_awaitingDurable, since, expire);
+    }
+
+    private static void Expire(PriorityQueue<(T Waiter, long Since), long> waiting, long since, Action<T, long> expire)
+    {
+        if (waiting.UnorderedItems.All(w => w.Element.Since > since)) return;
+        var all = waiting.UnorderedItems.ToArray();
+        waiting.Clear();
+        foreach (var (w, lsn) in all)
+            if (w.Since <= since) expire(w.Waiter, lsn);
+            else waiting.Enqueue(w, lsn);
+    }
 
     /// <summary>Every waiter a majority now holds for, with its lsn.</summary>
     public void Release(Action<T, long> release)
@@ -50,8 +71,8 @@ internal sealed class SyncQuorum<T>(int replicaCount)
     /// <summary>Hands every waiter to <paramref name="abandon"/> and forgets it (the actor that holds them stops).</summary>
     public void Abandon(Action<T> abandon)
     {
-        while (_awaitingWritten.TryDequeue(out var w, out _)) abandon(w);
-        while (_awaitingDurable.TryDequeue(out var d, out _)) abandon(d);
+        while (_awaitingWritten.TryDequeue(out var w, out _)) abandon(w.Waiter);
+        while (_awaitingDurable.TryDequeue(out var d, out _)) abandon(d.Waiter);
     }
 
     /// <summary>The lowest lsn every other host of the replica set holds durably, once each has reported (else null).</summary>
@@ -65,12 +86,12 @@ internal sealed class SyncQuorum<T>(int replicaCount)
         return _held.Values.Select(of).OrderByDescending(l => l).ElementAt(_others - 1);
     }
 
-    private static void Release(PriorityQueue<T, long> waiting, long held, Action<T, long> release)
+    private static void Release(PriorityQueue<(T Waiter, long Since), long> waiting, long held, Action<T, long> release)
     {
         while (waiting.TryPeek(out var waiter, out var lsn) && lsn <= held)
         {
             waiting.Dequeue();
-            release(waiter, lsn);
+            release(waiter.Waiter, lsn);
         }
     }
 }

@@ -18,7 +18,7 @@ using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.Actors.Volumes;
 
-public sealed class VolumeActor : UntypedPersistentActor
+public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
 {
     public const string JournalId = "cloudfs.persistence.journal";
     public const string SnapshotStoreId = "cloudfs.persistence.snapshot-store";
@@ -38,6 +38,9 @@ public sealed class VolumeActor : UntypedPersistentActor
     // Sync volumes with replicas: a write is acknowledged once a majority of the replica set holds it in its log (this
     // host counts as one once its own write is stored); a FUA write or a flush once a majority holds it durably.
     private SyncQuorum<IActorRef> _quorum = new(1);
+    // How long a request waits for that majority before it fails (cloudfs.volumes.ask-timeout, as a request through
+    // another node does): the entry stays in this host's log and reaches the replicas when they follow.
+    private readonly TimeSpan _quorumWait;
     private readonly Action<IActorRef, long> _acknowledge = static (replyTo, lsn) => replyTo.Tell(new VolumeAck(lsn));
     // This host's agent, which passes flush requests on to the volume's feeders.
     private readonly ActorSelection _hostAgent = Context.System.ActorSelection(HostAgent.Path);
@@ -59,11 +62,26 @@ public sealed class VolumeActor : UntypedPersistentActor
     // host never both claim its chain.
     private readonly bool _elsewhere;
 
-    public static Props Props(Id160 volume) => Akka.Actor.Props.Create(() => new VolumeActor(volume));
+    /// <param name="quorumWait">How long a sync volume's request waits for a majority of its replica set
+    /// (cloudfs.volumes.ask-timeout; the built-in value when null).</param>
+    public static Props Props(Id160 volume, TimeSpan? quorumWait = null)
+    {
+        var wait = quorumWait ?? Settings.CloudFsSettings.Default.Volumes.AskTimeout;
+        return Akka.Actor.Props.Create(() => new VolumeActor(volume, wait));
+    }
 
-    public VolumeActor(Id160 volume)
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Looks for requests that waited for a majority longer than the quorum wait.</summary>
+    private sealed record ExpireQuorumWaits
+    {
+        public static readonly ExpireQuorumWaits Instance = new();
+    }
+
+    public VolumeActor(Id160 volume, TimeSpan quorumWait)
     {
         _volume = volume;
+        _quorumWait = quorumWait;
         _persistenceId = volume.ToString();
         _store = CloudFsStorage.Get(Context.System).Store;
         _eventBytes = _store.MaxBlocksPerEntry * LogStore.BlockSize;
@@ -174,8 +192,7 @@ public sealed class VolumeActor : UntypedPersistentActor
             case WriteStored stored:
                 // A replicated sync volume's write is in this host's log: it waits for a majority of the replica set.
                 if (stored.Write.Fua) { WaitDurable(stored.ReplyTo, stored.Lsn); break; }
-                _quorum.Wait(stored.ReplyTo, stored.Lsn, durable: false);
-                _quorum.Release(_acknowledge);
+                WaitForMajority(stored.ReplyTo, stored.Lsn, durable: false);
                 break;
             case AppendFailed failed:
                 // Its client was told by the completion. The entries queued after it were chained onto it and fail too,
@@ -201,6 +218,12 @@ public sealed class VolumeActor : UntypedPersistentActor
                 break;
             case FlushedHere f:
                 WaitDurable(f.ReplyTo, f.Lsn);
+                break;
+            case ExpireQuorumWaits:
+                _quorum.Expire(Environment.TickCount64 - (long)_quorumWait.TotalMilliseconds, (replyTo, lsn) => replyTo.Tell(new VolumeFailure(
+                    VolumeErrorKind.Other, _volume, 0, 0,
+                    $"volume {_volume}: no majority of its {_replicaCount} replicas acknowledged lsn {lsn} within {_quorumWait.TotalSeconds:0.#} s; the entry is in the primary's log, not acknowledged")));
+                if (_quorum.Waiting == 0) Timers.Cancel(ExpireQuorumWaits.Instance);
                 break;
             case Flush:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
@@ -303,10 +326,21 @@ public sealed class VolumeActor : UntypedPersistentActor
     /// <summary>A FUA write or flush waits for a durable majority: the followers are asked to flush up to it now.</summary>
     private void WaitDurable(IActorRef replyTo, long lsn)
     {
-        _quorum.Wait(replyTo, lsn, durable: true);
-        _quorum.Release(_acknowledge);
+        WaitForMajority(replyTo, lsn, durable: true);
         if (_quorum.Waiting > 0) _hostAgent.Tell(new WantDurable(_volume, lsn));
     }
+
+    /// <summary>The request is answered once a majority holds <paramref name="lsn"/>, or fails after the quorum wait.</summary>
+    private void WaitForMajority(IActorRef replyTo, long lsn, bool durable)
+    {
+        _quorum.Wait(replyTo, lsn, durable, Environment.TickCount64);
+        _quorum.Release(_acknowledge);
+        if (_quorum.Waiting > 0 && !Timers.IsTimerActive(ExpireQuorumWaits.Instance))
+            Timers.StartPeriodicTimer(ExpireQuorumWaits.Instance, ExpireQuorumWaits.Instance, QuorumCheckInterval);
+    }
+
+    /// <summary>How often waiting requests are looked at: a tenth of the wait, so one fails at most 10 % late.</summary>
+    private TimeSpan QuorumCheckInterval => TimeSpan.FromMilliseconds(Math.Max(100, _quorumWait.TotalMilliseconds / 10));
 
     private bool IsReplicatedSync => _state.Mode == VolumeMode.Sync && _replicaCount > 1;
 

@@ -72,7 +72,7 @@ internal static class NodeRunner
             metrics.ObserveCompaction(() => node.Store.CompactionStats);
             metrics.ObserveReplication(node.Replication);
             metrics.ObserveIdentity(node.IdentityRefusals);
-            metrics.ObserveIntegrity(() => node.Store.ScrubStats, () => node.Store.ListVolumes());
+            metrics.ObserveIntegrity(() => node.Store.Scrubber.Stats, () => node.Store.ListVolumes());
             metrics.ObserveStreamReads(() => node.Store.StreamReads);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 

@@ -128,6 +128,17 @@ public sealed class ResyncClusterTests
         var back = new byte[VolumeSize];
         await cluster[p].Store.ReadAsync(branch.BaseId, 0, back);
         Assert.True(suffixCopy.AsSpan().SequenceEqual(back), "the branch does not read as the old primary's copy did");
+
+        // The kept branch is a volume of the set like any other: the hosts that never held its suffix, and so cannot
+        // apply its branch entry over their own copy, receive it whole.
+        await Eventually.Until(() => new[] { r1, r2 }.All(i => cluster[i].Store.GetVolume(branch.BaseId)?.CurrentVersion == branch.CurrentVersion),
+            Timeout, $"the kept branch {branch.BaseId} on every host of its replica set");
+        foreach (var i in new[] { r1, r2 })
+        {
+            Array.Clear(back);
+            await cluster[i].Store.ReadAsync(branch.BaseId, 0, back);
+            Assert.True(suffixCopy.AsSpan().SequenceEqual(back), $"host {cluster[i].HostId} does not read the kept branch as the old primary's copy did");
+        }
     }
 
     private static Task HeadsAgree(Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>

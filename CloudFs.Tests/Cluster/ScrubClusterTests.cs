@@ -111,15 +111,15 @@ public sealed class ScrubClusterTests
         var data = TempLog.Pattern(64 << 10, 5);
         await primary.Gateway.WriteAsync(volume, 0, data, fua: true);
         await HeadsAgree(cluster, volume, primary.Store.GetVolume(volume)!.Lsn);
-        var bad = replica.Store.ScrubStats.BadBlocks;
+        var bad = replica.Store.Scrubber.Stats.BadBlocks;
         Flip(replica, volume, 32 << 10);
 
-        await Eventually.Until(() => replica.Replication.BlocksRepaired == 1 && replica.Store.ScrubStats.BadBlocks > bad && !replica.Store.GetVolume(volume)!.IsDamaged,
+        await Eventually.Until(() => replica.Replication.BlocksRepaired == 1 && replica.Store.Scrubber.Stats.BadBlocks > bad && !replica.Store.GetVolume(volume)!.IsDamaged,
             Timeout, "the replica's background scrub found the block and restored it");
         var back = new byte[data.Length];
         await replica.Store.ReadAsync(volume, 0, back);
         Assert.Equal(data, back);
-        Assert.True(replica.Store.ScrubStats.Passes > 0);
+        Assert.True(replica.Store.Scrubber.Stats.Passes > 0);
     }
 
     [Fact]

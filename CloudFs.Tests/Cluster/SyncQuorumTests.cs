@@ -19,9 +19,9 @@ public sealed class SyncQuorumTests
     {
         var q = new SyncQuorum<string>(3);
         var (b, c) = (Id160.Random(), Id160.Random());
-        q.Wait("w5", 5, durable: false);
-        q.Wait("fua6", 6, durable: true);
-        q.Wait("w7", 7, durable: false);
+        q.Wait("w5", 5, durable: false, now: 0);
+        q.Wait("fua6", 6, durable: true, now: 0);
+        q.Wait("w7", 7, durable: false, now: 0);
         Assert.Empty(Released(q));
 
         q.Acknowledged(b, feed: 1, written: 6, durable: 2);
@@ -42,7 +42,7 @@ public sealed class SyncQuorumTests
     {
         var q = new SyncQuorum<string>(5);
         var hosts = Enumerable.Range(0, 4).Select(_ => Id160.Random()).ToArray();
-        q.Wait("w10", 10, durable: false);
+        q.Wait("w10", 10, durable: false, now: 0);
         q.Acknowledged(hosts[0], feed: 1, written: 50, durable: 50);
         Assert.Empty(Released(q));
         q.Acknowledged(hosts[1], feed: 1, written: 9, durable: 9);
@@ -58,9 +58,9 @@ public sealed class SyncQuorumTests
     {
         var q = new SyncQuorum<string>(3);
         var b = Id160.Random();
-        q.Wait("flush9", 9, durable: true);
-        q.Wait("w12", 12, durable: false);
-        q.Wait("w11", 11, durable: false);
+        q.Wait("flush9", 9, durable: true, now: 0);
+        q.Wait("w12", 12, durable: false, now: 0);
+        q.Wait("w11", 11, durable: false, now: 0);
         q.Acknowledged(b, feed: 1, written: 12, durable: 8);
         Assert.Equal([("w11", 11L), ("w12", 12L)], Released(q));
         q.Acknowledged(b, feed: 1, written: 12, durable: 9);
@@ -71,7 +71,7 @@ public sealed class SyncQuorumTests
     public void A_single_replica_volume_never_waits_and_the_floor_needs_every_other_replica()
     {
         var one = new SyncQuorum<string>(1);
-        one.Wait("w", 3, durable: true);
+        one.Wait("w", 3, durable: true, now: 0);
         Assert.Equal([("w", 3L)], Released(one));
         Assert.Null(one.DurableByAll);
 
@@ -90,7 +90,7 @@ public sealed class SyncQuorumTests
         var b = Id160.Random();
         q.Acknowledged(b, feed: 1, written: 10, durable: 10);
         q.Withdrawn(b, feed: 1);
-        q.Wait("fua5", 5, durable: true);
+        q.Wait("fua5", 5, durable: true, now: 0);
         Assert.Empty(Released(q));
         // A report of the ended feed that arrives after its end (they travel separately) is not counted either.
         q.Acknowledged(b, feed: 1, written: 10, durable: 10);
@@ -109,12 +109,28 @@ public sealed class SyncQuorumTests
         var b = Id160.Random();
         q.Acknowledged(b, feed: 1, written: 50, durable: 50);
         q.Acknowledged(b, feed: 2, written: 3, durable: 3);
-        q.Wait("w4", 4, durable: false);
+        q.Wait("w4", 4, durable: false, now: 0);
         Assert.Empty(Released(q));
         q.Acknowledged(b, feed: 1, written: 60, durable: 60);
         q.Withdrawn(b, feed: 1);
         Assert.Empty(Released(q));
         q.Acknowledged(b, feed: 2, written: 4, durable: 3);
         Assert.Equal([("w4", 4L)], Released(q));
+    }
+
+    [Fact]
+    public void Waiters_no_majority_answered_in_time_are_given_up_and_the_others_still_wait()
+    {
+        var q = new SyncQuorum<string>(3);
+        q.Wait("w5", 5, durable: false, now: 100);
+        q.Wait("fua6", 6, durable: true, now: 200);
+        q.Wait("w7", 7, durable: false, now: 300);
+        var expired = new List<(string, long)>();
+        q.Expire(since: 200, (w, lsn) => expired.Add((w, lsn)));
+        Assert.Equal([("fua6", 6L), ("w5", 5L)], expired.OrderBy(e => e.Item1));
+        Assert.Equal(1, q.Waiting);
+        q.Acknowledged(Id160.Random(), feed: 1, written: 7, durable: 7);
+        Assert.Equal([("w7", 7L)], Released(q));
+        Assert.Equal(0, q.Waiting);
     }
 }

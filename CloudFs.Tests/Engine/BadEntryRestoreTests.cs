@@ -42,7 +42,7 @@ public sealed class BadEntryRestoreTests
         Assert.False(s.GetVolume(v)!.IsDamaged);
         var eio = await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(s, v, 0, 4096));
         Assert.Contains("fails its checksum", eio.Message);
-        var plan = await s.PlanRepairAsync(v, 0, 16384);
+        var plan = await s.Repair.PlanRepairAsync(v, 0, 16384);
         Assert.Empty(plan.Unrepairable);
         var entry = Assert.Single(plan.BadEntries);
         Assert.Equal((header / LogStore.BlockSize, badLsn), (entry.EntryBlock, entry.Lsn));
@@ -75,7 +75,7 @@ public sealed class BadEntryRestoreTests
         Assert.False(s.GetVolume(v)!.IsDamaged);
         Assert.Equal(expected, await ThreeHosts.Read(s, v, 0, 16384));
         Assert.Equal(far, await ThreeHosts.Read(s, v, 65536, 8192));
-        Assert.Empty((await s.PlanRepairAsync(v, 0, 16384)).BadEntries);
+        Assert.Empty((await s.Repair.PlanRepairAsync(v, 0, 16384)).BadEntries);
         s.CloseWithoutCheckpoint();
 
         // Replay moves the blocks off the bad entry the same way (no checkpoint covers the repair).

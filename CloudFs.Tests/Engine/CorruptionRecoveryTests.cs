@@ -151,7 +151,7 @@ public sealed class CorruptionRecoveryTests
         await using (var again = t.Open())
         {
             Assert.DoesNotContain(t.Errors, m => m.Contains("recovery:"));   // recovery did not meet them: scrub and reads must
-            var scrub = await again.ScrubAsync(new ScrubOptions());
+            var scrub = await again.Scrubber.ScrubAsync(new ScrubOptions());
             Assert.Equal(0, scrub.BadBlocks);
             Assert.Empty(scrub.Findings);
             Assert.Equal(a, await Read(again, v, 0, 64 << 10));

@@ -43,7 +43,7 @@ public sealed class RelocatedEntryRepairTests
     }
 
     private static async Task<ReplicaBlocks> FetchAsync(LogStore replica, RepairPlan plan) =>
-        await replica.ReadForRepairAsync(plan.Volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion);
+        await replica.Repair.ReadForRepairAsync(plan.Volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion);
 
     [Fact]
     public async Task A_relocated_entry_whose_header_went_bad_is_repaired_where_a_replica_confirms_this_hosts_own_bytes()
@@ -51,7 +51,7 @@ public sealed class RelocatedEntryRepairTests
         var (h, data, header) = await RelocatedAndSpoiledOnAAsync(spoilData: false);
         await using var _ = h;
 
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, Length);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, Length);
         Assert.Empty(plan.BadEntries);
         Assert.Empty(plan.Unrepairable);
         Assert.Equal(Length / LogStore.BlockSize, plan.Blocks.Count);
@@ -67,24 +67,24 @@ public sealed class RelocatedEntryRepairTests
                      (honest with { HoldsAskerHead = false }, Length / LogStore.BlockSize, "does not hold this host's head"),
                  })
         {
-            var outcome = await h.A.ApplyRepairAsync(plan, copy);
+            var outcome = await h.A.Repair.ApplyRepairAsync(plan, copy);
             Assert.Equal((0L, (long)refused), (outcome.Repaired, outcome.Refused));
             Assert.Contains(why, outcome.Refusal);
             await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(h.A, h.Volume, 0, Length));
         }
         // One forged block of an otherwise honest copy: that block alone stays bad.
-        var partly = await h.A.ApplyRepairAsync(plan, honest with { Data = oneForged });
+        var partly = await h.A.Repair.ApplyRepairAsync(plan, honest with { Data = oneForged });
         Assert.Equal((31L, 1L), (partly.Repaired, partly.Refused));
         await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(h.A, h.Volume, 5 * LogStore.BlockSize, LogStore.BlockSize));
         Assert.Equal(data.AsSpan(0, 5 * LogStore.BlockSize).ToArray(), await ThreeHosts.Read(h.A, h.Volume, 0, 5 * LogStore.BlockSize));
 
-        var rest = await h.A.PlanRepairAsync(h.Volume, 0, Length);
+        var rest = await h.A.Repair.PlanRepairAsync(h.Volume, 0, Length);
         Assert.Equal(5L, Assert.Single(rest.Blocks).Block);
-        var done = await h.A.ApplyRepairAsync(rest, await FetchAsync(h.C, rest));
+        var done = await h.A.Repair.ApplyRepairAsync(rest, await FetchAsync(h.C, rest));
         Assert.Equal((1L, 0L), (done.Repaired, done.Refused));
         Assert.Equal(data, await ThreeHosts.Read(h.A, h.Volume, 0, Length));
         Assert.False(h.A.GetVolume(h.Volume)!.IsDamaged);
-        Assert.Empty((await h.A.PlanRepairAsync(h.Volume, 0, Length)).Blocks);
+        Assert.Empty((await h.A.Repair.PlanRepairAsync(h.Volume, 0, Length)).Blocks);
 
         // No checkpoint covers the repairs: replay moves the blocks off the bad entry again.
         await h.ReopenAsync(0, crash: true);
@@ -98,13 +98,13 @@ public sealed class RelocatedEntryRepairTests
         var (h, data, _) = await RelocatedAndSpoiledOnAAsync(spoilData: true);
         await using var _ = h;
 
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, Length);
-        var confirmed = await h.A.ApplyRepairAsync(plan, await FetchAsync(h.B, plan));
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, Length);
+        var confirmed = await h.A.Repair.ApplyRepairAsync(plan, await FetchAsync(h.B, plan));
         // Block 0's bytes here are bad: no replica confirms them.
         Assert.Equal((31L, 1L), (confirmed.Repaired, confirmed.Refused));
         Assert.Contains("a majority of the replica set must agree", confirmed.Refusal);
 
-        var rest = await h.A.PlanRepairAsync(h.Volume, 0, Length);
+        var rest = await h.A.Repair.PlanRepairAsync(h.Volume, 0, Length);
         var block = Assert.Single(rest.Blocks);
         Assert.True(block.Unchecked);
         var b = await FetchAsync(h.B, rest);
@@ -118,13 +118,13 @@ public sealed class RelocatedEntryRepairTests
                      (new[] { b, c with { NewestSourceLsn = rest.HeadLsn + 1, HeadLsn = rest.HeadLsn + 1 } }, "a majority of the 3 replicas (2) must agree"),
                  })
         {
-            var refused = await h.A.ApplyAgreedRepairAsync(rest, copies);
+            var refused = await h.A.Repair.ApplyAgreedRepairAsync(rest, copies);
             Assert.Equal((0L, 1L), (refused.Repaired, refused.Refused));
             Assert.Contains(why, refused.Refusal);
             await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(h.A, h.Volume, 0, LogStore.BlockSize));
         }
 
-        var agreed = await h.A.ApplyAgreedRepairAsync(rest, [b, c]);
+        var agreed = await h.A.Repair.ApplyAgreedRepairAsync(rest, [b, c]);
         Assert.Equal((1L, 0L, (string?)null), (agreed.Repaired, agreed.Refused, agreed.Refusal));
         Assert.Equal(data, await ThreeHosts.Read(h.A, h.Volume, 0, Length));
         Assert.False(h.A.GetVolume(h.Volume)!.IsDamaged);

@@ -25,25 +25,25 @@ public sealed class RepairTests
     }
 
     private static async Task<ReplicaBlocks> FetchAsync(LogStore replica, RepairPlan plan) =>
-        await replica.ReadForRepairAsync(plan.Volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion);
+        await replica.Repair.ReadForRepairAsync(plan.Volume, plan.FetchOffset, plan.FetchLength, plan.HeadLsn, plan.HeadVersion);
 
     [Fact]
     public async Task A_bad_block_is_restored_from_a_replica_and_its_damage_cleared()
     {
         var (h, data) = await DamagedOnAAsync();
         await using var _ = h;
-        await h.A.ScrubAsync(new ScrubOptions());
+        await h.A.Scrubber.ScrubAsync(new ScrubOptions());
         Assert.True(h.A.GetVolume(h.Volume)!.IsDamaged);
 
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, 64 << 10);
         var block = Assert.Single(plan.Blocks);
         Assert.Equal(Bad / 512, block.Block);
-        var outcome = await h.A.ApplyRepairAsync(plan, await FetchAsync(h.B, plan));
+        var outcome = await h.A.Repair.ApplyRepairAsync(plan, await FetchAsync(h.B, plan));
 
         Assert.Equal((1L, 0L), (outcome.Repaired, outcome.Refused));
         Assert.False(h.A.GetVolume(h.Volume)!.IsDamaged);
         Assert.Equal(data, await ThreeHosts.Read(h.A, h.Volume, 0, data.Length));
-        Assert.Equal(0, (await h.A.ScrubAsync(new ScrubOptions())).BadBlocks);
+        Assert.Equal(0, (await h.A.Scrubber.ScrubAsync(new ScrubOptions())).BadBlocks);
         // The volume's own chain is untouched: same head, same version as the replicas.
         Assert.Equal(h.B.GetVolume(h.Volume)!.CurrentVersion, h.A.GetVolume(h.Volume)!.CurrentVersion);
     }
@@ -53,12 +53,12 @@ public sealed class RepairTests
     {
         var (h, _) = await DamagedOnAAsync();
         await using var _ = h;
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, 64 << 10);
         var honest = await FetchAsync(h.B, plan);
         var forged = honest.Data.ToArray();
         forged[5] ^= 0x40;
 
-        var outcome = await h.A.ApplyRepairAsync(plan, honest with { Data = forged });
+        var outcome = await h.A.Repair.ApplyRepairAsync(plan, honest with { Data = forged });
 
         Assert.Equal((0L, 1L), (outcome.Repaired, outcome.Refused));
         Assert.Contains("does not match this host's checksum", outcome.Refusal);
@@ -71,14 +71,14 @@ public sealed class RepairTests
     {
         var (h, _) = await DamagedOnAAsync();
         await using var _ = h;
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, 64 << 10);
         var honest = await FetchAsync(h.B, plan);
 
-        var foreign = await h.A.ApplyRepairAsync(plan, honest with { HoldsAskerHead = false });
+        var foreign = await h.A.Repair.ApplyRepairAsync(plan, honest with { HoldsAskerHead = false });
         Assert.Contains("does not hold this host's head", foreign.Refusal);
-        var behindElsewhere = await h.A.ApplyRepairAsync(plan, honest with { HeadLsn = plan.HeadLsn - 1, HeadVersion = Id160.Random() });
+        var behindElsewhere = await h.A.Repair.ApplyRepairAsync(plan, honest with { HeadLsn = plan.HeadLsn - 1, HeadVersion = Id160.Random() });
         Assert.Contains("is not on this host's chain", behindElsewhere.Refusal);
-        var newer = await h.A.ApplyRepairAsync(plan, honest with { NewestSourceLsn = plan.HeadLsn + 1 });
+        var newer = await h.A.Repair.ApplyRepairAsync(plan, honest with { NewestSourceLsn = plan.HeadLsn + 1 });
         Assert.Contains("after lsn", newer.Refusal);
 
         Assert.All(new[] { foreign, behindElsewhere, newer }, o => Assert.Equal(0, o.Repaired));
@@ -92,11 +92,11 @@ public sealed class RepairTests
         await using var _ = h;
         // A moves on (another range); B has not received it.
         await h.A.WriteAsync(h.Volume, 512 << 10, TempLog.Pattern(4096, 12));
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, 64 << 10);
         var fromB = await FetchAsync(h.B, plan);
         Assert.True(fromB.HeadLsn < plan.HeadLsn);
 
-        var outcome = await h.A.ApplyRepairAsync(plan, fromB);
+        var outcome = await h.A.Repair.ApplyRepairAsync(plan, fromB);
 
         Assert.Equal(1, outcome.Repaired);
         Assert.Equal(data, await ThreeHosts.Read(h.A, h.Volume, 0, data.Length));
@@ -107,10 +107,10 @@ public sealed class RepairTests
     {
         var (h, data) = await DamagedOnAAsync();
         await using var _ = h;
-        await h.A.ScrubAsync(new ScrubOptions());
+        await h.A.Scrubber.ScrubAsync(new ScrubOptions());
         await h.A.Checkpoints.WriteAsync();   // the checkpoint lists the damage
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
-        Assert.Equal(1, (await h.A.ApplyRepairAsync(plan, await FetchAsync(h.B, plan))).Repaired);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, 64 << 10);
+        Assert.Equal(1, (await h.A.Repair.ApplyRepairAsync(plan, await FetchAsync(h.B, plan))).Repaired);
         await h.A.FlushAsync();
 
         await h.ReopenAsync(0, crash: true);
@@ -128,11 +128,11 @@ public sealed class RepairTests
         await h.CloseAsync(1);
         h.LogB.FlipBit(at + 1);
         await h.OpenAsync(1);
-        var plan = await h.A.PlanRepairAsync(h.Volume, 0, 64 << 10);
+        var plan = await h.A.Repair.PlanRepairAsync(h.Volume, 0, 64 << 10);
 
         await Assert.ThrowsAsync<DataCorruptionException>(() => FetchAsync(h.B, plan));
         Assert.True(h.B.GetVolume(h.Volume)!.IsDamaged);
-        Assert.Equal(1, (await h.A.ApplyRepairAsync(plan, await FetchAsync(h.C, plan))).Repaired);
+        Assert.Equal(1, (await h.A.Repair.ApplyRepairAsync(plan, await FetchAsync(h.C, plan))).Repaired);
     }
 
     [Fact]
@@ -140,9 +140,9 @@ public sealed class RepairTests
     {
         var (h, _) = await DamagedOnAAsync();
         await using var _ = h;
-        var b = await h.B.DigestAsync(h.Volume, 64 << 10);
-        var c = await h.C.DigestAsync(h.Volume, 64 << 10);
-        var a = await h.A.DigestAsync(h.Volume, 64 << 10);
+        var b = await h.B.Scrubber.DigestAsync(h.Volume, 64 << 10);
+        var c = await h.C.Scrubber.DigestAsync(h.Volume, 64 << 10);
+        var a = await h.A.Scrubber.DigestAsync(h.Volume, 64 << 10);
 
         Assert.Equal(ThreeHosts.VolumeBytes / (64 << 10), b.Count);
         Assert.Equal(b.Digests, c.Digests);
@@ -151,7 +151,7 @@ public sealed class RepairTests
         Assert.Equal(b.DigestOf(1).ToArray(), a.DigestOf(1).ToArray());
         // Zeros written where there was nothing read alike: the digest does not change.
         await h.A.WriteAsync(h.Volume, 768 << 10, new byte[4096]);
-        var after = await h.A.DigestAsync(h.Volume, 64 << 10);
+        var after = await h.A.Scrubber.DigestAsync(h.Volume, 64 << 10);
         Assert.True(after.Lsn > a.Lsn);
         Assert.Equal(a.Digests, after.Digests);
     }

@@ -27,14 +27,14 @@ public sealed class ScrubTests
         await s.WriteAsync(v, 64 << 10, TempLog.Pattern(64 << 10, 2));   // overwrites: 256 KiB live, not 320
         await s.WriteAsync(v, 512 << 10, new byte[64 << 10]);             // zeros are not stored
 
-        var result = await s.ScrubAsync(new ScrubOptions());
+        var result = await s.Scrubber.ScrubAsync(new ScrubOptions());
 
         Assert.Equal(256 << 10, result.BytesVerified);
         Assert.Equal(0, result.BadBlocks);
         Assert.Empty(result.Findings);
         Assert.False(s.GetVolume(v)!.IsDamaged);
-        Assert.Equal(1, s.ScrubStats.Passes);
-        Assert.Equal(256 << 10, s.ScrubStats.BytesVerified);
+        Assert.Equal(1, s.Scrubber.Stats.Passes);
+        Assert.Equal(256 << 10, s.Scrubber.Stats.BytesVerified);
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public sealed class ScrubTests
         {
             // Nothing is known before the block is read.
             Assert.False(s.GetVolume(v)!.IsDamaged);
-            var result = await s.ScrubAsync(new ScrubOptions());
+            var result = await s.Scrubber.ScrubAsync(new ScrubOptions());
 
             Assert.Equal(1, result.BadBlocks);
             var finding = Assert.Single(result.Findings);
@@ -71,19 +71,19 @@ public sealed class ScrubTests
             Assert.Equal((bad, 512L), (ex.Offset, ex.Length));
             Assert.Equal(data.AsSpan(0, (int)bad).ToArray(), await Read(s, v, 0, (int)bad));
             Assert.Equal(data.AsSpan((int)bad + 512).ToArray(), await Read(s, v, bad + 512, data.Length - (int)bad - 512));
-            Assert.Equal(1, s.ScrubStats.BadBlocks);
+            Assert.Equal(1, s.Scrubber.Stats.BadBlocks);
         }
         // Kept by the checkpoint at close: a restart still knows, and a second scrub finds the same block again.
         await using (var s = t.Open())
         {
             Assert.Single(s.GetVolume(v)!.Damage);
-            var again = await s.ScrubAsync(new ScrubOptions(Volume: v));
+            var again = await s.Scrubber.ScrubAsync(new ScrubOptions(Volume: v));
             var finding = Assert.Single(again.Findings);
             Assert.False(finding.IsNew);
             // A write over the block makes it whole again.
             await s.WriteAsync(v, bad, TempLog.Pattern(512, 9));
             Assert.False(s.GetVolume(v)!.IsDamaged);
-            Assert.Equal(0, (await s.ScrubAsync(new ScrubOptions())).BadBlocks);
+            Assert.Equal(0, (await s.Scrubber.ScrubAsync(new ScrubOptions())).BadBlocks);
         }
     }
 
@@ -122,7 +122,7 @@ public sealed class ScrubTests
         }
         t.FlipBit(at);
         await using var again = t.Open();
-        var result = await again.ScrubAsync(new ScrubOptions());
+        var result = await again.Scrubber.ScrubAsync(new ScrubOptions());
 
         Assert.Equal(1, result.BadBlocks);
         Assert.Equal(new[] { v, branch }.Order(), result.Findings.Select(f => f.Volume).Order());
@@ -173,7 +173,7 @@ public sealed class ScrubTests
         await using (var s = t.Open(size: 24 << 20, segment: 256 << 10))
         {
             // Forgotten damage would not make it readable: the block still fails its own checksum.
-            var result = await s.ScrubAsync(new ScrubOptions());
+            var result = await s.Scrubber.ScrubAsync(new ScrubOptions());
             Assert.Equal(1, result.BadBlocks);
             Assert.Equal(bad, Assert.Single(result.Findings).Offset);
         }
@@ -196,7 +196,7 @@ public sealed class ScrubTests
         t.FlipBit(at - 512 + 120, 2);
         t.FlipBit(at - 512 + 121, 5);
         await using var again = t.Open();
-        var result = await again.ScrubAsync(new ScrubOptions());
+        var result = await again.Scrubber.ScrubAsync(new ScrubOptions());
 
         Assert.Equal(16, result.BadBlocks);
         var finding = Assert.Single(result.Findings);
@@ -214,11 +214,11 @@ public sealed class ScrubTests
         for (var off = 0; off < 8 << 20; off += 1 << 20) await s.WriteAsync(v, off, TempLog.Pattern(1 << 20, off >> 20));
         using var cts = new CancellationTokenSource();
         // 64 KiB/s: the first chunk alone would take a minute.
-        var scrub = s.ScrubAsync(new ScrubOptions(BytesPerSecond: 64 << 10), cts.Token);
-        await Eventually.Until(() => s.ScrubStats.Running == 1, TimeSpan.FromSeconds(10), "the scrub runs");
+        var scrub = s.Scrubber.ScrubAsync(new ScrubOptions(BytesPerSecond: 64 << 10), cts.Token);
+        await Eventually.Until(() => s.Scrubber.Stats.Running == 1, TimeSpan.FromSeconds(10), "the scrub runs");
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => scrub);
-        Assert.Equal(0, s.ScrubStats.Running);
-        Assert.Equal(0, s.ScrubStats.Passes);
+        Assert.Equal(0, s.Scrubber.Stats.Running);
+        Assert.Equal(0, s.Scrubber.Stats.Passes);
     }
 }

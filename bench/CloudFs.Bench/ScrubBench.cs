@@ -20,9 +20,9 @@ internal static class ScrubBench
         var depth = int.Parse(BenchArgs.Get(args, "depth", "4"));
         if (!reuse || !File.Exists(path)) Fill(path, size, bytes, write);
         using var store = LogStore.Open(new LogStoreOptions { Path = path, CreateSize = size });
-        store.ScrubReadsInFlight = depth;
+        store.Scrubber.ReadsInFlight = depth;
         var sw = Stopwatch.StartNew();
-        var result = store.ScrubAsync(new ScrubOptions()).GetAwaiter().GetResult();
+        var result = store.Scrubber.ScrubAsync(new ScrubOptions()).GetAwaiter().GetResult();
         sw.Stop();
         if (result.BadBlocks != 0) throw new InvalidOperationException($"the scrub found {result.BadBlocks} bad blocks in a fresh log");
         var seconds = sw.Elapsed.TotalSeconds;

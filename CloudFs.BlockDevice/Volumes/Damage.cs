@@ -4,11 +4,24 @@ using System.Buffers.Binary;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
 
-namespace CloudFs.BlockDevice;
+namespace CloudFs.BlockDevice.Volumes;
 
-public sealed partial class LogStore
+/// <summary>
+/// Marks and clears the damage of stored blocks in every volume that reads them (<see cref="LogStore.Damage"/>). It
+/// owns no state of its own: each volume's damage map lives in its <see cref="VolumeState"/>, under its IndexLock.
+/// </summary>
+internal sealed class Damage
 {
     [ThreadStatic] private static List<Extent>? t_damageExtents;
+
+    private readonly LogStore _store;
+    private readonly LogStoreOptions _options;
+
+    internal Damage(LogStore store, LogStoreOptions options)
+    {
+        _store = store;
+        _options = options;
+    }
 
     /// <summary>
     /// Marks logical blocks [block, block+count), stored at log blocks [logBlock, logBlock+count), damaged in every
@@ -17,12 +30,12 @@ public sealed partial class LogStore
     /// ranges marked, per volume; only newly found ones are logged (one line each), so a known bad block met again by
     /// every read or scrub does not flood the log.
     /// </summary>
-    private List<ScrubFinding> MarkDamaged(long block, int count, long logBlock, string reason)
+    internal List<ScrubFinding> Mark(long block, int count, long logBlock, string reason)
     {
         var found = new List<ScrubFinding>();
         var fresh = 0;
         var extents = t_damageExtents ??= new List<Extent>();
-        foreach (var v in _volumes.Values)
+        foreach (var v in _store.VolumeStates.Values)
         {
             if (!v.Committed) continue;
             lock (v.IndexLock)
@@ -32,8 +45,8 @@ public sealed partial class LogStore
                 foreach (var e in extents)
                 {
                     if (e.IsZero || e.LogBlock != logBlock + (e.Start - block)) continue;
-                    var offset = e.Start * BlockSize;
-                    var length = (long)e.Count * BlockSize;
+                    var offset = e.Start * LogStore.BlockSize;
+                    var length = (long)e.Count * LogStore.BlockSize;
                     var known = v.Damage.FirstOverlap(offset, length) is { } d && d.Offset <= offset && d.End >= offset + length && d.Reason == reason;
                     if (!known)
                     {
@@ -51,7 +64,7 @@ public sealed partial class LogStore
         if (fresh > 0)
         {
             // The next checkpoint keeps the damage (a restart still knows what it cannot serve).
-            Checkpoints.NoteChange();
+            _store.Checkpoints.NoteChange();
             foreach (var f in found)
                 if (f.IsNew) _options.Log?.Invoke($"volume {f.Volume}: bytes {f.Offset}..{f.End - 1} cannot be served here: {f.Reason}");
         }
@@ -62,10 +75,10 @@ public sealed partial class LogStore
     /// After a repair wrote logical blocks [block, block+count) anew at log block <paramref name="newLogBlock"/>: every
     /// volume that now reads them from there forgets their damage. Damage a volume still reads from elsewhere stays.
     /// </summary>
-    private void ClearRepaired(long block, int count, long newLogBlock)
+    internal void ClearRepaired(long block, int count, long newLogBlock)
     {
         var extents = t_damageExtents ??= new List<Extent>();
-        foreach (var v in _volumes.Values)
+        foreach (var v in _store.VolumeStates.Values)
         {
             if (!v.Committed) continue;
             lock (v.IndexLock)
@@ -76,17 +89,17 @@ public sealed partial class LogStore
                 foreach (var e in extents)
                     if (!e.IsZero && e.LogBlock == newLogBlock + (e.Start - block))
                     {
-                        v.Damage.Clear(e.Start * BlockSize, (long)e.Count * BlockSize);
+                        v.Damage.Clear(e.Start * LogStore.BlockSize, (long)e.Count * LogStore.BlockSize);
                         v.Touch();
                     }
             }
         }
         extents.Clear();
-        Checkpoints.NoteChange();
+        _store.Checkpoints.NoteChange();
     }
 
     /// <summary>The damage map's reason for stored blocks that fail their checksums: where they are, whose they are.</summary>
-    private static string BadBlocksReason(long logBlock, int count, long entryBlock, ReadOnlySpan<byte> meta)
+    internal static string BadBlocksReason(long logBlock, int count, long entryBlock, ReadOnlySpan<byte> meta)
     {
         var lsn = BinaryPrimitives.ReadInt64LittleEndian(meta[EntryHeader.OffLsn..]);
         return count == 1
