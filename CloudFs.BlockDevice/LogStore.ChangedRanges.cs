@@ -173,11 +173,17 @@ public sealed partial class LogStore
             },
             local => ((IDisposable)local.Buffer).Dispose());
         lock (vol.IndexLock)
+        {
+            var known = new List<(long, BlockChange)>(headers.Count);
             for (var k = 0; k < headers.Count; k++)
             {
                 var (block, lsn) = headers[k];
-                if (lsn <= vol.Lsns.Count && vol.Lsns.BlockOf(lsn) == block) vol.Lsns.SetChange(lsn, found[k]);
+                if (lsn <= vol.Lsns.Count && vol.Lsns.BlockOf(lsn) == block) known.Add((lsn, found[k]));
             }
+            vol.Lsns.SetChanges(known);
+        }
+        // The next checkpoint keeps what was learnt (its changes section), so a restart does not read these again.
+        Checkpoints.NoteChange();
         foreach (var c in found)
             if (c.Count > 0) blocks.Add((c.First, c.Count));
     }

@@ -19,6 +19,7 @@ public sealed partial class LogStore
             if (v.Damage.Count > 0 && h.Kind is EntryKind.Data or EntryKind.Zero)
                 v.Damage.Clear(h.FirstBlock * BlockSize, h.CoveredBlocks(meta) * BlockSize);
             v.Lsns.Add(entryBlock, h.Version, ChangeOf(h, meta, v.SizeBytes));
+            if (h.Kind == EntryKind.Protect) ApplyProtection(v, meta, h);
             v.Lsn = h.Lsn;
             v.Version = h.Version;
             v.HeadParent = h.Parent;

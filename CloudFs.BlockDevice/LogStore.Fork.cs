@@ -232,6 +232,7 @@ public sealed partial class LogStore
             vol.SizeBytes = view.SizeBytes;
             vol.TrashedAtUnixMs = view.TrashedAtUnixMs;
             vol.Lsns.Truncate(keep.Lsn);
+            ForgetHistoryAfter(vol, keep.Lsn);
             vol.Lsn = keep.Lsn;
             vol.Version = keep.Version;
             vol.HeadParent = keep.Parent;

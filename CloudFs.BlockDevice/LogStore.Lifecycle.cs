@@ -116,6 +116,7 @@ public sealed partial class LogStore
     {
         EntryKind.Trash or EntryKind.Restore when h.PayloadLength != 0 => $"volume {h.Volume}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn} carries a payload",
         EntryKind.Resize when ResizePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null => $"volume {h.Volume}: the resize entry at lsn {h.Lsn} has a malformed payload",
+        EntryKind.Protect => CheckProtection(entry, h),
         _ => null,
     };
 

@@ -31,7 +31,9 @@ public sealed partial class LogStore : IReplaySink
             {
                 var state = new VolumeState(v.BaseId, v.SizeBytes, v.Mode, v.Replicas, v.BranchedFrom, _keys.Get(v.BaseId), v.Index)
                 {
-                    Lsns = LsnTable.Restore(v.LsnBlocks, v.LsnPrefixes),
+                    Lsns = LsnTable.Restore(v.LsnBlocks, v.LsnPrefixes, v.Changes),
+                    Protected = new SortedList<long, Id160>(v.Protected.ToDictionary(p => p.Lsn, p => p.Version)),
+                    History = v.History,
                     OldestStreamableLsn = v.OldestStreamableLsn,
                     Committed = true,
                     ViewNumber = v.ViewNumber,
@@ -51,6 +53,7 @@ public sealed partial class LogStore : IReplaySink
         _headSkips.Clear();
         Resync.DropUncommitted();
         foreach (var v in _volumes.Values) v.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
+        StartHistoryBases();
         Ownership.SettleKeys();
         LastRecovery = (cp is not null, Checkpoints.Generation, recovery.EntriesReplayed, recovery.BytesReplayed, recovery.StopReason);
         _appender = new GroupCommitAppender(_device, _layout, _segments, this, pos, needHeader, recovery.StaleAfterEnd, _options.Log, OnDeviceFailed,

@@ -3,9 +3,10 @@
 // lsn B, frozen (none for B = 0: the empty index, or a branch's parent). Compaction keeps what that index reads and
 // every entry after B: their headers rebuild any later version's index from the base (HistoricIndex), and their data is
 // what those versions read. Each pass first moves the base forward to the newest entry written before the retention
-// time; what only older versions read is then reclaimed. While free space is short the bases move to the heads: the
-// log never fills for the sake of history (the node logs it).
-using System.Collections.Concurrent;
+// time, but never past a protected version (`cloudfs protect`: the oldest one is kept with everything after it, which
+// diffs from it need); what only older versions read is then reclaimed. While free space is short the bases move to
+// the heads, or to the oldest protected version: the log never fills for the sake of retention alone (the node logs it).
+// The base is checkpointed with its volume (the history section), so a restart keeps it.
 using CloudFs.BlockDevice.Compaction;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
@@ -16,22 +17,40 @@ namespace CloudFs.BlockDevice;
 
 public sealed partial class LogStore
 {
-    /// <summary>A volume's oldest available version: its lsn, its id, and its index then, frozen (null for lsn 0: the
-    /// whole history; the version is then the volume's id, its first).</summary>
-    private sealed record HistoryBase(long Lsn, Id160 Version, ExtentIndex? Index);
-
-    private readonly ConcurrentDictionary<Id160, HistoryBase> _historyBases = new();
-
     /// <summary>The volume's history base. A volume first seen with nothing compacted starts at lsn 0 (its whole
-    /// history); one whose older headers are gone (opened after compaction took them) starts at its head.</summary>
+    /// history); one whose older headers are gone (compaction took them before retention or a protection needed them)
+    /// starts at its head. Without retention and protections a volume keeps none (as before).</summary>
     private HistoryBase BaseOf(VolumeState vol)
     {
-        if (_options.RetentionTime <= TimeSpan.Zero) return new HistoryBase(0, vol.BaseId, null); // no retention: as before
-        return _historyBases.GetOrAdd(vol.BaseId, _ =>
+        lock (vol.IndexLock)
         {
-            lock (vol.IndexLock)
-                return vol.OldestStreamableLsn <= 1 ? new HistoryBase(0, vol.BaseId, null) : new HistoryBase(vol.Lsn, vol.Version, vol.Index.Snapshot());
-        });
+            if (vol.History is { } b) return b;
+            if (_options.RetentionTime <= TimeSpan.Zero && vol.OldestProtectedLsn == long.MaxValue)
+                return new HistoryBase(0, vol.BaseId, null); // no retention, nothing protected: as before
+            return vol.History = InitialHistory(vol);
+        }
+    }
+
+    /// <summary>At open, with a retention time: a volume the checkpoint kept no base for starts at what it holds now
+    /// (its whole history, or its head), not at whatever head it has when a pass first asks.</summary>
+    private void StartHistoryBases()
+    {
+        if (_options.RetentionTime <= TimeSpan.Zero) return;
+        foreach (var v in _volumes.Values)
+            if (v.Committed) BaseOf(v);
+    }
+
+    /// <summary>Under IndexLock: the base a volume starts with (see <see cref="BaseOf"/>).</summary>
+    private static HistoryBase InitialHistory(VolumeState vol) =>
+        vol.OldestStreamableLsn <= 1 ? new HistoryBase(0, vol.BaseId, null) : new HistoryBase(vol.Lsn, vol.Version, vol.Index.Snapshot());
+
+    /// <summary>Throws <see cref="VersionCompactedException"/> (naming the oldest version still available) unless the
+    /// version of <paramref name="vol"/> at <paramref name="lsn"/> can still be had: the head, or one the history base
+    /// keeps (<see cref="CheckHistoryHolds"/>).</summary>
+    private void ThrowIfCompacted(VolumeState vol, long lsn, Id160 version)
+    {
+        lock (vol.IndexLock) if (lsn == vol.Lsn) return;
+        CheckHistoryHolds(vol, lsn, version);
     }
 
     /// <summary>Whether a branch of <paramref name="version"/> can be made here: a version of a volume held here, its
@@ -99,23 +118,29 @@ public sealed partial class LogStore
     /// </summary>
     private void AdvanceHistoryBases(bool pressed)
     {
-        if (_options.RetentionTime <= TimeSpan.Zero) return;
-        var cutoff = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - (long)_options.RetentionTime.TotalMilliseconds;
+        var retained = _options.RetentionTime > TimeSpan.Zero;
+        var cutoff = retained && !pressed ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - (long)_options.RetentionTime.TotalMilliseconds : long.MaxValue;
         foreach (var vol in _volumes.Values)
         {
             if (!vol.Committed) continue;
-            try { AdvanceHistoryBase(vol, pressed ? long.MaxValue : cutoff); }
+            if (!retained)
+                lock (vol.IndexLock)
+                {
+                    // Without retention only protections keep a base: the last one unprotected, history goes as before.
+                    if (vol.History is null) continue;
+                    if (vol.OldestProtectedLsn == long.MaxValue) { vol.History = null; continue; }
+                }
+            try { AdvanceHistoryBase(vol, cutoff); }
             catch (CloudFsException e) { _options.Log?.Invoke($"volume {vol.BaseId}: its history base stays at lsn {BaseOf(vol).Lsn}: {e.Message}"); }
         }
-        foreach (var id in _historyBases.Keys)
-            if (!_volumes.ContainsKey(id)) _historyBases.TryRemove(id, out _);
     }
 
     private void AdvanceHistoryBase(VolumeState vol, long cutoffUnixMs)
     {
         var b = BaseOf(vol);
         long head;
-        lock (vol.IndexLock) head = vol.Lsn;
+        // Never past a protected version: the base stays at the oldest one.
+        lock (vol.IndexLock) head = Math.Min(vol.Lsn, vol.OldestProtectedLsn);
         if (head <= b.Lsn) return;
         // The newest lsn written before the cutoff: entries are appended in time order, so a binary search over
         // (base, head] reads a few headers.
@@ -133,26 +158,34 @@ public sealed partial class LogStore
         lock (vol.IndexLock)
             if (lo == vol.Lsn) next = new HistoryBase(lo, vol.Version, vol.Index.Snapshot());
         next ??= new HistoryBase(lo, VersionAt(vol.BaseId, lo), HistoricIndex(vol, lo, Id160.Zero).Snapshot());
-        _historyBases[vol.BaseId] = next;
+        lock (vol.IndexLock)
+            // A protect applied meanwhile (this runs under the compaction gate, a protect's entry does not) wins.
+            if (lo <= vol.OldestProtectedLsn) vol.History = next;
+        Checkpoints.NoteChange();
     }
 
     /// <summary>The history bases' indexes, for compaction: what the oldest available versions read is live.</summary>
     private IEnumerable<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> HistoryIndexes()
     {
-        foreach (var (id, b) in _historyBases)
-            if (b.Index is not null && _volumes.TryGetValue(id, out var owner))
+        foreach (var owner in _volumes.Values)
+        {
+            HistoryBase? b;
+            lock (owner.IndexLock) b = owner.History;
+            if (b?.Index is not null)
                 for (var x = b.Index; x is not null; x = x.Parent)
-                    yield return (id, x, owner);
+                    yield return (owner.BaseId, x, owner);
+        }
     }
 
     /// <summary>Segments holding entries after a history base: the headers later versions are rebuilt from.</summary>
     private HashSet<int> HistorySegments()
     {
         var keep = new HashSet<int>();
-        if (_options.RetentionTime <= TimeSpan.Zero) return keep;
         foreach (var vol in _volumes.Values)
         {
             if (!vol.Committed) continue;
+            lock (vol.IndexLock)
+                if (_options.RetentionTime <= TimeSpan.Zero && vol.History is null) continue;
             var b = BaseOf(vol);
             lock (vol.IndexLock)
                 for (var l = Math.Max(Math.Max(b.Lsn, 1), vol.OldestStreamableLsn); l <= vol.Lsns.Count; l++)

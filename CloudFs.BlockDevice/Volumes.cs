@@ -38,6 +38,9 @@ public sealed record VolumeInfo(
     public DateTimeOffset? TrashedAt { get; init; }
 
     public bool IsTrashed => TrashedAt is not null;
+
+    /// <summary>The versions of the volume's chain that `cloudfs protect` keeps past the retention time, oldest first.</summary>
+    public IReadOnlyList<Id160> Protected { get; init; } = [];
 }
 
 /// <summary>A byte range of a volume that this host cannot serve, and why (which log position, which lsns).</summary>
@@ -80,6 +83,9 @@ public enum EntryKind : ushort
     Resize = 12,
     /// <summary>`cloudfs trash purge` or the trash's expiry on this host: the volume is dropped here (local, never streamed).</summary>
     Purge = 13,
+    /// <summary>`cloudfs protect` / `unprotect`: a version of the chain is kept past the retention time, or no longer
+    /// (a chain entry; payload: the version, its lsn, protect or not).</summary>
+    Protect = 14,
 }
 
 /// <summary>An entry's header as recovery and journal replay see it: no volume data is read to produce it.</summary>

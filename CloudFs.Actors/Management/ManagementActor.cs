@@ -67,6 +67,7 @@ public sealed class ManagementActor : ReceiveActor
         Receive<RemoveVolume>(Answer<RemoveVolume>(lifecycle.RemoveAsync));
         Receive<RestoreVolume>(Answer<RestoreVolume>(lifecycle.RestoreAsync));
         Receive<ResizeVolume>(Answer<ResizeVolume>(lifecycle.ResizeAsync));
+        Receive<ProtectVersion>(Answer<ProtectVersion>(lifecycle.ProtectAsync));
         Receive<ListTrash>(Answer<ListTrash>(_ => ListAsync(inTrash: true)));
         Receive<PurgeTrash>(Answer<PurgeTrash>(lifecycle.PurgeAsync));
         Receive<CanBranch>(c => Sender.Tell(new BranchAnswer(Id160.TryParse(c.Version, out var v) && _store.CanBranchFrom(v))));

@@ -39,6 +39,9 @@ public sealed record VolumeSummary(string Id, long Size, VolumeMode Mode, string
     IReadOnlyList<ReplicaLag>? Lag = null, int CurrentReplicas = 0, int? ResyncPercent = null) : IManagementMessage
 {
     public bool IsTrashed => TrashedAtUnixMs != 0;
+
+    /// <summary>The versions `cloudfs protect` keeps past the retention time.</summary>
+    public IReadOnlyList<string> Protected { get; init; } = [];
 }
 
 /// <summary>The volumes; FailedHosts: the hosts whose log device failed (as placement knows them; null when not asked of placement).</summary>
@@ -76,6 +79,9 @@ public sealed record RemoveVolume(string Volume, bool Force) : IManagementMessag
 public sealed record RestoreVolume(string Volume) : IManagementMessage;
 /// <param name="AllowShrink">A smaller size is allowed (what lies beyond it is dropped).</param>
 public sealed record ResizeVolume(string Volume, long SizeBytes, bool AllowShrink) : IManagementMessage;
+/// <summary>`cloudfs protect VERSION` (<paramref name="Protect"/>) or `unprotect VERSION`: answered with the volume's
+/// VolumeSummary after it (its protected versions as soon as placement hears of them), or a CommandFailed.</summary>
+public sealed record ProtectVersion(string Version, bool Protect) : IManagementMessage;
 /// <summary>Answered with a VolumeList of the volumes in the trash.</summary>
 public sealed record ListTrash : IManagementMessage;
 /// <summary>Purges one volume in the trash, or every one (Volume null); answered with a VolumeList of those purged.</summary>

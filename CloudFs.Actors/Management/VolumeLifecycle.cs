@@ -52,6 +52,22 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<T
         return await ChangeAsync(v, new ChangeLifecycle(Id160.Parse(v.Id), LifecycleChange.Resize, r.SizeBytes, r.AllowShrink)).ConfigureAwait(false);
     }
 
+    /// <summary>`protect` / `unprotect`: the volume whose chain holds the version, from this node's log; its primary
+    /// appends the Protect entry (and refuses a version no longer available, or unprotecting one not protected).</summary>
+    public async Task<IManagementMessage> ProtectAsync(ProtectVersion p)
+    {
+        if (!Id160.TryParse(p.Version, out var version)) return new CommandFailed($"'{p.Version}' is not a version id (40 hex characters)");
+        Id160 volume;
+        try { volume = store.VolumeOfVersion(version); }
+        catch (UnknownVersionException)
+        {
+            return new CommandFailed($"version {version} is not a version of any volume this node holds; nothing was changed");
+        }
+        var found = await FindAsync(volume.ToString()).ConfigureAwait(false);
+        if (found is not VolumeSummary v) return found;
+        return await ChangeAsync(v, new ChangeProtection(volume, version, p.Protect)).ConfigureAwait(false);
+    }
+
     public async Task<IManagementMessage> PurgeAsync(PurgeTrash p)
     {
         VolumeSummary[] targets;
@@ -116,7 +132,7 @@ internal sealed class VolumeLifecycle(ActorSystem system, LogStore store, Func<T
     }
 
     /// <summary>Has the volume's primary append the entry; answers the volume as the cluster then lists it.</summary>
-    private async Task<IManagementMessage> ChangeAsync(VolumeSummary v, ChangeLifecycle change)
+    private async Task<IManagementMessage> ChangeAsync(VolumeSummary v, IHeadChange change)
     {
         if (volumes is null) await change.ApplyAsync(store, null).ConfigureAwait(false);
         else

@@ -513,7 +513,7 @@ public sealed class HostAgent : ReceiveActor
     internal static VolumeReport ToReport(VolumeInfo v) => new(
         v.BaseId.ToString(), v.SizeBytes, v.Mode, v.Replicas.Select(r => r.ToString()).ToArray(), v.Lsn,
         v.CurrentVersion.ToString(), v.IsWritable, v.ViewNumber, v.BranchedFrom?.ToString(), v.Damage.Sum(d => d.Length),
-        v.Name, v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0);
+        v.Name, v.TrashedAt?.ToUnixTimeMilliseconds() ?? 0, v.Protected.Count == 0 ? null : v.Protected.Select(p => p.ToString()).ToArray());
 }
 
 /// <summary>A follower's end, told to its agent.</summary>

@@ -27,10 +27,12 @@ public sealed record ReportVolumes(long Since = 0, long Epoch = 0) : IControlMes
 }
 
 /// <summary>One volume as one host's log holds it; <paramref name="DamagedBytes"/>: how much of it this host cannot serve;
-/// <paramref name="Name"/>: given at creation (null for none); <paramref name="TrashedAtUnixMs"/>: when it went to the trash (0: not in it).</summary>
+/// <paramref name="Name"/>: given at creation (null for none); <paramref name="TrashedAtUnixMs"/>: when it went to the trash (0: not in it);
+/// <paramref name="Protected"/>: the versions `cloudfs protect` keeps (null for none).</summary>
 public sealed record VolumeReport(
     string Id, long Size, VolumeMode Mode, string[] Replicas, long Lsn, string Version, bool Writable,
-    long ViewNumber, string? BranchedFrom, long DamagedBytes = 0, string? Name = null, long TrashedAtUnixMs = 0) : IControlMessage;
+    long ViewNumber, string? BranchedFrom, long DamagedBytes = 0, string? Name = null, long TrashedAtUnixMs = 0,
+    string[]? Protected = null) : IControlMessage;
 
 /// <summary>The volumes of a host's log, and where each of its followers stands (<paramref name="Syncs"/>: also for a
 /// volume it does not hold yet, a new replica being resynced). <paramref name="Full"/>: every volume and follower (those

@@ -914,7 +914,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             return new VolumeHealth.ReplicaInput(h, isLive, copy, known, syncs?.GetValueOrDefault(h), bytes);
         }).ToArray();
         var health = VolumeHealth.Decide(r.Size, r.Primary, inputs);
+        // The protected versions as the report the version comes from has them (the primary's, else the newest).
+        var head = r.Primary is not null && r.Reports.TryGetValue(r.Primary, out var p) ? p
+            : r.Reports.Values.Where(x => x.Version == r.Version).FirstOrDefault();
         return new VolumeSummary(r.Id, r.Size, r.Mode, r.Primary, replicas, r.Version, r.Name, health.Word, r.BranchedFrom, r.TrashedAtUnixMs,
-            health.Replicas, health.Current, health.ResyncPercent);
+            health.Replicas, health.Current, health.ResyncPercent) { Protected = head?.Protected ?? [] };
     }
 }

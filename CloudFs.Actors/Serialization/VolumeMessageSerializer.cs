@@ -37,6 +37,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ReplicaFeedEndedManifest = "RE";
     private const string ChangeReplicasManifest = "CR";
     private const string ChangeLifecycleManifest = "CL";
+    private const string ChangeProtectionManifest = "CP";
     private const string ReadResyncManifest = "RS";
     private const string ResyncPieceManifest = "RP";
     private const string ReadForRepairManifest = "FR";
@@ -72,6 +73,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ReplicaFeedEnded => ReplicaFeedEndedManifest,
         ChangeReplicaSet => ChangeReplicasManifest,
         ChangeLifecycle => ChangeLifecycleManifest,
+        ChangeProtection => ChangeProtectionManifest,
         ReadResync => ReadResyncManifest,
         ResyncPiece => ResyncPieceManifest,
         ReadForRepair => ReadForRepairManifest,
@@ -157,6 +159,12 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 1)..], m.SizeBytes);
             s[IdSize + 9] = m.AllowShrink ? (byte)1 : (byte)0;
         }),
+        ChangeProtection m => Fixed(2 * IdSize + 1, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            m.Version.WriteTo(s[IdSize..]);
+            s[2 * IdSize] = m.Protect ? (byte)1 : (byte)0;
+        }),
         ReadResync m => Fixed(2 * IdSize + 16, m, static (s, m) =>
         {
             m.Volume.WriteTo(s);
@@ -214,6 +222,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                 StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),
                 ChangeReplicasManifest => ChangeReplicasFromBinary(bytes),
                 ChangeLifecycleManifest => ChangeLifecycleFromBinary(bytes),
+                ChangeProtectionManifest => new ChangeProtection(new Id160(Exact(bytes, 2 * IdSize + 1)), new Id160(bytes.AsSpan(IdSize)), Bool(bytes, 2 * IdSize)),
                 ReadResyncManifest => new ReadResync(new Id160(Exact(bytes, 2 * IdSize + 16)), new Id160(bytes.AsSpan(IdSize)),
                     I64(bytes, 2 * IdSize), I32(bytes, 2 * IdSize + 8), I32(bytes, 2 * IdSize + 12)),
                 ResyncPieceManifest => bytes.Length < ResyncPieceHeader

@@ -38,7 +38,7 @@ internal readonly record struct EntryHeader(
     public static int TotalBytesFor(int stored) => LogStore.BlockSize * (1 + TableSectorsFor(stored) + stored);
 
     public static bool IsMetadata(EntryKind k) => k is EntryKind.Create or EntryKind.Branch or EntryKind.ViewChange or EntryKind.Zero or EntryKind.Rewind
-        or EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Purge;
+        or EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Purge or EntryKind.Protect;
 
     /// <summary>Parses and bounds-checks a header sector; does not verify checksums (see <see cref="EntryCodec"/>).</summary>
     public static bool TryParse(ReadOnlySpan<byte> s, out EntryHeader h, out string? error)
@@ -50,7 +50,7 @@ internal readonly record struct EntryHeader(
         if (s[OffVersionByte] != FormatVersion) { error = $"unsupported entry format version {s[OffVersionByte]}"; return false; }
         var kind = (EntryKind)s[OffKind];
         if (kind is not (EntryKind.Create or EntryKind.Data or EntryKind.Zero or EntryKind.Branch or EntryKind.ViewChange or EntryKind.Relocation or EntryKind.Rewind
-            or EntryKind.ResyncData or EntryKind.ResyncCommit or EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Purge))
+            or EntryKind.ResyncData or EntryKind.ResyncCommit or EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Purge or EntryKind.Protect))
         { error = $"unknown entry kind {(int)kind}"; return false; }
         int payload = BinaryPrimitives.ReadUInt16LittleEndian(s[OffPayloadLength..]);
         int blocks = BinaryPrimitives.ReadUInt16LittleEndian(s[OffBlockCount..]);

@@ -22,6 +22,12 @@ internal sealed record VolumeCheckpoint(
     public long TrashedAtUnixMs { get; init; }
     /// <summary>Runs of lsns recovery skipped and no replica restored yet; the lost-entries section.</summary>
     public Volumes.LostEntries[] Lost { get; init; } = [];
+    /// <summary>The protected versions (lsn, version) and the history base (null: none); the history section.</summary>
+    public (long Lsn, Id160 Version)[] Protected { get; init; } = [];
+    public Volumes.HistoryBase? History { get; init; }
+    /// <summary>What each lsn's entry changed, as far as known (<see cref="LsnCount"/> of them, the rest unknown); the
+    /// changes section. Null: all unknown.</summary>
+    public Volumes.BlockChange[]? Changes { get; init; }
 }
 
 internal sealed record CheckpointData(ulong Generation, WriterPosition Position, SegmentState[] States, ulong[] Seqs, List<VolumeCheckpoint> Volumes);
@@ -104,6 +110,32 @@ internal static class Checkpoint
                 I32(w, reason.Length);
                 w.Write(reason);
             }
+        }
+        // The history section, last: older payloads read as nothing protected and no history base.
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes)
+        {
+            Id(w, v.BaseId);
+            I32(w, v.Protected.Length);
+            foreach (var (lsn, version) in v.Protected) { I64(w, lsn); Id(w, version); }
+            if (v.History is not { } b) { U8(w, 0); continue; }
+            U8(w, b.Index is null ? (byte)1 : (byte)2);
+            I64(w, b.Lsn); Id(w, b.Version);
+            if (b.Index is null) continue;
+            // The base's own level; its parents are the volume's (a branch's frozen parents, written above).
+            var tmp = new ArrayBufferWriter<byte>();
+            b.Index.WriteTo(tmp);
+            I64(w, tmp.WrittenCount);
+            w.Write(tmp.WrittenSpan);
+        }
+        // The changes section, last: older payloads read as every change unknown (a diff reads those headers once).
+        I32(w, c.Volumes.Count);
+        foreach (var v in c.Volumes)
+        {
+            Id(w, v.BaseId);
+            var known = v.Changes is null ? 0 : v.LsnCount;
+            I64(w, known);
+            for (var i = 0; i < known; i++) Change(w, v.Changes![i]);
         }
         var all = w.WrittenMemory.Span;
         var payload = all[HeaderSize..];
@@ -234,6 +266,59 @@ internal static class Checkpoint
                 vols[k] = vols[k] with { Lost = lost };
             }
         }
+        if (r.Remaining > 0)
+        {
+            var count = r.I32();
+            if (count != vols.Count) throw new FormatException("the checkpoint's history section does not match its volumes");
+            for (var k = 0; k < count; k++)
+            {
+                if (r.Id() != vols[k].BaseId) throw new FormatException("the checkpoint's history section is inconsistent");
+                var protections = r.I32();
+                if (protections < 0 || protections > r.Remaining / 28) throw new FormatException("the checkpoint's history section has a bad protection count");
+                var prot = new (long, Id160)[protections];
+                for (var i = 0; i < protections; i++)
+                {
+                    var lsn = r.I64();
+                    if (lsn < 1 || lsn > vols[k].Lsn) throw new FormatException("the checkpoint's history section protects a bad lsn");
+                    prot[i] = (lsn, r.Id());
+                }
+                Volumes.HistoryBase? history = null;
+                var has = r.U8();
+                if (has > 2) throw new FormatException("the checkpoint's history section has a bad base");
+                if (has != 0)
+                {
+                    var lsn = r.I64(); var version = r.Id();
+                    if (lsn < 0 || lsn > vols[k].Lsn) throw new FormatException("the checkpoint's history section has a bad base lsn");
+                    ExtentIndex? index = null;
+                    if (has == 2)
+                    {
+                        var len = r.I64();
+                        if (len < 0 || len > int.MaxValue) throw new FormatException("a bad index length");
+                        var level = ExtentIndex.ReadFrom(r.Bytes((int)len), out _);
+                        var built = vols[k].Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
+                        foreach (var e in level.Enumerate()) built.Insert(e.Start, e.Count, e.LogBlock, e.EntryBlock);
+                        index = built.Snapshot();
+                    }
+                    history = new Volumes.HistoryBase(lsn, version, index);
+                }
+                vols[k] = vols[k] with { Protected = prot, History = history };
+            }
+        }
+        if (r.Remaining > 0)
+        {
+            var count = r.I32();
+            if (count != vols.Count) throw new FormatException("the checkpoint's changes section does not match its volumes");
+            for (var k = 0; k < count; k++)
+            {
+                if (r.Id() != vols[k].BaseId) throw new FormatException("the checkpoint's changes section is inconsistent");
+                var known = r.I64();
+                if (known != 0 && known != vols[k].LsnCount) throw new FormatException("the checkpoint's changes section does not match the lsn table");
+                if (known == 0) continue;
+                var changes = new Volumes.BlockChange[known];
+                for (var i = 0; i < known; i++) changes[i] = r.Change();
+                vols[k] = vols[k] with { Changes = changes };
+            }
+        }
         return new CheckpointData(generation, pos, states, seqs, vols);
     }
 
@@ -242,6 +327,23 @@ internal static class Checkpoint
     private static void I64(ArrayBufferWriter<byte> w, long v) { BinaryPrimitives.WriteInt64LittleEndian(w.GetSpan(8), v); w.Advance(8); }
     private static void U64(ArrayBufferWriter<byte> w, ulong v) { BinaryPrimitives.WriteUInt64LittleEndian(w.GetSpan(8), v); w.Advance(8); }
     private static void Id(ArrayBufferWriter<byte> w, Id160 v) { v.WriteTo(w.GetSpan(Id160.Size)); w.Advance(Id160.Size); }
+
+    /// <summary>One lsn's change: u8 0 unknown, 1 none, 2 a range (then first block and count as LEB128 varints).</summary>
+    private static void Change(ArrayBufferWriter<byte> w, Volumes.BlockChange c)
+    {
+        if (!c.IsKnown) { U8(w, 0); return; }
+        if (c.Count == 0) { U8(w, 1); return; }
+        U8(w, 2); Varint(w, (ulong)c.First); Varint(w, (ulong)c.Count);
+    }
+
+    private static void Varint(ArrayBufferWriter<byte> w, ulong v)
+    {
+        var span = w.GetSpan(10);
+        var n = 0;
+        for (; v >= 0x80; v >>= 7) span[n++] = (byte)(v | 0x80);
+        span[n++] = (byte)v;
+        w.Advance(n);
+    }
 
     private ref struct Reader(ReadOnlySpan<byte> s)
     {
@@ -259,5 +361,29 @@ internal static class Checkpoint
         public long I64() => BinaryPrimitives.ReadInt64LittleEndian(Bytes(8));
         public ulong U64() => BinaryPrimitives.ReadUInt64LittleEndian(Bytes(8));
         public Id160 Id() => new(Bytes(Id160.Size));
+        public ulong Varint()
+        {
+            ulong v = 0;
+            for (var shift = 0; shift < 64; shift += 7)
+            {
+                var b = U8();
+                v |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) return v;
+            }
+            throw new FormatException("a bad varint in the checkpoint");
+        }
+        public Volumes.BlockChange Change()
+        {
+            switch (U8())
+            {
+                case 0: return Volumes.BlockChange.Unknown;
+                case 1: return Volumes.BlockChange.None;
+                case 2:
+                    var first = Varint(); var count = Varint();
+                    if (first > long.MaxValue / 2 || count > long.MaxValue / 2) throw new FormatException("the checkpoint's changes section has a bad range");
+                    return new Volumes.BlockChange((long)first, (long)count);
+                default: throw new FormatException("the checkpoint's changes section has a bad tag");
+            }
+        }
     }
 }

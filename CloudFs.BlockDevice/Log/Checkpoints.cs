@@ -131,7 +131,10 @@ public sealed class Checkpoints
             {
                 var (blocks, prefixes, count) = v.Lsns.Capture();
                 vols.Add(new VolumeCheckpoint(v.BaseId, v.SizeBytes, v.Mode, v.Replicas, v.BranchedFrom, v.Lsn, v.Version, v.HeadParent,
-                    v.HeadDigest, v.OldestStreamableLsn, blocks, prefixes, count, v.Index.Snapshot()) { ViewNumber = v.ViewNumber, View = v.View, Damage = v.Damage.Snapshot(), Name = v.Name, TrashedAtUnixMs = v.TrashedAtUnixMs, Lost = v.Lost.ToArray() });
+                    v.HeadDigest, v.OldestStreamableLsn, blocks, prefixes, count, v.Index.Snapshot()) { ViewNumber = v.ViewNumber, View = v.View, Damage = v.Damage.Snapshot(), Name = v.Name, TrashedAtUnixMs = v.TrashedAtUnixMs, Lost = v.Lost.ToArray(),
+                    Protected = v.Protected.Select(p => (p.Key, p.Value)).ToArray(),
+                    History = v.History is { Index: { } hi } h ? h with { Index = hi.Snapshot() } : v.History,
+                    Changes = v.Lsns.CaptureChanges() });
             }
         }
         Generation++;

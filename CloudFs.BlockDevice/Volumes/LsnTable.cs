@@ -1,7 +1,8 @@
 // Per volume: lsn → log block of its entry header and version prefix, append-only (8+8 bytes per entry), so
-// streams, ReadHeaders and FindVersion work without scanning the log; and, in memory only, the block range each entry
-// changed (16 bytes per entry), so a diff between versions reads no header for an entry appended or replayed since the
-// store opened (the ones a checkpoint restored are unknown until a diff reads their headers once and fills them in).
+// streams, ReadHeaders and FindVersion work without scanning the log; and the block range each entry changed (16 bytes
+// per entry in memory, about 7 in the checkpoint's changes section), so a diff between versions reads no header for an
+// entry whose change is known: appended or replayed since the store opened, or known to the checkpoint it opened from
+// (entries a checkpoint without the section restored are unknown until a diff reads their headers once).
 namespace CloudFs.BlockDevice.Volumes;
 
 internal sealed class LsnTable
@@ -11,7 +12,7 @@ internal sealed class LsnTable
     // Elements below Count never change, so a checkpoint can capture (arrays, count) without copying.
     private long[] _blocks = new long[InitialCapacity];
     private ulong[] _prefixes = new ulong[InitialCapacity];
-    // Not part of a checkpoint: filled in place, never captured.
+    // Elements below Count never change in place either (SetChanges and Truncate copy), so a checkpoint captures it too.
     private BlockChange[] _changes = NewChanges(InitialCapacity);
     private readonly Dictionary<ulong, long> _byPrefix = new();
 
@@ -51,8 +52,17 @@ internal sealed class LsnTable
     /// <summary>The blocks the entry of <paramref name="lsn"/> changed (<see cref="BlockChange.Unknown"/> until known).</summary>
     public BlockChange ChangeOf(long lsn) => _changes[lsn - 1];
 
-    /// <summary>Records what a header read found the entry of <paramref name="lsn"/> changed.</summary>
-    public void SetChange(long lsn, BlockChange change) => _changes[lsn - 1] = change;
+    /// <summary>Records what header reads found the entries of these lsns changed (on a copy: a checkpoint may be
+    /// serialising the captured array).</summary>
+    public void SetChanges(IEnumerable<(long Lsn, BlockChange Change)> found)
+    {
+        var changes = (BlockChange[])_changes.Clone();
+        foreach (var (lsn, change) in found) changes[lsn - 1] = change;
+        _changes = changes;
+    }
+
+    /// <summary>The changes array for a checkpoint (its first <see cref="Count"/> elements; see <see cref="Capture"/>).</summary>
+    public BlockChange[] CaptureChanges() => _changes;
 
     /// <summary>
     /// A volume installed by a full resync at <paramref name="lsn"/>: lsns 1..lsn-1 were never held here (they point at
@@ -96,7 +106,7 @@ internal sealed class LsnTable
 
     public (long[] Blocks, ulong[] Prefixes, long Count) Capture() => (_blocks, _prefixes, Count);
 
-    public static LsnTable Restore(ReadOnlySpan<long> blocks, ReadOnlySpan<ulong> prefixes)
+    public static LsnTable Restore(ReadOnlySpan<long> blocks, ReadOnlySpan<ulong> prefixes, ReadOnlySpan<BlockChange> changes = default)
     {
         var t = new LsnTable();
         var n = Math.Max(InitialCapacity, blocks.Length);
@@ -105,6 +115,7 @@ internal sealed class LsnTable
         t._changes = NewChanges(n);
         blocks.CopyTo(t._blocks);
         prefixes.CopyTo(t._prefixes);
+        if (changes.Length == blocks.Length) changes.CopyTo(t._changes);
         t.Count = blocks.Length;
         for (var i = 0; i < blocks.Length; i++) t._byPrefix.TryAdd(prefixes[i], i + 1);
         return t;
@@ -121,10 +132,11 @@ internal sealed class LsnTable
             if (_byPrefix.TryGetValue(_prefixes[i], out var at) && at == i + 1) _byPrefix.Remove(_prefixes[i]);
         var blocks = new long[_blocks.Length];
         var prefixes = new ulong[_prefixes.Length];
+        var changes = NewChanges(_changes.Length);
         Array.Copy(_blocks, blocks, count);
         Array.Copy(_prefixes, prefixes, count);
-        Array.Fill(_changes, BlockChange.Unknown, (int)count, (int)(Count - count));
-        (_blocks, _prefixes, Count) = (blocks, prefixes, count);
+        Array.Copy(_changes, changes, count);
+        (_blocks, _prefixes, _changes, Count) = (blocks, prefixes, changes, count);
     }
 
     /// <summary>

@@ -77,6 +77,14 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public DamageMap Damage { get; set; } = new();
     /// <summary>Runs of lsns recovery skipped, not yet restored from a replica (under IndexLock; checkpointed).</summary>
     public List<LostEntries> Lost { get; set; } = new();
+    /// <summary>The versions `cloudfs protect` keeps, by lsn (under IndexLock; set by Protect entries, checkpointed).</summary>
+    public SortedList<long, Id160> Protected { get; set; } = new();
+    /// <summary>Lsns a protect being appended keeps until its entry applies (under IndexLock; not checkpointed).</summary>
+    public List<long> Pinned { get; } = new();
+    /// <summary>The history base (null until retention or a protection needs one; under IndexLock, checkpointed).</summary>
+    public HistoryBase? History;
+    /// <summary>The oldest lsn a protection keeps (or a protect being appended), long.MaxValue for none (under IndexLock).</summary>
+    public long OldestProtectedLsn => Math.Min(Protected.Count > 0 ? Protected.Keys[0] : long.MaxValue, Pinned.Count > 0 ? Pinned.Min() : long.MaxValue);
     /// <summary>The last entries in stream form, once a replica or a live stream follows the volume (null until then).</summary>
     public Log.RecentEntries? Recent;
     /// <summary>Raised when an entry of the volume is placed in the log or applied (replicas' feeders wait on it).</summary>
@@ -120,5 +128,6 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
         Damage = Damage.Count == 0 ? [] : Damage.Snapshot(),
         Name = Name,
         TrashedAt = TrashedAtUnixMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(TrashedAtUnixMs),
+        Protected = Protected.Count == 0 ? [] : Protected.Values.ToArray(),
     };
 }

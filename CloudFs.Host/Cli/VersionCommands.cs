@@ -1,5 +1,5 @@
-// The commands about versions of a volume: `cloudfs diff VOLUME FROM [TO] [--json]`, answered by a node's management
-// API over HTTP (ManagementHttpClient) from the log of a node holding the volume.
+// The commands about versions of a volume: `cloudfs diff VOLUME FROM [TO] [--json]` and `cloudfs protect | unprotect
+// VERSION`, answered by a node's management API over HTTP (ManagementHttpClient) from the log of a node holding the volume.
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
@@ -13,6 +13,41 @@ internal static class VersionCommands
     public static IEnumerable<Command> Create(CliIo io)
     {
         yield return Diff(io);
+        yield return Protect(io, protect: true);
+        yield return Protect(io, protect: false);
+    }
+
+    /// <summary>`cloudfs protect VERSION` / `cloudfs unprotect VERSION` (SPEC.md).</summary>
+    private static Command Protect(CliIo io, bool protect)
+    {
+        var version = new Argument<string>("VERSION")
+        {
+            Description = protect ? "The version to keep (of any volume's chain)" : "The protected version to release",
+            CustomParser = r => CliOptions.Id(r, "version id").ToString(),
+        };
+        var json = VolumeCommands.Json("Print the volume's `ls --json` object (protected: its protected versions)");
+        var contact = CliOptions.Contact();
+        var tls = CliOptions.Tls();
+        var command = protect
+            ? new Command("protect",
+                "Keep VERSION branchable, diffable and readable (export VOL@VERSION) past cloudfs.retention.time until `cloudfs unprotect`: " +
+                "compaction keeps it and the history after it, on every replica, over restarts and failovers. `cloudfs ls --json` lists it.")
+            : new Command("unprotect",
+                "End the protection of VERSION: once it is older than cloudfs.retention.time, compaction reclaims what only it needed.");
+        command.Add(version);
+        command.Add(json);
+        command.Add(contact);
+        command.Add(tls);
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = ManagementHttpClient.Create(parse.GetValue(contact)!, parse.GetValue(tls));
+            var v = parse.GetValue(version)!;
+            var summary = await client.PostAsync<VolumeSummary>($"versions/{v}/{(protect ? "protect" : "unprotect")}", new { }, ct);
+            if (parse.GetValue(json)) await io.Out.WriteLineAsync(JsonSerializer.Serialize(summary, ManagementJson.Options));
+            else await io.Out.WriteLineAsync($"version {v} of volume {summary.Id} is {(protect ? "protected" : "no longer protected")}");
+            return 0;
+        });
+        return command;
     }
 
     private static Command Diff(CliIo io)

@@ -1,6 +1,7 @@
 // A volume as `cloudfs ls --json` shows it (SPEC.md), in the management API's JSON both ways: the nine fields of an
 // `ls` line; the health's detail (`health_detail`, `current_replicas`, `resync_percent`) and per replica its state and
-// lag (`lag`: objects with `host`, `state`, `lag_entries`, `lag_bytes`); and `trashed` (ISO 8601, UTC) only for a
+// lag (`lag`: objects with `host`, `state`, `lag_entries`, `lag_bytes`); `protected`: the versions `cloudfs protect`
+// keeps (an array, oldest first); and `trashed` (ISO 8601, UTC) only for a
 // volume in the trash (`trash ls --json`, `rm --json`).
 using System.Globalization;
 using System.Text.Json;
@@ -46,6 +47,9 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        json.WriteStartArray("protected");
+        foreach (var p in v.Protected) json.WriteStringValue(p);
+        json.WriteEndArray();
         if (v.IsTrashed) json.WriteString("trashed", Time(v.TrashedAtUnixMs));
         json.WriteEndObject();
     }
@@ -61,6 +65,7 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
         var lag = new List<ReplicaLag>();
         var mode = VolumeMode.Async;
         var replicas = new List<string>();
+        var protectedVersions = new List<string>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
             var property = reader.GetString();
@@ -75,6 +80,9 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
                     while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) replicas.Add(reader.GetString()!);
                     break;
                 case "version": version = reader.GetString(); break;
+                case "protected":
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) protectedVersions.Add(reader.GetString()!);
+                    break;
                 case "name": name = reader.GetString(); break;
                 case "health": health = reader.GetString() ?? VolumeHealth.Healthy; break;
                 case "parent": parent = reader.GetString(); break;
@@ -91,7 +99,7 @@ internal sealed class VolumeSummaryJson : JsonConverter<VolumeSummary>
             }
         }
         return new VolumeSummary(id ?? throw new JsonException("a volume without an id"), size, mode, primary, replicas,
-            version ?? "", name, health, parent, trashed, lag, current, percent);
+            version ?? "", name, health, parent, trashed, lag, current, percent) { Protected = protectedVersions.Count == 0 ? Array.Empty<string>() : protectedVersions.ToArray() };
     }
 
     /// <summary>A field this version does not know. TrySkip, not Skip: a converter reading a streamed array (`ls`) gets

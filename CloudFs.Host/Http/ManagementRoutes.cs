@@ -32,7 +32,7 @@ internal sealed class ManagementRoutes(IClusterView cluster)
 
     public static readonly string[] Paths =
         ["POST /volumes", "GET /volumes", "GET /volumes/VOLUME/info", "DELETE /volumes/VOLUME", "POST /volumes/VOLUME/resize", "POST /volumes/VOLUME/detach",
-         "GET /trash", "POST /trash/VOLUME/restore", "DELETE /trash[/VOLUME]", "POST /versions/VERSION/branch", "GET /volumes/VOLUME/diff?from=VERSION[&to=VERSION]", "GET /status", "GET /cluster/members",
+         "GET /trash", "POST /trash/VOLUME/restore", "DELETE /trash[/VOLUME]", "POST /versions/VERSION/branch", "POST /versions/VERSION/protect|unprotect", "GET /volumes/VOLUME/diff?from=VERSION[&to=VERSION]", "GET /status", "GET /cluster/members",
          "GET /cluster/leader|status", "POST /cluster/down-unreachable|join|leave|down", "GET /sharding/regions|stats", "POST /scrub", "POST /volumes/VOLUME/verify"];
 
     public void Map(IEndpointRouteBuilder app)
@@ -42,6 +42,8 @@ internal sealed class ManagementRoutes(IClusterView cluster)
         app.MapGet("/volumes", ListVolumes);
         Route(app, "GET", "/volumes/{id}/info", ctx => new GetVolume(Volume(ctx)), QuickTimeout, StatusCodes.Status404NotFound);
         app.MapPost("/versions/{version}/branch", Branch);
+        Route(app, "POST", "/versions/{version}/protect", ctx => new ProtectVersion(Volume(ctx, "version"), Protect: true), ChangeTimeout);
+        Route(app, "POST", "/versions/{version}/unprotect", ctx => new ProtectVersion(Volume(ctx, "version"), Protect: false), ChangeTimeout);
         Route(app, "GET", "/volumes/{id}/diff", ctx => new DiffVersions(Volume(ctx), Query(ctx, "from") ??
             throw new BadHttpRequestException("the diff needs ?from=VERSION", StatusCodes.Status400BadRequest), Query(ctx, "to")),
             QuickTimeout, StatusCodes.Status404NotFound);

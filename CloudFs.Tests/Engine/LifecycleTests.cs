@@ -195,10 +195,12 @@ public sealed class LifecycleTests
         Assert.Equal(("db-01", 1_700_000_000_000L), (read[0].Name, read[0].TrashedAtUnixMs));
         Assert.Equal(((string?)null, 0L), (read[1].Name, read[1].TrashedAtUnixMs));
 
-        // The lifecycle section: i32 count + per volume (id, i64 trash time, u8 length, name); after it only the
-        // lost-entries section: i32 count + per volume (id, i32 run count, no runs here).
+        // The lifecycle section: i32 count + per volume (id, i64 trash time, u8 length, name); after it the
+        // lost-entries section: i32 count + per volume (id, i32 run count, no runs here), the history section: i32
+        // count + per volume (id, i32 protected count, u8 no base) and the changes section: i32 count + per volume
+        // (id, i64 count 0).
         var section = 4 + (20 + 9 + 5) + (20 + 9);
-        var lost = 4 + 2 * (20 + 4);
+        var lost = 4 + 2 * (20 + 4) + 4 + 2 * (20 + 5) + 4 + 2 * (20 + 8);
         var old = Checkpoint.Decode(3, bytes.AsSpan(0, bytes.Length - lost - section), 1).Volumes;
         Assert.All(old, v => Assert.Equal(((string?)null, 0L), (v.Name, v.TrashedAtUnixMs)));
 

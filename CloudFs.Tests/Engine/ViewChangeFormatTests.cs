@@ -207,8 +207,9 @@ public sealed class ViewChangeFormatTests
         // The view section comes after the volumes: i32 count + per volume (id, i64 view number, view id); then the
         // damage section: i32 count + per volume (id, i32 range count, ranges); then the lifecycle section: i32 count
         // + per volume (id, i64 trash time, u8 name length, name); then the lost-entries section: i32 count + per volume
-        // (id, i32 run count, runs).
-        const int damage = 4 + 24 + 4 + 29 + 4 + 24;
+        // (id, i32 run count, runs); then the history section: i32 count + per volume (id, i32 protected count, u8 base
+        // kind); then the changes section: i32 count + per volume (id, i64 count).
+        const int damage = 4 + 24 + 4 + 29 + 4 + 24 + 4 + 25 + 4 + 28;
         var old = Checkpoint.Decode(7, bytes.AsSpan(0, bytes.Length - damage - (4 + 48)), 1).Volumes.Single();
         Assert.Equal((0L, (Id160?)null), (old.ViewNumber, old.View));
 

@@ -180,7 +180,7 @@ public sealed class CliTests
     {
         using var json = JsonDocument.Parse(VolumeListFormat.Json([Sample with { Primary = new string('2', 40), Mode = VolumeMode.Sync }]));
         var v = json.RootElement[0];
-        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "health_detail", "current_replicas", "resync_percent", "lag"], v.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "health_detail", "current_replicas", "resync_percent", "lag", "protected"], v.EnumerateObject().Select(p => p.Name));
         Assert.Equal("healthy", v.GetProperty("health").GetString());
         Assert.Equal(JsonValueKind.Null, v.GetProperty("parent").ValueKind);
         Assert.Equal(8L << 30, v.GetProperty("size").GetInt64());
@@ -194,7 +194,7 @@ public sealed class CliTests
         var trashed = Sample with { Name = "db", Parent = new string('5', 40), Health = "degraded", TrashedAtUnixMs = 1_700_000_000_000 };
         var text = JsonSerializer.Serialize(trashed, ManagementJson.Options);
         using var json = JsonDocument.Parse(text);
-        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "health_detail", "current_replicas", "resync_percent", "lag", "trashed"], json.RootElement.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "health_detail", "current_replicas", "resync_percent", "lag", "protected", "trashed"], json.RootElement.EnumerateObject().Select(p => p.Name));
         Assert.Equal("2023-11-14T22:13:20Z", json.RootElement.GetProperty("trashed").GetString());
         var back = JsonSerializer.Deserialize<VolumeSummary>(text, ManagementJson.Options)!;
         Assert.Equal((trashed.Id, trashed.Name, trashed.Parent, trashed.Health, trashed.TrashedAtUnixMs),

@@ -55,7 +55,7 @@ public sealed class ManagementRoutesTests : IAsyncLifetime
         Assert.Equal($"/volumes/{id}/info", response.Headers.Location!.ToString());
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var o = json.RootElement;
-        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "health_detail", "current_replicas", "resync_percent", "lag", "hosts"], o.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(["id", "size", "mode", "primary", "replicas", "version", "name", "health", "parent", "health_detail", "current_replicas", "resync_percent", "lag", "protected", "hosts"], o.EnumerateObject().Select(p => p.Name));
         Assert.Equal((id.ToString(), 8L << 30, "async", "healthy"), (o.GetProperty("id").GetString(), o.GetProperty("size").GetInt64(),
             o.GetProperty("mode").GetString(), o.GetProperty("health").GetString()));
         Assert.Equal(HostA, o.GetProperty("hosts")[0].GetProperty("host_id").GetString());
