@@ -5,7 +5,9 @@ COPY . .
 RUN dotnet publish CloudFs.Host/CloudFs.Host.csproj -c Release -o /app
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
-RUN apt-get update && apt-get install -y --no-install-recommends qemu-utils libnbd-bin curl && rm -rf /var/lib/apt/lists/*
+# fuse3, e2fsprogs, mount and nbdkit: `cloudfs mount` (docs/MOUNT.md; the container needs /dev/fuse, loop devices and
+# CAP_SYS_ADMIN for it, e.g. --privileged).
+RUN apt-get update && apt-get install -y --no-install-recommends qemu-utils libnbd-bin curl fuse3 e2fsprogs mount nbdkit && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app .
 # `cloudfs` on PATH (docker exec), and the entry point: no arguments = one node on the container's address.
