@@ -142,9 +142,18 @@ public sealed partial class LogStore
         // Never past a protected version: the base stays at the oldest one.
         lock (vol.IndexLock) head = Math.Min(vol.Lsn, vol.OldestProtectedLsn);
         if (head <= b.Lsn) return;
-        // The newest lsn written before the cutoff: entries are appended in time order, so a binary search over
-        // (base, head] reads a few headers.
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        // Entries are appended in time order: while the first entry after the base is younger than the cutoff, so is
+        // every later one. Its time is read once per base, not once per pass (a pass looks at every volume).
+        var first = b.Lsn + 1;
+        if (vol.AfterHistory.Lsn != first)
+        {
+            long firstBlock;
+            lock (vol.IndexLock) firstBlock = vol.Lsns.BlockOf(first);
+            vol.AfterHistory = (first, HeaderAt(vol, firstBlock, first, meta).TimestampUnixMs);
+        }
+        if (vol.AfterHistory.TimestampUnixMs > cutoffUnixMs) return;
+        // The newest lsn written before the cutoff: a binary search over (base, head] reads a few headers.
         long lo = b.Lsn, hi = head;
         while (lo < hi)
         {

@@ -83,6 +83,10 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public List<long> Pinned { get; } = new();
     /// <summary>The history base (null until retention or a protection needs one; under IndexLock, checkpointed).</summary>
     public HistoryBase? History;
+    /// <summary>The lsn just after the history base and when its entry was written, once read (compaction's passes
+    /// only, under its gate; not checkpointed): while that entry is younger than the retention cutoff, no later one is
+    /// older, and the base stays without reading a header.</summary>
+    public (long Lsn, long TimestampUnixMs) AfterHistory;
     /// <summary>The oldest lsn a protection keeps (or a protect being appended), long.MaxValue for none (under IndexLock).</summary>
     public long OldestProtectedLsn => Math.Min(Protected.Count > 0 ? Protected.Keys[0] : long.MaxValue, Pinned.Count > 0 ? Pinned.Min() : long.MaxValue);
     /// <summary>The last entries in stream form, once a replica or a live stream follows the volume (null until then).</summary>
