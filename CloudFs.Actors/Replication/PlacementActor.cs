@@ -629,8 +629,8 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         if (!settled) _attention.Add(r.Id);
     }
 
-    /// <summary>A replica host absent longer than ReplaceAfter is replaced by the nearest live host (XOR distance to
-    /// the volume id) outside the set: the primary records the new set with a view change, the new host streams it.</summary>
+    /// <summary>A replica host absent longer than ReplaceAfter is replaced by the live host of highest weight for
+    /// the volume id (Placement.Weight) outside the set: the primary records the new set with a view change, the new host streams it.</summary>
     private void ReplaceLongAbsent(VolumeRecord r, string primaryAddress)
     {
         if (_replacing.Contains(r.Id)) return;
@@ -638,7 +638,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
         var gone = r.Replicas.FirstOrDefault(h => h != r.Primary && _absentSince.TryGetValue(h, out var since) && now - since >= _settings.ReplaceAfter);
         if (gone is null) return;
         var candidates = LiveHosts().Where(h => h.FreeBytes > 0 && !r.Replicas.Contains(h.HostId)).Select(h => Id160.Parse(h.HostId));
-        var chosen = Placement.Nearest(Id160.Parse(r.Id), candidates, 1);
+        var chosen = Placement.Choose(Id160.Parse(r.Id), candidates, 1);
         if (chosen.Count == 0) return;
         var replacement = chosen[0].ToString();
         var replicas = r.Replicas.Select(h => h == gone ? replacement : h).ToArray();
@@ -698,10 +698,10 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             if (!_namesInCreation.Add(name)) { replyTo.Tell(new CommandFailed($"the name '{name}' is taken by a volume being created")); return; }
         }
         // The volume id depends on the primary's fresh secret, so it cannot be known before creation: the set is
-        // placed by a random key (uniform, so volumes spread evenly), the nearest host being the primary.
+        // placed by a random key (uniform, so volumes spread evenly), the host of highest weight being the primary.
         var key = Id160.Random();
         var byId = live.ToDictionary(h => Id160.Parse(h.HostId));
-        var chosen = Placement.Nearest(key, byId.Keys, p.Replicas).Select(id => byId[id]).ToArray();
+        var chosen = Placement.Choose(key, byId.Keys, p.Replicas).Select(id => byId[id]).ToArray();
         var self = Self;
         var log = _log;
         var timeout = _settings.AskTimeout;
@@ -837,7 +837,7 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
                 }
                 // 2. The most up-to-date: every write acknowledged in sync mode is on a majority, so on one of these.
                 var volumeId = Id160.Parse(r.Id);
-                var chosen = fenced.OrderByDescending(x => x.Fenced!.Volume!.Lsn).ThenBy(x => Id160.Parse(x.Host).Xor(volumeId)).First();
+                var chosen = fenced.OrderByDescending(x => x.Fenced!.Volume!.Lsn).ThenByDescending(x => Placement.Weight(volumeId, Id160.Parse(x.Host))).First();
                 // 3. Shares of the secret, re-sealed for the chosen host by the others (witnesses too), each to the key
                 //    the chosen host proved to that host.
                 var releasers = fenced.Where(x => x.Host != chosen.Host).Select(x => x.Address).Concat(witnessHeads.Select(w => w.Address));
