@@ -52,7 +52,10 @@ internal sealed class SyncQuorum<T>(int replicaCount)
 
     private static void Expire(PriorityQueue<(T Waiter, long Since), long> waiting, long since, Action<T, long> expire)
     {
-        if (waiting.UnorderedItems.All(w => w.Element.Since > since)) return;
+        var any = false;
+        foreach (var (w, _) in waiting.UnorderedItems)
+            if (w.Since <= since) { any = true; break; }
+        if (!any) return;
         var all = waiting.UnorderedItems.ToArray();
         waiting.Clear();
         foreach (var (w, lsn) in all)
