@@ -59,12 +59,10 @@ public sealed partial class LogStore
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
         var h = ReadEntryMeta(block, meta, vol.BaseId);
         var offset = block * BlockSize;
-        var aligned = offset & ~(long)(Page - 1);
-        var lead = (int)(offset - aligned);
-        var total = (lead + h.TotalBytes + Page - 1) & ~(Page - 1);
-        using var buf = new AlignedBuffer(total);
-        _device.Read(buf.Span, aligned);
-        var entry = buf.Span.Slice(lead, h.TotalBytes).ToArray();
+        var pages = PageSpan.Around(offset, h.TotalBytes);
+        using var buf = new AlignedBuffer(pages.Length);
+        _device.Read(buf.Span, pages.Offset);
+        var entry = buf.Span.Slice(pages.Lead, h.TotalBytes).ToArray();
         EntryCodec.Seal(entry, 0);
         var bad = EntryCodec.Verify(entry, out var check);
         if (bad is not null || check.Lsn != lsn || check.Volume != vol.BaseId)

@@ -186,6 +186,9 @@ public sealed partial class LogStore
     /// <summary>Blocks [At, At+Count) of a run (relative to its start) that cannot be served, and why.</summary>
     internal readonly record struct BadRun(int At, int Count, string Reason);
 
+    /// <summary>Reads a run of stored blocks and checks each against its entry's CRC (damage marked): false when one fails.</summary>
+    internal bool ReadRunVerified(VolumeState vol, Extent e, Span<byte> dest) => ReadRunChecked(vol, e, dest, null) is null;
+
     /// <summary>
     /// Reads and verifies one stored run into <paramref name="dest"/>. With <paramref name="all"/> null it stops at the
     /// first bad block and returns it; otherwise it reads on, adds every bad run (consecutive bad blocks as one) to
@@ -194,9 +197,6 @@ public sealed partial class LogStore
     /// blocks (and a header not in the meta cache) are read through the page cache; a chunk in which any block fails
     /// is dropped from the cache and read again from the device, whose bytes alone decide (the verdict is the media's).
     /// </summary>
-    /// <summary>Reads a run of stored blocks and checks each against its entry's CRC (damage marked): false when one fails.</summary>
-    internal bool ReadRunVerified(VolumeState vol, Extent e, Span<byte> dest) => ReadRunChecked(vol, e, dest, null) is null;
-
     internal BadRun? ReadRunChecked(VolumeState vol, Extent e, Span<byte> dest, List<BadRun>? all, bool cached = false)
     {
         byte[] meta;
@@ -227,10 +227,9 @@ public sealed partial class LogStore
             {
                 var n = Math.Min(e.Count - done, ReadChunk / BlockSize);
                 var byteOff = (e.LogBlock + done) * BlockSize;
-                var aligned = byteOff & ~(long)(Page - 1);
-                var lead = (int)(byteOff - aligned);
-                var total = (lead + n * BlockSize + Page - 1) & ~(Page - 1);
-                var span = buffer.Span[..total];
+                var pages = PageSpan.Around(byteOff, n * BlockSize);
+                var lead = pages.Lead;
+                var span = buffer.Span[..pages.Length];
                 var fromCache = false;
                 if (cached)
                 {
@@ -243,7 +242,7 @@ public sealed partial class LogStore
                     if (fromCache) { span = buffer.Span[..len]; lead = at; }
                     else _device.Uncache(from, len);
                 }
-                if (!fromCache) _device.Read(span, aligned);
+                if (!fromCache) _device.Read(span, pages.Offset);
                 for (var i = 0; i < n; i++)
                 {
                     var block = span.Slice(lead + i * BlockSize, BlockSize);
@@ -325,11 +324,10 @@ public sealed partial class LogStore
                 }
                 _device.Uncache(byteOff, maxMeta);
             }
-            var aligned = byteOff & ~(long)(Page - 1);
-            var lead = (int)(byteOff - aligned);
-            var total = (int)Math.Min((lead + maxMeta + Page - 1) & ~(Page - 1), _device.Size - aligned);
-            _device.Read(buffer.Span[..total], aligned);
-            var s = buffer.Span[lead..total];
+            var pages = PageSpan.Around(byteOff, maxMeta);
+            var total = (int)Math.Min(pages.Length, _device.Size - pages.Offset);
+            _device.Read(buffer.Span[..total], pages.Offset);
+            var s = buffer.Span[pages.Lead..total];
             var parsed = EntryHeader.TryParse(s, out var h, out var err);
             if (!parsed || !EntryCodec.HeaderCrcMatches(s[..(EntryHeader.Size * h.MetaSectors)]))
             {
@@ -446,13 +444,10 @@ public sealed partial class LogStore
             for (var done = 0; done < e.Count;)
             {
                 var n = Math.Min(e.Count - done, ReadChunk / BlockSize);
-                var byteOff = (e.LogBlock + done) * BlockSize;
-                var aligned = byteOff & ~(long)(Page - 1);
-                var lead = (int)(byteOff - aligned);
-                var total = (lead + n * BlockSize + Page - 1) & ~(Page - 1);
-                var span = buffer.Span[..total];
-                _device.Read(span, aligned);
-                span.Slice(lead, n * BlockSize).CopyTo(dest.Slice(done * BlockSize, n * BlockSize));
+                var pages = PageSpan.Around((e.LogBlock + done) * BlockSize, n * BlockSize);
+                var span = buffer.Span[..pages.Length];
+                _device.Read(span, pages.Offset);
+                span.Slice(pages.Lead, n * BlockSize).CopyTo(dest.Slice(done * BlockSize, n * BlockSize));
                 done += n;
             }
         }
