@@ -195,7 +195,8 @@ public sealed class ManagementActor : ReceiveActor
             volume = Id160.Parse(named.Id);
         }
         var diff = await _store.ChangedBetweenAsync(volume, from, to);
-        return new VersionDiff(diff.From.ToString(), diff.To.ToString(), diff.Ranges.Select(r => new DiffRange(r.Offset, r.Length)).ToArray(), diff.Bytes);
+        return new VersionDiff(diff.From.ToString(), diff.To.ToString(), diff.Ranges.Select(r => new DiffRange(r.Offset, r.Length)).ToArray(), diff.Bytes,
+            diff.FromSizeBytes, diff.ToSizeBytes);
     }
 
     /// <summary>Every volume of the cluster, those in the trash too: for the callers that need them all at once in

@@ -26,7 +26,8 @@ public sealed record ListVolumes : IManagementMessage;
 /// <see cref="VersionDiff"/> by a node holding the volume.</summary>
 public sealed record DiffVersions(string Volume, string From, string? To) : IManagementMessage;
 /// <summary>SPEC.md's `diff --json` object: the ranges merged, in offset order, and their total.</summary>
-public sealed record VersionDiff(string From, string To, IReadOnlyList<DiffRange> Ranges, long Bytes) : IManagementMessage;
+/// <param name="FromSize">The volume's size at From, and <paramref name="ToSize"/> at To: each version keeps its own size.</param>
+public sealed record VersionDiff(string From, string To, IReadOnlyList<DiffRange> Ranges, long Bytes, long FromSize, long ToSize) : IManagementMessage;
 public sealed record DiffRange(long Offset, long Length);
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
 /// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null when it has none;
