@@ -59,8 +59,8 @@ public sealed partial class LogStore
             // in between reports what it dropped (gone in TO), a grow reports nothing it did not write (zeros).
             long toSize;
             if (to is null) lock (vol.IndexLock) toSize = vol.SizeBytes;
-            else toSize = SizeAt(vol, toLsn, toVersion);
-            var fromSize = SizeAt(path[at].Vol, fromLsn, from);
+            else toSize = SizeForDiff(vol, toLsn, toVersion);
+            var fromSize = SizeForDiff(path[at].Vol, fromLsn, from);
             return new ChangedRanges(volume, from, toVersion, Merge(blocks, Math.Max(fromSize, toSize))) { FromSizeBytes = fromSize, ToSizeBytes = toSize };
         }
         finally { _compactionGate.Release(); }

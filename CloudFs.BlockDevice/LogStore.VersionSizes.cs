@@ -59,26 +59,42 @@ public sealed partial class LogStore
         return size;
     }
 
+    /// <summary>The size at <paramref name="lsn"/> for a diff from it, which needs only the entries after it: from the
+    /// history base while it holds the version (<see cref="SizeAt"/>), else from those entries' headers up to the head
+    /// (the size before the first resize after lsn, or the head's).</summary>
+    private long SizeForDiff(VolumeState vol, long lsn, Id160 version)
+    {
+        try { return SizeAt(vol, lsn, version); }
+        catch (VersionCompactedException) { return SizeBefore(vol, lsn); }
+    }
+
+    /// <summary>The size of <paramref name="vol"/> at <paramref name="lsn"/> from the headers after it up to the head:
+    /// the size before the first resize entry after it (each carries the size before it), else the head's.</summary>
+    private long SizeBefore(VolumeState vol, long lsn)
+    {
+        long head, size;
+        lock (vol.IndexLock) (head, size) = (vol.Lsn, vol.SizeBytes);
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        using var window = new HeaderWindow(_device, meta.Length);
+        for (var l = lsn + 1; l <= head; l++)
+        {
+            long block;
+            lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
+            var h = CheckedHeader(vol, window.At(block), block, l, meta);
+            if (h.Kind == EntryKind.Resize)
+                return ResizePayload.Decode(meta.AsSpan(EntryHeader.OffBitmap, h.PayloadLength))?.OldSize
+                       ?? throw new InvalidOperationException($"a verified resize entry of volume {h.Volume} has a malformed payload");
+        }
+        return size;
+    }
+
     /// <summary>The size at the history base. A base from a checkpoint written before sizes were kept has none: it is
     /// the size before the first resize entry after the base (each carries the size before it), else the head's; the
     /// base keeps it from then on.</summary>
     private long SizeAtBase(VolumeState vol, HistoryBase b)
     {
         if (b.SizeBytes != HistoryBase.UnknownSize) return b.SizeBytes;
-        long head, size;
-        lock (vol.IndexLock) (head, size) = (vol.Lsn, vol.SizeBytes);
-        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
-        using (var window = new HeaderWindow(_device, meta.Length))
-            for (var l = b.Lsn + 1; l <= head; l++)
-            {
-                long block;
-                lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
-                var h = CheckedHeader(vol, window.At(block), block, l, meta);
-                if (h.Kind != EntryKind.Resize) continue;
-                size = ResizePayload.Decode(meta.AsSpan(EntryHeader.OffBitmap, h.PayloadLength))?.OldSize
-                       ?? throw new InvalidOperationException($"a verified resize entry of volume {h.Volume} has a malformed payload");
-                break;
-            }
+        var size = SizeBefore(vol, b.Lsn);
         lock (vol.IndexLock)
             if (ReferenceEquals(vol.History, b)) vol.History = b with { SizeBytes = size };
         return size;
