@@ -81,8 +81,10 @@ public sealed record RestoreVolume(string Volume) : IManagementMessage;
 /// <param name="AllowShrink">A smaller size is allowed (what lies beyond it is dropped).</param>
 public sealed record ResizeVolume(string Volume, long SizeBytes, bool AllowShrink) : IManagementMessage;
 /// <summary>`cloudfs protect VERSION` (<paramref name="Protect"/>) or `unprotect VERSION`: answered with the volume's
-/// VolumeSummary after it (its protected versions as soon as placement hears of them), or a CommandFailed.</summary>
-public sealed record ProtectVersion(string Version, bool Protect) : IManagementMessage;
+/// VolumeSummary after it (its protected versions as soon as placement hears of them), or a CommandFailed. Answered by
+/// a node that holds the version (this one, else one that answers <see cref="CanBranch"/>, as for
+/// <see cref="BranchVolume"/>); <paramref name="HereOnly"/>: asked by another node, not passed on again.</summary>
+public sealed record ProtectVersion(string Version, bool Protect, bool HereOnly = false) : IManagementMessage;
 /// <summary>Answered with a VolumeList of the volumes in the trash.</summary>
 public sealed record ListTrash : IManagementMessage;
 /// <summary>Purges one volume in the trash, or every one (Volume null); answered with a VolumeList of those purged.</summary>
