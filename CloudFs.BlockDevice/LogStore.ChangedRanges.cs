@@ -55,12 +55,11 @@ public sealed partial class LogStore
             // FROM's chain: the entries between FROM and the point the path leaves it, on whichever side FROM is.
             var (lo, hi) = fromLsn <= path[at].Lsn ? (fromLsn, path[at].Lsn) : (path[at].Lsn, fromLsn);
             CollectChanges(path[at].Vol, lo, hi, from, blocks, ct);
-            // Each version at its own size (LogStore.VersionSizes.cs); the ranges cover the larger of the two: a shrink
-            // in between reports what it dropped (gone in TO), a grow reports nothing it did not write (zeros).
-            long toSize;
-            if (to is null) lock (vol.IndexLock) toSize = vol.SizeBytes;
-            else toSize = SizeForDiff(vol, toLsn, toVersion);
-            var fromSize = SizeForDiff(path[at].Vol, fromLsn, from);
+            // Each version at its own size (LogStore.VersionSizes.cs), from the entries after it (no more than the diff
+            // reads); the ranges cover the larger of the two: a shrink in between reports what it dropped (gone in TO),
+            // a grow reports nothing it did not write (zeros).
+            var toSize = SizeBefore(vol, toLsn);
+            var fromSize = SizeBefore(path[at].Vol, fromLsn);
             return new ChangedRanges(volume, from, toVersion, Merge(blocks, Math.Max(fromSize, toSize))) { FromSizeBytes = fromSize, ToSizeBytes = toSize };
         }
         finally { _compactionGate.Release(); }

@@ -1,8 +1,10 @@
 // The size of a volume at one of its versions: set by its creation or branch entry, then by each resize entry of its
 // chain. A version is read (VOL@VERSION), diffed and branched at its own size, not at the volume's current one: after a
 // shrink an older version still reads its data past the new end, after a grow it is still as small as it was. The
-// head's size is the volume's; an older version's is the history base's size (HistoryBase.SizeBytes) carried through the
-// headers after the base, the same walk that rebuilds the version's index (HistoricIndex).
+// head's size is the volume's. An older version's, for a view or a branch, is the history base's size
+// (HistoryBase.SizeBytes) carried through the headers after the base, the same walk that rebuilds the version's index
+// (HistoricIndex); for a diff, which needs only the entries after the version, it is walked back from the head over
+// those entries (each resize entry carries the size before it), mostly from the lsn table without a header read.
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Log;
 using CloudFs.BlockDevice.Volumes;
@@ -39,53 +41,41 @@ public sealed partial class LogStore
         };
     }
 
-    /// <summary>The size of <paramref name="vol"/> at <paramref name="lsn"/> (its <paramref name="version"/>): the
-    /// head's is the volume's, an older one's is walked from the history base through the headers after it. Throws
-    /// <see cref="VersionCompactedException"/> as <see cref="HistoricIndex"/> does.</summary>
-    private long SizeAt(VolumeState vol, long lsn, Id160 version)
-    {
-        lock (vol.IndexLock) if (lsn == vol.Lsn) return vol.SizeBytes;
-        var b = CheckHistoryHolds(vol, lsn, version);
-        var size = SizeAtBase(vol, b);
-        if (lsn == b.Lsn) return size;
-        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
-        using var window = new HeaderWindow(_device, meta.Length);
-        for (var l = b.Lsn + 1; l <= lsn; l++)
-        {
-            long block;
-            lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
-            size = SizeAfter(size, CheckedHeader(vol, window.At(block), block, l, meta), meta);
-        }
-        return size;
-    }
-
-    /// <summary>The size at <paramref name="lsn"/> for a diff from it, which needs only the entries after it: from the
-    /// history base while it holds the version (<see cref="SizeAt"/>), else from those entries' headers up to the head
-    /// (the size before the first resize after lsn, or the head's).</summary>
-    private long SizeForDiff(VolumeState vol, long lsn, Id160 version)
-    {
-        try { return SizeAt(vol, lsn, version); }
-        catch (VersionCompactedException) { return SizeBefore(vol, lsn); }
-    }
-
-    /// <summary>The size of <paramref name="vol"/> at <paramref name="lsn"/> from the headers after it up to the head:
-    /// the size before the first resize entry after it (each carries the size before it), else the head's.</summary>
+    /// <summary>
+    /// The size of <paramref name="vol"/> at <paramref name="lsn"/> from the entries after it, walked back from the head
+    /// (what a diff from lsn needs anyway; the entries before it may be gone): each resize entry carries the size before
+    /// it. The lsn table tells most entries apart without a header: a data or zero entry's range lies within the size
+    /// after it, a shrink's starts exactly there (it is what the shrink dropped); only entries that changed no block (a
+    /// grow, other metadata) or whose change is not known yet have their header read.
+    /// </summary>
     private long SizeBefore(VolumeState vol, long lsn)
     {
         long head, size;
         lock (vol.IndexLock) (head, size) = (vol.Lsn, vol.SizeBytes);
-        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
-        using var window = new HeaderWindow(_device, meta.Length);
-        for (var l = lsn + 1; l <= head; l++)
+        byte[]? meta = null;
+        HeaderWindow? window = null;
+        try
         {
-            long block;
-            lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
-            var h = CheckedHeader(vol, window.At(block), block, l, meta);
-            if (h.Kind == EntryKind.Resize)
-                return ResizePayload.Decode(meta.AsSpan(EntryHeader.OffBitmap, h.PayloadLength))?.OldSize
-                       ?? throw new InvalidOperationException($"a verified resize entry of volume {h.Volume} has a malformed payload");
+            for (var l = head; l > lsn; l--)
+            {
+                BlockChange c;
+                long block;
+                lock (vol.IndexLock) (c, block) = (vol.Lsns.ChangeOf(l), vol.Lsns.BlockOf(l));
+                if (c is { IsKnown: true, Count: > 0 })
+                {
+                    if (c.First * BlockSize == size) size = (c.First + c.Count) * BlockSize; // a shrink
+                    continue;
+                }
+                meta ??= new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+                window ??= new HeaderWindow(_device, meta.Length);
+                var h = CheckedHeader(vol, window.At(block), block, l, meta);
+                if (h.Kind == EntryKind.Resize)
+                    size = ResizePayload.Decode(meta.AsSpan(EntryHeader.OffBitmap, h.PayloadLength))?.OldSize
+                           ?? throw new InvalidOperationException($"a verified resize entry of volume {h.Volume} has a malformed payload");
+            }
+            return size;
         }
-        return size;
+        finally { window?.Dispose(); }
     }
 
     /// <summary>The size at the history base. A base from a checkpoint written before sizes were kept has none: it is
