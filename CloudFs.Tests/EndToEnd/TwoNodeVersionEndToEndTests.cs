@@ -57,7 +57,9 @@ public sealed class TwoNodeVersionEndToEndTests(TwoVersionNodes nodes) : IClassF
 
         foreach (var node in nodes.Both)
         {
-            Assert.Equal(32 * M, await NbdSize(node.Nbd(volume)));
+            // The volume's own export on the node that does not hold it follows the resize once placement hears of it.
+            await Eventually.Until(() => NbdSize(node.Nbd(volume)).GetAwaiter().GetResult() == 32 * M, TimeSpan.FromSeconds(30),
+                $"the export of the grown volume on {node.Listen} to be 32 MiB");
             Assert.Equal(16 * M, await NbdSize($"{node.Nbd(volume)}@{before}"));
             Assert.Equal(8 * M, await NbdSize($"{node.Nbd(volume)}@{shrunk}"));
         }
