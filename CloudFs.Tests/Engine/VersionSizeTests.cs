@@ -70,4 +70,35 @@ public sealed class VersionSizeTests
             Assert.Equal(TempLog.Pattern(Size, 5), old);
         }
     }
+
+    [Fact]
+    public async Task A_protected_version_keeps_its_size_in_the_history_base_over_compaction_and_a_restart()
+    {
+        using var t = new TempLog();
+        var options = t.Options(size: 24 << 20) with { RetentionTime = TimeSpan.Zero };
+        Id160 v, kept;
+        await using (var s = TempLog.OpenRetrying(options))
+        {
+            v = (await s.CreateVolumeAsync(Size, VolumeMode.Async, [])).BaseId;
+            await s.WriteAsync(v, 0, TempLog.Pattern(Size, 7));
+            kept = s.GetVolume(v)!.CurrentVersion;
+            await s.ProtectVersionAsync(v, kept, protect: true);
+            await s.ResizeVolumeAsync(v, Size / 4, allowShrink: true);
+            for (var round = 0; round < 3; round++)
+                for (var off = 0; off < Size / 4; off += 64 * K)
+                    await s.WriteAsync(v, off, TempLog.Pattern(64 * K, round * 100 + off / 4096));
+            // The base moves to the protected version (a frozen index, with its size) and what is older goes.
+            await s.CompactAsync();
+            await s.CompactAsync();
+            Assert.Equal(Size, await s.VersionSizeAsync(v, kept));
+        }
+        await using (var s = TempLog.OpenRetrying(options))
+        {
+            Assert.Equal(Size, await s.VersionSizeAsync(v, kept));
+            var old = new byte[Size];
+            await s.ReadVersionAsync(v, kept, 0, old);
+            Assert.Equal(TempLog.Pattern(Size, 7), old);
+            Assert.Equal(Size, (await s.BranchAsync(kept)).SizeBytes);
+        }
+    }
 }
