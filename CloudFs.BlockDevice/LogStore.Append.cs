@@ -37,8 +37,10 @@ public sealed partial class LogStore : IAppendSink
         ThrowIfDisposed();
         var (srcId, lsn) = LocateInHistory(fromVersion);
         var src = Volume(srcId);
-        var payload = new CreatePayload(src.SizeBytes, src.Mode, src.Replicas, fromVersion, srcId);
-        return CreateAsync(payload, EntryKind.Branch, () => BranchIndex(src, lsn, fromVersion), ct);
+        // The branch starts as the version is: its data and its size then (not the source's size now).
+        var (index, size) = BranchIndex(src, lsn, fromVersion);
+        var payload = new CreatePayload(size, src.Mode, src.Replicas, fromVersion, srcId);
+        return CreateAsync(payload, EntryKind.Branch, () => index, ct);
     }
 
     private async Task<VolumeInfo> CreateAsync(CreatePayload payload, EntryKind kind, Func<ExtentIndex> index, CancellationToken ct)
@@ -68,19 +70,16 @@ public sealed partial class LogStore : IAppendSink
         return Info(vol);
     }
 
-    /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/> (its <paramref name="version"/>), frozen, as the parent of a new branch.</summary>
-    private ExtentIndex BranchIndex(VolumeState src, long lsn, Id160 version)
+    /// <summary>The index of <paramref name="src"/> as of <paramref name="lsn"/> (its <paramref name="version"/>), frozen, as
+    /// the parent of a new branch, and the source's size then.</summary>
+    private (ExtentIndex Index, long SizeBytes) BranchIndex(VolumeState src, long lsn, Id160 version)
     {
-        long oldest;
-        Id160 head;
         lock (src.IndexLock)
-        {
-            if (lsn == src.Lsn) return src.Index.Branch();
-            (oldest, head) = (src.OldestStreamableLsn, src.Version);
-        }
+            if (lsn == src.Lsn) return (src.Index.Branch(), src.SizeBytes);
         // An older version: rebuilt from the volume's history base and the headers of the entries after it (no data
         // is read); older than the base (the retention time, LogStore.VersionRetention.cs) it is refused by name.
-        return HistoricIndex(src, lsn, version).Branch();
+        var (index, size) = HistoricIndex(src, lsn, version);
+        return (index.Branch(), size);
     }
 
     /// <summary>
@@ -173,12 +172,15 @@ public sealed partial class LogStore : IAppendSink
         if (Volatile.Read(ref vol.TrashedAtUnixMs) != 0) throw new VolumeInTrashException(vol.BaseId);
     }
 
-    internal static void CheckRange(VolumeState vol, long offset, long length)
+    internal static void CheckRange(VolumeState vol, long offset, long length) => CheckRange(offset, length, vol.SizeBytes, $"volume {vol.BaseId}");
+
+    /// <param name="what">What ends at <paramref name="sizeBytes"/>: "volume X", "version V of volume X".</param>
+    internal static void CheckRange(long offset, long length, long sizeBytes, string what)
     {
         if (offset < 0 || length < 0 || offset % BlockSize != 0 || length % BlockSize != 0)
             throw new InvalidRangeException($"offset {offset} and length {length} must be non-negative multiples of {BlockSize}");
-        if (offset + length > vol.SizeBytes)
-            throw new InvalidRangeException($"bytes {offset}..{offset + length} are beyond the end of volume {vol.BaseId} ({vol.SizeBytes} bytes)");
+        if (offset + length > sizeBytes)
+            throw new InvalidRangeException($"bytes {offset}..{offset + length} are beyond the end of {what} ({sizeBytes} bytes)");
     }
 
     /// <summary>

@@ -55,9 +55,12 @@ public sealed partial class LogStore
             // FROM's chain: the entries between FROM and the point the path leaves it, on whichever side FROM is.
             var (lo, hi) = fromLsn <= path[at].Lsn ? (fromLsn, path[at].Lsn) : (path[at].Lsn, fromLsn);
             CollectChanges(path[at].Vol, lo, hi, from, blocks, ct);
-            long? size = null;
-            if (to is null) lock (vol.IndexLock) size = vol.SizeBytes;
-            return new ChangedRanges(volume, from, toVersion, Merge(blocks, size));
+            // Each version at its own size (LogStore.VersionSizes.cs), from the entries after it (no more than the diff
+            // reads); the ranges cover the larger of the two: a shrink in between reports what it dropped (gone in TO),
+            // a grow reports nothing it did not write (zeros).
+            var toSize = SizeBefore(vol, toLsn);
+            var fromSize = SizeBefore(path[at].Vol, fromLsn);
+            return new ChangedRanges(volume, from, toVersion, Merge(blocks, Math.Max(fromSize, toSize))) { FromSizeBytes = fromSize, ToSizeBytes = toSize };
         }
         finally { _compactionGate.Release(); }
     }
@@ -200,11 +203,11 @@ public sealed partial class LogStore
         _ => BlockChange.None,
     };
 
-    /// <summary>Block ranges sorted and merged into byte ranges, cut at <paramref name="size"/> bytes when given.</summary>
-    private static List<ChangedRange> Merge(List<(long Start, long Count)> blocks, long? size)
+    /// <summary>Block ranges sorted and merged into byte ranges, cut at <paramref name="size"/> bytes.</summary>
+    private static List<ChangedRange> Merge(List<(long Start, long Count)> blocks, long size)
     {
         blocks.Sort();
-        var limit = size is { } s ? s / BlockSize : long.MaxValue / BlockSize;
+        var limit = size / BlockSize;
         var result = new List<ChangedRange>();
         long curStart = -1, curEnd = -1;
         foreach (var (start, count) in blocks)

@@ -232,6 +232,8 @@ public sealed partial class LogStore
             vol.SizeBytes = view.SizeBytes;
             vol.TrashedAtUnixMs = view.TrashedAtUnixMs;
             vol.Lsns.Truncate(keep.Lsn);
+            // The protections are what the protect entries up to keep left: a rewound protect or unprotect is undone.
+            vol.Protected = new SortedList<long, Id160>(view.Protected.ToDictionary(p => p.Lsn, p => p.Version));
             ForgetHistoryAfter(vol, keep.Lsn);
             vol.Lsn = keep.Lsn;
             vol.Version = keep.Version;

@@ -119,7 +119,7 @@ public sealed partial class LogStore
             long head;
             lock (vol.IndexLock) head = vol.Lsn;
             later = ReadLaterLifecycle(vol, new LaterLifecycle(run.LastLsn, false, false), head, out var unreadable);
-            if (later is null) refusal = $"its trash, restore or resize entry cannot be settled: {unreadable}";
+            if (later is null) refusal = $"its trash, restore, resize or protect entry cannot be settled: {unreadable}";
         }
         if (refusal is not null)
         {
@@ -152,7 +152,7 @@ public sealed partial class LogStore
             lock (vol.IndexLock) settled = !vol.Lost.Exists(l => l.FirstLsn == run.FirstLsn);
             if (!settled)
                 return new RestoreOutcome(0, 0, run.LastLsn - run.FirstLsn + 1,
-                    "its trash, restore or resize entry could not be settled: a header of an entry after the run became unreadable while it was written");
+                    "its trash, restore, resize or protect entry could not be settled: a header of an entry after the run became unreadable while it was written");
         }
         _options.Log?.Invoke($"volume {volume}: entries lsn {run.FirstLsn}..{run.LastLsn}, lost to corruption here, restored from a replica's copy that fits the chain");
         return new RestoreOutcome(buffers.Count, blocks, 0, null);
@@ -203,8 +203,8 @@ public sealed partial class LogStore
     {
         EntryKind.Data or EntryKind.Zero => null,
         EntryKind.ViewChange => ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null ? "its payload is malformed" : null,
-        EntryKind.Trash or EntryKind.Restore or EntryKind.Resize => CheckLifecycle(entry, h) is null ? null : "its payload is malformed",
-        _ => "only data, zero, view-change, trash, restore and resize entries are restored",
+        EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Protect => CheckLifecycle(entry, h) is null ? null : "its payload is malformed",
+        _ => "only data, zero, view-change, trash, restore, resize and protect entries are restored",
     };
 
     /// <summary>
@@ -238,7 +238,7 @@ public sealed partial class LogStore
                                  + $"the header at log block {block} the lsn table names is another entry";
                     return null;
                 }
-                seen = seen.With(lsn, h.Kind);
+                seen = seen.With(lsn, h.Kind, ProtectedLsn(meta, h));
             }
             catch (DataCorruptionException e)
             {
@@ -290,7 +290,7 @@ public sealed partial class LogStore
             lock (v.IndexLock) { lostRun = v.Lost.Find(l => l.Holds(h.Lsn)); head = v.Lsn; }
             if (lostRun is null) return;
             var later = ReadLaterLifecycle(v, seen ?? new LaterLifecycle(lostRun.LastLsn, false, false), head, out unsettled);
-            setsState = later is { } l && !l.Supersedes(h.Kind);
+            setsState = later is { } l && !l.Supersedes(h.Kind, ProtectedLsn(meta, h));
         }
         lock (v.IndexLock)
         {
@@ -314,7 +314,8 @@ public sealed partial class LogStore
                     s += n;
                 }
             }
-            if (setsState) ApplyLifecycle(v, meta, h);
+            if (setsState && h.Kind == EntryKind.Protect) ApplyProtection(v, meta, h);
+            else if (setsState) ApplyLifecycle(v, meta, h);
             if (h.Lsn == run.LastLsn && run.Unsettled) run.Unsettled = false;
             else if (h.Lsn == run.LastLsn)
             {
@@ -339,6 +340,10 @@ public sealed partial class LogStore
                   + (setsState ? "its state applied" : "its state not applied, since an entry after it set that state"));
         if (done is not null) _options.Log?.Invoke($"volume {v.BaseId}: restored what was damaged because {done}");
     }
+
+    /// <summary>The lsn of the version a protect entry names (0 for any other entry).</summary>
+    private static long ProtectedLsn(ReadOnlySpan<byte> meta, EntryHeader h) =>
+        h.Kind == EntryKind.Protect ? ProtectionPayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength), h.Lsn)?.Lsn ?? 0 : 0;
 
     /// <summary>
     /// Under IndexLock, a restored view change: it sets the volume's view, view number and replica set only when no view

@@ -82,8 +82,9 @@ public sealed partial class LogStore
             : null;
 
     /// <summary>Under IndexLock, when a fork split rewinds the volume to <paramref name="lsn"/>: protections of versions
-    /// after it, and a history base after it, go with the entries (a protection the rewound suffix made of an earlier
-    /// version stays: docs/FORMAT.md, "Protected versions").</summary>
+    /// after it, and a history base after it, go with the entries (the rewind has set the protected set to what the
+    /// protect entries up to lsn left, so a protection the rewound suffix made of an earlier version is gone too, and
+    /// one it took back is back: docs/FORMAT.md, "Protected versions").</summary>
     private static void ForgetHistoryAfter(VolumeState v, long lsn)
     {
         while (v.Protected.Count > 0 && v.Protected.Keys[^1] > lsn) v.Protected.RemoveAt(v.Protected.Count - 1);

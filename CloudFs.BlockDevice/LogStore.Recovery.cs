@@ -165,7 +165,7 @@ public sealed partial class LogStore : IReplaySink
                     long lsn;
                     try { lsn = FindVersion(payload.SourceVersion!.Value).Lsn; }
                     catch (UnknownVersionException) { return $"the branch source version {payload.SourceVersion} is unknown"; }
-                    index = BranchIndex(src, lsn, payload.SourceVersion!.Value);
+                    index = BranchIndex(src, lsn, payload.SourceVersion!.Value).Index;
                 }
                 else index = new ExtentIndex();
                 var v = new VolumeState(h.Volume, payload!.SizeBytes, payload.Mode, payload.Replicas, payload.SourceVersion, _keys.Get(h.Volume), index)

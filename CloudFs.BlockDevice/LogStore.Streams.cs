@@ -81,7 +81,7 @@ public sealed partial class LogStore : IStreamTarget
                 try
                 {
                     lsn = FindVersion(payload!.SourceVersion!.Value).Lsn;
-                    index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn, payload.SourceVersion!.Value);
+                    index = BranchIndex(Volume(payload.SourceVolume!.Value), lsn, payload.SourceVersion!.Value).Index;
                 }
                 catch (UnknownVersionException) { return StreamAdmission.Refused($"the branch source version {payload!.SourceVersion} is not held here"); }
                 catch (VersionCompactedException e) { return StreamAdmission.Refused($"the branch source version {payload!.SourceVersion} is compacted away here: {e.Message}"); }

@@ -26,7 +26,7 @@ public sealed partial class LogStore
         {
             if (vol.History is { } b) return b;
             if (_options.RetentionTime <= TimeSpan.Zero && vol.OldestProtectedLsn == long.MaxValue)
-                return new HistoryBase(0, vol.BaseId, null); // no retention, nothing protected: as before
+                return new HistoryBase(0, vol.BaseId, null, 0); // no retention, nothing protected: as before
             return vol.History = InitialHistory(vol);
         }
     }
@@ -42,7 +42,7 @@ public sealed partial class LogStore
 
     /// <summary>Under IndexLock: the base a volume starts with (see <see cref="BaseOf"/>).</summary>
     private static HistoryBase InitialHistory(VolumeState vol) =>
-        vol.OldestStreamableLsn <= 1 ? new HistoryBase(0, vol.BaseId, null) : new HistoryBase(vol.Lsn, vol.Version, vol.Index.Snapshot());
+        vol.OldestStreamableLsn <= 1 ? new HistoryBase(0, vol.BaseId, null, 0) : new HistoryBase(vol.Lsn, vol.Version, vol.Index.Snapshot(), vol.SizeBytes);
 
     /// <summary>Throws <see cref="VersionCompactedException"/> (naming the oldest version still available) unless the
     /// version of <paramref name="vol"/> at <paramref name="lsn"/> can still be had: the head, or one the history base
@@ -89,16 +89,18 @@ public sealed partial class LogStore
 
     /// <summary>
     /// The index of <paramref name="vol"/> as of <paramref name="lsn"/> (its <paramref name="version"/>), writable and
-    /// not shared: the history base's, with the headers of the entries after it up to lsn applied (no data is read).
-    /// Throws <see cref="VersionCompactedException"/> naming the oldest version still available when lsn is older.
+    /// not shared, and its size then: the history base's, with the headers of the entries after it up to lsn applied
+    /// (no data is read). Throws <see cref="VersionCompactedException"/> naming the oldest version still available when
+    /// lsn is older.
     /// </summary>
-    private ExtentIndex HistoricIndex(VolumeState vol, long lsn, Id160 version)
+    private (ExtentIndex Index, long SizeBytes) HistoricIndex(VolumeState vol, long lsn, Id160 version)
     {
         var b = CheckHistoryHolds(vol, lsn, version);
+        var size = SizeAtBase(vol, b);
         ExtentIndex index;
         if (b.Index is { } frozen) index = frozen.Thaw();
         else lock (vol.IndexLock) index = vol.Index.Parent is { } parent ? parent.Branch() : new ExtentIndex();
-        if (lsn == b.Lsn) return index;
+        if (lsn == b.Lsn) return (index, size);
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
         using var window = new HeaderWindow(_device, meta.Length);
         for (var l = b.Lsn + 1; l <= lsn; l++)
@@ -107,8 +109,9 @@ public sealed partial class LogStore
             lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
             var h = CheckedHeader(vol, window.At(block), block, l, meta);
             IndexEntry(index, meta, h, block);
+            size = SizeAfter(size, h, meta);
         }
-        return index;
+        return (index, size);
     }
 
     /// <summary>
@@ -165,8 +168,12 @@ public sealed partial class LogStore
         if (lo <= b.Lsn) return;
         HistoryBase? next = null;
         lock (vol.IndexLock)
-            if (lo == vol.Lsn) next = new HistoryBase(lo, vol.Version, vol.Index.Snapshot());
-        next ??= new HistoryBase(lo, VersionAt(vol.BaseId, lo), HistoricIndex(vol, lo, Id160.Zero).Snapshot());
+            if (lo == vol.Lsn) next = new HistoryBase(lo, vol.Version, vol.Index.Snapshot(), vol.SizeBytes);
+        if (next is null)
+        {
+            var (index, size) = HistoricIndex(vol, lo, Id160.Zero);
+            next = new HistoryBase(lo, VersionAt(vol.BaseId, lo), index.Snapshot(), size);
+        }
         lock (vol.IndexLock)
             // A protect applied meanwhile (this runs under the compaction gate, a protect's entry does not) wins.
             if (lo <= vol.OldestProtectedLsn) vol.History = next;

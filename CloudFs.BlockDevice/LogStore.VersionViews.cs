@@ -13,12 +13,14 @@ public sealed partial class LogStore
     /// <summary>How long a version view nobody reads stays in memory (and keeps what it reads from compaction).</summary>
     public static readonly TimeSpan VersionViewKeep = TimeSpan.FromMinutes(5);
 
-    /// <summary>A frozen index of one version; <see cref="Owner"/> is the volume whose chain holds the version.</summary>
-    private sealed class VersionView(Id160 version, VolumeState owner, ExtentIndex index)
+    /// <summary>A frozen index of one version and its size; <see cref="Owner"/> is the volume whose chain holds the version.</summary>
+    private sealed class VersionView(Id160 version, VolumeState owner, ExtentIndex index, long sizeBytes)
     {
         public Id160 Version { get; } = version;
         public VolumeState Owner { get; } = owner;
         public ExtentIndex Index { get; } = index;
+        /// <summary>The volume's size at the version (LogStore.VersionSizes.cs): the export's size, the reads' bound.</summary>
+        public long SizeBytes { get; } = sizeBytes;
         public long LastUsedTicks = Environment.TickCount64;
     }
 
@@ -26,17 +28,19 @@ public sealed partial class LogStore
 
     /// <summary>
     /// Reads a 512-aligned range of <paramref name="volume"/> as it was at <paramref name="version"/> (of its own chain
-    /// or of a chain it was branched from). An empty <paramref name="destination"/> only checks that the version can
-    /// be read. Throws <see cref="UnknownVersionException"/>, <see cref="InvalidRangeException"/> (not in the volume's
-    /// history, or out of range) and <see cref="VersionCompactedException"/> (naming the oldest version available).
+    /// or of a chain it was branched from), within the version's size (<see cref="VersionSizeAsync"/>). An empty
+    /// <paramref name="destination"/> only checks that the version can be read. Throws
+    /// <see cref="UnknownVersionException"/>, <see cref="InvalidRangeException"/> (not in the volume's history, or out
+    /// of range) and <see cref="VersionCompactedException"/> (naming the oldest version available).
     /// </summary>
     public async ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default)
     {
         ThrowIfDisposed();
         var vol = Volume(volume);
-        CheckRange(vol, offset, destination.Length);
+        CheckRange(offset, destination.Length, long.MaxValue, $"volume {volume}");
         var view = await ViewOf(vol, version).ConfigureAwait(false);
         Volatile.Write(ref view.LastUsedTicks, Environment.TickCount64);
+        CheckRange(offset, destination.Length, view.SizeBytes, $"version {version} of volume {volume}");
         if (destination.Length == 0) return;
         ct.ThrowIfCancellationRequested();
         var extents = new List<Extent>();
@@ -83,7 +87,8 @@ public sealed partial class LogStore
                 if (at < 0) throw new InvalidRangeException($"version {version} is not in the history of volume {vol.BaseId} (its own chain or a chain it was branched from)");
                 owner = path[at].Vol;
             }
-            return new VersionView(version, owner, BranchIndex(owner, lsn, version));
+            var (index, size) = BranchIndex(owner, lsn, version);
+            return new VersionView(version, owner, index, size);
         }
         finally { _compactionGate.Release(); }
     }

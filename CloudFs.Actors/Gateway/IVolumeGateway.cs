@@ -35,6 +35,11 @@ public interface IVolumeGateway
     /// (<see cref="UnknownVersionException"/>, <see cref="VersionCompactedException"/>, <see cref="InvalidRangeException"/>).
     /// </summary>
     ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default);
+    /// <summary>
+    /// The volume's size in bytes at <paramref name="version"/>: the size of the export VOL@VERSION (a version keeps the
+    /// size it had, whatever resizes came after). Throws as <see cref="ReadVersionAsync"/> when it cannot be read.
+    /// </summary>
+    ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default);
     ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default);
 
     /// <summary>Takes, renews or takes over the volume's read-write attachment lease from its writer (docs/ATTACH.md).</summary>

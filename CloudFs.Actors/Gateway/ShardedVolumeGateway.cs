@@ -130,6 +130,12 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     public async ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
         Expect<MapResult>(await SendAsync(volume, new Map(volume, offset, length), ct).ConfigureAwait(false)).Ranges;
 
+    // A node holding the volume's chain knows the version's size from its own log; any other asks the volume's actor.
+    public async ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default) =>
+        store.GetVolume(volume) is not null
+            ? await store.VersionSizeAsync(volume, version, ct).ConfigureAwait(false)
+            : Expect<VersionSizeResult>(await AskAsync(volume, new VersionSize(volume, version), ct).ConfigureAwait(false)).SizeBytes;
+
     // A node holding the volume's chain reads the version from its own log (every replica holds the same entries);
     // any other asks the volume's actor, in pieces like a read.
     public async ValueTask ReadVersionAsync(Id160 volume, Id160 version, long offset, Memory<byte> destination, CancellationToken ct = default)

@@ -67,7 +67,10 @@ public sealed class ManagementActor : ReceiveActor
         Receive<RemoveVolume>(Answer<RemoveVolume>(lifecycle.RemoveAsync));
         Receive<RestoreVolume>(Answer<RestoreVolume>(lifecycle.RestoreAsync));
         Receive<ResizeVolume>(Answer<ResizeVolume>(lifecycle.ResizeAsync));
-        Receive<ProtectVersion>(Answer<ProtectVersion>(lifecycle.ProtectAsync));
+        Receive<ProtectVersion>(Answer<ProtectVersion>(async p =>
+            Id160.TryParse(p.Version, out var v) && await PassOnAsync(v, p.HereOnly, p with { HereOnly = true }) is { } answer
+                ? answer
+                : await lifecycle.ProtectAsync(p)));
         Receive<ListTrash>(Answer<ListTrash>(_ => ListAsync(inTrash: true)));
         Receive<PurgeTrash>(Answer<PurgeTrash>(lifecycle.PurgeAsync));
         Receive<CanBranch>(c => Sender.Tell(new BranchAnswer(Id160.TryParse(c.Version, out var v) && _store.CanBranchFrom(v))));
@@ -146,14 +149,22 @@ public sealed class ManagementActor : ReceiveActor
         }
         // A volume id names the volume (SPEC.md): its current version here, not the empty version it was created as.
         if (_store.GetVolume(version) is { } volume) version = volume.CurrentVersion;
-        else if (!b.HereOnly && !_store.CanBranchFrom(version) && await BrancherOfAsync(version) is { } other)
-            // Not held here: a node that holds it makes the branch (and is its primary), as if it had been asked.
-            return await other.Ask<IManagementMessage>(new BranchVolume(version.ToString(), HereOnly: true), _askTimeout * 2);
+        // Not held here: a node that holds it makes the branch (and is its primary), as if it had been asked.
+        else if (await PassOnAsync(version, b.HereOnly, new BranchVolume(version.ToString(), HereOnly: true)) is { } answer) return answer;
         VolumeInfo info;
         try { info = await _store.BranchAsync(version); }
         catch (UnknownVersionException) when (!b.HereOnly) { return new CommandFailed($"version {version} is held by no live member of the cluster"); }
         return new VolumeCreated(info.BaseId.ToString(), [OwnAddress()]);
     }
+
+    /// <summary>A request about <paramref name="version"/> this node cannot answer (it does not hold the version, or no
+    /// longer its history) is passed to a node that can (<see cref="BrancherOfAsync"/>) as <paramref name="there"/>
+    /// (marked HereOnly: it is not passed on again), and its answer is the answer. Null: this node answers (it can, it
+    /// was asked by another node, or no node can: its own refusal then says why).</summary>
+    private async Task<IManagementMessage?> PassOnAsync(Id160 version, bool hereOnly, IManagementMessage there) =>
+        hereOnly || _store.CanBranchFrom(version) || await BrancherOfAsync(version) is not { } other
+            ? null
+            : await other.Ask<IManagementMessage>(there, _askTimeout * 2);
 
     /// <summary>The management actor of a node that can branch <paramref name="version"/>: a volume's primary when it
     /// is a volume id, else the first live member that says it holds the version; null when none does (this node's
@@ -195,7 +206,8 @@ public sealed class ManagementActor : ReceiveActor
             volume = Id160.Parse(named.Id);
         }
         var diff = await _store.ChangedBetweenAsync(volume, from, to);
-        return new VersionDiff(diff.From.ToString(), diff.To.ToString(), diff.Ranges.Select(r => new DiffRange(r.Offset, r.Length)).ToArray(), diff.Bytes);
+        return new VersionDiff(diff.From.ToString(), diff.To.ToString(), diff.Ranges.Select(r => new DiffRange(r.Offset, r.Length)).ToArray(), diff.Bytes,
+            diff.FromSizeBytes, diff.ToSizeBytes);
     }
 
     /// <summary>Every volume of the cluster, those in the trash too: for the callers that need them all at once in

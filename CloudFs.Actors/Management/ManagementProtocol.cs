@@ -26,7 +26,8 @@ public sealed record ListVolumes : IManagementMessage;
 /// <see cref="VersionDiff"/> by a node holding the volume.</summary>
 public sealed record DiffVersions(string Volume, string From, string? To) : IManagementMessage;
 /// <summary>SPEC.md's `diff --json` object: the ranges merged, in offset order, and their total.</summary>
-public sealed record VersionDiff(string From, string To, IReadOnlyList<DiffRange> Ranges, long Bytes) : IManagementMessage;
+/// <param name="FromSize">The volume's size at From, and <paramref name="ToSize"/> at To: each version keeps its own size.</param>
+public sealed record VersionDiff(string From, string To, IReadOnlyList<DiffRange> Ranges, long Bytes, long FromSize, long ToSize) : IManagementMessage;
 public sealed record DiffRange(long Offset, long Length);
 public sealed record GetVolume(string VolumeId) : IManagementMessage;
 /// <summary>One line of `cloudfs ls`: ids as 40 hex characters, Primary null when none; Name null when it has none;
@@ -80,8 +81,10 @@ public sealed record RestoreVolume(string Volume) : IManagementMessage;
 /// <param name="AllowShrink">A smaller size is allowed (what lies beyond it is dropped).</param>
 public sealed record ResizeVolume(string Volume, long SizeBytes, bool AllowShrink) : IManagementMessage;
 /// <summary>`cloudfs protect VERSION` (<paramref name="Protect"/>) or `unprotect VERSION`: answered with the volume's
-/// VolumeSummary after it (its protected versions as soon as placement hears of them), or a CommandFailed.</summary>
-public sealed record ProtectVersion(string Version, bool Protect) : IManagementMessage;
+/// VolumeSummary after it (its protected versions as soon as placement hears of them), or a CommandFailed. Answered by
+/// a node that holds the version (this one, else one that answers <see cref="CanBranch"/>, as for
+/// <see cref="BranchVolume"/>); <paramref name="HereOnly"/>: asked by another node, not passed on again.</summary>
+public sealed record ProtectVersion(string Version, bool Protect, bool HereOnly = false) : IManagementMessage;
 /// <summary>Answered with a VolumeList of the volumes in the trash.</summary>
 public sealed record ListTrash : IManagementMessage;
 /// <summary>Purges one volume in the trash, or every one (Volume null); answered with a VolumeList of those purged.</summary>

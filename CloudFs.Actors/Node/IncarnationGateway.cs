@@ -36,6 +36,9 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
         Live() is { } g ? g.ReadVersionAsync(volume, version, offset, destination, ct)
             : new ValueTask(Later(ct, g => g.ReadVersionAsync(volume, version, offset, destination, ct).AsTask()));
 
+    public ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default) =>
+        Live() is { } g ? g.VersionSizeAsync(volume, version, ct) : new ValueTask<long>(Later(ct, g => g.VersionSizeAsync(volume, version, ct).AsTask()));
+
     public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
         Live() is { } g ? g.ChangedSinceAsync(volume, since, until, offset, length, ct)
             : new ValueTask<IReadOnlyList<ChangedRange>>(Later(ct, g => g.ChangedSinceAsync(volume, since, until, offset, length, ct).AsTask()));

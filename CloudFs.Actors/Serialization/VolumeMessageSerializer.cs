@@ -30,6 +30,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private const string ChangedSinceManifest = "C";
     private const string ChangedSinceResultManifest = "CS";
     private const string ReadVersionManifest = "RV";
+    private const string VersionSizeManifest = "VZ";
+    private const string VersionSizeResultManifest = "VZR";
     private const string FailureManifest = "X";
     private const string StatusManifest = "S";
     private const string StatusResultManifest = "SR";
@@ -66,6 +68,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         ChangedSince => ChangedSinceManifest,
         ChangedSinceResult => ChangedSinceResultManifest,
         ReadVersion => ReadVersionManifest,
+        VersionSize => VersionSizeManifest,
+        VersionSizeResult => VersionSizeResultManifest,
         VolumeFailure => FailureManifest,
         GetVolumeStatus => StatusManifest,
         VolumeStatus => StatusResultManifest,
@@ -128,6 +132,12 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[(2 * IdSize)..], m.Offset);
             BinaryPrimitives.WriteInt32LittleEndian(s[(2 * IdSize + 8)..], m.Length);
         }),
+        VersionSize m => Fixed(2 * IdSize, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            m.Version.WriteTo(s[IdSize..]);
+        }),
+        VersionSizeResult m => Fixed(8, m, static (s, m) => BinaryPrimitives.WriteInt64LittleEndian(s, m.SizeBytes)),
         VolumeFailure m => FailureToBinary(m),
         GetVolumeStatus m => m.VolumeId.ToArray(),
         VolumeStatus m => Fixed(18, m, static (s, m) =>
@@ -217,6 +227,8 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
                     Bool(bytes, 2 * IdSize) ? new Id160(bytes.AsSpan(2 * IdSize + 1)) : null, I64(bytes, 3 * IdSize + 1), I64(bytes, 3 * IdSize + 9)),
                 ChangedSinceResultManifest => ChangedSinceResultFromBinary(bytes),
                 ReadVersionManifest => new ReadVersion(new Id160(Exact(bytes, 2 * IdSize + 12)), new Id160(bytes.AsSpan(IdSize)), I64(bytes, 2 * IdSize), I32(bytes, 2 * IdSize + 8)),
+                VersionSizeManifest => new VersionSize(new Id160(Exact(bytes, 2 * IdSize)), new Id160(bytes.AsSpan(IdSize))),
+                VersionSizeResultManifest => new VersionSizeResult(I64(Exact(bytes, 8), 0)),
                 FailureManifest => FailureFromBinary(bytes),
                 StatusManifest => new GetVolumeStatus(new Id160(Exact(bytes, IdSize))),
                 StatusResultManifest => new VolumeStatus(I64(Exact(bytes, 18), 0), Bool(bytes, 8), Bool(bytes, 9), I64(bytes, 10)),

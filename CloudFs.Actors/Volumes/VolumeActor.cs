@@ -251,8 +251,14 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 _ = ChangedAndReply(c, Sender);
                 break;
             case ReadVersion rv:
-                if (_state.CheckRead(rv.Offset, rv.Length) is { } versionReadError && rv.Length > 0) { Sender.Tell(Failure(versionReadError)); break; }
+                // The version's own size bounds the read (the engine checks it): not the volume's size now.
+                if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
+                if (rv.Length > VolumeState.MaxReadBytes) { Sender.Tell(Failure(new InvalidRangeException($"a read of {rv.Length} bytes is larger than the limit of {VolumeState.MaxReadBytes}"))); break; }
                 _ = ReadVersionAndReply(rv, Sender);
+                break;
+            case VersionSize vs:
+                if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
+                _ = VersionSizeAndReply(vs, Sender);
                 break;
             case AcquireAttachment a:
                 if (AttachmentRecord() is { } toAcquire) Sender.Tell(toAcquire.Acquire(a));
@@ -430,6 +436,12 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         {
             replyTo.Tell(Failure(e));
         }
+    }
+
+    private async Task VersionSizeAndReply(VersionSize v, IActorRef replyTo)
+    {
+        try { replyTo.Tell(new VersionSizeResult(await _store.VersionSizeAsync(_volume, v.Version).ConfigureAwait(false))); }
+        catch (Exception e) { replyTo.Tell(Failure(e)); }
     }
 
     private async Task ChangedAndReply(ChangedSince c, IActorRef replyTo)

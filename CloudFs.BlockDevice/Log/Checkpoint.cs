@@ -119,9 +119,11 @@ internal static class Checkpoint
             I32(w, v.Protected.Length);
             foreach (var (lsn, version) in v.Protected) { I64(w, lsn); Id(w, version); }
             if (v.History is not { } b) { U8(w, 0); continue; }
-            U8(w, b.Index is null ? (byte)1 : (byte)2);
+            // 1: lsn 0; 3: a frozen index with its size (2, before sizes were kept, had none; an unknown size stays so).
+            U8(w, b.Index is null ? (byte)1 : b.SizeBytes == Volumes.HistoryBase.UnknownSize ? (byte)2 : (byte)3);
             I64(w, b.Lsn); Id(w, b.Version);
             if (b.Index is null) continue;
+            if (b.SizeBytes != Volumes.HistoryBase.UnknownSize) I64(w, b.SizeBytes);
             // The base's own level; its parents are the volume's (a branch's frozen parents, written above).
             var tmp = new ArrayBufferWriter<byte>();
             b.Index.WriteTo(tmp);
@@ -284,13 +286,19 @@ internal static class Checkpoint
                 }
                 Volumes.HistoryBase? history = null;
                 var has = r.U8();
-                if (has > 2) throw new FormatException("the checkpoint's history section has a bad base");
+                if (has > 3) throw new FormatException("the checkpoint's history section has a bad base");
                 if (has != 0)
                 {
                     var lsn = r.I64(); var version = r.Id();
                     if (lsn < 0 || lsn > vols[k].Lsn) throw new FormatException("the checkpoint's history section has a bad base lsn");
                     ExtentIndex? index = null;
-                    if (has == 2)
+                    var size = has == 1 ? 0 : Volumes.HistoryBase.UnknownSize;
+                    if (has == 3)
+                    {
+                        size = r.I64();
+                        if (size <= 0 || size % LogStore.BlockSize != 0) throw new FormatException("the checkpoint's history section has a bad base size");
+                    }
+                    if (has >= 2)
                     {
                         var len = r.I64();
                         if (len < 0 || len > int.MaxValue) throw new FormatException("a bad index length");
@@ -299,7 +307,7 @@ internal static class Checkpoint
                         foreach (var e in level.Enumerate()) built.Insert(e.Start, e.Count, e.LogBlock, e.EntryBlock);
                         index = built.Snapshot();
                     }
-                    history = new Volumes.HistoryBase(lsn, version, index);
+                    history = new Volumes.HistoryBase(lsn, version, index, size);
                 }
                 vols[k] = vols[k] with { Protected = prot, History = history };
             }

@@ -64,7 +64,7 @@ internal static class VersionCommands
             Arity = ArgumentArity.ZeroOrOne,
             CustomParser = r => r.Tokens.Count == 0 ? null : CliOptions.Id(r, "version id").ToString(),
         };
-        var json = VolumeCommands.Json("Print a JSON object: from, to, ranges (offset, length), bytes");
+        var json = VolumeCommands.Json("Print a JSON object: from, to, ranges (offset, length), bytes, from_size, to_size");
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command("diff",
@@ -89,6 +89,8 @@ internal static class VersionCommands
                 await io.Out.WriteAsync(text, ct);
                 text.Clear();
             }
+            // A resize in between: each version has its own size (ranges past TO's end were dropped by a shrink).
+            if (diff.FromSize != diff.ToSize) text.Append(CultureInfo.InvariantCulture, $"size {diff.FromSize} -> {diff.ToSize} bytes\n");
             text.Append(CultureInfo.InvariantCulture, $"total {diff.Bytes} bytes in {diff.Ranges.Count} ranges\n");
             await io.Out.WriteAsync(text, ct);
             return 0;

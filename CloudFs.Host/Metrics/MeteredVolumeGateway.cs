@@ -56,6 +56,9 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
         finally { End(metrics.ReadLatency, start); }
     }
 
+    /// <summary>A question, not a read: not counted.</summary>
+    public ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default) => inner.VersionSizeAsync(volume, version, ct);
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
     {

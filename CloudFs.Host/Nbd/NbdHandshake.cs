@@ -262,7 +262,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         WriteOptionReply(option, NbdProtocol.RepInfo, exportInfo);
         if (wantName) WriteInfoString(option, NbdProtocol.InfoName, export.Name);
         if (wantDescription)
-            WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume, export.Version) + (readOnlyBecause is null ? "" : "; read-only: " + readOnlyBecause));
+            WriteInfoString(option, NbdProtocol.InfoDescription, Describe(volume, export.Version, export.SizeBytes) + (readOnlyBecause is null ? "" : "; read-only: " + readOnlyBecause));
         // Always sent: the server enforces 512-byte alignment, so every client must learn it.
         Span<byte> sizes = stackalloc byte[14];
         BinaryPrimitives.WriteUInt16BigEndian(sizes, NbdProtocol.InfoBlockSize);
@@ -407,8 +407,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         return true;
     }
 
-    /// <summary>What an export name resolved to: a volume, and the version of it the export serves (null: current).</summary>
-    private sealed record NbdExport(VolumeInfo Volume, Id160? Version)
+    /// <summary>What an export name resolved to: a volume, and the version of it the export serves (null: current), of
+    /// <paramref name="SizeBytes"/> (a version's own size, which resizes after it do not change).</summary>
+    private sealed record NbdExport(VolumeInfo Volume, Id160? Version, long SizeBytes)
     {
         public string Name => Version is { } v ? $"{Volume.BaseId}@{v}" : Volume.BaseId.ToString();
     }
@@ -422,7 +423,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         var mine = _metaExport is { } meta && meta.Volume.BaseId == volume.BaseId && meta.Version == export.Version;
         return new NbdSession(
             volume.BaseId,
-            volume.SizeBytes,
+            export.SizeBytes,
             (ushort)(NbdSession.FlagsFor(volume, _structured, version: export.Version is not null) | (readOnlyBecause is null ? 0 : NbdProtocol.FlagReadOnly)),
             _structured,
             mine && _metaBaseAllocation,
@@ -443,16 +444,17 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             if (name.Length == 0)
             {
                 var all = (await gateway.ListAsync(ct)).Where(v => !v.IsTrashed).ToArray();
-                return all.Length == 1 ? (new NbdExport(all[0], null), 0, "") : (null, NbdProtocol.RepErrUnknown, unknown);
+                return all.Length == 1 ? (new NbdExport(all[0], null, all[0].SizeBytes), 0, "") : (null, NbdProtocol.RepErrUnknown, unknown);
             }
             // Ids and names are short and printable ASCII; anything else names no volume (and costs no lookup).
             if (NbdExportName.Parse(name.Span) is not { } parsed) return (null, NbdProtocol.RepErrUnknown, unknown);
             if (await gateway.FindAsync(parsed.Volume, ct) is not { IsTrashed: false } volume) return (null, NbdProtocol.RepErrUnknown, unknown);
-            if (parsed.Version is not { } version) return (new NbdExport(volume, null), 0, "");
-            try { await gateway.ReadVersionAsync(volume.BaseId, version, 0, Memory<byte>.Empty, ct); }
+            if (parsed.Version is not { } version) return (new NbdExport(volume, null, volume.SizeBytes), 0, "");
+            long size;
+            try { size = await gateway.VersionSizeAsync(volume.BaseId, version, ct); }
             catch (VersionCompactedException e) { return (null, NbdProtocol.RepErrPolicy, e.Message); }
             catch (Exception e) when (e is UnknownVersionException or InvalidRangeException) { return (null, NbdProtocol.RepErrUnknown, e.Message); }
-            return (new NbdExport(volume, version), 0, "");
+            return (new NbdExport(volume, version, size), 0, "");
         }
         catch (VolumeNotFoundException) { return (null, NbdProtocol.RepErrUnknown, unknown); }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -506,8 +508,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         return bytes;
     }
 
-    private static string Describe(VolumeInfo volume, Id160? version = null) => version is { } v
-        ? $"CloudFS volume {volume.BaseId} as of version {v}, {volume.SizeBytes} bytes, read-only"
+    private static string Describe(VolumeInfo volume, Id160? version = null, long versionSize = 0) => version is { } v
+        ? $"CloudFS volume {volume.BaseId} as of version {v}, {versionSize} bytes, read-only"
         : $"CloudFS volume, {volume.SizeBytes} bytes, {volume.Mode.ToString().ToLowerInvariant()}, lsn {volume.Lsn}, version {volume.CurrentVersion}"
           + (volume.IsWritable ? "" : NbdSession.Writable(volume) ? ", served through its primary" : ", read-only replica");
 

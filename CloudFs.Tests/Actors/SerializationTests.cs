@@ -160,6 +160,14 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void VersionSize_and_its_answer_round_trip()
+    {
+        var query = new VersionSize(Id160.Random(), Id160.Random());
+        Assert.Equal(query, RoundTrip(query, typeof(VolumeMessageSerializer)));
+        Assert.Equal(new VersionSizeResult(1L << 40), RoundTrip(new VersionSizeResult(1L << 40), typeof(VolumeMessageSerializer)));
+    }
+
+    [Fact]
     public void Volume_serializer_refuses_unknown_types_and_malformed_bytes()
     {
         var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));

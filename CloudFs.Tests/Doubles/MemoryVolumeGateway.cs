@@ -207,6 +207,18 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default)
+    {
+        var v = Get(volume);
+        lock (v)
+        {
+            if (v.Compacted.Contains(version))
+                throw new VersionCompactedException(version, $"version {version} is no longer available: the history after it was compacted away (test double)");
+            if (!v.Versions.TryGetValue(version, out var marked)) throw new UnknownVersionException(version);
+            return ValueTask.FromResult((long)marked.Data.Length);
+        }
+    }
+
     public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
     {
         var v = Get(volume);

@@ -1,6 +1,7 @@
 // docs/BACKUP.md's recipe with the real executable, the script and the real clients on one node (127.0.42.3): a full
 // backup of VOL@V1 and two incrementals (since V1 from VOL@V2, since V2 from VOL@V3) restore an image qemu-img compare
-// finds identical to V3, each incremental copying exactly what `cloudfs diff` reports; VOL@V2 reads V2 while writes go on.
+// finds identical to V3, each incremental copying exactly what `cloudfs diff` reports; VOL@V2 reads V2 while writes go on;
+// across a shrink and a grow each incremental's image has its version's size.
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -74,6 +75,31 @@ public sealed class BackupRecipeEndToEndTests : IAsyncLifetime
         Assert.Contains("Images are identical", compare.Out);
         // And not by accident: V2 differs from the image.
         Assert.NotEqual(0, (await Tool.RunAsync("qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", image, $"{nbd}@{v2}")).Code);
+    }
+
+    [Fact]
+    public async Task Incrementals_across_a_shrink_and_a_grow_restore_each_version_at_its_own_size()
+    {
+        var volume = await Node.NewDiskAsync("16M");
+        var nbd = Node.Nbd(volume);
+        await QemuIo(nbd, "write -P 0x41 0 1M", "write -P 0x42 12M 1M");
+        var v1 = await Version(volume);
+        var image = _dir.File("resized.img");
+        (await Backup("full", $"{nbd}@{v1}", image)).AssertOk();
+        (await Cli("resize", volume, "8M", "--allow-shrink")).AssertOk();
+        await QemuIo(nbd, "write -P 0x43 1M 64k");
+        var v2 = await Version(volume);
+        (await Cli("resize", volume, "32M")).AssertOk();
+        await QemuIo(nbd, "write -P 0x44 20M 64k");
+        var v3 = await Version(volume);
+
+        // V2 is copied after the grow: its export, and so the image, is as large as V2 was.
+        await Backup("incremental", $"{nbd}@{v2}", v1, image);
+        Assert.Equal(8 << 20, new FileInfo(image).Length);
+        Assert.Contains("Images are identical", (await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", image, $"{nbd}@{v2}")).AssertOk().Out);
+        await Backup("incremental", $"{nbd}@{v3}", v2, image);
+        Assert.Equal(32 << 20, new FileInfo(image).Length);
+        Assert.Contains("Images are identical", (await Tool.RunAsync("qemu-img", "compare", "-f", "raw", "-F", "raw", image, $"{nbd}@{v3}")).AssertOk().Out);
     }
 
     [Fact]

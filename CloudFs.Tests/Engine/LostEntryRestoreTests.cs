@@ -309,6 +309,39 @@ public sealed class LostEntryRestoreTests
     }
 
     [Fact]
+    public async Task A_lost_protect_entry_is_restored_and_protects_its_version_after_replay_too()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var a = ta.Open();
+        var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
+        await a.WriteAsync(v, 0, TempLog.Pattern(8192, 41));
+        var version = a.GetVolume(v)!.CurrentVersion;
+        var protectedAt = await a.ProtectVersionAsync(v, version, protect: true);
+        await a.WriteAsync(v, 8192, TempLog.Pattern(8192, 42), durable: true);
+        await using var b = tb.Open();
+        await ThreeHosts.Ship(a, v, 0, b);
+        a.CloseWithoutCheckpoint();
+        GarbleEntryWithVersion(ta, protectedAt.CurrentVersion);
+        var slots = CheckpointSlots(ta);
+        var s = ta.Open();
+        var run = Assert.Single(s.LostEntries(v));
+        Assert.Equal((protectedAt.Lsn, protectedAt.Lsn), (run.FirstLsn, run.LastLsn));
+        Assert.Empty(s.GetVolume(v)!.Protected);
+
+        var restored = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+
+        Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
+        Assert.Equal([version], s.GetVolume(v)!.Protected);
+        // A crash before the checkpoint that follows: replay restores it the same way.
+        s.CloseWithoutCheckpoint();
+        ta.Poke(DeviceHeader.Size, slots);
+        await using var replayed = ta.Open();
+        Assert.Equal([version], replayed.GetVolume(v)!.Protected);
+        Assert.Empty(replayed.LostEntries(v));
+    }
+
+    [Fact]
     public async Task A_lost_trash_entry_is_refused_while_an_entry_after_it_is_lost_here_too_and_nothing_changes()
     {
         using var ta = new TempLog();

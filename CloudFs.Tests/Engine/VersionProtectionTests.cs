@@ -128,6 +128,32 @@ public sealed class VersionProtectionTests
     }
 
     [Fact]
+    public async Task A_fork_split_that_rewinds_a_protect_or_an_unprotect_of_an_earlier_version_undoes_it_also_after_a_restart()
+    {
+        using var t = new TempLog();
+        Id160 v, first, second;
+        await using (var s = t.Open())
+        {
+            v = (await s.CreateVolumeAsync(Size, VolumeMode.Async, [])).BaseId;
+            await s.WriteAsync(v, 0, TempLog.Pattern(4 * K, 1));
+            first = s.GetVolume(v)!.CurrentVersion;
+            await s.WriteAsync(v, 8 * K, TempLog.Pattern(4 * K, 2));
+            second = s.GetVolume(v)!.CurrentVersion;
+            await s.ProtectVersionAsync(v, first, protect: true);
+            var keep = s.GetVolume(v)!.Lsn; // first protected, second not
+            // The suffix the split rewinds: a protect of an earlier version (second), an unprotect of one (first).
+            await s.ProtectVersionAsync(v, second, protect: true);
+            await s.ProtectVersionAsync(v, first, protect: false);
+            Assert.Equal([second], s.GetVolume(v)!.Protected);
+
+            await s.SplitForkAsync(v, keep);
+            Assert.Equal([first], s.GetVolume(v)!.Protected);
+        }
+        await using (var s = t.Open())
+            Assert.Equal([first], s.GetVolume(v)!.Protected);
+    }
+
+    [Fact]
     public async Task Compaction_keeps_the_protected_version_and_nothing_older()
     {
         using var t = new TempLog();
