@@ -45,7 +45,7 @@ public sealed partial class LogStore : IReplaySink
                 };
                 foreach (var d in v.Damage) state.Damage.Add(d.Offset, d.Length, d.Reason);
                 state.Lost.AddRange(v.Lost);
-                state.ResetHeads(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
+                state.RestoreCommittedHead(v.Lsn, v.Version, v.HeadParent, v.HeadDigest);
                 _volumes[v.BaseId] = state;
             }
             start = cp.Position;

@@ -99,6 +99,16 @@ internal sealed class VolumeState(Id160 baseId, long sizeBytes, VolumeMode mode,
     public bool IsWritable => Secret is not null;
 
     /// <summary>Sets every head (pending, writer, committed) to the committed entry and view, as after recovery.</summary>
+    /// <summary>Recovery, from a checkpoint: the committed head only (what replay chains onto). The submit-side and
+    /// writer heads, and the clear id of the head (a hash), are set once for every volume after replay (<see cref="ResetHeads"/>).</summary>
+    public void RestoreCommittedHead(long lsn, Id160 version, Id160 parent, Id160 digest)
+    {
+        Lsn = lsn;
+        Version = version;
+        HeadParent = parent;
+        HeadDigest = digest;
+    }
+
     public void ResetHeads(long lsn, Id160 version, Id160 parent, Id160 digest)
     {
         Lsn = PendingLsn = WriterLsn = lsn;
