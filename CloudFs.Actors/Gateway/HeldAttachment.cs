@@ -1,7 +1,8 @@
 // A volume's read-write attachment lease as its holder (an NBD connection) keeps it: taken at negotiation from the
 // volume's writer, renewed every third of its term while the connection lives, released when it ends. A renewal the
 // writer refuses (an operator's `cloudfs detach`, or the lease lapsed and another holder took it) calls Lost, and the
-// connection ends: it must not write beside the new holder.
+// connection ends. Its writes carry the lease (Lease), and the writer refuses them as soon as it is superseded, however
+// late they arrive: the holder never writes beside the new one.
 using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
@@ -19,7 +20,7 @@ public sealed class HeldAttachment : IAsyncDisposable
     private readonly IVolumeGateway _gateway;
     private readonly Id160 _volume;
     private readonly string _holder;
-    private readonly string _lease;
+    private readonly long _lease;
     private readonly TimeSpan _renewEvery;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewals;
@@ -36,6 +37,9 @@ public sealed class HeldAttachment : IAsyncDisposable
         _renewals = RenewAsync();
     }
 
+    /// <summary>The lease's epoch, which every write made under it carries (the writer refuses it once superseded).</summary>
+    public long Lease => _lease;
+
     /// <summary>
     /// The lease, or null and why not (held by another, or the writer could not be asked). While the writer says the
     /// primary moved moments ago (a previous holder may reclaim), asks again until <paramref name="ct"/> ends.
@@ -47,7 +51,7 @@ public sealed class HeldAttachment : IAsyncDisposable
         while (true)
         {
             AttachmentAnswer answer;
-            try { answer = await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null), ct).ConfigureAwait(false); }
+            try { answer = await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, 0), ct).ConfigureAwait(false); }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 return (null, $"volume {volume}: its writer did not grant the read-write attachment ({e.Message})");

@@ -17,7 +17,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
     /// The client's share of the volume's read-write lease (dispose it when the connection ends), or why the connection
     /// is read-only. <paramref name="lost"/> is called if the lease is lost later: the connection must end.
     /// </summary>
-    public async Task<(IAsyncDisposable? Lease, string? Refusal)> AttachAsync(Id160 volume, string client, string holder, Action<string> lost,
+    public async Task<(Use? Lease, string? Refusal)> AttachAsync(Id160 volume, string client, string holder, Action<string> lost,
         CancellationToken ct)
     {
         var key = (volume, client);
@@ -38,7 +38,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         try
         {
             var (held, refusal) = await shared.Acquired.WaitAsync(ct).ConfigureAwait(false);
-            if (held is not null) return (new Use(shared, lost), null);
+            if (held is not null) return (new Use(shared, lost, held.Lease), null);
             await LeaveAsync(shared, lost).ConfigureAwait(false);
             return (null, refusal);
         }
@@ -59,7 +59,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
             {
                 // While the writer waits for a previous holder (a new primary's grace), so does the answer: OPT_GO would
                 // wait too, and then get the volume read-only if that holder reclaimed it.
-                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null, Probe: true), ct).ConfigureAwait(false))
+                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, 0, Probe: true), ct).ConfigureAwait(false))
                 {
                     case AttachmentRefused { RetryAfterMs: > 0 } wait:
                         await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, HeldAttachment.AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
@@ -86,7 +86,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         if (last && shared.Acquired is { IsCompletedSuccessfully: true } done && done.Result.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
     }
 
-    private sealed class Shared(NbdAttachmentLeases owner, (Id160, string) key)
+    internal sealed class Shared(NbdAttachmentLeases owner, (Id160, string) key)
     {
         public NbdAttachmentLeases Owner => owner;
         public (Id160, string) Key { get; } = key;
@@ -107,9 +107,13 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         }
     }
 
-    private sealed class Use(Shared shared, Action<string> lost) : IAsyncDisposable
+    /// <summary>A connection's share of the lease; dispose it when the connection ends.</summary>
+    /// <param name="lease">The lease's epoch: the connection's writes carry it.</param>
+    internal sealed class Use(Shared shared, Action<string> lost, long lease) : IAsyncDisposable
     {
         private int _disposed;
+
+        public long Lease => lease;
 
         public ValueTask DisposeAsync() =>
             Interlocked.Exchange(ref _disposed, 1) == 0 ? new ValueTask(shared.Owner.LeaveAsync(shared, lost)) : ValueTask.CompletedTask;

@@ -38,7 +38,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
 
     /// <summary>The volume's read-write attachment lease the negotiated session holds (null: a read-only session). The
     /// connection owns it from then on and disposes it when it ends.</summary>
-    public IAsyncDisposable? Attachment { get; private set; }
+    public NbdAttachmentLeases.Use? Attachment { get; private set; }
 
     /// <summary>The negotiated session, or null when the connection must close (abort, EOF, protocol violation).</summary>
     public async Task<NbdSession?> RunAsync(CancellationToken ct)
@@ -427,7 +427,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             _structured,
             mine && _metaBaseAllocation,
             mine ? _metaChangedSince : null,
-            export.Version);
+            export.Version,
+            readOnlyBecause is null && export.Version is null ? Attachment?.Lease ?? 0 : 0);
     }
 
     /// <summary>
