@@ -253,4 +253,47 @@ public class WriterAttachmentTests
         var c = Assert.IsType<AttachmentGranted>(next.Acquire(Fresh("C", force: true)));
         Assert.True(c.Lease > b.Lease);
     }
+
+    private static AcquireAttachment Named(string holder, string name) => new(Volume, holder, 0, Name: name);
+
+    [Fact]
+    public void A_named_attachment_asking_afresh_gets_its_own_lease_back_until_it_is_superseded()
+    {
+        var lease = Make();
+        var m1 = Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m1")));
+        // Its connection broke and its node restarted (the node forgot it held the lease), or it came through another node.
+        Assert.Equal(m1.Lease, Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m1"))).Lease);
+        Assert.Equal(m1.Lease, Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n2", "m1"))).Lease);
+        Assert.Contains("attached read-write by A through n2", Assert.IsType<AttachmentRefused>(lease.Acquire(Named("B", "m2"))).Reason);
+        // Its connections all closed (a reconnection closes the old one first): it may still come back to its lease.
+        Assert.Equal("A through n2", lease.Release(new ReleaseAttachment(Volume, m1.Lease)).Holder);
+        Assert.Equal(m1.Lease, Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m1"))).Lease);
+        Assert.Null(lease.Refusal(m1.Lease));
+
+        // Taken over: the name is refused for good (its client must not write again: another had the volume), and so
+        // is its lease, even once the new holder has gone.
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Named("B", "m2") with { Force = true }));
+        var refused = Assert.IsType<AttachmentRefused>(lease.Acquire(Named("A through n1", "m1")));
+        Assert.True(refused.Lost);
+        Assert.Contains("attachment m1 lost its read-write lease", refused.Reason);
+        Assert.NotNull(lease.Refusal(m1.Lease));
+        lease.Release(new ReleaseAttachment(Volume, b.Lease));
+        _now += 100_000;
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Named("A through n1", "m1"))).Lost);
+        // A fresh name gets a fresh lease.
+        Assert.True(Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m3"))).Lease > b.Lease);
+    }
+
+    [Fact]
+    public void A_revoked_named_attachment_is_refused_when_it_reconnects_and_the_next_view_remembers_it()
+    {
+        var attachments = new WriterAttachments(_ => Task.FromResult(true));
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var record = attachments.For(volume, view: 1);
+        Assert.IsType<AttachmentGranted>(record.Acquire(Named("A", "m1") with { Force = true }));
+        Assert.Equal("A", record.Release(new ReleaseAttachment(Volume, 0, Force: true)).Holder);
+        Assert.Contains("`cloudfs detach` revoked it", Assert.IsType<AttachmentRefused>(record.Acquire(Named("A", "m1"))).Reason);
+        var next = attachments.For(volume, view: 2);
+        Assert.True(Assert.IsType<AttachmentRefused>(next.Acquire(Named("A", "m1"))).Lost);
+    }
 }

@@ -137,4 +137,40 @@ public class NbdAttachmentTests
         Assert.Equal(0u, next.ReceiveSimpleReply().Error);
         Assert.Equal(Sector(2), next.Receive(512));
     }
+
+    [Fact]
+    public async Task A_named_attachment_reconnects_to_its_lease_and_is_refused_once_another_took_the_volume()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        var first = RawNbdClient.Connect(nbd.Port, from: StaleHost);
+        Assert.False(ReadOnly(first.Go(volume + "#mount-1").Flags));
+        // Another name on another host is another attachment: read-only.
+        using (var other = RawNbdClient.Connect(nbd.Port, from: NextHost))
+            Assert.True(ReadOnly(other.Go(volume + "#mount-2").Flags));
+        // The connection breaks (nbdkit's retry filter reopens it): the same name gets the volume back, writable.
+        first.Dispose();
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, TimeSpan.FromSeconds(10), "the broken connection to end");
+        using (var again = RawNbdClient.Connect(nbd.Port, from: StaleHost))
+        {
+            Assert.False(ReadOnly(again.Go(volume + "#mount-1").Flags));
+            again.SendRequest(NbdProtocol.CmdWrite, 1, 0, 512, payload: Sector(1));
+            Assert.Equal(0u, again.ReceiveSimpleReply().Error);
+        }
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, TimeSpan.FromSeconds(10), "the connection to end");
+
+        // Revoked while disconnected (`cloudfs detach --force`): the name is refused at OPT_GO with the reason (not
+        // served read-only), so a reconnecting client stops.
+        Assert.Contains("attachment mount-1, disconnected",
+            (await nbd.Gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.ToString(), Lease: 0, Force: true))).Holder);
+        using var refused = RawNbdClient.Connect(nbd.Port, from: StaleHost);
+        refused.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(volume + "#mount-1"));
+        var (_, type, reason) = refused.ReceiveOptionReply();
+        Assert.Equal(NbdProtocol.RepErrPolicy, type);
+        Assert.Contains("attachment mount-1 lost its read-write lease", Encoding.UTF8.GetString(reason));
+        Assert.Contains(nbd.Log, l => l.Contains($"refusing attachment mount-1 of volume {volume}"));
+        // A malformed name names no export.
+        refused.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(volume + "#"));
+        Assert.Equal(NbdProtocol.RepErrUnknown, refused.ReceiveOptionReply().Type);
+    }
 }

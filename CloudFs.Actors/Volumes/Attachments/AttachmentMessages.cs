@@ -14,9 +14,12 @@ namespace CloudFs.Actors.Volumes.Attachments;
 /// Asks for the volume's attachment. <paramref name="Lease"/> 0: a new holder; otherwise the holder's lease, renewed
 /// (or reclaimed after the primary moved). <paramref name="Force"/> takes the lease from whoever holds it.
 /// <paramref name="Probe"/> only asks whether it would be granted (NBD_OPT_INFO): nothing changes.
+/// <paramref name="Name"/>: the name the client gave its attachment (NBD export VOLUME#NAME), so that it reconnects to
+/// its lease after its connections broke, and is refused for good once that lease was superseded; null: none.
 /// Answered with <see cref="AttachmentGranted"/>, <see cref="AttachmentRefused"/> or a VolumeFailure (not the primary).
 /// </summary>
-public sealed record AcquireAttachment(string Volume, string Holder, long Lease, bool Force = false, bool Probe = false) : IWithVolumeId, IControlMessage
+public sealed record AcquireAttachment(string Volume, string Holder, long Lease, bool Force = false, bool Probe = false, string? Name = null)
+    : IWithVolumeId, IControlMessage
 {
     public Id160 VolumeId => Id160.Parse(Volume);
 }
@@ -36,7 +39,8 @@ public abstract record AttachmentAnswer : IControlMessage;
 /// <param name="TermMs">The lease lapses this long after the last grant unless renewed.</param>
 public sealed record AttachmentGranted(long Lease, long TermMs) : AttachmentAnswer;
 
-/// <param name="Lost">The asker held the lease and does not any more (taken over, or expired and taken).</param>
+/// <param name="Lost">The asker held the lease and does not any more (taken over, or expired and taken, or revoked); for
+/// a named attachment asking afresh: its name's lease was superseded, and it may not write again.</param>
 /// <param name="RetryAfterMs">Above zero: no one holds the lease, but the primary moved moments ago and the previous
 /// holder may still reclaim it; asking again after this long may succeed.</param>
 public sealed record AttachmentRefused(string Reason, bool Lost, long RetryAfterMs = 0) : AttachmentAnswer;

@@ -21,6 +21,14 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
     // lapsed lease by writing keeps its name.
     private string? _holder;
     private long _named;
+    // The name its client gave the attachment of lease _named (null: none): asking afresh under it, the client gets
+    // that lease back (it reconnected), unless the lease was superseded.
+    private string? _name;
+    // Names whose lease was superseded (revoked, or another holder took the volume): refused for good, the last
+    // FencedNamesKept of them.
+    private readonly HashSet<string> _fencedNames = new(StringComparer.Ordinal);
+    private readonly Queue<string> _fencedOrder = new();
+    private const int FencedNamesKept = 64;
     private long _expires;
     // No lease below this may write or be renewed: it is at least the last lease granted (or reclaimed) here, and one
     // past a lease its holder released or an operator revoked. Leases only grow, so a superseded holder stays fenced.
@@ -53,10 +61,16 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
             {
                 next._revoked = _revoked;
                 next._floor = Math.Max(next._floor, _floor);
+                foreach (var name in _fencedOrder) next.FenceName(name);
+                // A lapsed lease may still be taken back by its writes, its renewal or (named) its reconnection.
+                if (_named >= _floor && _named != 0)
+                {
+                    next._holder = _holder;
+                    next._named = _named;
+                    next._name = _name;
+                }
                 if (_lease == 0 || now >= _expires) return;
                 Volatile.Write(ref next._lease, _lease);
-                next._holder = _holder;
-                next._named = _named;
                 next._expires = _expires;
             }
         }
@@ -93,16 +107,25 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
             {
                 // A renewal, or a reclaim when nobody newer holds it (the primary moved, or the lease lapsed unclaimed).
                 if (Superseded(a.Lease, now) is { } why) return new AttachmentRefused($"volume {a.Volume}: {why}", Lost: true);
-                return Grant(a.Lease, a.Holder, now, a.Probe);
+                return Grant(a.Lease, a.Holder, now, a.Probe, a.Name);
             }
-            if (a.Force) return Grant(NewLease(), a.Holder, now, a.Probe);
+            if (a.Name is { } name)
+            {
+                // A named attachment asking afresh: its client reconnected (its node restarted, or it came through another).
+                if (_fencedNames.Contains(name))
+                    return new AttachmentRefused($"volume {a.Volume}: attachment {name} lost its read-write lease (`cloudfs detach` revoked it, " +
+                        $"or another holder took the volume{(_lease != 0 ? $": it is attached read-write by {_holder} now" : "")}); it may not write again", Lost: true);
+                if (name == _name && _named != 0 && _named >= _floor && (_lease == 0 || _lease == _named))
+                    return Grant(_named, a.Holder, now, a.Probe, name);
+            }
+            if (a.Force) return Grant(NewLease(), a.Holder, now, a.Probe, a.Name);
             if (_lease != 0)
                 return new AttachmentRefused($"volume {a.Volume} is attached read-write by {_holder} " +
                     $"(renewed {Seconds(now - (_expires - (long)term.TotalMilliseconds))} s ago; it lapses {Seconds((long)term.TotalMilliseconds)} s after its holder stops renewing)", Lost: false);
             if (now < graceUntil)
                 return new AttachmentRefused($"volume {a.Volume}: its primary changed moments ago, and its previous read-write holder may reclaim it " +
                     $"for {Seconds(graceUntil - now)} s more", Lost: false, RetryAfterMs: graceUntil - now);
-            return Grant(NewLease(), a.Holder, now, a.Probe);
+            return Grant(NewLease(), a.Holder, now, a.Probe, a.Name);
         }
     }
 
@@ -122,16 +145,25 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
             if (r.Lease != 0)
             {
                 var leaving = r.Lease == _lease ? _holder : null;
-                // Its holder closed every connection of it: nothing of it may write again.
-                Fence(r.Lease + 1);
+                // Its holder closed every connection of it. A named attachment may reconnect to it (until a newer holder
+                // comes: that fences it); nothing of an unnamed one may write again.
+                if (r.Lease == _named && _name is not null)
+                {
+                    if (r.Lease == _lease) Volatile.Write(ref _lease, 0);
+                }
+                else Fence(r.Lease + 1);
                 return new AttachmentReleased(leaving);
             }
             if (_lease == 0)
             {
-                // Nothing to revoke: a previous primary's holder (if any) may not reclaim either, and whoever attaches
-                // next need not wait for it.
+                // Nothing held: a previous primary's holder (if any) may not reclaim either, and whoever attaches next
+                // need not wait for it. A named attachment whose connections broke may not reconnect either.
                 graceUntil = 0;
-                return new AttachmentReleased(null);
+                if (_name is null || _named == 0 || _named < _floor) return new AttachmentReleased(null);
+                var reconnecting = $"{_holder} (attachment {_name}, disconnected)";
+                _revoked = _named;
+                Fence(_named + 1);
+                return new AttachmentReleased(reconnecting);
             }
             var renewedAgo = now - (_expires - (long)term.TotalMilliseconds);
             if (!r.Force && renewedAgo < StaleAfter)
@@ -157,7 +189,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
     {
         Lapse(now);
         if (lease == _lease) return null;
-        if (lease == _revoked) return $"this attachment's lease was revoked (`cloudfs detach`){WhoNow()}";
+        if (lease == _revoked) return "this attachment's lease was revoked (`cloudfs detach`)" + (_lease != 0 ? WhoNow() : "");
         if (lease < _floor) return $"this attachment lost its lease{WhoNow()}";
         // Newer than the holder's (a holder of an older lease reclaimed it here first, after the primary moved): the
         // newer one is the rightful holder, and the older one is told at its next renewal.
@@ -175,24 +207,35 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
         }
     }
 
-    /// <summary>No lease below <paramref name="floor"/> may write again; a holder below it loses the attachment.</summary>
+    /// <summary>No lease below <paramref name="floor"/> may write again; a holder below it loses the attachment, and the
+    /// name of a superseded attachment is refused from then on.</summary>
     private void Fence(long floor)
     {
         _floor = Math.Max(_floor, floor);
         if (_lease != 0 && _lease < _floor) Volatile.Write(ref _lease, 0);
+        if (_named != 0 && _named < _floor && _name is { } name) FenceName(name);
     }
 
-    private AttachmentGranted Grant(long lease, string holder, long now, bool probe)
+    private void FenceName(string name)
     {
-        if (!probe) Hold(lease, holder, now);
+        if (!_fencedNames.Add(name)) return;
+        _fencedOrder.Enqueue(name);
+        if (_fencedOrder.Count > FencedNamesKept) _fencedNames.Remove(_fencedOrder.Dequeue());
+    }
+
+    private AttachmentGranted Grant(long lease, string holder, long now, bool probe, string? name)
+    {
+        if (!probe) Hold(lease, holder, now, name);
         return new AttachmentGranted(lease, (long)term.TotalMilliseconds);
     }
 
     /// <param name="holder">Null: a write reclaims the lease (its holder is named at its next renewal, unless known).</param>
-    private void Hold(long lease, string? holder, long now)
+    /// <param name="name">The attachment's name (null: unknown, or none).</param>
+    private void Hold(long lease, string? holder, long now, string? name = null)
     {
         Fence(lease);
         _holder = holder ?? (_named == lease ? _holder : $"the holder of lease {lease:x} (reclaimed by its writes; named at its next renewal)");
+        _name = name ?? (_named == lease ? _name : null);
         _named = lease;
         _expires = now + (long)term.TotalMilliseconds;
         Volatile.Write(ref _lease, lease);
