@@ -296,4 +296,21 @@ public class WriterAttachmentTests
         var next = attachments.For(volume, view: 2);
         Assert.True(Assert.IsType<AttachmentRefused>(next.Acquire(Named("A", "m1"))).Lost);
     }
+
+    [Fact]
+    public void A_holder_that_took_the_lease_back_by_writing_is_waited_for_until_its_renewal_names_it()
+    {
+        // After a failover the holder's writes reach the new primary before its renewal does: the lease is its again,
+        // but its name is not known yet. A second attacher waits (as in the failover grace) and is then told who holds it.
+        var lease = Make();
+        const long held = 9;
+        Assert.Null(lease.Refusal(held));
+        var wait = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.True(wait.RetryAfterMs > 0);
+        Assert.False(wait.Lost);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(new AcquireAttachment(Volume, "A", held)));
+        var refused = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.Equal(0, refused.RetryAfterMs);
+        Assert.Contains("attached read-write by A", refused.Reason);
+    }
 }

@@ -114,13 +114,18 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
                 // A named attachment asking afresh: its client reconnected (its node restarted, or it came through another).
                 if (_fencedNames.Contains(name))
                     return new AttachmentRefused($"volume {a.Volume}: attachment {name} lost its read-write lease (`cloudfs detach` revoked it, " +
-                        $"or another holder took the volume{(_lease != 0 ? $": it is attached read-write by {_holder} now" : "")}); it may not write again", Lost: true);
+                        $"or another holder took the volume{(_lease != 0 ? $": it is attached read-write by {Holder} now" : "")}); it may not write again", Lost: true);
                 if (name == _name && _named != 0 && _named >= _floor && (_lease == 0 || _lease == _named))
                     return Grant(_named, a.Holder, now, a.Probe, name);
             }
             if (a.Force) return Grant(NewLease(), a.Holder, now, a.Probe, a.Name);
+            if (_lease != 0 && _holder is null)
+                // Its holder took it back by writing (the primary moved) and names itself at its next renewal, within a
+                // renewal interval: the asker waits for it, as for a previous primary's holder, and is then told who.
+                return new AttachmentRefused($"volume {a.Volume} is attached read-write by {Holder}", Lost: false,
+                    RetryAfterMs: Math.Max(1, Math.Min(_expires - now, (long)term.TotalMilliseconds / 3)));
             if (_lease != 0)
-                return new AttachmentRefused($"volume {a.Volume} is attached read-write by {_holder} " +
+                return new AttachmentRefused($"volume {a.Volume} is attached read-write by {Holder} " +
                     $"(renewed {Seconds(now - (_expires - (long)term.TotalMilliseconds))} s ago; it lapses {Seconds((long)term.TotalMilliseconds)} s after its holder stops renewing)", Lost: false);
             if (now < graceUntil)
                 return new AttachmentRefused($"volume {a.Volume}: its primary changed moments ago, and its previous read-write holder may reclaim it " +
@@ -144,7 +149,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
             Lapse(now);
             if (r.Lease != 0)
             {
-                var leaving = r.Lease == _lease ? _holder : null;
+                var leaving = r.Lease == _lease ? Holder : null;
                 // Its holder closed every connection of it. A named attachment may reconnect to it (until a newer holder
                 // comes: that fences it); nothing of an unnamed one may write again.
                 if (r.Lease == _named && _name is not null)
@@ -160,16 +165,16 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
                 // need not wait for it. A named attachment whose connections broke may not reconnect either.
                 graceUntil = 0;
                 if (_name is null || _named == 0 || _named < _floor) return new AttachmentReleased(null);
-                var reconnecting = $"{_holder} (attachment {_name}, disconnected)";
+                var reconnecting = $"{Holder} (attachment {_name}, disconnected)";
                 _revoked = _named;
                 Fence(_named + 1);
                 return new AttachmentReleased(reconnecting);
             }
             var renewedAgo = now - (_expires - (long)term.TotalMilliseconds);
             if (!r.Force && renewedAgo < StaleAfter)
-                return new AttachmentReleased(null, $"volume {r.Volume} is attached read-write by {_holder}, which renewed it {Seconds(renewedAgo)} s ago " +
+                return new AttachmentReleased(null, $"volume {r.Volume} is attached read-write by {Holder}, which renewed it {Seconds(renewedAgo)} s ago " +
                     "(it is alive); `cloudfs detach --force` revokes it and closes that client's connection");
-            var holder = _holder;
+            var holder = Holder;
             _revoked = _lease;
             // Nothing of it can land any more: no fresh holder waits for it (nor for a previous primary's: that one
             // was detached too, or never reclaimed).
@@ -195,8 +200,11 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
         // newer one is the rightful holder, and the older one is told at its next renewal.
         return null;
 
-        string WhoNow() => _lease != 0 ? $"; it is attached read-write by {_holder} now" : " (it ended, or a newer holder had it)";
+        string WhoNow() => _lease != 0 ? $"; it is attached read-write by {Holder} now" : " (it ended, or a newer holder had it)";
     }
+
+    /// <summary>Who holds the lease, as a second attacher is told.</summary>
+    private string Holder => _holder ?? $"the holder of lease {_lease:x} (it took it back by writing after the volume's primary moved; named at its next renewal)";
 
     private void Lapse(long now)
     {
@@ -234,7 +242,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
     private void Hold(long lease, string? holder, long now, string? name = null)
     {
         Fence(lease);
-        _holder = holder ?? (_named == lease ? _holder : $"the holder of lease {lease:x} (reclaimed by its writes; named at its next renewal)");
+        _holder = holder ?? (_named == lease ? _holder : null);
         _name = name ?? (_named == lease ? _name : null);
         _named = lease;
         _expires = now + (long)term.TotalMilliseconds;
