@@ -1,7 +1,8 @@
 // A volume's read-write attachment lease as its holder (an NBD connection) keeps it: taken at negotiation from the
 // volume's writer, renewed every third of its term while the connection lives, released when it ends. A renewal the
 // writer refuses (an operator's `cloudfs detach`, or the lease lapsed and another holder took it) calls Lost, and the
-// connection ends: it must not write beside the new holder.
+// connection ends. Its writes carry the lease (Lease), and the writer refuses them as soon as it is superseded, however
+// late they arrive: the holder never writes beside the new one.
 using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
@@ -19,48 +20,55 @@ public sealed class HeldAttachment : IAsyncDisposable
     private readonly IVolumeGateway _gateway;
     private readonly Id160 _volume;
     private readonly string _holder;
-    private readonly string _lease;
+    private readonly string? _name;
+    private readonly long _lease;
     private readonly TimeSpan _renewEvery;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _renewals;
     private readonly Action<string> _lost;
 
-    private HeldAttachment(IVolumeGateway gateway, Id160 volume, string holder, AttachmentGranted granted, Action<string> lost)
+    private HeldAttachment(IVolumeGateway gateway, Id160 volume, string holder, string? name, AttachmentGranted granted, Action<string> lost)
     {
         _gateway = gateway;
         _volume = volume;
         _holder = holder;
+        _name = name;
         _lease = granted.Lease;
         _renewEvery = TimeSpan.FromMilliseconds(Math.Max(100, granted.TermMs / 3));
         _lost = lost;
         _renewals = RenewAsync();
     }
 
+    /// <summary>The lease's epoch, which every write made under it carries (the writer refuses it once superseded).</summary>
+    public long Lease => _lease;
+
     /// <summary>
     /// The lease, or null and why not (held by another, or the writer could not be asked). While the writer says the
     /// primary moved moments ago (a previous holder may reclaim), asks again until <paramref name="ct"/> ends.
     /// </summary>
+    /// <param name="name">The name the client gave its attachment (null: none): it gets its own lease back when it
+    /// reconnects, and is refused (<see cref="AttachmentRefused.Lost"/>) once that lease was superseded.</param>
     /// <param name="lost">Called once if a renewal is refused, with the writer's reason.</param>
-    public static async Task<(HeldAttachment? Held, string? Refusal)> AcquireAsync(IVolumeGateway gateway, Id160 volume, string holder,
-        Action<string> lost, CancellationToken ct)
+    public static async Task<(HeldAttachment? Held, AttachmentRefused? Refusal)> AcquireAsync(IVolumeGateway gateway, Id160 volume, string holder,
+        string? name, Action<string> lost, CancellationToken ct)
     {
         while (true)
         {
             AttachmentAnswer answer;
-            try { answer = await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null), ct).ConfigureAwait(false); }
+            try { answer = await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, 0, Name: name), ct).ConfigureAwait(false); }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                return (null, $"volume {volume}: its writer did not grant the read-write attachment ({e.Message})");
+                return (null, new AttachmentRefused($"volume {volume}: its writer did not grant the read-write attachment ({e.Message})", Lost: false));
             }
             switch (answer)
             {
                 case AttachmentGranted granted:
-                    return (new HeldAttachment(gateway, volume, holder, granted, lost), null);
+                    return (new HeldAttachment(gateway, volume, holder, name, granted, lost), null);
                 case AttachmentRefused { RetryAfterMs: > 0 } wait:
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
                     break;
                 case AttachmentRefused refused:
-                    return (null, refused.Reason);
+                    return (null, refused);
             }
         }
     }
@@ -78,7 +86,7 @@ public sealed class HeldAttachment : IAsyncDisposable
                 // A writer that does not answer (a failover in progress) is asked again soon: the holder reclaims its
                 // lease at its first renewal the new primary answers, and the new primary keeps fresh holders out
                 // until then (docs/ATTACH.md).
-                try { answer = await _gateway.AcquireAttachmentAsync(new AcquireAttachment(_volume.ToString(), _holder, _lease), ct).ConfigureAwait(false); }
+                try { answer = await _gateway.AcquireAttachmentAsync(new AcquireAttachment(_volume.ToString(), _holder, _lease, Name: _name), ct).ConfigureAwait(false); }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     next = AskAgain;

@@ -17,11 +17,14 @@ public interface IVolumeGateway
     Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default);
     ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default);
     /// <summary>Completes once appended; with <paramref name="fua"/> once durable.</summary>
-    ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default);
+    /// <param name="attachment">The lease of the read-write attachment the write is made under (an NBD session's): the
+    /// volume's writer refuses it (<see cref="Volumes.Attachments.AttachmentFencedException"/>) once another holder took the
+    /// volume. 0: none (internal writers, HTTP).</param>
+    ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, long attachment = 0, CancellationToken ct = default);
     /// <summary>WRITE_ZEROES and TRIM: the range reads as zeros afterwards.</summary>
-    ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default);
+    ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, long attachment = 0, CancellationToken ct = default);
     /// <summary>Every write completed before the call is durable when this completes (covers all connections).</summary>
-    ValueTask FlushAsync(Id160 volume, CancellationToken ct = default);
+    ValueTask FlushAsync(Id160 volume, long attachment = 0, CancellationToken ct = default);
     ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default);
     /// <summary>
     /// The ranges of [offset, offset+length) written after version <paramref name="since"/> (of the volume's chain or

@@ -23,8 +23,10 @@ namespace CloudFs.Actors.Gateway;
 /// <param name="counters">Where the repeated attempts are counted (the node's metrics).</param>
 /// <param name="local">The volume actors of this node that are their volume's writer: told directly (null: always the region).</param>
 /// <param name="routes">Which host's actor of a volume a request goes to (null: this node's routes over <paramref name="placement"/>).</param>
+/// <param name="attachments">This node's attachment leases of the volumes it writes: a flush answered here without the
+/// volume's actor is checked against them as the actor checks writes (null: no flush is fenced here).</param>
 public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeSpan timeout, TimeSpan attemptTimeout, IActorRef? placement = null,
-    ReplicationCounters? counters = null, LocalVolumeWriters? local = null, VolumeRoutes? routes = null)
+    ReplicationCounters? counters = null, LocalVolumeWriters? local = null, VolumeRoutes? routes = null, WriterAttachments? attachments = null)
     : IVolumeGateway
 {
     private readonly VolumeRoutes _routes = routes ?? new VolumeRoutes(store, placement, TimeSpan.FromSeconds(5));
@@ -98,34 +100,38 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
         await Task.WhenAll(pieces).ConfigureAwait(false);
     }
 
-    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
+    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, long attachment = 0, CancellationToken ct = default)
     {
         if (data.Length <= RemoteChunk || store.IsWritable(volume))
         {
-            Expect<VolumeAck>(await SendAsync(volume, new Write(volume, offset, data, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
+            Expect<VolumeAck>(await SendAsync(volume, new Write(volume, offset, data, fua) { RequestId = NextRequestId(), Attachment = attachment }, ct).ConfigureAwait(false));
             return;
         }
         // To a remote primary: 1 MiB pieces in flight together (the actor keeps their order).
         var pieces = new List<Task<object>>();
         for (var at = 0; at < data.Length; at += RemoteChunk)
-            pieces.Add(AskAsync(volume, new Write(volume, offset + at, data.Slice(at, Math.Min(RemoteChunk, data.Length - at)), fua) { RequestId = NextRequestId() }, ct));
+            pieces.Add(AskAsync(volume, new Write(volume, offset + at, data.Slice(at, Math.Min(RemoteChunk, data.Length - at)), fua)
+                { RequestId = NextRequestId(), Attachment = attachment }, ct));
         foreach (var reply in await Task.WhenAll(pieces).ConfigureAwait(false)) Expect<VolumeAck>(reply);
     }
 
-    public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
-        Expect<VolumeAck>(await SendAsync(volume, new WriteZeroes(volume, offset, length, fua) { RequestId = NextRequestId() }, ct).ConfigureAwait(false));
+    public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, long attachment = 0, CancellationToken ct = default) =>
+        Expect<VolumeAck>(await SendAsync(volume, new WriteZeroes(volume, offset, length, fua) { RequestId = NextRequestId(), Attachment = attachment }, ct).ConfigureAwait(false));
 
-    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
+    public ValueTask FlushAsync(Id160 volume, long attachment = 0, CancellationToken ct = default) =>
         // Written here and needing no quorum: every write acknowledged so far is an entry of this node's log, so one
         // flush of the log makes them durable, and no actor needs to see it. A replicated sync volume's flush waits for
-        // a durable majority, which its actor counts.
+        // a durable majority, which its actor counts. A superseded attachment's flush is refused here as its actor
+        // would refuse it.
         local is not null && local.TryGet(volume, out _) && store.IsWritable(volume) && store.GetVolume(volume) is { } info
         && !(info.Mode == VolumeMode.Sync && info.Replicas.Count > 1)
-            ? store.FlushAsync(ct)
-            : FlushThroughActorAsync(volume, ct);
+            ? attachment != 0 && attachments?.Refusal(volume, attachment) is { } why
+                ? ValueTask.FromException(new AttachmentFencedException($"volume {volume}: {why}: its writes are refused"))
+                : store.FlushAsync(ct)
+            : FlushThroughActorAsync(volume, attachment, ct);
 
-    private async ValueTask FlushThroughActorAsync(Id160 volume, CancellationToken ct) =>
-        Expect<VolumeAck>(await SendAsync(volume, new Flush(volume), ct).ConfigureAwait(false));
+    private async ValueTask FlushThroughActorAsync(Id160 volume, long attachment, CancellationToken ct) =>
+        Expect<VolumeAck>(await SendAsync(volume, new Flush(volume) { Attachment = attachment }, ct).ConfigureAwait(false));
 
     public async ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
         Expect<MapResult>(await SendAsync(volume, new Map(volume, offset, length), ct).ConfigureAwait(false)).Ranges;

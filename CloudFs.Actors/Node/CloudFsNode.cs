@@ -18,6 +18,7 @@ using CloudFs.Actors.Persistence;
 using CloudFs.Actors.Security;
 using CloudFs.Actors.Settings;
 using CloudFs.Actors.Volumes;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
@@ -178,7 +179,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
             settings = settings with { Node = settings.Node with { AkkaPort = cluster.SelfAddress.Port ?? settings.Node.AkkaPort, HostId = store.HostId } };
             var effective = CloudFsConfig.ToOptions(settings, options.ConfigFile);
             var gateway = new ShardedVolumeGateway(volumes, store, settings.Volumes.AskTimeout, settings.Volumes.AttemptTimeout, placement, replication,
-                LocalVolumeWriters.Get(system), new VolumeRoutes(store, placement, settings.Management.AskTimeout));
+                LocalVolumeWriters.Get(system), new VolumeRoutes(store, placement, settings.Management.AskTimeout), WriterAttachments.Get(system));
             log.Info("CloudFS node {0} is up at {1} (device {2})", store.HostId, cluster.SelfAddress, storeOptions.Path);
             var downed = WatchMembership(system, log);
             ExitingBeforeHandOver.Register(system);

@@ -20,14 +20,14 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
     public ValueTask ReadAsync(Id160 volume, long offset, Memory<byte> destination, CancellationToken ct = default) =>
         Live() is { } g ? g.ReadAsync(volume, offset, destination, ct) : new ValueTask(Later(ct, g => g.ReadAsync(volume, offset, destination, ct).AsTask()));
 
-    public ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default) =>
-        Live() is { } g ? g.WriteAsync(volume, offset, data, fua, ct) : new ValueTask(Later(ct, g => g.WriteAsync(volume, offset, data, fua, ct).AsTask()));
+    public ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, long attachment = 0, CancellationToken ct = default) =>
+        Live() is { } g ? g.WriteAsync(volume, offset, data, fua, attachment, ct) : new ValueTask(Later(ct, g => g.WriteAsync(volume, offset, data, fua, attachment, ct).AsTask()));
 
-    public ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default) =>
-        Live() is { } g ? g.WriteZeroesAsync(volume, offset, length, fua, ct) : new ValueTask(Later(ct, g => g.WriteZeroesAsync(volume, offset, length, fua, ct).AsTask()));
+    public ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, long attachment = 0, CancellationToken ct = default) =>
+        Live() is { } g ? g.WriteZeroesAsync(volume, offset, length, fua, attachment, ct) : new ValueTask(Later(ct, g => g.WriteZeroesAsync(volume, offset, length, fua, attachment, ct).AsTask()));
 
-    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default) =>
-        Live() is { } g ? g.FlushAsync(volume, ct) : new ValueTask(Later(ct, g => g.FlushAsync(volume, ct).AsTask()));
+    public ValueTask FlushAsync(Id160 volume, long attachment = 0, CancellationToken ct = default) =>
+        Live() is { } g ? g.FlushAsync(volume, attachment, ct) : new ValueTask(Later(ct, g => g.FlushAsync(volume, attachment, ct).AsTask()));
 
     public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default) =>
         Live() is { } g ? g.MapAsync(volume, offset, length, ct) : new ValueTask<IReadOnlyList<MappedRange>>(Later(ct, g => g.MapAsync(volume, offset, length, ct).AsTask()));

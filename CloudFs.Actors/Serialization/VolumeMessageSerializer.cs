@@ -91,15 +91,20 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     {
         VolumeEnvelope e => EnvelopeToBinary(e),
         Write m => WriteToBinary(m),
-        WriteZeroes m => Fixed(IdSize + 25, m, static (s, m) =>
+        WriteZeroes m => Fixed(IdSize + 33, m, static (s, m) =>
         {
             m.VolumeId.WriteTo(s);
             BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
             BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 8)..], m.Length);
             s[IdSize + 16] = m.Fua ? (byte)1 : (byte)0;
             BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 17)..], m.RequestId);
+            BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 25)..], m.Attachment);
         }),
-        Flush m => m.VolumeId.ToArray(),
+        Flush m => Fixed(IdSize + 8, m, static (s, m) =>
+        {
+            m.VolumeId.WriteTo(s);
+            BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Attachment);
+        }),
         VolumeAck m => Fixed(8, m, static (s, m) => BinaryPrimitives.WriteInt64LittleEndian(s, m.Lsn)),
         Read m => Fixed(IdSize + 12, m, static (s, m) =>
         {
@@ -215,9 +220,9 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             return manifest switch
             {
                 WriteManifest => WriteFromBinary(bytes, 0),
-                WriteZeroesManifest => new WriteZeroes(new Id160(Exact(bytes, IdSize + 25)), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16))
-                    { RequestId = I64(bytes, IdSize + 17) },
-                FlushManifest => new Flush(new Id160(Exact(bytes, IdSize))),
+                WriteZeroesManifest => new WriteZeroes(new Id160(Exact(bytes, IdSize + 33)), I64(bytes, IdSize), I64(bytes, IdSize + 8), Bool(bytes, IdSize + 16))
+                    { RequestId = I64(bytes, IdSize + 17), Attachment = I64(bytes, IdSize + 25) },
+                FlushManifest => new Flush(new Id160(Exact(bytes, IdSize + 8))) { Attachment = I64(bytes, IdSize) },
                 AckManifest => new VolumeAck(I64(Exact(bytes, 8), 0)),
                 ReadManifest => new Read(new Id160(Exact(bytes, IdSize + 12)), I64(bytes, IdSize), I32(bytes, IdSize + 8)),
                 ReadResultManifest => new ReadResult(bytes),
@@ -260,7 +265,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     }
 
     // Volume id, offset, FUA flag, request id; then the block data.
-    private const int WriteHeader = IdSize + 17;
+    private const int WriteHeader = IdSize + 25;
 
     // The one copy of the block data: into the frame, right after the fixed header (and the envelope's host before it).
     private static byte[] WriteToBinary(Write m, Id160? host = null)
@@ -273,6 +278,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.Offset);
         s[IdSize + 8] = m.Fua ? (byte)1 : (byte)0;
         BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 9)..], m.RequestId);
+        BinaryPrimitives.WriteInt64LittleEndian(s[(IdSize + 17)..], m.Attachment);
         m.Data.Span.CopyTo(s[WriteHeader..]);
         return buffer;
     }
@@ -280,7 +286,7 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
     private static Write WriteFromBinary(byte[] bytes, int at) => bytes.Length - at < WriteHeader
         ? throw new SerializationException($"a write of {bytes.Length - at} bytes is too short")
         : new Write(new Id160(bytes.AsSpan(at)), I64(bytes, at + IdSize), bytes.AsMemory(at + WriteHeader), Bool(bytes, at + IdSize + 8))
-            { RequestId = I64(bytes, at + IdSize + 9) };
+            { RequestId = I64(bytes, at + IdSize + 9), Attachment = I64(bytes, at + IdSize + 17) };
 
     // An envelope may carry a message another serializer owns (a control message to the volume's writer, such as an
     // attachment lease's): its manifest is then "#<serializer id>:<that serializer's manifest>".

@@ -64,6 +64,9 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
     private readonly bool _elsewhere;
     // This node's attachment leases of the volumes it writes (one holder per volume, docs/ATTACH.md).
     private readonly WriterAttachments _attachments = WriterAttachments.Get(Context.System);
+    // This volume's lease record once an attachment asked for it or wrote under it (the one the writes are checked
+    // against; refreshed whenever the lease is asked for, which replaces it after a view change).
+    private WriterAttachment? _attachment;
 
     /// <param name="quorumWait">How long a sync volume's request waits for a majority of its replica set
     /// (cloudfs.volumes.ask-timeout; the built-in value when null).</param>
@@ -186,10 +189,12 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 break;
             case Write w:
                 if (TakenOver() || Repeated(w.RequestId)) break;
+                if (w.Attachment != 0 && Fenced(w.Attachment)) break;
                 Append(_state.Decide(w.Offset, w.Data, w.Fua), Sender, w.Fua);
                 break;
             case WriteZeroes z:
                 if (TakenOver() || Repeated(z.RequestId)) break;
+                if (z.Attachment != 0 && Fenced(z.Attachment)) break;
                 Append(_state.DecideZeroes(z.Offset, z.Length, z.Fua), Sender, z.Fua);
                 break;
             case WriteStored stored:
@@ -228,8 +233,9 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                     $"volume {_volume}: no majority of its {_replicaCount} replicas acknowledged lsn {lsn} within {_quorumWait.TotalSeconds:0.#} s; the entry is in the primary's log, not acknowledged")));
                 if (_quorum.Waiting == 0) Timers.Cancel(ExpireQuorumWaits.Instance);
                 break;
-            case Flush:
+            case Flush f:
                 if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); break; }
+                if (f.Attachment != 0 && Fenced(f.Attachment)) break;
                 // The entries of every write taken so far are already queued in the log, so the flush covers them too
                 // (also those not yet acknowledged).
                 _ = FlushAndReply(Sender, _state.Lsn, IsReplicatedSync ? Self : null);
@@ -379,7 +385,21 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         if (!_state.Exists) { Sender.Tell(Failure(new VolumeNotFoundException(_volume))); return null; }
         if (TakenOver()) return null;
         if (_claim is null || _store.GetVolume(_volume) is not { } info) { Sender.Tell(Failure(new NotPrimaryException(_volume))); return null; }
-        return _attachments.For(_volume, info.ViewNumber);
+        return _attachment = _attachments.For(_volume, info.ViewNumber);
+    }
+
+    /// <summary>
+    /// True when a request made under the read-write attachment <paramref name="lease"/> must not change the volume: a
+    /// newer holder has it (it lapsed and was taken, or `cloudfs detach` revoked it), or its holder released it. The
+    /// sender is told why (NBD: EPERM); nothing is appended. The holder's own requests cost one comparison. Not the
+    /// writer (no claim): the append refuses it anyway.
+    /// </summary>
+    private bool Fenced(long lease)
+    {
+        var record = _attachment ??= _claim is not null && _store.GetVolume(_volume) is { } info ? _attachments.For(_volume, info.ViewNumber) : null;
+        if (record?.Refusal(lease) is not { } why) return false;
+        Sender.Tell(Failure(new AttachmentFencedException($"volume {_volume}: {why}: its writes are refused")));
+        return true;
     }
 
     /// <summary>True for a repeated attempt of a request this actor already has: its answer goes to the first

@@ -19,4 +19,7 @@ public enum VolumeErrorKind : byte
     /// <summary>A version asked for is past what compaction kept (VersionCompactedException; the failure's volume id
     /// is the version).</summary>
     VersionCompacted = 9,
+    /// <summary>A write made under a read-write attachment whose lease was superseded (AttachmentFencedException;
+    /// NBD EPERM).</summary>
+    AttachmentFenced = 10,
 }

@@ -1,6 +1,7 @@
 // Reply to any volume command that failed: the engine's error, carried so the gateway can rethrow the same kind.
 using System.Runtime.ExceptionServices;
 using CloudFs.Actors.Serialization;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes;
@@ -22,6 +23,7 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
             DeviceException => new(VolumeErrorKind.DeviceFailed, volume, 0, 0, e.Message, e),
             VolumeInTrashException => new(VolumeErrorKind.VolumeInTrash, volume, 0, 0, e.Message, e),
             UnknownVersionException u => new(VolumeErrorKind.UnknownVersion, u.Version, 0, 0, e.Message, e),
+            AttachmentFencedException => new(VolumeErrorKind.AttachmentFenced, volume, 0, 0, e.Message, e),
             VersionCompactedException c => new(VolumeErrorKind.VersionCompacted, c.Version, 0, 0, e.Message, e),
             _ => new(VolumeErrorKind.Other, volume, 0, 0, e.Message, e),
         };
@@ -39,6 +41,7 @@ public sealed record VolumeFailure(VolumeErrorKind Kind, Id160 VolumeId, long Of
         VolumeErrorKind.VolumeInTrash => new VolumeInTrashException(VolumeId),
         VolumeErrorKind.UnknownVersion => new UnknownVersionException(VolumeId),
         VolumeErrorKind.VersionCompacted => new VersionCompactedException(VolumeId, Message),
+        VolumeErrorKind.AttachmentFenced => new AttachmentFencedException(Message),
         _ => new CloudFsException(Message),
     };
 

@@ -24,7 +24,7 @@ internal sealed class DetachRoute(IVolumeGateway gateway, ManagementRoutes manag
         // An id or a name; a volume that is not there is a 404 with the resolver's sentence.
         var volume = (VolumeSummary)await management.AskAsync(new GetVolume(text), ManagementRoutes.QuickTimeout, StatusCodes.Status404NotFound, ctx.RequestAborted);
         AttachmentReleased released;
-        try { released = await gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.Id, Lease: null, force), ctx.RequestAborted); }
+        try { released = await gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.Id, Lease: 0, force), ctx.RequestAborted); }
         catch (CloudFsException e)
         {
             throw new BadHttpRequestException($"volume {volume.Id}: its writer did not answer ({e.Message}); try again", StatusCodes.Status503ServiceUnavailable);

@@ -440,7 +440,7 @@ internal sealed class HttpApi : IAsyncDisposable
                 var n = Math.Min(_options.ChunkSize, length - done);
                 try
                 {
-                    await _gateway.WriteAsync(id, range.Start + done, buffer.AsMemory(done, n), fua: false, ctx.RequestAborted);
+                    await _gateway.WriteAsync(id, range.Start + done, buffer.AsMemory(done, n), fua: false, ct: ctx.RequestAborted);
                 }
                 catch (NotPrimaryException) when (done == 0)
                 {
@@ -449,7 +449,7 @@ internal sealed class HttpApi : IAsyncDisposable
                 }
             }
             // HTTP has no FLUSH: a PUT that answered is durable.
-            await _gateway.FlushAsync(id, ctx.RequestAborted);
+            await _gateway.FlushAsync(id, ct: ctx.RequestAborted);
         }
         finally
         {

@@ -60,12 +60,12 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
     public ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default) => inner.VersionSizeAsync(volume, version, ct);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
+    public async ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, long attachment = 0, CancellationToken ct = default)
     {
         var start = Begin();
         try
         {
-            await inner.WriteAsync(volume, offset, data, fua, ct);
+            await inner.WriteAsync(volume, offset, data, fua, attachment, ct);
             metrics.Writes.Inc();
             metrics.WrittenBytes.Inc(data.Length);
         }
@@ -78,12 +78,12 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default)
+    public async ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, long attachment = 0, CancellationToken ct = default)
     {
         var start = Begin();
         try
         {
-            await inner.WriteZeroesAsync(volume, offset, length, fua, ct);
+            await inner.WriteZeroesAsync(volume, offset, length, fua, attachment, ct);
             metrics.ZeroWrites.Inc();
         }
         catch
@@ -95,12 +95,12 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask FlushAsync(Id160 volume, CancellationToken ct = default)
+    public async ValueTask FlushAsync(Id160 volume, long attachment = 0, CancellationToken ct = default)
     {
         var start = Begin();
         try
         {
-            await inner.FlushAsync(volume, ct);
+            await inner.FlushAsync(volume, attachment, ct);
             metrics.Flushes.Inc();
         }
         catch

@@ -2,7 +2,9 @@
 // forwards to the primary), as a block device (a loop device: every I/O 512-byte aligned, as the export requires),
 // holding an ext4 file system (mkfs.ext4 on a volume that is still empty) that the kernel mounts under this process's
 // staging directory (docs/MOUNT.md says why not fuse2fs). The NBD connection is a read-write attachment (docs/ATTACH.md): when
-// another client holds the volume, nbdfuse shows it read-only and the mount is refused with the holder's name.
+// another client holds the volume, nbdfuse shows it read-only and the mount is refused with the holder's name. The
+// connection reconnects by itself when it breaks (VolumeExport); when the node refuses the mount's attachment (it was
+// revoked, or another client took the volume), the mount says so once and the volume's I/O fails from then on.
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -25,6 +27,9 @@ internal sealed partial class VolumeMount : IAsyncDisposable
     private bool _mounted;
     private readonly StringBuilder _output = new();
     private int _disposed;
+    // The name of this mount's read-write attachment: its reconnections get its lease back, and only its own.
+    private readonly string _attachment = $"mount-{Guid.NewGuid():N}";
+    private int _revoked;
 
     private VolumeMount(string volume, string staging, Action<string> log)
     {
@@ -67,7 +72,7 @@ internal sealed partial class VolumeMount : IAsyncDisposable
         Directory.CreateDirectory(NbdDirectory);
         Directory.CreateDirectory(FileSystem);
 
-        _nbdfuse = Start("nbdfuse", export.NbdFuseArguments(NbdDirectory));
+        _nbdfuse = Start("nbdfuse", export.NbdFuseArguments(NbdDirectory, _attachment));
         await WaitMountedAsync(NbdDirectory, _nbdfuse, "nbdfuse").ConfigureAwait(false);
         // nbdfuse shows a read-only export as a file without write permission.
         if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(Image) & UnixFileMode.UserWrite) == 0)
@@ -130,11 +135,37 @@ internal sealed partial class VolumeMount : IAsyncDisposable
         {
             throw new MountRefusedException(FuseProtocol.EIo, $"cannot run {tool} ({e.Message}): install {(tool == "nbdfuse" ? "libnbd-bin" : tool)}");
         }
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine($"{tool}: {e.Data}"); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_output) _output.AppendLine($"{tool}: {e.Data}"); };
+        process.OutputDataReceived += (_, e) => Output(tool, e.Data);
+        process.ErrorDataReceived += (_, e) => Output(tool, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
+    }
+
+    /// <summary>A line of nbdfuse's (or its nbdkit's): kept for the reason of a failed start (the first lines), and
+    /// watched for the node's refusal of the attachment.</summary>
+    private void Output(string tool, string? line)
+    {
+        if (line is null) return;
+        lock (_output) if (_output.Length < 16384) _output.AppendLine($"{tool}: {line}");
+        if (_mounted && line.Contains(VolumeExport.RefusedLine, StringComparison.Ordinal)) Revoked();
+    }
+
+    /// <summary>
+    /// The connection broke and the node refused to give this mount its attachment back: `cloudfs detach` revoked it, or
+    /// another client took the volume (its lease lapsed while the mount was cut off). What the kernel has not written
+    /// back cannot be written any more (the node would refuse it), so nbdfuse is stopped at once rather than left retrying:
+    /// the file system stays mounted over a device whose every I/O fails (EIO), until `cloudfs mount` ends. (Not
+    /// unmounted now: paths into DIR/VOLUME would then reach the empty staging directory, and writes there would seem to
+    /// succeed.)
+    /// </summary>
+    private void Revoked()
+    {
+        if (Interlocked.Exchange(ref _revoked, 1) != 0) return;
+        _log($"volume {_volume}: the node refused this mount's read-write attachment: it was revoked (`cloudfs detach`) or another client " +
+             "took the volume over; its I/O fails (EIO) from now on (what was not fsynced is lost); " +
+             "run `cloudfs mount` again to mount it as it is now");
+        try { _nbdfuse?.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
     }
 
     private string Output() { lock (_output) return _output.ToString().Trim(); }
@@ -199,7 +230,7 @@ internal sealed partial class VolumeMount : IAsyncDisposable
             try { await RunAsync("losetup", "--detach", _loop).ConfigureAwait(false); }
             catch (MountRefusedException e) { _log($"volume {_volume}: {e.Message}"); }
         }
-        if (_nbdfuse is not null && !_nbdfuse.HasExited)
+        if (_nbdfuse is not null && !_nbdfuse.HasExited && Volatile.Read(ref _revoked) == 0)
         {
             try
             {
@@ -238,5 +269,8 @@ internal sealed partial class VolumeMount : IAsyncDisposable
             _nbdfuse.Kill();
         }
         _nbdfuse.Dispose();
+        // An nbdfuse that was stopped (the attachment was refused) leaves its mount behind, disconnected.
+        if (IsMountPoint(NbdDirectory))
+            try { await RunAsync("umount", "-l", NbdDirectory).ConfigureAwait(false); } catch (MountRefusedException) { }
     }
 }

@@ -15,12 +15,14 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
 
     /// <summary>
     /// The client's share of the volume's read-write lease (dispose it when the connection ends), or why the connection
-    /// is read-only. <paramref name="lost"/> is called if the lease is lost later: the connection must end.
+    /// is read-only (<see cref="AttachmentRefused.Lost"/>: a named attachment whose lease was superseded). <paramref name="lost"/>
+    /// is called if the lease is lost later: the connection must end. <paramref name="name"/>: the attachment's name
+    /// (export VOLUME#NAME), or null; connections of one client under different names are different attachments.
     /// </summary>
-    public async Task<(IAsyncDisposable? Lease, string? Refusal)> AttachAsync(Id160 volume, string client, string holder, Action<string> lost,
+    public async Task<(Use? Lease, AttachmentRefused? Refusal)> AttachAsync(Id160 volume, string client, string holder, string? name, Action<string> lost,
         CancellationToken ct)
     {
-        var key = (volume, client);
+        var key = (volume, Key(client, name));
         Shared shared;
         lock (_gate)
         {
@@ -29,7 +31,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
                 shared = new Shared(this, key);
                 // Not cancelled by one connection's handshake: others may wait for the same lease. It ends by itself (a
                 // grant, a refusal, or an ask timeout).
-                shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, shared.OnLost, CancellationToken.None);
+                shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, name, shared.OnLost, CancellationToken.None);
                 _held[key] = shared;
             }
             shared.Users++;
@@ -38,7 +40,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         try
         {
             var (held, refusal) = await shared.Acquired.WaitAsync(ct).ConfigureAwait(false);
-            if (held is not null) return (new Use(shared, lost), null);
+            if (held is not null) return (new Use(shared, lost, held.Lease), null);
             await LeaveAsync(shared, lost).ConfigureAwait(false);
             return (null, refusal);
         }
@@ -49,23 +51,25 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         }
     }
 
+    private static string Key(string client, string? name) => name is null ? client : client + "#" + name;
+
     /// <summary>What <see cref="AttachAsync"/> would answer now (null: writable), without taking anything (NBD_OPT_INFO).</summary>
-    public async Task<string?> ProbeAsync(Id160 volume, string client, string holder, CancellationToken ct)
+    public async Task<AttachmentRefused?> ProbeAsync(Id160 volume, string client, string holder, string? name, CancellationToken ct)
     {
-        lock (_gate) if (_held.ContainsKey((volume, client))) return null;
+        lock (_gate) if (_held.ContainsKey((volume, Key(client, name)))) return null;
         try
         {
             while (true)
             {
                 // While the writer waits for a previous holder (a new primary's grace), so does the answer: OPT_GO would
                 // wait too, and then get the volume read-only if that holder reclaimed it.
-                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, null, Probe: true), ct).ConfigureAwait(false))
+                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, 0, Probe: true, Name: name), ct).ConfigureAwait(false))
                 {
                     case AttachmentRefused { RetryAfterMs: > 0 } wait:
                         await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, HeldAttachment.AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
                         break;
                     case AttachmentRefused refused:
-                        return refused.Reason;
+                        return refused;
                     default:
                         return null;
                 }
@@ -86,11 +90,11 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         if (last && shared.Acquired is { IsCompletedSuccessfully: true } done && done.Result.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
     }
 
-    private sealed class Shared(NbdAttachmentLeases owner, (Id160, string) key)
+    internal sealed class Shared(NbdAttachmentLeases owner, (Id160, string) key)
     {
         public NbdAttachmentLeases Owner => owner;
         public (Id160, string) Key { get; } = key;
-        public Task<(HeldAttachment? Held, string? Refusal)> Acquired = null!;
+        public Task<(HeldAttachment? Held, AttachmentRefused? Refusal)> Acquired = null!;
         public int Users;
         public event Action<string>? Lost;
 
@@ -107,9 +111,13 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         }
     }
 
-    private sealed class Use(Shared shared, Action<string> lost) : IAsyncDisposable
+    /// <summary>A connection's share of the lease; dispose it when the connection ends.</summary>
+    /// <param name="lease">The lease's epoch: the connection's writes carry it.</param>
+    internal sealed class Use(Shared shared, Action<string> lost, long lease) : IAsyncDisposable
     {
         private int _disposed;
+
+        public long Lease => lease;
 
         public ValueTask DisposeAsync() =>
             Interlocked.Exchange(ref _disposed, 1) == 0 ? new ValueTask(shared.Owner.LeaveAsync(shared, lost)) : ValueTask.CompletedTask;

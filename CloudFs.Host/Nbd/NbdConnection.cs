@@ -28,6 +28,7 @@ internal sealed class NbdConnection
     private NbdReplyWriter? _replies;
     private NbdSession? _session;
     private CancellationTokenSource? _cts;
+    private int _fenced;
 
     public NbdConnection(Socket socket, IVolumeGateway gateway, Action<string>? log, NbdConnectionLimits limits)
     {
@@ -95,6 +96,16 @@ internal sealed class NbdConnection
             // Every reply worth sending was flushed by the handshake or the reply writer.
             await transport.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// The volume's writer refused a write of this session because its read-write lease was superseded (another holder
+    /// has the volume, or an operator detached it): said once per connection. Every such request fails with EPERM and
+    /// the reason; the connection closes at the lease's next renewal, which the writer refuses too.
+    /// </summary>
+    internal void AttachmentFenced(string reason)
+    {
+        if (Interlocked.Exchange(ref _fenced, 1) == 0) Log?.Invoke($"nbd {_peer}: writes refused: {reason}");
     }
 
     private async Task TransmitAsync(NbdSession session, PipeReader reader, PipeWriter writer, bool tls, CancellationToken ct)
@@ -256,15 +267,15 @@ internal sealed class NbdConnection
                         : _gateway.ReadAsync(session.Volume, offset, slot.Payload, ct));
                     break;
                 case NbdProtocol.CmdWrite:
-                    slot.Await(_gateway.WriteAsync(session.Volume, offset, slot.Payload, request.Fua, ct));
+                    slot.Await(_gateway.WriteAsync(session.Volume, offset, slot.Payload, request.Fua, session.Attachment, ct));
                     break;
                 case NbdProtocol.CmdFlush:
-                    slot.Await(_gateway.FlushAsync(session.Volume, ct));
+                    slot.Await(_gateway.FlushAsync(session.Volume, session.Attachment, ct));
                     break;
                 case NbdProtocol.CmdTrim:
                 case NbdProtocol.CmdWriteZeroes:
                     // NO_HOLE only says the client wants allocation kept; the range must read as zeros either way.
-                    slot.Await(_gateway.WriteZeroesAsync(session.Volume, offset, request.Length, request.Fua, ct));
+                    slot.Await(_gateway.WriteZeroesAsync(session.Volume, offset, request.Length, request.Fua, session.Attachment, ct));
                     break;
                 case NbdProtocol.CmdBlockStatus:
                     slot.AwaitStatus(session, _gateway, ct);

@@ -1,4 +1,5 @@
 // NBD error numbers and the mapping from the engine's exceptions to them (SPEC: "the NBD error the protocol names").
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
@@ -27,6 +28,8 @@ internal static class NbdErrors
             case LogFullException: return ENOSPC;
             case NotPrimaryException: return EPERM;
             case VolumeInTrashException: return EPERM;
+            // A superseded read-write attachment (its connection logs why, once).
+            case AttachmentFencedException: return EPERM;
             case DataCorruptionException:
                 log?.Invoke($"nbd: {context}: {error.Message}");
                 return EIO;

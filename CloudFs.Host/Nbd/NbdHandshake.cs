@@ -9,6 +9,7 @@ using System.Text;
 using System.Security.Authentication;
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Security;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
@@ -38,7 +39,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
 
     /// <summary>The volume's read-write attachment lease the negotiated session holds (null: a read-only session). The
     /// connection owns it from then on and disposes it when it ends.</summary>
-    public IAsyncDisposable? Attachment { get; private set; }
+    public NbdAttachmentLeases.Use? Attachment { get; private set; }
 
     /// <summary>The negotiated session, or null when the connection must close (abort, EOF, protocol violation).</summary>
     public async Task<NbdSession?> RunAsync(CancellationToken ct)
@@ -185,7 +186,9 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         var (export, _, _) = await ResolveAsync(data, ct);
         if (export is null) return null; // The protocol leaves no way to refuse OPT_EXPORT_NAME but closing.
         // Nor a way to say why it is read-only: the log says it.
-        var session = SessionFor(export, await AttachAsync(export, ct));
+        var refusal = await AttachAsync(export, ct);
+        if (refusal is { Lost: true } && export.Attachment is not null) return null; // a named attachment that lost its lease: closed
+        var session = SessionFor(export, refusal?.Reason);
         int size = _noZeroes ? 10 : 134;
         var reply = Writer.GetSpan(size)[..size];
         reply.Clear();
@@ -242,17 +245,25 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             wantDescription |= info == NbdProtocol.InfoDescription;
         }
 
-        var (export, error, refusal) = await ResolveAsync(data.AsMemory(4, (int)nameLength), ct);
+        var (export, error, unknown) = await ResolveAsync(data.AsMemory(4, (int)nameLength), ct);
         if (export is null)
         {
-            WriteOptionReply(option, error, refusal);
+            WriteOptionReply(option, error, unknown);
             return null;
         }
         var volume = export.Volume;
         // OPT_INFO only asks: it takes no lease, and says what OPT_GO would get now.
-        var readOnlyBecause = option == NbdProtocol.OptGo ? await AttachAsync(export, ct)
+        var refusal = option == NbdProtocol.OptGo ? await AttachAsync(export, ct)
             : leases is not null && export.Version is null && NbdSession.Writable(volume) && Attachment is null
-                ? await leases.ProbeAsync(volume.BaseId, client, holder, ct) : null;
+                ? await leases.ProbeAsync(volume.BaseId, client, holder, export.Attachment, ct) : null;
+        if (refusal is { Lost: true } && export.Attachment is not null)
+        {
+            // A named attachment whose lease was superseded (revoked, or another holder took the volume) may not write
+            // again: it is refused rather than served read-only, so that a client that reconnects learns why and stops.
+            WriteOptionReply(option, NbdProtocol.RepErrPolicy, refusal.Reason);
+            return null;
+        }
+        var readOnlyBecause = refusal?.Reason;
         var session = SessionFor(export, readOnlyBecause);
 
         Span<byte> exportInfo = stackalloc byte[12];
@@ -358,14 +369,16 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
     /// served read-only: another holds the lease (one read-write attachment per volume across the cluster; read-only
     /// ones are always allowed).
     /// </summary>
-    private async Task<string?> AttachAsync(NbdExport export, CancellationToken ct)
+    private async Task<AttachmentRefused?> AttachAsync(NbdExport export, CancellationToken ct)
     {
         var volume = export.Volume;
         if (leases is null || export.Version is not null || !NbdSession.Writable(volume)) return null;
         if (Attachment is not null) return null; // OPT_GO ends the negotiation: a lease is taken once per connection.
-        var (held, refusal) = await leases.AttachAsync(volume.BaseId, client, holder, reason => attachmentLost?.Invoke(reason), ct);
+        var (held, refusal) = await leases.AttachAsync(volume.BaseId, client, holder, export.Attachment, reason => attachmentLost?.Invoke(reason), ct);
         Attachment = held;
-        if (refusal is not null) log?.Invoke($"nbd {peer}: serving volume {volume.BaseId} read-only: {refusal}");
+        if (refusal is { Lost: true } && export.Attachment is not null)
+            log?.Invoke($"nbd {peer}: refusing attachment {export.Attachment} of volume {volume.BaseId}: {refusal.Reason}");
+        else if (refusal is not null) log?.Invoke($"nbd {peer}: serving volume {volume.BaseId} read-only: {refusal.Reason}");
         return refusal;
     }
 
@@ -407,9 +420,10 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
         return true;
     }
 
-    /// <summary>What an export name resolved to: a volume, and the version of it the export serves (null: current), of
-    /// <paramref name="SizeBytes"/> (a version's own size, which resizes after it do not change).</summary>
-    private sealed record NbdExport(VolumeInfo Volume, Id160? Version, long SizeBytes)
+    /// <summary>What an export name resolved to: a volume, the version of it the export serves (null: current) of
+    /// <paramref name="SizeBytes"/> (a version's own size, which resizes after it do not change), and the name the client
+    /// gave its read-write attachment (null: none).</summary>
+    private sealed record NbdExport(VolumeInfo Volume, Id160? Version, long SizeBytes, string? Attachment = null)
     {
         public string Name => Version is { } v ? $"{Volume.BaseId}@{v}" : Volume.BaseId.ToString();
     }
@@ -428,7 +442,8 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             _structured,
             mine && _metaBaseAllocation,
             mine ? _metaChangedSince : null,
-            export.Version);
+            export.Version,
+            readOnlyBecause is null && export.Version is null ? Attachment?.Lease ?? 0 : 0);
     }
 
     /// <summary>
@@ -449,7 +464,7 @@ internal sealed class NbdHandshake(NbdTransport transport, IVolumeGateway gatewa
             // Ids and names are short and printable ASCII; anything else names no volume (and costs no lookup).
             if (NbdExportName.Parse(name.Span) is not { } parsed) return (null, NbdProtocol.RepErrUnknown, unknown);
             if (await gateway.FindAsync(parsed.Volume, ct) is not { IsTrashed: false } volume) return (null, NbdProtocol.RepErrUnknown, unknown);
-            if (parsed.Version is not { } version) return (new NbdExport(volume, null, volume.SizeBytes), 0, "");
+            if (parsed.Version is not { } version) return (new NbdExport(volume, null, volume.SizeBytes, parsed.Attachment), 0, "");
             long size;
             try { size = await gateway.VersionSizeAsync(volume.BaseId, version, ct); }
             catch (VersionCompactedException e) { return (null, NbdProtocol.RepErrPolicy, e.Message); }

@@ -3,6 +3,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Nbd;
@@ -62,8 +63,11 @@ internal sealed class NbdRequestSlot
         _owner.Completed(this);
     }
 
-    public void Fail(Exception error) =>
+    public void Fail(Exception error)
+    {
+        if (error is AttachmentFencedException) _owner.AttachmentFenced(error.Message);
         Fail(NbdErrors.FromException(error, _owner.Log, _owner.Describe(Request)), error is CloudFsException ? error.Message : null);
+    }
 
     /// <summary>Waits for a gateway call, then hands the slot to the reply writer.</summary>
     public void Await(ValueTask pending)

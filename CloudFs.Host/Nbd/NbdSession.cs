@@ -6,6 +6,9 @@ namespace CloudFs.Host.Nbd;
 
 /// <param name="Version">The version an export named VOL@VERSION serves (read-only); null: the volume as it is now.</param>
 /// <param name="ChangedSince">The version of the cloudfs:changed-since context selected, or null.</param>
+/// <param name="Attachment">The lease of the volume's read-write attachment the session writes under: its writes,
+/// zero-writes and flushes carry it, and the volume's writer refuses them once another holder took the volume
+/// (docs/ATTACH.md, "Fencing"). 0: none (read-only, or a server that keeps no leases).</param>
 internal sealed record NbdSession(
     Id160 Volume,
     long SizeBytes,
@@ -13,7 +16,8 @@ internal sealed record NbdSession(
     bool StructuredReplies,
     bool BaseAllocation,
     Id160? ChangedSince = null,
-    Id160? Version = null)
+    Id160? Version = null,
+    long Attachment = 0)
 {
     public bool ReadOnly => (TransmissionFlags & NbdProtocol.FlagReadOnly) != 0;
 

@@ -37,11 +37,12 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         var volume = Id160.Random();
         var data = new byte[4096];
         Random.Shared.NextBytes(data);
-        var back = Assert.IsType<Write>(RoundTrip(new Write(volume, 8192, data, Fua: true) { RequestId = -77 }, typeof(VolumeMessageSerializer)));
+        var back = Assert.IsType<Write>(RoundTrip(new Write(volume, 8192, data, Fua: true) { RequestId = -77, Attachment = (3L << 32) | 9 }, typeof(VolumeMessageSerializer)));
         Assert.Equal(volume, back.VolumeId);
         Assert.Equal(8192, back.Offset);
         Assert.True(back.Fua);
         Assert.Equal(-77, back.RequestId);
+        Assert.Equal((3L << 32) | 9, back.Attachment);
         Assert.Equal(data, back.Data.ToArray());
     }
 
@@ -52,15 +53,15 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         var host = Id160.Random();
         var data = new byte[4096];
         Random.Shared.NextBytes(data);
-        var write = Assert.IsType<VolumeEnvelope>(RoundTrip(new VolumeEnvelope(host, new Write(volume, 8192, data.AsMemory(), Fua: true) { RequestId = 5 }),
+        var write = Assert.IsType<VolumeEnvelope>(RoundTrip(new VolumeEnvelope(host, new Write(volume, 8192, data.AsMemory(), Fua: true) { RequestId = 5, Attachment = 6 }),
             typeof(VolumeMessageSerializer)));
         Assert.Equal(host, write.Host);
         var inner = Assert.IsType<Write>(write.Message);
-        Assert.Equal((volume, 8192L, true, 5L), (inner.VolumeId, inner.Offset, inner.Fua, inner.RequestId));
+        Assert.Equal((volume, 8192L, true, 5L, 6L), (inner.VolumeId, inner.Offset, inner.Fua, inner.RequestId, inner.Attachment));
         Assert.Equal(data, inner.Data.ToArray());
         // The write's data is copied once: the envelope is the host id and the write's own bytes.
         var serializer = Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));
-        Assert.Equal(2 * Id160.Size + 17 + data.Length, serializer.ToBinary(new VolumeEnvelope(host, new Write(volume, 0, data, false))).Length);
+        Assert.Equal(2 * Id160.Size + 25 + data.Length, serializer.ToBinary(new VolumeEnvelope(host, new Write(volume, 0, data, false))).Length);
         foreach (IWithVolumeId message in new IWithVolumeId[] { new Flush(volume), new Read(volume, 1024, 65536), new ChangeLifecycle(volume, LifecycleChange.Resize, 1 << 30, true) })
             Assert.Equal(new VolumeEnvelope(host, message), RoundTrip(new VolumeEnvelope(host, message), typeof(VolumeMessageSerializer)));
         Assert.Throws<SerializationException>(() => ((SerializerWithStringManifest)serializer).FromBinary(new byte[3], "EF"));
@@ -70,7 +71,7 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
     public void A_volume_envelope_carries_a_control_message_to_the_writer_through_its_own_serializer()
     {
         var host = Id160.Random();
-        var acquire = new CloudFs.Actors.Volumes.Attachments.AcquireAttachment(Id160.Random().ToString(), "client 127.0.0.9 via 127.0.0.1", "lease-1");
+        var acquire = new CloudFs.Actors.Volumes.Attachments.AcquireAttachment(Id160.Random().ToString(), "client 127.0.0.9 via 127.0.0.1", (7L << 32) | 1);
         var back = Assert.IsType<VolumeEnvelope>(RoundTrip(new VolumeEnvelope(host, acquire), typeof(VolumeMessageSerializer)));
         Assert.Equal(host, back.Host);
         Assert.Equal(acquire, back.Message);
@@ -85,7 +86,7 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         buffer.AsSpan(512, 1024).Fill(7);
         var serializer = Sys.Serialization.FindSerializerFor(new Flush(Id160.Zero));
         var bytes = serializer.ToBinary(new Write(Id160.Zero, 0, buffer.AsMemory(512, 1024), false));
-        Assert.Equal(Id160.Size + 17 + 1024, bytes.Length);
+        Assert.Equal(Id160.Size + 25 + 1024, bytes.Length);
         var back = (Write)((SerializerWithStringManifest)serializer).FromBinary(bytes, "W");
         Assert.All(back.Data.ToArray(), b => Assert.Equal(7, b));
     }
@@ -98,7 +99,9 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         [
             new WriteZeroes(volume, 512, 1L << 33, false),
             new WriteZeroes(volume, 0, 4096, true) { RequestId = long.MaxValue },
+            new WriteZeroes(volume, 0, 4096, true) { RequestId = 1, Attachment = long.MaxValue },
             new Flush(volume),
+            new Flush(volume) { Attachment = 1L << 40 },
             new VolumeAck(42),
             new Read(volume, 1024, 65536),
             new Map(volume, 0, 1L << 30),

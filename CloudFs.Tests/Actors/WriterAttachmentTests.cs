@@ -10,9 +10,13 @@ public class WriterAttachmentTests
     private static readonly TimeSpan Term = TimeSpan.FromSeconds(9);
     private long _now = 1_000_000;
 
-    private WriterAttachment Make(long graceMs = 0) => new(Term, 0, _now + graceMs, () => _now);
+    // A record of view 1: the leases it grants are (1 << 32) | n, above any of view 0's.
+    private WriterAttachment Make(long graceMs = 0) => new(Term, 1, _now + graceMs, () => _now);
 
-    private static AcquireAttachment Fresh(string holder, bool force = false) => new(Volume, holder, null, force);
+    /// <summary>A lease a writer of an earlier view (the previous primary) granted.</summary>
+    private const long OldPrimarysLease = 5;
+
+    private static AcquireAttachment Fresh(string holder, bool force = false) => new(Volume, holder, 0, force);
 
     [Fact]
     public void One_holder_at_a_time_and_the_second_is_told_who()
@@ -71,7 +75,7 @@ public class WriterAttachmentTests
         Assert.True(wait.RetryAfterMs > 0);
         Assert.Contains("primary changed moments ago", wait.Reason);
         // The old holder renews with the lease the old primary granted: reclaimed, and B is refused for good.
-        var reclaim = new AcquireAttachment(Volume, "A", "lease-from-the-old-primary");
+        var reclaim = new AcquireAttachment(Volume, "A", OldPrimarysLease);
         Assert.IsType<AttachmentGranted>(lease.Acquire(reclaim));
         _now += 5_000;
         Assert.IsType<AttachmentGranted>(lease.Acquire(reclaim));
@@ -112,7 +116,7 @@ public class WriterAttachmentTests
         {
             // A member serves a read-write attachment: its holder reclaims within a renewal; until then nobody else.
             Assert.True(Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs > 0);
-            Assert.IsType<AttachmentGranted>(record.Acquire(new AcquireAttachment(Volume, "A", "lease-from-the-old-primary")));
+            Assert.IsType<AttachmentGranted>(record.Acquire(new AcquireAttachment(Volume, "A", OldPrimarysLease)));
             Assert.Equal(0, Assert.IsType<AttachmentRefused>(record.Acquire(Fresh("B"))).RetryAfterMs);
         }
     }
@@ -146,9 +150,9 @@ public class WriterAttachmentTests
     public void Detach_revokes_whichever_lease_is_held_and_ends_the_grace()
     {
         var lease = Make(graceMs: 3_000);
-        Assert.Null(lease.Release(new ReleaseAttachment(Volume, null)).Holder);
-        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = null }));
-        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
+        Assert.Null(lease.Release(new ReleaseAttachment(Volume, 0)).Holder);
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B") with { Lease = 0 }));
+        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, 0, Force: true)).Holder);
         // B's renewal is refused (it must stop writing), not taken for a reclaim.
         Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B") with { Lease = b.Lease })).Lost);
     }
@@ -161,38 +165,152 @@ public class WriterAttachmentTests
         _now += 3_000;
         Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
         _now += 1_000;
-        var refused = lease.Release(new ReleaseAttachment(Volume, null));
+        var refused = lease.Release(new ReleaseAttachment(Volume, 0));
         Assert.Null(refused.Holder);
         Assert.Contains("attached read-write by A, which renewed it 1 s ago", refused.Refusal);
         Assert.Contains("--force", refused.Refusal);
         Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
         // A stops renewing (its node died, or is cut off): after half a term it is taken for gone.
         _now += (long)Term.TotalMilliseconds / 2;
-        var detached = lease.Release(new ReleaseAttachment(Volume, null));
+        var detached = lease.Release(new ReleaseAttachment(Volume, 0));
         Assert.Equal("A", detached.Holder);
         Assert.Null(detached.Refusal);
         Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
     }
 
     [Fact]
-    public void After_a_forced_detach_fresh_holders_wait_until_the_old_holder_is_told_or_its_lease_would_have_lapsed()
+    public void After_a_forced_detach_the_next_holder_gets_in_at_once_and_the_old_one_is_fenced()
     {
         var lease = Make();
         var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
         _now += 1_000;
-        Assert.Equal("A", lease.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
-        // A may still be writing until its next renewal tells it.
-        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B"))).RetryAfterMs > 0);
-        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease })).Lost);
-        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        Assert.Equal("A", lease.Release(new ReleaseAttachment(Volume, 0, Force: true)).Holder);
+        // A may not have been told yet, but nothing it sends can land any more: B need not wait.
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B")));
+        Assert.Contains("revoked", lease.Refusal(a.Lease));
+        Assert.Null(lease.Refusal(b.Lease));
+        var told = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("A") with { Lease = a.Lease }));
+        Assert.True(told.Lost);
+        Assert.Contains("revoked", told.Reason);
+    }
 
-        // A holder that is never told (dead): the wait ends when its lease would have lapsed.
-        var other = Make();
-        Assert.IsType<AttachmentGranted>(other.Acquire(Fresh("C")));
-        Assert.Equal("C", other.Release(new ReleaseAttachment(Volume, null, Force: true)).Holder);
-        _now += (long)Term.TotalMilliseconds - 1;
-        Assert.IsType<AttachmentRefused>(other.Acquire(Fresh("D")));
-        _now += 1;
-        Assert.IsType<AttachmentGranted>(other.Acquire(Fresh("D")));
+    [Fact]
+    public void A_write_under_a_superseded_lease_is_refused_and_the_holders_is_admitted()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("A")));
+        Assert.Null(lease.Refusal(a.Lease));
+        // Taken over: A's writes are refused however late they come, B's pass.
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("B", force: true)));
+        Assert.True(b.Lease > a.Lease);
+        Assert.Contains("it is attached read-write by B now", lease.Refusal(a.Lease));
+        Assert.Null(lease.Refusal(b.Lease));
+        _now += 100_000;
+        Assert.NotNull(lease.Refusal(a.Lease));
+        // B's lease lapsed unclaimed: its writes still pass (nobody newer holds the volume; its renewal would reclaim
+        // it too), and it holds the volume again.
+        Assert.Null(lease.Refusal(b.Lease));
+        Assert.Contains("attached read-write by B", Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("C"))).Reason);
+        // Released by its holder (its connections closed): nothing of it may write again.
+        Assert.Equal("B", lease.Release(new ReleaseAttachment(Volume, b.Lease)).Holder);
+        Assert.Contains("lost its lease", lease.Refusal(b.Lease));
+        var c = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("C")));
+        Assert.Null(lease.Refusal(c.Lease));
+        Assert.NotNull(lease.Refusal(b.Lease));
+    }
+
+    [Fact]
+    public void After_the_primary_moved_a_holder_writes_on_and_a_newer_lease_wins_over_an_older_one()
+    {
+        // The new primary knows no lease. The holder's writes go on through it (they reclaim the lease), and once a
+        // lease is known here every older one is fenced.
+        var lease = Make(graceMs: (long)Term.TotalMilliseconds);
+        const long older = 3, newer = 4; // both granted by the previous primary: 3 was superseded by 4 there
+        Assert.Null(lease.Refusal(older));
+        Assert.Null(lease.Refusal(newer));
+        Assert.Contains("lost its lease", lease.Refusal(older));
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(new AcquireAttachment(Volume, "A", older))).Lost);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(new AcquireAttachment(Volume, "B", newer)));
+        // A fresh holder after the grace gets a lease above both, and fences them.
+        _now += (long)Term.TotalMilliseconds;
+        var c = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("C", force: true)));
+        Assert.True(c.Lease > newer);
+        Assert.NotNull(lease.Refusal(newer));
+    }
+
+    [Fact]
+    public void The_next_view_keeps_the_fence()
+    {
+        var attachments = new WriterAttachments(_ => Task.FromResult(true));
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var first = attachments.For(volume, view: 1);
+        var a = Assert.IsType<AttachmentGranted>(first.Acquire(Fresh("A", force: true)));
+        var b = Assert.IsType<AttachmentGranted>(first.Acquire(Fresh("B", force: true)));
+        var next = attachments.For(volume, view: 2);
+        Assert.NotNull(next.Refusal(a.Lease));
+        Assert.NotNull(attachments.Refusal(volume, a.Lease));
+        Assert.Null(next.Refusal(b.Lease));
+        var c = Assert.IsType<AttachmentGranted>(next.Acquire(Fresh("C", force: true)));
+        Assert.True(c.Lease > b.Lease);
+    }
+
+    private static AcquireAttachment Named(string holder, string name) => new(Volume, holder, 0, Name: name);
+
+    [Fact]
+    public void A_named_attachment_asking_afresh_gets_its_own_lease_back_until_it_is_superseded()
+    {
+        var lease = Make();
+        var m1 = Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m1")));
+        // Its connection broke and its node restarted (the node forgot it held the lease), or it came through another node.
+        Assert.Equal(m1.Lease, Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m1"))).Lease);
+        Assert.Equal(m1.Lease, Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n2", "m1"))).Lease);
+        Assert.Contains("attached read-write by A through n2", Assert.IsType<AttachmentRefused>(lease.Acquire(Named("B", "m2"))).Reason);
+        // Its connections all closed (a reconnection closes the old one first): it may still come back to its lease.
+        Assert.Equal("A through n2", lease.Release(new ReleaseAttachment(Volume, m1.Lease)).Holder);
+        Assert.Equal(m1.Lease, Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m1"))).Lease);
+        Assert.Null(lease.Refusal(m1.Lease));
+
+        // Taken over: the name is refused for good (its client must not write again: another had the volume), and so
+        // is its lease, even once the new holder has gone.
+        var b = Assert.IsType<AttachmentGranted>(lease.Acquire(Named("B", "m2") with { Force = true }));
+        var refused = Assert.IsType<AttachmentRefused>(lease.Acquire(Named("A through n1", "m1")));
+        Assert.True(refused.Lost);
+        Assert.Contains("attachment m1 lost its read-write lease", refused.Reason);
+        Assert.NotNull(lease.Refusal(m1.Lease));
+        lease.Release(new ReleaseAttachment(Volume, b.Lease));
+        _now += 100_000;
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Named("A through n1", "m1"))).Lost);
+        // A fresh name gets a fresh lease.
+        Assert.True(Assert.IsType<AttachmentGranted>(lease.Acquire(Named("A through n1", "m3"))).Lease > b.Lease);
+    }
+
+    [Fact]
+    public void A_revoked_named_attachment_is_refused_when_it_reconnects_and_the_next_view_remembers_it()
+    {
+        var attachments = new WriterAttachments(_ => Task.FromResult(true));
+        var volume = CloudFs.BlockDevice.Id160.Parse(Volume);
+        var record = attachments.For(volume, view: 1);
+        Assert.IsType<AttachmentGranted>(record.Acquire(Named("A", "m1") with { Force = true }));
+        Assert.Equal("A", record.Release(new ReleaseAttachment(Volume, 0, Force: true)).Holder);
+        Assert.Contains("`cloudfs detach` revoked it", Assert.IsType<AttachmentRefused>(record.Acquire(Named("A", "m1"))).Reason);
+        var next = attachments.For(volume, view: 2);
+        Assert.True(Assert.IsType<AttachmentRefused>(next.Acquire(Named("A", "m1"))).Lost);
+    }
+
+    [Fact]
+    public void A_holder_that_took_the_lease_back_by_writing_is_waited_for_until_its_renewal_names_it()
+    {
+        // After a failover the holder's writes reach the new primary before its renewal does: the lease is its again,
+        // but its name is not known yet. A second attacher waits (as in the failover grace) and is then told who holds it.
+        var lease = Make();
+        const long held = 9;
+        Assert.Null(lease.Refusal(held));
+        var wait = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.True(wait.RetryAfterMs > 0);
+        Assert.False(wait.Lost);
+        Assert.IsType<AttachmentGranted>(lease.Acquire(new AcquireAttachment(Volume, "A", held)));
+        var refused = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("B")));
+        Assert.Equal(0, refused.RetryAfterMs);
+        Assert.Contains("attached read-write by A", refused.Reason);
     }
 }

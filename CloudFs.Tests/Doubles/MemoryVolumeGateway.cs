@@ -11,7 +11,10 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
 {
     public const int Sector = 512;
 
-    private sealed class Volume(VolumeInfo info)
+    /// <summary>The term of the volumes' attachment leases (their holders renew every third of it).</summary>
+    public TimeSpan LeaseTerm { get; init; } = WriterAttachments.Term;
+
+    private sealed class Volume(VolumeInfo info, TimeSpan leaseTerm)
     {
         public VolumeInfo Info = info;
         public readonly byte[] Data = new byte[info.SizeBytes];
@@ -29,7 +32,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         }
 
         // The writer's lease, as a primary keeps it (no grace: this volume never moves).
-        public readonly WriterAttachment Attachment = new(WriterAttachments.Term, 0, 0, WriterAttachment.Now);
+        public readonly WriterAttachment Attachment = new(leaseTerm, 0, 0, WriterAttachment.Now);
     }
 
     public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
@@ -52,7 +55,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         if (sizeBytes % Sector != 0) throw new ArgumentException("size must be a multiple of 512", nameof(sizeBytes));
         var id = Id160.Random();
         var info = new VolumeInfo(id, sizeBytes, VolumeMode.Async, id, 1, null, [], writable);
-        lock (_volumes) _volumes[id] = new Volume(info);
+        lock (_volumes) _volumes[id] = new Volume(info, LeaseTerm);
         return id;
     }
 
@@ -128,10 +131,11 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         lock (v) v.Data.AsSpan((int)offset, destination.Length).CopyTo(destination.Span);
     }
 
-    public ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, CancellationToken ct = default)
+    public ValueTask WriteAsync(Id160 volume, long offset, ReadOnlyMemory<byte> data, bool fua, long attachment = 0, CancellationToken ct = default)
     {
         var v = Get(volume);
         CheckWritable(v);
+        Fence(v, attachment);
         Check(v, offset, data.Length);
         lock (v)
         {
@@ -144,10 +148,11 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, CancellationToken ct = default)
+    public ValueTask WriteZeroesAsync(Id160 volume, long offset, long length, bool fua, long attachment = 0, CancellationToken ct = default)
     {
         var v = Get(volume);
         CheckWritable(v);
+        Fence(v, attachment);
         Check(v, offset, length);
         lock (v)
         {
@@ -160,9 +165,16 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask FlushAsync(Id160 volume, CancellationToken ct = default)
+    /// <summary>As the volume's writer does: a request made under a superseded attachment lease is refused.</summary>
+    private static void Fence(Volume v, long attachment)
     {
-        Get(volume);
+        if (attachment != 0 && v.Attachment.Refusal(attachment) is { } why)
+            throw new AttachmentFencedException($"volume {v.Info.BaseId}: {why}: its writes are refused");
+    }
+
+    public ValueTask FlushAsync(Id160 volume, long attachment = 0, CancellationToken ct = default)
+    {
+        Fence(Get(volume), attachment);
         Interlocked.Increment(ref _flushes);
         return ValueTask.CompletedTask;
     }

@@ -5,6 +5,7 @@ using System.Net;
 using System.Text;
 using CloudFs.Actors.Volumes.Attachments;
 using CloudFs.Host.Nbd;
+using CloudFs.Tests.Doubles;
 using CloudFs.Tests.Support;
 
 namespace CloudFs.Tests.Nbd;
@@ -93,10 +94,83 @@ public class NbdAttachmentTests
         using var holder = RawNbdClient.Connect(nbd.Port);
         Assert.False(ReadOnly(holder.Go(volume.ToString()).Flags));
 
-        var released = await nbd.Gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.ToString(), Lease: null, Force: true));
+        var released = await nbd.Gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.ToString(), Lease: 0, Force: true));
         Assert.StartsWith("NBD client 127.0.0.1 through node 127.0.0.1:", released.Holder);
         // Its next renewal (a third of the lease's term) is refused: the connection ends rather than write beside a new holder.
         await Eventually.Until(() => nbd.Server.ConnectionCount == 0, WriterAttachments.Term, "the revoked holder to be closed");
         Assert.Contains(nbd.Log, l => l.Contains("closing: volume " + volume + ": this attachment's lease was revoked"));
+    }
+
+    // The fenced holder and the next one (loopback addresses of this helper's range).
+    private static readonly IPAddress StaleHost = IPAddress.Parse("127.0.51.11");
+    private static readonly IPAddress NextHost = IPAddress.Parse("127.0.51.12");
+
+    private static byte[] Sector(byte fill) => Enumerable.Repeat(fill, 512).ToArray();
+
+    [Fact]
+    public async Task A_detached_holders_writes_are_refused_at_once_and_the_next_holders_data_stays()
+    {
+        // A term so long that no renewal tells the old holder during the test: only the fence stops its writes.
+        await using var nbd = NbdTestServer.Start(new MemoryVolumeGateway { LeaseTerm = TimeSpan.FromHours(1) });
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        using var stale = RawNbdClient.Connect(nbd.Port, from: StaleHost);
+        Assert.False(ReadOnly(stale.Go(volume.ToString()).Flags));
+        stale.SendRequest(NbdProtocol.CmdWrite, 1, 0, 512, payload: Sector(1));
+        Assert.Equal(0u, stale.ReceiveSimpleReply().Error);
+
+        // `cloudfs detach --force` (its node is cut off, say): the next holder attaches at once.
+        Assert.NotNull((await nbd.Gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.ToString(), Lease: 0, Force: true))).Holder);
+        using var next = RawNbdClient.Connect(nbd.Port, from: NextHost);
+        Assert.False(ReadOnly(next.Go(volume.ToString()).Flags));
+        next.SendRequest(NbdProtocol.CmdWrite, 2, 0, 512, payload: Sector(2));
+        Assert.Equal(0u, next.ReceiveSimpleReply().Error);
+
+        // The old holder was not told, and still writes: refused, with the reason in the log.
+        stale.SendRequest(NbdProtocol.CmdWrite, 3, 0, 512, payload: Sector(3));
+        Assert.Equal(NbdErrors.EPERM, stale.ReceiveSimpleReply().Error);
+        stale.SendRequest(NbdProtocol.CmdWriteZeroes, 4, 0, 512);
+        Assert.Equal(NbdErrors.EPERM, stale.ReceiveSimpleReply().Error);
+        stale.SendRequest(NbdProtocol.CmdFlush, 5, 0, 0);
+        Assert.Equal(NbdErrors.EPERM, stale.ReceiveSimpleReply().Error);
+        Assert.Contains(nbd.Log, l => l.Contains("writes refused: volume " + volume + ": this attachment's lease was revoked"));
+        next.SendRequest(NbdProtocol.CmdRead, 6, 0, 512);
+        Assert.Equal(0u, next.ReceiveSimpleReply().Error);
+        Assert.Equal(Sector(2), next.Receive(512));
+    }
+
+    [Fact]
+    public async Task A_named_attachment_reconnects_to_its_lease_and_is_refused_once_another_took_the_volume()
+    {
+        await using var nbd = NbdTestServer.Start();
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        var first = RawNbdClient.Connect(nbd.Port, from: StaleHost);
+        Assert.False(ReadOnly(first.Go(volume + "#mount-1").Flags));
+        // Another name on another host is another attachment: read-only.
+        using (var other = RawNbdClient.Connect(nbd.Port, from: NextHost))
+            Assert.True(ReadOnly(other.Go(volume + "#mount-2").Flags));
+        // The connection breaks (nbdkit's retry filter reopens it): the same name gets the volume back, writable.
+        first.Dispose();
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, TimeSpan.FromSeconds(10), "the broken connection to end");
+        using (var again = RawNbdClient.Connect(nbd.Port, from: StaleHost))
+        {
+            Assert.False(ReadOnly(again.Go(volume + "#mount-1").Flags));
+            again.SendRequest(NbdProtocol.CmdWrite, 1, 0, 512, payload: Sector(1));
+            Assert.Equal(0u, again.ReceiveSimpleReply().Error);
+        }
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, TimeSpan.FromSeconds(10), "the connection to end");
+
+        // Revoked while disconnected (`cloudfs detach --force`): the name is refused at OPT_GO with the reason (not
+        // served read-only), so a reconnecting client stops.
+        Assert.Contains("attachment mount-1, disconnected",
+            (await nbd.Gateway.ReleaseAttachmentAsync(new ReleaseAttachment(volume.ToString(), Lease: 0, Force: true))).Holder);
+        using var refused = RawNbdClient.Connect(nbd.Port, from: StaleHost);
+        refused.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(volume + "#mount-1"));
+        var (_, type, reason) = refused.ReceiveOptionReply();
+        Assert.Equal(NbdProtocol.RepErrPolicy, type);
+        Assert.Contains("attachment mount-1 lost its read-write lease", Encoding.UTF8.GetString(reason));
+        Assert.Contains(nbd.Log, l => l.Contains($"refusing attachment mount-1 of volume {volume}"));
+        // A malformed name names no export.
+        refused.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(volume + "#"));
+        Assert.Equal(NbdProtocol.RepErrUnknown, refused.ReceiveOptionReply().Type);
     }
 }

@@ -43,6 +43,7 @@ internal sealed partial class MountProcess : IAsyncDisposable
     public static async Task<MountProcess> StartAsync(string directory, string contact, params string[] extra)
     {
         Tool.Require("nbdfuse");
+        Tool.Require("nbdkit");
         Tool.Require("mkfs.ext4");
         Tool.Require("losetup");
         System.IO.Directory.CreateDirectory(directory);

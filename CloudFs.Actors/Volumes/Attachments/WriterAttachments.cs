@@ -50,6 +50,10 @@ public sealed class WriterAttachments(Func<Id160, Task<bool>> noneAttached) : IE
         }
     }
 
+    /// <summary>What <see cref="WriterAttachment.Refusal"/> of the volume's record says of a request made under
+    /// <paramref name="lease"/>; null (admitted) when this node keeps no record of the volume.</summary>
+    public string? Refusal(Id160 volume, long lease) => _volumes.TryGetValue(volume, out var record) ? record.Refusal(lease) : null;
+
     private WriterAttachment Started(Id160 volume, WriterAttachment record)
     {
         _ = EndGraceUnlessAttachedAsync(volume, record);

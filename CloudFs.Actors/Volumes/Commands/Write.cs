@@ -9,4 +9,8 @@ public sealed record Write(Id160 VolumeId, long Offset, ReadOnlyMemory<byte> Dat
 {
     /// <summary>Names the request across the gateway's repeated attempts, so the actor applies it once (0: none).</summary>
     public long RequestId { get; init; }
+
+    /// <summary>The lease (epoch) of the read-write attachment the write is made under (an NBD session's); the writer
+    /// refuses it once that lease is superseded (docs/ATTACH.md, "Fencing"). 0: none (internal writers, HTTP).</summary>
+    public long Attachment { get; init; }
 }

@@ -8,4 +8,7 @@ public sealed record WriteZeroes(Id160 VolumeId, long Offset, long Length, bool 
 {
     /// <summary>As <see cref="Write.RequestId"/>.</summary>
     public long RequestId { get; init; }
+
+    /// <summary>As <see cref="Write.Attachment"/>.</summary>
+    public long Attachment { get; init; }
 }
