@@ -52,6 +52,10 @@ public sealed partial class LogStore
     public async Task<CompactionResult> CompactOnScheduleAsync(CancellationToken ct = default) =>
         (await CompactPassAsync(checkpoint: true, ct, scheduled: true).ConfigureAwait(false)).Result;
 
+    // What the last pass saw (under the compaction gate): the entries placed in the log, and when history may next be
+    // released by time alone (Unix ms). A scheduled pass with neither changed is skipped.
+    private long _appendedAtLastPass = -1, _historyReleaseDue;
+
     /// <summary>Tests pass checkpoint=false to leave relocations to be replayed (segments then stay in use).</summary>
     internal async Task<CompactionResult> CompactAsync(bool checkpoint, CancellationToken ct = default) =>
         (await CompactPassAsync(checkpoint, ct).ConfigureAwait(false)).Result;
@@ -64,8 +68,16 @@ public sealed partial class LogStore
         try
         {
             var pressed = SpaceIsShort;
+            // An idle log's scheduled pass would find what the last one found: no entry appended since, no segment
+            // waiting for a checkpoint to free it, and no history the retention time releases yet. Skipped, so an idle
+            // node does not look at every volume every interval (issue 14: 100,000 volumes).
+            var appended = Volatile.Read(ref _appender.Stats.Entries);
+            if (scheduled && !pressed && appended == _appendedAtLastPass && DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < _historyReleaseDue
+                && !_segments.Copy().States.Contains(SegmentState.Reclaimed))
+                return (new CompactionResult(0, 0, 0), 0);
             // History older than the retention time is released first (all of it while space is short).
-            AdvanceHistoryBases(pressed);
+            _historyReleaseDue = AdvanceHistoryBases(pressed);
+            _appendedAtLastPass = appended;
             // Scan a consistent picture: a barrier on the writer thread sees every applied entry and no index moving.
             List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> snapshot = null!;
             long scannedAt = 0;

@@ -119,10 +119,14 @@ public sealed partial class LogStore
     /// <see cref="LogStoreOptions.RetentionTime"/> ago (to its head while <paramref name="pressed"/>: free space is
     /// short). Runs under the compaction gate.
     /// </summary>
-    private void AdvanceHistoryBases(bool pressed)
+    /// <summary>Moves each volume's history base past what the retention time no longer keeps. Returns when a later
+    /// pass could release more by time alone (Unix ms; 0: at once, a base moved; MaxValue: only a new entry can), so an
+    /// idle log's scheduled passes need not look at every volume again before then.</summary>
+    private long AdvanceHistoryBases(bool pressed)
     {
         var retained = _options.RetentionTime > TimeSpan.Zero;
         var cutoff = retained && !pressed ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - (long)_options.RetentionTime.TotalMilliseconds : long.MaxValue;
+        var due = long.MaxValue;
         foreach (var vol in _volumes.Values)
         {
             if (!vol.Committed) continue;
@@ -133,18 +137,31 @@ public sealed partial class LogStore
                     if (vol.History is null) continue;
                     if (vol.OldestProtectedLsn == long.MaxValue) { vol.History = null; continue; }
                 }
-            try { AdvanceHistoryBase(vol, cutoff); }
-            catch (CloudFsException e) { _options.Log?.Invoke($"volume {vol.BaseId}: its history base stays at lsn {BaseOf(vol).Lsn}: {e.Message}"); }
+            try
+            {
+                var youngest = AdvanceHistoryBase(vol, cutoff);
+                due = Math.Min(due, youngest == 0 ? 0 : !retained ? long.MaxValue : SaturatingAdd(youngest, (long)_options.RetentionTime.TotalMilliseconds));
+            }
+            catch (CloudFsException e)
+            {
+                _options.Log?.Invoke($"volume {vol.BaseId}: its history base stays at lsn {BaseOf(vol).Lsn}: {e.Message}");
+                due = 0;
+            }
         }
+        return due;
+
+        static long SaturatingAdd(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
     }
 
-    private void AdvanceHistoryBase(VolumeState vol, long cutoffUnixMs)
+    /// <summary>Moves one volume's history base; returns 0 when it moved, else the time (Unix ms) of the first entry after
+    /// the base (MaxValue: none, or only protections hold it).</summary>
+    private long AdvanceHistoryBase(VolumeState vol, long cutoffUnixMs)
     {
         var b = BaseOf(vol);
         long head;
         // Never past a protected version: the base stays at the oldest one.
         lock (vol.IndexLock) head = Math.Min(vol.Lsn, vol.OldestProtectedLsn);
-        if (head <= b.Lsn) return;
+        if (head <= b.Lsn) return long.MaxValue;
         var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
         // Entries are appended in time order: while the first entry after the base is younger than the cutoff, so is
         // every later one. Its time is read once per base, not once per pass (a pass looks at every volume).
@@ -155,7 +172,7 @@ public sealed partial class LogStore
             lock (vol.IndexLock) firstBlock = vol.Lsns.BlockOf(first);
             vol.AfterHistory = (first, HeaderAt(vol, firstBlock, first, meta).TimestampUnixMs);
         }
-        if (vol.AfterHistory.TimestampUnixMs > cutoffUnixMs) return;
+        if (vol.AfterHistory.TimestampUnixMs > cutoffUnixMs) return vol.AfterHistory.TimestampUnixMs;
         // The newest lsn written before the cutoff: a binary search over (base, head] reads a few headers.
         long lo = b.Lsn, hi = head;
         while (lo < hi)
@@ -165,7 +182,7 @@ public sealed partial class LogStore
             lock (vol.IndexLock) block = vol.Lsns.BlockOf(mid);
             if (HeaderAt(vol, block, mid, meta).TimestampUnixMs <= cutoffUnixMs) lo = mid; else hi = mid - 1;
         }
-        if (lo <= b.Lsn) return;
+        if (lo <= b.Lsn) return vol.AfterHistory.TimestampUnixMs;
         HistoryBase? next = null;
         lock (vol.IndexLock)
             if (lo == vol.Lsn) next = new HistoryBase(lo, vol.Version, vol.Index.Snapshot(), vol.SizeBytes);
@@ -178,6 +195,7 @@ public sealed partial class LogStore
             // A protect applied meanwhile (this runs under the compaction gate, a protect's entry does not) wins.
             if (lo <= vol.OldestProtectedLsn) vol.History = next;
         Checkpoints.NoteChange();
+        return 0;
     }
 
     /// <summary>The history bases' indexes, for compaction: what the oldest available versions read is live.</summary>

@@ -215,6 +215,7 @@ internal sealed class GroupCommitAppender : IDisposable
                     }
                     _sink.Placed(e);
                     _placed.Add(e);
+                    Stats.Entries++;
                     sync |= e.Durable;
                     // Half the checkpoint bound written since the last capture: capture one right here.
                     if (_checkpoints.CaptureDue && _sink.CheckpointNow() is { } checkpoint) RunBarrier(checkpoint, ref sync);
@@ -490,6 +491,9 @@ internal sealed class GroupCommitAppender : IDisposable
 internal sealed class AppenderStats
 {
     public long Batches, Requests, Writes, WriteBytes, WriteTicks, Syncs, SyncTicks;
+    /// <summary>Entries placed in the log (a barrier rewrites the staged tail page, so bytes written do not say whether
+    /// anything was appended; this does).</summary>
+    public long Entries;
 
     public override string ToString()
     {
