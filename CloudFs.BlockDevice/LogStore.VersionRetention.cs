@@ -119,9 +119,8 @@ public sealed partial class LogStore
     /// <see cref="LogStoreOptions.RetentionTime"/> ago (to its head while <paramref name="pressed"/>: free space is
     /// short). Runs under the compaction gate.
     /// </summary>
-    /// <summary>Moves each volume's history base past what the retention time no longer keeps. Returns when a later
-    /// pass could release more by time alone (Unix ms; 0: at once, a base moved; MaxValue: only a new entry can), so an
-    /// idle log's scheduled passes need not look at every volume again before then.</summary>
+    /// <returns>When a later pass could release more by time alone (Unix ms; 0: at once, a base moved; MaxValue: only a
+    /// new entry can), so an idle log's scheduled passes need not look at every volume again before then.</returns>
     private long AdvanceHistoryBases(bool pressed)
     {
         var retained = _options.RetentionTime > TimeSpan.Zero;
