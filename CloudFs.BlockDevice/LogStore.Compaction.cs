@@ -74,7 +74,10 @@ public sealed partial class LogStore
             var appended = Volatile.Read(ref _appender.Stats.Entries);
             if (scheduled && !pressed && appended == _appendedAtLastPass && DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < _historyReleaseDue
                 && !_segments.Copy().States.Contains(SegmentState.Reclaimed))
+            {
+                Interlocked.Increment(ref _passesSkipped);
                 return (new CompactionResult(0, 0, 0), 0);
+            }
             // History older than the retention time is released first (all of it while space is short).
             _historyReleaseDue = AdvanceHistoryBases(pressed);
             _appendedAtLastPass = appended;

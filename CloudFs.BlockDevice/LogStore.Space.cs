@@ -10,12 +10,13 @@ public sealed partial class LogStore
     private int _passState;
     private Task _passes = Task.CompletedTask;
     private readonly CancellationTokenSource _stopPasses = new();
-    private long _passCount, _segmentsCompacted, _bytesCopied, _segmentsFreed;
+    private long _passCount, _passesSkipped, _segmentsCompacted, _bytesCopied, _segmentsFreed;
 
     /// <summary>How compaction and the appends that wait for it have done since the store opened (metrics).</summary>
     public CompactionStats CompactionStats => new(
         Interlocked.Read(ref _passCount), Interlocked.Read(ref _segmentsCompacted), Interlocked.Read(ref _bytesCopied),
-        Interlocked.Read(ref _segmentsFreed), _appender.AppendsWaited, _appender.AppendsRefused, _appender.Waiting, _reserveSegments);
+        Interlocked.Read(ref _segmentsFreed), _appender.AppendsWaited, _appender.AppendsRefused, _appender.Waiting, _reserveSegments)
+    { PassesSkipped = Interlocked.Read(ref _passesSkipped) };
 
     private void SetSpaceRules()
     {

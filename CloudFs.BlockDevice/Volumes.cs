@@ -116,7 +116,11 @@ public sealed record CompactionResult(int SegmentsCompacted, long BytesCopied, i
 /// waiting (LogFullException), entries waiting now; and the free segments only compaction may take.
 /// </summary>
 public sealed record CompactionStats(long Passes, long SegmentsCompacted, long BytesCopied, long SegmentsFreed,
-    long AppendsWaited, long AppendsRefused, int AppendsWaiting, int ReserveSegments);
+    long AppendsWaited, long AppendsRefused, int AppendsWaiting, int ReserveSegments)
+{
+    /// <summary>Timer passes skipped over an idle log (nothing placed, nothing due since the last pass).</summary>
+    public long PassesSkipped { get; init; }
+}
 
 /// <summary>
 /// One piece of a full resync as the sender reads it: whole ResyncData entries (and, in the last piece, the ResyncCommit

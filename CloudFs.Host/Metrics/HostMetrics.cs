@@ -35,7 +35,7 @@ internal sealed class HostMetrics
     private Func<LogUsage?>? _usage;
     private Func<int>? _volumeCount;
     private readonly Gauge _reserveSegments, _spaceWaiting;
-    private readonly Counter _compactionPasses, _compactedSegments, _compactionCopied, _freedSegments, _spaceWaits, _spaceRefused;
+    private readonly Counter _compactionPasses, _compactionSkipped, _compactedSegments, _compactionCopied, _freedSegments, _spaceWaits, _spaceRefused;
     private Func<CompactionStats?>? _compaction;
     private readonly Counter _feedChunks, _feedEntries, _feedBytes, _replicaChunks, _replicaAcks, _repeats;
     private ReplicationCounters? _replication;
@@ -88,6 +88,8 @@ internal sealed class HostMetrics
         _spaceRefused = f.CreateCounter("cloudfs_log_space_refused_total",
             "Writes (log entries) that failed with ENOSPC after waiting: compaction found nothing to free, or not within cloudfs.compaction.max-wait.");
         _compactionPasses = f.CreateCounter("cloudfs_compaction_passes_total", "Compaction passes run (on the timer or because free space was short).");
+        _compactionSkipped = f.CreateCounter("cloudfs_compaction_skipped_passes_total",
+            "Timer passes skipped over an idle log: no entry placed, no segment or history due since the last pass.");
         _compactedSegments = f.CreateCounter("cloudfs_compaction_segments_total", "Segments compaction emptied.");
         _compactionCopied = f.CreateCounter("cloudfs_compaction_copied_bytes_total", "Live bytes compaction copied forward.");
         _freedSegments = f.CreateCounter("cloudfs_compaction_freed_segments_total", "Segments that became free again after a checkpoint.");
@@ -215,6 +217,7 @@ internal sealed class HostMetrics
                 _spaceWaits.IncTo(c.AppendsWaited);
                 _spaceRefused.IncTo(c.AppendsRefused);
                 _compactionPasses.IncTo(c.Passes);
+                _compactionSkipped.IncTo(c.PassesSkipped);
                 _compactedSegments.IncTo(c.SegmentsCompacted);
                 _compactionCopied.IncTo(c.BytesCopied);
                 _freedSegments.IncTo(c.SegmentsFreed);

@@ -15,9 +15,11 @@ public sealed class IdleCompactionTests
         await s.WriteAsync(v, 0, TempLog.Pattern(64 << 10, 1));
         await s.CompactOnScheduleAsync();
         var passes = s.CompactionStats.Passes;
+        var skipped = s.CompactionStats.PassesSkipped;
         await s.CompactOnScheduleAsync();
         await s.CompactOnScheduleAsync();
         Assert.Equal(passes, s.CompactionStats.Passes);
+        Assert.Equal(skipped + 2, s.CompactionStats.PassesSkipped);
 
         await s.WriteAsync(v, 64 << 10, TempLog.Pattern(64 << 10, 2));
         await s.CompactOnScheduleAsync();
