@@ -21,6 +21,35 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def create_volumes(addr, count, clients=16):
+    """Creates count // clients * clients 1-replica 1 MiB volumes through addr's POST /volumes with that many keep-alive
+    clients; returns the volumes' JSON (id, primary, ...) and the seconds it took."""
+    made, failures, lock = [], [], threading.Lock()
+
+    def client(n):
+        conn = http.client.HTTPConnection(addr, 8090, timeout=120)
+        body = json.dumps({"replicas": 1, "size": "1M"})
+        for _ in range(n):
+            conn.request("POST", "/volumes", body, {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            if r.status != 201:
+                failures.append(f"{r.status} {data[:200]!r}")
+                return
+            with lock:
+                made.append(json.loads(data))
+
+    threads = [threading.Thread(target=client, args=(count // clients,)) for _ in range(clients)]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    if failures:
+        raise RuntimeError(f"create failed: {failures[0]}")
+    return made, time.perf_counter() - t
+
+
 class Node:
     def __init__(self, repo, addr, device, seeds=None, size="2G"):
         self.repo, self.addr = repo, addr
@@ -146,23 +175,6 @@ def latency(args, work):
 def create_rate(args, work):
     node = Node(REPO, "127.0.17.31", os.path.join(work, "one.log"), size=args.log_size)
     try:
-        created = []
-        lock = threading.Lock()
-        failures = []
-
-        def client(count):
-            conn = http.client.HTTPConnection("127.0.17.31", 8090, timeout=120)
-            body = json.dumps({"replicas": 1, "size": "1M"})
-            for _ in range(count):
-                conn.request("POST", "/volumes", body, {"Content-Type": "application/json"})
-                r = conn.getresponse()
-                data = r.read()
-                if r.status != 201:
-                    failures.append(f"{r.status} {data[:200]!r}")
-                    return
-                with lock:
-                    created.append(time.perf_counter())
-
         rates = []
         total = 0
         step = args.volumes // args.steps
@@ -170,17 +182,7 @@ def create_rate(args, work):
         print("| volumes before | volumes created | creates/s |")
         print("|---|---|---|")
         for s in range(args.steps):
-            created.clear()
-            per = step // args.clients
-            threads = [threading.Thread(target=client, args=(per,)) for _ in range(args.clients)]
-            t = time.perf_counter()
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-            elapsed = time.perf_counter() - t
-            if failures:
-                raise RuntimeError(f"create failed: {failures[0]}")
+            created, elapsed = create_volumes("127.0.17.31", step, args.clients)
             rate = len(created) / elapsed
             rates.append(rate)
             print(f"| {total} | {len(created)} | {rate:.0f} |")

@@ -10,10 +10,10 @@ build: a directory holding a `cloudfs` script that runs that build).
 
   python3 bench/idle_bench.py --volumes 10000 --steps 4 --window 20 [--restart] [--address A] [--repo DIR]
 """
-import argparse, http.client, json, os, re, shutil, sys, tempfile, threading, time
+import argparse, http.client, json, os, re, shutil, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_bench import Node, REPO  # noqa: E402
+from cli_bench import Node, REPO, create_volumes  # noqa: E402
 
 ADDR = "127.0.33.1"
 CLOUDFS = REPO
@@ -46,31 +46,11 @@ def metrics():
 CREATED = []
 
 
-def create(count, clients=16):
-    failures = []
-
-    def client(n):
-        conn = http.client.HTTPConnection(ADDR, 8090, timeout=120)
-        body = json.dumps({"replicas": 1, "size": "1M"})
-        for _ in range(n):
-            conn.request("POST", "/volumes", body, {"Content-Type": "application/json"})
-            r = conn.getresponse()
-            data = r.read()
-            if r.status != 201:
-                failures.append(f"{r.status} {data[:200]!r}")
-                return
-            if not CREATED:
-                CREATED.append(json.loads(data)["id"])
-
-    threads = [threading.Thread(target=client, args=(count // clients,)) for _ in range(clients)]
-    t = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if failures:
-        raise RuntimeError(f"create failed: {failures[0]}")
-    return (count // clients * clients) / (time.perf_counter() - t)
+def create(count):
+    made, took = create_volumes(ADDR, count)
+    if not CREATED:
+        CREATED.append(made[0]["id"])
+    return len(made) / took
 
 
 def main():

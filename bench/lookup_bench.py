@@ -6,37 +6,10 @@ read), and `cloudfs ls` / `ls --json` of all of them. Prints Markdown lines for 
 
   python3 bench/lookup_bench.py --volumes 100000 [--sample 50] [--base 127.0.52]
 """
-import argparse, http.client, json, os, random, shutil, statistics, subprocess, sys, tempfile, threading, time
+import argparse, http.client, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cli_bench import Node, REPO  # noqa: E402
-
-
-def create(addr, count, clients=16):
-    made, failures, lock = [], [], threading.Lock()
-
-    def client(n):
-        conn = http.client.HTTPConnection(addr, 8090, timeout=120)
-        body = json.dumps({"replicas": 1, "size": "1M"})
-        for _ in range(n):
-            conn.request("POST", "/volumes", body, {"Content-Type": "application/json"})
-            r = conn.getresponse()
-            data = r.read()
-            if r.status != 201:
-                failures.append(f"{r.status} {data[:200]!r}")
-                return
-            with lock:
-                made.append(json.loads(data))
-
-    threads = [threading.Thread(target=client, args=(count // clients,)) for _ in range(clients)]
-    t = time.perf_counter()
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if failures:
-        raise RuntimeError(f"create failed: {failures[0]}")
-    return made, time.perf_counter() - t
+from cli_bench import Node, REPO, create_volumes  # noqa: E402
 
 
 def main():
@@ -50,7 +23,7 @@ def main():
     first = Node(REPO, a, os.path.join(work, "a.log"), size="8G")
     second = Node(REPO, b, os.path.join(work, "b.log"), seeds=a, size="8G")
     try:
-        made, took = create(a, args.volumes)
+        made, took = create_volumes(a, args.volumes)
         # The second node's own host id: the volumes whose primary is another host are the ones it does not hold.
         conn = http.client.HTTPConnection(b, 8090, timeout=30)
         own = subprocess.run([os.path.join(REPO, "cloudfs"), "cluster", "show", "--contact", b], capture_output=True, text=True).stdout
