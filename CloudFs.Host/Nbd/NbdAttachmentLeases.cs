@@ -12,6 +12,14 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
 {
     private readonly object _gate = new();
     private readonly Dictionary<(Id160 Volume, string Client), Shared> _held = new();
+    // Leases whose last connection ended and whose release the writer has not answered yet. The same client connecting
+    // again meanwhile (qemu-io run twice in a row) waits for it: asked at once, the writer would still see the old lease
+    // held and the new connection would be served read-only. The wait is bounded by HeldAttachment's release wait.
+    private readonly Dictionary<(Id160 Volume, string Client), Task> _releasing = new();
+    private int _waiting;
+
+    /// <summary>Connections waiting now for their client's previous lease to be released.</summary>
+    public int WaitingForRelease => Volatile.Read(ref _waiting);
 
     /// <summary>
     /// The client's share of the volume's read-write lease (dispose it when the connection ends), or why the connection
@@ -24,18 +32,29 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
     {
         var key = (volume, Key(client, name));
         Shared shared;
-        lock (_gate)
+        while (true)
         {
-            if (!_held.TryGetValue(key, out shared!))
+            Task? releasing = null;
+            lock (_gate)
             {
-                shared = new Shared(this, key);
-                // Not cancelled by one connection's handshake: others may wait for the same lease. It ends by itself (a
-                // grant, a refusal, or an ask timeout).
-                shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, name, shared.OnLost, CancellationToken.None);
-                _held[key] = shared;
+                if (!_held.TryGetValue(key, out shared!) && !_releasing.TryGetValue(key, out releasing))
+                {
+                    shared = new Shared(this, key);
+                    // Not cancelled by one connection's handshake: others may wait for the same lease. It ends by itself
+                    // (a grant, a refusal, or an ask timeout).
+                    shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, name, shared.OnLost, CancellationToken.None);
+                    _held[key] = shared;
+                }
+                if (releasing is null)
+                {
+                    shared.Users++;
+                    shared.Lost += lost;
+                    break;
+                }
             }
-            shared.Users++;
-            shared.Lost += lost;
+            Interlocked.Increment(ref _waiting);
+            try { await releasing.WaitAsync(ct).ConfigureAwait(false); }
+            finally { Interlocked.Decrement(ref _waiting); }
         }
         try
         {
@@ -56,7 +75,14 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
     /// <summary>What <see cref="AttachAsync"/> would answer now (null: writable), without taking anything (NBD_OPT_INFO).</summary>
     public async Task<AttachmentRefused?> ProbeAsync(Id160 volume, string client, string holder, string? name, CancellationToken ct)
     {
-        lock (_gate) if (_held.ContainsKey((volume, Key(client, name)))) return null;
+        var key = (volume, Key(client, name));
+        Task? releasing;
+        lock (_gate)
+        {
+            if (_held.ContainsKey(key)) return null;
+            _releasing.TryGetValue(key, out releasing);
+        }
+        if (releasing is not null) await releasing.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             while (true)
@@ -80,14 +106,31 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
 
     private async Task LeaveAsync(Shared shared, Action<string> lost)
     {
-        bool last;
+        HeldAttachment? releasing = null;
+        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_gate)
         {
             shared.Lost -= lost;
-            last = --shared.Users == 0;
-            if (last && _held.TryGetValue(shared.Key, out var current) && current == shared) _held.Remove(shared.Key);
+            if (--shared.Users > 0) return;
+            if (_held.TryGetValue(shared.Key, out var current) && current == shared)
+            {
+                _held.Remove(shared.Key);
+                if (shared.Acquired is { IsCompletedSuccessfully: true } done && done.Result.Held is { } held)
+                {
+                    releasing = held;
+                    _releasing[shared.Key] = released.Task;
+                }
+            }
+            else if (shared.Acquired is { IsCompletedSuccessfully: true } lostOne && lostOne.Result.Held is { } superseded) releasing = superseded;
         }
-        if (last && shared.Acquired is { IsCompletedSuccessfully: true } done && done.Result.Held is { } held) await held.DisposeAsync().ConfigureAwait(false);
+        if (releasing is null) return;
+        try { await releasing.DisposeAsync().ConfigureAwait(false); }
+        finally
+        {
+            lock (_gate)
+                if (_releasing.TryGetValue(shared.Key, out var pending) && pending == released.Task) _releasing.Remove(shared.Key);
+            released.SetResult();
+        }
     }
 
     internal sealed class Shared(NbdAttachmentLeases owner, (Id160, string) key)

@@ -48,6 +48,9 @@ public sealed class NbdServer : IAsyncDisposable
     /// <summary>Connections currently open (for tests and metrics).</summary>
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>Connections waiting for their client's previous read-write lease to be released before they take it.</summary>
+    public int WaitingForRelease => _limits?.Leases?.WaitingForRelease ?? 0;
+
     /// <summary>Connections accepted since start (for tests and metrics).</summary>
     public long ConnectionsAccepted => Interlocked.Read(ref _accepted);
 

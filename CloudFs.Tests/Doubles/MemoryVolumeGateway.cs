@@ -38,8 +38,20 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
     public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
         Task.FromResult(Get(request.VolumeId).Attachment.Acquire(request));
 
-    public Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) =>
-        Task.FromResult(Get(request.VolumeId).Attachment.Release(request));
+    public async Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default)
+    {
+        Interlocked.Increment(ref _releasesAsked);
+        if (ReleaseGate is { } gate) await gate; // not cancelled: the release is applied when the test lets it through
+        return Get(request.VolumeId).Attachment.Release(request);
+    }
+
+    /// <summary>While set, a release waits for it: the writer has not answered yet (a test holds it).</summary>
+    public Task? ReleaseGate { get; set; }
+
+    private int _releasesAsked;
+
+    /// <summary>Attachment releases asked for so far (answered or held at <see cref="ReleaseGate"/>).</summary>
+    public int ReleasesAsked => Volatile.Read(ref _releasesAsked);
 
     private readonly Dictionary<Id160, Volume> _volumes = new();
     private long _flushes, _writes;

@@ -87,6 +87,29 @@ public class NbdAttachmentTests
     }
 
     [Fact]
+    public async Task A_client_that_reconnects_while_its_release_is_on_the_way_gets_the_volume_writable()
+    {
+        // qemu-io run twice in a row: the first connection ended, the writer has not answered its release yet when the
+        // same client connects again. The new connection waits for the release, then takes the lease: it is not served
+        // read-only as if another client held the volume.
+        await using var nbd = NbdTestServer.Start();
+        var volume = nbd.Gateway.AddVolume(1024 * 1024);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        nbd.Gateway.ReleaseGate = release.Task;
+        using (var first = RawNbdClient.Connect(nbd.Port, from: HostA))
+            Assert.False(ReadOnly(first.Go(volume.ToString()).Flags));
+        await Eventually.Until(() => nbd.Gateway.ReleasesAsked == 1, TimeSpan.FromSeconds(10), "the first connection to end and release its lease");
+
+        using var again = RawNbdClient.Connect(nbd.Port, from: HostA);
+        var go = Task.Run(() => again.Go(volume.ToString()));
+        // Until the writer answers the release, the connection waits (asked at once, it would be served read-only).
+        await Eventually.Until(() => nbd.Server.WaitingForRelease == 1 || go.IsCompleted, TimeSpan.FromSeconds(10), "the reconnection to wait for the release");
+        Assert.False(go.IsCompleted, "the reconnection was answered before the release of its previous lease");
+        release.SetResult();
+        Assert.False(ReadOnly((await go).Flags));
+    }
+
+    [Fact]
     public async Task A_holder_whose_lease_is_revoked_is_closed()
     {
         await using var nbd = NbdTestServer.Start();
