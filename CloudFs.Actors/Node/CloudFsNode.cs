@@ -217,6 +217,23 @@ public sealed partial class CloudFsNode : IAsyncDisposable
     public IVolumeGateway Gateway { get; }
     /// <summary>The management actor; answers <see cref="Management.IManagementMessage"/> requests.</summary>
     public IActorRef Management => _current.Management;
+
+    /// <summary>
+    /// Asks the management actor of the incarnation that can answer: while the node rejoins the cluster, that of the
+    /// next one once it is up (within <paramref name="timeout"/>), not the ended one's, which never answers. A request
+    /// whose incarnation ends before it answers is not asked again (it may have acted): it fails at once, saying so.
+    /// </summary>
+    public async Task<T> AskManagementAsync<T>(object request, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var started = DateTime.UtcNow;
+        var incarnation = await NodeIncarnation.LiveAsync(_current, timeout, ct).ConfigureAwait(false);
+        var left = timeout - (DateTime.UtcNow - started);
+        if (left <= TimeSpan.Zero) throw new AskTimeoutException($"no answer within {timeout.TotalSeconds:0} s: the node was rejoining the cluster");
+        var answer = incarnation.Management.Ask<T>(request, left, ct);
+        if (await Task.WhenAny(answer, incarnation.System.WhenTerminated).ConfigureAwait(false) != answer)
+            throw new NodeUnavailableException("this node left the cluster while it handled the request (it rejoins as a new member); ask again");
+        return await answer.ConfigureAwait(false);
+    }
     /// <summary>The volume shard region (one shard per host, entity id = volume id hex): send it <see cref="Volumes.VolumeEnvelope"/>s.</summary>
     public IActorRef Volumes => _current.Volumes;
 

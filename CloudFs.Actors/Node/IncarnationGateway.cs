@@ -57,29 +57,6 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
     private async Task<T> Later<T>(CancellationToken ct, Func<IVolumeGateway, Task<T>> call) => await call(await NextAsync(ct).ConfigureAwait(false)).ConfigureAwait(false);
 
     /// <summary>The gateway of the incarnation that replaces the one that ended, once it is Up.</summary>
-    private async Task<IVolumeGateway> NextAsync(CancellationToken ct)
-    {
-        var incarnation = current();
-        var deadline = DateTime.UtcNow + wait;
-        while (!incarnation.Alive)
-        {
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero) break;
-            try
-            {
-                incarnation = await incarnation.Successor.Task.WaitAsync(left, ct).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                break;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                throw new CloudFsException("the node is stopping", e);
-            }
-        }
-        return incarnation.Alive
-            ? incarnation.Gateway
-            : throw new CloudFsException($"the node is rejoining the cluster (no member for {wait.TotalSeconds:0} s)");
-    }
+    private async Task<IVolumeGateway> NextAsync(CancellationToken ct) =>
+        (await NodeIncarnation.LiveAsync(current(), wait, ct).ConfigureAwait(false)).Gateway;
 }

@@ -35,4 +35,33 @@ internal sealed class NodeIncarnation(ActorSystem system, LogStore store, NodeOp
 
     /// <summary>Whether the cluster downed this member (it saw itself Down, or a peer quarantined it).</summary>
     public bool Downed => downed();
+
+    /// <summary>
+    /// <paramref name="from"/> while it runs, else the incarnation that replaces it once that one is Up, waited for at
+    /// most <paramref name="wait"/>. Throws <see cref="NodeUnavailableException"/> when the node stops instead, or none is up by
+    /// then.
+    /// </summary>
+    public static async Task<NodeIncarnation> LiveAsync(NodeIncarnation from, TimeSpan wait, CancellationToken ct)
+    {
+        var incarnation = from;
+        var deadline = DateTime.UtcNow + wait;
+        while (!incarnation.Alive)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero) break;
+            try
+            {
+                incarnation = await incarnation.Successor.Task.WaitAsync(left, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new NodeUnavailableException("the node is stopping", e);
+            }
+        }
+        return incarnation.Alive ? incarnation : throw new NodeUnavailableException($"the node is rejoining the cluster (no member for {wait.TotalSeconds:0} s)");
+    }
 }

@@ -140,7 +140,9 @@ internal sealed class HttpApi : IAsyncDisposable
         catch (Exception e)
         {
             var status = HttpStatusOf.Status(e);
-            if (status >= 500 && e is not CloudFsException) _logLine?.Invoke($"http: {ctx.Request.Method} {ctx.Request.Path}: {e}");
+            // An unexpected failure with its stack trace; an expected one (the cluster did not answer in time) in one line.
+            if (status >= 500 && e is not CloudFsException)
+                _logLine?.Invoke($"http: {ctx.Request.Method} {ctx.Request.Path}: {(e is BadHttpRequestException ? e.Message : e.ToString())}");
             if (ctx.Response.HasStarted) { ctx.Abort(); return; }
             ctx.Response.Clear();
             await Reply(ctx, status, e is CloudFsException or BadHttpRequestException ? e.Message : $"internal error: {e.Message}");

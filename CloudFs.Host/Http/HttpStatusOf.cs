@@ -18,6 +18,7 @@ internal static class HttpStatusOf
         EntryRejectedException r => r.IsFork ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest,
         DataCorruptionException => StatusCodes.Status500InternalServerError,
         DeviceException => StatusCodes.Status503ServiceUnavailable,
+        CloudFs.Actors.Node.NodeUnavailableException => StatusCodes.Status503ServiceUnavailable,
         BadHttpRequestException b => b.StatusCode,
         TimeoutException => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,

@@ -40,7 +40,7 @@ internal sealed class ManagementClusterView(CloudFsNode node, int httpPort) : IC
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
 
     public Task<IManagementMessage> AskAsync(IManagementMessage request, TimeSpan timeout, CancellationToken ct) =>
-        node.Management.Ask<IManagementMessage>(request, timeout, ct);
+        node.AskManagementAsync<IManagementMessage>(request, timeout, ct);
 
     public async Task<string?> PrimaryHttpAsync(Id160 volume, CancellationToken ct)
     {

@@ -41,11 +41,19 @@ public sealed class RejoinTests
         var data = Pattern(1 << 20, 1);
         await gateway.WriteAsync(volume, 0, data, fua: true);
         var old = Akka.Cluster.Cluster.Get(victim.System).SelfUniqueAddress;
+        var oldSystem = victim.System;
 
         Akka.Cluster.Cluster.Get(others[0].System).Down(old.Address);
 
+        // A management request (what `cloudfs cluster show` and the HTTP API send) while the old incarnation has ended
+        // and the next is not up yet is answered by the next one, not lost in the ended one until it times out.
+        await Eventually.Until(() => oldSystem.WhenTerminated.IsCompleted, Timeout, "the downed incarnation to end");
+        var shown = await victim.AskManagementAsync<IManagementMessage>(new ShowCluster(), Timeout);
+        Assert.True(shown is ClusterMembers, $"cluster show during the rejoin answered {shown}");
+        Assert.Equal(2, victim.Incarnation);
+        Assert.NotEqual(old, Akka.Cluster.Cluster.Get(victim.System).SelfUniqueAddress);
+
         // The others remove the old incarnation; the node comes back as a new one (same address, new UID), Up on all.
-        await Eventually.Until(() => victim.Incarnation == 2, Timeout, "the downed node started a new incarnation");
         await Eventually.Until(() => cluster.Live.All(n =>
             {
                 var members = Akka.Cluster.Cluster.Get(n.System).State.Members;
