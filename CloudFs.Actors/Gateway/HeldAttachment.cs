@@ -48,28 +48,40 @@ public sealed class HeldAttachment : IAsyncDisposable
     /// </summary>
     /// <param name="name">The name the client gave its attachment (null: none): it gets its own lease back when it
     /// reconnects, and is refused (<see cref="AttachmentRefused.Lost"/>) once that lease was superseded.</param>
+    /// <param name="client">The client host (its address; null: unknown): while it holds the lease through another node, it
+    /// is waited for as long as a release takes.</param>
     /// <param name="lost">Called once if a renewal is refused, with the writer's reason.</param>
     public static async Task<(HeldAttachment? Held, AttachmentRefused? Refusal)> AcquireAsync(IVolumeGateway gateway, Id160 volume, string holder,
-        string? name, Action<string> lost, CancellationToken ct)
+        string? client, string? name, Action<string> lost, CancellationToken ct)
     {
+        AttachmentAnswer answer;
+        try { answer = await AskAsync(gateway, new AcquireAttachment(volume.ToString(), holder, 0, Name: name, Client: client), ct).ConfigureAwait(false); }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return (null, new AttachmentRefused($"volume {volume}: its writer did not grant the read-write attachment ({e.Message})", Lost: false));
+        }
+        return answer switch
+        {
+            AttachmentGranted granted => (new HeldAttachment(gateway, volume, holder, name, granted, lost), null),
+            AttachmentRefused refused => (null, refused),
+            _ => throw new InvalidOperationException($"unexpected answer {answer.GetType().Name} to an attachment request"),
+        };
+    }
+
+    /// <summary>
+    /// Asks the writer for the attachment until its answer is settled: while it says to ask again, asks again (after at
+    /// most <see cref="AskAgain"/>): a new primary waits for a previous holder (until <paramref name="ct"/> ends), or the
+    /// asker's own client holds it through another node and may be letting go (for at most <see cref="ReleaseWait"/>,
+    /// as long as a release takes; then the refusal stands).
+    /// </summary>
+    public static async Task<AttachmentAnswer> AskAsync(IVolumeGateway gateway, AcquireAttachment request, CancellationToken ct)
+    {
+        var sameClientUntil = DateTime.UtcNow + ReleaseWait;
         while (true)
         {
-            AttachmentAnswer answer;
-            try { answer = await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, 0, Name: name), ct).ConfigureAwait(false); }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                return (null, new AttachmentRefused($"volume {volume}: its writer did not grant the read-write attachment ({e.Message})", Lost: false));
-            }
-            switch (answer)
-            {
-                case AttachmentGranted granted:
-                    return (new HeldAttachment(gateway, volume, holder, name, granted, lost), null);
-                case AttachmentRefused { RetryAfterMs: > 0 } wait:
-                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
-                    break;
-                case AttachmentRefused refused:
-                    return (null, refused);
-            }
+            var answer = await gateway.AcquireAttachmentAsync(request, ct).ConfigureAwait(false);
+            if (answer is not AttachmentRefused { RetryAfterMs: > 0 } wait || (wait.SameClient && DateTime.UtcNow >= sameClientUntil)) return answer;
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
         }
     }
 

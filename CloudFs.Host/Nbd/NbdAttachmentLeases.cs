@@ -42,7 +42,7 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
                     shared = new Shared(this, key);
                     // Not cancelled by one connection's handshake: others may wait for the same lease. It ends by itself
                     // (a grant, a refusal, or an ask timeout).
-                    shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, name, shared.OnLost, CancellationToken.None);
+                    shared.Acquired = HeldAttachment.AcquireAsync(gateway, volume, holder, client, name, shared.OnLost, CancellationToken.None);
                     _held[key] = shared;
                 }
                 if (releasing is null)
@@ -85,21 +85,10 @@ internal sealed class NbdAttachmentLeases(IVolumeGateway gateway)
         if (releasing is not null) await releasing.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            while (true)
-            {
-                // While the writer waits for a previous holder (a new primary's grace), so does the answer: OPT_GO would
-                // wait too, and then get the volume read-only if that holder reclaimed it.
-                switch (await gateway.AcquireAttachmentAsync(new AcquireAttachment(volume.ToString(), holder, 0, Probe: true, Name: name), ct).ConfigureAwait(false))
-                {
-                    case AttachmentRefused { RetryAfterMs: > 0 } wait:
-                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(wait.RetryAfterMs, HeldAttachment.AskAgain.TotalMilliseconds)), ct).ConfigureAwait(false);
-                        break;
-                    case AttachmentRefused refused:
-                        return refused;
-                    default:
-                        return null;
-                }
-            }
+            // While the writer waits for a previous holder (a new primary's grace), or for this client's connection
+            // through another node to let go, so does the answer: OPT_GO would wait too.
+            return await HeldAttachment.AskAsync(gateway, new AcquireAttachment(volume.ToString(), holder, 0, Probe: true, Name: name, Client: client), ct)
+                .ConfigureAwait(false) as AttachmentRefused;
         }
         catch (Exception e) when (e is not OperationCanceledException) { return null; }
     }

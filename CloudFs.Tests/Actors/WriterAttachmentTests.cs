@@ -36,6 +36,26 @@ public class WriterAttachmentTests
     }
 
     [Fact]
+    public void The_holders_own_client_through_another_node_is_told_to_ask_again_and_another_client_is_not()
+    {
+        var lease = Make();
+        var a = Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("client 10.0.0.5 through node 1") with { Client = "10.0.0.5" }));
+        // Its connection through node 1 may be ending (its release on the way): the same client through node 2 asks again.
+        var same = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("client 10.0.0.5 through node 2") with { Client = "10.0.0.5" }));
+        Assert.True(same.SameClient);
+        Assert.True(same.RetryAfterMs > 0);
+        Assert.Contains("attached read-write by client 10.0.0.5 through node 1", same.Reason);
+        var other = Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("client 10.0.0.6 through node 2") with { Client = "10.0.0.6" }));
+        Assert.False(other.SameClient);
+        Assert.Equal(0, other.RetryAfterMs);
+        // A renewal keeps the client; once released, the same client takes it through node 2.
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("client 10.0.0.5 through node 1") with { Lease = a.Lease, Client = "10.0.0.5" }));
+        Assert.True(Assert.IsType<AttachmentRefused>(lease.Acquire(Fresh("client 10.0.0.5 through node 2") with { Client = "10.0.0.5" })).SameClient);
+        lease.Release(new ReleaseAttachment(Volume, a.Lease));
+        Assert.IsType<AttachmentGranted>(lease.Acquire(Fresh("client 10.0.0.5 through node 2") with { Client = "10.0.0.5" }));
+    }
+
+    [Fact]
     public void A_probe_says_what_an_acquire_would_get_and_takes_nothing()
     {
         var lease = Make();

@@ -35,8 +35,15 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         public readonly WriterAttachment Attachment = new(leaseTerm, 0, 0, WriterAttachment.Now);
     }
 
-    public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
-        Task.FromResult(Get(request.VolumeId).Attachment.Acquire(request));
+    public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default)
+    {
+        var answer = Get(request.VolumeId).Attachment.Acquire(request);
+        AfterAcquire?.Invoke();
+        return Task.FromResult(answer);
+    }
+
+    /// <summary>Called after the writer answered an attachment request (the answer is decided by then).</summary>
+    public Action? AfterAcquire { get; set; }
 
     public async Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default)
     {

@@ -110,6 +110,30 @@ public class NbdAttachmentTests
     }
 
     [Fact]
+    public async Task A_client_that_attaches_through_another_node_while_its_release_is_on_the_way_gets_the_volume_writable()
+    {
+        // nbdinfo through one node, then qemu-io through another at once: the writer still holds the lease of the first
+        // connection when the second asks. It is the same client: the second asks again until the release lands.
+        var writer = new MemoryVolumeGateway();
+        var volume = writer.AddVolume(1024 * 1024);
+        await using var nodeA = NbdTestServer.Start(writer);
+        await using var nodeB = NbdTestServer.Start(writer);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        writer.ReleaseGate = release.Task;
+        using (var first = RawNbdClient.Connect(nodeA.Port, from: HostA))
+            Assert.False(ReadOnly(first.Go(volume.ToString()).Flags));
+        await Eventually.Until(() => writer.ReleasesAsked == 1, TimeSpan.FromSeconds(10), "the first connection to end and release its lease");
+
+        // The release lands only once the writer has answered the next request: that answer still sees the old lease.
+        writer.AfterAcquire = () => release.TrySetResult();
+        using var other = RawNbdClient.Connect(nodeB.Port, from: HostA);
+        Assert.False(ReadOnly(other.Go(volume.ToString()).Flags));
+        // Another client is still refused at once (it is not waited for).
+        using var stranger = RawNbdClient.Connect(nodeA.Port, from: HostB);
+        Assert.True(ReadOnly(stranger.Go(volume.ToString()).Flags));
+    }
+
+    [Fact]
     public async Task A_holder_whose_lease_is_revoked_is_closed()
     {
         await using var nbd = NbdTestServer.Start();

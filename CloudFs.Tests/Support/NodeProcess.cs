@@ -199,5 +199,11 @@ internal sealed partial class NodeProcess : IAsyncDisposable
         }
         catch (InvalidOperationException) { /* never started */ }
         _process.Dispose();
+        // To see where a slow or failed run spent its time: CLOUDFS_TEST_NODE_LOGS=DIR keeps every node's output there.
+        if (Environment.GetEnvironmentVariable("CLOUDFS_TEST_NODE_LOGS") is { Length: > 0 } dir)
+        {
+            Directory.CreateDirectory(dir);
+            await File.WriteAllTextAsync(Path.Combine(dir, $"{DateTime.UtcNow:HHmmss.fff}-{Listen}.log"), Stderr);
+        }
     }
 }

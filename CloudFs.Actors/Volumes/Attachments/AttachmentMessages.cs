@@ -16,9 +16,12 @@ namespace CloudFs.Actors.Volumes.Attachments;
 /// <paramref name="Probe"/> only asks whether it would be granted (NBD_OPT_INFO): nothing changes.
 /// <paramref name="Name"/>: the name the client gave its attachment (NBD export VOLUME#NAME), so that it reconnects to
 /// its lease after its connections broke, and is refused for good once that lease was superseded; null: none.
+/// <paramref name="Client"/>: the client host asking (its address; null: not known). A fresh holder refused because
+/// the same client holds the lease through another node is told to ask again shortly (that connection may be ending).
 /// Answered with <see cref="AttachmentGranted"/>, <see cref="AttachmentRefused"/> or a VolumeFailure (not the primary).
 /// </summary>
-public sealed record AcquireAttachment(string Volume, string Holder, long Lease, bool Force = false, bool Probe = false, string? Name = null)
+public sealed record AcquireAttachment(string Volume, string Holder, long Lease, bool Force = false, bool Probe = false, string? Name = null,
+    string? Client = null)
     : IWithVolumeId, IControlMessage
 {
     public Id160 VolumeId => Id160.Parse(Volume);
@@ -42,8 +45,11 @@ public sealed record AttachmentGranted(long Lease, long TermMs) : AttachmentAnsw
 /// <param name="Lost">The asker held the lease and does not any more (taken over, or expired and taken, or revoked); for
 /// a named attachment asking afresh: its name's lease was superseded, and it may not write again.</param>
 /// <param name="RetryAfterMs">Above zero: no one holds the lease, but the primary moved moments ago and the previous
-/// holder may still reclaim it; asking again after this long may succeed.</param>
-public sealed record AttachmentRefused(string Reason, bool Lost, long RetryAfterMs = 0) : AttachmentAnswer;
+/// holder may still reclaim it; or (<paramref name="SameClient"/>) the asker's own client holds it through another
+/// node, whose connection may be ending (its release on the way). Asking again after this long may succeed.</param>
+/// <param name="SameClient">The holder is the asker's client host through another node: the asker waits for its
+/// release only as long as a release takes (<see cref="Gateway.HeldAttachment"/>), then takes the refusal.</param>
+public sealed record AttachmentRefused(string Reason, bool Lost, long RetryAfterMs = 0, bool SameClient = false) : AttachmentAnswer;
 
 /// <param name="Holder">Who held the lease that ended (null: none ended).</param>
 /// <param name="Refusal">Why a detach without force ended nothing (a live holder renews it); null otherwise.</param>

@@ -20,6 +20,8 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
     // Who holds it (meaningful while _lease is not 0), and the lease that name belongs to: a holder that reclaims its
     // lapsed lease by writing keeps its name.
     private string? _holder;
+    // The client host of that holder (its address; null: unknown).
+    private string? _client;
     private long _named;
     // The name its client gave the attachment of lease _named (null: none): asking afresh under it, the client gets
     // that lease back (it reconnected), unless the lease was superseded.
@@ -66,6 +68,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
                 if (_named >= _floor && _named != 0)
                 {
                     next._holder = _holder;
+                    next._client = _client;
                     next._named = _named;
                     next._name = _name;
                 }
@@ -107,7 +110,7 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
             {
                 // A renewal, or a reclaim when nobody newer holds it (the primary moved, or the lease lapsed unclaimed).
                 if (Superseded(a.Lease, now) is { } why) return new AttachmentRefused($"volume {a.Volume}: {why}", Lost: true);
-                return Grant(a.Lease, a.Holder, now, a.Probe, a.Name);
+                return Grant(a.Lease, a.Holder, now, a.Probe, a.Name, a.Client);
             }
             if (a.Name is { } name)
             {
@@ -116,23 +119,33 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
                     return new AttachmentRefused($"volume {a.Volume}: attachment {name} lost its read-write lease (`cloudfs detach` revoked it, " +
                         $"or another holder took the volume{(_lease != 0 ? $": it is attached read-write by {Holder} now" : "")}); it may not write again", Lost: true);
                 if (name == _name && _named != 0 && _named >= _floor && (_lease == 0 || _lease == _named))
-                    return Grant(_named, a.Holder, now, a.Probe, name);
+                    return Grant(_named, a.Holder, now, a.Probe, name, a.Client);
             }
-            if (a.Force) return Grant(NewLease(), a.Holder, now, a.Probe, a.Name);
+            if (a.Force) return Grant(NewLease(), a.Holder, now, a.Probe, a.Name, a.Client);
             if (_lease != 0 && _holder is null)
                 // Its holder took it back by writing (the primary moved) and names itself at its next renewal, within a
                 // renewal interval: the asker waits for it, as for a previous primary's holder, and is then told who.
                 return new AttachmentRefused($"volume {a.Volume} is attached read-write by {Holder}", Lost: false,
                     RetryAfterMs: Math.Max(1, Math.Min(_expires - now, (long)term.TotalMilliseconds / 3)));
             if (_lease != 0)
-                return new AttachmentRefused($"volume {a.Volume} is attached read-write by {Holder} " +
-                    $"(renewed {Seconds(now - (_expires - (long)term.TotalMilliseconds))} s ago; it lapses {Seconds((long)term.TotalMilliseconds)} s after its holder stops renewing)", Lost: false);
+            {
+                var held = $"volume {a.Volume} is attached read-write by {Holder} " +
+                    $"(renewed {Seconds(now - (_expires - (long)term.TotalMilliseconds))} s ago; it lapses {Seconds((long)term.TotalMilliseconds)} s after its holder stops renewing)";
+                // The same client through another node: it may have just closed that connection (nbdinfo through one
+                // node, then qemu-io through another), its release on the way. The asker asks again for a moment.
+                return a.Client is not null && a.Client == _client
+                    ? new AttachmentRefused(held, Lost: false, RetryAfterMs: SameClientRetryMs, SameClient: true)
+                    : new AttachmentRefused(held, Lost: false);
+            }
             if (now < graceUntil)
                 return new AttachmentRefused($"volume {a.Volume}: its primary changed moments ago, and its previous read-write holder may reclaim it " +
                     $"for {Seconds(graceUntil - now)} s more", Lost: false, RetryAfterMs: graceUntil - now);
-            return Grant(NewLease(), a.Holder, now, a.Probe, a.Name);
+            return Grant(NewLease(), a.Holder, now, a.Probe, a.Name, a.Client);
         }
     }
+
+    /// <summary>How soon a client that holds the lease through another node asks again.</summary>
+    private const long SameClientRetryMs = 100;
 
     /// <summary>
     /// Ends the holder's own lease (<see cref="ReleaseAttachment.Lease"/>), or, for `cloudfs detach` (no lease), whichever
@@ -231,17 +244,18 @@ public sealed class WriterAttachment(TimeSpan term, long view, long graceUntil, 
         if (_fencedOrder.Count > FencedNamesKept) _fencedNames.Remove(_fencedOrder.Dequeue());
     }
 
-    private AttachmentGranted Grant(long lease, string holder, long now, bool probe, string? name)
+    private AttachmentGranted Grant(long lease, string holder, long now, bool probe, string? name, string? client)
     {
-        if (!probe) Hold(lease, holder, now, name);
+        if (!probe) Hold(lease, holder, now, name, client);
         return new AttachmentGranted(lease, (long)term.TotalMilliseconds);
     }
 
     /// <param name="holder">Null: a write reclaims the lease (its holder is named at its next renewal, unless known).</param>
     /// <param name="name">The attachment's name (null: unknown, or none).</param>
-    private void Hold(long lease, string? holder, long now, string? name = null)
+    private void Hold(long lease, string? holder, long now, string? name = null, string? client = null)
     {
         Fence(lease);
+        _client = holder is not null ? client : _named == lease ? _client : null;
         _holder = holder ?? (_named == lease ? _holder : null);
         _name = name ?? (_named == lease ? _name : null);
         _named = lease;
