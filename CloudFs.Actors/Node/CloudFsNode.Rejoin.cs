@@ -36,15 +36,14 @@ public sealed partial class CloudFsNode
     /// </summary>
     private static Config RejoinConfig(Config config)
     {
-        var host = config.GetString("akka.remote.dot-netty.tcp.hostname");
-        var port = config.GetInt("akka.remote.dot-netty.tcp.port");
-        var others = config.GetStringList("akka.cluster.seed-nodes", []).Where(seed =>
-        {
-            var address = Address.Parse(seed);
-            return !(address.Port == port && string.Equals(address.Host, host, StringComparison.OrdinalIgnoreCase));
-        });
+        var others = config.GetStringList("akka.cluster.seed-nodes", []).Where(seed => !IsOwnAddress(config, Address.Parse(seed)));
         return ConfigurationFactory.ParseString($"akka.cluster.seed-nodes = [{string.Join(", ", others.Select(s => $"\"{s}\""))}]").WithFallback(config);
     }
+
+    /// <summary>Whether <paramref name="address"/> is the remoting address <paramref name="config"/> binds.</summary>
+    private static bool IsOwnAddress(Config config, Address address) =>
+        address.Port == config.GetInt("akka.remote.dot-netty.tcp.port")
+        && string.Equals(address.Host, config.GetString("akka.remote.dot-netty.tcp.hostname"), StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Starts the incarnation's membership watcher; the function it returns says whether the cluster downed this member.

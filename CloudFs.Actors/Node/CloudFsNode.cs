@@ -32,6 +32,8 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
     /// <summary>How long a join may take before the node says it is still waiting for a seed to let it in.</summary>
     private static readonly TimeSpan JoinNoticeAfter = TimeSpan.FromSeconds(3);
+    /// <summary>How often a node that is not its first seed asks its seeds to let it in until one does.</summary>
+    private static readonly TimeSpan JoinAskEvery = TimeSpan.FromSeconds(1);
 
     private CloudFsNode(NodeOptions asked, NodeIncarnation first, ReplicationCounters replication, VolumeAttachments attachments,
         IdentityRefusals refusals)
@@ -71,6 +73,11 @@ public sealed partial class CloudFsNode : IAsyncDisposable
         // for this member's replicator and times out).
         var seeds = config.GetStringList("akka.cluster.seed-nodes", []).Select(Address.Parse).ToList();
         config = ConfigurationFactory.ParseString("akka.cluster.seed-nodes = []").WithFallback(config);
+        // Only the first seed forms a cluster by itself (when no other seed welcomes it within seed-node-timeout, 5 s);
+        // every other node only asks its seeds, again each seed-node-timeout. Nodes started together ask before their
+        // first seed is a member: asking again each second, they join a second after it is, not up to 5 s later.
+        if (seeds.Count > 0 && !IsOwnAddress(config, seeds[0]))
+            config = ConfigurationFactory.ParseString($"akka.cluster.seed-node-timeout = {(int)JoinAskEvery.TotalMilliseconds}ms").WithFallback(config);
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
@@ -156,7 +163,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
                 // What Akka's join says at debug only (RemotingLifecycleLines: a seed not listening yet, the join retried),
                 // said once in CloudFS's words.
                 if (seeds.Count > 0 && await Task.WhenAny(joined, Task.Delay(JoinNoticeAfter, ct)).ConfigureAwait(false) != joined)
-                    log.Info("joining the cluster through {0}: no seed has let this node in yet; Akka keeps asking (a seed that is not listening yet is tried again every 5 s)",
+                    log.Info("joining the cluster through {0}: no seed has let this node in yet; Akka keeps asking (every second; the first seed forms the cluster when no other seed answers it within 5 s)",
                         string.Join(", ", seeds));
                 if (await joined.WaitAsync(joinTimeout > joining.Elapsed ? joinTimeout - joining.Elapsed : TimeSpan.Zero, ct).ConfigureAwait(false) != up.Task)
                     throw new ClusterJoinRefusedException($"the cluster removed this member ({cluster.SelfAddress}, host {store.HostId}) before it became Up " +

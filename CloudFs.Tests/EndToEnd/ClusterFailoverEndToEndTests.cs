@@ -22,7 +22,7 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         // they would hold the addresses for the next run.
         try
         {
-            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
             await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
@@ -37,7 +37,7 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(_nodes);
         _dir.Dispose();
     }
 

@@ -28,14 +28,13 @@ public sealed partial class ClusterStopEndToEndTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(_nodes);
         _dir.Dispose();
     }
 
     private async Task StartAllAsync()
     {
-        for (var i = 0; i < 3; i++)
-            _nodes[i] = await NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Addresses[0], "--size", "512M");
+        await ProcessCluster.StartAllAsync(_nodes, i => NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Addresses[0], "--size", "512M"));
         await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
     }
 

@@ -28,7 +28,7 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
                 // The key file cannot live next to the device (the mount holds one file): it gets a path of its own.
                 await File.WriteAllTextAsync(_dir.File($"node{i}.conf"), $"cloudfs.key-file = \"{_dir.File($"node{i}.keys")}\"\n");
             }
-            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
             await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out.Contains("Count: 3"),
                 TimeSpan.FromSeconds(60), "three members");
         }
@@ -44,7 +44,7 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(_nodes);
         foreach (var d in _disks) if (d is not null) await d.DisposeAsync();
         _dir.Dispose();
     }

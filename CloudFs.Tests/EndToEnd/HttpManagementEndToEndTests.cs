@@ -16,7 +16,7 @@ public sealed class ThreeHttpNodes : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        for (var i = 0; i < 3; i++) Nodes[i] = await StartAsync(i);
+        await ProcessCluster.StartAllAsync(Nodes, StartAsync);
         await ProcessCluster.WaitForMembersAsync(Nodes, Addresses);
     }
 

@@ -21,7 +21,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
     {
         try
         {
-            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
             await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
@@ -36,7 +36,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(_nodes);
         _dir.Dispose();
     }
 

@@ -21,7 +21,7 @@ public sealed class MountClusterFixture : IAsyncLifetime
     {
         try
         {
-            for (var i = 0; i < 3; i++) Nodes[i] = await StartAsync(i);
+            await ProcessCluster.StartAllAsync(Nodes, StartAsync);
             await ProcessCluster.WaitForMembersAsync(Nodes, Addresses);
         }
         catch
@@ -36,7 +36,7 @@ public sealed class MountClusterFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var n in Nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(Nodes);
         Dir.Dispose();
     }
 

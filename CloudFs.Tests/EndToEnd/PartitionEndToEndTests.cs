@@ -50,7 +50,7 @@ public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : I
         _seeds = string.Join(",", Enumerable.Range(0, 3).Select(_lab.Address));
         // Build (if needed) here, outside the namespaces, once.
         (await Tool.CloudFs("--help")).AssertOk();
-        for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+        await ProcessCluster.StartAllAsync(_nodes, StartAsync);
         await ThreeMembersAsync(TimeSpan.FromSeconds(90), "three members");
     }
 
@@ -89,11 +89,8 @@ public sealed partial class PartitionEndToEndTests(ITestOutputHelper output) : I
     public async Task DisposeAsync()
     {
         // Processes first: a namespace with a process in it outlives `ip netns del`.
-        for (var i = 0; i < _nodes.Length; i++)
-        {
-            if (_nodes[i] is { } n) await n.DisposeAsync();
-            _nodes[i] = null;
-        }
+        await ProcessCluster.StopAllAsync(_nodes);
+        Array.Clear(_nodes);
         if (_lab is not null) await _lab.DisposeAsync();
         _lab = null;
         _dir.Dispose();

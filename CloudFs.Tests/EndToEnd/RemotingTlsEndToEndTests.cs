@@ -26,7 +26,7 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         try
         {
             _operator = _authority.Operator("admin");
-            for (var i = 0; i < 3; i++) _nodes[i] = await StartAsync(i);
+            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
             await ProcessCluster.WaitForMembersAsync(_nodes, Addresses, "--tls", _operator);
         }
         catch
@@ -42,7 +42,7 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(_nodes);
         _authority.Dispose();
         _dir.Dispose();
     }

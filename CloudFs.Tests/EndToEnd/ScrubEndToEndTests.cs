@@ -16,8 +16,7 @@ public sealed class ScrubEndToEndTests : IAsyncLifetime
     {
         try
         {
-            for (var i = 0; i < 3; i++)
-                _nodes[i] = await NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "256M");
+            await ProcessCluster.StartAllAsync(_nodes, i => NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "256M"));
             await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
@@ -29,7 +28,7 @@ public sealed class ScrubEndToEndTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) if (n is not null) await n.DisposeAsync();
+        await ProcessCluster.StopAllAsync(_nodes);
         _dir.Dispose();
     }
 

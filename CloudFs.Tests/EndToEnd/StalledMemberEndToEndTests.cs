@@ -20,8 +20,7 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
     {
         try
         {
-            for (var i = 0; i < 3; i++)
-                _nodes[i] = await NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
+            await ProcessCluster.StartAllAsync(_nodes, i => NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M"));
             await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
@@ -33,12 +32,8 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes)
-        {
-            if (n is null) continue;
-            n.Resume(); // never leave a stopped process behind
-            await n.DisposeAsync();
-        }
+        foreach (var n in _nodes) n?.Resume(); // never leave a stopped process behind
+        await ProcessCluster.StopAllAsync(_nodes);
         _dir.Dispose();
     }
 

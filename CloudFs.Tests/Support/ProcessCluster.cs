@@ -3,6 +3,20 @@ namespace CloudFs.Tests.Support;
 
 internal static class ProcessCluster
 {
+    /// <summary>
+    /// Starts node i of <paramref name="nodes"/> with <paramref name="start"/>(i), all at once, and waits until every
+    /// one is ready (each is stored as it is). Started one after another, the first seed would wait out Akka's
+    /// seed-node-timeout (5 s) for seeds that are not running yet before it forms the cluster; started together, the
+    /// others answer it at once.
+    /// </summary>
+    public static Task StartAllAsync(NodeProcess?[] nodes, Func<int, Task<NodeProcess>> start) =>
+        Task.WhenAll(Enumerable.Range(0, nodes.Length).Select(async i => nodes[i] = await start(i)));
+
+    /// <summary>Stops every node at once (SIGTERM to each, then each exit awaited), as an operator stops a cluster:
+    /// one after another, each leaving member hands its shards and singletons to members that leave next.</summary>
+    public static Task StopAllAsync(IEnumerable<NodeProcess?> nodes) =>
+        Task.WhenAll(nodes.Where(n => n is not null).Select(n => n!.DisposeAsync().AsTask()));
+
     /// <summary>Asks <paramref name="addresses"/>[0] until it lists all of <paramref name="nodes"/> as members (60 s at
     /// most), with <paramref name="cli"/> added to each ask (e.g. --tls DIR); on failure, each node's output.</summary>
     public static async Task WaitForMembersAsync(IReadOnlyList<NodeProcess?> nodes, IReadOnlyList<string> addresses, params string[] cli)
