@@ -82,6 +82,8 @@ public sealed class ResyncHistoryTests
             await a.WriteAsync(v, 0, image);
             var at = a.GetVolume(v)!;
             (protectedVersion, protectedLsn) = (at.CurrentVersion, at.Lsn);
+            // Protected later on: its protect entry is not the one right after it.
+            await a.WriteAsync(v, 512 * K, TempLog.Pattern(64 * K, 2));
             await a.ProtectVersionAsync(v, protectedVersion, protect: true);
             // After the protected version: overwrites, a resize and a view change (a new replica set), so the
             // receiver's state at the base (size, view) differs from the head's.
