@@ -134,6 +134,39 @@ public sealed class ResyncHistoryTests
     }
 
     [Fact]
+    public async Task A_replica_already_past_the_history_base_refuses_the_resync_keeps_its_copy_and_pulls_on_from_its_head()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open(size: LogSize);
+        await using var b = tb.Open(size: LogSize);
+        var v = (await a.CreateVolumeAsync(Size, VolumeMode.Async, [a.HostId, b.HostId])).BaseId;
+        await OverwriteThreeTimes(a, v, 3);
+        await a.WriteAsync(v, 0, TempLog.Pattern(Size, 1));
+        var kept = a.GetVolume(v)!;
+        await a.ProtectVersionAsync(v, kept.CurrentVersion, protect: true);
+        await a.WriteAsync(v, 0, TempLog.Pattern(64 * K, 2));
+        // The replica holds the volume past the protected version (the base), behind the head.
+        await Pull(a, b, v, 0);
+        var held = b.GetVolume(v)!;
+        await OverwriteThreeTimes(a, v, 9);
+        a.SetStreamFloor(v, held.Lsn);
+        await a.CompactAsync();
+        await a.CompactAsync();
+        Assert.True(kept.Lsn < held.Lsn && held.Lsn < a.GetVolume(v)!.Lsn);
+
+        // A resync as of the base would take it back: refused, the copy stays; the entries after it are all still there.
+        var chunks = await ReadTransfer(a, v);
+        Assert.Equal(kept.Lsn, chunks[^1].Lsn);
+        var e = await Assert.ThrowsAsync<ResyncRefusedException>(() => ApplyAll(b, chunks));
+        Assert.Contains($"held here at lsn {held.Lsn}, not behind the resync's lsn {kept.Lsn}", e.Message);
+        Assert.Equal(held.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
+        await Pull(a, b, v, held.Lsn);
+        Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
+        Assert.Equal([kept.CurrentVersion], b.GetVolume(v)!.Protected);
+    }
+
+    [Fact]
     public async Task A_volume_with_its_whole_history_retained_is_resynced_as_of_its_first_entry_and_every_version_stays()
     {
         using var ta = new TempLog();
