@@ -274,11 +274,13 @@ public sealed partial class LogStore
     /// </summary>
     internal async Task<T?> AtHistoryBaseAsync<T>(VolumeState vol, Func<HistoryBase, long, T> take) where T : class
     {
+        // A volume that keeps no history is sent as before, without waiting for a compaction pass to end (and one that
+        // pass left without history, its last protection gone, too).
+        if (KeepsNoHistory()) return null;
         await _compactionGate.WaitAsync().ConfigureAwait(false);
         try
         {
-            lock (vol.IndexLock)
-                if (vol.History is null && _options.RetentionTime <= TimeSpan.Zero) return null;
+            if (KeepsNoHistory()) return null;
             // With retention a volume no pass has looked at yet takes its base now, as a pass would.
             var b = BaseOf(vol);
             long head, oldest;
@@ -290,7 +292,11 @@ public sealed partial class LogStore
             {
                 if (at == b.Lsn)
                 {
-                    if (b.Index is null || b.Chain is null) return null;
+                    if (b.Index is null || b.Chain is null)
+                    {
+                        _options.Log?.Invoke($"volume {vol.BaseId}: a full resync goes as of the head: the chain's state at the history base (lsn {b.Lsn}) is not known (a checkpoint of an older build)");
+                        return null;
+                    }
                     point = b with { Index = b.Index.Snapshot(), SizeBytes = SizeAtBase(vol, b) };
                 }
                 else
@@ -308,5 +314,10 @@ public sealed partial class LogStore
             return take(point, head);
         }
         finally { _compactionGate.Release(); }
+
+        bool KeepsNoHistory()
+        {
+            lock (vol.IndexLock) return vol.History is null && _options.RetentionTime <= TimeSpan.Zero;
+        }
     }
 }
