@@ -292,12 +292,14 @@ public sealed partial class LogStore
             {
                 if (at == b.Lsn)
                 {
-                    if (b.Index is null || b.Chain is null)
+                    if (b.Index is null) return null;
+                    var size = SizeAtBase(vol, b);
+                    if (ChainAtBase(vol, b) is not { } chain)
                     {
-                        _options.Log?.Invoke($"volume {vol.BaseId}: a full resync goes as of the head: the chain's state at the history base (lsn {b.Lsn}) is not known (a checkpoint of an older build)");
+                        _options.Log?.Invoke($"volume {vol.BaseId}: a full resync goes as of the head: the chain's state at the history base (lsn {b.Lsn}, from a checkpoint of an older build) cannot be derived (the view or the trash state changed after it)");
                         return null;
                     }
-                    point = b with { Index = b.Index.Snapshot(), SizeBytes = SizeAtBase(vol, b) };
+                    point = b with { Index = b.Index.Snapshot(), SizeBytes = size, Chain = chain };
                 }
                 else
                 {
@@ -319,5 +321,38 @@ public sealed partial class LogStore
         {
             lock (vol.IndexLock) return vol.History is null && _options.RetentionTime <= TimeSpan.Zero;
         }
+    }
+
+    /// <summary>
+    /// The chain's state at history base <paramref name="b"/> (lsn ≥ 1). A base from a checkpoint written before it was
+    /// kept (history kinds 2 and 3) has none: it is derived once, when first asked, as the head's view, replica set and
+    /// trash state when no entry after the base changed them (view change, trash, restore: their headers are read),
+    /// with the parent and digest from the base entry's own header (kept with the entries after the base); the base
+    /// keeps it from then on. Null when it cannot be derived.
+    /// </summary>
+    private BaseChainState? ChainAtBase(VolumeState vol, HistoryBase b)
+    {
+        if (b.Chain is { } known) return known;
+        long head, oldest;
+        BaseChainState atHead;
+        lock (vol.IndexLock) (head, oldest, atHead) = (vol.Lsn, vol.OldestStreamableLsn, BaseChainState.AtHead(vol));
+        if (b.Lsn < Math.Max(oldest, 1)) return null;
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        using var window = new HeaderWindow(_device, meta.Length);
+        EntryHeader At(long l)
+        {
+            long block;
+            lock (vol.IndexLock) block = vol.Lsns.BlockOf(l);
+            return CheckedHeader(vol, window.At(block), block, l, meta);
+        }
+        var entry = At(b.Lsn);
+        // A resync commit stands for an lsn whose entry was never here: its parent field is a transfer id.
+        if (entry.Kind == EntryKind.ResyncCommit || entry.Version != b.Version) return null;
+        for (var l = b.Lsn + 1; l <= head; l++)
+            if (At(l).Kind is EntryKind.ViewChange or EntryKind.Trash or EntryKind.Restore) return null;
+        var derived = atHead with { HeadParent = entry.Parent, HeadDigest = entry.Digest };
+        lock (vol.IndexLock)
+            if (vol.History is { Chain: null } now && now.Lsn == b.Lsn && now.Version == b.Version) vol.History = now with { Chain = derived };
+        return derived;
     }
 }

@@ -134,6 +134,52 @@ public sealed class ResyncHistoryTests
     }
 
     [Fact]
+    public async Task A_history_base_from_an_older_checkpoint_is_sent_as_of_the_base_unless_the_view_changed_after_it()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        var sender = ta.Options(size: LogSize);
+        Id160 v, kept;
+        long keptLsn;
+        await using (var a = TempLog.OpenRetrying(sender))
+        {
+            v = (await a.CreateVolumeAsync(Size, VolumeMode.Async, [a.HostId, Id160.Random()])).BaseId;
+            await OverwriteThreeTimes(a, v, 3);
+            await a.WriteAsync(v, 0, TempLog.Pattern(Size, 1));
+            (kept, keptLsn) = (a.GetVolume(v)!.CurrentVersion, a.GetVolume(v)!.Lsn);
+            await a.ProtectVersionAsync(v, kept, protect: true);
+            await OverwriteThreeTimes(a, v, 7);
+            await a.ResizeVolumeAsync(v, 2 * Size, allowShrink: false);
+            a.SetStreamFloor(v, a.GetVolume(v)!.Lsn);
+            await a.CompactAsync();
+            await a.CompactAsync();
+            // As a build before the chain state was kept left it: the checkpoint holds the base without it (kind 3).
+            var vol = a.VolumeStates[v];
+            lock (vol.IndexLock) vol.History = vol.History! with { Chain = null };
+        }
+        await using var src = TempLog.OpenRetrying(sender);
+        Assert.Null(src.VolumeStates[v].History!.Chain);
+        var diff = await src.ChangedBetweenAsync(v, kept);
+
+        // Nothing after the base changed the view or the trash state: the state is the head's, and the resync is as of the base.
+        var chunks = await ReadTransfer(src, v);
+        Assert.Equal(keptLsn, chunks[^1].Lsn);
+        await using var b = tb.Open(size: LogSize);
+        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.Equal((long)Size, b.GetVolume(v)!.SizeBytes);
+        await Pull(src, b, v, keptLsn);
+        Assert.Equal(src.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
+        await AssertVersionUsable(b, v, kept, TempLog.Pattern(Size, 1), diff);
+
+        // After a view change the state at the base cannot be told from the head's: the resync goes as of the head.
+        await src.Ownership.TakeOverAsync(v, [], [src.HostId, Id160.Random(), Id160.Random()]);
+        var vs = src.VolumeStates[v];
+        lock (vs.IndexLock) vs.History = vs.History! with { Chain = null };
+        Assert.Equal(src.GetVolume(v)!.Lsn, (await ReadTransfer(src, v))[^1].Lsn);
+        Assert.Contains(ta.Messages, m => m.Contains("cannot be derived"));
+    }
+
+    [Fact]
     public async Task A_replica_already_past_the_history_base_refuses_the_resync_keeps_its_copy_and_pulls_on_from_its_head()
     {
         using var ta = new TempLog();
