@@ -180,6 +180,41 @@ public sealed class ResyncHistoryTests
     }
 
     [Fact]
+    public async Task A_branch_is_sent_flat_as_of_its_history_base_and_its_protected_version_reads_through_its_parent_as_on_the_sender()
+    {
+        using var ta = new TempLog();
+        using var tb = new TempLog();
+        await using var a = ta.Open(size: LogSize);
+        var source = (await a.CreateVolumeAsync(Size, VolumeMode.Async, [])).BaseId;
+        await a.WriteAsync(source, 0, TempLog.Pattern(Size, 1));
+        var branch = (await a.BranchAsync(a.GetVolume(source)!.CurrentVersion)).BaseId;
+        // The branch's own writes cover half of it; the rest reads through its parent (the source's version).
+        for (var round = 0; round < 3; round++)
+            await a.WriteAsync(branch, 0, TempLog.Pattern(Size / 2, 10 + round));
+        var kept = a.GetVolume(branch)!;
+        var image = new byte[Size];
+        await a.ReadAsync(branch, 0, image);
+        await a.ProtectVersionAsync(branch, kept.CurrentVersion, protect: true);
+        for (var round = 0; round < 3; round++)
+            await a.WriteAsync(branch, 0, TempLog.Pattern(Size, 20 + round));
+        await a.CompactAsync();
+        await a.CompactAsync();
+        await Assert.ThrowsAsync<VersionCompactedException>(() => a.StreamAsync(branch, 0, new MemoryStream(), follow: false));
+        var diff = await a.ChangedBetweenAsync(branch, kept.CurrentVersion);
+
+        var chunks = await ReadTransfer(a, branch);
+        Assert.Equal(kept.Lsn, chunks[^1].Lsn);
+        // The receiver does not hold the source volume: the branch comes flat, parent included.
+        await using var b = tb.Open(size: LogSize);
+        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.Null(b.GetVolume(source));
+        await Pull(a, b, branch, kept.Lsn);
+        Assert.Equal(a.GetVolume(branch)!.CurrentVersion, b.GetVolume(branch)!.CurrentVersion);
+        await b.CompactAsync();
+        await AssertVersionUsable(b, branch, kept.CurrentVersion, image, diff);
+    }
+
+    [Fact]
     public async Task A_replica_already_past_the_history_base_refuses_the_resync_keeps_its_copy_and_pulls_on_from_its_head()
     {
         using var ta = new TempLog();
