@@ -6,7 +6,8 @@
 // time, but never past a protected version (`cloudfs protect`: the oldest one is kept with everything after it, which
 // diffs from it need); what only older versions read is then reclaimed. While free space is short the bases move to
 // the heads, or to the oldest protected version: the log never fills for the sake of retention alone (the node logs it).
-// The base is checkpointed with its volume (the history section), so a restart keeps it.
+// The base is checkpointed with its volume (the history section), so a restart keeps it, with the chain's state at it:
+// a full resync is sent as of the base (AtHistoryBaseAsync), so a replica installed that way keeps the same history.
 using CloudFs.BlockDevice.Compaction;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;

@@ -1,4 +1,5 @@
-// Full resync: a volume moved whole as of one lsn when the history before it was compacted away. The sender reads
+// Full resync: a volume moved whole as of one lsn when the history before it was compacted away (its history base when
+// it keeps history, else its head; the entries after that lsn follow as a stream). The sender reads
 // the live blocks of a frozen snapshot in bounded pieces of ResyncData entries and ends with a ResyncCommit entry; the
 // receiver stages the pieces apart from the volume and installs them atomically with the commit (docs/FORMAT.md).
 using System.Buffers;
@@ -61,7 +62,8 @@ public sealed class FullResync
 
     /// <summary>
     /// The next piece of a full resync of <paramref name="volume"/>: with <paramref name="transfer"/> zero, a new transfer
-    /// as of the volume's current head (its index is frozen for it); otherwise the piece of that transfer starting at
+    /// as of the volume's history base when it keeps history (so the receiver keeps the same versions; the chunk's lsn
+    /// says which), else as of its current head (the index there is frozen for it); otherwise the piece of that transfer starting at
     /// <paramref name="fromBlock"/> (the previous piece's NextBlock; asking for the same piece again repeats it).
     /// At most about <paramref name="maxBytes"/> (at least one entry); all-zero and unwritten ranges are not sent. No entry
     /// carries more than <paramref name="maxEntryBlocks"/> blocks (the receiver's <see cref="LogStore.MaxBlocksPerEntry"/>: its
