@@ -90,7 +90,12 @@ public sealed partial class LogStore
     private Id160 OldestAvailableVersion(VolumeState v)
     {
         long oldest;
-        lock (v.IndexLock) oldest = Math.Min(v.OldestStreamableLsn, v.Lsn);
+        lock (v.IndexLock)
+        {
+            oldest = Math.Min(v.OldestStreamableLsn, v.Lsn);
+            // A history base just before the oldest entry held (installed there by a full resync) is older still.
+            if (v.History is { Lsn: > 0 } b && b.Lsn + 1 == oldest) return b.Version;
+        }
         return VersionAt(v.BaseId, oldest);
     }
 

@@ -100,7 +100,7 @@ public sealed partial class LogStore
                 : scheduled ? Compactor.ScheduledThreshold(_options.CompactionThreshold, free, _layout.SegmentCount)
                 : _options.CompactionThreshold;
             var retained = RetainedSegments();
-            retained.UnionWith(HistorySegments());
+            retained.UnionWith(HistorySegments(pressed));
             var plan = Compactor.Plan(_layout, states, live, runs, retained, threshold,
                 budgetSegments * Compactor.UsableBytes(_layout, RelocationPieceBlocks), RelocationPieceBlocks);
             long copied = 0;

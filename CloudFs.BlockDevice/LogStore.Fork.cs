@@ -23,6 +23,8 @@ public sealed partial class LogStore
         {
             if (lsn < 1 || lsn > vol.Lsn) throw new InvalidRangeException($"volume {volume} holds lsns 1..{vol.Lsn}, not {lsn}");
             if (lsn == vol.Lsn) return vol.Version;
+            // The history base's version is kept with it (a full resync may have installed the volume there).
+            if (vol.History is { } b && b.Lsn == lsn) return b.Version;
             if (lsn < vol.OldestStreamableLsn) throw new VersionCompactedException(volume, vol.OldestStreamableLsn);
             block = vol.Lsns.BlockOf(lsn);
         }

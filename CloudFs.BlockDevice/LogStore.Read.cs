@@ -420,6 +420,8 @@ public sealed partial class LogStore
             lock (vol.IndexLock)
             {
                 if (vol.Version == version) return (vol.BaseId, vol.Lsn);
+                // A base a full resync installed has no header of its own at its lsn (the commit entry stands there).
+                if (vol.History is { Lsn: > 0 } b && b.Version == version) return (vol.BaseId, b.Lsn);
                 lsn = vol.Lsns.Find(version);
                 if (lsn == 0) continue;
                 block = vol.Lsns.BlockOf(lsn);

@@ -119,11 +119,21 @@ internal static class Checkpoint
             I32(w, v.Protected.Length);
             foreach (var (lsn, version) in v.Protected) { I64(w, lsn); Id(w, version); }
             if (v.History is not { } b) { U8(w, 0); continue; }
-            // 1: lsn 0; 3: a frozen index with its size (2, before sizes were kept, had none; an unknown size stays so).
-            U8(w, b.Index is null ? (byte)1 : b.SizeBytes == Volumes.HistoryBase.UnknownSize ? (byte)2 : (byte)3);
+            // 1: lsn 0; 3: a frozen index with its size (2, before sizes were kept, had none; an unknown size stays so);
+            // 4: as 3 with the chain's state at the base (what a full resync as of the base sends; 3 did not keep it).
+            var kind = b.Index is null ? (byte)1 : b.SizeBytes == Volumes.HistoryBase.UnknownSize ? (byte)2 : b.Chain is null ? (byte)3 : (byte)4;
+            U8(w, kind);
             I64(w, b.Lsn); Id(w, b.Version);
             if (b.Index is null) continue;
             if (b.SizeBytes != Volumes.HistoryBase.UnknownSize) I64(w, b.SizeBytes);
+            if (kind == 4)
+            {
+                var chain = b.Chain!;
+                I64(w, chain.ViewNumber); Id(w, chain.View);
+                U8(w, (byte)chain.Replicas.Length);
+                foreach (var r in chain.Replicas) Id(w, r);
+                I64(w, chain.TrashedAtUnixMs); Id(w, chain.HeadParent); Id(w, chain.HeadDigest); I64(w, b.HeldUntilLsn);
+            }
             // The base's own level; its parents are the volume's (a branch's frozen parents, written above).
             var tmp = new ArrayBufferWriter<byte>();
             b.Index.WriteTo(tmp);
@@ -286,17 +296,31 @@ internal static class Checkpoint
                 }
                 Volumes.HistoryBase? history = null;
                 var has = r.U8();
-                if (has > 3) throw new FormatException("the checkpoint's history section has a bad base");
+                if (has > 4) throw new FormatException("the checkpoint's history section has a bad base");
                 if (has != 0)
                 {
                     var lsn = r.I64(); var version = r.Id();
                     if (lsn < 0 || lsn > vols[k].Lsn) throw new FormatException("the checkpoint's history section has a bad base lsn");
                     ExtentIndex? index = null;
                     var size = has == 1 ? 0 : Volumes.HistoryBase.UnknownSize;
-                    if (has == 3)
+                    Volumes.BaseChainState? chain = null;
+                    long heldUntil = 0;
+                    if (has >= 3)
                     {
                         size = r.I64();
                         if (size <= 0 || size % LogStore.BlockSize != 0) throw new FormatException("the checkpoint's history section has a bad base size");
+                    }
+                    if (has == 4)
+                    {
+                        var number = r.I64(); var view = r.Id();
+                        var reps = new Id160[r.U8()];
+                        if (reps.Length > Volumes.CreatePayload.MaxReplicas) throw new FormatException("the checkpoint's history section has a bad replica count");
+                        for (var i = 0; i < reps.Length; i++) reps[i] = r.Id();
+                        var trashed = r.I64(); var parent = r.Id(); var digest = r.Id();
+                        heldUntil = r.I64();
+                        if (number < 0 || (number == 0) != (view == vols[k].BaseId) || trashed < 0 || heldUntil < 0)
+                            throw new FormatException("the checkpoint's history section has a bad base state");
+                        chain = new Volumes.BaseChainState(number, view, reps, trashed, parent, digest);
                     }
                     if (has >= 2)
                     {
@@ -307,7 +331,7 @@ internal static class Checkpoint
                         foreach (var e in level.Enumerate()) built.Insert(e.Start, e.Count, e.LogBlock, e.EntryBlock);
                         index = built.Snapshot();
                     }
-                    history = new Volumes.HistoryBase(lsn, version, index, size);
+                    history = new Volumes.HistoryBase(lsn, version, index, size) { Chain = chain, HeldUntilLsn = heldUntil };
                 }
                 vols[k] = vols[k] with { Protected = prot, History = history };
             }

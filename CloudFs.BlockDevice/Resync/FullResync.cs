@@ -1,4 +1,5 @@
-// Full resync: a volume moved whole as of one lsn when the history before it was compacted away. The sender reads
+// Full resync: a volume moved whole as of one lsn when the history before it was compacted away (its history base when
+// it keeps history, else its head; the entries after that lsn follow as a stream). The sender reads
 // the live blocks of a frozen snapshot in bounded pieces of ResyncData entries and ends with a ResyncCommit entry; the
 // receiver stages the pieces apart from the volume and installs them atomically with the commit (docs/FORMAT.md).
 using System.Buffers;
@@ -61,7 +62,8 @@ public sealed class FullResync
 
     /// <summary>
     /// The next piece of a full resync of <paramref name="volume"/>: with <paramref name="transfer"/> zero, a new transfer
-    /// as of the volume's current head (its index is frozen for it); otherwise the piece of that transfer starting at
+    /// as of the volume's history base when it keeps history (so the receiver keeps the same versions; the chunk's lsn
+    /// says which), else as of its current head (the index there is frozen for it); otherwise the piece of that transfer starting at
     /// <paramref name="fromBlock"/> (the previous piece's NextBlock; asking for the same piece again repeats it).
     /// At most about <paramref name="maxBytes"/> (at least one entry); all-zero and unwritten ranges are not sent. No entry
     /// carries more than <paramref name="maxEntryBlocks"/> blocks (the receiver's <see cref="LogStore.MaxBlocksPerEntry"/>: its
@@ -79,21 +81,29 @@ public sealed class FullResync
             lock (vol.IndexLock)
                 if (vol.Damage.Count > 0)
                     throw new ResyncRefusedException($"volume {volume} is damaged on this host ({vol.Damage.Snapshot()[0].Reason}): it cannot be the source of a full resync");
-            // At a barrier: everything applied so far is in the snapshot, and the head matches it exactly.
-            var barrier = new BarrierItem(_ =>
+            // A volume that keeps history is sent as of its history base, so the new replica keeps the same versions.
+            src = await _store.AtHistoryBaseAsync(vol, (b, head) => Register(AsOfBase(vol, b, head))).ConfigureAwait(false);
+            if (src is null)
             {
-                lock (vol.IndexLock)
+                // At a barrier: everything applied so far is in the snapshot, and the head matches it exactly.
+                var barrier = new BarrierItem(_ =>
                 {
-                    var head = new ResyncManifest(vol.SizeBytes, vol.Mode, vol.Replicas, vol.BranchedFrom, vol.ViewNumber, vol.View,
-                        vol.HeadParent, vol.HeadDigest, 0, 0, Id160.Zero) { Name = vol.Name, TrashedAtUnixMs = vol.TrashedAtUnixMs };
-                    src = new ResyncSource(Id160.Random(), vol, vol.Lsn, vol.Version, vol.Index.Snapshot(), head);
-                }
-                lock (_resyncLock) _sources[src.Transfer] = src;
-            });
-            _store.Appender.Enqueue(barrier);
-            await barrier.Done.Task.ConfigureAwait(false);
+                    lock (vol.IndexLock)
+                    {
+                        // A base at the head (or one whose state is unknown) still makes the receiver keep history from here.
+                        var head = new ResyncManifest(vol.SizeBytes, vol.Mode, vol.Replicas, vol.BranchedFrom, vol.ViewNumber, vol.View,
+                            vol.HeadParent, vol.HeadDigest, 0, 0, Id160.Zero)
+                        {
+                            Name = vol.Name, TrashedAtUnixMs = vol.TrashedAtUnixMs, BaseHeldUntilLsn = vol.History is null && _options.RetentionTime <= TimeSpan.Zero ? 0 : vol.Lsn,
+                        };
+                        src = Register(new ResyncSource(Id160.Random(), vol, vol.Lsn, vol.Version, vol.Index.Snapshot(), head));
+                    }
+                });
+                _store.Appender.Enqueue(barrier);
+                await barrier.Done.Task.ConfigureAwait(false);
+            }
             fromBlock = 0;
-            _options.Log?.Invoke($"volume {volume}: sending a full resync as of lsn {src!.Lsn} (transfer {src.Transfer})");
+            _options.Log?.Invoke($"volume {volume}: sending a full resync as of lsn {src!.Lsn}{(src.Head.BaseHeldUntilLsn > 0 ? $", its history base (head {src.Head.BaseHeldUntilLsn})" : "")} (transfer {src.Transfer})");
         }
         else
         {
@@ -209,6 +219,34 @@ public sealed class FullResync
         EntryCodec.SetChain(buf.Span, src.Volume.BaseId, src.Lsn, src.Transfer, src.Version);
         EntryCodec.Seal(buf.Span, 0);
         return buf.Span.ToArray();
+    }
+
+    /// <summary>A transfer as of <paramref name="b"/> (the volume's history base, or lsn 1 of a whole history: an index
+    /// frozen for the transfer, and the chain's state there), sent while the volume's head is <paramref name="head"/>.</summary>
+    private static ResyncSource AsOfBase(VolumeState vol, HistoryBase b, long head)
+    {
+        var c = b.Chain ?? throw new InvalidOperationException($"volume {vol.BaseId}: a resync as of lsn {b.Lsn} without the chain's state there");
+        var index = b.Index ?? throw new InvalidOperationException($"volume {vol.BaseId}: a resync as of lsn {b.Lsn} without its index");
+        var manifest = new ResyncManifest(b.SizeBytes, vol.Mode, c.Replicas, vol.BranchedFrom, c.ViewNumber, c.View, c.HeadParent, c.HeadDigest, 0, 0, Id160.Zero)
+        {
+            Name = vol.Name, TrashedAtUnixMs = c.TrashedAtUnixMs, BaseHeldUntilLsn = head,
+        };
+        return new ResyncSource(Id160.Random(), vol, b.Lsn, b.Version, index, manifest);
+    }
+
+    private ResyncSource Register(ResyncSource src)
+    {
+        lock (_resyncLock) _sources[src.Transfer] = src;
+        return src;
+    }
+
+    /// <summary>The volumes being sent as of their history base, and that lsn: compaction keeps the entries after it,
+    /// which the receiver pulls next, also when the base moves on meanwhile (a transfer as of the head leaves them to
+    /// the stream floor, as before).</summary>
+    internal List<(VolumeState Volume, long Lsn)> SendingAsOfHistory()
+    {
+        PruneResyncSources();
+        lock (_resyncLock) return _sources.Values.Where(s => s.Head.BaseHeldUntilLsn > s.Lsn).Select(s => (s.Volume, s.Lsn)).ToList();
     }
 
     /// <summary>Forgets finished and abandoned transfers, so their snapshots stop holding dead blocks alive.</summary>
@@ -373,6 +411,8 @@ public sealed class FullResync
         // base id's, any later view a view-change entry's version.
         if ((manifest.ViewNumber == 0) != (manifest.View == st.Volume))
             throw Refuse(st, $"resync transfer {st.Transfer}: the commit names view {manifest.ViewNumber} with view id {manifest.View}, which do not agree (view 0 is the volume id's)");
+        if (manifest.BaseHeldUntilLsn is > 0 and var until && until < h.Lsn)
+            throw Refuse(st, $"resync transfer {st.Transfer}: the commit holds the history base until lsn {until}, before its own lsn {h.Lsn}");
         if (_store.VolumeStates.TryGetValue(st.Volume, out var held) && held.Committed)
         {
             // The old copy's chain is over here: a secret for it must not make the installed copy look writable.
@@ -417,6 +457,14 @@ public sealed class FullResync
             TrashedAtUnixMs = m.TrashedAtUnixMs,
         };
         v.ResetHeads(h.Lsn, h.Version, m.HeadParent, m.HeadDigest);
+        // As of the sender's history base: the versions from here on stay as they do there (the protections come with
+        // the entries after it, held until they have applied).
+        if (m.BaseHeldUntilLsn > 0)
+            v.History = new HistoryBase(h.Lsn, h.Version, st.Index.Snapshot(), m.SizeBytes)
+            {
+                Chain = new BaseChainState(m.ViewNumber, m.View, m.Replicas, m.TrashedAtUnixMs, m.HeadParent, m.HeadDigest),
+                HeldUntilLsn = m.BaseHeldUntilLsn,
+            };
         lock (st.Owner.IndexLock)
         {
             _store.VolumeStates[st.Volume] = v;

@@ -11,4 +11,13 @@ internal sealed record HistoryBase(long Lsn, Id160 Version, ExtentIndex? Index, 
 {
     /// <summary>The size of a base read from an older checkpoint: derived from the entries after it when first asked.</summary>
     public const long UnknownSize = -1;
+
+    /// <summary>The chain's state at the base (what a full resync as of the base sends); null for lsn 0, and for a base
+    /// from a checkpoint written before it was kept (a full resync then goes as of the head).</summary>
+    public BaseChainState? Chain { get; init; }
+
+    /// <summary>A base a full resync installed stays where it is until the volume's head reaches this lsn (the sender's
+    /// head when the transfer began; 0: no such hold): the protect entries in force there come after the base, and
+    /// until they have applied nothing here knows the versions they keep.</summary>
+    public long HeldUntilLsn { get; init; }
 }

@@ -1,6 +1,7 @@
 // The one stored block of a resync commit entry: everything a replica needs to hold a volume at an lsn whose history
 // it never had (docs/FORMAT.md, "Full resync"), and the totals that prove every piece before it arrived. After the
-// replica ids: i64 trash time (0: not in the trash), u8 name length, the name; zeros (as older builds wrote) = neither.
+// replica ids: i64 trash time (0: not in the trash), u8 name length, the name, i64 the lsn the receiver keeps its history
+// base at the resync's lsn until (0: the resync is not as of a history base); zeros (as older builds wrote) = none.
 using System.Buffers.Binary;
 
 namespace CloudFs.BlockDevice.Volumes;
@@ -16,6 +17,10 @@ internal sealed record ResyncManifest(
     public string? Name { get; init; }
     /// <summary>When the volume went to the trash (Unix ms), 0 while it is not in the trash.</summary>
     public long TrashedAtUnixMs { get; init; }
+    /// <summary>0: the resync is as of the sender's head and carries no history. Otherwise it is as of the sender's
+    /// history base: the receiver's history base is the resync's lsn, held there until its head reaches this lsn (the
+    /// sender's head when the transfer began, at or after the resync's lsn; <see cref="HistoryBase.HeldUntilLsn"/>).</summary>
+    public long BaseHeldUntilLsn { get; init; }
 
     public void Encode(Span<byte> block)
     {
@@ -36,10 +41,10 @@ internal sealed record ResyncManifest(
         for (var i = 0; i < Replicas.Length; i++) Replicas[i].WriteTo(block[(Fixed + i * Id160.Size)..]);
         var o = Fixed + Replicas.Length * Id160.Size;
         BinaryPrimitives.WriteInt64LittleEndian(block[o..], TrashedAtUnixMs);
-        if (Name is null) return;
-        var name = System.Text.Encoding.ASCII.GetBytes(Name);
+        var name = Name is null ? [] : System.Text.Encoding.ASCII.GetBytes(Name);
         block[o + 8] = (byte)name.Length;
         name.CopyTo(block[(o + 9)..]);
+        BinaryPrimitives.WriteInt64LittleEndian(block[(o + 9 + name.Length)..], BaseHeldUntilLsn);
     }
 
     /// <summary>Null when the block is not a manifest this version understands (bounds, counts, flags).</summary>
@@ -59,7 +64,8 @@ internal sealed record ResyncManifest(
         if (trashed < 0 || nameLength > VolumeName.MaxLength) return null;
         var name = nameLength == 0 ? null : VolumeName.Decode(block.Slice(o + 9, nameLength));
         if (nameLength > 0 && name is null) return null;
-        if (block[(o + 9 + nameLength)..LogStore.BlockSize].ContainsAnyExcept((byte)0)) return null;
+        var held = BinaryPrimitives.ReadInt64LittleEndian(block[(o + 9 + nameLength)..]);
+        if (held < 0 || block[(o + 17 + nameLength)..LogStore.BlockSize].ContainsAnyExcept((byte)0)) return null;
         var reps = new Id160[n];
         for (var i = 0; i < n; i++) reps[i] = new Id160(block[(Fixed + i * Id160.Size)..]);
         Id160? branched = block[3] == 1 ? new Id160(block[116..]) : null;
@@ -68,6 +74,7 @@ internal sealed record ResyncManifest(
         {
             Name = name,
             TrashedAtUnixMs = trashed,
+            BaseHeldUntilLsn = held,
         };
     }
 

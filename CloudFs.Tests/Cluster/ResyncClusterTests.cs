@@ -1,8 +1,10 @@
 // Re-replication of a long-lived volume: its primary compacted the history away, so the host that replaces a lost
-// replica cannot stream it from lsn 0; it gets the volume by a full resync and then follows the primary as usual.
+// replica cannot stream it from lsn 0; it gets the volume by a full resync and then follows the primary as usual. A
+// protected version comes with it (the resync is as of the primary's history base), so a failover to it keeps it.
 using Akka.Actor;
 using CloudFs.Actors.Management;
 using CloudFs.BlockDevice;
+using CloudFs.BlockDevice.Device;
 using CloudFs.Tests.Engine;
 
 namespace CloudFs.Tests.Cluster;
@@ -64,6 +66,55 @@ public sealed class ResyncClusterTests
         late.CopyTo(model, 6 << 20);
         await HeadsAgree(volume, now, primary.Store.GetVolume(volume)!.Lsn);
         await AssertBytes(volume, now, model);
+    }
+
+    [Fact]
+    public async Task A_replica_installed_by_a_full_resync_keeps_the_protected_version_and_serves_it_after_a_failover_to_it()
+    {
+        // Nodes of their own loopback range; small segments and compaction only when the test asks.
+        await using var cluster = await TestCluster.StartAsync(3, "cloudfs.segment-size = 256KiB\ncloudfs.compaction.enabled = off\n", authority: null, listen: "127.0.53.1");
+        var created = await cluster.CreateVolumeAsync(2, VolumeSize, VolumeMode.Async);
+        var volume = Id160.Parse(created.VolumeId);
+        var primary = cluster.NodeOf(created.Hosts[0].HostId);
+        var holders = created.Hosts.Select(h => new CloudFsNodeRef(cluster.NodeOf(h.HostId))).ToArray();
+
+        // History before the protected version, the version itself, then overwrites after it.
+        for (var round = 0; round < 3; round++)
+            for (var off = 0; off < 2 << 20; off += 256 << 10)
+                await primary.Gateway.WriteAsync(volume, off, TempLog.Pattern(256 << 10, round * 100 + off / 4096), fua: false);
+        var image = new byte[VolumeSize];
+        await primary.Gateway.WriteAsync(volume, 0, TempLog.Pattern(1 << 20, 7), fua: true);
+        await primary.Store.ReadAsync(volume, 0, image);
+        var kept = primary.Store.GetVolume(volume)!.CurrentVersion;
+        await TestCluster.AskAsync<VolumeSummary>(primary, new ProtectVersion(kept.ToString(), Protect: true), Timeout);
+        for (var off = 0; off < 2 << 20; off += 256 << 10)
+            await primary.Gateway.WriteAsync(volume, off, TempLog.Pattern(256 << 10, 700 + off / 4096), fua: off == (2 << 20) - (256 << 10));
+        await HeadsAgree(volume, holders, primary.Store.GetVolume(volume)!.Lsn);
+        await Eventually.Value(async () =>
+        {
+            await primary.Store.CompactAsync();
+            try { await primary.Store.StreamAsync(volume, 0, Stream.Null, follow: false); return null; }
+            catch (VersionCompactedException e) { return e; }
+        }, Timeout, "the primary compacted the entries before the protected version away");
+
+        // The replica is lost; the outsider that replaces it can only get the volume by a full resync.
+        var outsider = cluster.Live.Single(n => created.Hosts.All(h => h.HostId != n.HostId.ToString()));
+        await cluster.CrashAsync(cluster.IndexOf(created.Hosts[1].HostId));
+        var now = new[] { primary, outsider }.Select(n => new CloudFsNodeRef(n)).ToArray();
+        await HeadsAgree(volume, now, primary.Store.GetVolume(volume)!.Lsn);
+        Assert.Throws<VersionCompactedException>(() => outsider.Store.VersionAt(volume, 1));
+        Assert.Equal([kept], outsider.Store.GetVolume(volume)!.Protected);
+
+        var diff = await primary.Store.ChangedBetweenAsync(volume, kept);
+
+        // The primary's device fails: the volume fails over to the resynced replica, which serves the protected version.
+        cluster.Device(cluster.IndexOf(created.Hosts[0].HostId)).Fail(DeviceOp.Write);
+        await Eventually.Until(() => outsider.Store.IsWritable(volume), TimeSpan.FromSeconds(60), "the resynced replica took the volume over");
+        var back = new byte[VolumeSize];
+        await outsider.Store.ReadVersionAsync(volume, kept, 0, back);
+        Assert.True(image.AsSpan().SequenceEqual(back), "the new primary does not read the protected version as it was");
+        Assert.Equal(diff.Ranges, (await outsider.Store.ChangedBetweenAsync(volume, kept)).Ranges);
+        Assert.Equal([kept], outsider.Store.GetVolume(volume)!.Protected);
     }
 
     /// <param name="compacted">Whose history is compacted: the replicas' (the new primary cannot answer for the
