@@ -70,6 +70,9 @@ public sealed class ManagementClient : IAsyncDisposable
     /// <summary>Sends <paramref name="request"/> to /user/cloudfs-management and returns the answer
     /// (<see cref="CommandFailed"/> included); throws TimeoutException with a clear message when no node answers, and
     /// a <see cref="CertificateException"/> as soon as TLS on one side only (or of another cluster) makes an answer impossible.</summary>
+    /// <summary>How long a stopped system's client waits for the certificate check's reason (see <see cref="AskAsync"/>).</summary>
+    private static readonly TimeSpan ReasonGrace = TimeSpan.FromSeconds(1);
+
     public async Task<IManagementMessage> AskAsync(IManagementMessage request, TimeSpan timeout, CancellationToken ct = default)
     {
         object reply;
@@ -80,7 +83,13 @@ public sealed class ManagementClient : IAsyncDisposable
         if (ended == _hopeless.Task && !ask.IsCompletedSuccessfully)
             throw new CertificateException(await _hopeless.Task.ConfigureAwait(false));
         if (ended == _system.WhenTerminated && !ask.IsCompletedSuccessfully)
+        {
+            // The certificate check that says why (the node is of another cluster) runs on the handshake's thread, and
+            // on a busy machine its word can land a moment after the system stopped: it is waited for that long.
+            if (await Task.WhenAny(_hopeless.Task, Task.Delay(ReasonGrace, CancellationToken.None)).ConfigureAwait(false) == _hopeless.Task)
+                throw new CertificateException(await _hopeless.Task.ConfigureAwait(false));
             throw new CertificateException($"the TLS handshake with the node at {_contacts} failed: does it run with --tls, and was the certificate directory issued by its cluster's authority?");
+        }
         try
         {
             reply = await ask.ConfigureAwait(false);
