@@ -10,34 +10,12 @@ public sealed class ResyncHistoryTests
     private const int K = 1024;
     private const int Size = 1 << 20;
     private const long LogSize = 48 << 20;
-    private const int Piece = 256 << 10;
 
     private static async Task OverwriteThreeTimes(LogStore s, Id160 v, int seed)
     {
         for (var round = 0; round < 3; round++)
             for (var off = 0; off < Size; off += 64 * K)
                 await s.WriteAsync(v, off, TempLog.Pattern(64 * K, seed + round * 1000 + off / 4096));
-    }
-
-    private static async Task<List<ResyncChunk>> ReadTransfer(LogStore src, Id160 v, Func<Task>? between = null)
-    {
-        var chunks = new List<ResyncChunk>();
-        var c = await src.Resync.ReadAsync(v, Id160.Zero, 0, Piece, src.MaxBlocksPerEntry);
-        chunks.Add(c);
-        while (!c.Complete)
-        {
-            if (between is not null) await between();
-            c = await src.Resync.ReadAsync(v, c.Transfer, c.NextBlock, Piece, src.MaxBlocksPerEntry);
-            chunks.Add(c);
-        }
-        return chunks;
-    }
-
-    private static async Task<ResyncProgress> ApplyAll(LogStore dst, IEnumerable<ResyncChunk> chunks)
-    {
-        ResyncProgress last = null!;
-        foreach (var c in chunks) last = await dst.Resync.ApplyAsync(c.Data);
-        return last;
     }
 
     /// <summary>The sender's entries after <paramref name="lsn"/>, applied on the receiver (what a replica pulls after a resync).</summary>
@@ -101,11 +79,11 @@ public sealed class ResyncHistoryTests
         var head = src.GetVolume(v)!;
         var diff = await src.ChangedBetweenAsync(v, protectedVersion);
 
-        var chunks = await ReadTransfer(src, v);
+        var chunks = await ResyncTransfer.ReadAsync(src, v);
         Assert.Equal(protectedLsn, chunks[^1].Lsn);
         Assert.Equal(protectedVersion, chunks[^1].Version);
         var b = tb.Open(size: LogSize);
-        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, chunks)).Committed);
         var installed = b.GetVolume(v)!;
         Assert.Equal((protectedLsn, protectedVersion, (long)Size, 0L), (installed.Lsn, installed.CurrentVersion, installed.SizeBytes, installed.ViewNumber));
         // A compaction pass before the entries after the base arrive (their protect entry among them) keeps the base.
@@ -162,10 +140,10 @@ public sealed class ResyncHistoryTests
         var diff = await src.ChangedBetweenAsync(v, kept);
 
         // Nothing after the base changed the view or the trash state: the state is the head's, and the resync is as of the base.
-        var chunks = await ReadTransfer(src, v);
+        var chunks = await ResyncTransfer.ReadAsync(src, v);
         Assert.Equal(keptLsn, chunks[^1].Lsn);
         await using var b = tb.Open(size: LogSize);
-        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, chunks)).Committed);
         Assert.Equal((long)Size, b.GetVolume(v)!.SizeBytes);
         await Pull(src, b, v, keptLsn);
         Assert.Equal(src.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
@@ -175,7 +153,7 @@ public sealed class ResyncHistoryTests
         await src.Ownership.TakeOverAsync(v, [], [src.HostId, Id160.Random(), Id160.Random()]);
         var vs = src.VolumeStates[v];
         lock (vs.IndexLock) vs.History = vs.History! with { Chain = null };
-        Assert.Equal(src.GetVolume(v)!.Lsn, (await ReadTransfer(src, v))[^1].Lsn);
+        Assert.Equal(src.GetVolume(v)!.Lsn, (await ResyncTransfer.ReadAsync(src, v))[^1].Lsn);
         Assert.Contains(ta.Messages, m => m.Contains("cannot be derived"));
     }
 
@@ -202,11 +180,11 @@ public sealed class ResyncHistoryTests
         await Assert.ThrowsAsync<VersionCompactedException>(() => a.StreamAsync(branch, 0, new MemoryStream(), follow: false));
         var diff = await a.ChangedBetweenAsync(branch, kept.CurrentVersion);
 
-        var chunks = await ReadTransfer(a, branch);
+        var chunks = await ResyncTransfer.ReadAsync(a, branch);
         Assert.Equal(kept.Lsn, chunks[^1].Lsn);
         // The receiver does not hold the source volume: the branch comes flat, parent included.
         await using var b = tb.Open(size: LogSize);
-        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, chunks)).Committed);
         Assert.Null(b.GetVolume(source));
         await Pull(a, b, branch, kept.Lsn);
         Assert.Equal(a.GetVolume(branch)!.CurrentVersion, b.GetVolume(branch)!.CurrentVersion);
@@ -237,9 +215,9 @@ public sealed class ResyncHistoryTests
         Assert.True(kept.Lsn < held.Lsn && held.Lsn < a.GetVolume(v)!.Lsn);
 
         // A resync as of the base would take it back: refused, the copy stays; the entries after it are all still there.
-        var chunks = await ReadTransfer(a, v);
+        var chunks = await ResyncTransfer.ReadAsync(a, v);
         Assert.Equal(kept.Lsn, chunks[^1].Lsn);
-        var e = await Assert.ThrowsAsync<ResyncRefusedException>(() => ApplyAll(b, chunks));
+        var e = await Assert.ThrowsAsync<ResyncRefusedException>(() => ResyncTransfer.ApplyAsync(b, chunks));
         Assert.Contains($"held here at lsn {held.Lsn}, not behind the resync's lsn {kept.Lsn}", e.Message);
         Assert.Equal(held.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
         await Pull(a, b, v, held.Lsn);
@@ -260,10 +238,10 @@ public sealed class ResyncHistoryTests
         await OverwriteThreeTimes(a, v, 11);
         var diff = await a.ChangedBetweenAsync(v, first);
 
-        var chunks = await ReadTransfer(a, v);
+        var chunks = await ResyncTransfer.ReadAsync(a, v);
         Assert.Equal(1, chunks[^1].Lsn);
         await using var b = TempLog.OpenRetrying(tb.Options(size: LogSize) with { RetentionTime = retained });
-        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, chunks)).Committed);
         await Pull(a, b, v, 1);
         Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
         await b.CompactAsync();
@@ -290,7 +268,7 @@ public sealed class ResyncHistoryTests
 
         // Between pieces the volume is overwritten and compacted with the history released each time: the base moves
         // past the transfer's lsn, yet the entries after that lsn stay for the receiver to pull.
-        var chunks = await ReadTransfer(a, v, async () =>
+        var chunks = await ResyncTransfer.ReadAsync(a, v, async _ =>
         {
             await OverwriteThreeTimes(a, v, 50);
             await PassRetention();
@@ -299,7 +277,7 @@ public sealed class ResyncHistoryTests
         Assert.Equal(baseLsn, chunks[^1].Lsn);
         Assert.False(a.CanBranchFrom(baseVersion), "the sender's history base did not move past the transfer's lsn");
         await using var b = tb.Open(size: LogSize);
-        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, chunks)).Committed);
         var installed = new byte[Size];
         await b.ReadAsync(v, 0, installed);
         Assert.Equal(atBase, installed);

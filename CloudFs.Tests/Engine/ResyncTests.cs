@@ -8,7 +8,6 @@ namespace CloudFs.Tests.Engine;
 public sealed class ResyncTests
 {
     private const int Size = 2 << 20;
-    private const int Piece = 256 << 10;
 
     private static async Task<byte[]> ReadAll(LogStore s, Id160 v)
     {
@@ -30,30 +29,6 @@ public sealed class ResyncTests
             }
         await s.WriteZeroesAsync(v, 128 << 10, 64 << 10);
         model.AsSpan(128 << 10, 64 << 10).Clear();
-    }
-
-    /// <summary>Reads every piece of a new transfer from <paramref name="src"/>.</summary>
-    private static async Task<List<ResyncChunk>> ReadTransfer(LogStore src, Id160 v, Func<int, Task>? between = null)
-    {
-        var chunks = new List<ResyncChunk>();
-        // The receivers' segments are as small as the sender's: entries sized for them.
-        var blocks = src.MaxBlocksPerEntry;
-        var c = await src.Resync.ReadAsync(v, Id160.Zero, 0, Piece, blocks);
-        chunks.Add(c);
-        while (!c.Complete)
-        {
-            if (between is not null) await between(chunks.Count);
-            c = await src.Resync.ReadAsync(v, c.Transfer, c.NextBlock, Piece, blocks);
-            chunks.Add(c);
-        }
-        return chunks;
-    }
-
-    private static async Task<ResyncProgress> ApplyAll(LogStore dst, IEnumerable<ResyncChunk> chunks)
-    {
-        ResyncProgress last = null!;
-        foreach (var c in chunks) last = await dst.Resync.ApplyAsync(c.Data);
-        return last;
     }
 
     /// <summary>A writer whose volume (replicated, every replica caught up) was churned and compacted: lsn 0 no longer streams.</summary>
@@ -81,14 +56,14 @@ public sealed class ResyncTests
 
         // The writer goes on writing while the transfer is read: the pieces stay as of the transfer's lsn.
         var later = (byte[])model.Clone();
-        var chunks = await ReadTransfer(a, v, _ => Churn(a, v, later, 50, rounds: 1));
+        var chunks = await ResyncTransfer.ReadAsync(a, v, _ => Churn(a, v, later, 50, rounds: 1));
         Assert.True(chunks.Count > 2, $"the transfer came in {chunks.Count} pieces, not in bounded pieces");
-        Assert.All(chunks, c => Assert.True(c.Data.Length <= Piece + 4096, $"a piece of {c.Data.Length} bytes"));
+        Assert.All(chunks, c => Assert.True(c.Data.Length <= ResyncTransfer.Piece + 4096, $"a piece of {c.Data.Length} bytes"));
         Assert.Equal(head.Lsn, chunks[^1].Lsn);
         // Holes and zeroed ranges are not sent: the last quarter was never written.
         Assert.True(chunks.Sum(c => (long)c.Data.Length) < 3L * Size / 4 + 64 * 1024, "unwritten ranges were sent");
 
-        var done = await ApplyAll(b, chunks);
+        var done = await ResyncTransfer.ApplyAsync(b, chunks);
         Assert.True(done.Committed);
         var held = b.GetVolume(v)!;
         Assert.Equal(head.Lsn, held.Lsn);
@@ -146,7 +121,7 @@ public sealed class ResyncTests
         a.SetStreamFloor(v, a.GetVolume(v)!.Lsn);
         Assert.True((await a.CompactAsync()).SegmentsCompacted > 0);
         var newHead = a.GetVolume(v)!;
-        var chunks = await ReadTransfer(a, v);
+        var chunks = await ResyncTransfer.ReadAsync(a, v);
 
         var rng = new Random(4242);
         var sawOld = false;
@@ -181,7 +156,7 @@ public sealed class ResyncTests
                 Assert.Equal(oldModel, bytes);
                 sawOld = true;
                 // The interrupted transfer is gone; the whole of it applies again from scratch.
-                Assert.True((await ApplyAll(r, chunks)).Committed);
+                Assert.True((await ResyncTransfer.ApplyAsync(r, chunks)).Committed);
                 Assert.Equal(newModel, await ReadAll(r, v));
             }
             else
@@ -205,7 +180,7 @@ public sealed class ResyncTests
         await using var a = ta.Open(size: 48 << 20, segment: 256 << 10);
         await using var b = tb.Open(size: 48 << 20, segment: 256 << 10);
         var v = await CompactedVolume(a, model, b.HostId);
-        var chunks = await ReadTransfer(a, v);
+        var chunks = await ResyncTransfer.ReadAsync(a, v);
         Assert.True(chunks.Count >= 3);
 
         // A flipped byte in a stored block: refused at that piece.
@@ -216,13 +191,13 @@ public sealed class ResyncTests
         Assert.Contains("checksum", e.Message);
         Assert.Null(b.GetVolume(v));
         // The transfer was abandoned: the rest of it cannot complete it.
-        await Assert.ThrowsAsync<ResyncRefusedException>(() => ApplyAll(b, chunks.Skip(2)));
+        await Assert.ThrowsAsync<ResyncRefusedException>(() => ResyncTransfer.ApplyAsync(b, chunks.Skip(2)));
         Assert.Null(b.GetVolume(v));
 
         // A truncated transfer (a middle piece missing): the commit finds the totals short and installs nothing.
-        var fresh = await ReadTransfer(a, v);
+        var fresh = await ResyncTransfer.ReadAsync(a, v);
         await b.Resync.ApplyAsync(fresh[0].Data);
-        var missing = await Assert.ThrowsAsync<ResyncRefusedException>(() => ApplyAll(b, fresh.Skip(2)));
+        var missing = await Assert.ThrowsAsync<ResyncRefusedException>(() => ResyncTransfer.ApplyAsync(b, fresh.Skip(2)));
         Assert.Contains("missing", missing.Message);
         Assert.Null(b.GetVolume(v));
 
@@ -232,10 +207,10 @@ public sealed class ResyncTests
         await Assert.ThrowsAsync<ResyncRefusedException>(() => b.Resync.ApplyAsync(s.ToArray()));
 
         // A whole transfer still succeeds afterwards; then one for a copy already at that lsn is refused.
-        var whole = await ReadTransfer(a, v);
-        Assert.True((await ApplyAll(b, whole)).Committed);
+        var whole = await ResyncTransfer.ReadAsync(a, v);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, whole)).Committed);
         Assert.Equal(model, await ReadAll(b, v));
-        var dup = await ReadTransfer(a, v);
+        var dup = await ResyncTransfer.ReadAsync(a, v);
         await Assert.ThrowsAsync<ResyncRefusedException>(() => b.Resync.ApplyAsync(dup[0].Data));
         Assert.Equal(model, await ReadAll(b, v));
     }
@@ -249,7 +224,7 @@ public sealed class ResyncTests
         await using var a = ta.Open(size: 48 << 20, segment: 256 << 10);
         var b = tb.Open(size: 48 << 20, segment: 256 << 10);
         var v = await CompactedVolume(a, model, b.HostId);
-        Assert.True((await ApplyAll(b, await ReadTransfer(a, v))).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, await ResyncTransfer.ReadAsync(a, v))).Committed);
         var lsn = a.GetVolume(v)!.Lsn;
 
         // Overwrite most of what the resync brought, so its pieces' segments turn mostly dead, and follow that.
@@ -281,14 +256,14 @@ public sealed class ResyncTests
         // Between pieces the writer overwrites everything and compacts (its replicas hold it all): the blocks the
         // transfer still has to send are dead for the volume, alive only in the transfer's snapshot, and get moved.
         long copied = 0;
-        var chunks = await ReadTransfer(a, v, async _ =>
+        var chunks = await ResyncTransfer.ReadAsync(a, v, async _ =>
         {
             await Churn(a, v, new byte[Size], 500, rounds: 2);
             a.SetStreamFloor(v, a.GetVolume(v)!.Lsn);
             copied += (await a.CompactAsync()).BytesCopied;
         });
         Assert.True(copied > 0, "the writer's compaction moved nothing during the transfer");
-        Assert.True((await ApplyAll(b, chunks)).Committed);
+        Assert.True((await ResyncTransfer.ApplyAsync(b, chunks)).Committed);
         Assert.Equal(head.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
         Assert.Equal(model, await ReadAll(b, v));
     }
