@@ -116,6 +116,22 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
     }
 
     [Fact]
+    public async Task Apply_with_json_prints_the_entries_applied_and_the_volumes_head()
+    {
+        var volume = (await Tool.CloudFs("newdisk", "1", "--size", "16M", "--contact", Node.Listen)).AssertOk().Out.Trim();
+        (await Tool.QemuIo(Node.Nbd(volume), "write -P 7 0 64k", "flush")).AssertOk();
+        var head = (await Tool.CloudFs("info", volume, "--contact", Node.Listen)).AssertOk().Out.Trim();
+
+        // The node holds every entry already: none is applied again, and the answer names the head it has.
+        var applied = (await Tool.Bash(
+            $"set -o pipefail; '{Repo.CloudFsScript}' stream {volume} --http {Node.Listen} | '{Repo.CloudFsScript}' apply --json --http {Node.Listen}")).AssertOk();
+        var json = JsonDocument.Parse(applied.Out).RootElement;
+        Assert.Equal(0, json.GetProperty("applied").GetInt32());
+        Assert.Equal(volume, json.GetProperty("volume").GetString());
+        Assert.Equal(head, json.GetProperty("version").GetString());
+    }
+
+    [Fact]
     public async Task A_second_node_on_busy_ports_or_a_held_device_refuses_with_one_sentence()
     {
         var busy = await NodeProcess.StartExpectingFailureAsync(Node.Listen, fixture.Dir.File("other.log"));
