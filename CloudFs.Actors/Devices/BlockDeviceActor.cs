@@ -1,4 +1,5 @@
-// The one owner of the node's device: opens and pins the LogStore, publishes it through CloudFsStorage, drives
+// The one owner of the node's device: opens and pins the LogStore (or takes the one the node opened before its actor
+// system, so that a refused device binds no port), publishes it through CloudFsStorage, drives
 // checkpoints and compaction from timers (not once the device failed; the engine also starts compaction itself when
 // free space runs short), and writes a final checkpoint when it stops (LogStore.Dispose).
 using Akka.Actor;
@@ -14,7 +15,9 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
 
     /// <param name="CheckpointTick">How often to ask the engine whether a checkpoint is due (it decides by interval and bytes).</param>
     /// <param name="CompactionInterval">How often to run compaction; null: never.</param>
-    public sealed record Settings(LogStoreOptions Options, TimeSpan CheckpointTick, TimeSpan? CompactionInterval);
+    /// <param name="Opened">The store already opened with <paramref name="Options"/>; this actor owns it from its start
+    /// (and closes it when it stops). Null: the actor opens it.</param>
+    public sealed record Settings(LogStoreOptions Options, TimeSpan CheckpointTick, TimeSpan? CompactionInterval, LogStore? Opened = null);
 
     /// <summary>Asks for the open store: answered with <see cref="StoreOpened"/> or <see cref="Status.Failure"/>.</summary>
     public sealed record GetStore
@@ -32,7 +35,7 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
     private readonly CancellationTokenSource _cts = new();
     private LogStore? _store;
     private Exception? _openError;
-    private bool _checkpointRunning, _compactionRunning;
+    private bool _checkpointRunning, _compactionRunning, _restarted;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -46,12 +49,19 @@ public sealed class BlockDeviceActor : ReceiveActor, IWithTimers
         Receive<Done>(OnDone);
     }
 
+    protected override void PostRestart(Exception reason)
+    {
+        _restarted = true;
+        base.PostRestart(reason);
+    }
+
     protected override void PreStart()
     {
         var storage = CloudFsStorage.Get(Context.System);
         try
         {
-            _store = LogStore.Open(_settings.Options);
+            // After a restart the store given at the start is closed (PostStop): the device is opened again.
+            _store = _restarted ? LogStore.Open(_settings.Options) : _settings.Opened ?? LogStore.Open(_settings.Options);
             storage.SetStore(_store, _settings.Options.Path);
         }
         catch (Exception e)

@@ -1,6 +1,8 @@
 // The management actor (/user/cloudfs-management, registered with the ClusterClient receptionist): answers the
 // CLI's management protocol on this node — volumes through the engine, cluster and sharding through Akka.
 using System.Collections.Immutable;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
@@ -328,15 +330,20 @@ public sealed class ManagementActor : ReceiveActor
         }
     }
 
+    /// <summary>The JSON form of a command's answer: indented, as the CLI's other --json output.</summary>
+    private static readonly JsonSerializerOptions JsonLines = new() { WriteIndented = true };
+
     private IManagementMessage RunClusterCommand(ClusterCommand c)
     {
         var state = _cluster.State;
         switch (c.Verb)
         {
             case "leader":
-                return new CommandOutput((state.Leader?.ToString() ?? "no leader") + "\n");
+                return new CommandOutput((state.Leader?.ToString() ?? "no leader") + "\n",
+                    new JsonObject { ["leader"] = state.Leader?.ToString() }.ToJsonString(JsonLines));
             case "status":
-                return new CommandOutput($"{_cluster.SelfAddress} {_cluster.SelfMember.Status}\n");
+                return new CommandOutput($"{_cluster.SelfAddress} {_cluster.SelfMember.Status}\n",
+                    new JsonObject { ["address"] = _cluster.SelfAddress.ToString(), ["status"] = _cluster.SelfMember.Status.ToString() }.ToJsonString(JsonLines));
             case "down-unreachable":
                 var unreachable = state.Unreachable.Select(m => m.Address).ToArray();
                 foreach (var a in unreachable) _cluster.Down(a);
@@ -371,16 +378,22 @@ public sealed class ManagementActor : ReceiveActor
             case "regions":
             {
                 var text = new System.Text.StringBuilder();
+                var json = new JsonArray();
                 foreach (var type in types)
                 {
                     var regions = await sharding.ShardRegion(type).Ask<CurrentRegions>(GetCurrentRegions.Instance, _askTimeout);
-                    foreach (var a in regions.Regions.OrderBy(a => a.ToString(), StringComparer.Ordinal)) text.Append(type).Append(' ').Append(a).Append('\n');
+                    foreach (var a in regions.Regions.OrderBy(a => a.ToString(), StringComparer.Ordinal))
+                    {
+                        text.Append(type).Append(' ').Append(a).Append('\n');
+                        json.Add(new JsonObject { ["type"] = type, ["address"] = a.ToString() });
+                    }
                 }
-                return new CommandOutput(text.Length == 0 ? "no shard regions\n" : text.ToString());
+                return new CommandOutput(text.Length == 0 ? "no shard regions\n" : text.ToString(), json.ToJsonString(JsonLines));
             }
             case "stats":
             {
                 var text = new System.Text.StringBuilder();
+                var json = new JsonArray();
                 foreach (var type in types)
                 {
                     var stats = await sharding.ShardRegion(type).Ask<ClusterShardingStats>(new GetClusterShardingStats(_askTimeout), _askTimeout + _askTimeout);
@@ -388,11 +401,16 @@ public sealed class ManagementActor : ReceiveActor
                     {
                         text.Append(type).Append(' ').Append(address).Append(": ").Append(region.Stats.Count).Append(" shard(s), ")
                             .Append(region.Stats.Values.Sum()).Append(" entit(y/ies)\n");
+                        var shards = new JsonArray();
                         foreach (var (shard, entities) in region.Stats.OrderBy(s => s.Key, StringComparer.Ordinal))
+                        {
                             text.Append("  ").Append(shard).Append(' ').Append(entities).Append('\n');
+                            shards.Add(new JsonObject { ["shard"] = shard, ["entities"] = entities });
+                        }
+                        json.Add(new JsonObject { ["type"] = type, ["address"] = address.ToString(), ["shards"] = shards, ["entities"] = region.Stats.Values.Sum() });
                     }
                 }
-                return new CommandOutput(text.Length == 0 ? "no shard regions\n" : text.ToString());
+                return new CommandOutput(text.Length == 0 ? "no shard regions\n" : text.ToString(), json.ToJsonString(JsonLines));
             }
             default:
                 return new CommandFailed($"unknown sharding command '{c.Verb}' (regions, stats)");

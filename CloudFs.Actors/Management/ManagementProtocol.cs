@@ -128,8 +128,9 @@ public sealed record ClusterMembers(IReadOnlyList<MemberLine> Members, string? L
 public sealed record ClusterCommand(string Verb, string? Address) : IManagementMessage;   // leader|status|down-unreachable|join|leave|down
 public sealed record ShardingCommand(string Verb) : IManagementMessage;                   // regions|stats
 
-/// <summary>Plain-text answer of a command, printed as is by the CLI.</summary>
-public sealed record CommandOutput(string Text) : IManagementMessage;
+/// <summary>Plain-text answer of a command, printed as is by the CLI; <paramref name="Json"/>: the same data as a JSON
+/// document, for `--json`, where the command reports data (cluster leader and status, sharding regions and stats).</summary>
+public sealed record CommandOutput(string Text, string? Json = null) : IManagementMessage;
 
 /// <summary>Any refusal: one clear sentence; the CLI prints it to stderr and exits non-zero.</summary>
 public sealed record CommandFailed(string Reason) : IManagementMessage;

@@ -81,24 +81,34 @@ public sealed partial class CloudFsNode : IAsyncDisposable
         // The node's certificate (--tls): the cluster's own channels (remoting, feeds) authenticate with it. Remoting
         // admits nodes and operators (the CLI's ClusterClient) of the cluster authority, nobody else.
         var tls = options.TlsDirectory is { Length: > 0 } directory ? ClusterTls.Load(directory) : null;
-        ActorSystem system;
-        try { system = RemotingTls.CreateSystem(SystemName, config, tls, RemotingPeers.NodesAndOperators); }
+        // The device before the actor system: one that cannot be opened (held elsewhere, too small, another host's) is
+        // refused before remoting binds its port, and leaves nothing behind. Its lines wait for the node's logger.
+        var engineLines = new EngineLogLines();
+        var storeOptions = CloudFsConfig.ToStoreOptions(settings, engineLines.Info, engineLines.Error);
+        if (options.AdjustStore is { } adjust) storeOptions = adjust(storeOptions);
+        LogStore opened;
+        try { opened = LogStore.Open(storeOptions); }
         catch { tls?.Dispose(); throw; }
+        ActorSystem system;
+        try
+        {
+            // The cluster's channels prove this host's id with the certificate: it must be this host's.
+            if (tls is not null && tls.HostId != opened.HostId && !options.Impostor)
+                throw new CertificateException($"the certificate in {tls.Directory} is {tls.Identity}'s, but this node is host {opened.HostId}");
+            system = RemotingTls.CreateSystem(SystemName, config, tls, RemotingPeers.NodesAndOperators);
+        }
+        catch { opened.Dispose(); tls?.Dispose(); throw; }
         if (tls is not null) system.RegisterOnTermination(tls.Dispose);
         try
         {
             // CloudFS's own logger (not system.Log, whose events NodeLogger counts as the framework's): the engine's lines.
             var log = Logging.GetLogger(system, typeof(CloudFsNode));
-            var storeOptions = CloudFsConfig.ToStoreOptions(settings, message => log.Info("engine: {0}", message), message => log.Error("engine: {0}", message));
-            if (options.AdjustStore is { } adjust) storeOptions = adjust(storeOptions);
+            engineLines.Attach(log);
             var compaction = settings.Compaction.Enabled ? settings.Compaction.Interval : (TimeSpan?)null;
             var checkpointTick = TimeSpan.FromTicks(Math.Clamp(storeOptions.CheckpointInterval.Ticks / 5, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond));
-            system.ActorOf(BlockDeviceActor.Props(new BlockDeviceActor.Settings(storeOptions, checkpointTick, compaction)), BlockDeviceActor.Name);
-            // A device that cannot be opened (held elsewhere, wrong host id) ends the start here with the engine's error.
+            // The device actor owns the open store from here: it checkpoints it and closes it when the system ends.
+            system.ActorOf(BlockDeviceActor.Props(new BlockDeviceActor.Settings(storeOptions, checkpointTick, compaction, opened)), BlockDeviceActor.Name);
             var store = await CloudFsStorage.Get(system).StoreAsync.WaitAsync(ct).ConfigureAwait(false);
-            // The cluster's channels prove this host's id with the certificate: it must be this host's.
-            if (tls is not null && tls.HostId != store.HostId && !options.Impostor)
-                throw new CertificateException($"the certificate in {tls.Directory} is {tls.Identity}'s, but this node is host {store.HostId}");
 
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

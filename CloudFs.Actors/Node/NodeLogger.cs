@@ -35,13 +35,24 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
     };
 
     /// <summary>True for CloudFS's own events (the logging class is ours); false for the framework's.</summary>
-    private static bool Own(LogEvent e) => e.LogClass?.Namespace?.StartsWith("CloudFs", StringComparison.Ordinal) == true;
+    internal static bool Own(LogEvent e) => e.LogClass?.Namespace?.StartsWith("CloudFs", StringComparison.Ordinal) == true;
 
     private void Write(LogEvent e)
     {
-        var severity = RemotingLifecycleLines.Is(e) ? LogLevel.DebugLevel : e.LogLevel();
+        var severity = Severity(e);
         if (severity < (Own(e) ? _own : _framework)) return;
         if (!_filter.ShouldTryKeepMessage(e, out _)) return; // its expanded text is Akka's whole default line, not ours
+        var line = Line(e, severity, stackTrace: _own == LogLevel.DebugLevel);
+        lock (_out) _out.WriteLine(line);
+    }
+
+    /// <summary>The level the node prints an event at: Akka's, except remoting's connection lines (debug).</summary>
+    internal static LogLevel Severity(LogEvent e) => RemotingLifecycleLines.Is(e) ? LogLevel.DebugLevel : e.LogLevel();
+
+    /// <summary>The node's line for an event: UTC ISO 8601 timestamp, level, source, message, and its cause (with the
+    /// stack trace when <paramref name="stackTrace"/>, else its type and message).</summary>
+    internal static string Line(LogEvent e, LogLevel severity, bool stackTrace)
+    {
         var level = severity switch
         {
             LogLevel.ErrorLevel => "ERROR",
@@ -51,8 +62,8 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
         };
         var line = $"{e.Timestamp.ToUniversalTime():yyyy-MM-dd'T'HH:mm:ss.fff'Z'} {level} [{Source(e.LogSource)}] {e.Message}";
         if (e is Error { Cause: { } cause })
-            line += _own == LogLevel.DebugLevel ? $"{Environment.NewLine}{cause}" : $": {cause.GetType().Name}: {cause.Message}";
-        lock (_out) _out.WriteLine(line);
+            line += stackTrace ? $"{Environment.NewLine}{cause}" : $": {cause.GetType().Name}: {cause.Message}";
+        return line;
     }
 
     /// <summary>An actor path's last element, or a logger's name without its "(akka://system)" suffix.</summary>

@@ -59,8 +59,12 @@ internal static class ClusterCommands
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var command = new Command(verb, description) { contact, tls };
-        var method = verb is "leader" or "status" ? HttpMethod.Get : HttpMethod.Post;
-        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), method, $"cluster/{verb}", ct));
+        // The inspecting verbs print data, so they take --json; the changing ones print what they did.
+        var inspects = verb is "leader" or "status";
+        var json = inspects ? VolumeCommands.Json(verb == "leader" ? "Print {\"leader\": address or null}" : "Print {\"address\", \"status\"} of the contacted node") : null;
+        if (json is not null) command.Options.Add(json);
+        var method = inspects ? HttpMethod.Get : HttpMethod.Post;
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), method, $"cluster/{verb}", json is not null && parse.GetValue(json), ct));
         return command;
     }
 
@@ -82,7 +86,7 @@ internal static class ClusterCommands
             var normalized = text.Contains("://", StringComparison.Ordinal) || !AddressParser.TryParse(text, CliOptions.DefaultAkkaPort, out var ep)
                 ? text
                 : AddressParser.Format(ep);
-            return Print(io, parse.GetValue(contact)!, parse.GetValue(tls), HttpMethod.Post, $"cluster/{verb}?address={Uri.EscapeDataString(normalized)}", ct);
+            return Print(io, parse.GetValue(contact)!, parse.GetValue(tls), HttpMethod.Post, $"cluster/{verb}?address={Uri.EscapeDataString(normalized)}", false, ct);
         });
         return command;
     }
@@ -91,18 +95,23 @@ internal static class ClusterCommands
     {
         var contact = CliOptions.Contact();
         var tls = CliOptions.Tls();
-        var command = new Command(verb, description) { contact, tls };
-        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), HttpMethod.Get, $"sharding/{verb}", ct));
+        var json = VolumeCommands.Json(verb == "regions"
+            ? "Print the regions as a JSON array of {type, address}"
+            : "Print a JSON array of {type, address, entities, shards: [{shard, entities}]}");
+        var command = new Command(verb, description) { json, contact, tls };
+        command.SetAction((parse, ct) => Print(io, parse.GetValue(contact)!, parse.GetValue(tls), HttpMethod.Get, $"sharding/{verb}", parse.GetValue(json), ct));
         return command;
     }
 
-    private static async Task<int> Print(CliIo io, IReadOnlyList<NodeContact> contacts, string? tlsDirectory, HttpMethod method, string path, CancellationToken ct)
+    private static async Task<int> Print(CliIo io, IReadOnlyList<NodeContact> contacts, string? tlsDirectory, HttpMethod method, string path,
+        bool json, CancellationToken ct)
     {
         using var client = ManagementHttpClient.Create(contacts, tlsDirectory);
         using var response = await client.SendAsync(method, path, null, ct);
         var output = await JsonSerializer.DeserializeAsync<CommandOutput>(await response.Content.ReadAsStreamAsync(ct), ManagementJson.Options, ct)
                      ?? throw new CliException($"the node answered {path} with an empty body");
-        await io.Out.WriteAsync(output.Text.EndsWith('\n') ? output.Text : output.Text + "\n");
+        var text = json ? output.Json ?? throw new CliException($"the node answered {path} without its JSON form (a node older than this CLI?)") : output.Text;
+        await io.Out.WriteAsync(text.EndsWith('\n') ? text : text + "\n");
         return 0;
     }
 }

@@ -84,7 +84,8 @@ internal static class StreamCommands
         var http = CliOptions.Contact();
         var tls = CliOptions.Tls();
         var import = new Option<bool>("--import") { Description = "The stream may create a volume the node does not hold (a copy taken in from elsewhere); without it, such a stream is refused" };
-        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log). On a terminal, stderr shows the bytes sent, the rate and, from a file, the time left.") { http, tls, import };
+        var json = VolumeCommands.Json("Print {\"applied\", \"volume\", \"version\"}: the entries applied and the volume's head after them");
+        var command = new Command("apply", "Read a stream (from `cloudfs stream` or GET /stream) on stdin and apply it to the node (POST /log). On a terminal, stderr shows the bytes sent, the rate and, from a file, the time left.") { http, tls, import, json };
         command.SetAction(async (parse, ct) =>
         {
             using var client = HttpCliClient.Create(parse.GetValue(http)![0], parse.GetValue(tls), streaming: true);
@@ -92,7 +93,9 @@ internal static class StreamCommands
             await using var stdin = progress is null ? io.OpenStdin() : new CountingStream(io.OpenStdin(), progress);
             using var content = new LiveStreamContent(stdin);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            using var response = await client.Client.PostAsync(client.For(parse.GetValue(import) ? "log?import=1" : "log"), content, ct);
+            using var request = new HttpRequestMessage(HttpMethod.Post, client.For(parse.GetValue(import) ? "log?import=1" : "log")) { Content = content };
+            if (parse.GetValue(json)) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            using var response = await client.Client.SendAsync(request, ct);
             progress?.Finish();
             await EnsureSuccess(response, "POST /log", ct);
             await io.Out.WriteAsync(await response.Content.ReadAsStringAsync(ct));

@@ -233,6 +233,20 @@ internal sealed class HttpApi : IAsyncDisposable
         var result = await _log.ApplyAsync(ctx.Request.Body, import, ctx.RequestAborted);
         if (result.Ok)
         {
+            // `cloudfs apply --json` asks for the same answer as JSON: {"applied", "volume", "version"} (null without entries).
+            if (ctx.Request.Headers.Accept.ToString().Contains("application/json", StringComparison.OrdinalIgnoreCase))
+            {
+                ctx.Response.StatusCode = StatusCodes.Status200OK;
+                ctx.Response.ContentType = "application/json";
+                var json = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["applied"] = result.Applied,
+                    ["volume"] = result.Volume?.ToString(),
+                    ["version"] = result.Head?.ToString(),
+                };
+                await ctx.Response.WriteAsync(json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+                return;
+            }
             var head = result.Volume is { } v && result.Head is { } h ? $"; {v}:{h}" : "";
             await Reply(ctx, StatusCodes.Status200OK, $"applied {result.Applied} entries{head}");
             return;

@@ -95,6 +95,43 @@ public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
     }
 
     [Fact]
+    public async Task Cluster_leader_and_status_and_sharding_regions_and_stats_print_json_with_json()
+    {
+        var leader = JsonDocument.Parse((await Tool.CloudFs("cluster", "leader", "--json", "--contact", Node.Listen)).AssertOk().Out).RootElement;
+        Assert.EndsWith($"@{Node.Listen}:4053", leader.GetProperty("leader").GetString());
+
+        var status = JsonDocument.Parse((await Tool.CloudFs("cluster", "status", "--json", "--contact", Node.Listen)).AssertOk().Out).RootElement;
+        Assert.Equal(leader.GetProperty("leader").GetString(), status.GetProperty("address").GetString());
+        Assert.Equal("Up", status.GetProperty("status").GetString());
+
+        var regions = JsonDocument.Parse((await Tool.CloudFs("sharding", "regions", "--json", "--contact", Node.Listen)).AssertOk().Out).RootElement;
+        var region = Assert.Single(regions.EnumerateArray());
+        Assert.Equal("volume", region.GetProperty("type").GetString());
+        Assert.Equal(status.GetProperty("address").GetString(), region.GetProperty("address").GetString());
+
+        var stats = JsonDocument.Parse((await Tool.CloudFs("sharding", "stats", "--json", "--contact", Node.Listen)).AssertOk().Out).RootElement;
+        var regionStats = Assert.Single(stats.EnumerateArray());
+        Assert.Equal("volume", regionStats.GetProperty("type").GetString());
+        Assert.Equal(regionStats.GetProperty("entities").GetInt32(), regionStats.GetProperty("shards").EnumerateArray().Sum(s => s.GetProperty("entities").GetInt32()));
+    }
+
+    [Fact]
+    public async Task Apply_with_json_prints_the_entries_applied_and_the_volumes_head()
+    {
+        var volume = (await Tool.CloudFs("newdisk", "1", "--size", "16M", "--contact", Node.Listen)).AssertOk().Out.Trim();
+        (await Tool.QemuIo(Node.Nbd(volume), "write -P 7 0 64k", "flush")).AssertOk();
+        var head = (await Tool.CloudFs("info", volume, "--contact", Node.Listen)).AssertOk().Out.Trim();
+
+        // The node holds every entry already: none is applied again, and the answer names the head it has.
+        var applied = (await Tool.Bash(
+            $"set -o pipefail; '{Repo.CloudFsScript}' stream {volume} --http {Node.Listen} | '{Repo.CloudFsScript}' apply --json --http {Node.Listen}")).AssertOk();
+        var json = JsonDocument.Parse(applied.Out).RootElement;
+        Assert.Equal(0, json.GetProperty("applied").GetInt32());
+        Assert.Equal(volume, json.GetProperty("volume").GetString());
+        Assert.Equal(head, json.GetProperty("version").GetString());
+    }
+
+    [Fact]
     public async Task A_second_node_on_busy_ports_or_a_held_device_refuses_with_one_sentence()
     {
         var busy = await NodeProcess.StartExpectingFailureAsync(Node.Listen, fixture.Dir.File("other.log"));

@@ -123,6 +123,27 @@ public sealed partial class ClusterStopEndToEndTests : IAsyncLifetime
         AssertQuiet(seed, "while a member joined it");
     }
 
+    // A node's line (NodeLogger's, or NodeStdoutLogger's when Akka logs without it), or the host's own "cloudfs: ...",
+    // either on stderr or, the ready line, on stdout.
+    [GeneratedRegex(@"^(\[stdout\] )?(cloudfs: |\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO |WARN |ERROR|DEBUG) \[)")]
+    private static partial Regex NodeLine();
+
+    [Fact]
+    public async Task One_node_at_the_default_level_prints_every_line_in_the_nodes_format_up_to_its_stop()
+    {
+        // Akka's logger mailbox hands the events still queued for NodeLogger when it stops to Akka's minimal logger:
+        // the framework's INFO "Remoting shut down." came out as "[INFO][12/05/2026 16:17:01.822Z][Thread 0010]...".
+        const string address = "127.0.54.4";
+        await using var node = await NodeProcess.StartAsync(address, _dir.File("format.log"), "--size", "512M");
+        (await Tool.CloudFs("ls", "--contact", address)).AssertOk();
+
+        var code = await node.StopAsync();
+        Assert.True(code == 0, $"the node exited {code}:\n{node.Stderr}");
+        Assert.Contains("node stopped", node.Stderr);
+        var foreign = node.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !NodeLine().IsMatch(l)).ToArray();
+        Assert.True(foreign.Length == 0, $"lines not in the node's format:\n{string.Join("\n", foreign)}\n\nits whole output:\n{node.Stderr}");
+    }
+
     [Fact]
     public async Task One_node_started_written_and_stopped_prints_no_warning_error_or_dead_letter_even_at_debug()
     {

@@ -93,6 +93,24 @@ public sealed class ComposeFileTests
     }
 
     [Fact]
+    public async Task The_images_cloudfs_contacts_the_node_on_the_containers_address_unless_told_another()
+    {
+        // docker/cloudfs with a `dotnet` and a `hostname` that print what they were asked (no Docker engine here): the
+        // node listens on the container's address, so `docker exec CONTAINER cloudfs ls` must ask there, not 127.0.0.1.
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("dotnet"), "#!/bin/sh\necho \"$CLOUDFS_CONTACT dotnet $*\"\n");
+        File.WriteAllText(dir.File("hostname"), "#!/bin/sh\necho '172.17.0.5 fd00::5'\n");
+        (await Tool.RunAsync("chmod", ["755", dir.File("dotnet"), dir.File("hostname")], TimeSpan.FromSeconds(10))).AssertOk();
+        var script = Path.Combine(Repo.Root, "docker", "cloudfs");
+        var path = $"{dir.Path}:{Environment.GetEnvironmentVariable("PATH")}";
+
+        var own = (await Tool.RunAsync("env", ["-u", "CLOUDFS_CONTACT", "PATH=" + path, "sh", script, "ls", "--json"], TimeSpan.FromSeconds(10))).AssertOk();
+        Assert.Equal("172.17.0.5 dotnet /app/cloudfs.dll ls --json", own.Out.Trim());
+        var told = (await Tool.RunAsync("env", ["CLOUDFS_CONTACT=node2", "PATH=" + path, "sh", script, "ls"], TimeSpan.FromSeconds(10))).AssertOk();
+        Assert.Equal("node2 dotnet /app/cloudfs.dll ls", told.Out.Trim());
+    }
+
+    [Fact]
     public async Task The_images_entry_point_runs_one_node_on_the_containers_address_and_passes_commands_through()
     {
         // docker/entrypoint.sh with a `cloudfs` and a `hostname` that print what they were asked (no Docker engine here).
