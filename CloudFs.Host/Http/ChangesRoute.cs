@@ -15,12 +15,16 @@ using Microsoft.AspNetCore.Routing;
 
 namespace CloudFs.Host.Http;
 
-/// <param name="bufferSize">The bytes held before they are sent (the stream's only buffer, besides a window's ranges).</param>
+/// <param name="bufferSize">The bytes held before they are sent (the stream's buffer, besides a window's ranges and the
+/// small records read ahead).</param>
 internal sealed class ChangesRoute(IVolumeGateway gateway, int bufferSize)
 {
     /// <summary>The ranges are asked for a window of the volume at a time: at most 2 MiB of them (a window of
     /// alternating 512-byte blocks) are held however large the diff is.</summary>
     public const long Window = 128L << 20;
+    /// <summary>Records up to this long are read ahead, <see cref="ReadAheadRecords"/> at most (2 MiB between them):
+    /// on a node that does not hold the volume each read is a round trip to its primary.</summary>
+    private const int SmallRecord = 64 << 10, ReadAheadRecords = 32;
 
     public void Map(IEndpointRouteBuilder app) => app.MapGet("/volumes/{id}/changes", ChangesAsync);
 
@@ -48,9 +52,27 @@ internal sealed class ChangesRoute(IVolumeGateway gateway, int bufferSize)
         using var writer = new ChangeStreamWriter(ctx.Response.Body, bufferSize);
         writer.WriteHeader(size, from, toVersion);
         ValueTask Read(long offset, Memory<byte> into) => gateway.ReadVersionAsync(volume, toVersion, offset, into, ct);
+        // Small records are read ahead, several at once; a large one is read into the writer's buffer as it goes.
+        await using var ahead = new ReadAhead(Read, ReadAheadRecords);
+        ValueTask WriteNextAsync() => ahead.NextAsync((offset, data) => writer.WriteRecordAsync(offset, data.Length, (at, into) =>
+        {
+            data.Slice((int)(at - offset), into.Length).CopyTo(into);
+            return ValueTask.CompletedTask;
+        }, ct));
         await foreach (var range in MergedAsync(volume, from, toVersion, size, ct))
             for (var at = range.Offset; at < range.End; at += ChangeStreamWriter.MaxRecordLength)
-                await writer.WriteRecordAsync(at, (int)Math.Min(ChangeStreamWriter.MaxRecordLength, range.End - at), Read, ct);
+            {
+                var length = (int)Math.Min(ChangeStreamWriter.MaxRecordLength, range.End - at);
+                if (length <= SmallRecord)
+                {
+                    if (ahead.IsFull) await WriteNextAsync();
+                    ahead.Start(at, length);
+                    continue;
+                }
+                while (ahead.Count > 0) await WriteNextAsync();
+                await writer.WriteRecordAsync(at, length, Read, ct);
+            }
+        while (ahead.Count > 0) await WriteNextAsync();
         await writer.EndAsync(ct);
     }
 
