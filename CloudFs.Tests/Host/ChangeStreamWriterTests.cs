@@ -3,6 +3,9 @@
 // or with wrong totals is refused with a reason and leaves the image as it was.
 using CloudFs.BlockDevice;
 using CloudFs.Host.Http;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace CloudFs.Tests.Host;
 
@@ -55,6 +58,40 @@ public sealed class ChangeStreamWriterTests : IDisposable
         Assert.Equal(ChangeStreamWriter.HeaderSize + 3 * ChangeStreamWriter.RecordHeaderSize + 512 + 5120 + 1024 + ChangeStreamWriter.EndSize, bytes.Length);
         // Whatever the buffer, the same bytes.
         Assert.Equal(bytes, await EncodeAsync(bufferSize: 1 << 20));
+    }
+
+    [Property(MaxTest = 100)]
+    public Property Any_records_through_any_buffer_read_back_as_written()
+    {
+        // Records as (gap, length) in blocks: in offset order, not overlapping; a buffer from barely enough to larger than all.
+        var records = Gen.ListOf(from gap in Gen.Choose(0, 8) from blocks in Gen.Choose(1, 12) select (gap, blocks));
+        var buffers = Gen.Choose(ChangeStreamWriter.HeaderSize + ChangeStreamWriter.EndSize + 512, 16 << 10);
+        return Prop.ForAll(Arb.From(records), Arb.From(buffers), (list, bufferSize) =>
+        {
+            var ranges = new List<(long Offset, int Length)>();
+            long at = 0;
+            foreach (var (gap, blocks) in list)
+            {
+                ranges.Add((at + gap * 512L, blocks * 512));
+                at += gap * 512L + blocks * 512;
+            }
+            using var output = new MemoryStream();
+            using (var writer = new ChangeStreamWriter(output, bufferSize))
+            {
+                writer.WriteHeader(at, _from, _to);
+                foreach (var (offset, length) in ranges)
+                    writer.WriteRecordAsync(offset, length, (o, into) =>
+                    {
+                        for (var i = 0; i < into.Length; i++) into.Span[i] = (byte)((o + i) * 31 / 512);
+                        return ValueTask.CompletedTask;
+                    }, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+                writer.EndAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            }
+            var stream = ChangeStream.Parse(output.ToArray());
+            Assert.Equal(ranges.Select(r => (r.Offset, (long)r.Length)), stream.Records.Select(r => (r.Offset, r.Length)));
+            Assert.All(stream.Records, r => Assert.Equal(Enumerable.Range(0, (int)r.Length).Select(i => (byte)((r.Offset + i) * 31 / 512)), r.Data));
+            Assert.Equal(((long)ranges.Count, ranges.Sum(r => (long)r.Length), at), (stream.EndRecords, stream.EndBytes, stream.SizeBytes));
+        });
     }
 
     [Fact]
