@@ -7,6 +7,7 @@
 // connection: the reader misses the end record. Through any node: the gateway asks the volume's primary for the
 // ranges and reads the version where it is held.
 using CloudFs.Actors.Gateway;
+using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Volumes;
 using Microsoft.AspNetCore.Builder;
@@ -40,7 +41,7 @@ internal sealed class ChangesRoute(IVolumeGateway gateway, int bufferSize)
             ?? throw new BadHttpRequestException($"no volume {text} on this cluster", StatusCodes.Status404NotFound);
 
         // Both versions checked, and TO fixed, before a byte of the body.
-        Actors.Volumes.Queries.ChangedSinceResult resolved;
+        ChangedSinceResult resolved;
         try { resolved = await gateway.ChangedSinceAsync(volume, from, to, 0, 0, ct); }
         catch (InvalidRangeException e) { throw new BadHttpRequestException(e.Message, StatusCodes.Status404NotFound); }
         if (resolved.To == Id160.Zero)
