@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-# Incremental backup traffic (issue 16, docs/BACKUP.md): how many bytes scripts/cloudfs-backup moves over NBD for an
-# incremental, against the changed bytes `cloudfs diff` reports. One node (started and stopped here), one volume:
-# written whole (V1), a full backup of VOL@V1, then COUNT writes of WRITE bytes at random aligned offsets (V2), then
-# the incremental of VOL@V2 since V1 through a counting TCP relay: every byte both ways on the wire (NBD headers,
-# BLOCK_STATUS replies, data). Prints one line per run.
+# Incremental backup traffic (issue 16, docs/BACKUP.md): how many bytes scripts/cloudfs-backup moves for an
+# incremental, over NBD and over the HTTP changes stream, against the changed bytes `cloudfs diff` reports. One node
+# (started and stopped here), one volume: written whole (V1), a full backup of VOL@V1 (copied for the second form),
+# then COUNT writes of WRITE bytes at random aligned offsets (V2), then the incremental of VOL@V2 since V1 each way
+# through a counting TCP relay: every byte both ways on the wire (NBD: headers, BLOCK_STATUS replies, data; HTTP: the
+# request, the response's headers, chunked framing and the stream's own framing and data). Prints one line per form.
 #
 #   bench/backup_bench.py [--listen 127.0.42.6] [--size 1G] [--write 4096] [--count 16384] [--device /tmp/bb.log]
-import argparse, json, os, random, socket, subprocess, sys, threading, time, urllib.request
+import argparse, json, os, random, shutil, socket, subprocess, sys, threading, time, urllib.request
 
 import nbd
 
@@ -25,30 +26,34 @@ def cli(listen, *args):
 
 
 class Relay:
-    """A TCP relay on an ephemeral port of LISTEN to LISTEN:10809 that counts the bytes it carries."""
+    """A TCP relay on an ephemeral port of LISTEN to LISTEN:PORT that counts the bytes it carries (and those it
+    carries back from the server, `answered`)."""
 
-    def __init__(self, listen):
+    def __init__(self, listen, port):
         self.bytes = 0
+        self.answered = 0
         self.lock = threading.Lock()
         self.server = socket.socket()
         self.server.bind((listen, 0))
         self.server.listen()
         self.port = self.server.getsockname()[1]
-        self.target = (listen, 10809)
+        self.target = (listen, port)
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self):
         while True:
             client, _ = self.server.accept()
             upstream = socket.create_connection(self.target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+            for a, b, back in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self.pump, args=(a, b, back), daemon=True).start()
 
-    def pump(self, a, b):
+    def pump(self, a, b, back):
         try:
             while data := a.recv(1 << 20):
                 with self.lock:
                     self.bytes += len(data)
+                    if back:
+                        self.answered += len(data)
                 b.sendall(data)
         except OSError:
             pass
@@ -89,6 +94,8 @@ def main():
         v1 = cli(a.listen, "info", vol)
         image = a.device + ".img"
         subprocess.run([BACKUP, "full", f"nbd://{a.listen}/{vol}@{v1}", image], check=True, capture_output=True)
+        http_image = image + ".http"
+        shutil.copyfile(image, http_image)
         rng = random.Random(16)
         data = os.urandom(write)
         for _ in range(a.count):
@@ -97,18 +104,19 @@ def main():
         h.shutdown()
         v2 = cli(a.listen, "info", vol)
         changed = json.loads(cli(a.listen, "diff", vol, v1, v2, "--json"))
-        relay = Relay(a.listen)
-        start = time.monotonic()
-        out = subprocess.run([BACKUP, "incremental", f"nbd://{a.listen}:{relay.port}/{vol}@{v2}", v1, image],
-                             check=True, capture_output=True, text=True).stdout.strip()
-        took = time.monotonic() - start
-        time.sleep(0.2)  # the relay's last bytes
-        print(f"size {size} writes {a.count}x{write}: changed {changed['bytes']} bytes in {len(changed['ranges'])} ranges; "
-              f"incremental moved {relay.bytes} bytes on the wire = {relay.bytes / changed['bytes']:.3f}x the changed bytes, "
-              f"{took:.2f} s ({out})")
-        check = subprocess.run(["qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", image, f"nbd://{a.listen}/{vol}@{v2}"])
-        print("restored image identical to V2" if check.returncode == 0 else "restored image DIFFERS from V2")
-        os.remove(image)
+        for form, port, img in (("nbd", 10809, image), ("http", 8090, http_image)):
+            relay = Relay(a.listen, port)
+            source = f"nbd://{a.listen}:{relay.port}/{vol}@{v2}" if form == "nbd" else f"http://{a.listen}:{relay.port}/{vol}@{v2}"
+            start = time.monotonic()
+            out = subprocess.run([BACKUP, "incremental", source, v1, img], check=True, capture_output=True, text=True).stdout.strip()
+            took = time.monotonic() - start
+            time.sleep(0.2)  # the relay's last bytes
+            check = subprocess.run(["qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", img, f"nbd://{a.listen}/{vol}@{v2}"])
+            print(f"{form}: size {size} writes {a.count}x{write}: changed {changed['bytes']} bytes in {len(changed['ranges'])} ranges; "
+                  f"incremental moved {relay.bytes} bytes on the wire = {relay.bytes / changed['bytes']:.3f}x the changed bytes "
+                  f"({relay.answered} from the server = {relay.answered / changed['bytes']:.3f}x), {took:.2f} s; "
+                  f"image {'identical to' if check.returncode == 0 else 'DIFFERS from'} V2 ({out})")
+            os.remove(img)
     finally:
         node.terminate()
         node.wait(timeout=60)

@@ -1,5 +1,6 @@
 // What the front ends (NBD, HTTP) need of volumes; the actor layer implements it over the sharded VolumeActors.
 using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Gateway;
@@ -27,12 +28,6 @@ public interface IVolumeGateway
     ValueTask FlushAsync(Id160 volume, long attachment = 0, CancellationToken ct = default);
     ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default);
     /// <summary>
-    /// The ranges of [offset, offset+length) written after version <paramref name="since"/> (of the volume's chain or
-    /// one it was branched from) up to <paramref name="until"/> (null: the current version), in offset order. Length 0
-    /// only checks the versions: <see cref="UnknownVersionException"/>, <see cref="VersionCompactedException"/>,
-    /// <see cref="InvalidRangeException"/> (not in the volume's history).
-    /// </summary>
-    /// <summary>
     /// Reads the volume as it was at <paramref name="version"/> (of its chain or one it was branched from) while it
     /// takes writes: the NBD export VOL@VERSION. An empty destination only checks the version can be read
     /// (<see cref="UnknownVersionException"/>, <see cref="VersionCompactedException"/>, <see cref="InvalidRangeException"/>).
@@ -43,7 +38,14 @@ public interface IVolumeGateway
     /// size it had, whatever resizes came after). Throws as <see cref="ReadVersionAsync"/> when it cannot be read.
     /// </summary>
     ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default);
-    ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default);
+    /// <summary>
+    /// The ranges of [offset, offset+length) written after version <paramref name="since"/> (of the volume's chain or
+    /// one it was branched from) up to <paramref name="until"/> (null: the current version), in offset order, with the
+    /// version they go up to (the current one resolved to its id) and the volume's size there. Length 0 only checks the
+    /// versions: <see cref="UnknownVersionException"/>, <see cref="VersionCompactedException"/>,
+    /// <see cref="InvalidRangeException"/> (not in the volume's history).
+    /// </summary>
+    ValueTask<ChangedSinceResult> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default);
 
     /// <summary>Takes, renews or takes over the volume's read-write attachment lease from its writer (docs/ATTACH.md).</summary>
     Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default);

@@ -173,8 +173,8 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
     }
 
     // Through the volume's actor like Map, so any node answers from the chain its primary holds.
-    public async ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
-        Expect<ChangedSinceResult>(await SendAsync(volume, new ChangedSince(volume, since, until, offset, length), ct).ConfigureAwait(false)).Ranges;
+    public async ValueTask<ChangedSinceResult> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
+        Expect<ChangedSinceResult>(await SendAsync(volume, new ChangedSince(volume, since, until, offset, length), ct).ConfigureAwait(false));
 
     // Attachment leases live on the volume's writer; asked through the region, which finds it (and retries while a
     // failover moves it). Only a connection's negotiation and its renewals every few seconds come here.

@@ -2,6 +2,7 @@
 // outlive a restart of the node's membership. A request that meets the gap between two incarnations waits for the next.
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Node;
@@ -39,9 +40,9 @@ internal sealed class IncarnationGateway(Func<NodeIncarnation> current, TimeSpan
     public ValueTask<long> VersionSizeAsync(Id160 volume, Id160 version, CancellationToken ct = default) =>
         Live() is { } g ? g.VersionSizeAsync(volume, version, ct) : new ValueTask<long>(Later(ct, g => g.VersionSizeAsync(volume, version, ct).AsTask()));
 
-    public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
+    public ValueTask<ChangedSinceResult> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default) =>
         Live() is { } g ? g.ChangedSinceAsync(volume, since, until, offset, length, ct)
-            : new ValueTask<IReadOnlyList<ChangedRange>>(Later(ct, g => g.ChangedSinceAsync(volume, since, until, offset, length, ct).AsTask()));
+            : new ValueTask<ChangedSinceResult>(Later(ct, g => g.ChangedSinceAsync(volume, since, until, offset, length, ct).AsTask()));
 
     public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) =>
         Live() is { } g ? g.AcquireAttachmentAsync(request, ct) : Later(ct, g => g.AcquireAttachmentAsync(request, ct));

@@ -415,9 +415,13 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
         return new MapResult(ranges);
     }
 
+    /// <summary>What a changed-since result carries after its ranges: the To version and its size.</summary>
+    private const int ChangedSinceTail = IdSize + 8;
+
     private static byte[] ChangedSinceResultToBinary(ChangedSinceResult m)
     {
-        var buffer = new byte[4 + m.Ranges.Count * 16];
+        // The ranges, then the version they go up to and its size.
+        var buffer = new byte[4 + m.Ranges.Count * 16 + ChangedSinceTail];
         BinaryPrimitives.WriteInt32LittleEndian(buffer, m.Ranges.Count);
         var s = buffer.AsSpan(4);
         foreach (var r in m.Ranges)
@@ -426,17 +430,22 @@ public sealed class VolumeMessageSerializer(ExtendedActorSystem system) : Serial
             BinaryPrimitives.WriteInt64LittleEndian(s[8..], r.Length);
             s = s[16..];
         }
+        m.To.WriteTo(s);
+        BinaryPrimitives.WriteInt64LittleEndian(s[IdSize..], m.ToSizeBytes);
         return buffer;
     }
 
     private static ChangedSinceResult ChangedSinceResultFromBinary(byte[] bytes)
     {
         var count = I32(bytes, 0);
-        if (count < 0 || bytes.Length != 4 + (long)count * 16)
+        // Without the tail: from a node that predates it (no version, no size).
+        var end = 4 + (long)count * 16;
+        if (count < 0 || (bytes.Length != end && bytes.Length != end + ChangedSinceTail))
             throw new SerializationException($"a changed-since result claims {count} ranges in {bytes.Length} bytes");
         var ranges = new ChangedRange[count];
         for (var i = 0; i < count; i++) ranges[i] = new ChangedRange(I64(bytes, 4 + 16 * i), I64(bytes, 12 + 16 * i));
-        return new ChangedSinceResult(ranges);
+        var result = new ChangedSinceResult(ranges);
+        return bytes.Length == end ? result : result with { To = new Id160(bytes.AsSpan((int)end)), ToSizeBytes = I64(bytes, (int)end + IdSize) };
     }
 
     private static byte[] FailureToBinary(VolumeFailure m)

@@ -1,5 +1,5 @@
 // The node's HTTP API on Kestrel: /heads, /stream, POST /log (the log itself), /volumes/<id> byte ranges
-// (through IVolumeGateway, the same path as NBD), /metrics, /cluster, /health and /ready, and the status page at /.
+// (through IVolumeGateway, the same path as NBD), /volumes/<id>/changes (ChangesRoute), /metrics, /cluster, /health and /ready, and the status page at /.
 // HTTPS with --tls (ClientCertificateGate).
 using System.Buffers;
 using System.Net;
@@ -98,11 +98,12 @@ internal sealed class HttpApi : IAsyncDisposable
         _app.MapGet("/cluster", Cluster);
         _management.Map(_app);
         new DetachRoute(_gateway, _management).Map(_app);
+        new ChangesRoute(_gateway, options.ChunkSize).Map(_app);
         _app.MapMethods("/health", ["GET", "HEAD"], ctx => Health(ctx, _cluster.Unhealthy));
         _app.MapMethods("/ready", ["GET", "HEAD"], ctx => Health(ctx, _cluster.NotReady));
         _app.MapGet("/metrics", Metrics);
         _app.MapFallback(ctx => Reply(ctx, StatusCodes.Status404NotFound,
-            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try / (the status page), /heads, /stream?VERSION, POST /log, /volumes/ID, /metrics, /cluster, /health, /ready, " +
+            $"no such resource {ctx.Request.Method} {ctx.Request.Path}; try / (the status page), /heads, /stream?VERSION, POST /log, /volumes/ID, /volumes/ID/changes?from=VERSION[&to=VERSION], /metrics, /cluster, /health, /ready, " +
             string.Join(", ", ManagementRoutes.Paths)));
     }
 

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Host.Metrics;
@@ -14,7 +15,7 @@ internal sealed class MeteredVolumeGateway(IVolumeGateway inner, HostMetrics met
     public Task<VolumeInfo?> FindAsync(string volume, CancellationToken ct = default) => inner.FindAsync(volume, ct);
     public ValueTask<IReadOnlyList<MappedRange>> MapAsync(Id160 volume, long offset, long length, CancellationToken ct = default)
         => inner.MapAsync(volume, offset, length, ct);
-    public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
+    public ValueTask<ChangedSinceResult> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
         => inner.ChangedSinceAsync(volume, since, until, offset, length, ct);
     public Task<AttachmentAnswer> AcquireAttachmentAsync(AcquireAttachment request, CancellationToken ct = default) => inner.AcquireAttachmentAsync(request, ct);
     public Task<AttachmentReleased> ReleaseAttachmentAsync(ReleaseAttachment request, CancellationToken ct = default) => inner.ReleaseAttachmentAsync(request, ct);

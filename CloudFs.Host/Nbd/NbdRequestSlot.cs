@@ -91,7 +91,7 @@ internal sealed class NbdRequestSlot
             var map = session.BaseAllocation && session.Version is null ? gateway.MapAsync(session.Volume, from, length, ct).AsTask() : null;
             var changed = session.ChangedSince is { } since ? gateway.ChangedSinceAsync(session.Volume, since, session.Version, from, length, ct).AsTask() : null;
             EncodeBlockStatus(session.BaseAllocation, map is null ? [] : await map.ConfigureAwait(false),
-                changed is null ? null : await changed.ConfigureAwait(false));
+                changed is null ? null : (await changed.ConfigureAwait(false)).Ranges);
         }
         catch (Exception e)
         {

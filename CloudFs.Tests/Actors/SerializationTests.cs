@@ -151,8 +151,17 @@ public sealed class SerializationTests : Akka.TestKit.Xunit2.TestKit
         var (volume, since, until) = (Id160.Random(), Id160.Random(), Id160.Random());
         foreach (var query in new[] { new ChangedSince(volume, since, until, 4096, 1L << 30), new ChangedSince(volume, since, null, 0, 0) })
             Assert.Equal(query, RoundTrip(query, typeof(VolumeMessageSerializer)));
-        var result = Assert.IsType<ChangedSinceResult>(RoundTrip(new ChangedSinceResult([new ChangedRange(0, 512), new ChangedRange(1L << 40, 4096)]), typeof(VolumeMessageSerializer)));
+        var result = Assert.IsType<ChangedSinceResult>(RoundTrip(new ChangedSinceResult([new ChangedRange(0, 512), new ChangedRange(1L << 40, 4096)])
+            { To = until, ToSizeBytes = 3L << 40 }, typeof(VolumeMessageSerializer)));
         Assert.Equal([new ChangedRange(0, 512), new ChangedRange(1L << 40, 4096)], result.Ranges);
+        // The version the ranges go up to (the current one resolved) and its size travel with them.
+        Assert.Equal((until, 3L << 40), (result.To, result.ToSizeBytes));
+        // From a node that predates them: the ranges alone, no version.
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(result);
+        var old = serializer.ToBinary(new ChangedSinceResult([new ChangedRange(512, 1024)]))[..(4 + 16)];
+        var fromOld = Assert.IsType<ChangedSinceResult>(serializer.FromBinary(old, serializer.Manifest(result)));
+        Assert.Equal([new ChangedRange(512, 1024)], fromOld.Ranges);
+        Assert.Equal(Id160.Zero, fromOld.To);
 
         var unknown = Assert.IsType<VolumeFailure>(RoundTrip(VolumeFailure.From(volume, new UnknownVersionException(since)), typeof(VolumeMessageSerializer)));
         Assert.Equal(since, Assert.IsType<UnknownVersionException>(unknown.ToException()).Version);

@@ -3,6 +3,7 @@
 // a test can switch on (log full, not primary, corrupt range, a gate that holds reads).
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.Actors.Volumes.Queries;
 using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Doubles;
@@ -230,10 +231,12 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         {
             if (v.Compacted.Contains(version))
                 throw new VersionCompactedException(version, $"version {version} is no longer available: the history after it was compacted away (test double)");
-            if (!v.Versions.TryGetValue(version, out var marked)) throw new UnknownVersionException(version);
+            // The current version reads as the volume does now.
+            var data = version == v.Info.CurrentVersion ? v.Data
+                : v.Versions.TryGetValue(version, out var marked) ? marked.Data : throw new UnknownVersionException(version);
             if (destination.Length == 0) return ValueTask.CompletedTask;
             Check(v, offset, destination.Length);
-            marked.Data.AsSpan((int)offset, destination.Length).CopyTo(destination.Span);
+            data.AsSpan((int)offset, destination.Length).CopyTo(destination.Span);
         }
         return ValueTask.CompletedTask;
     }
@@ -250,17 +253,27 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
         }
     }
 
-    public ValueTask<IReadOnlyList<ChangedRange>> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
+    /// <summary>Up to the current version only (its id: the volume's <see cref="VolumeInfo.CurrentVersion"/>, which
+    /// writes here do not move); a version of another volume as <paramref name="until"/> is refused as the engine does.</summary>
+    public ValueTask<ChangedSinceResult> ChangedSinceAsync(Id160 volume, Id160 since, Id160? until, long offset, long length, CancellationToken ct = default)
     {
         var v = Get(volume);
-        if (until is not null) throw new NotSupportedException("the test double diffs against the current version only");
+        if (until is { } u && u != v.Info.CurrentVersion)
+        {
+            lock (_volumes)
+                if (_volumes.Values.Any(o => o != v && (o.Info.CurrentVersion == u || o.Versions.ContainsKey(u))))
+                    throw new InvalidRangeException($"version {u} is not a version of volume {volume}");
+            if (!v.Versions.ContainsKey(u)) throw new UnknownVersionException(u);
+            throw new NotSupportedException("the test double diffs against the current version only");
+        }
         var ranges = new List<ChangedRange>();
+        var result = new ChangedSinceResult(ranges) { To = v.Info.CurrentVersion, ToSizeBytes = v.Info.SizeBytes };
         lock (v)
         {
             if (v.Compacted.Contains(since))
                 throw new VersionCompactedException(since, $"version {since} is no longer available: the history after it was compacted away (test double)");
             if (!v.Versions.TryGetValue(since, out var marked)) throw new UnknownVersionException(since);
-            if (length == 0) return ValueTask.FromResult<IReadOnlyList<ChangedRange>>(ranges);
+            if (length == 0) return ValueTask.FromResult(result);
             Check(v, offset, length);
             for (var at = offset; at < offset + length; at += Sector)
             {
@@ -269,7 +282,7 @@ public sealed class MemoryVolumeGateway : IVolumeGateway
                 else ranges.Add(new ChangedRange(at, Sector));
             }
         }
-        return ValueTask.FromResult<IReadOnlyList<ChangedRange>>(ranges);
+        return ValueTask.FromResult(result);
     }
 
     private Volume Get(Id160 volume)

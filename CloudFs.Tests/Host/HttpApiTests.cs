@@ -295,4 +295,61 @@ public sealed class HttpApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Contains("/heads", await response.Content.ReadAsStringAsync());
     }
+
+    [Fact]
+    public async Task Changes_streams_the_ranges_written_since_a_version_merged_with_their_bytes_and_the_totals()
+    {
+        var since = _gateway.MarkVersion(_volume);
+        await _gateway.WriteAsync(_volume, 4096, Enumerable.Repeat((byte)0xA1, 512).ToArray(), fua: false);
+        // Adjacent to the first (one range), and longer than the API's 4 KiB buffer.
+        await _gateway.WriteAsync(_volume, 4608, Enumerable.Repeat((byte)0xB2, 8192).ToArray(), fua: false);
+        await _gateway.WriteZeroesAsync(_volume, 65536, 1024, fua: false);
+        await _gateway.WriteAsync(_volume, Size - 512, Enumerable.Repeat((byte)0xC3, 512).ToArray(), fua: false);
+
+        using var response = await Get($"volumes/{_volume}/changes?from={since}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/octet-stream", response.Content.Headers.ContentType!.MediaType);
+        var bytes = await response.Content.ReadAsByteArrayAsync();
+        var stream = ChangeStream.Parse(bytes);
+        // TO: the volume's current version, named by its id (the double's current version is the volume's id).
+        Assert.Equal((1u, Size, since, _volume), (stream.FormatVersion, stream.SizeBytes, stream.From, stream.To));
+        Assert.Equal([(4096L, 8704L), (65536L, 1024L), (Size - 512, 512L)], stream.Ranges());
+        foreach (var record in stream.Records)
+            Assert.Equal(_gateway.Peek(_volume, record.Offset, (int)record.Length), record.Data);
+        Assert.Equal((3L, 8704L + 1024 + 512), (stream.EndRecords, stream.EndBytes));
+        Assert.Equal(60 + 3 * 12 + 8704 + 1024 + 512 + 28, bytes.Length);
+
+        // TO named: the same stream.
+        using var named = await Get($"volumes/{_volume}/changes?from={since}&to={_volume}");
+        Assert.Equal(bytes, await named.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task Changes_refuses_before_any_body_400_malformed_404_unknown_or_of_another_volume_410_compacted()
+    {
+        var since = _gateway.MarkVersion(_volume);
+        var other = _gateway.AddVolume(4096);
+        var gone = _gateway.MarkVersion(_volume);
+        _gateway.CompactVersion(_volume, gone);
+        var cases = new (string Path, HttpStatusCode Status, string Says)[]
+        {
+            ($"volumes/{_volume}/changes", HttpStatusCode.BadRequest, "?from=VERSION"),
+            ($"volumes/{_volume}/changes?from=nothex", HttpStatusCode.BadRequest, "'nothex' is not a version id"),
+            ($"volumes/{_volume}/changes?from={since}&to=12ab", HttpStatusCode.BadRequest, "'12ab' is not a version id"),
+            ($"volumes/not%20a%20name/changes?from={since}", HttpStatusCode.BadRequest, "is not a volume id"),
+            ($"volumes/{_volume}/changes?from={Id160.Random()}", HttpStatusCode.NotFound, "not known"),
+            ($"volumes/{Id160.Random()}/changes?from={since}", HttpStatusCode.NotFound, "no volume"),
+            ($"volumes/{_volume}/changes?from={since}&to={other}", HttpStatusCode.NotFound, $"not a version of volume {_volume}"),
+            ($"volumes/{_volume}/changes?from={gone}", HttpStatusCode.Gone, "no longer available"),
+        };
+        foreach (var (path, status, says) in cases)
+        {
+            using var response = await Get(path);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == status, $"{path}: {(int)response.StatusCode} {body}");
+            Assert.Equal("text/plain", response.Content.Headers.ContentType!.MediaType);
+            Assert.Contains(says, body);
+            Assert.DoesNotContain("CFSDIFF", body);
+        }
+    }
 }
