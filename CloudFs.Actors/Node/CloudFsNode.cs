@@ -133,7 +133,7 @@ public sealed partial class CloudFsNode : IAsyncDisposable
 
             var volumes = await ClusterSharding.Get(system).StartAsync(
                 VolumeTypeName,
-                entityId => VolumeActor.Props(Id160.Parse(entityId), settings.Volumes.AskTimeout),
+                entityId => VolumeEntity.Props(shard => VolumeActor.Props(Id160.Parse(entityId), settings.Volumes.AskTimeout, shard)),
                 ClusterShardingSettings.Create(system),
                 VolumeMessageExtractor.Instance,
                 new VolumeAllocationStrategy(host => proven.OfHost(host) is { } h ? Address.Parse(h.Address) : null, Self, Reachable),

@@ -70,10 +70,11 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
 
     /// <param name="quorumWait">How long a sync volume's request waits for a majority of its replica set
     /// (cloudfs.volumes.ask-timeout; the built-in value when null).</param>
-    public static Props Props(Id160 volume, TimeSpan? quorumWait = null)
+    /// <param name="shard">The name of the shard it lives in (VolumeEntity gives it; null: its parent's name).</param>
+    public static Props Props(Id160 volume, TimeSpan? quorumWait = null, string? shard = null)
     {
         var wait = quorumWait ?? Settings.CloudFsSettings.Default.Volumes.AskTimeout;
-        return Akka.Actor.Props.Create(() => new VolumeActor(volume, wait));
+        return Akka.Actor.Props.Create(() => new VolumeActor(volume, wait, shard));
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -84,7 +85,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         public static readonly ExpireQuorumWaits Instance = new();
     }
 
-    public VolumeActor(Id160 volume, TimeSpan quorumWait)
+    public VolumeActor(Id160 volume, TimeSpan quorumWait, string? shard = null)
     {
         _volume = volume;
         _quorumWait = quorumWait;
@@ -93,7 +94,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         _eventBytes = _store.MaxBlocksPerEntry * LogStore.BlockSize;
         _state = VolumeState.Unknown(volume);
         _inFlight = new AppendsInFlight(volume, Self);
-        _elsewhere = HostShard.HostOf(Context.Parent.Path.Name) is { } shardHost && shardHost != _store.HostId;
+        _elsewhere = HostShard.HostOf(shard ?? Context.Parent.Path.Name) is { } shardHost && shardHost != _store.HostId;
         JournalPluginId = JournalId;
         SnapshotPluginId = SnapshotStoreId;
     }
@@ -149,7 +150,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
     private sealed record FlushedHere(long Lsn, IActorRef ReplyTo) : IAnswersTo;
 
     /// <summary>Thrown to restart (recover) the actor after its head moved outside the journal.</summary>
-    private sealed class HeadMovedException(string message) : Exception(message);
+    internal sealed class HeadMovedException(string message) : Exception(message);
 
     protected override void OnCommand(object message)
     {

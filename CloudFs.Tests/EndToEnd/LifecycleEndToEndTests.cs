@@ -186,5 +186,15 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         var twice = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{id}");
         Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
         Assert.Contains("in the trash already", await twice.Content.ReadAsStringAsync());
+
+        // Lifecycle entries are a normal part of a volume's life: the primary's writer recovers from the new head
+        // after each (it restarts on purpose), and nobody prints an ERROR for it.
+        (await Cli(Addresses[2], "trash", "restore", id)).AssertOk();
+        (await Cli(Addresses[2], "resize", id, "128M")).AssertOk();
+        foreach (var n in _nodes)
+        {
+            var errors = n!.Stderr.Split('\n').Where(l => l.Contains(" ERROR [", StringComparison.Ordinal) || l.StartsWith("[ERROR]", StringComparison.Ordinal)).ToArray();
+            Assert.True(errors.Length == 0, $"node {n.Listen} printed:\n{string.Join("\n", errors)}");
+        }
     }
 }
