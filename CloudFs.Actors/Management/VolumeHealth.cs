@@ -49,7 +49,10 @@ public static class VolumeHealth
             string state;
             if (r.Host == primary && r.Live && head is not null) { state = ReplicaLag.Primary; lagEntries = 0; lagBytes = 0; }
             else if (!r.Live) state = ReplicaLag.Away;
-            else if (r.Sync is { State: ReplicaSync.Resyncing or ReplicaSync.CatchingUp or ReplicaSync.Connecting } sync)
+            // A follower that is (re)connecting or catching up while its copy already holds the primary's view and head
+            // has nothing left to fetch: it is current (it showed as "resyncing (0%)" with no lag).
+            else if (r.Sync is { State: ReplicaSync.Resyncing or ReplicaSync.CatchingUp or ReplicaSync.Connecting } sync
+                     && (sync.State == ReplicaSync.Resyncing || !HoldsHead(r.Report, head)))
             {
                 state = ReplicaLag.Resyncing;
                 var p = Percent(sync, sizeBytes);
@@ -70,6 +73,10 @@ public static class VolumeHealth
         else word = Healthy;
         return new Verdict(word, current, replicas.Count, word == Resyncing ? percent ?? 0 : null, states);
     }
+
+    /// <summary>Whether <paramref name="copy"/> is the primary's head (<paramref name="head"/>): its view, lsn and version.</summary>
+    private static bool HoldsHead(VolumeReport? copy, VolumeReport? head) =>
+        head is not null && copy is not null && copy.ViewNumber == head.ViewNumber && copy.Lsn == head.Lsn && copy.Version == head.Version;
 
     /// <summary>How far a follower's sync got, 0..100 (a full resync: the bytes of the volume covered; a catch-up:
     /// the entries applied of those missing when its feed started; connecting: 0). Never 100 before it is done.</summary>

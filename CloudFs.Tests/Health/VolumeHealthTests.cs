@@ -43,6 +43,17 @@ public sealed class VolumeHealthTests
     }
 
     [Fact]
+    public void A_follower_reconnecting_or_catching_up_with_the_head_already_held_is_current_not_resyncing_at_0_percent()
+    {
+        var v = Decide(Size, P, [Primary(), Replica(A, 100, Sync(ReplicaSync.Connecting)), Replica(B, 100, Sync(ReplicaSync.CatchingUp, 0, 0))]);
+        Assert.Equal(Healthy, v.Word);
+        Assert.Null(v.ResyncPercent);
+        Assert.Equal([ReplicaLag.Primary, ReplicaLag.Current, ReplicaLag.Current], v.Replicas.Select(r => r.State));
+        // Behind the head, the same follower states are still resyncing.
+        Assert.Equal(Resyncing, Decide(Size, P, [Primary(), Replica(A, 90, Sync(ReplicaSync.Connecting)), Replica(B, 100)]).Word);
+    }
+
+    [Fact]
     public void A_replica_host_away_makes_the_volume_degraded_with_k_of_n_current_and_its_lag_from_its_last_known_head()
     {
         var v = Decide(Size, P, [Primary(lsn: 150), Replica(A, 150), Replica(B, 100, live: false, lagBytes: 50 * 4608)]);
