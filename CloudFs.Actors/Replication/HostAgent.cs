@@ -282,9 +282,12 @@ public sealed class HostAgent : ReceiveActor
         var since = full ? 0 : asked.Since;
         // Taken before the looks: a change made meanwhile is in this answer or the next.
         var stamp = ChangeClock.Now;
+        // The followers' states before the copies: a follower that reports it caught up has written what it missed,
+        // so its copy, looked at after, holds it (the other order showed a replica current with a lag of the entries
+        // it wrote in between).
+        var (syncs, stopped) = _settings.Syncs.ChangesSince(since);
         var changes = _store.ChangesSince(since);
         var volumes = changes.Changed.Select(ToReport).ToArray();
-        var (syncs, stopped) = _settings.Syncs.ChangesSince(since);
         _settings.Counters.ReportedToPlacement(volumes.Length);
         return new VolumeReports(_store.HostId.ToString(), volumes, syncs, full,
             full ? null : changes.Removed.Select(v => v.ToString()).ToArray(), full ? null : stopped, _epoch, stamp);

@@ -38,12 +38,9 @@ public sealed class VolumeFollower : ReceiveActor
     private readonly CancellationTokenSource _cts = new();
     private readonly ActorSystem _system = Context.System;
     private Task? _loop;
-    // This host's written and durable heads on the primary's chain, set from the log's completion path. An
-    // acknowledgement goes out when the last entry of a chunk is written or when more is durable, not per entry, and
-    // one at a time however many are due (the sender takes the latest heads when it gets to it).
-    private readonly object _ackGate = new();
-    private long _written, _durable;
-    private readonly Queue<long> _chunkEnds = new();   // the last lsn of each chunk handed to the apply and not yet written
+    // What this host holds of the primary's chain on the current connection, and the catch-up's progress: an
+    // acknowledgement goes out when it is due, one at a time however many are (the sender takes the latest heads).
+    private readonly FollowerProgress _progress;
     private readonly Channel<bool> _ackDue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1)
         { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
@@ -56,6 +53,7 @@ public sealed class VolumeFollower : ReceiveActor
         _store = store;
         _placement = placement;
         _settings = settings;
+        _progress = new FollowerProgress((done, total) => Report(ReplicaSync.CatchingUp, done, total), Following);
         Receive<Stop>(_ =>
         {
             _cts.Cancel();
@@ -78,8 +76,7 @@ public sealed class VolumeFollower : ReceiveActor
         {
             // Taken before reading the heads: a completion after this line makes another acknowledgement due.
             _ackDue.Reader.TryRead(out _);
-            long written, durable;
-            lock (_ackGate) { written = _written; durable = _durable; }
+            var (written, durable) = _progress.Heads;
             FeedWire.EncodeLsnPair(frame, FeedWire.Ack, written, durable);
             await feed.SendAsync(frame, ct).ConfigureAwait(false);
             _settings.Counters.Acked();
@@ -88,40 +85,14 @@ public sealed class VolumeFollower : ReceiveActor
 
     private void Held(long written, long durable)
     {
-        bool due;
-        lock (_ackGate)
-        {
-            var endOfChunk = false;
-            if (written > _written)
-            {
-                _written = written;
-                while (_chunkEnds.Count > 0 && _chunkEnds.Peek() <= written)
-                {
-                    _chunkEnds.Dequeue();
-                    endOfChunk = true;
-                }
-            }
-            var moreDurable = durable > _durable;
-            if (moreDurable) _durable = durable;
-            due = endOfChunk || moreDurable || (_chunkEnds.Count == 0 && written == _written);
-        }
-        if (due) _ackDue.Writer.TryWrite(true);
+        if (_progress.Held(written, durable)) _ackDue.Writer.TryWrite(true);
     }
 
-    /// <summary>A subscription starts from <paramref name="after"/>: what this host holds is measured from there.</summary>
-    private void HeldFrom(long after)
+    private void Following(FollowerProgress.CaughtUp done)
     {
-        lock (_ackGate)
-        {
-            _written = _durable = after;
-            _chunkEnds.Clear();
-        }
-    }
-
-    /// <summary>Before a chunk goes to the apply: its last entry's write is what acknowledges it.</summary>
-    private void ChunkSent(long lastLsn)
-    {
-        lock (_ackGate) _chunkEnds.Enqueue(lastLsn);
+        Report(ReplicaSync.Following);
+        _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
+            _volume, done.Bytes, done.First, done.Last, done.Took.TotalSeconds);
     }
 
     private void Stopping()
@@ -204,13 +175,10 @@ public sealed class VolumeFollower : ReceiveActor
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         // What this host holds is measured on the primary's chain from the common head on (a split may have
         // rewound it below what it acknowledged before).
-        HeldFrom(after);
+        _progress.Start(after);
         var flushes = new LiveFlushes(FlushDelay);
         var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
         var acks = SendAcksAsync(connection, stop.Token);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        long moved = 0, from = after;
-        var caughtUp = false;
         // The primary sends at least an empty chunk every poll-wait: a silence much longer than that means it is gone
         // or cut off.
         var silence = _settings.AskTimeout + _settings.PollWait;
@@ -238,24 +206,16 @@ public sealed class VolumeFollower : ReceiveActor
                             var bytes = length - FeedWire.ChunkPrefixSize;
                             if (bytes > 0)
                             {
-                                ChunkSent(last);
+                                _progress.ChunkSent(last, bytes);
                                 await CopyToPipeAsync(feed, pipe.Writer, bytes, quiet.Token).ConfigureAwait(false);
                                 if ((await pipe.Writer.FlushAsync(ct).ConfigureAwait(false)).IsCompleted) break;
                                 _settings.Counters.Received();
                                 after = last;
-                                moved += bytes;
                             }
                             // A keepalive is answered, so the primary knows this replica is alive.
                             else _ackDue.Writer.TryWrite(true);
-                            if (!caughtUp && last < head) Report(ReplicaSync.CatchingUp, after - from, head - from);
-                            if (!caughtUp && last >= head)
-                            {
-                                Report(ReplicaSync.Following);
-                                // Only the missing suffix moves: report how much that was.
-                                caughtUp = true;
-                                _log.Info("replica of volume {0}: caught up with the primary: {1} bytes of entries {2}..{3} in {4:0.00} s",
-                                    _volume, moved, from + 1, after, clock.Elapsed.TotalSeconds);
-                            }
+                            // Catching up until everything missing is sent and written, then Following.
+                            _progress.Received(last, head);
                             break;
                         case FeedWire.Flush when length == 8:
                             await feed.ReadExactlyAsync(scratch.AsMemory(0, 8), quiet.Token).ConfigureAwait(false);
