@@ -35,8 +35,16 @@ def wait_port(host, port, timeout=60):
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def target(uri):
+    """fio's options for a server: an NBD URI, or file:PATH, a raw file written with O_DIRECT through libaio (the
+    disk's own speed, the reference issue 13 names beside nbdkit)."""
+    if uri.startswith("file:"):
+        return ["--ioengine=libaio", "--direct=1", f"--filename={uri[5:]}"]
+    return ["--ioengine=nbd", f"--uri={uri}"]
+
+
 def fio(uri, shape, size, runtime):
-    cmd = ["fio", "--name=bench", "--ioengine=nbd", f"--uri={uri}", f"--size={size}", "--time_based",
+    cmd = ["fio", "--name=bench", *target(uri), f"--size={size}", "--time_based",
            f"--runtime={runtime}", "--output-format=json", "--group_reporting"] + SHAPES[shape]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=runtime + 120)
     if out.returncode != 0:
@@ -50,7 +58,7 @@ def fio(uri, shape, size, runtime):
 
 
 def prefill(uri, size):
-    subprocess.run(["fio", "--name=fill", "--ioengine=nbd", f"--uri={uri}", f"--size={size}", "--rw=write",
+    subprocess.run(["fio", "--name=fill", *target(uri), f"--size={size}", "--rw=write",
                     "--bs=1M", "--iodepth=16", "--output-format=json"], capture_output=True, check=True, timeout=600)
 
 
@@ -94,6 +102,7 @@ def main():
     ap.add_argument("--size", default="1G", help="volume / file size")
     ap.add_argument("--dir", default=os.path.join(REPO, "bench", "out"), help="work directory (on the disk under test)")
     ap.add_argument("--qemu-nbd", action="store_true", help="also measure qemu-nbd on qcow2")
+    ap.add_argument("--raw-direct", action="store_true", help="also measure fio itself on a raw file with O_DIRECT (libaio), no server")
     ap.add_argument("--nocache", action="store_true", help="also measure nbdkit's file plugin with cache=none")
     ap.add_argument("--host", default="127.0.0.1", help="loopback address every server listens on (so two runs on one machine do not meet)")
     ap.add_argument("--perf", metavar="DIR", help="record an on-CPU profile (perf record -g; .NET perf map on, W^X off so perf can resolve jitted code) of this checkout's node during the first round of each shape into DIR/SHAPE.data")
@@ -123,6 +132,11 @@ def main():
             procs.append(subprocess.Popen(["nbdkit", "-f", "-p", "10902", "-i", host, "file", raw2, "cache=none"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             servers["nbdkit-cache=none"] = f"nbd://{host}:10902/"
+        if args.raw_direct:
+            raw3 = os.path.join(work, "raw-direct.img")
+            with open(raw3, "wb") as f:
+                f.truncate(size_bytes)
+            servers["fio-O_DIRECT"] = f"file:{raw3}"
         if args.qemu_nbd:
             need("qemu-nbd")
             q = os.path.join(work, "ref.qcow2")
@@ -161,7 +175,8 @@ def main():
         if args.against:
             start_cloudfs(os.path.abspath(args.against), "cloudfs-against", 4154, 8191, 10910)
         for name, uri in servers.items():
-            wait_port(host, int(uri.split(":")[2].split("/")[0]))
+            if not uri.startswith("file:"):
+                wait_port(host, int(uri.split(":")[2].split("/")[0]))
             if any("read" in s for s in shapes):
                 prefill(uri, args.size)
         results = {}
