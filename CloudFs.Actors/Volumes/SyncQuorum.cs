@@ -78,6 +78,22 @@ internal sealed class SyncQuorum<T>(int replicaCount)
         while (_awaitingDurable.TryDequeue(out var d, out _)) abandon(d.Waiter);
     }
 
+    /// <summary>
+    /// The quorum of a new replica set <paramref name="replicas"/> (a view change): the requests still waiting wait on
+    /// (for the new majority, since when they started), and only the reports of hosts still in the set count.
+    /// </summary>
+    public SyncQuorum<T> For(IReadOnlyCollection<Id160> replicas)
+    {
+        var next = new SyncQuorum<T>(Math.Max(1, replicas.Count));
+        foreach (var (host, held) in _held)
+            if (replicas.Contains(host)) next._held[host] = held;
+        foreach (var (host, feed) in _ended)
+            if (replicas.Contains(host)) next._ended[host] = feed;
+        foreach (var (w, lsn) in _awaitingWritten.UnorderedItems) next._awaitingWritten.Enqueue(w, lsn);
+        foreach (var (w, lsn) in _awaitingDurable.UnorderedItems) next._awaitingDurable.Enqueue(w, lsn);
+        return next;
+    }
+
     /// <summary>The lowest lsn every other host of the replica set holds durably, once each has reported (else null).</summary>
     public long? DurableByAll => _held.Count > 0 && _held.Count >= replicaCount - 1 ? _held.Values.Min(h => h.Durable) : null;
 

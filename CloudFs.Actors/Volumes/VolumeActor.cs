@@ -115,23 +115,46 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 break;
             case RecoveryCompleted:
                 // Without a usable snapshot the replay gave lsn and version; size, mode and ownership come from the engine.
-                if (_store.GetVolume(_volume) is { } info)
-                {
-                    _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn), EventBytes = _eventBytes };
-                    _replicaCount = Math.Max(1, info.Replicas.Count);
-                    _quorum = new SyncQuorum<IActorRef>(_replicaCount);
-                    _replicas = info.Replicas.ToHashSet();
-                    _inFlight.WaitsForQuorum = IsReplicatedSync;
-                }
-                else
-                    _state = _state with { Exists = false };
-                if (_elsewhere) _state = _state with { IsWritable = false };
-                if (_state.Exists && _state.IsWritable) ClaimChain();
-                if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
-                // The writer of its volume takes this node's requests for it directly (ShardedVolumeGateway).
-                else if (_state.IsWritable) _writers.Register(_volume, Self);
+                var info = _store.GetVolume(_volume);
+                if (info is not null) _state = _state with { Lsn = Math.Max(info.Lsn, _state.Lsn) };
+                AdoptHead(info);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Takes the volume's head as the engine has it (<paramref name="info"/>; null: it has none): at recovery, and after
+    /// this actor's own head change. The writer holds the chain's claim and takes this node's requests directly
+    /// (ShardedVolumeGateway); a reader holds neither; a volume that is gone passivates its actor.
+    /// </summary>
+    private void AdoptHead(VolumeInfo? info)
+    {
+        if (info is not null)
+        {
+            _state = VolumeState.FromHead(info) with { Lsn = Math.Max(info.Lsn, _state.Lsn), EventBytes = _eventBytes };
+            _replicaCount = Math.Max(1, info.Replicas.Count);
+            _quorum = _quorum.For(info.Replicas);
+            _replicas = info.Replicas.ToHashSet();
+            _inFlight.WaitsForQuorum = IsReplicatedSync;
+        }
+        else
+            _state = _state with { Exists = false };
+        if (_elsewhere) _state = _state with { IsWritable = false };
+        // A view change renews the attachment lease's record (its view number); the next request asks for it again.
+        _attachment = null;
+        if (_state.Exists && _state.IsWritable)
+        {
+            if (_claim is not { IsHeld: true }) ClaimChain();
+        }
+        else if (_claim is not null)
+        {
+            _claim.Release();
+            _claim = null;
+        }
+        if (!_state.Exists) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        if (_state.Exists && _state.IsWritable) _writers.Register(_volume, Self);
+        else _writers.Unregister(_volume, Self);
+        _quorum.Release(_acknowledge);
     }
 
     /// <summary>Becomes the one owner of the chain in the engine; a host that stopped being the writer meanwhile recovered
@@ -142,8 +165,8 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         catch (Exception e) when (e is NotPrimaryException or VolumeNotFoundException) { _state = _state with { IsWritable = false }; }
     }
 
-    /// <summary>A replica-set change ended; the actor then recovers afresh (its sequence numbers must include the
-    /// view-change entry the engine appended).</summary>
+    /// <summary>A replica-set, lifecycle or protection change, or a step-down, ended; the actor takes the new head
+    /// (<see cref="AdoptHead"/>).</summary>
     private sealed record ReplicaSetChangeEnded(IActorRef ReplyTo, VolumeInfo? Info, Exception? Error);
 
     /// <summary>A flush of a sync volume is durable here up to <paramref name="Lsn"/>; it waits for a durable majority.</summary>
@@ -165,7 +188,11 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
             if (message is ReplicaSetChangeEnded ended)
             {
                 ended.ReplyTo.Tell(ended.Error is null ? new VolumeAck(ended.Info!.Lsn) : Failure(ended.Error));
-                throw new HeadMovedException($"volume {_persistenceId}: a view change or lifecycle entry was appended; recovering from the new head");
+                // The change was this actor's own, made through its claim: it takes the new head as the engine has it
+                // (its view, size, trash, writability) and goes on, with the requests that waited meanwhile.
+                _changingReplicas = false;
+                AdoptHead(_store.GetVolume(_volume));
+                Stash.UnstashAll();
             }
             if (message is AppendsDrained && _change is not null) StartChange();
             else if (message is not AppendsDrained) Stash.Stash();

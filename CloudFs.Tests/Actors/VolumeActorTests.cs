@@ -27,6 +27,26 @@ public sealed class VolumeActorTests : StoreTestKit
     }
 
     [Fact]
+    public async Task After_its_own_resize_the_writer_goes_on_in_place_and_still_knows_the_requests_it_took()
+    {
+        var (volume, actor) = await StartAsync();
+        actor.Tell(new Write(volume, 0, Pattern(4096, 1), Fua: false) { RequestId = 42 });
+        Assert.Equal(2, ExpectMsg<VolumeAck>().Lsn);
+        actor.Tell(new ChangeLifecycle(volume, LifecycleChange.Resize, 32 << 20));
+        Assert.Equal(3, ExpectMsg<VolumeAck>().Lsn);
+
+        // The gateway's repeat of a write taken before the change is still known (the actor did not restart and
+        // forget it): it is not applied again, and its answer went to the first attempt.
+        actor.Tell(new Write(volume, 0, Pattern(4096, 2), Fua: false) { RequestId = 42 });
+        Assert.Equal(Pattern(4096, 1), ReadBack(actor, volume, 0, 4096));
+        // The grown range takes writes at once, at the next lsn.
+        actor.Tell(new Write(volume, 20 << 20, Pattern(4096, 3), Fua: false));
+        Assert.Equal(4, ExpectMsg<VolumeAck>().Lsn);
+        Assert.Equal(Pattern(4096, 3), ReadBack(actor, volume, 20 << 20, 4096));
+        Assert.Equal(32 << 20, Store.GetVolume(volume)!.SizeBytes);
+    }
+
+    [Fact]
     public async Task A_write_is_acknowledged_with_its_lsn_and_reads_back()
     {
         var (volume, actor) = await StartAsync();

@@ -38,6 +38,31 @@ public sealed class SyncQuorumTests
     }
 
     [Fact]
+    public void A_view_change_keeps_the_waiting_requests_and_counts_only_the_reports_of_hosts_still_in_the_set()
+    {
+        var (primary, b, c, d) = (Id160.Random(), Id160.Random(), Id160.Random(), Id160.Random());
+        var q = new SyncQuorum<string>(3);
+        q.Wait("w10", 10, durable: false, now: 7);
+        q.Wait("fua11", 11, durable: true, now: 9);
+        q.Acknowledged(c, feed: 1, written: 20, durable: 8);
+        // c is replaced by d: what c reported stops counting (it would release w10), the waits go on for the new set.
+        var next = q.For([primary, b, d]);
+        Assert.Equal(2, next.Waiting);
+        Assert.Empty(Released(next));
+        Assert.Null(next.DurableByAll);
+        next.Acknowledged(d, feed: 1, written: 11, durable: 10);
+        Assert.Equal([("w10", 10L)], Released(next));
+        next.Acknowledged(b, feed: 1, written: 11, durable: 11);
+        Assert.Equal([("fua11", 11L)], Released(next));
+        // The time a wait started is kept: it expires as it would have.
+        var expiring = new SyncQuorum<string>(3);
+        expiring.Wait("old", 3, durable: false, now: 5);
+        var expired = new List<string>();
+        expiring.For([primary, b, d]).Expire(since: 5, (w, _) => expired.Add(w));
+        Assert.Equal(["old"], expired);
+    }
+
+    [Fact]
     public void With_five_replicas_the_second_best_host_decides_and_reports_never_go_back()
     {
         var q = new SyncQuorum<string>(5);

@@ -1,6 +1,6 @@
 // A command that makes the primary's VolumeActor change its chain's head between writes (a view change, a lifecycle
 // entry, a step-down): the actor drains its writes in flight, runs the change in the engine as the chain's owner (its
-// claim, docs/WRITE-PATH.md), answers, and recovers afresh from the new head (its sequence numbers must include that entry).
+// claim, docs/WRITE-PATH.md), answers, and takes the new head from the engine (no restart: the change was its own).
 using CloudFs.BlockDevice;
 using CloudFs.BlockDevice.Volumes;
 
