@@ -172,16 +172,36 @@ public sealed partial class LogStore : IAppendSink
         if (Volatile.Read(ref vol.TrashedAtUnixMs) != 0) throw new VolumeInTrashException(vol.BaseId);
     }
 
-    internal static void CheckRange(VolumeState vol, long offset, long length) => CheckRange(offset, length, vol.SizeBytes, $"volume {vol.BaseId}");
+    internal static void CheckRange(VolumeState vol, long offset, long length)
+    {
+        if (RangeRefusal(offset, length, vol.SizeBytes, vol.BaseId) is { } refused) throw refused;
+    }
 
     /// <param name="what">What ends at <paramref name="sizeBytes"/>: "volume X", "version V of volume X".</param>
     internal static void CheckRange(long offset, long length, long sizeBytes, string what)
     {
-        if (offset < 0 || length < 0 || offset % BlockSize != 0 || length % BlockSize != 0)
-            throw new InvalidRangeException($"offset {offset} and length {length} must be non-negative multiples of {BlockSize}");
-        if (offset + length > sizeBytes)
-            throw new InvalidRangeException($"bytes {offset}..{offset + length} are beyond the end of {what} ({sizeBytes} bytes)");
+        if (RangeRefusal(offset, length, sizeBytes, what) is { } refused) throw refused;
     }
+
+    /// <summary>
+    /// The one rule for a range of a volume (or of a version) of <paramref name="sizeBytes"/> bytes: 512-aligned,
+    /// within the size. Null when it holds; otherwise why not. The volume's writer checks a whole write with it before
+    /// splitting it into entries, and the engine each entry.
+    /// </summary>
+    public static InvalidRangeException? RangeRefusal(long offset, long length, long sizeBytes, string what) =>
+        RangeHolds(offset, length, sizeBytes) ? null : RangeRefused(offset, length, sizeBytes, what);
+
+    /// <summary>As above for volume <paramref name="volume"/> (its name is formatted only for a refusal).</summary>
+    public static InvalidRangeException? RangeRefusal(long offset, long length, long sizeBytes, Id160 volume) =>
+        RangeHolds(offset, length, sizeBytes) ? null : RangeRefused(offset, length, sizeBytes, $"volume {volume}");
+
+    private static bool RangeHolds(long offset, long length, long sizeBytes) =>
+        offset >= 0 && length >= 0 && offset % BlockSize == 0 && length % BlockSize == 0 && offset <= sizeBytes && length <= sizeBytes - offset;
+
+    private static InvalidRangeException RangeRefused(long offset, long length, long sizeBytes, string what) =>
+        offset < 0 || length < 0 || offset % BlockSize != 0 || length % BlockSize != 0
+            ? new InvalidRangeException($"offset {offset} and length {length} must be non-negative multiples of {BlockSize}")
+            : new InvalidRangeException($"bytes {offset}..{offset + length - 1} lie beyond the end of {what} ({sizeBytes} bytes)");
 
     /// <summary>
     /// Extends the chain under the volume's lock and queues the entry (inside the lock: per-volume log order = lsn order),

@@ -71,12 +71,5 @@ public sealed record VolumeState(Id160 VolumeId, bool Exists, long SizeBytes, Vo
         return CheckRange(offset, length);
     }
 
-    private Exception? CheckRange(long offset, long length)
-    {
-        if (offset < 0 || length < 0 || offset % LogStore.BlockSize != 0 || length % LogStore.BlockSize != 0)
-            return new InvalidRangeException($"offset {offset} and length {length} must be non-negative multiples of {LogStore.BlockSize}");
-        if (offset > SizeBytes || length > SizeBytes - offset)
-            return new InvalidRangeException($"bytes {offset}..{offset + length - 1} lie beyond the end of volume {VolumeId} ({SizeBytes} bytes)");
-        return null;
-    }
+    private Exception? CheckRange(long offset, long length) => LogStore.RangeRefusal(offset, length, SizeBytes, VolumeId);
 }

@@ -22,6 +22,26 @@ public sealed class LogStoreTests
         return at;
     }
 
+    [Theory]
+    [InlineData(0, 4096, null)]
+    [InlineData(4096, 0, null)]
+    [InlineData(8192, 0, null)]
+    [InlineData(100, 512, "multiples of 512")]
+    [InlineData(-512, 512, "multiples of 512")]
+    [InlineData(4096, 4096, null)]
+    [InlineData(4608, 4096, "lie beyond the end of volume")]
+    [InlineData(8704, 0, "lie beyond the end of volume")]
+    // offset + length overflows a long: still beyond the end, not wrapped round into range.
+    [InlineData(4611686018427387904, 4611686018427387904, "lie beyond the end of volume")]
+    public void One_range_rule_for_the_writer_and_the_engine(long offset, long length, string? refused)
+    {
+        var volume = Id160.Parse(new string('b', 40));
+        var why = LogStore.RangeRefusal(offset, length, 8192, volume);
+        if (refused is null) Assert.Null(why);
+        else Assert.Contains(refused, Assert.IsType<InvalidRangeException>(why).Message);
+        Assert.Equal(why?.Message, LogStore.RangeRefusal(offset, length, 8192, $"volume {volume}")?.Message);
+    }
+
     [Fact]
     public async Task Written_data_reads_back_and_holes_read_as_zeros()
     {
