@@ -51,7 +51,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>The whole entry with lsn <paramref name="lsn"/>, verified, with its device-specific segment seq zeroed.</summary>
-    private byte[] ReadEntryForStream(VolumeState vol, long lsn)
+    internal byte[] ReadEntryForStream(VolumeState vol, long lsn)
     {
         long block, oldest;
         lock (vol.IndexLock) { block = vol.Lsns.BlockOf(lsn); oldest = vol.OldestStreamableLsn; }

@@ -1,7 +1,8 @@
 // The engine's front door: one log on one device holding every volume of this host.
 // Thread-safe: any number of callers; appends are group-committed by one writer. A façade over services that own their
-// state (store.Checkpoints, store.Ownership, store.Resync) and the LogStore.*.cs partial files not yet moved out (append,
-// read, recovery, streams, compaction, integrity), over Device/, Format/, Log/ and Streams/; docs/ENGINE.md is the map.
+// state (store.Checkpoints, store.Ownership, store.Resync, store.Scrubber, store.Repair, store.Restoration) and the
+// LogStore.*.cs partial files not yet moved out (append, read, recovery, streams, compaction, lifecycle), over Device/,
+// Format/, Log/ and Streams/; docs/ENGINE.md is the map.
 using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
@@ -49,6 +50,7 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         Damage = new Damage(this, options);
         Scrubber = new Scrubber(this, options, device, layout, _segments);
         Repair = new BlockRepair(this, options);
+        Restoration = new EntryRestoration(this, options);
         SetSpaceRules();
     }
 
@@ -224,6 +226,9 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// <summary>Restoring bad stored blocks from the replicas' copies (docs/ENGINE.md).</summary>
     public BlockRepair Repair { get; }
 
+    /// <summary>Restoring lost entries and entries whose header went bad from a replica's copy (docs/ENGINE.md).</summary>
+    public EntryRestoration Restoration { get; }
+
     /// <summary>The damage of stored blocks, marked in and cleared from every volume that reads them.</summary>
     internal Damage Damage { get; }
 
@@ -235,6 +240,10 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     /// <summary>The secrets this host holds.</summary>
     internal KeyFile Keys => _keys;
+
+    /// <summary>Reads and checks the header and CRC-table sectors of the entry at <paramref name="entryBlock"/> into
+    /// <paramref name="meta"/> (the read path's, from the device; for services that read entries by lsn).</summary>
+    internal EntryHeader ReadEntryHeader(long entryBlock, byte[] meta, Id160 volume) => ReadEntryMeta(entryBlock, meta, volume);
 
     internal VolumeState Volume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? v : throw new VolumeNotFoundException(volume);

@@ -185,7 +185,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
     }
 
     private async Task<object> ServeLostEntriesAsync(ReadLostEntries r) =>
-        new LostEntriesCopy(await _store.ReadLostEntriesAsync(r.Volume, r.FirstLsn, r.LastLsn, _stopping.Token).ConfigureAwait(false));
+        new LostEntriesCopy(await _store.Restoration.ReadLostEntriesAsync(r.Volume, r.FirstLsn, r.LastLsn, _stopping.Token).ConfigureAwait(false));
 
     private ReplicaState Describe(DescribeReplica d)
     {
