@@ -224,7 +224,7 @@ public sealed partial class LogStore : IReplaySink
     }
 
     /// <summary>The rules a creation (or branch) entry obeys wherever it comes from.</summary>
-    private static string? CheckCreation(ReadOnlySpan<byte> span, EntryHeader h, out CreatePayload? payload)
+    internal static string? CheckCreation(ReadOnlySpan<byte> span, EntryHeader h, out CreatePayload? payload)
     {
         payload = null;
         if (h.Lsn != 1 || !h.Parent.IsZero || h.Version != h.Volume) return "a creation entry must have lsn 1, no parent and version = volume id";

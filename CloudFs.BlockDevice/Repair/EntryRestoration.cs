@@ -89,7 +89,7 @@ public sealed class EntryRestoration
             for (var lsn = firstLsn; lsn <= lastLsn; lsn++)
             {
                 ct.ThrowIfCancellationRequested();
-                var entry = _store.ReadEntryForStream(vol, lsn);
+                var entry = _store.Streams.ReadEntryForStream(vol, lsn);
                 if (output.Length > 0 && output.Length + entry.Length > MaxLostEntryBytes) break;
                 output.Write(entry);
             }

@@ -55,9 +55,9 @@ public sealed class LostEntryRestoreTests
         await using var b = tb.Open();
         using (var stream = new MemoryStream())
         {
-            await a.StreamAsync(v, 0, stream, follow: false);
+            await a.Streams.StreamAsync(v, 0, stream, follow: false);
             stream.Position = 0;
-            Assert.Null((await b.ApplyAsync(stream)).Error);
+            Assert.Null((await b.Streams.ApplyAsync(stream)).Error);
         }
         a.CloseWithoutCheckpoint();
         var header = ta.ReadAll().AsSpan().IndexOf(lost.AsSpan(0, 64)) - EntryHeader.Size;
