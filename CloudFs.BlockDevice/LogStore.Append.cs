@@ -240,8 +240,8 @@ public sealed partial class LogStore : IAppendSink
     {
         var v = e.Volume;
         if (v is null || e.Kind == EntryKind.Relocation) return null;
-        if (e.RestoresLostEntry) return AdmitRestoration(e, v);
-        if (e.ReplacesBadEntry >= 0) return AdmitBadEntryCopy(e, v);
+        if (e.RestoresLostEntry) return Restoration.AdmitRestoration(e, v);
+        if (e.ReplacesBadEntry >= 0) return Restoration.AdmitBadEntryCopy(e, v);
         if (e.Kind == EntryKind.Rewind) return AdmitRewind(e, v);
         if (e.Epoch != Volatile.Read(ref v.Epoch) || e.Lsn != v.WriterLsn + 1)
             return new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} was built on an entry that failed to append", e.Lsn);

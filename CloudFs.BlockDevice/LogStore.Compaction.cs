@@ -14,6 +14,9 @@ public sealed partial class LogStore
 {
     private readonly SemaphoreSlim _compactionGate = new(1, 1);
 
+    /// <summary>The compaction gate, for the services whose reads no relocation may move meanwhile (diffs).</summary>
+    internal SemaphoreSlim CompactionGate => _compactionGate;
+
     /// <summary>Every index that references log blocks: each volume's and the frozen parents of branches.</summary>
     internal List<(Id160 Volume, ExtentIndex Index, VolumeState Owner)> AllIndexes()
     {

@@ -159,7 +159,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>Parses and checks (header CRC, lsn, volume) the entry whose log starts at <paramref name="s"/>; its meta goes to <paramref name="meta"/>.</summary>
-    private static EntryHeader CheckedHeader(VolumeState vol, ReadOnlySpan<byte> s, long block, long lsn, byte[] meta)
+    internal static EntryHeader CheckedHeader(VolumeState vol, ReadOnlySpan<byte> s, long block, long lsn, byte[] meta)
     {
         if (!EntryHeader.TryParse(s, out var h, out var err))
             throw new DataCorruptionException(vol.BaseId, 0, 0, $"the entry header at log block {block} is unreadable: {err}");
@@ -173,7 +173,7 @@ public sealed partial class LogStore
     }
 
     /// <summary>The checked header (and CRC table, into <paramref name="meta"/>) of the volume's entry <paramref name="lsn"/>.</summary>
-    private EntryHeader HeaderAt(VolumeState vol, long block, long lsn, byte[] meta)
+    internal EntryHeader HeaderAt(VolumeState vol, long block, long lsn, byte[] meta)
     {
         var h = ReadEntryMeta(block, meta, vol.BaseId);
         if (h.Lsn != lsn || h.Volume != vol.BaseId)

@@ -121,7 +121,7 @@ public sealed partial class LogStore
     };
 
     /// <summary>Under IndexLock, for a committed lifecycle entry: the volume's size or trash state (its index: IndexEntry).</summary>
-    private static void ApplyLifecycle(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
+    internal static void ApplyLifecycle(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
     {
         switch (h.Kind)
         {

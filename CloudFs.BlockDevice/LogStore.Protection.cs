@@ -94,7 +94,7 @@ public sealed partial class LogStore
     /// <summary>Under IndexLock, for a committed protect entry, before the head moves to it: the version joins or
     /// leaves the volume's protected set. A volume without a history base takes one now (a replica's first
     /// protection), so the next compaction pass keeps what the version needs.</summary>
-    private static void ApplyProtection(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
+    internal static void ApplyProtection(VolumeState v, ReadOnlySpan<byte> meta, EntryHeader h)
     {
         var p = ProtectionPayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength), h.Lsn)
                 ?? throw new InvalidOperationException($"a verified protect entry of volume {h.Volume} has a malformed payload");

@@ -190,7 +190,7 @@ public sealed partial class LogStore : IReplaySink
             default:
             {
                 if (!_volumes.TryGetValue(h.Volume, out var v) || !v.Committed) return $"an entry for unknown volume {h.Volume}";
-                if (ReplayRestoration(v, span, h, block) || ReplayBadEntryCopy(v, span, h, block)) return null;
+                if (Restoration.ReplayRestoration(v, span, h, block) || Restoration.ReplayBadEntryCopy(v, span, h, block)) return null;
                 var error = Ownership.CheckViewChange(span, h) ?? CheckLifecycle(span, h) ?? CheckChain(v, h);
                 // A jump over lsns lost in a span skipped after the volume's head: chain on with a gap.
                 if (error is not null && Ownership.CheckViewChange(span, h) is null && h.Kind is not (EntryKind.Create or EntryKind.Branch)
@@ -224,7 +224,7 @@ public sealed partial class LogStore : IReplaySink
     }
 
     /// <summary>The rules a creation (or branch) entry obeys wherever it comes from.</summary>
-    private static string? CheckCreation(ReadOnlySpan<byte> span, EntryHeader h, out CreatePayload? payload)
+    internal static string? CheckCreation(ReadOnlySpan<byte> span, EntryHeader h, out CreatePayload? payload)
     {
         payload = null;
         if (h.Lsn != 1 || !h.Parent.IsZero || h.Version != h.Volume) return "a creation entry must have lsn 1, no parent and version = volume id";

@@ -48,7 +48,7 @@ public sealed partial class LogStore
     /// after it, a shrink's starts exactly there (it is what the shrink dropped); only entries that changed no block (a
     /// grow, other metadata) or whose change is not known yet have their header read.
     /// </summary>
-    private long SizeBefore(VolumeState vol, long lsn)
+    internal long SizeBefore(VolumeState vol, long lsn)
     {
         long head, size;
         lock (vol.IndexLock) (head, size) = (vol.Lsn, vol.SizeBytes);

@@ -1,14 +1,17 @@
 // The engine's front door: one log on one device holding every volume of this host.
 // Thread-safe: any number of callers; appends are group-committed by one writer. A façade over services that own their
-// state (store.Checkpoints, store.Ownership, store.Resync) and the LogStore.*.cs partial files not yet moved out (append,
-// read, recovery, streams, compaction, integrity), over Device/, Format/, Log/ and Streams/; docs/ENGINE.md is the map.
+// state (store.Checkpoints, store.Ownership, store.Resync, store.Scrubber, store.Repair, store.Restoration,
+// store.Streams) and the LogStore.*.cs partial files not yet moved out (append, read, recovery, forks, version lookup,
+// compaction, lifecycle), over Device/, Format/, Log/ and Streams/; docs/ENGINE.md is the map.
 using System.Collections.Concurrent;
 using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
+using CloudFs.BlockDevice.Index;
 using CloudFs.BlockDevice.Log;
 using CloudFs.BlockDevice.Repair;
 using CloudFs.BlockDevice.Resync;
 using CloudFs.BlockDevice.Scrub;
+using CloudFs.BlockDevice.Streams;
 using CloudFs.BlockDevice.Volumes;
 
 namespace CloudFs.BlockDevice;
@@ -49,6 +52,8 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
         Damage = new Damage(this, options);
         Scrubber = new Scrubber(this, options, device, layout, _segments);
         Repair = new BlockRepair(this, options);
+        Restoration = new EntryRestoration(this, options);
+        Streams = new VersionStreams(this, options, device);
         SetSpaceRules();
     }
 
@@ -224,6 +229,13 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
     /// <summary>Restoring bad stored blocks from the replicas' copies (docs/ENGINE.md).</summary>
     public BlockRepair Repair { get; }
 
+    /// <summary>Restoring lost entries and entries whose header went bad from a replica's copy (docs/ENGINE.md).</summary>
+    public EntryRestoration Restoration { get; }
+
+    /// <summary>Version streams: a volume's entries read out (streams, replicas' feeds, lag), the ranges two versions differ
+    /// in, and streams applied (docs/ENGINE.md).</summary>
+    public VersionStreams Streams { get; }
+
     /// <summary>The damage of stored blocks, marked in and cleared from every volume that reads them.</summary>
     internal Damage Damage { get; }
 
@@ -235,6 +247,14 @@ public sealed partial class LogStore : IAsyncDisposable, IDisposable
 
     /// <summary>The secrets this host holds.</summary>
     internal KeyFile Keys => _keys;
+
+    /// <summary>Reads and checks the header and CRC-table sectors of the entry at <paramref name="entryBlock"/> into
+    /// <paramref name="meta"/> (the read path's, from the device; for services that read entries by lsn).</summary>
+    internal EntryHeader ReadEntryHeader(long entryBlock, byte[] meta, Id160 volume) => ReadEntryMeta(entryBlock, meta, volume);
+
+    /// <summary>A branch's index of <paramref name="src"/> as of <paramref name="lsn"/> and its size (the append path's
+    /// BranchIndex, for a streamed branch entry).</summary>
+    internal (ExtentIndex Index, long SizeBytes) BranchIndexOf(VolumeState src, long lsn, Id160 version) => BranchIndex(src, lsn, version);
 
     internal VolumeState Volume(Id160 volume) =>
         _volumes.TryGetValue(volume, out var v) && v.Committed ? v : throw new VolumeNotFoundException(volume);

@@ -185,7 +185,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
     }
 
     private async Task<object> ServeLostEntriesAsync(ReadLostEntries r) =>
-        new LostEntriesCopy(await _store.ReadLostEntriesAsync(r.Volume, r.FirstLsn, r.LastLsn, _stopping.Token).ConfigureAwait(false));
+        new LostEntriesCopy(await _store.Restoration.ReadLostEntriesAsync(r.Volume, r.FirstLsn, r.LastLsn, _stopping.Token).ConfigureAwait(false));
 
     private ReplicaState Describe(DescribeReplica d)
     {
@@ -197,7 +197,7 @@ public sealed class IntegrityAgent : ReceiveActor, IWithTimers
     private async Task<object> DigestAsync(DigestVolume d)
     {
         if (!Id160.TryParse(d.Volume, out var v) || _store.GetVolume(v) is null) return new ControlFailed($"volume {d.Volume} is not held by host {_store.HostId}");
-        await _store.WaitForHeadAsync(v, d.Lsn, TimeSpan.FromMilliseconds(Math.Max(0, d.WaitMs)), _stopping.Token).ConfigureAwait(false);
+        await _store.Streams.WaitForHeadAsync(v, d.Lsn, TimeSpan.FromMilliseconds(Math.Max(0, d.WaitMs)), _stopping.Token).ConfigureAwait(false);
         // A write or an applied entry during the digest would mix two versions: try again a few times.
         for (var attempt = 0; ; attempt++)
         {

@@ -23,5 +23,5 @@ public sealed record ReplicaCopy(long HeadLsn, Id160 HeadVersion, bool HoldsAske
 public sealed record ReadLostEntries(Id160 Volume, long FirstLsn, long LastLsn) : IVolumeProtocolMessage;
 
 /// <summary>A replica's copy of lost entries: whole entries in stream form, each verified there (and judged again by the
-/// asker, LogStore.RestoreLostEntriesAsync).</summary>
+/// asker, EntryRestoration.RestoreLostEntriesAsync).</summary>
 public sealed record LostEntriesCopy(ReadOnlyMemory<byte> Entries) : IVolumeProtocolMessage;

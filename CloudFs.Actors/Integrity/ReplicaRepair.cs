@@ -4,8 +4,8 @@
 // header is bad and named by no lsn only where a replica's copy confirms this host's own bytes, or a majority of the
 // replicas agree (LogStore.ApplyAgreedRepairAsync). Entries
 // recovery lost here (a header beyond correction) are fetched whole and accepted only if they fit this host's chain
-// (LogStore.ReadLostEntriesAsync / RestoreLostEntriesAsync); so is an entry whose header went bad after a checkpoint
-// covered it (LogStore.RestoreBadEntryAsync).
+// (EntryRestoration.ReadLostEntriesAsync / RestoreLostEntriesAsync); so is an entry whose header went bad after a checkpoint
+// covered it (EntryRestoration.RestoreBadEntryAsync).
 using Akka.Actor;
 using Akka.Event;
 using CloudFs.Actors.Replication;
@@ -45,7 +45,7 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
         finally { _oneAtATime.Release(); }
         if (store.GetVolume(volume) is not { IsDamaged: true } info) return report;
         // What lost entries left damaged has no bad block to restore: only those entries' copies can.
-        var lost = store.LostEntries(volume).Select(l => l.Reason).ToHashSet();
+        var lost = store.Restoration.LostEntries(volume).Select(l => l.Reason).ToHashSet();
         foreach (var d in info.Damage)
             if (!lost.Contains(d.Reason)) report = report.Add(await RepairRangeAsync(volume, d.Offset, d.Length, ct).ConfigureAwait(false));
         return report;
@@ -88,14 +88,14 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
     /// <summary>
     /// Restores the runs of entries recovery lost here (their headers beyond correction) whose damage overlaps
     /// [offset, offset+length) of <paramref name="volume"/>: each from the first other replica whose copy of the whole
-    /// run the engine accepts (it must fit this host's chain; LogStore.RestoreLostEntriesAsync).
+    /// run the engine accepts (it must fit this host's chain; EntryRestoration.RestoreLostEntriesAsync).
     /// </summary>
     private async Task<RepairReport> RestoreLostAloneAsync(Id160 volume, long offset, long length, CancellationToken ct)
     {
         var report = RepairReport.None;
         if (store.GetVolume(volume) is not { } info) return report;
         var others = info.Replicas.Where(h => h != store.HostId).Select(h => h.ToString()).ToArray();
-        foreach (var run in store.LostEntries(volume))
+        foreach (var run in store.Restoration.LostEntries(volume))
         {
             if (!info.Damage.Any(d => d.Reason == run.Reason && d.Offset < offset + length && d.End > offset)) continue;
             if (others.Length == 0) return report.Add(new RepairReport(0, 0, $"volume {volume} has no other replica to restore entries lsn {run.FirstLsn}..{run.LastLsn} from"));
@@ -106,16 +106,16 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
 
     private Task<RepairReport> RestoreRunAsync(Id160 volume, LostEntryRun run, string[] others, CancellationToken ct) =>
         RestoreFromReplicasAsync(volume, run, others, $"entries lsn {run.FirstLsn}..{run.LastLsn}", "lost to corruption here",
-            copy => store.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct), ct);
+            copy => store.Restoration.RestoreLostEntriesAsync(volume, run.FirstLsn, copy, ct), ct);
 
     /// <summary>
     /// Restores the blocks of an entry whose header went bad here after a checkpoint covered it: the whole entry of its lsn
     /// from the first other replica whose copy the engine accepts (it must fit this host's chain and store the blocks where
-    /// this host's entry does; LogStore.RestoreBadEntryAsync).
+    /// this host's entry does; EntryRestoration.RestoreBadEntryAsync).
     /// </summary>
     private Task<RepairReport> RestoreBadEntryAsync(Id160 volume, BadEntry bad, string[] others, CancellationToken ct) =>
         RestoreFromReplicasAsync(volume, new LostEntryRun(bad.Lsn, bad.Lsn, bad.Range.Reason), others, $"entry lsn {bad.Lsn}",
-            $"whose header at log block {bad.EntryBlock} is bad here", copy => store.RestoreBadEntryAsync(volume, bad.EntryBlock, bad.Lsn, copy, ct), ct);
+            $"whose header at log block {bad.EntryBlock} is bad here", copy => store.Restoration.RestoreBadEntryAsync(volume, bad.EntryBlock, bad.Lsn, copy, ct), ct);
 
     /// <summary>
     /// Fetches the whole entries of <paramref name="run"/> from each other replica in turn and hands the copy to
@@ -165,10 +165,10 @@ public sealed class ReplicaRepair(LogStore store, ActorSystem system, Replicatio
             catch (AskTimeoutException) { return (null, $"replica host {host} did not answer within {askTimeout.TotalSeconds:0.#} s"); }
             if (reply is not LostEntriesCopy piece)
                 return (null, $"replica host {host} cannot send entries lsn {next}..{run.LastLsn}: {(reply as ControlFailed)?.Reason ?? reply.GetType().Name}");
-            var entries = LogStore.EntriesIn(piece.Entries.Span);
+            var entries = EntryRestoration.EntriesIn(piece.Entries.Span);
             if (entries == 0) return (null, $"replica host {host} sent no whole entry for lsn {next}");
-            if (copy.Length + piece.Entries.Length > LogStore.MaxLostRunBytes)
-                return (null, $"entries lsn {run.FirstLsn}..{run.LastLsn} take more than {LogStore.MaxLostRunBytes} bytes");
+            if (copy.Length + piece.Entries.Length > EntryRestoration.MaxLostRunBytes)
+                return (null, $"entries lsn {run.FirstLsn}..{run.LastLsn} take more than {EntryRestoration.MaxLostRunBytes} bytes");
             copy.Write(piece.Entries.Span);
             next += entries;
         }

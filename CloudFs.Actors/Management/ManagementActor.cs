@@ -207,7 +207,7 @@ public sealed class ManagementActor : ReceiveActor
             if (await LocateAsync(d.Volume) is not VolumeLocation { Volume: { } named }) return VolumeResolver.Missing(d.Volume);
             volume = Id160.Parse(named.Id);
         }
-        var diff = await _store.ChangedBetweenAsync(volume, from, to);
+        var diff = await _store.Streams.ChangedBetweenAsync(volume, from, to);
         return new VersionDiff(diff.From.ToString(), diff.To.ToString(), diff.Ranges.Select(r => new DiffRange(r.Offset, r.Length)).ToArray(), diff.Bytes,
             diff.FromSizeBytes, diff.ToSizeBytes);
     }

@@ -155,11 +155,11 @@ public sealed class HostAgent : ReceiveActor
         FromPlacement<TakeOverVolume>(t => Reply(Sender, TakeOverAsync(t)));
         Receive<GetVersionAt>(g =>
         {
-            if (Id160.TryParse(g.Volume, out var v) && _store.GetVolume(v) is { } info && g.Lsn > info.Lsn && g.Lsn <= _store.PlacedLsn(v))
+            if (Id160.TryParse(g.Volume, out var v) && _store.GetVolume(v) is { } info && g.Lsn > info.Lsn && g.Lsn <= _store.Streams.PlacedLsn(v))
             {
                 // Fed to the replica before this host's own write of it completed (feeds run in parallel with it):
                 // answered once it is written, so a replica that asks at that moment is not taken for a fork.
-                _store.WaitForHeadAsync(v, g.Lsn, _settings.AskTimeout / 2)
+                _store.Streams.WaitForHeadAsync(v, g.Lsn, _settings.AskTimeout / 2)
                     .ContinueWith(_ => VersionAt(g), TaskContinuationOptions.ExecuteSynchronously).PipeTo(Sender);
                 return;
             }
@@ -268,7 +268,7 @@ public sealed class HostAgent : ReceiveActor
         if (hello.Follower == _store.HostId) return $"host {hello.Follower} is this host; it does not feed itself";
         if (!info.Replicas.Contains(hello.Follower))
             return $"host {hello.Follower} is not in the replica set of volume {hello.Volume} ({string.Join(",", info.Replicas)})";
-        var placed = _store.PlacedLsn(hello.Volume);
+        var placed = _store.Streams.PlacedLsn(hello.Volume);
         if (hello.AfterLsn > placed)
             return $"host {hello.Follower} asks for the entries after lsn {hello.AfterLsn}, beyond lsn {placed}, the last this host holds of volume {hello.Volume}";
         return null;
@@ -508,7 +508,7 @@ public sealed class HostAgent : ReceiveActor
         var bytes = new long[m.Volumes.Length];
         for (var i = 0; i < bytes.Length; i++)
             bytes[i] = Id160.TryParse(m.Volumes[i], out var v) && i < m.AfterLsns.Length && _store.GetVolume(v) is not null
-                ? _store.StreamBytesAfter(v, m.AfterLsns[i])
+                ? _store.Streams.StreamBytesAfter(v, m.AfterLsns[i])
                 : -1;
         return new LagsMeasured(bytes);
     }

@@ -141,7 +141,7 @@ public sealed record ReplicaSync(string Volume, string State, long Done = 0, lon
 }
 
 /// <summary>Placement asks a primary how many stream bytes its replicas miss: for each i, the bytes of
-/// <c>Volumes[i]</c>'s entries after <c>AfterLsns[i]</c> (LogStore.StreamBytesAfter). Answered with <see cref="LagsMeasured"/>.</summary>
+/// <c>Volumes[i]</c>'s entries after <c>AfterLsns[i]</c> (VersionStreams.StreamBytesAfter). Answered with <see cref="LagsMeasured"/>.</summary>
 public sealed record MeasureLags(string[] Volumes, long[] AfterLsns) : IControlMessage;
 /// <summary>In the order asked; -1 where this host does not hold the volume.</summary>
 public sealed record LagsMeasured(long[] Bytes) : IControlMessage;

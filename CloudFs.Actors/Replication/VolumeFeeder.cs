@@ -108,13 +108,13 @@ internal sealed class VolumeFeeder : ReceiveActor
         {
             while (true)
             {
-                var newer = await _store.WaitForEntryAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
+                var newer = await _store.Streams.WaitForEntryAsync(volume, after, _keepAlive, ct).ConfigureAwait(false);
                 // A host that lost the volume to a view change appends nothing more: its followers must find the new primary.
                 if (!newer && !_store.IsWritable(volume)) throw new CloudFsException($"this host is no longer the primary of volume {volume}");
                 frame.ResetWrittenCount();
                 frame.Advance(prefix);
                 // Entries are fed as soon as they are placed in this host's log, in parallel with its own write.
-                var (last, head) = newer ? _store.ReadEntries(volume, after, max, unwritten: true, frame) : (after, after);
+                var (last, head) = newer ? _store.Streams.ReadEntries(volume, after, max, unwritten: true, frame) : (after, after);
                 var bytes = frame.WrittenCount - prefix;
                 var header = MemoryMarshal.AsMemory(frame.WrittenMemory).Span;
                 FeedWire.WriteFrameHeader(header, FeedWire.Chunk, FeedWire.ChunkPrefixSize + bytes);

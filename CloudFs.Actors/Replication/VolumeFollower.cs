@@ -177,7 +177,7 @@ public sealed class VolumeFollower : ReceiveActor
         // rewound it below what it acknowledged before).
         _progress.Start(after);
         var flushes = new LiveFlushes(FlushDelay);
-        var apply = _store.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
+        var apply = _store.Streams.ApplyLiveAsync(pipe.Reader.AsStream(), p => Held(p.Lsn, p.Lsn), p => Held(p.Lsn, 0), flushes, stop.Token);
         var acks = SendAcksAsync(connection, stop.Token);
         // The primary sends at least an empty chunk every poll-wait: a silence much longer than that means it is gone
         // or cut off.

@@ -496,7 +496,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
     {
         try
         {
-            var diff = await _store.ChangedBetweenAsync(_volume, c.Since, c.Until).ConfigureAwait(false);
+            var diff = await _store.Streams.ChangedBetweenAsync(_volume, c.Since, c.Until).ConfigureAwait(false);
             replyTo.Tell(ChangedSinceResult.Window(diff, c.Offset, c.Length));
         }
         catch (Exception e)

@@ -1,6 +1,6 @@
 // The runs of a data-like entry's blocks that it stores and that it leaves out (all zeros), in order, read from the
 // header's bit vector a 64-bit word at a time: the one walk of the bit vector that indexing an entry (LogStore.Commit)
-// and restoring a lost one (LogStore.LostEntries) share.
+// and restoring a lost one (Repair/EntryRestoration.cs) share.
 using System.Buffers.Binary;
 using System.Numerics;
 

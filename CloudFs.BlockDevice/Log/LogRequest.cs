@@ -25,11 +25,11 @@ internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKi
     public long DeviceOffset { get; set; } = -1;
     /// <summary>A view change or rewind: the volume's view number once the writer has placed it (-1: unchanged).</summary>
     public long ViewNumber { get; init; } = -1;
-    /// <summary>A lost entry appended again from a replica's copy (LogStore.RestoreLostEntriesAsync): outside the chain's
+    /// <summary>A lost entry appended again from a replica's copy (EntryRestoration.RestoreLostEntriesAsync): outside the chain's
     /// head, applied by its AfterWrite step.</summary>
     public bool RestoresLostEntry { get; init; }
     /// <summary>A replica's copy of the entry of its lsn, appended again to take the place of the entry whose header went
-    /// bad at this log block (LogStore.RestoreBadEntryAsync); -1 for any other entry. Outside the chain's head, applied by
+    /// bad at this log block (EntryRestoration.RestoreBadEntryAsync); -1 for any other entry. Outside the chain's head, applied by
     /// its AfterWrite step.</summary>
     public long ReplacesBadEntry { get; init; } = -1;
     /// <summary>An entry of a volume's chain appended again from a replica's copy (a lost one or one whose header went bad):

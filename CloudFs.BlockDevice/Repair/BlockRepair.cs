@@ -40,7 +40,7 @@ public sealed class BlockRepair
     /// Reads [offset, offset+length) of <paramref name="volume"/> here (at most <see cref="MaxRepairBytes"/>) and lists
     /// the stored blocks that fail their checksums, with this host's CRC of each, and its head. What fails is marked in
     /// the damage maps as a read would. Blocks whose entry header fails are listed with the entry's lsn, when the volume's lsn
-    /// table names it (a replica's whole entry can restore them, <see cref="LogStore.RestoreBadEntryAsync"/>), else as unchecked
+    /// table names it (a replica's whole entry can restore them, <see cref="EntryRestoration.RestoreBadEntryAsync"/>), else as unchecked
     /// blocks with this host's own bytes of them (a replica's copy can only confirm those, or a majority agree:
     /// <see cref="ApplyAgreedRepairAsync"/>). The damage map is not consulted: this looks at the blocks themselves.
     /// </summary>
@@ -81,7 +81,7 @@ public sealed class BlockRepair
                         _store.Damage.Mark(e.Start, e.Count, e.LogBlock, ex.Detail);
                         var range = new DamagedRange(e.Start * BlockSize, (long)e.Count * BlockSize, ex.Detail);
                         if (badEntries.Exists(b => b.EntryBlock == e.EntryBlock)) continue;
-                        var entryLsn = _store.LsnOfEntry(vol, e.EntryBlock);
+                        var entryLsn = _store.Restoration.LsnOfEntry(vol, e.EntryBlock);
                         if (entryLsn > 0) badEntries.Add(new BadEntry(e.EntryBlock, entryLsn, range));
                         else
                         {

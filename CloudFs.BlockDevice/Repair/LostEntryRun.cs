@@ -1,5 +1,5 @@
 // Lost entries from the outside: which runs of lsns recovery skipped on this host, and what restoring one from a
-// replica's copy did (LogStore.LostEntries.cs, docs/FORMAT.md "Scrub and repair").
+// replica's copy did (Repair/EntryRestoration.cs, docs/FORMAT.md "Scrub and repair").
 namespace CloudFs.BlockDevice;
 
 /// <summary>Lsns <paramref name="FirstLsn"/>..<paramref name="LastLsn"/> of a volume were lost to corruption here; the

@@ -22,7 +22,7 @@ public readonly record struct RepairBlock(long Block, long LogBlock, long EntryB
 /// <summary>
 /// An entry whose header fails here (beyond one flipped bit) although a checkpoint covered it, so recovery never met it:
 /// its blocks have nothing to be checked against here, but the lsn table names its lsn, so a replica's whole entry of that
-/// lsn can restore them (LogStore.RestoreBadEntryAsync). <paramref name="Range"/> is the first damaged range it was met in.
+/// lsn can restore them (EntryRestoration.RestoreBadEntryAsync). <paramref name="Range"/> is the first damaged range it was met in.
 /// </summary>
 public readonly record struct BadEntry(long EntryBlock, long Lsn, DamagedRange Range);
 

@@ -1,7 +1,7 @@
 // Reading a volume's entries out in stream form (segment seq zeroed, header CRC resealed), in runs of whole entries:
 // from the volume's in-memory copies of its last entries when it keeps them, else read back from the device (the
-// engine verifies each). One reader for a feed's chunks (LogStore.ReadEntries) and a stream's writes
-// (LogStore.StreamAsync, which may go on following new appends).
+// engine verifies each). One reader for a feed's chunks (VersionStreams.ReadEntries) and a stream's writes
+// (VersionStreams.StreamAsync, which may go on following new appends).
 using System.Buffers;
 using CloudFs.BlockDevice.Log;
 using CloudFs.BlockDevice.Volumes;

@@ -39,7 +39,7 @@ internal sealed class StreamApply(IStreamTarget target, bool import, bool live, 
     /// creation or branch entry of a volume the target does not hold stops it, refused.</summary>
     public static StreamApply Whole(IStreamTarget target, bool import) => new(target, import, live: false, null, null, null);
 
-    /// <summary>A live feed (see <see cref="LogStore.ApplyLiveAsync(Stream, Action{ApplyProgress}, CancellationToken)"/>);
+    /// <summary>A live feed (see <see cref="VersionStreams.ApplyLiveAsync(Stream, Action{ApplyProgress}, CancellationToken)"/>);
     /// it imports: a new replica's feed starts with the volume's creation entry.</summary>
     public static StreamApply Live(IStreamTarget target, Action<ApplyProgress> onDurable, Action<ApplyProgress>? onWritten, LiveFlushes? flushes) =>
         new(target, import: true, live: true, onDurable, onWritten, flushes);

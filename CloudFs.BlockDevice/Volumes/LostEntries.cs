@@ -1,6 +1,6 @@
 // Entries of a volume that recovery had to skip (their header was beyond correction, docs/FORMAT.md "Recovery"): the
 // chain jumped lsns FirstLsn..LastLsn, and what they wrote is damage until a replica's copy of them is restored
-// (LogStore.RestoreLostEntriesAsync) or the volume is written over.
+// (EntryRestoration.RestoreLostEntriesAsync) or the volume is written over.
 namespace CloudFs.BlockDevice.Volumes;
 
 /// <summary>

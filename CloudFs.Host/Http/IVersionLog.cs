@@ -8,9 +8,9 @@ internal interface IVersionLog
 {
     IReadOnlyList<VolumeInfo> ListVolumes();
     LogUsage Usage { get; }
-    /// <summary>As <see cref="LogStore.StreamAsync"/>: throws UnknownVersion/VersionCompacted before writing anything.</summary>
+    /// <summary>As <see cref="CloudFs.BlockDevice.Streams.VersionStreams.StreamAsync(Id160, Stream, bool, CancellationToken)"/>: throws UnknownVersion/VersionCompacted before writing anything.</summary>
     Task StreamAsync(Id160 afterVersion, Stream destination, bool follow, CancellationToken ct);
-    /// <summary>As <see cref="LogStore.ApplyAsync"/>: stops at the first bad entry, keeping the ones before it; a stream
+    /// <summary>As <see cref="CloudFs.BlockDevice.Streams.VersionStreams.ApplyAsync"/>: stops at the first bad entry, keeping the ones before it; a stream
     /// that creates a volume this host does not hold is refused unless <paramref name="import"/>.</summary>
     Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct);
 }
@@ -27,8 +27,8 @@ internal sealed class LogStoreVersionLog(Func<LogStore> current) : IVersionLog
         // held the volume can apply it; any later version streams the entries after it.
         var (volume, _) = store.FindVersion(afterVersion);
         return afterVersion == volume
-            ? store.StreamAsync(volume, 0, destination, follow, ct)
-            : store.StreamAsync(afterVersion, destination, follow, ct);
+            ? store.Streams.StreamAsync(volume, 0, destination, follow, ct)
+            : store.Streams.StreamAsync(afterVersion, destination, follow, ct);
     }
-    public Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct) => current().ApplyAsync(source, ct, import);
+    public Task<ApplyResult> ApplyAsync(Stream source, bool import, CancellationToken ct) => current().Streams.ApplyAsync(source, ct, import);
 }

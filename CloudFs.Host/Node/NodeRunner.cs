@@ -73,7 +73,7 @@ internal static class NodeRunner
             metrics.ObserveReplication(node.Replication);
             metrics.ObserveIdentity(node.IdentityRefusals);
             metrics.ObserveIntegrity(() => node.Store.Scrubber.Stats, () => node.Store.ListVolumes());
-            metrics.ObserveStreamReads(() => node.Store.StreamReads);
+            metrics.ObserveStreamReads(() => node.Store.Streams.Reads);
             var gateway = new MeteredVolumeGateway(node.Gateway, metrics);
 
             if (tls is not null && node.HostId != tls.HostId)

@@ -33,7 +33,7 @@ public sealed class VolumeActorChainClaimTests : StoreTestKit
     {
         for (var i = 0; i < entries; i++) await twin.WriteAsync(volume, i * 4096L, Pattern(4096, 500 + i));
         var ms = new MemoryStream();
-        await twin.StreamAsync(volume, afterLsn, ms, follow: false);
+        await twin.Streams.StreamAsync(volume, afterLsn, ms, follow: false);
         ms.Position = 0;
         return ms;
     }
@@ -58,7 +58,7 @@ public sealed class VolumeActorChainClaimTests : StoreTestKit
             var again = await SuffixAsync(twin, volume, 2, 0);
 
             // At the writer's head: it would chain on, but the chain is the actor's.
-            var atHead = await Store.ApplyAsync(suffix, import: false);
+            var atHead = await Store.Streams.ApplyAsync(suffix, import: false);
             Assert.True(atHead.IsClaimed, atHead.Error);
             Assert.Equal(0, atHead.Applied);
             Assert.Equal(2, Store.GetVolume(volume)!.Lsn);
@@ -66,7 +66,7 @@ public sealed class VolumeActorChainClaimTests : StoreTestKit
             // And while the actor writes: its writes go on, each acknowledged once with the next lsn.
             const int n = 64;
             for (var i = 0; i < n / 2; i++) actor.Tell(new Write(volume, i * 4096L, Pattern(4096, 1000 + i), false));
-            var racing = Store.ApplyAsync(again, import: false);
+            var racing = Store.Streams.ApplyAsync(again, import: false);
             for (var i = n / 2; i < n; i++) actor.Tell(new Write(volume, i * 4096L, Pattern(4096, 1000 + i), false));
             var lsns = Enumerable.Range(0, n).Select(_ => ExpectMsg<VolumeAck>().Lsn).Order().ToArray();
             var raced = await racing;

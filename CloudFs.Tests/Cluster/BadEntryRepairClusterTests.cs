@@ -59,7 +59,7 @@ public sealed class BadEntryRepairClusterTests
         await cluster.RestartAsync(index);
 
         var damaged = cluster[index];
-        Assert.Empty(damaged.Store.LostEntries(volume));
+        Assert.Empty(damaged.Store.Restoration.LostEntries(volume));
         await cluster.HeadsAgree(volume, head, Timeout);
         if (readFirst)
         {

@@ -105,7 +105,7 @@ public sealed class FeedPortTlsTests
         foreach (var (i, _) in stopped) await cluster.CrashAsync(i);
         var lsn = primary.Store.GetVolume(volume)!.Lsn + 1;
         var fua = primary.Gateway.WriteAsync(volume, 4096, TempLog.Pattern(4096, 2), fua: true).AsTask();
-        await Eventually.Until(() => primary.Store.PlacedLsn(volume) >= lsn, Timeout, "the FUA write placed in the primary's log");
+        await Eventually.Until(() => primary.Store.Streams.PlacedLsn(volume) >= lsn, Timeout, "the FUA write placed in the primary's log");
         return (volume, primary, stopped, await EndpointAsync(primary), lsn, fua);
     }
 

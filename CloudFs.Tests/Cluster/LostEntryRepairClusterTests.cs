@@ -57,7 +57,7 @@ public sealed class LostEntryRepairClusterTests
         await cluster.RestartAsync(index);
 
         var damaged = cluster[index];
-        Assert.Equal(lostLsn, Assert.Single(damaged.Store.LostEntries(volume)).FirstLsn);
+        Assert.Equal(lostLsn, Assert.Single(damaged.Store.Restoration.LostEntries(volume)).FirstLsn);
         Assert.True(damaged.Store.GetVolume(volume)!.IsDamaged);
         await cluster.HeadsAgree(volume, lostLsn + 2, Timeout);
         await Assert.ThrowsAsync<DataCorruptionException>(async () => await damaged.Store.ReadAsync(volume, LostAt, new byte[4096]));
@@ -66,7 +66,7 @@ public sealed class LostEntryRepairClusterTests
 
     private static async Task AssertRestoredAsync(Damaged d)
     {
-        Assert.Empty(d.Node.Store.LostEntries(d.Volume));
+        Assert.Empty(d.Node.Store.Restoration.LostEntries(d.Volume));
         Assert.False(d.Node.Store.GetVolume(d.Volume)!.IsDamaged);
         Assert.Equal(1, d.Node.Replication.EntriesRestored);
         Assert.Equal(0, d.Node.Replication.RestoreEntriesRefused);

@@ -29,10 +29,10 @@ public sealed class PrimaryLookupTests
             imported = (await other.CreateVolumeAsync(16 << 20, VolumeMode.Async, [other.HostId])).BaseId;
             await other.WriteAsync(imported, 0, data, durable: true);
             var ms = new MemoryStream();
-            await other.StreamAsync(imported, 0, ms, follow: false);
+            await other.Streams.StreamAsync(imported, 0, ms, follow: false);
             stream = ms.ToArray();
         }
-        Assert.True((await node.Store.ApplyAsync(new MemoryStream(stream), import: true)).Ok);
+        Assert.True((await node.Store.Streams.ApplyAsync(new MemoryStream(stream), import: true)).Ok);
         var created = Assert.IsType<VolumeCreated>(await node.Management.Ask<IManagementMessage>(new CreateVolume(1, 16 << 20, VolumeMode.Async), Timeout));
 
         var placement = node.System.ActorSelection("/user/" + PlacementActor.Name + "-proxy");

@@ -42,7 +42,7 @@ public sealed class ResyncClusterTests
         await Eventually.Value(async () =>
         {
             await primary.Store.CompactAsync();
-            try { await primary.Store.StreamAsync(volume, 0, Stream.Null, follow: false); return null; }
+            try { await primary.Store.Streams.StreamAsync(volume, 0, Stream.Null, follow: false); return null; }
             catch (VersionCompactedException e) { return e; }
         }, Timeout, "the primary compacted the volume's first entries away");
 
@@ -93,7 +93,7 @@ public sealed class ResyncClusterTests
         await Eventually.Value(async () =>
         {
             await primary.Store.CompactAsync();
-            try { await primary.Store.StreamAsync(volume, 0, Stream.Null, follow: false); return null; }
+            try { await primary.Store.Streams.StreamAsync(volume, 0, Stream.Null, follow: false); return null; }
             catch (VersionCompactedException e) { return e; }
         }, Timeout, "the primary compacted the entries before the protected version away");
 
@@ -105,7 +105,7 @@ public sealed class ResyncClusterTests
         Assert.Throws<VersionCompactedException>(() => outsider.Store.VersionAt(volume, 1));
         Assert.Equal([kept], outsider.Store.GetVolume(volume)!.Protected);
 
-        var diff = await primary.Store.ChangedBetweenAsync(volume, kept);
+        var diff = await primary.Store.Streams.ChangedBetweenAsync(volume, kept);
 
         // The primary's device fails: the volume fails over to the resynced replica, which serves the protected version.
         cluster.Device(cluster.IndexOf(created.Hosts[0].HostId)).Fail(DeviceOp.Write);
@@ -113,7 +113,7 @@ public sealed class ResyncClusterTests
         var back = new byte[VolumeSize];
         await outsider.Store.ReadVersionAsync(volume, kept, 0, back);
         Assert.True(image.AsSpan().SequenceEqual(back), "the new primary does not read the protected version as it was");
-        Assert.Equal(diff.Ranges, (await outsider.Store.ChangedBetweenAsync(volume, kept)).Ranges);
+        Assert.Equal(diff.Ranges, (await outsider.Store.Streams.ChangedBetweenAsync(volume, kept)).Ranges);
         Assert.Equal([kept], outsider.Store.GetVolume(volume)!.Protected);
     }
 

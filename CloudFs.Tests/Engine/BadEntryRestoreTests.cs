@@ -47,8 +47,8 @@ public sealed class BadEntryRestoreTests
         var entry = Assert.Single(plan.BadEntries);
         Assert.Equal((header / LogStore.BlockSize, badLsn), (entry.EntryBlock, entry.Lsn));
 
-        var copy = await b.ReadLostEntriesAsync(v, badLsn, badLsn);
-        var before = await b.ReadLostEntriesAsync(v, badLsn - 1, badLsn - 1);
+        var copy = await b.Restoration.ReadLostEntriesAsync(v, badLsn, badLsn);
+        var before = await b.Restoration.ReadLostEntriesAsync(v, badLsn - 1, badLsn - 1);
         var badParent = copy.ToArray();
         TempLog.Pattern(20, 44).CopyTo(badParent, EntryHeader.OffParent);
         EntryCodec.Seal(badParent, 0);
@@ -62,14 +62,14 @@ public sealed class BadEntryRestoreTests
                      (badLsn, copy.Concat(before).ToArray(), "not one entry"),
                  })
         {
-            var refused = await s.RestoreBadEntryAsync(v, entry.EntryBlock, lsn, forged);
+            var refused = await s.Restoration.RestoreBadEntryAsync(v, entry.EntryBlock, lsn, forged);
             Assert.Equal((0L, 0L, 1L), (refused.Entries, refused.Blocks, refused.RefusedEntries));
             Assert.Contains(why, refused.Refusal);
             await Assert.ThrowsAsync<DataCorruptionException>(() => ThreeHosts.Read(s, v, 0, 4096));
             Assert.True(s.GetVolume(v)!.IsDamaged);
         }
 
-        var restored = await s.RestoreBadEntryAsync(v, entry.EntryBlock, badLsn, copy);
+        var restored = await s.Restoration.RestoreBadEntryAsync(v, entry.EntryBlock, badLsn, copy);
         // The blocks the volume still reads from the entry: all but the 8 the write after it replaced.
         Assert.Equal((1L, 24L, 0L, (string?)null), (restored.Entries, restored.Blocks, restored.RefusedEntries, restored.Refusal));
         Assert.False(s.GetVolume(v)!.IsDamaged);
@@ -104,22 +104,22 @@ public sealed class BadEntryRestoreTests
         }
         ta.FlipBit(header + 120, 2);
         ta.FlipBit(header + 121, 5);
-        var copy = await b.ReadLostEntriesAsync(v, badLsn, badLsn);
+        var copy = await b.Restoration.ReadLostEntriesAsync(v, badLsn, badLsn);
 
         await using (var s = ta.Open())
         {
-            await Assert.ThrowsAnyAsync<CloudFsException>(() => s.ReadLostEntriesAsync(v, badLsn, badLsn));
-            var restored = await s.RestoreBadEntryAsync(v, header / LogStore.BlockSize, badLsn, copy);
+            await Assert.ThrowsAnyAsync<CloudFsException>(() => s.Restoration.ReadLostEntriesAsync(v, badLsn, badLsn));
+            var restored = await s.Restoration.RestoreBadEntryAsync(v, header / LogStore.BlockSize, badLsn, copy);
             Assert.Null(restored.Refusal);
             // The lsn table names the copy now: the entry is served from here, as the replica has it.
-            Assert.Equal(copy, await s.ReadLostEntriesAsync(v, badLsn, badLsn));
+            Assert.Equal(copy, await s.Restoration.ReadLostEntriesAsync(v, badLsn, badLsn));
             Assert.Equal(bad, await ThreeHosts.Read(s, v, 0, 16384));
             s.CloseWithoutCheckpoint();
         }
 
         // Replay puts the copy in the entry's place again (no checkpoint covers it), and a new replica is fed from here.
         await using var again = ta.Open();
-        Assert.Equal(copy, await again.ReadLostEntriesAsync(v, badLsn, badLsn));
+        Assert.Equal(copy, await again.Restoration.ReadLostEntriesAsync(v, badLsn, badLsn));
         Assert.False(again.GetVolume(v)!.IsDamaged);
         await using var c = tc.Open();
         await ThreeHosts.Ship(again, v, 0, c);

@@ -26,7 +26,7 @@ public sealed class ChainClaimTests
     private static async Task<MemoryStream> Stream(LogStore s, Id160 v, long afterLsn)
     {
         var ms = new MemoryStream();
-        await s.StreamAsync(v, afterLsn, ms, follow: false);
+        await s.Streams.StreamAsync(v, afterLsn, ms, follow: false);
         ms.Position = 0;
         return ms;
     }
@@ -52,9 +52,9 @@ public sealed class ChainClaimTests
 
         var claim = a.Ownership.ClaimChain(v);
         // Repeats of entries held here change nothing: they still apply, as held.
-        var repeat = await a.ApplyAsync(own, import: false);
+        var repeat = await a.Streams.ApplyAsync(own, import: false);
         Assert.True(repeat.Ok, repeat.Error);
-        var result = await a.ApplyAsync(suffix, import: false);
+        var result = await a.Streams.ApplyAsync(suffix, import: false);
 
         Assert.False(result.Ok);
         Assert.True(result.IsClaimed, result.Error);
@@ -163,7 +163,7 @@ public sealed class ChainClaimTests
         Assert.False(info.IsWritable);
         Assert.False(owner.IsHeld);
         Assert.Throws<NotPrimaryException>(() => a.Ownership.ClaimChain(v));
-        var result = await a.ApplyAsync(await Stream(c, v, k), import: false);
+        var result = await a.Streams.ApplyAsync(await Stream(c, v, k), import: false);
         Assert.True(result.Ok, result.Error);
         Assert.Equal(TempLog.Pattern(4096, 90), await Read(a, v, 8192, 4096));
     }

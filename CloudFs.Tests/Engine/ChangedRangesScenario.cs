@@ -115,7 +115,7 @@ internal sealed class ChangedRangesScenario(Func<LogStoreOptions> options, int v
         {
             if (!history.Contains(from.Volume))
             {
-                var e = await Assert.ThrowsAsync<InvalidRangeException>(() => _store.ChangedBetweenAsync(_vol, from.Version));
+                var e = await Assert.ThrowsAsync<InvalidRangeException>(() => _store.Streams.ChangedBetweenAsync(_vol, from.Version));
                 Assert.Contains(from.Version.ToString(), e.Message);
                 continue;
             }
@@ -127,7 +127,7 @@ internal sealed class ChangedRangesScenario(Func<LogStoreOptions> options, int v
     private async Task CheckAsync((Id160 Version, Id160 Volume, int Node) from, Id160? to, int toNode)
     {
         ChangedRanges got;
-        try { got = await _store.ChangedBetweenAsync(_vol, from.Version, to); }
+        try { got = await _store.Streams.ChangedBetweenAsync(_vol, from.Version, to); }
         catch (VersionCompactedException e)
         {
             Assert.Contains(from.Version.ToString(), e.Message);

@@ -27,15 +27,15 @@ public sealed class ChangedRangesTests
         async Task Check(LogStore store)
         {
             // From the volume's first version (its id): everything written, merged.
-            Assert.Equal([new ChangedRange(0, 68 * K), new(128 * K, 16 * K), new(512 * K, 4 * K)], (await store.ChangedBetweenAsync(v, v)).Ranges);
-            Assert.Equal([new ChangedRange(128 * K, 16 * K), new(512 * K, 4 * K)], (await store.ChangedBetweenAsync(v, v1, v2)).Ranges);
-            var since2 = await store.ChangedBetweenAsync(v, v2);
+            Assert.Equal([new ChangedRange(0, 68 * K), new(128 * K, 16 * K), new(512 * K, 4 * K)], (await store.Streams.ChangedBetweenAsync(v, v)).Ranges);
+            Assert.Equal([new ChangedRange(128 * K, 16 * K), new(512 * K, 4 * K)], (await store.Streams.ChangedBetweenAsync(v, v1, v2)).Ranges);
+            var since2 = await store.Streams.ChangedBetweenAsync(v, v2);
             Assert.Equal([new ChangedRange(60 * K, 8 * K)], since2.Ranges);
             Assert.Equal(8 * K, since2.Bytes);
             Assert.Equal(v3, since2.To);
-            Assert.Empty((await store.ChangedBetweenAsync(v, v3)).Ranges);
+            Assert.Empty((await store.Streams.ChangedBetweenAsync(v, v3)).Ranges);
             // From a later version to an earlier one: the same ranges (what differs between them).
-            Assert.Equal((await store.ChangedBetweenAsync(v, v1, v3)).Ranges, (await store.ChangedBetweenAsync(v, v3, v1)).Ranges);
+            Assert.Equal((await store.Streams.ChangedBetweenAsync(v, v1, v3)).Ranges, (await store.Streams.ChangedBetweenAsync(v, v3, v1)).Ranges);
         }
         await Check(s);
         await s.DisposeAsync();
@@ -59,12 +59,12 @@ public sealed class ChangedRangesTests
         var b = (await s.BranchAsync(a2)).BaseId;
         await s.WriteAsync(b, 300 * K, TempLog.Pattern(4 * K, 4));
 
-        Assert.Equal([new ChangedRange(100 * K, 4 * K), new(300 * K, 4 * K)], (await s.ChangedBetweenAsync(b, a1)).Ranges);
-        Assert.Equal([new ChangedRange(300 * K, 4 * K)], (await s.ChangedBetweenAsync(b, a2)).Ranges);
+        Assert.Equal([new ChangedRange(100 * K, 4 * K), new(300 * K, 4 * K)], (await s.Streams.ChangedBetweenAsync(b, a1)).Ranges);
+        Assert.Equal([new ChangedRange(300 * K, 4 * K)], (await s.Streams.ChangedBetweenAsync(b, a2)).Ranges);
         // A parent version after the branch point: what the parent wrote since, and what the branch wrote.
-        Assert.Equal([new ChangedRange(200 * K, 4 * K), new(300 * K, 4 * K)], (await s.ChangedBetweenAsync(b, a3)).Ranges);
+        Assert.Equal([new ChangedRange(200 * K, 4 * K), new(300 * K, 4 * K)], (await s.Streams.ChangedBetweenAsync(b, a3)).Ranges);
         // The parent does not have the branch in its history.
-        var e = await Assert.ThrowsAsync<InvalidRangeException>(() => s.ChangedBetweenAsync(a, b));
+        var e = await Assert.ThrowsAsync<InvalidRangeException>(() => s.Streams.ChangedBetweenAsync(a, b));
         Assert.Contains(b.ToString(), e.Message);
     }
 
@@ -75,7 +75,7 @@ public sealed class ChangedRangesTests
         await using var s = t.Open(size: 16 << 20);
         var v = (await s.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
         var nowhere = Id160.Random();
-        var e = await Assert.ThrowsAsync<UnknownVersionException>(() => s.ChangedBetweenAsync(v, nowhere));
+        var e = await Assert.ThrowsAsync<UnknownVersionException>(() => s.Streams.ChangedBetweenAsync(v, nowhere));
         Assert.Contains(nowhere.ToString(), e.Message);
     }
 
@@ -93,12 +93,12 @@ public sealed class ChangedRangesTests
                 await s.WriteAsync(v, off, TempLog.Pattern(64 * K, round * 1000 + off / 4096));
         Assert.True((await s.CompactAsync()).SegmentsCompacted > 0, "nothing was compacted");
 
-        var e = await Assert.ThrowsAsync<VersionCompactedException>(() => s.ChangedBetweenAsync(v, old));
+        var e = await Assert.ThrowsAsync<VersionCompactedException>(() => s.Streams.ChangedBetweenAsync(v, old));
         Assert.Contains(old.ToString(), e.Message);
         var oldest = Assert.NotNull(e.OldestAvailable);
         Assert.Contains(oldest.ToString(), e.Message);
         // The oldest version it names diffs.
-        await s.ChangedBetweenAsync(v, oldest);
+        await s.Streams.ChangedBetweenAsync(v, oldest);
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed class CompactionTests
             var back = new byte[size];
             await s.ReadAsync(v, 0, back);
             Assert.Equal(model, back);
-            await Assert.ThrowsAsync<VersionCompactedException>(() => s.StreamAsync(firstVersion, new MemoryStream(), false));
+            await Assert.ThrowsAsync<VersionCompactedException>(() => s.Streams.StreamAsync(firstVersion, new MemoryStream(), false));
             // New writes reuse the freed segments.
             for (var off = 0; off < size; off += 64 << 10)
             {

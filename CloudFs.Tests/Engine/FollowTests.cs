@@ -42,7 +42,7 @@ public sealed class FollowTests
     private static async Task<byte[]> StreamBytes(LogStore s, Id160 v, long afterLsn = 0)
     {
         var ms = new MemoryStream();
-        await s.StreamAsync(v, afterLsn, ms, follow: false);
+        await s.Streams.StreamAsync(v, afterLsn, ms, follow: false);
         return ms.ToArray();
     }
 
@@ -59,10 +59,10 @@ public sealed class FollowTests
             var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [])).BaseId;
             var pipe = new Pipe();
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var sending = a.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
+            var sending = a.Streams.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
             var progress = new List<ApplyProgress>();
             var imaged = new List<ApplyProgress>();
-            var applying = b.ApplyLiveAsync(pipe.Reader.AsStream(), p =>
+            var applying = b.Streams.ApplyLiveAsync(pipe.Reader.AsStream(), p =>
             {
                 // A crash image taken right after the report: what the replica's disk holds at that moment.
                 if (imaged.Count < images.Length && p.Lsn >= 2)
@@ -129,7 +129,7 @@ public sealed class FollowTests
         {
             var written = new List<ApplyProgress>();
             var durable = new List<ApplyProgress>();
-            var r = await b.ApplyLiveAsync(new MemoryStream(stream), p => { lock (durable) durable.Add(p); }, p => { lock (written) written.Add(p); }, null);
+            var r = await b.Streams.ApplyLiveAsync(new MemoryStream(stream), p => { lock (durable) durable.Add(p); }, p => { lock (written) written.Add(p); }, null);
             Assert.Null(r.Error);
             // Written reports run on the log's completion path and may trail the apply's end by a moment.
             await WaitUntil(() => { lock (written) return written.Count == 11; }, $"a written report per entry ({pass})");
@@ -155,7 +155,7 @@ public sealed class FollowTests
 
         var pipe = new Pipe();
         var flushes = new LiveFlushes(TimeSpan.FromHours(1));
-        var applying = b.ApplyLiveAsync(pipe.Reader.AsStream(), p => Raise(ref durable, p.Lsn), p => Raise(ref written, p.Lsn), flushes);
+        var applying = b.Streams.ApplyLiveAsync(pipe.Reader.AsStream(), p => Raise(ref durable, p.Lsn), p => Raise(ref written, p.Lsn), flushes);
         var syncsBefore = b.DeviceSyncs;
         // Fed one entry at a time, each written before the next: every pause is one an unpaced apply would flush at.
         for (var i = 0; i < 8; i++)
@@ -182,7 +182,7 @@ public sealed class FollowTests
         await using var c = tc.Open();
         var pipe2 = new Pipe();
         var durable2 = 0L;
-        var applying2 = c.ApplyLiveAsync(pipe2.Reader.AsStream(), p => Raise(ref durable2, p.Lsn), null, new LiveFlushes(TimeSpan.FromMilliseconds(200)));
+        var applying2 = c.Streams.ApplyLiveAsync(pipe2.Reader.AsStream(), p => Raise(ref durable2, p.Lsn), null, new LiveFlushes(TimeSpan.FromMilliseconds(200)));
         foreach (var e in entries.Take(3)) await pipe2.Writer.WriteAsync(e);
         await WaitUntil(() => Read(ref durable2) == 3, "lsn 3 durable after the max delay, with the stream still open");
         await pipe2.Writer.CompleteAsync();
@@ -205,7 +205,7 @@ public sealed class FollowTests
         await using var b = tb.Open();
         var pipe = new Pipe();
         var progress = new List<ApplyProgress>();
-        var applying = b.ApplyLiveAsync(pipe.Reader.AsStream(), p => { lock (progress) progress.Add(p); });
+        var applying = b.Streams.ApplyLiveAsync(pipe.Reader.AsStream(), p => { lock (progress) progress.Add(p); });
         // Fed slowly: the good entries are reported durable before the bad one even arrives.
         for (var i = 0; i < 3; i++) await pipe.Writer.WriteAsync(entries[i]);
         await WaitUntil(() => { lock (progress) return progress.Count > 0 && progress[^1].Lsn == 3; }, "progress for lsn 3");
@@ -214,7 +214,7 @@ public sealed class FollowTests
         var live = await applying;
 
         await using var c = tc.Open();
-        var plain = await c.ApplyAsync(new MemoryStream(entries.SelectMany(e => e).ToArray()));
+        var plain = await c.Streams.ApplyAsync(new MemoryStream(entries.SelectMany(e => e).ToArray()));
         Assert.False(live.Ok);
         Assert.Equal(plain, live);
         Assert.Equal(3, live.Applied);
@@ -234,7 +234,7 @@ public sealed class FollowTests
         for (var i = 0; i < 3; i++) await a.WriteAsync(v, i * 4096L, TempLog.Pattern(4096, 20 + i));
         await using var b = tb.Open();
         var reports = new List<ApplyProgress>();
-        var r = await b.ApplyLiveAsync(new BreakingStream(await StreamBytes(a, v)), reports.Add);
+        var r = await b.Streams.ApplyLiveAsync(new BreakingStream(await StreamBytes(a, v)), reports.Add);
         Assert.False(r.Ok);
         Assert.False(r.IsFork);
         Assert.Equal(4, r.Applied);
@@ -262,9 +262,9 @@ public sealed class FollowTests
         await c.WriteAsync(v, 0, TempLog.Pattern(512, 3));
 
         await using var b = tb.Open();
-        Assert.True((await b.ApplyAsync(new MemoryStream(await StreamBytes(a, v)))).Ok);
+        Assert.True((await b.Streams.ApplyAsync(new MemoryStream(await StreamBytes(a, v)))).Ok);
         var reports = new List<ApplyProgress>();
-        var forked = await b.ApplyLiveAsync(new MemoryStream(await StreamBytes(c, v)), reports.Add);
+        var forked = await b.Streams.ApplyLiveAsync(new MemoryStream(await StreamBytes(c, v)), reports.Add);
         Assert.True(forked.IsFork, forked.Error);
         Assert.Contains("fork", forked.Error);
         Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
@@ -273,7 +273,7 @@ public sealed class FollowTests
         // A missing entry (lsn 3 after lsn 1) is a gap, not a conflict with what is held.
         var gap = Entries(await StreamBytes(a, v));
         await using var d = td.Open();
-        var r = await d.ApplyLiveAsync(new MemoryStream(gap[0].Concat(gap[2]).ToArray()), _ => { });
+        var r = await d.Streams.ApplyLiveAsync(new MemoryStream(gap[0].Concat(gap[2]).ToArray()), _ => { });
         Assert.False(r.Ok);
         Assert.False(r.IsFork);
         Assert.Equal(1, r.Applied);

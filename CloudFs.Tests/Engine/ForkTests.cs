@@ -19,7 +19,7 @@ public sealed class ForkTests
     private static async Task<MemoryStream> Stream(LogStore s, Id160 v, long afterLsn)
     {
         var ms = new MemoryStream();
-        await s.StreamAsync(v, afterLsn, ms, follow: false);
+        await s.Streams.StreamAsync(v, afterLsn, ms, follow: false);
         ms.Position = 0;
         return ms;
     }
@@ -71,7 +71,7 @@ public sealed class ForkTests
             var aBytes = await Read(a, v);
 
             // The other chain does not apply as it is: a fork at k+1. The common lsn is the last one both agree on.
-            var refused = await a.ApplyLiveAsync(await Stream(c, v, 0), _ => { });
+            var refused = await a.Streams.ApplyLiveAsync(await Stream(c, v, 0), _ => { });
             Assert.True(refused.IsFork, refused.Error);
             var common = Math.Min(aHead.Lsn, c.GetVolume(v)!.Lsn);
             while (a.VersionAt(v, common) != c.VersionAt(v, common)) common--;
@@ -93,7 +93,7 @@ public sealed class ForkTests
             Assert.Throws<UnknownVersionException>(() => a.FindVersion(aHead.CurrentVersion));
 
             // Now the other chain applies from k+1, and the volume reads as the other primary's.
-            var followed = await a.ApplyLiveAsync(await Stream(c, v, k), _ => { });
+            var followed = await a.Streams.ApplyLiveAsync(await Stream(c, v, k), _ => { });
             Assert.True(followed.Ok, followed.Error);
             Assert.Equal(c.GetVolume(v)!.Lsn - k, followed.Applied);
             Assert.Equal(c.GetVolume(v)!.CurrentVersion, a.GetVolume(v)!.CurrentVersion);
@@ -167,11 +167,11 @@ public sealed class ForkTests
             Assert.False(s.IsWritable(v));
             Assert.Equal(atK, await Read(s, v));
             Assert.Equal(aBytes, await Read(s, branch.BaseId));
-            Assert.True((await s.ApplyAsync(await Stream(c, v, k))).Ok);
+            Assert.True((await s.Streams.ApplyAsync(await Stream(c, v, k))).Ok);
             Assert.Equal(cBytes, await Read(s, v));
             // A rewind is local: a stream that carries one is refused, by either apply.
-            Assert.Contains("never streamed", (await s.ApplyAsync(new MemoryStream(rewindEntry))).Error);
-            Assert.Contains("never streamed", (await s.ApplyLiveAsync(new MemoryStream(rewindEntry), _ => { })).Error);
+            Assert.Contains("never streamed", (await s.Streams.ApplyAsync(new MemoryStream(rewindEntry))).Error);
+            Assert.Contains("never streamed", (await s.Streams.ApplyLiveAsync(new MemoryStream(rewindEntry), _ => { })).Error);
         }
 
         // It did not: the volume is as before the split but no longer writable, the branch exists, and splitting again
@@ -187,7 +187,7 @@ public sealed class ForkTests
             Assert.Equal(2, s.ListVolumes().Count);
             Assert.Equal(atK, await Read(s, v));
             Assert.Equal(aBytes, await Read(s, branch.BaseId));
-            Assert.True((await s.ApplyAsync(await Stream(c, v, k))).Ok);
+            Assert.True((await s.Streams.ApplyAsync(await Stream(c, v, k))).Ok);
             Assert.Equal(cBytes, await Read(s, v));
         }
     }
@@ -205,7 +205,7 @@ public sealed class ForkTests
             await Diverge(a, c, v);
             var aBytes = await Read(a, v);
             var branch = await a.SplitForkAsync(v, k);
-            Assert.True((await a.ApplyAsync(await Stream(c, v, k))).Ok);
+            Assert.True((await a.Streams.ApplyAsync(await Stream(c, v, k))).Ok);
             var cBytes = await Read(c, v);
             // Writes to the (writable) branch close the current segment, so every segment written so far can be compacted.
             for (var off = 896 << 10; off < VolumeSize; off += 64 << 10)
@@ -272,7 +272,7 @@ public sealed class ForkTests
         var kept = await a.SplitForkAsync(b, k);
         Assert.Equal(aBytes, await Read(a, kept.BaseId));
         Assert.Equal(atK, await Read(a, b));
-        Assert.True((await a.ApplyAsync(await Stream(c, b, k))).Ok);
+        Assert.True((await a.Streams.ApplyAsync(await Stream(c, b, k))).Ok);
         Assert.Equal(await Read(c, b), await Read(a, b));
     }
 
@@ -288,7 +288,7 @@ public sealed class ForkTests
         var total = (await Stream(a, v, 0)).Length;
         var pipe = new System.IO.Pipelines.Pipe();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var sending = a.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
+        var sending = a.Streams.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
         long received = 0;
         while (received < total)
         {

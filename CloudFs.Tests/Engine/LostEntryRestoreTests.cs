@@ -55,9 +55,9 @@ public sealed class LostEntryRestoreTests
         await using var b = tb.Open();
         using (var stream = new MemoryStream())
         {
-            await a.StreamAsync(v, 0, stream, follow: false);
+            await a.Streams.StreamAsync(v, 0, stream, follow: false);
             stream.Position = 0;
-            Assert.Null((await b.ApplyAsync(stream)).Error);
+            Assert.Null((await b.Streams.ApplyAsync(stream)).Error);
         }
         a.CloseWithoutCheckpoint();
         var header = ta.ReadAll().AsSpan().IndexOf(lost.AsSpan(0, 64)) - EntryHeader.Size;
@@ -67,15 +67,15 @@ public sealed class LostEntryRestoreTests
         await using (var again = ta.Open())
         {
             Assert.Equal(head.Lsn, again.GetVolume(v)!.Lsn);
-            Assert.Equal(lostLsn, Assert.Single(again.LostEntries(v)).FirstLsn);
+            Assert.Equal(lostLsn, Assert.Single(again.Restoration.LostEntries(v)).FirstLsn);
         }
         await using var s = ta.Open();
-        var run = Assert.Single(s.LostEntries(v));
+        var run = Assert.Single(s.Restoration.LostEntries(v));
         Assert.Equal((lostLsn, lostLsn), (run.FirstLsn, run.LastLsn));
         await Assert.ThrowsAsync<DataCorruptionException>(() => Read(s, v, 0, 4096));
 
-        var copy = await b.ReadLostEntriesAsync(v, lostLsn, lostLsn);
-        var next = await b.ReadLostEntriesAsync(v, lostLsn + 1, lostLsn + 1);
+        var copy = await b.Restoration.ReadLostEntriesAsync(v, lostLsn, lostLsn);
+        var next = await b.Restoration.ReadLostEntriesAsync(v, lostLsn + 1, lostLsn + 1);
         var badParent = copy.ToArray();
         TempLog.Pattern(20, 25).CopyTo(badParent, EntryHeader.OffParent);
         EntryCodec.Seal(badParent, 0);
@@ -88,29 +88,29 @@ public sealed class LostEntryRestoreTests
                      (copy.Concat(next).ToArray(), "after the entry"),
                  })
         {
-            var refused = await s.RestoreLostEntriesAsync(v, lostLsn, forged);
+            var refused = await s.Restoration.RestoreLostEntriesAsync(v, lostLsn, forged);
             Assert.Equal(0, refused.Entries);
             Assert.Equal(1, refused.RefusedEntries);
             Assert.Contains(why, refused.Refusal);
             Assert.True(s.GetVolume(v)!.IsDamaged);
-            Assert.Single(s.LostEntries(v));
+            Assert.Single(s.Restoration.LostEntries(v));
         }
 
-        var restored = await s.RestoreLostEntriesAsync(v, lostLsn, copy);
+        var restored = await s.Restoration.RestoreLostEntriesAsync(v, lostLsn, copy);
         Assert.Equal((1L, 32L, 0L, (string?)null), (restored.Entries, restored.Blocks, restored.RefusedEntries, restored.Refusal));
         Assert.False(s.GetVolume(v)!.IsDamaged);
-        Assert.Empty(s.LostEntries(v));
+        Assert.Empty(s.Restoration.LostEntries(v));
         Assert.Equal(expected, await Read(s, v, 0, 16384));
         Assert.Equal(far, await Read(s, v, 65536, 8192));
         Assert.Equal(head.Lsn, s.GetVolume(v)!.Lsn);
         // A second copy finds nothing left to restore.
-        Assert.Equal(0, (await s.RestoreLostEntriesAsync(v, lostLsn, copy)).Entries);
+        Assert.Equal(0, (await s.Restoration.RestoreLostEntriesAsync(v, lostLsn, copy)).Entries);
         s.CloseWithoutCheckpoint();
 
         // Replay applies the restored entry the same way (no checkpoint covers it).
         await using var replayed = ta.Open();
         Assert.False(replayed.GetVolume(v)!.IsDamaged);
-        Assert.Empty(replayed.LostEntries(v));
+        Assert.Empty(replayed.Restoration.LostEntries(v));
         Assert.Equal(expected, await Read(replayed, v, 0, 16384));
         Assert.Equal(far, await Read(replayed, v, 65536, 8192));
         Assert.Equal(head.Lsn, replayed.GetVolume(v)!.Lsn);
@@ -143,19 +143,19 @@ public sealed class LostEntryRestoreTests
         h.C.CloseWithoutCheckpoint();
         GarbleEntryWithVersion(h.LogC, taken.View);
         await h.OpenAsync(2);
-        var run = Assert.Single(h.C.LostEntries(v));
+        var run = Assert.Single(h.C.Restoration.LostEntries(v));
         Assert.Equal((viewLsn, viewLsn), (run.FirstLsn, run.LastLsn));
         Assert.Equal(0, h.C.GetVolume(v)!.ViewNumber);
         Assert.True(h.C.GetVolume(v)!.IsDamaged);
 
-        var restored = await h.C.RestoreLostEntriesAsync(v, viewLsn, await h.B.ReadLostEntriesAsync(v, viewLsn, viewLsn));
+        var restored = await h.C.Restoration.RestoreLostEntriesAsync(v, viewLsn, await h.B.Restoration.ReadLostEntriesAsync(v, viewLsn, viewLsn));
 
         Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
         void AssertViewRestored()
         {
             var info = h.C.GetVolume(v)!;
             Assert.False(info.IsDamaged);
-            Assert.Empty(h.C.LostEntries(v));
+            Assert.Empty(h.C.Restoration.LostEntries(v));
             Assert.Equal((1L, taken.View), (info.ViewNumber, info.View));
             Assert.Equal([h.B.HostId, h.C.HostId, h.A.HostId], info.Replicas);
         }
@@ -194,11 +194,11 @@ public sealed class LostEntryRestoreTests
         GarbleEntryWithVersion(h.LogC, trashed.CurrentVersion);
         var slots = CheckpointSlots(h.LogC);
         await h.OpenAsync(2);
-        var run = Assert.Single(h.C.LostEntries(v));
+        var run = Assert.Single(h.C.Restoration.LostEntries(v));
         Assert.Equal((trashed.Lsn, trashed.Lsn), (run.FirstLsn, run.LastLsn));
         Assert.False(h.C.GetVolume(v)!.IsTrashed);
 
-        var restored = await h.C.RestoreLostEntriesAsync(v, trashed.Lsn, await h.B.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
+        var restored = await h.C.Restoration.RestoreLostEntriesAsync(v, trashed.Lsn, await h.B.Restoration.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
 
         Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
         void AssertTrashed()
@@ -206,7 +206,7 @@ public sealed class LostEntryRestoreTests
             var info = h.C.GetVolume(v)!;
             Assert.True(info.IsTrashed);
             Assert.False(info.IsDamaged);
-            Assert.Empty(h.C.LostEntries(v));
+            Assert.Empty(h.C.Restoration.LostEntries(v));
             Assert.Equal((taken.Lsn, 1L), (info.Lsn, info.ViewNumber));
         }
         AssertTrashed();
@@ -240,10 +240,10 @@ public sealed class LostEntryRestoreTests
         GarbleEntryWithVersion(ta, trashed.CurrentVersion);
         var slots = CheckpointSlots(ta);
         var s = ta.Open();
-        var run = Assert.Single(s.LostEntries(v));
+        var run = Assert.Single(s.Restoration.LostEntries(v));
         Assert.Equal((trashed.Lsn, trashed.Lsn), (run.FirstLsn, run.LastLsn));
 
-        var restored = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+        var restored = await s.Restoration.RestoreLostEntriesAsync(v, run.FirstLsn, await b.Restoration.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
 
         Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
         async Task AssertRestoredOutOfTrash(LogStore store)
@@ -251,7 +251,7 @@ public sealed class LostEntryRestoreTests
             var info = store.GetVolume(v)!;
             Assert.False(info.IsTrashed);
             Assert.False(info.IsDamaged);
-            Assert.Empty(store.LostEntries(v));
+            Assert.Empty(store.Restoration.LostEntries(v));
             Assert.Equal(expected, await Read(store, v, 0, 1 << 17));
         }
         await AssertRestoredOutOfTrash(s);
@@ -282,11 +282,11 @@ public sealed class LostEntryRestoreTests
         GarbleEntryWithVersion(ta, resized.CurrentVersion);
         var slots = CheckpointSlots(ta);
         var s = ta.Open();
-        var run = Assert.Single(s.LostEntries(v));
+        var run = Assert.Single(s.Restoration.LostEntries(v));
         Assert.Equal((resized.Lsn, resized.Lsn), (run.FirstLsn, run.LastLsn));
         Assert.Equal(1L << 20, s.GetVolume(v)!.SizeBytes);
 
-        var restored = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+        var restored = await s.Restoration.RestoreLostEntriesAsync(v, run.FirstLsn, await b.Restoration.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
 
         Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
         async Task AssertResized(LogStore store)
@@ -294,7 +294,7 @@ public sealed class LostEntryRestoreTests
             var info = store.GetVolume(v)!;
             Assert.Equal(2L << 20, info.SizeBytes);
             Assert.False(info.IsDamaged);
-            Assert.Empty(store.LostEntries(v));
+            Assert.Empty(store.Restoration.LostEntries(v));
             Assert.Equal(beyond, await Read(store, v, 1 << 20, 8192));
         }
         await AssertResized(s);
@@ -325,11 +325,11 @@ public sealed class LostEntryRestoreTests
         GarbleEntryWithVersion(ta, protectedAt.CurrentVersion);
         var slots = CheckpointSlots(ta);
         var s = ta.Open();
-        var run = Assert.Single(s.LostEntries(v));
+        var run = Assert.Single(s.Restoration.LostEntries(v));
         Assert.Equal((protectedAt.Lsn, protectedAt.Lsn), (run.FirstLsn, run.LastLsn));
         Assert.Empty(s.GetVolume(v)!.Protected);
 
-        var restored = await s.RestoreLostEntriesAsync(v, run.FirstLsn, await b.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
+        var restored = await s.Restoration.RestoreLostEntriesAsync(v, run.FirstLsn, await b.Restoration.ReadLostEntriesAsync(v, run.FirstLsn, run.LastLsn));
 
         Assert.Equal((1L, 0L, (string?)null), (restored.Entries, restored.RefusedEntries, restored.Refusal));
         Assert.Equal([version], s.GetVolume(v)!.Protected);
@@ -338,7 +338,7 @@ public sealed class LostEntryRestoreTests
         ta.Poke(DeviceHeader.Size, slots);
         await using var replayed = ta.Open();
         Assert.Equal([version], replayed.GetVolume(v)!.Protected);
-        Assert.Empty(replayed.LostEntries(v));
+        Assert.Empty(replayed.Restoration.LostEntries(v));
     }
 
     [Fact]
@@ -360,14 +360,14 @@ public sealed class LostEntryRestoreTests
         GarbleEntryWithVersion(ta, trashed.CurrentVersion);
         GarbleEntryWithVersion(ta, later.CurrentVersion);
         await using var s = ta.Open();
-        Assert.Equal([(trashed.Lsn, trashed.Lsn), (later.Lsn, later.Lsn)], s.LostEntries(v).Select(r => (r.FirstLsn, r.LastLsn)));
+        Assert.Equal([(trashed.Lsn, trashed.Lsn), (later.Lsn, later.Lsn)], s.Restoration.LostEntries(v).Select(r => (r.FirstLsn, r.LastLsn)));
 
-        var refused = await s.RestoreLostEntriesAsync(v, trashed.Lsn, await b.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
+        var refused = await s.Restoration.RestoreLostEntriesAsync(v, trashed.Lsn, await b.Restoration.ReadLostEntriesAsync(v, trashed.Lsn, trashed.Lsn));
 
         Assert.Equal((0L, 1L), (refused.Entries, refused.RefusedEntries));
         Assert.True(refused.Refusal!.Contains($"the entry at lsn {later.Lsn} after the run is lost here too"), refused.Refusal);
         Assert.True(s.GetVolume(v)!.IsDamaged);
         Assert.False(s.GetVolume(v)!.IsTrashed);
-        Assert.Equal(2, s.LostEntries(v).Count);
+        Assert.Equal(2, s.Restoration.LostEntries(v).Count);
     }
 }

@@ -11,7 +11,7 @@ public sealed class PullTests
     private static async Task<byte[]> StreamBytes(LogStore s, Id160 v, long afterLsn)
     {
         var ms = new MemoryStream();
-        await s.StreamAsync(v, afterLsn, ms, follow: false);
+        await s.Streams.StreamAsync(v, afterLsn, ms, follow: false);
         return ms.ToArray();
     }
 
@@ -41,7 +41,7 @@ public sealed class PullTests
         using var t = new TempLog();
         await using var a = t.OpenFaulty(out var device);
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
-        Assert.Equal(1, a.ReadEntries(v, 0, 1 << 20).LastLsn);   // a replica subscribed: the writer keeps copies
+        Assert.Equal(1, a.Streams.ReadEntries(v, 0, 1 << 20).LastLsn);   // a replica subscribed: the writer keeps copies
 
         using var hold = new ManualResetEventSlim(false);
         using var held = new ManualResetEventSlim(false);
@@ -51,23 +51,23 @@ public sealed class PullTests
         try
         {
             Assert.True(held.Wait(TimeSpan.FromSeconds(10)), "the writer never reached the device");
-            Assert.True(await a.WaitForEntryAsync(v, 1, TimeSpan.FromSeconds(10)), "the placed entry was not signalled");
+            Assert.True(await a.Streams.WaitForEntryAsync(v, 1, TimeSpan.FromSeconds(10)), "the placed entry was not signalled");
             // Not written yet: the head has not moved and a plain read of the entries has nothing new ...
             Assert.Equal(1, a.GetVolume(v)!.Lsn);
-            Assert.Equal(2, a.PlacedLsn(v));
-            Assert.Equal(0, a.ReadEntries(v, 1, 1 << 20).Data.Length);
-            Assert.False(await a.WaitForHeadAsync(v, 2, TimeSpan.FromMilliseconds(50)));
+            Assert.Equal(2, a.Streams.PlacedLsn(v));
+            Assert.Equal(0, a.Streams.ReadEntries(v, 1, 1 << 20).Data.Length);
+            Assert.False(await a.Streams.WaitForHeadAsync(v, 2, TimeSpan.FromMilliseconds(50)));
             // ... but the feed has it, byte for byte what the stream will hold once it is written.
-            var early = a.ReadEntries(v, 1, 1 << 20, unwritten: true);
+            var early = a.Streams.ReadEntries(v, 1, 1 << 20, unwritten: true);
             Assert.Equal(2, early.LastLsn);
             Assert.False(write.IsCompleted);
 
             hold.Set();
             await write;
-            Assert.True(await a.WaitForHeadAsync(v, 2, TimeSpan.FromSeconds(10)));
+            Assert.True(await a.Streams.WaitForHeadAsync(v, 2, TimeSpan.FromSeconds(10)));
             Assert.Equal(await StreamBytes(a, v, 1), early.Data.ToArray());
             // Nothing beyond what was placed: a follower further on is refused.
-            Assert.Throws<InvalidRangeException>(() => a.ReadEntries(v, 3, 1 << 20, unwritten: true));
+            Assert.Throws<InvalidRangeException>(() => a.Streams.ReadEntries(v, 3, 1 << 20, unwritten: true));
         }
         finally
         {
@@ -82,33 +82,33 @@ public sealed class PullTests
         using var t = new TempLog();
         await using var a = t.Open();
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
-        var first = a.ReadEntries(v, 0, 1 << 20);
+        var first = a.Streams.ReadEntries(v, 0, 1 << 20);
         Assert.Equal(1, first.LastLsn);
-        Assert.Equal((0, 1), (a.StreamReads.EntriesFromMemory, a.StreamReads.EntriesFromDevice));   // the creation entry: from the device
+        Assert.Equal((0, 1), (a.Streams.Reads.EntriesFromMemory, a.Streams.Reads.EntriesFromDevice));   // the creation entry: from the device
 
         var blocks = Enumerable.Range(0, 20).Select(i => TempLog.Pattern(4096, 100 + i)).ToArray();
         for (var i = 0; i < blocks.Length; i++) await a.WriteAsync(v, i * 4096L, blocks[i], durable: true);
         var expected = await StreamBytes(a, v, 1);
         // A stream of a volume no one follows reads from the device (GET /stream keeps no copies).
-        Assert.Equal((0, 21), (a.StreamReads.EntriesFromMemory, a.StreamReads.EntriesFromDevice));
+        Assert.Equal((0, 21), (a.Streams.Reads.EntriesFromMemory, a.Streams.Reads.EntriesFromDevice));
 
         // In bounded runs of whole entries, byte for byte the stream.
         var pulled = new MemoryStream();
         for (long after = 1; after < 21;)
         {
-            var run = a.ReadEntries(v, after, 20_000);
+            var run = a.Streams.ReadEntries(v, after, 20_000);
             Assert.True(run.Data.Length <= 20_000 || run.LastLsn == after + 1, "a run beyond its bound holds more than one entry");
             Assert.Equal(21, run.HeadLsn);
             pulled.Write(run.Data.Span);
             after = run.LastLsn;
         }
         Assert.Equal(expected, pulled.ToArray());
-        Assert.Equal((20, 21), (a.StreamReads.EntriesFromMemory, a.StreamReads.EntriesFromDevice));
+        Assert.Equal((20, 21), (a.Streams.Reads.EntriesFromMemory, a.Streams.Reads.EntriesFromDevice));
 
         // The device copies of those entries are now garbled: the device no longer serves them, the writer's memory does.
         foreach (var b in blocks) Assert.True(Garble(t.Path, b) >= 1, "a written block was not found on the device");
         await Assert.ThrowsAsync<DataCorruptionException>(() => StreamBytes(a, v, 1));
-        Assert.Equal(expected, a.ReadEntries(v, 1, 4 << 20).Data.ToArray());
+        Assert.Equal(expected, a.Streams.ReadEntries(v, 1, 4 << 20).Data.ToArray());
     }
 
     [Fact]
@@ -117,13 +117,13 @@ public sealed class PullTests
         using var t = new TempLog();
         await using var a = t.Open();
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Sync, [a.HostId, Id160.Random()])).BaseId;
-        a.ReadEntries(v, 0, 1 << 20);
+        a.Streams.ReadEntries(v, 0, 1 << 20);
         var block = TempLog.Pattern(4096, 9);
         await a.WriteAsync(v, 0, block, durable: true);
         a.SetStreamFloor(v, 2);
         Assert.True(Garble(t.Path, block) >= 1);
         // The memory copy of lsn 2 was dropped with the floor: the device copy is read, and found garbled.
-        Assert.Throws<DataCorruptionException>(() => a.ReadEntries(v, 1, 1 << 20));
+        Assert.Throws<DataCorruptionException>(() => a.Streams.ReadEntries(v, 1, 1 << 20));
     }
 
     [Fact]
@@ -132,11 +132,11 @@ public sealed class PullTests
         using var t = new TempLog();
         await using var a = t.Open();
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
-        Assert.Equal(1, a.ReadEntries(v, 0, 1 << 20).LastLsn);
+        Assert.Equal(1, a.Streams.ReadEntries(v, 0, 1 << 20).LastLsn);
         var block = TempLog.Pattern(4096, 7);
         await a.WriteAsync(v, 0, block, durable: true);
         Assert.True(Garble(t.Path, block) >= 1);
         // No copy is kept for an unreplicated volume: the garbled device copy is detected, never returned.
-        Assert.Throws<DataCorruptionException>(() => a.ReadEntries(v, 1, 1 << 20));
+        Assert.Throws<DataCorruptionException>(() => a.Streams.ReadEntries(v, 1, 1 << 20));
     }
 }

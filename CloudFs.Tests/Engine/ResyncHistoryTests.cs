@@ -22,9 +22,9 @@ public sealed class ResyncHistoryTests
     private static async Task Pull(LogStore from, LogStore to, Id160 v, long lsn)
     {
         var stream = new MemoryStream();
-        await from.StreamAsync(v, lsn, stream, follow: false);
+        await from.Streams.StreamAsync(v, lsn, stream, follow: false);
         stream.Position = 0;
-        var applied = await to.ApplyAsync(stream);
+        var applied = await to.Streams.ApplyAsync(stream);
         Assert.True(applied.Ok, applied.Error);
     }
 
@@ -38,7 +38,7 @@ public sealed class ResyncHistoryTests
         var read = new byte[image.Length];
         await s.ReadAsync(branch, 0, read);
         Assert.Equal(image, read);
-        var got = await s.ChangedBetweenAsync(v, version);
+        var got = await s.Streams.ChangedBetweenAsync(v, version);
         Assert.Equal(diff.Ranges, got.Ranges);
         Assert.Equal((diff.FromSizeBytes, diff.ToSizeBytes), (got.FromSizeBytes, got.ToSizeBytes));
     }
@@ -72,12 +72,12 @@ public sealed class ResyncHistoryTests
             a.SetStreamFloor(v, a.GetVolume(v)!.Lsn);
             await a.CompactAsync();
             await a.CompactAsync();
-            await Assert.ThrowsAsync<VersionCompactedException>(() => a.StreamAsync(v, 0, new MemoryStream(), follow: false));
+            await Assert.ThrowsAsync<VersionCompactedException>(() => a.Streams.StreamAsync(v, 0, new MemoryStream(), follow: false));
         }
         // The sender restarts first: its history base (and the chain state at it) comes back from its checkpoint.
         await using var src = TempLog.OpenRetrying(sender);
         var head = src.GetVolume(v)!;
-        var diff = await src.ChangedBetweenAsync(v, protectedVersion);
+        var diff = await src.Streams.ChangedBetweenAsync(v, protectedVersion);
 
         var chunks = await ResyncTransfer.ReadAsync(src, v);
         Assert.Equal(protectedLsn, chunks[^1].Lsn);
@@ -137,7 +137,7 @@ public sealed class ResyncHistoryTests
         }
         await using var src = TempLog.OpenRetrying(sender);
         Assert.Null(src.VolumeStates[v].History!.Chain);
-        var diff = await src.ChangedBetweenAsync(v, kept);
+        var diff = await src.Streams.ChangedBetweenAsync(v, kept);
 
         // Nothing after the base changed the view or the trash state: the state is the head's, and the resync is as of the base.
         var chunks = await ResyncTransfer.ReadAsync(src, v);
@@ -177,8 +177,8 @@ public sealed class ResyncHistoryTests
             await a.WriteAsync(branch, 0, TempLog.Pattern(Size, 20 + round));
         await a.CompactAsync();
         await a.CompactAsync();
-        await Assert.ThrowsAsync<VersionCompactedException>(() => a.StreamAsync(branch, 0, new MemoryStream(), follow: false));
-        var diff = await a.ChangedBetweenAsync(branch, kept.CurrentVersion);
+        await Assert.ThrowsAsync<VersionCompactedException>(() => a.Streams.StreamAsync(branch, 0, new MemoryStream(), follow: false));
+        var diff = await a.Streams.ChangedBetweenAsync(branch, kept.CurrentVersion);
 
         var chunks = await ResyncTransfer.ReadAsync(a, branch);
         Assert.Equal(kept.Lsn, chunks[^1].Lsn);
@@ -236,7 +236,7 @@ public sealed class ResyncHistoryTests
         await a.WriteAsync(v, 0, TempLog.Pattern(Size, 3));
         var first = a.GetVolume(v)!.CurrentVersion;
         await OverwriteThreeTimes(a, v, 11);
-        var diff = await a.ChangedBetweenAsync(v, first);
+        var diff = await a.Streams.ChangedBetweenAsync(v, first);
 
         var chunks = await ResyncTransfer.ReadAsync(a, v);
         Assert.Equal(1, chunks[^1].Lsn);

@@ -38,7 +38,7 @@ public sealed class ResyncTests
         await Churn(a, v, model, 1);
         a.SetStreamFloor(v, a.GetVolume(v)!.Lsn);
         Assert.True((await a.CompactAsync()).SegmentsCompacted > 0, "the writer compacted nothing");
-        await Assert.ThrowsAsync<VersionCompactedException>(() => a.StreamAsync(v, 0, new MemoryStream(), follow: false));
+        await Assert.ThrowsAsync<VersionCompactedException>(() => a.Streams.StreamAsync(v, 0, new MemoryStream(), follow: false));
         return v;
     }
 
@@ -76,9 +76,9 @@ public sealed class ResyncTests
 
         // Ordinary entries after the transfer's lsn chain on.
         var stream = new MemoryStream();
-        await a.StreamAsync(v, head.Lsn, stream, follow: false);
+        await a.Streams.StreamAsync(v, head.Lsn, stream, follow: false);
         stream.Position = 0;
-        var applied = await b.ApplyAsync(stream);
+        var applied = await b.Streams.ApplyAsync(stream);
         Assert.True(applied.Ok, applied.Error);
         Assert.True(applied.Applied > 0);
         Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
@@ -111,9 +111,9 @@ public sealed class ResyncTests
             await a.WriteAsync(v, 0, TempLog.Pattern(256 << 10, 9));
             TempLog.Pattern(256 << 10, 9).CopyTo(oldModel, 0);
             var s = new MemoryStream();
-            await a.StreamAsync(v, 0, s, follow: false);
+            await a.Streams.StreamAsync(v, 0, s, follow: false);
             s.Position = 0;
-            Assert.True((await b.ApplyAsync(s)).Ok);
+            Assert.True((await b.Streams.ApplyAsync(s)).Ok);
             oldHead = b.GetVolume(v)!;
             oldModel.CopyTo(newModel, 0);
         }
@@ -203,7 +203,7 @@ public sealed class ResyncTests
 
         // A stream entry is not a resync piece.
         var s = new MemoryStream();
-        await a.StreamAsync(v, a.GetVolume(v)!.Lsn - 1, s, follow: false);
+        await a.Streams.StreamAsync(v, a.GetVolume(v)!.Lsn - 1, s, follow: false);
         await Assert.ThrowsAsync<ResyncRefusedException>(() => b.Resync.ApplyAsync(s.ToArray()));
 
         // A whole transfer still succeeds afterwards; then one for a copy already at that lsn is refused.
@@ -230,9 +230,9 @@ public sealed class ResyncTests
         // Overwrite most of what the resync brought, so its pieces' segments turn mostly dead, and follow that.
         await Churn(a, v, model, 77, rounds: 2);
         var s = new MemoryStream();
-        await a.StreamAsync(v, lsn, s, follow: false);
+        await a.Streams.StreamAsync(v, lsn, s, follow: false);
         s.Position = 0;
-        Assert.True((await b.ApplyAsync(s)).Ok);
+        Assert.True((await b.Streams.ApplyAsync(s)).Ok);
         var result = await b.CompactAsync();
         Assert.True(result.SegmentsCompacted > 0, "the replica compacted nothing");
         Assert.Equal(model, await ReadAll(b, v));

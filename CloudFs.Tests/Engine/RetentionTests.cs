@@ -20,12 +20,12 @@ public sealed class RetentionTests
         // No replica has acknowledged anything: nothing a replica needs is reclaimed, the whole chain still streams.
         var kept = await s.CompactAsync();
         Assert.Equal(0, kept.SegmentsCompacted);
-        await s.StreamAsync(v, 0, new MemoryStream(), follow: false);
+        await s.Streams.StreamAsync(v, 0, new MemoryStream(), follow: false);
 
         // Every replica holds everything: now the dead segments go.
         s.SetStreamFloor(v, s.GetVolume(v)!.Lsn);
         var reclaimed = await s.CompactAsync();
         Assert.True(reclaimed.SegmentsCompacted > 0, "nothing was compacted once the replicas held everything");
-        await Assert.ThrowsAsync<VersionCompactedException>(() => s.StreamAsync(v, 0, new MemoryStream(), follow: false));
+        await Assert.ThrowsAsync<VersionCompactedException>(() => s.Streams.StreamAsync(v, 0, new MemoryStream(), follow: false));
     }
 }

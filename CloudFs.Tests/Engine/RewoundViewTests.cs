@@ -10,7 +10,7 @@ public sealed class RewoundViewTests
     private static async Task<MemoryStream> Stream(LogStore s, Id160 v, long afterLsn)
     {
         var ms = new MemoryStream();
-        await s.StreamAsync(v, afterLsn, ms, follow: false);
+        await s.Streams.StreamAsync(v, afterLsn, ms, follow: false);
         ms.Position = 0;
         return ms;
     }
@@ -46,7 +46,7 @@ public sealed class RewoundViewTests
         var (k, original) = await TwoChains(h);
         Assert.Equal(2, h.B.GetVolume(h.Volume)!.ViewNumber);
 
-        var refused = await h.B.ApplyLiveAsync(await Stream(h.C, h.Volume, 0), _ => { });
+        var refused = await h.B.Streams.ApplyLiveAsync(await Stream(h.C, h.Volume, 0), _ => { });
         Assert.True(refused.IsFork, refused.Error);
         var branch = await h.B.SplitForkAsync(h.Volume, k);
 
@@ -58,7 +58,7 @@ public sealed class RewoundViewTests
         Assert.Equal(0, h.B.GetVolume(branch.BaseId)!.ViewNumber);
 
         // C's chain follows on a replica's live apply: its view 1 is the next view.
-        var followed = await h.B.ApplyLiveAsync(await Stream(h.C, h.Volume, k), _ => { });
+        var followed = await h.B.Streams.ApplyLiveAsync(await Stream(h.C, h.Volume, k), _ => { });
         Assert.True(followed.Ok, followed.Error);
         Assert.Equal(ViewOf(h.C.GetVolume(h.Volume)!), ViewOf(h.B.GetVolume(h.Volume)!));
         Assert.Equal(1, h.B.GetVolume(h.Volume)!.ViewNumber);
@@ -67,7 +67,7 @@ public sealed class RewoundViewTests
         var cHead = h.C.GetVolume(h.Volume)!.Lsn;
         var c2 = await h.C.Ownership.TakeOverAsync(h.Volume, [], [h.C.HostId, h.B.HostId]);
         Assert.Equal(2, c2.ViewNumber);
-        var shipped = await h.B.ApplyAsync(await Stream(h.C, h.Volume, cHead));
+        var shipped = await h.B.Streams.ApplyAsync(await Stream(h.C, h.Volume, cHead));
         Assert.True(shipped.Ok, shipped.Error);
         var live = h.B.GetVolume(h.Volume)!;
         Assert.Equal((c2.CurrentVersion, ViewOf(c2)), (live.CurrentVersion, ViewOf(live)));
@@ -101,7 +101,7 @@ public sealed class RewoundViewTests
         Assert.Equal(atK, ViewOf(h.B.GetVolume(h.Volume)!));
 
         // C's chain, view 1 first, is taken as the next view by POST /log's apply.
-        var r = await h.B.ApplyAsync(await Stream(h.C, h.Volume, k));
+        var r = await h.B.Streams.ApplyAsync(await Stream(h.C, h.Volume, k));
         Assert.True(r.Ok, r.Error);
         Assert.Equal((h.C.GetVolume(h.Volume)!.CurrentVersion, ViewOf(h.C.GetVolume(h.Volume)!)),
             (h.B.GetVolume(h.Volume)!.CurrentVersion, ViewOf(h.B.GetVolume(h.Volume)!)));
@@ -120,7 +120,7 @@ public sealed class RewoundViewTests
         Assert.Equal(k + 1, taken.Lsn);
         Assert.Equal(taken.CurrentVersion, taken.View);
         // A (which never heard of any view change) follows it as its next view.
-        var r = await h.A.ApplyLiveAsync(await Stream(h.B, h.Volume, k), _ => { });
+        var r = await h.A.Streams.ApplyLiveAsync(await Stream(h.B, h.Volume, k), _ => { });
         Assert.True(r.Ok, r.Error);
         Assert.Equal(ViewOf(taken), ViewOf(h.A.GetVolume(h.Volume)!));
     }

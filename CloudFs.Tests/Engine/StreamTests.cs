@@ -18,7 +18,7 @@ public sealed class StreamTests
     private static async Task<byte[]> StreamOf(LogStore s, Id160 v)
     {
         var ms = new MemoryStream();
-        await s.StreamAsync(v, 0, ms, follow: false);
+        await s.Streams.StreamAsync(v, 0, ms, follow: false);
         return ms.ToArray();
     }
 
@@ -44,21 +44,21 @@ public sealed class StreamTests
         await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
         var v = await Populate(a);
         var whole = new MemoryStream();
-        await a.StreamAsync(v, 0, whole, follow: false);
+        await a.Streams.StreamAsync(v, 0, whole, follow: false);
 
-        var refused = await b.ApplyAsync(new MemoryStream(whole.ToArray()), import: false);
+        var refused = await b.Streams.ApplyAsync(new MemoryStream(whole.ToArray()), import: false);
         Assert.True(refused.IsRefused);
         Assert.Contains("is an import", refused.Error);
         Assert.Equal(0, refused.Applied);
         Assert.Null(b.GetVolume(v));
 
-        Assert.True((await b.ApplyAsync(new MemoryStream(whole.ToArray()), import: true)).Ok);
+        Assert.True((await b.Streams.ApplyAsync(new MemoryStream(whole.ToArray()), import: true)).Ok);
         // Once held, its later entries need no import.
         await a.WriteAsync(v, 0, TempLog.Pattern(4096, 9));
         var tail = new MemoryStream();
-        await a.StreamAsync(b.GetVolume(v)!.CurrentVersion, tail, follow: false);
+        await a.Streams.StreamAsync(b.GetVolume(v)!.CurrentVersion, tail, follow: false);
         tail.Position = 0;
-        var more = await b.ApplyAsync(tail, import: false);
+        var more = await b.Streams.ApplyAsync(tail, import: false);
         Assert.True(more.Ok, more.Error);
         Assert.Equal(a.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
     }
@@ -72,9 +72,9 @@ public sealed class StreamTests
         await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
         var v = await Populate(a);
         var ms = new MemoryStream();
-        await a.StreamAsync(v, 0, ms, follow: false);
+        await a.Streams.StreamAsync(v, 0, ms, follow: false);
         ms.Position = 0;
-        var result = await b.ApplyAsync(ms);
+        var result = await b.Streams.ApplyAsync(ms);
         Assert.True(result.Ok, result.Error);
         Assert.Equal(a.GetVolume(v)!.Lsn, result.Applied);
         var ia = a.GetVolume(v)!;
@@ -88,9 +88,9 @@ public sealed class StreamTests
         // The stream after a version carries exactly the later entries, and applying it again is harmless.
         var mid = a.ReadHeaders(v, 3, 3, 1)[0].Version;
         var tail = new MemoryStream();
-        await a.StreamAsync(mid, tail, follow: false);
+        await a.Streams.StreamAsync(mid, tail, follow: false);
         tail.Position = 0;
-        var again = await b.ApplyAsync(tail);
+        var again = await b.Streams.ApplyAsync(tail);
         Assert.True(again.Ok, again.Error);
         Assert.Equal(0, again.Applied);
 
@@ -108,7 +108,7 @@ public sealed class StreamTests
         await using var a = ta.Open(size: 32 << 20, segment: 1 << 20);
         var v = await Populate(a);
         var ms = new MemoryStream();
-        await a.StreamAsync(v, 0, ms, follow: false);
+        await a.Streams.StreamAsync(v, 0, ms, follow: false);
         var bytes = ms.ToArray();
         var headers = a.ReadHeaders(v, 1, 10, 10);
         // Entry sizes: create 512, data (31 stored blocks) 512+31*512, zero 512, 1 MiB entry, 512-byte write.
@@ -127,7 +127,7 @@ public sealed class StreamTests
             await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
             var bad = (byte[])bytes.Clone();
             bad[starts[entry] + offsetInEntry] ^= 0x10;
-            var r = await b.ApplyAsync(new MemoryStream(bad));
+            var r = await b.Streams.ApplyAsync(new MemoryStream(bad));
             Assert.False(r.Ok);
             Assert.Equal(entry, r.Applied);
             Assert.Contains($"entry {entry}", r.Error);
@@ -153,13 +153,13 @@ public sealed class StreamTests
         await a2.WriteAsync(v, 0, TempLog.Pattern(512, 2));
         await using var b = tb.Open();
         var s1 = new MemoryStream();
-        await a1.StreamAsync(v, 0, s1, false);
+        await a1.Streams.StreamAsync(v, 0, s1, false);
         s1.Position = 0;
-        Assert.True((await b.ApplyAsync(s1)).Ok);
+        Assert.True((await b.Streams.ApplyAsync(s1)).Ok);
         var s2 = new MemoryStream();
-        await a2.StreamAsync(v, 0, s2, false);
+        await a2.Streams.StreamAsync(v, 0, s2, false);
         s2.Position = 0;
-        var r = await b.ApplyAsync(s2);
+        var r = await b.Streams.ApplyAsync(s2);
         Assert.True(r.IsFork);
         Assert.Contains("fork", r.Error);
         Assert.Equal(a1.GetVolume(v)!.CurrentVersion, b.GetVolume(v)!.CurrentVersion);
@@ -175,8 +175,8 @@ public sealed class StreamTests
         var v = (await a.CreateVolumeAsync(1 << 20, VolumeMode.Async, [])).BaseId;
         var pipe = new System.IO.Pipelines.Pipe();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var sending = a.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
-        var applying = b.ApplyAsync(pipe.Reader.AsStream(), cts.Token);
+        var sending = a.Streams.StreamAsync(v, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
+        var applying = b.Streams.ApplyAsync(pipe.Reader.AsStream(), cts.Token);
         AppendResult last = default;
         for (var i = 0; i < 10; i++) last = await a.WriteAsync(v, i * 512L, TempLog.Pattern(512, i));
         while (b.GetVolume(v)?.CurrentVersion != last.Version)
@@ -202,7 +202,7 @@ public sealed class StreamTests
         var broken = new BreakingStream(await StreamOf(a, v));
         using var tb = new TempLog();
         await using var b = tb.Open(size: 32 << 20, segment: 1 << 20);
-        var r = await b.ApplyAsync(broken);
+        var r = await b.Streams.ApplyAsync(broken);
         var entries = a.GetVolume(v)!.Lsn;
         Assert.False(r.Ok);
         Assert.False(r.IsFork);
@@ -216,6 +216,6 @@ public sealed class StreamTests
     {
         using var ta = new TempLog();
         await using var a = ta.Open();
-        await Assert.ThrowsAsync<UnknownVersionException>(() => a.StreamAsync(Id160.Random(), new MemoryStream(), false));
+        await Assert.ThrowsAsync<UnknownVersionException>(() => a.Streams.StreamAsync(Id160.Random(), new MemoryStream(), false));
     }
 }

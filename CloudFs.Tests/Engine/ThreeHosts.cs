@@ -45,9 +45,9 @@ internal sealed class ThreeHosts : IAsyncDisposable
     public static async Task<ApplyResult> Ship(LogStore from, Id160 volume, long afterLsn, LogStore to, bool mustSucceed = true)
     {
         var ms = new MemoryStream();
-        await from.StreamAsync(volume, afterLsn, ms, follow: false);
+        await from.Streams.StreamAsync(volume, afterLsn, ms, follow: false);
         ms.Position = 0;
-        var r = await to.ApplyAsync(ms);
+        var r = await to.Streams.ApplyAsync(ms);
         if (mustSucceed) Assert.True(r.Ok, r.Error);
         return r;
     }

@@ -27,7 +27,7 @@ public sealed class VersionProtectionTests
         var view = new byte[Size];
         await s.ReadVersionAsync(v, version, 0, view);
         Assert.Equal(expected, view);
-        Assert.Equal([new ChangedRange(0, Size)], (await s.ChangedBetweenAsync(v, version)).Ranges);
+        Assert.Equal([new ChangedRange(0, Size)], (await s.Streams.ChangedBetweenAsync(v, version)).Ranges);
     }
 
     [Fact]
@@ -80,13 +80,13 @@ public sealed class VersionProtectionTests
             old = a.GetVolume(v)!.CurrentVersion;
             await a.ProtectVersionAsync(v, old, protect: true);
             await OverwriteThreeTimes(a, v, 7);
-            await a.StreamAsync(v, 0, stream, follow: false);
+            await a.Streams.StreamAsync(v, 0, stream, follow: false);
         }
         var replica = tb.Options(size: 24 << 20) with { RetentionTime = TimeSpan.Zero };
         await using (var b = TempLog.OpenRetrying(replica))
         {
             stream.Position = 0;
-            Assert.True((await b.ApplyAsync(stream)).Ok);
+            Assert.True((await b.Streams.ApplyAsync(stream)).Ok);
             Assert.Equal([old], b.GetVolume(v)!.Protected);
             await b.CompactAsync();
             await b.CompactAsync();
@@ -238,7 +238,7 @@ public sealed class VersionProtectionTests
             lock (vol.IndexLock)
                 for (var l = 1; l <= vol.Lsns.Count; l++)
                     Assert.True(vol.Lsns.ChangeOf(l).IsKnown, $"the change of lsn {l} is unknown after the restart");
-            var diff = await s.ChangedBetweenAsync(v, from);
+            var diff = await s.Streams.ChangedBetweenAsync(v, from);
             Assert.Equal(64, diff.Ranges.Count(r => r.Offset < 512 * K));
             Assert.Equal(64 * 4 * K + 64 * K, diff.Bytes);
         }

@@ -38,7 +38,7 @@ public sealed class VersionRetentionTests
         var version = new byte[Size];
         await s.ReadVersionAsync(v, old, 0, version);
         Assert.Equal(TempLog.Pattern(Size, 1), version);
-        Assert.Equal([new ChangedRange(0, Size)], (await s.ChangedBetweenAsync(v, old)).Ranges);
+        Assert.Equal([new ChangedRange(0, Size)], (await s.Streams.ChangedBetweenAsync(v, old)).Ranges);
     }
 
     [Fact]

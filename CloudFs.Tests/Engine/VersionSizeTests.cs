@@ -34,7 +34,7 @@ public sealed class VersionSizeTests
         await s.ReadAsync(branch.BaseId, 0, read);
         Assert.Equal(TempLog.Pattern(Size, 3), read);
         // The diff covers the larger size: what the shrink dropped is reported, and both sizes.
-        var diff = await s.ChangedBetweenAsync(v, before);
+        var diff = await s.Streams.ChangedBetweenAsync(v, before);
         Assert.Equal([new ChangedRange(Size / 2, Size / 2)], diff.Ranges);
         Assert.Equal((Size, Size / 2), (diff.FromSizeBytes, diff.ToSizeBytes));
     }
@@ -57,7 +57,7 @@ public sealed class VersionSizeTests
             Assert.Equal(Size, await s.VersionSizeAsync(v, before));
             await Assert.ThrowsAsync<InvalidRangeException>(async () => await s.ReadVersionAsync(v, before, Size, new byte[4 * K]));
             Assert.Equal(Size, (await s.BranchAsync(before)).SizeBytes);
-            var diff = await s.ChangedBetweenAsync(v, before, grown);
+            var diff = await s.Streams.ChangedBetweenAsync(v, before, grown);
             Assert.Equal([new ChangedRange(Size, 64 * K)], diff.Ranges);
             Assert.Equal((Size, 2 * Size), (diff.FromSizeBytes, diff.ToSizeBytes));
         }

@@ -19,7 +19,7 @@ public sealed class ViewChangeFormatTests
         // Forge with the real secret (read from A's key file), so only the payload is wrong: no replica, view 0.
         var secret = Convert.FromHexString(File.ReadAllLines(h.LogA.Path + ".keys").Single(l => l.StartsWith(h.Volume.ToString())).Split(' ')[1]);
         var ms = new MemoryStream();
-        await h.A.StreamAsync(h.Volume, 0, ms, follow: false);
+        await h.A.Streams.StreamAsync(h.Volume, 0, ms, follow: false);
         var all = ms.ToArray();
         var head = h.A.GetVolume(h.Volume)!;
         EntryHeader last = default;
@@ -40,7 +40,7 @@ public sealed class ViewChangeFormatTests
         EntryCodec.Seal(buf.Span, 0);
 
         var before = h.C.GetVolume(h.Volume)!;
-        var r = await h.C.ApplyAsync(new MemoryStream(buf.Span.ToArray()));
+        var r = await h.C.Streams.ApplyAsync(new MemoryStream(buf.Span.ToArray()));
         Assert.False(r.Ok);
         Assert.Contains("malformed payload", r.Error);
         Assert.Equal(0, r.Applied);
@@ -53,7 +53,7 @@ public sealed class ViewChangeFormatTests
     {
         var secret = Convert.FromHexString(File.ReadAllLines(h.LogA.Path + ".keys").Single(l => l.StartsWith(h.Volume.ToString())).Split(' ')[1]);
         var ms = new MemoryStream();
-        await h.C.StreamAsync(h.Volume, 0, ms, follow: false);
+        await h.C.Streams.StreamAsync(h.Volume, 0, ms, follow: false);
         var all = ms.ToArray();
         EntryHeader last = default;
         for (var at = 0; at < all.Length; at += last.TotalBytes) Assert.True(EntryHeader.TryParse(all.AsSpan(at), out last, out _));
@@ -75,7 +75,7 @@ public sealed class ViewChangeFormatTests
         await using var h = await ThreeHosts.StartAsync();
         Assert.Equal(0, h.C.GetVolume(h.Volume)!.ViewNumber);
         // The first view change names view 1.
-        var first = await h.C.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, 1, [h.A.HostId, h.B.HostId, h.C.HostId])));
+        var first = await h.C.Streams.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, 1, [h.A.HostId, h.B.HostId, h.C.HostId])));
         Assert.True(first.Ok, first.Error);
         var before = h.C.GetVolume(h.Volume)!;
         Assert.Equal(1, before.ViewNumber);
@@ -83,7 +83,7 @@ public sealed class ViewChangeFormatTests
         // A view that repeats the current one, and views that skip ahead, all naming a replica set of one outsider.
         foreach (var view in new[] { 1, 3, long.MaxValue })
         {
-            var r = await h.C.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, view, [outsider])));
+            var r = await h.C.Streams.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, view, [outsider])));
             Assert.False(r.Ok);
             Assert.Contains($"the next view is {before.ViewNumber + 1}", r.Error);
             Assert.Equal(0, r.Applied);
@@ -92,7 +92,7 @@ public sealed class ViewChangeFormatTests
             Assert.Equal(before.Replicas, after.Replicas);
         }
         // The next view is applied.
-        var next = await h.C.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, before.ViewNumber + 1, [h.A.HostId, h.C.HostId])));
+        var next = await h.C.Streams.ApplyAsync(new MemoryStream(await ChainedViewChangeAsync(h, before.ViewNumber + 1, [h.A.HostId, h.C.HostId])));
         Assert.True(next.Ok, next.Error);
         Assert.Equal(before.ViewNumber + 1, h.C.GetVolume(h.Volume)!.ViewNumber);
     }
@@ -106,7 +106,7 @@ public sealed class ViewChangeFormatTests
     {
         var secret = Convert.FromHexString(File.ReadAllLines(h.LogA.Path + ".keys").Single(l => l.StartsWith(h.Volume.ToString())).Split(' ')[1]);
         var ms = new MemoryStream();
-        await onto.StreamAsync(h.Volume, 0, ms, follow: false);
+        await onto.Streams.StreamAsync(h.Volume, 0, ms, follow: false);
         var all = ms.ToArray();
         EntryHeader last = default;
         for (var at = 0; at < all.Length; at += last.TotalBytes) Assert.True(EntryHeader.TryParse(all.AsSpan(at), out last, out _));
@@ -146,7 +146,7 @@ public sealed class ViewChangeFormatTests
         // view 1, then more data. The first entry applies; the view change and what follows it do not.
         var before = h.C.GetVolume(h.Volume)!;
         var durable = new List<ApplyProgress>();
-        var r = await h.C.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.C, [outsider], 0, 2, 0)), durable.Add);
+        var r = await h.C.Streams.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.C, [outsider], 0, 2, 0)), durable.Add);
         Assert.False(r.Ok);
         Assert.False(r.IsFork);
         Assert.Contains("names view 2, but the next view is 1", r.Error);
@@ -160,13 +160,13 @@ public sealed class ViewChangeFormatTests
         Assert.Equal(after.CurrentVersion, h.C.GetVolume(h.Volume)!.CurrentVersion);
 
         // The next view (1) applies; then a view change that repeats it, or one far ahead, is refused.
-        var next = await h.C.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.C, [h.A.HostId, h.C.HostId], 1)), _ => { });
+        var next = await h.C.Streams.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.C, [h.A.HostId, h.C.HostId], 1)), _ => { });
         Assert.True(next.Ok, next.Error);
         var atOne = h.C.GetVolume(h.Volume)!;
         Assert.Equal(1, atOne.ViewNumber);
         foreach (var view in new[] { 1, 3, long.MaxValue })
         {
-            var bad = await h.C.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.C, [outsider], view, 0)), _ => { });
+            var bad = await h.C.Streams.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.C, [outsider], view, 0)), _ => { });
             Assert.Contains($"names view {view}, but the next view is 2", bad.Error);
             Assert.Equal(0, bad.Applied);
             Assert.Equal(atOne, h.C.GetVolume(h.Volume)!);
@@ -179,7 +179,7 @@ public sealed class ViewChangeFormatTests
         await using var h = await ThreeHosts.StartAsync();
         var before = h.A.GetVolume(h.Volume)!;
         var keys = File.ReadAllText(h.LogA.Path + ".keys");
-        var r = await h.A.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.A, [Id160.Random()], 5)), _ => { });
+        var r = await h.A.Streams.ApplyLiveAsync(new MemoryStream(await ChainedEntriesAsync(h, h.A, [Id160.Random()], 5)), _ => { });
         Assert.Contains("names view 5, but the next view is 1", r.Error);
         // Nothing changed: A did not step down (its secret is still in memory and in its key file) and still writes.
         Assert.Equal(before, h.A.GetVolume(h.Volume)!);

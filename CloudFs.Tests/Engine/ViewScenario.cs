@@ -122,7 +122,7 @@ internal sealed class ViewScenario : IAsyncDisposable
     private async Task FollowAsync()
     {
         var (s, t) = (1 - _primary, _primary);
-        var r = await _stores[s].ApplyLiveAsync(await StreamAsync(_stores[t], 0), _ => { });
+        var r = await _stores[s].Streams.ApplyLiveAsync(await StreamAsync(_stores[t], 0), _ => { });
         if (r.IsFork)
         {
             var common = Math.Min(_stores[s].GetVolume(_volume)!.Lsn, _stores[t].GetVolume(_volume)!.Lsn);
@@ -131,7 +131,7 @@ internal sealed class ViewScenario : IAsyncDisposable
             // Rewound: the model's chain up to the common lsn, with the view in force there.
             _chains[s].RemoveRange((int)common, _chains[s].Count - (int)common);
             Check(s, $"right after the split at lsn {common}");
-            r = await _stores[s].ApplyLiveAsync(await StreamAsync(_stores[t], common), _ => { });
+            r = await _stores[s].Streams.ApplyLiveAsync(await StreamAsync(_stores[t], common), _ => { });
         }
         Assert.True(r.Ok, $"{r.Error} ({string.Join(", ", _trail)})");
         _chains[s].Clear();
@@ -141,7 +141,7 @@ internal sealed class ViewScenario : IAsyncDisposable
     private async Task<MemoryStream> StreamAsync(LogStore from, long afterLsn)
     {
         var ms = new MemoryStream();
-        await from.StreamAsync(_volume, afterLsn, ms, follow: false);
+        await from.Streams.StreamAsync(_volume, afterLsn, ms, follow: false);
         ms.Position = 0;
         return ms;
     }

@@ -47,7 +47,7 @@ internal static class DiffBench
         store.FlushAsync().GetAwaiter().GetResult();
         var entries = store.GetVolume(vol)!.Lsn;
         sw.Restart();
-        var live = store.ChangedBetweenAsync(vol, from).GetAwaiter().GetResult();
+        var live = store.Streams.ChangedBetweenAsync(vol, from).GetAwaiter().GetResult();
         var liveS = sw.Elapsed.TotalSeconds;
         // After a restart: what the checkpoint knows of each entry's range (or, without it, their headers read once).
         store.Dispose();
@@ -57,10 +57,10 @@ internal static class DiffBench
         var openS = sw.Elapsed.TotalSeconds;
         DropPageCache(path);
         sw.Restart();
-        var cold = store.ChangedBetweenAsync(vol, from).GetAwaiter().GetResult();
+        var cold = store.Streams.ChangedBetweenAsync(vol, from).GetAwaiter().GetResult();
         var coldS = sw.Elapsed.TotalSeconds;
         sw.Restart();
-        var again = store.ChangedBetweenAsync(vol, from).GetAwaiter().GetResult();
+        var again = store.Streams.ChangedBetweenAsync(vol, from).GetAwaiter().GetResult();
         var againS = sw.Elapsed.TotalSeconds;
         if (cold.Bytes != live.Bytes || again.Bytes != live.Bytes) throw new InvalidOperationException("diffs of the same versions differ");
         Console.WriteLine($"RESULT diff {liveS:F3} s ({Human(volSize)} volume, {Human(bytes)} written since FROM in {Human(write)} writes, " +

@@ -52,8 +52,8 @@ internal static class FollowBench
         if (replica is not null)
         {
             var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 64 << 20, resumeWriterThreshold: 32 << 20));
-            sending = primary.StreamAsync(vol, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
-            applying = replica.ApplyLiveAsync(pipe.Reader.AsStream(), p => acks.Durable(p.Lsn), cts.Token);
+            sending = primary.Streams.StreamAsync(vol, 0, pipe.Writer.AsStream(), follow: true, cts.Token);
+            applying = replica.Streams.ApplyLiveAsync(pipe.Reader.AsStream(), p => acks.Durable(p.Lsn), cts.Token);
         }
         var latencies = new List<double>[Writers];
         long ops = 0;

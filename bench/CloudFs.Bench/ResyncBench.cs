@@ -66,10 +66,10 @@ internal static class ResyncBench
             var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 16 << 20, resumeWriterThreshold: 8 << 20));
             var send = Task.Run(async () =>
             {
-                await primary.StreamAsync(vol, 0, pipe.Writer.AsStream(), follow: false);
+                await primary.Streams.StreamAsync(vol, 0, pipe.Writer.AsStream(), follow: false);
                 await pipe.Writer.CompleteAsync();
             });
-            var result = replica.ApplyAsync(pipe.Reader.AsStream()).GetAwaiter().GetResult();
+            var result = replica.Streams.ApplyAsync(pipe.Reader.AsStream()).GetAwaiter().GetResult();
             send.GetAwaiter().GetResult();
             if (!result.Ok) throw new InvalidOperationException(result.Error);
         }

@@ -8,9 +8,13 @@ using CloudFs.BlockDevice.Device;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Volumes;
 
-namespace CloudFs.BlockDevice;
+namespace CloudFs.BlockDevice.Streams;
 
-public sealed partial class LogStore
+/// <summary>
+/// Changed-block tracking between two versions of a volume (<see cref="VersionStreams.ChangedBetweenAsync"/>). It owns no
+/// state: what it learns of older entries' ranges goes into each volume's lsn table, under its IndexLock.
+/// </summary>
+internal sealed class VersionDiff
 {
     /// <summary>Header reads for a diff: at most this many bytes in one read, and gaps of up to <see cref="DiffReadGap"/>
     /// between headers are read through rather than split into another read.</summary>
@@ -18,34 +22,38 @@ public sealed partial class LogStore
     /// <summary>Header reads a diff keeps in flight: the device answers several at once far faster than one by one.</summary>
     private const int DiffReadsInFlight = 8;
 
-    /// <summary>
-    /// The byte ranges of <paramref name="volume"/> that changed between version <paramref name="from"/> (of its own
-    /// chain or of a chain it was branched from, directly or not) and <paramref name="to"/> (a version of the volume;
-    /// null: its current one). Throws <see cref="UnknownVersionException"/> for a version not held here,
-    /// <see cref="InvalidRangeException"/> when a version is not in the volume's history, and
-    /// <see cref="VersionCompactedException"/> (naming the version and the oldest still available) when entries
-    /// between them were compacted away.
-    /// </summary>
-    public async Task<ChangedRanges> ChangedBetweenAsync(Id160 volume, Id160 from, Id160? to = null, CancellationToken ct = default)
+    private const int BlockSize = LogStore.BlockSize;
+
+    private readonly LogStore _store;
+    private readonly ILogDevice _device;
+
+    internal VersionDiff(LogStore store, ILogDevice device)
     {
-        ThrowIfDisposed();
-        var vol = Volume(volume);
+        _store = store;
+        _device = device;
+    }
+
+    /// <summary>The ranges that changed between two versions (<see cref="VersionStreams.ChangedBetweenAsync"/>).</summary>
+    internal async Task<ChangedRanges> ChangedBetweenAsync(Id160 volume, Id160 from, Id160? to = null, CancellationToken ct = default)
+    {
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
         // No header the diff reads is reclaimed, nor the lsn tables rewound, while it reads them.
-        await _compactionGate.WaitAsync(ct).ConfigureAwait(false);
+        await _store.CompactionGate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             long toLsn;
             Id160 toVersion;
             if (to is { } t)
             {
-                var (tv, tl) = LocateInHistory(t);
+                var (tv, tl) = _store.LocateInHistory(t);
                 if (tv != volume) throw new InvalidRangeException($"version {t} is not a version of volume {volume}");
                 (toLsn, toVersion) = (tl, t);
             }
             else
                 lock (vol.IndexLock) (toLsn, toVersion) = (vol.Lsn, vol.Version);
-            var (fromVolume, fromLsn) = LocateInHistory(from);
-            var path = Ancestry(vol, toLsn);
+            var (fromVolume, fromLsn) = _store.LocateInHistory(from);
+            var path = _store.Ancestry(vol, toLsn);
             var at = path.FindIndex(p => p.Vol.BaseId == fromVolume);
             if (at < 0)
                 throw new InvalidRangeException($"version {from} is not in the history of volume {volume} (its own chain or a chain it was branched from)");
@@ -58,63 +66,11 @@ public sealed partial class LogStore
             // Each version at its own size (LogStore.VersionSizes.cs), from the entries after it (no more than the diff
             // reads); the ranges cover the larger of the two: a shrink in between reports what it dropped (gone in TO),
             // a grow reports nothing it did not write (zeros).
-            var toSize = SizeBefore(vol, toLsn);
-            var fromSize = SizeBefore(path[at].Vol, fromLsn);
+            var toSize = _store.SizeBefore(vol, toLsn);
+            var fromSize = _store.SizeBefore(path[at].Vol, fromLsn);
             return new ChangedRanges(volume, from, toVersion, Merge(blocks, Math.Max(fromSize, toSize))) { FromSizeBytes = fromSize, ToSizeBytes = toSize };
         }
-        finally { _compactionGate.Release(); }
-    }
-
-    /// <summary>
-    /// Where a version asked for by id is (volume, lsn), as <see cref="FindVersion"/>; a version whose entry this log
-    /// appended but compaction reclaimed is refused with <see cref="VersionCompactedException"/> naming the oldest
-    /// version of its volume still available, not as unknown.
-    /// </summary>
-    private (Id160 Volume, long Lsn) LocateInHistory(Id160 version)
-    {
-        try { return FindVersion(version); }
-        catch (UnknownVersionException)
-        {
-            foreach (var v in _volumes.Values)
-            {
-                if (!v.Committed) continue;
-                long lsn, oldest;
-                lock (v.IndexLock) (lsn, oldest) = (v.Lsns.Find(version), v.OldestStreamableLsn);
-                if (lsn > 0 && lsn < oldest) throw new VersionCompactedException(version, OldestAvailableVersion(v));
-            }
-            throw;
-        }
-    }
-
-    /// <summary>The oldest version of the volume whose later history is all still in the log.</summary>
-    private Id160 OldestAvailableVersion(VolumeState v)
-    {
-        long oldest;
-        lock (v.IndexLock)
-        {
-            oldest = Math.Min(v.OldestStreamableLsn, v.Lsn);
-            // A history base just before the oldest entry held (installed there by a full resync) is older still.
-            if (v.History is { Lsn: > 0 } b && b.Lsn + 1 == oldest) return b.Version;
-        }
-        return VersionAt(v.BaseId, oldest);
-    }
-
-    /// <summary>The volume at <paramref name="lsn"/>, then each chain it was branched from at the branch point, as far
-    /// as this log holds them.</summary>
-    private List<(VolumeState Vol, long Lsn)> Ancestry(VolumeState vol, long lsn)
-    {
-        var path = new List<(VolumeState, long)> { (vol, lsn) };
-        for (var v = vol; v.BranchedFrom is { } parent;)
-        {
-            Id160 pv;
-            long pl;
-            try { (pv, pl) = FindVersion(parent); }
-            catch (UnknownVersionException) { break; }
-            if (!_volumes.TryGetValue(pv, out var next) || path.Exists(p => p.Item1 == next)) break;
-            path.Add((next, pl));
-            v = next;
-        }
-        return path;
+        finally { _store.CompactionGate.Release(); }
     }
 
     /// <summary>Adds the block ranges the entries (<paramref name="after"/>, <paramref name="through"/>] of
@@ -137,7 +93,7 @@ public sealed partial class LogStore
                     else if (c.Count > 0) blocks.Add((c.First, c.Count));
                 }
         }
-        if (compacted) throw new VersionCompactedException(asked, OldestAvailableVersion(vol));
+        if (compacted) throw new VersionCompactedException(asked, _store.OldestAvailableVersion(vol));
         if (unknown.Count > 0) ReadChanges(vol, unknown, blocks, ct);
     }
 
@@ -147,7 +103,7 @@ public sealed partial class LogStore
     private void ReadChanges(VolumeState vol, List<(long Block, long Lsn)> headers, List<(long, long)> blocks, CancellationToken ct)
     {
         headers.Sort();
-        var maxMeta = EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks));
+        var maxMeta = EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(LogStore.MaxEntryBlocks));
         var reads = new List<(int First, int End, long Start, long Stop)>();
         for (var i = 0; i < headers.Count;)
         {
@@ -174,8 +130,8 @@ public sealed partial class LogStore
                 for (var k = r.First; k < r.End; k++)
                 {
                     var (block, lsn) = headers[k];
-                    var h = CheckedHeader(vol, span[(int)(block * BlockSize - r.Start)..], block, lsn, local.Meta);
-                    found[k] = ChangeOf(h, local.Meta, vol.SizeBytes);
+                    var h = LogStore.CheckedHeader(vol, span[(int)(block * BlockSize - r.Start)..], block, lsn, local.Meta);
+                    found[k] = LogStore.ChangeOf(h, local.Meta, vol.SizeBytes);
                 }
                 return local;
             },
@@ -191,22 +147,10 @@ public sealed partial class LogStore
             vol.Lsns.SetChanges(known);
         }
         // The next checkpoint keeps what was learnt (its changes section), so a restart does not read these again.
-        Checkpoints.NoteChange();
+        _store.Checkpoints.NoteChange();
         foreach (var c in found)
             if (c.Count > 0) blocks.Add((c.First, c.Count));
     }
-
-    /// <summary>The blocks one chain entry changes: a data entry's extent (its zero blocks too), a zero or trim entry's
-    /// range, what a shrink dropped, and, for a full resync's commit, the whole volume (<paramref name="sizeBytes"/>).</summary>
-    private static BlockChange ChangeOf(EntryHeader h, ReadOnlySpan<byte> meta, long sizeBytes) => h.Kind switch
-    {
-        EntryKind.Data => new BlockChange(h.FirstBlock, h.BlockCount),
-        EntryKind.Zero => new BlockChange(h.FirstBlock, h.CoveredBlocks(meta)),
-        EntryKind.Resize when ResizePayload.Decode(meta.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is { } r && r.NewSize < r.OldSize
-            => new BlockChange(r.NewSize / BlockSize, (r.OldSize - r.NewSize) / BlockSize),
-        EntryKind.ResyncCommit => new BlockChange(0, sizeBytes / BlockSize),
-        _ => BlockChange.None,
-    };
 
     /// <summary>Block ranges sorted and merged into byte ranges, cut at <paramref name="size"/> bytes.</summary>
     private static List<ChangedRange> Merge(List<(long Start, long Count)> blocks, long size)

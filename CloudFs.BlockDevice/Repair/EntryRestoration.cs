@@ -1,18 +1,36 @@
+// Restoring whole entries from a replica's copy of them, one restoration at a time: the entries recovery had to skip, and
+// an entry whose header went bad after a checkpoint covered it. A copy is taken only if it fits this host's chain.
+//
 // Restoring entries that recovery had to skip (a header beyond correction, docs/FORMAT.md "Recovery") from a replica's
 // copy of them: the replica sends the whole entries (ReadLostEntriesAsync); this host takes them only if they chain from
 // the version before the gap to the version the entry after it names, and appends them again, each applied only where
 // no entry after the gap has written since (the ranges still damaged for the lost entries), which clears that damage
 // (RestoreLostEntriesAsync); a lost trash, restore or resize entry sets the volume's state only when no entry after the
 // gap has set it since (their headers tell). Replay does the same with the appended entries.
+//
+// Restoring an entry whose header went bad after a checkpoint covered it: recovery never reads it again, so a client read,
+// compaction or a scrub finds it, and the checksums of its blocks were in that header, so no block repair can check a
+// replica's bytes of them. The lsn table still names the entry's lsn (it knows where each lsn's header is), and the chain
+// around it gives the version before that lsn and the version of it: a replica's whole entry of that lsn
+// (ReadLostEntriesAsync, as for entries recovery lost) is taken only if it verifies, chains from the one to the other, and
+// stores every block this host's indexes still read from the entry exactly where this host's entry stores it. The copy is
+// then appended as it is; once durable, the lsn table names it (so this host streams that lsn again) and every index moves
+// off the bad entry to the same blocks of the copy, which clears the damage; replay does the same.
 using System.Buffers.Binary;
 using CloudFs.BlockDevice.Format;
 using CloudFs.BlockDevice.Index;
 using CloudFs.BlockDevice.Log;
 using CloudFs.BlockDevice.Volumes;
 
-namespace CloudFs.BlockDevice;
+namespace CloudFs.BlockDevice.Repair;
 
-public sealed partial class LogStore
+/// <summary>
+/// Restoring lost entries and entries whose header went bad from a replica's copy (<see cref="LogStore.Restoration"/>).
+/// Its own state is the one restoration at a time; the lost runs live in each <see cref="VolumeState"/> (IndexLock). The
+/// writer's admission (<see cref="AdmitRestoration"/>, <see cref="AdmitBadEntryCopy"/>) and recovery's replay
+/// (<see cref="ReplayRestoration"/>, <see cref="ReplayBadEntryCopy"/>) of the entries it appends call into it.
+/// </summary>
+public sealed class EntryRestoration
 {
     /// <summary>Most bytes of entries one answer of <see cref="ReadLostEntriesAsync"/> carries (one message between hosts,
     /// under Akka's frame size); one entry is always sent, whatever its size (at most 1 MiB + 9 KiB).</summary>
@@ -22,20 +40,31 @@ public sealed partial class LogStore
     /// are checked); a longer run stays damaged.</summary>
     public const int MaxLostRunBytes = 256 << 20;
 
+    private const int BlockSize = LogStore.BlockSize;
+
+    private readonly LogStore _store;
+    private readonly LogStoreOptions _options;
+
+    // One restoration at a time, each until its entries are applied: a run is restored once, so every restored entry
+    // replay meets still finds its run (a second copy appended after the first completed the run would not).
+    private readonly SemaphoreSlim _restoring = new(1, 1);
+
+    internal EntryRestoration(LogStore store, LogStoreOptions options)
+    {
+        _store = store;
+        _options = options;
+    }
+
     /// <summary>
     /// The runs of lsns of <paramref name="volume"/> that recovery skipped here and no replica has restored yet (a run whose
     /// damage was written over entirely too: restoring it changes nothing but forgets it).
     /// </summary>
     public IReadOnlyList<LostEntryRun> LostEntries(Id160 volume)
     {
-        ThrowIfDisposed();
-        var vol = Volume(volume);
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
         lock (vol.IndexLock) return vol.Lost.Select(l => new LostEntryRun(l.FirstLsn, l.LastLsn, l.Reason)).ToArray();
     }
-
-    // One restoration at a time, each until its entries are applied: a run is restored once, so every restored entry
-    // replay meets still finds its run (a second copy appended after the first completed the run would not).
-    private readonly SemaphoreSlim _restoring = new(1, 1);
 
     /// <summary>
     /// A replica's side of restoring lost entries: the whole entries <paramref name="firstLsn"/>..<paramref name="lastLsn"/>
@@ -45,8 +74,8 @@ public sealed partial class LogStore
     /// </summary>
     public Task<byte[]> ReadLostEntriesAsync(Id160 volume, long firstLsn, long lastLsn, CancellationToken ct = default)
     {
-        ThrowIfDisposed();
-        var vol = Volume(volume);
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
         if (firstLsn < 1 || lastLsn < firstLsn) throw new InvalidRangeException($"lsns {firstLsn}..{lastLsn} are not a run of entries");
         return Task.Run(() =>
         {
@@ -60,7 +89,7 @@ public sealed partial class LogStore
             for (var lsn = firstLsn; lsn <= lastLsn; lsn++)
             {
                 ct.ThrowIfCancellationRequested();
-                var entry = ReadEntryForStream(vol, lsn);
+                var entry = _store.Streams.ReadEntryForStream(vol, lsn);
                 if (output.Length > 0 && output.Length + entry.Length > MaxLostEntryBytes) break;
                 output.Write(entry);
             }
@@ -94,8 +123,8 @@ public sealed partial class LogStore
     /// </summary>
     public async Task<RestoreOutcome> RestoreLostEntriesAsync(Id160 volume, long firstLsn, ReadOnlyMemory<byte> entries, CancellationToken ct = default)
     {
-        ThrowIfDisposed();
-        var vol = Volume(volume);
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
         await _restoring.WaitAsync(ct).ConfigureAwait(false);
         try { return await RestoreAloneAsync(vol, firstLsn, entries, ct).ConfigureAwait(false); }
         finally { _restoring.Release(); }
@@ -140,14 +169,14 @@ public sealed partial class LogStore
                 AfterWrite = w => ApplyRestoration(vol, w.Buffer.Span, w.DeviceOffset / BlockSize, later),
             };
             items.Add(item);
-            _appender.Enqueue(item);
+            _store.Appender.Enqueue(item);
         }
         foreach (var item in items) await item.Done.Task.ConfigureAwait(false);
         if (lifecycle)
         {
             // The headers that settled a lifecycle entry may go bad later, and replay reads them again: a checkpoint now
             // covers the restoration, so replay never has to.
-            await Checkpoints.WriteAndFreeAsync(ct).ConfigureAwait(false);
+            await _store.Checkpoints.WriteAndFreeAsync(ct).ConfigureAwait(false);
             bool settled;
             lock (vol.IndexLock) settled = !vol.Lost.Exists(l => l.FirstLsn == run.FirstLsn);
             if (!settled)
@@ -175,7 +204,7 @@ public sealed partial class LogStore
             if (EntryCodec.Verify(entry, out _) is { } bad) return $"the entry for lsn {lsn}: {bad}";
             if (h.Volume != vol.BaseId || h.Lsn != lsn) return $"the entry for lsn {lsn} is lsn {h.Lsn} of volume {h.Volume}";
             if (NotRestorable(entry, h) is { } why) return $"lsn {lsn} is a {h.Kind.ToString().ToLowerInvariant()} entry: {why}";
-            if (h.StoredCount > MaxBlocksPerEntry) return $"the entry at lsn {lsn} stores {h.StoredCount} blocks, more than an entry here holds";
+            if (h.StoredCount > _store.MaxBlocksPerEntry) return $"the entry at lsn {lsn} stores {h.StoredCount} blocks, more than an entry here holds";
             if (VersionChain.PublicOf(h.Parent) != previous)
                 return $"the entry for lsn {lsn} does not chain onto version {previous}, this host's version at lsn {lsn - 1}";
             // The holder of the secret the entries were chained with can tell their content too: id = H(s ‖ parent ‖ digest).
@@ -203,7 +232,7 @@ public sealed partial class LogStore
     {
         EntryKind.Data or EntryKind.Zero => null,
         EntryKind.ViewChange => ViewChangePayload.Decode(entry.Slice(EntryHeader.OffBitmap, h.PayloadLength)) is null ? "its payload is malformed" : null,
-        EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Protect => CheckLifecycle(entry, h) is null ? null : "its payload is malformed",
+        EntryKind.Trash or EntryKind.Restore or EntryKind.Resize or EntryKind.Protect => LogStore.CheckLifecycle(entry, h) is null ? null : "its payload is malformed",
         _ => "only data, zero, view-change, trash, restore, resize and protect entries are restored",
     };
 
@@ -215,7 +244,7 @@ public sealed partial class LogStore
     private LaterLifecycle? ReadLaterLifecycle(VolumeState v, LaterLifecycle seen, long to, out string? unreadable)
     {
         unreadable = null;
-        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(MaxEntryBlocks))];
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(LogStore.MaxEntryBlocks))];
         for (var lsn = seen.UpTo + 1; lsn <= to; lsn++)
         {
             long block;
@@ -231,7 +260,7 @@ public sealed partial class LogStore
             {
                 // Not the oldest streamable lsn: recovery raises it over every lost run, and entries between two runs
                 // are still here. The header itself tells: a compacted entry's place holds another one, or nothing.
-                var h = ReadEntryMeta(block, meta, v.BaseId);
+                var h = _store.ReadEntryHeader(block, meta, v.BaseId);
                 if (h.Lsn != lsn || h.Volume != v.BaseId || VersionChain.Prefix(h.Version) != prefix)
                 {
                     unreadable = $"the entry at lsn {lsn} after the run is not held here any more (compacted away, or restored after it was lost): "
@@ -314,8 +343,8 @@ public sealed partial class LogStore
                     s += n;
                 }
             }
-            if (setsState && h.Kind == EntryKind.Protect) ApplyProtection(v, meta, h);
-            else if (setsState) ApplyLifecycle(v, meta, h);
+            if (setsState && h.Kind == EntryKind.Protect) LogStore.ApplyProtection(v, meta, h);
+            else if (setsState) LogStore.ApplyLifecycle(v, meta, h);
             if (h.Lsn == run.LastLsn && run.Unsettled) run.Unsettled = false;
             else if (h.Lsn == run.LastLsn)
             {
@@ -332,7 +361,7 @@ public sealed partial class LogStore
             v.WriterViewNumber = Math.Max(v.WriterViewNumber, view);
             _options.Log?.Invoke($"volume {v.BaseId}: the view change at lsn {h.Lsn}, lost to corruption here, restored: view {view}");
         }
-        Checkpoints.NoteChange();
+        _store.Checkpoints.NoteChange();
         if (LaterLifecycle.IsLifecycle(h.Kind))
             _options.Log?.Invoke(unsettled is not null
                 ? $"volume {v.BaseId}: the {h.Kind.ToString().ToLowerInvariant()} entry at lsn {h.Lsn}, lost to corruption here, cannot be settled ({unsettled}); its run stays lost"
@@ -385,9 +414,9 @@ public sealed partial class LogStore
     /// Writer thread, before a restored entry is placed: null while its run is still to restore in the volume held here
     /// (a full resync may have replaced the copy meanwhile), so replay finds the run for every restored entry it meets.
     /// </summary>
-    private Exception? AdmitRestoration(EntryItem e, VolumeState v)
+    internal Exception? AdmitRestoration(EntryItem e, VolumeState v)
     {
-        if (!_volumes.TryGetValue(v.BaseId, out var held) || held != v)
+        if (!_store.VolumeStates.TryGetValue(v.BaseId, out var held) || held != v)
             return new EntryRejectedException($"volume {v.BaseId} was replaced here before its lost entries were restored", e.Lsn);
         lock (v.IndexLock)
             return v.Lost.Exists(l => l.Holds(e.Lsn)) ? null : new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} is not lost here", e.Lsn);
@@ -395,13 +424,242 @@ public sealed partial class LogStore
 
     /// <summary>Replay: a data, zero, view-change, trash, restore or resize entry at an lsn recovery skipped earlier is a
     /// restoration of it (true), else not one.</summary>
-    private bool ReplayRestoration(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h, long block)
+    internal bool ReplayRestoration(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h, long block)
     {
         if (!(h.Kind is EntryKind.Data or EntryKind.Zero or EntryKind.ViewChange || LaterLifecycle.IsLifecycle(h.Kind)) || h.Lsn > v.Lsn) return false;
-        if (LaterLifecycle.IsLifecycle(h.Kind) && CheckLifecycle(span, h) is not null) return false;
+        if (LaterLifecycle.IsLifecycle(h.Kind) && LogStore.CheckLifecycle(span, h) is not null) return false;
         lock (v.IndexLock)
             if (!v.Lost.Exists(l => l.Holds(h.Lsn))) return false;
         ApplyRestoration(v, span, block);
         return true;
+    }
+
+    /// <summary>
+    /// Restores the live blocks of the entry of <paramref name="volume"/> whose header at <paramref name="entryBlock"/> went
+    /// bad here, from <paramref name="copy"/>, a replica's copy of the whole entry of <paramref name="lsn"/>
+    /// (<see cref="ReadLostEntriesAsync"/>). The copy is taken only if it is one entry that verifies (checksums, digest),
+    /// is the data entry of that lsn of the volume, chains from this host's version before the lsn to its version of it
+    /// (and, when this host chained it, its content makes that version with the volume's secret), and stores every block
+    /// an index here still reads from the entry where this host's entry stores it; otherwise nothing is written and the
+    /// outcome says why. The copy is appended as it is and takes the bad entry's place (<see cref="ApplyBadEntryCopy"/>).
+    /// </summary>
+    public async Task<RestoreOutcome> RestoreBadEntryAsync(Id160 volume, long entryBlock, long lsn, ReadOnlyMemory<byte> copy, CancellationToken ct = default)
+    {
+        _store.ThrowIfDisposed();
+        var vol = _store.Volume(volume);
+        await _restoring.WaitAsync(ct).ConfigureAwait(false);
+        try { return await RestoreBadEntryAloneAsync(vol, entryBlock, lsn, copy, ct).ConfigureAwait(false); }
+        finally { _restoring.Release(); }
+    }
+
+    private async Task<RestoreOutcome> RestoreBadEntryAloneAsync(VolumeState vol, long entryBlock, long lsn, ReadOnlyMemory<byte> copy, CancellationToken ct)
+    {
+        var volume = vol.BaseId;
+        long named;
+        lock (vol.IndexLock) named = lsn >= 1 && lsn <= vol.Lsns.Count ? vol.Lsns.BlockOf(lsn) : -1;
+        if (named != entryBlock) return Refused($"lsn {lsn} of volume {volume} is not the entry at log block {entryBlock} here");
+        var refusal = CheckBadEntryCopy(vol, lsn, copy.Span, out var h);
+        if (refusal is not null) return Refused(refusal);
+        var live = LiveBlocksOf(entryBlock, h);
+        var dataStart = entryBlock + h.MetaSectors;
+        var stored = StoredIndexes(copy.Span, h);
+        foreach (var e in live)
+            for (var i = 0; i < e.Count; i++)
+                if (e.Start + i - h.FirstBlock is var at && (at < 0 || at >= h.BlockCount || stored[at] < 0 || dataStart + stored[at] != e.LogBlock + i))
+                    return Refused($"the replica's entry lsn {lsn} does not store block {e.Start + i} at log block {e.LogBlock + i}, where this host's entry does");
+        ct.ThrowIfCancellationRequested();
+        // The whole entry is appended again as it is (sealed with this log's segment seq), made durable, and only then
+        // do the lsn table and every index that reads the bad entry move to it (ApplyBadEntryCopy; replay does the same).
+        var buf = EntryCodec.Allocate(h.StoredCount);
+        copy.Span.CopyTo(buf.Span);
+        var item = new EntryItem(buf, vol, EntryKind.Data, lsn, h.Version, 0, durable: true)
+        {
+            ReplacesBadEntry = entryBlock,
+            AfterWrite = w => ApplyBadEntryCopy(vol, w.Buffer.Span, entryBlock, w.DeviceOffset / BlockSize),
+        };
+        _store.Appender.Enqueue(item);
+        await item.Done.Task.ConfigureAwait(false);
+        long blocks = live.Sum(e => (long)e.Count);
+        _options.Log?.Invoke($"volume {volume}: entry lsn {lsn}, whose header at log block {entryBlock} went bad, restored from a replica's copy that fits the chain ({blocks} block(s) read from it)");
+        return new RestoreOutcome(1, blocks, 0, null);
+
+        RestoreOutcome Refused(string why) => new(0, 0, 1, why);
+    }
+
+    /// <summary>
+    /// Writer thread, before a replica's copy of an entry whose header went bad here is placed: null while the lsn table
+    /// still names the bad entry for its lsn in the volume held here (a resync or a fork split may have replaced it).
+    /// </summary>
+    internal Exception? AdmitBadEntryCopy(EntryItem e, VolumeState v)
+    {
+        if (!_store.VolumeStates.TryGetValue(v.BaseId, out var held) || held != v)
+            return new EntryRejectedException($"volume {v.BaseId} was replaced here before its entry lsn {e.Lsn} was restored", e.Lsn);
+        lock (v.IndexLock)
+            return e.Lsn <= v.Lsns.Count && v.Lsns.BlockOf(e.Lsn) == e.ReplacesBadEntry ? null
+                : new EntryRejectedException($"volume {v.BaseId}: lsn {e.Lsn} is no longer the entry at log block {e.ReplacesBadEntry} here", e.Lsn);
+    }
+
+    /// <summary>
+    /// Applies a copy of the entry of its lsn written at <paramref name="newEntry"/> in place of the one at
+    /// <paramref name="oldEntry"/> (live, once durable; or replayed): the lsn table names the copy (streams, feeds and
+    /// replicas' restorations read it from here), and every index that still reads a block from the old entry reads it
+    /// from the same place in the copy, which clears that damage. Nothing when the lsn table names another entry.
+    /// </summary>
+    private void ApplyBadEntryCopy(VolumeState v, ReadOnlySpan<byte> meta, long oldEntry, long newEntry)
+    {
+        if (!EntryHeader.TryParse(meta, out var h, out var err)) throw new InvalidOperationException($"a verified entry failed to parse: {err}");
+        lock (v.IndexLock)
+        {
+            if (h.Lsn < 1 || h.Lsn > v.Lsns.Count || v.Lsns.BlockOf(h.Lsn) != oldEntry) return;
+            v.Lsns.Move(h.Lsn, newEntry);
+        }
+        var shift = newEntry - oldEntry;
+        foreach (var (start, count, logBlock) in EntryRuns(meta, h, newEntry))
+        {
+            if (logBlock == Extent.ZeroLogBlock) continue;
+            foreach (var (_, index, owner) in _store.AllIndexes())
+                lock (owner.IndexLock) index.Relocate(start, (int)count, logBlock - shift, logBlock, newEntry);
+            _store.Damage.ClearRepaired(start, (int)count, logBlock);
+        }
+        _store.Checkpoints.NoteChange();
+    }
+
+    /// <summary>
+    /// Replay: a data entry at an lsn the volume holds, not lost, with the version the lsn table keeps for it, written at
+    /// another place than the table names, is a copy restored in place of that entry (true: applied), else not one.
+    /// </summary>
+    internal bool ReplayBadEntryCopy(VolumeState v, ReadOnlySpan<byte> span, EntryHeader h, long block)
+    {
+        if (h.Kind != EntryKind.Data || h.Lsn < 1 || h.Lsn > v.Lsn) return false;
+        long old;
+        lock (v.IndexLock)
+        {
+            if (h.Lsn > v.Lsns.Count || v.Lost.Exists(l => l.Holds(h.Lsn)) || v.Lsns.PrefixOf(h.Lsn) != VersionChain.Prefix(h.Version)) return false;
+            old = v.Lsns.BlockOf(h.Lsn);
+        }
+        if (old != block) ApplyBadEntryCopy(v, span, old, block);
+        return true;
+    }
+
+    /// <summary>
+    /// The lsn of the entry of <paramref name="volume"/>'s own chain whose header is at <paramref name="entryBlock"/> here,
+    /// or 0 when its lsn table names none there (a relocated or resynced copy, a restored lost entry, or an entry of the
+    /// volume a branch was made from: their lsn is only in their own header).
+    /// </summary>
+    internal long LsnOfEntry(VolumeState vol, long entryBlock)
+    {
+        lock (vol.IndexLock)
+        {
+            var lsn = vol.Lsns.LsnAt(entryBlock);
+            return lsn >= 1 && !vol.Lost.Exists(l => l.Holds(lsn)) ? lsn : 0;
+        }
+    }
+
+    /// <summary>Null when <paramref name="copy"/> is exactly the data entry of <paramref name="lsn"/> as this host's chain
+    /// has it (<paramref name="h"/> its header); otherwise why it is refused.</summary>
+    private string? CheckBadEntryCopy(VolumeState vol, long lsn, ReadOnlySpan<byte> copy, out EntryHeader h)
+    {
+        if (!EntryHeader.TryParse(copy, out h, out var parseError)) return $"the entry for lsn {lsn}: {parseError}";
+        if (h.TotalBytes != copy.Length) return $"the copy holds {copy.Length} bytes, not one entry of {h.TotalBytes}";
+        if (EntryCodec.Verify(copy, out _) is { } bad) return $"the entry for lsn {lsn}: {bad}";
+        if (h.Volume != vol.BaseId || h.Lsn != lsn) return $"the entry for lsn {lsn} is lsn {h.Lsn} of volume {h.Volume}";
+        if (h.Kind != EntryKind.Data) return $"lsn {lsn} is a {h.Kind.ToString().ToLowerInvariant()} entry, not the data entry whose blocks this host reads";
+        if (h.StoredCount > _store.MaxBlocksPerEntry) return $"the entry at lsn {lsn} stores {h.StoredCount} blocks, more than an entry here holds";
+        if (ChainMismatch(vol, lsn - 1, VersionChain.PublicOf(h.Parent), "chains onto") is { } parent) return $"the entry for lsn {lsn} {parent}";
+        if (ChainMismatch(vol, lsn, h.Version, "has") is { } version) return $"the entry for lsn {lsn} {version}";
+        if (SecretOver(vol, lsn) is { } secret && VersionChain.PublicOf(VersionChain.NextId(secret, h.Parent, h.Digest)) != h.Version)
+            return $"the entry for lsn {lsn} is not what this volume's secret chained: its content does not make its version";
+        return null;
+    }
+
+    /// <summary>
+    /// Null when <paramref name="version"/> is this host's version at <paramref name="lsn"/>: compared in full where the
+    /// chain has it at hand (the head's, the parent the next entry names, the entry's own header), else with the prefix
+    /// the lsn table keeps. Otherwise the mismatch (after "the entry for lsn L ").
+    /// </summary>
+    private string? ChainMismatch(VolumeState vol, long lsn, Id160 version, string verb)
+    {
+        if (FullVersionAt(vol, lsn) is { } full)
+            return full == version ? null : $"{verb} version {version}, but this host's version at lsn {lsn} is {full}";
+        ulong prefix;
+        lock (vol.IndexLock) prefix = lsn >= 1 && lsn <= vol.Lsns.Count ? vol.Lsns.PrefixOf(lsn) : 0;
+        if (prefix == 0) return $"{verb} version {version}, and this host does not know its version at lsn {lsn}";
+        return VersionChain.Prefix(version) == prefix ? null : $"{verb} version {version}, not this host's version at lsn {lsn} (prefix {prefix:x16})";
+    }
+
+    /// <summary>This host's version of <paramref name="vol"/> at <paramref name="lsn"/> in full, where it is at hand: the
+    /// head (and its parent), the base id for lsn 1, the parent named by the header of lsn + 1, or the header of lsn itself.</summary>
+    private Id160? FullVersionAt(VolumeState vol, long lsn)
+    {
+        long head;
+        Id160 headVersion, headParent;
+        lock (vol.IndexLock) { head = vol.Lsn; headVersion = vol.Version; headParent = vol.HeadParent; }
+        if (lsn == head) return headVersion;
+        if (lsn == head - 1) return VersionChain.PublicOf(headParent);
+        if (lsn == 1) return vol.BaseId;
+        if (lsn < 1 || lsn > head) return null;
+        if (OwnHeader(vol, lsn + 1) is { } next) return VersionChain.PublicOf(next.Parent);
+        if (OwnHeader(vol, lsn) is { } own) return own.Version;
+        return null;
+    }
+
+    /// <summary>The header of <paramref name="lsn"/> of <paramref name="vol"/> where the lsn table names it, when it reads and
+    /// is that entry (null otherwise: lost, compacted and reused, or bad too).</summary>
+    private EntryHeader? OwnHeader(VolumeState vol, long lsn)
+    {
+        long block;
+        ulong prefix;
+        lock (vol.IndexLock)
+        {
+            if (lsn < vol.OldestStreamableLsn || lsn > vol.Lsns.Count || vol.Lost.Exists(l => l.Holds(lsn))) return null;
+            block = vol.Lsns.BlockOf(lsn);
+            prefix = vol.Lsns.PrefixOf(lsn);
+        }
+        var meta = new byte[EntryHeader.Size * (1 + EntryHeader.TableSectorsFor(LogStore.MaxEntryBlocks))];
+        try
+        {
+            var h = _store.ReadEntryHeader(block, meta, vol.BaseId);
+            return h.Volume == vol.BaseId && h.Lsn == lsn && VersionChain.Prefix(h.Version) == prefix ? h : null;
+        }
+        catch (Exception e) when (e is CloudFsException or IOException) { return null; }
+    }
+
+    /// <summary>
+    /// What any index here (every volume's, branch parents', staged resyncs') still reads from the entry at
+    /// <paramref name="entryBlock"/>, within the range <paramref name="h"/> covers: logical runs with their log blocks,
+    /// in logical order, each logical block once.
+    /// </summary>
+    private List<Extent> LiveBlocksOf(long entryBlock, EntryHeader h)
+    {
+        var found = new List<Extent>();
+        var hits = new List<Extent>();
+        foreach (var (_, index, owner) in _store.AllIndexes())
+        {
+            hits.Clear();
+            lock (owner.IndexLock) index.Lookup(h.FirstBlock, h.BlockCount, hits);
+            foreach (var e in hits)
+                if (!e.IsZero && e.EntryBlock == entryBlock) found.Add(e);
+        }
+        found.Sort((a, b) => a.Start.CompareTo(b.Start));
+        var merged = new List<Extent>();
+        foreach (var e in found)
+        {
+            // One logical block of an entry has one log block, so runs of the same entry that meet or overlap join.
+            if (merged.Count > 0 && merged[^1] is var last && e.Start <= last.End && e.LogBlock - e.Start == last.LogBlock - last.Start)
+            {
+                if (e.End > last.End) merged[^1] = last with { Count = (int)(e.End - last.Start) };
+            }
+            else merged.Add(e);
+        }
+        return merged;
+    }
+
+    /// <summary>For each block the entry covers, its index among the entry's stored blocks (-1 where it stores none).</summary>
+    private static int[] StoredIndexes(ReadOnlySpan<byte> meta, EntryHeader h)
+    {
+        var result = new int[h.BlockCount];
+        foreach (var run in new StoredRuns(meta, h.BlockCount))
+            for (var i = 0; i < run.Count; i++) result[run.First + i] = run.Stored ? run.StoredIndex + i : -1;
+        return result;
     }
 }
