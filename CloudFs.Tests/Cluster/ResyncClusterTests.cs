@@ -108,7 +108,10 @@ public sealed class ResyncClusterTests
         var diff = await primary.Store.Streams.ChangedBetweenAsync(volume, kept);
 
         // The primary's device fails: the volume fails over to the resynced replica, which serves the protected version.
+        // The failure shows at the primary's next write: a client's, through the resynced replica's node (its gateway
+        // asks again while placement hands the volume over), inside what changed since the protected version already.
         cluster.Device(cluster.IndexOf(created.Hosts[0].HostId)).Fail(DeviceOp.Write);
+        await outsider.Gateway.WriteAsync(volume, 0, TempLog.Pattern(4096, 900), fua: true);
         await Eventually.Until(() => outsider.Store.IsWritable(volume), TimeSpan.FromSeconds(60), "the resynced replica took the volume over");
         var back = new byte[VolumeSize];
         await outsider.Store.ReadVersionAsync(volume, kept, 0, back);
