@@ -40,16 +40,6 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         _dir.Dispose();
     }
 
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
-        }
-    }
-
     private static Task<CloudFs.Tests.Support.ToolResult> Cli(string contact, params string[] args) => Tool.CloudFs([.. args, "--contact", contact]);
 
     private static async Task<JsonElement[]> Volumes(string contact, params string[] command)
@@ -140,7 +130,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         Assert.Contains($" {128 << 20} ", resized.Out);
         Assert.Equal(128L << 20, Find(await Volumes(contact, "ls"), id)!.Value.GetProperty("size").GetInt64());
         // Online: a client that connects again sees the new size and writes beyond the old end.
-        await Until(() => Task.FromResult(ExportSize(up[1], id) == 128UL << 20), TimeSpan.FromSeconds(30), "the new size on the other live node's export");
+        await Eventually.Until(() => Task.FromResult(ExportSize(up[1], id) == 128UL << 20), TimeSpan.FromSeconds(30), "the new size on the other live node's export");
         (await Tool.QemuIo(_nodes[up[0]]!.Nbd(id), "write -P 0x77 100M 64k", "flush")).AssertOk();
         (await Cli(contact, "rm", "db")).AssertOk();
         var headAfter = await _nodes[up[0]]!.HeadAsync(id);
@@ -150,10 +140,10 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         // restored, the new size and the data through its own copy.
         _nodes[down] = await StartAsync(down);
         await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        await Until(async () => await _nodes[down]!.HeadAsync(id) == headAfter, TimeSpan.FromSeconds(60), $"the returning replica at {headAfter}");
+        await Eventually.Until(async () => await _nodes[down]!.HeadAsync(id) == headAfter, TimeSpan.FromSeconds(60), $"the returning replica at {headAfter}");
         Assert.Null(ExportSize(down, id));
         (await Cli(Addresses[down], "trash", "restore", id)).AssertOk();
-        await Until(() => Task.FromResult(ExportSize(down, id) == 128UL << 20), TimeSpan.FromSeconds(30), "the returning replica's export at 128M");
+        await Eventually.Until(() => Task.FromResult(ExportSize(down, id) == 128UL << 20), TimeSpan.FromSeconds(30), "the returning replica's export at 128M");
         (await Tool.QemuIoReadOnly(_nodes[down]!.Nbd(id), "read -P 0x5a 0 1M", "read -P 0x77 100M 64k")).AssertOk();
 
         // Purge: every host drops its copy; the name is free again.
@@ -163,7 +153,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         (await Cli(contact, "rm", "db")).AssertOk();
         Assert.Equal(id, (await Cli(contact, "trash", "purge", "db")).AssertOk().Out.Trim());
         Assert.Empty(await Volumes(contact, "trash", "ls"));
-        foreach (var n in _nodes) await Until(async () => !(await n!.HeadsAsync()).Contains(id), TimeSpan.FromSeconds(30), $"volume {id} gone from {n!.Listen}");
+        foreach (var n in _nodes) await Eventually.Until(async () => !(await n!.HeadsAsync()).Contains(id), TimeSpan.FromSeconds(30), $"volume {id} gone from {n!.Listen}");
         var reused = (await Cli(contact, "newdisk", "3", "--size", "64M", "--name", "db")).AssertOk().Out.Trim();
         Assert.NotEqual(id, reused);
     }

@@ -57,12 +57,8 @@ public sealed class ScrubEndToEndTests : IAsyncLifetime
         var primary = _nodes.First(n => n!.HostId == primaryId)!;
         var other = _nodes.First(n => n != primary)!;
         (await Tool.QemuIo(primary.Nbd(volume), "write -P 0x5a 0 64k", "write -P 0x3c 4M 64k", "flush")).AssertOk();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while ((await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)))).Distinct().Count() != 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the replicas did not reach the primary's head");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => (await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)))).Distinct().Count() == 1,
+            TimeSpan.FromSeconds(30), "the replicas at the primary's head");
 
         HeldLogFile.FlipBit(primary.Device, Find(primary.Device, 0x5a) + 8192 + 100, 2);
         HeldLogFile.FlipBit(primary.Device, Find(primary.Device, 0x3c) + 4096 + 7, 6);

@@ -37,16 +37,8 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
         _dir.Dispose();
     }
 
-    private async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"not reached within {Timeout.TotalSeconds:0} s: {what}\n" + string.Join("\n", _nodes.Select((n, i) => $"node {Addresses[i]}:\n{n?.Stderr}")));
-            await Task.Delay(200);
-        }
-    }
+    /// <summary><paramref name="what"/> with every node's output: what a failed wait shows.</summary>
+    private string Explain(string what) => $"{what}\n{ProcessCluster.Output(_nodes, Addresses)}";
 
     private static async Task<int> Members(string contact)
     {
@@ -80,9 +72,9 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
         try
         {
             // The others down and remove it, and fail its volume over: a write through a survivor is acknowledged.
-            await Until(async () => await Members(Addresses[others[0]]) == 2, "the stalled member removed");
-            await Until(async () => (await Tool.QemuIo(_nodes[others[0]]!.Nbd(volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
-                "a write through a survivor while the primary is stalled");
+            await Eventually.Until(async () => await Members(Addresses[others[0]]) == 2, Timeout, () => Explain("the stalled member removed"));
+            await Eventually.Until(async () => (await Tool.QemuIo(_nodes[others[0]]!.Nbd(volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
+                Timeout, () => Explain("a write through a survivor while the primary is stalled"));
         }
         finally
         {
@@ -90,19 +82,19 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
         }
 
         // It comes back as a member by itself: three members, and no process exited.
-        await Until(async () => await Members(Addresses[others[0]]) == 3 && await Members(Addresses[stalled]) == 3, "the stalled node back as a member");
+        await Eventually.Until(async () => await Members(Addresses[others[0]]) == 3 && await Members(Addresses[stalled]) == 3, Timeout, () => Explain("the stalled node back as a member"));
         Assert.All(_nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited ({(n.HasExited ? n.ExitCode : 0)}):\n{n.Stderr}"));
         Assert.Contains("rejoined the cluster as", _nodes[stalled]!.Stderr);
 
         // Writable through it (its NBD server kept listening), and one history on all three with every acknowledged write.
-        await Until(async () => (await Tool.QemuIo(_nodes[stalled]!.Nbd(volume), "write -P 0x3d 12M 64k", "flush")).Code == 0,
-            "a write through the node that was stalled");
+        await Eventually.Until(async () => (await Tool.QemuIo(_nodes[stalled]!.Nbd(volume), "write -P 0x3d 12M 64k", "flush")).Code == 0,
+            Timeout, () => Explain("a write through the node that was stalled"));
         string[] heads = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
             heads = await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)));
             return heads.Distinct().Count() == 1;
-        }, $"the same head of {volume} on all three");
+        }, Timeout, () => Explain($"the same head of {volume} on all three"));
         foreach (var n in _nodes)
             (await Tool.QemuIoReadOnly(n!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 64k")).AssertOk();
         Assert.All(_nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited:\n{n.Stderr}"));

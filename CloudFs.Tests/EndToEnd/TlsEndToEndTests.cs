@@ -190,25 +190,15 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
         }
 
         var metrics = "";
-        await Eventually(async () =>
+        await Eventually.Until(async () =>
         {
             metrics = (await Tool.RunAsync("curl", ["-s", "-f", "--cacert", fixture.CaCert, $"{Https}/metrics"])).AssertOk().Out;
             return metrics.Contains("\ncloudfs_nbd_payload_bytes_in_flight 0\n") && metrics.Contains("\ncloudfs_nbd_connections 0\n");
-        }, () => "the node to give the payload bytes back and close the connections:\n" + string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("cloudfs_nbd"))));
+        }, TimeSpan.FromSeconds(60), () => "the node to give the payload bytes back and close the connections:\n" + string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("cloudfs_nbd"))));
         Assert.Matches(@"\ncloudfs_nbd_payload_timeouts_total [4-9]", metrics);
         Assert.Contains("did not arrive within 3 s", Node.Stderr);
         // Nothing of the unfinished writes reached the volume; the node still serves.
         (await ExternalTool.RunAsync("qemu-io", QemuTls(volume, fixture.Operator, "read -P 0 0 128M"), TimeSpan.FromSeconds(120))).AssertSuccess();
-    }
-
-    private static async Task Eventually(Func<Task<bool>> condition, Func<string> what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what()}");
-            await Task.Delay(200);
-        }
     }
 }
 

@@ -22,13 +22,11 @@ internal static class ProcessCluster
     public static async Task WaitForMembersAsync(IReadOnlyList<NodeProcess?> nodes, IReadOnlyList<string> addresses, params string[] cli)
     {
         var show = "";
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!(show = (await Tool.CloudFs(["cluster", "show", "--contact", addresses[0], .. cli])).Out).Contains($"Count: {nodes.Count}"))
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"not {nodes.Count} members within 60 s; last `cluster show`:\n{show}\n" +
-                    string.Join("\n", nodes.Select((n, i) => $"node {addresses[i]}{(n is { HasExited: true } ? $" exited ({n.ExitCode})" : "")}:\n{n?.Stderr}")));
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => (show = (await Tool.CloudFs(["cluster", "show", "--contact", addresses[0], .. cli])).Out).Contains($"Count: {nodes.Count}"),
+            TimeSpan.FromSeconds(60), () => $"{nodes.Count} members; last `cluster show`:\n{show}\n{Output(nodes, addresses)}");
     }
+
+    /// <summary>What each node printed, headed by its address (and its exit code when it exited): what a failed wait shows.</summary>
+    public static string Output(IReadOnlyList<NodeProcess?> nodes, IReadOnlyList<string> addresses) =>
+        string.Join("\n", nodes.Select((n, i) => $"node {addresses[i]}{(n is { HasExited: true } ? $" exited ({n.ExitCode})" : "")}:\n{n?.Stderr}"));
 }
