@@ -1,15 +1,14 @@
 // Three real nodes on 127.0.0.31-33 (default ports, seeds pointing at each other): `cloudfs newdisk 3`, writes with
 // qemu-io through one node, the same head on all three; kill -9 of the host that runs both the placement singleton (the
-// oldest member) and the volume's primary → writable through a survivor within 10 s with nothing acknowledged lost; the
-// old primary restarts and ends on the same head; then the same with a replica killed instead.
-using System.Diagnostics;
+// oldest member) and the volume's primary → writable through a survivor with nothing acknowledged lost; the old primary
+// restarts and ends on the same head; then the same with a replica killed instead. How long each failover takes (the
+// goal: 10 s) is measured by bench/cluster_bench.py, not asserted here.
 using System.Text.Json;
-using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
-public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
     private static readonly string Seeds = string.Join(",", Addresses);
@@ -41,20 +40,10 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         _dir.Dispose();
     }
 
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
-        }
-    }
-
     private async Task HeadsAgree(string volume, IEnumerable<int> nodes)
     {
         string[] heads = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
             heads = await Task.WhenAll(nodes.Select(i => _nodes[i]!.HeadAsync(volume)));
             return heads.Distinct().Count() == 1 && !heads[0].StartsWith(volume + ":" + volume, StringComparison.Ordinal);
@@ -72,24 +61,20 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
 
     private int IndexOf(string hostId) => Array.FindIndex(_nodes, n => n?.HostId == hostId);
 
-    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds; returns how long that took
-    /// since <paramref name="clock"/> started.</summary>
-    private async Task<TimeSpan> WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout, Stopwatch clock)
+    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds.</summary>
+    private async Task WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout)
     {
         ToolResult last = null!;
-        await Until(async () => (last = await Tool.QemuIo(_nodes[i]!.Nbd(volume), command)).Code == 0, timeout,
-            $"`{command}` through {Addresses[i]} (last: {last?.Err})");
-        return clock.Elapsed;
+        await Eventually.Until(async () => (last = await Tool.QemuIo(_nodes[i]!.Nbd(volume), command)).Code == 0, timeout,
+            () => $"`{command}` through {Addresses[i]} (last: {last?.Err})\n{ProcessCluster.Output(_nodes, Addresses)}");
     }
 
-    /// <summary>Kills node <paramref name="i"/> with SIGKILL; the returned clock runs from the signal.</summary>
-    private async Task<Stopwatch> Kill(int i)
+    /// <summary>Kills node <paramref name="i"/> with SIGKILL.</summary>
+    private async Task Kill(int i)
     {
-        var clock = Stopwatch.StartNew();
         await _nodes[i]!.KillAsync();
         await _nodes[i]!.DisposeAsync();
         _nodes[i] = null;
-        return clock;
     }
 
     /// <summary>Creates sync volumes of 3 replicas until one has its primary on node <paramref name="primary"/> (the
@@ -115,7 +100,7 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         // Node 0 started first, so it is the oldest member and runs the placement singleton (and the shard coordinator):
         // killing it makes both move before the volume can fail over, the slowest case of a primary's death.
         const string placementStarted = "placement service started on this member";
-        await Until(() => Task.FromResult(_nodes[0]!.Stderr.Contains(placementStarted)), TimeSpan.FromSeconds(30), $"the placement singleton on {Addresses[0]}");
+        await Eventually.Until(() => _nodes[0]!.Stderr.Contains(placementStarted), TimeSpan.FromSeconds(30), $"the placement singleton on {Addresses[0]}");
         var volume = await NewdiskWithPrimaryOn(0);
 
         // Written through the second node, whichever is primary; acknowledged means on a majority (sync).
@@ -125,16 +110,11 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         // kill -9 the primary, which also runs the placement singleton.
         const int primary = 0;
         var survivors = new[] { 1, 2 };
-        var took = await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60), await Kill(primary));
-        output.WriteLine($"kill -9 of the primary and singleton host: writable through {Addresses[survivors[0]]} after {took.TotalSeconds:0.00} s");
+        await Kill(primary);
+        await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60));
         Assert.Contains(placementStarted, _nodes[survivors[0]]!.Stderr + _nodes[survivors[1]]!.Stderr);
         (await Tool.QemuIoReadOnly(_nodes[survivors[1]]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k")).AssertOk();
         await HeadsAgree(volume, survivors);
-        // The goal (issue 4): a dead primary is replaced within 10 s, also when its host ran the placement singleton
-        // (the crash detector quarantines and downs it, the leader removes it at once, the singletons move after their
-        // removal margin: ~5 s measured, docs/CLUSTER.md).
-        Assert.True(took <= TimeSpan.FromSeconds(10), $"the volume was writable again only after {took.TotalSeconds:0.0} s (goal: 10 s)\n" +
-            string.Join("\n", survivors.Select(i => _nodes[i]!.Stderr)));
 
         // The old primary comes back: it follows the new primary and ends on the same head.
         _nodes[primary] = await StartAsync(primary);
@@ -144,12 +124,11 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         // Now a replica dies instead: writes go on (a majority remains), and it catches up when it returns.
         var newPrimary = IndexOf(await PrimaryOf(volume, Addresses[survivors[0]]));
         var replica = Enumerable.Range(0, 3).First(i => i != newPrimary);
-        var writeTook = await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60), await Kill(replica));
-        output.WriteLine($"kill -9 of a replica: a write through the primary after {writeTook.TotalSeconds:0.00} s");
+        await Kill(replica);
+        await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60));
         _nodes[replica] = await StartAsync(replica);
         await HeadsAgree(volume, [0, 1, 2]);
         (await Tool.QemuIoReadOnly(_nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
-        Assert.True(writeTook <= TimeSpan.FromSeconds(10), $"with a replica down a write took {writeTook.TotalSeconds:0.0} s");
 
         // HTTP: a PUT to a node that is not the primary is redirected to the primary's node (SPEC.md).
         var notPrimary = Enumerable.Range(0, 3).First(i => i != newPrimary);
