@@ -12,6 +12,9 @@ public class OneNode(string address, params string[] arguments) : IAsyncLifetime
     /// <summary>The text of the node's config file (none when null), written to <see cref="Dir"/> before it starts.</summary>
     public string? Config { get; init; }
 
+    /// <summary>What the node is started with after --listen and --device (a subclass may add to it).</summary>
+    protected virtual IEnumerable<string> Arguments => arguments;
+
     public async Task InitializeAsync() => Node = await StartAsync();
 
     /// <summary>`./cloudfs ARGS --contact ADDRESS`.</summary>
@@ -29,13 +32,13 @@ public class OneNode(string address, params string[] arguments) : IAsyncLifetime
 
     private async Task<NodeProcess> StartAsync()
     {
-        if (Config is null) return await NodeProcess.StartAsync(Address, Dir.File("node.log"), arguments);
+        if (Config is null) return await NodeProcess.StartAsync(Address, Dir.File("node.log"), [.. Arguments]);
         var config = Dir.File("node.conf");
         await File.WriteAllTextAsync(config, Config);
-        return await NodeProcess.StartAsync(Address, Dir.File("node.log"), [.. arguments, "--config", config]);
+        return await NodeProcess.StartAsync(Address, Dir.File("node.log"), [.. Arguments, "--config", config]);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (Node is not null) await Node.DisposeAsync();
         Dir.Dispose();
