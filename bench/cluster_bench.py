@@ -7,7 +7,7 @@ replica that missed 1 GiB. The tests check that these failovers happen; the time
 Real `./cloudfs node` processes: the one-node cluster on 127.0.0.54, the 3-node cluster on 127.0.0.51-53, default
 ports. Every node is killed at the end (also on Ctrl-C). Prints Markdown lines for BENCHMARKS.md.
 """
-import argparse, json, os, re, shutil, signal, ssl, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, datetime, json, os, re, shutil, signal, ssl, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd_bench as nb  # noqa: E402  (fio runner and shapes shared with the one-node benchmark)
@@ -19,6 +19,8 @@ THREE = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 READY = re.compile(r"^cloudfs: node ([0-9a-f]{40}) ready")
 CAUGHT_UP = re.compile(r"(?:caught up|full resync).*?(\d+) bytes.*? in ([0-9.]+) s")
 SINGLETON = "placement service started on this member"
+CRASH_DOWN = "its process is gone; quarantining and downing it"  # the crash detector's line
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z ")
 # Set by make_certificates: every Node started afterwards runs with --tls, HTTP is HTTPS and NBD URIs are nbds://.
 TLS = None
 
@@ -94,7 +96,6 @@ class Node:
         self.host_id = None
         self.lines = []
         self.generation = 0
-        self.singleton_at = None  # when this process said it runs the placement singleton
 
     def start(self, timeout=300):
         self.generation += 1
@@ -110,15 +111,12 @@ class Node:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
         ready = threading.Event()
         self.lines = []
-        self.singleton_at = None
 
         def pump(proc, lines):
             for line in proc.stdout:
                 out.write(line)
                 out.flush()
                 lines.append(line)
-                if SINGLETON in line:
-                    self.singleton_at = time.time()
                 m = READY.match(line)
                 if m:
                     self.host_id = m.group(1)
@@ -252,22 +250,30 @@ def newdisk3(size, mode, three, attempts=5):
             until(lambda: members_up(THREE[0], 3), 120, f"three members Up ({dead_nodes(three) or 'all alive'})")
 
 
+def said_at(node, text):
+    """When NODE (this process of it) logged lines containing TEXT, by their own time stamps (seconds since the epoch)."""
+    return [datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
+            for line in list(node.lines) if text in line for m in [STAMP.match(line)] if m]
+
+
+def first_said(nodes, text, since):
+    """Seconds from SINCE until the first of NODES logged TEXT (None while none has)."""
+    times = [t for n in nodes for t in said_at(n, text) if t >= since]
+    return min(times) - since if times else None
+
+
 def singleton_host(three):
     """The live node that runs the placement singleton: of those that said so, the one that said it last."""
-    said = [n for n in three if n.alive() and n.singleton_at]
-    return max(said, key=lambda n: n.singleton_at) if said else None
-
-
-def member_ids(node):
-    """The host ids of the members NODE lists (GET /cluster)."""
-    return {m["hostId"] for m in json.loads(node.http("/cluster"))["members"]}
+    said = [(max(said_at(n, SINGLETON)), n) for n in three if n.alive() and said_at(n, SINGLETON)]
+    return max(said, key=lambda x: x[0])[1] if said else None
 
 
 def singleton_failover(three, by_id, r):
     """kill -9 of the host that runs the placement singleton and the primary of a fresh sync volume (the slowest case
-    of a primary's death: the singletons move before the volume can fail over). Seconds from the kill until (1) every
-    survivor has removed it (the crash detector's down, not the failure detector), (2) a survivor runs the placement
-    singleton, (3) a write through a survivor is acknowledged; and whether the volume's primary was that host."""
+    of a primary's death: the singletons move before the volume can fail over). Seconds from the kill until (1) a
+    survivor's crash detector downs it (not the failure detector), (2) a survivor starts the placement singleton (both by
+    the time stamps of their log lines), (3) a write through a survivor is acknowledged; and whether the volume's
+    primary was that host."""
     until(lambda: members_up(next(n.addr for n in three if n.alive()), 3), 120,
           f"three members Up ({dead_nodes(three) or 'all three processes alive'})")
     until(lambda: singleton_host(three) is not None, 60, "a node that says it runs the placement singleton")
@@ -292,18 +298,17 @@ def singleton_failover(three, by_id, r):
     writer.start()
 
     def watch():
-        if "removed" not in marks and all(host.host_id not in member_ids(n) for n in survivors):
-            marks["removed"] = time.time() - t0
-        if "singleton" not in marks and any(n.singleton_at and n.singleton_at > t0 for n in survivors):
-            marks["singleton"] = min(n.singleton_at for n in survivors if n.singleton_at and n.singleton_at > t0) - t0
-        return "removed" in marks and "singleton" in marks
+        for key, text in (("downed", CRASH_DOWN), ("singleton", SINGLETON)):
+            if key not in marks and (t := first_said(survivors, text, t0)) is not None:
+                marks[key] = t
+        return "downed" in marks and "singleton" in marks
 
-    until(watch, 120, f"{host.addr} removed and the placement singleton on a survivor", every=0.05)
+    until(watch, 120, f"{host.addr} downed and the placement singleton on a survivor", every=0.05)
     writer.join(130)
     if "write" not in marks:
         raise RuntimeError(f"no write through {survivors[0].addr} after kill -9 of {host.addr}")
-    log(f"singleton failover round {r + 1}: killed {host.addr} (primary: {was_primary}); removed after "
-        f"{marks['removed']:.2f} s, singleton moved after {marks['singleton']:.2f} s, write after {marks['write']:.2f} s")
+    log(f"singleton failover round {r + 1}: killed {host.addr} (primary: {was_primary}); downed after "
+        f"{marks['downed']:.2f} s, singleton moved after {marks['singleton']:.2f} s, write after {marks['write']:.2f} s")
     restart(host, three, volume)
     return marks, was_primary
 
@@ -479,7 +484,7 @@ def main():
             on_primary = sum(1 for _, p in marks if p)
             print(f"\nkill -9 of the placement singleton's host ({on_primary} of {len(marks)} rounds also the sync "
                   f"volume's primary), {len(marks)} rounds:", flush=True)
-            for key, what in (("removed", "removed by every survivor"), ("singleton", "placement singleton on a survivor"),
+            for key, what in (("downed", "downed by a survivor's crash detector"), ("singleton", "placement singleton started on a survivor"),
                               ("write", "a write through a survivor acknowledged")):
                 print(f"- {what}: {summary([m[key] for m, _ in marks])}", flush=True)
         replica = [failover(three, by_id, vsync, r, replica=True) for r in range(args.replica_failovers)]
