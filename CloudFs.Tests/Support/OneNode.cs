@@ -1,6 +1,6 @@
 // The fixture of an end-to-end test that needs one real `./cloudfs node`: its own loopback address, its own temporary
 // directory (device, config), started before and stopped after. A test class holds one per test, or shares one between
-// its tests as a class fixture (a subclass naming the address); ProcessCluster is the fixture of three.
+// its tests as a class fixture (a subclass naming the address); ProcessCluster is the fixture of a cluster.
 namespace CloudFs.Tests.Support;
 
 public class OneNode(string address, params string[] arguments) : IAsyncLifetime
