@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Cluster benchmarks (issue 4), in one run: fio over NBD on a one-node volume and on a 3-node cluster's sync and async
-volumes (ratios to the one-node figure of the same run), failover time after kill -9 of a sync volume's primary, and
-catch-up throughput of a replica that missed 1 GiB.
+volumes (ratios to the one-node figure of the same run), failover time after kill -9 of a sync volume's primary, of the
+host that runs the placement singleton (and a sync volume's primary), and of a replica, and catch-up throughput of a
+replica that missed 1 GiB. The tests check that these failovers happen; the times (goal: 10 s) are measured here.
 
 Real `./cloudfs node` processes: the one-node cluster on 127.0.0.54, the 3-node cluster on 127.0.0.51-53, default
 ports. Every node is killed at the end (also on Ctrl-C). Prints Markdown lines for BENCHMARKS.md.
 """
-import argparse, json, os, re, shutil, signal, ssl, statistics, subprocess, sys, tempfile, threading, time, urllib.request
+import argparse, datetime, json, os, re, shutil, signal, ssl, statistics, subprocess, sys, tempfile, threading, time, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd_bench as nb  # noqa: E402  (fio runner and shapes shared with the one-node benchmark)
@@ -17,6 +18,9 @@ ONE = "127.0.0.54"
 THREE = ["127.0.0.51", "127.0.0.52", "127.0.0.53"]
 READY = re.compile(r"^cloudfs: node ([0-9a-f]{40}) ready")
 CAUGHT_UP = re.compile(r"(?:caught up|full resync).*?(\d+) bytes.*? in ([0-9.]+) s")
+SINGLETON = "placement service started on this member"
+CRASH_DOWN = "its process is gone; quarantining and downing it"  # the crash detector's line
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z ")
 # Set by make_certificates: every Node started afterwards runs with --tls, HTTP is HTTPS and NBD URIs are nbds://.
 TLS = None
 
@@ -84,9 +88,10 @@ def log(msg):
 class Node:
     """One `./cloudfs node` process; its output goes to a file and is scanned for the ready line."""
 
-    def __init__(self, addr, device, size, seeds, logdir, config=None):
+    def __init__(self, addr, device, size, seeds, logdir, config=None, prefix=(), extra=()):
         self.addr, self.device, self.size, self.seeds, self.logdir = addr, device, size, seeds, logdir
         self.config = config
+        self.prefix, self.extra = list(prefix), list(extra)  # e.g. `ip netns exec NS` before, `--insecure` after
         self.proc = None
         self.host_id = None
         self.lines = []
@@ -95,7 +100,7 @@ class Node:
     def start(self, timeout=300):
         self.generation += 1
         out = open(os.path.join(self.logdir, f"{self.addr}.{self.generation}.log"), "w")
-        cmd = [CLOUDFS, "node", "--listen", self.addr, "--device", self.device, "--size", self.size]
+        cmd = [*self.prefix, CLOUDFS, "node", "--listen", self.addr, "--device", self.device, "--size", self.size, *self.extra]
         if self.seeds:
             cmd += ["--seeds", ",".join(self.seeds)]
         if self.config:
@@ -245,6 +250,112 @@ def newdisk3(size, mode, three, attempts=5):
             until(lambda: members_up(THREE[0], 3), 120, f"three members Up ({dead_nodes(three) or 'all alive'})")
 
 
+def said_at(node, text):
+    """When NODE (this process of it) logged lines containing TEXT, by their own time stamps (seconds since the epoch)."""
+    return [datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
+            for line in list(node.lines) if text in line for m in [STAMP.match(line)] if m]
+
+
+def first_said(nodes, text, since):
+    """Seconds from SINCE until the first of NODES logged TEXT (None while none has)."""
+    times = [t for n in nodes for t in said_at(n, text) if t >= since]
+    return min(times) - since if times else None
+
+
+def singleton_host(three):
+    """The live node that runs the placement singleton: of those that said so, the one that said it last."""
+    said = [(max(said_at(n, SINGLETON)), n) for n in three if n.alive() and said_at(n, SINGLETON)]
+    return max(said, key=lambda x: x[0])[1] if said else None
+
+
+def singleton_failover(three, by_id, r):
+    """kill -9 of the host that runs the placement singleton and the primary of a fresh sync volume (the slowest case
+    of a primary's death: the singletons move before the volume can fail over). Seconds from the kill until (1) a
+    survivor's crash detector downs it (not the failure detector), (2) a survivor starts the placement singleton (both by
+    the time stamps of their log lines), (3) a write through a survivor is acknowledged; and whether the volume's
+    primary was that host."""
+    until(lambda: members_up(next(n.addr for n in three if n.alive()), 3), 120,
+          f"three members Up ({dead_nodes(three) or 'all three processes alive'})")
+    until(lambda: singleton_host(three) is not None, 60, "a node that says it runs the placement singleton")
+    host = singleton_host(three)
+    contact = next(n for n in three if n is not host)
+    for _ in range(10):  # the primary is the host nearest a random key: one in three
+        volume = newdisk3("64M", "sync", three)
+        if by_id[primary_of(volume, contact.addr)] is host:
+            break
+    was_primary = by_id[primary_of(volume, contact.addr)] is host
+    if not qemu_write(host.nbd(volume), "write -P 0x5a 0 1M", timeout=120):
+        raise RuntimeError(f"a first write to {volume} through {host.addr} failed")
+    ready_for_a_kill(three, volume)
+    survivors = [n for n in three if n is not host]
+    marks = {}
+    t0 = time.time()
+
+    def write():
+        marks["write"] = kill_then_write(host, survivors[0], volume, f"write -P 0x{0x60 + r:x} 4M 64k")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+
+    def watch():
+        for key, text in (("downed", CRASH_DOWN), ("singleton", SINGLETON)):
+            if key not in marks and (t := first_said(survivors, text, t0)) is not None:
+                marks[key] = t
+        return "downed" in marks and "singleton" in marks
+
+    until(watch, 120, f"{host.addr} downed and the placement singleton on a survivor", every=0.05)
+    writer.join(130)
+    if "write" not in marks:
+        raise RuntimeError(f"no write through {survivors[0].addr} after kill -9 of {host.addr}")
+    log(f"singleton failover round {r + 1}: killed {host.addr} (primary: {was_primary}); downed after "
+        f"{marks['downed']:.2f} s, singleton moved after {marks['singleton']:.2f} s, write after {marks['write']:.2f} s")
+    restart(host, three, volume)
+    return marks, was_primary
+
+
+def ready_for_a_kill(three, volume):
+    """Three members Up and every node on the same head of VOLUME: where each failover round starts."""
+    until(lambda: members_up(next(n.addr for n in three if n.alive()), 3), 120,
+          f"three members Up ({dead_nodes(three) or 'all three processes alive'})")
+    until(lambda: heads_agree(three, volume), 60, "heads agree before the kill")
+
+
+def kill_then_write(victim, through, volume, command):
+    """kill -9 of VICTIM: seconds until COMMAND (a qemu-io write) through THROUGH is acknowledged."""
+    t0 = time.time()
+    victim.kill9()
+    until(lambda: qemu_write(through.nbd(volume), command), 120,
+          f"a write through {through.addr} after kill -9 of {victim.addr}", every=0.05)
+    return time.time() - t0
+
+
+def restart(victim, three, volume):
+    """VICTIM started again; back when it holds the same head of VOLUME as the others."""
+    victim.start()
+    until(lambda: heads_agree(three, volume), 120, f"{victim.addr} back on the same head")
+
+
+def failover(three, by_id, volume, r, replica=False):
+    """kill -9 of the sync VOLUME's primary (or, with REPLICA, of a replica): seconds until a write through a survivor
+    (the primary) is acknowledged. With a replica down a majority remains: that is how long the primary waits before it
+    writes without the dead replica."""
+    ready_for_a_kill(three, volume)
+    primary = by_id[primary_of(volume, THREE[0])]
+    victim = next(n for n in three if n is not primary) if replica else primary
+    through = primary if replica else next(n for n in three if n is not victim)
+    base = 0x70 if replica else 0x40
+    took = kill_then_write(victim, through, volume, f"write -P 0x{base + r:x} {base // 4 + r}M 64k")
+    log(f"{'replica ' if replica else ''}failover round {r + 1}: killed {victim.addr}, write through {through.addr} "
+        f"after {took:.2f} s; primary {by_id[primary_of(volume, through.addr)].addr}")
+    restart(victim, three, volume)
+    return took
+
+
+def summary(times):
+    return (f"median {statistics.median(times):.2f} s, max {max(times):.2f} s ({', '.join(f'{t:.2f}' for t in times)})"
+            if times else "no rounds")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--shapes", default="randwrite-4k-qd32,seqwrite-1m-qd16,randread-4k-qd32")
@@ -256,6 +367,10 @@ def main():
     ap.add_argument("--size", default="1G", help="volume size (fio's range)")
     ap.add_argument("--device-size", default="12G", help="each node's log file (sparse)")
     ap.add_argument("--failovers", type=int, default=3)
+    ap.add_argument("--singleton-failovers", type=int, default=3,
+                    help="rounds of kill -9 of the host that runs the placement singleton and a sync volume's primary")
+    ap.add_argument("--replica-failovers", type=int, default=3,
+                    help="rounds of kill -9 of a sync volume's replica, a write through its primary timed")
     ap.add_argument("--catchup", default="1G", help="data written while a replica is down (0: no catch-up phase)")
     ap.add_argument("--no-replica-path", action="store_true", help="skip fio through a non-primary node")
     ap.add_argument("--no-fio", action="store_true", help="only failover and catch-up (no one-node cluster)")
@@ -357,27 +472,25 @@ def main():
         # Failover: kill -9 the sync volume's primary; time until a write through a survivor is acknowledged.
         if args.failovers and not qemu_write(psync.nbd(vsync), "write -P 0x3f 0 1M", timeout=120):  # heads move off the base version
             raise RuntimeError(f"a first write to the sync volume through {psync.addr} failed")
-        times = []
-        for r in range(args.failovers):
-            until(lambda: members_up(THREE[0] if three[0].alive() else THREE[1], 3), 120,
-                  f"three members Up ({dead_nodes(three) or 'all three processes alive'})")
-            until(lambda: heads_agree(three, vsync), 60, "heads agree before the kill")
-            victim = by_id[primary_of(vsync, THREE[0])]
-            survivor = next(n for n in three if n is not victim)
-            t0 = time.time()
-            victim.kill9()
-            until(lambda: qemu_write(survivor.nbd(vsync), f"write -P 0x{0x40 + r:x} {16 + r}M 64k"), 120,
-                  f"a write through {survivor.addr} after kill -9 of {victim.addr}", every=0.05)
-            took = time.time() - t0
-            times.append(took)
-            log(f"failover round {r + 1}: killed {victim.addr}, write through {survivor.addr} after {took:.2f} s; "
-                f"new primary {by_id[primary_of(vsync, survivor.addr)].addr}")
-            victim.start()
-            until(lambda: heads_agree(three, vsync), 120, f"{victim.addr} back on the same head")
+        times = [failover(three, by_id, vsync, r) for r in range(args.failovers)]
         if times:
             print(f"\nfailover (kill -9 of the sync primary -> qemu-io write through a survivor acknowledged), "
                   f"{len(times)} rounds: median {statistics.median(times):.2f} s, max {max(times):.2f} s "
                   f"({', '.join(f'{t:.2f}' for t in times)})", flush=True)
+
+        # The host of the placement singleton and of a sync volume's primary killed; then a replica killed instead.
+        marks = [singleton_failover(three, by_id, r) for r in range(args.singleton_failovers)]
+        if marks:
+            on_primary = sum(1 for _, p in marks if p)
+            print(f"\nkill -9 of the placement singleton's host ({on_primary} of {len(marks)} rounds also the sync "
+                  f"volume's primary), {len(marks)} rounds:", flush=True)
+            for key, what in (("downed", "downed by a survivor's crash detector"), ("singleton", "placement singleton started on a survivor"),
+                              ("write", "a write through a survivor acknowledged")):
+                print(f"- {what}: {summary([m[key] for m, _ in marks])}", flush=True)
+        replica = [failover(three, by_id, vsync, r, replica=True) for r in range(args.replica_failovers)]
+        if replica:
+            print(f"\nkill -9 of a sync volume's replica -> a write through its primary acknowledged, {len(replica)} "
+                  f"rounds: {summary(replica)}", flush=True)
 
         # Catch-up: a replica misses ARGS.CATCHUP of writes, then returns; time until its head equals the primary's.
         if args.catchup == "0":

@@ -42,16 +42,6 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         }
     }
 
-    private static async Task WaitUntil(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(10);
-        }
-    }
-
     [Fact]
     public async Task A_write_slower_than_an_attempt_is_appended_once_and_its_repeats_carry_a_copy_of_the_data()
     {
@@ -74,7 +64,7 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         try
         {
             write = gateway.WriteAsync(volume, 1 << 20, data, fua: false).AsTask();
-            await WaitUntil(() => seen.Count >= 3, "the gateway to ask again for the held write");
+            await Eventually.Until(() => seen.Count >= 3, Timeout, "the gateway to ask again for the held write");
         }
         finally
         {
@@ -86,7 +76,7 @@ public sealed class GatewayRepeatTests(NodeFixture fixture) : IClassFixture<Node
         // The caller reuses its buffer; the repeats, delivered only now, still carry the bytes it wrote.
         data.AsSpan().Fill(0xee);
         // Every attempt the gateway counted reaches the relay (the last may still be in its mailbox).
-        await WaitUntil(() => seen.Count == counters.RequestsRepeated + 1, "every counted attempt at the relay");
+        await Eventually.Until(() => seen.Count == counters.RequestsRepeated + 1, Timeout, "every counted attempt at the relay");
         var attempts = seen.ToArray();
         Assert.Single(attempts.Select(a => a.RequestId).Distinct());
         Assert.NotEqual(0, attempts[0].RequestId);

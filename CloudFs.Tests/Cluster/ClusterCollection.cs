@@ -1,5 +1,5 @@
-// Cluster tests run alone: several nodes, their failure detectors and the failover deadlines are measured on a
-// machine that is not also running the rest of the suite (which would stall heartbeats on 2 cores).
+// Cluster tests run alone: several nodes and their failure detectors on a machine that is not also running the rest of
+// the suite (which would stall heartbeats on 2 cores and down members that are only slow).
 namespace CloudFs.Tests.Cluster;
 
 [CollectionDefinition(nameof(ClusterCollection), DisableParallelization = true)]

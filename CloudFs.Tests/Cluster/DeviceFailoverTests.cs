@@ -14,33 +14,6 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    /// <summary>Creates a volume; asked again while placement has not heard from enough hosts yet (a cluster just formed).
-    /// A timeout says every answer (placement's reasons), the members each node sees, and what the nodes logged.</summary>
-    private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, int via = 0)
-    {
-        var answers = new List<string>();
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        try
-        {
-            return await Eventually.Value(async () =>
-            {
-                // Longer than management's own wait for placement (8 × its ask-timeout): its answer, not ours, says why.
-                var reply = await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, VolumeMode.Sync), TimeSpan.FromSeconds(60));
-                answers.Add($"{clock.Elapsed.TotalSeconds:0.0} s: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}");
-                return reply switch
-                {
-                    VolumeCreated c => c,
-                    CommandFailed f when f.Reason.Contains("host(s) found") => null,
-                    var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-                };
-            }, Timeout, $"a volume with {replicas} replicas");
-        }
-        catch (TimeoutException e)
-        {
-            throw cluster.Explained(e, $"answers: {string.Join(" | ", answers)}");
-        }
-    }
-
     private static async Task<VolumeList> ListAsync(TestCluster cluster, int via) =>
         Assert.IsType<VolumeList>(await cluster[via].Management.Ask<IManagementMessage>(new ListVolumes(), Timeout));
 
@@ -65,7 +38,7 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
     public async Task When_the_primarys_log_device_fails_a_replica_takes_over_with_every_acknowledged_write_and_writes_through_any_node_go_on()
     {
         await using var cluster = await TestCluster.StartAsync(3);
-        var created = await CreateAsync(cluster, 3);
+        var created = await cluster.CreateVolumeAsync(3, 64 << 20, VolumeMode.Sync);
         var volume = Id160.Parse(created.VolumeId);
         var failed = cluster.IndexOf(created.Hosts[0].HostId);
         var failedHost = created.Hosts[0].HostId;
@@ -111,7 +84,7 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
         // Not chosen for a new volume: three replicas cannot be placed, two go on the healthy hosts only.
         var refused = await cluster[healthy[0]].Management.Ask<IManagementMessage>(new CreateVolume(3, 64 << 20, VolumeMode.Sync), Timeout);
         Assert.Contains("only 2 host(s) found", Assert.IsType<CommandFailed>(refused).Reason);
-        var two = await CreateAsync(cluster, 2, via: healthy[0]);
+        var two = await cluster.CreateVolumeAsync(2, 64 << 20, VolumeMode.Sync, via: healthy[0]);
         Assert.DoesNotContain(two.Hosts, h => h.HostId == failedHost);
 
         // It does not come back by itself; restarted on a good device it catches up like any returning replica.
@@ -134,7 +107,7 @@ public sealed class DeviceFailoverTests(ITestOutputHelper output)
     public async Task A_two_replica_volume_fails_over_with_the_share_of_the_primary_whose_device_failed_and_then_gets_a_new_replica()
     {
         await using var cluster = await TestCluster.StartAsync(3);
-        var created = await CreateAsync(cluster, 2);
+        var created = await cluster.CreateVolumeAsync(2, 64 << 20, VolumeMode.Sync);
         var volume = Id160.Parse(created.VolumeId);
         var failed = cluster.IndexOf(created.Hosts[0].HostId);
         var replica = cluster.IndexOf(created.Hosts[1].HostId);

@@ -15,18 +15,6 @@ public sealed class PlacementReportTests
     // No sweep during a test: what placement asks for and sends is what the reports of changes call for.
     private const string NoSweep = "cloudfs.placement.sweep = 10m\n";
 
-    private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas) =>
-        await Eventually.Value(async () =>
-        {
-            var reply = await cluster[0].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 1 << 20, VolumeMode.Sync), TimeSpan.FromSeconds(60));
-            return reply switch
-            {
-                VolumeCreated c => c,
-                CommandFailed f when f.Reason.Contains("host(s) found") => null,
-                var other => throw new InvalidOperationException($"creation failed: {(other as CommandFailed)?.Reason ?? other.GetType().Name}"),
-            };
-        }, Timeout, $"a volume with {replicas} replicas");
-
     private static async Task AllHealthy(TestCluster cluster, int count) =>
         await Eventually.Value(async () =>
         {
@@ -43,7 +31,7 @@ public sealed class PlacementReportTests
         await using var cluster = await TestCluster.StartAsync(1, NoSweep, null, "127.0.36.1");
         var node = cluster[0].System;
         var ids = new List<string>();
-        for (var i = 0; i < 3; i++) ids.Add((await CreateAsync(cluster, 1)).VolumeId);
+        for (var i = 0; i < 3; i++) ids.Add((await cluster.CreateVolumeAsync(1, 1 << 20, VolumeMode.Sync)).VolumeId);
 
         var full = await Report(node, ReportVolumes.Full);
         Assert.True(full.Full);
@@ -70,7 +58,7 @@ public sealed class PlacementReportTests
     public async Task Placement_asks_an_idle_host_for_no_volume_and_sends_no_follow_command_round_after_round()
     {
         await using var cluster = await TestCluster.StartAsync(2, NoSweep, null, "127.0.36.2");
-        for (var i = 0; i < 4; i++) await CreateAsync(cluster, 2);
+        for (var i = 0; i < 4; i++) await cluster.CreateVolumeAsync(2, 1 << 20, VolumeMode.Sync);
         await AllHealthy(cluster, 4);
 
         var reports = cluster.Live.Select(n => n.Replication.PlacementReports).ToArray();
@@ -88,7 +76,7 @@ public sealed class PlacementReportTests
     public async Task A_replica_whose_follower_stopped_is_told_to_follow_again()
     {
         await using var cluster = await TestCluster.StartAsync(2, NoSweep, null, "127.0.36.3");
-        var created = await CreateAsync(cluster, 2);
+        var created = await cluster.CreateVolumeAsync(2, 1 << 20, VolumeMode.Sync);
         await AllHealthy(cluster, 1);
         var replica = cluster[cluster.IndexOf(created.Hosts[1].HostId)];
         var follows = replica.Replication.PlacementFollowCommands;

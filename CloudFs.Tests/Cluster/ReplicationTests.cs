@@ -31,24 +31,6 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
         return b;
     }
 
-    private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int replicas, VolumeMode mode, int via = 0)
-    {
-        // Right after start, on a loaded machine, a member can be Up before every node sees it Up ("only 2 host(s)
-        // found"): asked again until every host counts, as an operator would.
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            var reply = await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, 64 << 20, mode), Timeout);
-            if (reply is VolumeCreated c) return c;
-            if (reply is CommandFailed { Reason: var reason } && reason.StartsWith("only ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(200);
-                continue;
-            }
-            throw new InvalidOperationException($"creation failed: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}");
-        }
-    }
-
     private static Task HeadsAgree(TestCluster cluster, Id160 volume, IEnumerable<CloudFsNodeRef> nodes, long atLeastLsn) =>
         Eventually.Until(() =>
         {
@@ -75,7 +57,7 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
     {
         foreach (var mode in new[] { VolumeMode.Sync, VolumeMode.Async })
         {
-            var created = await CreateAsync(cluster, 3, mode);
+            var created = await cluster.CreateVolumeAsync(3, 64 << 20, mode);
             var volume = Id160.Parse(created.VolumeId);
             Assert.Equal(3, created.Hosts.Select(h => h.HostId).Distinct().Count());
             var all = cluster.Live.Select(n => new CloudFsNodeRef(n)).ToArray();
@@ -106,7 +88,7 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
     public async Task A_replica_acknowledges_once_per_chunk_it_writes_not_once_per_entry()
     {
         var cluster = shared.Cluster;
-        var created = await CreateAsync(cluster, 3, VolumeMode.Sync);
+        var created = await cluster.CreateVolumeAsync(3, 64 << 20, VolumeMode.Sync);
         var volume = Id160.Parse(created.VolumeId);
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
         var replicas = cluster.Live.Where(n => n != primary).ToArray();
@@ -149,7 +131,7 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
         await using var cluster = await TestCluster.StartAsync(3);
         // Let placement know all three, then one host's agent dies while its member stays Up: it is still chosen,
         // but cannot vote.
-        var first = await CreateAsync(cluster, 3, VolumeMode.Sync);
+        var first = await cluster.CreateVolumeAsync(3, 64 << 20, VolumeMode.Sync);
         var before = cluster.Live.ToDictionary(n => n.HostId, n => n.Store.ListVolumes().Count);
         cluster[2].System.ActorSelection("/user/" + CloudFs.Actors.Replication.HostAgent.Name).Tell(Akka.Actor.PoisonPill.Instance);
 
@@ -171,7 +153,7 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
     /// <summary>The scenario of the test above on any 3-node cluster (TlsClusterTests runs it with TLS).</summary>
     internal static async Task AReplicaTakesOverAndTheOldPrimaryCatchesUp(TestCluster cluster)
     {
-        var created = await CreateAsync(cluster, 3, VolumeMode.Sync);
+        var created = await cluster.CreateVolumeAsync(3, 64 << 20, VolumeMode.Sync);
         var volume = Id160.Parse(created.VolumeId);
         var primaryIndex = cluster.IndexOf(created.Hosts[0].HostId);
         var data = Pattern(1 << 20, 11);
@@ -205,7 +187,7 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
     public async Task A_replica_host_away_past_replace_after_is_replaced_and_the_new_host_streams_the_volume_whole()
     {
         await using var cluster = await TestCluster.StartAsync(4);
-        var created = await CreateAsync(cluster, 3, VolumeMode.Async);
+        var created = await cluster.CreateVolumeAsync(3, 64 << 20, VolumeMode.Async);
         var volume = Id160.Parse(created.VolumeId);
         var primary = cluster.NodeOf(created.Hosts[0].HostId);
         var data = Pattern(2 << 20, 21);

@@ -49,7 +49,7 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
         await ForEach(VolumeCount, async i =>
         {
             var t0 = clock.Elapsed;
-            created[i] = await CreateAsync(cluster, via: i % NodeCount);
+            created[i] = await cluster.CreateVolumeAsync(3, 1 << 20, VolumeMode.Sync, via: i % NodeCount, timeout: Timeout);
             var t1 = clock.Elapsed;
             var volume = Id160.Parse(created[i].VolumeId);
             try { await cluster.NodeOf(created[i].Hosts[0].HostId).Gateway.WriteAsync(volume, 0, Block(i, 0), fua: true); }
@@ -110,23 +110,6 @@ public sealed class SixteenNodeClusterTests(Xunit.Abstractions.ITestOutputHelper
             var state = Akka.Cluster.Cluster.Get(n.System).State;
             Assert.All(survivors, m => Assert.Contains(state.Members, x =>
                 x.UniqueAddress == Akka.Cluster.Cluster.Get(m.System).SelfUniqueAddress && x.Status == Akka.Cluster.MemberStatus.Up));
-        }
-    }
-
-    private static async Task<VolumeCreated> CreateAsync(TestCluster cluster, int via)
-    {
-        // Right after start a member can be Up before every node has proven it ("only N host(s) found"): asked again.
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            var reply = await cluster[via].Management.Ask<IManagementMessage>(new CreateVolume(3, 1 << 20, VolumeMode.Sync), Timeout);
-            if (reply is VolumeCreated c) return c;
-            if (reply is CommandFailed { Reason: var reason } && reason.StartsWith("only ", StringComparison.Ordinal) && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(200);
-                continue;
-            }
-            throw new InvalidOperationException($"creation through node {via} failed: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}");
         }
     }
 }

@@ -10,22 +10,14 @@ namespace CloudFs.Tests.EndToEnd;
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class BackupRecipeEndToEndTests : IAsyncLifetime
 {
-    private const string Address = "127.0.42.3";
-    private readonly TempDir _dir = new();
-    private NodeProcess? _node;
-    private NodeProcess Node => _node!;
+    private readonly OneNode _one = new("127.0.42.3", "--size", "1G");
+    private NodeProcess Node => _one.Node;
 
-    public async Task InitializeAsync() => _node = await NodeProcess.StartAsync(Address, _dir.File("node.log"), "--size", "1G");
+    public Task InitializeAsync() => _one.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        if (_node is not null) await _node.DisposeAsync();
-        _dir.Dispose();
-    }
+    public Task DisposeAsync() => _one.DisposeAsync();
 
-    private static Task<ToolResult> Cli(params string[] args) => Tool.CloudFs([.. args, "--contact", Address]);
-
-    private static async Task<string> Version(string volume) => (await Cli("info", volume)).AssertOk().Out.Trim();
+    private async Task<string> Version(string volume) => (await _one.Cli("info", volume)).AssertOk().Out.Trim();
 
     private static async Task QemuIo(string uri, params string[] commands)
     {
@@ -42,8 +34,8 @@ public sealed class BackupRecipeEndToEndTests : IAsyncLifetime
         return (await Tool.RunAsync("/usr/bin/python3", [Path.Combine(Repo.Root, "scripts", "cloudfs-backup"), .. args], TimeSpan.FromSeconds(120))).AssertOk();
     }
 
-    private static async Task<long> DiffBytes(string volume, string from, string to) =>
-        JsonDocument.Parse((await Cli("diff", volume, from, to, "--json")).AssertOk().Out).RootElement.GetProperty("bytes").GetInt64();
+    private async Task<long> DiffBytes(string volume, string from, string to) =>
+        JsonDocument.Parse((await _one.Cli("diff", volume, from, to, "--json")).AssertOk().Out).RootElement.GetProperty("bytes").GetInt64();
 
     private static long Copied(ToolResult incremental) =>
         long.Parse(Regex.Match(incremental.Out, @"incremental: (\d+) bytes").Groups[1].Value);
@@ -55,7 +47,7 @@ public sealed class BackupRecipeEndToEndTests : IAsyncLifetime
         var nbd = Node.Nbd(volume);
         await QemuIo(nbd, "write -P 0x11 0 4M", "write -P 0x12 20M 1M");
         var v1 = await Version(volume);
-        var image = _dir.File("backup.img");
+        var image = _one.Dir.File("backup.img");
         (await Backup("full", $"{nbd}@{v1}", image)).AssertOk();
 
         await QemuIo(nbd, "write -P 0x21 1M 512k", "write -z 20M 64k", "discard 3M 1M", "write -P 0x22 40M 8k");
@@ -84,12 +76,12 @@ public sealed class BackupRecipeEndToEndTests : IAsyncLifetime
         var nbd = Node.Nbd(volume);
         await QemuIo(nbd, "write -P 0x41 0 1M", "write -P 0x42 12M 1M");
         var v1 = await Version(volume);
-        var image = _dir.File("resized.img");
+        var image = _one.Dir.File("resized.img");
         (await Backup("full", $"{nbd}@{v1}", image)).AssertOk();
-        (await Cli("resize", volume, "8M", "--allow-shrink")).AssertOk();
+        (await _one.Cli("resize", volume, "8M", "--allow-shrink")).AssertOk();
         await QemuIo(nbd, "write -P 0x43 1M 64k");
         var v2 = await Version(volume);
-        (await Cli("resize", volume, "32M")).AssertOk();
+        (await _one.Cli("resize", volume, "32M")).AssertOk();
         await QemuIo(nbd, "write -P 0x44 20M 64k");
         var v3 = await Version(volume);
 
@@ -106,7 +98,7 @@ public sealed class BackupRecipeEndToEndTests : IAsyncLifetime
     public async Task An_incremental_since_an_unknown_version_fails_with_a_reason_and_leaves_the_image_alone()
     {
         var volume = await Node.NewDiskAsync("16M");
-        var image = _dir.File("other.img");
+        var image = _one.Dir.File("other.img");
         await File.WriteAllBytesAsync(image, new byte[16 << 20]);
         var v = await Version(volume);
         var refused = await Tool.RunAsync("/usr/bin/python3", [Path.Combine(Repo.Root, "scripts", "cloudfs-backup"), "incremental", $"{Node.Nbd(volume)}@{v}", new string('7', 40), image]);

@@ -11,22 +11,14 @@ namespace CloudFs.Tests.EndToEnd;
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class ChangeStreamEndToEndTests : IAsyncLifetime
 {
-    private const string Address = "127.0.55.3";
-    private readonly TempDir _dir = new();
-    private NodeProcess? _node;
-    private NodeProcess Node => _node!;
+    private readonly OneNode _one = new("127.0.55.3", "--size", "1G");
+    private NodeProcess Node => _one.Node;
 
-    public async Task InitializeAsync() => _node = await NodeProcess.StartAsync(Address, _dir.File("node.log"), "--size", "1G");
+    public Task InitializeAsync() => _one.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        if (_node is not null) await _node.DisposeAsync();
-        _dir.Dispose();
-    }
+    public Task DisposeAsync() => _one.DisposeAsync();
 
-    private static Task<ToolResult> Cli(params string[] args) => Tool.CloudFs([.. args, "--contact", Address]);
-
-    private static async Task<string> Version(string volume) => (await Cli("info", volume)).AssertOk().Out.Trim();
+    private async Task<string> Version(string volume) => (await _one.Cli("info", volume)).AssertOk().Out.Trim();
 
     private static async Task QemuIo(string uri, IEnumerable<string> commands)
     {
@@ -65,7 +57,7 @@ public sealed class ChangeStreamEndToEndTests : IAsyncLifetime
         var nbd = Node.Nbd(volume);
         await QemuIo(nbd, Round(1, 0x10, "write -P 0x1f 8M 4M"));
         var v1 = await Version(volume);
-        var image = _dir.File("backup.img");
+        var image = _one.Dir.File("backup.img");
         (await Backup("full", $"{nbd}@{v1}", image)).AssertOk();
 
         // Overwrites (of round 1's places too), zeroes and trims.
@@ -75,7 +67,7 @@ public sealed class ChangeStreamEndToEndTests : IAsyncLifetime
         var v3 = await Version(volume);
 
         var first = (await Backup("incremental", $"{Node.HttpBase}/{volume}@{v2}", v1, image)).AssertOk();
-        var diff12 = (await Cli("diff", volume, v1, v2, "--json")).AssertOk().Out;
+        var diff12 = (await _one.Cli("diff", volume, v1, v2, "--json")).AssertOk().Out;
         Assert.Contains($"incremental: {JsonDocument.Parse(diff12).RootElement.GetProperty("bytes").GetInt64()} bytes", first.Out);
         // Without @VERSION: the current one, V3 (nothing was written after it).
         var second = (await Backup("incremental", $"{Node.HttpBase}/{volume}", v2, image)).AssertOk();
@@ -86,7 +78,7 @@ public sealed class ChangeStreamEndToEndTests : IAsyncLifetime
         Assert.NotEqual(0, (await Tool.RunAsync("qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", image, $"{nbd}@{v2}")).Code);
 
         // The stream's ranges are `cloudfs diff`'s, its bytes are TO's there.
-        foreach (var (from, to, json) in new[] { (v1, v2, diff12), (v2, v3, (await Cli("diff", volume, v2, v3, "--json")).AssertOk().Out) })
+        foreach (var (from, to, json) in new[] { (v1, v2, diff12), (v2, v3, (await _one.Cli("diff", volume, v2, v3, "--json")).AssertOk().Out) })
         {
             var stream = await StreamAsync(volume, from, to);
             Assert.Equal((Id160.Parse(from), Id160.Parse(to), 64L << 20), (stream.From, stream.To, stream.SizeBytes));

@@ -4,7 +4,7 @@ using System.Text.Json;
 
 namespace CloudFs.Tests.EndToEnd;
 
-public sealed class CliNode() : NodeFixture("127.0.0.16");
+public sealed class CliNode() : OneNode("127.0.0.16");
 
 public sealed class CliEndToEndTests(CliNode fixture) : IClassFixture<CliNode>
 {

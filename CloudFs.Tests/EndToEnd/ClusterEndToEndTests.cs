@@ -31,14 +31,9 @@ public sealed class ClusterEndToEndTests(JoinedNodes nodes) : IClassFixture<Join
         foreach (var contact in new[] { nodes.First.Listen, nodes.Second.Listen })
         {
             // Both are Up once their ready lines are out; the other member may take a moment to hear of it (gossip).
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            var show = (await Tool.CloudFs("cluster", "show", "--contact", contact)).AssertOk();
-            while (!show.Out.Contains("Count: 2") && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(200);
-                show = (await Tool.CloudFs("cluster", "show", "--contact", contact)).AssertOk();
-            }
-            Assert.Contains("Count: 2", show.Out);
+            ToolResult show = null!;
+            await Eventually.Until(async () => (show = (await Tool.CloudFs("cluster", "show", "--contact", contact)).AssertOk()).Out.Contains("Count: 2"),
+                TimeSpan.FromSeconds(30), () => $"two members in `cluster show` on {contact}:\n{show?.Out}");
             // Every member carries its host id as its role "host:<id>".
             Assert.Contains("host:" + nodes.First.HostId, show.Out);
             Assert.Contains(nodes.First.HostId, show.Out);

@@ -1,62 +1,29 @@
 // Three real nodes on 127.0.0.31-33 (default ports, seeds pointing at each other): `cloudfs newdisk 3`, writes with
 // qemu-io through one node, the same head on all three; kill -9 of the host that runs both the placement singleton (the
-// oldest member) and the volume's primary → writable through a survivor within 10 s with nothing acknowledged lost; the
-// old primary restarts and ends on the same head; then the same with a replica killed instead.
-using System.Diagnostics;
+// oldest member) and the volume's primary → writable through a survivor with nothing acknowledged lost; the old primary
+// restarts and ends on the same head; then the same with a replica killed instead. How long each failover takes (the
+// goal: 10 s) is measured by bench/cluster_bench.py, not asserted here.
 using System.Text.Json;
-using Xunit.Abstractions;
 
 namespace CloudFs.Tests.EndToEnd;
 
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
-public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class ClusterFailoverEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.0.31", "127.0.0.32", "127.0.0.33"];
-    private static readonly string Seeds = string.Join(",", Addresses);
-    private readonly TempDir _dir = new();
-    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+    private readonly ProcessCluster _cluster = new(Addresses, "--size", "512M");
+    private NodeProcess?[] Nodes => _cluster.Nodes;
 
-    public async Task InitializeAsync()
-    {
-        // xunit does not dispose a class whose InitializeAsync failed: the nodes started so far are stopped here, or
-        // they would hold the addresses for the next run.
-        try
-        {
-            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
-            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        }
-        catch
-        {
-            await DisposeAsync();
-            throw;
-        }
-    }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
-    private Task<NodeProcess> StartAsync(int i) =>
-        NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
-
-    public async Task DisposeAsync()
-    {
-        await ProcessCluster.StopAllAsync(_nodes);
-        _dir.Dispose();
-    }
-
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
-        }
-    }
+    public Task DisposeAsync() => _cluster.DisposeAsync();
 
     private async Task HeadsAgree(string volume, IEnumerable<int> nodes)
     {
         string[] heads = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
-            heads = await Task.WhenAll(nodes.Select(i => _nodes[i]!.HeadAsync(volume)));
+            heads = await Task.WhenAll(nodes.Select(i => Nodes[i]!.HeadAsync(volume)));
             return heads.Distinct().Count() == 1 && !heads[0].StartsWith(volume + ":" + volume, StringComparison.Ordinal);
         }, TimeSpan.FromSeconds(30), $"the same head of {volume} on nodes {string.Join(",", nodes)}");
     }
@@ -70,26 +37,14 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         return "";
     }
 
-    private int IndexOf(string hostId) => Array.FindIndex(_nodes, n => n?.HostId == hostId);
+    private int IndexOf(string hostId) => Array.FindIndex(Nodes, n => n?.HostId == hostId);
 
-    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds; returns how long that took
-    /// since <paramref name="clock"/> started.</summary>
-    private async Task<TimeSpan> WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout, Stopwatch clock)
+    /// <summary>A qemu-io write through node <paramref name="i"/>, retried until it succeeds.</summary>
+    private async Task WriteUntilAccepted(int i, string volume, string command, TimeSpan timeout)
     {
         ToolResult last = null!;
-        await Until(async () => (last = await Tool.QemuIo(_nodes[i]!.Nbd(volume), command)).Code == 0, timeout,
-            $"`{command}` through {Addresses[i]} (last: {last?.Err})");
-        return clock.Elapsed;
-    }
-
-    /// <summary>Kills node <paramref name="i"/> with SIGKILL; the returned clock runs from the signal.</summary>
-    private async Task<Stopwatch> Kill(int i)
-    {
-        var clock = Stopwatch.StartNew();
-        await _nodes[i]!.KillAsync();
-        await _nodes[i]!.DisposeAsync();
-        _nodes[i] = null;
-        return clock;
+        await Eventually.Until(async () => (last = await Tool.QemuIo(Nodes[i]!.Nbd(volume), command)).Code == 0, timeout,
+            () => $"`{command}` through {Addresses[i]} (last: {last?.Err})\n{_cluster.Output()}");
     }
 
     /// <summary>Creates sync volumes of 3 replicas until one has its primary on node <paramref name="primary"/> (the
@@ -102,7 +57,7 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
             var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk();
             var volume = created.Out.Trim();
             Assert.Matches("^[0-9a-f]{40}$", volume);
-            foreach (var n in _nodes) Assert.Contains(n!.HostId, created.Err);
+            foreach (var n in Nodes) Assert.Contains(n!.HostId, created.Err);
             if (IndexOf(await PrimaryOf(volume, Addresses[1])) == primary) return volume;
         }
         Assert.Fail($"no volume of 30 got its primary on {Addresses[primary]}");
@@ -115,49 +70,43 @@ public sealed class ClusterFailoverEndToEndTests(ITestOutputHelper output) : IAs
         // Node 0 started first, so it is the oldest member and runs the placement singleton (and the shard coordinator):
         // killing it makes both move before the volume can fail over, the slowest case of a primary's death.
         const string placementStarted = "placement service started on this member";
-        await Until(() => Task.FromResult(_nodes[0]!.Stderr.Contains(placementStarted)), TimeSpan.FromSeconds(30), $"the placement singleton on {Addresses[0]}");
+        await Eventually.Until(() => Nodes[0]!.Stderr.Contains(placementStarted), TimeSpan.FromSeconds(30), $"the placement singleton on {Addresses[0]}");
         var volume = await NewdiskWithPrimaryOn(0);
 
         // Written through the second node, whichever is primary; acknowledged means on a majority (sync).
-        (await Tool.QemuIo(_nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "write -P 0x6b 4M 512k", "flush")).AssertOk();
+        (await Tool.QemuIo(Nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "write -P 0x6b 4M 512k", "flush")).AssertOk();
         await HeadsAgree(volume, [0, 1, 2]);
 
         // kill -9 the primary, which also runs the placement singleton.
         const int primary = 0;
         var survivors = new[] { 1, 2 };
-        var took = await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60), await Kill(primary));
-        output.WriteLine($"kill -9 of the primary and singleton host: writable through {Addresses[survivors[0]]} after {took.TotalSeconds:0.00} s");
-        Assert.Contains(placementStarted, _nodes[survivors[0]]!.Stderr + _nodes[survivors[1]]!.Stderr);
-        (await Tool.QemuIoReadOnly(_nodes[survivors[1]]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k")).AssertOk();
+        await _cluster.KillAsync(primary);
+        await WriteUntilAccepted(survivors[0], volume, "write -P 0x7c 8M 64k", TimeSpan.FromSeconds(60));
+        Assert.Contains(placementStarted, Nodes[survivors[0]]!.Stderr + Nodes[survivors[1]]!.Stderr);
+        (await Tool.QemuIoReadOnly(Nodes[survivors[1]]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k")).AssertOk();
         await HeadsAgree(volume, survivors);
-        // The goal (issue 4): a dead primary is replaced within 10 s, also when its host ran the placement singleton
-        // (the crash detector quarantines and downs it, the leader removes it at once, the singletons move after their
-        // removal margin: ~5 s measured, docs/CLUSTER.md).
-        Assert.True(took <= TimeSpan.FromSeconds(10), $"the volume was writable again only after {took.TotalSeconds:0.0} s (goal: 10 s)\n" +
-            string.Join("\n", survivors.Select(i => _nodes[i]!.Stderr)));
 
         // The old primary comes back: it follows the new primary and ends on the same head.
-        _nodes[primary] = await StartAsync(primary);
+        Nodes[primary] = await _cluster.StartAsync(primary);
         await HeadsAgree(volume, [0, 1, 2]);
-        (await Tool.QemuIoReadOnly(_nodes[primary]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k")).AssertOk();
+        (await Tool.QemuIoReadOnly(Nodes[primary]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k")).AssertOk();
 
         // Now a replica dies instead: writes go on (a majority remains), and it catches up when it returns.
         var newPrimary = IndexOf(await PrimaryOf(volume, Addresses[survivors[0]]));
         var replica = Enumerable.Range(0, 3).First(i => i != newPrimary);
-        var writeTook = await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60), await Kill(replica));
-        output.WriteLine($"kill -9 of a replica: a write through the primary after {writeTook.TotalSeconds:0.00} s");
-        _nodes[replica] = await StartAsync(replica);
+        await _cluster.KillAsync(replica);
+        await WriteUntilAccepted(newPrimary, volume, "write -P 0x3d 12M 256k", TimeSpan.FromSeconds(60));
+        Nodes[replica] = await _cluster.StartAsync(replica);
         await HeadsAgree(volume, [0, 1, 2]);
-        (await Tool.QemuIoReadOnly(_nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
-        Assert.True(writeTook <= TimeSpan.FromSeconds(10), $"with a replica down a write took {writeTook.TotalSeconds:0.0} s");
+        (await Tool.QemuIoReadOnly(Nodes[replica]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 256k")).AssertOk();
 
         // HTTP: a PUT to a node that is not the primary is redirected to the primary's node (SPEC.md).
         var notPrimary = Enumerable.Range(0, 3).First(i => i != newPrimary);
         using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }) { Timeout = TimeSpan.FromSeconds(30) };
-        using var put = new HttpRequestMessage(HttpMethod.Put, $"{_nodes[notPrimary]!.HttpBase}/volumes/{volume}") { Content = new ByteArrayContent(new byte[512]) };
+        using var put = new HttpRequestMessage(HttpMethod.Put, $"{Nodes[notPrimary]!.HttpBase}/volumes/{volume}") { Content = new ByteArrayContent(new byte[512]) };
         put.Content.Headers.ContentRange = new System.Net.Http.Headers.ContentRangeHeaderValue(0, 511, 64 << 20);
         using var redirected = await http.SendAsync(put);
         Assert.Equal(System.Net.HttpStatusCode.TemporaryRedirect, redirected.StatusCode);
-        Assert.StartsWith(_nodes[newPrimary]!.HttpBase, redirected.Headers.Location!.ToString());
+        Assert.StartsWith(Nodes[newPrimary]!.HttpBase, redirected.Headers.Location!.ToString());
     }
 }

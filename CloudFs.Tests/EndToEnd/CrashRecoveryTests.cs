@@ -30,9 +30,8 @@ public sealed class CrashRecoveryTests : IDisposable
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             })!;
-            var deadline = Stopwatch.StartNew();
-            while ((await node.HeadAsync(volume)).Split(':')[1] == flushedHead && !writer.HasExited && deadline.Elapsed < TimeSpan.FromSeconds(30))
-                await Task.Delay(10);
+            await Eventually.Until(async () => (await node.HeadAsync(volume)).Split(':')[1] != flushedHead || writer.HasExited,
+                TimeSpan.FromSeconds(30), "the first unflushed write at the node");
             await node.KillAsync();
             if (!writer.HasExited) writer.Kill();
             await writer.WaitForExitAsync();

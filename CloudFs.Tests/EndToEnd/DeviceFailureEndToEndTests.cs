@@ -29,8 +29,7 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
                 await File.WriteAllTextAsync(_dir.File($"node{i}.conf"), $"cloudfs.key-file = \"{_dir.File($"node{i}.keys")}\"\n");
             }
             await ProcessCluster.StartAllAsync(_nodes, StartAsync);
-            await Until(async () => (await Tool.CloudFs("cluster", "show", "--contact", Addresses[0])).Out.Contains("Count: 3"),
-                TimeSpan.FromSeconds(60), "three members");
+            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
         }
         catch
         {
@@ -49,24 +48,10 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
         _dir.Dispose();
     }
 
-    private async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        try
-        {
-            while (!await condition())
-            {
-                if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-                await Task.Delay(100);
-            }
-        }
-        catch (Xunit.Sdk.XunitException e)
-        {
-            // What the nodes warned about is what says why (a tool that hung, a failover that did not happen).
-            throw new Xunit.Sdk.XunitException(e.Message + string.Concat(_nodes.Where(n => n is not null)
-                .Select(n => $"\n--- node {n!.Listen} warned:\n{n.Warnings()}")));
-        }
-    }
+    /// <summary><paramref name="what"/> and what the nodes warned about: what says why a wait failed (a tool that hung,
+    /// a failover that did not happen).</summary>
+    private string Explain(string what) => what + string.Concat(_nodes.Where(n => n is not null)
+        .Select(n => $"\n--- node {n!.Listen} warned:\n{n.Warnings()}"));
 
     private static async Task<JsonElement> Listed(string volume, string contact)
     {
@@ -92,11 +77,11 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
     private async Task HeadsAgree(string volume)
     {
         string[] heads = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
             heads = await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)));
             return heads.Distinct().Count() == 1;
-        }, TimeSpan.FromSeconds(60), $"the same head of {volume} on all three nodes (last: {string.Join(" ", heads)})");
+        }, TimeSpan.FromSeconds(60), () => Explain($"the same head of {volume} on all three nodes (last: {string.Join(" ", heads)})"));
     }
 
     [Fact]
@@ -113,8 +98,8 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
         var clock = Stopwatch.StartNew();
         var attempts = 0;
         ToolResult last = null!;
-        await Until(async () => { attempts++; return (last = await Tool.QemuIo(_nodes[others[1]]!.Nbd(volume), "write -P 0x66 1M 1M")).Code == 0; },
-            TimeSpan.FromSeconds(60), $"a write through {Addresses[others[1]]} after the primary's disk failed (last: {last?.Err})");
+        await Eventually.Until(async () => { attempts++; return (last = await Tool.QemuIo(_nodes[others[1]]!.Nbd(volume), "write -P 0x66 1M 1M")).Code == 0; },
+            TimeSpan.FromSeconds(60), () => Explain($"a write through {Addresses[others[1]]} after the primary's disk failed (last: {last?.Err})"));
         output.WriteLine($"a 1 MiB write through another node was acknowledged {clock.Elapsed.TotalSeconds:0.0} s after the disk failed ({attempts} qemu-io run(s))");
 
         var listed = await Listed(volume, Addresses[others[0]]);
@@ -148,8 +133,8 @@ public sealed class DeviceFailureEndToEndTests(ITestOutputHelper output) : IAsyn
         await _nodes[failed]!.DisposeAsync();
         _nodes[failed] = await StartAsync(failed);
         await HeadsAgree(volume);
-        await Until(async () => (await Listed(volume, Addresses[others[0]])).GetProperty("health").GetString() == "healthy",
-            TimeSpan.FromSeconds(60), "the volume healthy after the restart");
+        await Eventually.Until(async () => (await Listed(volume, Addresses[others[0]])).GetProperty("health").GetString() == "healthy",
+            TimeSpan.FromSeconds(60), () => Explain("the volume healthy after the restart"));
         Assert.Equal("ok", (await ClusterMember(others[0], _nodes[failed]!.HostId)).GetProperty("device").GetString());
         (await Tool.QemuIoReadOnly(_nodes[failed]!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x66 1M 1M", "read -P 0x77 2M 64k")).AssertOk();
     }

@@ -7,6 +7,7 @@ namespace CloudFs.Tests.EndToEnd;
 
 internal sealed class FaultyDisk : IAsyncDisposable
 {
+    private static readonly TimeSpan Ready = TimeSpan.FromSeconds(30);
     private readonly string _dir;
     private readonly List<Process> _processes = new();
     private string Socket => System.IO.Path.Combine(_dir, "nbd.sock");
@@ -27,10 +28,10 @@ internal sealed class FaultyDisk : IAsyncDisposable
         {
             disk.Start("nbdkit", "-f", "-U", disk.Socket, "--filter=error", "memory", size,
                 "error-pwrite=EIO", "error-pwrite-rate=100%", $"error-pwrite-file={disk.Trigger}");
-            await disk.Until(() => File.Exists(disk.Socket), "nbdkit's socket");
+            await Eventually.Until(() => disk.Running("nbdkit's socket") && File.Exists(disk.Socket), Ready, "nbdkit's socket");
             // nbdfuse serves the mount in the foreground until it is unmounted or killed.
             disk.Start("nbdfuse", disk.Path, "--unix", disk.Socket);
-            await disk.Until(() => File.Exists(disk.Path) && new FileInfo(disk.Path).Length > 0, "the nbdfuse mount");
+            await Eventually.Until(() => disk.Running("the nbdfuse mount") && File.Exists(disk.Path) && new FileInfo(disk.Path).Length > 0, Ready, "the nbdfuse mount");
             return disk;
         }
         catch
@@ -58,16 +59,13 @@ internal sealed class FaultyDisk : IAsyncDisposable
     /// <summary>Writes work again.</summary>
     public void Heal() => File.Delete(Trigger);
 
-    private async Task Until(Func<bool> condition, string what)
+    /// <summary>True while every process of the disk runs; one that exited fails the test at once, before
+    /// <paramref name="what"/> appeared.</summary>
+    private bool Running(string what)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            if (_processes.FirstOrDefault(p => p.HasExited) is { } gone)
-                Assert.Fail($"{gone.StartInfo.FileName} exited ({gone.ExitCode}) before {what} appeared (is /dev/fuse there?)");
-            if (DateTime.UtcNow > deadline) Assert.Fail($"{what} did not appear within 30 s");
-            await Task.Delay(50);
-        }
+        if (_processes.FirstOrDefault(p => p.HasExited) is { } gone)
+            Assert.Fail($"{gone.StartInfo.FileName} exited ({gone.ExitCode}) before {what} appeared (is /dev/fuse there?)");
+        return true;
     }
 
     public async ValueTask DisposeAsync()

@@ -5,7 +5,7 @@ using CloudFs.Tests.Support;
 
 namespace CloudFs.Tests.EndToEnd;
 
-public sealed class HttpNode() : NodeFixture("127.0.0.15");
+public sealed class HttpNode() : OneNode("127.0.0.15");
 
 public sealed class HttpEndToEndTests(HttpNode fixture) : IClassFixture<HttpNode>, IDisposable
 {

@@ -13,42 +13,12 @@ namespace CloudFs.Tests.EndToEnd;
 public sealed class LifecycleEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.16.1", "127.0.16.2", "127.0.16.3"];
-    private static readonly string Seeds = string.Join(",", Addresses);
-    private readonly TempDir _dir = new();
-    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+    private readonly ProcessCluster _cluster = new(Addresses, "--size", "512M");
+    private NodeProcess?[] Nodes => _cluster.Nodes;
 
-    public async Task InitializeAsync()
-    {
-        try
-        {
-            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
-            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        }
-        catch
-        {
-            await DisposeAsync();
-            throw;
-        }
-    }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
-    private Task<NodeProcess> StartAsync(int i) =>
-        NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
-
-    public async Task DisposeAsync()
-    {
-        await ProcessCluster.StopAllAsync(_nodes);
-        _dir.Dispose();
-    }
-
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
-        }
-    }
+    public Task DisposeAsync() => _cluster.DisposeAsync();
 
     private static Task<CloudFs.Tests.Support.ToolResult> Cli(string contact, params string[] args) => Tool.CloudFs([.. args, "--contact", contact]);
 
@@ -94,7 +64,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         Assert.Equal(id, (await Cli(a, "info", "db")).AssertOk().Out.Trim());
         Assert.Contains($" {id} ".TrimStart(), (await Cli(a, "ls")).AssertOk().Out);
         Assert.Contains(" db ", (await Cli(a, "ls")).AssertOk().Out);
-        (await Tool.QemuIo(_nodes[0]!.Nbd(id), "write -P 0x5a 0 1M", "flush")).AssertOk();
+        (await Tool.QemuIo(Nodes[0]!.Nbd(id), "write -P 0x5a 0 1M", "flush")).AssertOk();
 
         // Attached read-write over NBD: rm is refused and nothing changes; --force would go ahead.
         using (var attached = RawNbdClient.Connect(10809, address: IPAddress.Parse(Addresses[1])))
@@ -110,13 +80,13 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
 
         // A replica (not the primary) goes down; rm, restore, resize and rm again happen without it.
         var primary = listed.GetProperty("primary").GetString();
-        var down = Array.FindIndex(_nodes, n => n!.HostId != primary);
+        var down = Array.FindIndex(Nodes, n => n!.HostId != primary);
         var up = Enumerable.Range(0, 3).Where(i => i != down).ToArray();
         var contact = Addresses[up[0]];
-        var headBefore = await _nodes[up[0]]!.HeadAsync(id);
-        Assert.Equal(0, await _nodes[down]!.StopAsync());
-        await _nodes[down]!.DisposeAsync();
-        _nodes[down] = null;
+        var headBefore = await Nodes[up[0]]!.HeadAsync(id);
+        Assert.Equal(0, await Nodes[down]!.StopAsync());
+        await Nodes[down]!.DisposeAsync();
+        Nodes[down] = null;
 
         var rm = (await Cli(contact, "rm", "db")).AssertOk();
         Assert.StartsWith(id + " ", rm.Out);
@@ -125,7 +95,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         Assert.Equal("db", trashed.GetProperty("name").GetString());
         Assert.True(trashed.TryGetProperty("trashed", out _));
         Assert.Contains($"{id} db {64 << 20} ", (await Cli(contact, "trash", "ls")).AssertOk().Out);
-        Assert.NotEqual(0, (await Tool.QemuIo(_nodes[up[0]]!.Nbd(id), "write -P 0x11 0 4k")).Code);
+        Assert.NotEqual(0, (await Tool.QemuIo(Nodes[up[0]]!.Nbd(id), "write -P 0x11 0 4k")).Code);
         Assert.Null(ExportSize(up[1], id));
         var again = await Cli(contact, "rm", id);
         Assert.NotEqual(0, again.Code);
@@ -140,21 +110,21 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         Assert.Contains($" {128 << 20} ", resized.Out);
         Assert.Equal(128L << 20, Find(await Volumes(contact, "ls"), id)!.Value.GetProperty("size").GetInt64());
         // Online: a client that connects again sees the new size and writes beyond the old end.
-        await Until(() => Task.FromResult(ExportSize(up[1], id) == 128UL << 20), TimeSpan.FromSeconds(30), "the new size on the other live node's export");
-        (await Tool.QemuIo(_nodes[up[0]]!.Nbd(id), "write -P 0x77 100M 64k", "flush")).AssertOk();
+        await Eventually.Until(() => Task.FromResult(ExportSize(up[1], id) == 128UL << 20), TimeSpan.FromSeconds(30), "the new size on the other live node's export");
+        (await Tool.QemuIo(Nodes[up[0]]!.Nbd(id), "write -P 0x77 100M 64k", "flush")).AssertOk();
         (await Cli(contact, "rm", "db")).AssertOk();
-        var headAfter = await _nodes[up[0]]!.HeadAsync(id);
+        var headAfter = await Nodes[up[0]]!.HeadAsync(id);
         Assert.NotEqual(headBefore, headAfter);
 
         // The replica comes back and catches up: the same head, the trash state (its export is refused), then, once
         // restored, the new size and the data through its own copy.
-        _nodes[down] = await StartAsync(down);
-        await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        await Until(async () => await _nodes[down]!.HeadAsync(id) == headAfter, TimeSpan.FromSeconds(60), $"the returning replica at {headAfter}");
+        Nodes[down] = await _cluster.StartAsync(down);
+        await ProcessCluster.WaitForMembersAsync(Nodes, Addresses);
+        await Eventually.Until(async () => await Nodes[down]!.HeadAsync(id) == headAfter, TimeSpan.FromSeconds(60), $"the returning replica at {headAfter}");
         Assert.Null(ExportSize(down, id));
         (await Cli(Addresses[down], "trash", "restore", id)).AssertOk();
-        await Until(() => Task.FromResult(ExportSize(down, id) == 128UL << 20), TimeSpan.FromSeconds(30), "the returning replica's export at 128M");
-        (await Tool.QemuIoReadOnly(_nodes[down]!.Nbd(id), "read -P 0x5a 0 1M", "read -P 0x77 100M 64k")).AssertOk();
+        await Eventually.Until(() => Task.FromResult(ExportSize(down, id) == 128UL << 20), TimeSpan.FromSeconds(30), "the returning replica's export at 128M");
+        (await Tool.QemuIoReadOnly(Nodes[down]!.Nbd(id), "read -P 0x5a 0 1M", "read -P 0x77 100M 64k")).AssertOk();
 
         // Purge: every host drops its copy; the name is free again.
         var notTrashed = await Cli(contact, "trash", "purge", "db");
@@ -163,7 +133,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         (await Cli(contact, "rm", "db")).AssertOk();
         Assert.Equal(id, (await Cli(contact, "trash", "purge", "db")).AssertOk().Out.Trim());
         Assert.Empty(await Volumes(contact, "trash", "ls"));
-        foreach (var n in _nodes) await Until(async () => !(await n!.HeadsAsync()).Contains(id), TimeSpan.FromSeconds(30), $"volume {id} gone from {n!.Listen}");
+        foreach (var n in Nodes) await Eventually.Until(async () => !(await n!.HeadsAsync()).Contains(id), TimeSpan.FromSeconds(30), $"volume {id} gone from {n!.Listen}");
         var reused = (await Cli(contact, "newdisk", "3", "--size", "64M", "--name", "db")).AssertOk().Out.Trim();
         Assert.NotEqual(id, reused);
     }
@@ -173,17 +143,17 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
     {
         var id = (await Cli(Addresses[0], "newdisk", "3", "--size", "64M")).AssertOk().Out.Trim();
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(120) };
-        var missing = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{new string('0', 40)}");
+        var missing = await http.DeleteAsync($"{Nodes[1]!.HttpBase}/volumes/{new string('0', 40)}");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
 
-        var response = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{id}");
+        var response = await http.DeleteAsync($"{Nodes[1]!.HttpBase}/volumes/{id}");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal(id, body.GetProperty("id").GetString());
         Assert.True(body.TryGetProperty("trashed", out _));
         Assert.NotNull(Find(await Volumes(Addresses[2], "trash", "ls"), id));
 
-        var twice = await http.DeleteAsync($"{_nodes[1]!.HttpBase}/volumes/{id}");
+        var twice = await http.DeleteAsync($"{Nodes[1]!.HttpBase}/volumes/{id}");
         Assert.Equal(HttpStatusCode.Conflict, twice.StatusCode);
         Assert.Contains("in the trash already", await twice.Content.ReadAsStringAsync());
 
@@ -191,7 +161,7 @@ public sealed class LifecycleEndToEndTests : IAsyncLifetime
         // after each (it restarts on purpose), and nobody prints an ERROR for it.
         (await Cli(Addresses[2], "trash", "restore", id)).AssertOk();
         (await Cli(Addresses[2], "resize", id, "128M")).AssertOk();
-        foreach (var n in _nodes)
+        foreach (var n in Nodes)
         {
             var errors = n!.Stderr.Split('\n').Where(l => l.Contains(" ERROR [", StringComparison.Ordinal) || l.StartsWith("[ERROR]", StringComparison.Ordinal)).ToArray();
             Assert.True(errors.Length == 0, $"node {n.Listen} printed:\n{string.Join("\n", errors)}");

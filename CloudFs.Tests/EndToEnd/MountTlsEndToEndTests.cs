@@ -6,29 +6,7 @@ using CloudFs.Tests.Security;
 
 namespace CloudFs.Tests.EndToEnd;
 
-public sealed class MountTlsNode : IAsyncLifetime
-{
-    public const string Address = "127.0.47.20";
-
-    internal TempDir Dir { get; } = new();
-    internal TestAuthority Authority { get; } = new();
-    internal NodeProcess Node { get; private set; } = null!;
-    public string Operator { get; private set; } = "";
-
-    public async Task InitializeAsync()
-    {
-        var certificates = Authority.Node("node", Id160.Random(), Address);
-        Operator = Authority.Operator("admin");
-        Node = await NodeProcess.StartAsync(Address, Dir.File("node.log"), "--tls", certificates, "--size", "1G");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (Node is not null) await Node.DisposeAsync();
-        Authority.Dispose();
-        Dir.Dispose();
-    }
-}
+public sealed class MountTlsNode() : OneNodeWithTls("127.0.47.20", "--size", "1G");
 
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
@@ -42,7 +20,7 @@ public sealed class MountTlsEndToEndTests(MountTlsNode fixture) : IClassFixture<
         var data = new byte[1024 * 1024 + 512];
         Random.Shared.NextBytes(data);
 
-        await using (var mount = await MountProcess.StartAsync(fixture.Dir.File("first"), MountTlsNode.Address, "--tls", fixture.Operator))
+        await using (var mount = await MountProcess.StartAsync(fixture.Dir.File("first"), fixture.Address, "--tls", fixture.Operator))
         {
             await Eventually.Until(() => Directory.Exists(mount.PathOf(volume)), TimeSpan.FromSeconds(60), $"{mount.PathOf(volume)} to appear\n{mount.Output}");
             using (var file = new FileStream(mount.PathOf(volume, "data.bin"), FileMode.Create, FileAccess.Write))
@@ -54,7 +32,7 @@ public sealed class MountTlsEndToEndTests(MountTlsNode fixture) : IClassFixture<
         }
 
         // Mounted afresh: the bytes come from the volume, over TLS again.
-        await using var again = await MountProcess.StartAsync(fixture.Dir.File("again"), MountTlsNode.Address, "--tls", fixture.Operator);
+        await using var again = await MountProcess.StartAsync(fixture.Dir.File("again"), fixture.Address, "--tls", fixture.Operator);
         await Eventually.Until(() => Directory.Exists(again.PathOf(volume)), TimeSpan.FromSeconds(60), $"{again.PathOf(volume)} to appear\n{again.Output}");
         Assert.Equal(data, await File.ReadAllBytesAsync(again.PathOf(volume, "data.bin")));
         Assert.Equal(0, await again.StopAsync());

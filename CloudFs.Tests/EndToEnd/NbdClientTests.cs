@@ -1,7 +1,7 @@
 // Real NBD clients against a real node: qemu-io patterns, qemu-img convert/compare, nbdinfo list/can/map, fio verify.
 namespace CloudFs.Tests.EndToEnd;
 
-public sealed class NbdClientNode() : NodeFixture("127.0.0.10");
+public sealed class NbdClientNode() : OneNode("127.0.0.10");
 
 public sealed class NbdClientTests(NbdClientNode fixture) : IClassFixture<NbdClientNode>
 {

@@ -47,16 +47,6 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         _dir.Dispose();
     }
 
-    private static async Task Until(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {timeout.TotalSeconds:0} s: {what}");
-            await Task.Delay(100);
-        }
-    }
-
     private string[] Operator(params string[] args) => [.. args, "--tls", _operator];
 
     private async Task<JsonElement[]> List(string contact) =>
@@ -106,8 +96,8 @@ public sealed class RemotingTlsEndToEndTests(ITestOutputHelper output) : IAsyncL
         _nodes[primary] = null;
         var survivor = Enumerable.Range(0, 3).First(i => i != primary);
         CloudFs.Tests.Nbd.ToolResult last = null!;
-        await Until(async () => (last = await ExternalTool.RunAsync("qemu-io", QemuTls(survivor, volume, false, "write -P 0x7c 8M 64k", "flush"), TimeSpan.FromSeconds(120))).ExitCode == 0,
-            TimeSpan.FromSeconds(60), $"a write through {Addresses[survivor]} after the failover (last: {last?.Stderr})");
+        await Eventually.Until(async () => (last = await ExternalTool.RunAsync("qemu-io", QemuTls(survivor, volume, false, "write -P 0x7c 8M 64k", "flush"), TimeSpan.FromSeconds(120))).ExitCode == 0,
+            TimeSpan.FromSeconds(60), () => $"a write through {Addresses[survivor]} after the failover (last: {last?.Stderr})");
         (await ExternalTool.RunAsync("qemu-io", QemuTls(survivor, volume, false, "read -P 0x5a 0 1M", "read -P 0x6b 4M 512k", "read -P 0x7c 8M 64k"), TimeSpan.FromSeconds(120))).AssertSuccess();
         var after = Assert.Single(await List(Addresses[survivor]), v => v.GetProperty("id").GetString() == volume);
         Assert.NotEqual(_hosts[primary].ToString(), after.GetProperty("primary").GetString());

@@ -9,28 +9,12 @@ namespace CloudFs.Tests.EndToEnd;
 public sealed class ScrubEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.3.1", "127.0.3.2", "127.0.3.3"];
-    private readonly TempDir _dir = new();
-    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+    private readonly ProcessCluster _cluster = new(Addresses, "--size", "256M");
+    private NodeProcess?[] Nodes => _cluster.Nodes;
 
-    public async Task InitializeAsync()
-    {
-        try
-        {
-            await ProcessCluster.StartAllAsync(_nodes, i => NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", string.Join(",", Addresses), "--size", "256M"));
-            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        }
-        catch
-        {
-            await DisposeAsync();
-            throw;
-        }
-    }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        await ProcessCluster.StopAllAsync(_nodes);
-        _dir.Dispose();
-    }
+    public Task DisposeAsync() => _cluster.DisposeAsync();
 
     /// <summary>Where the first 4 KiB of <paramref name="pattern"/> bytes sits in a node's log file (the written entry's data).</summary>
     private static long Find(string device, byte pattern)
@@ -54,15 +38,11 @@ public sealed class ScrubEndToEndTests : IAsyncLifetime
         var created = (await Tool.CloudFs("newdisk", "3", "--mode", "sync", "--size", "64M", "--contact", Addresses[0])).AssertOk();
         var volume = created.Out.Trim();
         var primaryId = created.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Split(' ')[0];
-        var primary = _nodes.First(n => n!.HostId == primaryId)!;
-        var other = _nodes.First(n => n != primary)!;
+        var primary = Nodes.First(n => n!.HostId == primaryId)!;
+        var other = Nodes.First(n => n != primary)!;
         (await Tool.QemuIo(primary.Nbd(volume), "write -P 0x5a 0 64k", "write -P 0x3c 4M 64k", "flush")).AssertOk();
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while ((await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)))).Distinct().Count() != 1)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the replicas did not reach the primary's head");
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => (await Task.WhenAll(Nodes.Select(n => n!.HeadAsync(volume)))).Distinct().Count() == 1,
+            TimeSpan.FromSeconds(30), "the replicas at the primary's head");
 
         HeldLogFile.FlipBit(primary.Device, Find(primary.Device, 0x5a) + 8192 + 100, 2);
         HeldLogFile.FlipBit(primary.Device, Find(primary.Device, 0x3c) + 4096 + 7, 6);

@@ -10,43 +10,21 @@ namespace CloudFs.Tests.EndToEnd;
 public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.13.11", "127.0.13.12", "127.0.13.13"];
-    private static readonly string Seeds = string.Join(",", Addresses);
     // Generous: the machine these tests run on is often loaded far beyond its 2 cores.
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(180);
-    private readonly TempDir _dir = new();
-    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+    private readonly ProcessCluster _cluster = new(Addresses, "--size", "512M");
+    private NodeProcess?[] Nodes => _cluster.Nodes;
 
-    public async Task InitializeAsync()
-    {
-        try
-        {
-            await ProcessCluster.StartAllAsync(_nodes, i => NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M"));
-            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        }
-        catch
-        {
-            await DisposeAsync();
-            throw;
-        }
-    }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
     public async Task DisposeAsync()
     {
-        foreach (var n in _nodes) n?.Resume(); // never leave a stopped process behind
-        await ProcessCluster.StopAllAsync(_nodes);
-        _dir.Dispose();
+        foreach (var n in Nodes) n?.Resume(); // never leave a stopped process behind
+        await _cluster.DisposeAsync();
     }
 
-    private async Task Until(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"not reached within {Timeout.TotalSeconds:0} s: {what}\n" + string.Join("\n", _nodes.Select((n, i) => $"node {Addresses[i]}:\n{n?.Stderr}")));
-            await Task.Delay(200);
-        }
-    }
+    /// <summary><paramref name="what"/> with every node's output: what a failed wait shows.</summary>
+    private string Explain(string what) => $"{what}\n{_cluster.Output()}";
 
     private static async Task<int> Members(string contact)
     {
@@ -70,42 +48,42 @@ public sealed class StalledMemberEndToEndTests(ITestOutputHelper output) : IAsyn
         var created = (await Tool.CloudFs("newdisk", "3", "--size", "64M", "--mode", "sync", "--contact", Addresses[0])).AssertOk();
         var volume = created.Out.Trim();
         Assert.Matches("^[0-9a-f]{40}$", volume);
-        (await Tool.QemuIo(_nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "flush")).AssertOk();
+        (await Tool.QemuIo(Nodes[1]!.Nbd(volume), "write -P 0x5a 0 1M", "flush")).AssertOk();
         var primaryHost = await PrimaryOf(volume, Addresses[0]);
-        var stalled = Array.FindIndex(_nodes, n => n!.HostId == primaryHost);
+        var stalled = Array.FindIndex(Nodes, n => n!.HostId == primaryHost);
         Assert.True(stalled >= 0, $"the primary {primaryHost} is none of the three nodes");
         var others = Enumerable.Range(0, 3).Where(i => i != stalled).ToArray();
 
-        _nodes[stalled]!.Pause();
+        Nodes[stalled]!.Pause();
         try
         {
             // The others down and remove it, and fail its volume over: a write through a survivor is acknowledged.
-            await Until(async () => await Members(Addresses[others[0]]) == 2, "the stalled member removed");
-            await Until(async () => (await Tool.QemuIo(_nodes[others[0]]!.Nbd(volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
-                "a write through a survivor while the primary is stalled");
+            await Eventually.Until(async () => await Members(Addresses[others[0]]) == 2, Timeout, () => Explain("the stalled member removed"));
+            await Eventually.Until(async () => (await Tool.QemuIo(Nodes[others[0]]!.Nbd(volume), "write -P 0x7c 8M 64k", "flush")).Code == 0,
+                Timeout, () => Explain("a write through a survivor while the primary is stalled"));
         }
         finally
         {
-            _nodes[stalled]!.Resume();
+            Nodes[stalled]!.Resume();
         }
 
         // It comes back as a member by itself: three members, and no process exited.
-        await Until(async () => await Members(Addresses[others[0]]) == 3 && await Members(Addresses[stalled]) == 3, "the stalled node back as a member");
-        Assert.All(_nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited ({(n.HasExited ? n.ExitCode : 0)}):\n{n.Stderr}"));
-        Assert.Contains("rejoined the cluster as", _nodes[stalled]!.Stderr);
+        await Eventually.Until(async () => await Members(Addresses[others[0]]) == 3 && await Members(Addresses[stalled]) == 3, Timeout, () => Explain("the stalled node back as a member"));
+        Assert.All(Nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited ({(n.HasExited ? n.ExitCode : 0)}):\n{n.Stderr}"));
+        Assert.Contains("rejoined the cluster as", Nodes[stalled]!.Stderr);
 
         // Writable through it (its NBD server kept listening), and one history on all three with every acknowledged write.
-        await Until(async () => (await Tool.QemuIo(_nodes[stalled]!.Nbd(volume), "write -P 0x3d 12M 64k", "flush")).Code == 0,
-            "a write through the node that was stalled");
+        await Eventually.Until(async () => (await Tool.QemuIo(Nodes[stalled]!.Nbd(volume), "write -P 0x3d 12M 64k", "flush")).Code == 0,
+            Timeout, () => Explain("a write through the node that was stalled"));
         string[] heads = [];
-        await Until(async () =>
+        await Eventually.Until(async () =>
         {
-            heads = await Task.WhenAll(_nodes.Select(n => n!.HeadAsync(volume)));
+            heads = await Task.WhenAll(Nodes.Select(n => n!.HeadAsync(volume)));
             return heads.Distinct().Count() == 1;
-        }, $"the same head of {volume} on all three");
-        foreach (var n in _nodes)
+        }, Timeout, () => Explain($"the same head of {volume} on all three"));
+        foreach (var n in Nodes)
             (await Tool.QemuIoReadOnly(n!.Nbd(volume), "read -P 0x5a 0 1M", "read -P 0x7c 8M 64k", "read -P 0x3d 12M 64k")).AssertOk();
-        Assert.All(_nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited:\n{n.Stderr}"));
-        output.WriteLine($"stalled node {Addresses[stalled]}:\n" + string.Join("\n", _nodes[stalled]!.Stderr.Split('\n').Where(l => l.Contains("CloudFsNode", StringComparison.Ordinal))));
+        Assert.All(Nodes, n => Assert.False(n!.HasExited, $"node {n.Listen} exited:\n{n.Stderr}"));
+        output.WriteLine($"stalled node {Addresses[stalled]}:\n" + string.Join("\n", Nodes[stalled]!.Stderr.Split('\n').Where(l => l.Contains("CloudFsNode", StringComparison.Ordinal))));
     }
 }

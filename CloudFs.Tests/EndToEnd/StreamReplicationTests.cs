@@ -94,9 +94,8 @@ public sealed class StreamReplicationTests(TwoNodes nodes) : IClassFixture<TwoNo
             {
                 (await Tool.QemuIo(A.Nbd(volume), $"write -P {pattern} {pattern - 0x50}M 64k", "flush")).AssertOk();
                 var expected = await A.HeadAsync(volume);
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-                while (!(await B.HeadsAsync()).Contains(expected) && DateTime.UtcNow < deadline && !pipe.HasExited)
-                    await Task.Delay(100);
+                await Eventually.Until(async () => (await B.HeadsAsync()).Contains(expected) || pipe.HasExited, TimeSpan.FromSeconds(60),
+                    () => $"B at {expected}");
                 Assert.True((await B.HeadsAsync()).Contains(expected), $"B did not reach {expected}; pipeline exited: {pipe.HasExited}");
             }
         }

@@ -9,45 +9,22 @@ using CloudFs.Tests.Security;
 
 namespace CloudFs.Tests.EndToEnd;
 
-public sealed class TlsNode : IAsyncLifetime
+public sealed class TlsNode : OneNodeWithTls
 {
-    public const string Address = "127.0.4.1";
-
-    internal TempDir Dir { get; } = new();
-    internal TestAuthority Authority { get; } = new();
-    internal NodeProcess Node { get; private set; } = null!;
-    public Id160 HostId { get; } = Id160.Random();
-    public string NodeCertificates { get; private set; } = "";
-    public string Operator { get; private set; } = "";
-    public string CaCert => Path.Combine(Operator, "ca-cert.pem");
-
-    public async Task InitializeAsync()
-    {
-        NodeCertificates = Authority.Node("node", HostId, Address);
-        Operator = Authority.Operator("admin");
-        // A short payload timeout, so that the stalled-payload test waits seconds, not the default 30.
-        File.WriteAllText(Dir.File("node.conf"), "cloudfs.nbd.payload-timeout = 3s\n");
-        Node = await NodeProcess.StartAsync(Address, Dir.File("node.log"), "--tls", NodeCertificates, "--config", Dir.File("node.conf"));
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (Node is not null) await Node.DisposeAsync();
-        Authority.Dispose();
-        Dir.Dispose();
-    }
+    // A short payload timeout, so that the stalled-payload test waits seconds, not the default 30.
+    public TlsNode() : base("127.0.4.1") => Config = "cloudfs.nbd.payload-timeout = 3s\n";
 }
 
 public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
 {
     private NodeProcess Node => fixture.Node;
-    private string Https => $"https://{TlsNode.Address}:8090";
-    private string Nbds(string volume, string certificates) => $"nbds://{TlsNode.Address}/{volume}?tls-certificates={certificates}";
+    private string Https => $"https://{fixture.Address}:8090";
+    private string Nbds(string volume, string certificates) => $"nbds://{fixture.Address}/{volume}?tls-certificates={certificates}";
 
     private string[] QemuTls(string volume, string certificates, params string[] commands) =>
     [
         "--object", $"tls-creds-x509,dir={certificates},endpoint=client,id=t",
-        "--image-opts", $"driver=nbd,host={TlsNode.Address},port=10809,export={volume},tls-creds=t",
+        "--image-opts", $"driver=nbd,host={fixture.Address},port=10809,export={volume},tls-creds=t",
         .. commands.SelectMany(c => new[] { "-c", c }),
     ];
 
@@ -68,7 +45,7 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
     public void The_node_runs_as_its_certificates_host_and_says_it_serves_https()
     {
         Assert.Equal(fixture.HostId.ToString(), Node.HostId);
-        Assert.Contains($"https {TlsNode.Address}:8090", Node.ReadyLine);
+        Assert.Contains($"https {fixture.Address}:8090", Node.ReadyLine);
         Assert.Contains($"tls {fixture.NodeCertificates}", Node.ReadyLine);
     }
 
@@ -95,7 +72,7 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
 
         // The read-only views stay open; plain HTTP gets nothing.
         Assert.EndsWith("\n200", (await Tool.RunAsync("curl", Curl(false, $"{Https}/heads"))).Out);
-        Assert.NotEqual(0, (await Tool.RunAsync("curl", ["-s", "-f", "--max-time", "20", $"http://{TlsNode.Address}:8090/heads"])).Code);
+        Assert.NotEqual(0, (await Tool.RunAsync("curl", ["-s", "-f", "--max-time", "20", $"http://{fixture.Address}:8090/heads"])).Code);
     }
 
     [Fact]
@@ -117,7 +94,7 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
         var info = (await ExternalTool.RunAsync("nbdinfo", [Nbds(volume, fixture.Operator)], TimeSpan.FromSeconds(60))).AssertSuccess();
         Assert.Contains("with TLS", info.Stdout);
         Assert.Contains($"export-size: {32 << 20}", info.Stdout);
-        var list = (await ExternalTool.RunAsync("nbdinfo", ["--list", $"nbds://{TlsNode.Address}?tls-certificates={fixture.Operator}"], TimeSpan.FromSeconds(60))).AssertSuccess();
+        var list = (await ExternalTool.RunAsync("nbdinfo", ["--list", $"nbds://{fixture.Address}?tls-certificates={fixture.Operator}"], TimeSpan.FromSeconds(60))).AssertSuccess();
         Assert.Contains(volume, list.Stdout);
 
         (await ExternalTool.RunAsync("nbdsh", NbdshTls(volume, fixture.Operator, "h.pwrite(b'\\xc3' * 65536, 4194304)", "h.flush()"), TimeSpan.FromSeconds(60))).AssertSuccess();
@@ -129,13 +106,13 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
     {
         var volume = await Node.NewDiskAsync("16M");
 
-        var qemu = await ExternalTool.RunAsync("qemu-io", ["-f", "raw", "-c", "read 0 4k", $"nbd://{TlsNode.Address}:10809/{volume}"], TimeSpan.FromSeconds(60));
+        var qemu = await ExternalTool.RunAsync("qemu-io", ["-f", "raw", "-c", "read 0 4k", $"nbd://{fixture.Address}:10809/{volume}"], TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, qemu.ExitCode);
         Assert.Contains("TLS", qemu.Stderr);
-        var nbdinfo = await ExternalTool.RunAsync("nbdinfo", [$"nbd://{TlsNode.Address}/{volume}"], TimeSpan.FromSeconds(60));
+        var nbdinfo = await ExternalTool.RunAsync("nbdinfo", [$"nbd://{fixture.Address}/{volume}"], TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, nbdinfo.ExitCode);
 
-        using (var raw = RawNbdClient.Connect(10809, address: System.Net.IPAddress.Parse(TlsNode.Address)))
+        using (var raw = RawNbdClient.Connect(10809, address: System.Net.IPAddress.Parse(fixture.Address)))
         {
             raw.SendOption(NbdProtocol.OptGo, RawNbdClient.GoData(volume));
             Assert.Equal(NbdProtocol.RepErrTlsReqd, raw.ReceiveOptionReply().Type);
@@ -155,12 +132,12 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
         var volume = await Node.NewDiskAsync("16M");
         (await ExternalTool.RunAsync("qemu-io", QemuTls(volume, fixture.Operator, "write -P 0x11 0 64k"), TimeSpan.FromSeconds(120))).AssertSuccess();
 
-        var heads = (await Tool.CloudFs("heads", "--http", TlsNode.Address, "--tls", fixture.Operator)).AssertOk();
+        var heads = (await Tool.CloudFs("heads", "--http", fixture.Address, "--tls", fixture.Operator)).AssertOk();
         Assert.Contains(volume + ":", heads.Out);
-        var stream = (await Tool.Bash($"./cloudfs stream {volume} --http {TlsNode.Address} --tls '{fixture.Operator}' | wc -c")).AssertOk();
+        var stream = (await Tool.Bash($"./cloudfs stream {volume} --http {fixture.Address} --tls '{fixture.Operator}' | wc -c")).AssertOk();
         Assert.True(long.Parse(stream.Out.Trim()) > 64 << 10, $"the stream carries the 64 KiB written: {stream.Out}");
 
-        var plain = await Tool.CloudFs("stream", volume, "--http", TlsNode.Address);
+        var plain = await Tool.CloudFs("stream", volume, "--http", fixture.Address);
         Assert.Equal(1, plain.Code);
         Assert.Contains("pass --tls DIR", plain.Err);
     }
@@ -176,7 +153,7 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
             // Four connections, each with a 32 MiB WRITE whose last 4 KiB never come: 128 MiB held by the node.
             for (ulong i = 0; i < 4; i++)
             {
-                var client = RawNbdClient.Connect(10809, address: System.Net.IPAddress.Parse(TlsNode.Address));
+                var client = RawNbdClient.Connect(10809, address: System.Net.IPAddress.Parse(fixture.Address));
                 clients.Add(client);
                 client.StartTls(operatorTls, operatorTls);
                 client.Go(volume);
@@ -190,25 +167,15 @@ public sealed class TlsEndToEndTests(TlsNode fixture) : IClassFixture<TlsNode>
         }
 
         var metrics = "";
-        await Eventually(async () =>
+        await Eventually.Until(async () =>
         {
             metrics = (await Tool.RunAsync("curl", ["-s", "-f", "--cacert", fixture.CaCert, $"{Https}/metrics"])).AssertOk().Out;
             return metrics.Contains("\ncloudfs_nbd_payload_bytes_in_flight 0\n") && metrics.Contains("\ncloudfs_nbd_connections 0\n");
-        }, () => "the node to give the payload bytes back and close the connections:\n" + string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("cloudfs_nbd"))));
+        }, TimeSpan.FromSeconds(60), () => "the node to give the payload bytes back and close the connections:\n" + string.Join('\n', metrics.Split('\n').Where(l => l.StartsWith("cloudfs_nbd"))));
         Assert.Matches(@"\ncloudfs_nbd_payload_timeouts_total [4-9]", metrics);
         Assert.Contains("did not arrive within 3 s", Node.Stderr);
         // Nothing of the unfinished writes reached the volume; the node still serves.
         (await ExternalTool.RunAsync("qemu-io", QemuTls(volume, fixture.Operator, "read -P 0 0 128M"), TimeSpan.FromSeconds(120))).AssertSuccess();
-    }
-
-    private static async Task Eventually(Func<Task<bool>> condition, Func<string> what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what()}");
-            await Task.Delay(200);
-        }
     }
 }
 

@@ -58,7 +58,7 @@ public sealed class TwoNodeVersionEndToEndTests(TwoVersionNodes nodes) : IClassF
         foreach (var node in nodes.Both)
         {
             // The volume's own export on the node that does not hold it follows the resize once placement hears of it.
-            await Eventually.Until(() => NbdSize(node.Nbd(volume)).GetAwaiter().GetResult() == 32 * M, TimeSpan.FromSeconds(30),
+            await Eventually.Until(async () => (await NbdSize(node.Nbd(volume))) == 32 * M, TimeSpan.FromSeconds(30),
                 $"the export of the grown volume on {node.Listen} to be 32 MiB");
             Assert.Equal(16 * M, await NbdSize($"{node.Nbd(volume)}@{before}"));
             Assert.Equal(8 * M, await NbdSize($"{node.Nbd(volume)}@{shrunk}"));
@@ -87,7 +87,7 @@ public sealed class TwoNodeVersionEndToEndTests(TwoVersionNodes nodes) : IClassF
         var version = await Version(volume);
 
         Assert.Contains($"version {version} of volume {volume} is protected", (await Cli(other.Listen, "protect", version)).AssertOk().Out);
-        await Eventually.Until(() => ProtectedIn(other.Listen, volume).GetAwaiter().GetResult().SequenceEqual([version]), TimeSpan.FromSeconds(30),
+        await Eventually.Until(async () => (await ProtectedIn(other.Listen, volume)).SequenceEqual([version]), TimeSpan.FromSeconds(30),
             "ls --json lists the protected version");
         Assert.Contains($"version {version} of volume {volume} is no longer protected", (await Cli(other.Listen, "unprotect", version)).AssertOk().Out);
         // A version no node holds is still refused with the reason, and changes nothing.

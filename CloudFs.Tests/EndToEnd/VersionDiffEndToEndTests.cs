@@ -9,23 +9,18 @@ namespace CloudFs.Tests.EndToEnd;
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class VersionDiffEndToEndTests : IAsyncLifetime
 {
-    private const string Address = "127.0.39.1";
     private const int K = 1024;
-    private readonly TempDir _dir = new();
+    private readonly OneNode _one = new("127.0.39.1", "--size", "512M");
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(60) };
-    private NodeProcess? _node;
-    private NodeProcess Node => _node!;
+    private NodeProcess Node => _one.Node;
 
-    public async Task InitializeAsync() => _node = await NodeProcess.StartAsync(Address, _dir.File("node.log"), "--size", "512M");
+    public Task InitializeAsync() => _one.InitializeAsync();
 
     public async Task DisposeAsync()
     {
-        if (_node is not null) await _node.DisposeAsync();
+        await _one.DisposeAsync();
         _http.Dispose();
-        _dir.Dispose();
     }
-
-    private static Task<ToolResult> Cli(params string[] args) => Tool.CloudFs([.. args, "--contact", Address]);
 
     private async Task Write(string volume, long offset, int length, byte fill)
     {
@@ -35,7 +30,7 @@ public sealed class VersionDiffEndToEndTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
     }
 
-    private static async Task<string> Version(string volume) => (await Cli("info", volume)).AssertOk().Out.Trim();
+    private async Task<string> Version(string volume) => (await _one.Cli("info", volume)).AssertOk().Out.Trim();
 
     [Fact]
     public async Task Diff_prints_the_ranges_written_after_each_version_as_text_and_json()
@@ -49,11 +44,11 @@ public sealed class VersionDiffEndToEndTests : IAsyncLifetime
         await Write(volume, 32 << 20, 4 * K, 3);
         var v3 = await Version(volume);
 
-        var text = (await Cli("diff", volume, v1)).AssertOk().Out;
+        var text = (await _one.Cli("diff", volume, v1)).AssertOk().Out;
         Assert.Equal($"{1 << 20} {16 * K}\n{32 << 20} {4 * K}\ntotal {20 * K} bytes in 2 ranges\n", text);
-        Assert.Equal($"{32 << 20} {4 * K}\ntotal {4 * K} bytes in 1 ranges\n", (await Cli("diff", volume, v2)).AssertOk().Out);
+        Assert.Equal($"{32 << 20} {4 * K}\ntotal {4 * K} bytes in 1 ranges\n", (await _one.Cli("diff", volume, v2)).AssertOk().Out);
 
-        var json = JsonDocument.Parse((await Cli("diff", volume, v1, v2, "--json")).AssertOk().Out).RootElement;
+        var json = JsonDocument.Parse((await _one.Cli("diff", volume, v1, v2, "--json")).AssertOk().Out).RootElement;
         Assert.Equal(v1, json.GetProperty("from").GetString());
         Assert.Equal(v2, json.GetProperty("to").GetString());
         var range = Assert.Single(json.GetProperty("ranges").EnumerateArray());
@@ -74,13 +69,13 @@ public sealed class VersionDiffEndToEndTests : IAsyncLifetime
         var a = await Node.NewDiskAsync("16M");
         var b = await Node.NewDiskAsync("16M");
         var nowhere = new string('7', 40);
-        var unknown = await Cli("diff", a, nowhere);
+        var unknown = await _one.Cli("diff", a, nowhere);
         Assert.NotEqual(0, unknown.Code);
         Assert.Contains(nowhere, unknown.Err);
-        var other = await Cli("diff", a, b);
+        var other = await _one.Cli("diff", a, b);
         Assert.NotEqual(0, other.Code);
         Assert.Contains($"{b} is not in the history of volume {a}", other.Err);
-        var bad = await Cli("diff", a, "nonsense");
+        var bad = await _one.Cli("diff", a, "nonsense");
         Assert.NotEqual(0, bad.Code);
         Assert.Contains("'nonsense' is not a version id", bad.Err);
     }

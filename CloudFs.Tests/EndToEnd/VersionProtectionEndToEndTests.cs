@@ -11,28 +11,12 @@ namespace CloudFs.Tests.EndToEnd;
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class VersionProtectionEndToEndTests : IAsyncLifetime
 {
-    private const string Address = "127.0.48.1";
-    private readonly TempDir _dir = new();
-    private string _config = "";
-    private NodeProcess? _node;
-    private NodeProcess Node => _node!;
+    private readonly OneNode _one = new("127.0.48.1", "--size", "512M") { Config = "cloudfs.compaction.interval = 2s\ncloudfs.retention.time = 0\n" };
+    private NodeProcess Node => _one.Node;
 
-    public async Task InitializeAsync()
-    {
-        _config = _dir.File("protect.conf");
-        await File.WriteAllTextAsync(_config, "cloudfs.compaction.interval = 2s\ncloudfs.retention.time = 0\n");
-        _node = await StartAsync();
-    }
+    public Task InitializeAsync() => _one.InitializeAsync();
 
-    private Task<NodeProcess> StartAsync() => NodeProcess.StartAsync(Address, _dir.File("node.log"), "--size", "512M", "--config", _config);
-
-    public async Task DisposeAsync()
-    {
-        if (_node is not null) await _node.DisposeAsync();
-        _dir.Dispose();
-    }
-
-    private static Task<ToolResult> Cli(params string[] args) => Tool.CloudFs([.. args, "--contact", Address]);
+    public Task DisposeAsync() => _one.DisposeAsync();
 
     private async Task<long> CompactionPasses()
     {
@@ -48,7 +32,7 @@ public sealed class VersionProtectionEndToEndTests : IAsyncLifetime
     private async Task TwoCompactionPasses()
     {
         var passes = await CompactionPasses();
-        await Eventually.Until(() => CompactionPasses().GetAwaiter().GetResult() >= passes + 2, TimeSpan.FromSeconds(60), "two compaction passes");
+        await Eventually.Until(async () => (await CompactionPasses()) >= passes + 2, TimeSpan.FromSeconds(60), "two compaction passes");
     }
 
     private async Task Overwrite(string volume, int rounds, int pattern)
@@ -57,9 +41,9 @@ public sealed class VersionProtectionEndToEndTests : IAsyncLifetime
             (await Tool.RunAsync("qemu-io", "-f", "raw", Node.Nbd(volume), "-c", $"write -P {pattern + round} 0 48M")).AssertOk();
     }
 
-    private static async Task<string[]> ProtectedIn(string volume)
+    private async Task<string[]> ProtectedIn(string volume)
     {
-        var ls = (await Cli("ls", "--json")).AssertOk().Out;
+        var ls = (await _one.Cli("ls", "--json")).AssertOk().Out;
         using var doc = JsonDocument.Parse(ls);
         var v = doc.RootElement.EnumerateArray().Single(e => e.GetProperty("id").GetString() == volume);
         return v.GetProperty("protected").EnumerateArray().Select(p => p.GetString()!).ToArray();
@@ -67,10 +51,10 @@ public sealed class VersionProtectionEndToEndTests : IAsyncLifetime
 
     private async Task AssertBranchesAndDiffs(string volume, string version)
     {
-        var branch = (await Cli("branch", version)).AssertOk().Out.Trim();
+        var branch = (await _one.Cli("branch", version)).AssertOk().Out.Trim();
         var read = (await Tool.RunAsync("qemu-io", "-r", "-f", "raw", Node.Nbd(branch), "-c", "read -P 0x51 0 48M")).AssertOk();
         Assert.DoesNotContain("Pattern verification failed", read.Out);
-        Assert.Contains($"total {48 << 20} bytes in 1 ranges", (await Cli("diff", volume, version)).AssertOk().Out);
+        Assert.Contains($"total {48 << 20} bytes in 1 ranges", (await _one.Cli("diff", volume, version)).AssertOk().Out);
     }
 
     [Fact]
@@ -78,36 +62,34 @@ public sealed class VersionProtectionEndToEndTests : IAsyncLifetime
     {
         var volume = await Node.NewDiskAsync("48M");
         (await Tool.RunAsync("qemu-io", "-f", "raw", Node.Nbd(volume), "-c", "write -P 0x51 0 48M")).AssertOk();
-        var version = (await Cli("info", volume)).AssertOk().Out.Trim();
+        var version = (await _one.Cli("info", volume)).AssertOk().Out.Trim();
 
-        Assert.Contains($"version {version} of volume {volume} is protected", (await Cli("protect", version)).AssertOk().Out);
-        await Eventually.Until(() => ProtectedIn(volume).GetAwaiter().GetResult().SequenceEqual([version]), TimeSpan.FromSeconds(30),
+        Assert.Contains($"version {version} of volume {volume} is protected", (await _one.Cli("protect", version)).AssertOk().Out);
+        await Eventually.Until(async () => (await ProtectedIn(volume)).SequenceEqual([version]), TimeSpan.FromSeconds(30),
             "ls --json lists the protected version");
         await Overwrite(volume, 3, 0x61);
         await TwoCompactionPasses();
         await AssertBranchesAndDiffs(volume, version);
 
         // A restart keeps the protection (the checkpoint's history section, or the Protect entry replayed).
-        Assert.Equal(0, await Node.StopAsync());
-        await Node.DisposeAsync();
-        _node = await StartAsync();
+        await _one.RestartAsync();
         await Overwrite(volume, 1, 0x71);
         await TwoCompactionPasses();
         await AssertBranchesAndDiffs(volume, version);
         Assert.Equal([version], await ProtectedIn(volume));
 
-        Assert.Contains($"version {version} of volume {volume} is no longer protected", (await Cli("unprotect", version)).AssertOk().Out);
-        var again = await Cli("unprotect", version);
+        Assert.Contains($"version {version} of volume {volume} is no longer protected", (await _one.Cli("unprotect", version)).AssertOk().Out);
+        var again = await _one.Cli("unprotect", version);
         Assert.NotEqual(0, again.Code);
         Assert.Contains($"version {version} of volume {volume} is not protected", again.Err);
         await Overwrite(volume, 1, 0x75);
-        var head = (await Cli("info", volume)).AssertOk().Out.Trim();
+        var head = (await _one.Cli("info", volume)).AssertOk().Out.Trim();
         await TwoCompactionPasses();
-        var gone = await Cli("branch", version);
+        var gone = await _one.Cli("branch", version);
         Assert.NotEqual(0, gone.Code);
         Assert.Contains($"version {version} is no longer available", gone.Err);
         Assert.Contains($"the oldest version still available is {head}", gone.Err);
-        await Eventually.Until(() => ProtectedIn(volume).GetAwaiter().GetResult().Length == 0, TimeSpan.FromSeconds(30),
+        await Eventually.Until(async () => (await ProtectedIn(volume)).Length == 0, TimeSpan.FromSeconds(30),
             "ls --json lists no protected version");
     }
 
@@ -115,12 +97,12 @@ public sealed class VersionProtectionEndToEndTests : IAsyncLifetime
     public async Task Protecting_an_unknown_version_is_refused_with_a_reason_and_changes_nothing()
     {
         var volume = await Node.NewDiskAsync("8M");
-        var before = (await Cli("info", volume)).AssertOk().Out.Trim();
+        var before = (await _one.Cli("info", volume)).AssertOk().Out.Trim();
         var unknown = new string('7', 40);
-        var refused = await Cli("protect", unknown);
+        var refused = await _one.Cli("protect", unknown);
         Assert.NotEqual(0, refused.Code);
         Assert.Contains($"version {unknown} is not a version of any volume this node holds", refused.Err);
-        Assert.Equal(before, (await Cli("info", volume)).AssertOk().Out.Trim());
+        Assert.Equal(before, (await _one.Cli("info", volume)).AssertOk().Out.Trim());
         Assert.Empty(await ProtectedIn(volume));
     }
 }

@@ -8,25 +8,12 @@ namespace CloudFs.Tests.EndToEnd;
 [Collection(nameof(CloudFs.Tests.Cluster.ClusterCollection))]
 public sealed class VersionRetentionEndToEndTests : IAsyncLifetime
 {
-    private const string Address = "127.0.42.4";
-    private readonly TempDir _dir = new();
-    private NodeProcess? _node;
-    private NodeProcess Node => _node!;
+    private readonly OneNode _one = new("127.0.42.4", "--size", "512M") { Config = "cloudfs.compaction.interval = 2s\n" };
+    private NodeProcess Node => _one.Node;
 
-    public async Task InitializeAsync()
-    {
-        var config = _dir.File("fast-compaction.conf");
-        await File.WriteAllTextAsync(config, "cloudfs.compaction.interval = 2s\n");
-        _node = await NodeProcess.StartAsync(Address, _dir.File("node.log"), "--size", "512M", "--config", config);
-    }
+    public Task InitializeAsync() => _one.InitializeAsync();
 
-    public async Task DisposeAsync()
-    {
-        if (_node is not null) await _node.DisposeAsync();
-        _dir.Dispose();
-    }
-
-    private static Task<ToolResult> Cli(params string[] args) => Tool.CloudFs([.. args, "--contact", Address]);
+    public Task DisposeAsync() => _one.DisposeAsync();
 
     private async Task<long> CompactionPasses()
     {
@@ -44,18 +31,18 @@ public sealed class VersionRetentionEndToEndTests : IAsyncLifetime
     {
         var volume = await Node.NewDiskAsync("48M");
         (await Tool.RunAsync("qemu-io", "-f", "raw", Node.Nbd(volume), "-c", "write -P 0x51 0 48M")).AssertOk();
-        var version = (await Cli("info", volume)).AssertOk().Out.Trim();
+        var version = (await _one.Cli("info", volume)).AssertOk().Out.Trim();
         for (var round = 0; round < 3; round++)
             (await Tool.RunAsync("qemu-io", "-f", "raw", Node.Nbd(volume), "-c", $"write -P {0x61 + round} 0 48M")).AssertOk();
         // Two passes after the overwrites: at least one saw the dead segments whole.
         var passes = await CompactionPasses();
-        await Eventually.Until(() => CompactionPasses().GetAwaiter().GetResult() >= passes + 2, TimeSpan.FromSeconds(60), "two compaction passes");
+        await Eventually.Until(async () => (await CompactionPasses()) >= passes + 2, TimeSpan.FromSeconds(60), "two compaction passes");
 
-        var branch = (await Cli("branch", version)).AssertOk().Out.Trim();
+        var branch = (await _one.Cli("branch", version)).AssertOk().Out.Trim();
         var read = (await Tool.RunAsync("qemu-io", "-r", "-f", "raw", Node.Nbd(branch), "-c", "read -P 0x51 0 48M")).AssertOk();
         Assert.DoesNotContain("Pattern verification failed", read.Out);
         var exported = (await Tool.RunAsync("qemu-io", "-r", "-f", "raw", $"{Node.Nbd(volume)}@{version}", "-c", "read -P 0x51 0 48M")).AssertOk();
         Assert.DoesNotContain("Pattern verification failed", exported.Out);
-        Assert.Contains($"total {48 << 20} bytes in 1 ranges", (await Cli("diff", volume, version)).AssertOk().Out);
+        Assert.Contains($"total {48 << 20} bytes in 1 ranges", (await _one.Cli("diff", volume, version)).AssertOk().Out);
     }
 }

@@ -128,12 +128,7 @@ public sealed class CompactionTests
             Assert.Equal(1, s.ReadersInFlight);
             var epoch = s.ReadEpoch;
             compaction = s.CompactAsync();
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (s.ReadEpoch == epoch && !compaction.IsCompleted)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the compaction never came to free segments");
-                await Task.Delay(5);
-            }
+            await Eventually.Until(() => s.ReadEpoch != epoch || compaction.IsCompleted, TimeSpan.FromSeconds(30), "the compaction at freeing segments");
             // The compaction is waiting for the held read: the segments it found its data in are not freed yet.
             Assert.False(compaction.IsCompleted, "the compaction freed segments under a read in progress");
         }

@@ -9,21 +9,13 @@ namespace CloudFs.Tests.Engine;
 
 public sealed class FollowTests
 {
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(30);
+
     private static async Task<byte[]> Read(LogStore s, Id160 v, long offset, int length)
     {
         var b = new byte[length];
         await s.ReadAsync(v, offset, b);
         return b;
-    }
-
-    private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 30)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(seconds);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
-            await Task.Delay(5);
-        }
     }
 
     /// <summary>The whole entries of a stream, as separate byte arrays.</summary>
@@ -73,11 +65,11 @@ public sealed class FollowTests
                 lock (progress) progress.Add(p);
             }, cts.Token);
 
-            await WaitUntil(() => { lock (progress) return progress.Count > 0; }, "the creation entry's progress");
+            await Eventually.Until(() => { lock (progress) return progress.Count > 0; }, PollTimeout, "the creation entry's progress");
             for (var i = 0; i < 6; i++)
             {
                 var w = await a.WriteAsync(v, i * 4096L, TempLog.Pattern(4096, i), durable: true);
-                await WaitUntil(() => { lock (progress) return progress[^1].Lsn == w.Lsn; }, $"progress for lsn {w.Lsn}");
+                await Eventually.Until(() => { lock (progress) return progress[^1].Lsn == w.Lsn; }, PollTimeout, $"progress for lsn {w.Lsn}");
                 Assert.False(applying.IsCompleted, "the live apply ended while its source was open");
             }
             ApplyProgress[] seen;
@@ -132,7 +124,7 @@ public sealed class FollowTests
             var r = await b.Streams.ApplyLiveAsync(new MemoryStream(stream), p => { lock (durable) durable.Add(p); }, p => { lock (written) written.Add(p); }, null);
             Assert.Null(r.Error);
             // Written reports run on the log's completion path and may trail the apply's end by a moment.
-            await WaitUntil(() => { lock (written) return written.Count == 11; }, $"a written report per entry ({pass})");
+            await Eventually.Until(() => { lock (written) return written.Count == 11; }, PollTimeout, $"a written report per entry ({pass})");
             Assert.Equal(Enumerable.Range(1, 11).Select(l => (long)l), written.Select(p => p.Lsn).Order());
             Assert.All(written, p => Assert.Equal(a.VersionAt(v, p.Lsn), p.Version));
             Assert.Equal(11, durable[^1].Lsn);
@@ -162,7 +154,7 @@ public sealed class FollowTests
         {
             await pipe.Writer.WriteAsync(entries[i]);
             var lsn = i + 1;
-            await WaitUntil(() => Read(ref written) == lsn, $"lsn {lsn} written");
+            await Eventually.Until(() => Read(ref written) == lsn, PollTimeout, $"lsn {lsn} written");
         }
         Assert.Equal(syncsBefore, b.DeviceSyncs);
         Assert.Equal(0, Read(ref durable));
@@ -171,7 +163,7 @@ public sealed class FollowTests
         flushes.Request(10);
         await pipe.Writer.WriteAsync(entries[8]);
         await pipe.Writer.WriteAsync(entries[9]);
-        await WaitUntil(() => Read(ref durable) >= 10, "lsn 10 durable after the request");
+        await Eventually.Until(() => Read(ref durable) >= 10, PollTimeout, "lsn 10 durable after the request");
         Assert.True(b.DeviceSyncs > syncsBefore);
 
         // Nothing asked: a pause still flushes once the oldest unflushed entry is MaxDelay old.
@@ -184,7 +176,7 @@ public sealed class FollowTests
         var durable2 = 0L;
         var applying2 = c.Streams.ApplyLiveAsync(pipe2.Reader.AsStream(), p => Raise(ref durable2, p.Lsn), null, new LiveFlushes(TimeSpan.FromMilliseconds(200)));
         foreach (var e in entries.Take(3)) await pipe2.Writer.WriteAsync(e);
-        await WaitUntil(() => Read(ref durable2) == 3, "lsn 3 durable after the max delay, with the stream still open");
+        await Eventually.Until(() => Read(ref durable2) == 3, PollTimeout, "lsn 3 durable after the max delay, with the stream still open");
         await pipe2.Writer.CompleteAsync();
         Assert.Null((await applying2).Error);
     }
@@ -208,7 +200,7 @@ public sealed class FollowTests
         var applying = b.Streams.ApplyLiveAsync(pipe.Reader.AsStream(), p => { lock (progress) progress.Add(p); });
         // Fed slowly: the good entries are reported durable before the bad one even arrives.
         for (var i = 0; i < 3; i++) await pipe.Writer.WriteAsync(entries[i]);
-        await WaitUntil(() => { lock (progress) return progress.Count > 0 && progress[^1].Lsn == 3; }, "progress for lsn 3");
+        await Eventually.Until(() => { lock (progress) return progress.Count > 0 && progress[^1].Lsn == 3; }, PollTimeout, "progress for lsn 3");
         for (var i = 3; i < entries.Count; i++) await pipe.Writer.WriteAsync(entries[i]);
         await pipe.Writer.CompleteAsync();
         var live = await applying;

@@ -155,12 +155,7 @@ public sealed class SpacePressureTests
         for (var i = 0; i < 1000 && waiting is null; i++)
         {
             var w = s.WriteAsync(v, 0, Data(i, 0, 256 << 10)).AsTask();
-            var deadline = DateTime.UtcNow + Bound;
-            while (!w.IsCompleted && s.CompactionStats.AppendsWaiting == 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "a write neither completed nor waited");
-                await Task.Delay(2);
-            }
+            await Eventually.Until(() => w.IsCompleted || s.CompactionStats.AppendsWaiting > 0, Bound, "a write completed or waiting");
             if (w.IsCompleted) { await w; continue; }
             waiting = w;
             last = i;

@@ -179,11 +179,7 @@ public sealed class StreamTests
         var applying = b.Streams.ApplyAsync(pipe.Reader.AsStream(), cts.Token);
         AppendResult last = default;
         for (var i = 0; i < 10; i++) last = await a.WriteAsync(v, i * 512L, TempLog.Pattern(512, i));
-        while (b.GetVolume(v)?.CurrentVersion != last.Version)
-        {
-            Assert.False(cts.IsCancellationRequested, "the follower never caught up");
-            await Task.Delay(10);
-        }
+        await Eventually.Until(() => b.GetVolume(v)?.CurrentVersion == last.Version, TimeSpan.FromSeconds(30), "the follower caught up");
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sending);
         pipe.Writer.Complete();

@@ -10,33 +10,13 @@ namespace CloudFs.Tests.Health;
 public sealed class HealthEndToEndTests : IAsyncLifetime
 {
     private static readonly string[] Addresses = ["127.0.20.1", "127.0.20.2", "127.0.20.3"];
-    private static readonly string Seeds = string.Join(",", Addresses);
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(90);
-    private readonly TempDir _dir = new();
-    private readonly NodeProcess?[] _nodes = new NodeProcess?[3];
+    private readonly ProcessCluster _cluster = new(Addresses, "--size", "512M");
+    private NodeProcess?[] Nodes => _cluster.Nodes;
 
-    public async Task InitializeAsync()
-    {
-        try
-        {
-            await ProcessCluster.StartAllAsync(_nodes, StartAsync);
-            await ProcessCluster.WaitForMembersAsync(_nodes, Addresses);
-        }
-        catch
-        {
-            await DisposeAsync();
-            throw;
-        }
-    }
+    public Task InitializeAsync() => _cluster.InitializeAsync();
 
-    private Task<NodeProcess> StartAsync(int i) =>
-        NodeProcess.StartAsync(Addresses[i], _dir.File($"node{i}.log"), "--seeds", Seeds, "--size", "512M");
-
-    public async Task DisposeAsync()
-    {
-        await ProcessCluster.StopAllAsync(_nodes);
-        _dir.Dispose();
-    }
+    public Task DisposeAsync() => _cluster.DisposeAsync();
 
     private static async Task<JsonElement> VolumeAsync(string contact, string id)
     {
@@ -64,9 +44,9 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
             return v.GetProperty("health").GetString() == "healthy" && v.GetProperty("lag").GetArrayLength() == 3 ? (object)v : null;
         }, Wait, "the new volume healthy on all three hosts");
         var primaryHost = ((JsonElement)volume).GetProperty("primary").GetString();
-        var primary = Array.FindIndex(_nodes, n => n!.HostId == primaryHost);
+        var primary = Array.FindIndex(Nodes, n => n!.HostId == primaryHost);
         Assert.True(primary >= 0, $"the primary {primaryHost} is none of the nodes");
-        (await Tool.QemuIo(_nodes[primary]!.Nbd(id), "write -P 0x11 0 1M")).AssertOk();
+        (await Tool.QemuIo(Nodes[primary]!.Nbd(id), "write -P 0x11 0 1M")).AssertOk();
         return (id, primary, primary == 1 ? 2 : 1);
     }
 
@@ -75,11 +55,11 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
     {
         var (id, primary, replica) = await VolumeWithDataAsync();
         var contact = Addresses[primary];
-        var away = _nodes[replica]!.HostId;
-        await _nodes[replica]!.StopAsync();
+        var away = Nodes[replica]!.HostId;
+        await Nodes[replica]!.StopAsync();
 
         // Writes the stopped replica misses: its lag grows in entries and in bytes.
-        for (var i = 0; i < 8; i++) (await Tool.QemuIo(_nodes[primary]!.Nbd(id), $"write -P 0x{0x20 + i:x2} {i}M 1M")).AssertOk();
+        for (var i = 0; i < 8; i++) (await Tool.QemuIo(Nodes[primary]!.Nbd(id), $"write -P 0x{0x20 + i:x2} {i}M 1M")).AssertOk();
         var degraded = (JsonElement)await Eventually.Value(async () =>
         {
             var v = await VolumeAsync(contact, id);
@@ -92,7 +72,7 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
         var awayReplica = ReplicaOf(degraded, away);
         Assert.Equal("away", awayReplica.GetProperty("state").GetString());
         Assert.True(awayReplica.GetProperty("lag_entries").GetInt64() >= 8, awayReplica.ToString());
-        Assert.Equal("primary", ReplicaOf(degraded, _nodes[primary]!.HostId).GetProperty("state").GetString());
+        Assert.Equal("primary", ReplicaOf(degraded, Nodes[primary]!.HostId).GetProperty("state").GetString());
 
         // `ls` (the health field), `status` (members and the volume with its detail and lag) and /metrics say the same.
         var line = (await Tool.CloudFs("ls", "--contact", contact)).AssertOk().Out.Split('\n').Single(l => l.StartsWith(id, StringComparison.Ordinal));
@@ -102,13 +82,13 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
         Assert.Contains("health: degraded (2 of 3 current)", status);
         Assert.Matches($"replica {away}: away, lag [0-9]+ entries, [0-9]+ bytes", status);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-        var metrics = await http.GetStringAsync($"{_nodes[primary]!.HttpBase}/metrics");
+        var metrics = await http.GetStringAsync($"{Nodes[primary]!.HttpBase}/metrics");
         Assert.Contains($"cloudfs_volume_health{{volume=\"{id}\",health=\"degraded\"}} 1", metrics);
         Assert.Contains($"cloudfs_volume_current_replicas{{volume=\"{id}\"}} 2", metrics);
         Assert.Matches($"cloudfs_replica_lag_bytes\\{{volume=\"{id}\",host=\"{away}\"\\}} [1-9][0-9]*", metrics);
 
         // Back: its follower catches up (resyncing while it does), then every replica is current and nothing lags.
-        _nodes[replica] = await StartAsync(replica);
+        Nodes[replica] = await _cluster.StartAsync(replica);
         var words = new HashSet<string>();
         var healthy = (JsonElement)await Eventually.Value(async () =>
         {
@@ -123,7 +103,7 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
         // fails and retries (the host rejoined before placement answers it); never damaged.
         Assert.DoesNotContain(words, w => w.StartsWith("damaged", StringComparison.Ordinal));
         Assert.Contains("volumes: all healthy", (await Tool.CloudFs("status", "--contact", contact)).AssertOk().Out);
-        Assert.Equal((await _nodes[primary]!.HeadAsync(id)), await _nodes[replica]!.HeadAsync(id));
+        Assert.Equal((await Nodes[primary]!.HeadAsync(id)), await Nodes[replica]!.HeadAsync(id));
     }
 
     [Fact]
@@ -131,13 +111,13 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
     {
         var chromium = Tool.Require("chromium");
         var (id, primary, replica) = await VolumeWithDataAsync();
-        var away = _nodes[replica]!.HostId;
-        await _nodes[replica]!.StopAsync();
+        var away = Nodes[replica]!.HostId;
+        await Nodes[replica]!.StopAsync();
         await Eventually.Value(async () => (await VolumeAsync(Addresses[primary], id)).GetProperty("health").GetString() == "degraded" ? "" : null,
             Wait, "the volume degraded");
 
-        var page = $"{_nodes[primary]!.HttpBase}/?refresh=500";
-        string[] headless = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", $"--user-data-dir={_dir.File("chromium")}",
+        var page = $"{Nodes[primary]!.HttpBase}/?refresh=500";
+        string[] headless = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", $"--user-data-dir={_cluster.Dir.File("chromium")}",
             "--virtual-time-budget=10000"];
         // The DOM after the page fetched /cluster and /metrics itself (virtual time runs its timers; fetches complete).
         var dom = await Eventually.Value(async () =>
@@ -153,7 +133,7 @@ public sealed class HealthEndToEndTests : IAsyncLifetime
         Assert.Contains("<div id=\"error\"></div>", dom);
 
         // And a screenshot, kept in the test's directory (and the last one in the system's temp directory).
-        var shot = _dir.File("status-page.png");
+        var shot = _cluster.Dir.File("status-page.png");
         (await Tool.RunAsync(chromium, [.. headless, "--hide-scrollbars", "--window-size=1400,900", $"--screenshot={shot}", page],
             TimeSpan.FromSeconds(120))).AssertOk();
         var png = await File.ReadAllBytesAsync(shot);

@@ -10,15 +10,7 @@ namespace CloudFs.Tests.Nbd;
 
 public sealed class NbdLimitsTests
 {
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(10);
-        }
-    }
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(20);
 
     [Fact]
     public async Task A_stalled_WRITE_payload_drops_its_connection_after_the_timeout_and_its_bytes_come_back_while_idle_connections_stay()
@@ -32,10 +24,10 @@ public sealed class NbdLimitsTests
 
         // A 2 MiB WRITE of which only 64 KiB ever arrive.
         stalled.SendRequest(NbdProtocol.CmdWrite, 1, 0, 2 << 20, payload: new byte[64 << 10]);
-        await Poll(() => nbd.Server.PayloadBytesInFlight == 2 << 20, "the payload's bytes to be taken");
+        await Eventually.Until(() => nbd.Server.PayloadBytesInFlight == 2 << 20, PollTimeout, "the payload's bytes to be taken");
 
         Assert.True(stalled.ServerClosed(), "the server kept the connection whose payload stalled");
-        await Poll(() => nbd.Server.PayloadBytesInFlight == 0 && nbd.Server.ConnectionCount == 1, "the bytes and the connection to be released");
+        await Eventually.Until(() => nbd.Server.PayloadBytesInFlight == 0 && nbd.Server.ConnectionCount == 1, PollTimeout, "the bytes and the connection to be released");
         Assert.Equal(1, nbd.Server.PayloadTimeouts);
         Assert.Contains(nbd.Log, l => l.Contains("a WRITE payload of 2097152 bytes did not arrive within 1 s (65536 came)"));
         Assert.Equal(0, nbd.Gateway.Writes);
@@ -64,16 +56,16 @@ public sealed class NbdLimitsTests
         }
         for (int i = 0; i < 8; i++) Assert.Equal(0u, client.ReceiveSimpleReply().Error);
         for (ulong i = 0; i < 8; i++) Assert.All(nbd.Gateway.Peek(id, (long)(i * (2ul << 20)), 2 << 20), b => Assert.Equal((byte)(i + 1), b));
-        await Poll(() => nbd.Server.PayloadBytesInFlight == 0, "the writes' bytes to come back");
+        await Eventually.Until(() => nbd.Server.PayloadBytesInFlight == 0, PollTimeout, "the writes' bytes to come back");
         Assert.InRange(nbd.Server.PayloadBufferBytes, 2 << 20, 4 << 20);
 
         // A 16 MiB write of which 64 KiB arrive: its buffer exists while it waits, and is unmapped when it is dropped.
         using var stalled = RawNbdClient.Connect(nbd.Port);
         stalled.Go(id.ToString());
         stalled.SendRequest(NbdProtocol.CmdWrite, 1, 0, 16 << 20, payload: new byte[64 << 10]);
-        await Poll(() => nbd.Server.PayloadBufferBytes >= 16 << 20, "the stalled payload's buffer to be mapped");
-        await Poll(() => nbd.Server.ConnectionCount == 1, "the stalled connection to be dropped");
-        await Poll(() => nbd.Server.PayloadBufferBytes <= 4 << 20, "the stalled payload's buffer to be unmapped");
+        await Eventually.Until(() => nbd.Server.PayloadBufferBytes >= 16 << 20, PollTimeout, "the stalled payload's buffer to be mapped");
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 1, PollTimeout, "the stalled connection to be dropped");
+        await Eventually.Until(() => nbd.Server.PayloadBufferBytes <= 4 << 20, PollTimeout, "the stalled payload's buffer to be unmapped");
         Assert.Equal(0, nbd.Server.PayloadBytesInFlight);
     }
 
@@ -89,8 +81,8 @@ public sealed class NbdLimitsTests
         // 64 MiB of reads the client never reads back: far more than the socket buffers hold.
         for (ulong i = 0; i < 64; i++) client.SendRequest(NbdProtocol.CmdRead, i, i << 20, 1 << 20);
 
-        await Poll(() => nbd.Server.ConnectionCount == 0, "the connection to be dropped");
-        await Poll(() => nbd.Server.PayloadBytesInFlight == 0, "its bytes to come back");
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 0, PollTimeout, "the connection to be dropped");
+        await Eventually.Until(() => nbd.Server.PayloadBytesInFlight == 0, PollTimeout, "its bytes to come back");
         Assert.Contains(nbd.Log, l => l.Contains("the client took in no reply for 1 s"));
     }
 
@@ -100,7 +92,7 @@ public sealed class NbdLimitsTests
         await using var nbd = NbdTestServer.Start(settings: CloudFsSettings.Default.Nbd with { MaxConnections = 2 });
         var first = RawNbdClient.Connect(nbd.Port);
         using var second = RawNbdClient.Connect(nbd.Port);
-        await Poll(() => nbd.Server.ConnectionCount == 2, "two connections");
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 2, PollTimeout, "two connections");
 
         using (var third = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 })
         {
@@ -114,7 +106,7 @@ public sealed class NbdLimitsTests
         Assert.Contains(nbd.Log, l => l.Contains("2 connections are open (cloudfs.nbd.max-connections"));
 
         first.Dispose();
-        await Poll(() => nbd.Server.ConnectionCount == 1, "the first connection to end");
+        await Eventually.Until(() => nbd.Server.ConnectionCount == 1, PollTimeout, "the first connection to end");
         using var fourth = RawNbdClient.Connect(nbd.Port); // asserts the greeting
     }
 
@@ -131,12 +123,12 @@ public sealed class NbdLimitsTests
         // The first connection takes the node's whole budget with a 1 MiB WRITE whose payload has not all arrived.
         var payload = Enumerable.Repeat((byte)0xb1, 1 << 20).ToArray();
         big.SendRequest(NbdProtocol.CmdWrite, 1, 0, 1 << 20, payload: payload.AsSpan(0, 4096));
-        await Poll(() => nbd.Server.PayloadBytesInFlight == 1 << 20, "the big write to take the budget");
+        await Eventually.Until(() => nbd.Server.PayloadBytesInFlight == 1 << 20, PollTimeout, "the big write to take the budget");
 
         // The second one's 4 KiB WRITE waits in line, unanswered.
         var data = Enumerable.Repeat((byte)0x5e, 4096).ToArray();
         small.SendRequest(NbdProtocol.CmdWrite, 2, 2 << 20, 4096, payload: data);
-        await Poll(() => nbd.Server.PayloadBudgetWaiters == 1, "the small write to wait for the budget");
+        await Eventually.Until(() => nbd.Server.PayloadBudgetWaiters == 1, PollTimeout, "the small write to wait for the budget");
         Assert.Equal(0, small.Socket.Available);
 
         // The rest of the big payload arrives: its write completes, gives its bytes back, and the small one proceeds.
@@ -145,6 +137,6 @@ public sealed class NbdLimitsTests
         Assert.Equal((0u, 2ul), small.ReceiveSimpleReply());
         Assert.Equal(payload, nbd.Gateway.Peek(id, 0, 1 << 20));
         Assert.Equal(data, nbd.Gateway.Peek(id, 2 << 20, 4096));
-        await Poll(() => nbd.Server.PayloadBytesInFlight == 0 && nbd.Server.PayloadBudgetWaiters == 0, "every byte to come back");
+        await Eventually.Until(() => nbd.Server.PayloadBytesInFlight == 0 && nbd.Server.PayloadBudgetWaiters == 0, PollTimeout, "every byte to come back");
     }
 }

@@ -11,6 +11,8 @@ namespace CloudFs.Tests.Nbd;
 
 public sealed class NbdTlsTests : IDisposable
 {
+    private static readonly TimeSpan PollTimeout = TimeSpan.FromSeconds(10);
+
     private readonly TestAuthority _ca = new();
     private readonly ClusterTls _node;
     private readonly ClusterTls _admin;
@@ -103,7 +105,7 @@ public sealed class NbdTlsTests : IDisposable
         using (var stranger = RawNbdClient.Connect(nbd.Port))
             Assert.ThrowsAny<Exception>(() => { stranger.StartTls(foreign, _admin); stranger.Go(id.ToString()); });
 
-        await Poll(() => nbd.Log.Count(l => l.Contains("TLS refused")) == 2, "both refusals logged");
+        await Eventually.Until(() => nbd.Log.Count(l => l.Contains("TLS refused")) == 2, PollTimeout, "both refusals logged");
         Assert.Contains(nbd.Log, l => l.Contains("TLS refused: no certificate was presented"));
         Assert.Contains(nbd.Log, l => l.Contains("TLS refused: the certificate 'CN=cloudfs operator mallory' is not one of this cluster's"));
         Assert.Equal(0, nbd.Gateway.Writes);
@@ -132,15 +134,5 @@ public sealed class NbdTlsTests : IDisposable
         client.Go(id.ToString());
         client.SendRequest(NbdProtocol.CmdRead, 1, 0, 512);
         Assert.Equal((0u, 1ul), client.ReceiveSimpleReply());
-    }
-
-    private static async Task Poll(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
-            await Task.Delay(10);
-        }
     }
 }

@@ -199,7 +199,7 @@ public sealed class RemotingTlsTests(ITestOutputHelper output, OneTlsNode shared
     }
 
     [Fact]
-    public void A_peer_refused_again_and_again_is_logged_once_per_reason_while_every_refusal_counts()
+    public async Task A_peer_refused_again_and_again_is_logged_once_per_reason_while_every_refusal_counts()
     {
         using var authority = new TestAuthority();
         using var node = authority.LoadNode("node");
@@ -215,7 +215,7 @@ public sealed class RemotingTlsTests(ITestOutputHelper output, OneTlsNode shared
         Assert.False(validator(null, null, "10.1.2.3:40004", System.Net.Security.SslPolicyErrors.None, log));
         Assert.True(validator(authority.LoadNode("peer").Certificate, null, "10.1.2.4:40005", System.Net.Security.SslPolicyErrors.None, log));
         Assert.Equal(4, refused);
-        AwaitCondition(() => warnings.Count >= 2);
+        await Eventually.Until(() => warnings.Count >= 2, Answer, "two warnings logged");
         Assert.Equal(2, warnings.Count(w => w.Contains("remoting: refused the peer at 10.1.2.3:", StringComparison.Ordinal)));
     }
 
@@ -238,15 +238,5 @@ public sealed class RemotingTlsTests(ITestOutputHelper output, OneTlsNode shared
         // The outbound side's failure stops the actor system: its explanation stays.
         Assert.Equal(LogFilterDecision.NoDecision, Decide(new Error(null, "TcpClientHandler (akka://cloudfs)", typeof(object), "TLS handshake failed on channel [a->b]")));
         Assert.Equal(LogFilterDecision.NoDecision, Decide(new Warning("TcpTransport (akka://cloudfs)", typeof(object), "remoting: refused the peer at 10.0.0.9: why")));
-    }
-
-    private static void AwaitCondition(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Answer;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
-            Thread.Sleep(20);
-        }
     }
 }

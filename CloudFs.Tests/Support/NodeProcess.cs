@@ -7,7 +7,7 @@ using System.Text;
 
 namespace CloudFs.Tests.Support;
 
-internal sealed partial class NodeProcess : IAsyncDisposable
+public sealed partial class NodeProcess : IAsyncDisposable
 {
     // Generous: the first start may build the Release host while other test classes compete for 2 cores.
     public static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(300);

@@ -1,8 +1,54 @@
-// Waiting for real node processes to form one cluster: `cloudfs cluster show` until every one of them is a member.
+// The fixture of an end-to-end test that needs a cluster of real ./cloudfs processes: one node per address, each the
+// others' seed, in a temporary directory of their own, started together and waited for as members, stopped together.
+// Its static helpers start, wait for and stop nodes that a test starts its own way (TLS, network namespaces, faulty
+// disks).
 namespace CloudFs.Tests.Support;
 
-internal static class ProcessCluster
+public sealed class ProcessCluster(IReadOnlyList<string> addresses, params string[] arguments) : IAsyncLifetime
 {
+    public IReadOnlyList<string> Addresses { get; } = addresses;
+    public TempDir Dir { get; } = new();
+    /// <summary>Node i's process; null while it is stopped.</summary>
+    public NodeProcess?[] Nodes { get; } = new NodeProcess?[addresses.Count];
+    public string Seeds => string.Join(",", Addresses);
+
+    public async Task InitializeAsync()
+    {
+        // xunit does not dispose a class whose InitializeAsync failed: the nodes started so far are stopped here, or
+        // they would hold the addresses for the next run.
+        try
+        {
+            await StartAllAsync(Nodes, StartAsync);
+            await WaitForMembersAsync(Nodes, Addresses);
+        }
+        catch
+        {
+            await DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts node <paramref name="i"/> on its device (again, after a stop or a kill), the others its seeds.</summary>
+    public Task<NodeProcess> StartAsync(int i) =>
+        NodeProcess.StartAsync(Addresses[i], Dir.File($"node{i}.log"), ["--seeds", Seeds, .. arguments]);
+
+    /// <summary>kill -9 of node <paramref name="i"/>: no shutdown code runs; its slot is empty until started again.</summary>
+    public async Task KillAsync(int i)
+    {
+        await Nodes[i]!.KillAsync();
+        await Nodes[i]!.DisposeAsync();
+        Nodes[i] = null;
+    }
+
+    /// <summary>What each node printed: what a failed wait shows.</summary>
+    public string Output() => Output(Nodes, Addresses);
+
+    public async Task DisposeAsync()
+    {
+        await StopAllAsync(Nodes);
+        Dir.Dispose();
+    }
+
     /// <summary>
     /// Starts node i of <paramref name="nodes"/> with <paramref name="start"/>(i), all at once, and waits until every
     /// one is ready (each is stored as it is). Started one after another, the first seed would wait out Akka's
@@ -22,13 +68,11 @@ internal static class ProcessCluster
     public static async Task WaitForMembersAsync(IReadOnlyList<NodeProcess?> nodes, IReadOnlyList<string> addresses, params string[] cli)
     {
         var show = "";
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!(show = (await Tool.CloudFs(["cluster", "show", "--contact", addresses[0], .. cli])).Out).Contains($"Count: {nodes.Count}"))
-        {
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"not {nodes.Count} members within 60 s; last `cluster show`:\n{show}\n" +
-                    string.Join("\n", nodes.Select((n, i) => $"node {addresses[i]}{(n is { HasExited: true } ? $" exited ({n.ExitCode})" : "")}:\n{n?.Stderr}")));
-            await Task.Delay(100);
-        }
+        await Eventually.Until(async () => (show = (await Tool.CloudFs(["cluster", "show", "--contact", addresses[0], .. cli])).Out).Contains($"Count: {nodes.Count}"),
+            TimeSpan.FromSeconds(60), () => $"{nodes.Count} members; last `cluster show`:\n{show}\n{Output(nodes, addresses)}");
     }
+
+    /// <summary>What each node printed, headed by its address (and its exit code when it exited): what a failed wait shows.</summary>
+    public static string Output(IReadOnlyList<NodeProcess?> nodes, IReadOnlyList<string> addresses) =>
+        string.Join("\n", nodes.Select((n, i) => $"node {addresses[i]}{(n is { HasExited: true } ? $" exited ({n.ExitCode})" : "")}:\n{n?.Stderr}"));
 }

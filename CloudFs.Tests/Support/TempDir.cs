@@ -1,7 +1,7 @@
 // A private temporary directory for one test class's devices and images, removed at the end.
 namespace CloudFs.Tests.Support;
 
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public string Path { get; } = Directory.CreateTempSubdirectory("cloudfs-e2e-").FullName;
     public string File(string name) => System.IO.Path.Combine(Path, name);

@@ -144,33 +144,33 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>The last <paramref name="lines"/> warnings, errors and membership changes of every node, oldest first.</summary>
     public string Journal(int lines = 40) => string.Join("\n", _journal.TakeLast(lines));
 
-    /// <summary>As <see cref="Eventually.Until"/>; a timeout also says what each node sees and logged.</summary>
-    public async Task Until(Func<bool> condition, TimeSpan timeout, string what)
-    {
-        try { await Eventually.Until(condition, timeout, what); }
-        catch (TimeoutException e) { throw Explained(e); }
-    }
+    /// <summary>As <see cref="Eventually.Until(Func{bool}, TimeSpan, string)"/>; a timeout also says what each node sees and logged.</summary>
+    public Task Until(Func<bool> condition, TimeSpan timeout, string what) => Eventually.Until(condition, timeout, () => Explain(what));
 
-    /// <summary>As <see cref="Eventually.Value{T}"/>; a timeout also says what each node sees and logged.</summary>
-    public async Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
-    {
-        try { return await Eventually.Value(probe, timeout, what); }
-        catch (TimeoutException e) { throw Explained(e); }
-    }
+    /// <summary>As <see cref="Eventually.Value{T}(Func{Task{T}}, TimeSpan, string)"/>; a timeout also says what each node sees and logged.</summary>
+    public Task<T> Value<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class => Eventually.Value(probe, timeout, () => Explain(what));
 
-    /// <summary>The timeout <paramref name="e"/> with the members each node sees and the nodes' last warnings.</summary>
-    public TimeoutException Explained(TimeoutException e, string? more = null) =>
-        new($"{e.Message}{(more is null ? "" : "\n" + more)}\nmembers: {Membership()}\n{Journal()}", e);
+    /// <summary><paramref name="what"/> with the members each node sees and the nodes' last warnings: what a timeout says.</summary>
+    public string Explain(string what) => $"{what}\nmembers: {Membership()}\n{Journal()}";
 
-    /// <summary>A volume created through node <paramref name="via"/>, as `cloudfs newdisk` would. A refusal fails the
-    /// test with placement's own reason, the members each node sees and the nodes' last warnings.</summary>
-    public async Task<VolumeCreated> CreateVolumeAsync(int replicas, long size, VolumeMode mode, int via = 0)
+    /// <summary>A volume created through node <paramref name="via"/>, as `cloudfs newdisk` would: asked again while
+    /// placement has not heard from enough hosts yet ("only N host(s) found": right after start a member can be Up before
+    /// every node has proven it), for <paramref name="timeout"/> (60 s) at most. Another refusal fails the test at once
+    /// with placement's own reason; a timeout says every answer. Either says the members each node sees and the nodes'
+    /// last warnings.</summary>
+    public async Task<VolumeCreated> CreateVolumeAsync(int replicas, long size, VolumeMode mode, int via = 0, TimeSpan? timeout = null)
     {
-        // Longer than management's own wait for placement, so its answer, not this timeout, says what went wrong.
-        var reply = await this[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, size, mode), TimeSpan.FromSeconds(60));
+        var answers = new List<string>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var reply = await Eventually.Value(async () =>
+        {
+            // Longer than management's own wait for placement, so its answer, not this timeout, says what went wrong.
+            var answer = await this[via].Management.Ask<IManagementMessage>(new CreateVolume(replicas, size, mode), TimeSpan.FromSeconds(60));
+            answers.Add($"{clock.Elapsed.TotalSeconds:0.0} s: {(answer as CommandFailed)?.Reason ?? answer.GetType().Name}");
+            return answer is CommandFailed f && f.Reason.Contains("host(s) found", StringComparison.Ordinal) ? null : answer;
+        }, timeout ?? TimeSpan.FromSeconds(60), () => Explain($"a volume of {replicas} replicas through node {via}; answers: {string.Join(" | ", answers)}"));
         return reply as VolumeCreated ?? throw new InvalidOperationException(
-            $"creating a volume of {replicas} replicas through node {via} failed: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}\n" +
-            $"members: {Membership()}\n{Journal()}");
+            Explain($"creating a volume of {replicas} replicas through node {via} failed: {(reply as CommandFailed)?.Reason ?? reply.GetType().Name}"));
     }
 
     /// <summary>Asks node <paramref name="via"/>'s management actor; an answer other than a <typeparamref name="T"/> fails the

@@ -5,7 +5,7 @@ using System.Text;
 
 namespace CloudFs.Tests.Support;
 
-internal sealed record ToolResult(string Command, int Code, string Out, string Err)
+public sealed record ToolResult(string Command, int Code, string Out, string Err)
 {
     public override string ToString() => $"`{Command}` exited {Code}\nstdout: {Out}\nstderr: {Err}";
 
