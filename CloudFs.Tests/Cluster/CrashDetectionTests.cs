@@ -4,6 +4,8 @@
 using Akka.Actor;
 using CloudFs.Actors.Node;
 using CloudFs.Actors.Replication;
+using CloudFs.Actors.Volumes.Attachments;
+using CloudFs.BlockDevice;
 
 namespace CloudFs.Tests.Cluster;
 
@@ -57,6 +59,20 @@ public sealed class CrashDetectionTests : IAsyncLifetime
             return true;
         }
         catch (ActorNotFoundException) { return false; }
+    }
+
+    [Fact]
+    public async Task A_member_that_crashed_as_a_new_primary_asks_who_serves_an_attachment_counts_as_serving_none_once_downed()
+    {
+        // The question a new primary asks before it lets a fresh read-write attachment in (docs/ATTACH.md): a member
+        // killed just before it cannot answer, but once the crash detector has downed it no client's write through it
+        // can reach the writer: the answer must not wait out the question's whole timeout.
+        var node2 = _nodes[2]!;
+        _nodes[2] = null;
+        await node2.System.Terminate().WaitAsync(TimeSpan.FromSeconds(30));
+
+        var none = await ReadWriteAttachmentCensus.NoneAsync(_nodes[1]!.System, Id160.Random(), WithoutFailureDetector);
+        Assert.True(none, "a downed member was taken to serve an attachment");
     }
 
     [Fact]
