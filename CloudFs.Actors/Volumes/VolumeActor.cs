@@ -184,7 +184,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         }
         if (_changingReplicas)
         {
-            // Everything waits until the view change is in the log; the restart that follows unstashes it.
+            // Everything waits until the view change is in the log; the actor then takes the new head and unstashes it.
             if (message is ReplicaSetChangeEnded ended)
             {
                 ended.ReplyTo.Tell(ended.Error is null ? new VolumeAck(ended.Info!.Lsn) : Failure(ended.Error));
@@ -193,6 +193,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 _changingReplicas = false;
                 AdoptHead(_store.GetVolume(_volume));
                 Stash.UnstashAll();
+                return;
             }
             if (message is AppendsDrained && _change is not null) StartChange();
             else if (message is not AppendsDrained) Stash.Stash();

@@ -44,6 +44,15 @@ public sealed class VolumeActorTests : StoreTestKit
         Assert.Equal(4, ExpectMsg<VolumeAck>().Lsn);
         Assert.Equal(Pattern(4096, 3), ReadBack(actor, volume, 20 << 20, 4096));
         Assert.Equal(32 << 20, Store.GetVolume(volume)!.SizeBytes);
+
+        // A second change goes the same way, and nothing of the first is left over to be handled again.
+        var unhandled = CreateTestProbe();
+        Sys.EventStream.Subscribe(unhandled.Ref, typeof(Akka.Event.UnhandledMessage));
+        actor.Tell(new ChangeLifecycle(volume, LifecycleChange.Resize, 48 << 20));
+        Assert.Equal(5, ExpectMsg<VolumeAck>().Lsn);
+        Assert.Equal(Pattern(4096, 3), ReadBack(actor, volume, 20 << 20, 4096));
+        Assert.False(unhandled.HasMessages, "a message of the first change was handled again after the second");
+        Assert.Equal(48 << 20, Store.GetVolume(volume)!.SizeBytes);
     }
 
     [Fact]
