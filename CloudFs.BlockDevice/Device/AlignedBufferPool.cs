@@ -6,6 +6,9 @@ namespace CloudFs.BlockDevice.Device;
 internal sealed class AlignedBufferPool(int bufferSize, int maxPooled) : IDisposable
 {
     private readonly ConcurrentBag<AlignedBuffer> _free = new();
+    // How many buffers the bag holds (or is about to): ConcurrentBag.Count freezes the whole bag (every thread's list
+    // locked), which every read's return paid under random reads.
+    private int _pooled;
     private long _created;
     public int BufferSize { get; } = bufferSize;
 
@@ -14,15 +17,23 @@ internal sealed class AlignedBufferPool(int bufferSize, int maxPooled) : IDispos
 
     public AlignedBuffer Rent()
     {
-        if (_free.TryTake(out var b)) return b;
+        if (_free.TryTake(out var b))
+        {
+            Interlocked.Decrement(ref _pooled);
+            return b;
+        }
         Interlocked.Increment(ref _created);
         return new AlignedBuffer(BufferSize);
     }
 
     public void Return(AlignedBuffer buffer)
     {
-        if (_free.Count < maxPooled) _free.Add(buffer);
-        else ((IDisposable)buffer).Dispose();
+        if (Interlocked.Increment(ref _pooled) <= maxPooled) _free.Add(buffer);
+        else
+        {
+            Interlocked.Decrement(ref _pooled);
+            ((IDisposable)buffer).Dispose();
+        }
     }
 
     public void Dispose()

@@ -25,6 +25,19 @@ public sealed class AlignedBufferTests
     }
 
     [Fact]
+    public void A_pool_keeps_at_most_its_bound_and_hands_kept_buffers_out_again()
+    {
+        using var pool = new AlignedBufferPool(4096, maxPooled: 2);
+        var rented = Enumerable.Range(0, 3).Select(_ => pool.Rent()).ToArray();
+        Assert.Equal(3, pool.Created);
+        foreach (var b in rented) pool.Return(b);   // the third goes back to the system
+        var again = Enumerable.Range(0, 3).Select(_ => pool.Rent()).ToArray();
+        Assert.Equal(4, pool.Created);
+        Assert.Equal(2, again.Count(b => rented.Contains(b)));
+        foreach (var b in again) pool.Return(b);
+    }
+
+    [Fact]
     public void A_length_that_is_not_whole_pages_is_refused()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new AlignedBuffer(0));
