@@ -98,15 +98,19 @@ public sealed class HostAgent : ReceiveActor
             {
                 _fenced.Remove(v);
                 // Placement knows another host is the primary: follow it even if this host's log still holds the
-                // secret of an older view (a primary that came back). A volume actor that still writes it here owns its
-                // chain: it is asked to step down first (its writes in flight complete), so the follower's entries do
-                // not meet a writer.
-                if (_store.IsWritable(v) && _writers.TryGet(v, out var writer))
+                // secret of an older view (a primary that came back). This host's volume actor owns a writable chain
+                // (or claims it when it starts, as after a rejoin): it is asked to step down first, started for it if
+                // it is not running yet (its writes in flight complete), so the follower's entries meet no writer and no
+                // client's write lands on the old view's chain here.
+                if (_store.IsWritable(v))
                 {
                     var replyTo = Sender;
-                    writer.Ask<object>(new Volumes.Commands.StepDown(v), _settings.AskTimeout).ContinueWith(t => new SteppedDown(v, f.Volume, replyTo,
+                    IActorRef to = _volumes;
+                    object stepDown = new Volumes.VolumeEnvelope(_store.HostId, new Volumes.Commands.StepDown(v));
+                    if (_writers.TryGet(v, out var writer)) (to, stepDown) = (writer, new Volumes.Commands.StepDown(v));
+                    to.Ask<object>(stepDown, _settings.AskTimeout).ContinueWith(t => new SteppedDown(v, f.Volume, replyTo,
                             !t.IsCompletedSuccessfully ? t.Exception?.GetBaseException().Message ?? "cancelled"
-                            : t.Result is Volumes.VolumeFailure failure ? failure.Message : null),
+                            : t.Result is Volumes.VolumeFailure failure && _store.IsWritable(v) ? failure.Message : null),
                         TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
                     return;
                 }
@@ -202,6 +206,8 @@ public sealed class HostAgent : ReceiveActor
             if (_feeders.TryGetValue(w.Volume, out var feeders))
                 foreach (var feeder in feeders.Values) feeder.Tell(w);
         });
+        // A writer starting on this host asks whether a replica host holds a newer view (its copy is an old primary's).
+        Receive<ConfirmPrimacy>(c => PrimacyCheck.AskReplicasAsync(Context.System, _proven, _store.HostId, c).PipeTo(Sender));
         Receive<ReadResync>(r => Reply(Sender, Resync.ServeAsync(_store, r)));
         Receive<FollowHeldVolumes>(_ => FollowVolumesHeldHere());
         Receive<EndFeeds>(_ => EndEveryFeed(Sender));

@@ -613,14 +613,16 @@ public sealed class PlacementActor : ReceiveActor, IWithTimers
             return;
         }
         // Every other live replica follows the primary: told so when its host reports no follower of the volume (it
-        // starts one; one that misses the volume pulls it whole), and in a sweep.
+        // starts one; one that misses the volume pulls it whole), or still reports its copy writable (a primary of an
+        // older view that came back: it steps down), and in a sweep.
         var syncs = _syncs.GetValueOrDefault(r.Id);
         var settled = true;
         foreach (var host in r.Replicas)
         {
             if (host == r.Primary) continue;
             if (ChoosableAddressOf(host) is not { } address) { settled = false; continue; }
-            if (!sweep && syncs is not null && syncs.ContainsKey(host)) continue;
+            var staleWriter = r.Reports.TryGetValue(host, out var copy) && copy.Writable;
+            if (!sweep && !staleWriter && syncs is not null && syncs.ContainsKey(host)) continue;
             Agent(address).Tell(new FollowVolume(r.Id));
             settled = false;
         }

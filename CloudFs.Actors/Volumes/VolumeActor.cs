@@ -50,6 +50,8 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
     private int _replicaCount = 1;
     private HashSet<Id160> _replicas = new();
     private bool _changingReplicas;
+    // A writer that just started waits for its replica hosts' views before it takes a request (ConfirmPrimacy).
+    private bool _confirming;
     private bool _recoveredFromHead;
     // The gateway repeats a write that is slow to answer; the repeats of one this actor has taken are ignored.
     private readonly RecentRequests _requests = new(8192);
@@ -118,8 +120,44 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 var info = _store.GetVolume(_volume);
                 if (info is not null) _state = _state with { Lsn = Math.Max(info.Lsn, _state.Lsn) };
                 AdoptHead(info);
+                ConfirmPrimacy(info);
                 break;
         }
+    }
+
+    /// <summary>
+    /// A writer that starts for a volume with replicas (in a cluster) takes no request until its replica set's other
+    /// hosts have said which view they hold (PrimacyCheck): this host may be a primary that came back after a replica
+    /// took the volume over, and a write taken on its old view's chain would be acknowledged and then lost. A newer view
+    /// anywhere: it steps down (its host then follows the new primary, and the requests that waited go there).
+    /// </summary>
+    private void ConfirmPrimacy(VolumeInfo? info)
+    {
+        if (info is null || _claim is null || info.Replicas.Count < 2 || !InCluster) return;
+        _confirming = true;
+        var view = info.ViewNumber;
+        _hostAgent.Ask<PrimacyChecked>(new ConfirmPrimacy(_volume, view, info.Replicas), PrimacyCheck.Timeout + PrimacyCheck.Timeout)
+            .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : new PrimacyChecked(-1, null), TaskContinuationOptions.ExecuteSynchronously)
+            .PipeTo(Self);
+    }
+
+    private bool InCluster => Context.System is ExtendedActorSystem { Provider: Akka.Cluster.IClusterActorRefProvider };
+
+    /// <summary>The replica hosts answered (<see cref="ConfirmPrimacy"/>): writes go on, or the writer steps down.</summary>
+    private void PrimacyAnswered(PrimacyChecked answer)
+    {
+        _confirming = false;
+        if (_claim is not null && _store.GetVolume(_volume) is { } info && answer.Superseded(info.ViewNumber))
+        {
+            _log.Warning("volume {0}: host {1} holds view {2}, newer than this host's view {3}: this host was its primary before a "
+                + "take-over; its writer steps down, and the host follows the new primary", _persistenceId, answer.Holder, answer.NewestView, info.ViewNumber);
+            // Nothing was appended meanwhile: the step-down runs at once, and what waited is handled after it, by a reader.
+            _changingReplicas = true;
+            _change = (new StepDown(_volume), ActorRefs.Nobody);
+            StartChange();
+            return;
+        }
+        Stash.UnstashAll();
     }
 
     /// <summary>
@@ -182,6 +220,12 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
             if (message is IWithVolumeId and not ReplicaAck and not ReplicaFeedEnded) Sender.Tell(Failure(new NotPrimaryException(_volume)));
             return;
         }
+        if (_confirming)
+        {
+            if (message is PrimacyChecked answer) PrimacyAnswered(answer);
+            else Stash.Stash();
+            return;
+        }
         if (_changingReplicas)
         {
             // Everything waits until the view change is in the log; the actor then takes the new head and unstashes it.
@@ -240,6 +284,7 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
                 if (_inFlight.DrainedOrNotify()) throw new HeadMovedException($"volume {_persistenceId}: an entry failed in the log; recovering from the head");
                 break;
             case AppendsDrained:
+            case PrimacyChecked: // of an incarnation of this actor before a restart
                 break;
             case ReplicaAck a:
                 // Only the replica set counts (a host replaced while it was away may still follow for a while).

@@ -184,6 +184,47 @@ public sealed class ReplicationTests(ThreeNodes shared) : IClassFixture<ThreeNod
     }
 
     [Fact]
+    public async Task An_old_primary_written_through_as_soon_as_it_returns_steps_down_without_waiting_for_a_sweep()
+    {
+        // No sweep: what makes the old primary step down is placement's answer to its first report, not the sweep that
+        // re-sends every follow command (2 minutes by default, in which an async volume's clients on that host would
+        // write a chain that diverges from the new primary's).
+        await using var cluster = await TestCluster.StartAsync(3, "cloudfs.placement.sweep = 10m\n", null, "127.0.59.1");
+        var created = await cluster.CreateVolumeAsync(3, 64 << 20, VolumeMode.Async);
+        var volume = Id160.Parse(created.VolumeId);
+        var primaryIndex = cluster.IndexOf(created.Hosts[0].HostId);
+        await cluster[primaryIndex].Gateway.WriteAsync(volume, 0, Pattern(64 << 10, 21), fua: true);
+
+        await cluster.CrashAsync(primaryIndex);
+        var survivor = cluster.Live.First();
+        var failedOver = Pattern(64 << 10, 22);
+        await Eventually.Value(async () => { await survivor.Gateway.WriteAsync(volume, 1 << 20, failedOver, fua: true); return "written"; },
+            TimeSpan.FromSeconds(40), "a write through a survivor after the failover");
+
+        // Back, and written through at once: its log still holds the old view's secret, so its volume actor starts as the
+        // writer and claims the chain before placement has heard from the host.
+        await cluster.RestartAsync(primaryIndex);
+        var returned = cluster[primaryIndex];
+        var through = Pattern(64 << 10, 23);
+        await Eventually.Value(async () => { await returned.Gateway.WriteAsync(volume, 2 << 20, through, fua: true); return "written"; },
+            TimeSpan.FromSeconds(40), "a write through the old primary after it returned");
+
+        // It steps down and follows: one chain on all three, with the write taken through the new primary.
+        await cluster.Until(() => !returned.Store.IsWritable(volume), Timeout, "the old primary stepped down");
+        var everyone = cluster.Live.Select(n => new CloudFsNodeRef(n)).ToArray();
+        await Eventually.Value(async () =>
+        {
+            await returned.Gateway.WriteAsync(volume, 3 << 20, through, fua: true);
+            return "written";
+        }, Timeout, "a write through the old primary once it follows");
+        var head = cluster.Live.Single(n => n.Store.IsWritable(volume)).Store.GetVolume(volume)!.Lsn;
+        await HeadsAgree(cluster, volume, everyone, head);
+        await AssertBytes(volume, everyone, 1 << 20, failedOver);
+        await AssertBytes(volume, everyone, 2 << 20, through);
+        await AssertBytes(volume, everyone, 3 << 20, through);
+    }
+
+    [Fact]
     public async Task A_replica_host_away_past_replace_after_is_replaced_and_the_new_host_streams_the_volume_whole()
     {
         await using var cluster = await TestCluster.StartAsync(4);
