@@ -157,6 +157,28 @@ public sealed partial class LogStore : IAppendSink
     }
 
     /// <summary>Makes every entry appended before the call durable (one fdatasync for everything pending).</summary>
+    /// <param name="onCallerIfIdle">When the log is idle, sync on the calling thread (it blocks for the device's
+    /// flush) instead of waking the log's writer and completion threads: for a caller on the thread pool, not an
+    /// actor's thread.</param>
+    public ValueTask FlushAsync(bool onCallerIfIdle, CancellationToken ct = default)
+    {
+        ThrowIfDisposed();
+        if (onCallerIfIdle)
+        {
+            try
+            {
+                if (_appender.TryFlushIdle()) return ValueTask.CompletedTask;
+            }
+            catch (Exception e)
+            {
+                return ValueTask.FromException(e);
+            }
+        }
+        return FlushAsync(ct);
+    }
+
+    /// <summary>Makes every entry appended before the call durable (one fdatasync for everything pending), queued
+    /// behind them for the log's writer.</summary>
     public ValueTask FlushAsync(CancellationToken ct = default)
     {
         ThrowIfDisposed();

@@ -127,7 +127,7 @@ public sealed class ShardedVolumeGateway(IActorRef region, LogStore store, TimeS
         && !(info.Mode == VolumeMode.Sync && info.Replicas.Count > 1)
             ? attachment != 0 && attachments?.Refusal(volume, attachment) is { } why
                 ? ValueTask.FromException(new AttachmentFencedException($"volume {volume}: {why}: its writes are refused"))
-                : store.FlushAsync(ct)
+                : store.FlushAsync(onCallerIfIdle: true, ct)
             : FlushThroughActorAsync(volume, attachment, ct);
 
     private async ValueTask FlushThroughActorAsync(Id160 volume, long attachment, CancellationToken ct) =>

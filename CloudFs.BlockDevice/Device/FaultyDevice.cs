@@ -27,6 +27,9 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
     /// <summary>Runs before each write with its device offset (e.g. to hold only a checkpoint slot's write).</summary>
     public Action<long>? BeforeWriteAt { get; set; }
 
+    /// <summary>Runs before each flush (e.g. to see which thread syncs, or to hold a sync).</summary>
+    public Action? BeforeFlush { get; set; }
+
     /// <summary>Runs before each read (e.g. to hold a reader between its index lookup and its reads).</summary>
     public Action? BeforeRead { get; set; }
 
@@ -159,6 +162,7 @@ internal sealed class FaultyDevice(ILogDevice inner) : ILogDevice
 
     public void Flush()
     {
+        BeforeFlush?.Invoke();
         Interlocked.Increment(ref _flushes);
         int? errno;
         lock (_gate) errno = _lost ? NativeMethods.EIO : Match(DeviceOp.Flush, -1, 0);

@@ -111,6 +111,56 @@ internal sealed class GroupCommitAppender : IDisposable
         }
     }
 
+    /// <summary>
+    /// A flush that finds the log idle (nothing queued, waiting for room, being written, or being synced and completed:
+    /// everything appended so far is on the device) syncs the device on the caller's thread and returns true; the
+    /// writer and completion threads are not woken for it (at queue depth 1 they were two of a flush's three thread
+    /// hand-offs). False when the log is busy: the caller queues a flush behind what is pending instead.
+    /// </summary>
+    public bool TryFlushIdle()
+    {
+        LogPosition upTo;
+        lock (_gate)
+        {
+            if (_busy || _queue.Count > 0 || _waiting.Count > 0 || _stopping || Volatile.Read(ref _fault) is not null) return false;
+            lock (_syncGate)
+            {
+                if (_toComplete.Count > 0 || _toFlush.Count > 0 || _needSync || _completing) return false;
+                upTo = _writtenUpTo;
+            }
+            _idleFlushes++;
+        }
+        var synced = false;
+        try
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            _device.Flush();
+            Interlocked.Add(ref Stats.SyncTicks, Stopwatch.GetTimestamp() - t0);
+            Interlocked.Increment(ref Stats.Syncs);
+            synced = true;
+        }
+        catch (Exception ex)
+        {
+            throw SetFault(ex);
+        }
+        finally
+        {
+            // As the completion thread does after its sync: the durable mark rides with the next batch, or goes alone.
+            lock (_gate)
+            {
+                if (synced && upTo > _markWanted) _markWanted = upTo;
+                _idleFlushes--;
+                Monitor.PulseAll(_gate);
+            }
+        }
+        return true;
+    }
+
+    // The writer thread is working on a batch (under _gate): a flush then queues behind it.
+    private bool _busy;
+    // Flushes syncing on their callers' threads (under _gate): Stop waits for them before the device may close.
+    private int _idleFlushes;
+
     private void Run()
     {
         while (true)
@@ -118,6 +168,7 @@ internal sealed class GroupCommitAppender : IDisposable
             LogPosition mark;
             lock (_gate)
             {
+                _busy = false;
                 var markWaited = false;
                 long now;
                 while (true)
@@ -144,6 +195,7 @@ internal sealed class GroupCommitAppender : IDisposable
                     return;
                 }
                 (_queue, _batch) = (_batch, _queue);
+                _busy = true;
                 // What waits for room tries again first, in its order (space was freed, or its wait is over).
                 if (retry) _batch.InsertRange(0, _waiting.TakeAll());
                 Stats.Batches++;
@@ -258,6 +310,7 @@ internal sealed class GroupCommitAppender : IDisposable
     private void Commit(ref bool sync, bool forceSync)
     {
         WriteStaging();
+        if (!sync && !forceSync && _flushes.Count == 0 && _placed.Count > 0 && CompleteHere()) return;
         lock (_syncGate)
         {
             _writtenUpTo = new LogPosition(_segSeq, _stageBase + _stageLen);
@@ -273,6 +326,36 @@ internal sealed class GroupCommitAppender : IDisposable
         _placed.Clear();
         _flushes.Clear();
         if (Volatile.Read(ref _fault) is { } fault) throw fault;
+    }
+
+    /// <summary>
+    /// A written group that needs no sync, while the completion thread has nothing of its own (nothing queued, syncing
+    /// or completing): the writer applies and completes it itself, in log order, instead of waking that thread for it
+    /// (one thread hand-off less per write at low queue depth). False when the completion thread must take it.
+    /// </summary>
+    private bool CompleteHere()
+    {
+        lock (_syncGate)
+        {
+            if (_toComplete.Count > 0 || _toFlush.Count > 0 || _needSync || _completing || Volatile.Read(ref _fault) is not null) return false;
+            _writtenUpTo = new LogPosition(_segSeq, _stageBase + _stageLen);
+        }
+        foreach (var e in _placed) Complete(e);
+        _placed.Clear();
+        return true;
+    }
+
+    /// <summary>An entry that is on the device: applied to its volume, then its requester told (both in log order).</summary>
+    private void Complete(EntryItem e)
+    {
+        try
+        {
+            _sink.Applied(e);
+            e.AfterWrite?.Invoke(e);
+            e.Done.TrySetResult(new AppendResult(e.Lsn, e.Version));
+        }
+        catch (Exception ex) { e.Done.TrySetException(ex); }
+        e.Buffer.Dispose();
     }
 
     /// <summary>Records the first failure (sticky: every later request fails with it), reports it once, returns it.</summary>
@@ -325,17 +408,7 @@ internal sealed class GroupCommitAppender : IDisposable
                         Monitor.Pulse(_gate);
                     }
                 }
-                foreach (var e in _completing1)
-                {
-                    try
-                    {
-                        _sink.Applied(e);
-                        e.AfterWrite?.Invoke(e);
-                        e.Done.TrySetResult(new AppendResult(e.Lsn, e.Version));
-                    }
-                    catch (Exception ex) { e.Done.TrySetException(ex); }
-                    e.Buffer.Dispose();
-                }
+                foreach (var e in _completing1) Complete(e);
                 foreach (var f in _flushing1) f.Done.TrySetResult();
             }
             catch (Exception ex)
@@ -475,7 +548,12 @@ internal sealed class GroupCommitAppender : IDisposable
     /// <summary>Drains the queue (everything enqueued before is written) and stops the writer thread.</summary>
     public void Stop()
     {
-        lock (_gate) { _stopping = true; Monitor.Pulse(_gate); }
+        lock (_gate)
+        {
+            _stopping = true;
+            Monitor.PulseAll(_gate);
+            while (_idleFlushes > 0) Monitor.Wait(_gate);
+        }
         _thread.Join();
         lock (_syncGate) { _syncStopping = true; Monitor.PulseAll(_syncGate); }
         _completer.Join();

@@ -124,6 +124,69 @@ public sealed class DeviceFaultTests
     }
 
     [Fact]
+    public async Task A_flush_that_finds_the_log_idle_syncs_on_the_callers_thread_and_a_failure_there_fails_it_and_every_request_after_it()
+    {
+        using var t = new TempLog();
+        await using var s = t.OpenFaulty(out var device);
+        var v = await VolumeWithAsync(s, TempLog.Pattern(4096, 1));
+        await s.WriteAsync(v, 8192, TempLog.Pattern(4096, 2), durable: false);
+        var syncedOn = -1;
+        device.BeforeFlush = () => syncedOn = Environment.CurrentManagedThreadId;
+
+        // Idle (the write is written and completed, and the writer went back to waiting, which may take it a moment
+        // after the write's completion): the sync runs right here, no log thread woken for it.
+        await Eventually.Until(async () =>
+        {
+            var flushes = device.Flushes;
+            var flush = s.FlushAsync(onCallerIfIdle: true);
+            var here = flush.IsCompletedSuccessfully && syncedOn == Environment.CurrentManagedThreadId && device.Flushes == flushes + 1;
+            await flush;
+            return here;
+        }, Timeout, "a flush that syncs on its caller's thread once the log is idle");
+
+        // Still idle: this one fails on the caller's thread too.
+        device.Fail(DeviceOp.Flush);
+        var e = await Assert.ThrowsAsync<DeviceException>(() => s.FlushAsync(onCallerIfIdle: true).AsTask());
+        Assert.Equal(Eio, e.Errno);
+        // As after a failed sync on the log's own thread: never tried again, and nothing more is taken.
+        var failed = device.Flushes;
+        await Assert.ThrowsAsync<DeviceException>(() => s.FlushAsync(onCallerIfIdle: true).AsTask());
+        await Assert.ThrowsAsync<DeviceException>(() => s.WriteAsync(v, 16384, TempLog.Pattern(4096, 4), durable: false).AsTask());
+        Assert.Equal(failed, device.Flushes);
+        Assert.False(s.IsWritable(v));
+        AssertOneErrorLine(t, "fdatasync", Eio);
+    }
+
+    [Fact]
+    public async Task A_flush_while_a_write_is_in_flight_waits_for_it_and_covers_it()
+    {
+        using var t = new TempLog();
+        await using var s = t.OpenFaulty(out var device);
+        var v = await VolumeWithAsync(s, TempLog.Pattern(4096, 1));
+        using var held = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var hold = 1;
+        device.BeforeWrite = () =>
+        {
+            if (Interlocked.Exchange(ref hold, 0) == 0) return;
+            held.Set();
+            release.Wait(Timeout);
+        };
+        var write = s.WriteAsync(v, 8192, TempLog.Pattern(4096, 2), durable: false).AsTask();
+        Assert.True(held.Wait(Timeout), "the write never reached the device");
+        var flushes = device.Flushes;
+        // The log is busy: the flush queues behind the write instead of syncing here, before the write is on the device.
+        var flush = s.FlushAsync(onCallerIfIdle: true).AsTask();
+        Assert.False(flush.IsCompleted);
+        Assert.Equal(flushes, device.Flushes);
+        release.Set();
+        await write.WaitAsync(Timeout);
+        await flush.WaitAsync(Timeout);
+        Assert.Equal(flushes + 1, device.Flushes);
+        await AssertReads(s, v, 8192, TempLog.Pattern(4096, 2));
+    }
+
+    [Fact]
     public async Task Every_request_queued_behind_a_failed_write_fails_and_none_is_applied()
     {
         using var t = new TempLog();
