@@ -83,6 +83,25 @@ def cpu_seconds(pid):
         return 0.0
 
 
+def thread_switches(pid):
+    """Times the process's threads gave up the CPU to wait (voluntary context switches, /proc/PID/task/*/status) so
+    far: each is a thread hand-off or a blocking call, what a request's latency is made of at low queue depth."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return total
+
+
 def compaction_metrics(host, http_port):
     """The node's compaction counters (passes, segments, bytes copied) from its /metrics, as one line."""
     try:
@@ -191,11 +210,13 @@ def main():
                         rec = subprocess.Popen(["bash", "-c", f"sleep 1; exec perf record -g -F 999 -p {node.pid} -o {os.path.join(args.perf, shape + '.data')} -- sleep {max(1, args.runtime - 2)}"],
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     cpu0 = cpu_seconds(nodes[name].pid) if name in nodes else 0.0
+                    switches0 = thread_switches(nodes[name].pid) if name in nodes else 0
                     res = fio(uri, shape, args.size, args.runtime)
                     # A CloudFS node's CPU per request: what the machine's load cannot hide (IOPS move with the share
-                    # of the cores the node gets; the work per request does not).
+                    # of the cores the node gets; the work per request does not). Likewise its threads' waits.
                     if name in nodes and res["iops"] > 0:
                         res["cpu_us"] = (cpu_seconds(nodes[name].pid) - cpu0) * 1e6 / (res["iops"] * args.runtime)
+                        res["switches"] = (thread_switches(nodes[name].pid) - switches0) / (res["iops"] * args.runtime)
                     results.setdefault((shape, name), []).append(res)
                     if rec is not None:
                         rec.wait()
@@ -214,15 +235,16 @@ def main():
                 p99 = statistics.median(x["p99_us"] for x in rs)
                 ratio = "" if name == "cloudfs" else f"{cm / m:.2f}x" if m else "n/a"
                 print(f"| {shape} | {name} | {m:,.0f} | {mb:,.1f} | {p99:,.0f} | {ratio} |")
-        print("\n| shape | CloudFS node | IOPS per round | node CPU per request (us), per round | median |")
-        print("|---|---|---|---|---|")
+        print("\n| shape | CloudFS node | IOPS per round | node CPU per request (us), per round | median | node thread waits per request, median |")
+        print("|---|---|---|---|---|---|")
         for shape in shapes:
             for name in nodes:
                 rs = results[(shape, name)]
                 cpu = [x["cpu_us"] for x in rs if "cpu_us" in x]
+                waits = [x["switches"] for x in rs if "switches" in x]
                 iops = ", ".join(f"{x['iops']:,.0f}" for x in rs)
                 per_round = ", ".join(f"{c:,.0f}" for c in cpu)
-                print(f"| {shape} | {name} | {iops} | {per_round} | {statistics.median(cpu) if cpu else 0:,.0f} |")
+                print(f"| {shape} | {name} | {iops} | {per_round} | {statistics.median(cpu) if cpu else 0:,.0f} | {statistics.median(waits) if waits else 0:.2f} |")
         print()
         for name, peak in peaks.items():
             print(f"{name} node peak RSS (VmHWM): {peak / 1024:.0f} MiB")
