@@ -101,18 +101,26 @@ public sealed partial class LogStore : IAppendSink
     }
 
     /// <summary>A data entry, by the chain's owner <paramref name="by"/> (null: no claim; refused while one is held).</summary>
-    internal ValueTask<AppendResult> AppendData(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable)
+    internal ValueTask<AppendResult> AppendData(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable) =>
+        new(AppendData(vol, by, expectedLsn, offset, data, durable, completion: null).Done.Task);
+
+    /// <summary>As above; <paramref name="completion"/> (when not null) is told the outcome instead of the returned item's task.</summary>
+    internal EntryItem AppendData(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable, IAppendCompletion? completion)
     {
         ThrowIfDisposed();
         CheckWrite(vol, offset, data.Length);
         if (data.Length == 0 || data.Length > MaxBlocksPerEntry * BlockSize)
             throw new InvalidRangeException($"one entry carries 1..{MaxBlocksPerEntry} blocks here, not {data.Length} bytes");
         var buf = EntryCodec.BuildData(EntryKind.Data, vol.BaseId, offset / BlockSize, data.Span, Now);
-        return new ValueTask<AppendResult>(Submit(vol, by, expectedLsn, buf, EntryKind.Data, durable).Done.Task);
+        return Submit(vol, by, expectedLsn, buf, EntryKind.Data, durable, completion);
     }
 
     /// <summary>A zero entry, by the chain's owner <paramref name="by"/> (null: no claim; refused while one is held).</summary>
-    internal ValueTask<AppendResult> AppendZero(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, long length, bool durable)
+    internal ValueTask<AppendResult> AppendZero(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, long length, bool durable) =>
+        new(AppendZero(vol, by, expectedLsn, offset, length, durable, completion: null).Done.Task);
+
+    /// <summary>As above; <paramref name="completion"/> (when not null) is told the outcome instead of the returned item's task.</summary>
+    internal EntryItem AppendZero(VolumeState vol, ChainClaim? by, long expectedLsn, long offset, long length, bool durable, IAppendCompletion? completion)
     {
         ThrowIfDisposed();
         CheckWrite(vol, offset, length);
@@ -120,7 +128,7 @@ public sealed partial class LogStore : IAppendSink
         Span<byte> p = stackalloc byte[8];
         BinaryPrimitives.WriteInt64LittleEndian(p, length / BlockSize);
         var buf = EntryCodec.BuildMetadata(EntryKind.Zero, vol.BaseId, offset / BlockSize, p, Now);
-        return new ValueTask<AppendResult>(Submit(vol, by, expectedLsn, buf, EntryKind.Zero, durable).Done.Task);
+        return Submit(vol, by, expectedLsn, buf, EntryKind.Zero, durable, completion);
     }
 
     /// <summary>Convenience for tests and benchmarks: splits a write into entries with the next lsns.</summary>
@@ -229,7 +237,8 @@ public sealed partial class LogStore : IAppendSink
     /// Extends the chain under the volume's lock and queues the entry (inside the lock: per-volume log order = lsn order),
     /// for the chain's owner <paramref name="by"/> (null when nobody claims it).
     /// </summary>
-    private EntryItem Submit(VolumeState vol, ChainClaim? by, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable)
+    private EntryItem Submit(VolumeState vol, ChainClaim? by, long expectedLsn, EntryBuffer buf, EntryKind kind, bool durable,
+        IAppendCompletion? completion = null)
     {
         var digest = new Id160(buf.Span[EntryHeader.OffDigest..]);
         using (var chain = vol.LockChain())
@@ -250,7 +259,7 @@ public sealed partial class LogStore : IAppendSink
             vol.PendingLsn = lsn;
             vol.PendingId = id;
             vol.PendingVersion = version;
-            var item = new EntryItem(buf, vol, kind, lsn, version, vol.Epoch, durable) { ClearId = id };
+            var item = new EntryItem(buf, vol, kind, lsn, version, vol.Epoch, durable) { ClearId = id, Completion = completion };
             _appender.Enqueue(item);
             return item;
         }

@@ -1,6 +1,7 @@
 // One client write (or zero write) whose log entries the volume's actor has handed to the engine: counted down as the
 // log completes them, and answered straight from the last completion, without a hop back through the actor, unless
 // the actor must see it (a replicated sync volume's quorum) or an entry failed (the actor then recovers its head).
+// The log tells it on its own thread (IAppendCompletion): what it does there is count down and tell, never block.
 using Akka.Actor;
 using CloudFs.Actors.Gateway;
 using CloudFs.Actors.Volumes.Commands;
@@ -8,54 +9,50 @@ using CloudFs.BlockDevice;
 
 namespace CloudFs.Actors.Volumes;
 
-internal sealed class PendingWrite(IActorRef replyTo, int entries, bool fua, AppendsInFlight owner)
+internal sealed class PendingWrite(IActorRef replyTo, int entries, bool fua, AppendsInFlight owner) : IAppendCompletion
 {
-    private static readonly Action<Task<AppendResult>, object?> s_completed = static (t, state) => ((PendingWrite)state!).Completed(t);
-
     public IActorRef ReplyTo { get; } = replyTo;
     public bool Fua { get; } = fua;
     private int _remaining = entries;
     private long _lsn;
     private Exception? _error;
 
-    /// <summary>Waits for one of the write's entries; <paramref name="append"/> was just handed to the engine.</summary>
-    public void Track(ValueTask<AppendResult> append)
+    /// <summary>One of the write's entries is about to be handed to the engine (before it may complete).</summary>
+    public void Starting() => owner.Started();
+
+    /// <summary>The entry counted by <see cref="Starting"/> was refused before it took an lsn (nothing of it is stored).</summary>
+    public void Refused(Exception error)
     {
-        owner.Started();
-        if (append.IsCompletedSuccessfully)
-        {
-            Stored(append.Result.Lsn);
-            owner.Ended();
-            return;
-        }
-        append.AsTask().ContinueWith(s_completed, this, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        owner.Ended();
+        NotStored(error);
     }
 
-    /// <summary>One of the write's entries was refused before it took an lsn (nothing of it is stored).</summary>
-    public void Refused(Exception error)
+    /// <summary>One of the write's entries was refused before it was handed to the engine (nothing of it is stored).</summary>
+    public void NotStored(Exception error)
     {
         Interlocked.CompareExchange(ref _error, error, null);
         CountDown();
     }
 
-    private void Completed(Task<AppendResult> t)
+    void IAppendCompletion.Completed(AppendResult result)
     {
-        if (t.IsCompletedSuccessfully) Stored(t.Result.Lsn);
-        else
-        {
-            var error = t.Exception?.GetBaseException() ?? new OperationCanceledException("the append was cancelled");
-            Interlocked.CompareExchange(ref _error, error, null);
-            // The entries after it were chained onto it and fail too: the actor recovers its head once none is left.
-            owner.Failed(error);
-            CountDown();
-        }
+        Stored(result.Lsn);
+        owner.Ended();
+    }
+
+    void IAppendCompletion.Failed(Exception error)
+    {
+        Interlocked.CompareExchange(ref _error, error, null);
+        // The entries after it were chained onto it and fail too: the actor recovers its head once none is left.
+        owner.Failed(error);
+        CountDown();
         owner.Ended();
     }
 
     private void Stored(long lsn)
     {
-        // Completions run on the pool, not necessarily in log order: the write is stored at its highest lsn (what a
-        // sync volume's quorum must reach).
+        // Completions of a group may be told on different threads, not necessarily in log order: the write is stored
+        // at its highest lsn (what a sync volume's quorum must reach).
         long seen;
         while (lsn > (seen = Volatile.Read(ref _lsn)) && Interlocked.CompareExchange(ref _lsn, lsn, seen) != seen) { }
         CountDown();

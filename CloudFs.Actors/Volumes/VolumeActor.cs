@@ -367,28 +367,28 @@ public sealed class VolumeActor : UntypedPersistentActor, IWithTimers
         var lsn = _state.Lsn;
         for (var i = 0; i < decision.Events.Count; i++)
         {
-            ValueTask<AppendResult> append;
+            pending.Starting();
             try
             {
                 var claim = _claim ?? throw new NotPrimaryException(_volume);
-                append = decision.Events[i] switch
+                switch (decision.Events[i])
                 {
-                    DataWritten d => claim.AppendDataAsync(lsn + 1, d.Offset, d.Data, d.Durable),
-                    ZeroesWritten z => claim.AppendZeroAsync(lsn + 1, z.Offset, z.Length, z.Durable),
-                    var other => throw new NotSupportedException($"a volume appends data and zero entries, not {other.GetType().Name}"),
-                };
+                    case DataWritten d: claim.AppendData(lsn + 1, d.Offset, d.Data, d.Durable, pending); break;
+                    case ZeroesWritten z: claim.AppendZero(lsn + 1, z.Offset, z.Length, z.Durable, pending); break;
+                    case var other: throw new NotSupportedException($"a volume appends data and zero entries, not {other.GetType().Name}");
+                }
             }
             catch (Exception e)
             {
                 // Refused before it took an lsn (range, ownership, a failed device), or the head moved under this actor
                 // (someone else appended): nothing of this entry or the ones after it is stored.
                 if (e is ChainClaimedException) e = Superseded();
-                for (var j = i; j < decision.Events.Count; j++) pending.Refused(e);
+                pending.Refused(e);
+                for (var j = i + 1; j < decision.Events.Count; j++) pending.NotStored(e);
                 if (e is EntryRejectedException) _inFlight.Failed(e);
                 break;
             }
             lsn++;
-            pending.Track(append);
         }
         if (lsn != _state.Lsn) _state = _state with { Lsn = lsn };
     }

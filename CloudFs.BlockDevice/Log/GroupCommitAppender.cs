@@ -247,9 +247,9 @@ internal sealed class GroupCommitAppender : IDisposable
             switch (r)
             {
                 case EntryItem e:
-                    if (e.Done.Task.IsCompleted) break;
+                    if (e.IsTold) break;
                     var refused = _sink.Admit(e);
-                    if (refused is not null) { e.Buffer.Dispose(); e.Done.TrySetException(refused); break; }
+                    if (refused is not null) { e.Buffer.Dispose(); e.Fail(refused); break; }
                     var full = Place(e);
                     if (ReferenceEquals(full, NoRoom))
                     {
@@ -262,7 +262,7 @@ internal sealed class GroupCommitAppender : IDisposable
                     {
                         _sink.Rejected(e, full);
                         e.Buffer.Dispose();
-                        e.Done.TrySetException(full);
+                        e.Fail(full);
                         break;
                     }
                     _sink.Placed(e);
@@ -340,22 +340,46 @@ internal sealed class GroupCommitAppender : IDisposable
             if (_toComplete.Count > 0 || _toFlush.Count > 0 || _needSync || _completing || Volatile.Read(ref _fault) is not null) return false;
             _writtenUpTo = new LogPosition(_segSeq, _stageBase + _stageLen);
         }
-        foreach (var e in _placed) Complete(e);
-        _placed.Clear();
+        CompleteGroup(_placed, lone: _placed.Count == 1 && NothingQueued());
         return true;
     }
 
-    /// <summary>An entry that is on the device: applied to its volume, then its requester told (both in log order).</summary>
-    private void Complete(EntryItem e)
+    /// <summary>No request waits for the writer now (a racy look: it only chooses where a completion is told).</summary>
+    private bool NothingQueued()
     {
-        try
+        lock (_gate) return _queue.Count == 0;
+    }
+
+    /// <summary>
+    /// Entries that are on the device (durable if asked): applied to their volumes in log order, then their requesters
+    /// told. A requester with an <see cref="IAppendCompletion"/> is told here, on this thread, when its entry is
+    /// <paramref name="lone"/> (alone in its group, and nothing else waits for this thread: a write at queue depth 1 is
+    /// answered without waking a pool thread for it), and on the pool otherwise (the answers of a busy log go out in
+    /// parallel while this thread goes on with the log: 1 MiB writes at queue depth 16 took 8 % more CPU per MiB when
+    /// every lone entry was told here).
+    /// </summary>
+    private void CompleteGroup(List<EntryItem> group, bool lone)
+    {
+        List<(EntryItem, AppendResult)>? later = null;
+        foreach (var e in group)
         {
-            _sink.Applied(e);
-            e.AfterWrite?.Invoke(e);
-            e.Done.TrySetResult(new AppendResult(e.Lsn, e.Version));
+            try
+            {
+                _sink.Applied(e);
+                e.AfterWrite?.Invoke(e);
+                var result = new AppendResult(e.Lsn, e.Version);
+                if (e.Completion is null || lone) e.Succeed(result);
+                else (later ??= new()).Add((e, result));
+            }
+            catch (Exception ex) { e.Fail(ex); }
+            e.Buffer.Dispose();
         }
-        catch (Exception ex) { e.Done.TrySetException(ex); }
-        e.Buffer.Dispose();
+        group.Clear();
+        if (later is null) return;
+        // Each on its own work item, as a task continuation would run: the replies of a group go out in parallel (one
+        // work item for the whole group measured dearer at queue depth 32: CPU per request 34 against 32 us).
+        foreach (var (e, result) in later)
+            ThreadPool.UnsafeQueueUserWorkItem(static told => told.e.Succeed(told.result), (e, result), preferLocal: false);
     }
 
     /// <summary>Records the first failure (sticky: every later request fails with it), reports it once, returns it.</summary>
@@ -408,7 +432,9 @@ internal sealed class GroupCommitAppender : IDisposable
                         Monitor.Pulse(_gate);
                     }
                 }
-                foreach (var e in _completing1) Complete(e);
+                bool lone;
+                lock (_syncGate) lone = _completing1.Count == 1 && _toComplete.Count == 0;
+                CompleteGroup(_completing1, lone);
                 foreach (var f in _flushing1) f.Done.TrySetResult();
             }
             catch (Exception ex)
@@ -539,7 +565,7 @@ internal sealed class GroupCommitAppender : IDisposable
     {
         switch (r)
         {
-            case EntryItem e: e.Buffer.Dispose(); e.Done.TrySetException(ex); break;
+            case EntryItem e: e.Buffer.Dispose(); e.Fail(ex); break;
             case FlushItem f: f.Done.TrySetException(ex); break;
             case BarrierItem b: b.Done.TrySetException(ex); break;
         }

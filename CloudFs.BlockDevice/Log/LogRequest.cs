@@ -38,6 +38,24 @@ internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKi
     /// <summary>Extra work for the writer thread after the entry is written (compaction's relocation bookkeeping).</summary>
     public Action<EntryItem>? AfterWrite { get; init; }
     public TaskCompletionSource<AppendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Told the outcome on the log's thread instead of <see cref="Done"/> (the volume writer's entries).</summary>
+    public IAppendCompletion? Completion { get; init; }
+    private int _told;
+
+    /// <summary>Whether the outcome was told (success or failure).</summary>
+    public bool IsTold => Volatile.Read(ref _told) != 0 || Done.Task.IsCompleted;
+
+    public void Succeed(AppendResult result)
+    {
+        if (Completion is null) { Done.TrySetResult(result); return; }
+        if (Interlocked.Exchange(ref _told, 1) == 0) Completion.Completed(result);
+    }
+
+    public void Fail(Exception error)
+    {
+        if (Completion is null) { Done.TrySetException(error); return; }
+        if (Interlocked.Exchange(ref _told, 1) == 0) Completion.Failed(error);
+    }
 }
 
 internal sealed class FlushItem : LogRequest

@@ -33,6 +33,15 @@ public sealed class ChainClaim
     public ValueTask<AppendResult> AppendZeroAsync(long expectedLsn, long offset, long length, bool durable) =>
         _store.AppendZero(State, this, expectedLsn, offset, length, durable);
 
+    /// <summary>As <see cref="AppendDataAsync"/>; <paramref name="completion"/> is told the outcome on the log's thread
+    /// (it must not block). Throws, and tells nothing, when the entry is refused before it takes an lsn.</summary>
+    public void AppendData(long expectedLsn, long offset, ReadOnlyMemory<byte> data, bool durable, IAppendCompletion completion) =>
+        _store.AppendData(State, this, expectedLsn, offset, data, durable, completion);
+
+    /// <summary>As <see cref="AppendZeroAsync"/>, told as <see cref="AppendData(long, long, ReadOnlyMemory{byte}, bool, IAppendCompletion)"/> is.</summary>
+    public void AppendZero(long expectedLsn, long offset, long length, bool durable, IAppendCompletion completion) =>
+        _store.AppendZero(State, this, expectedLsn, offset, length, durable, completion);
+
     /// <summary>Gives the chain up (idempotent): nothing is appended through this claim any more.</summary>
     public void Release() => _store.Ownership.ReleaseClaim(this);
 }

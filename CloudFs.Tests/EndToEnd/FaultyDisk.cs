@@ -10,6 +10,8 @@ internal sealed class FaultyDisk : IAsyncDisposable
     private static readonly TimeSpan Ready = TimeSpan.FromSeconds(30);
     private readonly string _dir;
     private readonly List<Process> _processes = new();
+    // What each process printed on stderr: the reason it gives when it exits early.
+    private readonly Dictionary<Process, System.Text.StringBuilder> _stderr = new();
     private string Socket => System.IO.Path.Combine(_dir, "nbd.sock");
     private string Trigger => System.IO.Path.Combine(_dir, "fail-writes");
     private string Mount => System.IO.Path.Combine(_dir, "mnt");
@@ -46,8 +48,14 @@ internal sealed class FaultyDisk : IAsyncDisposable
         var psi = new ProcessStartInfo(Tool.Require(tool)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
         var process = Process.Start(psi)!;
+        var stderr = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+        };
+        _stderr[process] = stderr;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _processes.Add(process);
@@ -64,7 +72,12 @@ internal sealed class FaultyDisk : IAsyncDisposable
     private bool Running(string what)
     {
         if (_processes.FirstOrDefault(p => p.HasExited) is { } gone)
-            Assert.Fail($"{gone.StartInfo.FileName} exited ({gone.ExitCode}) before {what} appeared (is /dev/fuse there?)");
+        {
+            gone.WaitForExit(); // its stderr read to the end
+            string said;
+            lock (_stderr[gone]) said = _stderr[gone].ToString().Trim();
+            Assert.Fail($"{gone.StartInfo.FileName} exited ({gone.ExitCode}) before {what} appeared (is /dev/fuse there?): {said}");
+        }
         return true;
     }
 
