@@ -9,7 +9,10 @@
 #   bench/backup_bench.py [--listen 127.0.42.6] [--size 1G] [--write 4096] [--count 16384] [--device /tmp/bb.log]
 import argparse, json, os, random, shutil, socket, subprocess, sys, threading, time, urllib.request
 
-import nbd
+try:
+    import nbd
+except ImportError:
+    nbd = None  # said after the arguments are read: --help needs no libnbd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLOUDFS = os.path.join(ROOT, "cloudfs")
@@ -64,13 +67,18 @@ class Relay:
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description="Incremental backup traffic (issue 16, docs/BACKUP.md): the bytes scripts/cloudfs-backup "
+                                "moves for an incremental over NBD and over the HTTP changes stream, against the changed bytes "
+                                "`cloudfs diff` reports. One node, started and stopped here; prints one line per form.")
     p.add_argument("--listen", default="127.0.42.6")
     p.add_argument("--size", default="1G")
     p.add_argument("--write", default="4096")
     p.add_argument("--count", type=int, default=16384)
     p.add_argument("--device", default="/tmp/cloudfs-backup-bench.log")
     a = p.parse_args()
+    if nbd is None:
+        sys.exit(f"backup_bench.py: libnbd's Python binding is missing for {sys.executable} (apt-get install python3-libnbd, "
+                 "which serves Debian's /usr/bin/python3: run it as bench/backup_bench.py or /usr/bin/python3 bench/backup_bench.py)")
     size, write = size_of(a.size), size_of(a.write)
     if os.path.exists(a.device): os.remove(a.device)
     node = subprocess.Popen([CLOUDFS, "node", "--listen", a.listen, "--device", a.device, "--size", str(4 * size)],
