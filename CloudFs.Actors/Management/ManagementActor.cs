@@ -96,11 +96,19 @@ public sealed class ManagementActor : ReceiveActor
             }
             catch (Exception e)
             {
-                _log.Warning("management request {0} failed: {1}", typeof(T).Name, e.Message);
-                replyTo.Tell(new CommandFailed(e is AggregateException { InnerException: { } inner } ? inner.Message : e.Message));
+                var error = e is AggregateException { InnerException: { } inner } ? inner : e;
+                // What was asked for does not exist or cannot be (an operator's typo, a compacted version): the caller
+                // is told why, and the node's log says so at info, not as a warning about the node.
+                if (IsRefusalOfTheRequest(error)) _log.Info("management request {0} refused: {1}", typeof(T).Name, error.Message);
+                else _log.Warning("management request {0} failed: {1}", typeof(T).Name, error.Message);
+                replyTo.Tell(new CommandFailed(error.Message));
             }
         }
     };
+
+    private static bool IsRefusalOfTheRequest(Exception e) =>
+        e is VolumeNotFoundException or UnknownVersionException or VersionCompactedException or VolumeInTrashException
+            or InvalidRangeException;
 
     private HostAddress OwnAddress() => new(_hostId.ToString(), _cluster.SelfAddress.ToString());
 

@@ -78,5 +78,7 @@ public sealed class VersionDiffEndToEndTests : IAsyncLifetime
         var bad = await _one.Cli("diff", a, "nonsense");
         Assert.NotEqual(0, bad.Code);
         Assert.Contains("'nonsense' is not a version id", bad.Err);
+        // The operator's mistakes are refused to them, not warned about in the node's log.
+        Assert.DoesNotContain("management request", Node.Warnings());
     }
 }
