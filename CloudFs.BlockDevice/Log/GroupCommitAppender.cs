@@ -360,26 +360,22 @@ internal sealed class GroupCommitAppender : IDisposable
     /// </summary>
     private void CompleteGroup(List<EntryItem> group, bool lone)
     {
-        List<(EntryItem, AppendResult)>? later = null;
         foreach (var e in group)
         {
             try
             {
                 _sink.Applied(e);
                 e.AfterWrite?.Invoke(e);
-                var result = new AppendResult(e.Lsn, e.Version);
-                if (e.Completion is null || lone) e.Succeed(result);
-                else (later ??= new()).Add((e, result));
+                // Each entry told on the pool is its own work item, as a task continuation would run: the replies of a
+                // group go out in parallel (one work item for the whole group measured dearer at queue depth 32: CPU
+                // per request 34 against 32 us).
+                if (e.Completion is null || lone) e.Succeed();
+                else ThreadPool.UnsafeQueueUserWorkItem(e, preferLocal: false);
             }
             catch (Exception ex) { e.Fail(ex); }
             e.Buffer.Dispose();
         }
         group.Clear();
-        if (later is null) return;
-        // Each on its own work item, as a task continuation would run: the replies of a group go out in parallel (one
-        // work item for the whole group measured dearer at queue depth 32: CPU per request 34 against 32 us).
-        foreach (var (e, result) in later)
-            ThreadPool.UnsafeQueueUserWorkItem(static told => told.e.Succeed(told.result), (e, result), preferLocal: false);
     }
 
     /// <summary>Records the first failure (sticky: every later request fails with it), reports it once, returns it.</summary>

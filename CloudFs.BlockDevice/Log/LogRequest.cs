@@ -10,7 +10,8 @@ internal abstract class LogRequest
     public long WaitingSince { get; set; }
 }
 
-internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKind kind, long lsn, Id160 version, int epoch, bool durable) : LogRequest
+internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKind kind, long lsn, Id160 version, int epoch, bool durable)
+    : LogRequest, IThreadPoolWorkItem
 {
     public EntryBuffer Buffer { get; } = buffer;
     public VolumeState? Volume { get; } = volume;
@@ -45,11 +46,16 @@ internal sealed class EntryItem(EntryBuffer buffer, VolumeState? volume, EntryKi
     /// <summary>Whether the outcome was told (success or failure).</summary>
     public bool IsTold => Volatile.Read(ref _told) != 0 || Done.Task.IsCompleted;
 
-    public void Succeed(AppendResult result)
+    /// <summary>The entry is in the log and applied: its requester is told (its lsn and version).</summary>
+    public void Succeed()
     {
+        var result = new AppendResult(Lsn, Version);
         if (Completion is null) { Done.TrySetResult(result); return; }
         if (Interlocked.Exchange(ref _told, 1) == 0) Completion.Completed(result);
     }
+
+    /// <summary>Run on the pool: the written entry's <see cref="Completion"/> is told there (no allocation for it).</summary>
+    void IThreadPoolWorkItem.Execute() => Succeed();
 
     public void Fail(Exception error)
     {
